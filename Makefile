@@ -1,0 +1,107 @@
+# The hypervisor build. `make` builds build/hv.elf and build/hv.iso; `make test` runs every unit and integration test;
+# `make run` boots the ISO in QEMU. See README.md for every target and variable.
+
+CROSS_COMPILE ?=
+CC      := $(CROSS_COMPILE)gcc
+LD      := $(CROSS_COMPILE)ld
+OBJCOPY := $(CROSS_COMPILE)objcopy
+HOSTCC  ?= gcc
+PYTHON  ?= python3
+
+BUILD   := build
+ACCEL   ?= tcg
+SMP     ?= 2
+MEM     ?= 2G
+CMDLINE ?= loglevel=6
+
+KERNEL_DIRS := boot kernel arch mm drivers
+KSRCS := $(sort $(shell find $(KERNEL_DIRS) -name '*.c' -o -name '*.S'))
+KOBJS := $(patsubst %,$(BUILD)/k/%.o,$(KSRCS))
+
+KCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	-ffreestanding -fno-builtin -fno-stack-protector -fno-pic -fno-pie -fno-strict-aliasing \
+	-mno-red-zone -mgeneral-regs-only -mcmodel=kernel -mno-mmx -mno-sse -mno-sse2 \
+	-fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fcf-protection=none \
+	-Iinclude -I. -MMD -MP
+KASFLAGS := -Iinclude -I. -MMD -MP -D__ASSEMBLY__
+KLDFLAGS := -nostdlib -static -T $(BUILD)/linker.ld -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segments
+
+HOST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -I. -Itests/unit \
+	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -DHV_HOST_TEST
+
+.PHONY: all iso deps unit test integration run run-bochs debug bench clean format
+all: $(BUILD)/hv.elf $(BUILD)/hv.iso
+
+$(BUILD)/k/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	@$(CC) $(KCFLAGS) -c $< -o $@
+
+$(BUILD)/k/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  AS      $<"
+	@$(CC) $(KASFLAGS) -c $< -o $@
+
+$(BUILD)/linker.ld: linker.ld.S include/hv/layout.h
+	@mkdir -p $(dir $@)
+	$(CC) -E -P -x c -Iinclude -D__ASSEMBLY__ $< -o $@
+
+$(BUILD)/hv.elf: $(KOBJS) $(BUILD)/linker.ld
+	@echo "  LD      $@"
+	@$(LD) $(KLDFLAGS) -o $@ $(KOBJS)
+	@if command -v grub-file >/dev/null; then grub-file --is-x86-multiboot2 $@ || \
+		{ echo "error: $@ is not a multiboot2 image"; rm -f $@; exit 1; }; fi
+
+$(BUILD)/hv.iso: $(BUILD)/hv.elf scripts/mkiso.sh
+	@echo "  ISO     $@"
+	@scripts/mkiso.sh $@ $(BUILD)/hv.elf "$(CMDLINE)"
+
+iso: $(BUILD)/hv.iso
+
+deps:
+	@scripts/deps.sh
+
+# ---- host unit tests: tests/unit/test_X.c plus the sources named by UNIT_SRCS_test_X in tests/unit/test_X.mk ----
+-include $(wildcard tests/unit/*.mk)
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(patsubst %,$(BUILD)/unit/%,$(UNIT_TESTS))
+UNIT_COMMON := tests/unit/harness.c tests/unit/fake_platform.c
+
+.SECONDEXPANSION:
+$(BUILD)/unit/%: tests/unit/%.c $(UNIT_COMMON) $$(UNIT_SRCS_$$*) $(wildcard include/hv/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@"
+	@$(HOSTCC) $(HOST_CFLAGS) -o $@ $< $(UNIT_COMMON) $(UNIT_SRCS_$*)
+
+unit: $(UNIT_BINS)
+	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS)
+
+integration: all
+	@$(PYTHON) tests/integration/runner.py --integration
+
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS) --integration
+
+run: deps all
+	scripts/run-qemu.sh $(BUILD)/hv.iso $(ACCEL) $(SMP) $(MEM)
+
+run-efi: deps all
+	EFI=1 scripts/run-qemu.sh $(BUILD)/hv.iso $(ACCEL) $(SMP) $(MEM)
+
+run-bochs: deps all
+	scripts/run-bochs.sh $(BUILD)/hv.iso corei7_skylake_x
+
+debug: deps all
+	scripts/debug.sh $(BUILD)/hv.iso $(BUILD)/hv.elf
+
+bench: deps all
+	@$(PYTHON) bench/run.py
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(KOBJS:.o=.d)

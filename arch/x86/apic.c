@@ -1,0 +1,109 @@
+/* Local APIC access. x2APIC mode is kept when firmware enabled it (machines with APIC IDs above 255 need it);
+ * otherwise the xAPIC page is mapped uncached. Only what the hypervisor itself needs: identity, EOI, and the IPIs
+ * of SMP bring-up and panic. */
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/desc.h"
+#include "arch/x86/msr_index.h"
+#include "hv/errno.h"
+#include "hv/log.h"
+#include "mm/mm.h"
+
+
+enum {
+	APIC_ID = 0x20,
+	APIC_EOI = 0xb0,
+	APIC_SVR = 0xf0,
+	APIC_ICR_LO = 0x300,
+	APIC_ICR_HI = 0x310,
+};
+#define ICR_PENDING BIT(12)
+#define ICR_LEVEL_ASSERT BIT(14)
+#define ICR_INIT (5u << 8)
+#define ICR_STARTUP (6u << 8)
+#define ICR_NMI (4u << 8)
+#define ICR_ALL_BUT_SELF (3u << 18)
+
+static volatile u32 *xapic; /* set once by the BSP before APs start */
+static bool x2apic;
+
+static u32 lapic_read(u32 reg)
+{
+	return x2apic ? (u32)rdmsr(0x800 + (reg >> 4)) : xapic[reg / 4];
+}
+
+static void lapic_write(u32 reg, u32 v)
+{
+	if (x2apic)
+		wrmsr(0x800 + (reg >> 4), v);
+	else
+		xapic[reg / 4] = v;
+}
+
+int lapic_init(u64 madt_base)
+{
+	u64 base = rdmsr(MSR_IA32_APIC_BASE);
+
+	x2apic = (base & APIC_BASE_X2APIC) != 0;
+	if (!x2apic) {
+		u64 pa = base & GENMASK_ULL(51, 12);
+		if (madt_base && madt_base != pa)
+			pr_warn("hv: apic: MADT says LAPIC at 0x%llx, IA32_APIC_BASE says 0x%llx; using the MSR\n",
+				(unsigned long long)madt_base, (unsigned long long)pa);
+		xapic = ioremap(pa, PAGE_SIZE);
+		if (!xapic)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void lapic_enable(void)
+{
+	u64 base = rdmsr(MSR_IA32_APIC_BASE);
+	if (!(base & APIC_BASE_ENABLE))
+		wrmsr(MSR_IA32_APIC_BASE, base | APIC_BASE_ENABLE);
+	lapic_write(APIC_SVR, BIT(8) | VEC_SPURIOUS);
+}
+
+bool lapic_is_x2apic(void)
+{
+	return x2apic;
+}
+
+u32 lapic_id(void)
+{
+	u32 id = lapic_read(APIC_ID);
+	return x2apic ? id : id >> 24;
+}
+
+void lapic_eoi(void)
+{
+	lapic_write(APIC_EOI, 0);
+}
+
+static void send_ipi(u32 dest, u32 icr)
+{
+	if (x2apic) {
+		wrmsr(0x830, ((u64)dest << 32) | icr);
+		return;
+	}
+	lapic_write(APIC_ICR_HI, dest << 24);
+	lapic_write(APIC_ICR_LO, icr);
+	for (int i = 0; i < 1000000 && (lapic_read(APIC_ICR_LO) & ICR_PENDING); i++)
+		cpu_relax();
+}
+
+void lapic_send_init(u32 apic_id)
+{
+	send_ipi(apic_id, ICR_INIT | ICR_LEVEL_ASSERT);
+}
+
+void lapic_send_sipi(u32 apic_id, u8 vector_page)
+{
+	send_ipi(apic_id, ICR_STARTUP | vector_page);
+}
+
+void lapic_send_nmi_others(void)
+{
+	send_ipi(0, ICR_NMI | ICR_ALL_BUT_SELF | ICR_LEVEL_ASSERT);
+}

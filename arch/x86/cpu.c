@@ -1,0 +1,44 @@
+/* CPU identification helpers used by boot reports and by page-table setup. */
+#include "arch/x86/cpu.h"
+#include "hv/string.h"
+
+static u32 max_ext_leaf(void)
+{
+	return cpuid(0x80000000).eax;
+}
+
+bool cpu_has_feature_1gpage(void)
+{
+	return max_ext_leaf() >= 0x80000001 && (cpuid(0x80000001).edx & BIT(26));
+}
+
+bool cpu_has_nx(void)
+{
+	return max_ext_leaf() >= 0x80000001 && (cpuid(0x80000001).edx & BIT(20));
+}
+
+void cpu_get_vendor(char vendor[13])
+{
+	struct cpuid_regs r = cpuid(0);
+	memcpy(vendor, &r.ebx, 4);
+	memcpy(vendor + 4, &r.edx, 4);
+	memcpy(vendor + 8, &r.ecx, 4);
+	vendor[12] = 0;
+}
+
+void cpu_get_brand(char brand[49])
+{
+	brand[0] = 0;
+	if (max_ext_leaf() < 0x80000004)
+		return;
+	for (u32 i = 0; i < 3; i++) {
+		struct cpuid_regs r = cpuid(0x80000002 + i);
+		memcpy(brand + i * 16, &r, 16);
+	}
+	brand[48] = 0;
+	/* Brand strings are padded with leading spaces on many parts. */
+	size_t skip = 0;
+	while (brand[skip] == ' ')
+		skip++;
+	memmove(brand, brand + skip, 49 - skip);
+}

@@ -1,0 +1,54 @@
+/* SVM bring-up: decode CPUID Fn8000_000A and VM_CR, then set EFER.SVME and a host save area on each CPU. */
+#include "arch/x86/cpu.h"
+#include "arch/x86/msr_index.h"
+#include "arch/x86/svm/svm_caps.h"
+#include "arch/x86/virt.h"
+#include "kernel/percpu.h"
+#include "hv/errno.h"
+#include "hv/log.h"
+#include "hv/platform.h"
+
+struct svm_caps svm_caps;
+
+int svm_probe(bool want_tdp)
+{
+	struct cpuid_regs r = cpuid(0x8000000a);
+	struct svm_cpuid leaf = { r.eax, r.ebx, r.ecx, r.edx };
+
+	svm_caps_decode(&leaf, true, rdmsr(MSR_VM_CR), &svm_caps);
+	svm_caps_report(&svm_caps);
+	return svm_caps_check_minimum(&svm_caps, want_tdp);
+}
+
+int svm_hardware_enable(struct percpu *cpu)
+{
+	if (rdmsr(MSR_VM_CR) & VM_CR_SVMDIS) {
+		pr_err("hv: svm: CPU %u: SVM is disabled by the firmware (VM_CR.SVMDIS)\n", cpu->cpu_id);
+		return -EOPNOTSUPP;
+	}
+	if (cpu->virt_region == 0) {
+		hpa_t hsave = frame_alloc(0);
+		if (hsave == INVALID_HPA)
+			return -ENOMEM;
+		cpu->virt_region = hsave;
+	}
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
+	wrmsr(MSR_VM_HSAVE_PA, cpu->virt_region);
+	if (!(rdmsr(MSR_EFER) & EFER_SVME)) {
+		pr_err("hv: svm: CPU %u: EFER.SVME did not stick\n", cpu->cpu_id);
+		return -EIO;
+	}
+	cpu->virt_enabled = true;
+	return 0;
+}
+
+void svm_hardware_disable(struct percpu *cpu)
+{
+	if (!cpu->virt_enabled)
+		return;
+	wrmsr(MSR_VM_HSAVE_PA, 0);
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);
+	cpu->virt_enabled = false;
+}
+
+DEFINE_VIRT_OPS(svm, "svm");

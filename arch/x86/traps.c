@@ -1,0 +1,25 @@
+/* The C side of every interrupt vector: exceptions in hypervisor context are fatal; NMIs during a panic stop this
+ * CPU; the LAPIC spurious vector is ignored. The hypervisor enables no device interrupts of its own yet, so any
+ * other vector is unexpected and is reported once per vector. */
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/desc.h"
+#include "kernel/panic.h"
+#include "hv/log.h"
+
+void interrupt_dispatch(struct irq_frame *f);
+
+void interrupt_dispatch(struct irq_frame *f)
+{
+	static u8 reported[256];
+
+	if (f->vector == 2 && panic_in_progress())
+		cpu_halt_forever();
+	if (f->vector < 32)
+		panic_exception(f);
+	if (f->vector == VEC_SPURIOUS)
+		return;
+	if (!__atomic_exchange_n(&reported[f->vector], 1, __ATOMIC_RELAXED))
+		pr_warn("hv: unexpected interrupt vector %llu on CPU\n", (unsigned long long)f->vector);
+	lapic_eoi();
+}

@@ -1,0 +1,27 @@
+/* The platform interface: everything the portable code (boot parsers, mm/, vm/) needs from the machine. The
+ * hypervisor implements it in mm/ and kernel/; host unit tests implement it over fake physical memory
+ * (tests/unit/fake_platform.c). Portable code includes this header and touches no hardware directly. */
+#ifndef HV_PLATFORM_H
+#define HV_PLATFORM_H
+
+#include "hv/types.h"
+
+#define INVALID_HPA (~0ULL)
+
+/* Direct map: every host frame is reachable at a fixed virtual offset. */
+void *phys_to_virt(hpa_t pa);
+hpa_t virt_to_phys(const void *va);
+
+/* 2^order contiguous, naturally aligned, zeroed host frames; INVALID_HPA when none are left. */
+hpa_t frame_alloc(unsigned int order);
+void frame_free(hpa_t pa, unsigned int order);
+
+/* General-purpose heap. kzalloc zeroes. Both return NULL on exhaustion. */
+void *kmalloc(size_t size);
+void *kzalloc(size_t size);
+void kfree(void *p);
+
+/* Index of the executing CPU, 0..ncpus-1; lock assertions record it. */
+unsigned int this_cpu_id(void);
+
+#endif

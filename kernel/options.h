@@ -1,0 +1,27 @@
+/* The hypervisor command line options (documented in README.md; `hv.help` lists them at boot). */
+#ifndef KERNEL_OPTIONS_H
+#define KERNEL_OPTIONS_H
+
+#include "hv/types.h"
+
+enum on_done { ON_DONE_POWEROFF, ON_DONE_HALT, ON_DONE_REBOOT };
+enum selftest { SELFTEST_NONE, SELFTEST_UD, SELFTEST_PF, SELFTEST_PANIC, SELFTEST_BUG };
+
+struct hv_options {
+	u64 loglevel;
+	int backend;   /* enum virt_backend */
+	bool tdp;
+	u64 max_cpus;
+	int panic;     /* enum panic_action */
+	int on_done;   /* enum on_done */
+	int selftest;  /* enum selftest */
+	bool help;
+};
+
+extern struct hv_options hv_opts;
+
+/* Parse the boot command line into hv_opts; returns the number of problems (each already reported). */
+int options_parse(const char *cmdline);
+void options_print_help(void);
+
+#endif

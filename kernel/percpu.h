@@ -1,0 +1,51 @@
+/* Per-CPU data. GS base points at the executing CPU's struct percpu, so this_cpu() is one load. Each CPU has its
+ * own GDT (its TSS descriptor differs), TSS with IST stacks for #DF/NMI/#MC, and the virtualization state its
+ * backend keeps per CPU. Fields are written by the owning CPU only, unless the comment says otherwise. */
+#ifndef KERNEL_PERCPU_H
+#define KERNEL_PERCPU_H
+
+#include "hv/compiler.h"
+
+#define MAX_CPUS 64
+
+struct tss64 {
+	u32 reserved0;
+	u64 rsp[3];
+	u64 reserved1;
+	u64 ist[7];
+	u64 reserved2;
+	u16 reserved3;
+	u16 iomap_base;
+} __packed;
+
+enum { IST_DF = 1, IST_NMI = 2, IST_MC = 3, NR_IST = 3 };
+
+struct percpu {
+	struct percpu *self;    /* %gs:0, for this_cpu() */
+	u32 cpu_id;             /* dense index, 0 = BSP; set before the CPU starts */
+	u32 apic_id;            /* set before the CPU starts */
+	u64 stack_top;          /* set before the CPU starts */
+	volatile bool online;   /* set by the CPU itself once it runs C code; read by the BSP */
+	u64 gdt[5] __aligned(8); /* null, code, data, TSS (two slots) */
+	struct tss64 tss __aligned(16);
+	u8 *ist_stacks[NR_IST];
+	/* Virtualization, owned by the backend: VMXON region or SVM host save area. */
+	hpa_t virt_region;
+	bool virt_enabled;
+};
+
+extern struct percpu *cpus[MAX_CPUS];
+extern u32 nr_cpus;
+
+static inline struct percpu *this_cpu(void)
+{
+	struct percpu *p;
+	__asm__ __volatile__("movq %%gs:0, %0" : "=r"(p));
+	return p;
+}
+
+void percpu_setup(struct percpu *p, u32 cpu_id, u32 apic_id);
+void percpu_load(struct percpu *p);
+struct percpu *percpu_bsp(void);
+
+#endif

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Install the Debian packages the build, `make run` and `make test` need. As root it installs what is missing;
+# otherwise it prints the one apt-get line to run and fails.
+set -eu
+pkgs="gcc make binutils python3 qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools \
+bochs bochsbios vgabios bochs-x ovmf"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+	echo "deps: installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing >/dev/null
+else
+	echo "deps: missing packages. Run:"
+	echo "  sudo apt-get install -y$missing"
+	exit 1
+fi

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""The test runner: host unit-test binaries and integration boots in QEMU and Bochs.
+
+Unit binaries print `TEST <name> PASS|FAIL <reason>` per test. Integration cases (suite.py) each boot an ISO built
+with the case's hypervisor command line and modules, read the serial log, check the expected and forbidden lines,
+and require that the emulator ended by itself (the hypervisor powers off) before the case's timeout.
+Closes with `N passed, N failed` and exits non-zero on any failure.
+"""
+import argparse
+import concurrent.futures
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import suite  # noqa: E402
+
+BUILD = os.path.join(ROOT, "build")
+OUT = os.path.join(BUILD, "it")
+ELF = os.path.join(BUILD, "hv.elf")
+
+
+def run_unit(bins):
+    passed = failed = 0
+    for b in bins:
+        name = os.path.basename(b)
+        try:
+            p = subprocess.run([b], capture_output=True, text=True, timeout=600)
+            out, err, rc = p.stdout, p.stderr, p.returncode
+        except subprocess.TimeoutExpired:
+            out, err, rc = "", "timeout", -1
+        n_pass = n_fail = 0
+        for line in out.splitlines():
+            m = re.match(r"TEST (\S+) (PASS|FAIL)(.*)", line)
+            if not m:
+                continue
+            if m.group(2) == "PASS":
+                n_pass += 1
+            else:
+                n_fail += 1
+                print(f"FAIL unit/{name}/{m.group(1)}:{m.group(3)}")
+        if rc != 0 and n_fail == 0:
+            # Crashed (sanitizer report) or died before reporting: count the binary as one failure.
+            n_fail += 1
+            print(f"FAIL unit/{name}: exit status {rc}")
+            print("\n".join(("    " + l) for l in (err or out).splitlines()[-30:]))
+        print(f"{'PASS' if n_fail == 0 else 'FAIL'} unit/{name}: {n_pass} passed, {n_fail} failed")
+        passed += n_pass
+        failed += n_fail
+    return passed, failed
+
+
+def build_iso(case, path):
+    args = [os.path.join(ROOT, "scripts", "mkiso.sh"), path, ELF, case.cmdline]
+    for mod, mcmd in case.modules:
+        args += [os.path.join(ROOT, mod) if not os.path.isabs(mod) else mod, mcmd]
+    subprocess.run(args, check=True)
+
+
+def ovmf_paths():
+    for code, vars_ in (("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
+                        ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd")):
+        if os.path.exists(code) and os.path.exists(vars_):
+            return code, vars_
+    raise FileNotFoundError("OVMF firmware not found (Debian package ovmf)")
+
+
+def qemu_cmd(case, iso, serial, work):
+    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", case.cpu, "-smp", str(case.cpus), "-m", case.mem,
+           "-machine", case.machine, "-cdrom", iso, "-boot", "d", "-display", "none", "-no-reboot",
+           "-serial", f"file:{serial}", "-monitor", "none",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
+    if case.firmware == "efi":
+        code, vars_ = ovmf_paths()
+        local_vars = os.path.join(work, "vars.fd")
+        shutil.copy(vars_, local_vars)
+        cmd += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
+                "-drive", f"if=pflash,format=raw,unit=1,file={local_vars}"]
+    if case.icount:
+        cmd += ["-icount", case.icount]
+    return cmd
+
+
+def bochs_cmd(case, iso, serial, work, port):
+    with open(os.path.join(ROOT, "scripts", "bochsrc.in")) as f:
+        rc = f.read()
+    for k, v in (("@ISO@", iso), ("@MODEL@", case.cpu), ("@SERIAL@", serial), ("@CPUS@", str(case.cpus)),
+                 ("@MEGS@", str(case.megs)), ("@RFBPORT@", str(port))):
+        rc = rc.replace(k, v)
+    path = os.path.join(work, "bochsrc")
+    with open(path, "w") as f:
+        f.write(rc)
+    return ["bochs", "-q", "-f", path]
+
+
+def check_log(case, log, exited, rc):
+    problems = []
+    pos = 0
+    for pat in case.expect:
+        m = re.compile(pat, re.M).search(log, pos if case.ordered else 0)
+        if not m:
+            problems.append(f"missing line /{pat}/")
+        elif case.ordered:
+            pos = m.end()
+    for pat in case.forbid:
+        m = re.search(pat, log, re.M)
+        if m:
+            problems.append(f"forbidden line: {m.group(0).strip()!r}")
+    if not exited:
+        problems.append(f"timed out after {case.timeout}s without powering off")
+    elif case.emulator == "qemu" and case.exit_code is not None and rc != case.exit_code:
+        problems.append(f"QEMU exit status {rc}, expected {case.exit_code}")
+    return problems
+
+
+def run_case(case, port):
+    work = tempfile.mkdtemp(prefix=f"hv-{case.name}-")
+    iso = os.path.join(work, "hv.iso")
+    serial = os.path.join(OUT, f"{case.name}.serial.log")
+    open(serial, "w").close()
+    t0 = time.monotonic()
+    try:
+        build_iso(case, iso)
+        if case.emulator == "qemu":
+            cmd, stdin = qemu_cmd(case, iso, serial, work), subprocess.DEVNULL
+        else:
+            cmd, stdin = bochs_cmd(case, iso, serial, work, port), subprocess.PIPE
+        with open(os.path.join(OUT, f"{case.name}.emulator.log"), "w") as elog:
+            p = subprocess.Popen(cmd, stdin=stdin, stdout=elog, stderr=subprocess.STDOUT, cwd=work,
+                                 start_new_session=True)
+            if stdin == subprocess.PIPE:
+                p.stdin.write(b"c\n")  # Bochs waits at its debugger prompt otherwise
+                p.stdin.close()
+            exited = True
+            try:
+                rc = p.wait(timeout=case.timeout)
+            except subprocess.TimeoutExpired:
+                exited, rc = False, None
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        with open(serial, errors="replace") as f:
+            log = f.read().replace("\r", "")
+        problems = check_log(case, log, exited, rc)
+    except Exception as e:  # a broken environment is a failure of this case, not of the runner
+        problems, log = [f"runner error: {e}"], ""
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return case, problems, time.monotonic() - t0, log
+
+
+def run_integration(only):
+    os.makedirs(OUT, exist_ok=True)
+    cases = [c for c in suite.CASES if not only or any(re.search(o, c.name) for o in only)]
+    passed = failed = 0
+    jobs = int(os.environ.get("HV_TEST_JOBS", "2"))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
+        futs = [ex.submit(run_case, c, 5900 + i) for i, c in enumerate(cases)]
+        for fut in concurrent.futures.as_completed(futs):
+            case, problems, secs, log = fut.result()
+            if problems:
+                failed += 1
+                print(f"FAIL {case.name} ({secs:.1f}s): " + "; ".join(problems))
+                tail = log.splitlines()[-25:]
+                print("\n".join("    | " + l for l in tail))
+            else:
+                passed += 1
+                print(f"PASS {case.name} ({secs:.1f}s)")
+            sys.stdout.flush()
+    return passed, failed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--unit", nargs="*", default=[])
+    ap.add_argument("--integration", action="store_true")
+    ap.add_argument("--only", nargs="*", default=[], help="regexes selecting integration cases")
+    a = ap.parse_args()
+    passed = failed = 0
+    if a.unit:
+        p, f = run_unit(a.unit)
+        passed, failed = passed + p, failed + f
+    if a.integration:
+        p, f = run_integration(a.only)
+        passed, failed = passed + p, failed + f
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

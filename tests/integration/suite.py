@@ -1,0 +1,83 @@
+"""The integration cases: each boots the hypervisor ISO with a command line in an emulator and checks the serial log.
+
+QEMU exit status under isa-debug-exit is (status << 1) | 1: the hypervisor writes 0 when every CPU enabled its
+backend (exit 1), 1 when not (exit 3), and 0x7f after a panic with hv.panic=poweroff (exit 255).
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Case:
+    name: str
+    emulator: str                 # "qemu" or "bochs"
+    cpu: str                      # QEMU -cpu, or Bochs cpu model
+    cmdline: str = "loglevel=6 hv.panic=poweroff"
+    cpus: int = 2
+    mem: str = "512M"             # QEMU
+    megs: int = 512               # Bochs
+    machine: str = "pc"
+    firmware: str = "bios"        # or "efi" (OVMF)
+    modules: list = field(default_factory=list)   # [(path, module command line)]
+    expect: list = field(default_factory=list)    # regexes, each must match a line
+    forbid: list = field(default_factory=list)
+    ordered: bool = False
+    exit_code: int = 1            # QEMU only; None to accept any
+    timeout: int = 60
+    icount: str = ""
+
+
+# Lines every healthy boot prints.
+BOOT_OK = [
+    r"^hv: x86-64 micro-hypervisor booting",
+    r"^hv: mm: \d+ MiB usable",
+    r"^hv: mm: direct map of \d+ GiB",
+    r"^hv: timer: TSC \d+\.\d+ MHz",
+    r"^hv: boot complete",
+]
+NEVER = [r"PANIC", r"EXCEPTION", r"WARNING at", r"fatal"]
+
+
+def smp_ok(backend, n):
+    return [rf"^hv: cpu {i} \(APIC \d+\): {backend} enabled" for i in range(n)] + [
+        rf"^hv: smp: {n} CPUs online",
+        rf"^hv: virt: {backend} enabled on {n} of {n} CPUs",
+    ]
+
+
+SVM_REPORT = [r"^svm: .*\+NPT", r"^hv: virt: backend svm with NPT"]
+VMX_REPORT = [r"^vmx: EPT .*", r"^vmx: VPID", r"^hv: virt: backend vmx with EPT"]
+
+CASES = [
+    Case("qemu-svm-bios", "qemu", "max", expect=BOOT_OK + smp_ok("svm", 2) + SVM_REPORT + [r"BIOS boot"],
+         forbid=NEVER),
+    Case("qemu-svm-efi", "qemu", "max", firmware="efi", machine="q35",
+         expect=BOOT_OK + smp_ok("svm", 2) + SVM_REPORT + [r"UEFI boot"], forbid=NEVER, timeout=120),
+    Case("qemu-svm-4cpu-q35", "qemu", "max", cpus=4, machine="q35", mem="1G",
+         expect=BOOT_OK + smp_ok("svm", 4), forbid=NEVER),
+    Case("qemu-cpu-limit", "qemu", "max", cpus=4, cmdline="hv.cpus=2 hv.panic=poweroff",
+         expect=BOOT_OK + smp_ok("svm", 2) + [r"CPU limit 2 reached"], forbid=NEVER),
+    Case("qemu-no-virt", "qemu", "max,svm=off,vmx=off",
+         expect=BOOT_OK + [r"neither VMX nor SVM is available", r"^hv: virt: no backend"], forbid=NEVER,
+         exit_code=3),
+    Case("qemu-bad-cmdline", "qemu", "max",
+         cmdline='hv.panic=poweroff hv.backend=bogus hv.cpus=999 nosuchoption=1 hv.tdp=maybe \\"unterminated',
+         expect=BOOT_OK + smp_ok("svm", 2) + [r"bogus", r"999", r"nosuchoption", r"maybe",
+                                              r"unterminated", r"problems on the command line were ignored"],
+         forbid=[r"PANIC", r"EXCEPTION"], exit_code=None),
+    Case("qemu-modules", "qemu", "max",
+         modules=[("README.md", "role=kernel name=first"), ("Makefile", "role=initrd")],
+         expect=BOOT_OK + [r"module .*role=kernel name=first", r"module .*role=initrd"], forbid=NEVER),
+    Case("qemu-exception-ud", "qemu", "max", cmdline="hv.selftest=ud hv.panic=poweroff",
+         expect=[r"EXCEPTION vector 6 \(#UD invalid opcode\)", r"RIP 0xffffffff8", r"^backtrace",
+                 r"#0 0xffffffff8", r"powering off after panic"], exit_code=255),
+    Case("qemu-exception-pf", "qemu", "max", cmdline="hv.selftest=pf hv.panic=poweroff",
+         expect=[r"EXCEPTION vector 14 \(#PF page fault\)", r"CR2 0xffffd000dead0000", r"powering off after panic"],
+         exit_code=255),
+    Case("qemu-bug", "qemu", "max", cmdline="hv.selftest=bug hv.panic=poweroff",
+         expect=[r"PANIC on CPU 0: BUG at kernel/main.c:\d+", r"^RAX ", r"#0 0xffffffff8",
+                 r"powering off after panic"], exit_code=255),
+    Case("bochs-vmx-skylake", "bochs", "corei7_skylake_x",
+         expect=BOOT_OK + smp_ok("vmx", 2) + VMX_REPORT, forbid=NEVER, timeout=600),
+    Case("bochs-svm-zambezi", "bochs", "zambezi",
+         expect=BOOT_OK + smp_ok("svm", 2) + SVM_REPORT, forbid=NEVER, timeout=600),
+]

@@ -1,0 +1,94 @@
+/* The platform interface over fake physical memory, for host unit tests. "Physical" address pa is byte pa of one
+ * large host buffer, so portable code can build page tables and follow them exactly as in the hypervisor. The fake
+ * frame allocator is a plain bitmap, independent of mm/pmm, so tests of other modules do not lean on the code under
+ * test elsewhere. fake_mem_frames_in_use() lets tests prove that nothing leaked. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_platform.h"
+#include "hv/platform.h"
+
+#define FAKE_MEM_SIZE (256ULL << 20)
+#define FAKE_FRAMES (FAKE_MEM_SIZE >> 12)
+
+static unsigned char *fake_mem;
+static unsigned char used[FAKE_FRAMES];
+static u64 in_use;
+static u64 fail_after = ~0ULL; /* allocations left before frame_alloc starts failing */
+
+static void fake_mem_init(void)
+{
+	if (!fake_mem) {
+		fake_mem = aligned_alloc(1ULL << 21, FAKE_MEM_SIZE);
+		if (!fake_mem)
+			abort();
+		/* Frame 0 stays reserved, as on real machines, so a zero hpa is never a valid allocation. */
+		used[0] = 1;
+	}
+}
+
+void *phys_to_virt(hpa_t pa)
+{
+	fake_mem_init();
+	if (pa >= FAKE_MEM_SIZE)
+		abort();
+	return fake_mem + pa;
+}
+
+hpa_t virt_to_phys(const void *va)
+{
+	fake_mem_init();
+	const unsigned char *p = va;
+	if (p < fake_mem || p >= fake_mem + FAKE_MEM_SIZE)
+		abort();
+	return (hpa_t)(p - fake_mem);
+}
+
+hpa_t frame_alloc(unsigned int order)
+{
+	u64 n = 1ULL << order;
+
+	fake_mem_init();
+	if (fail_after == 0)
+		return INVALID_HPA;
+	if (fail_after != ~0ULL)
+		fail_after--;
+	for (u64 f = 0; f + n <= FAKE_FRAMES; f += n) {
+		u64 i;
+		for (i = 0; i < n && !used[f + i]; i++)
+			;
+		if (i < n)
+			continue;
+		memset(used + f, 1, n);
+		memset(fake_mem + (f << 12), 0, n << 12);
+		in_use += n;
+		return f << 12;
+	}
+	return INVALID_HPA;
+}
+
+void frame_free(hpa_t pa, unsigned int order)
+{
+	u64 f = pa >> 12, n = 1ULL << order;
+
+	if ((pa & ((n << 12) - 1)) || f + n > FAKE_FRAMES)
+		abort();
+	for (u64 i = 0; i < n; i++) {
+		if (!used[f + i])
+			abort(); /* double free in the code under test */
+		used[f + i] = 0;
+	}
+	/* Poison, so a use after free shows up as garbage rather than as the old contents. */
+	memset(fake_mem + pa, 0x6b, n << 12);
+	in_use -= n;
+}
+
+void *kmalloc(size_t size) { return malloc(size); }
+void *kzalloc(size_t size) { return calloc(1, size); }
+void kfree(void *p) { free(p); }
+
+unsigned int fake_cpu_id;
+unsigned int this_cpu_id(void) { return fake_cpu_id; }
+
+u64 fake_mem_frames_in_use(void) { return in_use; }
+void fake_mem_fail_after(u64 n) { fail_after = n; }

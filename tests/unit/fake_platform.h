@@ -1,0 +1,15 @@
+/* Test-only controls of the fake platform (fake_platform.c). */
+#ifndef FAKE_PLATFORM_H
+#define FAKE_PLATFORM_H
+
+#include "hv/types.h"
+
+extern unsigned int fake_cpu_id;
+extern char test_last_log[1024];
+extern int test_log_level_max;
+
+u64 fake_mem_frames_in_use(void);
+/* Let n more frame allocations succeed, then fail them all; ~0 restores unlimited. */
+void fake_mem_fail_after(u64 n);
+
+#endif

@@ -1,0 +1,1 @@
+UNIT_SRCS_test_mb2 := boot/mb2.c
