@@ -40,7 +40,7 @@ const struct acpi_header *acpi_check_table(u64 pa, const char *sig, const char *
 	const struct acpi_header *h;
 	u32 len;
 
-	if (!pa || pa > ACPI_MAX_PHYS - sizeof(*h)) {
+	if (!pa || pa > ACPI_MAX_PHYS - sizeof(*h) || !phys_range_mapped(pa, sizeof(*h))) {
 		*why = "bad address";
 		return NULL;
 	}
@@ -50,7 +50,7 @@ const struct acpi_header *acpi_check_table(u64 pa, const char *sig, const char *
 		return NULL;
 	}
 	len = h->length;
-	if (len < sizeof(*h) || len > ACPI_MAX_TABLE_LEN || pa + len > ACPI_MAX_PHYS) {
+	if (len < sizeof(*h) || len > ACPI_MAX_TABLE_LEN || pa + len > ACPI_MAX_PHYS || !phys_range_mapped(pa, len)) {
 		*why = "bad length";
 		return NULL;
 	}
@@ -145,7 +145,7 @@ const struct acpi_header *acpi_find_table(const char sig[4], unsigned int instan
 		const char *why;
 
 		/* Match the signature before judging the table, so one broken table is not blamed on every lookup. */
-		if (!pa || pa > ACPI_MAX_PHYS - sizeof(*h))
+		if (!pa || pa > ACPI_MAX_PHYS - sizeof(*h) || !phys_range_mapped(pa, sizeof(*h)))
 			continue;
 		if (memcmp(((const struct acpi_header *)phys_to_virt(pa))->signature, sig, 4) != 0)
 			continue;

@@ -16,6 +16,16 @@
 
 static struct pmm pmm;
 static bool direct_map_complete; /* set once by mm_paging_init, before any AP runs */
+/* End of what the direct map covers: all usable and ACPI memory, and at least the 4 GiB the early map covers.
+ * Set by mm_frames_init; firmware-table parsers check against it before they dereference. */
+static u64 direct_map_top = EARLY_MAP_SIZE;
+static u64 direct_map_top_target; /* what mm_paging_init will map */
+
+bool phys_range_mapped(hpa_t pa, u64 len)
+{
+	return pa <= direct_map_top && len <= direct_map_top - pa;
+}
+
 
 void *phys_to_virt(hpa_t pa)
 {
@@ -76,9 +86,14 @@ u64 mm_phys_top(void)
 	return (pmm.base + pmm.nframes) << PAGE_SHIFT;
 }
 
-void mm_mark_direct_map_complete(void);
+u64 mm_direct_map_target(void)
+{
+	return direct_map_top_target;
+}
+
 void mm_mark_direct_map_complete(void)
 {
+	direct_map_top = direct_map_top_target;
 	direct_map_complete = true;
 }
 
@@ -89,12 +104,17 @@ int mm_frames_init(const struct boot_info *bi)
 	static struct mem_range free[MAX_RANGES];
 	u32 nu = 0, nn = 0, nr = 0, nfree;
 
+	u64 top = EARLY_MAP_SIZE;
 	for (u32 i = 0; i < bi->nr_mmap; i++) {
-		struct mem_range r = { bi->mmap[i].base, bi->mmap[i].len };
-		if (bi->mmap[i].type == BOOT_MEM_USABLE)
+		const struct boot_mem_region *m = &bi->mmap[i];
+		struct mem_range r = { m->base, m->len };
+		if (m->type == BOOT_MEM_USABLE)
 			usable[nu++] = r;
 		else
 			unusable[nn++] = r;
+		/* ACPI tables live in reclaimable or NVS memory, possibly above all usable RAM. */
+		if (m->type == BOOT_MEM_USABLE || m->type == BOOT_MEM_ACPI_RECLAIM || m->type == BOOT_MEM_ACPI_NVS)
+			top = MAX(top, ALIGN_UP(m->base + m->len, HUGE_1G_SIZE));
 	}
 	/* Frame 0 holds the real-mode IVT and is never a valid allocation (0 reads as "no frame" in places). */
 	reserved[nr++] = (struct mem_range){ 0, PAGE_SIZE };
@@ -128,6 +148,8 @@ int mm_frames_init(const struct boot_info *bi)
 	BUG_ON(memmap_carve(free, &nfree, MAX_RANGES, meta, meta_size) != 0);
 
 	pmm_init(&pmm, lo, hi - lo, phys_to_virt(meta));
+	/* Until the final tables exist only the early 4 GiB are mapped; mm_paging_init raises this. */
+	direct_map_top_target = MAX(top, ALIGN_UP(hi << PAGE_SHIFT, HUGE_1G_SIZE));
 	for (u32 i = 0; i < nfree; i++) {
 		hfn_t s = free[i].base >> PAGE_SHIFT, e = (free[i].base + free[i].len) >> PAGE_SHIFT;
 		if (s >= hi)

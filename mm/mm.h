@@ -19,6 +19,9 @@ u64 mm_free_frames(void);
 u64 mm_total_frames(void);
 /* One past the highest frame the allocator covers, as a physical address. */
 u64 mm_phys_top(void);
+/* The end of the direct map mm_paging_init builds, and the hook it calls once it is live. */
+u64 mm_direct_map_target(void);
+void mm_mark_direct_map_complete(void);
 
 /* The final host page-table root (PML4), for APs and the trampoline. */
 extern hpa_t kernel_pml4;

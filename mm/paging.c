@@ -11,7 +11,6 @@
 #include "mm/pt.h"
 
 hpa_t kernel_pml4;
-void mm_mark_direct_map_complete(void);
 
 static hpa_t alloc_table_early(void)
 {
@@ -33,7 +32,7 @@ int mm_paging_init(void)
 
 	if (root == INVALID_HPA)
 		return -ENOMEM;
-	u64 top = MAX((u64)EARLY_MAP_SIZE, ALIGN_UP(mm_phys_top(), HUGE_1G_SIZE));
+	u64 top = mm_direct_map_target();
 
 	r = pt_map(&pt_format_host, root, PHYS_MAP_BASE, 0, top, PTE_P | PTE_W | nx, big, alloc_table_early);
 	if (r)

@@ -2,8 +2,8 @@
 # Install the Debian packages the build, `make run` and `make test` need. As root it installs what is missing;
 # otherwise it prints the one apt-get line to run and fails.
 set -eu
-pkgs="gcc make binutils python3 qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools \
-bochs bochsbios vgabios bochs-x ovmf"
+pkgs="gcc make binutils python3 gdb qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools \
+bochs bochsbios vgabios ovmf"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

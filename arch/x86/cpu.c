@@ -41,4 +41,6 @@ void cpu_get_brand(char brand[49])
 	while (brand[skip] == ' ')
 		skip++;
 	memmove(brand, brand + skip, 49 - skip);
+	for (size_t n = strlen(brand); n && brand[n - 1] == ' '; n--)
+		brand[n - 1] = 0;
 }

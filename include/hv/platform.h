@@ -11,6 +11,8 @@
 /* Direct map: every host frame is reachable at a fixed virtual offset. */
 void *phys_to_virt(hpa_t pa);
 hpa_t virt_to_phys(const void *va);
+/* Whether [pa, pa+len) is reachable through phys_to_virt; parsers of firmware tables check before they read. */
+bool phys_range_mapped(hpa_t pa, u64 len);
 
 /* 2^order contiguous, naturally aligned, zeroed host frames; INVALID_HPA when none are left. */
 hpa_t frame_alloc(unsigned int order);

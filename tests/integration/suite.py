@@ -78,6 +78,10 @@ CASES = [
                  r"powering off after panic"], exit_code=255),
     Case("bochs-vmx-skylake", "bochs", "corei7_skylake_x",
          expect=BOOT_OK + smp_ok("vmx", 2) + VMX_REPORT, forbid=NEVER, timeout=600),
+    # EPT without A/D bits or 1G pages: the direct map falls back to 2M pages.
+    Case("bochs-vmx-sandybridge", "bochs", "corei7_sandy_bridge_2600k",
+         expect=BOOT_OK + smp_ok("vmx", 2) + VMX_REPORT + [r"direct map of \d+ GiB with 2M pages", r"-A/D", r"-1G"],
+         forbid=NEVER, timeout=600),
     Case("bochs-svm-zambezi", "bochs", "zambezi",
          expect=BOOT_OK + smp_ok("svm", 2) + SVM_REPORT, forbid=NEVER, timeout=600),
 ]

@@ -44,6 +44,11 @@ hpa_t virt_to_phys(const void *va)
 	return (hpa_t)(p - fake_mem);
 }
 
+bool phys_range_mapped(hpa_t pa, u64 len)
+{
+	return pa <= FAKE_MEM_SIZE && len <= FAKE_MEM_SIZE - pa;
+}
+
 hpa_t frame_alloc(unsigned int order)
 {
 	u64 n = 1ULL << order;
