@@ -1,0 +1,80 @@
+/* Generic exits: the vendor backends decode their hardware exit into one of these, and vm/exit.c dispatches it
+ * through one table. An exit nothing handles is logged with full state and ends that VM. */
+#ifndef VM_EXIT_H
+#define VM_EXIT_H
+
+#include "hv/types.h"
+
+enum exit_reason {
+	EXIT_NONE,
+	EXIT_IO,            /* port I/O: io.{port,size,in,string,rep} */
+	EXIT_MMIO,          /* access to a gpa that is not RAM (EPT misconfig, or a fault the MMU classified) */
+	EXIT_TDP_FAULT,     /* EPT violation / NPF: tdp.{gpa,access,...} */
+	EXIT_CPUID,
+	EXIT_MSR_READ,      /* msr.index */
+	EXIT_MSR_WRITE,     /* msr.index, msr.value */
+	EXIT_CR_ACCESS,     /* cr.{num,write,gpr} */
+	EXIT_HLT,
+	EXIT_HYPERCALL,     /* VMCALL / VMMCALL */
+	EXIT_EXCEPTION,     /* an intercepted guest exception: exc.{vector,error_code,has_error} */
+	EXIT_EXTINT,        /* a host interrupt arrived while the guest ran */
+	EXIT_NMI,
+	EXIT_INTR_WINDOW,   /* the guest can take an interrupt now */
+	EXIT_TRIPLE_FAULT,  /* VMX triple fault, SVM SHUTDOWN */
+	EXIT_INIT,          /* INIT signal */
+	EXIT_XSETBV,
+	EXIT_INVLPG,
+	EXIT_PREEMPTION,    /* the hypervisor's timer expired (VMX preemption timer) */
+	EXIT_UD,            /* an instruction the guest may not execute (VMX/SVM instructions): inject #UD */
+	EXIT_ENTRY_FAILED,  /* VM entry failed: invalid guest state, or a VMfail */
+	EXIT_UNKNOWN,       /* a hardware exit the backend does not decode: hw_reason says which */
+	NR_EXIT_REASONS
+};
+
+struct vm_exit {
+	int reason;         /* enum exit_reason */
+	u32 hw_reason;      /* the vendor's raw exit code, for logs */
+	u64 hw_qual;        /* the vendor's raw qualification / exit info 1, for logs */
+	u32 insn_len;       /* length of the exiting instruction, 0 if unknown */
+	union {
+		struct {
+			u16 port;
+			u8 size;    /* 1, 2, 4 */
+			bool in, string, rep;
+		} io;
+		struct {
+			gpa_t gpa;
+			gva_t gva;      /* valid when gva_valid */
+			u32 access;     /* TDP_ACC_* of the faulting access */
+			bool gva_valid;
+			bool present;   /* the translation existed but forbade the access */
+			bool walk;      /* the fault hit while the CPU walked the guest's page tables */
+		} tdp;
+		struct {
+			u32 index;
+			u64 value;
+		} msr;
+		struct {
+			u8 num, gpr;
+			bool write;
+		} cr;
+		struct {
+			u8 vector;
+			bool has_error;
+			u32 error_code;
+		} exc;
+	};
+};
+
+/* An event to deliver into the guest at the next entry. */
+enum vcpu_event_type { EVENT_EXTINT, EVENT_NMI, EVENT_EXCEPTION, EVENT_SOFT_INT };
+struct vcpu_event {
+	u8 type;            /* enum vcpu_event_type */
+	u8 vector;
+	bool has_error;
+	u32 error_code;
+};
+
+const char *exit_reason_name(int reason);
+
+#endif

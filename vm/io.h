@@ -1,0 +1,38 @@
+/* The guest's port-I/O and MMIO buses: device models register ranges; the exit handlers dispatch accesses. A port or
+ * address no device claims reads as all ones and ignores writes, as on a PC with nothing decoding there. */
+#ifndef VM_IO_H
+#define VM_IO_H
+
+#include "hv/types.h"
+
+struct vm;
+struct vcpu;
+
+/* size is 1, 2 or 4 for ports, 1, 2, 4 or 8 for MMIO. Reads fill *val (zero-extended). Return 0, or a negative
+ * errno for a fault in the device model itself (the VM is then ended with a report). */
+struct io_handler {
+	const char *name;
+	int (*read)(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 *val);
+	int (*write)(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 val);
+};
+
+#define VM_MAX_IO_RANGES 32
+
+struct io_range {
+	u64 start, end; /* [start, end) */
+	const struct io_handler *h;
+	void *dev;
+};
+
+struct io_bus {
+	u32 n;
+	struct io_range r[VM_MAX_IO_RANGES]; /* sorted, disjoint; set up before the VM runs */
+	u64 unclaimed;                        /* accesses no device claimed */
+};
+
+int io_bus_register(struct io_bus *bus, u64 start, u64 len, const struct io_handler *h, void *dev);
+/* Dispatch one access. Unclaimed reads give all ones. */
+int io_bus_read(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 *val);
+int io_bus_write(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 val);
+
+#endif

@@ -1,0 +1,51 @@
+/* Guest memory slots: sorted, non-overlapping gfn ranges, each backed by host frames in 2 MiB chunks. A slot is the
+ * only route from a guest frame number to a host frame: anything not in a slot is MMIO. Every chunk belongs to
+ * exactly one VM, allocated for it and never shared, which is what keeps guests out of the hypervisor's memory and
+ * out of each other's. */
+#ifndef VM_MEMSLOT_H
+#define VM_MEMSLOT_H
+
+#include "hv/compiler.h"
+
+#define MEMSLOT_CHUNK_SHIFT 9 /* 2 MiB = 512 frames */
+#define MEMSLOT_CHUNK_PAGES (1ULL << MEMSLOT_CHUNK_SHIFT)
+#define MAX_MEMSLOTS 8
+
+struct track_slot;
+
+struct memslot {
+	/* Constant while the VM runs (slots change only with every vCPU stopped). */
+	gfn_t base_gfn;  /* 2 MiB aligned */
+	u64 npages;      /* multiple of MEMSLOT_CHUNK_PAGES */
+	hpa_t *chunks;   /* npages / 512 entries; each 2 MiB aligned and physically contiguous */
+	u8 *contig_1g;   /* per 1 GiB of the slot: 1 when its 512 chunks are one contiguous, 1 GiB aligned run */
+	u32 id;
+	struct track_slot *track; /* mm/track per-gfn state; NULL until first used */
+};
+
+struct memslots {
+	u32 n;
+	u64 generation; /* bumped on every change; cached MMIO translations compare against it */
+	struct memslot slots[MAX_MEMSLOTS]; /* sorted by base_gfn */
+};
+
+/* The slot holding gfn, or NULL (binary search). */
+struct memslot *memslot_find(struct memslots *ms, gfn_t gfn);
+
+static inline hpa_t memslot_gfn_to_hpa(const struct memslot *s, gfn_t gfn)
+{
+	u64 idx = gfn - s->base_gfn;
+	return s->chunks[idx >> MEMSLOT_CHUNK_SHIFT] + ((idx & (MEMSLOT_CHUNK_PAGES - 1)) << PAGE_SHIFT);
+}
+
+/* The largest mapping level (1 = 4K, 2 = 2M, 3 = 1G) at which the naturally aligned region around gfn lies wholly
+ * inside the slot and is physically contiguous and equally aligned on the host. */
+int memslot_backing_level(const struct memslot *s, gfn_t gfn);
+
+/* Add a slot backed by freshly allocated, zeroed host memory (1 GiB blocks where the allocator has them, else 2 MiB).
+ * base_gfn and npages must be 2 MiB multiples. Returns 0, -EINVAL (misaligned or overlapping), -ENOSPC, -ENOMEM. */
+int memslot_add(struct memslots *ms, gfn_t base_gfn, u64 npages);
+/* Free every slot's memory. */
+void memslots_destroy(struct memslots *ms);
+
+#endif
