@@ -14,7 +14,7 @@ SMP     ?= 2
 MEM     ?= 2G
 CMDLINE ?= loglevel=6
 
-KERNEL_DIRS := boot kernel arch mm drivers
+KERNEL_DIRS := boot kernel arch mm drivers vm
 KSRCS := $(sort $(shell find $(KERNEL_DIRS) -name '*.c' -o -name '*.S'))
 KOBJS := $(patsubst %,$(BUILD)/k/%.o,$(KSRCS))
 
@@ -61,6 +61,9 @@ iso: $(BUILD)/hv.iso
 deps:
 	@scripts/deps.sh
 
+# ---- guest test programs (tests/guests/guests.mk defines `guests`) ----
+include tests/guests/guests.mk
+
 # ---- host unit tests: tests/unit/test_X.c plus the sources named by UNIT_SRCS_test_X in tests/unit/test_X.mk ----
 -include $(wildcard tests/unit/*.mk)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -72,15 +75,16 @@ $(BUILD)/unit/%: tests/unit/%.c $(UNIT_COMMON) $$(UNIT_SRCS_$$*) $(wildcard incl
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	@$(HOSTCC) $(HOST_CFLAGS) -o $@ $< $(UNIT_COMMON) $(UNIT_SRCS_$*)
+	@$(HOSTCC) -MM -MP -MT $@ -Iinclude -I. -Itests/unit -DHV_HOST_TEST $< $(UNIT_COMMON) $(UNIT_SRCS_$*) > $@.d
 
 unit: $(UNIT_BINS)
 	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS)
 
-integration: all
+integration: all guests
 	@$(PYTHON) tests/integration/runner.py --integration
 
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all guests $(UNIT_BINS)
 	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS) --integration
 
 run: deps all
@@ -104,4 +108,4 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(KOBJS:.o=.d)
+-include $(KOBJS:.o=.d) $(wildcard $(BUILD)/unit/*.d)

@@ -7,12 +7,15 @@
 #include "arch/x86/virt.h"
 #include "boot/mb2.h"
 #include "drivers/acpi.h"
+#include "drivers/i8259.h"
 #include "drivers/timer.h"
 #include "kernel/console.h"
 #include "kernel/options.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "kernel/power.h"
+#include "kernel/work.h"
+#include "vm/launch.h"
 #include "hv/bug.h"
 #include "hv/layout.h"
 #include "hv/log.h"
@@ -73,6 +76,8 @@ void kmain(u32 magic, u32 mbi_phys)
 	idt_init();
 	percpu_setup(bsp, 0, 0);
 	percpu_load(bsp);
+	cpu_setup_this_cpu();
+	i8259_disable();
 	console_init();
 	pr_info("\nhv: x86-64 micro-hypervisor booting\n");
 
@@ -118,6 +123,7 @@ void kmain(u32 magic, u32 mbi_phys)
 		fatal("cannot map the local APIC", r);
 	lapic_enable();
 	bsp->apic_id = lapic_id();
+	host_timer_init();
 
 	virt_select(hv_opts.backend, hv_opts.tdp);
 	cpu_online(bsp);
@@ -132,6 +138,15 @@ void kmain(u32 magic, u32 mbi_phys)
 	pr_info("hv: boot complete\n");
 
 	run_selftest(hv_opts.selftest);
+
+	u32 nvms = vm_launch_prepare(&boot_info);
+	if (nvms && virt_ops) {
+		pr_info("hv: running %u VM%s on %u CPUs\n", nvms, nvms == 1 ? "" : "s", nr_cpus);
+		work_run_all_cpus();
+		pr_info("hv: all VMs have ended\n");
+	} else if (nvms) {
+		pr_err("hv: %u VMs configured, but there is no virtualization backend to run them\n", nvms);
+	}
 
 	switch (hv_opts.on_done) {
 	case ON_DONE_HALT:

@@ -32,6 +32,11 @@ struct percpu {
 	/* Virtualization, owned by the backend: VMXON region or SVM host save area. */
 	hpa_t virt_region;
 	bool virt_enabled;
+	/* SVM only: the area VMSAVE fills with this CPU's host state, and the ASID allocator. A generation bump
+	 * flushes every ASID on this CPU, so a vCPU whose generation is old must take a new ASID. */
+	hpa_t svm_host_save;
+	u32 svm_next_asid;
+	u64 svm_asid_generation;
 };
 
 extern struct percpu *cpus[MAX_CPUS];

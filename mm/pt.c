@@ -1,107 +1,172 @@
-/* The shared page-table walker and mapper (see pt.h for the picture). Portable: it reaches tables only through
- * phys_to_virt(), so the host unit tests run it over fake memory. */
+/* The page-table formats, and the host mapper built on the shared walker (mm/ept/tdp_iter.h): the host tables, EPT
+ * and NPT are all walked by the same code. Portable: tables are reached only through phys_to_virt(), so host unit
+ * tests run this over fake memory. */
 #include "mm/pt.h"
+#include "hv/bug.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
+#include "mm/ept/tdp_iter.h"
+#include "mm/spte.h"
 
 const struct pt_format pt_format_host = {
 	.name = "host",
 	.present = PTE_P,
+	.readable = PTE_P,
+	.writable = PTE_W,
+	.nx = PTE_NX,
+	.user = PTE_U,
+	.accessed = PTE_A,
+	.dirty = PTE_D,
 	.huge = PTE_PS,
 	.table_attrs = PTE_P | PTE_W,
+	.hw_mask = X86_PTE_HW_MASK,
 	.max_leaf_level = 3,
+	.ad_enabled = true,
 };
 
-static inline u64 *table_of(hpa_t pa)
+const struct pt_format pt_format_ept = {
+	.name = "ept",
+	.present = SPTE_MMU_PRESENT,
+	.readable = EPT_R,
+	.writable = EPT_W,
+	.executable = EPT_X,
+	.accessed = EPT_A,
+	.dirty = EPT_D,
+	.huge = EPT_PS,
+	.leaf_attrs = EPT_MT_WB | EPT_IPAT,
+	.table_attrs = SPTE_MMU_PRESENT | EPT_RWX | EPT_A,
+	.mmio_mask = EPT_MMIO_MASK,
+	.mmio_value = EPT_MMIO_VALUE,
+	.hw_mask = EPT_HW_MASK,
+	.max_leaf_level = 3,
+	.ad_enabled = true,
+};
+
+const struct pt_format pt_format_ept_noad = {
+	.name = "ept-noad",
+	.present = SPTE_MMU_PRESENT,
+	.readable = EPT_R,
+	.writable = EPT_W,
+	.executable = EPT_X,
+	.huge = EPT_PS,
+	.leaf_attrs = EPT_MT_WB | EPT_IPAT,
+	.table_attrs = SPTE_MMU_PRESENT | EPT_RWX,
+	.mmio_mask = EPT_MMIO_MASK,
+	.mmio_value = EPT_MMIO_VALUE,
+	.hw_mask = EPT_HW_MASK,
+	.max_leaf_level = 3,
+	.ad_enabled = false,
+};
+
+/* Every level carries P|W|U: the nested walk checks each level's permissions as a user access. NX is clear in tables
+ * so only the leaf decides execution. The memory type comes from the host PAT entry 0 (WB) combined with the guest's
+ * own PAT, as the APM specifies for nested paging. */
+const struct pt_format pt_format_npt = {
+	.name = "npt",
+	.present = SPTE_MMU_PRESENT,
+	.readable = PTE_P,
+	.writable = PTE_W,
+	.nx = PTE_NX,
+	.user = PTE_U,
+	.accessed = PTE_A,
+	.dirty = PTE_D,
+	.huge = PTE_PS,
+	.table_attrs = SPTE_MMU_PRESENT | PTE_P | PTE_W | PTE_U | PTE_A,
+	.mmio_mask = NPT_MMIO_MASK,
+	.mmio_value = NPT_MMIO_VALUE,
+	.hw_mask = X86_PTE_HW_MASK,
+	.max_leaf_level = 3,
+	.ad_enabled = true,
+};
+
+/* Host virtual addresses are canonical: dropping bits 63:48 gives the page number the 4-level tree indexes by. */
+static inline u64 va_to_pfn(u64 va)
 {
-	return phys_to_virt(pa & PT_ADDR_MASK);
+	return (va & (PT_MAX_PFN * PAGE_SIZE - 1)) >> PAGE_SHIFT;
 }
 
-static inline bool is_present(const struct pt_format *fmt, u64 e)
-{
-	return (e & fmt->present) != 0;
-}
-
-static inline bool is_leaf(const struct pt_format *fmt, u64 e, int level)
-{
-	return level == 1 || (e & fmt->huge);
-}
-
-/* Replace a huge leaf by a table of next-level leaves with the same translation and attributes, so a partial
- * remap leaves the rest of the huge page as it was. */
-static int split_leaf(const struct pt_format *fmt, u64 *entry, int level, pt_alloc_fn alloc)
+/* Replace the huge leaf under the walker by a table of next-level leaves with the same translation and attributes,
+ * fully built before it is published, so a concurrent walker sees either the huge leaf or the complete table. */
+static int split_leaf(const struct pt_format *fmt, struct tdp_iter *iter, pt_alloc_fn alloc)
 {
 	hpa_t t = alloc();
+
 	if (t == INVALID_HPA)
 		return -ENOMEM;
-	u64 old = *entry, child_size = pt_level_size(level - 1);
-	u64 attrs = old & ~PT_ADDR_MASK;
-	u64 base = old & PT_ADDR_MASK & ~(pt_level_size(level) - 1);
-	u64 *child = table_of(t);
+	u64 *child = phys_to_virt(t);
+	for (unsigned int i = 0; i < PT_ENTRIES; i++)
+		child[i] = pt_huge_child(fmt, iter->old_spte, iter->level, i);
+	iter->old_spte = t | fmt->table_attrs;
+	__atomic_store_n(iter->sptep, iter->old_spte, __ATOMIC_RELEASE);
+	return 0;
+}
 
-	if (level - 1 == 1)
-		attrs &= ~fmt->huge; /* bit 7 is PAT in a 4K entry, not "huge" */
-	for (int i = 0; i < PT_ENTRIES; i++)
-		child[i] = (base + (u64)i * child_size) | attrs;
-	__atomic_store_n(entry, t | fmt->table_attrs, __ATOMIC_RELEASE);
+static int link_table(const struct pt_format *fmt, struct tdp_iter *iter, pt_alloc_fn alloc)
+{
+	hpa_t t = alloc();
+
+	if (t == INVALID_HPA)
+		return -ENOMEM;
+	iter->old_spte = t | fmt->table_attrs;
+	__atomic_store_n(iter->sptep, iter->old_spte, __ATOMIC_RELEASE);
 	return 0;
 }
 
 int pt_map(const struct pt_format *fmt, hpa_t root, u64 va, hpa_t pa, u64 size, u64 leaf_attrs, int max_level,
 	   pt_alloc_fn alloc)
 {
+	struct tdp_iter iter;
+	u64 start = va_to_pfn(va), end = start + (size >> PAGE_SHIFT);
+
 	if (!IS_ALIGNED(va | pa | size, PAGE_SIZE) || max_level < 1)
+		return -EINVAL;
+	if (!size)
+		return 0;
+	/* Within the 48-bit space, on one side of the canonical hole, and below the 52-bit physical limit. */
+	if (end > PT_MAX_PFN || (start ^ (end - 1)) >> 35 || pa >= BIT(52) || size > BIT(52) - pa)
 		return -EINVAL;
 	if (max_level > fmt->max_leaf_level)
 		max_level = fmt->max_leaf_level;
 
-	while (size) {
-		u64 *table = table_of(root);
-		int level = PT_LEVELS;
+	for_each_pt_entry(iter, fmt, root, PT_LEVELS, start, end) {
+		u64 pages = pt_level_pages(iter.level);
+		bool present = pt_is_present(fmt, iter.old_spte);
+		bool table = present && !pt_is_leaf(fmt, iter.old_spte, iter.level);
+		int r;
 
-		for (;;) {
-			u64 *e = &table[pt_index(va, level)];
-			u64 lsize = pt_level_size(level);
-
-			if (level <= max_level && IS_ALIGNED(va | pa, lsize) && size >= lsize) {
-				u64 attrs = leaf_attrs | (level > 1 ? fmt->huge : 0);
-				__atomic_store_n(e, pa | attrs, __ATOMIC_RELEASE);
-				va += lsize;
-				pa += lsize;
-				size -= lsize;
-				break;
+		if (table)
+			continue; /* step down and fill it */
+		if (iter.level <= max_level && iter.gfn >= start && iter.gfn + pages <= end) {
+			hpa_t leaf_pa = pa + ((iter.gfn - start) << PAGE_SHIFT);
+			if (IS_ALIGNED(leaf_pa, pages << PAGE_SHIFT)) {
+				iter.old_spte = leaf_pa | leaf_attrs | (iter.level > 1 ? fmt->huge : 0);
+				__atomic_store_n(iter.sptep, iter.old_spte, __ATOMIC_RELEASE);
+				continue; /* a leaf: the walk steps sideways */
 			}
-			if (!is_present(fmt, *e)) {
-				hpa_t t = alloc();
-				if (t == INVALID_HPA)
-					return -ENOMEM;
-				__atomic_store_n(e, t | fmt->table_attrs, __ATOMIC_RELEASE);
-			} else if (is_leaf(fmt, *e, level)) {
-				int r = split_leaf(fmt, e, level, alloc);
-				if (r)
-					return r;
-			}
-			table = table_of(*e);
-			level--;
 		}
+		/* Too big or misaligned for a leaf here: go one level down, through a new table or a split. A 4K entry
+		 * always takes a leaf, so this is never reached at level 1. */
+		BUG_ON(iter.level == 1);
+		r = present ? split_leaf(fmt, &iter, alloc) : link_table(fmt, &iter, alloc);
+		if (r)
+			return r;
 	}
 	return 0;
 }
 
 u64 *pt_lookup(const struct pt_format *fmt, hpa_t root, u64 va, int *level_out)
 {
-	u64 *table = table_of(root);
+	struct tdp_iter iter;
+	u64 pfn = va_to_pfn(va);
 
-	for (int level = PT_LEVELS; level >= 1; level--) {
-		u64 *e = &table[pt_index(va, level)];
-		if (!is_present(fmt, *e))
+	for_each_pt_entry(iter, fmt, root, PT_LEVELS, pfn, pfn + 1) {
+		if (!pt_is_present(fmt, iter.old_spte))
 			return NULL;
-		if (is_leaf(fmt, *e, level)) {
+		if (pt_is_leaf(fmt, iter.old_spte, iter.level)) {
 			if (level_out)
-				*level_out = level;
-			return e;
+				*level_out = iter.level;
+			return iter.sptep;
 		}
-		table = table_of(*e);
 	}
 	return NULL;
 }
@@ -113,6 +178,5 @@ hpa_t pt_translate(const struct pt_format *fmt, hpa_t root, u64 va)
 
 	if (!e)
 		return INVALID_HPA;
-	u64 lsize = pt_level_size(level);
-	return ((*e & PT_ADDR_MASK) & ~(lsize - 1)) | (va & (lsize - 1));
+	return pt_leaf_hpa(*e, level) | (va & (pt_level_size(level) - 1));
 }

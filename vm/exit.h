@@ -26,6 +26,8 @@ enum exit_reason {
 	EXIT_INVLPG,
 	EXIT_PREEMPTION,    /* the hypervisor's timer expired (VMX preemption timer) */
 	EXIT_UD,            /* an instruction the guest may not execute (VMX/SVM instructions): inject #UD */
+	EXIT_GP,            /* an instruction that must #GP in this VM (RDPMC without a virtual PMU) */
+	EXIT_NOP,           /* an instruction to step over without effect (INVD, WBINVD) */
 	EXIT_ENTRY_FAILED,  /* VM entry failed: invalid guest state, or a VMfail */
 	EXIT_UNKNOWN,       /* a hardware exit the backend does not decode: hw_reason says which */
 	NR_EXIT_REASONS
@@ -55,8 +57,10 @@ struct vm_exit {
 			u64 value;
 		} msr;
 		struct {
-			u8 num, gpr;
+			u8 num, gpr;    /* gpr: enum vcpu_reg; ignored when value_valid (CLTS, LMSW) */
 			bool write;
+			bool value_valid;
+			u64 value;
 		} cr;
 		struct {
 			u8 vector;

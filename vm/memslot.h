@@ -18,10 +18,15 @@ struct memslot {
 	gfn_t base_gfn;  /* 2 MiB aligned */
 	u64 npages;      /* multiple of MEMSLOT_CHUNK_PAGES */
 	hpa_t *chunks;   /* npages / 512 entries; each 2 MiB aligned and physically contiguous */
-	u8 *contig_1g;   /* per 1 GiB of the slot: 1 when its 512 chunks are one contiguous, 1 GiB aligned run */
+	/* Per 1 GiB-aligned gfn region the slot touches ([(gfn >> 18) - (base_gfn >> 18)]): 1 when the region lies
+	 * wholly inside the slot and its 512 chunks are one 1 GiB block (allocated as one, freed as one). */
+	u8 *contig_1g;
 	u32 id;
+	u32 flags;       /* MEMSLOT_* */
 	struct track_slot *track; /* mm/track per-gfn state; NULL until first used */
 };
+
+#define MEMSLOT_READONLY BIT(0) /* the guest may read and execute but not write (ROM): writes are emulated */
 
 struct memslots {
 	u32 n;
@@ -45,6 +50,8 @@ int memslot_backing_level(const struct memslot *s, gfn_t gfn);
 /* Add a slot backed by freshly allocated, zeroed host memory (1 GiB blocks where the allocator has them, else 2 MiB).
  * base_gfn and npages must be 2 MiB multiples. Returns 0, -EINVAL (misaligned or overlapping), -ENOSPC, -ENOMEM. */
 int memslot_add(struct memslots *ms, gfn_t base_gfn, u64 npages);
+/* The same with MEMSLOT_* flags. */
+int memslot_add_flags(struct memslots *ms, gfn_t base_gfn, u64 npages, u32 flags);
 /* Free every slot's memory. */
 void memslots_destroy(struct memslots *ms);
 

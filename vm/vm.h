@@ -78,6 +78,7 @@ struct vcpu {
 	bool event_pending;
 	struct vcpu_event pending;
 	bool halted;
+	u64 mtrr_def_type;              /* IA32_MTRR_DEF_TYPE as the guest last wrote it (MTRRs are not emulated) */
 	u64 stats[NR_VM_STATS];         /* written by the vCPU's CPU only */
 };
 

@@ -16,7 +16,13 @@ enum {
 	APIC_SVR = 0xf0,
 	APIC_ICR_LO = 0x300,
 	APIC_ICR_HI = 0x310,
+	APIC_LVT_TIMER = 0x320,
+	APIC_TIMER_INIT = 0x380,
+	APIC_TIMER_CUR = 0x390,
+	APIC_TIMER_DIV = 0x3e0,
 };
+#define LVT_MASKED BIT(16)
+#define LVT_TSC_DEADLINE (2u << 17)
 #define ICR_PENDING BIT(12)
 #define ICR_LEVEL_ASSERT BIT(14)
 #define ICR_INIT (5u << 8)
@@ -103,7 +109,77 @@ void lapic_send_sipi(u32 apic_id, u8 vector_page)
 	send_ipi(apic_id, ICR_STARTUP | vector_page);
 }
 
+void lapic_send_wake(u32 apic_id)
+{
+	send_ipi(apic_id, VEC_WAKE);
+}
+
+void lapic_send_wake_others(void)
+{
+	send_ipi(0, ICR_ALL_BUT_SELF | VEC_WAKE);
+}
+
 void lapic_send_nmi_others(void)
 {
 	send_ipi(0, ICR_NMI | ICR_ALL_BUT_SELF | ICR_LEVEL_ASSERT);
+}
+
+/* Host timer. Set up by the BSP before APs start; every CPU programs its own LAPIC. */
+static bool tsc_deadline_mode;
+static u64 timer_ticks_per_mtsc; /* LAPIC timer ticks (divide 16) per 2^20 TSC cycles, for one-shot mode */
+
+void host_timer_init(void)
+{
+	tsc_deadline_mode = cpuid(1).ecx & BIT(24);
+	if (tsc_deadline_mode) {
+		pr_info("hv: apic: host timer in TSC-deadline mode\n");
+		return;
+	}
+	lapic_write(APIC_TIMER_DIV, 3); /* divide by 16 */
+	lapic_write(APIC_LVT_TIMER, LVT_MASKED | VEC_HOST_TIMER);
+	lapic_write(APIC_TIMER_INIT, 0xffffffffu);
+	u64 t0 = rdtsc();
+	while (rdtsc() - t0 < (1ULL << 22))
+		cpu_relax();
+	u32 ticks = 0xffffffffu - lapic_read(APIC_TIMER_CUR);
+	lapic_write(APIC_TIMER_INIT, 0);
+	timer_ticks_per_mtsc = MAX((u64)ticks >> 2, 1ULL);
+	pr_info("hv: apic: host timer in one-shot mode, %llu ticks per 2^20 TSC cycles\n",
+		(unsigned long long)timer_ticks_per_mtsc);
+}
+
+void host_timer_arm(u64 deadline)
+{
+	if (tsc_deadline_mode) {
+		if (deadline == ~0ULL) {
+			wrmsr(MSR_IA32_TSC_DEADLINE, 0);
+			return;
+		}
+		lapic_write(APIC_LVT_TIMER, LVT_TSC_DEADLINE | VEC_HOST_TIMER);
+		wrmsr(MSR_IA32_TSC_DEADLINE, deadline ? deadline : 1);
+		return;
+	}
+	if (deadline == ~0ULL) {
+		lapic_write(APIC_TIMER_INIT, 0);
+		return;
+	}
+	u64 now = rdtsc(), delta = deadline > now ? deadline - now : 1;
+	u64 ticks = (delta >> 20) * timer_ticks_per_mtsc + (((delta & 0xfffff) * timer_ticks_per_mtsc) >> 20);
+	lapic_write(APIC_LVT_TIMER, VEC_HOST_TIMER);
+	lapic_write(APIC_TIMER_INIT, (u32)MIN(MAX(ticks, 1ULL), 0xffffffffULL));
+}
+
+void host_timer_wait_until(u64 deadline)
+{
+	while ((s64)(rdtsc() - deadline) < 0) {
+		host_timer_arm(deadline);
+		/* STI; HLT: the interrupt that ends the HLT is taken right away and acknowledged. */
+		__asm__ __volatile__("sti; hlt; cli" ::: "memory");
+	}
+	host_timer_arm(~0ULL);
+}
+
+void host_take_pending_interrupt(void)
+{
+	__asm__ __volatile__("sti; nop; cli" ::: "memory");
 }

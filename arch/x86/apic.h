@@ -14,5 +14,17 @@ void lapic_eoi(void);
 void lapic_send_init(u32 apic_id);
 void lapic_send_sipi(u32 apic_id, u8 vector_page);
 void lapic_send_nmi_others(void);
+/* Wake a CPU sleeping in HLT (VEC_WAKE, acknowledged and otherwise ignored). */
+void lapic_send_wake(u32 apic_id);
+void lapic_send_wake_others(void);
+
+/* The host timer that bounds how long a guest runs: an interrupt at TSC `deadline` makes the running guest exit.
+ * ~0 disarms. TSC-deadline mode where the CPU has it, else one-shot mode calibrated against the TSC at boot. */
+void host_timer_init(void);
+void host_timer_arm(u64 deadline);
+/* Idle (HLT with the timer armed) until the TSC reaches deadline. */
+void host_timer_wait_until(u64 deadline);
+/* Let a host interrupt that caused a VM exit be taken (the handler just acknowledges it). */
+void host_take_pending_interrupt(void);
 
 #endif

@@ -44,3 +44,20 @@ void cpu_get_brand(char brand[49])
 	for (size_t n = strlen(brand); n && brand[n - 1] == ' '; n--)
 		brand[n - 1] = 0;
 }
+
+void cpu_setup_this_cpu(void)
+{
+	write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
+	write_cr0((read_cr0() | CR0_MP | CR0_NE) & ~(u64)(CR0_EM | CR0_TS));
+}
+
+void fpu_reset(void)
+{
+	/* An FXSAVE image of the power-on state: FCW 0x37f, MXCSR 0x1f80, every register zero. */
+	static const u8 clean[512] __aligned(16) = {
+		[0] = 0x7f, [1] = 0x03,                /* FCW */
+		[24] = 0x80, [25] = 0x1f,              /* MXCSR */
+		[28] = 0xff, [29] = 0xff,              /* MXCSR_MASK (ignored by FXRSTOR) */
+	};
+	__asm__ __volatile__("fninit; fxrstor %0" ::"m"(clean));
+}

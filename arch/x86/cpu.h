@@ -128,6 +128,14 @@ static inline __attribute__((noreturn)) void cpu_halt_forever(void)
 		__asm__ __volatile__("cli; hlt" ::: "memory");
 }
 
+#define CR4_OSXMMEXCPT BIT(10)
+
+/* Per-CPU control-register setup every CPU runs once: FXSAVE/SSE enabled so guest FPU state can be reset. */
+void cpu_setup_this_cpu(void);
+/* Give the FPU and SSE registers their power-on values (FNINIT, zeroed XMM, MXCSR 0x1f80), so nothing one guest
+ * left there is visible to the next. The hypervisor itself never touches them. */
+void fpu_reset(void);
+
 bool cpu_has_feature_1gpage(void);
 bool cpu_has_nx(void);
 void cpu_get_vendor(char vendor[13]);

@@ -21,7 +21,8 @@ void idt_init(void);
 void idt_load(void);
 
 /* Vectors the hypervisor uses for itself. */
-#define VEC_PANIC_STOP 0xf0 /* unused: panic stops other CPUs with NMI */
+#define VEC_WAKE 0xee       /* wakes a CPU from HLT; see kernel/work.c */
+#define VEC_HOST_TIMER 0xef /* bounds guest run time; see host_timer_arm */
 #define VEC_SPURIOUS 0xff
 
 #endif

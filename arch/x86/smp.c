@@ -9,6 +9,7 @@
 #include "drivers/timer.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
+#include "kernel/work.h"
 #include "hv/layout.h"
 #include "hv/log.h"
 #include "hv/platform.h"
@@ -29,11 +30,11 @@ static void ap_main(struct percpu *cpu)
 {
 	write_cr3(kernel_pml4);
 	percpu_load(cpu);
+	cpu_setup_this_cpu();
 	lapic_enable();
 	online_fn(cpu);
 	__atomic_store_n(&cpu->online, true, __ATOMIC_RELEASE);
-	/* Nothing to run yet: wait here, woken only by NMI (panic) or INIT. */
-	cpu_halt_forever();
+	work_ap_loop();
 }
 
 static hpa_t alloc_low_table(void)

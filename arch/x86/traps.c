@@ -6,6 +6,7 @@
 #include "arch/x86/desc.h"
 #include "kernel/panic.h"
 #include "hv/log.h"
+#include "hv/platform.h"
 
 void interrupt_dispatch(struct irq_frame *f);
 
@@ -13,12 +14,21 @@ void interrupt_dispatch(struct irq_frame *f)
 {
 	static u8 reported[256];
 
-	if (f->vector == 2 && panic_in_progress())
-		cpu_halt_forever();
+	if (f->vector == 2) {
+		if (panic_in_progress())
+			cpu_halt_forever();
+		/* An NMI nobody sent on purpose (watchdog, hardware error): report it, the hypervisor goes on. */
+		pr_warn("hv: NMI on CPU %u\n", this_cpu_id());
+		return;
+	}
 	if (f->vector < 32)
 		panic_exception(f);
 	if (f->vector == VEC_SPURIOUS)
 		return;
+	if (f->vector == VEC_HOST_TIMER || f->vector == VEC_WAKE) {
+		lapic_eoi();
+		return;
+	}
 	if (!__atomic_exchange_n(&reported[f->vector], 1, __ATOMIC_RELAXED))
 		pr_warn("hv: unexpected interrupt vector %llu on CPU\n", (unsigned long long)f->vector);
 	lapic_eoi();

@@ -7,6 +7,34 @@
 #include "hv/types.h"
 
 struct percpu;
+struct pt_format;
+struct tdp_root;
+struct vcpu;
+struct vcpu_event;
+
+enum vcpu_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR, NR_SEGS };
+
+/* A segment in vendor-neutral form. attr uses the 12-bit packed layout both vendors can express:
+ * type[3:0] S[4] DPL[6:5] P[7] AVL[8] L[9] D/B[10] G[11], and SEG_ATTR_UNUSABLE for a null/unusable segment. */
+struct vcpu_segment {
+	u64 base;
+	u32 limit;
+	u16 selector;
+	u16 attr;
+};
+#define SEG_ATTR_UNUSABLE BIT(12)
+
+struct vcpu_dtable {
+	u64 base;
+	u16 limit;
+};
+
+/* The architectural state a vCPU starts from (loaders fill it; GPRs go in vcpu->regs). */
+struct vcpu_boot_state {
+	struct vcpu_segment seg[NR_SEGS];
+	struct vcpu_dtable gdt, idt;
+	u64 cr0, cr3, cr4, efer, rip, rflags;
+};
 
 /* X(prefix, return type, op, parameters) */
 #define VIRT_OPS(X, p)                                                                                                 \
@@ -15,7 +43,38 @@ struct percpu;
 	/* Turn virtualization on for the executing CPU (VMXON, or EFER.SVME and the host save area). */              \
 	X(p, int, hardware_enable, (struct percpu * cpu))                                                              \
 	/* And off again, before poweroff or reboot. */                                                                \
-	X(p, void, hardware_disable, (struct percpu * cpu))
+	X(p, void, hardware_disable, (struct percpu * cpu))                                                            \
+	/* The TDP entry format this backend uses (EPT with or without A/D, or NPT). */                               \
+	X(p, const struct pt_format *, tdp_format, (void))                                                             \
+	/* vCPU lifecycle; create and run happen on the CPU the vCPU is pinned to. */                                  \
+	X(p, int, vcpu_create, (struct vcpu * v))                                                                      \
+	X(p, void, vcpu_destroy, (struct vcpu * v))                                                                    \
+	X(p, void, vcpu_set_state, (struct vcpu * v, const struct vcpu_boot_state *s))                                 \
+	/* Enter the guest; returns 0 with v->exit decoded, or a negative errno for a backend failure. */             \
+	X(p, int, vcpu_run, (struct vcpu * v))                                                                         \
+	/* Guest-visible register state. regs[VCPU_RSP] is kept in sync by vcpu_run. */                                \
+	X(p, u64, get_rip, (struct vcpu * v))                                                                          \
+	X(p, void, set_rip, (struct vcpu * v, u64 rip))                                                                \
+	X(p, u64, get_rflags, (struct vcpu * v))                                                                       \
+	X(p, void, set_rflags, (struct vcpu * v, u64 rflags))                                                          \
+	X(p, u64, get_cr, (struct vcpu * v, int cr))                                                                   \
+	/* Returns -EINVAL when the value would #GP on hardware. */                                                    \
+	X(p, int, set_cr, (struct vcpu * v, int cr, u64 val))                                                          \
+	X(p, u64, get_efer, (struct vcpu * v))                                                                         \
+	X(p, int, set_efer, (struct vcpu * v, u64 efer))                                                               \
+	X(p, void, get_segment, (struct vcpu * v, int seg, struct vcpu_segment *s))                                    \
+	X(p, int, get_cpl, (struct vcpu * v))                                                                          \
+	/* Advance RIP past the exiting instruction (its length is in v->exit.insn_len). */                           \
+	X(p, void, skip_instruction, (struct vcpu * v))                                                                \
+	X(p, void, inject_event, (struct vcpu * v, const struct vcpu_event *e))                                        \
+	/* Whether an external interrupt can be delivered now (IF=1, no STI/MOV-SS shadow, nothing being injected). */\
+	X(p, bool, interrupt_allowed, (struct vcpu * v))                                                               \
+	X(p, void, set_intr_window, (struct vcpu * v, bool on))                                                        \
+	/* Point the hardware at a TDP root, flushing what the previous one left in the TLB. */                        \
+	X(p, void, set_tdp_root, (struct vcpu * v, const struct tdp_root *root))                                       \
+	X(p, void, flush_guest_tlb, (struct vcpu * v))                                                                 \
+	/* Log every piece of guest state the backend has (for unhandled exits and failed entries). */                \
+	X(p, void, dump_state, (struct vcpu * v))
 
 #define __VIRT_FIELD(p, ret, op, params) ret(*op) params;
 #define __VIRT_INIT(p, ret, op, params) .op = p##_##op,

@@ -85,3 +85,50 @@ CASES = [
     Case("bochs-svm-zambezi", "bochs", "zambezi",
          expect=BOOT_OK + smp_ok("svm", 2) + SVM_REPORT, forbid=NEVER, timeout=600),
 ]
+
+
+# ---- guests (tests/guests): one hypervisor boot runs many VMs, two at a time on two CPUs ----
+GUEST = "build/guests/"
+GUEST_NEVER = [r"PANIC", r"EXCEPTION", r"WARNING at", r"^\[\w+\] TEST \w+ FAIL", r"no test device",
+               r"escape: FAIL", r"unhandled exit", r"VM entry failed", r"cannot emulate"]
+
+
+def guest_modules():
+    return [
+        (GUEST + "hello.elf", 'vm=hello mem=16M cmdline="x=1 mods=1"'),
+        ("Makefile", 'vm=hello role=module cmdline="the makefile"'),
+        (GUEST + "hello.elf", 'vm=status mem=16M cmdline="status=5"'),
+        (GUEST + "memtest.elf", "vm=memtest mem=128M"),
+        (GUEST + "hugepages.elf", "vm=hugepages mem=128M"),
+        (GUEST + "mmio.elf", "vm=mmio mem=128M"),
+        (GUEST + "triplefault.elf", "vm=triplefault mem=16M"),
+        (GUEST + "escape.elf", "vm=escape mem=128M"),
+        (GUEST + "lapic.elf", "vm=lapic mem=16M"),
+        (GUEST + "fwcfg.elf", 'vm=fwcfg mem=64M cmdline="cpus=1"'),
+        (GUEST + "hello.elf", 'vm=after mem=16M'),
+    ]
+
+
+def guest_expect():
+    passes = [rf"^\[{n}\] TEST {t} PASS" for n, t in (
+        ("hello", "hello"), ("status", "hello"), ("memtest", "memtest"), ("hugepages", "hugepages"),
+        ("mmio", "mmio"), ("escape", "escape"), ("lapic", "lapic"), ("fwcfg", "fwcfg"), ("after", "hello"))]
+    return passes + [
+        r"^\[hello\] hello from the guest",
+        r'^\[hello\] hello: cmdline "x=1 mods=1"',
+        r'^\[hello\] hello: module 0: .*"the makefile"',
+        r"^vm hello: ended: debug-exit, status 0x1 ",
+        r"^vm status: ended: debug-exit, status 0xb ",
+        r"^\[triplefault\] TEST triplefault STARTED",
+        r"^vm triplefault: ended: triple fault",
+        r"^vm after: ended: debug-exit, status 0x1 ",
+        r"^hv: all VMs have ended",
+    ]
+
+
+CASES += [
+    Case("qemu-svm-guests", "qemu", "max", mem="1G", modules=guest_modules(), expect=guest_expect(),
+         forbid=GUEST_NEVER, timeout=240),
+    Case("bochs-vmx-guests", "bochs", "corei7_skylake_x", megs=1024, modules=guest_modules(),
+         expect=guest_expect(), forbid=GUEST_NEVER, timeout=900),
+]

@@ -32,12 +32,20 @@ int svm_hardware_enable(struct percpu *cpu)
 			return -ENOMEM;
 		cpu->virt_region = hsave;
 	}
+	if (cpu->svm_host_save == 0) {
+		hpa_t save = frame_alloc(0);
+		if (save == INVALID_HPA)
+			return -ENOMEM;
+		cpu->svm_host_save = save;
+	}
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
 	wrmsr(MSR_VM_HSAVE_PA, cpu->virt_region);
 	if (!(rdmsr(MSR_EFER) & EFER_SVME)) {
 		pr_err("hv: svm: CPU %u: EFER.SVME did not stick\n", cpu->cpu_id);
 		return -EIO;
 	}
+	/* The host's FS/GS/TR/LDTR and syscall MSRs, which VMRUN leaves to VMSAVE/VMLOAD: restored after each exit. */
+	__asm__ __volatile__("vmsave %%rax" ::"a"(cpu->svm_host_save) : "memory");
 	cpu->virt_enabled = true;
 	return 0;
 }

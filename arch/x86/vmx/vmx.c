@@ -9,7 +9,7 @@
 #include "hv/log.h"
 #include "hv/platform.h"
 
-static struct vmx_msrs msrs; /* read once by the BSP in vmx_probe */
+struct vmx_msrs vmx_msrs; /* read once by the BSP in vmx_probe */
 struct vmx_caps vmx_caps;
 
 static void read_msrs(struct vmx_msrs *m)
@@ -48,8 +48,8 @@ int vmx_probe(bool want_tdp)
 		       "SMX); enable Intel VT-x in the firmware setup\n");
 		return -EOPNOTSUPP;
 	}
-	read_msrs(&msrs);
-	vmx_caps_decode(&msrs, &vmx_caps);
+	read_msrs(&vmx_msrs);
+	vmx_caps_decode(&vmx_msrs, &vmx_caps);
 	vmx_caps_report(&vmx_caps);
 	return vmx_caps_check_minimum(&vmx_caps, want_tdp);
 }
@@ -81,8 +81,8 @@ int vmx_hardware_enable(struct percpu *cpu)
 		*(u32 *)phys_to_virt(region) = vmx_caps.revision_id;
 		cpu->virt_region = region;
 	}
-	write_cr0(vmx_fixed_bits(read_cr0(), msrs.cr0_fixed0, msrs.cr0_fixed1));
-	write_cr4(vmx_fixed_bits(read_cr4() | CR4_VMXE, msrs.cr4_fixed0, msrs.cr4_fixed1));
+	write_cr0(vmx_fixed_bits(read_cr0(), vmx_msrs.cr0_fixed0, vmx_msrs.cr0_fixed1));
+	write_cr4(vmx_fixed_bits(read_cr4() | CR4_VMXE, vmx_msrs.cr4_fixed0, vmx_msrs.cr4_fixed1));
 
 	/* VMXON signals failure through CF (VMfailInvalid); there is no current VMCS yet, so ZF cannot be set. */
 	__asm__ __volatile__("vmxon %1; setna %0" : "=q"(failed) : "m"(cpu->virt_region) : "cc", "memory");

@@ -1,0 +1,35 @@
+/* The SVM backend's private state and the pieces its files share. */
+#ifndef ARCH_X86_SVM_SVM_H
+#define ARCH_X86_SVM_SVM_H
+
+#include "arch/x86/svm/svm_caps.h"
+#include "arch/x86/svm/vmcb.h"
+#include "vm/vm.h"
+
+struct svm_vcpu {
+	struct vmcb *vmcb;     /* constant */
+	hpa_t vmcb_pa;         /* constant */
+	hpa_t iopm_pa, msrpm_pa; /* constant */
+	u32 asid;              /* current ASID on this vCPU's CPU */
+	u64 asid_generation;   /* the CPU's generation the ASID belongs to */
+	bool need_flush;       /* flush this vCPU's guest TLB at the next VMRUN */
+	bool ran_here;         /* the VMCB has been run on this CPU: clean bits may be trusted */
+};
+
+extern struct svm_caps svm_caps;
+
+static inline struct svm_vcpu *to_svm(struct vcpu *v)
+{
+	return v->arch;
+}
+
+/* svm_entry.S: run the guest whose VMCB is at vmcb_pa with the GPRs (other than RAX and RSP) in regs. */
+void svm_enter(u64 *regs, hpa_t vmcb_pa, hpa_t host_save_pa);
+
+void svm_decode_exit(struct vcpu *v);
+
+/* Length of the instruction that caused an exit, for CPUs without next-RIP saving: the intercepted instruction's
+ * encoding plus its prefixes, when the bytes at RIP are that instruction; 0 when they are not. */
+unsigned int svm_insn_len(u64 exit_code, const u8 *bytes, unsigned int avail, bool long_mode, bool cs_d);
+
+#endif

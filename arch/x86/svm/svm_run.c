@@ -1,0 +1,330 @@
+/* Running an SVM vCPU: ASIDs with a per-CPU generation, TLB control, VMRUN, exit decode into generic exits, next-RIP
+ * with or without NRIPS, event injection and re-injection, and interrupt windows through V_IRQ and the VINTR
+ * intercept. */
+#include "arch/x86/cpu.h"
+#include "arch/x86/msr_index.h"
+#include "arch/x86/svm/svm.h"
+#include "arch/x86/virt.h"
+#include "kernel/percpu.h"
+#include "hv/errno.h"
+#include "hv/log.h"
+#include "vm/vcpu.h"
+
+/* A fresh ASID for this vCPU on this CPU. When the CPU runs out, a new generation starts: every ASID of the old one
+ * may have stale translations, so the first VMRUN of the new generation flushes them all. */
+static void assign_asid(struct svm_vcpu *s, struct percpu *cpu)
+{
+	if (cpu->svm_next_asid == 0 || cpu->svm_next_asid >= svm_caps.nr_asids) {
+		cpu->svm_asid_generation++;
+		cpu->svm_next_asid = 1; /* ASID 0 is the host's */
+		s->vmcb->control.tlb_control = TLB_CONTROL_FLUSH_ALL;
+	}
+	s->asid = cpu->svm_next_asid++;
+	s->asid_generation = cpu->svm_asid_generation;
+	s->vmcb->control.asid = s->asid;
+	s->vmcb->control.clean &= ~VMCB_CLEAN_ASID;
+}
+
+static void prepare_tlb(struct svm_vcpu *s, struct percpu *cpu)
+{
+	s->vmcb->control.tlb_control = TLB_CONTROL_DO_NOTHING;
+	if (s->asid_generation != cpu->svm_asid_generation || !s->asid) {
+		assign_asid(s, cpu);
+		s->need_flush = false; /* a new ASID has no translations to flush */
+	}
+	if (s->need_flush) {
+		/* Without FlushByASID the only flush is all of them, which also serves. */
+		if (s->vmcb->control.tlb_control != TLB_CONTROL_FLUSH_ALL)
+			s->vmcb->control.tlb_control =
+				svm_caps.flush_by_asid ? TLB_CONTROL_FLUSH_ASID : TLB_CONTROL_FLUSH_ALL;
+		s->need_flush = false;
+	}
+}
+
+/* An event whose delivery the exit interrupted goes back into EVENTINJ (APM 15.7.2). */
+static void reinject_interrupted_event(struct svm_vcpu *s)
+{
+	u32 info = s->vmcb->control.exit_int_info;
+
+	s->vmcb->control.event_inj = 0;
+	if (!(info & SVM_EVTINJ_VALID))
+		return;
+	s->vmcb->control.event_inj = info;
+	s->vmcb->control.event_inj_err = s->vmcb->control.exit_int_info_err;
+}
+
+int svm_vcpu_run(struct vcpu *v)
+{
+	struct svm_vcpu *s = to_svm(v);
+	struct percpu *cpu = this_cpu();
+
+	prepare_tlb(s, cpu);
+	if (!svm_caps.vmcb_clean || !s->ran_here)
+		s->vmcb->control.clean = 0;
+	s->vmcb->save.rax = v->regs[VCPU_RAX];
+	s->vmcb->save.rsp = v->regs[VCPU_RSP];
+	svm_enter(v->regs, s->vmcb_pa, cpu->svm_host_save);
+	s->ran_here = true;
+	v->regs[VCPU_RAX] = s->vmcb->save.rax;
+	v->regs[VCPU_RSP] = s->vmcb->save.rsp;
+	/* Everything the VMCB holds is now what the CPU last saw; writers below mark what they change. */
+	s->vmcb->control.clean = VMCB_CLEAN_ALL;
+	svm_decode_exit(v);
+	reinject_interrupted_event(s);
+	return 0;
+}
+
+static bool in_long_mode(struct svm_vcpu *s)
+{
+	return (s->vmcb->save.efer & EFER_LMA) && (s->vmcb->save.cs.attrib & BIT(9));
+}
+
+/* Length of the intercepted instruction: NRIPS gives it; else the IOIO exit info does for port I/O; else decode. */
+static u32 exit_insn_len(struct vcpu *v, u64 code)
+{
+	struct svm_vcpu *s = to_svm(v);
+	u8 bytes[15];
+
+	if (svm_caps.nrips && s->vmcb->control.next_rip)
+		return (u32)(s->vmcb->control.next_rip - s->vmcb->save.rip);
+	if (code == SVM_EXIT_IOIO)
+		return (u32)(s->vmcb->control.exit_info_2 - s->vmcb->save.rip);
+	int n = vcpu_fetch_insn(v, bytes, sizeof(bytes));
+	if (n <= 0)
+		return 0;
+	return svm_insn_len(code, bytes, (unsigned)n, in_long_mode(s), s->vmcb->save.cs.attrib & BIT(10));
+}
+
+static int decode_npf(struct vcpu *v)
+{
+	struct vmcb_control *c = &to_svm(v)->vmcb->control;
+	u64 err = c->exit_info_1;
+
+	v->exit.tdp.gpa = c->exit_info_2;
+	/* The NPF error code is a #PF error code: P, W, U, RSVD, I/D, plus final-translation/table-walk bits. */
+	if (err & BIT(3))
+		return EXIT_MMIO; /* a reserved bit: our MMIO SPTE */
+	v->exit.tdp.access = TDP_ACC_READ | ((err & BIT(1)) ? TDP_ACC_WRITE : 0) | ((err & BIT(4)) ? TDP_ACC_EXEC : 0);
+	v->exit.tdp.present = err & BIT(0);
+	v->exit.tdp.walk = err & BIT(33);
+	return EXIT_TDP_FAULT;
+}
+
+void svm_decode_exit(struct vcpu *v)
+{
+	struct vmcb_control *c = &to_svm(v)->vmcb->control;
+	struct vm_exit *e = &v->exit;
+	u64 code = c->exit_code;
+
+	*e = (struct vm_exit){ .hw_reason = (u32)code, .hw_qual = c->exit_info_1 };
+	switch (code) {
+	case SVM_EXIT_INTR:
+		e->reason = EXIT_EXTINT;
+		break;
+	case SVM_EXIT_NMI:
+		e->reason = EXIT_NMI;
+		break;
+	case SVM_EXIT_INIT:
+		e->reason = EXIT_INIT;
+		break;
+	case SVM_EXIT_VINTR:
+		e->reason = EXIT_INTR_WINDOW;
+		break;
+	case SVM_EXIT_SHUTDOWN:
+		e->reason = EXIT_TRIPLE_FAULT;
+		break;
+	case SVM_EXIT_CPUID:
+		e->reason = EXIT_CPUID;
+		break;
+	case SVM_EXIT_HLT:
+		e->reason = EXIT_HLT;
+		break;
+	case SVM_EXIT_VMMCALL:
+		e->reason = EXIT_HYPERCALL;
+		break;
+	case SVM_EXIT_INVD:
+		e->reason = EXIT_NOP;
+		break;
+	case SVM_EXIT_RDPMC:
+		e->reason = EXIT_GP;
+		break;
+	case SVM_EXIT_VMRUN:
+	case SVM_EXIT_VMLOAD ... SVM_EXIT_SKINIT:
+	case SVM_EXIT_INVLPGA:
+	case SVM_EXIT_MONITOR:
+	case SVM_EXIT_MWAIT:
+	case SVM_EXIT_MWAIT_COND:
+	case SVM_EXIT_RDPRU:
+	case SVM_EXIT_XSETBV: /* only reachable with CR4.OSXSAVE, which CPUID does not offer */
+	case 0xa0 ... 0xa5: /* INVLPGB, TLBSYNC, MCOMMIT and friends */
+		e->reason = EXIT_UD;
+		break;
+	case SVM_EXIT_IOIO:
+		e->reason = EXIT_IO;
+		e->io.in = c->exit_info_1 & SVM_IOIO_TYPE_IN;
+		e->io.string = c->exit_info_1 & SVM_IOIO_STR;
+		e->io.rep = c->exit_info_1 & SVM_IOIO_REP;
+		e->io.size = (c->exit_info_1 >> SVM_IOIO_SIZE_SHIFT) & 7;
+		e->io.size = e->io.size == 4 ? 4 : e->io.size == 2 ? 2 : 1;
+		e->io.port = (u16)(c->exit_info_1 >> 16);
+		break;
+	case SVM_EXIT_MSR:
+		e->reason = c->exit_info_1 ? EXIT_MSR_WRITE : EXIT_MSR_READ;
+		e->msr.index = (u32)v->regs[VCPU_RCX];
+		e->msr.value = (v->regs[VCPU_RDX] << 32) | (u32)v->regs[VCPU_RAX];
+		break;
+	case SVM_EXIT_NPF:
+		e->reason = decode_npf(v);
+		if (e->reason == EXIT_MMIO)
+			e->tdp.gpa = c->exit_info_2;
+		break;
+	case SVM_EXIT_EXCP_BASE ... SVM_EXIT_EXCP_BASE + 31:
+		e->reason = EXIT_EXCEPTION;
+		e->exc.vector = (u8)(code - SVM_EXIT_EXCP_BASE);
+		break;
+	case SVM_EXIT_ERR:
+		e->reason = EXIT_ENTRY_FAILED;
+		break;
+	default:
+		e->reason = EXIT_UNKNOWN;
+		break;
+	}
+	switch (e->reason) {
+	case EXIT_CPUID:
+	case EXIT_HLT:
+	case EXIT_HYPERCALL:
+	case EXIT_NOP:
+	case EXIT_IO:
+	case EXIT_MSR_READ:
+	case EXIT_MSR_WRITE:
+		e->insn_len = exit_insn_len(v, code);
+		/* Stepping over an instruction of unknown length would corrupt the guest: treat it as unhandled. */
+		if (!e->insn_len)
+			e->reason = EXIT_UNKNOWN;
+		break;
+	default:
+		break;
+	}
+}
+
+void svm_skip_instruction(struct vcpu *v)
+{
+	struct svm_vcpu *s = to_svm(v);
+
+	s->vmcb->save.rip += v->exit.insn_len;
+	s->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW;
+}
+
+void svm_inject_event(struct vcpu *v, const struct vcpu_event *ev)
+{
+	struct vmcb_control *c = &to_svm(v)->vmcb->control;
+	u32 info = SVM_EVTINJ_VALID | ev->vector;
+
+	switch (ev->type) {
+	case EVENT_EXTINT:
+		info |= SVM_EVTINJ_TYPE_INTR;
+		break;
+	case EVENT_NMI:
+		info |= SVM_EVTINJ_TYPE_NMI;
+		break;
+	case EVENT_SOFT_INT:
+		/* Soft interrupts push the next RIP: step over INTn first (no NRIPS needed for that). */
+		info |= SVM_EVTINJ_TYPE_SOFT;
+		svm_skip_instruction(v);
+		break;
+	default:
+		info |= SVM_EVTINJ_TYPE_EXEPT;
+		if (ev->has_error) {
+			info |= SVM_EVTINJ_VALID_ERR;
+			c->event_inj_err = ev->error_code;
+		}
+		break;
+	}
+	c->event_inj = info;
+}
+
+bool svm_interrupt_allowed(struct vcpu *v)
+{
+	struct vmcb *vmcb = to_svm(v)->vmcb;
+
+	if (vmcb->control.event_inj & SVM_EVTINJ_VALID)
+		return false;
+	if (!(vmcb->save.rflags & RFLAGS_IF))
+		return false;
+	return !(vmcb->control.int_state & SVM_INTERRUPT_SHADOW);
+}
+
+/* A virtual interrupt with V_IGN_TPR makes the CPU exit (VINTR intercept) the moment the guest could take an
+ * interrupt; the real one is then injected through EVENTINJ. */
+void svm_set_intr_window(struct vcpu *v, bool on)
+{
+	struct svm_vcpu *s = to_svm(v);
+	struct vmcb_control *c = &s->vmcb->control;
+	u32 misc1 = on ? c->intercept_misc1 | SVM_INTERCEPT_VINTR : c->intercept_misc1 & ~SVM_INTERCEPT_VINTR;
+	u32 ctl = on ? c->int_ctl | V_IRQ | V_IGN_TPR : c->int_ctl & ~(V_IRQ | V_IGN_TPR);
+
+	if (misc1 != c->intercept_misc1) {
+		c->intercept_misc1 = misc1;
+		c->clean &= ~VMCB_CLEAN_INTERCEPTS;
+	}
+	if (ctl != c->int_ctl) {
+		c->int_ctl = ctl;
+		c->clean &= ~VMCB_CLEAN_INTR;
+	}
+}
+
+void svm_set_tdp_root(struct vcpu *v, const struct tdp_root *root)
+{
+	struct svm_vcpu *s = to_svm(v);
+
+	s->vmcb->control.nested_cr3 = root->hpa;
+	s->vmcb->control.clean &= ~VMCB_CLEAN_NPT;
+	s->need_flush = true;
+}
+
+void svm_flush_guest_tlb(struct vcpu *v)
+{
+	to_svm(v)->need_flush = true;
+}
+
+const struct pt_format *svm_tdp_format(void)
+{
+	return &pt_format_npt;
+}
+
+void svm_dump_state(struct vcpu *v)
+{
+	struct svm_vcpu *s = to_svm(v);
+	struct vmcb_control *c = &s->vmcb->control;
+	struct vmcb_save *sv = &s->vmcb->save;
+	static const char *const names[] = { "ES", "CS", "SS", "DS", "FS", "GS", "LDTR", "TR" };
+
+	pr_err("svm: VMCB of vm %s vcpu %u at 0x%llx, ASID %u\n", v->vm->name, v->id, (unsigned long long)s->vmcb_pa,
+	       s->asid);
+	pr_err("  exit_code 0x%llx info1 0x%llx info2 0x%llx int_info 0x%x next_rip 0x%llx\n",
+	       (unsigned long long)c->exit_code, (unsigned long long)c->exit_info_1,
+	       (unsigned long long)c->exit_info_2, c->exit_int_info, (unsigned long long)c->next_rip);
+	pr_err("  intercepts cr 0x%x exc 0x%x misc 0x%x 0x%x 0x%x int_ctl 0x%x int_state 0x%x event_inj 0x%x\n",
+	       c->intercept_cr, c->intercept_exc, c->intercept_misc1, c->intercept_misc2, c->intercept_misc3,
+	       c->int_ctl, c->int_state, c->event_inj);
+	pr_err("  nested_cr3 0x%llx tlb_control %u clean 0x%x\n", (unsigned long long)c->nested_cr3, c->tlb_control,
+	       c->clean);
+	pr_err("  rip 0x%llx rsp 0x%llx rflags 0x%llx cpl %u\n", (unsigned long long)sv->rip,
+	       (unsigned long long)sv->rsp, (unsigned long long)sv->rflags, sv->cpl);
+	pr_err("  cr0 0x%llx cr2 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx (guest view 0x%llx) g_pat 0x%llx\n",
+	       (unsigned long long)sv->cr0, (unsigned long long)sv->cr2, (unsigned long long)sv->cr3,
+	       (unsigned long long)sv->cr4, (unsigned long long)sv->efer, (unsigned long long)svm_get_efer(v),
+	       (unsigned long long)sv->g_pat);
+	for (int i = 0; i < NR_SEGS; i++) {
+		struct vcpu_segment seg;
+		svm_get_segment(v, i, &seg);
+		pr_err("  %-4s sel 0x%04x base 0x%016llx limit 0x%08x attr 0x%03x\n", names[i], seg.selector,
+		       (unsigned long long)seg.base, seg.limit, seg.attr);
+	}
+	pr_err("  GDTR base 0x%llx limit 0x%x IDTR base 0x%llx limit 0x%x\n", (unsigned long long)sv->gdtr.base,
+	       sv->gdtr.limit, (unsigned long long)sv->idtr.base, sv->idtr.limit);
+	for (int i = 0; i < NR_VCPU_GPRS; i += 4)
+		pr_err("  r%-2d..r%-2d %016llx %016llx %016llx %016llx\n", i, i + 3, (unsigned long long)v->regs[i],
+		       (unsigned long long)v->regs[i + 1], (unsigned long long)v->regs[i + 2],
+		       (unsigned long long)v->regs[i + 3]);
+}

@@ -1,0 +1,242 @@
+/* VMCB setup for a vCPU: intercepts, the I/O and MSR permission maps, nested paging, and the guest state a loader
+ * asks for; plus the register accessors of the vendor-neutral core. */
+#include "arch/x86/cpu.h"
+#include "arch/x86/msr_index.h"
+#include "arch/x86/svm/svm.h"
+#include "arch/x86/virt.h"
+#include "hv/errno.h"
+#include "hv/platform.h"
+#include "hv/string.h"
+
+/* MSRPM: two bits per MSR (read, write) in three 2 KiB ranges. */
+static void msr_passthrough(u8 *msrpm, u32 msr)
+{
+	u32 base;
+
+	if (msr <= 0x1fff)
+		base = 0;
+	else if (msr >= 0xc0000000 && msr <= 0xc0001fff)
+		base = 0x800, msr -= 0xc0000000;
+	else if (msr >= 0xc0010000 && msr <= 0xc0011fff)
+		base = 0x1000, msr -= 0xc0010000;
+	else
+		return;
+	msrpm[base + msr / 4] &= (u8)~(3u << (2 * (msr % 4)));
+}
+
+static void vmcb_dirty(struct svm_vcpu *s, u32 bits)
+{
+	s->vmcb->control.clean &= ~bits;
+}
+
+int svm_vcpu_create(struct vcpu *v)
+{
+	static const u32 passthrough[] = {
+		MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP,
+		MSR_IA32_SYSENTER_EIP, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_IA32_PAT,
+	};
+	struct svm_vcpu *s = kzalloc(sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	v->arch = s;
+	s->vmcb_pa = frame_alloc(0);
+	s->iopm_pa = frame_alloc(2);  /* 12 KiB, contiguous */
+	s->msrpm_pa = frame_alloc(1); /* 8 KiB, contiguous */
+	if (s->vmcb_pa == INVALID_HPA || s->iopm_pa == INVALID_HPA || s->msrpm_pa == INVALID_HPA)
+		return -ENOMEM;
+	s->vmcb = phys_to_virt(s->vmcb_pa);
+	memset(phys_to_virt(s->iopm_pa), 0xff, 4 * PAGE_SIZE);
+	memset(phys_to_virt(s->msrpm_pa), 0xff, 2 * PAGE_SIZE);
+	for (size_t i = 0; i < ARRAY_SIZE(passthrough); i++)
+		msr_passthrough(phys_to_virt(s->msrpm_pa), passthrough[i]);
+
+	struct vmcb_control *c = &s->vmcb->control;
+	c->intercept_exc = BIT(18); /* #MC belongs to the host */
+	c->intercept_misc1 = SVM_INTERCEPT_INTR | SVM_INTERCEPT_NMI | SVM_INTERCEPT_INIT | SVM_INTERCEPT_RDPMC |
+			     SVM_INTERCEPT_CPUID | SVM_INTERCEPT_INVD | SVM_INTERCEPT_HLT | SVM_INTERCEPT_INVLPGA |
+			     SVM_INTERCEPT_IOIO | SVM_INTERCEPT_MSR | SVM_INTERCEPT_TASK_SWITCH |
+			     SVM_INTERCEPT_SHUTDOWN;
+	/* Every SVM instruction: a guest may not use SVM (VMRUN must be intercepted for VMRUN to work at all). */
+	c->intercept_misc2 = SVM_INTERCEPT_VMRUN | SVM_INTERCEPT_VMMCALL | SVM_INTERCEPT_VMLOAD |
+			     SVM_INTERCEPT_VMSAVE | SVM_INTERCEPT_STGI | SVM_INTERCEPT_CLGI | SVM_INTERCEPT_SKINIT |
+			     SVM_INTERCEPT_MONITOR | SVM_INTERCEPT_MWAIT | SVM_INTERCEPT_MWAIT_COND |
+			     SVM_INTERCEPT_XSETBV | SVM_INTERCEPT_RDPRU;
+	c->intercept_misc3 = SVM_INTERCEPT_INVLPGB | SVM_INTERCEPT_INVLPGB_ILLEGAL | SVM_INTERCEPT_MCOMMIT |
+			     SVM_INTERCEPT_TLBSYNC;
+	c->iopm_base_pa = s->iopm_pa;
+	c->msrpm_base_pa = s->msrpm_pa;
+	c->int_ctl = V_INTR_MASKING;
+	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+	c->clean = 0;
+	s->vmcb->save.g_pat = 0x0007040600070406ULL;
+	s->vmcb->save.dr6 = 0xffff0ff0;
+	s->vmcb->save.dr7 = 0x400;
+	return 0;
+}
+
+void svm_vcpu_destroy(struct vcpu *v)
+{
+	struct svm_vcpu *s = to_svm(v);
+
+	if (!s)
+		return;
+	if (s->vmcb_pa && s->vmcb_pa != INVALID_HPA)
+		frame_free(s->vmcb_pa, 0);
+	if (s->iopm_pa && s->iopm_pa != INVALID_HPA)
+		frame_free(s->iopm_pa, 2);
+	if (s->msrpm_pa && s->msrpm_pa != INVALID_HPA)
+		frame_free(s->msrpm_pa, 1);
+	kfree(s);
+	v->arch = NULL;
+}
+
+static struct vmcb_seg *seg_of(struct vmcb *vmcb, int seg)
+{
+	switch (seg) {
+	case SEG_ES: return &vmcb->save.es;
+	case SEG_CS: return &vmcb->save.cs;
+	case SEG_SS: return &vmcb->save.ss;
+	case SEG_DS: return &vmcb->save.ds;
+	case SEG_FS: return &vmcb->save.fs;
+	case SEG_GS: return &vmcb->save.gs;
+	case SEG_LDTR: return &vmcb->save.ldtr;
+	default: return &vmcb->save.tr;
+	}
+}
+
+void svm_get_segment(struct vcpu *v, int seg, struct vcpu_segment *out)
+{
+	struct vmcb_seg *s = seg_of(to_svm(v)->vmcb, seg);
+
+	out->selector = s->selector;
+	out->base = s->base;
+	out->limit = s->limit;
+	/* SVM has no "unusable" bit: a segment that is not present reads as unusable. */
+	out->attr = (s->attrib & BIT(7)) ? s->attrib & 0xfff : SEG_ATTR_UNUSABLE;
+}
+
+int svm_get_cpl(struct vcpu *v)
+{
+	return to_svm(v)->vmcb->save.cpl;
+}
+
+void svm_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *st)
+{
+	struct svm_vcpu *s = to_svm(v);
+	struct vmcb_save *save = &s->vmcb->save;
+
+	for (int i = 0; i < NR_SEGS; i++) {
+		struct vmcb_seg *d = seg_of(s->vmcb, i);
+		d->selector = st->seg[i].selector;
+		d->base = st->seg[i].base;
+		d->limit = st->seg[i].limit;
+		d->attrib = (st->seg[i].attr & SEG_ATTR_UNUSABLE) ? 0 : st->seg[i].attr & 0xfff;
+	}
+	save->gdtr.base = st->gdt.base;
+	save->gdtr.limit = st->gdt.limit;
+	save->idtr.base = st->idt.base;
+	save->idtr.limit = st->idt.limit;
+	save->cpl = (st->seg[SEG_SS].attr >> 5) & 3;
+	save->efer = EFER_SVME;
+	svm_set_efer(v, st->efer);
+	save->cr4 = st->cr4;
+	save->cr0 = st->cr0 | CR0_ET;
+	save->cr3 = st->cr3;
+	save->rip = st->rip;
+	save->rflags = st->rflags | BIT(1);
+	save->rsp = v->regs[VCPU_RSP];
+	save->star = save->lstar = save->cstar = save->sfmask = save->kernel_gs_base = 0;
+	save->sysenter_cs = save->sysenter_esp = save->sysenter_eip = 0;
+	s->vmcb->control.clean = 0;
+	s->need_flush = true;
+}
+
+u64 svm_get_rip(struct vcpu *v)
+{
+	return to_svm(v)->vmcb->save.rip;
+}
+
+void svm_set_rip(struct vcpu *v, u64 rip)
+{
+	to_svm(v)->vmcb->save.rip = rip;
+}
+
+u64 svm_get_rflags(struct vcpu *v)
+{
+	return to_svm(v)->vmcb->save.rflags;
+}
+
+void svm_set_rflags(struct vcpu *v, u64 rflags)
+{
+	to_svm(v)->vmcb->save.rflags = rflags | BIT(1);
+}
+
+/* The CPU updates LMA in the VMCB as the guest enables paging: derive the guest's view from there. */
+u64 svm_get_efer(struct vcpu *v)
+{
+	return to_svm(v)->vmcb->save.efer & ~(u64)EFER_SVME;
+}
+
+/* The VMCB's EFER must have SVME set for VMRUN to accept it; the guest never sees that bit, since its EFER
+ * accesses exit and read this view instead. */
+int svm_set_efer(struct vcpu *v, u64 efer)
+{
+	struct svm_vcpu *s = to_svm(v);
+	u64 allowed = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+
+	if (efer & ~allowed)
+		return -EINVAL;
+	u64 cur = s->vmcb->save.efer;
+	if ((s->vmcb->save.cr0 & CR0_PG) && ((efer ^ cur) & EFER_LME))
+		return -EINVAL;
+	/* LMA is the CPU's to set: keep the current value. */
+	s->vmcb->save.efer = (efer & ~(u64)EFER_LMA) | (cur & EFER_LMA) | EFER_SVME;
+	vmcb_dirty(s, VMCB_CLEAN_CR);
+	return 0;
+}
+
+u64 svm_get_cr(struct vcpu *v, int cr)
+{
+	struct vmcb_save *save = &to_svm(v)->vmcb->save;
+
+	switch (cr) {
+	case 0: return save->cr0;
+	case 2: return save->cr2;
+	case 3: return save->cr3;
+	case 4: return save->cr4;
+	default: return 0;
+	}
+}
+
+int svm_set_cr(struct vcpu *v, int cr, u64 val)
+{
+	struct svm_vcpu *s = to_svm(v);
+	struct vmcb_save *save = &s->vmcb->save;
+
+	switch (cr) {
+	case 0:
+		if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
+			return -EINVAL;
+		save->cr0 = val | CR0_ET;
+		break;
+	case 2:
+		save->cr2 = val;
+		vmcb_dirty(s, VMCB_CLEAN_CR2);
+		return 0;
+	case 3:
+		if (val & GENMASK_ULL(63, 52))
+			return -EINVAL;
+		save->cr3 = val;
+		break;
+	case 4:
+		if (val & (CR4_VMXE | CR4_SMXE))
+			return -EINVAL;
+		save->cr4 = val;
+		break;
+	default:
+		return -EINVAL;
+	}
+	vmcb_dirty(s, VMCB_CLEAN_CR);
+	return 0;
+}

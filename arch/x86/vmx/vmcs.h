@@ -1,0 +1,325 @@
+/* VMCS field encodings (SDM Vol. 3 Appendix B) and the VMX instructions. Only arch/x86/vmx includes this. */
+#ifndef ARCH_X86_VMX_VMCS_H
+#define ARCH_X86_VMX_VMCS_H
+
+#include "hv/compiler.h"
+
+enum vmcs_field {
+	VIRTUAL_PROCESSOR_ID = 0x0000,
+	POSTED_INTR_NV = 0x0002,
+	GUEST_ES_SELECTOR = 0x0800,
+	GUEST_CS_SELECTOR = 0x0802,
+	GUEST_SS_SELECTOR = 0x0804,
+	GUEST_DS_SELECTOR = 0x0806,
+	GUEST_FS_SELECTOR = 0x0808,
+	GUEST_GS_SELECTOR = 0x080a,
+	GUEST_LDTR_SELECTOR = 0x080c,
+	GUEST_TR_SELECTOR = 0x080e,
+	HOST_ES_SELECTOR = 0x0c00,
+	HOST_CS_SELECTOR = 0x0c02,
+	HOST_SS_SELECTOR = 0x0c04,
+	HOST_DS_SELECTOR = 0x0c06,
+	HOST_FS_SELECTOR = 0x0c08,
+	HOST_GS_SELECTOR = 0x0c0a,
+	HOST_TR_SELECTOR = 0x0c0c,
+	IO_BITMAP_A = 0x2000,
+	IO_BITMAP_B = 0x2002,
+	MSR_BITMAP = 0x2004,
+	VM_EXIT_MSR_STORE_ADDR = 0x2006,
+	VM_EXIT_MSR_LOAD_ADDR = 0x2008,
+	VM_ENTRY_MSR_LOAD_ADDR = 0x200a,
+	TSC_OFFSET = 0x2010,
+	VIRTUAL_APIC_PAGE_ADDR = 0x2012,
+	APIC_ACCESS_ADDR = 0x2014,
+	EPT_POINTER = 0x201a,
+	GUEST_PHYSICAL_ADDRESS = 0x2400,
+	VMCS_LINK_POINTER = 0x2800,
+	GUEST_IA32_DEBUGCTL = 0x2802,
+	GUEST_IA32_PAT = 0x2804,
+	GUEST_IA32_EFER = 0x2806,
+	GUEST_PDPTR0 = 0x280a,
+	GUEST_PDPTR1 = 0x280c,
+	GUEST_PDPTR2 = 0x280e,
+	GUEST_PDPTR3 = 0x2810,
+	HOST_IA32_PAT = 0x2c00,
+	HOST_IA32_EFER = 0x2c02,
+	PIN_BASED_VM_EXEC_CONTROL = 0x4000,
+	CPU_BASED_VM_EXEC_CONTROL = 0x4002,
+	EXCEPTION_BITMAP = 0x4004,
+	PAGE_FAULT_ERROR_CODE_MASK = 0x4006,
+	PAGE_FAULT_ERROR_CODE_MATCH = 0x4008,
+	CR3_TARGET_COUNT = 0x400a,
+	VM_EXIT_CONTROLS = 0x400c,
+	VM_EXIT_MSR_STORE_COUNT = 0x400e,
+	VM_EXIT_MSR_LOAD_COUNT = 0x4010,
+	VM_ENTRY_CONTROLS = 0x4012,
+	VM_ENTRY_MSR_LOAD_COUNT = 0x4014,
+	VM_ENTRY_INTR_INFO_FIELD = 0x4016,
+	VM_ENTRY_EXCEPTION_ERROR_CODE = 0x4018,
+	VM_ENTRY_INSTRUCTION_LEN = 0x401a,
+	TPR_THRESHOLD = 0x401c,
+	SECONDARY_VM_EXEC_CONTROL = 0x401e,
+	VM_INSTRUCTION_ERROR = 0x4400,
+	VM_EXIT_REASON = 0x4402,
+	VM_EXIT_INTR_INFO = 0x4404,
+	VM_EXIT_INTR_ERROR_CODE = 0x4406,
+	IDT_VECTORING_INFO_FIELD = 0x4408,
+	IDT_VECTORING_ERROR_CODE = 0x440a,
+	VM_EXIT_INSTRUCTION_LEN = 0x440c,
+	VMX_INSTRUCTION_INFO = 0x440e,
+	GUEST_ES_LIMIT = 0x4800,
+	GUEST_CS_LIMIT = 0x4802,
+	GUEST_SS_LIMIT = 0x4804,
+	GUEST_DS_LIMIT = 0x4806,
+	GUEST_FS_LIMIT = 0x4808,
+	GUEST_GS_LIMIT = 0x480a,
+	GUEST_LDTR_LIMIT = 0x480c,
+	GUEST_TR_LIMIT = 0x480e,
+	GUEST_GDTR_LIMIT = 0x4810,
+	GUEST_IDTR_LIMIT = 0x4812,
+	GUEST_ES_AR_BYTES = 0x4814,
+	GUEST_CS_AR_BYTES = 0x4816,
+	GUEST_SS_AR_BYTES = 0x4818,
+	GUEST_DS_AR_BYTES = 0x481a,
+	GUEST_FS_AR_BYTES = 0x481c,
+	GUEST_GS_AR_BYTES = 0x481e,
+	GUEST_LDTR_AR_BYTES = 0x4820,
+	GUEST_TR_AR_BYTES = 0x4822,
+	GUEST_INTERRUPTIBILITY_INFO = 0x4824,
+	GUEST_ACTIVITY_STATE = 0x4826,
+	GUEST_SYSENTER_CS = 0x482a,
+	VMX_PREEMPTION_TIMER_VALUE = 0x482e,
+	HOST_IA32_SYSENTER_CS = 0x4c00,
+	CR0_GUEST_HOST_MASK = 0x6000,
+	CR4_GUEST_HOST_MASK = 0x6002,
+	CR0_READ_SHADOW = 0x6004,
+	CR4_READ_SHADOW = 0x6006,
+	EXIT_QUALIFICATION = 0x6400,
+	GUEST_LINEAR_ADDRESS = 0x640a,
+	GUEST_CR0 = 0x6800,
+	GUEST_CR3 = 0x6802,
+	GUEST_CR4 = 0x6804,
+	GUEST_ES_BASE = 0x6806,
+	GUEST_CS_BASE = 0x6808,
+	GUEST_SS_BASE = 0x680a,
+	GUEST_DS_BASE = 0x680c,
+	GUEST_FS_BASE = 0x680e,
+	GUEST_GS_BASE = 0x6810,
+	GUEST_LDTR_BASE = 0x6812,
+	GUEST_TR_BASE = 0x6814,
+	GUEST_GDTR_BASE = 0x6816,
+	GUEST_IDTR_BASE = 0x6818,
+	GUEST_DR7 = 0x681a,
+	GUEST_RSP = 0x681c,
+	GUEST_RIP = 0x681e,
+	GUEST_RFLAGS = 0x6820,
+	GUEST_PENDING_DBG_EXCEPTIONS = 0x6822,
+	GUEST_SYSENTER_ESP = 0x6824,
+	GUEST_SYSENTER_EIP = 0x6826,
+	HOST_CR0 = 0x6c00,
+	HOST_CR3 = 0x6c02,
+	HOST_CR4 = 0x6c04,
+	HOST_FS_BASE = 0x6c06,
+	HOST_GS_BASE = 0x6c08,
+	HOST_TR_BASE = 0x6c0a,
+	HOST_GDTR_BASE = 0x6c0c,
+	HOST_IDTR_BASE = 0x6c0e,
+	HOST_IA32_SYSENTER_ESP = 0x6c10,
+	HOST_IA32_SYSENTER_EIP = 0x6c12,
+	HOST_RSP = 0x6c14,
+	HOST_RIP = 0x6c16,
+};
+
+/* Controls used by this hypervisor. */
+#define PIN_EXT_INTR_EXITING BIT(0)
+#define PIN_NMI_EXITING BIT(3)
+#define PIN_VIRTUAL_NMIS BIT(5)
+#define PIN_PREEMPTION_TIMER BIT(6)
+
+#define CPU_INTR_WINDOW_EXITING BIT(2)
+#define CPU_HLT_EXITING BIT(7)
+#define CPU_INVLPG_EXITING BIT(9)
+#define CPU_MWAIT_EXITING BIT(10)
+#define CPU_RDPMC_EXITING BIT(11)
+#define CPU_CR3_LOAD_EXITING BIT(15)
+#define CPU_CR3_STORE_EXITING BIT(16)
+#define CPU_CR8_LOAD_EXITING BIT(19)
+#define CPU_CR8_STORE_EXITING BIT(20)
+#define CPU_NMI_WINDOW_EXITING BIT(22)
+#define CPU_MOV_DR_EXITING BIT(23)
+#define CPU_UNCOND_IO_EXITING BIT(24)
+#define CPU_USE_IO_BITMAPS BIT(25)
+#define CPU_USE_MSR_BITMAPS BIT(28)
+#define CPU_MONITOR_EXITING BIT(29)
+#define CPU_SECONDARY_CONTROLS BIT(31)
+
+#define CPU2_ENABLE_EPT BIT(1)
+#define CPU2_RDTSCP BIT(3)
+#define CPU2_ENABLE_VPID BIT(5)
+#define CPU2_WBINVD_EXITING BIT(6)
+#define CPU2_UNRESTRICTED_GUEST BIT(7)
+#define CPU2_INVPCID BIT(12)
+#define CPU2_XSAVES BIT(20)
+
+#define EXIT_CTL_SAVE_DEBUG BIT(2)
+#define EXIT_CTL_HOST_64BIT BIT(9)
+#define EXIT_CTL_ACK_INTR BIT(15)
+#define EXIT_CTL_SAVE_PAT BIT(18)
+#define EXIT_CTL_LOAD_PAT BIT(19)
+#define EXIT_CTL_SAVE_EFER BIT(20)
+#define EXIT_CTL_LOAD_EFER BIT(21)
+
+#define ENTRY_CTL_LOAD_DEBUG BIT(2)
+#define ENTRY_CTL_IA32E_GUEST BIT(9)
+#define ENTRY_CTL_LOAD_PAT BIT(14)
+#define ENTRY_CTL_LOAD_EFER BIT(15)
+
+/* Interruption information (entry injection, exit interruption info, IDT vectoring). */
+#define INTR_INFO_VALID BIT(31)
+#define INTR_INFO_HAS_ERROR BIT(11)
+#define INTR_INFO_NMI_UNBLOCK BIT(12)
+#define INTR_TYPE_EXT_INTR (0u << 8)
+#define INTR_TYPE_NMI (2u << 8)
+#define INTR_TYPE_HW_EXCEPTION (3u << 8)
+#define INTR_TYPE_SOFT_INTR (4u << 8)
+#define INTR_TYPE_SOFT_EXCEPTION (6u << 8)
+
+#define GUEST_INTR_STI BIT(0)
+#define GUEST_INTR_MOV_SS BIT(1)
+#define GUEST_INTR_NMI BIT(3)
+
+#define VMX_AR_UNUSABLE BIT(16)
+
+/* Basic exit reasons (SDM Appendix C). */
+enum vmx_exit_reason {
+	VMX_EXIT_EXCEPTION_NMI = 0,
+	VMX_EXIT_EXTERNAL_INTERRUPT = 1,
+	VMX_EXIT_TRIPLE_FAULT = 2,
+	VMX_EXIT_INIT = 3,
+	VMX_EXIT_SIPI = 4,
+	VMX_EXIT_INTERRUPT_WINDOW = 7,
+	VMX_EXIT_NMI_WINDOW = 8,
+	VMX_EXIT_TASK_SWITCH = 9,
+	VMX_EXIT_CPUID = 10,
+	VMX_EXIT_GETSEC = 11,
+	VMX_EXIT_HLT = 12,
+	VMX_EXIT_INVD = 13,
+	VMX_EXIT_INVLPG = 14,
+	VMX_EXIT_RDPMC = 15,
+	VMX_EXIT_RDTSC = 16,
+	VMX_EXIT_RSM = 17,
+	VMX_EXIT_VMCALL = 18,
+	VMX_EXIT_VMCLEAR = 19,
+	VMX_EXIT_VMLAUNCH = 20,
+	VMX_EXIT_VMPTRLD = 21,
+	VMX_EXIT_VMPTRST = 22,
+	VMX_EXIT_VMREAD = 23,
+	VMX_EXIT_VMRESUME = 24,
+	VMX_EXIT_VMWRITE = 25,
+	VMX_EXIT_VMXOFF = 26,
+	VMX_EXIT_VMXON = 27,
+	VMX_EXIT_CR_ACCESS = 28,
+	VMX_EXIT_DR_ACCESS = 29,
+	VMX_EXIT_IO_INSTRUCTION = 30,
+	VMX_EXIT_MSR_READ = 31,
+	VMX_EXIT_MSR_WRITE = 32,
+	VMX_EXIT_INVALID_GUEST_STATE = 33,
+	VMX_EXIT_MSR_LOAD_FAIL = 34,
+	VMX_EXIT_MWAIT = 36,
+	VMX_EXIT_MTF = 37,
+	VMX_EXIT_MONITOR = 39,
+	VMX_EXIT_PAUSE = 40,
+	VMX_EXIT_MCE_DURING_VMENTRY = 41,
+	VMX_EXIT_TPR_BELOW_THRESHOLD = 43,
+	VMX_EXIT_APIC_ACCESS = 44,
+	VMX_EXIT_GDTR_IDTR = 46,
+	VMX_EXIT_LDTR_TR = 47,
+	VMX_EXIT_EPT_VIOLATION = 48,
+	VMX_EXIT_EPT_MISCONFIG = 49,
+	VMX_EXIT_INVEPT = 50,
+	VMX_EXIT_RDTSCP = 51,
+	VMX_EXIT_PREEMPTION_TIMER = 52,
+	VMX_EXIT_INVVPID = 53,
+	VMX_EXIT_WBINVD = 54,
+	VMX_EXIT_XSETBV = 55,
+	VMX_EXIT_RDRAND = 57,
+	VMX_EXIT_INVPCID = 58,
+	VMX_EXIT_VMFUNC = 59,
+	VMX_EXIT_ENCLS = 60,
+	VMX_EXIT_RDSEED = 61,
+	VMX_EXIT_PML_FULL = 62,
+	VMX_EXIT_XSAVES = 63,
+	VMX_EXIT_XRSTORS = 64,
+	VMX_EXIT_UMWAIT = 67,
+	VMX_EXIT_TPAUSE = 68,
+};
+#define VMX_EXIT_REASON_FAILED_ENTRY BIT(31)
+
+/* The VMX instructions. Each returns 0, or -EIO when the instruction failed (VMfailInvalid or VMfailValid). */
+static inline int vmx_vmclear(hpa_t vmcs)
+{
+	u8 err;
+	__asm__ __volatile__("vmclear %1; setna %0" : "=q"(err) : "m"(vmcs) : "cc", "memory");
+	return err ? -5 : 0;
+}
+
+static inline int vmx_vmptrld(hpa_t vmcs)
+{
+	u8 err;
+	__asm__ __volatile__("vmptrld %1; setna %0" : "=q"(err) : "m"(vmcs) : "cc", "memory");
+	return err ? -5 : 0;
+}
+
+static inline u64 vmcs_read(enum vmcs_field f)
+{
+	u64 v;
+	__asm__ __volatile__("vmread %1, %0" : "=rm"(v) : "r"((u64)f) : "cc");
+	return v;
+}
+
+static inline u32 vmcs_read32(enum vmcs_field f)
+{
+	return (u32)vmcs_read(f);
+}
+
+/* A failed VMWRITE is a bug in this backend (unsupported field or read-only field): say which. */
+void vmcs_write_failed(enum vmcs_field f, u64 v);
+
+static inline void vmcs_write(enum vmcs_field f, u64 v)
+{
+	u8 err;
+	__asm__ __volatile__("vmwrite %2, %1; setna %0" : "=q"(err) : "r"((u64)f), "rm"(v) : "cc");
+	if (unlikely(err))
+		vmcs_write_failed(f, v);
+}
+
+struct invept_desc {
+	u64 eptp, reserved;
+};
+struct invvpid_desc {
+	u64 vpid, gva;
+};
+
+static inline int vmx_invept(u64 type, u64 eptp)
+{
+	struct invept_desc d = { eptp, 0 };
+	u8 err;
+	__asm__ __volatile__("invept %1, %2; setna %0" : "=q"(err) : "m"(d), "r"(type) : "cc", "memory");
+	return err ? -5 : 0;
+}
+
+static inline int vmx_invvpid(u64 type, u16 vpid, u64 gva)
+{
+	struct invvpid_desc d = { vpid, gva };
+	u8 err;
+	__asm__ __volatile__("invvpid %1, %2; setna %0" : "=q"(err) : "m"(d), "r"(type) : "cc", "memory");
+	return err ? -5 : 0;
+}
+
+#define INVEPT_SINGLE 1
+#define INVEPT_ALL 2
+#define INVVPID_ADDR 0
+#define INVVPID_SINGLE 1
+#define INVVPID_ALL 2
+
+#endif

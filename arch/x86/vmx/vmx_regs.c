@@ -1,0 +1,164 @@
+/* Guest register access for the vendor-neutral core: RIP/RFLAGS/CPL, and the control registers and EFER with the
+ * architectural checks a real CPU makes (the caller injects #GP on -EINVAL). CR0 and CR4 writes exit because the
+ * host owns most of their bits: the guest sees its own value through the read shadow while the hardware runs with
+ * the bits VMX requires (NE, VMXE), and long-mode activation (EFER.LMA, the IA-32e entry control) follows PG. */
+#include "arch/x86/cpu.h"
+#include "arch/x86/msr_index.h"
+#include "arch/x86/virt.h"
+#include "arch/x86/vmx/vmx.h"
+#include "hv/errno.h"
+
+u64 vmx_get_rip(struct vcpu *v)
+{
+	return vmcs_read(GUEST_RIP);
+}
+
+void vmx_set_rip(struct vcpu *v, u64 rip)
+{
+	vmcs_write(GUEST_RIP, rip);
+}
+
+u64 vmx_get_rflags(struct vcpu *v)
+{
+	return vmcs_read(GUEST_RFLAGS);
+}
+
+void vmx_set_rflags(struct vcpu *v, u64 rflags)
+{
+	vmcs_write(GUEST_RFLAGS, rflags | BIT(1));
+}
+
+int vmx_get_cpl(struct vcpu *v)
+{
+	/* SS.DPL is the CPL (SDM 24.4.1); in real mode it reads 0. */
+	return (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
+}
+
+void vmx_skip_instruction(struct vcpu *v)
+{
+	vmcs_write(GUEST_RIP, vmcs_read(GUEST_RIP) + v->exit.insn_len);
+	/* Stepping over an instruction ends any STI or MOV-SS interrupt shadow it was in. */
+	u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
+	if (intr & (GUEST_INTR_STI | GUEST_INTR_MOV_SS))
+		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr & ~(GUEST_INTR_STI | GUEST_INTR_MOV_SS));
+}
+
+u64 vmx_get_efer(struct vcpu *v)
+{
+	return to_vmx(v)->efer;
+}
+
+static void update_long_mode(struct vcpu *v)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+	bool lma = (x->efer & EFER_LME) && (x->cr0 & CR0_PG);
+
+	x->efer = lma ? x->efer | EFER_LMA : x->efer & ~(u64)EFER_LMA;
+	x->entry = lma ? x->entry | ENTRY_CTL_IA32E_GUEST : x->entry & ~ENTRY_CTL_IA32E_GUEST;
+	vmcs_write(VM_ENTRY_CONTROLS, x->entry);
+	vmcs_write(GUEST_IA32_EFER, x->efer);
+}
+
+int vmx_set_efer(struct vcpu *v, u64 efer)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+	u64 allowed = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+
+	if (efer & ~allowed)
+		return -EINVAL;
+	/* LME may not change while paging is on; LMA is read-only (keep the current value). */
+	if ((x->cr0 & CR0_PG) && ((efer ^ x->efer) & EFER_LME))
+		return -EINVAL;
+	x->efer = (efer & ~(u64)EFER_LMA) | (x->efer & EFER_LMA);
+	update_long_mode(v);
+	return 0;
+}
+
+static int set_cr0(struct vcpu *v, u64 val)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+
+	if (val >> 32)
+		return -EINVAL;
+	if ((val & CR0_PG) && !(val & CR0_PE))
+		return -EINVAL;
+	if ((val & CR0_NW) && !(val & CR0_CD))
+		return -EINVAL;
+	if ((val & CR0_PG) && !(x->cr0 & CR0_PG) && (x->efer & EFER_LME) && !(x->cr4 & CR4_PAE))
+		return -EINVAL;
+	val |= CR0_ET; /* hardwired to 1 since the 486 */
+	x->cr0 = val;
+	/* With EPT the host ignores the guest's cache-disable bits, as KVM does: the guest sees them, the hardware
+	 * keeps caching. PE and PG are the guest's own under unrestricted guest; NE is required by VMX. */
+	u64 fixed0 = vmx_caps.unrestricted_guest ? vmx_caps.cr0_fixed0_ug : vmx_caps.cr0_fixed0;
+	u64 hw = vmx_fixed_bits(val & ~(CR0_CD | CR0_NW), fixed0, vmx_caps.cr0_fixed1);
+	vmcs_write(GUEST_CR0, hw);
+	vmcs_write(CR0_READ_SHADOW, val);
+	update_long_mode(v);
+	return 0;
+}
+
+/* CR4 bits a guest may set: what the host CPU allows in VMX operation minus what this hypervisor hides. */
+static u64 cr4_guest_allowed(void)
+{
+	u64 hidden = CR4_VMXE | CR4_SMXE | CR4_OSXSAVE | BIT(12) /* LA57 */ | BIT(23) /* CET */ | BIT(22) /* PKE */;
+	return vmx_caps.cr4_fixed1 & ~hidden;
+}
+
+static int set_cr4(struct vcpu *v, u64 val)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+
+	if (val & ~cr4_guest_allowed())
+		return -EINVAL;
+	if ((x->efer & EFER_LMA) && !(val & CR4_PAE))
+		return -EINVAL;
+	if ((val & CR4_PCIDE) && !(x->cr4 & CR4_PCIDE) && ((vmcs_read(GUEST_CR3) & 0xfff) || !(x->efer & EFER_LMA)))
+		return -EINVAL;
+	x->cr4 = val;
+	vmcs_write(GUEST_CR4, vmx_fixed_bits(val, vmx_caps.cr4_fixed0, vmx_caps.cr4_fixed1));
+	vmcs_write(CR4_READ_SHADOW, val);
+	return 0;
+}
+
+u64 vmx_get_cr(struct vcpu *v, int cr)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+
+	switch (cr) {
+	case 0:
+		/* Guest-owned bits come from the hardware value, the rest from the shadow. */
+		return (x->cr0 & ~(u64)(CR0_TS | CR0_MP | CR0_EM | CR0_WP | CR0_AM)) |
+		       (vmcs_read(GUEST_CR0) & (CR0_TS | CR0_MP | CR0_EM | CR0_WP | CR0_AM));
+	case 2:
+		return x->cr2;
+	case 3:
+		return vmcs_read(GUEST_CR3);
+	case 4:
+		return x->cr4;
+	default:
+		return 0;
+	}
+}
+
+int vmx_set_cr(struct vcpu *v, int cr, u64 val)
+{
+	switch (cr) {
+	case 0:
+		/* Merge the guest-owned bits first, so a write changing only those is not lost. */
+		return set_cr0(v, val);
+	case 2:
+		/* CR2 is not in the VMCS: the guest's lives in the CPU while it runs, loaded by vmx_vcpu_run. */
+		to_vmx(v)->cr2 = val;
+		return 0;
+	case 3:
+		if (val & GENMASK_ULL(63, 52))
+			return -EINVAL;
+		vmcs_write(GUEST_CR3, val);
+		return 0;
+	case 4:
+		return set_cr4(v, val);
+	default:
+		return -EINVAL;
+	}
+}

@@ -1,0 +1,276 @@
+/* Running a VMX vCPU: entry, exit decode into generic exits, event injection and re-injection, and the EPT and
+ * VPID TLB controls. */
+#include "arch/x86/cpu.h"
+#include "arch/x86/virt.h"
+#include "arch/x86/vmx/vmx.h"
+#include "hv/errno.h"
+#include "hv/log.h"
+#include "mm/ept/tdp_mmu.h"
+
+/* Put back an event whose delivery the exit interrupted, so the guest never loses it (SDM 27.2.4). */
+static void reinject_interrupted_event(struct vmx_vcpu *x)
+{
+	u32 idt = vmcs_read32(IDT_VECTORING_INFO_FIELD);
+
+	x->event_reinjected = false;
+	if (!(idt & INTR_INFO_VALID))
+		return;
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, idt & ~(u32)INTR_INFO_NMI_UNBLOCK);
+	if (idt & INTR_INFO_HAS_ERROR)
+		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read32(IDT_VECTORING_ERROR_CODE));
+	u32 type = idt & (7u << 8);
+	if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION)
+		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, vmcs_read32(VM_EXIT_INSTRUCTION_LEN));
+	x->event_reinjected = true;
+}
+
+int vmx_vcpu_run(struct vcpu *v)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+
+	if (v->regs[VCPU_RSP] != x->rsp_cache) {
+		vmcs_write(GUEST_RSP, v->regs[VCPU_RSP]);
+		x->rsp_cache = v->regs[VCPU_RSP];
+	}
+	if (read_cr2() != x->cr2)
+		write_cr2(x->cr2);
+	if (vmx_enter(v->regs, x->launched)) {
+		v->exit = (struct vm_exit){ .reason = EXIT_ENTRY_FAILED, .hw_reason = ~0u,
+					    .hw_qual = vmcs_read32(VM_INSTRUCTION_ERROR) };
+		return 0;
+	}
+	x->launched = true;
+	x->cr2 = read_cr2();
+	x->rsp_cache = v->regs[VCPU_RSP] = vmcs_read(GUEST_RSP);
+	/* An injected event was consumed by this entry (delivered or now in the IDT-vectoring info). */
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
+	vmx_decode_exit(v);
+	reinject_interrupted_event(x);
+	return 0;
+}
+
+static enum exit_reason ept_violation(struct vcpu *v, u64 qual)
+{
+	v->exit.tdp.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
+	v->exit.tdp.access = ((qual & BIT(0)) ? TDP_ACC_READ : 0) | ((qual & BIT(1)) ? TDP_ACC_WRITE : 0) |
+			     ((qual & BIT(2)) ? TDP_ACC_EXEC : 0);
+	v->exit.tdp.present = (qual & (BIT(3) | BIT(4) | BIT(5))) != 0;
+	v->exit.tdp.gva_valid = qual & BIT(7);
+	v->exit.tdp.walk = v->exit.tdp.gva_valid && !(qual & BIT(8));
+	if (v->exit.tdp.gva_valid)
+		v->exit.tdp.gva = vmcs_read(GUEST_LINEAR_ADDRESS);
+	/* The fault hit an IRET that unblocked NMIs: block them again before re-executing it (SDM 27.2.3). */
+	if ((qual & BIT(12)) && (to_vmx(v)->pin & PIN_VIRTUAL_NMIS))
+		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) | GUEST_INTR_NMI);
+	return EXIT_TDP_FAULT;
+}
+
+static enum exit_reason cr_access(struct vcpu *v, u64 qual)
+{
+	v->exit.cr.num = qual & 0xf;
+	v->exit.cr.gpr = (qual >> 8) & 0xf;
+	switch ((qual >> 4) & 3) {
+	case 0: /* MOV to CR */
+		v->exit.cr.write = true;
+		break;
+	case 1: /* MOV from CR */
+		v->exit.cr.write = false;
+		break;
+	case 2: /* CLTS */
+		v->exit.cr.write = true;
+		v->exit.cr.value_valid = true;
+		v->exit.cr.value = vmx_get_cr(v, 0) & ~(u64)CR0_TS;
+		break;
+	case 3: /* LMSW: loads PE, MP, EM, TS; it can set PE but never clear it */
+		v->exit.cr.write = true;
+		v->exit.cr.value_valid = true;
+		u64 cr0 = vmx_get_cr(v, 0), src = (qual >> 16) & 0xf;
+		v->exit.cr.value = (cr0 & ~0xeULL) | (src & 0xe) | ((cr0 | src) & 1);
+		break;
+	}
+	return EXIT_CR_ACCESS;
+}
+
+static enum exit_reason exception_or_nmi(struct vcpu *v)
+{
+	u32 info = vmcs_read32(VM_EXIT_INTR_INFO);
+
+	if ((info & (7u << 8)) == INTR_TYPE_NMI)
+		return EXIT_NMI;
+	v->exit.exc.vector = info & 0xff;
+	v->exit.exc.has_error = info & INTR_INFO_HAS_ERROR;
+	if (v->exit.exc.has_error)
+		v->exit.exc.error_code = vmcs_read32(VM_EXIT_INTR_ERROR_CODE);
+	return EXIT_EXCEPTION;
+}
+
+void vmx_decode_exit(struct vcpu *v)
+{
+	u32 raw = vmcs_read32(VM_EXIT_REASON);
+	u64 qual = vmcs_read(EXIT_QUALIFICATION);
+	struct vm_exit *e = &v->exit;
+
+	*e = (struct vm_exit){ .hw_reason = raw, .hw_qual = qual, .insn_len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
+	if (raw & VMX_EXIT_REASON_FAILED_ENTRY) {
+		e->reason = EXIT_ENTRY_FAILED;
+		return;
+	}
+	switch (raw & 0xffff) {
+	case VMX_EXIT_EXCEPTION_NMI:
+		e->reason = exception_or_nmi(v);
+		break;
+	case VMX_EXIT_EXTERNAL_INTERRUPT:
+		e->reason = EXIT_EXTINT;
+		break;
+	case VMX_EXIT_TRIPLE_FAULT:
+		e->reason = EXIT_TRIPLE_FAULT;
+		break;
+	case VMX_EXIT_INIT:
+		e->reason = EXIT_INIT;
+		break;
+	case VMX_EXIT_INTERRUPT_WINDOW:
+		e->reason = EXIT_INTR_WINDOW;
+		break;
+	case VMX_EXIT_CPUID:
+		e->reason = EXIT_CPUID;
+		break;
+	case VMX_EXIT_HLT:
+		e->reason = EXIT_HLT;
+		break;
+	case VMX_EXIT_VMCALL:
+		e->reason = EXIT_HYPERCALL;
+		break;
+	case VMX_EXIT_INVD:
+	case VMX_EXIT_WBINVD:
+		e->reason = EXIT_NOP;
+		break;
+	case VMX_EXIT_RDPMC:
+		e->reason = EXIT_GP;
+		break;
+	case VMX_EXIT_GETSEC:
+	case VMX_EXIT_VMCLEAR ... VMX_EXIT_VMXON:
+	case VMX_EXIT_INVEPT:
+	case VMX_EXIT_INVVPID:
+	case VMX_EXIT_VMFUNC:
+	case VMX_EXIT_MONITOR:
+	case VMX_EXIT_MWAIT:
+	case VMX_EXIT_ENCLS:
+		e->reason = EXIT_UD;
+		break;
+	case VMX_EXIT_CR_ACCESS:
+		e->reason = cr_access(v, qual);
+		break;
+	case VMX_EXIT_IO_INSTRUCTION:
+		e->reason = EXIT_IO;
+		e->io.size = (qual & 7) + 1;
+		e->io.in = qual & BIT(3);
+		e->io.string = qual & BIT(4);
+		e->io.rep = qual & BIT(5);
+		e->io.port = (u16)(qual >> 16);
+		break;
+	case VMX_EXIT_MSR_READ:
+		e->reason = EXIT_MSR_READ;
+		e->msr.index = (u32)v->regs[VCPU_RCX];
+		break;
+	case VMX_EXIT_MSR_WRITE:
+		e->reason = EXIT_MSR_WRITE;
+		e->msr.index = (u32)v->regs[VCPU_RCX];
+		e->msr.value = (v->regs[VCPU_RDX] << 32) | (u32)v->regs[VCPU_RAX];
+		break;
+	case VMX_EXIT_EPT_VIOLATION:
+		e->reason = ept_violation(v, qual);
+		break;
+	case VMX_EXIT_EPT_MISCONFIG:
+		e->reason = EXIT_MMIO;
+		e->tdp.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
+		break;
+	case VMX_EXIT_PREEMPTION_TIMER:
+		e->reason = EXIT_PREEMPTION;
+		break;
+	case VMX_EXIT_XSETBV:
+		e->reason = EXIT_XSETBV;
+		break;
+	default:
+		e->reason = EXIT_UNKNOWN;
+		break;
+	}
+}
+
+void vmx_inject_event(struct vcpu *v, const struct vcpu_event *ev)
+{
+	u32 info = INTR_INFO_VALID | ev->vector;
+
+	switch (ev->type) {
+	case EVENT_EXTINT:
+		info |= INTR_TYPE_EXT_INTR;
+		break;
+	case EVENT_NMI:
+		info |= INTR_TYPE_NMI;
+		break;
+	case EVENT_SOFT_INT:
+		info |= INTR_TYPE_SOFT_INTR;
+		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, v->exit.insn_len);
+		break;
+	default:
+		info |= INTR_TYPE_HW_EXCEPTION;
+		if (ev->has_error) {
+			info |= INTR_INFO_HAS_ERROR;
+			vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, ev->error_code);
+		}
+		break;
+	}
+	/* An exception raised by the exit handler replaces a re-injected event, as a CPU would fault first. */
+	to_vmx(v)->event_reinjected = false;
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info);
+}
+
+bool vmx_interrupt_allowed(struct vcpu *v)
+{
+	if (vmcs_read32(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID)
+		return false;
+	if (!(vmcs_read(GUEST_RFLAGS) & RFLAGS_IF))
+		return false;
+	return !(vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & (GUEST_INTR_STI | GUEST_INTR_MOV_SS));
+}
+
+void vmx_set_intr_window(struct vcpu *v, bool on)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+	u32 exec = on ? x->exec | CPU_INTR_WINDOW_EXITING : x->exec & ~CPU_INTR_WINDOW_EXITING;
+
+	if (exec != x->exec) {
+		x->exec = exec;
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, exec);
+	}
+}
+
+static void invept_current(struct vmx_vcpu *x)
+{
+	if (vmx_caps.invept_single && x->eptp)
+		vmx_invept(INVEPT_SINGLE, x->eptp);
+	else
+		vmx_invept(INVEPT_ALL, 0);
+}
+
+void vmx_set_tdp_root(struct vcpu *v, const struct tdp_root *root)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+
+	x->eptp = tdp_eptp(&v->vm->mmu, root);
+	vmcs_write(EPT_POINTER, x->eptp);
+	/* The root's frames may have served an earlier root: drop anything the TLB still caches under this EPTP. */
+	invept_current(x);
+}
+
+void vmx_flush_guest_tlb(struct vcpu *v)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+
+	/* Guest-physical and combined mappings are tagged by EPTP; INVEPT drops both for this context. */
+	invept_current(x);
+}
+
+const struct pt_format *vmx_tdp_format(void)
+{
+	return vmx_caps.ept_ad ? &pt_format_ept : &pt_format_ept_noad;
+}

@@ -1,0 +1,60 @@
+/* Zapping: removing the mappings of a gfn range from every root, and the lock-yielding step long range walks share.
+ * A zapped range simply faults in again, so zapping more than asked (a huge leaf that sticks out of the range) is
+ * always correct. */
+#include "hv/bug.h"
+#include "mm/ept/tdp_internal.h"
+
+bool __tdp_iter_cond_yield(struct tdp_mmu *mmu, struct tdp_iter *iter, unsigned int *budget)
+{
+	assert_spin_held(&mmu->lock);
+	if (++*budget < TDP_YIELD_BATCH)
+		return false;
+	/* Without progress since the last restart, yielding again could loop forever on the same entries. */
+	if (iter->next_last_level_gfn == iter->yielded_gfn)
+		return false;
+	*budget = 0;
+	/* Settle the flush first: another CPU taking the lock must not find tables queued for freeing that vCPUs may
+	 * still use, and must not have to know what this walk still owes. */
+	__tdp_flush_and_free(mmu);
+	spin_unlock(&mmu->lock);
+	__builtin_ia32_pause();
+	spin_lock(&mmu->lock);
+	mmu->stats.yields++;
+	tdp_iter_set_yielded(iter);
+	return true;
+}
+
+/*
+ * An entry wholly inside the range goes, whatever it is: a leaf, a table (the hook frees the tree below it), or an
+ * MMIO SPTE. An entry that sticks out of the range goes only if it is a present leaf (a huge page partly in the
+ * range: zapped whole, the rest refaults); a table that sticks out is entered instead.
+ */
+static void __tdp_zap_root_range(struct tdp_mmu *mmu, struct tdp_root *root, gfn_t start, gfn_t end)
+{
+	unsigned int budget = 0;
+	struct tdp_iter iter;
+
+	assert_spin_held(&mmu->lock);
+	for_each_tdp_pte(iter, mmu, root, start, end) {
+		bool inside = iter.gfn >= start && iter.gfn + pt_level_pages(iter.level) <= end;
+
+		if (__tdp_iter_cond_yield(mmu, &iter, &budget))
+			continue;
+		if (!iter.old_spte)
+			continue;
+		if (inside || (spte_is_present(iter.old_spte) && spte_is_leaf(iter.old_spte, iter.level)))
+			__tdp_mmu_set_spte(mmu, &iter, 0);
+	}
+}
+
+/* Obsolete roots too: a vCPU may still hold one until it honours its request, and it must not keep the range. */
+void tdp_zap_gfn_range(struct tdp_mmu *mmu, gfn_t start, gfn_t end)
+{
+	struct tdp_root *root;
+
+	spin_lock(&mmu->lock);
+	for_each_tdp_root_yield_safe(mmu, root, false)
+		__tdp_zap_root_range(mmu, root, start, end);
+	__tdp_flush_and_free(mmu);
+	spin_unlock(&mmu->lock);
+}

@@ -1,0 +1,106 @@
+/* The guest page-table walker: translates a guest-virtual address through the guest's own page tables (32-bit, PAE,
+ * 4-level) with the CPU's permission and reserved-bit rules, for the instruction emulator and the shadow MMU. Guest
+ * memory is reached only through callbacks, so the walker runs unchanged in host unit tests and under the fuzzer. */
+#ifndef MM_SHADOW_GWALK_H
+#define MM_SHADOW_GWALK_H
+
+#include "hv/compiler.h"
+
+/* #PF error-code bits (SDM Vol. 3A, 4.7). */
+#define PFERR_PRESENT BIT(0) /* 1: protection or reserved-bit violation; 0: a not-present entry */
+#define PFERR_WRITE   BIT(1)
+#define PFERR_USER    BIT(2)
+#define PFERR_RSVD    BIT(3)
+#define PFERR_FETCH   BIT(4) /* reported only with SMEP, or with NXE under PAE / 4-level paging */
+
+/* The access being translated. The low bits equal the #PF error-code bits, so the W/U/I bits of a hardware error
+ * code can be passed straight through. A read is neither WRITE nor FETCH. */
+#define GWALK_WRITE PFERR_WRITE
+#define GWALK_USER  PFERR_USER /* an explicit access at CPL 3 */
+#define GWALK_FETCH PFERR_FETCH
+/* An implicit supervisor access (GDT, IDT, TSS, ...): never a user access, even at CPL 3, and SMAP applies whatever
+ * RFLAGS.AC says. */
+#define GWALK_IMPLICIT BIT(31)
+
+/* Permissions a translation grants, accumulated over every level. */
+#define GWALK_PERM_W BIT(0)
+#define GWALK_PERM_U BIT(1)
+#define GWALK_PERM_X BIT(2)
+
+/* Bits of a paging-structure entry the walker interprets. */
+#define GPTE_P	BIT(0)
+#define GPTE_RW BIT(1)
+#define GPTE_US BIT(2)
+#define GPTE_A	BIT(5)
+#define GPTE_D	BIT(6)
+#define GPTE_PS BIT(7)
+#define GPTE_NX BIT(63)
+
+#define GWALK_MAX_LEVELS 4
+
+/* The paging controls of the guest, as its vCPU holds them now. */
+struct gwalk_mode {
+	bool pg;	   /* CR0.PG: off means gpa == gva truncated to 32 bits */
+	bool wp;	   /* CR0.WP: supervisor writes honour R/W */
+	bool pae;	   /* CR4.PAE */
+	bool pse;	   /* CR4.PSE: 4M pages in 32-bit paging (PAE and 4-level paging ignore it) */
+	bool smep;	   /* CR4.SMEP */
+	bool smap;	   /* CR4.SMAP */
+	bool la57;	   /* CR4.LA57: 5-level paging is not supported, such a walk fails with -EOPNOTSUPP */
+	bool lma;	   /* EFER.LMA: 4-level paging and the canonical check */
+	bool nxe;	   /* EFER.NXE: bit 63 is XD instead of reserved */
+	bool ac;	   /* RFLAGS.AC: explicit supervisor data accesses may reach user pages under SMAP */
+	bool gbpages;	   /* CPUID 80000001H:EDX[26]: PS in a 4-level PDPTE maps 1G; reserved otherwise */
+	u8 maxphyaddr;	   /* CPUID 80000008H:EAX[7:0]; clamped to 32..52 */
+	const u64 *pdptes; /* PAE paging: the 4 PDPTEs the CPU loaded with CR3, or NULL to read them at cr3 */
+};
+
+enum gwalk_fault {
+	GWALK_FAULT_NONE,
+	GWALK_FAULT_PF,		  /* #PF: error_code and fault_level say why; the fault address is the gva */
+	GWALK_FAULT_NONCANONICAL, /* a non-canonical gva in long mode: #GP(0), or #SS(0) for a stack access */
+};
+
+struct gwalk_result {
+	enum gwalk_fault fault;
+	gpa_t gpa;	/* the translation (fault == NONE) */
+	u8 level;	/* level of the leaf: 1 for 4K, 2 for 2M/4M, 3 for 1G; 0 with paging off */
+	u64 page_size;	/* size of the page that maps gva */
+	u8 perm;	/* GWALK_PERM_* granted by the translation */
+	u32 error_code; /* PF: PFERR_* */
+	u8 fault_level; /* PF: level of the not-present or reserved entry, or of the leaf for a permission fault */
+	u8 top_level;	/* 2 (32-bit), 3 (PAE) or 4 (4-level); 0 with paging off */
+	/* Each entry walked, by level, with any A/D bits this walk set; pte_gpa is where it lives. Levels below where
+	 * the walk stopped are zero. The shadow MMU write-protects these gfns. */
+	u64 pte[GWALK_MAX_LEVELS + 1];
+	gpa_t pte_gpa[GWALK_MAX_LEVELS + 1];
+};
+
+struct gwalk_ops {
+	/* Read len (4 or 8) bytes of guest-physical memory. 0, or a negative errno (the walk fails with it). */
+	int (*read_gpa)(void *opaque, gpa_t gpa, void *buf, unsigned int len);
+	/* Atomically replace the len-byte entry at gpa with new if it still holds old: 0 when replaced, -EAGAIN when it
+	 * held something else (the walk restarts, as the CPU's would), another negative errno on failure. May be NULL:
+	 * then A/D bits are not updated. */
+	int (*cmpxchg_gpa)(void *opaque, gpa_t gpa, u64 old, u64 new, unsigned int len);
+};
+
+/*
+ * Translate gva for an access of kind `access` (GWALK_*). Returns 0 when the walk completed: res->fault then says
+ * whether the access translates (res->gpa, level, perm) or what the guest must be given instead. Returns a negative
+ * errno when the walk could not be done: the callback's error (a positive callback return becomes -EIO),
+ * -EOPNOTSUPP for 5-level paging, -EAGAIN when the A/D updates kept racing with other writers.
+ *
+ * A/D bits are set (A on every entry walked, D on the leaf for a write) only when the access is allowed, as KVM
+ * does; the SDM lets the CPU set them speculatively, so no guest can rely on either choice.
+ */
+int gwalk(const struct gwalk_mode *mode, u64 cr3, gva_t gva, u32 access, const struct gwalk_ops *ops, void *opaque,
+	  struct gwalk_result *res);
+
+/* Whether a 64-bit linear address is canonical for 4-level paging (bits 63:47 all equal). */
+static inline bool gwalk_is_canonical(u64 va)
+{
+	return (u64)((s64)(va << 16) >> 16) == va;
+}
+
+#endif

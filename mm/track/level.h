@@ -1,0 +1,35 @@
+/* Huge-page disallow counts and the largest mapping level per gfn (KVM's lpage_info.disallow_lpage). Anything that
+ * needs a gfn mapped with 4K pages (write tracking of a guest page table, a partly read-only region) raises the
+ * count of the 2M and the 1G region around it; the MMU maps a region with one leaf of that size only while its count
+ * is zero. The owner's tdp_mmu_ops.max_level returns track_max_level(). */
+#ifndef MM_TRACK_LEVEL_H
+#define MM_TRACK_LEVEL_H
+
+#include "hv/types.h"
+
+struct memslot;
+
+#define TRACK_HUGE_LEVELS 2 /* 2M (level 2) and 1G (level 3) */
+
+/* Everything mm/track keeps per memslot, allocated on first use (slot->track). Protected by the owning VM's
+ * mmu->lock, which the MMU holds while it reads the counts; write tracking (a later issue) adds its per-gfn
+ * counters here. */
+struct track_slot {
+	/* [level - 2][region - first region of the slot]: disallow count of each naturally aligned 2M / 1G region
+	 * the slot touches. A region that sticks out of the slot starts at 1 (it can never be one leaf). NULL until
+	 * the first track_disallow_huge. */
+	u32 *disallow[TRACK_HUGE_LEVELS];
+};
+
+/* The largest level (1..3) whose region around gfn has no disallow count: 3 if nothing disallows. gfn must be in
+ * the slot. Constant time; allocates nothing. */
+int track_max_level(const struct memslot *slot, gfn_t gfn);
+/* Raise the counts of the 2M and 1G regions around gfn. The caller must then split (tdp_split_huge_range) or zap
+ * any huge leaf that covers gfn. 0 or -ENOMEM (the first call allocates the counts). */
+int track_disallow_huge(struct memslot *slot, gfn_t gfn);
+/* Undo one track_disallow_huge; the caller may then collapse (tdp_collapse_range). */
+void track_allow_huge(struct memslot *slot, gfn_t gfn);
+/* Free the slot's track state (slot teardown). */
+void track_slot_free(struct memslot *slot);
+
+#endif

@@ -1,0 +1,175 @@
+/* bench: the cost of the common exits and of TDP fault-in, in TSC cycles per operation (exact instruction counts
+ * under Bochs or QEMU -icount). Lines `BENCH <name> <cycles-per-op>`:
+ *   loop      the empty measuring loop (subtract it from the others if it matters)
+ *   cpuid     CPUID leaf 0 (always exits)
+ *   pio_out   OUT to the test device's reserved port 0x5fc
+ *   hypercall hypercall 0 (NOP)
+ *   fault_4k  first write to each of N fresh 4 KiB pages (a 2M-aligned region never touched before)
+ *   fault_2m  first write to each of up to 32 fresh 2 MiB frames (one write per frame)
+ * With the test device it also checks that each CPUID, OUT and hypercall was one exit of its kind (the counters'
+ * deltas), and that the hypercall ABI holds (0 = NOP returns 0; 1 reads a counter; others return -ENOSYS), and prints
+ * the TDP_MAPPED_* deltas of the fault runs so the reader knows which page size was mapped. Without a hypervisor the
+ * hypercall #UDs: reported as SKIP. `n=` sets N (default 1000). Needs >= 128 MiB for 32 2M frames. */
+#include "guest.h"
+
+const char test_name[] = "bench";
+
+static u64 N = 1000;
+static u32 failures;
+static bool counters; /* counters_available() */
+
+static const enum vm_stat fault_stats[] = {VM_STAT_TDP_FAULTS, VM_STAT_TDP_MAPPED_4K, VM_STAT_TDP_MAPPED_2M,
+					   VM_STAT_TDP_MAPPED_1G, VM_STAT_EXITS};
+
+static void snap(u64 *v)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(fault_stats); i++)
+		v[i] = counters ? stat_read(fault_stats[i]) : 0;
+}
+
+static void print_deltas(const char *name, const u64 *a, const u64 *b)
+{
+	if (!counters) {
+		printf("bench: %s: counters SKIP no test device\n", name);
+		return;
+	}
+	printf("bench: %s:", name);
+	for (unsigned i = 0; i < ARRAY_SIZE(fault_stats); i++)
+		printf(" %s +%lu", stat_name(fault_stats[i]), b[i] - a[i]);
+	printf("\n");
+}
+
+static void report(const char *name, u64 cycles, u64 ops)
+{
+	u64 per = cycles / ops, frac = (cycles % ops) * 10 / ops;
+	printf("BENCH %s %lu.%lu\n", name, per, frac);
+}
+
+/* The counter `s` must have grown by `ops` over a loop; the reads themselves may add a few port exits. */
+static void check_exits(const char *name, enum vm_stat s, u64 before, u64 after, u64 ops, u64 slack)
+{
+	if (!counters)
+		return;
+	u64 d = after - before;
+	printf("bench: %s: %s +%lu for %lu operations\n", name, stat_name(s), d, ops);
+	if (d < ops || d > ops + slack) {
+		printf("bench: FAIL %s: %s grew by %lu, want %lu\n", name, stat_name(s), d, ops);
+		failures++;
+	}
+}
+
+static void bench_exits(void)
+{
+	u64 t0 = rdtsc();
+	for (u64 i = 0; i < N; i++)
+		barrier();
+	report("loop", rdtsc() - t0, N);
+
+	u64 c0 = counters ? stat_read(VM_STAT_CPUID_EXITS) : 0;
+	t0 = rdtsc();
+	for (u64 i = 0; i < N; i++) {
+		u32 a, b, c, d;
+		cpuid(0, 0, &a, &b, &c, &d);
+	}
+	u64 t1 = rdtsc();
+	u64 c1 = counters ? stat_read(VM_STAT_CPUID_EXITS) : 0;
+	report("cpuid", t1 - t0, N);
+	check_exits("cpuid", VM_STAT_CPUID_EXITS, c0, c1, N, 0);
+
+	c0 = counters ? stat_read(VM_STAT_IO_EXITS) : 0;
+	t0 = rdtsc();
+	for (u64 i = 0; i < N; i++)
+		outl(TESTDEV_RESERVED, (u32)i);
+	t1 = rdtsc();
+	c1 = counters ? stat_read(VM_STAT_IO_EXITS) : 0;
+	report("pio_out", t1 - t0, N);
+	check_exits("pio_out", VM_STAT_IO_EXITS, c0, c1, N, 6);
+
+	u64 ret;
+	int f = hypercall_try(HC_NOP, 0, &ret);
+	if (f) {
+		printf("BENCH hypercall SKIP %s faulted (vector %d): no hypervisor\n",
+		       cpu.is_amd ? "VMMCALL" : "VMCALL", f - 1);
+		if (counters || (cpu.hv_features & HV_FEATURE_HYPERCALL)) {
+			printf("bench: FAIL this hypervisor has hypercalls (test device or CPUID) but the hypercall "
+			       "faults\n");
+			failures++;
+		}
+		return;
+	}
+	if (ret != 0) {
+		printf("bench: FAIL hypercall NOP returned 0x%lx, want 0\n", ret);
+		failures++;
+	}
+	u64 via_port = stat_read(VM_STAT_HYPERCALLS), via_hc = hypercall(HC_READ_STAT, VM_STAT_HYPERCALLS);
+	printf("bench: HYPERCALLS counter: %lu through the port, %lu through hypercall 1\n", via_port, via_hc);
+	if (counters && (via_hc < via_port || via_hc > via_port + 1)) {
+		printf("bench: FAIL hypercall 1 read HYPERCALLS as %lu, the port as %lu\n", via_hc, via_port);
+		failures++;
+	}
+	u64 bogus = hypercall(0x7fff, 0);
+	if (bogus != HC_ENOSYS) {
+		printf("bench: FAIL unknown hypercall returned 0x%lx, want -38 (-ENOSYS)\n", bogus);
+		failures++;
+	}
+	c0 = counters ? stat_read(VM_STAT_HYPERCALLS) : 0;
+	t0 = rdtsc();
+	for (u64 i = 0; i < N; i++)
+		hypercall(HC_NOP, 0);
+	t1 = rdtsc();
+	c1 = counters ? stat_read(VM_STAT_HYPERCALLS) : 0;
+	report("hypercall", t1 - t0, N);
+	check_exits("hypercall", VM_STAT_HYPERCALLS, c0, c1, N, 0);
+}
+
+static void bench_faults(void)
+{
+	u64 a[ARRAY_SIZE(fault_stats)], b[ARRAY_SIZE(fault_stats)];
+	u64 size4k = ALIGN_UP(N * PAGE_SIZE, SIZE_2M);
+	u64 r4k = ram_find_free(size4k, SIZE_2M, 0, 4 * GiB);
+	if (!r4k) {
+		printf("BENCH fault_4k SKIP no free %lu MiB region\n", size4k / MiB);
+	} else {
+		snap(a);
+		u64 t0 = rdtsc();
+		for (u64 i = 0; i < N; i++)
+			*(volatile u8 *)(r4k + i * PAGE_SIZE) = 1;
+		u64 t1 = rdtsc();
+		snap(b);
+		printf("bench: fault_4k: %lu pages at 0x%lx\n", N, r4k);
+		report("fault_4k", t1 - t0, N);
+		print_deltas("fault_4k", a, b);
+	}
+	u64 min = r4k ? r4k + size4k : 0, frames = 0, r2m = 0;
+	for (u64 k = 32; k >= 1 && !r2m; k /= 2) {
+		r2m = ram_find_free(k * SIZE_2M, SIZE_2M, min, 4 * GiB);
+		frames = k;
+	}
+	if (!r2m) {
+		printf("BENCH fault_2m SKIP no free 2M frame\n");
+		return;
+	}
+	snap(a);
+	u64 t0 = rdtsc();
+	for (u64 i = 0; i < frames; i++)
+		*(volatile u8 *)(r2m + i * SIZE_2M) = 1;
+	u64 t1 = rdtsc();
+	snap(b);
+	printf("bench: fault_2m: %lu frames at 0x%lx\n", frames, r2m);
+	report("fault_2m", t1 - t0, frames);
+	print_deltas("fault_2m", a, b);
+}
+
+int test_main(void)
+{
+	counters = counters_available();
+	cmdline_u64("n", &N);
+	if (!N)
+		N = 1;
+	cli();
+	bench_exits();
+	bench_faults();
+	if (failures)
+		test_fail("%u checks failed (see above)", failures);
+	test_pass();
+}

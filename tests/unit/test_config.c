@@ -1,0 +1,387 @@
+/* Unit tests of the VM configuration parser (vm/config.c): good lines, every kind of error (each must be reported with
+ * the module index, the word and the check, and leave only its own VM out), modules ahead of their kernel, several
+ * VMs, and GRUB's re-quoting of words that hold spaces. Log lines are captured from the harness's stderr echo. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "fake_platform.h"
+#include "hv/compiler.h"
+#include "hv/errno.h"
+#include "vm/config.h"
+
+static struct boot_info bi;
+static struct vm_config cfg[VM_CONFIG_MAX_VMS];
+static u32 ncfg;
+static char logs[65536];
+
+static void reset(void)
+{
+	memset(&bi, 0, sizeof(bi));
+	memset(cfg, 0xa5, sizeof(cfg)); /* the parser must not rely on a zeroed array */
+}
+
+static void add(const char *cmdline)
+{
+	struct boot_module *m = &bi.modules[bi.nr_modules];
+
+	CHECK(bi.nr_modules < BOOT_MAX_MODULES);
+	m->start = 0x1000000 + 0x100000ULL * bi.nr_modules;
+	m->end = m->start + 0x8000 + bi.nr_modules;
+	CHECK(strlen(cmdline) < sizeof(m->cmdline));
+	strcpy(m->cmdline, cmdline);
+	bi.nr_modules++;
+}
+
+/* Parse with every log line (notices included) captured into logs[]. */
+static int parse(void)
+{
+	FILE *tmp = tmpfile();
+	int saved, ret, level = test_log_level_max;
+	size_t len;
+
+	CHECK(tmp);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fileno(tmp), 2);
+	test_log_level_max = 7;
+	ret = vm_config_parse(&bi, cfg, VM_CONFIG_MAX_VMS, &ncfg);
+	test_log_level_max = level;
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	len = fread(logs, 1, sizeof(logs) - 1, tmp);
+	logs[len] = '\0';
+	fclose(tmp);
+	return ret;
+}
+
+#define CHECK_LOG(s)                                                                                                   \
+	do {                                                                                                           \
+		if (!strstr(logs, (s)))                                                                                \
+			test_fail(__FILE__, __LINE__, "log lacks \"%s\"; log:\n%s", (s), logs);                        \
+	} while (0)
+
+/* One line that must be rejected: the error names the module, the word and the check, and nothing is configured. */
+static void check_rejected(const char *line, const char *expect)
+{
+	reset();
+	add(line);
+	CHECK(parse() >= 1);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG(expect);
+}
+
+TEST(config_kernel_defaults)
+{
+	reset();
+	add("vm=solo");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 1);
+	CHECK_STR(cfg[0].name, "solo");
+	CHECK_EQ(cfg[0].mem_bytes, 64ULL << 20);
+	CHECK_EQ(cfg[0].cpus, 1);
+	CHECK_STR(cfg[0].cmdline, "");
+	CHECK_EQ(cfg[0].kernel_start, 0x1000000);
+	CHECK_EQ(cfg[0].kernel_end, 0x1008000);
+	CHECK_EQ(cfg[0].nr_modules, 0);
+	CHECK_EQ(cfg[1].name[0], 0); /* unused slots are cleared */
+}
+
+TEST(config_full_kernel_and_modules)
+{
+	reset();
+	add("vm=linux role=kernel mem=512M cpus=1 cmdline=\"console=ttyS0 quiet\"");
+	add("vm=linux role=module cmdline=\"initrd root=/dev/ram0\"");
+	add("  vm=linux   role=module  ");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 1);
+	CHECK_EQ(cfg[0].mem_bytes, 512ULL << 20);
+	CHECK_STR(cfg[0].cmdline, "console=ttyS0 quiet");
+	CHECK_EQ(cfg[0].nr_modules, 2);
+	CHECK_EQ(cfg[0].modules[0].start, 0x1100000);
+	CHECK_EQ(cfg[0].modules[0].end, 0x1108001);
+	CHECK_STR(cfg[0].modules[0].cmdline, "initrd root=/dev/ram0");
+	CHECK_EQ(cfg[0].modules[1].start, 0x1200000);
+	CHECK_STR(cfg[0].modules[1].cmdline, "");
+}
+
+TEST(config_grub_requoted_words)
+{
+	reset();
+	/* What GRUB hands over for `cmdline="console=ttyS0 quiet"` in grub.cfg, and for a value without spaces. */
+	add("vm=g \"cmdline=console=ttyS0 quiet\" mem=32M");
+	add("vm=g role=module cmdline=a=b");
+	add("vm=g role=module \"cmdline=\"");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 1);
+	CHECK_STR(cfg[0].cmdline, "console=ttyS0 quiet");
+	CHECK_EQ(cfg[0].mem_bytes, 32ULL << 20);
+	CHECK_STR(cfg[0].modules[0].cmdline, "a=b");
+	CHECK_STR(cfg[0].modules[1].cmdline, "");
+}
+
+TEST(config_mem_sizes_and_rounding)
+{
+	static const struct {
+		const char *mem;
+		u64 bytes;
+	} cases[] = {
+	    {"2M", 2ULL << 20}, {"3M", 4ULL << 20},   {"2049K", 4ULL << 20},	  {"0x400000", 4ULL << 20},
+	    {"1G", 1ULL << 30}, {"64G", 64ULL << 30}, {"100000000", 96ULL << 20}, /* 95.37 MiB rounds up to 96 */
+	};
+	char line[64];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		reset();
+		snprintf(line, sizeof(line), "vm=m mem=%s", cases[i].mem);
+		add(line);
+		CHECK_EQ(parse(), 0);
+		CHECK_EQ(ncfg, 1);
+		CHECK_EQ(cfg[0].mem_bytes, cases[i].bytes);
+	}
+}
+
+TEST(config_modules_before_their_kernel)
+{
+	reset();
+	add("vm=b role=module cmdline=b-first");
+	add("vm=a");
+	add("vm=a role=module cmdline=a-mod");
+	add("vm=b role=module cmdline=b-second");
+	add("vm=b mem=8M cmdline=bk");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 2);
+	/* Order of first appearance: b (module 0) before a (module 1). */
+	CHECK_STR(cfg[0].name, "b");
+	CHECK_STR(cfg[1].name, "a");
+	CHECK_EQ(cfg[0].kernel_start, bi.modules[4].start);
+	CHECK_EQ(cfg[0].mem_bytes, 8ULL << 20);
+	CHECK_STR(cfg[0].cmdline, "bk");
+	CHECK_EQ(cfg[0].nr_modules, 2);
+	CHECK_STR(cfg[0].modules[0].cmdline, "b-first");
+	CHECK_STR(cfg[0].modules[1].cmdline, "b-second");
+	CHECK_EQ(cfg[1].nr_modules, 1);
+	CHECK_STR(cfg[1].modules[0].cmdline, "a-mod");
+}
+
+TEST(config_several_vms_one_bad)
+{
+	reset();
+	add("vm=one mem=4M");
+	add("vm=two mem=1M"); /* too small: two is left out */
+	add("vm=three.x_Y-9");
+	add("vm=two role=module");
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 2);
+	CHECK_STR(cfg[0].name, "one");
+	CHECK_STR(cfg[1].name, "three.x_Y-9");
+	CHECK_EQ(cfg[1].kernel_start, bi.modules[2].start);
+	CHECK_EQ(cfg[2].name[0], 0);
+	CHECK_LOG("module 1: 'mem=1M': size out of range [2M, 64G]");
+	CHECK_LOG("vm two left out");
+}
+
+TEST(config_skips_modules_without_vm)
+{
+	reset();
+	add("role=kernel name=first"); /* belongs to some other feature */
+	add("");
+	add("vm=ok");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 1);
+	CHECK_STR(cfg[0].name, "ok");
+	CHECK_LOG("module 0 has no vm=");
+	CHECK_LOG("module 1 has no vm=");
+}
+
+TEST(config_unknown_key_duplicate_and_missing_value)
+{
+	check_rejected("vm=a memory=4M", "module 0: 'memory=4M': unknown key");
+	check_rejected("vm=a averyveryverylongkeyname=1", "unknown key");
+	check_rejected("vm=a mem=4M mem=8M", "module 0: 'mem=8M': key given twice");
+	check_rejected("vm=a vm=a", "'vm=a': key given twice");
+	check_rejected("vm=a mem", "module 0: 'mem': missing value");
+	check_rejected("vm=a /boot/kernel", "'/boot/kernel': unknown key");
+	check_rejected("vm=a cmdline=\"oops", "unterminated quote");
+}
+
+TEST(config_bad_names)
+{
+	check_rejected("vm=", "'vm=': VM name must be 1-31 characters");
+	check_rejected("vm=\"\"", "VM name must be 1-31 characters");
+	check_rejected("vm=has/slash", "'vm=has/slash': VM name must be 1-31 characters of [A-Za-z0-9_.-]");
+	check_rejected("vm=\"a b\"", "VM name must be");
+	check_rejected("vm=abcdefghijklmnopqrstuvwxyz012345", "VM name must be");
+	/* 31 characters is the longest name. */
+	reset();
+	add("vm=abcdefghijklmnopqrstuvwxyz01234");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 1);
+}
+
+TEST(config_bad_values)
+{
+	check_rejected("vm=a role=initrd", "'role=initrd': role must be kernel or module");
+	check_rejected("vm=a mem=lots", "'mem=lots': malformed size");
+	check_rejected("vm=a mem=4T", "malformed size");
+	check_rejected("vm=a mem=1048575", "size out of range");
+	check_rejected("vm=a mem=65G", "size out of range");
+	check_rejected("vm=a mem=0", "size out of range");
+	check_rejected("vm=a mem=99999999999999999999999", "size out of range");
+	check_rejected("vm=a cpus=2", "'cpus=2': only cpus=1 is supported for now");
+	check_rejected("vm=a cpus=0", "only cpus=1");
+	check_rejected("vm=a cpus=x", "'cpus=x': malformed number");
+}
+
+TEST(config_long_lines)
+{
+	/* The longest line boot_info can be trusted to hold whole is 254 characters. */
+	reset();
+	bi.nr_modules = 1;
+	bi.modules[0].end = 0x1000;
+	memset(bi.modules[0].cmdline, 'y', BOOT_MODULE_CMDLINE_MAX - 2);
+	memcpy(bi.modules[0].cmdline, "vm=a cmdline=", 13);
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 1);
+	CHECK_EQ(strlen(cfg[0].cmdline), BOOT_MODULE_CMDLINE_MAX - 2 - 13);
+	/* The same as GRUB would quote it. */
+	bi.modules[0].cmdline[5] = '"';
+	memcpy(bi.modules[0].cmdline + 6, "cmdline=", 8);
+	bi.modules[0].cmdline[BOOT_MODULE_CMDLINE_MAX - 3] = '"';
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(strlen(cfg[0].cmdline), BOOT_MODULE_CMDLINE_MAX - 3 - 14);
+
+	/* 255 characters fill the buffer: the loader may have cut the line, so its VM is refused, even when the line is
+	 * a module of a VM whose kernel is fine (that VM would otherwise start without the module). */
+	add("vm=b");
+	add("");
+	memset(bi.modules[2].cmdline, 'y', BOOT_MODULE_CMDLINE_MAX - 1);
+	memcpy(bi.modules[2].cmdline, "vm=b role=module cmdline=", 25);
+	add("vm=c");
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 2);
+	CHECK_STR(cfg[0].name, "a");
+	CHECK_STR(cfg[1].name, "c");
+	CHECK_LOG("module 2: command line of 255 characters or more may have been cut short");
+	CHECK_LOG("vm b left out");
+	/* A module line that fills its whole buffer without a NUL is read no further than the buffer. */
+	memset(bi.modules[2].cmdline, 'z', sizeof(bi.modules[2].cmdline));
+	memcpy(bi.modules[2].cmdline, "vm=b role=module ", 17);
+	CHECK_EQ(parse(), 2); /* cut short, and what is left of the last word is no key=value */
+	CHECK_EQ(ncfg, 2);
+	CHECK_LOG("module 2: command line of 255 characters");
+	CHECK_LOG("'zzzzzz");
+	CHECK_LOG("vm b left out");
+	memset(bi.modules[2].cmdline, 'z', sizeof(bi.modules[2].cmdline));
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 3);
+	CHECK_LOG("module 2 has no vm=");
+}
+
+TEST(config_mem_and_cpus_only_on_kernel)
+{
+	reset();
+	add("vm=a");
+	add("vm=a role=module mem=8M");
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG("module 1: 'mem=8M': mem= goes on the kernel module");
+	reset();
+	add("vm=a role=module cpus=1");
+	add("vm=a");
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG("module 0: 'cpus=1': cpus= goes on the kernel module");
+}
+
+TEST(config_kernel_count_errors)
+{
+	reset();
+	add("vm=a");
+	add("vm=b");
+	add("vm=a role=kernel");
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 1);
+	CHECK_STR(cfg[0].name, "b");
+	CHECK_LOG("module 2: second kernel for vm a (module 0 is its kernel");
+
+	reset();
+	add("vm=lonely role=module");
+	add("vm=fine");
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 1);
+	CHECK_STR(cfg[0].name, "fine");
+	CHECK_LOG("vm lonely has no kernel module");
+
+	/* An unreadable role is one error, not also "no kernel". */
+	reset();
+	add("vm=r role=kernl");
+	CHECK_EQ(parse(), 1);
+	CHECK(!strstr(logs, "no kernel"));
+
+	reset();
+	add("vm=e");
+	bi.modules[0].end = bi.modules[0].start;
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG("module 0: kernel image of vm e is empty");
+}
+
+TEST(config_too_many_modules)
+{
+	char line[64];
+
+	reset();
+	add("vm=m");
+	for (int i = 0; i < VM_CONFIG_MAX_MODULES; i++) {
+		snprintf(line, sizeof(line), "vm=m role=module cmdline=m%d", i);
+		add(line);
+	}
+	add("vm=other");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 2);
+	CHECK_EQ(cfg[0].nr_modules, VM_CONFIG_MAX_MODULES);
+	CHECK_STR(cfg[0].modules[7].cmdline, "m7");
+	add("vm=m role=module cmdline=m8");
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 1);
+	CHECK_STR(cfg[0].name, "other");
+	CHECK_LOG("module 10: vm m has more than 8 modules");
+}
+
+TEST(config_too_many_vms)
+{
+	char line[64];
+	static struct vm_config small[2];
+	u32 n;
+
+	reset();
+	for (int i = 0; i < VM_CONFIG_MAX_VMS + 1; i++) {
+		snprintf(line, sizeof(line), "vm=v%d mem=2M", i);
+		add(line);
+	}
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, VM_CONFIG_MAX_VMS);
+	CHECK_STR(cfg[15].name, "v15");
+	CHECK_LOG("module 16: vm v16: too many VMs (at most 16)");
+	/* A smaller output array is the limit. */
+	CHECK_EQ(vm_config_parse(&bi, small, 2, &n), VM_CONFIG_MAX_VMS + 1 - 2);
+	CHECK_EQ(n, 2);
+	CHECK_STR(small[1].name, "v1");
+	CHECK_EQ(vm_config_parse(&bi, small, 0, &n), -EINVAL);
+	CHECK_EQ(vm_config_parse(NULL, small, 2, &n), -EINVAL);
+}
+
+TEST(config_all_errors_of_a_line_are_reported)
+{
+	reset();
+	add("vm=a mem=1K cpus=4 colour=blue");
+	CHECK_EQ(parse(), 3);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG("'mem=1K'");
+	CHECK_LOG("'cpus=4'");
+	CHECK_LOG("'colour=blue'");
+}

@@ -1,0 +1,501 @@
+/* Unit tests of the port-I/O device models (vm/dev/): every access goes through the VM's real I/O bus (vm/io.c), the
+ * way the exit handler will issue it, and results are checked as a guest sees them (register reads) or as the rest of
+ * the hypervisor sees them (console bytes, vm_end arguments, counters read through vm_stat). */
+#include <string.h>
+
+#include "test.h"
+#include "fake_vm.h"
+#include "hv/errno.h"
+#include "vm/dev/dev.h"
+
+static struct vm vm;
+
+static u64 in(u16 port, unsigned int size)
+{
+	u64 v = 0xdead;
+
+	CHECK_EQ(io_bus_read(&vm.pio, NULL, port, size, &v), 0);
+	return v;
+}
+
+static void out(u16 port, unsigned int size, u64 val)
+{
+	CHECK_EQ(io_bus_write(&vm.pio, NULL, port, size, val), 0);
+}
+
+static u8 inb(u16 port)
+{
+	return (u8)in(port, 1);
+}
+
+static void outb(u16 port, u8 val)
+{
+	out(port, 1, val);
+}
+
+static void setup(void)
+{
+	fake_vm_destroy(&vm);
+	fake_vm_init(&vm, 0);
+	vm.mem_bytes = 0x12345678ULL << 12;
+	CHECK_EQ(uart_dev_init(&vm), 0);
+	CHECK_EQ(pic_dev_init(&vm), 0);
+	CHECK_EQ(fw_cfg_dev_init(&vm), 0);
+	CHECK_EQ(testdev_dev_init(&vm), 0);
+	CHECK_EQ(debug_exit_dev_init(&vm), 0);
+	CHECK_EQ(port_e9_dev_init(&vm), 0);
+}
+
+/* ---- 16550 UART ---- */
+
+TEST(uart_thr_goes_to_console)
+{
+	setup();
+	for (const char *s = "hi!\n"; *s; s++)
+		outb(0x3f8, (u8)*s);
+	CHECK_STR(fake_vm.console, "hi!\n");
+	CHECK_EQ(inb(0x3fd), 0x60); /* THRE|TEMT, nothing received */
+	CHECK_EQ(inb(0x3fa), 0x01); /* no interrupt */
+}
+
+TEST(uart_reset_values)
+{
+	setup();
+	CHECK_EQ(inb(0x3f9), 0x00); /* IER */
+	CHECK_EQ(inb(0x3fb), 0x00); /* LCR */
+	CHECK_EQ(inb(0x3fc), 0x08); /* MCR: OUT2, as QEMU */
+	CHECK_EQ(inb(0x3fe), 0xb0); /* MSR: DCD|DSR|CTS */
+	CHECK_EQ(inb(0x3ff), 0x00); /* SCR */
+	CHECK(!uart_dev_irq_pending(&vm));
+}
+
+TEST(uart_register_masks_and_readback)
+{
+	setup();
+	outb(0x3f9, 0xff);
+	CHECK_EQ(inb(0x3f9), 0x0f);
+	outb(0x3f9, 0);
+	outb(0x3fb, 0x1b);
+	CHECK_EQ(inb(0x3fb), 0x1b);
+	outb(0x3fc, 0xff);
+	CHECK_EQ(inb(0x3fc), 0x1f);
+	outb(0x3fc, 0x0b);
+	outb(0x3ff, 0xa5);
+	CHECK_EQ(inb(0x3ff), 0xa5);
+	outb(0x3fd, 0x00); /* LSR and MSR are read-only */
+	outb(0x3fe, 0x00);
+	CHECK_EQ(inb(0x3fd), 0x60);
+	CHECK_EQ(inb(0x3fe), 0xb0);
+	/* FCR is write-only; enabling the FIFOs shows in IIR bits 7:6. */
+	outb(0x3fa, 0xc7);
+	CHECK_EQ(inb(0x3fa), 0xc1);
+	outb(0x3fa, 0x00);
+	CHECK_EQ(inb(0x3fa), 0x01);
+}
+
+TEST(uart_dlab_switches_divisor_latch)
+{
+	setup();
+	outb(0x3f9, 0x05); /* IER */
+	outb(0x3fb, 0x83); /* DLAB, 8N1 */
+	outb(0x3f8, 0x01); /* DLL: 115200 baud */
+	outb(0x3f9, 0x02); /* DLM */
+	CHECK_EQ(inb(0x3f8), 0x01);
+	CHECK_EQ(inb(0x3f9), 0x02);
+	CHECK_EQ(fake_vm.console_len, 0); /* a DLL write is not a transmit */
+	outb(0x3fb, 0x03);
+	CHECK_EQ(inb(0x3f9), 0x05); /* IER back */
+	outb(0x3f8, 'x');
+	CHECK_STR(fake_vm.console, "x");
+	outb(0x3fb, 0x83);
+	CHECK_EQ(inb(0x3f8), 0x01); /* the divisor survived */
+	CHECK_EQ(inb(0x3f9), 0x02);
+}
+
+TEST(uart_rx_fifo_and_flow_control)
+{
+	setup();
+	CHECK_EQ(uart_dev_push_rx(&vm, 'a'), 0);
+	CHECK_EQ(uart_dev_push_rx(&vm, 'b'), -EAGAIN); /* no FIFO: one holding register */
+	CHECK_EQ(inb(0x3fd), 0x61);
+	CHECK_EQ(inb(0x3f8), 'a');
+	CHECK_EQ(inb(0x3fd), 0x60);
+	outb(0x3fa, 0x01); /* FIFOs on */
+	for (int i = 0; i < 16; i++)
+		CHECK_EQ(uart_dev_push_rx(&vm, (u8)('A' + i)), 0);
+	CHECK_EQ(uart_dev_push_rx(&vm, '!'), -EAGAIN);
+	for (int i = 0; i < 16; i++) {
+		CHECK_EQ(inb(0x3fd) & 1, 1);
+		CHECK_EQ(inb(0x3f8), 'A' + i);
+	}
+	CHECK_EQ(inb(0x3fd), 0x60);
+	CHECK_EQ(inb(0x3f8), 0); /* empty FIFO reads 0 */
+	/* FCR bit 1 empties the receiver. */
+	CHECK_EQ(uart_dev_push_rx(&vm, 'z'), 0);
+	outb(0x3fa, 0x03);
+	CHECK_EQ(inb(0x3fd), 0x60);
+}
+
+TEST(uart_loopback_returns_thr_and_modem_lines)
+{
+	setup();
+	/* Linux's autoconfig: loopback with RTS|OUT2 must read back DCD|CTS. */
+	outb(0x3fc, 0x10 | 0x0a);
+	CHECK_EQ(inb(0x3fe) & 0xf0, 0x90);
+	outb(0x3fc, 0x10 | 0x0f);
+	CHECK_EQ(inb(0x3fe), 0xf0);
+	outb(0x3fc, 0x10 | 0x01);
+	CHECK_EQ(inb(0x3fe), 0x20); /* DTR -> DSR */
+	outb(0x3f8, 0x5a);
+	CHECK_EQ(fake_vm.console_len, 0);
+	CHECK_EQ(inb(0x3fd), 0x61);
+	CHECK_EQ(inb(0x3f8), 0x5a);
+	CHECK_EQ(uart_dev_push_rx(&vm, 'q'), -EAGAIN); /* outside input is cut off in loopback */
+	/* A second byte before the first is read overruns the one-byte receiver; OE clears on the LSR read. */
+	outb(0x3f8, 1);
+	outb(0x3f8, 2);
+	CHECK_EQ(inb(0x3fd), 0x63);
+	CHECK_EQ(inb(0x3fd), 0x61);
+	CHECK_EQ(inb(0x3f8), 1);
+	outb(0x3fc, 0x08);
+	outb(0x3f8, 'k');
+	CHECK_STR(fake_vm.console, "k");
+}
+
+TEST(uart_iir_reports_enabled_interrupts)
+{
+	setup();
+	outb(0x3f9, 0x02); /* THRI: THR is empty, so it is pending at once */
+	CHECK(uart_dev_irq_pending(&vm));
+	CHECK_EQ(inb(0x3fa), 0x02);
+	CHECK_EQ(inb(0x3fa), 0x01); /* reading IIR acknowledged it */
+	CHECK(!uart_dev_irq_pending(&vm));
+	outb(0x3f8, '.'); /* each transmit empties THR again */
+	CHECK_EQ(inb(0x3fa), 0x02);
+	outb(0x3f9, 0x03);
+	CHECK_EQ(uart_dev_push_rx(&vm, 'r'), 0);
+	CHECK_EQ(inb(0x3fa), 0x04); /* RX data outranks THR empty */
+	CHECK(uart_dev_irq_pending(&vm));
+	CHECK_EQ(inb(0x3f8), 'r');
+	CHECK_EQ(inb(0x3fa), 0x01);
+	outb(0x3f9, 0x00);
+	CHECK_EQ(uart_dev_push_rx(&vm, 'r'), 0);
+	CHECK_EQ(inb(0x3fa), 0x01); /* data waits, but the interrupt is disabled */
+	CHECK(!uart_dev_irq_pending(&vm));
+}
+
+TEST(uart_wide_access_is_byte_split)
+{
+	setup();
+	out(0x3fb, 2, 0xeb03); /* LCR = 0x03, MCR = 0xeb & 0x1f */
+	CHECK_EQ(inb(0x3fb), 0x03);
+	CHECK_EQ(inb(0x3fc), 0x0b);
+	CHECK_EQ(in(0x3fe, 4), 0xffff00b0); /* MSR, SCR, then two ports beyond the UART */
+}
+
+/* ---- isa-debug-exit ---- */
+
+TEST(debug_exit_status_is_value_times_two_plus_one)
+{
+	setup();
+	CHECK_EQ(in(0xf4, 1), 0xff);
+	CHECK_EQ(in(0xf4, 4), 0xffffffff);
+	CHECK(!vm.ended);
+	outb(0xf4, 0x10);
+	CHECK_EQ(fake_vm.end_calls, 1);
+	CHECK_EQ(fake_vm.end_reason, VM_END_DEBUG_EXIT);
+	CHECK_EQ(fake_vm.end_status, 0x21);
+	out(0xf4, 4, 0x80000001);
+	CHECK_EQ(fake_vm.end_status, 0x100000003ULL); /* all 32 bits, as QEMU */
+	out(0xf6, 2, 0);
+	CHECK_EQ(fake_vm.end_status, 1);
+	CHECK_EQ(fake_vm.end_calls, 3);
+	CHECK_EQ(vm.end_status, 0x21); /* the first end wins in the VM */
+}
+
+/* ---- i8259 ---- */
+
+TEST(pic_starts_initialised_and_masked)
+{
+	setup();
+	CHECK_EQ(inb(0x21), 0xff);
+	CHECK_EQ(inb(0xa1), 0xff);
+	CHECK_EQ(inb(0x20), 0x00); /* IRR */
+	/* The probe Linux does: write a mask, read it back. */
+	outb(0x21, 0x5a);
+	CHECK_EQ(inb(0x21), 0x5a);
+	outb(0xa1, 0xa5);
+	CHECK_EQ(inb(0xa1), 0xa5);
+	CHECK_EQ(inb(0x21), 0x5a);
+	/* Firmware vector bases: an IRQ 0 and an IRQ 8 go to 0x08 and 0x70. */
+	outb(0x21, 0xfa);
+	outb(0xa1, 0xfc);
+	pic_dev_set_irq(&vm, 8, 1);
+	CHECK_EQ(pic_dev_intack(&vm), 0x70);
+	pic_dev_set_irq(&vm, 9, 1);
+	CHECK_EQ(pic_dev_intack(&vm), -1); /* IRQ 8 in service holds off the lower IRQ 9 */
+	pic_dev_set_irq(&vm, 0, 1);
+	CHECK_EQ(pic_dev_intack(&vm), 0x08); /* but IRQ 0 outranks the cascade (IRQ 2) and nests */
+}
+
+TEST(pic_icw_sequence)
+{
+	setup();
+	/* Linux's init_8259A: ICW1 edge+ICW4, ICW2 vector base, ICW3 cascade, ICW4 8086 mode. */
+	outb(0x20, 0x11);
+	CHECK_EQ(inb(0x21), 0x00); /* ICW1 cleared IMR */
+	outb(0x21, 0x30);
+	outb(0x21, 0x04);
+	outb(0x21, 0x01);
+	outb(0xa0, 0x11);
+	outb(0xa1, 0x38);
+	outb(0xa1, 0x02);
+	outb(0xa1, 0x01);
+	/* Now the data ports are IMR again. */
+	outb(0x21, 0xfb);
+	outb(0xa1, 0xff);
+	CHECK_EQ(inb(0x21), 0xfb);
+	CHECK_EQ(inb(0xa1), 0xff);
+	pic_dev_set_irq(&vm, 1, 1);
+	CHECK_EQ(pic_dev_intack(&vm), -1); /* masked */
+	outb(0x21, 0xf9);
+	CHECK_EQ(pic_dev_intack(&vm), 0x31);
+
+	/* Without ICW4 the sequence ends after ICW3; in single mode ICW3 is skipped too. */
+	outb(0x20, 0x10);
+	outb(0x21, 0x40);
+	outb(0x21, 0x04);
+	outb(0x21, 0x77);
+	CHECK_EQ(inb(0x21), 0x77);
+	outb(0x20, 0x13);
+	outb(0x21, 0x48);
+	outb(0x21, 0x01); /* ICW4 */
+	outb(0x21, 0xee); /* IMR */
+	CHECK_EQ(inb(0x21), 0xee);
+	pic_dev_set_irq(&vm, 4, 1);
+	CHECK_EQ(pic_dev_intack(&vm), 0x4c);
+}
+
+TEST(pic_ocw3_selects_irr_isr_and_poll)
+{
+	setup();
+	outb(0x21, 0x00);
+	pic_dev_set_irq(&vm, 3, 1);
+	pic_dev_set_irq(&vm, 5, 1);
+	CHECK_EQ(inb(0x20), 0x28); /* IRR is the default */
+	outb(0x20, 0x0b);	   /* OCW3: read ISR */
+	CHECK_EQ(inb(0x20), 0x00);
+	CHECK_EQ(pic_dev_intack(&vm), 0x0b);
+	CHECK_EQ(inb(0x20), 0x08); /* ISR: IRQ 3 in service */
+	CHECK_EQ(inb(0x20), 0x08); /* the selection sticks */
+	outb(0x20, 0x0a);	   /* back to IRR */
+	CHECK_EQ(inb(0x20), 0x20);
+	CHECK_EQ(inb(0x21), 0x00); /* the data port is IMR whatever OCW3 says */
+	/* Poll: IRQ 5 is below IRQ 3 in service, so nothing; after the EOI, 0x80|5, acknowledged. */
+	outb(0x20, 0x0c);
+	CHECK_EQ(inb(0x20), 0x00);
+	outb(0x20, 0x20); /* non-specific EOI */
+	outb(0x20, 0x0c);
+	CHECK_EQ(inb(0x21), 0x85); /* the poll word comes from either port */
+	CHECK_EQ(inb(0x21), 0x00); /* and only once: IMR again */
+	outb(0x20, 0x0b);
+	CHECK_EQ(inb(0x20), 0x20);
+	outb(0x20, 0x65); /* specific EOI for IRQ 5 */
+	CHECK_EQ(inb(0x20), 0x00);
+}
+
+TEST(pic_cascade_and_rotation)
+{
+	setup();
+	outb(0x21, 0x00);
+	outb(0xa1, 0x00);
+	pic_dev_set_irq(&vm, 10, 1);
+	CHECK_EQ(inb(0x20), 0x04); /* the slave raises master IRQ 2 */
+	CHECK_EQ(pic_dev_intack(&vm), 0x72);
+	outb(0xa0, 0x0b);
+	CHECK_EQ(inb(0xa0), 0x04);
+	outb(0x20, 0x0b);
+	CHECK_EQ(inb(0x20), 0x04);
+	outb(0xa0, 0x20);
+	outb(0x20, 0x20);
+	CHECK_EQ(inb(0xa0), 0x00);
+	CHECK_EQ(inb(0x20), 0x00);
+	/* Set priority (OCW2 0xc0|n): IRQ n becomes the lowest, so IRQ 7 now beats IRQ 1 when n = 6. */
+	outb(0x20, 0xc6);
+	pic_dev_set_irq(&vm, 1, 1);
+	pic_dev_set_irq(&vm, 7, 1);
+	CHECK_EQ(pic_dev_intack(&vm), 0x0f);
+	/* Edge lines latch once per rising edge. */
+	pic_dev_set_irq(&vm, 7, 1);
+	outb(0x20, 0x67);
+	CHECK_EQ(pic_dev_intack(&vm), 0x09);
+	outb(0x20, 0x61);
+	CHECK_EQ(pic_dev_intack(&vm), -1);
+}
+
+TEST(pic_elcr_masks_isa_only_lines)
+{
+	setup();
+	CHECK_EQ(inb(0x4d0), 0x00);
+	outb(0x4d0, 0xff);
+	outb(0x4d1, 0xff);
+	CHECK_EQ(inb(0x4d0), 0xf8);
+	CHECK_EQ(inb(0x4d1), 0xde);
+	CHECK_EQ(in(0x4d0, 2), 0xdef8);
+	/* A level-triggered line stays requested after the acknowledge, until it drops. */
+	outb(0x21, 0x00);
+	pic_dev_set_irq(&vm, 5, 1);
+	CHECK_EQ(pic_dev_intack(&vm), 0x0d);
+	CHECK_EQ(inb(0x20), 0x20);
+	pic_dev_set_irq(&vm, 5, 0);
+	CHECK_EQ(inb(0x20), 0x00);
+	/* ICW1 leaves ELCR alone. */
+	outb(0x20, 0x11);
+	CHECK_EQ(inb(0x4d0), 0xf8);
+}
+
+/* ---- fw_cfg ---- */
+
+static void fw_cfg_select(u16 key)
+{
+	out(0x510, 2, key);
+}
+
+static u64 fw_cfg_read_le(unsigned int n)
+{
+	u64 v = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		v |= (u64)inb(0x511) << (8 * i);
+	return v;
+}
+
+TEST(fw_cfg_signature_and_id)
+{
+	char sig[5] = {0};
+
+	setup();
+	fw_cfg_select(0x0000);
+	for (int i = 0; i < 4; i++)
+		sig[i] = (char)inb(0x511);
+	CHECK_STR(sig, "QEMU");
+	CHECK_EQ(inb(0x511), 0); /* past the end */
+	CHECK_EQ(inb(0x511), 0);
+	fw_cfg_select(0x0000); /* reselecting rewinds */
+	CHECK_EQ(inb(0x511), 'Q');
+	CHECK_EQ(inb(0x510), 'E'); /* an 8-bit read of the selector port reads data too, as in QEMU */
+	fw_cfg_select(0x0001);
+	CHECK_EQ(fw_cfg_read_le(4), 1); /* traditional interface, no DMA */
+}
+
+TEST(fw_cfg_ram_size_and_cpu_counts)
+{
+	setup();
+	fw_cfg_select(0x0003);
+	CHECK_EQ(fw_cfg_read_le(8), 0x12345678ULL << 12);
+	CHECK_EQ(inb(0x511), 0);
+	fw_cfg_select(0x0005);
+	CHECK_EQ(fw_cfg_read_le(2), 1);
+	vm.nr_vcpus = 3; /* items are computed from the VM when read */
+	fw_cfg_select(0x0005);
+	CHECK_EQ(fw_cfg_read_le(2), 3);
+	fw_cfg_select(0x000f);
+	CHECK_EQ(fw_cfg_read_le(2), VM_MAX_VCPUS);
+	fw_cfg_select(0x4003); /* the write-channel bit is ignored */
+	CHECK_EQ(fw_cfg_read_le(8), 0x12345678ULL << 12);
+}
+
+TEST(fw_cfg_unknown_items_dir_and_bad_accesses)
+{
+	setup();
+	fw_cfg_select(0x0019);
+	CHECK_EQ(fw_cfg_read_le(4), 0); /* file directory: count 0 */
+	fw_cfg_select(0x1234);
+	CHECK_EQ(fw_cfg_read_le(8), 0);
+	fw_cfg_select(0x8000); /* arch-local: none */
+	CHECK_EQ(fw_cfg_read_le(4), 0);
+	fw_cfg_select(0x0000);
+	outb(0x510, 0x03);     /* an 8-bit write does not select */
+	out(0x511, 2, 0x0003); /* nor does a 16-bit write to the data port */
+	CHECK_EQ(inb(0x511), 'Q');
+	CHECK_EQ(in(0x511, 2), 0xffff); /* data reads are 8-bit only */
+	CHECK_EQ(inb(0x511), 'E');
+	/* The DMA ports are absent. */
+	u64 before = vm.pio.unclaimed;
+	CHECK_EQ(in(0x514, 4), 0xffffffff);
+	CHECK_EQ(in(0x518, 4), 0xffffffff);
+	CHECK_EQ(vm.pio.unclaimed, before + 2);
+}
+
+/* ---- port 0xe9 ---- */
+
+TEST(port_e9_prints_and_reads_e9)
+{
+	setup();
+	CHECK_EQ(inb(0xe9), 0xe9);
+	outb(0xe9, 'o');
+	outb(0xe9, 'k');
+	out(0xe9, 2, 0x410a); /* only the low byte */
+	CHECK_STR(fake_vm.console, "ok\n");
+	CHECK_EQ(port_e9_dev_init(&vm), -EEXIST);
+}
+
+/* ---- test device ---- */
+
+TEST(testdev_reads_counters)
+{
+	setup();
+	fake_vm.stats[VM_STAT_TDP_FAULTS] = 0x123456789abcdef0ULL;
+	fake_vm.stats[VM_STAT_EXITS] = 42;
+	CHECK_EQ(in(0x5f4, 4), 0xffffffff); /* nothing selected yet: ~0 */
+	out(0x5f0, 4, VM_STAT_TDP_FAULTS);
+	CHECK_EQ(in(0x5f4, 4), 0x9abcdef0);
+	CHECK_EQ(in(0x5f8, 4), 0x12345678);
+	/* The value is latched at select time. */
+	fake_vm.stats[VM_STAT_TDP_FAULTS] = 0;
+	CHECK_EQ(in(0x5f4, 4), 0x9abcdef0);
+	out(0x5f0, 4, VM_STAT_EXITS);
+	CHECK_EQ(in(0x5f4, 4), 42);
+	CHECK_EQ(in(0x5f8, 4), 0);
+	CHECK_EQ(fake_vm.stat_calls, 2);
+}
+
+TEST(testdev_bad_index_and_reserved_ports)
+{
+	setup();
+	out(0x5f0, 4, NR_VM_STATS);
+	CHECK_EQ(in(0x5f4, 4), 0xffffffff);
+	CHECK_EQ(in(0x5f8, 4), 0xffffffff);
+	out(0x5f0, 4, 0xffffffff);
+	CHECK_EQ(in(0x5f8, 4), 0xffffffff);
+	CHECK_EQ(fake_vm.stat_calls, 0);
+	fake_vm.stats[VM_STAT_EXITS] = 7;
+	out(0x5f0, 4, VM_STAT_EXITS);
+	out(0x5fc, 4, 0xffffffff);	   /* reserved: resets nothing */
+	out(0x5f0, 1, VM_STAT_TDP_FAULTS); /* not a 32-bit select: ignored */
+	CHECK_EQ(in(0x5f4, 4), 7);
+	CHECK_EQ(in(0x5f4, 2), 0xffff); /* only 32-bit reads of the two halves */
+	CHECK_EQ(in(0x5f0, 4), 0xffffffff);
+	CHECK_EQ(in(0x5fc, 4), 0xffffffff);
+}
+
+TEST(devices_coexist_and_refuse_double_init)
+{
+	setup();
+	CHECK_EQ(vm.pio.n, 8);
+	CHECK_EQ(uart_dev_init(&vm), -EEXIST);
+	CHECK_EQ(pic_dev_init(&vm), -EEXIST);
+	CHECK_EQ(fw_cfg_dev_init(&vm), -EEXIST);
+	CHECK_EQ(testdev_dev_init(&vm), -EEXIST);
+	CHECK_EQ(debug_exit_dev_init(&vm), -EEXIST);
+	CHECK_EQ(vm.pio.n, 8);
+	CHECK(vm.devices[VM_DEV_UART] && vm.devices[VM_DEV_PIC] && vm.devices[VM_DEV_FWCFG]);
+	CHECK(vm.devices[VM_DEV_TESTDEV] && vm.devices[VM_DEV_DEBUG_EXIT]);
+	/* Without the device the hooks are harmless. */
+	fake_vm_destroy(&vm);
+	fake_vm_init(&vm, 0);
+	CHECK_EQ(uart_dev_push_rx(&vm, 'x'), -ENODEV);
+	CHECK(!uart_dev_irq_pending(&vm));
+	pic_dev_set_irq(&vm, 3, 1);
+	CHECK_EQ(pic_dev_intack(&vm), -1);
+}

@@ -1,0 +1,1 @@
+UNIT_SRCS_test_memslot := vm/memslot.c mm/track/level.c

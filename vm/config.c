@@ -1,0 +1,357 @@
+/* VM configuration from GRUB module command lines (syntax in vm/config.h). The lines are user input: every word is
+ * checked, every problem is reported with the module index, the word and the check that failed, and a VM with any
+ * problem is left out while the others go ahead. Parsing happens in out[] itself, so nothing big lives on the stack. */
+#include "vm/config.h"
+#include "hv/compiler.h"
+#include "hv/errno.h"
+#include "hv/log.h"
+#include "hv/string.h"
+#include "kernel/cmdline.h"
+
+#define KEY_MAX 16
+/* A whole word, dequoted: GRUB quotes an argument that holds a space as a whole ("cmdline=a b"), so the key, the '='
+ * and the value can all sit inside the quotes. */
+#define RAW_MAX	     (KEY_MAX + VM_CONFIG_CMDLINE_MAX)
+#define MSG_WORD_MAX 60
+
+enum cfg_role { ROLE_KERNEL, ROLE_MODULE };
+
+/* One word, split into key and value however it was quoted. */
+struct cfg_word {
+	struct cmdline_word w; /* for messages */
+	char key[KEY_MAX];
+	char val[VM_CONFIG_CMDLINE_MAX];
+	bool has_val;
+	bool key_too_long, val_too_long, bad_quote;
+};
+
+/* What one module line says, before it is applied to its VM. */
+struct cfg_line {
+	u32 idx;
+	u32 errors;
+	bool has_vm, has_role, has_mem, has_cpus, has_cmdline;
+	bool role_bad;
+	int role;
+	u64 mem;
+	char vm[VM_CONFIG_NAME_MAX];
+	char cmdline[VM_CONFIG_CMDLINE_MAX];
+	struct cmdline_word mem_w, cpus_w; /* for "only on the kernel module" */
+};
+
+/* Per tracked VM, beside its struct vm_config in out[]. */
+struct cfg_vm {
+	bool bad;
+	bool has_kernel;
+	bool maybe_kernel; /* a module of this VM had an unreadable role: do not also claim there is no kernel */
+	u32 kernel_idx;
+};
+
+static void word_err(struct cfg_line *l, const struct cmdline_word *w, const char *check)
+{
+	int n = w->len > MSG_WORD_MAX ? MSG_WORD_MAX : (int)w->len;
+
+	pr_err("vm config: module %u: '%.*s%s': %s\n", l->idx, n, w->text, w->len > MSG_WORD_MAX ? "..." : "", check);
+	l->errors++;
+}
+
+/* Reads the next word into cw. Returns 1, or 0 at the end of the line. Problems are flagged, not reported. */
+static int cfg_next(const char **cur, struct cfg_word *cw)
+{
+	char raw[RAW_MAX];
+	size_t klen;
+	int ret;
+
+	memset(cw, 0, sizeof(*cw));
+	ret = cmdline_next(cur, raw, sizeof(raw), cw->val, sizeof(cw->val), &cw->w);
+	if (ret == 0)
+		return 0;
+	cw->bad_quote = ret == -EINVAL;
+	cw->has_val = cw->w.has_val;
+	klen = cw->w.key_len;
+
+	if (!cw->has_val) {
+		/* No '=' outside quotes: maybe GRUB quoted the whole word. Split at the first '=' inside. */
+		char *eq = strchr(raw, '=');
+
+		if (eq) {
+			klen = (size_t)(eq - raw);
+			cw->has_val = true;
+			/* With a known-length key, a value that fits in val also fitted in raw (RAW_MAX is sized so).
+			 */
+			if (klen < sizeof(cw->key)) {
+				size_t vlen = cw->w.key_len - klen - 1;
+
+				cw->val_too_long = vlen >= sizeof(cw->val);
+				if (!cw->val_too_long)
+					memcpy(cw->val, eq + 1, vlen + 1);
+			}
+		}
+	} else {
+		cw->val_too_long = cw->w.val_len >= sizeof(cw->val);
+	}
+	cw->key_too_long = klen >= sizeof(cw->key);
+	if (!cw->key_too_long) {
+		memcpy(cw->key, raw, klen);
+		cw->key[klen] = '\0';
+	}
+	return 1;
+}
+
+static bool is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+	       c == '-';
+}
+
+static bool is_valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= VM_CONFIG_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!is_name_char(s[i]))
+			return false;
+	return true;
+}
+
+/* A vm= word anywhere on the line, even a malformed one, makes the module a VM module. */
+static bool line_names_vm(const char *line)
+{
+	struct cfg_word cw;
+
+	while (cfg_next(&line, &cw) > 0)
+		if (!cw.key_too_long && strcmp(cw.key, "vm") == 0)
+			return true;
+	return false;
+}
+
+static void parse_mem(struct cfg_line *l, const struct cfg_word *cw)
+{
+	u64 v;
+	int ret = cmdline_parse_u64(cw->val, &v);
+
+	if (ret == -EINVAL) {
+		word_err(l, &cw->w, "malformed size (expected a number with an optional K, M or G suffix)");
+		return;
+	}
+	if (ret < 0 || v < VM_CONFIG_MEM_MIN || v > VM_CONFIG_MEM_MAX) {
+		word_err(l, &cw->w, "size out of range [2M, 64G]");
+		return;
+	}
+	l->mem = ALIGN_UP(v, HUGE_2M_SIZE);
+}
+
+static void parse_cpus(struct cfg_line *l, const struct cfg_word *cw)
+{
+	u64 v;
+	int ret = cmdline_parse_u64(cw->val, &v);
+
+	if (ret == -EINVAL)
+		word_err(l, &cw->w, "malformed number");
+	else if (ret < 0 || v != 1)
+		word_err(l, &cw->w, "only cpus=1 is supported for now");
+}
+
+/* Applies one word to the line; reports what is wrong with it. */
+static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
+{
+	bool *seen;
+
+	if (cw->bad_quote) {
+		word_err(l, &cw->w, "unterminated quote");
+		return;
+	}
+	if (cw->key_too_long) {
+		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus or cmdline)");
+		return;
+	}
+	if (strcmp(cw->key, "vm") == 0)
+		seen = &l->has_vm;
+	else if (strcmp(cw->key, "role") == 0)
+		seen = &l->has_role;
+	else if (strcmp(cw->key, "mem") == 0)
+		seen = &l->has_mem;
+	else if (strcmp(cw->key, "cpus") == 0)
+		seen = &l->has_cpus;
+	else if (strcmp(cw->key, "cmdline") == 0)
+		seen = &l->has_cmdline;
+	else {
+		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus or cmdline)");
+		return;
+	}
+	if (*seen) {
+		word_err(l, &cw->w, "key given twice in this module");
+		return;
+	}
+	if (!cw->has_val) {
+		word_err(l, &cw->w, "missing value (expected key=value)");
+		return;
+	}
+	if (cw->val_too_long) {
+		word_err(l, &cw->w, "value too long (at most 255 characters)");
+		return;
+	}
+
+	if (seen == &l->has_vm) {
+		if (!is_valid_name(cw->val)) {
+			word_err(l, &cw->w, "VM name must be 1-31 characters of [A-Za-z0-9_.-]");
+			return;
+		}
+		memcpy(l->vm, cw->val, strlen(cw->val) + 1);
+	} else if (seen == &l->has_role) {
+		if (strcmp(cw->val, "kernel") == 0) {
+			l->role = ROLE_KERNEL;
+		} else if (strcmp(cw->val, "module") == 0) {
+			l->role = ROLE_MODULE;
+		} else {
+			l->role_bad = true;
+			word_err(l, &cw->w, "role must be kernel or module");
+		}
+	} else if (seen == &l->has_mem) {
+		l->mem_w = cw->w;
+		parse_mem(l, cw);
+	} else if (seen == &l->has_cpus) {
+		l->cpus_w = cw->w;
+		parse_cpus(l, cw);
+	} else {
+		memcpy(l->cmdline, cw->val, strlen(cw->val) + 1);
+	}
+	*seen = true;
+}
+
+/* The slot of VM `name` in out[], created at the end if new; -1 when every slot is taken. */
+static int find_or_add_vm(struct vm_config *out, u32 *nvms, u32 cap, const char *name)
+{
+	for (u32 i = 0; i < *nvms; i++)
+		if (strcmp(out[i].name, name) == 0)
+			return (int)i;
+	if (*nvms >= cap)
+		return -1;
+	memcpy(out[*nvms].name, name, strlen(name) + 1);
+	out[*nvms].cpus = 1;
+	return (int)(*nvms)++;
+}
+
+static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct vm_config *c, struct cfg_vm *s)
+{
+	if (s->has_kernel) {
+		pr_err("vm config: module %u: second kernel for vm %s (module %u is its kernel; add role=module?)\n",
+		       l->idx, c->name, s->kernel_idx);
+		l->errors++;
+		return;
+	}
+	s->has_kernel = true;
+	s->kernel_idx = l->idx;
+	if (m->end <= m->start) {
+		pr_err("vm config: module %u: kernel image of vm %s is empty\n", l->idx, c->name);
+		l->errors++;
+	}
+	c->kernel_start = m->start;
+	c->kernel_end = m->end;
+	c->mem_bytes = l->has_mem ? l->mem : VM_CONFIG_MEM_DEFAULT;
+	memcpy(c->cmdline, l->cmdline, sizeof(c->cmdline));
+}
+
+static void apply_module(struct cfg_line *l, const struct boot_module *m, struct vm_config *c)
+{
+	if (l->has_mem)
+		word_err(l, &l->mem_w, "mem= goes on the kernel module (role=kernel), not on a role=module line");
+	if (l->has_cpus)
+		word_err(l, &l->cpus_w, "cpus= goes on the kernel module (role=kernel), not on a role=module line");
+	if (m->end < m->start) {
+		pr_err("vm config: module %u: module range ends before it starts\n", l->idx);
+		l->errors++;
+	}
+	if (c->nr_modules >= VM_CONFIG_MAX_MODULES) {
+		pr_err("vm config: module %u: vm %s has more than %u modules\n", l->idx, c->name,
+		       VM_CONFIG_MAX_MODULES);
+		l->errors++;
+		return;
+	}
+	c->modules[c->nr_modules].start = m->start;
+	c->modules[c->nr_modules].end = m->end;
+	memcpy(c->modules[c->nr_modules].cmdline, l->cmdline, sizeof(l->cmdline));
+	c->nr_modules++;
+}
+
+/* Parses module idx and applies it to its VM; returns the number of errors reported. */
+static u32 parse_module(const struct boot_module *m, u32 idx, struct vm_config *out, struct cfg_vm *st, u32 *nvms,
+			u32 cap)
+{
+	struct cfg_line l = {.idx = idx, .role = ROLE_KERNEL};
+	char line[sizeof(m->cmdline)];
+	size_t len = MIN(strnlen(m->cmdline, sizeof(m->cmdline)), sizeof(line) - 1);
+	const char *cur = line;
+	struct cfg_word cw;
+	int slot;
+
+	memcpy(line, m->cmdline, len);
+	line[len] = '\0';
+	if (!line_names_vm(line)) {
+		pr_notice("vm config: module %u has no vm=: not a VM module, skipped\n", idx);
+		return 0;
+	}
+	/* A line that fills boot_info's buffer may have been cut short by the boot-information parser, which could
+	 * silently drop or change a word: its VM is refused (the words that are there still get checked). */
+	if (len == sizeof(line) - 1) {
+		pr_err("vm config: module %u: command line of %zu characters or more may have been cut short; keep it "
+		       "under %zu\n",
+		       idx, len, len);
+		l.errors++;
+	}
+	while (cfg_next(&cur, &cw) > 0)
+		parse_word(&l, &cw);
+	if (!l.has_vm)
+		return l.errors; /* the vm= word itself was bad: reported, and there is no VM to mark */
+
+	slot = find_or_add_vm(out, nvms, cap, l.vm);
+	if (slot < 0) {
+		pr_err("vm config: module %u: vm %s: too many VMs (at most %u)\n", idx, l.vm, cap);
+		return l.errors + 1;
+	}
+	if (l.role_bad)
+		st[slot].maybe_kernel = true;
+	else if (l.role == ROLE_KERNEL)
+		apply_kernel(&l, m, &out[slot], &st[slot]);
+	else
+		apply_module(&l, m, &out[slot]);
+	if (l.errors)
+		st[slot].bad = true;
+	return l.errors;
+}
+
+int vm_config_parse(const struct boot_info *bi, struct vm_config *out, u32 max, u32 *n)
+{
+	struct cfg_vm st[VM_CONFIG_MAX_VMS];
+	u32 cap = MIN(max, (u32)VM_CONFIG_MAX_VMS), nvms = 0, valid = 0, errors = 0;
+
+	if (!bi || !out || !n || !max)
+		return -EINVAL;
+	*n = 0;
+	memset(st, 0, sizeof(st));
+	memset(out, 0, sizeof(*out) * cap);
+
+	for (u32 i = 0; i < MIN(bi->nr_modules, (u32)BOOT_MAX_MODULES); i++)
+		errors += parse_module(&bi->modules[i], i, out, st, &nvms, cap);
+
+	for (u32 i = 0; i < nvms; i++) {
+		if (!st[i].has_kernel && !st[i].maybe_kernel) {
+			pr_err("vm config: vm %s has no kernel module (a module with vm=%s and role=kernel)\n",
+			       out[i].name, out[i].name);
+			st[i].bad = true;
+			errors++;
+		}
+		if (st[i].bad) {
+			pr_err("vm config: vm %s left out because of the errors above\n", out[i].name);
+			continue;
+		}
+		if (valid != i)
+			memcpy(&out[valid], &out[i], sizeof(*out));
+		valid++;
+	}
+	if (valid < nvms)
+		memset(&out[valid], 0, sizeof(*out) * (nvms - valid));
+	*n = valid;
+	return (int)errors;
+}

@@ -1,0 +1,76 @@
+/* VM configuration from the GRUB module command lines: which modules make up which VM, and how big it is. The syntax
+ * below is the user-facing contract (README copies it); vm_config_parse() checks every word and leaves out, with a
+ * message, each VM that has anything wrong, so one bad VM never stops the others. */
+#ifndef VM_CONFIG_H
+#define VM_CONFIG_H
+
+#include "boot/mb2.h"
+#include "hv/types.h"
+
+/*
+ * Syntax. Each GRUB `module2` line carries, after the file name, words `key=value` separated by spaces; a value may be
+ * double-quoted to hold spaces (quotes are dropped). Keys are case-sensitive and each may appear once per module.
+ *
+ *   vm=NAME        required: the VM the module belongs to; 1-31 characters of [A-Za-z0-9_.-]. A module without vm=
+ *                  is not a VM module: it is skipped with a note (other features may use it).
+ *   role=kernel    (the default) the guest kernel: a Multiboot (v1) image. Exactly one per VM.
+ *   role=module    handed to the guest kernel as a Multiboot module, in the order of the module2 lines; at most 8.
+ *   mem=SIZE       kernel module only: guest RAM, decimal or 0x hex with an optional K, M or G suffix (binary); at
+ *                  least 2M, at most 64G, rounded up to a multiple of 2M. Default 64M.
+ *   cpus=N         kernel module only: vCPUs; only 1 is supported for now. Default 1.
+ *   cmdline="..."  on the kernel module, the guest kernel's command line; on a role=module module, that module's
+ *                  Multiboot string. Default empty.
+ *
+ * A module's whole argument line must stay under 255 characters: struct boot_info keeps 255 and cuts longer ones
+ * short, so a line that fills it is refused rather than used with its end missing.
+ *
+ * GRUB applies its own shell quoting first: it removes the quotes written in grub.cfg and then re-quotes, as a whole,
+ * any argument that contains a space, so `cmdline="console=ttyS0 quiet"` in grub.cfg arrives as
+ * `"cmdline=console=ttyS0 quiet"`. Both forms are accepted: a word with no '=' outside quotes is split at its first
+ * '=' inside them. GRUB also puts a backslash before every \, ' and " in an argument, and those backslashes reach the
+ * guest as they are: keep guest command lines free of those three characters.
+ *
+ * A VM is listed where its name first appears, so its modules may come before its kernel. Example (grub.cfg):
+ *
+ *   multiboot2 /boot/hv.elf loglevel=6
+ *   module2 /boot/initrd.img vm=linux role=module cmdline="initrd"
+ *   module2 /boot/kernel.elf vm=linux mem=512M cmdline="console=ttyS0 quiet"
+ *   module2 /boot/test.elf   vm=test1 mem=16M
+ *
+ * Errors, each reported with pr_err naming the module index, the word and the check that failed; the VM concerned is
+ * left out: an unknown key, a key given twice, a word without a value or with an unterminated quote, a bad name, a
+ * bad role, mem= or cpus= out of range or on a role=module line, a value too long, a second kernel for a VM, a VM
+ * with no kernel, a ninth module, an empty kernel image, a seventeenth VM name (that VM cannot be tracked at all).
+ */
+
+#define VM_CONFIG_MAX_VMS     16
+#define VM_CONFIG_MAX_MODULES 8
+#define VM_CONFIG_NAME_MAX    32  /* including the NUL */
+#define VM_CONFIG_CMDLINE_MAX 256 /* including the NUL */
+#define VM_CONFIG_MEM_DEFAULT (64ULL << 20)
+#define VM_CONFIG_MEM_MIN     (2ULL << 20)
+#define VM_CONFIG_MEM_MAX     (64ULL << 30)
+
+/* One VM. Addresses are host-physical ranges [start, end) of GRUB modules, from struct boot_info. */
+struct vm_config {
+	char name[VM_CONFIG_NAME_MAX];
+	u64 mem_bytes; /* a multiple of 2 MiB */
+	u32 cpus;
+	char cmdline[VM_CONFIG_CMDLINE_MAX];
+	u64 kernel_start, kernel_end;
+	u32 nr_modules;
+	struct {
+		u64 start, end;
+		char cmdline[VM_CONFIG_CMDLINE_MAX];
+	} modules[VM_CONFIG_MAX_MODULES];
+};
+
+/*
+ * Parse the command lines of bi's modules into out[0..*n): the valid VMs only, in order of first appearance. out is
+ * also the working area, so it needs room for every VM name that appears (at most VM_CONFIG_MAX_VMS are tracked;
+ * max beyond that is not used). Returns the number of errors reported (0 when every VM module was fine; the VMs in
+ * out are usable either way), or -EINVAL if an argument is NULL or max is 0.
+ */
+int vm_config_parse(const struct boot_info *bi, struct vm_config *out, u32 max, u32 *n);
+
+#endif

@@ -1,0 +1,116 @@
+/* CPUID policy: the guest sees the host's CPU, less every feature this hypervisor cannot back (nested
+ * virtualization, performance counters, XSAVE-managed state, MONITOR/MWAIT, thermal and power controls, ...), with
+ * its own topology (one logical processor per vCPU), and the hypervisor leaves at 0x40000000. Leaves 7 and the
+ * extended feature leaves are whitelists: a new CPU feature stays hidden until someone decides it is safe. */
+#include "arch/x86/cpu.h"
+#include "hv/string.h"
+#include "vm/vcpu.h"
+
+#define HV_CPUID_BASE 0x40000000
+#define HV_CPUID_MAX 0x40000001
+#define BASIC_MAX 0xd
+#define EXT_MAX 0x80000008
+
+/* Features of the hypervisor interface, in leaf 0x40000001 EAX. */
+#define HV_FEATURE_TESTDEV BIT(0)   /* the counter device at ports 0x5f0-0x5ff */
+#define HV_FEATURE_HYPERCALL BIT(1) /* VMCALL/VMMCALL: 0 = NOP, 1 = read counter RBX */
+
+#define L1_ECX_HIDE                                                                                                    \
+	(BIT(2) | BIT(3) | BIT(4) | BIT(5) | BIT(6) | BIT(7) | BIT(8) | BIT(12) | BIT(14) | BIT(15) | BIT(18) |        \
+	 BIT(26) | BIT(27) | BIT(28) | BIT(29))
+#define L1_ECX_SET (BIT(21) | BIT(24) | BIT(31)) /* x2APIC, TSC-deadline (the vLAPIC has both), hypervisor */
+#define L1_EDX_HIDE (BIT(12) | BIT(21) | BIT(22) | BIT(28) | BIT(29) | BIT(31))
+/* FSGSBASE BMI1 SMEP BMI2 ERMS ADX SMAP CLFLUSHOPT CLWB SHA RDSEED; INVPCID is added when the backend enables it */
+#define L7_EBX_KEEP                                                                                                    \
+	(BIT(0) | BIT(3) | BIT(7) | BIT(8) | BIT(9) | BIT(18) | BIT(19) | BIT(20) | BIT(23) | BIT(24) | BIT(29))
+#define EXT1_ECX_KEEP (BIT(0) | BIT(5) | BIT(6) | BIT(7) | BIT(8))
+#define EXT1_EDX_KEEP                                                                                                  \
+	(GENMASK_ULL(9, 0) | GENMASK_ULL(17, 11) | BIT(20) | BIT(22) | BIT(23) | BIT(24) | BIT(25) | BIT(26) |       \
+	 BIT(27) | BIT(29))
+
+static void hv_leaves(u32 leaf, u32 out[4])
+{
+	static const char sig[12] = "MicroHVisor!";
+
+	if (leaf == HV_CPUID_BASE) {
+		out[0] = HV_CPUID_MAX;
+		memcpy(&out[1], sig, 12);
+	} else if (leaf == HV_CPUID_BASE + 1) {
+		out[0] = HV_FEATURE_TESTDEV | HV_FEATURE_HYPERCALL;
+	}
+}
+
+void cpuid_policy(struct vcpu *v, u32 leaf, u32 sub, u32 out[4])
+{
+	struct cpuid_regs r;
+
+	memset(out, 0, 4 * sizeof(u32));
+	if (leaf >= HV_CPUID_BASE && leaf < HV_CPUID_BASE + 0x100) {
+		hv_leaves(leaf, out);
+		return;
+	}
+	if (leaf > EXT_MAX || (leaf > BASIC_MAX && leaf < 0x80000000))
+		return;
+	r = cpuid_count(leaf, sub);
+	switch (leaf) {
+	case 0:
+		r.eax = MIN(r.eax, (u32)BASIC_MAX);
+		break;
+	case 1:
+		r.ebx = (r.ebx & 0xffff) | (1u << 16) | (v->id << 24);
+		r.ecx = (r.ecx & ~(u32)L1_ECX_HIDE) | (u32)L1_ECX_SET;
+		r.edx &= ~(u32)L1_EDX_HIDE;
+		break;
+	case 4:
+		r.eax &= 0x3fff; /* one core per package, no cache sharing: EAX[31:14] = 0 */
+		break;
+	case 7:
+		if (sub == 0) {
+			r.eax = 0;
+			r.ebx &= (u32)L7_EBX_KEEP;
+			r.ecx = r.edx = 0;
+		} else {
+			r.eax = r.ebx = r.ecx = r.edx = 0;
+		}
+		break;
+	case 0xb:
+		/* One thread in one core: the x2APIC ID is the vCPU index at every level. */
+		r.eax = 0;
+		r.ebx = sub < 2 ? 1 : 0;
+		r.ecx = sub < 2 ? ((sub + 1) << 8) | sub : sub;
+		r.edx = v->id;
+		break;
+	case 2:
+	case 3:
+	case 5:
+		break;
+	case 0x80000000:
+		r.eax = MIN(r.eax, (u32)EXT_MAX);
+		break;
+	case 0x80000001:
+		r.ecx &= (u32)EXT1_ECX_KEEP;
+		r.edx &= (u32)EXT1_EDX_KEEP;
+		break;
+	case 0x80000002:
+	case 0x80000003:
+	case 0x80000004:
+	case 0x80000005:
+	case 0x80000006:
+		break;
+	case 0x80000007:
+		r.eax = r.ebx = r.ecx = 0;
+		r.edx &= BIT(8); /* invariant TSC: the guest's TSC is the host's */
+		break;
+	case 0x80000008:
+		r.eax &= 0xffff; /* physical and linear address sizes */
+		r.ebx = r.ecx = r.edx = 0;
+		break;
+	default:
+		/* 6 (power), 8, 9, 0xa (PMU), 0xc, 0xd (XSAVE): nothing this hypervisor backs. */
+		return;
+	}
+	out[0] = r.eax;
+	out[1] = r.ebx;
+	out[2] = r.ecx;
+	out[3] = r.edx;
+}

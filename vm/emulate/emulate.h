@@ -1,0 +1,206 @@
+/* The x86 instruction emulator: decodes one guest instruction and executes it when it is one of those guests use on
+ * device memory (MOV forms, string moves, ALU read-modify-writes, bit tests, XCHG, CMPXCHG, XADD). Guest state comes in
+ * through struct emu_ctxt and every memory access goes out through callbacks, so it runs on the host and under a
+ * fuzzer.
+ *
+ * Use: fill regs/rip/rflags/mode/seg_base/ops/opaque (and prefetch when the exit supplied the instruction bytes), call
+ * emu_run(), then act on the result. Nothing a guest does can make it panic, loop or read past the 15 fetched bytes.
+ * Segment limits and access rights are not checked (the CPU checked them for the access that caused the exit).
+ * Read-modify-writes, LOCKed or not, are a read callback followed by a write callback: the caller serialises them
+ * (device models do; a LOCKed access to RAM shared with another vCPU is not atomic here). */
+#ifndef VM_EMULATE_EMULATE_H
+#define VM_EMULATE_EMULATE_H
+
+#include "hv/compiler.h"
+
+#define EMU_MAX_INSN_LEN 15
+#define EMU_REP_BATCH	 256 /* default REP iterations per emu_run call */
+
+/* How the CPU decodes: from CR0.PE, RFLAGS.VM, EFER.LMA, CS.L and CS.D (see emu_mode_of). */
+enum emu_mode {
+	EMU_MODE_REAL,	 /* real and virtual-8086 mode: 16-bit defaults */
+	EMU_MODE_PROT16, /* protected or compatibility mode, CS.D = 0 */
+	EMU_MODE_PROT32, /* protected or compatibility mode, CS.D = 1 */
+	EMU_MODE_64,	 /* 64-bit mode: EFER.LMA and CS.L */
+};
+
+/* Segment registers, in the order of their encoding in instructions. */
+enum emu_seg { EMU_SEG_ES, EMU_SEG_CS, EMU_SEG_SS, EMU_SEG_DS, EMU_SEG_FS, EMU_SEG_GS, EMU_NR_SEGS };
+
+/* GPR numbers, as encoded in ModRM/SIB/REX; the same order as enum vcpu_reg. */
+/* clang-format off */
+enum emu_reg {
+	EMU_RAX, EMU_RCX, EMU_RDX, EMU_RBX, EMU_RSP, EMU_RBP, EMU_RSI, EMU_RDI,
+	EMU_R8, EMU_R9, EMU_R10, EMU_R11, EMU_R12, EMU_R13, EMU_R14, EMU_R15,
+	EMU_NR_REGS
+};
+/* clang-format on */
+#define EMU_REG_NONE 0xff
+
+/* RFLAGS bits the emulator reads or writes. */
+#define EMU_FL_CF    BIT(0)
+#define EMU_FL_PF    BIT(2)
+#define EMU_FL_AF    BIT(4)
+#define EMU_FL_ZF    BIT(6)
+#define EMU_FL_SF    BIT(7)
+#define EMU_FL_DF    BIT(10)
+#define EMU_FL_OF    BIT(11)
+#define EMU_FL_ARITH (EMU_FL_CF | EMU_FL_PF | EMU_FL_AF | EMU_FL_ZF | EMU_FL_SF | EMU_FL_OF)
+
+/* Exception vectors the emulator raises itself. */
+#define EMU_VEC_UD 6
+#define EMU_VEC_SS 12
+#define EMU_VEC_GP 13
+#define EMU_VEC_PF 14
+
+/* A guest exception: raised by the emulator or reported by a callback. */
+struct emu_fault {
+	u8 vector;
+	bool has_error;
+	u32 error_code;
+	gva_t cr2; /* #PF: the faulting linear address */
+};
+
+/*
+ * The caller's side. Each callback returns 0 on success; EMU_CB_FAULT after filling *fault with the exception the
+ * guest gets (a #PF from the page walk, say); -EAGAIN when the instruction should be re-executed by the guest
+ * (EMU_RETRY); any other negative errno for a failure that is not the guest's (EMU_ERROR). The caller translates
+ * the linear address (gwalk) and decides whether it is RAM or MMIO. Multi-byte values are little-endian.
+ * - fetch: len is 1..15 and the range never crosses a page.
+ * - read, write: size is 1, 2, 4 or 8 and the range may cross a page (a misaligned access): the callback then
+ *   translates both pages; a #PF on the second page reports that page's first byte in cr2 (as KVM does).
+ * Linear addresses never wrap: canonical at both ends in 64-bit mode, below 4 GiB otherwise.
+ */
+#define EMU_CB_FAULT 1
+struct emu_ops {
+	int (*fetch)(void *opaque, gva_t linear, void *buf, unsigned int len, struct emu_fault *fault);
+	int (*read)(void *opaque, gva_t linear, void *buf, unsigned int size, struct emu_fault *fault);
+	int (*write)(void *opaque, gva_t linear, const void *buf, unsigned int size, struct emu_fault *fault);
+};
+
+enum emu_result {
+	EMU_OK,	       /* executed: rip, registers, flags and memory updated */
+	EMU_CONTINUE,  /* a REP string instruction did a batch of iterations and has more: rip unchanged, registers
+			* updated; call again (or re-enter the guest, which re-executes it) */
+	EMU_RETRY,     /* a callback asked for it: nothing changed but completed REP iterations; re-enter the guest */
+	EMU_UNHANDLED, /* not an instruction this emulator does: inject #UD and log emu_format_bytes() */
+	EMU_EXCEPTION, /* deliver ctxt->exc; rip unchanged, state as the CPU leaves it for a faulting instruction */
+	EMU_ERROR,     /* a callback failed with ctxt->error (a negative errno) */
+};
+
+/* One decoded instruction. */
+struct emu_insn {
+	u8 bytes[EMU_MAX_INSN_LEN];
+	u8 nbytes; /* bytes fetched or supplied so far (at least len) */
+	u8 len;	   /* instruction length, once decoded; 0 if decoding stopped early */
+	u8 map;	   /* 0: one-byte opcode map, 1: the 0F map */
+	u8 opcode;
+	u8 op_size;   /* operand size in bytes: 1, 2, 4, 8 */
+	u8 addr_size; /* address size in bytes: 2, 4, 8 */
+	u8 rex;	      /* the REX prefix in effect (0x40..0x4f), or 0 */
+	u8 rep;	      /* 0, 0xf2 (REPNE) or 0xf3 (REP), the last one given */
+	bool lock;
+	bool opsize_prefix;   /* 66 */
+	bool addrsize_prefix; /* 67 */
+	bool seg_override;
+	u8 seg; /* enum emu_seg of the memory operand (the string source for MOVS/LODS) */
+	bool has_modrm;
+	u8 modrm;
+	u8 mod;
+	u8 reg; /* ModRM.reg with REX.R */
+	u8 rm;	/* ModRM.rm with REX.B */
+	bool has_sib;
+	u8 sib;
+	/* The memory operand: base + index * scale + disp (+ the next rip when rip_rel), truncated to addr_size.
+	 * 16-bit forms use base and index too ([BP+SI] is base RBP, index RSI). MOV moffs puts the offset in disp. */
+	bool mem;
+	u8 base;  /* enum emu_reg or EMU_REG_NONE */
+	u8 index; /* enum emu_reg or EMU_REG_NONE */
+	u8 scale; /* 1, 2, 4, 8 */
+	bool rip_rel;
+	u8 disp_size; /* bytes of displacement (or moffs) in the encoding */
+	s64 disp;
+	u8 imm_size; /* bytes of immediate in the encoding */
+	u64 imm;     /* sign-extended to 64 bits */
+};
+
+struct emu_ctxt {
+	/* In, set by the caller before emu_run. */
+	u64 *regs;  /* the vCPU's GPRs, enum emu_reg order: read and written in place */
+	u64 rip;    /* in and out */
+	u64 rflags; /* in and out */
+	enum emu_mode mode;
+	u8 cpl;			   /* for the callbacks' page walks (user or supervisor); not used by the emulator */
+	u64 seg_base[EMU_NR_SEGS]; /* in 64-bit mode only the FS and GS bases count */
+	const struct emu_ops *ops;
+	void *opaque;		       /* first argument of every callback */
+	u8 prefetch[EMU_MAX_INSN_LEN]; /* instruction bytes at rip the exit supplied (SVM decode assists) */
+	u8 prefetch_len;	       /* how many are valid; 0: fetch them all through ops->fetch */
+	u32 rep_batch;		       /* REP iterations per emu_run; 0: EMU_REP_BATCH */
+
+	/* Out. */
+	struct emu_insn insn; /* the last instruction decoded */
+	struct emu_fault exc; /* EMU_EXCEPTION */
+	int error;	      /* EMU_ERROR */
+};
+
+/* Operations of emu_alu: the first eight in the order of their ModRM.reg encoding in opcodes 80-83. */
+/* clang-format off */
+enum emu_alu_op {
+	EMU_ALU_ADD, EMU_ALU_OR, EMU_ALU_ADC, EMU_ALU_SBB, EMU_ALU_AND, EMU_ALU_SUB, EMU_ALU_XOR, EMU_ALU_CMP,
+	EMU_ALU_TEST, EMU_ALU_INC, EMU_ALU_DEC, EMU_ALU_NEG, EMU_ALU_NOT,
+};
+/* clang-format on */
+
+enum emu_mode emu_mode_of(bool cr0_pe, bool rflags_vm, bool efer_lma, bool cs_l, bool cs_d);
+
+/* Decode and execute the instruction at rip (one batch of iterations for REP string instructions). */
+enum emu_result emu_run(struct emu_ctxt *ctxt);
+/* The two halves of emu_run: decode into ctxt->insn (EMU_OK, EMU_UNHANDLED, EMU_EXCEPTION, EMU_RETRY, EMU_ERROR),
+ * then execute ctxt->insn. */
+enum emu_result emu_decode(struct emu_ctxt *ctxt);
+enum emu_result emu_execute(struct emu_ctxt *ctxt);
+
+/* The effective address (before segmentation) of ctxt->insn's memory operand, with the current registers. */
+u64 emu_insn_ea(const struct emu_ctxt *ctxt);
+
+/* "0f 0b 90", the bytes of insn (all fetched ones when it did not decode), NUL-terminated and truncated to size;
+ * returns the length of the string. */
+size_t emu_format_bytes(const struct emu_insn *insn, char *buf, size_t size);
+const char *emu_result_name(enum emu_result r);
+
+/* dst op src on size-byte operands, with the CPU's flags: returns what the destination holds afterwards (truncated
+ * to size; dst itself for CMP and TEST) and updates the arithmetic flags in *rflags (CF in for ADC and SBB; INC and
+ * DEC keep CF; NOT changes none). Logical operations clear AF, which the SDM leaves undefined. */
+u64 emu_alu(enum emu_alu_op op, u64 dst, u64 src, unsigned int size, u64 *rflags);
+
+/* ---- Internal to vm/emulate/: shared by its files, not for callers. ---- */
+
+/* Linear address of seg:ea for an access of size bytes, checked (canonical in 64-bit mode, the 4 GiB boundary
+ * otherwise); EMU_EXCEPTION with #GP(0) or #SS(0) otherwise. */
+enum emu_result emu_linearize(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned int size, gva_t *linear);
+enum emu_result emu_mem_read(struct emu_ctxt *ctxt, u8 seg, u64 ea, void *buf, unsigned int size);
+enum emu_result emu_mem_write(struct emu_ctxt *ctxt, u8 seg, u64 ea, const void *buf, unsigned int size);
+/* Map a callback's return value to a result, copying *fault or the error into ctxt. */
+enum emu_result emu_callback_result(struct emu_ctxt *ctxt, int r, const struct emu_fault *fault);
+enum emu_result emu_raise(struct emu_ctxt *ctxt, u8 vector, bool has_error, u32 error_code);
+
+/* Registers: size-byte views. A 4-byte write zero-extends to 64 bits, 1- and 2-byte writes keep the rest;
+ * high8 selects AH, CH, DH, BH (reg 0..3). */
+u64 emu_reg_read(const struct emu_ctxt *ctxt, unsigned int reg, unsigned int size, bool high8);
+void emu_reg_write(struct emu_ctxt *ctxt, unsigned int reg, unsigned int size, bool high8, u64 val);
+/* reg += delta, wrapping within size bytes (the address size of string instructions). */
+void emu_reg_add_masked(struct emu_ctxt *ctxt, unsigned int reg, unsigned int size, s64 delta);
+/* rip + insn->len, wrapped to the code size; emu_advance_rip stores it. */
+u64 emu_next_rip(const struct emu_ctxt *ctxt);
+void emu_advance_rip(struct emu_ctxt *ctxt);
+
+static inline u64 emu_size_mask(unsigned int size)
+{
+	return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+/* MOVS, STOS, LODS with or without REP (string.c). */
+enum emu_result emu_exec_string(struct emu_ctxt *ctxt);
+
+#endif

@@ -1,0 +1,69 @@
+/* The string instructions guests aim at device memory: MOVS, STOS and LODS, one element (at most 8 bytes) per
+ * iteration, with or without REP, honouring DF and the address size (which picks SI/ESI/RSI, DI/EDI/RDI and
+ * CX/ECX/RCX and how they wrap). A REP runs at most rep_batch iterations per call and then returns EMU_CONTINUE with
+ * rip still at the instruction, so a huge count never holds the vCPU and the guest sees the architectural
+ * intermediate state if an interrupt is taken in between. */
+#include "vm/emulate/emulate.h"
+
+/* One element: MOVS copies seg:rSI to ES:rDI, STOS stores the accumulator at ES:rDI, LODS loads it from seg:rSI.
+ * The destination segment is always ES, whatever the prefixes say. */
+static enum emu_result one_element(struct emu_ctxt *ctxt, unsigned int size, u64 amask)
+{
+	const struct emu_insn *insn = &ctxt->insn;
+	u64 si = ctxt->regs[EMU_RSI] & amask, di = ctxt->regs[EMU_RDI] & amask, v = 0;
+	enum emu_result r;
+
+	switch (insn->opcode) {
+	case 0xa4:
+	case 0xa5:
+		r = emu_mem_read(ctxt, insn->seg, si, &v, size);
+		if (r != EMU_OK)
+			return r;
+		return emu_mem_write(ctxt, EMU_SEG_ES, di, &v, size);
+	case 0xaa:
+	case 0xab:
+		v = emu_reg_read(ctxt, EMU_RAX, size, false);
+		return emu_mem_write(ctxt, EMU_SEG_ES, di, &v, size);
+	default: /* AC, AD */
+		r = emu_mem_read(ctxt, insn->seg, si, &v, size);
+		if (r == EMU_OK)
+			emu_reg_write(ctxt, EMU_RAX, size, false, v);
+		return r;
+	}
+}
+
+enum emu_result emu_exec_string(struct emu_ctxt *ctxt)
+{
+	const struct emu_insn *insn = &ctxt->insn;
+	unsigned int size = insn->op_size, asize = insn->addr_size;
+	u64 amask = emu_size_mask(asize);
+	s64 delta = (ctxt->rflags & EMU_FL_DF) ? -(s64)size : (s64)size;
+	bool uses_si = insn->opcode != 0xaa && insn->opcode != 0xab;
+	bool uses_di = insn->opcode <= 0xab;
+	/* F2 before MOVS, STOS, LODS repeats exactly like F3: only CMPS and SCAS look at ZF. */
+	bool rep = insn->rep != 0;
+	u64 count = rep ? ctxt->regs[EMU_RCX] & amask : 1;
+	u32 batch = ctxt->rep_batch ? ctxt->rep_batch : EMU_REP_BATCH;
+
+	for (u32 done = 0;; done++) {
+		enum emu_result r;
+
+		if (!count) {
+			/* Also a REP with a count of zero: no access, no register change, just the next instruction. */
+			emu_advance_rip(ctxt);
+			return EMU_OK;
+		}
+		if (done == batch)
+			return EMU_CONTINUE;
+		r = one_element(ctxt, size, amask);
+		if (r != EMU_OK)
+			return r; /* the registers describe the iterations completed, as after a fault on the CPU */
+		if (uses_si)
+			emu_reg_add_masked(ctxt, EMU_RSI, asize, delta);
+		if (uses_di)
+			emu_reg_add_masked(ctxt, EMU_RDI, asize, delta);
+		count--;
+		if (rep)
+			emu_reg_write(ctxt, EMU_RCX, asize, false, count);
+	}
+}

@@ -1,0 +1,301 @@
+/* The exit-dispatch table: one handler per generic exit reason. An exit without a handler is logged with the
+ * complete guest state and ends that VM; the hypervisor and the other VMs go on. */
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/virt.h"
+#include "hv/errno.h"
+#include "hv/log.h"
+#include "kernel/panic.h"
+#include "vm/dev/vlapic.h"
+#include "vm/vcpu.h"
+
+#define HC_NOP 0
+#define HC_GET_STAT 1
+
+static const char *const exit_names[NR_EXIT_REASONS] = {
+	[EXIT_NONE] = "none", [EXIT_IO] = "io", [EXIT_MMIO] = "mmio", [EXIT_TDP_FAULT] = "tdp-fault",
+	[EXIT_CPUID] = "cpuid", [EXIT_MSR_READ] = "rdmsr", [EXIT_MSR_WRITE] = "wrmsr", [EXIT_CR_ACCESS] = "cr",
+	[EXIT_HLT] = "hlt", [EXIT_HYPERCALL] = "hypercall", [EXIT_EXCEPTION] = "exception", [EXIT_EXTINT] = "extint",
+	[EXIT_NMI] = "nmi", [EXIT_INTR_WINDOW] = "intr-window", [EXIT_TRIPLE_FAULT] = "triple-fault",
+	[EXIT_INIT] = "init", [EXIT_XSETBV] = "xsetbv", [EXIT_INVLPG] = "invlpg", [EXIT_PREEMPTION] = "preemption",
+	[EXIT_UD] = "ud", [EXIT_GP] = "gp", [EXIT_NOP] = "nop", [EXIT_ENTRY_FAILED] = "entry-failed",
+	[EXIT_UNKNOWN] = "unknown",
+};
+
+const char *exit_reason_name(int reason)
+{
+	if (reason < 0 || reason >= NR_EXIT_REASONS || !exit_names[reason])
+		return "invalid";
+	return exit_names[reason];
+}
+
+static int unhandled_exit(struct vcpu *v)
+{
+	vm_log(v->vm, LOG_ERR, "unhandled exit %s (hardware reason 0x%x, qualification 0x%llx) at RIP 0x%llx\n",
+	       exit_reason_name(v->exit.reason), v->exit.hw_reason, (unsigned long long)v->exit.hw_qual,
+	       (unsigned long long)virt_ops->get_rip(v));
+	virt_ops->dump_state(v);
+	vm_end(v->vm, VM_END_UNHANDLED_EXIT, v->exit.hw_reason);
+	return 0;
+}
+
+static int handle_entry_failed(struct vcpu *v)
+{
+	vm_log(v->vm, LOG_ERR, "VM entry failed (hardware reason 0x%x, detail 0x%llx)\n", v->exit.hw_reason,
+	       (unsigned long long)v->exit.hw_qual);
+	virt_ops->dump_state(v);
+	vm_end(v->vm, VM_END_ENTRY_FAILED, v->exit.hw_reason);
+	return 0;
+}
+
+static int handle_io(struct vcpu *v)
+{
+	struct vm_exit *e = &v->exit;
+	u64 mask = e->io.size == 4 ? 0xffffffffULL : (1ULL << (8 * e->io.size)) - 1;
+	int r;
+
+	v->stats[VM_STAT_IO_EXITS]++;
+	if (e->io.string) {
+		/* INS/OUTS: no device this platform offers needs them yet. */
+		vm_log(v->vm, LOG_ERR, "string port I/O (port 0x%x) is not supported\n", e->io.port);
+		return unhandled_exit(v);
+	}
+	if (e->io.in) {
+		u64 val;
+		r = io_bus_read(&v->vm->pio, v, e->io.port, e->io.size, &val);
+		if (r)
+			return r;
+		/* IN writes AL/AX/EAX; a 32-bit write zero-extends into RAX, narrower ones merge. */
+		if (e->io.size == 4)
+			v->regs[VCPU_RAX] = (u32)val;
+		else
+			v->regs[VCPU_RAX] = (v->regs[VCPU_RAX] & ~mask) | (val & mask);
+	} else {
+		r = io_bus_write(&v->vm->pio, v, e->io.port, e->io.size, v->regs[VCPU_RAX] & mask);
+		if (r)
+			return r;
+	}
+	virt_ops->skip_instruction(v);
+	return 0;
+}
+
+static int handle_cpuid(struct vcpu *v)
+{
+	u32 out[4];
+
+	v->stats[VM_STAT_CPUID_EXITS]++;
+	cpuid_policy(v, (u32)v->regs[VCPU_RAX], (u32)v->regs[VCPU_RCX], out);
+	v->regs[VCPU_RAX] = out[0];
+	v->regs[VCPU_RBX] = out[1];
+	v->regs[VCPU_RCX] = out[2];
+	v->regs[VCPU_RDX] = out[3];
+	virt_ops->skip_instruction(v);
+	return 0;
+}
+
+static int handle_rdmsr(struct vcpu *v)
+{
+	u64 val;
+
+	v->stats[VM_STAT_MSR_EXITS]++;
+	if (msr_read(v, v->exit.msr.index, &val)) {
+		vcpu_queue_exception(v, EXC_GP, true, 0);
+		return 0;
+	}
+	v->regs[VCPU_RAX] = (u32)val;
+	v->regs[VCPU_RDX] = val >> 32;
+	virt_ops->skip_instruction(v);
+	return 0;
+}
+
+static int handle_wrmsr(struct vcpu *v)
+{
+	v->stats[VM_STAT_MSR_EXITS]++;
+	if (msr_write(v, v->exit.msr.index, v->exit.msr.value)) {
+		vcpu_queue_exception(v, EXC_GP, true, 0);
+		return 0;
+	}
+	virt_ops->skip_instruction(v);
+	return 0;
+}
+
+static int handle_cr(struct vcpu *v)
+{
+	struct vm_exit *e = &v->exit;
+	u64 val;
+
+	if (e->cr.num == 8) {
+		/* CR8 is the LAPIC's TPR[7:4]. */
+		if (e->cr.write) {
+			if (v->regs[e->cr.gpr] & ~0xfULL) {
+				vcpu_queue_exception(v, EXC_GP, true, 0);
+				return 0;
+			}
+			vlapic_set_tpr(v->lapic, (u8)(v->regs[e->cr.gpr] << 4));
+		} else {
+			v->regs[e->cr.gpr] = vlapic_get_tpr(v->lapic) >> 4;
+		}
+		virt_ops->skip_instruction(v);
+		return 0;
+	}
+	if (!e->cr.write) {
+		v->regs[e->cr.gpr] = virt_ops->get_cr(v, e->cr.num);
+		virt_ops->skip_instruction(v);
+		return 0;
+	}
+	val = e->cr.value_valid ? e->cr.value : v->regs[e->cr.gpr];
+	/* Outside long mode only the low 32 bits of the source register count. */
+	if (!(virt_ops->get_efer(v) & BIT(10)))
+		val = (u32)val;
+	if (virt_ops->set_cr(v, e->cr.num, val)) {
+		vcpu_queue_exception(v, EXC_GP, true, 0);
+		return 0;
+	}
+	virt_ops->skip_instruction(v);
+	return 0;
+}
+
+static int handle_hlt(struct vcpu *v)
+{
+	v->stats[VM_STAT_HLT_EXITS]++;
+	virt_ops->skip_instruction(v);
+	v->halted = true;
+	return 0;
+}
+
+static int handle_hypercall(struct vcpu *v)
+{
+	u64 nr = v->regs[VCPU_RAX];
+
+	v->stats[VM_STAT_HYPERCALLS]++;
+	if (virt_ops->get_cpl(v) != 0) {
+		vcpu_queue_exception(v, EXC_UD, false, 0);
+		return 0;
+	}
+	switch (nr) {
+	case HC_NOP:
+		v->regs[VCPU_RAX] = 0;
+		break;
+	case HC_GET_STAT:
+		v->regs[VCPU_RAX] = vm_stat(v->vm, (enum vm_stat)(v->regs[VCPU_RBX] < NR_VM_STATS ?
+								     v->regs[VCPU_RBX] : NR_VM_STATS));
+		break;
+	default:
+		v->regs[VCPU_RAX] = (u64)-ENOSYS;
+		break;
+	}
+	virt_ops->skip_instruction(v);
+	return 0;
+}
+
+static int handle_tdp_fault(struct vcpu *v)
+{
+	int level = 0;
+	int r = tdp_page_fault(&v->vm->mmu, v->roots.current, v->exit.tdp.gpa, v->exit.tdp.access, &level);
+
+	switch (r) {
+	case TDP_FAULT_FIXED:
+	case TDP_FAULT_SPURIOUS:
+		return 0;
+	case TDP_FAULT_RETRY:
+		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
+		return 0;
+	case TDP_FAULT_MMIO:
+	case TDP_FAULT_WRITE_PROTECTED:
+		return vcpu_emulate(v);
+	default:
+		return r < 0 ? r : -EIO;
+	}
+}
+
+static int handle_mmio(struct vcpu *v)
+{
+	return vcpu_emulate(v);
+}
+
+static int handle_triple_fault(struct vcpu *v)
+{
+	vm_log(v->vm, LOG_NOTICE, "triple fault at RIP 0x%llx\n", (unsigned long long)virt_ops->get_rip(v));
+	vm_end(v->vm, VM_END_TRIPLE_FAULT, 0);
+	return 0;
+}
+
+static int handle_extint(struct vcpu *v)
+{
+	host_take_pending_interrupt();
+	return 0;
+}
+
+static int handle_nmi(struct vcpu *v)
+{
+	/* A host NMI: during a panic it means "stop"; otherwise it is not ours to lose. */
+	__asm__ __volatile__("int $2");
+	return 0;
+}
+
+static int handle_nothing(struct vcpu *v)
+{
+	return 0; /* the run loop re-evaluates interrupts and timers */
+}
+
+static int handle_ud(struct vcpu *v)
+{
+	vcpu_queue_exception(v, EXC_UD, false, 0);
+	return 0;
+}
+
+static int handle_gp(struct vcpu *v)
+{
+	vcpu_queue_exception(v, EXC_GP, true, 0);
+	return 0;
+}
+
+static int handle_nop(struct vcpu *v)
+{
+	virt_ops->skip_instruction(v);
+	return 0;
+}
+
+static int handle_exception(struct vcpu *v)
+{
+	if (v->exit.exc.vector == 18) {
+		vm_log(v->vm, LOG_ERR, "machine check while the guest ran\n");
+		vm_end(v->vm, VM_END_INTERNAL_ERROR, 18);
+		return 0;
+	}
+	return unhandled_exit(v);
+}
+
+static int (*const exit_handlers[NR_EXIT_REASONS])(struct vcpu *v) = {
+	[EXIT_IO] = handle_io,
+	[EXIT_MMIO] = handle_mmio,
+	[EXIT_TDP_FAULT] = handle_tdp_fault,
+	[EXIT_CPUID] = handle_cpuid,
+	[EXIT_MSR_READ] = handle_rdmsr,
+	[EXIT_MSR_WRITE] = handle_wrmsr,
+	[EXIT_CR_ACCESS] = handle_cr,
+	[EXIT_HLT] = handle_hlt,
+	[EXIT_HYPERCALL] = handle_hypercall,
+	[EXIT_EXCEPTION] = handle_exception,
+	[EXIT_EXTINT] = handle_extint,
+	[EXIT_NMI] = handle_nmi,
+	[EXIT_INTR_WINDOW] = handle_nothing,
+	[EXIT_PREEMPTION] = handle_nothing,
+	[EXIT_INIT] = handle_nothing,
+	[EXIT_TRIPLE_FAULT] = handle_triple_fault,
+	[EXIT_XSETBV] = handle_gp,
+	[EXIT_UD] = handle_ud,
+	[EXIT_GP] = handle_gp,
+	[EXIT_NOP] = handle_nop,
+	[EXIT_ENTRY_FAILED] = handle_entry_failed,
+	/* EXIT_UNKNOWN, EXIT_INVLPG (never enabled with TDP) and anything new fall to unhandled_exit. */
+};
+
+int exit_dispatch(struct vcpu *v)
+{
+	int reason = v->exit.reason;
+
+	if (reason <= EXIT_NONE || reason >= NR_EXIT_REASONS || !exit_handlers[reason])
+		return unhandled_exit(v);
+	return exit_handlers[reason](v);
+}

@@ -1,0 +1,111 @@
+/* The guest's I/O buses: a sorted array of disjoint ranges, filled before the VM runs and searched by binary search on
+ * every port or MMIO exit. Handlers get the absolute address (port number or gpa), so a device that spans several
+ * ranges (the PIC) or decodes sub-registers needs no base arithmetic from the bus. */
+#include "vm/io.h"
+#include "hv/compiler.h"
+#include "hv/errno.h"
+#include "hv/log.h"
+
+static bool io_size_valid(unsigned int size)
+{
+	return size == 1 || size == 2 || size == 4 || size == 8;
+}
+
+/* All ones for `size` bytes: what an undecoded ISA or PCI access returns (the bus floats high). */
+static u64 io_size_mask(unsigned int size)
+{
+	return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+int io_bus_register(struct io_bus *bus, u64 start, u64 len, const struct io_handler *h, void *dev)
+{
+	u32 i;
+
+	if (!bus || !h || len == 0 || start + len < start) {
+		pr_err("io: bad registration [%#llx, +%#llx) for %s\n", (unsigned long long)start,
+		       (unsigned long long)len, h && h->name ? h->name : "(null)");
+		return -EINVAL;
+	}
+	if (bus->n >= VM_MAX_IO_RANGES) {
+		pr_err("io: no room for %s at %#llx: all %u ranges used\n", h->name, (unsigned long long)start,
+		       VM_MAX_IO_RANGES);
+		return -ENOSPC;
+	}
+
+	/* First range that starts at or after the new one; the new range goes just before it. */
+	for (i = 0; i < bus->n && bus->r[i].start < start; i++)
+		;
+	if ((i > 0 && bus->r[i - 1].end > start) || (i < bus->n && bus->r[i].start < start + len)) {
+		const struct io_range *o = (i > 0 && bus->r[i - 1].end > start) ? &bus->r[i - 1] : &bus->r[i];
+
+		pr_err("io: %s at [%#llx, %#llx) overlaps %s at [%#llx, %#llx)\n", h->name, (unsigned long long)start,
+		       (unsigned long long)(start + len), o->h->name, (unsigned long long)o->start,
+		       (unsigned long long)o->end);
+		return -EEXIST;
+	}
+
+	for (u32 j = bus->n; j > i; j--)
+		bus->r[j] = bus->r[j - 1];
+	bus->r[i] = (struct io_range){.start = start, .end = start + len, .h = h, .dev = dev};
+	bus->n++;
+	return 0;
+}
+
+/* The range holding addr, or NULL. An access that straddles a range boundary belongs to the range of its first byte;
+ * the device decides what the bytes beyond its end mean. */
+static const struct io_range *io_bus_find(const struct io_bus *bus, u64 addr)
+{
+	u32 lo = 0, hi = bus->n;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+		const struct io_range *r = &bus->r[mid];
+
+		if (addr < r->start)
+			hi = mid;
+		else if (addr >= r->end)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+int io_bus_read(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 *val)
+{
+	const struct io_range *r;
+	int ret;
+
+	*val = ~0ULL;
+	if (!io_size_valid(size))
+		return -EINVAL;
+	*val = io_size_mask(size);
+
+	r = io_bus_find(bus, addr);
+	if (!r) {
+		__atomic_fetch_add(&bus->unclaimed, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (!r->h->read) /* a write-only device: claimed, reads float high */
+		return 0;
+	ret = r->h->read(v, r->dev, addr, size, val);
+	/* Whatever the device left above the access size is not the guest's to see. */
+	*val &= io_size_mask(size);
+	return ret;
+}
+
+int io_bus_write(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 val)
+{
+	const struct io_range *r;
+
+	if (!io_size_valid(size))
+		return -EINVAL;
+	r = io_bus_find(bus, addr);
+	if (!r) {
+		__atomic_fetch_add(&bus->unclaimed, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (!r->h->write) /* a read-only device: claimed, writes are dropped */
+		return 0;
+	return r->h->write(v, r->dev, addr, size, val & io_size_mask(size));
+}

@@ -1,0 +1,85 @@
+/* The vCPU's side of its virtual LAPIC (vm/dev/vlapic.c): creation with what our CPUID advertises, IPI routing
+ * inside the VM, and the LAPIC page at whatever base the guest gave it. */
+#include "arch/x86/cpu.h"
+#include "drivers/timer.h"
+#include "hv/errno.h"
+#include "hv/platform.h"
+#include "vm/dev/vlapic.h"
+#include "vm/vcpu.h"
+
+struct vcpu_lapic {
+	struct vlapic lapic;
+	hpa_t page; /* the register page: a whole frame, so a later APICv can point the hardware at it */
+};
+
+/* Deliver to every vCPU of the VM the IPI selects; IDs the VM does not have match nothing and are dropped, which is
+ * how INIT and SIPI to absent CPUs are ignored without harm. */
+static void lapic_send_ipi(void *owner, const struct vlapic_ipi *ipi)
+{
+	struct vcpu *src = owner;
+	struct vm *vm = src->vm;
+
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if (t && vlapic_match_dest(t->lapic, src->lapic, ipi)) {
+			vlapic_deliver(t->lapic, ipi->icr_lo);
+			vcpu_request(t, VCPU_REQ_KICK);
+		}
+	}
+}
+
+static void lapic_kick(void *owner)
+{
+	vcpu_request(owner, VCPU_REQ_KICK);
+}
+
+static const struct vlapic_ops lapic_ops = { .send_ipi = lapic_send_ipi, .kick = lapic_kick };
+
+struct vlapic *vcpu_lapic_create(struct vcpu *v)
+{
+	struct vcpu_lapic *l = kzalloc(sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->page = frame_alloc(0);
+	if (l->page == INVALID_HPA) {
+		kfree(l);
+		return NULL;
+	}
+	struct vlapic_config cfg = {
+		.apic_id = v->id,
+		.bsp = v->id == 0,
+		.features = VLAPIC_F_X2APIC | VLAPIC_F_TSC_DEADLINE,
+		.maxphyaddr = cpuid(0x80000000).eax >= 0x80000008 ? (u8)cpuid(0x80000008).eax : 36,
+		.tsc_hz = tsc_hz,
+		.page = phys_to_virt(l->page),
+		.ops = &lapic_ops,
+		.owner = v,
+	};
+	if (vlapic_init(&l->lapic, &cfg)) {
+		frame_free(l->page, 0);
+		kfree(l);
+		return NULL;
+	}
+	return &l->lapic;
+}
+
+void vcpu_lapic_destroy(struct vlapic *lapic)
+{
+	if (!lapic)
+		return;
+	struct vcpu_lapic *l = container_of(lapic, struct vcpu_lapic, lapic);
+	frame_free(l->page, 0);
+	kfree(l);
+}
+
+int vcpu_lapic_mmio(struct vcpu *v, gpa_t gpa, unsigned int size, u64 *val, bool write)
+{
+	u64 base = vlapic_mmio_base(v->lapic);
+
+	if (vlapic_mode(v->lapic) != VLAPIC_MODE_XAPIC || gpa < base || gpa >= base + PAGE_SIZE)
+		return -ENOENT;
+	int r = write ? vlapic_mmio_write(v->lapic, (u32)(gpa - base), size, *val, rdtsc())
+		      : vlapic_mmio_read(v->lapic, (u32)(gpa - base), size, val, rdtsc());
+	return r == VLAPIC_MMIO_UNCLAIMED ? -ENOENT : r;
+}

@@ -1,0 +1,213 @@
+/* From configuration to running VMs: build each VM (memory, MMU, devices, vCPU, loaded kernel), run it to its end
+ * and tear it down. Every CPU pulls VMs from one queue, so several VMs run side by side on separate CPUs and one
+ * VM's end, however it ends, never stops the next. */
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/virt.h"
+#include "hv/errno.h"
+#include "hv/log.h"
+#include "hv/platform.h"
+#include "hv/string.h"
+#include "kernel/percpu.h"
+#include "mm/track/level.h"
+#include "vm/config.h"
+#include "vm/dev/vlapic.h"
+#include "vm/launch.h"
+#include "vm/loader/multiboot.h"
+#include "vm/vcpu.h"
+
+#define BELOW_4G_RAM_MAX (3ULL << 30) /* guest RAM below the 32-bit PCI/MMIO hole */
+
+static struct vm_config configs[VM_CONFIG_MAX_VMS];
+static u32 nr_configs;
+static u32 next_config; /* atomic: the next configuration to start */
+static u32 vm_seq;      /* atomic: VM ids */
+
+static int mmu_max_level(void *owner, gfn_t gfn)
+{
+	struct vm *vm = owner;
+	struct memslot *s = memslot_find(&vm->slots, gfn);
+	return s ? track_max_level(s, gfn) : 1;
+}
+
+static void mmu_flush_remote_tlbs(void *owner)
+{
+	struct vm *vm = owner;
+	for (u32 i = 0; i < vm->nr_vcpus; i++)
+		vcpu_request(vm->vcpus[i], VCPU_REQ_TLB_FLUSH);
+}
+
+static void mmu_request_free_obsolete_roots(void *owner)
+{
+	struct vm *vm = owner;
+	for (u32 i = 0; i < vm->nr_vcpus; i++)
+		vcpu_request(vm->vcpus[i], VCPU_REQ_FREE_OBSOLETE_ROOTS);
+}
+
+static const struct tdp_mmu_ops vm_mmu_ops = {
+	.max_level = mmu_max_level,
+	.flush_remote_tlbs = mmu_flush_remote_tlbs,
+	.request_free_obsolete_roots = mmu_request_free_obsolete_roots,
+};
+
+static int add_ram(struct vm *vm, u64 bytes, struct guest_mem_layout *layout)
+{
+	u64 low = MIN(bytes, BELOW_4G_RAM_MAX);
+	int r = memslot_add(&vm->slots, 0, low >> PAGE_SHIFT);
+
+	if (r)
+		return r;
+	layout->ram[layout->nr_ram++] = (struct guest_mem_range){ 0, low };
+	if (bytes > low) {
+		r = memslot_add(&vm->slots, (4ULL << 30) >> PAGE_SHIFT, (bytes - low) >> PAGE_SHIFT);
+		if (r)
+			return r;
+		layout->ram[layout->nr_ram++] = (struct guest_mem_range){ 4ULL << 30, bytes - low };
+	}
+	return 0;
+}
+
+/* The state QEMU's -kernel gives a multiboot kernel: 32-bit protected mode, paging off, flat 4 GiB segments. */
+static void multiboot_boot_state(struct vcpu *v, const struct multiboot_boot_state *mb, struct vcpu_boot_state *st)
+{
+	const u16 code = 0x09b | BIT(10) | BIT(11); /* exec/read/accessed, S, P; D=1, G=1 */
+	const u16 data = 0x093 | BIT(10) | BIT(11);
+
+	memset(st, 0, sizeof(*st));
+	for (int i = 0; i < NR_SEGS; i++)
+		st->seg[i] = (struct vcpu_segment){ .selector = 0x10, .limit = 0xffffffff, .attr = data };
+	st->seg[SEG_CS] = (struct vcpu_segment){ .selector = 0x08, .limit = 0xffffffff, .attr = code };
+	st->seg[SEG_LDTR] = (struct vcpu_segment){ .attr = SEG_ATTR_UNUSABLE };
+	st->seg[SEG_TR] = (struct vcpu_segment){ .limit = 0xffff, .attr = 0x08b }; /* busy 32-bit TSS, present */
+	st->gdt.limit = 0xffff;
+	st->idt.limit = 0xffff;
+	st->cr0 = CR0_PE | CR0_ET;
+	st->rip = mb->entry;
+	st->rflags = BIT(1);
+	memset(v->regs, 0, sizeof(v->regs));
+	v->regs[VCPU_RAX] = 0x2badb002;
+	v->regs[VCPU_RBX] = mb->mbi_gpa;
+}
+
+static int build_vm(struct vm *vm, const struct vm_config *cfg)
+{
+	struct guest_mem_layout layout = { 0 };
+	struct mb_module mods[VM_CONFIG_MAX_MODULES];
+	struct multiboot_boot_state mb;
+	struct vcpu_boot_state st;
+	int r;
+
+	memcpy(vm->name, cfg->name, sizeof(vm->name));
+	vm->id = __atomic_fetch_add(&vm_seq, 1, __ATOMIC_RELAXED);
+	vm->mem_bytes = cfg->mem_bytes;
+	r = add_ram(vm, cfg->mem_bytes, &layout);
+	if (r) {
+		vm_log(vm, LOG_ERR, "cannot allocate %llu MiB of guest RAM (%d)\n",
+		       (unsigned long long)(cfg->mem_bytes >> 20), r);
+		return r;
+	}
+	tdp_mmu_init(&vm->mmu, virt_ops->tdp_format(), &vm->slots, &vm_mmu_ops, vm);
+
+	struct vcpu *v = kzalloc(sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->vm = vm;
+	v->id = 0;
+	v->cpu = this_cpu();
+	vm->vcpus[0] = v;
+	vm->nr_vcpus = 1;
+	v->lapic = vcpu_lapic_create(v);
+	if (!v->lapic)
+		return -ENOMEM;
+	r = vm_devices_init(vm);
+	if (r) {
+		vm_log(vm, LOG_ERR, "device setup failed (%d)\n", r);
+		return r;
+	}
+	r = virt_ops->vcpu_create(v);
+	if (r) {
+		vm_log(vm, LOG_ERR, "vCPU setup failed (%d)\n", r);
+		return r;
+	}
+
+	for (u32 i = 0; i < cfg->nr_modules; i++)
+		mods[i] = (struct mb_module){ .data = phys_to_virt(cfg->modules[i].start),
+					      .size = cfg->modules[i].end - cfg->modules[i].start,
+					      .cmdline = cfg->modules[i].cmdline };
+	r = multiboot_load(vm, phys_to_virt(cfg->kernel_start), cfg->kernel_end - cfg->kernel_start, cfg->cmdline,
+			   mods, cfg->nr_modules, &layout, &mb);
+	if (r)
+		return r; /* the loader said which check failed */
+	multiboot_boot_state(v, &mb, &st);
+	virt_ops->vcpu_set_state(v, &st);
+	return 0;
+}
+
+static void destroy_vm(struct vm *vm)
+{
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus[i];
+		if (!v)
+			continue;
+		if (v->arch)
+			virt_ops->vcpu_destroy(v);
+		if (vm->mmu.fmt)
+			tdp_vcpu_put_roots(&vm->mmu, &v->roots);
+		vcpu_lapic_destroy(v->lapic);
+		kfree(v);
+	}
+	if (vm->mmu.fmt)
+		tdp_mmu_destroy(&vm->mmu);
+	vm_devices_destroy(vm);
+	memslots_destroy(&vm->slots);
+	kfree(vm);
+}
+
+static void run_one(const struct vm_config *cfg)
+{
+	struct vm *vm = kzalloc(sizeof(*vm));
+
+	if (!vm) {
+		pr_err("vm %s: out of memory\n", cfg->name);
+		return;
+	}
+	fpu_reset(); /* no guest sees another's FPU or SSE registers */
+	int r = build_vm(vm, cfg);
+	if (r) {
+		pr_err("vm %s: not started (%d)\n", cfg->name, r);
+		destroy_vm(vm);
+		return;
+	}
+	pr_info("vm %s: starting on CPU %u with %llu MiB\n", vm->name, this_cpu_id(),
+		(unsigned long long)(vm->mem_bytes >> 20));
+	vcpu_run_loop(vm->vcpus[0]);
+	pr_info("vm %s: ended: %s, status 0x%llx (%llu exits, %llu TDP faults: %llu 4K, %llu 2M, %llu 1G)\n",
+		vm->name, vm_end_reason_name(vm->end_reason), (unsigned long long)vm->end_status,
+		(unsigned long long)vm_stat(vm, VM_STAT_EXITS), (unsigned long long)vm_stat(vm, VM_STAT_TDP_FAULTS),
+		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_4K),
+		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_2M),
+		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_1G));
+	destroy_vm(vm);
+	fpu_reset();
+}
+
+u32 vm_launch_prepare(const struct boot_info *bi)
+{
+	u32 n = 0;
+
+	vm_config_parse(bi, configs, VM_CONFIG_MAX_VMS, &n);
+	nr_configs = n;
+	return n;
+}
+
+void vm_launch_run_this_cpu(void)
+{
+	if (!virt_ops)
+		return;
+	for (;;) {
+		u32 i = __atomic_fetch_add(&next_config, 1, __ATOMIC_ACQ_REL);
+		if (i >= nr_configs)
+			return;
+		run_one(&configs[i]);
+	}
+}

@@ -1,0 +1,176 @@
+/* Guest memory slots (see memslot.h): lookup, the backing level the TDP MMU may map at, and adding slots backed by
+ * fresh host memory. Slots change only while every vCPU is stopped; each change bumps the generation that MMIO
+ * SPTEs are checked against. */
+#include "vm/memslot.h"
+#include "hv/bug.h"
+#include "hv/errno.h"
+#include "hv/platform.h"
+#include "hv/string.h"
+#include "mm/pt.h"
+#include "mm/track/level.h"
+
+#define GIG_PAGES (1ULL << (HUGE_1G_SHIFT - PAGE_SHIFT))
+#define GIG_SHIFT (HUGE_1G_SHIFT - PAGE_SHIFT)
+#define CHUNKS_PER_GIG (GIG_PAGES / MEMSLOT_CHUNK_PAGES)
+
+static_assert(MAX_MEMSLOTS <= 32, "slot ids are bits of a u32");
+
+struct memslot *memslot_find(struct memslots *ms, gfn_t gfn)
+{
+	u32 lo = 0, hi = ms->n;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+		struct memslot *s = &ms->slots[mid];
+
+		if (gfn < s->base_gfn)
+			hi = mid;
+		else if (gfn - s->base_gfn >= s->npages)
+			lo = mid + 1;
+		else
+			return s;
+	}
+	return NULL;
+}
+
+static inline bool slot_contains(const struct memslot *s, gfn_t start, u64 pages)
+{
+	return start >= s->base_gfn && start + pages <= s->base_gfn + s->npages;
+}
+
+static inline u64 gig_index(const struct memslot *s, gfn_t gfn)
+{
+	return (gfn >> GIG_SHIFT) - (s->base_gfn >> GIG_SHIFT);
+}
+
+static inline u64 gig_count(const struct memslot *s)
+{
+	return gig_index(s, s->base_gfn + s->npages - 1) + 1;
+}
+
+int memslot_backing_level(const struct memslot *s, gfn_t gfn)
+{
+	gfn_t g1 = gfn & ~(GIG_PAGES - 1);
+
+	BUG_ON(!slot_contains(s, gfn, 1));
+	if (slot_contains(s, g1, GIG_PAGES) && s->contig_1g[gig_index(s, gfn)] &&
+	    IS_ALIGNED(memslot_gfn_to_hpa(s, g1), HUGE_1G_SIZE))
+		return 3;
+	/* A 2M region is one chunk: base_gfn and npages are chunk multiples, and chunks are 2M aligned. */
+	return 2;
+}
+
+/* Free the first `nchunks` chunks (all of them once the slot is complete) and the slot's arrays. */
+static void free_backing(struct memslot *s, u64 nchunks)
+{
+	for (u64 i = 0; i < nchunks; i++) {
+		gfn_t gfn = s->base_gfn + i * MEMSLOT_CHUNK_PAGES;
+
+		if (!s->contig_1g[gig_index(s, gfn)])
+			frame_free(s->chunks[i], MEMSLOT_CHUNK_SHIFT);
+		else if (IS_ALIGNED(gfn, GIG_PAGES))
+			frame_free(s->chunks[i], HUGE_1G_SHIFT - PAGE_SHIFT); /* one block: the region's 512 chunks */
+	}
+	kfree(s->chunks);
+	kfree(s->contig_1g);
+	track_slot_free(s);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Back the slot: a 1G block for every 1G-aligned gfn region wholly inside it while the allocator has them (so the
+ * MMU can map it with one leaf), 2M chunks for the rest. Chunks are allocated in order; *done counts those taken,
+ * for the cleanup after a failure. */
+static int alloc_backing(struct memslot *s, u64 *done)
+{
+	u64 nchunks = s->npages / MEMSLOT_CHUNK_PAGES;
+	bool try_1g = true;
+
+	*done = 0;
+	s->chunks = kzalloc(nchunks * sizeof(*s->chunks));
+	s->contig_1g = kzalloc(gig_count(s));
+	if (!s->chunks || !s->contig_1g)
+		return -ENOMEM;
+	while (*done < nchunks) {
+		u64 i = *done;
+		gfn_t gfn = s->base_gfn + i * MEMSLOT_CHUNK_PAGES;
+		hpa_t pa;
+
+		if (try_1g && IS_ALIGNED(gfn, GIG_PAGES) && slot_contains(s, gfn, GIG_PAGES)) {
+			pa = frame_alloc(HUGE_1G_SHIFT - PAGE_SHIFT);
+			if (pa != INVALID_HPA) {
+				for (u64 j = 0; j < CHUNKS_PER_GIG; j++)
+					s->chunks[i + j] = pa + j * HUGE_2M_SIZE;
+				s->contig_1g[gig_index(s, gfn)] = 1;
+				*done += CHUNKS_PER_GIG;
+				continue;
+			}
+			try_1g = false; /* no 1G block left: the rest comes in 2M chunks */
+		}
+		pa = frame_alloc(MEMSLOT_CHUNK_SHIFT);
+		if (pa == INVALID_HPA)
+			return -ENOMEM;
+		s->chunks[i] = pa;
+		(*done)++;
+	}
+	return 0;
+}
+
+static bool overlaps(const struct memslots *ms, gfn_t base, u64 npages)
+{
+	for (u32 i = 0; i < ms->n; i++) {
+		const struct memslot *s = &ms->slots[i];
+
+		if (base < s->base_gfn + s->npages && s->base_gfn < base + npages)
+			return true;
+	}
+	return false;
+}
+
+static u32 free_id(const struct memslots *ms)
+{
+	u32 used = 0;
+
+	for (u32 i = 0; i < ms->n; i++)
+		used |= 1u << ms->slots[i].id;
+	return (u32)__builtin_ctz(~used);
+}
+
+int memslot_add_flags(struct memslots *ms, gfn_t base_gfn, u64 npages, u32 flags)
+{
+	struct memslot s = { .base_gfn = base_gfn, .npages = npages, .flags = flags };
+	u64 done;
+	u32 pos;
+	int r;
+
+	/* The TDP tables have 4 levels: every gfn of a slot must be below PT_MAX_PFN. */
+	if (!npages || !IS_ALIGNED(base_gfn | npages, MEMSLOT_CHUNK_PAGES) || base_gfn >= PT_MAX_PFN ||
+	    npages > PT_MAX_PFN - base_gfn || (flags & ~MEMSLOT_READONLY) || overlaps(ms, base_gfn, npages))
+		return -EINVAL;
+	if (ms->n == MAX_MEMSLOTS)
+		return -ENOSPC;
+	r = alloc_backing(&s, &done);
+	if (r) {
+		free_backing(&s, done);
+		return r;
+	}
+	s.id = free_id(ms);
+	for (pos = ms->n; pos > 0 && ms->slots[pos - 1].base_gfn > base_gfn; pos--)
+		ms->slots[pos] = ms->slots[pos - 1];
+	ms->slots[pos] = s;
+	ms->n++;
+	ms->generation++;
+	return 0;
+}
+
+int memslot_add(struct memslots *ms, gfn_t base_gfn, u64 npages)
+{
+	return memslot_add_flags(ms, base_gfn, npages, 0);
+}
+
+void memslots_destroy(struct memslots *ms)
+{
+	for (u32 i = 0; i < ms->n; i++)
+		free_backing(&ms->slots[i], ms->slots[i].npages / MEMSLOT_CHUNK_PAGES);
+	ms->n = 0;
+	ms->generation++;
+}

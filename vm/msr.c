@@ -1,0 +1,91 @@
+/* MSR policy for the MSRs that exit. The LAPIC's and EFER go to their owners; a few identification and
+ * machine-check MSRs read as a plain CPU with nothing to report; everything else raises #GP, as on a CPU that lacks
+ * the MSR, and is logged once per index so a guest's expectations show up in the log. */
+#include "arch/x86/cpu.h"
+#include "arch/x86/msr_index.h"
+#include "arch/x86/virt.h"
+#include "hv/errno.h"
+#include "hv/log.h"
+#include "vm/dev/vlapic.h"
+#include "vm/vcpu.h"
+
+#define MSR_IA32_PLATFORM_ID 0x17
+#define MSR_IA32_BIOS_SIGN_ID 0x8b
+#define MSR_IA32_MCG_CAP 0x179
+#define MSR_IA32_MCG_STATUS 0x17a
+
+static void log_unknown(struct vcpu *v, u32 index, bool write)
+{
+	static u32 seen[32];
+	static u32 nseen;
+
+	for (u32 i = 0; i < nseen; i++)
+		if (seen[i] == index)
+			return;
+	if (nseen < ARRAY_SIZE(seen))
+		seen[nseen++] = index;
+	vm_log(v->vm, LOG_INFO, "%s of unknown MSR 0x%x: #GP\n", write ? "wrmsr" : "rdmsr", index);
+}
+
+int msr_read(struct vcpu *v, u32 index, u64 *val)
+{
+	if (index == MSR_IA32_APIC_BASE) {
+		*val = vlapic_get_apic_base(v->lapic);
+		return 0;
+	}
+	if (vlapic_is_msr(index))
+		return vlapic_msr_read(v->lapic, index, val, rdtsc());
+	switch (index) {
+	case MSR_EFER:
+		*val = virt_ops->get_efer(v);
+		return 0;
+	case MSR_IA32_TSC:
+		*val = rdtsc();
+		return 0;
+	case MSR_IA32_MISC_ENABLE:
+		*val = BIT(0) | BIT(11) | BIT(12); /* fast strings; BTS and PEBS unavailable */
+		return 0;
+	case MSR_IA32_FEATURE_CONTROL:
+		*val = FEATURE_CONTROL_LOCKED; /* locked with VMX off: no nested virtualization */
+		return 0;
+	case MSR_MTRRcap:
+		*val = 0;
+		return 0;
+	case MSR_MTRRdefType:
+		*val = v->mtrr_def_type;
+		return 0;
+	case MSR_IA32_PLATFORM_ID:
+	case MSR_IA32_BIOS_SIGN_ID:
+	case MSR_IA32_MCG_CAP:
+	case MSR_IA32_MCG_STATUS:
+		*val = 0;
+		return 0;
+	}
+	log_unknown(v, index, false);
+	return -EINVAL;
+}
+
+int msr_write(struct vcpu *v, u32 index, u64 val)
+{
+	if (index == MSR_IA32_APIC_BASE)
+		return vlapic_set_apic_base(v->lapic, val, rdtsc());
+	if (vlapic_is_msr(index))
+		return vlapic_msr_write(v->lapic, index, val, rdtsc());
+	switch (index) {
+	case MSR_EFER:
+		return virt_ops->set_efer(v, val);
+	case MSR_IA32_TSC:
+	case MSR_IA32_MISC_ENABLE:
+	case MSR_IA32_BIOS_SIGN_ID: /* microcode revision probing writes 0 first */
+		return 0;
+	case MSR_MTRRdefType:
+		if (val & ~0xcffULL)
+			return -EINVAL;
+		v->mtrr_def_type = val;
+		return 0;
+	case MSR_IA32_MCG_STATUS:
+		return val ? -EINVAL : 0;
+	}
+	log_unknown(v, index, true);
+	return -EINVAL;
+}

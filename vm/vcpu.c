@@ -1,0 +1,119 @@
+/* The vCPU run loop: handle requests, deliver pending interrupts, sleep while halted, enter the guest, dispatch the
+ * exit. The loop runs on the physical CPU the vCPU is pinned to until the VM ends. */
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/virt.h"
+#include "hv/errno.h"
+#include "hv/log.h"
+#include "vm/dev/vlapic.h"
+#include "vm/vcpu.h"
+#include "vm/vm.h"
+
+static int handle_requests(struct vcpu *v)
+{
+	struct tdp_mmu *mmu = &v->vm->mmu;
+
+	if (!__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) && v->roots.current)
+		return 0;
+	vcpu_test_and_clear_request(v, VCPU_REQ_KICK);
+	if (vcpu_test_and_clear_request(v, VCPU_REQ_FREE_OBSOLETE_ROOTS) &&
+	    tdp_vcpu_free_obsolete_roots(mmu, &v->roots))
+		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
+	if (vcpu_test_and_clear_request(v, VCPU_REQ_LOAD_ROOT) || !v->roots.current) {
+		union tdp_role role = { .word = 0 };
+		role.levels = 4;
+		role.ad_disabled = !mmu->fmt->ad_enabled;
+		int r = tdp_vcpu_load_root(mmu, &v->roots, role);
+		if (r)
+			return r;
+		virt_ops->set_tdp_root(v, v->roots.current);
+		/* Loading a root flushed this context already. */
+		vcpu_test_and_clear_request(v, VCPU_REQ_TLB_FLUSH);
+	}
+	if (vcpu_test_and_clear_request(v, VCPU_REQ_TLB_FLUSH))
+		virt_ops->flush_guest_tlb(v);
+	return 0;
+}
+
+/* Queue a hardware exception for the next entry (exit handlers use this for #GP, #UD, #PF). */
+void vcpu_queue_exception(struct vcpu *v, u8 vector, bool has_error, u32 error_code)
+{
+	struct vcpu_event ev = { .type = EVENT_EXCEPTION, .vector = vector, .has_error = has_error,
+				 .error_code = error_code };
+	virt_ops->inject_event(v, &ev);
+}
+
+/* Deliver the highest-priority pending LAPIC interrupt if the guest can take it now; otherwise ask for an exit as
+ * soon as it can. */
+static void deliver_interrupts(struct vcpu *v, u64 now)
+{
+	vlapic_tick(v->lapic, now);
+	int vec = vlapic_pending_vector(v->lapic);
+	if (vec < 0) {
+		virt_ops->set_intr_window(v, false);
+		return;
+	}
+	v->halted = false; /* a pending interrupt ends HLT even while IF=0 keeps it from being taken */
+	if (!virt_ops->interrupt_allowed(v)) {
+		virt_ops->set_intr_window(v, true);
+		return;
+	}
+	struct vcpu_event ev = { .type = EVENT_EXTINT, .vector = (u8)vec };
+	virt_ops->inject_event(v, &ev);
+	vlapic_accept(v->lapic, (u8)vec);
+	v->stats[VM_STAT_INTR_INJECTED]++;
+	virt_ops->set_intr_window(v, false);
+}
+
+/* HLT: sleep until the LAPIC has something for the guest. With interrupts disabled, or with nothing that could ever
+ * raise one, the guest has stopped for good and the VM ends (a physical machine would hang there). */
+static void wait_while_halted(struct vcpu *v)
+{
+	if (!(virt_ops->get_rflags(v) & RFLAGS_IF)) {
+		vm_log(v->vm, LOG_INFO, "vcpu %u halted with interrupts disabled\n", v->id);
+		vm_end(v->vm, VM_END_HALTED, 0);
+		return;
+	}
+	u64 deadline = vlapic_next_deadline(v->lapic);
+	if (deadline == ~0ULL) {
+		vm_log(v->vm, LOG_INFO, "vcpu %u halted with no timer armed and no interrupt source\n", v->id);
+		vm_end(v->vm, VM_END_HALTED, 0);
+		return;
+	}
+	host_timer_wait_until(deadline);
+}
+
+int vcpu_run_loop(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	while (!__atomic_load_n(&vm->ended, __ATOMIC_ACQUIRE)) {
+		int r = handle_requests(v);
+		if (r) {
+			vm_log(vm, LOG_ERR, "cannot load a TDP root (%d)\n", r);
+			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
+			break;
+		}
+		deliver_interrupts(v, rdtsc());
+		if (v->halted) {
+			wait_while_halted(v);
+			continue;
+		}
+		host_timer_arm(vlapic_next_deadline(v->lapic));
+		r = virt_ops->vcpu_run(v);
+		if (r) {
+			vm_log(vm, LOG_ERR, "vcpu %u: backend failure %d\n", v->id, r);
+			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
+			break;
+		}
+		v->stats[VM_STAT_EXITS]++;
+		r = exit_dispatch(v);
+		if (r < 0 && !vm->ended) {
+			vm_log(vm, LOG_ERR, "vcpu %u: exit handler failed (%d)\n", v->id, r);
+			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
+		}
+	}
+	host_timer_arm(~0ULL);
+	vm_console_flush(vm);
+	return 0;
+}

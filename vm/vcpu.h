@@ -1,0 +1,37 @@
+/* The run loop and the exit handlers' shared helpers. */
+#ifndef VM_VCPU_H
+#define VM_VCPU_H
+
+#include "vm/vm.h"
+
+int vcpu_run_loop(struct vcpu *v);
+/* Dispatch v->exit through the exit table: 0 to keep running, a negative errno for an internal failure. */
+int exit_dispatch(struct vcpu *v);
+void vcpu_queue_exception(struct vcpu *v, u8 vector, bool has_error, u32 error_code);
+
+#define EXC_UD 6
+#define EXC_GP 13
+#define EXC_PF 14
+
+/* Emulate the instruction at RIP against guest RAM and the MMIO bus (vm/mmio.c). */
+int vcpu_emulate(struct vcpu *v);
+/* Fetch up to len instruction bytes at the guest's CS:RIP through its page tables; the count fetched (fewer at an
+ * unmapped page boundary), or a negative errno. */
+int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len);
+
+/* The vCPU's LAPIC (vm/lapic.c). vcpu_lapic_mmio returns -ENOENT when gpa is not the LAPIC page as the guest
+ * currently decodes it, so the access goes to the MMIO bus instead. */
+struct vlapic *vcpu_lapic_create(struct vcpu *v);
+void vcpu_lapic_destroy(struct vlapic *lapic);
+int vcpu_lapic_mmio(struct vcpu *v, gpa_t gpa, unsigned int size, u64 *val, bool write);
+
+/* The devices every VM has (vm/dev/platform.c). */
+int vm_devices_init(struct vm *vm);
+void vm_devices_destroy(struct vm *vm);
+
+/* CPUID and MSR policy (vm/cpuid.c, vm/msr.c). */
+void cpuid_policy(struct vcpu *v, u32 leaf, u32 subleaf, u32 out[4]);
+int msr_read(struct vcpu *v, u32 index, u64 *val);
+int msr_write(struct vcpu *v, u32 index, u64 val);
+
+#endif

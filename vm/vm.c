@@ -1,0 +1,118 @@
+/* VM objects: guest memory access through the memslots, the guest console, counters, and ending a VM. */
+#include "hv/errno.h"
+#include "hv/log.h"
+#include "hv/platform.h"
+#include "hv/string.h"
+#include "kernel/console.h"
+#include "vm/vm.h"
+
+static const char *const end_names[] = {
+	[VM_END_NONE] = "running",
+	[VM_END_DEBUG_EXIT] = "debug-exit",
+	[VM_END_TRIPLE_FAULT] = "triple fault",
+	[VM_END_HALTED] = "halted with interrupts disabled",
+	[VM_END_POWEROFF] = "powered off",
+	[VM_END_UNHANDLED_EXIT] = "unhandled exit",
+	[VM_END_ENTRY_FAILED] = "VM entry failed",
+	[VM_END_INTERNAL_ERROR] = "internal error",
+};
+
+const char *vm_end_reason_name(int reason)
+{
+	if (reason < 0 || (size_t)reason >= ARRAY_SIZE(end_names) || !end_names[reason])
+		return "unknown";
+	return end_names[reason];
+}
+
+void vm_end(struct vm *vm, int reason, u64 status)
+{
+	if (vm->ended)
+		return;
+	vm->end_reason = reason;
+	vm->end_status = status;
+	__atomic_store_n(&vm->ended, true, __ATOMIC_RELEASE);
+	for (u32 i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i])
+			vcpu_request(vm->vcpus[i], VCPU_REQ_KICK);
+}
+
+void vm_console_flush(struct vm *vm)
+{
+	if (!vm->con_len)
+		return;
+	log_printf(LOG_NOTICE, "[%s] %.*s\n", vm->name, (int)vm->con_len, vm->con_line);
+	vm->con_len = 0;
+}
+
+void vm_console_putc(struct vm *vm, char c)
+{
+	if (c == '\n') {
+		vm_console_flush(vm);
+		return;
+	}
+	if (c == '\r')
+		return;
+	/* Control characters other than tab would let a guest rewrite the host console: show them as '.'. */
+	if ((unsigned char)c < 0x20 && c != '\t')
+		c = '.';
+	vm->con_line[vm->con_len++] = c;
+	if (vm->con_len == sizeof(vm->con_line))
+		vm_console_flush(vm);
+}
+
+u64 vm_stat(struct vm *vm, enum vm_stat s)
+{
+	u64 sum = 0;
+
+	switch (s) {
+	case VM_STAT_TDP_FAULTS:
+		return vm->mmu.stats.faults;
+	case VM_STAT_TDP_MAPPED_4K:
+	case VM_STAT_TDP_MAPPED_2M:
+	case VM_STAT_TDP_MAPPED_1G:
+		return vm->mmu.stats.faults_mapped[1 + (s - VM_STAT_TDP_MAPPED_4K)];
+	case VM_STAT_TDP_SPLITS:
+		return vm->mmu.stats.splits;
+	case VM_STAT_TDP_ZAPPED:
+		return vm->mmu.stats.zapped_leaves;
+	default:
+		break;
+	}
+	if ((unsigned)s >= NR_VM_STATS)
+		return ~0ULL;
+	for (u32 i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i])
+			sum += vm->vcpus[i]->stats[s];
+	return sum;
+}
+
+static int access_gpa(struct vm *vm, gpa_t gpa, void *buf, u64 len, bool write)
+{
+	u8 *p = buf;
+
+	while (len) {
+		struct memslot *s = memslot_find(&vm->slots, gpa >> PAGE_SHIFT);
+		if (!s)
+			return -EFAULT;
+		u64 off = gpa & (PAGE_SIZE - 1), n = MIN(len, PAGE_SIZE - off);
+		u8 *host = (u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gpa >> PAGE_SHIFT)) + off;
+		if (write)
+			memcpy(host, p, n);
+		else
+			memcpy(p, host, n);
+		gpa += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int vm_read_gpa(struct vm *vm, gpa_t gpa, void *buf, u64 len)
+{
+	return access_gpa(vm, gpa, buf, len, false);
+}
+
+int vm_write_gpa(struct vm *vm, gpa_t gpa, const void *buf, u64 len)
+{
+	return access_gpa(vm, gpa, (void *)buf, len, true);
+}
