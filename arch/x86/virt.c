@@ -57,6 +57,10 @@ int virt_select(enum virt_backend want, bool tdp)
 		pr_err("hv: virt: the %s backend cannot run on this CPU\n", ops->name);
 		return -ENODEV;
 	}
+	if (!tdp) {
+		pr_err("hv: virt: hv.tdp=0 asks for shadow paging, which is not supported yet; guests will not run\n");
+		return -EOPNOTSUPP;
+	}
 	virt_ops = ops;
 	virt_tdp = tdp;
 	pr_info("hv: virt: backend %s with %s\n", ops->name,

@@ -46,6 +46,8 @@ struct vcpu_boot_state {
 	X(p, void, hardware_disable, (struct percpu * cpu))                                                            \
 	/* The TDP entry format this backend uses (EPT with or without A/D, or NPT). */                               \
 	X(p, const struct pt_format *, tdp_format, (void))                                                             \
+	/* The largest TDP leaf the hardware walks: 3 with 1G pages, 2 without. */                                     \
+	X(p, int, tdp_max_level, (void))                                                                               \
 	/* vCPU lifecycle; create and run happen on the CPU the vCPU is pinned to. */                                  \
 	X(p, int, vcpu_create, (struct vcpu * v))                                                                      \
 	X(p, void, vcpu_destroy, (struct vcpu * v))                                                                    \

@@ -135,7 +135,8 @@ def run_case(case, port):
             p = subprocess.Popen(cmd, stdin=stdin, stdout=elog, stderr=subprocess.STDOUT, cwd=work,
                                  start_new_session=True)
             if stdin == subprocess.PIPE:
-                p.stdin.write(b"c\n")  # Bochs waits at its debugger prompt otherwise
+                # Bochs (built with its debugger) stops at a prompt at start-up: answer with "continue".
+                p.stdin.write(b"c\n")
                 p.stdin.close()
             exited = True
             try:

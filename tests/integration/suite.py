@@ -93,8 +93,8 @@ GUEST_NEVER = [r"PANIC", r"EXCEPTION", r"WARNING at", r"^\[\w+\] TEST \w+ FAIL",
                r"escape: FAIL", r"unhandled exit", r"VM entry failed", r"cannot emulate"]
 
 
-def guest_modules():
-    return [
+def guest_modules(triplefault=True):
+    mods = [
         (GUEST + "hello.elf", 'vm=hello mem=16M cmdline="x=1 mods=1"'),
         ("Makefile", 'vm=hello role=module cmdline="the makefile"'),
         (GUEST + "hello.elf", 'vm=status mem=16M cmdline="status=5"'),
@@ -107,9 +107,10 @@ def guest_modules():
         (GUEST + "fwcfg.elf", 'vm=fwcfg mem=64M cmdline="cpus=1"'),
         (GUEST + "hello.elf", 'vm=after mem=16M'),
     ]
+    return [m for m in mods if triplefault or "vm=triplefault" not in m[1]]
 
 
-def guest_expect():
+def guest_expect(triplefault=True):
     passes = [rf"^\[{n}\] TEST {t} PASS" for n, t in (
         ("hello", "hello"), ("status", "hello"), ("memtest", "memtest"), ("hugepages", "hugepages"),
         ("mmio", "mmio"), ("escape", "escape"), ("lapic", "lapic"), ("fwcfg", "fwcfg"), ("after", "hello"))]
@@ -119,8 +120,10 @@ def guest_expect():
         r'^\[hello\] hello: module 0: .*"the makefile"',
         r"^vm hello: ended: debug-exit, status 0x1 ",
         r"^vm status: ended: debug-exit, status 0xb ",
+    ] + ([
         r"^\[triplefault\] TEST triplefault STARTED",
         r"^vm triplefault: ended: triple fault",
+    ] if triplefault else []) + [
         r"^vm after: ended: debug-exit, status 0x1 ",
         r"^hv: all VMs have ended",
     ]
@@ -129,6 +132,16 @@ def guest_expect():
 CASES += [
     Case("qemu-svm-guests", "qemu", "max", mem="1G", modules=guest_modules(), expect=guest_expect(),
          forbid=GUEST_NEVER, timeout=240),
+    # Bochs 2.7 panics and exits on a triple fault inside an SVM guest instead of taking the SHUTDOWN intercept
+    # (QEMU's SVM and Bochs' VMX both exit to the hypervisor correctly), so zambezi runs every guest but that one.
+    Case("bochs-svm-guests", "bochs", "zambezi", megs=1024, modules=guest_modules(triplefault=False),
+         expect=guest_expect(triplefault=False), forbid=GUEST_NEVER, timeout=900),
+    # hv.tdp=0 asks for shadow paging, which does not exist yet: a clear error, and no guest runs.
+    Case("qemu-tdp-off", "qemu", "max", cmdline="hv.tdp=0 hv.panic=poweroff",
+         modules=[(GUEST + "hello.elf", "vm=hello mem=16M")],
+         expect=[r"hv.tdp=0 asks for shadow paging, which is not supported yet",
+                 r"1 VMs configured, but there is no virtualization backend"],
+         forbid=[r"^\[hello\]", r"PANIC", r"EXCEPTION"], exit_code=3),
     Case("bochs-vmx-guests", "bochs", "corei7_skylake_x", megs=1024, modules=guest_modules(),
          expect=guest_expect(), forbid=GUEST_NEVER, timeout=900),
 ]

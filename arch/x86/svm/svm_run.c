@@ -287,6 +287,12 @@ void svm_flush_guest_tlb(struct vcpu *v)
 	to_svm(v)->need_flush = true;
 }
 
+int svm_tdp_max_level(void)
+{
+	/* NPT uses the host's page-table format, 1G leaves included when the CPU has them. */
+	return cpu_has_feature_1gpage() ? 3 : 2;
+}
+
 const struct pt_format *svm_tdp_format(void)
 {
 	return &pt_format_npt;

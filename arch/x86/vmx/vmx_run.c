@@ -270,6 +270,11 @@ void vmx_flush_guest_tlb(struct vcpu *v)
 	invept_current(x);
 }
 
+int vmx_tdp_max_level(void)
+{
+	return vmx_caps.ept_1g ? 3 : 2;
+}
+
 const struct pt_format *vmx_tdp_format(void)
 {
 	return vmx_caps.ept_ad ? &pt_format_ept : &pt_format_ept_noad;

@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""`make bench`: exit and TDP-fault costs of the hypervisor, counted in guest instructions, on three emulated CPUs.
+
+One ISO holds the hypervisor and two guests run one after the other (hv.cpus=1): tests/guests/bench.c (CPUID, OUT,
+hypercall, first touch of 4K pages and of 2M frames) and tests/guests/benchfault.c (the same fault costs net of the
+loop, and the 4K fault path through MMIO SPTEs). The guests time loops with rdtsc. That clock counts instructions:
+  Bochs      the TSC advances by one per emulated instruction (clock: sync=none), on each of its two CPU models;
+  QEMU TCG   -icount shift=S,sleep=off makes the virtual TSC advance 2^S per instruction, so deltas / 2^S are
+             instruction counts (S=0 by default: the figures come out as they do under Bochs).
+Every configuration boots twice and the two sets of figures must be identical. The output is one table, backends side
+by side, then the counter deltas that show which page size the faults mapped, then host-side sizes in bytes: the
+hypervisor image and the TDP page-table memory per GiB of guest RAM. See bench/README.md for what each figure means.
+
+  bench/run.py [--runs 2] [--only REGEX] [--qemu-shift 0] [--jobs N]
+
+Exit status: 0 when every run passed and every pair of runs agreed, 1 otherwise. Logs: build/bench/*.serial.log.
+"""
+import argparse
+import concurrent.futures
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import runner  # noqa: E402  (build_iso, the emulator command lines, run_case)
+import suite  # noqa: E402
+
+runner.OUT = os.path.join(ROOT, "build", "bench")  # run_case writes NAME.serial.log and NAME.emulator.log here
+GUEST = "build/guests/"
+CMDLINE = "loglevel=6 hv.panic=poweroff hv.cpus=1"  # one CPU runs the VMs in turn: nothing else on the clock
+MODULES = [(GUEST + "bench.elf", "vm=bench mem=128M"), (GUEST + "benchfault.elf", "vm=benchfault mem=128M")]
+EXPECT = [r"^\[bench\] TEST bench PASS", r"^\[benchfault\] TEST benchfault PASS",
+          r"^vm bench: ended: debug-exit, status 0x1 ", r"^vm benchfault: ended: debug-exit, status 0x1 ",
+          r"^hv: all VMs have ended"]
+FORBID = suite.GUEST_NEVER + [r"BENCH \S+ SKIP", r"bench: FAIL"]
+
+# (key, column heading, what it is, Case keyword arguments)
+BACKENDS = [
+    ("bochs-vmx", "Bochs skylake", "Bochs corei7_skylake_x: VMX, EPT (4-level, 2M/1G, A/D), VPID",
+     dict(emulator="bochs", cpu="corei7_skylake_x", megs=512, timeout=600)),
+    ("bochs-svm", "Bochs zambezi", "Bochs zambezi: SVM, NPT, NRIPS, FlushByASID",
+     dict(emulator="bochs", cpu="zambezi", megs=512, timeout=600)),
+    ("qemu-svm", "QEMU TCG max", "QEMU TCG -cpu max -icount: SVM, NPT; no NRIPS, no FlushByASID",
+     dict(emulator="qemu", cpu="max", mem="512M", timeout=180)),
+]
+
+# Table rows: (label, guest, BENCH name or a function of the results, explanation).
+EXIT_ROWS = [
+    ("empty loop", "bench", "loop", "one iteration of the measuring loop (included in the rows below)"),
+    ("CPUID exit", "bench", "cpuid", "CPUID leaf 0: exit, dispatch, emulate, skip, re-enter"),
+    ("OUT exit", "bench", "pio_out", "OUT to the test device's unused port 0x5fc"),
+    ("hypercall", "bench", "hypercall", "VMCALL/VMMCALL NOP"),
+    ("4K first touch", "bench", "fault_4k", "first write to each of 1000 fresh 4K pages (2 faults: see deltas)"),
+    ("2M first touch", "bench", "fault_2m", "first write to each of 32 fresh 2M frames (one fault each)"),
+]
+FAULT_ROWS = [
+    ("2M RAM, first", "benchfault", "ram2m_first", "first write per fresh 2M frame: one TDP fault, 2M leaf"),
+    ("2M RAM, again", "benchfault", "ram2m_again", "the same writes again: no exit"),
+    ("= 2M fault-in", "benchfault", ("ram2m_first", "ram2m_again"), "net cost of one 2M TDP fault round trip"),
+    ("4K MMIO, new table", "benchfault", "mmio4k_table", "first read in a fresh 2M of unbacked space"),
+    ("4K MMIO, first", "benchfault", "mmio4k_first", "first read of a page: 4K MMIO SPTE installed, read emulated"),
+    ("4K MMIO, again", "benchfault", "mmio4k_again", "cached MMIO SPTE: straight to the emulator"),
+    ("= 4K fault-in", "benchfault", ("mmio4k_first", "mmio4k_again"), "net cost of the TDP fault at 4K level"),
+    ("= 4K table alloc", "benchfault", ("mmio4k_table", "mmio4k_first"), "net cost of allocating a 4K table"),
+]
+# Counter deltas shown per phase: (guest, phase, counters).
+DELTA_ROWS = [
+    ("bench", "fault_4k", "1000 x 4K first touch"),
+    ("bench", "fault_2m", "32 x 2M first touch"),
+    ("benchfault", "ram2m_first", "32 x 2M first write"),
+    ("benchfault", "ram2m_again", "32 x 2M again"),
+    ("benchfault", "mmio4k_table", "8 x new 2M of MMIO"),
+    ("benchfault", "mmio4k_first", "64 x 4K MMIO first"),
+    ("benchfault", "mmio4k_again", "64 x 4K MMIO again"),
+]
+DELTA_KEYS = [("TDP_FAULTS", "faults"), ("TDP_MAPPED_4K", "4K"), ("TDP_MAPPED_2M", "2M"), ("TDP_MAPPED_1G", "1G"),
+              ("MMIO_EXITS", "mmio")]
+
+
+def make_case(key, kw, run, shift):
+    case = suite.Case(f"bench-{key}-run{run}", cmdline=CMDLINE, cpus=2, modules=MODULES, expect=EXPECT,
+                      forbid=FORBID, **kw)
+    if case.emulator == "qemu":
+        case.icount = f"shift={shift},sleep=off"
+    return case
+
+
+def parse(log):
+    """{guest: {"bench": {name: cycles per op}, "total": {name: (cycles, ops)}, "delta": {phase: {STAT: n}}}}"""
+    out = {}
+    for line in log.splitlines():
+        m = re.match(r"^\[(\w+)\] (.*)$", line)
+        if not m:
+            continue
+        g = out.setdefault(m.group(1), {"bench": {}, "total": {}, "delta": {}})
+        text = m.group(2)
+        b = re.match(r"^BENCH (\S+) (\d+\.\d)$", text)
+        if b:
+            g["bench"][b.group(1)] = float(b.group(2))
+            continue
+        t = re.match(r"^bench: (\w+): (\d+) cycles for (\d+) operations$", text)
+        if t:
+            g["total"][t.group(1)] = (int(t.group(2)), int(t.group(3)))
+            continue
+        d = re.match(r"^bench: (\w+): ((?:\w+ \+\d+ ?)+)$", text)
+        if d:
+            g["delta"][d.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+) \+(\d+)", d.group(2))}
+    return out
+
+
+def per_op(res, guest, name, scale):
+    """Instructions per operation: from the exact total when the guest printed one, else from the BENCH line."""
+    g = res.get(guest, {})
+    if name in g.get("total", {}):
+        cycles, ops = g["total"][name]
+        return cycles / ops / scale
+    if name in g.get("bench", {}):
+        return g["bench"][name] / scale
+    return None
+
+
+def fmt(v, digits=1):
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+def tdp_table_pages(ranges, leaf_level):
+    """Page-table pages (4 KiB each) a 4-level EPT/NPT needs to map the byte ranges with leaves of leaf_level
+    (1 = 4K, 2 = 2M, 3 = 1G): one table per distinct naturally aligned span at each level from leaf_level up."""
+    pages = 0
+    for level in range(leaf_level, 5):  # the table at `level` holds 512 entries of 4K * 512^(level-1) each
+        span = 4096 * 512 ** level
+        idx = set()
+        for start, end in ranges:
+            idx.update(range(start // span, (end - 1) // span + 1))
+        pages += len(idx)
+    return pages
+
+
+def guest_layout(mem):
+    """The hypervisor's guest-physical RAM (vm/launch.c add_ram): up to 3 GiB at 0, the rest from 4 GiB."""
+    low = min(mem, 3 << 30)
+    return [(0, low)] + ([(4 << 30, (4 << 30) + mem - low)] if mem > low else [])
+
+
+def host_lines():
+    lines = []
+    elf = os.path.join(ROOT, "build", "hv.elf")
+    p = subprocess.run(["size", elf], capture_output=True, text=True)
+    rows = p.stdout.split("\n")
+    if p.returncode == 0 and len(rows) > 1:
+        text, data, bss, dec = (int(x) for x in rows[1].split()[:4])
+        lines.append(f"hypervisor image (size build/hv.elf): text {text:,} B (code + rodata), data {data:,} B, "
+                     f"bss {bss:,} B; {dec:,} B in all")
+    else:
+        lines.append(f"hypervisor image: `size {elf}` failed: {p.stderr.strip()}")
+    gib = 1 << 30
+    lines.append("TDP page tables (4 KiB pages of EPT/NPT entries; the only per-mapping metadata the TDP MMU keeps):")
+    lines.append(f"  {'guest RAM':<22}{'1G leaves':>14}{'2M leaves':>14}{'4K leaves':>16}")
+    for label, mem in (("128 MiB (the bench VM)", 128 << 20), ("1 GiB", gib), ("4 GiB", 4 * gib),
+                       ("64 GiB", 64 * gib)):
+        cells = []
+        for level in (3, 2, 1):
+            if level == 3 and mem % gib:
+                cells.append("-")
+                continue
+            cells.append(f"{tdp_table_pages(guest_layout(mem), level) * 4096:,} B")
+        lines.append(f"  {label:<22}{cells[0]:>14}{cells[1]:>14}{cells[2]:>16}")
+    # Each further GiB (within one 512 GiB PDPT): 1G leaves add one 8-byte PDPTE, 2M leaves one PD page, 4K leaves one
+    # PD page and 512 PT pages.
+    per = {3: 8, 2: 4096, 1: 513 * 4096}
+    lines.append(f"  {'each further GiB':<22}{per[3]:>12,} B{per[2]:>12,} B{per[1]:>14,} B"
+                 f"   (4K: {per[1] / gib * 100:.3f}% of the RAM mapped; 2M: {per[2] / gib * 100:.5f}%)")
+    lines.append("  plus, per memslot, 8 B per 2 MiB chunk (the backing array: 4,096 B per GiB) and 1 B per GiB")
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=2, help="boots per configuration (default 2)")
+    ap.add_argument("--only", default="", help="regex on the backend keys: bochs-vmx, bochs-svm, qemu-svm")
+    ap.add_argument("--qemu-shift", type=int, default=0, help="QEMU -icount shift (default 0)")
+    ap.add_argument("--jobs", type=int, default=min(os.cpu_count() or 2, 6), help="emulators at once")
+    a = ap.parse_args()
+
+    for f in ("build/hv.elf",):
+        if not os.path.exists(os.path.join(ROOT, f)):
+            sys.exit(f"bench: {f} is missing: run `make all guests` first")
+    # The bench target builds the hypervisor; the guests (benchfault is new) are built here.
+    subprocess.run(["make", "-C", ROOT, "--no-print-directory", "guests"], check=True, stdout=subprocess.DEVNULL)
+    os.makedirs(runner.OUT, exist_ok=True)
+
+    backends = [b for b in BACKENDS if re.search(a.only, b[0])]
+    cases = [(b, r, make_case(b[0], b[3], r, a.qemu_shift)) for b in backends for r in range(1, a.runs + 1)]
+    print(f"bench: {len(cases)} boots ({len(backends)} backends x {a.runs}), {a.jobs} at a time; "
+          f"logs in {os.path.relpath(runner.OUT, ROOT)}/", flush=True)
+    t0 = time.monotonic()
+    results, failed = {}, []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as ex:
+        futs = {ex.submit(runner.run_case, c, 5950 + i): (b, r) for i, (b, r, c) in enumerate(cases)}
+        for fut in concurrent.futures.as_completed(futs):
+            b, r = futs[fut]
+            case, problems, secs, log = fut.result()
+            if problems:
+                failed.append(case.name)
+                print(f"FAIL {case.name} ({secs:.0f}s): " + "; ".join(problems))
+                print("\n".join("    | " + l for l in log.splitlines()[-25:]))
+            else:
+                print(f"done {case.name} ({secs:.0f}s)", flush=True)
+            results[(b[0], r)] = parse(log)
+    print(f"bench: emulators finished in {time.monotonic() - t0:.0f}s (wall time is not a result)\n")
+
+    scale = {b[0]: (2 ** a.qemu_shift if b[3]["emulator"] == "qemu" else 1) for b in backends}
+    first = {b[0]: results.get((b[0], 1), {}) for b in backends}
+
+    def value(key, guest, spec):
+        res = first[key]
+        if isinstance(spec, tuple):
+            x, y = (per_op(res, guest, s, scale[key]) for s in spec)
+            return None if x is None or y is None else x - y
+        return per_op(res, guest, spec, scale[key])
+
+    w0, w = 20, 15
+    head = f"{'instructions per op':<{w0}}" + "".join(f"{b[1]:>{w}}" for b in backends)
+    print("\n".join(f"  {b[1]:<15} {b[2]}" for b in backends))
+    if any(b[3]["emulator"] == "qemu" for b in backends):
+        print(f"  (QEMU: -icount shift={a.qemu_shift},sleep=off; TSC deltas divided by {2 ** a.qemu_shift})")
+    print()
+    for title, rows in (("exits and first touch (tests/guests/bench.c)", EXIT_ROWS),
+                        ("TDP fault cost, net (tests/guests/benchfault.c)", FAULT_ROWS)):
+        print(f"{title}")
+        print(head + "   what")
+        for label, guest, spec, what in rows:
+            cells = "".join(f"{fmt(value(b[0], guest, spec)):>{w}}" for b in backends)
+            print(f"{label:<{w0}}{cells}   {what}")
+        print()
+
+    print("counter deltas over each timed loop (faults / leaves mapped 4K 2M 1G / MMIO exits)")
+    print(f"{'phase':<{w0}}" + "".join(f"{b[1]:>{w}}" for b in backends))
+    for guest, phase, label in DELTA_ROWS:
+        cells = []
+        for b in backends:
+            d = first[b[0]].get(guest, {}).get("delta", {}).get(phase)
+            cells.append("-" if d is None else "/".join(str(d.get(k, "?")) for k, _ in DELTA_KEYS))
+        print(f"{label:<{w0}}" + "".join(f"{c:>{w}}" for c in cells))
+    print()
+
+    mismatch = []
+    for b in backends:
+        runs = [results.get((b[0], r)) for r in range(1, a.runs + 1)]
+        if a.runs < 2:
+            verdict = "one run only"
+        elif any(not x for x in runs):
+            verdict = "not compared (a run failed)"
+            mismatch.append(b[0])
+        else:
+            diffs = []
+            for r, other in enumerate(runs[1:], 2):
+                for guest in sorted(set(runs[0]) | set(other)):
+                    for kind in ("bench", "total", "delta"):
+                        x, y = runs[0].get(guest, {}).get(kind, {}), other.get(guest, {}).get(kind, {})
+                        for k in sorted(set(x) | set(y)):
+                            if x.get(k) != y.get(k):
+                                diffs.append(f"run {r} {guest} {k}: {x.get(k)} vs {y.get(k)}")
+            n = sum(len(v) for g in runs[0].values() for v in g.values())
+            verdict = (f"identical in all {a.runs} runs ({n} figures)" if not diffs else
+                       f"DIFFERENT: " + "; ".join(diffs[:6]) + (" ..." if len(diffs) > 6 else ""))
+            if diffs:
+                mismatch.append(b[0])
+        print(f"repeatability {b[1]:<15} {verdict}")
+    print()
+    print("host")
+    for line in host_lines():
+        print(line)
+    if failed or mismatch:
+        print(f"\nbench: FAILED: {', '.join(failed + [m + ' not repeatable' for m in mismatch])}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
