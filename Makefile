@@ -12,7 +12,11 @@ BUILD   := build
 ACCEL   ?= tcg
 SMP     ?= 2
 MEM     ?= 2G
+FUZZ_SECONDS ?= 20
 CMDLINE ?= loglevel=6
+# GRUB modules baked into build/hv.iso: pairs of file and module command line (shell-quoted). The default runs the
+# hello guest as a demonstration VM.
+ISO_MODULES ?= $(BUILD)/guests/hello.elf 'vm=hello mem=16M cmdline="greeting from make run"'
 
 KERNEL_DIRS := boot kernel arch mm drivers vm
 KSRCS := $(sort $(shell find $(KERNEL_DIRS) -name '*.c' -o -name '*.S'))
@@ -52,9 +56,9 @@ $(BUILD)/hv.elf: $(KOBJS) $(BUILD)/linker.ld
 	@if command -v grub-file >/dev/null; then grub-file --is-x86-multiboot2 $@ || \
 		{ echo "error: $@ is not a multiboot2 image"; rm -f $@; exit 1; }; fi
 
-$(BUILD)/hv.iso: $(BUILD)/hv.elf scripts/mkiso.sh
+$(BUILD)/hv.iso: $(BUILD)/hv.elf scripts/mkiso.sh guests
 	@echo "  ISO     $@"
-	@scripts/mkiso.sh $@ $(BUILD)/hv.elf "$(CMDLINE)"
+	@scripts/mkiso.sh $@ $(BUILD)/hv.elf "$(CMDLINE)" $(ISO_MODULES)
 
 iso: $(BUILD)/hv.iso
 
@@ -85,7 +89,7 @@ integration: all guests
 
 test: deps
 	@$(MAKE) --no-print-directory all guests $(UNIT_BINS)
-	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS) --integration
+	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS) --fuzz $(FUZZ_SECONDS) --integration
 
 run: deps all
 	scripts/run-qemu.sh $(BUILD)/hv.iso $(ACCEL) $(SMP) $(MEM)

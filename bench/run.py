@@ -238,13 +238,13 @@ def main():
             print(f"{label:<{w0}}{cells}   {what}")
         print()
 
-    print("counter deltas over each timed loop (faults / leaves mapped 4K 2M 1G / MMIO exits)")
+    print("counter deltas over each timed loop: TDP faults / leaves mapped 4K / 2M / 1G / MMIO exits")
     print(f"{'phase':<{w0}}" + "".join(f"{b[1]:>{w}}" for b in backends))
     for guest, phase, label in DELTA_ROWS:
         cells = []
         for b in backends:
             d = first[b[0]].get(guest, {}).get("delta", {}).get(phase)
-            cells.append("-" if d is None else "/".join(str(d.get(k, "?")) for k, _ in DELTA_KEYS))
+            cells.append("-" if d is None else "/".join(str(d.get(k, "-")) for k, _ in DELTA_KEYS))
         print(f"{label:<{w0}}" + "".join(f"{c:>{w}}" for c in cells))
     print()
 
@@ -265,7 +265,8 @@ def main():
                         for k in sorted(set(x) | set(y)):
                             if x.get(k) != y.get(k):
                                 diffs.append(f"run {r} {guest} {k}: {x.get(k)} vs {y.get(k)}")
-            n = sum(len(v) for g in runs[0].values() for v in g.values())
+            n = sum(len(v) if kind != "delta" else sum(len(d) for d in v.values())
+                    for g in runs[0].values() for kind, v in g.items())
             verdict = (f"identical in all {a.runs} runs ({n} figures)" if not diffs else
                        f"DIFFERENT: " + "; ".join(diffs[:6]) + (" ..." if len(diffs) > 6 else ""))
             if diffs:

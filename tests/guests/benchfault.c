@@ -23,8 +23,8 @@ const char test_name[] = "benchfault";
 static u32 failures;
 static bool counters;
 
-static const enum vm_stat stats[] = {VM_STAT_TDP_FAULTS, VM_STAT_TDP_MAPPED_4K, VM_STAT_TDP_MAPPED_2M,
-				     VM_STAT_TDP_MAPPED_1G, VM_STAT_MMIO_EXITS, VM_STAT_EXITS};
+static const enum vm_stat stats[] = {VM_STAT_TDP_FAULTS,    VM_STAT_TDP_MAPPED_4K, VM_STAT_TDP_MAPPED_2M,
+				     VM_STAT_TDP_MAPPED_1G, VM_STAT_MMIO_EXITS,	   VM_STAT_EXITS};
 #define NSTATS ARRAY_SIZE(stats)
 
 static void snap(u64 *v)

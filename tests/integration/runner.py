@@ -56,6 +56,24 @@ def run_unit(bins):
     return passed, failed
 
 
+def run_fuzz(seconds):
+    """Each libFuzzer target (tests/fuzz) runs for a bounded time; a crash or a build failure fails it."""
+    passed = failed = 0
+    targets = sorted(f[:-2] for f in os.listdir(os.path.join(ROOT, "tests", "fuzz"))
+                     if f.startswith("fuzz_") and f.endswith(".c"))
+    for t in targets:
+        p = subprocess.run([os.path.join(ROOT, "tests", "fuzz", "run.sh"), str(seconds), t], cwd=ROOT,
+                           capture_output=True, text=True)
+        if p.returncode == 0:
+            passed += 1
+            print(f"PASS fuzz/{t} ({seconds}s, no crash)")
+        else:
+            failed += 1
+            print(f"FAIL fuzz/{t}: exit status {p.returncode}")
+            print("\n".join("    " + l for l in (p.stdout + p.stderr).splitlines()[-20:]))
+    return passed, failed
+
+
 def build_iso(case, path):
     args = [os.path.join(ROOT, "scripts", "mkiso.sh"), path, ELF, case.cmdline]
     for mod, mcmd in case.modules:
@@ -181,10 +199,14 @@ def main():
     ap.add_argument("--unit", nargs="*", default=[])
     ap.add_argument("--integration", action="store_true")
     ap.add_argument("--only", nargs="*", default=[], help="regexes selecting integration cases")
+    ap.add_argument("--fuzz", type=int, default=0, help="run each fuzz target for this many seconds")
     a = ap.parse_args()
     passed = failed = 0
     if a.unit:
         p, f = run_unit(a.unit)
+        passed, failed = passed + p, failed + f
+    if a.fuzz:
+        p, f = run_fuzz(a.fuzz)
         passed, failed = passed + p, failed + f
     if a.integration:
         p, f = run_integration(a.only)
