@@ -103,7 +103,7 @@ run-bochs: deps all
 debug: deps all
 	scripts/debug.sh $(BUILD)/hv.iso $(BUILD)/hv.elf
 
-bench: deps all
+bench: deps all guests
 	@$(PYTHON) bench/run.py
 
 format:
