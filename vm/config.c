@@ -29,13 +29,14 @@ struct cfg_word {
 struct cfg_line {
 	u32 idx;
 	u32 errors;
-	bool has_vm, has_role, has_mem, has_cpus, has_cmdline;
+	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages;
 	bool role_bad;
 	int role;
 	u64 mem;
+	u8 pages; /* largest TDP page level from pages=: 1 (4K), 2 (2M), 3 (1G) */
 	char vm[VM_CONFIG_NAME_MAX];
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
-	struct cmdline_word mem_w, cpus_w; /* for "only on the kernel module" */
+	struct cmdline_word mem_w, cpus_w, pages_w; /* for "only on the kernel module" */
 };
 
 /* Per tracked VM, beside its struct vm_config in out[]. */
@@ -163,7 +164,7 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		return;
 	}
 	if (cw->key_too_long) {
-		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus or cmdline)");
+		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus, pages or cmdline)");
 		return;
 	}
 	if (strcmp(cw->key, "vm") == 0)
@@ -176,8 +177,10 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_cpus;
 	else if (strcmp(cw->key, "cmdline") == 0)
 		seen = &l->has_cmdline;
+	else if (strcmp(cw->key, "pages") == 0)
+		seen = &l->has_pages;
 	else {
-		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus or cmdline)");
+		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus, pages or cmdline)");
 		return;
 	}
 	if (*seen) {
@@ -214,6 +217,18 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 	} else if (seen == &l->has_cpus) {
 		l->cpus_w = cw->w;
 		parse_cpus(l, cw);
+	} else if (seen == &l->has_pages) {
+		l->pages_w = cw->w;
+		if (strcmp(cw->val, "4k") == 0)
+			l->pages = 1;
+		else if (strcmp(cw->val, "2m") == 0)
+			l->pages = 2;
+		else if (strcmp(cw->val, "1g") == 0)
+			l->pages = 3;
+		else {
+			word_err(l, &cw->w, "pages must be 4k, 2m or 1g");
+			return;
+		}
 	} else {
 		memcpy(l->cmdline, cw->val, strlen(cw->val) + 1);
 	}
@@ -250,6 +265,7 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	c->kernel_start = m->start;
 	c->kernel_end = m->end;
 	c->mem_bytes = l->has_mem ? l->mem : VM_CONFIG_MEM_DEFAULT;
+	c->max_page_level = l->has_pages ? l->pages : 0;
 	memcpy(c->cmdline, l->cmdline, sizeof(c->cmdline));
 }
 
@@ -259,6 +275,8 @@ static void apply_module(struct cfg_line *l, const struct boot_module *m, struct
 		word_err(l, &l->mem_w, "mem= goes on the kernel module (role=kernel), not on a role=module line");
 	if (l->has_cpus)
 		word_err(l, &l->cpus_w, "cpus= goes on the kernel module (role=kernel), not on a role=module line");
+	if (l->has_pages)
+		word_err(l, &l->pages_w, "pages= goes on the kernel module (role=kernel), not on a role=module line");
 	if (m->end < m->start) {
 		pr_err("vm config: module %u: module range ends before it starts\n", l->idx);
 		l->errors++;

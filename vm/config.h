@@ -18,6 +18,8 @@
  *   mem=SIZE       kernel module only: guest RAM, decimal or 0x hex with an optional K, M or G suffix (binary); at
  *                  least 2M, at most 64G, rounded up to a multiple of 2M. Default 64M.
  *   cpus=N         kernel module only: vCPUs; only 1 is supported for now. Default 1.
+ *   pages=4k|2m|1g kernel module only: the largest page the TDP MMU maps guest RAM with (the hardware's largest
+ *                  by default). pages=4k makes every fault a 4K fault, for tests and benchmarks.
  *   cmdline="..."  on the kernel module, the guest kernel's command line; on a role=module module, that module's
  *                  Multiboot string. Default empty.
  *
@@ -56,6 +58,7 @@ struct vm_config {
 	char name[VM_CONFIG_NAME_MAX];
 	u64 mem_bytes; /* a multiple of 2 MiB */
 	u32 cpus;
+	u8 max_page_level; /* 0: the hardware's largest; else 1 (4K), 2 (2M), 3 (1G) */
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	u64 kernel_start, kernel_end;
 	u32 nr_modules;

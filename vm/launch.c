@@ -107,7 +107,10 @@ static int build_vm(struct vm *vm, const struct vm_config *cfg)
 		return r;
 	}
 	tdp_mmu_init(&vm->mmu, virt_ops->tdp_format(), &vm->slots, &vm_mmu_ops, vm);
-	tdp_mmu_set_max_level(&vm->mmu, virt_ops->tdp_max_level());
+	int level = virt_ops->tdp_max_level();
+	if (cfg->max_page_level && cfg->max_page_level < level)
+		level = cfg->max_page_level;
+	tdp_mmu_set_max_level(&vm->mmu, level);
 
 	struct vcpu *v = kzalloc(sizeof(*v));
 	if (!v)

@@ -385,3 +385,33 @@ TEST(config_all_errors_of_a_line_are_reported)
 	CHECK_LOG("'cpus=4'");
 	CHECK_LOG("'colour=blue'");
 }
+
+TEST(config_pages)
+{
+	static const struct {
+		const char *word;
+		u8 level;
+	} ok[] = { { "pages=4k", 1 }, { "pages=2m", 2 }, { "pages=1g", 3 } };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char line[64];
+		snprintf(line, sizeof(line), "vm=p %s", ok[i].word);
+		reset();
+		add(line);
+		CHECK_EQ(parse(), 0);
+		CHECK_EQ(ncfg, 1);
+		CHECK_EQ(cfg[0].max_page_level, ok[i].level);
+	}
+	reset();
+	add("vm=p");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(cfg[0].max_page_level, 0); /* the hardware's largest */
+	check_rejected("vm=p pages=8k", "pages must be 4k, 2m or 1g");
+	check_rejected("vm=p pages=4k pages=2m", "key given twice");
+	reset();
+	add("vm=p");
+	add("vm=p role=module pages=4k");
+	CHECK(parse() >= 1);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG("pages= goes on the kernel module");
+}
