@@ -2,6 +2,7 @@
  * complete guest state and ends that VM; the hypervisor and the other VMs go on. */
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
+#include "arch/x86/msr_index.h"
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
 #include "hv/log.h"
@@ -145,12 +146,20 @@ static int handle_cr(struct vcpu *v)
 	}
 	val = e->cr.value_valid ? e->cr.value : v->regs[e->cr.gpr];
 	/* Outside long mode only the low 32 bits of the source register count. */
-	if (!(virt_ops->get_efer(v) & BIT(10)))
+	if (!(virt_ops->get_efer(v) & EFER_LMA))
 		val = (u32)val;
+	u64 old = virt_ops->get_cr(v, e->cr.num);
 	if (virt_ops->set_cr(v, e->cr.num, val)) {
 		vcpu_queue_exception(v, EXC_GP, true, 0);
 		return 0;
 	}
+	/* A MOV to CR0 or CR4 that changes how linear addresses translate flushes the TLB on a real CPU, global
+	 * entries included (SDM 4.10.4.1); the emulated write must do the same, or VPID/ASID keeps stale entries. */
+	u64 flush_bits = e->cr.num == 0 ? (CR0_PG | CR0_WP | CR0_PE)
+			 : e->cr.num == 4 ? (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE)
+					  : 0;
+	if ((old ^ val) & flush_bits)
+		vcpu_request(v, VCPU_REQ_TLB_FLUSH);
 	virt_ops->skip_instruction(v);
 	return 0;
 }
@@ -228,9 +237,7 @@ static int handle_extint(struct vcpu *v)
 
 static int handle_nmi(struct vcpu *v)
 {
-	/* A host NMI: during a panic it means "stop"; otherwise it is not ours to lose. */
-	__asm__ __volatile__("int $2");
-	return 0;
+	return 0; /* the backend already gave the host NMI to the host's handler */
 }
 
 static int handle_nothing(struct vcpu *v)
@@ -258,12 +265,24 @@ static int handle_nop(struct vcpu *v)
 
 static int handle_exception(struct vcpu *v)
 {
-	if (v->exit.exc.vector == 18) {
+	struct vcpu_event ev = { .type = EVENT_EXCEPTION, .vector = v->exit.exc.vector,
+				 .has_error = v->exit.exc.has_error, .error_code = v->exit.exc.error_code };
+
+	switch (v->exit.exc.vector) {
+	case 1:  /* #DB */
+	case 17: /* #AC */
+		/* Intercepted only so a recursive delivery cannot wedge the CPU: give it back to the guest. */
+		if (v->exit.exc.icebp)
+			ev.type = EVENT_ICEBP;
+		virt_ops->inject_event(v, &ev);
+		return 0;
+	case 18:
 		vm_log(v->vm, LOG_ERR, "machine check while the guest ran\n");
 		vm_end(v->vm, VM_END_INTERNAL_ERROR, 18);
 		return 0;
+	default:
+		return unhandled_exit(v);
 	}
-	return unhandled_exit(v);
 }
 
 static int (*const exit_handlers[NR_EXIT_REASONS])(struct vcpu *v) = {

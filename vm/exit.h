@@ -65,13 +65,14 @@ struct vm_exit {
 		struct {
 			u8 vector;
 			bool has_error;
+			bool icebp;     /* #DB raised by INT1 (re-injected as the instruction, not as a fault) */
 			u32 error_code;
 		} exc;
 	};
 };
 
 /* An event to deliver into the guest at the next entry. */
-enum vcpu_event_type { EVENT_EXTINT, EVENT_NMI, EVENT_EXCEPTION, EVENT_SOFT_INT };
+enum vcpu_event_type { EVENT_EXTINT, EVENT_NMI, EVENT_EXCEPTION, EVENT_SOFT_INT, EVENT_ICEBP };
 struct vcpu_event {
 	u8 type;            /* enum vcpu_event_type */
 	u8 vector;

@@ -175,7 +175,8 @@ static void run_one(const struct vm_config *cfg)
 		pr_err("vm %s: out of memory\n", cfg->name);
 		return;
 	}
-	fpu_reset(); /* no guest sees another's FPU or SSE registers */
+	fpu_reset(); /* no guest sees another's FPU, SSE or debug registers */
+	debug_regs_reset();
 	int r = build_vm(vm, cfg);
 	if (r) {
 		pr_err("vm %s: not started (%d)\n", cfg->name, r);
@@ -206,7 +207,8 @@ u32 vm_launch_prepare(const struct boot_info *bi)
 
 void vm_launch_run_this_cpu(void)
 {
-	if (!virt_ops)
+	/* A CPU whose VMXON or EFER.SVME failed must not touch a VMCS or VMCB: it runs nothing. */
+	if (!virt_ops || !this_cpu()->virt_enabled)
 		return;
 	for (;;) {
 		u32 i = __atomic_fetch_add(&next_config, 1, __ATOMIC_ACQ_REL);

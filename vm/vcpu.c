@@ -40,6 +40,9 @@ void vcpu_queue_exception(struct vcpu *v, u8 vector, bool has_error, u32 error_c
 {
 	struct vcpu_event ev = { .type = EVENT_EXCEPTION, .vector = vector, .has_error = has_error,
 				 .error_code = error_code };
+	/* Real mode pushes no error code; VMX refuses an entry that asks for one there (SDM 26.2.1.3). */
+	if (!(virt_ops->get_cr(v, 0) & CR0_PE))
+		ev.has_error = false;
 	virt_ops->inject_event(v, &ev);
 }
 
@@ -53,7 +56,6 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 		virt_ops->set_intr_window(v, false);
 		return;
 	}
-	v->halted = false; /* a pending interrupt ends HLT even while IF=0 keeps it from being taken */
 	if (!virt_ops->interrupt_allowed(v)) {
 		virt_ops->set_intr_window(v, true);
 		return;
@@ -61,6 +63,7 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 	struct vcpu_event ev = { .type = EVENT_EXTINT, .vector = (u8)vec };
 	virt_ops->inject_event(v, &ev);
 	vlapic_accept(v->lapic, (u8)vec);
+	v->halted = false;
 	v->stats[VM_STAT_INTR_INJECTED]++;
 	virt_ops->set_intr_window(v, false);
 }

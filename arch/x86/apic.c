@@ -156,6 +156,9 @@ void host_timer_arm(u64 deadline)
 			return;
 		}
 		lapic_write(APIC_LVT_TIMER, LVT_TSC_DEADLINE | VEC_HOST_TIMER);
+		/* The LVT mode switch must land before the deadline write, or the deadline can be dropped (as in
+		 * Linux's __setup_APIC_LVTT). */
+		__asm__ __volatile__("mfence" ::: "memory");
 		wrmsr(MSR_IA32_TSC_DEADLINE, deadline ? deadline : 1);
 		return;
 	}

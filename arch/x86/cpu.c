@@ -61,3 +61,11 @@ void fpu_reset(void)
 	};
 	__asm__ __volatile__("fninit; fxrstor %0" ::"m"(clean));
 }
+
+void debug_regs_reset(void)
+{
+	u64 zero = 0, dr6 = 0xffff0ff0, dr7 = 0x400;
+
+	__asm__ __volatile__("mov %0, %%dr7\n\tmov %1, %%dr0\n\tmov %1, %%dr1\n\tmov %1, %%dr2\n\tmov %1, %%dr3\n\t"
+			     "mov %2, %%dr6" ::"r"(dr7), "r"(zero), "r"(dr6));
+}

@@ -136,6 +136,9 @@ void cpu_setup_this_cpu(void);
  * left there is visible to the next. The hypervisor itself never touches them. */
 void fpu_reset(void);
 
+/* DR0-DR3 = 0, DR6 and DR7 at their reset values: breakpoints one guest set never fire in the next. */
+void debug_regs_reset(void);
+
 bool cpu_has_feature_1gpage(void);
 bool cpu_has_nx(void);
 void cpu_get_vendor(char vendor[13]);

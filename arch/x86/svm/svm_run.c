@@ -143,6 +143,7 @@ void svm_decode_exit(struct vcpu *v)
 		e->reason = EXIT_HYPERCALL;
 		break;
 	case SVM_EXIT_INVD:
+	case SVM_EXIT_WBINVD:
 		e->reason = EXIT_NOP;
 		break;
 	case SVM_EXIT_RDPMC:
@@ -181,6 +182,10 @@ void svm_decode_exit(struct vcpu *v)
 	case SVM_EXIT_EXCP_BASE ... SVM_EXIT_EXCP_BASE + 31:
 		e->reason = EXIT_EXCEPTION;
 		e->exc.vector = (u8)(code - SVM_EXIT_EXCP_BASE);
+		/* Exceptions that push an error code report it in EXITINFO1. */
+		e->exc.has_error = e->exc.vector == 8 || (e->exc.vector >= 10 && e->exc.vector <= 14) ||
+				   e->exc.vector == 17;
+		e->exc.error_code = (u32)c->exit_info_1;
 		break;
 	case SVM_EXIT_ERR:
 		e->reason = EXIT_ENTRY_FAILED;
@@ -227,6 +232,7 @@ void svm_inject_event(struct vcpu *v, const struct vcpu_event *ev)
 	case EVENT_NMI:
 		info |= SVM_EVTINJ_TYPE_NMI;
 		break;
+	case EVENT_ICEBP:
 	case EVENT_SOFT_INT:
 		/* Soft interrupts push the next RIP: step over INTn first (no NRIPS needed for that). */
 		info |= SVM_EVTINJ_TYPE_SOFT;

@@ -33,7 +33,7 @@ int svm_vcpu_create(struct vcpu *v)
 {
 	static const u32 passthrough[] = {
 		MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP,
-		MSR_IA32_SYSENTER_EIP, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_IA32_PAT,
+		MSR_IA32_SYSENTER_EIP, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_IA32_PAT, MSR_TSC_AUX,
 	};
 	struct svm_vcpu *s = kzalloc(sizeof(*s));
 
@@ -52,7 +52,9 @@ int svm_vcpu_create(struct vcpu *v)
 		msr_passthrough(phys_to_virt(s->msrpm_pa), passthrough[i]);
 
 	struct vmcb_control *c = &s->vmcb->control;
-	c->intercept_exc = BIT(18); /* #MC belongs to the host */
+	/* #MC belongs to the host; #DB and #AC are reflected, so their delivery cannot loop inside the CPU
+	 * (CVE-2015-8104, CVE-2015-5307). */
+	c->intercept_exc = BIT(1) | BIT(17) | BIT(18);
 	c->intercept_misc1 = SVM_INTERCEPT_INTR | SVM_INTERCEPT_NMI | SVM_INTERCEPT_INIT | SVM_INTERCEPT_RDPMC |
 			     SVM_INTERCEPT_CPUID | SVM_INTERCEPT_INVD | SVM_INTERCEPT_HLT | SVM_INTERCEPT_INVLPGA |
 			     SVM_INTERCEPT_IOIO | SVM_INTERCEPT_MSR | SVM_INTERCEPT_TASK_SWITCH |
@@ -61,7 +63,7 @@ int svm_vcpu_create(struct vcpu *v)
 	c->intercept_misc2 = SVM_INTERCEPT_VMRUN | SVM_INTERCEPT_VMMCALL | SVM_INTERCEPT_VMLOAD |
 			     SVM_INTERCEPT_VMSAVE | SVM_INTERCEPT_STGI | SVM_INTERCEPT_CLGI | SVM_INTERCEPT_SKINIT |
 			     SVM_INTERCEPT_MONITOR | SVM_INTERCEPT_MWAIT | SVM_INTERCEPT_MWAIT_COND |
-			     SVM_INTERCEPT_XSETBV | SVM_INTERCEPT_RDPRU;
+			     SVM_INTERCEPT_XSETBV | SVM_INTERCEPT_RDPRU | SVM_INTERCEPT_WBINVD;
 	c->intercept_misc3 = SVM_INTERCEPT_INVLPGB | SVM_INTERCEPT_INVLPGB_ILLEGAL | SVM_INTERCEPT_MCOMMIT |
 			     SVM_INTERCEPT_TLBSYNC;
 	c->iopm_base_pa = s->iopm_pa;
@@ -147,6 +149,9 @@ void svm_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *st)
 	save->rflags = st->rflags | BIT(1);
 	save->rsp = v->regs[VCPU_RSP];
 	save->star = save->lstar = save->cstar = save->sfmask = save->kernel_gs_base = 0;
+	/* TSC_AUX is passed through: clear what the previous guest on this CPU left. */
+	if (cpuid(0x80000001).edx & BIT(27))
+		wrmsr(MSR_TSC_AUX, 0);
 	save->sysenter_cs = save->sysenter_esp = save->sysenter_eip = 0;
 	s->vmcb->control.clean = 0;
 	s->need_flush = true;

@@ -121,6 +121,7 @@ static_assert(offsetof(struct vmcb_save, g_pat) == 0x268, "VMCB save layout");
 #define SVM_INTERCEPT_CLGI BIT(5)
 #define SVM_INTERCEPT_SKINIT BIT(6)
 #define SVM_INTERCEPT_ICEBP BIT(8)
+#define SVM_INTERCEPT_WBINVD BIT(9)
 #define SVM_INTERCEPT_MONITOR BIT(10)
 #define SVM_INTERCEPT_MWAIT BIT(11)
 #define SVM_INTERCEPT_MWAIT_COND BIT(12)

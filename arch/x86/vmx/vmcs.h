@@ -182,6 +182,7 @@ enum vmcs_field {
 #define INTR_TYPE_NMI (2u << 8)
 #define INTR_TYPE_HW_EXCEPTION (3u << 8)
 #define INTR_TYPE_SOFT_INTR (4u << 8)
+#define INTR_TYPE_PRIV_SW_EXCEPTION (5u << 8)
 #define INTR_TYPE_SOFT_EXCEPTION (6u << 8)
 
 #define GUEST_INTR_STI BIT(0)

@@ -74,6 +74,25 @@ int vmx_set_efer(struct vcpu *v, u64 efer)
 	return 0;
 }
 
+/* With EPT, VM entry takes the PAE PDPTEs from the VMCS, not from memory (SDM 26.3.2.4): when an emulated CR0 or
+ * CR4 write turns PAE paging on, load them as MOV to CR3 would have, with its reserved-bit check (#GP). */
+static int load_pdptrs(struct vcpu *v, u64 cr0, u64 cr4, u64 efer)
+{
+	static const enum vmcs_field f[4] = { GUEST_PDPTR0, GUEST_PDPTR1, GUEST_PDPTR2, GUEST_PDPTR3 };
+	u64 pdpte[4];
+
+	if (!(cr0 & CR0_PG) || !(cr4 & CR4_PAE) || (efer & EFER_LMA))
+		return 0;
+	if (vm_read_gpa(v->vm, vmcs_read(GUEST_CR3) & ~0x1fULL & 0xffffffffULL, pdpte, sizeof(pdpte)))
+		return -EINVAL;
+	for (int i = 0; i < 4; i++)
+		if ((pdpte[i] & 1) && (pdpte[i] & (GENMASK_ULL(63, 52) | BIT(1) | BIT(2) | GENMASK_ULL(8, 5))))
+			return -EINVAL;
+	for (int i = 0; i < 4; i++)
+		vmcs_write(f[i], pdpte[i]);
+	return 0;
+}
+
 static int set_cr0(struct vcpu *v, u64 val)
 {
 	struct vmx_vcpu *x = to_vmx(v);
@@ -87,6 +106,10 @@ static int set_cr0(struct vcpu *v, u64 val)
 	if ((val & CR0_PG) && !(x->cr0 & CR0_PG) && (x->efer & EFER_LME) && !(x->cr4 & CR4_PAE))
 		return -EINVAL;
 	val |= CR0_ET; /* hardwired to 1 since the 486 */
+	/* LMA as it will be after this write decides whether PAE PDPTEs are needed. */
+	u64 efer = ((x->efer & EFER_LME) && (val & CR0_PG)) ? x->efer | EFER_LMA : x->efer & ~(u64)EFER_LMA;
+	if (((val ^ x->cr0) & (CR0_PG | CR0_PE)) && load_pdptrs(v, val, x->cr4, efer))
+		return -EINVAL;
 	x->cr0 = val;
 	/* With EPT the host ignores the guest's cache-disable bits, as KVM does: the guest sees them, the hardware
 	 * keeps caching. PE and PG are the guest's own under unrestricted guest; NE is required by VMX. */
@@ -114,6 +137,8 @@ static int set_cr4(struct vcpu *v, u64 val)
 	if ((x->efer & EFER_LMA) && !(val & CR4_PAE))
 		return -EINVAL;
 	if ((val & CR4_PCIDE) && !(x->cr4 & CR4_PCIDE) && ((vmcs_read(GUEST_CR3) & 0xfff) || !(x->efer & EFER_LMA)))
+		return -EINVAL;
+	if (((val ^ x->cr4) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP)) && load_pdptrs(v, x->cr0, val, x->efer))
 		return -EINVAL;
 	x->cr4 = val;
 	vmcs_write(GUEST_CR4, vmx_fixed_bits(val, vmx_caps.cr4_fixed0, vmx_caps.cr4_fixed1));

@@ -19,7 +19,7 @@ static void reinject_interrupted_event(struct vmx_vcpu *x)
 	if (idt & INTR_INFO_HAS_ERROR)
 		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read32(IDT_VECTORING_ERROR_CODE));
 	u32 type = idt & (7u << 8);
-	if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION)
+	if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION || type == INTR_TYPE_PRIV_SW_EXCEPTION)
 		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, vmcs_read32(VM_EXIT_INSTRUCTION_LEN));
 	x->event_reinjected = true;
 }
@@ -60,7 +60,8 @@ static enum exit_reason ept_violation(struct vcpu *v, u64 qual)
 	if (v->exit.tdp.gva_valid)
 		v->exit.tdp.gva = vmcs_read(GUEST_LINEAR_ADDRESS);
 	/* The fault hit an IRET that unblocked NMIs: block them again before re-executing it (SDM 27.2.3). */
-	if ((qual & BIT(12)) && (to_vmx(v)->pin & PIN_VIRTUAL_NMIS))
+	if ((qual & BIT(12)) && (to_vmx(v)->pin & PIN_VIRTUAL_NMIS) &&
+	    !(vmcs_read32(IDT_VECTORING_INFO_FIELD) & INTR_INFO_VALID))
 		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) | GUEST_INTR_NMI);
 	return EXIT_TDP_FAULT;
 }
@@ -95,12 +96,22 @@ static enum exit_reason exception_or_nmi(struct vcpu *v)
 {
 	u32 info = vmcs_read32(VM_EXIT_INTR_INFO);
 
-	if ((info & (7u << 8)) == INTR_TYPE_NMI)
+	if ((info & (7u << 8)) == INTR_TYPE_NMI) {
+		/* The NMI was consumed by the exit: hand it to the host's handler now, with interrupts still off. */
+		__asm__ __volatile__("int $2");
 		return EXIT_NMI;
+	}
 	v->exit.exc.vector = info & 0xff;
 	v->exit.exc.has_error = info & INTR_INFO_HAS_ERROR;
 	if (v->exit.exc.has_error)
 		v->exit.exc.error_code = vmcs_read32(VM_EXIT_INTR_ERROR_CODE);
+	/* INT1 (ICEBP) is a privileged software exception: it must go back as one, with its length. */
+	v->exit.exc.icebp = (info & (7u << 8)) == INTR_TYPE_PRIV_SW_EXCEPTION;
+	if (v->exit.exc.vector == 1 && !v->exit.exc.icebp) {
+		/* An intercepted #DB leaves DR6 alone and reports its bits in the qualification (SDM 27.2.1). */
+		u64 dr6 = 0xffff0ff0ULL | (v->exit.hw_qual & 0x600f);
+		__asm__ __volatile__("mov %0, %%dr6" ::"r"(dr6));
+	}
 	return EXIT_EXCEPTION;
 }
 
@@ -209,6 +220,10 @@ void vmx_inject_event(struct vcpu *v, const struct vcpu_event *ev)
 		break;
 	case EVENT_SOFT_INT:
 		info |= INTR_TYPE_SOFT_INTR;
+		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, v->exit.insn_len);
+		break;
+	case EVENT_ICEBP:
+		info |= INTR_TYPE_PRIV_SW_EXCEPTION;
 		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, v->exit.insn_len);
 		break;
 	default:

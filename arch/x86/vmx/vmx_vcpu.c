@@ -101,13 +101,16 @@ static int choose_controls(struct vmx_vcpu *x)
 				 0, &x->exec);
 	/* EPT makes guest CR3 and INVLPG the guest's own business. */
 	x->exec &= ~(CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING);
+	/* WBINVD exits: a guest looping on it would flush the caches every other VM depends on. */
 	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.proc2), CPU2_ENABLE_EPT | CPU2_UNRESTRICTED_GUEST,
-				 CPU2_ENABLE_VPID | CPU2_RDTSCP | CPU2_INVPCID, &x->exec2);
+				 CPU2_ENABLE_VPID | CPU2_RDTSCP | CPU2_INVPCID | CPU2_WBINVD_EXITING, &x->exec2);
 	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.exit),
 				 EXIT_CTL_HOST_64BIT | EXIT_CTL_SAVE_EFER | EXIT_CTL_LOAD_EFER | EXIT_CTL_SAVE_PAT |
-					 EXIT_CTL_LOAD_PAT,
+					 EXIT_CTL_LOAD_PAT | EXIT_CTL_SAVE_DEBUG,
 				 0, &x->exit);
-	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.entry), ENTRY_CTL_LOAD_EFER | ENTRY_CTL_LOAD_PAT, 0, &x->entry);
+	/* DR7 and DEBUGCTL travel with the VMCS, so a guest's breakpoints survive exits on every CPU generation. */
+	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.entry), ENTRY_CTL_LOAD_EFER | ENTRY_CTL_LOAD_PAT |
+				 ENTRY_CTL_LOAD_DEBUG, 0, &x->entry);
 	x->entry &= ~ENTRY_CTL_IA32E_GUEST; /* set from the guest's EFER.LMA */
 	if (!vmx_caps.invvpid_single && !vmx_caps.invvpid_all)
 		x->exec2 &= ~CPU2_ENABLE_VPID;
@@ -173,7 +176,9 @@ int vmx_vcpu_create(struct vcpu *v)
 	vmx_update_exec_controls(x);
 	vmcs_write(VM_EXIT_CONTROLS, x->exit);
 	vmcs_write(VM_ENTRY_CONTROLS, x->entry);
-	vmcs_write(EXCEPTION_BITMAP, BIT(18)); /* #MC: the host must see machine checks */
+	/* #MC belongs to the host. #DB and #AC are intercepted and reflected because their delivery can fault on
+	 * itself forever inside the CPU (CVE-2015-8104, CVE-2015-5307), which would take this CPU from the host. */
+	vmcs_write(EXCEPTION_BITMAP, BIT(1) | BIT(17) | BIT(18));
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);

@@ -39,6 +39,7 @@ is_platform_dir() {
 
 fetch_source() {
 	apt=$work/apt
+	# shellcheck disable=SC1091
 	codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
 	[ -n "$codename" ] || die "cannot tell the Debian release from /etc/os-release; set GRUB_SRC_TARBALL"
 	[ -f "$keyring" ] || die "$keyring missing (package debian-archive-keyring); set GRUB_SRC_TARBALL"
@@ -57,7 +58,18 @@ fetch_source() {
 	(cd "$work" && { { [ -n "$ver" ] && apt-get "$@" source --download-only "grub2=$ver"; } ||
 		apt-get "$@" source --download-only grub2; }) >> "$work/apt.log" 2>&1 ||
 		{ cat "$work/apt.log" >&2; die "apt-get source grub2 failed"; }
-	rm -rf "$apt"
+	rm -rf "$apt" "$work"/grub2_*.dsc "$work"/grub2_*.debian.tar.*
+}
+
+# The upstream tarball that `apt-get source` left in WORKDIR (not its .asc signature), or nothing.
+find_tarball() {
+	for f in "$work"/grub2_*.orig.tar.*; do
+		case $f in
+		*.asc) ;;
+		*) [ -f "$f" ] && echo "$f" && return 0 ;;
+		esac
+	done
+	return 0
 }
 
 build_platform() {
@@ -67,10 +79,10 @@ build_platform() {
 	done
 	tarball=${GRUB_SRC_TARBALL:-}
 	if [ -z "$tarball" ]; then
-		tarball=$(ls "$work"/grub2_*.orig.tar.* 2> /dev/null | grep -v '\.asc$' | head -n 1 || true)
+		tarball=$(find_tarball)
 		if [ -z "$tarball" ]; then
 			fetch_source
-			tarball=$(ls "$work"/grub2_*.orig.tar.* 2> /dev/null | grep -v '\.asc$' | head -n 1 || true)
+			tarball=$(find_tarball)
 		fi
 	fi
 	[ -f "$tarball" ] || die "no GRUB source tarball (looked for $work/grub2_*.orig.tar.*)"
@@ -108,6 +120,7 @@ else
 	is_platform_dir "$dir" || build_platform "$dir"
 fi
 
+# shellcheck disable=SC2086 # $modules is a list of words
 grub-mkimage -O i386-multiboot -d "$dir" -c "$cfg" -p /boot/grub -o "$out.tmp" $modules ||
 	die "grub-mkimage failed (modules from $dir)"
 if command -v grub-file > /dev/null && ! grub-file --is-x86-multiboot "$out.tmp"; then
