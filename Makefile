@@ -67,6 +67,7 @@ deps:
 
 # ---- guest test programs (tests/guests/guests.mk defines `guests`) ----
 include tests/guests/guests.mk
+include tests/guests/grub.mk
 
 # ---- host unit tests: tests/unit/test_X.c plus the sources named by UNIT_SRCS_test_X in tests/unit/test_X.mk ----
 -include $(wildcard tests/unit/*.mk)
@@ -84,11 +85,11 @@ $(BUILD)/unit/%: tests/unit/%.c $(UNIT_COMMON) $$(UNIT_SRCS_$$*) $(wildcard incl
 unit: $(UNIT_BINS)
 	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS)
 
-integration: all guests
+integration: all guests grub-guest
 	@$(PYTHON) tests/integration/runner.py --integration
 
 test: deps
-	@$(MAKE) --no-print-directory all guests $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all guests grub-guest $(UNIT_BINS)
 	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS) --fuzz $(FUZZ_SECONDS) --integration
 
 run: deps all

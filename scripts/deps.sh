@@ -2,7 +2,7 @@
 # Install the Debian packages the build, `make run` and `make test` need. As root it installs what is missing;
 # otherwise it prints the one apt-get line to run and fails.
 set -eu
-pkgs="gcc make binutils python3 gdb clang libclang-rt-14-dev qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools \
+pkgs="gcc make binutils python3 gdb clang libclang-rt-14-dev bison flex xz-utils qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools \
 bochs bochsbios vgabios ovmf"
 missing=""
 for p in $pkgs; do

@@ -2,6 +2,7 @@
  * pages) are redone by the emulator against guest RAM and the MMIO bus. Addresses go through the guest's own page
  * tables (mm/shadow/gwalk) with its current paging mode, exactly as the CPU would have translated them. */
 #include "arch/x86/cpu.h"
+#include "arch/x86/msr_index.h"
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
 #include "hv/log.h"
@@ -41,10 +42,10 @@ static void env_init(struct emu_env *env, struct vcpu *v)
 		.pse = cr4 & CR4_PSE,
 		.smep = cr4 & CR4_SMEP,
 		.smap = cr4 & CR4_SMAP,
-		.la57 = cr4 & BIT(12),
-		.lma = efer & BIT(10),
-		.nxe = efer & BIT(11),
-		.ac = virt_ops->get_rflags(v) & BIT(18),
+		.la57 = cr4 & CR4_LA57,
+		.lma = efer & EFER_LMA,
+		.nxe = efer & EFER_NXE,
+		.ac = virt_ops->get_rflags(v) & RFLAGS_AC,
 		.gbpages = true,
 		.maxphyaddr = maxphyaddr,
 	};
@@ -164,8 +165,8 @@ static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 		.regs = v->regs,
 		.rip = virt_ops->get_rip(v),
 		.rflags = virt_ops->get_rflags(v),
-		.mode = emu_mode_of(cr0 & CR0_PE, virt_ops->get_rflags(v) & BIT(17), virt_ops->get_efer(v) & BIT(10),
-				    cs.attr & BIT(9), cs.attr & BIT(10)),
+		.mode = emu_mode_of(cr0 & CR0_PE, virt_ops->get_rflags(v) & RFLAGS_VM, virt_ops->get_efer(v) & EFER_LMA,
+				    cs.attr & SEG_ATTR_L, cs.attr & SEG_ATTR_DB),
 		.cpl = env->cpl,
 		.ops = &ops,
 		.opaque = env,
@@ -200,9 +201,11 @@ int vcpu_emulate(struct vcpu *v)
 		vcpu_queue_exception(v, c.exc.vector, c.exc.has_error, c.exc.error_code);
 		return 0;
 	case EMU_UNHANDLED:
-		emu_format_bytes(&c.insn, bytes, sizeof(bytes));
-		vm_log(v->vm, LOG_WARN, "cannot emulate the instruction at RIP 0x%llx (bytes %s): #UD\n",
-		       (unsigned long long)c.rip, bytes);
+		if (vcpu_may_log(v)) {
+			emu_format_bytes(&c.insn, bytes, sizeof(bytes));
+			vm_log(v->vm, LOG_WARN, "cannot emulate the instruction at RIP 0x%llx (bytes %s): #UD\n",
+			       (unsigned long long)c.rip, bytes);
+		}
 		vcpu_queue_exception(v, EXC_UD, false, 0);
 		return 0;
 	default:

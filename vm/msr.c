@@ -16,15 +16,8 @@
 
 static void log_unknown(struct vcpu *v, u32 index, bool write)
 {
-	static u32 seen[32];
-	static u32 nseen;
-
-	for (u32 i = 0; i < nseen; i++)
-		if (seen[i] == index)
-			return;
-	if (nseen < ARRAY_SIZE(seen))
-		seen[nseen++] = index;
-	vm_log(v->vm, LOG_INFO, "%s of unknown MSR 0x%x: #GP\n", write ? "wrmsr" : "rdmsr", index);
+	if (vcpu_may_log(v))
+		vm_log(v->vm, LOG_INFO, "%s of unknown MSR 0x%x: #GP\n", write ? "wrmsr" : "rdmsr", index);
 }
 
 int msr_read(struct vcpu *v, u32 index, u64 *val)

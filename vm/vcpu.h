@@ -9,6 +9,17 @@ int vcpu_run_loop(struct vcpu *v);
 int exit_dispatch(struct vcpu *v);
 void vcpu_queue_exception(struct vcpu *v, u8 vector, bool has_error, u32 error_code);
 
+/* Whether a guest-triggered message may still be printed: each vCPU gets VCPU_LOG_BUDGET of them. */
+#define VCPU_LOG_BUDGET 32
+static inline bool vcpu_may_log(struct vcpu *v)
+{
+	if (v->log_budget >= VCPU_LOG_BUDGET)
+		return false;
+	if (++v->log_budget == VCPU_LOG_BUDGET)
+		vm_log(v->vm, LOG_INFO, "vcpu %u: further guest-triggered messages suppressed\n", v->id);
+	return true;
+}
+
 #define EXC_UD 6
 #define EXC_GP 13
 #define EXC_PF 14

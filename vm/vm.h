@@ -4,6 +4,7 @@
 #define VM_VM_H
 
 #include "hv/compiler.h"
+#include "hv/log.h"
 #include "mm/ept/tdp_mmu.h"
 #include "vm/exit.h"
 #include "vm/io.h"
@@ -65,8 +66,8 @@ enum vcpu_reg {
 struct vcpu {
 	struct vm *vm;                  /* constant */
 	u32 id;                         /* constant */
-	/* Guest GPRs, saved and loaded by the vendor's entry code. regs[VCPU_RSP] is valid only after
-	 * vcpu_cache_rsp(); the hardware keeps RSP (and RIP, RFLAGS) in the VMCS/VMCB. */
+	/* Guest GPRs, saved and loaded by the vendor's entry code. The backend keeps regs[VCPU_RSP] in sync with the
+	 * VMCS/VMCB across every run; RIP and RFLAGS stay in the hardware structure (virt_ops get/set). */
 	u64 regs[NR_VCPU_GPRS];
 	u64 requests;                   /* atomic bitmask of enum vcpu_request */
 	struct vm_exit exit;            /* the last exit, decoded by the backend */
@@ -79,6 +80,7 @@ struct vcpu {
 	struct vcpu_event pending;
 	bool halted;
 	u64 mtrr_def_type;              /* IA32_MTRR_DEF_TYPE as the guest last wrote it (MTRRs are not emulated) */
+	u32 log_budget;                 /* guest-triggered warnings left to print: a guest cannot flood the console */
 	u64 stats[NR_VM_STATS];         /* written by the vCPU's CPU only */
 };
 

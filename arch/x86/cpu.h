@@ -73,10 +73,13 @@ DEFINE_CR(4)
 #define CR4_OSXSAVE BIT(18)
 #define CR4_SMEP BIT(20)
 #define CR4_SMAP BIT(21)
+#define CR4_LA57 BIT(12)
 
 #define RFLAGS_CF BIT(0)
 #define RFLAGS_ZF BIT(6)
 #define RFLAGS_IF BIT(9)
+#define RFLAGS_VM BIT(17)
+#define RFLAGS_AC BIT(18)
 
 static inline u64 read_rflags(void)
 {

@@ -22,6 +22,8 @@ struct vcpu_segment {
 	u16 selector;
 	u16 attr;
 };
+#define SEG_ATTR_L BIT(9)
+#define SEG_ATTR_DB BIT(10)
 #define SEG_ATTR_UNUSABLE BIT(12)
 
 struct vcpu_dtable {

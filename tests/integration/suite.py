@@ -145,3 +145,22 @@ CASES += [
     Case("bochs-vmx-guests", "bochs", "corei7_skylake_x", megs=1024, modules=guest_modules(),
          expect=guest_expect(), forbid=GUEST_NEVER, timeout=900),
 ]
+
+
+# ---- a multiboot kernel this project did not write: GRUB 2's i386-multiboot core image (tests/guests/grub) ----
+GRUB_EXPECT = [
+    r"^\[grub\] GRUB says hello from a guest$",
+    r"^\[grub\] base_addr = 0x0, length = 0x9fc00, available RAM$",
+    r"^\[grub\] base_addr = 0x100000, length = 0x3f00000, available RAM$",
+    r"^\[grub\] GRUB: ending the run through isa-debug-exit \(outb 0xf4 0\)$",
+    r"^vm grub: ended: debug-exit, status 0x1 ",
+]
+GRUB_FORBID = GUEST_NEVER + [r"^\[grub\] error: ", r"Unknown command", r"isa-debug-exit did not end the run",
+                             r"^vm grub: not started"]
+GRUB_MODULES = [(GUEST + "grub-core.elf", "vm=grub mem=64M")]
+CASES += [
+    Case("qemu-svm-grub", "qemu", "max", modules=GRUB_MODULES, expect=GRUB_EXPECT, forbid=GRUB_FORBID,
+         ordered=True, timeout=120),
+    Case("bochs-vmx-grub", "bochs", "corei7_skylake_x", modules=GRUB_MODULES, expect=GRUB_EXPECT,
+         forbid=GRUB_FORBID, ordered=True, timeout=600),
+]

@@ -83,7 +83,8 @@ struct mb_plan {
 	u64 mod_gpa[MULTIBOOT_MAX_MODULES];
 	u32 nmmap;
 	struct mb_mmap_entry mmap[MB_MAX_MMAP];
-	/* Boot information, from MULTIBOOT_INFO_BASE up. */
+	/* Boot information, from info_base up: MULTIBOOT_INFO_BASE unless the kernel loads there. */
+	u64 info_base;
 	u64 mmap_gpa, mods_gpa, name_gpa, cmdline_gpa, modstr_gpa[MULTIBOOT_MAX_MODULES], info_end;
 	u64 cmdline_len, modstr_len[MULTIBOOT_MAX_MODULES]; /* with the NUL */
 };
@@ -414,9 +415,9 @@ static int check_segments(struct vm *vm, const struct guest_mem_layout *l, struc
 			       ULL(end));
 			return -E2BIG;
 		}
-		if (s->gpa < p->info_end && end > MULTIBOOT_INFO_BASE) {
-			mb_err(vm, "kernel load range [%#llx, %#llx) overlaps the boot information at [%#x, %#llx)",
-			       ULL(s->gpa), ULL(end), MULTIBOOT_INFO_BASE, ULL(p->info_end));
+		if (s->gpa < p->info_end && end > p->info_base) {
+			mb_err(vm, "kernel load range [%#llx, %#llx) overlaps the boot information at [%#llx, %#llx)",
+			       ULL(s->gpa), ULL(end), ULL(p->info_base), ULL(p->info_end));
 			return -ENOEXEC;
 		}
 		for (u32 j = 0; j < i; j++) {
@@ -490,13 +491,14 @@ static int string_size(struct vm *vm, const char *s, int mod, u64 *len)
 	return 0;
 }
 
-/* Addresses of everything in the boot information area, from MULTIBOOT_INFO_BASE up. */
-static int plan_info(struct vm *vm, const char *cmdline, const struct mb_module *mods, u32 nmods, struct mb_plan *p)
+/* Addresses of everything in the boot information area, from p->info_base up. */
+static int plan_info_at(struct vm *vm, const char *cmdline, const struct mb_module *mods, u32 nmods,
+			struct mb_plan *p)
 {
 	u64 at;
 	int ret;
 
-	p->mmap_gpa = ALIGN_UP(MULTIBOOT_INFO_BASE + sizeof(struct mb_info), 8);
+	p->mmap_gpa = ALIGN_UP(p->info_base + sizeof(struct mb_info), 8);
 	p->mods_gpa = ALIGN_UP(p->mmap_gpa + p->nmmap * sizeof(struct mb_mmap_entry), 16);
 	p->name_gpa = p->mods_gpa + nmods * sizeof(struct mb_mod_entry);
 	p->cmdline_gpa = p->name_gpa + sizeof(mb_loader_name);
@@ -512,12 +514,34 @@ static int plan_info(struct vm *vm, const char *cmdline, const struct mb_module 
 		at += p->modstr_len[i];
 	}
 	p->info_end = at;
-	if (p->info_end > MULTIBOOT_INFO_LIMIT) {
-		mb_err(vm, "boot information needs [%#x, %#llx), beyond its limit %#x", MULTIBOOT_INFO_BASE,
-		       ULL(p->info_end), MULTIBOOT_INFO_LIMIT);
-		return -E2BIG;
-	}
 	return 0;
+}
+
+static bool overlaps_segments(const struct mb_plan *p, u64 start, u64 end)
+{
+	for (u32 i = 0; i < p->nseg; i++)
+		if (start < p->seg[i].gpa + p->seg[i].memsz && end > p->seg[i].gpa)
+			return true;
+	return false;
+}
+
+/* The boot information goes at MULTIBOOT_INFO_BASE, as QEMU puts it, unless the kernel loads there (GRUB's own
+ * multiboot image is linked at 0x9000): then at the lowest page above that is clear of every segment. It stays in
+ * low memory, well below the area kernels use for their early stacks, and below MULTIBOOT_INFO_LIMIT. */
+static int plan_info(struct vm *vm, const char *cmdline, const struct mb_module *mods, u32 nmods, struct mb_plan *p)
+{
+	for (p->info_base = MULTIBOOT_INFO_BASE; p->info_base < MULTIBOOT_INFO_LIMIT; p->info_base += PAGE_SIZE) {
+		int ret = plan_info_at(vm, cmdline, mods, nmods, p);
+		if (ret)
+			return ret;
+		if (p->info_end > MULTIBOOT_INFO_LIMIT)
+			break;
+		if (!overlaps_segments(p, p->info_base, p->info_end))
+			return 0;
+	}
+	mb_err(vm, "no room for the %#llx bytes of boot information between %#x and %#x clear of the kernel",
+	       ULL(p->info_end - p->info_base), MULTIBOOT_INFO_BASE, MULTIBOOT_INFO_LIMIT);
+	return -E2BIG;
 }
 
 static int check_args(struct vm *vm, const void *image, const struct mb_module *mods, u32 nmods,
@@ -613,7 +637,7 @@ static int write_info(struct vm *vm, const char *cmdline, const struct mb_module
 	mbi.mmap_addr = (u32)p->mmap_gpa;
 	mbi.boot_loader_name = (u32)p->name_gpa;
 
-	ret = write_gpa(vm, MULTIBOOT_INFO_BASE, &mbi, sizeof(mbi), "the boot information");
+	ret = write_gpa(vm, p->info_base, &mbi, sizeof(mbi), "the boot information");
 	if (!ret)
 		ret = write_gpa(vm, p->mmap_gpa, p->mmap, mbi.mmap_length, "the memory map");
 	if (!ret)
@@ -663,7 +687,7 @@ int multiboot_load(struct vm *vm, const void *image, u64 size, const char *cmdli
 		return ret;
 
 	out->entry = (u32)p.entry;
-	out->mbi_gpa = MULTIBOOT_INFO_BASE;
+	out->mbi_gpa = (u32)p.info_base;
 	vm_log(vm, LOG_INFO, "multiboot: entry %#x, kernel ends at %#llx, %u modules, boot information at %#x\n",
 	       out->entry, ULL(p.kernel_end), nmods, out->mbi_gpa);
 	return 0;
