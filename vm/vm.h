@@ -7,6 +7,7 @@
 #include "hv/log.h"
 #include "mm/ept/tdp_mmu.h"
 #include "vm/exit.h"
+#include "vm/irq.h"
 #include "vm/io.h"
 #include "vm/memslot.h"
 
@@ -16,6 +17,7 @@
 struct percpu;
 struct vm_config;
 struct vlapic;
+struct vtimer;
 
 /* Why a VM ended; reported in one line with the status. */
 enum vm_end_reason {
@@ -97,6 +99,9 @@ struct vm {
 	volatile bool ended;            /* set once by vm_end */
 	int end_reason;                 /* enum vm_end_reason, valid once ended */
 	u64 end_status;
+	u64 tsc_hz;                     /* constant: the TSC rate the guest sees (the host's) */
+	struct vtimer *timers;          /* armed device timers, earliest first (vm/vtimer.c); vCPU's CPU only */
+	struct vm_irq_chip pic_chip, ioapic_chip; /* set up by the interrupt controllers at creation */
 	/* Console line buffer for guest output (UART, port 0xe9), so lines print whole with the VM's prefix. */
 	char con_line[160];
 	u32 con_len;

@@ -1,0 +1,23 @@
+/* IRQ routing: every line goes to the i8259 pair (ISA lines 0-15) and to the IOAPIC, when the VM has them. */
+#include "vm/irq.h"
+#include "vm/vm.h"
+
+void vm_set_irq(struct vm *vm, unsigned int irq, int level)
+{
+	if (irq >= VM_NR_IRQS)
+		return;
+	if (irq < 16 && vm->pic_chip.set_irq)
+		vm->pic_chip.set_irq(vm, irq, level);
+	/* The ISA timer (IRQ0) is wired to IOAPIC pin 2 on PCs; the MADT says so with an interrupt source override. */
+	if (vm->ioapic_chip.set_irq)
+		vm->ioapic_chip.set_irq(vm, irq == 0 ? 2 : irq, level);
+	for (u32 i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i])
+			vcpu_request(vm->vcpus[i], VCPU_REQ_KICK);
+}
+
+void vm_pulse_irq(struct vm *vm, unsigned int irq)
+{
+	vm_set_irq(vm, irq, 1);
+	vm_set_irq(vm, irq, 0);
+}
