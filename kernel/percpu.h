@@ -34,6 +34,7 @@ struct percpu {
 	bool virt_enabled;
 	/* SVM only: the area VMSAVE fills with this CPU's host state, and the ASID allocator. A generation bump
 	 * flushes every ASID on this CPU, so a vCPU whose generation is old must take a new ASID. */
+	u64 host_timer_deadline; /* what host_timer_arm last programmed (~0: disarmed) */
 	hpa_t svm_host_save;
 	u32 svm_next_asid;
 	u64 svm_asid_generation;

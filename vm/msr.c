@@ -14,6 +14,12 @@
 #define MSR_IA32_MCG_CAP 0x179
 #define MSR_IA32_MCG_STATUS 0x17a
 
+const u32 msr_passthrough_list[] = {
+	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP,
+	MSR_IA32_SYSENTER_EIP, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_IA32_PAT,
+};
+const u32 msr_passthrough_count = ARRAY_SIZE(msr_passthrough_list);
+
 static void log_unknown(struct vcpu *v, u32 index, bool write)
 {
 	if (vcpu_may_log(v))

@@ -40,6 +40,11 @@ int vcpu_lapic_mmio(struct vcpu *v, gpa_t gpa, unsigned int size, u64 *val, bool
 int vm_devices_init(struct vm *vm);
 void vm_devices_destroy(struct vm *vm);
 
+/* MSRs the guest may access directly: they live in the VMCS/VMCB guest state or the host never uses them (and
+ * vcpu start clears them). The backends open exactly these in their bitmaps. */
+extern const u32 msr_passthrough_list[];
+extern const u32 msr_passthrough_count;
+
 /* CPUID and MSR policy (vm/cpuid.c, vm/msr.c). */
 void cpuid_policy(struct vcpu *v, u32 leaf, u32 subleaf, u32 out[4]);
 int msr_read(struct vcpu *v, u32 index, u64 *val);

@@ -12,6 +12,7 @@ static const char *const end_names[] = {
 	[VM_END_TRIPLE_FAULT] = "triple fault",
 	[VM_END_HALTED] = "halted with interrupts disabled",
 	[VM_END_POWEROFF] = "powered off",
+	[VM_END_RESET] = "reset",
 	[VM_END_UNHANDLED_EXIT] = "unhandled exit",
 	[VM_END_ENTRY_FAILED] = "VM entry failed",
 	[VM_END_INTERNAL_ERROR] = "internal error",

@@ -26,6 +26,7 @@ enum vm_end_reason {
 	VM_END_TRIPLE_FAULT,
 	VM_END_HALTED,          /* HLT with interrupts off and nothing to wake it */
 	VM_END_POWEROFF,        /* ACPI S5 or similar */
+	VM_END_RESET,           /* the guest reset the machine (0xcf9, the i8042 reset line, the FADT reset register) */
 	VM_END_UNHANDLED_EXIT,  /* an exit nothing handles: logged with full state */
 	VM_END_ENTRY_FAILED,    /* the hardware refused the guest state */
 	VM_END_INTERNAL_ERROR,  /* out of memory, emulation failure, device-model error */

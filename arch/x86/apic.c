@@ -6,6 +6,7 @@
 #include "arch/x86/desc.h"
 #include "arch/x86/msr_index.h"
 #include "hv/errno.h"
+#include "kernel/percpu.h"
 #include "hv/log.h"
 #include "mm/mm.h"
 
@@ -150,6 +151,12 @@ void host_timer_init(void)
 
 void host_timer_arm(u64 deadline)
 {
+	struct percpu *cpu = this_cpu();
+
+	/* The run loop re-arms before every entry; most of the time nothing changed. */
+	if (deadline == cpu->host_timer_deadline)
+		return;
+	cpu->host_timer_deadline = deadline;
 	if (tsc_deadline_mode) {
 		if (deadline == ~0ULL) {
 			wrmsr(MSR_IA32_TSC_DEADLINE, 0);

@@ -5,6 +5,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/desc.h"
 #include "kernel/panic.h"
+#include "kernel/percpu.h"
 #include "hv/log.h"
 #include "hv/platform.h"
 
@@ -25,6 +26,8 @@ void interrupt_dispatch(struct irq_frame *f)
 		panic_exception(f);
 	if (f->vector == VEC_SPURIOUS)
 		return;
+	if (f->vector == VEC_HOST_TIMER)
+		this_cpu()->host_timer_deadline = 0; /* fired: the next host_timer_arm must program it again */
 	if (f->vector == VEC_HOST_TIMER || f->vector == VEC_WAKE) {
 		lapic_eoi();
 		return;

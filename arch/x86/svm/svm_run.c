@@ -49,6 +49,12 @@ static void reinject_interrupted_event(struct svm_vcpu *s)
 	s->vmcb->control.event_inj = 0;
 	if (!(info & SVM_EVTINJ_VALID))
 		return;
+	/* INTn, INT3 and INTO interrupted mid-delivery: RIP still points at the instruction, so letting it execute
+	 * again redelivers it with the right return address; re-injecting would push RIP of the INT itself (and,
+	 * for INTn without NRIPS, run the system call twice). */
+	u32 type = info & SVM_EVTINJ_TYPE_MASK, vec = info & 0xff;
+	if (type == SVM_EVTINJ_TYPE_SOFT || (type == SVM_EVTINJ_TYPE_EXEPT && (vec == 3 || vec == 4)))
+		return;
 	s->vmcb->control.event_inj = info;
 	s->vmcb->control.event_inj_err = s->vmcb->control.exit_int_info_err;
 }

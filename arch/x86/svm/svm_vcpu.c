@@ -4,6 +4,7 @@
 #include "arch/x86/msr_index.h"
 #include "arch/x86/svm/svm.h"
 #include "arch/x86/virt.h"
+#include "vm/vcpu.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
 #include "hv/string.h"
@@ -31,10 +32,6 @@ static void vmcb_dirty(struct svm_vcpu *s, u32 bits)
 
 int svm_vcpu_create(struct vcpu *v)
 {
-	static const u32 passthrough[] = {
-		MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP,
-		MSR_IA32_SYSENTER_EIP, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_IA32_PAT, MSR_TSC_AUX,
-	};
 	struct svm_vcpu *s = kzalloc(sizeof(*s));
 
 	if (!s)
@@ -48,8 +45,10 @@ int svm_vcpu_create(struct vcpu *v)
 	s->vmcb = phys_to_virt(s->vmcb_pa);
 	memset(phys_to_virt(s->iopm_pa), 0xff, 4 * PAGE_SIZE);
 	memset(phys_to_virt(s->msrpm_pa), 0xff, 2 * PAGE_SIZE);
-	for (size_t i = 0; i < ARRAY_SIZE(passthrough); i++)
-		msr_passthrough(phys_to_virt(s->msrpm_pa), passthrough[i]);
+	for (u32 i = 0; i < msr_passthrough_count; i++)
+		msr_passthrough(phys_to_virt(s->msrpm_pa), msr_passthrough_list[i]);
+	/* RDTSCP needs TSC_AUX; SVM has no control for it, so the guest owns it (cleared at start). */
+	msr_passthrough(phys_to_virt(s->msrpm_pa), MSR_TSC_AUX);
 
 	struct vmcb_control *c = &s->vmcb->control;
 	/* #MC belongs to the host; #DB and #AC are reflected, so their delivery cannot loop inside the CPU

@@ -42,8 +42,6 @@ int vmx_vcpu_run(struct vcpu *v)
 	x->launched = true;
 	x->cr2 = read_cr2();
 	x->rsp_cache = v->regs[VCPU_RSP] = vmcs_read(GUEST_RSP);
-	/* An injected event was consumed by this entry (delivered or now in the IDT-vectoring info). */
-	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 	vmx_decode_exit(v);
 	reinject_interrupted_event(x);
 	return 0;

@@ -5,6 +5,7 @@
 #include "arch/x86/msr_index.h"
 #include "arch/x86/virt.h"
 #include "arch/x86/vmx/vmx.h"
+#include "vm/vcpu.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "hv/errno.h"
@@ -68,11 +69,6 @@ static void msr_passthrough(u8 *bitmap, u32 msr)
  * in the VMCS guest-state area or are never used by the host, so the guest can own them. */
 static int setup_bitmaps(struct vmx_vcpu *x)
 {
-	static const u32 passthrough[] = {
-		MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP,
-		MSR_IA32_SYSENTER_EIP, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_IA32_PAT,
-	};
-
 	x->msr_bitmap = frame_alloc(0);
 	x->io_bitmap_a = frame_alloc(0);
 	x->io_bitmap_b = frame_alloc(0);
@@ -81,8 +77,8 @@ static int setup_bitmaps(struct vmx_vcpu *x)
 	memset(phys_to_virt(x->msr_bitmap), 0xff, PAGE_SIZE);
 	memset(phys_to_virt(x->io_bitmap_a), 0xff, PAGE_SIZE);
 	memset(phys_to_virt(x->io_bitmap_b), 0xff, PAGE_SIZE);
-	for (size_t i = 0; i < ARRAY_SIZE(passthrough); i++)
-		msr_passthrough(phys_to_virt(x->msr_bitmap), passthrough[i]);
+	for (u32 i = 0; i < msr_passthrough_count; i++)
+		msr_passthrough(phys_to_virt(x->msr_bitmap), msr_passthrough_list[i]);
 	if (vmx_caps.rdtscp)
 		msr_passthrough(phys_to_virt(x->msr_bitmap), MSR_TSC_AUX);
 	return 0;
