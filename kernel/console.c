@@ -23,6 +23,11 @@ bool console_has_uart(void)
 	return have_uart;
 }
 
+int console_getc(void)
+{
+	return have_uart ? uart_getc(COM1_BASE) : -1;
+}
+
 void console_enter_panic(void)
 {
 	__atomic_store_n(&panic_mode, true, __ATOMIC_RELEASE);

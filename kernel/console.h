@@ -11,5 +11,7 @@ void console_write(const char *s, size_t n);
 /* From now on write without taking the console lock: the CPU that held it may be stopped. */
 void console_enter_panic(void);
 bool console_has_uart(void);
+/* A byte typed on the console's serial line, or -1. */
+int console_getc(void);
 
 #endif

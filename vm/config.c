@@ -14,7 +14,7 @@
 #define RAW_MAX	     (KEY_MAX + VM_CONFIG_CMDLINE_MAX)
 #define MSG_WORD_MAX 60
 
-enum cfg_role { ROLE_KERNEL, ROLE_MODULE };
+enum cfg_role { ROLE_KERNEL, ROLE_MODULE, ROLE_INITRD };
 
 /* One word, split into key and value however it was quoted. */
 struct cfg_word {
@@ -37,6 +37,7 @@ struct cfg_line {
 	char vm[VM_CONFIG_NAME_MAX];
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	struct cmdline_word mem_w, cpus_w, pages_w; /* for "only on the kernel module" */
+	struct cmdline_word cmdline_w;              /* for "not on a role=initrd line" */
 };
 
 /* Per tracked VM, beside its struct vm_config in out[]. */
@@ -45,6 +46,8 @@ struct cfg_vm {
 	bool has_kernel;
 	bool maybe_kernel; /* a module of this VM had an unreadable role: do not also claim there is no kernel */
 	u32 kernel_idx;
+	bool has_initrd;
+	u32 initrd_idx;
 };
 
 static void word_err(struct cfg_line *l, const struct cmdline_word *w, const char *check)
@@ -207,9 +210,11 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 			l->role = ROLE_KERNEL;
 		} else if (strcmp(cw->val, "module") == 0) {
 			l->role = ROLE_MODULE;
+		} else if (strcmp(cw->val, "initrd") == 0) {
+			l->role = ROLE_INITRD;
 		} else {
 			l->role_bad = true;
-			word_err(l, &cw->w, "role must be kernel or module");
+			word_err(l, &cw->w, "role must be kernel, module or initrd");
 		}
 	} else if (seen == &l->has_mem) {
 		l->mem_w = cw->w;
@@ -230,6 +235,7 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 			return;
 		}
 	} else {
+		l->cmdline_w = cw->w;
 		memcpy(l->cmdline, cw->val, strlen(cw->val) + 1);
 	}
 	*seen = true;
@@ -293,6 +299,35 @@ static void apply_module(struct cfg_line *l, const struct boot_module *m, struct
 	c->nr_modules++;
 }
 
+/* The initrd is handed to a Linux kernel as one blob; it has no command line of its own, and sizes are the kernel
+ * line's business, so any such word here is a mistake worth stopping for rather than something to ignore. */
+static void apply_initrd(struct cfg_line *l, const struct boot_module *m, struct vm_config *c, struct cfg_vm *s)
+{
+	if (l->has_mem)
+		word_err(l, &l->mem_w, "mem= goes on the kernel module (role=kernel), not on a role=initrd line");
+	if (l->has_cpus)
+		word_err(l, &l->cpus_w, "cpus= goes on the kernel module (role=kernel), not on a role=initrd line");
+	if (l->has_pages)
+		word_err(l, &l->pages_w, "pages= goes on the kernel module (role=kernel), not on a role=initrd line");
+	if (l->has_cmdline)
+		word_err(l, &l->cmdline_w, "an initrd has no command line (cmdline= on the role=kernel line?)");
+	if (s->has_initrd) {
+		pr_err("vm config: module %u: second initrd for vm %s (module %u is its initrd)\n", l->idx, c->name,
+		       s->initrd_idx);
+		l->errors++;
+		return;
+	}
+	s->has_initrd = true;
+	s->initrd_idx = l->idx;
+	if (m->end <= m->start) {
+		pr_err("vm config: module %u: initrd of vm %s is empty\n", l->idx, c->name);
+		l->errors++;
+	}
+	c->has_initrd = true;
+	c->initrd_start = m->start;
+	c->initrd_end = m->end;
+}
+
 /* Parses module idx and applies it to its VM; returns the number of errors reported. */
 static u32 parse_module(const struct boot_module *m, u32 idx, struct vm_config *out, struct cfg_vm *st, u32 *nvms,
 			u32 cap)
@@ -332,6 +367,8 @@ static u32 parse_module(const struct boot_module *m, u32 idx, struct vm_config *
 		st[slot].maybe_kernel = true;
 	else if (l.role == ROLE_KERNEL)
 		apply_kernel(&l, m, &out[slot], &st[slot]);
+	else if (l.role == ROLE_INITRD)
+		apply_initrd(&l, m, &out[slot], &st[slot]);
 	else
 		apply_module(&l, m, &out[slot]);
 	if (l.errors)

@@ -13,8 +13,11 @@
  *
  *   vm=NAME        required: the VM the module belongs to; 1-31 characters of [A-Za-z0-9_.-]. A module without vm=
  *                  is not a VM module: it is skipped with a note (other features may use it).
- *   role=kernel    (the default) the guest kernel: a Multiboot (v1) image. Exactly one per VM.
+ *   role=kernel    (the default) the guest kernel: a Multiboot (v1) image or a Linux x86 bzImage
+ *                  (vm/loader/linux.h). Exactly one per VM.
  *   role=module    handed to the guest kernel as a Multiboot module, in the order of the module2 lines; at most 8.
+ *   role=initrd    the initial ramdisk of a Linux kernel; at most one per VM, not empty. The line takes no key
+ *                  but vm= and role= (the ramdisk has no command line, and size keys belong to the kernel).
  *   mem=SIZE       kernel module only: guest RAM, decimal or 0x hex with an optional K, M or G suffix (binary); at
  *                  least 2M, at most 64G, rounded up to a multiple of 2M. Default 64M.
  *   cpus=N         kernel module only: vCPUs; only 1 is supported for now. Default 1.
@@ -35,14 +38,16 @@
  * A VM is listed where its name first appears, so its modules may come before its kernel. Example (grub.cfg):
  *
  *   multiboot2 /boot/hv.elf loglevel=6
- *   module2 /boot/initrd.img vm=linux role=module cmdline="initrd"
- *   module2 /boot/kernel.elf vm=linux mem=512M cmdline="console=ttyS0 quiet"
+ *   module2 /boot/initrd.img vm=linux role=initrd
+ *   module2 /boot/vmlinuz    vm=linux mem=512M cmdline="console=ttyS0 quiet"
  *   module2 /boot/test.elf   vm=test1 mem=16M
+ *   module2 /boot/mod.bin    vm=test1 role=module cmdline="first"
  *
  * Errors, each reported with pr_err naming the module index, the word and the check that failed; the VM concerned is
  * left out: an unknown key, a key given twice, a word without a value or with an unterminated quote, a bad name, a
- * bad role, mem= or cpus= out of range or on a role=module line, a value too long, a second kernel for a VM, a VM
- * with no kernel, a ninth module, an empty kernel image, a seventeenth VM name (that VM cannot be tracked at all).
+ * bad role, mem=, cpus= or pages= out of range or on a role=module line, any key but vm= and role= on a role=initrd
+ * line, a value too long, a second kernel or a second initrd for a VM, a VM with no kernel, a ninth module, an empty
+ * kernel image or initrd, a seventeenth VM name (that VM cannot be tracked at all).
  */
 
 #define VM_CONFIG_MAX_VMS     16
@@ -61,6 +66,8 @@ struct vm_config {
 	u8 max_page_level; /* 0: the hardware's largest; else 1 (4K), 2 (2M), 3 (1G) */
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	u64 kernel_start, kernel_end;
+	u64 initrd_start, initrd_end; /* the role=initrd module, when has_initrd; never empty */
+	bool has_initrd;
 	u32 nr_modules;
 	struct {
 		u64 start, end;

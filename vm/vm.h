@@ -84,6 +84,7 @@ struct vcpu {
 	bool halted;
 	u64 mtrr_def_type;              /* IA32_MTRR_DEF_TYPE as the guest last wrote it (MTRRs are not emulated) */
 	u32 log_budget;                 /* guest-triggered warnings left to print: a guest cannot flood the console */
+	u64 console_polled;             /* TSC of the last look at the host serial line */
 	u64 stats[NR_VM_STATS];         /* written by the vCPU's CPU only */
 };
 
@@ -101,6 +102,7 @@ struct vm {
 	int end_reason;                 /* enum vm_end_reason, valid once ended */
 	u64 end_status;
 	u64 tsc_hz;                     /* constant: the TSC rate the guest sees (the host's) */
+	bool console_input;             /* constant: keys typed on the host serial line go to this VM's UART */
 	struct vtimer *timers;          /* armed device timers, earliest first (vm/vtimer.c); vCPU's CPU only */
 	struct vm_irq_chip pic_chip, ioapic_chip; /* set up by the interrupt controllers at creation */
 	/* Console line buffer for guest output (UART, port 0xe9), so lines print whole with the VM's prefix. */

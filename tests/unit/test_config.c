@@ -1,6 +1,6 @@
 /* Unit tests of the VM configuration parser (vm/config.c): good lines, every kind of error (each must be reported with
  * the module index, the word and the check, and leave only its own VM out), modules ahead of their kernel, several
- * VMs, and GRUB's re-quoting of words that hold spaces. Log lines are captured from the harness's stderr echo. */
+ * VMs, the Linux initrd role, and GRUB's re-quoting of words that hold spaces. Log lines are captured from the harness's stderr echo. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -224,7 +224,7 @@ TEST(config_bad_names)
 
 TEST(config_bad_values)
 {
-	check_rejected("vm=a role=initrd", "'role=initrd': role must be kernel or module");
+	check_rejected("vm=a role=ramdisk", "'role=ramdisk': role must be kernel, module or initrd");
 	check_rejected("vm=a mem=lots", "'mem=lots': malformed size");
 	check_rejected("vm=a mem=4T", "malformed size");
 	check_rejected("vm=a mem=1048575", "size out of range");
@@ -414,4 +414,81 @@ TEST(config_pages)
 	CHECK(parse() >= 1);
 	CHECK_EQ(ncfg, 0);
 	CHECK_LOG("pages= goes on the kernel module");
+}
+
+TEST(config_initrd)
+{
+	reset();
+	add("vm=lx role=initrd");
+	add("vm=lx mem=256M cmdline=\"console=ttyS0\"");
+	add("vm=lx role=module cmdline=extra");
+	add("vm=plain");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 2);
+	CHECK_STR(cfg[0].name, "lx");
+	CHECK(cfg[0].has_initrd);
+	CHECK_EQ(cfg[0].initrd_start, bi.modules[0].start);
+	CHECK_EQ(cfg[0].initrd_end, bi.modules[0].end);
+	CHECK_EQ(cfg[0].kernel_start, bi.modules[1].start);
+	CHECK_STR(cfg[0].cmdline, "console=ttyS0");
+	/* The initrd is not also a module. */
+	CHECK_EQ(cfg[0].nr_modules, 1);
+	CHECK_STR(cfg[0].modules[0].cmdline, "extra");
+	/* A VM without one says so, although the array started out as 0xa5 garbage. */
+	CHECK_STR(cfg[1].name, "plain");
+	CHECK(!cfg[1].has_initrd);
+	CHECK_EQ(cfg[1].initrd_start, 0);
+	CHECK_EQ(cfg[1].initrd_end, 0);
+}
+
+TEST(config_initrd_errors)
+{
+	/* Only vm= and role= belong on an initrd line; each other key is its own error. */
+	reset();
+	add("vm=a");
+	add("vm=a role=initrd cmdline=x mem=8M cpus=1 pages=4k");
+	CHECK_EQ(parse(), 4);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG("module 1: 'cmdline=x': an initrd has no command line");
+	CHECK_LOG("module 1: 'mem=8M': mem= goes on the kernel module (role=kernel), not on a role=initrd line");
+	CHECK_LOG("module 1: 'cpus=1': cpus= goes on the kernel module");
+	CHECK_LOG("module 1: 'pages=4k': pages= goes on the kernel module");
+	CHECK_LOG("vm a left out");
+
+	/* An empty cmdline= is still a cmdline= word. */
+	check_rejected("vm=a role=initrd cmdline=", "'cmdline=': an initrd has no command line");
+
+	/* At most one per VM; the other VM is not affected. */
+	reset();
+	add("vm=a");
+	add("vm=a role=initrd");
+	add("vm=b");
+	add("vm=a role=initrd");
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 1);
+	CHECK_STR(cfg[0].name, "b");
+	CHECK(!cfg[0].has_initrd);
+	CHECK_LOG("module 3: second initrd for vm a (module 1 is its initrd)");
+
+	/* Empty, and an initrd alone is no VM. */
+	reset();
+	add("vm=e");
+	add("vm=e role=initrd");
+	bi.modules[1].end = bi.modules[1].start;
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG("module 1: initrd of vm e is empty");
+	reset();
+	add("vm=lonely role=initrd");
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG("vm lonely has no kernel module");
+
+	/* GRUB's quoting of the role word changes nothing. */
+	reset();
+	add("\"vm=q\" \"role=initrd\"");
+	add("vm=q");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 1);
+	CHECK(cfg[0].has_initrd);
 }

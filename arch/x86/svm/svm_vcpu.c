@@ -143,6 +143,10 @@ void svm_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *st)
 	svm_set_efer(v, st->efer);
 	save->cr4 = st->cr4;
 	save->cr0 = st->cr0 | CR0_ET;
+	/* VMRUN takes LMA from the VMCB: a loader that starts the guest in long mode (the Linux 64-bit boot
+	 * protocol) needs it set here, as the CPU would have when paging was enabled with LME. */
+	if ((save->efer & EFER_LME) && (save->cr0 & CR0_PG))
+		save->efer |= EFER_LMA;
 	save->cr3 = st->cr3;
 	save->rip = st->rip;
 	save->rflags = st->rflags | BIT(1);
