@@ -4,19 +4,29 @@
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/virt.h"
+#include "drivers/timer.h"
 #include "hv/errno.h"
 #include "hv/log.h"
 #include "hv/platform.h"
 #include "hv/string.h"
 #include "kernel/percpu.h"
+#include "kernel/printf.h"
 #include "mm/track/level.h"
 #include "vm/config.h"
 #include "vm/dev/vlapic.h"
 #include "vm/launch.h"
+#include "vm/dev/acpi_tables.h"
+#include "vm/dev/dev.h"
+#include "vm/dev/ioapic.h"
+#include "vm/loader/linux.h"
 #include "vm/loader/multiboot.h"
 #include "vm/vcpu.h"
 
 #define BELOW_4G_RAM_MAX (3ULL << 30) /* guest RAM below the 32-bit PCI/MMIO hole */
+#define ACPI_AREA_GPA 0xe0000         /* where BIOSes keep ACPI tables; Linux also scans it for the RSDP */
+#define ACPI_AREA_LEN 0x20000
+#define ACPI_PM_PORT 0x600
+#define SCI_IRQ 9
 
 static struct vm_config configs[VM_CONFIG_MAX_VMS];
 static u32 nr_configs;
@@ -89,17 +99,117 @@ static void multiboot_boot_state(struct vcpu *v, const struct multiboot_boot_sta
 	v->regs[VCPU_RBX] = mb->mbi_gpa;
 }
 
+/* The IOAPIC's delivery: find the vCPUs the destination selects and raise the vector in their LAPICs. */
+static int ioapic_deliver(struct vm *vm, u32 dest, bool logical, u8 vector, u8 mode, bool level)
+{
+	/* An IOAPIC message is an xAPIC-format destination, matched like an IPI without shorthand. */
+	struct vlapic_ipi ipi = { .dest = dest, .logical = logical, .shorthand = VLAPIC_SH_NONE, .x2apic = false };
+	int delivered = 0;
+
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if (!t || !vlapic_match_dest(t->lapic, NULL, &ipi))
+			continue;
+		if (mode == VLAPIC_DM_NMI || mode == VLAPIC_DM_INIT)
+			vlapic_deliver(t->lapic, ((u32)mode << VLAPIC_ICR_DM_SHIFT) | vector);
+		else
+			vlapic_set_irq(t->lapic, vector, level);
+		vcpu_request(t, VCPU_REQ_KICK);
+		delivered++;
+		if (mode == VLAPIC_DM_LOWPRI)
+			break; /* one of them: the first is as good as any for one vCPU per VM */
+	}
+	return delivered;
+}
+
+static bool strstr_simple(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (; *hay; hay++)
+		if (strncmp(hay, needle, n) == 0)
+			return true;
+	return false;
+}
+
+/* The PC platform a Linux guest expects beyond what every VM has: PIT, RTC, i8042, port 0x80, IOAPIC, ACPI. */
+static int linux_platform_init(struct vm *vm, u64 *rsdp)
+{
+	struct acpi_build_cfg acpi = {
+		.base = ACPI_AREA_GPA, .len = ACPI_AREA_LEN, .nr_vcpus = vm->nr_vcpus,
+		.ioapic_addr = IOAPIC_BASE, .ioapic_id = (u8)vm->nr_vcpus, .ioapic_gsi_base = 0,
+		.pm_port = ACPI_PM_PORT, .sci_irq = SCI_IRQ, .reset_port = 0xcf9, .reset_value = 0x06,
+		.has_i8042 = true, .has_rtc = true, .has_vga = false,
+	};
+	int r;
+
+	if ((r = pit_dev_init(vm)) || (r = rtc_dev_init(vm, rtc_host_epoch_seconds())) || (r = i8042_dev_init(vm)) ||
+	    (r = port80_dev_init(vm)) || (r = ioapic_dev_init(vm, ioapic_deliver)))
+		return r;
+	r = acpi_pm_dev_init(vm, &acpi, &vm->devices[VM_DEV_ACPI_PM]);
+	if (r)
+		return r;
+	return acpi_tables_build(vm, &acpi, rsdp);
+}
+
+static int load_linux(struct vm *vm, const struct vm_config *cfg, const struct guest_mem_layout *layout,
+		      struct vcpu_boot_state *st)
+{
+	struct vcpu *v = vm->vcpus[0];
+	u64 rsdp = 0;
+	int r = linux_platform_init(vm, &rsdp);
+
+	if (r) {
+		vm_log(vm, LOG_ERR, "legacy platform setup failed (%d)\n", r);
+		return r;
+	}
+	/* Under emulation and nesting, Linux's TSC calibration against the PIT and PM timer sees each read take an
+	 * exit and gives up, marking the TSC unstable. The hypervisor has measured the rate: hand it over the way
+	 * Linux takes it from firmware it trusts, unless the user already chose a value. */
+	static char cmdline[VM_CONFIG_CMDLINE_MAX + 32];
+	if (strstr_simple(cfg->cmdline, "tsc_early_khz="))
+		hv_snprintf(cmdline, sizeof(cmdline), "%s", cfg->cmdline);
+	else
+		hv_snprintf(cmdline, sizeof(cmdline), "%s%stsc_early_khz=%llu", cfg->cmdline, cfg->cmdline[0] ? " " : "",
+			    (unsigned long long)(tsc_hz / 1000));
+	struct linux_boot_params_in in = {
+		.cmdline = cmdline,
+		.initrd = cfg->has_initrd ? phys_to_virt(cfg->initrd_start) : NULL,
+		.initrd_size = cfg->has_initrd ? cfg->initrd_end - cfg->initrd_start : 0,
+		.acpi_rsdp_gpa = rsdp,
+		.acpi_start = ACPI_AREA_GPA,
+		.acpi_len = ACPI_AREA_LEN,
+	};
+	return linux_load(vm, phys_to_virt(cfg->kernel_start), cfg->kernel_end - cfg->kernel_start, &in, layout, st,
+			  v->regs);
+}
+
+static int load_multiboot(struct vm *vm, const struct vm_config *cfg, const struct guest_mem_layout *layout,
+			  struct vcpu_boot_state *st)
+{
+	struct mb_module mods[VM_CONFIG_MAX_MODULES];
+	struct multiboot_boot_state mb;
+
+	for (u32 i = 0; i < cfg->nr_modules; i++)
+		mods[i] = (struct mb_module){ .data = phys_to_virt(cfg->modules[i].start),
+					      .size = cfg->modules[i].end - cfg->modules[i].start,
+					      .cmdline = cfg->modules[i].cmdline };
+	int r = multiboot_load(vm, phys_to_virt(cfg->kernel_start), cfg->kernel_end - cfg->kernel_start, cfg->cmdline,
+			       mods, cfg->nr_modules, layout, &mb);
+	if (!r)
+		multiboot_boot_state(vm->vcpus[0], &mb, st);
+	return r;
+}
+
 static int build_vm(struct vm *vm, const struct vm_config *cfg)
 {
 	struct guest_mem_layout layout = { 0 };
-	struct mb_module mods[VM_CONFIG_MAX_MODULES];
-	struct multiboot_boot_state mb;
 	struct vcpu_boot_state st;
 	int r;
 
 	memcpy(vm->name, cfg->name, sizeof(vm->name));
 	vm->id = __atomic_fetch_add(&vm_seq, 1, __ATOMIC_RELAXED);
 	vm->mem_bytes = cfg->mem_bytes;
+	vm->tsc_hz = tsc_hz;
 	r = add_ram(vm, cfg->mem_bytes, &layout);
 	if (r) {
 		vm_log(vm, LOG_ERR, "cannot allocate %llu MiB of guest RAM (%d)\n",
@@ -134,15 +244,13 @@ static int build_vm(struct vm *vm, const struct vm_config *cfg)
 		return r;
 	}
 
-	for (u32 i = 0; i < cfg->nr_modules; i++)
-		mods[i] = (struct mb_module){ .data = phys_to_virt(cfg->modules[i].start),
-					      .size = cfg->modules[i].end - cfg->modules[i].start,
-					      .cmdline = cfg->modules[i].cmdline };
-	r = multiboot_load(vm, phys_to_virt(cfg->kernel_start), cfg->kernel_end - cfg->kernel_start, cfg->cmdline,
-			   mods, cfg->nr_modules, &layout, &mb);
+	memset(&st, 0, sizeof(st));
+	if (linux_is_bzimage(phys_to_virt(cfg->kernel_start), cfg->kernel_end - cfg->kernel_start))
+		r = load_linux(vm, cfg, &layout, &st);
+	else
+		r = load_multiboot(vm, cfg, &layout, &st);
 	if (r)
 		return r; /* the loader said which check failed */
-	multiboot_boot_state(v, &mb, &st);
 	virt_ops->vcpu_set_state(v, &st);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #define MSR_IA32_BIOS_SIGN_ID 0x8b
 #define MSR_IA32_MCG_CAP 0x179
 #define MSR_IA32_MCG_STATUS 0x17a
+#define MSR_K8_INT_PENDING_MSG 0xc0010055 /* family 0Fh C1E probing reads it unguarded */
 
 const u32 msr_passthrough_list[] = {
 	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP,
@@ -55,6 +56,7 @@ int msr_read(struct vcpu *v, u32 index, u64 *val)
 		return 0;
 	case MSR_IA32_PLATFORM_ID:
 	case MSR_IA32_BIOS_SIGN_ID:
+	case MSR_K8_INT_PENDING_MSG:
 	case MSR_IA32_MCG_CAP:
 	case MSR_IA32_MCG_STATUS:
 		*val = 0;

@@ -5,7 +5,11 @@
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
 #include "hv/log.h"
+#include "drivers/timer.h"
+#include "kernel/console.h"
+#include "vm/dev/dev.h"
 #include "vm/dev/vlapic.h"
+#include "vm/vtimer.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
 
@@ -46,13 +50,24 @@ void vcpu_queue_exception(struct vcpu *v, u8 vector, bool has_error, u32 error_c
 	virt_ops->inject_event(v, &ev);
 }
 
-/* Deliver the highest-priority pending LAPIC interrupt if the guest can take it now; otherwise ask for an exit as
- * soon as it can. */
+/* The PIC's INTR reaches the vCPU through LINT0 in ExtINT mode (or with the LAPIC disabled), on vCPU 0 only. */
+static bool pic_intr_pending(struct vcpu *v)
+{
+	return v->id == 0 && v->vm->devices[VM_DEV_PIC] && vlapic_accepts_pic_intr(v->lapic) &&
+	       pic_dev_has_intr(v->vm);
+}
+
+/* Deliver the highest-priority pending interrupt (LAPIC first, then the PIC) if the guest can take it now;
+ * otherwise ask for an exit as soon as it can. */
 static void deliver_interrupts(struct vcpu *v, u64 now)
 {
+	struct vcpu_event ev = { .type = EVENT_EXTINT };
+
+	vm_timers_run(v->vm, now);
 	vlapic_tick(v->lapic, now);
 	int vec = vlapic_pending_vector(v->lapic);
-	if (vec < 0) {
+	bool pic = vec < 0 && pic_intr_pending(v);
+	if (vec < 0 && !pic) {
 		virt_ops->set_intr_window(v, false);
 		return;
 	}
@@ -60,12 +75,39 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 		virt_ops->set_intr_window(v, true);
 		return;
 	}
-	struct vcpu_event ev = { .type = EVENT_EXTINT, .vector = (u8)vec };
+	if (pic) {
+		vec = pic_dev_intack(v->vm);
+		if (vec < 0)
+			return; /* the PIC withdrew it (spurious): nothing to deliver */
+	} else {
+		vlapic_accept(v->lapic, (u8)vec);
+	}
+	ev.vector = (u8)vec;
 	virt_ops->inject_event(v, &ev);
-	vlapic_accept(v->lapic, (u8)vec);
 	v->halted = false;
 	v->stats[VM_STAT_INTR_INJECTED]++;
 	virt_ops->set_intr_window(v, false);
+}
+
+/* The earliest moment something may need the vCPU: its LAPIC timer or a device timer. */
+static u64 next_deadline(struct vcpu *v)
+{
+	return MIN(vlapic_next_deadline(v->lapic), vm_timers_next(v->vm));
+}
+
+/* Keys typed on the host serial line go to the VM that owns the console. Polled, at most every
+ * CONSOLE_POLL_CYCLES of TSC, so a busy guest does not pay for it on every exit. */
+#define CONSOLE_POLL_CYCLES (tsc_hz / 1000)
+static void poll_console_input(struct vcpu *v, u64 now)
+{
+	int c;
+
+	if (!v->vm->console_input || now - v->console_polled < CONSOLE_POLL_CYCLES)
+		return;
+	v->console_polled = now;
+	while ((c = console_getc()) >= 0)
+		if (uart_dev_push_rx(v->vm, (u8)c))
+			break; /* FIFO full: the byte is lost, as on a real UART overrun */
 }
 
 /* HLT: sleep until the LAPIC has something for the guest. With interrupts disabled, or with nothing that could ever
@@ -77,8 +119,11 @@ static void wait_while_halted(struct vcpu *v)
 		vm_end(v->vm, VM_END_HALTED, 0);
 		return;
 	}
-	u64 deadline = vlapic_next_deadline(v->lapic);
-	if (deadline == ~0ULL) {
+	u64 deadline = next_deadline(v);
+	if (v->vm->console_input) {
+		/* Typed input can wake it too: sleep in short slices and look at the serial line in between. */
+		deadline = MIN(deadline, rdtsc() + CONSOLE_POLL_CYCLES);
+	} else if (deadline == ~0ULL) {
 		vm_log(v->vm, LOG_INFO, "vcpu %u halted with no timer armed and no interrupt source\n", v->id);
 		vm_end(v->vm, VM_END_HALTED, 0);
 		return;
@@ -97,12 +142,14 @@ int vcpu_run_loop(struct vcpu *v)
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
 			break;
 		}
-		deliver_interrupts(v, rdtsc());
+		u64 now = rdtsc();
+		poll_console_input(v, now);
+		deliver_interrupts(v, now);
 		if (v->halted) {
 			wait_while_halted(v);
 			continue;
 		}
-		host_timer_arm(vlapic_next_deadline(v->lapic));
+		host_timer_arm(next_deadline(v));
 		r = virt_ops->vcpu_run(v);
 		if (r) {
 			vm_log(vm, LOG_ERR, "vcpu %u: backend failure %d\n", v->id, r);

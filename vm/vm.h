@@ -88,6 +88,12 @@ struct vcpu {
 	u64 stats[NR_VM_STATS];         /* written by the vCPU's CPU only */
 };
 
+/* Slots of vm->devices[]: each device model's private state. */
+enum vm_device {
+	VM_DEV_UART, VM_DEV_PIC, VM_DEV_FWCFG, VM_DEV_TESTDEV, VM_DEV_DEBUG_EXIT, VM_DEV_PIT, VM_DEV_RTC,
+	VM_DEV_ACPI_PM, VM_DEV_IOAPIC, VM_DEV_I8042, VM_DEV_PORT80, NR_VM_DEVICES
+};
+
 struct vm {
 	char name[VM_NAME_MAX];         /* constant */
 	u32 id;                         /* constant */
@@ -97,7 +103,7 @@ struct vm {
 	struct io_bus pio, mmio;        /* set up before the vCPU runs */
 	u32 nr_vcpus;
 	struct vcpu *vcpus[VM_MAX_VCPUS];
-	void *devices[8];               /* device models' private state, by enum vm_device */
+	void *devices[NR_VM_DEVICES + 1]; /* device models' private state, by enum vm_device (+1: see dev.h) */
 	volatile bool ended;            /* set once by vm_end */
 	int end_reason;                 /* enum vm_end_reason, valid once ended */
 	u64 end_status;
@@ -110,7 +116,6 @@ struct vm {
 	u32 con_len;
 };
 
-enum vm_device { VM_DEV_UART, VM_DEV_PIC, VM_DEV_FWCFG, VM_DEV_TESTDEV, VM_DEV_DEBUG_EXIT, VM_DEV_PIT, VM_DEV_RTC };
 
 /* End the VM (idempotent: the first reason wins). The vCPU leaves its run loop at the next exit. */
 void vm_end(struct vm *vm, int reason, u64 status);
