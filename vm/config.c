@@ -37,7 +37,7 @@ struct cfg_line {
 	char vm[VM_CONFIG_NAME_MAX];
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	struct cmdline_word mem_w, cpus_w, pages_w; /* for "only on the kernel module" */
-	struct cmdline_word cmdline_w;              /* for "not on a role=initrd line" */
+	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
 };
 
 /* Per tracked VM, beside its struct vm_config in out[]. */

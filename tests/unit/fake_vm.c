@@ -90,3 +90,30 @@ u64 vm_stat(struct vm *vm, enum vm_stat s)
 	fake_vm.stat_calls++;
 	return (unsigned int)s < NR_VM_STATS ? fake_vm.stats[s] : 0;
 }
+
+u64 dev_tsc_now(void)
+{
+	return fake_vm.tsc;
+}
+
+/* vm/irq.c's routing (ISA lines to the PIC, every line to the IOAPIC with IRQ0 on pin 2), recorded on the way. Weak:
+ * a test that links the real vm/irq.c gets that one (and observes lines at the chips instead). */
+__weak void vm_set_irq(struct vm *vm, unsigned int irq, int level)
+{
+	if (irq >= VM_NR_IRQS)
+		return;
+	fake_vm.irq_calls++;
+	if (level && !fake_vm.irq_level[irq])
+		fake_vm.irq_rises[irq]++;
+	fake_vm.irq_level[irq] = level;
+	if (irq < 16 && vm->pic_chip.set_irq)
+		vm->pic_chip.set_irq(vm, irq, level);
+	if (vm->ioapic_chip.set_irq)
+		vm->ioapic_chip.set_irq(vm, irq == 0 ? 2 : irq, level);
+}
+
+__weak void vm_pulse_irq(struct vm *vm, unsigned int irq)
+{
+	vm_set_irq(vm, irq, 1);
+	vm_set_irq(vm, irq, 0);
+}

@@ -1,6 +1,7 @@
 /* Unit tests of the VM configuration parser (vm/config.c): good lines, every kind of error (each must be reported with
  * the module index, the word and the check, and leave only its own VM out), modules ahead of their kernel, several
- * VMs, the Linux initrd role, and GRUB's re-quoting of words that hold spaces. Log lines are captured from the harness's stderr echo. */
+ * VMs, the Linux initrd role, and GRUB's re-quoting of words that hold spaces. Log lines are captured from the
+ * harness's stderr echo. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

@@ -184,6 +184,87 @@ TEST(uart_iir_reports_enabled_interrupts)
 	CHECK(!uart_dev_irq_pending(&vm));
 }
 
+TEST(uart_thre_interrupt_drives_irq4)
+{
+	setup();
+	CHECK_EQ(fake_vm.irq_calls, 0);
+	outb(0x3f9, 0x02); /* ETBEI with THR empty: IRQ4 at once (MCR has OUT2 from reset) */
+	CHECK_EQ(fake_vm.irq_level[4], 1);
+	CHECK_EQ(fake_vm.irq_rises[4], 1);
+	CHECK_EQ(inb(0x3fa), 0x02); /* reading IIR acknowledges, and the line drops */
+	CHECK_EQ(fake_vm.irq_level[4], 0);
+	/* Linux's 8250 sends a burst per interrupt; each THR write re-arms THRE, as on a real 16550. */
+	outb(0x3f8, 'a');
+	CHECK_EQ(fake_vm.irq_rises[4], 2);
+	outb(0x3f8, 'b'); /* still pending: no new edge, no extra call */
+	CHECK_EQ(fake_vm.irq_rises[4], 2);
+	u32 calls = fake_vm.irq_calls;
+	outb(0x3f8, 'c');
+	CHECK_EQ(fake_vm.irq_calls, calls);
+	/* Its THRE probe: enable, read IIR, disable, enable again: the interrupt is asserted both times. */
+	outb(0x3f9, 0x00);
+	CHECK_EQ(fake_vm.irq_level[4], 0);
+	outb(0x3f9, 0x02);
+	CHECK_EQ(inb(0x3fa), 0x02);
+	outb(0x3f9, 0x00);
+	outb(0x3f9, 0x02);
+	CHECK_EQ(inb(0x3fa), 0x02);
+	CHECK_EQ(fake_vm.irq_rises[4], 4);
+	/* Stopping transmission (ETBEI off) drops a pending THRE. */
+	outb(0x3f8, 'd');
+	CHECK_EQ(fake_vm.irq_level[4], 1);
+	outb(0x3f9, 0x00);
+	CHECK_EQ(fake_vm.irq_level[4], 0);
+	CHECK_STR(fake_vm.console, "abcd");
+}
+
+TEST(uart_rx_interrupt_and_irq4_through_the_pic)
+{
+	setup();
+	outb(0x21, 0xef);  /* unmask IRQ 4 only */
+	outb(0x3f9, 0x01); /* ERBFI */
+	CHECK_EQ(fake_vm.irq_level[4], 0);
+	CHECK(!pic_dev_has_intr(&vm));
+	CHECK_EQ(uart_dev_push_rx(&vm, 'k'), 0);
+	CHECK_EQ(fake_vm.irq_level[4], 1);
+	CHECK(pic_dev_has_intr(&vm));
+	CHECK_EQ(pic_dev_intack(&vm), 0x0c);
+	CHECK_EQ(inb(0x3fa), 0x04);
+	CHECK_EQ(fake_vm.irq_level[4], 1); /* reading IIR does not clear received data */
+	CHECK_EQ(inb(0x3f8), 'k');
+	CHECK_EQ(fake_vm.irq_level[4], 0);
+	/* A full FIFO keeps the line up until the last byte is read. */
+	outb(0x3fa, 0x01);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(uart_dev_push_rx(&vm, (u8)('0' + i)), 0);
+	CHECK_EQ(fake_vm.irq_rises[4], 2);
+	inb(0x3f8);
+	inb(0x3f8);
+	CHECK_EQ(fake_vm.irq_level[4], 1);
+	inb(0x3f8);
+	CHECK_EQ(fake_vm.irq_level[4], 0);
+	outb(0x20, 0x20);
+}
+
+TEST(uart_out2_gates_irq4)
+{
+	setup();
+	outb(0x3fc, 0x03); /* DTR|RTS, OUT2 clear */
+	outb(0x3f9, 0x03);
+	CHECK(uart_dev_irq_pending(&vm)); /* the UART's own output is up... */
+	CHECK_EQ(inb(0x3fa) & 0x0f, 0x02);
+	outb(0x3f9, 0x00);
+	outb(0x3f9, 0x02);
+	CHECK_EQ(fake_vm.irq_level[4], 0); /* ...but the PC's gate keeps it off the line */
+	CHECK_EQ(fake_vm.irq_calls, 0);
+	outb(0x3fc, 0x0b); /* OUT2: what Linux sets when it enables interrupts */
+	CHECK_EQ(fake_vm.irq_level[4], 1);
+	outb(0x3fc, 0x1b); /* loopback holds OUT2 inactive */
+	CHECK_EQ(fake_vm.irq_level[4], 0);
+	outb(0x3fc, 0x0b);
+	CHECK_EQ(fake_vm.irq_level[4], 1);
+}
+
 TEST(uart_wide_access_is_byte_split)
 {
 	setup();
@@ -354,6 +435,60 @@ TEST(pic_elcr_masks_isa_only_lines)
 	CHECK_EQ(inb(0x4d0), 0xf8);
 }
 
+TEST(pic_has_intr_follows_priority_without_acknowledging)
+{
+	setup();
+	CHECK(vm.pic_chip.set_irq == pic_dev_set_irq);
+	outb(0x21, 0x00);
+	outb(0xa1, 0x00);
+	CHECK(!pic_dev_has_intr(&vm));
+	vm_set_irq(&vm, 5, 1); /* through the VM's routing */
+	CHECK(pic_dev_has_intr(&vm));
+	CHECK(pic_dev_has_intr(&vm)); /* asking twice acknowledges nothing */
+	CHECK_EQ(inb(0x20), 0x20);
+	CHECK_EQ(pic_dev_intack(&vm), 0x0d);
+	CHECK(!pic_dev_has_intr(&vm));
+	vm_set_irq(&vm, 6, 1); /* lower than IRQ 5 in service: held off */
+	CHECK(!pic_dev_has_intr(&vm));
+	vm_set_irq(&vm, 3, 1); /* higher: nests */
+	CHECK(pic_dev_has_intr(&vm));
+	CHECK_EQ(pic_dev_intack(&vm), 0x0b);
+	CHECK(!pic_dev_has_intr(&vm));
+	outb(0x20, 0x20); /* EOI 3: 6 is still below 5 */
+	CHECK(!pic_dev_has_intr(&vm));
+	outb(0x20, 0x20); /* EOI 5 */
+	CHECK(pic_dev_has_intr(&vm));
+	outb(0x21, 0x40); /* masked */
+	CHECK(!pic_dev_has_intr(&vm));
+	outb(0x21, 0x00);
+	CHECK_EQ(pic_dev_intack(&vm), 0x0e);
+	outb(0x20, 0x20);
+	/* A slave request shows through the cascade; the slave's mask hides it again. */
+	vm_set_irq(&vm, 12, 1);
+	CHECK(pic_dev_has_intr(&vm));
+	/* Masked at the slave after the master latched the cascade edge: INT stays up, and the acknowledge finds the
+	 * request gone and yields the slave's spurious IRQ 7, as the 8259A does (and QEMU). */
+	outb(0xa1, 0x10);
+	CHECK(pic_dev_has_intr(&vm));
+	CHECK_EQ(pic_dev_intack(&vm), 0x77);
+	outb(0x20, 0x20);
+	CHECK(!pic_dev_has_intr(&vm));
+	outb(0xa1, 0x00); /* unmasked, the still-pending IRQ 12 comes through */
+	CHECK(pic_dev_has_intr(&vm));
+	CHECK_EQ(pic_dev_intack(&vm), 0x74);
+	/* Special mask mode lets a lower IRQ through while a higher one is in service, if that one is masked. */
+	setup();
+	outb(0x21, 0x00);
+	vm_set_irq(&vm, 1, 1);
+	CHECK_EQ(pic_dev_intack(&vm), 0x09);
+	vm_set_irq(&vm, 4, 1);
+	CHECK(!pic_dev_has_intr(&vm));
+	outb(0x21, 0x02);
+	outb(0x20, 0x68); /* OCW3: set special mask */
+	CHECK(pic_dev_has_intr(&vm));
+	CHECK_EQ(pic_dev_intack(&vm), 0x0c);
+}
+
 /* ---- fw_cfg ---- */
 
 static void fw_cfg_select(u16 key)
@@ -498,4 +633,5 @@ TEST(devices_coexist_and_refuse_double_init)
 	CHECK(!uart_dev_irq_pending(&vm));
 	pic_dev_set_irq(&vm, 3, 1);
 	CHECK_EQ(pic_dev_intack(&vm), -1);
+	CHECK(!pic_dev_has_intr(&vm));
 }

@@ -17,8 +17,8 @@
  * Any access size at any offset works byte-wise, as on a chipset; bytes past the block read all ones.
  *
  * Reset control register at cfg->reset_port (one port, like the PIIX/ICH RCR at 0xcf9): a write with bit 2 (RST_CPU)
- * set resets the machine, which ends the VM with VM_END_POWEROFF and status ACPI_RESET_STATUS (a distinct reason,
- * VM_END_RESET, does not exist yet); other bits (1, 3) are kept and read back.
+ * set resets the machine, which ends the VM with VM_END_RESET and the byte written as the status; bits 1 (SYS_RST)
+ * and 3 (FULL_RST) are kept and read back. Wider accesses reach it through their first byte only.
  */
 #define ACPI_PM_PORTS	 12
 #define ACPI_PM1_STS	 0
@@ -38,46 +38,48 @@
 #define ACPI_PM1_PCIEXP_STS BIT(14)
 #define ACPI_PM1_WAK_STS    BIT(15)
 /* PM1_EN bits sit at the same positions as the status bits they enable. */
-#define ACPI_PM1_TMR_EN		BIT(0)
-#define ACPI_PM1_GBL_EN		BIT(5)
-#define ACPI_PM1_PWRBTN_EN	BIT(8)
-#define ACPI_PM1_SLPBTN_EN	BIT(9)
-#define ACPI_PM1_RTC_EN		BIT(10)
+#define ACPI_PM1_TMR_EN		 BIT(0)
+#define ACPI_PM1_GBL_EN		 BIT(5)
+#define ACPI_PM1_PWRBTN_EN	 BIT(8)
+#define ACPI_PM1_SLPBTN_EN	 BIT(9)
+#define ACPI_PM1_RTC_EN		 BIT(10)
 #define ACPI_PM1_PCIEXP_WAKE_DIS BIT(14)
-#define ACPI_PM1_SCI_EN		BIT(0)
-#define ACPI_PM1_BM_RLD		BIT(1)
-#define ACPI_PM1_GBL_RLS	BIT(2)
-#define ACPI_PM1_SLP_TYP_SHIFT	10
-#define ACPI_PM1_SLP_TYP_MASK	(7u << ACPI_PM1_SLP_TYP_SHIFT)
-#define ACPI_PM1_SLP_EN		BIT(13)
+#define ACPI_PM1_SCI_EN		 BIT(0)
+#define ACPI_PM1_BM_RLD		 BIT(1)
+#define ACPI_PM1_GBL_RLS	 BIT(2)
+#define ACPI_PM1_SLP_TYP_SHIFT	 10
+#define ACPI_PM1_SLP_TYP_MASK	 (7u << ACPI_PM1_SLP_TYP_SHIFT)
+#define ACPI_PM1_SLP_EN		 BIT(13)
 
 /* SLP_TYP for soft-off, published as \_S5 = Package { 5, 5, 0, 0 }. Any value works as long as the DSDT and the
  * device agree; 5 mirrors the state's number, so a trace of PM1_CNT writes reads naturally. */
 #define ACPI_SLP_TYP_S5 5
 
 #define ACPI_RESET_RST_CPU BIT(2)
-#define ACPI_RESET_STATUS  0x52 /* 'R': the end status of a VM the guest reset */
 
 /* 255 Processor Local APIC entries with 8-bit APIC IDs 0..254; 0xff is the broadcast ID. */
 #define ACPI_MAX_VCPUS 255
 
 struct acpi_build_cfg {
-	gpa_t base;	  /* table area [base, base + len): guest RAM below 4 GiB, reported reserved in e820 */
-	u64 len;	  /* the RSDP goes at base rounded up to 16, so scanning 0xe0000-0xfffff finds it */
-	u32 nr_vcpus;	  /* 1..ACPI_MAX_VCPUS; APIC IDs and ACPI processor UIDs 0..n-1 */
-	u32 ioapic_addr;  /* 0xfec00000 */
+	gpa_t base;	 /* table area [base, base + len): guest RAM below 4 GiB, e820 ACPI or reserved */
+	u64 len;	 /* the RSDP goes at base rounded up to 16, so scanning 0xe0000-0xfffff finds it */
+	u32 nr_vcpus;	 /* 1..ACPI_MAX_VCPUS; APIC IDs and ACPI processor UIDs 0..n-1 */
+	u32 ioapic_addr; /* 0xfec00000 */
 	u8 ioapic_id;
 	u32 ioapic_gsi_base; /* 0: vm_set_irq wires ISA IRQ n to pin n (IRQ0 to pin 2) */
-	u16 pm_port;	  /* PM block base, e.g. 0x600; ACPI_PM_PORTS ports */
-	u8 sci_irq;	  /* ISA IRQ of the SCI (9): 1..15 but not 2, level-triggered, active high */
-	u16 reset_port;	  /* 0xcf9 */
-	u8 reset_value;	  /* 0x06; must have ACPI_RESET_RST_CPU set */
-	bool has_i8042;	  /* IAPC_BOOT_ARCH 8042: Linux probes the keyboard controller only when set */
-	bool has_rtc;	  /* clear: IAPC_BOOT_ARCH "CMOS RTC not present" */
-	bool has_vga;	  /* clear: IAPC_BOOT_ARCH "VGA not present" (do not probe 0x3c0/0xa0000) */
+	u16 pm_port;	     /* PM block base, e.g. 0x600; ACPI_PM_PORTS ports */
+	u8 sci_irq;	     /* ISA IRQ of the SCI (9): 1..15 but not 2, level-triggered, active high */
+	u16 reset_port;	     /* 0xcf9 */
+	u8 reset_value;	     /* 0x06; must have ACPI_RESET_RST_CPU set */
+	bool has_i8042;	     /* IAPC_BOOT_ARCH 8042: Linux probes the keyboard controller only when set */
+	bool has_rtc;	     /* clear: IAPC_BOOT_ARCH "CMOS RTC not present" */
+	bool has_vga;	     /* clear: IAPC_BOOT_ARCH "VGA not present" (do not probe 0x3c0/0xa0000) */
 	/* The PM timer's TSC source, NULL for rdtsc(). Unit tests pass a fake clock. The rate is vm->tsc_hz. */
 	u64 (*now)(void);
 };
+
+/* 0 if cfg's platform fields (everything but base and len) are usable by both functions below, else -EINVAL. */
+int acpi_build_cfg_check(const struct acpi_build_cfg *cfg);
 
 /*
  * Build RSDP, XSDT, RSDT, FADT, FACS, MADT and DSDT into guest memory inside [cfg->base, cfg->base + cfg->len) and

@@ -1,10 +1,18 @@
 /* Guest device models on the port-I/O bus: their init functions, the few hooks the rest of the hypervisor calls, and
- * a helper for the byte-wide ISA registers most of them have. Each init allocates the device's state (kzalloc) into
- * vm->devices[VM_DEV_*] and registers its ports on vm->pio; none of them touches hardware. */
+ * helpers for the byte-wide ISA registers most of them have and for time. Each init allocates the device's state
+ * (kzalloc) into vm->devices[VM_DEV_*] and registers its ports on vm->pio. None of them touches hardware, except
+ * rtc_host_epoch_seconds(), which reads the host's clock once per VM. The IOAPIC is in ioapic.h. */
 #ifndef VM_DEV_DEV_H
 #define VM_DEV_DEV_H
 
+#include "hv/bug.h"
+#include "hv/errno.h"
+#include "hv/platform.h"
 #include "vm/vm.h"
+
+#ifndef HV_HOST_TEST
+#include "arch/x86/cpu.h"
+#endif
 
 /*
  * Every init returns 0, -EEXIST if the device was already initialised, -ENOMEM, or the io_bus_register error. Once
@@ -17,6 +25,18 @@ int fw_cfg_dev_init(struct vm *vm);	/* QEMU fw_cfg at 0x510-0x511 (no DMA), VM_D
 int testdev_dev_init(struct vm *vm);	/* counters for guest tests at 0x5f0-0x5ff, VM_DEV_TESTDEV */
 int debug_exit_dev_init(struct vm *vm); /* isa-debug-exit at 0xf4-0xf7, VM_DEV_DEBUG_EXIT */
 int port_e9_dev_init(struct vm *vm);	/* Bochs/QEMU debug console at 0xe9; stateless, no devices[] slot */
+int pit_dev_init(struct vm *vm);	/* i8254 at 0x40-0x43 and port 0x61, IRQ0; VM_DEV_PIT; needs vm->tsc_hz */
+int i8042_dev_init(struct vm *vm);	/* keyboard controller at 0x60, 0x64, IRQ1/IRQ12; DEV_EXT_I8042 */
+int port80_dev_init(struct vm *vm);	/* POST code port 0x80; DEV_EXT_PORT80 */
+/* CMOS RTC at 0x70-0x71, IRQ8, VM_DEV_RTC; needs vm->tsc_hz. The clock starts at epoch_seconds (seconds since
+ * 1970-01-01 00:00:00, read as the RTC's own time scale: UTC or local, whatever the host's RTC keeps). */
+int rtc_dev_init(struct vm *vm, u64 epoch_seconds);
+/* The host's wall time from its CMOS RTC, for rtc_dev_init: waits out an update in progress and reads until two
+ * passes agree. 0 when the RTC reads as absent or invalid. Touches host ports 0x70/0x71 under a global lock; call
+ * it outside any guest context (VM creation). */
+u64 rtc_host_epoch_seconds(void);
+/* The same from any CMOS reader (a fake one in unit tests): read(index) returns the byte at that CMOS index. */
+u64 rtc_epoch_from_cmos(u8 (*read)(void *ctx, u8 index), void *ctx);
 
 /*
  * Test device ABI (guest tests depend on it; keep it stable):
@@ -37,17 +57,131 @@ int port_e9_dev_init(struct vm *vm);	/* Bochs/QEMU debug console at 0xe9; statel
 #define TESTDEV_PORT_RESERVED 0x5fc
 
 /* UART: queue one byte of input for the guest. 0, or -EAGAIN when the receive FIFO is full (keep the byte and offer
- * it again later: input is flow-controlled, not dropped), -ENODEV without a UART. */
+ * it again later: input is flow-controlled, not dropped), -ENODEV without a UART. It may raise IRQ4, which reaches
+ * the IOAPIC's delivery hook and so the vLAPIC: call it where the VM's interrupts are delivered (its vCPU's CPU). */
 int uart_dev_push_rx(struct vm *vm, u8 byte);
-/* UART: whether the guest has an interrupt enabled in IER whose condition holds (IIR bit 0 clear). */
+/* UART: whether the guest has an interrupt enabled in IER whose condition holds (IIR bit 0 clear). Whether it
+ * reaches IRQ4 also depends on MCR.OUT2, the PC's interrupt gate; the UART drives IRQ4 itself (vm_set_irq). */
 bool uart_dev_irq_pending(struct vm *vm);
 
 /* PIC: drive input line irq (0-15) to level (0 or 1). Edge-triggered lines latch IRR on a rising edge, level-triggered
- * ones (ELCR) follow the line. Nothing is delivered to the vCPU yet; the state is what a guest's poll or IRR read
- * sees, and what the interrupt delivery will consume. */
+ * ones (ELCR) follow the line. Devices reach it through vm_set_irq (it is vm->pic_chip.set_irq). */
 void pic_dev_set_irq(struct vm *vm, unsigned int irq, int level);
 /* PIC: the vector the pair would deliver now (interrupt acknowledge: sets ISR, clears an edge IRR), or -1. */
 int pic_dev_intack(struct vm *vm);
+/* PIC: whether the master's INT output is asserted (an unmasked request that no in-service IRQ of equal or higher
+ * priority blocks), without acknowledging anything. The run loop asks this, then calls pic_dev_intack() when it
+ * injects; the two can disagree only if the guest changed the PIC in between, and then intack returns -1 or the
+ * slave's spurious vector, as the hardware would. pic_dev_init registers pic_dev_set_irq as vm->pic_chip.set_irq. */
+bool pic_dev_has_intr(struct vm *vm);
+
+/*
+ * Time. The timekeeping models (PIT, RTC) are functions of the host TSC, the time base of vtimer deadlines and of
+ * vm->tsc_hz: the run loop fires their timers with rdtsc() as `now`, and their registers read dev_tsc_now(). Host
+ * unit tests supply simulated time instead (tests/unit/fake_vm.c). Device locks are taken before the interrupt
+ * controllers' (a model raises its IRQ line with its own lock held), never the other way round.
+ */
+#ifdef HV_HOST_TEST
+u64 dev_tsc_now(void);
+#else
+static inline u64 dev_tsc_now(void)
+{
+	return rdtsc();
+}
+#endif
+
+/* a * b / c with a 128-bit intermediate, rounded down or up; ~0 if the quotient does not fit in 64 bits. The kernel
+ * links no libgcc, so the 128-by-64 division is done here (one hardware divide when the product fits in 64 bits). */
+static inline u64 dev_mul_div(u64 a, u64 b, u64 c, bool round_up)
+{
+	unsigned __int128 p = (unsigned __int128)a * b;
+	u64 hi = (u64)(p >> 64), lo = (u64)p, q = 0, rem;
+
+	if (hi >= c)
+		return ~0ULL;
+	if (!hi) {
+		q = lo / c;
+		rem = lo % c;
+	} else {
+		for (int i = 0; i < 64; i++) {
+			u64 carry = hi >> 63;
+
+			/* (hi:lo) <<= 1; hi < c before, so one subtraction brings it back below c. */
+			hi = (hi << 1) | (lo >> 63);
+			lo <<= 1;
+			q <<= 1;
+			if (carry || hi >= c) {
+				hi -= c;
+				q |= 1;
+			}
+		}
+		rem = hi;
+	}
+	if (round_up && rem) {
+		if (q == ~0ULL)
+			return ~0ULL;
+		q++;
+	}
+	return q;
+}
+
+/*
+ * Models that enum vm_device (vm/vm.h) has no slot for yet: the IOAPIC, the i8042 and port 0x80. They share the last
+ * slot of vm->devices[] (the one new enum entries reach last): one zeroed block whose arena holds their states, so the
+ * VM's teardown, which kfrees every devices[] entry, frees all three, and a model finds its state again by its id.
+ * The block starts with a magic, so a slot that some other model has taken is refused (-EEXIST) instead of misread.
+ * When vm.h names these models, each takes its own slot like the others and this goes.
+ */
+enum dev_ext_id { DEV_EXT_IOAPIC, DEV_EXT_I8042, DEV_EXT_PORT80, NR_DEV_EXT };
+
+#define VM_DEV_EXT    (ARRAY_SIZE(((struct vm *)0)->devices) - 1)
+#define DEV_EXT_MAGIC 0x74786564u /* "dext" */
+#define DEV_EXT_ARENA 1024
+#define DEV_EXT_ALIGN 16
+
+struct dev_ext_block {
+	u32 magic;
+	u32 used;		 /* bytes of arena[] handed out */
+	void *state[NR_DEV_EXT]; /* into arena[], NULL until allocated */
+	u8 arena[DEV_EXT_ARENA] __aligned(DEV_EXT_ALIGN);
+};
+
+static_assert(VM_DEV_EXT > VM_DEV_RTC, "no vm->devices[] slot left for the ext block");
+
+/* The state of model id, or NULL if it was not initialised. A slot that some other model overwrote after the block
+ * was made would silently disconnect the IOAPIC: that is a wiring bug, reported once. */
+static inline void *dev_ext_state(struct vm *vm, enum dev_ext_id id)
+{
+	struct dev_ext_block *b = vm->devices[VM_DEV_EXT];
+
+	if (!b || WARN_ON_ONCE(b->magic != DEV_EXT_MAGIC))
+		return NULL;
+	return b->state[id];
+}
+
+/* Zeroed state of `size` bytes for model id: 0 and *out, -EEXIST (already there, or the slot is another model's),
+ * -ENOMEM, or -ENOSPC if the arena is too small (a build-time mistake: each model static_asserts its size). */
+static inline int dev_ext_alloc(struct vm *vm, enum dev_ext_id id, size_t size, void **out)
+{
+	struct dev_ext_block *b = vm->devices[VM_DEV_EXT];
+	size_t need = ALIGN_UP(size, DEV_EXT_ALIGN);
+
+	if (!b) {
+		b = kzalloc(sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		b->magic = DEV_EXT_MAGIC;
+		vm->devices[VM_DEV_EXT] = b;
+	} else if (b->magic != DEV_EXT_MAGIC || b->state[id]) {
+		return -EEXIST;
+	}
+	if (need > DEV_EXT_ARENA - b->used)
+		return -ENOSPC;
+	b->state[id] = b->arena + b->used;
+	b->used += (u32)need;
+	*out = b->state[id];
+	return 0;
+}
 
 /*
  * Many ISA devices decode only byte-wide registers. A wider access is a run of byte accesses to consecutive ports,

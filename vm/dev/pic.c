@@ -1,7 +1,8 @@
 /* The i8259A master/slave pair (0x20-0x21, 0xa0-0xa1) and its ELCR edge/level registers (0x4d0-0x4d1). Guests probe
  * the PIC by writing IMR and reading it back, reprogram it with ICW1-ICW4 and mask it before they switch to the APIC,
- * so the register state machine is complete; the priority logic follows QEMU's hw/intc/i8259.c so that poll mode and
- * EOIs already behave, and interrupt delivery, when it comes, only has to call pic_dev_intack(). */
+ * so the register state machine is complete; the priority logic follows QEMU's hw/intc/i8259.c. ISA lines arrive
+ * through vm->pic_chip (vm_set_irq); the vCPU asks pic_dev_has_intr() for the INT output and acknowledges with
+ * pic_dev_intack() when it injects. */
 #include "vm/dev/dev.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
@@ -308,6 +309,8 @@ int pic_dev_init(struct vm *vm)
 		ret = io_bus_register(&vm->pio, PIC_SLAVE, 2, &pic_ops, p);
 	if (!ret)
 		ret = io_bus_register(&vm->pio, PIC_ELCR, 2, &pic_ops, p);
+	if (!ret)
+		vm->pic_chip.set_irq = pic_dev_set_irq;
 	return ret;
 }
 
@@ -321,6 +324,20 @@ void pic_dev_set_irq(struct vm *vm, unsigned int irq, int level)
 	pic_chip_set_line(&p->chip[irq >= 8], irq & 7, level != 0);
 	pic_update(p);
 	spin_unlock(&p->lock);
+}
+
+bool pic_dev_has_intr(struct vm *vm)
+{
+	struct pic *p = vm->devices[VM_DEV_PIC];
+	bool intr;
+
+	if (!p)
+		return false;
+	/* The slave's output is already the master's IRQ 2 (pic_update after every change), so the master decides. */
+	spin_lock(&p->lock);
+	intr = pic_get_irq(&p->chip[0], true) >= 0;
+	spin_unlock(&p->lock);
+	return intr;
 }
 
 int pic_dev_intack(struct vm *vm)

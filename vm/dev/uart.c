@@ -1,7 +1,7 @@
-/* COM1: a 16550A UART at 0x3f8-0x3ff, modelled as far as multiboot test kernels and Linux's 8250 driver (its probe
- * and a polled console) need. Transmission is instantaneous: THR bytes go straight to the VM's console, so the
- * transmitter always reads empty (LSR THRE|TEMT). Reset values and register masks follow QEMU's hw/char/serial.c,
- * the UART these guests are usually run against. */
+/* COM1: a 16550A UART at 0x3f8-0x3ff on IRQ4, modelled as far as multiboot test kernels and Linux's 8250 driver (its
+ * probe, its console and its interrupt-driven tty) need. Transmission is instantaneous: THR bytes go straight to the
+ * VM's console, so the transmitter always reads empty (LSR THRE|TEMT) and the THR-empty interrupt re-arms after every
+ * write. Reset values and register masks follow QEMU's hw/char/serial.c, the interrupt gate the PC's wiring. */
 #include "vm/dev/dev.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
@@ -10,6 +10,7 @@
 #define UART_BASE      0x3f8
 #define UART_PORTS     8
 #define UART_FIFO_SIZE 16
+#define UART_IRQ       4
 
 #define UART_RBR 0 /* read, DLAB=0 */
 #define UART_THR 0 /* write, DLAB=0 */
@@ -65,6 +66,7 @@ struct uart {
 	u8 ier, fcr, lcr, mcr, scr, dll, dlm;
 	bool overrun;	   /* LSR OE, cleared by reading LSR */
 	bool thr_ipending; /* THR-empty interrupt condition: set by a transmit, cleared by reading IIR or a THR write */
+	bool irq;	   /* IRQ4 as driven */
 	u8 rx[UART_FIFO_SIZE];
 	u8 rx_head, rx_count;
 };
@@ -123,6 +125,19 @@ static u8 uart_iir_id(const struct uart *u)
 	if ((u->ier & IER_THRI) && u->thr_ipending)
 		return IIR_THRI;
 	return IIR_NO_INT;
+}
+
+/* IRQ4 follows the UART's interrupt output through the PC's gate: OUT2 enables the driver onto the ISA line (Linux's
+ * 8250 driver sets OUT2 for exactly that), and in loopback the 16550 holds its modem outputs, OUT2 among them,
+ * inactive, so nothing reaches the line. Called after every change, with the lock held. */
+static void uart_update_irq(struct uart *u)
+{
+	bool level = (u->mcr & (MCR_OUT2 | MCR_LOOP)) == MCR_OUT2 && uart_iir_id(u) != IIR_NO_INT;
+
+	if (level != u->irq) {
+		u->irq = level;
+		vm_set_irq(u->vm, UART_IRQ, level);
+	}
 }
 
 static u8 uart_msr(const struct uart *u)
@@ -233,6 +248,7 @@ static int uart_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64
 
 	spin_lock(&u->lock);
 	*val = dev_split_read(dev, addr, size, UART_BASE, UART_BASE + UART_PORTS, uart_read_byte);
+	uart_update_irq(u);
 	spin_unlock(&u->lock);
 	return 0;
 }
@@ -243,6 +259,7 @@ static int uart_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u6
 
 	spin_lock(&u->lock);
 	dev_split_write(dev, addr, size, val, UART_BASE, UART_BASE + UART_PORTS, uart_write_byte);
+	uart_update_irq(u);
 	spin_unlock(&u->lock);
 	return 0;
 }
@@ -276,6 +293,7 @@ int uart_dev_push_rx(struct vm *vm, u8 byte)
 	/* In loopback the receiver hears only the transmitter. */
 	if ((u->mcr & MCR_LOOP) || !uart_rx_push(u, byte))
 		ret = -EAGAIN;
+	uart_update_irq(u);
 	spin_unlock(&u->lock);
 	return ret;
 }
@@ -287,7 +305,6 @@ bool uart_dev_irq_pending(struct vm *vm)
 
 	if (!u)
 		return false;
-	/* The PC gates the UART's interrupt line with OUT2; QEMU does not model that gate, and neither do we. */
 	spin_lock(&u->lock);
 	pending = uart_iir_id(u) != IIR_NO_INT;
 	spin_unlock(&u->lock);

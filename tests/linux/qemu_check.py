@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Boot the Linux guest (Debian's kernel, the busybox initramfs with tests/linux/init) under plain QEMU, with no
+hypervisor, and check its serial log: a cross-check of the guest itself, and the reference for the lines the
+hypervisor's Linux test case expects (EXPECT and FORBID below are meant to be imported by the integration suite; they
+also match lines the hypervisor prefixes with "[vm-name] ").
+
+  qemu_check.py [--kernel build/linux/vmlinuz] [--initrd build/linux/initramfs.cpio.gz] [--only tcg|icount]
+                [--append WORDS]
+
+Two runs, side by side:
+  tcg     -accel tcg -cpu max: guest time is host time.
+  icount  the same with -icount shift=7,sleep=off: guest time is virtual (128 ns per instruction), so the BENCH lines
+          count instructions (seconds * 1e9 / 128). The RTC must follow the same clock (-rtc clock=vm), or the clock
+          check fails: QEMU's RTC runs on host time by default while sleep=off skips idle virtual time.
+Each prints PASS/FAIL with the wall time, the BENCH lines, and on failure the log tail. Exit status 1 on any failure.
+"""
+import argparse
+import concurrent.futures
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# A line of the guest: as QEMU's serial port shows it, or as the hypervisor's console does, after "[NAME] ".
+P = r"^(?:\[[\w.-]+\] )?"
+EXPECT = [  # in this order
+    P + r"LINUX INIT START$",
+    P + r"CHECK mounts PASS proc sysfs devtmpfs tmpfs$",
+    P + r"INFO kernel \d+\.\d+\.\d+-\d+-amd64$",
+    P + r"INFO cpu \S.*$",
+    P + r"CHECK clock PASS \(sleep \d+s: uptime \+\d+\.\d\ds, rtc \+\d+s; .*\)$",
+    P + r"BENCH memory_\d+m \d+\.\d\d$",
+    P + r"CHECK memory PASS \d+MiB md5 [0-9a-f]{32}$",
+    P + r"BENCH forkexec_200 \d+\.\d\d$",
+    P + r"CHECK forkexec PASS 200 processes, 200 distinct pids, \d+\.\d\ds$",
+    P + r"BENCH userspace_uptime \d+\.\d\d$",
+    P + r"LINUX TESTS DONE: 4 passed, 0 failed$",
+    P + r"\[ *\d+\.\d+\] reboot: Power down$",
+]
+FORBID = [r"CHECK \S+ FAIL", r"LINUX TESTS ABORTED", r"LINUX poweroff failed", r"Kernel panic", r"BUG: ", r"Oops",
+          r"general protection fault", r"Call Trace"]
+APPEND = "console=ttyS0 quiet panic=-1"
+RUNS = {
+    "tcg": [],
+    "icount": ["-icount", "shift=7,sleep=off", "-rtc", "clock=vm"],
+}
+
+
+def check_log(log):
+    problems, pos = [], 0
+    for pat in EXPECT:
+        m = re.compile(pat, re.M).search(log, pos)
+        if m:
+            pos = m.end()
+        else:
+            problems.append(f"missing line /{pat}/")
+    for pat in FORBID:
+        m = re.search(pat, log, re.M)
+        if m:
+            problems.append(f"forbidden line: {log[log.rfind(chr(10), 0, m.start()) + 1:].splitlines()[0]!r}")
+    return problems
+
+
+def run(name, extra, args):
+    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "512M", "-kernel", args.kernel,
+           "-initrd", args.initrd, "-append", f"{APPEND} {args.append}".strip(), "-display", "none",
+           "-serial", "stdio", "-monitor", "none", "-no-reboot"] + extra
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=args.timeout)
+        log, rc, timed_out = p.stdout.decode(errors="replace"), p.returncode, False
+    except subprocess.TimeoutExpired as e:
+        log, rc, timed_out = (e.stdout or b"").decode(errors="replace"), None, True
+    wall = time.monotonic() - t0
+    log = log.replace("\r", "")
+    with open(os.path.join(os.path.dirname(args.kernel), f"qemu-{name}.log"), "w") as f:
+        f.write(log)
+    problems = check_log(log)
+    if timed_out:
+        problems.append(f"QEMU still running after {args.timeout}s (no power-off)")
+    elif rc != 0:
+        problems.append(f"QEMU exit status {rc}")
+    return name, problems, wall, log
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kernel", default=os.path.join(ROOT, "build", "linux", "vmlinuz"))
+    ap.add_argument("--initrd", default=os.path.join(ROOT, "build", "linux", "initramfs.cpio.gz"))
+    ap.add_argument("--only", choices=sorted(RUNS))
+    ap.add_argument("--append", default="", help="more kernel command line words")
+    ap.add_argument("--timeout", type=int, default=300)
+    args = ap.parse_args()
+    names = [args.only] if args.only else list(RUNS)
+    failed = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as ex:
+        for fut in [ex.submit(run, n, RUNS[n], args) for n in names]:
+            name, problems, wall, log = fut.result()
+            bench = " ".join(re.findall(r"BENCH (\S+ \S+)", log))
+            extra = " ".join(RUNS[name]) or "no icount"
+            if problems:
+                failed += 1
+                print(f"FAIL linux-qemu/{name} ({wall:.1f}s wall, {extra}): " + "; ".join(problems))
+                print("\n".join("    | " + l for l in log.splitlines()[-25:]))
+            else:
+                print(f"PASS linux-qemu/{name} ({wall:.1f}s wall, {extra}): {bench}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

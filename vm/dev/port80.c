@@ -1,0 +1,47 @@
+/* Port 0x80, the POST code port. Linux writes it for I/O delays (outb_p) and firmware writes progress codes; nothing
+ * is shown, but a read returns the last byte written, as the POST cards and chipsets that latch it do. */
+#include "vm/dev/dev.h"
+
+#define PORT80 0x80
+
+struct port80 {
+	u8 last; /* a byte store: no lock needed */
+};
+
+static u8 port80_read_byte(void *dev, u64 port)
+{
+	struct port80 *p = dev;
+
+	return READ_ONCE(p->last);
+}
+
+static void port80_write_byte(void *dev, u64 port, u8 val)
+{
+	struct port80 *p = dev;
+
+	WRITE_ONCE(p->last, val);
+}
+
+static int port80_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 *val)
+{
+	*val = dev_split_read(dev, addr, size, PORT80, PORT80 + 1, port80_read_byte);
+	return 0;
+}
+
+static int port80_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 val)
+{
+	dev_split_write(dev, addr, size, val, PORT80, PORT80 + 1, port80_write_byte);
+	return 0;
+}
+
+static const struct io_handler port80_ops = {.name = "port80", .read = port80_read, .write = port80_write};
+
+int port80_dev_init(struct vm *vm)
+{
+	void *state;
+	int ret = dev_ext_alloc(vm, DEV_EXT_PORT80, sizeof(struct port80), &state);
+
+	if (ret)
+		return ret;
+	return io_bus_register(&vm->pio, PORT80, 1, &port80_ops, state);
+}
