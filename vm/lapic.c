@@ -4,6 +4,7 @@
 #include "drivers/timer.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
+#include "vm/dev/ioapic.h"
 #include "vm/dev/vlapic.h"
 #include "vm/vcpu.h"
 
@@ -33,7 +34,15 @@ static void lapic_kick(void *owner)
 	vcpu_request(owner, VCPU_REQ_KICK);
 }
 
-static const struct vlapic_ops lapic_ops = { .send_ipi = lapic_send_ipi, .kick = lapic_kick };
+/* EOI of a level-triggered vector: the IOAPIC clears remote IRR and re-delivers a pin still asserted. */
+static void lapic_eoi(void *owner, u8 vector)
+{
+	struct vcpu *v = owner;
+	if (v->vm->devices[VM_DEV_IOAPIC])
+		ioapic_eoi(v->vm, vector);
+}
+
+static const struct vlapic_ops lapic_ops = { .send_ipi = lapic_send_ipi, .kick = lapic_kick, .eoi = lapic_eoi };
 
 struct vlapic *vcpu_lapic_create(struct vcpu *v)
 {

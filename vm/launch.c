@@ -110,11 +110,27 @@ static int ioapic_deliver(struct vm *vm, u32 dest, bool logical, u8 vector, u8 m
 		struct vcpu *t = vm->vcpus[i];
 		if (!t || !vlapic_match_dest(t->lapic, NULL, &ipi))
 			continue;
-		if (mode == VLAPIC_DM_NMI || mode == VLAPIC_DM_INIT)
-			vlapic_deliver(t->lapic, ((u32)mode << VLAPIC_ICR_DM_SHIFT) | vector);
-		else
-			vlapic_set_irq(t->lapic, vector, level);
+		bool accepted;
+		switch (mode) {
+		case VLAPIC_DM_SMI:
+			continue; /* there is no SMM in these VMs */
+		case VLAPIC_DM_EXTINT:
+			/* "Ask the 8259": the run loop injects the PIC's vector, as for LINT0 in ExtINT mode. */
+			t->extint_pending = true;
+			accepted = true;
+			break;
+		case VLAPIC_DM_NMI:
+		case VLAPIC_DM_INIT:
+			accepted = vlapic_deliver(t->lapic, ((u32)mode << VLAPIC_ICR_DM_SHIFT) | vector);
+			break;
+		default:
+			/* A software-disabled LAPIC drops it: not counted, so a level pin is not left waiting for an EOI. */
+			accepted = vlapic_set_irq(t->lapic, vector, level);
+			break;
+		}
 		vcpu_request(t, VCPU_REQ_KICK);
+		if (!accepted)
+			continue;
 		delivered++;
 		if (mode == VLAPIC_DM_LOWPRI)
 			break; /* one of them: the first is as good as any for one vCPU per VM */

@@ -53,8 +53,8 @@ void vcpu_queue_exception(struct vcpu *v, u8 vector, bool has_error, u32 error_c
 /* The PIC's INTR reaches the vCPU through LINT0 in ExtINT mode (or with the LAPIC disabled), on vCPU 0 only. */
 static bool pic_intr_pending(struct vcpu *v)
 {
-	return v->id == 0 && v->vm->devices[VM_DEV_PIC] && vlapic_accepts_pic_intr(v->lapic) &&
-	       pic_dev_has_intr(v->vm);
+	return v->id == 0 && v->vm->devices[VM_DEV_PIC] &&
+	       (vlapic_accepts_pic_intr(v->lapic) || v->extint_pending) && pic_dev_has_intr(v->vm);
 }
 
 /* Deliver the highest-priority pending interrupt (LAPIC first, then the PIC) if the guest can take it now;
@@ -76,6 +76,7 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 		return;
 	}
 	if (pic) {
+		v->extint_pending = false;
 		vec = pic_dev_intack(v->vm);
 		if (vec < 0)
 			return; /* the PIC withdrew it (spurious): nothing to deliver */

@@ -82,6 +82,7 @@ struct vcpu {
 	bool event_pending;
 	struct vcpu_event pending;
 	bool halted;
+	bool extint_pending;            /* the IOAPIC routed an ExtINT pin here: take the vector from the PIC */
 	u64 mtrr_def_type;              /* IA32_MTRR_DEF_TYPE as the guest last wrote it (MTRRs are not emulated) */
 	u32 log_budget;                 /* guest-triggered warnings left to print: a guest cannot flood the console */
 	u64 console_polled;             /* TSC of the last look at the host serial line */
@@ -103,7 +104,7 @@ struct vm {
 	struct io_bus pio, mmio;        /* set up before the vCPU runs */
 	u32 nr_vcpus;
 	struct vcpu *vcpus[VM_MAX_VCPUS];
-	void *devices[NR_VM_DEVICES + 1]; /* device models' private state, by enum vm_device (+1: see dev.h) */
+	void *devices[NR_VM_DEVICES];   /* device models' private state, by enum vm_device */
 	volatile bool ended;            /* set once by vm_end */
 	int end_reason;                 /* enum vm_end_reason, valid once ended */
 	u64 end_status;

@@ -5,7 +5,6 @@
 #ifndef VM_DEV_DEV_H
 #define VM_DEV_DEV_H
 
-#include "hv/bug.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
 #include "vm/vm.h"
@@ -26,8 +25,8 @@ int testdev_dev_init(struct vm *vm);	/* counters for guest tests at 0x5f0-0x5ff,
 int debug_exit_dev_init(struct vm *vm); /* isa-debug-exit at 0xf4-0xf7, VM_DEV_DEBUG_EXIT */
 int port_e9_dev_init(struct vm *vm);	/* Bochs/QEMU debug console at 0xe9; stateless, no devices[] slot */
 int pit_dev_init(struct vm *vm);	/* i8254 at 0x40-0x43 and port 0x61, IRQ0; VM_DEV_PIT; needs vm->tsc_hz */
-int i8042_dev_init(struct vm *vm);	/* keyboard controller at 0x60, 0x64, IRQ1/IRQ12; DEV_EXT_I8042 */
-int port80_dev_init(struct vm *vm);	/* POST code port 0x80; DEV_EXT_PORT80 */
+int i8042_dev_init(struct vm *vm);	/* keyboard controller at 0x60, 0x64, IRQ1/IRQ12; VM_DEV_I8042 */
+int port80_dev_init(struct vm *vm);	/* POST code port 0x80; VM_DEV_PORT80 */
 /* CMOS RTC at 0x70-0x71, IRQ8, VM_DEV_RTC; needs vm->tsc_hz. The clock starts at epoch_seconds (seconds since
  * 1970-01-01 00:00:00, read as the RTC's own time scale: UTC or local, whatever the host's RTC keeps). */
 int rtc_dev_init(struct vm *vm, u64 epoch_seconds);
@@ -123,64 +122,6 @@ static inline u64 dev_mul_div(u64 a, u64 b, u64 c, bool round_up)
 		q++;
 	}
 	return q;
-}
-
-/*
- * Models that enum vm_device (vm/vm.h) has no slot for yet: the IOAPIC, the i8042 and port 0x80. They share the last
- * slot of vm->devices[] (the one new enum entries reach last): one zeroed block whose arena holds their states, so the
- * VM's teardown, which kfrees every devices[] entry, frees all three, and a model finds its state again by its id.
- * The block starts with a magic, so a slot that some other model has taken is refused (-EEXIST) instead of misread.
- * When vm.h names these models, each takes its own slot like the others and this goes.
- */
-enum dev_ext_id { DEV_EXT_IOAPIC, DEV_EXT_I8042, DEV_EXT_PORT80, NR_DEV_EXT };
-
-#define VM_DEV_EXT    (ARRAY_SIZE(((struct vm *)0)->devices) - 1)
-#define DEV_EXT_MAGIC 0x74786564u /* "dext" */
-#define DEV_EXT_ARENA 1024
-#define DEV_EXT_ALIGN 16
-
-struct dev_ext_block {
-	u32 magic;
-	u32 used;		 /* bytes of arena[] handed out */
-	void *state[NR_DEV_EXT]; /* into arena[], NULL until allocated */
-	u8 arena[DEV_EXT_ARENA] __aligned(DEV_EXT_ALIGN);
-};
-
-static_assert(VM_DEV_EXT > VM_DEV_RTC, "no vm->devices[] slot left for the ext block");
-
-/* The state of model id, or NULL if it was not initialised. A slot that some other model overwrote after the block
- * was made would silently disconnect the IOAPIC: that is a wiring bug, reported once. */
-static inline void *dev_ext_state(struct vm *vm, enum dev_ext_id id)
-{
-	struct dev_ext_block *b = vm->devices[VM_DEV_EXT];
-
-	if (!b || WARN_ON_ONCE(b->magic != DEV_EXT_MAGIC))
-		return NULL;
-	return b->state[id];
-}
-
-/* Zeroed state of `size` bytes for model id: 0 and *out, -EEXIST (already there, or the slot is another model's),
- * -ENOMEM, or -ENOSPC if the arena is too small (a build-time mistake: each model static_asserts its size). */
-static inline int dev_ext_alloc(struct vm *vm, enum dev_ext_id id, size_t size, void **out)
-{
-	struct dev_ext_block *b = vm->devices[VM_DEV_EXT];
-	size_t need = ALIGN_UP(size, DEV_EXT_ALIGN);
-
-	if (!b) {
-		b = kzalloc(sizeof(*b));
-		if (!b)
-			return -ENOMEM;
-		b->magic = DEV_EXT_MAGIC;
-		vm->devices[VM_DEV_EXT] = b;
-	} else if (b->magic != DEV_EXT_MAGIC || b->state[id]) {
-		return -EEXIST;
-	}
-	if (need > DEV_EXT_ARENA - b->used)
-		return -ENOSPC;
-	b->state[id] = b->arena + b->used;
-	b->used += (u32)need;
-	*out = b->state[id];
-	return 0;
 }
 
 /*

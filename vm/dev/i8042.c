@@ -2,6 +2,8 @@
  * never typed on, and an empty mouse port: enough for Linux's i8042 and atkbd probes to finish at once instead of
  * timing out, and for the reset line (command 0xfe, or the output port's bit 0) to reset the machine. */
 #include "vm/dev/dev.h"
+#include "hv/errno.h"
+#include "hv/platform.h"
 #include "hv/spinlock.h"
 
 #define I8042_DATA    0x60
@@ -49,8 +51,6 @@ struct i8042 {
 	bool irq1, irq12; /* the lines as driven */
 	bool warned;	  /* an unknown command was logged once */
 };
-
-static_assert(sizeof(struct i8042) <= DEV_EXT_ARENA / 4, "the i8042 outgrew its share of the ext arena");
 
 static void i8042_queue(struct i8042 *k, u16 entry)
 {
@@ -303,18 +303,19 @@ static const struct io_handler i8042_ops = {.name = "i8042", .read = i8042_read,
 int i8042_dev_init(struct vm *vm)
 {
 	struct i8042 *k;
-	void *state;
 	int ret;
 
-	ret = dev_ext_alloc(vm, DEV_EXT_I8042, sizeof(*k), &state);
-	if (ret)
-		return ret;
-	k = state;
+	if (vm->devices[VM_DEV_I8042])
+		return -EEXIST;
+	k = kzalloc(sizeof(*k));
+	if (!k)
+		return -ENOMEM;
 	k->vm = vm;
 	spin_lock_init(&k->lock);
 	k->ram[0] = CTR_XLATE | CTR_AUXDIS | CTR_SYS | CTR_KBDINT;
 	k->outport = OUTPORT_RESET | OUTPORT_A20;
 	k->scancode_set = 2;
+	vm->devices[VM_DEV_I8042] = k;
 	ret = io_bus_register(&vm->pio, I8042_DATA, 1, &i8042_ops, k);
 	if (!ret)
 		ret = io_bus_register(&vm->pio, I8042_COMMAND, 1, &i8042_ops, k);

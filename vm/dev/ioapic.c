@@ -3,6 +3,7 @@
  * one interrupt, not a storm. */
 #include "vm/dev/ioapic.h"
 #include "hv/errno.h"
+#include "hv/platform.h"
 #include "hv/spinlock.h"
 #include "vm/dev/dev.h"
 
@@ -16,11 +17,9 @@ struct ioapic {
 	u64 rte[IOAPIC_NR_PINS];
 };
 
-static_assert(sizeof(struct ioapic) <= DEV_EXT_ARENA / 2, "the IOAPIC outgrew its share of the ext arena");
-
 static struct ioapic *ioapic_get(struct vm *vm)
 {
-	return dev_ext_state(vm, DEV_EXT_IOAPIC);
+	return vm->devices[VM_DEV_IOAPIC];
 }
 
 /* Send pin's interrupt if its entry lets it: unmasked and, when level-triggered, not already awaiting an EOI. */
@@ -169,20 +168,21 @@ static const struct io_handler ioapic_ops = {.name = "ioapic", .read = ioapic_mm
 int ioapic_dev_init(struct vm *vm, ioapic_deliver_fn deliver)
 {
 	struct ioapic *io;
-	void *state;
 	int ret;
 
+	if (vm->devices[VM_DEV_IOAPIC])
+		return -EEXIST;
 	if (!deliver)
 		return -EINVAL;
-	ret = dev_ext_alloc(vm, DEV_EXT_IOAPIC, sizeof(*io), &state);
-	if (ret)
-		return ret;
-	io = state;
+	io = kzalloc(sizeof(*io));
+	if (!io)
+		return -ENOMEM;
 	io->vm = vm;
 	io->deliver = deliver;
 	spin_lock_init(&io->lock);
 	for (unsigned int pin = 0; pin < IOAPIC_NR_PINS; pin++)
 		io->rte[pin] = IOAPIC_RTE_MASKED;
+	vm->devices[VM_DEV_IOAPIC] = io;
 	ret = io_bus_register(&vm->mmio, IOAPIC_BASE, IOAPIC_SIZE, &ioapic_ops, io);
 	if (ret)
 		return ret;

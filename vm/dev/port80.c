@@ -1,6 +1,8 @@
 /* Port 0x80, the POST code port. Linux writes it for I/O delays (outb_p) and firmware writes progress codes; nothing
  * is shown, but a read returns the last byte written, as the POST cards and chipsets that latch it do. */
 #include "vm/dev/dev.h"
+#include "hv/errno.h"
+#include "hv/platform.h"
 
 #define PORT80 0x80
 
@@ -38,10 +40,13 @@ static const struct io_handler port80_ops = {.name = "port80", .read = port80_re
 
 int port80_dev_init(struct vm *vm)
 {
-	void *state;
-	int ret = dev_ext_alloc(vm, DEV_EXT_PORT80, sizeof(struct port80), &state);
+	struct port80 *p;
 
-	if (ret)
-		return ret;
-	return io_bus_register(&vm->pio, PORT80, 1, &port80_ops, state);
+	if (vm->devices[VM_DEV_PORT80])
+		return -EEXIST;
+	p = kzalloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	vm->devices[VM_DEV_PORT80] = p;
+	return io_bus_register(&vm->pio, PORT80, 1, &port80_ops, p);
 }
