@@ -14,9 +14,10 @@ SMP     ?= 2
 MEM     ?= 2G
 FUZZ_SECONDS ?= 20
 CMDLINE ?= loglevel=6
-# GRUB modules baked into build/hv.iso: pairs of file and module command line (shell-quoted). The default runs the
-# hello guest as a demonstration VM.
-ISO_MODULES ?= $(BUILD)/guests/hello.elf 'vm=hello mem=16M cmdline="greeting from make run"'
+# GRUB modules baked into build/hv.iso: pairs of file and module command line (shell-quoted). The default is
+# Debian's kernel with the project's busybox initramfs, ending at an interactive shell on the serial console.
+ISO_MODULES ?= $(BUILD)/linux/vmlinuz 'vm=linux mem=512M cmdline="console=ttyS0 quiet panic=-1 hv.interactive hv.memmib=16"' \
+	$(BUILD)/linux/initramfs.cpio.gz 'vm=linux role=initrd'
 
 KERNEL_DIRS := boot kernel arch mm drivers vm
 KSRCS := $(sort $(shell find $(KERNEL_DIRS) -name '*.c' -o -name '*.S'))
@@ -56,7 +57,7 @@ $(BUILD)/hv.elf: $(KOBJS) $(BUILD)/linker.ld
 	@if command -v grub-file >/dev/null; then grub-file --is-x86-multiboot2 $@ || \
 		{ echo "error: $@ is not a multiboot2 image"; rm -f $@; exit 1; }; fi
 
-$(BUILD)/hv.iso: $(BUILD)/hv.elf scripts/mkiso.sh guests
+$(BUILD)/hv.iso: $(BUILD)/hv.elf scripts/mkiso.sh guests linux
 	@echo "  ISO     $@"
 	@scripts/mkiso.sh $@ $(BUILD)/hv.elf "$(CMDLINE)" $(ISO_MODULES)
 
@@ -68,6 +69,7 @@ deps:
 # ---- guest test programs (tests/guests/guests.mk defines `guests`) ----
 include tests/guests/guests.mk
 include tests/guests/grub.mk
+include tests/linux/linux.mk
 
 # ---- host unit tests: tests/unit/test_X.c plus the sources named by UNIT_SRCS_test_X in tests/unit/test_X.mk ----
 -include $(wildcard tests/unit/*.mk)
@@ -85,11 +87,11 @@ $(BUILD)/unit/%: tests/unit/%.c $(UNIT_COMMON) $$(UNIT_SRCS_$$*) $(wildcard incl
 unit: $(UNIT_BINS)
 	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS)
 
-integration: all guests grub-guest
+integration: all guests grub-guest linux
 	@$(PYTHON) tests/integration/runner.py --integration
 
 test: deps
-	@$(MAKE) --no-print-directory all guests grub-guest $(UNIT_BINS)
+	@$(MAKE) --no-print-directory all guests grub-guest linux $(UNIT_BINS)
 	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS) --fuzz $(FUZZ_SECONDS) --integration
 
 run: deps all

@@ -3,6 +3,8 @@
 QEMU exit status under isa-debug-exit is (status << 1) | 1: the hypervisor writes 0 when every CPU enabled its
 backend (exit 1), 1 when not (exit 3), and 0x7f after a panic with hv.panic=poweroff (exit 255).
 """
+import os
+import sys
 from dataclasses import dataclass, field
 
 
@@ -163,4 +165,27 @@ CASES += [
          ordered=True, timeout=120),
     Case("bochs-vmx-grub", "bochs", "corei7_skylake_x", modules=GRUB_MODULES, expect=GRUB_EXPECT,
          forbid=GRUB_FORBID, ordered=True, timeout=600),
+]
+
+
+# ---- Linux: Debian's kernel as packaged, with the project's busybox initramfs (tests/linux) ----
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "linux"))
+import qemu_check as linux_check  # noqa: E402
+
+LINUX_MODULES = [("build/linux/vmlinuz", 'vm=linux mem=512M cmdline="console=ttyS0 quiet panic=-1 HVMEM"'),
+                 ("build/linux/initramfs.cpio.gz", "vm=linux role=initrd")]
+
+
+def linux_modules(memmib):
+    return [(f, a.replace("HVMEM", f"hv.memmib={memmib}")) for f, a in LINUX_MODULES]
+
+
+LINUX_EXPECT = linux_check.EXPECT + [r"^vm linux: ACPI soft-off \(S5\) requested by the guest",
+                                     r"^vm linux: ended: powered off, status 0x0 "]
+LINUX_FORBID = linux_check.FORBID + [r"PANIC", r"EXCEPTION", r"unhandled exit", r"VM entry failed"]
+CASES += [
+    Case("qemu-svm-linux", "qemu", "max", mem="2G", modules=linux_modules(64), expect=LINUX_EXPECT,
+         forbid=LINUX_FORBID, ordered=True, timeout=400),
+    Case("bochs-vmx-linux", "bochs", "corei7_skylake_x", megs=1024, modules=linux_modules(64),
+         expect=LINUX_EXPECT, forbid=LINUX_FORBID, ordered=True, timeout=1200),
 ]
