@@ -395,16 +395,20 @@ TEST(pit_irq0_pulses_at_the_programmed_rate_without_drift)
 	CHECK_EQ(fake_vm.irq_rises[0] - before, PIT_HZ / 4773);
 }
 
-TEST(pit_late_host_coalesces_and_stays_on_grid)
+TEST(pit_late_host_replays_missed_ticks)
 {
 	setup();
 	program(0, 2, 1000);
-	fake_vm_run_late(&vm, tsc_at(5500)); /* five edges were due: one pulse */
+	fake_vm_run_late(&vm, tsc_at(5500)); /* five edges were due: one pulse now, four owed */
 	CHECK_EQ(fake_vm.irq_rises[0], 1);
-	at(5999);
-	CHECK_EQ(fake_vm.irq_rises[0], 1);
-	at(6000); /* the next one comes on the original grid */
+	at(5999); /* one replay a quarter period later, at 5750 */
 	CHECK_EQ(fake_vm.irq_rises[0], 2);
+	at(6000); /* the real edge stays on the original grid */
+	CHECK_EQ(fake_vm.irq_rises[0], 3);
+	at(7000); /* the other three replays, then the edge at 7000: no tick lost, seven edges in all */
+	CHECK_EQ(fake_vm.irq_rises[0], 7);
+	at(9000); /* caught up: back to one per period */
+	CHECK_EQ(fake_vm.irq_rises[0], 9);
 }
 
 TEST(pit_tiny_periods_are_clamped)

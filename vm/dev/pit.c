@@ -61,7 +61,15 @@ struct pit {
 	u8 sysctl;		 /* port 0x61 bits 3:0 */
 	struct vtimer irq_timer; /* armed while channel 0's output has a rising edge ahead */
 	u64 irq_target;		 /* channel 0's elapsed PIT clocks at that edge */
+	/* Ticks of a periodic channel 0 that passed while the vCPU could not take them (it ran with interrupts off,
+	 * or the host was late). A guest that counts jiffies by IRQ0 would fall behind its TSC, and Linux then
+	 * declares the TSC unstable; like KVM's PIT "reinject" mode, missed ticks are replayed one at a time, a
+	 * quarter period apart, until caught up. Capped at one second's worth. */
+	u64 missed;
+	bool catching_up; /* irq_timer is a replay, not the next edge */
 };
+
+#define PIT_REPLAY_MAX_HZ 1 /* the cap on missed, in seconds of ticks */
 
 static bool pit_waits_trigger(const struct pit_channel *c)
 {
@@ -178,6 +186,7 @@ static void __pit_irq_rearm(struct pit *p, u64 now)
 
 	assert_spin_held(&p->lock);
 	vtimer_disarm(p->vm, &p->irq_timer);
+	p->catching_up = false;
 	if (!pit_active(c) || !c->counting)
 		return;
 	target = pit_next_edge(c, pit_elapsed(p, c, now));
@@ -187,8 +196,13 @@ static void __pit_irq_rearm(struct pit *p, u64 now)
 	vtimer_arm(p->vm, &p->irq_timer, pit_clocks_to_tsc(p, c->start_tsc, target - c->elapsed_base));
 }
 
-/* Channel 0's output rose: pulse IRQ0 once, however late the timer ran (missed periods are coalesced, never replayed
- * in a burst), and arm for the next edge after now. */
+/* Channel 0's output rose: pulse IRQ0, count the periods that went by unseen, and arm for the next edge after now,
+ * or for a replayed tick a quarter period away while missed ones are owed (never a burst). */
+static bool pit_periodic(const struct pit_channel *c)
+{
+	return c->mode == 2 || c->mode == 3 || c->mode == 6 || c->mode == 7;
+}
+
 static void pit_irq_fire(struct vtimer *t, u64 now)
 {
 	struct pit *p = container_of(t, struct pit, irq_timer);
@@ -196,8 +210,32 @@ static void pit_irq_fire(struct vtimer *t, u64 now)
 	bool edge;
 
 	spin_lock(&p->lock);
-	edge = pit_active(c) && c->counting && pit_elapsed(p, c, now) >= p->irq_target;
+	if (p->catching_up) {
+		/* A replayed tick; the schedule of real edges is unchanged. */
+		p->catching_up = false;
+		edge = pit_active(c) && c->counting && p->missed;
+		if (edge)
+			p->missed--;
+	} else {
+		u64 elapsed = pit_elapsed(p, c, now);
+		edge = pit_active(c) && c->counting && elapsed >= p->irq_target;
+		if (edge && pit_periodic(c) && c->count) {
+			u64 step = c->count >= PIT_MIN_IRQ_CLOCKS
+					   ? c->count
+					   : c->count * ((PIT_MIN_IRQ_CLOCKS + c->count - 1) / c->count);
+			u64 cap = PIT_HZ * PIT_REPLAY_MAX_HZ / step;
+			p->missed = MIN(p->missed + (elapsed - p->irq_target) / step, cap);
+		}
+	}
 	__pit_irq_rearm(p, now);
+	if (p->missed && pit_active(c) && c->counting && pit_periodic(c)) {
+		/* Replay before the next real edge when there is room for it. */
+		u64 quarter = pit_clocks_to_tsc(p, 0, MAX(c->count, (u64)PIT_MIN_IRQ_CLOCKS) / 4);
+		if (!p->irq_timer.armed || now + quarter < p->irq_timer.deadline) {
+			p->catching_up = true;
+			vtimer_arm(p->vm, &p->irq_timer, now + quarter);
+		}
+	}
 	if (edge)
 		vm_pulse_irq(p->vm, 0);
 	spin_unlock(&p->lock);
@@ -212,6 +250,8 @@ static void pit_restart(struct pit_channel *c, u64 now)
 
 static void pit_load_count(struct pit *p, struct pit_channel *c, u16 raw, u64 now)
 {
+	if (c == &p->ch[0])
+		p->missed = 0; /* a new count starts a new schedule: nothing from the old one is owed */
 	u32 n = raw;
 
 	if (c->bcd) /* digits above 9 are undefined on the 8254; taken at face value, never trusted as an index */
