@@ -29,14 +29,15 @@ struct cfg_word {
 struct cfg_line {
 	u32 idx;
 	u32 errors;
-	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages;
+	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console;
 	bool role_bad;
 	int role;
 	u64 mem;
 	u8 pages; /* largest TDP page level from pages=: 1 (4K), 2 (2M), 3 (1G) */
+	bool console_raw;
 	char vm[VM_CONFIG_NAME_MAX];
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
-	struct cmdline_word mem_w, cpus_w, pages_w; /* for "only on the kernel module" */
+	struct cmdline_word mem_w, cpus_w, pages_w, console_w; /* for "only on the kernel module" */
 	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
 };
 
@@ -167,7 +168,7 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		return;
 	}
 	if (cw->key_too_long) {
-		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus, pages or cmdline)");
+		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus, pages, console or cmdline)");
 		return;
 	}
 	if (strcmp(cw->key, "vm") == 0)
@@ -182,8 +183,10 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_cmdline;
 	else if (strcmp(cw->key, "pages") == 0)
 		seen = &l->has_pages;
+	else if (strcmp(cw->key, "console") == 0)
+		seen = &l->has_console;
 	else {
-		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus, pages or cmdline)");
+		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus, pages, console or cmdline)");
 		return;
 	}
 	if (*seen) {
@@ -222,6 +225,14 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 	} else if (seen == &l->has_cpus) {
 		l->cpus_w = cw->w;
 		parse_cpus(l, cw);
+	} else if (seen == &l->has_console) {
+		l->console_w = cw->w;
+		if (strcmp(cw->val, "raw") == 0)
+			l->console_raw = true;
+		else if (strcmp(cw->val, "lines") != 0) {
+			word_err(l, &cw->w, "console must be lines or raw");
+			return;
+		}
 	} else if (seen == &l->has_pages) {
 		l->pages_w = cw->w;
 		if (strcmp(cw->val, "4k") == 0)
@@ -272,6 +283,7 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	c->kernel_end = m->end;
 	c->mem_bytes = l->has_mem ? l->mem : VM_CONFIG_MEM_DEFAULT;
 	c->max_page_level = l->has_pages ? l->pages : 0;
+	c->console_raw = l->console_raw;
 	memcpy(c->cmdline, l->cmdline, sizeof(c->cmdline));
 }
 
@@ -283,6 +295,8 @@ static void apply_module(struct cfg_line *l, const struct boot_module *m, struct
 		word_err(l, &l->cpus_w, "cpus= goes on the kernel module (role=kernel), not on a role=module line");
 	if (l->has_pages)
 		word_err(l, &l->pages_w, "pages= goes on the kernel module (role=kernel), not on a role=module line");
+	if (l->has_console)
+		word_err(l, &l->console_w, "console= goes on the kernel module (role=kernel), not on a role=module line");
 	if (m->end < m->start) {
 		pr_err("vm config: module %u: module range ends before it starts\n", l->idx);
 		l->errors++;

@@ -21,6 +21,9 @@
  *   mem=SIZE       kernel module only: guest RAM, decimal or 0x hex with an optional K, M or G suffix (binary); at
  *                  least 2M, at most 64G, rounded up to a multiple of 2M. Default 64M.
  *   cpus=N         kernel module only: vCPUs; only 1 is supported for now. Default 1.
+ *   console=lines|raw  kernel module only: `lines` (default) prints the guest's output a line at a time as
+ *                  "[NAME] line", with control characters shown as '.'; `raw` passes it through as it comes, escape
+ *                  sequences included, for an interactive guest on the console (`make run`).
  *   pages=4k|2m|1g kernel module only: the largest page the TDP MMU maps guest RAM with (the hardware's largest
  *                  by default). pages=4k makes every fault a 4K fault, for tests and benchmarks.
  *   cmdline="..."  on the kernel module, the guest kernel's command line; on a role=module module, that module's
@@ -64,6 +67,7 @@ struct vm_config {
 	u64 mem_bytes; /* a multiple of 2 MiB */
 	u32 cpus;
 	u8 max_page_level; /* 0: the hardware's largest; else 1 (4K), 2 (2M), 3 (1G) */
+	bool console_raw;  /* console=raw: guest output goes to the host console as it comes, unprefixed */
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	u64 kernel_start, kernel_end;
 	u64 initrd_start, initrd_end; /* the role=initrd module, when has_initrd; never empty */

@@ -226,6 +226,9 @@ static int build_vm(struct vm *vm, const struct vm_config *cfg)
 	vm->id = __atomic_fetch_add(&vm_seq, 1, __ATOMIC_RELAXED);
 	vm->mem_bytes = cfg->mem_bytes;
 	vm->tsc_hz = tsc_hz;
+	/* Keys typed on the hypervisor's serial line go to the first configured VM (the one `make run` starts). */
+	vm->console_input = cfg == &configs[0];
+	vm->console_raw = cfg->console_raw;
 	r = add_ram(vm, cfg->mem_bytes, &layout);
 	if (r) {
 		vm_log(vm, LOG_ERR, "cannot allocate %llu MiB of guest RAM (%d)\n",

@@ -47,6 +47,10 @@ void vm_console_flush(struct vm *vm)
 
 void vm_console_putc(struct vm *vm, char c)
 {
+	if (vm->console_raw) {
+		console_write(&c, 1);
+		return;
+	}
 	if (c == '\n') {
 		vm_console_flush(vm);
 		return;

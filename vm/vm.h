@@ -110,6 +110,7 @@ struct vm {
 	u64 end_status;
 	u64 tsc_hz;                     /* constant: the TSC rate the guest sees (the host's) */
 	bool console_input;             /* constant: keys typed on the host serial line go to this VM's UART */
+	bool console_raw;               /* constant: guest output unprefixed and unbuffered (config console=raw) */
 	struct vtimer *timers;          /* armed device timers, earliest first (vm/vtimer.c); vCPU's CPU only */
 	struct vm_irq_chip pic_chip, ioapic_chip; /* set up by the interrupt controllers at creation */
 	/* Console line buffer for guest output (UART, port 0xe9), so lines print whole with the VM's prefix. */

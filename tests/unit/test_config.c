@@ -493,3 +493,16 @@ TEST(config_initrd_errors)
 	CHECK_EQ(ncfg, 1);
 	CHECK(cfg[0].has_initrd);
 }
+
+TEST(config_console)
+{
+	reset();
+	add("vm=c console=raw");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(cfg[0].console_raw, 1);
+	reset();
+	add("vm=c console=lines");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(cfg[0].console_raw, 0);
+	check_rejected("vm=c console=fancy", "console must be lines or raw");
+}
