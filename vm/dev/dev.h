@@ -7,6 +7,7 @@
 
 #include "hv/errno.h"
 #include "hv/platform.h"
+#include "hv/muldiv.h"
 #include "vm/vm.h"
 
 #ifndef HV_HOST_TEST
@@ -89,39 +90,10 @@ static inline u64 dev_tsc_now(void)
 }
 #endif
 
-/* a * b / c with a 128-bit intermediate, rounded down or up; ~0 if the quotient does not fit in 64 bits. The kernel
- * links no libgcc, so the 128-by-64 division is done here (one hardware divide when the product fits in 64 bits). */
+/* a * b / c with a 128-bit intermediate (hv/muldiv.h). */
 static inline u64 dev_mul_div(u64 a, u64 b, u64 c, bool round_up)
 {
-	unsigned __int128 p = (unsigned __int128)a * b;
-	u64 hi = (u64)(p >> 64), lo = (u64)p, q = 0, rem;
-
-	if (hi >= c)
-		return ~0ULL;
-	if (!hi) {
-		q = lo / c;
-		rem = lo % c;
-	} else {
-		for (int i = 0; i < 64; i++) {
-			u64 carry = hi >> 63;
-
-			/* (hi:lo) <<= 1; hi < c before, so one subtraction brings it back below c. */
-			hi = (hi << 1) | (lo >> 63);
-			lo <<= 1;
-			q <<= 1;
-			if (carry || hi >= c) {
-				hi -= c;
-				q |= 1;
-			}
-		}
-		rem = hi;
-	}
-	if (round_up && rem) {
-		if (q == ~0ULL)
-			return ~0ULL;
-		q++;
-	}
-	return q;
+	return mul_div_u64(a, b, c, round_up);
 }
 
 /*

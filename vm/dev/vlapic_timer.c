@@ -4,46 +4,15 @@
 #include "vm/dev/vlapic.h"
 
 #include "hv/compiler.h"
+#include "hv/muldiv.h"
 
 #define NSEC_PER_SEC 1000000000ULL
 
 enum timer_mode { TIMER_ONESHOT, TIMER_PERIODIC, TIMER_DEADLINE };
 
-/* a * b / c, rounded down or up, saturating at ~0ULL. The quotient of the 128-bit product is found by long
- * division in 64-bit halves, so the kernel needs no libgcc (__udivti3). c is never 0: the frequencies and the
- * divider are not. */
-static u64 mul_div(u64 a, u64 b, u64 c, bool round_up)
+static inline u64 mul_div(u64 a, u64 b, u64 c, bool round_up)
 {
-	unsigned __int128 p = (unsigned __int128)a * b;
-	u64 hi = (u64)(p >> 64), lo = (u64)p, q, rem;
-
-	if (hi >= c)
-		return ~0ULL;
-	if (!hi) {
-		q = lo / c;
-		rem = lo % c;
-	} else {
-		q = 0;
-		for (int i = 0; i < 64; i++) {
-			u64 carry = hi >> 63;
-
-			/* (hi:lo) <<= 1; hi < c before, so 2 * hi + 1 < 2 * c and one subtraction suffices. */
-			hi = (hi << 1) | (lo >> 63);
-			lo <<= 1;
-			q <<= 1;
-			if (carry || hi >= c) {
-				hi -= c;
-				q |= 1;
-			}
-		}
-		rem = hi;
-	}
-	if (round_up && rem) {
-		if (q == ~0ULL)
-			return ~0ULL;
-		q++;
-	}
-	return q;
+	return mul_div_u64(a, b, c, round_up);
 }
 
 static u64 sat_add(u64 a, u64 b)

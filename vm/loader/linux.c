@@ -151,31 +151,6 @@ static bool in_ram(const struct guest_mem_layout *l, u64 gpa, u64 len)
 	return false;
 }
 
-/* The same rules as the Multiboot loader's: sorted, disjoint, page aligned, starting with >= 2 MiB at 0, which also
- * holds every fixed area of this loader. */
-static int check_layout(struct vm *vm, const struct guest_mem_layout *l)
-{
-	if (l->nr_ram == 0 || l->nr_ram > GUEST_MEM_MAX_RANGES) {
-		lx_err(vm, "memory layout has %u ranges (1-%u allowed)", l->nr_ram, GUEST_MEM_MAX_RANGES);
-		return -EINVAL;
-	}
-	if (l->ram[0].base != 0 || l->ram[0].len < HUGE_2M_SIZE) {
-		lx_err(vm, "memory layout must start with at least 2 MiB of RAM at 0");
-		return -EINVAL;
-	}
-	for (u32 i = 0; i < l->nr_ram; i++) {
-		const struct guest_mem_range *r = &l->ram[i];
-
-		if (!r->len || !IS_ALIGNED(r->base | r->len, PAGE_SIZE) || r->base + r->len < r->base ||
-		    (i > 0 && r->base < l->ram[i - 1].base + l->ram[i - 1].len)) {
-			lx_err(vm,
-			       "memory layout range %u [%#llx, +%#llx) is empty, unaligned, wrapping or out of order",
-			       i, ULL(r->base), ULL(r->len));
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
 
 static int check_args(struct vm *vm, const void *image, const struct linux_boot_params_in *in,
 		      const struct guest_mem_layout *layout, const struct vcpu_boot_state *st, const u64 *regs)
@@ -188,7 +163,7 @@ static int check_args(struct vm *vm, const void *image, const struct linux_boot_
 		lx_err(vm, "initrd of %#llx bytes but no data", ULL(in->initrd_size));
 		return -EINVAL;
 	}
-	return check_layout(vm, layout);
+	return guest_mem_layout_check(vm, layout);
 }
 
 /* The ACPI area lies in RAM, clear of the loader's own areas; the RSDP, if given, lies in it (or in RAM without it). */

@@ -135,14 +135,16 @@ int guest_mem_layout_pc(struct guest_mem_layout *layout, u64 mem_bytes)
 	return 0;
 }
 
-static int check_layout(struct vm *vm, const struct guest_mem_layout *l)
+/* Shared with the Linux loader (one set of rules for both). */
+int guest_mem_layout_check(struct vm *vm, const struct guest_mem_layout *l)
 {
 	if (l->nr_ram == 0 || l->nr_ram > GUEST_MEM_MAX_RANGES) {
-		mb_err(vm, "memory layout has %u ranges (1-%u allowed)", l->nr_ram, GUEST_MEM_MAX_RANGES);
+		vm_log(vm, LOG_ERR, "loader: memory layout has %u ranges (1-%u allowed)\n", l->nr_ram,
+		       GUEST_MEM_MAX_RANGES);
 		return -EINVAL;
 	}
 	if (l->ram[0].base != 0 || l->ram[0].len < HUGE_2M_SIZE) {
-		mb_err(vm, "memory layout must start with at least 2 MiB of RAM at 0");
+		vm_log(vm, LOG_ERR, "loader: memory layout must start with at least 2 MiB of RAM at 0\n");
 		return -EINVAL;
 	}
 	for (u32 i = 0; i < l->nr_ram; i++) {
@@ -150,8 +152,9 @@ static int check_layout(struct vm *vm, const struct guest_mem_layout *l)
 
 		if (!r->len || !IS_ALIGNED(r->base | r->len, PAGE_SIZE) || r->base + r->len < r->base ||
 		    (i > 0 && r->base < l->ram[i - 1].base + l->ram[i - 1].len)) {
-			mb_err(vm,
-			       "memory layout range %u [%#llx, +%#llx) is empty, unaligned, wrapping or out of order",
+			vm_log(vm, LOG_ERR,
+			       "loader: memory layout range %u [%#llx, +%#llx) is empty, unaligned, wrapping or out of "
+			       "order\n",
 			       i, ULL(r->base), ULL(r->len));
 			return -EINVAL;
 		}
@@ -561,7 +564,7 @@ static int check_args(struct vm *vm, const void *image, const struct mb_module *
 			return -EINVAL;
 		}
 	}
-	return check_layout(vm, layout);
+	return guest_mem_layout_check(vm, layout);
 }
 
 static int plan(struct vm *vm, const u8 *img, u64 size, const char *cmdline, const struct mb_module *mods, u32 nmods,

@@ -36,6 +36,9 @@ struct guest_mem_layout {
 /* The PC layout for mem_bytes of RAM: [0, mem) when mem <= 3.5 GiB, else [0, 3.5G) and [4G, 4G + mem - 3.5G). The
  * VM's memslots must match it. Returns 0, or -EINVAL below 2 MiB. */
 int guest_mem_layout_pc(struct guest_mem_layout *layout, u64 mem_bytes);
+/* 0 when layout is sorted, disjoint, page-aligned and starts with at least 2 MiB at 0; else -EINVAL, logged. Both
+ * loaders require it. */
+int guest_mem_layout_check(struct vm *vm, const struct guest_mem_layout *l);
 
 /* A module for the guest: data[0..size) is copied into guest memory; cmdline is its Multiboot string (NULL = ""). */
 struct mb_module {
