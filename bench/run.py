@@ -11,7 +11,14 @@ Every configuration boots twice and the two sets of figures must be identical. T
 by side, then the counter deltas that show which page size the faults mapped, then host-side sizes in bytes: the
 hypervisor image and the TDP page-table memory per GiB of guest RAM. See bench/README.md for what each figure means.
 
-  bench/run.py [--runs 2] [--only REGEX] [--qemu-shift 0] [--jobs N]
+Then the Linux section (bench/linux.py): Debian's kernel with the busybox initramfs of tests/linux, booted natively
+and under the hypervisor in the same emulator, and the guest's BENCH lines (time to userspace, 200 fork+exec, a tmpfs
+memory pass) compared as ratios hypervisor / native, in virtual time: QEMU TCG -icount shift=0,sleep=off (one guest
+nanosecond per instruction) always; Bochs corei7_skylake_x (one TSC tick per instruction) only with --bochs-linux or
+BENCH_BOCHS_LINUX=1 in the environment (`make bench BENCH_BOCHS_LINUX=1`), because it takes about 20 minutes.
+
+  bench/run.py [--runs 2] [--only REGEX] [--qemu-shift 0] [--jobs N] [--section all|exits|linux]
+               [--bochs-linux] [--linux-runs 2] [--bochs-linux-runs 1]
 
 Exit status: 0 when every run passed and every pair of runs agreed, 1 otherwise. Logs: build/bench/*.serial.log.
 """
@@ -28,6 +35,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import runner  # noqa: E402  (build_iso, the emulator command lines, run_case)
 import suite  # noqa: E402
+sys.path.insert(0, HERE)
+import linux  # noqa: E402  (the Linux section: bench/linux.py)
 
 runner.OUT = os.path.join(ROOT, "build", "bench")  # run_case writes NAME.serial.log and NAME.emulator.log here
 GUEST = "build/guests/"
@@ -189,22 +198,34 @@ def main():
     ap.add_argument("--only", default="", help="regex on the backend keys: bochs-vmx, bochs-svm, qemu-svm")
     ap.add_argument("--qemu-shift", type=int, default=0, help="QEMU -icount shift (default 0)")
     ap.add_argument("--jobs", type=int, default=min(os.cpu_count() or 2, 6), help="emulators at once")
+    ap.add_argument("--section", choices=("all", "exits", "linux"), default="all",
+                    help="exits: the exit and fault tables only; linux: the Linux comparison only")
+    ap.add_argument("--bochs-linux", action="store_true", default=os.environ.get("BENCH_BOCHS_LINUX", "") == "1",
+                    help="also the Linux comparison under Bochs (about 20 minutes; env BENCH_BOCHS_LINUX=1)")
+    ap.add_argument("--linux-runs", type=int, default=2, help="boots per QEMU Linux configuration (default 2)")
+    ap.add_argument("--bochs-linux-runs", type=int, default=1, help="boots per Bochs Linux configuration (default 1)")
     a = ap.parse_args()
 
     for f in ("build/hv.elf",):
         if not os.path.exists(os.path.join(ROOT, f)):
             sys.exit(f"bench: {f} is missing: run `make all guests` first")
-    # The bench target builds the hypervisor; the guests (benchfault is new) are built here.
-    subprocess.run(["make", "-C", ROOT, "--no-print-directory", "guests"], check=True, stdout=subprocess.DEVNULL)
+    # The bench target builds the hypervisor; the guests (benchfault is new) and the Linux guest are built here.
+    subprocess.run(["make", "-C", ROOT, "--no-print-directory", "guests"] + (["linux"] if a.section != "exits" else []),
+                   check=True, stdout=subprocess.DEVNULL)
     os.makedirs(runner.OUT, exist_ok=True)
 
-    backends = [b for b in BACKENDS if re.search(a.only, b[0])]
+    backends = [b for b in BACKENDS if re.search(a.only, b[0])] if a.section != "linux" else []
     cases = [(b, r, make_case(b[0], b[3], r, a.qemu_shift)) for b in backends for r in range(1, a.runs + 1)]
-    print(f"bench: {len(cases)} boots ({len(backends)} backends x {a.runs}), {a.jobs} at a time; "
-          f"logs in {os.path.relpath(runner.OUT, ROOT)}/", flush=True)
+    ltasks = linux.tasks(a.bochs_linux, a.linux_runs, a.bochs_linux_runs) if a.section != "exits" else []
+    print(f"bench: {len(cases)} boots ({len(backends)} backends x {a.runs}) and {len(ltasks)} Linux boots, "
+          f"{a.jobs} at a time; logs in {os.path.relpath(runner.OUT, ROOT)}/", flush=True)
     t0 = time.monotonic()
-    results, failed = {}, []
+    results, failed, lresults = {}, [], {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as ex:
+        # The Linux boots are the longest: they go first (Bochs ones before all), the short exit benches fill in.
+        lfuts = [ex.submit(linux.run_one, c, r, runner.OUT, 5980 + i) for i, (c, r) in enumerate(ltasks)]
+        for f in lfuts:
+            f.add_done_callback(lambda f: linux.announce(*f.result()))
         futs = {ex.submit(runner.run_case, c, 5950 + i): (b, r) for i, (b, r, c) in enumerate(cases)}
         for fut in concurrent.futures.as_completed(futs):
             b, r = futs[fut]
@@ -216,7 +237,16 @@ def main():
             else:
                 print(f"done {case.name} ({secs:.0f}s)", flush=True)
             results[(b[0], r)] = parse(log)
+        for f in lfuts:
+            c, r, res = f.result()
+            lresults[(c.key, r)] = res
     print(f"bench: emulators finished in {time.monotonic() - t0:.0f}s (wall time is not a result)\n")
+    linux.print_failures(lresults)
+    if not backends:
+        bad = linux.report(lresults, a.bochs_linux, a.linux_runs, a.bochs_linux_runs, a.jobs) if ltasks else []
+        if bad:
+            print(f"bench: FAILED: {', '.join(bad)}")
+        return 1 if bad else 0
 
     scale = {b[0]: (2 ** a.qemu_shift if b[3]["emulator"] == "qemu" else 1) for b in backends}
     first = {b[0]: results.get((b[0], 1), {}) for b in backends}
@@ -278,11 +308,12 @@ def main():
                 mismatch.append(b[0])
         print(f"repeatability {b[1]:<15} {verdict}")
     print()
+    lbad = linux.report(lresults, a.bochs_linux, a.linux_runs, a.bochs_linux_runs, a.jobs) if ltasks else []
     print("host")
     for line in host_lines():
         print(line)
-    if failed or mismatch:
-        print(f"\nbench: FAILED: {', '.join(failed + [m + ' not repeatable' for m in mismatch])}")
+    if failed or mismatch or lbad:
+        print(f"\nbench: FAILED: {', '.join(failed + [m + ' not repeatable' for m in mismatch] + lbad)}")
         return 1
     return 0
 

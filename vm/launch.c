@@ -304,6 +304,7 @@ static void run_one(const struct vm_config *cfg)
 	}
 	fpu_reset(); /* no guest sees another's FPU, SSE or debug registers */
 	debug_regs_reset();
+	cpu_ibpb();
 	int r = build_vm(vm, cfg);
 	if (r) {
 		pr_err("vm %s: not started (%d)\n", cfg->name, r);

@@ -69,3 +69,16 @@ void debug_regs_reset(void)
 	__asm__ __volatile__("mov %0, %%dr7\n\tmov %1, %%dr0\n\tmov %1, %%dr1\n\tmov %1, %%dr2\n\tmov %1, %%dr3\n\t"
 			     "mov %2, %%dr6" ::"r"(dr7), "r"(zero), "r"(dr6));
 }
+
+void cpu_ibpb(void)
+{
+	static int have = -1;
+
+	if (have < 0) {
+		bool intel = cpuid(0).eax >= 7 && (cpuid_count(7, 0).edx & BIT(26));
+		bool amd = cpuid(0x80000000).eax >= 0x80000008 && (cpuid(0x80000008).ebx & BIT(12));
+		have = intel || amd;
+	}
+	if (have)
+		wrmsr(0x49 /* IA32_PRED_CMD */, 1 /* IBPB */);
+}

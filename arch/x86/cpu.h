@@ -141,6 +141,9 @@ void fpu_reset(void);
 
 /* DR0-DR3 = 0, DR6 and DR7 at their reset values: breakpoints one guest set never fire in the next. */
 void debug_regs_reset(void);
+/* Indirect branch prediction barrier where the CPU has one: the next guest cannot steer the host's (or its own)
+ * indirect branches with predictions the previous guest trained. */
+void cpu_ibpb(void);
 
 bool cpu_has_feature_1gpage(void);
 bool cpu_has_nx(void);

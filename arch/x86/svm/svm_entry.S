@@ -4,6 +4,8 @@
  * interrupts the switch; host IF is set across VMRUN so that, with V_INTR_MASKING, physical interrupts reach the
  * INTR intercept while the guest runs, and cleared again before STGI lets them be taken. */
 
+#include "arch/x86/rsb.h"
+
 #define R(n) (8 * (n))
 #define RCX R(1)
 #define RDX R(2)
@@ -52,6 +54,7 @@ svm_enter:
 	movq RDI(%rdi), %rdi
 	vmrun %rax
 	vmsave %rax
+	FILL_RETURN_BUFFER
 
 	pushq %rdi
 	movq 8(%rsp), %rdi                  /* regs */

@@ -3,6 +3,8 @@
  * vmx_exit_point with the stack as it was at the VMWRITE, stores the guest GPRs back and returns 0. A VMfail falls
  * through with the host state intact apart from the GPRs, which are restored from the stack; it returns 1. */
 
+#include "arch/x86/rsb.h"
+
 #define HOST_RSP 0x6c14
 #define R(n) (8 * (n))
 /* enum vcpu_reg order: RAX RCX RDX RBX RSP RBP RSI RDI R8-R15 */
@@ -88,6 +90,7 @@ vmx_exit_point:
 	movq %r14, R14(%rdi)
 	movq %r15, R15(%rdi)
 	popq RDI(%rdi)
+	FILL_RETURN_BUFFER
 	popq %rdi
 	popq %r15
 	popq %r14
