@@ -197,6 +197,19 @@ static int handle_hypercall(struct vcpu *v)
 	return 0;
 }
 
+/* Redo an access the hardware could not complete (MMIO, a write-protected page) by emulating the instruction at RIP.
+ * If the exit interrupted event delivery, the access was the CPU's own (an IDT entry, an exception frame), not that
+ * instruction's: emulating it would be wrong, so this VM ends instead, as KVM does. */
+static int emulate_access(struct vcpu *v)
+{
+	if (v->exit.vectoring) {
+		vm_log(v->vm, LOG_ERR, "event delivery touched MMIO at gpa 0x%llx\n", (unsigned long long)v->exit.tdp.gpa);
+		vm_end(v->vm, VM_END_INTERNAL_ERROR, v->exit.tdp.gpa);
+		return 0;
+	}
+	return vcpu_emulate(v);
+}
+
 static int handle_tdp_fault(struct vcpu *v)
 {
 	int level = 0;
@@ -211,7 +224,7 @@ static int handle_tdp_fault(struct vcpu *v)
 		return 0;
 	case TDP_FAULT_MMIO:
 	case TDP_FAULT_WRITE_PROTECTED:
-		return vcpu_emulate(v);
+		return emulate_access(v);
 	default:
 		return r < 0 ? r : -EIO;
 	}
@@ -219,7 +232,7 @@ static int handle_tdp_fault(struct vcpu *v)
 
 static int handle_mmio(struct vcpu *v)
 {
-	return vcpu_emulate(v);
+	return emulate_access(v);
 }
 
 static int handle_triple_fault(struct vcpu *v)

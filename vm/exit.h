@@ -38,6 +38,7 @@ struct vm_exit {
 	u32 hw_reason;      /* the vendor's raw exit code, for logs */
 	u64 hw_qual;        /* the vendor's raw qualification / exit info 1, for logs */
 	u32 insn_len;       /* length of the exiting instruction, 0 if unknown */
+	bool vectoring;     /* the exit interrupted the delivery of an event, which the backend will re-deliver */
 	union {
 		struct {
 			u16 port;

@@ -42,13 +42,14 @@ static void prepare_tlb(struct svm_vcpu *s, struct percpu *cpu)
 }
 
 /* An event whose delivery the exit interrupted goes back into EVENTINJ (APM 15.7.2). */
-static void reinject_interrupted_event(struct svm_vcpu *s)
+static void reinject_interrupted_event(struct vcpu *v, struct svm_vcpu *s)
 {
 	u32 info = s->vmcb->control.exit_int_info;
 
 	s->vmcb->control.event_inj = 0;
 	if (!(info & SVM_EVTINJ_VALID))
 		return;
+	v->exit.vectoring = true;
 	/* INTn, INT3 and INTO interrupted mid-delivery: RIP still points at the instruction, so letting it execute
 	 * again redelivers it with the right return address; re-injecting would push RIP of the INT itself (and,
 	 * for INTn without NRIPS, run the system call twice). */
@@ -76,7 +77,7 @@ int svm_vcpu_run(struct vcpu *v)
 	/* Everything the VMCB holds is now what the CPU last saw; writers below mark what they change. */
 	s->vmcb->control.clean = VMCB_CLEAN_ALL;
 	svm_decode_exit(v);
-	reinject_interrupted_event(s);
+	reinject_interrupted_event(v, s);
 	return 0;
 }
 

@@ -21,6 +21,7 @@ struct vmx_vcpu {
 	u64 rsp_cache;        /* GUEST_RSP as last read or written, to skip redundant VMWRITEs */
 	u64 eptp;
 	bool event_reinjected; /* an event interrupted by the last exit was put back for the next entry */
+	struct vcpu *vcpu;     /* constant: the vCPU this state belongs to */
 };
 
 extern struct vmx_caps vmx_caps;

@@ -15,6 +15,7 @@ static void reinject_interrupted_event(struct vmx_vcpu *x)
 	x->event_reinjected = false;
 	if (!(idt & INTR_INFO_VALID))
 		return;
+	x->vcpu->exit.vectoring = true;
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, idt & ~(u32)INTR_INFO_NMI_UNBLOCK);
 	if (idt & INTR_INFO_HAS_ERROR)
 		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read32(IDT_VECTORING_ERROR_CODE));

@@ -150,6 +150,7 @@ int vmx_vcpu_create(struct vcpu *v)
 	if (!x)
 		return -ENOMEM;
 	v->arch = x;
+	x->vcpu = v;
 	x->vmcs = frame_alloc(0);
 	if (x->vmcs == INVALID_HPA)
 		return -ENOMEM;
