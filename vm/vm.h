@@ -78,9 +78,6 @@ struct vcpu {
 	void *arch;                     /* the backend's state (VMCS, VMCB, ...) */
 	struct percpu *cpu;             /* the physical CPU it runs on; set when it starts */
 	struct vlapic *lapic;
-	/* Event injection: one pending external interrupt or exception, delivered at the next entry. */
-	bool event_pending;
-	struct vcpu_event pending;
 	bool halted;
 	bool extint_pending;            /* the IOAPIC routed an ExtINT pin here: take the vector from the PIC */
 	u64 mtrr_def_type;              /* IA32_MTRR_DEF_TYPE as the guest last wrote it (MTRRs are not emulated) */

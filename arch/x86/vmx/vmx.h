@@ -20,7 +20,6 @@ struct vmx_vcpu {
 	u64 efer;             /* the guest's EFER (also in the VMCS) */
 	u64 rsp_cache;        /* GUEST_RSP as last read or written, to skip redundant VMWRITEs */
 	u64 eptp;
-	bool event_reinjected; /* an event interrupted by the last exit was put back for the next entry */
 	struct vcpu *vcpu;     /* constant: the vCPU this state belongs to */
 };
 

@@ -12,7 +12,6 @@ static void reinject_interrupted_event(struct vmx_vcpu *x)
 {
 	u32 idt = vmcs_read32(IDT_VECTORING_INFO_FIELD);
 
-	x->event_reinjected = false;
 	if (!(idt & INTR_INFO_VALID))
 		return;
 	x->vcpu->exit.vectoring = true;
@@ -22,7 +21,6 @@ static void reinject_interrupted_event(struct vmx_vcpu *x)
 	u32 type = idt & (7u << 8);
 	if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION || type == INTR_TYPE_PRIV_SW_EXCEPTION)
 		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, vmcs_read32(VM_EXIT_INSTRUCTION_LEN));
-	x->event_reinjected = true;
 }
 
 int vmx_vcpu_run(struct vcpu *v)
@@ -234,7 +232,6 @@ void vmx_inject_event(struct vcpu *v, const struct vcpu_event *ev)
 		break;
 	}
 	/* An exception raised by the exit handler replaces a re-injected event, as a CPU would fault first. */
-	to_vmx(v)->event_reinjected = false;
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, info);
 }
 
