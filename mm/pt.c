@@ -24,37 +24,25 @@ const struct pt_format pt_format_host = {
 	.ad_enabled = true,
 };
 
+/* EPT with and without accessed/dirty flags differ only in those bits. */
+#define EPT_FORMAT_COMMON                                                                                              \
+	.present = SPTE_MMU_PRESENT, .readable = EPT_R, .writable = EPT_W, .executable = EPT_X, .huge = EPT_PS,       \
+	.leaf_attrs = EPT_MT_WB | EPT_IPAT, .mmio_mask = EPT_MMIO_MASK, .mmio_value = EPT_MMIO_VALUE,                 \
+	.hw_mask = EPT_HW_MASK, .max_leaf_level = 3
+
 const struct pt_format pt_format_ept = {
+	EPT_FORMAT_COMMON,
 	.name = "ept",
-	.present = SPTE_MMU_PRESENT,
-	.readable = EPT_R,
-	.writable = EPT_W,
-	.executable = EPT_X,
 	.accessed = EPT_A,
 	.dirty = EPT_D,
-	.huge = EPT_PS,
-	.leaf_attrs = EPT_MT_WB | EPT_IPAT,
 	.table_attrs = SPTE_MMU_PRESENT | EPT_RWX | EPT_A,
-	.mmio_mask = EPT_MMIO_MASK,
-	.mmio_value = EPT_MMIO_VALUE,
-	.hw_mask = EPT_HW_MASK,
-	.max_leaf_level = 3,
 	.ad_enabled = true,
 };
 
 const struct pt_format pt_format_ept_noad = {
+	EPT_FORMAT_COMMON,
 	.name = "ept-noad",
-	.present = SPTE_MMU_PRESENT,
-	.readable = EPT_R,
-	.writable = EPT_W,
-	.executable = EPT_X,
-	.huge = EPT_PS,
-	.leaf_attrs = EPT_MT_WB | EPT_IPAT,
 	.table_attrs = SPTE_MMU_PRESENT | EPT_RWX,
-	.mmio_mask = EPT_MMIO_MASK,
-	.mmio_value = EPT_MMIO_VALUE,
-	.hw_mask = EPT_HW_MASK,
-	.max_leaf_level = 3,
 	.ad_enabled = false,
 };
 

@@ -3,26 +3,10 @@
  * vmx_exit_point with the stack as it was at the VMWRITE, stores the guest GPRs back and returns 0. A VMfail falls
  * through with the host state intact apart from the GPRs, which are restored from the stack; it returns 1. */
 
+#include "arch/x86/guest_gprs.h"
 #include "arch/x86/rsb.h"
 
 #define HOST_RSP 0x6c14
-#define R(n) (8 * (n))
-/* enum vcpu_reg order: RAX RCX RDX RBX RSP RBP RSI RDI R8-R15 */
-#define RAX R(0)
-#define RCX R(1)
-#define RDX R(2)
-#define RBX R(3)
-#define RBP R(5)
-#define RSI R(6)
-#define RDI R(7)
-#define R8 R(8)
-#define R9 R(9)
-#define R10 R(10)
-#define R11 R(11)
-#define R12 R(12)
-#define R13 R(13)
-#define R14 R(14)
-#define R15 R(15)
 
 	.text
 	.globl vmx_enter
@@ -39,21 +23,7 @@ vmx_enter:
 	jbe .Lfail_early
 
 	testb %sil, %sil                    /* launched? flags survive the MOVs below */
-	movq RAX(%rdi), %rax
-	movq RCX(%rdi), %rcx
-	movq RDX(%rdi), %rdx
-	movq RBX(%rdi), %rbx
-	movq RBP(%rdi), %rbp
-	movq RSI(%rdi), %rsi
-	movq R8(%rdi), %r8
-	movq R9(%rdi), %r9
-	movq R10(%rdi), %r10
-	movq R11(%rdi), %r11
-	movq R12(%rdi), %r12
-	movq R13(%rdi), %r13
-	movq R14(%rdi), %r14
-	movq R15(%rdi), %r15
-	movq RDI(%rdi), %rdi
+	LOAD_GUEST_GPRS 1
 	jnz 1f
 	vmlaunch
 	jmp .Lfail
@@ -75,21 +45,8 @@ vmx_enter:
 vmx_exit_point:
 	pushq %rdi                          /* guest RDI; regs is just above it */
 	movq 8(%rsp), %rdi
-	movq %rax, RAX(%rdi)
-	movq %rcx, RCX(%rdi)
-	movq %rdx, RDX(%rdi)
-	movq %rbx, RBX(%rdi)
-	movq %rbp, RBP(%rdi)
-	movq %rsi, RSI(%rdi)
-	movq %r8, R8(%rdi)
-	movq %r9, R9(%rdi)
-	movq %r10, R10(%rdi)
-	movq %r11, R11(%rdi)
-	movq %r12, R12(%rdi)
-	movq %r13, R13(%rdi)
-	movq %r14, R14(%rdi)
-	movq %r15, R15(%rdi)
-	popq RDI(%rdi)
+	STORE_GUEST_GPRS 1
+	popq GPR_OFF(7)(%rdi)
 	FILL_RETURN_BUFFER
 	popq %rdi
 	popq %r15
