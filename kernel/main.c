@@ -139,7 +139,7 @@ void kmain(u32 magic, u32 mbi_phys)
 
 	run_selftest(hv_opts.selftest);
 
-	u32 nvms = vm_launch_prepare(&boot_info);
+	u32 nvms = vm_launch_prepare(&boot_info, virt_ops ? virt_enabled_cpus : 0);
 	if (nvms && virt_ops) {
 		pr_info("hv: running %u VM%s on %u CPUs\n", nvms, nvms == 1 ? "" : "s", nr_cpus);
 		work_run_all_cpus();

@@ -8,6 +8,8 @@
 
 #define MAX_CPUS 64
 
+struct vcpu;
+
 struct tss64 {
 	u32 reserved0;
 	u64 rsp[3];
@@ -35,6 +37,7 @@ struct percpu {
 	/* SVM only: the area VMSAVE fills with this CPU's host state, and the ASID allocator. A generation bump
 	 * flushes every ASID on this CPU, so a vCPU whose generation is old must take a new ASID. */
 	u64 host_timer_deadline; /* what host_timer_arm last programmed (~0: disarmed) */
+	struct vcpu *vcpu;       /* the vCPU this CPU runs, NULL between VMs; read by others only to compare */
 	hpa_t svm_host_save;
 	u32 svm_next_asid;
 	u64 svm_asid_generation;

@@ -33,6 +33,7 @@ struct cfg_line {
 	bool role_bad;
 	int role;
 	u64 mem;
+	u32 cpus;
 	u8 pages; /* largest TDP page level from pages=: 1 (4K), 2 (2M), 3 (1G) */
 	bool console_raw;
 	char vm[VM_CONFIG_NAME_MAX];
@@ -154,8 +155,10 @@ static void parse_cpus(struct cfg_line *l, const struct cfg_word *cw)
 
 	if (ret == -EINVAL)
 		word_err(l, &cw->w, "malformed number");
-	else if (ret < 0 || v != 1)
-		word_err(l, &cw->w, "only cpus=1 is supported for now");
+	else if (ret < 0 || v < 1 || v > VM_CONFIG_MAX_VCPUS)
+		word_err(l, &cw->w, "vCPU count out of range [1, 16]");
+	else
+		l->cpus = (u32)v;
 }
 
 /* Applies one word to the line; reports what is wrong with it. */
@@ -282,6 +285,7 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	c->kernel_start = m->start;
 	c->kernel_end = m->end;
 	c->mem_bytes = l->has_mem ? l->mem : VM_CONFIG_MEM_DEFAULT;
+	c->cpus = l->has_cpus ? l->cpus : 1;
 	c->max_page_level = l->has_pages ? l->pages : 0;
 	c->console_raw = l->console_raw;
 	memcpy(c->cmdline, l->cmdline, sizeof(c->cmdline));

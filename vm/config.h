@@ -20,7 +20,10 @@
  *                  but vm= and role= (the ramdisk has no command line, and size keys belong to the kernel).
  *   mem=SIZE       kernel module only: guest RAM, decimal or 0x hex with an optional K, M or G suffix (binary); at
  *                  least 2M, at most 64G, rounded up to a multiple of 2M. Default 64M.
- *   cpus=N         kernel module only: vCPUs; only 1 is supported for now. Default 1.
+ *   cpus=N         kernel module only: vCPUs, 1 to 16. Default 1. Each vCPU has a physical CPU to itself while the
+ *                  VM runs (vCPU i has APIC ID i; vCPU 0 starts the guest, the others wait for its INIT-SIPI), so
+ *                  a VM starts once that many CPUs are free, and one that wants more than the machine has is
+ *                  refused.
  *   console=lines|raw  kernel module only: `lines` (default) prints the guest's output a line at a time as
  *                  "[NAME] line", with control characters shown as '.'; `raw` passes it through as it comes, escape
  *                  sequences included, for an interactive guest on the console (`make run`).
@@ -55,6 +58,7 @@
 
 #define VM_CONFIG_MAX_VMS     16
 #define VM_CONFIG_MAX_MODULES 8
+#define VM_CONFIG_MAX_VCPUS   16 /* = VM_MAX_VCPUS (vm/vm.h); the parse error message says 16 */
 #define VM_CONFIG_NAME_MAX    32  /* including the NUL */
 #define VM_CONFIG_CMDLINE_MAX 256 /* including the NUL */
 #define VM_CONFIG_MEM_DEFAULT (64ULL << 20)

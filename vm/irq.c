@@ -1,4 +1,5 @@
-/* IRQ routing: every line goes to the i8259 pair (ISA lines 0-15) and to the IOAPIC, when the VM has them. */
+/* IRQ routing: every line goes to the i8259 pair (ISA lines 0-15) and to the IOAPIC, when the VM has them. Any
+ * vCPU may drive a line (with its device's lock held); the chips lock themselves. */
 #include "vm/irq.h"
 #include "vm/vm.h"
 
@@ -11,9 +12,9 @@ void vm_set_irq(struct vm *vm, unsigned int irq, int level)
 	/* The ISA timer (IRQ0) is wired to IOAPIC pin 2 on PCs; the MADT says so with an interrupt source override. */
 	if (vm->ioapic_chip.set_irq)
 		vm->ioapic_chip.set_irq(vm, irq == 0 ? 2 : irq, level);
-	for (u32 i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i])
-			vcpu_request(vm->vcpus[i], VCPU_REQ_KICK);
+	/* The PIC's output reaches vCPU 0 only (LINT0); IOAPIC messages notify their targets as they are posted. */
+	if (irq < 16 && vm->pic_chip.set_irq && vm->nr_vcpus && vm->vcpus[0])
+		vcpu_kick(vm->vcpus[0]);
 }
 
 void vm_pulse_irq(struct vm *vm, unsigned int irq)

@@ -1,5 +1,5 @@
 /* The vCPU's side of its virtual LAPIC (vm/dev/vlapic.c): creation with what our CPUID advertises, IPI routing
- * inside the VM, and the LAPIC page at whatever base the guest gave it. */
+ * inside the VM through the targets' inboxes, and the LAPIC page at whatever base the guest gave it. */
 #include "arch/x86/cpu.h"
 #include "drivers/timer.h"
 #include "hv/errno.h"
@@ -13,8 +13,10 @@ struct vcpu_lapic {
 	hpa_t page; /* the register page: a whole frame, so a later APICv can point the hardware at it */
 };
 
-/* Deliver to every vCPU of the VM the IPI selects; IDs the VM does not have match nothing and are dropped, which is
- * how INIT and SIPI to absent CPUs are ignored without harm. */
+/* Post to every vCPU of the VM the IPI selects (to the first for lowest priority: any one is architecturally
+ * right); IDs the VM does not have match nothing and are dropped, which is how INIT and SIPI to absent CPUs are
+ * ignored without harm. The targets' destination registers are read without their owners: a sender that sees an
+ * ID or LDR just before its owner changes it delivers as if the IPI had been sent a moment earlier. */
 static void lapic_send_ipi(void *owner, const struct vlapic_ipi *ipi)
 {
 	struct vcpu *src = owner;
@@ -22,24 +24,32 @@ static void lapic_send_ipi(void *owner, const struct vlapic_ipi *ipi)
 
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *t = vm->vcpus[i];
-		if (t && vlapic_match_dest(t->lapic, src->lapic, ipi)) {
-			vlapic_deliver(t->lapic, ipi->icr_lo);
-			vcpu_request(t, VCPU_REQ_KICK);
-		}
+		if (!vlapic_match_dest(t->lapic, src->lapic, ipi))
+			continue;
+		vcpu_post(t, ipi->icr_lo);
+		if (ipi->delivery == VLAPIC_DM_LOWPRI)
+			break;
 	}
 }
 
+/* Only the owner's CPU touches a vLAPIC, and it looks at the vLAPIC again before it next enters or sleeps. */
 static void lapic_kick(void *owner)
 {
-	vcpu_request(owner, VCPU_REQ_KICK);
+	(void)owner;
 }
 
-/* EOI of a level-triggered vector: the IOAPIC clears remote IRR and re-delivers a pin still asserted. */
+/* EOI of a level-triggered vector: the IOAPIC clears remote IRR and re-delivers a pin still asserted. Also for a
+ * level-triggered message the vLAPIC dropped (it was disabled), which will never see an EOI. */
 static void lapic_eoi(void *owner, u8 vector)
 {
 	struct vcpu *v = owner;
 	if (v->vm->devices[VM_DEV_IOAPIC])
 		ioapic_eoi(v->vm, vector);
+}
+
+bool vcpu_lapic_drain_inbox(struct vcpu *v)
+{
+	return inbox_drain(&v->inbox, v->lapic, lapic_eoi, v);
 }
 
 static const struct vlapic_ops lapic_ops = { .send_ipi = lapic_send_ipi, .kick = lapic_kick, .eoi = lapic_eoi };

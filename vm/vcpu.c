@@ -1,17 +1,88 @@
-/* The vCPU run loop: handle requests, deliver pending interrupts, sleep while halted, enter the guest, dispatch the
- * exit. The loop runs on the physical CPU the vCPU is pinned to until the VM ends. */
+/* The vCPU run loop: take what other CPUs posted, handle requests, deliver pending interrupts, sleep while halted or
+ * waiting for SIPI, enter the guest, dispatch the exit. The loop runs on the physical CPU the vCPU is pinned to
+ * until the VM ends; other CPUs reach it only through its requests and inbox, and the wake IPI (vcpu_notify). */
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
 #include "hv/log.h"
+#include "hv/string.h"
 #include "drivers/timer.h"
 #include "kernel/console.h"
+#include "kernel/percpu.h"
 #include "vm/dev/dev.h"
 #include "vm/dev/vlapic.h"
 #include "vm/vtimer.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
+
+/* ---- other CPUs' side: notify, kick, post, requests to all ---- */
+
+void vcpu_notify(struct vcpu *v)
+{
+	struct percpu *cpu = __atomic_load_n(&v->cpu, __ATOMIC_ACQUIRE);
+
+	/* Not started yet: it looks at everything before it first runs. On this CPU: it is the caller's own vCPU,
+	 * running hypervisor code that returns to the run loop before the guest runs again. */
+	if (!cpu || cpu == this_cpu())
+		return;
+	/* SEQ_CST against the vCPU's mode store (set_mode): it sees the post, or we see it in the guest or asleep. */
+	if ((__atomic_load_n(&v->run_state, __ATOMIC_SEQ_CST) & VCPU_MODE_MASK) != VCPU_OUTSIDE_GUEST)
+		lapic_send_wake(cpu->apic_id);
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	if (this_cpu()->vcpu == v)
+		return;
+	vcpu_request(v, VCPU_REQ_KICK);
+	vcpu_notify(v);
+}
+
+void vcpu_post(struct vcpu *v, u32 icr_lo)
+{
+	if (inbox_post(&v->inbox, icr_lo))
+		vcpu_notify(v);
+}
+
+void vm_make_all_vcpus_request(struct vm *vm, enum vcpu_request r, bool wait)
+{
+	u64 seen[VM_MAX_VCPUS];
+
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		vcpu_request(t, r);
+		seen[i] = __atomic_load_n(&t->run_state, __ATOMIC_SEQ_CST);
+		vcpu_notify(t);
+	}
+	if (!wait)
+		return;
+	/* A vCPU that was in the guest has left it once run_state changes: it exits on the wake IPI whatever the guest
+	 * does, and honours the request before it enters again. The target never waits for us, so this cannot deadlock,
+	 * even with both CPUs waiting for each other (neither is then in the guest). */
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if ((seen[i] & VCPU_MODE_MASK) != VCPU_IN_GUEST || this_cpu()->vcpu == t)
+			continue;
+		while (__atomic_load_n(&t->run_state, __ATOMIC_ACQUIRE) == seen[i])
+			cpu_relax();
+	}
+}
+
+/* ---- the vCPU's own side ---- */
+
+static void set_mode(struct vcpu *v, enum vcpu_mode m)
+{
+	u64 s = (v->run_state & ~VCPU_MODE_MASK) + (m == VCPU_IN_GUEST ? VCPU_ENTRY_ONE : 0);
+	__atomic_store_n(&v->run_state, s | m, __ATOMIC_SEQ_CST);
+}
+
+/* Whether something arrived that the loop must look at before entering or sleeping. */
+static bool has_work(struct vcpu *v)
+{
+	return __atomic_load_n(&v->requests, __ATOMIC_SEQ_CST) || inbox_pending(&v->inbox) ||
+	       __atomic_load_n(&v->vm->ended, __ATOMIC_ACQUIRE);
+}
 
 static int handle_requests(struct vcpu *v)
 {
@@ -50,11 +121,96 @@ void vcpu_queue_exception(struct vcpu *v, u8 vector, bool has_error, u32 error_c
 	virt_ops->inject_event(v, &ev);
 }
 
-/* The PIC's INTR reaches the vCPU through LINT0 in ExtINT mode (or with the LAPIC disabled), on vCPU 0 only. */
+/* A vCPU is parked while nothing of its own can wake it: waiting for SIPI, halted with interrupts off, or halted
+ * with no timer armed. Only another vCPU can then (an IPI, an INIT), so once every vCPU is parked the VM has
+ * stopped for good and ends, as a lone vCPU in that state always did. Unparking comes before draining the inbox
+ * (vcpu_run_loop), so a vCPU that finds all parked after posting an IPI also finds that IPI still in its target's
+ * inbox, and does not end the VM under it. */
+static void unpark(struct vcpu *v)
+{
+	if (!v->parked)
+		return;
+	v->parked = false;
+	__atomic_fetch_sub(&v->vm->parked_vcpus, 1, __ATOMIC_SEQ_CST);
+}
+
+static void park(struct vcpu *v, const char *why)
+{
+	struct vm *vm = v->vm;
+
+	if (v->parked)
+		return;
+	v->parked = true;
+	if (__atomic_add_fetch(&vm->parked_vcpus, 1, __ATOMIC_SEQ_CST) != vm->nr_vcpus)
+		return;
+	for (u32 i = 0; i < vm->nr_vcpus; i++)
+		if (inbox_pending(&vm->vcpus[i]->inbox))
+			return;
+	if (vm->nr_vcpus == 1)
+		vm_log(vm, LOG_INFO, "vcpu %u halted %s\n", v->id, why);
+	else
+		vm_log(vm, LOG_INFO, "all %u vCPUs stopped; the last, vcpu %u, halted %s\n", vm->nr_vcpus, v->id, why);
+	vm_end(vm, VM_END_HALTED, 0);
+}
+
+/* Sleep until the wake IPI or deadline, unless something arrived meanwhile. */
+static void sleep_until(struct vcpu *v, u64 deadline)
+{
+	set_mode(v, VCPU_SLEEPING);
+	if (!has_work(v))
+		host_idle(deadline);
+	set_mode(v, VCPU_OUTSIDE_GUEST);
+}
+
+/* Real mode at the SIPI's start page, as a waiting AP starts (SDM 9.4.4; "INIT state" values, table 9-1). CR0 has
+ * CD and NW clear, unlike the hardware's 0x60000010: caches stay on for guests, and one that turned them off would
+ * only slow itself down. */
+static void start_at_sipi(struct vcpu *v, u8 vector)
+{
+	struct vcpu_boot_state st = { 0 };
+
+	for (int i = 0; i < NR_SEGS; i++)
+		st.seg[i] = (struct vcpu_segment){ .limit = 0xffff, .attr = 0x93 };
+	st.seg[SEG_CS] = (struct vcpu_segment){ .selector = (u16)(vector << 8), .base = (u64)vector << 12,
+						.limit = 0xffff, .attr = 0x9b };
+	st.seg[SEG_LDTR] = (struct vcpu_segment){ .limit = 0xffff, .attr = 0x82 };
+	st.seg[SEG_TR] = (struct vcpu_segment){ .limit = 0xffff, .attr = 0x8b };
+	st.gdt.limit = 0xffff;
+	st.idt.limit = 0xffff;
+	st.cr0 = CR0_ET;
+	st.rflags = BIT(1);
+	memset(v->regs, 0, sizeof(v->regs));
+	v->regs[VCPU_RDX] = cpuid(1).eax; /* the processor signature, as after RESET/INIT */
+	virt_ops->vcpu_set_state(v, &st);
+	v->wait_sipi = false;
+	v->halted = false;
+	v->extint_pending = false;
+}
+
+/* INIT, SIPI and NMI, as the inbox handed them to the vLAPIC. */
+static void take_lapic_events(struct vcpu *v)
+{
+	u8 vector;
+
+	if (vlapic_take_init(v->lapic)) {
+		/* Every CPU, the BSP too, waits for SIPI after INIT; its old state is gone with the next SIPI. */
+		v->wait_sipi = true;
+		v->halted = false;
+	}
+	if (vlapic_take_sipi(v->lapic, &vector) && v->wait_sipi)
+		start_at_sipi(v, vector);
+	if (vlapic_take_nmi(v->lapic) && vcpu_may_log(v))
+		vm_log(v->vm, LOG_WARN, "vcpu %u: NMI IPI dropped: NMI delivery is not implemented\n", v->id);
+}
+
+/* The PIC's INTR reaches vCPU 0 through LINT0 in ExtINT mode (or with the LAPIC disabled), and whichever vCPU an
+ * IOAPIC pin in ExtINT mode names. */
 static bool pic_intr_pending(struct vcpu *v)
 {
-	return v->id == 0 && v->vm->devices[VM_DEV_PIC] &&
-	       (vlapic_accepts_pic_intr(v->lapic) || v->extint_pending) && pic_dev_has_intr(v->vm);
+	return v->vm->devices[VM_DEV_PIC] &&
+	       ((v->id == 0 && vlapic_accepts_pic_intr(v->lapic)) ||
+		__atomic_load_n(&v->extint_pending, __ATOMIC_ACQUIRE)) &&
+	       pic_dev_has_intr(v->vm);
 }
 
 /* Deliver the highest-priority pending interrupt (LAPIC first, then the PIC) if the guest can take it now;
@@ -63,7 +219,8 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 {
 	struct vcpu_event ev = { .type = EVENT_EXTINT };
 
-	vm_timers_run(v->vm, now);
+	if (v->id == 0 && vm_timers_next(v->vm) <= now)
+		vm_timers_run(v->vm, now);
 	vlapic_tick(v->lapic, now);
 	int vec = vlapic_pending_vector(v->lapic);
 	bool pic = vec < 0 && pic_intr_pending(v);
@@ -90,20 +247,26 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 	virt_ops->set_intr_window(v, false);
 }
 
-/* The earliest moment something may need the vCPU: its LAPIC timer or a device timer. */
+/* The earliest moment something may need the vCPU: its LAPIC timer, and on vCPU 0 the device timers. */
 static u64 next_deadline(struct vcpu *v)
 {
-	return MIN(vlapic_next_deadline(v->lapic), vm_timers_next(v->vm));
+	u64 d = vlapic_next_deadline(v->lapic);
+	return v->id == 0 ? MIN(d, vm_timers_next(v->vm)) : d;
 }
 
-/* Keys typed on the host serial line go to the VM that owns the console. Polled, at most every
+/* Keys typed on the host serial line go to the VM that owns the console, through vCPU 0. Polled, at most every
  * CONSOLE_POLL_CYCLES of TSC, so a busy guest does not pay for it on every exit. */
 #define CONSOLE_POLL_CYCLES (tsc_hz / 1000)
+static bool polls_console(struct vcpu *v)
+{
+	return v->id == 0 && v->vm->console_input;
+}
+
 static void poll_console_input(struct vcpu *v, u64 now)
 {
 	int c;
 
-	if (!v->vm->console_input || now - v->console_polled < CONSOLE_POLL_CYCLES)
+	if (!polls_console(v) || now - v->console_polled < CONSOLE_POLL_CYCLES)
 		return;
 	v->console_polled = now;
 	while ((c = console_getc()) >= 0)
@@ -111,37 +274,56 @@ static void poll_console_input(struct vcpu *v, u64 now)
 			break; /* FIFO full: the byte is lost, as on a real UART overrun */
 }
 
-/* HLT: sleep until the LAPIC has something for the guest. With interrupts disabled, or with nothing that could ever
- * raise one, the guest has stopped for good and the VM ends (a physical machine would hang there). */
+/* HLT: sleep until an interrupt could be delivered. With interrupts off only INIT (or an NMI) would wake it; with
+ * no timer and no other source nothing would; either way it parks. vCPU 0 still fires the device timers, which
+ * may interrupt the other vCPUs, and still polls the console. */
 static void wait_while_halted(struct vcpu *v)
 {
-	if (!(virt_ops->get_rflags(v) & RFLAGS_IF)) {
-		vm_log(v->vm, LOG_INFO, "vcpu %u halted with interrupts disabled\n", v->id);
-		vm_end(v->vm, VM_END_HALTED, 0);
-		return;
-	}
-	u64 deadline = next_deadline(v);
-	if (v->vm->console_input) {
-		/* Typed input can wake it too: sleep in short slices and look at the serial line in between. */
+	bool intr_off = !(virt_ops->get_rflags(v) & RFLAGS_IF);
+	u64 deadline = intr_off ? ~0ULL : vlapic_next_deadline(v->lapic);
+
+	if (v->id == 0 && (!intr_off || v->vm->nr_vcpus > 1))
+		deadline = MIN(deadline, vm_timers_next(v->vm));
+	if (polls_console(v))
 		deadline = MIN(deadline, rdtsc() + CONSOLE_POLL_CYCLES);
-	} else if (deadline == ~0ULL) {
-		vm_log(v->vm, LOG_INFO, "vcpu %u halted with no timer armed and no interrupt source\n", v->id);
-		vm_end(v->vm, VM_END_HALTED, 0);
-		return;
+	if (deadline == ~0ULL)
+		park(v, intr_off ? "with interrupts disabled" : "with no timer armed and no interrupt source");
+	sleep_until(v, deadline);
+}
+
+/* Enter the guest once, unless something arrived since the loop last looked; 1 if it did not enter. */
+static int enter_guest(struct vcpu *v)
+{
+	set_mode(v, VCPU_IN_GUEST);
+	if (has_work(v)) {
+		set_mode(v, VCPU_OUTSIDE_GUEST);
+		return 1;
 	}
-	host_timer_wait_until(deadline);
+	int r = virt_ops->vcpu_run(v);
+	set_mode(v, VCPU_OUTSIDE_GUEST);
+	return r;
 }
 
 int vcpu_run_loop(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
 
+	__atomic_store_n(&v->cpu, this_cpu(), __ATOMIC_RELEASE);
+	this_cpu()->vcpu = v;
 	while (!__atomic_load_n(&vm->ended, __ATOMIC_ACQUIRE)) {
+		unpark(v);
+		vcpu_lapic_drain_inbox(v);
+		take_lapic_events(v);
 		int r = handle_requests(v);
 		if (r) {
 			vm_log(vm, LOG_ERR, "cannot load a TDP root (%d)\n", r);
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
 			break;
+		}
+		if (v->wait_sipi) {
+			park(v, "waiting for SIPI");
+			sleep_until(v, ~0ULL);
+			continue;
 		}
 		u64 now = rdtsc();
 		poll_console_input(v, now);
@@ -151,7 +333,9 @@ int vcpu_run_loop(struct vcpu *v)
 			continue;
 		}
 		host_timer_arm(next_deadline(v));
-		r = virt_ops->vcpu_run(v);
+		r = enter_guest(v);
+		if (r > 0)
+			continue;
 		if (r) {
 			vm_log(vm, LOG_ERR, "vcpu %u: backend failure %d\n", v->id, r);
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
@@ -164,7 +348,10 @@ int vcpu_run_loop(struct vcpu *v)
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
 		}
 	}
+	unpark(v);
 	host_timer_arm(~0ULL);
+	this_cpu()->vcpu = NULL;
+	__atomic_store_n(&v->cpu, NULL, __ATOMIC_RELEASE);
 	vm_console_flush(vm);
 	return 0;
 }

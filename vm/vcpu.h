@@ -35,6 +35,8 @@ int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len);
 struct vlapic *vcpu_lapic_create(struct vcpu *v);
 void vcpu_lapic_destroy(struct vlapic *lapic);
 int vcpu_lapic_mmio(struct vcpu *v, gpa_t gpa, unsigned int size, u64 *val, bool write);
+/* Move what other CPUs posted to v into its vLAPIC (v's CPU only); true if there was anything. */
+bool vcpu_lapic_drain_inbox(struct vcpu *v);
 
 /* The devices every VM has (vm/dev/platform.c). */
 int vm_devices_init(struct vm *vm);

@@ -27,22 +27,32 @@ const char *vm_end_reason_name(int reason)
 
 void vm_end(struct vm *vm, int reason, u64 status)
 {
-	if (vm->ended)
+	int none = VM_END_NONE;
+
+	/* Two vCPUs may end the VM at once (one powers off while another triple-faults): one reason is reported. */
+	if (!__atomic_compare_exchange_n(&vm->end_reason, &none, reason, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return;
-	vm->end_reason = reason;
 	vm->end_status = status;
 	__atomic_store_n(&vm->ended, true, __ATOMIC_RELEASE);
 	for (u32 i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i])
-			vcpu_request(vm->vcpus[i], VCPU_REQ_KICK);
+			vcpu_kick(vm->vcpus[i]);
 }
 
-void vm_console_flush(struct vm *vm)
+static void console_flush_locked(struct vm *vm)
 {
+	assert_spin_held(&vm->con_lock);
 	if (!vm->con_len)
 		return;
 	log_printf(LOG_NOTICE, "[%s] %.*s\n", vm->name, (int)vm->con_len, vm->con_line);
 	vm->con_len = 0;
+}
+
+void vm_console_flush(struct vm *vm)
+{
+	spin_lock(&vm->con_lock);
+	console_flush_locked(vm);
+	spin_unlock(&vm->con_lock);
 }
 
 void vm_console_putc(struct vm *vm, char c)
@@ -51,18 +61,18 @@ void vm_console_putc(struct vm *vm, char c)
 		console_write(&c, 1);
 		return;
 	}
+	spin_lock(&vm->con_lock);
 	if (c == '\n') {
-		vm_console_flush(vm);
-		return;
+		console_flush_locked(vm);
+	} else if (c != '\r') {
+		/* Control characters other than tab would let a guest rewrite the host console: show them as '.'. */
+		if ((unsigned char)c < 0x20 && c != '\t')
+			c = '.';
+		vm->con_line[vm->con_len++] = c;
+		if (vm->con_len == sizeof(vm->con_line))
+			console_flush_locked(vm);
 	}
-	if (c == '\r')
-		return;
-	/* Control characters other than tab would let a guest rewrite the host console: show them as '.'. */
-	if ((unsigned char)c < 0x20 && c != '\t')
-		c = '.';
-	vm->con_line[vm->con_len++] = c;
-	if (vm->con_len == sizeof(vm->con_line))
-		vm_console_flush(vm);
+	spin_unlock(&vm->con_lock);
 }
 
 u64 vm_stat(struct vm *vm, enum vm_stat s)

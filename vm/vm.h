@@ -5,14 +5,16 @@
 
 #include "hv/compiler.h"
 #include "hv/log.h"
+#include "hv/spinlock.h"
 #include "mm/ept/tdp_mmu.h"
 #include "vm/exit.h"
+#include "vm/inbox.h"
 #include "vm/irq.h"
 #include "vm/io.h"
 #include "vm/memslot.h"
 
 #define VM_NAME_MAX 32
-#define VM_MAX_VCPUS 1
+#define VM_MAX_VCPUS 16
 
 struct percpu;
 struct vm_config;
@@ -66,20 +68,38 @@ enum vcpu_reg {
 	NR_VCPU_GPRS
 };
 
+/* Where a vCPU's CPU is, for whoever needs it out of the guest (vcpu_kick, vm_make_all_vcpus_request). */
+enum vcpu_mode {
+	VCPU_OUTSIDE_GUEST, /* running hypervisor code: it looks at requests and its inbox before it next enters */
+	VCPU_IN_GUEST,      /* entering or in the guest: only an interrupt (the wake IPI) makes it exit */
+	VCPU_SLEEPING,      /* in HLT for a halted guest or one waiting for SIPI: the wake IPI ends the HLT */
+};
+#define VCPU_MODE_MASK 3ULL
+#define VCPU_ENTRY_ONE 4ULL /* run_state counts entries above the mode bits */
+
 struct vcpu {
 	struct vm *vm;                  /* constant */
-	u32 id;                         /* constant */
+	u32 id;                         /* constant; also its APIC ID */
 	/* Guest GPRs, saved and loaded by the vendor's entry code. The backend keeps regs[VCPU_RSP] in sync with the
 	 * VMCS/VMCB across every run; RIP and RFLAGS stay in the hardware structure (virt_ops get/set). */
 	u64 regs[NR_VCPU_GPRS];
-	u64 requests;                   /* atomic bitmask of enum vcpu_request */
+	u64 requests;                   /* atomic bitmask of enum vcpu_request; any CPU sets, the vCPU clears */
+	struct vcpu_inbox inbox;        /* any CPU posts, the vCPU drains (vm/inbox.h) */
+	/* Atomic; written by the vCPU's CPU only: enum vcpu_mode in the low bits, the entry count above. Stored with
+	 * SEQ_CST before the vCPU looks at requests/inbox, and read with SEQ_CST after a sender posts, so either the vCPU
+	 * sees the post or the sender sees the mode and sends the wake IPI. */
+	u64 run_state;
+	/* The physical CPU the vCPU runs on: NULL until its CPU starts it (then constant until the VM ends). Atomic. */
+	struct percpu *cpu;
 	struct vm_exit exit;            /* the last exit, decoded by the backend */
 	struct tdp_vcpu_roots roots;    /* owned by the vCPU's thread of control */
 	void *arch;                     /* the backend's state (VMCS, VMCB, ...) */
-	struct percpu *cpu;             /* the physical CPU it runs on; set when it starts */
-	struct vlapic *lapic;
+	struct vlapic *lapic;           /* the vCPU's CPU only (others post to inbox) */
 	bool halted;
+	bool wait_sipi;                 /* after INIT (APs from the start): only a SIPI makes it run */
+	bool parked;                    /* counted in vm->parked_vcpus: nothing of its own can wake it */
 	bool extint_pending;            /* the IOAPIC routed an ExtINT pin here: take the vector from the PIC */
+	bool done;                      /* atomic: its run loop has returned and its backend state is gone */
 	u64 mtrr_def_type;              /* IA32_MTRR_DEF_TYPE as the guest last wrote it (MTRRs are not emulated) */
 	u32 log_budget;                 /* guest-triggered warnings left to print: a guest cannot flood the console */
 	u64 console_polled;             /* TSC of the last look at the host serial line */
@@ -96,25 +116,33 @@ struct vm {
 	char name[VM_NAME_MAX];         /* constant */
 	u32 id;                         /* constant */
 	u64 mem_bytes;                  /* constant: guest RAM size */
-	struct memslots slots;          /* set up before the vCPU runs; constant while it runs */
+	struct memslots slots;          /* set up before the vCPUs run; constant while they run */
 	struct tdp_mmu mmu;
-	struct io_bus pio, mmio;        /* set up before the vCPU runs */
-	u32 nr_vcpus;
-	struct vcpu *vcpus[VM_MAX_VCPUS];
-	void *devices[NR_VM_DEVICES];   /* device models' private state, by enum vm_device */
-	volatile bool ended;            /* set once by vm_end */
-	int end_reason;                 /* enum vm_end_reason, valid once ended */
+	struct io_bus pio, mmio;        /* set up before the vCPUs run; each device model locks its own state */
+	u32 nr_vcpus;                   /* constant */
+	struct vcpu *vcpus[VM_MAX_VCPUS]; /* constant once the VM is built */
+	/* Device models' private state, by enum vm_device. Any vCPU may call into a model: each has its own lock, taken
+	 * before the interrupt controllers' (vm/dev/dev.h), and before timers_lock and con_lock, which nest inside all
+	 * of them. A vCPU's inbox and requests are lock-free. vLAPICs have no lock: each belongs to its vCPU. */
+	void *devices[NR_VM_DEVICES];
+	/* vm_end claims end_reason with a compare-exchange from VM_END_NONE (the first reason wins), then writes
+	 * end_status, then sets ended (release): a reader that sees ended sees both. */
+	volatile bool ended;
+	int end_reason;                 /* enum vm_end_reason */
 	u64 end_status;
+	u32 parked_vcpus;               /* atomic: vCPUs nothing of their own can wake; all of them ends the VM */
 	u64 tsc_hz;                     /* constant: the TSC rate the guest sees (the host's) */
 	bool console_input;             /* constant: keys typed on the host serial line go to this VM's UART */
 	bool console_raw;               /* constant: guest output unprefixed and unbuffered (config console=raw) */
-	struct vtimer *timers;          /* armed device timers, earliest first (vm/vtimer.c); vCPU's CPU only */
+	/* Armed device timers, earliest first (vm/vtimer.c), fired by vCPU 0, the one that sleeps for them. */
+	spinlock_t timers_lock;
+	struct vtimer *timers;          /* timers_lock */
 	struct vm_irq_chip pic_chip, ioapic_chip; /* set up by the interrupt controllers at creation */
 	/* Console line buffer for guest output (UART, port 0xe9), so lines print whole with the VM's prefix. */
-	char con_line[160];
-	u32 con_len;
+	spinlock_t con_lock;
+	char con_line[160];             /* con_lock */
+	u32 con_len;                    /* con_lock */
 };
-
 
 /* End the VM (idempotent: the first reason wins). The vCPU leaves its run loop at the next exit. */
 void vm_end(struct vm *vm, int reason, u64 status);
@@ -135,6 +163,17 @@ static inline void vcpu_request(struct vcpu *v, enum vcpu_request r)
 {
 	__atomic_fetch_or(&v->requests, BIT(r), __ATOMIC_SEQ_CST);
 }
+
+/* Make v look at its requests and inbox soon: if its CPU is in the guest or sleeping, send it the wake IPI. Any
+ * CPU, any context (vm/vcpu.c). vcpu_kick also posts VCPU_REQ_KICK, for a change that is neither a request nor a
+ * post (the VM ended, a device line moved). */
+void vcpu_notify(struct vcpu *v);
+void vcpu_kick(struct vcpu *v);
+/* Post an interrupt message (ICR low-word form) to v and notify it. */
+void vcpu_post(struct vcpu *v, u32 icr_lo);
+/* Set request r on every vCPU and notify them; with wait, return only when each vCPU other than the caller's own
+ * has left guest mode at least once since (so it will honour r before running guest code again). */
+void vm_make_all_vcpus_request(struct vm *vm, enum vcpu_request r, bool wait);
 
 static inline bool vcpu_test_and_clear_request(struct vcpu *v, enum vcpu_request r)
 {

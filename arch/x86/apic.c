@@ -179,14 +179,14 @@ void host_timer_arm(u64 deadline)
 	lapic_write(APIC_TIMER_INIT, (u32)MIN(MAX(ticks, 1ULL), 0xffffffffULL));
 }
 
-void host_timer_wait_until(u64 deadline)
+void host_idle(u64 deadline)
 {
-	while ((s64)(rdtsc() - deadline) < 0) {
-		host_timer_arm(deadline);
-		/* STI; HLT: the interrupt that ends the HLT is taken right away and acknowledged. */
-		__asm__ __volatile__("sti; hlt; cli" ::: "memory");
-	}
-	host_timer_arm(~0ULL);
+	if ((s64)(rdtsc() - deadline) >= 0)
+		return;
+	host_timer_arm(deadline);
+	/* STI; HLT: the interrupt that ends the HLT is taken right away and acknowledged. An interrupt that came while
+	 * interrupts were off (a wake IPI sent after the caller last looked) ends it at once. */
+	__asm__ __volatile__("sti; hlt; cli" ::: "memory");
 }
 
 void host_take_pending_interrupt(void)

@@ -22,8 +22,9 @@ void lapic_send_wake_others(void);
  * ~0 disarms. TSC-deadline mode where the CPU has it, else one-shot mode calibrated against the TSC at boot. */
 void host_timer_init(void);
 void host_timer_arm(u64 deadline);
-/* Idle (HLT with the timer armed) until the TSC reaches deadline. */
-void host_timer_wait_until(u64 deadline);
+/* Idle (HLT with the timer armed for deadline) until the first interrupt: the timer, a wake IPI, anything. Called
+ * with interrupts off; returns at once if deadline has passed. The caller re-checks why it slept. */
+void host_idle(u64 deadline);
 /* Let a host interrupt that caused a VM exit be taken (the handler just acknowledges it). */
 void host_take_pending_interrupt(void);
 

@@ -6,11 +6,12 @@
 #include "hv/bug.h"
 #include "hv/platform.h"
 
-#define SPIN_UNOWNED 0xffffffffu
+/* All zeroes is a free lock, so a lock inside kzalloc'ed or static memory needs no initialisation. */
+#define SPIN_UNOWNED 0u
 
 typedef struct spinlock {
 	u32 locked;
-	u32 owner; /* CPU index of the holder, SPIN_UNOWNED when free; written only by the holder */
+	u32 owner; /* CPU index + 1 of the holder, SPIN_UNOWNED when free; written only by the holder */
 } spinlock_t;
 
 #define SPINLOCK_INIT { .locked = 0, .owner = SPIN_UNOWNED }
@@ -21,21 +22,26 @@ static inline void spin_lock_init(spinlock_t *l)
 	l->owner = SPIN_UNOWNED;
 }
 
+static inline u32 __spin_me(void)
+{
+	return this_cpu_id() + 1;
+}
+
 static inline void spin_lock(spinlock_t *l)
 {
-	BUG_ON(__atomic_load_n(&l->owner, __ATOMIC_RELAXED) == this_cpu_id()); /* recursive acquisition */
+	BUG_ON(__atomic_load_n(&l->owner, __ATOMIC_RELAXED) == __spin_me()); /* recursive acquisition */
 	for (;;) {
 		if (!__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
 			break;
 		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED))
 			__builtin_ia32_pause();
 	}
-	__atomic_store_n(&l->owner, this_cpu_id(), __ATOMIC_RELAXED);
+	__atomic_store_n(&l->owner, __spin_me(), __ATOMIC_RELAXED);
 }
 
 static inline void spin_unlock(spinlock_t *l)
 {
-	BUG_ON(__atomic_load_n(&l->owner, __ATOMIC_RELAXED) != this_cpu_id());
+	BUG_ON(__atomic_load_n(&l->owner, __ATOMIC_RELAXED) != __spin_me());
 	__atomic_store_n(&l->owner, SPIN_UNOWNED, __ATOMIC_RELAXED);
 	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
 }
@@ -43,7 +49,7 @@ static inline void spin_unlock(spinlock_t *l)
 static inline bool spin_is_held_by_me(const spinlock_t *l)
 {
 	return __atomic_load_n(&l->locked, __ATOMIC_RELAXED) &&
-	       __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == this_cpu_id();
+	       __atomic_load_n(&l->owner, __ATOMIC_RELAXED) == __spin_me();
 }
 
 #define assert_spin_held(l) BUG_ON(!spin_is_held_by_me(l))

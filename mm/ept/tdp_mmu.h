@@ -54,10 +54,9 @@ struct tdp_mmu_ops {
 	int (*max_level)(void *owner, gfn_t gfn);
 	/* Make every vCPU of the owner drop its guest TLB entries for this MMU, for every root it has used (a freed
 	 * root's frame can come back as a new root), before it next runs guest code. Called under mmu->lock; tables
-	 * unlinked before the call are freed right after it returns. Today a request the vCPU honours before entry is
-	 * enough: VMs have one vCPU, MMU operations run on its CPU (or while it is stopped), and it never runs guest
-	 * code while its CPU holds mmu->lock. With several vCPUs, or an operation from another CPU, this must kick the
-	 * vCPUs out of guest mode and wait until they are out. */
+	 * unlinked before the call are freed right after it returns, so it must not return while another CPU may still
+	 * walk them in guest mode: the VM's implementation kicks every vCPU in the guest out and waits until each has
+	 * left (vm_make_all_vcpus_request with wait); the caller's own vCPU flushes before it re-enters. */
 	void (*flush_remote_tlbs)(void *owner);
 	/* Ask every vCPU to drop the obsolete roots it holds (tdp_vcpu_free_obsolete_roots) before entering. Called
 	 * without the lock. */

@@ -68,6 +68,17 @@ def cases(out):
              mem="256", append="cpus=2", extra=["-smp", "2"]),
         case("fwcfg-q35-highmem", "fwcfg", [r"^fwcfg: id 0x\w+, 1 CPUs, RAM 5242880000 bytes", r"^TEST fwcfg PASS$"],
              mem="5000", append="cpus=1", extra=["-M", "q35"]),
+        case("smp", "smp", [r"^smp: 2 CPUs, trampoline at 0x[0-9a-f]+ \(SIPI vector 0x[0-9a-f]{2}\)$",
+                            r"^smp: AP 1 up after \d+ cycles: LAPIC ID 1, CPUID APIC ID 1, IA32_APIC_BASE 0xfee00800$",
+                            r"^smp: physical: 1000 pings to each of 1 AP, each answered$", r"^smp: broadcast: ",
+                            r"^smp: self: ", r"^smp: logical \(flat\): .* \(mask 0x2\)", r"^smp: lock xadd: 2 CPUs ",
+                            r"^smp: fresh pages: 2 regions ", r"^smp: INIT, SIPI, SIPI to APIC IDs 0x20 and 0x21: no CPU",
+                            r"^TEST smp PASS$"], append="cpus=2", extra=["-smp", "2"]),
+        case("smp-4", "smp", [r"^smp: AP 3 up after \d+ cycles: LAPIC ID 3, CPUID APIC ID 3,",
+                              r"^smp: logical \(flat\): .* \(mask 0xe\)", r"^smp: lock xadd: 4 CPUs x 100000 = 400000,",
+                              r"^TEST smp PASS$"], append="cpus=4", extra=["-smp", "4"]),
+        case("smp-missing-ap", "smp", [r"^TEST smp FAIL AP 2 did not start within \d+ cycles"],
+             append="cpus=3 timeout=200000000", exit_code=3, extra=["-smp", "2"], forbid=[r"PASS"]),
     ]
 
 

@@ -85,6 +85,22 @@ void vm_end(struct vm *vm, int reason, u64 status)
 	}
 }
 
+/* vCPU notifications (vm/vcpu.c): recorded, nothing runs. */
+void vcpu_notify(struct vcpu *v)
+{
+	fake_vm.notify_calls++;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	fake_vm.kick_calls++;
+}
+
+void vcpu_post(struct vcpu *v, u32 icr_lo)
+{
+	fake_vm.post_calls++;
+}
+
 u64 vm_stat(struct vm *vm, enum vm_stat s)
 {
 	fake_vm.stat_calls++;

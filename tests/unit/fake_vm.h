@@ -13,6 +13,7 @@ struct fake_vm_state {
 	u64 ram_bytes;
 	char console[8192]; /* every vm_console_putc byte, NUL-terminated */
 	u32 console_len;
+	u32 notify_calls, kick_calls, post_calls; /* vcpu_notify / vcpu_kick / vcpu_post */
 	u32 end_calls;	/* vm_end calls (each one recorded, not only the first) */
 	int end_reason; /* of the last call */
 	u64 end_status;
@@ -58,6 +59,18 @@ static inline void fake_vm_run_late(struct vm *vm, u64 tsc)
 	if (tsc > fake_vm.tsc)
 		fake_vm.tsc = tsc;
 	vm_timers_run(vm, fake_vm.tsc);
+}
+
+/* The first half of what vm_timers_run does with the earliest timer: take it off the list, as vCPU 0 does just
+ * before it calls the callback without any lock held. A test runs other vCPUs' accesses in that window, then calls
+ * t->fire(t, now) itself, to check that the device copes with whatever changed in between. NULL if none is armed. */
+static inline struct vtimer *fake_vm_timer_take(struct vm *vm)
+{
+	struct vtimer *t = vm->timers;
+
+	if (t)
+		vtimer_disarm(vm, t);
+	return t;
 }
 
 #endif

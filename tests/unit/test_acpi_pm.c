@@ -381,6 +381,115 @@ TEST(every_access_is_safe)
 	CHECK_EQ(vm_timers_next(&vm), ~0ULL);
 }
 
+/*
+ * Several vCPUs. vCPU 0's run loop takes the TMR_STS timer off the list and then calls the callback without the
+ * device's lock; other vCPUs' accesses can land in between (fake_vm_timer_take opens that window). The callback must
+ * act on the registers as they are by then.
+ */
+TEST(tmr_timer_callback_after_other_vcpus_accesses)
+{
+	u64 d1, d3;
+	struct vtimer *t;
+
+	/* 1000 TSC ticks per count: TMR_STS sets at T0 + k * 2^31 * 1000. */
+	setup_hz(ACPI_PM_TMR_HZ * 1000);
+	out(PM + ACPI_PM1_EN, 2, ACPI_PM1_TMR_EN);
+	d1 = vm_timers_next(&vm);
+	CHECK_EQ(d1, T0 + (1ULL << 31) * 1000);
+
+	/* A PM_TMR read by vCPU 1 in the window, with a TSC just short of the deadline: nothing is due for it, and it
+	 * leaves the timer to the callback, which raises the SCI. */
+	t = fake_vm_timer_take(&vm);
+	CHECK(t);
+	fake_cpu_id = 1;
+	fake_tsc = d1 - 1;
+	CHECK_EQ(tmr(), (1u << 31) - 1);
+	CHECK_EQ(sci_level[9], 0);
+	CHECK_EQ(vm_timers_next(&vm), ~0ULL); /* not re-armed for the same deadline */
+	fake_cpu_id = 0;
+	fake_tsc = d1;
+	t->fire(t, d1);
+	CHECK_EQ(sci_level[9], 1);
+	CHECK_EQ(vm_timers_next(&vm), ~0ULL); /* TMR_STS is set: nothing to wait for */
+	CHECK_EQ(in(PM + ACPI_PM1_STS, 2) & ACPI_PM1_TMR_STS, ACPI_PM1_TMR_STS);
+
+	/* vCPU 2 clears TMR_STS much later (the counter's bit 31 has toggled twice since d1) and so re-arms for the
+	 * next toggle; then vCPU 0's callback for d1, whose `now` is older than vCPU 2's access, comes in. It must not
+	 * see the counter run backwards and report a toggle that was already acknowledged. */
+	out(PM + ACPI_PM1_STS, 2, ACPI_PM1_TMR_STS);
+	CHECK_EQ(sci_level[9], 0);
+	t = fake_vm_timer_take(&vm);
+	CHECK(t);
+	fake_cpu_id = 2;
+	fake_tsc = T0 + (2ULL << 31) * 1000 + 5;
+	CHECK_EQ(in(PM + ACPI_PM1_STS, 2) & ACPI_PM1_TMR_STS, ACPI_PM1_TMR_STS);
+	CHECK_EQ(sci_level[9], 1);
+	out(PM + ACPI_PM1_STS, 2, ACPI_PM1_TMR_STS);
+	CHECK_EQ(sci_level[9], 0);
+	d3 = vm_timers_next(&vm);
+	CHECK_EQ(d3, T0 + (3ULL << 31) * 1000);
+	fake_cpu_id = 0;
+	t->fire(t, T0 + (2ULL << 31) * 1000 - 7);
+	CHECK_EQ(sci_level[9], 0);
+	CHECK_EQ(in(PM + ACPI_PM1_STS, 2) & ACPI_PM1_TMR_STS, 0);
+	CHECK_EQ(vm_timers_next(&vm), d3);
+
+	/* vCPU 1 clears TMR_EN in the window: the callback finds nothing enabled, raises nothing, arms nothing. */
+	t = fake_vm_timer_take(&vm);
+	CHECK(t);
+	fake_cpu_id = 1;
+	out(PM + ACPI_PM1_EN, 2, 0);
+	fake_cpu_id = 0;
+	fake_tsc = d3;
+	t->fire(t, d3);
+	CHECK_EQ(sci_level[9], 0);
+	CHECK_EQ(vm_timers_next(&vm), ~0ULL);
+	CHECK_EQ(in(PM + ACPI_PM1_STS, 2) & ACPI_PM1_TMR_STS, ACPI_PM1_TMR_STS); /* the status still shows */
+
+	/* A stray callback with the timer disarmed and nothing due is harmless. */
+	t->fire(t, d3);
+	CHECK_EQ(vm_timers_next(&vm), ~0ULL);
+	CHECK_EQ(sci_level[9], 0);
+}
+
+/* Every entry point drops the lock it takes: a second call on the same CPU would hit spin_lock's recursion check,
+ * and one from another CPU would spin. Accesses from three CPUs and the timer, in turn, keep the registers right. */
+TEST(entry_points_release_the_lock_on_every_cpu)
+{
+	for (unsigned int cpu = 0; cpu < 3; cpu++) {
+		setup_hz(ACPI_PM_TMR_HZ * 1000);
+		fake_cpu_id = cpu;
+		out(PM + ACPI_PM1_EN, 2, ACPI_PM1_TMR_EN | ACPI_PM1_PWRBTN_EN);
+		CHECK_EQ(in(PM + ACPI_PM1_EN, 2), ACPI_PM1_TMR_EN | ACPI_PM1_PWRBTN_EN);
+		fake_cpu_id = (cpu + 1) % 3;
+		CHECK(acpi_pm_power_button(pm));
+		CHECK_EQ(sci_level[9], 1);
+		out(PM + ACPI_PM1_STS, 2, ACPI_PM1_PWRBTN_STS);
+		CHECK_EQ(sci_level[9], 0);
+		fake_cpu_id = (cpu + 2) % 3;
+		out(RESET, 1, 0x02);
+		CHECK_EQ(in(RESET, 1), 0x02);
+		/* vCPU 0 fires the timer whatever CPU touched the device last. */
+		fake_cpu_id = 0;
+		fake_tsc = T0 + (1ULL << 31) * 1000;
+		fake_vm_run_until(&vm, fake_tsc);
+		CHECK_EQ(sci_level[9], 1);
+		fake_cpu_id = cpu;
+		CHECK_EQ(in(PM + ACPI_PM1_STS, 2), ACPI_PM1_TMR_STS);
+		CHECK_EQ(tmr(), 1u << 31);
+		/* The power-off and reset paths end the VM after dropping the lock: the device is usable afterwards
+		 * (other vCPUs may still be finishing an access), and only the first reason counts. */
+		out(PM + ACPI_PM1_CNT, 2, slp(ACPI_SLP_TYP_S5, true));
+		fake_cpu_id = (cpu + 1) % 3;
+		out(RESET, 1, 0x06);
+		CHECK_EQ(fake_vm.end_calls, 2);
+		CHECK_EQ(vm.end_reason, VM_END_POWEROFF);
+		CHECK_EQ(in(PM + ACPI_PM1_CNT, 2), slp(ACPI_SLP_TYP_S5, false) | ACPI_PM1_SCI_EN);
+		CHECK_EQ(in(RESET, 1), 0x02);
+	}
+	fake_cpu_id = 0;
+}
+
 TEST(init_checks_cfg_and_clock)
 {
 	struct acpi_build_cfg cfg = default_cfg();

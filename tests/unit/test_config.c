@@ -91,6 +91,21 @@ TEST(config_kernel_defaults)
 	CHECK_EQ(cfg[1].name[0], 0); /* unused slots are cleared */
 }
 
+TEST(config_cpus)
+{
+	reset();
+	add("vm=one");
+	add("vm=two cpus=2");
+	add("vm=max cpus=16");
+	add("vm=hex cpus=0x4");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 4);
+	CHECK_EQ(cfg[0].cpus, 1);
+	CHECK_EQ(cfg[1].cpus, 2);
+	CHECK_EQ(cfg[2].cpus, 16);
+	CHECK_EQ(cfg[3].cpus, 4);
+}
+
 TEST(config_full_kernel_and_modules)
 {
 	reset();
@@ -232,8 +247,9 @@ TEST(config_bad_values)
 	check_rejected("vm=a mem=65G", "size out of range");
 	check_rejected("vm=a mem=0", "size out of range");
 	check_rejected("vm=a mem=99999999999999999999999", "size out of range");
-	check_rejected("vm=a cpus=2", "'cpus=2': only cpus=1 is supported for now");
-	check_rejected("vm=a cpus=0", "only cpus=1");
+	check_rejected("vm=a cpus=17", "'cpus=17': vCPU count out of range [1, 16]");
+	check_rejected("vm=a cpus=0", "'cpus=0': vCPU count out of range");
+	check_rejected("vm=a cpus=99999999999999999999999", "vCPU count out of range");
 	check_rejected("vm=a cpus=x", "'cpus=x': malformed number");
 }
 
@@ -379,11 +395,11 @@ TEST(config_too_many_vms)
 TEST(config_all_errors_of_a_line_are_reported)
 {
 	reset();
-	add("vm=a mem=1K cpus=4 colour=blue");
+	add("vm=a mem=1K cpus=40 colour=blue");
 	CHECK_EQ(parse(), 3);
 	CHECK_EQ(ncfg, 0);
 	CHECK_LOG("'mem=1K'");
-	CHECK_LOG("'cpus=4'");
+	CHECK_LOG("'cpus=40'");
 	CHECK_LOG("'colour=blue'");
 }
 

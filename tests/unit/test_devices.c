@@ -23,6 +23,20 @@ static void out(u16 port, unsigned int size, u64 val)
 	CHECK_EQ(io_bus_write(&vm.pio, NULL, port, size, val), 0);
 }
 
+/* The same, issued by vCPU v (its exit handler passes it to the bus). */
+static u64 vin(struct vcpu *v, u16 port, unsigned int size)
+{
+	u64 val = 0xdead;
+
+	CHECK_EQ(io_bus_read(&vm.pio, v, port, size, &val), 0);
+	return val;
+}
+
+static void vout(struct vcpu *v, u16 port, unsigned int size, u64 val)
+{
+	CHECK_EQ(io_bus_write(&vm.pio, v, port, size, val), 0);
+}
+
 static u8 inb(u16 port)
 {
 	return (u8)in(port, 1);
@@ -489,6 +503,47 @@ TEST(pic_has_intr_follows_priority_without_acknowledging)
 	CHECK_EQ(pic_dev_intack(&vm), 0x0c);
 }
 
+/* Several vCPUs. The PIC's INT output goes to vCPU 0 only (LINT0). A write that raises it without a line moving
+ * (an unmask, an EOI that uncovers a pending request) kicks vCPU 0 when another vCPU made it, as vm_set_irq does for
+ * a line change; vCPU 0's own writes need no kick, it looks at the PIC before it next enters the guest. */
+TEST(pic_write_raising_int_kicks_vcpu0)
+{
+	struct vcpu v0 = {.vm = &vm, .id = 0}, v1 = {.vm = &vm, .id = 1};
+
+	setup();
+	vm.nr_vcpus = 2;
+	vm.vcpus[0] = &v0;
+	vm.vcpus[1] = &v1;
+	vm_set_irq(&vm, 5, 1); /* latched in IRR, masked (the firmware state) */
+	CHECK(!pic_dev_has_intr(&vm));
+	CHECK_EQ(fake_vm.kick_calls, 0);
+	vout(&v1, 0x21, 1, 0xff); /* changes nothing */
+	CHECK_EQ(fake_vm.kick_calls, 0);
+	vout(&v1, 0x21, 1, 0xdf); /* unmasks IRQ 5: INT rises */
+	CHECK(pic_dev_has_intr(&vm));
+	CHECK_EQ(fake_vm.kick_calls, 1);
+	vout(&v1, 0x21, 1, 0x00); /* INT was already up: no kick */
+	CHECK_EQ(fake_vm.kick_calls, 1);
+	CHECK_EQ(pic_dev_intack(&vm), 0x0d);
+	vm_set_irq(&vm, 6, 1); /* below IRQ 5 in service */
+	CHECK(!pic_dev_has_intr(&vm));
+	vout(&v0, 0x20, 1, 0x20); /* vCPU 0's own EOI uncovers IRQ 6: no kick */
+	CHECK(pic_dev_has_intr(&vm));
+	CHECK_EQ(fake_vm.kick_calls, 1);
+	CHECK_EQ(pic_dev_intack(&vm), 0x0e);
+	vm_set_irq(&vm, 6, 0);
+	vm_set_irq(&vm, 3, 1);
+	vout(&v1, 0x21, 1, 0x08); /* IRQ 3 masked */
+	vout(&v1, 0x20, 1, 0x20); /* EOI 6: nothing else unmasked */
+	CHECK_EQ(fake_vm.kick_calls, 1);
+	vout(&v1, 0x21, 1, 0x00);
+	CHECK_EQ(fake_vm.kick_calls, 2);
+	/* Reads never raise INT, so they never kick. */
+	CHECK_EQ(vin(&v1, 0x20, 1), 0x08);
+	CHECK_EQ(fake_vm.kick_calls, 2);
+	vm.vcpus[0] = vm.vcpus[1] = NULL;
+}
+
 /* ---- fw_cfg ---- */
 
 static void fw_cfg_select(u16 key)
@@ -538,6 +593,23 @@ TEST(fw_cfg_ram_size_and_cpu_counts)
 	CHECK_EQ(fw_cfg_read_le(2), VM_MAX_VCPUS);
 	fw_cfg_select(0x4003); /* the write-channel bit is ignored */
 	CHECK_EQ(fw_cfg_read_le(8), 0x12345678ULL << 12);
+}
+
+/* One selector for the machine, as QEMU has: vCPUs that interleave select-then-read get the bytes of whichever item
+ * was selected last, continuing where the other left off, and never a byte past an item's end. */
+TEST(fw_cfg_has_one_selector_for_all_vcpus)
+{
+	struct vcpu a = {.vm = &vm, .id = 0}, b = {.vm = &vm, .id = 1};
+
+	setup();
+	vout(&a, 0x510, 2, 0x0000);
+	CHECK_EQ(vin(&a, 0x511, 1), 'Q');
+	CHECK_EQ(vin(&b, 0x511, 1), 'E');
+	vout(&b, 0x510, 2, 0x0005);
+	CHECK_EQ(vin(&a, 0x511, 1), 1);
+	CHECK_EQ(vin(&b, 0x511, 1), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(vin(i & 1 ? &a : &b, 0x511, 1), 0); /* past the end, from either */
 }
 
 TEST(fw_cfg_unknown_items_dir_and_bad_accesses)
@@ -612,6 +684,28 @@ TEST(testdev_bad_index_and_reserved_ports)
 	CHECK_EQ(in(0x5f4, 2), 0xffff); /* only 32-bit reads of the two halves */
 	CHECK_EQ(in(0x5f0, 4), 0xffffffff);
 	CHECK_EQ(in(0x5fc, 4), 0xffffffff);
+}
+
+/* Each vCPU has its own latch: a select by one never changes what another's pending read returns. */
+TEST(testdev_latch_is_per_vcpu)
+{
+	struct vcpu a = {.vm = &vm, .id = 0}, b = {.vm = &vm, .id = 1}, c = {.vm = &vm, .id = VM_MAX_VCPUS - 1};
+
+	setup();
+	fake_vm.stats[VM_STAT_EXITS] = 0x1111111122222222ULL;
+	fake_vm.stats[VM_STAT_HLT_EXITS] = 0x3333333344444444ULL;
+	vout(&a, 0x5f0, 4, VM_STAT_EXITS);
+	vout(&b, 0x5f0, 4, VM_STAT_HLT_EXITS);
+	CHECK_EQ(vin(&c, 0x5f4, 4), 0xffffffff); /* c selected nothing yet */
+	CHECK_EQ(vin(&a, 0x5f4, 4), 0x22222222);
+	CHECK_EQ(vin(&b, 0x5f4, 4), 0x44444444);
+	vout(&c, 0x5f0, 4, NR_VM_STATS);
+	CHECK_EQ(vin(&b, 0x5f8, 4), 0x33333333);
+	CHECK_EQ(vin(&a, 0x5f8, 4), 0x11111111);
+	CHECK_EQ(vin(&c, 0x5f8, 4), 0xffffffff);
+	/* An access without a vCPU (host-side) shares vCPU 0's latch. */
+	CHECK_EQ(in(0x5f4, 4), 0x22222222);
+	CHECK_EQ(fake_vm.stat_calls, 2);
 }
 
 TEST(devices_coexist_and_refuse_double_init)

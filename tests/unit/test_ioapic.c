@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "fake_platform.h"
 #include "fake_vm.h"
 #include "hv/errno.h"
 #include "vm/dev/dev.h"
@@ -217,6 +218,42 @@ TEST(ioapic_level_pins_wait_for_eoi)
 	CHECK(rte_read(9) & IOAPIC_RTE_REMOTE_IRR);
 	rte_write(9, rte(0x49, VLAPIC_DM_FIXED, false, 0));
 	CHECK_EQ(rte_read(9) & IOAPIC_RTE_REMOTE_IRR, 0);
+}
+
+/* Several vCPUs: a level-triggered pin is in service on one vCPU while another retargets it and a third EOIs. The
+ * rewrite keeps remote IRR (so it does not deliver a second time before the EOI), and the EOI re-delivers the still
+ * asserted line with the entry as rewritten, whole. */
+TEST(ioapic_level_pin_rewritten_and_eoied_from_other_vcpus)
+{
+	setup();
+	rte_write(10, rte(0x4a, VLAPIC_DM_FIXED, true, 0));
+	vm_set_irq(&vm, 10, 1);
+	CHECK_EQ(nmsgs, 1);
+	CHECK_EQ(msgs[0].dest, 0);
+	fake_cpu_id = 1;
+	rte_write(10, rte(0x4a, VLAPIC_DM_LOWPRI, true, 3) | IOAPIC_RTE_LOGICAL);
+	CHECK_EQ(nmsgs, 1);
+	CHECK(rte_read(10) & IOAPIC_RTE_REMOTE_IRR);
+	fake_cpu_id = 2;
+	ioapic_eoi(&vm, 0x4a);
+	CHECK_EQ(nmsgs, 2);
+	CHECK_EQ(msgs[1].dest, 3);
+	CHECK(msgs[1].logical);
+	CHECK_EQ(msgs[1].mode, VLAPIC_DM_LOWPRI);
+	CHECK(msgs[1].level);
+	/* Masked by one vCPU while in service, EOIed by another: remote IRR clears and nothing goes out until the
+	 * unmask, which delivers the held level once. */
+	fake_cpu_id = 1;
+	rte_write(10, rte(0x4a, VLAPIC_DM_FIXED, true, 1) | IOAPIC_RTE_MASKED);
+	fake_cpu_id = 0;
+	ioapic_eoi(&vm, 0x4a);
+	CHECK_EQ(nmsgs, 2);
+	CHECK_EQ(rte_read(10) & IOAPIC_RTE_REMOTE_IRR, 0);
+	fake_cpu_id = 2;
+	rte_write(10, rte(0x4a, VLAPIC_DM_FIXED, true, 1));
+	CHECK_EQ(nmsgs, 3);
+	CHECK_EQ(msgs[2].dest, 1);
+	fake_cpu_id = 0;
 }
 
 TEST(ioapic_delivery_modes_and_destinations)

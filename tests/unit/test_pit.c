@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "fake_platform.h"
 #include "fake_vm.h"
 #include "hv/errno.h"
 #include "vm/dev/dev.h"
@@ -409,6 +410,60 @@ TEST(pit_late_host_replays_missed_ticks)
 	CHECK_EQ(fake_vm.irq_rises[0], 7);
 	at(9000); /* caught up: back to one per period */
 	CHECK_EQ(fake_vm.irq_rises[0], 9);
+}
+
+/* Several vCPUs: vCPU 0 takes the IRQ0 timer off the list and calls it without the PIT's lock, so another vCPU can
+ * reprogram channel 0 in between (fake_vm_timer_take opens that window). The callback must follow the channel as it
+ * is by then: no pulse for an edge the new count does not have, and the new schedule, not the old one. */
+TEST(pit_irq0_callback_after_another_vcpu_reprograms)
+{
+	struct vtimer *t;
+	u64 due;
+
+	setup();
+	program(0, 2, 1000);
+	due = vm_timers_next(&vm);
+	CHECK_EQ(due, tsc_at(1000));
+	fake_vm.tsc = due;
+	t = fake_vm_timer_take(&vm);
+	CHECK(t);
+	fake_cpu_id = 1;
+	program(0, 2, 5000); /* a new count from now */
+	fake_cpu_id = 0;
+	CHECK_EQ(vm_timers_next(&vm), tsc_at(5000));
+	t->fire(t, due);
+	CHECK_EQ(fake_vm.irq_rises[0], 0);
+	CHECK_EQ(vm_timers_next(&vm), tsc_at(5000));
+	at(5000);
+	CHECK_EQ(fake_vm.irq_rises[0], 1);
+	at(10000);
+	CHECK_EQ(fake_vm.irq_rises[0], 2);
+
+	/* Stopped by a control word in the window: no pulse, no timer. */
+	due = vm_timers_next(&vm);
+	fake_vm.tsc = due;
+	t = fake_vm_timer_take(&vm);
+	fake_cpu_id = 2;
+	outb(0x43, 0x34);
+	fake_cpu_id = 0;
+	t->fire(t, due);
+	CHECK_EQ(fake_vm.irq_rises[0], 2);
+	CHECK_EQ(vm_timers_next(&vm), ~0ULL);
+
+	/* A callback whose `now` is older than another vCPU's load: the channel's time does not run backwards. */
+	program(0, 2, 3000);
+	due = vm_timers_next(&vm);
+	fake_vm.tsc = due;
+	t = fake_vm_timer_take(&vm);
+	fake_cpu_id = 1;
+	fake_vm.tsc = due + 10;
+	program(0, 2, 3000); /* reloaded 10 TSC ticks after the edge it replaces */
+	fake_cpu_id = 0;
+	t->fire(t, due);
+	CHECK_EQ(fake_vm.irq_rises[0], 2);
+	CHECK_EQ(vm_timers_next(&vm), tsc_at(3000));
+	at(3000);
+	CHECK_EQ(fake_vm.irq_rises[0], 3);
 }
 
 TEST(pit_tiny_periods_are_clamped)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "fake_platform.h"
 #include "fake_vm.h"
 #include "hv/errno.h"
 #include "vm/dev/dev.h"
@@ -305,6 +306,46 @@ TEST(rtc_register_c_and_the_periodic_interrupt)
 	u32 before = fake_vm.irq_rises[8];
 	cmos_write(0x0b, 0x42);
 	CHECK_EQ(fake_vm.irq_rises[8], before + 1);
+}
+
+/* Several vCPUs: vCPU 0 takes the RTC's timer off the list and calls it without the lock, so another vCPU's access
+ * can come in between (fake_vm_timer_take opens that window). The callback brings IRQ8 up to date from the registers
+ * as they are then, and adds nothing another vCPU already consumed. */
+TEST(rtc_callback_after_another_vcpu_access)
+{
+	struct vtimer *t;
+	u64 due;
+
+	setup(EPOCH_JUNE);
+	cmos_write(0x0b, 0x42); /* PIE at 1024 Hz */
+	due = vm_timers_next(&vm);
+	CHECK_EQ(due, T0 + (32 * TSC_HZ + 32767) / 32768);
+	fake_vm.tsc = due;
+	t = fake_vm_timer_take(&vm);
+	CHECK(t);
+	/* vCPU 1 reads register C at the very tick: it takes PF itself, and IRQ8 never rises for it. */
+	fake_cpu_id = 1;
+	CHECK_EQ(cmos(0x0c), 0xc0);
+	fake_cpu_id = 0;
+	t->fire(t, due);
+	CHECK_EQ(fake_vm.irq_rises[8], 0);
+	CHECK_EQ(cmos(0x0c), 0x00);
+	CHECK_EQ(vm_timers_next(&vm), T0 + (64 * TSC_HZ + 32767) / 32768); /* the next period, once */
+	at_us(1954);
+	CHECK_EQ(fake_vm.irq_rises[8], 1);
+	CHECK_EQ(cmos(0x0c), 0xc0);
+
+	/* vCPU 2 turns PIE off in the window: nothing rises, nothing stays armed. */
+	due = vm_timers_next(&vm);
+	fake_vm.tsc = due;
+	t = fake_vm_timer_take(&vm);
+	fake_cpu_id = 2;
+	cmos_write(0x0b, 0x02);
+	fake_cpu_id = 0;
+	t->fire(t, due - 1000); /* `now` from before vCPU 2's access */
+	CHECK_EQ(fake_vm.irq_rises[8], 1);
+	CHECK_EQ(fake_vm.irq_level[8], 0);
+	CHECK_EQ(vm_timers_next(&vm), ~0ULL);
 }
 
 TEST(rtc_update_ended_interrupt_once_a_second)

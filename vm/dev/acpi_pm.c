@@ -5,6 +5,7 @@
 #include "arch/x86/cpu.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
+#include "hv/spinlock.h"
 #include "vm/dev/dev.h"
 #include "vm/vcpu.h"
 #include "vm/vtimer.h"
@@ -28,14 +29,24 @@ struct acpi_pm {
 	u64 tsc_hz;		 /* constant, <= U64_MAX / ACPI_PM_TMR_HZ */
 	u64 tsc_base;		 /* constant: the TSC at which the counter read 0 */
 	u64 (*now)(void);	 /* constant */
-	/* Registers, touched on the vCPU's CPU only (port exits, the timer, acpi_pm_power_button). */
+	struct vtimer tmr_timer; /* constant hook; the list is vm->timers_lock's (vm/vtimer.h) */
+	/*
+	 * The lock covers everything below. Any vCPU reaches the registers through the ports, vCPU 0 runs the timer
+	 * callback, and acpi_pm_power_button may come from anywhere. It is taken before the interrupt controllers'
+	 * locks (the SCI is driven with it held) and before vm->timers_lock (vtimer_arm). vm_end and the log messages
+	 * of the power-off and reset paths are issued after it is dropped.
+	 */
+	spinlock_t lock;
 	u16 sts; /* PM1_STS except TMR_STS, which is derived from the counter */
 	u16 en;
 	u16 cnt;
 	u64 tmr_epoch; /* counter >> TMR_STS_SHIFT when TMR_STS was last cleared; TMR_STS = it differs now */
 	u8 rcr;
-	bool sci;		 /* the level last driven on sci_irq */
-	struct vtimer tmr_timer; /* armed for the next TMR_STS while TMR_EN is set and TMR_STS clear */
+	bool sci; /* the level last driven on sci_irq */
+	/* The deadline tmr_timer is armed for, ~0 when it is not. The timer's own armed and deadline fields belong to
+	 * vm->timers_lock, and vm_timers_run takes an expired timer off the list without this lock, so the device
+	 * keeps its own copy. It is exact except between that and the callback, which starts by making it so. */
+	u64 tmr_deadline;
 };
 
 static u64 pm_rdtsc(void)
@@ -72,12 +83,21 @@ static u16 pm_status(const struct acpi_pm *pm, u64 count)
 	return pm->sts | ((count >> TMR_STS_SHIFT) != pm->tmr_epoch ? ACPI_PM1_TMR_STS : 0);
 }
 
+/* The counter now. Read under the lock, so the counts successive holders see never go backwards (the TSCs of the
+ * host's CPUs are synchronised). */
+static u64 __pm_count_now(const struct acpi_pm *pm)
+{
+	assert_spin_held(&pm->lock);
+	return pm_count(pm, pm->now());
+}
+
 /* Bring the SCI line and the TMR_STS timer in line with the registers, as of counter value count. */
-static void pm_update(struct acpi_pm *pm, u64 count)
+static void __pm_update(struct acpi_pm *pm, u64 count)
 {
 	u16 sts = pm_status(pm, count);
 	bool sci = sts & pm->en & PM1_EVENTS; /* SCI_EN is always set */
 
+	assert_spin_held(&pm->lock);
 	if (sci != pm->sci) {
 		pm->sci = sci;
 		vm_set_irq(pm->vm, pm->sci_irq, sci);
@@ -85,26 +105,44 @@ static void pm_update(struct acpi_pm *pm, u64 count)
 	if ((pm->en & ACPI_PM1_TMR_EN) && !(sts & ACPI_PM1_TMR_STS)) {
 		u64 deadline = pm_count_tsc(pm, (pm->tmr_epoch + 1) << TMR_STS_SHIFT);
 
-		if (!pm->tmr_timer.armed || pm->tmr_timer.deadline != deadline)
+		/* Re-arming only on a change keeps PM_TMR reads (a clocksource) off vm->timers_lock. */
+		if (pm->tmr_deadline != deadline) {
+			pm->tmr_deadline = deadline;
 			vtimer_arm(pm->vm, &pm->tmr_timer, deadline);
-	} else {
+		}
+	} else if (pm->tmr_deadline != ~0ULL) {
+		pm->tmr_deadline = ~0ULL;
 		vtimer_disarm(pm->vm, &pm->tmr_timer);
 	}
 }
 
+/*
+ * vCPU 0's run loop took the timer off the list and calls this without the lock, so another vCPU may have changed
+ * the registers in between (cleared TMR_STS, disarmed, re-armed): everything is recomputed from the registers, and a
+ * callback that finds nothing due changes nothing. `now` was read before the lock was taken, perhaps before another
+ * vCPU's access that saw a later count; the later of the two is used, so TMR_STS never flickers back.
+ */
 static void pm_tmr_fire(struct vtimer *t, u64 now)
 {
 	struct acpi_pm *pm = container_of(t, struct acpi_pm, tmr_timer);
+	u64 count;
 
-	pm_update(pm, pm_count(pm, now));
+	spin_lock(&pm->lock);
+	count = MAX(pm_count(pm, now), __pm_count_now(pm));
+	/* Off the list, unless another vCPU re-armed it in the window: either way, start from "not armed". */
+	vtimer_disarm(pm->vm, &pm->tmr_timer);
+	pm->tmr_deadline = ~0ULL;
+	__pm_update(pm, count);
+	spin_unlock(&pm->lock);
 }
 
 /* The register block as the guest sees it at count: PM1_STS, PM1_EN, PM1_CNT, a gap, PM_TMR; little-endian. */
-static void pm_image(const struct acpi_pm *pm, u64 count, u8 img[ACPI_PM_PORTS])
+static void __pm_image(const struct acpi_pm *pm, u64 count, u8 img[ACPI_PM_PORTS])
 {
 	u16 sts = pm_status(pm, count), cnt = pm->cnt | ACPI_PM1_SCI_EN;
 	u32 tmr = (u32)count;
 
+	assert_spin_held(&pm->lock);
 	img[ACPI_PM1_STS] = (u8)sts;
 	img[ACPI_PM1_STS + 1] = (u8)(sts >> 8);
 	img[ACPI_PM1_EN] = (u8)pm->en;
@@ -121,11 +159,14 @@ static void pm_image(const struct acpi_pm *pm, u64 count, u8 img[ACPI_PM_PORTS])
 static int pm_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 *val)
 {
 	struct acpi_pm *pm = dev;
-	u64 count = pm_count(pm, pm->now());
 	u8 img[ACPI_PM_PORTS];
+	u64 count;
 
-	pm_update(pm, count);
-	pm_image(pm, count, img);
+	spin_lock(&pm->lock);
+	count = __pm_count_now(pm);
+	__pm_update(pm, count);
+	__pm_image(pm, count, img);
+	spin_unlock(&pm->lock);
 	*val = 0;
 	for (unsigned int i = 0; i < size; i++) {
 		u64 off = addr + i - pm->pm_port;
@@ -135,26 +176,34 @@ static int pm_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 *
 	return 0;
 }
 
-static void pm_sleep(struct acpi_pm *pm, struct vcpu *v, u16 cnt)
+/* SLP_EN was written with sleep type typ: S5 powers off, every other type wakes up at once. The device's part, under
+ * the lock; pm_sleep_report does the rest once it is dropped. */
+static void __pm_sleep(struct acpi_pm *pm, u32 typ)
 {
-	u32 typ = (cnt & ACPI_PM1_SLP_TYP_MASK) >> ACPI_PM1_SLP_TYP_SHIFT;
+	assert_spin_held(&pm->lock);
+	/* The DSDT declares no state but S5. Waking up at once is what the OS's wait loop (WAK_STS) needs to go on. */
+	if (typ != ACPI_SLP_TYP_S5)
+		pm->sts |= ACPI_PM1_WAK_STS;
+}
 
+/* vm_end may run concurrently with another vCPU's (the first reason wins) and kicks every vCPU out of the guest. */
+static void pm_sleep_report(struct acpi_pm *pm, struct vcpu *v, u32 typ)
+{
 	if (typ == ACPI_SLP_TYP_S5) {
 		vm_log(pm->vm, LOG_INFO, "ACPI soft-off (S5) requested by the guest\n");
 		vm_end(pm->vm, VM_END_POWEROFF, 0);
-		return;
-	}
-	/* The DSDT declares no other state. Waking up at once is what the OS's wait loop (WAK_STS) needs to go on. */
-	if (v && vcpu_may_log(v))
+	} else if (v && vcpu_may_log(v)) {
 		vm_log(pm->vm, LOG_NOTICE, "ACPI sleep type %u requested, not supported: ignored\n", typ);
-	pm->sts |= ACPI_PM1_WAK_STS;
+	}
 }
 
 static int pm_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 val)
 {
 	struct acpi_pm *pm = dev;
 	u16 sts = 0, en = 0, en_mask = 0, cnt = 0, cnt_mask = 0;
-	u64 count = pm_count(pm, pm->now());
+	bool sleep = false;
+	u32 typ = 0;
+	u64 count;
 
 	/* Gather the bytes per register first, so a 32-bit write of PM1_STS + PM1_EN acts as one access. */
 	for (unsigned int i = 0; i < size; i++) {
@@ -174,32 +223,35 @@ static int pm_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 
 	}
 
 	sts &= PM1_STS_BITS;
+	/* SLP_EN and SLP_TYP share the high byte, so a write that sets SLP_EN always carries the type it means. */
+	if (cnt & ACPI_PM1_SLP_EN) {
+		sleep = true;
+		typ = (cnt & ACPI_PM1_SLP_TYP_MASK) >> ACPI_PM1_SLP_TYP_SHIFT;
+	}
+
+	spin_lock(&pm->lock);
+	count = __pm_count_now(pm);
 	if (sts & ACPI_PM1_TMR_STS)
 		pm->tmr_epoch = count >> TMR_STS_SHIFT;
 	pm->sts &= ~sts;
 	pm->en = (pm->en & ~en_mask) | (en & en_mask & PM1_EN_BITS);
 	pm->cnt = (pm->cnt & ~cnt_mask) | (cnt & cnt_mask & PM1_CNT_BITS);
-	/* SLP_EN and SLP_TYP share the high byte, so a write that sets SLP_EN always carries the type it means. */
-	if (cnt & ACPI_PM1_SLP_EN)
-		pm_sleep(pm, v, cnt);
-	pm_update(pm, count);
+	if (sleep)
+		__pm_sleep(pm, typ);
+	__pm_update(pm, count);
+	spin_unlock(&pm->lock);
+
+	if (sleep)
+		pm_sleep_report(pm, v, typ);
 	return 0;
 }
 
-static u8 reset_read_byte(void *dev, u64 port)
-{
-	return ((struct acpi_pm *)dev)->rcr;
-}
-
-static void reset_write_byte(void *dev, u64 port, u8 val)
+static u8 __reset_read_byte(void *dev, u64 port)
 {
 	struct acpi_pm *pm = dev;
 
-	pm->rcr = val & RESET_KEEP;
-	if (val & ACPI_RESET_RST_CPU) {
-		vm_log(pm->vm, LOG_INFO, "reset requested by the guest (%#x to port %#x)\n", val, pm->reset_port);
-		vm_end(pm->vm, VM_END_RESET, val);
-	}
+	assert_spin_held(&pm->lock);
+	return pm->rcr;
 }
 
 /* The RCR is a byte register: wider accesses reach it through their first byte only, as QEMU splits them. */
@@ -207,15 +259,26 @@ static int reset_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u6
 {
 	struct acpi_pm *pm = dev;
 
-	*val = dev_split_read(dev, addr, size, pm->reset_port, pm->reset_port + 1, reset_read_byte);
+	spin_lock(&pm->lock);
+	*val = dev_split_read(dev, addr, size, pm->reset_port, pm->reset_port + 1, __reset_read_byte);
+	spin_unlock(&pm->lock);
 	return 0;
 }
 
+/* The range is the one port, so addr is the RCR and the access's first byte is the one it decodes. RST_CPU ends the
+ * VM once the lock is dropped; vm_end is safe against another vCPU ending the VM at the same time. */
 static int reset_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 val)
 {
 	struct acpi_pm *pm = dev;
+	u8 b = (u8)val;
 
-	dev_split_write(dev, addr, size, val, pm->reset_port, pm->reset_port + 1, reset_write_byte);
+	spin_lock(&pm->lock);
+	pm->rcr = b & RESET_KEEP;
+	spin_unlock(&pm->lock);
+	if (b & ACPI_RESET_RST_CPU) {
+		vm_log(pm->vm, LOG_INFO, "reset requested by the guest (%#x to port %#x)\n", b, pm->reset_port);
+		vm_end(pm->vm, VM_END_RESET, b);
+	}
 	return 0;
 }
 
@@ -225,10 +288,14 @@ static const struct io_handler reset_ops = {.name = "acpi-reset", .read = reset_
 bool acpi_pm_power_button(void *state)
 {
 	struct acpi_pm *pm = state;
+	bool enabled;
 
+	spin_lock(&pm->lock);
 	pm->sts |= ACPI_PM1_PWRBTN_STS;
-	pm_update(pm, pm_count(pm, pm->now()));
-	return pm->en & ACPI_PM1_PWRBTN_EN;
+	__pm_update(pm, __pm_count_now(pm));
+	enabled = pm->en & ACPI_PM1_PWRBTN_EN;
+	spin_unlock(&pm->lock);
+	return enabled;
 }
 
 int acpi_pm_dev_init(struct vm *vm, const struct acpi_build_cfg *cfg, void **state_out)
@@ -249,6 +316,8 @@ int acpi_pm_dev_init(struct vm *vm, const struct acpi_build_cfg *cfg, void **sta
 	pm->tsc_hz = vm->tsc_hz;
 	pm->now = cfg->now ? cfg->now : pm_rdtsc;
 	pm->tsc_base = pm->now();
+	spin_lock_init(&pm->lock);
+	pm->tmr_deadline = ~0ULL;
 	vtimer_init(&pm->tmr_timer, pm_tmr_fire);
 
 	r = io_bus_register(&vm->pio, cfg->pm_port, ACPI_PM_PORTS, &pm_ops, pm);

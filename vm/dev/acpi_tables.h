@@ -99,7 +99,7 @@ int acpi_pm_dev_init(struct vm *vm, const struct acpi_build_cfg *cfg, void **sta
 /*
  * Press the power button: sets PWRBTN_STS, and the SCI rises if the guest set PWRBTN_EN (Linux's button driver does,
  * then shuts down in an orderly way). Returns whether the event was enabled, so a caller can fall back to ending the
- * VM. Call it on the VM's vCPU's CPU, like its device timers: the device model is not locked.
+ * VM. Any CPU may call it: it takes the device's lock, so the caller must hold no interrupt controller's lock.
  */
 bool acpi_pm_power_button(void *state);
 

@@ -8,8 +8,9 @@
 #define DEBUG_EXIT_BASE	 0xf4
 #define DEBUG_EXIT_PORTS 4
 
+/* No state but the VM, so no lock: vCPUs may write at the same time, and vm_end keeps the first reason and status. */
 struct debug_exit {
-	struct vm *vm;
+	struct vm *vm; /* constant */
 };
 
 static int debug_exit_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 *val)

@@ -1,7 +1,16 @@
 /* Guest device models on the port-I/O bus: their init functions, the few hooks the rest of the hypervisor calls, and
  * helpers for the byte-wide ISA registers most of them have and for time. Each init allocates the device's state
  * (kzalloc) into vm->devices[VM_DEV_*] and registers its ports on vm->pio. None of them touches hardware, except
- * rtc_host_epoch_seconds(), which reads the host's clock once per VM. The IOAPIC is in ioapic.h. */
+ * rtc_host_epoch_seconds(), which reads the host's clock once per VM. The IOAPIC is in ioapic.h.
+ *
+ * Any vCPU of the VM may enter any model at any time, concurrently with the others and with vCPU 0 running the
+ * device timers. A model with state has its own spinlock, whose rule is written next to the fields it covers (or
+ * says why it needs none); functions named __* require it and assert it. Lock order, outermost first:
+ *   device lock (uart, pit, rtc, i8042, acpi-pm, fw_cfg)  ->  PIC or IOAPIC lock (never both)
+ *   any of those  ->  vm->timers_lock (inside vtimer_arm/disarm), vm->con_lock (inside vm_console_putc)
+ * A model raises its IRQ line with its own lock held (vm_set_irq -> PIC, IOAPIC -> the deliver hook, which posts to
+ * vCPUs without a lock), never the other way round. vm_end takes no lock and may be called from anywhere.
+ */
 #ifndef VM_DEV_DEV_H
 #define VM_DEV_DEV_H
 
@@ -47,7 +56,8 @@ u64 rtc_epoch_from_cmos(u8 (*read)(void *ctx, u8 index), void *ctx);
  *   in  0x5f8, 32-bit  bits 63:32 of the latched value
  *   out 0x5fc          reserved: ignored (it resets nothing)
  * Every other access (other ports of 0x5f0-0x5ff, other sizes) reads all ones and is ignored when written. Reading
- * the two halves after one select is consistent: the latch changes only on the next select.
+ * the two halves after one select is consistent: the latch changes only on the next select. Each vCPU has its own
+ * latch, so vCPUs may use the device at the same time; the counters are the VM's (summed over its vCPUs).
  */
 #define TESTDEV_PORT_BASE     0x5f0
 #define TESTDEV_PORTS	      16
@@ -57,8 +67,9 @@ u64 rtc_epoch_from_cmos(u8 (*read)(void *ctx, u8 index), void *ctx);
 #define TESTDEV_PORT_RESERVED 0x5fc
 
 /* UART: queue one byte of input for the guest. 0, or -EAGAIN when the receive FIFO is full (keep the byte and offer
- * it again later: input is flow-controlled, not dropped), -ENODEV without a UART. It may raise IRQ4, which reaches
- * the IOAPIC's delivery hook and so the vLAPIC: call it where the VM's interrupts are delivered (its vCPU's CPU). */
+ * it again later: input is flow-controlled, not dropped), -ENODEV without a UART. Any CPU: it takes the UART's lock
+ * and may raise IRQ4 with it held (the PIC's and IOAPIC's locks nest inside; the IOAPIC posts to the vCPUs), so the
+ * caller holds none of those. */
 int uart_dev_push_rx(struct vm *vm, u8 byte);
 /* UART: whether the guest has an interrupt enabled in IER whose condition holds (IIR bit 0 clear). Whether it
  * reaches IRQ4 also depends on MCR.OUT2, the PC's interrupt gate; the UART drives IRQ4 itself (vm_set_irq). */
@@ -71,8 +82,10 @@ void pic_dev_set_irq(struct vm *vm, unsigned int irq, int level);
 int pic_dev_intack(struct vm *vm);
 /* PIC: whether the master's INT output is asserted (an unmasked request that no in-service IRQ of equal or higher
  * priority blocks), without acknowledging anything. The run loop asks this, then calls pic_dev_intack() when it
- * injects; the two can disagree only if the guest changed the PIC in between, and then intack returns -1 or the
- * slave's spurious vector, as the hardware would. pic_dev_init registers pic_dev_set_irq as vm->pic_chip.set_irq. */
+ * injects; the two can disagree only if the guest (any of its vCPUs) changed the PIC in between, and then intack
+ * returns -1 or the slave's spurious vector, as the hardware would. pic_dev_init registers pic_dev_set_irq as
+ * vm->pic_chip.set_irq. The output reaches vCPU 0 (LINT0): a register write by another vCPU that raises it kicks
+ * vCPU 0. */
 bool pic_dev_has_intr(struct vm *vm);
 
 /*
@@ -80,6 +93,11 @@ bool pic_dev_has_intr(struct vm *vm);
  * vm->tsc_hz: the run loop fires their timers with rdtsc() as `now`, and their registers read dev_tsc_now(). Host
  * unit tests supply simulated time instead (tests/unit/fake_vm.c). Device locks are taken before the interrupt
  * controllers' (a model raises its IRQ line with its own lock held), never the other way round.
+ * vCPU 0 takes an expired timer off the list and then calls its callback with no lock held, so another vCPU's access
+ * can come in between: a callback takes its device's lock and recomputes everything from the registers, never trusting
+ * that the expiry it was armed for is still meant, and acts at the later of `now` and dev_tsc_now(), as another vCPU
+ * may have seen a later TSC in that window. A device keeps its own copy of the deadline it armed if it needs one: the
+ * vtimer's fields belong to vm->timers_lock.
  */
 #ifdef HV_HOST_TEST
 u64 dev_tsc_now(void);

@@ -4,6 +4,7 @@
 #include "vm/dev/dev.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
+#include "hv/spinlock.h"
 
 #define FW_CFG_PORT_SEL	 0x510
 #define FW_CFG_PORT_DATA 0x511
@@ -23,7 +24,12 @@
 #define FW_CFG_ITEM_MAX	      8
 
 struct fw_cfg {
-	struct vm *vm;
+	struct vm *vm; /* constant; the items read only its constant fields */
+	/* The lock covers key and offset. There is one selector per machine, as in QEMU: guests that use fw_cfg from
+	 * several CPUs serialise select-then-read themselves (Linux's driver holds a mutex), and a guest that does not
+	 * gets bytes of whichever item was selected last, as it would on QEMU. The lock only makes each access whole,
+	 * so the offset never passes the item's end however accesses interleave. It nests inside nothing. */
+	spinlock_t lock;
 	u16 key;    /* as selected, write-channel bit dropped */
 	u32 offset; /* next byte of the item to read; stops at the item's end */
 };
@@ -35,8 +41,9 @@ static void put_le(u8 *buf, u64 v, unsigned int n)
 }
 
 /* The selected item's bytes into buf; returns its length (0 for an item that does not exist). */
-static u32 fw_cfg_item(const struct fw_cfg *f, u8 buf[FW_CFG_ITEM_MAX])
+static u32 __fw_cfg_item(const struct fw_cfg *f, u8 buf[FW_CFG_ITEM_MAX])
 {
+	assert_spin_held(&f->lock);
 	switch (f->key) {
 	case FW_CFG_SIGNATURE:
 		buf[0] = 'Q';
@@ -67,12 +74,15 @@ static u32 fw_cfg_item(const struct fw_cfg *f, u8 buf[FW_CFG_ITEM_MAX])
 
 static u8 fw_cfg_read_data(struct fw_cfg *f)
 {
-	u8 buf[FW_CFG_ITEM_MAX];
-	u32 len = fw_cfg_item(f, buf);
+	u8 buf[FW_CFG_ITEM_MAX], b = 0;
+	u32 len;
 
-	if (f->offset >= len)
-		return 0; /* past the end (or no such item): zeros, and the offset stays put */
-	return buf[f->offset++];
+	spin_lock(&f->lock);
+	len = __fw_cfg_item(f, buf);
+	if (f->offset < len) /* past the end (or no such item): zeros, and the offset stays put */
+		b = buf[f->offset++];
+	spin_unlock(&f->lock);
+	return b;
 }
 
 /*
@@ -91,8 +101,10 @@ static int fw_cfg_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, 
 	struct fw_cfg *f = dev;
 
 	if (addr == FW_CFG_PORT_SEL && size == 2) {
+		spin_lock(&f->lock);
 		f->key = (u16)val & ~FW_CFG_WRITE_CHANNEL;
 		f->offset = 0;
+		spin_unlock(&f->lock);
 	}
 	return 0;
 }
@@ -109,6 +121,7 @@ int fw_cfg_dev_init(struct vm *vm)
 	if (!f)
 		return -ENOMEM;
 	f->vm = vm;
+	spin_lock_init(&f->lock);
 	f->key = FW_CFG_SIGNATURE; /* QEMU resets the selector to 0 */
 	vm->devices[VM_DEV_FWCFG] = f;
 	return io_bus_register(&vm->pio, FW_CFG_PORT_SEL, FW_CFG_PORTS, &fw_cfg_ops, f);

@@ -36,9 +36,13 @@
 #define FROM_AUX 0x100
 
 struct i8042 {
-	struct vm *vm;	 /* constant */
-	spinlock_t lock; /* everything below */
-	u8 ram[32];	 /* controller RAM; byte 0 is the command byte (CTR) */
+	struct vm *vm; /* constant */
+	/* Everything below. Any vCPU uses the two ports, which are one controller: a guest's CPUs serialise their
+	 * command-then-data sequences themselves (Linux's i8042_lock), as on a PC. Taken before the interrupt
+	 * controllers' locks (IRQ1 and IRQ12 are driven with it held); the reset line's vm_end and log take none that
+	 * nests outside it. The __ functions assert it. */
+	spinlock_t lock;
+	u8 ram[32]; /* controller RAM; byte 0 is the command byte (CTR) */
 	u8 outport;
 	u8 pending_cmd; /* a controller command waiting for its data byte, or 0 */
 	u8 kbd_pending; /* a keyboard command waiting for its parameter, or 0 */
@@ -66,11 +70,12 @@ static void i8042_kbd_reply(struct i8042 *k, u8 b)
 /* IRQ1 and IRQ12 follow the output buffer, each enabled by its CTR bit, as the PC wires them. Reading a byte empties
  * the one-byte buffer, so the line drops before the next queued byte raises it again: each byte is its own edge, which
  * Linux needs, since its handler takes one byte per interrupt. */
-static void i8042_update_irqs(struct i8042 *k)
+static void __i8042_update_irqs(struct i8042 *k)
 {
 	bool full = k->q_count, aux = full && (k->queue[k->q_head] & FROM_AUX);
 	bool irq1 = full && !aux && (k->ram[0] & CTR_KBDINT), irq12 = aux && (k->ram[0] & CTR_AUXINT);
 
+	assert_spin_held(&k->lock);
 	if (k->popped) {
 		k->popped = false;
 		if (k->irq1)
@@ -247,10 +252,11 @@ static u8 i8042_status(const struct i8042 *k)
 	return s;
 }
 
-static u8 i8042_read_byte(void *dev, u64 port)
+static u8 __i8042_read_byte(void *dev, u64 port)
 {
 	struct i8042 *k = dev;
 
+	assert_spin_held(&k->lock);
 	if (port == I8042_COMMAND)
 		return i8042_status(k);
 	if (k->q_count) {
@@ -262,10 +268,11 @@ static u8 i8042_read_byte(void *dev, u64 port)
 	return k->last;
 }
 
-static void i8042_write_byte(void *dev, u64 port, u8 val)
+static void __i8042_write_byte(void *dev, u64 port, u8 val)
 {
 	struct i8042 *k = dev;
 
+	assert_spin_held(&k->lock);
 	k->cmd_last = port == I8042_COMMAND;
 	if (port == I8042_COMMAND)
 		i8042_command(k, val);
@@ -279,8 +286,8 @@ static int i8042_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u6
 	struct i8042 *k = dev;
 
 	spin_lock(&k->lock);
-	*val = dev_split_read(dev, addr, size, addr, addr + 1, i8042_read_byte);
-	i8042_update_irqs(k);
+	*val = dev_split_read(dev, addr, size, addr, addr + 1, __i8042_read_byte);
+	__i8042_update_irqs(k);
 	spin_unlock(&k->lock);
 	return 0;
 }
@@ -290,8 +297,8 @@ static int i8042_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u
 	struct i8042 *k = dev;
 
 	spin_lock(&k->lock);
-	dev_split_write(dev, addr, size, val, addr, addr + 1, i8042_write_byte);
-	i8042_update_irqs(k);
+	dev_split_write(dev, addr, size, val, addr, addr + 1, __i8042_write_byte);
+	__i8042_update_irqs(k);
 	spin_unlock(&k->lock);
 	return 0;
 }

@@ -10,9 +10,16 @@
 struct ioapic {
 	struct vm *vm;		   /* constant */
 	ioapic_deliver_fn deliver; /* constant */
-	spinlock_t lock;	   /* everything below */
-	u8 id;			   /* 4 bits */
-	u8 regsel;
+	/*
+	 * Everything below. Any vCPU drives pins (vm_set_irq, from a device with its own lock held), programs the
+	 * redirection table (MMIO) and EOIs (ioapic_eoi from its LAPIC, or the EOI register), all serialised here: a
+	 * delivery sees a whole entry, either before or after a concurrent rewrite, and remote IRR is set, cleared and
+	 * carried across rewrites by whoever holds the lock. So it nests inside every device's lock and is never held
+	 * with the PIC's; deliver runs under it and takes no lock. The __ functions assert it.
+	 */
+	spinlock_t lock;
+	u8 id;	   /* 4 bits */
+	u8 regsel; /* one per IOAPIC: guests serialise IOREGSEL-then-IOWIN pairs themselves (Linux's ioapic_lock) */
 	u32 lines; /* pin levels as last driven */
 	u64 rte[IOAPIC_NR_PINS];
 };
@@ -79,10 +86,11 @@ void ioapic_eoi(struct vm *vm, u8 vector)
 	spin_unlock(&io->lock);
 }
 
-static u32 ioapic_read_indirect(const struct ioapic *io)
+static u32 __ioapic_read_indirect(const struct ioapic *io)
 {
 	unsigned int reg = io->regsel, pin;
 
+	assert_spin_held(&io->lock);
 	switch (reg) {
 	case IOAPIC_REG_ID:
 	case IOAPIC_REG_ARB:
@@ -102,6 +110,7 @@ static void __ioapic_write_indirect(struct ioapic *io, u32 val)
 	unsigned int reg = io->regsel, pin;
 	u64 old, e;
 
+	assert_spin_held(&io->lock);
 	if (reg == IOAPIC_REG_ID) {
 		io->id = (val >> 24) & 0xf;
 		return;
@@ -124,13 +133,14 @@ static void __ioapic_write_indirect(struct ioapic *io, u32 val)
 /* Only the dword registers are decoded. A narrower or unaligned read returns the bytes of the register's dword it
  * covers, 0 beyond it; a write must be 32 (or 64, low half) bits at the register, except IOREGSEL, whose low byte is
  * the register, which a byte write sets too. */
-static u32 ioapic_dword(const struct ioapic *io, u64 off)
+static u32 __ioapic_dword(const struct ioapic *io, u64 off)
 {
+	assert_spin_held(&io->lock);
 	switch (off) {
 	case IOAPIC_REGSEL:
 		return io->regsel;
 	case IOAPIC_WINDOW:
-		return ioapic_read_indirect(io);
+		return __ioapic_read_indirect(io);
 	default:
 		return 0; /* including the write-only EOI register */
 	}
@@ -142,7 +152,7 @@ static int ioapic_mmio_read(struct vcpu *v, void *dev, u64 addr, unsigned int si
 	u64 off = addr - IOAPIC_BASE, shift = (off & 3) * 8;
 
 	spin_lock(&io->lock);
-	*val = (u64)ioapic_dword(io, off & ~3ULL) >> shift;
+	*val = (u64)__ioapic_dword(io, off & ~3ULL) >> shift;
 	spin_unlock(&io->lock);
 	return 0;
 }

@@ -43,8 +43,13 @@
  * Deliver one interrupt message to the local APICs it selects: dest is the 8-bit destination field, logical its
  * mode; mode is the delivery mode (VLAPIC_DM_FIXED, _LOWPRI, _SMI, _NMI, _INIT or _EXTINT, where the vector means
  * nothing: the vCPU fetches it from the PIC with pic_dev_intack); level is the trigger mode, for the LAPIC's TMR.
- * Returns how many LAPICs accepted it (a level-triggered pin sets remote IRR only if one did), or a negative errno.
- * It runs with the IOAPIC's lock held and must not call back into the IOAPIC.
+ * Lowest priority goes to exactly one of the LAPICs selected (which one is the hook's choice: the IOAPIC does not
+ * arbitrate). Returns how many LAPICs accepted it (a level-triggered pin sets remote IRR only if one did), or a
+ * negative errno; a level-triggered message counted here but later dropped by its LAPIC must still be EOIed to the
+ * IOAPIC (ioapic_eoi), or the pin waits for ever.
+ * It runs on whichever CPU drove the pin, wrote the entry or EOIed, with the IOAPIC's lock held and perhaps the lock
+ * of the device driving the pin: it must not call back into the IOAPIC or take a lock (it posts to the targets'
+ * inboxes, vm/inbox.h, and kicks them; a target's vLAPIC belongs to its own CPU).
  */
 typedef int (*ioapic_deliver_fn)(struct vm *vm, u32 dest, bool logical, u8 vector, u8 mode, bool level);
 
@@ -53,11 +58,13 @@ typedef int (*ioapic_deliver_fn)(struct vm *vm, u32 dest, bool logical, u8 vecto
 int ioapic_dev_init(struct vm *vm, ioapic_deliver_fn deliver);
 
 /* Drive pin (0-23) to level (logical: 1 asserted). Edge-triggered pins deliver on a rising edge (dropped while
- * masked, as on the 82093AA); level-triggered ones whenever asserted, unmasked and not awaiting an EOI. */
+ * masked, as on the 82093AA); level-triggered ones whenever asserted, unmasked and not awaiting an EOI. Any CPU; it
+ * takes the IOAPIC's lock, which nests inside the device locks of its callers (vm_set_irq). */
 void ioapic_set_irq(struct vm *vm, unsigned int pin, int level);
 
 /* EOI of vector from a local APIC (its level-triggered EOI, vlapic_ops.eoi): every level-triggered pin with that vector
- * and remote IRR set clears it, and one whose line is still asserted delivers again. */
+ * and remote IRR set clears it, and one whose line is still asserted delivers again. Any vCPU, holding no device or
+ * interrupt-controller lock (it takes the IOAPIC's). */
 void ioapic_eoi(struct vm *vm, u8 vector);
 
 #endif

@@ -1,8 +1,8 @@
 /* The i8259A master/slave pair (0x20-0x21, 0xa0-0xa1) and its ELCR edge/level registers (0x4d0-0x4d1). Guests probe
  * the PIC by writing IMR and reading it back, reprogram it with ICW1-ICW4 and mask it before they switch to the APIC,
  * so the register state machine is complete; the priority logic follows QEMU's hw/intc/i8259.c. ISA lines arrive
- * through vm->pic_chip (vm_set_irq); the vCPU asks pic_dev_has_intr() for the INT output and acknowledges with
- * pic_dev_intack() when it injects. */
+ * through vm->pic_chip (vm_set_irq); the INT output goes to vCPU 0 (its LINT0), which asks pic_dev_has_intr() for it
+ * and acknowledges with pic_dev_intack() when it injects. Any vCPU may program the pair. */
 #include "vm/dev/dev.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
@@ -39,8 +39,11 @@ struct pic_chip {
 };
 
 struct pic {
-	struct vm *vm;
-	spinlock_t lock;	 /* both chips */
+	struct vm *vm; /* constant */
+	/* Both chips. Taken inside every device's lock (devices drive their lines with theirs held), never together
+	 * with the IOAPIC's (vm_set_irq calls the two in turn), and nothing is called with it held that takes a lock.
+	 * The __ functions assert it. */
+	spinlock_t lock;
 	struct pic_chip chip[2]; /* [0] master, [1] slave */
 };
 
@@ -85,8 +88,9 @@ static void pic_chip_set_line(struct pic_chip *c, unsigned int irq, int level)
 }
 
 /* The slave's output is the master's IRQ 2. */
-static void pic_update(struct pic *p)
+static void __pic_update(struct pic *p)
 {
+	assert_spin_held(&p->lock);
 	pic_chip_set_line(&p->chip[0], CASCADE_IRQ, pic_get_irq(&p->chip[1], false) >= 0);
 }
 
@@ -209,23 +213,25 @@ static u8 pic_read_chip(struct pic_chip *c, bool master, bool data_port)
 	return c->read_isr ? c->isr : c->irr;
 }
 
-static u8 pic_read_byte(void *dev, u64 port)
+static u8 __pic_read_byte(void *dev, u64 port)
 {
 	struct pic *p = dev;
 	u8 v;
 
+	assert_spin_held(&p->lock);
 	if (port == PIC_ELCR || port == PIC_ELCR + 1)
 		return p->chip[port - PIC_ELCR].elcr;
 	v = pic_read_chip(&p->chip[port >= PIC_SLAVE], port < PIC_SLAVE, port & 1);
-	pic_update(p);
+	__pic_update(p);
 	return v;
 }
 
-static void pic_write_byte(void *dev, u64 port, u8 val)
+static void __pic_write_byte(void *dev, u64 port, u8 val)
 {
 	struct pic *p = dev;
 	struct pic_chip *c;
 
+	assert_spin_held(&p->lock);
 	if (port == PIC_ELCR || port == PIC_ELCR + 1) {
 		c = &p->chip[port - PIC_ELCR];
 		c->elcr = val & c->elcr_mask;
@@ -236,7 +242,7 @@ static void pic_write_byte(void *dev, u64 port, u8 val)
 		pic_write_data(c, val);
 	else
 		pic_write_cmd(c, val);
-	pic_update(p);
+	__pic_update(p);
 }
 
 /* Each of the three ranges is two ports wide; the one holding addr bounds a split access. */
@@ -251,19 +257,37 @@ static int pic_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 
 	u64 lo = pic_range_base(addr);
 
 	spin_lock(&p->lock);
-	*val = dev_split_read(dev, addr, size, lo, lo + 2, pic_read_byte);
+	*val = dev_split_read(dev, addr, size, lo, lo + 2, __pic_read_byte);
 	spin_unlock(&p->lock);
 	return 0;
 }
 
+/* The master's INT output (pic_dev_has_intr). */
+static bool __pic_intr(struct pic *p)
+{
+	assert_spin_held(&p->lock);
+	return pic_get_irq(&p->chip[0], true) >= 0;
+}
+
+/*
+ * A write can raise INT without any line moving: an IMR unmask or an EOI uncovers a request already in IRR. vm_set_irq
+ * kicks vCPU 0 for a line change; for this, the writer does, unless it is vCPU 0 itself, which looks at the PIC again
+ * before it next enters the guest or sleeps. (A read only ever lowers INT: a poll acknowledges.)
+ */
 static int pic_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 val)
 {
 	struct pic *p = dev;
+	struct vm *vm = p->vm;
 	u64 lo = pic_range_base(addr);
+	bool was, raised;
 
 	spin_lock(&p->lock);
-	dev_split_write(dev, addr, size, val, lo, lo + 2, pic_write_byte);
+	was = __pic_intr(p);
+	dev_split_write(dev, addr, size, val, lo, lo + 2, __pic_write_byte);
+	raised = !was && __pic_intr(p);
 	spin_unlock(&p->lock);
+	if (raised && vm->nr_vcpus && vm->vcpus[0] && v != vm->vcpus[0])
+		vcpu_kick(vm->vcpus[0]);
 	return 0;
 }
 
@@ -322,7 +346,7 @@ void pic_dev_set_irq(struct vm *vm, unsigned int irq, int level)
 		return;
 	spin_lock(&p->lock);
 	pic_chip_set_line(&p->chip[irq >= 8], irq & 7, level != 0);
-	pic_update(p);
+	__pic_update(p);
 	spin_unlock(&p->lock);
 }
 
@@ -333,9 +357,9 @@ bool pic_dev_has_intr(struct vm *vm)
 
 	if (!p)
 		return false;
-	/* The slave's output is already the master's IRQ 2 (pic_update after every change), so the master decides. */
+	/* The slave's output is already the master's IRQ 2 (__pic_update after every change), so the master decides. */
 	spin_lock(&p->lock);
-	intr = pic_get_irq(&p->chip[0], true) >= 0;
+	intr = __pic_intr(p);
 	spin_unlock(&p->lock);
 	return intr;
 }
@@ -363,7 +387,7 @@ int pic_dev_intack(struct vm *vm)
 		vector = p->chip[0].irq_base + irq;
 		pic_intack_chip(&p->chip[0], irq);
 	}
-	pic_update(p);
+	__pic_update(p);
 	spin_unlock(&p->lock);
 	return vector;
 }

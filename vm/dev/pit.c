@@ -53,15 +53,20 @@ struct pit_channel {
 };
 
 struct pit {
-	struct vm *vm;	 /* constant */
-	u64 tsc_hz;	 /* constant */
-	u64 created_tsc; /* constant: origin of the refresh toggle */
-	spinlock_t lock; /* everything below; the vtimer list itself is the vCPU's (vm/vtimer.h) */
+	struct vm *vm;		 /* constant */
+	u64 tsc_hz;		 /* constant */
+	u64 created_tsc;	 /* constant: origin of the refresh toggle */
+	struct vtimer irq_timer; /* armed while channel 0's output has a rising edge ahead; vm->timers_lock's */
+	/*
+	 * Everything below. Any vCPU programs the channels and reads port 0x61; vCPU 0 runs the IRQ0 timer. Taken
+	 * before the interrupt controllers' locks (IRQ0 is pulsed with it held) and before vm->timers_lock (the timer
+	 * is armed and disarmed with it held). The __ functions assert it.
+	 */
+	spinlock_t lock;
 	struct pit_channel ch[3];
-	u8 sysctl;		 /* port 0x61 bits 3:0 */
-	struct vtimer irq_timer; /* armed while channel 0's output has a rising edge ahead */
-	u64 irq_target;		 /* channel 0's elapsed PIT clocks at that edge */
-	/* Ticks of a periodic channel 0 that passed while the vCPU could not take them (it ran with interrupts off,
+	u8 sysctl;	/* port 0x61 bits 3:0 */
+	u64 irq_target; /* channel 0's elapsed PIT clocks at the edge irq_timer waits for */
+	/* Ticks of a periodic channel 0 that passed while the guest could not take them (it ran with interrupts off,
 	 * or the host was late). A guest that counts jiffies by IRQ0 would fall behind its TSC, and Linux then
 	 * declares the TSC unstable; like KVM's PIT "reinject" mode, missed ticks are replayed one at a time, a
 	 * quarter period apart, until caught up. Capped at one second's worth. */
@@ -179,21 +184,24 @@ static u64 pit_next_edge(const struct pit_channel *c, u64 d)
 	}
 }
 
-static void __pit_irq_rearm(struct pit *p, u64 now)
+/* Arm irq_timer for channel 0's next rising edge after now, or leave it disarmed; returns the deadline, or ~0. */
+static u64 __pit_irq_rearm(struct pit *p, u64 now)
 {
 	struct pit_channel *c = &p->ch[0];
-	u64 target;
+	u64 target, deadline;
 
 	assert_spin_held(&p->lock);
 	vtimer_disarm(p->vm, &p->irq_timer);
 	p->catching_up = false;
 	if (!pit_active(c) || !c->counting)
-		return;
+		return ~0ULL;
 	target = pit_next_edge(c, pit_elapsed(p, c, now));
 	if (target == ~0ULL)
-		return;
+		return ~0ULL;
 	p->irq_target = target;
-	vtimer_arm(p->vm, &p->irq_timer, pit_clocks_to_tsc(p, c->start_tsc, target - c->elapsed_base));
+	deadline = pit_clocks_to_tsc(p, c->start_tsc, target - c->elapsed_base);
+	vtimer_arm(p->vm, &p->irq_timer, deadline);
+	return deadline;
 }
 
 /* Channel 0's output rose: pulse IRQ0, count the periods that went by unseen, and arm for the next edge after now,
@@ -203,13 +211,24 @@ static bool pit_periodic(const struct pit_channel *c)
 	return c->mode == 2 || c->mode == 3 || c->mode == 6 || c->mode == 7;
 }
 
+/*
+ * vCPU 0's run loop took the timer off the list and calls this without the lock, so another vCPU may have
+ * reprogrammed channel 0 in between (and re-armed or disarmed the timer). Nothing here trusts the timer: the edge is
+ * checked against the channel as it is now (a stale call finds elapsed < irq_target, or the channel stopped, and only
+ * re-arms), and the replay is a flag that every __pit_irq_rearm clears. `now` was read before the lock was taken,
+ * perhaps before another vCPU's access with a later TSC; the later of the two is used, so the channel's time never
+ * runs backwards.
+ */
 static void pit_irq_fire(struct vtimer *t, u64 now)
 {
 	struct pit *p = container_of(t, struct pit, irq_timer);
 	struct pit_channel *c = &p->ch[0];
+	u64 next, tsc;
 	bool edge;
 
 	spin_lock(&p->lock);
+	tsc = dev_tsc_now();
+	now = MAX(now, tsc);
 	if (p->catching_up) {
 		/* A replayed tick; the schedule of real edges is unchanged. */
 		p->catching_up = false;
@@ -227,11 +246,11 @@ static void pit_irq_fire(struct vtimer *t, u64 now)
 			p->missed = MIN(p->missed + (elapsed - p->irq_target) / step, cap);
 		}
 	}
-	__pit_irq_rearm(p, now);
+	next = __pit_irq_rearm(p, now);
 	if (p->missed && pit_active(c) && c->counting && pit_periodic(c)) {
 		/* Replay before the next real edge when there is room for it. */
 		u64 quarter = pit_clocks_to_tsc(p, 0, MAX(c->count, (u64)PIT_MIN_IRQ_CLOCKS) / 4);
-		if (!p->irq_timer.armed || now + quarter < p->irq_timer.deadline) {
+		if (now + quarter < next) {
 			p->catching_up = true;
 			vtimer_arm(p->vm, &p->irq_timer, now + quarter);
 		}
@@ -433,19 +452,21 @@ static void pit_set_gate(struct pit *p, struct pit_channel *c, bool gate, u64 no
 	c->counting = true;
 }
 
-static u8 pit_read_byte(void *dev, u64 port)
+static u8 __pit_read_byte(void *dev, u64 port)
 {
 	struct pit *p = dev;
 
+	assert_spin_held(&p->lock);
 	if (port == PIT_CONTROL)
 		return 0xff; /* the control register is write-only: the 8254 leaves the bus floating */
 	return pit_read_channel(p, &p->ch[port - PIT_BASE], dev_tsc_now());
 }
 
-static void pit_write_byte(void *dev, u64 port, u8 val)
+static void __pit_write_byte(void *dev, u64 port, u8 val)
 {
 	struct pit *p = dev;
 
+	assert_spin_held(&p->lock);
 	if (port == PIT_CONTROL)
 		pit_control(p, val, dev_tsc_now());
 	else
@@ -457,7 +478,7 @@ static int pit_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 
 	struct pit *p = dev;
 
 	spin_lock(&p->lock);
-	*val = dev_split_read(dev, addr, size, PIT_BASE, PIT_BASE + PIT_PORTS, pit_read_byte);
+	*val = dev_split_read(dev, addr, size, PIT_BASE, PIT_BASE + PIT_PORTS, __pit_read_byte);
 	spin_unlock(&p->lock);
 	return 0;
 }
@@ -467,25 +488,27 @@ static int pit_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64
 	struct pit *p = dev;
 
 	spin_lock(&p->lock);
-	dev_split_write(dev, addr, size, val, PIT_BASE, PIT_BASE + PIT_PORTS, pit_write_byte);
+	dev_split_write(dev, addr, size, val, PIT_BASE, PIT_BASE + PIT_PORTS, __pit_write_byte);
 	spin_unlock(&p->lock);
 	return 0;
 }
 
-static u8 sysctl_read_byte(void *dev, u64 port)
+static u8 __sysctl_read_byte(void *dev, u64 port)
 {
 	struct pit *p = dev;
 	u64 now = dev_tsc_now();
 	u64 toggles = dev_mul_div(now - p->created_tsc, REFRESH_TOGGLES, p->tsc_hz, false);
 
+	assert_spin_held(&p->lock);
 	return (u8)((p->sysctl & SYSCTL_WMASK) | ((toggles & 1) ? SYSCTL_REFRESH : 0) |
 		    (pit_out(p, &p->ch[2], now) ? SYSCTL_OUT2 : 0));
 }
 
-static void sysctl_write_byte(void *dev, u64 port, u8 val)
+static void __sysctl_write_byte(void *dev, u64 port, u8 val)
 {
 	struct pit *p = dev;
 
+	assert_spin_held(&p->lock);
 	p->sysctl = val & SYSCTL_WMASK;
 	pit_set_gate(p, &p->ch[2], val & SYSCTL_GATE2, dev_tsc_now());
 }
@@ -495,7 +518,7 @@ static int sysctl_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u
 	struct pit *p = dev;
 
 	spin_lock(&p->lock);
-	*val = dev_split_read(dev, addr, size, PORT_SYSCTL_B, PORT_SYSCTL_B + 1, sysctl_read_byte);
+	*val = dev_split_read(dev, addr, size, PORT_SYSCTL_B, PORT_SYSCTL_B + 1, __sysctl_read_byte);
 	spin_unlock(&p->lock);
 	return 0;
 }
@@ -505,7 +528,7 @@ static int sysctl_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, 
 	struct pit *p = dev;
 
 	spin_lock(&p->lock);
-	dev_split_write(dev, addr, size, val, PORT_SYSCTL_B, PORT_SYSCTL_B + 1, sysctl_write_byte);
+	dev_split_write(dev, addr, size, val, PORT_SYSCTL_B, PORT_SYSCTL_B + 1, __sysctl_write_byte);
 	spin_unlock(&p->lock);
 	return 0;
 }

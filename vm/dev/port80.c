@@ -7,7 +7,9 @@
 #define PORT80 0x80
 
 struct port80 {
-	u8 last; /* a byte store: no lock needed */
+	/* No lock: one byte, stored and loaded whole (READ_ONCE/WRITE_ONCE) by any vCPU. Two vCPUs writing at once
+	 * leave one of their bytes, as two CPUs' OUTs on one bus would; nothing else depends on it. */
+	u8 last;
 };
 
 static u8 port80_read_byte(void *dev, u64 port)

@@ -1,6 +1,7 @@
 /* The Bochs/QEMU debug console at port 0xe9: the simplest way for early guest code to print. Writes send the low byte
  * to the VM's console; reads return 0xe9, the value guests check to see whether the port is there. The device has no
- * state, so its handler gets the VM itself and it takes no slot in vm->devices[]. */
+ * state, so its handler gets the VM itself and it takes no slot in vm->devices[], and no lock: vm_console_putc takes
+ * vm->con_lock itself, so bytes from several vCPUs land whole, interleaved in the order they were written. */
 #include "vm/dev/dev.h"
 
 #define PORT_E9 0xe9

@@ -57,9 +57,16 @@ static_assert((1ULL << 2) * 1000000 / RTC_HZ >= 100, "RTC periodic rate faster t
 #define HOST_READ_PASSES 8
 
 struct rtc {
-	struct vm *vm;	 /* constant */
-	u64 tsc_hz;	 /* constant */
-	spinlock_t lock; /* everything below */
+	struct vm *vm;	     /* constant */
+	u64 tsc_hz;	     /* constant */
+	struct vtimer timer; /* armed for the next event an enabled interrupt waits for; vm->timers_lock's */
+	/*
+	 * Everything below. Any vCPU uses the ports (the index and data ports are one state machine: a guest's CPUs
+	 * serialise their index-then-data pairs themselves, as on a PC); vCPU 0 runs the timer. Taken before the
+	 * interrupt controllers' locks (IRQ8 is driven with it held) and before vm->timers_lock. The __ functions
+	 * assert it.
+	 */
+	spinlock_t lock;
 	u8 index;
 	u8 cmos[128];	  /* storage, registers A and B, and the time registers while SET holds them */
 	s64 base_seconds; /* the time at divider tick 0 */
@@ -69,7 +76,6 @@ struct rtc {
 	u64 acct_tick;	  /* flags accounts for the divider ticks up to here */
 	u8 flags;	  /* register C's PF, AF, UF */
 	bool irq;	  /* IRQ8 as driven: high from IRQF until register C is read */
-	struct vtimer timer;
 };
 
 struct rtc_tm {
@@ -371,12 +377,18 @@ static void __rtc_sync(struct rtc *r, u64 now)
 		vtimer_arm(r->vm, &r->timer, next);
 }
 
+/* vCPU 0's run loop took the timer off the list and calls this without the lock: another vCPU may have read
+ * register C or reprogrammed the chip since, so the call only brings the flags and IRQ8 up to date from the registers,
+ * and finds nothing new if nothing fell due. `now` was read before the lock was taken, perhaps before another vCPU's
+ * access with a later TSC; the later of the two is used, so the divider is never looked at in the past. */
 static void rtc_timer_fire(struct vtimer *t, u64 now)
 {
 	struct rtc *r = container_of(t, struct rtc, timer);
+	u64 tsc;
 
 	spin_lock(&r->lock);
-	__rtc_sync(r, now);
+	tsc = dev_tsc_now();
+	__rtc_sync(r, MAX(now, tsc));
 	spin_unlock(&r->lock);
 }
 
@@ -495,19 +507,21 @@ static void rtc_write_data(struct rtc *r, u8 val, u64 now)
 	__rtc_sync(r, now);
 }
 
-static u8 rtc_read_byte(void *dev, u64 port)
+static u8 __rtc_read_byte(void *dev, u64 port)
 {
 	struct rtc *r = dev;
 
+	assert_spin_held(&r->lock);
 	if (port == RTC_PORT_INDEX)
 		return 0xff; /* the index register is write-only */
 	return rtc_read_data(r, dev_tsc_now());
 }
 
-static void rtc_write_byte(void *dev, u64 port, u8 val)
+static void __rtc_write_byte(void *dev, u64 port, u8 val)
 {
 	struct rtc *r = dev;
 
+	assert_spin_held(&r->lock);
 	if (port == RTC_PORT_INDEX)
 		r->index = val & 0x7f; /* bit 7 is the PC's NMI mask: the guest has no NMI source to mask */
 	else
@@ -519,7 +533,7 @@ static int rtc_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 
 	struct rtc *r = dev;
 
 	spin_lock(&r->lock);
-	*val = dev_split_read(dev, addr, size, RTC_PORT_INDEX, RTC_PORT_DATA + 1, rtc_read_byte);
+	*val = dev_split_read(dev, addr, size, RTC_PORT_INDEX, RTC_PORT_DATA + 1, __rtc_read_byte);
 	spin_unlock(&r->lock);
 	return 0;
 }
@@ -529,7 +543,7 @@ static int rtc_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64
 	struct rtc *r = dev;
 
 	spin_lock(&r->lock);
-	dev_split_write(dev, addr, size, val, RTC_PORT_INDEX, RTC_PORT_DATA + 1, rtc_write_byte);
+	dev_split_write(dev, addr, size, val, RTC_PORT_INDEX, RTC_PORT_DATA + 1, __rtc_write_byte);
 	spin_unlock(&r->lock);
 	return 0;
 }

@@ -2,17 +2,28 @@
  * to check exit counts, TDP faults and mappings from the inside. The ABI, which guest code depends on, is in
  * vm/dev/dev.h next to the TESTDEV_* port numbers. */
 #include "vm/dev/dev.h"
+#include "hv/bug.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
 
-/* One latch per VM: the VM has one vCPU (VM_MAX_VCPUS), which is the only one touching these ports. With more vCPUs a
- * select/read pair from two of them would interleave, and the latch would have to become per vCPU. */
-static_assert(VM_MAX_VCPUS == 1, "testdev latch is per VM");
-
+/*
+ * One latch per vCPU: a guest test's select-then-read is two exits, and with one latch per VM another vCPU's select
+ * could land in between. Each slot is read and written only by its own vCPU's exits, so there is no lock; an access
+ * without a vCPU (host-side unit tests) uses slot 0. The counters themselves are summed by vm_stat (vm/vm.c) while
+ * the other vCPUs keep counting: a guest test reading another vCPU's exits gets a value a few exits stale.
+ */
 struct testdev {
-	struct vm *vm;
-	u64 latched;
+	struct vm *vm;		   /* constant */
+	u64 latched[VM_MAX_VCPUS]; /* [vcpu->id]: that vCPU's exits only */
 };
+
+static u64 *testdev_latch(struct testdev *t, struct vcpu *v)
+{
+	u32 id = v ? v->id : 0;
+
+	BUG_ON(id >= VM_MAX_VCPUS);
+	return &t->latched[id];
+}
 
 static int testdev_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 *val)
 {
@@ -22,9 +33,9 @@ static int testdev_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, 
 	if (size != 4)
 		return 0;
 	if (addr == TESTDEV_PORT_LOW)
-		*val = (u32)t->latched;
+		*val = (u32)*testdev_latch(t, v);
 	else if (addr == TESTDEV_PORT_HIGH)
-		*val = (u32)(t->latched >> 32);
+		*val = (u32)(*testdev_latch(t, v) >> 32);
 	return 0;
 }
 
@@ -34,7 +45,7 @@ static int testdev_write(struct vcpu *v, void *dev, u64 addr, unsigned int size,
 
 	if (addr != TESTDEV_PORT_SELECT || size != 4)
 		return 0; /* TESTDEV_PORT_RESERVED and everything else: ignored */
-	t->latched = val < NR_VM_STATS ? vm_stat(t->vm, (enum vm_stat)val) : ~0ULL;
+	*testdev_latch(t, v) = val < NR_VM_STATS ? vm_stat(t->vm, (enum vm_stat)val) : ~0ULL;
 	return 0;
 }
 
@@ -50,7 +61,8 @@ int testdev_dev_init(struct vm *vm)
 	if (!t)
 		return -ENOMEM;
 	t->vm = vm;
-	t->latched = ~0ULL; /* nothing selected yet */
+	for (u32 i = 0; i < VM_MAX_VCPUS; i++)
+		t->latched[i] = ~0ULL; /* nothing selected yet */
 	vm->devices[VM_DEV_TESTDEV] = t;
 	return io_bus_register(&vm->pio, TESTDEV_PORT_BASE, TESTDEV_PORTS, &testdev_ops, t);
 }

@@ -59,10 +59,12 @@
 #define MSR_RI	0x40
 #define MSR_DCD 0x80
 
-/* The vCPU reads and writes registers; uart_dev_push_rx may run on whichever CPU owns the host console. */
+/* Any vCPU reads and writes the registers; uart_dev_push_rx comes from whichever CPU polls the host console. */
 struct uart {
-	struct vm *vm;
-	spinlock_t lock; /* everything below */
+	struct vm *vm; /* constant */
+	/* Everything below. Taken before the interrupt controllers' locks (IRQ4 is driven with it held) and before
+	 * vm->con_lock (a transmitted byte goes to the console with it held). The __ functions assert it. */
+	spinlock_t lock;
 	u8 ier, fcr, lcr, mcr, scr, dll, dlm;
 	bool overrun;	   /* LSR OE, cleared by reading LSR */
 	bool thr_ipending; /* THR-empty interrupt condition: set by a transmit, cleared by reading IIR or a THR write */
@@ -130,10 +132,11 @@ static u8 uart_iir_id(const struct uart *u)
 /* IRQ4 follows the UART's interrupt output through the PC's gate: OUT2 enables the driver onto the ISA line (Linux's
  * 8250 driver sets OUT2 for exactly that), and in loopback the 16550 holds its modem outputs, OUT2 among them,
  * inactive, so nothing reaches the line. Called after every change, with the lock held. */
-static void uart_update_irq(struct uart *u)
+static void __uart_update_irq(struct uart *u)
 {
 	bool level = (u->mcr & (MCR_OUT2 | MCR_LOOP)) == MCR_OUT2 && uart_iir_id(u) != IIR_NO_INT;
 
+	assert_spin_held(&u->lock);
 	if (level != u->irq) {
 		u->irq = level;
 		vm_set_irq(u->vm, UART_IRQ, level);
@@ -163,12 +166,13 @@ static void uart_transmit(struct uart *u, u8 b)
 	u->thr_ipending = true;
 }
 
-static u8 uart_read_byte(void *dev, u64 port)
+static u8 __uart_read_byte(void *dev, u64 port)
 {
 	struct uart *u = dev;
 	bool dlab = u->lcr & LCR_DLAB;
 	u8 v;
 
+	assert_spin_held(&u->lock);
 	switch (port - UART_BASE) {
 	case UART_RBR:
 		return dlab ? u->dll : uart_rx_pop(u);
@@ -195,11 +199,12 @@ static u8 uart_read_byte(void *dev, u64 port)
 	}
 }
 
-static void uart_write_byte(void *dev, u64 port, u8 val)
+static void __uart_write_byte(void *dev, u64 port, u8 val)
 {
 	struct uart *u = dev;
 	bool dlab = u->lcr & LCR_DLAB;
 
+	assert_spin_held(&u->lock);
 	switch (port - UART_BASE) {
 	case UART_THR:
 		if (dlab)
@@ -247,8 +252,8 @@ static int uart_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64
 	struct uart *u = dev;
 
 	spin_lock(&u->lock);
-	*val = dev_split_read(dev, addr, size, UART_BASE, UART_BASE + UART_PORTS, uart_read_byte);
-	uart_update_irq(u);
+	*val = dev_split_read(dev, addr, size, UART_BASE, UART_BASE + UART_PORTS, __uart_read_byte);
+	__uart_update_irq(u);
 	spin_unlock(&u->lock);
 	return 0;
 }
@@ -258,8 +263,8 @@ static int uart_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u6
 	struct uart *u = dev;
 
 	spin_lock(&u->lock);
-	dev_split_write(dev, addr, size, val, UART_BASE, UART_BASE + UART_PORTS, uart_write_byte);
-	uart_update_irq(u);
+	dev_split_write(dev, addr, size, val, UART_BASE, UART_BASE + UART_PORTS, __uart_write_byte);
+	__uart_update_irq(u);
 	spin_unlock(&u->lock);
 	return 0;
 }
@@ -293,7 +298,7 @@ int uart_dev_push_rx(struct vm *vm, u8 byte)
 	/* In loopback the receiver hears only the transmitter. */
 	if ((u->mcr & MCR_LOOP) || !uart_rx_push(u, byte))
 		ret = -EAGAIN;
-	uart_update_irq(u);
+	__uart_update_irq(u);
 	spin_unlock(&u->lock);
 	return ret;
 }

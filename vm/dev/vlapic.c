@@ -259,6 +259,11 @@ bool vlapic_set_irq(struct vlapic *l, u8 vector, bool level)
 	return accept_fixed(l, vector, level);
 }
 
+bool vlapic_accepts_fixed(const struct vlapic *l)
+{
+	return hw_enabled(l) && sw_enabled(l);
+}
+
 int vlapic_pending_vector(struct vlapic *l)
 {
 	int v;

@@ -225,6 +225,8 @@ void vlapic_set_tpr(struct vlapic *lapic, u8 tpr);
  * vector" in the ESR. Dropped while globally or software-disabled (KVM does the same; IRR bits already pending are
  * kept and still delivered, SDM 11.4.7.2). Returns true if the IRR bit was newly set (false: coalesced or dropped). */
 bool vlapic_set_irq(struct vlapic *lapic, u8 vector, bool level);
+/* Whether a fixed interrupt would be accepted now (globally and software-enabled). */
+bool vlapic_accepts_fixed(const struct vlapic *lapic);
 /* The vector to inject next: the highest IRR vector whose priority class is above PPR's, or -1. The spurious
  * vector is never delivered: the model has no window in which an accepted interrupt vanishes before the INTA, so
  * the guest sees that vector only in the SVR. */

@@ -156,6 +156,10 @@ void svm_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *st)
 	if (cpuid(0x80000001).edx & BIT(27))
 		wrmsr(MSR_TSC_AUX, 0);
 	save->sysenter_cs = save->sysenter_esp = save->sysenter_eip = 0;
+	/* A new state (an AP's SIPI after INIT) starts with nothing being delivered and no interrupt shadow. */
+	s->vmcb->control.event_inj = 0;
+	s->vmcb->control.int_state = 0;
+	svm_set_intr_window(v, false);
 	s->vmcb->control.clean = 0;
 	s->need_flush = true;
 }

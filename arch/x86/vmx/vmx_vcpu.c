@@ -192,7 +192,7 @@ int vmx_vcpu_create(struct vcpu *v)
 	/* The guest owns TS, MP, EM, WP and AM; every other CR0 bit, and the CR4 bits VMX pins, exit on write. */
 	vmcs_write(CR0_GUEST_HOST_MASK, ~(CR0_TS | CR0_MP | CR0_EM | CR0_WP | CR0_AM));
 	vmcs_write(CR4_GUEST_HOST_MASK, ~0ULL);
-	setup_host_state(x, v->cpu);
+	setup_host_state(x, this_cpu()); /* create runs on the CPU that will run the vCPU */
 	return 0;
 }
 
@@ -300,6 +300,9 @@ void vmx_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *s)
 	vmcs_write(GUEST_SYSENTER_EIP, 0);
 	vmcs_write(GUEST_INTERRUPTIBILITY_INFO, 0);
 	vmcs_write(GUEST_ACTIVITY_STATE, 0);
+	/* A new state (an AP's SIPI after INIT) starts with nothing being delivered. */
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
+	vmx_set_intr_window(v, false);
 	vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
 	/* MSRs the guest owns directly hold whatever the previous guest on this CPU left: start clean. */
 	wrmsr(MSR_KERNEL_GS_BASE, 0);
