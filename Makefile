@@ -16,7 +16,7 @@ FUZZ_SECONDS ?= 20
 CMDLINE ?= loglevel=6
 # GRUB modules baked into build/hv.iso: pairs of file and module command line (shell-quoted). The default is
 # Debian's kernel with the project's busybox initramfs, ending at an interactive shell on the serial console.
-ISO_MODULES ?= $(BUILD)/linux/vmlinuz 'vm=linux mem=512M console=raw cmdline="console=ttyS0 quiet panic=-1 hv.interactive hv.memmib=16"' \
+ISO_MODULES ?= $(BUILD)/linux/vmlinuz 'vm=linux mem=512M cpus=$(SMP) console=raw cmdline="console=ttyS0 quiet panic=-1 hv.interactive hv.memmib=16 hv.cpus=$(SMP)"' \
 	$(BUILD)/linux/initramfs.cpio.gz 'vm=linux role=initrd'
 
 KERNEL_DIRS := boot kernel arch mm drivers vm

@@ -196,11 +196,14 @@ static void take_lapic_events(struct vcpu *v)
 		/* Every CPU, the BSP too, waits for SIPI after INIT; its old state is gone with the next SIPI. */
 		v->wait_sipi = true;
 		v->halted = false;
+		v->nmi_pending = false;
 	}
 	if (vlapic_take_sipi(v->lapic, &vector) && v->wait_sipi)
 		start_at_sipi(v, vector);
-	if (vlapic_take_nmi(v->lapic) && vcpu_may_log(v))
-		vm_log(v->vm, LOG_WARN, "vcpu %u: NMI IPI dropped: NMI delivery is not implemented\n", v->id);
+	/* A second NMI while one is held merges with it, as on hardware; one that finds the vCPU waiting for SIPI is
+	 * blocked there (SDM 9.4.1), and it is gone with the INIT that put the vCPU there. */
+	if (vlapic_take_nmi(v->lapic) && !v->wait_sipi)
+		v->nmi_pending = true;
 }
 
 /* The PIC's INTR reaches vCPU 0 through LINT0 in ExtINT mode (or with the LAPIC disabled), and whichever vCPU an
@@ -213,6 +216,24 @@ static bool pic_intr_pending(struct vcpu *v)
 	       pic_dev_has_intr(v->vm);
 }
 
+/* An NMI goes first, whatever IF says; it wakes a halted vCPU. True if one was injected (nothing else can be). */
+static bool deliver_nmi(struct vcpu *v)
+{
+	if (!v->nmi_pending)
+		return false;
+	if (!virt_ops->nmi_allowed(v)) {
+		virt_ops->set_nmi_window(v, true);
+		return false;
+	}
+	struct vcpu_event ev = { .type = EVENT_NMI, .vector = 2 };
+	virt_ops->inject_event(v, &ev);
+	virt_ops->set_nmi_window(v, false);
+	v->nmi_pending = false;
+	v->halted = false;
+	v->stats[VM_STAT_INTR_INJECTED]++;
+	return true;
+}
+
 /* Deliver the highest-priority pending interrupt (LAPIC first, then the PIC) if the guest can take it now;
  * otherwise ask for an exit as soon as it can. */
 static void deliver_interrupts(struct vcpu *v, u64 now)
@@ -222,6 +243,12 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 	if (v->id == 0 && vm_timers_next(v->vm) <= now)
 		vm_timers_run(v->vm, now);
 	vlapic_tick(v->lapic, now);
+	if (deliver_nmi(v)) {
+		/* The interrupt waits for the next entry; the window exit comes once the NMI is delivered. */
+		if (vlapic_pending_vector(v->lapic) >= 0 || pic_intr_pending(v))
+			virt_ops->set_intr_window(v, true);
+		return;
+	}
 	int vec = vlapic_pending_vector(v->lapic);
 	bool pic = vec < 0 && pic_intr_pending(v);
 	if (vec < 0 && !pic) {
@@ -280,6 +307,9 @@ static void poll_console_input(struct vcpu *v, u64 now)
 static void wait_while_halted(struct vcpu *v)
 {
 	bool intr_off = !(virt_ops->get_rflags(v) & RFLAGS_IF);
+
+	if (v->nmi_pending)
+		intr_off = false; /* blocked by an NMI in progress: it wakes once that one's IRET runs */
 	u64 deadline = intr_off ? ~0ULL : vlapic_next_deadline(v->lapic);
 
 	if (v->id == 0 && (!intr_off || v->vm->nr_vcpus > 1))

@@ -74,6 +74,10 @@ struct vcpu_boot_state {
 	/* Whether an external interrupt can be delivered now (IF=1, no STI/MOV-SS shadow, nothing being injected). */\
 	X(p, bool, interrupt_allowed, (struct vcpu * v))                                                               \
 	X(p, void, set_intr_window, (struct vcpu * v, bool on))                                                        \
+	/* Whether an NMI can be injected now (no NMI blocking, no shadow, nothing being injected); and an exit as    \
+	 * soon as it can, while one is pending. */                                                                    \
+	X(p, bool, nmi_allowed, (struct vcpu * v))                                                                     \
+	X(p, void, set_nmi_window, (struct vcpu * v, bool on))                                                         \
 	/* Point the hardware at a TDP root, flushing what the previous one left in the TLB. */                        \
 	X(p, void, set_tdp_root, (struct vcpu * v, const struct tdp_root *root))                                       \
 	X(p, void, flush_guest_tlb, (struct vcpu * v))                                                                 \

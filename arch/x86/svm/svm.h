@@ -14,7 +14,18 @@ struct svm_vcpu {
 	u64 asid_generation;   /* the CPU's generation the ASID belongs to */
 	bool need_flush;       /* flush this vCPU's guest TLB at the next VMRUN */
 	bool ran_here;         /* the VMCB has been run on this CPU: clean bits may be trusted */
+	/* NMI blocking, which SVM does not expose (svm_nmi.c): set when an NMI is injected, cleared once the guest's
+	 * IRET has executed (intercepted, then RIP has moved past it). */
+	bool nmi_masked;
+	bool awaiting_iret;    /* the IRET exited and will run at the next entry */
+	bool nmi_window;       /* an NMI is pending: get an exit soon after the IRET */
+	u64 iret_rip;
 };
+
+void svm_set_intercept_misc1(struct svm_vcpu *s, u32 bit, bool on);
+void svm_nmi_after_exit(struct vcpu *v);
+void svm_nmi_before_entry(struct vcpu *v);
+void svm_nmi_reset(struct vcpu *v);
 
 extern struct svm_caps svm_caps;
 

@@ -70,12 +70,14 @@ int svm_vcpu_run(struct vcpu *v)
 		s->vmcb->control.clean = 0;
 	s->vmcb->save.rax = v->regs[VCPU_RAX];
 	s->vmcb->save.rsp = v->regs[VCPU_RSP];
+	svm_nmi_before_entry(v);
 	svm_enter(v->regs, s->vmcb_pa, cpu->svm_host_save);
 	s->ran_here = true;
 	v->regs[VCPU_RAX] = s->vmcb->save.rax;
 	v->regs[VCPU_RSP] = s->vmcb->save.rsp;
 	/* Everything the VMCB holds is now what the CPU last saw; writers below mark what they change. */
 	s->vmcb->control.clean = VMCB_CLEAN_ALL;
+	svm_nmi_after_exit(v);
 	svm_decode_exit(v);
 	reinject_interrupted_event(v, s);
 	return 0;
@@ -135,6 +137,7 @@ void svm_decode_exit(struct vcpu *v)
 		e->reason = EXIT_INIT;
 		break;
 	case SVM_EXIT_VINTR:
+	case SVM_EXIT_IRET: /* NMI unblocking ahead (svm_nmi.c); the IRET itself runs at the next entry */
 		e->reason = EXIT_INTR_WINDOW;
 		break;
 	case SVM_EXIT_SHUTDOWN:
@@ -238,6 +241,9 @@ void svm_inject_event(struct vcpu *v, const struct vcpu_event *ev)
 		break;
 	case EVENT_NMI:
 		info |= SVM_EVTINJ_TYPE_NMI;
+		to_svm(v)->nmi_masked = true;
+		to_svm(v)->awaiting_iret = false;
+		svm_set_intercept_misc1(to_svm(v), SVM_INTERCEPT_IRET, true);
 		break;
 	case EVENT_ICEBP:
 	case EVENT_SOFT_INT:

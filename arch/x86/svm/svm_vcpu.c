@@ -160,6 +160,7 @@ void svm_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *st)
 	s->vmcb->control.event_inj = 0;
 	s->vmcb->control.int_state = 0;
 	svm_set_intr_window(v, false);
+	svm_nmi_reset(v);
 	s->vmcb->control.clean = 0;
 	s->need_flush = true;
 }

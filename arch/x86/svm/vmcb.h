@@ -104,6 +104,7 @@ static_assert(offsetof(struct vmcb_save, g_pat) == 0x268, "VMCB save layout");
 #define SVM_INTERCEPT_VINTR BIT(4)
 #define SVM_INTERCEPT_RDPMC BIT(15)
 #define SVM_INTERCEPT_CPUID BIT(18)
+#define SVM_INTERCEPT_IRET BIT(20)
 #define SVM_INTERCEPT_INVD BIT(22)
 #define SVM_INTERCEPT_HLT BIT(24)
 #define SVM_INTERCEPT_INVLPG BIT(25)
@@ -181,6 +182,7 @@ static_assert(offsetof(struct vmcb_save, g_pat) == 0x268, "VMCB save layout");
 #define SVM_EXIT_VINTR 0x064
 #define SVM_EXIT_RDPMC 0x06f
 #define SVM_EXIT_CPUID 0x072
+#define SVM_EXIT_IRET 0x074
 #define SVM_EXIT_INVD 0x076
 #define SVM_EXIT_PAUSE 0x077
 #define SVM_EXIT_HLT 0x078

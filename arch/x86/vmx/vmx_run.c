@@ -139,6 +139,9 @@ void vmx_decode_exit(struct vcpu *v)
 	case VMX_EXIT_INTERRUPT_WINDOW:
 		e->reason = EXIT_INTR_WINDOW;
 		break;
+	case VMX_EXIT_NMI_WINDOW:
+		e->reason = EXIT_INTR_WINDOW; /* a window opened: the run loop looks at what is pending */
+		break;
 	case VMX_EXIT_CPUID:
 		e->reason = EXIT_CPUID;
 		break;
@@ -249,6 +252,30 @@ void vmx_set_intr_window(struct vcpu *v, bool on)
 	struct vmx_vcpu *x = to_vmx(v);
 	u32 exec = on ? x->exec | CPU_INTR_WINDOW_EXITING : x->exec & ~CPU_INTR_WINDOW_EXITING;
 
+	if (exec != x->exec) {
+		x->exec = exec;
+		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, exec);
+	}
+}
+
+/* NMIs: with virtual NMIs the CPU keeps "blocking by NMI" in the interruptibility state from injection to the guest's
+ * IRET, and NMI-window exiting reports the end. Without them the bit still reads the guest's real blocking, and a
+ * pending NMI waits for the next exit. STI blocking is treated as blocking too: some CPUs fail an entry that injects
+ * an NMI in an STI shadow (SDM 26.3.1.5). */
+bool vmx_nmi_allowed(struct vcpu *v)
+{
+	if (vmcs_read32(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID)
+		return false;
+	return !(vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & (GUEST_INTR_NMI | GUEST_INTR_STI | GUEST_INTR_MOV_SS));
+}
+
+void vmx_set_nmi_window(struct vcpu *v, bool on)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+
+	if (!(x->pin & PIN_VIRTUAL_NMIS) || !(vmx_ctl_msr(vmx_caps.proc) >> 32 & CPU_NMI_WINDOW_EXITING))
+		return;
+	u32 exec = on ? x->exec | CPU_NMI_WINDOW_EXITING : x->exec & ~CPU_NMI_WINDOW_EXITING;
 	if (exec != x->exec) {
 		x->exec = exec;
 		vmcs_write(CPU_BASED_VM_EXEC_CONTROL, exec);

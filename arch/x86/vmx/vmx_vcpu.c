@@ -303,6 +303,7 @@ void vmx_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *s)
 	/* A new state (an AP's SIPI after INIT) starts with nothing being delivered. */
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 	vmx_set_intr_window(v, false);
+	vmx_set_nmi_window(v, false);
 	vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, 0);
 	/* MSRs the guest owns directly hold whatever the previous guest on this CPU left: start clean. */
 	wrmsr(MSR_KERNEL_GS_BASE, 0);

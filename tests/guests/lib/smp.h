@@ -23,6 +23,7 @@
 
 /* ICR low word: vector, delivery mode, destination mode, level, trigger, shorthand. */
 #define ICR_FIXED	 (0u << 8)
+#define ICR_NMI		 (4u << 8) /* the vector field is ignored */
 #define ICR_INIT	 (5u << 8)
 #define ICR_STARTUP	 (6u << 8)
 #define ICR_LOGICAL	 (1u << 11)
