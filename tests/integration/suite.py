@@ -106,7 +106,7 @@ def guest_modules(triplefault=True):
         (GUEST + "triplefault.elf", "vm=triplefault mem=16M"),
         (GUEST + "escape.elf", "vm=escape mem=128M"),
         (GUEST + "lapic.elf", "vm=lapic mem=16M"),
-        (GUEST + "fwcfg.elf", 'vm=fwcfg mem=64M cmdline="cpus=1"'),
+        (GUEST + "fwcfg.elf", 'vm=fwcfg mem=64M cpus=2 cmdline="cpus=2"'),  # waits for both CPUs
         (GUEST + "hello.elf", 'vm=after mem=16M'),
     ]
     return [m for m in mods if triplefault or "vm=triplefault" not in m[1]]
@@ -149,6 +149,31 @@ CASES += [
 ]
 
 
+# ---- SMP guests (tests/guests/smp.c): APs started by INIT-SIPI-SIPI, IPIs between vCPUs, concurrent TDP faults ----
+SMP_MODULES = [(GUEST + "smp.elf", 'vm=smp2 mem=64M cpus=2 cmdline="cpus=2"'),
+               (GUEST + "hello.elf", "vm=uni mem=16M"),
+               (GUEST + "smp.elf", 'vm=smp4 mem=96M cpus=4 cmdline="cpus=4"'),
+               (GUEST + "smp.elf", 'vm=idleaps mem=64M cpus=2 cmdline="cpus=1"'),
+               (GUEST + "smp.elf", 'vm=toobig mem=64M cpus=5 cmdline="cpus=5"')]
+SMP_EXPECT = [r"^\[smp2\] TEST smp PASS", r"^vm smp2: ended: debug-exit, status 0x1 ",
+              r"^\[uni\] TEST hello PASS", r"^vm uni: ended: debug-exit, status 0x1 ",
+              r"^\[smp4\] TEST smp PASS", r"^vm smp4: ended: debug-exit, status 0x1 ",
+              r"^\[idleaps\] TEST smp PASS", r"^vm idleaps: ended: debug-exit, status 0x1 ",
+              r"^vm toobig: not started: it wants 5 vCPUs, and only 4 CPUs can run guests",
+              r"^hv: all VMs have ended"]
+# Bochs has two CPUs here: the same VMs but smp4, toobig now wanting 3.
+SMP2_MODULES = [m for m in SMP_MODULES if "vm=smp4" not in m[1] and "vm=toobig" not in m[1]] + [
+    (GUEST + "smp.elf", 'vm=toobig mem=64M cpus=3 cmdline="cpus=3"')]
+SMP2_EXPECT = [e for e in SMP_EXPECT if "smp4" not in e and "toobig" not in e] + [
+    r"^vm toobig: not started: it wants 3 vCPUs, and only 2 CPUs can run guests"]
+CASES += [
+    Case("qemu-svm-smp", "qemu", "max", cpus=4, mem="1G", modules=SMP_MODULES, expect=SMP_EXPECT,
+         forbid=GUEST_NEVER + [r"^\[toobig\]"], timeout=240),
+    Case("bochs-vmx-smp", "bochs", "corei7_skylake_x", megs=512, modules=SMP2_MODULES, expect=SMP2_EXPECT,
+         forbid=GUEST_NEVER + [r"^\[toobig\]"], timeout=900),
+]
+
+
 # ---- a multiboot kernel this project did not write: GRUB 2's i386-multiboot core image (tests/guests/grub) ----
 GRUB_EXPECT = [
     r"^\[grub\] GRUB says hello from a guest$",
@@ -176,18 +201,40 @@ LINUX_MODULES = [("build/linux/vmlinuz", 'vm=linux mem=512M cmdline="console=tty
                  ("build/linux/initramfs.cpio.gz", "vm=linux role=initrd")]
 
 
-def linux_modules(memmib):
-    return [(f, a.replace("HVMEM", f"hv.memmib={memmib}")) for f, a in LINUX_MODULES]
+def linux_modules(memmib, cpus=None):
+    """LINUX_MODULES with the guest's hv.memmib=; cpus=N gives the VM N vCPUs (cpus=N on the kernel line) and the
+    guest hv.cpus=N, which turns on /init's smp check (N CPUs online, each taking timer interrupts, IPIs)."""
+    guest = f"hv.memmib={memmib}" + (f" hv.cpus={cpus}" if cpus else "")
+    mods = []
+    for f, a in LINUX_MODULES:
+        a = a.replace("HVMEM", guest)
+        if cpus and "role=initrd" not in a:
+            a = a.replace(" cmdline=", f" cpus={cpus} cmdline=", 1)
+        mods.append((f, a))
+    return mods
 
 
-LINUX_EXPECT = linux_check.EXPECT + [r"^vm linux: ACPI soft-off \(S5\) requested by the guest",
-                                     r"^vm linux: ended: powered off, status 0x0 "]
+def linux_expect(cpus=None):
+    """The guest's lines (tests/linux/qemu_check.py; with the smp check's when cpus=N), then the VM's clean end."""
+    return linux_check.expect(cpus) + [r"^vm linux: ACPI soft-off \(S5\) requested by the guest",
+                                       r"^vm linux: ended: powered off, status 0x0 "]
+
+
+LINUX_EXPECT = linux_expect()
 LINUX_FORBID = linux_check.FORBID + [r"PANIC", r"EXCEPTION", r"unhandled exit", r"VM entry failed"]
 CASES += [
     Case("qemu-svm-linux", "qemu", "max", mem="2G", modules=linux_modules(64), expect=LINUX_EXPECT,
          forbid=LINUX_FORBID, ordered=True, timeout=400),
-    # Bochs runs about 45 M instructions a second: 64 MiB of urandom and md5 alone take a quarter of an hour there,
-    # so the Bochs run writes and checks 16 MiB (QEMU does the full 64 MiB).
+    # Bochs runs about 45 M instructions a second. The memory check costs about 80 M instructions per MiB, three
+    # quarters of it in its four md5sum passes: here BENCH memory_16m is 27 s and memory_64m 106 s of guest time (50 M
+    # ticks a second), and the case's wall time 290 s and 595 s. So the Bochs run writes and checks 16 MiB (QEMU does
+    # the full 64 MiB).
     Case("bochs-vmx-linux", "bochs", "corei7_skylake_x", megs=1024, modules=linux_modules(16),
          expect=LINUX_EXPECT, forbid=LINUX_FORBID, ordered=True, timeout=1200),
 ]
+# The VM with two vCPUs on two CPUs: /init's smp check (hv.cpus=2) must pass as well.
+LINUX_SMP_CASES = [
+    Case("qemu-svm-linux-smp2", "qemu", "max", mem="2G", modules=linux_modules(64, cpus=2), expect=linux_expect(2),
+         forbid=LINUX_FORBID, ordered=True, timeout=400),
+]
+CASES += LINUX_SMP_CASES
