@@ -1,8 +1,19 @@
-/* Running the VMs the boot configuration describes. */
+/* Running the VMs the boot configuration describes: building them (vm/launch.c) and placing them on CPUs
+ * (vm/sched.c). */
 #ifndef VM_LAUNCH_H
 #define VM_LAUNCH_H
 
 #include "boot/mb2.h"
+
+struct vm;
+struct vm_config;
+
+/* Build a VM from its configuration in zeroed memory, on the CPU that will run vCPU 0 (which it creates; the other
+ * vCPUs' backend state is made on their own CPUs). console_input: keys typed on the hypervisor's serial line go to
+ * this VM. 0, or a negative errno after saying what failed; either way vm_destroy undoes what was done. */
+int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input);
+/* Free everything of a VM whose vCPUs have all stopped, and the struct vm itself. */
+void vm_destroy(struct vm *vm);
 
 /* Parse the VM configurations from the GRUB modules; the number of VMs that will run. `runners`: how many CPUs will
  * call vm_launch_run_this_cpu with virtualization enabled (a VM with more vCPUs than that is refused). */

@@ -321,6 +321,19 @@ static void wait_while_halted(struct vcpu *v)
 	sleep_until(v, deadline);
 }
 
+/* After INIT: only a SIPI makes it run. vCPU 0 (the guest may INIT its BSP too) still fires the device timers,
+ * which other vCPUs may depend on. */
+static void wait_for_sipi(struct vcpu *v, u64 now)
+{
+	u64 deadline = ~0ULL;
+
+	if (v->id == 0 && v->vm->nr_vcpus > 1)
+		deadline = vm_timers_run(v->vm, now);
+	if (deadline == ~0ULL)
+		park(v, "waiting for SIPI");
+	sleep_until(v, deadline);
+}
+
 /* Enter the guest once, unless something arrived since the loop last looked; 1 if it did not enter. */
 static int enter_guest(struct vcpu *v)
 {
@@ -350,12 +363,11 @@ int vcpu_run_loop(struct vcpu *v)
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
 			break;
 		}
+		u64 now = rdtsc();
 		if (v->wait_sipi) {
-			park(v, "waiting for SIPI");
-			sleep_until(v, ~0ULL);
+			wait_for_sipi(v, now);
 			continue;
 		}
-		u64 now = rdtsc();
 		poll_console_input(v, now);
 		deliver_interrupts(v, now);
 		if (v->halted) {

@@ -1,0 +1,212 @@
+/* Which CPU runs what: the VM queue and the vCPU-to-CPU assignment. Every CPU calls vm_launch_run_this_cpu; one VM's
+ * end, however it ends, never stops the next. */
+#include "arch/x86/apic.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/virt.h"
+#include "hv/errno.h"
+#include "hv/log.h"
+#include "hv/spinlock.h"
+#include "kernel/percpu.h"
+#include "vm/config.h"
+#include "vm/launch.h"
+#include "vm/vcpu.h"
+
+static struct vm_config configs[VM_CONFIG_MAX_VMS];
+static u32 nr_configs;  /* constant after vm_launch_prepare */
+static u32 next_config; /* sched_lock: the next configuration to start */
+
+/*
+ * Scheduling. Each vCPU has a physical CPU to itself while its VM runs (no time-sharing: a micro-hypervisor's
+ * simplest sound policy, and the one with predictable guest timing). VMs start in configuration order. A CPU that
+ * takes the next configuration leads its VM: it claims cpus - 1 idle CPUs, builds the VM, hands each claimed CPU a
+ * vCPU, runs vCPU 0 itself, waits for the others, and tears the VM down. A CPU that finds too few idle CPUs for the
+ * next VM becomes idle itself; the next CPU to finish its work then finds enough. Every CPU that runs nothing and
+ * finds the queue empty leaves.
+ */
+enum slot_state {
+	SLOT_BUSY,     /* running the queue, a VM or a vCPU */
+	SLOT_IDLE,     /* in idle_cpus, sleeping until claimed or the queue is empty */
+	SLOT_CLAIMED,  /* taken by a leader, waiting for its vCPU */
+	SLOT_GO,       /* vCPU given: run it */
+	SLOT_RELEASED, /* the leader's VM did not start: back to the queue */
+};
+
+struct cpu_slot {
+	u32 state;       /* enum slot_state; atomic: the owner CPU and, under sched_lock, leaders change it */
+	struct vcpu *v;  /* set by the leader before SLOT_GO */
+	struct percpu *leader;
+};
+
+static spinlock_t sched_lock;
+static struct percpu *idle_cpus[MAX_CPUS]; /* sched_lock */
+static u32 nr_idle;                        /* sched_lock */
+static bool queue_empty;                   /* sched_lock to set; read atomically by idle CPUs */
+static u32 nr_runners;                     /* constant after vm_launch_prepare: CPUs able to run vCPUs */
+static struct cpu_slot slots[MAX_CPUS];
+
+static_assert(VM_CONFIG_MAX_VCPUS == VM_MAX_VCPUS, "cpus= is bounded by what struct vm holds");
+
+static void set_slot(struct percpu *cpu, enum slot_state st)
+{
+	__atomic_store_n(&slots[cpu->cpu_id].state, st, __ATOMIC_RELEASE);
+	if (st != SLOT_CLAIMED) /* a claimed CPU sleeps on until its vCPU comes */
+		lapic_send_wake(cpu->apic_id);
+}
+
+/* HLT until cond(arg) holds; the waker sends the wake IPI after making it hold. */
+static void sleep_until(bool (*cond)(void *arg), void *arg)
+{
+	while (!cond(arg))
+		__asm__ __volatile__("sti; hlt; cli" ::: "memory");
+}
+
+static bool slot_woken(void *arg)
+{
+	struct cpu_slot *s = arg;
+	u32 st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+	return st == SLOT_GO || st == SLOT_RELEASED ||
+	       (st == SLOT_IDLE && __atomic_load_n(&queue_empty, __ATOMIC_ACQUIRE));
+}
+
+static bool aps_done(void *arg)
+{
+	struct vm *vm = arg;
+	for (u32 i = 1; i < vm->nr_vcpus; i++)
+		if (!__atomic_load_n(&vm->vcpus[i]->done, __ATOMIC_ACQUIRE))
+			return false;
+	return true;
+}
+
+static void report_end(struct vm *vm)
+{
+	pr_info("vm %s: ended: %s, status 0x%llx (%llu exits, %llu TDP faults: %llu 4K, %llu 2M, %llu 1G)\n",
+		vm->name, vm_end_reason_name(vm->end_reason), (unsigned long long)vm->end_status,
+		(unsigned long long)vm_stat(vm, VM_STAT_EXITS), (unsigned long long)vm_stat(vm, VM_STAT_TDP_FAULTS),
+		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_4K),
+		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_2M),
+		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_1G));
+}
+
+/* A vCPU other than 0, on a claimed CPU: its backend state is made and unmade here, on the CPU that runs it. */
+static void run_ap_vcpu(struct vcpu *v, struct percpu *leader)
+{
+	fpu_reset(); /* no guest sees another's FPU, SSE or debug registers */
+	debug_regs_reset();
+	cpu_ibpb();
+	int r = virt_ops->vcpu_create(v);
+	if (r) {
+		vm_log(v->vm, LOG_ERR, "vcpu %u: setup failed on CPU %u (%d)\n", v->id, this_cpu_id(), r);
+		vm_end(v->vm, VM_END_INTERNAL_ERROR, (u64)r);
+	} else {
+		vcpu_run_loop(v);
+	}
+	virt_ops->vcpu_destroy(v);
+	fpu_reset();
+	__atomic_store_n(&v->done, true, __ATOMIC_RELEASE);
+	lapic_send_wake(leader->apic_id);
+}
+
+static void run_vm(const struct vm_config *cfg, struct percpu **helpers)
+{
+	struct vm *vm = kzalloc(sizeof(*vm));
+	u32 started = 1;
+	int r = -ENOMEM;
+
+	fpu_reset();
+	debug_regs_reset();
+	cpu_ibpb();
+	if (vm)
+		r = vm_build(vm, cfg, cfg == &configs[0]); /* typed keys go to the first VM (`make run`'s) */
+	if (r) {
+		pr_err("vm %s: not started (%d)\n", cfg->name, r);
+	} else {
+		pr_info("vm %s: starting on CPU %u with %llu MiB and %u vCPU%s\n", vm->name, this_cpu_id(),
+			(unsigned long long)(vm->mem_bytes >> 20), vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s");
+		for (; started < vm->nr_vcpus; started++) {
+			struct percpu *h = helpers[started - 1];
+			slots[h->cpu_id].v = vm->vcpus[started];
+			slots[h->cpu_id].leader = this_cpu();
+			set_slot(h, SLOT_GO);
+		}
+		vcpu_run_loop(vm->vcpus[0]);
+		sleep_until(aps_done, vm);
+		report_end(vm);
+	}
+	for (u32 i = started; i < cfg->cpus; i++)
+		set_slot(helpers[i - 1], SLOT_RELEASED);
+	if (vm)
+		vm_destroy(vm);
+	fpu_reset();
+}
+
+u32 vm_launch_prepare(const struct boot_info *bi, u32 runners)
+{
+	u32 n = 0;
+
+	vm_config_parse(bi, configs, VM_CONFIG_MAX_VMS, &n);
+	nr_configs = n;
+	nr_runners = runners;
+	return n;
+}
+
+/* Under sched_lock: the next configuration this CPU can lead now (with its helpers claimed), NULL when it must wait
+ * for idle CPUs, and NULL with queue_empty set when there is nothing left. */
+static const struct vm_config *take_next(struct percpu **helpers)
+{
+	assert_spin_held(&sched_lock);
+	while (next_config < nr_configs && configs[next_config].cpus > nr_runners) {
+		pr_err("vm %s: not started: it wants %u vCPUs, and only %u CPUs can run guests\n",
+		       configs[next_config].name, configs[next_config].cpus, nr_runners);
+		next_config++;
+	}
+	if (next_config >= nr_configs) {
+		__atomic_store_n(&queue_empty, true, __ATOMIC_RELEASE);
+		for (u32 i = 0; i < nr_idle; i++)
+			lapic_send_wake(idle_cpus[i]->apic_id);
+		return NULL;
+	}
+	const struct vm_config *cfg = &configs[next_config];
+	if (nr_idle < cfg->cpus - 1)
+		return NULL;
+	next_config++;
+	for (u32 i = 0; i < cfg->cpus - 1; i++) {
+		helpers[i] = idle_cpus[--nr_idle];
+		set_slot(helpers[i], SLOT_CLAIMED);
+	}
+	return cfg;
+}
+
+void vm_launch_run_this_cpu(void)
+{
+	struct percpu *me = this_cpu();
+	struct cpu_slot *slot = &slots[me->cpu_id];
+	struct percpu *helpers[VM_MAX_VCPUS];
+
+	/* A CPU whose VMXON or EFER.SVME failed must not touch a VMCS or VMCB: it runs nothing. */
+	if (!virt_ops || !me->virt_enabled)
+		return;
+	for (;;) {
+		spin_lock(&sched_lock);
+		const struct vm_config *cfg = take_next(helpers);
+		if (cfg) {
+			spin_unlock(&sched_lock);
+			run_vm(cfg, helpers);
+			continue;
+		}
+		if (queue_empty) {
+			spin_unlock(&sched_lock);
+			return;
+		}
+		idle_cpus[nr_idle++] = me;
+		__atomic_store_n(&slot->state, SLOT_IDLE, __ATOMIC_RELEASE);
+		spin_unlock(&sched_lock);
+
+		sleep_until(slot_woken, slot);
+		u32 st = __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE);
+		if (st == SLOT_GO)
+			run_ap_vcpu(slot->v, slot->leader);
+		else if (st == SLOT_IDLE)
+			return; /* the queue emptied while it waited, and nobody claimed it */
+		__atomic_store_n(&slot->state, SLOT_BUSY, __ATOMIC_RELEASE);
+	}
+}
