@@ -229,8 +229,8 @@ CASES += [
     # quarters of it in its four md5sum passes: here BENCH memory_16m is 27 s and memory_64m 106 s of guest time (50 M
     # ticks a second), and the case's wall time 290 s and 595 s. So the Bochs run writes and checks 16 MiB (QEMU does
     # the full 64 MiB).
-    Case("bochs-vmx-linux", "bochs", "corei7_skylake_x", megs=1024, modules=linux_modules(16),
-         expect=LINUX_EXPECT, forbid=LINUX_FORBID, ordered=True, timeout=1200),
+    Case("bochs-vmx-linux", "bochs", "corei7_skylake_x", megs=1024, modules=linux_modules(16, cpus=2),
+         expect=linux_expect(2), forbid=LINUX_FORBID, ordered=True, timeout=1200),
 ]
 # The VM with two vCPUs on two CPUs: /init's smp check (hv.cpus=2) must pass as well.
 LINUX_SMP_CASES = [
