@@ -385,17 +385,25 @@ def report(results, bochs, runs, bochs_runs, jobs):
 
 
 def repeat_verdict(results, key, n):
-    """Compares the runs of one configuration: (text, ok). Only a different BENCH value makes it not ok."""
+    """Compares the runs of one configuration: (text, ok). Only a BENCH value that moved by more than one 0.01 s step
+    makes it not ok."""
     runs = [results.get((key, r)) for r in range(1, n + 1)]
     if n < 2:
         return "one run only", True
     if any(r is None or r["problems"] for r in runs):
         return "not compared (a run failed)", False
-    bench_diffs, other = [], []
+    bench_diffs, steps, other = [], [], []
     for r, o in enumerate(runs[1:], 2):
         for k in sorted(set(runs[0]["bench"]) | set(o["bench"])):
-            if runs[0]["bench"].get(k) != o["bench"].get(k):
-                bench_diffs.append(f"run {r} {k} {runs[0]['bench'].get(k)} vs {o['bench'].get(k)}")
+            a, b = runs[0]["bench"].get(k), o["bench"].get(k)
+            if a == b:
+                continue
+            # The hypervisor's TSC calibration, and so the guest's timing, moves with host-dependent input (see the
+            # README): one 0.01 s step of /proc/uptime is that noise; more is a real difference.
+            if isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) <= 0.0100001:
+                steps.append(f"run {r} {k} {a} vs {b}")
+            else:
+                bench_diffs.append(f"run {r} {k} {a} vs {b}")
         for k, label in (("total", "whole-run count"), ("exits", "exits"), ("tdp_faults", "TDP faults"),
                          ("poweroff_uptime", "power-off stamp")):
             x, y = runs[0].get(k), o.get(k)
@@ -406,10 +414,12 @@ def repeat_verdict(results, key, n):
                     other.append(f"{label} {fmt_num(x, 6)} vs {fmt_num(y, 6)} ({rel})")
                 else:
                     other.append(f"{label} {x} vs {y}")
-    if not bench_diffs and not other:
+    if not bench_diffs and not steps and not other:
         return f"identical in all {n} runs (BENCH lines, whole-run count, exits, power-off stamp)", True
-    if not bench_diffs:
+    if not bench_diffs and not steps:
         return f"BENCH lines identical in all {n} runs; " + "; ".join(other), True
+    if not bench_diffs:
+        return f"BENCH lines within one 0.01 s step: " + "; ".join(steps + other), True
     return "DIFFERENT: " + "; ".join(bench_diffs + other), False
 
 

@@ -52,7 +52,7 @@ hpa_t frame_alloc_below(unsigned int order, hpa_t limit)
 	return pa;
 }
 
-hpa_t frame_alloc(unsigned int order)
+hpa_t frame_alloc_dirty(unsigned int order)
 {
 	hfn_t f;
 
@@ -60,8 +60,15 @@ hpa_t frame_alloc(unsigned int order)
 		return frame_alloc_below(order, EARLY_MAP_SIZE);
 	if (pmm_alloc(&pmm, order, &f))
 		return INVALID_HPA;
-	hpa_t pa = f << PAGE_SHIFT;
-	memset(phys_to_virt(pa), 0, PAGE_SIZE << order);
+	return f << PAGE_SHIFT;
+}
+
+hpa_t frame_alloc(unsigned int order)
+{
+	hpa_t pa = frame_alloc_dirty(order);
+
+	if (pa != INVALID_HPA && direct_map_complete)
+		memset(phys_to_virt(pa), 0, PAGE_SIZE << order);
 	return pa;
 }
 

@@ -60,6 +60,28 @@ int memslot_backing_level(const struct memslot *s, gfn_t gfn)
 	return 2;
 }
 
+void memslot_prepare(const struct memslot *s, gfn_t gfn, u64 npages)
+{
+	gfn_t end = MIN(gfn + npages, s->base_gfn + s->npages);
+
+	gfn = MAX(gfn, s->base_gfn);
+	for (u64 i = (gfn - s->base_gfn) >> MEMSLOT_CHUNK_SHIFT; s->base_gfn + (i << MEMSLOT_CHUNK_SHIFT) < end;
+	     i++) {
+		u8 st = __atomic_load_n(&s->chunk_state[i], __ATOMIC_ACQUIRE), dirty = CHUNK_DIRTY;
+
+		if (st == CHUNK_CLEAN)
+			continue;
+		if (__atomic_compare_exchange_n(&s->chunk_state[i], &dirty, CHUNK_CLEARING, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_ACQUIRE)) {
+			memset(phys_to_virt(s->chunks[i]), 0, HUGE_2M_SIZE);
+			__atomic_store_n(&s->chunk_state[i], CHUNK_CLEAN, __ATOMIC_RELEASE);
+			continue;
+		}
+		while (__atomic_load_n(&s->chunk_state[i], __ATOMIC_ACQUIRE) != CHUNK_CLEAN)
+			__builtin_ia32_pause();
+	}
+}
+
 /* Free the first `nchunks` chunks (all of them once the slot is complete) and the slot's arrays. */
 static void free_backing(struct memslot *s, u64 nchunks)
 {
@@ -73,6 +95,7 @@ static void free_backing(struct memslot *s, u64 nchunks)
 	}
 	kfree(s->chunks);
 	kfree(s->contig_1g);
+	kfree(s->chunk_state);
 	track_slot_free(s);
 	memset(s, 0, sizeof(*s));
 }
@@ -88,7 +111,8 @@ static int alloc_backing(struct memslot *s, u64 *done)
 	*done = 0;
 	s->chunks = kzalloc(nchunks * sizeof(*s->chunks));
 	s->contig_1g = kzalloc(gig_count(s));
-	if (!s->chunks || !s->contig_1g)
+	s->chunk_state = kzalloc(nchunks); /* all CHUNK_DIRTY */
+	if (!s->chunks || !s->contig_1g || !s->chunk_state)
 		return -ENOMEM;
 	while (*done < nchunks) {
 		u64 i = *done;
@@ -96,7 +120,7 @@ static int alloc_backing(struct memslot *s, u64 *done)
 		hpa_t pa;
 
 		if (try_1g && IS_ALIGNED(gfn, GIG_PAGES) && slot_contains(s, gfn, GIG_PAGES)) {
-			pa = frame_alloc(HUGE_1G_SHIFT - PAGE_SHIFT);
+			pa = frame_alloc_dirty(HUGE_1G_SHIFT - PAGE_SHIFT);
 			if (pa != INVALID_HPA) {
 				for (u64 j = 0; j < CHUNKS_PER_GIG; j++)
 					s->chunks[i + j] = pa + j * HUGE_2M_SIZE;
@@ -106,7 +130,7 @@ static int alloc_backing(struct memslot *s, u64 *done)
 			}
 			try_1g = false; /* no 1G block left: the rest comes in 2M chunks */
 		}
-		pa = frame_alloc(MEMSLOT_CHUNK_SHIFT);
+		pa = frame_alloc_dirty(MEMSLOT_CHUNK_SHIFT);
 		if (pa == INVALID_HPA)
 			return -ENOMEM;
 		s->chunks[i] = pa;

@@ -1,7 +1,8 @@
 /* Guest memory slots: sorted, non-overlapping gfn ranges, each backed by host frames in 2 MiB chunks. A slot is the
  * only route from a guest frame number to a host frame: anything not in a slot is MMIO. Every chunk belongs to
  * exactly one VM, allocated for it and never shared, which is what keeps guests out of the hypervisor's memory and
- * out of each other's. */
+ * out of each other's. Chunks come from the allocator dirty and are cleared on first use (memslot_prepare), as KVM
+ * gets zeroed pages on demand: a VM pays for the RAM it touches, not for all it has. */
 #ifndef VM_MEMSLOT_H
 #define VM_MEMSLOT_H
 
@@ -21,10 +22,15 @@ struct memslot {
 	/* Per 1 GiB-aligned gfn region the slot touches ([(gfn >> 18) - (base_gfn >> 18)]): 1 when the region lies
 	 * wholly inside the slot and its 512 chunks are one 1 GiB block (allocated as one, freed as one). */
 	u8 *contig_1g;
+	/* Per chunk, atomic: CHUNK_DIRTY, CHUNK_CLEARING (one CPU is zeroing it; others wait), CHUNK_CLEAN. Nothing
+	 * maps or reads a chunk before it is clean. */
+	u8 *chunk_state;
 	u32 id;
 	u32 flags;       /* MEMSLOT_* */
 	struct track_slot *track; /* mm/track per-gfn state; NULL until first used */
 };
+
+enum { CHUNK_DIRTY, CHUNK_CLEARING, CHUNK_CLEAN };
 
 #define MEMSLOT_READONLY BIT(0) /* the guest may read and execute but not write (ROM): writes are emulated */
 
@@ -47,7 +53,12 @@ static inline hpa_t memslot_gfn_to_hpa(const struct memslot *s, gfn_t gfn)
  * inside the slot and is physically contiguous and equally aligned on the host. */
 int memslot_backing_level(const struct memslot *s, gfn_t gfn);
 
-/* Add a slot backed by freshly allocated, zeroed host memory (1 GiB blocks where the allocator has them, else 2 MiB).
+/* Make every chunk backing [gfn, gfn + npages) (clipped to the slot) clean: zero the dirty ones, wait for the ones
+ * another CPU is zeroing. Cheap once clean. Call before guest memory is mapped for the guest or read or written by
+ * the hypervisor: whatever the host frames held before must never reach the guest. Any CPU, any lock held. */
+void memslot_prepare(const struct memslot *s, gfn_t gfn, u64 npages);
+
+/* Add a slot backed by freshly allocated host memory, reading as zero to the guest, (1 GiB blocks where the allocator has them, else 2 MiB).
  * base_gfn and npages must be 2 MiB multiples. Returns 0, -EINVAL (misaligned or overlapping), -ENOSPC, -ENOMEM. */
 int memslot_add(struct memslots *ms, gfn_t base_gfn, u64 npages);
 /* The same with MEMSLOT_* flags. */

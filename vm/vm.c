@@ -110,6 +110,7 @@ static int access_gpa(struct vm *vm, gpa_t gpa, void *buf, u64 len, bool write)
 		if (!s)
 			return -EFAULT;
 		u64 off = gpa & (PAGE_SIZE - 1), n = MIN(len, PAGE_SIZE - off);
+		memslot_prepare(s, gpa >> PAGE_SHIFT, 1);
 		u8 *host = (u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gpa >> PAGE_SHIFT)) + off;
 		if (write)
 			memcpy(host, p, n);

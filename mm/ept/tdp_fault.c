@@ -143,6 +143,13 @@ int tdp_page_fault(struct tdp_mmu *mmu, struct tdp_root *root, gpa_t gpa, u32 ac
 	int level = 0, r;
 
 	BUG_ON(!root);
+	/* Clear the guest RAM the largest leaf could cover before taking the lock, so that zeroing up to 1 GiB never
+	 * holds up other vCPUs' faults (slots do not change while vCPUs run). */
+	const struct memslot *slot = gfn < PT_MAX_PFN ? memslot_find(mmu->slots, gfn) : NULL;
+	if (slot) {
+		u64 n = pt_level_pages(MIN(memslot_backing_level(slot, gfn), READ_ONCE(mmu->max_huge_level)));
+		memslot_prepare(slot, gfn & ~(n - 1), n);
+	}
 	spin_lock(&mmu->lock);
 	mmu->stats.faults++;
 	if (tdp_root_is_obsolete(mmu, root)) {

@@ -22,6 +22,8 @@ u64 __tdp_make_ram_leaf(struct tdp_mmu *mmu, const struct memslot *slot, gfn_t g
 
 	assert_spin_held(&mmu->lock);
 	tracked = mmu->ops->gfn_write_tracked && mmu->ops->gfn_write_tracked(mmu->owner, gfn);
+	/* Usually clean already (tdp_page_fault clears before it takes the lock); a collapse may still find dirt. */
+	memslot_prepare(slot, gfn, pt_level_pages(level));
 	return make_leaf_spte(mmu->fmt, memslot_gfn_to_hpa(slot, gfn), level, SPTE_ACC_ALL, host_writable, !tracked);
 }
 

@@ -16,6 +16,7 @@ const char test_name[] = "lapic";
 #define APIC_EOI	0x0b0
 #define APIC_SVR	0x0f0
 #define APIC_ESR	0x280
+#define APIC_IRR	0x200
 #define APIC_ICR_LO	0x300
 #define APIC_ICR_HI	0x310
 #define APIC_LVT_TIMER	0x320
@@ -35,6 +36,7 @@ const char test_name[] = "lapic";
 static u64 timeout = 2000000000ULL; /* TSC cycles */
 static volatile u32 ticks;
 static volatile bool periodic_stop;
+static volatile u32 pending_at_mask; /* a tick already in IRR when the handler masked the timer (1 or 0) */
 
 static u32 apic_read(u32 reg)
 {
@@ -50,8 +52,12 @@ static void timer_irq(struct trap_frame *f)
 {
 	(void)f;
 	ticks++;
-	if (periodic_stop && ticks >= 3)
+	if (periodic_stop && ticks == 3) {
 		apic_write(APIC_LVT_TIMER, LVT_MASKED | TIMER_VECTOR);
+		/* A period that ended while this handler was late (a loaded emulator) is already in IRR and still
+		 * comes after the EOI, as on hardware; masking stops only the ones after it. */
+		pending_at_mask = apic_read(APIC_IRR + (TIMER_VECTOR / 32) * 0x10) >> (TIMER_VECTOR % 32) & 1;
+	}
 	apic_write(APIC_EOI, 0);
 }
 
@@ -166,8 +172,8 @@ int test_main(void)
 	printf("lapic: periodic: 3 ticks after %lu cycles\n", rdtsc() - t0);
 	apic_write(APIC_TIMER_INIT, 0);
 	idle(timeout / 20);
-	if (ticks != 3)
-		test_fail("periodic timer: %u ticks after masking it at 3", ticks);
+	if (ticks != 3 + pending_at_mask)
+		test_fail("periodic timer: %u ticks after masking it at 3 (%u was pending then)", ticks, pending_at_mask);
 
 	/* INIT and SIPI to an APIC that does not exist. */
 	u32 ghost = id == 7 ? 6 : 7;

@@ -122,6 +122,7 @@ def guest_expect(triplefault=True):
         r'^\[hello\] hello: module 0: .*"the makefile"',
         r"^vm hello: ended: debug-exit, status 0x1 ",
         r"^vm status: ended: debug-exit, status 0xb ",
+        r"^\[memtest\] memtest: 0 fresh pages not zero$",  # guest RAM is cleared on first use
     ] + ([
         r"^\[triplefault\] TEST triplefault STARTED",
         r"^vm triplefault: ended: triple fault",

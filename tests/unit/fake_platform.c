@@ -49,6 +49,16 @@ bool phys_range_mapped(hpa_t pa, u64 len)
 	return pa <= FAKE_MEM_SIZE && len <= FAKE_MEM_SIZE - pa;
 }
 
+/* Dirty frames are filled with FAKE_DIRTY_BYTE, so a test sees any byte a caller forgot to clear. */
+hpa_t frame_alloc_dirty(unsigned int order)
+{
+	hpa_t pa = frame_alloc(order);
+
+	if (pa != INVALID_HPA)
+		memset(fake_mem + pa, FAKE_DIRTY_BYTE, (u64)4096 << order);
+	return pa;
+}
+
 hpa_t frame_alloc(unsigned int order)
 {
 	u64 n = 1ULL << order;

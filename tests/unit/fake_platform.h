@@ -8,6 +8,9 @@ extern unsigned int fake_cpu_id;
 extern char test_last_log[1024];
 extern int test_log_level_max;
 
+/* What frame_alloc_dirty() fills its frames with. */
+#define FAKE_DIRTY_BYTE 0xa5
+
 u64 fake_mem_frames_in_use(void);
 /* Let n more frame allocations succeed, then fail them all; ~0 restores unlimited. */
 void fake_mem_fail_after(u64 n);

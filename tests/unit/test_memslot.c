@@ -24,6 +24,8 @@ static void fake_slot(struct memslot *s, gfn_t base, u64 npages, hpa_t hpa, bool
 	s->npages = npages;
 	s->chunks = calloc(npages / M2, sizeof(hpa_t));
 	s->contig_1g = calloc(n1g, 1);
+	s->chunk_state = malloc(npages / M2);
+	memset(s->chunk_state, CHUNK_CLEAN, npages / M2); /* made-up host addresses: never cleared */
 	for (u64 i = 0; i < npages / M2; i++)
 		s->chunks[i] = hpa + i * (M2 << PAGE_SHIFT);
 	for (u64 g = 0; g < n1g && contig; g++) {
@@ -37,6 +39,7 @@ static void fake_slot_free(struct memslot *s)
 	track_slot_free(s);
 	free(s->chunks);
 	free(s->contig_1g);
+	free(s->chunk_state);
 }
 
 static struct memslots ms;
@@ -83,6 +86,7 @@ TEST(memslot_add_and_find)
 			CHECK(ms.slots[i].id != ms.slots[j].id);
 	}
 	struct memslot *s = memslot_find(&ms, 100 * M2);
+	memslot_prepare(s, 100 * M2, 3 * M2); /* the backing is cleared on first use (memslot_prepare_clears_...) */
 	for (int c = 0; c < 3; c++) {
 		CHECK(IS_ALIGNED(s->chunks[c], 1ULL << 21));
 		CHECK(c == 0 || s->chunks[c] != s->chunks[c - 1]);
@@ -262,4 +266,40 @@ TEST(track_misaligned_slot_edges_are_disallowed)
 	track_allow_huge(&s, GIG);
 	CHECK_EQ(track_max_level(&s, 2 * GIG - 1), 3);
 	fake_slot_free(&s);
+}
+
+/* Guest RAM comes dirty from the allocator and reads as zero once prepared: exactly the chunks asked for, once. */
+TEST(memslot_prepare_clears_on_first_use)
+{
+	ms_setup();
+	CHECK_EQ(memslot_add(&ms, 0, 4 * M2), 0);
+	struct memslot *s = memslot_find(&ms, 0);
+	const u8 *c[4];
+	for (int i = 0; i < 4; i++) {
+		c[i] = phys_to_virt(s->chunks[i]);
+		CHECK_EQ(s->chunk_state[i], CHUNK_DIRTY);
+		CHECK_EQ(c[i][0], FAKE_DIRTY_BYTE);
+	}
+	/* One page in chunk 1 clears all of chunk 1 and nothing else. */
+	memslot_prepare(s, M2 + 7, 1);
+	CHECK_EQ(s->chunk_state[1], CHUNK_CLEAN);
+	for (u64 b = 0; b < (M2 << PAGE_SHIFT); b += 4093)
+		CHECK_EQ(c[1][b], 0);
+	CHECK_EQ(c[1][(M2 << PAGE_SHIFT) - 1], 0);
+	CHECK_EQ(s->chunk_state[0], CHUNK_DIRTY);
+	CHECK_EQ(s->chunk_state[2], CHUNK_DIRTY);
+	CHECK_EQ(c[2][0], FAKE_DIRTY_BYTE);
+	/* Clean stays clean: data written after the first clearing survives another prepare. */
+	((u8 *)c[1])[100] = 0x5a;
+	memslot_prepare(s, M2, M2);
+	CHECK_EQ(c[1][100], 0x5a);
+	/* A range across chunks 2-3, and one running past the slot's end, are clipped to the slot. */
+	memslot_prepare(s, 3 * M2 - 1, 2);
+	CHECK_EQ(s->chunk_state[2], CHUNK_CLEAN);
+	CHECK_EQ(s->chunk_state[3], CHUNK_CLEAN);
+	CHECK_EQ(c[3][12345], 0);
+	memslot_prepare(s, 0, 100 * M2);
+	CHECK_EQ(s->chunk_state[0], CHUNK_CLEAN);
+	CHECK_EQ(c[0][0], 0);
+	ms_teardown();
 }

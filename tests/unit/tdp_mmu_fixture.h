@@ -1,0 +1,52 @@
+/* The fixture shared by the TDP MMU unit tests (test_tdp_mmu_*.c): one MMU with one vCPU's roots over memslots the
+ * test makes, fake ops whose answers the test sets in `fx`, each test run for EPT, EPT without A/D and NPT. Every test
+ * ends with teardown(), which destroys the MMU and proves that every table frame went back to the allocator. */
+#ifndef TDP_MMU_FIXTURE_H
+#define TDP_MMU_FIXTURE_H
+
+#include "fake_platform.h"
+#include "hv/errno.h"
+#include "hv/platform.h"
+#include "mm/ept/tdp_internal.h"
+#include "mm/ept/tdp_mmu.h"
+#include "mm/spte.h"
+#include "mm/track/level.h"
+#include "test.h"
+#include "vm/memslot.h"
+
+#define GIG	 (1ULL << 18) /* pages */
+#define M2	 512ULL	      /* pages */
+#define FAKE_HPA 0x40000000000ULL
+
+extern const struct pt_format *const formats[3];
+#define for_each_format(f) for (unsigned int fi_ = 0; fi_ < ARRAY_SIZE(formats) && ((f) = formats[fi_], 1); fi_++)
+
+struct tdp_fixture {
+	struct memslots slots;
+	struct tdp_mmu mmu;
+	struct tdp_vcpu_roots vcpu;
+	int max_level; /* what ops->max_level answers (lowered further by the disallow counts if use_track) */
+	bool use_track;
+	bool real_slots; /* slots from memslot_add, freed by memslots_destroy */
+	gfn_t tracked[8];
+	int ntracked;
+	u64 flushes, root_requests;
+	u64 base_frames;
+	void (*hook)(gfn_t gfn, u64 old, u64 new, int level);
+};
+
+extern struct tdp_fixture fx;
+
+union tdp_role role(int as_id);
+void setup(const struct pt_format *fmt);
+/* A made-up slot: chunk i at hpa + i * 2M; 1G regions wholly inside marked contiguous if asked. Its chunks name host
+ * addresses far beyond the fake memory, which the MMU never touches (it builds tables, it does not read guest
+ * memory), so 1 GiB-contiguous backing costs nothing. */
+struct memslot *fake_slot(gfn_t base, u64 npages, hpa_t hpa, bool contig, u32 flags);
+void teardown(void);
+int fault(gfn_t gfn, u32 access, int *level);
+u64 lookup(gfn_t gfn, int *level);
+/* gfn translates to FAKE_HPA + gfn (for slots made at FAKE_HPA from gfn 0) at `level`. */
+void check_translation(gfn_t gfn, int level);
+
+#endif

@@ -1,0 +1,1 @@
+UNIT_SRCS_test_linux_loader_reject := vm/loader/linux.c vm/loader/multiboot.c tests/unit/fake_vm.c tests/unit/linux_loader_fixture.c
