@@ -550,3 +550,32 @@ TEST(tdp_fault_beyond_reach_is_mmio)
 		teardown();
 	}
 }
+
+/* Guest RAM comes dirty and is cleared on first use: a fault clears the chunks its leaf covers (the 2M chunk of a 4K
+ * leaf too) before the leaf exists, and nothing else. */
+TEST(tdp_fault_clears_guest_ram_before_mapping_it)
+{
+	int level;
+
+	setup(&pt_format_ept);
+	fx.real_slots = true;
+	CHECK_EQ(memslot_add(&fx.slots, 0, 4 * M2), 0);
+	struct memslot *s = memslot_find(&fx.slots, 0);
+	const u8 *c0 = phys_to_virt(s->chunks[0]), *c2 = phys_to_virt(s->chunks[2]);
+	CHECK_EQ(c0[0], FAKE_DIRTY_BYTE);
+	fx.max_level = 1;
+	CHECK_EQ(fault(5, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+	CHECK_EQ(level, 1);
+	CHECK_EQ(s->chunk_state[0], CHUNK_CLEAN);
+	for (u64 b = 0; b < (M2 << PAGE_SHIFT); b += 4093)
+		CHECK_EQ(c0[b], 0);
+	CHECK_EQ(s->chunk_state[1], CHUNK_DIRTY);
+	fx.max_level = 2;
+	CHECK_EQ(fault(2 * M2 + 17, TDP_ACC_READ, &level), TDP_FAULT_FIXED);
+	CHECK_EQ(level, 2);
+	CHECK_EQ(s->chunk_state[2], CHUNK_CLEAN);
+	CHECK_EQ(c2[(M2 << PAGE_SHIFT) - 1], 0);
+	CHECK_EQ(s->chunk_state[1], CHUNK_DIRTY);
+	CHECK_EQ(s->chunk_state[3], CHUNK_DIRTY);
+	teardown();
+}
