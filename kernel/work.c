@@ -9,15 +9,21 @@
 static u32 released;  /* set once by the BSP */
 static u32 aps_busy;  /* APs released and not yet done */
 
-static void sleep_until(const u32 *flag, u32 want)
+static bool released_set(void *arg)
 {
-	while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) != want)
-		__asm__ __volatile__("sti; hlt; cli" ::: "memory");
+	(void)arg;
+	return __atomic_load_n(&released, __ATOMIC_ACQUIRE) == 1;
+}
+
+static bool aps_idle(void *arg)
+{
+	(void)arg;
+	return __atomic_load_n(&aps_busy, __ATOMIC_ACQUIRE) == 0;
 }
 
 void work_ap_loop(void)
 {
-	sleep_until(&released, 1);
+	cpu_halt_until(released_set, NULL);
 	vm_launch_run_this_cpu();
 	__atomic_fetch_sub(&aps_busy, 1, __ATOMIC_ACQ_REL);
 	lapic_send_wake(cpus[0]->apic_id);
@@ -30,5 +36,5 @@ void work_run_all_cpus(void)
 	__atomic_store_n(&released, 1, __ATOMIC_RELEASE);
 	lapic_send_wake_others();
 	vm_launch_run_this_cpu();
-	sleep_until(&aps_busy, 0);
+	cpu_halt_until(aps_idle, NULL);
 }

@@ -53,13 +53,6 @@ static void set_slot(struct percpu *cpu, enum slot_state st)
 		lapic_send_wake(cpu->apic_id);
 }
 
-/* HLT until cond(arg) holds; the waker sends the wake IPI after making it hold. */
-static void sleep_until(bool (*cond)(void *arg), void *arg)
-{
-	while (!cond(arg))
-		__asm__ __volatile__("sti; hlt; cli" ::: "memory");
-}
-
 static bool slot_woken(void *arg)
 {
 	struct cpu_slot *s = arg;
@@ -129,7 +122,7 @@ static void run_vm(const struct vm_config *cfg, struct percpu **helpers)
 			set_slot(h, SLOT_GO);
 		}
 		vcpu_run_loop(vm->vcpus[0]);
-		sleep_until(aps_done, vm);
+		cpu_halt_until(aps_done, vm);
 		report_end(vm);
 	}
 	for (u32 i = started; i < cfg->cpus; i++)
@@ -201,7 +194,7 @@ void vm_launch_run_this_cpu(void)
 		__atomic_store_n(&slot->state, SLOT_IDLE, __ATOMIC_RELEASE);
 		spin_unlock(&sched_lock);
 
-		sleep_until(slot_woken, slot);
+		cpu_halt_until(slot_woken, slot);
 		u32 st = __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE);
 		if (st == SLOT_GO)
 			run_ap_vcpu(slot->v, slot->leader);

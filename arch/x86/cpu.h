@@ -131,6 +131,14 @@ static inline __attribute__((noreturn)) void cpu_halt_forever(void)
 		__asm__ __volatile__("cli; hlt" ::: "memory");
 }
 
+/* Sleep in HLT until cond(arg) holds. Called with interrupts off, and cond is checked with them off: whoever makes it
+ * hold sends a wake IPI afterwards, which STI;HLT takes even if it came just after the check (the STI shadow). */
+static inline void cpu_halt_until(bool (*cond)(void *arg), void *arg)
+{
+	while (!cond(arg))
+		__asm__ __volatile__("sti; hlt; cli" ::: "memory");
+}
+
 #define CR4_OSXMMEXCPT BIT(10)
 
 /* Per-CPU control-register setup every CPU runs once: FXSAVE/SSE enabled so guest FPU state can be reset. */
