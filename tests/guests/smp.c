@@ -107,41 +107,7 @@ static void on_kick(struct trap_frame *f)
 	lapic_eoi();
 }
 
-/* The sleeps of the HLT wake test (CMD_NMI_HLT). With IF=0 each announces itself (++*entries), then halts unless
- * *stop is set: with IF still 0, or right after STI (whose shadow covers the HLT). An NMI that wakes the HLT
- * interrupts at _after. One that lands between the announcement and the HLT (_armed to _at) would leave the CPU
- * asleep with nothing to wake it: on_nmi() moves its return past the HLT, so every NMI is followed by a new
- * announcement or by a return that sees *stop. */
-void nmi_cli_hlt(volatile u64 *entries, volatile u32 *stop);
-void nmi_sti_hlt(volatile u64 *entries, volatile u32 *stop);
-extern const char nmi_cli_hlt_armed[], nmi_cli_hlt_at[], nmi_cli_hlt_after[];
-extern const char nmi_sti_hlt_armed[], nmi_sti_hlt_at[], nmi_sti_hlt_after[];
-asm(".pushsection .text\n"
-    ".globl nmi_cli_hlt, nmi_cli_hlt_armed, nmi_cli_hlt_at, nmi_cli_hlt_after\n"
-    ".globl nmi_sti_hlt, nmi_sti_hlt_armed, nmi_sti_hlt_at, nmi_sti_hlt_after\n"
-    "nmi_cli_hlt:\n"
-    "	cli\n"
-    "	incq (%rdi)\n"
-    "nmi_cli_hlt_armed:\n"
-    "	cmpl $0, (%rsi)\n"
-    "	jne nmi_cli_hlt_after\n"
-    "nmi_cli_hlt_at:\n"
-    "	hlt\n"
-    "nmi_cli_hlt_after:\n"
-    "	ret\n"
-    "nmi_sti_hlt:\n"
-    "	cli\n"
-    "	incq (%rdi)\n"
-    "nmi_sti_hlt_armed:\n"
-    "	cmpl $0, (%rsi)\n"
-    "	jne nmi_sti_hlt_after\n"
-    "	sti\n"
-    "nmi_sti_hlt_at:\n"
-    "	hlt\n"
-    "nmi_sti_hlt_after:\n"
-    "	cli\n"
-    "	ret\n"
-    ".popsection\n");
+#include "hlt_probe.h"
 
 static bool rip_in(u64 rip, const char *from, const char *to)
 {
