@@ -53,7 +53,7 @@ bool inbox_drain(struct vcpu_inbox *b, struct vlapic *l, void (*dropped_level)(v
 	bool any = false;
 	/* INIT before SIPI: a SIPI posted before the INIT was cancelled by it (inbox_post), so one still here came
 	 * after it. INIT also discards whatever fixed messages the vLAPIC had, as it should. */
-	u32 ev = __atomic_exchange_n(&b->events, 0, __ATOMIC_ACQ_REL);
+	u32 ev = __atomic_load_n(&b->events, __ATOMIC_ACQUIRE) ? __atomic_exchange_n(&b->events, 0, __ATOMIC_ACQ_REL) : 0;
 
 	if (ev) {
 		any = true;
@@ -66,6 +66,9 @@ bool inbox_drain(struct vcpu_inbox *b, struct vlapic *l, void (*dropped_level)(v
 			vlapic_deliver(l, VLAPIC_DM_NMI << VLAPIC_ICR_DM_SHIFT);
 	}
 	for (int i = 0; i < 4; i++) {
+		/* A plain load first: the drain runs before every entry, and most of the time the inbox is empty. */
+		if (!__atomic_load_n(&b->pending[i], __ATOMIC_ACQUIRE))
+			continue;
 		u64 bits = __atomic_exchange_n(&b->pending[i], 0, __ATOMIC_ACQ_REL);
 		while (bits) {
 			u8 vector = (u8)(i * 64 + __builtin_ctzll(bits));

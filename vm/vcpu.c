@@ -41,8 +41,11 @@ void vcpu_kick(struct vcpu *v)
 
 void vcpu_post(struct vcpu *v, u32 icr_lo)
 {
-	if (inbox_post(&v->inbox, icr_lo))
+	/* The request after the post: a vCPU that sees it drains the inbox, so has_work need not scan the inbox. */
+	if (inbox_post(&v->inbox, icr_lo)) {
+		vcpu_request(v, VCPU_REQ_KICK);
 		vcpu_notify(v);
+	}
 }
 
 void vm_make_all_vcpus_request(struct vm *vm, enum vcpu_request r, bool wait)
@@ -80,8 +83,7 @@ static void set_mode(struct vcpu *v, enum vcpu_mode m)
 /* Whether something arrived that the loop must look at before entering or sleeping. */
 static bool has_work(struct vcpu *v)
 {
-	return __atomic_load_n(&v->requests, __ATOMIC_SEQ_CST) || inbox_pending(&v->inbox) ||
-	       __atomic_load_n(&v->vm->ended, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&v->requests, __ATOMIC_SEQ_CST) || __atomic_load_n(&v->vm->ended, __ATOMIC_ACQUIRE);
 }
 
 static int handle_requests(struct vcpu *v)
@@ -90,7 +92,6 @@ static int handle_requests(struct vcpu *v)
 
 	if (!__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) && v->roots.current)
 		return 0;
-	vcpu_test_and_clear_request(v, VCPU_REQ_KICK);
 	if (vcpu_test_and_clear_request(v, VCPU_REQ_FREE_OBSOLETE_ROOTS) &&
 	    tdp_vcpu_free_obsolete_roots(mmu, &v->roots))
 		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
@@ -355,8 +356,10 @@ int vcpu_run_loop(struct vcpu *v)
 	this_cpu()->vcpu = v;
 	while (!__atomic_load_n(&vm->ended, __ATOMIC_ACQUIRE)) {
 		unpark(v);
-		vcpu_lapic_drain_inbox(v);
-		take_lapic_events(v);
+		if (vcpu_test_and_clear_request(v, VCPU_REQ_KICK))
+			vcpu_lapic_drain_inbox(v);
+		if (vlapic_core_events(v->lapic))
+			take_lapic_events(v);
 		int r = handle_requests(v);
 		if (r) {
 			vm_log(vm, LOG_ERR, "cannot load a TDP root (%d)\n", r);

@@ -58,7 +58,7 @@ enum vcpu_request {
 	VCPU_REQ_TLB_FLUSH,          /* flush the guest TLB (guest-physical and combined mappings) */
 	VCPU_REQ_LOAD_ROOT,          /* (re)load the TDP root into the hardware */
 	VCPU_REQ_FREE_OBSOLETE_ROOTS,
-	VCPU_REQ_KICK,               /* just leave the guest and look at the state again */
+	VCPU_REQ_KICK,               /* leave the guest, drain the inbox (vcpu_post sets it) and look at the state again */
 	NR_VCPU_REQUESTS
 };
 

@@ -250,6 +250,11 @@ bool vlapic_match_dest(const struct vlapic *target, const struct vlapic *source,
 bool vlapic_deliver(struct vlapic *target, u32 icr_lo);
 /* Consume a pending NMI / INIT / SIPI (the SIPI's vector: the start page). Each returns true once per event. */
 bool vlapic_take_nmi(struct vlapic *lapic);
+/* Whether any of the three is waiting: the run loop asks this before every entry. */
+static inline bool vlapic_core_events(const struct vlapic *lapic)
+{
+	return lapic->nmi_pending || lapic->init_pending || lapic->sipi_pending;
+}
 bool vlapic_take_init(struct vlapic *lapic);
 bool vlapic_take_sipi(struct vlapic *lapic, u8 *vector);
 
