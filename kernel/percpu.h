@@ -22,12 +22,17 @@ struct tss64 {
 
 enum { IST_DF = 1, IST_NMI = 2, IST_MC = 3, NR_IST = 3 };
 
+enum { BOOT_WAITING, BOOT_CLAIMED, BOOT_ABANDONED };
+
 struct percpu {
 	struct percpu *self;    /* %gs:0, for this_cpu() */
 	u32 cpu_id;             /* dense index, 0 = BSP; set before the CPU starts */
 	u32 apic_id;            /* set before the CPU starts */
 	u64 stack_top;          /* set before the CPU starts */
 	volatile bool online;   /* set by the CPU itself once it runs C code; read by the BSP */
+	/* Atomic: BOOT_WAITING until the AP claims it on arrival (BOOT_CLAIMED) or the BSP gives it up (BOOT_ABANDONED)
+	 * after its timeout; whichever comes second finds the other's mark. A late AP halts for good. */
+	u32 boot_claim;
 	u64 gdt[5] __aligned(8); /* null, code, data, TSS (two slots) */
 	struct tss64 tss __aligned(16);
 	u8 *ist_stacks[NR_IST];

@@ -176,7 +176,7 @@ static int load_linux(struct vm *vm, const struct vm_config *cfg, const struct g
 	/* Under emulation and nesting, Linux's TSC calibration against the PIT and PM timer sees each read take an
 	 * exit and gives up, marking the TSC unstable. The hypervisor has measured the rate: hand it over the way
 	 * Linux takes it from firmware it trusts, unless the user already chose a value. */
-	static char cmdline[VM_CONFIG_CMDLINE_MAX + 32];
+	char cmdline[VM_CONFIG_CMDLINE_MAX + 32]; /* the loader copies it into guest memory */
 	if (strstr_simple(cfg->cmdline, "tsc_early_khz="))
 		hv_snprintf(cmdline, sizeof(cmdline), "%s", cfg->cmdline);
 	else
@@ -274,6 +274,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 
 void vm_destroy(struct vm *vm)
 {
+	/* In three passes: dropping roots and destroying the MMU flush every vCPU's TLB (vm_make_all_vcpus_request),
+	 * which must still find each struct vcpu there. */
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
 		if (!v)
@@ -282,11 +284,17 @@ void vm_destroy(struct vm *vm)
 			virt_ops->vcpu_destroy(v);
 		if (vm->mmu.fmt)
 			tdp_vcpu_put_roots(&vm->mmu, &v->roots);
-		vcpu_lapic_destroy(v->lapic);
-		kfree(v);
 	}
 	if (vm->mmu.fmt)
 		tdp_mmu_destroy(&vm->mmu);
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus[i];
+		if (!v)
+			continue;
+		vm->vcpus[i] = NULL;
+		vcpu_lapic_destroy(v->lapic);
+		kfree(v);
+	}
 	vm_devices_destroy(vm);
 	memslots_destroy(&vm->slots);
 	kfree(vm);

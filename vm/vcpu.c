@@ -54,6 +54,9 @@ void vm_make_all_vcpus_request(struct vm *vm, enum vcpu_request r, bool wait)
 
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *t = vm->vcpus[i];
+		seen[i] = 0;
+		if (!t)
+			continue; /* not built yet, or torn down (vm_destroy) */
 		vcpu_request(t, r);
 		seen[i] = __atomic_load_n(&t->run_state, __ATOMIC_SEQ_CST);
 		vcpu_notify(t);
@@ -65,7 +68,7 @@ void vm_make_all_vcpus_request(struct vm *vm, enum vcpu_request r, bool wait)
 	 * even with both CPUs waiting for each other (neither is then in the guest). */
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *t = vm->vcpus[i];
-		if ((seen[i] & VCPU_MODE_MASK) != VCPU_IN_GUEST || this_cpu()->vcpu == t)
+		if (!t || (seen[i] & VCPU_MODE_MASK) != VCPU_IN_GUEST || this_cpu()->vcpu == t)
 			continue;
 		while (__atomic_load_n(&t->run_state, __ATOMIC_ACQUIRE) == seen[i])
 			cpu_relax();
@@ -122,17 +125,21 @@ void vcpu_queue_exception(struct vcpu *v, u8 vector, bool has_error, u32 error_c
 	virt_ops->inject_event(v, &ev);
 }
 
-/* A vCPU is parked while nothing of its own can wake it: waiting for SIPI, halted with interrupts off, or halted
- * with no timer armed. Only another vCPU can then (an IPI, an INIT), so once every vCPU is parked the VM has
- * stopped for good and ends, as a lone vCPU in that state always did. Unparking comes before draining the inbox
- * (vcpu_run_loop), so a vCPU that finds all parked after posting an IPI also finds that IPI still in its target's
- * inbox, and does not end the VM under it. */
+/* A vCPU is parked while nothing but another vCPU can wake it: waiting for SIPI, halted with interrupts off, or
+ * halted with no timer of its own and no device timer armed. Once every vCPU is parked the VM has stopped for good
+ * and ends, as a lone vCPU in that state always did. The VM's word counts parked vCPUs in its low half and every
+ * unpark in its high half: the vCPU whose park makes the count complete looks for work any vCPU still has to take
+ * (a post, a request such as the kick a device line raised), and ends the VM only if nobody unparked meanwhile.
+ * Unparking comes before a vCPU takes anything (vcpu_run_loop), so an unchanged word means nothing was taken. */
+#define PARK_COUNT_MASK 0xffffffffULL
+#define PARK_UNPARK	((1ULL << 32) - 1) /* count - 1, generation + 1 */
+
 static void unpark(struct vcpu *v)
 {
 	if (!v->parked)
 		return;
 	v->parked = false;
-	__atomic_fetch_sub(&v->vm->parked_vcpus, 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&v->vm->parked_vcpus, PARK_UNPARK, __ATOMIC_SEQ_CST);
 }
 
 static void park(struct vcpu *v, const char *why)
@@ -142,11 +149,16 @@ static void park(struct vcpu *v, const char *why)
 	if (v->parked)
 		return;
 	v->parked = true;
-	if (__atomic_add_fetch(&vm->parked_vcpus, 1, __ATOMIC_SEQ_CST) != vm->nr_vcpus)
+	u64 w = __atomic_add_fetch(&vm->parked_vcpus, 1, __ATOMIC_SEQ_CST);
+	if ((w & PARK_COUNT_MASK) != vm->nr_vcpus)
 		return;
-	for (u32 i = 0; i < vm->nr_vcpus; i++)
-		if (inbox_pending(&vm->vcpus[i]->inbox))
-			return;
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if (inbox_pending(&t->inbox) || __atomic_load_n(&t->requests, __ATOMIC_SEQ_CST))
+			return; /* it will wake, unpark, and park again if that was all */
+	}
+	if (__atomic_load_n(&vm->parked_vcpus, __ATOMIC_SEQ_CST) != w)
+		return;
 	if (vm->nr_vcpus == 1)
 		vm_log(vm, LOG_INFO, "vcpu %u halted %s\n", v->id, why);
 	else
@@ -307,18 +319,21 @@ static void poll_console_input(struct vcpu *v, u64 now)
  * may interrupt the other vCPUs, and still polls the console. */
 static void wait_while_halted(struct vcpu *v)
 {
-	bool intr_off = !(virt_ops->get_rflags(v) & RFLAGS_IF);
+	struct vm *vm = v->vm;
+	/* Blocked by an NMI in progress, a pending NMI still counts: it comes once that one's IRET has run. */
+	bool intr_off = !(virt_ops->get_rflags(v) & RFLAGS_IF) && !v->nmi_pending;
+	u64 own = intr_off ? ~0ULL : vlapic_next_deadline(v->lapic), deadline = own;
+	bool devices = vm_timers_next(vm) != ~0ULL; /* a device timer may interrupt any vCPU (IOAPIC routing) */
 
-	if (v->nmi_pending)
-		intr_off = false; /* blocked by an NMI in progress: it wakes once that one's IRET runs */
-	u64 deadline = intr_off ? ~0ULL : vlapic_next_deadline(v->lapic);
-
-	if (v->id == 0 && (!intr_off || v->vm->nr_vcpus > 1))
-		deadline = MIN(deadline, vm_timers_next(v->vm));
-	if (polls_console(v))
+	/* vCPU 0 fires the device timers whatever its own state, while another vCPU may need them. */
+	if (v->id == 0 && (!intr_off || vm->nr_vcpus > 1))
+		deadline = MIN(deadline, vm_timers_next(vm));
+	if (polls_console(v) && !intr_off)
 		deadline = MIN(deadline, rdtsc() + CONSOLE_POLL_CYCLES);
-	if (deadline == ~0ULL)
-		park(v, intr_off ? "with interrupts disabled" : "with no timer armed and no interrupt source");
+	if (intr_off)
+		park(v, "with interrupts disabled");
+	else if (own == ~0ULL && !devices && !polls_console(v))
+		park(v, "with no timer armed and no interrupt source");
 	sleep_until(v, deadline);
 }
 
@@ -330,8 +345,7 @@ static void wait_for_sipi(struct vcpu *v, u64 now)
 
 	if (v->id == 0 && v->vm->nr_vcpus > 1)
 		deadline = vm_timers_run(v->vm, now);
-	if (deadline == ~0ULL)
-		park(v, "waiting for SIPI");
+	park(v, "waiting for SIPI");
 	sleep_until(v, deadline);
 }
 

@@ -131,7 +131,7 @@ struct vm {
 	volatile bool ended;
 	int end_reason;                 /* enum vm_end_reason */
 	u64 end_status;
-	u32 parked_vcpus;               /* atomic: vCPUs nothing of their own can wake; all of them ends the VM */
+	u64 parked_vcpus;               /* atomic: vCPUs nothing but another vCPU can wake (low half), unparks (high) */
 	u64 tsc_hz;                     /* constant: the TSC rate the guest sees (the host's) */
 	bool console_input;             /* constant: keys typed on the host serial line go to this VM's UART */
 	bool console_raw;               /* constant: guest output unprefixed and unbuffered (config console=raw) */

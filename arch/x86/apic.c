@@ -181,7 +181,8 @@ void host_timer_arm(u64 deadline)
 
 void host_idle(u64 deadline)
 {
-	if ((s64)(rdtsc() - deadline) >= 0)
+	/* ~0 is "no deadline", not a time in the past. */
+	if (deadline != ~0ULL && (s64)(rdtsc() - deadline) >= 0)
 		return;
 	host_timer_arm(deadline);
 	/* STI; HLT: the interrupt that ends the HLT is taken right away and acknowledged. An interrupt that came while

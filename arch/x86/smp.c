@@ -28,6 +28,12 @@ static void ap_main(struct percpu *cpu);
 
 static void ap_main(struct percpu *cpu)
 {
+	u32 waiting = BOOT_WAITING;
+
+	/* Too late: the BSP has handed this CPU's index to another. It must touch nothing that index owns. */
+	if (!__atomic_compare_exchange_n(&cpu->boot_claim, &waiting, BOOT_CLAIMED, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		cpu_halt_forever();
 	write_cr3(kernel_pml4);
 	percpu_load(cpu);
 	cpu_setup_this_cpu();
@@ -99,7 +105,14 @@ static bool start_ap(void *tramp, u32 page, struct percpu *p)
 			return true;
 		mdelay(1);
 	}
-	return false;
+	/* Give it up, unless it has just arrived: then it is running our code and comes online shortly. */
+	u32 waiting = BOOT_WAITING;
+	if (__atomic_compare_exchange_n(&p->boot_claim, &waiting, BOOT_ABANDONED, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		return false;
+	while (!__atomic_load_n(&p->online, __ATOMIC_ACQUIRE))
+		cpu_relax();
+	return true;
 }
 
 u32 smp_boot_aps(cpu_online_fn fn, u32 max_cpus)

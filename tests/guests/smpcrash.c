@@ -1,7 +1,9 @@
 /* smpcrash: one vCPU of a running SMP guest triple-faults while the BSP keeps running. A triple fault on any vCPU
  * ends the whole VM (it is a machine reset on a PC), the other vCPUs stop wherever they are, and the hypervisor goes
  * on with its next VM. The guest never prints PASS: the runner checks `vm NAME: ended: triple fault` and that the
- * BSP's "still running" line never comes. `cpus=N` (default 2): the last AP crashes, after the others are up. */
+ * BSP's "still running" line never comes. `cpus=N` (default 2): the last AP crashes, after the others are up.
+ * `halt`: every CPU halts with interrupts off instead (APs first, then the BSP): nothing can wake any of them, and
+ * the VM must end as halted, while one that still had a timer or a pending IPI must not. */
 #include "guest.h"
 #include "smp.h"
 
@@ -19,6 +21,14 @@ static void ap_spin(u64 arg)
 	__atomic_fetch_add(&up, 1, __ATOMIC_RELAXED);
 	for (;;)
 		pause();
+}
+
+static void ap_halt(u64 arg)
+{
+	(void)arg;
+	__atomic_fetch_add(&up, 1, __ATOMIC_RELAXED);
+	for (;;)
+		asm volatile("cli; hlt");
 }
 
 static void ap_crash(u64 arg)
@@ -42,11 +52,20 @@ int test_main(void)
 	cmdline_u64("cpus", &n);
 	if (n < 2 || n > 16)
 		test_fail("cpus=%lu: want 2-16", n);
+	bool halt = cmdline_has("halt");
 	printf("TEST smpcrash STARTED\n");
 	for (u32 i = 1; i < n; i++) {
-		int r = smp_start_ap(i, i == n - 1 ? ap_crash : ap_spin, i, (u64)&stacks[i][AP_STACK], TIMEOUT);
+		ap_entry_t entry = halt ? ap_halt : i == n - 1 ? ap_crash : ap_spin;
+		int r = smp_start_ap(i, entry, i, (u64)&stacks[i][AP_STACK], TIMEOUT);
 		if (r)
 			test_fail("AP %u did not start (%d)", i, r);
+	}
+	if (halt) {
+		while (up != n - 1)
+			pause();
+		printf("smpcrash: all %lu APs up; every CPU halts with interrupts off now\n", n - 1);
+		for (;;)
+			asm volatile("cli; hlt");
 	}
 	/* The BSP keeps busy (in the guest, interrupts on) until the VM ends under it. */
 	sti();

@@ -152,6 +152,7 @@ CASES += [
 
 # ---- SMP guests (tests/guests/smp.c): APs started by INIT-SIPI-SIPI, IPIs between vCPUs, concurrent TDP faults ----
 SMP_MODULES = [(GUEST + "smpcrash.elf", 'vm=smpcrash mem=32M cpus=2 cmdline="cpus=2"'),
+               (GUEST + "smpcrash.elf", 'vm=smphalt mem=32M cpus=2 cmdline="cpus=2 halt"'),
                (GUEST + "smp.elf", 'vm=smp2 mem=64M cpus=2 cmdline="cpus=2"'),
                (GUEST + "hello.elf", "vm=uni mem=16M"),
                (GUEST + "smp.elf", 'vm=smp4 mem=96M cpus=4 cmdline="cpus=4"'),
@@ -159,6 +160,8 @@ SMP_MODULES = [(GUEST + "smpcrash.elf", 'vm=smpcrash mem=32M cpus=2 cmdline="cpu
                (GUEST + "smp.elf", 'vm=toobig mem=64M cpus=5 cmdline="cpus=5"')]
 SMP_EXPECT = [r"^\[smpcrash\] TEST smpcrash STARTED", r"^\[smpcrash\] smpcrash: AP 1 about to triple fault",
               r"^vm smpcrash: ended: triple fault",  # the whole VM, with its BSP still running; the next VMs run
+              r"^vm smphalt: all 2 vCPUs stopped; the last, vcpu \d, halted with interrupts disabled",
+              r"^vm smphalt: ended: halted with interrupts disabled",
               r"^\[smp2\] TEST smp PASS", r"^vm smp2: ended: debug-exit, status 0x1 ",
               r"^\[uni\] TEST hello PASS", r"^vm uni: ended: debug-exit, status 0x1 ",
               r"^\[smp4\] TEST smp PASS", r"^vm smp4: ended: debug-exit, status 0x1 ",

@@ -46,7 +46,9 @@ void svm_nmi_before_entry(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
 
-	if (s->nmi_window && s->awaiting_iret)
+	/* Blocked by the IRET still to run, by an interrupt shadow, or by an event being injected: all end within a
+	 * few guest instructions, but nothing would make the guest exit then. */
+	if (s->nmi_window && (s->awaiting_iret || !s->nmi_masked))
 		host_timer_arm(MIN(this_cpu()->host_timer_deadline, rdtsc() + tsc_hz / 1000000 * IRET_POLL_US));
 }
 
