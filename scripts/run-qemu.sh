@@ -17,6 +17,10 @@ if [ "${EFI:-0}" = 1 ]; then
 	fw="-drive if=pflash,format=raw,unit=0,readonly=on,file=$code -drive if=pflash,format=raw,unit=1,file=$tmpvars"
 fi
 echo "hv: QEMU $accel, $smp CPUs, $mem; leave with Ctrl-A X" >&2
+# The hypervisor powers off through isa-debug-exit, so QEMU's exit status is (status << 1) | 1: 1 is a clean end.
+rc=0
 # shellcheck disable=SC2086
-exec qemu-system-x86_64 $cpu -smp "$smp" -m "$mem" -machine q35 $fw -cdrom "$iso" -boot d \
-	-display none -serial mon:stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4
+qemu-system-x86_64 $cpu -smp "$smp" -m "$mem" -machine q35 $fw -cdrom "$iso" -boot d \
+	-display none -serial mon:stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 || rc=$?
+[ "$rc" -eq 1 ] && rc=0
+exit "$rc"

@@ -243,6 +243,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		t->vm = vm;
 		t->id = i;
 		t->wait_sipi = i != 0; /* APs wait for the BSP's INIT-SIPI-SIPI, as on a PC */
+		t->console_held = -1;
 		vm->vcpus[i] = t;
 		t->lapic = vcpu_lapic_create(t);
 		if (!t->lapic)

@@ -309,9 +309,19 @@ static void poll_console_input(struct vcpu *v, u64 now)
 	if (!polls_console(v) || now - v->console_polled < CONSOLE_POLL_CYCLES)
 		return;
 	v->console_polled = now;
-	while ((c = console_getc()) >= 0)
-		if (uart_dev_push_rx(v->vm, (u8)c))
-			break; /* FIFO full: the byte is lost, as on a real UART overrun */
+	/* A byte the guest's FIFO had no room for waits here, and the rest in the host UART, until the guest reads:
+	 * pasted text arrives whole instead of overrunning a 16-byte FIFO. */
+	if (v->console_held >= 0) {
+		if (uart_dev_push_rx(v->vm, (u8)v->console_held))
+			return;
+		v->console_held = -1;
+	}
+	while ((c = console_getc()) >= 0) {
+		if (uart_dev_push_rx(v->vm, (u8)c)) {
+			v->console_held = c;
+			return;
+		}
+	}
 }
 
 /* HLT: sleep until an interrupt could be delivered. With interrupts off only INIT (or an NMI) would wake it; with

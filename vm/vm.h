@@ -104,6 +104,7 @@ struct vcpu {
 	u64 mtrr_def_type;              /* IA32_MTRR_DEF_TYPE as the guest last wrote it (MTRRs are not emulated) */
 	u32 log_budget;                 /* guest-triggered warnings left to print: a guest cannot flood the console */
 	u64 console_polled;             /* TSC of the last look at the host serial line */
+	int console_held;               /* a typed byte the guest's UART had no room for yet, or -1 */
 	u64 stats[NR_VM_STATS];         /* written by the vCPU's CPU only */
 };
 
