@@ -23,10 +23,4 @@ struct acpi_rsdp make_rsdp(u8 rev, u64 rsdt, u64 xsdt);
 /* acpi_init over an RSDP v2 whose XSDT lists the given tables. */
 void init_with(const u64 *tables, size_t n);
 
-#define CHECK_LOG_HAS(s)                                                                                               \
-	do {                                                                                                           \
-		if (!strstr(test_last_log, (s)))                                                                       \
-			test_fail(__FILE__, __LINE__, "log \"%s\" lacks \"%s\"", test_last_log, (s));                  \
-	} while (0)
-
 #endif

@@ -2,11 +2,21 @@
 #ifndef FAKE_PLATFORM_H
 #define FAKE_PLATFORM_H
 
+#include <string.h>
+
 #include "hv/types.h"
+#include "test.h"
 
 extern unsigned int fake_cpu_id;
 extern char test_last_log[1024];
 extern int test_log_level_max;
+
+/* The last message the code under test logged contains s. */
+#define CHECK_LAST_LOG(s)                                                                                              \
+	do {                                                                                                           \
+		if (!strstr(test_last_log, (s)))                                                                       \
+			test_fail(__FILE__, __LINE__, "last log lacks \"%s\": %s", (s), test_last_log);                \
+	} while (0)
 
 /* What frame_alloc_dirty() fills its frames with. */
 #define FAKE_DIRTY_BYTE 0xa5

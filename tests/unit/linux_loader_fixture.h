@@ -4,7 +4,7 @@
 #ifndef LINUX_LOADER_FIXTURE_H
 #define LINUX_LOADER_FIXTURE_H
 
-#include "fake_platform.h"
+#include "loader_checks.h"
 #include "fake_vm.h"
 #include "hv/errno.h"
 #include "test.h"
@@ -53,20 +53,6 @@ void setup(void);
 int load_image(const u8 *src, u64 size);
 int load(void);
 bool ram_untouched(void);
-
-#define CHECK_LOG(s)                                                                                                   \
-	do {                                                                                                           \
-		if (!strstr(test_last_log, (s)))                                                                       \
-			test_fail(__FILE__, __LINE__, "last log lacks \"%s\": %s", (s), test_last_log);                \
-	} while (0)
-
-/* A load that must fail with err and the given message, leaving guest RAM untouched. */
-#define CHECK_REJECT(call, err, msg)                                                                                   \
-	do {                                                                                                           \
-		CHECK_EQ((call), (u64)(s64)(err));                                                                     \
-		CHECK_LOG(msg);                                                                                        \
-		CHECK(ram_untouched());                                                                                \
-	} while (0)
 
 void check_bytes(u64 gpa, const u8 *want, u64 len);
 void check_zero(u64 gpa, u64 len);

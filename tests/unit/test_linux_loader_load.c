@@ -97,8 +97,8 @@ TEST(linux_kernel_and_cmdline_land_where_expected)
 	check_bytes(PREF, img + SETUP, PM_SIZE);
 	check_bytes(LINUX_CMDLINE_GPA, (const u8 *)CMDLINE, sizeof(CMDLINE)); /* with its NUL */
 	check_only_known_areas(PREF, 0, 0);
-	CHECK_LOG("kernel 6.9.0-synth (protocol 2.15) at 0x1000000, runs at 0x1000000 (init_size 0x800000)");
-	CHECK_LOG("no initrd; command line 28 bytes; 64-bit entry at 0x1000200");
+	CHECK_LAST_LOG("kernel 6.9.0-synth (protocol 2.15) at 0x1000000, runs at 0x1000000 (init_size 0x800000)");
+	CHECK_LAST_LOG("no initrd; command line 28 bytes; 64-bit entry at 0x1000200");
 }
 
 TEST(linux_setup_sects_zero_means_four)
@@ -207,7 +207,7 @@ TEST(linux_32bit_entry_without_xlf_kernel_64)
 	CHECK_EQ(regs[VCPU_RSI], ZP);
 	CHECK_EQ(regs[VCPU_RBX] | regs[VCPU_RBP] | regs[VCPU_RDI] | regs[VCPU_RSP], 0);
 	check_zero(LINUX_PML4_GPA, LINUX_PT_END - LINUX_PML4_GPA); /* paging off: no tables */
-	CHECK_LOG("32-bit entry at 0x1000000");
+	CHECK_LAST_LOG("32-bit entry at 0x1000000");
 }
 
 TEST(linux_e820_maps)
@@ -259,7 +259,7 @@ TEST(linux_initrd_goes_high_page_aligned)
 	expect_zero_page(want, img, PREF, gpa, size, RAM, e820_64m, ARRAY_SIZE(e820_64m));
 	check_zero_page(want);
 	check_only_known_areas(PREF, gpa, size);
-	CHECK_LOG("initrd at 0x3fed000 (0x12345 bytes)");
+	CHECK_LAST_LOG("initrd at 0x3fed000 (0x12345 bytes)");
 }
 
 TEST(linux_initrd_respects_initrd_addr_max_and_kernel)
@@ -331,7 +331,7 @@ TEST(linux_pref_address_or_relocation)
 	in.acpi_rsdp_gpa = PREF;
 	CHECK_EQ(load(), 0);
 	CHECK_EQ(get(ZP + 0x214, 4), PREF + ALIGN);
-	CHECK_LOG("at 0x1200000, runs at 0x1200000");
+	CHECK_LAST_LOG("at 0x1200000, runs at 0x1200000");
 
 	/* A misaligned pref_address: loaded aligned below it, but the kernel still decompresses at pref_address
 	 * (LOAD_PHYSICAL_ADDR), so the initrd must clear [pref_address, + init_size). */
@@ -342,7 +342,7 @@ TEST(linux_pref_address_or_relocation)
 	in.initrd_size = 0x2000;
 	CHECK_EQ(load(), 0);
 	CHECK_EQ(get(ZP + 0x214, 4), PREF);
-	CHECK_LOG("at 0x1000000, runs at 0x1100000");
+	CHECK_LAST_LOG("at 0x1000000, runs at 0x1100000");
 	CHECK_EQ(get(ZP + 0x218, 4), PREF - 0x2000);
 
 	/* A small VM: nothing fits from 16 MiB, so the kernel goes from 1 MiB, aligned. */
@@ -402,5 +402,5 @@ TEST(linux_cmdline_bounded_by_cmdline_size)
 	in.cmdline = NULL;
 	CHECK_EQ(load(), 0);
 	CHECK_EQ(get(LINUX_CMDLINE_GPA, 1), 0);
-	CHECK_LOG("command line 0 bytes");
+	CHECK_LAST_LOG("command line 0 bytes");
 }

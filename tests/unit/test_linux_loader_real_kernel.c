@@ -110,7 +110,7 @@ static void linux_real_kernel_header(void)
 	check_zero_page(want);
 	snprintf(logline, sizeof(logline), "kernel %s (protocol %u.%02u) at %#llx", release, version >> 8,
 		 version & 0xff, (unsigned long long)load_gpa);
-	CHECK_LOG(logline);
+	CHECK_LAST_LOG(logline);
 	printf("  %s", test_last_log);
 	free(k);
 	fake_vm_destroy(&vm);

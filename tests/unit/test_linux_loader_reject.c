@@ -148,27 +148,27 @@ TEST(linux_kernel_version_read_is_bounded)
 	setup();
 	put16(img + 0x20e, 0);
 	CHECK_EQ(load(), 0);
-	CHECK_LOG("kernel (no version) (protocol");
+	CHECK_LAST_LOG("kernel (no version) (protocol");
 
 	/* Pointing past the setup area: not read. */
 	setup();
 	put16(img + 0x20e, SETUP - 0x200);
 	CHECK_EQ(load(), 0);
-	CHECK_LOG("kernel (no version) (protocol");
+	CHECK_LAST_LOG("kernel (no version) (protocol");
 
 	/* Running unterminated to the end of the setup area, with a control character: cut there, made printable. */
 	setup();
 	put16(img + 0x20e, SETUP - 5 - 0x200);
 	memcpy(img + SETUP - 5, "ab\001cd", 5);
 	CHECK_EQ(load(), 0);
-	CHECK_LOG("kernel ab?cd (protocol");
+	CHECK_LAST_LOG("kernel ab?cd (protocol");
 
 	/* Very long: cut to the log's limit. */
 	setup();
 	memset(img + 0x400, 'v', 0x200);
 	img[0x600] = '\0';
 	CHECK_EQ(load(), 0);
-	CHECK_LOG("kernel vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv (protocol");
+	CHECK_LAST_LOG("kernel vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv (protocol");
 }
 
 TEST(linux_acpi_area_and_rsdp_checks)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "test.h"
-#include "fake_platform.h"
+#include "loader_checks.h"
 #include "fake_vm.h"
 #include "hv/errno.h"
 #include "vm/loader/multiboot.h"
@@ -205,20 +205,6 @@ static bool ram_untouched(void)
 			return false;
 	return true;
 }
-
-#define CHECK_LOG(s)                                                                                                   \
-	do {                                                                                                           \
-		if (!strstr(test_last_log, (s)))                                                                       \
-			test_fail(__FILE__, __LINE__, "last log lacks \"%s\": %s", (s), test_last_log);                \
-	} while (0)
-
-/* A load that must fail with err and the given message, leaving guest RAM untouched. */
-#define CHECK_REJECT(call, err, msg)                                                                                   \
-	do {                                                                                                           \
-		CHECK_EQ((call), (u64)(s64)(err));                                                                     \
-		CHECK_LOG(msg);                                                                                        \
-		CHECK(ram_untouched());                                                                                \
-	} while (0)
 
 /* ---- good images ---- */
 
