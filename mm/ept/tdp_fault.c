@@ -117,9 +117,10 @@ static int __tdp_map_ram(struct tdp_mmu *mmu, struct tdp_root *root, const struc
 	return TDP_FAULT_FIXED;
 }
 
-static int __tdp_handle_fault(struct tdp_mmu *mmu, struct tdp_root *root, gfn_t gfn, u32 access, int *mapped_level)
+/* slot: memslot_find(gfn), looked up by the caller (slots do not change while vCPUs run). */
+static int __tdp_handle_fault(struct tdp_mmu *mmu, struct tdp_root *root, const struct memslot *slot, gfn_t gfn,
+			      u32 access, int *mapped_level)
 {
-	const struct memslot *slot;
 	int level;
 	u64 spte;
 
@@ -131,7 +132,6 @@ static int __tdp_handle_fault(struct tdp_mmu *mmu, struct tdp_root *root, gfn_t 
 		mmu->stats.mmio_faults++;
 		return TDP_FAULT_MMIO;
 	}
-	slot = memslot_find(mmu->slots, gfn);
 	if (!slot)
 		return __tdp_map_mmio(mmu, root, gfn);
 	return __tdp_map_ram(mmu, root, slot, gfn, access, mapped_level);
@@ -158,7 +158,7 @@ int tdp_page_fault(struct tdp_mmu *mmu, struct tdp_root *root, gpa_t gpa, u32 ac
 		mmu->stats.mmio_faults++; /* beyond what 4 levels reach: no memslot can be there */
 		r = TDP_FAULT_MMIO;
 	} else {
-		r = __tdp_handle_fault(mmu, root, gfn, access, &level);
+		r = __tdp_handle_fault(mmu, root, slot, gfn, access, &level);
 	}
 	__tdp_flush_and_free(mmu);
 	spin_unlock(&mmu->lock);
