@@ -92,7 +92,7 @@ integration: all guests grub-guest linux
 
 test: deps
 	@$(MAKE) --no-print-directory all guests grub-guest linux $(UNIT_BINS)
-	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS) --fuzz $(FUZZ_SECONDS) --integration
+	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS) --selftest --fuzz $(FUZZ_SECONDS) --integration
 
 run: deps all
 	scripts/run-qemu.sh $(BUILD)/hv.iso $(ACCEL) $(SMP) $(MEM)

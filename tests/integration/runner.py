@@ -117,7 +117,47 @@ def bochs_cmd(case, iso, serial, work, port):
     return ["bochs", "-q", "-f", path]
 
 
-def check_log(case, log, exited, rc):
+# Lines of an emulator's own log that say nothing about why it stopped: Bochs's plugin loading, banners, its
+# debugger prompt and the disassembly it prints at exit.
+EMULATOR_NOISE = re.compile(r"^\s*$|^=+$|lt_dlhandle|loaded plugin|quit_sim called|^<bochs:\d+>|^\(\d+\)|^Next at t=|"
+                            r"^\s*(Bochs x86 Emulator|Built from|Timestamp:)")
+
+
+def last_meaningful_line(elog):
+    """The emulator log's last line that could explain a death: Bochs's own exit message where it gave one, else
+    the last line that is not noise, with Bochs's log prefix stripped."""
+    m = re.findall(r"^Bochs is exiting with the following message:\n(.+)$", elog, re.M)
+    if m:
+        return m[-1].strip()
+    for line in reversed(elog.splitlines()):
+        if not EMULATOR_NOISE.search(line):
+            return re.sub(r"^\d{11}[a-z]\[[^\]]*\]\s*", "", line.strip())
+    return "(the emulator log is empty)"
+
+
+def emulator_death(exited, rc, log, elog):
+    """Why the emulator itself failed, or None. A process killed by a signal, or one that exited before the guest
+    wrote a byte on its serial line, is reported as exactly that, with the emulator's own last words."""
+    if not exited:
+        return None
+    if rc is not None and rc < 0:
+        try:
+            sig = signal.Signals(-rc).name
+        except ValueError:
+            sig = f"signal {-rc}"
+        what = f"emulator died from {sig}"
+    elif not log.strip():
+        what = f"emulator exited with status {rc} before any serial output"
+    else:
+        return None
+    return f"{what}: {last_meaningful_line(elog)!r}"
+
+
+def check_log(case, log, exited, rc, elog=""):
+    death = emulator_death(exited, rc, log, elog)
+    if death:
+        # The expected lines are all missing for one reason; listing them would hide it.
+        return [death]
     problems = []
     pos = 0
     for pat in case.expect:
@@ -149,8 +189,8 @@ def run_case(case, port):
             cmd, stdin = qemu_cmd(case, iso, serial, work), subprocess.DEVNULL
         else:
             cmd, stdin = bochs_cmd(case, iso, serial, work, port), subprocess.PIPE
-        with open(os.path.join(OUT, f"{case.name}.emulator.log"), "w") as elog:
-            p = subprocess.Popen(cmd, stdin=stdin, stdout=elog, stderr=subprocess.STDOUT, cwd=work,
+        with open(os.path.join(OUT, f"{case.name}.emulator.log"), "w") as elogf:
+            p = subprocess.Popen(cmd, stdin=stdin, stdout=elogf, stderr=subprocess.STDOUT, cwd=work,
                                  start_new_session=True)
             if stdin == subprocess.PIPE:
                 # Bochs (built with its debugger) stops at a prompt at start-up: answer with "continue".
@@ -165,12 +205,31 @@ def run_case(case, port):
                 p.wait()
         with open(serial, errors="replace") as f:
             log = f.read().replace("\r", "")
-        problems = check_log(case, log, exited, rc)
+        with open(os.path.join(OUT, f"{case.name}.emulator.log"), errors="replace") as f:
+            elog = f.read()
+        problems = check_log(case, log, exited, rc, elog)
     except Exception as e:  # a broken environment is a failure of this case, not of the runner
         problems, log = [f"runner error: {e}"], ""
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return case, problems, time.monotonic() - t0, log
+
+
+def run_selftest():
+    """The runner's own tests (test_runner.py), counted like any other."""
+    import unittest
+    import test_runner
+    result = unittest.TextTestRunner(stream=open(os.devnull, "w")).run(
+        unittest.defaultTestLoader.loadTestsFromModule(test_runner))
+    bad = {t.id(): msg for t, msg in result.failures + result.errors}
+    for t in unittest.defaultTestLoader.loadTestsFromModule(test_runner):
+        for one in t:
+            if one.id() in bad:
+                print(f"FAIL runner/{one.id()}\n" + "\n".join("    " + l for l in bad[one.id()].splitlines()[-8:]))
+    n_fail = len(bad)
+    n_pass = result.testsRun - n_fail
+    print(f"{'PASS' if n_fail == 0 else 'FAIL'} runner selftest: {n_pass} passed, {n_fail} failed")
+    return n_pass, n_fail
 
 
 def run_integration(only):
@@ -199,11 +258,16 @@ def main():
     ap.add_argument("--unit", nargs="*", default=[])
     ap.add_argument("--integration", action="store_true")
     ap.add_argument("--only", nargs="*", default=[], help="regexes selecting integration cases")
+    ap.add_argument("--selftest", action="store_true", help="the runner's own tests (test_runner.py)")
     ap.add_argument("--fuzz", type=int, default=0, help="run each fuzz target for this many seconds")
     a = ap.parse_args()
     passed = failed = 0
     if a.unit:
         p, f = run_unit(a.unit)
+        passed, failed = passed + p, failed + f
+    if a.selftest:
+        os.makedirs(OUT, exist_ok=True)
+        p, f = run_selftest()
         passed, failed = passed + p, failed + f
     if a.fuzz:
         p, f = run_fuzz(a.fuzz)
