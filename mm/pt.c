@@ -1,11 +1,11 @@
-/* The page-table formats, and the host mapper built on the shared walker (mm/ept/tdp_iter.h): the host tables, EPT
+/* The page-table formats, and the host mapper built on the shared walker (mm/pt_iter.h): the host tables, EPT
  * and NPT are all walked by the same code. Portable: tables are reached only through phys_to_virt(), so host unit
  * tests run this over fake memory. */
 #include "mm/pt.h"
 #include "hv/bug.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
-#include "mm/ept/tdp_iter.h"
+#include "mm/pt_iter.h"
 #include "mm/spte.h"
 
 const struct pt_format pt_format_host = {
@@ -75,7 +75,7 @@ static inline u64 va_to_pfn(u64 va)
 
 /* Replace the huge leaf under the walker by a table of next-level leaves with the same translation and attributes,
  * fully built before it is published, so a concurrent walker sees either the huge leaf or the complete table. */
-static int split_leaf(const struct pt_format *fmt, struct tdp_iter *iter, pt_alloc_fn alloc)
+static int split_leaf(const struct pt_format *fmt, struct pt_iter *iter, pt_alloc_fn alloc)
 {
 	hpa_t t = alloc();
 
@@ -89,7 +89,7 @@ static int split_leaf(const struct pt_format *fmt, struct tdp_iter *iter, pt_all
 	return 0;
 }
 
-static int link_table(const struct pt_format *fmt, struct tdp_iter *iter, pt_alloc_fn alloc)
+static int link_table(const struct pt_format *fmt, struct pt_iter *iter, pt_alloc_fn alloc)
 {
 	hpa_t t = alloc();
 
@@ -103,7 +103,7 @@ static int link_table(const struct pt_format *fmt, struct tdp_iter *iter, pt_all
 int pt_map(const struct pt_format *fmt, hpa_t root, u64 va, hpa_t pa, u64 size, u64 leaf_attrs, int max_level,
 	   pt_alloc_fn alloc)
 {
-	struct tdp_iter iter;
+	struct pt_iter iter;
 	u64 start = va_to_pfn(va), end = start + (size >> PAGE_SHIFT);
 
 	if (!IS_ALIGNED(va | pa | size, PAGE_SIZE) || max_level < 1)
@@ -144,7 +144,7 @@ int pt_map(const struct pt_format *fmt, hpa_t root, u64 va, hpa_t pa, u64 size, 
 
 u64 *pt_lookup(const struct pt_format *fmt, hpa_t root, u64 va, int *level_out)
 {
-	struct tdp_iter iter;
+	struct pt_iter iter;
 	u64 pfn = va_to_pfn(va);
 
 	for_each_pt_entry(iter, fmt, root, PT_LEVELS, pfn, pfn + 1) {

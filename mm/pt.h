@@ -1,6 +1,6 @@
 /* Page-table formats and the host mapper. Every table this hypervisor builds is an x86 4-level radix tree; a
  * `struct pt_format` names the bits one kind of entry uses (host, EPT with or without A/D, NPT), and one walker
- * (mm/ept/tdp_iter.h) serves them all. pt_map/pt_lookup/pt_translate build and read the host tables with it.
+ * (mm/pt_iter.h) serves them all. pt_map/pt_lookup/pt_translate build and read the host tables with it.
  *
  *   level 4 (PML4) --> level 3 (PDPT, 1G leaves) --> level 2 (PD, 2M leaves) --> level 1 (PT, 4K leaves)
  *   va bits: [47:39]            [38:30]                   [29:21]                  [20:12]

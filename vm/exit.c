@@ -212,18 +212,18 @@ static int emulate_access(struct vcpu *v)
 
 static int handle_tdp_fault(struct vcpu *v)
 {
-	int level = 0;
-	int r = tdp_page_fault(&v->vm->mmu, v->roots.current, v->exit.tdp.gpa, v->exit.tdp.access, &level);
+	struct mmu_fault f;
+	int r = mmu_page_fault(&v->vm->mmu, &v->mmu, v->exit.tdp.gpa, v->exit.tdp.access, &f);
 
 	switch (r) {
-	case TDP_FAULT_FIXED:
-	case TDP_FAULT_SPURIOUS:
+	case MMU_FAULT_FIXED:
+	case MMU_FAULT_SPURIOUS:
 		return 0;
-	case TDP_FAULT_RETRY:
+	case MMU_FAULT_RETRY:
 		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
 		return 0;
-	case TDP_FAULT_MMIO:
-	case TDP_FAULT_WRITE_PROTECTED:
+	case MMU_FAULT_MMIO:
+	case MMU_FAULT_WRITE_PROTECTED:
 		return emulate_access(v);
 	default:
 		return r < 0 ? r : -EIO;

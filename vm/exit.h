@@ -48,7 +48,7 @@ struct vm_exit {
 		struct {
 			gpa_t gpa;
 			gva_t gva;      /* valid when gva_valid */
-			u32 access;     /* TDP_ACC_* of the faulting access */
+			u32 access;     /* SPTE_ACC_* of the faulting access */
 			bool gva_valid;
 			bool present;   /* the translation existed but forbade the access */
 			bool walk;      /* the fault hit while the CPU walked the guest's page tables */

@@ -10,7 +10,6 @@
 #include "hv/string.h"
 #include "kernel/percpu.h"
 #include "kernel/printf.h"
-#include "mm/track/level.h"
 #include "vm/config.h"
 #include "vm/dev/vlapic.h"
 #include "vm/launch.h"
@@ -29,13 +28,6 @@
 
 static u32 vm_seq; /* atomic: VM ids */
 
-static int mmu_max_level(void *owner, gfn_t gfn)
-{
-	struct vm *vm = owner;
-	struct memslot *s = memslot_find(&vm->slots, gfn);
-	return s ? track_max_level(s, gfn) : 1;
-}
-
 /* Under mmu->lock, with tables about to be freed: every vCPU must be out of the guest before this returns. */
 static void mmu_flush_remote_tlbs(void *owner)
 {
@@ -47,8 +39,7 @@ static void mmu_request_free_obsolete_roots(void *owner)
 	vm_make_all_vcpus_request(owner, VCPU_REQ_FREE_OBSOLETE_ROOTS, false);
 }
 
-static const struct tdp_mmu_ops vm_mmu_ops = {
-	.max_level = mmu_max_level,
+static const struct mmu_ops vm_mmu_ops = {
 	.flush_remote_tlbs = mmu_flush_remote_tlbs,
 	.request_free_obsolete_roots = mmu_request_free_obsolete_roots,
 };
@@ -56,13 +47,13 @@ static const struct tdp_mmu_ops vm_mmu_ops = {
 static int add_ram(struct vm *vm, u64 bytes, struct guest_mem_layout *layout)
 {
 	u64 low = MIN(bytes, BELOW_4G_RAM_MAX);
-	int r = memslot_add(&vm->slots, 0, low >> PAGE_SHIFT);
+	int r = mmu_add_ram(&vm->mmu, 0, low >> PAGE_SHIFT, 0);
 
 	if (r)
 		return r;
 	layout->ram[layout->nr_ram++] = (struct guest_mem_range){ 0, low };
 	if (bytes > low) {
-		r = memslot_add(&vm->slots, (4ULL << 30) >> PAGE_SHIFT, (bytes - low) >> PAGE_SHIFT);
+		r = mmu_add_ram(&vm->mmu, (4ULL << 30) >> PAGE_SHIFT, (bytes - low) >> PAGE_SHIFT, 0);
 		if (r)
 			return r;
 		layout->ram[layout->nr_ram++] = (struct guest_mem_range){ 4ULL << 30, bytes - low };
@@ -223,17 +214,16 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	vm->tsc_hz = tsc_hz;
 	vm->console_input = console_input;
 	vm->console_raw = cfg->console_raw;
+	int level = virt_ops->tdp_max_level();
+	if (cfg->max_page_level && cfg->max_page_level < level)
+		level = cfg->max_page_level;
+	mmu_init(&vm->mmu, virt_ops->tdp_format(), level, &vm_mmu_ops, vm);
 	r = add_ram(vm, cfg->mem_bytes, &layout);
 	if (r) {
 		vm_log(vm, LOG_ERR, "cannot allocate %llu MiB of guest RAM (%d)\n",
 		       (unsigned long long)(cfg->mem_bytes >> 20), r);
 		return r;
 	}
-	tdp_mmu_init(&vm->mmu, virt_ops->tdp_format(), &vm->slots, &vm_mmu_ops, vm);
-	int level = virt_ops->tdp_max_level();
-	if (cfg->max_page_level && cfg->max_page_level < level)
-		level = cfg->max_page_level;
-	tdp_mmu_set_max_level(&vm->mmu, level);
 
 	vm->nr_vcpus = cfg->cpus;
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
@@ -283,11 +273,10 @@ void vm_destroy(struct vm *vm)
 			continue;
 		if (v->arch)
 			virt_ops->vcpu_destroy(v);
-		if (vm->mmu.fmt)
-			tdp_vcpu_put_roots(&vm->mmu, &v->roots);
+		if (vm->mmu.ops)
+			mmu_vcpu_put_roots(&vm->mmu, &v->mmu);
 	}
-	if (vm->mmu.fmt)
-		tdp_mmu_destroy(&vm->mmu);
+	mmu_destroy(&vm->mmu);
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
 		if (!v)
@@ -297,6 +286,5 @@ void vm_destroy(struct vm *vm)
 		kfree(v);
 	}
 	vm_devices_destroy(vm);
-	memslots_destroy(&vm->slots);
 	kfree(vm);
 }

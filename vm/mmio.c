@@ -77,7 +77,7 @@ static int translate(struct emu_env *env, gva_t linear, u32 access, gpa_t *gpa, 
 
 static bool is_ram(struct vm *vm, gpa_t gpa)
 {
-	return memslot_find(&vm->slots, gpa >> PAGE_SHIFT) != NULL;
+	return memslot_find(&vm->mmu.slots, gpa >> PAGE_SHIFT) != NULL;
 }
 
 /* MMIO: the LAPIC page where the guest's APIC base puts it, then the VM's MMIO bus. */

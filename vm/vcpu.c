@@ -91,21 +91,17 @@ static bool has_work(struct vcpu *v)
 
 static int handle_requests(struct vcpu *v)
 {
-	struct tdp_mmu *mmu = &v->vm->mmu;
+	struct mmu *mmu = &v->vm->mmu;
 
-	if (!__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) && v->roots.current)
+	if (!__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) && v->mmu.current)
 		return 0;
-	if (vcpu_test_and_clear_request(v, VCPU_REQ_FREE_OBSOLETE_ROOTS) &&
-	    tdp_vcpu_free_obsolete_roots(mmu, &v->roots))
+	if (vcpu_test_and_clear_request(v, VCPU_REQ_FREE_OBSOLETE_ROOTS) && mmu_vcpu_free_obsolete_roots(mmu, &v->mmu))
 		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
-	if (vcpu_test_and_clear_request(v, VCPU_REQ_LOAD_ROOT) || !v->roots.current) {
-		union tdp_role role = { .word = 0 };
-		role.levels = 4;
-		role.ad_disabled = !mmu->fmt->ad_enabled;
-		int r = tdp_vcpu_load_root(mmu, &v->roots, role);
+	if (vcpu_test_and_clear_request(v, VCPU_REQ_LOAD_ROOT) || !v->mmu.current) {
+		int r = mmu_load_root(mmu, &v->mmu);
 		if (r)
 			return r;
-		virt_ops->set_tdp_root(v, v->roots.current);
+		virt_ops->load_mmu_root(v, v->mmu.current->hpa, v->mmu.current->role.level);
 		/* Loading a root flushed this context already. */
 		vcpu_test_and_clear_request(v, VCPU_REQ_TLB_FLUSH);
 	}

@@ -101,34 +101,13 @@ u64 vm_stat(struct vm *vm, enum vm_stat s)
 	return sum;
 }
 
-static int access_gpa(struct vm *vm, gpa_t gpa, void *buf, u64 len, bool write)
-{
-	u8 *p = buf;
-
-	while (len) {
-		struct memslot *s = memslot_find(&vm->slots, gpa >> PAGE_SHIFT);
-		if (!s)
-			return -EFAULT;
-		u64 off = gpa & (PAGE_SIZE - 1), n = MIN(len, PAGE_SIZE - off);
-		memslot_prepare(s, gpa >> PAGE_SHIFT, 1);
-		u8 *host = (u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gpa >> PAGE_SHIFT)) + off;
-		if (write)
-			memcpy(host, p, n);
-		else
-			memcpy(p, host, n);
-		gpa += n;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 int vm_read_gpa(struct vm *vm, gpa_t gpa, void *buf, u64 len)
 {
-	return access_gpa(vm, gpa, buf, len, false);
+	return mmu_read_gpa(&vm->mmu, gpa, buf, len);
 }
 
+/* The hypervisor's own writes (device models, loaders): write tracking sees them with no vCPU as the writer. */
 int vm_write_gpa(struct vm *vm, gpa_t gpa, const void *buf, u64 len)
 {
-	return access_gpa(vm, gpa, (void *)buf, len, true);
+	return mmu_write_gpa(&vm->mmu, NULL, gpa, buf, len);
 }

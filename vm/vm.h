@@ -6,12 +6,11 @@
 #include "hv/compiler.h"
 #include "hv/log.h"
 #include "hv/spinlock.h"
-#include "mm/ept/tdp_mmu.h"
+#include "mm/mmu.h"
 #include "vm/exit.h"
 #include "vm/inbox.h"
 #include "vm/irq.h"
 #include "vm/io.h"
-#include "vm/memslot.h"
 
 #define VM_NAME_MAX 32
 #define VM_MAX_VCPUS 16
@@ -92,7 +91,7 @@ struct vcpu {
 	/* The physical CPU the vCPU runs on: NULL until its CPU starts it (then constant until the VM ends). Atomic. */
 	struct percpu *cpu;
 	struct vm_exit exit;            /* the last exit, decoded by the backend */
-	struct tdp_vcpu_roots roots;    /* owned by the vCPU's thread of control */
+	struct mmu_vcpu mmu;            /* its MMU roots: owned by the vCPU's thread of control */
 	void *arch;                     /* the backend's state (VMCS, VMCB, ...) */
 	struct vlapic *lapic;           /* the vCPU's CPU only (others post to inbox) */
 	bool halted;
@@ -118,8 +117,7 @@ struct vm {
 	char name[VM_NAME_MAX];         /* constant */
 	u32 id;                         /* constant */
 	u64 mem_bytes;                  /* constant: guest RAM size */
-	struct memslots slots;          /* set up before the vCPUs run; constant while they run */
-	struct tdp_mmu mmu;
+	struct mmu mmu;                 /* guest memory: the memslots, roots and write tracking (mm/mmu.h) */
 	struct io_bus pio, mmio;        /* set up before the vCPUs run; each device model locks its own state */
 	u32 nr_vcpus;                   /* constant */
 	struct vcpu *vcpus[VM_MAX_VCPUS]; /* constant once the VM is built */

@@ -8,7 +8,6 @@
 
 struct percpu;
 struct pt_format;
-struct tdp_root;
 struct vcpu;
 struct vcpu_event;
 
@@ -78,8 +77,8 @@ struct vcpu_boot_state {
 	 * soon as it can, while one is pending. */                                                                    \
 	X(p, bool, nmi_allowed, (struct vcpu * v))                                                                     \
 	X(p, void, set_nmi_window, (struct vcpu * v, bool on))                                                         \
-	/* Point the hardware at a TDP root, flushing what the previous one left in the TLB. */                        \
-	X(p, void, set_tdp_root, (struct vcpu * v, const struct tdp_root *root))                                       \
+	/* Point the hardware at an MMU root table of `level` levels, flushing what the previous one left. */        \
+	X(p, void, load_mmu_root, (struct vcpu * v, hpa_t root, int level))                                            \
 	X(p, void, flush_guest_tlb, (struct vcpu * v))                                                                 \
 	/* Log every piece of guest state the backend has (for unhandled exits and failed entries). */                \
 	X(p, void, dump_state, (struct vcpu * v))

@@ -17,7 +17,7 @@ bool phys_range_mapped(hpa_t pa, u64 len);
 /* 2^order contiguous, naturally aligned, zeroed host frames; INVALID_HPA when none are left. */
 hpa_t frame_alloc(unsigned int order);
 /* The same, but holding whatever their last owner left: the caller clears them before anything can read them
- * (guest RAM, cleared chunk by chunk on first use: vm/memslot.h). */
+ * (guest RAM, cleared chunk by chunk on first use: mm/memslot.h). */
 hpa_t frame_alloc_dirty(unsigned int order);
 void frame_free(hpa_t pa, unsigned int order);
 

@@ -1,66 +1,62 @@
-/* The TDP MMU's life cycle and lookups. How the pieces fit:
+/* The TDP MMU as an engine of the MMU layer: its roots' trees, its init and lookups. How the pieces fit:
  *
- *   EPT violation / misconfig, #NPF                        tdp_zap_gfn_range / tdp_split_huge_range /
- *            |                                             tdp_collapse_range            (tdp_zap.c, tdp_huge.c)
- *            v                                                        |
- *   tdp_page_fault (tdp_fault.c)                                      |
- *     memslot_find, memslot_backing_level, ops->max_level             |
+ *   EPT violation / misconfig, #NPF                   mmu_zap_gfn_range, write tracking (mm/mmu.c, mm/mmu_track.c)
  *            |                                                        |
- *            +------------> tdp_iter walks (tdp_iter.c) <-------------+
+ *   mmu_page_fault (../mmu.c): struct mmu_fault, the lock             |
+ *            v                                                        v
+ *   __tdp_page_fault (tdp_fault.c)                   __tdp_zap_gfn_range / __tdp_split_huge_range /
+ *            |                                       __tdp_collapse_range / __tdp_write_protect_gfn
+ *            +------------> pt_iter walks (../pt_iter.c) <------------+
  *                                     |   link tables, split, collapse, zap
  *                                     v
- *                 __tdp_mmu_set_spte: the only SPTE write (tdp_change.c)
+ *                 __mmu_set_spte: the only SPTE write (../spte_change.c), for every engine
  *                                     |
  *                                     v
- *                 __handle_changed_spte: stats, flush decision, removal of unlinked tables
- *                                     |
- *                                     v
- *                 __tdp_flush_and_free (before every unlock): ops->flush_remote_tlbs, then free the tables
+ *                 __mmu_flush_and_free (before every unlock): ops->flush_remote_tlbs, then free the tables
  *
- *   Roots (tdp_root.c): refcounted, stamped with mmu->generation; vCPUs hold a current root and a small cache.
+ *   Roots (../root.c): refcounted, generic; this file builds and frees a direct root's tree.
  *   SPTE contents (../spte.h): built only by make_leaf_spte / make_table_spte / make_mmio_spte.
  */
 #include "hv/bug.h"
-#include "hv/string.h"
+#include "hv/errno.h"
 #include "mm/ept/tdp_internal.h"
-#include "vm/memslot.h"
 
-void tdp_mmu_init(struct tdp_mmu *mmu, const struct pt_format *fmt, struct memslots *slots,
-		  const struct tdp_mmu_ops *ops, void *owner)
+static int tdp_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 {
-	BUG_ON(!ops->max_level || !ops->flush_remote_tlbs || !ops->request_free_obsolete_roots);
-	BUG_ON(fmt->present & ~SPTE_MMU_PRESENT); /* a TDP format, not the host one */
-	memset(mmu, 0, sizeof(*mmu));
-	mmu->fmt = fmt;
-	mmu->slots = slots;
-	mmu->ops = ops;
-	mmu->owner = owner;
-	mmu->max_huge_level = fmt->max_leaf_level;
-	spin_lock_init(&mmu->lock);
-	mmu->mmio_gen_base = slots->generation;
+	if (root->role.level != TDP_ROOT_LEVEL)
+		return -EINVAL;
+	root->hpa = frame_alloc(0);
+	return root->hpa == INVALID_HPA ? -ENOMEM : 0;
 }
 
-void tdp_mmu_set_max_level(struct tdp_mmu *mmu, int level)
+/* Every entry of the top table through the hook (which frees the tables below), then the top table itself. */
+static void tdp_free_tree(struct mmu *mmu, struct mmu_root *root)
 {
-	spin_lock(&mmu->lock);
-	mmu->max_huge_level = MAX(1, MIN(level, mmu->fmt->max_leaf_level));
-	spin_unlock(&mmu->lock);
+	struct pt_iter iter;
+
+	assert_spin_held(&mmu->lock);
+	for_each_tdp_pte_min_level(iter, mmu, root, TDP_ROOT_LEVEL, 0, PT_MAX_PFN) {
+		if (iter.old_spte)
+			__tdp_set_spte(mmu, &iter, 0);
+	}
+	__mmu_defer_free_table(mmu, root->hpa);
 }
 
-void tdp_mmu_destroy(struct tdp_mmu *mmu)
+const struct mmu_engine tdp_engine = {
+	.alloc_tree = tdp_alloc_tree,
+	.free_tree = tdp_free_tree,
+};
+
+void tdp_mmu_init(struct mmu *mmu, int max_level)
 {
-	spin_lock(&mmu->lock);
-	/* Every vCPU must have put its roots: a reference left would point into freed memory. */
-	for (struct tdp_root *root = mmu->roots; root; root = root->next)
-		BUG_ON(root->refcount);
-	__tdp_free_unused_roots(mmu);
-	__tdp_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	BUG_ON(mmu->fmt->present & ~SPTE_MMU_PRESENT); /* a TDP format, not the host one */
+	mmu->tdp.max_huge_level = MAX(1, MIN(max_level, mmu->fmt->max_leaf_level));
+	mmu->tdp.mmio_gen_base = mmu->slots.generation;
 }
 
-u64 __tdp_lookup(struct tdp_mmu *mmu, struct tdp_root *root, gfn_t gfn, int *level)
+u64 __tdp_lookup(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, int *level)
 {
-	struct tdp_iter iter;
+	struct pt_iter iter;
 
 	assert_spin_held(&mmu->lock);
 	for_each_tdp_pte(iter, mmu, root, gfn, gfn + 1) {
@@ -73,7 +69,7 @@ u64 __tdp_lookup(struct tdp_mmu *mmu, struct tdp_root *root, gfn_t gfn, int *lev
 	return 0;
 }
 
-u64 tdp_lookup(struct tdp_mmu *mmu, struct tdp_root *root, gfn_t gfn, int *level)
+u64 tdp_lookup(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, int *level)
 {
 	int l;
 	u64 spte;

@@ -1,10 +1,10 @@
-/* Zapping: removing the mappings of a gfn range from every root, and the lock-yielding step long range walks share.
- * A zapped range simply faults in again, so zapping more than asked (a huge leaf that sticks out of the range) is
- * always correct. */
+/* Zapping and write-protecting ranges in every root, and the lock-yielding step long range walks share. A zapped
+ * range simply faults in again, so zapping more than asked (a huge leaf that sticks out of the range) is always
+ * correct. */
 #include "hv/bug.h"
 #include "mm/ept/tdp_internal.h"
 
-bool __tdp_iter_cond_yield(struct tdp_mmu *mmu, struct tdp_iter *iter, unsigned int *budget)
+bool __tdp_iter_cond_yield(struct mmu *mmu, struct pt_iter *iter, unsigned int *budget)
 {
 	assert_spin_held(&mmu->lock);
 	if (++*budget < TDP_YIELD_BATCH)
@@ -15,12 +15,12 @@ bool __tdp_iter_cond_yield(struct tdp_mmu *mmu, struct tdp_iter *iter, unsigned 
 	*budget = 0;
 	/* Settle the flush first: another CPU taking the lock must not find tables queued for freeing that vCPUs may
 	 * still use, and must not have to know what this walk still owes. */
-	__tdp_flush_and_free(mmu);
+	__mmu_flush_and_free(mmu);
 	spin_unlock(&mmu->lock);
 	__builtin_ia32_pause();
 	spin_lock(&mmu->lock);
 	mmu->stats.yields++;
-	tdp_iter_set_yielded(iter);
+	pt_iter_set_yielded(iter);
 	return true;
 }
 
@@ -29,10 +29,10 @@ bool __tdp_iter_cond_yield(struct tdp_mmu *mmu, struct tdp_iter *iter, unsigned 
  * MMIO SPTE. An entry that sticks out of the range goes only if it is a present leaf (a huge page partly in the
  * range: zapped whole, the rest refaults); a table that sticks out is entered instead.
  */
-static void __tdp_zap_root_range(struct tdp_mmu *mmu, struct tdp_root *root, gfn_t start, gfn_t end)
+static void __tdp_zap_root_range(struct mmu *mmu, struct mmu_root *root, gfn_t start, gfn_t end)
 {
 	unsigned int budget = 0;
-	struct tdp_iter iter;
+	struct pt_iter iter;
 
 	assert_spin_held(&mmu->lock);
 	for_each_tdp_pte(iter, mmu, root, start, end) {
@@ -43,18 +43,52 @@ static void __tdp_zap_root_range(struct tdp_mmu *mmu, struct tdp_root *root, gfn
 		if (!iter.old_spte)
 			continue;
 		if (inside || (spte_is_present(iter.old_spte) && spte_is_leaf(iter.old_spte, iter.level)))
-			__tdp_mmu_set_spte(mmu, &iter, 0);
+			__tdp_set_spte(mmu, &iter, 0);
 	}
 }
 
 /* Obsolete roots too: a vCPU may still hold one until it honours its request, and it must not keep the range. */
-void tdp_zap_gfn_range(struct tdp_mmu *mmu, gfn_t start, gfn_t end)
+void __tdp_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
-	struct tdp_root *root;
+	struct mmu_root *root;
 
-	spin_lock(&mmu->lock);
-	for_each_tdp_root_yield_safe(mmu, root, false)
-		__tdp_zap_root_range(mmu, root, start, end);
-	__tdp_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	assert_spin_held(&mmu->lock);
+	for_each_mmu_root_yield_safe(mmu, root, false) {
+		if (root->role.direct)
+			__tdp_zap_root_range(mmu, root, start, end);
+	}
+}
+
+/*
+ * Obsolete roots too, for the same reason. The W bit and MMU_WRITABLE go together: W alone would come back on the
+ * next write fault through the fast path that trusts MMU_WRITABLE (mm/spte.h). Losing W flushes (the change hook
+ * decides), and a D bit the hardware set is kept in the leaf.
+ */
+bool __tdp_write_protect_gfn(struct mmu *mmu, gfn_t gfn)
+{
+	struct mmu_root *root;
+	struct pt_iter iter;
+	bool changed = false;
+
+	assert_spin_held(&mmu->lock);
+	for_each_mmu_root_yield_safe(mmu, root, false) {
+		if (!root->role.direct)
+			continue;
+		for_each_tdp_pte(iter, mmu, root, gfn, gfn + 1) {
+			u64 new;
+
+			if (!spte_is_present(iter.old_spte) || !spte_is_leaf(iter.old_spte, iter.level))
+				continue;
+			BUG_ON(iter.level != 1); /* the caller split huge leaves first */
+			new = iter.old_spte & ~(mmu->fmt->writable | SPTE_MMU_WRITABLE);
+			if (new == iter.old_spte)
+				continue;
+			/* A racing hardware A/D update only makes the exchange retry with the new value. */
+			while (__tdp_set_spte_atomic(mmu, &iter, iter.old_spte & ~(mmu->fmt->writable | SPTE_MMU_WRITABLE)))
+				;
+			mmu->stats.write_protected_sptes++;
+			changed = true;
+		}
+	}
+	return changed;
 }

@@ -5,7 +5,8 @@
 #include "hv/bug.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
-#include "vm/memslot.h"
+#include "mm/memslot.h"
+#include "mm/track/write.h"
 
 static inline u64 region_pages(int level)
 {
@@ -53,16 +54,19 @@ int track_max_level(const struct memslot *slot, gfn_t gfn)
 	return 1;
 }
 
+struct track_slot *track_slot_get(struct memslot *slot)
+{
+	if (!slot->track)
+		slot->track = kzalloc(sizeof(*slot->track));
+	return slot->track;
+}
+
 static int alloc_counts(struct memslot *slot)
 {
-	struct track_slot *t = slot->track;
+	struct track_slot *t = track_slot_get(slot);
 
-	if (!t) {
-		t = kzalloc(sizeof(*t));
-		if (!t)
-			return -ENOMEM;
-		slot->track = t;
-	}
+	if (!t)
+		return -ENOMEM;
 	for (int level = 2; level <= 3; level++) {
 		u64 n = region_count(slot, level);
 		u32 *c = t->disallow[level - 2];
@@ -116,6 +120,7 @@ void track_slot_free(struct memslot *slot)
 		return;
 	for (int i = 0; i < TRACK_HUGE_LEVELS; i++)
 		kfree(slot->track->disallow[i]);
+	track_write_slot_free(slot);
 	kfree(slot->track);
 	slot->track = NULL;
 }

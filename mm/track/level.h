@@ -12,13 +12,15 @@ struct memslot;
 #define TRACK_HUGE_LEVELS 2 /* 2M (level 2) and 1G (level 3) */
 
 /* Everything mm/track keeps per memslot, allocated on first use (slot->track). Protected by the owning VM's
- * mmu->lock, which the MMU holds while it reads the counts; write tracking (a later issue) adds its per-gfn
- * counters here. */
+ * mmu->lock, which the MMU holds while it reads the counts. */
 struct track_slot {
 	/* [level - 2][region - first region of the slot]: disallow count of each naturally aligned 2M / 1G region
 	 * the slot touches. A region that sticks out of the slot starts at 1 (it can never be one leaf). NULL until
 	 * the first track_disallow_huge. */
 	u32 *disallow[TRACK_HUGE_LEVELS];
+	/* [gfn - base_gfn]: write-tracking references (mm/track/write.h). NULL until the VM's first add; published
+	 * with a release store, because the hypervisor's own writes read it without the lock. */
+	u16 *write_count;
 };
 
 /* The largest level (1..3) whose region around gfn has no disallow count: 3 if nothing disallows. gfn must be in
@@ -29,6 +31,8 @@ int track_max_level(const struct memslot *slot, gfn_t gfn);
 int track_disallow_huge(struct memslot *slot, gfn_t gfn);
 /* Undo one track_disallow_huge; the caller may then collapse (tdp_collapse_range). */
 void track_allow_huge(struct memslot *slot, gfn_t gfn);
+/* The slot's track state, allocated on first use; NULL when out of memory. */
+struct track_slot *track_slot_get(struct memslot *slot);
 /* Free the slot's track state (slot teardown). */
 void track_slot_free(struct memslot *slot);
 

@@ -9,16 +9,6 @@ const struct pt_format *const formats[] = {&pt_format_ept, &pt_format_ept_noad, 
 
 struct tdp_fixture fx;
 
-static int t_max_level(void *owner, gfn_t gfn)
-{
-	int level = fx.max_level;
-	struct memslot *s = fx.use_track ? memslot_find(&fx.slots, gfn) : NULL;
-
-	if (s)
-		level = MIN(level, track_max_level(s, gfn));
-	return level;
-}
-
 static void t_flush(void *owner)
 {
 	CHECK(owner == &fx);
@@ -30,34 +20,25 @@ static void t_request_free_obsolete(void *owner)
 	fx.root_requests++;
 }
 
-static bool t_write_tracked(void *owner, gfn_t gfn)
-{
-	for (int i = 0; i < fx.ntracked; i++) {
-		if (fx.tracked[i] == gfn)
-			return true;
-	}
-	return false;
-}
-
 static void t_spte_changed(void *owner, gfn_t gfn, u64 old, u64 new, int level)
 {
 	if (fx.hook)
 		fx.hook(gfn, old, new, level);
 }
 
-static const struct tdp_mmu_ops t_ops = {
-    .max_level = t_max_level,
+static const struct mmu_ops t_ops = {
     .flush_remote_tlbs = t_flush,
     .request_free_obsolete_roots = t_request_free_obsolete,
-    .gfn_write_tracked = t_write_tracked,
     .spte_changed = t_spte_changed,
 };
 
-union tdp_role role(int as_id)
+union mmu_role role(int as_id)
 {
-	union tdp_role r = {.word = 0};
+	union mmu_role r = {.word = 0};
 
-	r.levels = 4;
+	r.level = 4;
+	r.direct = 1;
+	r.ad_disabled = !fx.mmu.fmt->ad_enabled;
 	r.as_id = as_id;
 	return r;
 }
@@ -65,15 +46,14 @@ union tdp_role role(int as_id)
 void setup(const struct pt_format *fmt)
 {
 	memset(&fx, 0, sizeof(fx));
-	fx.max_level = 3;
 	fx.base_frames = fake_mem_frames_in_use();
-	tdp_mmu_init(&fx.mmu, fmt, &fx.slots, &t_ops, &fx);
-	CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, &fx.vcpu, role(0)), 0);
+	mmu_init(&fx.mmu, fmt, 3, &t_ops, &fx);
+	CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, &fx.vcpu, 0, role(0)), 0);
 }
 
 struct memslot *fake_slot(gfn_t base, u64 npages, hpa_t hpa, bool contig, u32 flags)
 {
-	struct memslots *ms = &fx.slots;
+	struct memslots *ms = &fx.mmu.slots;
 	u64 first = base / GIG, n1g = (base + npages - 1) / GIG - first + 1;
 	u32 pos;
 
@@ -103,37 +83,55 @@ struct memslot *fake_slot(gfn_t base, u64 npages, hpa_t hpa, bool contig, u32 fl
 
 void teardown(void)
 {
-	tdp_vcpu_put_roots(&fx.mmu, &fx.vcpu);
-	tdp_mmu_destroy(&fx.mmu);
-	CHECK(!fx.mmu.roots);
-	CHECK_EQ(fx.mmu.stats.roots_allocated, fx.mmu.stats.roots_freed);
-	CHECK_EQ(fx.mmu.stats.tables_allocated, fx.mmu.stats.tables_freed);
-	if (fx.real_slots) {
-		memslots_destroy(&fx.slots);
-	} else {
-		for (u32 i = 0; i < fx.slots.n; i++) {
-			track_slot_free(&fx.slots.slots[i]);
-			free(fx.slots.slots[i].chunks);
-			free(fx.slots.slots[i].contig_1g);
-			free(fx.slots.slots[i].chunk_state);
+	mmu_vcpu_put_roots(&fx.mmu, &fx.vcpu);
+	if (!fx.real_slots) {
+		/* Made-up slots: their arrays are the test's; mmu_destroy must not free their "host memory". */
+		for (u32 i = 0; i < fx.mmu.slots.n; i++) {
+			track_slot_free(&fx.mmu.slots.slots[i]);
+			free(fx.mmu.slots.slots[i].chunks);
+			free(fx.mmu.slots.slots[i].contig_1g);
+			free(fx.mmu.slots.slots[i].chunk_state);
 		}
+		fx.mmu.slots.n = 0;
 	}
+	mmu_destroy(&fx.mmu);
+	CHECK(!fx.mmu.roots);
+	struct mmu_stats st = fx.mmu.stats;
+	CHECK_EQ(st.roots_allocated, st.roots_freed);
+	CHECK_EQ(st.tables_allocated, st.tables_freed);
 	CHECK_EQ(fake_mem_frames_in_use(), fx.base_frames);
 }
 
 int fault(gfn_t gfn, u32 access, int *level)
 {
-	int l = -1;
-	int r = tdp_page_fault(&fx.mmu, fx.vcpu.current, (gfn << PAGE_SHIFT) | 0x123, access, &l);
+	struct mmu_fault f;
+	int r = mmu_page_fault(&fx.mmu, &fx.vcpu, (gfn << PAGE_SHIFT) | 0x123, access, &f);
 
+	CHECK_EQ(f.gfn, gfn);
 	if (level)
-		*level = l;
+		*level = f.mapped_level;
 	return r;
 }
 
 u64 lookup(gfn_t gfn, int *level)
 {
 	return tdp_lookup(&fx.mmu, fx.vcpu.current, gfn, level);
+}
+
+void split_range(gfn_t start, gfn_t end)
+{
+	spin_lock(&fx.mmu.lock);
+	__tdp_split_huge_range(&fx.mmu, start, end);
+	__mmu_flush_and_free(&fx.mmu);
+	spin_unlock(&fx.mmu.lock);
+}
+
+void collapse_range(gfn_t start, gfn_t end)
+{
+	spin_lock(&fx.mmu.lock);
+	__tdp_collapse_range(&fx.mmu, start, end);
+	__mmu_flush_and_free(&fx.mmu);
+	spin_unlock(&fx.mmu.lock);
 }
 
 void check_translation(gfn_t gfn, int level)

@@ -9,10 +9,11 @@
 #include "hv/platform.h"
 #include "mm/ept/tdp_internal.h"
 #include "mm/ept/tdp_mmu.h"
+#include "mm/mmu.h"
 #include "mm/spte.h"
 #include "mm/track/level.h"
 #include "test.h"
-#include "vm/memslot.h"
+#include "mm/memslot.h"
 
 #define GIG	 (1ULL << 18) /* pages */
 #define M2	 512ULL	      /* pages */
@@ -22,14 +23,9 @@ extern const struct pt_format *const formats[3];
 #define for_each_format(f) for (unsigned int fi_ = 0; fi_ < ARRAY_SIZE(formats) && ((f) = formats[fi_], 1); fi_++)
 
 struct tdp_fixture {
-	struct memslots slots;
-	struct tdp_mmu mmu;
-	struct tdp_vcpu_roots vcpu;
-	int max_level; /* what ops->max_level answers (lowered further by the disallow counts if use_track) */
-	bool use_track;
-	bool real_slots; /* slots from memslot_add, freed by memslots_destroy */
-	gfn_t tracked[8];
-	int ntracked;
+	struct mmu mmu;          /* its memslots are the test's: fake_slot or memslot_add */
+	struct mmu_vcpu vcpu;
+	bool real_slots; /* slots from memslot_add, freed by mmu_destroy */
 	u64 flushes, root_requests;
 	u64 base_frames;
 	void (*hook)(gfn_t gfn, u64 old, u64 new, int level);
@@ -37,7 +33,7 @@ struct tdp_fixture {
 
 extern struct tdp_fixture fx;
 
-union tdp_role role(int as_id);
+union mmu_role role(int as_id);
 void setup(const struct pt_format *fmt);
 /* A made-up slot: chunk i at hpa + i * 2M; 1G regions wholly inside marked contiguous if asked. Its chunks name host
  * addresses far beyond the fake memory, which the MMU never touches (it builds tables, it does not read guest
@@ -46,6 +42,9 @@ struct memslot *fake_slot(gfn_t base, u64 npages, hpa_t hpa, bool contig, u32 fl
 void teardown(void);
 int fault(gfn_t gfn, u32 access, int *level);
 u64 lookup(gfn_t gfn, int *level);
+/* __tdp_split_huge_range / __tdp_collapse_range under the lock, with the flush paid. */
+void split_range(gfn_t start, gfn_t end);
+void collapse_range(gfn_t start, gfn_t end);
 /* gfn translates to FAKE_HPA + gfn (for slots made at FAKE_HPA from gfn 0) at `level`. */
 void check_translation(gfn_t gfn, int level);
 

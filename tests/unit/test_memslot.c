@@ -1,4 +1,4 @@
-/* Unit tests of vm/memslot.c (lookup, backing levels, adding slots, cleanup) and mm/track/level.c (huge-page
+/* Unit tests of mm/memslot.c (lookup, backing levels, adding slots, cleanup) and mm/track/level.c (huge-page
  * disallow counts). Slots for the backing-level tests are built by hand with made-up chunk addresses, which nothing
  * dereferences, so 1 GiB-contiguous backing can be described without 1 GiB of fake memory. */
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include "hv/platform.h"
 #include "mm/track/level.h"
 #include "test.h"
-#include "vm/memslot.h"
+#include "mm/memslot.h"
 
 #define GIG (1ULL << 18) /* pages */
 #define M2 512ULL        /* pages */

@@ -1,1 +1,1 @@
-UNIT_SRCS_test_pt := mm/pt.c mm/ept/tdp_iter.c
+UNIT_SRCS_test_pt := mm/pt.c mm/pt_iter.c

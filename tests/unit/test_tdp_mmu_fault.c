@@ -39,7 +39,7 @@ static void check_leaf(u64 spte, int level, hpa_t hpa, bool writable, bool host_
 /* The tables on the way to gfn carry exactly the format's table attributes. */
 static void check_path(gfn_t gfn)
 {
-	struct tdp_iter iter;
+	struct pt_iter iter;
 	int tables = 0;
 
 	for_each_tdp_pte(iter, &fx.mmu, fx.vcpu.current, gfn, gfn + 1) {
@@ -63,8 +63,8 @@ TEST(tdp_map_4k_when_max_level_is_1)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
-		fx.max_level = 1;
-		CHECK_EQ(fault(0x1234, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		fx.mmu.tdp.max_huge_level = 1;
+		CHECK_EQ(fault(0x1234, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 1);
 		u64 spte = lookup(0x1234, &level);
 		CHECK_EQ(level, 1);
@@ -91,20 +91,20 @@ TEST(tdp_map_2m_and_1g_leaves)
 		setup(f);
 		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
 		fake_slot(4 * GIG, GIG, FAKE_HPA + (4 * GIG << PAGE_SHIFT), false, 0);
-		fx.max_level = 2;
-		CHECK_EQ(fault(GIG + 3 * M2 + 7, TDP_ACC_READ, &level), TDP_FAULT_FIXED);
+		fx.mmu.tdp.max_huge_level = 2;
+		CHECK_EQ(fault(GIG + 3 * M2 + 7, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 2);
 		check_leaf(lookup(GIG + 3 * M2 + 100, &level), 2, FAKE_HPA + ((GIG + 3 * M2) << PAGE_SHIFT), true,
 			   true);
 		CHECK_EQ(level, 2);
 		check_path(GIG + 3 * M2);
-		fx.max_level = 3;
-		CHECK_EQ(fault(5, TDP_ACC_EXEC, &level), TDP_FAULT_FIXED);
+		fx.mmu.tdp.max_huge_level = 3;
+		CHECK_EQ(fault(5, SPTE_ACC_EXEC, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 3);
 		check_leaf(lookup(GIG - 1, &level), 3, FAKE_HPA, true, true);
 		CHECK_EQ(level, 3);
 		/* Not 1G-contiguous on the host: 2M at most. */
-		CHECK_EQ(fault(4 * GIG + 9, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(4 * GIG + 9, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 2);
 		check_translation(4 * GIG + 9, 2);
 		CHECK_EQ(fx.mmu.stats.faults_mapped[2], 2);
@@ -113,9 +113,9 @@ TEST(tdp_map_2m_and_1g_leaves)
 
 		/* A CPU without 1G TDP pages. */
 		setup(f);
-		tdp_mmu_set_max_level(&fx.mmu, 2);
+		fx.mmu.tdp.max_huge_level = 2;
 		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
-		CHECK_EQ(fault(GIG + 1, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(GIG + 1, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 2);
 		teardown();
 	}
@@ -130,14 +130,14 @@ TEST(tdp_repeat_faults_are_spurious)
 		setup(f);
 		fake_slot(0, 4 * M2, FAKE_HPA, true, 0);
 		/* RAM is mapped with every permission the slot allows, whatever the first access was. */
-		CHECK_EQ(fault(M2 + 1, TDP_ACC_READ, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(M2 + 1, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 		u64 spte = lookup(M2 + 1, &level);
 		check_leaf(spte, 2, FAKE_HPA + (M2 << PAGE_SHIFT), true, true);
 		u64 tables = fx.mmu.stats.tables_allocated;
-		CHECK_EQ(fault(M2 + 1, TDP_ACC_WRITE, &level), TDP_FAULT_SPURIOUS);
+		CHECK_EQ(fault(M2 + 1, SPTE_ACC_WRITE, &level), MMU_FAULT_SPURIOUS);
 		CHECK_EQ(level, 2);
-		CHECK_EQ(fault(M2 + 2, TDP_ACC_EXEC, &level), TDP_FAULT_SPURIOUS);
-		CHECK_EQ(fault(M2 + 3, TDP_ACC_READ | TDP_ACC_WRITE, &level), TDP_FAULT_SPURIOUS);
+		CHECK_EQ(fault(M2 + 2, SPTE_ACC_EXEC, &level), MMU_FAULT_SPURIOUS);
+		CHECK_EQ(fault(M2 + 3, SPTE_ACC_READ | SPTE_ACC_WRITE, &level), MMU_FAULT_SPURIOUS);
 		CHECK_EQ(lookup(M2 + 1, &level), spte);
 		CHECK_EQ(fx.mmu.stats.spurious_faults, 3);
 		CHECK_EQ(fx.mmu.stats.faults_mapped[2], 1);
@@ -154,16 +154,16 @@ TEST(tdp_split_when_max_level_lowered)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
-		CHECK_EQ(fault(100, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(100, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 3);
-		fx.max_level = 2;
-		tdp_split_huge_range(&fx.mmu, 0, 2 * GIG);
+		fx.mmu.tdp.max_huge_level = 2;
+		split_range(0, 2 * GIG);
 		CHECK_EQ(fx.mmu.stats.splits, 1);
 		for (gfn_t g = 0; g < GIG; g += 4093)
 			check_translation(g, 2);
 		check_leaf(lookup(GIG - 1, &level), 2, FAKE_HPA + ((GIG - M2) << PAGE_SHIFT), true, true);
-		fx.max_level = 1;
-		tdp_split_huge_range(&fx.mmu, 0, 2 * GIG);
+		fx.mmu.tdp.max_huge_level = 1;
+		split_range(0, 2 * GIG);
 		CHECK_EQ(fx.mmu.stats.splits, 1 + 512);
 		for (gfn_t g = 0; g < GIG; g += 4093)
 			check_translation(g, 1);
@@ -183,10 +183,10 @@ TEST(tdp_fault_splits_huge_leaf_above_lowered_level)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
-		CHECK_EQ(fault(GIG + 1, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(GIG + 1, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 3);
-		fx.max_level = 1; /* no eager split: the fault finds the 1G leaf on its way */
-		CHECK_EQ(fault(GIG + 777, TDP_ACC_WRITE, &level), TDP_FAULT_SPURIOUS);
+		fx.mmu.tdp.max_huge_level = 1; /* no eager split: the fault finds the 1G leaf on its way */
+		CHECK_EQ(fault(GIG + 777, SPTE_ACC_WRITE, &level), MMU_FAULT_SPURIOUS);
 		CHECK_EQ(level, 1);
 		CHECK_EQ(fx.mmu.stats.splits, 2);
 		check_translation(GIG + 777, 1);
@@ -205,13 +205,13 @@ TEST(tdp_collapse_back_when_allowed)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
-		CHECK_EQ(fault(3, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
-		fx.max_level = 1;
-		tdp_split_huge_range(&fx.mmu, 0, GIG);
+		CHECK_EQ(fault(3, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
+		fx.mmu.tdp.max_huge_level = 1;
+		split_range(0, GIG);
 		check_translation(12345, 1);
 		/* Allowed 2M again: every 4K table becomes a 2M leaf. */
-		fx.max_level = 2;
-		tdp_collapse_range(&fx.mmu, 0, GIG);
+		fx.mmu.tdp.max_huge_level = 2;
+		collapse_range(0, GIG);
 		CHECK_EQ(fx.mmu.stats.collapses, 512);
 		CHECK_EQ(fx.mmu.stats.tables_freed, 512);
 		for (gfn_t g = 0; g < GIG; g += 4093)
@@ -219,8 +219,8 @@ TEST(tdp_collapse_back_when_allowed)
 		u64 flushes = fx.flushes;
 		CHECK(flushes >= 1); /* tables were unlinked */
 		/* And 1G: the directory goes too. */
-		fx.max_level = 3;
-		tdp_collapse_range(&fx.mmu, 5, 6);
+		fx.mmu.tdp.max_huge_level = 3;
+		collapse_range(5, 6);
 		CHECK_EQ(fx.mmu.stats.collapses, 513);
 		check_leaf(lookup(GIG - 1, &level), 3, FAKE_HPA, true, true);
 		CHECK_EQ(fx.mmu.stats.tables_freed, 513);
@@ -228,10 +228,10 @@ TEST(tdp_collapse_back_when_allowed)
 		CHECK(fx.flushes > flushes);
 		/* Nothing collapses where the backing forbids it. */
 		fake_slot(4 * GIG, GIG, FAKE_HPA + (4 * GIG << PAGE_SHIFT), false, 0);
-		fx.max_level = 2;
-		CHECK_EQ(fault(4 * GIG + 1, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
-		fx.max_level = 3;
-		tdp_collapse_range(&fx.mmu, 4 * GIG, 5 * GIG);
+		fx.mmu.tdp.max_huge_level = 2;
+		CHECK_EQ(fault(4 * GIG + 1, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
+		fx.mmu.tdp.max_huge_level = 3;
+		collapse_range(4 * GIG, 5 * GIG);
 		check_translation(4 * GIG + 1, 2);
 		CHECK_EQ(fx.mmu.stats.collapses, 513);
 		teardown();
@@ -246,11 +246,11 @@ TEST(tdp_fault_collapses_table_into_allowed_huge_leaf)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 4 * M2, FAKE_HPA, true, 0);
-		fx.max_level = 1;
-		CHECK_EQ(fault(10, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
-		CHECK_EQ(fault(11, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
-		fx.max_level = 2;
-		CHECK_EQ(fault(20, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		fx.mmu.tdp.max_huge_level = 1;
+		CHECK_EQ(fault(10, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
+		CHECK_EQ(fault(11, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
+		fx.mmu.tdp.max_huge_level = 2;
+		CHECK_EQ(fault(20, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 2);
 		CHECK_EQ(fx.mmu.stats.collapses, 1);
 		CHECK_EQ(fx.mmu.stats.tables_freed, 1);
@@ -269,12 +269,12 @@ TEST(tdp_mmio_fault_installs_mmio_spte_and_honours_generation)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 2 * M2, FAKE_HPA, true, 0);
-		CHECK_EQ(fault(x, TDP_ACC_WRITE, &level), TDP_FAULT_MMIO);
+		CHECK_EQ(fault(x, SPTE_ACC_WRITE, &level), MMU_FAULT_MMIO);
 		u64 spte = lookup(x, &level);
 		CHECK_EQ(level, 1);
 		CHECK(spte_is_mmio(f, spte));
 		CHECK(!spte_is_present(spte));
-		CHECK(spte_mmio_gen_matches(spte, fx.slots.generation));
+		CHECK(spte_mmio_gen_matches(spte, fx.mmu.slots.generation));
 		if (is_npt())
 			CHECK_EQ(spte & (PTE_P | BIT(51) | SPTE_MMU_PRESENT), PTE_P | BIT(51)); /* #NPF with RSVD */
 		else
@@ -283,24 +283,24 @@ TEST(tdp_mmio_fault_installs_mmio_spte_and_honours_generation)
 		u64 tables = fx.mmu.stats.tables_allocated;
 		CHECK_EQ(tables, 3);
 		/* Again: answered by the SPTE, nothing changes. */
-		CHECK_EQ(fault(x, TDP_ACC_READ, &level), TDP_FAULT_MMIO);
+		CHECK_EQ(fault(x, SPTE_ACC_READ, &level), MMU_FAULT_MMIO);
 		CHECK_EQ(lookup(x, &level), spte);
 		CHECK_EQ(fx.mmu.stats.mmio_faults, 2);
 		CHECK_EQ(fx.mmu.stats.tables_allocated, tables);
 		/* A memslot change makes it stale: treated as a hole, replaced by one of the new generation. */
-		fx.slots.generation++;
-		CHECK(!spte_mmio_gen_matches(spte, fx.slots.generation));
-		CHECK_EQ(fault(x, TDP_ACC_READ, &level), TDP_FAULT_MMIO);
+		fx.mmu.slots.generation++;
+		CHECK(!spte_mmio_gen_matches(spte, fx.mmu.slots.generation));
+		CHECK_EQ(fault(x, SPTE_ACC_READ, &level), MMU_FAULT_MMIO);
 		u64 fresh = lookup(x, &level);
 		CHECK(spte_is_mmio(f, fresh));
 		CHECK(fresh != spte);
-		CHECK(spte_mmio_gen_matches(fresh, fx.slots.generation));
+		CHECK(spte_mmio_gen_matches(fresh, fx.mmu.slots.generation));
 		CHECK_EQ(fx.mmu.stats.mmio_faults, 3);
 		CHECK_EQ(fx.flushes, 0); /* MMIO SPTEs are never cached: replacing them needs no flush */
 		/* Now RAM there: a 2M leaf replaces the page table that held the stale MMIO SPTE. That does need a
 		 * flush: a paging-structure cache may still point into the table, which is freed. */
 		fake_slot(x & ~(M2 - 1), M2, FAKE_HPA + ((x & ~(M2 - 1)) << PAGE_SHIFT), true, 0);
-		CHECK_EQ(fault(x, TDP_ACC_READ, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(x, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 		check_translation(x, 2);
 		CHECK_EQ(fx.mmu.stats.tables_freed, 1);
 		CHECK_EQ(fx.flushes, 1);
@@ -316,17 +316,17 @@ TEST(tdp_mmio_generation_wrap_sweeps_old_mmio_sptes)
 
 	for_each_format(f) {
 		setup(f);
-		CHECK_EQ(fault(x, TDP_ACC_READ, &level), TDP_FAULT_MMIO);
-		CHECK_EQ(fault(y, TDP_ACC_READ, &level), TDP_FAULT_MMIO);
+		CHECK_EQ(fault(x, SPTE_ACC_READ, &level), MMU_FAULT_MMIO);
+		CHECK_EQ(fault(y, SPTE_ACC_READ, &level), MMU_FAULT_MMIO);
 		u64 old = lookup(x, &level);
 		/* Seven changes, then RAM appears at x with the eighth: the low generation bits match again. */
-		fx.slots.generation += SPTE_MMIO_GEN_SPAN - 1;
+		fx.mmu.slots.generation += SPTE_MMIO_GEN_SPAN - 1;
 		fake_slot(x, M2, FAKE_HPA, true, 0);
-		CHECK(spte_mmio_gen_matches(old, fx.slots.generation));
-		CHECK_EQ(fault(x, TDP_ACC_READ, &level), TDP_FAULT_FIXED);
+		CHECK(spte_mmio_gen_matches(old, fx.mmu.slots.generation));
+		CHECK_EQ(fault(x, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(fx.mmu.stats.mmio_sweeps, 1);
 		CHECK_EQ(lookup(y, &level), 0); /* swept */
-		CHECK_EQ(fault(y, TDP_ACC_READ, &level), TDP_FAULT_MMIO);
+		CHECK_EQ(fault(y, SPTE_ACC_READ, &level), MMU_FAULT_MMIO);
 		CHECK(spte_is_mmio(f, lookup(y, &level)));
 		teardown();
 	}
@@ -339,8 +339,8 @@ TEST(tdp_mmio_not_cached_when_format_has_no_pattern)
 
 	npt52.mmio_mask = npt52.mmio_value = 0; /* MAXPHYADDR 52: no reserved bit to fault on */
 	setup(&npt52);
-	CHECK_EQ(fault(0x100000, TDP_ACC_READ, &level), TDP_FAULT_MMIO);
-	CHECK_EQ(fault(0x100000, TDP_ACC_READ, &level), TDP_FAULT_MMIO);
+	CHECK_EQ(fault(0x100000, SPTE_ACC_READ, &level), MMU_FAULT_MMIO);
+	CHECK_EQ(fault(0x100000, SPTE_ACC_READ, &level), MMU_FAULT_MMIO);
 	CHECK_EQ(lookup(0x100000, &level), 0);
 	CHECK_EQ(fx.mmu.stats.tables_allocated, 0);
 	CHECK_EQ(fx.mmu.stats.mmio_faults, 2);
@@ -354,33 +354,30 @@ TEST(tdp_write_to_tracked_gfn_is_write_protected)
 
 	for_each_format(f) {
 		setup(f);
-		struct memslot *s = fake_slot(0, 4 * M2, FAKE_HPA, true, 0);
-		fx.use_track = true;
-		fx.tracked[fx.ntracked++] = 5;
-		CHECK_EQ(track_disallow_huge(s, 5), 0);
-		CHECK_EQ(fault(5, TDP_ACC_WRITE, &level), TDP_FAULT_WRITE_PROTECTED);
+		fake_slot(0, 4 * M2, FAKE_HPA, true, 0);
+		CHECK_EQ(mmu_track_add_gfn(&fx.mmu, 5), 0);
+		CHECK_EQ(fault(5, SPTE_ACC_WRITE, &level), MMU_FAULT_WRITE_PROTECTED);
 		CHECK_EQ(level, 1);
 		u64 spte = lookup(5, &level);
 		check_leaf(spte, 1, FAKE_HPA + 5 * PAGE_SIZE, false, true); /* host-writable, not MMU-writable */
 		CHECK_EQ(fx.mmu.stats.write_protected_faults, 1);
 		CHECK_EQ(fx.mmu.stats.faults_mapped[1], 1);
 		/* Reads and execution go through; writes keep being refused, without changes. */
-		CHECK_EQ(fault(5, TDP_ACC_READ, &level), TDP_FAULT_SPURIOUS);
-		CHECK_EQ(fault(5, TDP_ACC_EXEC, &level), TDP_FAULT_SPURIOUS);
-		CHECK_EQ(fault(5, TDP_ACC_WRITE, &level), TDP_FAULT_WRITE_PROTECTED);
+		CHECK_EQ(fault(5, SPTE_ACC_READ, &level), MMU_FAULT_SPURIOUS);
+		CHECK_EQ(fault(5, SPTE_ACC_EXEC, &level), MMU_FAULT_SPURIOUS);
+		CHECK_EQ(fault(5, SPTE_ACC_WRITE, &level), MMU_FAULT_WRITE_PROTECTED);
 		CHECK_EQ(lookup(5, &level), spte);
 		CHECK_EQ(fx.mmu.stats.write_protected_faults, 2);
 		CHECK_EQ(fx.mmu.stats.faults_mapped[1], 1);
 		/* Its neighbours: 4K in the same 2M region, 2M in the next. */
-		CHECK_EQ(fault(6, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(6, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 1);
 		check_leaf(lookup(6, &level), 1, FAKE_HPA + 6 * PAGE_SIZE, true, true);
-		CHECK_EQ(fault(M2 + 3, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(M2 + 3, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 2);
-		/* Tracking ends: the write goes through (here as a 2M leaf, the region being allowed again). */
-		fx.ntracked = 0;
-		track_allow_huge(s, 5);
-		CHECK_EQ(fault(5, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		/* Tracking ends: the region collapses back into a writable 2M leaf, so the write goes through. */
+		CHECK_EQ(mmu_track_remove_gfn(&fx.mmu, 5), 0);
+		CHECK_EQ(fault(5, SPTE_ACC_WRITE, &level), MMU_FAULT_SPURIOUS);
 		CHECK_EQ(level, 2);
 		check_leaf(lookup(5, &level), 2, FAKE_HPA, true, true);
 		teardown();
@@ -395,11 +392,11 @@ TEST(tdp_write_to_readonly_slot_is_write_protected)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 2 * M2, FAKE_HPA, true, MEMSLOT_READONLY);
-		CHECK_EQ(fault(3, TDP_ACC_WRITE, &level), TDP_FAULT_WRITE_PROTECTED);
+		CHECK_EQ(fault(3, SPTE_ACC_WRITE, &level), MMU_FAULT_WRITE_PROTECTED);
 		CHECK_EQ(level, 2);
 		check_leaf(lookup(3, &level), 2, FAKE_HPA, false, false);
-		CHECK_EQ(fault(4, TDP_ACC_READ | TDP_ACC_EXEC, &level), TDP_FAULT_SPURIOUS);
-		CHECK_EQ(fault(4, TDP_ACC_WRITE, &level), TDP_FAULT_WRITE_PROTECTED);
+		CHECK_EQ(fault(4, SPTE_ACC_READ | SPTE_ACC_EXEC, &level), MMU_FAULT_SPURIOUS);
+		CHECK_EQ(fault(4, SPTE_ACC_WRITE, &level), MMU_FAULT_WRITE_PROTECTED);
 		teardown();
 	}
 }
@@ -413,18 +410,17 @@ TEST(tdp_disallow_counts_drive_split_and_collapse)
 	for_each_format(f) {
 		setup(f);
 		struct memslot *s = fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
-		fx.use_track = true;
-		CHECK_EQ(fault(GIG + 9, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(GIG + 9, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 3);
 		CHECK_EQ(track_disallow_huge(s, GIG + 5 * M2 + 1), 0);
-		tdp_split_huge_range(&fx.mmu, GIG + 5 * M2 + 1, GIG + 5 * M2 + 2);
+		split_range(GIG + 5 * M2 + 1, GIG + 5 * M2 + 2);
 		check_translation(GIG + 5 * M2 + 1, 1);
 		check_translation(GIG + 5 * M2 + 511, 1);
 		check_translation(GIG + 4 * M2, 2);
 		check_translation(GIG, 2);
 		CHECK_EQ(fx.mmu.stats.splits, 2);
 		track_allow_huge(s, GIG + 5 * M2 + 1);
-		tdp_collapse_range(&fx.mmu, GIG + 5 * M2 + 1, GIG + 5 * M2 + 2);
+		collapse_range(GIG + 5 * M2 + 1, GIG + 5 * M2 + 2);
 		check_translation(GIG + 5 * M2 + 1, 3);
 		CHECK_EQ(fx.mmu.stats.collapses, 1);
 		teardown();
@@ -447,6 +443,9 @@ static void hedron_hook(gfn_t gfn, u64 old, u64 new, int level)
 	u64 perm_mask = f->readable | f->writable | f->executable | f->nx | f->user | SPTE_MMU_WRITABLE;
 
 	hedron_events++;
+	/* The children of a split are reported after their table is linked: memory did not change, nothing to walk. */
+	if (!spte_is_present(old))
+		return;
 	if (spte_is_present(old) && spte_is_leaf(old, level) && spte_is_present(new) && !spte_is_leaf(new, level)) {
 		const u64 *child = phys_to_virt(spte_pfn(new) << PAGE_SHIFT);
 		for (unsigned int i = 0; i < PT_ENTRIES; i++) {
@@ -475,7 +474,7 @@ TEST(tdp_split_and_collapse_show_only_old_or_new_translation)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
-		CHECK_EQ(fault(7, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(7, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		int l;
 		u64 huge = lookup(7, &l);
 		CHECK_EQ(l, 3);
@@ -490,16 +489,18 @@ TEST(tdp_split_and_collapse_show_only_old_or_new_translation)
 		hedron_events = 0;
 		fx.hook = hedron_hook;
 
-		fx.max_level = 1;
-		tdp_split_huge_range(&fx.mmu, 0, GIG);
-		CHECK_EQ(hedron_events, 1 + 512);
-		fx.max_level = 3;
-		tdp_collapse_range(&fx.mmu, 0, GIG);
+		fx.mmu.tdp.max_huge_level = 1;
+		split_range(0, GIG);
+		/* Each split is one event for the table and one per child, reported as added leaves: the 1G leaf's,
+		 * then each of its 512 2M leaves'. */
+		CHECK_EQ(hedron_events, (1 + 512) + 512 * (1 + 512));
+		fx.mmu.tdp.max_huge_level = 3;
+		collapse_range(0, GIG);
 		CHECK_EQ(fx.mmu.stats.collapses, 1);
-		fx.max_level = 1;
+		fx.mmu.tdp.max_huge_level = 1;
 		u64 before = hedron_events;
-		CHECK_EQ(fault(M2 + 5, TDP_ACC_READ, &level), TDP_FAULT_SPURIOUS); /* splits 1G, then 2M, on the way */
-		CHECK_EQ(hedron_events, before + 2);
+		CHECK_EQ(fault(M2 + 5, SPTE_ACC_READ, &level), MMU_FAULT_SPURIOUS); /* splits 1G, then 2M, on the way */
+		CHECK_EQ(hedron_events, before + 2 * (1 + 512));
 		fx.hook = NULL;
 		teardown();
 	}
@@ -513,25 +514,25 @@ TEST(tdp_fault_out_of_memory_recovers)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
-		fx.max_level = 1;
+		fx.mmu.tdp.max_huge_level = 1;
 		fake_mem_fail_after(1);
-		int r = fault(12, TDP_ACC_WRITE, &level);
+		int r = fault(12, SPTE_ACC_WRITE, &level);
 		fake_mem_fail_after(~0ULL);
 		CHECK_EQ(r, -ENOMEM);
 		CHECK_EQ(lookup(12, &level), 0);
-		CHECK_EQ(fault(12, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(12, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		check_translation(12, 1);
 		/* An eager split without memory zaps the leaf instead: max_level holds either way. */
-		fx.max_level = 3;
-		CHECK_EQ(fault(GIG + 1, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		fx.mmu.tdp.max_huge_level = 3;
+		CHECK_EQ(fault(GIG + 1, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 3);
-		fx.max_level = 2;
+		fx.mmu.tdp.max_huge_level = 2;
 		fake_mem_fail_after(0);
-		tdp_split_huge_range(&fx.mmu, GIG, 2 * GIG);
+		split_range(GIG, 2 * GIG);
 		fake_mem_fail_after(~0ULL);
 		CHECK_EQ(lookup(GIG + 1, &level), 0);
 		CHECK_EQ(level, 3);
-		CHECK_EQ(fault(GIG + 1, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(GIG + 1, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 2);
 		teardown();
 	}
@@ -544,7 +545,7 @@ TEST(tdp_fault_beyond_reach_is_mmio)
 
 	for_each_format(f) {
 		setup(f);
-		CHECK_EQ(tdp_page_fault(&fx.mmu, fx.vcpu.current, 1ULL << 48, TDP_ACC_READ, &level), TDP_FAULT_MMIO);
+		CHECK_EQ(fault(1ULL << (48 - PAGE_SHIFT), SPTE_ACC_READ, &level), MMU_FAULT_MMIO);
 		CHECK_EQ(level, 0);
 		CHECK_EQ(fx.mmu.stats.tables_allocated, 0);
 		teardown();
@@ -559,19 +560,19 @@ TEST(tdp_fault_clears_guest_ram_before_mapping_it)
 
 	setup(&pt_format_ept);
 	fx.real_slots = true;
-	CHECK_EQ(memslot_add(&fx.slots, 0, 4 * M2), 0);
-	struct memslot *s = memslot_find(&fx.slots, 0);
+	CHECK_EQ(memslot_add(&fx.mmu.slots, 0, 4 * M2), 0);
+	struct memslot *s = memslot_find(&fx.mmu.slots, 0);
 	const u8 *c0 = phys_to_virt(s->chunks[0]), *c2 = phys_to_virt(s->chunks[2]);
 	CHECK_EQ(c0[0], FAKE_DIRTY_BYTE);
-	fx.max_level = 1;
-	CHECK_EQ(fault(5, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+	fx.mmu.tdp.max_huge_level = 1;
+	CHECK_EQ(fault(5, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 	CHECK_EQ(level, 1);
 	CHECK_EQ(s->chunk_state[0], CHUNK_CLEAN);
 	for (u64 b = 0; b < (M2 << PAGE_SHIFT); b += 4093)
 		CHECK_EQ(c0[b], 0);
 	CHECK_EQ(s->chunk_state[1], CHUNK_DIRTY);
-	fx.max_level = 2;
-	CHECK_EQ(fault(2 * M2 + 17, TDP_ACC_READ, &level), TDP_FAULT_FIXED);
+	fx.mmu.tdp.max_huge_level = 2;
+	CHECK_EQ(fault(2 * M2 + 17, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 	CHECK_EQ(level, 2);
 	CHECK_EQ(s->chunk_state[2], CHUNK_CLEAN);
 	CHECK_EQ(c2[(M2 << PAGE_SHIFT) - 1], 0);

@@ -2,6 +2,7 @@
  * shared between vCPUs and their invalidation, isolation (no leaf ever maps memory outside its memslot), the atomic
  * SPTE update losing a race, and the EPTP. */
 #include "tdp_mmu_fixture.h"
+#include "arch/x86/vmx/vmx_caps.h"
 
 TEST(tdp_zap_range_removes_only_that_range_and_frees_tables)
 {
@@ -11,11 +12,11 @@ TEST(tdp_zap_range_removes_only_that_range_and_frees_tables)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 4 * M2, FAKE_HPA, true, 0);
-		fx.max_level = 1;
+		fx.mmu.tdp.max_huge_level = 1;
 		for (gfn_t g = 0; g < 2 * M2; g++)
-			CHECK_EQ(fault(g, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+			CHECK_EQ(fault(g, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(fx.mmu.stats.tables_allocated, 4);
-		tdp_zap_gfn_range(&fx.mmu, M2, 2 * M2);
+		mmu_zap_gfn_range(&fx.mmu, M2, 2 * M2);
 		for (gfn_t g = 0; g < M2; g += 7)
 			check_translation(g, 1);
 		CHECK_EQ(lookup(M2, &level), 0);
@@ -26,17 +27,17 @@ TEST(tdp_zap_range_removes_only_that_range_and_frees_tables)
 		CHECK_EQ(fx.flushes, 1);
 		CHECK_EQ(fake_mem_frames_in_use(), fx.base_frames + 4);
 		/* Part of a table: the leaves go, the table stays. */
-		tdp_zap_gfn_range(&fx.mmu, 0, 100);
+		mmu_zap_gfn_range(&fx.mmu, 0, 100);
 		CHECK_EQ(lookup(99, &level), 0);
 		CHECK_EQ(level, 1);
 		check_translation(100, 1);
 		CHECK_EQ(fx.mmu.stats.zapped_leaves, M2 + 100);
 		CHECK_EQ(fx.flushes, 2);
 		/* Nothing there: no flush. */
-		tdp_zap_gfn_range(&fx.mmu, 3 * M2, 4 * M2);
+		mmu_zap_gfn_range(&fx.mmu, 3 * M2, 4 * M2);
 		CHECK_EQ(fx.flushes, 2);
 		/* Zapped gfns fault in again. */
-		CHECK_EQ(fault(50, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(50, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		check_translation(50, 1);
 		teardown();
 	}
@@ -50,15 +51,15 @@ TEST(tdp_zap_partial_huge_leaf_zaps_it_whole)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 4 * M2, FAKE_HPA, true, 0);
-		CHECK_EQ(fault(600, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(600, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 2);
-		CHECK_EQ(fault(1, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
-		tdp_zap_gfn_range(&fx.mmu, 700, 701);
+		CHECK_EQ(fault(1, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
+		mmu_zap_gfn_range(&fx.mmu, 700, 701);
 		CHECK_EQ(lookup(512, &level), 0);
 		CHECK_EQ(lookup(1023, &level), 0);
 		check_translation(1, 2);
 		CHECK_EQ(fx.mmu.stats.zapped_leaves, 1);
-		CHECK_EQ(fault(700, TDP_ACC_READ, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(fault(700, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 		check_translation(600, 2);
 		teardown();
 	}
@@ -72,11 +73,11 @@ TEST(tdp_long_zap_yields_the_lock_and_finishes)
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 4 * M2, FAKE_HPA, true, 0);
-		fx.max_level = 1;
+		fx.mmu.tdp.max_huge_level = 1;
 		for (gfn_t g = 0; g < 4 * M2; g++)
-			CHECK_EQ(fault(g, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+			CHECK_EQ(fault(g, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		/* Zap leaf by leaf (a range that covers no table whole until the end). */
-		tdp_zap_gfn_range(&fx.mmu, 1, 4 * M2);
+		mmu_zap_gfn_range(&fx.mmu, 1, 4 * M2);
 		CHECK(fx.mmu.stats.yields >= 1);
 		CHECK(!spin_is_held_by_me(&fx.mmu.lock));
 		check_translation(0, 1);
@@ -95,79 +96,79 @@ TEST(tdp_long_zap_yields_the_lock_and_finishes)
 TEST(tdp_root_invalidation_and_refcounts)
 {
 	const struct pt_format *f;
-	struct tdp_vcpu_roots b = { 0 };
+	struct mmu_vcpu b = { 0 };
 	int level;
 
 	for_each_format(f) {
 		setup(f); /* fx.vcpu is vCPU A: current RX0 of role 0 */
-		struct tdp_vcpu_roots *a = &fx.vcpu;
+		struct mmu_vcpu *a = &fx.vcpu;
 		fake_slot(0, 4 * M2, FAKE_HPA, true, 0);
-		struct tdp_root *rx0 = a->current;
-		CHECK_EQ(fault(1, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
-		CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, a, role(1)), 0);
-		struct tdp_root *ry0 = a->current;
+		struct mmu_root *rx0 = a->current;
+		CHECK_EQ(fault(1, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
+		CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, a, 0, role(1)), 0);
+		struct mmu_root *ry0 = a->current;
 		CHECK(ry0 != rx0);
 		CHECK(a->cached[0] == rx0);
-		CHECK_EQ(fault(M2 + 1, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
-		CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, &b, role(0)), 0);
+		CHECK_EQ(fault(M2 + 1, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
+		CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, &b, 0, role(0)), 0);
 		CHECK(b.current == rx0); /* found on the MMU's list */
 		CHECK_EQ(rx0->refcount, 2);
 		CHECK_EQ(fx.mmu.stats.roots_allocated, 2);
 		/* Loading the current role again is a no-op. */
-		CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, &b, role(0)), 0);
+		CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, &b, 0, role(0)), 0);
 		CHECK_EQ(rx0->refcount, 2);
 
-		tdp_invalidate_all_roots(&fx.mmu);
+		mmu_invalidate_all_roots(&fx.mmu);
 		CHECK_EQ(fx.root_requests, 1);
-		CHECK(tdp_root_is_obsolete(&fx.mmu, rx0) && tdp_root_is_obsolete(&fx.mmu, ry0));
+		CHECK(mmu_root_is_obsolete(&fx.mmu, rx0) && mmu_root_is_obsolete(&fx.mmu, ry0));
 		CHECK_EQ(fx.mmu.stats.roots_freed, 0); /* both still held */
-		CHECK_EQ(fault(2, TDP_ACC_WRITE, &level), TDP_FAULT_RETRY);
+		CHECK_EQ(fault(2, SPTE_ACC_WRITE, &level), MMU_FAULT_RETRY);
 
 		/* B drops its current RX0; A's cache still holds it. */
-		CHECK(tdp_vcpu_free_obsolete_roots(&fx.mmu, &b));
+		CHECK(mmu_vcpu_free_obsolete_roots(&fx.mmu, &b));
 		CHECK(!b.current);
 		CHECK_EQ(rx0->refcount, 1);
 		CHECK_EQ(fx.mmu.stats.roots_freed, 0);
-		CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, &b, role(0)), 0);
-		struct tdp_root *rx1 = b.current;
-		CHECK(!tdp_root_is_obsolete(&fx.mmu, rx1));
+		CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, &b, 0, role(0)), 0);
+		struct mmu_root *rx1 = b.current;
+		CHECK(!mmu_root_is_obsolete(&fx.mmu, rx1));
 		CHECK_EQ(fx.mmu.stats.roots_allocated, 3);
 
 		/* A moves to role 0: its obsolete current RY0 goes at once, RX1 is shared, obsolete RX0 isn't taken. */
-		CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, a, role(0)), 0);
+		CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, a, 0, role(0)), 0);
 		CHECK(a->current == rx1);
 		CHECK_EQ(rx1->refcount, 2);
 		CHECK_EQ(fx.mmu.stats.roots_freed, 1);
 		CHECK(a->cached[0] == rx0);
-		CHECK(!tdp_vcpu_free_obsolete_roots(&fx.mmu, a));
+		CHECK(!mmu_vcpu_free_obsolete_roots(&fx.mmu, a));
 		CHECK(!a->cached[0]);
 		CHECK_EQ(fx.mmu.stats.roots_freed, 2); /* RX0's last reference */
 
 		/* A valid cached root stays through everything but an invalidation. */
-		CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, a, role(1)), 0);
-		struct tdp_root *ry1 = a->current;
+		CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, a, 0, role(1)), 0);
+		struct mmu_root *ry1 = a->current;
 		CHECK(a->cached[0] == rx1);
-		CHECK_EQ(fault(M2 + 2, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
-		tdp_zap_gfn_range(&fx.mmu, 0, 4 * M2);
-		CHECK(!tdp_vcpu_free_obsolete_roots(&fx.mmu, a));
+		CHECK_EQ(fault(M2 + 2, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
+		mmu_zap_gfn_range(&fx.mmu, 0, 4 * M2);
+		CHECK(!mmu_vcpu_free_obsolete_roots(&fx.mmu, a));
 		CHECK(a->current == ry1 && a->cached[0] == rx1);
 		CHECK_EQ(rx1->refcount, 2);
 		CHECK_EQ(fx.mmu.stats.roots_freed, 2);
 
 		/* A valid root nobody holds stays on the list and is reused. */
-		tdp_vcpu_put_roots(&fx.mmu, &b);
-		tdp_vcpu_put_roots(&fx.mmu, a);
+		mmu_vcpu_put_roots(&fx.mmu, &b);
+		mmu_vcpu_put_roots(&fx.mmu, a);
 		CHECK_EQ(fx.mmu.stats.roots_freed, 2);
-		CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, a, role(0)), 0);
+		CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, a, 0, role(0)), 0);
 		CHECK(a->current == rx1);
 		CHECK_EQ(fx.mmu.stats.roots_allocated, 4);
 		/* ... until an invalidation, which frees the unheld one (RY1) at once. */
-		tdp_invalidate_all_roots(&fx.mmu);
+		mmu_invalidate_all_roots(&fx.mmu);
 		CHECK_EQ(fx.mmu.stats.roots_freed, 3);
-		CHECK(tdp_vcpu_free_obsolete_roots(&fx.mmu, a));
+		CHECK(mmu_vcpu_free_obsolete_roots(&fx.mmu, a));
 		CHECK_EQ(fx.mmu.stats.roots_freed, 4);
-		CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, a, role(0)), 0);
-		CHECK_EQ(fault(3, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, a, 0, role(0)), 0);
+		CHECK_EQ(fault(3, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		teardown(); /* every table and root freed exactly once (a double free aborts the fake allocator) */
 	}
 }
@@ -178,20 +179,22 @@ TEST(tdp_load_root_takes_cached_root_back)
 
 	for_each_format(f) {
 		setup(f);
-		struct tdp_root *r0 = fx.vcpu.current;
-		CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, &fx.vcpu, role(1)), 0);
-		struct tdp_root *r1 = fx.vcpu.current;
-		CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, &fx.vcpu, role(0)), 0);
+		struct mmu_root *r0 = fx.vcpu.current;
+		CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, &fx.vcpu, 0, role(1)), 0);
+		struct mmu_root *r1 = fx.vcpu.current;
+		CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, &fx.vcpu, 0, role(0)), 0);
 		CHECK(fx.vcpu.current == r0);
 		CHECK(fx.vcpu.cached[0] == r1 && !fx.vcpu.cached[1]);
 		CHECK_EQ(r0->refcount, 1);
 		CHECK_EQ(r1->refcount, 1);
 		CHECK_EQ(fx.mmu.stats.roots_allocated, 2);
-		union tdp_role bad = role(0);
-		bad.levels = 5;
-		CHECK_EQ(tdp_vcpu_load_root(&fx.mmu, &fx.vcpu, bad), -EINVAL);
+		union mmu_role bad = role(0);
+		bad.level = 5;
+		CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, &fx.vcpu, 0, bad), -EINVAL);
 		fake_mem_fail_after(0);
-		int r = tdp_vcpu_load_root(&fx.mmu, &fx.vcpu, (union tdp_role){ .word = role(1).word | (1u << 4) });
+		union mmu_role other = role(1);
+		other.quadrant = 3; /* any role not built yet */
+		int r = mmu_vcpu_load_root(&fx.mmu, &fx.vcpu, 0, other);
 		fake_mem_fail_after(~0ULL);
 		CHECK_EQ(r, -ENOMEM);
 		CHECK(fx.vcpu.current == r0); /* unchanged */
@@ -204,20 +207,20 @@ TEST(tdp_load_root_takes_cached_root_back)
 static void isolation_run(int max_level)
 {
 	struct memslots other = { 0 };
-	struct tdp_iter iter;
+	struct pt_iter iter;
 	hpa_t tables[256];
 	int ntables = 0, level;
 	u64 leaves = 0, mapped = 0;
 
 	fx.real_slots = true;
-	CHECK_EQ(memslot_add(&fx.slots, 0, 4 * M2), 0);
-	CHECK_EQ(memslot_add(&fx.slots, 16 * M2, 2 * M2), 0);
+	CHECK_EQ(memslot_add(&fx.mmu.slots, 0, 4 * M2), 0);
+	CHECK_EQ(memslot_add(&fx.mmu.slots, 16 * M2, 2 * M2), 0);
 	CHECK_EQ(memslot_add(&other, 0, 4 * M2), 0);
-	struct memslot *a = memslot_find(&fx.slots, 0), *b = memslot_find(&fx.slots, 16 * M2);
-	fx.max_level = max_level;
+	struct memslot *a = memslot_find(&fx.mmu.slots, 0), *b = memslot_find(&fx.mmu.slots, 16 * M2);
+	fx.mmu.tdp.max_huge_level = max_level;
 	for (gfn_t g = 0; g < a->npages; g++) {
-		int r = fault(g, TDP_ACC_WRITE, &level);
-		CHECK(r == TDP_FAULT_FIXED || r == TDP_FAULT_SPURIOUS);
+		int r = fault(g, SPTE_ACC_WRITE, &level);
+		CHECK(r == MMU_FAULT_FIXED || r == MMU_FAULT_SPURIOUS);
 	}
 	tables[ntables++] = fx.vcpu.current->hpa;
 	for_each_tdp_pte(iter, &fx.mmu, fx.vcpu.current, 0, PT_MAX_PFN) {
@@ -266,30 +269,30 @@ TEST(tdp_isolation_every_leaf_inside_its_slot)
 TEST(tdp_set_spte_atomic_loses_to_a_concurrent_change)
 {
 	const struct pt_format *f;
-	struct tdp_iter iter;
+	struct pt_iter iter;
 	int level;
 
 	for_each_format(f) {
 		setup(f);
 		fake_slot(0, 2 * M2, FAKE_HPA, true, 0);
-		fx.max_level = 1;
-		CHECK_EQ(fault(9, TDP_ACC_WRITE, &level), TDP_FAULT_FIXED);
+		fx.mmu.tdp.max_huge_level = 1;
+		CHECK_EQ(fault(9, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		spin_lock(&fx.mmu.lock);
 		for_each_tdp_pte(iter, &fx.mmu, fx.vcpu.current, 9, 10) {
 			if (iter.level > 1)
 				continue;
 			u64 seen = iter.old_spte, now = seen & ~(f->writable | f->dirty);
 			*iter.sptep = now; /* someone else (a lockless walker) write-protected it meanwhile */
-			CHECK_EQ(__tdp_mmu_set_spte_atomic(&fx.mmu, &iter, 0), -EBUSY);
+			CHECK_EQ(__tdp_set_spte_atomic(&fx.mmu, &iter, 0), -EBUSY);
 			CHECK_EQ(iter.old_spte, now);
 			CHECK_EQ(*iter.sptep, now);
 			CHECK_EQ(fx.mmu.stats.zapped_leaves, 0);
-			CHECK_EQ(__tdp_mmu_set_spte_atomic(&fx.mmu, &iter, 0), 0);
+			CHECK_EQ(__tdp_set_spte_atomic(&fx.mmu, &iter, 0), 0);
 			CHECK_EQ(*iter.sptep, 0);
 			CHECK_EQ(fx.mmu.stats.zapped_leaves, 1);
 		}
 		CHECK(fx.mmu.flush_pending);
-		__tdp_flush_and_free(&fx.mmu);
+		__mmu_flush_and_free(&fx.mmu);
 		spin_unlock(&fx.mmu.lock);
 		CHECK_EQ(fx.flushes, 1);
 		teardown();
@@ -299,9 +302,11 @@ TEST(tdp_set_spte_atomic_loses_to_a_concurrent_change)
 TEST(tdp_eptp_encoding)
 {
 	setup(&pt_format_ept);
-	CHECK_EQ(tdp_eptp(&fx.mmu, fx.vcpu.current), fx.vcpu.current->hpa | 6 | (3 << 3) | BIT(6));
+	CHECK_EQ(vmx_eptp(fx.vcpu.current->hpa, fx.vcpu.current->role.level, fx.mmu.fmt->ad_enabled),
+		 fx.vcpu.current->hpa | 6 | (3 << 3) | BIT(6));
 	teardown();
 	setup(&pt_format_ept_noad);
-	CHECK_EQ(tdp_eptp(&fx.mmu, fx.vcpu.current), fx.vcpu.current->hpa | 6 | (3 << 3));
+	CHECK_EQ(vmx_eptp(fx.vcpu.current->hpa, fx.vcpu.current->role.level, fx.mmu.fmt->ad_enabled),
+		 fx.vcpu.current->hpa | 6 | (3 << 3));
 	teardown();
 }

@@ -113,7 +113,7 @@ static int decode_npf(struct vcpu *v)
 	/* The NPF error code is a #PF error code: P, W, U, RSVD, I/D, plus final-translation/table-walk bits. */
 	if (err & BIT(3))
 		return EXIT_MMIO; /* a reserved bit: our MMIO SPTE */
-	v->exit.tdp.access = TDP_ACC_READ | ((err & BIT(1)) ? TDP_ACC_WRITE : 0) | ((err & BIT(4)) ? TDP_ACC_EXEC : 0);
+	v->exit.tdp.access = SPTE_ACC_READ | ((err & BIT(1)) ? SPTE_ACC_WRITE : 0) | ((err & BIT(4)) ? SPTE_ACC_EXEC : 0);
 	v->exit.tdp.present = err & BIT(0);
 	v->exit.tdp.walk = err & BIT(33);
 	return EXIT_TDP_FAULT;
@@ -292,11 +292,12 @@ void svm_set_intr_window(struct vcpu *v, bool on)
 	}
 }
 
-void svm_set_tdp_root(struct vcpu *v, const struct tdp_root *root)
+void svm_load_mmu_root(struct vcpu *v, hpa_t root, int level)
 {
 	struct svm_vcpu *s = to_svm(v);
 
-	s->vmcb->control.nested_cr3 = root->hpa;
+	BUG_ON(level != 4); /* nCR3 walks with the host's paging mode: 4-level */
+	s->vmcb->control.nested_cr3 = root;
 	s->vmcb->control.clean &= ~VMCB_CLEAN_NPT;
 	s->need_flush = true;
 }

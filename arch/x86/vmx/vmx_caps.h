@@ -193,4 +193,15 @@ enum vmx_feature_control_action {
 };
 enum vmx_feature_control_action vmx_feature_control_action(u64 feature_control, u64 *new_value);
 
+/* The EPT pointer for a root table (SDM 25.6.11): bits 2:0 the paging-structures' memory type (6 = WB), 5:3 the
+ * walk length - 1, 6 A/D enable, 51:12 the root. */
+#define EPTP_MT_WB 6ULL
+#define EPTP_WALK_SHIFT 3
+#define EPTP_AD BIT(6)
+
+static inline u64 vmx_eptp(hpa_t root, int level, bool ad)
+{
+	return root | EPTP_MT_WB | ((u64)(level - 1) << EPTP_WALK_SHIFT) | (ad ? EPTP_AD : 0);
+}
+
 #endif

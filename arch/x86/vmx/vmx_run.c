@@ -5,7 +5,7 @@
 #include "arch/x86/vmx/vmx.h"
 #include "hv/errno.h"
 #include "hv/log.h"
-#include "mm/ept/tdp_mmu.h"
+#include "mm/spte.h"
 
 /* Put back an event whose delivery the exit interrupted, so the guest never loses it (SDM 27.2.4). */
 static void reinject_interrupted_event(struct vmx_vcpu *x)
@@ -49,8 +49,8 @@ int vmx_vcpu_run(struct vcpu *v)
 static enum exit_reason ept_violation(struct vcpu *v, u64 qual)
 {
 	v->exit.tdp.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
-	v->exit.tdp.access = ((qual & BIT(0)) ? TDP_ACC_READ : 0) | ((qual & BIT(1)) ? TDP_ACC_WRITE : 0) |
-			     ((qual & BIT(2)) ? TDP_ACC_EXEC : 0);
+	v->exit.tdp.access = ((qual & BIT(0)) ? SPTE_ACC_READ : 0) | ((qual & BIT(1)) ? SPTE_ACC_WRITE : 0) |
+			     ((qual & BIT(2)) ? SPTE_ACC_EXEC : 0);
 	v->exit.tdp.present = (qual & (BIT(3) | BIT(4) | BIT(5))) != 0;
 	v->exit.tdp.gva_valid = qual & BIT(7);
 	v->exit.tdp.walk = v->exit.tdp.gva_valid && !(qual & BIT(8));
@@ -290,11 +290,12 @@ static void invept_current(struct vmx_vcpu *x)
 		vmx_invept(INVEPT_ALL, 0);
 }
 
-void vmx_set_tdp_root(struct vcpu *v, const struct tdp_root *root)
+void vmx_load_mmu_root(struct vcpu *v, hpa_t root, int level)
 {
 	struct vmx_vcpu *x = to_vmx(v);
 
-	x->eptp = tdp_eptp(&v->vm->mmu, root);
+	BUG_ON(level != 4); /* the only EPT walk length the MMU builds */
+	x->eptp = vmx_eptp(root, level, vmx_caps.ept_ad);
 	vmcs_write(EPT_POINTER, x->eptp);
 	/* The root's frames may have served an earlier root: drop anything the TLB still caches under this EPTP. */
 	invept_current(x);

@@ -1,4 +1,4 @@
-/* Unit tests of mm/ept/tdp_iter.c, the pre-order walker every range operation uses: exactly which entries a walk
+/* Unit tests of mm/pt_iter.c, the pre-order walker every range operation uses: exactly which entries a walk
  * visits (present or not, across table boundaries, honouring min_level, up to the top of the address space), and
  * that a walk restarted after the tree changed under it sees the tree as it is now. Trees are built with pt_map in
  * the host format over fake memory; the walker is format-neutral. */
@@ -7,7 +7,7 @@
 
 #include "fake_platform.h"
 #include "hv/platform.h"
-#include "mm/ept/tdp_iter.h"
+#include "mm/pt_iter.h"
 #include "mm/pt.h"
 #include "test.h"
 
@@ -54,7 +54,7 @@ static void map(hpa_t root, gfn_t gfn, u64 pages, int level)
 
 static void record(hpa_t root, int min_level, gfn_t start, gfn_t end)
 {
-	struct tdp_iter iter;
+	struct pt_iter iter;
 
 	nvisits = 0;
 	for_each_pt_entry_min_level(iter, host, root, PT_LEVELS, min_level, start, end) {
@@ -75,10 +75,10 @@ static void expect(const struct pos *want, int n)
 	}
 }
 
-TEST(tdp_iter_empty_tree_visits_only_root_entries)
+TEST(pt_iter_empty_tree_visits_only_root_entries)
 {
 	hpa_t root = frame_alloc(0);
-	struct tdp_iter iter;
+	struct pt_iter iter;
 
 	record(root, 1, 0, PT_MAX_PFN);
 	CHECK_EQ(nvisits, PT_ENTRIES);
@@ -92,12 +92,12 @@ TEST(tdp_iter_empty_tree_visits_only_root_entries)
 	record(root, 1, 5, 5); /* an empty range visits nothing */
 	CHECK_EQ(nvisits, 0);
 	/* A start beyond the tree's reach is not valid at all. */
-	tdp_iter_start(&iter, host, root, PT_LEVELS, 1, PT_MAX_PFN);
+	pt_iter_start(&iter, host, root, PT_LEVELS, 1, PT_MAX_PFN);
 	CHECK(!iter.valid);
 	frame_free(root, 0);
 }
 
-TEST(tdp_iter_crosses_table_boundaries_in_preorder)
+TEST(pt_iter_crosses_table_boundaries_in_preorder)
 {
 	hpa_t root = frame_alloc(0);
 
@@ -113,7 +113,7 @@ TEST(tdp_iter_crosses_table_boundaries_in_preorder)
 	free_tree(root, PT_LEVELS);
 }
 
-TEST(tdp_iter_crosses_1g_boundary_and_visits_holes)
+TEST(pt_iter_crosses_1g_boundary_and_visits_holes)
 {
 	hpa_t root = frame_alloc(0);
 
@@ -132,7 +132,7 @@ TEST(tdp_iter_crosses_1g_boundary_and_visits_holes)
 	free_tree(root, PT_LEVELS);
 }
 
-TEST(tdp_iter_honours_min_level_and_does_not_enter_leaves)
+TEST(pt_iter_honours_min_level_and_does_not_enter_leaves)
 {
 	hpa_t root = frame_alloc(0);
 
@@ -148,11 +148,11 @@ TEST(tdp_iter_honours_min_level_and_does_not_enter_leaves)
 	free_tree(root, PT_LEVELS);
 }
 
-TEST(tdp_iter_range_end_at_top_of_address_space)
+TEST(pt_iter_range_end_at_top_of_address_space)
 {
 	hpa_t root = frame_alloc(0);
 	gfn_t top = PT_MAX_PFN;
-	struct tdp_iter iter;
+	struct pt_iter iter;
 	int n = 0;
 
 	map(root, top - 2, 2, 1);
@@ -169,10 +169,10 @@ TEST(tdp_iter_range_end_at_top_of_address_space)
 }
 
 /* Change the tree under a walk, then yield: the walk goes on from where it was, through the tree as it is now. */
-TEST(tdp_iter_restart_after_tree_changed_mid_walk)
+TEST(pt_iter_restart_after_tree_changed_mid_walk)
 {
 	hpa_t root = frame_alloc(0);
-	struct tdp_iter iter;
+	struct pt_iter iter;
 	bool changed = false;
 	int after = 0;
 	struct visit seen[MAX_VISITS];
@@ -187,7 +187,7 @@ TEST(tdp_iter_restart_after_tree_changed_mid_walk)
 			pd[2] = 0;
 			map(root, 600, 1, 1);
 			changed = true;
-			tdp_iter_set_yielded(&iter);
+			pt_iter_set_yielded(&iter);
 			continue;
 		}
 		if (changed) {
@@ -216,27 +216,27 @@ TEST(tdp_iter_restart_after_tree_changed_mid_walk)
 	free_tree(root, PT_LEVELS);
 }
 
-TEST(tdp_iter_restart_rereads_from_root)
+TEST(pt_iter_restart_rereads_from_root)
 {
 	hpa_t root = frame_alloc(0);
-	struct tdp_iter iter;
+	struct pt_iter iter;
 
 	map(root, 70, 1, 1);
-	tdp_iter_start(&iter, host, root, PT_LEVELS, 1, 70);
-	tdp_iter_next(&iter);
-	tdp_iter_next(&iter);
-	tdp_iter_next(&iter);
+	pt_iter_start(&iter, host, root, PT_LEVELS, 1, 70);
+	pt_iter_next(&iter);
+	pt_iter_next(&iter);
+	pt_iter_next(&iter);
 	CHECK_EQ(iter.level, 1);
 	CHECK_EQ(iter.gfn, 70);
 	CHECK(iter.old_spte & PTE_P);
 	*iter.sptep = 0; /* behind the walker's back */
-	tdp_iter_restart(&iter);
+	pt_iter_restart(&iter);
 	CHECK_EQ(iter.level, 4);
 	CHECK_EQ(iter.gfn, 0);
 	CHECK_EQ(iter.next_last_level_gfn, 70);
-	tdp_iter_next(&iter);
-	tdp_iter_next(&iter);
-	tdp_iter_next(&iter);
+	pt_iter_next(&iter);
+	pt_iter_next(&iter);
+	pt_iter_next(&iter);
 	CHECK_EQ(iter.level, 1);
 	CHECK_EQ(iter.gfn, 70);
 	CHECK_EQ(iter.old_spte, 0);
@@ -244,10 +244,10 @@ TEST(tdp_iter_restart_rereads_from_root)
 }
 
 /* After the body replaces the current entry, the next step follows what the entry holds now. */
-TEST(tdp_iter_follows_entry_changed_by_body)
+TEST(pt_iter_follows_entry_changed_by_body)
 {
 	hpa_t root = frame_alloc(0);
-	struct tdp_iter iter;
+	struct pt_iter iter;
 	int level1 = 0;
 
 	for_each_pt_entry(iter, host, root, PT_LEVELS, 3, 5) {

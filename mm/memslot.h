@@ -3,8 +3,8 @@
  * exactly one VM, allocated for it and never shared, which is what keeps guests out of the hypervisor's memory and
  * out of each other's. Chunks come from the allocator dirty and are cleared on first use (memslot_prepare), as KVM
  * gets zeroed pages on demand: a VM pays for the RAM it touches, not for all it has. */
-#ifndef VM_MEMSLOT_H
-#define VM_MEMSLOT_H
+#ifndef MM_MEMSLOT_H
+#define MM_MEMSLOT_H
 
 #include "hv/compiler.h"
 

@@ -18,7 +18,7 @@
  * at the first entry that starts at or after `end`, or after the root's last entry: an `end` at the very top of the
  * address space needs no special case.
  */
-#include "mm/ept/tdp_iter.h"
+#include "mm/pt_iter.h"
 #include "hv/bug.h"
 
 /* Acquire: a table is filled before the entry pointing to it is published, and a walker that sees the entry must
@@ -33,13 +33,13 @@ static inline gfn_t round_gfn(gfn_t gfn, int level)
 	return gfn & ~(pt_level_pages(level) - 1);
 }
 
-static void refresh_sptep(struct tdp_iter *iter)
+static void refresh_sptep(struct pt_iter *iter)
 {
 	iter->sptep = iter->pt_path[iter->level - 1] + pt_index(iter->gfn << PAGE_SHIFT, iter->level);
 	iter->old_spte = read_entry(iter->sptep);
 }
 
-void tdp_iter_restart(struct tdp_iter *iter)
+void pt_iter_restart(struct pt_iter *iter)
 {
 	iter->yielded = false;
 	iter->yielded_gfn = iter->next_last_level_gfn;
@@ -51,7 +51,7 @@ void tdp_iter_restart(struct tdp_iter *iter)
 	refresh_sptep(iter);
 }
 
-void tdp_iter_start(struct tdp_iter *iter, const struct pt_format *fmt, hpa_t root, int root_level, int min_level,
+void pt_iter_start(struct pt_iter *iter, const struct pt_format *fmt, hpa_t root, int root_level, int min_level,
 		    gfn_t start)
 {
 	BUG_ON(root_level < 1 || root_level > PT_LEVELS || min_level < 1 || min_level > root_level);
@@ -60,12 +60,12 @@ void tdp_iter_start(struct tdp_iter *iter, const struct pt_format *fmt, hpa_t ro
 	iter->min_level = min_level;
 	iter->pt_path[root_level - 1] = phys_to_virt(root);
 	iter->next_last_level_gfn = start;
-	tdp_iter_restart(iter);
+	pt_iter_restart(iter);
 }
 
 /* Into the table the current entry points to, at the entry covering next_last_level_gfn. The entry is read again:
  * the body may have just replaced it (a new table, a split, a zap), and the walk must follow what is linked now. */
-static bool try_step_down(struct tdp_iter *iter)
+static bool try_step_down(struct pt_iter *iter)
 {
 	if (iter->level == iter->min_level)
 		return false;
@@ -79,7 +79,7 @@ static bool try_step_down(struct tdp_iter *iter)
 	return true;
 }
 
-static bool try_step_side(struct tdp_iter *iter)
+static bool try_step_side(struct pt_iter *iter)
 {
 	if (pt_index(iter->gfn << PAGE_SHIFT, iter->level) == PT_ENTRIES - 1)
 		return false;
@@ -90,7 +90,7 @@ static bool try_step_side(struct tdp_iter *iter)
 	return true;
 }
 
-static bool try_step_up(struct tdp_iter *iter)
+static bool try_step_up(struct pt_iter *iter)
 {
 	if (iter->level == iter->root_level)
 		return false;
@@ -100,10 +100,10 @@ static bool try_step_up(struct tdp_iter *iter)
 	return true;
 }
 
-void tdp_iter_next(struct tdp_iter *iter)
+void pt_iter_next(struct pt_iter *iter)
 {
 	if (iter->yielded) {
-		tdp_iter_restart(iter);
+		pt_iter_restart(iter);
 		return;
 	}
 	if (try_step_down(iter))

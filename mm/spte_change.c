@@ -1,10 +1,9 @@
-/* The one change hook: every SPTE write of the TDP MMU goes through __tdp_mmu_set_spte (or its compare-exchange
- * twin), and every change is then handled in one place, __handle_changed_spte: statistics, the decision whether
- * remote TLBs must be flushed, and the removal of a table that an entry no longer points to. Unlinked tables are
- * freed only after the flush that makes every vCPU stop using them (__tdp_flush_and_free). */
+/* The one change hook (see spte_change.h). */
+#include "mm/spte_change.h"
 #include "hv/bug.h"
 #include "hv/errno.h"
-#include "mm/ept/tdp_internal.h"
+#include "mm/mmu.h"
+#include "mm/spte.h"
 
 /*
  * Whether a vCPU could still hold a translation the change took away. A hole that becomes present needs nothing (no
@@ -28,16 +27,15 @@ static bool change_needs_flush(const struct pt_format *fmt, u64 old, u64 new, in
 	return (old & perms & ~new) || (new & fmt->nx & ~old);
 }
 
-static void __handle_changed_spte(struct tdp_mmu *mmu, gfn_t gfn, u64 old, u64 new, int level);
-
 /*
  * A table no entry points to any more: empty it entry by entry, each through the hook (so the leaves it held are
  * counted and the tables below it removed in turn), then queue it for freeing after the flush. The entries are
  * exchanged, not just read, so an A/D update the hardware makes meanwhile is not lost to the hook. The table is
- * unreachable from any root, but a vCPU's paging-structure cache may still walk it until the flush; the zeroes it
- * finds then are holes, which only fault.
+ * unreachable from any root, but a vCPU's paging-structure cache may still walk it until the flush, and a lockless
+ * walker until its grace period ends; the zeroes they find are holes, which only fault.
  */
-static void __handle_removed_table(struct tdp_mmu *mmu, hpa_t table, gfn_t gfn, int level)
+static void __handle_removed_table(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt,
+				   hpa_t table, gfn_t gfn, int level)
 {
 	u64 *pt = phys_to_virt(table);
 
@@ -46,19 +44,20 @@ static void __handle_removed_table(struct tdp_mmu *mmu, hpa_t table, gfn_t gfn, 
 		if (!__atomic_load_n(&pt[i], __ATOMIC_RELAXED))
 			continue;
 		u64 old = __atomic_exchange_n(&pt[i], 0, __ATOMIC_SEQ_CST);
-		__handle_changed_spte(mmu, gfn + i * pt_level_pages(level), old, 0, level);
+		__mmu_handle_changed_spte(mmu, eng, fmt, gfn + i * pt_level_pages(level), old, 0, level);
 	}
 	mmu->stats.tables_freed++;
-	__tdp_defer_free_table(mmu, table);
+	__mmu_defer_free_table(mmu, table);
 }
 
-static void __handle_changed_spte(struct tdp_mmu *mmu, gfn_t gfn, u64 old, u64 new, int level)
+void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt, gfn_t gfn,
+			       u64 old, u64 new, int level)
 {
 	bool was_present = spte_is_present(old), is_present = spte_is_present(new);
 	bool was_leaf = was_present && spte_is_leaf(old, level), is_leaf = is_present && spte_is_leaf(new, level);
 
 	assert_spin_held(&mmu->lock);
-	BUG_ON(level < 1 || level > TDP_ROOT_LEVEL);
+	BUG_ON(level < 1 || level > PT_LEVELS);
 	if (old == new)
 		return;
 	/* A present leaf never moves to another frame in place: it is zapped and flushed first, so no vCPU ever
@@ -66,60 +65,61 @@ static void __handle_changed_spte(struct tdp_mmu *mmu, gfn_t gfn, u64 old, u64 n
 	BUG_ON(was_leaf && is_leaf && spte_pfn(old) != spte_pfn(new));
 	BUG_ON(was_present && !was_leaf && is_present && !is_leaf);
 
-	if (change_needs_flush(mmu->fmt, old, new, level))
+	if (change_needs_flush(fmt, old, new, level))
 		mmu->flush_pending = true;
 	if (was_leaf && !is_present)
 		mmu->stats.zapped_leaves++;
+	if (eng->leaf_changed && (was_leaf || is_leaf))
+		eng->leaf_changed(mmu, gfn, was_leaf ? old : 0, is_leaf ? new : 0, level);
 	/* Observers see changes in the order they reach memory: this entry first, then the table below it. */
 	if (mmu->ops->spte_changed)
 		mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
 	if (was_present && !was_leaf)
-		__handle_removed_table(mmu, spte_pfn(old) << PAGE_SHIFT, gfn, level - 1);
+		__handle_removed_table(mmu, eng, fmt, spte_pfn(old) << PAGE_SHIFT, gfn, level - 1);
 }
 
 /*
  * Every write is an exchange, so the hook sees the value really replaced, including A/D bits the hardware set after
- * the walker read the entry (with one vCPU per VM that cannot happen yet while the lock is held, but the exchange
- * costs nothing next to a fault). Anything else changing under the lock is a bug.
+ * the walker read the entry: other vCPUs run in the guest while the lock is held. Anything else changing under the
+ * lock is a bug.
  */
-void __tdp_mmu_set_spte(struct tdp_mmu *mmu, struct tdp_iter *iter, u64 new_spte)
+void __mmu_set_spte(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte)
 {
 	assert_spin_held(&mmu->lock);
 	u64 old = __atomic_exchange_n(iter->sptep, new_spte, __ATOMIC_SEQ_CST);
 
-	BUG_ON((old ^ iter->old_spte) & ~(mmu->fmt->accessed | mmu->fmt->dirty));
-	__handle_changed_spte(mmu, iter->gfn, old, new_spte, iter->level);
+	BUG_ON((old ^ iter->old_spte) & ~(iter->fmt->accessed | iter->fmt->dirty));
+	__mmu_handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, old, new_spte, iter->level);
 	iter->old_spte = new_spte;
 }
 
-int __tdp_mmu_set_spte_atomic(struct tdp_mmu *mmu, struct tdp_iter *iter, u64 new_spte)
+int __mmu_set_spte_atomic(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte)
 {
 	u64 old = iter->old_spte;
 
 	assert_spin_held(&mmu->lock);
-	if (!tdp_spte_try_cmpxchg(iter, new_spte))
+	if (!mmu_spte_try_cmpxchg(iter, new_spte))
 		return -EBUSY;
-	__handle_changed_spte(mmu, iter->gfn, old, new_spte, iter->level);
+	__mmu_handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, old, new_spte, iter->level);
 	return 0;
 }
 
-void __tdp_defer_free_table(struct tdp_mmu *mmu, hpa_t table)
+void __mmu_defer_free_table(struct mmu *mmu, hpa_t table)
 {
 	assert_spin_held(&mmu->lock);
-	/* Every table already queued is unlinked, so flushing now makes all of them safe to free. */
-	if (mmu->nr_free_pending == TDP_FREE_BATCH)
-		__tdp_flush_and_free(mmu);
+	/* Every table already queued is unlinked, so flushing now makes all of them safe to hand on. */
+	if (mmu->nr_free_pending == MMU_FREE_BATCH)
+		__mmu_flush_and_free(mmu);
 	mmu->free_pending[mmu->nr_free_pending++] = table;
 	mmu->flush_pending = true;
 }
 
 /*
- * Flush, then free. ops->flush_remote_tlbs makes every vCPU drop this MMU's translations before it next runs guest
- * code (see its contract in tdp_mmu.h). Today the VM's only vCPU is not in guest mode while the lock is held (MMU
- * operations run on its CPU or while it is stopped) and honours the request before it enters again, so once the
- * request is made no vCPU can walk the unlinked tables any more, and they can be reused at once.
+ * Flush, then free. ops->flush_remote_tlbs returns only once every vCPU of the VM has left guest mode and will flush
+ * before it enters again (its contract in mmu.h), so after it no hardware walk can reach the unlinked tables; the
+ * grace period then covers the software walkers that run without the lock.
  */
-void __tdp_flush_and_free(struct tdp_mmu *mmu)
+void __mmu_flush_and_free(struct mmu *mmu)
 {
 	assert_spin_held(&mmu->lock);
 	if (mmu->flush_pending) {

@@ -1,7 +1,7 @@
 /* Guest memory slots (see memslot.h): lookup, the backing level the TDP MMU may map at, and adding slots backed by
  * fresh host memory. Slots change only while every vCPU is stopped; each change bumps the generation that MMIO
  * SPTEs are checked against. */
-#include "vm/memslot.h"
+#include "mm/memslot.h"
 #include "hv/bug.h"
 #include "hv/errno.h"
 #include "hv/platform.h"

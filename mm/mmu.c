@@ -1,0 +1,115 @@
+/* The MMU layer (see mmu.h): life cycle, the fault entry point, root loading, zaps and invalidation. */
+#include "mm/mmu.h"
+#include "hv/bug.h"
+#include "hv/errno.h"
+#include "hv/string.h"
+
+void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const struct mmu_ops *ops, void *owner)
+{
+	BUG_ON(!ops->flush_remote_tlbs || !ops->request_free_obsolete_roots);
+	memset(mmu, 0, sizeof(*mmu));
+	spin_lock_init(&mmu->lock);
+	mmu->fmt = fmt;
+	mmu->ops = ops;
+	mmu->owner = owner;
+	mmu->engines[1] = &tdp_engine;
+	tdp_mmu_init(mmu, max_level);
+}
+
+void mmu_destroy(struct mmu *mmu)
+{
+	if (mmu->ops) {
+		spin_lock(&mmu->lock);
+		/* Every vCPU must have put its roots: a reference left would point into freed memory. */
+		for (struct mmu_root *root = mmu->roots; root; root = root->next)
+			BUG_ON(root->refcount);
+		__mmu_free_unused_roots(mmu);
+		__mmu_flush_and_free(mmu);
+		spin_unlock(&mmu->lock);
+	}
+	for (struct track_notifier *n = mmu->track.notifiers; n; n = n->next) {
+		for (u32 i = 0; n->remove_region && i < mmu->slots.n; i++)
+			n->remove_region(n, mmu->slots.slots[i].base_gfn, mmu->slots.slots[i].npages);
+	}
+	memslots_destroy(&mmu->slots);
+}
+
+int mmu_add_ram(struct mmu *mmu, gfn_t base_gfn, u64 npages, u32 flags)
+{
+	int r = memslot_add_flags(&mmu->slots, base_gfn, npages, flags);
+
+	/* A slot added after tracking started gets its counts now, so track_is_write_tracked never misses one. */
+	if (!r && mmu->track.enabled)
+		r = track_write_enable(&mmu->slots);
+	return r;
+}
+
+static union mmu_role tdp_role(const struct mmu *mmu)
+{
+	union mmu_role role = { .word = 0 };
+
+	role.level = TDP_ROOT_LEVEL;
+	role.direct = 1;
+	role.ad_disabled = !mmu->fmt->ad_enabled;
+	return role;
+}
+
+int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv)
+{
+	return mmu_vcpu_load_root(mmu, mv, 0, tdp_role(mmu));
+}
+
+int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, struct mmu_fault *f)
+{
+	struct mmu_root *root = mv->current;
+	int r;
+
+	BUG_ON(!root);
+	*f = (struct mmu_fault){ .gpa = gpa, .access = access, .gfn = gpa >> PAGE_SHIFT };
+	/* Slots do not change while vCPUs run: the slot and its backing are looked up once, without the lock. */
+	f->slot = f->gfn < PT_MAX_PFN ? memslot_find(&mmu->slots, f->gfn) : NULL;
+	if (f->slot) {
+		f->backing_level = memslot_backing_level(f->slot, f->gfn);
+		f->host_writable = !(f->slot->flags & MEMSLOT_READONLY);
+		/* Clear the guest RAM the largest leaf could cover before taking the lock, so that zeroing up to 1 GiB
+		 * never holds up other vCPUs' faults. */
+		u64 n = pt_level_pages(MIN(f->backing_level, READ_ONCE(mmu->tdp.max_huge_level)));
+		memslot_prepare(f->slot, f->gfn & ~(n - 1), n);
+	}
+	spin_lock(&mmu->lock);
+	mmu->stats.faults++;
+	if (mmu_root_is_obsolete(mmu, root)) {
+		r = MMU_FAULT_RETRY; /* never populate a root that is about to go */
+	} else if (f->gfn >= PT_MAX_PFN) {
+		mmu->stats.mmio_faults++; /* beyond what 4 levels reach: no memslot can be there */
+		r = MMU_FAULT_MMIO;
+	} else {
+		r = __tdp_page_fault(mmu, root, f);
+	}
+	__mmu_flush_and_free(mmu);
+	spin_unlock(&mmu->lock);
+	return r;
+}
+
+void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
+{
+	spin_lock(&mmu->lock);
+	__tdp_zap_gfn_range(mmu, start, end);
+	__mmu_flush_and_free(mmu);
+	spin_unlock(&mmu->lock);
+}
+
+/*
+ * A new generation makes every root obsolete without touching any table. Roots no vCPU holds would never be dropped
+ * by one, so they are freed now; the rest keep their trees until their holders let go (a vCPU holding one is not in
+ * guest mode and drops it, on request, before it enters again), which spares this call a walk of every tree.
+ */
+void mmu_invalidate_all_roots(struct mmu *mmu)
+{
+	spin_lock(&mmu->lock);
+	mmu->generation++;
+	__mmu_free_unused_roots(mmu);
+	__mmu_flush_and_free(mmu);
+	spin_unlock(&mmu->lock);
+	mmu->ops->request_free_obsolete_roots(mmu->owner);
+}

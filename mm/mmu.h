@@ -1,0 +1,171 @@
+/* The per-VM MMU layer: the one interface vm/ uses for guest memory. It owns the lock, the memslots, the roots,
+ * the pending flush-and-free batch, the generation and the statistics, and embeds the engines that build the
+ * hardware's tables: the TDP MMU (mm/ept/) today, the shadow MMU next. A guest memory fault is described once in a
+ * struct mmu_fault and handed to the engine of the vCPU's root; write tracking (mm/track/) is consulted by the
+ * engines directly.
+ *
+ *   vm/exit.c -> mmu_page_fault (struct mmu_fault) -> tdp_page_fault (mm/ept/) -> __mmu_set_spte (spte_change.c)
+ *   vm/vcpu.c -> mmu_load_root / mmu_vcpu_free_obsolete_roots (root.c)
+ *   vm/ (any) -> mmu_read_gpa / mmu_write_gpa / mmu_cmpxchg_gpa (mmu_access.c): every write honours tracking
+ *
+ * Locking: mmu->lock (a spinlock) serialises every structural change: faults, zaps, splits, collapses, write
+ * tracking, root allocation and freeing. Every SPTE is written atomically through the change hook, so a lockless
+ * walker always sees either the old or the new entry. A `__` prefix means the caller holds the lock (asserted).
+ */
+#ifndef MM_MMU_H
+#define MM_MMU_H
+
+#include "hv/spinlock.h"
+#include "mm/ept/tdp_mmu.h"
+#include "mm/memslot.h"
+#include "mm/pt.h"
+#include "mm/root.h"
+#include "mm/spte.h"
+#include "mm/spte_change.h"
+#include "mm/track/write.h"
+
+struct mmu_stats {
+	u64 faults;                 /* every fault handled, MMIO included */
+	u64 faults_mapped[4];       /* [1] 4K, [2] 2M, [3] 1G leaves installed by faults */
+	u64 mmio_faults;            /* faults on gfns no memslot backs */
+	u64 spurious_faults;        /* the SPTE already allowed the access */
+	u64 write_protected_faults; /* writes refused because the gfn is write-tracked or its slot read-only */
+	u64 splits;                 /* huge leaves replaced by a table of smaller ones */
+	u64 collapses;              /* tables replaced by a huge leaf */
+	u64 zapped_leaves;          /* present leaves made not present */
+	u64 tables_allocated, tables_freed; /* below the roots */
+	u64 roots_allocated, roots_freed;
+	u64 remote_flushes;         /* ops->flush_remote_tlbs calls */
+	u64 mmio_sweeps;            /* all MMIO SPTEs removed because the generation field would wrap (mm/spte.h) */
+	u64 yields;                 /* long walks that dropped the lock halfway */
+	u64 track_adds, track_removes; /* write-tracking references taken and dropped */
+	u64 write_protected_sptes;  /* SPTEs that lost W because tracking of their gfn started */
+	u64 tracked_writes;         /* writes to tracked gfns applied through mmu_write_gpa/mmu_cmpxchg_gpa */
+	u64 tracked_writes_refused; /* of those, refused by a notifier */
+};
+
+/* What the MMU needs from its owner (the VM). */
+struct mmu_ops {
+	/* Make every vCPU of the owner drop its guest TLB entries for this MMU, for every root it has used (a freed
+	 * root's frame can come back as a new root), before it next runs guest code. Called under mmu->lock; tables
+	 * unlinked before the call are freed after it returns, so it must not return while another CPU may still walk
+	 * them in guest mode: the VM kicks every vCPU in the guest out and waits until each has left; the caller's own
+	 * vCPU flushes before it re-enters. */
+	void (*flush_remote_tlbs)(void *owner);
+	/* Ask every vCPU to drop the obsolete roots it holds (mmu_vcpu_free_obsolete_roots) before entering. Called
+	 * without the lock. */
+	void (*request_free_obsolete_roots)(void *owner);
+	/* Optional: told of every SPTE change after it is made, under mmu->lock (tests, tracing). */
+	void (*spte_changed)(void *owner, gfn_t gfn, u64 old_spte, u64 new_spte, int level);
+};
+
+/* An engine: what builds and tears down the trees of its roots, and what it must hear of every leaf change. */
+struct mmu_engine {
+	int (*alloc_tree)(struct mmu *mmu, struct mmu_root *root);  /* set root->hpa; 0 or -ENOMEM */
+	void (*free_tree)(struct mmu *mmu, struct mmu_root *root);  /* through the change hook; the top table too */
+	/* Optional: a leaf appeared (old 0), went (new 0) or changed, under the lock (the shadow MMU's rmap). */
+	void (*leaf_changed)(struct mmu *mmu, gfn_t gfn, u64 old_leaf, u64 new_leaf, int level);
+};
+
+/* Tables unlinked but not yet freed, waiting for the remote TLB flush; a full batch is flushed early. */
+#define MMU_FREE_BATCH 64
+
+struct mmu {
+	spinlock_t lock;
+	/* Set up before the vCPUs run, constant while they run (changes bump slots.generation). The per-gfn arrays of
+	 * each slot (track counts, later the rmap) are the MMU's, under the lock. */
+	struct memslots slots;
+	const struct mmu_ops *ops;       /* constant */
+	void *owner;                     /* constant */
+	const struct pt_format *fmt;     /* constant: the TDP format (EPT, EPT without A/D, NPT) */
+	const struct mmu_engine *engines[2]; /* constant: [role.direct] */
+	struct mmu_root *roots;          /* lock */
+	u64 generation;                  /* lock (read racily by mmu_root_is_obsolete): bumped by invalidation */
+	/* lock: what the SPTE changes since the last remote flush owe (spte_change.c) */
+	bool flush_pending;
+	u32 nr_free_pending;
+	hpa_t free_pending[MMU_FREE_BATCH];
+	struct mmu_stats stats;          /* lock (read racily for reports) */
+	struct tdp_mmu tdp;              /* lock: the TDP engine's own state */
+	struct track_vm track;           /* lock: write tracking's VM-wide state and notifiers */
+};
+
+/* One guest memory fault, described once: filled by mmu_page_fault (and the engine, under the lock, for the fields
+ * that depend on write tracking), consumed by the engine. Nothing on the fault path looks anything up twice. */
+struct mmu_fault {
+	gpa_t gpa;
+	gva_t gva;              /* shadow faults: the guest-virtual address; TDP: 0 */
+	u32 access;             /* SPTE_ACC_* */
+	gfn_t gfn;
+	struct memslot *slot;   /* NULL: not guest RAM (MMIO) */
+	int backing_level;      /* the largest leaf the backing allows (memslot_backing_level); 0 without a slot */
+	int max_level;          /* under the lock: MIN(backing, CPU, write tracking and disallow counts) */
+	bool host_writable;     /* the slot is writable */
+	bool mmu_writable;      /* under the lock: the gfn is not write-tracked */
+	bool is_private;        /* private memory (a later issue) */
+	int mapped_level;       /* out: the level of the leaf now mapping gfn (FIXED, SPURIOUS, WRITE_PROTECTED) */
+};
+
+enum mmu_fault_result {
+	MMU_FAULT_FIXED,    /* mapped; re-enter the guest */
+	MMU_FAULT_SPURIOUS, /* nothing to do (already mapped, or a racing fault did it) */
+	MMU_FAULT_MMIO,     /* gfn is not guest RAM: emulate the access */
+	MMU_FAULT_RETRY,    /* the root became obsolete; reload roots and re-enter */
+	/* A write to a gfn the MMU maps read-only on purpose: it is write-tracked, or its memslot is read-only. The
+	 * gfn stays mapped (readable, executable); the caller must emulate the write instruction (the trackers see the
+	 * write that way), and re-entering without emulating would fault forever. */
+	MMU_FAULT_WRITE_PROTECTED,
+};
+
+/* max_level: the CPU's (or the configuration's) largest TDP leaf, 1..3. */
+void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const struct mmu_ops *ops, void *owner);
+/* Free every root, table and memslot; no vCPU may hold a root any more. */
+void mmu_destroy(struct mmu *mmu);
+
+/* Guest RAM [base_gfn, base_gfn + npages), 2 MiB multiples: memslot_add. Only while no vCPU runs. */
+int mmu_add_ram(struct mmu *mmu, gfn_t base_gfn, u64 npages, u32 flags);
+
+/* Load the vCPU's root for its current mode: mv->current is then valid (its hpa and role.level go to the
+ * hardware). 0 or -ENOMEM. */
+int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv);
+
+/* A guest-physical fault at gpa for an access of kind SPTE_ACC_*: returns an mmu_fault_result or -ENOMEM; *f holds
+ * the fault as the MMU saw it. */
+int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, struct mmu_fault *f);
+
+/* Zap the leaves mapping [start, end) in every root, obsolete ones too. Flushes if anything present went. */
+void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
+/* Mark every root obsolete and ask the vCPUs to drop them; roots built afterwards are valid. */
+void mmu_invalidate_all_roots(struct mmu *mmu);
+
+/* ---- write tracking (mmu_track.c) ---- */
+
+/* Take a write-tracking reference on gfn: from then on no SPTE maps it writable or huge. The first reference raises
+ * the huge-page disallow counts around it, splits huge leaves that cover it, and write-protects every mapping of it
+ * (flushing only if an SPTE changed). 0; -EFAULT (not guest RAM); -ERANGE (the 16-bit count would overflow:
+ * warned once, nothing changed); -ENOMEM (first use: the counts could not be allocated). */
+int __mmu_track_add_gfn(struct mmu *mmu, gfn_t gfn);
+int mmu_track_add_gfn(struct mmu *mmu, gfn_t gfn);
+/* Drop a reference. When the last goes, writability comes back lazily on the next write fault (MMU_WRITABLE) and
+ * huge pages through a collapse of the region if nothing else disallows it. 0, -EFAULT, -ERANGE (underflow). */
+int __mmu_track_remove_gfn(struct mmu *mmu, gfn_t gfn);
+int mmu_track_remove_gfn(struct mmu *mmu, gfn_t gfn);
+/* For users of tracking (KVM's kvm_page_track_max_mapping_level): the largest level the MMU would map gfn with,
+ * 1 (4K) when gfn is tracked, a region around it is disallowed, or there is no slot. */
+int mmu_track_max_mapping_level(struct mmu *mmu, gfn_t gfn);
+/* Register a user (before the vCPUs run; notifiers are called in registration order). */
+void mmu_track_register_notifier(struct mmu *mmu, struct track_notifier *n);
+
+/* ---- guest memory access by the hypervisor (mmu_access.c) ---- */
+
+/* Read or write guest RAM; -EFAULT when any byte is not RAM (nothing is written then). Writes to write-tracked gfns
+ * go past the trackers' notifiers: a refusing notifier drops the write (-EPERM, nothing written). `who` is the
+ * accessor handed to notifiers (the vCPU, or NULL for the hypervisor itself). */
+int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len);
+int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 len);
+/* Atomically replace the len-byte (1, 2, 4, 8) value at gpa with new if it holds old: 0 when replaced, -EAGAIN
+ * when it held something else (*cur gets it, if cur), -EFAULT, -EINVAL (misaligned across a page), -EPERM
+ * (refused by a tracker). The guest page walker sets A/D bits with it; the emulator's locked instructions too. */
+int mmu_cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, unsigned int len, u64 *cur);
+
+#endif

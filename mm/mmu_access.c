@@ -1,0 +1,155 @@
+/* Guest memory as the hypervisor reads and writes it: device models, loaders, the instruction emulator and the
+ * guest page walker all come through here, so a write to a write-tracked gfn is seen by the users of tracking
+ * whoever makes it. A write is applied page by page; each page of it that is tracked goes past every notifier's
+ * pre_write (which may refuse it) and, once applied, their write hook.
+ *
+ * Ordering with a concurrent mmu_track_add_gfn on another CPU: a write that read "not tracked" may still land after
+ * the add returns. The add's own caller decides when tracking starts (the VM's build for protect=, the guest's own
+ * vCPU for its hypercall), and a write racing with that from another vCPU is ordered before it, as a guest store
+ * racing with the hypercall would be on hardware. */
+#include "mm/mmu.h"
+#include "hv/bug.h"
+#include "hv/errno.h"
+#include "hv/string.h"
+
+/* Every byte of [gpa, gpa + len) is guest RAM. */
+static bool is_ram(struct mmu *mmu, gpa_t gpa, u64 len)
+{
+	while (len) {
+		u64 n = MIN(len, PAGE_SIZE - (gpa & (PAGE_SIZE - 1)));
+
+		if ((gpa >> PAGE_SHIFT) >= PT_MAX_PFN || !memslot_find(&mmu->slots, gpa >> PAGE_SHIFT))
+			return false;
+		gpa += n;
+		len -= n;
+	}
+	return true;
+}
+
+/* The host address of gpa in RAM (cleared on first use). */
+static u8 *ram_ptr(struct mmu *mmu, gpa_t gpa, struct memslot **slotp)
+{
+	struct memslot *s = memslot_find(&mmu->slots, gpa >> PAGE_SHIFT);
+
+	BUG_ON(!s);
+	memslot_prepare(s, gpa >> PAGE_SHIFT, 1);
+	*slotp = s;
+	return (u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gpa >> PAGE_SHIFT)) + (gpa & (PAGE_SIZE - 1));
+}
+
+int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len)
+{
+	u8 *p = buf;
+
+	if (!is_ram(mmu, gpa, len))
+		return -EFAULT;
+	while (len) {
+		struct memslot *s;
+		u64 n = MIN(len, PAGE_SIZE - (gpa & (PAGE_SIZE - 1)));
+
+		memcpy(p, ram_ptr(mmu, gpa, &s), n);
+		gpa += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static bool pre_write(struct mmu *mmu, void *who, gpa_t gpa, const void *bytes, unsigned int len)
+{
+	for (struct track_notifier *n = mmu->track.notifiers; n; n = n->next) {
+		if (n->pre_write && n->pre_write(n, who, gpa, bytes, len) == TRACK_WRITE_DENY) {
+			__atomic_fetch_add(&mmu->stats.tracked_writes_refused, 1, __ATOMIC_RELAXED);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void post_write(struct mmu *mmu, void *who, gpa_t gpa, const void *bytes, unsigned int len)
+{
+	__atomic_fetch_add(&mmu->stats.tracked_writes, 1, __ATOMIC_RELAXED);
+	for (struct track_notifier *n = mmu->track.notifiers; n; n = n->next) {
+		if (n->write)
+			n->write(n, who, gpa, bytes, len);
+	}
+}
+
+int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 len)
+{
+	const u8 *p = buf;
+	int r = 0;
+
+	if (!is_ram(mmu, gpa, len))
+		return -EFAULT;
+	while (len) {
+		struct memslot *s;
+		unsigned int n = MIN(len, PAGE_SIZE - (gpa & (PAGE_SIZE - 1)));
+		u8 *host = ram_ptr(mmu, gpa, &s);
+		bool tracked = track_is_write_tracked(s, gpa >> PAGE_SHIFT);
+
+		if (!tracked) {
+			memcpy(host, p, n);
+		} else if (pre_write(mmu, who, gpa, p, n)) {
+			memcpy(host, p, n);
+			post_write(mmu, who, gpa, p, n);
+		} else {
+			r = -EPERM;
+		}
+		gpa += n;
+		p += n;
+		len -= n;
+	}
+	return r;
+}
+
+int mmu_cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, unsigned int len, u64 *cur)
+{
+	struct memslot *s;
+	bool tracked, ok;
+	u8 *host;
+
+	if (len != 1 && len != 2 && len != 4 && len != 8)
+		return -EINVAL;
+	/* Naturally aligned, as a locked access that the hardware makes atomically; a guest's split-lock access is
+	 * emulated as such by its caller, not here. */
+	if (gpa & (len - 1))
+		return -EINVAL;
+	if (!is_ram(mmu, gpa, len))
+		return -EFAULT;
+	host = ram_ptr(mmu, gpa, &s);
+	tracked = track_is_write_tracked(s, gpa >> PAGE_SHIFT);
+	if (tracked && !pre_write(mmu, who, gpa, &new, len))
+		return -EPERM;
+	switch (len) {
+	case 1: {
+		u8 e = (u8)old;
+		ok = __atomic_compare_exchange_n((u8 *)host, &e, (u8)new, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		old = e;
+		break;
+	}
+	case 2: {
+		u16 e = (u16)old;
+		ok = __atomic_compare_exchange_n((u16 *)host, &e, (u16)new, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		old = e;
+		break;
+	}
+	case 4: {
+		u32 e = (u32)old;
+		ok = __atomic_compare_exchange_n((u32 *)host, &e, (u32)new, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		old = e;
+		break;
+	}
+	default:
+		ok = __atomic_compare_exchange_n((u64 *)host, &old, new, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		break;
+	}
+	if (!ok) {
+		if (cur)
+			*cur = old;
+		return -EAGAIN;
+	}
+	if (tracked)
+		post_write(mmu, who, gpa, &new, len);
+	return 0;
+}

@@ -1,0 +1,225 @@
+/* Roots (see root.h). A valid root that loses its last reference (evicted from every vCPU's cache) stays on the
+ * list for reuse: a vCPU switching back to that (pgd, role) finds it populated. This is bounded for direct roots (one
+ * per role, a handful of roles); shadow roots, one per guest pgd, are bounded by the shadow MMU's page budget. Such
+ * roots go at the next invalidation or at mmu_destroy. An obsolete root goes with its last reference. The engine that
+ * builds a root's tree (TDP for direct roots, the shadow MMU for the others) populates and frees it through
+ * mmu->engines[role.direct]. */
+#include "mm/root.h"
+#include "hv/bug.h"
+#include "hv/errno.h"
+#include "hv/platform.h"
+#include "mm/mmu.h"
+
+bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root)
+{
+	return root->generation != READ_ONCE(mmu->generation);
+}
+
+/* 0, -ENOMEM, or the engine's -EINVAL for a role it cannot build. */
+static int __mmu_alloc_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, struct mmu_root **out)
+{
+	const struct mmu_engine *eng = mmu->engines[role.direct];
+	struct mmu_root *root;
+	int r;
+
+	assert_spin_held(&mmu->lock);
+	if (!eng)
+		return -EINVAL;
+	root = kzalloc(sizeof(*root));
+	if (!root)
+		return -ENOMEM;
+	root->role = role;
+	root->pgd = pgd;
+	root->refcount = 1;
+	root->generation = mmu->generation;
+	r = eng->alloc_tree(mmu, root);
+	if (r) {
+		kfree(root);
+		return r;
+	}
+	root->next = mmu->roots;
+	mmu->roots = root;
+	mmu->stats.roots_allocated++;
+	*out = root;
+	return 0;
+}
+
+static void __mmu_free_root(struct mmu *mmu, struct mmu_root *root)
+{
+	struct mmu_root **pp;
+
+	assert_spin_held(&mmu->lock);
+	BUG_ON(root->refcount);
+	for (pp = &mmu->roots; *pp != root; pp = &(*pp)->next)
+		BUG_ON(!*pp);
+	*pp = root->next;
+	mmu->engines[root->role.direct]->free_tree(mmu, root);
+	mmu->stats.roots_freed++;
+	kfree(root);
+}
+
+void __mmu_get_root(struct mmu *mmu, struct mmu_root *root)
+{
+	assert_spin_held(&mmu->lock);
+	BUG_ON(root->refcount == ~0u);
+	root->refcount++;
+}
+
+void __mmu_put_root(struct mmu *mmu, struct mmu_root *root)
+{
+	assert_spin_held(&mmu->lock);
+	BUG_ON(!root->refcount);
+	if (--root->refcount == 0 && mmu_root_is_obsolete(mmu, root))
+		__mmu_free_root(mmu, root);
+}
+
+struct mmu_root *__mmu_next_root(struct mmu *mmu, struct mmu_root *prev, bool only_valid)
+{
+	struct mmu_root *next;
+
+	assert_spin_held(&mmu->lock);
+	next = prev ? prev->next : mmu->roots;
+	while (next && only_valid && mmu_root_is_obsolete(mmu, next))
+		next = next->next;
+	if (next)
+		__mmu_get_root(mmu, next);
+	if (prev)
+		__mmu_put_root(mmu, prev); /* after taking next: putting prev may free it */
+	return next;
+}
+
+void __mmu_free_unused_roots(struct mmu *mmu)
+{
+	struct mmu_root *root, *next;
+
+	assert_spin_held(&mmu->lock);
+	for (root = mmu->roots; root; root = next) {
+		next = root->next;
+		if (!root->refcount)
+			__mmu_free_root(mmu, root);
+	}
+}
+
+static bool root_matches(const struct mmu *mmu, const struct mmu_root *r, gpa_t pgd, union mmu_role role)
+{
+	return r->role.word == role.word && r->pgd == pgd && !mmu_root_is_obsolete(mmu, r);
+}
+
+static struct mmu_root *__find_valid_root(struct mmu *mmu, gpa_t pgd, union mmu_role role)
+{
+	assert_spin_held(&mmu->lock);
+	for (struct mmu_root *r = mmu->roots; r; r = r->next) {
+		if (root_matches(mmu, r, pgd, role))
+			return r;
+	}
+	return NULL;
+}
+
+/* The vCPU no longer uses `root` as its current root: keep it (and its reference) in the cache if it is valid,
+ * evicting the oldest cached root if the cache is full; drop it if it is obsolete. */
+static void __cache_or_put(struct mmu *mmu, struct mmu_vcpu *mv, struct mmu_root *root)
+{
+	assert_spin_held(&mmu->lock);
+	if (mmu_root_is_obsolete(mmu, root)) {
+		mv->obsolete_dropped++;
+		__mmu_put_root(mmu, root);
+		return;
+	}
+	if (mv->cached[MMU_CACHED_ROOTS - 1])
+		__mmu_put_root(mmu, mv->cached[MMU_CACHED_ROOTS - 1]);
+	for (int i = MMU_CACHED_ROOTS - 1; i > 0; i--)
+		mv->cached[i] = mv->cached[i - 1];
+	mv->cached[0] = root;
+}
+
+/* Take the valid cached root of (pgd, role) out of the cache, with the cache's reference; NULL if there is none. */
+static struct mmu_root *take_cached(const struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, union mmu_role role)
+{
+	for (int i = 0; i < MMU_CACHED_ROOTS && mv->cached[i]; i++) {
+		struct mmu_root *root = mv->cached[i];
+
+		if (!root_matches(mmu, root, pgd, role))
+			continue;
+		for (int j = i; j < MMU_CACHED_ROOTS - 1; j++)
+			mv->cached[j] = mv->cached[j + 1];
+		mv->cached[MMU_CACHED_ROOTS - 1] = NULL;
+		return root;
+	}
+	return NULL;
+}
+
+int mmu_vcpu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, union mmu_role role)
+{
+	struct mmu_root *root, *prev = mv->current;
+	int r = 0;
+
+	if (!role.direct && role.level < 2)
+		return -EINVAL;
+
+	spin_lock(&mmu->lock);
+	if (prev && root_matches(mmu, prev, pgd, role))
+		goto out;
+	root = take_cached(mmu, mv, pgd, role);
+	if (root) {
+		mv->root_cache_hits++;
+	} else {
+		root = __find_valid_root(mmu, pgd, role);
+		if (root)
+			__mmu_get_root(mmu, root);
+		else
+			r = __mmu_alloc_root(mmu, pgd, role, &root);
+	}
+	if (r)
+		goto out;
+	mv->root_loads++;
+	mv->current = root;
+	if (prev)
+		__cache_or_put(mmu, mv, prev);
+out:
+	__mmu_flush_and_free(mmu);
+	spin_unlock(&mmu->lock);
+	return r;
+}
+
+bool mmu_vcpu_free_obsolete_roots(struct mmu *mmu, struct mmu_vcpu *mv)
+{
+	bool dropped_current = false;
+	int j = 0;
+
+	spin_lock(&mmu->lock);
+	if (mv->current && mmu_root_is_obsolete(mmu, mv->current)) {
+		__mmu_put_root(mmu, mv->current);
+		mv->current = NULL;
+		mv->obsolete_dropped++;
+		dropped_current = true;
+	}
+	for (int i = 0; i < MMU_CACHED_ROOTS; i++) {
+		struct mmu_root *root = mv->cached[i];
+
+		mv->cached[i] = NULL;
+		if (root && mmu_root_is_obsolete(mmu, root)) {
+			mv->obsolete_dropped++;
+			__mmu_put_root(mmu, root);
+		} else if (root) {
+			mv->cached[j++] = root;
+		}
+	}
+	__mmu_flush_and_free(mmu);
+	spin_unlock(&mmu->lock);
+	return dropped_current;
+}
+
+void mmu_vcpu_put_roots(struct mmu *mmu, struct mmu_vcpu *mv)
+{
+	spin_lock(&mmu->lock);
+	if (mv->current)
+		__mmu_put_root(mmu, mv->current);
+	mv->current = NULL;
+	for (int i = 0; i < MMU_CACHED_ROOTS; i++) {
+		if (mv->cached[i])
+			__mmu_put_root(mmu, mv->cached[i]);
+		mv->cached[i] = NULL;
+	}
+	__mmu_flush_and_free(mmu);
+	spin_unlock(&mmu->lock);
+}

@@ -1,0 +1,80 @@
+/* MMU roots, shared by both engines: a root is a refcounted top-level table named by what it translates (the
+ * guest's page-table base `pgd`, 0 for TDP) and how (`role`). vCPUs hold their current root and a small cache of
+ * previous ones, so a switch back (a CR3 load of an earlier process under shadow paging, a change of role) finds its
+ * tree populated. Invalidation is by generation: a root built before the MMU's current generation is obsolete, and
+ * each vCPU drops only the obsolete roots it holds, never the valid ones. */
+#ifndef MM_ROOT_H
+#define MM_ROOT_H
+
+#include "hv/compiler.h"
+
+struct mmu;
+
+/*
+ * Everything that decides how a root's tree translates. Two vCPUs share a root only when their roles are equal, so
+ * every input that changes the translation or the permissions a tree grants is a bit here:
+ */
+union mmu_role {
+	u32 word;
+	struct {
+		u32 level : 3;           /* of the root table: 4 (TDP and 4-level guests), 3 (PAE), 2 (32-bit) */
+		u32 direct : 1;          /* maps gpa (TDP, or a guest with paging off), not a guest page table */
+		/* Shadow roots only: the guest's paging controls that change what its PTEs permit. */
+		u32 cr0_wp : 1;          /* supervisor writes honour R/W */
+		u32 smep_andnot_wp : 1;  /* SMEP with WP clear: a supervisor-writable user page must not be executable */
+		u32 smap_andnot_wp : 1;  /* SMAP with WP clear: likewise for supervisor reads of user pages */
+		u32 efer_nx : 1;         /* bit 63 is XD rather than reserved */
+		u32 quadrant : 2;        /* which part of a 32-bit guest table a PAE shadow table covers */
+		u32 has_4_byte_gpte : 1; /* 32-bit guest tables: entries of 4 bytes */
+		u32 ad_disabled : 1;     /* the format has no hardware A/D: aging uses access tracking */
+		u32 mirror : 1;          /* a mirror of private memory (a later issue) */
+		u32 as_id : 1;           /* address space (SMM later) */
+	};
+};
+static_assert(sizeof(union mmu_role) == sizeof(u32), "the role is compared as one word");
+
+struct mmu_root {
+	hpa_t hpa;              /* the top-level table: constant */
+	union mmu_role role;    /* constant */
+	gpa_t pgd;              /* constant: the guest page table the root shadows; 0 for direct roots */
+	u32 refcount;           /* mmu->lock: vCPU current/cached slots and in-flight walks hold references */
+	u64 generation;         /* mmu->lock: mmu->generation when the root was built */
+	struct mmu_root *next;  /* mmu->lock: list of every live root */
+};
+
+/* A vCPU's roots. Owned by the vCPU; the MMU changes it only from the mmu_* calls that vCPU makes. */
+#define MMU_CACHED_ROOTS 3
+struct mmu_vcpu {
+	struct mmu_root *current;
+	struct mmu_root *cached[MMU_CACHED_ROOTS]; /* most recent first, NULL-terminated */
+	u64 root_loads;         /* roots made current: from the cache, the MMU's list, or built */
+	u64 root_cache_hits;    /* of those, taken back from this vCPU's cache */
+	u64 obsolete_dropped;   /* obsolete roots this vCPU let go, current or cached */
+};
+
+bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root);
+
+/* Make mv->current a valid root of (pgd, role): keep it if it is, else take it back from the cache or the MMU's
+ * list, else build it. The previous current root moves into the cache (or goes, if obsolete). 0, -ENOMEM (mv
+ * unchanged), or -EINVAL for a role no engine builds. */
+int mmu_vcpu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, union mmu_role role);
+/* Drop the obsolete roots this vCPU holds, current or cached; valid ones stay. True if current went (the caller
+ * must load a root again before entering). */
+bool mmu_vcpu_free_obsolete_roots(struct mmu *mmu, struct mmu_vcpu *mv);
+/* Drop every root this vCPU holds (vCPU teardown). */
+void mmu_vcpu_put_roots(struct mmu *mmu, struct mmu_vcpu *mv);
+
+/* ---- for the engines and mm/mmu.c (caller holds mmu->lock) ---- */
+void __mmu_get_root(struct mmu *mmu, struct mmu_root *root);
+/* Drop a reference; an obsolete root goes with its last one. */
+void __mmu_put_root(struct mmu *mmu, struct mmu_root *root);
+/* Free every root no vCPU holds, valid or not (invalidation, teardown). */
+void __mmu_free_unused_roots(struct mmu *mmu);
+/* The root after prev (the first for NULL) with a reference taken, prev's dropped; NULL at the end. */
+struct mmu_root *__mmu_next_root(struct mmu *mmu, struct mmu_root *prev, bool only_valid);
+
+/* Every root (or every valid one), each held by a reference while the body runs, so the body may yield the lock. */
+#define for_each_mmu_root_yield_safe(mmu, root, only_valid)                                                            \
+	for (root = __mmu_next_root(mmu, NULL, only_valid); root; root = __mmu_next_root(mmu, root, only_valid))
+
+#endif

@@ -1,1 +1,0 @@
-UNIT_SRCS_test_tdp_iter := mm/ept/tdp_iter.c mm/pt.c
