@@ -64,6 +64,10 @@
 #define VM_CONFIG_MEM_DEFAULT (64ULL << 20)
 #define VM_CONFIG_MEM_MIN     (2ULL << 20)
 #define VM_CONFIG_MEM_MAX     (64ULL << 30)
+/* Guest RAM of mem=M bytes is [0, min(M, LOW_MAX)) and, beyond that, [HIGH_BASE, HIGH_BASE + M - LOW_MAX): the gap
+ * is the 32-bit PCI/MMIO hole. vm/launch.c builds the memslots from these. */
+#define VM_CONFIG_RAM_LOW_MAX	(3ULL << 30)
+#define VM_CONFIG_RAM_HIGH_BASE (4ULL << 30)
 
 /* One VM. Addresses are host-physical ranges [start, end) of GRUB modules, from struct boot_info. */
 struct vm_config {
