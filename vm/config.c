@@ -7,12 +7,14 @@
 #include "hv/log.h"
 #include "hv/string.h"
 #include "kernel/cmdline.h"
+#include "kernel/printf.h"
 
 #define KEY_MAX 16
 /* A whole word, dequoted: GRUB quotes an argument that holds a space as a whole ("cmdline=a b"), so the key, the '='
  * and the value can all sit inside the quotes. */
 #define RAW_MAX	     (KEY_MAX + VM_CONFIG_CMDLINE_MAX)
 #define MSG_WORD_MAX 60
+#define UNKNOWN_KEY  "unknown key (expected vm, role, mem, cpus, pages, console, cmdline or protect)"
 
 enum cfg_role { ROLE_KERNEL, ROLE_MODULE, ROLE_INITRD };
 
@@ -30,6 +32,7 @@ struct cfg_line {
 	u32 idx;
 	u32 errors;
 	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console;
+	bool has_protect; /* a protect= word with a value, good or bad */
 	bool role_bad;
 	int role;
 	u64 mem;
@@ -40,6 +43,16 @@ struct cfg_line {
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	struct cmdline_word mem_w, cpus_w, pages_w, console_w; /* for "only on the kernel module" */
 	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
+	/* protect_w is the first protect= word, for "only on the kernel module". protect[] holds the good ranges,
+	 * pairwise disjoint; whether each lies in guest RAM is checked once the line is whole (mem= may come after
+	 * it), and w names the word then. */
+	struct cmdline_word protect_w;
+	u32 nr_protect;
+	struct {
+		u64 start, end;
+		u8 mode;
+		struct cmdline_word w;
+	} protect[VM_CONFIG_MAX_PROTECT];
 };
 
 /* Per tracked VM, beside its struct vm_config in out[]. */
@@ -161,6 +174,79 @@ static void parse_cpus(struct cfg_line *l, const struct cfg_word *cw)
 		l->cpus = (u32)v;
 }
 
+/* protect=START-END[:MODE]: checks what the word alone can tell, and against the line's earlier ranges; a good range
+ * is kept on the line. Only the first problem of a word is reported. */
+static void parse_protect(struct cfg_line *l, const struct cfg_word *cw)
+{
+	char buf[VM_CONFIG_CMDLINE_MAX]; /* the value, cut at '-' and ':' */
+	char msg[MSG_WORD_MAX + 80];
+	char *dash, *colon;
+	u64 start, end;
+	u8 mode = VM_PROTECT_DENY;
+	int r_start, r_end;
+
+	memcpy(buf, cw->val, strlen(cw->val) + 1);
+	/* Neither a number nor a mode holds '-' or ':', so the first of each is the separator. */
+	colon = strchr(buf, ':');
+	if (colon)
+		*colon = '\0';
+	dash = strchr(buf, '-');
+	if (!dash) {
+		word_err(l, &cw->w, "malformed range (expected protect=START-END[:MODE])");
+		return;
+	}
+	*dash = '\0';
+	r_start = cmdline_parse_u64(buf, &start);
+	r_end = cmdline_parse_u64(dash + 1, &end);
+	if (r_start == -EINVAL || r_end == -EINVAL) {
+		word_err(l, &cw->w, "malformed address (expected a number with an optional K, M or G suffix)");
+		return;
+	}
+	if (r_start < 0 || r_end < 0) {
+		word_err(l, &cw->w, "address does not fit in 64 bits");
+		return;
+	}
+	if (colon) {
+		if (strcmp(colon + 1, "log") == 0)
+			mode = VM_PROTECT_LOG;
+		else if (strcmp(colon + 1, "deny") == 0)
+			mode = VM_PROTECT_DENY;
+		else if (strcmp(colon + 1, "kill") == 0)
+			mode = VM_PROTECT_KILL;
+		else {
+			word_err(l, &cw->w, "protect mode must be log, deny or kill");
+			return;
+		}
+	}
+	if (!IS_ALIGNED(start, PAGE_SIZE) || !IS_ALIGNED(end, PAGE_SIZE)) {
+		word_err(l, &cw->w, "range not 4K-aligned (START and END must be multiples of 0x1000)");
+		return;
+	}
+	if (start >= end) {
+		word_err(l, &cw->w, "empty or reversed range (START must be below END)");
+		return;
+	}
+	for (u32 i = 0; i < l->nr_protect; i++) {
+		const struct cmdline_word *o = &l->protect[i].w;
+
+		if (start < l->protect[i].end && l->protect[i].start < end) {
+			hv_snprintf(msg, sizeof(msg), "range overlaps another protect= range of this VM ('%.*s')",
+				    (int)MIN(o->len, (size_t)MSG_WORD_MAX), o->text);
+			word_err(l, &cw->w, msg);
+			return;
+		}
+	}
+	if (l->nr_protect >= VM_CONFIG_MAX_PROTECT) {
+		word_err(l, &cw->w, "more than 16 protect= ranges for this VM");
+		return;
+	}
+	l->protect[l->nr_protect].start = start;
+	l->protect[l->nr_protect].end = end;
+	l->protect[l->nr_protect].mode = mode;
+	l->protect[l->nr_protect].w = cw->w;
+	l->nr_protect++;
+}
+
 /* Applies one word to the line; reports what is wrong with it. */
 static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 {
@@ -171,7 +257,7 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		return;
 	}
 	if (cw->key_too_long) {
-		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus, pages, console or cmdline)");
+		word_err(l, &cw->w, UNKNOWN_KEY);
 		return;
 	}
 	if (strcmp(cw->key, "vm") == 0)
@@ -188,11 +274,13 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_pages;
 	else if (strcmp(cw->key, "console") == 0)
 		seen = &l->has_console;
+	else if (strcmp(cw->key, "protect") == 0)
+		seen = &l->has_protect;
 	else {
-		word_err(l, &cw->w, "unknown key (expected vm, role, mem, cpus, pages, console or cmdline)");
+		word_err(l, &cw->w, UNKNOWN_KEY);
 		return;
 	}
-	if (*seen) {
+	if (*seen && seen != &l->has_protect) { /* a VM may protect several ranges */
 		word_err(l, &cw->w, "key given twice in this module");
 		return;
 	}
@@ -248,6 +336,10 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 			word_err(l, &cw->w, "pages must be 4k, 2m or 1g");
 			return;
 		}
+	} else if (seen == &l->has_protect) {
+		if (!l->has_protect)
+			l->protect_w = cw->w;
+		parse_protect(l, cw);
 	} else {
 		l->cmdline_w = cw->w;
 		memcpy(l->cmdline, cw->val, strlen(cw->val) + 1);
@@ -266,6 +358,31 @@ static int find_or_add_vm(struct vm_config *out, u32 *nvms, u32 cap, const char 
 	memcpy(out[*nvms].name, name, strlen(name) + 1);
 	out[*nvms].cpus = 1;
 	return (int)(*nvms)++;
+}
+
+/* Every protect= range of the kernel line must lie wholly inside one piece of guest RAM (vm/config.h has the layout).
+ * mem= lives on the same line, so the line is the whole VM as far as this check goes. */
+static void check_protect_in_ram(struct cfg_line *l, u64 mem)
+{
+	u64 low_end = MIN(mem, VM_CONFIG_RAM_LOW_MAX);
+	u64 high_end = VM_CONFIG_RAM_HIGH_BASE + (mem - low_end); /* == HIGH_BASE: no high piece */
+	char msg[128];
+
+	if (mem > low_end)
+		hv_snprintf(msg, sizeof(msg),
+			    "range outside guest RAM ([0, 0x%llx) and [0x%llx, 0x%llx); it must lie inside one)",
+			    (unsigned long long)low_end, (unsigned long long)VM_CONFIG_RAM_HIGH_BASE,
+			    (unsigned long long)high_end);
+	else
+		hv_snprintf(msg, sizeof(msg), "range outside guest RAM ([0, 0x%llx))", (unsigned long long)low_end);
+	for (u32 i = 0; i < l->nr_protect; i++) {
+		u64 start = l->protect[i].start, end = l->protect[i].end;
+		bool in_low = end <= low_end;
+		bool in_high = start >= VM_CONFIG_RAM_HIGH_BASE && end <= high_end;
+
+		if (!in_low && !in_high)
+			word_err(l, &l->protect[i].w, msg);
+	}
 }
 
 static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct vm_config *c, struct cfg_vm *s)
@@ -289,6 +406,14 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	c->max_page_level = l->has_pages ? l->pages : 0;
 	c->console_raw = l->console_raw;
 	memcpy(c->cmdline, l->cmdline, sizeof(c->cmdline));
+	if (c->mem_bytes) /* 0: mem= was bad, reported already, and there is no RAM to check against */
+		check_protect_in_ram(l, c->mem_bytes);
+	for (u32 i = 0; i < l->nr_protect; i++) {
+		c->protect[i].start = l->protect[i].start;
+		c->protect[i].end = l->protect[i].end;
+		c->protect[i].mode = l->protect[i].mode;
+	}
+	c->nr_protect = l->nr_protect;
 }
 
 static void apply_module(struct cfg_line *l, const struct boot_module *m, struct vm_config *c)
@@ -301,6 +426,9 @@ static void apply_module(struct cfg_line *l, const struct boot_module *m, struct
 		word_err(l, &l->pages_w, "pages= goes on the kernel module (role=kernel), not on a role=module line");
 	if (l->has_console)
 		word_err(l, &l->console_w, "console= goes on the kernel module (role=kernel), not on a role=module line");
+	if (l->has_protect)
+		word_err(l, &l->protect_w,
+			 "protect= goes on the kernel module (role=kernel), not on a role=module line");
 	if (m->end < m->start) {
 		pr_err("vm config: module %u: module range ends before it starts\n", l->idx);
 		l->errors++;
@@ -327,6 +455,9 @@ static void apply_initrd(struct cfg_line *l, const struct boot_module *m, struct
 		word_err(l, &l->cpus_w, "cpus= goes on the kernel module (role=kernel), not on a role=initrd line");
 	if (l->has_pages)
 		word_err(l, &l->pages_w, "pages= goes on the kernel module (role=kernel), not on a role=initrd line");
+	if (l->has_protect)
+		word_err(l, &l->protect_w,
+			 "protect= goes on the kernel module (role=kernel), not on a role=initrd line");
 	if (l->has_cmdline)
 		word_err(l, &l->cmdline_w, "an initrd has no command line (cmdline= on the role=kernel line?)");
 	if (s->has_initrd) {

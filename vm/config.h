@@ -9,7 +9,8 @@
 
 /*
  * Syntax. Each GRUB `module2` line carries, after the file name, words `key=value` separated by spaces; a value may be
- * double-quoted to hold spaces (quotes are dropped). Keys are case-sensitive and each may appear once per module.
+ * double-quoted to hold spaces (quotes are dropped). Keys are case-sensitive and each may appear once per module,
+ * except protect=, the one key that may repeat.
  *
  *   vm=NAME        required: the VM the module belongs to; 1-31 characters of [A-Za-z0-9_.-]. A module without vm=
  *                  is not a VM module: it is skipped with a note (other features may use it).
@@ -31,6 +32,16 @@
  *                  by default). pages=4k makes every fault a 4K fault, for tests and benchmarks.
  *   cmdline="..."  on the kernel module, the guest kernel's command line; on a role=module module, that module's
  *                  Multiboot string. Default empty.
+ *   protect=START-END[:MODE]
+ *                  kernel module only, and may be given up to 16 times: a guest-physical range [START, END)
+ *                  whose writes, by the guest or by a device, are watched. START and END are numbers as for mem=
+ *                  (decimal or 0x hex, optional K, M or G suffix), both 4K-aligned, START below END. The range must
+ *                  lie wholly inside one piece of guest RAM, which with mem=M is [0, min(M, 3G)) and, when M is
+ *                  over 3G, [4G, 4G + M - 3G); the ranges of a VM must not overlap (they may touch). MODE says what
+ *                  a write to the range does: `log` lets it through and logs it, `deny` (the default) drops it and
+ *                  counts it, `kill` ends the VM. Example: protect=0x100000-0x200000:kill protect=16M-17M. The MMU
+ *                  is to enforce this by write-protecting the range (refcounted write tracking, mm/track); until
+ *                  that code lands, the ranges are only parsed, checked and kept in struct vm_config.
  *
  * A module's whole argument line must stay under 255 characters: struct boot_info keeps 255 and cuts longer ones
  * short, so a line that fills it is refused rather than used with its end missing.
@@ -53,7 +64,10 @@
  * left out: an unknown key, a key given twice, a word without a value or with an unterminated quote, a bad name, a
  * bad role, mem=, cpus= or pages= out of range or on a role=module line, any key but vm= and role= on a role=initrd
  * line, a value too long, a second kernel or a second initrd for a VM, a VM with no kernel, a ninth module, an empty
- * kernel image or initrd, a seventeenth VM name (that VM cannot be tracked at all).
+ * kernel image or initrd, a seventeenth VM name (that VM cannot be tracked at all); for protect=: a value that is not
+ * START-END[:MODE] (no '-', a bad number, an unknown mode, anything after it), a bound not 4K-aligned, an empty or
+ * reversed range, a range that overlaps another of the VM, a seventeenth range, protect= on a role=module or
+ * role=initrd line, a range outside guest RAM.
  */
 
 #define VM_CONFIG_MAX_VMS     16
@@ -64,6 +78,18 @@
 #define VM_CONFIG_MEM_DEFAULT (64ULL << 20)
 #define VM_CONFIG_MEM_MIN     (2ULL << 20)
 #define VM_CONFIG_MEM_MAX     (64ULL << 30)
+/* Guest RAM of mem=M bytes is [0, min(M, LOW_MAX)) and, beyond that, [HIGH_BASE, HIGH_BASE + M - LOW_MAX): the gap
+ * is the 32-bit PCI/MMIO hole. vm/launch.c builds the memslots from these; protect= ranges are checked against them. */
+#define VM_CONFIG_RAM_LOW_MAX	(3ULL << 30)
+#define VM_CONFIG_RAM_HIGH_BASE (4ULL << 30)
+#define VM_CONFIG_MAX_PROTECT	16 /* protect= ranges per VM; the error message says 16 */
+
+/* What a write to a protect= range does (struct vm_config.protect[].mode). */
+enum vm_protect_mode {
+	VM_PROTECT_LOG,	 /* the write goes through and is logged */
+	VM_PROTECT_DENY, /* the write is dropped and counted (the default) */
+	VM_PROTECT_KILL, /* the VM ends */
+};
 
 /* One VM. Addresses are host-physical ranges [start, end) of GRUB modules, from struct boot_info. */
 struct vm_config {
@@ -81,6 +107,13 @@ struct vm_config {
 		u64 start, end;
 		char cmdline[VM_CONFIG_CMDLINE_MAX];
 	} modules[VM_CONFIG_MAX_MODULES];
+	/* protect= ranges, in the order of the kernel line: guest-physical [start, end), 4K-aligned, non-empty, each
+	 * inside one piece of guest RAM, pairwise disjoint. mode is an enum vm_protect_mode. */
+	struct {
+		u64 start, end;
+		u8 mode;
+	} protect[VM_CONFIG_MAX_PROTECT];
+	u32 nr_protect;
 };
 
 /*

@@ -20,7 +20,6 @@
 #include "vm/loader/multiboot.h"
 #include "vm/vcpu.h"
 
-#define BELOW_4G_RAM_MAX (3ULL << 30) /* guest RAM below the 32-bit PCI/MMIO hole */
 #define ACPI_AREA_GPA 0xe0000         /* where BIOSes keep ACPI tables; Linux also scans it for the RSDP */
 #define ACPI_AREA_LEN 0x20000
 #define ACPI_PM_PORT 0x600
@@ -46,17 +45,17 @@ static const struct mmu_ops vm_mmu_ops = {
 
 static int add_ram(struct vm *vm, u64 bytes, struct guest_mem_layout *layout)
 {
-	u64 low = MIN(bytes, BELOW_4G_RAM_MAX);
+	u64 low = MIN(bytes, VM_CONFIG_RAM_LOW_MAX); /* the layout is vm/config.h's */
 	int r = mmu_add_ram(&vm->mmu, 0, low >> PAGE_SHIFT, 0);
 
 	if (r)
 		return r;
 	layout->ram[layout->nr_ram++] = (struct guest_mem_range){ 0, low };
 	if (bytes > low) {
-		r = mmu_add_ram(&vm->mmu, (4ULL << 30) >> PAGE_SHIFT, (bytes - low) >> PAGE_SHIFT, 0);
+		r = mmu_add_ram(&vm->mmu, VM_CONFIG_RAM_HIGH_BASE >> PAGE_SHIFT, (bytes - low) >> PAGE_SHIFT, 0);
 		if (r)
 			return r;
-		layout->ram[layout->nr_ram++] = (struct guest_mem_range){ 4ULL << 30, bytes - low };
+		layout->ram[layout->nr_ram++] = (struct guest_mem_range){ VM_CONFIG_RAM_HIGH_BASE, bytes - low };
 	}
 	return 0;
 }

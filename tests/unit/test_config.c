@@ -1,79 +1,13 @@
 /* Unit tests of the VM configuration parser (vm/config.c): good lines, every kind of error (each must be reported with
  * the module index, the word and the check, and leave only its own VM out), modules ahead of their kernel, several
  * VMs, the Linux initrd role, and GRUB's re-quoting of words that hold spaces. Log lines are captured from the
- * harness's stderr echo. */
-#include <stdlib.h>
+ * harness's stderr echo (config_fixture.c). protect= ranges are test_config_protect.c's. */
+#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "test.h"
-#include "fake_platform.h"
+#include "config_fixture.h"
 #include "hv/compiler.h"
 #include "hv/errno.h"
-#include "vm/config.h"
-
-static struct boot_info bi;
-static struct vm_config cfg[VM_CONFIG_MAX_VMS];
-static u32 ncfg;
-static char logs[65536];
-
-static void reset(void)
-{
-	memset(&bi, 0, sizeof(bi));
-	memset(cfg, 0xa5, sizeof(cfg)); /* the parser must not rely on a zeroed array */
-}
-
-static void add(const char *cmdline)
-{
-	struct boot_module *m = &bi.modules[bi.nr_modules];
-
-	CHECK(bi.nr_modules < BOOT_MAX_MODULES);
-	m->start = 0x1000000 + 0x100000ULL * bi.nr_modules;
-	m->end = m->start + 0x8000 + bi.nr_modules;
-	CHECK(strlen(cmdline) < sizeof(m->cmdline));
-	strcpy(m->cmdline, cmdline);
-	bi.nr_modules++;
-}
-
-/* Parse with every log line (notices included) captured into logs[]. */
-static int parse(void)
-{
-	FILE *tmp = tmpfile();
-	int saved, ret, level = test_log_level_max;
-	size_t len;
-
-	CHECK(tmp);
-	fflush(stderr);
-	saved = dup(2);
-	dup2(fileno(tmp), 2);
-	test_log_level_max = 7;
-	ret = vm_config_parse(&bi, cfg, VM_CONFIG_MAX_VMS, &ncfg);
-	test_log_level_max = level;
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	rewind(tmp);
-	len = fread(logs, 1, sizeof(logs) - 1, tmp);
-	logs[len] = '\0';
-	fclose(tmp);
-	return ret;
-}
-
-#define CHECK_LOG(s)                                                                                                   \
-	do {                                                                                                           \
-		if (!strstr(logs, (s)))                                                                                \
-			test_fail(__FILE__, __LINE__, "log lacks \"%s\"; log:\n%s", (s), logs);                        \
-	} while (0)
-
-/* One line that must be rejected: the error names the module, the word and the check, and nothing is configured. */
-static void check_rejected(const char *line, const char *expect)
-{
-	reset();
-	add(line);
-	CHECK(parse() >= 1);
-	CHECK_EQ(ncfg, 0);
-	CHECK_LOG(expect);
-}
 
 TEST(config_kernel_defaults)
 {
