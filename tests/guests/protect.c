@@ -172,7 +172,7 @@ static const char *err_name(u64 r)
 	case -ENOSYS:
 		return "-ENOSYS";
 	default:
-		return "an unexpected value";
+		return "not an errno of the ABI";
 	}
 }
 
@@ -190,8 +190,8 @@ static void want_hc(const char *what, u64 nr, u64 a, u64 b, u64 c, int want)
 {
 	u64 r = hc(nr, a, b, c);
 	if (r != (u64)(s64)want)
-		fail("%s: hypercall %lu (0x%lx, 0x%lx, 0x%lx) returned %ld (%s), want %d (%s)", what, nr, a, b, c,
-		     (s64)r, err_name(r), want, err_name((u64)(s64)want));
+		fail("%s: hypercall %lu (0x%lx, 0x%lx, 0x%lx) returned %s (%ld), want %s", what, nr, a, b, c,
+		     err_name(r), (s64)r, err_name((u64)(s64)want));
 }
 
 static u32 locks_done; /* successful HC_MEM_LOCKs: each takes an entry of the VM's table */
@@ -418,7 +418,7 @@ static void phase_lock(void)
 
 	u64 r = hc(0x7777, 0, 0, 0);
 	if (r != HC_ENOSYS)
-		fail("unknown hypercall 0x7777 returned %ld (%s), want -ENOSYS", (s64)r, err_name(r));
+		fail("unknown hypercall 0x7777 returned %s (%ld), want -ENOSYS", err_name(r), (s64)r);
 
 	/* A failed lock locks nothing; the lock stays. */
 	want_filled("the spare page", spare, PAT);
@@ -548,9 +548,9 @@ static void phase_full(void)
 	for (u32 i = 0; i < left; i++) {
 		u64 gpa = blk + 2 * (u64)i * PAGE_SIZE, ret = hc(HC_MEM_LOCK, gpa, PAGE_SIZE, HC_LOCK_DENY);
 		if (ret)
-			fail("lock %u of %u at 0x%lx returned %ld (%s); the table holds %u entries, %u in use before "
+			fail("lock %u of %u at 0x%lx returned %s (%ld); the table holds %u entries, %u in use before "
 			     "(%u from the module line)",
-			     i + 1, left, gpa, (s64)ret, err_name(ret), PROTECT_TABLE_SIZE, used, MODULE_RANGES);
+			     i + 1, left, gpa, err_name(ret), (s64)ret, PROTECT_TABLE_SIZE, used, MODULE_RANGES);
 		locks_done++;
 	}
 	u64 extra = blk + 2 * (u64)left * PAGE_SIZE;
