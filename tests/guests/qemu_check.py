@@ -46,6 +46,7 @@ def cases(out):
         case("memtest-too-small", "memtest", [r"^TEST memtest FAIL only \d+ MiB of free RAM"], mem="64",
              exit_code=3, forbid=[r"PASS"]),
         case("hugepages", "hugepages", [r"^hugepages: region 0x", r"^TEST hugepages SKIP no test device$"]),
+        case("protect", "protect", [r"^TEST protect SKIP no test device"], forbid=[r"TEST protect_"]),
         case("mmio", "mmio", [r"^mmio: 42 accesses at 0xc0000000, 0 not zeros$",
                               r"^mmio: MMIO_EXITS not checked: no test device$", r"^TEST mmio PASS$"],
              append="unbacked=zero"),

@@ -181,6 +181,38 @@ CASES += [
 ]
 
 
+# ---- write protection of guest memory (tests/guests/protect.c): protect= ranges on the module line, HC_MEM_LOCK,
+# HC_TRACK_TEST. protkill's write to its kill range and lockkill's to a page it locked in kill mode each end only that
+# VM: afterkill still runs. The end reason's wording is the hypervisor's; these regexes only need it to say "protect".
+PROTECT_PHASES = ("log", "deny", "lock", "huge", "full")
+PROTECT_MODULES = [
+    (GUEST + "protect.elf", "vm=protect mem=128M protect=0x3000000-0x3001000:log protect=0x3100000-0x3102000:deny"
+                            ' cmdline="log deny lock huge full"'),
+    (GUEST + "protect.elf", 'vm=protkill mem=128M protect=0x3200000-0x3201000:kill cmdline="kill"'),
+    (GUEST + "protect.elf", 'vm=lockkill mem=16M cmdline="lockkill"'),
+    (GUEST + "hello.elf", "vm=afterkill mem=16M"),
+]
+PROTECT_EXPECT = [rf"^\[protect\] TEST protect_{p} PASS" for p in PROTECT_PHASES] + [
+    r"^\[protect\] TEST protect PASS", r"^vm protect: ended: debug-exit, status 0x1 ",
+    r"^\[protkill\] TEST protect_kill STARTED",
+    r"^\[protkill\] protect: kill: .*about to write to the kill range at 0x3200000",
+    r"^vm protkill: ended: .*protect",
+    r"^\[lockkill\] TEST protect_lockkill STARTED",
+    r"^\[lockkill\] protect: lockkill: about to write to 0x[0-9a-f]+, locked by HC_MEM_LOCK mode 1",
+    r"^vm lockkill: ended: .*protect",
+    r"^\[afterkill\] TEST hello PASS", r"^vm afterkill: ended: debug-exit, status 0x1 ",
+    r"^hv: all VMs have ended",
+]
+# Nothing may follow the killing writes (a FAIL line is already in GUEST_NEVER).
+PROTECT_FORBID = GUEST_NEVER + [r"^vm (protkill|lockkill): ended: debug-exit", r"did not end the VM",
+                                r"^\[(protkill|lockkill)\] TEST protect PASS"]
+CASES += [
+    Case("qemu-svm-protect", "qemu", "max", mem="1G", modules=PROTECT_MODULES, expect=PROTECT_EXPECT,
+         forbid=PROTECT_FORBID, timeout=180),
+    Case("bochs-vmx-protect", "bochs", "corei7_skylake_x", megs=1024, modules=PROTECT_MODULES,
+         expect=PROTECT_EXPECT, forbid=PROTECT_FORBID, timeout=900),
+]
+
 # ---- a multiboot kernel this project did not write: GRUB 2's i386-multiboot core image (tests/guests/grub) ----
 GRUB_EXPECT = [
     r"^\[grub\] GRUB says hello from a guest$",

@@ -199,6 +199,10 @@ enum vm_stat { /* = enum vm_stat in vm/vm.h: the order is the device's ABI */
 	       VM_STAT_INTR_INJECTED,
 	       VM_STAT_TDP_SPLITS,
 	       VM_STAT_TDP_ZAPPED,
+	       VM_STAT_TRACKED_WRITES, /* guest writes to write-tracked gfns that the hypervisor emulated */
+	       VM_STAT_PROTECT_LOGGED, /* writes to a protect=...:log range (they went through) */
+	       VM_STAT_PROTECT_DENIED, /* writes to a deny range or a range locked by HC_MEM_LOCK (dropped) */
+	       VM_STAT_TDP_COLLAPSES,  /* TDP page tables replaced by a huge leaf */
 	       NR_VM_STATS
 };
 #define TESTDEV_INDEX	     0x5f0
@@ -215,12 +219,26 @@ bool counters_available(void);
 u64 stat_read(enum vm_stat s);
 const char *stat_name(enum vm_stat s);
 
-#define HC_NOP	     0
-#define HC_READ_STAT 1
-#define HC_ENOSYS    ((u64)-38)
+#define HC_NOP	      0
+#define HC_READ_STAT  1
+#define HC_MEM_LOCK   2 /* RBX gpa, RCX length, RDX mode: lock [gpa, gpa + length) read-only for the VM's life */
+#define HC_TRACK_TEST 3 /* RBX gfn, RCX 1 (add) or 0 (remove): a reference on the raw write tracker */
+#define HC_ENOSYS     ((u64)-38)
+#define HC_LOCK_DENY  0 /* HC_MEM_LOCK modes: a write is dropped and counted, */
+#define HC_LOCK_KILL  1 /* or it ends the VM */
+/* Hypercall results are 0 or a negative errno, with the hypervisor's numbers (include/hv/errno.h). */
+#define EFAULT 14
+#define EEXIST 17
+#define EINVAL 22
+#define ENOSPC 28
+#define ERANGE 34
+#define ENOSYS 38
 /* VMCALL on Intel, VMMCALL on AMD: RAX = number, RBX = argument, result in RAX. A fault is fatal. */
 u64 hypercall(u64 nr, u64 arg);
 /* The same, surviving a fault (#UD without a hypervisor): 0 or vector + 1. */
 int hypercall_try(u64 nr, u64 arg, u64 *ret);
+/* Three arguments, in RBX, RCX and RDX (RCX and RDX are treated as clobbered). */
+u64 hypercall3(u64 nr, u64 a, u64 b, u64 c);
+int hypercall3_try(u64 nr, u64 a, u64 b, u64 c, u64 *ret);
 
 #endif

@@ -80,10 +80,12 @@ u64 stat_read(enum vm_stat s)
 
 const char *stat_name(enum vm_stat s)
 {
-	static const char *const names[NR_VM_STATS] = {
-	    "EXITS",	   "TDP_FAULTS", "TDP_MAPPED_4K", "TDP_MAPPED_2M", "TDP_MAPPED_1G", "MMIO_EXITS", "IO_EXITS",
-	    "CPUID_EXITS", "MSR_EXITS",	 "HYPERCALLS",	  "HLT_EXITS",	   "INTR_INJECTED", "TDP_SPLITS", "TDP_ZAPPED",
+	static const char *const names[] = {
+	    "EXITS",	  "TDP_FAULTS",	 "TDP_MAPPED_4K",  "TDP_MAPPED_2M",  "TDP_MAPPED_1G",  "MMIO_EXITS",
+	    "IO_EXITS",	  "CPUID_EXITS", "MSR_EXITS",	   "HYPERCALLS",     "HLT_EXITS",      "INTR_INJECTED",
+	    "TDP_SPLITS", "TDP_ZAPPED",	 "TRACKED_WRITES", "PROTECT_LOGGED", "PROTECT_DENIED", "TDP_COLLAPSES",
 	};
+	_Static_assert(ARRAY_SIZE(names) == NR_VM_STATS, "a name for every counter");
 	return (unsigned)s < NR_VM_STATS ? names[s] : "?";
 }
 
@@ -107,6 +109,26 @@ int hypercall_try(u64 nr, u64 arg, u64 *ret)
 		asm volatile(FIXUP("vmmcall") : "+a"(nr), "+b"(arg) : : "memory");
 	else
 		asm volatile(FIXUP("vmcall") : "+a"(nr), "+b"(arg) : : "memory");
+	*ret = nr;
+	return (int)fault.taken;
+}
+
+u64 hypercall3(u64 nr, u64 a, u64 b, u64 c)
+{
+	if (cpu.is_amd)
+		asm volatile("vmmcall" : "+a"(nr), "+b"(a), "+c"(b), "+d"(c) : : "memory");
+	else
+		asm volatile("vmcall" : "+a"(nr), "+b"(a), "+c"(b), "+d"(c) : : "memory");
+	return nr;
+}
+
+int hypercall3_try(u64 nr, u64 a, u64 b, u64 c, u64 *ret)
+{
+	fault_clear();
+	if (cpu.is_amd)
+		asm volatile(FIXUP("vmmcall") : "+a"(nr), "+b"(a), "+c"(b), "+d"(c) : : "memory");
+	else
+		asm volatile(FIXUP("vmcall") : "+a"(nr), "+b"(a), "+c"(b), "+d"(c) : : "memory");
 	*ret = nr;
 	return (int)fault.taken;
 }
