@@ -61,7 +61,7 @@ struct grace_cpu {
 } __aligned(64);  /* a line per CPU, so publishing does not bounce the neighbours' slots */
 
 static struct grace_cpu grace_cpus[GRACE_MAX_CPUS];
-static u64 grace_epoch; /* atomic: advanced by grace_try_advance only */
+static u64 grace_epoch __aligned(64); /* atomic: advanced by grace_try_advance only; read by every pin */
 
 static struct grace_cpu *this_grace_cpu(void)
 {
