@@ -9,9 +9,10 @@
 /*
  * The scheme is the classic three-epoch one (Fraser's EBR). The global epoch never wraps (u64, +1 per advance). A
  * reader publishes the epoch it saw in its CPU's slot; the epoch may go from G to G+1 only when every CPU inside a
- * section has published G. So a reader that published e holds the epoch at e+1 at most until it leaves. A frame
- * retired while the epoch read E is freed once the epoch has reached E+2: every reader that could still reach it
- * published at most E (shown below), and the second advance could only happen after each of them left.
+ * section has published G. So while a reader that published e is inside, the epoch goes no further than e+1 (or
+ * stays where it was, if it had moved on between the reader's load and its store). A frame retired while the epoch
+ * read E is freed once the epoch has reached E+2: every reader that could still reach it published at most E (shown
+ * below), so the second advance could only happen after each of them left.
  *
  *   reader R (any CPU)              retirer (owner's lock)           advancer (any owner's reclaim)
  *   ------------------              ----------------------           ------------------------------
@@ -33,7 +34,8 @@
  *    advancer's load of R's slot, after F_A, sees R's publishing store or a later one. R's epoch load lies before F_R,
  *    hence before the retirer's load, so e <= E. If R is still inside, its slot says e != E+1 and the advance does not
  *    happen. Otherwise the slot load read R's unpin (or a later pin, also a release store): R's walk happens before
- *    the advance, and the CAS (release) read by the freer's epoch load (acquire) carries that to frame_free.
+ *    the advance, and the CAS (release; later CASes continue its release sequence) read by the freer's epoch load
+ *    (acquire) carries that to frame_free.
  * Costs on x86: seq_cst loads are plain moves, each fence is one MFENCE. A read section is one load, two stores and
  * one fence; a retire one fence; an advance one fence, a scan of every CPU's slot and one locked CMPXCHG.
  *
