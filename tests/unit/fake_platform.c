@@ -102,7 +102,7 @@ void *kmalloc(size_t size) { return malloc(size); }
 void *kzalloc(size_t size) { return calloc(1, size); }
 void kfree(void *p) { free(p); }
 
-unsigned int fake_cpu_id;
+_Thread_local unsigned int fake_cpu_id;
 unsigned int this_cpu_id(void) { return fake_cpu_id; }
 
 u64 fake_mem_frames_in_use(void) { return in_use; }

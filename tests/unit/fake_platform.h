@@ -7,7 +7,9 @@
 #include "hv/types.h"
 #include "test.h"
 
-extern unsigned int fake_cpu_id;
+/* What this_cpu_id() returns. Thread-local, so threads of a stress test act as distinct CPUs (each starts at 0 and
+ * sets its own); the frame allocator, though, is not thread-safe: one thread allocates and frees. */
+extern _Thread_local unsigned int fake_cpu_id;
 extern char test_last_log[1024];
 extern int test_log_level_max;
 
