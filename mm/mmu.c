@@ -9,6 +9,7 @@ void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const
 	BUG_ON(!ops->flush_remote_tlbs || !ops->request_free_obsolete_roots);
 	memset(mmu, 0, sizeof(*mmu));
 	spin_lock_init(&mmu->lock);
+	grace_init(&mmu->grace, &mmu->lock);
 	mmu->fmt = fmt;
 	mmu->ops = ops;
 	mmu->owner = owner;
@@ -25,6 +26,7 @@ void mmu_destroy(struct mmu *mmu)
 			BUG_ON(root->refcount);
 		__mmu_free_unused_roots(mmu);
 		__mmu_flush_and_free(mmu);
+		grace_synchronize(&mmu->grace);
 		spin_unlock(&mmu->lock);
 	}
 	for (struct track_notifier *n = mmu->track.notifiers; n; n = n->next) {

@@ -17,6 +17,7 @@
 
 #include "hv/spinlock.h"
 #include "mm/ept/tdp_mmu.h"
+#include "mm/grace.h"
 #include "mm/memslot.h"
 #include "mm/pt.h"
 #include "mm/root.h"
@@ -85,6 +86,7 @@ struct mmu {
 	bool flush_pending;
 	u32 nr_free_pending;
 	hpa_t free_pending[MMU_FREE_BATCH];
+	struct grace grace;              /* lock: flushed tables waiting out lockless walkers (mm/grace.h) */
 	struct mmu_stats stats;          /* lock (read racily for reports) */
 	struct tdp_mmu tdp;              /* lock: the TDP engine's own state */
 	struct track_vm track;           /* lock: write tracking's VM-wide state and notifiers */

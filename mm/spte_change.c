@@ -128,6 +128,7 @@ void __mmu_flush_and_free(struct mmu *mmu)
 		mmu->flush_pending = false;
 	}
 	for (u32 i = 0; i < mmu->nr_free_pending; i++)
-		frame_free(mmu->free_pending[i], 0);
+		grace_retire(&mmu->grace, mmu->free_pending[i], 0);
 	mmu->nr_free_pending = 0;
+	grace_reclaim(&mmu->grace);
 }
