@@ -8,6 +8,7 @@
 #include "hv/log.h"
 #include "kernel/panic.h"
 #include "vm/dev/vlapic.h"
+#include "vm/protect.h"
 #include "vm/vcpu.h"
 
 #define HC_NOP 0
@@ -188,6 +189,12 @@ static int handle_hypercall(struct vcpu *v)
 	case HC_GET_STAT:
 		v->regs[VCPU_RAX] = vm_stat(v->vm, (enum vm_stat)(v->regs[VCPU_RBX] < NR_VM_STATS ?
 								     v->regs[VCPU_RBX] : NR_VM_STATS));
+		break;
+	case HC_MEM_LOCK:
+		v->regs[VCPU_RAX] = protect_hc_mem_lock(v->vm, v->regs[VCPU_RBX], v->regs[VCPU_RCX], v->regs[VCPU_RDX]);
+		break;
+	case HC_TRACK_TEST:
+		v->regs[VCPU_RAX] = protect_hc_track_test(v->vm, v->regs[VCPU_RBX], v->regs[VCPU_RCX]);
 		break;
 	default:
 		v->regs[VCPU_RAX] = (u64)-ENOSYS;

@@ -18,6 +18,7 @@
 #include "vm/dev/ioapic.h"
 #include "vm/loader/linux.h"
 #include "vm/loader/multiboot.h"
+#include "vm/protect.h"
 #include "vm/vcpu.h"
 
 #define ACPI_AREA_GPA 0xe0000         /* where BIOSes keep ACPI tables; Linux also scans it for the RSDP */
@@ -224,6 +225,10 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		return r;
 	}
 
+	r = protect_init(vm, cfg);
+	if (r)
+		return r;
+
 	vm->nr_vcpus = cfg->cpus;
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *t = kzalloc(sizeof(*t));
@@ -276,6 +281,7 @@ void vm_destroy(struct vm *vm)
 			mmu_vcpu_put_roots(&vm->mmu, &v->mmu);
 	}
 	mmu_destroy(&vm->mmu);
+	protect_destroy(vm);
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
 		if (!v)

@@ -20,10 +20,23 @@ struct emu_env {
 
 static int walk_read_gpa(void *opaque, gpa_t gpa, void *buf, unsigned int len)
 {
-	return vm_read_gpa(opaque, gpa, buf, len);
+	struct emu_env *env = opaque;
+
+	return vm_read_gpa(env->v->vm, gpa, buf, len);
 }
 
-static const struct gwalk_ops walk_ops = { .read_gpa = walk_read_gpa };
+/* The A/D bits the walk sets are the vCPU's writes, seen by write tracking like any other. One a protection user
+ * refuses is dropped, and the walk goes on as if it had been made: the guest loses an A/D bit on a page it asked to
+ * be read-only, as it would lose any other write there. */
+static int walk_cmpxchg_gpa(void *opaque, gpa_t gpa, u64 old, u64 new, unsigned int len)
+{
+	struct emu_env *env = opaque;
+	int r = mmu_cmpxchg_gpa(&env->v->vm->mmu, env->v, gpa, old, new, len, NULL);
+
+	return r == -EPERM ? 0 : r;
+}
+
+static const struct gwalk_ops walk_ops = { .read_gpa = walk_read_gpa, .cmpxchg_gpa = walk_cmpxchg_gpa };
 
 static void env_init(struct emu_env *env, struct vcpu *v)
 {
@@ -58,7 +71,7 @@ static int translate(struct emu_env *env, gva_t linear, u32 access, gpa_t *gpa, 
 
 	if (env->cpl == 3)
 		access |= GWALK_USER;
-	int r = gwalk(&env->mode, env->cr3, linear, access, &walk_ops, env->v->vm, &res);
+	int r = gwalk(&env->mode, env->cr3, linear, access, &walk_ops, env, &res);
 	if (r)
 		return r;
 	switch (res.fault) {
@@ -114,8 +127,13 @@ static int emu_access(void *opaque, gva_t linear, void *buf, unsigned int size, 
 
 		if (r)
 			return r;
-		if (is_ram(env->v->vm, gpa))
-			r = write ? vm_write_gpa(env->v->vm, gpa, p, n) : vm_read_gpa(env->v->vm, gpa, p, n);
+		if (is_ram(env->v->vm, gpa) && write) {
+			/* A write a protection user refused is dropped: the instruction completes without it. */
+			r = mmu_write_gpa(&env->v->vm->mmu, env->v, gpa, p, n);
+			r = r == -EPERM ? 0 : r;
+		} else if (is_ram(env->v->vm, gpa)) {
+			r = vm_read_gpa(env->v->vm, gpa, p, n);
+		}
 		else
 			r = mmio_access(env->v, gpa, p, n, write);
 		if (r)

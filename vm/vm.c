@@ -5,6 +5,7 @@
 #include "hv/string.h"
 #include "kernel/console.h"
 #include "vm/vm.h"
+#include "vm/protect.h"
 
 static const char *const end_names[] = {
 	[VM_END_NONE] = "running",
@@ -16,6 +17,7 @@ static const char *const end_names[] = {
 	[VM_END_UNHANDLED_EXIT] = "unhandled exit",
 	[VM_END_ENTRY_FAILED] = "VM entry failed",
 	[VM_END_INTERNAL_ERROR] = "internal error",
+	[VM_END_PROTECTION] = "write to protected memory",
 };
 
 const char *vm_end_reason_name(int reason)
@@ -90,6 +92,14 @@ u64 vm_stat(struct vm *vm, enum vm_stat s)
 		return vm->mmu.stats.splits;
 	case VM_STAT_TDP_ZAPPED:
 		return vm->mmu.stats.zapped_leaves;
+	case VM_STAT_TRACKED_WRITES:
+		return READ_ONCE(vm->mmu.stats.tracked_writes) + READ_ONCE(vm->mmu.stats.tracked_writes_refused);
+	case VM_STAT_PROTECT_LOGGED:
+		return protect_logged(vm);
+	case VM_STAT_PROTECT_DENIED:
+		return protect_denied(vm);
+	case VM_STAT_TDP_COLLAPSES:
+		return vm->mmu.stats.collapses;
 	default:
 		break;
 	}

@@ -19,6 +19,7 @@ struct percpu;
 struct vm_config;
 struct vlapic;
 struct vtimer;
+struct vm_protect;
 
 /* Why a VM ended; reported in one line with the status. */
 enum vm_end_reason {
@@ -31,6 +32,7 @@ enum vm_end_reason {
 	VM_END_UNHANDLED_EXIT,  /* an exit nothing handles: logged with full state */
 	VM_END_ENTRY_FAILED,    /* the hardware refused the guest state */
 	VM_END_INTERNAL_ERROR,  /* out of memory, emulation failure, device-model error */
+	VM_END_PROTECTION,      /* a write to a kill range of guest memory protection (vm/protect.h); status: gpa */
 };
 
 /* Counters a guest can read through the test device (vm/dev/testdev.c); the order is part of that ABI. */
@@ -49,6 +51,10 @@ enum vm_stat {
 	VM_STAT_INTR_INJECTED,
 	VM_STAT_TDP_SPLITS,
 	VM_STAT_TDP_ZAPPED,
+	VM_STAT_TRACKED_WRITES, /* writes to write-tracked gfns that went past the trackers (emulated or hypervisor's) */
+	VM_STAT_PROTECT_LOGGED, /* of those, writes to a log range of guest memory protection */
+	VM_STAT_PROTECT_DENIED, /* writes to a deny (or kill) range, dropped */
+	VM_STAT_TDP_COLLAPSES,  /* tables replaced by a huge leaf */
 	NR_VM_STATS
 };
 
@@ -118,6 +124,7 @@ struct vm {
 	u32 id;                         /* constant */
 	u64 mem_bytes;                  /* constant: guest RAM size */
 	struct mmu mmu;                 /* guest memory: the memslots, roots and write tracking (mm/mmu.h) */
+	struct vm_protect *protect;     /* guest memory protection (vm/protect.h): constant pointer */
 	struct io_bus pio, mmio;        /* set up before the vCPUs run; each device model locks its own state */
 	u32 nr_vcpus;                   /* constant */
 	struct vcpu *vcpus[VM_MAX_VCPUS]; /* constant once the VM is built */

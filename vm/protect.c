@@ -1,0 +1,230 @@
+/* Guest memory protection (see protect.h). The ranges live in a small table under the state's own lock, which is
+ * taken before mmu->lock (an add write-protects through the MMU) and never inside it: the notifier runs from
+ * mmu_write_gpa, which holds no MMU lock. */
+#include "vm/protect.h"
+#include "arch/x86/virt.h"
+#include "hv/errno.h"
+#include "hv/platform.h"
+#include "hv/spinlock.h"
+#include "vm/config.h"
+#include "vm/vcpu.h"
+
+struct protect_range {
+	gpa_t start, end; /* [start, end), page aligned */
+	u8 mode;          /* VM_PROTECT_* */
+};
+
+struct vm_protect {
+	struct track_notifier notifier; /* registered once, before the vCPUs run */
+	struct vm *vm;                  /* constant */
+	spinlock_t lock;
+	u32 nr;                         /* lock; ranges only ever grow: a locked range is never unlocked */
+	struct protect_range ranges[PROTECT_MAX_RANGES]; /* lock */
+	/* lock: references HC_TRACK_TEST took, so the guest can drop only its own, never the protection's */
+	struct { gfn_t gfn; u32 count; } test_refs[PROTECT_MAX_TEST_REFS];
+	u64 logged, denied;             /* atomic */
+	u32 log_budget;                 /* atomic: lines left to print; counts go on after it runs out */
+};
+
+#define PROTECT_LOG_LINES 64
+
+static const char *const mode_names[] = { [VM_PROTECT_LOG] = "log", [VM_PROTECT_DENY] = "deny",
+					  [VM_PROTECT_KILL] = "kill" };
+
+static struct vm_protect *to_protect(struct track_notifier *n)
+{
+	return container_of(n, struct vm_protect, notifier);
+}
+
+/* The range a write touches, if any; with several (a write across two ranges), the strictest mode wins. */
+static int __write_mode(struct vm_protect *p, gpa_t gpa, unsigned int len)
+{
+	int mode = -1;
+
+	assert_spin_held(&p->lock);
+	for (u32 i = 0; i < p->nr; i++) {
+		const struct protect_range *r = &p->ranges[i];
+
+		if (gpa < r->end && r->start < gpa + len && (int)r->mode > mode)
+			mode = r->mode;
+	}
+	return mode;
+}
+
+static void log_write(struct vm_protect *p, void *who, gpa_t gpa, const void *bytes, unsigned int len, int mode)
+{
+	u64 val = 0;
+
+	if (__atomic_load_n(&p->log_budget, __ATOMIC_RELAXED) == 0 ||
+	    __atomic_sub_fetch(&p->log_budget, 1, __ATOMIC_RELAXED) == (u32)-1)
+		return;
+	__builtin_memcpy(&val, bytes, MIN(len, sizeof(val)));
+	if (who)
+		vm_log(p->vm, LOG_NOTICE, "protect: %s write of %u bytes at gpa 0x%llx, value 0x%llx, by vCPU %u at RIP 0x%llx\n",
+		       mode_names[mode], len, (unsigned long long)gpa, (unsigned long long)val, ((struct vcpu *)who)->id,
+		       (unsigned long long)virt_ops->get_rip(who));
+	else
+		vm_log(p->vm, LOG_NOTICE, "protect: %s write of %u bytes at gpa 0x%llx, value 0x%llx, by the hypervisor\n",
+		       mode_names[mode], len, (unsigned long long)gpa, (unsigned long long)val);
+	if (__atomic_load_n(&p->log_budget, __ATOMIC_RELAXED) == 0)
+		vm_log(p->vm, LOG_NOTICE, "protect: further writes are counted, not logged\n");
+}
+
+static enum track_verdict protect_pre_write(struct track_notifier *n, void *who, gpa_t gpa, const void *bytes,
+					    unsigned int len)
+{
+	struct vm_protect *p = to_protect(n);
+
+	spin_lock(&p->lock);
+	int mode = __write_mode(p, gpa, len);
+	spin_unlock(&p->lock);
+	if (mode < 0)
+		return TRACK_WRITE_ALLOW; /* tracked by someone else */
+	log_write(p, who, gpa, bytes, len, mode);
+	switch (mode) {
+	case VM_PROTECT_LOG:
+		__atomic_fetch_add(&p->logged, 1, __ATOMIC_RELAXED);
+		return TRACK_WRITE_ALLOW;
+	case VM_PROTECT_KILL:
+		vm_log(p->vm, LOG_ERR, "protect: write to gpa 0x%llx in a kill range: ending the VM\n",
+		       (unsigned long long)gpa);
+		vm_end(p->vm, VM_END_PROTECTION, gpa);
+		/* The write is dropped too, whatever the vCPU does before it sees the end. */
+		__atomic_fetch_add(&p->denied, 1, __ATOMIC_RELAXED);
+		return TRACK_WRITE_DENY;
+	default:
+		__atomic_fetch_add(&p->denied, 1, __ATOMIC_RELAXED);
+		return TRACK_WRITE_DENY;
+	}
+}
+
+/* Drop the tracking references of gfns [first, end) (an add that failed halfway, or teardown). */
+static void untrack(struct vm *vm, gfn_t first, gfn_t end)
+{
+	for (gfn_t g = first; g < end; g++)
+		BUG_ON(mmu_track_remove_gfn(&vm->mmu, g));
+}
+
+/* Check and install one range (caller holds p->lock). */
+static int __add_range(struct vm_protect *p, gpa_t start, gpa_t end, u8 mode)
+{
+	struct vm *vm = p->vm;
+
+	assert_spin_held(&p->lock);
+	for (gpa_t a = start; a < end;) {
+		struct memslot *s = (a >> PAGE_SHIFT) < PT_MAX_PFN ? memslot_find(&vm->mmu.slots, a >> PAGE_SHIFT) : NULL;
+		if (!s)
+			return -EFAULT;
+		a = (s->base_gfn + s->npages) << PAGE_SHIFT;
+	}
+	for (u32 i = 0; i < p->nr; i++) {
+		if (start < p->ranges[i].end && p->ranges[i].start < end)
+			return -EEXIST;
+	}
+	if (p->nr == PROTECT_MAX_RANGES)
+		return -ENOSPC;
+	for (gfn_t g = start >> PAGE_SHIFT; g < end >> PAGE_SHIFT; g++) {
+		int r = mmu_track_add_gfn(&vm->mmu, g);
+		if (r) {
+			untrack(vm, start >> PAGE_SHIFT, g);
+			return r;
+		}
+	}
+	p->ranges[p->nr++] = (struct protect_range){ .start = start, .end = end, .mode = mode };
+	return 0;
+}
+
+int protect_init(struct vm *vm, const struct vm_config *cfg)
+{
+	struct vm_protect *p = kzalloc(sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->vm = vm;
+	p->log_budget = PROTECT_LOG_LINES;
+	p->notifier.pre_write = protect_pre_write;
+	vm->protect = p;
+	mmu_track_register_notifier(&vm->mmu, &p->notifier);
+	spin_lock(&p->lock);
+	for (u32 i = 0; i < cfg->nr_protect; i++) {
+		int r = __add_range(p, cfg->protect[i].start, cfg->protect[i].end, cfg->protect[i].mode);
+		if (r) {
+			spin_unlock(&p->lock);
+			vm_log(vm, LOG_ERR, "protect=0x%llx-0x%llx:%s cannot be set up (%d)\n",
+			       (unsigned long long)cfg->protect[i].start, (unsigned long long)cfg->protect[i].end,
+			       mode_names[cfg->protect[i].mode], r);
+			return r;
+		}
+		vm_log(vm, LOG_INFO, "protect: 0x%llx-0x%llx %s\n", (unsigned long long)cfg->protect[i].start,
+		       (unsigned long long)cfg->protect[i].end, mode_names[cfg->protect[i].mode]);
+	}
+	spin_unlock(&p->lock);
+	return 0;
+}
+
+/* The references go with the memslots (mmu_destroy); only the state is freed here, after the MMU. */
+void protect_destroy(struct vm *vm)
+{
+	kfree(vm->protect);
+	vm->protect = NULL;
+}
+
+u64 protect_hc_mem_lock(struct vm *vm, gpa_t gpa, u64 len, u64 mode)
+{
+	struct vm_protect *p = vm->protect;
+	int r;
+
+	if ((gpa | len) & (PAGE_SIZE - 1) || !len || gpa + len < gpa || (mode != HC_LOCK_DENY && mode != HC_LOCK_KILL))
+		return (u64)-EINVAL;
+	spin_lock(&p->lock);
+	r = __add_range(p, gpa, gpa + len, mode == HC_LOCK_KILL ? VM_PROTECT_KILL : VM_PROTECT_DENY);
+	spin_unlock(&p->lock);
+	if (!r)
+		vm_log(vm, LOG_INFO, "protect: the guest locked 0x%llx-0x%llx (%s)\n", (unsigned long long)gpa,
+		       (unsigned long long)(gpa + len), mode == HC_LOCK_KILL ? "kill" : "deny");
+	return (u64)(s64)r;
+}
+
+u64 protect_hc_track_test(struct vm *vm, gfn_t gfn, u64 op)
+{
+	struct vm_protect *p = vm->protect;
+	int slot = -1, r;
+
+	if (op > 1)
+		return (u64)-EINVAL;
+	if (gfn >= PT_MAX_PFN || !memslot_find(&vm->mmu.slots, gfn))
+		return (u64)-EFAULT;
+	spin_lock(&p->lock);
+	for (int i = 0; i < PROTECT_MAX_TEST_REFS; i++) {
+		if (p->test_refs[i].count && p->test_refs[i].gfn == gfn) {
+			slot = i;
+			break;
+		}
+		if (slot < 0 && !p->test_refs[i].count && op == 1)
+			slot = i;
+	}
+	if (op == 0) {
+		/* Only references this interface took: the guest must never drop the protection's. */
+		r = slot < 0 ? -ERANGE : mmu_track_remove_gfn(&vm->mmu, gfn);
+		if (!r)
+			p->test_refs[slot].count--;
+	} else {
+		r = slot < 0 ? -ENOSPC : mmu_track_add_gfn(&vm->mmu, gfn);
+		if (!r) {
+			p->test_refs[slot].gfn = gfn;
+			p->test_refs[slot].count++;
+		}
+	}
+	spin_unlock(&p->lock);
+	return (u64)(s64)r;
+}
+
+u64 protect_logged(const struct vm *vm)
+{
+	return vm->protect ? __atomic_load_n(&vm->protect->logged, __ATOMIC_RELAXED) : 0;
+}
+
+u64 protect_denied(const struct vm *vm)
+{
+	return vm->protect ? __atomic_load_n(&vm->protect->denied, __ATOMIC_RELAXED) : 0;
+}
