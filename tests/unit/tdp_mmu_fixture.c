@@ -134,6 +134,24 @@ void collapse_range(gfn_t start, gfn_t end)
 	spin_unlock(&fx.mmu.lock);
 }
 
+void real_ram(gfn_t base, u64 npages)
+{
+	CHECK(fx.real_slots || fx.mmu.slots.n == 0);
+	fx.real_slots = true;
+	CHECK_EQ(mmu_add_ram(&fx.mmu, base, npages, 0), 0);
+}
+
+u32 track_count(gfn_t gfn)
+{
+	struct memslot *s = memslot_find(&fx.mmu.slots, gfn);
+	u32 n;
+
+	spin_lock(&fx.mmu.lock);
+	n = s ? track_write_count(s, gfn) : 0;
+	spin_unlock(&fx.mmu.lock);
+	return n;
+}
+
 void check_translation(gfn_t gfn, int level)
 {
 	int l;

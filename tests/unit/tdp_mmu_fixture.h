@@ -45,6 +45,12 @@ u64 lookup(gfn_t gfn, int *level);
 /* __tdp_split_huge_range / __tdp_collapse_range under the lock, with the flush paid. */
 void split_range(gfn_t start, gfn_t end);
 void collapse_range(gfn_t start, gfn_t end);
+/* Guest RAM [base, base + npages) through mmu_add_ram: host memory that mmu_read_gpa / mmu_write_gpa really reach,
+ * freed by mmu_destroy (sets fx.real_slots; never mix with fake_slot). Keep it to a few MiB: the fake physical
+ * memory is 256 MiB. */
+void real_ram(gfn_t base, u64 npages);
+/* gfn's write-tracking count: 0 when no slot holds it or nothing was ever tracked. */
+u32 track_count(gfn_t gfn);
 /* gfn translates to FAKE_HPA + gfn (for slots made at FAKE_HPA from gfn 0) at `level`. */
 void check_translation(gfn_t gfn, int level);
 
