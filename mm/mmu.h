@@ -161,8 +161,9 @@ void mmu_track_register_notifier(struct mmu *mmu, struct track_notifier *n);
 /* ---- guest memory access by the hypervisor (mmu_access.c) ---- */
 
 /* Read or write guest RAM; -EFAULT when any byte is not RAM (nothing is written then). Writes to write-tracked gfns
- * go past the trackers' notifiers: a refusing notifier drops the write (-EPERM, nothing written). `who` is the
- * accessor handed to notifiers (the vCPU, or NULL for the hypervisor itself). */
+ * go past the trackers' notifiers page by page (mm/track/write.h): a refusing notifier drops that page's part of the
+ * write (-EPERM; the other pages of a write that crosses pages are still written). `who` is the accessor handed to
+ * notifiers (the vCPU, or NULL for the hypervisor itself). */
 int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len);
 int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 len);
 /* Atomically replace the len-byte (1, 2, 4, 8) value at gpa with new if it holds old: 0 when replaced, -EAGAIN

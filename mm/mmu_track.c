@@ -24,7 +24,9 @@ int __mmu_track_add_gfn(struct mmu *mmu, gfn_t gfn)
 	assert_spin_held(&mmu->lock);
 	if (!slot)
 		return -EFAULT;
-	if (!mmu->track.enabled) {
+	/* Also when tracking is on but this slot has no counts: mmu_add_ram could not allocate them (-ENOMEM), yet the
+	 * slot stays, and track_write_inc must not find the array missing. */
+	if (!mmu->track.enabled || !slot->track || !slot->track->write_count) {
 		r = track_write_enable(&mmu->slots);
 		if (r)
 			return r;

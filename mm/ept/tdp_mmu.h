@@ -36,8 +36,8 @@ void __tdp_split_huge_range(struct mmu *mmu, gfn_t start, gfn_t end);
 /* Replace tables in [start, end) by huge leaves wherever backing and levels now allow (installed directly, with the
  * permissions a fault would give; the subtree is freed after a flush). */
 void __tdp_collapse_range(struct mmu *mmu, gfn_t start, gfn_t end);
-/* Clear W and MMU_WRITABLE in every leaf mapping gfn, in every root (huge leaves must already be split): true if
- * an SPTE changed. */
+/* Clear W and MMU_WRITABLE in every leaf mapping gfn, in every root (huge leaves must already be split in the valid
+ * roots; an obsolete root's huge leaf is zapped): true if an SPTE changed. */
 bool __tdp_write_protect_gfn(struct mmu *mmu, gfn_t gfn);
 
 /* The entry a walk towards gfn ends on in root: the leaf mapping gfn, an MMIO SPTE, or 0; *level is its level

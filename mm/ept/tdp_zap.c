@@ -79,7 +79,14 @@ bool __tdp_write_protect_gfn(struct mmu *mmu, gfn_t gfn)
 
 			if (!spte_is_present(iter.old_spte) || !spte_is_leaf(iter.old_spte, iter.level))
 				continue;
-			BUG_ON(iter.level != 1); /* the caller split huge leaves first */
+			if (iter.level != 1) {
+				/* The caller split huge leaves first, but only in valid roots: this obsolete one (a vCPU
+				 * may still run on it until it honours its request) loses the whole leaf instead. */
+				BUG_ON(!mmu_root_is_obsolete(mmu, root));
+				__tdp_set_spte(mmu, &iter, 0);
+				changed = true;
+				continue;
+			}
 			new = iter.old_spte & ~(mmu->fmt->writable | SPTE_MMU_WRITABLE);
 			if (new == iter.old_spte)
 				continue;

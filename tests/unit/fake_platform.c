@@ -98,8 +98,21 @@ void frame_free(hpa_t pa, unsigned int order)
 	in_use -= n;
 }
 
-void *kmalloc(size_t size) { return malloc(size); }
-void *kzalloc(size_t size) { return calloc(1, size); }
+/* Heap allocations fail on their own control (fake_kmalloc_fail_after), apart from frames, so a test can reach a
+ * kzalloc failure without also starving the frame allocator, and tests that limit frames keep their heap. */
+static u64 kmalloc_fail_after = ~0ULL;
+
+static bool kmalloc_may_succeed(void)
+{
+	if (kmalloc_fail_after == 0)
+		return false;
+	if (kmalloc_fail_after != ~0ULL)
+		kmalloc_fail_after--;
+	return true;
+}
+
+void *kmalloc(size_t size) { return kmalloc_may_succeed() ? malloc(size) : NULL; }
+void *kzalloc(size_t size) { return kmalloc_may_succeed() ? calloc(1, size) : NULL; }
 void kfree(void *p) { free(p); }
 
 _Thread_local unsigned int fake_cpu_id;
@@ -107,3 +120,4 @@ unsigned int this_cpu_id(void) { return fake_cpu_id; }
 
 u64 fake_mem_frames_in_use(void) { return in_use; }
 void fake_mem_fail_after(u64 n) { fail_after = n; }
+void fake_kmalloc_fail_after(u64 n) { kmalloc_fail_after = n; }

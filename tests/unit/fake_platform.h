@@ -26,5 +26,7 @@ extern int test_log_level_max;
 u64 fake_mem_frames_in_use(void);
 /* Let n more frame allocations succeed, then fail them all; ~0 restores unlimited. */
 void fake_mem_fail_after(u64 n);
+/* The same for kmalloc/kzalloc (frames and heap are limited separately). */
+void fake_kmalloc_fail_after(u64 n);
 
 #endif

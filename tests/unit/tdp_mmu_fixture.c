@@ -134,6 +134,119 @@ void collapse_range(gfn_t start, gfn_t end)
 	spin_unlock(&fx.mmu.lock);
 }
 
+void real_ram(gfn_t base, u64 npages)
+{
+	CHECK(fx.real_slots || fx.mmu.slots.n == 0);
+	fx.real_slots = true;
+	CHECK_EQ(mmu_add_ram(&fx.mmu, base, npages, 0), 0);
+}
+
+u32 track_count(gfn_t gfn)
+{
+	struct memslot *s = memslot_find(&fx.mmu.slots, gfn);
+	u32 n;
+
+	spin_lock(&fx.mmu.lock);
+	n = s ? track_write_count(s, gfn) : 0;
+	spin_unlock(&fx.mmu.lock);
+	return n;
+}
+
+struct track_ev track_evs[TRACK_EVS_MAX];
+unsigned int track_nevs;
+
+static struct track_ev *track_ev_add(struct track_notifier *n, enum track_ev_kind kind)
+{
+	struct track_ev *e;
+
+	CHECK(track_nevs < TRACK_EVS_MAX);
+	e = &track_evs[track_nevs++];
+	memset(e, 0, sizeof(*e));
+	e->id = container_of(n, struct track_rec, n)->id;
+	e->kind = kind;
+	return e;
+}
+
+static void track_ev_write(struct track_ev *e, void *who, gpa_t gpa, const void *bytes, unsigned int len)
+{
+	e->who = who;
+	e->gpa = gpa;
+	e->len = len;
+	memcpy(e->bytes, bytes, MIN(len, sizeof(e->bytes)));
+	if (fx.real_slots)
+		CHECK_EQ(mmu_read_gpa(&fx.mmu, gpa, e->mem, MIN(len, sizeof(e->mem))), 0);
+}
+
+static enum track_verdict rec_pre_write(struct track_notifier *n, void *who, gpa_t gpa, const void *bytes,
+					unsigned int len)
+{
+	track_ev_write(track_ev_add(n, TRACK_EV_PRE_WRITE), who, gpa, bytes, len);
+	return container_of(n, struct track_rec, n)->verdict;
+}
+
+static void rec_write(struct track_notifier *n, void *who, gpa_t gpa, const void *bytes, unsigned int len)
+{
+	track_ev_write(track_ev_add(n, TRACK_EV_WRITE), who, gpa, bytes, len);
+}
+
+static void rec_remove_region(struct track_notifier *n, gfn_t gfn, u64 npages)
+{
+	struct track_ev *e = track_ev_add(n, TRACK_EV_REMOVE_REGION);
+
+	e->gfn = gfn;
+	e->npages = npages;
+}
+
+void track_rec_register(struct track_rec *r, int id)
+{
+	memset(r, 0, sizeof(*r));
+	r->n.pre_write = rec_pre_write;
+	r->n.write = rec_write;
+	r->n.remove_region = rec_remove_region;
+	r->id = id;
+	r->verdict = TRACK_WRITE_ALLOW;
+	mmu_track_register_notifier(&fx.mmu, &r->n);
+}
+
+void check_track_ev(unsigned int i, int id, enum track_ev_kind kind, void *who, gpa_t gpa, unsigned int len,
+		    const void *bytes, const void *mem)
+{
+	const struct track_ev *e = &track_evs[i];
+
+	CHECK(i < track_nevs);
+	CHECK_EQ(e->id, id);
+	CHECK_EQ(e->kind, kind);
+	if (kind == TRACK_EV_REMOVE_REGION) {
+		CHECK_EQ(e->gfn, gpa);
+		CHECK_EQ(e->npages, len);
+		return;
+	}
+	CHECK(e->who == who);
+	CHECK_EQ(e->gpa, gpa);
+	CHECK_EQ(e->len, len);
+	if (bytes)
+		CHECK(memcmp(e->bytes, bytes, MIN(len, sizeof(e->bytes))) == 0);
+	if (mem)
+		CHECK(memcmp(e->mem, mem, MIN(len, sizeof(e->mem))) == 0);
+}
+
+void teardown_expecting_remove_region(struct track_rec *const *recs, unsigned int n)
+{
+	struct memslot slots[MAX_MEMSLOTS];
+	u32 nslots = fx.mmu.slots.n;
+	unsigned int first = track_nevs;
+
+	CHECK(fx.real_slots); /* made-up slots are taken out before mmu_destroy */
+	memcpy(slots, fx.mmu.slots.slots, sizeof(slots));
+	teardown();
+	CHECK_EQ(track_nevs, first + n * nslots);
+	for (unsigned int r = 0; r < n; r++) {
+		for (u32 i = 0; i < nslots; i++)
+			check_track_ev(first + r * nslots + i, recs[r]->id, TRACK_EV_REMOVE_REGION, NULL,
+				       slots[i].base_gfn, slots[i].npages, NULL, NULL);
+	}
+}
+
 void check_translation(gfn_t gfn, int level)
 {
 	int l;

@@ -45,6 +45,41 @@ u64 lookup(gfn_t gfn, int *level);
 /* __tdp_split_huge_range / __tdp_collapse_range under the lock, with the flush paid. */
 void split_range(gfn_t start, gfn_t end);
 void collapse_range(gfn_t start, gfn_t end);
+/* Guest RAM [base, base + npages) through mmu_add_ram: host memory that mmu_read_gpa / mmu_write_gpa really reach,
+ * freed by mmu_destroy (sets fx.real_slots; never mix with fake_slot). Keep it to a few MiB: the fake physical
+ * memory is 256 MiB. */
+void real_ram(gfn_t base, u64 npages);
+/* gfn's write-tracking count: 0 when no slot holds it or nothing was ever tracked. */
+u32 track_count(gfn_t gfn);
+/* A write-tracking user for tests: its hooks append to one log shared by every recorder, in call order. */
+enum track_ev_kind { TRACK_EV_PRE_WRITE, TRACK_EV_WRITE, TRACK_EV_REMOVE_REGION };
+struct track_ev {
+	int id;                  /* of the recorder */
+	enum track_ev_kind kind;
+	void *who;
+	gpa_t gpa;
+	unsigned int len;
+	u8 bytes[32];            /* the first bytes handed to the hook */
+	u8 mem[32];              /* guest memory at gpa while the hook ran (real slots only) */
+	gfn_t gfn;               /* remove_region */
+	u64 npages;
+};
+struct track_rec {
+	struct track_notifier n;
+	int id;
+	enum track_verdict verdict; /* what pre_write answers */
+};
+#define TRACK_EVS_MAX 64
+extern struct track_ev track_evs[TRACK_EVS_MAX];
+extern unsigned int track_nevs;
+/* Set up r (every hook, verdict ALLOW) and register it with fx.mmu. */
+void track_rec_register(struct track_rec *r, int id);
+/* Event i is `kind` from recorder `id` about len bytes at gpa (or remove_region of [gpa, gpa + len) pages, who
+ * and bytes unused); for writes, with these bytes, and guest memory holding `mem` (NULL: unchecked) meanwhile. */
+void check_track_ev(unsigned int i, int id, enum track_ev_kind kind, void *who, gpa_t gpa, unsigned int len,
+		    const void *bytes, const void *mem);
+/* teardown(), then: mmu_destroy told every recorder (in registration order) of every slot's removal. */
+void teardown_expecting_remove_region(struct track_rec *const *recs, unsigned int n);
 /* gfn translates to FAKE_HPA + gfn (for slots made at FAKE_HPA from gfn 0) at `level`. */
 void check_translation(gfn_t gfn, int level);
 
