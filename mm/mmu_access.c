@@ -119,6 +119,9 @@ int mmu_cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, uns
 		return -EFAULT;
 	host = ram_ptr(mmu, gpa, &s);
 	tracked = track_is_write_tracked(s, gpa >> PAGE_SHIFT);
+	/* Asked before the compare, as the hardware's locked CMPXCHG writes the destination whether or not it matches
+	 * (SDM Vol. 2A, CMPXCHG: a failed compare writes the old value back), so a write-protected page faults either
+	 * way. */
 	if (tracked && !pre_write(mmu, who, gpa, &new, len))
 		return -EPERM;
 	switch (len) {

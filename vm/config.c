@@ -51,6 +51,7 @@ struct cfg_line {
 	struct {
 		u64 start, end;
 		u8 mode;
+		bool late;
 		struct cmdline_word w;
 	} protect[VM_CONFIG_MAX_PROTECT];
 };
@@ -182,17 +183,18 @@ static void parse_protect(struct cfg_line *l, const struct cfg_word *cw)
 	char msg[MSG_WORD_MAX + 80];
 	char *dash, *colon;
 	u64 start, end;
-	u8 mode = VM_PROTECT_DENY;
+	u8 mode = VM_PROTECT_DENY, new_mode = 0;
+	bool late = false, have_mode = false;
 	int r_start, r_end;
 
 	memcpy(buf, cw->val, strlen(cw->val) + 1);
-	/* Neither a number nor a mode holds '-' or ':', so the first of each is the separator. */
+	/* Neither a number nor an option holds '-' or ':', so the first of each is the separator. */
 	colon = strchr(buf, ':');
 	if (colon)
 		*colon = '\0';
 	dash = strchr(buf, '-');
 	if (!dash) {
-		word_err(l, &cw->w, "malformed range (expected protect=START-END[:MODE])");
+		word_err(l, &cw->w, "malformed range (expected protect=START-END[:MODE][:late])");
 		return;
 	}
 	*dash = '\0';
@@ -206,17 +208,31 @@ static void parse_protect(struct cfg_line *l, const struct cfg_word *cw)
 		word_err(l, &cw->w, "address does not fit in 64 bits");
 		return;
 	}
-	if (colon) {
-		if (strcmp(colon + 1, "log") == 0)
-			mode = VM_PROTECT_LOG;
-		else if (strcmp(colon + 1, "deny") == 0)
-			mode = VM_PROTECT_DENY;
-		else if (strcmp(colon + 1, "kill") == 0)
-			mode = VM_PROTECT_KILL;
+	/* Options after the range, each once: a MODE, and `late`. */
+	for (char *opt = colon ? colon + 1 : NULL, *next; opt; opt = next) {
+		bool is_mode = true;
+
+		next = strchr(opt, ':');
+		if (next)
+			*next++ = '\0';
+		if (strcmp(opt, "log") == 0)
+			new_mode = VM_PROTECT_LOG;
+		else if (strcmp(opt, "deny") == 0)
+			new_mode = VM_PROTECT_DENY;
+		else if (strcmp(opt, "kill") == 0)
+			new_mode = VM_PROTECT_KILL;
+		else if (strcmp(opt, "late") == 0 && !late)
+			late = true, is_mode = false;
 		else {
-			word_err(l, &cw->w, "protect mode must be log, deny or kill");
+			word_err(l, &cw->w, "protect option must be log, deny, kill or late, each at most once");
 			return;
 		}
+		if (is_mode && have_mode) {
+			word_err(l, &cw->w, "protect option must be log, deny, kill or late, each at most once");
+			return;
+		}
+		if (is_mode)
+			mode = new_mode, have_mode = true;
 	}
 	if (!IS_ALIGNED(start, PAGE_SIZE) || !IS_ALIGNED(end, PAGE_SIZE)) {
 		word_err(l, &cw->w, "range not 4K-aligned (START and END must be multiples of 0x1000)");
@@ -243,6 +259,7 @@ static void parse_protect(struct cfg_line *l, const struct cfg_word *cw)
 	l->protect[l->nr_protect].start = start;
 	l->protect[l->nr_protect].end = end;
 	l->protect[l->nr_protect].mode = mode;
+	l->protect[l->nr_protect].late = late;
 	l->protect[l->nr_protect].w = cw->w;
 	l->nr_protect++;
 }
@@ -412,6 +429,7 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 		c->protect[i].start = l->protect[i].start;
 		c->protect[i].end = l->protect[i].end;
 		c->protect[i].mode = l->protect[i].mode;
+		c->protect[i].late = l->protect[i].late;
 	}
 	c->nr_protect = l->nr_protect;
 }

@@ -112,6 +112,7 @@ struct vm_config {
 	struct {
 		u64 start, end;
 		u8 mode;
+		bool late; /* armed when the guest kernel first sets IA32_LSTAR (vm/protect.h), not at the VM's start */
 	} protect[VM_CONFIG_MAX_PROTECT];
 	u32 nr_protect;
 };

@@ -2,6 +2,7 @@
  * taken before mmu->lock (an add write-protects through the MMU) and never inside it: the notifier runs from
  * mmu_write_gpa, which holds no MMU lock. */
 #include "vm/protect.h"
+#include "arch/x86/msr_index.h"
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
@@ -12,6 +13,7 @@
 struct protect_range {
 	gpa_t start, end; /* [start, end), page aligned */
 	u8 mode;          /* VM_PROTECT_* */
+	bool armed;       /* tracked now; a `late` range is not until the guest sets IA32_LSTAR */
 };
 
 struct vm_protect {
@@ -45,7 +47,7 @@ static int __write_mode(struct vm_protect *p, gpa_t gpa, unsigned int len)
 	for (u32 i = 0; i < p->nr; i++) {
 		const struct protect_range *r = &p->ranges[i];
 
-		if (gpa < r->end && r->start < gpa + len && (int)r->mode > mode)
+		if (r->armed && gpa < r->end && r->start < gpa + len && (int)r->mode > mode)
 			mode = r->mode;
 	}
 	return mode;
@@ -105,8 +107,21 @@ static void untrack(struct vm *vm, gfn_t first, gfn_t end)
 		BUG_ON(mmu_track_remove_gfn(&vm->mmu, g));
 }
 
-/* Check and install one range (caller holds p->lock). */
-static int __add_range(struct vm_protect *p, gpa_t start, gpa_t end, u8 mode)
+/* Write-protect a range's pages: all of them, or none on failure. */
+static int track_range(struct vm *vm, gpa_t start, gpa_t end)
+{
+	for (gfn_t g = start >> PAGE_SHIFT; g < end >> PAGE_SHIFT; g++) {
+		int r = mmu_track_add_gfn(&vm->mmu, g);
+		if (r) {
+			untrack(vm, start >> PAGE_SHIFT, g);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* Check and install one range, armed now or (late) when the guest kernel is up (caller holds p->lock). */
+static int __add_range(struct vm_protect *p, gpa_t start, gpa_t end, u8 mode, bool late)
 {
 	struct vm *vm = p->vm;
 
@@ -123,15 +138,57 @@ static int __add_range(struct vm_protect *p, gpa_t start, gpa_t end, u8 mode)
 	}
 	if (p->nr == PROTECT_MAX_RANGES)
 		return -ENOSPC;
-	for (gfn_t g = start >> PAGE_SHIFT; g < end >> PAGE_SHIFT; g++) {
-		int r = mmu_track_add_gfn(&vm->mmu, g);
-		if (r) {
-			untrack(vm, start >> PAGE_SHIFT, g);
+	if (!late) {
+		int r = track_range(vm, start, end);
+		if (r)
 			return r;
-		}
 	}
-	p->ranges[p->nr++] = (struct protect_range){ .start = start, .end = end, .mode = mode };
+	p->ranges[p->nr++] = (struct protect_range){ .start = start, .end = end, .mode = mode, .armed = !late };
+	if (late)
+		__atomic_store_n(&vm->protect_late, true, __ATOMIC_RELEASE);
 	return 0;
+}
+
+/*
+ * A `late` range waits for the guest kernel: its loader and, for Linux, its decompressor write the range freely (a
+ * bzImage decompresses its text into place, millions of stores that would each be emulated), and protection begins
+ * once the kernel has installed its system-call entry, the first IA32_LSTAR write, which is the signal introspection
+ * engines such as HVMI wait for. In Linux that is syscall_init(), early in start_kernel() and before any of its own
+ * text patching (alternatives, jump labels, static calls). Polled after every exit while a range waits; a guest that
+ * never sets LSTAR never arms it, and the end report says so.
+ */
+void protect_arm_late(struct vcpu *v)
+{
+	struct vm_protect *p = v->vm->protect;
+	u64 lstar = 0;
+	int r = 0;
+
+	if (virt_ops->get_passthrough_msr(v, MSR_LSTAR, &lstar) || !lstar)
+		return;
+	spin_lock(&p->lock);
+	if (!__atomic_load_n(&v->vm->protect_late, __ATOMIC_ACQUIRE)) {
+		spin_unlock(&p->lock);
+		return; /* another vCPU armed them */
+	}
+	for (u32 i = 0; i < p->nr && !r; i++) {
+		struct protect_range *pr = &p->ranges[i];
+
+		if (pr->armed)
+			continue;
+		r = track_range(v->vm, pr->start, pr->end);
+		pr->armed = !r;
+		if (!r)
+			vm_log(v->vm, LOG_INFO, "protect: 0x%llx-0x%llx %s armed (IA32_LSTAR 0x%llx set by vCPU %u)\n",
+			       (unsigned long long)pr->start, (unsigned long long)pr->end, mode_names[pr->mode],
+			       (unsigned long long)lstar, v->id);
+	}
+	__atomic_store_n(&v->vm->protect_late, false, __ATOMIC_RELEASE);
+	spin_unlock(&p->lock);
+	if (r) {
+		/* Running on unprotected would break the promise the configuration made. */
+		vm_log(v->vm, LOG_ERR, "protect: cannot arm a late range (%d): ending the VM\n", r);
+		vm_end(v->vm, VM_END_INTERNAL_ERROR, (u64)r);
+	}
 }
 
 int protect_init(struct vm *vm, const struct vm_config *cfg)
@@ -147,7 +204,8 @@ int protect_init(struct vm *vm, const struct vm_config *cfg)
 	mmu_track_register_notifier(&vm->mmu, &p->notifier);
 	spin_lock(&p->lock);
 	for (u32 i = 0; i < cfg->nr_protect; i++) {
-		int r = __add_range(p, cfg->protect[i].start, cfg->protect[i].end, cfg->protect[i].mode);
+		int r = __add_range(p, cfg->protect[i].start, cfg->protect[i].end, cfg->protect[i].mode,
+				    cfg->protect[i].late);
 		if (r) {
 			spin_unlock(&p->lock);
 			vm_log(vm, LOG_ERR, "protect=0x%llx-0x%llx:%s cannot be set up (%d)\n",
@@ -155,8 +213,9 @@ int protect_init(struct vm *vm, const struct vm_config *cfg)
 			       mode_names[cfg->protect[i].mode], r);
 			return r;
 		}
-		vm_log(vm, LOG_INFO, "protect: 0x%llx-0x%llx %s\n", (unsigned long long)cfg->protect[i].start,
-		       (unsigned long long)cfg->protect[i].end, mode_names[cfg->protect[i].mode]);
+		vm_log(vm, LOG_INFO, "protect: 0x%llx-0x%llx %s%s\n", (unsigned long long)cfg->protect[i].start,
+		       (unsigned long long)cfg->protect[i].end, mode_names[cfg->protect[i].mode],
+		       cfg->protect[i].late ? ", armed when the guest kernel sets IA32_LSTAR" : "");
 	}
 	spin_unlock(&p->lock);
 	return 0;
@@ -165,6 +224,16 @@ int protect_init(struct vm *vm, const struct vm_config *cfg)
 /* The references go with the memslots (mmu_destroy); only the state is freed here, after the MMU. */
 void protect_destroy(struct vm *vm)
 {
+	struct vm_protect *p = vm->protect;
+
+	if (p && p->nr) {
+		u32 unarmed = 0;
+
+		for (u32 i = 0; i < p->nr; i++)
+			unarmed += !p->ranges[i].armed;
+		vm_log(vm, LOG_INFO, "protect: %llu writes logged, %llu denied, in %u ranges (%u never armed)\n",
+		       (unsigned long long)p->logged, (unsigned long long)p->denied, p->nr, unarmed);
+	}
 	kfree(vm->protect);
 	vm->protect = NULL;
 }
@@ -177,7 +246,7 @@ u64 protect_hc_mem_lock(struct vm *vm, gpa_t gpa, u64 len, u64 mode)
 	if ((gpa | len) & (PAGE_SIZE - 1) || !len || gpa + len < gpa || (mode != HC_LOCK_DENY && mode != HC_LOCK_KILL))
 		return (u64)-EINVAL;
 	spin_lock(&p->lock);
-	r = __add_range(p, gpa, gpa + len, mode == HC_LOCK_KILL ? VM_PROTECT_KILL : VM_PROTECT_DENY);
+	r = __add_range(p, gpa, gpa + len, mode == HC_LOCK_KILL ? VM_PROTECT_KILL : VM_PROTECT_DENY, false);
 	spin_unlock(&p->lock);
 	if (!r)
 		vm_log(vm, LOG_INFO, "protect: the guest locked 0x%llx-0x%llx (%s)\n", (unsigned long long)gpa,

@@ -9,6 +9,7 @@
 
 #include "hv/types.h"
 
+struct vcpu;
 struct vm;
 struct vm_config;
 
@@ -29,6 +30,9 @@ void protect_destroy(struct vm *vm);
 /* The hypercalls, for vCPU v's guest: the value for RAX (0 or a negative errno). */
 u64 protect_hc_mem_lock(struct vm *vm, gpa_t gpa, u64 len, u64 mode);
 u64 protect_hc_track_test(struct vm *vm, gfn_t gfn, u64 op);
+
+/* Arm the `late` ranges once the guest kernel has set IA32_LSTAR (called after an exit while vm->protect_late). */
+void protect_arm_late(struct vcpu *v);
 
 /* Counters for the test device and the VM's end report. */
 u64 protect_logged(const struct vm *vm);

@@ -125,6 +125,7 @@ struct vm {
 	u64 mem_bytes;                  /* constant: guest RAM size */
 	struct mmu mmu;                 /* guest memory: the memslots, roots and write tracking (mm/mmu.h) */
 	struct vm_protect *protect;     /* guest memory protection (vm/protect.h): constant pointer */
+	bool protect_late;              /* atomic: protect= ranges wait for the guest's IA32_LSTAR (vm/protect.c) */
 	struct io_bus pio, mmio;        /* set up before the vCPUs run; each device model locks its own state */
 	u32 nr_vcpus;                   /* constant */
 	struct vcpu *vcpus[VM_MAX_VCPUS]; /* constant once the VM is built */

@@ -9,11 +9,12 @@
 LINUX_OUT       := $(if $(BUILD),$(BUILD),build)/linux
 LINUX_KERNEL    := $(LINUX_OUT)/vmlinuz
 LINUX_INITRAMFS := $(LINUX_OUT)/initramfs.cpio.gz
+LINUX_TEXT      := $(LINUX_OUT)/text-range
 LINUX_PYTHON    := $(if $(PYTHON),$(PYTHON),python3)
 
 .PHONY: linux linux-kernel linux-initramfs linux-qemu linux-shell
 linux: linux-kernel linux-initramfs
-linux-kernel: $(LINUX_KERNEL)
+linux-kernel: $(LINUX_KERNEL) $(LINUX_TEXT)
 linux-initramfs: $(LINUX_INITRAMFS)
 
 # get-linux.sh leaves an up-to-date kernel alone; the touch keeps make from running it again after the script changed.
@@ -21,6 +22,10 @@ $(LINUX_KERNEL): scripts/get-linux.sh
 	@echo "  LINUX   $@"
 	@scripts/get-linux.sh $(LINUX_OUT)
 	@touch $@
+
+# The kernel text's guest-physical range under nokaslr, for the protect= demonstration (tests/integration/suite.py).
+$(LINUX_TEXT): $(LINUX_KERNEL) scripts/linux-text-range.py
+	@$(LINUX_PYTHON) scripts/linux-text-range.py $< > $@.tmp && mv $@.tmp $@
 
 $(LINUX_INITRAMFS): scripts/mkinitramfs.sh tests/linux/init tests/linux/mkcpio.py
 	@echo "  CPIO    $@"

@@ -67,11 +67,30 @@ TEST(config_protect_modes_and_number_forms)
 	CHECK_EQ(cfg[0].protect[4].start, 12 * M);
 	CHECK_EQ(cfg[0].protect[4].end, 16 * M);
 	CHECK_EQ(cfg[0].protect[4].mode, VM_PROTECT_KILL);
+	for (int i = 0; i < 5; i++)
+		CHECK(!cfg[0].protect[i].late);
 	/* A VM without protect= has none, although cfg[] started as 0xa5 garbage. */
 	CHECK_STR(cfg[1].name, "plain");
 	CHECK_EQ(cfg[1].nr_protect, 0);
 	CHECK_EQ(cfg[1].protect[0].start, 0);
 	CHECK_EQ(cfg[1].protect[0].end, 0);
+}
+
+/* `late` arms the range when the guest kernel sets up its system calls (vm/protect.h), in either order with MODE. */
+TEST(config_protect_late_option)
+{
+	reset();
+	add("vm=p protect=1M-2M:log:late protect=2M-3M:late protect=3M-4M:late:kill protect=4M-5M:kill mem=32M");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(cfg[0].nr_protect, 4);
+	CHECK_EQ(cfg[0].protect[0].mode, VM_PROTECT_LOG);
+	CHECK(cfg[0].protect[0].late);
+	CHECK_EQ(cfg[0].protect[1].mode, VM_PROTECT_DENY);
+	CHECK(cfg[0].protect[1].late);
+	CHECK_EQ(cfg[0].protect[2].mode, VM_PROTECT_KILL);
+	CHECK(cfg[0].protect[2].late);
+	CHECK_EQ(cfg[0].protect[3].mode, VM_PROTECT_KILL);
+	CHECK(!cfg[0].protect[3].late);
 }
 
 TEST(config_protect_only_key_that_repeats)
@@ -91,9 +110,9 @@ TEST(config_protect_malformed)
 		const char *word, *check;
 	} cases[] = {
 	    {"protect", "missing value (expected key=value)"},
-	    {"protect=", "malformed range (expected protect=START-END[:MODE])"},
-	    {"protect=0x100000", "malformed range (expected protect=START-END[:MODE])"},
-	    {"protect=1M:kill", "malformed range (expected protect=START-END[:MODE])"},
+	    {"protect=", "malformed range (expected protect=START-END[:MODE][:late])"},
+	    {"protect=0x100000", "malformed range (expected protect=START-END[:MODE][:late])"},
+	    {"protect=1M:kill", "malformed range (expected protect=START-END[:MODE][:late])"},
 	    {"protect=-2M", "malformed address (expected a number with an optional K, M or G suffix)"},
 	    {"protect=1M-", "malformed address"},
 	    {"protect=1M-2M-3M", "malformed address"},
@@ -105,11 +124,13 @@ TEST(config_protect_malformed)
 	    {"protect=0-99999999999999999999999", "address does not fit in 64 bits"},
 	    {"protect=0-0x10000000000000000", "address does not fit in 64 bits"},
 	    {"protect=0-17179869184G", "address does not fit in 64 bits"},
-	    {"protect=1M-2M:", "protect mode must be log, deny or kill"},
-	    {"protect=1M-2M:Deny", "protect mode must be log, deny or kill"},
-	    {"protect=1M-2M:denyx", "protect mode must be log, deny or kill"}, /* trailing garbage */
-	    {"protect=1M-2M:deny:kill", "protect mode must be log, deny or kill"},
-	    {"protect=1M-2M:allow", "protect mode must be log, deny or kill"},
+	    {"protect=1M-2M:", "protect option must be log, deny, kill or late, each at most once"},
+	    {"protect=1M-2M:Deny", "protect option must be log, deny, kill or late, each at most once"},
+	    {"protect=1M-2M:denyx", "protect option must be log, deny, kill or late, each at most once"}, /* trailing garbage */
+	    {"protect=1M-2M:deny:kill", "protect option must be log, deny, kill or late, each at most once"},
+	    {"protect=1M-2M:allow", "protect option must be log, deny, kill or late, each at most once"},
+	    {"protect=1M-2M:late:late", "protect option must be log, deny, kill or late, each at most once"},
+	    {"protect=1M-2M:log:late:deny", "protect option must be log, deny, kill or late, each at most once"},
 	};
 	char line[128], expect[192];
 
@@ -253,7 +274,7 @@ TEST(config_protect_all_errors_of_a_line_are_reported)
 	CHECK_STR(cfg[0].name, "q");
 	CHECK_LOG("'protect=1M': malformed range");
 	CHECK_LOG("'protect=0x1001-0x2000': range not 4K-aligned");
-	CHECK_LOG("'protect=1M-2M:nope': protect mode must be");
+	CHECK_LOG("'protect=1M-2M:nope': protect option must be");
 	CHECK_LOG("'protect=8M-10M': range overlaps another protect= range of this VM ('protect=8M-9M')");
 	CHECK_LOG("'protect=1G-2G': range outside guest RAM");
 	CHECK(!strstr(logs, "'protect=8M-9M':")); /* the good range is not blamed */

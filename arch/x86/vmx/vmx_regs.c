@@ -187,3 +187,38 @@ int vmx_set_cr(struct vcpu *v, int cr, u64 val)
 		return -EINVAL;
 	}
 }
+
+/* The syscall MSRs and KERNEL_GS_BASE stay in the CPU while the vCPU is on it (the host never uses them); the rest
+ * are VMCS guest state. */
+int vmx_get_passthrough_msr(struct vcpu *v, u32 index, u64 *val)
+{
+	switch (index) {
+	case MSR_KERNEL_GS_BASE:
+	case MSR_STAR:
+	case MSR_LSTAR:
+	case MSR_CSTAR:
+	case MSR_SFMASK:
+		*val = rdmsr(index);
+		return 0;
+	case MSR_FS_BASE:
+		*val = vmcs_read(GUEST_FS_BASE);
+		return 0;
+	case MSR_GS_BASE:
+		*val = vmcs_read(GUEST_GS_BASE);
+		return 0;
+	case MSR_IA32_SYSENTER_CS:
+		*val = vmcs_read(GUEST_SYSENTER_CS);
+		return 0;
+	case MSR_IA32_SYSENTER_ESP:
+		*val = vmcs_read(GUEST_SYSENTER_ESP);
+		return 0;
+	case MSR_IA32_SYSENTER_EIP:
+		*val = vmcs_read(GUEST_SYSENTER_EIP);
+		return 0;
+	case MSR_IA32_PAT:
+		*val = vmcs_read(GUEST_IA32_PAT);
+		return 0;
+	default:
+		return -ENOENT;
+	}
+}
