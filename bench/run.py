@@ -191,6 +191,16 @@ def host_lines():
     lines.append(f"  {'each further GiB':<22}{per[3]:>12,} B{per[2]:>12,} B{per[1]:>14,} B"
                  f"   (4K: {per[1] / gib * 100:.3f}% of the RAM mapped; 2M: {per[2] / gib * 100:.5f}%)")
     lines.append("  plus, per memslot, 8 B per 2 MiB chunk (the backing array: 4,096 B per GiB) and 1 B per GiB")
+    # Measured on the real code by a unit test (tests/unit/test_track_sizes.c), not computed here.
+    tool = os.path.join(ROOT, "build", "unit", "test_track_sizes")
+    p = subprocess.run([tool], capture_output=True, text=True)
+    m = re.search(r"^SIZE track_bytes_per_gib before_first_add=(\d+) after_first_add=(\d+) per_gfn=(\d+)$",
+                  p.stdout, re.M)
+    if p.returncode == 0 and m:
+        lines.append(f"write tracking (mm/track): {int(m.group(1)):,} B per GiB of guest RAM before a VM's first "
+                     f"add, {int(m.group(2)):,} B per GiB after it ({m.group(3)} B per 4K gfn, every slot)")
+    else:
+        lines.append(f"write tracking sizes: {tool} failed (status {p.returncode})")
     return lines
 
 
