@@ -12,13 +12,19 @@
 #include "hv/errno.h"
 #include "hv/string.h"
 
+/* The slot holding gpa's page, or NULL. */
+static struct memslot *slot_of(struct mmu *mmu, gpa_t gpa)
+{
+	return (gpa >> PAGE_SHIFT) < PT_MAX_PFN ? memslot_find(&mmu->slots, gpa >> PAGE_SHIFT) : NULL;
+}
+
 /* Every byte of [gpa, gpa + len) is guest RAM. */
 static bool is_ram(struct mmu *mmu, gpa_t gpa, u64 len)
 {
 	while (len) {
 		u64 n = MIN(len, PAGE_SIZE - (gpa & (PAGE_SIZE - 1)));
 
-		if ((gpa >> PAGE_SHIFT) >= PT_MAX_PFN || !memslot_find(&mmu->slots, gpa >> PAGE_SHIFT))
+		if (!slot_of(mmu, gpa))
 			return false;
 		gpa += n;
 		len -= n;
@@ -26,28 +32,25 @@ static bool is_ram(struct mmu *mmu, gpa_t gpa, u64 len)
 	return true;
 }
 
-/* The host address of gpa in RAM (cleared on first use). */
-static u8 *ram_ptr(struct mmu *mmu, gpa_t gpa, struct memslot **slotp)
+/* The host address of gpa in slot s (cleared on first use). */
+static u8 *ram_ptr(const struct memslot *s, gpa_t gpa)
 {
-	struct memslot *s = memslot_find(&mmu->slots, gpa >> PAGE_SHIFT);
-
-	BUG_ON(!s);
 	memslot_prepare(s, gpa >> PAGE_SHIFT, 1);
-	*slotp = s;
 	return (u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gpa >> PAGE_SHIFT)) + (gpa & (PAGE_SIZE - 1));
 }
 
+/* One slot lookup per page: this is on every emulated access and every guest page-walk step. */
 int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len)
 {
 	u8 *p = buf;
 
-	if (!is_ram(mmu, gpa, len))
-		return -EFAULT;
 	while (len) {
-		struct memslot *s;
+		struct memslot *s = slot_of(mmu, gpa);
 		u64 n = MIN(len, PAGE_SIZE - (gpa & (PAGE_SIZE - 1)));
 
-		memcpy(p, ram_ptr(mmu, gpa, &s), n);
+		if (!s)
+			return -EFAULT;
+		memcpy(p, ram_ptr(s, gpa), n);
 		gpa += n;
 		p += n;
 		len -= n;
@@ -80,12 +83,17 @@ int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 le
 	const u8 *p = buf;
 	int r = 0;
 
-	if (!is_ram(mmu, gpa, len))
+	/* A write that crosses a page is checked whole first, so that -EFAULT never leaves part of it written; within
+	 * one page the loop's own lookup decides. */
+	if ((gpa & (PAGE_SIZE - 1)) + len > PAGE_SIZE && !is_ram(mmu, gpa, len))
 		return -EFAULT;
 	while (len) {
-		struct memslot *s;
+		struct memslot *s = slot_of(mmu, gpa);
 		unsigned int n = MIN(len, PAGE_SIZE - (gpa & (PAGE_SIZE - 1)));
-		u8 *host = ram_ptr(mmu, gpa, &s);
+
+		if (!s)
+			return -EFAULT;
+		u8 *host = ram_ptr(s, gpa);
 		bool tracked = track_is_write_tracked(s, gpa >> PAGE_SHIFT);
 
 		if (!tracked) {
@@ -115,9 +123,10 @@ int mmu_cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, uns
 	 * emulated as such by its caller, not here. */
 	if (gpa & (len - 1))
 		return -EINVAL;
-	if (!is_ram(mmu, gpa, len))
+	s = slot_of(mmu, gpa);
+	if (!s)
 		return -EFAULT;
-	host = ram_ptr(mmu, gpa, &s);
+	host = ram_ptr(s, gpa);
 	tracked = track_is_write_tracked(s, gpa >> PAGE_SHIFT);
 	/* Asked before the compare, as the hardware's locked CMPXCHG writes the destination whether or not it matches
 	 * (SDM Vol. 2A, CMPXCHG: a failed compare writes the old value back), so a write-protected page faults either

@@ -32,16 +32,17 @@
  *                  by default). pages=4k makes every fault a 4K fault, for tests and benchmarks.
  *   cmdline="..."  on the kernel module, the guest kernel's command line; on a role=module module, that module's
  *                  Multiboot string. Default empty.
- *   protect=START-END[:MODE]
+ *   protect=START-END[:MODE][:late]
  *                  kernel module only, and may be given up to 16 times: a guest-physical range [START, END)
  *                  whose writes, by the guest or by a device, are watched. START and END are numbers as for mem=
  *                  (decimal or 0x hex, optional K, M or G suffix), both 4K-aligned, START below END. The range must
  *                  lie wholly inside one piece of guest RAM, which with mem=M is [0, min(M, 3G)) and, when M is
  *                  over 3G, [4G, 4G + M - 3G); the ranges of a VM must not overlap (they may touch). MODE says what
  *                  a write to the range does: `log` lets it through and logs it, `deny` (the default) drops it and
- *                  counts it, `kill` ends the VM. Example: protect=0x100000-0x200000:kill protect=16M-17M. The MMU
- *                  is to enforce this by write-protecting the range (refcounted write tracking, mm/track); until
- *                  that code lands, the ranges are only parsed, checked and kept in struct vm_config.
+ *                  counts it, `kill` ends the VM. `late` arms the range only once the guest kernel sets IA32_LSTAR
+ *                  (vm/protect.h), so its loader and decompressor may write it. Options come in any order, each at
+ *                  most once. Example: protect=0x100000-0x200000:kill protect=16M-17M:log:late. The MMU enforces
+ *                  it by write-protecting the range (refcounted write tracking, mm/track; vm/protect.c).
  *
  * A module's whole argument line must stay under 255 characters: struct boot_info keeps 255 and cuts longer ones
  * short, so a line that fills it is refused rather than used with its end missing.

@@ -22,7 +22,7 @@ static int walk_read_gpa(void *opaque, gpa_t gpa, void *buf, unsigned int len)
 {
 	struct emu_env *env = opaque;
 
-	return vm_read_gpa(env->v->vm, gpa, buf, len);
+	return mmu_read_gpa(&env->v->vm->mmu, gpa, buf, len);
 }
 
 /* The A/D bits the walk sets are the vCPU's writes, seen by write tracking like any other. One a protection user
@@ -127,15 +127,15 @@ static int emu_access(void *opaque, gva_t linear, void *buf, unsigned int size, 
 
 		if (r)
 			return r;
-		if (is_ram(env->v->vm, gpa) && write) {
+		if (!is_ram(env->v->vm, gpa)) {
+			r = mmio_access(env->v, gpa, p, n, write);
+		} else if (write) {
 			/* A write a protection user refused is dropped: the instruction completes without it. */
 			r = mmu_write_gpa(&env->v->vm->mmu, env->v, gpa, p, n);
 			r = r == -EPERM ? 0 : r;
-		} else if (is_ram(env->v->vm, gpa)) {
-			r = vm_read_gpa(env->v->vm, gpa, p, n);
+		} else {
+			r = mmu_read_gpa(&env->v->vm->mmu, gpa, p, n);
 		}
-		else
-			r = mmio_access(env->v, gpa, p, n, write);
 		if (r)
 			return r;
 		linear += n;

@@ -71,6 +71,9 @@ static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn)
 	r = __tdp_walk_to_level(mmu, root, &iter, gfn, 1);
 	if (r)
 		return r;
+	/* A current MMIO SPTE (NPT reports it as a fault, EPT only after a racing vCPU installed it): nothing to do. */
+	if (spte_is_mmio(mmu->fmt, iter.old_spte) && spte_mmio_gen_matches(iter.old_spte, READ_ONCE(mmu->slots.generation)))
+		return MMU_FAULT_MMIO;
 	__tdp_set_spte(mmu, &iter, make_mmio_spte(mmu->fmt, READ_ONCE(mmu->slots.generation)));
 	return MMU_FAULT_MMIO;
 }
@@ -118,19 +121,15 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	return MMU_FAULT_FIXED;
 }
 
+/*
+ * One walk per fault. The slot was looked up before the lock, and slots do not change while vCPUs run, so a gfn with
+ * a slot can only hold a stale MMIO SPTE (a hole to the walk, replaced by the leaf), and one without a slot is
+ * answered by the MMIO SPTE that the walk to level 1 finds, or installs.
+ */
 int __tdp_page_fault(struct mmu *mmu, struct mmu_root *root, struct mmu_fault *f)
 {
-	int level;
-	u64 spte;
-
 	assert_spin_held(&mmu->lock);
 	__tdp_mmio_sweep_if_needed(mmu);
-	/* A current MMIO SPTE answers without looking at the slot; a stale one is a hole. */
-	spte = __tdp_lookup(mmu, root, f->gfn, &level);
-	if (spte_is_mmio(mmu->fmt, spte) && spte_mmio_gen_matches(spte, READ_ONCE(mmu->slots.generation))) {
-		mmu->stats.mmio_faults++;
-		return MMU_FAULT_MMIO;
-	}
 	if (!f->slot)
 		return __tdp_map_mmio(mmu, root, f->gfn);
 	return __tdp_map_ram(mmu, root, f);

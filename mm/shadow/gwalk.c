@@ -216,6 +216,7 @@ static int walk_once(const struct walker *w, u64 cr3, gva_t gva, const struct gw
 	unsigned int level;
 	gpa_t table;
 	u8 perm = GWALK_PERM_W | GWALK_PERM_U | GWALK_PERM_X;
+	bool ad_missing = false; /* an A (or, for a write, the leaf's D) bit update_ad must set */
 
 	memset(res, 0, sizeof(*res));
 	switch (w->fmt) {
@@ -264,8 +265,10 @@ static int walk_once(const struct walker *w, u64 cr3, gva_t gva, const struct gw
 				perm &= ~GWALK_PERM_U;
 			if (w->fmt != FMT_32BIT && w->mode->nxe && (pte & GPTE_NX))
 				perm &= ~GWALK_PERM_X;
+			ad_missing |= !(pte & GPTE_A);
 		}
 		if (is_leaf(w, pte, level)) {
+			ad_missing |= (w->access & GWALK_WRITE) && !(pte & GPTE_D);
 			res->level = level;
 			res->gpa = leaf_gpa(w, pte, level, gva);
 			res->page_size = 1ULL << level_shift(w, level);
@@ -279,7 +282,8 @@ static int walk_once(const struct walker *w, u64 cr3, gva_t gva, const struct gw
 		set_pf(res, w, res->level, true, false);
 		return 0;
 	}
-	if (ops->cmpxchg_gpa)
+	/* Most walks find every bit set already: the update, and its compare-exchanges, only when one is not. */
+	if (ops->cmpxchg_gpa && ad_missing)
 		return update_ad(w, ops, opaque, res);
 	return 0;
 }
