@@ -251,6 +251,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	}
 	/* vCPU 0 is built here, on its CPU; the others on theirs (run_ap_vcpu). */
 	r = virt_ops->vcpu_create(v);
+	if (!r)
+		protect_vcpu_init(v);
 	if (r) {
 		vm_log(vm, LOG_ERR, "vCPU setup failed (%d)\n", r);
 		return r;

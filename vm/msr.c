@@ -7,6 +7,8 @@
 #include "hv/errno.h"
 #include "hv/log.h"
 #include "vm/dev/vlapic.h"
+#include "mm/shadow/gwalk.h"
+#include "vm/protect.h"
 #include "vm/vcpu.h"
 
 #define MSR_IA32_PLATFORM_ID 0x17
@@ -86,6 +88,14 @@ int msr_write(struct vcpu *v, u32 index, u64 val)
 		return 0;
 	case MSR_IA32_MCG_STATUS:
 		return val ? -EINVAL : 0;
+	case MSR_LSTAR:
+		/* Passed through, and intercepted only while protect= ranges wait for the guest kernel (vm/protect.c). */
+		if (!gwalk_is_canonical(val))
+			return -EINVAL;
+		virt_ops->set_passthrough_msr(v, index, val);
+		virt_ops->intercept_msr_write(v, index, false);
+		protect_lstar_written(v, val);
+		return 0;
 	}
 	log_unknown(v, index, true);
 	return -EINVAL;

@@ -152,23 +152,27 @@ static int __add_range(struct vm_protect *p, gpa_t start, gpa_t end, u8 mode, bo
 /*
  * A `late` range waits for the guest kernel: its loader and, for Linux, its decompressor write the range freely (a
  * bzImage decompresses its text into place, millions of stores that would each be emulated), and protection begins
- * once the kernel has installed its system-call entry, the first IA32_LSTAR write, which is the signal introspection
- * engines such as HVMI wait for. In Linux that is syscall_init(), early in start_kernel() and before any of its own
- * text patching (alternatives, jump labels, static calls). Polled after every exit while a range waits; a guest that
- * never sets LSTAR never arms it, and the end report says so.
+ * once the kernel has installed its system-call entry, its first IA32_LSTAR write, the signal introspection engines
+ * such as HVMI wait for. In Linux that is syscall_init(), early in start_kernel() and before any of its own text
+ * patching (alternatives, jump labels, static calls). The write is intercepted on every vCPU created while a range
+ * waits, and each vCPU's first write opens the MSR again (vm/msr.c), so nothing is paid once the ranges are armed. A
+ * guest that never writes LSTAR never arms them, and the end report says so.
  */
-void protect_arm_late(struct vcpu *v)
+void protect_vcpu_init(struct vcpu *v)
+{
+	if (__atomic_load_n(&v->vm->protect_late, __ATOMIC_ACQUIRE))
+		virt_ops->intercept_msr_write(v, MSR_LSTAR, true);
+}
+
+void protect_lstar_written(struct vcpu *v, u64 lstar)
 {
 	struct vm_protect *p = v->vm->protect;
-	u64 lstar = 0;
 	int r = 0;
 
-	if (virt_ops->get_passthrough_msr(v, MSR_LSTAR, &lstar) || !lstar)
-		return;
 	spin_lock(&p->lock);
 	if (!__atomic_load_n(&v->vm->protect_late, __ATOMIC_ACQUIRE)) {
 		spin_unlock(&p->lock);
-		return; /* another vCPU armed them */
+		return; /* armed by another vCPU's write */
 	}
 	for (u32 i = 0; i < p->nr && !r; i++) {
 		struct protect_range *pr = &p->ranges[i];

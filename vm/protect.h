@@ -31,8 +31,10 @@ void protect_destroy(struct vm *vm);
 u64 protect_hc_mem_lock(struct vm *vm, gpa_t gpa, u64 len, u64 mode);
 u64 protect_hc_track_test(struct vm *vm, gfn_t gfn, u64 op);
 
-/* Arm the `late` ranges once the guest kernel has set IA32_LSTAR (called after an exit while vm->protect_late). */
-void protect_arm_late(struct vcpu *v);
+/* A vCPU was created: while late ranges wait, its IA32_LSTAR writes exit. */
+void protect_vcpu_init(struct vcpu *v);
+/* The guest wrote IA32_LSTAR (intercepted, already applied): arm the late ranges if they still wait. */
+void protect_lstar_written(struct vcpu *v, u64 lstar);
 
 /* Counters for the test device and the VM's end report. */
 u64 protect_logged(const struct vm *vm);

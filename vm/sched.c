@@ -9,6 +9,7 @@
 #include "kernel/percpu.h"
 #include "vm/config.h"
 #include "vm/launch.h"
+#include "vm/protect.h"
 #include "vm/vcpu.h"
 
 static struct vm_config configs[VM_CONFIG_MAX_VMS];
@@ -87,6 +88,8 @@ static void run_ap_vcpu(struct vcpu *v, struct percpu *leader)
 	debug_regs_reset();
 	cpu_ibpb();
 	int r = virt_ops->vcpu_create(v);
+	if (!r)
+		protect_vcpu_init(v);
 	if (r) {
 		vm_log(v->vm, LOG_ERR, "vcpu %u: setup failed on CPU %u (%d)\n", v->id, this_cpu_id(), r);
 		vm_end(v->vm, VM_END_INTERNAL_ERROR, (u64)r);

@@ -13,7 +13,6 @@
 #include "vm/dev/dev.h"
 #include "vm/dev/vlapic.h"
 #include "vm/vtimer.h"
-#include "vm/protect.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
 
@@ -408,8 +407,6 @@ int vcpu_run_loop(struct vcpu *v)
 			break;
 		}
 		v->stats[VM_STAT_EXITS]++;
-		if (__builtin_expect(__atomic_load_n(&vm->protect_late, __ATOMIC_RELAXED), 0))
-			protect_arm_late(v);
 		r = exit_dispatch(v);
 		if (r < 0 && !vm->ended) {
 			vm_log(vm, LOG_ERR, "vcpu %u: exit handler failed (%d)\n", v->id, r);

@@ -64,8 +64,10 @@ struct vcpu_boot_state {
 	/* Returns -EINVAL when the value would #GP on hardware. */                                                    \
 	X(p, int, set_cr, (struct vcpu * v, int cr, u64 val))                                                          \
 	X(p, u64, get_efer, (struct vcpu * v))                                                                         \
-	/* The guest's value of an MSR it accesses directly (msr_passthrough_list): 0, or -ENOENT for another. */    \
-	X(p, int, get_passthrough_msr, (struct vcpu * v, u32 index, u64 *val))                                         \
+	/* Make writes to an MSR of msr_passthrough_list exit (on) or go to the hardware again (off). */               \
+	X(p, void, intercept_msr_write, (struct vcpu * v, u32 index, bool on))                                         \
+	/* Set the guest's value of an MSR of msr_passthrough_list (after an intercepted write): 0, or -ENOENT. */     \
+	X(p, int, set_passthrough_msr, (struct vcpu * v, u32 index, u64 val))                                          \
 	X(p, int, set_efer, (struct vcpu * v, u64 efer))                                                               \
 	X(p, void, get_segment, (struct vcpu * v, int seg, struct vcpu_segment *s))                                    \
 	X(p, int, get_cpl, (struct vcpu * v))                                                                          \

@@ -10,6 +10,8 @@
  *   lock     HC_MEM_LOCK of a free page, then writes to it are dropped; each error code of the ABI
  *   huge     HC_TRACK_TEST on one 4K gfn inside a 2M TDP leaf: a split, tracked writes, nesting, the collapse back
  *   full     HC_MEM_LOCK until the VM's table of 64 protected ranges is full: -ENOSPC
+ *   late     a `:late` range lets writes through until the guest first writes IA32_LSTAR (an exit, with #GP for a
+ *            non-canonical value as the SDM's WRMSR says), then drops them; later LSTAR writes no longer exit
  *   kill     `TEST protect_kill STARTED`, then a write to the kill range, which must end the VM
  *   lockkill `TEST protect_lockkill STARTED`, then a write to a page locked with mode 1 (kill): the VM must end
  * SKIP without the test device (plain QEMU): there is nothing to protect memory there.
@@ -18,7 +20,7 @@
  * first is one character over the column limit, so clang-format is kept off it): */
 /* clang-format off */
 /*
- * vm=protect mem=128M protect=0x3000000-0x3001000:log protect=0x3100000-0x3102000:deny cmdline="log deny lock huge full"
+ * vm=protect mem=128M protect=0x3000000-0x3001000:log protect=0x3100000-0x3102000:deny protect=0x3300000-0x3301000:deny:late cmdline="log deny lock huge full late"
  * vm=protkill mem=128M protect=0x3200000-0x3201000:kill cmdline="kill"
  * vm=lockkill mem=16M cmdline="lockkill"
  */
@@ -33,12 +35,13 @@ const char test_name[] = "protect";
 #define DENY_START 0x3100000ULL /* protect=0x3100000-0x3102000:deny */
 #define DENY_END   0x3102000ULL
 #define KILL_START 0x3200000ULL /* protect=0x3200000-0x3201000:kill (VM protkill) */
+#define LATE_START 0x3300000ULL /* protect=0x3300000-0x3301000:deny:late */
 /* The pages around those ranges too, which the boundary checks write: no other phase takes memory from here. */
 #define FIXED_START (LOG_START - PAGE_SIZE)
-#define FIXED_END   (KILL_START + PAGE_SIZE)
+#define FIXED_END   (LATE_START + PAGE_SIZE)
 
 #define PROTECT_TABLE_SIZE 64 /* the ABI's entries per VM; the module line's ranges take some */
-#define MODULE_RANGES	   2  /* log and deny, in VM protect */
+#define MODULE_RANGES	   3  /* log, deny and late, in VM protect */
 #define LAPIC_GPA	   0xfee00000ULL
 
 #define PAT 0x5eed0000c0de0001ULL /* xor-ed into a value to get a different one */
@@ -590,6 +593,43 @@ static void __noreturn phase_lockkill(void)
 	fail("the write to a page locked in kill mode did not end the VM (0x%lx reads 0x%lx)", p + 8, rd64(p + 8));
 }
 
+/* ---- phase late: armed by the guest's first IA32_LSTAR write ---- */
+
+#define MSR_LSTAR 0xc0000082
+
+static u64 msr_exits_after_wrmsr(u64 v)
+{
+	u64 before = stat_read(VM_STAT_MSR_EXITS);
+	wrmsr(MSR_LSTAR, v);
+	return stat_read(VM_STAT_MSR_EXITS) - before;
+}
+
+static void phase_late(void)
+{
+	phase = "late";
+	need_fixed_ranges();
+	want_plain_write("a write to the late range before any IA32_LSTAR write", LATE_START);
+	/* The intercepted write is checked as the CPU checks it: a non-canonical address is #GP(0) (SDM Vol. 4, the
+	 * IA32_LSTAR entry; Vol. 2B, WRMSR), and it arms nothing. */
+	int f = wrmsr_try(MSR_LSTAR, 0x8000000000000000ULL);
+	if (f != 13 + 1)
+		fail("WRMSR of a non-canonical IA32_LSTAR took fault %d, want #GP", f - 1);
+	want_plain_write("a write to the late range after a refused IA32_LSTAR write", LATE_START + 8);
+	u64 lstar = 0xffffffff81234560ULL;
+	if (msr_exits_after_wrmsr(lstar) != 1)
+		fail("the first IA32_LSTAR write did not exit exactly once");
+	if (rdmsr(MSR_LSTAR) != lstar)
+		fail("IA32_LSTAR reads 0x%lx after the intercepted write of 0x%lx", rdmsr(MSR_LSTAR), lstar);
+	want_denied_mov("a write to the late range once armed", LATE_START + 16);
+	if (msr_exits_after_wrmsr(lstar + 0x40) != 0)
+		fail("IA32_LSTAR writes still exit after the range was armed");
+	if (rdmsr(MSR_LSTAR) != lstar + 0x40)
+		fail("IA32_LSTAR reads 0x%lx, want 0x%lx", rdmsr(MSR_LSTAR), lstar + 0x40);
+	printf("protect: late: writes landed until IA32_LSTAR was set (non-canonical: #GP), then dropped; LSTAR "
+	       "writes stopped exiting\n");
+	pass();
+}
+
 int test_main(void)
 {
 	if (!boot.mbi)
@@ -600,8 +640,8 @@ int test_main(void)
 		phase_kill();
 	if (cmdline_has("lockkill"))
 		phase_lockkill();
-	static const char *const words[] = {"log", "deny", "lock", "huge", "full"};
-	static void (*const phases[])(void) = {phase_log, phase_deny, phase_lock, phase_huge, phase_full};
+	static const char *const words[] = {"log", "deny", "lock", "huge", "full", "late"};
+	static void (*const phases[])(void) = {phase_log, phase_deny, phase_lock, phase_huge, phase_full, phase_late};
 	bool any = false;
 	for (unsigned i = 0; i < ARRAY_SIZE(words); i++)
 		any |= cmdline_has(words[i]);

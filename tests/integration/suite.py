@@ -184,10 +184,10 @@ CASES += [
 # ---- write protection of guest memory (tests/guests/protect.c): protect= ranges on the module line, HC_MEM_LOCK,
 # HC_TRACK_TEST. protkill's write to its kill range and lockkill's to a page it locked in kill mode each end only that
 # VM: afterkill still runs. The end reason's wording is the hypervisor's; these regexes only need it to say "protect".
-PROTECT_PHASES = ("log", "deny", "lock", "huge", "full")
+PROTECT_PHASES = ("log", "deny", "lock", "huge", "full", "late")
 PROTECT_MODULES = [
     (GUEST + "protect.elf", "vm=protect mem=128M protect=0x3000000-0x3001000:log protect=0x3100000-0x3102000:deny"
-                            ' cmdline="log deny lock huge full"'),
+                            ' protect=0x3300000-0x3301000:deny:late cmdline="log deny lock huge full late"'),
     (GUEST + "protect.elf", 'vm=protkill mem=128M protect=0x3200000-0x3201000:kill cmdline="kill"'),
     (GUEST + "protect.elf", 'vm=lockkill mem=16M cmdline="lockkill"'),
     (GUEST + "hello.elf", "vm=afterkill mem=16M"),

@@ -25,6 +25,25 @@ static void msr_passthrough(u8 *msrpm, u32 msr)
 	msrpm[base + msr / 4] &= (u8)~(3u << (2 * (msr % 4)));
 }
 
+void svm_intercept_msr_write(struct vcpu *v, u32 msr, bool on)
+{
+	u8 *msrpm = phys_to_virt(to_svm(v)->msrpm_pa);
+	u32 base;
+
+	if (msr <= 0x1fff)
+		base = 0;
+	else if (msr >= 0xc0000000 && msr <= 0xc0001fff)
+		base = 0x800, msr -= 0xc0000000;
+	else if (msr >= 0xc0010000 && msr <= 0xc0011fff)
+		base = 0x1000, msr -= 0xc0010000;
+	else
+		BUG();
+	if (on)
+		msrpm[base + msr / 4] |= (u8)(2u << (2 * (msr % 4)));
+	else
+		msrpm[base + msr / 4] &= (u8)~(2u << (2 * (msr % 4)));
+}
+
 static void vmcb_dirty(struct svm_vcpu *s, u32 bits)
 {
 	s->vmcb->control.clean &= ~bits;
@@ -254,44 +273,46 @@ int svm_set_cr(struct vcpu *v, int cr, u64 val)
 	return 0;
 }
 
-/* All of them are VMCB save-area state: VMRUN and the VMSAVE after it keep the VMCB current after every exit. */
-int svm_get_passthrough_msr(struct vcpu *v, u32 index, u64 *val)
+/* All of them are VMCB save-area state: VMRUN and the VMSAVE after it keep the VMCB current, and the VMLOAD before
+ * the next VMRUN loads what is written here. */
+int svm_set_passthrough_msr(struct vcpu *v, u32 index, u64 val)
 {
-	const struct vmcb_save *s = &to_svm(v)->vmcb->save;
+	struct vmcb_save *s = &to_svm(v)->vmcb->save;
 
 	switch (index) {
 	case MSR_KERNEL_GS_BASE:
-		*val = s->kernel_gs_base;
+		s->kernel_gs_base = val;
 		return 0;
 	case MSR_STAR:
-		*val = s->star;
+		s->star = val;
 		return 0;
 	case MSR_LSTAR:
-		*val = s->lstar;
+		s->lstar = val;
 		return 0;
 	case MSR_CSTAR:
-		*val = s->cstar;
+		s->cstar = val;
 		return 0;
 	case MSR_SFMASK:
-		*val = s->sfmask;
+		s->sfmask = val;
 		return 0;
 	case MSR_FS_BASE:
-		*val = s->fs.base;
+		s->fs.base = val;
 		return 0;
 	case MSR_GS_BASE:
-		*val = s->gs.base;
+		s->gs.base = val;
 		return 0;
 	case MSR_IA32_SYSENTER_CS:
-		*val = s->sysenter_cs;
+		s->sysenter_cs = val;
 		return 0;
 	case MSR_IA32_SYSENTER_ESP:
-		*val = s->sysenter_esp;
+		s->sysenter_esp = val;
 		return 0;
 	case MSR_IA32_SYSENTER_EIP:
-		*val = s->sysenter_eip;
+		s->sysenter_eip = val;
 		return 0;
 	case MSR_IA32_PAT:
-		*val = s->g_pat;
+		s->g_pat = val;
+		vmcb_dirty(to_svm(v), VMCB_CLEAN_NPT); /* g_pat is cached with the nested paging state */
 		return 0;
 	default:
 		return -ENOENT;

@@ -190,7 +190,7 @@ int vmx_set_cr(struct vcpu *v, int cr, u64 val)
 
 /* The syscall MSRs and KERNEL_GS_BASE stay in the CPU while the vCPU is on it (the host never uses them); the rest
  * are VMCS guest state. */
-int vmx_get_passthrough_msr(struct vcpu *v, u32 index, u64 *val)
+int vmx_set_passthrough_msr(struct vcpu *v, u32 index, u64 val)
 {
 	switch (index) {
 	case MSR_KERNEL_GS_BASE:
@@ -198,25 +198,25 @@ int vmx_get_passthrough_msr(struct vcpu *v, u32 index, u64 *val)
 	case MSR_LSTAR:
 	case MSR_CSTAR:
 	case MSR_SFMASK:
-		*val = rdmsr(index);
+		wrmsr(index, val);
 		return 0;
 	case MSR_FS_BASE:
-		*val = vmcs_read(GUEST_FS_BASE);
+		vmcs_write(GUEST_FS_BASE, val);
 		return 0;
 	case MSR_GS_BASE:
-		*val = vmcs_read(GUEST_GS_BASE);
+		vmcs_write(GUEST_GS_BASE, val);
 		return 0;
 	case MSR_IA32_SYSENTER_CS:
-		*val = vmcs_read(GUEST_SYSENTER_CS);
+		vmcs_write(GUEST_SYSENTER_CS, val);
 		return 0;
 	case MSR_IA32_SYSENTER_ESP:
-		*val = vmcs_read(GUEST_SYSENTER_ESP);
+		vmcs_write(GUEST_SYSENTER_ESP, val);
 		return 0;
 	case MSR_IA32_SYSENTER_EIP:
-		*val = vmcs_read(GUEST_SYSENTER_EIP);
+		vmcs_write(GUEST_SYSENTER_EIP, val);
 		return 0;
 	case MSR_IA32_PAT:
-		*val = vmcs_read(GUEST_IA32_PAT);
+		vmcs_write(GUEST_IA32_PAT, val);
 		return 0;
 	default:
 		return -ENOENT;

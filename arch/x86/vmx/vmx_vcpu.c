@@ -65,6 +65,21 @@ static void msr_passthrough(u8 *bitmap, u32 msr)
 	bitmap[base + 0x800 + msr / 8] &= (u8)~BIT(msr % 8);
 }
 
+void vmx_intercept_msr_write(struct vcpu *v, u32 msr, bool on)
+{
+	u8 *bitmap = phys_to_virt(to_vmx(v)->msr_bitmap);
+	u32 base = 0x800; /* the write bitmaps: low MSRs at 0x800, high ones at 0xc00 */
+
+	if (msr >= 0xc0000000 && msr <= 0xc0001fff)
+		base = 0xc00, msr -= 0xc0000000;
+	else
+		BUG_ON(msr > 0x1fff);
+	if (on)
+		bitmap[base + msr / 8] |= (u8)BIT(msr % 8);
+	else
+		bitmap[base + msr / 8] &= (u8)~BIT(msr % 8);
+}
+
 /* Both bitmaps start all ones: every port and every MSR exits unless deliberately opened. The MSRs opened here live
  * in the VMCS guest-state area or are never used by the host, so the guest can own them. */
 static int setup_bitmaps(struct vmx_vcpu *x)

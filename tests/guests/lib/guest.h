@@ -240,5 +240,6 @@ int hypercall_try(u64 nr, u64 arg, u64 *ret);
 /* Three arguments, in RBX, RCX and RDX (RCX and RDX are treated as clobbered). */
 u64 hypercall3(u64 nr, u64 a, u64 b, u64 c);
 int hypercall3_try(u64 nr, u64 a, u64 b, u64 c, u64 *ret);
+int wrmsr_try(u32 msr, u64 v);
 
 #endif

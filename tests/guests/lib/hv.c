@@ -132,3 +132,11 @@ int hypercall3_try(u64 nr, u64 a, u64 b, u64 c, u64 *ret)
 	*ret = nr;
 	return (int)fault.taken;
 }
+
+/* WRMSR that survives a #GP: the vector + 1 of the fault it took, 0 if none. */
+int wrmsr_try(u32 msr, u64 v)
+{
+	fault_clear();
+	asm volatile(FIXUP("wrmsr") : : "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)) : "memory");
+	return (int)fault.taken;
+}
