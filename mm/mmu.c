@@ -4,7 +4,8 @@
 #include "hv/errno.h"
 #include "hv/string.h"
 
-void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const struct mmu_ops *ops, void *owner)
+void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const struct mmu_ops *ops, void *owner,
+	      u64 shadow_pages)
 {
 	BUG_ON(!ops->flush_remote_tlbs || !ops->request_free_obsolete_roots);
 	memset(mmu, 0, sizeof(*mmu));
@@ -13,8 +14,13 @@ void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const
 	mmu->fmt = fmt;
 	mmu->ops = ops;
 	mmu->owner = owner;
-	mmu->engines[1] = &tdp_engine;
-	tdp_mmu_init(mmu, max_level);
+	if (shadow_pages) {
+		mmu->engine = &shadow_engine;
+		shadow_mmu_init(mmu, shadow_pages);
+	} else {
+		mmu->engine = &tdp_engine;
+		tdp_mmu_init(mmu, max_level);
+	}
 }
 
 void mmu_destroy(struct mmu *mmu)
@@ -56,9 +62,23 @@ static union mmu_role tdp_role(const struct mmu *mmu)
 	return role;
 }
 
-int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv)
+int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p)
 {
-	return mmu_vcpu_load_root(mmu, mv, 0, tdp_role(mmu));
+	union mmu_role role;
+	u64 pgd;
+	int r;
+
+	if (!mmu->shadow.enabled)
+		return mmu_vcpu_load_root(mmu, mv, 0, tdp_role(mmu));
+	r = shadow_root_key(p, &pgd, &role);
+	return r ? r : mmu_vcpu_load_root(mmu, mv, pgd, role);
+}
+
+int mmu_shadow_fault(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p, gva_t gva, u32 pferr,
+		     struct mmu_fault *f)
+{
+	BUG_ON(!mv->current || !mmu->shadow.enabled);
+	return shadow_page_fault(mmu, mv->current, p, gva, pferr, f);
 }
 
 int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, struct mmu_fault *f)
@@ -95,6 +115,11 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
+	/* The shadow MMU has no gfn-to-SPTE map yet: it drops every root, the coarse but exact answer. */
+	if (mmu->shadow.enabled) {
+		mmu_invalidate_all_roots(mmu);
+		return;
+	}
 	spin_lock(&mmu->lock);
 	__tdp_zap_gfn_range(mmu, start, end);
 	__mmu_flush_and_free(mmu);

@@ -21,6 +21,7 @@
 #include "mm/memslot.h"
 #include "mm/pt.h"
 #include "mm/root.h"
+#include "mm/shadow/shadow.h"
 #include "mm/spte.h"
 #include "mm/spte_change.h"
 #include "mm/track/write.h"
@@ -66,6 +67,9 @@ struct mmu_engine {
 	void (*free_tree)(struct mmu *mmu, struct mmu_root *root);  /* through the change hook; the top table too */
 	/* Optional: a leaf appeared (old 0), went (new 0) or changed, under the lock (the shadow MMU's rmap). */
 	void (*leaf_changed)(struct mmu *mmu, gfn_t gfn, u64 old_leaf, u64 new_leaf, int level);
+	/* Optional: a table at `level` was unlinked and emptied; its frame is freed after the flush and grace period
+	 * (the shadow MMU drops the shadow page that owned it). */
+	void (*table_freed)(struct mmu *mmu, hpa_t table, int level);
 };
 
 /* Tables unlinked but not yet freed, waiting for the remote TLB flush; a full batch is flushed early. */
@@ -79,7 +83,7 @@ struct mmu {
 	const struct mmu_ops *ops;       /* constant */
 	void *owner;                     /* constant */
 	const struct pt_format *fmt;     /* constant: the TDP format (EPT, EPT without A/D, NPT) */
-	const struct mmu_engine *engines[2]; /* constant: [role.direct] */
+	const struct mmu_engine *engine; /* constant: the TDP MMU, or the shadow MMU (shadow.enabled) */
 	struct mmu_root *roots;          /* lock */
 	u64 generation;                  /* lock (read racily by mmu_root_is_obsolete): bumped by invalidation */
 	/* lock: what the SPTE changes since the last remote flush owe (spte_change.c) */
@@ -89,6 +93,7 @@ struct mmu {
 	struct grace grace;              /* lock: flushed tables waiting out lockless walkers (mm/grace.h) */
 	struct mmu_stats stats;          /* lock (read racily for reports) */
 	struct tdp_mmu tdp;              /* lock: the TDP engine's own state */
+	struct shadow_mmu shadow;        /* lock: the shadow engine's own state */
 	struct track_vm track;           /* lock: write tracking's VM-wide state and notifiers */
 };
 
@@ -105,6 +110,7 @@ struct mmu_fault {
 	bool host_writable;     /* the slot is writable */
 	bool mmu_writable;      /* under the lock: the gfn is not write-tracked */
 	bool is_private;        /* private memory (a later issue) */
+	u32 guest_error_code;   /* GUEST_PF: the #PF error code the guest's own tables give (PFERR_*) */
 	int mapped_level;       /* out: the level of the leaf now mapping gfn (FIXED, SPURIOUS, WRITE_PROTECTED) */
 };
 
@@ -117,10 +123,14 @@ enum mmu_fault_result {
 	 * gfn stays mapped (readable, executable); the caller must emulate the write instruction (the trackers see the
 	 * write that way), and re-entering without emulating would fault forever. */
 	MMU_FAULT_WRITE_PROTECTED,
+	/* Shadow paging: the guest's own page tables refuse the access: inject #PF(guest_error_code) at the gva. */
+	MMU_FAULT_GUEST_PF,
 };
 
-/* max_level: the CPU's (or the configuration's) largest TDP leaf, 1..3. */
-void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const struct mmu_ops *ops, void *owner);
+/* max_level: the CPU's (or the configuration's) largest TDP leaf, 1..3. shadow_pages: 0 for a TDP VM; else the VM
+ * uses the shadow MMU, with that budget of shadow page tables. */
+void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const struct mmu_ops *ops, void *owner,
+	      u64 shadow_pages);
 /* Free every root, table and memslot; no vCPU may hold a root any more. */
 void mmu_destroy(struct mmu *mmu);
 
@@ -128,9 +138,13 @@ void mmu_destroy(struct mmu *mmu);
 int mmu_add_ram(struct mmu *mmu, gfn_t base_gfn, u64 npages, u32 flags);
 
 /* Load the vCPU's root for its current mode: mv->current is then valid (its hpa and role.level go to the
- * hardware). 0 or -ENOMEM. */
-int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv);
+ * hardware). p: the guest's paging state (shadow VMs; NULL under TDP). 0, -ENOMEM, or -EOPNOTSUPP (a guest paging
+ * format the shadow MMU does not handle). */
+int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p);
 
+/* Shadow paging: the #PF the hardware reported at gva with error code pferr (shadow_page_fault). */
+int mmu_shadow_fault(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p, gva_t gva, u32 pferr,
+		     struct mmu_fault *f);
 /* A guest-physical fault at gpa for an access of kind SPTE_ACC_*: returns an mmu_fault_result or -ENOMEM; *f holds
  * the fault as the MMU saw it. */
 int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, struct mmu_fault *f);

@@ -44,7 +44,9 @@ int __mmu_track_add_gfn(struct mmu *mmu, gfn_t gfn)
 	}
 	BUG_ON(track_write_inc(slot, gfn, &now));
 	mmu->stats.track_adds++;
-	if (now == 1) {
+	if (now == 1 && mmu->shadow.enabled) {
+		__shadow_write_protect_gfn(mmu, gfn); /* shadow leaves are 4K: nothing to split */
+	} else if (now == 1) {
 		__tdp_split_huge_range(mmu, gfn, gfn + 1);
 		/* The flush the change hook asks for (only if a leaf lost W) is paid before the lock is dropped. */
 		__tdp_write_protect_gfn(mmu, gfn);
@@ -70,7 +72,8 @@ int __mmu_track_remove_gfn(struct mmu *mmu, gfn_t gfn)
 
 		track_allow_huge(slot, gfn);
 		/* The 1G region around gfn holds every region whose level may have risen. */
-		__tdp_collapse_range(mmu, g1, g1 + pt_level_pages(3));
+		if (!mmu->shadow.enabled)
+			__tdp_collapse_range(mmu, g1, g1 + pt_level_pages(3));
 	}
 	return 0;
 }

@@ -2,8 +2,8 @@
  * list for reuse: a vCPU switching back to that (pgd, role) finds it populated. This is bounded for direct roots (one
  * per role, a handful of roles); shadow roots, one per guest pgd, are bounded by the shadow MMU's page budget. Such
  * roots go at the next invalidation or at mmu_destroy. An obsolete root goes with its last reference. The engine that
- * builds a root's tree (TDP for direct roots, the shadow MMU for the others) populates and frees it through
- * mmu->engines[role.direct]. */
+ * builds a root's tree (the TDP MMU, or the shadow MMU in a VM without TDP) populates and frees it through
+ * mmu->engine. */
 #include "mm/root.h"
 #include "hv/bug.h"
 #include "hv/errno.h"
@@ -18,7 +18,7 @@ bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root)
 /* 0, -ENOMEM, or the engine's -EINVAL for a role it cannot build. */
 static int __mmu_alloc_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, struct mmu_root **out)
 {
-	const struct mmu_engine *eng = mmu->engines[role.direct];
+	const struct mmu_engine *eng = mmu->engine;
 	struct mmu_root *root;
 	int r;
 
@@ -53,7 +53,7 @@ static void __mmu_free_root(struct mmu *mmu, struct mmu_root *root)
 	for (pp = &mmu->roots; *pp != root; pp = &(*pp)->next)
 		BUG_ON(!*pp);
 	*pp = root->next;
-	mmu->engines[root->role.direct]->free_tree(mmu, root);
+	mmu->engine->free_tree(mmu, root);
 	mmu->stats.roots_freed++;
 	kfree(root);
 }

@@ -104,7 +104,8 @@ static_assert(EPT_PS == PTE_PS, "spte_is_leaf reads bit 7 in every format");
 #define SPTE_ACC_READ BIT(0)
 #define SPTE_ACC_WRITE BIT(1)
 #define SPTE_ACC_EXEC BIT(2)
-#define SPTE_ACC_ALL (SPTE_ACC_READ | SPTE_ACC_WRITE | SPTE_ACC_EXEC)
+#define SPTE_ACC_USER BIT(3) /* a leaf CPL 3 may use (shadow paging; TDP leaves are always "user": NPT needs it) */
+#define SPTE_ACC_ALL (SPTE_ACC_READ | SPTE_ACC_WRITE | SPTE_ACC_EXEC | SPTE_ACC_USER)
 
 static inline bool spte_is_present(u64 spte)
 {
@@ -152,6 +153,8 @@ static inline bool spte_allows(const struct pt_format *fmt, u64 spte, u32 access
 		return false;
 	if ((access & SPTE_ACC_WRITE) && !(spte & fmt->writable))
 		return false;
+	if ((access & SPTE_ACC_USER) && !(spte & fmt->user))
+		return false;
 	if (access & SPTE_ACC_EXEC) {
 		if (fmt->executable ? !(spte & fmt->executable) : (spte & fmt->nx) != 0)
 			return false;
@@ -169,11 +172,13 @@ static inline bool spte_allows(const struct pt_format *fmt, u64 spte, u32 access
 static inline u64 make_leaf_spte(const struct pt_format *fmt, hpa_t hpa, int level, u32 access, bool host_writable,
 				 bool mmu_writable)
 {
-	u64 spte = SPTE_MMU_PRESENT | hpa | fmt->readable | fmt->user | fmt->leaf_attrs | fmt->accessed;
+	u64 spte = SPTE_MMU_PRESENT | hpa | fmt->readable | fmt->leaf_attrs | fmt->accessed;
 
 	BUG_ON(level < 1 || level > 3 || (hpa & ~PT_ADDR_MASK) || !IS_ALIGNED(hpa, pt_level_size(level)));
 	if (level > 1)
 		spte |= fmt->huge;
+	if (access & SPTE_ACC_USER)
+		spte |= fmt->user;
 	spte |= (access & SPTE_ACC_EXEC) ? fmt->executable : fmt->nx;
 	if (host_writable)
 		spte |= SPTE_HOST_WRITABLE;

@@ -47,6 +47,8 @@ static void __handle_removed_table(struct mmu *mmu, const struct mmu_engine *eng
 		__mmu_handle_changed_spte(mmu, eng, fmt, gfn + i * pt_level_pages(level), old, 0, level);
 	}
 	mmu->stats.tables_freed++;
+	if (eng->table_freed)
+		eng->table_freed(mmu, table, level);
 	__mmu_defer_free_table(mmu, table);
 }
 

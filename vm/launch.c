@@ -217,7 +217,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	int level = virt_ops->tdp_max_level();
 	if (cfg->max_page_level && cfg->max_page_level < level)
 		level = cfg->max_page_level;
-	mmu_init(&vm->mmu, virt_ops->tdp_format(), level, &vm_mmu_ops, vm);
+	mmu_init(&vm->mmu, virt_ops->tdp_format(), level, &vm_mmu_ops, vm, 0);
 	r = add_ram(vm, cfg->mem_bytes, &layout);
 	if (r) {
 		vm_log(vm, LOG_ERR, "cannot allocate %llu MiB of guest RAM (%d)\n",

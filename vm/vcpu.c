@@ -98,7 +98,7 @@ static int handle_requests(struct vcpu *v)
 	if (vcpu_test_and_clear_request(v, VCPU_REQ_FREE_OBSOLETE_ROOTS) && mmu_vcpu_free_obsolete_roots(mmu, &v->mmu))
 		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
 	if (vcpu_test_and_clear_request(v, VCPU_REQ_LOAD_ROOT) || !v->mmu.current) {
-		int r = mmu_load_root(mmu, &v->mmu);
+		int r = mmu_load_root(mmu, &v->mmu, NULL);
 		if (r)
 			return r;
 		virt_ops->load_mmu_root(v, v->mmu.current->hpa, v->mmu.current->role.level);

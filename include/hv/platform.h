@@ -20,6 +20,8 @@ hpa_t frame_alloc(unsigned int order);
  * (guest RAM, cleared chunk by chunk on first use: mm/memslot.h). */
 hpa_t frame_alloc_dirty(unsigned int order);
 void frame_free(hpa_t pa, unsigned int order);
+/* frame_alloc, from below `limit` (tables the hardware reaches through a 32-bit register: a PAE CR3). */
+hpa_t frame_alloc_below(unsigned int order, hpa_t limit);
 
 /* General-purpose heap. kzalloc zeroes. Both return NULL on exhaustion. */
 void *kmalloc(size_t size);

@@ -59,6 +59,17 @@ hpa_t frame_alloc_dirty(unsigned int order)
 	return pa;
 }
 
+hpa_t frame_alloc_below(unsigned int order, hpa_t limit)
+{
+	hpa_t pa = frame_alloc(order);
+
+	if (pa != INVALID_HPA && pa + ((u64)4096 << order) > limit) {
+		frame_free(pa, order);
+		return INVALID_HPA;
+	}
+	return pa;
+}
+
 hpa_t frame_alloc(unsigned int order)
 {
 	u64 n = 1ULL << order;

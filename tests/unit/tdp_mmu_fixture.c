@@ -47,7 +47,7 @@ void setup(const struct pt_format *fmt)
 {
 	memset(&fx, 0, sizeof(fx));
 	fx.base_frames = fake_mem_frames_in_use();
-	mmu_init(&fx.mmu, fmt, 3, &t_ops, &fx);
+	mmu_init(&fx.mmu, fmt, 3, &t_ops, &fx, 0);
 	CHECK_EQ(mmu_vcpu_load_root(&fx.mmu, &fx.vcpu, 0, role(0)), 0);
 }
 

@@ -1,1 +1,1 @@
-UNIT_SRCS_test_track_writers = $(MMU_UNIT_SRCS) mm/shadow/gwalk.c tests/unit/tdp_mmu_fixture.c
+UNIT_SRCS_test_track_writers = $(MMU_UNIT_SRCS) tests/unit/tdp_mmu_fixture.c

@@ -1,0 +1,196 @@
+/* The shadow fault path: a #PF the hardware reported while the guest ran on a shadow root. The guest's own tables
+ * are walked first, without the MMU lock (the walk sets A/D bits, which are writes that write tracking sees and the
+ * shadow MMU handles under the lock); then, under the lock, the walk is checked again and the shadow path built. */
+#include "hv/bug.h"
+#include "hv/errno.h"
+#include "hv/string.h"
+#include "mm/shadow/shadow_internal.h"
+
+struct walk_ctx {
+	struct mmu *mmu;
+	void *who;
+};
+
+static int walk_read(void *opaque, gpa_t gpa, void *buf, unsigned int len)
+{
+	return mmu_read_gpa(((struct walk_ctx *)opaque)->mmu, gpa, buf, len);
+}
+
+/* A protection user that refuses the A/D update drops it: the walk goes on as if it had been made. */
+static int walk_cmpxchg(void *opaque, gpa_t gpa, u64 old, u64 new, unsigned int len)
+{
+	struct walk_ctx *c = opaque;
+	int r = mmu_cmpxchg_gpa(c->mmu, c->who, gpa, old, new, len, NULL);
+
+	return r == -EPERM ? 0 : r;
+}
+
+static const struct gwalk_ops walk_ops = { .read_gpa = walk_read, .cmpxchg_gpa = walk_cmpxchg };
+
+/* Whether every guest entry the walk used still holds what it read: a write between the walk and the lock zapped
+ * shadow entries the path is about to rebuild from stale values. */
+static bool gptes_unchanged(struct mmu *mmu, const struct gwalk_result *res)
+{
+	unsigned int esize = 8;
+
+	for (unsigned int level = res->top_level; level >= res->level && level; level--) {
+		u64 now = 0;
+
+		if (mmu_read_gpa(mmu, res->pte_gpa[level], &now, esize) || now != res->pte[level])
+			return false;
+	}
+	return true;
+}
+
+/* The access kinds of the leaf: what the guest's tables grant, except write while the guest's D bit is clear and
+ * the access is not a write (the first write then faults, and the walk sets D, as the CPU would). */
+static u32 leaf_access(const struct shadow_paging *p, const struct gwalk_result *res, u32 pferr)
+{
+	u32 acc = SPTE_ACC_READ;
+
+	if (!p->mode.pg)
+		return SPTE_ACC_ALL;
+	if (res->perm & GWALK_PERM_U)
+		acc |= SPTE_ACC_USER;
+	if (res->perm & GWALK_PERM_X)
+		acc |= SPTE_ACC_EXEC;
+	if ((res->perm & GWALK_PERM_W) && ((pferr & PFERR_WRITE) || (res->pte[res->level] & GPTE_D)))
+		acc |= SPTE_ACC_WRITE;
+	return acc;
+}
+
+/* The child shadow page for the entry at `level` on gva's path: a shadow of the guest table the guest's entry
+ * points to, or direct below a guest huge page (and everywhere while paging is off). */
+static int __make_child(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p,
+			const struct gwalk_result *res, struct pt_iter *iter, struct spage **out)
+{
+	int clevel = iter->level - 1;
+	union mmu_role role = root->role;
+	u64 vpn = iter->gfn & ~(pt_level_pages(iter->level) - 1);
+	gfn_t gfn;
+
+	role.level = clevel;
+	if (p->mode.pg && clevel >= res->level) {
+		role.direct = 0;
+		gfn = (res->pte[iter->level] & GENMASK_ULL(51, 12)) >> PAGE_SHIFT;
+	} else {
+		role.direct = 1;
+		gfn = (res->gpa >> PAGE_SHIFT) & ~(pt_level_pages(iter->level) - 1);
+	}
+	return __spage_alloc(mmu, gfn, role, vpn, iter->sptep, out);
+}
+
+static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p,
+			const struct gwalk_result *res, gva_t gva, u32 pferr, struct mmu_fault *f)
+{
+	struct pt_iter iter;
+	u64 vpn = gva_to_vpn(gva);
+	int r;
+
+	for_each_pt_entry(iter, shadow_fmt, root->hpa, root->role.level, vpn, vpn + 1) {
+		struct spage *sp;
+
+		if (iter.level == 1)
+			break;
+		if (spte_is_present(iter.old_spte)) {
+			BUG_ON(spte_is_leaf(iter.old_spte, iter.level)); /* shadow leaves are 4K */
+			/* A use of the table below: it is not being flooded with writes. */
+			sp = __spage_by_hpa(mmu, spte_pfn(iter.old_spte) << PAGE_SHIFT);
+			if (sp)
+				sp->write_count = 0;
+			continue;
+		}
+		r = __make_child(mmu, root, p, res, &iter, &sp);
+		if (r)
+			return r;
+		__shadow_set_spte(mmu, &iter, make_table_spte(shadow_fmt, sp->hpa));
+	}
+	BUG_ON(!iter.valid || iter.level != 1);
+	if (!f->slot) {
+		if (!spte_is_mmio(shadow_fmt, iter.old_spte))
+			__shadow_set_spte(mmu, &iter, make_mmio_spte(shadow_fmt, READ_ONCE(mmu->slots.generation)));
+		return MMU_FAULT_MMIO;
+	}
+
+	u32 acc = leaf_access(p, res, pferr);
+	bool refused;
+
+	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
+	u64 spte = make_leaf_spte(shadow_fmt, memslot_gfn_to_hpa(f->slot, f->gfn), 1, acc, f->host_writable,
+				  f->mmu_writable);
+	refused = (pferr & PFERR_WRITE) && !(spte & shadow_fmt->writable);
+	f->mapped_level = 1;
+	if (spte_is_present(iter.old_spte)) {
+		if (spte == iter.old_spte || (spte_pfn(spte) == spte_pfn(iter.old_spte) &&
+					      spte_allows(shadow_fmt, iter.old_spte, f->access))) {
+			if (refused)
+				return MMU_FAULT_WRITE_PROTECTED;
+			mmu->shadow.stats.fixed++; /* a stale TLB entry: the flush below is what it needed */
+			mmu->flush_pending = true;
+			return MMU_FAULT_SPURIOUS;
+		}
+		__shadow_set_spte(mmu, &iter, 0); /* never move a present leaf to another frame in place */
+	}
+	__shadow_set_spte(mmu, &iter, spte);
+	mmu->shadow.stats.fixed++;
+	return refused ? MMU_FAULT_WRITE_PROTECTED : MMU_FAULT_FIXED;
+}
+
+int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p, gva_t gva, u32 pferr,
+		      struct mmu_fault *f)
+{
+	struct walk_ctx ctx = { .mmu = mmu, .who = p->who };
+	struct gwalk_result res;
+	int r;
+
+	*f = (struct mmu_fault){ .gva = gva };
+	f->access = SPTE_ACC_READ | ((pferr & PFERR_WRITE) ? SPTE_ACC_WRITE : 0) |
+		    ((pferr & PFERR_USER) ? SPTE_ACC_USER : 0) | ((pferr & PFERR_FETCH) ? SPTE_ACC_EXEC : 0);
+	if (p->mode.pg) {
+		r = gwalk(&p->mode, p->cr3, gva, pferr & (GWALK_WRITE | GWALK_USER | GWALK_FETCH), &walk_ops, &ctx,
+			  &res);
+		if (r == -EAGAIN)
+			return MMU_FAULT_RETRY;
+		if (r)
+			return r;
+		if (res.fault == GWALK_FAULT_PF) {
+			f->guest_error_code = res.error_code;
+			__atomic_fetch_add(&mmu->shadow.stats.guest_faults, 1, __ATOMIC_RELAXED);
+			return MMU_FAULT_GUEST_PF;
+		}
+		BUG_ON(res.fault != GWALK_FAULT_NONE); /* the CPU raises #GP before a #PF for a non-canonical address */
+	} else {
+		memset(&res, 0, sizeof(res));
+		res.gpa = (u32)gva;
+	}
+	f->gpa = res.gpa;
+	f->gfn = res.gpa >> PAGE_SHIFT;
+	f->slot = f->gfn < PT_MAX_PFN ? memslot_find(&mmu->slots, f->gfn) : NULL;
+	if (f->slot) {
+		f->host_writable = !(f->slot->flags & MEMSLOT_READONLY);
+		memslot_prepare(f->slot, f->gfn, 1);
+	}
+
+	spin_lock(&mmu->lock);
+	mmu->shadow.stats.faults++;
+	if (mmu_root_is_obsolete(mmu, root)) {
+		r = MMU_FAULT_RETRY;
+	} else if (p->mode.pg && !gptes_unchanged(mmu, &res)) {
+		mmu->shadow.stats.retries++;
+		r = MMU_FAULT_RETRY;
+	} else {
+		r = __shadow_map(mmu, root, p, &res, gva, pferr, f);
+		if (r == -ENOSPC) {
+			/* The budget is spent: every root goes (the vCPUs rebuild what they use), and the fault is
+			 * retried on a fresh root. */
+			mmu->generation++;
+			__mmu_free_unused_roots(mmu);
+			r = MMU_FAULT_RETRY;
+		}
+	}
+	__mmu_flush_and_free(mmu);
+	spin_unlock(&mmu->lock);
+	if (r == MMU_FAULT_RETRY && mmu_root_is_obsolete(mmu, root))
+		mmu->ops->request_free_obsolete_roots(mmu->owner);
+	return r;
+}

@@ -1,0 +1,82 @@
+/* The shadow MMU: hardware page tables built from the guest's own page tables, for CPUs (or VMs) without EPT/NPT.
+ * Every guest page table that is shadowed is write-protected through write tracking (mm/track), so each guest
+ * write to one is trapped, emulated, and the shadow entries it affects are zapped (shadow_track_write); every shadow
+ * translation therefore equals a fresh guest walk, with the guest's permissions, or is absent.
+ *
+ * Shape (v1):
+ *   - a root per (guest CR3, role), refcounted and cached per vCPU by the MMU layer (mm/root.c);
+ *   - below it one shadow page per guest table *per parent entry*: children are not shared between parents, so a
+ *     shadow page has one parent SPTE and goes, with everything below it, when that entry is zapped (the change
+ *     hook frees the tables and tells the engine: table_freed). KVM shares children by (gfn, role) across parents;
+ *     that saves memory for tables many address spaces share (a kernel's upper half) and is the next step;
+ *   - shadow leaves are 4K: a guest 2M/1G page is shadowed by "direct" shadow pages below its level;
+ *   - guest paging off: a direct root (gva == gpa), 4-level for a guest in long mode or PAE-format (a 4-entry PDPT
+ *     below 4 GiB) for one that is not, so the hardware can page while the guest does not.
+ * Guest paging formats: 4-level (and paging off). 32-bit and PAE guest paging are refused at root load (-EOPNOTSUPP).
+ * The SPTEs use the x86 format (pt_format_npt: software bits in 9-11 and 52-58, never 59-62, which are protection
+ * keys when the guest turns PKE on).
+ */
+#ifndef MM_SHADOW_SHADOW_H
+#define MM_SHADOW_SHADOW_H
+
+#include "hv/types.h"
+#include "mm/shadow/gwalk.h"
+#include "mm/track/write.h"
+
+struct mmu;
+struct mmu_engine;
+struct mmu_fault;
+struct mmu_root;
+struct spage;
+
+#define SHADOW_HASH_BITS 10
+
+struct shadow_stats {
+	u64 faults;             /* #PF exits handled by the shadow MMU */
+	u64 guest_faults;       /* of those, reflected to the guest (its own tables say #PF) */
+	u64 fixed;              /* of those, a shadow leaf installed */
+	u64 pte_writes;         /* guest writes to shadowed tables (emulated) */
+	u64 sptes_zapped_by_writes;
+	u64 flood_zaps;         /* shadow pages zapped because their guest table was written 3 times without a use */
+	u64 pages_allocated, pages_freed;
+	u64 retries;            /* a guest PTE changed between the walk and the lock: the fault is retried */
+};
+
+/* The shadow engine's state, in struct mmu (under mmu->lock, except the notifier, registered at init). */
+struct shadow_mmu {
+	bool enabled;                                   /* constant: the VM uses shadow paging */
+	struct spage *by_gfn[1u << SHADOW_HASH_BITS];   /* lock: every shadow page, by the guest table it shadows */
+	struct spage *by_hpa[1u << SHADOW_HASH_BITS];   /* lock: by its table's frame, for table_freed */
+	u64 nr_pages;                                   /* lock */
+	u64 max_pages;                                  /* constant: the VM's budget of shadow pages */
+	u64 write_seq;                                  /* lock: numbers the guest writes to shadowed tables */
+	struct track_notifier notifier;                 /* the guest's writes to shadowed tables */
+	struct shadow_stats stats;                      /* lock (read racily) */
+};
+
+extern const struct mmu_engine shadow_engine;
+
+/* The guest's paging state, as the vCPU holds it (the key of its root and the walker's mode). */
+struct shadow_paging {
+	struct gwalk_mode mode;
+	u64 cr3;
+	void *who;      /* the vCPU: the writer of the A/D bits the walk sets, for write tracking's notifiers */
+};
+
+void shadow_mmu_init(struct mmu *mmu, u64 max_pages);
+
+/* The root role and pgd for a guest paging state: 0, or -EOPNOTSUPP for a guest paging format not shadowed yet. */
+int shadow_root_key(const struct shadow_paging *p, u64 *pgd, union mmu_role *role);
+
+/* A #PF the hardware reported at gva with error code pferr, in root (valid). Walks the guest tables (before the
+ * lock, setting A/D as the CPU would), then under mmu->lock builds the shadow path and the leaf. Returns an
+ * mmu_fault_result: FIXED or SPURIOUS (re-enter), GUEST_PF (inject #PF with f->guest_error_code at gva), MMIO or
+ * WRITE_PROTECTED (emulate the instruction), RETRY; or a negative errno. */
+int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p, gva_t gva, u32 pferr,
+		      struct mmu_fault *f);
+
+/* ---- inside the MMU layer (caller holds mmu->lock) ---- */
+/* Take W away from every shadow leaf mapping gfn (its tracking just started): true if an SPTE changed. */
+bool __shadow_write_protect_gfn(struct mmu *mmu, gfn_t gfn);
+
+#endif

@@ -1,0 +1,56 @@
+/* Between the files of the shadow MMU: shadow pages and the change-hook wrappers. */
+#ifndef MM_SHADOW_SHADOW_INTERNAL_H
+#define MM_SHADOW_SHADOW_INTERNAL_H
+
+#include "mm/mmu.h"
+#include "mm/shadow/shadow.h"
+
+/* The SPTE format: x86 paging entries, as NPT's (mm/pt.c). */
+#define shadow_fmt (&pt_format_npt)
+
+/* The guest-virtual page number the tables index by: 48-bit linear addresses, as the hardware walks them. */
+static inline u64 gva_to_vpn(gva_t gva)
+{
+	return (gva & GENMASK_ULL(47, 0)) >> PAGE_SHIFT;
+}
+
+/*
+ * One shadow page table. It shadows the guest table at gfn (role.direct clear), or maps the region starting at gfn
+ * directly (a guest huge page, or guest paging off). Not shared: one parent entry points to it (none for a root).
+ */
+struct spage {
+	gfn_t gfn;              /* constant */
+	union mmu_role role;    /* constant: role.level is this table's level */
+	hpa_t hpa;              /* constant: the table */
+	u64 vpn;                /* constant: the first guest-virtual page it covers */
+	u64 *parent_sptep;      /* constant: the entry pointing to it; NULL for a root */
+	bool tracked;           /* constant: holds a write-tracking reference on gfn (guest tables only) */
+	u8 write_count;         /* lock: guest writes to it since the last fault through it (write flooding) */
+	u64 write_seq;          /* lock: the last guest write (shadow.write_seq) handled for it */
+	struct spage *gfn_next, *hpa_next; /* lock: the hash chains */
+};
+
+/* spage.c */
+struct spage *__spage_by_hpa(struct mmu *mmu, hpa_t hpa);
+/* A new, empty shadow page, hashed, its guest table write-tracked (unless direct). 0, -ENOMEM, -ENOSPC (budget). */
+int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep, struct spage **out);
+/* Unlink a shadow page from its parent (through the change hook, which frees it and everything below it). */
+void __spage_zap(struct mmu *mmu, struct spage *sp);
+#define for_each_spage_of_gfn(mmu, sp, g)                                                                              \
+	for (sp = (mmu)->shadow.by_gfn[(g) & ((1u << SHADOW_HASH_BITS) - 1)]; sp; sp = sp->gfn_next)                \
+		if (sp->gfn == (g) && !sp->role.direct)
+
+static inline void __shadow_set_spte(struct mmu *mmu, struct pt_iter *iter, u64 new_spte)
+{
+	__mmu_set_spte(mmu, &shadow_engine, iter, new_spte);
+}
+
+/* Replace the SPTE at sptep (in the table of sp, covering vpn at sp's level) outside a walk. */
+static inline void __shadow_set_sptep(struct mmu *mmu, u64 *sptep, u64 vpn, int level, u64 new_spte)
+{
+	u64 old = __atomic_exchange_n(sptep, new_spte, __ATOMIC_SEQ_CST);
+
+	__mmu_handle_changed_spte(mmu, &shadow_engine, shadow_fmt, vpn, old, new_spte, level);
+}
+
+#endif

@@ -1,0 +1,215 @@
+/* Shadow pages: allocation against the VM's budget, the two hashes, write tracking of the guest tables they shadow,
+ * roots (a guest CR3, or a direct root while guest paging is off), and their freeing, which the change hook drives:
+ * a shadow page goes when the entry pointing to it is zapped (table_freed), its root when the root goes. */
+#include "hv/bug.h"
+#include "hv/errno.h"
+#include "mm/shadow/shadow_internal.h"
+
+#define HASH_MASK ((1u << SHADOW_HASH_BITS) - 1)
+#define PAE_ROOT_LIMIT (1ULL << 32) /* a PAE CR3 holds 32 bits */
+
+static u32 hash_hpa(hpa_t hpa)
+{
+	return (u32)(hpa >> PAGE_SHIFT) & HASH_MASK;
+}
+
+struct spage *__spage_by_hpa(struct mmu *mmu, hpa_t hpa)
+{
+	for (struct spage *sp = mmu->shadow.by_hpa[hash_hpa(hpa)]; sp; sp = sp->hpa_next) {
+		if (sp->hpa == hpa)
+			return sp;
+	}
+	return NULL;
+}
+
+static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep,
+			       hpa_t hpa, struct spage **out)
+{
+	struct shadow_mmu *sh = &mmu->shadow;
+	struct spage *sp;
+	int r;
+
+	assert_spin_held(&mmu->lock);
+	sp = kzalloc(sizeof(*sp));
+	if (!sp) {
+		frame_free(hpa, 0);
+		return -ENOMEM;
+	}
+	*sp = (struct spage){ .gfn = gfn, .role = role, .hpa = hpa, .vpn = vpn, .parent_sptep = parent_sptep };
+	/* Every guest table that is shadowed is write-protected, so the shadow can never go stale unseen. */
+	if (!role.direct) {
+		r = __mmu_track_add_gfn(mmu, gfn);
+		if (r) {
+			frame_free(hpa, 0);
+			kfree(sp);
+			return r;
+		}
+		sp->tracked = true;
+	}
+	sp->gfn_next = sh->by_gfn[gfn & HASH_MASK];
+	sh->by_gfn[gfn & HASH_MASK] = sp;
+	sp->hpa_next = sh->by_hpa[hash_hpa(hpa)];
+	sh->by_hpa[hash_hpa(hpa)] = sp;
+	sh->nr_pages++;
+	sh->stats.pages_allocated++;
+	*out = sp;
+	return 0;
+}
+
+int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep, struct spage **out)
+{
+	hpa_t hpa;
+
+	if (mmu->shadow.nr_pages >= mmu->shadow.max_pages)
+		return -ENOSPC;
+	hpa = frame_alloc(0);
+	if (hpa == INVALID_HPA)
+		return -ENOMEM;
+	return __spage_alloc_frame(mmu, gfn, role, vpn, parent_sptep, hpa, out);
+}
+
+/* Out of both hashes, its tracking reference dropped (the gfn may become writable again), the struct freed; the
+ * table frame is the caller's (the change hook frees it after the flush). */
+static void __spage_unhash(struct mmu *mmu, struct spage *sp)
+{
+	struct shadow_mmu *sh = &mmu->shadow;
+	struct spage **pp;
+
+	for (pp = &sh->by_gfn[sp->gfn & HASH_MASK]; *pp != sp; pp = &(*pp)->gfn_next)
+		BUG_ON(!*pp);
+	*pp = sp->gfn_next;
+	for (pp = &sh->by_hpa[hash_hpa(sp->hpa)]; *pp != sp; pp = &(*pp)->hpa_next)
+		BUG_ON(!*pp);
+	*pp = sp->hpa_next;
+	if (sp->tracked)
+		BUG_ON(__mmu_track_remove_gfn(mmu, sp->gfn));
+	sh->nr_pages--;
+	sh->stats.pages_freed++;
+	kfree(sp);
+}
+
+static void shadow_table_freed(struct mmu *mmu, hpa_t table, int level)
+{
+	struct spage *sp = __spage_by_hpa(mmu, table);
+
+	assert_spin_held(&mmu->lock);
+	BUG_ON(!sp || sp->role.level != level);
+	__spage_unhash(mmu, sp);
+}
+
+void __spage_zap(struct mmu *mmu, struct spage *sp)
+{
+	BUG_ON(!sp->parent_sptep);
+	__shadow_set_sptep(mmu, sp->parent_sptep, sp->vpn, sp->role.level + 1, 0);
+}
+
+/*
+ * A root: the shadow page of the guest's top-level table, or (guest paging off) a direct root. While the guest is
+ * not in long mode the hardware pages in PAE format, whose CR3 is 32 bits and whose 4 PDPTEs the CPU may load once
+ * per CR3 load: that root lives below 4 GiB and its 4 entries are linked to their page directories for good, so
+ * they never change while it is in use.
+ */
+static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
+{
+	struct spage *sp;
+	int r;
+
+	if (!root->role.direct) {
+		r = __spage_alloc(mmu, root->pgd >> PAGE_SHIFT, root->role, 0, NULL, &sp);
+		if (r)
+			return r;
+		root->hpa = sp->hpa;
+		return 0;
+	}
+	BUG_ON(root->role.level != 3);
+	hpa_t pdpt = frame_alloc_below(0, PAE_ROOT_LIMIT);
+	if (pdpt == INVALID_HPA)
+		return -ENOMEM;
+	r = __spage_alloc_frame(mmu, 0, root->role, 0, NULL, pdpt, &sp);
+	if (r)
+		return r;
+	root->hpa = pdpt;
+	for (int i = 0; i < 4; i++) {
+		union mmu_role child = root->role;
+		struct spage *pd;
+		u64 *e = (u64 *)phys_to_virt(pdpt) + i;
+
+		child.level = 2;
+		r = __spage_alloc(mmu, (u64)i << 18, child, (u64)i << 18, e, &pd);
+		if (r)
+			return r; /* free_tree takes back what was linked */
+		/* A PAE PDPTE: P and the address; bit 11, our "present", is ignored by the CPU there. */
+		__shadow_set_sptep(mmu, e, (u64)i << 18, 3, pd->hpa | PTE_P | SPTE_MMU_PRESENT);
+	}
+	return 0;
+}
+
+static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root)
+{
+	struct pt_iter iter;
+	struct spage *sp = __spage_by_hpa(mmu, root->hpa);
+
+	assert_spin_held(&mmu->lock);
+	for_each_pt_entry_min_level(iter, shadow_fmt, root->hpa, root->role.level, root->role.level, 0, PT_MAX_PFN) {
+		if (iter.old_spte)
+			__shadow_set_spte(mmu, &iter, 0);
+	}
+	if (sp)
+		__spage_unhash(mmu, sp);
+	__mmu_defer_free_table(mmu, root->hpa);
+}
+
+const struct mmu_engine shadow_engine = {
+	.alloc_tree = shadow_alloc_tree,
+	.free_tree = shadow_free_tree,
+	.table_freed = shadow_table_freed,
+};
+
+int shadow_root_key(const struct shadow_paging *p, u64 *pgd, union mmu_role *role)
+{
+	*role = (union mmu_role){ .word = 0 };
+	if (!p->mode.pg) {
+		/* Paging off: a direct root, in the PAE format the hardware uses outside long mode. */
+		role->direct = 1;
+		role->level = 3;
+		*pgd = 0;
+		return 0;
+	}
+	if (!p->mode.lma)
+		return -EOPNOTSUPP; /* 32-bit and PAE guest paging: not shadowed yet */
+	role->level = 4;
+	/* NX is reserved, not XD, without EFER.NXE: shadow leaves made for one setting are wrong for the other. */
+	role->efer_nx = p->mode.nxe;
+	*pgd = p->cr3 & GENMASK_ULL(51, 12);
+	return 0;
+}
+
+/* Without an rmap yet, every shadow root is walked: tracking starts for a gfn when the guest's tables first use it
+ * as a table, and a writable shadow leaf of it would let the guest change a table behind the shadow's back. */
+bool __shadow_write_protect_gfn(struct mmu *mmu, gfn_t gfn)
+{
+	struct memslot *slot = memslot_find(&mmu->slots, gfn);
+	struct mmu_root *root;
+	struct pt_iter iter;
+	bool changed = false;
+	hfn_t pfn;
+
+	assert_spin_held(&mmu->lock);
+	if (!slot)
+		return false;
+	pfn = memslot_gfn_to_hpa(slot, gfn) >> PAGE_SHIFT;
+	for (root = mmu->roots; root; root = root->next) {
+		for_each_pt_entry(iter, shadow_fmt, root->hpa, root->role.level, 0, PT_MAX_PFN) {
+			u64 new = iter.old_spte & ~(shadow_fmt->writable | SPTE_MMU_WRITABLE);
+
+			if (iter.level != 1 || !spte_is_present(iter.old_spte) || spte_pfn(iter.old_spte) != pfn ||
+			    new == iter.old_spte)
+				continue;
+			while (__mmu_set_spte_atomic(mmu, &shadow_engine, &iter,
+						     iter.old_spte & ~(shadow_fmt->writable | SPTE_MMU_WRITABLE)))
+				;
+			changed = true;
+		}
+	}
+	return changed;
+}
