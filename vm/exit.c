@@ -161,6 +161,9 @@ static int handle_cr(struct vcpu *v)
 					  : 0;
 	if ((old ^ val) & flush_bits)
 		vcpu_request(v, VCPU_REQ_TLB_FLUSH);
+	/* Under shadow paging the root follows CR3 and the paging mode; a reload finds it in the root cache. */
+	if (v->vm->mmu.shadow.enabled && e->cr.num != 8)
+		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
 	virt_ops->skip_instruction(v);
 	return 0;
 }
@@ -283,6 +286,38 @@ static int handle_nop(struct vcpu *v)
 	return 0;
 }
 
+/* Shadow paging: a #PF on the shadow root (hardware error code and address), resolved by the shadow MMU. */
+static int handle_shadow_pf(struct vcpu *v)
+{
+	struct shadow_paging p = { .who = v, .cr3 = virt_ops->get_cr(v, 3) };
+	gva_t gva = v->exit.exc.fault_addr;
+	struct mmu_fault f;
+	int r;
+
+	vcpu_paging_mode(v, &p.mode);
+	r = mmu_shadow_fault(&v->vm->mmu, &v->mmu, &p, gva, v->exit.exc.error_code, &f);
+	switch (r) {
+	case MMU_FAULT_FIXED:
+		return 0;
+	case MMU_FAULT_SPURIOUS:
+		vcpu_request(v, VCPU_REQ_TLB_FLUSH);
+		return 0;
+	case MMU_FAULT_RETRY:
+		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
+		return 0;
+	case MMU_FAULT_GUEST_PF:
+		virt_ops->set_cr(v, 2, gva);
+		vcpu_queue_exception(v, EXC_PF, true, f.guest_error_code);
+		return 0;
+	case MMU_FAULT_MMIO:
+	case MMU_FAULT_WRITE_PROTECTED:
+		v->exit.tdp.gpa = f.gpa;
+		return emulate_access(v);
+	default:
+		return r < 0 ? r : -EIO;
+	}
+}
+
 static int handle_exception(struct vcpu *v)
 {
 	struct vcpu_event ev = { .type = EVENT_EXCEPTION, .vector = v->exit.exc.vector,
@@ -296,6 +331,10 @@ static int handle_exception(struct vcpu *v)
 			ev.type = EVENT_ICEBP;
 		virt_ops->inject_event(v, &ev);
 		return 0;
+	case EXC_PF:
+		if (v->vm->mmu.shadow.enabled)
+			return handle_shadow_pf(v);
+		return unhandled_exit(v);
 	case 18:
 		vm_log(v->vm, LOG_ERR, "machine check while the guest ran\n");
 		vm_end(v->vm, VM_END_INTERNAL_ERROR, 18);

@@ -68,6 +68,7 @@ struct vm_exit {
 			bool has_error;
 			bool icebp;     /* #DB raised by INT1 (re-injected as the instruction, not as a fault) */
 			u32 error_code;
+			u64 fault_addr; /* #PF: the linear address (shadow paging intercepts #PF) */
 		} exc;
 	};
 };

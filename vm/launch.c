@@ -217,7 +217,13 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	int level = virt_ops->tdp_max_level();
 	if (cfg->max_page_level && cfg->max_page_level < level)
 		level = cfg->max_page_level;
-	mmu_init(&vm->mmu, virt_ops->tdp_format(), level, &vm_mmu_ops, vm, 0);
+	/* Shadow paging's budget of shadow page tables, out of the VM's share of the host: one 4 KiB table per 64 KiB
+	 * of guest RAM (1/16 of it) and at least 1024; when it runs out every root goes and the vCPUs rebuild. */
+	u64 shadow_pages = virt_tdp ? 0 : MAX(1024ULL, (cfg->mem_bytes >> PAGE_SHIFT) / 16);
+	mmu_init(&vm->mmu, virt_ops->tdp_format(), level, &vm_mmu_ops, vm, shadow_pages);
+	if (!virt_tdp)
+		vm_log(vm, LOG_INFO, "MMU: shadow paging (hv.tdp=0), budget %llu shadow pages\n",
+		       (unsigned long long)shadow_pages);
 	r = add_ram(vm, cfg->mem_bytes, &layout);
 	if (r) {
 		vm_log(vm, LOG_ERR, "cannot allocate %llu MiB of guest RAM (%d)\n",

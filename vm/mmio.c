@@ -38,17 +38,14 @@ static int walk_cmpxchg_gpa(void *opaque, gpa_t gpa, u64 old, u64 new, unsigned 
 
 static const struct gwalk_ops walk_ops = { .read_gpa = walk_read_gpa, .cmpxchg_gpa = walk_cmpxchg_gpa };
 
-static void env_init(struct emu_env *env, struct vcpu *v)
+void vcpu_paging_mode(struct vcpu *v, struct gwalk_mode *mode)
 {
 	u64 cr0 = virt_ops->get_cr(v, 0), cr4 = virt_ops->get_cr(v, 4), efer = virt_ops->get_efer(v);
 	static u8 maxphyaddr;
 
 	if (!maxphyaddr)
 		maxphyaddr = cpuid(0x80000000).eax >= 0x80000008 ? (u8)cpuid(0x80000008).eax : 36;
-	env->v = v;
-	env->cr3 = virt_ops->get_cr(v, 3);
-	env->cpl = (u8)virt_ops->get_cpl(v);
-	env->mode = (struct gwalk_mode){
+	*mode = (struct gwalk_mode){
 		.pg = cr0 & CR0_PG,
 		.wp = cr0 & CR0_WP,
 		.pae = cr4 & CR4_PAE,
@@ -62,6 +59,14 @@ static void env_init(struct emu_env *env, struct vcpu *v)
 		.gbpages = true,
 		.maxphyaddr = maxphyaddr,
 	};
+}
+
+static void env_init(struct emu_env *env, struct vcpu *v)
+{
+	env->v = v;
+	env->cr3 = virt_ops->get_cr(v, 3);
+	env->cpl = (u8)virt_ops->get_cpl(v);
+	vcpu_paging_mode(v, &env->mode);
 }
 
 /* Translate for an access; 0 with *gpa, EMU_CB_FAULT with the guest's exception, or a negative errno. */

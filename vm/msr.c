@@ -75,8 +75,13 @@ int msr_write(struct vcpu *v, u32 index, u64 val)
 	if (vlapic_is_msr(index))
 		return vlapic_msr_write(v->lapic, index, val, rdtsc());
 	switch (index) {
-	case MSR_EFER:
-		return virt_ops->set_efer(v, val);
+	case MSR_EFER: {
+		int r = virt_ops->set_efer(v, val);
+		/* NXE is part of a shadow root's role. */
+		if (!r && v->vm->mmu.shadow.enabled)
+			vcpu_request(v, VCPU_REQ_LOAD_ROOT);
+		return r;
+	}
 	case MSR_IA32_TSC:
 	case MSR_IA32_MISC_ENABLE:
 	case MSR_IA32_BIOS_SIGN_ID: /* microcode revision probing writes 0 first */

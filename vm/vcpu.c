@@ -98,7 +98,17 @@ static int handle_requests(struct vcpu *v)
 	if (vcpu_test_and_clear_request(v, VCPU_REQ_FREE_OBSOLETE_ROOTS) && mmu_vcpu_free_obsolete_roots(mmu, &v->mmu))
 		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
 	if (vcpu_test_and_clear_request(v, VCPU_REQ_LOAD_ROOT) || !v->mmu.current) {
-		int r = mmu_load_root(mmu, &v->mmu, NULL);
+		struct shadow_paging p = { .who = v };
+		if (mmu->shadow.enabled) {
+			vcpu_paging_mode(v, &p.mode);
+			p.cr3 = virt_ops->get_cr(v, 3);
+		}
+		int r = mmu_load_root(mmu, &v->mmu, mmu->shadow.enabled ? &p : NULL);
+		if (r == -EOPNOTSUPP) {
+			vm_log(v->vm, LOG_ERR, "vcpu %u: shadow paging: 32-bit and PAE guest paging are not supported yet\n",
+			       v->id);
+			return r;
+		}
 		if (r)
 			return r;
 		virt_ops->load_mmu_root(v, v->mmu.current->hpa, v->mmu.current->role.level);
@@ -191,6 +201,7 @@ static void start_at_sipi(struct vcpu *v, u8 vector)
 	memset(v->regs, 0, sizeof(v->regs));
 	v->regs[VCPU_RDX] = cpuid(1).eax; /* the processor signature, as after RESET/INIT */
 	virt_ops->vcpu_set_state(v, &st);
+	vcpu_request(v, VCPU_REQ_LOAD_ROOT); /* under shadow paging the root follows the guest's mode */
 	v->wait_sipi = false;
 	v->halted = false;
 	v->extint_pending = false;

@@ -24,6 +24,10 @@ static inline bool vcpu_may_log(struct vcpu *v)
 #define EXC_GP 13
 #define EXC_PF 14
 
+/* The guest's paging controls as the vCPU holds them now (vm/mmio.c), for the guest page walker. */
+struct gwalk_mode;
+void vcpu_paging_mode(struct vcpu *v, struct gwalk_mode *mode);
+
 /* Emulate the instruction at RIP against guest RAM and the MMIO bus (vm/mmio.c). */
 int vcpu_emulate(struct vcpu *v);
 /* Fetch up to len instruction bytes at the guest's CS:RIP through its page tables; the count fetched (fewer at an

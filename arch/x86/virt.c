@@ -57,8 +57,9 @@ int virt_select(enum virt_backend want, bool tdp)
 		pr_err("hv: virt: the %s backend cannot run on this CPU\n", ops->name);
 		return -ENODEV;
 	}
-	if (!tdp) {
-		pr_err("hv: virt: hv.tdp=0 asks for shadow paging, which is not supported yet; guests will not run\n");
+	if (!tdp && ops == &vmx_virt_ops) {
+		pr_err("hv: virt: hv.tdp=0 asks for shadow paging, which the VMX backend does not do yet; guests will not "
+		       "run\n");
 		return -EOPNOTSUPP;
 	}
 	virt_ops = ops;

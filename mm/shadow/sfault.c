@@ -118,6 +118,11 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
 	u64 spte = make_leaf_spte(shadow_fmt, memslot_gfn_to_hpa(f->slot, f->gfn), 1, acc, f->host_writable,
 				  f->mmu_writable);
+	/* PAE-format tables (the direct root while guest paging is off) reserve bits 62:52, where the software
+	 * writability bits live (SDM Vol. 3A, table 4-11): such leaves keep only bit 11, and nothing there relies on
+	 * MMU_WRITABLE, since W is decided anew by every shadow fault. */
+	if (root->role.level == 3)
+		spte &= ~GENMASK_ULL(62, 52);
 	refused = (pferr & PFERR_WRITE) && !(spte & shadow_fmt->writable);
 	f->mapped_level = 1;
 	if (spte_is_present(iter.old_spte)) {

@@ -20,7 +20,17 @@ struct svm_vcpu {
 	bool awaiting_iret;    /* the IRET exited and will run at the next entry */
 	bool nmi_window;       /* an NMI is pending: get an exit soon after the IRET */
 	u64 iret_rip;
+	/* Shadow paging (no NPT): the guest's view of its control registers and EFER, which every access to them
+	 * exits to read or change; the VMCB holds what the hardware runs with (svm_shadow.c). Constant `shadow`. */
+	bool shadow;
+	u64 g_cr0, g_cr3, g_cr4, g_efer;
 };
+
+/* svm_shadow.c */
+void svm_shadow_init(struct svm_vcpu *s);
+void svm_shadow_sync(struct svm_vcpu *s);
+/* Decode a CR access exit (SVM_EXIT_CR0_READ..CR15_WRITE) into v->exit: false if it is not one we emulate. */
+bool svm_decode_cr_exit(struct vcpu *v, u64 code);
 
 void svm_set_intercept_misc1(struct svm_vcpu *s, u32 bit, bool on);
 void svm_nmi_after_exit(struct vcpu *v);

@@ -189,6 +189,10 @@ void svm_decode_exit(struct vcpu *v)
 		if (e->reason == EXIT_MMIO)
 			e->tdp.gpa = c->exit_info_2;
 		break;
+	case SVM_EXIT_CR0_READ ... SVM_EXIT_CR0_READ + 31:
+		if (!svm_decode_cr_exit(v, code))
+			e->reason = EXIT_UNKNOWN;
+		break;
 	case SVM_EXIT_EXCP_BASE ... SVM_EXIT_EXCP_BASE + 31:
 		e->reason = EXIT_EXCEPTION;
 		e->exc.vector = (u8)(code - SVM_EXIT_EXCP_BASE);
@@ -196,6 +200,7 @@ void svm_decode_exit(struct vcpu *v)
 		e->exc.has_error = e->exc.vector == 8 || (e->exc.vector >= 10 && e->exc.vector <= 14) ||
 				   e->exc.vector == 17;
 		e->exc.error_code = (u32)c->exit_info_1;
+		e->exc.fault_addr = c->exit_info_2; /* #PF: the address (APM 15.12) */
 		break;
 	case SVM_EXIT_ERR:
 		e->reason = EXIT_ENTRY_FAILED;
@@ -296,6 +301,15 @@ void svm_load_mmu_root(struct vcpu *v, hpa_t root, int level)
 {
 	struct svm_vcpu *s = to_svm(v);
 
+	if (s->shadow) {
+		/* The shadow root is the guest's CR3 as the CPU sees it: 4-level in long mode, PAE (below 4 GiB) while
+		 * the guest's paging is off. Loading it is what the guest's MOV to CR3 asked for: a TLB flush. */
+		BUG_ON(level != 4 && level != 3);
+		s->vmcb->save.cr3 = root;
+		s->vmcb->control.clean &= ~VMCB_CLEAN_CR;
+		s->need_flush = true;
+		return;
+	}
 	BUG_ON(level != 4); /* nCR3 walks with the host's paging mode: 4-level */
 	s->vmcb->control.nested_cr3 = root;
 	s->vmcb->control.clean &= ~VMCB_CLEAN_NPT;

@@ -88,6 +88,8 @@ int svm_vcpu_create(struct vcpu *v)
 	c->msrpm_base_pa = s->msrpm_pa;
 	c->int_ctl = V_INTR_MASKING;
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+	if (!virt_tdp)
+		svm_shadow_init(s);
 	c->clean = 0;
 	s->vmcb->save.g_pat = 0x0007040600070406ULL;
 	s->vmcb->save.dr6 = 0xffff0ff0;
@@ -167,6 +169,14 @@ void svm_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *st)
 	if ((save->efer & EFER_LME) && (save->cr0 & CR0_PG))
 		save->efer |= EFER_LMA;
 	save->cr3 = st->cr3;
+	if (s->shadow) {
+		/* The guest's view; the hardware's follows from it, and CR3 is the shadow root once loaded. */
+		s->g_cr0 = save->cr0;
+		s->g_cr3 = st->cr3;
+		s->g_cr4 = st->cr4;
+		s->g_efer = save->efer & ~(u64)EFER_SVME;
+		svm_shadow_sync(s);
+	}
 	save->rip = st->rip;
 	save->rflags = st->rflags | BIT(1);
 	save->rsp = v->regs[VCPU_RSP];
@@ -207,7 +217,9 @@ void svm_set_rflags(struct vcpu *v, u64 rflags)
 /* The CPU updates LMA in the VMCB as the guest enables paging: derive the guest's view from there. */
 u64 svm_get_efer(struct vcpu *v)
 {
-	return to_svm(v)->vmcb->save.efer & ~(u64)EFER_SVME;
+	struct svm_vcpu *s = to_svm(v);
+
+	return s->shadow ? s->g_efer : s->vmcb->save.efer & ~(u64)EFER_SVME;
 }
 
 /* The VMCB's EFER must have SVME set for VMRUN to accept it; the guest never sees that bit, since its EFER
@@ -220,6 +232,13 @@ int svm_set_efer(struct vcpu *v, u64 efer)
 	if (efer & ~allowed)
 		return -EINVAL;
 	u64 cur = s->vmcb->save.efer;
+	if (s->shadow) {
+		if ((s->g_cr0 & CR0_PG) && ((efer ^ s->g_efer) & EFER_LME))
+			return -EINVAL;
+		s->g_efer = (efer & ~(u64)EFER_LMA) | (s->g_efer & EFER_LMA);
+		svm_shadow_sync(s);
+		return 0;
+	}
 	if ((s->vmcb->save.cr0 & CR0_PG) && ((efer ^ cur) & EFER_LME))
 		return -EINVAL;
 	/* LMA is the CPU's to set: keep the current value. */
@@ -230,15 +249,56 @@ int svm_set_efer(struct vcpu *v, u64 efer)
 
 u64 svm_get_cr(struct vcpu *v, int cr)
 {
-	struct vmcb_save *save = &to_svm(v)->vmcb->save;
+	struct svm_vcpu *s = to_svm(v);
+	struct vmcb_save *save = &s->vmcb->save;
 
 	switch (cr) {
-	case 0: return save->cr0;
+	case 0: return s->shadow ? s->g_cr0 : save->cr0;
 	case 2: return save->cr2;
-	case 3: return save->cr3;
-	case 4: return save->cr4;
+	case 3: return s->shadow ? s->g_cr3 : save->cr3;
+	case 4: return s->shadow ? s->g_cr4 : save->cr4;
 	default: return 0;
 	}
+}
+
+/*
+ * The guest's MOV to CR0/CR3/CR4 under shadow paging: checked as the CPU checks it (SDM Vol. 3A 2.5 and 4.1.1;
+ * APM Vol. 2 3.1), then kept as the guest's view. Enabling paging with EFER.LME set enters long mode (LMA), which
+ * needs CR4.PAE; clearing it leaves. The caller reloads the MMU root.
+ */
+static int shadow_set_cr(struct svm_vcpu *s, int cr, u64 val)
+{
+	switch (cr) {
+	case 0:
+		if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
+			return -EINVAL;
+		if ((val & CR0_PG) && !(s->g_cr0 & CR0_PG) && (s->g_efer & EFER_LME)) {
+			if (!(s->g_cr4 & CR4_PAE))
+				return -EINVAL;
+			s->g_efer |= EFER_LMA;
+		}
+		if (!(val & CR0_PG) && (s->g_cr0 & CR0_PG) && (s->g_efer & EFER_LMA)) {
+			s->g_efer &= ~(u64)EFER_LMA;
+		}
+		s->g_cr0 = val | CR0_ET;
+		break;
+	case 3:
+		if (val & GENMASK_ULL(63, 52))
+			return -EINVAL;
+		s->g_cr3 = val;
+		return 0;
+	case 4:
+		if (val & (CR4_VMXE | CR4_SMXE))
+			return -EINVAL;
+		if ((s->g_efer & EFER_LMA) && !(val & CR4_PAE))
+			return -EINVAL;
+		s->g_cr4 = val;
+		break;
+	default:
+		return -EINVAL;
+	}
+	svm_shadow_sync(s);
+	return 0;
 }
 
 int svm_set_cr(struct vcpu *v, int cr, u64 val)
@@ -246,6 +306,8 @@ int svm_set_cr(struct vcpu *v, int cr, u64 val)
 	struct svm_vcpu *s = to_svm(v);
 	struct vmcb_save *save = &s->vmcb->save;
 
+	if (s->shadow && cr != 2)
+		return shadow_set_cr(s, cr, val);
 	switch (cr) {
 	case 0:
 		if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))

@@ -174,6 +174,7 @@ static_assert(offsetof(struct vmcb_save, g_pat) == 0x268, "VMCB save layout");
 /* Exit codes. */
 #define SVM_EXIT_READ_CR0 0x000
 #define SVM_EXIT_WRITE_CR0 0x010
+#define SVM_EXIT_CR0_READ 0x000 /* CRn reads 0x00-0x0f, writes 0x10-0x1f */
 #define SVM_EXIT_EXCP_BASE 0x040
 #define SVM_EXIT_INTR 0x060
 #define SVM_EXIT_NMI 0x061

@@ -1,0 +1,108 @@
+/* SVM without nested paging: the hardware walks the shadow MMU's tables (mm/shadow/), so the guest's CR0, CR3, CR4
+ * and EFER are virtual. Every access to them exits; the VMCB holds what the CPU runs with:
+ *   - CR3: the shadow root (svm_load_mmu_root);
+ *   - CR0: the guest's, with PG forced on while the guest's paging is off (AMD's "paged real mode" runs real and
+ *     protected mode on a direct shadow root) and WP always on, so the shadow's read-only mappings of write-tracked
+ *     pages also hold for the guest's supervisor code;
+ *   - CR4: the guest's, with PAE forced on while its paging is off (the direct root is in PAE format);
+ *   - EFER: the guest's, without LME/LMA while its paging is off (the CPU must not enter long mode then).
+ * As KVM's svm.c does without NPT. */
+#include "arch/x86/cpu.h"
+#include "arch/x86/msr_index.h"
+#include "arch/x86/svm/svm.h"
+#include "arch/x86/svm/svm_caps.h"
+#include "arch/x86/svm/vmcb.h"
+#include "arch/x86/virt.h"
+#include "vm/vcpu.h"
+
+#define CR_READ(n) BIT(n)
+#define CR_WRITE(n) BIT(16 + (n))
+#define EXC_PF_BIT BIT(14)
+
+void svm_shadow_init(struct svm_vcpu *s)
+{
+	struct vmcb_control *c = &s->vmcb->control;
+
+	s->shadow = true;
+	c->nested_ctl = 0;
+	c->intercept_cr = CR_READ(0) | CR_READ(3) | CR_READ(4) | CR_WRITE(0) | CR_WRITE(3) | CR_WRITE(4);
+	c->intercept_exc |= EXC_PF_BIT;
+}
+
+void svm_shadow_sync(struct svm_vcpu *s)
+{
+	struct vmcb_save *save = &s->vmcb->save;
+	u64 cr0 = s->g_cr0 | CR0_WP | CR0_ET, cr4 = s->g_cr4, efer = s->g_efer;
+
+	if (!(s->g_cr0 & CR0_PG)) {
+		cr0 |= CR0_PG;
+		cr4 |= CR4_PAE;
+		efer &= ~(u64)(EFER_LME | EFER_LMA);
+	}
+	save->cr0 = cr0;
+	save->cr4 = cr4;
+	save->efer = efer | EFER_SVME;
+	s->vmcb->control.clean &= ~VMCB_CLEAN_CR;
+}
+
+static bool is_prefix(u8 b, bool rex_ok)
+{
+	switch (b) {
+	case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65: /* segment overrides */
+	case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+		return true;
+	default:
+		return rex_ok && (b & 0xf0) == 0x40;
+	}
+}
+
+/*
+ * Without DecodeAssists the exit names the CR but not the register, and without NRIPS not the length: decode the
+ * instruction. MOV to/from CRn is 0F 22 / 0F 20 with a ModRM whose reg field is the CR and whose r/m field is the
+ * GPR (mod is ignored: always a register, SDM Vol. 2B MOV-Move to/from Control Registers); CLTS (0F 06) and LMSW with
+ * a register operand (0F 01 /6) write CR0 too.
+ */
+bool svm_decode_cr_exit(struct vcpu *v, u64 code)
+{
+	struct svm_vcpu *s = to_svm(v);
+	struct vm_exit *e = &v->exit;
+	bool lm = (s->vmcb->save.efer & EFER_LMA) && (s->vmcb->save.cs.attrib & BIT(9));
+	u8 b[15];
+	int n = vcpu_fetch_insn(v, b, sizeof(b)), i = 0;
+	u8 rex = 0;
+
+	e->reason = EXIT_CR_ACCESS;
+	e->cr.num = code & 0xf;
+	e->cr.write = code >= 0x10;
+	while (i < n && is_prefix(b[i], lm)) {
+		rex = (b[i] & 0xf0) == 0x40 ? b[i] : 0; /* only a REX right before the opcode counts */
+		i++;
+	}
+	if (i + 2 > n || b[i] != 0x0f)
+		return false;
+	u8 op = b[i + 1];
+	if (op == 0x06 && e->cr.write && e->cr.num == 0) { /* CLTS */
+		e->cr.value_valid = true;
+		e->cr.value = s->g_cr0 & ~(u64)CR0_TS;
+		e->insn_len = i + 2;
+		return true;
+	}
+	if (i + 3 > n)
+		return false;
+	u8 modrm = b[i + 2];
+	if (op == 0x01 && ((modrm >> 3) & 7) == 6 && (modrm >> 6) == 3 && e->cr.write && e->cr.num == 0) {
+		/* LMSW: the low 4 bits of CR0 from the register; it can set PE but never clear it (SDM Vol. 2A). */
+		u64 src = v->regs[(modrm & 7) | ((rex & 1) << 3)] & 0xf;
+		e->cr.value_valid = true;
+		e->cr.value = (s->g_cr0 & ~0xeULL) | src | (s->g_cr0 & CR0_PE);
+		e->insn_len = i + 3;
+		return true;
+	}
+	if ((op != 0x20 || e->cr.write) && (op != 0x22 || !e->cr.write))
+		return false;
+	if ((((modrm >> 3) & 7) | ((rex & 4) << 1)) != e->cr.num)
+		return false;
+	e->cr.gpr = (modrm & 7) | ((rex & 1) << 3);
+	e->insn_len = i + 3;
+	return true;
+}
