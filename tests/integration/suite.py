@@ -140,11 +140,12 @@ CASES += [
     Case("bochs-svm-guests", "bochs", "zambezi", megs=1024, modules=guest_modules(triplefault=False),
          expect=guest_expect(triplefault=False), forbid=GUEST_NEVER, timeout=900),
     # hv.tdp=0 asks for shadow paging, which does not exist yet: a clear error, and no guest runs.
-    Case("qemu-tdp-off", "qemu", "max", cmdline="hv.tdp=0 hv.panic=poweroff",
+    # VMX without EPT has no shadow paging yet: hv.tdp=0 is refused with a reason, and no guest runs.
+    Case("bochs-vmx-tdp-off", "bochs", "corei7_skylake_x", cmdline="hv.tdp=0 hv.panic=poweroff",
          modules=[(GUEST + "hello.elf", "vm=hello mem=16M")],
-         expect=[r"hv.tdp=0 asks for shadow paging, which is not supported yet",
+         expect=[r"hv.tdp=0 asks for shadow paging, which the VMX backend does not do yet",
                  r"1 VMs configured, but there is no virtualization backend"],
-         forbid=[r"^\[hello\]", r"PANIC", r"EXCEPTION"], exit_code=3),
+         forbid=[r"^\[hello\]", r"PANIC", r"EXCEPTION"], timeout=120),
     Case("bochs-vmx-guests", "bochs", "corei7_skylake_x", megs=1024, modules=guest_modules(),
          expect=guest_expect(), forbid=GUEST_NEVER, timeout=900),
 ]
@@ -302,4 +303,23 @@ CASES += [
          expect=[r"^vm linux: protect: 0x1000000-0x[0-9a-f]+ log armed \(IA32_LSTAR 0xffffffff8"] + LINUX_EXPECT +
          [r"^vm linux: protect: [1-9]\d* writes logged, 0 denied, in 1 ranges \(0 never armed\)"],
          forbid=LINUX_FORBID, ordered=True, timeout=400),
+]
+
+
+# ---- shadow paging (hv.tdp=0): SVM without nested paging, the hardware walking the shadow MMU's tables ----
+SHADOW = "loglevel=6 hv.panic=poweroff hv.tdp=0"
+SHADOW_EXPECT = [r"^hv: virt: backend svm with shadow paging", r"MMU: shadow paging \(hv.tdp=0\), budget \d+ shadow pages"]
+CASES += [
+    Case("qemu-svm-shadow-guests", "qemu", "max", mem="1G", cmdline=SHADOW, modules=guest_modules(),
+         expect=SHADOW_EXPECT + guest_expect(), forbid=GUEST_NEVER, timeout=240),
+    Case("qemu-svm-shadow-smp", "qemu", "max", cpus=4, mem="1G", cmdline=SHADOW, modules=SMP_MODULES,
+         expect=SHADOW_EXPECT + SMP_EXPECT, forbid=GUEST_NEVER + [r"^\[toobig\]", r"smpcrash FAIL"], timeout=240),
+    # Under shadow paging the guest's own page tables are write-tracked too, so TRACKED_WRITES also counts the A/D
+    # bits the MMU's guest walks set there: the phases that count it exactly (log, and huge, which is about TDP
+    # leaves) stay on the TDP cases; deny, lock, full and late, and both killing VMs, run here.
+    Case("qemu-svm-shadow-protect", "qemu", "max", mem="1G", cmdline=SHADOW,
+         modules=[(f, a.replace('cmdline="log deny lock huge full late"', 'cmdline="deny lock full late"'))
+                  for f, a in PROTECT_MODULES],
+         expect=SHADOW_EXPECT + [e for e in PROTECT_EXPECT if "protect_huge" not in e and "protect_log" not in e],
+         forbid=PROTECT_FORBID, timeout=180),
 ]

@@ -171,10 +171,12 @@ void svm_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *st)
 	save->cr3 = st->cr3;
 	if (s->shadow) {
 		/* The guest's view; the hardware's follows from it, and CR3 is the shadow root once loaded. */
-		s->g_cr0 = save->cr0;
+		s->g_cr0 = st->cr0 | CR0_ET;
 		s->g_cr3 = st->cr3;
 		s->g_cr4 = st->cr4;
-		s->g_efer = save->efer & ~(u64)EFER_SVME;
+		s->g_efer = st->efer & ~(u64)(EFER_SVME | EFER_LMA);
+		if ((s->g_efer & EFER_LME) && (s->g_cr0 & CR0_PG))
+			s->g_efer |= EFER_LMA;
 		svm_shadow_sync(s);
 	}
 	save->rip = st->rip;
