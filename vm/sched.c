@@ -79,6 +79,25 @@ static void report_end(struct vm *vm)
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_4K),
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_2M),
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_1G));
+	if (vm->mmu.shadow.enabled) {
+		const struct shadow_stats *s = &vm->mmu.shadow.stats;
+		u64 loads = 0, hits = 0, dropped = 0;
+
+		for (u32 i = 0; i < vm->nr_vcpus; i++) {
+			loads += vm->vcpus[i]->mmu.root_loads;
+			hits += vm->vcpus[i]->mmu.root_cache_hits;
+			dropped += vm->vcpus[i]->mmu.obsolete_dropped;
+		}
+		pr_info("vm %s: shadow MMU: %llu faults (%llu reflected to the guest, %llu retried), %llu emulated PTE "
+			"writes (%llu SPTEs zapped, %llu flooding zaps), %llu shadow pages made, %llu freed; roots: %llu "
+			"made, %llu loads, %llu from the vCPU cache, %llu obsolete dropped\n",
+			vm->name, (unsigned long long)s->faults, (unsigned long long)s->guest_faults,
+			(unsigned long long)s->retries, (unsigned long long)s->pte_writes,
+			(unsigned long long)s->sptes_zapped_by_writes, (unsigned long long)s->flood_zaps,
+			(unsigned long long)s->pages_allocated, (unsigned long long)s->pages_freed,
+			(unsigned long long)vm->mmu.stats.roots_allocated, (unsigned long long)loads,
+			(unsigned long long)hits, (unsigned long long)dropped);
+	}
 }
 
 /* A vCPU other than 0, on a claimed CPU: its backend state is made and unmade here, on the CPU that runs it. */

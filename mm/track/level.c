@@ -6,6 +6,7 @@
 #include "hv/errno.h"
 #include "hv/platform.h"
 #include "mm/memslot.h"
+#include "mm/shadow/rmap.h"
 #include "mm/track/write.h"
 
 static inline u64 region_pages(int level)
@@ -121,6 +122,7 @@ void track_slot_free(struct memslot *slot)
 	for (int i = 0; i < TRACK_HUGE_LEVELS; i++)
 		kfree(slot->track->disallow[i]);
 	track_write_slot_free(slot);
+	rmap_slot_free(slot);
 	kfree(slot->track);
 	slot->track = NULL;
 }

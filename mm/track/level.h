@@ -21,6 +21,10 @@ struct track_slot {
 	/* [gfn - base_gfn]: write-tracking references (mm/track/write.h). NULL until the VM's first add; published
 	 * with a release store, because the hypervisor's own writes read it without the lock. */
 	u16 *write_count;
+	/* [level - 1][head index]: the shadow MMU's rmap heads (mm/shadow/rmap.h), one per gfn at level 1 and per
+	 * naturally aligned 2M / 1G region the slot touches at levels 2 and 3. NULL until the VM first uses shadow
+	 * paging (rmap_slot_alloc); published with a release store, for lockless aging walkers. */
+	u64 *rmap[3];
 };
 
 /* The largest level (1..3) whose region around gfn has no disallow count: 3 if nothing disallows. gfn must be in
