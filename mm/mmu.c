@@ -39,6 +39,7 @@ void mmu_destroy(struct mmu *mmu)
 		for (u32 i = 0; n->remove_region && i < mmu->slots.n; i++)
 			n->remove_region(n, mmu->slots.slots[i].base_gfn, mmu->slots.slots[i].npages);
 	}
+	rmap_cache_free(&mmu->shadow.rmap_cache);
 	memslots_destroy(&mmu->slots);
 }
 

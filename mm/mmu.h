@@ -66,7 +66,7 @@ struct mmu_engine {
 	int (*alloc_tree)(struct mmu *mmu, struct mmu_root *root);  /* set root->hpa; 0 or -ENOMEM */
 	void (*free_tree)(struct mmu *mmu, struct mmu_root *root);  /* through the change hook; the top table too */
 	/* Optional: a leaf appeared (old 0), went (new 0) or changed, under the lock (the shadow MMU's rmap). */
-	void (*leaf_changed)(struct mmu *mmu, gfn_t gfn, u64 old_leaf, u64 new_leaf, int level);
+	void (*leaf_changed)(struct mmu *mmu, gfn_t gfn, u64 *sptep, u64 old_leaf, u64 new_leaf, int level);
 	/* Optional: a table at `level` was unlinked and emptied; its frame is freed after the flush and grace period
 	 * (the shadow MMU drops the shadow page that owned it). */
 	void (*table_freed)(struct mmu *mmu, hpa_t table, int level);

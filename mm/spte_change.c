@@ -44,7 +44,7 @@ static void __handle_removed_table(struct mmu *mmu, const struct mmu_engine *eng
 		if (!__atomic_load_n(&pt[i], __ATOMIC_RELAXED))
 			continue;
 		u64 old = __atomic_exchange_n(&pt[i], 0, __ATOMIC_SEQ_CST);
-		__mmu_handle_changed_spte(mmu, eng, fmt, gfn + i * pt_level_pages(level), old, 0, level);
+		__mmu_handle_changed_spte(mmu, eng, fmt, gfn + i * pt_level_pages(level), &pt[i], old, 0, level);
 	}
 	mmu->stats.tables_freed++;
 	if (eng->table_freed)
@@ -53,7 +53,7 @@ static void __handle_removed_table(struct mmu *mmu, const struct mmu_engine *eng
 }
 
 void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt, gfn_t gfn,
-			       u64 old, u64 new, int level)
+			       u64 *sptep, u64 old, u64 new, int level)
 {
 	bool was_present = spte_is_present(old), is_present = spte_is_present(new);
 	bool was_leaf = was_present && spte_is_leaf(old, level), is_leaf = is_present && spte_is_leaf(new, level);
@@ -72,7 +72,7 @@ void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, co
 	if (was_leaf && !is_present)
 		mmu->stats.zapped_leaves++;
 	if (eng->leaf_changed && (was_leaf || is_leaf))
-		eng->leaf_changed(mmu, gfn, was_leaf ? old : 0, is_leaf ? new : 0, level);
+		eng->leaf_changed(mmu, gfn, sptep, was_leaf ? old : 0, is_leaf ? new : 0, level);
 	/* Observers see changes in the order they reach memory: this entry first, then the table below it. */
 	if (mmu->ops->spte_changed)
 		mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
@@ -91,7 +91,7 @@ void __mmu_set_spte(struct mmu *mmu, const struct mmu_engine *eng, struct pt_ite
 	u64 old = __atomic_exchange_n(iter->sptep, new_spte, __ATOMIC_SEQ_CST);
 
 	BUG_ON((old ^ iter->old_spte) & ~(iter->fmt->accessed | iter->fmt->dirty));
-	__mmu_handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, old, new_spte, iter->level);
+	__mmu_handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, iter->sptep, old, new_spte, iter->level);
 	iter->old_spte = new_spte;
 }
 
@@ -102,7 +102,7 @@ int __mmu_set_spte_atomic(struct mmu *mmu, const struct mmu_engine *eng, struct 
 	assert_spin_held(&mmu->lock);
 	if (!mmu_spte_try_cmpxchg(iter, new_spte))
 		return -EBUSY;
-	__mmu_handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, old, new_spte, iter->level);
+	__mmu_handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, iter->sptep, old, new_spte, iter->level);
 	return 0;
 }
 

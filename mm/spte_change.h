@@ -18,7 +18,7 @@ int __mmu_set_spte_atomic(struct mmu *mmu, const struct mmu_engine *eng, struct 
 /* Report a change made without a walker: the entries of a table built off-line and then linked in one exchange
  * (the children of a split), which the engine's bookkeeping must see as added. */
 void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt, gfn_t gfn,
-			       u64 old, u64 new, int level);
+			       u64 *sptep, u64 old, u64 new, int level);
 /* A table already unlinked from every root: free it after the next remote TLB flush and grace period. */
 void __mmu_defer_free_table(struct mmu *mmu, hpa_t table);
 /* Pay what the changes so far owe: flush remote TLBs if needed, then hand the unlinked tables to the grace-period

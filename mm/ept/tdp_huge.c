@@ -52,7 +52,7 @@ int __tdp_split_huge_leaf(struct mmu *mmu, struct pt_iter *iter)
 			pt[i] = pt_huge_child(mmu->fmt, iter->old_spte, iter->level, i);
 	} while (__tdp_set_spte_atomic(mmu, iter, make_table_spte(mmu->fmt, table)));
 	for (unsigned int i = 0; i < PT_ENTRIES; i++)
-		__mmu_handle_changed_spte(mmu, &tdp_engine, mmu->fmt, iter->gfn + i * pt_level_pages(iter->level - 1), 0,
+		__mmu_handle_changed_spte(mmu, &tdp_engine, mmu->fmt, iter->gfn + i * pt_level_pages(iter->level - 1), &pt[i], 0,
 					  __atomic_load_n(&pt[i], __ATOMIC_RELAXED), iter->level - 1);
 	mmu->stats.splits++;
 	return 0;

@@ -114,6 +114,15 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 
 	u32 acc = leaf_access(p, res, pferr);
 	bool refused;
+	unsigned int idx;
+	struct spage *leaf_sp = __spage_of_sptep(mmu, iter.sptep, &idx);
+
+	/* The rmap of the leaf about to be made: its heads, and a descriptor the change hook may need. */
+	r = rmap_slot_alloc(f->slot);
+	if (!r)
+		r = rmap_cache_topup(&mmu->shadow.rmap_cache, 1);
+	if (r)
+		return r;
 
 	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
 	u64 spte = make_leaf_spte(shadow_fmt, memslot_gfn_to_hpa(f->slot, f->gfn), 1, acc, f->host_writable,
@@ -136,6 +145,7 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 		}
 		__shadow_set_spte(mmu, &iter, 0); /* never move a present leaf to another frame in place */
 	}
+	leaf_sp->leaf_gfns[idx] = f->gfn;
 	__shadow_set_spte(mmu, &iter, spte);
 	mmu->shadow.stats.fixed++;
 	return refused ? MMU_FAULT_WRITE_PROTECTED : MMU_FAULT_FIXED;

@@ -21,6 +21,7 @@
 
 #include "hv/types.h"
 #include "mm/shadow/gwalk.h"
+#include "mm/shadow/rmap.h"
 #include "mm/track/write.h"
 
 struct mmu;
@@ -51,6 +52,7 @@ struct shadow_mmu {
 	u64 max_pages;                                  /* constant: the VM's budget of shadow pages */
 	u64 write_seq;                                  /* lock: numbers the guest writes to shadowed tables */
 	struct track_notifier notifier;                 /* the guest's writes to shadowed tables */
+	struct rmap_cache rmap_cache;                   /* lock: descriptors for rmap adds made by the change hook */
 	struct shadow_stats stats;                      /* lock (read racily) */
 };
 

@@ -27,11 +27,20 @@ struct spage {
 	bool tracked;           /* constant: holds a write-tracking reference on gfn (guest tables only) */
 	u8 write_count;         /* lock: guest writes to it since the last fault through it (write flooding) */
 	u64 write_seq;          /* lock: the last guest write (shadow.write_seq) handled for it */
+	gfn_t *leaf_gfns;       /* level 1 only, lock: the gfn each leaf maps (its rmap is the gfn's), 4 KiB */
 	struct spage *gfn_next, *hpa_next; /* lock: the hash chains */
 };
 
 /* spage.c */
 struct spage *__spage_by_hpa(struct mmu *mmu, hpa_t hpa);
+
+/* The shadow page whose table holds sptep, and the entry's index in it. */
+static inline struct spage *__spage_of_sptep(struct mmu *mmu, u64 *sptep, unsigned int *idx)
+{
+	*idx = ((u64)sptep & (PAGE_SIZE - 1)) / sizeof(u64);
+	return __spage_by_hpa(mmu, virt_to_phys(sptep) & ~(PAGE_SIZE - 1));
+}
+
 /* A new, empty shadow page, hashed, its guest table write-tracked (unless direct). 0, -ENOMEM, -ENOSPC (budget). */
 int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep, struct spage **out);
 /* Unlink a shadow page from its parent (through the change hook, which frees it and everything below it). */
@@ -50,7 +59,7 @@ static inline void __shadow_set_sptep(struct mmu *mmu, u64 *sptep, u64 vpn, int 
 {
 	u64 old = __atomic_exchange_n(sptep, new_spte, __ATOMIC_SEQ_CST);
 
-	__mmu_handle_changed_spte(mmu, &shadow_engine, shadow_fmt, vpn, old, new_spte, level);
+	__mmu_handle_changed_spte(mmu, &shadow_engine, shadow_fmt, vpn, sptep, old, new_spte, level);
 }
 
 #endif

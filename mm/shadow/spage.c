@@ -36,10 +36,21 @@ static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, 
 		return -ENOMEM;
 	}
 	*sp = (struct spage){ .gfn = gfn, .role = role, .hpa = hpa, .vpn = vpn, .parent_sptep = parent_sptep };
+	if (role.level == 1) {
+		hpa_t g = frame_alloc(0);
+		if (g == INVALID_HPA) {
+			frame_free(hpa, 0);
+			kfree(sp);
+			return -ENOMEM;
+		}
+		sp->leaf_gfns = phys_to_virt(g);
+	}
 	/* Every guest table that is shadowed is write-protected, so the shadow can never go stale unseen. */
 	if (!role.direct) {
 		r = __mmu_track_add_gfn(mmu, gfn);
 		if (r) {
+			if (sp->leaf_gfns)
+				frame_free(virt_to_phys(sp->leaf_gfns), 0);
 			frame_free(hpa, 0);
 			kfree(sp);
 			return r;
@@ -83,6 +94,8 @@ static void __spage_unhash(struct mmu *mmu, struct spage *sp)
 	*pp = sp->hpa_next;
 	if (sp->tracked)
 		BUG_ON(__mmu_track_remove_gfn(mmu, sp->gfn));
+	if (sp->leaf_gfns)
+		frame_free(virt_to_phys(sp->leaf_gfns), 0);
 	sh->nr_pages--;
 	sh->stats.pages_freed++;
 	kfree(sp);
@@ -159,9 +172,30 @@ static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root)
 	__mmu_defer_free_table(mmu, root->hpa);
 }
 
+/* The rmap follows every shadow leaf: the change hook reports each one that appears or goes. */
+static void shadow_leaf_changed(struct mmu *mmu, gfn_t vpn, u64 *sptep, u64 old, u64 new, int level)
+{
+	unsigned int idx;
+	struct spage *sp = __spage_of_sptep(mmu, sptep, &idx);
+	gfn_t gfn;
+	struct memslot *slot;
+
+	BUG_ON(level != 1 || !sp || !sp->leaf_gfns);
+	if (old && new)
+		return; /* the same frame (the hook checks), other permissions: the rmap is unchanged */
+	gfn = sp->leaf_gfns[idx];
+	slot = memslot_find(&mmu->slots, gfn);
+	BUG_ON(!slot);
+	if (new)
+		BUG_ON(rmap_add(&mmu->shadow.rmap_cache, rmap_head(slot, gfn, 1), sptep)); /* topped up by the fault */
+	else
+		rmap_remove(&mmu->shadow.rmap_cache, rmap_head(slot, gfn, 1), sptep);
+}
+
 const struct mmu_engine shadow_engine = {
 	.alloc_tree = shadow_alloc_tree,
 	.free_tree = shadow_free_tree,
+	.leaf_changed = shadow_leaf_changed,
 	.table_freed = shadow_table_freed,
 };
 
@@ -184,32 +218,31 @@ int shadow_root_key(const struct shadow_paging *p, u64 *pgd, union mmu_role *rol
 	return 0;
 }
 
-/* Without an rmap yet, every shadow root is walked: tracking starts for a gfn when the guest's tables first use it
- * as a table, and a writable shadow leaf of it would let the guest change a table behind the shadow's back. */
+/* Tracking starts for a gfn when the guest's tables first use it as a table (or a user protects it): every shadow
+ * leaf that maps it, found through its rmap, loses W, or the guest could change it behind the shadow's back. */
 bool __shadow_write_protect_gfn(struct mmu *mmu, gfn_t gfn)
 {
 	struct memslot *slot = memslot_find(&mmu->slots, gfn);
-	struct mmu_root *root;
-	struct pt_iter iter;
+	const u64 wbits = shadow_fmt->writable | SPTE_MMU_WRITABLE;
+	struct rmap_iter it;
 	bool changed = false;
-	hfn_t pfn;
+	u64 *sptep;
 
 	assert_spin_held(&mmu->lock);
-	if (!slot)
-		return false;
-	pfn = memslot_gfn_to_hpa(slot, gfn) >> PAGE_SHIFT;
-	for (root = mmu->roots; root; root = root->next) {
-		for_each_pt_entry(iter, shadow_fmt, root->hpa, root->role.level, 0, PT_MAX_PFN) {
-			u64 new = iter.old_spte & ~(shadow_fmt->writable | SPTE_MMU_WRITABLE);
+	if (!slot || !slot->track || !slot->track->rmap[0])
+		return false; /* no shadow leaf was ever made in this slot */
+	for_each_rmap_spte(rmap_head(slot, gfn, 1), &it, sptep) {
+		u64 old = __atomic_load_n(sptep, __ATOMIC_RELAXED);
+		unsigned int idx;
 
-			if (iter.level != 1 || !spte_is_present(iter.old_spte) || spte_pfn(iter.old_spte) != pfn ||
-			    new == iter.old_spte)
-				continue;
-			while (__mmu_set_spte_atomic(mmu, &shadow_engine, &iter,
-						     iter.old_spte & ~(shadow_fmt->writable | SPTE_MMU_WRITABLE)))
-				;
-			changed = true;
-		}
+		if (!(old & wbits))
+			continue;
+		/* The hardware may set A or D meanwhile: exchange, so the hook sees what was really replaced. */
+		while (!__atomic_compare_exchange_n(sptep, &old, old & ~wbits, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+			;
+		struct spage *sp = __spage_of_sptep(mmu, sptep, &idx);
+		__mmu_handle_changed_spte(mmu, &shadow_engine, shadow_fmt, sp->vpn + idx, sptep, old, old & ~wbits, 1);
+		changed = true;
 	}
 	return changed;
 }
