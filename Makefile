@@ -121,7 +121,7 @@ run-bochs: deps all
 debug: deps all
 	scripts/debug.sh $(BUILD)/hv.iso $(BUILD)/hv.elf
 
-bench: deps all guests $(BUILD)/unit/test_track_sizes
+bench: deps all guests $(BUILD)/unit/test_track_sizes $(BUILD)/unit/test_rmap
 	@$(PYTHON) bench/run.py
 
 format:
