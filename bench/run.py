@@ -201,6 +201,18 @@ def host_lines():
                      f"add, {int(m.group(2)):,} B per GiB after it ({m.group(3)} B per 4K gfn, every slot)")
     else:
         lines.append(f"write tracking sizes: {tool} failed (status {p.returncode})")
+    # The shadow MMU's rmap heads, measured the same way (tests/unit/test_rmap.c).
+    tool = os.path.join(ROOT, "build", "unit", "test_rmap")
+    p = subprocess.run([tool, "rmap_metadata_bytes_per_gib"], capture_output=True, text=True)
+    m = re.search(r"^SIZE rmap_bytes_per_gib before_shadow=(\d+) after_shadow=(\d+) per_gfn=(\d+) desc_bytes=(\d+) "
+                  r"desc_entries=(\d+)$", p.stdout, re.M)
+    if p.returncode == 0 and m:
+        lines.append(f"shadow rmap (mm/shadow/rmap): {int(m.group(1)):,} B per GiB of guest RAM before a VM's first "
+                     f"shadow use, {int(m.group(2)):,} B per GiB after it ({m.group(3)} B per 4K gfn plus the 2M and "
+                     f"1G heads), and a {m.group(4)} B descriptor per {m.group(5)} mappings of a gfn mapped twice or "
+                     f"more")
+    else:
+        lines.append(f"shadow rmap sizes: {tool} failed (status {p.returncode})")
     return lines
 
 

@@ -213,7 +213,7 @@ static void add_then_remove(u32 n, enum order order)
 		}
 	}
 	for (u32 left = n; left; left--) {
-		u32 k = order == OLDEST_FIRST ? 0 : order == NEWEST_FIRST ? left - 1 : order == MIDDLE_FIRST ? left / 2 : 0;
+		u32 k = order == NEWEST_FIRST ? left - 1 : order == MIDDLE_FIRST ? left / 2 : 0;
 		u32 victim = added[k];
 
 		memmove(&added[k], &added[k + 1], (left - 1 - k) * sizeof(added[0]));
@@ -280,7 +280,8 @@ TEST(rmap_remove_absent_is_a_bug)
 	for (u32 i = 2; i < 40; i++)
 		add(NULL, &head, i);
 	EXPECT_BUG(rmap_remove(NULL, &head, sp(40)));
-	check_set(&head); /* a refused removal changed nothing */
+	/* A refused removal changed nothing. */
+	check_set(&head);
 	EXPECT_BUG(rmap_add(NULL, &head, (u64 *)((char *)sp(50) + 4))); /* misaligned */
 	EXPECT_BUG(rmap_add(NULL, &head, NULL));
 	check_set(&head);

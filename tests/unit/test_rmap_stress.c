@@ -1,0 +1,229 @@
+/* The rmap lock bit (mm/shadow/rmap.c) under real concurrency: one writer thread, holding a mutex that stands in for
+ * the MMU lock, adds, removes and clears entries of a few heads, while two reader threads take the heads' read lock
+ * and walk them. A reader must see, every time, exactly the set the writer's model says the head held at one
+ * instant: never a pointer the model says is not there, never a chain half changed, never a descriptor freed or
+ * reused under it (ASan in build/unit, ThreadSanitizer in build/unit-tsan would report the read of a freed one; a
+ * descriptor recycled through the cache would show as a wrong set). Fake SPTEs are words of a static array. */
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "fake_platform.h"
+#include "hv/platform.h"
+#include "mm/shadow/rmap.h"
+
+#define NHEADS	  4
+#define PER_HEAD  64 /* fake SPTEs per head: one bit each of the head's model mask */
+#define NREADERS  2
+#define RUN_MS	  1000 /* at least; and on until MIN_WAITS writer operations found a reader inside, for at most 3x */
+#define MIN_WAITS 200
+#define BATCH	  8 /* writer operations per hold of the mutex */
+
+static u64 fake[NHEADS * PER_HEAD];
+
+static struct {
+	u64 heads[NHEADS];
+	/* atomic, written by the writer only: bit i set while fake[h * PER_HEAD + i] may be in head h. Set before the
+	 * add and cleared after the remove, so it holds the head's set plus at most the one entry the writer is adding
+	 * or has just removed: a single location changed one bit at a time in program order. */
+	u64 mask[NHEADS];
+	int stop;	     /* atomic */
+	u64 walks[NREADERS]; /* reader's own; read after the join */
+	u64 seen[NREADERS];  /* entries its walks returned */
+	u64 waits;	     /* writer's: operations that found a reader holding the head */
+	u64 ops;	     /* writer's */
+} st;
+
+static pthread_mutex_t mmu_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Failures seen while threads run are recorded, not raised: test_fail() would longjmp away from live threads. */
+static char stress_err[256];
+static int failed; /* atomic */
+
+static __attribute__((format(printf, 1, 2))) void stress_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (__atomic_exchange_n(&failed, 1, __ATOMIC_SEQ_CST))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(stress_err, sizeof(stress_err), fmt, ap);
+	va_end(ap);
+	__atomic_store_n(&st.stop, 1, __ATOMIC_SEQ_CST);
+}
+
+static u64 now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (u64)ts.tv_sec * 1000 + (u64)ts.tv_nsec / 1000000;
+}
+
+static u32 rnd(u64 *s, u32 n)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return (u32)(*s % n);
+}
+
+/* One walk of head h under its read lock: the set it returns, as a mask; ~0 after a failure. */
+static u64 walk_locked(int t, int h, u64 v, bool dawdle)
+{
+	struct rmap_iter it;
+	u64 *p, w = 0;
+	u32 n = 0;
+
+	for_each_rmap_spte(&st.heads[h], &it, p) {
+		long i = p - &fake[h * PER_HEAD];
+
+		if (i < 0 || i >= PER_HEAD) {
+			stress_fail("reader %d: head %d holds %p, not one of its fake SPTEs", t, h, (void *)p);
+			return ~0ULL;
+		}
+		if (w & BIT(i)) {
+			stress_fail("reader %d: head %d returned entry %ld twice", t, h, i);
+			return ~0ULL;
+		}
+		w |= BIT(i);
+		if (++n == PER_HEAD / 2 && dawdle)
+			sched_yield(); /* a slow walk: the writer must wait for it */
+	}
+	if (rmap_count(v) != n)
+		stress_fail("reader %d: head %d counts %u, the walk returned %u", t, h, rmap_count(v), n);
+	if (rmap_get(&st.heads[h]) != v)
+		stress_fail("reader %d: head %d changed under the read lock", t, h);
+	return w;
+}
+
+static void *reader(void *arg)
+{
+	int t = (int)(uintptr_t)arg;
+	u64 seed = 0x2545f4914f6cdd1dULL * (u64)(t + 1);
+
+	fake_cpu_id = 1 + (unsigned int)t;
+	while (!__atomic_load_n(&st.stop, __ATOMIC_RELAXED)) {
+		int h = (int)rnd(&seed, NHEADS);
+		u64 v = rmap_lock_read(&st.heads[h]), w, m;
+
+		if (v) {
+			w = walk_locked(t, h, v, st.walks[t] % 16 == 5);
+			/* Read inside the section: the writer cannot change this head's set now, so the mask is the set
+			 * plus at most one entry being added or just removed. */
+			m = __atomic_load_n(&st.mask[h], __ATOMIC_RELAXED);
+			if (w != ~0ULL && ((w & ~m) || __builtin_popcountll(m & ~w) > 1))
+				stress_fail("reader %d: head %d walked %#llx while the model held %#llx", t, h,
+					    (unsigned long long)w, (unsigned long long)m);
+			st.seen[t] += (u64)__builtin_popcountll(w);
+			st.walks[t]++;
+		}
+		rmap_unlock_read(&st.heads[h], v);
+		if (st.walks[t] % 8 == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void set_mask(int h, u64 m)
+{
+	__atomic_store_n(&st.mask[h], m, __ATOMIC_RELAXED);
+}
+
+/* One writer operation on head h with the "MMU lock" held: toggle a random entry, or now and then empty the head. */
+static void writer_op(struct rmap_cache *c, u64 *seed)
+{
+	int h = (int)rnd(seed, NHEADS);
+	u32 i = rnd(seed, PER_HEAD);
+	u64 m = st.mask[h]; /* the writer's own */
+	u64 *sptep = &fake[h * PER_HEAD + i];
+
+	if (__atomic_load_n(&st.heads[h], __ATOMIC_RELAXED) & RMAP_LOCKED)
+		st.waits++;
+	st.ops++;
+	if (rnd(seed, 1000) == 0) {
+		rmap_clear(c, &st.heads[h]);
+		set_mask(h, 0);
+	} else if (m & BIT(i)) {
+		rmap_remove(c, &st.heads[h], sptep);
+		set_mask(h, m & ~BIT(i));
+	} else {
+		set_mask(h, m | BIT(i));
+		if (rmap_add(c, &st.heads[h], sptep))
+			stress_fail("writer: rmap_add failed with the cache topped up");
+	}
+}
+
+/* The writer's own walk under the "MMU lock", without the bit, racing the readers' walks: the exact set. */
+static void writer_check(int h)
+{
+	struct rmap_iter it;
+	u64 *p, w = 0;
+
+	for_each_rmap_spte(&st.heads[h], &it, p) w |= BIT(p - &fake[h * PER_HEAD]);
+	if (w != st.mask[h])
+		stress_fail("writer: head %d holds %#llx, the model %#llx", h, (unsigned long long)w,
+			    (unsigned long long)st.mask[h]);
+}
+
+TEST(rmap_readers_see_whole_sets_while_the_writer_changes_them)
+{
+	pthread_t th[NREADERS];
+	struct rmap_cache c = {0};
+	u64 seed = 42, start, ms, walks = 0, seen = 0;
+	int round = 0;
+
+	for (int t = 0; t < NREADERS; t++)
+		CHECK_EQ(pthread_create(&th[t], NULL, reader, (void *)(uintptr_t)t), 0);
+	start = now_ms();
+	while (!__atomic_load_n(&failed, __ATOMIC_RELAXED) && (ms = now_ms() - start) < 3 * RUN_MS &&
+	       (ms < RUN_MS || st.waits < MIN_WAITS)) {
+		/* Descriptors come from the cache, topped up outside the lock; every few rounds from the heap instead
+		 * (a NULL cache), and now and then the cache is emptied, so that freed descriptors are both reused and
+		 * given back to the heap while readers run. */
+		bool use_cache = round % 4 != 3;
+
+		if (use_cache && rmap_cache_topup(&c, 2 * BATCH > RMAP_CACHE_SIZE ? RMAP_CACHE_SIZE : 2 * BATCH))
+			stress_fail("writer: cache topup failed");
+		if (round % 64 == 63)
+			rmap_cache_free(&c);
+		pthread_mutex_lock(&mmu_lock);
+		for (int k = 0; k < BATCH; k++)
+			writer_op(use_cache ? &c : NULL, &seed);
+		if (round % 16 == 0)
+			writer_check(round / 16 % NHEADS);
+		pthread_mutex_unlock(&mmu_lock);
+		if (++round % 32 == 0)
+			sched_yield(); /* let the readers in */
+	}
+	__atomic_store_n(&st.stop, 1, __ATOMIC_SEQ_CST);
+	for (int t = 0; t < NREADERS; t++)
+		CHECK_EQ(pthread_join(th[t], NULL), 0);
+	if (failed)
+		test_fail(__FILE__, __LINE__, "%s", stress_err);
+
+	for (int h = 0; h < NHEADS; h++) {
+		CHECK(!(st.heads[h] & RMAP_LOCKED));
+		writer_check(h);
+		CHECK(!failed);
+		CHECK_EQ(rmap_count(st.heads[h]), __builtin_popcountll(st.mask[h]));
+		rmap_clear(&c, &st.heads[h]);
+		CHECK_EQ(st.heads[h], 0);
+	}
+	rmap_cache_free(&c);
+	for (int t = 0; t < NREADERS; t++) {
+		walks += st.walks[t];
+		seen += st.seen[t];
+	}
+	if (getenv("RMAP_STATS"))
+		fprintf(stderr, "  %llu writer ops, %llu found a reader inside; %llu walks, %llu entries seen\n",
+			(unsigned long long)st.ops, (unsigned long long)st.waits, (unsigned long long)walks,
+			(unsigned long long)seen);
+	/* The run really raced: writers waited for readers inside, and readers walked chains of several descriptors
+	 * (about PER_HEAD / 2 entries a head) many times. */
+	CHECK(st.waits >= MIN_WAITS);
+	CHECK(walks >= 1000);
+	CHECK(seen >= walks * 8);
+}
