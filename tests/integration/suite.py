@@ -322,4 +322,9 @@ CASES += [
                   for f, a in PROTECT_MODULES],
          expect=SHADOW_EXPECT + [e for e in PROTECT_EXPECT if "protect_huge" not in e and "protect_log" not in e],
          forbid=PROTECT_FORBID, timeout=180),
+    # Debian's kernel to userspace and power-off under shadow paging: its /init checks pass, and the VM's end report
+    # gives the shadow MMU's counts.
+    Case("qemu-svm-shadow-linux", "qemu", "max", mem="2G", cmdline=SHADOW, modules=linux_modules(64),
+         expect=SHADOW_EXPECT + LINUX_EXPECT + [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID,
+         ordered=True, timeout=500),
 ]
