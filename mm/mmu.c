@@ -72,7 +72,16 @@ int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_pagi
 	if (!mmu->shadow.enabled)
 		return mmu_vcpu_load_root(mmu, mv, 0, tdp_role(mmu));
 	r = shadow_root_key(p, &pgd, &role);
-	return r ? r : mmu_vcpu_load_root(mmu, mv, pgd, role);
+	if (r)
+		return r;
+	shadow_sync(mmu); /* a root load is a TLB flush to the guest: unsync tables are synced before it */
+	return mmu_vcpu_load_root(mmu, mv, pgd, role);
+}
+
+void mmu_shadow_flush(struct mmu *mmu)
+{
+	if (mmu->shadow.enabled)
+		shadow_sync(mmu);
 }
 
 int mmu_shadow_fault(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p, gva_t gva, u32 pferr,

@@ -142,6 +142,9 @@ int mmu_add_ram(struct mmu *mmu, gfn_t base_gfn, u64 npages, u32 flags);
  * format the shadow MMU does not handle). */
 int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p);
 
+/* Shadow paging: the guest flushed its TLB (INVLPG, a CR0/CR4 change): unsync shadow pages are synced. Only for the
+ * guest's flushes: the MMU's own (a zap's remote flush) must not re-protect a table the guest is writing. */
+void mmu_shadow_flush(struct mmu *mmu);
 /* Shadow paging: the #PF the hardware reported at gva with error code pferr (shadow_page_fault). */
 int mmu_shadow_fault(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p, gva_t gva, u32 pferr,
 		     struct mmu_fault *f);

@@ -159,8 +159,11 @@ static int handle_cr(struct vcpu *v)
 	u64 flush_bits = e->cr.num == 0 ? (CR0_PG | CR0_WP | CR0_PE)
 			 : e->cr.num == 4 ? (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE)
 					  : 0;
-	if ((old ^ val) & flush_bits)
+	if ((old ^ val) & flush_bits) {
+		/* The guest's own flush (not the MMU's): unsync shadow tables must be in sync before it returns. */
+		mmu_shadow_flush(&v->vm->mmu);
 		vcpu_request(v, VCPU_REQ_TLB_FLUSH);
+	}
 	/* Under shadow paging the root follows CR3 and the paging mode; a reload finds it in the root cache. */
 	if (v->vm->mmu.shadow.enabled && e->cr.num != 8)
 		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
@@ -318,6 +321,16 @@ static int handle_shadow_pf(struct vcpu *v)
 	}
 }
 
+/* Shadow paging intercepts INVLPG: the guest's flush of one address is where unsync tables are synced. The whole
+ * guest TLB is flushed, which is more than INVLPG asks and always allowed. */
+static int handle_invlpg(struct vcpu *v)
+{
+	mmu_shadow_flush(&v->vm->mmu);
+	vcpu_request(v, VCPU_REQ_TLB_FLUSH);
+	virt_ops->skip_instruction(v);
+	return 0;
+}
+
 static int handle_exception(struct vcpu *v)
 {
 	struct vcpu_event ev = { .type = EVENT_EXCEPTION, .vector = v->exit.exc.vector,
@@ -355,6 +368,7 @@ static int (*const exit_handlers[NR_EXIT_REASONS])(struct vcpu *v) = {
 	[EXIT_HLT] = handle_hlt,
 	[EXIT_HYPERCALL] = handle_hypercall,
 	[EXIT_EXCEPTION] = handle_exception,
+	[EXIT_INVLPG] = handle_invlpg,
 	[EXIT_EXTINT] = handle_extint,
 	[EXIT_NMI] = handle_nmi,
 	[EXIT_INTR_WINDOW] = handle_nothing,
@@ -366,7 +380,7 @@ static int (*const exit_handlers[NR_EXIT_REASONS])(struct vcpu *v) = {
 	[EXIT_GP] = handle_gp,
 	[EXIT_NOP] = handle_nop,
 	[EXIT_ENTRY_FAILED] = handle_entry_failed,
-	/* EXIT_UNKNOWN, EXIT_INVLPG (never enabled with TDP) and anything new fall to unhandled_exit. */
+	/* EXIT_UNKNOWN and anything new fall to unhandled_exit. */
 };
 
 int exit_dispatch(struct vcpu *v)

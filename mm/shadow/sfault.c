@@ -125,6 +125,11 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 		return r;
 
 	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
+	/* A write to a guest leaf table the guest's own tables allow: let the table go unsync rather than emulate
+	 * every store the guest makes to it (Linux fills a process's PTEs one by one). */
+	if (!f->mmu_writable && (pferr & PFERR_WRITE) && (acc & SPTE_ACC_WRITE) &&
+	    __shadow_try_unsync(mmu, f->slot, f->gfn))
+		f->mmu_writable = true;
 	u64 spte = make_leaf_spte(shadow_fmt, memslot_gfn_to_hpa(f->slot, f->gfn), 1, acc, f->host_writable,
 				  f->mmu_writable);
 	/* PAE-format tables (the direct root while guest paging is off) reserve bits 62:52, where the software
@@ -146,6 +151,8 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 		__shadow_set_spte(mmu, &iter, 0); /* never move a present leaf to another frame in place */
 	}
 	leaf_sp->leaf_gfns[idx] = f->gfn;
+	if (leaf_sp->gptes)
+		leaf_sp->gptes[idx] = res->pte[1];
 	__shadow_set_spte(mmu, &iter, spte);
 	mmu->shadow.stats.fixed++;
 	return refused ? MMU_FAULT_WRITE_PROTECTED : MMU_FAULT_FIXED;

@@ -41,6 +41,9 @@ struct shadow_stats {
 	u64 flood_zaps;         /* shadow pages zapped because their guest table was written 3 times without a use */
 	u64 pages_allocated, pages_freed;
 	u64 retries;            /* a guest PTE changed between the walk and the lock: the fault is retried */
+	u64 unsyncs;            /* shadow pages let go unsync (the guest writes its leaf table directly) */
+	u64 syncs;              /* unsync pages brought back in sync (CR3 load, INVLPG, TLB flush) */
+	u64 sync_zaps;          /* leaves a sync found changed */
 };
 
 /* The shadow engine's state, in struct mmu (under mmu->lock, except the notifier, registered at init). */
@@ -51,6 +54,7 @@ struct shadow_mmu {
 	u64 nr_pages;                                   /* lock */
 	u64 max_pages;                                  /* constant: the VM's budget of shadow pages */
 	u64 write_seq;                                  /* lock: numbers the guest writes to shadowed tables */
+	struct spage *unsync;                           /* lock: every unsync shadow page */
 	struct track_notifier notifier;                 /* the guest's writes to shadowed tables */
 	struct rmap_cache rmap_cache;                   /* lock: descriptors for rmap adds made by the change hook */
 	struct shadow_stats stats;                      /* lock (read racily) */
@@ -76,6 +80,10 @@ int shadow_root_key(const struct shadow_paging *p, u64 *pgd, union mmu_role *rol
  * WRITE_PROTECTED (emulate the instruction), RETRY; or a negative errno. */
 int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p, gva_t gva, u32 pferr,
 		      struct mmu_fault *f);
+
+/* Bring every unsync shadow page back in sync: what the guest asks for with a TLB flush (a MOV to CR3, INVLPG, a
+ * CR0/CR4 change), before which it may not rely on a changed entry. */
+void shadow_sync(struct mmu *mmu);
 
 /* ---- inside the MMU layer (caller holds mmu->lock) ---- */
 /* Take W away from every shadow leaf mapping gfn (its tracking just started): true if an SPTE changed. */

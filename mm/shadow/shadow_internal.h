@@ -28,6 +28,11 @@ struct spage {
 	u8 write_count;         /* lock: guest writes to it since the last fault through it (write flooding) */
 	u64 write_seq;          /* lock: the last guest write (shadow.write_seq) handled for it */
 	gfn_t *leaf_gfns;       /* level 1 only, lock: the gfn each leaf maps (its rmap is the gfn's), 4 KiB */
+	/* Unsync (level 1, not direct): the guest writes its table freely, unseen, until the next sync compares each
+	 * guest entry with the one its shadow leaf was made from (gptes) and zaps those that changed. */
+	bool unsync;            /* lock */
+	u64 *gptes;             /* level 1, not direct, lock: the guest entry each present leaf was made from */
+	struct spage *unsync_next; /* lock: shadow.unsync list */
 	struct spage *gfn_next, *hpa_next; /* lock: the hash chains */
 };
 
@@ -43,6 +48,9 @@ static inline struct spage *__spage_of_sptep(struct mmu *mmu, u64 *sptep, unsign
 
 /* A new, empty shadow page, hashed, its guest table write-tracked (unless direct). 0, -ENOMEM, -ENOSPC (budget). */
 int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep, struct spage **out);
+/* unsync.c: whether a write to gfn may make its shadow pages unsync instead of being emulated, and doing it. */
+bool __shadow_try_unsync(struct mmu *mmu, struct memslot *slot, gfn_t gfn);
+void __shadow_unsync_forget(struct mmu *mmu, struct spage *sp);
 /* Unlink a shadow page from its parent (through the change hook, which frees it and everything below it). */
 void __spage_zap(struct mmu *mmu, struct spage *sp);
 #define for_each_spage_of_gfn(mmu, sp, g)                                                                              \

@@ -37,18 +37,23 @@ static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, 
 	}
 	*sp = (struct spage){ .gfn = gfn, .role = role, .hpa = hpa, .vpn = vpn, .parent_sptep = parent_sptep };
 	if (role.level == 1) {
-		hpa_t g = frame_alloc(0);
-		if (g == INVALID_HPA) {
+		hpa_t g = frame_alloc(0), p = role.direct ? 0 : frame_alloc(0);
+		if (g == INVALID_HPA || p == INVALID_HPA) {
+			if (g != INVALID_HPA)
+				frame_free(g, 0);
 			frame_free(hpa, 0);
 			kfree(sp);
 			return -ENOMEM;
 		}
 		sp->leaf_gfns = phys_to_virt(g);
+		sp->gptes = p ? phys_to_virt(p) : NULL;
 	}
 	/* Every guest table that is shadowed is write-protected, so the shadow can never go stale unseen. */
 	if (!role.direct) {
 		r = __mmu_track_add_gfn(mmu, gfn);
 		if (r) {
+			if (sp->gptes)
+				frame_free(virt_to_phys(sp->gptes), 0);
 			if (sp->leaf_gfns)
 				frame_free(virt_to_phys(sp->leaf_gfns), 0);
 			frame_free(hpa, 0);
@@ -94,8 +99,12 @@ static void __spage_unhash(struct mmu *mmu, struct spage *sp)
 	*pp = sp->hpa_next;
 	if (sp->tracked)
 		BUG_ON(__mmu_track_remove_gfn(mmu, sp->gfn));
+	if (sp->unsync)
+		__shadow_unsync_forget(mmu, sp);
 	if (sp->leaf_gfns)
 		frame_free(virt_to_phys(sp->leaf_gfns), 0);
+	if (sp->gptes)
+		frame_free(virt_to_phys(sp->gptes), 0);
 	sh->nr_pages--;
 	sh->stats.pages_freed++;
 	kfree(sp);

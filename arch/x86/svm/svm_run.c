@@ -189,6 +189,10 @@ void svm_decode_exit(struct vcpu *v)
 		if (e->reason == EXIT_MMIO)
 			e->tdp.gpa = c->exit_info_2;
 		break;
+	case SVM_EXIT_INVLPG:
+		if (!svm_decode_invlpg_exit(v))
+			e->reason = EXIT_UNKNOWN;
+		break;
 	case SVM_EXIT_CR0_READ ... SVM_EXIT_CR0_READ + 31:
 		if (!svm_decode_cr_exit(v, code))
 			e->reason = EXIT_UNKNOWN;

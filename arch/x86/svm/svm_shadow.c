@@ -19,6 +19,17 @@
 #define CR_WRITE(n) BIT(16 + (n))
 #define EXC_PF_BIT BIT(14)
 
+static bool is_prefix(u8 b, bool rex_ok)
+{
+	switch (b) {
+	case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65: /* segment overrides */
+	case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
+		return true;
+	default:
+		return rex_ok && (b & 0xf0) == 0x40;
+	}
+}
+
 void svm_shadow_init(struct svm_vcpu *s)
 {
 	struct vmcb_control *c = &s->vmcb->control;
@@ -27,6 +38,65 @@ void svm_shadow_init(struct svm_vcpu *s)
 	c->nested_ctl = 0;
 	c->intercept_cr = CR_READ(0) | CR_READ(3) | CR_READ(4) | CR_WRITE(0) | CR_WRITE(3) | CR_WRITE(4);
 	c->intercept_exc |= EXC_PF_BIT;
+	/* INVLPG tells the shadow MMU that the guest may rely on a changed entry now: unsync tables are synced. */
+	c->intercept_misc1 |= SVM_INTERCEPT_INVLPG;
+}
+
+/* The length of INVLPG m (0F 01 /7): prefixes, opcode, ModRM, SIB and displacement as the address size gives them
+ * (SDM Vol. 2A 2.1.5, tables 2-1 and 2-2). 0 when the bytes are not an INVLPG with a memory operand. */
+static unsigned int invlpg_len(const u8 *b, int n, bool lm, bool cs_d)
+{
+	int i = 0;
+	bool asize_prefix = false;
+
+	while (i < n && is_prefix(b[i], lm)) {
+		asize_prefix |= b[i] == 0x67;
+		i++;
+	}
+	if (i + 3 > n || b[i] != 0x0f || b[i + 1] != 0x01)
+		return 0;
+	u8 modrm = b[i + 2], mod = modrm >> 6, rm = modrm & 7;
+	if (mod == 3 || ((modrm >> 3) & 7) != 7)
+		return 0;
+	i += 3;
+	unsigned int asize = lm ? (asize_prefix ? 4 : 8) : ((cs_d ^ asize_prefix) ? 4 : 2);
+	if (asize == 2) {
+		if (mod == 1)
+			i += 1;
+		else if (mod == 2 || (mod == 0 && rm == 6))
+			i += 2;
+		return i <= 15 ? (unsigned int)i : 0;
+	}
+	if (rm == 4) { /* SIB */
+		if (i >= n)
+			return 0;
+		if (mod == 0 && (b[i] & 7) == 5)
+			i += 4;
+		i++;
+	} else if (mod == 0 && rm == 5) {
+		i += 4; /* disp32, RIP-relative in 64-bit mode */
+	}
+	if (mod == 1)
+		i += 1;
+	else if (mod == 2)
+		i += 4;
+	return i <= 15 ? (unsigned int)i : 0;
+}
+
+bool svm_decode_invlpg_exit(struct vcpu *v)
+{
+	struct svm_vcpu *s = to_svm(v);
+	bool lm = (s->vmcb->save.efer & EFER_LMA) && (s->vmcb->save.cs.attrib & BIT(9));
+	u8 b[15];
+
+	v->exit.reason = EXIT_INVLPG;
+	if (svm_caps.nrips && s->vmcb->control.next_rip) {
+		v->exit.insn_len = (u32)(s->vmcb->control.next_rip - s->vmcb->save.rip);
+		return true;
+	}
+	int n = vcpu_fetch_insn(v, b, sizeof(b));
+	v->exit.insn_len = n > 0 ? invlpg_len(b, n, lm, s->vmcb->save.cs.attrib & BIT(10)) : 0;
+	return v->exit.insn_len != 0;
 }
 
 void svm_shadow_sync(struct svm_vcpu *s)
@@ -43,17 +113,6 @@ void svm_shadow_sync(struct svm_vcpu *s)
 	save->cr4 = cr4;
 	save->efer = efer | EFER_SVME;
 	s->vmcb->control.clean &= ~VMCB_CLEAN_CR;
-}
-
-static bool is_prefix(u8 b, bool rex_ok)
-{
-	switch (b) {
-	case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65: /* segment overrides */
-	case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
-		return true;
-	default:
-		return rex_ok && (b & 0xf0) == 0x40;
-	}
 }
 
 /*

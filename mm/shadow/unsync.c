@@ -1,0 +1,87 @@
+/* Unsync shadow pages (after KVM's mmu_try_to_unsync_pages / sync_page): a guest leaf table that the guest writes
+ * is no longer write-protected while it is unsync. Its stores go straight to memory; its shadow leaves may then be
+ * stale, which the architecture allows until the guest flushes its TLB for them (a MOV to CR3, INVLPG, a CR0/CR4
+ * paging change: SDM Vol. 3A 4.10.4), and every such flush syncs: each guest entry is compared with the one its
+ * shadow leaf was made from, changed ones are zapped, and the table is write-protected again.
+ *
+ * Only a leaf table may go unsync (its entries map pages; a changed upper entry would leave a whole stale subtree),
+ * never a root, and never a gfn anyone else tracks (a protect= range, a test reference): its count must be exactly
+ * the number of its shadow pages. */
+#include "hv/bug.h"
+#include "hv/string.h"
+#include "mm/shadow/shadow_internal.h"
+
+bool __shadow_try_unsync(struct mmu *mmu, struct memslot *slot, gfn_t gfn)
+{
+	struct spage *sp;
+	u32 shadows = 0;
+
+	assert_spin_held(&mmu->lock);
+	for_each_spage_of_gfn(mmu, sp, gfn) {
+		if (sp->role.level != 1 || !sp->parent_sptep || !sp->gptes)
+			return false;
+		shadows += sp->tracked;
+	}
+	if (!shadows || shadows != track_write_count(slot, gfn))
+		return false;
+	for_each_spage_of_gfn(mmu, sp, gfn) {
+		if (!sp->tracked)
+			continue;
+		BUG_ON(__mmu_track_remove_gfn(mmu, gfn));
+		sp->tracked = false;
+		sp->unsync = true;
+		sp->unsync_next = mmu->shadow.unsync;
+		mmu->shadow.unsync = sp;
+		mmu->shadow.stats.unsyncs++;
+	}
+	return true;
+}
+
+void __shadow_unsync_forget(struct mmu *mmu, struct spage *sp)
+{
+	struct spage **pp;
+
+	for (pp = &mmu->shadow.unsync; *pp != sp; pp = &(*pp)->unsync_next)
+		BUG_ON(!*pp);
+	*pp = sp->unsync_next;
+	sp->unsync = false;
+}
+
+/* Zap every leaf whose guest entry changed since the leaf was made, then protect the table again. */
+static void __sync_one(struct mmu *mmu, struct spage *sp)
+{
+	u64 *spt = phys_to_virt(sp->hpa), gpte[PT_ENTRIES];
+
+	if (mmu_read_gpa(mmu, sp->gfn << PAGE_SHIFT, gpte, sizeof(gpte)))
+		memset(gpte, 0, sizeof(gpte)); /* not RAM any more: every leaf goes */
+	for (unsigned int i = 0; i < PT_ENTRIES; i++) {
+		u64 spte = __atomic_load_n(&spt[i], __ATOMIC_RELAXED);
+
+		if (!spte || (spte_is_present(spte) && gpte[i] == sp->gptes[i]))
+			continue;
+		/* A changed entry, or an MMIO SPTE whose guest entry may now point elsewhere. */
+		__shadow_set_sptep(mmu, &spt[i], sp->vpn + i, 1, 0);
+		mmu->shadow.stats.sync_zaps++;
+	}
+	sp->unsync = false;
+	if (!__mmu_track_add_gfn(mmu, sp->gfn))
+		sp->tracked = true;
+	else
+		__spage_zap(mmu, sp); /* cannot protect it again: the shadow of it goes instead */
+	mmu->shadow.stats.syncs++;
+}
+
+void shadow_sync(struct mmu *mmu)
+{
+	if (!READ_ONCE(mmu->shadow.unsync))
+		return;
+	spin_lock(&mmu->lock);
+	while (mmu->shadow.unsync) {
+		struct spage *sp = mmu->shadow.unsync;
+
+		mmu->shadow.unsync = sp->unsync_next;
+		__sync_one(mmu, sp);
+	}
+	__mmu_flush_and_free(mmu);
+	spin_unlock(&mmu->lock);
+}
