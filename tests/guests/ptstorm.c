@@ -77,8 +77,9 @@ int test_main(void)
 	user_init();
 	probes_init();
 
-	static const char *const words[] = {"remap", "cr3", "perm", "pae", "legacy32"};
-	static void (*const phases[])(void) = {phase_remap, phase_cr3, phase_perm, phase_pae, phase_legacy32};
+	static const char *const words[] = {"remap", "cr3", "perm", "pae", "legacy32", "smp"};
+	static void (*const phases[])(void) = {phase_remap, phase_cr3,	    phase_perm,
+					       phase_pae,   phase_legacy32, phase_smp};
 	bool any = false;
 	for (unsigned i = 0; i < ARRAY_SIZE(words); i++)
 		any |= cmdline_has(words[i]);
