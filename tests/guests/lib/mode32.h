@@ -54,7 +54,7 @@ struct m32_params {
 };
 
 /* Run the script; returns false (with p->fatal_* set) if an unexpected exception ended it early. The CPU comes back
- * in long mode with the CR0, CR3, CR4 and EFER it had, and the 64-bit TSS stack (user.h). Needs user_init(). */
+ * in long mode with the CR0, CR3, CR4 and EFER it had, and the 64-bit TSS stack (user.h; it calls user_init()). */
 bool mode32_run(struct m32_params *p);
 
 #endif
