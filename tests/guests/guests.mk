@@ -13,7 +13,10 @@ GUEST_OUT     := $(if $(BUILD),$(BUILD),build)/guests
 GUEST_NAMES    := $(sort $(basename $(notdir $(wildcard $(GUEST_SRC)/*.c))))
 GUEST_LIB_SRCS := $(sort $(wildcard $(GUEST_SRC)/lib/*.c $(GUEST_SRC)/lib/*.S))
 GUEST_LIB_OBJS := $(patsubst $(GUEST_SRC)/%,$(GUEST_OUT)/obj/%.o,$(GUEST_LIB_SRCS))
-GUEST_OBJS     := $(GUEST_NAMES:%=$(GUEST_OUT)/obj/%.c.o) $(GUEST_LIB_OBJS)
+# A guest too big for one file keeps the rest in tests/guests/NAME/ (.c and .S), linked into NAME.elf only.
+guest_part_objs = $(patsubst $(GUEST_SRC)/%,$(GUEST_OUT)/obj/%.o,$(sort $(wildcard $(GUEST_SRC)/$(1)/*.c $(GUEST_SRC)/$(1)/*.S)))
+GUEST_PART_OBJS := $(foreach n,$(GUEST_NAMES),$(call guest_part_objs,$(n)))
+GUEST_OBJS     := $(GUEST_NAMES:%=$(GUEST_OUT)/obj/%.c.o) $(GUEST_PART_OBJS) $(GUEST_LIB_OBJS)
 GUEST_ELFS     := $(GUEST_NAMES:%=$(GUEST_OUT)/%.elf)
 
 GUEST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -39,9 +42,10 @@ $(GUEST_OUT)/obj/%.S.o: $(GUEST_SRC)/%.S
 	@$(GUEST_CC) $(GUEST_ASFLAGS) -c $< -o $@
 
 # NAME.elf64 keeps the debug information (gdb, addr2line); NAME.elf is what a loader gets.
-$(GUEST_OUT)/%.elf64: $(GUEST_OUT)/obj/%.c.o $(GUEST_LIB_OBJS) $(GUEST_SRC)/lib/guest.ld
+.SECONDEXPANSION:
+$(GUEST_OUT)/%.elf64: $(GUEST_OUT)/obj/%.c.o $$(call guest_part_objs,$$*) $(GUEST_LIB_OBJS) $(GUEST_SRC)/lib/guest.ld
 	@echo "  LD      $@"
-	@$(GUEST_LD) $(GUEST_LDFLAGS) -o $@ $< $(GUEST_LIB_OBJS)
+	@$(GUEST_LD) $(GUEST_LDFLAGS) -o $@ $(filter %.o,$^)
 
 $(GUEST_OUT)/%.elf: $(GUEST_OUT)/%.elf64 $(GUEST_SRC)/mbcheck.py
 	@echo "  ELF32   $@"

@@ -106,9 +106,10 @@ static int set_cr0(struct vcpu *v, u64 val)
 	if ((val & CR0_PG) && !(x->cr0 & CR0_PG) && (x->efer & EFER_LME) && !(x->cr4 & CR4_PAE))
 		return -EINVAL;
 	val |= CR0_ET; /* hardwired to 1 since the 486 */
-	/* LMA as it will be after this write decides whether PAE PDPTEs are needed. */
+	/* LMA as it will be after this write decides whether PAE PDPTEs are needed. A MOV to CR0 that changes CD, NW or
+	 * PG loads them from memory (SDM Vol. 3A 4.4.1), so a guest that edited a PDPTE sees it after toggling CD. */
 	u64 efer = ((x->efer & EFER_LME) && (val & CR0_PG)) ? x->efer | EFER_LMA : x->efer & ~(u64)EFER_LMA;
-	if (((val ^ x->cr0) & (CR0_PG | CR0_PE)) && load_pdptrs(v, val, x->cr4, efer))
+	if (((val ^ x->cr0) & (CR0_PG | CR0_PE | CR0_CD | CR0_NW)) && load_pdptrs(v, val, x->cr4, efer))
 		return -EINVAL;
 	x->cr0 = val;
 	/* With EPT the host ignores the guest's cache-disable bits, as KVM does: the guest sees them, the hardware

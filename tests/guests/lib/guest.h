@@ -160,6 +160,18 @@ struct trap_frame {
 typedef void (*trap_handler_t)(struct trap_frame *f);
 void trap_init(void);
 void trap_set_handler(u8 vector, trap_handler_t h);
+/* Let CPL 3 reach a vector with INT n (gate DPL 3); the gate stays an interrupt gate. */
+void trap_set_user_gate(u8 vector);
+/* For a test's own exception handler: resume at the fixup of f->rip and record the fault in `fault` (true), or
+ * false when the instruction has none; trap_fatal() is the default end (dump, FAIL line, exit). */
+bool trap_fixup(struct trap_frame *f);
+void trap_fatal(struct trap_frame *f) __noreturn;
+
+/* One access with a fixup entry: label 1 is the access, label 2 where a fault resumes (trap_dispatch records the
+ * fault in `fault`). For inline asm; the labels are local, so one FIXUP per asm statement. */
+#define FIXUP(insn)                                                                                                    \
+	"1: " insn "\n2:\n"                                                                                            \
+	".pushsection .fixup_table, \"a\"\n.balign 8\n.quad 1b, 2b\n.popsection\n"
 /* Interrupts on vectors 0x27, 0x2f (PIC) and 0xff (APIC spurious) are counted, not fatal. */
 extern volatile u64 spurious_irqs;
 

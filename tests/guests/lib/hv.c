@@ -98,10 +98,6 @@ u64 hypercall(u64 nr, u64 arg)
 	return nr;
 }
 
-#define FIXUP(insn)                                                                                                    \
-	"1: " insn "\n2:\n"                                                                                            \
-	".pushsection .fixup_table, \"a\"\n.balign 8\n.quad 1b, 2b\n.popsection\n"
-
 int hypercall_try(u64 nr, u64 arg, u64 *ret)
 {
 	fault_clear();

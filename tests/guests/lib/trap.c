@@ -66,7 +66,12 @@ void trap_set_handler(u8 vector, trap_handler_t h)
 	handlers[vector] = h;
 }
 
-static void dump_and_die(struct trap_frame *f, const char *what)
+void trap_set_user_gate(u8 vector)
+{
+	idt[vector].type |= 0x60; /* DPL 3 */
+}
+
+static void __noreturn dump_and_die(struct trap_frame *f, const char *what)
 {
 	static int dying;
 	if (dying++)
@@ -85,6 +90,27 @@ static void dump_and_die(struct trap_frame *f, const char *what)
 	guest_exit(f->vector < 32 ? EXIT_EXCEPTION : EXIT_BAD_IRQ);
 }
 
+bool trap_fixup(struct trap_frame *f)
+{
+	for (const struct fixup *x = __fixup_start; x < __fixup_end; x++) {
+		if (x->insn == f->rip) {
+			fault.error = f->error;
+			fault.cr2 = f->vector == 14 ? read_cr2() : 0;
+			fault.rip = f->rip;
+			fault.count++;
+			fault.taken = (u32)f->vector + 1;
+			f->rip = x->resume;
+			return true;
+		}
+	}
+	return false;
+}
+
+void trap_fatal(struct trap_frame *f)
+{
+	dump_and_die(f, f->vector < 32 ? "exception" : "unexpected interrupt");
+}
+
 void trap_dispatch(struct trap_frame *f)
 {
 	u64 v = f->vector;
@@ -93,17 +119,8 @@ void trap_dispatch(struct trap_frame *f)
 		return;
 	}
 	if (v < 32) {
-		for (const struct fixup *x = __fixup_start; x < __fixup_end; x++) {
-			if (x->insn == f->rip) {
-				fault.error = f->error;
-				fault.cr2 = v == 14 ? read_cr2() : 0;
-				fault.rip = f->rip;
-				fault.count++;
-				fault.taken = (u32)v + 1;
-				f->rip = x->resume;
-				return;
-			}
-		}
+		if (trap_fixup(f))
+			return;
 		dump_and_die(f, "exception");
 	}
 	if (v == 0x27 || v == 0x2f || v == 0xff) {
@@ -112,11 +129,6 @@ void trap_dispatch(struct trap_frame *f)
 	}
 	dump_and_die(f, "unexpected interrupt");
 }
-
-/* One access with a fixup entry: label 1 is the access, label 2 where a fault resumes. */
-#define FIXUP(insn)                                                                                                    \
-	"1: " insn "\n2:\n"                                                                                            \
-	".pushsection .fixup_table, \"a\"\n.balign 8\n.quad 1b, 2b\n.popsection\n"
 
 int probe_read(u64 va, int size, u64 *val)
 {
