@@ -5,7 +5,10 @@
  *     protected mode on a direct shadow root) and WP always on, so the shadow's read-only mappings of write-tracked
  *     pages also hold for the guest's supervisor code;
  *   - CR4: the guest's, with PAE forced on while its paging is off (the direct root is in PAE format);
- *   - EFER: the guest's, without LME/LMA while its paging is off (the CPU must not enter long mode then).
+ *   - EFER: the guest's, without LME/LMA while its paging is off (the CPU must not enter long mode then), and with
+ *     NXE always on: only then does the CPU report instruction fetches in the #PF error code (I/D) whatever the
+ *     guest's NXE and SMEP, and the shadow MMU needs to know a fetch from a read (SMAP applies to the one only). The
+ *     shadow leaves follow the guest's NXE (without it nothing is NX), and the guest sees its own error code.
  * As KVM's svm.c does without NPT. */
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr_index.h"
@@ -111,7 +114,7 @@ void svm_shadow_sync(struct svm_vcpu *s)
 	}
 	save->cr0 = cr0;
 	save->cr4 = cr4;
-	save->efer = efer | EFER_SVME;
+	save->efer = efer | EFER_NXE | EFER_SVME;
 	s->vmcb->control.clean &= ~VMCB_CLEAN_CR;
 }
 
