@@ -28,6 +28,8 @@ static const struct cmdline_opt opts[] = {
 	{ "hv.backend", CMDLINE_ENUM, &hv_opts.backend, 0, 0, 0, backend_names,
 	  "auto|vmx|svm|none: virtualization backend; auto picks from CPUID" },
 	{ "hv.tdp", CMDLINE_BOOL, &hv_opts.tdp, 0, 0, 0, NULL, "0|1: nested paging (EPT/NPT); 0 asks for shadow paging" },
+	{ "hv.shadow_unsync", CMDLINE_BOOL, &hv_opts.shadow_unsync, 0, 0, 0, NULL,
+	  "0|1: shadow paging lets guest leaf tables go unsync (default 0)" },
 	{ "hv.cpus", CMDLINE_U64, &hv_opts.max_cpus, 1, MAX_CPUS, 0, NULL, "use at most this many CPUs (1-64)" },
 	{ "hv.panic", CMDLINE_ENUM, &hv_opts.panic, 0, 0, 0, panic_names,
 	  "halt|poweroff|reboot: what a hypervisor panic does after printing its report" },

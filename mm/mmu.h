@@ -187,5 +187,8 @@ int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 le
  * when it held something else (*cur gets it, if cur), -EFAULT, -EINVAL (misaligned across a page), -EPERM
  * (refused by a tracker). The guest page walker sets A/D bits with it; the emulator's locked instructions too. */
 int mmu_cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, unsigned int len, u64 *cur);
+/* The same for the A/D bits a guest page walk sets (the walker's cmpxchg_gpa op): the shadow MMU does not zap for
+ * them (mmu_access.c says why). */
+int mmu_cmpxchg_gpa_ad(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, unsigned int len, u64 *cur);
 
 #endif

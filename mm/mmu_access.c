@@ -69,11 +69,12 @@ static bool pre_write(struct mmu *mmu, void *who, gpa_t gpa, const void *bytes, 
 	return true;
 }
 
-static void post_write(struct mmu *mmu, void *who, gpa_t gpa, const void *bytes, unsigned int len)
+static void post_write(struct mmu *mmu, void *who, gpa_t gpa, const void *bytes, unsigned int len,
+		       const struct track_notifier *skip)
 {
 	__atomic_fetch_add(&mmu->stats.tracked_writes, 1, __ATOMIC_RELAXED);
 	for (struct track_notifier *n = mmu->track.notifiers; n; n = n->next) {
-		if (n->write)
+		if (n->write && n != skip)
 			n->write(n, who, gpa, bytes, len);
 	}
 }
@@ -100,7 +101,7 @@ int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 le
 			memcpy(host, p, n);
 		} else if (pre_write(mmu, who, gpa, p, n)) {
 			memcpy(host, p, n);
-			post_write(mmu, who, gpa, p, n);
+			post_write(mmu, who, gpa, p, n, NULL);
 		} else {
 			r = -EPERM;
 		}
@@ -111,7 +112,8 @@ int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 le
 	return r;
 }
 
-int mmu_cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, unsigned int len, u64 *cur)
+static int cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, unsigned int len, u64 *cur,
+		       const struct track_notifier *skip)
 {
 	struct memslot *s;
 	bool tracked, ok;
@@ -162,6 +164,19 @@ int mmu_cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, uns
 		return -EAGAIN;
 	}
 	if (tracked)
-		post_write(mmu, who, gpa, &new, len);
+		post_write(mmu, who, gpa, &new, len, skip);
 	return 0;
+}
+
+int mmu_cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, unsigned int len, u64 *cur)
+{
+	return cmpxchg_gpa(mmu, who, gpa, old, new, len, cur, NULL);
+}
+
+/* The shadow MMU's write hook is skipped: setting A or D grants more, never less, so no shadow entry built from the
+ * entry before is wrong afterwards (a leaf mapped read-only for a clean D stays read-only until the write faults).
+ * Every other tracking user, a protection that may refuse the update included, sees it as any write. */
+int mmu_cmpxchg_gpa_ad(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, unsigned int len, u64 *cur)
+{
+	return cmpxchg_gpa(mmu, who, gpa, old, new, len, cur, &mmu->shadow.notifier);
 }

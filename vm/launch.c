@@ -8,6 +8,7 @@
 #include "hv/log.h"
 #include "hv/platform.h"
 #include "hv/string.h"
+#include "kernel/options.h"
 #include "kernel/percpu.h"
 #include "kernel/printf.h"
 #include "vm/config.h"
@@ -221,6 +222,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	 * of guest RAM (1/16 of it) and at least 1024; when it runs out every root goes and the vCPUs rebuild. */
 	u64 shadow_pages = virt_tdp ? 0 : MAX(1024ULL, (cfg->mem_bytes >> PAGE_SHIFT) / 16);
 	mmu_init(&vm->mmu, virt_ops->tdp_format(), level, &vm_mmu_ops, vm, shadow_pages);
+	vm->mmu.shadow.allow_unsync = hv_opts.shadow_unsync;
 	if (!virt_tdp)
 		vm_log(vm, LOG_INFO, "MMU: shadow paging (hv.tdp=0), budget %llu shadow pages\n",
 		       (unsigned long long)shadow_pages);

@@ -31,7 +31,7 @@ static int walk_read_gpa(void *opaque, gpa_t gpa, void *buf, unsigned int len)
 static int walk_cmpxchg_gpa(void *opaque, gpa_t gpa, u64 old, u64 new, unsigned int len)
 {
 	struct emu_env *env = opaque;
-	int r = mmu_cmpxchg_gpa(&env->v->vm->mmu, env->v, gpa, old, new, len, NULL);
+	int r = mmu_cmpxchg_gpa_ad(&env->v->vm->mmu, env->v, gpa, old, new, len, NULL);
 
 	return r == -EPERM ? 0 : r;
 }
@@ -239,13 +239,16 @@ int vcpu_emulate(struct vcpu *v)
 int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len)
 {
 	struct emu_env env;
-	struct emu_ctxt c;
 	struct emu_fault fault;
+	struct vcpu_segment cs;
 	unsigned int got = 0;
 
+	/* Only CS and the mode matter here (every exit without NRIPS comes this way): no full emulator context. */
 	env_init(&env, v);
-	ctxt_init(&c, &env, v);
-	gva_t linear = c.mode == EMU_MODE_64 ? c.rip : (u32)(c.seg_base[EMU_SEG_CS] + c.rip);
+	virt_ops->get_segment(v, SEG_CS, &cs);
+	u64 rip = virt_ops->get_rip(v);
+	bool lm64 = (virt_ops->get_efer(v) & EFER_LMA) && (cs.attr & SEG_ATTR_L);
+	gva_t linear = lm64 ? rip : (u32)(cs.base + rip);
 	while (got < len) {
 		unsigned int n = MIN(len - got, (unsigned int)(PAGE_SIZE - ((linear + got) & (PAGE_SIZE - 1))));
 		if (emu_fetch(&env, linear + got, buf + got, n, &fault))

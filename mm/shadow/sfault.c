@@ -20,7 +20,7 @@ static int walk_read(void *opaque, gpa_t gpa, void *buf, unsigned int len)
 static int walk_cmpxchg(void *opaque, gpa_t gpa, u64 old, u64 new, unsigned int len)
 {
 	struct walk_ctx *c = opaque;
-	int r = mmu_cmpxchg_gpa(c->mmu, c->who, gpa, old, new, len, NULL);
+	int r = mmu_cmpxchg_gpa_ad(c->mmu, c->who, gpa, old, new, len, NULL);
 
 	return r == -EPERM ? 0 : r;
 }

@@ -49,6 +49,7 @@ struct shadow_stats {
 /* The shadow engine's state, in struct mmu (under mmu->lock, except the notifier, registered at init). */
 struct shadow_mmu {
 	bool enabled;                                   /* constant: the VM uses shadow paging */
+	bool allow_unsync;                              /* constant: leaf tables may go unsync (unsync.c) */
 	struct spage *by_gfn[1u << SHADOW_HASH_BITS];   /* lock: every shadow page, by the guest table it shadows */
 	struct spage *by_hpa[1u << SHADOW_HASH_BITS];   /* lock: by its table's frame, for table_freed */
 	u64 nr_pages;                                   /* lock */

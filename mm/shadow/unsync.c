@@ -17,6 +17,8 @@ bool __shadow_try_unsync(struct mmu *mmu, struct memslot *slot, gfn_t gfn)
 	u32 shadows = 0;
 
 	assert_spin_held(&mmu->lock);
+	if (!mmu->shadow.allow_unsync)
+		return false;
 	for_each_spage_of_gfn(mmu, sp, gfn) {
 		if (sp->role.level != 1 || !sp->parent_sptep || !sp->gptes)
 			return false;
