@@ -16,6 +16,7 @@
 #include "arch/x86/svm/svm_caps.h"
 #include "arch/x86/svm/vmcb.h"
 #include "arch/x86/virt.h"
+#include "kernel/options.h"
 #include "vm/vcpu.h"
 
 #define CR_READ(n) BIT(n)
@@ -41,8 +42,10 @@ void svm_shadow_init(struct svm_vcpu *s)
 	c->nested_ctl = 0;
 	c->intercept_cr = CR_READ(0) | CR_READ(3) | CR_READ(4) | CR_WRITE(0) | CR_WRITE(3) | CR_WRITE(4);
 	c->intercept_exc |= EXC_PF_BIT;
-	/* INVLPG tells the shadow MMU that the guest may rely on a changed entry now: unsync tables are synced. */
-	c->intercept_misc1 |= SVM_INTERCEPT_INVLPG;
+	/* INVLPG tells the shadow MMU that the guest may rely on a changed entry now: unsync tables are synced. With
+	 * every guest table write-protected (no unsync) the shadow is never stale and INVLPG runs in the guest. */
+	if (hv_opts.shadow_unsync)
+		c->intercept_misc1 |= SVM_INTERCEPT_INVLPG;
 }
 
 /* The length of INVLPG m (0F 01 /7): prefixes, opcode, ModRM, SIB and displacement as the address size gives them
