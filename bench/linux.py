@@ -84,15 +84,18 @@ def hv_modules(guest_opts, as_vm=True):
 
 
 class Config:
-    def __init__(self, key, label, emulator, kind, guest_opts, timeout, cpu=None):
+    def __init__(self, key, label, emulator, kind, guest_opts, timeout, cpu=None, hv_extra=""):
         self.key, self.label, self.emulator, self.kind = key, label, emulator, kind
         self.guest_opts, self.timeout, self.cpu = guest_opts, timeout, cpu
+        self.hv_extra = hv_extra  # more words for the hypervisor's command line
 
 
 QEMU_CONFIGS = [
     Config("qemu-native", "native", "qemu", "native", QEMU_GUEST, 300),
     Config("qemu-hv", "hypervisor", "qemu", "hv", QEMU_GUEST, 300),
     Config("qemu-hv-novm", "hv, no VM", "qemu", "idle", QEMU_GUEST, 120),
+    # Shadow paging (hv.tdp=0): compared with the TDP run above, as the shadow MMU's cost.
+    Config("qemu-hv-shadow", "shadow", "qemu", "hv", QEMU_GUEST, 900, hv_extra="hv.tdp=0"),
 ]
 BOCHS_CONFIGS = [
     Config("bochs-native", "native", "bochs", "native", BOCHS_GUEST, 3600, "corei7_skylake_x"),
@@ -115,8 +118,9 @@ def build_native_grub_iso(path, append, work):
         raise RuntimeError("grub-mkrescue failed: " + p.stderr.strip()[-500:])
 
 
-def build_hv_iso(path, modules):
-    args = [os.path.join(ROOT, "scripts", "mkiso.sh"), path, os.path.join(ROOT, "build", "hv.elf"), HV_CMDLINE]
+def build_hv_iso(path, modules, extra=""):
+    args = [os.path.join(ROOT, "scripts", "mkiso.sh"), path, os.path.join(ROOT, "build", "hv.elf"),
+            f"{HV_CMDLINE} {extra}".strip()]
     for mod, mcmd in modules:
         args += [os.path.join(ROOT, mod), mcmd]
     subprocess.run(args, check=True)
@@ -166,7 +170,7 @@ def run_qemu(cfg, work, serial, emu_log):
                       "-append", f"{APPEND} {cfg.guest_opts}"]
     else:
         iso = os.path.join(work, "hv.iso")
-        build_hv_iso(iso, hv_modules(cfg.guest_opts, as_vm=cfg.kind == "hv"))
+        build_hv_iso(iso, hv_modules(cfg.guest_opts, as_vm=cfg.kind == "hv"), cfg.hv_extra)
         # The host memory of the qemu-svm-linux case; the VM itself gets mem=512M, as native Linux gets -m 512M.
         cmd = base + ["-m", "2G", "-cdrom", iso, "-boot", "d"]
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=emu_log, stderr=subprocess.STDOUT, cwd=work,
@@ -239,6 +243,12 @@ def parse(log):
     m = re.search(r"^vm linux: ended: .*\((\d+) exits, (\d+) TDP faults", log, re.M)
     if m:
         r["exits"], r["tdp_faults"] = int(m.group(1)), int(m.group(2))
+    m = re.search(r"^vm linux: shadow MMU: (\d+) faults \((\d+) reflected.*?, (\d+) emulated PTE writes .*?(\d+) "
+                  r"flooding zaps\), (\d+) unsyncs, (\d+) syncs.*?(\d+) shadow pages made.*?(\d+) from the vCPU cache",
+                  log, re.M)
+    if m:
+        r["shadow"] = dict(zip(("faults", "reflected", "pte_writes", "flood_zaps", "unsyncs", "syncs", "pages",
+                                "root_cache_hits"), (int(x) for x in m.groups())))
     m = re.search(r"^(?:\[linux\] )?\[ *(\d+\.\d+)\] reboot: Power down$", log, re.M)
     r["poweroff_uptime"] = float(m.group(1)) if m else None
     return r
@@ -377,6 +387,24 @@ def report(results, bochs, runs, bochs_runs, jobs):
             if not ok:
                 bad.append(f"{c.key} not repeatable")
             print(f"repeatability {c.label:<12}{verdict}")
+        print()
+    tdp, sh = first("qemu-hv"), first("qemu-hv-shadow")
+    if sh is not None:
+        w0, w = 26, 16
+        print(f"{'QEMU TCG (SVM): shadow':<{w0}}{'TDP (NPT)':>{w}}{'shadow':>{w}}{'shadow / TDP':>{13}}")
+        for k, what in (("userspace_uptime", "s to /init"), ("forkexec_200", "s for 200 fork+exec"),
+                        ("memory", "s for the tmpfs write/md5 pass")):
+            a, b = (tdp or {}).get("bench", {}).get(k), sh.get("bench", {}).get(k)
+            print(f"{('BENCH ' + k):<{w0}}{fmt_num(a):>{w}}{fmt_num(b):>{w}}{fmt_num(ratio(b, a), 3):>13}   {what}")
+        a, b = (tdp or {}).get("total"), sh.get("total")
+        print(f"{'whole run, instructions':<{w0}}{fmt_num(a):>{w}}{fmt_num(b):>{w}}{fmt_num(ratio(b, a), 3):>13}")
+        for k, v in (sh.get("shadow") or {}).items():
+            print(f"  shadow MMU {k:<15}{v:>{w + 14},}")
+        n = runs
+        verdict, ok = repeat_verdict(results, "qemu-hv-shadow", n)
+        if not ok:
+            bad.append("qemu-hv-shadow not repeatable")
+        print(f"repeatability shadow      {verdict}")
         print()
     for (key, run), res in sorted(results.items()):
         if res["problems"]:

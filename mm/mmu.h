@@ -182,6 +182,9 @@ void mmu_track_register_notifier(struct mmu *mmu, struct track_notifier *n);
  * write (-EPERM; the other pages of a write that crosses pages are still written). `who` is the accessor handed to
  * notifiers (the vCPU, or NULL for the hypervisor itself). */
 int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len);
+/* A guest page walk's read of a paging entry: guest RAM, or all ones where the gpa is not RAM, as the bus returns
+ * to a CPU walking tables in unbacked or MMIO space (the walk then meets reserved bits and faults, as hardware's). */
+int mmu_read_gpte(struct mmu *mmu, gpa_t gpa, void *buf, unsigned int len);
 int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 len);
 /* Atomically replace the len-byte (1, 2, 4, 8) value at gpa with new if it holds old: 0 when replaced, -EAGAIN
  * when it held something else (*cur gets it, if cur), -EFAULT, -EINVAL (misaligned across a page), -EPERM

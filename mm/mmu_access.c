@@ -58,6 +58,13 @@ int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len)
 	return 0;
 }
 
+int mmu_read_gpte(struct mmu *mmu, gpa_t gpa, void *buf, unsigned int len)
+{
+	if (mmu_read_gpa(mmu, gpa, buf, len) == -EFAULT)
+		memset(buf, 0xff, len);
+	return 0;
+}
+
 static bool pre_write(struct mmu *mmu, void *who, gpa_t gpa, const void *bytes, unsigned int len)
 {
 	for (struct track_notifier *n = mmu->track.notifiers; n; n = n->next) {

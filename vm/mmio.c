@@ -22,7 +22,7 @@ static int walk_read_gpa(void *opaque, gpa_t gpa, void *buf, unsigned int len)
 {
 	struct emu_env *env = opaque;
 
-	return mmu_read_gpa(&env->v->vm->mmu, gpa, buf, len);
+	return mmu_read_gpte(&env->v->vm->mmu, gpa, buf, len);
 }
 
 /* The A/D bits the walk sets are the vCPU's writes, seen by write tracking like any other. One a protection user

@@ -13,7 +13,7 @@ struct walk_ctx {
 
 static int walk_read(void *opaque, gpa_t gpa, void *buf, unsigned int len)
 {
-	return mmu_read_gpa(((struct walk_ctx *)opaque)->mmu, gpa, buf, len);
+	return mmu_read_gpte(((struct walk_ctx *)opaque)->mmu, gpa, buf, len);
 }
 
 /* A protection user that refuses the A/D update drops it: the walk goes on as if it had been made. */
@@ -36,7 +36,7 @@ static bool gptes_unchanged(struct mmu *mmu, const struct gwalk_result *res)
 	for (unsigned int level = res->top_level; level >= res->level && level; level--) {
 		u64 now = 0;
 
-		if (mmu_read_gpa(mmu, res->pte_gpa[level], &now, esize) || now != res->pte[level])
+		if (mmu_read_gpte(mmu, res->pte_gpa[level], &now, esize) || now != res->pte[level])
 			return false;
 	}
 	return true;

@@ -9,8 +9,9 @@
 #include "hv/platform.h"
 #include "hv/string.h"
 
-/* MSRPM: two bits per MSR (read, write) in three 2 KiB ranges. */
-static void msr_passthrough(u8 *msrpm, u32 msr)
+/* MSRPM: two bits per MSR (read, then write) in three 2 KiB ranges. The byte holding msr's pair and the pair's
+ * shift in it; NULL for an MSR outside the ranges (always intercepted). */
+static u8 *msrpm_pair(u8 *msrpm, u32 msr, unsigned int *shift)
 {
 	u32 base;
 
@@ -21,27 +22,30 @@ static void msr_passthrough(u8 *msrpm, u32 msr)
 	else if (msr >= 0xc0010000 && msr <= 0xc0011fff)
 		base = 0x1000, msr -= 0xc0010000;
 	else
-		return;
-	msrpm[base + msr / 4] &= (u8)~(3u << (2 * (msr % 4)));
+		return NULL;
+	*shift = 2 * (msr % 4);
+	return &msrpm[base + msr / 4];
+}
+
+static void msr_passthrough(u8 *msrpm, u32 msr)
+{
+	unsigned int shift;
+	u8 *b = msrpm_pair(msrpm, msr, &shift);
+
+	if (b)
+		*b &= (u8)~(3u << shift);
 }
 
 void svm_intercept_msr_write(struct vcpu *v, u32 msr, bool on)
 {
-	u8 *msrpm = phys_to_virt(to_svm(v)->msrpm_pa);
-	u32 base;
+	unsigned int shift;
+	u8 *b = msrpm_pair(phys_to_virt(to_svm(v)->msrpm_pa), msr, &shift);
 
-	if (msr <= 0x1fff)
-		base = 0;
-	else if (msr >= 0xc0000000 && msr <= 0xc0001fff)
-		base = 0x800, msr -= 0xc0000000;
-	else if (msr >= 0xc0010000 && msr <= 0xc0011fff)
-		base = 0x1000, msr -= 0xc0010000;
-	else
-		BUG();
+	BUG_ON(!b);
 	if (on)
-		msrpm[base + msr / 4] |= (u8)(2u << (2 * (msr % 4)));
+		*b |= (u8)(2u << shift);
 	else
-		msrpm[base + msr / 4] &= (u8)~(2u << (2 * (msr % 4)));
+		*b &= (u8)~(2u << shift);
 }
 
 static void vmcb_dirty(struct svm_vcpu *s, u32 bits)
