@@ -1,0 +1,315 @@
+/* The fake owner of the shadow MMU under test, guest page tables in real guest RAM, and the checkers that read the
+ * shadow tables, the rmap and write tracking back; see shadow_fixture.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "shadow_fixture.h"
+
+struct shadow_fixture sx;
+
+static void sx_flush(void *owner)
+{
+	CHECK(owner == &sx);
+	sx.flushes++;
+}
+
+static void sx_request_free_obsolete(void *owner)
+{
+	CHECK(owner == &sx);
+	sx.root_requests++;
+}
+
+static const struct mmu_ops sx_ops = {
+	.flush_remote_tlbs = sx_flush,
+	.request_free_obsolete_roots = sx_request_free_obsolete,
+};
+
+void sx_long_mode(u64 cr3)
+{
+	sx.p.mode = (struct gwalk_mode){ .pg = true, .wp = true, .pae = true, .lma = true, .nxe = true,
+					 .maxphyaddr = 40 };
+	sx.p.cr3 = cr3;
+}
+
+void sx_paging_off(void)
+{
+	sx.p.mode = (struct gwalk_mode){ .maxphyaddr = 40 };
+	sx.p.cr3 = 0;
+}
+
+void sx_setup(u64 budget)
+{
+	memset(&sx, 0, sizeof(sx));
+	sx.base_frames = fake_mem_frames_in_use();
+	mmu_init(&sx.mmu, &pt_format_npt, 3, &sx_ops, &sx, budget);
+	CHECK(sx.mmu.shadow.enabled && sx.mmu.engine == &shadow_engine);
+	CHECK_EQ(mmu_add_ram(&sx.mmu, 0, SX_RAM_PAGES, 0), 0);
+	sx.next_table = SX_TABLES;
+	sx.p.who = &sx.vcpu;
+	sx_long_mode(sx_new_table());
+}
+
+void sx_teardown(void)
+{
+	mmu_vcpu_put_roots(&sx.mmu, &sx.vcpu);
+	/* What mmu_destroy does first; then every rmap must be empty, before the slots go. */
+	spin_lock(&sx.mmu.lock);
+	__mmu_free_unused_roots(&sx.mmu);
+	__mmu_flush_and_free(&sx.mmu);
+	spin_unlock(&sx.mmu.lock);
+	CHECK(!sx.mmu.roots);
+	CHECK_EQ(sx.mmu.shadow.nr_pages, 0);
+	for (u32 i = 0; i < sx.mmu.slots.n; i++) {
+		struct memslot *s = &sx.mmu.slots.slots[i];
+		for (gfn_t g = s->base_gfn; s->track && s->track->rmap[0] && g < s->base_gfn + s->npages; g++)
+			CHECK_EQ(rmap_get(rmap_head(s, g, 1)), 0);
+	}
+	mmu_destroy(&sx.mmu);
+	CHECK_EQ(sx.mmu.stats.roots_allocated, sx.mmu.stats.roots_freed);
+	CHECK_EQ(sx.mmu.shadow.stats.pages_allocated, sx.mmu.shadow.stats.pages_freed);
+	CHECK_EQ(fake_mem_frames_in_use(), sx.base_frames);
+}
+
+int sx_load(void)
+{
+	int r = mmu_load_root(&sx.mmu, &sx.vcpu, &sx.p);
+
+	sx_check();
+	return r;
+}
+
+void sx_reload(void)
+{
+	mmu_vcpu_free_obsolete_roots(&sx.mmu, &sx.vcpu);
+	CHECK_EQ(sx_load(), 0);
+}
+
+int sx_fault(gva_t gva, u32 pferr, struct mmu_fault *f)
+{
+	struct mmu_fault tmp;
+	int r = mmu_shadow_fault(&sx.mmu, &sx.vcpu, &sx.p, gva, pferr, f ? f : &tmp);
+
+	sx_check();
+	return r;
+}
+
+u64 sx_read(gpa_t gpa)
+{
+	u64 v = 0;
+
+	CHECK_EQ(mmu_read_gpa(&sx.mmu, gpa, &v, 8), 0);
+	return v;
+}
+
+void sx_write(gpa_t gpa, u64 v)
+{
+	CHECK_EQ(mmu_write_gpa(&sx.mmu, &sx.vcpu, gpa, &v, 8), 0);
+}
+
+gpa_t sx_new_table(void)
+{
+	gpa_t t = sx.next_table;
+
+	CHECK(t < SX_TABLES_END);
+	sx.next_table += PAGE_SIZE;
+	/* Zeroed through the MMU: the page may be shadowed already (a test that reuses pages). */
+	for (unsigned int i = 0; i < PT_ENTRIES; i++) {
+		if (sx_read(t + i * 8))
+			sx_write(t + i * 8, 0);
+	}
+	return t;
+}
+
+static unsigned int gindex(gva_t gva, int level)
+{
+	return (gva >> (PAGE_SHIFT + 9 * (level - 1))) & (PT_ENTRIES - 1);
+}
+
+gpa_t sx_gpte_gpa(u64 cr3, gva_t gva, int level)
+{
+	gpa_t table = cr3 & GENMASK_ULL(51, 12);
+
+	for (int l = 4; l > level; l--) {
+		u64 e = sx_read(table + gindex(gva, l) * 8);
+		CHECK(e & G_P);
+		table = e & GENMASK_ULL(51, 12);
+	}
+	return table + gindex(gva, level) * 8;
+}
+
+gpa_t sx_map(u64 cr3, gva_t gva, gpa_t gpa, int leaf, u64 upper, u64 leaf_flags)
+{
+	gpa_t table = cr3 & GENMASK_ULL(51, 12);
+
+	for (int l = 4; l > leaf; l--) {
+		gpa_t ea = table + gindex(gva, l) * 8;
+		u64 e = sx_read(ea);
+		if (!(e & G_P)) {
+			e = sx_new_table() | upper;
+			sx_write(ea, e);
+		}
+		table = e & GENMASK_ULL(51, 12);
+	}
+	gpa_t ea = table + gindex(gva, leaf) * 8;
+	sx_write(ea, gpa | leaf_flags | (leaf > 1 ? G_PS : 0));
+	return ea;
+}
+
+hpa_t sx_hpa(gpa_t gpa)
+{
+	struct memslot *s = memslot_find(&sx.mmu.slots, gpa >> PAGE_SHIFT);
+
+	CHECK(s);
+	return memslot_gfn_to_hpa(s, gpa >> PAGE_SHIFT) + (gpa & (PAGE_SIZE - 1));
+}
+
+u64 *sx_spte(const struct mmu_root *root, gva_t gva, int *level)
+{
+	struct pt_iter it;
+	u64 vpn = gva_to_vpn(gva);
+
+	for_each_pt_entry(it, shadow_fmt, root->hpa, root->role.level, vpn, vpn + 1) {
+		if (!spte_is_present(it.old_spte) || spte_is_leaf(it.old_spte, it.level)) {
+			*level = it.level;
+			return it.sptep;
+		}
+	}
+	CHECK(0);
+	return NULL;
+}
+
+u64 sx_leaf(gva_t gva)
+{
+	int level;
+	u64 *sptep;
+
+	CHECK(sx.vcpu.current);
+	sptep = sx_spte(sx.vcpu.current, gva, &level);
+	return level == 1 ? *sptep : 0;
+}
+
+void sx_check_leaf(gva_t gva, gpa_t gpa, bool w, bool u, bool x)
+{
+	u64 s = sx_leaf(gva);
+
+	CHECK(spte_is_present(s));
+	CHECK_EQ(spte_pfn(s), sx_hpa(gpa) >> PAGE_SHIFT);
+	CHECK(s & PTE_P);
+	CHECK_EQ(!!(s & PTE_W), w);
+	CHECK_EQ(!!(s & PTE_U), u);
+	CHECK_EQ(!(s & PTE_NX), x);
+	CHECK(!(s & PTE_PS));
+}
+
+unsigned int sx_spages_of(gfn_t gfn)
+{
+	unsigned int n = 0;
+	struct spage *sp;
+
+	for_each_spage_of_gfn(&sx.mmu, sp, gfn)
+		n++;
+	return n;
+}
+
+u32 sx_track_count(gfn_t gfn)
+{
+	struct memslot *s = memslot_find(&sx.mmu.slots, gfn);
+
+	return s && s->track && s->track->write_count ? track_write_count(s, gfn) : 0;
+}
+
+/* Whether sptep is in the rmap of gfn. */
+static bool in_rmap(struct memslot *s, gfn_t gfn, u64 *sptep)
+{
+	struct rmap_iter it;
+	u64 *e;
+
+	for_each_rmap_spte(rmap_head(s, gfn, 1), &it, e) {
+		if (e == sptep)
+			return true;
+	}
+	return false;
+}
+
+/* One root's tree: the tables it reaches and its leaves. */
+static void check_tree(struct mmu *mmu, struct mmu_root *root, u64 *tables, u64 *leaves)
+{
+	struct pt_iter it;
+	struct spage *rsp = __spage_by_hpa(mmu, root->hpa);
+
+	CHECK(rsp && rsp->role.word == root->role.word && !rsp->parent_sptep && rsp->vpn == 0);
+	CHECK_EQ(rsp->role.direct, root->role.direct);
+	if (!root->role.direct)
+		CHECK_EQ(rsp->gfn, root->pgd >> PAGE_SHIFT);
+	(*tables)++;
+	for_each_pt_entry(it, shadow_fmt, root->hpa, root->role.level, 0, pt_level_pages(root->role.level + 1)) {
+		u64 e = it.old_spte;
+
+		if (!spte_is_present(e)) {
+			/* Holes, and MMIO SPTEs at level 1 only. */
+			CHECK(e == 0 || (it.level == 1 && spte_is_mmio(shadow_fmt, e)));
+			continue;
+		}
+		if (it.level > 1) {
+			CHECK(!(e & PTE_PS)); /* shadow leaves are 4K */
+			struct spage *c = __spage_by_hpa(mmu, spte_pfn(e) << PAGE_SHIFT);
+			CHECK(c);
+			CHECK_EQ(c->role.level, it.level - 1);
+			CHECK(c->parent_sptep == it.sptep);
+			CHECK_EQ(c->vpn, it.gfn);
+			CHECK_EQ(c->tracked, !c->role.direct);
+			CHECK_EQ(!!c->leaf_gfns, c->role.level == 1);
+			(*tables)++;
+			continue;
+		}
+		unsigned int idx;
+		struct spage *sp = __spage_of_sptep(mmu, it.sptep, &idx);
+		CHECK(sp && sp->leaf_gfns);
+		gfn_t gfn = sp->leaf_gfns[idx];
+		struct memslot *s = memslot_find(&mmu->slots, gfn);
+		CHECK(s);
+		CHECK_EQ(spte_pfn(e), memslot_gfn_to_hpa(s, gfn) >> PAGE_SHIFT);
+		CHECK(in_rmap(s, gfn, it.sptep));
+		if (e & PTE_W)
+			CHECK(!track_is_write_tracked(s, gfn));
+		(*leaves)++;
+	}
+}
+
+void sx_check(void)
+{
+	struct mmu *mmu = &sx.mmu;
+	u64 tables = 0, leaves = 0, hashed = 0, in_rmaps = 0;
+
+	spin_lock(&mmu->lock);
+	for (struct mmu_root *r = mmu->roots; r; r = r->next)
+		check_tree(mmu, r, &tables, &leaves);
+	for (unsigned int i = 0; i < (1u << SHADOW_HASH_BITS); i++) {
+		for (struct spage *sp = mmu->shadow.by_hpa[i]; sp; sp = sp->hpa_next)
+			hashed++;
+	}
+	CHECK_EQ(hashed, mmu->shadow.nr_pages);
+	CHECK_EQ(tables, hashed); /* every shadow page is in exactly one tree */
+	CHECK(mmu->shadow.nr_pages <= mmu->shadow.max_pages + 5);
+	for (u32 i = 0; i < mmu->slots.n; i++) {
+		struct memslot *s = &mmu->slots.slots[i];
+		bool heads = s->track && s->track->rmap[0];
+
+		for (gfn_t g = s->base_gfn; g < s->base_gfn + s->npages; g++) {
+			struct rmap_iter it;
+			u64 *e;
+
+			if (heads) {
+				for_each_rmap_spte(rmap_head(s, g, 1), &it, e) {
+					CHECK(spte_is_present(*e));
+					CHECK_EQ(spte_pfn(*e), memslot_gfn_to_hpa(s, g) >> PAGE_SHIFT);
+					in_rmaps++;
+				}
+			}
+			if (!sx.other_trackers)
+				CHECK_EQ(sx_track_count(g), sx_spages_of(g));
+		}
+	}
+	CHECK_EQ(in_rmaps, leaves); /* the rmaps hold the leaves and nothing else */
+	spin_unlock(&mmu->lock);
+}
