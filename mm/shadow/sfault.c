@@ -158,6 +158,10 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 	struct gwalk_result res;
 	int r;
 
+	/* Outside long mode linear addresses are 32 bits. A gva with higher bits (a caller's junk: the CPU reports 32
+	 * bits) would otherwise index the PAE root past its 4 PDPTEs, or past the end of the walk (BUG_ON below). */
+	if (!p->mode.lma)
+		gva = (u32)gva;
 	*f = (struct mmu_fault){ .gva = gva };
 	f->access = SPTE_ACC_READ | ((pferr & PFERR_WRITE) ? SPTE_ACC_WRITE : 0) |
 		    ((pferr & PFERR_USER) ? SPTE_ACC_USER : 0) | ((pferr & PFERR_FETCH) ? SPTE_ACC_EXEC : 0);

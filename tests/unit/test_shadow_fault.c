@@ -376,3 +376,19 @@ TEST(shadow_fault_paging_off_maps_gpa_in_pae_root)
 	sx_check_leaf(SX_TABLES, SX_TABLES, false, true, true);
 	sx_teardown();
 }
+
+/* The hardware reports 32-bit addresses while paging is off; one with bits above 31 (a caller's junk) must not
+ * reach past the PAE root's 4 entries. */
+TEST(shadow_fault_paging_off_truncates_gva)
+{
+	sx_setup(64);
+	sx_paging_off();
+	CHECK_EQ(sx_load(), 0);
+	fault_fixed(0x100005123ULL, 0x5123, 0);
+	fault_fixed(0xffff800000006000ULL, 0x6000, 0);
+	sx_check_leaf(0x5000, 0x5000, true, true, true);
+	u64 *pdpt = phys_to_virt(sx.vcpu.current->hpa);
+	for (unsigned int i = 4; i < PT_ENTRIES; i++)
+		CHECK_EQ(pdpt[i], 0);
+	sx_teardown();
+}
