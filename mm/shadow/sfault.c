@@ -9,6 +9,15 @@
 struct walk_ctx {
 	struct mmu *mmu;
 	void *who;
+	/* The last A/D updates a tracking user refused (a ring, newest last): the walk went on as if they had been
+	 * made, so those entries still lack the bits, which the re-check under the lock must not take for a change
+	 * (it would retry the fault forever). A walk makes at most one update per level, so the ring holds every
+	 * refusal of the walk that completed. */
+	unsigned int nr_refused;
+	struct {
+		gpa_t gpa;
+		u64 bits;
+	} refused[GWALK_MAX_LEVELS];
 };
 
 static int walk_read(void *opaque, gpa_t gpa, void *buf, unsigned int len)
@@ -22,21 +31,38 @@ static int walk_cmpxchg(void *opaque, gpa_t gpa, u64 old, u64 new, unsigned int 
 	struct walk_ctx *c = opaque;
 	int r = mmu_cmpxchg_gpa(c->mmu, c->who, gpa, old, new, len, NULL);
 
-	return r == -EPERM ? 0 : r;
+	if (r != -EPERM)
+		return r;
+	c->refused[c->nr_refused % GWALK_MAX_LEVELS].gpa = gpa;
+	c->refused[c->nr_refused % GWALK_MAX_LEVELS].bits = new & ~old;
+	c->nr_refused++;
+	return 0;
+}
+
+/* The A/D bits the walk's update of the entry at gpa was refused, which memory lacks: 0 if none was. */
+static u64 refused_bits(const struct walk_ctx *c, gpa_t gpa)
+{
+	for (unsigned int i = 1; i <= MIN(c->nr_refused, (unsigned int)GWALK_MAX_LEVELS); i++) {
+		unsigned int k = (c->nr_refused - i) % GWALK_MAX_LEVELS;
+
+		if (c->refused[k].gpa == gpa)
+			return c->refused[k].bits;
+	}
+	return 0;
 }
 
 static const struct gwalk_ops walk_ops = { .read_gpa = walk_read, .cmpxchg_gpa = walk_cmpxchg };
 
 /* Whether every guest entry the walk used still holds what it read: a write between the walk and the lock zapped
  * shadow entries the path is about to rebuild from stale values. */
-static bool gptes_unchanged(struct mmu *mmu, const struct gwalk_result *res)
+static bool gptes_unchanged(struct mmu *mmu, const struct walk_ctx *c, const struct gwalk_result *res)
 {
 	unsigned int esize = 8;
 
 	for (unsigned int level = res->top_level; level >= res->level && level; level--) {
-		u64 now = 0;
+		u64 now = 0, expect = res->pte[level] & ~refused_bits(c, res->pte_gpa[level]);
 
-		if (mmu_read_gpa(mmu, res->pte_gpa[level], &now, esize) || now != res->pte[level])
+		if (mmu_read_gpa(mmu, res->pte_gpa[level], &now, esize) || now != expect)
 			return false;
 	}
 	return true;
@@ -194,7 +220,7 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 	mmu->shadow.stats.faults++;
 	if (mmu_root_is_obsolete(mmu, root)) {
 		r = MMU_FAULT_RETRY;
-	} else if (p->mode.pg && !gptes_unchanged(mmu, &res)) {
+	} else if (p->mode.pg && !gptes_unchanged(mmu, &ctx, &res)) {
 		mmu->shadow.stats.retries++;
 		r = MMU_FAULT_RETRY;
 	} else {

@@ -2,8 +2,8 @@
  * path is write-tracked; a writable leaf over a page that becomes a guest table loses W through the rmap; guest
  * writes to shadowed tables (plain writes and compare-exchanges, as the emulator makes them) zap exactly the entries
  * they touch, and the next fault rebuilds them from the new values; write flooding and misaligned writes zap the
- * shadow page and drop its tracking, but never a root's; a guest table that maps itself.
- * Every step is followed by sx_check (shadow pages, rmap, tracking). */
+ * shadow page and drop its tracking, but never a root's; a guest table that maps itself;
+ * A/D updates a tracking user refuses. Every step is followed by sx_check (shadow pages, rmap, tracking). */
 #include "shadow_fixture.h"
 
 #define GVA 0x7f1234567000ULL
@@ -299,5 +299,81 @@ TEST(shadow_track_recursive_guest_table)
 	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 3);
 	CHECK_EQ(sx_spages_of(gfn_of(pml4)), 1);
 	CHECK(spte_is_present(sx_leaf(GVA)));
+	sx_teardown();
+}
+
+/* A tracking user that refuses the guest walk's A/D updates (a protect= range in deny mode over a page table). */
+static bool deny;
+static u64 denied;
+
+static enum track_verdict deny_pre_write(struct track_notifier *n, void *who, gpa_t gpa, const void *bytes,
+					 unsigned int len)
+{
+	if (!deny)
+		return TRACK_WRITE_ALLOW;
+	denied++;
+	return TRACK_WRITE_DENY;
+}
+
+TEST(shadow_track_refused_ad_update_still_maps)
+{
+	static struct track_notifier n = { .pre_write = deny_pre_write };
+	gpa_t pte = setup_one();
+
+	mmu_track_register_notifier(&sx.mmu, &n);
+	gpa_t pte2 = pte + 8;
+	sx_write(pte2, (SX_DATA + PAGE_SIZE) | G_ALL); /* A and D clear */
+	deny = true;
+	denied = 0;
+	/* The walk's A update is refused and dropped: the fault goes on as if it had been made, as the refusal's
+	 * contract says, instead of finding the entry "changed" and retrying forever. */
+	struct mmu_fault f;
+	int r = sx_fault(GVA + PAGE_SIZE, 0, &f);
+	deny = false;
+	CHECK_EQ(denied, 1);
+	CHECK_EQ(r, MMU_FAULT_FIXED);
+	CHECK_EQ(sx_read(pte2), (SX_DATA + PAGE_SIZE) | G_ALL);
+	sx_check_leaf(GVA + PAGE_SIZE, SX_DATA + PAGE_SIZE, false, true, true);
+	/* A write: A and D refused; mapped writable, since the walk went on as if D had been set. */
+	deny = true;
+	r = sx_fault(GVA + PAGE_SIZE, PFERR_PRESENT | PFERR_WRITE, &f);
+	deny = false;
+	CHECK_EQ(r, MMU_FAULT_FIXED);
+	CHECK_EQ(sx_read(pte2), (SX_DATA + PAGE_SIZE) | G_ALL);
+	sx_check_leaf(GVA + PAGE_SIZE, SX_DATA + PAGE_SIZE, true, true, true);
+	sx_teardown();
+}
+
+/* Another vCPU's write to the entry lands while the walk's A update is being refused: the entry really changed, and
+ * the re-check under the lock must still see it. */
+static gpa_t race_gpa;
+static u64 race_val;
+
+static enum track_verdict racing_pre_write(struct track_notifier *n, void *who, gpa_t gpa, const void *bytes,
+					   unsigned int len)
+{
+	if (!deny || gpa != race_gpa)
+		return TRACK_WRITE_ALLOW;
+	deny = false;
+	sx_write(race_gpa, race_val); /* allowed, notified: zaps what it touches */
+	return TRACK_WRITE_DENY;
+}
+
+TEST(shadow_track_refused_ad_update_with_racing_write_retries)
+{
+	static struct track_notifier n = { .pre_write = racing_pre_write };
+	gpa_t pte = setup_one();
+
+	mmu_track_register_notifier(&sx.mmu, &n);
+	race_gpa = pte + 8;
+	race_val = (SX_DATA + 2 * PAGE_SIZE) | G_ALL | G_A | G_D;
+	sx_write(race_gpa, (SX_DATA + PAGE_SIZE) | G_ALL);
+	deny = true;
+	CHECK_EQ(sx_fault(GVA + PAGE_SIZE, 0, NULL), MMU_FAULT_RETRY);
+	CHECK(!deny);
+	CHECK_EQ(sx.mmu.shadow.stats.retries, 1);
+	CHECK_EQ(sx_leaf(GVA + PAGE_SIZE), 0);
+	CHECK_EQ(sx_fault(GVA + PAGE_SIZE, 0, NULL), MMU_FAULT_FIXED);
+	sx_check_leaf(GVA + PAGE_SIZE, SX_DATA + 2 * PAGE_SIZE, true, true, true);
 	sx_teardown();
 }
