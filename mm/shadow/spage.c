@@ -67,16 +67,22 @@ static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, 
 	return 0;
 }
 
-int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep, struct spage **out)
+/* Past the budget: for roots, see shadow_alloc_tree. */
+static int __spage_alloc_unbudgeted(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep,
+				    struct spage **out)
 {
-	hpa_t hpa;
+	hpa_t hpa = frame_alloc(0);
 
-	if (mmu->shadow.nr_pages >= mmu->shadow.max_pages)
-		return -ENOSPC;
-	hpa = frame_alloc(0);
 	if (hpa == INVALID_HPA)
 		return -ENOMEM;
 	return __spage_alloc_frame(mmu, gfn, role, vpn, parent_sptep, hpa, out);
+}
+
+int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep, struct spage **out)
+{
+	if (mmu->shadow.nr_pages >= mmu->shadow.max_pages)
+		return -ENOSPC;
+	return __spage_alloc_unbudgeted(mmu, gfn, role, vpn, parent_sptep, out);
 }
 
 /* Out of both hashes, its tracking reference dropped (the gfn may become writable again), the struct freed; the
@@ -121,6 +127,10 @@ void __spage_zap(struct mmu *mmu, struct spage *sp)
  * not in long mode the hardware pages in PAE format, whose CR3 is 32 bits and whose 4 PDPTEs the CPU may load once
  * per CR3 load: that root lives below 4 GiB and its 4 entries are linked to their page directories for good, so
  * they never change while it is in use.
+ *
+ * Roots are allocated past the budget (by at most the 5 pages of a PAE root per load, as KVM's limit is soft too):
+ * the roots a vCPU holds (current and cached) may have spent it all, and only the fault path gives pages back, by
+ * making every root obsolete and retrying on fresh ones. A root load that failed with -ENOSPC instead ended the VM.
  */
 static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 {
@@ -128,7 +138,7 @@ static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 	int r;
 
 	if (!root->role.direct) {
-		r = __spage_alloc(mmu, root->pgd >> PAGE_SHIFT, root->role, 0, NULL, &sp);
+		r = __spage_alloc_unbudgeted(mmu, root->pgd >> PAGE_SHIFT, root->role, 0, NULL, &sp);
 		if (r)
 			return r;
 		root->hpa = sp->hpa;
@@ -148,7 +158,7 @@ static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 		u64 *e = (u64 *)phys_to_virt(pdpt) + i;
 
 		child.level = 2;
-		r = __spage_alloc(mmu, (u64)i << 18, child, (u64)i << 18, e, &pd);
+		r = __spage_alloc_unbudgeted(mmu, (u64)i << 18, child, (u64)i << 18, e, &pd);
 		if (r)
 			return r; /* free_tree takes back what was linked */
 		/* A PAE PDPTE: P and the address; bit 11, our "present", is ignored by the CPU there. */

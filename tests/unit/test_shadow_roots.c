@@ -176,6 +176,42 @@ TEST(shadow_roots_budget_exceeded_by_a_fault_retries_on_fresh_roots)
 	sx_teardown();
 }
 
+/* A root load never fails for the budget: the roots the vCPU holds may have spent it all, and only a fault (which
+ * retries on fresh roots) can take it back. */
+TEST(shadow_roots_load_with_budget_spent)
+{
+	sx_setup(8);
+	for (int i = 0; i < 2; i++)
+		sx_map(sx.p.cr3, slot_gva(i), SX_DATA + i * PAGE_SIZE, 1, G_ALL, G_ALL | G_D);
+	sx_map(sx.p.cr3, slot_gva(0) + (1ULL << 21), SX_DATA + 2 * PAGE_SIZE, 1, G_ALL, G_ALL | G_D);
+	u64 a = sx.p.cr3;
+	CHECK_EQ(sx_load(), 0);
+	CHECK_EQ(sx_fault(slot_gva(0), 0, NULL), MMU_FAULT_FIXED);
+	CHECK_EQ(sx_fault(slot_gva(1), 0, NULL), MMU_FAULT_FIXED);
+	CHECK_EQ(sx_fault(slot_gva(0) + (1ULL << 21), 0, NULL), MMU_FAULT_FIXED);
+	CHECK_EQ(sx.mmu.shadow.nr_pages, 8);
+	u64 b = sx_new_table();
+	sx_map(b, GVA, SX_DATA + 3 * PAGE_SIZE, 1, G_ALL, G_ALL | G_D);
+	switch_to(b);
+	CHECK_EQ(sx.vcpu.current->pgd, b);
+	/* Paging off: the PAE root's 5 pages, past the budget too. */
+	struct shadow_paging lm = sx.p;
+	sx_paging_off();
+	CHECK_EQ(sx_load(), 0);
+	CHECK(sx.vcpu.current->role.direct);
+	sx.p = lm;
+	switch_to(b);
+	/* The first fault past the budget makes every root obsolete; after the reload it is mapped. */
+	int r = sx_fault(GVA, 0, NULL);
+	CHECK_EQ(r, MMU_FAULT_RETRY);
+	sx_reload();
+	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
+	sx_check_leaf(GVA, SX_DATA + 3 * PAGE_SIZE, true, true, true);
+	switch_to(a);
+	CHECK_EQ(sx_fault(slot_gva(1), 0, NULL), MMU_FAULT_FIXED);
+	sx_teardown();
+}
+
 /* Teardown with roots in every state (current, cached, unused on the list, obsolete and held) frees everything. */
 TEST(shadow_roots_teardown_frees_every_state)
 {
