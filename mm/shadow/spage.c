@@ -122,6 +122,8 @@ void __spage_zap(struct mmu *mmu, struct spage *sp)
 	__shadow_set_sptep(mmu, sp->parent_sptep, sp->vpn, sp->role.level + 1, 0);
 }
 
+static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root);
+
 /*
  * A root: the shadow page of the guest's top-level table, or (guest paging off) a direct root. While the guest is
  * not in long mode the hardware pages in PAE format, whose CR3 is 32 bits and whose 4 PDPTEs the CPU may load once
@@ -159,8 +161,12 @@ static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 
 		child.level = 2;
 		r = __spage_alloc_unbudgeted(mmu, (u64)i << 18, child, (u64)i << 18, e, &pd);
-		if (r)
-			return r; /* free_tree takes back what was linked */
+		if (r) {
+			/* The caller frees only the struct mmu_root: the PDPT, its shadow page and the directories
+			 * linked so far go here (they leaked, the PDPT's shadow page left hashed). */
+			shadow_free_tree(mmu, root);
+			return r;
+		}
 		/* A PAE PDPTE: P and the address; bit 11, our "present", is ignored by the CPU there. */
 		__shadow_set_sptep(mmu, e, (u64)i << 18, 3, pd->hpa | PTE_P | SPTE_MMU_PRESENT);
 	}

@@ -212,6 +212,40 @@ TEST(shadow_roots_load_with_budget_spent)
 	sx_teardown();
 }
 
+/* Out of frames or heap while a root is built: -ENOMEM, nothing left behind, and the next load works. */
+TEST(shadow_roots_alloc_failure_leaves_nothing)
+{
+	for (int pae = 0; pae < 2; pae++) {
+		for (u64 n = 0; n < 6; n++) {
+			for (int heap = 0; heap < 2; heap++) {
+				sx_setup(64);
+				if (pae)
+					sx_paging_off();
+				u64 frames = fake_mem_frames_in_use();
+				if (heap)
+					fake_kmalloc_fail_after(n);
+				else
+					fake_mem_fail_after(n);
+				int r = sx_load();
+				fake_kmalloc_fail_after(~0ULL);
+				fake_mem_fail_after(~0ULL);
+				if (r) {
+					CHECK_EQ(r, -ENOMEM);
+					CHECK(!sx.vcpu.current);
+					CHECK_EQ(nr_roots(), 0);
+					CHECK_EQ(sx.mmu.shadow.nr_pages, 0);
+					/* What was unlinked is freed after the grace period: none is pending here. */
+					CHECK(fake_mem_frames_in_use() <= frames);
+					CHECK_EQ(sx_load(), 0);
+				}
+				CHECK_EQ(sx.mmu.shadow.nr_pages, pae ? 5 : 1);
+				CHECK_EQ(sx_fault(0x5000, 0, NULL), pae ? MMU_FAULT_FIXED : MMU_FAULT_GUEST_PF);
+				sx_teardown();
+			}
+		}
+	}
+}
+
 /* Teardown with roots in every state (current, cached, unused on the list, obsolete and held) frees everything. */
 TEST(shadow_roots_teardown_frees_every_state)
 {
