@@ -7,6 +7,11 @@
 
 struct shadow_fixture sx;
 
+static hpa_t table_of(u64 spte)
+{
+	return spte_pfn(spte) << PAGE_SHIFT;
+}
+
 static void sx_flush(void *owner)
 {
 	CHECK(owner == &sx);
@@ -20,24 +25,29 @@ static void sx_request_free_obsolete(void *owner)
 }
 
 static const struct mmu_ops sx_ops = {
-	.flush_remote_tlbs = sx_flush,
-	.request_free_obsolete_roots = sx_request_free_obsolete,
+    .flush_remote_tlbs = sx_flush,
+    .request_free_obsolete_roots = sx_request_free_obsolete,
 };
 
 void sx_long_mode(u64 cr3)
 {
-	sx.p.mode = (struct gwalk_mode){ .pg = true, .wp = true, .pae = true, .lma = true, .nxe = true,
-					 .maxphyaddr = 40 };
+	sx.p.mode =
+	    (struct gwalk_mode){.pg = true, .wp = true, .pae = true, .lma = true, .nxe = true, .maxphyaddr = 40};
 	sx.p.cr3 = cr3;
 }
 
 void sx_paging_off(void)
 {
-	sx.p.mode = (struct gwalk_mode){ .maxphyaddr = 40 };
+	sx.p.mode = (struct gwalk_mode){.maxphyaddr = 40};
 	sx.p.cr3 = 0;
 }
 
 void sx_setup(u64 budget)
+{
+	sx_setup_ram(budget, SX_RAM_PAGES);
+}
+
+void sx_setup_ram(u64 budget, u64 ram_pages)
 {
 	memset(&sx, 0, sizeof(sx));
 	/* A test that failed halfway may have left the allocators limited. */
@@ -46,7 +56,8 @@ void sx_setup(u64 budget)
 	sx.base_frames = fake_mem_frames_in_use();
 	mmu_init(&sx.mmu, &pt_format_npt, 3, &sx_ops, &sx, budget);
 	CHECK(sx.mmu.shadow.enabled && sx.mmu.engine == &shadow_engine);
-	CHECK_EQ(mmu_add_ram(&sx.mmu, 0, SX_RAM_PAGES, 0), 0);
+	CHECK(ram_pages * PAGE_SIZE >= SX_TABLES_END);
+	CHECK_EQ(mmu_add_ram(&sx.mmu, 0, ram_pages, 0), 0);
 	sx.next_table = SX_TABLES;
 	sx.p.who = &sx.vcpu;
 	sx_long_mode(sx_new_table());
@@ -169,9 +180,10 @@ hpa_t sx_hpa(gpa_t gpa)
 u64 *sx_spte(const struct mmu_root *root, gva_t gva, int *level)
 {
 	struct pt_iter it;
-	u64 vpn = gva_to_vpn(gva);
+	u64 vpn = gva_to_vpn(root->role.level == 3 ? (u32)gva : gva); /* the PAE root: 32-bit addresses */
 
-	for_each_pt_entry(it, shadow_fmt, root->hpa, root->role.level, vpn, vpn + 1) {
+	for_each_pt_entry(it, shadow_fmt, root->hpa, root->role.level, vpn, vpn + 1)
+	{
 		if (!spte_is_present(it.old_spte) || spte_is_leaf(it.old_spte, it.level)) {
 			*level = it.level;
 			return it.sptep;
@@ -204,105 +216,145 @@ void sx_check_leaf(gva_t gva, gpa_t gpa, bool w, bool u, bool x)
 	CHECK(!(s & PTE_PS));
 }
 
-unsigned int sx_spages_of(gfn_t gfn)
+SX_NO_COVERAGE unsigned int sx_spages_of(gfn_t gfn)
 {
 	unsigned int n = 0;
 	struct spage *sp;
 
-	for_each_spage_of_gfn(&sx.mmu, sp, gfn)
-		n++;
+	for_each_spage_of_gfn(&sx.mmu, sp, gfn) n++;
 	return n;
 }
 
-u32 sx_track_count(gfn_t gfn)
+/* Read straight from the slot's arrays (not through memslot_find and track_write_count), as the fuzzer asks this of
+ * every gfn after every step. */
+SX_NO_COVERAGE u32 sx_track_count(gfn_t gfn)
 {
-	struct memslot *s = memslot_find(&sx.mmu.slots, gfn);
+	for (u32 i = 0; i < sx.mmu.slots.n; i++) {
+		const struct memslot *s = &sx.mmu.slots.slots[i];
 
-	return s && s->track && s->track->write_count ? track_write_count(s, gfn) : 0;
+		if (gfn >= s->base_gfn && gfn < s->base_gfn + s->npages)
+			return s->track && s->track->write_count ? s->track->write_count[gfn - s->base_gfn] : 0;
+	}
+	return 0;
 }
 
 /* Whether sptep is in the rmap of gfn. */
-static bool in_rmap(struct memslot *s, gfn_t gfn, u64 *sptep)
+static SX_NO_COVERAGE bool in_rmap(struct memslot *s, gfn_t gfn, u64 *sptep)
 {
 	struct rmap_iter it;
 	u64 *e;
 
-	for_each_rmap_spte(rmap_head(s, gfn, 1), &it, e) {
+	for_each_rmap_spte(rmap_head(s, gfn, 1), &it, e)
+	{
 		if (e == sptep)
 			return true;
 	}
 	return false;
 }
 
-/* One root's tree: the tables it reaches and its leaves. */
-static void check_tree(struct mmu *mmu, struct mmu_root *root, u64 *tables, u64 *leaves)
+static SX_NO_COVERAGE void walk_table(const struct mmu_root *r, hpa_t table, int level, u64 vpn, sx_entry_fn fn,
+				      void *arg)
 {
-	struct pt_iter it;
+	u64 *t = phys_to_virt(table);
+
+	for (unsigned int i = 0; i < PT_ENTRIES; i++) {
+		u64 e = __atomic_load_n(&t[i], __ATOMIC_RELAXED);
+		u64 v = vpn + i * pt_level_pages(level);
+
+		if (!e)
+			continue;
+		fn(r, level, v, &t[i], arg);
+		if (level > 1 && spte_is_present(e) && !spte_is_leaf(e, level))
+			walk_table(r, table_of(e), level - 1, v, fn, arg);
+	}
+}
+
+void sx_walk(const struct mmu_root *r, sx_entry_fn fn, void *arg)
+{
+	walk_table(r, r->hpa, r->role.level, 0, fn, arg);
+}
+
+struct tree_counts {
+	u64 tables, leaves;
+};
+
+/* One entry of a root's tree: a table where a shadow page of its level is, or a leaf in the rmap. */
+static SX_NO_COVERAGE void check_entry(const struct mmu_root *r, int level, u64 vpn, u64 *sptep, void *arg)
+{
+	struct tree_counts *n = arg;
+	struct mmu *mmu = &sx.mmu;
+	u64 e = *sptep;
+
+	if (!spte_is_present(e)) {
+		/* MMIO SPTEs, at level 1 only. */
+		CHECK(level == 1 && spte_is_mmio(shadow_fmt, e));
+		return;
+	}
+	if (level > 1) {
+		CHECK(!(e & PTE_PS)); /* shadow leaves are 4K */
+		struct spage *c = __spage_by_hpa(mmu, table_of(e));
+		CHECK(c);
+		CHECK_EQ(c->role.level, level - 1);
+		CHECK(c->parent_sptep == sptep);
+		CHECK_EQ(c->vpn, vpn);
+		CHECK_EQ(c->tracked, !c->role.direct);
+		CHECK_EQ(!!c->leaf_gfns, c->role.level == 1);
+		n->tables++;
+		return;
+	}
+	unsigned int idx;
+	struct spage *sp = __spage_of_sptep(mmu, sptep, &idx);
+	CHECK(sp && sp->leaf_gfns);
+	CHECK_EQ(sp->vpn + idx, vpn);
+	gfn_t gfn = sp->leaf_gfns[idx];
+	struct memslot *s = memslot_find(&mmu->slots, gfn);
+	CHECK(s);
+	CHECK_EQ(spte_pfn(e), memslot_gfn_to_hpa(s, gfn) >> PAGE_SHIFT);
+	CHECK(in_rmap(s, gfn, sptep));
+	if (e & PTE_W)
+		CHECK(!track_is_write_tracked(s, gfn));
+	n->leaves++;
+}
+
+/* One root's tree: the tables it reaches and its leaves. */
+static SX_NO_COVERAGE void check_tree(struct mmu *mmu, struct mmu_root *root, struct tree_counts *n)
+{
 	struct spage *rsp = __spage_by_hpa(mmu, root->hpa);
 
 	CHECK(rsp && rsp->role.word == root->role.word && !rsp->parent_sptep && rsp->vpn == 0);
 	CHECK_EQ(rsp->role.direct, root->role.direct);
 	if (!root->role.direct)
 		CHECK_EQ(rsp->gfn, root->pgd >> PAGE_SHIFT);
-	(*tables)++;
-	for_each_pt_entry(it, shadow_fmt, root->hpa, root->role.level, 0, pt_level_pages(root->role.level + 1)) {
-		u64 e = it.old_spte;
-
-		if (!spte_is_present(e)) {
-			/* Holes, and MMIO SPTEs at level 1 only. */
-			CHECK(e == 0 || (it.level == 1 && spte_is_mmio(shadow_fmt, e)));
-			continue;
-		}
-		if (it.level > 1) {
-			CHECK(!(e & PTE_PS)); /* shadow leaves are 4K */
-			struct spage *c = __spage_by_hpa(mmu, spte_pfn(e) << PAGE_SHIFT);
-			CHECK(c);
-			CHECK_EQ(c->role.level, it.level - 1);
-			CHECK(c->parent_sptep == it.sptep);
-			CHECK_EQ(c->vpn, it.gfn);
-			CHECK_EQ(c->tracked, !c->role.direct);
-			CHECK_EQ(!!c->leaf_gfns, c->role.level == 1);
-			(*tables)++;
-			continue;
-		}
-		unsigned int idx;
-		struct spage *sp = __spage_of_sptep(mmu, it.sptep, &idx);
-		CHECK(sp && sp->leaf_gfns);
-		gfn_t gfn = sp->leaf_gfns[idx];
-		struct memslot *s = memslot_find(&mmu->slots, gfn);
-		CHECK(s);
-		CHECK_EQ(spte_pfn(e), memslot_gfn_to_hpa(s, gfn) >> PAGE_SHIFT);
-		CHECK(in_rmap(s, gfn, it.sptep));
-		if (e & PTE_W)
-			CHECK(!track_is_write_tracked(s, gfn));
-		(*leaves)++;
-	}
+	n->tables++;
+	sx_walk(root, check_entry, n);
 }
 
-void sx_check(void)
+SX_NO_COVERAGE void sx_check(void)
 {
 	struct mmu *mmu = &sx.mmu;
-	u64 tables = 0, leaves = 0, hashed = 0, in_rmaps = 0;
+	struct tree_counts n = {0, 0};
+	u64 hashed = 0, in_rmaps = 0;
 
 	spin_lock(&mmu->lock);
 	for (struct mmu_root *r = mmu->roots; r; r = r->next)
-		check_tree(mmu, r, &tables, &leaves);
+		check_tree(mmu, r, &n);
 	for (unsigned int i = 0; i < (1u << SHADOW_HASH_BITS); i++) {
 		for (struct spage *sp = mmu->shadow.by_hpa[i]; sp; sp = sp->hpa_next)
 			hashed++;
 	}
 	CHECK_EQ(hashed, mmu->shadow.nr_pages);
-	CHECK_EQ(tables, hashed); /* every shadow page is in exactly one tree */
+	CHECK_EQ(n.tables, hashed); /* every shadow page is in exactly one tree */
 	for (u32 i = 0; i < mmu->slots.n; i++) {
 		struct memslot *s = &mmu->slots.slots[i];
-		bool heads = s->track && s->track->rmap[0];
+		const u64 *heads = s->track ? s->track->rmap[0] : NULL;
 
 		for (gfn_t g = s->base_gfn; g < s->base_gfn + s->npages; g++) {
 			struct rmap_iter it;
 			u64 *e;
 
-			if (heads) {
-				for_each_rmap_spte(rmap_head(s, g, 1), &it, e) {
+			if (heads && heads[g - s->base_gfn]) {
+				for_each_rmap_spte(rmap_head(s, g, 1), &it, e)
+				{
 					CHECK(spte_is_present(*e));
 					CHECK_EQ(spte_pfn(*e), memslot_gfn_to_hpa(s, g) >> PAGE_SHIFT);
 					in_rmaps++;
@@ -312,6 +364,6 @@ void sx_check(void)
 				CHECK_EQ(sx_track_count(g), sx_spages_of(g));
 		}
 	}
-	CHECK_EQ(in_rmaps, leaves); /* the rmaps hold the leaves and nothing else */
+	CHECK_EQ(in_rmaps, n.leaves); /* the rmaps hold the leaves and nothing else */
 	spin_unlock(&mmu->lock);
 }

@@ -15,19 +15,26 @@
 #include "test.h"
 
 #define SX_RAM_PAGES  (4 * MEMSLOT_CHUNK_PAGES) /* 8 MiB of guest RAM at gpa 0 */
-#define SX_TABLES     0x100000ULL               /* guest page tables are allocated from 1 MiB up */
-#define SX_TABLES_END 0x400000ULL               /* ... to 4 MiB; data pages live above */
-#define SX_DATA       0x400000ULL
-#define SX_MMIO       0x80000000ULL             /* a gpa no slot holds */
+#define SX_TABLES     0x100000ULL		/* guest page tables are allocated from 1 MiB up */
+#define SX_TABLES_END 0x400000ULL		/* ... to 4 MiB; data pages live above */
+#define SX_DATA	      0x400000ULL
+#define SX_MMIO	      0x80000000ULL /* a gpa no slot holds */
 
-#define G_P  GPTE_P
-#define G_RW GPTE_RW
-#define G_US GPTE_US
-#define G_A  GPTE_A
-#define G_D  GPTE_D
-#define G_PS GPTE_PS
-#define G_NX GPTE_NX
+#define G_P   GPTE_P
+#define G_RW  GPTE_RW
+#define G_US  GPTE_US
+#define G_A   GPTE_A
+#define G_D   GPTE_D
+#define G_PS  GPTE_PS
+#define G_NX  GPTE_NX
 #define G_ALL (G_P | G_RW | G_US)
+
+/* The checkers run after every step of the fuzzer (tests/fuzz/fuzz_shadow.c): not worth coverage feedback there. */
+#ifdef __clang__
+#define SX_NO_COVERAGE __attribute__((no_sanitize("coverage")))
+#else
+#define SX_NO_COVERAGE
+#endif
 
 struct shadow_fixture {
 	struct mmu mmu;
@@ -35,8 +42,8 @@ struct shadow_fixture {
 	struct shadow_paging p;
 	u64 flushes, root_requests;
 	u64 base_frames;
-	gpa_t next_table;     /* the guest-table allocator */
-	bool other_trackers;  /* a test tracks gfns itself: sx_check skips the exact count of tracking references */
+	gpa_t next_table;    /* the guest-table allocator */
+	bool other_trackers; /* a test tracks gfns itself: sx_check skips the exact count of tracking references */
 };
 
 extern struct shadow_fixture sx;
@@ -44,6 +51,8 @@ extern struct shadow_fixture sx;
 /* A shadow MMU with a budget of `budget` shadow pages over SX_RAM_PAGES of RAM; no root loaded; the guest in long
  * mode (sx_long_mode) with a fresh, empty PML4 as CR3. */
 void sx_setup(u64 budget);
+/* The same with ram_pages of RAM at gpa 0 (2 MiB multiples, at least SX_TABLES_END: the fuzzer's 4 MiB). */
+void sx_setup_ram(u64 budget, u64 ram_pages);
 /* Put the vCPU's roots, destroy the MMU: no root, no shadow page, no frame left. */
 void sx_teardown(void);
 /* The paging state of a guest in long mode (PG, PE, PAE, LMA, NXE, WP; MAXPHYADDR 40) with this CR3. */
@@ -74,6 +83,12 @@ u64 *sx_spte(const struct mmu_root *root, gva_t gva, int *level);
 u64 sx_leaf(gva_t gva);
 /* The current root maps gva with a 4K leaf to gpa's host frame, with exactly these permissions. */
 void sx_check_leaf(gva_t gva, gpa_t gpa, bool w, bool u, bool x);
+
+/* Every non-zero entry of root's tree (present, or MMIO) in pre-order, with its level and first guest-virtual page:
+ * fn(root, level, vpn, sptep, arg). A plain recursion over the tables, which the fuzzer can afford after every step
+ * (pt_iter visits every entry of every table, holes too). */
+typedef void (*sx_entry_fn)(const struct mmu_root *r, int level, u64 vpn, u64 *sptep, void *arg);
+void sx_walk(const struct mmu_root *r, sx_entry_fn fn, void *arg);
 
 /* Every root, valid or obsolete: every table reachable is a hashed shadow page of its level (and nothing else is
  * hashed), every present leaf is a 4K leaf in the rmap of the gfn its shadow page records and maps that gfn's host

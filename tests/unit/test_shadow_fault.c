@@ -104,15 +104,15 @@ TEST(shadow_fault_leaf_has_guest_permissions)
 		u32 pferr;
 		bool w, u, x;
 	} cases[] = {
-		{ G_ALL, G_ALL | G_D, 0, true, true, true },
-		{ G_ALL, G_P | G_US, 0, false, true, true },           /* read-only */
-		{ G_P | G_RW, G_ALL | G_D, 0, true, false, true },      /* supervisor-only above */
-		{ G_ALL, G_P | G_RW | G_D, 0, true, false, true },      /* supervisor-only leaf */
-		{ G_ALL | G_NX, G_ALL | G_D, 0, true, true, false },    /* NX above */
-		{ G_ALL, G_ALL | G_D | G_NX, PFERR_USER, true, true, false },
-		{ G_P | G_US, G_ALL | G_D, PFERR_USER, false, true, true }, /* read-only above */
-		{ G_ALL, G_ALL, 0, false, true, true },                 /* D clear: read-only until written */
-		{ G_ALL, G_ALL, PFERR_WRITE | PFERR_USER, true, true, true },
+	    {G_ALL, G_ALL | G_D, 0, true, true, true},
+	    {G_ALL, G_P | G_US, 0, false, true, true},	       /* read-only */
+	    {G_P | G_RW, G_ALL | G_D, 0, true, false, true},   /* supervisor-only above */
+	    {G_ALL, G_P | G_RW | G_D, 0, true, false, true},   /* supervisor-only leaf */
+	    {G_ALL | G_NX, G_ALL | G_D, 0, true, true, false}, /* NX above */
+	    {G_ALL, G_ALL | G_D | G_NX, PFERR_USER, true, true, false},
+	    {G_P | G_US, G_ALL | G_D, PFERR_USER, false, true, true}, /* read-only above */
+	    {G_ALL, G_ALL, 0, false, true, true},		      /* D clear: read-only until written */
+	    {G_ALL, G_ALL, PFERR_WRITE | PFERR_USER, true, true, true},
 	};
 
 	for (unsigned int i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -177,7 +177,7 @@ TEST(shadow_fault_under_guest_2m_page_uses_direct_pages)
 	int level;
 	u64 *sptep = sx_spte(sx.vcpu.current, gva, &level);
 	CHECK_EQ(level, 1);
-	struct spage *sp = __spage_of_sptep(&sx.mmu, sptep, &(unsigned int){ 0 });
+	struct spage *sp = __spage_of_sptep(&sx.mmu, sptep, &(unsigned int){0});
 	CHECK(sp->role.direct);
 	CHECK_EQ(sp->gfn, 0x600);
 	CHECK(!sp->tracked);

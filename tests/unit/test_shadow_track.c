@@ -317,7 +317,7 @@ static enum track_verdict deny_pre_write(struct track_notifier *n, void *who, gp
 
 TEST(shadow_track_refused_ad_update_still_maps)
 {
-	static struct track_notifier n = { .pre_write = deny_pre_write };
+	static struct track_notifier n = {.pre_write = deny_pre_write};
 	gpa_t pte = setup_one();
 
 	mmu_track_register_notifier(&sx.mmu, &n);
@@ -361,7 +361,7 @@ static enum track_verdict racing_pre_write(struct track_notifier *n, void *who, 
 
 TEST(shadow_track_refused_ad_update_with_racing_write_retries)
 {
-	static struct track_notifier n = { .pre_write = racing_pre_write };
+	static struct track_notifier n = {.pre_write = racing_pre_write};
 	gpa_t pte = setup_one();
 
 	mmu_track_register_notifier(&sx.mmu, &n);
