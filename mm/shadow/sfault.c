@@ -53,16 +53,21 @@ static u64 refused_bits(const struct walk_ctx *c, gpa_t gpa)
 
 static const struct gwalk_ops walk_ops = { .read_gpa = walk_read, .cmpxchg_gpa = walk_cmpxchg };
 
+/* Whether the guest entry the walk used at `level` still holds what it read. */
+static bool gpte_unchanged(struct mmu *mmu, const struct walk_ctx *c, const struct gwalk_result *res,
+			   unsigned int level)
+{
+	u64 now = 0, expect = res->pte[level] & ~refused_bits(c, res->pte_gpa[level]);
+
+	return !mmu_read_gpa(mmu, res->pte_gpa[level], &now, 8) && now == expect;
+}
+
 /* Whether every guest entry the walk used still holds what it read: a write between the walk and the lock zapped
  * shadow entries the path is about to rebuild from stale values. */
 static bool gptes_unchanged(struct mmu *mmu, const struct walk_ctx *c, const struct gwalk_result *res)
 {
-	unsigned int esize = 8;
-
 	for (unsigned int level = res->top_level; level >= res->level && level; level--) {
-		u64 now = 0, expect = res->pte[level] & ~refused_bits(c, res->pte_gpa[level]);
-
-		if (mmu_read_gpa(mmu, res->pte_gpa[level], &now, esize) || now != expect)
+		if (!gpte_unchanged(mmu, c, res, level))
 			return false;
 	}
 	return true;
@@ -107,7 +112,8 @@ static int __make_child(struct mmu *mmu, struct mmu_root *root, const struct sha
 }
 
 static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p,
-			const struct gwalk_result *res, gva_t gva, u32 pferr, struct mmu_fault *f)
+			const struct walk_ctx *c, const struct gwalk_result *res, gva_t gva, u32 pferr,
+			struct mmu_fault *f)
 {
 	struct pt_iter iter;
 	u64 vpn = gva_to_vpn(gva);
@@ -130,6 +136,22 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 		if (r)
 			return r;
 		__shadow_set_spte(mmu, &iter, make_table_spte(shadow_fmt, sp->hpa));
+		/*
+		 * The guest table the child shadows was not write-protected when the walk and gptes_unchanged read its
+		 * entry: another vCPU may have stored to it since, through a writable leaf, and may until the flush of
+		 * the protection reaches it. Such a store traps no write, so nothing would ever zap a leaf made from the
+		 * value read before it. Flush, then read the entry again (KVM's FNAME(fetch) does the same after
+		 * account_shadowed): a store before this is seen here and the fault retried, every one after it traps.
+		 */
+		if (!sp->role.direct) {
+			if (mmu->flush_pending)
+				__mmu_flush_and_free(mmu);
+			if (!gpte_unchanged(mmu, c, res, sp->role.level)) {
+				__shadow_set_spte(mmu, &iter, 0);
+				mmu->shadow.stats.retries++;
+				return MMU_FAULT_RETRY;
+			}
+		}
 	}
 	BUG_ON(!iter.valid || iter.level != 1);
 	if (!f->slot) {
@@ -224,7 +246,7 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 		mmu->shadow.stats.retries++;
 		r = MMU_FAULT_RETRY;
 	} else {
-		r = __shadow_map(mmu, root, p, &res, gva, pferr, f);
+		r = __shadow_map(mmu, root, p, &ctx, &res, gva, pferr, f);
 		if (r == -ENOSPC) {
 			/* The budget is spent: every root goes (the vCPUs rebuild what they use), and the fault is
 			 * retried on a fresh root. */

@@ -24,7 +24,14 @@ static void sx_request_free_obsolete(void *owner)
 	sx.root_requests++;
 }
 
+static void sx_spte_changed(void *owner, gfn_t vpn, u64 old, u64 new, int level)
+{
+	if (sx.hook)
+		sx.hook(vpn, old, new, level);
+}
+
 static const struct mmu_ops sx_ops = {
+    .spte_changed = sx_spte_changed,
     .flush_remote_tlbs = sx_flush,
     .request_free_obsolete_roots = sx_request_free_obsolete,
 };

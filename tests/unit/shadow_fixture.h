@@ -44,6 +44,8 @@ struct shadow_fixture {
 	u64 base_frames;
 	gpa_t next_table;    /* the guest-table allocator */
 	bool other_trackers; /* a test tracks gfns itself: sx_check skips the exact count of tracking references */
+	/* Told of every SPTE change, under the MMU lock (the change hook's spte_changed). */
+	void (*hook)(gfn_t vpn, u64 old, u64 new, int level);
 };
 
 extern struct shadow_fixture sx;

@@ -377,3 +377,42 @@ TEST(shadow_track_refused_ad_update_with_racing_write_retries)
 	sx_check_leaf(GVA + PAGE_SIZE, SX_DATA + 2 * PAGE_SIZE, true, true, true);
 	sx_teardown();
 }
+
+/* Another vCPU stores to a guest table through its writable leaf while this fault starts shadowing that table: the
+ * store lands after the walk (and its re-check) but before the write protection has reached that vCPU (its TLB
+ * keeps W until the flush). The fault must see it, or its leaf stays stale with no write ever trapped to zap it. */
+static gva_t race_w;
+static gpa_t race_pte;
+
+static void store_before_flush(gfn_t vpn, u64 old, u64 new, int level)
+{
+	if (level != 1 || vpn != gva_to_vpn(race_w) || !(old & PTE_W) || (new &PTE_W))
+		return;
+	sx.hook = NULL;
+	*(u64 *)phys_to_virt(sx_hpa(race_pte)) = (SX_DATA + 0x9000) | G_ALL | G_A | G_D;
+}
+
+TEST(shadow_track_store_racing_with_the_write_protection)
+{
+	sx_setup(64);
+	CHECK_EQ(sx_load(), 0);
+	race_pte = sx_map(sx.p.cr3, GVA, SX_DATA, 1, G_ALL | G_A, G_ALL | G_A | G_D);
+	gpa_t pt = race_pte & ~(PAGE_SIZE - 1);
+	/* The page table, mapped writable as data by another gva (its own page table) and written through it. */
+	race_w = GVA + (8ULL << 21);
+	sx_map(sx.p.cr3, race_w, pt, 1, G_ALL | G_A, G_ALL | G_A | G_D);
+	CHECK_EQ(sx_fault(race_w, PFERR_WRITE, NULL), MMU_FAULT_FIXED);
+	sx_check_leaf(race_w, pt, true, true, true);
+	CHECK_EQ(sx_track_count(pt >> PAGE_SHIFT), 0);
+	sx.hook = store_before_flush;
+	int r = sx_fault(GVA, 0, NULL);
+	CHECK(!sx.hook); /* the store was made */
+	CHECK_EQ(sx_read(race_pte), (SX_DATA + 0x9000) | G_ALL | G_A | G_D);
+	sx_check_leaf(race_w, pt, false, true, true);
+	/* Not mapped from the value the walk read: retried, then mapped from what the guest's entry holds. */
+	CHECK_EQ(r, MMU_FAULT_RETRY);
+	CHECK_EQ(sx_leaf(GVA), 0);
+	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
+	sx_check_leaf(GVA, SX_DATA + 0x9000, true, true, true);
+	sx_teardown();
+}
