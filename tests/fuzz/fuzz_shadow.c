@@ -3,7 +3,8 @@
  * on, so that every input runs OPS operations): writes of guest paging entries (plain, compare-exchange,
  * half and misaligned, as the emulator makes them), CR3 switches, faults with random access kinds, NXE/WP/paging
  * toggles, invalidations, write tracking by another user (which may refuse writes), and the guest's own writes
- * through writable shadow leaves, as the hardware makes them. After every step it checks, for every root:
+ * through writable shadow leaves, as the hardware makes them (also while a leaf is losing W, before the flush). After
+ * every step it checks, for every root:
  *  - every shadow table is where the guest's tables are: a shadow page of guest table G under an entry that points
  *    to G, a direct page under a guest huge page covering its frames;
  *  - every present shadow leaf translates as a fresh walk of the guest's tables (the gpa's host frame), with no
@@ -465,9 +466,19 @@ static void op_hw_write(void)
 
 	if (!spte_is_present(s) || !(s & PTE_W))
 		return;
-	*(u64 *)phys_to_virt((spte_pfn(s) << PAGE_SHIFT) + (byte() % 512) * 8) = v;
+	*(u64 *)phys_to_virt((spte_pfn(s) << PAGE_SHIFT) + idx[byte() & 7] * 8) = v;
 	int level;
 	__atomic_fetch_or(sx_spte(sx.vcpu.current, gva, &level), PTE_A | PTE_D, __ATOMIC_RELAXED);
+}
+
+/* Another vCPU's store in flight while a leaf loses W (its page becomes a guest table the MMU shadows): its TLB keeps
+ * allowing it until the flush. */
+static void store_in_flight(gfn_t vpn, u64 old, u64 new, int level)
+{
+	if (level != 1 || !spte_is_present(old) || !(old & PTE_W) || (new &PTE_W) || (byte() & 1))
+		return;
+	u64 v = make_entry();
+	*(u64 *)phys_to_virt((spte_pfn(old) << PAGE_SHIFT) + idx[byte() & 7] * 8) = v;
 }
 
 static void op_track(void)
@@ -536,6 +547,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz.maxphy = maxphys[h >> 5 & 3];
 	CHECK_EQ(sx.p.cr3, pool(0)); /* fresh RAM reads as zero: the pool needs no clearing */
 	sx.other_trackers = true;
+	if (h & 0x80)
+		sx.hook = store_in_flight;
 	fz.deny_notifier.pre_write = deny_pre_write;
 	mmu_track_register_notifier(&sx.mmu, &fz.deny_notifier);
 	sx.p.mode.gbpages = fz.gbpages;
