@@ -2,8 +2,9 @@
  * path is write-tracked; a writable leaf over a page that becomes a guest table loses W through the rmap; guest
  * writes to shadowed tables (plain writes and compare-exchanges, as the emulator makes them) zap exactly the entries
  * they touch, and the next fault rebuilds them from the new values; write flooding and misaligned writes zap the
- * shadow page and drop its tracking, but never a root's; a guest table that maps itself;
- * A/D updates a tracking user refuses. Every step is followed by sx_check (shadow pages, rmap, tracking). */
+ * shadow page and drop its tracking, but never a root's; a guest table that maps itself; A/D updates a tracking user
+ * refuses; another vCPU's store to a table racing with its write protection. Every step is followed by sx_check
+ * (shadow pages, rmap, tracking). */
 #include "shadow_fixture.h"
 
 #define GVA 0x7f1234567000ULL
