@@ -2,9 +2,9 @@
  * RAM, a pool of 24 page-table pages, 4 address spaces; once the input is used up, a generator seeded from it goes
  * on, so that every input runs OPS operations): writes of guest paging entries (plain, compare-exchange,
  * half and misaligned, as the emulator makes them), CR3 switches, faults with random access kinds, NXE/WP/paging
- * toggles, invalidations, write tracking by another user (which may refuse writes), and the guest's own writes
- * through writable shadow leaves, as the hardware makes them (also while a leaf is losing W, before the flush). After
- * every step it checks, for every root:
+ * toggles, invalidations, faults and root loads out of memory, write tracking by another user (which may refuse
+ * writes), and the guest's own writes through writable shadow leaves, as the hardware makes them (also while a leaf
+ * is losing W, before the flush). After every step it checks, for every root:
  *  - every shadow table is where the guest's tables are: a shadow page of guest table G under an entry that points
  *    to G, a direct page under a guest huge page covering its frames;
  *  - every present shadow leaf translates as a fresh walk of the guest's tables (the gpa's host frame), with no
@@ -62,6 +62,7 @@ static struct {
 	size_t n, pos;
 	u64 rng;
 	bool gbpages, deny;
+	bool pressure; /* allocations may fail (op_pressure) */
 	u8 maxphy;
 	u16 ext[RAM_PAGES]; /* the other tracking user's references */
 	gva_t hist[8];	    /* gvas mapped lately: most operations go back to one, so that paths are built and used */
@@ -409,7 +410,8 @@ static void op_map(void)
 static void reload(void)
 {
 	mmu_vcpu_free_obsolete_roots(&sx.mmu, &sx.vcpu);
-	CHECK_EQ(sx_load(), 0);
+	int r = sx_load();
+	CHECK(r == 0 || (fz.pressure && r == -ENOMEM));
 }
 
 static void op_fault(void)
@@ -450,10 +452,34 @@ static void op_fault(void)
 		break;
 	}
 	default:
+		if (fz.pressure && r == -ENOMEM)
+			break;	      /* what was built before it stays, consistent */
 		CHECK_EQ(r, -EFAULT); /* a guest table outside RAM: the walk cannot be made */
 		CHECK_EQ(sx.mmu.shadow.nr_pages, pages);
 		break;
 	}
+}
+
+/* Out of frames or heap for one fault or root load: -ENOMEM at any point, and everything consistent after it. */
+static void op_pressure(void)
+{
+	u8 k = byte();
+
+	fz.pressure = true;
+	if (k & 1)
+		fake_mem_fail_after(k >> 1 & 7);
+	else
+		fake_kmalloc_fail_after(k >> 1 & 7);
+	if (k & 0x10) {
+		sx.p.cr3 = pool(k >> 5 & (NAS - 1));
+		int r = sx_load();
+		CHECK(r == 0 || r == -ENOMEM);
+	} else {
+		op_fault();
+	}
+	fake_mem_fail_after(~0ULL);
+	fake_kmalloc_fail_after(~0ULL);
+	fz.pressure = false;
 }
 
 /* The guest writes through a writable shadow leaf of its current root, as the hardware does: no notifier sees it,
@@ -586,7 +612,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_track();
 			break;
 		case 14:
-			op_invalidate();
+			if (byte() & 1)
+				op_invalidate();
+			else
+				op_pressure();
 			break;
 		default: { /* flooding: three writes of one entry */
 			gpa_t ea = pick_entry();
@@ -596,7 +625,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		}
-		if (!sx.vcpu.current)
+		/* The vCPU enters only on the root of its paging state (a load that failed is made again). */
+		union mmu_role role;
+		u64 pgd;
+		CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), 0);
+		if (!sx.vcpu.current || sx.vcpu.current->pgd != pgd || sx.vcpu.current->role.word != role.word)
 			reload();
 		check_all();
 	}
