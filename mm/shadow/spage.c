@@ -130,14 +130,18 @@ static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root);
  * per CR3 load: that root lives below 4 GiB and its 4 entries are linked to their page directories for good, so
  * they never change while it is in use.
  *
- * Roots are allocated past the budget (by at most the 5 pages of a PAE root per load, as KVM's limit is soft too):
- * the roots a vCPU holds (current and cached) may have spent it all, and only the fault path gives pages back, by
- * making every root obsolete and retrying on fresh ones. A root load that failed with -ENOSPC instead ended the VM.
+ * Roots are allocated past the budget (one page, five for a PAE root; KVM's limit is soft too): the roots the vCPUs
+ * hold (current and cached) may have spent it all, and only the fault path gives their pages back, by making every
+ * root obsolete and retrying on fresh ones. A root load that failed with -ENOSPC instead ended the VM. The roots no
+ * vCPU holds go first, so the excess is bounded by the roots the vCPUs hold.
  */
 static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 {
 	struct spage *sp;
 	int r;
+
+	if (mmu->shadow.nr_pages >= mmu->shadow.max_pages)
+		__mmu_free_unused_roots(mmu); /* root is not on the list yet */
 
 	if (!root->role.direct) {
 		r = __spage_alloc_unbudgeted(mmu, root->pgd >> PAGE_SHIFT, root->role, 0, NULL, &sp);

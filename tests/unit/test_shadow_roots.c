@@ -194,6 +194,13 @@ TEST(shadow_roots_load_with_budget_spent)
 	sx_map(b, GVA, SX_DATA + 3 * PAGE_SIZE, 1, G_ALL, G_ALL | G_D);
 	switch_to(b);
 	CHECK_EQ(sx.vcpu.current->pgd, b);
+	CHECK_EQ(sx.mmu.shadow.nr_pages, 9);
+	/* Three more push a's root out of the vCPU's cache, unused: the next load past the budget frees it first. */
+	for (int i = 0; i < 4; i++)
+		switch_to(sx_new_table());
+	CHECK_EQ(sx_track_count(a >> PAGE_SHIFT), 0);
+	CHECK_EQ(nr_roots(), 5);
+	CHECK_EQ(sx.mmu.shadow.nr_pages, 5);
 	/* Paging off: the PAE root's 5 pages, past the budget too. */
 	struct shadow_paging lm = sx.p;
 	sx_paging_off();
