@@ -230,6 +230,9 @@ static SX_NO_COVERAGE void check_all(void)
 		root_mode(r, &m);
 		sx_walk(r, check_entry, &m);
 	}
+	/* The budget is soft for roots only (one page, five for a PAE root): past it, what a load adds beyond the
+	 * roots the vCPU holds (current and 3 cached) is at most the one root it just pushed out of its cache. */
+	CHECK(sx.mmu.shadow.nr_pages <= sx.mmu.shadow.max_pages + 5 * (1 + MMU_CACHED_ROOTS + 1));
 	/* The tracking counts: the shadow pages of each gfn plus the other user's references. */
 	for (gfn_t g = 0; g < RAM_PAGES; g++)
 		CHECK_EQ(sx_track_count(g), sx_spages_of(g) + fz.ext[g]);
