@@ -9,6 +9,15 @@
 struct walk_ctx {
 	struct mmu *mmu;
 	void *who;
+	/* The last A/D updates a tracking user refused (a ring, newest last): the walk went on as if they had been
+	 * made, so those entries still lack the bits, which the re-check under the lock must not take for a change
+	 * (it would retry the fault forever). A walk makes at most one update per level, so the ring holds every
+	 * refusal of the walk that completed. */
+	unsigned int nr_refused;
+	struct {
+		gpa_t gpa;
+		u64 bits;
+	} refused[GWALK_MAX_LEVELS];
 };
 
 static int walk_read(void *opaque, gpa_t gpa, void *buf, unsigned int len)
@@ -22,21 +31,43 @@ static int walk_cmpxchg(void *opaque, gpa_t gpa, u64 old, u64 new, unsigned int 
 	struct walk_ctx *c = opaque;
 	int r = mmu_cmpxchg_gpa_ad(c->mmu, c->who, gpa, old, new, len, NULL);
 
-	return r == -EPERM ? 0 : r;
+	if (r != -EPERM)
+		return r;
+	c->refused[c->nr_refused % GWALK_MAX_LEVELS].gpa = gpa;
+	c->refused[c->nr_refused % GWALK_MAX_LEVELS].bits = new & ~old;
+	c->nr_refused++;
+	return 0;
+}
+
+/* The A/D bits the walk's update of the entry at gpa was refused, which memory lacks: 0 if none was. */
+static u64 refused_bits(const struct walk_ctx *c, gpa_t gpa)
+{
+	for (unsigned int i = 1; i <= MIN(c->nr_refused, (unsigned int)GWALK_MAX_LEVELS); i++) {
+		unsigned int k = (c->nr_refused - i) % GWALK_MAX_LEVELS;
+
+		if (c->refused[k].gpa == gpa)
+			return c->refused[k].bits;
+	}
+	return 0;
 }
 
 static const struct gwalk_ops walk_ops = { .read_gpa = walk_read, .cmpxchg_gpa = walk_cmpxchg };
 
+/* Whether the guest entry the walk used at `level` still holds what it read. */
+static bool gpte_unchanged(struct mmu *mmu, const struct walk_ctx *c, const struct gwalk_result *res,
+			   unsigned int level)
+{
+	u64 now = 0, expect = res->pte[level] & ~refused_bits(c, res->pte_gpa[level]);
+
+	return !mmu_read_gpte(mmu, res->pte_gpa[level], &now, 8) && now == expect;
+}
+
 /* Whether every guest entry the walk used still holds what it read: a write between the walk and the lock zapped
  * shadow entries the path is about to rebuild from stale values. */
-static bool gptes_unchanged(struct mmu *mmu, const struct gwalk_result *res)
+static bool gptes_unchanged(struct mmu *mmu, const struct walk_ctx *c, const struct gwalk_result *res)
 {
-	unsigned int esize = 8;
-
 	for (unsigned int level = res->top_level; level >= res->level && level; level--) {
-		u64 now = 0;
-
-		if (mmu_read_gpte(mmu, res->pte_gpa[level], &now, esize) || now != res->pte[level])
+		if (!gpte_unchanged(mmu, c, res, level))
 			return false;
 	}
 	return true;
@@ -81,7 +112,8 @@ static int __make_child(struct mmu *mmu, struct mmu_root *root, const struct sha
 }
 
 static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p,
-			const struct gwalk_result *res, gva_t gva, u32 pferr, struct mmu_fault *f)
+			const struct walk_ctx *c, const struct gwalk_result *res, gva_t gva, u32 pferr,
+			struct mmu_fault *f)
 {
 	struct pt_iter iter;
 	u64 vpn = gva_to_vpn(gva);
@@ -104,6 +136,22 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 		if (r)
 			return r;
 		__shadow_set_spte(mmu, &iter, make_table_spte(shadow_fmt, sp->hpa));
+		/*
+		 * The guest table the child shadows was not write-protected when the walk and gptes_unchanged read its
+		 * entry: another vCPU may have stored to it since, through a writable leaf, and may until the flush of
+		 * the protection reaches it. Such a store traps no write, so nothing would ever zap a leaf made from the
+		 * value read before it. Flush, then read the entry again (KVM's FNAME(fetch) does the same after
+		 * account_shadowed): a store before this is seen here and the fault retried, every one after it traps.
+		 */
+		if (!sp->role.direct) {
+			if (mmu->flush_pending)
+				__mmu_flush_and_free(mmu);
+			if (!gpte_unchanged(mmu, c, res, sp->role.level)) {
+				__shadow_set_spte(mmu, &iter, 0);
+				mmu->shadow.stats.retries++;
+				return MMU_FAULT_RETRY;
+			}
+		}
 	}
 	BUG_ON(!iter.valid || iter.level != 1);
 	if (!f->slot) {
@@ -165,6 +213,10 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 	struct gwalk_result res;
 	int r;
 
+	/* Outside long mode linear addresses are 32 bits. A gva with higher bits (a caller's junk: the CPU reports 32
+	 * bits) would otherwise index the PAE root past its 4 PDPTEs, or past the end of the walk (BUG_ON below). */
+	if (!p->mode.lma)
+		gva = (u32)gva;
 	*f = (struct mmu_fault){ .gva = gva };
 	f->access = SPTE_ACC_READ | ((pferr & PFERR_WRITE) ? SPTE_ACC_WRITE : 0) |
 		    ((pferr & PFERR_USER) ? SPTE_ACC_USER : 0) | ((pferr & PFERR_FETCH) ? SPTE_ACC_EXEC : 0);
@@ -197,11 +249,11 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 	mmu->shadow.stats.faults++;
 	if (mmu_root_is_obsolete(mmu, root)) {
 		r = MMU_FAULT_RETRY;
-	} else if (p->mode.pg && !gptes_unchanged(mmu, &res)) {
+	} else if (p->mode.pg && !gptes_unchanged(mmu, &ctx, &res)) {
 		mmu->shadow.stats.retries++;
 		r = MMU_FAULT_RETRY;
 	} else {
-		r = __shadow_map(mmu, root, p, &res, gva, pferr, f);
+		r = __shadow_map(mmu, root, p, &ctx, &res, gva, pferr, f);
 		if (r == -ENOSPC) {
 			/* The budget is spent: every root goes (the vCPUs rebuild what they use), and the fault is
 			 * retried on a fresh root. */

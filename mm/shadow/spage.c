@@ -49,7 +49,8 @@ static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, 
 		sp->gptes = p ? phys_to_virt(p) : NULL;
 	}
 	/* Every guest table that is shadowed is write-protected, so the shadow can never go stale unseen. */
-	if (!role.direct) {
+	/* A guest table outside RAM reads all ones (mmu_read_gpte) and can never change: nothing to protect. */
+	if (!role.direct && memslot_find(&mmu->slots, gfn)) {
 		r = __mmu_track_add_gfn(mmu, gfn);
 		if (r) {
 			if (sp->gptes)
@@ -72,16 +73,22 @@ static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, 
 	return 0;
 }
 
-int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep, struct spage **out)
+/* Past the budget: for roots, see shadow_alloc_tree. */
+static int __spage_alloc_unbudgeted(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep,
+				    struct spage **out)
 {
-	hpa_t hpa;
+	hpa_t hpa = frame_alloc(0);
 
-	if (mmu->shadow.nr_pages >= mmu->shadow.max_pages)
-		return -ENOSPC;
-	hpa = frame_alloc(0);
 	if (hpa == INVALID_HPA)
 		return -ENOMEM;
 	return __spage_alloc_frame(mmu, gfn, role, vpn, parent_sptep, hpa, out);
+}
+
+int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep, struct spage **out)
+{
+	if (mmu->shadow.nr_pages >= mmu->shadow.max_pages)
+		return -ENOSPC;
+	return __spage_alloc_unbudgeted(mmu, gfn, role, vpn, parent_sptep, out);
 }
 
 /* Out of both hashes, its tracking reference dropped (the gfn may become writable again), the struct freed; the
@@ -125,19 +132,29 @@ void __spage_zap(struct mmu *mmu, struct spage *sp)
 	__shadow_set_sptep(mmu, sp->parent_sptep, sp->vpn, sp->role.level + 1, 0);
 }
 
+static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root);
+
 /*
  * A root: the shadow page of the guest's top-level table, or (guest paging off) a direct root. While the guest is
  * not in long mode the hardware pages in PAE format, whose CR3 is 32 bits and whose 4 PDPTEs the CPU may load once
  * per CR3 load: that root lives below 4 GiB and its 4 entries are linked to their page directories for good, so
  * they never change while it is in use.
+ *
+ * Roots are allocated past the budget (one page, five for a PAE root; KVM's limit is soft too): the roots the vCPUs
+ * hold (current and cached) may have spent it all, and only the fault path gives their pages back, by making every
+ * root obsolete and retrying on fresh ones. A root load that failed with -ENOSPC instead ended the VM. The roots no
+ * vCPU holds go first, so the excess is bounded by the roots the vCPUs hold.
  */
 static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 {
 	struct spage *sp;
 	int r;
 
+	if (mmu->shadow.nr_pages >= mmu->shadow.max_pages)
+		__mmu_free_unused_roots(mmu); /* root is not on the list yet */
+
 	if (!root->role.direct) {
-		r = __spage_alloc(mmu, root->pgd >> PAGE_SHIFT, root->role, 0, NULL, &sp);
+		r = __spage_alloc_unbudgeted(mmu, root->pgd >> PAGE_SHIFT, root->role, 0, NULL, &sp);
 		if (r)
 			return r;
 		root->hpa = sp->hpa;
@@ -157,9 +174,13 @@ static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 		u64 *e = (u64 *)phys_to_virt(pdpt) + i;
 
 		child.level = 2;
-		r = __spage_alloc(mmu, (u64)i << 18, child, (u64)i << 18, e, &pd);
-		if (r)
-			return r; /* free_tree takes back what was linked */
+		r = __spage_alloc_unbudgeted(mmu, (u64)i << 18, child, (u64)i << 18, e, &pd);
+		if (r) {
+			/* The caller frees only the struct mmu_root: the PDPT, its shadow page and the directories
+			 * linked so far go here (they leaked, the PDPT's shadow page left hashed). */
+			shadow_free_tree(mmu, root);
+			return r;
+		}
 		/* A PAE PDPTE: P and the address; bit 11, our "present", is ignored by the CPU there. */
 		__shadow_set_sptep(mmu, e, (u64)i << 18, 3, pd->hpa | PTE_P | SPTE_MMU_PRESENT);
 	}

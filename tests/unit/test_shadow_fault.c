@@ -1,0 +1,397 @@
+/* Unit tests of the shadow MMU's roots and fault path (mm/shadow/spage.c, sfault.c) over guest page tables in real
+ * guest RAM: the root key of each guest paging mode, 4K shadow leaves with the guest's U/W/NX read back from the
+ * shadow tables, direct shadow pages below guest 2M/1G pages, the guest's A/D bits, every kind of guest #PF with its
+ * exact error code (SDM Vol. 3A, 4.7 and 4.6 for the access rights), MMIO, and guest paging off. Every fault is
+ * followed by sx_check (shadow pages, rmap, tracking). */
+#include "shadow_fixture.h"
+
+#define GVA 0x7f1234567000ULL /* every level's index differs from 0 */
+
+/* A 4-level path for gva to gpa, faulted with pferr: FIXED, f.gpa/gfn as expected. */
+static void fault_fixed(gva_t gva, gpa_t gpa, u32 pferr)
+{
+	struct mmu_fault f;
+
+	CHECK_EQ(sx_fault(gva, pferr, &f), MMU_FAULT_FIXED);
+	CHECK_EQ(f.gpa, gpa);
+	CHECK_EQ(f.gfn, gpa >> PAGE_SHIFT);
+	CHECK(f.slot);
+	CHECK_EQ(f.mapped_level, 1);
+}
+
+TEST(shadow_root_key_paging_off_is_pae_direct_root)
+{
+	union mmu_role role;
+	u64 pgd = 123;
+
+	sx_setup(64);
+	sx_paging_off();
+	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), 0);
+	CHECK_EQ(pgd, 0);
+	CHECK_EQ(role.level, 3);
+	CHECK(role.direct);
+	CHECK(!role.efer_nx);
+	CHECK_EQ(sx_load(), 0);
+	struct mmu_root *root = sx.vcpu.current;
+	CHECK(root && root->role.word == role.word);
+	CHECK(root->hpa + PAGE_SIZE <= (1ULL << 32)); /* a PAE CR3 holds 32 bits */
+	u64 *pdpt = phys_to_virt(root->hpa);
+	for (unsigned int i = 0; i < 4; i++) {
+		/* Only P, the address and bit 11 (ignored by the CPU): everything else in a PAE PDPTE is reserved. */
+		CHECK_EQ(pdpt[i] & ~PT_ADDR_MASK, PTE_P | SPTE_MMU_PRESENT);
+		struct spage *pd = __spage_by_hpa(&sx.mmu, pdpt[i] & PT_ADDR_MASK);
+		CHECK(pd && pd->role.direct && pd->role.level == 2);
+		CHECK_EQ(pd->vpn, (u64)i << 18);
+	}
+	for (unsigned int i = 4; i < PT_ENTRIES; i++)
+		CHECK_EQ(pdpt[i], 0);
+	CHECK_EQ(sx.mmu.shadow.nr_pages, 5);
+	CHECK_EQ(sx_track_count(0), 0); /* direct pages track nothing */
+	sx_teardown();
+}
+
+TEST(shadow_root_key_long_mode_keys_by_cr3_and_nx)
+{
+	union mmu_role role;
+	u64 pgd;
+
+	sx_setup(64);
+	gpa_t cr3 = sx.p.cr3;
+	sx.p.cr3 = cr3 | 0x18 | 0x5; /* PWT, PCD and PCID bits are not part of the key */
+	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), 0);
+	CHECK_EQ(pgd, cr3);
+	CHECK_EQ(role.level, 4);
+	CHECK(!role.direct);
+	CHECK(role.efer_nx);
+	CHECK_EQ(sx_load(), 0);
+	struct mmu_root *nx_root = sx.vcpu.current;
+	CHECK_EQ(nx_root->pgd, cr3);
+	CHECK_EQ(sx_track_count(cr3 >> PAGE_SHIFT), 1); /* the guest's PML4 is write-tracked */
+	sx.p.mode.nxe = false;
+	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), 0);
+	CHECK(!role.efer_nx);
+	CHECK_EQ(sx_load(), 0);
+	CHECK(sx.vcpu.current != nx_root); /* leaves made for one NXE setting are wrong for the other */
+	CHECK_EQ(sx.vcpu.current->pgd, cr3);
+	CHECK_EQ(sx_track_count(cr3 >> PAGE_SHIFT), 2);
+	sx_teardown();
+}
+
+TEST(shadow_root_key_refuses_32bit_and_pae_paging)
+{
+	union mmu_role role;
+	u64 pgd;
+
+	sx_setup(64);
+	CHECK_EQ(sx_load(), 0);
+	struct mmu_root *cur = sx.vcpu.current;
+	sx.p.mode.lma = false; /* PAE paging */
+	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), -EOPNOTSUPP);
+	CHECK_EQ(sx_load(), -EOPNOTSUPP);
+	sx.p.mode.pae = false; /* 32-bit paging */
+	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), -EOPNOTSUPP);
+	CHECK_EQ(sx_load(), -EOPNOTSUPP);
+	CHECK(sx.vcpu.current == cur); /* unchanged */
+	CHECK_EQ(sx.mmu.stats.roots_allocated, 1);
+	sx_teardown();
+}
+
+/* The leaf's U/W/NX come from the guest's entries at every level; W also needs D (or the write that sets it). */
+TEST(shadow_fault_leaf_has_guest_permissions)
+{
+	static const struct {
+		u64 upper, leaf;
+		u32 pferr;
+		bool w, u, x;
+	} cases[] = {
+	    {G_ALL, G_ALL | G_D, 0, true, true, true},
+	    {G_ALL, G_P | G_US, 0, false, true, true},	       /* read-only */
+	    {G_P | G_RW, G_ALL | G_D, 0, true, false, true},   /* supervisor-only above */
+	    {G_ALL, G_P | G_RW | G_D, 0, true, false, true},   /* supervisor-only leaf */
+	    {G_ALL | G_NX, G_ALL | G_D, 0, true, true, false}, /* NX above */
+	    {G_ALL, G_ALL | G_D | G_NX, PFERR_USER, true, true, false},
+	    {G_P | G_US, G_ALL | G_D, PFERR_USER, false, true, true}, /* read-only above */
+	    {G_ALL, G_ALL, 0, false, true, true},		      /* D clear: read-only until written */
+	    {G_ALL, G_ALL, PFERR_WRITE | PFERR_USER, true, true, true},
+	};
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(cases); i++) {
+		sx_setup(64);
+		CHECK_EQ(sx_load(), 0);
+		gva_t gva = GVA + i * 0x40201000ULL; /* new tables at every level for each case */
+		gpa_t gpa = SX_DATA + i * PAGE_SIZE;
+		sx_map(sx.p.cr3, gva, gpa, 1, cases[i].upper, cases[i].leaf);
+		fault_fixed(gva + 0x123, gpa + 0x123, cases[i].pferr);
+		sx_check_leaf(gva, gpa, cases[i].w, cases[i].u, cases[i].x);
+		CHECK(sx_leaf(gva) & SPTE_HOST_WRITABLE);
+		CHECK_EQ(!!(sx_leaf(gva) & SPTE_MMU_WRITABLE), cases[i].w);
+		/* Its neighbours are not mapped. */
+		CHECK_EQ(sx_leaf(gva + PAGE_SIZE), 0);
+		CHECK_EQ(sx_leaf(gva - PAGE_SIZE), 0);
+		CHECK_EQ(sx.mmu.shadow.stats.fixed, 1);
+		sx_teardown();
+	}
+}
+
+TEST(shadow_fault_sets_guest_accessed_and_dirty)
+{
+	sx_setup(64);
+	CHECK_EQ(sx_load(), 0);
+	gpa_t pte = sx_map(sx.p.cr3, GVA, SX_DATA, 1, G_ALL, G_ALL);
+	fault_fixed(GVA, SX_DATA, 0);
+	for (int l = 4; l >= 1; l--)
+		CHECK(sx_read(sx_gpte_gpa(sx.p.cr3, GVA, l)) & G_A);
+	CHECK(!(sx_read(pte) & G_D));
+	sx_check_leaf(GVA, SX_DATA, false, true, true);
+	/* The write faults on the read-only leaf; its walk sets D, which zaps the leaf through the notifier, and the
+	 * fault maps it writable. */
+	fault_fixed(GVA, SX_DATA, PFERR_PRESENT | PFERR_WRITE);
+	CHECK(sx_read(pte) & G_D);
+	sx_check_leaf(GVA, SX_DATA, true, true, true);
+	CHECK(sx_leaf(GVA) & PTE_D);
+	/* Again: nothing to do, the leaf already allows it (a stale TLB entry). */
+	CHECK_EQ(sx_fault(GVA, PFERR_PRESENT | PFERR_WRITE, NULL), MMU_FAULT_SPURIOUS);
+	/* A write fault first sets A and D at once. */
+	gpa_t pte2 = sx_map(sx.p.cr3, GVA + PAGE_SIZE, SX_DATA + PAGE_SIZE, 1, G_ALL, G_ALL);
+	fault_fixed(GVA + PAGE_SIZE, SX_DATA + PAGE_SIZE, PFERR_WRITE);
+	CHECK_EQ(sx_read(pte2) & (G_A | G_D), G_A | G_D);
+	sx_check_leaf(GVA + PAGE_SIZE, SX_DATA + PAGE_SIZE, true, true, true);
+	sx_teardown();
+}
+
+TEST(shadow_fault_under_guest_2m_page_uses_direct_pages)
+{
+	sx_setup(64);
+	CHECK_EQ(sx_load(), 0);
+	gva_t gva = 0x40000000ULL; /* a 2M guest page at gpa 6 MiB */
+	gpa_t pde = sx_map(sx.p.cr3, gva, 0x600000, 2, G_ALL, G_ALL);
+	fault_fixed(gva + 0x3123, 0x603123, 0);
+	sx_check_leaf(gva + 0x3000, 0x603000, false, true, true);
+	CHECK(sx_read(pde) & G_A);
+	CHECK(!(sx_read(pde) & G_D));
+	fault_fixed(gva + 0x1ff000, 0x7ff000, PFERR_WRITE);
+	CHECK(sx_read(pde) & G_D);
+	sx_check_leaf(gva + 0x1ff000, 0x7ff000, true, true, true);
+	/* Setting D in the guest's PDE was the walk's own A/D update, which can make no shadow entry wrong (it only
+	 * grants more): the read-only leaf below stays, and its first write makes it writable. */
+	sx_check_leaf(gva + 0x3000, 0x603000, false, true, true);
+	fault_fixed(gva + 0x3008, 0x603008, PFERR_WRITE | PFERR_PRESENT);
+	sx_check_leaf(gva + 0x3000, 0x603000, true, true, true);
+	int level;
+	u64 *sptep = sx_spte(sx.vcpu.current, gva, &level);
+	CHECK_EQ(level, 1);
+	struct spage *sp = __spage_of_sptep(&sx.mmu, sptep, &(unsigned int){0});
+	CHECK(sp->role.direct);
+	CHECK_EQ(sp->gfn, 0x600);
+	CHECK(!sp->tracked);
+	/* The level-2 shadow page is the guest's PD (tracked); the data frames are not. */
+	CHECK_EQ(sx_track_count(sx_gpte_gpa(sx.p.cr3, gva, 2) >> PAGE_SHIFT), 1);
+	CHECK_EQ(sx_track_count(0x600), 0);
+	CHECK_EQ(sx_track_count(0x7ff), 0);
+	sx_teardown();
+}
+
+TEST(shadow_fault_under_guest_1g_page_uses_direct_pages)
+{
+	sx_setup(64);
+	sx.p.mode.gbpages = true;
+	CHECK_EQ(sx_load(), 0);
+	gva_t gva = 0x8000000000ULL; /* PML4 index 1; a 1G guest page at gpa 0 */
+	gpa_t pdpte = sx_map(sx.p.cr3, gva, 0, 3, G_ALL, G_ALL | G_D);
+	fault_fixed(gva + 0x765432, 0x765432, PFERR_USER);
+	sx_check_leaf(gva + 0x765000, 0x765000, true, true, true);
+	CHECK(sx_read(pdpte) & G_A);
+	int level;
+	u64 *sptep = sx_spte(sx.vcpu.current, gva + 0x765000, &level);
+	unsigned int idx;
+	struct spage *l1 = __spage_of_sptep(&sx.mmu, sptep, &idx);
+	CHECK(l1->role.direct && l1->role.level == 1);
+	CHECK_EQ(l1->gfn, 0x600);
+	CHECK_EQ(idx, 0x165);
+	struct spage *l2 = __spage_by_hpa(&sx.mmu, virt_to_phys(l1->parent_sptep) & ~(PAGE_SIZE - 1));
+	CHECK(l2->role.direct && l2->role.level == 2 && l2->gfn == 0);
+	/* Without 1G pages PS in a PDPTE is reserved. */
+	sx.p.mode.gbpages = false;
+	struct mmu_fault f;
+	CHECK_EQ(sx_fault(gva + 0x800000, 0, &f), MMU_FAULT_GUEST_PF);
+	CHECK_EQ(f.guest_error_code, PFERR_PRESENT | PFERR_RSVD);
+	sx_teardown();
+}
+
+/* A guest #PF: MMU_FAULT_GUEST_PF with the error code the CPU would give, and nothing new in the shadow tables. */
+static void expect_guest_pf(gva_t gva, u32 pferr, u32 ec)
+{
+	struct mmu_fault f;
+	u64 pages = sx.mmu.shadow.nr_pages, faults = sx.mmu.shadow.stats.guest_faults;
+	u64 before = sx_leaf(gva);
+
+	CHECK_EQ(sx_fault(gva, pferr, &f), MMU_FAULT_GUEST_PF);
+	CHECK_EQ(f.guest_error_code, ec);
+	CHECK_EQ(sx.mmu.shadow.nr_pages, pages);
+	CHECK_EQ(sx_leaf(gva), before);
+	CHECK_EQ(sx.mmu.shadow.stats.guest_faults, faults + 1);
+}
+
+TEST(shadow_fault_guest_pf_not_present)
+{
+	sx_setup(64);
+	CHECK_EQ(sx_load(), 0);
+	expect_guest_pf(GVA, 0, 0); /* PML4E not present */
+	expect_guest_pf(GVA, PFERR_WRITE | PFERR_USER, PFERR_WRITE | PFERR_USER);
+	expect_guest_pf(GVA, PFERR_FETCH, PFERR_FETCH); /* I/D with NXE */
+	gpa_t pte = sx_map(sx.p.cr3, GVA, SX_DATA, 1, G_ALL, G_ALL);
+	sx_write(pte, SX_DATA | G_RW | G_US); /* the PTE's P clear */
+	expect_guest_pf(GVA, PFERR_USER, PFERR_USER);
+	CHECK_EQ(sx.mmu.shadow.nr_pages, 1);
+	sx_write(sx_gpte_gpa(sx.p.cr3, GVA, 2), 0); /* the PDE not present */
+	expect_guest_pf(GVA, PFERR_WRITE, PFERR_WRITE);
+	sx_teardown();
+}
+
+TEST(shadow_fault_guest_pf_protection)
+{
+	sx_setup(64);
+	CHECK_EQ(sx_load(), 0);
+	gva_t sup = GVA, ro = GVA + PAGE_SIZE, nx = GVA + 2 * PAGE_SIZE;
+	sx_map(sx.p.cr3, sup, SX_DATA, 1, G_ALL, G_P | G_RW | G_D);
+	sx_map(sx.p.cr3, ro, SX_DATA + PAGE_SIZE, 1, G_ALL, G_P | G_US | G_D);
+	sx_map(sx.p.cr3, nx, SX_DATA + 2 * PAGE_SIZE, 1, G_ALL, G_ALL | G_D | G_NX);
+	/* U/S: a user access to a supervisor page (read, write, fetch). */
+	expect_guest_pf(sup, PFERR_USER, PFERR_PRESENT | PFERR_USER);
+	expect_guest_pf(sup, PFERR_USER | PFERR_WRITE, PFERR_PRESENT | PFERR_USER | PFERR_WRITE);
+	expect_guest_pf(sup, PFERR_USER | PFERR_FETCH, PFERR_PRESENT | PFERR_USER | PFERR_FETCH);
+	/* R/W: user writes always, supervisor writes with CR0.WP. */
+	expect_guest_pf(ro, PFERR_USER | PFERR_WRITE, PFERR_PRESENT | PFERR_USER | PFERR_WRITE);
+	expect_guest_pf(ro, PFERR_WRITE, PFERR_PRESENT | PFERR_WRITE);
+	/* NX: fetches. */
+	expect_guest_pf(nx, PFERR_FETCH, PFERR_PRESENT | PFERR_FETCH);
+	expect_guest_pf(nx, PFERR_FETCH | PFERR_USER, PFERR_PRESENT | PFERR_FETCH | PFERR_USER);
+	/* What each page does allow is mapped, with no more than that. */
+	fault_fixed(sup, SX_DATA, PFERR_WRITE);
+	sx_check_leaf(sup, SX_DATA, true, false, true);
+	fault_fixed(ro, SX_DATA + PAGE_SIZE, PFERR_USER);
+	sx_check_leaf(ro, SX_DATA + PAGE_SIZE, false, true, true);
+	fault_fixed(nx, SX_DATA + 2 * PAGE_SIZE, PFERR_USER | PFERR_WRITE);
+	sx_check_leaf(nx, SX_DATA + 2 * PAGE_SIZE, true, true, false);
+	/* The leaves are present now: the same denied accesses still reach the walk (the hardware faults on them,
+	 * as the leaves lack the right) and are the guest's #PF again, leaving the leaves alone. */
+	expect_guest_pf(sup, PFERR_PRESENT | PFERR_USER, PFERR_PRESENT | PFERR_USER);
+	expect_guest_pf(ro, PFERR_PRESENT | PFERR_WRITE, PFERR_PRESENT | PFERR_WRITE);
+	expect_guest_pf(nx, PFERR_PRESENT | PFERR_FETCH, PFERR_PRESENT | PFERR_FETCH);
+	/* CR0.WP clear: a supervisor write to a read-only page is allowed by the guest's rules, but the leaf stays
+	 * read-only (it would allow user writes too): the write is emulated. The guest's D is set by the walk. */
+	sx.p.mode.wp = false;
+	struct mmu_fault f;
+	CHECK_EQ(sx_fault(ro, PFERR_PRESENT | PFERR_WRITE, &f), MMU_FAULT_WRITE_PROTECTED);
+	CHECK_EQ(f.gpa, SX_DATA + PAGE_SIZE);
+	sx_check_leaf(ro, SX_DATA + PAGE_SIZE, false, true, true);
+	expect_guest_pf(ro, PFERR_PRESENT | PFERR_WRITE | PFERR_USER, PFERR_PRESENT | PFERR_WRITE | PFERR_USER);
+	sx_teardown();
+}
+
+TEST(shadow_fault_guest_pf_reserved_bits)
+{
+	sx_setup(64);
+	CHECK_EQ(sx_load(), 0);
+	/* An address bit above MAXPHYADDR (40) in the leaf. */
+	gpa_t pte = sx_map(sx.p.cr3, GVA, SX_DATA, 1, G_ALL, G_ALL);
+	sx_write(pte, SX_DATA | G_ALL | BIT(45));
+	expect_guest_pf(GVA, 0, PFERR_PRESENT | PFERR_RSVD);
+	expect_guest_pf(GVA, PFERR_WRITE | PFERR_USER, PFERR_PRESENT | PFERR_RSVD | PFERR_WRITE | PFERR_USER);
+	/* PS in a PML4E. */
+	gpa_t pml4e = sx_gpte_gpa(sx.p.cr3, GVA, 4);
+	u64 e = sx_read(pml4e);
+	sx_write(pml4e, e | G_PS);
+	expect_guest_pf(GVA + PAGE_SIZE, PFERR_FETCH, PFERR_PRESENT | PFERR_RSVD | PFERR_FETCH);
+	sx_write(pml4e, e);
+	sx_write(pte, SX_DATA | G_ALL);
+	fault_fixed(GVA, SX_DATA, 0);
+	/* Bits 20:13 of a 2M PDE. */
+	gva_t big = 0x40000000ULL;
+	gpa_t pde = sx_map(sx.p.cr3, big, 0x600000, 2, G_ALL, G_ALL);
+	sx_write(pde, sx_read(pde) | BIT(13));
+	expect_guest_pf(big, 0, PFERR_PRESENT | PFERR_RSVD);
+	/* XD without EFER.NXE: reserved (a root of the other role). */
+	sx_write(pde, 0x600000 | G_ALL | G_PS | G_NX);
+	sx.p.mode.nxe = false;
+	CHECK_EQ(sx_load(), 0);
+	CHECK(!sx.vcpu.current->role.efer_nx);
+	expect_guest_pf(big + 0x5000, 0, PFERR_PRESENT | PFERR_RSVD);
+	/* Without NXE a fetch reports no I/D bit. */
+	expect_guest_pf(big + 0x5000, PFERR_FETCH, PFERR_PRESENT | PFERR_RSVD);
+	sx_write(pde, 0x600000 | G_ALL | G_PS | G_D);
+	fault_fixed(big + 0x5000, 0x605000, PFERR_FETCH);
+	sx_check_leaf(big + 0x5000, 0x605000, true, true, true);
+	sx_teardown();
+}
+
+TEST(shadow_fault_mmio)
+{
+	sx_setup(64);
+	CHECK_EQ(sx_load(), 0);
+	sx_map(sx.p.cr3, GVA, SX_MMIO, 1, G_ALL, G_ALL | G_D);
+	struct mmu_fault f;
+	CHECK_EQ(sx_fault(GVA + 0x10, PFERR_WRITE, &f), MMU_FAULT_MMIO);
+	CHECK(!f.slot);
+	CHECK_EQ(f.gpa, SX_MMIO + 0x10);
+	u64 s = sx_leaf(GVA);
+	CHECK(spte_is_mmio(shadow_fmt, s));
+	CHECK(!spte_is_present(s));
+	CHECK(s & PTE_P); /* with reserved bit 51: the CPU's #PF says RSVD */
+	/* Again: the same SPTE. */
+	CHECK_EQ(sx_fault(GVA + 0x10, PFERR_PRESENT | PFERR_RSVD, &f), MMU_FAULT_MMIO);
+	CHECK_EQ(sx_leaf(GVA), s);
+	/* A guest 2M page outside RAM, too. */
+	sx_map(sx.p.cr3, 0x40000000ULL, SX_MMIO, 2, G_ALL, G_ALL);
+	CHECK_EQ(sx_fault(0x40001000ULL, 0, &f), MMU_FAULT_MMIO);
+	CHECK_EQ(f.gpa, SX_MMIO + 0x1000);
+	CHECK(spte_is_mmio(shadow_fmt, sx_leaf(0x40001000ULL)));
+	/* The guest's PTE moves the page to RAM: the write zaps the MMIO SPTE, the next fault maps RAM. */
+	sx_write(sx_gpte_gpa(sx.p.cr3, GVA, 1), SX_DATA | G_ALL);
+	CHECK_EQ(sx_leaf(GVA), 0);
+	fault_fixed(GVA, SX_DATA, 0);
+	sx_teardown();
+}
+
+TEST(shadow_fault_paging_off_maps_gpa_in_pae_root)
+{
+	sx_setup(64);
+	sx_paging_off();
+	CHECK_EQ(sx_load(), 0);
+	/* gva == gpa, every access allowed; the leaf has no bit in 62:52 (reserved in PAE entries). */
+	fault_fixed(0x5123, 0x5123, 0);
+	sx_check_leaf(0x5000, 0x5000, true, true, true);
+	CHECK_EQ(sx_leaf(0x5000) & GENMASK_ULL(62, 52), 0);
+	fault_fixed(0x7ff000, 0x7ff000, PFERR_WRITE | PFERR_USER | PFERR_FETCH);
+	sx_check_leaf(0x7ff000, 0x7ff000, true, true, true);
+	struct mmu_fault f;
+	CHECK_EQ(sx_fault(0xfee00000, PFERR_WRITE, &f), MMU_FAULT_MMIO);
+	CHECK_EQ(f.gpa, 0xfee00000);
+	CHECK(spte_is_mmio(shadow_fmt, sx_leaf(0xfee00000)));
+	/* A gfn that is a guest table of another root is mapped read-only here too, and a write is emulated. */
+	struct shadow_paging off = sx.p;
+	sx_long_mode(SX_TABLES); /* the PML4 sx_setup made */
+	CHECK_EQ(sx_load(), 0);
+	sx.p = off;
+	CHECK_EQ(sx_load(), 0);
+	CHECK_EQ(sx.vcpu.root_cache_hits, 1);
+	CHECK_EQ(sx_fault(SX_TABLES + 8, PFERR_WRITE, &f), MMU_FAULT_WRITE_PROTECTED);
+	sx_check_leaf(SX_TABLES, SX_TABLES, false, true, true);
+	sx_teardown();
+}
+
+/* The hardware reports 32-bit addresses while paging is off; one with bits above 31 (a caller's junk) must not
+ * reach past the PAE root's 4 entries. */
+TEST(shadow_fault_paging_off_truncates_gva)
+{
+	sx_setup(64);
+	sx_paging_off();
+	CHECK_EQ(sx_load(), 0);
+	fault_fixed(0x100005123ULL, 0x5123, 0);
+	fault_fixed(0xffff800000006000ULL, 0x6000, 0);
+	sx_check_leaf(0x5000, 0x5000, true, true, true);
+	u64 *pdpt = phys_to_virt(sx.vcpu.current->hpa);
+	for (unsigned int i = 4; i < PT_ENTRIES; i++)
+		CHECK_EQ(pdpt[i], 0);
+	sx_teardown();
+}
