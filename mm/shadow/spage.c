@@ -41,6 +41,8 @@ static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, 
 		if (g == INVALID_HPA || p == INVALID_HPA) {
 			if (g != INVALID_HPA)
 				frame_free(g, 0);
+			if (p && p != INVALID_HPA)
+				frame_free(p, 0);
 			frame_free(hpa, 0);
 			kfree(sp);
 			return -ENOMEM;

@@ -49,11 +49,25 @@ void __shadow_unsync_forget(struct mmu *mmu, struct spage *sp)
 	sp->unsync = false;
 }
 
-/* Zap every leaf whose guest entry changed since the leaf was made, then protect the table again. */
+/*
+ * Protect the table again, then zap every leaf whose guest entry changed since the leaf was made. In that order,
+ * and with the flush in between (as KVM's mmu_sync_children): a store another vCPU makes through a mapping that is
+ * still writable lands before the read below, which then sees it; one read before the protection could be missed
+ * for good, since the table counts as in sync afterwards.
+ */
 static void __sync_one(struct mmu *mmu, struct spage *sp)
 {
 	u64 *spt = phys_to_virt(sp->hpa), gpte[PT_ENTRIES];
 
+	sp->unsync = false;
+	mmu->shadow.stats.syncs++;
+	if (__mmu_track_add_gfn(mmu, sp->gfn)) {
+		__spage_zap(mmu, sp); /* cannot protect it again: the shadow of it goes instead */
+		return;
+	}
+	sp->tracked = true;
+	if (mmu->flush_pending)
+		__mmu_flush_and_free(mmu);
 	if (mmu_read_gpa(mmu, sp->gfn << PAGE_SHIFT, gpte, sizeof(gpte)))
 		memset(gpte, 0, sizeof(gpte)); /* not RAM any more: every leaf goes */
 	for (unsigned int i = 0; i < PT_ENTRIES; i++) {
@@ -65,12 +79,6 @@ static void __sync_one(struct mmu *mmu, struct spage *sp)
 		__shadow_set_sptep(mmu, &spt[i], sp->vpn + i, 1, 0);
 		mmu->shadow.stats.sync_zaps++;
 	}
-	sp->unsync = false;
-	if (!__mmu_track_add_gfn(mmu, sp->gfn))
-		sp->tracked = true;
-	else
-		__spage_zap(mmu, sp); /* cannot protect it again: the shadow of it goes instead */
-	mmu->shadow.stats.syncs++;
 }
 
 void shadow_sync(struct mmu *mmu)

@@ -113,6 +113,9 @@ void svm_shadow_sync(struct svm_vcpu *s)
 	if (!(s->g_cr0 & CR0_PG)) {
 		cr0 |= CR0_PG;
 		cr4 |= CR4_PAE;
+		/* The direct root's leaves are user pages: with the guest's paging off its SMEP/SMAP/PKE mean nothing,
+		 * and left on they would fault every supervisor access forever. */
+		cr4 &= ~(u64)(CR4_SMEP | CR4_SMAP | BIT(22));
 		efer &= ~(u64)(EFER_LME | EFER_LMA);
 	}
 	save->cr0 = cr0;

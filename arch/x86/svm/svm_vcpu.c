@@ -268,6 +268,32 @@ u64 svm_get_cr(struct vcpu *v, int cr)
 }
 
 /*
+ * CR4 bits a shadow-paged guest may set: the architectural ones this host CPU has, minus what the hypervisor hides
+ * (VMXE/SMXE, OSXSAVE with XSAVE, PKE, CET, and LA57: the shadow MMU builds 4-level tables, and with LA57 the CPU
+ * would walk them as 5-level ones, reading guest frames as tables). Under NPT the hardware checks CR4 itself.
+ */
+static u64 shadow_cr4_allowed(void)
+{
+	static u64 allowed;
+
+	if (!allowed) {
+		struct cpuid_regs l1 = cpuid(1), l7 = cpuid(0).eax >= 7 ? cpuid_count(7, 0) : (struct cpuid_regs){ 0 };
+		allowed = GENMASK_ULL(10, 0); /* VME through OSXMMEXCPT */
+		if (l7.ecx & BIT(2))
+			allowed |= BIT(11); /* UMIP */
+		if (l7.ebx & BIT(0))
+			allowed |= BIT(16); /* FSGSBASE */
+		if (l1.ecx & BIT(17))
+			allowed |= CR4_PCIDE;
+		if (l7.ebx & BIT(7))
+			allowed |= CR4_SMEP;
+		if (l7.ebx & BIT(20))
+			allowed |= CR4_SMAP;
+	}
+	return allowed;
+}
+
+/*
  * The guest's MOV to CR0/CR3/CR4 under shadow paging: checked as the CPU checks it (SDM Vol. 3A 2.5 and 4.1.1;
  * APM Vol. 2 3.1), then kept as the guest's view. Enabling paging with EFER.LME set enters long mode (LMA), which
  * needs CR4.PAE; clearing it leaves. The caller reloads the MMU root.
@@ -289,12 +315,15 @@ static int shadow_set_cr(struct svm_vcpu *s, int cr, u64 val)
 		s->g_cr0 = val | CR0_ET;
 		break;
 	case 3:
+		/* With PCIDE, bit 63 asks not to flush; the shadow MMU flushes at every root load, which is allowed. */
+		if (s->g_cr4 & CR4_PCIDE)
+			val &= ~BIT(63);
 		if (val & GENMASK_ULL(63, 52))
 			return -EINVAL;
 		s->g_cr3 = val;
 		return 0;
 	case 4:
-		if (val & (CR4_VMXE | CR4_SMXE))
+		if (val & ~shadow_cr4_allowed())
 			return -EINVAL;
 		if ((s->g_efer & EFER_LMA) && !(val & CR4_PAE))
 			return -EINVAL;
