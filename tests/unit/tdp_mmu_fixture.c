@@ -257,3 +257,15 @@ void check_translation(gfn_t gfn, int level)
 	CHECK_EQ(pt_leaf_hpa(spte, l) + ((gfn & (pt_level_pages(l) - 1)) << PAGE_SHIFT),
 		 FAKE_HPA + (gfn << PAGE_SHIFT));
 }
+
+struct track_rec rec_a, rec_b;
+struct track_rec *const rec_both[2] = {&rec_a, &rec_b};
+
+void setup_notifiers(const struct pt_format *f)
+{
+	setup(f);
+	real_ram(0, 2 * M2);
+	track_rec_register(&rec_a, 1);
+	track_rec_register(&rec_b, 2);
+	track_nevs = 0;
+}

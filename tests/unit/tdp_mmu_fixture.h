@@ -78,6 +78,15 @@ void track_rec_register(struct track_rec *r, int id);
  * and bytes unused); for writes, with these bytes, and guest memory holding `mem` (NULL: unchecked) meanwhile. */
 void check_track_ev(unsigned int i, int id, enum track_ev_kind kind, void *who, gpa_t gpa, unsigned int len,
 		    const void *bytes, const void *mem);
+/* The two recorders the notifier tests use, A (id 1) then B (id 2), and their setup: the MMU, 4 MiB of real RAM
+ * from gfn 0, both registered, no event yet. */
+extern struct track_rec rec_a, rec_b;
+extern struct track_rec *const rec_both[2];
+void setup_notifiers(const struct pt_format *f);
+static inline gpa_t gpa_of(gfn_t gfn)
+{
+	return gfn << PAGE_SHIFT;
+}
 /* teardown(), then: mmu_destroy told every recorder (in registration order) of every slot's removal. */
 void teardown_expecting_remove_region(struct track_rec *const *recs, unsigned int n);
 /* gfn translates to FAKE_HPA + gfn (for slots made at FAKE_HPA from gfn 0) at `level`. */

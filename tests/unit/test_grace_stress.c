@@ -11,6 +11,7 @@
 #include "fake_platform.h"
 #include "hv/platform.h"
 #include "mm/grace.h"
+#include "stress.h"
 
 #define NREADERS     3
 #define RUN_MS	     1000 /* at least; and on until MIN_OVERLAPS sections saw their table retired, for at most 5x */
@@ -30,29 +31,7 @@ static struct {
 	u64 newest_gen;		/* atomic: the writer's latest generation */
 } st;
 
-/* Failures seen while threads run are recorded, not raised: test_fail() would longjmp away from live threads. */
-static char stress_err[256];
-static int failed; /* atomic */
-
-static __attribute__((format(printf, 1, 2))) void stress_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (__atomic_exchange_n(&failed, 1, __ATOMIC_SEQ_CST))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(stress_err, sizeof(stress_err), fmt, ap);
-	va_end(ap);
-	__atomic_store_n(&st.stop, 1, __ATOMIC_SEQ_CST);
-}
-
-static u64 now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (u64)ts.tv_sec * 1000 + (u64)ts.tv_nsec / 1000000;
-}
+/* stress_fail and now_ms: stress.h; the stop flag is st.stop (set in the test before the threads start). */
 
 static void fill(hpa_t pa, u64 gen)
 {
@@ -125,6 +104,7 @@ static void stress_setup(void)
 
 TEST(readers_never_see_a_freed_table)
 {
+	stress_stop_flag = &st.stop;
 	pthread_t th[NREADERS];
 	u64 baseline = fake_mem_frames_in_use();
 	u64 gen = 1, freed_while_running, sections = 0;
@@ -220,6 +200,7 @@ static void *overflowing_retirer(void *arg)
 
 TEST(full_ring_waits_for_the_reader_inside)
 {
+	stress_stop_flag = &st.stop;
 	pthread_t rd, wr;
 	u64 baseline = fake_mem_frames_in_use();
 	hpa_t last;

@@ -13,6 +13,7 @@
 #include "fake_platform.h"
 #include "hv/platform.h"
 #include "mm/shadow/rmap.h"
+#include "stress.h"
 
 #define NHEADS	  4
 #define PER_HEAD  64 /* fake SPTEs per head: one bit each of the head's model mask */
@@ -38,29 +39,7 @@ static struct {
 
 static pthread_mutex_t mmu_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Failures seen while threads run are recorded, not raised: test_fail() would longjmp away from live threads. */
-static char stress_err[256];
-static int failed; /* atomic */
-
-static __attribute__((format(printf, 1, 2))) void stress_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (__atomic_exchange_n(&failed, 1, __ATOMIC_SEQ_CST))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(stress_err, sizeof(stress_err), fmt, ap);
-	va_end(ap);
-	__atomic_store_n(&st.stop, 1, __ATOMIC_SEQ_CST);
-}
-
-static u64 now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (u64)ts.tv_sec * 1000 + (u64)ts.tv_nsec / 1000000;
-}
+/* stress_fail and now_ms: stress.h; the stop flag is st.stop (set in the test before the threads start). */
 
 static u32 rnd(u64 *s, u32 n)
 {
@@ -170,6 +149,7 @@ static void writer_check(int h)
 
 TEST(rmap_readers_see_whole_sets_while_the_writer_changes_them)
 {
+	stress_stop_flag = &st.stop;
 	pthread_t th[NREADERS];
 	struct rmap_cache c = {0};
 	u64 seed = 42, start, ms, walks = 0, seen = 0;

@@ -4,24 +4,8 @@
  * notifier of every slot's removal. Guest memory is real (real_ram) and read back. */
 #include "tdp_mmu_fixture.h"
 
-static struct track_rec a, b;
-static struct track_rec *const both[] = {&a, &b};
 static int vcpu_token; /* stands for the vCPU whose write it is */
 
-static gpa_t gpa_of(gfn_t gfn)
-{
-	return gfn << PAGE_SHIFT;
-}
-
-/* Two recorders, A then B, over 4 MiB of RAM from gfn 0. */
-static void setup_notifiers(const struct pt_format *f)
-{
-	setup(f);
-	real_ram(0, 2 * M2);
-	track_rec_register(&a, 1);
-	track_rec_register(&b, 2);
-	track_nevs = 0;
-}
 
 static void fill(u8 *buf, unsigned int len, u8 seed)
 {
@@ -81,7 +65,7 @@ TEST(track_write_calls_pre_write_then_write_in_order)
 		CHECK_EQ(mmu_write_gpa(&fx.mmu, &vcpu_token, gpa, zero, sizeof(zero)), 0);
 		CHECK_EQ(track_nevs, 0);
 		check_mem(gpa, zero, sizeof(zero));
-		teardown_expecting_remove_region(both, 2);
+		teardown_expecting_remove_region(rec_both, 2);
 	}
 }
 
@@ -142,7 +126,7 @@ TEST(track_write_across_pages_is_reported_per_tracked_page)
 		CHECK_EQ(mmu_track_add_gfn(&fx.mmu, 2 * M2 - 1), 0);
 		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, gpa_of(2 * M2) - 4, data + 200, 8), -EFAULT);
 		CHECK_EQ(track_nevs, 0);
-		teardown_expecting_remove_region(both, 2);
+		teardown_expecting_remove_region(rec_both, 2);
 	}
 }
 
@@ -158,7 +142,7 @@ TEST(track_pre_write_deny_drops_write)
 		fill(data, sizeof(data), 0x90);
 		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, gpa_of(3), old, sizeof(old)), 0);
 		CHECK_EQ(mmu_track_add_gfn(&fx.mmu, 3), 0);
-		a.verdict = TRACK_WRITE_DENY;
+		rec_a.verdict = TRACK_WRITE_DENY;
 		CHECK_EQ(mmu_write_gpa(&fx.mmu, &vcpu_token, gpa_of(3), data, sizeof(data)), -EPERM);
 		/* A refused: B was not asked, nothing landed, no write hook ran. */
 		CHECK_EQ(track_nevs, 1);
@@ -168,8 +152,8 @@ TEST(track_pre_write_deny_drops_write)
 		CHECK_EQ(fx.mmu.stats.tracked_writes, 0);
 
 		/* B refuses: A was asked first, then B; still nothing written. */
-		a.verdict = TRACK_WRITE_ALLOW;
-		b.verdict = TRACK_WRITE_DENY;
+		rec_a.verdict = TRACK_WRITE_ALLOW;
+		rec_b.verdict = TRACK_WRITE_DENY;
 		track_nevs = 0;
 		CHECK_EQ(mmu_write_gpa(&fx.mmu, &vcpu_token, gpa_of(3) + 4, data, 4), -EPERM);
 		CHECK_EQ(track_nevs, 2);
@@ -195,8 +179,8 @@ TEST(track_pre_write_deny_drops_write)
 		check_track_ev(1, 2, TRACK_EV_PRE_WRITE, &vcpu_token, gpa_of(3), 8, data + 8, old);
 		CHECK_EQ(fx.mmu.stats.tracked_writes_refused, 3);
 		CHECK_EQ(fx.mmu.stats.tracked_writes, 0);
-		b.verdict = TRACK_WRITE_ALLOW;
-		teardown_expecting_remove_region(both, 2);
+		rec_b.verdict = TRACK_WRITE_ALLOW;
+		teardown_expecting_remove_region(rec_both, 2);
 	}
 }
 
@@ -209,22 +193,22 @@ TEST(track_notifier_hooks_are_optional)
 	for_each_format(f) {
 		setup(f);
 		real_ram(0, 2 * M2);
-		track_rec_register(&a, 1);
+		track_rec_register(&rec_a, 1);
 		static struct track_notifier bare; /* no hooks at all */
 		memset(&bare, 0, sizeof(bare));
 		mmu_track_register_notifier(&fx.mmu, &bare);
-		track_rec_register(&b, 2);
-		b.n.pre_write = NULL;
+		track_rec_register(&rec_b, 2);
+		rec_b.n.pre_write = NULL;
 		track_nevs = 0;
 		fill(data, sizeof(data), 1);
-		a.verdict = TRACK_WRITE_ALLOW;
+		rec_a.verdict = TRACK_WRITE_ALLOW;
 		CHECK_EQ(mmu_track_add_gfn(&fx.mmu, 1), 0);
 		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, gpa_of(1), data, 8), 0);
 		CHECK_EQ(track_nevs, 3);
 		check_track_ev(0, 1, TRACK_EV_PRE_WRITE, NULL, gpa_of(1), 8, data, NULL);
 		check_track_ev(1, 1, TRACK_EV_WRITE, NULL, gpa_of(1), 8, data, data);
 		check_track_ev(2, 2, TRACK_EV_WRITE, NULL, gpa_of(1), 8, data, data);
-		teardown_expecting_remove_region(both, 2);
+		teardown_expecting_remove_region(rec_both, 2);
 	}
 }
 
@@ -238,11 +222,11 @@ TEST(track_remove_region_for_every_slot_at_destroy)
 		real_ram(4 * M2, M2);
 		real_ram(0, 2 * M2);
 		real_ram(GIG, M2);
-		track_rec_register(&a, 1);
-		track_rec_register(&b, 2);
+		track_rec_register(&rec_a, 1);
+		track_rec_register(&rec_b, 2);
 		track_nevs = 0;
 		CHECK_EQ(mmu_track_add_gfn(&fx.mmu, GIG + 1), 0);
-		teardown_expecting_remove_region(both, 2);
+		teardown_expecting_remove_region(rec_both, 2);
 		CHECK_EQ(track_nevs, 6);
 		check_track_ev(0, 1, TRACK_EV_REMOVE_REGION, NULL, 0, 2 * M2, NULL, NULL);
 		check_track_ev(1, 1, TRACK_EV_REMOVE_REGION, NULL, 4 * M2, M2, NULL, NULL);
@@ -253,9 +237,9 @@ TEST(track_remove_region_for_every_slot_at_destroy)
 		/* With nothing ever tracked, too. */
 		setup(f);
 		real_ram(0, M2);
-		track_rec_register(&a, 1);
+		track_rec_register(&rec_a, 1);
 		track_nevs = 0;
-		teardown_expecting_remove_region(both, 1);
+		teardown_expecting_remove_region(rec_both, 1);
 		CHECK_EQ(track_nevs, 1);
 	}
 }

@@ -4,23 +4,8 @@
 #include "mm/shadow/gwalk.h"
 #include "tdp_mmu_fixture.h"
 
-static struct track_rec a, b;
-static struct track_rec *const both[] = {&a, &b};
 static int vcpu_token;
 
-static gpa_t gpa_of(gfn_t gfn)
-{
-	return gfn << PAGE_SHIFT;
-}
-
-static void setup_notifiers(const struct pt_format *f)
-{
-	setup(f);
-	real_ram(0, 2 * M2);
-	track_rec_register(&a, 1);
-	track_rec_register(&b, 2);
-	track_nevs = 0;
-}
 
 static u64 read_u64(gpa_t gpa)
 {
@@ -84,7 +69,7 @@ TEST(track_cmpxchg_success_notifies_with_new_value)
 		CHECK_EQ(mmu_cmpxchg_gpa(&fx.mmu, &vcpu_token, gpa_of(4), old, new, 8, NULL), 0);
 		CHECK_EQ(read_u64(gpa_of(4)), new);
 		CHECK_EQ(track_nevs, 0);
-		teardown_expecting_remove_region(both, 2);
+		teardown_expecting_remove_region(rec_both, 2);
 	}
 }
 
@@ -120,7 +105,7 @@ TEST(track_cmpxchg_failure_reports_current_value_and_no_write)
 		CHECK_EQ(cur, val & 0xffffffff);
 		CHECK_EQ(track_nevs, 0);
 		CHECK_EQ(read_u64(gpa_of(4) + 8), val);
-		teardown_expecting_remove_region(both, 2);
+		teardown_expecting_remove_region(rec_both, 2);
 	}
 }
 
@@ -133,7 +118,7 @@ TEST(track_cmpxchg_refused_leaves_memory)
 		setup_notifiers(f);
 		write_u64(gpa_of(3) + 16, val);
 		CHECK_EQ(mmu_track_add_gfn(&fx.mmu, 3), 0);
-		a.verdict = TRACK_WRITE_DENY;
+		rec_a.verdict = TRACK_WRITE_DENY;
 		u64 cur = 77;
 		CHECK_EQ(mmu_cmpxchg_gpa(&fx.mmu, &vcpu_token, gpa_of(3) + 16, val, 42, 8, &cur), -EPERM);
 		CHECK_EQ(cur, 77);
@@ -148,8 +133,8 @@ TEST(track_cmpxchg_refused_leaves_memory)
 		CHECK_EQ(mmu_cmpxchg_gpa(&fx.mmu, NULL, gpa_of(3) + 16, val, 42, 3, NULL), -EINVAL);
 		CHECK_EQ(mmu_cmpxchg_gpa(&fx.mmu, NULL, gpa_of(2 * M2), 0, 42, 8, NULL), -EFAULT);
 		CHECK_EQ(track_nevs, 0);
-		a.verdict = TRACK_WRITE_ALLOW;
-		teardown_expecting_remove_region(both, 2);
+		rec_a.verdict = TRACK_WRITE_ALLOW;
+		teardown_expecting_remove_region(rec_both, 2);
 	}
 }
 
@@ -230,7 +215,7 @@ TEST(track_gwalk_ad_update_reaches_notifiers)
 		check_track_ev(0, 1, TRACK_EV_PRE_WRITE, &vcpu_token, PDE2_GPA, 8, &new, &old);
 		check_track_ev(3, 2, TRACK_EV_WRITE, &vcpu_token, PDE2_GPA, 8, &new, &new);
 		CHECK_EQ(read_u64(gpa_of(5)), gpa_of(11) | ENTRY | GPTE_A); /* a read sets no D */
-		teardown_expecting_remove_region(both, 2);
+		teardown_expecting_remove_region(rec_both, 2);
 	}
 }
 
@@ -244,7 +229,7 @@ TEST(track_gwalk_refused_ad_update_fails_walk)
 		setup_notifiers(f);
 		build_guest_tables();
 		CHECK_EQ(mmu_track_add_gfn(&fx.mmu, 4), 0);
-		a.verdict = TRACK_WRITE_DENY;
+		rec_a.verdict = TRACK_WRITE_DENY;
 		track_nevs = 0;
 		CHECK_EQ(gwalk(&long_mode, gpa_of(1), GVA, GWALK_WRITE, &walk_ops, &vcpu_token, &res), -EPERM);
 		u64 old = gpa_of(10) | ENTRY, new = old | GPTE_A | GPTE_D;
@@ -261,10 +246,10 @@ TEST(track_gwalk_refused_ad_update_fails_walk)
 		CHECK_EQ(track_nevs, 1);
 		CHECK_EQ(read_u64(PTE_GPA), old);
 		/* Allowed again: the walk completes and the bits land. */
-		a.verdict = TRACK_WRITE_ALLOW;
+		rec_a.verdict = TRACK_WRITE_ALLOW;
 		CHECK_EQ(gwalk(&long_mode, gpa_of(1), GVA, GWALK_WRITE, &walk_ops, &vcpu_token, &res), 0);
 		CHECK_EQ(res.fault, GWALK_FAULT_NONE);
 		CHECK_EQ(read_u64(PTE_GPA), new);
-		teardown_expecting_remove_region(both, 2);
+		teardown_expecting_remove_region(rec_both, 2);
 	}
 }
