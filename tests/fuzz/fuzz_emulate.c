@@ -3,7 +3,9 @@
  * callback errors mixed in). Besides the sanitizers it checks the emulator's side of the contract and traps when
  * it is broken: at most 15 bytes fetched, in order, never across a page; data accesses of 1/2/4/8 bytes at checked
  * linear addresses; rip moved by exactly the decoded length; only the documented exception vectors.
- * fuzz-srcs: vm/emulate/alu.c vm/emulate/decode.c vm/emulate/emulate.c vm/emulate/exec.c vm/emulate/string.c */
+ * fuzz-srcs: vm/emulate/alu.c vm/emulate/bits.c vm/emulate/bmi.c vm/emulate/decode.c vm/emulate/emulate.c
+ * fuzz-srcs: vm/emulate/exec.c vm/emulate/muldiv.c vm/emulate/operand.c vm/emulate/rmw.c vm/emulate/shift.c
+ * fuzz-srcs: vm/emulate/stack.c vm/emulate/string.c vm/emulate/system.c vm/emulate/vector.c */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

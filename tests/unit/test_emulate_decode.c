@@ -293,14 +293,21 @@ TEST(decode_unhandled_opcodes)
 	} un[] = {
 	    {M64, 2, {0x0f, 0x0b}},		/* UD2 */
 	    {M64, 1, {0xf4}},			/* HLT */
-	    {M64, 2, {0xf7, 0x30}},		/* DIV dword [rax] */
-	    {M64, 2, {0xff, 0x10}},		/* CALL [rax] */
+	    {M64, 2, {0xff, 0x18}},		/* CALL far [rax] */
+	    {M64, 2, {0xff, 0x28}},		/* JMP far [rax] */
+	    {M64, 3, {0x0f, 0xc7, 0xf0}},	/* RDRAND eax */
+	    {M64, 3, {0x0f, 0x6f, 0x00}},	/* MMX MOVQ mm0, [rax] */
+	    {M64, 3, {0x66, 0x0f, 0x6f}},	/* MOVDQA without vector-register callbacks */
+	    {M64, 3, {0x0f, 0x01, 0xc1}},	/* VMCALL */
+	    {M64, 3, {0x0f, 0x22, 0xc0}},	/* MOV CR0, rax without system callbacks */
+	    {M16, 2, {0xc4, 0x00}},		/* LES in real mode (never VEX there) */
+	    {M32, 2, {0xc5, 0x00}},		/* LDS in 32-bit mode (mod != 11: not VEX) */
+	    {M64, 2, {0x0f, 0xa2}},		/* CPUID */
 	    {M64, 3, {0xfe, 0x10, 0x00}},	/* FE /2 is invalid */
 	    {M64, 4, {0xc7, 0xf8, 0x00, 0x00}}, /* XBEGIN */
 	    {M64, 3, {0xc5, 0xf8, 0x77}},	/* VZEROUPPER */
 	    {M64, 2, {0x8d, 0x00}},		/* LEA */
 	    {M64, 3, {0x0f, 0xba, 0x00}},	/* 0F BA /0 is invalid */
-	    {M64, 1, {0xa6}},			/* CMPSB */
 	    {M32, 1, {0x40}},			/* INC EAX */
 	};
 	char buf[64];

@@ -1,6 +1,6 @@
 /* The emulator's frame: the entry point, the CPU mode, segmentation and linear addresses, memory access through the
  * caller's callbacks, register views, and the formatting of instruction bytes for the caller's log line. */
-#include "vm/emulate/emulate.h"
+#include "vm/emulate/internal.h"
 
 #include "hv/errno.h"
 #include "hv/string.h"
@@ -24,7 +24,7 @@ enum emu_result emu_callback_result(struct emu_ctxt *ctxt, int r, const struct e
 {
 	if (r == 0)
 		return EMU_OK;
-	if (r == EMU_CB_FAULT) {
+	if (r == EMU_CB_FAULT && fault) {
 		ctxt->exc = *fault;
 		return EMU_EXCEPTION;
 	}
@@ -34,7 +34,7 @@ enum emu_result emu_callback_result(struct emu_ctxt *ctxt, int r, const struct e
 	return EMU_ERROR;
 }
 
-static bool is_canonical(u64 va)
+bool emu_is_canonical(u64 va)
 {
 	return (u64)((s64)(va << 16) >> 16) == va;
 }
@@ -50,7 +50,7 @@ enum emu_result emu_linearize(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned in
 		/* Only FS and GS have bases in 64-bit mode. Both ends must be canonical, and no access wraps. */
 		lin = ea + (seg == EMU_SEG_FS || seg == EMU_SEG_GS ? ctxt->seg_base[seg] : 0);
 		last = lin + size - 1;
-		if (!is_canonical(lin) || !is_canonical(last) || last < lin)
+		if (!emu_is_canonical(lin) || !emu_is_canonical(last) || last < lin)
 			return emu_raise(ctxt, vector, true, 0);
 	} else {
 		/* With flat segments an access past 4 GiB exceeds the limit; the callbacks never see a wrapped one. */

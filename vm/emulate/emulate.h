@@ -1,13 +1,17 @@
-/* The x86 instruction emulator: decodes one guest instruction and executes it when it is one of those guests use on
- * device memory (MOV forms, string moves, ALU read-modify-writes, bit tests, XCHG, CMPXCHG, XADD). Guest state comes in
- * through struct emu_ctxt and every memory access goes out through callbacks, so it runs on the host and under a
- * fuzzer.
+/* The x86 instruction emulator: decodes one guest instruction and executes it. It covers the integer instructions a
+ * guest can aim at device memory or at write-tracked RAM (MOV forms, ALU read-modify-writes, shifts, multiplies and
+ * divides, bit operations, conditional moves and sets, the string instructions with REP, the atomics, MOVBE, pushes,
+ * pops and near branches through memory, XLAT), the common SSE/AVX moves (when the caller gives vector-register
+ * callbacks) and the system instructions a real-mode or privileged-instruction caller needs (when it gives a
+ * struct emu_sys_ops). Guest state comes in through struct emu_ctxt and every access goes out through callbacks, so
+ * it runs on the host and under a fuzzer.
  *
  * Use: fill regs/rip/rflags/mode/seg_base/ops/opaque (and prefetch when the exit supplied the instruction bytes), call
  * emu_run(), then act on the result. Nothing a guest does can make it panic, loop or read past the 15 fetched bytes.
  * Segment limits and access rights are not checked (the CPU checked them for the access that caused the exit).
  * Read-modify-writes, LOCKed or not, are a read callback followed by a write callback: the caller serialises them
- * (device models do; a LOCKed access to RAM shared with another vCPU is not atomic here). */
+ * (device models do; a LOCKed access to RAM shared with another vCPU is not atomic here, and neither are the two
+ * halves of CMPXCHG8B/16B nor a 16- or 32-byte vector access that the caller splits). */
 #ifndef VM_EMULATE_EMULATE_H
 #define VM_EMULATE_EMULATE_H
 
@@ -48,7 +52,10 @@ enum emu_reg {
 #define EMU_FL_ARITH (EMU_FL_CF | EMU_FL_PF | EMU_FL_AF | EMU_FL_ZF | EMU_FL_SF | EMU_FL_OF)
 
 /* Exception vectors the emulator raises itself. */
+#define EMU_VEC_DE 0 /* DIV, IDIV */
+#define EMU_VEC_DB 1 /* never by the emulator: a get_dr/set_dr callback reports DR7.GD this way */
 #define EMU_VEC_UD 6
+#define EMU_VEC_NM 7 /* vector moves with CR0.TS */
 #define EMU_VEC_SS 12
 #define EMU_VEC_GP 13
 #define EMU_VEC_PF 14
@@ -67,8 +74,14 @@ struct emu_fault {
  * (EMU_RETRY); any other negative errno for a failure that is not the guest's (EMU_ERROR). The caller translates
  * the linear address (gwalk) and decides whether it is RAM or MMIO. Multi-byte values are little-endian.
  * - fetch: len is 1..15 and the range never crosses a page.
- * - read, write: size is 1, 2, 4 or 8 and the range may cross a page (a misaligned access): the callback then
- *   translates both pages; a #PF on the second page reports that page's first byte in cr2 (as KVM does).
+ * - read, write: size is 1, 2, 4 or 8, and 16 or 32 for CMPXCHG16B and the vector moves; the range may cross a
+ *   page (a misaligned access): the callback then translates both pages; a #PF on the second page reports that
+ *   page's first byte in cr2 (as KVM does). A 16- or 32-byte access may reach a device as several 8-byte ones
+ *   (hardware splits SSE accesses to uncached memory too); CMPXCHG16B's 16 bytes are aligned.
+ * - get_vreg, set_vreg (optional; without them the SSE/AVX moves are EMU_UNHANDLED): the guest's XMM/YMM register
+ *   reg (0..15). size 16 is bits 127:0 (set_vreg keeps bits 255:128, as a legacy SSE write does); size 32 is the
+ *   whole YMM register (a VEX.128 write passes 32 bytes with the upper 16 zero). Called only after the emulator's
+ *   own checks of cr0/cr4/xcr0 (below) passed. Return 0, or a negative errno.
  * Linear addresses never wrap: canonical at both ends in 64-bit mode, below 4 GiB otherwise.
  */
 #define EMU_CB_FAULT 1
@@ -76,6 +89,41 @@ struct emu_ops {
 	int (*fetch)(void *opaque, gva_t linear, void *buf, unsigned int len, struct emu_fault *fault);
 	int (*read)(void *opaque, gva_t linear, void *buf, unsigned int size, struct emu_fault *fault);
 	int (*write)(void *opaque, gva_t linear, const void *buf, unsigned int size, struct emu_fault *fault);
+	int (*get_vreg)(void *opaque, unsigned int reg, void *buf, unsigned int size);
+	int (*set_vreg)(void *opaque, unsigned int reg, const void *buf, unsigned int size);
+};
+
+/*
+ * System state, for the system instructions (optional: ctxt->sys NULL, or a NULL member, leaves the instructions
+ * that need it EMU_UNHANDLED). Each int-returning callback returns 0, EMU_CB_FAULT with *fault filled (the #GP a CR
+ * or MSR write's checks raise, the #DB of DR7.GD), -EAGAIN (EMU_RETRY) or a negative errno (EMU_ERROR).
+ * The emulator has already done the checks the instruction itself makes: LOCK and invalid registers (#UD), CPL > 0
+ * (#GP(0)), CR4.UMIP, LMSW's "PE is never cleared", CLTS's "only TS changes"; the callback does the checks of the
+ * value written, and what a write implies (paging-mode changes, TLB flushes, the vCPU's mode for the next run).
+ * - get_cr, set_cr: cr is 0, 2, 3, 4 or 8. A 32-bit-mode MOV to CR passes the zero-extended 32-bit value.
+ * - get_dr, set_dr: dr is 0-3, 6 or 7 (the emulator turns DR4/DR5 into DR6/DR7 when CR4.DE is clear, #UD when set);
+ *   the callback raises DR7.GD's #DB and the #GP of a set upper half of DR6/DR7.
+ * - get_dt, set_dt: the GDTR (idt false) or the IDTR. set_dt gets the base as the instruction loaded it (24 or 32
+ *   bits outside 64-bit mode).
+ * - get_seg_sel: the LDTR (0) or TR (1) selector, for SLDT and STR.
+ * - rdmsr, wrmsr: the index from ECX; #GP for an unknown MSR or a refused value goes in *fault.
+ * - halt: HLT; rip has not advanced yet, and advances when halt returns 0; the caller then parks the vCPU.
+ * - invlpg: INVLPG's linear address (segment base applied; a non-canonical one is a no-op and never gets here).
+ * - wbinvd: WBINVD and INVD.
+ */
+struct emu_sys_ops {
+	int (*get_cr)(void *opaque, unsigned int cr, u64 *val);
+	int (*set_cr)(void *opaque, unsigned int cr, u64 val, struct emu_fault *fault);
+	int (*get_dr)(void *opaque, unsigned int dr, u64 *val, struct emu_fault *fault);
+	int (*set_dr)(void *opaque, unsigned int dr, u64 val, struct emu_fault *fault);
+	void (*get_dt)(void *opaque, bool idt, u16 *limit, u64 *base);
+	void (*set_dt)(void *opaque, bool idt, u16 limit, u64 base);
+	u16 (*get_seg_sel)(void *opaque, unsigned int which); /* 0: LDTR, 1: TR (SLDT/STR) */
+	int (*rdmsr)(void *opaque, u32 msr, u64 *val, struct emu_fault *fault);
+	int (*wrmsr)(void *opaque, u32 msr, u64 val, struct emu_fault *fault);
+	int (*halt)(void *opaque);
+	int (*invlpg)(void *opaque, gva_t linear);
+	int (*wbinvd)(void *opaque);
 };
 
 enum emu_result {
@@ -93,12 +141,18 @@ struct emu_insn {
 	u8 bytes[EMU_MAX_INSN_LEN];
 	u8 nbytes; /* bytes fetched or supplied so far (at least len) */
 	u8 len;	   /* instruction length, once decoded; 0 if decoding stopped early */
-	u8 map;	   /* 0: one-byte opcode map, 1: the 0F map */
+	u8 map;	   /* 0: one-byte opcode map, 1: 0F, 2: 0F 38, 3: 0F 3A */
 	u8 opcode;
 	u8 op_size;   /* operand size in bytes: 1, 2, 4, 8 */
 	u8 addr_size; /* address size in bytes: 2, 4, 8 */
 	u8 rex;	      /* the REX prefix in effect (0x40..0x4f), or 0 */
 	u8 rep;	      /* 0, 0xf2 (REPNE) or 0xf3 (REP), the last one given */
+	u8 simd;      /* the SIMD prefix of a vector instruction: 0, 0x66, 0xf3 or 0xf2 (VEX.pp, or the legacy prefixes:
+		       * the last F2/F3, else 66) */
+	bool vex;     /* VEX-encoded (C4/C5) */
+	bool vex_l;   /* VEX.L: 256-bit */
+	bool vex_w;   /* VEX.W (REX.W in rex too, in 64-bit mode) */
+	u8 vex_v;     /* VEX.vvvv, un-inverted: 0 when the field holds 1111b (unused) */
 	bool lock;
 	bool opsize_prefix;   /* 66 */
 	bool addrsize_prefix; /* 67 */
@@ -130,9 +184,16 @@ struct emu_ctxt {
 	u64 rip;    /* in and out */
 	u64 rflags; /* in and out */
 	enum emu_mode mode;
-	u8 cpl;			   /* for the callbacks' page walks (user or supervisor); not used by the emulator */
+	u8 cpl;			   /* the callbacks' page walks, and #GP(0) for privileged instructions when > 0 (the
+				    * caller of virtual-8086 code passes EMU_MODE_REAL with cpl 3) */
 	u64 seg_base[EMU_NR_SEGS]; /* in 64-bit mode only the FS and GS bases count */
+	u8 stack_size;		   /* SS.B outside 64-bit mode: 4 for a 32-bit stack, 2 for a 16-bit one; 0 takes the
+				    * mode's default (2 in real and 16-bit modes, 4 in 32-bit) */
+	bool umip;		   /* CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR #GP(0) when cpl > 0 */
+	u64 cr0, cr4, xcr0;	   /* for the vector moves only: CR0.EM/TS, CR4.OSFXSR/OSXSAVE and XCR0's SSE and
+				    * AVX bits decide #UD and #NM (zeros: every SSE move is #UD) */
 	const struct emu_ops *ops;
+	const struct emu_sys_ops *sys; /* NULL: the system instructions are EMU_UNHANDLED */
 	void *opaque;		       /* first argument of every callback */
 	u8 prefetch[EMU_MAX_INSN_LEN]; /* instruction bytes at rip the exit supplied (SVM decode assists) */
 	u8 prefetch_len;	       /* how many are valid; 0: fetch them all through ops->fetch */
@@ -174,33 +235,9 @@ const char *emu_result_name(enum emu_result r);
  * DEC keep CF; NOT changes none). Logical operations clear AF, which the SDM leaves undefined. */
 u64 emu_alu(enum emu_alu_op op, u64 dst, u64 src, unsigned int size, u64 *rflags);
 
-/* ---- Internal to vm/emulate/: shared by its files, not for callers. ---- */
-
-/* Linear address of seg:ea for an access of size bytes, checked (canonical in 64-bit mode, the 4 GiB boundary
- * otherwise); EMU_EXCEPTION with #GP(0) or #SS(0) otherwise. */
-enum emu_result emu_linearize(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned int size, gva_t *linear);
-enum emu_result emu_mem_read(struct emu_ctxt *ctxt, u8 seg, u64 ea, void *buf, unsigned int size);
-enum emu_result emu_mem_write(struct emu_ctxt *ctxt, u8 seg, u64 ea, const void *buf, unsigned int size);
-/* Map a callback's return value to a result, copying *fault or the error into ctxt. */
-enum emu_result emu_callback_result(struct emu_ctxt *ctxt, int r, const struct emu_fault *fault);
-enum emu_result emu_raise(struct emu_ctxt *ctxt, u8 vector, bool has_error, u32 error_code);
-
-/* Registers: size-byte views. A 4-byte write zero-extends to 64 bits, 1- and 2-byte writes keep the rest;
- * high8 selects AH, CH, DH, BH (reg 0..3). */
-u64 emu_reg_read(const struct emu_ctxt *ctxt, unsigned int reg, unsigned int size, bool high8);
-void emu_reg_write(struct emu_ctxt *ctxt, unsigned int reg, unsigned int size, bool high8, u64 val);
-/* reg += delta, wrapping within size bytes (the address size of string instructions). */
-void emu_reg_add_masked(struct emu_ctxt *ctxt, unsigned int reg, unsigned int size, s64 delta);
-/* rip + insn->len, wrapped to the code size; emu_advance_rip stores it. */
-u64 emu_next_rip(const struct emu_ctxt *ctxt);
-void emu_advance_rip(struct emu_ctxt *ctxt);
-
 static inline u64 emu_size_mask(unsigned int size)
 {
 	return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
 }
-
-/* MOVS, STOS, LODS with or without REP (string.c). */
-enum emu_result emu_exec_string(struct emu_ctxt *ctxt);
 
 #endif

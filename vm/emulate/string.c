@@ -1,16 +1,24 @@
-/* The string instructions guests aim at device memory: MOVS, STOS and LODS, one element (at most 8 bytes) per
- * iteration, with or without REP, honouring DF and the address size (which picks SI/ESI/RSI, DI/EDI/RDI and
- * CX/ECX/RCX and how they wrap). A REP runs at most rep_batch iterations per call and then returns EMU_CONTINUE with
- * rip still at the instruction, so a huge count never holds the vCPU and the guest sees the architectural
- * intermediate state if an interrupt is taken in between. */
-#include "vm/emulate/emulate.h"
+/* The string instructions: MOVS, CMPS, STOS, LODS and SCAS, one element (at most 8 bytes) per iteration, with or
+ * without REP, honouring DF and the address size (which picks SI/ESI/RSI, DI/EDI/RDI and CX/ECX/RCX and how they
+ * wrap). A REP runs at most rep_batch iterations per call and then returns EMU_CONTINUE with rip still at the
+ * instruction, so a huge count never holds the vCPU and the guest sees the architectural intermediate state if an
+ * interrupt is taken in between. CMPS and SCAS stop early as REPE/REPNE say: F3 repeats while ZF is 1, F2 while it
+ * is 0, each tested after the iteration (and the count first: a count of zero compares nothing). */
+#include "vm/emulate/internal.h"
 
-/* One element: MOVS copies seg:rSI to ES:rDI, STOS stores the accumulator at ES:rDI, LODS loads it from seg:rSI.
- * The destination segment is always ES, whatever the prefixes say. */
-static enum emu_result one_element(struct emu_ctxt *ctxt, unsigned int size, u64 amask)
+static bool is_compare(u8 op)
+{
+	return op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf;
+}
+
+/* One element: MOVS copies seg:rSI to ES:rDI, CMPS compares seg:rSI with ES:rDI (flags of [rSI] - [rDI]), STOS
+ * stores the accumulator at ES:rDI, LODS loads it from seg:rSI, SCAS compares the accumulator with ES:rDI. The rDI
+ * operand's segment is always ES, whatever the prefixes say. Flags go to *rflags, stored by the caller only once
+ * the element completed. */
+static enum emu_result one_element(struct emu_ctxt *ctxt, unsigned int size, u64 amask, u64 *rflags)
 {
 	const struct emu_insn *insn = &ctxt->insn;
-	u64 si = ctxt->regs[EMU_RSI] & amask, di = ctxt->regs[EMU_RDI] & amask, v = 0;
+	u64 si = ctxt->regs[EMU_RSI] & amask, di = ctxt->regs[EMU_RDI] & amask, v = 0, w = 0;
 	enum emu_result r;
 
 	switch (insn->opcode) {
@@ -20,10 +28,24 @@ static enum emu_result one_element(struct emu_ctxt *ctxt, unsigned int size, u64
 		if (r != EMU_OK)
 			return r;
 		return emu_mem_write(ctxt, EMU_SEG_ES, di, &v, size);
+	case 0xa6:
+	case 0xa7:
+		r = emu_mem_read(ctxt, insn->seg, si, &v, size);
+		if (r == EMU_OK)
+			r = emu_mem_read(ctxt, EMU_SEG_ES, di, &w, size);
+		if (r == EMU_OK)
+			emu_alu(EMU_ALU_CMP, v, w, size, rflags);
+		return r;
 	case 0xaa:
 	case 0xab:
 		v = emu_reg_read(ctxt, EMU_RAX, size, false);
 		return emu_mem_write(ctxt, EMU_SEG_ES, di, &v, size);
+	case 0xae:
+	case 0xaf:
+		r = emu_mem_read(ctxt, EMU_SEG_ES, di, &w, size);
+		if (r == EMU_OK)
+			emu_alu(EMU_ALU_CMP, emu_reg_read(ctxt, EMU_RAX, size, false), w, size, rflags);
+		return r;
 	default: /* AC, AD */
 		r = emu_mem_read(ctxt, insn->seg, si, &v, size);
 		if (r == EMU_OK)
@@ -38,14 +60,16 @@ enum emu_result emu_exec_string(struct emu_ctxt *ctxt)
 	unsigned int size = insn->op_size, asize = insn->addr_size;
 	u64 amask = emu_size_mask(asize);
 	s64 delta = (ctxt->rflags & EMU_FL_DF) ? -(s64)size : (s64)size;
-	bool uses_si = insn->opcode != 0xaa && insn->opcode != 0xab;
-	bool uses_di = insn->opcode <= 0xab;
+	bool uses_si = insn->opcode <= 0xa7 || insn->opcode == 0xac || insn->opcode == 0xad;
+	bool uses_di = insn->opcode <= 0xab || insn->opcode >= 0xae;
+	bool compare = is_compare(insn->opcode);
 	/* F2 before MOVS, STOS, LODS repeats exactly like F3: only CMPS and SCAS look at ZF. */
 	bool rep = insn->rep != 0;
 	u64 count = rep ? ctxt->regs[EMU_RCX] & amask : 1;
 	u32 batch = ctxt->rep_batch ? ctxt->rep_batch : EMU_REP_BATCH;
 
 	for (u32 done = 0;; done++) {
+		u64 fl = ctxt->rflags;
 		enum emu_result r;
 
 		if (!count) {
@@ -55,9 +79,10 @@ enum emu_result emu_exec_string(struct emu_ctxt *ctxt)
 		}
 		if (done == batch)
 			return EMU_CONTINUE;
-		r = one_element(ctxt, size, amask);
+		r = one_element(ctxt, size, amask, &fl);
 		if (r != EMU_OK)
 			return r; /* the registers describe the iterations completed, as after a fault on the CPU */
+		ctxt->rflags = fl;
 		if (uses_si)
 			emu_reg_add_masked(ctxt, EMU_RSI, asize, delta);
 		if (uses_di)
@@ -65,5 +90,8 @@ enum emu_result emu_exec_string(struct emu_ctxt *ctxt)
 		count--;
 		if (rep)
 			emu_reg_write(ctxt, EMU_RCX, asize, false, count);
+		/* REPE ends on a difference, REPNE on a match. */
+		if (rep && compare && !!(fl & EMU_FL_ZF) != (insn->rep == 0xf3))
+			count = 0;
 	}
 }
