@@ -121,52 +121,54 @@ static int handle_wrmsr(struct vcpu *v)
 	return 0;
 }
 
-static int handle_cr(struct vcpu *v)
+/* A guest write to CR0, CR3, CR4 or CR8, as an intercepted MOV (or the emulator) does it: -EINVAL when hardware
+ * raises #GP, else done, with the TLB flush and MMU root reload the write implies. */
+int vcpu_write_cr(struct vcpu *v, int cr, u64 val)
 {
-	struct vm_exit *e = &v->exit;
-	u64 val;
-
-	if (e->cr.num == 8) {
+	if (cr == 8) {
 		/* CR8 is the LAPIC's TPR[7:4]. */
-		if (e->cr.write) {
-			if (v->regs[e->cr.gpr] & ~0xfULL) {
-				vcpu_queue_exception(v, EXC_GP, true, 0);
-				return 0;
-			}
-			vlapic_set_tpr(v->lapic, (u8)(v->regs[e->cr.gpr] << 4));
-		} else {
-			v->regs[e->cr.gpr] = vlapic_get_tpr(v->lapic) >> 4;
-		}
-		virt_ops->skip_instruction(v);
+		if (val & ~0xfULL)
+			return -EINVAL;
+		vlapic_set_tpr(v->lapic, (u8)(val << 4));
 		return 0;
 	}
-	if (!e->cr.write) {
-		v->regs[e->cr.gpr] = virt_ops->get_cr(v, e->cr.num);
-		virt_ops->skip_instruction(v);
-		return 0;
-	}
-	val = e->cr.value_valid ? e->cr.value : v->regs[e->cr.gpr];
 	/* Outside long mode only the low 32 bits of the source register count. */
 	if (!(virt_ops->get_efer(v) & EFER_LMA))
 		val = (u32)val;
-	u64 old = virt_ops->get_cr(v, e->cr.num);
-	if (virt_ops->set_cr(v, e->cr.num, val)) {
-		vcpu_queue_exception(v, EXC_GP, true, 0);
-		return 0;
-	}
+	u64 old = virt_ops->get_cr(v, cr);
+	if (virt_ops->set_cr(v, cr, val))
+		return -EINVAL;
 	/* A MOV to CR0 or CR4 that changes how linear addresses translate flushes the TLB on a real CPU, global
 	 * entries included (SDM 4.10.4.1); the emulated write must do the same, or VPID/ASID keeps stale entries. */
-	u64 flush_bits = e->cr.num == 0 ? (CR0_PG | CR0_WP | CR0_PE)
-			 : e->cr.num == 4 ? (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE)
-					  : 0;
+	u64 flush_bits = cr == 0 ? (CR0_PG | CR0_WP | CR0_PE)
+			 : cr == 4 ? (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE)
+				   : 0;
 	if ((old ^ val) & flush_bits) {
 		/* The guest's own flush (not the MMU's): unsync shadow tables must be in sync before it returns. */
 		mmu_shadow_flush(&v->vm->mmu);
 		vcpu_request(v, VCPU_REQ_TLB_FLUSH);
 	}
 	/* Under shadow paging the root follows CR3 and the paging mode; a reload finds it in the root cache. */
-	if (v->vm->mmu.shadow.enabled && e->cr.num != 8)
+	if (v->vm->mmu.shadow.enabled && cr != 2)
 		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
+	return 0;
+}
+
+u64 vcpu_read_cr(struct vcpu *v, int cr)
+{
+	return cr == 8 ? vlapic_get_tpr(v->lapic) >> 4 : virt_ops->get_cr(v, cr);
+}
+
+static int handle_cr(struct vcpu *v)
+{
+	struct vm_exit *e = &v->exit;
+
+	if (!e->cr.write) {
+		v->regs[e->cr.gpr] = vcpu_read_cr(v, e->cr.num);
+	} else if (vcpu_write_cr(v, e->cr.num, e->cr.value_valid ? e->cr.value : v->regs[e->cr.gpr])) {
+		vcpu_queue_exception(v, EXC_GP, true, 0);
+		return 0;
+	}
 	virt_ops->skip_instruction(v);
 	return 0;
 }
@@ -331,6 +333,19 @@ static int handle_invlpg(struct vcpu *v)
 	return 0;
 }
 
+/* Real mode on VMX without unrestricted guest runs in virtual-8086 mode, where every exception exits. A #GP(0)
+ * there is a privileged instruction (CPL 3 in vm86, 0 in the guest's real mode): emulate it. Anything else is the
+ * guest's, delivered through its IVT by the backend (INT3 and INTO after the instruction). */
+static int handle_rmode_exception(struct vcpu *v, struct vcpu_event *ev)
+{
+	if (ev->vector == EXC_GP && ev->error_code == 0)
+		return vcpu_emulate(v);
+	if (v->exit.exc.soft)
+		ev->type = EVENT_SOFT_INT;
+	virt_ops->inject_event(v, ev);
+	return 0;
+}
+
 static int handle_exception(struct vcpu *v)
 {
 	struct vcpu_event ev = { .type = EVENT_EXCEPTION, .vector = v->exit.exc.vector,
@@ -353,6 +368,8 @@ static int handle_exception(struct vcpu *v)
 		vm_end(v->vm, VM_END_INTERNAL_ERROR, 18);
 		return 0;
 	default:
+		if (!(virt_ops->get_cr(v, 0) & CR0_PE))
+			return handle_rmode_exception(v, &ev);
 		return unhandled_exit(v);
 	}
 }

@@ -67,6 +67,7 @@ struct vm_exit {
 			u8 vector;
 			bool has_error;
 			bool icebp;     /* #DB raised by INT1 (re-injected as the instruction, not as a fault) */
+			bool soft;      /* #BP or #OF raised by INT3 or INTO: delivered as the instruction (insn_len) */
 			u32 error_code;
 			u64 fault_addr; /* #PF: the linear address (shadow paging intercepts #PF) */
 		} exc;

@@ -178,6 +178,99 @@ static int emu_fetch(void *opaque, gva_t linear, void *buf, unsigned int len, st
 
 static const struct emu_ops ops = { .fetch = emu_fetch, .read = emu_read, .write = emu_write };
 
+/* The system instructions, which the emulator runs for VMX's virtual-8086 real mode (every privileged instruction
+ * there raises #GP at CPL 3) and wherever else a guest's instruction must be redone: the same paths as the
+ * intercepts of MOV CR, RDMSR/WRMSR and HLT. */
+static int sys_get_cr(void *opaque, unsigned int cr, u64 *val)
+{
+	*val = vcpu_read_cr(((struct emu_env *)opaque)->v, (int)cr);
+	return 0;
+}
+
+static int sys_set_cr(void *opaque, unsigned int cr, u64 val, struct emu_fault *fault)
+{
+	if (!vcpu_write_cr(((struct emu_env *)opaque)->v, (int)cr, val))
+		return 0;
+	*fault = (struct emu_fault){ .vector = EXC_GP, .has_error = true };
+	return EMU_CB_FAULT;
+}
+
+static void sys_get_dt(void *opaque, bool idt, u16 *limit, u64 *base)
+{
+	struct vcpu_dtable dt;
+
+	virt_ops->get_dtable(((struct emu_env *)opaque)->v, idt, &dt);
+	*limit = dt.limit;
+	*base = dt.base;
+}
+
+static void sys_set_dt(void *opaque, bool idt, u16 limit, u64 base)
+{
+	struct vcpu_dtable dt = { .base = base, .limit = limit };
+
+	virt_ops->set_dtable(((struct emu_env *)opaque)->v, idt, &dt);
+}
+
+static u16 sys_get_seg_sel(void *opaque, unsigned int which)
+{
+	struct vcpu_segment s;
+
+	virt_ops->get_segment(((struct emu_env *)opaque)->v, which ? SEG_TR : SEG_LDTR, &s);
+	return s.selector;
+}
+
+static int sys_msr(void *opaque, u32 msr, u64 *val, bool write, struct emu_fault *fault)
+{
+	struct vcpu *v = ((struct emu_env *)opaque)->v;
+
+	if (!(write ? msr_write(v, msr, *val) : msr_read(v, msr, val)))
+		return 0;
+	*fault = (struct emu_fault){ .vector = EXC_GP, .has_error = true };
+	return EMU_CB_FAULT;
+}
+
+static int sys_rdmsr(void *opaque, u32 msr, u64 *val, struct emu_fault *fault)
+{
+	return sys_msr(opaque, msr, val, false, fault);
+}
+
+static int sys_wrmsr(void *opaque, u32 msr, u64 val, struct emu_fault *fault)
+{
+	return sys_msr(opaque, msr, &val, true, fault);
+}
+
+static int sys_halt(void *opaque)
+{
+	struct vcpu *v = ((struct emu_env *)opaque)->v;
+
+	v->stats[VM_STAT_HLT_EXITS]++;
+	v->halted = true;
+	return 0;
+}
+
+/* INVLPG, WBINVD: the guest's flush syncs unsync shadow tables and drops its TLB (more than INVLPG asks). */
+static int sys_invlpg(void *opaque, gva_t linear)
+{
+	struct vcpu *v = ((struct emu_env *)opaque)->v;
+
+	(void)linear;
+	mmu_shadow_flush(&v->vm->mmu);
+	vcpu_request(v, VCPU_REQ_TLB_FLUSH);
+	return 0;
+}
+
+static int sys_wbinvd(void *opaque)
+{
+	(void)opaque; /* caches are coherent for guest RAM; a guest cannot make the host flush them */
+	return 0;
+}
+
+static const struct emu_sys_ops sys_ops = {
+	.get_cr = sys_get_cr, .set_cr = sys_set_cr, .get_dt = sys_get_dt, .set_dt = sys_set_dt,
+	.get_seg_sel = sys_get_seg_sel, .rdmsr = sys_rdmsr, .wrmsr = sys_wrmsr, .halt = sys_halt,
+	.invlpg = sys_invlpg, .wbinvd = sys_wbinvd,
+};
+
 static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 {
 	struct vcpu_segment cs, seg;
@@ -192,6 +285,8 @@ static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 				    cs.attr & SEG_ATTR_L, cs.attr & SEG_ATTR_DB),
 		.cpl = env->cpl,
 		.ops = &ops,
+		.sys = &sys_ops,
+		.umip = virt_ops->get_cr(v, 4) & BIT(11),
 		.opaque = env,
 	};
 	static const int order[EMU_NR_SEGS] = { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS };

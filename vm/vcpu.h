@@ -28,6 +28,11 @@ static inline bool vcpu_may_log(struct vcpu *v)
 struct gwalk_mode;
 void vcpu_paging_mode(struct vcpu *v, struct gwalk_mode *mode);
 
+/* The guest's MOV to/from CR0, CR2, CR3, CR4, CR8 (vm/exit.c): the write returns -EINVAL where hardware raises
+ * #GP, and otherwise flushes and reloads the MMU root as the new value requires. */
+int vcpu_write_cr(struct vcpu *v, int cr, u64 val);
+u64 vcpu_read_cr(struct vcpu *v, int cr);
+
 /* Emulate the instruction at RIP against guest RAM and the MMIO bus (vm/mmio.c). */
 int vcpu_emulate(struct vcpu *v);
 /* Fetch up to len instruction bytes at the guest's CS:RIP through its page tables; the count fetched (fewer at an

@@ -18,6 +18,9 @@ void interrupt_dispatch(struct irq_frame *f)
 	if (f->vector == 2) {
 		if (panic_in_progress())
 			cpu_halt_forever();
+		/* A vCPU kick (vcpu_notify): it made the guest exit, which was all it was for. */
+		if (__atomic_exchange_n(&this_cpu()->nmi_kick, false, __ATOMIC_SEQ_CST))
+			return;
 		/* An NMI nobody sent on purpose (watchdog, hardware error): report it, the hypervisor goes on. */
 		pr_warn("hv: NMI on CPU %u\n", this_cpu_id());
 		return;

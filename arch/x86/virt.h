@@ -72,6 +72,9 @@ struct vcpu_boot_state {
 	X(p, int, set_passthrough_msr, (struct vcpu * v, u32 index, u64 val))                                          \
 	X(p, int, set_efer, (struct vcpu * v, u64 efer))                                                               \
 	X(p, void, get_segment, (struct vcpu * v, int seg, struct vcpu_segment *s))                                    \
+	/* The GDTR (idt false) or IDTR, for the emulator's LGDT/LIDT/SGDT/SIDT. */                                   \
+	X(p, void, get_dtable, (struct vcpu * v, bool idt, struct vcpu_dtable *dt))                                    \
+	X(p, void, set_dtable, (struct vcpu * v, bool idt, const struct vcpu_dtable *dt))                              \
 	X(p, int, get_cpl, (struct vcpu * v))                                                                          \
 	/* Advance RIP past the exiting instruction (its length is in v->exit.insn_len). */                           \
 	X(p, void, skip_instruction, (struct vcpu * v))                                                                \

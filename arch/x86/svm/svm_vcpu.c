@@ -142,6 +142,24 @@ void svm_get_segment(struct vcpu *v, int seg, struct vcpu_segment *out)
 	out->attr = (s->attrib & BIT(7)) ? s->attrib & 0xfff : SEG_ATTR_UNUSABLE;
 }
 
+void svm_get_dtable(struct vcpu *v, bool idt, struct vcpu_dtable *dt)
+{
+	struct vmcb_seg *s = idt ? &to_svm(v)->vmcb->save.idtr : &to_svm(v)->vmcb->save.gdtr;
+
+	dt->base = s->base;
+	dt->limit = (u16)s->limit;
+}
+
+void svm_set_dtable(struct vcpu *v, bool idt, const struct vcpu_dtable *dt)
+{
+	struct svm_vcpu *sv = to_svm(v);
+	struct vmcb_seg *s = idt ? &sv->vmcb->save.idtr : &sv->vmcb->save.gdtr;
+
+	s->base = dt->base;
+	s->limit = dt->limit;
+	vmcb_dirty(sv, VMCB_CLEAN_DT);
+}
+
 int svm_get_cpl(struct vcpu *v)
 {
 	return to_svm(v)->vmcb->save.cpl;

@@ -3,6 +3,7 @@
 #define ARCH_X86_VMX_VMX_H
 
 #include "arch/x86/vmx/vmcs.h"
+#include "arch/x86/virt.h"
 #include "arch/x86/vmx/vmx_caps.h"
 
 #include "vm/vm.h"
@@ -26,6 +27,8 @@ struct vmx_vcpu {
 	bool shadow;          /* constant */
 	u64 g_cr3;            /* shadow: the guest's CR3 */
 	bool vm86;            /* shadow: the guest is in real mode, which the CPU runs in virtual-8086 mode */
+	struct vcpu_segment rm_tr; /* vm86: the guest's TR while the CPU's holds the vm86 TSS */
+	u64 rm_iopl;          /* vm86: the guest's RFLAGS.IOPL while the CPU's is 3 */
 	u64 cr0_guest_owned;  /* constant: CR0 bits the guest writes without an exit (the rest are in the mask) */
 	/* EFER/PAT switching through the MSR lists (vmx_msr_switch.c) where the controls are missing. */
 	hpa_t msr_area;       /* constant: 0 when the controls do it all */
@@ -56,10 +59,21 @@ void vmx_write_guest_pat(struct vmx_vcpu *x, u64 pat);
 u64 vmx_read_guest_efer(struct vmx_vcpu *x);
 u64 vmx_read_guest_pat(struct vmx_vcpu *x);
 
+/* vmx_rmode.c: real mode in virtual-8086 mode (vm86 set while it runs so) */
+int vmx_rmode_enter(struct vcpu *v);
+void vmx_rmode_leave(struct vcpu *v);
+/* Forget vm86 for a new state that the caller writes whole (INIT/SIPI, a loader's). */
+void vmx_rmode_reset(struct vcpu *v);
+void vmx_rmode_get_segment(struct vcpu *v, int seg, struct vcpu_segment *s);
+u64 vmx_rmode_rflags_in(struct vmx_vcpu *x, u64 hw);
+u64 vmx_rmode_rflags_out(struct vmx_vcpu *x, u64 guest);
+void vmx_rmode_deliver(struct vcpu *v, u8 vector, u32 ret_len);
+
 /* vmx_shadow.c */
 void vmx_shadow_setup(struct vmx_vcpu *x);
-/* After VMPTRLD: which #PFs exit (all, or all but the guest's own protection faults on reads). */
-void vmx_shadow_pf_filter(bool all);
+/* After VMPTRLD: which exceptions exit under shadow paging (all, in vm86; else #DB/#AC/#MC and every #PF but the
+ * guest's own protection faults on reads). */
+void vmx_shadow_intercepts(bool all);
 /* Write the CR0, CR4 and EFER the CPU runs the guest with, and the IA-32e entry control, from the guest's view. */
 void vmx_sync_paging(struct vcpu *v);
 void vmx_update_exec_controls(struct vmx_vcpu *x);

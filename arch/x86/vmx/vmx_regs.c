@@ -20,17 +20,25 @@ void vmx_set_rip(struct vcpu *v, u64 rip)
 
 u64 vmx_get_rflags(struct vcpu *v)
 {
-	return vmcs_read(GUEST_RFLAGS);
+	struct vmx_vcpu *x = to_vmx(v);
+	u64 rflags = vmcs_read(GUEST_RFLAGS);
+
+	return x->vm86 ? vmx_rmode_rflags_in(x, rflags) : rflags;
 }
 
 void vmx_set_rflags(struct vcpu *v, u64 rflags)
 {
-	vmcs_write(GUEST_RFLAGS, rflags | BIT(1));
+	struct vmx_vcpu *x = to_vmx(v);
+
+	rflags |= BIT(1);
+	vmcs_write(GUEST_RFLAGS, x->vm86 ? vmx_rmode_rflags_out(x, rflags) : rflags);
 }
 
 int vmx_get_cpl(struct vcpu *v)
 {
-	/* SS.DPL is the CPL (SDM 24.4.1); in real mode it reads 0. */
+	/* SS.DPL is the CPL (SDM 24.4.1); in real mode it reads 0, and in the vm86 that runs it the CPU's is 3. */
+	if (to_vmx(v)->vm86)
+		return 0;
 	return (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
 }
 
@@ -120,6 +128,16 @@ static int set_cr0(struct vcpu *v, u64 val)
 	u64 efer = ((x->efer & EFER_LME) && (val & CR0_PG)) ? x->efer | EFER_LMA : x->efer & ~(u64)EFER_LMA;
 	if (((val ^ x->cr0) & (CR0_PG | CR0_PE | CR0_CD | CR0_NW)) && load_pdptrs(v, val, x->cr4, efer))
 		return -EINVAL;
+	/* Without unrestricted guest, real mode runs in vm86 (vmx_rmode.c). */
+	if (x->shadow && !(val & CR0_PE) && !x->vm86) {
+		int r = vmx_rmode_enter(v);
+		if (r) {
+			vm_end(v->vm, VM_END_INTERNAL_ERROR, r);
+			return 0;
+		}
+	} else if (x->vm86 && (val & CR0_PE)) {
+		vmx_rmode_leave(v);
+	}
 	x->cr0 = val;
 	vmcs_write(CR0_READ_SHADOW, val);
 	update_long_mode(v);

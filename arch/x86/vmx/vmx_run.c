@@ -15,6 +15,14 @@ static void reinject_interrupted_event(struct vmx_vcpu *x)
 	if (!(idt & INTR_INFO_VALID))
 		return;
 	x->vcpu->exit.vectoring = true;
+	if (x->vm86) {
+		/* Only the guest's own INT n, redirected through the IVT, is delivered by the CPU in vm86 (everything
+		 * else is intercepted or delivered in software): its RIP still points at the INT, which runs again. */
+		u32 type = idt & (7u << 8);
+		if (type != INTR_TYPE_SOFT_INTR && type != INTR_TYPE_SOFT_EXCEPTION)
+			vmx_rmode_deliver(x->vcpu, idt & 0xff, 0);
+		return;
+	}
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, idt & ~(u32)INTR_INFO_NMI_UNBLOCK);
 	if (idt & INTR_INFO_HAS_ERROR)
 		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE, vmcs_read32(IDT_VECTORING_ERROR_CODE));
@@ -106,6 +114,7 @@ static enum exit_reason exception_or_nmi(struct vcpu *v)
 		v->exit.exc.error_code = vmcs_read32(VM_EXIT_INTR_ERROR_CODE);
 	/* INT1 (ICEBP) is a privileged software exception: it must go back as one, with its length. */
 	v->exit.exc.icebp = (info & (7u << 8)) == INTR_TYPE_PRIV_SW_EXCEPTION;
+	v->exit.exc.soft = (info & (7u << 8)) == INTR_TYPE_SOFT_EXCEPTION;
 	if (v->exit.exc.vector == 1 && !v->exit.exc.icebp) {
 		/* An intercepted #DB leaves DR6 alone and reports its bits in the qualification (SDM 27.2.1). */
 		u64 dr6 = 0xffff0ff0ULL | (v->exit.hw_qual & 0x600f);
@@ -220,6 +229,11 @@ void vmx_inject_event(struct vcpu *v, const struct vcpu_event *ev)
 {
 	u32 info = INTR_INFO_VALID | ev->vector;
 
+	if (to_vmx(v)->vm86) {
+		bool after = ev->type == EVENT_SOFT_INT || ev->type == EVENT_ICEBP;
+		vmx_rmode_deliver(v, ev->type == EVENT_NMI ? 2 : ev->vector, after ? v->exit.insn_len : 0);
+		return;
+	}
 	switch (ev->type) {
 	case EVENT_EXTINT:
 		info |= INTR_TYPE_EXT_INTR;

@@ -34,12 +34,16 @@ void vmx_shadow_setup(struct vmx_vcpu *x)
  * supervisor, SMAP or protection-key violation, and the shadow leaves copy those bits from the guest's entries: it is
  * the guest's own fault, so the CPU delivers it directly. Everything else (not present, writes to write-protected
  * tables, MMIO entries with reserved bits, fetches) exits. With bit 14 clear in the exception bitmap, a #PF whose
- * error code masked by MASK equals MATCH does not exit, and every other one does (SDM 25.2).
+ * error code masked by MASK equals MATCH does not exit, and every other one does (SDM 25.2). all: bit 14 set and
+ * MASK = MATCH = 0, so that every #PF exits (vm86, where the guest has no protected-mode IDT to take one).
  */
-void vmx_shadow_pf_filter(bool all)
+void vmx_shadow_intercepts(bool all)
 {
+	u32 bitmap = BIT(1) | BIT(17) | BIT(18); /* vmx_vcpu_create's: #DB, #AC, #MC */
+
+	vmcs_write(EXCEPTION_BITMAP, all ? ~0u : bitmap);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, all ? 0 : PFERR_PRESENT | PFERR_WRITE | PFERR_RSVD | PFERR_FETCH);
-	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, all ? ~0u : PFERR_PRESENT);
+	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, all ? 0 : PFERR_PRESENT);
 }
 
 void vmx_sync_paging(struct vcpu *v)

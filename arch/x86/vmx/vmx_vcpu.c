@@ -205,7 +205,7 @@ int vmx_vcpu_create(struct vcpu *v)
 	 * itself forever inside the CPU (CVE-2015-8104, CVE-2015-5307), which would take this CPU from the host. */
 	vmcs_write(EXCEPTION_BITMAP, BIT(1) | BIT(17) | BIT(18));
 	if (x->shadow)
-		vmx_shadow_pf_filter(false);
+		vmx_shadow_intercepts(false);
 	else {
 		vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
 		vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
@@ -296,12 +296,27 @@ void vmx_get_segment(struct vcpu *v, int seg, struct vcpu_segment *s)
 	s->base = vmcs_read(seg_fields[seg].base);
 	s->limit = vmcs_read32(seg_fields[seg].limit);
 	s->attr = vmx_attr_from_ar(vmcs_read32(seg_fields[seg].ar));
+	if (to_vmx(v)->vm86)
+		vmx_rmode_get_segment(v, seg, s);
+}
+
+void vmx_get_dtable(struct vcpu *v, bool idt, struct vcpu_dtable *dt)
+{
+	dt->base = vmcs_read(idt ? GUEST_IDTR_BASE : GUEST_GDTR_BASE);
+	dt->limit = (u16)vmcs_read(idt ? GUEST_IDTR_LIMIT : GUEST_GDTR_LIMIT);
+}
+
+void vmx_set_dtable(struct vcpu *v, bool idt, const struct vcpu_dtable *dt)
+{
+	vmcs_write(idt ? GUEST_IDTR_BASE : GUEST_GDTR_BASE, dt->base);
+	vmcs_write(idt ? GUEST_IDTR_LIMIT : GUEST_GDTR_LIMIT, dt->limit);
 }
 
 void vmx_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *s)
 {
 	struct vmx_vcpu *x = to_vmx(v);
 
+	vmx_rmode_reset(v);
 	for (int i = 0; i < NR_SEGS; i++) {
 		vmcs_write(seg_fields[i].sel, s->seg[i].selector);
 		vmcs_write(seg_fields[i].base, s->seg[i].base);
@@ -321,7 +336,7 @@ void vmx_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *s)
 	vmx_set_cr(v, 0, s->cr0);
 	vmx_set_cr(v, 3, s->cr3);
 	vmcs_write(GUEST_RIP, s->rip);
-	vmcs_write(GUEST_RFLAGS, s->rflags | BIT(1));
+	vmx_set_rflags(v, s->rflags);
 	vmcs_write(GUEST_RSP, v->regs[VCPU_RSP]);
 	x->rsp_cache = v->regs[VCPU_RSP];
 	vmcs_write(GUEST_DR7, 0x400);
