@@ -139,17 +139,6 @@ CASES += [
     # (QEMU's SVM and Bochs' VMX both exit to the hypervisor correctly), so zambezi runs every guest but that one.
     Case("bochs-svm-guests", "bochs", "zambezi", megs=1024, modules=guest_modules(triplefault=False),
          expect=guest_expect(triplefault=False), forbid=GUEST_NEVER, timeout=900),
-    # hv.tdp=0 on VMX: shadow paging without EPT (and so without unrestricted guest).
-    Case("bochs-vmx-tdp-off", "bochs", "corei7_skylake_x", cmdline="hv.tdp=0 hv.panic=poweroff",
-         modules=[(GUEST + "hello.elf", "vm=hello mem=16M"), (GUEST + "smp.elf", 'vm=smp2 mem=64M cpus=2 cmdline="cpus=2"')],
-         expect=[r"^hv: virt: backend vmx with shadow paging \(hv.tdp=0\)", r"^\[hello\] TEST hello PASS",
-                 r"^vm hello: ended: debug-exit, status 0x1 "],
-         forbid=GUEST_NEVER, timeout=300),
-    Case("bochs-penryn-hello", "bochs", "core2_penryn_t9600", cmdline="hv.panic=poweroff",
-         modules=[(GUEST + "hello.elf", "vm=hello mem=16M"), (GUEST + "smp.elf", 'vm=smp2 mem=64M cpus=2 cmdline="cpus=2"')],
-         expect=[r"^hv: virt: backend vmx with shadow paging \(the CPU has no EPT\)", r"^\[hello\] TEST hello PASS",
-                 r"^vm hello: ended: debug-exit, status 0x1 "],
-         forbid=GUEST_NEVER, timeout=300),
     Case("bochs-vmx-guests", "bochs", "corei7_skylake_x", megs=1024, modules=guest_modules(),
          expect=guest_expect(), forbid=GUEST_NEVER, timeout=900),
 ]
@@ -183,6 +172,29 @@ CASES += [
          forbid=GUEST_NEVER + [r"^\[toobig\]", r"smpcrash FAIL"], timeout=240),
     Case("bochs-vmx-smp", "bochs", "corei7_skylake_x", megs=512, modules=SMP2_MODULES, expect=SMP2_EXPECT,
          forbid=GUEST_NEVER + [r"^\[toobig\]", r"smpcrash FAIL"], timeout=900),
+]
+
+
+# ---- shadow paging on VMX: Skylake with hv.tdp=0 (no EPT, so no unrestricted guest either), and Core 2 Penryn, which
+# has neither EPT nor VPID nor the EFER/PAT entry/exit controls (MSR lists), and so chooses shadow paging itself.
+# Real mode (the APs' SIPI trampolines) runs in virtual-8086 mode.
+VMX_SHADOW = "loglevel=6 hv.panic=poweroff hv.tdp=0"
+VMX_SHADOW_EXPECT = [r"^hv: virt: backend vmx with shadow paging \(hv.tdp=0\)",
+                     r"MMU: shadow paging \(hv.tdp=0\), budget \d+ shadow pages"]
+PENRYN_EXPECT = [r"^vmx: EPT unsupported", r"^vmx: VPID unsupported",
+                 r"^vmx: entry \+ia32e-guest -load-EFER -load-PAT",
+                 r"^hv: virt: backend vmx with shadow paging \(the CPU has no EPT\)",
+                 r"MMU: shadow paging \(the CPU has no EPT\), budget \d+ shadow pages"]
+CASES += [
+    Case("bochs-vmx-shadow-guests", "bochs", "corei7_skylake_x", megs=1024, cmdline=VMX_SHADOW,
+         modules=guest_modules(), expect=VMX_SHADOW_EXPECT + guest_expect(), forbid=GUEST_NEVER, timeout=900),
+    Case("bochs-vmx-shadow-smp", "bochs", "corei7_skylake_x", megs=512, cmdline=VMX_SHADOW, modules=SMP2_MODULES,
+         expect=VMX_SHADOW_EXPECT + SMP2_EXPECT, forbid=GUEST_NEVER + [r"^\[toobig\]", r"smpcrash FAIL"],
+         timeout=900),
+    Case("bochs-penryn-guests", "bochs", "core2_penryn_t9600", megs=1024, modules=guest_modules(),
+         expect=PENRYN_EXPECT + guest_expect(), forbid=GUEST_NEVER, timeout=900),
+    Case("bochs-penryn-smp", "bochs", "core2_penryn_t9600", megs=512, modules=SMP2_MODULES,
+         expect=PENRYN_EXPECT + SMP2_EXPECT, forbid=GUEST_NEVER + [r"^\[toobig\]", r"smpcrash FAIL"], timeout=900),
 ]
 
 
@@ -358,4 +370,18 @@ CASES += [
     Case("qemu-svm-shadow-linux", "qemu", "max", mem="2G", cmdline=SHADOW, modules=linux_modules(64),
          expect=SHADOW_EXPECT + LINUX_EXPECT + [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID,
          ordered=True, timeout=500),
+    # The same on VMX without EPT: the storm's 4-level phases with unsync leaves on Skylake, and without them (every
+    # guest table write-protected) on Penryn; Linux with 2 vCPUs (its APs start in real mode, so in vm86).
+    Case("bochs-vmx-shadow-ptstorm", "bochs", "corei7_skylake_x", megs=512, cmdline=VMX_SHADOW + " hv.shadow_unsync=1",
+         modules=ptstorm_modules(" remap cr3 perm smp"),
+         expect=VMX_SHADOW_EXPECT + [e for e in PTSTORM_EXPECT if "ptstorm_pae" not in e and "ptstorm_legacy32" not in e]
+         + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs"],
+         forbid=GUEST_NEVER + [r"TEST ptstorm\w* SKIP", r"without P"], timeout=900),
+    Case("bochs-penryn-ptstorm", "bochs", "core2_penryn_t9600", megs=512,
+         modules=ptstorm_modules(" remap cr3 perm smp"),
+         expect=PENRYN_EXPECT + [e for e in PTSTORM_EXPECT if "ptstorm_pae" not in e and "ptstorm_legacy32" not in e],
+         forbid=GUEST_NEVER + [r"TEST ptstorm\w* SKIP", r"without P"], timeout=900),
+    Case("bochs-vmx-shadow-linux", "bochs", "corei7_skylake_x", megs=1024, cmdline=VMX_SHADOW,
+         modules=linux_modules(16, cpus=2), expect=VMX_SHADOW_EXPECT + linux_expect(2) +
+         [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID, ordered=True, timeout=1500),
 ]
