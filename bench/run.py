@@ -39,6 +39,7 @@ import runner  # noqa: E402  (build_iso, the emulator command lines, run_case)
 import suite  # noqa: E402
 sys.path.insert(0, HERE)
 import linux  # noqa: E402  (the Linux section: bench/linux.py)
+import shadow  # noqa: E402  (the shadow MMU section: bench/shadow.py)
 
 runner.OUT = os.path.join(ROOT, "build", "bench")  # run_case writes NAME.serial.log and NAME.emulator.log here
 GUEST = "build/guests/"
@@ -49,17 +50,28 @@ MODULES = [(GUEST + "bench.elf", "vm=bench mem=128M"), (GUEST + "benchfault.elf"
            (GUEST + "bench.elf", "vm=bench4k mem=128M pages=4k")]
 EXPECT = [r"^\[bench\] TEST bench PASS", r"^\[benchfault\] TEST benchfault PASS", r"^\[bench4k\] TEST bench PASS",
           r"^vm bench: ended: debug-exit, status 0x1 ", r"^vm benchfault: ended: debug-exit, status 0x1 ",
-          r"^hv: all VMs have ended"]
+          r"^vm bench: MMU: TDP ", r"^vm benchfault: MMU: TDP ", r"^vm bench4k: MMU: TDP "]
 FORBID = suite.GUEST_NEVER + [r"BENCH \S+ SKIP", r"bench: FAIL"]
+# A backend with EPT/NPT boots the TDP guests and then the shadow MMU's pair with tdp=0 on their module lines (the
+# shadow VMs come last, so the TDP figures are those of the boot without them); Penryn, which has no EPT, only the
+# pair, and the hypervisor chooses shadow paging for it.
+TDP_SET = (MODULES + shadow.modules(tdp0=True), EXPECT + shadow.EXPECT + [r"^hv: all VMs have ended"])
+SHADOW_SET = (shadow.modules(tdp0=False), shadow.EXPECT + [r"MMU: shadow paging \(the CPU has no EPT\)",
+                                                           r"^hv: all VMs have ended"])
 
-# (key, column heading, what it is, Case keyword arguments)
+# (key, column heading, what it is, Case keyword arguments, (modules, expect), whether the TDP guests run)
 BACKENDS = [
-    ("bochs-vmx", "Bochs skylake", "Bochs corei7_skylake_x: VMX, EPT (4-level, 2M/1G, A/D), VPID",
-     dict(emulator="bochs", cpu="corei7_skylake_x", megs=512, timeout=600)),
-    ("bochs-svm", "Bochs zambezi", "Bochs zambezi: SVM, NPT, NRIPS, FlushByASID",
-     dict(emulator="bochs", cpu="zambezi", megs=512, timeout=600)),
-    ("qemu-svm", "QEMU TCG max", "QEMU TCG -cpu max -icount: SVM, NPT; no NRIPS, no FlushByASID",
-     dict(emulator="qemu", cpu="max", mem="512M", timeout=180)),
+    ("bochs-vmx", "Bochs skylake", "Bochs corei7_skylake_x: VMX, EPT (4-level, 2M/1G, A/D), VPID; "
+     "benchshadow: tdp=0, VMX without EPT",
+     dict(emulator="bochs", cpu="corei7_skylake_x", megs=512, timeout=600), TDP_SET, True),
+    ("bochs-svm", "Bochs zambezi", "Bochs zambezi: SVM, NPT, NRIPS, FlushByASID; benchshadow: tdp=0, SVM without NPT",
+     dict(emulator="bochs", cpu="zambezi", megs=512, timeout=600), TDP_SET, True),
+    ("qemu-svm", "QEMU TCG max", "QEMU TCG -cpu max -icount: SVM, NPT; no NRIPS, no FlushByASID; "
+     "benchshadow: tdp=0, SVM without NPT",
+     dict(emulator="qemu", cpu="max", mem="512M", timeout=180), TDP_SET, True),
+    ("bochs-penryn", "Bochs penryn", "Bochs core2_penryn_t9600: VMX without EPT, VPID or the EFER/PAT controls "
+     "(MSR lists): shadow paging chosen by the probe; benchshadow only",
+     dict(emulator="bochs", cpu="core2_penryn_t9600", megs=512, timeout=600), SHADOW_SET, False),
 ]
 
 # Table rows: (label, guest, BENCH name or a function of the results, explanation).
@@ -97,8 +109,9 @@ DELTA_KEYS = [("TDP_FAULTS", "faults"), ("TDP_MAPPED_4K", "4K"), ("TDP_MAPPED_2M
               ("MMIO_EXITS", "mmio")]
 
 
-def make_case(key, kw, run, shift):
-    case = suite.Case(f"bench-{key}-run{run}", cmdline=CMDLINE, cpus=2, modules=MODULES, expect=EXPECT,
+def make_case(key, kw, vm_set, run, shift):
+    modules, expect = vm_set
+    case = suite.Case(f"bench-{key}-run{run}", cmdline=CMDLINE, cpus=2, modules=modules, expect=expect,
                       forbid=FORBID, **kw)
     if case.emulator == "qemu":
         case.icount = f"shift={shift},sleep=off"
@@ -106,13 +119,19 @@ def make_case(key, kw, run, shift):
 
 
 def parse(log):
-    """{guest: {"bench": {name: cycles per op}, "total": {name: (cycles, ops)}, "delta": {phase: {STAT: n}}}}"""
+    """{guest: {"bench": {name: cycles per op}, "total": {name: (cycles, ops)}, "delta": {phase: {STAT: n}},
+    "end": {shadow MMU counter: n}}}: the guest's own lines, and the shadow MMU's counts from the VM's end report."""
     out = {}
     for line in log.splitlines():
+        e = re.match(r"^vm (\w+): shadow MMU: (.*)$", line)
+        if e:
+            out.setdefault(e.group(1), {"bench": {}, "total": {}, "delta": {}, "end": {}})["end"] = \
+                shadow.parse_report(e.group(2))
+            continue
         m = re.match(r"^\[(\w+)\] (.*)$", line)
         if not m:
             continue
-        g = out.setdefault(m.group(1), {"bench": {}, "total": {}, "delta": {}})
+        g = out.setdefault(m.group(1), {"bench": {}, "total": {}, "delta": {}, "end": {}})
         text = m.group(2)
         b = re.match(r"^BENCH (\S+) (\d+\.\d)$", text)
         if b:
@@ -219,7 +238,8 @@ def host_lines():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2, help="boots per configuration (default 2)")
-    ap.add_argument("--only", default="", help="regex on the backend keys: bochs-vmx, bochs-svm, qemu-svm")
+    ap.add_argument("--only", default="", help="regex on the backend keys: bochs-vmx, bochs-svm, qemu-svm, "
+                    "bochs-penryn")
     ap.add_argument("--qemu-shift", type=int, default=0, help="QEMU -icount shift (default 0)")
     ap.add_argument("--jobs", type=int, default=min(os.cpu_count() or 2, 6), help="emulators at once")
     ap.add_argument("--section", choices=("all", "exits", "linux"), default="all",
@@ -241,7 +261,7 @@ def main():
     os.makedirs(runner.OUT, exist_ok=True)
 
     backends = [b for b in BACKENDS if re.search(a.only, b[0])] if a.section != "linux" else []
-    cases = [(b, r, make_case(b[0], b[3], r, a.qemu_shift)) for b in backends for r in range(1, a.runs + 1)]
+    cases = [(b, r, make_case(b[0], b[3], b[4], r, a.qemu_shift)) for b in backends for r in range(1, a.runs + 1)]
     ltasks = linux.tasks(a.bochs_linux, a.linux_runs, a.bochs_linux_runs) if a.section != "exits" else []
     print(f"bench: {len(cases)} boots ({len(backends)} backends x {a.runs}) and {len(ltasks)} Linux boots, "
           f"{a.jobs} at a time; logs in {os.path.relpath(runner.OUT, ROOT)}/", flush=True)
@@ -285,30 +305,43 @@ def main():
         return per_op(res, guest, spec, scale[key])
 
     w0, w = 20, 15
-    head = f"{'instructions per op':<{w0}}" + "".join(f"{b[1]:>{w}}" for b in backends)
+    tdp_backends = [b for b in backends if b[5]]
+    head = f"{'instructions per op':<{w0}}" + "".join(f"{b[1]:>{w}}" for b in tdp_backends)
     print("\n".join(f"  {b[1]:<15} {b[2]}" for b in backends))
     if any(b[3]["emulator"] == "qemu" for b in backends):
         print(f"  (QEMU: -icount shift={a.qemu_shift},sleep=off; TSC deltas divided by {2 ** a.qemu_shift})")
     print()
     for title, rows in (("exits and first touch (tests/guests/bench.c)", EXIT_ROWS),
                         ("TDP fault cost, net (tests/guests/benchfault.c)", FAULT_ROWS)):
+        if not tdp_backends:
+            break
         print(f"{title}")
         print(head + "   what")
         for label, guest, spec, what in rows:
-            cells = "".join(f"{fmt(value(b[0], guest, spec)):>{w}}" for b in backends)
+            cells = "".join(f"{fmt(value(b[0], guest, spec)):>{w}}" for b in tdp_backends)
             print(f"{label:<{w0}}{cells}   {what}")
         print()
 
-    print("counter deltas over each timed loop: TDP faults / leaves mapped 4K / 2M / 1G / MMIO exits")
-    w = 18  # "1000/1000/0/0/-" and a gap
-    print(f"{'phase':<{w0}}" + "".join(f"{b[1]:>{w}}" for b in backends))
-    for guest, phase, label in DELTA_ROWS:
-        cells = []
-        for b in backends:
-            d = first[b[0]].get(guest, {}).get("delta", {}).get(phase)
-            cells.append("-" if d is None else "/".join(str(d.get(k, "-")) for k, _ in DELTA_KEYS))
-        print(f"{label:<{w0}}" + "".join(f"{c:>{w}}" for c in cells))
-    print()
+    if tdp_backends:
+        print("counter deltas over each timed loop: TDP faults / leaves mapped 4K / 2M / 1G / MMIO exits")
+        wd = 18  # "1000/1000/0/0/-" and a gap
+        print(f"{'phase':<{w0}}" + "".join(f"{b[1]:>{wd}}" for b in tdp_backends))
+        for guest, phase, label in DELTA_ROWS:
+            cells = []
+            for b in tdp_backends:
+                d = first[b[0]].get(guest, {}).get("delta", {}).get(phase)
+                cells.append("-" if d is None else "/".join(str(d.get(k, "-")) for k, _ in DELTA_KEYS))
+            print(f"{label:<{w0}}" + "".join(f"{c:>{wd}}" for c in cells))
+        print()
+
+    # The shadow MMU's figures, next to the same backend's TDP 4K fault-in; its counter deltas checked in every run.
+    shadow.print_section(backends, first, lambda key, guest, name: per_op(first[key], guest, name, scale[key]),
+                         lambda key: value(key, "bench4k", "fault_4k") if key in (b[0] for b in tdp_backends)
+                         else None, fmt, 26, w)
+    shadow_bad = [p for b in backends for r in range(1, a.runs + 1) if (b[0], r) in results
+                  for p in shadow.check(f"{b[0]} run {r}", results[(b[0], r)])]
+    for p in shadow_bad:
+        print(f"FAIL {p}")
 
     mismatch = []
     for b in backends:
@@ -322,7 +355,7 @@ def main():
             diffs = []
             for r, other in enumerate(runs[1:], 2):
                 for guest in sorted(set(runs[0]) | set(other)):
-                    for kind in ("bench", "total", "delta"):
+                    for kind in ("bench", "total", "delta", "end"):
                         x, y = runs[0].get(guest, {}).get(kind, {}), other.get(guest, {}).get(kind, {})
                         for k in sorted(set(x) | set(y)):
                             if x.get(k) != y.get(k):
@@ -339,8 +372,9 @@ def main():
     print("host")
     for line in host_lines():
         print(line)
-    if failed or mismatch or lbad:
-        print(f"\nbench: FAILED: {', '.join(failed + [m + ' not repeatable' for m in mismatch] + lbad)}")
+    if failed or mismatch or lbad or shadow_bad:
+        bad = failed + [m + " not repeatable" for m in mismatch] + lbad + (["shadow MMU counts"] if shadow_bad else [])
+        print(f"\nbench: FAILED: {', '.join(bad)}")
         return 1
     return 0
 
