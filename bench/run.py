@@ -11,6 +11,12 @@ Every configuration boots twice and the two sets of figures must be identical. T
 by side, then the counter deltas that show which page size the faults mapped, then host-side sizes in bytes: the
 hypervisor image and the TDP page-table memory per GiB of guest RAM. See bench/README.md for what each figure means.
 
+The same boots then run tests/guests/benchshadow.c under shadow paging (bench/shadow.py): two VMs with tdp=0 on their
+module lines (the guest, and its dry run, whose end report is subtracted), and a fourth backend, Bochs
+core2_penryn_t9600, which has no EPT, boots that pair alone. Its table gives one shadow fault-in, one emulated guest
+PTE write and one cached-root CR3 switch, with the ratio to the same backend's TDP 4K fault-in, and checks the shadow
+MMU's counter deltas against the operations the guest timed.
+
 Then the Linux section (bench/linux.py): Debian's kernel with the busybox initramfs of tests/linux, booted natively
 and under the hypervisor in the same emulator, and the guest's BENCH lines (time to userspace, 200 fork+exec, a tmpfs
 memory pass) compared as ratios hypervisor / native, in virtual time: QEMU TCG -icount shift=0,sleep=off (one guest
