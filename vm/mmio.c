@@ -203,7 +203,7 @@ static int emu_fetch(void *opaque, gva_t linear, void *buf, unsigned int len, st
 	case n:                                                                                                        \
 		__asm__ __volatile__(insn __VA_ARGS__);                                                                \
 		break;
-#define XMM_SWITCH(reg, insn_fmt, ...)                                                                           \
+#define XMM_SWITCH(reg, insn_fmt, ...)                                                                                 \
 	switch (reg) {                                                                                                 \
 		XMM_CASE(0, insn_fmt(0), __VA_ARGS__)                                                                  \
 		XMM_CASE(1, insn_fmt(1), __VA_ARGS__)                                                                  \

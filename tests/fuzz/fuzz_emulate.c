@@ -354,8 +354,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r = emu_run(c);
 		ensure(r >= EMU_OK && r <= EMU_ERROR);
 		ensure(c->insn.nbytes <= EMU_MAX_INSN_LEN && c->insn.len <= c->insn.nbytes);
-		branch = c->insn.map == 0 && c->insn.opcode == 0xff && (((c->insn.modrm >> 3) & 7) == 2 ||
-									   ((c->insn.modrm >> 3) & 7) == 4);
+		branch = c->insn.map == 0 && c->insn.opcode == 0xff &&
+			 (((c->insn.modrm >> 3) & 7) == 2 || ((c->insn.modrm >> 3) & 7) == 4);
 		if (r == EMU_OK && !branch)
 			ensure(c->insn.len >= 1 && c->rip == ((rip + c->insn.len) & ip_mask(c->mode)));
 		else if (r == EMU_OK)
@@ -364,8 +364,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ensure(c->rip == rip);
 		if (r == EMU_EXCEPTION)
 			ensure(c->exc.vector == EMU_VEC_UD || c->exc.vector == EMU_VEC_SS ||
-			       c->exc.vector == EMU_VEC_GP || c->exc.vector == EMU_VEC_PF || c->exc.vector == EMU_VEC_DE ||
-			       c->exc.vector == EMU_VEC_NM);
+			       c->exc.vector == EMU_VEC_GP || c->exc.vector == EMU_VEC_PF ||
+			       c->exc.vector == EMU_VEC_DE || c->exc.vector == EMU_VEC_NM);
 		if (call == 0)
 			check_native(&f, regs0, rflags0, (const u8(*)[16])xmm0, rip, r);
 		if (r == EMU_ERROR)

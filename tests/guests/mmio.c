@@ -63,7 +63,8 @@ static u64 string_compares(u64 m)
 	u64 a = 0;
 	di = m;
 	cx = 600;
-	asm volatile("cld; repne scasb; pushfq; popq %[fl]" : "+D"(di), "+c"(cx), "+a"(a), [fl] "=r"(fl)::"memory", "cc");
+	asm volatile("cld; repne scasb; pushfq; popq %[fl]"
+		     : "+D"(di), "+c"(cx), "+a"(a), [fl] "=r"(fl)::"memory", "cc");
 	expect(cx == 0 && di == m + 600 && !(fl & FL_ZF), "repne scasb over 600 bytes: rdi offset", di - m);
 	return 21 + 600;
 }
@@ -79,7 +80,9 @@ static u64 compare_exchanges(u64 m)
 		     : "b"(1), "c"(2), [m] "r"(m)
 		     : "memory", "cc");
 	expect(a == 0xffffffff && d == 0xffffffff && !(fl & FL_ZF), "cmpxchg8b mismatch: edx:eax", d << 32 | a);
-	asm volatile("cmpxchg8b (%[m]); pushfq; popq %[fl]" : "+a"(a), "+d"(d), [fl] "=r"(fl) : "b"(1), "c"(2), [m] "r"(m)
+	asm volatile("cmpxchg8b (%[m]); pushfq; popq %[fl]"
+		     : "+a"(a), "+d"(d), [fl] "=r"(fl)
+		     : "b"(1), "c"(2), [m] "r"(m)
 		     : "memory", "cc");
 	expect(fl & FL_ZF, "cmpxchg8b match: rflags", fl);
 	n += 3;
@@ -114,10 +117,16 @@ static u64 integer_ops(u64 m)
 	asm volatile("xor %%eax, %%eax; setz 1(%[m])" ::[m] "r"(m) : "rax", "memory", "cc");
 
 	/* shl dword [m], cl with cl = 36 (masked to 4): 0xffffffff << 4; CF is bit 28, SF set, ZF clear. */
-	asm volatile("movb $36, %%cl; shll %%cl, (%[m]); pushfq; popq %[fl]" : [fl] "=r"(fl) : [m] "r"(m) : "rcx", "memory", "cc");
+	asm volatile("movb $36, %%cl; shll %%cl, (%[m]); pushfq; popq %[fl]"
+		     : [fl] "=r"(fl)
+		     : [m] "r"(m)
+		     : "rcx", "memory", "cc");
 	expect((fl & (FL_CF | FL_SF | FL_ZF)) == (FL_CF | FL_SF), "shl dword [mmio], cl: rflags", fl);
 	/* sar by cl = 0: no flag changes (ZF stays set from the xor). */
-	asm volatile("xor %%ecx, %%ecx; sarq %%cl, (%[m]); pushfq; popq %[fl]" : [fl] "=r"(fl) : [m] "r"(m) : "rcx", "memory", "cc");
+	asm volatile("xor %%ecx, %%ecx; sarq %%cl, (%[m]); pushfq; popq %[fl]"
+		     : [fl] "=r"(fl)
+		     : [m] "r"(m)
+		     : "rcx", "memory", "cc");
 	expect(fl & FL_ZF, "sar by 0 keeps the flags: rflags", fl);
 	/* rcr word [m], 1 with CF clear: 0x7fff, CF = 1, OF = the top two bits differ = 1. */
 	asm volatile("clc; rcrw $1, (%[m]); pushfq; popq %[fl]" : [fl] "=r"(fl) : [m] "r"(m) : "memory", "cc");
@@ -131,7 +140,10 @@ static u64 integer_ops(u64 m)
 	a = 2;
 	asm volatile("mull (%[m]); pushfq; popq %[fl]" : "+a"(a), "=d"(d), [fl] "=r"(fl) : [m] "r"(m) : "memory", "cc");
 	expect(a == 0xfffffffe && d == 1 && (fl & FL_CF) && (fl & FL_OF), "mul: edx", d);
-	asm volatile("imul $3, (%[m]), %%eax; pushfq; popq %[fl]" : "=a"(a), [fl] "=r"(fl) : [m] "r"(m) : "memory", "cc");
+	asm volatile("imul $3, (%[m]), %%eax; pushfq; popq %[fl]"
+		     : "=a"(a), [fl] "=r"(fl)
+		     : [m] "r"(m)
+		     : "memory", "cc");
 	expect(a == 0xfffffffd && !(fl & FL_CF), "imul eax, [mmio], 3", a);
 
 	a = 0x1234510;
@@ -190,13 +202,17 @@ static u64 system_and_vector(u64 m)
 	/* SSE on: CR4.OSFXSR and OSXMMEXCPT, CR0.EM clear and MP set. */
 	write_cr4(read_cr4() | (1u << 9) | (1u << 10));
 	write_cr0((read_cr0() & ~(1ULL << 2)) | (1u << 1));
-	asm volatile("pxor %%xmm0, %%xmm0; movdqu 1(%[m]), %%xmm0; movq %%xmm0, %[a]" : [a] "=r"(a) : [m] "r"(m) : "memory");
-	expect(a == ~0ULL, "movdqu xmm0, [mmio+1]: low quadword", a);
-	asm volatile("pxor %%xmm1, %%xmm1; movdqa %%xmm1, 0x20(%[m]); movdqa 0x20(%[m]), %%xmm1; movhlps %%xmm1, %%xmm1;"
-		     "movq %%xmm1, %[a]"
+	asm volatile("pxor %%xmm0, %%xmm0; movdqu 1(%[m]), %%xmm0; movq %%xmm0, %[a]"
 		     : [a] "=r"(a)
 		     : [m] "r"(m)
 		     : "memory");
+	expect(a == ~0ULL, "movdqu xmm0, [mmio+1]: low quadword", a);
+	asm volatile(
+	    "pxor %%xmm1, %%xmm1; movdqa %%xmm1, 0x20(%[m]); movdqa 0x20(%[m]), %%xmm1; movhlps %%xmm1, %%xmm1;"
+	    "movq %%xmm1, %[a]"
+	    : [a] "=r"(a)
+	    : [m] "r"(m)
+	    : "memory");
 	expect(a == ~0ULL, "movdqa store then load: high quadword", a);
 	asm volatile("movd (%[m]), %%xmm2; movq %%xmm2, %[a]" : [a] "=r"(a) : [m] "r"(m) : "memory");
 	expect(a == 0xffffffff, "movd xmm2, [mmio] zero-extends", a);

@@ -133,7 +133,8 @@ static u64 oracle_defined_flags(const struct emu_insn *insn, const u64 *regs, u6
 	if (insn->map == 0) {
 		if (op < 0x40 || (op >= 0x80 && op <= 0x83) || op == 0x84 || op == 0x85 || op == 0xa8 || op == 0xa9) {
 			unsigned int alu = op < 0x40 ? op >> 3 : op >= 0x84 ? EMU_ALU_AND : ext;
-			return alu == EMU_ALU_AND || alu == EMU_ALU_OR || alu == EMU_ALU_XOR ? all & ~(u64)EMU_FL_AF : all;
+			return alu == EMU_ALU_AND || alu == EMU_ALU_OR || alu == EMU_ALU_XOR ? all & ~(u64)EMU_FL_AF
+											     : all;
 		}
 		if (op == 0x69 || op == 0x6b)
 			return all & ~(u64)(szp | EMU_FL_AF);
@@ -212,7 +213,7 @@ struct oracle_case {
 	u8 xmm[16][16];
 	const struct emu_insn *insn;
 	enum emu_result res;
-	u8 vector;	    /* EMU_EXCEPTION */
+	u8 vector;	     /* EMU_EXCEPTION */
 	const u64 *emu_regs; /* after */
 	u64 emu_rflags, emu_len;
 	const u8 (*emu_xmm)[16];
@@ -258,16 +259,16 @@ static const char *oracle_compare(const struct oracle_case *c, char *buf, size_t
 	}
 	mask = oracle_defined_flags(c->insn, c->regs, c->rflags, &dest_undef);
 	if ((st.rflags ^ c->emu_rflags) & mask) {
-		snprintf(buf, size, "rflags 0x%llx, the CPU's 0x%llx (compared 0x%llx)", (unsigned long long)c->emu_rflags,
-			 (unsigned long long)st.rflags, (unsigned long long)mask);
+		snprintf(buf, size, "rflags 0x%llx, the CPU's 0x%llx (compared 0x%llx)",
+			 (unsigned long long)c->emu_rflags, (unsigned long long)st.rflags, (unsigned long long)mask);
 		return buf;
 	}
 	for (unsigned int i = 0; i < 16; i++) {
 		if (dest_undef && i == (oracle_dest(c->insn) & 15))
 			continue;
 		if (st.regs[i] != c->emu_regs[i]) {
-			snprintf(buf, size, "register %u is 0x%llx, the CPU's 0x%llx", i, (unsigned long long)c->emu_regs[i],
-				 (unsigned long long)st.regs[i]);
+			snprintf(buf, size, "register %u is 0x%llx, the CPU's 0x%llx", i,
+				 (unsigned long long)c->emu_regs[i], (unsigned long long)st.regs[i]);
 			return buf;
 		}
 	}

@@ -123,7 +123,7 @@ static inline void env_vectors(void)
 {
 	env.ops.get_vreg = env_get_vreg;
 	env.ops.set_vreg = env_set_vreg;
-	env.ctxt.cr0 = 0x80050033ULL & ~BIT(3); /* PE MP ET NE WP AM PG, TS clear */
+	env.ctxt.cr0 = 0x80050033ULL & ~BIT(3);	   /* PE MP ET NE WP AM PG, TS clear */
 	env.ctxt.cr4 = BIT(9) | BIT(10) | BIT(18); /* OSFXSR OSXMMEXCPT OSXSAVE */
 	env.ctxt.xcr0 = 7;
 }

@@ -111,8 +111,8 @@ static void check_one(const u8 *code, unsigned int len, const u64 regs[16], u64 
 	compared++;
 	if (msg) {
 		emu_format_bytes(&c->insn, bytes, sizeof(bytes));
-		test_fail(__FILE__, line, "%s: %s (rax %llx rcx %llx rdx %llx rbx %llx rsp %llx, rflags %llx)", bytes, msg,
-			  (unsigned long long)regs[0], (unsigned long long)regs[1], (unsigned long long)regs[2],
+		test_fail(__FILE__, line, "%s: %s (rax %llx rcx %llx rdx %llx rbx %llx rsp %llx, rflags %llx)", bytes,
+			  msg, (unsigned long long)regs[0], (unsigned long long)regs[1], (unsigned long long)regs[2],
 			  (unsigned long long)regs[3], (unsigned long long)regs[4], (unsigned long long)rflags);
 	}
 }
@@ -221,7 +221,8 @@ TEST(native_shift_counts)
 				for (unsigned int v = 0; v < ARRAY_SIZE(vals); v++) {
 					u8 b[4];
 					unsigned int n = 0;
-					u64 regs[16] = {0}, rflags = 0x2 | (cnt & 1 ? EMU_FL_CF : 0) | (v & 1 ? EMU_FL_OF : 0);
+					u64 regs[16] = {0},
+					    rflags = 0x2 | (cnt & 1 ? EMU_FL_CF : 0) | (v & 1 ? EMU_FL_OF : 0);
 					u8 xmm[16][16] = {{0}};
 					if (pre[size][0])
 						b[n++] = pre[size][0];
@@ -257,8 +258,23 @@ TEST(native_double_shift_counts)
 TEST(native_muldiv_edges)
 {
 	static const u8 pre[4][2] = {{0}, {0x66}, {0}, {0x48}};
-	static const u64 e[] = {0, 1, 2, 3, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x7fffffff, 0x80000000,
-				0xffffffff, 0x7fffffffffffffff, 0x8000000000000000, 0xffffffffffffffff, 0x123456789};
+	static const u64 e[] = {0,
+				1,
+				2,
+				3,
+				0x7f,
+				0x80,
+				0xff,
+				0x7fff,
+				0x8000,
+				0xffff,
+				0x7fffffff,
+				0x80000000,
+				0xffffffff,
+				0x7fffffffffffffff,
+				0x8000000000000000,
+				0xffffffffffffffff,
+				0x123456789};
 
 	for (unsigned int size = 0; size < 4; size++)
 		for (unsigned int ext = 4; ext < 8; ext++)
@@ -372,9 +388,12 @@ static void check_mem(const u8 *code, unsigned int len, unsigned int states, int
 		if (sig < 0)
 			continue;
 		if (res == EMU_EXCEPTION) {
-			int want = c->exc.vector == EMU_VEC_DE ? SIGFPE : c->exc.vector == EMU_VEC_GP ? SIGSEGV : SIGILL;
+			int want = c->exc.vector == EMU_VEC_DE	 ? SIGFPE
+				   : c->exc.vector == EMU_VEC_GP ? SIGSEGV
+								 : SIGILL;
 			if (sig != want)
-				test_fail(__FILE__, line, "%s: emulator vector %u, CPU signal %d", bytes, c->exc.vector, sig);
+				test_fail(__FILE__, line, "%s: emulator vector %u, CPU signal %d", bytes, c->exc.vector,
+					  sig);
 			continue;
 		}
 		if (res != EMU_OK || sig != NATIVE_STEPPED)
