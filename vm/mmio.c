@@ -176,6 +176,35 @@ static int emu_write(void *opaque, gva_t linear, const void *buf, unsigned int s
 	return emu_access(opaque, linear, (void *)buf, size, fault, true);
 }
 
+/*
+ * The write of a LOCKed read-modify-write: atomic against the other vCPUs when the operand is naturally aligned RAM
+ * of up to 8 bytes (what mmu_cmpxchg_gpa does, write tracking included), so that a guest's LOCK CMPXCHG or LOCK BTS
+ * on a write-tracked page (a shadowed page table, a protected page) loses nothing to another vCPU or to the shadow
+ * MMU's A/D updates. -EAGAIN from it (the value changed since the emulator read it) makes the guest re-execute the
+ * instruction. Anything else (a device, whose model serialises its accesses; a misaligned, page-crossing or 16-byte
+ * operand, which hardware locks with a bus lock) is written as a plain write.
+ */
+static int emu_cmpxchg(void *opaque, gva_t linear, const void *old, const void *new, unsigned int size,
+		       struct emu_fault *fault)
+{
+	struct emu_env *env = opaque;
+	u64 o = 0, n = 0;
+	gpa_t gpa;
+	int r;
+
+	if (size > 8 || (linear & (size - 1)))
+		return emu_access(opaque, linear, (void *)new, size, fault, true);
+	r = translate(env, linear, GWALK_WRITE, &gpa, fault);
+	if (r)
+		return r;
+	if (!is_ram(env->v->vm, gpa))
+		return emu_access(opaque, linear, (void *)new, size, fault, true);
+	__builtin_memcpy(&o, old, size);
+	__builtin_memcpy(&n, new, size);
+	r = mmu_cmpxchg_gpa(&env->v->vm->mmu, env->v, gpa, o, n, size, NULL);
+	return r == -EPERM ? 0 : r; /* a write a protection user refused is dropped, as in emu_access */
+}
+
 static int emu_fetch(void *opaque, gva_t linear, void *buf, unsigned int len, struct emu_fault *fault)
 {
 	struct emu_env *env = opaque;
@@ -254,6 +283,7 @@ static int emu_set_vreg(void *opaque, unsigned int reg, const void *buf, unsigne
 static const struct emu_ops ops = { .fetch = emu_fetch,
 				    .read = emu_read,
 				    .write = emu_write,
+				    .cmpxchg = emu_cmpxchg,
 				    .get_vreg = emu_get_vreg,
 				    .set_vreg = emu_set_vreg };
 

@@ -126,6 +126,18 @@ static int fz_write(void *opaque, gva_t lin, const void *buf, unsigned int size,
 	return fz_data(opaque, lin, size, fault);
 }
 
+static int fz_cmpxchg(void *opaque, gva_t lin, const void *old, const void *new, unsigned int size,
+		      struct emu_fault *fault)
+{
+	struct fuzz *f = opaque;
+
+	ensure(size == 1 || size == 2 || size == 4 || size == 8 || size == 16);
+	ensure(f->ctxt.insn.lock || (f->ctxt.insn.map == 0 && (f->ctxt.insn.opcode & 0xfe) == 0x86));
+	if (mix(f->seed ^ lin ^ 0xc0) % 8 == 0)
+		return -EAGAIN; /* another vCPU changed it */
+	return fz_data(f, lin, size, fault);
+}
+
 static int fz_get_vreg(void *opaque, unsigned int reg, void *buf, unsigned int size)
 {
 	struct fuzz *f = opaque;
@@ -145,7 +157,13 @@ static int fz_set_vreg(void *opaque, unsigned int reg, const void *buf, unsigned
 }
 
 static const struct emu_ops fz_ops = {
-    .fetch = fz_fetch, .read = fz_read, .write = fz_write, .get_vreg = fz_get_vreg, .set_vreg = fz_set_vreg};
+    .fetch = fz_fetch,
+    .read = fz_read,
+    .write = fz_write,
+    .cmpxchg = fz_cmpxchg,
+    .get_vreg = fz_get_vreg,
+    .set_vreg = fz_set_vreg,
+};
 
 /* A system table that accepts everything, with a #GP now and then from the writes. */
 static int fz_get_cr(void *opaque, unsigned int cr, u64 *val)

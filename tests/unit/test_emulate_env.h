@@ -22,6 +22,7 @@
 
 struct env_access {
 	bool write, mmio;
+	bool atomic; /* through the cmpxchg callback */
 	u64 addr;
 	unsigned int size;
 	u64 val;
@@ -40,6 +41,7 @@ struct env {
 	int read_ret, write_ret;      /* when nonzero, what the read / write callbacks return */
 	u8 ymm[16][32];		      /* the vector registers behind get_vreg/set_vreg */
 	unsigned int nvreg;	      /* vector-register callbacks made */
+	bool changed;		      /* the cmpxchg callback finds memory changed (another vCPU wrote it) */
 };
 
 static struct env env;
@@ -100,6 +102,27 @@ static inline int env_write(void *opaque, gva_t lin, const void *buf, unsigned i
 	return env_access(lin, (void *)buf, size, true, f);
 }
 
+/* A LOCKed read-modify-write's write: compared against what the emulator read, logged as a write. */
+static inline int env_cmpxchg(void *opaque, gva_t lin, const void *old, const void *new, unsigned int size,
+			      struct emu_fault *f)
+{
+	u8 cur[32];
+	int r;
+
+	CHECK(opaque == &env);
+	CHECK(size == 1 || size == 2 || size == 4 || size == 8 || size == 16);
+	r = env_access(lin, cur, size, false, f);
+	if (r)
+		return r;
+	env.nlog--; /* the compare is not an access of its own */
+	if (env.changed || memcmp(cur, old, size))
+		return -EAGAIN;
+	r = env_access(lin, (void *)new, size, true, f);
+	if (!r)
+		env.log[env.nlog - 1].atomic = true;
+	return r;
+}
+
 static inline int env_get_vreg(void *opaque, unsigned int reg, void *buf, unsigned int size)
 {
 	CHECK(opaque == &env);
@@ -134,7 +157,7 @@ static inline struct emu_ctxt *env_reset(enum emu_mode mode, const u8 *code, uns
 	memset(&env, 0, sizeof(env));
 	if (len)
 		memcpy(env.code, code, len);
-	env.ops = (struct emu_ops){.fetch = env_fetch, .read = env_read, .write = env_write};
+	env.ops = (struct emu_ops){.fetch = env_fetch, .read = env_read, .write = env_write, .cmpxchg = env_cmpxchg};
 	env.ctxt.regs = env.regs;
 	env.ctxt.mode = mode;
 	env.ctxt.rflags = 0x2;

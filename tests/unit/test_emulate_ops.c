@@ -545,3 +545,79 @@ TEST(ops_lock_rules)
 		CHECK_EQ(env.nlog, 0);
 	}
 }
+
+/* A LOCKed read-modify-write (and XCHG with memory) ends with the cmpxchg callback, given what was read; when memory
+ * changed in between (another vCPU), nothing is written or changed and the guest re-executes it (EMU_RETRY). An
+ * unlocked one writes plainly. */
+TEST(ops_locked_rmw_atomic)
+{
+	struct emu_ctxt *c = ENV(M64, 0xf0, 0x01, 0x06); /* lock add [rsi], eax */
+
+	env.regs[EMU_RSI] = ENV_RAM;
+	env.regs[EMU_RAX] = 5;
+	env_set_ram64(ENV_RAM, 10);
+	CHECK_EQ(emu_run(c), EMU_OK);
+	CHECK_EQ(env.nlog, 2);
+	CHECK(env.log[1].atomic);
+	check_access(1, true, ENV_RAM, 4, 15);
+
+	c = ENV(M64, 0xf0, 0x01, 0x06);
+	env.regs[EMU_RSI] = ENV_RAM;
+	env.regs[EMU_RAX] = 5;
+	env_set_ram64(ENV_RAM, 10);
+	env.changed = true;
+	c->rflags = 0x2 | EMU_FL_CF;
+	CHECK_EQ(emu_run(c), EMU_RETRY);
+	CHECK_EQ(env_ram64(ENV_RAM), 10);
+	CHECK_EQ(c->rflags, 0x2 | EMU_FL_CF);
+	CHECK_EQ(c->rip, ENV_CODE);
+
+	c = ENV(M64, 0x01, 0x06); /* add [rsi], eax: no LOCK, a plain write */
+	env.regs[EMU_RSI] = ENV_RAM;
+	env.changed = true;
+	CHECK_EQ(emu_run(c), EMU_OK);
+	CHECK(!env.log[1].atomic);
+
+	c = ENV(M64, 0x87, 0x1e); /* xchg [rsi], ebx: locked implicitly */
+	env.regs[EMU_RSI] = ENV_RAM;
+	env.regs[EMU_RBX] = 7;
+	env.changed = true;
+	CHECK_EQ(emu_run(c), EMU_RETRY);
+	CHECK_EQ(env.regs[EMU_RBX], 7);
+
+	c = ENV(M64, 0xf0, 0x0f, 0xba, 0x2e, 0x03); /* lock bts dword [rsi], 3 */
+	env.regs[EMU_RSI] = ENV_RAM;
+	CHECK_EQ(emu_run(c), EMU_OK);
+	CHECK(env.log[1].atomic);
+	CHECK_EQ(env_ram64(ENV_RAM), 8);
+
+	c = ENV(M64, 0xf0, 0x0f, 0xb1, 0x0e); /* lock cmpxchg [rsi], ecx: a match whose memory then changed */
+	env.regs[EMU_RSI] = ENV_RAM;
+	env.regs[EMU_RCX] = 9;
+	env.changed = true;
+	CHECK_EQ(emu_run(c), EMU_RETRY);
+	CHECK_EQ(env_ram64(ENV_RAM), 0);
+	c = ENV(M64, 0xf0, 0x0f, 0xb1, 0x0e); /* a mismatch writes nothing at all */
+	env.regs[EMU_RSI] = ENV_RAM;
+	env.regs[EMU_RAX] = 1;
+	CHECK_EQ(emu_run(c), EMU_OK);
+	CHECK_EQ(env.nlog, 1);
+	CHECK_EQ(env.regs[EMU_RAX], 0);
+
+	c = ENV(M64, 0xf0, 0x48, 0x0f, 0xc7, 0x0e); /* lock cmpxchg16b: one 16-byte cmpxchg */
+	env.regs[EMU_RSI] = ENV_RAM + 0x20;
+	env.regs[EMU_RBX] = 1;
+	env.regs[EMU_RCX] = 2;
+	CHECK_EQ(emu_run(c), EMU_OK);
+	CHECK_EQ(env.nlog, 2);
+	CHECK(env.log[1].atomic);
+	CHECK_EQ(env.log[1].size, 16);
+	CHECK_EQ(env_ram64(ENV_RAM + 0x28), 2);
+
+	c = ENV(M64, 0xf0, 0xff, 0x06); /* lock inc [rsi] without a cmpxchg callback: a plain write */
+	env.ops.cmpxchg = NULL;
+	env.regs[EMU_RSI] = ENV_RAM;
+	env.changed = true;
+	CHECK_EQ(emu_run(c), EMU_OK);
+	CHECK(!env.log[1].atomic);
+}
