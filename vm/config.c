@@ -14,7 +14,7 @@
  * and the value can all sit inside the quotes. */
 #define RAW_MAX	     (KEY_MAX + VM_CONFIG_CMDLINE_MAX)
 #define MSG_WORD_MAX 60
-#define UNKNOWN_KEY  "unknown key (expected vm, role, mem, cpus, pages, console, cmdline or protect)"
+#define UNKNOWN_KEY  "unknown key (expected vm, role, mem, cpus, pages, console, tdp, cmdline or protect)"
 
 enum cfg_role { ROLE_KERNEL, ROLE_MODULE, ROLE_INITRD };
 
@@ -31,7 +31,7 @@ struct cfg_word {
 struct cfg_line {
 	u32 idx;
 	u32 errors;
-	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console;
+	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console, has_tdp;
 	bool has_protect; /* a protect= word with a value, good or bad */
 	bool role_bad;
 	int role;
@@ -39,9 +39,10 @@ struct cfg_line {
 	u32 cpus;
 	u8 pages; /* largest TDP page level from pages=: 1 (4K), 2 (2M), 3 (1G) */
 	bool console_raw;
+	bool shadow; /* tdp=0 */
 	char vm[VM_CONFIG_NAME_MAX];
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
-	struct cmdline_word mem_w, cpus_w, pages_w, console_w; /* for "only on the kernel module" */
+	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w; /* for "only on the kernel module" */
 	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
 	/* protect_w is the first protect= word, for "only on the kernel module". protect[] holds the good ranges,
 	 * pairwise disjoint; whether each lies in guest RAM is checked once the line is whole (mem= may come after
@@ -293,6 +294,8 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_console;
 	else if (strcmp(cw->key, "protect") == 0)
 		seen = &l->has_protect;
+	else if (strcmp(cw->key, "tdp") == 0)
+		seen = &l->has_tdp;
 	else {
 		word_err(l, &cw->w, UNKNOWN_KEY);
 		return;
@@ -339,6 +342,14 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 			l->console_raw = true;
 		else if (strcmp(cw->val, "lines") != 0) {
 			word_err(l, &cw->w, "console must be lines or raw");
+			return;
+		}
+	} else if (seen == &l->has_tdp) {
+		l->tdp_w = cw->w;
+		if (strcmp(cw->val, "0") == 0)
+			l->shadow = true;
+		else if (strcmp(cw->val, "1") != 0) {
+			word_err(l, &cw->w, "tdp must be 0 (shadow paging) or 1 (EPT/NPT where the CPU has it)");
 			return;
 		}
 	} else if (seen == &l->has_pages) {
@@ -422,6 +433,7 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	c->cpus = l->has_cpus ? l->cpus : 1;
 	c->max_page_level = l->has_pages ? l->pages : 0;
 	c->console_raw = l->console_raw;
+	c->shadow_paging = l->shadow;
 	memcpy(c->cmdline, l->cmdline, sizeof(c->cmdline));
 	if (c->mem_bytes) /* 0: mem= was bad, reported already, and there is no RAM to check against */
 		check_protect_in_ram(l, c->mem_bytes);
@@ -444,6 +456,8 @@ static void apply_module(struct cfg_line *l, const struct boot_module *m, struct
 		word_err(l, &l->pages_w, "pages= goes on the kernel module (role=kernel), not on a role=module line");
 	if (l->has_console)
 		word_err(l, &l->console_w, "console= goes on the kernel module (role=kernel), not on a role=module line");
+	if (l->has_tdp)
+		word_err(l, &l->tdp_w, "tdp= goes on the kernel module (role=kernel), not on a role=module line");
 	if (l->has_protect)
 		word_err(l, &l->protect_w,
 			 "protect= goes on the kernel module (role=kernel), not on a role=module line");
@@ -473,6 +487,8 @@ static void apply_initrd(struct cfg_line *l, const struct boot_module *m, struct
 		word_err(l, &l->cpus_w, "cpus= goes on the kernel module (role=kernel), not on a role=initrd line");
 	if (l->has_pages)
 		word_err(l, &l->pages_w, "pages= goes on the kernel module (role=kernel), not on a role=initrd line");
+	if (l->has_tdp)
+		word_err(l, &l->tdp_w, "tdp= goes on the kernel module (role=kernel), not on a role=initrd line");
 	if (l->has_protect)
 		word_err(l, &l->protect_w,
 			 "protect= goes on the kernel module (role=kernel), not on a role=initrd line");

@@ -220,12 +220,16 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		level = cfg->max_page_level;
 	/* Shadow paging's budget of shadow page tables, out of the VM's share of the host: one 4 KiB table per 64 KiB
 	 * of guest RAM (1/16 of it) and at least 1024; when it runs out every root goes and the vCPUs rebuild. */
-	u64 shadow_pages = virt_tdp ? 0 : MAX(1024ULL, (cfg->mem_bytes >> PAGE_SHIFT) / 16);
+	bool shadow = !virt_tdp || cfg->shadow_paging;
+	u64 shadow_pages = shadow ? MAX(1024ULL, (cfg->mem_bytes >> PAGE_SHIFT) / 16) : 0;
 	mmu_init(&vm->mmu, virt_ops->tdp_format(), level, &vm_mmu_ops, vm, shadow_pages);
 	vm->mmu.shadow.allow_unsync = hv_opts.shadow_unsync;
-	if (!virt_tdp)
-		vm_log(vm, LOG_INFO, "MMU: shadow paging (hv.tdp=0), budget %llu shadow pages\n",
-		       (unsigned long long)shadow_pages);
+	if (shadow)
+		vm_log(vm, LOG_INFO, "MMU: shadow paging (%s), budget %llu shadow pages\n",
+		       virt_tdp ? "tdp=0 on its module line" : virt_shadow_reason, (unsigned long long)shadow_pages);
+	else
+		vm_log(vm, LOG_INFO, "MMU: TDP (%s), pages up to %s\n", virt_ops == &vmx_virt_ops ? "EPT" : "NPT",
+		       level >= 3 ? "1G" : level == 2 ? "2M" : "4K");
 	r = add_ram(vm, cfg->mem_bytes, &layout);
 	if (r) {
 		vm_log(vm, LOG_ERR, "cannot allocate %llu MiB of guest RAM (%d)\n",

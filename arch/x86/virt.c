@@ -8,6 +8,7 @@
 
 const struct virt_ops *virt_ops;
 bool virt_tdp;
+const char *virt_shadow_reason;
 
 static bool cpu_has_vmx(void)
 {
@@ -53,18 +54,17 @@ int virt_select(enum virt_backend want, bool tdp)
 			pr_err("hv: virt: neither VMX nor SVM is available on this CPU: guests cannot run\n");
 		return -ENODEV;
 	}
-	if (ops->probe(tdp)) {
+	const char *why = tdp ? NULL : "hv.tdp=0";
+	if (ops->probe(&tdp, &why)) {
 		pr_err("hv: virt: the %s backend cannot run on this CPU\n", ops->name);
 		return -ENODEV;
 	}
-	if (!tdp && ops == &vmx_virt_ops) {
-		pr_err("hv: virt: hv.tdp=0 asks for shadow paging, which the VMX backend does not do yet; guests will not "
-		       "run\n");
-		return -EOPNOTSUPP;
-	}
 	virt_ops = ops;
 	virt_tdp = tdp;
-	pr_info("hv: virt: backend %s with %s\n", ops->name,
-		tdp ? (ops == &vmx_virt_ops ? "EPT" : "NPT") : "shadow paging");
+	virt_shadow_reason = tdp ? NULL : why;
+	if (tdp)
+		pr_info("hv: virt: backend %s with %s\n", ops->name, ops == &vmx_virt_ops ? "EPT" : "NPT");
+	else
+		pr_info("hv: virt: backend %s with shadow paging (%s)\n", ops->name, why);
 	return 0;
 }

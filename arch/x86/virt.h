@@ -39,8 +39,10 @@ struct vcpu_boot_state {
 
 /* X(prefix, return type, op, parameters) */
 #define VIRT_OPS(X, p)                                                                                                 \
-	/* Read and report the capabilities; 0 if this CPU can run the backend with the requested paging mode. */     \
-	X(p, int, probe, (bool want_tdp))                                                                              \
+	/* Read and report the capabilities; 0 if this CPU can run the backend. *tdp asks for nested paging and says  \
+	 * on return whether it is usable (else every VM gets shadow paging, and *why names what is missing).       \
+	 */                                                                                                            \
+	X(p, int, probe, (bool *tdp, const char **why))                                                                \
 	/* Turn virtualization on for the executing CPU (VMXON, or EFER.SVME and the host save area). */              \
 	X(p, int, hardware_enable, (struct percpu * cpu))                                                              \
 	/* And off again, before poweroff or reboot. */                                                                \
@@ -106,7 +108,9 @@ enum virt_backend { VIRT_AUTO, VIRT_VMX, VIRT_SVM, VIRT_NONE };
 
 /* The bound backend, or NULL when the machine has none usable. */
 extern const struct virt_ops *virt_ops;
-extern bool virt_tdp; /* nested paging (EPT/NPT) in use */
+extern bool virt_tdp; /* nested paging (EPT/NPT) usable, and not turned off by hv.tdp=0 */
+/* Why VMs get shadow paging when !virt_tdp: "hv.tdp=0", or what the CPU lacks. */
+extern const char *virt_shadow_reason;
 
 /* Report the CPU, pick the backend (`want` from hv.backend=, `tdp` from hv.tdp=) and probe it. 0 or -ENODEV. */
 int virt_select(enum virt_backend want, bool tdp);

@@ -139,13 +139,17 @@ CASES += [
     # (QEMU's SVM and Bochs' VMX both exit to the hypervisor correctly), so zambezi runs every guest but that one.
     Case("bochs-svm-guests", "bochs", "zambezi", megs=1024, modules=guest_modules(triplefault=False),
          expect=guest_expect(triplefault=False), forbid=GUEST_NEVER, timeout=900),
-    # hv.tdp=0 asks for shadow paging, which does not exist yet: a clear error, and no guest runs.
-    # VMX without EPT has no shadow paging yet: hv.tdp=0 is refused with a reason, and no guest runs.
+    # hv.tdp=0 on VMX: shadow paging without EPT (and so without unrestricted guest).
     Case("bochs-vmx-tdp-off", "bochs", "corei7_skylake_x", cmdline="hv.tdp=0 hv.panic=poweroff",
          modules=[(GUEST + "hello.elf", "vm=hello mem=16M")],
-         expect=[r"hv.tdp=0 asks for shadow paging, which the VMX backend does not do yet",
-                 r"1 VMs configured, but there is no virtualization backend"],
-         forbid=[r"^\[hello\]", r"PANIC", r"EXCEPTION"], timeout=120),
+         expect=[r"^hv: virt: backend vmx with shadow paging \(hv.tdp=0\)", r"^\[hello\] TEST hello PASS",
+                 r"^vm hello: ended: debug-exit, status 0x1 "],
+         forbid=GUEST_NEVER, timeout=300),
+    Case("bochs-penryn-hello", "bochs", "core2_penryn_t9600", cmdline="hv.panic=poweroff",
+         modules=[(GUEST + "hello.elf", "vm=hello mem=16M")],
+         expect=[r"^hv: virt: backend vmx with shadow paging \(the CPU has no EPT\)", r"^\[hello\] TEST hello PASS",
+                 r"^vm hello: ended: debug-exit, status 0x1 "],
+         forbid=GUEST_NEVER, timeout=300),
     Case("bochs-vmx-guests", "bochs", "corei7_skylake_x", megs=1024, modules=guest_modules(),
          expect=guest_expect(), forbid=GUEST_NEVER, timeout=900),
 ]

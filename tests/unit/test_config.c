@@ -456,3 +456,23 @@ TEST(config_console)
 	CHECK_EQ(cfg[0].console_raw, 0);
 	check_rejected("vm=c console=fancy", "console must be lines or raw");
 }
+
+/* tdp=0 picks the shadow MMU for one VM; only on its kernel line, and only 0 or 1. */
+TEST(config_tdp)
+{
+	reset();
+	add("vm=s tdp=0");
+	add("vm=t tdp=1");
+	add("vm=d");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 3);
+	CHECK_EQ(cfg[0].shadow_paging, 1);
+	CHECK_EQ(cfg[1].shadow_paging, 0);
+	CHECK_EQ(cfg[2].shadow_paging, 0);
+	check_rejected("vm=c tdp=off", "tdp must be 0 (shadow paging) or 1");
+	reset();
+	add("vm=m");
+	add("vm=m role=module tdp=0");
+	CHECK(parse() > 0);
+	CHECK_LOG("tdp= goes on the kernel module (role=kernel), not on a role=module line");
+}

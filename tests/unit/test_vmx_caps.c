@@ -325,6 +325,9 @@ TEST(check_minimum_passes_on_skylake)
 	decode(&skylake, &c);
 	CHECK_EQ(vmx_caps_check_minimum(&c, true), 0);
 	CHECK_EQ(vmx_caps_check_minimum(&c, false), 0);
+	const char *why = "untouched";
+	CHECK(vmx_caps_tdp_usable(&c, &why));
+	CHECK_STR(why, "untouched");
 }
 
 TEST(check_minimum_names_every_missing_feature)
@@ -338,19 +341,18 @@ TEST(check_minimum_names_every_missing_feature)
 	CHECK(has_token(test_last_log, "secondary-controls"));
 	CHECK(has_token(test_last_log, "EPT"));
 	CHECK(has_token(test_last_log, "unrestricted-guest"));
-	CHECK(has_token(test_last_log, "entry-load-EFER"));
-	CHECK(has_token(test_last_log, "entry-load-PAT"));
-	CHECK(has_token(test_last_log, "exit-load-EFER") && has_token(test_last_log, "exit-save-EFER"));
-	CHECK(has_token(test_last_log, "exit-load-PAT") && has_token(test_last_log, "exit-save-PAT"));
+	/* EFER and PAT switch through the MSR lists where their controls are missing: not required. */
+	CHECK(!has_token(test_last_log, "entry-load-EFER") && !has_token(test_last_log, "exit-save-PAT"));
 	/* What it does have is not listed, and the EPT sub-features are not piled on top of "EPT". */
 	CHECK(!has_token(test_last_log, "MSR-bitmaps") && !has_token(test_last_log, "IO-bitmaps"));
 	CHECK(!has_token(test_last_log, "exit-host-64bit") && !has_token(test_last_log, "entry-ia32e-guest"));
 	CHECK(!has_token(test_last_log, "EPT-4-level") && !has_token(test_last_log, "EPT-WB"));
 
-	/* The shadow-paging fallback does not need the secondary controls, but still the EFER/PAT switching. */
-	CHECK_EQ(vmx_caps_check_minimum(&c, false), -EOPNOTSUPP);
-	CHECK(!has_token(test_last_log, "secondary-controls") && !has_token(test_last_log, "EPT"));
-	CHECK(has_token(test_last_log, "entry-load-EFER"));
+	/* The shadow-paging fallback needs neither the secondary controls nor the EFER/PAT controls: Core 2 runs. */
+	CHECK_EQ(vmx_caps_check_minimum(&c, false), 0);
+	const char *why = NULL;
+	CHECK(!vmx_caps_tdp_usable(&c, &why));
+	CHECK_STR(why, "the CPU has no EPT");
 }
 
 TEST(check_minimum_ept_subfeatures_and_fallback)
@@ -374,6 +376,15 @@ TEST(check_minimum_ept_subfeatures_and_fallback)
 	CHECK(has_token(test_last_log, "EPT") && has_token(test_last_log, "unrestricted-guest"));
 	CHECK(!has_token(test_last_log, "secondary-controls"));
 	CHECK_EQ(vmx_caps_check_minimum(&c, false), 0);
+	const char *why = NULL;
+	CHECK(!vmx_caps_tdp_usable(&c, &why));
+	CHECK_STR(why, "the CPU has no EPT");
+	/* EPT without unrestricted guest: the shadow MMU with vm86 real mode instead. */
+	m = skylake;
+	m.procbased2 &= ~(1ULL << (32 + 7));
+	decode(&m, &c);
+	CHECK(!vmx_caps_tdp_usable(&c, &why));
+	CHECK_STR(why, "the CPU has no unrestricted guest");
 
 	/* Missing I/O bitmaps is fatal either way. */
 	m = skylake;

@@ -10,14 +10,18 @@
 
 struct svm_caps svm_caps;
 
-int svm_probe(bool want_tdp)
+int svm_probe(bool *tdp, const char **why)
 {
 	struct cpuid_regs r = cpuid(0x8000000a);
 	struct svm_cpuid leaf = { r.eax, r.ebx, r.ecx, r.edx };
 
 	svm_caps_decode(&leaf, true, rdmsr(MSR_VM_CR), &svm_caps);
 	svm_caps_report(&svm_caps);
-	return svm_caps_check_minimum(&svm_caps, want_tdp);
+	if (*tdp && svm_caps.supported && !svm_caps.npt) {
+		*tdp = false;
+		*why = "the CPU has no NPT";
+	}
+	return svm_caps_check_minimum(&svm_caps, *tdp);
 }
 
 int svm_hardware_enable(struct percpu *cpu)

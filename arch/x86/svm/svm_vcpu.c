@@ -92,7 +92,7 @@ int svm_vcpu_create(struct vcpu *v)
 	c->msrpm_base_pa = s->msrpm_pa;
 	c->int_ctl = V_INTR_MASKING;
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
-	if (!virt_tdp)
+	if (v->vm->mmu.shadow.enabled)
 		svm_shadow_init(s);
 	c->clean = 0;
 	s->vmcb->save.g_pat = 0x0007040600070406ULL;

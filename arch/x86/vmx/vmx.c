@@ -39,7 +39,7 @@ static void read_msrs(struct vmx_msrs *m)
 		m->vmfunc = rdmsr(MSR_IA32_VMX_VMFUNC);
 }
 
-int vmx_probe(bool want_tdp)
+int vmx_probe(bool *tdp, const char **why)
 {
 	u64 fc = rdmsr(MSR_IA32_FEATURE_CONTROL), unused;
 
@@ -51,7 +51,9 @@ int vmx_probe(bool want_tdp)
 	read_msrs(&vmx_msrs);
 	vmx_caps_decode(&vmx_msrs, &vmx_caps);
 	vmx_caps_report(&vmx_caps);
-	return vmx_caps_check_minimum(&vmx_caps, want_tdp);
+	if (*tdp && !vmx_caps_tdp_usable(&vmx_caps, why))
+		*tdp = false;
+	return vmx_caps_check_minimum(&vmx_caps, *tdp);
 }
 
 int vmx_hardware_enable(struct percpu *cpu)

@@ -21,6 +21,16 @@ struct vmx_vcpu {
 	u64 rsp_cache;        /* GUEST_RSP as last read or written, to skip redundant VMWRITEs */
 	u64 eptp;
 	struct vcpu *vcpu;     /* constant: the vCPU this state belongs to */
+	/* Shadow paging (the VM's MMU is the shadow MMU): the guest's CR0/CR4/EFER above are virtual, and the CPU
+	 * runs with the values vmx_sync_paging() derives from them; GUEST_CR3 holds the shadow root. */
+	bool shadow;          /* constant */
+	u64 g_cr3;            /* shadow: the guest's CR3 */
+	bool vm86;            /* shadow: the guest is in real mode, which the CPU runs in virtual-8086 mode */
+	u64 cr0_guest_owned;  /* constant: CR0 bits the guest writes without an exit (the rest are in the mask) */
+	/* EFER/PAT switching through the MSR lists (vmx_msr_switch.c) where the controls are missing. */
+	hpa_t msr_area;       /* constant: 0 when the controls do it all */
+	u32 nr_switched;      /* constant */
+	int efer_slot, pat_slot; /* constant: index in the lists, or -1 */
 };
 
 extern struct vmx_caps vmx_caps;
@@ -36,6 +46,22 @@ int vmx_enter(u64 *regs, bool launched);
 void vmx_exit_point(void);
 
 void vmx_decode_exit(struct vcpu *v);
+
+/* vmx_msr_switch.c: x->entry/exit are the chosen controls; setup drops the EFER/PAT ones the lists replace. */
+int vmx_msr_switch_setup(struct vmx_vcpu *x);
+void vmx_msr_switch_load(struct vmx_vcpu *x);
+void vmx_msr_switch_free(struct vmx_vcpu *x);
+void vmx_write_guest_efer(struct vmx_vcpu *x, u64 efer);
+void vmx_write_guest_pat(struct vmx_vcpu *x, u64 pat);
+u64 vmx_read_guest_efer(struct vmx_vcpu *x);
+u64 vmx_read_guest_pat(struct vmx_vcpu *x);
+
+/* vmx_shadow.c */
+void vmx_shadow_setup(struct vmx_vcpu *x);
+/* After VMPTRLD: which #PFs exit (all, or all but the guest's own protection faults on reads). */
+void vmx_shadow_pf_filter(bool all);
+/* Write the CR0, CR4 and EFER the CPU runs the guest with, and the IA-32e entry control, from the guest's view. */
+void vmx_sync_paging(struct vcpu *v);
 void vmx_update_exec_controls(struct vmx_vcpu *x);
 /* Convert between the vendor-neutral segment attributes and VMX access rights. */
 u32 vmx_ar_from_attr(u16 attr);

@@ -414,13 +414,38 @@ bool vmx_cr_ok(u64 value, u64 fixed0, u64 fixed1)
 	return (value & fixed0) == fixed0 && !(value & ~fixed1);
 }
 
+bool vmx_caps_tdp_usable(const struct vmx_caps *c, const char **why)
+{
+	/* EPT is only worth having with what the TDP MMU builds on; and without unrestricted guest (which needs EPT)
+	 * the shadow MMU's vm86 real mode is the better path than a half-usable EPT. */
+	const struct {
+		bool ok;
+		const char *why;
+	} need[] = {
+	    {c->has_secondary && c->ept, "the CPU has no EPT"},
+	    {c->ept_pwl4, "EPT lacks 4-level walks"},
+	    {c->ept_wb, "EPT lacks the WB memory type"},
+	    {c->invept && (c->invept_single || c->invept_all), "the CPU has no INVEPT"},
+	    {c->unrestricted_guest, "the CPU has no unrestricted guest"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(need); i++) {
+		if (!need[i].ok) {
+			*why = need[i].why;
+			return false;
+		}
+	}
+	return true;
+}
+
 int vmx_caps_check_minimum(const struct vmx_caps *c, bool need_ept)
 {
 	/*
 	 * Secondary controls matter only as the home of EPT and unrestricted guest, so the shadow-paging fallback does
 	 * not ask for them. The EPT sub-features are checked only once EPT itself is there, so a CPU without EPT gets
 	 * one clear "EPT" rather than a list of its consequences. INVEPT is not optional in practice: without it there
-	 * is no way to drop stale translations after changing an EPT entry.
+	 * is no way to drop stale translations after changing an EPT entry. EFER and PAT switch through the VM-entry
+	 * and VM-exit MSR lists where their load/save controls are missing (Core 2), as KVM does.
 	 */
 	const struct {
 		bool ok;
@@ -435,13 +460,7 @@ int vmx_caps_check_minimum(const struct vmx_caps *c, bool need_ept)
 	    {c->msr_bitmaps, "MSR-bitmaps"},
 	    {c->io_bitmaps, "IO-bitmaps"},
 	    {c->entry_ia32e_guest, "entry-ia32e-guest"},
-	    {c->entry_load_efer, "entry-load-EFER"},
-	    {c->entry_load_pat, "entry-load-PAT"},
 	    {c->exit_host_64bit, "exit-host-64bit"},
-	    {c->exit_save_efer, "exit-save-EFER"},
-	    {c->exit_load_efer, "exit-load-EFER"},
-	    {c->exit_save_pat, "exit-save-PAT"},
-	    {c->exit_load_pat, "exit-load-PAT"},
 	};
 	char msg[REPORT_LINE_MAX + 64];
 	struct text t = {.buf = msg, .len = sizeof(msg)};

@@ -184,6 +184,8 @@ void vmx_caps_report(const struct vmx_caps *c);
 /* 0 if the CPU has everything this hypervisor needs, else -EOPNOTSUPP and one error line naming each missing feature.
  * need_ept = false is for the shadow-paging fallback, which also drops unrestricted guest (it requires EPT). */
 int vmx_caps_check_minimum(const struct vmx_caps *c, bool need_ept);
+/* Whether the TDP MMU can run on EPT here; if not, *why names the first thing missing. */
+bool vmx_caps_tdp_usable(const struct vmx_caps *c, const char **why);
 
 /* What IA32_FEATURE_CONTROL allows before VMXON outside SMX. */
 enum vmx_feature_control_action {

@@ -36,8 +36,12 @@ void vmx_dump_state(struct vcpu *v)
 	P(GUEST_CR3);
 	P(GUEST_CR4);
 	P(CR4_READ_SHADOW);
-	P(GUEST_IA32_EFER);
-	P(GUEST_IA32_PAT);
+	pr_err("  %-28s 0x%llx\n", "guest EFER (CPU's)", (unsigned long long)vmx_read_guest_efer(x));
+	pr_err("  %-28s 0x%llx\n", "guest PAT", (unsigned long long)vmx_read_guest_pat(x));
+	if (x->shadow)
+		pr_err("  shadow paging: guest CR0 0x%llx CR3 0x%llx CR4 0x%llx EFER 0x%llx%s\n",
+		       (unsigned long long)vmx_get_cr(v, 0), (unsigned long long)x->g_cr3, (unsigned long long)x->cr4,
+		       (unsigned long long)x->efer, x->vm86 ? ", real mode in vm86" : "");
 	P(GUEST_DR7);
 	P(GUEST_INTERRUPTIBILITY_INFO);
 	P(GUEST_ACTIVITY_STATE);

@@ -48,15 +48,20 @@ u64 vmx_get_efer(struct vcpu *v)
 	return to_vmx(v)->efer;
 }
 
+/* LMA follows LME and PG; the CPU's view of all three follows the guest's. */
 static void update_long_mode(struct vcpu *v)
 {
 	struct vmx_vcpu *x = to_vmx(v);
 	bool lma = (x->efer & EFER_LME) && (x->cr0 & CR0_PG);
 
 	x->efer = lma ? x->efer | EFER_LMA : x->efer & ~(u64)EFER_LMA;
-	x->entry = lma ? x->entry | ENTRY_CTL_IA32E_GUEST : x->entry & ~ENTRY_CTL_IA32E_GUEST;
-	vmcs_write(VM_ENTRY_CONTROLS, x->entry);
-	vmcs_write(GUEST_IA32_EFER, x->efer);
+	vmx_sync_paging(v);
+}
+
+/* x->cr0 with the bits the guest owns as the CPU holds them now, before anything rewrites GUEST_CR0. */
+static void refresh_cr0(struct vcpu *v)
+{
+	to_vmx(v)->cr0 = vmx_get_cr(v, 0);
 }
 
 int vmx_set_efer(struct vcpu *v, u64 efer)
@@ -69,6 +74,7 @@ int vmx_set_efer(struct vcpu *v, u64 efer)
 	/* LME may not change while paging is on; LMA is read-only (keep the current value). */
 	if ((x->cr0 & CR0_PG) && ((efer ^ x->efer) & EFER_LME))
 		return -EINVAL;
+	refresh_cr0(v);
 	x->efer = (efer & ~(u64)EFER_LMA) | (x->efer & EFER_LMA);
 	update_long_mode(v);
 	return 0;
@@ -83,11 +89,14 @@ static int load_pdptrs(struct vcpu *v, u64 cr0, u64 cr4, u64 efer)
 
 	if (!(cr0 & CR0_PG) || !(cr4 & CR4_PAE) || (efer & EFER_LMA))
 		return 0;
-	if (vm_read_gpa(v->vm, vmcs_read(GUEST_CR3) & ~0x1fULL & 0xffffffffULL, pdpte, sizeof(pdpte)))
+	if (vm_read_gpa(v->vm, vmx_get_cr(v, 3) & ~0x1fULL & 0xffffffffULL, pdpte, sizeof(pdpte)))
 		return -EINVAL;
 	for (int i = 0; i < 4; i++)
 		if ((pdpte[i] & 1) && (pdpte[i] & (GENMASK_ULL(63, 52) | BIT(1) | BIT(2) | GENMASK_ULL(8, 5))))
 			return -EINVAL;
+	/* Without EPT the PDPTE fields do not exist: the CPU reads the shadow root's at every entry. */
+	if (to_vmx(v)->shadow)
+		return 0;
 	for (int i = 0; i < 4; i++)
 		vmcs_write(f[i], pdpte[i]);
 	return 0;
@@ -112,11 +121,6 @@ static int set_cr0(struct vcpu *v, u64 val)
 	if (((val ^ x->cr0) & (CR0_PG | CR0_PE | CR0_CD | CR0_NW)) && load_pdptrs(v, val, x->cr4, efer))
 		return -EINVAL;
 	x->cr0 = val;
-	/* With EPT the host ignores the guest's cache-disable bits, as KVM does: the guest sees them, the hardware
-	 * keeps caching. PE and PG are the guest's own under unrestricted guest; NE is required by VMX. */
-	u64 fixed0 = vmx_caps.unrestricted_guest ? vmx_caps.cr0_fixed0_ug : vmx_caps.cr0_fixed0;
-	u64 hw = vmx_fixed_bits(val & ~(CR0_CD | CR0_NW), fixed0, vmx_caps.cr0_fixed1);
-	vmcs_write(GUEST_CR0, hw);
 	vmcs_write(CR0_READ_SHADOW, val);
 	update_long_mode(v);
 	return 0;
@@ -137,13 +141,14 @@ static int set_cr4(struct vcpu *v, u64 val)
 		return -EINVAL;
 	if ((x->efer & EFER_LMA) && !(val & CR4_PAE))
 		return -EINVAL;
-	if ((val & CR4_PCIDE) && !(x->cr4 & CR4_PCIDE) && ((vmcs_read(GUEST_CR3) & 0xfff) || !(x->efer & EFER_LMA)))
+	if ((val & CR4_PCIDE) && !(x->cr4 & CR4_PCIDE) && ((vmx_get_cr(v, 3) & 0xfff) || !(x->efer & EFER_LMA)))
 		return -EINVAL;
 	if (((val ^ x->cr4) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP)) && load_pdptrs(v, x->cr0, val, x->efer))
 		return -EINVAL;
+	refresh_cr0(v);
 	x->cr4 = val;
-	vmcs_write(GUEST_CR4, vmx_fixed_bits(val, vmx_caps.cr4_fixed0, vmx_caps.cr4_fixed1));
 	vmcs_write(CR4_READ_SHADOW, val);
+	vmx_sync_paging(v);
 	return 0;
 }
 
@@ -154,12 +159,11 @@ u64 vmx_get_cr(struct vcpu *v, int cr)
 	switch (cr) {
 	case 0:
 		/* Guest-owned bits come from the hardware value, the rest from the shadow. */
-		return (x->cr0 & ~(u64)(CR0_TS | CR0_MP | CR0_EM | CR0_WP | CR0_AM)) |
-		       (vmcs_read(GUEST_CR0) & (CR0_TS | CR0_MP | CR0_EM | CR0_WP | CR0_AM));
+		return (x->cr0 & ~x->cr0_guest_owned) | (vmcs_read(GUEST_CR0) & x->cr0_guest_owned);
 	case 2:
 		return x->cr2;
 	case 3:
-		return vmcs_read(GUEST_CR3);
+		return x->shadow ? x->g_cr3 : vmcs_read(GUEST_CR3);
 	case 4:
 		return x->cr4;
 	default:
@@ -178,9 +182,16 @@ int vmx_set_cr(struct vcpu *v, int cr, u64 val)
 		to_vmx(v)->cr2 = val;
 		return 0;
 	case 3:
+		/* With PCIDE, bit 63 asks not to flush; it is not part of CR3. */
+		if (to_vmx(v)->cr4 & CR4_PCIDE)
+			val &= ~BIT(63);
 		if (val & GENMASK_ULL(63, 52))
 			return -EINVAL;
-		vmcs_write(GUEST_CR3, val);
+		/* Under shadow paging the caller loads the root for the new CR3. */
+		if (to_vmx(v)->shadow)
+			to_vmx(v)->g_cr3 = val;
+		else
+			vmcs_write(GUEST_CR3, val);
 		return 0;
 	case 4:
 		return set_cr4(v, val);
@@ -217,7 +228,7 @@ int vmx_set_passthrough_msr(struct vcpu *v, u32 index, u64 val)
 		vmcs_write(GUEST_SYSENTER_EIP, val);
 		return 0;
 	case MSR_IA32_PAT:
-		vmcs_write(GUEST_IA32_PAT, val);
+		vmx_write_guest_pat(to_vmx(v), val);
 		return 0;
 	default:
 		return -ENOENT;

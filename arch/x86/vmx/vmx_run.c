@@ -100,6 +100,8 @@ static enum exit_reason exception_or_nmi(struct vcpu *v)
 	}
 	v->exit.exc.vector = info & 0xff;
 	v->exit.exc.has_error = info & INTR_INFO_HAS_ERROR;
+	if (v->exit.exc.vector == 14)
+		v->exit.exc.fault_addr = v->exit.hw_qual; /* #PF: the linear address (SDM 27.2.1) */
 	if (v->exit.exc.has_error)
 		v->exit.exc.error_code = vmcs_read32(VM_EXIT_INTR_ERROR_CODE);
 	/* INT1 (ICEBP) is a privileged software exception: it must go back as one, with its length. */
@@ -201,6 +203,13 @@ void vmx_decode_exit(struct vcpu *v)
 	case VMX_EXIT_XSETBV:
 		e->reason = EXIT_XSETBV;
 		break;
+	case VMX_EXIT_INVLPG:
+	case VMX_EXIT_INVPCID:
+		/* Intercepted under shadow paging with unsync tables: a guest flush, which syncs them. INVPCID's own
+		 * checks (#GP for a bad type or descriptor) are the CPU's before the exit only in part; the handler
+		 * flushes everything, which any INVPCID type allows. */
+		e->reason = EXIT_INVLPG;
+		break;
 	default:
 		e->reason = EXIT_UNKNOWN;
 		break;
@@ -282,8 +291,24 @@ void vmx_set_nmi_window(struct vcpu *v, bool on)
 	}
 }
 
+/* Without EPT the guest's TLB entries are linear mappings: tagged by VPID when it is on, else dropped by every VM
+ * entry and exit anyway (SDM 28.3.3.1), so there is nothing to do. */
+static void invvpid_current(struct vmx_vcpu *x)
+{
+	if (!x->vpid)
+		return;
+	if (vmx_caps.invvpid_single)
+		vmx_invvpid(INVVPID_SINGLE, x->vpid, 0);
+	else
+		vmx_invvpid(INVVPID_ALL, 0, 0);
+}
+
 static void invept_current(struct vmx_vcpu *x)
 {
+	if (x->shadow) {
+		invvpid_current(x);
+		return;
+	}
 	if (vmx_caps.invept_single && x->eptp)
 		vmx_invept(INVEPT_SINGLE, x->eptp);
 	else
@@ -294,6 +319,13 @@ void vmx_load_mmu_root(struct vcpu *v, hpa_t root, int level)
 {
 	struct vmx_vcpu *x = to_vmx(v);
 
+	if (x->shadow) {
+		/* A shadow root: 4-level, or the 4 PDPTEs of a PAE root below 4 GiB that VM entry loads itself. */
+		BUG_ON(level != 4 && level != 3);
+		vmcs_write(GUEST_CR3, root);
+		invvpid_current(x);
+		return;
+	}
 	BUG_ON(level != 4); /* the only EPT walk length the MMU builds */
 	x->eptp = vmx_eptp(root, level, vmx_caps.ept_ad);
 	vmcs_write(EPT_POINTER, x->eptp);

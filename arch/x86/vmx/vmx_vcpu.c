@@ -113,18 +113,26 @@ static int choose_controls(struct vmx_vcpu *x)
 	/* EPT makes guest CR3 and INVLPG the guest's own business. */
 	x->exec &= ~(CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING);
 	/* WBINVD exits: a guest looping on it would flush the caches every other VM depends on. */
-	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.proc2), CPU2_ENABLE_EPT | CPU2_UNRESTRICTED_GUEST,
+	bool shadow = x->vcpu->vm->mmu.shadow.enabled;
+	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.proc2), shadow ? 0 : CPU2_ENABLE_EPT | CPU2_UNRESTRICTED_GUEST,
 				 CPU2_ENABLE_VPID | CPU2_RDTSCP | CPU2_INVPCID | CPU2_WBINVD_EXITING, &x->exec2);
-	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.exit),
-				 EXIT_CTL_HOST_64BIT | EXIT_CTL_SAVE_EFER | EXIT_CTL_LOAD_EFER | EXIT_CTL_SAVE_PAT |
-					 EXIT_CTL_LOAD_PAT | EXIT_CTL_SAVE_DEBUG,
-				 0, &x->exit);
+	/* EFER and PAT: by these controls where the CPU has them, else through the MSR lists (vmx_msr_switch.c). */
+	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.exit), EXIT_CTL_HOST_64BIT | EXIT_CTL_SAVE_DEBUG,
+				 EXIT_CTL_SAVE_EFER | EXIT_CTL_LOAD_EFER | EXIT_CTL_SAVE_PAT | EXIT_CTL_LOAD_PAT, &x->exit);
 	/* DR7 and DEBUGCTL travel with the VMCS, so a guest's breakpoints survive exits on every CPU generation. */
-	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.entry), ENTRY_CTL_LOAD_EFER | ENTRY_CTL_LOAD_PAT |
-				 ENTRY_CTL_LOAD_DEBUG, 0, &x->entry);
+	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.entry), ENTRY_CTL_LOAD_DEBUG,
+				 ENTRY_CTL_LOAD_EFER | ENTRY_CTL_LOAD_PAT, &x->entry);
 	x->entry &= ~ENTRY_CTL_IA32E_GUEST; /* set from the guest's EFER.LMA */
 	if (!vmx_caps.invvpid_single && !vmx_caps.invvpid_all)
 		x->exec2 &= ~CPU2_ENABLE_VPID;
+	x->cr0_guest_owned = CR0_TS | CR0_MP | CR0_EM | CR0_WP | CR0_AM;
+	if (shadow)
+		vmx_shadow_setup(x);
+	/* Without secondary controls the field does not exist; whatever was chosen for it must be nothing. */
+	if (!(x->exec & CPU_SECONDARY_CONTROLS))
+		x->exec2 = 0;
+	if (!x->exec2)
+		x->exec &= ~CPU_SECONDARY_CONTROLS;
 	return r ? -EOPNOTSUPP : 0;
 }
 
@@ -151,10 +159,12 @@ static void setup_host_state(struct vmx_vcpu *x, struct percpu *cpu)
 	vmcs_write(HOST_IA32_SYSENTER_CS, 0);
 	vmcs_write(HOST_IA32_SYSENTER_ESP, 0);
 	vmcs_write(HOST_IA32_SYSENTER_EIP, 0);
-	vmcs_write(HOST_IA32_EFER, rdmsr(MSR_EFER));
-	vmcs_write(HOST_IA32_PAT, rdmsr(MSR_IA32_PAT));
+	/* These fields exist only with their load controls; elsewhere the VM-exit MSR-load list restores the two. */
+	if (x->exit & EXIT_CTL_LOAD_EFER)
+		vmcs_write(HOST_IA32_EFER, rdmsr(MSR_EFER));
+	if (x->exit & EXIT_CTL_LOAD_PAT)
+		vmcs_write(HOST_IA32_PAT, rdmsr(MSR_IA32_PAT));
 	vmcs_write(HOST_RIP, (u64)vmx_exit_point);
-	(void)x;
 }
 
 int vmx_vcpu_create(struct vcpu *v)
@@ -176,6 +186,9 @@ int vmx_vcpu_create(struct vcpu *v)
 	r = choose_controls(x);
 	if (r)
 		return r;
+	r = vmx_msr_switch_setup(x);
+	if (r)
+		return r;
 	if (x->exec2 & CPU2_ENABLE_VPID) {
 		x->vpid = vpid_alloc();
 		if (!x->vpid)
@@ -191,12 +204,14 @@ int vmx_vcpu_create(struct vcpu *v)
 	/* #MC belongs to the host. #DB and #AC are intercepted and reflected because their delivery can fault on
 	 * itself forever inside the CPU (CVE-2015-8104, CVE-2015-5307), which would take this CPU from the host. */
 	vmcs_write(EXCEPTION_BITMAP, BIT(1) | BIT(17) | BIT(18));
-	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
-	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
+	if (x->shadow)
+		vmx_shadow_pf_filter(false);
+	else {
+		vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
+		vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
+	}
 	vmcs_write(CR3_TARGET_COUNT, 0);
-	vmcs_write(VM_EXIT_MSR_STORE_COUNT, 0);
-	vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 0);
-	vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 0);
+	vmx_msr_switch_load(x);
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 	vmcs_write(IO_BITMAP_A, x->io_bitmap_a);
 	vmcs_write(IO_BITMAP_B, x->io_bitmap_b);
@@ -204,8 +219,8 @@ int vmx_vcpu_create(struct vcpu *v)
 	vmcs_write(VMCS_LINK_POINTER, ~0ULL);
 	if (x->vpid)
 		vmcs_write(VIRTUAL_PROCESSOR_ID, x->vpid);
-	/* The guest owns TS, MP, EM, WP and AM; every other CR0 bit, and the CR4 bits VMX pins, exit on write. */
-	vmcs_write(CR0_GUEST_HOST_MASK, ~(CR0_TS | CR0_MP | CR0_EM | CR0_WP | CR0_AM));
+	/* The guest owns TS, MP, EM, AM (and WP with EPT); every other CR0 bit, and every CR4 bit, exit on write. */
+	vmcs_write(CR0_GUEST_HOST_MASK, ~x->cr0_guest_owned);
 	vmcs_write(CR4_GUEST_HOST_MASK, ~0ULL);
 	setup_host_state(x, this_cpu()); /* create runs on the CPU that will run the vCPU */
 	return 0;
@@ -234,6 +249,7 @@ void vmx_vcpu_destroy(struct vcpu *v)
 		frame_free(x->io_bitmap_a, 0);
 	if (x->io_bitmap_b && x->io_bitmap_b != INVALID_HPA)
 		frame_free(x->io_bitmap_b, 0);
+	vmx_msr_switch_free(x);
 	kfree(x);
 	v->arch = NULL;
 }
@@ -242,7 +258,8 @@ void vmx_update_exec_controls(struct vmx_vcpu *x)
 {
 	vmcs_write(PIN_BASED_VM_EXEC_CONTROL, x->pin);
 	vmcs_write(CPU_BASED_VM_EXEC_CONTROL, x->exec);
-	vmcs_write(SECONDARY_VM_EXEC_CONTROL, x->exec2);
+	if (x->exec & CPU_SECONDARY_CONTROLS)
+		vmcs_write(SECONDARY_VM_EXEC_CONTROL, x->exec2);
 }
 
 /* VMX access rights put AVL/L/D/G at bits 12-15 and "unusable" at 16; the neutral form packs them at 8-11. */
@@ -298,18 +315,18 @@ void vmx_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *s)
 	x->efer = 0;
 	x->cr0 = 0;
 	x->cr4 = 0;
-	vmcs_write(GUEST_IA32_EFER, 0);
+	vmx_write_guest_efer(x, 0);
 	vmx_set_efer(v, s->efer);
 	vmx_set_cr(v, 4, s->cr4);
 	vmx_set_cr(v, 0, s->cr0);
-	vmcs_write(GUEST_CR3, s->cr3);
+	vmx_set_cr(v, 3, s->cr3);
 	vmcs_write(GUEST_RIP, s->rip);
 	vmcs_write(GUEST_RFLAGS, s->rflags | BIT(1));
 	vmcs_write(GUEST_RSP, v->regs[VCPU_RSP]);
 	x->rsp_cache = v->regs[VCPU_RSP];
 	vmcs_write(GUEST_DR7, 0x400);
 	vmcs_write(GUEST_IA32_DEBUGCTL, 0);
-	vmcs_write(GUEST_IA32_PAT, 0x0007040600070406ULL); /* the power-on PAT */
+	vmx_write_guest_pat(x, 0x0007040600070406ULL); /* the power-on PAT */
 	vmcs_write(GUEST_SYSENTER_CS, 0);
 	vmcs_write(GUEST_SYSENTER_ESP, 0);
 	vmcs_write(GUEST_SYSENTER_EIP, 0);
