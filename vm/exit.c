@@ -163,6 +163,8 @@ static int handle_cr(struct vcpu *v)
 {
 	struct vm_exit *e = &v->exit;
 
+	if (e->cr.emulate)
+		return vcpu_emulate(v);
 	if (!e->cr.write) {
 		v->regs[e->cr.gpr] = vcpu_read_cr(v, e->cr.num);
 	} else if (vcpu_write_cr(v, e->cr.num, e->cr.value_valid ? e->cr.value : v->regs[e->cr.gpr])) {

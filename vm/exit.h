@@ -59,6 +59,7 @@ struct vm_exit {
 		} msr;
 		struct {
 			u8 num, gpr;    /* gpr: enum vcpu_reg; ignored when value_valid (CLTS, LMSW) */
+			bool emulate;     /* decode it with the emulator (SMSW, which SVM's CR0-read intercept also takes) */
 			bool write;
 			bool value_valid;
 			u64 value;

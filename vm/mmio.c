@@ -98,8 +98,7 @@ static bool is_ram(struct vm *vm, gpa_t gpa)
 	return memslot_find(&vm->mmu.slots, gpa >> PAGE_SHIFT) != NULL;
 }
 
-/* MMIO: the LAPIC page where the guest's APIC base puts it, then the VM's MMIO bus. */
-static int mmio_access(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size, bool write)
+static int mmio_access_one(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size, bool write)
 {
 	u64 val = 0;
 	int r;
@@ -114,6 +113,23 @@ static int mmio_access(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size, 
 		return r;
 	if (!write)
 		__builtin_memcpy(buf, &val, size);
+	return 0;
+}
+
+/* MMIO: the LAPIC page where the guest's APIC base puts it, then the VM's MMIO bus. A device access is at most 8
+ * bytes: a 16- or 32-byte one (CMPXCHG16B, the vector moves) reaches the device as 8-byte pieces, as hardware
+ * splits SSE accesses to uncached memory. */
+static int mmio_access(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size, bool write)
+{
+	while (size) {
+		unsigned int n = MIN(size, 8u);
+		int r = mmio_access_one(v, gpa, buf, n, write);
+		if (r)
+			return r;
+		gpa += n;
+		buf = (u8 *)buf + n;
+		size -= n;
+	}
 	return 0;
 }
 
@@ -160,6 +176,35 @@ static int emu_write(void *opaque, gva_t linear, const void *buf, unsigned int s
 	return emu_access(opaque, linear, (void *)buf, size, fault, true);
 }
 
+/*
+ * The write of a LOCKed read-modify-write: atomic against the other vCPUs when the operand is naturally aligned RAM
+ * of up to 8 bytes (what mmu_cmpxchg_gpa does, write tracking included), so that a guest's LOCK CMPXCHG or LOCK BTS
+ * on a write-tracked page (a shadowed page table, a protected page) loses nothing to another vCPU or to the shadow
+ * MMU's A/D updates. -EAGAIN from it (the value changed since the emulator read it) makes the guest re-execute the
+ * instruction. Anything else (a device, whose model serialises its accesses; a misaligned, page-crossing or 16-byte
+ * operand, which hardware locks with a bus lock) is written as a plain write.
+ */
+static int emu_cmpxchg(void *opaque, gva_t linear, const void *old, const void *new, unsigned int size,
+		       struct emu_fault *fault)
+{
+	struct emu_env *env = opaque;
+	u64 o = 0, n = 0;
+	gpa_t gpa;
+	int r;
+
+	if (size > 8 || (linear & (size - 1)))
+		return emu_access(opaque, linear, (void *)new, size, fault, true);
+	r = translate(env, linear, GWALK_WRITE, &gpa, fault);
+	if (r)
+		return r;
+	if (!is_ram(env->v->vm, gpa))
+		return emu_access(opaque, linear, (void *)new, size, fault, true);
+	__builtin_memcpy(&o, old, size);
+	__builtin_memcpy(&n, new, size);
+	r = mmu_cmpxchg_gpa(&env->v->vm->mmu, env->v, gpa, o, n, size, NULL);
+	return r == -EPERM ? 0 : r; /* a write a protection user refused is dropped, as in emu_access */
+}
+
 static int emu_fetch(void *opaque, gva_t linear, void *buf, unsigned int len, struct emu_fault *fault)
 {
 	struct emu_env *env = opaque;
@@ -176,7 +221,72 @@ static int emu_fetch(void *opaque, gva_t linear, void *buf, unsigned int len, st
 	return 0;
 }
 
-static const struct emu_ops ops = { .fetch = emu_fetch, .read = emu_read, .write = emu_write };
+/*
+ * The guest's SSE registers, for the emulator's vector moves. They are the CPU's own registers while the guest's exit
+ * is handled: neither VM exit saves them, no hypervisor code touches them (it is built -mgeneral-regs-only, and
+ * fpu_reset runs only before and after a VM), and a vCPU never leaves its CPU. So they are read and written in
+ * place. The YMM upper halves are out of reach (the host leaves CR4.OSXSAVE off) and the guest cannot have them
+ * either (CPUID hides XSAVE and AVX; xcr0 below says x87 only, so the emulator refuses VEX before asking).
+ */
+#define XMM_CASE(n, insn, ...)                                                                                         \
+	case n:                                                                                                        \
+		__asm__ __volatile__(insn __VA_ARGS__);                                                                \
+		break;
+#define XMM_SWITCH(reg, insn_fmt, ...)                                                                                 \
+	switch (reg) {                                                                                                 \
+		XMM_CASE(0, insn_fmt(0), __VA_ARGS__)                                                                  \
+		XMM_CASE(1, insn_fmt(1), __VA_ARGS__)                                                                  \
+		XMM_CASE(2, insn_fmt(2), __VA_ARGS__)                                                                  \
+		XMM_CASE(3, insn_fmt(3), __VA_ARGS__)                                                                  \
+		XMM_CASE(4, insn_fmt(4), __VA_ARGS__)                                                                  \
+		XMM_CASE(5, insn_fmt(5), __VA_ARGS__)                                                                  \
+		XMM_CASE(6, insn_fmt(6), __VA_ARGS__)                                                                  \
+		XMM_CASE(7, insn_fmt(7), __VA_ARGS__)                                                                  \
+		XMM_CASE(8, insn_fmt(8), __VA_ARGS__)                                                                  \
+		XMM_CASE(9, insn_fmt(9), __VA_ARGS__)                                                                  \
+		XMM_CASE(10, insn_fmt(10), __VA_ARGS__)                                                                \
+		XMM_CASE(11, insn_fmt(11), __VA_ARGS__)                                                                \
+		XMM_CASE(12, insn_fmt(12), __VA_ARGS__)                                                                \
+		XMM_CASE(13, insn_fmt(13), __VA_ARGS__)                                                                \
+		XMM_CASE(14, insn_fmt(14), __VA_ARGS__)                                                                \
+		XMM_CASE(15, insn_fmt(15), __VA_ARGS__)                                                                \
+	default:                                                                                                       \
+		return -EINVAL;                                                                                        \
+	}
+#define XMM_STORE(n) "movdqu %%xmm" #n ", %0"
+#define XMM_LOAD(n)  "movdqu %0, %%xmm" #n
+
+struct xmm_bytes {
+	u8 b[16];
+};
+
+static int emu_get_vreg(void *opaque, unsigned int reg, void *buf, unsigned int size)
+{
+	struct xmm_bytes *x = buf;
+
+	if (size != 16)
+		return -EOPNOTSUPP;
+	XMM_SWITCH(reg, XMM_STORE, : "=m"(*x))
+	return 0;
+}
+
+static int emu_set_vreg(void *opaque, unsigned int reg, const void *buf, unsigned int size)
+{
+	const struct xmm_bytes *x = buf;
+
+	if (size != 16)
+		return -EOPNOTSUPP;
+	XMM_SWITCH(reg, XMM_LOAD, ::"m"(*x))
+	return 0;
+}
+
+static const struct emu_ops ops = { .fetch = emu_fetch,
+				    .read = emu_read,
+				    .write = emu_write,
+				    .cmpxchg = emu_cmpxchg,
+				    .get_vreg = emu_get_vreg,
+				    .set_vreg = emu_set_vreg };
+
 
 /* The system instructions, which the emulator runs for VMX's virtual-8086 real mode (every privileged instruction
  * there raises #GP at CPL 3) and wherever else a guest's instruction must be redone: the same paths as the
@@ -273,10 +383,11 @@ static const struct emu_sys_ops sys_ops = {
 
 static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 {
-	struct vcpu_segment cs, seg;
-	u64 cr0 = virt_ops->get_cr(v, 0);
+	struct vcpu_segment cs, ss, seg;
+	u64 cr0 = virt_ops->get_cr(v, 0), cr4 = virt_ops->get_cr(v, 4);
 
 	virt_ops->get_segment(v, SEG_CS, &cs);
+	virt_ops->get_segment(v, SEG_SS, &ss);
 	*c = (struct emu_ctxt){
 		.regs = v->regs,
 		.rip = virt_ops->get_rip(v),
@@ -284,9 +395,13 @@ static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 		.mode = emu_mode_of(cr0 & CR0_PE, virt_ops->get_rflags(v) & RFLAGS_VM, virt_ops->get_efer(v) & EFER_LMA,
 				    cs.attr & SEG_ATTR_L, cs.attr & SEG_ATTR_DB),
 		.cpl = env->cpl,
+		.stack_size = (ss.attr & SEG_ATTR_DB) ? 4 : 2,
+		.umip = cr4 & CR4_UMIP,
+		.cr0 = cr0,
+		.cr4 = cr4,
+		.xcr0 = 1, /* x87 only: XSAVE is hidden from guests, so XCR0 keeps its reset value */
 		.ops = &ops,
 		.sys = &sys_ops,
-		.umip = virt_ops->get_cr(v, 4) & BIT(11),
 		.opaque = env,
 	};
 	static const int order[EMU_NR_SEGS] = { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS };

@@ -140,6 +140,7 @@ static inline void cpu_halt_until(bool (*cond)(void *arg), void *arg)
 }
 
 #define CR4_OSXMMEXCPT BIT(10)
+#define CR4_UMIP BIT(11)
 
 /* Per-CPU control-register setup every CPU runs once: FXSAVE/SSE enabled so guest FPU state can be reset. */
 void cpu_setup_this_cpu(void);

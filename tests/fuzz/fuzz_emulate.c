@@ -1,16 +1,25 @@
 /* libFuzzer target for the instruction emulator: random instruction bytes in a random CPU mode with random registers,
  * segment bases and flags, run through emu_run against callbacks that accept any address (with some faults and
- * callback errors mixed in). Besides the sanitizers it checks the emulator's side of the contract and traps when
- * it is broken: at most 15 bytes fetched, in order, never across a page; data accesses of 1/2/4/8 bytes at checked
- * linear addresses; rip moved by exactly the decoded length; only the documented exception vectors.
+ * callback errors mixed in), vector registers, and a system table that accepts everything. Besides the sanitizers it
+ * checks the emulator's side of the contract and traps when it is broken: at most 15 bytes fetched, in order, never
+ * across a page; data accesses of 1/2/4/8/16/32 bytes at checked linear addresses; rip moved by exactly the decoded
+ * length (near branches aside); only the documented exception vectors.
+ *
+ * The oracle: in 64-bit mode, every instruction the emulator executed (or refused with #DE or #UD) that has only
+ * register operands and is an integer, bit, shift, multiply/divide, BMI or SSE register move is run again on the
+ * host CPU with the same registers and flags (tests/unit/native_step.h: single-stepped in a signal frame), and the
+ * results, the flags the SDM defines, the exception and the length must agree (tests/unit/native_oracle.h).
  * fuzz-srcs: vm/emulate/alu.c vm/emulate/bits.c vm/emulate/bmi.c vm/emulate/decode.c vm/emulate/emulate.c
  * fuzz-srcs: vm/emulate/exec.c vm/emulate/muldiv.c vm/emulate/operand.c vm/emulate/rmw.c vm/emulate/shift.c
  * fuzz-srcs: vm/emulate/stack.c vm/emulate/string.c vm/emulate/system.c vm/emulate/vector.c */
+#define _GNU_SOURCE
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hv/errno.h"
+#include "tests/unit/native_oracle.h"
 #include "vm/emulate/emulate.h"
 
 #define ensure(cond)                                                                                                   \
@@ -28,6 +37,8 @@ struct fuzz {
 	unsigned int fetched; /* bytes fetched for the current instruction */
 	u64 rip0;	      /* rip when the current instruction started */
 	bool faults, errors;
+	bool host_simd; /* CR0/CR4/XCR0 as the host has them: the vector moves can be compared */
+	u8 ymm[16][32];
 };
 
 static u64 mix(u64 x)
@@ -84,7 +95,7 @@ static int fz_data(struct fuzz *f, gva_t lin, unsigned int size, struct emu_faul
 {
 	u64 h = mix(f->seed ^ lin ^ size);
 
-	ensure(size == 1 || size == 2 || size == 4 || size == 8);
+	ensure(size == 1 || size == 2 || size == 4 || size == 8 || size == 16 || size == 32);
 	if (f->ctxt.mode == EMU_MODE_64)
 		ensure(canonical(lin) && canonical(lin + size - 1) && lin + size - 1 >= lin);
 	else
@@ -100,11 +111,13 @@ static int fz_read(void *opaque, gva_t lin, void *buf, unsigned int size, struct
 {
 	struct fuzz *f = opaque;
 	int r = fz_data(f, lin, size, fault);
-	u64 v = mix(f->seed + lin);
 
 	if (r)
 		return r;
-	memcpy(buf, &v, size);
+	for (unsigned int i = 0; i < size; i += 8) {
+		u64 v = mix(f->seed + lin + i);
+		memcpy((u8 *)buf + i, &v, size - i < 8 ? size - i : 8);
+	}
 	return 0;
 }
 
@@ -113,7 +126,175 @@ static int fz_write(void *opaque, gva_t lin, const void *buf, unsigned int size,
 	return fz_data(opaque, lin, size, fault);
 }
 
-static const struct emu_ops fz_ops = {.fetch = fz_fetch, .read = fz_read, .write = fz_write};
+static int fz_cmpxchg(void *opaque, gva_t lin, const void *old, const void *new, unsigned int size,
+		      struct emu_fault *fault)
+{
+	struct fuzz *f = opaque;
+
+	ensure(size == 1 || size == 2 || size == 4 || size == 8 || size == 16);
+	ensure(f->ctxt.insn.lock || (f->ctxt.insn.map == 0 && (f->ctxt.insn.opcode & 0xfe) == 0x86));
+	if (mix(f->seed ^ lin ^ 0xc0) % 8 == 0)
+		return -EAGAIN; /* another vCPU changed it */
+	return fz_data(f, lin, size, fault);
+}
+
+static int fz_get_vreg(void *opaque, unsigned int reg, void *buf, unsigned int size)
+{
+	struct fuzz *f = opaque;
+
+	ensure(reg < 16 && (size == 16 || size == 32));
+	memcpy(buf, f->ymm[reg], size);
+	return 0;
+}
+
+static int fz_set_vreg(void *opaque, unsigned int reg, const void *buf, unsigned int size)
+{
+	struct fuzz *f = opaque;
+
+	ensure(reg < 16 && (size == 16 || size == 32));
+	memcpy(f->ymm[reg], buf, size);
+	return 0;
+}
+
+static const struct emu_ops fz_ops = {
+    .fetch = fz_fetch,
+    .read = fz_read,
+    .write = fz_write,
+    .cmpxchg = fz_cmpxchg,
+    .get_vreg = fz_get_vreg,
+    .set_vreg = fz_set_vreg,
+};
+
+/* A system table that accepts everything, with a #GP now and then from the writes. */
+static int fz_get_cr(void *opaque, unsigned int cr, u64 *val)
+{
+	ensure(cr == 0 || cr == 2 || cr == 3 || cr == 4 || cr == 8);
+	*val = mix(cr);
+	return 0;
+}
+
+static int fz_set(void *opaque, u64 val, struct emu_fault *fault)
+{
+	if ((val & 0xff) == 0x5a) {
+		*fault = (struct emu_fault){.vector = EMU_VEC_GP, .has_error = true};
+		return EMU_CB_FAULT;
+	}
+	return 0;
+}
+
+static int fz_set_cr(void *opaque, unsigned int cr, u64 val, struct emu_fault *fault)
+{
+	ensure(cr == 0 || cr == 2 || cr == 3 || cr == 4 || cr == 8);
+	return fz_set(opaque, val, fault);
+}
+
+static int fz_get_dr(void *opaque, unsigned int dr, u64 *val, struct emu_fault *fault)
+{
+	ensure(dr <= 3 || dr == 6 || dr == 7);
+	*val = mix(dr);
+	return 0;
+}
+
+static int fz_set_dr(void *opaque, unsigned int dr, u64 val, struct emu_fault *fault)
+{
+	ensure(dr <= 3 || dr == 6 || dr == 7);
+	return fz_set(opaque, val, fault);
+}
+
+static void fz_get_dt(void *opaque, bool idt, u16 *limit, u64 *base)
+{
+	*limit = 0x27;
+	*base = mix(idt);
+}
+
+static void fz_set_dt(void *opaque, bool idt, u16 limit, u64 base)
+{
+	struct fuzz *f = opaque;
+
+	if (f->ctxt.mode != EMU_MODE_64)
+		ensure(base <= 0xffffffffULL && (f->ctxt.insn.op_size != 2 || base <= 0xffffff));
+}
+
+static u16 fz_get_seg_sel(void *opaque, unsigned int which)
+{
+	ensure(which <= 1);
+	return 0x28;
+}
+
+static int fz_rdmsr(void *opaque, u32 msr, u64 *val, struct emu_fault *fault)
+{
+	*val = mix(msr);
+	return fz_set(opaque, msr, fault);
+}
+
+static int fz_wrmsr(void *opaque, u32 msr, u64 val, struct emu_fault *fault)
+{
+	return fz_set(opaque, val, fault);
+}
+
+static int fz_simple(void *opaque)
+{
+	return 0;
+}
+
+static int fz_invlpg(void *opaque, gva_t linear)
+{
+	struct fuzz *f = opaque;
+
+	ensure(f->ctxt.mode == EMU_MODE_64 ? canonical(linear) : linear <= 0xffffffffULL);
+	return 0;
+}
+
+static const struct emu_sys_ops fz_sys = {
+    .get_cr = fz_get_cr,
+    .set_cr = fz_set_cr,
+    .get_dr = fz_get_dr,
+    .set_dr = fz_set_dr,
+    .get_dt = fz_get_dt,
+    .set_dt = fz_set_dt,
+    .get_seg_sel = fz_get_seg_sel,
+    .rdmsr = fz_rdmsr,
+    .wrmsr = fz_wrmsr,
+    .halt = fz_simple,
+    .invlpg = fz_invlpg,
+    .wbinvd = fz_simple,
+};
+
+/* The oracle (see the top): the instruction natively, from the state before it, against what emu_run did. */
+static void check_native(struct fuzz *f, const u64 *regs0, u64 rflags0, const u8 (*xmm0)[16], u64 rip0,
+			 enum emu_result r)
+{
+	struct emu_ctxt *c = &f->ctxt;
+	struct oracle_case oc = {.code = c->insn.bytes, .len = c->insn.len, .rflags = rflags0, .insn = &c->insn};
+	u8 xmm[16][16];
+	char msg[200], bytes[64];
+
+	if (c->mode != EMU_MODE_64 || !oracle_covers(&c->insn) || (r != EMU_OK && r != EMU_EXCEPTION))
+		return;
+	/* The vector moves compare only with the CPU state the host has (SSE and AVX on). */
+	if (oracle_vector(&c->insn) && !f->host_simd)
+		return;
+	memcpy(oc.regs, regs0, sizeof(oc.regs));
+	memcpy(oc.xmm, xmm0, sizeof(oc.xmm));
+	for (unsigned int i = 0; i < 16; i++)
+		memcpy(xmm[i], f->ymm[i], 16);
+	oc.res = r;
+	oc.vector = c->exc.vector;
+	oc.emu_regs = f->regs;
+	oc.emu_rflags = c->rflags;
+	oc.emu_len = c->rip - rip0;
+	oc.emu_xmm = (const u8(*)[16])xmm;
+	if (oracle_compare(&oc, msg, sizeof(msg))) {
+		emu_format_bytes(&c->insn, bytes, sizeof(bytes));
+		fprintf(stderr, "oracle: %s: %s\n", bytes, msg);
+		for (unsigned int i = 0; i < 16; i++)
+			fprintf(stderr, "  r%u before 0x%llx after 0x%llx\n", i, (unsigned long long)regs0[i],
+				(unsigned long long)f->regs[i]);
+		fprintf(stderr, "  rflags before 0x%llx after 0x%llx\n", (unsigned long long)rflags0,
+			(unsigned long long)c->rflags);
+		__builtin_trap();
+	}
+}
 
 /* Input: [0] mode and switches, [1] REP batch and prefetch length, [2..9] seed, then the instruction bytes. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -143,6 +324,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (unsigned int i = 0; i < EMU_NR_SEGS; i++)
 		c->seg_base[i] = (mix(f.seed ^ (0x100 + i)) & 1) ? mix(f.seed * 3 + i) : 0;
+	for (unsigned int i = 0; i < 16; i++)
+		for (unsigned int j = 0; j < 32; j += 8) {
+			u64 v = mix(f.seed ^ (0x200 + 4 * i + j));
+			memcpy(&f.ymm[i][j], &v, 8);
+		}
+	c->sys = &fz_sys;
+	if (data[0] & 128) {
+		/* Any control state: privilege, UMIP, SIMD enables, a 16-bit stack. */
+		u64 h = mix(f.seed ^ 0x99);
+		c->cpl = h & 3;
+		c->umip = h & 4;
+		c->cr0 = mix(h);
+		c->cr4 = mix(h + 1);
+		c->xcr0 = mix(h + 2);
+		c->stack_size = (h >> 8) & 7;
+	} else {
+		/* An OS that turned SSE and AVX on, as the host has them. */
+		c->cr0 = 0x80050033;
+		c->cr4 = BIT(9) | BIT(10) | BIT(18);
+		c->xcr0 = 7;
+		f.host_simd = true;
+	}
 	c->rflags = 0x2 | (mix(f.seed ^ 0x77) & EMU_FL_ARITH) | ((data[0] & 4) ? EMU_FL_DF : 0);
 	c->rip = mix(f.seed ^ 0x55);
 	if (c->mode == EMU_MODE_64 && !(data[0] & 64))
@@ -157,20 +360,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	for (unsigned int call = 0; call < 4; call++) {
-		u64 rip = c->rip;
+		u64 rip = c->rip, regs0[EMU_NR_REGS], rflags0 = c->rflags;
+		u8 xmm0[16][16];
 		enum emu_result r;
+		bool branch;
 
+		memcpy(regs0, f.regs, sizeof(regs0));
+		for (unsigned int i = 0; i < 16; i++)
+			memcpy(xmm0[i], f.ymm[i], 16);
 		f.rip0 = rip;
 		r = emu_run(c);
 		ensure(r >= EMU_OK && r <= EMU_ERROR);
 		ensure(c->insn.nbytes <= EMU_MAX_INSN_LEN && c->insn.len <= c->insn.nbytes);
-		if (r == EMU_OK)
+		branch = c->insn.map == 0 && c->insn.opcode == 0xff &&
+			 (((c->insn.modrm >> 3) & 7) == 2 || ((c->insn.modrm >> 3) & 7) == 4);
+		if (r == EMU_OK && !branch)
 			ensure(c->insn.len >= 1 && c->rip == ((rip + c->insn.len) & ip_mask(c->mode)));
+		else if (r == EMU_OK)
+			ensure(c->mode != EMU_MODE_64 ? c->rip <= ip_mask(c->mode) : canonical(c->rip));
 		else
 			ensure(c->rip == rip);
 		if (r == EMU_EXCEPTION)
 			ensure(c->exc.vector == EMU_VEC_UD || c->exc.vector == EMU_VEC_SS ||
-			       c->exc.vector == EMU_VEC_GP || c->exc.vector == EMU_VEC_PF);
+			       c->exc.vector == EMU_VEC_GP || c->exc.vector == EMU_VEC_PF ||
+			       c->exc.vector == EMU_VEC_DE || c->exc.vector == EMU_VEC_NM);
+		if (call == 0)
+			check_native(&f, regs0, rflags0, (const u8(*)[16])xmm0, rip, r);
 		if (r == EMU_ERROR)
 			ensure(c->error < 0);
 		ensure(emu_format_bytes(&c->insn, line, 1 + (f.seed % sizeof(line))) < sizeof(line));

@@ -266,6 +266,9 @@ CASES += [
          ordered=True, timeout=120),
     Case("bochs-vmx-grub", "bochs", "corei7_skylake_x", modules=GRUB_MODULES, expect=GRUB_EXPECT,
          forbid=GRUB_FORBID, ordered=True, timeout=600),
+    # GRUB under shadow paging on a CPU without EPT (its protected-mode code without paging on the direct root).
+    Case("bochs-penryn-grub", "bochs", "core2_penryn_t9600", modules=GRUB_MODULES, expect=GRUB_EXPECT,
+         forbid=GRUB_FORBID, ordered=True, timeout=600),
 ]
 
 

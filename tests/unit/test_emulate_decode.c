@@ -18,6 +18,10 @@ struct dcase {
 	u8 seg;
 	u64 imm;
 	u8 reg; /* R(ModRM.reg) or 0 to skip */
+	u8 map; /* R(map) or 0 to skip */
+	bool vex, vex_l;
+	u8 simd;
+	u8 vec; /* res == EMU_EXCEPTION: the vector */
 };
 
 #define M64		EMU_MODE_64
@@ -127,6 +131,82 @@ static const struct dcase cases[] = {
 	  .imm = 0x5678 },
 	{ C(M16, 0x66, 0xc7, 0x07, 0x78, 0x56, 0x34, 0x12), .len = 7, .op_size = 4, .addr_size = 2,
 	  MEM(R(EMU_RBX), 0, 1, 0), .imm = 0x12345678 },
+
+	/* VEX: two- and three-byte forms, REX bits inverted, L, pp as the SIMD prefix, the map from mmmmm. */
+	{ C(M64, 0xc5, 0xf9, 0x6f, 0x00), .len = 4, .op_size = 4, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0),
+	  .map = R(1), .vex = true, .simd = 0x66, .reg = R(0) },
+	{ C(M64, 0xc4, 0xe1, 0x7d, 0x6f, 0x00), .len = 5, .op_size = 4, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0),
+	  .map = R(1), .vex = true, .vex_l = true, .simd = 0x66 },
+	{ C(M64, 0xc4, 0x41, 0x7e, 0x6f, 0x00), .len = 5, .op_size = 4, .addr_size = 8, MEM(R(EMU_R8), 0, 1, 0),
+	  .reg = R(EMU_R8), .vex = true, .vex_l = true, .simd = 0xf3 },
+	{ C(M64, 0xc4, 0xe1, 0xf9, 0x7e, 0xc0), .len = 5, .op_size = 8, .addr_size = 8, .vex = true, .simd = 0x66 },
+	{ C(M64, 0xc4, 0xe2, 0x78, 0xf2, 0xc3), .len = 5, .op_size = 4, .addr_size = 8, .map = R(2), .vex = true },
+	{ C(M64, 0xc4, 0xe3, 0x7b, 0xf0, 0xc3, 0x05), .len = 6, .op_size = 4, .addr_size = 8, .map = R(3), .vex = true,
+	  .simd = 0xf2, .imm = 5 },
+	{ C(M64, 0x66, 0xc5, 0xf9, 0x6f, 0x00), .res = EMU_EXCEPTION, .vec = EMU_VEC_UD }, /* 66 before VEX */
+	{ C(M64, 0x48, 0xc5, 0xf9, 0x6f, 0x00), .res = EMU_EXCEPTION, .vec = EMU_VEC_UD }, /* REX before VEX */
+	{ C(M64, 0xc4, 0xe4, 0x79, 0x6f, 0x00), .res = EMU_EXCEPTION, .vec = EMU_VEC_UD }, /* mmmmm = 4 */
+	{ C(M64, 0xc5, 0xf9, 0x77), .res = EMU_UNHANDLED },				   /* VZEROUPPER */
+	{ C(M32, 0xc5, 0xf9, 0x6f, 0xc1), .len = 4, .op_size = 4, .addr_size = 4, .vex = true, .simd = 0x66 },
+	{ C(M32, 0xc4, 0xe1, 0xf9, 0x7e, 0xc0), .len = 5, .op_size = 4, .addr_size = 4, .vex = true }, /* W ignored */
+	{ C(M32, 0xc5, 0x39, 0x6f), .res = EMU_UNHANDLED },  /* LDS: mod != 11 outside 64-bit mode */
+	{ C(M16, 0xc5, 0xf9, 0x6f), .res = EMU_UNHANDLED },  /* LDS: never VEX in real mode */
+	/* SIMD prefixes: 66 does not make MOVD 16-bit; the last F2/F3 wins over it. */
+	{ C(M64, 0x66, 0x0f, 0x6e, 0xc0), .len = 4, .op_size = 4, .addr_size = 8, .simd = 0x66 },
+	{ C(M64, 0x66, 0x48, 0x0f, 0x6e, 0xc0), .len = 5, .op_size = 8, .addr_size = 8, .simd = 0x66 },
+	{ C(M64, 0x66, 0xf3, 0x0f, 0x7e, 0x00), .len = 5, .op_size = 4, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0),
+	  .simd = 0xf3 },
+	{ C(M64, 0x66, 0x0f, 0x38, 0xf6, 0xc0), .len = 5, .op_size = 4, .addr_size = 8, .map = R(2), .simd = 0x66 },
+	{ C(M64, 0x66, 0x0f, 0x38, 0xf0, 0x00), .len = 5, .op_size = 2, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0),
+	  .map = R(2) }, /* MOVBE: 66 is the operand size */
+	/* MOV CR/DR ignore mod: no displacement follows, the operand size is fixed. */
+	{ C(M64, 0x0f, 0x20, 0x05), .len = 3, .op_size = 8, .addr_size = 8, .reg = R(0) },
+	{ C(M64, 0x44, 0x0f, 0x22, 0xc0), .len = 4, .op_size = 8, .addr_size = 8, .reg = R(8) },
+	{ C(M32, 0x0f, 0x22, 0x18), .len = 3, .op_size = 4, .addr_size = 4, .reg = R(3) },
+	{ C(M16, 0x66, 0x0f, 0x22, 0xc0), .len = 4, .op_size = 4, .addr_size = 2 },
+	{ C(M16, 0x0f, 0x21, 0xf8), .len = 3, .op_size = 4, .addr_size = 2, .reg = R(7) },
+	/* Stack and branch operand sizes. */
+	{ C(M64, 0x66, 0xff, 0x10), .len = 3, .op_size = 8, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) }, /* call */
+	{ C(M64, 0xff, 0x20), .len = 2, .op_size = 8, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) },	   /* jmp */
+	{ C(M64, 0xff, 0x30), .len = 2, .op_size = 8, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) },	   /* push */
+	{ C(M64, 0x66, 0xff, 0x30), .len = 3, .op_size = 2, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) },
+	{ C(M64, 0x8f, 0x00), .len = 2, .op_size = 8, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) },	   /* pop */
+	{ C(M32, 0xff, 0x30), .len = 2, .op_size = 4, .addr_size = 4, MEM(R(EMU_RAX), 0, 1, 0) },
+	{ C(M16, 0x66, 0xff, 0x37), .len = 3, .op_size = 4, .addr_size = 2, MEM(R(EMU_RBX), 0, 1, 0) },
+	{ C(M64, 0x8f, 0x08), .res = EMU_UNHANDLED }, /* XOP */
+	/* Shifts, multiplies and divides: immediates only where the encoding has them. */
+	{ C(M64, 0xc1, 0xe0, 0x05), .len = 3, .op_size = 4, .addr_size = 8, .imm = 5 },
+	{ C(M64, 0xd3, 0xe0), .len = 2, .op_size = 4, .addr_size = 8 },
+	{ C(M64, 0xd0, 0x20), .len = 2, .op_size = 1, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) },
+	{ C(M64, 0xf7, 0xe0), .len = 2, .op_size = 4, .addr_size = 8 },
+	{ C(M64, 0xf6, 0x30), .len = 2, .op_size = 1, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) },
+	{ C(M64, 0x69, 0xc0, 0x78, 0x56, 0x34, 0x12), .len = 6, .op_size = 4, .addr_size = 8, .imm = 0x12345678 },
+	{ C(M64, 0x66, 0x69, 0xc0, 0x34, 0x12), .len = 5, .op_size = 2, .addr_size = 8, .imm = 0x1234 },
+	{ C(M64, 0x6b, 0xc0, 0xff), .len = 3, .op_size = 4, .addr_size = 8, .imm = ~0ULL },
+	{ C(M64, 0x0f, 0xa4, 0xd0, 0x03), .len = 4, .op_size = 4, .addr_size = 8, .imm = 3 },
+	{ C(M64, 0x0f, 0xad, 0xd0), .len = 3, .op_size = 4, .addr_size = 8 },
+	/* Group 9, 6, 7. */
+	{ C(M64, 0x0f, 0xc7, 0x08), .len = 3, .op_size = 4, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) },
+	{ C(M64, 0x48, 0x0f, 0xc7, 0x08), .len = 4, .op_size = 8, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) },
+	{ C(M64, 0x0f, 0xc7, 0xc8), .res = EMU_EXCEPTION, .vec = EMU_VEC_UD }, /* CMPXCHG8B needs memory */
+	{ C(M64, 0x0f, 0x38, 0xf0, 0xc0), .len = 4, .op_size = 4, .addr_size = 8 }, /* MOVBE reg: #UD at execution */
+	{ C(M16, 0x66, 0x0f, 0x01, 0x16, 0x34, 0x12), .len = 6, .op_size = 4, .addr_size = 2, MEM(0, 0, 1, 0x1234) },
+	{ C(M16, 0x0f, 0x01, 0x1e, 0x34, 0x12), .len = 5, .op_size = 2, .addr_size = 2, MEM(0, 0, 1, 0x1234) },
+	{ C(M64, 0x0f, 0x01, 0xe0), .len = 3, .op_size = 4, .addr_size = 8 },				/* smsw eax */
+	{ C(M64, 0x0f, 0x01, 0x20), .len = 3, .op_size = 2, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) }, /* smsw m */
+	{ C(M64, 0x48, 0x0f, 0x01, 0xf0), .len = 4, .op_size = 2, .addr_size = 8 },			/* lmsw ax */
+	{ C(M64, 0x0f, 0x01, 0x38), .len = 3, .op_size = 4, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) }, /* invlpg */
+	{ C(M64, 0x0f, 0x01, 0xf8), .res = EMU_UNHANDLED },						/* SWAPGS */
+	{ C(M64, 0x0f, 0x01, 0x28), .res = EMU_UNHANDLED },						/* RSTORSSP */
+	{ C(M64, 0x0f, 0x00, 0x00), .len = 3, .op_size = 2, .addr_size = 8, MEM(R(EMU_RAX), 0, 1, 0) }, /* sldt m */
+	{ C(M64, 0x48, 0x0f, 0x00, 0xc8), .len = 4, .op_size = 8, .addr_size = 8 },			/* str rax */
+	{ C(M64, 0x0f, 0x00, 0x10), .res = EMU_UNHANDLED },						/* LLDT */
+	/* String compares, XLAT, POPCNT, HLT. */
+	{ C(M64, 0xf3, 0x48, 0xa7), .len = 3, .op_size = 8, .addr_size = 8 },
+	{ C(M16, 0xf2, 0xae), .len = 2, .op_size = 1, .addr_size = 2 },
+	{ C(M64, 0xd7), .len = 1, .op_size = 1, .addr_size = 8 },
+	{ C(M64, 0xf3, 0x0f, 0xb8, 0xc0), .len = 4, .op_size = 4, .addr_size = 8 },
+	{ C(M64, 0xf4), .len = 1, .op_size = 4, .addr_size = 8 },
 };
 /* clang-format on */
 
@@ -138,6 +218,8 @@ static void check_case(const struct dcase *c)
 
 	if (r != c->res)
 		test_fail(__FILE__, c->line, "decode gave %s, want %s", emu_result_name(r), emu_result_name(c->res));
+	if (r == EMU_EXCEPTION && ctxt->exc.vector != c->vec)
+		test_fail(__FILE__, c->line, "vector %u, want %u", ctxt->exc.vector, c->vec);
 	if (r != EMU_OK)
 		return;
 #define F(field, want)                                                                                                 \
@@ -159,6 +241,12 @@ static void check_case(const struct dcase *c)
 	F(imm, c->imm);
 	if (c->reg)
 		F(reg, c->reg - 1);
+	if (c->map)
+		F(map, c->map - 1);
+	F(vex, c->vex);
+	F(vex_l, c->vex_l);
+	if (c->simd)
+		F(simd, c->simd);
 #undef F
 }
 

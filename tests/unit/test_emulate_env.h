@@ -1,6 +1,8 @@
 /* The fake guest behind the emulator tests (test_emulate*.c): one code page, a RAM window, an MMIO window that records
  * every access, and nothing else (any other access is a #PF), all at fixed linear addresses. The callbacks also
- * check the emulator's side of the contract: sizes of 1/2/4/8, fetches of at most 15 bytes within one page. */
+ * check the emulator's side of the contract: sizes of 1/2/4/8/16/32, fetches of at most 15 bytes within one page.
+ * env_vectors() adds the vector-register callbacks over env.ymm and a CPU state with SSE and AVX on; env_sys()
+ * (test_emulate_sys.c) adds system callbacks. */
 #ifndef TEST_EMULATE_ENV_H
 #define TEST_EMULATE_ENV_H
 
@@ -20,6 +22,7 @@
 
 struct env_access {
 	bool write, mmio;
+	bool atomic; /* through the cmpxchg callback */
 	u64 addr;
 	unsigned int size;
 	u64 val;
@@ -36,6 +39,9 @@ struct env {
 	unsigned int nlog;
 	unsigned int nfetch, fetched; /* fetch calls and bytes */
 	int read_ret, write_ret;      /* when nonzero, what the read / write callbacks return */
+	u8 ymm[16][32];		      /* the vector registers behind get_vreg/set_vreg */
+	unsigned int nvreg;	      /* vector-register callbacks made */
+	bool changed;		      /* the cmpxchg callback finds memory changed (another vCPU wrote it) */
 };
 
 static struct env env;
@@ -69,7 +75,7 @@ static inline int env_access(gva_t lin, void *buf, unsigned int size, bool write
 {
 	u64 v = 0;
 
-	CHECK(size == 1 || size == 2 || size == 4 || size == 8);
+	CHECK(size == 1 || size == 2 || size == 4 || size == 8 || size == 16 || size == 32);
 	if (write ? env.write_ret : env.read_ret)
 		return write ? env.write_ret : env.read_ret;
 	bool ram = env_in(lin, size, ENV_RAM, ENV_RAM_SIZE), mmio = env_in(lin, size, ENV_MMIO, ENV_MMIO_SIZE);
@@ -80,7 +86,7 @@ static inline int env_access(gva_t lin, void *buf, unsigned int size, bool write
 		memcpy(p, buf, size);
 	else
 		memcpy(buf, p, size);
-	memcpy(&v, p, size);
+	memcpy(&v, p, size < 8 ? size : 8); /* the log keeps the first 8 bytes */
 	CHECK(env.nlog < sizeof(env.log) / sizeof(env.log[0]));
 	env.log[env.nlog++] = (struct env_access){.write = write, .mmio = mmio, .addr = lin, .size = size, .val = v};
 	return 0;
@@ -96,13 +102,62 @@ static inline int env_write(void *opaque, gva_t lin, const void *buf, unsigned i
 	return env_access(lin, (void *)buf, size, true, f);
 }
 
+/* A LOCKed read-modify-write's write: compared against what the emulator read, logged as a write. */
+static inline int env_cmpxchg(void *opaque, gva_t lin, const void *old, const void *new, unsigned int size,
+			      struct emu_fault *f)
+{
+	u8 cur[32];
+	int r;
+
+	CHECK(opaque == &env);
+	CHECK(size == 1 || size == 2 || size == 4 || size == 8 || size == 16);
+	r = env_access(lin, cur, size, false, f);
+	if (r)
+		return r;
+	env.nlog--; /* the compare is not an access of its own */
+	if (env.changed || memcmp(cur, old, size))
+		return -EAGAIN;
+	r = env_access(lin, (void *)new, size, true, f);
+	if (!r)
+		env.log[env.nlog - 1].atomic = true;
+	return r;
+}
+
+static inline int env_get_vreg(void *opaque, unsigned int reg, void *buf, unsigned int size)
+{
+	CHECK(opaque == &env);
+	CHECK(reg < 16 && (size == 16 || size == 32));
+	env.nvreg++;
+	memcpy(buf, env.ymm[reg], size);
+	return 0;
+}
+
+static inline int env_set_vreg(void *opaque, unsigned int reg, const void *buf, unsigned int size)
+{
+	CHECK(opaque == &env);
+	CHECK(reg < 16 && (size == 16 || size == 32));
+	env.nvreg++;
+	memcpy(env.ymm[reg], buf, size);
+	return 0;
+}
+
+/* Vector registers on, with CR0/CR4/XCR0 of an OS that enabled SSE and AVX. */
+static inline void env_vectors(void)
+{
+	env.ops.get_vreg = env_get_vreg;
+	env.ops.set_vreg = env_set_vreg;
+	env.ctxt.cr0 = 0x80050033ULL & ~BIT(3);	   /* PE MP ET NE WP AM PG, TS clear */
+	env.ctxt.cr4 = BIT(9) | BIT(10) | BIT(18); /* OSFXSR OSXMMEXCPT OSXSAVE */
+	env.ctxt.xcr0 = 7;
+}
+
 /* A fresh guest in `mode` with the code at the start of the code page (through CS base in 16-bit modes). */
 static inline struct emu_ctxt *env_reset(enum emu_mode mode, const u8 *code, unsigned int len)
 {
 	memset(&env, 0, sizeof(env));
 	if (len)
 		memcpy(env.code, code, len);
-	env.ops = (struct emu_ops){.fetch = env_fetch, .read = env_read, .write = env_write};
+	env.ops = (struct emu_ops){.fetch = env_fetch, .read = env_read, .write = env_write, .cmpxchg = env_cmpxchg};
 	env.ctxt.regs = env.regs;
 	env.ctxt.mode = mode;
 	env.ctxt.rflags = 0x2;

@@ -44,7 +44,7 @@ enum emu_result emu_exec_bt(struct emu_ctxt *ctxt)
 		break;
 	}
 	if (kind) {
-		r = emu_opnd_write(ctxt, &dst, nv);
+		r = emu_opnd_rmw_write(ctxt, &dst, v, nv);
 		if (r != EMU_OK)
 			return r;
 	}

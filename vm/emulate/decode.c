@@ -1,7 +1,8 @@
 /* The instruction decoder: prefixes, REX, VEX, the one-byte, 0F, 0F 38 and 0F 3A opcode maps, ModRM, SIB,
- * displacements and immediates for the instructions the emulator executes. The opcode tables here are the only ones. Bytes are fetched lazily, one page at a time, so an instruction that
- * ends before an unmapped page never faults on it; a 16th byte is never fetched (#GP instead). Opcodes outside the
- * tables stop the decode with EMU_UNHANDLED once the opcode is known. */
+ * displacements and immediates for the instructions the emulator executes; the opcode tables here are the emulator's
+ * only ones. Bytes are fetched lazily, one page at a time, so an instruction that ends before an unmapped page never
+ * faults on it; a 16th byte is never fetched (#GP instead). Opcodes outside the tables stop the decode with
+ * EMU_UNHANDLED once the opcode is known. */
 #include "vm/emulate/internal.h"
 
 #include "hv/errno.h"

@@ -92,6 +92,23 @@ enum emu_result emu_mem_write(struct emu_ctxt *ctxt, u8 seg, u64 ea, const void 
 	return emu_callback_result(ctxt, ctxt->ops->write(ctxt->opaque, lin, buf, size, &fault), &fault);
 }
 
+enum emu_result emu_mem_rmw_write(struct emu_ctxt *ctxt, u8 seg, u64 ea, const void *old, const void *new,
+				  unsigned int size)
+{
+	const struct emu_insn *insn = &ctxt->insn;
+	bool locked = insn->lock || (insn->map == 0 && (insn->opcode == 0x86 || insn->opcode == 0x87));
+	struct emu_fault fault = {0};
+	gva_t lin;
+	enum emu_result r;
+
+	if (!locked || !ctxt->ops || !ctxt->ops->cmpxchg)
+		return emu_mem_write(ctxt, seg, ea, new, size);
+	r = emu_linearize(ctxt, seg, ea, size, &lin);
+	if (r != EMU_OK)
+		return r;
+	return emu_callback_result(ctxt, ctxt->ops->cmpxchg(ctxt->opaque, lin, old, new, size, &fault), &fault);
+}
+
 u64 emu_reg_read(const struct emu_ctxt *ctxt, unsigned int reg, unsigned int size, bool high8)
 {
 	u64 v = ctxt->regs[reg & 15];

@@ -9,9 +9,11 @@
  * Use: fill regs/rip/rflags/mode/seg_base/ops/opaque (and prefetch when the exit supplied the instruction bytes), call
  * emu_run(), then act on the result. Nothing a guest does can make it panic, loop or read past the 15 fetched bytes.
  * Segment limits and access rights are not checked (the CPU checked them for the access that caused the exit).
- * Read-modify-writes, LOCKed or not, are a read callback followed by a write callback: the caller serialises them
- * (device models do; a LOCKed access to RAM shared with another vCPU is not atomic here, and neither are the two
- * halves of CMPXCHG8B/16B nor a 16- or 32-byte vector access that the caller splits). */
+ * Read-modify-writes are a read callback followed by a write callback; a LOCKed one (and XCHG with memory, locked
+ * implicitly) ends with the cmpxchg callback instead when the caller gives one, so that it is atomic against other
+ * vCPUs where the caller can make it so (vm/mmio.c: naturally aligned RAM up to 8 bytes). Without it, or where the
+ * caller cannot, the caller serialises them (device models do) and a LOCKed access to RAM another vCPU shares is
+ * not atomic. */
 #ifndef VM_EMULATE_EMULATE_H
 #define VM_EMULATE_EMULATE_H
 
@@ -78,6 +80,10 @@ struct emu_fault {
  *   page (a misaligned access): the callback then translates both pages; a #PF on the second page reports that
  *   page's first byte in cr2 (as KVM does). A 16- or 32-byte access may reach a device as several 8-byte ones
  *   (hardware splits SSE accesses to uncached memory too); CMPXCHG16B's 16 bytes are aligned.
+ * - cmpxchg (optional): the write of a LOCKed read-modify-write: store *new (size bytes, as write) if memory still
+ *   holds *old, the value the emulator read; -EAGAIN when it does not (nothing is written, and the guest re-executes
+ *   the instruction: EMU_RETRY). Where the caller cannot compare atomically (a device, a misaligned or 16-byte
+ *   operand) it writes as write does.
  * - get_vreg, set_vreg (optional; without them the SSE/AVX moves are EMU_UNHANDLED): the guest's XMM/YMM register
  *   reg (0..15). size 16 is bits 127:0 (set_vreg keeps bits 255:128, as a legacy SSE write does); size 32 is the
  *   whole YMM register (a VEX.128 write passes 32 bytes with the upper 16 zero). Called only after the emulator's
@@ -89,6 +95,8 @@ struct emu_ops {
 	int (*fetch)(void *opaque, gva_t linear, void *buf, unsigned int len, struct emu_fault *fault);
 	int (*read)(void *opaque, gva_t linear, void *buf, unsigned int size, struct emu_fault *fault);
 	int (*write)(void *opaque, gva_t linear, const void *buf, unsigned int size, struct emu_fault *fault);
+	int (*cmpxchg)(void *opaque, gva_t linear, const void *old, const void *new, unsigned int size,
+		       struct emu_fault *fault);
 	int (*get_vreg)(void *opaque, unsigned int reg, void *buf, unsigned int size);
 	int (*set_vreg)(void *opaque, unsigned int reg, const void *buf, unsigned int size);
 };
@@ -130,7 +138,8 @@ enum emu_result {
 	EMU_OK,	       /* executed: rip, registers, flags and memory updated */
 	EMU_CONTINUE,  /* a REP string instruction did a batch of iterations and has more: rip unchanged, registers
 			* updated; call again (or re-enter the guest, which re-executes it) */
-	EMU_RETRY,     /* a callback asked for it: nothing changed but completed REP iterations; re-enter the guest */
+	EMU_RETRY,     /* a callback asked for it, or a LOCKed operand changed under the emulator: nothing changed but
+			* completed REP iterations; re-enter the guest */
 	EMU_UNHANDLED, /* not an instruction this emulator does: inject #UD and log emu_format_bytes() */
 	EMU_EXCEPTION, /* deliver ctxt->exc; rip unchanged, state as the CPU leaves it for a faulting instruction */
 	EMU_ERROR,     /* a callback failed with ctxt->error (a negative errno) */

@@ -48,7 +48,7 @@ static enum emu_result exec_alu(struct emu_ctxt *ctxt, enum emu_alu_op op, const
 		return r;
 	res = emu_alu(op, a, src, dst->size, &fl);
 	if (op != EMU_ALU_CMP && op != EMU_ALU_TEST) {
-		r = emu_opnd_write(ctxt, dst, res);
+		r = emu_opnd_rmw_write(ctxt, dst, a, res);
 		if (r != EMU_OK)
 			return r;
 	}

@@ -10,6 +10,10 @@
 enum emu_result emu_linearize(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned int size, gva_t *linear);
 enum emu_result emu_mem_read(struct emu_ctxt *ctxt, u8 seg, u64 ea, void *buf, unsigned int size);
 enum emu_result emu_mem_write(struct emu_ctxt *ctxt, u8 seg, u64 ea, const void *buf, unsigned int size);
+/* The write of a read-modify-write: through ops->cmpxchg (old being what was read) when the instruction is LOCKed
+ * (XCHG with memory always is) and the caller gave one, else a plain write. */
+enum emu_result emu_mem_rmw_write(struct emu_ctxt *ctxt, u8 seg, u64 ea, const void *old, const void *new,
+				  unsigned int size);
 /* Map a callback's return value to a result, copying *fault or the error into ctxt. A callback without a fault
  * argument (fault NULL) that returns EMU_CB_FAULT broke its contract: EMU_ERROR with -EIO. */
 enum emu_result emu_callback_result(struct emu_ctxt *ctxt, int r, const struct emu_fault *fault);
@@ -52,6 +56,8 @@ struct emu_opnd emu_reg_opnd(const struct emu_ctxt *ctxt, unsigned int reg, unsi
 struct emu_opnd emu_rm_opnd(const struct emu_ctxt *ctxt, unsigned int size);
 enum emu_result emu_opnd_read(struct emu_ctxt *ctxt, const struct emu_opnd *o, u64 *val);
 enum emu_result emu_opnd_write(struct emu_ctxt *ctxt, const struct emu_opnd *o, u64 val);
+/* The write that ends a read-modify-write of o, which held old (see emu_mem_rmw_write). */
+enum emu_result emu_opnd_rmw_write(struct emu_ctxt *ctxt, const struct emu_opnd *o, u64 old, u64 val);
 u64 emu_sign_extend(u64 v, unsigned int size);
 /* Whether condition code cc (the low nibble of Jcc, SETcc, CMOVcc) holds for rflags. */
 bool emu_cond(unsigned int cc, u64 rflags);

@@ -43,6 +43,13 @@ enum emu_result emu_opnd_write(struct emu_ctxt *ctxt, const struct emu_opnd *o, 
 	return emu_mem_write(ctxt, o->seg, o->ea, &val, o->size);
 }
 
+enum emu_result emu_opnd_rmw_write(struct emu_ctxt *ctxt, const struct emu_opnd *o, u64 old, u64 val)
+{
+	if (!o->is_mem)
+		return emu_opnd_write(ctxt, o, val);
+	return emu_mem_rmw_write(ctxt, o->seg, o->ea, &old, &val, o->size);
+}
+
 u64 emu_sign_extend(u64 v, unsigned int size)
 {
 	unsigned int shift = 64 - 8 * size;

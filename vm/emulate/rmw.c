@@ -1,5 +1,6 @@
 /* The exchanging read-modify-writes: XCHG, CMPXCHG, CMPXCHG8B/16B and XADD. Each is a read callback followed by a
- * write callback (emulate.h: the caller serialises them; they are not atomic against another vCPU). */
+ * write callback, or, LOCKed (XCHG always), the cmpxchg callback that makes it atomic where the caller can
+ * (emulate.h). A compare that fails writes nothing: the value read is the one the instruction saw. */
 #include "vm/emulate/internal.h"
 
 /* XCHG (86/87): LOCKed implicitly with memory, which changes nothing here (see emulate.h). */
@@ -12,7 +13,7 @@ enum emu_result emu_exec_xchg(struct emu_ctxt *ctxt)
 
 	if (r != EMU_OK)
 		return r;
-	r = emu_opnd_write(ctxt, &rm, b);
+	r = emu_opnd_rmw_write(ctxt, &rm, a, b);
 	if (r == EMU_OK)
 		emu_opnd_write(ctxt, &reg, a);
 	return r;
@@ -32,7 +33,7 @@ enum emu_result emu_exec_cmpxchg(struct emu_ctxt *ctxt)
 		return r;
 	emu_alu(EMU_ALU_CMP, acc, d, size, &fl);
 	if (acc == d) {
-		r = emu_opnd_write(ctxt, &dst, emu_reg_read(ctxt, src.reg, size, src.high8));
+		r = emu_opnd_rmw_write(ctxt, &dst, d, emu_reg_read(ctxt, src.reg, size, src.high8));
 		if (r != EMU_OK)
 			return r;
 	} else {
@@ -79,13 +80,14 @@ enum emu_result emu_exec_cmpxchg8b(struct emu_ctxt *ctxt)
 	cmp_hi = emu_reg_read(ctxt, EMU_RDX, half, false);
 	if (lo == cmp_lo && hi == cmp_hi) {
 		u64 nlo = emu_reg_read(ctxt, EMU_RBX, half, false), nhi = emu_reg_read(ctxt, EMU_RCX, half, false);
+		u64 n[2];
 		if (half == 4) {
-			m[0] = nlo | nhi << 32;
+			n[0] = nlo | nhi << 32;
 		} else {
-			m[0] = nlo;
-			m[1] = nhi;
+			n[0] = nlo;
+			n[1] = nhi;
 		}
-		r = emu_mem_write(ctxt, insn->seg, ea, m, 2 * half);
+		r = emu_mem_rmw_write(ctxt, insn->seg, ea, m, n, 2 * half);
 		if (r != EMU_OK)
 			return r;
 		ctxt->rflags |= EMU_FL_ZF;
@@ -110,7 +112,7 @@ enum emu_result emu_exec_xadd(struct emu_ctxt *ctxt)
 		return r;
 	sum = emu_alu(EMU_ALU_ADD, d, s, size, &fl);
 	if (dst.is_mem) {
-		r = emu_opnd_write(ctxt, &dst, sum);
+		r = emu_opnd_rmw_write(ctxt, &dst, d, sum);
 		if (r != EMU_OK)
 			return r;
 		emu_opnd_write(ctxt, &src, d);

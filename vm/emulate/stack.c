@@ -3,7 +3,8 @@
  * Stack accesses go through the write and read callbacks at SS:rSP, with the stack's address size (64 bits in
  * 64-bit mode, else SS.B from ctxt->stack_size), so SP wraps at 64K on a 16-bit stack. In 64-bit mode PUSH and POP
  * take 64-bit operands (16 with 66) and near branches always 64 (decode.c). Segment limits are not checked, as
- * everywhere in the emulator; a non-canonical branch target is #GP(0) before anything changes.
+ * everywhere in the emulator, except that 16-bit code is taken to have a 64K code segment; a non-canonical (or, in
+ * 16-bit code, above-64K) branch target is #GP(0) before anything changes.
  */
 #include "vm/emulate/internal.h"
 
@@ -79,6 +80,10 @@ enum emu_result emu_exec_near_branch(struct emu_ctxt *ctxt)
 		return r;
 	target &= emu_size_mask(size);
 	if (ctxt->mode == EMU_MODE_64 && !emu_is_canonical(target))
+		return emu_raise_gp0(ctxt);
+	/* 16-bit code runs with IP wrapping at 64K here (emu_next_rip): a 32-bit target past it is outside the 64K
+	 * code segment, #GP(0) as the CS limit check raises it. */
+	if ((ctxt->mode == EMU_MODE_REAL || ctxt->mode == EMU_MODE_PROT16) && target > 0xffff)
 		return emu_raise_gp0(ctxt);
 	if (emu_ext(insn) == 2) {
 		r = push(ctxt, emu_next_rip(ctxt), size, &sp);

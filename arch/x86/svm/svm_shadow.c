@@ -158,6 +158,11 @@ bool svm_decode_cr_exit(struct vcpu *v, u64 code)
 	if (i + 3 > n)
 		return false;
 	u8 modrm = b[i + 2];
+	if (op == 0x01 && ((modrm >> 3) & 7) == 4 && !e->cr.write && e->cr.num == 0) {
+		/* SMSW reads CR0 too (APM: the CR0-read intercept takes it): register or memory, 16 to 64 bits. */
+		e->cr.emulate = true;
+		return true;
+	}
 	if (op == 0x01 && ((modrm >> 3) & 7) == 6 && (modrm >> 6) == 3 && e->cr.write && e->cr.num == 0) {
 		/* LMSW: the low 4 bits of CR0 from the register; it can set PE but never clear it (SDM Vol. 2A). */
 		u64 src = v->regs[(modrm & 7) | ((rex & 1) << 3)] & 0xf;
