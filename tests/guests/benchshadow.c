@@ -25,7 +25,7 @@
 
 const char test_name[] = "benchshadow";
 
-#define REGION_SLOT 20	/* PML4 slot: the identity map is 0, the windows 17-19 */
+#define REGION_SLOT 20 /* PML4 slot: the identity map is 0, the windows 17-19 */
 #define REGION_VA   ((u64)REGION_SLOT << 39)
 #define MAX_TABLES  96
 #define FILL_SLOT   300 /* a PTE no loop but pte_write_fill writes: not present before */
@@ -36,11 +36,11 @@ const char test_name[] = "benchshadow";
 static u64 tables = 64, pages = 16, switches = 500;
 static bool counters, dry;
 static u32 failures;
-static u64 data_base;			 /* tables * pages data pages, then `tables` alternative pages */
-static u64 *pt[MAX_TABLES];		 /* the shadowed tables */
-static u64 *plain[MAX_TABLES];		 /* tables linked but never used: no shadow, no write protection */
+static u64 data_base;	       /* tables * pages data pages, then `tables` alternative pages */
+static u64 *pt[MAX_TABLES];    /* the shadowed tables */
+static u64 *plain[MAX_TABLES]; /* tables linked but never used: no shadow, no write protection */
 static u64 vals[MAX_TABLES], fills[MAX_TABLES];
-static u64 overhead;			 /* EXITS the counter reads add to a delta */
+static u64 overhead; /* EXITS the counter reads add to a delta */
 
 static const enum vm_stat stats[] = {VM_STAT_EXITS, VM_STAT_TRACKED_WRITES, VM_STAT_TDP_FAULTS};
 #define NSTATS ARRAY_SIZE(stats)
@@ -81,8 +81,8 @@ static void report(const char *name, u64 cycles, u64 ops, const u64 *a, const u6
 	}
 	if (!counters)
 		return;
-	printf("bench: %s: EXITS +%lu TRACKED_WRITES +%lu TDP_FAULTS +%lu\n", name, b[0] - a[0] - overhead,
-	       b[1] - a[1], b[2] - a[2]);
+	printf("bench: %s: EXITS +%lu TRACKED_WRITES +%lu TDP_FAULTS +%lu\n", name, b[0] - a[0] - overhead, b[1] - a[1],
+	       b[2] - a[2]);
 }
 
 /* The deltas a loop must show: `exits` exits (besides the counter reads) and `writes` tracked writes; never a TDP
