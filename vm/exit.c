@@ -316,8 +316,16 @@ static int handle_shadow_pf(struct vcpu *v)
 		virt_ops->set_cr(v, 2, gva);
 		vcpu_queue_exception(v, EXC_PF, true, f.guest_error_code);
 		return 0;
-	case MMU_FAULT_MMIO:
 	case MMU_FAULT_WRITE_PROTECTED:
+		/* The CPU's own write while delivering an event (an exception frame on a page that is also a guest page
+		 * table): unprotect the table and deliver again (the backend re-queued the event). */
+		if (v->exit.vectoring && mmu_shadow_unprotect_gfn(&v->vm->mmu, f.gpa >> PAGE_SHIFT)) {
+			v->vm->mmu.shadow.stats.unprotects++;
+			return 0;
+		}
+		v->exit.tdp.gpa = f.gpa;
+		return v->exit.vectoring ? emulate_access(v) : vcpu_emulate_wp(v, f.gpa);
+	case MMU_FAULT_MMIO:
 		v->exit.tdp.gpa = f.gpa;
 		return emulate_access(v);
 	default:

@@ -411,7 +411,8 @@ static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 	}
 }
 
-int vcpu_emulate(struct vcpu *v)
+/* unprotect: the gpa of a write-protected guest page table the exit hit, or INVALID_GPA. */
+static int emulate(struct vcpu *v, gpa_t unprotect)
 {
 	struct emu_env env;
 	struct emu_ctxt c;
@@ -434,6 +435,12 @@ int vcpu_emulate(struct vcpu *v)
 		vcpu_queue_exception(v, c.exc.vector, c.exc.has_error, c.exc.error_code);
 		return 0;
 	case EMU_UNHANDLED:
+		/* A write to a shadowed guest page table by an instruction the emulator lacks: stop shadowing the table
+		 * and let the guest redo the write itself, as KVM does (reexecute_instruction). */
+		if (unprotect != INVALID_GPA && mmu_shadow_unprotect_gfn(&v->vm->mmu, unprotect >> PAGE_SHIFT)) {
+			v->vm->mmu.shadow.stats.unprotects++;
+			return 0;
+		}
 		if (vcpu_may_log(v)) {
 			emu_format_bytes(&c.insn, bytes, sizeof(bytes));
 			vm_log(v->vm, LOG_WARN, "cannot emulate the instruction at RIP 0x%llx (bytes %s): #UD\n",
@@ -444,6 +451,16 @@ int vcpu_emulate(struct vcpu *v)
 	default:
 		return c.error ? c.error : -EIO;
 	}
+}
+
+int vcpu_emulate(struct vcpu *v)
+{
+	return emulate(v, INVALID_GPA);
+}
+
+int vcpu_emulate_wp(struct vcpu *v, gpa_t gpa)
+{
+	return emulate(v, gpa);
 }
 
 int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len)

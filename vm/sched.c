@@ -99,6 +99,9 @@ static void report_end(struct vm *vm)
 			(unsigned long long)s->pages_allocated, (unsigned long long)s->pages_freed,
 			(unsigned long long)vm->mmu.stats.roots_allocated, (unsigned long long)loads,
 			(unsigned long long)hits, (unsigned long long)dropped);
+		if (s->unprotects)
+			pr_info("vm %s: shadow MMU: %llu guest tables unshadowed for writes the emulator could not redo\n",
+				vm->name, (unsigned long long)s->unprotects);
 	}
 }
 

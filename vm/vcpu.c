@@ -31,8 +31,9 @@ void vcpu_notify(struct vcpu *v)
 	if (mode == VCPU_OUTSIDE_GUEST)
 		return;
 	if (mode == VCPU_IN_GUEST && __atomic_load_n(&v->kick_by_nmi, __ATOMIC_RELAXED)) {
-		/* Claimed by the target's NMI handler, which then ignores that NMI. */
-		__atomic_store_n(&cpu->nmi_kick, true, __ATOMIC_SEQ_CST);
+		/* Claimed by the target's NMI handler, which then ignores that NMI. Two kicks may merge into one NMI:
+		 * the count then swallows a later NMI too, which costs nothing but a report of an unexpected one. */
+		__atomic_fetch_add(&cpu->nmi_kicks, 1, __ATOMIC_SEQ_CST);
 		lapic_send_nmi(cpu->apic_id);
 		return;
 	}

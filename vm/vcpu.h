@@ -35,6 +35,9 @@ u64 vcpu_read_cr(struct vcpu *v, int cr);
 
 /* Emulate the instruction at RIP against guest RAM and the MMIO bus (vm/mmio.c). */
 int vcpu_emulate(struct vcpu *v);
+/* The same for a write that hit gpa, a guest page table the shadow MMU write-protects: an instruction the emulator
+ * does not know unprotects the table and re-executes instead of raising #UD. */
+int vcpu_emulate_wp(struct vcpu *v, gpa_t gpa);
 /* Fetch up to len instruction bytes at the guest's CS:RIP through its page tables; the count fetched (fewer at an
  * unmapped page boundary), or a negative errno. */
 int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len);

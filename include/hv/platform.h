@@ -7,6 +7,7 @@
 #include "hv/types.h"
 
 #define INVALID_HPA (~0ULL)
+#define INVALID_GPA (~0ULL)
 
 /* Direct map: every host frame is reachable at a fixed virtual offset. */
 void *phys_to_virt(hpa_t pa);

@@ -39,6 +39,7 @@ struct shadow_stats {
 	u64 pte_writes;         /* guest writes to shadowed tables (emulated) */
 	u64 sptes_zapped_by_writes;
 	u64 flood_zaps;         /* shadow pages zapped because their guest table was written 3 times without a use */
+	u64 unprotects;         /* guest tables unshadowed for a write that could not be emulated (vm/ counts them) */
 	u64 pages_allocated, pages_freed;
 	u64 retries;            /* a guest PTE changed between the walk and the lock: the fault is retried */
 	u64 unsyncs;            /* shadow pages let go unsync (the guest writes its leaf table directly) */

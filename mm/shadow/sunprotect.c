@@ -1,0 +1,33 @@
+/* Unprotecting a guest frame (KVM's kvm_mmu_unprotect_page): when a write to a write-protected guest page table cannot
+ * be emulated (an instruction the emulator does not know), or hits one during event delivery (the CPU's own push of
+ * an exception frame, which no instruction at RIP describes), the shadow pages of that frame are zapped instead, which
+ * drops the shadow MMU's tracking reference, and the guest re-executes the access natively. A guest that really uses
+ * the frame as a page table faults it back in as one. */
+#include "mm/shadow/shadow_internal.h"
+#include "mm/track/write.h"
+
+bool mmu_shadow_unprotect_gfn(struct mmu *mmu, gfn_t gfn)
+{
+	struct spage *sp;
+	bool root = false;
+
+	spin_lock(&mmu->lock);
+	for (bool again = true; again;) {
+		again = false;
+		for_each_spage_of_gfn(mmu, sp, gfn) {
+			/* Roots stay: vCPUs run on them (a root's frame keeps its protection). */
+			if (!sp->parent_sptep) {
+				root = true;
+				continue;
+			}
+			__spage_zap(mmu, sp);
+			again = true;
+			break;
+		}
+	}
+	__mmu_flush_and_free(mmu);
+	struct memslot *slot = memslot_find(&mmu->slots, gfn);
+	bool tracked = root || (slot && track_is_write_tracked(slot, gfn));
+	spin_unlock(&mmu->lock);
+	return !tracked;
+}
