@@ -39,7 +39,6 @@ struct percpu {
 	/* Virtualization, owned by the backend: VMXON region or SVM host save area. */
 	hpa_t virt_region;
 	bool virt_enabled;
-	u32 nmi_kicks;          /* atomic: NMIs sent as vCPU kicks (vcpu_notify) not yet taken; each NMI takes one */
 	/* SVM only: the area VMSAVE fills with this CPU's host state, and the ASID allocator. A generation bump
 	 * flushes every ASID on this CPU, so a vCPU whose generation is old must take a new ASID. */
 	u64 host_timer_deadline; /* what host_timer_arm last programmed (~0: disarmed) */

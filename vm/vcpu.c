@@ -27,17 +27,8 @@ void vcpu_notify(struct vcpu *v)
 	if (!cpu || cpu == this_cpu())
 		return;
 	/* SEQ_CST against the vCPU's mode store (set_mode): it sees the post, or we see it in the guest or asleep. */
-	u64 mode = __atomic_load_n(&v->run_state, __ATOMIC_SEQ_CST) & VCPU_MODE_MASK;
-	if (mode == VCPU_OUTSIDE_GUEST)
-		return;
-	if (mode == VCPU_IN_GUEST && __atomic_load_n(&v->kick_by_nmi, __ATOMIC_RELAXED)) {
-		/* Claimed by the target's NMI handler, which then ignores that NMI. Two kicks may merge into one NMI:
-		 * the count then swallows a later NMI too, which costs nothing but a report of an unexpected one. */
-		__atomic_fetch_add(&cpu->nmi_kicks, 1, __ATOMIC_SEQ_CST);
-		lapic_send_nmi(cpu->apic_id);
-		return;
-	}
-	lapic_send_wake(cpu->apic_id);
+	if ((__atomic_load_n(&v->run_state, __ATOMIC_SEQ_CST) & VCPU_MODE_MASK) != VCPU_OUTSIDE_GUEST)
+		lapic_send_wake(cpu->apic_id);
 }
 
 void vcpu_kick(struct vcpu *v)
@@ -378,11 +369,6 @@ static void wait_for_sipi(struct vcpu *v, u64 now)
 /* Enter the guest once, unless something arrived since the loop last looked; 1 if it did not enter. */
 static int enter_guest(struct vcpu *v)
 {
-	/* Bochs (2.7) does not exit on a host interrupt while a VMX guest runs with RFLAGS.IF = 0 until the guest
-	 * itself changes IF, although external-interrupt exiting ignores IF (SDM 25.2): a kick is an NMI then. Set
-	 * before the mode, so a notifier that sees the vCPU in the guest sees this entry's choice. */
-	__atomic_store_n(&v->kick_by_nmi, virt_ops == &vmx_virt_ops && !(virt_ops->get_rflags(v) & RFLAGS_IF),
-			 __ATOMIC_RELAXED);
 	set_mode(v, VCPU_IN_GUEST);
 	if (has_work(v)) {
 		set_mode(v, VCPU_OUTSIDE_GUEST);

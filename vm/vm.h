@@ -94,9 +94,6 @@ struct vcpu {
 	 * SEQ_CST before the vCPU looks at requests/inbox, and read with SEQ_CST after a sender posts, so either the vCPU
 	 * sees the post or the sender sees the mode and sends the wake IPI. */
 	u64 run_state;
-	/* Atomic; written by the vCPU's CPU before each entry: an interrupt may not make this guest exit, so a notify
-	 * sends an NMI (arch/x86/virt.h, virt_ops->vcpu_run). */
-	bool kick_by_nmi;
 	/* The physical CPU the vCPU runs on: NULL until its CPU starts it (then constant until the VM ends). Atomic. */
 	struct percpu *cpu;
 	struct vm_exit exit;            /* the last exit, decoded by the backend */

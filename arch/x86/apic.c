@@ -115,11 +115,6 @@ void lapic_send_wake(u32 apic_id)
 	send_ipi(apic_id, VEC_WAKE);
 }
 
-void lapic_send_nmi(u32 apic_id)
-{
-	send_ipi(apic_id, ICR_NMI | ICR_LEVEL_ASSERT);
-}
-
 void lapic_send_wake_others(void)
 {
 	send_ipi(0, ICR_ALL_BUT_SELF | VEC_WAKE);

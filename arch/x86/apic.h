@@ -14,8 +14,6 @@ void lapic_eoi(void);
 void lapic_send_init(u32 apic_id);
 void lapic_send_sipi(u32 apic_id, u8 vector_page);
 void lapic_send_nmi_others(void);
-/* An NMI to one CPU (a kick that must reach a guest whatever it masks: set percpu->nmi_kick first). */
-void lapic_send_nmi(u32 apic_id);
 /* Wake a CPU sleeping in HLT (VEC_WAKE, acknowledged and otherwise ignored). */
 void lapic_send_wake(u32 apic_id);
 void lapic_send_wake_others(void);

@@ -18,13 +18,6 @@ void interrupt_dispatch(struct irq_frame *f)
 	if (f->vector == 2) {
 		if (panic_in_progress())
 			cpu_halt_forever();
-		/* A vCPU kick (vcpu_notify): it made the guest exit, which was all it was for. */
-		u32 kicks = __atomic_load_n(&this_cpu()->nmi_kicks, __ATOMIC_SEQ_CST);
-		while (kicks && !__atomic_compare_exchange_n(&this_cpu()->nmi_kicks, &kicks, kicks - 1, false,
-							     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-			;
-		if (kicks)
-			return;
 		/* An NMI nobody sent on purpose (watchdog, hardware error): report it, the hypervisor goes on. */
 		pr_warn("hv: NMI on CPU %u\n", this_cpu_id());
 		return;

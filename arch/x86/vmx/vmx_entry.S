@@ -1,5 +1,10 @@
 /* VM entry and exit. vmx_enter(regs, launched) saves the host's callee-saved registers, records the stack in
- * HOST_RSP, loads every guest GPR but RSP (the VMCS holds that) and launches or resumes. A VM exit lands at
+ * HOST_RSP, loads every guest GPR but RSP (the VMCS holds that) and launches or resumes. STI goes right before the
+ * VMLAUNCH/VMRESUME, whose interrupt shadow keeps the host from taking an interrupt before the entry: a host
+ * interrupt pending at entry then makes the guest exit at once whatever the guest's IF, as external-interrupt
+ * exiting says (SDM 25.2). Bochs 2.7 needs it: it recomputes which events can exit only when IF changes, so a guest
+ * entered with IF = 0 from a host with IF = 0 took no host interrupt at all until it changed IF itself. VM exit
+ * clears RFLAGS (IF too); a VMfail turns interrupts off again. A VM exit lands at
  * vmx_exit_point with the stack as it was at the VMWRITE, stores the guest GPRs back and returns 0. A VMfail falls
  * through with the host state intact apart from the GPRs, which are restored from the stack; it returns 1. */
 
@@ -25,10 +30,13 @@ vmx_enter:
 	testb %sil, %sil                    /* launched? flags survive the MOVs below */
 	LOAD_GUEST_GPRS 1
 	jnz 1f
+	sti
 	vmlaunch
 	jmp .Lfail
-1:	vmresume
+1:	sti
+	vmresume
 .Lfail:
+	cli
 	/* Still in the host with the guest GPRs loaded: the pops below restore the host's. */
 .Lfail_early:
 	popq %rdi
