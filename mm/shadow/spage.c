@@ -160,6 +160,7 @@ static int shadow_alloc_pae_root(struct mmu *mmu, struct mmu_root *root)
 	struct spage *sp;
 	int r;
 
+	assert_spin_held(&mmu->lock);
 	BUG_ON(root->role.level != 3);
 	if (pdpt == INVALID_HPA)
 		return -ENOMEM;

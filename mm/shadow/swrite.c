@@ -54,6 +54,7 @@ static void __write_one(struct mmu *mmu, struct spage *sp, gpa_t gpa, unsigned i
 	bool merged = half && sp->half_written == (off ^ 4) + 1;
 	bool pinned = !sp->parent_sptep || sp->root_pd;
 
+	assert_spin_held(&mmu->lock);
 	mmu->shadow.stats.pte_writes++;
 	sp->half_written = half && !merged ? off + 1 : 0;
 	if (merged)
