@@ -19,8 +19,9 @@ struct mmu;
 union mmu_role {
 	u32 word;
 	struct {
-		/* Of the hardware table: 4 (TDP and 4-level guests) or 3 (PAE format, for every guest outside long mode:
-		 * a PAE or 32-bit guest, or one with paging off). The hardware never walks a 2-level table of ours. */
+		/* Of the hardware table: 4 (TDP and 4-level guests) or 3 (PAE format, for every guest outside long
+		 * mode: a PAE or 32-bit guest, or one with paging off). The hardware never walks a 2-level table of
+		 * ours. */
 		u32 level : 3;
 		u32 direct : 1;          /* maps gpa (TDP, or a guest with paging off), not a guest page table */
 		/* Shadow roots only: the guest's paging controls that change what its PTEs permit. */
@@ -30,16 +31,17 @@ union mmu_role {
 		/* Bit 63 of a guest entry is XD rather than reserved: leaves made for one setting are wrong for the
 		 * other (32-bit guest entries have no bit 63: always 0 there). */
 		u32 efer_nx : 1;
-		/* Which part of a 32-bit guest table a PAE-format shadow table covers. A guest entry consumes 10 bits of
-		 * the address and a shadow one 9: a guest page directory (4 GiB) is shadowed by 4 directories, one per
-		 * GiB (quadrant 0..3, fixed by the root's PDPTE that points to each); a guest page table (4 MiB) by 2
-		 * tables, one per 2 MiB half (quadrant 0/1: bit 21 of the address, the low bit of the shadow PDE's
-		 * index). Shadow pages of one guest table differ in nothing else, and a guest write to that table must
-		 * find, in each, only the shadow entries of the entry written. 0 for 8-byte guest entries. */
+		/* Which part of a 32-bit guest table a PAE-format shadow table covers. A guest entry consumes 10
+		 * bits of the address and a shadow one 9: a guest page directory (4 GiB) is shadowed by 4
+		 * directories, one per GiB (quadrant 0..3, fixed by the root's PDPTE that points to each); a guest
+		 * page table (4 MiB) by 2 tables, one per 2 MiB half (quadrant 0/1: bit 21 of the address, the low
+		 * bit of the shadow PDE's index). Shadow pages of one guest table differ in nothing else, and a guest
+		 * write to that table must find, in each, only the shadow entries of the entry written. 0 for 8-byte
+		 * guest entries. */
 		u32 quadrant : 2;
-		/* 32-bit guest tables: entries of 4 bytes, 1024 per table (the guest's CR4.PAE clear). The same gfn read
-		 * as 8-byte entries is another table, so a 32-bit and a PAE root of one CR3 must never share a shadow
-		 * page; it also says how a guest write to the table is cut into entries. */
+		/* 32-bit guest tables: entries of 4 bytes, 1024 per table (the guest's CR4.PAE clear). The same gfn
+		 * read as 8-byte entries is another table, so a 32-bit and a PAE root of one CR3 must never share a
+		 * shadow page; it also says how a guest write to the table is cut into entries. */
 		u32 has_4_byte_gpte : 1;
 		/* 32-bit guests only: CR4.PSE, whether PS in a PDE maps a 4 MiB page (shadowed by direct pages) or is
 		 * ignored (the PDE points to a page table). A root built under one setting holds the wrong children for

@@ -98,7 +98,8 @@ static void report_end(struct vm *vm)
 			(unsigned long long)s->unsyncs, (unsigned long long)s->syncs, (unsigned long long)s->sync_zaps,
 			(unsigned long long)s->pages_allocated, (unsigned long long)s->pages_freed,
 			(unsigned long long)vm->mmu.stats.roots_allocated, (unsigned long long)loads,
-			(unsigned long long)hits, (unsigned long long)dropped, (unsigned long long)s->half_writes_merged);
+			(unsigned long long)hits, (unsigned long long)dropped,
+			(unsigned long long)s->half_writes_merged);
 	}
 }
 

@@ -547,7 +547,8 @@ static void op_map(void)
 		}
 		u64 e = read_entry(fm, ea);
 		/* Anything but a plain pointer to a table in RAM is replaced. */
-		if (!(e & G_P) || (e & ~(amask | G_ALL | G_A | G_D | nx)) || (e & amask) >= (gpa_t)RAM_PAGES << PAGE_SHIFT) {
+		if (!(e & G_P) || (e & ~(amask | G_ALL | G_A | G_D | nx)) ||
+		    (e & amask) >= (gpa_t)RAM_PAGES << PAGE_SHIFT) {
 			e = pool(byte()) | G_ALL | ((k & 0x40) ? G_A : 0) | ((k & 0x80) && l == 2 ? nx : 0);
 			guest_write(ea, &e, es);
 		}

@@ -1,7 +1,8 @@
 /* The fixture shared by the shadow MMU unit tests (test_shadow_*.c): one shadow-paging MMU (NPT-format SPTEs) over a
  * few MiB of real guest RAM, one vCPU's roots, the guest's paging state in `sx.p` (with its PDPTE registers in
- * `sx.pdptes` under PAE paging), 4-level, PAE and 32-bit guest page tables built in guest memory, and checkers that read the shadow tables back: a leaf's translation and permissions, and the
- * consistency of the shadow pages, the rmap and write tracking over every root. sx_teardown() destroys the MMU and
+ * `sx.pdptes` under PAE paging), 4-level, PAE and 32-bit guest page tables built in guest memory, and checkers that
+ * read the shadow tables back: a leaf's translation and permissions, and the consistency of the shadow pages, the
+ * rmap and write tracking over every root. sx_teardown() destroys the MMU and
  * proves that every frame and every shadow page went back. */
 #ifndef SHADOW_FIXTURE_H
 #define SHADOW_FIXTURE_H

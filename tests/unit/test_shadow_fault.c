@@ -1,6 +1,6 @@
 /* Unit tests of the shadow MMU's roots and fault path (mm/shadow/spage.c, sfault.c) over guest page tables in real
- * guest RAM: the root key of each guest paging mode (4-level, PAE, 32-bit, off), 4K shadow leaves with the guest's U/W/NX read back from the
- * shadow tables, direct shadow pages below guest 2M/1G pages, the guest's A/D bits, every kind of guest #PF with its
+ * guest RAM: the root key of each guest paging mode (4-level, PAE, 32-bit, off), 4K shadow leaves with the guest's
+ * U/W/NX read back from the shadow tables, direct shadow pages below guest 2M/1G pages, the guest's A/D bits, every kind of guest #PF with its
  * exact error code (SDM Vol. 3A, 4.7 and 4.6 for the access rights), MMIO, and guest paging off. Every fault is
  * followed by sx_check (shadow pages, rmap, tracking). */
 #include "shadow_fixture.h"

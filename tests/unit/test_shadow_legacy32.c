@@ -43,7 +43,7 @@ static gpa_t setup_four(gpa_t pd)
 {
 	sx_map32(pd, GVA_A, SX_DATA, 1, G_ALL, G_ALL | G_D);
 	sx_map32(pd, GVA_A2, SX_DATA + 0x1000, 1, G_ALL, G_ALL | G_D);
-	sx_map32(pd, GVA_B, SX_DATA + 0x2000, 1, G_ALL, G_P | G_US); /* read-only */
+	sx_map32(pd, GVA_B, SX_DATA + 0x2000, 1, G_ALL, G_P | G_US);	   /* read-only */
 	sx_map32(pd, GVA_C, SX_DATA + 0x3000, 1, G_ALL, G_P | G_RW | G_D); /* supervisor-only */
 	CHECK_EQ(sx_fault(GVA_A + 0x10, 0, NULL), MMU_FAULT_FIXED);
 	CHECK_EQ(sx_fault(GVA_A2, 0, NULL), MMU_FAULT_FIXED);

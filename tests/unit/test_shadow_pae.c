@@ -36,7 +36,7 @@ TEST(shadow_pae_pdpte_load_checks_reserved_bits)
 	static const unsigned int rsvd[] = {1, 2, 5, 6, 7, 8, 40, 51, 52, 62, 63};
 
 	sx_write(pdpt, pd | G_P | BIT(3) | BIT(4) | BIT(9) | BIT(11)); /* PWT, PCD and the ignored bits are fine */
-	sx_write(pdpt + 8, 0xfffffffffffffffeULL);			/* not present: nothing is checked */
+	sx_write(pdpt + 8, 0xfffffffffffffffeULL);		       /* not present: nothing is checked */
 	sx.p.mode.maxphyaddr = 40;
 	sx.p.cr3 = pdpt | 0x18; /* bits 4:3 are not part of the address */
 	CHECK_EQ(sx_load_pdptes(), 0);
