@@ -75,7 +75,7 @@ int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_pagi
 	if (r)
 		return r;
 	shadow_sync(mmu); /* a root load is a TLB flush to the guest: unsync tables are synced before it */
-	return mmu_vcpu_load_root(mmu, mv, pgd, role);
+	return mmu_vcpu_load_root_pdptes(mmu, mv, pgd, role, shadow_role_has_pdptes(role) ? p->mode.pdptes : NULL);
 }
 
 void mmu_shadow_flush(struct mmu *mmu)

@@ -138,8 +138,8 @@ void mmu_destroy(struct mmu *mmu);
 int mmu_add_ram(struct mmu *mmu, gfn_t base_gfn, u64 npages, u32 flags);
 
 /* Load the vCPU's root for its current mode: mv->current is then valid (its hpa and role.level go to the
- * hardware). p: the guest's paging state (shadow VMs; NULL under TDP). 0, -ENOMEM, or -EOPNOTSUPP (a guest paging
- * format the shadow MMU does not handle). */
+ * hardware: 3 is PAE format, below 4 GiB). p: the guest's paging state (shadow VMs; NULL under TDP), with the PDPTEs
+ * the vCPU loaded when it is in PAE paging. 0, -ENOMEM, or -EINVAL (PAE paging without p->mode.pdptes). */
 int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p);
 
 /* Shadow paging: the guest flushed its TLB (INVLPG, a CR0/CR4 change): unsync shadow pages are synced. Only for the

@@ -8,6 +8,7 @@
 #include "hv/bug.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
+#include "hv/string.h"
 #include "mm/mmu.h"
 
 bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root)
@@ -16,7 +17,8 @@ bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root)
 }
 
 /* 0, -ENOMEM, or the engine's -EINVAL for a role it cannot build. */
-static int __mmu_alloc_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, struct mmu_root **out)
+static int __mmu_alloc_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, const u64 *pdptes,
+			    struct mmu_root **out)
 {
 	const struct mmu_engine *eng = mmu->engine;
 	struct mmu_root *root;
@@ -30,6 +32,7 @@ static int __mmu_alloc_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, str
 		return -ENOMEM;
 	root->role = role;
 	root->pgd = pgd;
+	memcpy(root->pdptes, pdptes, sizeof(root->pdptes));
 	root->refcount = 1;
 	root->generation = mmu->generation;
 	r = eng->alloc_tree(mmu, root);
@@ -100,16 +103,18 @@ void __mmu_free_unused_roots(struct mmu *mmu)
 	}
 }
 
-static bool root_matches(const struct mmu *mmu, const struct mmu_root *r, gpa_t pgd, union mmu_role role)
+static bool root_matches(const struct mmu *mmu, const struct mmu_root *r, gpa_t pgd, union mmu_role role,
+			 const u64 *pdptes)
 {
-	return r->role.word == role.word && r->pgd == pgd && !mmu_root_is_obsolete(mmu, r);
+	return r->role.word == role.word && r->pgd == pgd && !memcmp(r->pdptes, pdptes, sizeof(r->pdptes)) &&
+	       !mmu_root_is_obsolete(mmu, r);
 }
 
-static struct mmu_root *__find_valid_root(struct mmu *mmu, gpa_t pgd, union mmu_role role)
+static struct mmu_root *__find_valid_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, const u64 *pdptes)
 {
 	assert_spin_held(&mmu->lock);
 	for (struct mmu_root *r = mmu->roots; r; r = r->next) {
-		if (root_matches(mmu, r, pgd, role))
+		if (root_matches(mmu, r, pgd, role, pdptes))
 			return r;
 	}
 	return NULL;
@@ -133,12 +138,13 @@ static void __cache_or_put(struct mmu *mmu, struct mmu_vcpu *mv, struct mmu_root
 }
 
 /* Take the valid cached root of (pgd, role) out of the cache, with the cache's reference; NULL if there is none. */
-static struct mmu_root *take_cached(const struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, union mmu_role role)
+static struct mmu_root *take_cached(const struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, union mmu_role role,
+				    const u64 *pdptes)
 {
 	for (int i = 0; i < MMU_CACHED_ROOTS && mv->cached[i]; i++) {
 		struct mmu_root *root = mv->cached[i];
 
-		if (!root_matches(mmu, root, pgd, role))
+		if (!root_matches(mmu, root, pgd, role, pdptes))
 			continue;
 		for (int j = i; j < MMU_CACHED_ROOTS - 1; j++)
 			mv->cached[j] = mv->cached[j + 1];
@@ -150,24 +156,33 @@ static struct mmu_root *take_cached(const struct mmu *mmu, struct mmu_vcpu *mv, 
 
 int mmu_vcpu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, union mmu_role role)
 {
+	return mmu_vcpu_load_root_pdptes(mmu, mv, pgd, role, NULL);
+}
+
+int mmu_vcpu_load_root_pdptes(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, union mmu_role role,
+			      const u64 *pdptes)
+{
+	static const u64 none[ARRAY_SIZE(((struct mmu_root *)0)->pdptes)];
 	struct mmu_root *root, *prev = mv->current;
 	int r = 0;
 
 	if (!role.direct && role.level < 2)
 		return -EINVAL;
+	if (!pdptes)
+		pdptes = none;
 
 	spin_lock(&mmu->lock);
-	if (prev && root_matches(mmu, prev, pgd, role))
+	if (prev && root_matches(mmu, prev, pgd, role, pdptes))
 		goto out;
-	root = take_cached(mmu, mv, pgd, role);
+	root = take_cached(mmu, mv, pgd, role, pdptes);
 	if (root) {
 		mv->root_cache_hits++;
 	} else {
-		root = __find_valid_root(mmu, pgd, role);
+		root = __find_valid_root(mmu, pgd, role, pdptes);
 		if (root)
 			__mmu_get_root(mmu, root);
 		else
-			r = __mmu_alloc_root(mmu, pgd, role, &root);
+			r = __mmu_alloc_root(mmu, pgd, role, pdptes, &root);
 	}
 	if (r)
 		goto out;

@@ -12,20 +12,41 @@ struct mmu;
 
 /*
  * Everything that decides how a root's tree translates. Two vCPUs share a root only when their roles are equal, so
- * every input that changes the translation or the permissions a tree grants is a bit here:
+ * every input that changes the translation or the permissions a tree grants is a bit here. A shadow page below a
+ * root carries the root's role with its own level, direct and quadrant (mm/shadow/): its entries are made under
+ * those bits too.
  */
 union mmu_role {
 	u32 word;
 	struct {
-		u32 level : 3;           /* of the root table: 4 (TDP and 4-level guests), 3 (PAE), 2 (32-bit) */
+		/* Of the hardware table: 4 (TDP and 4-level guests) or 3 (PAE format, for every guest outside long
+		 * mode: a PAE or 32-bit guest, or one with paging off). The hardware never walks a 2-level table of
+		 * ours. */
+		u32 level : 3;
 		u32 direct : 1;          /* maps gpa (TDP, or a guest with paging off), not a guest page table */
 		/* Shadow roots only: the guest's paging controls that change what its PTEs permit. */
 		u32 cr0_wp : 1;          /* supervisor writes honour R/W */
 		u32 smep_andnot_wp : 1;  /* SMEP with WP clear: a supervisor-writable user page must not be executable */
 		u32 smap_andnot_wp : 1;  /* SMAP with WP clear: likewise for supervisor reads of user pages */
-		u32 efer_nx : 1;         /* bit 63 is XD rather than reserved */
-		u32 quadrant : 2;        /* which part of a 32-bit guest table a PAE shadow table covers */
-		u32 has_4_byte_gpte : 1; /* 32-bit guest tables: entries of 4 bytes */
+		/* Bit 63 of a guest entry is XD rather than reserved: leaves made for one setting are wrong for the
+		 * other (32-bit guest entries have no bit 63: always 0 there). */
+		u32 efer_nx : 1;
+		/* Which part of a 32-bit guest table a PAE-format shadow table covers. A guest entry consumes 10
+		 * bits of the address and a shadow one 9: a guest page directory (4 GiB) is shadowed by 4
+		 * directories, one per GiB (quadrant 0..3, fixed by the root's PDPTE that points to each); a guest
+		 * page table (4 MiB) by 2 tables, one per 2 MiB half (quadrant 0/1: bit 21 of the address, the low
+		 * bit of the shadow PDE's index). Shadow pages of one guest table differ in nothing else, and a guest
+		 * write to that table must find, in each, only the shadow entries of the entry written. 0 for 8-byte
+		 * guest entries. */
+		u32 quadrant : 2;
+		/* 32-bit guest tables: entries of 4 bytes, 1024 per table (the guest's CR4.PAE clear). The same gfn
+		 * read as 8-byte entries is another table, so a 32-bit and a PAE root of one CR3 must never share a
+		 * shadow page; it also says how a guest write to the table is cut into entries. */
+		u32 has_4_byte_gpte : 1;
+		/* 32-bit guests only: CR4.PSE, whether PS in a PDE maps a 4 MiB page (shadowed by direct pages) or is
+		 * ignored (the PDE points to a page table). A root built under one setting holds the wrong children for
+		 * the other. PAE and 4-level paging ignore CR4.PSE: always 0 there. */
+		u32 cr4_pse : 1;
 		u32 ad_disabled : 1;     /* the format has no hardware A/D: aging uses access tracking */
 		u32 mirror : 1;          /* a mirror of private memory (a later issue) */
 		u32 as_id : 1;           /* address space (SMM later) */
@@ -37,6 +58,10 @@ struct mmu_root {
 	hpa_t hpa;              /* the top-level table: constant */
 	union mmu_role role;    /* constant */
 	gpa_t pgd;              /* constant: the guest page table the root shadows; 0 for direct roots */
+	/* constant: a PAE guest's shadow root (mm/shadow: shadow_role_has_pdptes) is built from the 4 PDPTEs the vCPU
+	 * loaded with CR3, not from the PDPT in memory, which the guest may change after the load without effect
+	 * until its next load (SDM Vol. 3A 4.4.1): they are part of the key, with pgd and role. 0 for other roots. */
+	u64 pdptes[4];
 	u32 refcount;           /* mmu->lock: vCPU current/cached slots and in-flight walks hold references */
 	u64 generation;         /* mmu->lock: mmu->generation when the root was built */
 	struct mmu_root *next;  /* mmu->lock: list of every live root */
@@ -58,6 +83,9 @@ bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root);
  * list, else build it. The previous current root moves into the cache (or goes, if obsolete). 0, -ENOMEM (mv
  * unchanged), or -EINVAL for a role no engine builds. */
 int mmu_vcpu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, union mmu_role role);
+/* The same for a root whose key also holds 4 PDPTEs (a PAE guest's shadow root); pdptes NULL: none (zero). */
+int mmu_vcpu_load_root_pdptes(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, union mmu_role role,
+			      const u64 *pdptes);
 /* Drop the obsolete roots this vCPU holds, current or cached; valid ones stay. True if current went (the caller
  * must load a root again before entering). */
 bool mmu_vcpu_free_obsolete_roots(struct mmu *mmu, struct mmu_vcpu *mv);

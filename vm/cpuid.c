@@ -28,6 +28,15 @@
 	(GENMASK_ULL(9, 0) | GENMASK_ULL(17, 11) | BIT(20) | BIT(22) | BIT(23) | BIT(24) | BIT(25) | BIT(26) |       \
 	 BIT(27) | BIT(29))
 
+u8 vcpu_maxphyaddr(void)
+{
+	static u8 maxphyaddr;
+
+	if (!maxphyaddr)
+		maxphyaddr = cpuid(0x80000000).eax >= 0x80000008 ? (u8)cpuid(0x80000008).eax : 36;
+	return maxphyaddr;
+}
+
 static void hv_leaves(u32 leaf, u32 out[4])
 {
 	static const char sig[12] = "MicroHVisor!";

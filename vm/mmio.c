@@ -41,10 +41,7 @@ static const struct gwalk_ops walk_ops = { .read_gpa = walk_read_gpa, .cmpxchg_g
 void vcpu_paging_mode(struct vcpu *v, struct gwalk_mode *mode)
 {
 	u64 cr0 = virt_ops->get_cr(v, 0), cr4 = virt_ops->get_cr(v, 4), efer = virt_ops->get_efer(v);
-	static u8 maxphyaddr;
 
-	if (!maxphyaddr)
-		maxphyaddr = cpuid(0x80000000).eax >= 0x80000008 ? (u8)cpuid(0x80000008).eax : 36;
 	*mode = (struct gwalk_mode){
 		.pg = cr0 & CR0_PG,
 		.wp = cr0 & CR0_WP,
@@ -57,8 +54,12 @@ void vcpu_paging_mode(struct vcpu *v, struct gwalk_mode *mode)
 		.nxe = efer & EFER_NXE,
 		.ac = virt_ops->get_rflags(v) & RFLAGS_AC,
 		.gbpages = true,
-		.maxphyaddr = maxphyaddr,
+		.maxphyaddr = vcpu_maxphyaddr(),
 	};
+	/* The CPU walks with the PDPTEs it loaded (vm/pdptes.c). Under TDP the backend does not track them: the walk
+	 * reads the PDPT in memory, which the guest changes only before its next CR3 load, as an OS does. */
+	if (v->vm->mmu.shadow.enabled && mode->pg && mode->pae && !mode->lma)
+		mode->pdptes = v->pdptes;
 }
 
 static void env_init(struct emu_env *env, struct vcpu *v)

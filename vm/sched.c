@@ -91,14 +91,15 @@ static void report_end(struct vm *vm)
 		pr_info("vm %s: shadow MMU: %llu faults (%llu reflected to the guest, %llu retried), %llu emulated PTE "
 			"writes (%llu SPTEs zapped, %llu flooding zaps), %llu unsyncs, %llu syncs (%llu leaves zapped), %llu "
 			"shadow pages made, %llu freed; roots: %llu made, %llu loads, %llu from the vCPU cache, %llu obsolete "
-			"dropped\n",
+			"dropped; %llu PAE half-writes merged\n",
 			vm->name, (unsigned long long)s->faults, (unsigned long long)s->guest_faults,
 			(unsigned long long)s->retries, (unsigned long long)s->pte_writes,
 			(unsigned long long)s->sptes_zapped_by_writes, (unsigned long long)s->flood_zaps,
 			(unsigned long long)s->unsyncs, (unsigned long long)s->syncs, (unsigned long long)s->sync_zaps,
 			(unsigned long long)s->pages_allocated, (unsigned long long)s->pages_freed,
 			(unsigned long long)vm->mmu.stats.roots_allocated, (unsigned long long)loads,
-			(unsigned long long)hits, (unsigned long long)dropped);
+			(unsigned long long)hits, (unsigned long long)dropped,
+			(unsigned long long)s->half_writes_merged);
 		if (s->unprotects)
 			pr_info("vm %s: shadow MMU: %llu guest tables unshadowed for writes the emulator could not redo\n",
 				vm->name, (unsigned long long)s->unprotects);

@@ -104,11 +104,6 @@ static int handle_requests(struct vcpu *v)
 			p.cr3 = virt_ops->get_cr(v, 3);
 		}
 		int r = mmu_load_root(mmu, &v->mmu, mmu->shadow.enabled ? &p : NULL);
-		if (r == -EOPNOTSUPP) {
-			vm_log(v->vm, LOG_ERR, "vcpu %u: shadow paging: 32-bit and PAE guest paging are not supported yet\n",
-			       v->id);
-			return r;
-		}
 		if (r)
 			return r;
 		virt_ops->load_mmu_root(v, v->mmu.current->hpa, v->mmu.current->role.level);
@@ -393,7 +388,7 @@ int vcpu_run_loop(struct vcpu *v)
 			take_lapic_events(v);
 		int r = handle_requests(v);
 		if (r) {
-			vm_log(vm, LOG_ERR, "cannot load a TDP root (%d)\n", r);
+			vm_log(vm, LOG_ERR, "vcpu %u: cannot load an MMU root (%d)\n", v->id, r);
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
 			break;
 		}

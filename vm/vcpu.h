@@ -24,9 +24,31 @@ static inline bool vcpu_may_log(struct vcpu *v)
 #define EXC_GP 13
 #define EXC_PF 14
 
-/* The guest's paging controls as the vCPU holds them now (vm/mmio.c), for the guest page walker. */
+/* The guest's paging controls as the vCPU holds them now (vm/mmio.c), for the guest page walker; under shadow paging
+ * with PAE paging in use, with the vCPU's loaded PDPTEs. */
 struct gwalk_mode;
 void vcpu_paging_mode(struct vcpu *v, struct gwalk_mode *mode);
+/* The guest's MAXPHYADDR, as its CPUID 80000008H reports it (vm/cpuid.c). */
+u8 vcpu_maxphyaddr(void);
+
+/*
+ * The PAE PDPTE registers under shadow paging (vm/pdptes.c; SDM Vol. 3A 4.4.1), for the backends' CR-write paths.
+ *
+ * vcpu_load_pdptes: read the 4 PDPTEs at cr3 (bits 31:5) into v->pdptes, as the CPU does. 0; or -EINVAL when a
+ * present one has a reserved bit set (or the PDPT is not RAM, which reads as all ones): the MOV must raise #GP and
+ * take no effect, and v->pdptes is unchanged.
+ *
+ * vcpu_cr_write_loads_pdptes: whether a MOV to CR<cr> (0, 3 or 4) loads them: PAE paging is in use after it (cr0,
+ * cr4 and efer are the values the write leaves, EFER.LMA as it leaves it) and it is a MOV to CR3, or changes
+ * CR0.PG/CD/NW or CR4.PAE/PGE/PSE/SMEP (old_val: the register before the write).
+ *
+ * vcpu_cr_write_pdptes: both: call it with a write the backend has checked and is about to commit; 0 (loaded, or
+ * nothing to load), or -EINVAL: #GP, do not commit. The caller then requests VCPU_REQ_LOAD_ROOT as for any CR write
+ * under shadow paging (vm/exit.c does), since the root is keyed by the PDPTEs.
+ */
+int vcpu_load_pdptes(struct vcpu *v, u64 cr3);
+bool vcpu_cr_write_loads_pdptes(int cr, u64 old_val, u64 cr0, u64 cr4, u64 efer);
+int vcpu_cr_write_pdptes(struct vcpu *v, int cr, u64 old_val, u64 cr0, u64 cr3, u64 cr4, u64 efer);
 
 /* The guest's MOV to/from CR0, CR2, CR3, CR4, CR8 (vm/exit.c): the write returns -EINVAL where hardware raises
  * #GP, and otherwise flushes and reloads the MMU root as the new value requires. */

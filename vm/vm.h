@@ -98,6 +98,9 @@ struct vcpu {
 	struct percpu *cpu;
 	struct vm_exit exit;            /* the last exit, decoded by the backend */
 	struct mmu_vcpu mmu;            /* its MMU roots: owned by the vCPU's thread of control */
+	/* Shadow paging with PAE paging: the PDPTE registers, loaded by the guest's CR writes (vm/pdptes.c). The
+	 * vCPU's own, like the CRs they come with. */
+	u64 pdptes[4];
 	void *arch;                     /* the backend's state (VMCS, VMCB, ...) */
 	struct vlapic *lapic;           /* the vCPU's CPU only (others post to inbox) */
 	bool halted;

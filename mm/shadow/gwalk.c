@@ -85,7 +85,7 @@ static u64 rsvd_mask(const struct walker *w, u64 pte, unsigned int level)
 		return 0;
 	case FMT_PAE:
 		if (level == 3)
-			return bits(63, m) | bits(8, 5) | bits(2, 1);
+			return gwalk_pdpte_rsvd((u8)m);
 		return bits(62, m) | w->rsvd_nx | (level == 2 && ps ? bits(20, 13) : 0);
 	case FMT_4LEVEL:
 		switch (level) {
@@ -101,6 +101,31 @@ static u64 rsvd_mask(const struct walker *w, u64 pte, unsigned int level)
 			return bits(51, m) | w->rsvd_nx;
 		}
 	}
+	return 0;
+}
+
+static unsigned int clamp_maxphy(u8 maxphyaddr)
+{
+	return MIN(MAX(maxphyaddr, 32u), 52u);
+}
+
+u64 gwalk_pdpte_rsvd(u8 maxphyaddr)
+{
+	return bits(63, clamp_maxphy(maxphyaddr)) | bits(8, 5) | bits(2, 1);
+}
+
+int gwalk_load_pdptes(const struct gwalk_ops *ops, void *opaque, u64 cr3, u8 maxphyaddr, u64 out[4])
+{
+	u64 pdpte[4], rsvd = gwalk_pdpte_rsvd(maxphyaddr);
+
+	for (unsigned int i = 0; i < 4; i++) {
+		int r = ops->read_gpa(opaque, (cr3 & 0xffffffe0) + i * 8, &pdpte[i], 8);
+		if (r)
+			return r < 0 ? r : -EIO;
+		if ((pdpte[i] & GPTE_P) && (pdpte[i] & rsvd))
+			return -EINVAL;
+	}
+	memcpy(out, pdpte, sizeof(pdpte));
 	return 0;
 }
 
@@ -314,7 +339,7 @@ int gwalk(const struct gwalk_mode *mode, u64 cr3, gva_t gva, u32 access, const s
 		w.fmt = mode->pae ? FMT_PAE : FMT_32BIT;
 	}
 	w.esize = w.fmt == FMT_32BIT ? 4 : 8;
-	w.maxphy = MIN(MAX(mode->maxphyaddr, 32u), 52u);
+	w.maxphy = clamp_maxphy(mode->maxphyaddr);
 	w.rsvd_nx = mode->nxe ? 0 : GPTE_NX;
 
 	for (unsigned int i = 0; i < GWALK_MAX_RESTARTS; i++) {

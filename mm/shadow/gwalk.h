@@ -97,6 +97,18 @@ struct gwalk_ops {
 int gwalk(const struct gwalk_mode *mode, u64 cr3, gva_t gva, u32 access, const struct gwalk_ops *ops, void *opaque,
 	  struct gwalk_result *res);
 
+/* The reserved bits of a present PAE PDPTE (SDM Vol. 3A, table 4-8): 2:1, 8:5 and MAXPHYADDR..63. */
+u64 gwalk_pdpte_rsvd(u8 maxphyaddr);
+
+/*
+ * What the CPU does when PAE paging is in use after a MOV to CR3, or after a MOV to CR0/CR4 that changes a paging
+ * bit (SDM Vol. 3A 4.4.1): read the 4 PDPTEs at cr3 bits 31:5 into its PDPTE registers, which later walks use
+ * instead of memory (gwalk_mode.pdptes). 0 with out[] filled; -EINVAL when a present PDPTE has a reserved bit set
+ * (the MOV raises #GP and changes nothing: out[] is left as it was); a callback's negative errno. Memory that is
+ * not RAM reads as all ones through the shadow MMU's callback, and so gives -EINVAL, as such a bus read would.
+ */
+int gwalk_load_pdptes(const struct gwalk_ops *ops, void *opaque, u64 cr3, u8 maxphyaddr, u64 out[4]);
+
 /* Whether a 64-bit linear address is canonical for 4-level paging (bits 63:47 all equal). */
 static inline bool gwalk_is_canonical(u64 va)
 {

@@ -9,6 +9,10 @@
 struct walk_ctx {
 	struct mmu *mmu;
 	void *who;
+	unsigned int esize;     /* the guest's entries: 4 bytes (32-bit paging) or 8 */
+	/* PAE paging: the walk took the PDPTEs from the vCPU's registers (gwalk_mode.pdptes), not from memory, so
+	 * nothing the guest writes to its PDPT afterwards changes them: they are never read again. */
+	bool pdptes_loaded;
 	/* The last A/D updates a tracking user refused (a ring, newest last): the walk went on as if they had been
 	 * made, so those entries still lack the bits, which the re-check under the lock must not take for a change
 	 * (it would retry the fault forever). A walk makes at most one update per level, so the ring holds every
@@ -59,7 +63,9 @@ static bool gpte_unchanged(struct mmu *mmu, const struct walk_ctx *c, const stru
 {
 	u64 now = 0, expect = res->pte[level] & ~refused_bits(c, res->pte_gpa[level]);
 
-	return !mmu_read_gpte(mmu, res->pte_gpa[level], &now, 8) && now == expect;
+	if (level == 3 && c->pdptes_loaded)
+		return true;
+	return !mmu_read_gpte(mmu, res->pte_gpa[level], &now, c->esize) && now == expect;
 }
 
 /* Whether every guest entry the walk used still holds what it read: a write between the walk and the lock zapped
@@ -91,7 +97,9 @@ static u32 leaf_access(const struct shadow_paging *p, const struct gwalk_result 
 }
 
 /* The child shadow page for the entry at `level` on gva's path: a shadow of the guest table the guest's entry
- * points to, or direct below a guest huge page (and everywhere while paging is off). */
+ * points to, or direct below a guest huge page (and everywhere while paging is off). Below a shadow directory of a
+ * 32-bit guest, a shadow page table covers 2 MiB of the guest's 4 MiB table: its quadrant is the half, bit 21 of the
+ * address, which is the low bit of the directory entry's index. */
 static int __make_child(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p,
 			const struct gwalk_result *res, struct pt_iter *iter, struct spage **out)
 {
@@ -100,10 +108,14 @@ static int __make_child(struct mmu *mmu, struct mmu_root *root, const struct sha
 	u64 vpn = iter->gfn & ~(pt_level_pages(iter->level) - 1);
 	gfn_t gfn;
 
+	/* The directories of a PAE-format root are made with it and never go alone (shadow_alloc_pae_root). */
+	BUG_ON(root->role.level == 3 && iter->level == 3);
 	role.level = clevel;
 	if (p->mode.pg && clevel >= res->level) {
 		role.direct = 0;
 		gfn = (res->pte[iter->level] & GENMASK_ULL(51, 12)) >> PAGE_SHIFT;
+		if (role.has_4_byte_gpte)
+			role.quadrant = (vpn / PT_ENTRIES) & 1; /* vpn: 2 MiB aligned, clevel 1 */
 	} else {
 		role.direct = 1;
 		gfn = (res->gpa >> PAGE_SHIFT) & ~(pt_level_pages(iter->level) - 1);
@@ -209,9 +221,16 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p, gva_t gva, u32 pferr,
 		      struct mmu_fault *f)
 {
-	struct walk_ctx ctx = { .mmu = mmu, .who = p->who };
+	struct walk_ctx ctx = { .mmu = mmu, .who = p->who, .esize = p->mode.lma || p->mode.pae ? 8 : 4,
+				.pdptes_loaded = p->mode.pdptes && !p->mode.lma };
 	struct gwalk_result res;
 	int r;
+
+	/* A PAE guest's root was built from the PDPTEs its vCPU loaded: this fault's walk must use the same ones, or
+	 * the vCPU loaded others since and must reload its root first. */
+	if (shadow_role_has_pdptes(root->role) &&
+	    (!p->mode.pdptes || memcmp(p->mode.pdptes, root->pdptes, sizeof(root->pdptes))))
+		return MMU_FAULT_RETRY;
 
 	/* Outside long mode linear addresses are 32 bits. A gva with higher bits (a caller's junk: the CPU reports 32
 	 * bits) would otherwise index the PAE root past its 4 PDPTEs, or past the end of the walk (BUG_ON below). */

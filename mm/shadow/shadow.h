@@ -9,10 +9,19 @@
  *     shadow page has one parent SPTE and goes, with everything below it, when that entry is zapped (the change
  *     hook frees the tables and tells the engine: table_freed). KVM shares children by (gfn, role) across parents;
  *     that saves memory for tables many address spaces share (a kernel's upper half) and is the next step;
- *   - shadow leaves are 4K: a guest 2M/1G page is shadowed by "direct" shadow pages below its level;
- *   - guest paging off: a direct root (gva == gpa), 4-level for a guest in long mode or PAE-format (a 4-entry PDPT
- *     below 4 GiB) for one that is not, so the hardware can page while the guest does not.
- * Guest paging formats: 4-level (and paging off). 32-bit and PAE guest paging are refused at root load (-EOPNOTSUPP).
+ *   - shadow leaves are 4K: a guest 2M/4M/1G page is shadowed by "direct" shadow pages below its level;
+ *   - outside long mode the hardware always pages in PAE format (a 4-entry PDPT below 4 GiB, as a PAE CR3 holds 32
+ *     bits), whatever the guest does (spage.c):
+ *       guest paging off   a direct root, gva == gpa;
+ *       PAE paging         the root's 4 directories shadow the guest's, found through the 4 PDPTEs the vCPU loaded
+ *                          with CR3 (gwalk_load_pdptes), which are part of the root's key: the PDPT page itself is
+ *                          neither read again nor write-protected, as the CPU does not read it again either;
+ *       32-bit paging      a guest entry covers twice what a PAE one does: the guest's directory is shadowed by 4
+ *                          directories (quadrants, one per GiB) and each guest page table by 2 tables (one per
+ *                          2 MiB); a 4 MiB page (PSE, PSE-36) by direct pages of 2 MiB;
+ *     the root's directories are part of the root (the CPU may hold the PDPTEs until the next CR3 load): they go
+ *     only with it.
+ * Guest paging formats: 4-level, PAE, 32-bit (with PSE and PSE-36), and paging off; 5-level is not shadowed.
  * The SPTEs use the x86 format (pt_format_npt: software bits in 9-11 and 52-58, never 59-62, which are protection
  * keys when the guest turns PKE on).
  */
@@ -40,6 +49,7 @@ struct shadow_stats {
 	u64 sptes_zapped_by_writes;
 	u64 flood_zaps;         /* shadow pages zapped because their guest table was written 3 times without a use */
 	u64 unprotects;         /* guest tables unshadowed for a write that could not be emulated (vm/ counts them) */
+	u64 half_writes_merged; /* second halves of PAE 8-byte entries written as two 4-byte halves (swrite.c) */
 	u64 pages_allocated, pages_freed;
 	u64 retries;            /* a guest PTE changed between the walk and the lock: the fault is retried */
 	u64 unsyncs;            /* shadow pages let go unsync (the guest writes its leaf table directly) */
@@ -73,8 +83,15 @@ struct shadow_paging {
 
 void shadow_mmu_init(struct mmu *mmu, u64 max_pages);
 
-/* The root role and pgd for a guest paging state: 0, or -EOPNOTSUPP for a guest paging format not shadowed yet. */
+/* The root role and pgd for a guest paging state: 0; -EINVAL for PAE paging without the loaded PDPTEs
+ * (p->mode.pdptes), which are the rest of such a root's key (shadow_role_has_pdptes). */
 int shadow_root_key(const struct shadow_paging *p, u64 *pgd, union mmu_role *role);
+
+/* Whether a root of this role is keyed by the guest's loaded PDPTEs too: a PAE guest's. */
+static inline bool shadow_role_has_pdptes(union mmu_role role)
+{
+	return role.level == 3 && !role.direct && !role.has_4_byte_gpte;
+}
 
 /* A #PF the hardware reported at gva with error code pferr, in root (valid). Walks the guest tables (before the
  * lock, setting A/D as the CPU would), then under mmu->lock builds the shadow path and the leaf. Returns an

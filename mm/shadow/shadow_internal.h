@@ -25,7 +25,13 @@ struct spage {
 	u64 vpn;                /* constant: the first guest-virtual page it covers */
 	u64 *parent_sptep;      /* constant: the entry pointing to it; NULL for a root */
 	bool tracked;           /* constant: holds a write-tracking reference on gfn (guest tables only) */
+	/* constant: one of the 4 directories of a PAE-format root, linked by its PDPTE when the root was built. Part of
+	 * the root (as KVM's pae_root entries are roots): never zapped alone, for flooding or a misaligned write, since
+	 * the CPU may hold the PDPTE until the next CR3 load and the fault path never rebuilds a PDPTE. */
+	bool root_pd;
 	u8 write_count;         /* lock: guest writes to it since the last fault through it (write flooding) */
+	u16 half_written;       /* lock: 1 + the offset of the 4-byte half of an 8-byte entry the last write to it
+				 * wrote, 0 if that write was not such a half (swrite.c merges the other half's) */
 	u64 write_seq;          /* lock: the last guest write (shadow.write_seq) handled for it */
 	gfn_t *leaf_gfns;       /* level 1 only, lock: the gfn each leaf maps (its rmap is the gfn's), 4 KiB */
 	/* Unsync (level 1, not direct): the guest writes its table freely, unseen, until the next sync compares each
@@ -35,6 +41,41 @@ struct spage {
 	struct spage *unsync_next; /* lock: shadow.unsync list */
 	struct spage *gfn_next, *hpa_next; /* lock: the hash chains */
 };
+
+/*
+ * The geometry of a guest table against its shadow pages. A guest table of 8-byte entries has one shadow page whose
+ * entry i is made from guest entry i. One of 4-byte entries (role.has_4_byte_gpte: 32-bit paging) has 1024 entries
+ * and is shadowed by PAE-format pages of 512, each covering the part of it its role.quadrant names: a page table by
+ * 2 (entry i of quadrant q from guest entry 512q + i), a directory by 4 (guest entry 256q + j, which maps 4 MiB, by
+ * the two 2 MiB shadow entries 2j and 2j + 1).
+ */
+static inline unsigned int spage_gpte_size(const struct spage *sp)
+{
+	return sp->role.has_4_byte_gpte ? 4 : 8;
+}
+
+/* The shadow entries of sp made from guest entry gidx of its table: the first's index in *sidx, and how many (0 when
+ * gidx is in another quadrant's part of the table). */
+static inline unsigned int spage_gpte_sptes(const struct spage *sp, unsigned int gidx, unsigned int *sidx)
+{
+	if (!sp->role.has_4_byte_gpte) {
+		*sidx = gidx;
+		return 1;
+	}
+	BUG_ON(sp->role.level > 2);
+	if (sp->role.level == 1) {
+		*sidx = gidx & (PT_ENTRIES - 1);
+		return gidx / PT_ENTRIES == sp->role.quadrant;
+	}
+	*sidx = (gidx & (PT_ENTRIES / 2 - 1)) * 2;
+	return gidx / (PT_ENTRIES / 2) == sp->role.quadrant ? 2 : 0;
+}
+
+/* The guest entry a leaf (level 1) shadow entry sidx of sp was made from: its index in the guest table. */
+static inline unsigned int spage_leaf_gidx(const struct spage *sp, unsigned int sidx)
+{
+	return sp->role.has_4_byte_gpte ? sp->role.quadrant * PT_ENTRIES + sidx : sidx;
+}
 
 /* spage.c */
 struct spage *__spage_by_hpa(struct mmu *mmu, hpa_t hpa);

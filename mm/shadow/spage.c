@@ -137,16 +137,69 @@ void __spage_zap(struct mmu *mmu, struct spage *sp)
 static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root);
 
 /*
- * A root: the shadow page of the guest's top-level table, or (guest paging off) a direct root. While the guest is
- * not in long mode the hardware pages in PAE format, whose CR3 is 32 bits and whose 4 PDPTEs the CPU may load once
- * per CR3 load: that root lives below 4 GiB and its 4 entries are linked to their page directories for good, so
- * they never change while it is in use.
+ * A root: the shadow page of the guest's top-level table (4-level paging), or a PAE-format root. Outside long mode
+ * the hardware pages in PAE format, whose CR3 is 32 bits and whose 4 PDPTEs the CPU may load once per CR3 load (VMX
+ * loads them at every VM entry): that root's PDPT lives below 4 GiB and is no shadow of any guest table (its shadow
+ * page is direct, so nothing finds it by gfn or tracks it). Its 4 entries are linked to their directories when the
+ * root is built and never change while it lives (the directories are root_pd). Each directory covers 1 GiB:
+ *   - guest paging off: a direct page of that GiB;
+ *   - PAE paging: the shadow of the guest directory its loaded PDPTE names, none where that PDPTE is not present
+ *     (the guest's walk then stops there with #PF). One with reserved bits gets its directory too, unused: every
+ *     walk through it faults, and a vCPU never loads such PDPTEs (gwalk_load_pdptes);
+ *   - 32-bit paging: a shadow of the guest's one directory, quadrant i: guest PDEs 256i..256i+255.
  *
- * Roots are allocated past the budget (one page, five for a PAE root; KVM's limit is soft too): the roots the vCPUs
- * hold (current and cached) may have spent it all, and only the fault path gives their pages back, by making every
- * root obsolete and retrying on fresh ones. A root load that failed with -ENOSPC instead ended the VM. The roots no
- * vCPU holds go first, so the excess is bounded by the roots the vCPUs hold.
+ * Roots are allocated past the budget (one page, five for a PAE-format root; KVM's limit is soft too): the roots the
+ * vCPUs hold (current and cached) may have spent it all, and only the fault path gives their pages back, by making
+ * every root obsolete and retrying on fresh ones. A root load that failed with -ENOSPC instead ended the VM. The
+ * roots no vCPU holds go first, so the excess is bounded by the roots the vCPUs hold.
  */
+static int shadow_alloc_pae_root(struct mmu *mmu, struct mmu_root *root)
+{
+	union mmu_role pdpt_role = root->role;
+	hpa_t pdpt = frame_alloc_below(0, PAE_ROOT_LIMIT);
+	struct spage *sp;
+	int r;
+
+	assert_spin_held(&mmu->lock);
+	BUG_ON(root->role.level != 3);
+	if (pdpt == INVALID_HPA)
+		return -ENOMEM;
+	pdpt_role.direct = 1;
+	r = __spage_alloc_frame(mmu, 0, pdpt_role, 0, NULL, pdpt, &sp);
+	if (r)
+		return r;
+	root->hpa = pdpt;
+	for (unsigned int i = 0; i < 4; i++) {
+		union mmu_role child = root->role;
+		u64 *e = (u64 *)phys_to_virt(pdpt) + i, vpn = (u64)i << 18;
+		struct spage *pd;
+		gfn_t gfn;
+
+		child.level = 2;
+		if (root->role.direct) {
+			gfn = vpn;
+		} else if (root->role.has_4_byte_gpte) {
+			gfn = root->pgd >> PAGE_SHIFT;
+			child.quadrant = i;
+		} else if (root->pdptes[i] & GPTE_P) {
+			gfn = (root->pdptes[i] & GENMASK_ULL(51, 12)) >> PAGE_SHIFT;
+		} else {
+			continue;
+		}
+		r = __spage_alloc_unbudgeted(mmu, gfn, child, vpn, e, &pd);
+		if (r) {
+			/* The caller frees only the struct mmu_root: the PDPT, its shadow page and the directories
+			 * linked so far go here. */
+			shadow_free_tree(mmu, root);
+			return r;
+		}
+		pd->root_pd = true;
+		/* A PAE PDPTE: P and the address; bit 11, our "present", is ignored by the CPU there. */
+		__shadow_set_sptep(mmu, e, vpn, 3, pd->hpa | PTE_P | SPTE_MMU_PRESENT);
+	}
+	return 0;
+}
+
 static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 {
 	struct spage *sp;
@@ -155,37 +208,13 @@ static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 	if (mmu->shadow.nr_pages >= mmu->shadow.max_pages)
 		__mmu_free_unused_roots(mmu); /* root is not on the list yet */
 
-	if (!root->role.direct) {
-		r = __spage_alloc_unbudgeted(mmu, root->pgd >> PAGE_SHIFT, root->role, 0, NULL, &sp);
-		if (r)
-			return r;
-		root->hpa = sp->hpa;
-		return 0;
-	}
-	BUG_ON(root->role.level != 3);
-	hpa_t pdpt = frame_alloc_below(0, PAE_ROOT_LIMIT);
-	if (pdpt == INVALID_HPA)
-		return -ENOMEM;
-	r = __spage_alloc_frame(mmu, 0, root->role, 0, NULL, pdpt, &sp);
+	if (root->role.level == 3)
+		return shadow_alloc_pae_root(mmu, root);
+	BUG_ON(root->role.direct || root->role.level != 4);
+	r = __spage_alloc_unbudgeted(mmu, root->pgd >> PAGE_SHIFT, root->role, 0, NULL, &sp);
 	if (r)
 		return r;
-	root->hpa = pdpt;
-	for (int i = 0; i < 4; i++) {
-		union mmu_role child = root->role;
-		struct spage *pd;
-		u64 *e = (u64 *)phys_to_virt(pdpt) + i;
-
-		child.level = 2;
-		r = __spage_alloc_unbudgeted(mmu, (u64)i << 18, child, (u64)i << 18, e, &pd);
-		if (r) {
-			/* The caller frees only the struct mmu_root: the PDPT, its shadow page and the directories
-			 * linked so far go here (they leaked, the PDPT's shadow page left hashed). */
-			shadow_free_tree(mmu, root);
-			return r;
-		}
-		/* A PAE PDPTE: P and the address; bit 11, our "present", is ignored by the CPU there. */
-		__shadow_set_sptep(mmu, e, (u64)i << 18, 3, pd->hpa | PTE_P | SPTE_MMU_PRESENT);
-	}
+	root->hpa = sp->hpa;
 	return 0;
 }
 
@@ -233,20 +262,34 @@ const struct mmu_engine shadow_engine = {
 
 int shadow_root_key(const struct shadow_paging *p, u64 *pgd, union mmu_role *role)
 {
+	const struct gwalk_mode *m = &p->mode;
+
 	*role = (union mmu_role){ .word = 0 };
-	if (!p->mode.pg) {
+	if (!m->pg) {
 		/* Paging off: a direct root, in the PAE format the hardware uses outside long mode. */
 		role->direct = 1;
 		role->level = 3;
 		*pgd = 0;
 		return 0;
 	}
-	if (!p->mode.lma)
-		return -EOPNOTSUPP; /* 32-bit and PAE guest paging: not shadowed yet */
-	role->level = 4;
-	/* NX is reserved, not XD, without EFER.NXE: shadow leaves made for one setting are wrong for the other. */
-	role->efer_nx = p->mode.nxe;
-	*pgd = p->cr3 & GENMASK_ULL(51, 12);
+	if (m->lma) {
+		role->level = 4;
+		role->efer_nx = m->nxe;
+		*pgd = p->cr3 & GENMASK_ULL(51, 12);
+		return 0;
+	}
+	/* Outside long mode: a PAE-format root (shadow_alloc_pae_root), CR3 bits 31:5 (PAE) or 31:12 (32-bit). */
+	role->level = 3;
+	if (m->pae) {
+		if (!m->pdptes)
+			return -EINVAL;
+		role->efer_nx = m->nxe;
+		*pgd = p->cr3 & 0xffffffe0;
+		return 0;
+	}
+	role->has_4_byte_gpte = 1;
+	role->cr4_pse = m->pse;
+	*pgd = p->cr3 & 0xfffff000;
 	return 0;
 }
 

@@ -2,35 +2,72 @@
  * tracking), applied by the hypervisor, and reaches shadow_track_write through the tracking notifier: the shadow
  * entries built from the written guest entries are zapped, so the next access faults and rebuilds them from what
  * the guest wrote. Linux's set_pte, ptep_get_and_clear, ptep_set_wrprotect and clear_bit all arrive here, each as
- * one emulated write (MOV, XCHG, CMPXCHG, a locked bit operation); a PAE half-write touches one 8-byte entry.
+ * one emulated write (MOV, XCHG, CMPXCHG, a locked bit operation).
+ *
+ * A write is cut into the guest entries it touches, in the table's own entry size (4 bytes for a 32-bit guest's
+ * tables, 8 otherwise), and each guest entry into the shadow entries made from it, which depend on the shadow page's
+ * quadrant for a 32-bit table (shadow_internal.h): two 2 MiB entries for a 4 MiB guest PDE, none in the shadow page
+ * of the other half of the table. A write within one entry is the normal case; one that spans two entries is
+ * "misaligned" (KVM's detect_write_misaligned), which no OS's PTE update is.
+ *
+ * PAE half-writes. A 32-bit guest with PAE paging updates an 8-byte entry with two 4-byte stores (Linux's set_pte
+ * writes the high half, then the low one; ptep_get_and_clear the low, then the high). Each half is a write of the
+ * whole entry (KVM widens it to the 8-byte gpte): its shadow entry is zapped, and the next fault walks the entry as
+ * memory holds it then, as the CPU would, torn or not. For write flooding the two halves of one entry, one after
+ * the other, are merged into one write: otherwise every PAE PTE update would count twice.
  *
  * Write flooding (after KVM): a guest table written 3 times with no fault through its shadow in between is most
  * likely no longer a page table (the guest reuses the page), so its shadow page is zapped and the gfn's tracking
- * reference dropped: the guest writes it at full speed again. A misaligned write (one that is not within a single
- * 8-byte entry) is taken as the same sign. Roots are never zapped for flooding: the vCPU is running on them. */
+ * reference dropped: the guest writes it at full speed again. A misaligned write is taken as the same sign. Roots
+ * and the directories of a PAE-format root are never zapped for either: the vCPU is running on them (the writes'
+ * shadow entries are zapped instead). */
 #include "hv/bug.h"
 #include "mm/shadow/shadow_internal.h"
 
 #define FLOOD_WRITES 3
 
-static void __write_one(struct mmu *mmu, struct spage *sp, gpa_t gpa, unsigned int len)
+/* A write of one 4-byte half of an 8-byte guest entry. */
+static bool is_half_write(const struct spage *sp, unsigned int off, unsigned int len)
 {
-	unsigned int first = (gpa & (PAGE_SIZE - 1)) / 8, last = ((gpa + len - 1) & (PAGE_SIZE - 1)) / 8;
-	bool misaligned = first != last;
-	u64 *spt = phys_to_virt(sp->hpa);
+	return len == 4 && !(off & 3) && spage_gpte_size(sp) == 8;
+}
 
-	mmu->shadow.stats.pte_writes++;
-	if (sp->parent_sptep && (misaligned || ++sp->write_count >= FLOOD_WRITES)) {
-		mmu->shadow.stats.flood_zaps++;
-		__spage_zap(mmu, sp);
-		return;
-	}
-	for (unsigned int i = first; i <= last; i++) {
+static void __zap_gpte(struct mmu *mmu, struct spage *sp, unsigned int gidx)
+{
+	u64 *spt = phys_to_virt(sp->hpa);
+	unsigned int first, n = spage_gpte_sptes(sp, gidx, &first);
+
+	for (unsigned int i = first; i < first + n; i++) {
 		if (!__atomic_load_n(&spt[i], __ATOMIC_RELAXED))
 			continue;
 		__shadow_set_sptep(mmu, &spt[i], sp->vpn + i * pt_level_pages(sp->role.level), sp->role.level, 0);
 		mmu->shadow.stats.sptes_zapped_by_writes++;
 	}
+}
+
+static void __write_one(struct mmu *mmu, struct spage *sp, gpa_t gpa, unsigned int len)
+{
+	unsigned int off = gpa & (PAGE_SIZE - 1), gsize = spage_gpte_size(sp);
+	unsigned int first = off / gsize, last = (off + len - 1) / gsize;
+	bool misaligned = first != last, half = is_half_write(sp, off, len);
+	/* The other half of the entry whose half the previous write to this table wrote. */
+	bool merged = half && sp->half_written == (off ^ 4) + 1;
+	bool pinned = !sp->parent_sptep || sp->root_pd;
+
+	assert_spin_held(&mmu->lock);
+	mmu->shadow.stats.pte_writes++;
+	sp->half_written = half && !merged ? off + 1 : 0;
+	if (merged)
+		mmu->shadow.stats.half_writes_merged++;
+	else if (!misaligned && !pinned)
+		sp->write_count++;
+	if (!pinned && (misaligned || sp->write_count >= FLOOD_WRITES)) {
+		mmu->shadow.stats.flood_zaps++;
+		__spage_zap(mmu, sp);
+		return;
+	}
+	for (unsigned int g = first; g <= last; g++)
+		__zap_gpte(mmu, sp, g);
 }
 
 static void shadow_track_write(struct track_notifier *n, void *who, gpa_t gpa, const void *bytes, unsigned int len)

@@ -57,7 +57,11 @@ void __shadow_unsync_forget(struct mmu *mmu, struct spage *sp)
  */
 static void __sync_one(struct mmu *mmu, struct spage *sp)
 {
-	u64 *spt = phys_to_virt(sp->hpa), gpte[PT_ENTRIES];
+	u64 *spt = phys_to_virt(sp->hpa);
+	union {
+		u64 e8[PT_ENTRIES];
+		u32 e4[2 * PT_ENTRIES];
+	} table;
 
 	sp->unsync = false;
 	mmu->shadow.stats.syncs++;
@@ -68,12 +72,14 @@ static void __sync_one(struct mmu *mmu, struct spage *sp)
 	sp->tracked = true;
 	if (mmu->flush_pending)
 		__mmu_flush_and_free(mmu);
-	if (mmu_read_gpa(mmu, sp->gfn << PAGE_SHIFT, gpte, sizeof(gpte)))
-		memset(gpte, 0, sizeof(gpte)); /* not RAM any more: every leaf goes */
+	if (mmu_read_gpa(mmu, sp->gfn << PAGE_SHIFT, &table, sizeof(table)))
+		memset(&table, 0, sizeof(table)); /* not RAM any more: every leaf goes */
 	for (unsigned int i = 0; i < PT_ENTRIES; i++) {
 		u64 spte = __atomic_load_n(&spt[i], __ATOMIC_RELAXED);
+		unsigned int g = spage_leaf_gidx(sp, i);
+		u64 gpte = sp->role.has_4_byte_gpte ? table.e4[g] : table.e8[g];
 
-		if (!spte || (spte_is_present(spte) && gpte[i] == sp->gptes[i]))
+		if (!spte || (spte_is_present(spte) && gpte == sp->gptes[i]))
 			continue;
 		/* A changed entry, or an MMIO SPTE whose guest entry may now point elsewhere. */
 		__shadow_set_sptep(mmu, &spt[i], sp->vpn + i, 1, 0);

@@ -1,16 +1,22 @@
 /* Differential libFuzzer target for the shadow MMU: the input is a sequence of operations on a small guest (4 MiB of
  * RAM, a pool of 24 page-table pages, 4 address spaces; once the input is used up, a generator seeded from it goes
- * on, so that every input runs OPS operations): writes of guest paging entries (plain, compare-exchange,
- * half and misaligned, as the emulator makes them), CR3 switches, faults with random access kinds, NXE/WP/paging
- * toggles, invalidations, faults and root loads out of memory, write tracking by another user (which may refuse
- * writes), and the guest's own writes through writable shadow leaves, as the hardware makes them (also while a leaf
- * is losing W, before the flush). After every step it checks, for every root:
+ * on, so that every input runs OPS operations) in each guest paging format: 4-level, PAE (the PDPTEs loaded at each
+ * CR3 load and paging change, a load with reserved bits refused as the CPU's #GP), 32-bit (4-byte entries, 4 MiB
+ * pages with PSE-36 bits, CR4.PSE toggled), and paging off. Operations: writes of guest paging entries (plain,
+ * compare-exchange, halves, both halves of a PAE entry, single bytes and misaligned, as the emulator makes them),
+ * CR3 switches, faults with random access kinds, NXE/WP/PSE/paging/format changes, invalidations, syncs of unsync
+ * tables (when the input lets leaf tables go unsync), faults and root loads out of memory, write tracking by another
+ * user (which may refuse writes), and the guest's own writes through writable shadow leaves, as the hardware makes
+ * them (also while a leaf is losing W, before the flush). After every step it checks, for every root:
  *  - every shadow table is where the guest's tables are: a shadow page of guest table G under an entry that points
- *    to G, a direct page under a guest huge page covering its frames;
+ *    to G (a PAE root's directories: under the PDPTEs the root was built from), a direct page under a guest huge
+ *    page covering its frames;
  *  - every present shadow leaf translates as a fresh walk of the guest's tables (the gpa's host frame), with no
  *    more than the guest allows: W only with the guest's W and D, U only with U, execute only with X; where the
- *    guest does not translate, no shadow leaf exists;
- * and through the unit tests' fixture (sx_check) the shadow pages, the rmap and the tracking counts.
+ *    guest does not translate, no shadow leaf exists. A leaf of an unsync table is exempt until the next sync
+ *    (a root load syncs, and so does the sync operation), which must fix it;
+ * and through the unit tests' fixture (sx_check) the shadow pages (their quadrants too), the rmap and the tracking
+ * counts.
  * (run.sh links what every fuzz-srcs line names: the MMU layer as tests/unit/mmu_srcs.mk has it, and the fixture)
  * fuzz-srcs: mm/pt.c mm/pt_iter.c mm/spte_change.c mm/root.c mm/mmu.c mm/mmu_track.c mm/mmu_access.c
  * fuzz-srcs: mm/ept/tdp_fault.c mm/ept/tdp_huge.c mm/ept/tdp_zap.c mm/ept/tdp_mmu.c mm/track/level.c mm/track/write.c
@@ -53,9 +59,12 @@ void warn_report(const char *file, int line, const char *expr)
 void log_printf(int level, const char *fmt, ...) {}
 
 #define RAM_PAGES (2 * MEMSLOT_CHUNK_PAGES)
-#define NPOOL	  24 /* guest page-table pages: gpa SX_TABLES + i * 4K; the first NAS are the PML4s */
+#define NPOOL	  24 /* guest page-table pages: gpa SX_TABLES + i * 4K; the first NAS are the top-level tables */
 #define NAS	  4
 #define OPS	  64
+
+/* Guest paging formats: the geometry of their tables (entry size, index bits, where PS counts). */
+enum fmt { FMT_4L, FMT_PAE, FMT_32 };
 
 static struct {
 	const u8 *in;
@@ -64,6 +73,7 @@ static struct {
 	bool gbpages, deny;
 	bool pressure; /* allocations may fail (op_pressure) */
 	u8 maxphy;
+	enum fmt fmt;	    /* the guest's format, also while its paging is off (the tables the ops build) */
 	u16 ext[RAM_PAGES]; /* the other tracking user's references */
 	gva_t hist[8];	    /* gvas mapped lately: most operations go back to one, so that paths are built and used */
 	unsigned int nhist;
@@ -95,6 +105,61 @@ static gpa_t pool(unsigned int i)
 	return SX_TABLES + (gpa_t)(i % NPOOL) * PAGE_SIZE;
 }
 
+/* ---- the formats ---- */
+
+static unsigned int esize(enum fmt f)
+{
+	return f == FMT_32 ? 4 : 8;
+}
+
+static int top_level(enum fmt f)
+{
+	return f == FMT_4L ? 4 : f == FMT_PAE ? 3 : 2;
+}
+
+static unsigned int gindex(enum fmt f, gva_t gva, int level)
+{
+	if (f == FMT_32)
+		return (gva >> (12 + 10 * (level - 1))) & 1023;
+	if (f == FMT_PAE && level == 3)
+		return (gva >> 30) & 3;
+	return (gva >> (12 + 9 * (level - 1))) & 511;
+}
+
+static gpa_t table_base(enum fmt f, u64 cr3)
+{
+	return f == FMT_4L ? cr3 & GENMASK_ULL(51, 12) : f == FMT_PAE ? cr3 & 0xffffffe0 : cr3 & 0xfffff000;
+}
+
+static gpa_t entry_addr(enum fmt f, u64 e)
+{
+	return e & (f == FMT_32 ? 0xfffff000 : GENMASK_ULL(51, 12));
+}
+
+/* Whether PS in a present entry at `level` maps a page (or is reserved, which ends the walk too). */
+static bool ps_counts(enum fmt f, int level, bool pse)
+{
+	return f == FMT_4L ? level > 1 : f == FMT_PAE ? level == 2 : level == 2 && pse;
+}
+
+static u64 read_entry(enum fmt f, gpa_t gpa)
+{
+	u64 v = 0;
+
+	CHECK_EQ(mmu_read_gpa(&sx.mmu, gpa, &v, esize(f)), 0);
+	return v;
+}
+
+static enum fmt mode_fmt(const struct gwalk_mode *m)
+{
+	return m->lma ? FMT_4L : m->pae ? FMT_PAE : FMT_32;
+}
+
+static bool pae_paging(void)
+{
+	return sx.p.mode.pg && fz.fmt == FMT_PAE;
+}
+
 /* The other tracking user refuses writes to the gfns it tracks, in deny mode (a protect= range). */
 static enum track_verdict deny_pre_write(struct track_notifier *n, void *who, gpa_t gpa, const void *b,
 					 unsigned int len)
@@ -113,15 +178,24 @@ static int ro_read(void *opaque, gpa_t gpa, void *buf, unsigned int len)
 
 static const struct gwalk_ops ro_ops = {.read_gpa = ro_read}; /* no A/D updates */
 
+static SX_NO_COVERAGE enum fmt root_fmt(const struct mmu_root *r)
+{
+	return r->role.level == 4 ? FMT_4L : r->role.has_4_byte_gpte ? FMT_32 : FMT_PAE;
+}
+
 static SX_NO_COVERAGE void root_mode(const struct mmu_root *r, struct gwalk_mode *m)
 {
+	enum fmt f = root_fmt(r);
+
 	*m = (struct gwalk_mode){.pg = !r->role.direct,
-				 .pae = true,
-				 .lma = !r->role.direct,
+				 .pae = f != FMT_32,
+				 .pse = r->role.cr4_pse,
+				 .lma = !r->role.direct && f == FMT_4L,
 				 .wp = true,
 				 .nxe = r->role.efer_nx,
 				 .gbpages = fz.gbpages,
-				 .maxphyaddr = fz.maxphy};
+				 .maxphyaddr = fz.maxphy,
+				 .pdptes = shadow_role_has_pdptes(r->role) ? r->pdptes : NULL};
 }
 
 static SX_NO_COVERAGE gva_t vpn_gva(const struct mmu_root *r, u64 vpn)
@@ -131,16 +205,19 @@ static SX_NO_COVERAGE gva_t vpn_gva(const struct mmu_root *r, u64 vpn)
 	return r->role.level == 4 ? (u64)((s64)(va << 16) >> 16) : va;
 }
 
-/* The guest's entries on gva's path from the top down to `level` (no reserved-bit checks: gwalk does those). False
- * if a table on the way is not RAM. */
-static SX_NO_COVERAGE bool guest_entries(u64 cr3, gva_t gva, int level, u64 e[5])
+/* The guest's entries on gva's path from the top down to `level` (no reserved-bit checks: gwalk does those), the
+ * PDPTEs of a PAE root as it was built. False if a table on the way is not RAM. */
+static SX_NO_COVERAGE bool guest_entries(const struct mmu_root *r, gva_t gva, int level, u64 e[5])
 {
-	gpa_t table = cr3 & GENMASK_ULL(51, 12);
+	enum fmt f = root_fmt(r);
+	gpa_t table = table_base(f, r->pgd);
 
-	for (int l = 4; l >= level; l--) {
-		if (mmu_read_gpa(&sx.mmu, table + ((gva >> (12 + 9 * (l - 1))) & 511) * 8, &e[l], 8))
+	for (int l = top_level(f); l >= level; l--) {
+		if (f == FMT_PAE && l == 3)
+			e[l] = r->pdptes[gindex(f, gva, l)];
+		else if (mmu_read_gpa(&sx.mmu, table + gindex(f, gva, l) * esize(f), &e[l], esize(f)))
 			return false;
-		table = e[l] & GENMASK_ULL(51, 12);
+		table = entry_addr(f, e[l]);
 	}
 	return true;
 }
@@ -151,6 +228,7 @@ static SX_NO_COVERAGE void check_table(const struct mmu_root *r, const struct gw
 {
 	int L = c->role.level;
 	gva_t gva = vpn_gva(r, vpn);
+	enum fmt f = root_fmt(r);
 	struct gwalk_result res;
 	u64 e[5] = {0};
 	int rc;
@@ -160,13 +238,14 @@ static SX_NO_COVERAGE void check_table(const struct mmu_root *r, const struct gw
 		CHECK_EQ(c->gfn, vpn & ~(pt_level_pages(L + 1) - 1)); /* gpa == gva */
 		return;
 	}
+	if (c->root_pd)
+		return; /* made with the root from its key: sx_check checks them */
 	rc = gwalk(m, r->pgd, gva, 0, &ro_ops, NULL, &res);
 	if (!c->role.direct) {
-		CHECK(guest_entries(r->pgd, gva, L + 1, e));
-		for (int l = 4; l > L + 1; l--)
-			CHECK((e[l] & G_P) && !(e[l] & G_PS));
-		CHECK((e[L + 1] & G_P) && !(L + 1 < 4 && (e[L + 1] & G_PS)));
-		CHECK_EQ(c->gfn, (e[L + 1] & GENMASK_ULL(51, 12)) >> PAGE_SHIFT);
+		CHECK(guest_entries(r, gva, L + 1, e));
+		for (int l = top_level(f); l >= L + 1; l--)
+			CHECK((e[l] & G_P) && !(ps_counts(f, l, m->pse) && (e[l] & G_PS)));
+		CHECK_EQ(c->gfn, entry_addr(f, e[L + 1]) >> PAGE_SHIFT);
 		/* Nothing reserved at or above L + 1: the walk, if it stopped, stopped below (or failed reading below).
 		 */
 		CHECK(rc == -EFAULT || (rc == 0 && (res.fault == GWALK_FAULT_NONE || res.fault_level <= L)));
@@ -174,7 +253,7 @@ static SX_NO_COVERAGE void check_table(const struct mmu_root *r, const struct gw
 			CHECK(res.level <= L);
 		return;
 	}
-	/* Direct: below a guest leaf above L, over the frames that leaf maps. */
+	/* Direct: below a guest leaf above L, over the frames that leaf maps (2 MiB of a 32-bit guest's 4 MiB). */
 	CHECK_EQ(rc, 0);
 	CHECK_EQ(res.fault, GWALK_FAULT_NONE);
 	CHECK(res.level > L);
@@ -209,11 +288,13 @@ static SX_NO_COVERAGE void check_entry(const struct mmu_root *r, int level, u64 
 {
 	const struct gwalk_mode *m = arg;
 	u64 s = *sptep;
+	unsigned int idx;
 
 	if (!spte_is_present(s))
 		return; /* MMIO: only ever an exit */
 	if (level == 1) {
-		check_leaf(r, m, vpn, s);
+		if (!__spage_of_sptep(&sx.mmu, sptep, &idx)->unsync)
+			check_leaf(r, m, vpn, s);
 		return;
 	}
 	struct spage *c = __spage_by_hpa(&sx.mmu, spte_pfn(s) << PAGE_SHIFT);
@@ -230,18 +311,53 @@ static SX_NO_COVERAGE void check_all(void)
 		root_mode(r, &m);
 		sx_walk(r, check_entry, &m);
 	}
-	/* The budget is soft for roots only (one page, five for a PAE root): past it, what a load adds beyond the
-	 * roots the vCPU holds (current and 3 cached) is at most the one root it just pushed out of its cache. */
+	/* The budget is soft for roots only (one page, five for a PAE-format root): past it, what a load adds beyond
+	 * the roots the vCPU holds (current and 3 cached) is at most the one root it just pushed out of its cache. */
 	CHECK(sx.mmu.shadow.nr_pages <= sx.mmu.shadow.max_pages + 5 * (1 + MMU_CACHED_ROOTS + 1));
-	/* The tracking counts: the shadow pages of each gfn plus the other user's references. */
+	/* The tracking counts: the shadow pages of each gfn that are not unsync plus the other user's references. */
 	for (gfn_t g = 0; g < RAM_PAGES; g++)
-		CHECK_EQ(sx_track_count(g), sx_spages_of(g) + fz.ext[g]);
+		CHECK_EQ(sx_track_count(g), sx_tracked_spages_of(g) + fz.ext[g]);
+}
+
+/* ---- the guest's paging state ---- */
+
+/* A CR3 for address space k in the guest's format: with PWT/PCD for 4-level and 32-bit paging (not part of any
+ * key), the PDPT at one of two places of the page for PAE. */
+static u64 space_cr3(unsigned int k, u8 bits)
+{
+	if (fz.fmt == FMT_PAE)
+		return pool(k) + ((bits & 1) ? 0xfe0 : 0);
+	return pool(k) | (bits & 0x18);
+}
+
+/* A change of the paging state, as a MOV to CR0/CR3/CR4 or a WRMSR to EFER makes it. `loads`: the CPU loads the
+ * PDPTEs if PAE paging is in use after it (vm/pdptes.c), and a PDPTE with reserved bits makes it #GP: nothing
+ * changes then. */
+static void set_paging(struct gwalk_mode m, u64 cr3, enum fmt f, bool loads)
+{
+	struct gwalk_mode old_mode = sx.p.mode;
+	u64 old_cr3 = sx.p.cr3;
+	enum fmt old_fmt = fz.fmt;
+
+	m.pae = f != FMT_32;
+	m.lma = m.pg && f == FMT_4L;
+	m.pdptes = sx.pdptes;
+	sx.p.mode = m;
+	sx.p.cr3 = cr3;
+	fz.fmt = f;
+	if (loads && pae_paging() && sx_load_pdptes()) {
+		sx.p.mode = old_mode;
+		sx.p.cr3 = old_cr3;
+		fz.fmt = old_fmt;
+	}
 }
 
 /* ---- the operations ---- */
 
-/* Table indices the gvas and the entry writes share, so that paths meet. */
+/* Table indices the gvas and the entry writes share, so that paths meet: 9-bit ones, and for 32-bit paging 10-bit
+ * ones that meet both halves of a table and each quadrant of a directory. */
 static const u16 idx[8] = {0, 1, 2, 3, 255, 256, 510, 511};
+static const u16 idx10[8] = {0, 1, 255, 256, 511, 512, 767, 1023};
 
 /* A new gva from the small set of indices per level; canonical. With paging off, mostly in RAM. */
 static gva_t new_gva(void)
@@ -254,6 +370,10 @@ static gva_t new_gva(void)
 		return (u64)(b & 1) << 21 | (u64)(a >> 1) << 12;
 	if (!sx.p.mode.pg)
 		return (u64)(a >> 1 & 3) << 30 | (u64)(b & 63) << 24 | (u64)(a >> 3) << 12;
+	if (fz.fmt == FMT_PAE)
+		return (u64)(a & 3) << 30 | (u64)idx[(a >> 2) & 7] << 21 | (u64)idx[b & 7] << 12 | (u64)(b >> 6) << 10;
+	if (fz.fmt == FMT_32)
+		return (u64)idx10[a & 7] << 22 | (u64)idx10[(a >> 3) & 7] << 12 | (u64)(b >> 6) << 10;
 	return (u64)((s64)(va << 16) >> 16);
 }
 
@@ -270,7 +390,8 @@ static gva_t make_gva(void)
 	return new_gva();
 }
 
-/* A guest paging entry: some flags, an address among the tables, RAM, huge-page frames or outside RAM. */
+/* A guest paging entry: some flags, an address among the tables, RAM, huge-page frames or outside RAM; maybe
+ * PSE-36 bits (13-21) of a 32-bit 4 MiB PDE, or bits reserved there or in a 2 MiB PDE. */
 static u64 make_entry(void)
 {
 	static const u64 flagbits[8] = {G_RW, G_US, G_A, G_D, G_PS, G_NX, BIT(3) | BIT(4), BIT(8)};
@@ -289,7 +410,7 @@ static u64 make_entry(void)
 		addr = (gpa_t)(x % 2) << 21; /* a 2M frame in RAM */
 		break;
 	case 4:
-		addr = 0; /* the 1G frame holding RAM */
+		addr = 0; /* the 1G and 4M frames holding RAM */
 		break;
 	case 5:
 		addr = SX_MMIO + ((gpa_t)x << 21);
@@ -301,6 +422,8 @@ static u64 make_entry(void)
 	e |= addr;
 	if ((k & 0x78) == 0x78)
 		e |= BIT(40 + (x & 15)); /* maybe reserved, depending on MAXPHYADDR */
+	if ((k & 0x78) == 0x38)
+		e |= BIT(13 + (x & 7) + (x >> 7)); /* PSE-36 address bits, bit 21 */
 	return e;
 }
 
@@ -311,29 +434,32 @@ static void guest_write(gpa_t gpa, const void *b, unsigned int len)
 	CHECK(r == 0 || (r == -EPERM && fz.deny));
 }
 
-static unsigned int gindex(gva_t gva, int level)
-{
-	return (gva >> (PAGE_SHIFT + 9 * (level - 1))) & 511;
-}
-
 /* The address space an operation works on: the current one, or with paging off one of the NAS. */
 static u64 target_cr3(u8 k)
 {
-	return sx.p.mode.pg ? sx.p.cr3 : pool(k & (NAS - 1));
+	return sx.p.mode.pg ? sx.p.cr3 : space_cr3(k & (NAS - 1), k >> 2);
 }
 
-/* The gpa of the guest entry at `level` on gva's path under cr3, or of the entry above where the path ends (not
- * present, a leaf, or a table outside RAM). */
+/* PDPTE i of the PAE space at cr3: the loaded one where the CPU walks with it, else the PDPT in memory. */
+static u64 pdpte(u64 cr3, unsigned int i)
+{
+	return pae_paging() && cr3 == sx.p.cr3 ? sx.pdptes[i] : read_entry(FMT_PAE, table_base(FMT_PAE, cr3) + i * 8);
+}
+
+/* The gpa of the guest entry at `level` (at most the top) on gva's path under cr3, or of the entry above where the
+ * path ends (not present, a leaf, or a table outside RAM). A PAE PDPTE's is in the PDPT in memory. */
 static gpa_t path_entry(u64 cr3, gva_t gva, int level)
 {
-	gpa_t table = cr3 & GENMASK_ULL(51, 12);
+	enum fmt f = fz.fmt;
+	gpa_t table = table_base(f, cr3);
 
-	for (int l = 4;; l--) {
-		gpa_t ea = table + gindex(gva, l) * 8;
-		u64 e = sx_read(ea);
+	for (int l = top_level(f);; l--) {
+		gpa_t ea = table + gindex(f, gva, l) * esize(f);
+		u64 e = f == FMT_PAE && l == 3 ? pdpte(cr3, gindex(f, gva, l)) : read_entry(f, ea);
 
-		table = e & GENMASK_ULL(51, 12);
-		if (l == level || !(e & G_P) || (l < 4 && (e & G_PS)) || table >= (gpa_t)RAM_PAGES << PAGE_SHIFT)
+		table = entry_addr(f, e);
+		if (l <= level || !(e & G_P) || (ps_counts(f, l, sx.p.mode.pse) && (e & G_PS)) ||
+		    table >= (gpa_t)RAM_PAGES << PAGE_SHIFT)
 			return ea;
 	}
 }
@@ -345,6 +471,8 @@ static gpa_t pick_entry(void)
 
 	if (k & 1)
 		return path_entry(target_cr3(k >> 1), make_gva(), (k & 0x18) ? 1 + (k >> 5) % 4 : 1);
+	if (fz.fmt == FMT_32)
+		return pool(byte()) + (u64)((k & 6) == 6 ? byte() * 4u % 1024 : idx10[k >> 3 & 7]) * 4;
 	return pool(byte()) + (u64)((k & 6) == 6 ? byte() * 2u % 512 : idx[k >> 3 & 7]) * 8;
 }
 
@@ -352,62 +480,92 @@ static void op_write_entry(void)
 {
 	u8 how = byte();
 	gpa_t ea = pick_entry();
-	u64 v = make_entry(), old = sx_read(ea);
+	unsigned int es = esize(fz.fmt);
+	u64 v = make_entry(), old = read_entry(fz.fmt, ea);
 	u32 half;
 
 	switch (how & 3) {
 	case 0:
-		guest_write(ea, &v, 8);
+		guest_write(ea, &v, es);
 		break;
 	case 1: { /* the emulator's locked CMPXCHG, old value right or wrong */
-		int r = mmu_cmpxchg_gpa(&sx.mmu, &sx.vcpu, ea, (how & 0x80) ? v : old, v, 8, NULL);
+		int r = mmu_cmpxchg_gpa(&sx.mmu, &sx.vcpu, ea, (how & 0x80) ? v : old, v, es, NULL);
 		CHECK(r == 0 || r == -EAGAIN || (r == -EPERM && fz.deny));
 		break;
 	}
 	case 2:
+		if (es == 4) { /* a 32-bit entry: one byte of it (Linux's clear_bit is a locked AND of a byte) */
+			u8 b = (u8)v;
+			guest_write(ea + (how >> 6), &b, 1);
+			break;
+		}
+		if (how & 0x40) { /* both halves, high first, as Linux's PAE set_pte */
+			half = (u32)(v >> 32);
+			guest_write(ea + 4, &half, 4);
+			half = (u32)v;
+			guest_write(ea, &half, 4);
+			break;
+		}
 		half = (how & 0x80) ? (u32)(v >> 32) : (u32)v;
 		guest_write(ea + ((how & 0x80) ? 4 : 0), &half, 4);
 		break;
 	default:
-		if ((ea & (PAGE_SIZE - 1)) + 12 <= PAGE_SIZE)
-			guest_write(ea + 4, &v, 8); /* across two entries */
+		if ((ea & (PAGE_SIZE - 1)) + es / 2 + 8 <= PAGE_SIZE)
+			guest_write(ea + es / 2, &v, 8); /* across two entries */
 		break;
 	}
 }
 
-/* A whole path for a gva: the missing tables from the pool, then a leaf (4K, 2M or 1G) with random rights. */
+/* A whole path for a gva: the missing tables from the pool, then a leaf (4K, 2M/4M or 1G) with random rights. A
+ * missing PDPTE is written to the PDPT and loaded by a MOV to CR3 (which may #GP: the path is then left). */
 static void op_map(void)
 {
 	u8 k = byte(), f = byte();
+	enum fmt fm = fz.fmt;
 	gva_t gva = (k & 0x20) ? make_gva() : new_gva();
-	int leaf = 1 + (k & 3) % (fz.gbpages ? 3 : 2);
-	u64 nx = sx.p.mode.nxe ? G_NX : 0; /* reserved without NXE */
+	int leaf = fm == FMT_4L ? 1 + (k & 3) % (fz.gbpages ? 3 : 2) : 1 + (k & 1);
+	u64 nx = sx.p.mode.nxe && fm != FMT_32 ? G_NX : 0; /* reserved without NXE */
+	u64 cr3 = target_cr3(k >> 2), amask = entry_addr(fm, ~0ULL);
+	unsigned int es = esize(fm);
 
 	fz.hist[fz.nhist++ % 8] = gva;
-	gpa_t table = target_cr3(k >> 2) & GENMASK_ULL(51, 12);
+	gpa_t table = table_base(fm, cr3);
 
-	for (int l = 4; l > leaf; l--) {
-		gpa_t ea = table + gindex(gva, l) * 8;
-		u64 e = sx_read(ea);
+	for (int l = top_level(fm); l > leaf; l--) {
+		gpa_t ea = table + gindex(fm, gva, l) * es;
 
-		/* Anything but a plain pointer to a table in RAM is replaced. */
-		if (!(e & G_P) || (e & ~(GENMASK_ULL(51, 12) | G_ALL | G_A | G_D | nx)) ||
-		    (e & GENMASK_ULL(51, 12)) >= (gpa_t)RAM_PAGES << PAGE_SHIFT) {
-			e = pool(byte()) | G_ALL | ((k & 0x40) ? G_A : 0) | ((k & 0x80) && l == 2 ? nx : 0);
-			guest_write(ea, &e, 8);
+		if (fm == FMT_PAE && l == 3) {
+			u64 e = pdpte(cr3, gindex(fm, gva, l));
+			if (!(e & G_P) || (e & ~(amask | G_P)) || (e & amask) >= (gpa_t)RAM_PAGES << PAGE_SHIFT) {
+				e = pool(byte()) | G_P;
+				guest_write(ea, &e, 8);
+				if (pae_paging() && cr3 == sx.p.cr3 && sx_load_pdptes())
+					return;
+			}
+			table = e & amask;
+			continue;
 		}
-		table = e & GENMASK_ULL(51, 12);
+		u64 e = read_entry(fm, ea);
+		/* Anything but a plain pointer to a table in RAM is replaced. */
+		if (!(e & G_P) || (e & ~(amask | G_ALL | G_A | G_D | nx)) ||
+		    (e & amask) >= (gpa_t)RAM_PAGES << PAGE_SHIFT) {
+			e = pool(byte()) | G_ALL | ((k & 0x40) ? G_A : 0) | ((k & 0x80) && l == 2 ? nx : 0);
+			guest_write(ea, &e, es);
+		}
+		table = e & amask;
 	}
 	u64 v = G_P | ((f & 3) ? G_RW : 0) | ((f & 12) ? G_US : 0) | ((f & 16) ? G_A : 0) | ((f & 32) ? G_D : 0) |
 		((f & 0xc0) == 0xc0 ? nx : 0) | (leaf > 1 ? G_PS : 0);
 	u8 a = byte();
 	if ((a & 0xf) == 0xf)
 		v |= SX_MMIO;
+	else if (leaf == 2 && fm == FMT_32)
+		v |= (a & 0x30) == 0x30 ? BIT(13) : 0; /* the 4 MiB at 0, or (PSE-36) at 4 GiB: not RAM */
 	else if (leaf == 2)
 		v |= (gpa_t)(a >> 4 & 1) << 21;
 	else if (leaf == 1)
 		v |= (a & 0xf) >= 0xc ? pool(a >> 4) : (gpa_t)((a >> 4 | (u64)byte() << 4) % RAM_PAGES) << PAGE_SHIFT;
-	guest_write(table + gindex(gva, leaf) * 8, &v, 8);
+	guest_write(table + gindex(fm, gva, leaf) * es, &v, es);
 }
 
 static void reload(void)
@@ -417,21 +575,13 @@ static void reload(void)
 	CHECK(r == 0 || (fz.pressure && r == -ENOMEM));
 }
 
-static void op_fault(void)
+/* A fault at gva of kind pferr, handled as the vCPU does; k: the input's choices for it. */
+static void fault_at(gva_t gva, u32 pferr, u8 k)
 {
-	static const u32 kinds[8] = {0,
-				     PFERR_WRITE,
-				     PFERR_USER,
-				     PFERR_WRITE | PFERR_USER,
-				     PFERR_FETCH,
-				     PFERR_FETCH | PFERR_USER,
-				     PFERR_PRESENT,
-				     PFERR_PRESENT | PFERR_WRITE};
-	u8 k = byte();
-	gva_t gva = make_gva() | (k >> 4);
 	struct mmu_fault f;
 	u64 pages = sx.mmu.shadow.nr_pages;
-	int r = sx_fault(gva, kinds[k & 7], &f);
+	int r = sx_fault(gva, pferr, &f);
+	unsigned int es = esize(fz.fmt);
 
 	switch (r) {
 	case MMU_FAULT_FIXED:
@@ -449,9 +599,9 @@ static void op_fault(void)
 		break;
 	case MMU_FAULT_WRITE_PROTECTED: {
 		/* Emulate the write, as the VM does: its bytes reach the trackers. */
-		u64 v = (k & 8) ? make_entry() : sx_read(f.gpa & ~7ULL);
+		u64 v = (k & 8) ? make_entry() : read_entry(fz.fmt, f.gpa & ~(gpa_t)(es - 1));
 		CHECK(f.slot);
-		guest_write(f.gpa & ~7ULL, &v, 8);
+		guest_write(f.gpa & ~(gpa_t)(es - 1), &v, es);
 		break;
 	}
 	default:
@@ -461,6 +611,40 @@ static void op_fault(void)
 		CHECK_EQ(sx.mmu.shadow.nr_pages, pages);
 		break;
 	}
+}
+
+static void op_fault(void)
+{
+	static const u32 kinds[8] = {0,
+				     PFERR_WRITE,
+				     PFERR_USER,
+				     PFERR_WRITE | PFERR_USER,
+				     PFERR_FETCH,
+				     PFERR_FETCH | PFERR_USER,
+				     PFERR_PRESENT,
+				     PFERR_PRESENT | PFERR_WRITE};
+	u8 k = byte();
+
+	fault_at(make_gva() | (k >> 4), kinds[k & 7], k);
+}
+
+/* The guest maps the page table of a gva it uses and writes it through that mapping (as an OS edits its page
+ * tables through a kernel mapping): the table may go unsync instead of every store being emulated. */
+static void op_self_write(void)
+{
+	u8 k = byte();
+	gva_t x = make_gva(), y = x ^ ((gva_t)(k >> 4 | 1) << PAGE_SHIFT); /* in x's page table */
+	u64 cr3 = target_cr3(k);
+	gpa_t pt = path_entry(cr3, x, 1) & entry_addr(fz.fmt, ~0ULL) & ~(PAGE_SIZE - 1);
+	gpa_t ea = path_entry(cr3, y, 1);
+
+	if (!sx.p.mode.pg || (ea & (PAGE_SIZE - 1)) != gindex(fz.fmt, y, 1) * esize(fz.fmt))
+		return; /* y's path has no page table of its own */
+	u64 v = pt | G_P | G_RW | ((k & 2) ? G_US : 0) | ((k & 4) ? G_D : 0);
+	guest_write(ea, &v, esize(fz.fmt));
+	fz.hist[fz.nhist++ % 8] = y;
+	fault_at(x, 0, k);
+	fault_at(y, PFERR_WRITE | ((k & 8) ? PFERR_USER : 0), k);
 }
 
 /* Out of frames or heap for one fault or root load: -ENOMEM at any point, and everything consistent after it. */
@@ -474,7 +658,7 @@ static void op_pressure(void)
 	else
 		fake_kmalloc_fail_after(k >> 1 & 7);
 	if (k & 0x10) {
-		sx.p.cr3 = pool(k >> 5 & (NAS - 1));
+		set_paging(sx.p.mode, space_cr3(k >> 5 & (NAS - 1), k >> 7), fz.fmt, true);
 		int r = sx_load();
 		CHECK(r == 0 || r == -ENOMEM);
 	} else {
@@ -526,19 +710,30 @@ static void op_track(void)
 static void op_mode(void)
 {
 	u8 k = byte();
+	struct gwalk_mode m = sx.p.mode;
 
 	switch (k & 7) {
-	case 0:
-		sx.p.mode.nxe = !sx.p.mode.nxe;
+	case 0: /* EFER.NXE: no PDPTE load */
+		m.nxe = !m.nxe;
+		set_paging(m, sx.p.cr3, fz.fmt, false);
 		break;
-	case 1:
-		sx.p.mode.wp = !sx.p.mode.wp;
+	case 1: /* CR0.WP: no PDPTE load either */
+		m.wp = !m.wp;
+		set_paging(m, sx.p.cr3, fz.fmt, false);
 		break;
-	case 2:
-		sx.p.mode.pg = sx.p.mode.lma = !sx.p.mode.pg;
+	case 2: /* CR0.PG */
+		m.pg = !m.pg;
+		set_paging(m, sx.p.cr3, fz.fmt, true);
 		break;
-	default:
-		sx.p.cr3 = pool(k >> 3 & (NAS - 1)) | (k >> 2 & 0x18); /* with PWT/PCD, not part of the key */
+	case 3: /* another format (CR4.PAE, EFER.LME), on the same CR3 */
+		set_paging(m, sx.p.cr3, (enum fmt)((k >> 3) % 3), true);
+		break;
+	case 4: /* CR4.PSE */
+		m.pse = !m.pse;
+		set_paging(m, sx.p.cr3, fz.fmt, true);
+		break;
+	default: /* MOV to CR3, maybe of the same address space: PAE PDPTEs loaded again */
+		set_paging(m, space_cr3(k >> 3 & (NAS - 1), k >> 5), fz.fmt, true);
 		break;
 	}
 	CHECK_EQ(sx_load(), 0);
@@ -548,7 +743,9 @@ static void op_invalidate(void)
 {
 	u8 k = byte();
 
-	if (k & 1)
+	if (k & 4)
+		mmu_shadow_flush(&sx.mmu); /* the guest's TLB flush: unsync tables are synced */
+	else if (k & 1)
 		mmu_invalidate_all_roots(&sx.mmu);
 	else
 		mmu_zap_gfn_range(&sx.mmu, k, k + 1);
@@ -561,7 +758,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const u64 budgets[8] = {6, 8, 10, 12, 16, 24, 64, 1024};
 	static const u8 maxphys[4] = {36, 40, 46, 52};
 
-	if (size < 1)
+	if (size < 2)
 		return 0;
 	memset(&fz, 0, sizeof(fz));
 	fz.in = data;
@@ -569,19 +766,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz.rng = 0x9e3779b97f4a7c15ULL;
 	for (size_t i = 0; i < size; i++)
 		fz.rng = (fz.rng ^ data[i]) * 0x100000001b3ULL;
-	u8 h = byte();
+	u8 h = byte(), h2 = byte();
 	sx_setup_ram(budgets[h & 7], RAM_PAGES);
 	fz.gbpages = h & 8;
 	fz.deny = (h & 0x18) == 0x18;
 	fz.maxphy = maxphys[h >> 5 & 3];
 	CHECK_EQ(sx.p.cr3, pool(0)); /* fresh RAM reads as zero: the pool needs no clearing */
 	sx.other_trackers = true;
+	sx.mmu.shadow.allow_unsync = h2 & 1;
 	if (h & 0x80)
 		sx.hook = store_in_flight;
 	fz.deny_notifier.pre_write = deny_pre_write;
 	mmu_track_register_notifier(&sx.mmu, &fz.deny_notifier);
 	sx.p.mode.gbpages = fz.gbpages;
 	sx.p.mode.maxphyaddr = fz.maxphy;
+	/* The first format: 4-level, PAE (the PDPT at pool(0), all zero: no PDPTE present) or 32-bit. */
+	set_paging(sx.p.mode, pool(0), (enum fmt)((h2 >> 1) % 3), true);
+	CHECK_EQ(mode_fmt(&sx.p.mode), fz.fmt);
 	CHECK_EQ(sx_load(), 0);
 
 	for (int ops = 0; ops < OPS; ops++) {
@@ -614,25 +815,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 13:
 			op_track();
 			break;
-		case 14:
-			if (byte() & 1)
+		case 14: {
+			u8 b = byte();
+			if (b & 1)
 				op_invalidate();
-			else
+			else if (b & 2)
 				op_pressure();
+			else
+				op_self_write();
 			break;
+		}
 		default: { /* flooding: three writes of one entry */
 			gpa_t ea = pick_entry();
 			u64 v = make_entry();
 			for (int i = 0; i < 3; i++)
-				guest_write(ea, &v, 8);
+				guest_write(ea, &v, esize(fz.fmt));
 			break;
 		}
 		}
-		/* The vCPU enters only on the root of its paging state (a load that failed is made again). */
+		/* The vCPU enters only on the root of its paging state (a load that failed is made again), PAE PDPTEs
+		 * included. */
 		union mmu_role role;
 		u64 pgd;
 		CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), 0);
-		if (!sx.vcpu.current || sx.vcpu.current->pgd != pgd || sx.vcpu.current->role.word != role.word)
+		struct mmu_root *cur = sx.vcpu.current;
+		if (!cur || cur->pgd != pgd || cur->role.word != role.word ||
+		    (shadow_role_has_pdptes(role) && memcmp(cur->pdptes, sx.pdptes, sizeof(sx.pdptes))))
 			reload();
 		check_all();
 	}

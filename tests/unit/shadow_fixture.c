@@ -49,6 +49,32 @@ void sx_paging_off(void)
 	sx.p.cr3 = 0;
 }
 
+void sx_legacy32(u64 cr3, bool pse)
+{
+	sx.p.mode = (struct gwalk_mode){.pg = true, .wp = true, .pse = pse, .maxphyaddr = 40};
+	sx.p.cr3 = cr3;
+}
+
+static int sx_read_gpte(void *opaque, gpa_t gpa, void *buf, unsigned int len)
+{
+	return mmu_read_gpte(&sx.mmu, gpa, buf, len);
+}
+
+int sx_load_pdptes(void)
+{
+	static const struct gwalk_ops ops = {.read_gpa = sx_read_gpte};
+
+	return gwalk_load_pdptes(&ops, NULL, sx.p.cr3, sx.p.mode.maxphyaddr, sx.pdptes);
+}
+
+void sx_pae(u64 cr3)
+{
+	sx.p.mode = (struct gwalk_mode){.pg = true, .wp = true, .pae = true, .nxe = true, .maxphyaddr = 40,
+					.pdptes = sx.pdptes};
+	sx.p.cr3 = cr3;
+	CHECK_EQ(sx_load_pdptes(), 0);
+}
+
 void sx_setup(u64 budget)
 {
 	sx_setup_ram(budget, SX_RAM_PAGES);
@@ -176,6 +202,74 @@ gpa_t sx_map(u64 cr3, gva_t gva, gpa_t gpa, int leaf, u64 upper, u64 leaf_flags)
 	return ea;
 }
 
+u32 sx_read32(gpa_t gpa)
+{
+	u32 v = 0;
+
+	CHECK_EQ(mmu_read_gpa(&sx.mmu, gpa, &v, 4), 0);
+	return v;
+}
+
+void sx_write32(gpa_t gpa, u32 v)
+{
+	CHECK_EQ(mmu_write_gpa(&sx.mmu, &sx.vcpu, gpa, &v, 4), 0);
+}
+
+gpa_t sx_gpte_gpa32(u64 cr3, gva_t gva, int level)
+{
+	gpa_t table = cr3 & 0xfffff000;
+
+	if (level == 1) {
+		u32 pde = sx_read32(table + ((gva >> 22) & 1023) * 4);
+		CHECK(pde & G_P);
+		return (pde & 0xfffff000) + ((gva >> 12) & 1023) * 4;
+	}
+	return table + ((gva >> 22) & 1023) * 4;
+}
+
+gpa_t sx_map32(u64 cr3, gva_t gva, gpa_t gpa, int leaf, u32 upper, u32 leaf_flags)
+{
+	gpa_t ea = sx_gpte_gpa32(cr3, gva, 2);
+
+	if (leaf == 2) {
+		sx_write32(ea, (u32)gpa | leaf_flags | G_PS);
+		return ea;
+	}
+	if (!(sx_read32(ea) & G_P))
+		sx_write32(ea, (u32)sx_new_table() | upper);
+	ea = sx_gpte_gpa32(cr3, gva, 1);
+	sx_write32(ea, (u32)gpa | leaf_flags);
+	return ea;
+}
+
+gpa_t sx_gpte_gpa_pae(u64 cr3, gva_t gva, int level)
+{
+	gpa_t table = (cr3 & 0xffffffe0) + ((gva >> 30) & 3) * 8;
+
+	for (int l = 3; l > level; l--) {
+		u64 e = sx_read(table);
+		CHECK(e & G_P);
+		table = (e & GENMASK_ULL(51, 12)) + ((gva >> (12 + 9 * (l - 2))) & 511) * 8;
+	}
+	return table;
+}
+
+gpa_t sx_map_pae(u64 cr3, gva_t gva, gpa_t gpa, int leaf, u64 upper, u64 leaf_flags)
+{
+	gpa_t pdpte = sx_gpte_gpa_pae(cr3, gva, 3);
+
+	if (!(sx_read(pdpte) & G_P))
+		sx_write(pdpte, sx_new_table() | G_P);
+	if (leaf == 1) {
+		gpa_t pde = sx_gpte_gpa_pae(cr3, gva, 2);
+		if (!(sx_read(pde) & G_P))
+			sx_write(pde, sx_new_table() | upper);
+	}
+	gpa_t ea = sx_gpte_gpa_pae(cr3, gva, leaf);
+	sx_write(ea, gpa | leaf_flags | (leaf > 1 ? G_PS : 0));
+	return ea;
+}
+
 hpa_t sx_hpa(gpa_t gpa)
 {
 	struct memslot *s = memslot_find(&sx.mmu.slots, gpa >> PAGE_SHIFT);
@@ -229,6 +323,15 @@ SX_NO_COVERAGE unsigned int sx_spages_of(gfn_t gfn)
 	struct spage *sp;
 
 	for_each_spage_of_gfn(&sx.mmu, sp, gfn) n++;
+	return n;
+}
+
+SX_NO_COVERAGE unsigned int sx_tracked_spages_of(gfn_t gfn)
+{
+	unsigned int n = 0;
+	struct spage *sp;
+
+	for_each_spage_of_gfn(&sx.mmu, sp, gfn) n += sp->tracked;
 	return n;
 }
 
@@ -297,6 +400,12 @@ static SX_NO_COVERAGE void check_entry(const struct mmu_root *r, int level, u64 
 		CHECK(level == 1 && spte_is_mmio(shadow_fmt, e));
 		return;
 	}
+	/* PAE format reserves bits 62:52 (SDM Vol. 3A, tables 4-8 to 4-11) and, in a PDPTE, all but P and the address
+	 * (bit 11, our "present", is ignored there). */
+	if (r->role.level == 3)
+		CHECK(!(e & GENMASK_ULL(62, 52)));
+	if (r->role.level == 3 && level == 3)
+		CHECK_EQ(e & ~PT_ADDR_MASK, PTE_P | SPTE_MMU_PRESENT);
 	if (level > 1) {
 		CHECK(!(e & PTE_PS)); /* shadow leaves are 4K */
 		struct spage *c = __spage_by_hpa(mmu, table_of(e));
@@ -304,8 +413,18 @@ static SX_NO_COVERAGE void check_entry(const struct mmu_root *r, int level, u64 
 		CHECK_EQ(c->role.level, level - 1);
 		CHECK(c->parent_sptep == sptep);
 		CHECK_EQ(c->vpn, vpn);
-		CHECK_EQ(c->tracked, !c->role.direct && memslot_find(&mmu->slots, c->gfn) != NULL);
+		CHECK_EQ(c->tracked, !c->role.direct && !c->unsync && memslot_find(&mmu->slots, c->gfn) != NULL);
 		CHECK_EQ(!!c->leaf_gfns, c->role.level == 1);
+		/* A PAE-format root's directories: part of it, each for its GiB (a 32-bit guest's: the quadrant). */
+		CHECK_EQ(c->root_pd, level == 3 && r->role.level == 3);
+		if (c->root_pd && !c->role.direct && r->role.has_4_byte_gpte)
+			CHECK(c->gfn == r->pgd >> PAGE_SHIFT && c->role.quadrant == vpn >> 18);
+		else if (c->root_pd && !c->role.direct)
+			CHECK_EQ(c->gfn, (r->pdptes[vpn >> 18] & GENMASK_ULL(51, 12)) >> PAGE_SHIFT);
+		/* Below them, a 32-bit guest's page table is shadowed per 2 MiB half: the quadrant is bit 21. */
+		if (!c->root_pd && !c->role.direct)
+			CHECK_EQ(c->role.quadrant, r->role.has_4_byte_gpte ? (vpn >> 9) & 1 : 0);
+		CHECK_EQ(c->role.has_4_byte_gpte, r->role.has_4_byte_gpte);
 		n->tables++;
 		return;
 	}
@@ -327,11 +446,18 @@ static SX_NO_COVERAGE void check_entry(const struct mmu_root *r, int level, u64 
 static SX_NO_COVERAGE void check_tree(struct mmu *mmu, struct mmu_root *root, struct tree_counts *n)
 {
 	struct spage *rsp = __spage_by_hpa(mmu, root->hpa);
+	union mmu_role role = root->role;
 
-	CHECK(rsp && rsp->role.word == root->role.word && !rsp->parent_sptep && rsp->vpn == 0);
-	CHECK_EQ(rsp->role.direct, root->role.direct);
-	if (!root->role.direct)
+	/* A PAE-format root's PDPT shadows no guest table: its shadow page is direct. */
+	if (root->role.level == 3)
+		role.direct = 1;
+	CHECK(rsp && rsp->role.word == role.word && !rsp->parent_sptep && rsp->vpn == 0 && !rsp->root_pd);
+	if (!rsp->role.direct)
 		CHECK_EQ(rsp->gfn, root->pgd >> PAGE_SHIFT);
+	if (root->role.level == 3)
+		CHECK(root->hpa + PAGE_SIZE <= (1ULL << 32)); /* a PAE CR3 holds 32 bits */
+	if (!shadow_role_has_pdptes(root->role))
+		CHECK(!root->pdptes[0] && !root->pdptes[1] && !root->pdptes[2] && !root->pdptes[3]);
 	n->tables++;
 	sx_walk(root, check_entry, n);
 }
@@ -368,7 +494,7 @@ SX_NO_COVERAGE void sx_check(void)
 				}
 			}
 			if (!sx.other_trackers)
-				CHECK_EQ(sx_track_count(g), sx_spages_of(g));
+				CHECK_EQ(sx_track_count(g), sx_tracked_spages_of(g));
 		}
 	}
 	CHECK_EQ(in_rmaps, n.leaves); /* the rmaps hold the leaves and nothing else */

@@ -1,7 +1,8 @@
 /* The fixture shared by the shadow MMU unit tests (test_shadow_*.c): one shadow-paging MMU (NPT-format SPTEs) over a
- * few MiB of real guest RAM, one vCPU's roots, the guest's paging state in `sx.p`, 4-level guest page tables built in
- * guest memory, and checkers that read the shadow tables back: a leaf's translation and permissions, and the
- * consistency of the shadow pages, the rmap and write tracking over every root. sx_teardown() destroys the MMU and
+ * few MiB of real guest RAM, one vCPU's roots, the guest's paging state in `sx.p` (with its PDPTE registers in
+ * `sx.pdptes` under PAE paging), 4-level, PAE and 32-bit guest page tables built in guest memory, and checkers that
+ * read the shadow tables back: a leaf's translation and permissions, and the consistency of the shadow pages, the
+ * rmap and write tracking over every root. sx_teardown() destroys the MMU and
  * proves that every frame and every shadow page went back. */
 #ifndef SHADOW_FIXTURE_H
 #define SHADOW_FIXTURE_H
@@ -40,6 +41,7 @@ struct shadow_fixture {
 	struct mmu mmu;
 	struct mmu_vcpu vcpu;
 	struct shadow_paging p;
+	u64 pdptes[4]; /* PAE paging: the vCPU's PDPTE registers (sx_load_pdptes), sx.p.mode.pdptes points here */
 	u64 flushes, root_requests;
 	u64 base_frames;
 	gpa_t next_table;    /* the guest-table allocator */
@@ -61,6 +63,14 @@ void sx_teardown(void);
 void sx_long_mode(u64 cr3);
 /* The paging state of a guest with paging off. */
 void sx_paging_off(void);
+/* 32-bit paging (PG, PE, WP; CR4.PAE clear; no NXE), CR3 a guest page directory of 4-byte entries. */
+void sx_legacy32(u64 cr3, bool pse);
+/* PAE paging (PG, PE, PAE, WP, NXE; not long mode) with CR3 at a 32-byte aligned PDPT: loads its PDPTEs, which must
+ * be valid. */
+void sx_pae(u64 cr3);
+/* What the CPU does at a MOV to CR3 with PAE paging: the PDPTEs at sx.p.cr3 into sx.pdptes (gwalk_load_pdptes):
+ * 0, or -EINVAL (sx.pdptes unchanged). */
+int sx_load_pdptes(void);
 int sx_load(void);
 /* mmu_shadow_fault on the current root with sx.p; f may be NULL. After every fault the shadow state is checked. */
 int sx_fault(gva_t gva, u32 pferr, struct mmu_fault *f);
@@ -76,6 +86,16 @@ gpa_t sx_new_table(void);
 gpa_t sx_map(u64 cr3, gva_t gva, gpa_t gpa, int leaf, u64 upper, u64 leaf_flags);
 /* The gpa of the guest entry at `level` on gva's path (the tables above it must exist). */
 gpa_t sx_gpte_gpa(u64 cr3, gva_t gva, int level);
+/* The same for 32-bit paging: leaf 1 (4K) or 2 (a 4M page: gpa holds the PDE's address bits, PSE-36 ones included,
+ * as the PDE does; PS is added). 4-byte entries. */
+gpa_t sx_map32(u64 cr3, gva_t gva, gpa_t gpa, int leaf, u32 upper, u32 leaf_flags);
+gpa_t sx_gpte_gpa32(u64 cr3, gva_t gva, int level);
+/* The same for PAE paging under the PDPT at cr3: a missing PDPTE is made with P only (load the PDPTEs again for it
+ * to take effect); leaf 1 (4K) or 2 (2M). */
+gpa_t sx_map_pae(u64 cr3, gva_t gva, gpa_t gpa, int leaf, u64 upper, u64 leaf_flags);
+gpa_t sx_gpte_gpa_pae(u64 cr3, gva_t gva, int level);
+u32 sx_read32(gpa_t gpa);
+void sx_write32(gpa_t gpa, u32 v);
 
 /* The host address of guest RAM at gpa. */
 hpa_t sx_hpa(gpa_t gpa);
@@ -95,10 +115,13 @@ void sx_walk(const struct mmu_root *r, sx_entry_fn fn, void *arg);
 /* Every root, valid or obsolete: every table reachable is a hashed shadow page of its level (and nothing else is
  * hashed), every present leaf is a 4K leaf in the rmap of the gfn its shadow page records and maps that gfn's host
  * frame, the rmaps hold nothing else, no leaf is writable over a write-tracked gfn, and (unless other_trackers) each
- * gfn's tracking count equals the number of shadow pages of it. */
+ * gfn's tracking count equals the number of shadow pages of it that are not unsync. PAE-format roots: their
+ * directories are root_pd and shadow what their PDPTEs name (a 32-bit guest's: its directory, quadrant by quadrant),
+ * no entry holds a bit PAE paging reserves, and a 32-bit guest's page tables have the quadrant of their 2 MiB. */
 void sx_check(void);
-/* Shadow pages of gfn (not direct), in the hash. */
+/* Shadow pages of gfn (not direct), in the hash; of those, the ones holding a tracking reference (not unsync). */
 unsigned int sx_spages_of(gfn_t gfn);
+unsigned int sx_tracked_spages_of(gfn_t gfn);
 u32 sx_track_count(gfn_t gfn);
 
 #endif

@@ -1,6 +1,6 @@
 /* Unit tests of the shadow MMU's roots and fault path (mm/shadow/spage.c, sfault.c) over guest page tables in real
- * guest RAM: the root key of each guest paging mode, 4K shadow leaves with the guest's U/W/NX read back from the
- * shadow tables, direct shadow pages below guest 2M/1G pages, the guest's A/D bits, every kind of guest #PF with its
+ * guest RAM: the root key of each guest paging mode (4-level, PAE, 32-bit, off), 4K shadow leaves with the guest's
+ * U/W/NX read back from the shadow tables, direct shadow pages below guest 2M/1G pages, the guest's A/D bits, every kind of guest #PF with its
  * exact error code (SDM Vol. 3A, 4.7 and 4.6 for the access rights), MMIO, and guest paging off. Every fault is
  * followed by sx_check (shadow pages, rmap, tracking). */
 #include "shadow_fixture.h"
@@ -77,22 +77,48 @@ TEST(shadow_root_key_long_mode_keys_by_cr3_and_nx)
 	sx_teardown();
 }
 
-TEST(shadow_root_key_refuses_32bit_and_pae_paging)
+/* PAE paging: a PAE-format root keyed by CR3 bits 31:5 and the loaded PDPTEs, NX as in long mode; nothing without
+ * the PDPTEs. 32-bit paging: a PAE-format root of 4-byte guest entries keyed by CR3 bits 31:12 and CR4.PSE, never by
+ * NXE (32-bit entries have no XD bit). */
+TEST(shadow_root_key_pae_and_32bit_paging)
 {
 	union mmu_role role;
 	u64 pgd;
 
 	sx_setup(64);
-	CHECK_EQ(sx_load(), 0);
-	struct mmu_root *cur = sx.vcpu.current;
-	sx.p.mode.lma = false; /* PAE paging */
-	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), -EOPNOTSUPP);
-	CHECK_EQ(sx_load(), -EOPNOTSUPP);
-	sx.p.mode.pae = false; /* 32-bit paging */
-	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), -EOPNOTSUPP);
-	CHECK_EQ(sx_load(), -EOPNOTSUPP);
-	CHECK(sx.vcpu.current == cur); /* unchanged */
-	CHECK_EQ(sx.mmu.stats.roots_allocated, 1);
+	gpa_t t = sx_new_table();
+	sx.p.mode.lma = false; /* PAE paging, no PDPTEs given */
+	sx.p.cr3 = t;
+	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), -EINVAL);
+	CHECK_EQ(sx_load(), -EINVAL);
+	CHECK(!sx.vcpu.current);
+
+	sx_pae(t | 0xfe0 | 0x18 | 0x7); /* the PDPT at byte 0xfe0; PWT/PCD and bits 2:0 are not part of the key */
+	sx.p.mode.pse = true;	       /* ignored by PAE paging */
+	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), 0);
+	CHECK_EQ(pgd, t | 0xfe0);
+	CHECK_EQ(role.level, 3);
+	CHECK(!role.direct && !role.has_4_byte_gpte && !role.cr4_pse && !role.quadrant);
+	CHECK(role.efer_nx);
+	CHECK(shadow_role_has_pdptes(role));
+	sx.p.mode.nxe = false;
+	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), 0);
+	CHECK(!role.efer_nx);
+	union mmu_role pae = role;
+
+	sx_legacy32(t | 0xfff, false);
+	sx.p.mode.nxe = true; /* no effect on 32-bit paging */
+	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), 0);
+	CHECK_EQ(pgd, t);
+	CHECK_EQ(role.level, 3);
+	CHECK(!role.direct && role.has_4_byte_gpte && !role.cr4_pse && !role.efer_nx && !role.quadrant);
+	CHECK(!shadow_role_has_pdptes(role));
+	CHECK(role.word != pae.word); /* the same page read as 4-byte entries is another table */
+	union mmu_role nopse = role;
+	sx.p.mode.pse = true;
+	CHECK_EQ(shadow_root_key(&sx.p, &pgd, &role), 0);
+	CHECK(role.cr4_pse);
+	CHECK(role.word != nopse.word); /* PS in a PDE means a 4M page with PSE, a pointer without */
 	sx_teardown();
 }
 

@@ -4,7 +4,8 @@
  *   - CR0: the guest's, with PG forced on while the guest's paging is off (AMD's "paged real mode" runs real and
  *     protected mode on a direct shadow root) and WP always on, so the shadow's read-only mappings of write-tracked
  *     pages also hold for the guest's supervisor code;
- *   - CR4: the guest's, with PAE forced on while its paging is off (the direct root is in PAE format);
+ *   - CR4: the guest's, with PAE forced on outside long mode: the shadow MMU's roots there are in PAE format,
+ *     for a guest with paging off, with PAE paging, and with 32-bit paging alike (mm/shadow/spage.c);
  *   - EFER: the guest's, without LME/LMA while its paging is off (the CPU must not enter long mode then), and with
  *     NXE always on: only then does the CPU report instruction fetches in the #PF error code (I/D) whatever the
  *     guest's NXE and SMEP, and the shadow MMU needs to know a fetch from a read (SMAP applies to the one only). The
@@ -110,9 +111,9 @@ void svm_shadow_sync(struct svm_vcpu *s)
 	struct vmcb_save *save = &s->vmcb->save;
 	u64 cr0 = s->g_cr0 | CR0_WP | CR0_ET, cr4 = s->g_cr4, efer = s->g_efer;
 
+	cr4 |= CR4_PAE; /* a 32-bit guest's tables are shadowed by PAE-format ones */
 	if (!(s->g_cr0 & CR0_PG)) {
 		cr0 |= CR0_PG;
-		cr4 |= CR4_PAE;
 		/* The direct root's leaves are user pages: with the guest's paging off its SMEP/SMAP/PKE mean nothing,
 		 * and left on they would fault every supervisor access forever. */
 		cr4 &= ~(u64)(CR4_SMEP | CR4_SMAP | BIT(22));

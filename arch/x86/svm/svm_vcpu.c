@@ -199,6 +199,10 @@ void svm_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *st)
 		s->g_efer = st->efer & ~(u64)(EFER_SVME | EFER_LMA);
 		if ((s->g_efer & EFER_LME) && (s->g_cr0 & CR0_PG))
 			s->g_efer |= EFER_LMA;
+		/* A state with PAE paging on (no loader starts one today) comes with its PDPTEs, as a VM entry loads
+		 * them; invalid ones leave none present. */
+		if (vcpu_cr_write_loads_pdptes(3, 0, s->g_cr0, s->g_cr4, s->g_efer) && vcpu_load_pdptes(v, s->g_cr3))
+			memset(v->pdptes, 0, sizeof(v->pdptes));
 		svm_shadow_sync(s);
 	}
 	save->rip = st->rip;
@@ -314,43 +318,57 @@ static u64 shadow_cr4_allowed(void)
 /*
  * The guest's MOV to CR0/CR3/CR4 under shadow paging: checked as the CPU checks it (SDM Vol. 3A 2.5 and 4.1.1;
  * APM Vol. 2 3.1), then kept as the guest's view. Enabling paging with EFER.LME set enters long mode (LMA), which
- * needs CR4.PAE; clearing it leaves. The caller reloads the MMU root.
+ * needs CR4.PAE; clearing it leaves. With PAE paging in use after it, the write loads the PDPTEs (vm/pdptes.c), whose
+ * reserved bits make it #GP: so the new values are checked in full before any is committed. The caller reloads the
+ * MMU root.
  */
-static int shadow_set_cr(struct svm_vcpu *s, int cr, u64 val)
+static int shadow_set_cr(struct vcpu *v, int cr, u64 val)
 {
+	struct svm_vcpu *s = to_svm(v);
+	u64 cr0 = s->g_cr0, cr3 = s->g_cr3, cr4 = s->g_cr4, efer = s->g_efer, old;
+
 	switch (cr) {
 	case 0:
+		old = cr0;
 		if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
 			return -EINVAL;
-		if ((val & CR0_PG) && !(s->g_cr0 & CR0_PG) && (s->g_efer & EFER_LME)) {
-			if (!(s->g_cr4 & CR4_PAE))
+		if ((val & CR0_PG) && !(cr0 & CR0_PG) && (efer & EFER_LME)) {
+			if (!(cr4 & CR4_PAE))
 				return -EINVAL;
-			s->g_efer |= EFER_LMA;
+			efer |= EFER_LMA;
 		}
-		if (!(val & CR0_PG) && (s->g_cr0 & CR0_PG) && (s->g_efer & EFER_LMA)) {
-			s->g_efer &= ~(u64)EFER_LMA;
-		}
-		s->g_cr0 = val | CR0_ET;
+		if (!(val & CR0_PG) && (cr0 & CR0_PG) && (efer & EFER_LMA))
+			efer &= ~(u64)EFER_LMA;
+		cr0 = val | CR0_ET;
 		break;
 	case 3:
+		old = cr3;
 		/* With PCIDE, bit 63 asks not to flush; the shadow MMU flushes at every root load, which is allowed. */
-		if (s->g_cr4 & CR4_PCIDE)
+		if (cr4 & CR4_PCIDE)
 			val &= ~BIT(63);
 		if (val & GENMASK_ULL(63, 52))
 			return -EINVAL;
-		s->g_cr3 = val;
-		return 0;
+		cr3 = val;
+		break;
 	case 4:
+		old = cr4;
 		if (val & ~shadow_cr4_allowed())
 			return -EINVAL;
-		if ((s->g_efer & EFER_LMA) && !(val & CR4_PAE))
+		if ((efer & EFER_LMA) && !(val & CR4_PAE))
 			return -EINVAL;
-		s->g_cr4 = val;
+		cr4 = val;
 		break;
 	default:
 		return -EINVAL;
 	}
-	svm_shadow_sync(s);
+	if (vcpu_cr_write_pdptes(v, cr, old, cr0, cr3, cr4, efer))
+		return -EINVAL;
+	s->g_cr0 = cr0;
+	s->g_cr3 = cr3;
+	s->g_cr4 = cr4;
+	s->g_efer = efer;
+	if (cr != 3)
+		svm_shadow_sync(s);
 	return 0;
 }
 
@@ -360,7 +378,7 @@ int svm_set_cr(struct vcpu *v, int cr, u64 val)
 	struct vmcb_save *save = &s->vmcb->save;
 
 	if (s->shadow && cr != 2)
-		return shadow_set_cr(s, cr, val);
+		return shadow_set_cr(v, cr, val);
 	switch (cr) {
 	case 0:
 		if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
