@@ -377,13 +377,12 @@ CASES += [
     # The same on VMX without EPT: the storm's 4-level phases with unsync leaves on Skylake, and without them (every
     # guest table write-protected) on Penryn; Linux with 2 vCPUs (its APs start in real mode, so in vm86).
     Case("bochs-vmx-shadow-ptstorm", "bochs", "corei7_skylake_x", megs=512, cmdline=VMX_SHADOW + " hv.shadow_unsync=1",
-         modules=ptstorm_modules(" remap cr3 perm smp"),
-         expect=VMX_SHADOW_EXPECT + [e for e in PTSTORM_EXPECT if "ptstorm_pae" not in e and "ptstorm_legacy32" not in e]
+         modules=ptstorm_modules(),
+         expect=VMX_SHADOW_EXPECT + PTSTORM_EXPECT
          + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs"],
          forbid=GUEST_NEVER + [r"TEST ptstorm\w* SKIP", r"without P"], timeout=900),
-    Case("bochs-penryn-ptstorm", "bochs", "core2_penryn_t9600", megs=512,
-         modules=ptstorm_modules(" remap cr3 perm smp"),
-         expect=PENRYN_EXPECT + [e for e in PTSTORM_EXPECT if "ptstorm_pae" not in e and "ptstorm_legacy32" not in e],
+    Case("bochs-penryn-ptstorm", "bochs", "core2_penryn_t9600", megs=512, modules=ptstorm_modules(),
+         expect=PENRYN_EXPECT + PTSTORM_EXPECT,
          forbid=GUEST_NEVER + [r"TEST ptstorm\w* SKIP", r"without P"], timeout=900),
     Case("bochs-vmx-shadow-linux", "bochs", "corei7_skylake_x", megs=1024, cmdline=VMX_SHADOW,
          modules=linux_modules(16, cpus=2), expect=VMX_SHADOW_EXPECT + linux_expect(2) +

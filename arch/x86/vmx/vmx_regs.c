@@ -7,6 +7,7 @@
 #include "arch/x86/virt.h"
 #include "arch/x86/vmx/vmx.h"
 #include "hv/errno.h"
+#include "vm/vcpu.h"
 
 u64 vmx_get_rip(struct vcpu *v)
 {
@@ -97,14 +98,14 @@ static int load_pdptrs(struct vcpu *v, u64 cr0, u64 cr4, u64 efer)
 
 	if (!(cr0 & CR0_PG) || !(cr4 & CR4_PAE) || (efer & EFER_LMA))
 		return 0;
+	/* Under shadow paging the vCPU holds them (vm/pdptes.c) for the shadow MMU; the CPU reads the shadow root's. */
+	if (to_vmx(v)->shadow)
+		return vcpu_load_pdptes(v, vmx_get_cr(v, 3));
 	if (vm_read_gpa(v->vm, vmx_get_cr(v, 3) & ~0x1fULL & 0xffffffffULL, pdpte, sizeof(pdpte)))
 		return -EINVAL;
 	for (int i = 0; i < 4; i++)
 		if ((pdpte[i] & 1) && (pdpte[i] & (GENMASK_ULL(63, 52) | BIT(1) | BIT(2) | GENMASK_ULL(8, 5))))
 			return -EINVAL;
-	/* Without EPT the PDPTE fields do not exist: the CPU reads the shadow root's at every entry. */
-	if (to_vmx(v)->shadow)
-		return 0;
 	for (int i = 0; i < 4; i++)
 		vmcs_write(f[i], pdpte[i]);
 	return 0;
@@ -205,10 +206,14 @@ int vmx_set_cr(struct vcpu *v, int cr, u64 val)
 			val &= ~BIT(63);
 		if (val & GENMASK_ULL(63, 52))
 			return -EINVAL;
-		/* Under shadow paging the caller loads the root for the new CR3. */
-		if (to_vmx(v)->shadow)
-			to_vmx(v)->g_cr3 = val;
-		else
+		/* Under shadow paging the caller loads the root for the new CR3; with PAE paging the MOV loads the
+		 * PDPTEs (a reserved bit in one is #GP). */
+		if (to_vmx(v)->shadow) {
+			struct vmx_vcpu *x = to_vmx(v);
+			if (vcpu_cr_write_pdptes(v, 3, x->g_cr3, x->cr0, val, x->cr4, x->efer))
+				return -EINVAL;
+			x->g_cr3 = val;
+		} else
 			vmcs_write(GUEST_CR3, val);
 		return 0;
 	case 4:
