@@ -145,9 +145,10 @@ int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_pagi
 /* Shadow paging: the guest flushed its TLB (INVLPG, a CR0/CR4 change): unsync shadow pages are synced. Only for the
  * guest's flushes: the MMU's own (a zap's remote flush) must not re-protect a table the guest is writing. */
 void mmu_shadow_flush(struct mmu *mmu);
-/* Zap the shadow pages of gfn so that the guest may write it natively again: true when nothing write-protects it any
- * more (false: a root shadows it, or another write-tracking user holds it). mm/shadow/sunprotect.c. */
-bool mmu_shadow_unprotect_gfn(struct mmu *mmu, gfn_t gfn);
+/* Zap the shadow pages of gfn so that the guest may write it natively again: true when nothing will write-protect it
+ * (roots of it are made obsolete and go as the vCPUs drop them), false when mv's current root shadows it or another
+ * write-tracking user holds it. mm/shadow/sunprotect.c. */
+bool mmu_shadow_unprotect_gfn(struct mmu *mmu, const struct mmu_vcpu *mv, gfn_t gfn);
 /* Shadow paging: the #PF the hardware reported at gva with error code pferr (shadow_page_fault). */
 int mmu_shadow_fault(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p, gva_t gva, u32 pferr,
 		     struct mmu_fault *f);

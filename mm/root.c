@@ -11,9 +11,40 @@
 #include "hv/string.h"
 #include "mm/mmu.h"
 
+static void __mmu_free_root(struct mmu *mmu, struct mmu_root *root);
+
 bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root)
 {
-	return root->generation != READ_ONCE(mmu->generation);
+	return READ_ONCE(root->invalid) || root->generation != READ_ONCE(mmu->generation);
+}
+
+bool __mmu_invalidate_roots_of_gfn(struct mmu *mmu, gfn_t gfn, const struct mmu_root *keep)
+{
+	bool found = false, any = false;
+
+	assert_spin_held(&mmu->lock);
+	for (struct mmu_root *r = mmu->roots; r; r = r->next)
+		if (!r->role.direct && (r->pgd >> PAGE_SHIFT) == gfn && !mmu_root_is_obsolete(mmu, r) && r == keep)
+			return false;
+	/* Roots made obsolete earlier count too: they are on their way out. */
+	for (struct mmu_root *r = mmu->roots; r; r = r->next) {
+		if (r->role.direct || (r->pgd >> PAGE_SHIFT) != gfn)
+			continue;
+		found = true;
+		if (!mmu_root_is_obsolete(mmu, r)) {
+			WRITE_ONCE(r->invalid, true);
+			any = true;
+		}
+	}
+	/* The unreferenced ones (on the list for reuse only) go now; the others as each vCPU lets go. */
+	for (struct mmu_root *r = mmu->roots, *next; r; r = next) {
+		next = r->next;
+		if (!r->refcount && mmu_root_is_obsolete(mmu, r))
+			__mmu_free_root(mmu, r);
+	}
+	if (any)
+		mmu->ops->request_free_obsolete_roots(mmu->owner);
+	return found;
 }
 
 /* 0, -ENOMEM, or the engine's -EINVAL for a role it cannot build. */

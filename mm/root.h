@@ -64,6 +64,8 @@ struct mmu_root {
 	u64 pdptes[4];
 	u32 refcount;           /* mmu->lock: vCPU current/cached slots and in-flight walks hold references */
 	u64 generation;         /* mmu->lock: mmu->generation when the root was built */
+	bool invalid;           /* mmu->lock: zapped on its own (mmu_invalidate_roots_of_gfn): obsolete whatever the
+				 * generation */
 	struct mmu_root *next;  /* mmu->lock: list of every live root */
 };
 
@@ -78,6 +80,10 @@ struct mmu_vcpu {
 };
 
 bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root);
+/* Make the roots that shadow guest frame gfn (their pgd's frame) obsolete, and ask the vCPUs to drop those and only
+ * those: the seed patch's "zap only obsolete roots". false, and nothing done, if one of them is keep (a vCPU runs on
+ * it and would only build it again); true if any shadows gfn (made obsolete now or before). Under the lock. */
+bool __mmu_invalidate_roots_of_gfn(struct mmu *mmu, gfn_t gfn, const struct mmu_root *keep);
 
 /* Make mv->current a valid root of (pgd, role): keep it if it is, else take it back from the cache or the MMU's
  * list, else build it. The previous current root moves into the cache (or goes, if obsolete). 0, -ENOMEM (mv

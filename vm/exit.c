@@ -319,7 +319,7 @@ static int handle_shadow_pf(struct vcpu *v)
 	case MMU_FAULT_WRITE_PROTECTED:
 		/* The CPU's own write while delivering an event (an exception frame on a page that is also a guest page
 		 * table): unprotect the table and deliver again (the backend re-queued the event). */
-		if (v->exit.vectoring && mmu_shadow_unprotect_gfn(&v->vm->mmu, f.gpa >> PAGE_SHIFT)) {
+		if (v->exit.vectoring && mmu_shadow_unprotect_gfn(&v->vm->mmu, &v->mmu, f.gpa >> PAGE_SHIFT)) {
 			v->vm->mmu.shadow.stats.unprotects++;
 			return 0;
 		}

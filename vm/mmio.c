@@ -438,7 +438,7 @@ static int emulate(struct vcpu *v, gpa_t unprotect)
 	case EMU_UNHANDLED:
 		/* A write to a shadowed guest page table by an instruction the emulator lacks: stop shadowing the table
 		 * and let the guest redo the write itself, as KVM does (reexecute_instruction). */
-		if (unprotect != INVALID_GPA && mmu_shadow_unprotect_gfn(&v->vm->mmu, unprotect >> PAGE_SHIFT)) {
+		if (unprotect != INVALID_GPA && mmu_shadow_unprotect_gfn(&v->vm->mmu, &v->mmu, unprotect >> PAGE_SHIFT)) {
 			v->vm->mmu.shadow.stats.unprotects++;
 			return 0;
 		}

@@ -6,7 +6,7 @@
 #include "mm/shadow/shadow_internal.h"
 #include "mm/track/write.h"
 
-bool mmu_shadow_unprotect_gfn(struct mmu *mmu, gfn_t gfn)
+bool mmu_shadow_unprotect_gfn(struct mmu *mmu, const struct mmu_vcpu *mv, gfn_t gfn)
 {
 	struct spage *sp;
 	bool root = false;
@@ -15,7 +15,7 @@ bool mmu_shadow_unprotect_gfn(struct mmu *mmu, gfn_t gfn)
 	for (bool again = true; again;) {
 		again = false;
 		for_each_spage_of_gfn(mmu, sp, gfn) {
-			/* Roots stay: vCPUs run on them (a root's frame keeps its protection). */
+			/* Roots are made obsolete below, and go once every vCPU dropped them. */
 			if (!sp->parent_sptep) {
 				root = true;
 				continue;
@@ -25,9 +25,19 @@ bool mmu_shadow_unprotect_gfn(struct mmu *mmu, gfn_t gfn)
 			break;
 		}
 	}
-	__mmu_flush_and_free(mmu);
-	struct memslot *slot = memslot_find(&mmu->slots, gfn);
-	bool tracked = root || (slot && track_is_write_tracked(slot, gfn));
+	/* A root of a frame the guest now writes as data: its PGD was freed and the page reused, the root lingers in a
+	 * vCPU's root cache. Not the faulting vCPU's current root (it would only be built again: then the write gets
+	 * the emulator's #UD). Its protection goes with the root, as the vCPUs drop it; until then the write faults
+	 * and comes here again. */
+	bool ok;
+	if (root) {
+		ok = __mmu_invalidate_roots_of_gfn(mmu, gfn, mv->current);
+		__mmu_flush_and_free(mmu);
+	} else {
+		__mmu_flush_and_free(mmu);
+		struct memslot *slot = memslot_find(&mmu->slots, gfn);
+		ok = !(slot && track_is_write_tracked(slot, gfn));
+	}
 	spin_unlock(&mmu->lock);
-	return !tracked;
+	return ok;
 }

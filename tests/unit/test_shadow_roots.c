@@ -274,3 +274,42 @@ TEST(shadow_roots_teardown_frees_every_state)
 	CHECK(sx.mmu.shadow.nr_pages > 5);
 	sx_teardown();
 }
+
+/* A frame the guest freed as a PGD and now writes as data (mmu_shadow_unprotect_gfn): only the roots of that frame
+ * become obsolete (the seed's "zap only obsolete roots"), the unreferenced ones go at once, the held ones as the vCPU
+ * lets go; its protection goes with them. The current root's frame is refused: it would only be built again. */
+TEST(shadow_roots_unprotect_drops_only_the_roots_of_that_frame)
+{
+	sx_setup(256);
+	u64 a = new_as(SX_DATA), b = new_as(SX_DATA + PAGE_SIZE), c = new_as(SX_DATA + 2 * PAGE_SIZE);
+	switch_to(a);
+	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
+	switch_to(b);
+	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
+	switch_to(c);
+	struct mmu_root *ra = sx.vcpu.cached[1], *rb = sx.vcpu.cached[0], *rc = sx.vcpu.current;
+	CHECK_EQ(ra->pgd, a);
+	CHECK_EQ(sx_track_count(a >> PAGE_SHIFT), 1);
+	u64 requests = sx.root_requests;
+
+	CHECK(!mmu_shadow_unprotect_gfn(&sx.mmu, &sx.vcpu, c >> PAGE_SHIFT));
+	CHECK(!mmu_root_is_obsolete(&sx.mmu, rc));
+	CHECK(mmu_shadow_unprotect_gfn(&sx.mmu, &sx.vcpu, a >> PAGE_SHIFT));
+	CHECK(mmu_root_is_obsolete(&sx.mmu, ra));
+	CHECK(!mmu_root_is_obsolete(&sx.mmu, rb) && !mmu_root_is_obsolete(&sx.mmu, rc));
+	CHECK_EQ(sx.root_requests, requests + 1);
+	/* Asked again before the vCPU let go: still on its way out, nothing new requested. */
+	CHECK(mmu_shadow_unprotect_gfn(&sx.mmu, &sx.vcpu, a >> PAGE_SHIFT));
+	CHECK_EQ(sx.root_requests, requests + 1);
+	CHECK(!mmu_vcpu_free_obsolete_roots(&sx.mmu, &sx.vcpu));
+	sx_check();
+	CHECK_EQ(sx.vcpu.obsolete_dropped, 1);
+	CHECK(sx.vcpu.current == rc && sx.vcpu.cached[0] == rb && !sx.vcpu.cached[1]);
+	CHECK_EQ(nr_roots(), 2);
+	CHECK_EQ(sx_track_count(a >> PAGE_SHIFT), 0);
+	CHECK_EQ(sx_track_count(b >> PAGE_SHIFT), 1);
+	/* Back to b: taken from the cache, populated. */
+	switch_to(b);
+	sx_check_leaf(GVA, SX_DATA + PAGE_SIZE, true, true, true);
+	sx_teardown();
+}
