@@ -280,10 +280,10 @@ LINUX_MODULES = [("build/linux/vmlinuz", 'vm=linux mem=512M cmdline="console=tty
                  ("build/linux/initramfs.cpio.gz", "vm=linux role=initrd")]
 
 
-def linux_modules(memmib, cpus=None):
+def linux_modules(memmib, cpus=None, forks=None):
     """LINUX_MODULES with the guest's hv.memmib=; cpus=N gives the VM N vCPUs (cpus=N on the kernel line) and the
     guest hv.cpus=N, which turns on /init's smp check (N CPUs online, each taking timer interrupts, IPIs)."""
-    guest = f"hv.memmib={memmib}" + (f" hv.cpus={cpus}" if cpus else "")
+    guest = f"hv.memmib={memmib}" + (f" hv.cpus={cpus}" if cpus else "") + (f" hv.forks={forks}" if forks else "")
     mods = []
     for f, a in LINUX_MODULES:
         a = a.replace("HVMEM", guest)
@@ -293,9 +293,9 @@ def linux_modules(memmib, cpus=None):
     return mods
 
 
-def linux_expect(cpus=None):
+def linux_expect(cpus=None, forks=200):
     """The guest's lines (tests/linux/qemu_check.py; with the smp check's when cpus=N), then the VM's clean end."""
-    return linux_check.expect(cpus) + [r"^vm linux: ACPI soft-off \(S5\) requested by the guest",
+    return linux_check.expect(cpus, forks) + [r"^vm linux: ACPI soft-off \(S5\) requested by the guest",
                                        r"^vm linux: ended: powered off, status 0x0 "]
 
 
@@ -384,7 +384,12 @@ CASES += [
     Case("bochs-penryn-ptstorm", "bochs", "core2_penryn_t9600", megs=512, modules=ptstorm_modules(),
          expect=PENRYN_EXPECT + PTSTORM_EXPECT,
          forbid=GUEST_NEVER + [r"TEST ptstorm\w* SKIP", r"without P"], timeout=900),
+    # Bochs runs Linux's 200 fork+execs under shadow paging in about 10 minutes (every process's kernel half is
+    # shadowed again): 20 here, and 8 MiB for the memory check.
     Case("bochs-vmx-shadow-linux", "bochs", "corei7_skylake_x", megs=1024, cmdline=VMX_SHADOW,
-         modules=linux_modules(16, cpus=2), expect=VMX_SHADOW_EXPECT + linux_expect(2) +
-         [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID, ordered=True, timeout=1500),
+         modules=linux_modules(8, cpus=2, forks=20), expect=VMX_SHADOW_EXPECT + linux_expect(2, forks=20) +
+         [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID, ordered=True, timeout=1200),
+    Case("bochs-penryn-linux", "bochs", "core2_penryn_t9600", megs=1024,
+         modules=linux_modules(8, cpus=2, forks=20), expect=PENRYN_EXPECT + linux_expect(2, forks=20) +
+         [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID, ordered=True, timeout=1200),
 ]

@@ -32,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 P = r"^(?:\[[\w.-]+\] )?"
 
 
-def expect(cpus=None):
+def expect(cpus=None, forks=200):
     """The lines /init prints, in this order. cpus=N: the guest has hv.cpus=N, and its smp check must pass too."""
     smp = []
     if cpus:
@@ -48,8 +48,8 @@ def expect(cpus=None):
         P + r"CHECK clock PASS \(sleep \d+s: uptime \+\d+\.\d\ds, rtc \+\d+s; .*\)$",
         P + r"BENCH memory_\d+m \d+\.\d\d$",
         P + r"CHECK memory PASS \d+MiB md5 [0-9a-f]{32}$",
-        P + r"BENCH forkexec_200 \d+\.\d\d$",
-        P + r"CHECK forkexec PASS 200 processes, 200 distinct pids, \d+\.\d\ds$",
+        P + rf"BENCH forkexec_{forks} \d+\.\d\d$",
+        P + rf"CHECK forkexec PASS {forks} processes, {forks} distinct pids, \d+\.\d\ds$",
     ] + smp + [
         P + r"BENCH userspace_uptime \d+\.\d\d$",
         P + rf"LINUX TESTS DONE: {5 if cpus else 4} passed, 0 failed$",
