@@ -15,8 +15,9 @@ bool mmu_shadow_unprotect_gfn(struct mmu *mmu, gfn_t gfn)
 	for (bool again = true; again;) {
 		again = false;
 		for_each_spage_of_gfn(mmu, sp, gfn) {
-			/* Roots stay: vCPUs run on them (a root's frame keeps its protection). */
-			if (!sp->parent_sptep) {
+			/* Roots and their PAE directories stay: vCPUs run on them (their frame keeps its protection).
+			 * Any other page goes from every parent that shares it. */
+			if (spage_is_pinned(sp)) {
 				root = true;
 				continue;
 			}

@@ -52,7 +52,7 @@ static void __write_one(struct mmu *mmu, struct spage *sp, gpa_t gpa, unsigned i
 	bool misaligned = first != last, half = is_half_write(sp, off, len);
 	/* The other half of the entry whose half the previous write to this table wrote. */
 	bool merged = half && sp->half_written == (off ^ 4) + 1;
-	bool pinned = !sp->parent_sptep || sp->root_pd;
+	bool pinned = spage_is_pinned(sp);
 
 	assert_spin_held(&mmu->lock);
 	mmu->shadow.stats.pte_writes++;
@@ -63,7 +63,7 @@ static void __write_one(struct mmu *mmu, struct spage *sp, gpa_t gpa, unsigned i
 		sp->write_count++;
 	if (!pinned && (misaligned || sp->write_count >= FLOOD_WRITES)) {
 		mmu->shadow.stats.flood_zaps++;
-		__spage_zap(mmu, sp);
+		__spage_zap(mmu, sp); /* from every parent: a shared table is flooded for all of them */
 		return;
 	}
 	for (unsigned int g = first; g <= last; g++)
