@@ -61,6 +61,11 @@ union mmu_role {
 		 * page's whole access, W only once the guest's D bit is set (the leaves then need no per-entry guest
 		 * state at all). */
 		u32 access : 4;
+		/* Shadow pages below a PAE-format root (level 3) only: the hardware walks them in PAE format, which
+		 * reserves bits 62:52 of every entry (SDM Vol. 3A, tables 4-9 to 4-11), where the SPTEs of 4-level
+		 * tables keep software bits. The same guest table under a 4-level guest and under a PAE one (a guest
+		 * switching modes) has two shadows, each in its own format. */
+		u32 pae_format : 1;
 		u32 ad_disabled : 1;     /* the format has no hardware A/D: aging uses access tracking */
 		u32 mirror : 1;          /* a mirror of private memory (a later issue) */
 		u32 as_id : 1;           /* address space (SMM later) */

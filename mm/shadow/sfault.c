@@ -132,6 +132,7 @@ static void child_key(struct mmu_root *root, const struct shadow_paging *p, cons
 
 	*role = root->role;
 	role->level = clevel;
+	role->pae_format = root->role.level == 3;
 	if (p->mode.pg && clevel >= res->level) {
 		role->direct = 0;
 		role->access = walk_access(c, res, iter->level);
