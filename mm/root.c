@@ -13,7 +13,7 @@
 
 bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root)
 {
-	return root->generation != READ_ONCE(mmu->generation);
+	return READ_ONCE(root->invalid) || root->generation != READ_ONCE(mmu->generation);
 }
 
 /* 0, -ENOMEM, or the engine's -EINVAL for a role it cannot build. */

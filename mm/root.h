@@ -83,6 +83,10 @@ struct mmu_root {
 	u64 pdptes[4];
 	u32 refcount;           /* mmu->lock: vCPU current/cached slots and in-flight walks hold references */
 	u64 generation;         /* mmu->lock: mmu->generation when the root was built */
+	/* mmu->lock (read racily, as generation): zapped alone, whatever the generation (a shadow root whose guest
+	 * table was flooded with writes: mm/shadow/swrite.c), so obsolete: each vCPU drops it as any other obsolete
+	 * root, and no load finds it again. */
+	bool invalid;
 	struct mmu_root *next;  /* mmu->lock: list of every live root */
 };
 

@@ -260,6 +260,17 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 	return refused ? MMU_FAULT_WRITE_PROTECTED : MMU_FAULT_FIXED;
 }
 
+/* A fault through a root, whatever its outcome (a #PF the guest's tables give included), is a use of its guest
+ * table: it is not being flooded with writes (swrite.c). */
+static void __reset_root_flooding(struct mmu *mmu, struct mmu_root *root)
+{
+	struct spage *rsp = __spage_by_hpa(mmu, root->hpa);
+
+	assert_spin_held(&mmu->lock);
+	if (rsp)
+		rsp->write_count = 0;
+}
+
 int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p, gva_t gva, u32 pferr,
 		      struct mmu_fault *f)
 {
@@ -290,6 +301,9 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 		if (r)
 			return r;
 		if (res.fault == GWALK_FAULT_PF) {
+			spin_lock(&mmu->lock);
+			__reset_root_flooding(mmu, root);
+			spin_unlock(&mmu->lock);
 			f->guest_error_code = res.error_code;
 			__atomic_fetch_add(&mmu->shadow.stats.guest_faults, 1, __ATOMIC_RELAXED);
 			return MMU_FAULT_GUEST_PF;
@@ -311,7 +325,7 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 	mmu->shadow.stats.faults++;
 	if (mmu_root_is_obsolete(mmu, root)) {
 		r = MMU_FAULT_RETRY;
-	} else if (p->mode.pg && !gptes_unchanged(mmu, &ctx, &res)) {
+	} else if (__reset_root_flooding(mmu, root), p->mode.pg && !gptes_unchanged(mmu, &ctx, &res)) {
 		mmu->shadow.stats.retries++;
 		r = MMU_FAULT_RETRY;
 	} else {

@@ -32,6 +32,10 @@ struct spage {
 	 * obsolete roots reach it, but no new parent may link it (its contents predate an invalidation). */
 	u64 generation;
 	bool root;              /* constant: the top table of a struct mmu_root (a PAE-format root's PDPT included) */
+	/* lock: a root zapped alone for write flooding (__shadow_zap_root): empty, its tracking reference dropped, its
+	 * struct mmu_root obsolete. It waits for the vCPUs to let the root go; guest writes to the frame, a use of it
+	 * as a page table again, concern it no more. */
+	bool root_zapped;
 	/* lock: every entry pointing to this table, in the rmap encoding (rmap.h: one inline, descriptors for more).
 	 * The change hook keeps it (table_linked / table_unlinked); empty for a root, exactly one for root_pd. */
 	u64 parents;
@@ -112,6 +116,11 @@ int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, stru
  * unsync one found is synced first (the new parent's addresses were never in a TLB: they must see the guest's
  * table as it is now). 0, -ENOMEM, -ENOSPC. */
 int __spage_get(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct spage **out, bool *created);
+/* spage.c: zap a 4-level root's shadow page alone (its guest table is flooded with writes: the frame is most likely
+ * no page directory any more, as when a process has exited and its PGD was reused): its struct mmu_root becomes
+ * obsolete (invalid), its entries go, its frame is no longer write-protected. The vCPUs then drop only that root
+ * (the caller asks them to, after the unlock), as KVM does for a zapped root since "zap only obsolete roots". */
+void __shadow_zap_root(struct mmu *mmu, struct spage *sp);
 /* Unlink a shadow page from every parent entry, through the change hook, which frees it with the last one and
  * drops everything below it that no other parent reaches. Not for pinned pages. */
 void __spage_zap(struct mmu *mmu, struct spage *sp);
@@ -127,9 +136,10 @@ void __shadow_unsync_forget(struct mmu *mmu, struct spage *sp);
 /* Bring one unsync page (already off the unsync list) back in sync: false if it could not be protected again and
  * was zapped instead (sp is gone then). */
 bool __shadow_sync_one(struct mmu *mmu, struct spage *sp);
+/* Every shadow page of the guest table at gfn, except the roots zapped for flooding, which shadow it no more. */
 #define for_each_spage_of_gfn(mmu, sp, g)                                                                              \
 	for (sp = (mmu)->shadow.by_gfn[(g) & ((1u << SHADOW_HASH_BITS) - 1)]; sp; sp = sp->gfn_next)                \
-		if (sp->gfn == (g) && !sp->role.direct)
+		if (sp->gfn == (g) && !sp->role.direct && !sp->root_zapped)
 
 static inline void __shadow_set_spte(struct mmu *mmu, struct pt_iter *iter, u64 new_spte)
 {

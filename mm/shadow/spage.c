@@ -231,6 +231,30 @@ static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root)
 	__mmu_defer_free_table(mmu, root->hpa);
 }
 
+void __shadow_zap_root(struct mmu *mmu, struct spage *sp)
+{
+	u64 *spt = phys_to_virt(sp->hpa);
+	struct mmu_root *root;
+
+	assert_spin_held(&mmu->lock);
+	BUG_ON(!sp->root || sp->root_zapped || sp->role.level != 4);
+	for (root = mmu->roots; root && root->hpa != sp->hpa; root = root->next)
+		;
+	BUG_ON(!root);
+	WRITE_ONCE(root->invalid, true);
+	sp->root_zapped = true;
+	/* A vCPU still running on it until its flush finds holes: every fault through an obsolete root retries. */
+	for (unsigned int i = 0; i < PT_ENTRIES; i++) {
+		if (__atomic_load_n(&spt[i], __ATOMIC_RELAXED))
+			__shadow_set_sptep(mmu, &spt[i], (u64)i << 27, 4, 0);
+	}
+	if (sp->tracked) {
+		BUG_ON(__mmu_track_remove_gfn(mmu, sp->gfn));
+		sp->tracked = false;
+	}
+	mmu->shadow.stats.root_zaps++;
+}
+
 /* The rmap follows every shadow leaf: the change hook reports each one that appears or goes. */
 static void shadow_leaf_changed(struct mmu *mmu, gfn_t vpn, u64 *sptep, u64 old, u64 new, int level)
 {
