@@ -193,11 +193,12 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 		__shadow_set_spte(mmu, &iter, make_table_spte(shadow_fmt, sp->hpa));
 		/*
 		 * The guest table the child shadows was not write-protected when the walk and gptes_unchanged read its
-		 * entry (a new shadow page, or an unsync one synced just now): another vCPU may have stored to it since,
-		 * through a writable leaf, and may until the flush of the protection reaches it. Such a store traps no
-		 * write, so nothing would ever zap a leaf made from the value read before it. Flush, then read the entry
-		 * again (KVM's FNAME(fetch) does the same after account_shadowed): a store before this is seen here and
-		 * the fault retried, every one after it traps. A shared page found in sync was protected all along.
+		 * entry (a new shadow page, or an unsync one synced just now): another vCPU may have stored to it
+		 * since, through a writable leaf, and may until the flush of the protection reaches it. Such a store
+		 * traps no write, so nothing would ever zap a leaf made from the value read before it. Flush, then read
+		 * the entry again (KVM's FNAME(fetch) does the same after account_shadowed): a store before this is
+		 * seen here and the fault retried, every one after it traps. A shared page found in sync was protected
+		 * all along.
 		 */
 		if (fresh && !sp->role.direct) {
 			if (mmu->flush_pending)

@@ -41,8 +41,9 @@ struct spage {
 	u64 parents;
 	bool tracked;           /* constant: holds a write-tracking reference on gfn (guest tables only) */
 	/* constant: one of the 4 directories of a PAE-format root, linked by its PDPTE when the root was built. Part of
-	 * the root (as KVM's pae_root entries are roots): never shared, never zapped alone, for flooding or a misaligned
-	 * write, since the CPU may hold the PDPTE until the next CR3 load and the fault path never rebuilds a PDPTE. */
+	 * the root (as KVM's pae_root entries are roots): never shared, never zapped alone, for flooding or a
+	 * misaligned write, since the CPU may hold the PDPTE until the next CR3 load and the fault path never rebuilds
+	 * a PDPTE. */
 	bool root_pd;
 	u8 write_count;         /* lock: guest writes to it since the last fault through it (write flooding) */
 	u16 half_written;       /* lock: 1 + the offset of the 4-byte half of an 8-byte entry the last write to it

@@ -46,7 +46,8 @@ TEST(shadow_track_every_guest_table_on_the_path)
 	CHECK_EQ(sx.mmu.shadow.nr_pages, 5);
 	CHECK_EQ(sx_track_count(gfn_of(sx_gpte_gpa(sx.p.cr3, far, 1))), 1);
 	/* A PDPT two PML4 entries with the same permissions point to: one shadow page shared by both parent entries,
-	 * one tracking reference, and everything below it is there already (the alias's first access finds its leaf). */
+	 * one tracking reference, and everything below it is there already (the alias's first access finds its
+	 * leaf). */
 	gpa_t pml4e = sx_gpte_gpa(sx.p.cr3, GVA, 4);
 	gva_t alias = GVA ^ (1ULL << 39);
 	sx_write(sx_gpte_gpa(sx.p.cr3, alias, 4), sx_read(pml4e));
