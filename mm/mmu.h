@@ -70,6 +70,12 @@ struct mmu_engine {
 	/* Optional: a table at `level` was unlinked and emptied; its frame is freed after the flush and grace period
 	 * (the shadow MMU drops the shadow page that owned it). */
 	void (*table_freed)(struct mmu *mmu, hpa_t table, int level);
+	/* Optional, for an engine whose tables may have several parents (the shadow MMU's, shared by (gfn, role)):
+	 * the entry at sptep now points to the table at `level` (linked), or no longer does (unlinked). unlinked
+	 * returns whether that was the table's last parent: only then does the hook empty it and free it. Without
+	 * them a table has exactly one parent and goes with it (the TDP MMU). */
+	void (*table_linked)(struct mmu *mmu, u64 *sptep, hpa_t table, int level);
+	bool (*table_unlinked)(struct mmu *mmu, u64 *sptep, hpa_t table, int level);
 };
 
 /* Tables unlinked but not yet freed, waiting for the remote TLB flush; a full batch is flushed early. */

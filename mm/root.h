@@ -13,8 +13,10 @@ struct mmu;
 /*
  * Everything that decides how a root's tree translates. Two vCPUs share a root only when their roles are equal, so
  * every input that changes the translation or the permissions a tree grants is a bit here. A shadow page below a
- * root carries the root's role with its own level, direct and quadrant (mm/shadow/): its entries are made under
- * those bits too.
+ * root carries the root's role with its own level, direct, quadrant and access (mm/shadow/): its entries are made
+ * under those bits too, and shadow pages are shared by (gfn, role) between every parent entry (of any root) that
+ * points to the same guest table (mm/shadow/sshare.c). So every bit a shadow page's contents depend on, besides the
+ * guest table itself, must be here, or two parents that need different contents would share one page.
  */
 union mmu_role {
 	u32 word;
@@ -24,7 +26,11 @@ union mmu_role {
 		 * ours. */
 		u32 level : 3;
 		u32 direct : 1;          /* maps gpa (TDP, or a guest with paging off), not a guest page table */
-		/* Shadow roots only: the guest's paging controls that change what its PTEs permit. */
+		/* The guest's paging controls that change what its PTEs permit, for an engine whose leaves would grant
+		 * what only they allow (KVM's shadow MMU maps a read-only page supervisor-writable under CR0.WP=0).
+		 * The shadow MMU here leaves all three 0: its leaves grant only what the guest's entries grant, under
+		 * any setting (a supervisor write that only WP=0 allows faults and is emulated, SMEP and SMAP are the
+		 * hardware's own checks of the guest's CR4 against the leaf's U bit), so one shadow serves them all. */
 		u32 cr0_wp : 1;          /* supervisor writes honour R/W */
 		u32 smep_andnot_wp : 1;  /* SMEP with WP clear: a supervisor-writable user page must not be executable */
 		u32 smap_andnot_wp : 1;  /* SMAP with WP clear: likewise for supervisor reads of user pages */
@@ -47,6 +53,19 @@ union mmu_role {
 		 * ignored (the PDE points to a page table). A root built under one setting holds the wrong children for
 		 * the other. PAE and 4-level paging ignore CR4.PSE: always 0 there. */
 		u32 cr4_pse : 1;
+		/* Shadow pages below a root only (0 in roots and in a PAE-format root's directories, which nothing
+		 * above restricts): the SPTE_ACC_* the guest entries above the shadowed table grant together (W and U
+		 * only if every one has R/W and U/S, X unless one has XD). A leaf's permissions are this AND its own
+		 * guest entry's, so two parents whose paths grant differently (a user and a supervisor-only mapping of
+		 * one page table) must not share the shadow of it. For a direct page below a guest huge page: that
+		 * page's whole access, W only once the guest's D bit is set (the leaves then need no per-entry guest
+		 * state at all). */
+		u32 access : 4;
+		/* Shadow pages below a PAE-format root (level 3) only: the hardware walks them in PAE format, which
+		 * reserves bits 62:52 of every entry (SDM Vol. 3A, tables 4-9 to 4-11), where the SPTEs of 4-level
+		 * tables keep software bits. The same guest table under a 4-level guest and under a PAE one (a guest
+		 * switching modes) has two shadows, each in its own format. */
+		u32 pae_format : 1;
 		u32 ad_disabled : 1;     /* the format has no hardware A/D: aging uses access tracking */
 		u32 mirror : 1;          /* a mirror of private memory (a later issue) */
 		u32 as_id : 1;           /* address space (SMM later) */
@@ -64,8 +83,10 @@ struct mmu_root {
 	u64 pdptes[4];
 	u32 refcount;           /* mmu->lock: vCPU current/cached slots and in-flight walks hold references */
 	u64 generation;         /* mmu->lock: mmu->generation when the root was built */
-	bool invalid;           /* mmu->lock: zapped on its own (mmu_invalidate_roots_of_gfn): obsolete whatever the
-				 * generation */
+	/* mmu->lock (read racily, as generation): zapped alone, whatever the generation, so obsolete: each vCPU drops
+	 * it as any other obsolete root, and no load finds it again. A shadow root whose guest table was flooded with
+	 * writes (mm/shadow/swrite.c), or whose frame the guest now writes as data (__mmu_invalidate_roots_of_gfn). */
+	bool invalid;
 	struct mmu_root *next;  /* mmu->lock: list of every live root */
 };
 

@@ -76,8 +76,15 @@ void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, co
 	/* Observers see changes in the order they reach memory: this entry first, then the table below it. */
 	if (mmu->ops->spte_changed)
 		mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
-	if (was_present && !was_leaf)
-		__handle_removed_table(mmu, eng, fmt, spte_pfn(old) << PAGE_SHIFT, gfn, level - 1);
+	if (is_present && !is_leaf && eng->table_linked)
+		eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
+	if (was_present && !was_leaf) {
+		hpa_t table = spte_pfn(old) << PAGE_SHIFT;
+
+		/* A shared table goes only with its last parent; the others still reach it. */
+		if (!eng->table_unlinked || eng->table_unlinked(mmu, sptep, table, level - 1))
+			__handle_removed_table(mmu, eng, fmt, table, gfn, level - 1);
+	}
 }
 
 /*

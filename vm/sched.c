@@ -100,6 +100,10 @@ static void report_end(struct vm *vm)
 			(unsigned long long)vm->mmu.stats.roots_allocated, (unsigned long long)loads,
 			(unsigned long long)hits, (unsigned long long)dropped,
 			(unsigned long long)s->half_writes_merged);
+		pr_info("vm %s: shadow MMU: %llu links of an existing (shared) shadow page, %llu relinks, %llu roots "
+			"zapped for flooding\n",
+			vm->name, (unsigned long long)s->pages_shared, (unsigned long long)s->relinks,
+			(unsigned long long)s->root_zaps);
 		if (s->unprotects)
 			pr_info("vm %s: shadow MMU: %llu guest tables unshadowed for writes the emulator could not redo\n",
 				vm->name, (unsigned long long)s->unprotects);

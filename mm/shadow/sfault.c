@@ -13,6 +13,7 @@ struct walk_ctx {
 	/* PAE paging: the walk took the PDPTEs from the vCPU's registers (gwalk_mode.pdptes), not from memory, so
 	 * nothing the guest writes to its PDPT afterwards changes them: they are never read again. */
 	bool pdptes_loaded;
+	bool legacy_pae;        /* PAE paging outside long mode: the top level is PDPTEs, without permission bits */
 	/* The last A/D updates a tracking user refused (a ring, newest last): the walk went on as if they had been
 	 * made, so those entries still lack the bits, which the re-check under the lock must not take for a change
 	 * (it would retry the fault forever). A walk makes at most one update per level, so the ring holds every
@@ -96,31 +97,54 @@ static u32 leaf_access(const struct shadow_paging *p, const struct gwalk_result 
 	return acc;
 }
 
-/* The child shadow page for the entry at `level` on gva's path: a shadow of the guest table the guest's entry
- * points to, or direct below a guest huge page (and everywhere while paging is off). Below a shadow directory of a
- * 32-bit guest, a shadow page table covers 2 MiB of the guest's 4 MiB table: its quadrant is the half, bit 21 of the
- * address, which is the low bit of the directory entry's index. */
-static int __make_child(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p,
-			const struct gwalk_result *res, struct pt_iter *iter, struct spage **out)
+/* The access the guest entries from the top of the walk down to `level` grant together: what a shadow page below
+ * the entry at `level` inherits (role.access). A PAE guest's PDPTEs carry no permissions (their bits 2:1 and 63 are
+ * reserved: SDM Vol. 3A, table 4-8), and a 32-bit guest's entries have no XD bit. */
+static u32 walk_access(const struct walk_ctx *c, const struct gwalk_result *res, unsigned int level)
+{
+	u32 acc = SPTE_ACC_ALL;
+
+	for (unsigned int l = res->top_level; l >= level; l--) {
+		u64 e = res->pte[l];
+
+		if (l == 3 && c->legacy_pae)
+			continue;
+		if (!(e & GPTE_RW))
+			acc &= ~SPTE_ACC_WRITE;
+		if (!(e & GPTE_US))
+			acc &= ~SPTE_ACC_USER;
+		if (c->esize == 8 && (e & GPTE_NX))
+			acc &= ~SPTE_ACC_EXEC;
+	}
+	return acc;
+}
+
+/* The key of the child shadow page for the entry at iter's level on gva's path: a shadow of the guest table the
+ * guest's entry points to, or direct below a guest huge page (and everywhere while paging is off). Below a shadow
+ * directory of a 32-bit guest, a shadow page table covers 2 MiB of the guest's 4 MiB table: its quadrant is the half,
+ * bit 21 of the address, which is the low bit of the directory entry's index. */
+static void child_key(struct mmu_root *root, const struct shadow_paging *p, const struct walk_ctx *c,
+		      const struct gwalk_result *res, u32 pferr, const struct pt_iter *iter, gfn_t *gfn,
+		      union mmu_role *role)
 {
 	int clevel = iter->level - 1;
-	union mmu_role role = root->role;
 	u64 vpn = iter->gfn & ~(pt_level_pages(iter->level) - 1);
-	gfn_t gfn;
 
-	/* The directories of a PAE-format root are made with it and never go alone (shadow_alloc_pae_root). */
-	BUG_ON(root->role.level == 3 && iter->level == 3);
-	role.level = clevel;
+	*role = root->role;
+	role->level = clevel;
+	role->pae_format = root->role.level == 3;
 	if (p->mode.pg && clevel >= res->level) {
-		role.direct = 0;
-		gfn = (res->pte[iter->level] & GENMASK_ULL(51, 12)) >> PAGE_SHIFT;
-		if (role.has_4_byte_gpte)
-			role.quadrant = (vpn / PT_ENTRIES) & 1; /* vpn: 2 MiB aligned, clevel 1 */
+		role->direct = 0;
+		role->access = walk_access(c, res, iter->level);
+		*gfn = (res->pte[iter->level] & GENMASK_ULL(51, 12)) >> PAGE_SHIFT;
+		if (role->has_4_byte_gpte)
+			role->quadrant = (vpn / PT_ENTRIES) & 1; /* vpn: 2 MiB aligned, clevel 1 */
 	} else {
-		role.direct = 1;
-		gfn = (res->gpa >> PAGE_SHIFT) & ~(pt_level_pages(iter->level) - 1);
+		/* Its leaves all get the huge page's access: it is part of the key (root.h). */
+		role->direct = 1;
+		role->access = leaf_access(p, res, pferr);
+		*gfn = (res->gpa >> PAGE_SHIFT) & ~(pt_level_pages(iter->level) - 1);
 	}
-	return __spage_alloc(mmu, gfn, role, vpn, iter->sptep, out);
 }
 
 static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p,
@@ -131,31 +155,52 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 	u64 vpn = gva_to_vpn(gva);
 	int r;
 
+	/* Descriptors for what the change hook adds: a parent for each table linked, the rmap entry of the leaf. */
+	r = rmap_cache_topup(&mmu->shadow.rmap_cache, PT_LEVELS + 1);
+	if (r)
+		return r;
 	for_each_pt_entry(iter, shadow_fmt, root->hpa, root->role.level, vpn, vpn + 1) {
 		struct spage *sp;
+		union mmu_role role;
+		gfn_t gfn;
+		bool fresh;
 
 		if (iter.level == 1)
 			break;
-		if (spte_is_present(iter.old_spte)) {
-			BUG_ON(spte_is_leaf(iter.old_spte, iter.level)); /* shadow leaves are 4K */
-			/* A use of the table below: it is not being flooded with writes. */
-			sp = __spage_by_hpa(mmu, spte_pfn(iter.old_spte) << PAGE_SHIFT);
-			if (sp)
-				sp->write_count = 0;
+		/* The directories of a PAE-format root are made with it and never go alone (shadow_alloc_pae_root). */
+		if (root->role.level == 3 && iter.level == 3) {
+			BUG_ON(!spte_is_present(iter.old_spte));
 			continue;
 		}
-		r = __make_child(mmu, root, p, res, &iter, &sp);
+		child_key(root, p, c, res, pferr, &iter, &gfn, &role);
+		if (spte_is_present(iter.old_spte)) {
+			BUG_ON(spte_is_leaf(iter.old_spte, iter.level)); /* shadow leaves are 4K */
+			sp = __spage_by_hpa(mmu, spte_pfn(iter.old_spte) << PAGE_SHIFT);
+			if (sp && sp->gfn == gfn && sp->role.word == role.word) {
+				/* A use of the table below: it is not being flooded with writes. */
+				sp->write_count = 0;
+				continue;
+			}
+			/* The child was made for another walk: a direct page for a huge page whose D bit the guest has
+			 * set since (the walker's A/D updates zap nothing), as KVM's validate_direct_spte. */
+			__shadow_set_spte(mmu, &iter, 0);
+			mmu->shadow.stats.relinks++;
+		}
+		r = __spage_get(mmu, gfn, role, iter.gfn & ~(pt_level_pages(iter.level) - 1), &sp, &fresh);
 		if (r)
 			return r;
+		sp->write_count = 0;
 		__shadow_set_spte(mmu, &iter, make_table_spte(shadow_fmt, sp->hpa));
 		/*
 		 * The guest table the child shadows was not write-protected when the walk and gptes_unchanged read its
-		 * entry: another vCPU may have stored to it since, through a writable leaf, and may until the flush of
-		 * the protection reaches it. Such a store traps no write, so nothing would ever zap a leaf made from the
-		 * value read before it. Flush, then read the entry again (KVM's FNAME(fetch) does the same after
-		 * account_shadowed): a store before this is seen here and the fault retried, every one after it traps.
+		 * entry (a new shadow page, or an unsync one synced just now): another vCPU may have stored to it
+		 * since, through a writable leaf, and may until the flush of the protection reaches it. Such a store
+		 * traps no write, so nothing would ever zap a leaf made from the value read before it. Flush, then read
+		 * the entry again (KVM's FNAME(fetch) does the same after account_shadowed): a store before this is
+		 * seen here and the fault retried, every one after it traps. A shared page found in sync was protected
+		 * all along.
 		 */
-		if (!sp->role.direct) {
+		if (fresh && !sp->role.direct) {
 			if (mmu->flush_pending)
 				__mmu_flush_and_free(mmu);
 			if (!gpte_unchanged(mmu, c, res, sp->role.level)) {
@@ -177,10 +222,8 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 	unsigned int idx;
 	struct spage *leaf_sp = __spage_of_sptep(mmu, iter.sptep, &idx);
 
-	/* The rmap of the leaf about to be made: its heads, and a descriptor the change hook may need. */
+	/* The rmap of the leaf about to be made: its heads (the descriptor it may need was topped up above). */
 	r = rmap_slot_alloc(f->slot);
-	if (!r)
-		r = rmap_cache_topup(&mmu->shadow.rmap_cache, 1);
 	if (r)
 		return r;
 
@@ -218,11 +261,23 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 	return refused ? MMU_FAULT_WRITE_PROTECTED : MMU_FAULT_FIXED;
 }
 
+/* A fault through a root, whatever its outcome (a #PF the guest's tables give included), is a use of its guest
+ * table: it is not being flooded with writes (swrite.c). */
+static void __reset_root_flooding(struct mmu *mmu, struct mmu_root *root)
+{
+	struct spage *rsp = __spage_by_hpa(mmu, root->hpa);
+
+	assert_spin_held(&mmu->lock);
+	if (rsp)
+		rsp->write_count = 0;
+}
+
 int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p, gva_t gva, u32 pferr,
 		      struct mmu_fault *f)
 {
 	struct walk_ctx ctx = { .mmu = mmu, .who = p->who, .esize = p->mode.lma || p->mode.pae ? 8 : 4,
-				.pdptes_loaded = p->mode.pdptes && !p->mode.lma };
+				.pdptes_loaded = p->mode.pdptes && !p->mode.lma,
+				.legacy_pae = p->mode.pae && !p->mode.lma };
 	struct gwalk_result res;
 	int r;
 
@@ -247,6 +302,9 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 		if (r)
 			return r;
 		if (res.fault == GWALK_FAULT_PF) {
+			spin_lock(&mmu->lock);
+			__reset_root_flooding(mmu, root);
+			spin_unlock(&mmu->lock);
 			f->guest_error_code = res.error_code;
 			__atomic_fetch_add(&mmu->shadow.stats.guest_faults, 1, __ATOMIC_RELAXED);
 			return MMU_FAULT_GUEST_PF;
@@ -268,7 +326,7 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 	mmu->shadow.stats.faults++;
 	if (mmu_root_is_obsolete(mmu, root)) {
 		r = MMU_FAULT_RETRY;
-	} else if (p->mode.pg && !gptes_unchanged(mmu, &ctx, &res)) {
+	} else if (__reset_root_flooding(mmu, root), p->mode.pg && !gptes_unchanged(mmu, &ctx, &res)) {
 		mmu->shadow.stats.retries++;
 		r = MMU_FAULT_RETRY;
 	} else {

@@ -5,10 +5,11 @@
  *
  * Shape (v1):
  *   - a root per (guest CR3, role), refcounted and cached per vCPU by the MMU layer (mm/root.c);
- *   - below it one shadow page per guest table *per parent entry*: children are not shared between parents, so a
- *     shadow page has one parent SPTE and goes, with everything below it, when that entry is zapped (the change
- *     hook frees the tables and tells the engine: table_freed). KVM shares children by (gfn, role) across parents;
- *     that saves memory for tables many address spaces share (a kernel's upper half) and is the next step;
+ *   - below it one shadow page per (guest table, role), shared by every parent entry (of every root) whose walk
+ *     reaches that table under that role (sshare.c, as KVM's kvm_mmu_get_shadow_page): address spaces that share
+ *     their kernel half share its shadow. A shadow page keeps the set of its parent entries and goes, with what
+ *     only it reaches, when the last of them is zapped (the change hook frees the tables and tells the engine:
+ *     table_unlinked, table_freed);
  *   - shadow leaves are 4K: a guest 2M/4M/1G page is shadowed by "direct" shadow pages below its level;
  *   - outside long mode the hardware always pages in PAE format (a 4-entry PDPT below 4 GiB, as a PAE CR3 holds 32
  *     bits), whatever the guest does (spage.c):
@@ -51,6 +52,9 @@ struct shadow_stats {
 	u64 unprotects;         /* guest tables unshadowed for a write that could not be emulated (vm/ counts them) */
 	u64 half_writes_merged; /* second halves of PAE 8-byte entries written as two 4-byte halves (swrite.c) */
 	u64 pages_allocated, pages_freed;
+	u64 pages_shared;       /* links of an existing shadow page below one more parent entry (sshare.c) */
+	u64 root_zaps;          /* of the flood_zaps, roots (made obsolete alone: __shadow_zap_root) */
+	u64 relinks;            /* parent entries whose child no longer matched the guest's walk, replaced */
 	u64 retries;            /* a guest PTE changed between the walk and the lock: the fault is retried */
 	u64 unsyncs;            /* shadow pages let go unsync (the guest writes its leaf table directly) */
 	u64 syncs;              /* unsync pages brought back in sync (CR3 load, INVLPG, TLB flush) */

@@ -16,18 +16,34 @@ static inline u64 gva_to_vpn(gva_t gva)
 
 /*
  * One shadow page table. It shadows the guest table at gfn (role.direct clear), or maps the region starting at gfn
- * directly (a guest huge page, or guest paging off). Not shared: one parent entry points to it (none for a root).
+ * directly (a guest huge page, or guest paging off). Shared (after KVM's kvm_mmu_get_shadow_page): below the roots,
+ * one shadow page serves every parent entry, of any root, whose walk reaches the same guest table under the same
+ * role (sshare.c), so address spaces that share their kernel half share its shadow. It lives while one parent entry
+ * points to it; a root's lives with its struct mmu_root (referenced by vCPUs, not by entries).
  */
 struct spage {
 	gfn_t gfn;              /* constant */
 	union mmu_role role;    /* constant: role.level is this table's level */
 	hpa_t hpa;              /* constant: the table */
-	u64 vpn;                /* constant: the first guest-virtual page it covers */
-	u64 *parent_sptep;      /* constant: the entry pointing to it; NULL for a root */
+	/* constant: the first guest-virtual page it covers, through the parent that linked it first. Only a hint (what
+	 * the change hook tells observers of changes in it): a shared page is reached at other addresses too. */
+	u64 vpn;
+	/* constant: mmu->generation when it was made. A page of an older generation is obsolete: it stays while
+	 * obsolete roots reach it, but no new parent may link it (its contents predate an invalidation). */
+	u64 generation;
+	bool root;              /* constant: the top table of a struct mmu_root (a PAE-format root's PDPT included) */
+	/* lock: a root zapped alone for write flooding (__shadow_zap_root): empty, its tracking reference dropped, its
+	 * struct mmu_root obsolete. It waits for the vCPUs to let the root go; guest writes to the frame, a use of it
+	 * as a page table again, concern it no more. */
+	bool root_zapped;
+	/* lock: every entry pointing to this table, in the rmap encoding (rmap.h: one inline, descriptors for more).
+	 * The change hook keeps it (table_linked / table_unlinked); empty for a root, exactly one for root_pd. */
+	u64 parents;
 	bool tracked;           /* constant: holds a write-tracking reference on gfn (guest tables only) */
 	/* constant: one of the 4 directories of a PAE-format root, linked by its PDPTE when the root was built. Part of
-	 * the root (as KVM's pae_root entries are roots): never zapped alone, for flooding or a misaligned write, since
-	 * the CPU may hold the PDPTE until the next CR3 load and the fault path never rebuilds a PDPTE. */
+	 * the root (as KVM's pae_root entries are roots): never shared, never zapped alone, for flooding or a
+	 * misaligned write, since the CPU may hold the PDPTE until the next CR3 load and the fault path never rebuilds
+	 * a PDPTE. */
 	bool root_pd;
 	u8 write_count;         /* lock: guest writes to it since the last fault through it (write flooding) */
 	u16 half_written;       /* lock: 1 + the offset of the 4-byte half of an 8-byte entry the last write to it
@@ -35,12 +51,19 @@ struct spage {
 	u64 write_seq;          /* lock: the last guest write (shadow.write_seq) handled for it */
 	gfn_t *leaf_gfns;       /* level 1 only, lock: the gfn each leaf maps (its rmap is the gfn's), 4 KiB */
 	/* Unsync (level 1, not direct): the guest writes its table freely, unseen, until the next sync compares each
-	 * guest entry with the one its shadow leaf was made from (gptes) and zaps those that changed. */
+	 * guest entry with the one its shadow leaf was made from (gptes) and zaps those that changed. One shadow page
+	 * whatever its parents: a sync through any root syncs it for all of them. */
 	bool unsync;            /* lock */
 	u64 *gptes;             /* level 1, not direct, lock: the guest entry each present leaf was made from */
 	struct spage *unsync_next; /* lock: shadow.unsync list */
 	struct spage *gfn_next, *hpa_next; /* lock: the hash chains */
 };
+
+/* A root, or a PAE-format root's directory: never zapped on its own (flooding, unprotect, unsync). */
+static inline bool spage_is_pinned(const struct spage *sp)
+{
+	return sp->root || sp->root_pd;
+}
 
 /*
  * The geometry of a guest table against its shadow pages. A guest table of 8-byte entries has one shadow page whose
@@ -87,16 +110,37 @@ static inline struct spage *__spage_of_sptep(struct mmu *mmu, u64 *sptep, unsign
 	return __spage_by_hpa(mmu, virt_to_phys(sptep) & ~(PAGE_SIZE - 1));
 }
 
-/* A new, empty shadow page, hashed, its guest table write-tracked (unless direct). 0, -ENOMEM, -ENOSPC (budget). */
-int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep, struct spage **out);
+/* A new, empty shadow page, hashed, its guest table write-tracked (unless direct), with no parent yet: link it at
+ * once. 0, -ENOMEM, -ENOSPC (budget). */
+int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct spage **out);
+/* sshare.c: the valid shadow page of (gfn, role) to link below a new parent, found (*created false) or made. An
+ * unsync one found is synced first (the new parent's addresses were never in a TLB: they must see the guest's
+ * table as it is now). 0, -ENOMEM, -ENOSPC. */
+int __spage_get(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct spage **out, bool *created);
+/* spage.c: zap a 4-level root's shadow page alone (its guest table is flooded with writes: the frame is most likely
+ * no page directory any more, as when a process has exited and its PGD was reused): its struct mmu_root becomes
+ * obsolete (invalid), its entries go, its frame is no longer write-protected. The vCPUs then drop only that root
+ * (the caller asks them to, after the unlock), as KVM does for a zapped root since "zap only obsolete roots". */
+void __shadow_zap_root(struct mmu *mmu, struct spage *sp);
+/* Unlink a shadow page from every parent entry, through the change hook, which frees it with the last one and
+ * drops everything below it that no other parent reaches. Not for pinned pages. */
+void __spage_zap(struct mmu *mmu, struct spage *sp);
+/* The number of parent entries (0 for a root). */
+u32 spage_nr_parents(const struct spage *sp);
+/* The guest-virtual page (a hint, as spage.vpn) of the entry sptep, at `level`, in the table of a shadow page. */
+u64 __spage_sptep_vpn(struct mmu *mmu, u64 *sptep, int level);
+void shadow_table_linked(struct mmu *mmu, u64 *sptep, hpa_t table, int level);
+bool shadow_table_unlinked(struct mmu *mmu, u64 *sptep, hpa_t table, int level);
 /* unsync.c: whether a write to gfn may make its shadow pages unsync instead of being emulated, and doing it. */
 bool __shadow_try_unsync(struct mmu *mmu, struct memslot *slot, gfn_t gfn);
 void __shadow_unsync_forget(struct mmu *mmu, struct spage *sp);
-/* Unlink a shadow page from its parent (through the change hook, which frees it and everything below it). */
-void __spage_zap(struct mmu *mmu, struct spage *sp);
+/* Bring one unsync page (already off the unsync list) back in sync: false if it could not be protected again and
+ * was zapped instead (sp is gone then). */
+bool __shadow_sync_one(struct mmu *mmu, struct spage *sp);
+/* Every shadow page of the guest table at gfn, except the roots zapped for flooding, which shadow it no more. */
 #define for_each_spage_of_gfn(mmu, sp, g)                                                                              \
 	for (sp = (mmu)->shadow.by_gfn[(g) & ((1u << SHADOW_HASH_BITS) - 1)]; sp; sp = sp->gfn_next)                \
-		if (sp->gfn == (g) && !sp->role.direct)
+		if (sp->gfn == (g) && !sp->role.direct && !sp->root_zapped)
 
 static inline void __shadow_set_spte(struct mmu *mmu, struct pt_iter *iter, u64 new_spte)
 {

@@ -1,6 +1,7 @@
 /* Shadow pages: allocation against the VM's budget, the two hashes, write tracking of the guest tables they shadow,
  * roots (a guest CR3, or a direct root while guest paging is off), and their freeing, which the change hook drives:
- * a shadow page goes when the entry pointing to it is zapped (table_freed), its root when the root goes. */
+ * a shadow page goes when the last entry pointing to it is zapped (sshare.c, then table_freed), a root's when the
+ * root goes. */
 #include "hv/bug.h"
 #include "hv/errno.h"
 #include "mm/shadow/shadow_internal.h"
@@ -22,8 +23,8 @@ struct spage *__spage_by_hpa(struct mmu *mmu, hpa_t hpa)
 	return NULL;
 }
 
-static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep,
-			       hpa_t hpa, struct spage **out)
+static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, hpa_t hpa,
+			       struct spage **out)
 {
 	struct shadow_mmu *sh = &mmu->shadow;
 	struct spage *sp;
@@ -35,7 +36,7 @@ static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, 
 		frame_free(hpa, 0);
 		return -ENOMEM;
 	}
-	*sp = (struct spage){ .gfn = gfn, .role = role, .hpa = hpa, .vpn = vpn, .parent_sptep = parent_sptep };
+	*sp = (struct spage){ .gfn = gfn, .role = role, .hpa = hpa, .vpn = vpn, .generation = mmu->generation };
 	if (role.level == 1) {
 		hpa_t g = frame_alloc(0), p = role.direct ? 0 : frame_alloc(0);
 		if (g == INVALID_HPA || p == INVALID_HPA) {
@@ -76,21 +77,20 @@ static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, 
 }
 
 /* Past the budget: for roots, see shadow_alloc_tree. */
-static int __spage_alloc_unbudgeted(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep,
-				    struct spage **out)
+static int __spage_alloc_unbudgeted(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct spage **out)
 {
 	hpa_t hpa = frame_alloc(0);
 
 	if (hpa == INVALID_HPA)
 		return -ENOMEM;
-	return __spage_alloc_frame(mmu, gfn, role, vpn, parent_sptep, hpa, out);
+	return __spage_alloc_frame(mmu, gfn, role, vpn, hpa, out);
 }
 
-int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, u64 *parent_sptep, struct spage **out)
+int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct spage **out)
 {
 	if (mmu->shadow.nr_pages >= mmu->shadow.max_pages)
 		return -ENOSPC;
-	return __spage_alloc_unbudgeted(mmu, gfn, role, vpn, parent_sptep, out);
+	return __spage_alloc_unbudgeted(mmu, gfn, role, vpn, out);
 }
 
 /* Out of both hashes, its tracking reference dropped (the gfn may become writable again), the struct freed; the
@@ -100,6 +100,7 @@ static void __spage_unhash(struct mmu *mmu, struct spage *sp)
 	struct shadow_mmu *sh = &mmu->shadow;
 	struct spage **pp;
 
+	BUG_ON(rmap_get(&sp->parents)); /* an entry still points to it */
 	for (pp = &sh->by_gfn[sp->gfn & HASH_MASK]; *pp != sp; pp = &(*pp)->gfn_next)
 		BUG_ON(!*pp);
 	*pp = sp->gfn_next;
@@ -126,12 +127,6 @@ static void shadow_table_freed(struct mmu *mmu, hpa_t table, int level)
 	assert_spin_held(&mmu->lock);
 	BUG_ON(!sp || sp->role.level != level);
 	__spage_unhash(mmu, sp);
-}
-
-void __spage_zap(struct mmu *mmu, struct spage *sp)
-{
-	BUG_ON(!sp->parent_sptep);
-	__shadow_set_sptep(mmu, sp->parent_sptep, sp->vpn, sp->role.level + 1, 0);
 }
 
 static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root);
@@ -165,9 +160,10 @@ static int shadow_alloc_pae_root(struct mmu *mmu, struct mmu_root *root)
 	if (pdpt == INVALID_HPA)
 		return -ENOMEM;
 	pdpt_role.direct = 1;
-	r = __spage_alloc_frame(mmu, 0, pdpt_role, 0, NULL, pdpt, &sp);
+	r = __spage_alloc_frame(mmu, 0, pdpt_role, 0, pdpt, &sp);
 	if (r)
 		return r;
+	sp->root = true;
 	root->hpa = pdpt;
 	for (unsigned int i = 0; i < 4; i++) {
 		union mmu_role child = root->role;
@@ -186,7 +182,7 @@ static int shadow_alloc_pae_root(struct mmu *mmu, struct mmu_root *root)
 		} else {
 			continue;
 		}
-		r = __spage_alloc_unbudgeted(mmu, gfn, child, vpn, e, &pd);
+		r = __spage_alloc_unbudgeted(mmu, gfn, child, vpn, &pd);
 		if (r) {
 			/* The caller frees only the struct mmu_root: the PDPT, its shadow page and the directories
 			 * linked so far go here. */
@@ -194,7 +190,8 @@ static int shadow_alloc_pae_root(struct mmu *mmu, struct mmu_root *root)
 			return r;
 		}
 		pd->root_pd = true;
-		/* A PAE PDPTE: P and the address; bit 11, our "present", is ignored by the CPU there. */
+		/* A PAE PDPTE: P and the address; bit 11, our "present", is ignored by the CPU there. The hook makes
+		 * it the directory's one parent. */
 		__shadow_set_sptep(mmu, e, vpn, 3, pd->hpa | PTE_P | SPTE_MMU_PRESENT);
 	}
 	return 0;
@@ -211,9 +208,10 @@ static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 	if (root->role.level == 3)
 		return shadow_alloc_pae_root(mmu, root);
 	BUG_ON(root->role.direct || root->role.level != 4);
-	r = __spage_alloc_unbudgeted(mmu, root->pgd >> PAGE_SHIFT, root->role, 0, NULL, &sp);
+	r = __spage_alloc_unbudgeted(mmu, root->pgd >> PAGE_SHIFT, root->role, 0, &sp);
 	if (r)
 		return r;
+	sp->root = true;
 	root->hpa = sp->hpa;
 	return 0;
 }
@@ -231,6 +229,30 @@ static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root)
 	if (sp)
 		__spage_unhash(mmu, sp);
 	__mmu_defer_free_table(mmu, root->hpa);
+}
+
+void __shadow_zap_root(struct mmu *mmu, struct spage *sp)
+{
+	u64 *spt = phys_to_virt(sp->hpa);
+	struct mmu_root *root;
+
+	assert_spin_held(&mmu->lock);
+	BUG_ON(!sp->root || sp->root_zapped || sp->role.level != 4);
+	for (root = mmu->roots; root && root->hpa != sp->hpa; root = root->next)
+		;
+	BUG_ON(!root);
+	WRITE_ONCE(root->invalid, true);
+	sp->root_zapped = true;
+	/* A vCPU still running on it until its flush finds holes: every fault through an obsolete root retries. */
+	for (unsigned int i = 0; i < PT_ENTRIES; i++) {
+		if (__atomic_load_n(&spt[i], __ATOMIC_RELAXED))
+			__shadow_set_sptep(mmu, &spt[i], (u64)i << 27, 4, 0);
+	}
+	if (sp->tracked) {
+		BUG_ON(__mmu_track_remove_gfn(mmu, sp->gfn));
+		sp->tracked = false;
+	}
+	mmu->shadow.stats.root_zaps++;
 }
 
 /* The rmap follows every shadow leaf: the change hook reports each one that appears or goes. */
@@ -258,6 +280,8 @@ const struct mmu_engine shadow_engine = {
 	.free_tree = shadow_free_tree,
 	.leaf_changed = shadow_leaf_changed,
 	.table_freed = shadow_table_freed,
+	.table_linked = shadow_table_linked,
+	.table_unlinked = shadow_table_unlinked,
 };
 
 int shadow_root_key(const struct shadow_paging *p, u64 *pgd, union mmu_role *role)

@@ -15,8 +15,9 @@ bool mmu_shadow_unprotect_gfn(struct mmu *mmu, const struct mmu_vcpu *mv, gfn_t 
 	for (bool again = true; again;) {
 		again = false;
 		for_each_spage_of_gfn(mmu, sp, gfn) {
-			/* Roots are made obsolete below, and go once every vCPU dropped them. */
-			if (!sp->parent_sptep) {
+			/* Roots are made obsolete below, and go once every vCPU dropped them; a PAE root's directories
+			 * stay with it. Any other page goes from every parent that shares it. */
+			if (spage_is_pinned(sp)) {
 				root = true;
 				continue;
 			}

@@ -18,9 +18,12 @@
  *
  * Write flooding (after KVM): a guest table written 3 times with no fault through its shadow in between is most
  * likely no longer a page table (the guest reuses the page), so its shadow page is zapped and the gfn's tracking
- * reference dropped: the guest writes it at full speed again. A misaligned write is taken as the same sign. Roots
- * and the directories of a PAE-format root are never zapped for either: the vCPU is running on them (the writes'
- * shadow entries are zapped instead). */
+ * reference dropped: the guest writes it at full speed again. A misaligned write is taken as the same sign. A
+ * 4-level root is zapped for flooding too, alone (KVM's "zap only obsolete roots"): a process's exit frees its PGD,
+ * whose frame the guest then reuses, and its root, kept in the vCPUs' caches, would otherwise trap every store to
+ * that frame for good. The root becomes obsolete and each vCPU drops it (a vCPU whose current root it is reloads).
+ * The root's use that resets its count is any fault through it. A misaligned write to a root, and any write to the
+ * directories of a PAE-format root (which the CPU may hold in its PDPTE registers), zap only the written entries. */
 #include "hv/bug.h"
 #include "mm/shadow/shadow_internal.h"
 
@@ -45,14 +48,16 @@ static void __zap_gpte(struct mmu *mmu, struct spage *sp, unsigned int gidx)
 	}
 }
 
-static void __write_one(struct mmu *mmu, struct spage *sp, gpa_t gpa, unsigned int len)
+/* Returns true when it zapped a root (the caller asks the vCPUs to drop obsolete roots after the unlock). */
+static bool __write_one(struct mmu *mmu, struct spage *sp, gpa_t gpa, unsigned int len)
 {
 	unsigned int off = gpa & (PAGE_SIZE - 1), gsize = spage_gpte_size(sp);
 	unsigned int first = off / gsize, last = (off + len - 1) / gsize;
 	bool misaligned = first != last, half = is_half_write(sp, off, len);
 	/* The other half of the entry whose half the previous write to this table wrote. */
 	bool merged = half && sp->half_written == (off ^ 4) + 1;
-	bool pinned = !sp->parent_sptep || sp->root_pd;
+	/* A PAE-format root's directories are never zapped; a 4-level root only alone, for flooding. */
+	bool pinned = sp->root_pd, root = sp->root;
 
 	assert_spin_held(&mmu->lock);
 	mmu->shadow.stats.pte_writes++;
@@ -61,13 +66,19 @@ static void __write_one(struct mmu *mmu, struct spage *sp, gpa_t gpa, unsigned i
 		mmu->shadow.stats.half_writes_merged++;
 	else if (!misaligned && !pinned)
 		sp->write_count++;
-	if (!pinned && (misaligned || sp->write_count >= FLOOD_WRITES)) {
+	if (root && sp->write_count >= FLOOD_WRITES) {
 		mmu->shadow.stats.flood_zaps++;
-		__spage_zap(mmu, sp);
-		return;
+		__shadow_zap_root(mmu, sp);
+		return true;
+	}
+	if (!pinned && !root && (misaligned || sp->write_count >= FLOOD_WRITES)) {
+		mmu->shadow.stats.flood_zaps++;
+		__spage_zap(mmu, sp); /* from every parent: a shared table is flooded for all of them */
+		return false;
 	}
 	for (unsigned int g = first; g <= last; g++)
 		__zap_gpte(mmu, sp, g);
+	return false;
 }
 
 static void shadow_track_write(struct track_notifier *n, void *who, gpa_t gpa, const void *bytes, unsigned int len)
@@ -80,19 +91,22 @@ static void shadow_track_write(struct track_notifier *n, void *who, gpa_t gpa, c
 	/* Any zap may free shadow pages of this very chain (a guest table that maps itself): each shadow page of the
 	 * gfn is handled once (marked with this write's number), and the scan starts over after each. */
 	u64 seq = ++mmu->shadow.write_seq;
+	bool root_zapped = false;
 	for (bool again = true; again;) {
 		again = false;
 		for_each_spage_of_gfn(mmu, sp, gfn) {
 			if (sp->write_seq == seq)
 				continue;
 			sp->write_seq = seq;
-			__write_one(mmu, sp, gpa, len);
+			root_zapped |= __write_one(mmu, sp, gpa, len);
 			again = true;
 			break;
 		}
 	}
 	__mmu_flush_and_free(mmu);
 	spin_unlock(&mmu->lock);
+	if (root_zapped)
+		mmu->ops->request_free_obsolete_roots(mmu->owner);
 }
 
 void shadow_mmu_init(struct mmu *mmu, u64 max_pages)

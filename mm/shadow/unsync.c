@@ -6,7 +6,12 @@
  *
  * Only a leaf table may go unsync (its entries map pages; a changed upper entry would leave a whole stale subtree),
  * never a root, and never a gfn anyone else tracks (a protect= range, a test reference): its count must be exactly
- * the number of its shadow pages. */
+ * the number of its shadow pages.
+ *
+ * Shared pages: a leaf shadow page is one page whatever the number of its parents, so making it unsync, or syncing
+ * it, does so for every root that reaches it. The unsync pages are on one list (shadow.unsync) rather than found
+ * through unsync-children bitmaps in their parents as KVM does: a sync visits exactly the pages that went unsync,
+ * never a tree, which is what the bitmaps buy KVM, and the flushes that sync (a CR3 load, INVLPG) sync them all. */
 #include "hv/bug.h"
 #include "hv/string.h"
 #include "mm/shadow/shadow_internal.h"
@@ -20,7 +25,7 @@ bool __shadow_try_unsync(struct mmu *mmu, struct memslot *slot, gfn_t gfn)
 	if (!mmu->shadow.allow_unsync)
 		return false;
 	for_each_spage_of_gfn(mmu, sp, gfn) {
-		if (sp->role.level != 1 || !sp->parent_sptep || !sp->gptes)
+		if (sp->role.level != 1 || spage_is_pinned(sp) || !sp->gptes)
 			return false;
 		shadows += sp->tracked;
 	}
@@ -55,7 +60,7 @@ void __shadow_unsync_forget(struct mmu *mmu, struct spage *sp)
  * still writable lands before the read below, which then sees it; one read before the protection could be missed
  * for good, since the table counts as in sync afterwards.
  */
-static void __sync_one(struct mmu *mmu, struct spage *sp)
+bool __shadow_sync_one(struct mmu *mmu, struct spage *sp)
 {
 	u64 *spt = phys_to_virt(sp->hpa);
 	union {
@@ -63,11 +68,12 @@ static void __sync_one(struct mmu *mmu, struct spage *sp)
 		u32 e4[2 * PT_ENTRIES];
 	} table;
 
+	assert_spin_held(&mmu->lock);
 	sp->unsync = false;
 	mmu->shadow.stats.syncs++;
 	if (__mmu_track_add_gfn(mmu, sp->gfn)) {
-		__spage_zap(mmu, sp); /* cannot protect it again: the shadow of it goes instead */
-		return;
+		__spage_zap(mmu, sp); /* cannot protect it again: the shadow of it goes instead, from every parent */
+		return false;
 	}
 	sp->tracked = true;
 	if (mmu->flush_pending)
@@ -85,6 +91,7 @@ static void __sync_one(struct mmu *mmu, struct spage *sp)
 		__shadow_set_sptep(mmu, &spt[i], sp->vpn + i, 1, 0);
 		mmu->shadow.stats.sync_zaps++;
 	}
+	return true;
 }
 
 void shadow_sync(struct mmu *mmu)
@@ -96,7 +103,7 @@ void shadow_sync(struct mmu *mmu)
 		struct spage *sp = mmu->shadow.unsync;
 
 		mmu->shadow.unsync = sp->unsync_next;
-		__sync_one(mmu, sp);
+		__shadow_sync_one(mmu, sp);
 	}
 	__mmu_flush_and_free(mmu);
 	spin_unlock(&mmu->lock);

@@ -6,8 +6,9 @@
  * compare-exchange, halves, both halves of a PAE entry, single bytes and misaligned, as the emulator makes them),
  * CR3 switches, faults with random access kinds, NXE/WP/PSE/paging/format changes, invalidations, syncs of unsync
  * tables (when the input lets leaf tables go unsync), faults and root loads out of memory, write tracking by another
- * user (which may refuse writes), and the guest's own writes through writable shadow leaves, as the hardware makes
- * them (also while a leaf is losing W, before the flush). After every step it checks, for every root:
+ * user (which may refuse writes), address spaces sharing tables (top-level entries copied between them, with U/S
+ * or R/W maybe taken away: shared shadow pages), and the guest's own writes through writable shadow leaves, as the
+ * hardware makes them (also while a leaf is losing W, before the flush). After every step it checks, for every root:
  *  - every shadow table is where the guest's tables are: a shadow page of guest table G under an entry that points
  *    to G (a PAE root's directories: under the PDPTEs the root was built from), a direct page under a guest huge
  *    page covering its frames;
@@ -21,7 +22,8 @@
  * fuzz-srcs: mm/pt.c mm/pt_iter.c mm/spte_change.c mm/root.c mm/mmu.c mm/mmu_track.c mm/mmu_access.c
  * fuzz-srcs: mm/ept/tdp_fault.c mm/ept/tdp_huge.c mm/ept/tdp_zap.c mm/ept/tdp_mmu.c mm/track/level.c mm/track/write.c
  * fuzz-srcs: mm/shadow/rmap.c mm/memslot.c mm/grace.c mm/shadow/gwalk.c mm/shadow/spage.c mm/shadow/sfault.c
- * fuzz-srcs: mm/shadow/swrite.c mm/shadow/unsync.c tests/unit/fake_platform.c tests/unit/shadow_fixture.c
+ * fuzz-srcs: mm/shadow/swrite.c mm/shadow/unsync.c mm/shadow/sshare.c tests/unit/fake_platform.c
+ * fuzz-srcs: tests/unit/shadow_fixture.c
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -630,6 +632,29 @@ static void op_fault(void)
 
 /* The guest maps the page table of a gva it uses and writes it through that mapping (as an OS edits its page
  * tables through a kernel mapping): the table may go unsync instead of every store being emulated. */
+/* Address spaces that share tables, as every process shares its kernel half: an entry of space a's top table copied
+ * into the same slot of space b's, maybe without U/S or R/W (the same tables below, under another inherited access,
+ * must not share a shadow). Not for PAE, whose PDPTEs take effect only when loaded and carry no permissions. */
+static void op_share(void)
+{
+	u8 k = byte(), i = byte();
+	enum fmt f = fz.fmt;
+	unsigned int es = esize(f);
+
+	if (f == FMT_PAE)
+		return;
+	unsigned int slot = es == 4 ? (i | (k & 0xc0) << 2) % 1024 : (i | (k & 0x40) << 2) % 512;
+	gpa_t from = table_base(f, space_cr3(k & (NAS - 1), 0)) + slot * es;
+	gpa_t to = table_base(f, space_cr3(k >> 2 & (NAS - 1), 0)) + slot * es;
+	u64 e = read_entry(f, from);
+
+	if (k & 0x10)
+		e &= ~G_US;
+	if (k & 0x20)
+		e &= ~G_RW;
+	guest_write(to, &e, es);
+}
+
 static void op_self_write(void)
 {
 	u8 k = byte();
@@ -821,6 +846,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				op_invalidate();
 			else if (b & 2)
 				op_pressure();
+			else if (b & 4)
+				op_share();
 			else
 				op_self_write();
 			break;

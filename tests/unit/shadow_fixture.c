@@ -411,8 +411,7 @@ static SX_NO_COVERAGE void check_entry(const struct mmu_root *r, int level, u64 
 		struct spage *c = __spage_by_hpa(mmu, table_of(e));
 		CHECK(c);
 		CHECK_EQ(c->role.level, level - 1);
-		CHECK(c->parent_sptep == sptep);
-		CHECK_EQ(c->vpn, vpn);
+		CHECK(sx_is_parent(c, sptep)); /* shared pages: one of its parents, whichever root this is */
 		CHECK_EQ(c->tracked, !c->role.direct && !c->unsync && memslot_find(&mmu->slots, c->gfn) != NULL);
 		CHECK_EQ(!!c->leaf_gfns, c->role.level == 1);
 		/* A PAE-format root's directories: part of it, each for its GiB (a 32-bit guest's: the quadrant). */
@@ -431,7 +430,6 @@ static SX_NO_COVERAGE void check_entry(const struct mmu_root *r, int level, u64 
 	unsigned int idx;
 	struct spage *sp = __spage_of_sptep(mmu, sptep, &idx);
 	CHECK(sp && sp->leaf_gfns);
-	CHECK_EQ(sp->vpn + idx, vpn);
 	gfn_t gfn = sp->leaf_gfns[idx];
 	struct memslot *s = memslot_find(&mmu->slots, gfn);
 	CHECK(s);
@@ -440,6 +438,56 @@ static SX_NO_COVERAGE void check_entry(const struct mmu_root *r, int level, u64 
 	if (e & PTE_W)
 		CHECK(!track_is_write_tracked(s, gfn));
 	n->leaves++;
+}
+
+SX_NO_COVERAGE u32 sx_nr_parents(const struct spage *sp)
+{
+	return rmap_count(rmap_get(&sp->parents));
+}
+
+SX_NO_COVERAGE bool sx_is_parent(const struct spage *sp, u64 *sptep)
+{
+	struct rmap_iter it;
+	u64 *e;
+
+	for_each_rmap_spte(&sp->parents, &it, e)
+	{
+		if (e == sptep)
+			return true;
+	}
+	return false;
+}
+
+/* One hashed shadow page: its parent set (each entry points to it, from a hashed page one level up), that it is the
+ * only valid shareable page of its (gfn, role), and its present leaves (returned). */
+static SX_NO_COVERAGE u64 check_spage(struct mmu *mmu, struct spage *sp)
+{
+	struct rmap_iter it;
+	u64 *e, leaves = 0;
+
+	CHECK(sp->root ? !sx_nr_parents(sp) : sx_nr_parents(sp) >= 1);
+	if (sp->root_pd)
+		CHECK_EQ(sx_nr_parents(sp), 1);
+	for_each_rmap_spte(&sp->parents, &it, e)
+	{
+		unsigned int idx;
+		struct spage *p = __spage_of_sptep(mmu, e, &idx);
+
+		CHECK(p && p->role.level == sp->role.level + 1);
+		CHECK(spte_is_present(*e) && table_of(*e) == sp->hpa);
+	}
+	if (!sp->root && !sp->root_pd && sp->generation == mmu->generation) {
+		for (struct spage *o = sp->gfn_next; o; o = o->gfn_next)
+			CHECK(!(o->gfn == sp->gfn && o->role.word == sp->role.word && !o->root && !o->root_pd &&
+				o->generation == mmu->generation));
+	}
+	if (sp->role.level == 1) {
+		const u64 *t = phys_to_virt(sp->hpa);
+
+		for (unsigned int i = 0; i < PT_ENTRIES; i++)
+			leaves += spte_is_present(t[i]);
+	}
+	return leaves;
 }
 
 /* One root's tree: the tables it reaches and its leaves. */
@@ -451,7 +499,7 @@ static SX_NO_COVERAGE void check_tree(struct mmu *mmu, struct mmu_root *root, st
 	/* A PAE-format root's PDPT shadows no guest table: its shadow page is direct. */
 	if (root->role.level == 3)
 		role.direct = 1;
-	CHECK(rsp && rsp->role.word == role.word && !rsp->parent_sptep && rsp->vpn == 0 && !rsp->root_pd);
+	CHECK(rsp && rsp->role.word == role.word && rsp->root && !sx_nr_parents(rsp) && rsp->vpn == 0 && !rsp->root_pd);
 	if (!rsp->role.direct)
 		CHECK_EQ(rsp->gfn, root->pgd >> PAGE_SHIFT);
 	if (root->role.level == 3)
@@ -468,15 +516,25 @@ SX_NO_COVERAGE void sx_check(void)
 	struct tree_counts n = {0, 0};
 	u64 hashed = 0, in_rmaps = 0;
 
+	u64 roots = 0, root_pages = 0, leaves = 0;
+
 	spin_lock(&mmu->lock);
-	for (struct mmu_root *r = mmu->roots; r; r = r->next)
+	for (struct mmu_root *r = mmu->roots; r; r = r->next) {
 		check_tree(mmu, r, &n);
+		roots++;
+	}
 	for (unsigned int i = 0; i < (1u << SHADOW_HASH_BITS); i++) {
-		for (struct spage *sp = mmu->shadow.by_hpa[i]; sp; sp = sp->hpa_next)
+		for (struct spage *sp = mmu->shadow.by_hpa[i]; sp; sp = sp->hpa_next) {
 			hashed++;
+			root_pages += sp->root;
+			leaves += check_spage(mmu, sp);
+		}
 	}
 	CHECK_EQ(hashed, mmu->shadow.nr_pages);
-	CHECK_EQ(n.tables, hashed); /* every shadow page is in exactly one tree */
+	/* Every page is a root's, or has parents, each an entry of a hashed page one level up: by induction over the
+	 * levels every shadow page is reachable from a root, and shared by all its parents. */
+	CHECK_EQ(root_pages, roots);
+	n.leaves = leaves; /* each leaf once, however many roots reach its page */
 	for (u32 i = 0; i < mmu->slots.n; i++) {
 		struct memslot *s = &mmu->slots.slots[i];
 		const u64 *heads = s->track ? s->track->rmap[0] : NULL;

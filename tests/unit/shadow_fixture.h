@@ -121,6 +121,9 @@ void sx_walk(const struct mmu_root *r, sx_entry_fn fn, void *arg);
 void sx_check(void);
 /* Shadow pages of gfn (not direct), in the hash; of those, the ones holding a tracking reference (not unsync). */
 unsigned int sx_spages_of(gfn_t gfn);
+/* A shadow page's parent entries: how many, and whether sptep is one. */
+u32 sx_nr_parents(const struct spage *sp);
+bool sx_is_parent(const struct spage *sp, u64 *sptep);
 unsigned int sx_tracked_spages_of(gfn_t gfn);
 u32 sx_track_count(gfn_t gfn);
 

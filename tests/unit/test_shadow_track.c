@@ -45,15 +45,18 @@ TEST(shadow_track_every_guest_table_on_the_path)
 	CHECK_EQ(sx_fault(far, 0, NULL), MMU_FAULT_FIXED);
 	CHECK_EQ(sx.mmu.shadow.nr_pages, 5);
 	CHECK_EQ(sx_track_count(gfn_of(sx_gpte_gpa(sx.p.cr3, far, 1))), 1);
-	/* A PDPT two PML4 entries point to: one shadow page per parent entry, two tracking references. */
+	/* A PDPT two PML4 entries with the same permissions point to: one shadow page shared by both parent entries,
+	 * one tracking reference, and everything below it is there already (the alias's first access finds its
+	 * leaf). */
 	gpa_t pml4e = sx_gpte_gpa(sx.p.cr3, GVA, 4);
 	gva_t alias = GVA ^ (1ULL << 39);
 	sx_write(sx_gpte_gpa(sx.p.cr3, alias, 4), sx_read(pml4e));
-	CHECK_EQ(sx_fault(alias, 0, NULL), MMU_FAULT_FIXED);
+	CHECK_EQ(sx_fault(alias, 0, NULL), MMU_FAULT_SPURIOUS);
 	sx_check_leaf(alias, SX_DATA, true, true, true);
 	gfn_t pdpt = gfn_of(sx_gpte_gpa(sx.p.cr3, GVA, 3));
-	CHECK_EQ(sx_spages_of(pdpt), 2);
-	CHECK_EQ(sx_track_count(pdpt), 2);
+	CHECK_EQ(sx_spages_of(pdpt), 1);
+	CHECK_EQ(sx_track_count(pdpt), 1);
+	CHECK_EQ(sx.mmu.shadow.nr_pages, 5);
 	sx_teardown();
 }
 
@@ -224,21 +227,55 @@ TEST(shadow_track_misaligned_write_zaps_at_once)
 	sx_teardown();
 }
 
-TEST(shadow_track_roots_are_never_flood_zapped)
+TEST(shadow_track_flooded_root_is_zapped_alone)
 {
 	u64 v = 0;
 
 	setup_one();
 	gpa_t pml4 = sx.p.cr3;
 	struct mmu_root *root = sx.vcpu.current;
-	for (int i = 0; i < 6; i++)
+	/* Another address space, valid in the vCPU's cache. */
+	u64 other = sx_new_table();
+	sx_map(other, GVA, SX_DATA, 1, G_ALL, G_ALL | G_D);
+	sx.p.cr3 = other;
+	CHECK_EQ(sx_load(), 0);
+	struct mmu_root *kept = sx.vcpu.current;
+	sx.p.cr3 = pml4;
+	CHECK_EQ(sx_load(), 0);
+	CHECK(sx.vcpu.current == root && sx.vcpu.cached[0] == kept);
+	u64 requests = sx.root_requests, roots = sx.mmu.stats.roots_allocated;
+	/* Three writes to the PML4 with no fault through it: most likely a PGD no more (a process exited). Only this
+	 * root becomes obsolete, emptied, its frame unprotected; the vCPUs are asked to drop obsolete roots. */
+	for (int i = 0; i < 3; i++)
 		sx_write(pml4 + 3 * 8, i);
-	CHECK_EQ(mmu_write_gpa(&sx.mmu, &sx.vcpu, pml4 + 3 * 8 + 4, &v, 8), 0);
-	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 0);
-	CHECK_EQ(sx_spages_of(gfn_of(pml4)), 1);
+	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 1);
+	CHECK_EQ(sx.mmu.shadow.stats.root_zaps, 1);
+	CHECK(mmu_root_is_obsolete(&sx.mmu, root) && !mmu_root_is_obsolete(&sx.mmu, kept));
+	CHECK_EQ(sx_spages_of(gfn_of(pml4)), 0);
+	CHECK_EQ(sx_track_count(gfn_of(pml4)), 0);
+	CHECK_EQ(sx.root_requests, requests + 1);
+	CHECK_EQ(sx_leaf(GVA), 0);
+	sx_check();
+	/* Further writes go to memory untrapped. */
+	u64 writes = sx.mmu.shadow.stats.pte_writes;
+	sx_write(pml4 + 3 * 8, 0);
+	CHECK_EQ(sx.mmu.shadow.stats.pte_writes, writes);
+	/* The vCPU drops the obsolete root only: the cached one stays, and the reload builds one root. */
+	u64 dropped = sx.vcpu.obsolete_dropped;
+	CHECK(mmu_vcpu_free_obsolete_roots(&sx.mmu, &sx.vcpu));
+	CHECK_EQ(sx.vcpu.obsolete_dropped, dropped + 1);
+	CHECK(sx.vcpu.cached[0] == kept);
+	CHECK_EQ(sx_load(), 0);
+	CHECK_EQ(sx.mmu.stats.roots_allocated, roots + 1);
 	CHECK_EQ(sx_track_count(gfn_of(pml4)), 1);
-	CHECK(sx.vcpu.current == root && !mmu_root_is_obsolete(&sx.mmu, root));
-	CHECK(spte_is_present(sx_leaf(GVA)));
+	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
+	/* Writes with a fault through the root in between are no flooding. */
+	root = sx.vcpu.current;
+	for (int i = 0; i < 4; i++) {
+		sx_write(pml4 + 3 * 8, i);
+		CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_SPURIOUS);
+	}
+	CHECK(!mmu_root_is_obsolete(&sx.mmu, root));
 	/* A misaligned write over the entry in use zaps that entry only. */
 	gpa_t pml4e = sx_gpte_gpa(sx.p.cr3, GVA, 4);
 	u64 e = sx_read(pml4e);
@@ -246,8 +283,7 @@ TEST(shadow_track_roots_are_never_flood_zapped)
 	CHECK(spte_is_present(sx_leaf(GVA)));
 	CHECK_EQ(mmu_write_gpa(&sx.mmu, &sx.vcpu, pml4e + 4, &v, 8), 0); /* our high half and the next entry's low */
 	CHECK_EQ(sx_leaf(GVA), 0);
-	CHECK_EQ(sx.mmu.shadow.nr_pages, 1);
-	CHECK_EQ(sx_spages_of(gfn_of(pml4)), 1);
+	CHECK(!mmu_root_is_obsolete(&sx.mmu, root));
 	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
 	sx_teardown();
 }
@@ -290,13 +326,16 @@ TEST(shadow_track_recursive_guest_table)
 	CHECK_EQ(sx_track_count(gfn_of(pml4)), 1);
 	CHECK(spte_is_present(sx_leaf(GVA)));
 	CHECK_EQ(sx_fault(rec, 0, NULL), MMU_FAULT_FIXED);
-	/* Flooding the recursion's lower levels (not the root) through writes to PML4 entries nobody faults on. */
+	/* Flooding every level of the recursion through writes to PML4 entries nobody faults on. */
 	for (int i = 0; i < 3; i++)
 		sx_write(pml4 + 7 * 8, i);
-	/* Each of the three is zapped in turn, newest (the level-1 one) first. */
-	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 3);
-	CHECK_EQ(sx_spages_of(gfn_of(pml4)), 1);
-	CHECK(spte_is_present(sx_leaf(GVA)));
+	/* Each of the four is zapped in turn, newest (the level-1 one) first, the root alone (made obsolete). */
+	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 4);
+	CHECK_EQ(sx.mmu.shadow.stats.root_zaps, 1);
+	CHECK_EQ(sx_spages_of(gfn_of(pml4)), 0);
+	CHECK(mmu_root_is_obsolete(&sx.mmu, sx.vcpu.current));
+	sx_reload();
+	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
 	sx_teardown();
 }
 
