@@ -182,6 +182,10 @@ void svm_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *st)
 	save->idtr.base = st->idt.base;
 	save->idtr.limit = st->idt.limit;
 	save->cpl = (st->seg[SEG_SS].attr >> 5) & 3;
+	/* A whole new state: the rule that LME may not change while paging is on is for the guest's WRMSR, not for a
+	 * state load, so the previous state's CR0 must not take part in it. */
+	save->cr0 = 0;
+	s->g_cr0 = 0;
 	save->efer = EFER_SVME;
 	svm_set_efer(v, st->efer);
 	save->cr4 = st->cr4;
