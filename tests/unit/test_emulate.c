@@ -3,19 +3,6 @@
  * registers, flags and rip afterwards, and what a fault or a refused instruction leaves behind. */
 #include "test_emulate_env.h"
 
-#define M64 EMU_MODE_64
-#define M32 EMU_MODE_PROT32
-#define M16 EMU_MODE_REAL
-
-static void check_access(unsigned int i, bool write, u64 addr, unsigned int size, u64 val)
-{
-	CHECK(i < env.nlog);
-	CHECK_EQ(env.log[i].write, write);
-	CHECK_EQ(env.log[i].addr, addr);
-	CHECK_EQ(env.log[i].size, size);
-	CHECK_EQ(env.log[i].val, val);
-}
-
 TEST(exec_mov_store_mmio)
 {
 	struct emu_ctxt *c = ENV(M64, 0x89, 0x18); /* mov [rax], ebx */

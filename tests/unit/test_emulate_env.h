@@ -207,4 +207,19 @@ static inline enum emu_result env_run(void)
 	return emu_run(&env.ctxt);
 }
 
+/* The modes the tests run in, by their short names. */
+#define M64 EMU_MODE_64
+#define M32 EMU_MODE_PROT32
+#define M16 EMU_MODE_REAL
+
+/* The i-th logged device access was this one. */
+static inline void check_access(unsigned int i, bool write, u64 addr, unsigned int size, u64 val)
+{
+	CHECK(i < env.nlog);
+	CHECK_EQ(env.log[i].write, write);
+	CHECK_EQ(env.log[i].addr, addr);
+	CHECK_EQ(env.log[i].size, size);
+	CHECK_EQ(env.log[i].val, val);
+}
+
 #endif

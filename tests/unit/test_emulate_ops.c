@@ -4,19 +4,6 @@
  * CMPXCHG16B alignment, and the state a fault leaves. */
 #include "test_emulate_env.h"
 
-#define M64 EMU_MODE_64
-#define M32 EMU_MODE_PROT32
-#define M16 EMU_MODE_REAL
-
-static void check_access(unsigned int i, bool write, u64 addr, unsigned int size, u64 val)
-{
-	CHECK(i < env.nlog);
-	CHECK_EQ(env.log[i].write, write);
-	CHECK_EQ(env.log[i].addr, addr);
-	CHECK_EQ(env.log[i].size, size);
-	CHECK_EQ(env.log[i].val, val);
-}
-
 /* REPE CMPSB stops after the first difference, with rSI/rDI past it and rCX counting what remains. */
 TEST(ops_repe_cmpsb_stops_at_difference)
 {

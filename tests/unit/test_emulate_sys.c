@@ -5,10 +5,6 @@
  * SMSW, LMSW, MOV CR, MOV DR, SLDT, STR, RDMSR/WRMSR, INVLPG, HLT) is the reference for each rule. */
 #include "test_emulate_env.h"
 
-#define M64 EMU_MODE_64
-#define M32 EMU_MODE_PROT32
-#define M16 EMU_MODE_REAL
-
 static struct {
 	u64 cr[9], dr[8], msr_val;
 	u32 msr_index;

@@ -5,10 +5,6 @@
  * against the CPU are in test_emulate_native.c. */
 #include "test_emulate_env.h"
 
-#define M64 EMU_MODE_64
-#define M32 EMU_MODE_PROT32
-#define M16 EMU_MODE_REAL
-
 static void fill_ymm(void)
 {
 	for (unsigned int r = 0; r < 16; r++)
