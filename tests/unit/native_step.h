@@ -43,7 +43,10 @@ static struct {
 	struct native_state *st;
 	greg_t saved[NGREG];
 	uint8_t saved_xmm[16][16];
+	sigset_t saved_mask;
 } native_ctl;
+
+static const int native_sync_sigs[] = {SIGTRAP, SIGILL, SIGFPE, SIGSEGV, SIGBUS};
 
 static void native_handler(int sig, siginfo_t *si, void *ucv)
 {
@@ -61,6 +64,16 @@ static void native_handler(int sig, siginfo_t *si, void *ucv)
 		g[REG_RIP] = (greg_t)(uintptr_t)native_ctl.page;
 		g[REG_EFL] = (greg_t)((st->rflags & 0xcd5) | 0x102); /* arithmetic flags and DF, with IF... and TF */
 		memcpy(fp->_xmm, st->xmm, sizeof(st->xmm));
+		/*
+		 * The instruction runs on the test's RSP, which is no stack: an asynchronous signal taken there
+		 * (libFuzzer's SIGALRM, say) could not push its frame, and the kernel's forced SIGSEGV would come
+		 * back here as the instruction's own fault. Only the instruction's synchronous signals stay open;
+		 * sigreturn applies this mask for the one step and phase 2 puts the old one back.
+		 */
+		native_ctl.saved_mask = uc->uc_sigmask;
+		sigfillset(&uc->uc_sigmask);
+		for (unsigned int i = 0; i < sizeof(native_sync_sigs) / sizeof(native_sync_sigs[0]); i++)
+			sigdelset(&uc->uc_sigmask, native_sync_sigs[i]);
 		native_ctl.phase = 2;
 		return;
 	}
@@ -72,6 +85,7 @@ static void native_handler(int sig, siginfo_t *si, void *ucv)
 	memcpy(st->xmm, fp->_xmm, sizeof(st->xmm));
 	memcpy(g, native_ctl.saved, sizeof(native_ctl.saved));
 	memcpy(fp->_xmm, native_ctl.saved_xmm, sizeof(native_ctl.saved_xmm));
+	uc->uc_sigmask = native_ctl.saved_mask;
 	native_ctl.phase = 0;
 }
 
@@ -83,7 +97,7 @@ static void native_handler(int sig, siginfo_t *si, void *ucv)
  */
 static int native_step(const uint8_t *code, unsigned int len, struct native_state *st)
 {
-	static const int sigs[] = {SIGTRAP, SIGILL, SIGFPE, SIGSEGV, SIGBUS};
+	const int *sigs = native_sync_sigs;
 	struct sigaction sa, old[5];
 	stack_t ss = {.ss_sp = native_ctl.altstack, .ss_size = sizeof(native_ctl.altstack)}, old_ss;
 	uintptr_t lo = (uintptr_t)native_ctl.altstack, hi = lo + sizeof(native_ctl.altstack);
