@@ -74,7 +74,8 @@ int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_pagi
 	r = shadow_root_key(p, &pgd, &role);
 	if (r)
 		return r;
-	shadow_sync(mmu); /* a root load is a TLB flush to the guest: unsync tables are synced before it */
+	/* Not a flush in itself (the guest's flushing CR3 load asks for mmu_shadow_sync_current): a root found again
+	 * keeps its unsync pages unsync, one built anew links only pages in sync. */
 	return mmu_vcpu_load_root_pdptes(mmu, mv, pgd, role, shadow_role_has_pdptes(role) ? p->mode.pdptes : NULL);
 }
 
@@ -82,6 +83,27 @@ void mmu_shadow_flush(struct mmu *mmu)
 {
 	if (mmu->shadow.enabled)
 		shadow_sync(mmu);
+}
+
+void mmu_shadow_sync_current(struct mmu *mmu, struct mmu_vcpu *mv)
+{
+	if (mmu->shadow.enabled && mv->current)
+		shadow_sync_root(mmu, mv->current);
+}
+
+void mmu_shadow_invlpg(struct mmu *mmu, struct mmu_vcpu *mv, gva_t gva, bool pcide)
+{
+	if (!mmu->shadow.enabled || !READ_ONCE(mmu->shadow.unsync))
+		return; /* every shadowed table is write-protected: no leaf can be stale */
+	spin_lock(&mmu->lock);
+	if (mv->current)
+		__shadow_invlpg(mmu, mv->current, gva);
+	/* With PCIDs, INVLPG drops gva's global translations of every PCID too (SDM Vol. 3A 4.10.4.1), and a cached
+	 * root may come back by a CR3 load that does not flush. Without, every CR3 load flushes, and syncs. */
+	for (unsigned int i = 0; pcide && i < MMU_CACHED_ROOTS && mv->cached[i]; i++)
+		__shadow_invlpg(mmu, mv->cached[i], gva);
+	__mmu_flush_and_free(mmu);
+	spin_unlock(&mmu->lock);
 }
 
 int mmu_shadow_fault(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p, gva_t gva, u32 pferr,

@@ -148,9 +148,15 @@ int mmu_add_ram(struct mmu *mmu, gfn_t base_gfn, u64 npages, u32 flags);
  * the vCPU loaded when it is in PAE paging. 0, -ENOMEM, or -EINVAL (PAE paging without p->mode.pdptes). */
 int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p);
 
-/* Shadow paging: the guest flushed its TLB (INVLPG, a CR0/CR4 change): unsync shadow pages are synced. Only for the
- * guest's flushes: the MMU's own (a zap's remote flush) must not re-protect a table the guest is writing. */
+/* Shadow paging, the guest's own TLB flushes (never the MMU's: a zap's remote flush must not re-protect a table the
+ * guest is writing), which bring unsync shadow pages back in sync (mm/shadow/unsync.c):
+ *   mmu_shadow_flush         every context (a CR0/CR4 paging change, an all-context INVPCID): every unsync page;
+ *   mmu_shadow_sync_current  a flushing CR3 load, after the root is loaded: what mv's current root reaches;
+ *   mmu_shadow_invlpg        INVLPG or a one-address INVPCID: gva's leaf in mv's current root, and in its
+ *                            cached ones if the guest has CR4.PCIDE set (pcide). */
 void mmu_shadow_flush(struct mmu *mmu);
+void mmu_shadow_sync_current(struct mmu *mmu, struct mmu_vcpu *mv);
+void mmu_shadow_invlpg(struct mmu *mmu, struct mmu_vcpu *mv, gva_t gva, bool pcide);
 /* Zap the shadow pages of gfn so that the guest may write it natively again: true when nothing will write-protect it
  * (roots of it are made obsolete and go as the vCPUs drop them), false when mv's current root shadows it or another
  * write-tracking user holds it. mm/shadow/sunprotect.c. */

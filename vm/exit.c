@@ -151,7 +151,19 @@ int vcpu_write_cr(struct vcpu *v, int cr, u64 val)
 	/* Under shadow paging the root follows CR3 and the paging mode; a reload finds it in the root cache. */
 	if (v->vm->mmu.shadow.enabled && cr != 2)
 		vcpu_request(v, VCPU_REQ_LOAD_ROOT);
+	/* A MOV to CR3 flushes the TLB (but global entries), unless CR4.PCIDE is set and bit 63 of the source asks it
+	 * not to (SDM Vol. 3A 4.10.4.1): the unsync tables the new root reaches are synced then, after the load. */
+	if (v->vm->mmu.shadow.enabled && cr == 3 && !((val & BIT(63)) && (virt_ops->get_cr(v, 4) & CR4_PCIDE)))
+		vcpu_request(v, VCPU_REQ_MMU_SYNC);
 	return 0;
+}
+
+void vcpu_invlpg(struct vcpu *v, gva_t gva)
+{
+	/* A leaf the refresh zaps is flushed from every vCPU by the MMU; the hardware's entry for gva goes here in any
+	 * case, as KVM's kvm_mmu_invlpg does, so no translation older than the INVLPG survives it. */
+	mmu_shadow_invlpg(&v->vm->mmu, &v->mmu, gva, virt_ops->get_cr(v, 4) & CR4_PCIDE);
+	virt_ops->flush_guest_tlb_gva(v, gva);
 }
 
 u64 vcpu_read_cr(struct vcpu *v, int cr)
@@ -333,12 +345,22 @@ static int handle_shadow_pf(struct vcpu *v)
 	}
 }
 
-/* Shadow paging intercepts INVLPG: the guest's flush of one address is where unsync tables are synced. The whole
- * guest TLB is flushed, which is more than INVLPG asks and always allowed. */
+/* Shadow paging intercepts INVLPG (and INVPCID on VMX) while leaf tables may go unsync: the guest's flush of one
+ * address refreshes that address's shadow leaf (vcpu_invlpg); an all-context flush syncs every unsync table and
+ * flushes the whole guest TLB. Without the address in the exit, the emulator decodes the operand and comes back
+ * through sys_invlpg. */
 static int handle_invlpg(struct vcpu *v)
 {
-	mmu_shadow_flush(&v->vm->mmu);
-	vcpu_request(v, VCPU_REQ_TLB_FLUSH);
+	struct mmu *mmu = &v->vm->mmu;
+
+	if (!v->exit.invlpg.all && !v->exit.invlpg.gva_valid)
+		return vcpu_emulate(v);
+	if (v->exit.invlpg.all) {
+		mmu_shadow_flush(mmu);
+		vcpu_request(v, VCPU_REQ_TLB_FLUSH);
+	} else {
+		vcpu_invlpg(v, v->exit.invlpg.gva);
+	}
 	virt_ops->skip_instruction(v);
 	return 0;
 }
@@ -416,5 +438,6 @@ int exit_dispatch(struct vcpu *v)
 
 	if (reason <= EXIT_NONE || reason >= NR_EXIT_REASONS || !exit_handlers[reason])
 		return unhandled_exit(v);
+	v->exits_by_reason[reason]++;
 	return exit_handlers[reason](v);
 }

@@ -65,6 +65,11 @@ struct vm_exit {
 			u64 value;
 		} cr;
 		struct {
+			gva_t gva;      /* INVLPG's linear address, when gva_valid */
+			bool gva_valid; /* false: the exit did not say (SVM without DecodeAssists): emulate it */
+			bool all;       /* INVPCID: handled as a flush of every context, which any type allows */
+		} invlpg;
+		struct {
 			u8 vector;
 			bool has_error;
 			bool icebp;     /* #DB raised by INT1 (re-injected as the instruction, not as a fault) */

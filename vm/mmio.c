@@ -359,14 +359,9 @@ static int sys_halt(void *opaque)
 	return 0;
 }
 
-/* INVLPG, WBINVD: the guest's flush syncs unsync shadow tables and drops its TLB (more than INVLPG asks). */
 static int sys_invlpg(void *opaque, gva_t linear)
 {
-	struct vcpu *v = ((struct emu_env *)opaque)->v;
-
-	(void)linear;
-	mmu_shadow_flush(&v->vm->mmu);
-	vcpu_request(v, VCPU_REQ_TLB_FLUSH);
+	vcpu_invlpg(((struct emu_env *)opaque)->v, linear);
 	return 0;
 }
 
@@ -413,6 +408,12 @@ static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 }
 
 /* unprotect: the gpa of a write-protected guest page table the exit hit, or INVALID_GPA. */
+static bool is_rep_string_store(const struct emu_insn *insn)
+{
+	return insn->rep && insn->map == 0 && (insn->opcode == 0xa4 || insn->opcode == 0xa5 || insn->opcode == 0xaa ||
+					       insn->opcode == 0xab);
+}
+
 static int emulate(struct vcpu *v, gpa_t unprotect)
 {
 	struct emu_env env;
@@ -421,7 +422,18 @@ static int emulate(struct vcpu *v, gpa_t unprotect)
 
 	env_init(&env, v);
 	ctxt_init(&c, &env, v);
-	enum emu_result r = emu_run(&c);
+	enum emu_result r = emu_decode(&c);
+	/* A REP MOVS or STOS that hit a shadowed guest page table is a page being cleared or copied (a freed table
+	 * reused as data), never an update of its entries: emulated, it would cost a trapped write per element. The
+	 * table stops being shadowed and the guest redoes the instruction natively, as KVM's retry_instruction does
+	 * for instructions that do not write page tables. */
+	if (r == EMU_OK && unprotect != INVALID_GPA && is_rep_string_store(&c.insn) &&
+	    mmu_shadow_unprotect_gfn(&v->vm->mmu, &v->mmu, unprotect >> PAGE_SHIFT)) {
+		v->vm->mmu.shadow.stats.unprotects++;
+		return 0;
+	}
+	if (r == EMU_OK)
+		r = emu_execute(&c);
 	switch (r) {
 	case EMU_OK:
 	case EMU_CONTINUE:

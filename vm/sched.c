@@ -1,5 +1,6 @@
 /* Which CPU runs what: the VM queue and the vCPU-to-CPU assignment. Every CPU calls vm_launch_run_this_cpu; one VM's
  * end, however it ends, never stops the next. */
+#include "kernel/printf.h"
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/virt.h"
@@ -71,6 +72,28 @@ static bool aps_done(void *arg)
 	return true;
 }
 
+/* Where the exits went: one line of the reasons that occurred, in the dispatch table's order. */
+static void report_exits_by_reason(struct vm *vm)
+{
+	char line[1024];
+	size_t n = 0;
+
+	for (int r = EXIT_NONE + 1; r < NR_EXIT_REASONS; r++) {
+		u64 count = 0, cycles = 0;
+
+		for (u32 i = 0; i < vm->nr_vcpus; i++) {
+			count += vm->vcpus[i]->exits_by_reason[r];
+			cycles += vm->vcpus[i]->exit_cycles[r];
+		}
+		if (count && n < sizeof(line))
+			n += (size_t)hv_snprintf(line + n, sizeof(line) - n, "%s%s %llu (%llu kcycles)", n ? ", " : "",
+						 exit_reason_name(r), (unsigned long long)count,
+						 (unsigned long long)(cycles / 1000));
+	}
+	if (n)
+		pr_info("vm %s: exits by reason, with the cycles spent handling them: %s\n", vm->name, line);
+}
+
 static void report_end(struct vm *vm)
 {
 	pr_info("vm %s: ended: %s, status 0x%llx (%llu exits, %llu TDP faults: %llu 4K, %llu 2M, %llu 1G)\n",
@@ -79,6 +102,7 @@ static void report_end(struct vm *vm)
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_4K),
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_2M),
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_1G));
+	report_exits_by_reason(vm);
 	if (vm->mmu.shadow.enabled) {
 		const struct shadow_stats *s = &vm->mmu.shadow.stats;
 		u64 loads = 0, hits = 0, dropped = 0;
@@ -101,11 +125,13 @@ static void report_end(struct vm *vm)
 			(unsigned long long)hits, (unsigned long long)dropped,
 			(unsigned long long)s->half_writes_merged);
 		pr_info("vm %s: shadow MMU: %llu links of an existing (shared) shadow page, %llu relinks, %llu roots "
-			"zapped for flooding\n",
+			"zapped for flooding; %llu root syncs, %llu leaves zapped by INVLPG, %llu leaves prefetched\n",
 			vm->name, (unsigned long long)s->pages_shared, (unsigned long long)s->relinks,
-			(unsigned long long)s->root_zaps);
+			(unsigned long long)s->root_zaps, (unsigned long long)s->root_syncs,
+			(unsigned long long)s->invlpg_zaps, (unsigned long long)s->prefetched);
 		if (s->unprotects)
-			pr_info("vm %s: shadow MMU: %llu guest tables unshadowed for writes the emulator could not redo\n",
+			pr_info("vm %s: shadow MMU: %llu guest tables unshadowed for writes that do not update them (REP "
+				"MOVS/STOS) or that the emulator could not redo\n",
 				vm->name, (unsigned long long)s->unprotects);
 	}
 }

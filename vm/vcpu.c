@@ -110,6 +110,10 @@ static int handle_requests(struct vcpu *v)
 		/* Loading a root flushed this context already. */
 		vcpu_test_and_clear_request(v, VCPU_REQ_TLB_FLUSH);
 	}
+	/* After the load: the root to sync is the one the CR3 load made current. A sync that zapped leaves asked for
+	 * the flush itself (through the MMU's remote flush, which reaches this vCPU too). */
+	if (vcpu_test_and_clear_request(v, VCPU_REQ_MMU_SYNC))
+		mmu_shadow_sync_current(mmu, &v->mmu);
 	if (vcpu_test_and_clear_request(v, VCPU_REQ_TLB_FLUSH))
 		virt_ops->flush_guest_tlb(v);
 	return 0;
@@ -386,7 +390,10 @@ int vcpu_run_loop(struct vcpu *v)
 			vcpu_lapic_drain_inbox(v);
 		if (vlapic_core_events(v->lapic))
 			take_lapic_events(v);
+		u64 t0 = rdtsc();
 		int r = handle_requests(v);
+		/* What an exit asked for (a root load, a sync) is part of its cost. */
+		v->exit_cycles[v->exit.reason] += rdtsc() - t0;
 		if (r) {
 			vm_log(vm, LOG_ERR, "vcpu %u: cannot load an MMU root (%d)\n", v->id, r);
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
@@ -413,7 +420,9 @@ int vcpu_run_loop(struct vcpu *v)
 			break;
 		}
 		v->stats[VM_STAT_EXITS]++;
+		t0 = rdtsc();
 		r = exit_dispatch(v);
+		v->exit_cycles[v->exit.reason] += rdtsc() - t0;
 		if (r < 0 && !vm->ended) {
 			vm_log(vm, LOG_ERR, "vcpu %u: exit handler failed (%d)\n", v->id, r);
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);

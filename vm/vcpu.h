@@ -54,6 +54,8 @@ int vcpu_cr_write_pdptes(struct vcpu *v, int cr, u64 old_val, u64 cr0, u64 cr3, 
  * #GP, and otherwise flushes and reloads the MMU root as the new value requires. */
 int vcpu_write_cr(struct vcpu *v, int cr, u64 val);
 u64 vcpu_read_cr(struct vcpu *v, int cr);
+/* The guest's INVLPG of gva (the intercept, or the emulator's): its shadow leaf refreshed, its translation flushed. */
+void vcpu_invlpg(struct vcpu *v, gva_t gva);
 
 /* Emulate the instruction at RIP against guest RAM and the MMIO bus (vm/mmio.c). */
 int vcpu_emulate(struct vcpu *v);

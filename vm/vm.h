@@ -64,6 +64,7 @@ enum vcpu_request {
 	VCPU_REQ_LOAD_ROOT,          /* (re)load the TDP root into the hardware */
 	VCPU_REQ_FREE_OBSOLETE_ROOTS,
 	VCPU_REQ_KICK,               /* leave the guest, drain the inbox (vcpu_post sets it) and look at the state again */
+	VCPU_REQ_MMU_SYNC,           /* shadow paging: the guest's CR3 load flushes; sync what the (new) root reaches */
 	NR_VCPU_REQUESTS
 };
 
@@ -114,6 +115,10 @@ struct vcpu {
 	u64 console_polled;             /* TSC of the last look at the host serial line */
 	int console_held;               /* a typed byte the guest's UART had no room for yet, or -1 */
 	u64 stats[NR_VM_STATS];         /* written by the vCPU's CPU only */
+	/* Written by the vCPU's CPU only, read at the VM's end report: exits handled per reason, and the TSC cycles
+	 * spent on them (the handler and the requests it raised, as root loads and syncs; not the hardware's exit). */
+	u64 exits_by_reason[NR_EXIT_REASONS];
+	u64 exit_cycles[NR_EXIT_REASONS];
 };
 
 /* Slots of vm->devices[]: each device model's private state. */

@@ -89,6 +89,8 @@ struct vcpu_boot_state {
 	/* Point the hardware at an MMU root table of `level` levels, flushing what the previous one left. */        \
 	X(p, void, load_mmu_root, (struct vcpu * v, hpa_t root, int level))                                            \
 	X(p, void, flush_guest_tlb, (struct vcpu * v))                                                                 \
+	/* Drop the guest's translations of one linear address (shadow paging's INVLPG), or more. */                    \
+	X(p, void, flush_guest_tlb_gva, (struct vcpu * v, gva_t gva))                                                  \
 	/* Log every piece of guest state the backend has (for unhandled exits and failed entries). */                \
 	X(p, void, dump_state, (struct vcpu * v))
 

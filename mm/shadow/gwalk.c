@@ -349,3 +349,12 @@ int gwalk(const struct gwalk_mode *mode, u64 cr3, gva_t gva, u32 access, const s
 	}
 	return -EAGAIN;
 }
+
+u64 gwalk_pte_rsvd(const struct gwalk_mode *mode)
+{
+	struct walker w = { .mode = mode, .maxphy = clamp_maxphy(mode->maxphyaddr),
+			    .rsvd_nx = mode->nxe ? 0 : GPTE_NX };
+
+	w.fmt = mode->lma ? FMT_4LEVEL : mode->pae ? FMT_PAE : FMT_32BIT;
+	return rsvd_mask(&w, 0, 1);
+}

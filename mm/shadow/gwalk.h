@@ -97,6 +97,8 @@ struct gwalk_ops {
 int gwalk(const struct gwalk_mode *mode, u64 cr3, gva_t gva, u32 access, const struct gwalk_ops *ops, void *opaque,
 	  struct gwalk_result *res);
 
+/* The reserved bits of a present 4K page-table entry (level 1) in the mode's paging format (none in 32-bit paging). */
+u64 gwalk_pte_rsvd(const struct gwalk_mode *mode);
 /* The reserved bits of a present PAE PDPTE (SDM Vol. 3A, table 4-8): 2:1, 8:5 and MAXPHYADDR..63. */
 u64 gwalk_pdpte_rsvd(u8 maxphyaddr);
 

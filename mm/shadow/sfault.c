@@ -155,8 +155,9 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 	u64 vpn = gva_to_vpn(gva);
 	int r;
 
-	/* Descriptors for what the change hook adds: a parent for each table linked, the rmap entry of the leaf. */
-	r = rmap_cache_topup(&mmu->shadow.rmap_cache, PT_LEVELS + 1);
+	/* Descriptors for what the change hook adds: a parent for each table linked, the rmap entries of the leaf and
+	 * of those prefetched around it. */
+	r = rmap_cache_topup(&mmu->shadow.rmap_cache, PT_LEVELS + SHADOW_PREFETCH);
 	if (r)
 		return r;
 	for_each_pt_entry(iter, shadow_fmt, root->hpa, root->role.level, vpn, vpn + 1) {
@@ -258,6 +259,7 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 		leaf_sp->gptes[idx] = res->pte[1];
 	__shadow_set_spte(mmu, &iter, spte);
 	mmu->shadow.stats.fixed++;
+	__shadow_prefetch(mmu, p, leaf_sp, idx, iter.gfn, root->role.level == 3);
 	return refused ? MMU_FAULT_WRITE_PROTECTED : MMU_FAULT_FIXED;
 }
 

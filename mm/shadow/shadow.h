@@ -59,6 +59,9 @@ struct shadow_stats {
 	u64 unsyncs;            /* shadow pages let go unsync (the guest writes its leaf table directly) */
 	u64 syncs;              /* unsync pages brought back in sync (CR3 load, INVLPG, TLB flush) */
 	u64 sync_zaps;          /* leaves a sync found changed */
+	u64 root_syncs;         /* flushing CR3 loads that found unsync pages below their root */
+	u64 invlpg_zaps;        /* leaves of unsync tables an INVLPG found changed */
+	u64 prefetched;         /* leaves made around a fault's from the guest's entries already there (sprefetch.c) */
 };
 
 /* The shadow engine's state, in struct mmu (under mmu->lock, except the notifier, registered at init). */
@@ -104,11 +107,16 @@ static inline bool shadow_role_has_pdptes(union mmu_role role)
 int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p, gva_t gva, u32 pferr,
 		      struct mmu_fault *f);
 
-/* Bring every unsync shadow page back in sync: what the guest asks for with a TLB flush (a MOV to CR3, INVLPG, a
- * CR0/CR4 change), before which it may not rely on a changed entry. */
+/* Bring every unsync shadow page back in sync: what the guest asks for with a flush of every context (a CR0/CR4
+ * paging change, an all-context INVPCID), before which it may not rely on a changed entry. */
 void shadow_sync(struct mmu *mmu);
+/* The same for the unsync pages root reaches: a flushing CR3 load of it. */
+void shadow_sync_root(struct mmu *mmu, struct mmu_root *root);
 
 /* ---- inside the MMU layer (caller holds mmu->lock) ---- */
+/* INVLPG of gva in root: if the leaf table for gva is unsync and the guest's entry for gva changed since its shadow
+ * leaf was made, the leaf goes (the table stays unsync). The caller flushes the vCPU's TLB. */
+void __shadow_invlpg(struct mmu *mmu, struct mmu_root *root, gva_t gva);
 /* Take W away from every shadow leaf mapping gfn (its tracking just started): true if an SPTE changed. */
 bool __shadow_write_protect_gfn(struct mmu *mmu, gfn_t gfn);
 

@@ -55,7 +55,16 @@ struct spage {
 	 * whatever its parents: a sync through any root syncs it for all of them. */
 	bool unsync;            /* lock */
 	u64 *gptes;             /* level 1, not direct, lock: the guest entry each present leaf was made from */
-	struct spage *unsync_next; /* lock: shadow.unsync list */
+	struct spage *unsync_next, **unsync_pprev; /* lock: shadow.unsync list */
+	/*
+	 * Upper levels (after KVM's unsync_child_bitmap): the entries below which some page went unsync, so that a
+	 * flushing CR3 load syncs what its own root reaches and visits nothing else (unsync.c). A bit is set in every
+	 * parent entry of a page that goes unsync, and upwards while a parent's count goes from 0 to 1. It is cleared
+	 * lazily: when a sync walk finds the entry's child in sync with nothing unsync below it (synced through another
+	 * parent or by a global sync, zapped, replaced). unsync_children counts the set bits.
+	 */
+	u16 unsync_children;    /* lock */
+	u64 unsync_child_bitmap[PT_ENTRIES / 64]; /* lock */
 	struct spage *gfn_next, *hpa_next; /* lock: the hash chains */
 };
 
@@ -137,6 +146,13 @@ void __shadow_unsync_forget(struct mmu *mmu, struct spage *sp);
 /* Bring one unsync page (already off the unsync list) back in sync: false if it could not be protected again and
  * was zapped instead (sp is gone then). */
 bool __shadow_sync_one(struct mmu *mmu, struct spage *sp);
+/* Sync every unsync page below sp that its unsync-children bitmap leads to; its count is 0 afterwards. */
+void __shadow_sync_children(struct mmu *mmu, struct spage *sp);
+/* sprefetch.c: the leaves of sp around entry idx (a leaf the fault path just made for guest-virtual page vpn) from the
+ * guest's entries, in its aligned group of SHADOW_PREFETCH. The rmap cache must hold a descriptor for each. */
+#define SHADOW_PREFETCH 8
+void __shadow_prefetch(struct mmu *mmu, const struct shadow_paging *p, struct spage *sp, unsigned int idx,
+		       u64 vpn, bool pae_format);
 /* Every shadow page of the guest table at gfn, except the roots zapped for flooding, which shadow it no more. */
 #define for_each_spage_of_gfn(mmu, sp, g)                                                                              \
 	for (sp = (mmu)->shadow.by_gfn[(g) & ((1u << SHADOW_HASH_BITS) - 1)]; sp; sp = sp->gfn_next)                \

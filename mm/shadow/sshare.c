@@ -84,9 +84,12 @@ int __spage_get(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct
 	struct spage *sp = __spage_find(mmu, gfn, role);
 
 	assert_spin_held(&mmu->lock);
+	/* Stale leaves are allowed only at addresses whose old translations a TLB may hold: none of the new parent's.
+	 * So the page is synced, and so is every unsync page below it: the new parent's root has no bits leading to
+	 * them, and its next CR3 load would not find them. */
+	if (sp && sp->unsync_children)
+		__shadow_sync_children(mmu, sp);
 	if (sp && sp->unsync) {
-		/* Its stale leaves are allowed only at addresses whose old translations a TLB may hold: none of the new
-		 * parent's. */
 		__shadow_unsync_forget(mmu, sp);
 		if (!__shadow_sync_one(mmu, sp))
 			sp = NULL;

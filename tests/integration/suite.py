@@ -364,7 +364,7 @@ CASES += [
     # The page-table storm: remaps, CR3 switches, every permission combination with exact error codes and A/D, SMP
     # shootdowns, and the same under PAE paging (PDPTEs loaded at CR3, Linux's half-writes) and 32-bit paging (4 MiB
     # pages, 4-byte entries), which the shadow MMU shadows with PAE-format tables.
-    Case("qemu-svm-shadow-ptstorm", "qemu", "max", mem="1G", cmdline=SHADOW + " hv.shadow_unsync=1",
+    Case("qemu-svm-shadow-ptstorm", "qemu", "max", mem="1G", cmdline=SHADOW,
          modules=ptstorm_modules(" tcg_rsvd"),
          expect=SHADOW_EXPECT + PTSTORM_EXPECT
          + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs.* [1-9]\d* PAE half-writes merged"],
@@ -372,17 +372,21 @@ CASES += [
     # Debian's kernel to userspace and power-off under shadow paging: its /init checks pass, and the VM's end report
     # gives the shadow MMU's counts.
     Case("qemu-svm-shadow-linux", "qemu", "max", mem="2G", cmdline=SHADOW, modules=linux_modules(64),
-         expect=SHADOW_EXPECT + LINUX_EXPECT + [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID,
+         expect=SHADOW_EXPECT + LINUX_EXPECT + [r"^vm linux: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs",
+                                                r"^vm linux: shadow MMU: .* [1-9]\d* root syncs, \d+ leaves zapped by "
+                                                r"INVLPG, [1-9]\d* leaves prefetched"], forbid=LINUX_FORBID,
          ordered=True, timeout=500),
     # The same on VMX without EPT: the storm's 4-level phases with unsync leaves on Skylake, and without them (every
-    # guest table write-protected) on Penryn; Linux with 2 vCPUs (its APs start in real mode, so in vm86).
-    Case("bochs-vmx-shadow-ptstorm", "bochs", "corei7_skylake_x", megs=512, cmdline=VMX_SHADOW + " hv.shadow_unsync=1",
+    # guest table write-protected, hv.shadow_unsync=0) on Penryn; Linux with 2 vCPUs (its APs start in real mode, so
+    # in vm86).
+    Case("bochs-vmx-shadow-ptstorm", "bochs", "corei7_skylake_x", megs=512, cmdline=VMX_SHADOW,
          modules=ptstorm_modules(),
          expect=VMX_SHADOW_EXPECT + PTSTORM_EXPECT
          + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs"],
          forbid=GUEST_NEVER + [r"TEST ptstorm\w* SKIP", r"without P"], timeout=900),
     Case("bochs-penryn-ptstorm", "bochs", "core2_penryn_t9600", megs=512, modules=ptstorm_modules(),
-         expect=PENRYN_EXPECT + PTSTORM_EXPECT,
+         cmdline="loglevel=6 hv.panic=poweroff hv.shadow_unsync=0",
+         expect=PENRYN_EXPECT + PTSTORM_EXPECT + [r"^vm ptstorm: shadow MMU: \d+ faults.* 0 unsyncs, 0 syncs"],
          forbid=GUEST_NEVER + [r"TEST ptstorm\w* SKIP", r"without P"], timeout=900),
     # Bochs runs Linux's 200 fork+execs under shadow paging in about 10 minutes (every process's kernel half is
     # shadowed again): 20 here, and 8 MiB for the memory check.

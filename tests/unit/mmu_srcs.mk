@@ -2,4 +2,5 @@
 MMU_UNIT_SRCS = mm/pt.c mm/pt_iter.c mm/spte_change.c mm/root.c mm/mmu.c mm/mmu_track.c mm/mmu_access.c \
 	mm/ept/tdp_fault.c mm/ept/tdp_huge.c mm/ept/tdp_zap.c mm/ept/tdp_mmu.c mm/track/level.c mm/track/write.c \
 	mm/shadow/rmap.c mm/memslot.c mm/grace.c mm/shadow/gwalk.c mm/shadow/spage.c mm/shadow/sfault.c \
-	mm/shadow/swrite.c mm/shadow/unsync.c mm/shadow/sunprotect.c mm/shadow/sshare.c
+	mm/shadow/swrite.c mm/shadow/unsync.c mm/shadow/sunprotect.c mm/shadow/sshare.c \
+	mm/shadow/sprefetch.c

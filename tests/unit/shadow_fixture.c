@@ -121,6 +121,10 @@ int sx_load(void)
 {
 	int r = mmu_load_root(&sx.mmu, &sx.vcpu, &sx.p);
 
+	/* As the vCPU does for the guest's MOV to CR3, which flushes: what the new root reaches is synced. */
+	if (!r)
+		mmu_shadow_sync_current(&sx.mmu, &sx.vcpu);
+
 	sx_check();
 	return r;
 }

@@ -419,7 +419,7 @@ TEST(shadow_fault_paging_off_truncates_gva)
 	sx_paging_off();
 	CHECK_EQ(sx_load(), 0);
 	fault_fixed(0x100005123ULL, 0x5123, 0);
-	fault_fixed(0xffff800000006000ULL, 0x6000, 0);
+	fault_fixed(0xffff80000000e000ULL, 0xe000, 0); /* outside the first fault's prefetch group */
 	sx_check_leaf(0x5000, 0x5000, true, true, true);
 	u64 *pdpt = phys_to_virt(sx.vcpu.current->hpa);
 	for (unsigned int i = 4; i < PT_ENTRIES; i++)

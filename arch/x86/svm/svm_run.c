@@ -190,8 +190,7 @@ void svm_decode_exit(struct vcpu *v)
 			e->tdp.gpa = c->exit_info_2;
 		break;
 	case SVM_EXIT_INVLPG:
-		if (!svm_decode_invlpg_exit(v))
-			e->reason = EXIT_UNKNOWN;
+		svm_decode_invlpg_exit(v);
 		break;
 	case SVM_EXIT_CR0_READ ... SVM_EXIT_CR0_READ + 31:
 		if (!svm_decode_cr_exit(v, code))
@@ -324,6 +323,16 @@ void svm_load_mmu_root(struct vcpu *v, hpa_t root, int level)
 void svm_flush_guest_tlb(struct vcpu *v)
 {
 	to_svm(v)->need_flush = true;
+}
+
+void svm_flush_guest_tlb_gva(struct vcpu *v, gva_t gva)
+{
+	struct svm_vcpu *s = to_svm(v);
+
+	/* An ASID of an older generation is never used again: the next entry gets a fresh one, with nothing cached. */
+	if (!s->asid || s->asid_generation != this_cpu()->svm_asid_generation)
+		return;
+	__asm__ __volatile__("invlpga %%rax, %%ecx" ::"a"(gva), "c"(s->asid) : "memory");
 }
 
 int svm_tdp_max_level(void)

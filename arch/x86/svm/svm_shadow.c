@@ -43,67 +43,26 @@ void svm_shadow_init(struct svm_vcpu *s)
 	c->nested_ctl = 0;
 	c->intercept_cr = CR_READ(0) | CR_READ(3) | CR_READ(4) | CR_WRITE(0) | CR_WRITE(3) | CR_WRITE(4);
 	c->intercept_exc |= EXC_PF_BIT;
-	/* INVLPG tells the shadow MMU that the guest may rely on a changed entry now: unsync tables are synced. With
-	 * every guest table write-protected (no unsync) the shadow is never stale and INVLPG runs in the guest. */
+	/* INVLPG tells the shadow MMU that the guest may rely on a changed entry now: its leaf in an unsync table is
+	 * refreshed. With every guest table write-protected (no unsync) the shadow is never stale and INVLPG runs in
+	 * the guest. */
 	if (hv_opts.shadow_unsync)
 		c->intercept_misc1 |= SVM_INTERCEPT_INVLPG;
 }
 
-/* The length of INVLPG m (0F 01 /7): prefixes, opcode, ModRM, SIB and displacement as the address size gives them
- * (SDM Vol. 2A 2.1.5, tables 2-1 and 2-2). 0 when the bytes are not an INVLPG with a memory operand. */
-static unsigned int invlpg_len(const u8 *b, int n, bool lm, bool cs_d)
-{
-	int i = 0;
-	bool asize_prefix = false;
-
-	while (i < n && is_prefix(b[i], lm)) {
-		asize_prefix |= b[i] == 0x67;
-		i++;
-	}
-	if (i + 3 > n || b[i] != 0x0f || b[i + 1] != 0x01)
-		return 0;
-	u8 modrm = b[i + 2], mod = modrm >> 6, rm = modrm & 7;
-	if (mod == 3 || ((modrm >> 3) & 7) != 7)
-		return 0;
-	i += 3;
-	unsigned int asize = lm ? (asize_prefix ? 4 : 8) : ((cs_d ^ asize_prefix) ? 4 : 2);
-	if (asize == 2) {
-		if (mod == 1)
-			i += 1;
-		else if (mod == 2 || (mod == 0 && rm == 6))
-			i += 2;
-		return i <= 15 ? (unsigned int)i : 0;
-	}
-	if (rm == 4) { /* SIB */
-		if (i >= n)
-			return 0;
-		if (mod == 0 && (b[i] & 7) == 5)
-			i += 4;
-		i++;
-	} else if (mod == 0 && rm == 5) {
-		i += 4; /* disp32, RIP-relative in 64-bit mode */
-	}
-	if (mod == 1)
-		i += 1;
-	else if (mod == 2)
-		i += 4;
-	return i <= 15 ? (unsigned int)i : 0;
-}
-
-bool svm_decode_invlpg_exit(struct vcpu *v)
+/* With DecodeAssists the exit gives INVLPG's linear address (EXITINFO1), with NRIPS its length; without both, the
+ * handler has the emulator decode the instruction (its operand, its prefixes, its length) and do it. */
+void svm_decode_invlpg_exit(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
-	bool lm = (s->vmcb->save.efer & EFER_LMA) && (s->vmcb->save.cs.attrib & BIT(9));
-	u8 b[15];
 
 	v->exit.reason = EXIT_INVLPG;
-	if (svm_caps.nrips && s->vmcb->control.next_rip) {
+	v->exit.invlpg = (typeof(v->exit.invlpg)){ 0 };
+	if (svm_caps.decode_assists && svm_caps.nrips && s->vmcb->control.next_rip) {
+		v->exit.invlpg.gva = s->vmcb->control.exit_info_1;
+		v->exit.invlpg.gva_valid = true;
 		v->exit.insn_len = (u32)(s->vmcb->control.next_rip - s->vmcb->save.rip);
-		return true;
 	}
-	int n = vcpu_fetch_insn(v, b, sizeof(b));
-	v->exit.insn_len = n > 0 ? invlpg_len(b, n, lm, s->vmcb->save.cs.attrib & BIT(10)) : 0;
-	return v->exit.insn_len != 0;
 }
 
 void svm_shadow_sync(struct svm_vcpu *s)

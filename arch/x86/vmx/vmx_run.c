@@ -213,11 +213,15 @@ void vmx_decode_exit(struct vcpu *v)
 		e->reason = EXIT_XSETBV;
 		break;
 	case VMX_EXIT_INVLPG:
-	case VMX_EXIT_INVPCID:
-		/* Intercepted under shadow paging with unsync tables: a guest flush, which syncs them. INVPCID's own
-		 * checks (#GP for a bad type or descriptor) are the CPU's before the exit only in part; the handler
-		 * flushes everything, which any INVPCID type allows. */
+		/* Intercepted under shadow paging with unsync tables. The qualification is the linear address. */
 		e->reason = EXIT_INVLPG;
+		e->invlpg = (typeof(e->invlpg)){ .gva = qual, .gva_valid = true };
+		break;
+	case VMX_EXIT_INVPCID:
+		/* The same; INVPCID's own checks (#GP for a bad type or descriptor) are the CPU's before the exit only
+		 * in part. The handler flushes every context, which any INVPCID type allows. */
+		e->reason = EXIT_INVLPG;
+		e->invlpg = (typeof(e->invlpg)){ .all = true };
 		break;
 	default:
 		e->reason = EXIT_UNKNOWN;
@@ -353,6 +357,20 @@ void vmx_flush_guest_tlb(struct vcpu *v)
 
 	/* Guest-physical and combined mappings are tagged by EPTP; INVEPT drops both for this context. */
 	invept_current(x);
+}
+
+void vmx_flush_guest_tlb_gva(struct vcpu *v, gva_t gva)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+
+	/* Without VPID every VM entry and exit flushes already. A non-canonical address makes INVVPID fail: the
+	 * guest's INVLPG of one is a no-op anyway. */
+	if (!x->shadow || !x->vpid)
+		invept_current(x);
+	else if (vmx_caps.invvpid_addr && (u64)((s64)(gva << 16) >> 16) == gva)
+		vmx_invvpid(INVVPID_ADDR, x->vpid, gva);
+	else
+		invvpid_current(x);
 }
 
 int vmx_tdp_max_level(void)
