@@ -31,7 +31,7 @@ struct cfg_word {
 struct cfg_line {
 	u32 idx;
 	u32 errors;
-	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console, has_tdp;
+	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console, has_tdp, has_entry;
 	bool has_protect; /* a protect= word with a value, good or bad */
 	bool role_bad;
 	int role;
@@ -40,9 +40,10 @@ struct cfg_line {
 	u8 pages; /* largest TDP page level from pages=: 1 (4K), 2 (2M), 3 (1G) */
 	bool console_raw;
 	bool shadow; /* tdp=0 */
+	bool entry32; /* entry=32 */
 	char vm[VM_CONFIG_NAME_MAX];
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
-	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w; /* for "only on the kernel module" */
+	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w, entry_w; /* for "only on the kernel module" */
 	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
 	/* protect_w is the first protect= word, for "only on the kernel module". protect[] holds the good ranges,
 	 * pairwise disjoint; whether each lies in guest RAM is checked once the line is whole (mem= may come after
@@ -296,6 +297,8 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_protect;
 	else if (strcmp(cw->key, "tdp") == 0)
 		seen = &l->has_tdp;
+	else if (strcmp(cw->key, "entry") == 0)
+		seen = &l->has_entry;
 	else {
 		word_err(l, &cw->w, UNKNOWN_KEY);
 		return;
@@ -350,6 +353,14 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 			l->shadow = true;
 		else if (strcmp(cw->val, "1") != 0) {
 			word_err(l, &cw->w, "tdp must be 0 (shadow paging) or 1 (EPT/NPT where the CPU has it)");
+			return;
+		}
+	} else if (seen == &l->has_entry) {
+		l->entry_w = cw->w;
+		if (strcmp(cw->val, "32") == 0)
+			l->entry32 = true;
+		else if (strcmp(cw->val, "64") != 0) {
+			word_err(l, &cw->w, "entry must be 64 (the kernel's 64-bit entry) or 32 (its 32-bit one)");
 			return;
 		}
 	} else if (seen == &l->has_pages) {
@@ -434,6 +445,7 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	c->max_page_level = l->has_pages ? l->pages : 0;
 	c->console_raw = l->console_raw;
 	c->shadow_paging = l->shadow;
+	c->linux_entry32 = l->entry32;
 	memcpy(c->cmdline, l->cmdline, sizeof(c->cmdline));
 	if (c->mem_bytes) /* 0: mem= was bad, reported already, and there is no RAM to check against */
 		check_protect_in_ram(l, c->mem_bytes);
@@ -446,21 +458,34 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	c->nr_protect = l->nr_protect;
 }
 
+/* The words that describe the VM itself belong on its kernel line; on another one they are a mistake, never
+ * ignored. */
+static void reject_kernel_words(struct cfg_line *l, const char *role)
+{
+	const struct {
+		bool given;
+		const struct cmdline_word *w;
+		const char *key;
+	} words[] = {
+		{ l->has_mem, &l->mem_w, "mem" },	  { l->has_cpus, &l->cpus_w, "cpus" },
+		{ l->has_pages, &l->pages_w, "pages" }, { l->has_console, &l->console_w, "console" },
+		{ l->has_tdp, &l->tdp_w, "tdp" },	  { l->has_entry, &l->entry_w, "entry" },
+		{ l->has_protect, &l->protect_w, "protect" },
+	};
+	char msg[96];
+
+	for (unsigned int i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (!words[i].given)
+			continue;
+		hv_snprintf(msg, sizeof(msg), "%s= goes on the kernel module (role=kernel), not on a role=%s line",
+			    words[i].key, role);
+		word_err(l, words[i].w, msg);
+	}
+}
+
 static void apply_module(struct cfg_line *l, const struct boot_module *m, struct vm_config *c)
 {
-	if (l->has_mem)
-		word_err(l, &l->mem_w, "mem= goes on the kernel module (role=kernel), not on a role=module line");
-	if (l->has_cpus)
-		word_err(l, &l->cpus_w, "cpus= goes on the kernel module (role=kernel), not on a role=module line");
-	if (l->has_pages)
-		word_err(l, &l->pages_w, "pages= goes on the kernel module (role=kernel), not on a role=module line");
-	if (l->has_console)
-		word_err(l, &l->console_w, "console= goes on the kernel module (role=kernel), not on a role=module line");
-	if (l->has_tdp)
-		word_err(l, &l->tdp_w, "tdp= goes on the kernel module (role=kernel), not on a role=module line");
-	if (l->has_protect)
-		word_err(l, &l->protect_w,
-			 "protect= goes on the kernel module (role=kernel), not on a role=module line");
+	reject_kernel_words(l, "module");
 	if (m->end < m->start) {
 		pr_err("vm config: module %u: module range ends before it starts\n", l->idx);
 		l->errors++;
@@ -481,17 +506,7 @@ static void apply_module(struct cfg_line *l, const struct boot_module *m, struct
  * line's business, so any such word here is a mistake worth stopping for rather than something to ignore. */
 static void apply_initrd(struct cfg_line *l, const struct boot_module *m, struct vm_config *c, struct cfg_vm *s)
 {
-	if (l->has_mem)
-		word_err(l, &l->mem_w, "mem= goes on the kernel module (role=kernel), not on a role=initrd line");
-	if (l->has_cpus)
-		word_err(l, &l->cpus_w, "cpus= goes on the kernel module (role=kernel), not on a role=initrd line");
-	if (l->has_pages)
-		word_err(l, &l->pages_w, "pages= goes on the kernel module (role=kernel), not on a role=initrd line");
-	if (l->has_tdp)
-		word_err(l, &l->tdp_w, "tdp= goes on the kernel module (role=kernel), not on a role=initrd line");
-	if (l->has_protect)
-		word_err(l, &l->protect_w,
-			 "protect= goes on the kernel module (role=kernel), not on a role=initrd line");
+	reject_kernel_words(l, "initrd");
 	if (l->has_cmdline)
 		word_err(l, &l->cmdline_w, "an initrd has no command line (cmdline= on the role=kernel line?)");
 	if (s->has_initrd) {

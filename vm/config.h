@@ -100,6 +100,7 @@ struct vm_config {
 	u8 max_page_level; /* 0: the hardware's largest; else 1 (4K), 2 (2M), 3 (1G) */
 	bool console_raw;  /* console=raw: guest output goes to the host console as it comes, unprefixed */
 	bool shadow_paging; /* tdp=0: the shadow MMU even where the CPU has EPT/NPT */
+	bool linux_entry32; /* entry=32: a Linux kernel starts at its 32-bit boot-protocol entry, paging off */
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	u64 kernel_start, kernel_end;
 	u64 initrd_start, initrd_end; /* the role=initrd module, when has_initrd; never empty */

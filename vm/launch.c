@@ -181,6 +181,7 @@ static int load_linux(struct vm *vm, const struct vm_config *cfg, const struct g
 		.acpi_rsdp_gpa = rsdp,
 		.acpi_start = ACPI_AREA_GPA,
 		.acpi_len = ACPI_AREA_LEN,
+		.entry32 = cfg->linux_entry32,
 	};
 	return linux_load(vm, phys_to_virt(cfg->kernel_start), cfg->kernel_end - cfg->kernel_start, &in, layout, st,
 			  v->regs);
@@ -196,6 +197,11 @@ static int load_multiboot(struct vm *vm, const struct vm_config *cfg, const stru
 		mods[i] = (struct mb_module){ .data = phys_to_virt(cfg->modules[i].start),
 					      .size = cfg->modules[i].end - cfg->modules[i].start,
 					      .cmdline = cfg->modules[i].cmdline };
+	if (cfg->linux_entry32) {
+		vm_log(vm, LOG_ERR, "entry=32 chooses a Linux kernel's boot-protocol entry; this kernel is no bzImage "
+				    "(a Multiboot kernel names its own entry)\n");
+		return -EINVAL;
+	}
 	int r = multiboot_load(vm, phys_to_virt(cfg->kernel_start), cfg->kernel_end - cfg->kernel_start, cfg->cmdline,
 			       mods, cfg->nr_modules, layout, &mb);
 	if (!r)

@@ -476,3 +476,28 @@ TEST(config_tdp)
 	CHECK(parse() > 0);
 	CHECK_LOG("tdp= goes on the kernel module (role=kernel), not on a role=module line");
 }
+
+/* entry=32 starts a Linux kernel at its 32-bit boot-protocol entry; only on the kernel line, only 32 or 64. */
+TEST(config_entry)
+{
+	reset();
+	add("vm=a entry=32");
+	add("vm=b entry=64");
+	add("vm=c");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 3);
+	CHECK_EQ(cfg[0].linux_entry32, 1);
+	CHECK_EQ(cfg[1].linux_entry32, 0);
+	CHECK_EQ(cfg[2].linux_entry32, 0);
+	check_rejected("vm=d entry=16", "entry must be 64 (the kernel's 64-bit entry) or 32 (its 32-bit one)");
+	reset();
+	add("vm=m");
+	add("vm=m role=initrd entry=32");
+	CHECK(parse() > 0);
+	CHECK_LOG("entry= goes on the kernel module (role=kernel), not on a role=initrd line");
+	reset();
+	add("vm=m");
+	add("vm=m role=initrd console=raw");
+	CHECK(parse() > 0);
+	CHECK_LOG("console= goes on the kernel module (role=kernel), not on a role=initrd line");
+}

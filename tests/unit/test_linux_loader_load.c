@@ -185,10 +185,9 @@ TEST(linux_64bit_gdt_and_entry_state)
 		CHECK_EQ(regs[r], r == 6 ? ZP : 0); /* RSI is register 6 */
 }
 
-TEST(linux_32bit_entry_without_xlf_kernel_64)
+/* The 32-bit boot protocol's state: a kernel without XLF_KERNEL_64, or any kernel with in.entry32 (entry=32). */
+static void check_32bit_entry(void)
 {
-	setup();
-	put16(img + 0x236, 0x0);
 	CHECK_EQ(load(), 0);
 	CHECK_EQ(st.cr0, 0x11);
 	CHECK_EQ(st.cr3, 0);
@@ -208,6 +207,20 @@ TEST(linux_32bit_entry_without_xlf_kernel_64)
 	CHECK_EQ(regs[VCPU_RBX] | regs[VCPU_RBP] | regs[VCPU_RDI] | regs[VCPU_RSP], 0);
 	check_zero(LINUX_PML4_GPA, LINUX_PT_END - LINUX_PML4_GPA); /* paging off: no tables */
 	CHECK_LAST_LOG("32-bit entry at 0x1000000");
+}
+
+TEST(linux_32bit_entry_without_xlf_kernel_64)
+{
+	setup();
+	put16(img + 0x236, 0x0);
+	check_32bit_entry();
+}
+
+TEST(linux_32bit_entry_asked_of_a_64bit_kernel)
+{
+	setup();
+	in.entry32 = true;
+	check_32bit_entry();
 }
 
 TEST(linux_e820_maps)

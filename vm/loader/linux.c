@@ -484,6 +484,8 @@ static int plan(struct vm *vm, const u8 *img, u64 size, const struct linux_boot_
 
 	if (!ret)
 		ret = parse_header(vm, img, size, p);
+	if (!ret && in->entry32)
+		p->entry64 = false; /* every kernel has the 32-bit entry at code32_start; protocol 2.12 checked above */
 	if (!ret)
 		ret = plan_cmdline(vm, in->cmdline, p);
 	if (!ret)

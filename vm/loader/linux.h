@@ -46,6 +46,9 @@ struct linux_boot_params_in {
 	/* Where the ACPI tables are: reported as e820 type 3 (ACPI reclaimable). acpi_len 0 = no area. It must lie in
 	 * guest RAM, and a nonzero acpi_rsdp_gpa must lie inside it. */
 	u64 acpi_start, acpi_len;
+	/* Start at the 32-bit boot-protocol entry even if the kernel has a 64-bit one (the VM's entry=32): protected
+	 * mode with paging off, as a 32-bit boot loader starts it. */
+	bool entry32;
 };
 
 /*
@@ -64,7 +67,7 @@ struct linux_boot_params_in {
  * initrd goes page aligned, as high as possible below min(initrd_addr_max + 1, end of the RAM range at 0), clear of
  * the kernel's range and the ACPI area.
  *
- * Entry: with xloadflags XLF_KERNEL_64, 64-bit mode at load address + 0x200, paging on with the identity map above,
+ * Entry: with xloadflags XLF_KERNEL_64 (unless in->entry32), 64-bit mode at load address + 0x200, paging on with the identity map above,
  * CS = 0x10 (64-bit code), DS = ES = SS = FS = GS = 0x18, RSI = the zero page, interrupts off. Without it, 32-bit
  * protected mode with paging off at code32_start (= the load address), flat CS = 0x10 and data 0x18, ESI = the zero
  * page. Every other GPR is 0.
