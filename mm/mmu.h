@@ -90,7 +90,9 @@ struct mmu {
 	void *owner;                     /* constant */
 	const struct pt_format *fmt;     /* constant: the TDP format (EPT, EPT without A/D, NPT) */
 	const struct mmu_engine *engine; /* constant: the TDP MMU, or the shadow MMU (shadow.enabled) */
-	struct mmu_root *roots;          /* lock */
+	/* lock for writers; lockless walkers read it in a grace read section (root.h: mmu_roots_lockless_first) */
+	struct mmu_root *roots;
+	u64 root_serial;                 /* lock: the serial of the newest root (struct mmu_root.serial) */
 	u64 generation;                  /* lock (read racily by mmu_root_is_obsolete): bumped by invalidation */
 	/* lock: what the SPTE changes since the last remote flush owe (spte_change.c) */
 	bool flush_pending;
