@@ -11,6 +11,9 @@
  * Locking: mmu->lock (a spinlock) serialises every structural change: faults, zaps, splits, collapses, write
  * tracking, root allocation and freeing. Every SPTE is written atomically through the change hook, so a lockless
  * walker always sees either the old or the new entry. A `__` prefix means the caller holds the lock (asserted).
+ * Two paths take no lock: aging (mmu_age_gfn_range) and the fast fault path (an access-tracked leaf restored), both
+ * inside grace read sections (mm/grace.h) and changing only the bits spte_lockless_mask names, by atomic operations
+ * (the lockless half of the hook, spte_change.h).
  */
 #ifndef MM_MMU_H
 #define MM_MMU_H
