@@ -120,6 +120,7 @@ AGE_ROWS = [
     ("4K: walk, per gfn", "benchage4k", "age_old", "the same, nothing young: the walk alone"),
     ("2M: age, per gfn", "benchage", "age_young", "16 MiB of young 2M leaves aged (net of the call)"),
     ("2M: walk, per gfn", "benchage", "age_old", "the same, nothing young"),
+    ("2M: age, per leaf", "benchage", "age_young_leaf", "the young age per 2M leaf"),
     ("4K touch, young", "benchage4k", "touch_young", "a write per 4K page, leaves young: no exit"),
     ("4K touch, aged", "benchage4k", "touch_aged", "the same after an age: A set again, or an access-track fault"),
     ("= acc-track fault", "benchage4k", "acc_track_fault", "per 4K leaf: the exit and the lockless restore"),
@@ -379,9 +380,11 @@ def main():
 
     # The shadow MMU's figures, next to the same backend's TDP 4K fault-in; its counter deltas checked in every run.
     shadow_backends = [b for b in backends if b[4] is not NOAD_SET]
-    shadow.print_section(shadow_backends, first, lambda key, guest, name: per_op(first[key], guest, name, scale[key]),
-                         lambda key: value(key, "bench4k", "fault_4k") if key in (b[0] for b in tdp_backends)
-                         else None, fmt, 26, w)
+    if shadow_backends:
+        shadow.print_section(shadow_backends, first,
+                             lambda key, guest, name: per_op(first[key], guest, name, scale[key]),
+                             lambda key: value(key, "bench4k", "fault_4k") if key in (b[0] for b in tdp_backends)
+                             else None, fmt, 26, w)
     shadow_bad = [p for b in shadow_backends for r in range(1, a.runs + 1) if (b[0], r) in results
                   for p in shadow.check(f"{b[0]} run {r}", results[(b[0], r)])]
     for p in shadow_bad:

@@ -6,6 +6,7 @@
  *                call); subtracted from the two below
  *   age_young    HC_AGE of the region right after it was written: every leaf young and aged (per gfn of the region)
  *   age_old      HC_AGE of the region again: nothing young, the walk alone (per gfn)
+ *   age_young_leaf  age_young per leaf instead of per gfn (the same for 4K leaves)
  *   touch_young  a write to each 4K page of the region, its leaves young: no exit (per page)
  *   touch_aged   the same writes right after an age (per page): with hardware A/D the CPU sets A again without an
  *                exit; with access tracking (EPT without A/D) the first access to each leaf faults and the lockless
@@ -117,6 +118,7 @@ int test_main(void)
 	report("age_call", call, rounds);
 	report("age_young", young > call ? young - call : 0, rounds * pages);
 	report("age_old", old > call ? old - call : 0, rounds * pages);
+	report("age_young_leaf", young > call ? young - call : 0, rounds * leaves);
 	report("touch_young", t_young, rounds * pages);
 	report("touch_aged", t_aged, rounds * pages);
 	if (tracked)
