@@ -189,6 +189,7 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
  * write-protects without losing a D bit or resurrecting a leaf. With hardware A/D (EPT with A/D, NPT) the A bit is
  * cleared; without (EPT without A/D, or hv.ept_ad=0) the leaf is access-tracked and the next access restores it in
  * the fast fault path. Dirty state is never cleared by aging. No TLB flush follows (mm/ept/tdp_age.c says why).
+ * Any CPU, no lock held, not inside a grace read section of its own; never once mmu_destroy may have begun.
  */
 bool mmu_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
 bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
