@@ -57,11 +57,20 @@ MODULES = [(GUEST + "bench.elf", "vm=bench mem=128M"), (GUEST + "benchfault.elf"
 EXPECT = [r"^\[bench\] TEST bench PASS", r"^\[benchfault\] TEST benchfault PASS", r"^\[bench4k\] TEST bench PASS",
           r"^vm bench: ended: debug-exit, status 0x1 ", r"^vm benchfault: ended: debug-exit, status 0x1 ",
           r"^vm bench: MMU: TDP ", r"^vm benchfault: MMU: TDP ", r"^vm bench4k: MMU: TDP "]
+# Aging (tests/guests/benchage.c): the same guest with 2M leaves and with 4K ones (pages=4k).
+AGE_MODULES = [(GUEST + "benchage.elf", "vm=benchage mem=128M"),
+               (GUEST + "benchage.elf", "vm=benchage4k mem=128M pages=4k")]
+AGE_EXPECT = [r"^\[benchage\] TEST benchage PASS", r"^\[benchage4k\] TEST benchage PASS",
+              r"^vm benchage: MMU: TDP ", r"^vm benchage4k: MMU: TDP "]
 FORBID = suite.GUEST_NEVER + [r"BENCH \S+ SKIP", r"bench: FAIL"]
 # A backend with EPT/NPT boots the TDP guests and then the shadow MMU's pair with tdp=0 on their module lines (the
 # shadow VMs come last, so the TDP figures are those of the boot without them); Penryn, which has no EPT, only the
 # pair, and the hypervisor chooses shadow paging for it.
-TDP_SET = (MODULES + shadow.modules(tdp0=True), EXPECT + shadow.EXPECT + [r"^hv: all VMs have ended"])
+TDP_SET = (MODULES + AGE_MODULES + shadow.modules(tdp0=True),
+           EXPECT + AGE_EXPECT + shadow.EXPECT + [r"^hv: all VMs have ended"])
+# Skylake with hv.ept_ad=0: EPT without A/D bits, so aging access-tracks; the aging guests alone.
+NOAD_SET = (AGE_MODULES, AGE_EXPECT + [r"^vm benchage: MMU: TDP \(EPT without A/D\)", r"^hv: all VMs have ended",
+                                       r"^\[benchage\] bench: age: access tracking"])
 SHADOW_SET = (shadow.modules(tdp0=False), shadow.EXPECT + [r"MMU: shadow paging \(the CPU has no EPT\)",
                                                            r"^hv: all VMs have ended"])
 
@@ -75,6 +84,10 @@ BACKENDS = [
     ("qemu-svm", "QEMU TCG max", "QEMU TCG -cpu max -icount: SVM, NPT; no NRIPS, no FlushByASID; "
      "benchshadow: tdp=0, SVM without NPT",
      dict(emulator="qemu", cpu="max", mem="512M", timeout=180), TDP_SET, True),
+    ("bochs-vmx-noad", "Bochs skl noAD", "Bochs corei7_skylake_x with hv.ept_ad=0: EPT without A/D, aging by "
+     "access tracking; benchage only",
+     dict(emulator="bochs", cpu="corei7_skylake_x", megs=512, timeout=600, cmdline=CMDLINE + " hv.ept_ad=0"),
+     NOAD_SET, False),
     ("bochs-penryn", "Bochs penryn", "Bochs core2_penryn_t9600: VMX without EPT, VPID or the EFER/PAT controls "
      "(MSR lists): shadow paging chosen by the probe; benchshadow only",
      dict(emulator="bochs", cpu="core2_penryn_t9600", megs=512, timeout=600), SHADOW_SET, False),
@@ -100,6 +113,19 @@ FAULT_ROWS = [
     ("= 4K fault-in", "benchfault", ("mmio4k_first", "mmio4k_again"), "net cost of the TDP fault at 4K level"),
     ("= 4K table alloc", "benchfault", ("mmio4k_table", "mmio4k_first"), "net cost of allocating a 4K table"),
 ]
+# Aging: instructions per gfn of the region (HC_AGE net of its call), per 4K page touched, per access-tracking fault.
+AGE_ROWS = [
+    ("HC_AGE call", "benchage4k", "age_call", "HC_AGE of 2 MiB nothing maps: the round trip and an empty walk"),
+    ("4K: age, per gfn", "benchage4k", "age_young", "16 MiB of young 4K leaves aged (net of the call)"),
+    ("4K: walk, per gfn", "benchage4k", "age_old", "the same, nothing young: the walk alone"),
+    ("2M: age, per gfn", "benchage", "age_young", "16 MiB of young 2M leaves aged (net of the call)"),
+    ("2M: walk, per gfn", "benchage", "age_old", "the same, nothing young"),
+    ("2M: age, per leaf", "benchage", "age_young_leaf", "the young age per 2M leaf"),
+    ("4K touch, young", "benchage4k", "touch_young", "a write per 4K page, leaves young: no exit"),
+    ("4K touch, aged", "benchage4k", "touch_aged", "the same after an age: A set again, or an access-track fault"),
+    ("= acc-track fault", "benchage4k", "acc_track_fault", "per 4K leaf: the exit and the lockless restore"),
+    ("2M acc-track fault", "benchage", "acc_track_fault", "per 2M leaf (the other 511 pages: no exit)"),
+]
 # Counter deltas shown per phase: (guest, phase, counters).
 DELTA_ROWS = [
     ("bench", "fault_4k", "1000 x 4K first touch"),
@@ -117,7 +143,9 @@ DELTA_KEYS = [("TDP_FAULTS", "faults"), ("TDP_MAPPED_4K", "4K"), ("TDP_MAPPED_2M
 
 def make_case(key, kw, vm_set, run, shift):
     modules, expect = vm_set
-    case = suite.Case(f"bench-{key}-run{run}", cmdline=CMDLINE, cpus=2, modules=modules, expect=expect,
+    kw = dict(kw)
+    cmdline = kw.pop("cmdline", CMDLINE)
+    case = suite.Case(f"bench-{key}-run{run}", cmdline=cmdline, cpus=2, modules=modules, expect=expect,
                       forbid=FORBID, **kw)
     if case.emulator == "qemu":
         case.icount = f"shift={shift},sleep=off"
@@ -131,8 +159,9 @@ def parse(log):
     for line in log.splitlines():
         e = re.match(r"^vm (\w+): shadow MMU: (.*)$", line)
         if e:
-            out.setdefault(e.group(1), {"bench": {}, "total": {}, "delta": {}, "end": {}})["end"] = \
-                shadow.parse_report(e.group(2))
+            # The report takes two lines (the second: sharing and flooding counts): merge, do not replace.
+            out.setdefault(e.group(1), {"bench": {}, "total": {}, "delta": {}, "end": {}})["end"].update(
+                shadow.parse_report(e.group(2)))
             continue
         m = re.match(r"^\[(\w+)\] (.*)$", line)
         if not m:
@@ -245,7 +274,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2, help="boots per configuration (default 2)")
     ap.add_argument("--only", default="", help="regex on the backend keys: bochs-vmx, bochs-svm, qemu-svm, "
-                    "bochs-penryn")
+                    "bochs-vmx-noad, bochs-penryn")
     ap.add_argument("--qemu-shift", type=int, default=0, help="QEMU -icount shift (default 0)")
     ap.add_argument("--jobs", type=int, default=min(os.cpu_count() or 2, 6), help="emulators at once")
     ap.add_argument("--section", choices=("all", "exits", "linux"), default="all",
@@ -328,6 +357,15 @@ def main():
             print(f"{label:<{w0}}{cells}   {what}")
         print()
 
+    age_backends = [b for b in backends if b[4] in (TDP_SET, NOAD_SET)]
+    if age_backends:
+        print("aging (tests/guests/benchage.c: mmu_age_gfn_range through HC_AGE)")
+        print(f"{'instructions':<{w0}}" + "".join(f"{b[1]:>{w}}" for b in age_backends) + "   what")
+        for label, guest, spec, what in AGE_ROWS:
+            cells = "".join(f"{fmt(value(b[0], guest, spec)):>{w}}" for b in age_backends)
+            print(f"{label:<{w0}}{cells}   {what}")
+        print()
+
     if tdp_backends:
         print("counter deltas over each timed loop: TDP faults / leaves mapped 4K / 2M / 1G / MMIO exits")
         wd = 18  # "1000/1000/0/0/-" and a gap
@@ -341,10 +379,13 @@ def main():
         print()
 
     # The shadow MMU's figures, next to the same backend's TDP 4K fault-in; its counter deltas checked in every run.
-    shadow.print_section(backends, first, lambda key, guest, name: per_op(first[key], guest, name, scale[key]),
-                         lambda key: value(key, "bench4k", "fault_4k") if key in (b[0] for b in tdp_backends)
-                         else None, fmt, 26, w)
-    shadow_bad = [p for b in backends for r in range(1, a.runs + 1) if (b[0], r) in results
+    shadow_backends = [b for b in backends if b[4] is not NOAD_SET]
+    if shadow_backends:
+        shadow.print_section(shadow_backends, first,
+                             lambda key, guest, name: per_op(first[key], guest, name, scale[key]),
+                             lambda key: value(key, "bench4k", "fault_4k") if key in (b[0] for b in tdp_backends)
+                             else None, fmt, 26, w)
+    shadow_bad = [p for b in shadow_backends for r in range(1, a.runs + 1) if (b[0], r) in results
                   for p in shadow.check(f"{b[0]} run {r}", results[(b[0], r)])]
     for p in shadow_bad:
         print(f"FAIL {p}")

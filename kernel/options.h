@@ -11,6 +11,7 @@ struct hv_options {
 	u64 loglevel;
 	int backend;   /* enum virt_backend */
 	bool tdp;
+	bool ept_ad;   /* EPT A/D bits where the CPU has them (arch/x86/vmx/vmx_run.c: vmx_ept_ad_enabled) */
 	bool shadow_unsync; /* shadow paging lets guest leaf tables go unsync (mm/shadow/unsync.c) */
 	u64 max_cpus;
 	int panic;     /* enum panic_action */

@@ -159,8 +159,13 @@ void grace_reclaim(struct grace *g)
 
 		if (!is_expired(r, epoch))
 			break;
-		frame_free(r->frame_order & PAGE_MASK, (unsigned int)(r->frame_order & ~PAGE_MASK));
-		g->stats.freed++;
+		if (r->obj) {
+			kfree(r->obj);
+			g->stats.objects_freed++;
+		} else {
+			frame_free(r->frame_order & PAGE_MASK, (unsigned int)(r->frame_order & ~PAGE_MASK));
+			g->stats.freed++;
+		}
 		g->head++;
 	}
 }
@@ -174,10 +179,9 @@ static void grace_wait(struct grace *g, u32 max_pending)
 		__builtin_ia32_pause();
 }
 
-void grace_retire(struct grace *g, hpa_t frame, unsigned int order)
+static void grace_queue(struct grace *g, u64 frame_order, void *obj)
 {
 	grace_assert_owner(g);
-	BUG_ON(order > GRACE_MAX_ORDER || !IS_ALIGNED(frame, PAGE_SIZE << order)); /* INVALID_HPA is not aligned */
 	if (g->tail - g->head == GRACE_RING_SIZE) {
 		g->stats.full_waits++;
 		grace_wait(g, GRACE_RING_SIZE - 1);
@@ -187,9 +191,24 @@ void grace_retire(struct grace *g, hpa_t frame, unsigned int order)
 
 	/* The owner's lock orders retires and the epoch only grows, so stamps are nondecreasing along the ring. */
 	BUG_ON(g->head != g->tail && g->ring[(g->tail - 1) % GRACE_RING_SIZE].epoch > epoch);
-	g->ring[g->tail % GRACE_RING_SIZE] = (struct grace_retired){.frame_order = frame | order, .epoch = epoch};
+	g->ring[g->tail % GRACE_RING_SIZE] = (struct grace_retired){.frame_order = frame_order, .epoch = epoch, .obj = obj};
 	g->tail++;
-	g->stats.retired++;
+	if (obj)
+		g->stats.objects++;
+	else
+		g->stats.retired++;
+}
+
+void grace_retire(struct grace *g, hpa_t frame, unsigned int order)
+{
+	BUG_ON(order > GRACE_MAX_ORDER || !IS_ALIGNED(frame, PAGE_SIZE << order)); /* INVALID_HPA is not aligned */
+	grace_queue(g, frame | order, NULL);
+}
+
+void grace_retire_object(struct grace *g, void *obj)
+{
+	BUG_ON(!obj);
+	grace_queue(g, 0, obj);
 }
 
 void grace_synchronize(struct grace *g)

@@ -33,15 +33,18 @@ bool grace_in_read_section(void);
 struct grace_stats {
 	u64 retired;	/* frames queued by grace_retire */
 	u64 freed;	/* frames handed to frame_free */
+	u64 objects;	   /* heap objects queued by grace_retire_object */
+	u64 objects_freed; /* of those, handed to kfree */
 	u64 advances;	/* global epoch advances made by this grace's reclaim calls */
 	u64 full_waits; /* grace_retire calls that found the ring full and had to wait for readers */
 };
 
 /* One queued frame: its hpa with the order in the low bits (hpas are page aligned), and the epoch it was retired
- * in. */
+ * in; or, for grace_retire_object, the heap object (frame_order unused). */
 struct grace_retired {
 	u64 frame_order;
 	u64 epoch;
+	void *obj;
 };
 
 /*
@@ -63,6 +66,10 @@ void grace_init(struct grace *g, const spinlock_t *owner_lock);
  * every read section that began before this call has ended. Never allocates. Waits for readers only if the ring is
  * full (counted in stats.full_waits); then the caller must not be inside a read section itself. */
 void grace_retire(struct grace *g, hpa_t frame, unsigned int order);
+
+/* The same for a heap object (kmalloc) that lockless walkers may still read: kfree'd once its grace period is over.
+ * For the few structures such walkers follow besides tables (the MMU's roots, which aging walks without the lock). */
+void grace_retire_object(struct grace *g, void *obj);
 
 /* Free every queued frame whose grace period is over, advancing the global epoch where the readers allow it; never
  * waits. With no reader inside a section, one call frees everything queued before it. */

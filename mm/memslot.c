@@ -96,6 +96,7 @@ static void free_backing(struct memslot *s, u64 nchunks)
 	kfree(s->chunks);
 	kfree(s->contig_1g);
 	kfree(s->chunk_state);
+	kfree(s->dirty_log);
 	track_slot_free(s);
 	memset(s, 0, sizeof(*s));
 }
@@ -112,7 +113,8 @@ static int alloc_backing(struct memslot *s, u64 *done)
 	s->chunks = kzalloc(nchunks * sizeof(*s->chunks));
 	s->contig_1g = kzalloc(gig_count(s));
 	s->chunk_state = kzalloc(nchunks); /* all CHUNK_DIRTY */
-	if (!s->chunks || !s->contig_1g || !s->chunk_state)
+	s->dirty_log = kzalloc(s->npages / 8); /* npages is a multiple of 512: whole words */
+	if (!s->chunks || !s->contig_1g || !s->chunk_state || !s->dirty_log)
 		return -ENOMEM;
 	while (*done < nchunks) {
 		u64 i = *done;

@@ -28,6 +28,9 @@ struct memslot {
 	u32 id;
 	u32 flags;       /* MEMSLOT_* */
 	struct track_slot *track; /* mm/track per-gfn state; NULL until first used */
+	/* One bit per gfn, atomic: dirty state harvested from SPTEs that no longer hold it (memslot_dirty.c). Allocated
+	 * with the slot; NULL in a slot made without it (host tests' made-up slots), which records nothing. */
+	u64 *dirty_log;
 };
 
 enum { CHUNK_DIRTY, CHUNK_CLEARING, CHUNK_CLEAN };
@@ -57,6 +60,17 @@ int memslot_backing_level(const struct memslot *s, gfn_t gfn);
  * another CPU is zeroing. Cheap once clean. Call before guest memory is mapped for the guest or read or written by
  * the hypervisor: whatever the host frames held before must never reach the guest. Any CPU, any lock held. */
 void memslot_prepare(const struct memslot *s, gfn_t gfn, u64 npages);
+
+/*
+ * The dirty log (memslot_dirty.c): where the MMU's change hook puts the dirty state of an SPTE that loses it (a dirty
+ * leaf zapped, split, write-protected, or access-tracked by aging), so that no write is forgotten when the leaf that
+ * recorded it goes. A gfn was written since its bit was last cleared if its bit is set or a leaf mapping it is still
+ * dirty (spte_is_dirty). Lock-free: the hook calls it under mmu->lock, the lockless aging walk without.
+ */
+/* Set the bits of [gfn, gfn + npages), clipped to the slot. */
+void memslot_mark_dirty(const struct memslot *s, gfn_t gfn, u64 npages);
+/* Whether gfn's bit was set, clearing it; false without a dirty log. */
+bool memslot_test_and_clear_dirty(const struct memslot *s, gfn_t gfn);
 
 /* Add a slot backed by freshly allocated host memory, reading as zero to the guest, (1 GiB blocks where the allocator has them, else 2 MiB).
  * base_gfn and npages must be 2 MiB multiples. Returns 0, -EINVAL (misaligned or overlapping), -ENOSPC, -ENOMEM. */

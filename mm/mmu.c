@@ -122,6 +122,10 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 	*f = (struct mmu_fault){ .gpa = gpa, .access = access, .gfn = gpa >> PAGE_SHIFT };
 	/* Slots do not change while vCPUs run: the slot and its backing are looked up once, without the lock. */
 	f->slot = f->gfn < PT_MAX_PFN ? memslot_find(&mmu->slots, f->gfn) : NULL;
+	/* An access-tracked leaf (aging without A/D) is restored without the lock: aging must never make faults wait
+	 * for it, nor for each other. */
+	if (f->slot && tdp_fast_page_fault(mmu, root, f))
+		return MMU_FAULT_FIXED;
 	if (f->slot) {
 		f->backing_level = memslot_backing_level(f->slot, f->gfn);
 		f->host_writable = !(f->slot->flags & MEMSLOT_READONLY);
@@ -143,6 +147,16 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 	__mmu_flush_and_free(mmu);
 	spin_unlock(&mmu->lock);
 	return r;
+}
+
+bool mmu_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
+{
+	return mmu->engine->age_gfn_range ? mmu->engine->age_gfn_range(mmu, start, end, false) : true;
+}
+
+bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
+{
+	return mmu->engine->age_gfn_range ? mmu->engine->age_gfn_range(mmu, start, end, true) : true;
 }
 
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)

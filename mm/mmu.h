@@ -11,6 +11,9 @@
  * Locking: mmu->lock (a spinlock) serialises every structural change: faults, zaps, splits, collapses, write
  * tracking, root allocation and freeing. Every SPTE is written atomically through the change hook, so a lockless
  * walker always sees either the old or the new entry. A `__` prefix means the caller holds the lock (asserted).
+ * Two paths take no lock: aging (mmu_age_gfn_range) and the fast fault path (an access-tracked leaf restored), both
+ * inside grace read sections (mm/grace.h) and changing only the bits spte_lockless_mask names, by atomic operations
+ * (the lockless half of the hook, spte_change.h).
  */
 #ifndef MM_MMU_H
 #define MM_MMU_H
@@ -27,7 +30,7 @@
 #include "mm/track/write.h"
 
 struct mmu_stats {
-	u64 faults;                 /* every fault handled, MMIO included */
+	u64 faults;                 /* every fault handled under the lock, MMIO included */
 	u64 faults_mapped[4];       /* [1] 4K, [2] 2M, [3] 1G leaves installed by faults */
 	u64 mmio_faults;            /* faults on gfns no memslot backs */
 	u64 spurious_faults;        /* the SPTE already allowed the access */
@@ -44,6 +47,12 @@ struct mmu_stats {
 	u64 write_protected_sptes;  /* SPTEs that lost W because tracking of their gfn started */
 	u64 tracked_writes;         /* writes to tracked gfns applied through mmu_write_gpa/mmu_cmpxchg_gpa */
 	u64 tracked_writes_refused; /* of those, refused by a notifier */
+	/* Atomic (the lockless paths add to them): */
+	u64 aged_leaves;            /* young leaves aged: A cleared, or access-tracked (no A/D) */
+	u64 age_sections;           /* aging walks that left their grace read section midway (tdp_age.c) */
+	u64 fast_faults;            /* faults fixed without the lock (not in `faults`), tdp_fast.c */
+	u64 access_track_faults;    /* of those, an access-tracked leaf restored: the price of aging without A/D */
+	u64 dirty_harvested;        /* dirty leaves whose state went to the dirty log (mm/memslot.h) */
 };
 
 /* What the MMU needs from its owner (the VM). */
@@ -76,6 +85,15 @@ struct mmu_engine {
 	 * them a table has exactly one parent and goes with it (the TDP MMU). */
 	void (*table_linked)(struct mmu *mmu, u64 *sptep, hpa_t table, int level);
 	bool (*table_unlinked)(struct mmu *mmu, u64 *sptep, hpa_t table, int level);
+	/* The gfn the hook is given with a leaf is the guest frame the leaf maps (the TDP MMU). Then the hook harvests
+	 * a dirty leaf's state into the memslot's dirty log itself; an engine whose tables are indexed otherwise (the
+	 * shadow MMU's, by guest-virtual address) must do it in leaf_changed, where it knows the frame. */
+	bool indexed_by_gfn;
+	/* Optional: the engine's aging walk (mmu_age_gfn_range), run without mmu->lock inside a grace read section:
+	 * whether a leaf mapping [start, end) was accessed since it was last aged, clearing that state unless
+	 * test_only. Without one, mmu_age_gfn_range reports every range young (the shadow MMU's rmap walk is still to
+	 * come; "young" is the answer that makes no consumer give away memory it cannot see). */
+	bool (*age_gfn_range)(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only);
 };
 
 /* Tables unlinked but not yet freed, waiting for the remote TLB flush; a full batch is flushed early. */
@@ -90,7 +108,9 @@ struct mmu {
 	void *owner;                     /* constant */
 	const struct pt_format *fmt;     /* constant: the TDP format (EPT, EPT without A/D, NPT) */
 	const struct mmu_engine *engine; /* constant: the TDP MMU, or the shadow MMU (shadow.enabled) */
-	struct mmu_root *roots;          /* lock */
+	/* lock for writers; lockless walkers read it in a grace read section (root.h: mmu_roots_lockless_first) */
+	struct mmu_root *roots;
+	u64 root_serial;                 /* lock: the serial of the newest root (struct mmu_root.serial) */
 	u64 generation;                  /* lock (read racily by mmu_root_is_obsolete): bumped by invalidation */
 	/* lock: what the SPTE changes since the last remote flush owe (spte_change.c) */
 	bool flush_pending;
@@ -167,6 +187,18 @@ int mmu_shadow_fault(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_p
 /* A guest-physical fault at gpa for an access of kind SPTE_ACC_*: returns an mmu_fault_result or -ENOMEM; *f holds
  * the fault as the MMU saw it. */
 int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, struct mmu_fault *f);
+
+/*
+ * Aging (KVM's kvm_age_gfn / kvm_test_age_gfn): whether a leaf mapping any gfn of [start, end) was accessed since it
+ * was last aged; mmu_age_gfn_range also clears that state in every such leaf. Without mmu->lock: each engine's own
+ * walk, under grace read sections, so it never makes a fault wait, and races with faults, zaps, splits and
+ * write-protects without losing a D bit or resurrecting a leaf. With hardware A/D (EPT with A/D, NPT) the A bit is
+ * cleared; without (EPT without A/D, or hv.ept_ad=0) the leaf is access-tracked and the next access restores it in
+ * the fast fault path. Dirty state is never cleared by aging. No TLB flush follows (mm/ept/tdp_age.c says why).
+ * Any CPU, no lock held, not inside a grace read section of its own; never once mmu_destroy may have begun.
+ */
+bool mmu_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
+bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
 
 /* Zap the leaves mapping [start, end) in every root, obsolete ones too. Flushes if anything present went. */
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);

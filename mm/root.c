@@ -71,8 +71,10 @@ static int __mmu_alloc_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, con
 		kfree(root);
 		return r;
 	}
+	root->serial = ++mmu->root_serial;
 	root->next = mmu->roots;
-	mmu->roots = root;
+	/* Release: a lockless walker that finds the root finds it whole, its top table cleared. */
+	__atomic_store_n(&mmu->roots, root, __ATOMIC_RELEASE);
 	mmu->stats.roots_allocated++;
 	*out = root;
 	return 0;
@@ -86,10 +88,24 @@ static void __mmu_free_root(struct mmu *mmu, struct mmu_root *root)
 	BUG_ON(root->refcount);
 	for (pp = &mmu->roots; *pp != root; pp = &(*pp)->next)
 		BUG_ON(!*pp);
-	*pp = root->next;
+	/* Unlinked first, so no lockless walker that starts later finds it; the ones already on it keep it (and its
+	 * tree, which free_tree empties through the hook and defers like any other table) until their grace period
+	 * is over. */
+	__atomic_store_n(pp, root->next, __ATOMIC_RELEASE);
 	mmu->engine->free_tree(mmu, root);
 	mmu->stats.roots_freed++;
-	kfree(root);
+	grace_retire_object(&mmu->grace, root);
+}
+
+struct mmu_root *mmu_roots_lockless_first(struct mmu *mmu)
+{
+	BUG_ON(!grace_in_read_section());
+	return __atomic_load_n(&mmu->roots, __ATOMIC_ACQUIRE);
+}
+
+struct mmu_root *mmu_roots_lockless_next(struct mmu_root *root)
+{
+	return __atomic_load_n(&root->next, __ATOMIC_ACQUIRE);
 }
 
 void __mmu_get_root(struct mmu *mmu, struct mmu_root *root)

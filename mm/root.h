@@ -87,7 +87,14 @@ struct mmu_root {
 	 * it as any other obsolete root, and no load finds it again. A shadow root whose guest table was flooded with
 	 * writes (mm/shadow/swrite.c), or whose frame the guest now writes as data (__mmu_invalidate_roots_of_gfn). */
 	bool invalid;
-	struct mmu_root *next;  /* mmu->lock: list of every live root */
+	/* constant: the order roots were built in (mm/mmu.c numbers them 1, 2, ...). The list below is kept newest
+	 * first, so it is also sorted by serial, descending: a lockless walker that left its read section finds its
+	 * place again by serial (mm/ept/tdp_age.c), whatever roots came and went meanwhile. */
+	u64 serial;
+	/* The list of every live root. Written under mmu->lock with release stores; lockless walkers (aging) follow it
+	 * inside a grace read section (mmu_roots_lockless_first/next): a removed root keeps its next pointer and is
+	 * kfree'd only after a grace period (grace_retire_object), so a walker standing on it can still go on. */
+	struct mmu_root *next;
 };
 
 /* A vCPU's roots. Owned by the vCPU; the MMU changes it only from the mmu_* calls that vCPU makes. */
@@ -118,6 +125,13 @@ int mmu_vcpu_load_root_pdptes(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, u
 bool mmu_vcpu_free_obsolete_roots(struct mmu *mmu, struct mmu_vcpu *mv);
 /* Drop every root this vCPU holds (vCPU teardown). */
 void mmu_vcpu_put_roots(struct mmu *mmu, struct mmu_vcpu *mv);
+
+/* ---- for lockless walkers, inside a grace read section (mm/grace.h), without mmu->lock ---- */
+/* The newest root, then each older one; NULL at the end. Every root on the list when the section began is seen
+ * (unless it was removed meanwhile), each at most once, newest first; the struct and its tree stay allocated until
+ * the section ends, but the tree may be emptied under the walker (the engine's free_tree) at any time. */
+struct mmu_root *mmu_roots_lockless_first(struct mmu *mmu);
+struct mmu_root *mmu_roots_lockless_next(struct mmu_root *root);
 
 /* ---- for the engines and mm/mmu.c (caller holds mmu->lock) ---- */
 void __mmu_get_root(struct mmu *mmu, struct mmu_root *root);

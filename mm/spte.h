@@ -50,10 +50,11 @@
 #define SPTE_MMU_WRITABLE BIT(53)
 
 /*
- * Access tracking, for EPT without A/D (a later issue ages pages with it): a leaf is "access-tracked" by clearing its
- * R, W and X bits while MMU_PRESENT stays set, so the next access faults and marks the page young. R and X are saved
- * here to be restored by that fault; W is not saved, because MMU_WRITABLE already says whether it may come back.
- * Reserved now so that no other use takes them.
+ * Access tracking, for EPT without A/D (aging: mm/ept/tdp_age.c): a leaf is "access-tracked" by clearing its R, W and
+ * X bits while MMU_PRESENT stays set, so the next access faults and marks the page young. R and X are saved here to
+ * be restored by that fault (the lockless fast path, mm/ept/tdp_fast.c); W is not saved, because MMU_WRITABLE
+ * already says whether it may come back, and it comes back only for a write (without A/D, W is the only record of
+ * "maybe written": mm/spte_change.c harvests it when it goes).
  */
 #define SPTE_ACC_TRACK_SAVED_R BIT(54)
 #define SPTE_ACC_TRACK_SAVED_X BIT(55)
@@ -99,6 +100,22 @@ static_assert((EPT_MMIO_VALUE & ~EPT_MMIO_MASK) == 0 && (NPT_MMIO_VALUE & ~NPT_M
 static_assert(EPT_PS == PTE_PS, "spte_is_leaf reads bit 7 in every format");
 
 #define SPTE_HUGE PTE_PS
+
+/*
+ * Without mmu->lock, a present leaf may change only in these bits: A and D (the hardware sets them; aging clears A);
+ * and, in a format without hardware A/D, the permissions and their saved copies (aging access-tracks a leaf, the
+ * fast fault path restores it, adding W only where MMU_WRITABLE allows). Presence, the frame, leaf-ness and the
+ * software writability bits change only under the lock, so a lock holder that exchanges an entry may find these
+ * bits, and only these, changed since it read it (__mmu_set_spte checks).
+ */
+static inline u64 spte_lockless_mask(const struct pt_format *fmt)
+{
+	u64 m = fmt->accessed | fmt->dirty;
+
+	if (!fmt->ad_enabled)
+		m |= fmt->readable | fmt->writable | fmt->executable | SPTE_ACC_TRACK_SAVED_MASK;
+	return m;
+}
 
 /* Access kinds, for make_leaf_spte and spte_allows (the TDP MMU's TDP_ACC_* have the same values). */
 #define SPTE_ACC_READ BIT(0)
@@ -186,6 +203,53 @@ static inline u64 make_leaf_spte(const struct pt_format *fmt, hpa_t hpa, int lev
 		spte |= SPTE_MMU_WRITABLE | fmt->writable | fmt->dirty;
 	BUG_ON(spte_is_mmio(fmt, spte)); /* an hpa with NPT's reserved bit 51 */
 	return spte;
+}
+
+/* ---- aging (mm/ept/tdp_age.c) and access tracking ---- */
+
+/* A present leaf whose permissions aging took away (only in a format without hardware A/D: with A/D, aging clears
+ * A instead). A TDP leaf is always readable otherwise, so "no R, W or X" is unambiguous, and MMIO SPTEs are not
+ * present. */
+static inline bool spte_is_access_tracked(const struct pt_format *fmt, u64 spte)
+{
+	return !fmt->ad_enabled && spte_is_present(spte) &&
+	       !(spte & (fmt->readable | fmt->writable | fmt->executable));
+}
+
+/* Whether a present leaf was accessed since it was last aged: its A bit, or (without A/D) not access-tracked. */
+static inline bool spte_is_young(const struct pt_format *fmt, u64 spte)
+{
+	return fmt->ad_enabled ? (spte & fmt->accessed) != 0 : !spte_is_access_tracked(fmt, spte);
+}
+
+/* Whether the page a present leaf maps may have been written through it since its dirty state was last harvested:
+ * D with hardware A/D; without, W (nothing finer exists, as in KVM's is_dirty_spte). */
+static inline bool spte_is_dirty(const struct pt_format *fmt, u64 spte)
+{
+	return (spte & (fmt->ad_enabled ? fmt->dirty : fmt->writable)) != 0;
+}
+
+/* The access-tracked form of a young leaf of a format without A/D: R and X saved, R, W and X cleared. */
+static inline u64 make_access_tracked_spte(const struct pt_format *fmt, u64 spte)
+{
+	BUG_ON(fmt->ad_enabled || !spte_is_present(spte) || spte_is_access_tracked(fmt, spte) ||
+	       (spte & SPTE_ACC_TRACK_SAVED_MASK));
+	if (spte & fmt->readable)
+		spte |= SPTE_ACC_TRACK_SAVED_R;
+	if (spte & fmt->executable)
+		spte |= SPTE_ACC_TRACK_SAVED_X;
+	return spte & ~(fmt->readable | fmt->writable | fmt->executable);
+}
+
+/* The leaf an access-tracked SPTE came from, without W (a write adds it where MMU_WRITABLE allows). */
+static inline u64 restore_access_tracked_spte(const struct pt_format *fmt, u64 spte)
+{
+	BUG_ON(!spte_is_access_tracked(fmt, spte));
+	if (spte & SPTE_ACC_TRACK_SAVED_R)
+		spte |= fmt->readable;
+	if (spte & SPTE_ACC_TRACK_SAVED_X)
+		spte |= fmt->executable;
+	return spte & ~SPTE_ACC_TRACK_SAVED_MASK;
 }
 
 /* An entry pointing to the lower table at `table`; its permissions are all-allowing, the leaves decide. */

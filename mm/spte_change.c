@@ -52,6 +52,28 @@ static void __handle_removed_table(struct mmu *mmu, const struct mmu_engine *eng
 	__mmu_defer_free_table(mmu, table);
 }
 
+/*
+ * Dirty state leaves a leaf when the leaf goes (zap), becomes a table (split: the children repeat its D, but the
+ * huge leaf's whole range is recorded now, before any child can be dropped on its own), stops being dirty (without
+ * A/D: loses W, as access tracking and write-protection do), or is write-protected (loses W with D kept: recorded
+ * anyway, so that a write-protect is a point where every earlier write is in the log). A gfn's dirty log bit or a
+ * dirty leaf mapping it: between them every write is recorded, and this is the one place they hand over.
+ */
+void mmu_spte_harvest_dirty(struct mmu *mmu, const struct pt_format *fmt, gfn_t gfn, u64 old, u64 new, int level)
+{
+	const struct memslot *slot;
+
+	if (!spte_is_present(old) || !spte_is_leaf(old, level) || !spte_is_dirty(fmt, old))
+		return;
+	if (spte_is_present(new) && spte_is_leaf(new, level) && spte_is_dirty(fmt, new) && !(old & fmt->writable & ~new))
+		return;
+	/* Slots do not change while SPTEs exist for them (memslots change with the vCPUs stopped and the tree zapped). */
+	slot = memslot_find(&mmu->slots, gfn);
+	if (slot)
+		memslot_mark_dirty(slot, gfn, pt_level_pages(level));
+	__atomic_fetch_add(&mmu->stats.dirty_harvested, 1, __ATOMIC_RELAXED);
+}
+
 void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt, gfn_t gfn,
 			       u64 *sptep, u64 old, u64 new, int level)
 {
@@ -71,6 +93,8 @@ void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, co
 		mmu->flush_pending = true;
 	if (was_leaf && !is_present)
 		mmu->stats.zapped_leaves++;
+	if (eng->indexed_by_gfn)
+		mmu_spte_harvest_dirty(mmu, fmt, gfn, old, new, level);
 	if (eng->leaf_changed && (was_leaf || is_leaf))
 		eng->leaf_changed(mmu, gfn, sptep, was_leaf ? old : 0, is_leaf ? new : 0, level);
 	/* Observers see changes in the order they reach memory: this entry first, then the table below it. */
@@ -89,15 +113,17 @@ void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, co
 
 /*
  * Every write is an exchange, so the hook sees the value really replaced, including A/D bits the hardware set after
- * the walker read the entry: other vCPUs run in the guest while the lock is held. Anything else changing under the
- * lock is a bug.
+ * the walker read the entry (other vCPUs run in the guest while the lock is held) and what the lockless walkers
+ * changed (aging, the fast fault path: spte_lockless_mask). The new value never derives from the bits those may
+ * change: a plain write stores 0, a fresh leaf or a table; every change that keeps bits of the old value (a split, a
+ * write-protect) is a compare-exchange that retries. Anything else changing under the lock is a bug.
  */
 void __mmu_set_spte(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte)
 {
 	assert_spin_held(&mmu->lock);
 	u64 old = __atomic_exchange_n(iter->sptep, new_spte, __ATOMIC_SEQ_CST);
 
-	BUG_ON((old ^ iter->old_spte) & ~(iter->fmt->accessed | iter->fmt->dirty));
+	BUG_ON((old ^ iter->old_spte) & ~spte_lockless_mask(iter->fmt));
 	__mmu_handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, iter->sptep, old, new_spte, iter->level);
 	iter->old_spte = new_spte;
 }
@@ -142,4 +168,41 @@ void __mmu_flush_and_free(struct mmu *mmu)
 	/* Inline test first: this runs before every unlock, and nearly always nothing waits. */
 	if (mmu->grace.head != mmu->grace.tail)
 		grace_reclaim(&mmu->grace);
+}
+
+/*
+ * What the locked hook would do for a change of spte_lockless_mask bits in a present leaf, and why the lockless half
+ * does none of it but the harvest:
+ *  - flush: losing A needs none (change_needs_flush). Losing R/W/X to access tracking would, for exactness, but
+ *    aging skips it by policy (mm/ept/tdp_age.c): a stale translation only delays the fault that marks the page
+ *    young, and the dirty state W stood for is harvested here first. Gaining permissions (the fast path) needs none.
+ *  - statistics, leaf_changed, table links: the leaf stays the same leaf, of the same frame, at the same place.
+ *  - ops->spte_changed: it promises observers changes under the lock only; they see these as the A/D updates the
+ *    hardware makes, in the old value of the next locked change.
+ * KVM makes the same changes outside its handle_changed_spte (tdp_mmu_clear_spte_bits_atomic, fast_page_fault).
+ */
+bool mmu_spte_lockless_cmpxchg(struct mmu *mmu, struct pt_iter *iter, u64 new_spte)
+{
+	u64 old = iter->old_spte;
+
+	BUG_ON(!spte_is_present(old) || !spte_is_leaf(old, iter->level) ||
+	       ((old ^ new_spte) & ~spte_lockless_mask(iter->fmt)));
+	if (!mmu_spte_try_cmpxchg(iter, new_spte))
+		return false;
+	mmu_spte_harvest_dirty(mmu, iter->fmt, iter->gfn, old, new_spte, iter->level);
+	return true;
+}
+
+/*
+ * One locked AND, not a compare-exchange and not a store: the hardware may set D (or A) between the walker's read
+ * and this write, and only an atomic read-modify-write of A alone cannot lose it. The entry may also have changed
+ * entirely since the walker read it (zapped, split into a table, replaced). Clearing A then is still harmless: A is
+ * a hardware hint in every entry of a format with A/D (bit 8 of EPT, bit 5 of x86), never a software meaning; in a
+ * table entry or a fresh leaf it only makes the next walk set it again, and a zero stays zero.
+ */
+void mmu_spte_clear_accessed(struct pt_iter *iter)
+{
+	BUG_ON(!iter->fmt->ad_enabled);
+	__atomic_fetch_and(iter->sptep, ~iter->fmt->accessed, __ATOMIC_SEQ_CST);
+	iter->old_spte &= ~iter->fmt->accessed;
 }

@@ -25,9 +25,24 @@ void __mmu_defer_free_table(struct mmu *mmu, hpa_t table);
  * freer. Before every unlock. */
 void __mmu_flush_and_free(struct mmu *mmu);
 
-/* The lock-free half of __mmu_set_spte_atomic, for walkers without mmu->lock (A/D aging), which may only make
- * changes that need no handling under the lock: clearing A, D or W of a leaf. On failure iter->old_spte holds what
- * the entry holds now. */
+/*
+ * ---- the lockless half of the hook ----
+ * Walkers without mmu->lock (aging, the fast fault path) change only the bits spte_lockless_mask names, in a present
+ * leaf, and only by atomic operations, so a lock holder's exchange or compare-exchange of the same entry always sees
+ * their result. Such a change needs nothing of what the locked hook does (mm/spte_change.c says why, item by item)
+ * except the dirty harvest, which is lock-free and done here too: no change anywhere loses dirty state.
+ */
+
+/* Record the dirty state `old` held and `new` no longer holds (mm/memslot.h: the dirty log). Any context. */
+void mmu_spte_harvest_dirty(struct mmu *mmu, const struct pt_format *fmt, gfn_t gfn, u64 old, u64 new, int level);
+/* Replace the leaf under a lockless walker by new_spte (the same leaf but for spte_lockless_mask bits) if the entry
+ * still holds iter->old_spte, harvesting dirty state; false, with iter->old_spte re-read, if it changed. */
+bool mmu_spte_lockless_cmpxchg(struct mmu *mmu, struct pt_iter *iter, u64 new_spte);
+/* Clear the Accessed bit of the entry under a lockless walker (hardware A/D formats) with one atomic AND. */
+void mmu_spte_clear_accessed(struct pt_iter *iter);
+
+/* The raw compare-exchange under mmu_spte_lockless_cmpxchg and __mmu_set_spte_atomic. On failure iter->old_spte
+ * holds what the entry holds now. */
 static inline bool mmu_spte_try_cmpxchg(struct pt_iter *iter, u64 new_spte)
 {
 	u64 expected = iter->old_spte;

@@ -13,6 +13,9 @@
 
 #define HC_NOP 0
 #define HC_GET_STAT 1
+/* RBX gpa, RCX length (page-aligned, nonzero), RDX 0 to age or 1 to test: whether a leaf mapping the range was young
+ * (1 or 0), or -EINVAL. The guest ages only its own memory: it learns nothing it could not learn by touching it. */
+#define HC_AGE 4
 
 static const char *const exit_names[NR_EXIT_REASONS] = {
 	[EXIT_NONE] = "none", [EXIT_IO] = "io", [EXIT_MMIO] = "mmio", [EXIT_TDP_FAULT] = "tdp-fault",
@@ -195,6 +198,15 @@ static int handle_hlt(struct vcpu *v)
 	return 0;
 }
 
+static u64 hc_age(struct vm *vm, gpa_t gpa, u64 len, u64 test_only)
+{
+	if (!len || ((gpa | len) & (PAGE_SIZE - 1)) || gpa + len < gpa || test_only > 1)
+		return (u64)-EINVAL;
+	if (test_only)
+		return mmu_test_age_gfn_range(&vm->mmu, gpa >> PAGE_SHIFT, (gpa + len) >> PAGE_SHIFT);
+	return mmu_age_gfn_range(&vm->mmu, gpa >> PAGE_SHIFT, (gpa + len) >> PAGE_SHIFT);
+}
+
 static int handle_hypercall(struct vcpu *v)
 {
 	u64 nr = v->regs[VCPU_RAX];
@@ -217,6 +229,9 @@ static int handle_hypercall(struct vcpu *v)
 		break;
 	case HC_TRACK_TEST:
 		v->regs[VCPU_RAX] = protect_hc_track_test(v->vm, v->regs[VCPU_RBX], v->regs[VCPU_RCX]);
+		break;
+	case HC_AGE:
+		v->regs[VCPU_RAX] = hc_age(v->vm, v->regs[VCPU_RBX], v->regs[VCPU_RCX], v->regs[VCPU_RDX]);
 		break;
 	default:
 		v->regs[VCPU_RAX] = (u64)-ENOSYS;

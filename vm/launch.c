@@ -234,7 +234,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		vm_log(vm, LOG_INFO, "MMU: shadow paging (%s), budget %llu shadow pages\n",
 		       virt_tdp ? "tdp=0 on its module line" : virt_shadow_reason, (unsigned long long)shadow_pages);
 	else
-		vm_log(vm, LOG_INFO, "MMU: TDP (%s), pages up to %s\n", virt_ops == &vmx_virt_ops ? "EPT" : "NPT",
+		vm_log(vm, LOG_INFO, "MMU: TDP (%s), pages up to %s\n",
+		       virt_ops != &vmx_virt_ops ? "NPT" : vm->mmu.fmt->ad_enabled ? "EPT" : "EPT without A/D",
 		       level >= 3 ? "1G" : level == 2 ? "2M" : "4K");
 	r = add_ram(vm, cfg->mem_bytes, &layout);
 	if (r) {

@@ -100,6 +100,12 @@ u64 vm_stat(struct vm *vm, enum vm_stat s)
 		return protect_denied(vm);
 	case VM_STAT_TDP_COLLAPSES:
 		return vm->mmu.stats.collapses;
+	case VM_STAT_AGED_LEAVES:
+		return __atomic_load_n(&vm->mmu.stats.aged_leaves, __ATOMIC_RELAXED);
+	case VM_STAT_FAST_FAULTS:
+		return __atomic_load_n(&vm->mmu.stats.fast_faults, __ATOMIC_RELAXED);
+	case VM_STAT_ACCESS_TRACK_FAULTS:
+		return __atomic_load_n(&vm->mmu.stats.access_track_faults, __ATOMIC_RELAXED);
 	default:
 		break;
 	}

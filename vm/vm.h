@@ -55,6 +55,9 @@ enum vm_stat {
 	VM_STAT_PROTECT_LOGGED, /* of those, writes to a log range of guest memory protection */
 	VM_STAT_PROTECT_DENIED, /* writes to a deny (or kill) range, dropped */
 	VM_STAT_TDP_COLLAPSES,  /* tables replaced by a huge leaf */
+	VM_STAT_AGED_LEAVES,    /* young leaves aged (mm/mmu.h: mmu_age_gfn_range) */
+	VM_STAT_FAST_FAULTS,    /* TDP faults fixed without the MMU lock (not in TDP_FAULTS) */
+	VM_STAT_ACCESS_TRACK_FAULTS, /* of those, access-tracked leaves restored (aging without A/D) */
 	NR_VM_STATS
 };
 

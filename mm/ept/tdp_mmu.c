@@ -2,7 +2,9 @@
  *
  *   EPT violation / misconfig, #NPF                   mmu_zap_gfn_range, write tracking (mm/mmu.c, mm/mmu_track.c)
  *            |                                                        |
- *   mmu_page_fault (../mmu.c): struct mmu_fault, the lock             |
+ *   mmu_page_fault (../mmu.c) --- no lock: tdp_fast_page_fault        |     mmu_age_gfn_range, no lock:
+ *            |   (tdp_fast.c) restores access-tracked leaves          |     tdp_age_gfn_range (tdp_age.c)
+ *   struct mmu_fault, the lock                                        |
  *            v                                                        v
  *   __tdp_page_fault (tdp_fault.c)                   __tdp_zap_gfn_range / __tdp_split_huge_range /
  *            |                                       __tdp_collapse_range / __tdp_write_protect_gfn
@@ -45,6 +47,8 @@ static void tdp_free_tree(struct mmu *mmu, struct mmu_root *root)
 const struct mmu_engine tdp_engine = {
 	.alloc_tree = tdp_alloc_tree,
 	.free_tree = tdp_free_tree,
+	.indexed_by_gfn = true,
+	.age_gfn_range = tdp_age_gfn_range,
 };
 
 void tdp_mmu_init(struct mmu *mmu, int max_level)

@@ -40,6 +40,13 @@ void __tdp_collapse_range(struct mmu *mmu, gfn_t start, gfn_t end);
  * roots; an obsolete root's huge leaf is zapped): true if an SPTE changed. */
 bool __tdp_write_protect_gfn(struct mmu *mmu, gfn_t gfn);
 
+/* The aging walk (tdp_age.c; the engine's age_gfn_range): no lock, grace read sections. */
+bool tdp_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only);
+/* The lockless fault path (tdp_fast.c): fix f (RAM, gfn below PT_MAX_PFN) in root by restoring an access-tracked
+ * leaf, or W where MMU_WRITABLE allows it, with one compare-exchange; true if fixed (f->mapped_level set), false for
+ * the locked path to decide. root is held by the faulting vCPU. */
+bool tdp_fast_page_fault(struct mmu *mmu, struct mmu_root *root, struct mmu_fault *f);
+
 /* The entry a walk towards gfn ends on in root: the leaf mapping gfn, an MMIO SPTE, or 0; *level is its level
  * (tests and reports; takes the lock). */
 u64 tdp_lookup(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, int *level);

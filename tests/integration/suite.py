@@ -397,3 +397,30 @@ CASES += [
          modules=linux_modules(8, cpus=2, forks=20), expect=PENRYN_EXPECT + linux_expect(2, forks=20) +
          [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID, ordered=True, timeout=1200),
 ]
+
+
+# ---- aging (mm/ept/tdp_age.c) through HC_AGE: tests/guests/benchage.c as a test, its counts checked, figures unused.
+# Each VM ages 4 MiB of its RAM mapped with 2M leaves, and with 4K ones (pages=4k): HC_AGE answers young then old,
+# every leaf is aged once per young age, and each touch after an age costs exactly one fault per leaf (access
+# tracking: EPT without A/D, on Sandy Bridge or with hv.ept_ad=0) or none (hardware A/D).
+AGE_MODULES = [(GUEST + "benchage.elf", 'vm=age mem=64M cmdline="mb=4 rounds=2"'),
+               (GUEST + "benchage.elf", 'vm=age4k mem=64M pages=4k cmdline="mb=4 rounds=2"')]
+
+
+def age_expect(mode, mmu):
+    return [r"^\[age\] TEST benchage PASS", r"^\[age4k\] TEST benchage PASS", rf"^\[age\] bench: age: {mode}$",
+            rf"^\[age4k\] bench: age: {mode}$", rf"^vm age: MMU: TDP \({mmu}\)", r"^hv: all VMs have ended"]
+
+
+CASES += [
+    Case("qemu-svm-age", "qemu", "max", modules=AGE_MODULES, expect=age_expect("hardware A/D", "NPT"),
+         forbid=GUEST_NEVER + [r"bench: FAIL"], timeout=120),
+    Case("bochs-vmx-age", "bochs", "corei7_skylake_x", modules=AGE_MODULES, expect=age_expect("hardware A/D", "EPT"),
+         forbid=GUEST_NEVER + [r"bench: FAIL"], timeout=600),
+    Case("bochs-vmx-age-noad", "bochs", "corei7_skylake_x", cmdline="loglevel=6 hv.panic=poweroff hv.ept_ad=0",
+         modules=AGE_MODULES, expect=age_expect("access tracking", "EPT without A/D"),
+         forbid=GUEST_NEVER + [r"bench: FAIL"], timeout=600),
+    Case("bochs-vmx-sandybridge-age", "bochs", "corei7_sandy_bridge_2600k", modules=AGE_MODULES,
+         expect=age_expect("access tracking", "EPT without A/D"), forbid=GUEST_NEVER + [r"bench: FAIL"],
+         timeout=600),
+]

@@ -70,6 +70,7 @@ struct memslot *fake_slot(gfn_t base, u64 npages, hpa_t hpa, bool contig, u32 fl
 	s->contig_1g = calloc(n1g, 1);
 	s->chunk_state = malloc(npages / M2);
 	memset(s->chunk_state, CHUNK_CLEAN, npages / M2); /* made-up host addresses: never cleared */
+	s->dirty_log = calloc(npages / 64, sizeof(u64));
 	for (u64 i = 0; i < npages / M2; i++)
 		s->chunks[i] = hpa + i * (M2 << PAGE_SHIFT);
 	for (u64 g = 0; g < n1g && contig; g++) {
@@ -91,6 +92,7 @@ void teardown(void)
 			free(fx.mmu.slots.slots[i].chunks);
 			free(fx.mmu.slots.slots[i].contig_1g);
 			free(fx.mmu.slots.slots[i].chunk_state);
+			free(fx.mmu.slots.slots[i].dirty_log);
 		}
 		fx.mmu.slots.n = 0;
 	}
@@ -268,4 +270,31 @@ void setup_notifiers(const struct pt_format *f)
 	track_rec_register(&rec_a, 1);
 	track_rec_register(&rec_b, 2);
 	track_nevs = 0;
+}
+
+u64 *leaf_sptep(struct mmu_root *root, gfn_t gfn, int *level)
+{
+	struct pt_iter iter;
+
+	for_each_tdp_pte(iter, &fx.mmu, root, gfn, gfn + 1) {
+		if (!spte_is_present(iter.old_spte))
+			return NULL;
+		if (spte_is_leaf(iter.old_spte, iter.level)) {
+			if (level)
+				*level = iter.level;
+			return iter.sptep;
+		}
+	}
+	return NULL;
+}
+
+bool dirty_logged(gfn_t gfn)
+{
+	const struct memslot *s = memslot_find(&fx.mmu.slots, gfn);
+	u64 i;
+
+	if (!s || !s->dirty_log)
+		return false;
+	i = gfn - s->base_gfn;
+	return (__atomic_load_n(&s->dirty_log[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1;
 }

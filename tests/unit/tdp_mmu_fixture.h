@@ -89,6 +89,11 @@ static inline gpa_t gpa_of(gfn_t gfn)
 }
 /* teardown(), then: mmu_destroy told every recorder (in registration order) of every slot's removal. */
 void teardown_expecting_remove_region(struct track_rec *const *recs, unsigned int n);
+/* The present leaf mapping gfn in root (its entry, which the test may change as the hardware would) and its level;
+ * NULL if none. No lock: the caller is alone, or inside a grace read section. */
+u64 *leaf_sptep(struct mmu_root *root, gfn_t gfn, int *level);
+/* gfn's bit in its slot's dirty log (mm/memslot.h), not cleared. Made-up slots have a dirty log too. */
+bool dirty_logged(gfn_t gfn);
 /* gfn translates to FAKE_HPA + gfn (for slots made at FAKE_HPA from gfn 0) at `level`. */
 void check_translation(gfn_t gfn, int level);
 

@@ -132,6 +132,29 @@ TEST(reader_inside_holds_frame_until_it_leaves)
 	CHECK_EQ(fake_mem_frames_in_use(), baseline);
 }
 
+/* A heap object (an MMU root) goes the same way as a frame, in the same ring and order; frames' counts ignore it. */
+TEST(retired_object_outlives_the_reader_inside)
+{
+	setup();
+	u64 *obj = kmalloc(64);
+	CHECK(obj);
+	obj[7] = 0x1234;
+	enter(1);
+	spin_lock(&owner_lock);
+	grace_retire_object(&g, obj);
+	spin_unlock(&owner_lock);
+	for (int i = 0; i < 3; i++)
+		reclaim();
+	CHECK_EQ(g.stats.objects, 1);
+	CHECK_EQ(g.stats.objects_freed, 0);
+	CHECK_EQ(obj[7], 0x1234); /* ASan: still allocated */
+	leave(1);
+	reclaim();
+	CHECK_EQ(g.stats.objects_freed, 1);
+	CHECK_EQ(g.stats.retired, 0);
+	CHECK_EQ(g.stats.freed, 0);
+}
+
 TEST(reader_entering_after_an_advance_does_not_hold_back)
 {
 	setup();

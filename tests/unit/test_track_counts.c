@@ -287,8 +287,8 @@ TEST(track_slot_added_without_counts_can_still_be_tracked)
 		setup(f);
 		real_ram(0, 2 * M2);
 		CHECK_EQ(mmu_track_add_gfn(&fx.mmu, 1), 0);
-		/* memslot_add's three arrays succeed; the new slot's track state does not. */
-		fake_kmalloc_fail_after(3);
+		/* memslot_add's four arrays succeed (the dirty log is the fourth); the new slot's track state does not. */
+		fake_kmalloc_fail_after(4);
 		int r = mmu_add_ram(&fx.mmu, 4 * M2, 2 * M2, 0);
 		fake_kmalloc_fail_after(~0ULL);
 		CHECK_EQ(r, -ENOMEM);

@@ -5,6 +5,7 @@
 #include "arch/x86/vmx/vmx.h"
 #include "hv/errno.h"
 #include "hv/log.h"
+#include "kernel/options.h"
 #include "mm/spte.h"
 
 /* Put back an event whose delivery the exit interrupted, so the guest never loses it (SDM 27.2.4). */
@@ -333,6 +334,14 @@ static void invept_current(struct vmx_vcpu *x)
 		vmx_invept(INVEPT_ALL, 0);
 }
 
+/* EPT A/D is used when the CPU has it and `hv.ept_ad=0` does not turn it off: the one switch that decides both the
+ * EPTP's A/D enable and the SPTE format (which bits aging reads, and whether it access-tracks), so they never
+ * disagree. Off, a CPU with A/D runs the access-tracking path of CPUs without it. */
+static bool vmx_ept_ad_enabled(void)
+{
+	return vmx_caps.ept_ad && hv_opts.ept_ad;
+}
+
 void vmx_load_mmu_root(struct vcpu *v, hpa_t root, int level)
 {
 	struct vmx_vcpu *x = to_vmx(v);
@@ -345,7 +354,7 @@ void vmx_load_mmu_root(struct vcpu *v, hpa_t root, int level)
 		return;
 	}
 	BUG_ON(level != 4); /* the only EPT walk length the MMU builds */
-	x->eptp = vmx_eptp(root, level, vmx_caps.ept_ad);
+	x->eptp = vmx_eptp(root, level, vmx_ept_ad_enabled());
 	vmcs_write(EPT_POINTER, x->eptp);
 	/* The root's frames may have served an earlier root: drop anything the TLB still caches under this EPTP. */
 	invept_current(x);
@@ -380,5 +389,5 @@ int vmx_tdp_max_level(void)
 
 const struct pt_format *vmx_tdp_format(void)
 {
-	return vmx_caps.ept_ad ? &pt_format_ept : &pt_format_ept_noad;
+	return vmx_ept_ad_enabled() ? &pt_format_ept : &pt_format_ept_noad;
 }

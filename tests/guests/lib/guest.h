@@ -215,6 +215,9 @@ enum vm_stat { /* = enum vm_stat in vm/vm.h: the order is the device's ABI */
 	       VM_STAT_PROTECT_LOGGED, /* writes to a protect=...:log range (they went through) */
 	       VM_STAT_PROTECT_DENIED, /* writes to a deny range or a range locked by HC_MEM_LOCK (dropped) */
 	       VM_STAT_TDP_COLLAPSES,  /* TDP page tables replaced by a huge leaf */
+	       VM_STAT_AGED_LEAVES,    /* young TDP leaves aged (HC_AGE) */
+	       VM_STAT_FAST_FAULTS,    /* TDP faults fixed without the MMU lock (not in TDP_FAULTS) */
+	       VM_STAT_ACCESS_TRACK_FAULTS, /* of those, access-tracked leaves restored (aging without EPT A/D) */
 	       NR_VM_STATS
 };
 #define TESTDEV_INDEX	     0x5f0
@@ -235,6 +238,7 @@ const char *stat_name(enum vm_stat s);
 #define HC_READ_STAT  1
 #define HC_MEM_LOCK   2 /* RBX gpa, RCX length, RDX mode: lock [gpa, gpa + length) read-only for the VM's life */
 #define HC_TRACK_TEST 3 /* RBX gfn, RCX 1 (add) or 0 (remove): a reference on the raw write tracker */
+#define HC_AGE	      4 /* RBX gpa, RCX length, RDX 0 (age) or 1 (test only): 1 if a leaf was young, 0 if not */
 #define HC_ENOSYS     ((u64)-38)
 #define HC_LOCK_DENY  0 /* HC_MEM_LOCK modes: a write is dropped and counted, */
 #define HC_LOCK_KILL  1 /* or it ends the VM */
