@@ -280,15 +280,17 @@ LINUX_MODULES = [("build/linux/vmlinuz", 'vm=linux mem=512M cmdline="console=tty
                  ("build/linux/initramfs.cpio.gz", "vm=linux role=initrd")]
 
 
-def linux_modules(memmib, cpus=None, forks=None):
+def linux_modules(memmib, cpus=None, forks=None, entry=None):
     """LINUX_MODULES with the guest's hv.memmib=; cpus=N gives the VM N vCPUs (cpus=N on the kernel line) and the
-    guest hv.cpus=N, which turns on /init's smp check (N CPUs online, each taking timer interrupts, IPIs)."""
+    guest hv.cpus=N, which turns on /init's smp check (N CPUs online, each taking timer interrupts, IPIs); entry=32
+    starts the kernel at its 32-bit boot-protocol entry (protected mode, paging off)."""
     guest = f"hv.memmib={memmib}" + (f" hv.cpus={cpus}" if cpus else "") + (f" hv.forks={forks}" if forks else "")
+    words = (f" cpus={cpus}" if cpus else "") + (f" entry={entry}" if entry else "")
     mods = []
     for f, a in LINUX_MODULES:
         a = a.replace("HVMEM", guest)
-        if cpus and "role=initrd" not in a:
-            a = a.replace(" cmdline=", f" cpus={cpus} cmdline=", 1)
+        if words and "role=initrd" not in a:
+            a = a.replace(" cmdline=", f"{words} cmdline=", 1)
         mods.append((f, a))
     return mods
 
@@ -393,8 +395,11 @@ CASES += [
     Case("bochs-vmx-shadow-linux", "bochs", "corei7_skylake_x", megs=1024, cmdline=VMX_SHADOW,
          modules=linux_modules(8, cpus=2, forks=20), expect=VMX_SHADOW_EXPECT + linux_expect(2, forks=20) +
          [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID, ordered=True, timeout=1200),
+    # Penryn starts the kernel at its 32-bit entry (entry=32): Linux's own switch from protected mode without paging
+    # (on the direct shadow root, CR0.PG forced on) to long mode, on a CPU without unrestricted guest.
     Case("bochs-penryn-linux", "bochs", "core2_penryn_t9600", megs=1024,
-         modules=linux_modules(8, cpus=2, forks=20), expect=PENRYN_EXPECT + linux_expect(2, forks=20) +
+         modules=linux_modules(8, cpus=2, forks=20, entry=32),
+         expect=PENRYN_EXPECT + [r"^vm linux: linux: .*; 32-bit entry at 0x"] + linux_expect(2, forks=20) +
          [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID, ordered=True, timeout=1200),
 ]
 
