@@ -198,6 +198,27 @@ CASES += [
 ]
 
 
+# ---- behaving like the hardware (issue 14): string port I/O (tests/guests/stringio.c) and the architectural MSRs
+# (tests/guests/msrs.c). On QEMU (SVM without NRIPS or DecodeAssists) an OUTS is decoded from memory and an INS is
+# not, so both paths of the string I/O exit run; Bochs Skylake gives VMX's INS/OUTS instruction information.
+STRINGIO_PHASES = ("console", "ins", "outs", "seg", "addr32", "pages", "fault", "batch")
+ARCH_MODULES = [
+    (GUEST + "stringio.elf", "vm=stringio mem=128M"),
+]
+ARCH_EXPECT = [rf"^\[stringio\] TEST stringio_{p} PASS" for p in STRINGIO_PHASES] + [
+    r"^\[stringio\] stringio: rep outsb to port 0xe9 works$",
+    r"^\[stringio\] stringio: DF=1 rep outsb walks down$",
+    r"^\[stringio\] TEST stringio PASS", r"^vm stringio: ended: debug-exit, status 0x1 ",
+    r"^hv: all VMs have ended",
+]
+ARCH_FORBID = GUEST_NEVER + [r"TEST \w+ SKIP", r"not supported"]
+CASES += [
+    Case("qemu-svm-arch", "qemu", "max", mem="1G", modules=ARCH_MODULES, expect=ARCH_EXPECT, forbid=ARCH_FORBID,
+         timeout=180),
+    Case("bochs-vmx-arch", "bochs", "corei7_skylake_x", megs=512, modules=ARCH_MODULES, expect=ARCH_EXPECT,
+         forbid=ARCH_FORBID, timeout=900),
+]
+
 # ---- write protection of guest memory (tests/guests/protect.c): protect= ranges on the module line, HC_MEM_LOCK,
 # HC_TRACK_TEST. protkill's write to its kill range and lockkill's to a page it locked in kill mode each end only that
 # VM: afterkill still runs. The end reason's wording is the hypervisor's; these regexes only need it to say "protect".
