@@ -204,11 +204,14 @@ CASES += [
 STRINGIO_PHASES = ("console", "ins", "outs", "seg", "addr32", "pages", "fault", "batch")
 ARCH_MODULES = [
     (GUEST + "stringio.elf", "vm=stringio mem=128M"),
+    (GUEST + "msrs.elf", "vm=msrs mem=16M"),
 ]
 ARCH_EXPECT = [rf"^\[stringio\] TEST stringio_{p} PASS" for p in STRINGIO_PHASES] + [
     r"^\[stringio\] stringio: rep outsb to port 0xe9 works$",
     r"^\[stringio\] stringio: DF=1 rep outsb walks down$",
     r"^\[stringio\] TEST stringio PASS", r"^vm stringio: ended: debug-exit, status 0x1 ",
+] + [rf"^\[msrs\] TEST msrs_{p} PASS" for p in ("cpuid", "table", "tsc")] + [
+    r"^\[msrs\] TEST msrs PASS", r"^vm msrs: ended: debug-exit, status 0x1 ",
     r"^hv: all VMs have ended",
 ]
 ARCH_FORBID = GUEST_NEVER + [r"TEST \w+ SKIP", r"not supported"]
@@ -216,6 +219,9 @@ CASES += [
     Case("qemu-svm-arch", "qemu", "max", mem="1G", modules=ARCH_MODULES, expect=ARCH_EXPECT, forbid=ARCH_FORBID,
          timeout=180),
     Case("bochs-vmx-arch", "bochs", "corei7_skylake_x", megs=512, modules=ARCH_MODULES, expect=ARCH_EXPECT,
+         forbid=ARCH_FORBID, timeout=900),
+    # SVM with NRIPS (and Bochs' DecodeAssists, when it reports them): the string I/O exit's other paths.
+    Case("bochs-svm-arch", "bochs", "zambezi", megs=512, modules=ARCH_MODULES, expect=ARCH_EXPECT,
          forbid=ARCH_FORBID, timeout=900),
 ]
 
