@@ -71,6 +71,11 @@ int svm_vcpu_run(struct vcpu *v)
 	s->vmcb->save.rax = v->regs[VCPU_RAX];
 	s->vmcb->save.rsp = v->regs[VCPU_RSP];
 	svm_nmi_before_entry(v);
+	/* Bochs 2.7's VMRUN reads CR2 from the VMCB but never loads it, so its guest would see the host's CR2 (an
+	 * injected #PF, from the emulator or shadow paging, would report a wrong address). Loading the CPU's CR2
+	 * too costs a MOV when they differ; on hardware VMRUN then loads the VMCB's value over the same one. */
+	if (read_cr2() != s->vmcb->save.cr2)
+		write_cr2(s->vmcb->save.cr2);
 	svm_enter(v->regs, s->vmcb_pa, cpu->svm_host_save);
 	s->ran_here = true;
 	v->regs[VCPU_RAX] = s->vmcb->save.rax;
