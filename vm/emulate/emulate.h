@@ -1,6 +1,7 @@
 /* The x86 instruction emulator: decodes one guest instruction and executes it. It covers the integer instructions a
  * guest can aim at device memory or at write-tracked RAM (MOV forms, ALU read-modify-writes, shifts, multiplies and
- * divides, bit operations, conditional moves and sets, the string instructions with REP, the atomics, MOVBE, pushes,
+ * divides, bit operations, conditional moves and sets, the string instructions with REP (INS and OUTS when the caller
+ * gives port callbacks), the atomics, MOVBE, pushes,
  * pops and near branches through memory, XLAT), the common SSE/AVX moves (when the caller gives vector-register
  * callbacks) and the system instructions a real-mode or privileged-instruction caller needs (when it gives a
  * struct emu_sys_ops). Guest state comes in through struct emu_ctxt and every access goes out through callbacks, so
@@ -8,7 +9,8 @@
  *
  * Use: fill regs/rip/rflags/mode/seg_base/ops/opaque (and prefetch when the exit supplied the instruction bytes), call
  * emu_run(), then act on the result. Nothing a guest does can make it panic, loop or read past the 15 fetched bytes.
- * Segment limits and access rights are not checked (the CPU checked them for the access that caused the exit).
+ * Data accesses are checked against segment limits and types when the caller gives them (seg_checks); instruction
+ * fetches are not (the CPU fetched the instruction that exited).
  * Read-modify-writes are a read callback followed by a write callback; a LOCKed one (and XCHG with memory, locked
  * implicitly) ends with the cmpxchg callback instead when the caller gives one, so that it is atomic against other
  * vCPUs where the caller can make it so (vm/mmio.c: naturally aligned RAM up to 8 bytes). Without it, or where the
