@@ -18,7 +18,7 @@
 const char test_name[] = "stringio";
 
 #define PORT_E9	      0xe9
-#define STREAM	      0x5fe
+#define STREAM	      TESTDEV_STREAM
 #define SEL_STREAM    0x80000000u
 #define FNV_BASIS     2166136261u
 #define FNV_PRIME     16777619u
