@@ -66,29 +66,21 @@ struct regs {
 		(int)fault.taken;                                                                                      \
 	})
 
-static int do_ins(int size, bool rep, bool df, struct regs *r, u16 port)
-{
-	switch (size * 2 + rep) {
-	case 2: return df ? STRIO("insb", r, port, 1) : STRIO("insb", r, port, 0);
-	case 3: return df ? STRIO("rep insb", r, port, 1) : STRIO("rep insb", r, port, 0);
-	case 4: return df ? STRIO("insw", r, port, 1) : STRIO("insw", r, port, 0);
-	case 5: return df ? STRIO("rep insw", r, port, 1) : STRIO("rep insw", r, port, 0);
-	case 8: return df ? STRIO("insl", r, port, 1) : STRIO("insl", r, port, 0);
-	default: return df ? STRIO("rep insl", r, port, 1) : STRIO("rep insl", r, port, 0);
+/* do_ins, do_outs: INS or OUTS of `size` bytes, REP or not, DF as asked. */
+#define STRIO_FN(name, op)                                                                                             \
+	static int name(int size, bool rep, bool df, struct regs *r, u16 port)                                         \
+	{                                                                                                              \
+		switch (size * 2 + rep) {                                                                              \
+		case 2: return df ? STRIO(op "b", r, port, 1) : STRIO(op "b", r, port, 0);                            \
+		case 3: return df ? STRIO("rep " op "b", r, port, 1) : STRIO("rep " op "b", r, port, 0);              \
+		case 4: return df ? STRIO(op "w", r, port, 1) : STRIO(op "w", r, port, 0);                            \
+		case 5: return df ? STRIO("rep " op "w", r, port, 1) : STRIO("rep " op "w", r, port, 0);              \
+		case 8: return df ? STRIO(op "l", r, port, 1) : STRIO(op "l", r, port, 0);                            \
+		default: return df ? STRIO("rep " op "l", r, port, 1) : STRIO("rep " op "l", r, port, 0);            \
+		}                                                                                                      \
 	}
-}
-
-static int do_outs(int size, bool rep, bool df, struct regs *r, u16 port)
-{
-	switch (size * 2 + rep) {
-	case 2: return df ? STRIO("outsb", r, port, 1) : STRIO("outsb", r, port, 0);
-	case 3: return df ? STRIO("rep outsb", r, port, 1) : STRIO("rep outsb", r, port, 0);
-	case 4: return df ? STRIO("outsw", r, port, 1) : STRIO("outsw", r, port, 0);
-	case 5: return df ? STRIO("rep outsw", r, port, 1) : STRIO("rep outsw", r, port, 0);
-	case 8: return df ? STRIO("outsl", r, port, 1) : STRIO("outsl", r, port, 0);
-	default: return df ? STRIO("rep outsl", r, port, 1) : STRIO("rep outsl", r, port, 0);
-	}
-}
+STRIO_FN(do_ins, "ins")
+STRIO_FN(do_outs, "outs")
 
 static u8 buf[4096] __attribute__((aligned(4096)));
 
