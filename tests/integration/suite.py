@@ -378,6 +378,10 @@ SHADOW_EXPECT = [r"^hv: virt: backend svm with shadow paging", r"MMU: shadow pag
 CASES += [
     Case("qemu-svm-shadow-guests", "qemu", "max", mem="1G", cmdline=SHADOW, modules=guest_modules(),
          expect=SHADOW_EXPECT + guest_expect(), forbid=GUEST_NEVER, timeout=240),
+    # String I/O through the guest's own page tables as the shadow MMU sees them (INS writes go through write
+    # tracking), and the MSRs with the shadow backend's TSC offset.
+    Case("qemu-svm-shadow-arch", "qemu", "max", mem="1G", cmdline=SHADOW, modules=ARCH_MODULES,
+         expect=SHADOW_EXPECT + ARCH_EXPECT, forbid=ARCH_FORBID, timeout=180),
     Case("qemu-svm-shadow-smp", "qemu", "max", cpus=4, mem="1G", cmdline=SHADOW, modules=SMP_MODULES,
          expect=SHADOW_EXPECT + SMP_EXPECT, forbid=GUEST_NEVER + [r"^\[toobig\]", r"smpcrash FAIL"], timeout=240),
     # Under shadow paging the guest's own page tables are write-tracked too, so TRACKED_WRITES also counts the A/D
