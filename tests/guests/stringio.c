@@ -12,7 +12,9 @@
  *   fault    REP INSB and REP OUTSB running into a not-present page: #PF with the right error code and CR2, the
  *            registers after the last element done, the device having seen exactly those elements
  *   batch    REP INSB and REP OUTSW of 64 KiB: correct data, and far fewer I/O exits than elements (the hypervisor
- *            batches a REP) */
+ *            batches a REP)
+ *   irq      an interrupt taken in the middle of a 64 KiB REP INSB: at the instruction, with RCX and RDI of the
+ *            iterations done; the REP then completes */
 #include "guest.h"
 
 const char test_name[] = "stringio";
@@ -341,6 +343,71 @@ static void phase_batch(void)
 	printf("TEST stringio_batch PASS\n");
 }
 
+/* An interrupt that becomes pending during a long REP INSB is taken between iterations, as on the CPU (SDM Vol. 2B
+ * REP: the saved RIP is the string instruction's, RCX/RDI count the iterations done), and the REP then finishes:
+ * the hypervisor does a batch per exit and re-enters the guest at the same instruction. A TSC-deadline timer is
+ * armed a little ahead; tried with growing delays until one lands inside the REP. */
+#define IRQ_VECTOR 0x41
+#define LAPIC	   0xfee00000ULL
+static volatile u64 irq_rip, irq_rcx, irq_rdi;
+static volatile u32 irqs;
+extern char stringio_rep_insb[];
+
+static void deadline_irq(struct trap_frame *f)
+{
+	irqs++;
+	irq_rip = f->rip;
+	irq_rcx = f->rcx;
+	irq_rdi = f->rdi;
+	*(volatile u32 *)(LAPIC + 0xb0) = 0; /* EOI */
+}
+
+static __attribute__((noinline)) void rep_insb_irqs_on(struct regs *r)
+{
+	asm volatile("cld; sti\n nop\n"
+		     ".globl stringio_rep_insb\nstringio_rep_insb: rep insb\n"
+		     "cli"
+		     : "+D"(r->rdi), "+c"(r->rcx) : "d"(STREAM) : "memory", "cc");
+}
+
+static void phase_irq(void)
+{
+	u64 n = 0x10000, big = ram_find_free(n, 4096, 0x2000000, 0x4000000);
+	volatile u32 *svr = (volatile u32 *)(LAPIC + 0xf0), *lvt = (volatile u32 *)(LAPIC + 0x320);
+	u32 old_svr = *svr, old_lvt = *lvt;
+	bool caught = false;
+
+	trap_set_handler(IRQ_VECTOR, deadline_irq);
+	*svr = old_svr | 0x100;
+	*lvt = (2u << 17) | IRQ_VECTOR; /* TSC-deadline mode */
+	for (u64 delay = 1ULL << 14; delay <= 1ULL << 30 && !caught; delay <<= 2) {
+		struct regs r = { .rdi = big, .rcx = n };
+		irqs = 0;
+		stream_reset();
+		wrmsr(0x6e0, rdtsc() + delay);
+		rep_insb_irqs_on(&r);
+		wrmsr(0x6e0, 0);
+		asm volatile("sti; nop; nop; cli"); /* one that fired after the REP */
+		if (r.rcx || r.rdi != big + n)
+			test_fail("irq: rep insb ended with rcx %lu rdi 0x%lx", r.rcx, r.rdi);
+		for (u64 i = 0; i < n; i++)
+			if (((u8 *)big)[i] != stream_byte((u32)i))
+				test_fail("irq: byte %lu wrong after an interrupt (delay %lu)", i, delay);
+		if (irqs == 1 && irq_rip == (u64)stringio_rep_insb && irq_rcx > 0 && irq_rcx < n) {
+			if (irq_rdi != big + (n - irq_rcx))
+				test_fail("irq: interrupted with rcx %lu but rdi 0x%lx", irq_rcx, irq_rdi);
+			printf("stringio: an interrupt %lu cycles ahead came in after %lu of %lu iterations\n", delay,
+			       n - irq_rcx, n);
+			caught = true;
+		}
+	}
+	*lvt = old_lvt;
+	*svr = old_svr;
+	if (!caught)
+		test_fail("irq: no interrupt was taken inside a 64 KiB rep insb (the REP is not interruptible)");
+	printf("TEST stringio_irq PASS\n");
+}
+
 int test_main(void)
 {
 	if (!counters_available())
@@ -354,5 +421,6 @@ int test_main(void)
 	phase_pages();
 	phase_fault();
 	phase_batch();
+	phase_irq();
 	test_pass();
 }
