@@ -10,7 +10,7 @@
 
 void msr_arch_init(struct msr_arch *m, bool amd)
 {
-	*m = (struct msr_arch){ .amd = amd, .misc_enable = MISC_RESET, .mcg_ctl = ~0ULL };
+	*m = (struct msr_arch){ .amd = amd, .misc_enable = MISC_RESET, .mcg_ctl = ~0ULL, .hwcr = HWCR_TSCFREQSEL };
 	for (int i = 0; i < MSR_BANKS; i++)
 		m->mc_bank[4 * i] = ~0ULL; /* every error reporting enabled, as KVM's MCE setup leaves it */
 }
@@ -74,6 +74,10 @@ int msr_arch_read(const struct msr_arch *m, u32 index, u64 host_tsc, u64 *val)
 			*val = 0;
 			return 0;
 		}
+		if (index == MSR_K7_HWCR) {
+			*val = m->hwcr;
+			return 0;
+		}
 		return -ENOENT;
 	}
 	switch (index) {
@@ -91,14 +95,14 @@ int msr_arch_read(const struct msr_arch *m, u32 index, u64 host_tsc, u64 *val)
 }
 
 /* MCi_CTL, MCi_STATUS, MCi_ADDR, MCi_MISC. STATUS takes only 0 from software: Intel's always #GP otherwise, AMD's
- * unless HWCR.McStatusWrEn, which this hypervisor does not offer. */
+ * unless HWCR.McStatusWrEn is set. */
 static int write_mc_bank(struct msr_arch *m, u32 index, u64 val)
 {
 	u32 off = index - MSR_IA32_MC0_CTL;
 
 	if ((off & 3) == 0 && val != 0 && (val | BIT(10) | BIT(0)) != ~0ULL)
 		return -EINVAL;
-	if ((off & 3) == 1 && val != 0)
+	if ((off & 3) == 1 && val != 0 && !(m->amd && (m->hwcr & HWCR_MCSTATUSWREN)))
 		return -EINVAL;
 	m->mc_bank[off] = val;
 	return 0;
@@ -157,8 +161,15 @@ int msr_arch_write(struct msr_arch *m, u32 index, u64 val, u64 host_tsc)
 	case MSR_IA32_BIOS_SIGN_ID:
 		return 0; /* microcode revision probing writes 0 first */
 	}
-	if (m->amd)
-		return -ENOENT;
+	if (m->amd) {
+		if (index != MSR_K7_HWCR)
+			return -ENOENT;
+		val &= ~(u64)HWCR_IGNORED;
+		if (val & ~(u64)(HWCR_MCSTATUSWREN | HWCR_TSCFREQSEL))
+			return -EINVAL;
+		m->hwcr = val;
+		return 0;
+	}
 	if (index == MSR_IA32_MISC_ENABLE)
 		return write_misc_enable(m, val);
 	if (index == MSR_IA32_FEATURE_CONTROL || index == MSR_IA32_PLATFORM_ID)

@@ -22,7 +22,15 @@
 #define MSR_IA32_MC0_CTL	  0x400
 #define MSR_K7_EVNTSEL0		  0xc0010000
 #define MSR_K7_PERFCTR3		  0xc0010007
+#define MSR_K7_HWCR		  0xc0010015
 #define MSR_K8_INT_PENDING_MSG	  0xc0010055 /* family 0Fh C1E probing reads it unguarded */
+
+/* AMD HWCR: McStatusWrEn (software may write MCi_STATUS) and TscFreqSel (the TSC counts at the P0 frequency: true of
+ * the invariant TSC guests see) are kept; SmmLock-free bits KVM ignores (TLB cache disable, flush filter disable,
+ * IGNNE emulation) are dropped; any other bit is #GP, as in KVM. */
+#define HWCR_MCSTATUSWREN BIT(18)
+#define HWCR_TSCFREQSEL	  BIT(24)
+#define HWCR_IGNORED	  (BIT(3) | BIT(6) | BIT(8))
 
 #define MSR_BANKS     10 /* machine-check banks, as QEMU's default gives a KVM guest */
 #define MCG_CTL_P     BIT(8)
@@ -48,6 +56,7 @@ struct msr_arch {
 	u64 mcg_status, mcg_ctl;
 	u64 mc_bank[MSR_BANKS * 4];    /* CTL, STATUS, ADDR, MISC of bank i at [4i .. 4i + 3] */
 	u64 mtrr_def_type;	       /* stored only: MTRRs are not emulated */
+	u64 hwcr;		       /* AMD only */
 };
 
 void msr_arch_init(struct msr_arch *m, bool amd);

@@ -116,6 +116,8 @@ static const struct row rows[] = {
 	{0xc0010006, AMD, 0, true, 0xffff, 0, false, 0, "PerfCtr2", false},
 	{0xc0010007, AMD, 0, true, 0xffff, 0, false, 0, "PerfCtr3", false},
 	{0xc0010055, AMD, 0, false, 0, 0, false, 0, "IntPendingMsg: read as zero", false},
+	{0xc0010015, AMD, 1 << 24, true, (1 << 24) | (1 << 18), (1 << 24) | (1 << 18), true, 1,
+	 "HWCR: TscFreqSel, McStatusWrEn (KVM's writable bits)", false},
 	{0xc0010200, NONE, 0, false, 0, 0, false, 0, "PerfCtl core 0: perfctr-core hidden", false},
 	{0x428, NONE, 0, false, 0, 0, false, 0, "MC10_CTL: past MCG_CAP's 10 banks", false},
 	{0x280, NONE, 0, false, 0, 0, false, 0, "MC0_CTL2: no CMCI", false},

@@ -188,3 +188,22 @@ TEST(msr_identification_and_unknown)
 	CHECK_EQ(msr_arch_read(&intel, 0x12345678, 0, &v), -ENOENT);
 	CHECK_EQ(msr_arch_write(&amd, 0xc0011234, 0, 0), -ENOENT);
 }
+
+/* AMD HWCR: TscFreqSel set at start; McStatusWrEn lets MCi_STATUS take any value; KVM's ignored bits are dropped,
+ * the rest #GP. */
+TEST(msr_amd_hwcr)
+{
+	setup();
+	u64 v;
+	CHECK_EQ(rd(&amd, MSR_K7_HWCR, 0), HWCR_TSCFREQSEL);
+	CHECK_EQ(msr_arch_read(&intel, MSR_K7_HWCR, 0, &v), -ENOENT);
+	CHECK_EQ(msr_arch_write(&amd, MSR_IA32_MC0_CTL + 5, 0x8000000000000001ULL, 0), -EINVAL);
+	CHECK_EQ(msr_arch_write(&amd, MSR_K7_HWCR, HWCR_TSCFREQSEL | HWCR_MCSTATUSWREN | BIT(3), 0), 0);
+	CHECK_EQ(rd(&amd, MSR_K7_HWCR, 0), HWCR_TSCFREQSEL | HWCR_MCSTATUSWREN);
+	CHECK_EQ(msr_arch_write(&amd, MSR_IA32_MC0_CTL + 5, 0x8000000000000001ULL, 0), 0);
+	CHECK_EQ(rd(&amd, MSR_IA32_MC0_CTL + 5, 0), 0x8000000000000001ULL);
+	CHECK_EQ(msr_arch_write(&amd, MSR_K7_HWCR, BIT(0), 0), -EINVAL);
+	CHECK_EQ(rd(&amd, MSR_K7_HWCR, 0), HWCR_TSCFREQSEL | HWCR_MCSTATUSWREN);
+	CHECK_EQ(msr_arch_write(&amd, MSR_K7_HWCR, 0, 0), 0);
+	CHECK_EQ(msr_arch_write(&amd, MSR_IA32_MC0_CTL + 5, 1, 0), -EINVAL);
+}
