@@ -10,8 +10,8 @@
  *   addr32   the 67 prefix in 64-bit mode: ESI/EDI/ECX, zero-extended
  *   pages    a buffer crossing a page boundary onto a page that is not the next physical one, in both directions
  *   fault    REP INSB and REP OUTSB running into a not-present page: #PF with the right error code and CR2, the
- *            registers after the last element done, the device having seen exactly those elements; #GP(0) and
- *            #SS(0) for non-canonical addresses
+ *            registers after the last element done, the device having seen exactly those elements; #GP(0) for
+ *            non-canonical addresses, an SS override in 64-bit mode being a null prefix
  *   batch    REP INSB and REP OUTSW of 64 KiB: correct data, and far fewer I/O exits than elements (the hypervisor
  *            batches a REP)
  *   irq      an interrupt taken in the middle of a 64 KiB REP INSB: at the instruction, with RCX and RDI of the
@@ -308,8 +308,9 @@ static void phase_fault(void)
 	u64 sink = stream_reset();
 	if ((u32)sink != fnv(FNV_BASIS, (u8 *)(edge - 6), 6) || sink >> 32 != 6)
 		test_fail("fault: rep outsb: device saw %lu bytes", sink >> 32);
-	/* A non-canonical RDI: #GP(0), before the port is read; a non-canonical SS:RSI: #SS(0) (SDM Vol. 2B INS, OUTS:
-	 * 64-bit mode exceptions). */
+	/* A non-canonical RDI: #GP(0), before the port is read (SDM Vol. 2B INS, 64-bit mode exceptions). An SS override
+	 * is a null prefix in 64-bit mode (SDM Vol. 1 3.3.7.1), so OUTS still reads DS:RSI and a non-canonical RSI is
+	 * #GP(0), not the #SS(0) of an SS reference. */
 	u64 noncanon = 0x0000800000000000ULL;
 	r = (struct regs){ .rdi = noncanon, .rcx = 3 };
 	if (do_ins(1, true, false, &r, STREAM) != 13 + 1 || fault.error != 0 || r.rcx != 3)
@@ -322,7 +323,7 @@ static void phase_fault(void)
 	fault_clear();
 	asm volatile("cld\n" FIXUP("rep outsb %%ss:(%%rsi), (%%dx)")
 		     : "+S"(r.rsi), "+D"(r.rdi), "+c"(r.rcx) : "d"(STREAM) : "memory", "cc");
-	if (fault.taken != 12 + 1 || fault.error != 0 || r.rcx != 3 || stream_reset() >> 32 != 0)
+	if (fault.taken != 13 + 1 || fault.error != 0 || r.rcx != 3 || stream_reset() >> 32 != 0)
 		test_fail("fault: ss rep outsb from a non-canonical address: vector %d error 0x%lx rcx %lu",
 			  (int)fault.taken - 1, fault.error, r.rcx);
 	printf("TEST stringio_fault PASS\n");

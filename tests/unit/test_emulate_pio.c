@@ -365,3 +365,30 @@ TEST(pio_without_callbacks_and_lock)
 	CHECK_EQ(c->exc.vector, EMU_VEC_UD);
 	CHECK_EQ(pio.nout, 0);
 }
+
+/* In 64-bit mode an SS (or ES, CS, DS) override is a null prefix: OUTS reads DS:RSI, so a non-canonical RSI is
+ * #GP(0), and it does not undo an earlier FS override. */
+TEST(pio_64bit_null_segment_prefixes)
+{
+	struct emu_ctxt *c = PIO_ENV(M64, 0x36, 0x6e);
+
+	env.regs[EMU_RSI] = 0x0000800000000000ULL;
+	CHECK_EQ(env_run(), EMU_EXCEPTION);
+	CHECK_EQ(c->exc.vector, EMU_VEC_GP);
+	CHECK(!c->insn.seg_override);
+
+	c = PIO_ENV(M64, 0x64, 0x36, 0x6e); /* fs ss outsb: FS */
+	c->seg_base[EMU_SEG_FS] = ENV_RAM;
+	env.regs[EMU_RSI] = 4;
+	env.ram[4] = 0x77;
+	CHECK_EQ(env_run(), EMU_OK);
+	CHECK_EQ(pio.nout, 1);
+	CHECK_EQ(pio.out[0], 0x77);
+
+	c = PIO_ENV(M32, 0x36, 0x6e); /* outside 64-bit mode SS is an override */
+	c->seg_base[EMU_SEG_SS] = ENV_RAM;
+	env.regs[EMU_RSI] = 5;
+	env.ram[5] = 0x66;
+	CHECK_EQ(env_run(), EMU_OK);
+	CHECK_EQ(pio.out[0], 0x66);
+}

@@ -218,6 +218,11 @@ static enum emu_result decode_prefixes(struct decoder *d)
 		case 0x2e:
 		case 0x36:
 		case 0x3e:
+			/* In 64-bit mode ES, CS, SS and DS overrides are null prefixes (SDM Vol. 1 3.3.7.1, APM Vol. 3
+			 * 1.2.4): they neither select a segment nor undo an FS or GS override. */
+			if (d->ctxt->mode == EMU_MODE_64)
+				break;
+			/* fall through */
 		case 0x64:
 		case 0x65:
 			insn->seg_override = true;
