@@ -8,6 +8,7 @@
  *   outs     OUTSB/OUTSW/OUTSD the same way: the device saw the elements in the order the SDM gives
  *   seg      OUTS with an FS override (the source is FS:RSI), and INS with one (ignored: ES:RDI)
  *   addr32   the 67 prefix in 64-bit mode: ESI/EDI/ECX, zero-extended
+ *   addr16   the 67 prefix in compatibility mode: DI and CX, DI wrapping at 64K, the upper halves kept
  *   pages    a buffer crossing a page boundary onto a page that is not the next physical one, in both directions
  *   fault    REP INSB and REP OUTSB running into a not-present page: #PF with the right error code and CR2, the
  *            registers after the last element done, the device having seen exactly those elements; #GP(0) for
@@ -225,6 +226,45 @@ static void phase_addr32(void)
 	printf("TEST stringio_addr32 PASS\n");
 }
 
+/* A 16-bit address size: 67 in compatibility mode (CS 0x18, flat 32-bit code, CPL 0) makes REP INSB use ES:DI and
+ * CX; DI wraps from 0xffff to 0 within ES (flat, base 0) and the upper halves of EDI and ECX stay (SDM Vol. 1 3.6,
+ * Vol. 2B INS). Only the low 32 bits of RDI and RCX are compared: their upper halves are undefined across the mode
+ * switch (SDM Vol. 1 3.4.1.1). Linear 0xfff0-0xffff and 0-0xf are free: nothing in this guest lives below 1 MiB
+ * once the boot information is copied. */
+static __attribute__((noinline)) void compat_addr16_rep_insb(struct regs *r)
+{
+	asm volatile("cld\n"
+		     "pushq $0x18\n"
+		     "leaq 1f(%%rip), %%rax\n"
+		     "pushq %%rax\n"
+		     "lretq\n"
+		     ".code32\n"
+		     "1: .byte 0x67, 0xf3, 0x6c\n" /* addr16 rep insb */
+		     "ljmp $0x08, $2f\n"
+		     ".code64\n"
+		     "2:\n"
+		     : "+D"(r->rdi), "+c"(r->rcx) : "d"(STREAM) : "rax", "memory", "cc");
+}
+
+static void phase_addr16(void)
+{
+	struct regs r = { .rdi = 0x1234fff0, .rcx = 0xabcd0020 };
+	u64 zero = 0;
+	asm("" : "+r"(zero)); /* linear 0 is memory here: keep the compiler from treating it as a null pointer */
+	volatile u8 *lo = (volatile u8 *)zero;
+
+	stream_reset();
+	compat_addr16_rep_insb(&r);
+	if ((u32)r.rdi != 0x12340010 || (u32)r.rcx != 0xabcd0000)
+		test_fail("addr16: rep insb left edi 0x%x ecx 0x%x, want 0x12340010 0xabcd0000", (u32)r.rdi, (u32)r.rcx);
+	for (u32 i = 0; i < 32; i++) {
+		u8 got = i < 16 ? lo[0xfff0 + i] : lo[i - 16];
+		if (got != stream_byte(i))
+			test_fail("addr16: byte %u of the wrapped buffer is 0x%x", i, got);
+	}
+	printf("TEST stringio_addr16 PASS\n");
+}
+
 /* Two 4K windows side by side in linear memory over two physical pages in the opposite order, a third not present. */
 static u64 pa_lo, pa_hi, win;
 
@@ -437,6 +477,7 @@ int test_main(void)
 	phase_outs();
 	phase_seg();
 	phase_addr32();
+	phase_addr16();
 	phase_pages();
 	phase_fault();
 	phase_batch();

@@ -201,7 +201,7 @@ CASES += [
 # ---- behaving like the hardware (issue 14): string port I/O (tests/guests/stringio.c) and the architectural MSRs
 # (tests/guests/msrs.c). On QEMU (SVM without NRIPS or DecodeAssists) an OUTS is decoded from memory and an INS is
 # not, so both paths of the string I/O exit run; Bochs Skylake gives VMX's INS/OUTS instruction information.
-STRINGIO_PHASES = ("console", "ins", "outs", "seg", "addr32", "pages", "fault", "batch", "irq")
+STRINGIO_PHASES = ("console", "ins", "outs", "seg", "addr32", "addr16", "pages", "fault", "batch", "irq")
 ARCH_MODULES = [
     (GUEST + "stringio.elf", "vm=stringio mem=128M"),
     (GUEST + "msrs.elf", "vm=msrs mem=16M"),
