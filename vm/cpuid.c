@@ -20,6 +20,10 @@
 	 BIT(26) | BIT(27) | BIT(28) | BIT(29))
 #define L1_ECX_SET (BIT(21) | BIT(24) | BIT(31)) /* x2APIC, TSC-deadline (the vLAPIC has both), hypervisor */
 #define L1_EDX_HIDE (BIT(12) | BIT(21) | BIT(22) | BIT(28) | BIT(29) | BIT(31))
+/* MCE and MCA: the machine-check MSRs are the vCPU's own (vm/msr_arch.c), whatever the host has. */
+#define L1_EDX_SET (BIT(7) | BIT(14))
+/* IA32_TSC_ADJUST, which vm/msr_arch.c emulates on any host, as KVM offers it on both vendors. */
+#define L7_EBX_SET BIT(1)
 /* FSGSBASE BMI1 SMEP BMI2 ERMS ADX SMAP CLFLUSHOPT CLWB SHA RDSEED; INVPCID is added when the backend enables it */
 #define L7_EBX_KEEP                                                                                                    \
 	(BIT(0) | BIT(3) | BIT(7) | BIT(8) | BIT(9) | BIT(18) | BIT(19) | BIT(20) | BIT(23) | BIT(24) | BIT(29))
@@ -64,11 +68,14 @@ void cpuid_policy(struct vcpu *v, u32 leaf, u32 sub, u32 out[4])
 	switch (leaf) {
 	case 0:
 		r.eax = MIN(r.eax, (u32)BASIC_MAX);
+		/* IA32_MISC_ENABLE.LIMIT_CPUID (Intel): leaf 0 reports at most 2 (SDM Vol. 4 table 2-2). */
+		if (!v->msrs.amd && (v->msrs.misc_enable & MISC_LIMIT_CPUID))
+			r.eax = MIN(r.eax, 2u);
 		break;
 	case 1:
 		r.ebx = (r.ebx & 0xffff) | (1u << 16) | (v->id << 24);
 		r.ecx = (r.ecx & ~(u32)L1_ECX_HIDE) | (u32)L1_ECX_SET;
-		r.edx &= ~(u32)L1_EDX_HIDE;
+		r.edx = (r.edx & ~(u32)L1_EDX_HIDE) | (u32)L1_EDX_SET;
 		break;
 	case 4:
 		r.eax &= 0x3fff; /* one core per package, no cache sharing: EAX[31:14] = 0 */
@@ -76,7 +83,7 @@ void cpuid_policy(struct vcpu *v, u32 leaf, u32 sub, u32 out[4])
 	case 7:
 		if (sub == 0) {
 			r.eax = 0;
-			r.ebx &= (u32)L7_EBX_KEEP;
+			r.ebx = (r.ebx & (u32)L7_EBX_KEEP) | (u32)L7_EBX_SET;
 			r.ecx = r.edx = 0;
 		} else {
 			r.eax = r.ebx = r.ecx = r.edx = 0;
@@ -99,6 +106,11 @@ void cpuid_policy(struct vcpu *v, u32 leaf, u32 sub, u32 out[4])
 	case 0x80000001:
 		r.ecx &= (u32)EXT1_ECX_KEEP;
 		r.edx &= (u32)EXT1_EDX_KEEP;
+		if (v->msrs.amd)
+			r.edx |= (u32)L1_EDX_SET; /* AMD mirrors MCE and MCA here */
+		/* IA32_MISC_ENABLE.XD_DISABLE (Intel) hides NX. */
+		if (!v->msrs.amd && (v->msrs.misc_enable & MISC_XD_DISABLE))
+			r.edx &= ~(u32)BIT(20);
 		break;
 	case 0x80000002:
 	case 0x80000003:

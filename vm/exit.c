@@ -8,6 +8,7 @@
 #include "hv/log.h"
 #include "kernel/panic.h"
 #include "vm/dev/vlapic.h"
+#include "vm/emulate/emulate.h"
 #include "vm/protect.h"
 #include "vm/vcpu.h"
 
@@ -53,6 +54,19 @@ static int handle_entry_failed(struct vcpu *v)
 	return 0;
 }
 
+/* INS/OUTS: the emulator's string engine on the exit's description (vm/mmio.c). For INS the segment is always ES,
+ * so only an OUTS needs the segment from the exit. */
+static int handle_string_io(struct vcpu *v)
+{
+	struct vm_exit *e = &v->exit;
+	struct emu_pio_string io = { .port = e->io.port, .size = e->io.size, .addr_size = e->io.addr_size,
+				     .seg = e->io.in ? EMU_SEG_ES : e->io.seg, .len = (u8)e->insn_len,
+				     .in = e->io.in, .rep = e->io.rep };
+	bool complete = io.addr_size != 0xff && io.seg != 0xff && e->insn_len && e->insn_len <= EMU_MAX_INSN_LEN;
+
+	return vcpu_emulate_pio_string(v, &io, complete);
+}
+
 static int handle_io(struct vcpu *v)
 {
 	struct vm_exit *e = &v->exit;
@@ -60,11 +74,8 @@ static int handle_io(struct vcpu *v)
 	int r;
 
 	v->stats[VM_STAT_IO_EXITS]++;
-	if (e->io.string) {
-		/* INS/OUTS: no device this platform offers needs them yet. */
-		vm_log(v->vm, LOG_ERR, "string port I/O (port 0x%x) is not supported\n", e->io.port);
-		return unhandled_exit(v);
-	}
+	if (e->io.string)
+		return handle_string_io(v);
 	if (e->io.in) {
 		u64 val;
 		r = io_bus_read(&v->vm->pio, v, e->io.port, e->io.size, &val);

@@ -7,7 +7,7 @@
 
 enum exit_reason {
 	EXIT_NONE,
-	EXIT_IO,            /* port I/O: io.{port,size,in,string,rep} */
+	EXIT_IO,            /* port I/O: io.{port,size,in,string,rep,addr_size,seg} */
 	EXIT_MMIO,          /* access to a gpa that is not RAM (EPT misconfig, or a fault the MMU classified) */
 	EXIT_TDP_FAULT,     /* EPT violation / NPF: tdp.{gpa,access,...} */
 	EXIT_CPUID,
@@ -44,6 +44,12 @@ struct vm_exit {
 			u16 port;
 			u8 size;    /* 1, 2, 4 */
 			bool in, string, rep;
+			/* INS/OUTS only: the address size (2, 4, 8) and the segment of OUTS's source (enum emu_seg
+			 * order: ES CS SS DS FS GS, as both vendors encode it), each 0xff when the exit does not say
+			 * (SVM without DecodeAssists has no segment; VMX without INS/OUTS instruction information has
+			 * neither); then the instruction is decoded from memory. */
+			u8 addr_size;
+			u8 seg;
 		} io;
 		struct {
 			gpa_t gpa;

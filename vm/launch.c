@@ -249,6 +249,9 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		return r;
 
 	vm->nr_vcpus = cfg->cpus;
+	char vendor[13];
+	cpu_get_vendor(vendor); /* the guest's CPUID vendor is the host's */
+	bool amd = !strcmp(vendor, "AuthenticAMD") || !strcmp(vendor, "HygonGenuine");
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *t = kzalloc(sizeof(*t));
 		if (!t)
@@ -257,6 +260,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		t->id = i;
 		t->wait_sipi = i != 0; /* APs wait for the BSP's INIT-SIPI-SIPI, as on a PC */
 		t->console_held = -1;
+		msr_arch_init(&t->msrs, amd);
 		vm->vcpus[i] = t;
 		t->lapic = vcpu_lapic_create(t);
 		if (!t->lapic)

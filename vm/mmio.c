@@ -167,6 +167,40 @@ static int emu_access(void *opaque, gva_t linear, void *buf, unsigned int size, 
 	return 0;
 }
 
+/* INS's probe of its destination: each page translated for a write, nothing written. */
+static int emu_check_write(void *opaque, gva_t linear, unsigned int size, struct emu_fault *fault)
+{
+	while (size) {
+		unsigned int n = MIN(size, (unsigned int)(PAGE_SIZE - (linear & (PAGE_SIZE - 1))));
+		gpa_t gpa;
+		int r = translate(opaque, linear, GWALK_WRITE, &gpa, fault);
+
+		if (r)
+			return r;
+		linear += n;
+		size -= n;
+	}
+	return 0;
+}
+
+/* INS and OUTS: one element through the VM's port bus, as IN and OUT reach it. */
+static int emu_pio_in(void *opaque, u16 port, unsigned int size, u32 *val)
+{
+	struct emu_env *env = opaque;
+	u64 v = 0;
+	int r = io_bus_read(&env->v->vm->pio, env->v, port, size, &v);
+
+	*val = (u32)v;
+	return r;
+}
+
+static int emu_pio_out(void *opaque, u16 port, unsigned int size, u32 val)
+{
+	struct emu_env *env = opaque;
+
+	return io_bus_write(&env->v->vm->pio, env->v, port, size, val);
+}
+
 static int emu_read(void *opaque, gva_t linear, void *buf, unsigned int size, struct emu_fault *fault)
 {
 	return emu_access(opaque, linear, buf, size, fault, false);
@@ -285,6 +319,9 @@ static const struct emu_ops ops = { .fetch = emu_fetch,
 				    .read = emu_read,
 				    .write = emu_write,
 				    .cmpxchg = emu_cmpxchg,
+				    .check_write = emu_check_write,
+				    .pio_in = emu_pio_in,
+				    .pio_out = emu_pio_out,
 				    .get_vreg = emu_get_vreg,
 				    .set_vreg = emu_set_vreg };
 
@@ -377,6 +414,19 @@ static const struct emu_sys_ops sys_ops = {
 	.invlpg = sys_invlpg, .wbinvd = sys_wbinvd,
 };
 
+/* The emulator's view of a segment's type (attr: type[3:0], S[4], ..., D/B[10], unusable). */
+static u8 seg_flags_of(u16 attr)
+{
+	u8 type = attr & 15;
+
+	if ((attr & SEG_ATTR_UNUSABLE) || !(attr & BIT(4)))
+		return EMU_SEGF_UNUSABLE; /* null, or a system descriptor, which no data access may use */
+	if (type & 8) /* code: never writable, readable with R */
+		return EMU_SEGF_NOWRITE | ((type & 2) ? 0 : EMU_SEGF_NOREAD);
+	return ((type & 2) ? 0 : EMU_SEGF_NOWRITE) | ((type & 4) ? EMU_SEGF_EXPDOWN : 0) |
+	       ((attr & SEG_ATTR_DB) ? EMU_SEGF_BIG : 0);
+}
+
 static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 {
 	struct vcpu_segment cs, ss, seg;
@@ -401,13 +451,53 @@ static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 		.opaque = env,
 	};
 	static const int order[EMU_NR_SEGS] = { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS };
+	c->seg_checks = true;
 	for (int i = 0; i < EMU_NR_SEGS; i++) {
 		virt_ops->get_segment(v, order[i], &seg);
 		c->seg_base[i] = seg.base;
+		c->seg_limit[i] = seg.limit;
+		c->seg_flags[i] = seg_flags_of(seg.attr);
 	}
 }
 
-/* unprotect: the gpa of a write-protected guest page table the exit hit, or INVALID_GPA. */
+/* Act on the emulator's result. unprotect: the gpa of a write-protected guest page table the exit hit, or
+ * INVALID_GPA. */
+static int finish(struct vcpu *v, struct emu_ctxt *c, enum emu_result r, gpa_t unprotect)
+{
+	char bytes[64];
+
+	switch (r) {
+	case EMU_OK:
+	case EMU_CONTINUE:
+		virt_ops->set_rip(v, c->rip);
+		virt_ops->set_rflags(v, c->rflags);
+		return 0;
+	case EMU_RETRY:
+		return 0;
+	case EMU_EXCEPTION:
+		if (c->exc.vector == EXC_PF)
+			virt_ops->set_cr(v, 2, c->exc.cr2);
+		vcpu_queue_exception(v, c->exc.vector, c->exc.has_error, c->exc.error_code);
+		return 0;
+	case EMU_UNHANDLED:
+		/* A write to a shadowed guest page table by an instruction the emulator lacks: stop shadowing the table
+		 * and let the guest redo the write itself, as KVM does (reexecute_instruction). */
+		if (unprotect != INVALID_GPA && mmu_shadow_unprotect_gfn(&v->vm->mmu, &v->mmu, unprotect >> PAGE_SHIFT)) {
+			v->vm->mmu.shadow.stats.unprotects++;
+			return 0;
+		}
+		if (vcpu_may_log(v)) {
+			emu_format_bytes(&c->insn, bytes, sizeof(bytes));
+			vm_log(v->vm, LOG_WARN, "cannot emulate the instruction at RIP 0x%llx (bytes %s): #UD\n",
+			       (unsigned long long)c->rip, bytes);
+		}
+		vcpu_queue_exception(v, EXC_UD, false, 0);
+		return 0;
+	default:
+		return c->error ? c->error : -EIO;
+	}
+}
+
 static bool is_rep_string_store(const struct emu_insn *insn)
 {
 	return insn->rep && insn->map == 0 && (insn->opcode == 0xa4 || insn->opcode == 0xa5 || insn->opcode == 0xaa ||
@@ -418,7 +508,6 @@ static int emulate(struct vcpu *v, gpa_t unprotect)
 {
 	struct emu_env env;
 	struct emu_ctxt c;
-	char bytes[64];
 
 	env_init(&env, v);
 	ctxt_init(&c, &env, v);
@@ -434,36 +523,36 @@ static int emulate(struct vcpu *v, gpa_t unprotect)
 	}
 	if (r == EMU_OK)
 		r = emu_execute(&c);
-	switch (r) {
-	case EMU_OK:
-	case EMU_CONTINUE:
-		virt_ops->set_rip(v, c.rip);
-		virt_ops->set_rflags(v, c.rflags);
-		return 0;
-	case EMU_RETRY:
-		return 0;
-	case EMU_EXCEPTION:
-		if (c.exc.vector == EXC_PF)
-			virt_ops->set_cr(v, 2, c.exc.cr2);
-		vcpu_queue_exception(v, c.exc.vector, c.exc.has_error, c.exc.error_code);
-		return 0;
-	case EMU_UNHANDLED:
-		/* A write to a shadowed guest page table by an instruction the emulator lacks: stop shadowing the table
-		 * and let the guest redo the write itself, as KVM does (reexecute_instruction). */
-		if (unprotect != INVALID_GPA && mmu_shadow_unprotect_gfn(&v->vm->mmu, &v->mmu, unprotect >> PAGE_SHIFT)) {
-			v->vm->mmu.shadow.stats.unprotects++;
-			return 0;
-		}
-		if (vcpu_may_log(v)) {
-			emu_format_bytes(&c.insn, bytes, sizeof(bytes));
-			vm_log(v->vm, LOG_WARN, "cannot emulate the instruction at RIP 0x%llx (bytes %s): #UD\n",
-			       (unsigned long long)c.rip, bytes);
-		}
-		vcpu_queue_exception(v, EXC_UD, false, 0);
-		return 0;
-	default:
-		return c.error ? c.error : -EIO;
-	}
+	return finish(v, &c, r, unprotect);
+}
+
+/*
+ * INS/OUTS from an I/O exit. The exit said what the instruction is, so its bytes are not read when the backend could
+ * give everything (size, address size, length and, for OUTS, the segment); otherwise (SVM without DecodeAssists has
+ * no segment, VMX without INS/OUTS instruction information neither segment nor address size) the instruction is
+ * decoded from memory and must still be the string I/O the exit reported (another vCPU may have rewritten it: then
+ * the guest re-executes whatever is there now). One batch per exit: while the count is not done RIP stays at the
+ * instruction and the guest re-enters it, so pending interrupts are taken between batches as between iterations on
+ * the CPU.
+ */
+int vcpu_emulate_pio_string(struct vcpu *v, const struct emu_pio_string *io, bool complete)
+{
+	struct emu_env env;
+	struct emu_ctxt c;
+	enum emu_result r;
+
+	env_init(&env, v);
+	ctxt_init(&c, &env, v);
+	c.rep_batch = PIO_STRING_BATCH;
+	if (complete)
+		return finish(v, &c, emu_run_pio_string(&c, io), INVALID_GPA);
+	r = emu_decode(&c);
+	if (r == EMU_OK && (!emu_insn_is_pio_string(&c.insn) || (c.insn.opcode < 0x6e) != io->in ||
+			    c.insn.op_size != io->size))
+		return 0; /* not what exited any more: re-execute */
+	if (r == EMU_OK)
+		r = emu_execute(&c);
+	return finish(v, &c, r, INVALID_GPA);
 }
 
 int vcpu_emulate(struct vcpu *v)

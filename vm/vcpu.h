@@ -62,6 +62,13 @@ int vcpu_emulate(struct vcpu *v);
 /* The same for a write that hit gpa, a guest page table the shadow MMU write-protects: an instruction the emulator
  * does not know unprotects the table and re-executes instead of raising #UD. */
 int vcpu_emulate_wp(struct vcpu *v, gpa_t gpa);
+/* INS/OUTS from an I/O exit (vm/mmio.c): one batch of at most PIO_STRING_BATCH elements (KVM re-enters the guest
+ * after 1024 iterations too). complete: io describes the instruction fully (the backend knew its segment, address
+ * size and length), else it is decoded from guest memory. 0 (done, continuing, or an exception queued), or a
+ * negative errno for a failure of the hypervisor's own. */
+#define PIO_STRING_BATCH 1024
+struct emu_pio_string;
+int vcpu_emulate_pio_string(struct vcpu *v, const struct emu_pio_string *io, bool complete);
 /* Fetch up to len instruction bytes at the guest's CS:RIP through its page tables; the count fetched (fewer at an
  * unmapped page boundary), or a negative errno. */
 int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len);

@@ -11,6 +11,7 @@
 #include "vm/inbox.h"
 #include "vm/irq.h"
 #include "vm/io.h"
+#include "vm/msr_arch.h"
 
 #define VM_NAME_MAX 32
 #define VM_MAX_VCPUS 16
@@ -113,7 +114,7 @@ struct vcpu {
 	bool parked;                    /* counted in vm->parked_vcpus: nothing of its own can wake it */
 	bool extint_pending;            /* the IOAPIC routed an ExtINT pin here: take the vector from the PIC */
 	bool done;                      /* atomic: its run loop has returned and its backend state is gone */
-	u64 mtrr_def_type;              /* IA32_MTRR_DEF_TYPE as the guest last wrote it (MTRRs are not emulated) */
+	struct msr_arch msrs;           /* the architectural MSRs kept in software (vm/msr_arch.h): the vCPU's CPU only */
 	u32 log_budget;                 /* guest-triggered warnings left to print: a guest cannot flood the console */
 	u64 console_polled;             /* TSC of the last look at the host serial line */
 	int console_held;               /* a typed byte the guest's UART had no room for yet, or -1 */

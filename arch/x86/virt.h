@@ -71,6 +71,8 @@ struct vcpu_boot_state {
 	/* Set the guest's value of an MSR of msr_passthrough_list (after an intercepted write): 0, or -ENOENT. */     \
 	X(p, int, set_passthrough_msr, (struct vcpu * v, u32 index, u64 val))                                          \
 	X(p, int, set_efer, (struct vcpu * v, u64 efer))                                                               \
+	/* The guest's TSC is the host's plus this (RDTSC, RDTSCP and the TSC MSR in the guest), from the next entry. */\
+	X(p, void, set_tsc_offset, (struct vcpu * v, u64 offset))                                                      \
 	X(p, void, get_segment, (struct vcpu * v, int seg, struct vcpu_segment *s))                                    \
 	/* The GDTR (idt false) or IDTR, for the emulator's LGDT/LIDT/SGDT/SIDT. */                                   \
 	X(p, void, get_dtable, (struct vcpu * v, bool idt, struct vcpu_dtable *dt))                                    \

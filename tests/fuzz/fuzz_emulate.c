@@ -156,6 +156,32 @@ static int fz_set_vreg(void *opaque, unsigned int reg, const void *buf, unsigned
 	return 0;
 }
 
+/* INS/OUTS: a port of 1, 2 or 4 bytes (the emulator never asks for REX.W's 8); the destination probe of INS. */
+static int fz_pio_in(void *opaque, u16 port, unsigned int size, u32 *val)
+{
+	struct fuzz *f = opaque;
+
+	ensure(size == 1 || size == 2 || size == 4);
+	*val = (u32)mix(f->seed ^ port);
+	return 0;
+}
+
+static int fz_pio_out(void *opaque, u16 port, unsigned int size, u32 val)
+{
+	ensure(size == 1 || size == 2 || size == 4);
+	ensure(size == 4 || val >> (8 * size) == 0);
+	return 0;
+}
+
+static int fz_check_write(void *opaque, gva_t linear, unsigned int size, struct emu_fault *fault)
+{
+	struct fuzz *f = opaque;
+
+	ensure(size == 1 || size == 2 || size == 4);
+	ensure(f->ctxt.mode == EMU_MODE_64 ? canonical(linear) : linear <= 0xffffffffULL);
+	return 0;
+}
+
 static const struct emu_ops fz_ops = {
     .fetch = fz_fetch,
     .read = fz_read,
@@ -163,6 +189,9 @@ static const struct emu_ops fz_ops = {
     .cmpxchg = fz_cmpxchg,
     .get_vreg = fz_get_vreg,
     .set_vreg = fz_set_vreg,
+    .check_write = fz_check_write,
+    .pio_in = fz_pio_in,
+    .pio_out = fz_pio_out,
 };
 
 /* A system table that accepts everything, with a #GP now and then from the writes. */
@@ -324,6 +353,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (unsigned int i = 0; i < EMU_NR_SEGS; i++)
 		c->seg_base[i] = (mix(f.seed ^ (0x100 + i)) & 1) ? mix(f.seed * 3 + i) : 0;
+	/* Segment limits and types, half the time: small limits, expand-down, unusable, read-only, execute-only. */
+	c->seg_checks = mix(f.seed ^ 0x300) & 1;
+	for (unsigned int i = 0; i < EMU_NR_SEGS; i++) {
+		u64 h = mix(f.seed ^ (0x310 + i));
+		c->seg_limit[i] = (h & 1) ? 0xffffffffu : (h & 2) ? 0xffffu : (u32)(h >> 32);
+		c->seg_flags[i] = (h & 4) ? (u8)(h >> 8) & 0x1f : 0;
+	}
 	for (unsigned int i = 0; i < 16; i++)
 		for (unsigned int j = 0; j < 32; j += 8) {
 			u64 v = mix(f.seed ^ (0x200 + 4 * i + j));

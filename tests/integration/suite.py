@@ -198,6 +198,33 @@ CASES += [
 ]
 
 
+# ---- behaving like the hardware (issue 14): string port I/O (tests/guests/stringio.c) and the architectural MSRs
+# (tests/guests/msrs.c). On QEMU (SVM without NRIPS or DecodeAssists) an OUTS is decoded from memory and an INS is
+# not, so both paths of the string I/O exit run; Bochs Skylake gives VMX's INS/OUTS instruction information.
+STRINGIO_PHASES = ("console", "ins", "outs", "seg", "addr32", "addr16", "pages", "fault", "batch", "irq")
+ARCH_MODULES = [
+    (GUEST + "stringio.elf", "vm=stringio mem=128M"),
+    (GUEST + "msrs.elf", "vm=msrs mem=16M"),
+]
+ARCH_EXPECT = [rf"^\[stringio\] TEST stringio_{p} PASS" for p in STRINGIO_PHASES] + [
+    r"^\[stringio\] stringio: rep outsb to port 0xe9 works$",
+    r"^\[stringio\] stringio: DF=1 rep outsb walks down$",
+    r"^\[stringio\] TEST stringio PASS", r"^vm stringio: ended: debug-exit, status 0x1 ",
+] + [rf"^\[msrs\] TEST msrs_{p} PASS" for p in ("cpuid", "table", "tsc")] + [
+    r"^\[msrs\] TEST msrs PASS", r"^vm msrs: ended: debug-exit, status 0x1 ",
+    r"^hv: all VMs have ended",
+]
+ARCH_FORBID = GUEST_NEVER + [r"TEST \w+ SKIP", r"not supported"]
+CASES += [
+    Case("qemu-svm-arch", "qemu", "max", mem="1G", modules=ARCH_MODULES, expect=ARCH_EXPECT, forbid=ARCH_FORBID,
+         timeout=180),
+    Case("bochs-vmx-arch", "bochs", "corei7_skylake_x", megs=512, modules=ARCH_MODULES, expect=ARCH_EXPECT,
+         forbid=ARCH_FORBID, timeout=900),
+    # SVM with NRIPS (and Bochs' DecodeAssists, when it reports them): the string I/O exit's other paths.
+    Case("bochs-svm-arch", "bochs", "zambezi", megs=512, modules=ARCH_MODULES, expect=ARCH_EXPECT,
+         forbid=ARCH_FORBID, timeout=900),
+]
+
 # ---- write protection of guest memory (tests/guests/protect.c): protect= ranges on the module line, HC_MEM_LOCK,
 # HC_TRACK_TEST. protkill's write to its kill range and lockkill's to a page it locked in kill mode each end only that
 # VM: afterkill still runs. The end reason's wording is the hypervisor's; these regexes only need it to say "protect".
@@ -353,6 +380,10 @@ SHADOW_EXPECT = [r"^hv: virt: backend svm with shadow paging", r"MMU: shadow pag
 CASES += [
     Case("qemu-svm-shadow-guests", "qemu", "max", mem="1G", cmdline=SHADOW, modules=guest_modules(),
          expect=SHADOW_EXPECT + guest_expect(), forbid=GUEST_NEVER, timeout=240),
+    # String I/O through the guest's own page tables as the shadow MMU sees them (INS writes go through write
+    # tracking), and the MSRs with the shadow backend's TSC offset.
+    Case("qemu-svm-shadow-arch", "qemu", "max", mem="1G", cmdline=SHADOW, modules=ARCH_MODULES,
+         expect=SHADOW_EXPECT + ARCH_EXPECT, forbid=ARCH_FORBID, timeout=180),
     Case("qemu-svm-shadow-smp", "qemu", "max", cpus=4, mem="1G", cmdline=SHADOW, modules=SMP_MODULES,
          expect=SHADOW_EXPECT + SMP_EXPECT, forbid=GUEST_NEVER + [r"^\[toobig\]", r"smpcrash FAIL"], timeout=240),
     # Under shadow paging the guest's own page tables are write-tracked too, so TRACKED_WRITES also counts the A/D

@@ -729,3 +729,33 @@ TEST(devices_coexist_and_refuse_double_init)
 	CHECK_EQ(pic_dev_intack(&vm), -1);
 	CHECK(!pic_dev_has_intr(&vm));
 }
+
+/* The stream port (0x5fe): reads give testdev_stream_byte(0), (1), ... little-endian whatever the access size;
+ * writes feed the FNV-1a sink; selecting TESTDEV_SEL_STREAM latches (count << 32 | hash) and restarts both. Per
+ * vCPU, like the latch. */
+TEST(testdev_stream)
+{
+	struct vcpu a = {.vm = &vm, .id = 0}, b = {.vm = &vm, .id = 1};
+	u32 h = TESTDEV_FNV_BASIS;
+	static const u8 bytes[] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77};
+
+	setup();
+	CHECK_EQ(vin(&a, 0x5fe, 1), testdev_stream_byte(0));
+	CHECK_EQ(vin(&a, 0x5fe, 2), testdev_stream_byte(1) | testdev_stream_byte(2) << 8);
+	CHECK_EQ(vin(&a, 0x5fe, 4), testdev_stream_byte(3) | testdev_stream_byte(4) << 8 |
+					(u32)testdev_stream_byte(5) << 16 | (u32)testdev_stream_byte(6) << 24);
+	CHECK_EQ(vin(&b, 0x5fe, 1), testdev_stream_byte(0)); /* b's own stream */
+	CHECK_EQ(testdev_stream_byte(0x1234), 0x34 ^ 0x12 ^ 0xa5);
+	vout(&a, 0x5fe, 1, 0x11);
+	vout(&a, 0x5fe, 2, 0x3322);
+	vout(&a, 0x5fe, 4, 0x77665544);
+	for (unsigned int i = 0; i < sizeof(bytes); i++)
+		h = (h ^ bytes[i]) * TESTDEV_FNV_PRIME;
+	vout(&a, 0x5f0, 4, TESTDEV_SEL_STREAM);
+	CHECK_EQ(vin(&a, 0x5f4, 4), h);
+	CHECK_EQ(vin(&a, 0x5f8, 4), 7);
+	CHECK_EQ(vin(&a, 0x5fe, 1), testdev_stream_byte(0)); /* restarted */
+	vout(&a, 0x5f0, 4, TESTDEV_SEL_STREAM);
+	CHECK_EQ(vin(&a, 0x5f4, 4), TESTDEV_FNV_BASIS); /* nothing written since */
+	CHECK_EQ(vin(&a, 0x5f8, 4), 0);
+}

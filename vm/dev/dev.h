@@ -55,6 +55,12 @@ u64 rtc_epoch_from_cmos(u8 (*read)(void *ctx, u8 index), void *ctx);
  *   in  0x5f4, 32-bit  bits 31:0 of the latched value
  *   in  0x5f8, 32-bit  bits 63:32 of the latched value
  *   out 0x5fc          reserved: ignored (it resets nothing)
+ *   in  0x5fe, 8/16/32-bit   the stream: the next 1, 2 or 4 bytes of the sequence testdev_stream_byte(n),
+ *                      n = 0, 1, 2, ... (little-endian: the lowest byte is the earliest)
+ *   out 0x5fe, 8/16/32-bit   the stream's sink: each byte, lowest first, goes into an FNV-1a hash and a count
+ *   out 0x5f0, TESTDEV_SEL_STREAM  latches the sink (bits 31:0 its FNV-1a hash, 63:32 its byte count) and
+ *                      resets the stream: the sequence restarts at n = 0, the hash and count start again
+ * The stream gives string port I/O (INS/OUTS) a data path with known contents and order in both directions.
  * Every other access (other ports of 0x5f0-0x5ff, other sizes) reads all ones and is ignored when written. Reading
  * the two halves after one select is consistent: the latch changes only on the next select. Each vCPU has its own
  * latch, so vCPUs may use the device at the same time; the counters are the VM's (summed over its vCPUs).
@@ -65,6 +71,14 @@ u64 rtc_epoch_from_cmos(u8 (*read)(void *ctx, u8 index), void *ctx);
 #define TESTDEV_PORT_LOW      0x5f4
 #define TESTDEV_PORT_HIGH     0x5f8
 #define TESTDEV_PORT_RESERVED 0x5fc
+#define TESTDEV_PORT_STREAM   0x5fe
+#define TESTDEV_SEL_STREAM    0x80000000u
+#define TESTDEV_FNV_BASIS     2166136261u
+#define TESTDEV_FNV_PRIME     16777619u
+static inline u8 testdev_stream_byte(u32 n)
+{
+	return (u8)(n ^ (n >> 8) ^ 0xa5);
+}
 
 /* UART: queue one byte of input for the guest. 0, or -EAGAIN when the receive FIFO is full (keep the byte and offer
  * it again later: input is flow-controlled, not dropped), -ENODEV without a UART. Any CPU: it takes the UART's lock

@@ -12,10 +12,22 @@
  * without a vCPU (host-side unit tests) uses slot 0. The counters themselves are summed by vm_stat (vm/vm.c) while
  * the other vCPUs keep counting: a guest test reading another vCPU's exits gets a value a few exits stale.
  */
+struct testdev_stream {
+	u32 pos;   /* the next byte of the IN sequence */
+	u32 hash;  /* FNV-1a of the bytes written */
+	u32 count; /* bytes written */
+};
+
 struct testdev {
 	struct vm *vm;		   /* constant */
 	u64 latched[VM_MAX_VCPUS]; /* [vcpu->id]: that vCPU's exits only */
+	struct testdev_stream stream[VM_MAX_VCPUS]; /* [vcpu->id], like the latch */
 };
+
+static void stream_reset(struct testdev_stream *st)
+{
+	*st = (struct testdev_stream){ .hash = TESTDEV_FNV_BASIS };
+}
 
 static u64 *testdev_latch(struct testdev *t, struct vcpu *v)
 {
@@ -30,6 +42,13 @@ static int testdev_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, 
 	struct testdev *t = dev;
 
 	*val = ~0ULL;
+	if (addr == TESTDEV_PORT_STREAM) {
+		struct testdev_stream *st = &t->stream[v ? v->id : 0];
+		*val = 0;
+		for (unsigned int i = 0; i < size; i++)
+			*val |= (u64)testdev_stream_byte(st->pos++) << (8 * i);
+		return 0;
+	}
 	if (size != 4)
 		return 0;
 	if (addr == TESTDEV_PORT_LOW)
@@ -42,9 +61,22 @@ static int testdev_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, 
 static int testdev_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 val)
 {
 	struct testdev *t = dev;
+	struct testdev_stream *st = &t->stream[v ? v->id : 0];
 
+	if (addr == TESTDEV_PORT_STREAM) {
+		for (unsigned int i = 0; i < size; i++) {
+			st->hash = (st->hash ^ (u8)(val >> (8 * i))) * TESTDEV_FNV_PRIME;
+			st->count++;
+		}
+		return 0;
+	}
 	if (addr != TESTDEV_PORT_SELECT || size != 4)
 		return 0; /* TESTDEV_PORT_RESERVED and everything else: ignored */
+	if (val == TESTDEV_SEL_STREAM) {
+		*testdev_latch(t, v) = (u64)st->count << 32 | st->hash;
+		stream_reset(st);
+		return 0;
+	}
 	*testdev_latch(t, v) = val < NR_VM_STATS ? vm_stat(t->vm, (enum vm_stat)val) : ~0ULL;
 	return 0;
 }
@@ -61,8 +93,10 @@ int testdev_dev_init(struct vm *vm)
 	if (!t)
 		return -ENOMEM;
 	t->vm = vm;
-	for (u32 i = 0; i < VM_MAX_VCPUS; i++)
+	for (u32 i = 0; i < VM_MAX_VCPUS; i++) {
 		t->latched[i] = ~0ULL; /* nothing selected yet */
+		stream_reset(&t->stream[i]);
+	}
 	vm->devices[VM_DEV_TESTDEV] = t;
 	return io_bus_register(&vm->pio, TESTDEV_PORT_BASE, TESTDEV_PORTS, &testdev_ops, t);
 }

@@ -40,6 +40,8 @@ static const u16 map0[256] = {
 	ALU_ROW(0x20), ALU_ROW(0x28), ALU_ROW(0x30), ALU_ROW(0x38),
 	[0x63] = D_OK | D_MODRM | D_ONLY64,
 	[0x69] = D_OK | D_MODRM | D_IMMZ, [0x6b] = D_OK | D_MODRM | D_IMM8,		/* IMUL r, r/m, imm */
+	[0x6c] = D_OK | D_STRING | D_BYTE, [0x6d] = D_OK | D_STRING,			/* INS */
+	[0x6e] = D_OK | D_STRING | D_BYTE, [0x6f] = D_OK | D_STRING,			/* OUTS */
 	[0x80] = D_OK | D_MODRM | D_BYTE | D_IMM8,
 	[0x81] = D_OK | D_MODRM | D_IMMZ,
 	[0x82] = D_OK | D_MODRM | D_BYTE | D_IMM8 | D_NO64,
@@ -216,6 +218,11 @@ static enum emu_result decode_prefixes(struct decoder *d)
 		case 0x2e:
 		case 0x36:
 		case 0x3e:
+			/* In 64-bit mode ES, CS, SS and DS overrides are null prefixes (SDM Vol. 1 3.3.7.1, APM Vol. 3
+			 * 1.2.4): they neither select a segment nor undo an FS or GS override. */
+			if (d->ctxt->mode == EMU_MODE_64)
+				break;
+			/* fall through */
 		case 0x64:
 		case 0x65:
 			insn->seg_override = true;
@@ -495,6 +502,8 @@ enum emu_result emu_decode(struct emu_ctxt *ctxt)
 		return EMU_UNHANDLED;
 	if (flags & D_BYTE)
 		insn->op_size = 1;
+	if (emu_insn_is_pio_string(insn) && insn->op_size == 8)
+		insn->op_size = 4; /* INS and OUTS move at most a doubleword: REX.W changes nothing */
 	if (flags & D_SIMD) {
 		/* The last F2/F3 wins over 66, which then says nothing about the operand size. */
 		if (!insn->vex)

@@ -39,13 +39,30 @@ bool emu_is_canonical(u64 va)
 	return (u64)((s64)(va << 16) >> 16) == va;
 }
 
-enum emu_result emu_linearize(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned int size, gva_t *linear)
+/* The segment's own checks outside 64-bit mode (SDM Vol. 3A 5.3, 5.4.1, 5.5): limit and, in protected mode, type. */
+static bool seg_access_ok(const struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned int size, bool write)
 {
-	u8 vector = seg == EMU_SEG_SS ? EMU_VEC_SS : EMU_VEC_GP;
+	u8 f = ctxt->seg_flags[seg];
+	u64 limit = ctxt->seg_limit[seg], last = ea + size - 1;
+
+	if (ctxt->mode != EMU_MODE_REAL) {
+		if ((f & EMU_SEGF_UNUSABLE) || (write && (f & EMU_SEGF_NOWRITE)) || (!write && (f & EMU_SEGF_NOREAD)))
+			return false;
+	}
+	if (f & EMU_SEGF_EXPDOWN) /* valid offsets are limit + 1 up to 64K - 1 or 4G - 1 */
+		return ea > limit && last <= ((f & EMU_SEGF_BIG) ? 0xffffffffULL : 0xffffULL);
+	return last <= limit;
+}
+
+enum emu_result emu_linearize_access(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned int size, bool write,
+				     gva_t *linear)
+{
+	u8 vector;
 	u64 lin, last;
 
 	if (seg >= EMU_NR_SEGS)
 		seg = EMU_SEG_DS;
+	vector = seg == EMU_SEG_SS ? EMU_VEC_SS : EMU_VEC_GP;
 	if (ctxt->mode == EMU_MODE_64) {
 		/* Only FS and GS have bases in 64-bit mode. Both ends must be canonical, and no access wraps. */
 		lin = ea + (seg == EMU_SEG_FS || seg == EMU_SEG_GS ? ctxt->seg_base[seg] : 0);
@@ -53,6 +70,8 @@ enum emu_result emu_linearize(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned in
 		if (!emu_is_canonical(lin) || !emu_is_canonical(last) || last < lin)
 			return emu_raise(ctxt, vector, true, 0);
 	} else {
+		if (ctxt->seg_checks && !seg_access_ok(ctxt, seg, ea, size, write))
+			return emu_raise(ctxt, vector, true, 0);
 		/* With flat segments an access past 4 GiB exceeds the limit; the callbacks never see a wrapped one. */
 		lin = (u32)ctxt->seg_base[seg] + (u32)ea;
 		if (lin + size - 1 > 0xffffffffULL)
@@ -60,6 +79,11 @@ enum emu_result emu_linearize(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned in
 	}
 	*linear = lin;
 	return EMU_OK;
+}
+
+enum emu_result emu_linearize(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned int size, gva_t *linear)
+{
+	return emu_linearize_access(ctxt, seg, ea, size, false, linear);
 }
 
 enum emu_result emu_mem_read(struct emu_ctxt *ctxt, u8 seg, u64 ea, void *buf, unsigned int size)
@@ -81,7 +105,7 @@ enum emu_result emu_mem_write(struct emu_ctxt *ctxt, u8 seg, u64 ea, const void 
 {
 	struct emu_fault fault = {0};
 	gva_t lin;
-	enum emu_result r = emu_linearize(ctxt, seg, ea, size, &lin);
+	enum emu_result r = emu_linearize_access(ctxt, seg, ea, size, true, &lin);
 
 	if (r != EMU_OK)
 		return r;
@@ -103,7 +127,7 @@ enum emu_result emu_mem_rmw_write(struct emu_ctxt *ctxt, u8 seg, u64 ea, const v
 
 	if (!locked || !ctxt->ops || !ctxt->ops->cmpxchg)
 		return emu_mem_write(ctxt, seg, ea, new, size);
-	r = emu_linearize(ctxt, seg, ea, size, &lin);
+	r = emu_linearize_access(ctxt, seg, ea, size, true, &lin);
 	if (r != EMU_OK)
 		return r;
 	return emu_callback_result(ctxt, ctxt->ops->cmpxchg(ctxt->opaque, lin, old, new, size, &fault), &fault);

@@ -1,6 +1,7 @@
 /* The x86 instruction emulator: decodes one guest instruction and executes it. It covers the integer instructions a
  * guest can aim at device memory or at write-tracked RAM (MOV forms, ALU read-modify-writes, shifts, multiplies and
- * divides, bit operations, conditional moves and sets, the string instructions with REP, the atomics, MOVBE, pushes,
+ * divides, bit operations, conditional moves and sets, the string instructions with REP (INS and OUTS when the caller
+ * gives port callbacks), the atomics, MOVBE, pushes,
  * pops and near branches through memory, XLAT), the common SSE/AVX moves (when the caller gives vector-register
  * callbacks) and the system instructions a real-mode or privileged-instruction caller needs (when it gives a
  * struct emu_sys_ops). Guest state comes in through struct emu_ctxt and every access goes out through callbacks, so
@@ -8,7 +9,8 @@
  *
  * Use: fill regs/rip/rflags/mode/seg_base/ops/opaque (and prefetch when the exit supplied the instruction bytes), call
  * emu_run(), then act on the result. Nothing a guest does can make it panic, loop or read past the 15 fetched bytes.
- * Segment limits and access rights are not checked (the CPU checked them for the access that caused the exit).
+ * Data accesses are checked against segment limits and types when the caller gives them (seg_checks); instruction
+ * fetches are not (the CPU fetched the instruction that exited).
  * Read-modify-writes are a read callback followed by a write callback; a LOCKed one (and XCHG with memory, locked
  * implicitly) ends with the cmpxchg callback instead when the caller gives one, so that it is atomic against other
  * vCPUs where the caller can make it so (vm/mmio.c: naturally aligned RAM up to 8 bytes). Without it, or where the
@@ -88,6 +90,12 @@ struct emu_fault {
  *   reg (0..15). size 16 is bits 127:0 (set_vreg keeps bits 255:128, as a legacy SSE write does); size 32 is the
  *   whole YMM register (a VEX.128 write passes 32 bytes with the upper 16 zero). Called only after the emulator's
  *   own checks of cr0/cr4/xcr0 (below) passed. Return 0, or a negative errno.
+ * - check_write (optional): the translation a write of size bytes at linear would make, without writing: 0, or
+ *   EMU_CB_FAULT with the fault the write would raise. INS calls it before it reads the port, so that a fault on the
+ *   destination leaves the device untouched, as on the CPU (which probes the destination first).
+ * - pio_in, pio_out (optional; without them INS and OUTS are EMU_UNHANDLED): one port access of size 1, 2 or 4;
+ *   pio_in fills *val zero-extended. The I/O permission check (CPL > IOPL, the TSS bitmap) is not theirs: the CPU
+ *   makes it before the instruction can exit, so every INS/OUTS that reaches the emulator has passed it.
  * Linear addresses never wrap: canonical at both ends in 64-bit mode, below 4 GiB otherwise.
  */
 #define EMU_CB_FAULT 1
@@ -95,6 +103,9 @@ struct emu_ops {
 	int (*fetch)(void *opaque, gva_t linear, void *buf, unsigned int len, struct emu_fault *fault);
 	int (*read)(void *opaque, gva_t linear, void *buf, unsigned int size, struct emu_fault *fault);
 	int (*write)(void *opaque, gva_t linear, const void *buf, unsigned int size, struct emu_fault *fault);
+	int (*check_write)(void *opaque, gva_t linear, unsigned int size, struct emu_fault *fault);
+	int (*pio_in)(void *opaque, u16 port, unsigned int size, u32 *val);
+	int (*pio_out)(void *opaque, u16 port, unsigned int size, u32 val);
 	int (*cmpxchg)(void *opaque, gva_t linear, const void *old, const void *new, unsigned int size,
 		       struct emu_fault *fault);
 	int (*get_vreg)(void *opaque, unsigned int reg, void *buf, unsigned int size);
@@ -196,6 +207,14 @@ struct emu_ctxt {
 	u8 cpl;			   /* the callbacks' page walks, and #GP(0) for privileged instructions when > 0 (the
 				    * caller of virtual-8086 code passes EMU_MODE_REAL with cpl 3) */
 	u64 seg_base[EMU_NR_SEGS]; /* in 64-bit mode only the FS and GS bases count */
+	/* Segment limits and types, checked outside 64-bit mode when seg_checks is set (SDM Vol. 3A 5.3 and 5.4.1): a
+	 * data access outside [base, base + limit] (or, expand-down, not above the limit and within 64K or 4G by D/B)
+	 * raises #GP(0), #SS(0) on SS; in protected mode so do an unusable (null) segment, a write to a code or read-only
+	 * segment and a read of an execute-only one. Without seg_checks only the 4 GiB boundary counts. seg_limit is
+	 * the byte-granular limit (G already applied); seg_flags holds EMU_SEGF_*. Instruction fetches are not checked. */
+	bool seg_checks;
+	u32 seg_limit[EMU_NR_SEGS];
+	u8 seg_flags[EMU_NR_SEGS];
 	u8 stack_size;		   /* SS.B outside 64-bit mode: 4 for a 32-bit stack, 2 for a 16-bit one; 0 takes the
 				    * mode's default (2 in real and 16-bit modes, 4 in 32-bit) */
 	bool umip;		   /* CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR #GP(0) when cpl > 0 */
@@ -214,6 +233,12 @@ struct emu_ctxt {
 	int error;	      /* EMU_ERROR */
 };
 
+#define EMU_SEGF_UNUSABLE BIT(0) /* a null selector in protected mode */
+#define EMU_SEGF_EXPDOWN  BIT(1) /* an expand-down data segment */
+#define EMU_SEGF_BIG	  BIT(2) /* D/B: an expand-down segment ends at 4G - 1 rather than 64K - 1 */
+#define EMU_SEGF_NOREAD	  BIT(3) /* execute-only code */
+#define EMU_SEGF_NOWRITE  BIT(4) /* code, or read-only data */
+
 /* Operations of emu_alu: the first eight in the order of their ModRM.reg encoding in opcodes 80-83. */
 /* clang-format off */
 enum emu_alu_op {
@@ -230,6 +255,25 @@ enum emu_result emu_run(struct emu_ctxt *ctxt);
  * then execute ctxt->insn. */
 enum emu_result emu_decode(struct emu_ctxt *ctxt);
 enum emu_result emu_execute(struct emu_ctxt *ctxt);
+
+/*
+ * String port I/O from a VM exit that decoded it already (SVM's IOIO exit information, VMX's exit qualification and
+ * instruction information): INS (in) or OUTS, with or without REP. Instead of decoding the bytes at rip, it runs the
+ * emulator's string engine on this description: one batch of at most rep_batch elements, EMU_CONTINUE while the
+ * count is not done (rip unchanged, RCX/RSI/RDI updated), EMU_OK with rip past the instruction (len bytes) when it
+ * is. seg is the OUTS source segment (the prefix's, or DS); INS always writes ES:rDI.
+ */
+struct emu_pio_string {
+	u16 port;
+	u8 size;      /* 1, 2, 4 */
+	u8 addr_size; /* 2, 4, 8 */
+	u8 seg;	      /* enum emu_seg */
+	u8 len;	      /* instruction length */
+	bool in, rep;
+};
+enum emu_result emu_run_pio_string(struct emu_ctxt *ctxt, const struct emu_pio_string *io);
+/* Whether ctxt->insn (decoded) is INS or OUTS. */
+bool emu_insn_is_pio_string(const struct emu_insn *insn);
 
 /* The effective address (before segmentation) of ctxt->insn's memory operand, with the current registers. */
 u64 emu_insn_ea(const struct emu_ctxt *ctxt);

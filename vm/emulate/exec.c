@@ -345,7 +345,7 @@ static bool moves_rip(const struct emu_insn *insn)
 		return false;
 	if (op == 0xff)
 		return emu_ext(insn) == 2 || emu_ext(insn) == 4;
-	return (op >= 0xa4 && op <= 0xa7) || (op >= 0xaa && op <= 0xaf);
+	return (op >= 0x6c && op <= 0x6f) || (op >= 0xa4 && op <= 0xa7) || (op >= 0xaa && op <= 0xaf);
 }
 
 enum emu_result emu_execute(struct emu_ctxt *ctxt)

@@ -5,9 +5,12 @@
 
 #include "vm/emulate/emulate.h"
 
-/* Linear address of seg:ea for an access of size bytes, checked (canonical in 64-bit mode, the 4 GiB boundary
- * otherwise); EMU_EXCEPTION with #GP(0) or #SS(0) otherwise. */
+/* Linear address of seg:ea for a read of size bytes, checked (canonical in 64-bit mode; the 4 GiB boundary, and the
+ * segment's limit and type with ctxt->seg_checks, otherwise); EMU_EXCEPTION with #GP(0) or #SS(0) otherwise. */
 enum emu_result emu_linearize(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned int size, gva_t *linear);
+/* The same for a write (write true: the segment must be writable) or a read. */
+enum emu_result emu_linearize_access(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsigned int size, bool write,
+				     gva_t *linear);
 enum emu_result emu_mem_read(struct emu_ctxt *ctxt, u8 seg, u64 ea, void *buf, unsigned int size);
 enum emu_result emu_mem_write(struct emu_ctxt *ctxt, u8 seg, u64 ea, const void *buf, unsigned int size);
 /* The write of a read-modify-write: through ops->cmpxchg (old being what was read) when the instruction is LOCKed

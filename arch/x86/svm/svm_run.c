@@ -71,6 +71,11 @@ int svm_vcpu_run(struct vcpu *v)
 	s->vmcb->save.rax = v->regs[VCPU_RAX];
 	s->vmcb->save.rsp = v->regs[VCPU_RSP];
 	svm_nmi_before_entry(v);
+	/* Bochs 2.7's VMRUN reads CR2 from the VMCB but never loads it, so its guest would see the host's CR2 (an
+	 * injected #PF, from the emulator or shadow paging, would report a wrong address). Loading the CPU's CR2
+	 * too costs a MOV when they differ; on hardware VMRUN then loads the VMCB's value over the same one. */
+	if (read_cr2() != s->vmcb->save.cr2)
+		write_cr2(s->vmcb->save.cr2);
 	svm_enter(v->regs, s->vmcb_pa, cpu->svm_host_save);
 	s->ran_here = true;
 	v->regs[VCPU_RAX] = s->vmcb->save.rax;
@@ -178,6 +183,11 @@ void svm_decode_exit(struct vcpu *v)
 		e->io.size = (c->exit_info_1 >> SVM_IOIO_SIZE_SHIFT) & 7;
 		e->io.size = e->io.size == 4 ? 4 : e->io.size == 2 ? 2 : 1;
 		e->io.port = (u16)(c->exit_info_1 >> 16);
+		/* INS/OUTS: A16/A32/A64 in bits 9:7; the effective segment in bits 12:10 is given only by CPUs with
+		 * DecodeAssists (APM Vol. 2 15.10.2), else the instruction says (vm/mmio.c decodes it). */
+		e->io.addr_size = (c->exit_info_1 & SVM_IOIO_A64) ? 8 : (c->exit_info_1 & SVM_IOIO_A32) ? 4
+				: (c->exit_info_1 & SVM_IOIO_A16) ? 2 : 0xff;
+		e->io.seg = svm_caps.decode_assists ? (c->exit_info_1 >> SVM_IOIO_SEG_SHIFT) & 7 : 0xff;
 		break;
 	case SVM_EXIT_MSR:
 		e->reason = c->exit_info_1 ? EXIT_MSR_WRITE : EXIT_MSR_READ;

@@ -77,6 +77,7 @@ int svm_vcpu_create(struct vcpu *v)
 	/* #MC belongs to the host; #DB and #AC are reflected, so their delivery cannot loop inside the CPU
 	 * (CVE-2015-8104, CVE-2015-5307). */
 	c->intercept_exc = BIT(1) | BIT(17) | BIT(18);
+	c->tsc_offset = v->msrs.tsc_offset;
 	c->intercept_misc1 = SVM_INTERCEPT_INTR | SVM_INTERCEPT_NMI | SVM_INTERCEPT_INIT | SVM_INTERCEPT_RDPMC |
 			     SVM_INTERCEPT_CPUID | SVM_INTERCEPT_INVD | SVM_INTERCEPT_HLT | SVM_INTERCEPT_INVLPGA |
 			     SVM_INTERCEPT_IOIO | SVM_INTERCEPT_MSR | SVM_INTERCEPT_TASK_SWITCH |
@@ -454,4 +455,13 @@ int svm_set_passthrough_msr(struct vcpu *v, u32 index, u64 val)
 	default:
 		return -ENOENT;
 	}
+}
+
+/* The TSC offset is under the intercepts' clean bit (APM Vol. 2 15.15.3). */
+void svm_set_tsc_offset(struct vcpu *v, u64 offset)
+{
+	struct svm_vcpu *s = to_svm(v);
+
+	s->vmcb->control.tsc_offset = offset;
+	s->vmcb->control.clean &= ~VMCB_CLEAN_INTERCEPTS;
 }

@@ -217,5 +217,9 @@ static_assert(offsetof(struct vmcb_save, g_pat) == 0x268, "VMCB save layout");
 #define SVM_IOIO_STR BIT(2)
 #define SVM_IOIO_REP BIT(3)
 #define SVM_IOIO_SIZE_SHIFT 4
+#define SVM_IOIO_A16 BIT(7)
+#define SVM_IOIO_A32 BIT(8)
+#define SVM_IOIO_A64 BIT(9)
+#define SVM_IOIO_SEG_SHIFT 10
 
 #endif

@@ -257,3 +257,8 @@ int vmx_set_passthrough_msr(struct vcpu *v, u32 index, u64 val)
 		return -ENOENT;
 	}
 }
+
+void vmx_set_tsc_offset(struct vcpu *v, u64 offset)
+{
+	vmcs_write(TSC_OFFSET, offset);
+}

@@ -124,6 +124,23 @@ static enum exit_reason exception_or_nmi(struct vcpu *v)
 	return EXIT_EXCEPTION;
 }
 
+/* INS/OUTS: the VM-exit instruction information gives the address size (bits 9:7: 0 16-bit, 1 32-bit, 2 64-bit) and,
+ * for OUTS, the segment (bits 17:15), where IA32_VMX_BASIC[54] says the CPU reports it (SDM Vol. 3C 28.2.5). */
+static void io_string_info(struct vm_exit *e)
+{
+	u32 info;
+	u8 asz;
+
+	e->io.addr_size = e->io.seg = 0xff;
+	if (!e->io.string || !vmx_caps.ins_outs_info)
+		return;
+	info = vmcs_read32(VMX_INSTRUCTION_INFO);
+	asz = (info >> 7) & 7;
+	if (asz <= 2)
+		e->io.addr_size = (u8)(2 << asz);
+	e->io.seg = e->io.in ? 0 : (info >> 15) & 7;
+}
+
 void vmx_decode_exit(struct vcpu *v)
 {
 	u32 raw = vmcs_read32(VM_EXIT_REASON);
@@ -190,6 +207,7 @@ void vmx_decode_exit(struct vcpu *v)
 		e->io.string = qual & BIT(4);
 		e->io.rep = qual & BIT(5);
 		e->io.port = (u16)(qual >> 16);
+		io_string_info(e);
 		break;
 	case VMX_EXIT_MSR_READ:
 		e->reason = EXIT_MSR_READ;

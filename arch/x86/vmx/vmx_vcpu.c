@@ -108,7 +108,7 @@ static int choose_controls(struct vmx_vcpu *x)
 	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.proc),
 				 CPU_HLT_EXITING | CPU_USE_IO_BITMAPS | CPU_USE_MSR_BITMAPS | CPU_SECONDARY_CONTROLS |
 					 CPU_CR8_LOAD_EXITING | CPU_CR8_STORE_EXITING | CPU_MWAIT_EXITING |
-					 CPU_MONITOR_EXITING | CPU_RDPMC_EXITING,
+					 CPU_MONITOR_EXITING | CPU_RDPMC_EXITING | CPU_USE_TSC_OFFSETTING,
 				 0, &x->exec);
 	/* EPT makes guest CR3 and INVLPG the guest's own business. */
 	x->exec &= ~(CPU_CR3_LOAD_EXITING | CPU_CR3_STORE_EXITING | CPU_INVLPG_EXITING);
@@ -211,6 +211,7 @@ int vmx_vcpu_create(struct vcpu *v)
 		vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	}
 	vmcs_write(CR3_TARGET_COUNT, 0);
+	vmcs_write(TSC_OFFSET, x->vcpu->msrs.tsc_offset); /* a vCPU made on its CPU keeps the TSC it was given */
 	vmx_msr_switch_load(x);
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 	vmcs_write(IO_BITMAP_A, x->io_bitmap_a);

@@ -224,6 +224,7 @@ enum vm_stat { /* = enum vm_stat in vm/vm.h: the order is the device's ABI */
 #define TESTDEV_LO	     0x5f4
 #define TESTDEV_HI	     0x5f8
 #define TESTDEV_RESERVED     0x5fc
+#define TESTDEV_STREAM	     0x5fe /* the byte stream (vm/dev/dev.h); tests/guests/stringio.c uses it */
 #define HV_SIGNATURE	     "MicroHVisor!"
 #define HV_FEATURE_TESTDEV   (1u << 0)
 #define HV_FEATURE_HYPERCALL (1u << 1)
