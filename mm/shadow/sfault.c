@@ -160,11 +160,15 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 	r = rmap_cache_topup(&mmu->shadow.rmap_cache, PT_LEVELS + SHADOW_PREFETCH);
 	if (r)
 		return r;
+	/* A page found unsync, or with unsync pages below it, was synced when linked: the walk read those tables
+	 * while the guest could store to them unseen (see the fresh case below). */
+	bool synced_any = false;
+
 	for_each_pt_entry(iter, shadow_fmt, root->hpa, root->role.level, vpn, vpn + 1) {
 		struct spage *sp;
 		union mmu_role role;
 		gfn_t gfn;
-		bool fresh;
+		bool fresh, synced;
 
 		if (iter.level == 1)
 			break;
@@ -187,9 +191,10 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 			__shadow_set_spte(mmu, &iter, 0);
 			mmu->shadow.stats.relinks++;
 		}
-		r = __spage_get(mmu, gfn, role, iter.gfn & ~(pt_level_pages(iter.level) - 1), &sp, &fresh);
+		r = __spage_get(mmu, gfn, role, iter.gfn & ~(pt_level_pages(iter.level) - 1), &sp, &fresh, &synced);
 		if (r)
 			return r;
+		synced_any |= synced;
 		sp->write_count = 0;
 		__shadow_set_spte(mmu, &iter, make_table_spte(shadow_fmt, sp->hpa));
 		/*
@@ -212,6 +217,21 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 		}
 	}
 	BUG_ON(!iter.valid || iter.level != 1);
+	/*
+	 * The same race as for a fresh page, for the tables a link synced: the walk read them unsync, and another
+	 * vCPU's store may have landed before the sync's protection reached it. The sync zapped only the leaves that
+	 * were there; the one about to be made would come from the value read before that store, in a table now in
+	 * sync, where nothing would ever zap it (KVM's FNAME(fetch) checks every level after linking). Only leaf
+	 * tables go unsync, so the links made above are from protected entries and stay.
+	 */
+	if (synced_any) {
+		if (mmu->flush_pending)
+			__mmu_flush_and_free(mmu);
+		if (!gptes_unchanged(mmu, c, res)) {
+			mmu->shadow.stats.retries++;
+			return MMU_FAULT_RETRY;
+		}
+	}
 	if (!f->slot) {
 		if (!spte_is_mmio(shadow_fmt, iter.old_spte))
 			__shadow_set_spte(mmu, &iter, make_mmio_spte(shadow_fmt, READ_ONCE(mmu->slots.generation)));

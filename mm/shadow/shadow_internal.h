@@ -123,9 +123,11 @@ static inline struct spage *__spage_of_sptep(struct mmu *mmu, u64 *sptep, unsign
  * once. 0, -ENOMEM, -ENOSPC (budget). */
 int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct spage **out);
 /* sshare.c: the valid shadow page of (gfn, role) to link below a new parent, found (*created false) or made. An
- * unsync one found is synced first (the new parent's addresses were never in a TLB: they must see the guest's
- * table as it is now). 0, -ENOMEM, -ENOSPC. */
-int __spage_get(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct spage **out, bool *created);
+ * unsync one found is synced first, and so is every unsync page below one found (the new parent's addresses were
+ * never in a TLB: they must see the guest's tables as they are now); *synced says it happened, and the caller's walk
+ * read those tables while they were not write-protected. 0, -ENOMEM, -ENOSPC. */
+int __spage_get(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct spage **out, bool *created,
+		bool *synced);
 /* spage.c: zap a 4-level root's shadow page alone (its guest table is flooded with writes: the frame is most likely
  * no page directory any more, as when a process has exited and its PGD was reused): its struct mmu_root becomes
  * obsolete (invalid), its entries go, its frame is no longer write-protected. The vCPUs then drop only that root

@@ -79,11 +79,13 @@ static struct spage *__spage_find(struct mmu *mmu, gfn_t gfn, union mmu_role rol
 	return NULL;
 }
 
-int __spage_get(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct spage **out, bool *created)
+int __spage_get(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct spage **out, bool *created,
+		bool *synced)
 {
 	struct spage *sp = __spage_find(mmu, gfn, role);
 
 	assert_spin_held(&mmu->lock);
+	*synced = sp && (sp->unsync || sp->unsync_children);
 	/* Stale leaves are allowed only at addresses whose old translations a TLB may hold: none of the new parent's.
 	 * So the page is synced, and so is every unsync page below it: the new parent's root has no bits leading to
 	 * them, and its next CR3 load would not find them. */
