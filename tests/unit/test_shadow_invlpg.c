@@ -6,9 +6,9 @@
  * nothing happens while nothing is unsync. SDM Vol. 3A 4.10.4.1: INVLPG invalidates the translations of one page. */
 #include "shadow_fixture.h"
 
-#define VA   0x00007f0000010000ULL /* PT entry 16: a group of 8 of its own, so prefetch adds nothing unasked */
+#define VA   0x00007f0000010000ULL   /* PT entry 16: a group of 8 of its own, so prefetch adds nothing unasked */
 #define VA_W (VA + 0x20 * PAGE_SIZE) /* maps VA's page table, writable */
-#define VA2  (VA + (1ULL << 21))      /* another page table, kept in sync */
+#define VA2  (VA + (1ULL << 21))     /* another page table, kept in sync */
 
 /* VA + i pages mapped to SX_DATA + i pages (i < 4), each faulted in, and VA's page table gone unsync through a write
  * at VA_W. Returns the table's shadow page. */
@@ -218,7 +218,7 @@ TEST(shadow_invlpg_does_nothing_while_nothing_is_unsync)
 }
 
 /* A 32-bit guest: the page table's upper half (quadrant 1) unsync; INVLPG compares the 4-byte entry of its own half. */
-#define GVA32	0xc0600000ULL		      /* PDE 769, PTE 512: the upper half of the table */
+#define GVA32	0xc0600000ULL		   /* PDE 769, PTE 512: the upper half of the table */
 #define GVA32_W (GVA32 + 0x10 * PAGE_SIZE) /* PTE 528, mapping the table */
 
 TEST(shadow_invlpg_32bit_guest_compares_the_entry_of_its_quadrant)

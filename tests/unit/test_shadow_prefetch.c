@@ -7,8 +7,8 @@
  * that INVLPG and the next sync fix them like any other. Every count is stats.prefetched. */
 #include "shadow_fixture.h"
 
-#define BASE 0x00007f0000040000ULL /* PT entry 64: the first of a group */
-#define SUP  (G_P | G_RW)
+#define BASE	   0x00007f0000040000ULL /* PT entry 64: the first of a group */
+#define SUP	   (G_P | G_RW)
 #define UNPREPARED 0x600000ULL /* the last 2 MiB chunk of the fixture's RAM: nothing reads or maps it before */
 
 static gva_t va(int i)
@@ -51,14 +51,14 @@ TEST(shadow_prefetch_takes_accessed_entries_with_read_fault_rights)
 {
 	setup();
 	u64 cr3 = sx.p.cr3;
-	gpa_t pte1 = sx_map(cr3, va(0), SX_DATA, 1, G_ALL, G_ALL | G_D);		  /* the fault's; A set by it */
-	sx_map(cr3, va(1), SX_DATA + 0x1000, 1, G_ALL, G_ALL | G_A | G_D);		  /* W: D is set */
-	sx_map(cr3, va(2), SX_DATA + 0x2000, 1, G_ALL, G_ALL | G_A);			  /* no D: no W */
-	sx_map(cr3, va(3), SX_DATA + 0x3000, 1, G_ALL, G_P | G_US | G_A | G_D);	  /* read-only */
-	sx_map(cr3, va(4), SX_DATA + 0x4000, 1, G_ALL, G_ALL | G_D);			  /* no A: never used */
-	sx_map(cr3, va(5), SX_DATA + 0x5000, 1, G_ALL, SUP | G_A | G_D | G_NX);	  /* supervisor, no X */
+	gpa_t pte1 = sx_map(cr3, va(0), SX_DATA, 1, G_ALL, G_ALL | G_D);	     /* the fault's; A set by it */
+	sx_map(cr3, va(1), SX_DATA + 0x1000, 1, G_ALL, G_ALL | G_A | G_D);	     /* W: D is set */
+	sx_map(cr3, va(2), SX_DATA + 0x2000, 1, G_ALL, G_ALL | G_A);		     /* no D: no W */
+	sx_map(cr3, va(3), SX_DATA + 0x3000, 1, G_ALL, G_P | G_US | G_A | G_D);	     /* read-only */
+	sx_map(cr3, va(4), SX_DATA + 0x4000, 1, G_ALL, G_ALL | G_D);		     /* no A: never used */
+	sx_map(cr3, va(5), SX_DATA + 0x5000, 1, G_ALL, SUP | G_A | G_D | G_NX);	     /* supervisor, no X */
 	sx_map(cr3, va(6), SX_DATA + 0x6000 + BIT(45), 1, G_ALL, G_ALL | G_A | G_D); /* reserved (MAXPHYADDR 40) */
-	sx_map(cr3, va(7), SX_DATA + 0x7000, 1, G_ALL, (G_ALL | G_A | G_D) & ~G_P);   /* not present */
+	sx_map(cr3, va(7), SX_DATA + 0x7000, 1, G_ALL, (G_ALL | G_A | G_D) & ~G_P);  /* not present */
 	CHECK_EQ(sx_fault(va(0), 0, NULL), MMU_FAULT_FIXED);
 	CHECK_EQ(prefetched(), 4);
 	sx_check_leaf(va(1), SX_DATA + 0x1000, true, true, true);
@@ -93,9 +93,9 @@ TEST(shadow_prefetch_tracked_gfn_read_only_and_no_leaf_outside_used_ram)
 	u64 cr3 = sx.p.cr3;
 	gpa_t pte = sx_map(cr3, va(0), SX_DATA, 1, G_ALL, G_ALL | G_D);
 	gpa_t pt = pte & ~(PAGE_SIZE - 1);
-	sx_map(cr3, va(1), pt, 1, G_ALL, G_ALL | G_A | G_D);		     /* the page table itself */
-	sx_map(cr3, va(2), SX_MMIO, 1, G_ALL, G_ALL | G_A | G_D);	     /* no RAM: a fault's MMIO SPTE only */
-	sx_map(cr3, va(3), UNPREPARED, 1, G_ALL, G_ALL | G_A | G_D);	     /* RAM never used */
+	sx_map(cr3, va(1), pt, 1, G_ALL, G_ALL | G_A | G_D);	     /* the page table itself */
+	sx_map(cr3, va(2), SX_MMIO, 1, G_ALL, G_ALL | G_A | G_D);    /* no RAM: a fault's MMIO SPTE only */
+	sx_map(cr3, va(3), UNPREPARED, 1, G_ALL, G_ALL | G_A | G_D); /* RAM never used */
 	sx_map(cr3, va(4), UNPREPARED + 0x1000, 1, G_ALL, G_ALL | G_A | G_D);
 	sx_map(cr3, va(5), 0x4000, 1, G_ALL, G_ALL | G_A | G_D); /* used RAM (the tables' chunk), untracked */
 	CHECK_EQ(sx_fault(va(0), 0, NULL), MMU_FAULT_FIXED);
