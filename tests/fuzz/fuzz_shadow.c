@@ -573,8 +573,8 @@ static void op_invalidate(void)
 		reload();
 }
 
-/* A present leaf of an unsync table the current root reaches (*sptep), where the guest's own stores make stale
- * leaves; false if there is none. */
+/* A leaf (present or MMIO) of an unsync table the current root reaches (*sptep), where the guest's own stores make
+ * stale leaves; false if there is none. */
 static bool pick_unsync_leaf(gva_t *gva, u64 **sptep)
 {
 	gva_t gvas[16];
