@@ -643,31 +643,31 @@ static void op_invlpg(void)
 	check_invlpg(gva);
 }
 
-/* The unsync tables' operations: one going unsync, the guest's stores to one, INVLPG. */
-static void op_unsync(void)
+/* One of n operations by the lowest bit set in a byte (the last if none of the n - 1 below it is): each half as
+ * often as the one before. */
+static void op_by_bits(void (*const *ops)(void), unsigned int n)
 {
 	u8 b = byte();
+	unsigned int i = 0;
 
-	if (b & 1)
-		op_invlpg();
-	else if (b & 2)
-		op_unsync_store();
-	else
-		op_self_write();
+	while (i + 1 < n && !(b & (1u << i)))
+		i++;
+	ops[i]();
+}
+
+/* The unsync tables' operations: INVLPG, the guest's stores to one, one going unsync. */
+static void op_unsync(void)
+{
+	static void (*const ops[3])(void) = {op_invlpg, op_unsync_store, op_self_write};
+
+	op_by_bits(ops, 3);
 }
 
 static void op_rare(void)
 {
-	u8 b = byte();
+	static void (*const ops[3])(void) = {op_invalidate, op_pressure, op_share};
 
-	if (b & 1)
-		op_invalidate();
-	else if (b & 2)
-		op_pressure();
-	else if (b & 4)
-		op_share();
-	else
-		op_self_write();
+	op_by_bits(ops, 3);
 }
 
 /* Flooding: three writes of one entry. */

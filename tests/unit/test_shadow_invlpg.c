@@ -10,6 +10,15 @@
 #define VA_W (VA + 0x20 * PAGE_SIZE) /* maps VA's page table, writable */
 #define VA2  (VA + (1ULL << 21))     /* another page table, kept in sync */
 
+/* A fresh MMU that lets leaf tables go unsync, the guest's root loaded: returns its CR3. */
+static u64 setup(void)
+{
+	sx_setup(64);
+	sx.mmu.shadow.allow_unsync = true;
+	CHECK_EQ(sx_load(), 0);
+	return sx.p.cr3;
+}
+
 /* VA + i pages mapped to SX_DATA + i pages (i < 4), each faulted in, and VA's page table gone unsync through a write
  * at VA_W. Returns the table's shadow page. */
 static struct spage *setup_unsync(u64 cr3)
@@ -50,10 +59,7 @@ static hpa_t leaf_frame(const struct mmu_root *root, gva_t gva)
 
 TEST(shadow_invlpg_zaps_the_changed_leaf_of_an_unsync_table_only)
 {
-	sx_setup(64);
-	sx.mmu.shadow.allow_unsync = true;
-	u64 cr3 = sx.p.cr3;
-	CHECK_EQ(sx_load(), 0);
+	u64 cr3 = setup();
 	struct spage *sp = setup_unsync(cr3);
 	struct mmu_root *root = sx.vcpu.current;
 	const struct shadow_stats *st = &sx.mmu.shadow.stats;
@@ -111,10 +117,7 @@ TEST(shadow_invlpg_zaps_the_changed_leaf_of_an_unsync_table_only)
 
 TEST(shadow_invlpg_zaps_an_mmio_leaf_whatever_its_entry)
 {
-	sx_setup(64);
-	sx.mmu.shadow.allow_unsync = true;
-	u64 cr3 = sx.p.cr3;
-	CHECK_EQ(sx_load(), 0);
+	u64 cr3 = setup();
 	struct spage *sp = setup_unsync(cr3);
 	/* The guest maps a device page in its unsync table, which the fault shadows with an MMIO SPTE. */
 	sx_map(cr3, VA + 6 * PAGE_SIZE, SX_MMIO, 1, G_ALL, G_ALL | G_D);
@@ -132,10 +135,7 @@ TEST(shadow_invlpg_zaps_an_mmio_leaf_whatever_its_entry)
 
 TEST(shadow_invlpg_leaves_in_sync_tables_alone)
 {
-	sx_setup(64);
-	sx.mmu.shadow.allow_unsync = true;
-	u64 cr3 = sx.p.cr3;
-	CHECK_EQ(sx_load(), 0);
+	u64 cr3 = setup();
 	sx_map(cr3, VA2, SX_DATA + 0x20000, 1, G_ALL, G_ALL | G_D);
 	CHECK_EQ(sx_fault(VA2, 0, NULL), MMU_FAULT_FIXED);
 	setup_unsync(cr3);
@@ -155,9 +155,7 @@ TEST(shadow_invlpg_leaves_in_sync_tables_alone)
 
 TEST(shadow_invlpg_visits_cached_roots_only_with_pcide)
 {
-	sx_setup(64);
-	sx.mmu.shadow.allow_unsync = true;
-	u64 a = sx.p.cr3, b = sx_new_table();
+	u64 a = setup(), b = sx_new_table();
 	sx_switch(b);
 	struct spage *sp = setup_unsync(b);
 	struct mmu_root *rb = sx.vcpu.current;
@@ -187,10 +185,7 @@ TEST(shadow_invlpg_visits_cached_roots_only_with_pcide)
 
 TEST(shadow_invlpg_does_nothing_while_nothing_is_unsync)
 {
-	sx_setup(64);
-	sx.mmu.shadow.allow_unsync = true;
-	u64 cr3 = sx.p.cr3;
-	CHECK_EQ(sx_load(), 0);
+	u64 cr3 = setup();
 	struct spage *sp = setup_unsync(cr3);
 	mmu_shadow_flush(&sx.mmu); /* every page in sync: the bits above are stale */
 	CHECK(!sp->unsync && !sx.mmu.shadow.unsync);

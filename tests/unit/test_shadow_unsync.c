@@ -41,6 +41,14 @@ static void only_bit(const struct spage *sp, unsigned int idx)
 	CHECK(sx_unsync_bit(sp, idx));
 }
 
+/* A fresh MMU that lets leaf tables go unsync: returns the guest's CR3. */
+static u64 setup(void)
+{
+	sx_setup(64);
+	sx.mmu.shadow.allow_unsync = true;
+	return sx.p.cr3;
+}
+
 /* The guest page table holding gva's PTE under cr3 is mapped writable at gva_w (in the same tables) and written
  * through that mapping from the current root: its shadow page goes unsync. */
 static struct spage *go_unsync(u64 cr3, gva_t gva, gva_t gva_w)
@@ -99,8 +107,7 @@ TEST(shadow_unsync_marks_every_parent_up_to_each_root)
 {
 	u64 a, b;
 
-	sx_setup(64);
-	sx.mmu.shadow.allow_unsync = true;
+	setup();
 	a = shared_kernel(&b);
 	struct mmu_root *ra = sx_root_of(a), *rb = sx_root_of(b);
 	struct spage *pdpt = sx_spage_at(ra, KVA, 3), *pd = sx_spage_at(ra, KVA, 2);
@@ -139,9 +146,7 @@ TEST(shadow_unsync_marks_every_parent_up_to_each_root)
 
 TEST(shadow_unsync_flushing_load_syncs_only_what_its_root_reaches)
 {
-	sx_setup(64);
-	sx.mmu.shadow.allow_unsync = true;
-	u64 a = sx.p.cr3, b = sx_new_table();
+	u64 a = setup(), b = sx_new_table();
 	sx_map(a, UVA, SX_DATA, 1, G_ALL, G_ALL | G_D);
 	sx_map(b, UVA, SX_DATA + 0x1000, 1, G_ALL, G_ALL | G_D);
 	sx_switch(a);
@@ -203,8 +208,7 @@ TEST(shadow_unsync_bits_of_a_page_synced_through_another_root_are_cleared_later)
 {
 	u64 a, b, c;
 
-	sx_setup(64);
-	sx.mmu.shadow.allow_unsync = true;
+	setup();
 	a = shared_kernel(&b);
 	struct spage *pt = go_unsync(a, KVA, KVA + PAGE_SIZE);
 	/* A's load syncs the shared page table: B's root keeps its bit, which no longer leads to anything unsync. */
@@ -238,9 +242,7 @@ TEST(shadow_unsync_bits_of_a_zapped_or_replaced_page_are_cleared_later)
 {
 	u64 c;
 
-	sx_setup(64);
-	sx.mmu.shadow.allow_unsync = true;
-	u64 a = sx.p.cr3;
+	u64 a = setup();
 	sx_map(a, KVA, SX_DATA, 1, SUP, SUP | G_D);
 	sx_map(a, KVA2, SX_DATA + 0x1000, 1, SUP, SUP | G_D);
 	struct spage *ptc = unsync_elsewhere(&c);
@@ -281,9 +283,7 @@ TEST(shadow_unsync_bits_of_a_zapped_or_replaced_page_are_cleared_later)
 
 TEST(shadow_unsync_directory_linked_below_a_new_parent_syncs_its_leaves_first)
 {
-	sx_setup(64);
-	sx.mmu.shadow.allow_unsync = true;
-	u64 a = sx.p.cr3, b = sx_new_table();
+	u64 a = setup(), b = sx_new_table();
 	sx_map(a, KVA, SX_DATA, 1, SUP, SUP | G_D);
 	sx_switch(a);
 	CHECK_EQ(sx_fault(KVA, 0, NULL), MMU_FAULT_FIXED);
