@@ -48,7 +48,6 @@ static struct {
 	enum fmt fmt;  /* the guest's format, also while its paging is off (the tables the ops build) */
 	gva_t hist[8]; /* gvas mapped lately: most operations go back to one, so that paths are built and used */
 	unsigned int nhist;
-	struct track_notifier deny_notifier;
 } fz;
 
 /* The input's next byte, then the generator's (xorshift64*). */
@@ -94,15 +93,6 @@ static enum fmt mode_fmt(const struct gwalk_mode *m)
 static bool pae_paging(void)
 {
 	return sx.p.mode.pg && fz.fmt == FMT_PAE;
-}
-
-/* The other tracking user refuses writes to the gfns it tracks, in deny mode (a protect= range). */
-static enum track_verdict deny_pre_write(struct track_notifier *n, void *who, gpa_t gpa, const void *b,
-					 unsigned int len)
-{
-	gfn_t g = gpa >> PAGE_SHIFT;
-
-	return ck.deny && g < RAM_PAGES && ck.ext[g] ? TRACK_WRITE_DENY : TRACK_WRITE_ALLOW;
 }
 
 /* ---- the guest's paging state ---- */
@@ -425,8 +415,6 @@ static void op_fault(void)
 	fault_at(make_gva() | (k >> 4), kinds[k & 7], k);
 }
 
-/* The guest maps the page table of a gva it uses and writes it through that mapping (as an OS edits its page
- * tables through a kernel mapping): the table may go unsync instead of every store being emulated. */
 /* Address spaces that share tables, as every process shares its kernel half: an entry of space a's top table copied
  * into the same slot of space b's, maybe without U/S or R/W (the same tables below, under another inherited access,
  * must not share a shadow). Not for PAE, whose PDPTEs take effect only when loaded and carry no permissions. */
@@ -450,6 +438,8 @@ static void op_share(void)
 	guest_write(to, &e, es);
 }
 
+/* The guest maps the page table of a gva it uses and writes it through that mapping (as an OS edits its page
+ * tables through a kernel mapping): the table may go unsync instead of every store being emulated. */
 static void op_self_write(void)
 {
 	u8 k = byte();
@@ -710,8 +700,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sx.mmu.shadow.allow_unsync = h2 & 1;
 	if (h & 0x80)
 		sx.hook = store_in_flight;
-	fz.deny_notifier.pre_write = deny_pre_write;
-	mmu_track_register_notifier(&sx.mmu, &fz.deny_notifier);
+	register_other_user();
 	sx.p.mode.gbpages = ck.gbpages;
 	sx.p.mode.maxphyaddr = ck.maxphy;
 	/* The first format: 4-level, PAE (the PDPT at pool(0), all zero: no PDPTE present) or 32-bit. */

@@ -33,6 +33,22 @@ void warn_report(const char *file, int line, const char *expr)
 
 void log_printf(int level, const char *fmt, ...) {}
 
+/* The other tracking user refuses writes to the gfns it tracks, in deny mode (a protect= range). */
+static SX_NO_COVERAGE enum track_verdict deny_pre_write(struct track_notifier *n, void *who, gpa_t gpa, const void *b,
+							unsigned int len)
+{
+	gfn_t g = gpa >> PAGE_SHIFT;
+
+	return ck.deny && g < RAM_PAGES && ck.ext[g] ? TRACK_WRITE_DENY : TRACK_WRITE_ALLOW;
+}
+
+static struct track_notifier other_user = {.pre_write = deny_pre_write};
+
+void register_other_user(void)
+{
+	mmu_track_register_notifier(&sx.mmu, &other_user);
+}
+
 static int ro_read(void *opaque, gpa_t gpa, void *buf, unsigned int len)
 {
 	return mmu_read_gpa(&sx.mmu, gpa, buf, len);

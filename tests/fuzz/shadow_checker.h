@@ -64,6 +64,9 @@ struct check_world {
 	u16 ext[RAM_PAGES]; /* the other tracking user's references */
 };
 extern struct check_world ck;
+/* The other tracking user's write notifier, on the fixture's MMU: in deny mode it refuses writes to the gfns it
+ * tracks (a protect= range). Its references are the fuzzer's to take and drop (mmu_track_add_gfn, ck.ext). */
+void register_other_user(void);
 
 /* After every step: sx_check, then for every root its tables and its leaves against the guest's tables (a leaf of
  * an unsync table exempt: the guest may not rely on it before its flush), the page budget, the tracking counts. */
