@@ -5,83 +5,50 @@
  * pages with PSE-36 bits, CR4.PSE toggled), and paging off. Operations: writes of guest paging entries (plain,
  * compare-exchange, halves, both halves of a PAE entry, single bytes and misaligned, as the emulator makes them),
  * CR3 switches, faults with random access kinds, NXE/WP/PSE/paging/format changes, invalidations, syncs of unsync
- * tables (when the input lets leaf tables go unsync), faults and root loads out of memory, write tracking by another
- * user (which may refuse writes), address spaces sharing tables (top-level entries copied between them, with U/S
- * or R/W maybe taken away: shared shadow pages), and the guest's own writes through writable shadow leaves, as the
- * hardware makes them (also while a leaf is losing W, before the flush). After every step it checks, for every root:
+ * tables (when the input lets leaf tables go unsync), INVLPG (with CR4.PCIDE or not), faults and root loads out of
+ * memory, write tracking by another user (which may refuse writes), address spaces sharing tables (top-level entries
+ * copied between them, with U/S or R/W maybe taken away: shared shadow pages), and the guest's own writes through
+ * writable shadow leaves, as the hardware makes them (also while a leaf is losing W, before the flush). After every
+ * step it checks (shadow_checker.c), for every root:
  *  - every shadow table is where the guest's tables are: a shadow page of guest table G under an entry that points
  *    to G (a PAE root's directories: under the PDPTEs the root was built from), a direct page under a guest huge
  *    page covering its frames;
  *  - every present shadow leaf translates as a fresh walk of the guest's tables (the gpa's host frame), with no
  *    more than the guest allows: W only with the guest's W and D, U only with U, execute only with X; where the
- *    guest does not translate, no shadow leaf exists. A leaf of an unsync table is exempt until the next sync
- *    (a root load syncs, and so does the sync operation), which must fix it;
+ *    guest does not translate, no shadow leaf exists. A leaf of an unsync table is exempt until the guest flushes
+ *    it: after its INVLPG, the leaf of that address must be right; after a flushing root load (a CR3 load or a
+ *    paging change), no unsync page is reachable from the root; and every unsync page has the bits that lead to it
+ *    in each of its parents;
  * and through the unit tests' fixture (sx_check) the shadow pages (their quadrants too), the rmap and the tracking
  * counts.
- * (run.sh links what every fuzz-srcs line names: the MMU layer as tests/unit/mmu_srcs.mk has it, and the fixture)
+ * (run.sh links what every fuzz-srcs line names: the MMU layer as tests/unit/mmu_srcs.mk has it, the fixture and the
+ * checker)
  * fuzz-srcs: mm/pt.c mm/pt_iter.c mm/spte_change.c mm/root.c mm/mmu.c mm/mmu_track.c mm/mmu_access.c
  * fuzz-srcs: mm/ept/tdp_fault.c mm/ept/tdp_huge.c mm/ept/tdp_zap.c mm/ept/tdp_mmu.c mm/ept/tdp_age.c mm/ept/tdp_fast.c
  * fuzz-srcs: mm/track/level.c mm/track/write.c mm/memslot_dirty.c
  * fuzz-srcs: mm/shadow/rmap.c mm/memslot.c mm/grace.c mm/shadow/gwalk.c mm/shadow/spage.c mm/shadow/sfault.c
  * fuzz-srcs: mm/shadow/swrite.c mm/shadow/unsync.c mm/shadow/sshare.c mm/shadow/sprefetch.c
  * fuzz-srcs: tests/unit/fake_platform.c
- * fuzz-srcs: tests/unit/shadow_fixture.c
+ * fuzz-srcs: tests/unit/shadow_fixture.c tests/fuzz/shadow_checker.c
  */
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 
-#include "tests/unit/shadow_fixture.h"
+#include "tests/fuzz/shadow_checker.h"
 
-/* The sinks the unit-test harness provides elsewhere: here every failed check and every BUG is a crash. */
-void test_fail(const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s:%d: ", file, line);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	__builtin_trap();
-}
-
-void bug_report(const char *file, int line, const char *expr)
-{
-	fprintf(stderr, "BUG at %s:%d: %s\n", file, line, expr);
-	__builtin_trap();
-}
-
-void warn_report(const char *file, int line, const char *expr)
-{
-	fprintf(stderr, "WARNING at %s:%d: %s\n", file, line, expr);
-	__builtin_trap();
-}
-
-void log_printf(int level, const char *fmt, ...) {}
-
-#define RAM_PAGES (2 * MEMSLOT_CHUNK_PAGES)
-#define NPOOL	  24 /* guest page-table pages: gpa SX_TABLES + i * 4K; the first NAS are the top-level tables */
-#define NAS	  4
-#define OPS	  64
-
-/* Guest paging formats: the geometry of their tables (entry size, index bits, where PS counts). */
-enum fmt { FMT_4L, FMT_PAE, FMT_32 };
+#define NPOOL 24 /* guest page-table pages: gpa SX_TABLES + i * 4K; the first NAS are the top-level tables */
+#define NAS   4
+#define OPS   64
 
 static struct {
 	const u8 *in;
 	size_t n, pos;
 	u64 rng;
-	bool gbpages, deny;
 	bool pressure; /* allocations may fail (op_pressure) */
-	u8 maxphy;
-	enum fmt fmt;	    /* the guest's format, also while its paging is off (the tables the ops build) */
-	u16 ext[RAM_PAGES]; /* the other tracking user's references */
-	gva_t hist[8];	    /* gvas mapped lately: most operations go back to one, so that paths are built and used */
+	enum fmt fmt;  /* the guest's format, also while its paging is off (the tables the ops build) */
+	gva_t hist[8]; /* gvas mapped lately: most operations go back to one, so that paths are built and used */
 	unsigned int nhist;
-	struct track_notifier deny_notifier;
 } fz;
 
 /* The input's next byte, then the generator's (xorshift64*). */
@@ -111,41 +78,6 @@ static gpa_t pool(unsigned int i)
 
 /* ---- the formats ---- */
 
-static unsigned int esize(enum fmt f)
-{
-	return f == FMT_32 ? 4 : 8;
-}
-
-static int top_level(enum fmt f)
-{
-	return f == FMT_4L ? 4 : f == FMT_PAE ? 3 : 2;
-}
-
-static unsigned int gindex(enum fmt f, gva_t gva, int level)
-{
-	if (f == FMT_32)
-		return (gva >> (12 + 10 * (level - 1))) & 1023;
-	if (f == FMT_PAE && level == 3)
-		return (gva >> 30) & 3;
-	return (gva >> (12 + 9 * (level - 1))) & 511;
-}
-
-static gpa_t table_base(enum fmt f, u64 cr3)
-{
-	return f == FMT_4L ? cr3 & GENMASK_ULL(51, 12) : f == FMT_PAE ? cr3 & 0xffffffe0 : cr3 & 0xfffff000;
-}
-
-static gpa_t entry_addr(enum fmt f, u64 e)
-{
-	return e & (f == FMT_32 ? 0xfffff000 : GENMASK_ULL(51, 12));
-}
-
-/* Whether PS in a present entry at `level` maps a page (or is reserved, which ends the walk too). */
-static bool ps_counts(enum fmt f, int level, bool pse)
-{
-	return f == FMT_4L ? level > 1 : f == FMT_PAE ? level == 2 : level == 2 && pse;
-}
-
 static u64 read_entry(enum fmt f, gpa_t gpa)
 {
 	u64 v = 0;
@@ -162,165 +94,6 @@ static enum fmt mode_fmt(const struct gwalk_mode *m)
 static bool pae_paging(void)
 {
 	return sx.p.mode.pg && fz.fmt == FMT_PAE;
-}
-
-/* The other tracking user refuses writes to the gfns it tracks, in deny mode (a protect= range). */
-static enum track_verdict deny_pre_write(struct track_notifier *n, void *who, gpa_t gpa, const void *b,
-					 unsigned int len)
-{
-	gfn_t g = gpa >> PAGE_SHIFT;
-
-	return fz.deny && g < RAM_PAGES && fz.ext[g] ? TRACK_WRITE_DENY : TRACK_WRITE_ALLOW;
-}
-
-/* ---- the differential check ---- */
-
-static int ro_read(void *opaque, gpa_t gpa, void *buf, unsigned int len)
-{
-	return mmu_read_gpa(&sx.mmu, gpa, buf, len);
-}
-
-static const struct gwalk_ops ro_ops = {.read_gpa = ro_read}; /* no A/D updates */
-
-static SX_NO_COVERAGE enum fmt root_fmt(const struct mmu_root *r)
-{
-	return r->role.level == 4 ? FMT_4L : r->role.has_4_byte_gpte ? FMT_32 : FMT_PAE;
-}
-
-static SX_NO_COVERAGE void root_mode(const struct mmu_root *r, struct gwalk_mode *m)
-{
-	enum fmt f = root_fmt(r);
-
-	*m = (struct gwalk_mode){.pg = !r->role.direct,
-				 .pae = f != FMT_32,
-				 .pse = r->role.cr4_pse,
-				 .lma = !r->role.direct && f == FMT_4L,
-				 .wp = true,
-				 .nxe = r->role.efer_nx,
-				 .gbpages = fz.gbpages,
-				 .maxphyaddr = fz.maxphy,
-				 .pdptes = shadow_role_has_pdptes(r->role) ? r->pdptes : NULL};
-}
-
-static SX_NO_COVERAGE gva_t vpn_gva(const struct mmu_root *r, u64 vpn)
-{
-	u64 va = vpn << PAGE_SHIFT;
-
-	return r->role.level == 4 ? (u64)((s64)(va << 16) >> 16) : va;
-}
-
-/* The guest's entries on gva's path from the top down to `level` (no reserved-bit checks: gwalk does those), the
- * PDPTEs of a PAE root as it was built. False if a table on the way is not RAM. */
-static SX_NO_COVERAGE bool guest_entries(const struct mmu_root *r, gva_t gva, int level, u64 e[5])
-{
-	enum fmt f = root_fmt(r);
-	gpa_t table = table_base(f, r->pgd);
-
-	for (int l = top_level(f); l >= level; l--) {
-		if (f == FMT_PAE && l == 3)
-			e[l] = r->pdptes[gindex(f, gva, l)];
-		else if (mmu_read_gpa(&sx.mmu, table + gindex(f, gva, l) * esize(f), &e[l], esize(f)))
-			return false;
-		table = entry_addr(f, e[l]);
-	}
-	return true;
-}
-
-/* The shadow table c, at level L below the entry for vpn at L + 1, is where the guest's tables are. */
-static SX_NO_COVERAGE void check_table(const struct mmu_root *r, const struct gwalk_mode *m, u64 vpn,
-				       const struct spage *c)
-{
-	int L = c->role.level;
-	gva_t gva = vpn_gva(r, vpn);
-	enum fmt f = root_fmt(r);
-	struct gwalk_result res;
-	u64 e[5] = {0};
-	int rc;
-
-	if (r->role.direct) {
-		CHECK(c->role.direct);
-		CHECK_EQ(c->gfn, vpn & ~(pt_level_pages(L + 1) - 1)); /* gpa == gva */
-		return;
-	}
-	if (c->root_pd)
-		return; /* made with the root from its key: sx_check checks them */
-	rc = gwalk(m, r->pgd, gva, 0, &ro_ops, NULL, &res);
-	if (!c->role.direct) {
-		CHECK(guest_entries(r, gva, L + 1, e));
-		for (int l = top_level(f); l >= L + 1; l--)
-			CHECK((e[l] & G_P) && !(ps_counts(f, l, m->pse) && (e[l] & G_PS)));
-		CHECK_EQ(c->gfn, entry_addr(f, e[L + 1]) >> PAGE_SHIFT);
-		/* Nothing reserved at or above L + 1: the walk, if it stopped, stopped below (or failed reading below).
-		 */
-		CHECK(rc == -EFAULT || (rc == 0 && (res.fault == GWALK_FAULT_NONE || res.fault_level <= L)));
-		if (rc == 0 && res.fault == GWALK_FAULT_NONE)
-			CHECK(res.level <= L);
-		return;
-	}
-	/* Direct: below a guest leaf above L, over the frames that leaf maps (2 MiB of a 32-bit guest's 4 MiB). */
-	CHECK_EQ(rc, 0);
-	CHECK_EQ(res.fault, GWALK_FAULT_NONE);
-	CHECK(res.level > L);
-	CHECK_EQ(c->gfn, (res.gpa >> PAGE_SHIFT) & ~(pt_level_pages(L + 1) - 1));
-}
-
-/* A present shadow leaf at vpn translates as the guest does, with no more than it allows. */
-static SX_NO_COVERAGE void check_leaf(const struct mmu_root *r, const struct gwalk_mode *m, u64 vpn, u64 s)
-{
-	gva_t gva = vpn_gva(r, vpn);
-	struct gwalk_result res;
-
-	CHECK_EQ(gwalk(m, r->pgd, gva, 0, &ro_ops, NULL, &res), 0);
-	CHECK_EQ(res.fault, GWALK_FAULT_NONE);
-	gfn_t gfn = res.gpa >> PAGE_SHIFT;
-	CHECK(gfn < RAM_PAGES);
-	CHECK_EQ(spte_pfn(s), sx_hpa(gfn << PAGE_SHIFT) >> PAGE_SHIFT);
-	if (s & PTE_W) {
-		CHECK(res.perm & GWALK_PERM_W);
-		/* D set, unless the other user refused the walk's update of the guest entry (the walk went on as if).
-		 */
-		gfn_t pte_gfn = res.pte_gpa[res.level] >> PAGE_SHIFT;
-		CHECK(r->role.direct || (res.pte[res.level] & G_D) || (fz.deny && fz.ext[pte_gfn]));
-	}
-	if (s & PTE_U)
-		CHECK(res.perm & GWALK_PERM_U);
-	if (!(s & PTE_NX))
-		CHECK(res.perm & GWALK_PERM_X);
-}
-
-static SX_NO_COVERAGE void check_entry(const struct mmu_root *r, int level, u64 vpn, u64 *sptep, void *arg)
-{
-	const struct gwalk_mode *m = arg;
-	u64 s = *sptep;
-	unsigned int idx;
-
-	if (!spte_is_present(s))
-		return; /* MMIO: only ever an exit */
-	if (level == 1) {
-		if (!__spage_of_sptep(&sx.mmu, sptep, &idx)->unsync)
-			check_leaf(r, m, vpn, s);
-		return;
-	}
-	struct spage *c = __spage_by_hpa(&sx.mmu, spte_pfn(s) << PAGE_SHIFT);
-	CHECK(c);
-	check_table(r, m, vpn, c);
-}
-
-static SX_NO_COVERAGE void check_all(void)
-{
-	sx_check();
-	for (struct mmu_root *r = sx.mmu.roots; r; r = r->next) {
-		struct gwalk_mode m;
-
-		root_mode(r, &m);
-		sx_walk(r, check_entry, &m);
-	}
-	/* The budget is soft for roots only (one page, five for a PAE-format root): past it, what a load adds beyond
-	 * the roots the vCPU holds (current and 3 cached) is at most the one root it just pushed out of its cache. */
-	CHECK(sx.mmu.shadow.nr_pages <= sx.mmu.shadow.max_pages + 5 * (1 + MMU_CACHED_ROOTS + 1));
-	/* The tracking counts: the shadow pages of each gfn that are not unsync plus the other user's references. */
-	for (gfn_t g = 0; g < RAM_PAGES; g++)
-		CHECK_EQ(sx_track_count(g), sx_tracked_spages_of(g) + fz.ext[g]);
 }
 
 /* ---- the guest's paging state ---- */
@@ -435,7 +208,7 @@ static void guest_write(gpa_t gpa, const void *b, unsigned int len)
 {
 	int r = mmu_write_gpa(&sx.mmu, &sx.vcpu, gpa, b, len);
 
-	CHECK(r == 0 || (r == -EPERM && fz.deny));
+	CHECK(r == 0 || (r == -EPERM && ck.deny));
 }
 
 /* The address space an operation works on: the current one, or with paging off one of the NAS. */
@@ -494,7 +267,7 @@ static void op_write_entry(void)
 		break;
 	case 1: { /* the emulator's locked CMPXCHG, old value right or wrong */
 		int r = mmu_cmpxchg_gpa(&sx.mmu, &sx.vcpu, ea, (how & 0x80) ? v : old, v, es, NULL);
-		CHECK(r == 0 || r == -EAGAIN || (r == -EPERM && fz.deny));
+		CHECK(r == 0 || r == -EAGAIN || (r == -EPERM && ck.deny));
 		break;
 	}
 	case 2:
@@ -527,7 +300,7 @@ static void op_map(void)
 	u8 k = byte(), f = byte();
 	enum fmt fm = fz.fmt;
 	gva_t gva = (k & 0x20) ? make_gva() : new_gva();
-	int leaf = fm == FMT_4L ? 1 + (k & 3) % (fz.gbpages ? 3 : 2) : 1 + (k & 1);
+	int leaf = fm == FMT_4L ? 1 + (k & 3) % (ck.gbpages ? 3 : 2) : 1 + (k & 1);
 	u64 nx = sx.p.mode.nxe && fm != FMT_32 ? G_NX : 0; /* reserved without NXE */
 	u64 cr3 = target_cr3(k >> 2), amask = entry_addr(fm, ~0ULL);
 	unsigned int es = esize(fm);
@@ -572,10 +345,21 @@ static void op_map(void)
 	guest_write(table + gindex(fm, gva, leaf) * es, &v, es);
 }
 
+/* A load of the paging state's root as the vCPU makes it for a MOV to CR3 or a paging change, which flush: what the
+ * root reaches is synced (sx_load), so nothing unsync is left below it. */
+static int load(void)
+{
+	int r = sx_load();
+
+	if (!r)
+		check_root_synced();
+	return r;
+}
+
 static void reload(void)
 {
 	mmu_vcpu_free_obsolete_roots(&sx.mmu, &sx.vcpu);
-	int r = sx_load();
+	int r = load();
 	CHECK(r == 0 || (fz.pressure && r == -ENOMEM));
 }
 
@@ -632,8 +416,6 @@ static void op_fault(void)
 	fault_at(make_gva() | (k >> 4), kinds[k & 7], k);
 }
 
-/* The guest maps the page table of a gva it uses and writes it through that mapping (as an OS edits its page
- * tables through a kernel mapping): the table may go unsync instead of every store being emulated. */
 /* Address spaces that share tables, as every process shares its kernel half: an entry of space a's top table copied
  * into the same slot of space b's, maybe without U/S or R/W (the same tables below, under another inherited access,
  * must not share a shadow). Not for PAE, whose PDPTEs take effect only when loaded and carry no permissions. */
@@ -657,6 +439,8 @@ static void op_share(void)
 	guest_write(to, &e, es);
 }
 
+/* The guest maps the page table of a gva it uses and writes it through that mapping (as an OS edits its page
+ * tables through a kernel mapping): the table may go unsync instead of every store being emulated. */
 static void op_self_write(void)
 {
 	u8 k = byte();
@@ -686,7 +470,7 @@ static void op_pressure(void)
 		fake_kmalloc_fail_after(k >> 1 & 7);
 	if (k & 0x10) {
 		set_paging(sx.p.mode, space_cr3(k >> 5 & (NAS - 1), k >> 7), fz.fmt, true);
-		int r = sx_load();
+		int r = load();
 		CHECK(r == 0 || r == -ENOMEM);
 	} else {
 		op_fault();
@@ -725,12 +509,12 @@ static void op_track(void)
 {
 	gfn_t g = (byte() & 1) ? pool(byte()) >> PAGE_SHIFT : (gfn_t)bytes(2) % RAM_PAGES;
 
-	if (!fz.ext[g] || (!fz.deny && (g & 1))) {
+	if (!ck.ext[g] || (!ck.deny && (g & 1))) {
 		CHECK_EQ(mmu_track_add_gfn(&sx.mmu, g), 0);
-		fz.ext[g]++;
-	} else if (!fz.deny) {
+		ck.ext[g]++;
+	} else if (!ck.deny) {
 		CHECK_EQ(mmu_track_remove_gfn(&sx.mmu, g), 0);
-		fz.ext[g]--;
+		ck.ext[g]--;
 	}
 }
 
@@ -763,7 +547,7 @@ static void op_mode(void)
 		set_paging(m, space_cr3(k >> 3 & (NAS - 1), k >> 5), fz.fmt, true);
 		break;
 	}
-	CHECK_EQ(sx_load(), 0);
+	CHECK_EQ(load(), 0);
 }
 
 static void op_invalidate(void)
@@ -780,6 +564,119 @@ static void op_invalidate(void)
 		reload();
 }
 
+/* A leaf (present or MMIO) of an unsync table the current root reaches (*sptep), where the guest's own stores make
+ * stale leaves; false if there is none. */
+static bool pick_unsync_leaf(gva_t *gva, u64 **sptep)
+{
+	gva_t gvas[16];
+	u64 *spteps[16];
+	unsigned int n = unsync_leaves(gvas, spteps, 16), i = byte();
+
+	if (!n)
+		return false;
+	*gva = gvas[i % n];
+	*sptep = spteps[i % n];
+	return true;
+}
+
+/* The guest's own store to an entry of an unsync table that a leaf was made from (through a writable mapping of the
+ * table it has or may make at any time: nothing traps it): another frame, other rights or A/D bits, or anything. */
+static void op_unsync_store(void)
+{
+	u8 k = byte();
+	gva_t gva;
+	u64 *sptep, old = 0, v;
+	unsigned int idx;
+
+	if (!pick_unsync_leaf(&gva, &sptep))
+		return;
+	struct spage *sp = __spage_of_sptep(&sx.mmu, sptep, &idx);
+	unsigned int es = spage_gpte_size(sp);
+	u8 *e = phys_to_virt(sx_hpa(((gpa_t)sp->gfn << PAGE_SHIFT) + spage_leaf_gidx(sp, idx) * es));
+
+	memcpy(&old, e, es);
+	switch (k & 3) {
+	case 0:
+		v = make_entry();
+		break;
+	case 1:
+		v = old ^ (G_RW << (k >> 2 & 3)); /* R/W, U/S, PWT or PCD */
+		break;
+	case 2:
+		v = old ^ ((k & 4) ? G_A : G_D) ^ ((k & 8) ? G_NX : 0);
+		break;
+	default:
+		v = (old & ~entry_addr(FMT_PAE, ~0ULL)) | (gpa_t)(bytes(2) % RAM_PAGES) << PAGE_SHIFT;
+		break;
+	}
+	memcpy(e, &v, es);
+	fz.hist[fz.nhist++ % 8] = gva;
+}
+
+/* The guest's INVLPG of an address, with CR4.PCIDE or not, as the vCPU handles it: the leaf of the current root
+ * for it must then be what a fresh walk gives, in an unsync table too. Mostly of a leaf of an unsync table, where it
+ * has work to do. Without another vCPU's store racing with it (the change hook's): the guest may not rely on what
+ * such a store changes before its own INVLPG of it. */
+static void op_invlpg(void)
+{
+	u8 k = byte();
+	gva_t gva;
+	u64 *sptep;
+
+	if ((k & 6) == 6 || !pick_unsync_leaf(&gva, &sptep))
+		gva = make_gva();
+	gva |= k >> 4;
+	void (*hook)(gfn_t, u64, u64, int) = sx.hook;
+
+	sx.hook = NULL;
+	mmu_shadow_invlpg(&sx.mmu, &sx.vcpu, gva, k & 1);
+	sx.hook = hook;
+	check_invlpg(gva);
+}
+
+/* One of n operations by the lowest bit set in a byte (the last if none of the n - 1 below it is): each half as
+ * often as the one before. */
+static void op_by_bits(void (*const *ops)(void), unsigned int n)
+{
+	u8 b = byte();
+	unsigned int i = 0;
+
+	while (i + 1 < n && !(b & (1u << i)))
+		i++;
+	ops[i]();
+}
+
+/* The unsync tables' operations: INVLPG, the guest's stores to one, one going unsync. */
+static void op_unsync(void)
+{
+	static void (*const ops[3])(void) = {op_invlpg, op_unsync_store, op_self_write};
+
+	op_by_bits(ops, 3);
+}
+
+static void op_rare(void)
+{
+	static void (*const ops[3])(void) = {op_invalidate, op_pressure, op_share};
+
+	op_by_bits(ops, 3);
+}
+
+/* Flooding: three writes of one entry. */
+static void op_flood(void)
+{
+	gpa_t ea = pick_entry();
+	u64 v = make_entry();
+
+	for (int i = 0; i < 3; i++)
+		guest_write(ea, &v, esize(fz.fmt));
+}
+
+/* An operation per value of the low 4 bits of a byte: faults, entry writes and maps most often. */
+static void (*const ops_by_byte[16])(void) = {
+    op_write_entry, op_write_entry, op_write_entry, op_map,	 op_map,  op_map,   op_fault, op_fault,
+    op_fault,	    op_fault,	    op_unsync,	    op_hw_write, op_mode, op_track, op_rare,  op_flood,
+};
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const u64 budgets[8] = {6, 8, 10, 12, 16, 24, 64, 1024};
@@ -788,6 +685,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	memset(&fz, 0, sizeof(fz));
+	memset(&ck, 0, sizeof(ck));
 	fz.in = data;
 	fz.n = size;
 	fz.rng = 0x9e3779b97f4a7c15ULL;
@@ -795,73 +693,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz.rng = (fz.rng ^ data[i]) * 0x100000001b3ULL;
 	u8 h = byte(), h2 = byte();
 	sx_setup_ram(budgets[h & 7], RAM_PAGES);
-	fz.gbpages = h & 8;
-	fz.deny = (h & 0x18) == 0x18;
-	fz.maxphy = maxphys[h >> 5 & 3];
+	ck.gbpages = h & 8;
+	ck.deny = (h & 0x18) == 0x18;
+	ck.maxphy = maxphys[h >> 5 & 3];
 	CHECK_EQ(sx.p.cr3, pool(0)); /* fresh RAM reads as zero: the pool needs no clearing */
 	sx.other_trackers = true;
 	sx.mmu.shadow.allow_unsync = h2 & 1;
 	if (h & 0x80)
 		sx.hook = store_in_flight;
-	fz.deny_notifier.pre_write = deny_pre_write;
-	mmu_track_register_notifier(&sx.mmu, &fz.deny_notifier);
-	sx.p.mode.gbpages = fz.gbpages;
-	sx.p.mode.maxphyaddr = fz.maxphy;
+	register_other_user();
+	sx.p.mode.gbpages = ck.gbpages;
+	sx.p.mode.maxphyaddr = ck.maxphy;
 	/* The first format: 4-level, PAE (the PDPT at pool(0), all zero: no PDPTE present) or 32-bit. */
 	set_paging(sx.p.mode, pool(0), (enum fmt)((h2 >> 1) % 3), true);
 	CHECK_EQ(mode_fmt(&sx.p.mode), fz.fmt);
-	CHECK_EQ(sx_load(), 0);
+	CHECK_EQ(load(), 0);
 
 	for (int ops = 0; ops < OPS; ops++) {
 		u8 op = byte();
 
-		switch (op % 16) {
-		case 0:
-		case 1:
-		case 2:
-			op_write_entry();
-			break;
-		case 3:
-		case 4:
-		case 5:
-			op_map();
-			break;
-		case 6:
-		case 7:
-		case 8:
-		case 9:
-		case 10:
-			op_fault();
-			break;
-		case 11:
-			op_hw_write();
-			break;
-		case 12:
-			op_mode();
-			break;
-		case 13:
-			op_track();
-			break;
-		case 14: {
-			u8 b = byte();
-			if (b & 1)
-				op_invalidate();
-			else if (b & 2)
-				op_pressure();
-			else if (b & 4)
-				op_share();
-			else
-				op_self_write();
-			break;
-		}
-		default: { /* flooding: three writes of one entry */
-			gpa_t ea = pick_entry();
-			u64 v = make_entry();
-			for (int i = 0; i < 3; i++)
-				guest_write(ea, &v, esize(fz.fmt));
-			break;
-		}
-		}
+		ops_by_byte[op % 16]();
 		/* The vCPU enters only on the root of its paging state (a load that failed is made again), PAE PDPTEs
 		 * included. */
 		union mmu_role role;
@@ -874,7 +725,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_all();
 	}
 	for (gfn_t g = 0; g < RAM_PAGES; g++) {
-		for (; fz.ext[g]; fz.ext[g]--)
+		for (; ck.ext[g]; ck.ext[g]--)
 			CHECK_EQ(mmu_track_remove_gfn(&sx.mmu, g), 0);
 	}
 	sx_teardown();

@@ -321,6 +321,55 @@ void sx_check_leaf(gva_t gva, gpa_t gpa, bool w, bool u, bool x)
 	CHECK(!(s & PTE_PS));
 }
 
+void sx_switch(u64 cr3)
+{
+	sx.p.cr3 = cr3;
+	CHECK_EQ(sx_load(), 0);
+}
+
+struct mmu_root *sx_root_of(u64 cr3)
+{
+	for (struct mmu_root *r = sx.mmu.roots; r; r = r->next) {
+		if (r->pgd == (cr3 & PT_ADDR_MASK))
+			return r;
+	}
+	return NULL;
+}
+
+struct spage *sx_spage_of(gfn_t gfn)
+{
+	struct spage *sp, *found = NULL;
+
+	for_each_spage_of_gfn(&sx.mmu, sp, gfn)
+	{
+		CHECK(!found);
+		found = sp;
+	}
+	return found;
+}
+
+struct spage *sx_spage_at(const struct mmu_root *root, gva_t gva, int level)
+{
+	struct pt_iter it;
+	u64 vpn = gva_to_vpn(root->role.level == 3 ? (u32)gva : gva);
+
+	for_each_pt_entry(it, shadow_fmt, root->hpa, root->role.level, vpn, vpn + 1)
+	{
+		if (it.level == level) {
+			unsigned int idx;
+			return __spage_of_sptep(&sx.mmu, it.sptep, &idx);
+		}
+		CHECK(spte_is_present(it.old_spte) && !spte_is_leaf(it.old_spte, it.level));
+	}
+	CHECK(0);
+	return NULL;
+}
+
+bool sx_unsync_bit(const struct spage *sp, unsigned int idx)
+{
+	return sp->unsync_child_bitmap[idx / 64] & BIT(idx % 64);
+}
+
 SX_NO_COVERAGE unsigned int sx_spages_of(gfn_t gfn)
 {
 	unsigned int n = 0;

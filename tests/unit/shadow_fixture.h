@@ -106,6 +106,18 @@ u64 sx_leaf(gva_t gva);
 /* The current root maps gva with a 4K leaf to gpa's host frame, with exactly these permissions. */
 void sx_check_leaf(gva_t gva, gpa_t gpa, bool w, bool u, bool x);
 
+/* Address spaces and the pages their roots reach, for the tests of shared and unsync pages. */
+/* The guest's flushing MOV to CR3: cr3's root loaded (sx_load), which must succeed. */
+void sx_switch(u64 cr3);
+/* The root of the address space at cr3, valid or obsolete; NULL if none. */
+struct mmu_root *sx_root_of(u64 cr3);
+/* The one shadow page of guest table gfn (not direct); NULL if none, a failed check if several. */
+struct spage *sx_spage_of(gfn_t gfn);
+/* The shadow page holding the entry for gva at `level` in root's tree (the path above it must exist). */
+struct spage *sx_spage_at(const struct mmu_root *root, gva_t gva, int level);
+/* Whether the unsync-children bitmap of sp has the bit of entry idx. */
+bool sx_unsync_bit(const struct spage *sp, unsigned int idx);
+
 /* Every non-zero entry of root's tree (present, or MMIO) in pre-order, with its level and first guest-virtual page:
  * fn(root, level, vpn, sptep, arg). A plain recursion over the tables, which the fuzzer can afford after every step
  * (pt_iter visits every entry of every table, holes too). */

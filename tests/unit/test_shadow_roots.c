@@ -15,12 +15,6 @@ static u64 new_as(gpa_t data)
 	return cr3;
 }
 
-static void switch_to(u64 cr3)
-{
-	sx.p.cr3 = cr3;
-	CHECK_EQ(sx_load(), 0);
-}
-
 static unsigned int nr_roots(void)
 {
 	unsigned int n = 0;
@@ -38,10 +32,10 @@ TEST(shadow_roots_one_per_cr3_and_the_cache)
 	sx_setup(256);
 	for (int i = 0; i < 6; i++)
 		cr3[i] = new_as(SX_DATA + i * PAGE_SIZE);
-	switch_to(cr3[0]);
+	sx_switch(cr3[0]);
 	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
 	roots[0] = sx.vcpu.current;
-	switch_to(cr3[1]);
+	sx_switch(cr3[1]);
 	roots[1] = sx.vcpu.current;
 	CHECK(roots[1] != roots[0]);
 	CHECK_EQ(roots[1]->pgd, cr3[1]);
@@ -51,26 +45,26 @@ TEST(shadow_roots_one_per_cr3_and_the_cache)
 	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
 	sx_check_leaf(GVA, SX_DATA + PAGE_SIZE, true, true, true);
 	/* Back: the cached root, populated. */
-	switch_to(cr3[0]);
+	sx_switch(cr3[0]);
 	CHECK(sx.vcpu.current == roots[0]);
 	CHECK_EQ(sx.vcpu.root_cache_hits, 1);
 	sx_check_leaf(GVA, SX_DATA, true, true, true);
-	switch_to(cr3[1]);
+	sx_switch(cr3[1]);
 	CHECK_EQ(sx.vcpu.root_cache_hits, 2);
 	sx_check_leaf(GVA, SX_DATA + PAGE_SIZE, true, true, true);
 	/* Loading the current root again changes nothing. */
-	switch_to(cr3[1]);
+	sx_switch(cr3[1]);
 	CHECK_EQ(sx.vcpu.root_loads, 4);
 	/* Four more: the cache holds 3, so roots[0] falls out; unused but valid, it stays on the MMU's list. */
 	for (int i = 2; i < 6; i++) {
-		switch_to(cr3[i]);
+		sx_switch(cr3[i]);
 		roots[i] = sx.vcpu.current;
 	}
 	CHECK_EQ(roots[0]->refcount, 0);
 	CHECK_EQ(nr_roots(), 6);
 	CHECK_EQ(sx.mmu.stats.roots_allocated, 6);
 	u64 hits = sx.vcpu.root_cache_hits;
-	switch_to(cr3[0]);
+	sx_switch(cr3[0]);
 	CHECK(sx.vcpu.current == roots[0]);
 	CHECK_EQ(sx.vcpu.root_cache_hits, hits); /* from the list, not the cache */
 	CHECK_EQ(sx.mmu.stats.roots_allocated, 6);
@@ -84,10 +78,10 @@ TEST(shadow_roots_invalidation_drops_only_obsolete_roots)
 	u64 a = new_as(SX_DATA), b = new_as(SX_DATA + PAGE_SIZE), c = new_as(SX_DATA + 2 * PAGE_SIZE);
 	/* d's root falls out of the cache (unused, valid, on the list); e and f stay cached. */
 	for (int i = 0; i < 3; i++)
-		switch_to(new_as(SX_DATA + (3 + i) * PAGE_SIZE));
-	switch_to(a);
+		sx_switch(new_as(SX_DATA + (3 + i) * PAGE_SIZE));
+	sx_switch(a);
 	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
-	switch_to(b);
+	sx_switch(b);
 	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
 	struct mmu_root *ra = sx.vcpu.cached[0], *rb = sx.vcpu.current;
 	CHECK_EQ(ra->pgd, a);
@@ -106,7 +100,7 @@ TEST(shadow_roots_invalidation_drops_only_obsolete_roots)
 	CHECK_EQ(sx.root_requests, requests + 2);
 	CHECK_EQ(sx.mmu.shadow.nr_pages, pages - 1);
 	/* Loading c: b (obsolete) is dropped instead of cached; a, f and e stay cached, obsolete. */
-	switch_to(c);
+	sx_switch(c);
 	CHECK_EQ(sx.vcpu.obsolete_dropped, 1);
 	CHECK_EQ(nr_roots(), 4);
 	struct mmu_root *rc = sx.vcpu.current;
@@ -130,7 +124,7 @@ TEST(shadow_roots_invalidation_drops_only_obsolete_roots)
 	CHECK(!sx.vcpu.current);
 	CHECK_EQ(nr_roots(), 0);
 	CHECK_EQ(sx.mmu.shadow.nr_pages, 0);
-	switch_to(c);
+	sx_switch(c);
 	CHECK(!mmu_root_is_obsolete(&sx.mmu, sx.vcpu.current));
 	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
 	/* A zap of a gfn range drops every shadow root (the shadow MMU's coarse answer). */
@@ -192,12 +186,12 @@ TEST(shadow_roots_load_with_budget_spent)
 	CHECK_EQ(sx.mmu.shadow.nr_pages, 8);
 	u64 b = sx_new_table();
 	sx_map(b, GVA, SX_DATA + 3 * PAGE_SIZE, 1, G_ALL, G_ALL | G_D);
-	switch_to(b);
+	sx_switch(b);
 	CHECK_EQ(sx.vcpu.current->pgd, b);
 	CHECK_EQ(sx.mmu.shadow.nr_pages, 9);
 	/* Three more push a's root out of the vCPU's cache, unused: the next load past the budget frees it first. */
 	for (int i = 0; i < 4; i++)
-		switch_to(sx_new_table());
+		sx_switch(sx_new_table());
 	CHECK_EQ(sx_track_count(a >> PAGE_SHIFT), 0);
 	CHECK_EQ(nr_roots(), 5);
 	CHECK_EQ(sx.mmu.shadow.nr_pages, 5);
@@ -207,14 +201,14 @@ TEST(shadow_roots_load_with_budget_spent)
 	CHECK_EQ(sx_load(), 0);
 	CHECK(sx.vcpu.current->role.direct);
 	sx.p = lm;
-	switch_to(b);
+	sx_switch(b);
 	/* The first fault past the budget makes every root obsolete; after the reload it is mapped. */
 	int r = sx_fault(GVA, 0, NULL);
 	CHECK_EQ(r, MMU_FAULT_RETRY);
 	sx_reload();
 	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
 	sx_check_leaf(GVA, SX_DATA + 3 * PAGE_SIZE, true, true, true);
-	switch_to(a);
+	sx_switch(a);
 	CHECK_EQ(sx_fault(slot_gva(1), 0, NULL), MMU_FAULT_FIXED);
 	sx_teardown();
 }
@@ -261,13 +255,13 @@ TEST(shadow_roots_teardown_frees_every_state)
 	for (int i = 0; i < 5; i++)
 		cr3[i] = new_as(SX_DATA + i * PAGE_SIZE);
 	for (int i = 0; i < 5; i++) {
-		switch_to(cr3[i]);
+		sx_switch(cr3[i]);
 		CHECK_EQ(sx_fault(GVA, PFERR_WRITE, NULL), MMU_FAULT_FIXED);
 	}
 	mmu_invalidate_all_roots(&sx.mmu); /* current and cached: obsolete, held */
-	switch_to(cr3[0]);
+	sx_switch(cr3[0]);
 	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
-	switch_to(cr3[1]);
+	sx_switch(cr3[1]);
 	sx_paging_off();
 	CHECK_EQ(sx_load(), 0);
 	CHECK_EQ(sx_fault(0x6000, PFERR_WRITE, NULL), MMU_FAULT_FIXED);
@@ -282,11 +276,11 @@ TEST(shadow_roots_unprotect_drops_only_the_roots_of_that_frame)
 {
 	sx_setup(256);
 	u64 a = new_as(SX_DATA), b = new_as(SX_DATA + PAGE_SIZE), c = new_as(SX_DATA + 2 * PAGE_SIZE);
-	switch_to(a);
+	sx_switch(a);
 	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
-	switch_to(b);
+	sx_switch(b);
 	CHECK_EQ(sx_fault(GVA, 0, NULL), MMU_FAULT_FIXED);
-	switch_to(c);
+	sx_switch(c);
 	struct mmu_root *ra = sx.vcpu.cached[1], *rb = sx.vcpu.cached[0], *rc = sx.vcpu.current;
 	CHECK_EQ(ra->pgd, a);
 	CHECK_EQ(sx_track_count(a >> PAGE_SHIFT), 1);
@@ -309,7 +303,7 @@ TEST(shadow_roots_unprotect_drops_only_the_roots_of_that_frame)
 	CHECK_EQ(sx_track_count(a >> PAGE_SHIFT), 0);
 	CHECK_EQ(sx_track_count(b >> PAGE_SHIFT), 1);
 	/* Back to b: taken from the cache, populated. */
-	switch_to(b);
+	sx_switch(b);
 	sx_check_leaf(GVA, SX_DATA + PAGE_SIZE, true, true, true);
 	sx_teardown();
 }

@@ -12,19 +12,6 @@ static gfn_t gfn_of(gpa_t gpa)
 	return gpa >> PAGE_SHIFT;
 }
 
-/* The one shadow page of gfn (not direct); NULL if none, BUG-like failure if several. */
-static struct spage *sp_of(gfn_t gfn)
-{
-	struct spage *sp, *found = NULL;
-
-	for_each_spage_of_gfn(&sx.mmu, sp, gfn)
-	{
-		CHECK(!found);
-		found = sp;
-	}
-	return found;
-}
-
 /* The top-level entry for gva of address space `from` copied into `to`, with `clear` taken away (as every process
  * shares the kernel's PML4 entries, by copying them at fork). */
 static void share_top(u64 from, u64 to, gva_t gva, u64 clear)
@@ -32,21 +19,6 @@ static void share_top(u64 from, u64 to, gva_t gva, u64 clear)
 	gpa_t e = (from & PT_ADDR_MASK) + ((gva >> 39) & 511) * 8;
 
 	sx_write((to & PT_ADDR_MASK) + ((gva >> 39) & 511) * 8, sx_read(e) & ~clear);
-}
-
-static void switch_to(u64 cr3)
-{
-	sx.p.cr3 = cr3;
-	CHECK_EQ(sx_load(), 0);
-}
-
-static struct mmu_root *root_of(u64 cr3)
-{
-	for (struct mmu_root *r = sx.mmu.roots; r; r = r->next) {
-		if (r->pgd == (cr3 & PT_ADDR_MASK))
-			return r;
-	}
-	return NULL;
 }
 
 /* Address space A maps KVA (supervisor) through its PDPT, PD and PT; B shares A's PML4 entry. Both have faulted
@@ -59,7 +31,7 @@ static u64 two_spaces(u64 *a, u64 clear)
 	CHECK_EQ(sx_fault(KVA, 0, NULL), MMU_FAULT_FIXED);
 	u64 b = sx_new_table();
 	share_top(*a, b, KVA, clear);
-	switch_to(b);
+	sx_switch(b);
 	return b;
 }
 
@@ -75,13 +47,13 @@ TEST(shadow_share_two_roots_one_kernel_shadow)
 	CHECK_EQ(sx.mmu.shadow.nr_pages, 5); /* 2 roots, 1 PDPT, 1 PD, 1 PT */
 	for (int l = 3; l >= 1; l--) {
 		gfn_t t = gfn_of(sx_gpte_gpa(a, KVA, l));
-		struct spage *sp = sp_of(t);
+		struct spage *sp = sx_spage_of(t);
 		CHECK(sp);
 		CHECK_EQ(sx_nr_parents(sp), 1 + (l == 3)); /* the PDPT's: one entry in each root */
 		CHECK_EQ(sx_track_count(t), 1);
 	}
 	int la, lb;
-	u64 *ea = sx_spte(root_of(a), KVA, &la), *eb = sx_spte(root_of(b), KVA, &lb);
+	u64 *ea = sx_spte(sx_root_of(a), KVA, &la), *eb = sx_spte(sx_root_of(b), KVA, &lb);
 	CHECK(la == 1 && lb == 1 && ea == eb); /* the very same leaf */
 	sx_check_leaf(KVA, SX_DATA, true, false, true);
 	sx_teardown();
@@ -100,8 +72,8 @@ TEST(shadow_share_zap_clears_every_parent)
 	CHECK(mmu_shadow_unprotect_gfn(&sx.mmu, &sx.vcpu, pdpt));
 	CHECK(sx.flushes > flushes);
 	int level;
-	CHECK(!spte_is_present(*sx_spte(root_of(a), KVA, &level)) && level == 4);
-	CHECK(!spte_is_present(*sx_spte(root_of(b), KVA, &level)) && level == 4);
+	CHECK(!spte_is_present(*sx_spte(sx_root_of(a), KVA, &level)) && level == 4);
+	CHECK(!spte_is_present(*sx_spte(sx_root_of(b), KVA, &level)) && level == 4);
 	CHECK_EQ(sx.mmu.shadow.nr_pages, 2);
 	CHECK_EQ(sx_spages_of(pdpt), 0);
 	CHECK_EQ(sx_track_count(pdpt), 0);
@@ -109,9 +81,9 @@ TEST(shadow_share_zap_clears_every_parent)
 	sx_check();
 	/* Both fault it back in, sharing again. */
 	CHECK_EQ(sx_fault(KVA, 0, NULL), MMU_FAULT_FIXED);
-	switch_to(a);
+	sx_switch(a);
 	CHECK_EQ(sx_fault(KVA, 0, NULL), MMU_FAULT_SPURIOUS);
-	CHECK_EQ(sx_nr_parents(sp_of(pdpt)), 2);
+	CHECK_EQ(sx_nr_parents(sx_spage_of(pdpt)), 2);
 	sx_teardown();
 }
 
@@ -128,7 +100,7 @@ TEST(shadow_share_other_inherited_access_other_page)
 	sx_check_leaf(KVA, SX_DATA, true, true, true);
 	u64 b = sx_new_table();
 	share_top(a, b, KVA, G_US | G_RW);
-	switch_to(b);
+	sx_switch(b);
 	CHECK_EQ(sx_fault(KVA, 0, NULL), MMU_FAULT_FIXED);
 	sx_check_leaf(KVA, SX_DATA, false, false, true);
 	CHECK_EQ(sx.mmu.shadow.stats.pages_shared, 0);
@@ -148,7 +120,7 @@ TEST(shadow_share_other_inherited_access_other_page)
 		CHECK_EQ(accs, (1u << SPTE_ACC_ALL) | (1u << (SPTE_ACC_READ | SPTE_ACC_EXEC)));
 	}
 	/* A's user writes still go through its own shadow. */
-	switch_to(a);
+	sx_switch(a);
 	sx_check_leaf(KVA, SX_DATA, true, true, true);
 	sx_teardown();
 }
@@ -166,11 +138,11 @@ TEST(shadow_share_guest_write_updates_the_shadow_once)
 	CHECK_EQ(sx.mmu.shadow.stats.pte_writes, writes + 1);	 /* one shadow page of the table */
 	CHECK_EQ(sx.mmu.shadow.stats.sptes_zapped_by_writes, 1); /* one leaf, for both roots */
 	int level;
-	CHECK(!spte_is_present(*sx_spte(root_of(a), KVA, &level)) && level == 1);
-	CHECK(!spte_is_present(*sx_spte(root_of(b), KVA, &level)) && level == 1);
+	CHECK(!spte_is_present(*sx_spte(sx_root_of(a), KVA, &level)) && level == 1);
+	CHECK(!spte_is_present(*sx_spte(sx_root_of(b), KVA, &level)) && level == 1);
 	/* B's fault makes the new leaf, which A then uses too. */
 	CHECK_EQ(sx_fault(KVA, 0, NULL), MMU_FAULT_FIXED);
-	switch_to(a);
+	sx_switch(a);
 	sx_check_leaf(KVA, SX_DATA + 0x5000, true, false, true);
 	CHECK_EQ(sx_fault(KVA, 0, NULL), MMU_FAULT_SPURIOUS);
 	sx_teardown();
@@ -194,12 +166,12 @@ TEST(shadow_share_unsync_leaf_synced_from_either_root)
 	u64 *guest_pt = phys_to_virt(sx_hpa(pt));
 	guest_pt[(KVA >> PAGE_SHIFT) & 511] = (SX_DATA + 0x7000) | SUP | G_D;
 	int level;
-	CHECK(spte_is_present(*sx_spte(root_of(a), KVA, &level)));
+	CHECK(spte_is_present(*sx_spte(sx_root_of(a), KVA, &level)));
 	/* A's CR3 load flushes A's TLB: the sync fixes the page for B as well. */
-	switch_to(a);
+	sx_switch(a);
 	CHECK_EQ(sx.mmu.shadow.stats.syncs, 1);
 	CHECK_EQ(sx.mmu.shadow.stats.sync_zaps, 1);
-	CHECK(!spte_is_present(*sx_spte(root_of(b), KVA, &level)) && level == 1);
+	CHECK(!spte_is_present(*sx_spte(sx_root_of(b), KVA, &level)) && level == 1);
 	CHECK_EQ(sx_track_count(gfn_of(pt)), 1);
 	CHECK_EQ(sx_fault(KVA, 0, NULL), MMU_FAULT_FIXED);
 	sx_check_leaf(KVA, SX_DATA + 0x7000, true, false, true);
@@ -228,7 +200,7 @@ TEST(shadow_share_unsync_page_linked_below_a_new_parent_is_synced)
 	CHECK_EQ(sx.mmu.shadow.stats.syncs, 1);
 	CHECK_EQ(sx.mmu.shadow.stats.sync_zaps, 1);
 	CHECK_EQ(sx_track_count(gfn_of(pt)), 1);
-	CHECK_EQ(sx_nr_parents(sp_of(gfn_of(pt))), 2);
+	CHECK_EQ(sx_nr_parents(sx_spage_of(gfn_of(pt))), 2);
 	/* The sync zapped the stale leaf; the alias's fault made the new one in the same shared page, at the same
 	 * index, which KVA's path reaches too. */
 	sx_check_leaf(alias, SX_DATA + 0x7000, true, false, true);
@@ -245,24 +217,24 @@ TEST(shadow_share_budget_frees_a_root_and_keeps_pages_others_reach)
 	CHECK_EQ(sx_fault(KVA, 0, NULL), MMU_FAULT_SPURIOUS);
 	CHECK_EQ(sx.mmu.shadow.nr_pages, 5); /* the budget, spent */
 	gfn_t pdpt = gfn_of(sx_gpte_gpa(a, KVA, 3));
-	CHECK_EQ(sx_nr_parents(sp_of(pdpt)), 2);
+	CHECK_EQ(sx_nr_parents(sx_spage_of(pdpt)), 2);
 	/* A goes out of the vCPU's cache: current C3, cached C2, C1, B. */
 	u64 c[4];
 	for (int i = 0; i < 3; i++) {
 		c[i] = sx_new_table();
-		switch_to(c[i]);
+		sx_switch(c[i]);
 	}
-	CHECK(root_of(a) && root_of(a)->refcount == 0);
+	CHECK(sx_root_of(a) && sx_root_of(a)->refcount == 0);
 	/* A root load past the budget first frees the roots no vCPU holds: A's. The kernel shadow it shared with B
 	 * loses one parent and stays for B. */
 	c[3] = sx_new_table();
-	switch_to(c[3]);
-	CHECK(!root_of(a));
+	sx_switch(c[3]);
+	CHECK(!sx_root_of(a));
 	CHECK_EQ(sx_spages_of(pdpt), 1);
-	CHECK_EQ(sx_nr_parents(sp_of(pdpt)), 1);
+	CHECK_EQ(sx_nr_parents(sx_spage_of(pdpt)), 1);
 	CHECK_EQ(sx_track_count(pdpt), 1);
 	int level;
-	CHECK(spte_is_present(*sx_spte(root_of(b), KVA, &level)) && level == 1);
+	CHECK(spte_is_present(*sx_spte(sx_root_of(b), KVA, &level)) && level == 1);
 	sx_check();
 	/* A fault past the budget retries on fresh roots: every shared page goes with its last parent. */
 	sx_map(c[3], KVA, SX_DATA, 1, SUP, SUP | G_D);
