@@ -59,7 +59,7 @@ struct shadow_stats {
 	u64 unsyncs;            /* shadow pages let go unsync (the guest writes its leaf table directly) */
 	u64 syncs;              /* unsync pages brought back in sync (CR3 load, INVLPG, TLB flush) */
 	u64 sync_zaps;          /* leaves a sync found changed */
-	u64 root_syncs;         /* flushing CR3 loads that found unsync pages below their root */
+	u64 root_syncs;         /* flushing CR3 loads whose root had bits set below it (unsync pages, or bits not cleared yet) */
 	u64 invlpg_zaps;        /* leaves of unsync tables an INVLPG found changed */
 	u64 prefetched;         /* leaves made around a fault's from the guest's entries already there (sprefetch.c) */
 };
