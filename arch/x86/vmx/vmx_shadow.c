@@ -36,10 +36,22 @@ void vmx_shadow_setup(struct vmx_vcpu *x)
  * tables, MMIO entries with reserved bits, fetches) exits. With bit 14 clear in the exception bitmap, a #PF whose
  * error code masked by MASK equals MATCH does not exit, and every other one does (SDM 25.2). all: bit 14 set and
  * MASK = MATCH = 0, so that every #PF exits (vm86, where the guest has no protected-mode IDT to take one).
+ *
+ * Only while every guest table is write-protected (hv.shadow_unsync=0): a leaf of an unsync table may keep U/S clear
+ * after the guest set it without a flush, which the SDM allows (4.10.4.3) because the CPU's fault drops the stale
+ * TLB entry and the guest's retry walks again; the stale shadow leaf would instead fault the retry forever. With
+ * unsync tables every #PF exits, as under KVM, and the shadow MMU re-walks.
  */
 void vmx_shadow_intercepts(bool all)
 {
 	u32 bitmap = BIT(1) | BIT(17) | BIT(18); /* vmx_vcpu_create's: #DB, #AC, #MC */
+
+	if (hv_opts.shadow_unsync) {
+		vmcs_write(EXCEPTION_BITMAP, all ? ~0u : bitmap | BIT(14));
+		vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, 0);
+		vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
+		return;
+	}
 
 	vmcs_write(EXCEPTION_BITMAP, all ? ~0u : bitmap);
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MASK, all ? 0 : PFERR_PRESENT | PFERR_WRITE | PFERR_RSVD | PFERR_FETCH);
