@@ -55,11 +55,17 @@ static void map_and_fault(gva_t gva, gpa_t gpa, u64 flags, bool write)
 	CHECK_EQ(sx_fault(gva, write ? PFERR_WRITE : 0, NULL), MMU_FAULT_FIXED);
 }
 
-TEST(a_young_leaf_is_reported_then_aged_and_an_old_one_is_not)
+/* A shadow MMU with one leaf: GVA_A mapped to DATA by a guest PTE with these flags, faulted in by a read or a write. */
+static void setup_one_leaf(u64 flags, bool write)
 {
 	sx_setup(64);
 	CHECK_EQ(sx_load(), 0);
-	map_and_fault(GVA_A, DATA, G_ALL | G_A | G_D, false);
+	map_and_fault(GVA_A, DATA, flags, write);
+}
+
+TEST(a_young_leaf_is_reported_then_aged_and_an_old_one_is_not)
+{
+	setup_one_leaf(G_ALL | G_A | G_D, false);
 	u64 before = sx_leaf(GVA_A);
 
 	CHECK(spte_is_present(before) && (before & PTE_A)); /* a fresh leaf starts young (make_leaf_spte) */
@@ -205,9 +211,7 @@ TEST(a_chain_of_rmap_descriptors_is_walked_whole)
 /* A root made obsolete stays in use by its vCPU until the vCPU drops it: its leaves still count, and are aged. */
 TEST(leaves_of_an_obsolete_root_are_aged_until_the_root_goes)
 {
-	sx_setup(64);
-	CHECK_EQ(sx_load(), 0);
-	map_and_fault(GVA_A, DATA, G_ALL | G_A | G_D, false);
+	setup_one_leaf(G_ALL | G_A | G_D, false);
 	mmu_invalidate_all_roots(&sx.mmu);
 	CHECK(mmu_root_is_obsolete(&sx.mmu, sx.vcpu.current));
 	CHECK(mmu_age_gfn_range(&sx.mmu, DATA_GFN, DATA_GFN + 1));
@@ -243,9 +247,7 @@ TEST(pae_format_leaves_are_aged_like_the_others)
  * dirty log (the shadow engine's leaf_changed: its hook gfn is a guest-virtual page, the frame is leaf_gfns'). */
 TEST(dirty_state_survives_aging_and_a_zap)
 {
-	sx_setup(64);
-	CHECK_EQ(sx_load(), 0);
-	map_and_fault(GVA_A, DATA, G_ALL | G_A | G_D, true);
+	setup_one_leaf(G_ALL | G_A | G_D, true);
 	u64 before = sx_leaf(GVA_A);
 
 	CHECK((before & PTE_W) && (before & PTE_D));
@@ -264,9 +266,7 @@ TEST(dirty_state_survives_aging_and_a_zap)
 /* The same, where the leaf goes with its whole tree: the root made obsolete and dropped (mmu_zap_gfn_range). */
 TEST(dirty_state_survives_aging_and_a_root_freed)
 {
-	sx_setup(64);
-	CHECK_EQ(sx_load(), 0);
-	map_and_fault(GVA_A, DATA, G_ALL | G_A | G_D, true);
+	setup_one_leaf(G_ALL | G_A | G_D, true);
 	map_and_fault(GVA_B, DATA + PAGE_SIZE, G_ALL | G_A | G_D, true);
 	CHECK(mmu_age_gfn_range(&sx.mmu, 0, RAM_GFNS));
 	CHECK_EQ(aged(), 2);
@@ -301,9 +301,7 @@ TEST(dirty_state_survives_aging_and_a_write_protect)
  * hardware then dirties the leaf again, and aging in between must not take that D away. */
 TEST(a_write_after_a_dirty_log_pass_survives_aging)
 {
-	sx_setup(64);
-	CHECK_EQ(sx_load(), 0);
-	map_and_fault(GVA_A, DATA, G_ALL | G_A | G_D, true);
+	setup_one_leaf(G_ALL | G_A | G_D, true);
 	u64 *p = leaf_ptr(GVA_A), old = *p;
 	struct memslot *s = memslot_find(&sx.mmu.slots, DATA_GFN);
 
@@ -328,9 +326,7 @@ TEST(a_write_after_a_dirty_log_pass_survives_aging)
  * without W or D (KVM's rule: W only once the guest's D is set), and its zap records nothing. */
 TEST(a_clean_leaf_zapped_logs_nothing)
 {
-	sx_setup(64);
-	CHECK_EQ(sx_load(), 0);
-	map_and_fault(GVA_A, DATA, G_ALL | G_A, false);
+	setup_one_leaf(G_ALL | G_A, false);
 	u64 before = sx_leaf(GVA_A);
 	CHECK(!(before & PTE_W) && !(before & PTE_D));
 	CHECK(mmu_age_gfn_range(&sx.mmu, DATA_GFN, DATA_GFN + 1));

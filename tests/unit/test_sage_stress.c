@@ -19,6 +19,7 @@
 #include <sched.h>
 #include <stdlib.h>
 
+#include "age_stress.h"
 #include "shadow_fixture.h"
 #include "stress.h"
 
@@ -47,7 +48,6 @@ static struct {
 	u8 written[NDATA]; /* atomic: the vCPU wrote data gfn i through a leaf (set after the write was allowed) */
 	s64 leaves;	   /* hook (under the lock): present leaves, as the hook saw them appear and go */
 	u64 accesses, faults, dirty_passes;	       /* atomic, the vCPU's */
-	u64 ages, young;			       /* the ager's; read after the join */
 	u64 ops, zaps, table_zaps, wps, invalidations; /* this thread's */
 	gfn_t wp[MAX_WP];
 	unsigned int nwp;
@@ -249,27 +249,6 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-static void *ager_thread(void *arg)
-{
-	u64 seed = 0x2545f4914f6cdd1dULL;
-
-	fake_cpu_id = 2;
-	while (!__atomic_load_n(&st.stop, __ATOMIC_RELAXED)) {
-		u64 r = rnd(&seed);
-		gfn_t a = DATA_GFN + r % NDATA, b = a + 1 + (r >> 24) % NDATA;
-
-		if (r % 4 == 0)
-			st.young += mmu_test_age_gfn_range(&sx.mmu, a, b);
-		else
-			st.young += mmu_age_gfn_range(&sx.mmu, r % 3 ? 0 : a, r % 3 ? ~0ULL : b);
-		/* With fewer host CPUs than threads, give the CPU away often: ages in a row with no access between find
-		 * nothing young, and race with nothing. */
-		if (++st.ages % 4 == 0)
-			sched_yield();
-	}
-	return NULL;
-}
-
 /* Under the lock: one leaf of gva's gfn zapped through the hook (as a guest PTE write does, swrite.c), or the whole
  * shadow page table holding it, from every parent, freed after the flush (write flooding). */
 static void zap(unsigned int i, bool table)
@@ -390,7 +369,9 @@ TEST(shadow_aging_races_faults_zaps_table_frees_and_write_protects)
 	sx.mmu.ops = &stress_ops; /* before the threads start: constant while they run */
 
 	CHECK_EQ(pthread_create(&vcpu, NULL, vcpu_thread, NULL), 0);
-	CHECK_EQ(pthread_create(&ager, NULL, ager_thread, NULL), 0);
+	struct age_stress_ager ag = {.mmu = &sx.mmu, .base = DATA_GFN, .n = NDATA, .all_start = 0, .all_end = ~0ULL,
+				     .stop = &st.stop};
+	CHECK_EQ(pthread_create(&ager, NULL, age_stress_ager, &ag), 0);
 	/* On until every count is met: a slow machine takes longer, it does not fail. */
 	while (!__atomic_load_n(&failed, __ATOMIC_RELAXED) && !done()) {
 		mutate(rnd(&seed));
@@ -418,8 +399,8 @@ TEST(shadow_aging_races_faults_zaps_table_frees_and_write_protects)
 			"  %llu accesses, %llu faults, %llu ages (%llu young, %llu leaves aged), %llu zaps, %llu table "
 			"zaps, "
 			"%llu write-tracks, %llu invalidations, %llu harvests, %llu dirty-log passes\n",
-			(unsigned long long)st.accesses, (unsigned long long)st.faults, (unsigned long long)st.ages,
-			(unsigned long long)st.young, (unsigned long long)sx.mmu.stats.aged_leaves,
+			(unsigned long long)st.accesses, (unsigned long long)st.faults, (unsigned long long)ag.ages,
+			(unsigned long long)ag.young, (unsigned long long)sx.mmu.stats.aged_leaves,
 			(unsigned long long)st.zaps, (unsigned long long)st.table_zaps, (unsigned long long)st.wps,
 			(unsigned long long)st.invalidations, (unsigned long long)sx.mmu.stats.dirty_harvested,
 			(unsigned long long)st.dirty_passes);
