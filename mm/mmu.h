@@ -198,7 +198,8 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
  * next access restores it in the fast fault path. Dirty state is never cleared by aging. No TLB flush follows
  * (mm/ept/tdp_age.c says why). A shadow VM's walk goes through the per-gfn rmaps, and a fault that changes the rmap
  * of a gfn being aged waits for the walk of that one gfn (mm/shadow/sage.c).
- * Any CPU, no lock held, not inside a grace read section of its own; never once mmu_destroy may have begun.
+ * Any CPU, no lock held, not inside a grace read section of its own, not from anything that interrupts a holder of
+ * mmu->lock; never while memslots change (mmu_add_ram) nor once mmu_destroy may have begun.
  */
 bool mmu_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
 bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);

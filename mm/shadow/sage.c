@@ -17,8 +17,7 @@
 
 /*
  * What the walk touches, and why each is alive and consistent while it does.
- *  - mmu->slots: constant while the VM runs (slots change with the vCPUs stopped, never during aging: the caller's
- *    contract in mmu.h). The head arrays: published by release stores (track_slot_get, rmap_slot_alloc), found by
+ *  - mmu->slots: constant while aging runs (mmu_age_gfn_range's contract in mmu.h). The head arrays: published by release stores (track_slot_get, rmap_slot_alloc), found by
  *    acquire loads, freed with the slot (rmap_slot_heads_lockless).
  *  - A head and its descriptors: while the reader holds the bit, no writer changes the chain or frees a descriptor
  *    of it (rmap.c's protocol).
@@ -48,8 +47,8 @@
  *
  * Cost to the vCPUs: a fault whose rmap_add or rmap_remove meets a head the walker holds waits for the walk of that
  * one head, O(mappings of one gfn), as in KVM; nothing else waits for aging. The walker holds one head at a time,
- * takes no lock and waits for nothing while it holds it (rmap.h), so that wait always ends; for the same reason it
- * must not run where it could interrupt a holder of mmu->lock on its own CPU.
+ * takes no lock and waits for nothing while it holds it (rmap.h), so that wait always ends; for the same reason
+ * nothing that takes mmu->lock may interrupt the walker on its own CPU (it would spin on the head it interrupted).
  */
 
 struct sage {
