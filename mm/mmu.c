@@ -151,12 +151,12 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 
 bool mmu_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
-	return mmu->engine->age_gfn_range ? mmu->engine->age_gfn_range(mmu, start, end, false) : true;
+	return mmu->engine->age_gfn_range(mmu, start, end, false);
 }
 
 bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
-	return mmu->engine->age_gfn_range ? mmu->engine->age_gfn_range(mmu, start, end, true) : true;
+	return mmu->engine->age_gfn_range(mmu, start, end, true);
 }
 
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)

@@ -12,8 +12,9 @@
  * tracking, root allocation and freeing. Every SPTE is written atomically through the change hook, so a lockless
  * walker always sees either the old or the new entry. A `__` prefix means the caller holds the lock (asserted).
  * Two paths take no lock: aging (mmu_age_gfn_range) and the fast fault path (an access-tracked leaf restored), both
- * inside grace read sections (mm/grace.h) and changing only the bits spte_lockless_mask names, by atomic operations
- * (the lockless half of the hook, spte_change.h).
+ * changing only the bits spte_lockless_mask names, by atomic operations (the lockless half of the hook,
+ * spte_change.h). The TDP MMU's run inside grace read sections (mm/grace.h); the shadow MMU's aging walk holds one
+ * rmap head's read lock bit at a time (mm/shadow/sage.c), which the hook's rmap changes wait for.
  */
 #ifndef MM_MMU_H
 #define MM_MMU_H
@@ -89,10 +90,10 @@ struct mmu_engine {
 	 * a dirty leaf's state into the memslot's dirty log itself; an engine whose tables are indexed otherwise (the
 	 * shadow MMU's, by guest-virtual address) must do it in leaf_changed, where it knows the frame. */
 	bool indexed_by_gfn;
-	/* Optional: the engine's aging walk (mmu_age_gfn_range), run without mmu->lock inside a grace read section:
-	 * whether a leaf mapping [start, end) was accessed since it was last aged, clearing that state unless
-	 * test_only. Without one, mmu_age_gfn_range reports every range young (the shadow MMU's rmap walk is still to
-	 * come; "young" is the answer that makes no consumer give away memory it cannot see). */
+	/* The engine's aging walk (mmu_age_gfn_range), run without mmu->lock: whether a leaf mapping [start, end) was
+	 * accessed since it was last aged, clearing that state unless test_only. Each engine protects its walk its
+	 * own way: the TDP MMU's with grace read sections (mm/ept/tdp_age.c), the shadow MMU's with the rmap heads'
+	 * read lock bit (mm/shadow/sage.c). */
 	bool (*age_gfn_range)(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only);
 };
 
@@ -192,10 +193,13 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
  * Aging (KVM's kvm_age_gfn / kvm_test_age_gfn): whether a leaf mapping any gfn of [start, end) was accessed since it
  * was last aged; mmu_age_gfn_range also clears that state in every such leaf. Without mmu->lock: each engine's own
  * walk, under grace read sections, so it never makes a fault wait, and races with faults, zaps, splits and
- * write-protects without losing a D bit or resurrecting a leaf. With hardware A/D (EPT with A/D, NPT) the A bit is
- * cleared; without (EPT without A/D, or hv.ept_ad=0) the leaf is access-tracked and the next access restores it in
- * the fast fault path. Dirty state is never cleared by aging. No TLB flush follows (mm/ept/tdp_age.c says why).
- * Any CPU, no lock held, not inside a grace read section of its own; never once mmu_destroy may have begun.
+ * write-protects without losing a D bit or resurrecting a leaf. With hardware A/D (EPT with A/D, NPT, and every
+ * shadow leaf) the A bit is cleared; without (EPT without A/D, or hv.ept_ad=0) the leaf is access-tracked and the
+ * next access restores it in the fast fault path. Dirty state is never cleared by aging. No TLB flush follows
+ * (mm/ept/tdp_age.c says why). A shadow VM's walk goes through the per-gfn rmaps, and a fault that changes the rmap
+ * of a gfn being aged waits for the walk of that one gfn (mm/shadow/sage.c).
+ * Any CPU, no lock held, not inside a grace read section of its own, not from anything that interrupts a holder of
+ * mmu->lock; never while memslots change (mmu_add_ram) nor once mmu_destroy may have begun.
  */
 bool mmu_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
 bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);

@@ -200,9 +200,14 @@ bool mmu_spte_lockless_cmpxchg(struct mmu *mmu, struct pt_iter *iter, u64 new_sp
  * a hardware hint in every entry of a format with A/D (bit 8 of EPT, bit 5 of x86), never a software meaning; in a
  * table entry or a fresh leaf it only makes the next walk set it again, and a zero stays zero.
  */
+u64 mmu_sptep_clear_accessed(const struct pt_format *fmt, u64 *sptep)
+{
+	BUG_ON(!fmt->ad_enabled);
+	return __atomic_fetch_and(sptep, ~fmt->accessed, __ATOMIC_SEQ_CST);
+}
+
 void mmu_spte_clear_accessed(struct pt_iter *iter)
 {
-	BUG_ON(!iter->fmt->ad_enabled);
-	__atomic_fetch_and(iter->sptep, ~iter->fmt->accessed, __ATOMIC_SEQ_CST);
+	mmu_sptep_clear_accessed(iter->fmt, iter->sptep);
 	iter->old_spte &= ~iter->fmt->accessed;
 }

@@ -40,6 +40,8 @@ void mmu_spte_harvest_dirty(struct mmu *mmu, const struct pt_format *fmt, gfn_t 
 bool mmu_spte_lockless_cmpxchg(struct mmu *mmu, struct pt_iter *iter, u64 new_spte);
 /* Clear the Accessed bit of the entry under a lockless walker (hardware A/D formats) with one atomic AND. */
 void mmu_spte_clear_accessed(struct pt_iter *iter);
+/* The same for an entry found without a walker (the shadow MMU's rmap walk): returns the value it replaced. */
+u64 mmu_sptep_clear_accessed(const struct pt_format *fmt, u64 *sptep);
 
 /* The raw compare-exchange under mmu_spte_lockless_cmpxchg and __mmu_set_spte_atomic. On failure iter->old_spte
  * holds what the entry holds now. */

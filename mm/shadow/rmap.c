@@ -360,6 +360,14 @@ u64 *rmap_head(struct memslot *slot, gfn_t gfn, int level)
 	return &heads[head_index(slot, gfn, level)];
 }
 
+u64 *rmap_slot_heads_lockless(const struct memslot *slot, int level)
+{
+	const struct track_slot *t = __atomic_load_n(&slot->track, __ATOMIC_ACQUIRE);
+
+	BUG_ON(level < 1 || level > RMAP_LEVELS);
+	return t ? __atomic_load_n(&t->rmap[level - 1], __ATOMIC_ACQUIRE) : NULL;
+}
+
 u64 rmap_slot_bytes(const struct memslot *slot)
 {
 	u64 bytes = 0;

@@ -131,6 +131,11 @@ int rmap_slot_alloc(struct memslot *slot);
 /* The head of gfn's rmap at level 1..3: per gfn at level 1, per naturally aligned 2M / 1G region at levels 2 and 3.
  * BUG if the heads are not allocated or gfn is outside the slot. O(1). */
 u64 *rmap_head(struct memslot *slot, gfn_t gfn, int level);
+/* The slot's heads at level 1..3 for a walker without the MMU lock (the aging walk): NULL while the VM has made
+ * no shadow leaf in the slot. Acquire loads pair with the release stores of track_slot_get and rmap_slot_alloc, so
+ * the heads found read as zero or as what a writer published. The array lives until the slot is freed (VM teardown,
+ * after every walker: mmu_age_gfn_range's contract). */
+u64 *rmap_slot_heads_lockless(const struct memslot *slot, int level);
 /* Bytes of the slot's head arrays (0 before rmap_slot_alloc): 8 per gfn plus 8 per 2M and 1G region. Descriptors
  * come on top: 128 bytes per 14 mappings of a gfn that has two or more. */
 u64 rmap_slot_bytes(const struct memslot *slot);

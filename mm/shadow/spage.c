@@ -255,7 +255,17 @@ void __shadow_zap_root(struct mmu *mmu, struct spage *sp)
 	mmu->shadow.stats.root_zaps++;
 }
 
-/* The rmap follows every shadow leaf: the change hook reports each one that appears or goes. */
+/*
+ * Every shadow leaf that appears, goes or changes, reported by the change hook under the lock: the rmap follows the
+ * leaves, and the dirty state of those that lose it goes to the memslot's dirty log. The hook's gfn is a
+ * guest-virtual page here (the engine is not indexed_by_gfn), so the hook cannot harvest: the frame is the one
+ * leaf_gfns recorded when the leaf was made (set before the leaf, and a present leaf is zapped before its entry
+ * is given another gfn). A leaf loses D or W when zapped (a guest PTE write, a sync, a root freed), and W when
+ * write-protected; aging (sage.c) clears only A and needs no harvest.
+ *
+ * rmap_add / rmap_remove take the head's lock bit, so they wait here, under mmu->lock, for an aging walker that
+ * holds the head read-locked; that wait is what keeps the walker's sptep valid (sage.c).
+ */
 static void shadow_leaf_changed(struct mmu *mmu, gfn_t vpn, u64 *sptep, u64 old, u64 new, int level)
 {
 	unsigned int idx;
@@ -264,9 +274,10 @@ static void shadow_leaf_changed(struct mmu *mmu, gfn_t vpn, u64 *sptep, u64 old,
 	struct memslot *slot;
 
 	BUG_ON(level != 1 || !sp || !sp->leaf_gfns);
+	gfn = sp->leaf_gfns[idx];
+	mmu_spte_harvest_dirty(mmu, shadow_fmt, gfn, old, new, level);
 	if (old && new)
 		return; /* the same frame (the hook checks), other permissions: the rmap is unchanged */
-	gfn = sp->leaf_gfns[idx];
 	slot = memslot_find(&mmu->slots, gfn);
 	BUG_ON(!slot);
 	if (new)
@@ -282,6 +293,7 @@ const struct mmu_engine shadow_engine = {
 	.table_freed = shadow_table_freed,
 	.table_linked = shadow_table_linked,
 	.table_unlinked = shadow_table_unlinked,
+	.age_gfn_range = shadow_age_gfn_range,
 };
 
 int shadow_root_key(const struct shadow_paging *p, u64 *pgd, union mmu_role *role)

@@ -57,9 +57,15 @@ int track_max_level(const struct memslot *slot, gfn_t gfn)
 
 struct track_slot *track_slot_get(struct memslot *slot)
 {
-	if (!slot->track)
-		slot->track = kzalloc(sizeof(*slot->track));
-	return slot->track;
+	struct track_slot *t = slot->track;
+
+	if (t)
+		return t;
+	t = kzalloc(sizeof(*t));
+	/* Release: the shadow MMU's lockless aging walk (rmap_slot_heads_lockless) finds it zeroed. */
+	if (t)
+		__atomic_store_n(&slot->track, t, __ATOMIC_RELEASE);
+	return t;
 }
 
 static int alloc_counts(struct memslot *slot)

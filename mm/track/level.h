@@ -11,8 +11,9 @@ struct memslot;
 
 #define TRACK_HUGE_LEVELS 2 /* 2M (level 2) and 1G (level 3) */
 
-/* Everything mm/track keeps per memslot, allocated on first use (slot->track). Protected by the owning VM's
- * mmu->lock, which the MMU holds while it reads the counts. */
+/* Everything mm/track keeps per memslot, allocated on first use (slot->track, published with a release store for
+ * the lockless readers of its rmap heads). Protected by the owning VM's mmu->lock, which the MMU holds while it reads
+ * the counts. */
 struct track_slot {
 	/* [level - 2][region - first region of the slot]: disallow count of each naturally aligned 2M / 1G region
 	 * the slot touches. A region that sticks out of the slot starts at 1 (it can never be one leaf). NULL until

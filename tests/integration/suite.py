@@ -460,3 +460,15 @@ CASES += [
          expect=age_expect("access tracking", "EPT without A/D"), forbid=GUEST_NEVER + [r"bench: FAIL"],
          timeout=600),
 ]
+
+# The same under shadow paging (mm/shadow/sage.c: the rmap walk without the MMU lock): every leaf a 4K shadow leaf
+# with the CPU's A/D bits, one per page of the region in both VMs (pages=4k changes nothing there).
+CASES += [
+    Case("qemu-svm-shadow-age", "qemu", "max", cmdline=SHADOW, modules=AGE_MODULES,
+         expect=SHADOW_EXPECT + [r"^\[age\] TEST benchage PASS", r"^\[age4k\] TEST benchage PASS",
+                                 r"^\[age\] bench: age: 4 MiB at 0x[0-9a-f]+, 1024 leaves of 4K \(shadow paging\)$",
+                                 r"^\[age4k\] bench: age: 4 MiB at 0x[0-9a-f]+, 1024 leaves of 4K \(shadow paging\)$",
+                                 r"^\[age\] bench: age: hardware A/D$", r"^\[age4k\] bench: age: hardware A/D$",
+                                 r"^hv: all VMs have ended"],
+         forbid=GUEST_NEVER + [r"bench: FAIL"], timeout=180),
+]

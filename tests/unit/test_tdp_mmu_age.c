@@ -331,14 +331,3 @@ TEST(age_walks_every_root_across_many_read_sections)
 		teardown();
 	}
 }
-
-/* An engine without an aging walk (the shadow MMU, until its rmap walk exists) reports every range young: no consumer
- * gives away memory whose use it cannot see. */
-TEST(engine_without_aging_walk_reports_young)
-{
-	struct mmu m = {.engine = &shadow_engine};
-
-	CHECK(!shadow_engine.age_gfn_range);
-	CHECK(mmu_age_gfn_range(&m, 0, 1));
-	CHECK(mmu_test_age_gfn_range(&m, 0, 1));
-}

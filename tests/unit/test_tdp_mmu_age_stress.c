@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <stdlib.h>
 
+#include "age_stress.h"
 #include "stress.h"
 #include "tdp_mmu_fixture.h"
 
@@ -29,7 +30,7 @@ static struct {
 	int stop;			  /* atomic */
 	u8 written[NWORK];		  /* atomic: the vCPU wrote gfn WORK + i (set after the write was allowed) */
 	int leaves[4][GIG];		  /* hook (under the lock): present leaves at [level][index in the 1G region] */
-	u64 accesses, faults, ages, young; /* each its thread's own; read after the join */
+	u64 accesses, faults; /* each its thread's own; read after the join */
 	u64 collections;
 	u64 zaps, wps, invalidations;
 	gfn_t wp[MAX_WP];
@@ -153,27 +154,6 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
-static void *ager_thread(void *arg)
-{
-	u64 seed = 0x2545f4914f6cdd1dULL;
-
-	fake_cpu_id = 2;
-	while (!__atomic_load_n(&st.stop, __ATOMIC_RELAXED)) {
-		u64 r = rnd(&seed);
-		gfn_t a = WORK + r % NWORK, b = a + 1 + (r >> 24) % NWORK;
-
-		if (r % 4 == 0)
-			st.young += mmu_test_age_gfn_range(&fx.mmu, a, b);
-		else
-			st.young += mmu_age_gfn_range(&fx.mmu, r % 3 ? WORK : a, r % 3 ? WORK + NWORK : b);
-		/* With fewer host CPUs than threads, give the CPU away often: ages in a row with no access between find
-		 * nothing young, and race with nothing. */
-		if (++st.ages % 4 == 0)
-			sched_yield();
-	}
-	return NULL;
-}
-
 /* One locked operation of this thread. */
 static void mutate(u64 r)
 {
@@ -268,7 +248,9 @@ TEST(aging_races_faults_zaps_splits_and_write_protects)
 		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
 		fx.hook = count_leaves;
 		CHECK_EQ(pthread_create(&vcpu, NULL, vcpu_thread, NULL), 0);
-		CHECK_EQ(pthread_create(&ager, NULL, ager_thread, NULL), 0);
+		struct age_stress_ager ag = {.mmu = &fx.mmu, .base = WORK, .n = NWORK, .all_start = WORK,
+					     .all_end = WORK + NWORK, .stop = &st.stop};
+		CHECK_EQ(pthread_create(&ager, NULL, age_stress_ager, &ag), 0);
 		start = now_ms();
 		while (!__atomic_load_n(&failed, __ATOMIC_RELAXED) && (ms = now_ms() - start) < 10 * RUN_MS &&
 		       (ms < RUN_MS || __atomic_load_n(&fx.mmu.stats.aged_leaves, __ATOMIC_RELAXED) < MIN_AGED ||
@@ -291,8 +273,8 @@ TEST(aging_races_faults_zaps_splits_and_write_protects)
 				"invalidations, %llu harvests, %llu dirty-log passes\n",
 				f->name, (unsigned long long)st.accesses, (unsigned long long)st.faults,
 				(unsigned long long)fx.mmu.stats.fast_faults,
-				(unsigned long long)fx.mmu.stats.access_track_faults, (unsigned long long)st.ages,
-				(unsigned long long)st.young, (unsigned long long)fx.mmu.stats.aged_leaves,
+				(unsigned long long)fx.mmu.stats.access_track_faults, (unsigned long long)ag.ages,
+				(unsigned long long)ag.young, (unsigned long long)fx.mmu.stats.aged_leaves,
 				(unsigned long long)fx.mmu.stats.age_sections, (unsigned long long)st.zaps,
 				(unsigned long long)fx.mmu.stats.splits, (unsigned long long)fx.mmu.stats.collapses,
 				(unsigned long long)st.wps, (unsigned long long)st.invalidations,
