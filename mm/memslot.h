@@ -14,6 +14,8 @@
 
 struct track_slot;
 
+enum { CHUNK_DIRTY, CHUNK_CLEARING, CHUNK_CLEAN };
+
 struct memslot {
 	/* Constant while the VM runs (slots change only with every vCPU stopped). */
 	gfn_t base_gfn;  /* 2 MiB aligned */
@@ -33,7 +35,6 @@ struct memslot {
 	u64 *dirty_log;
 };
 
-enum { CHUNK_DIRTY, CHUNK_CLEARING, CHUNK_CLEAN };
 
 #define MEMSLOT_READONLY BIT(0) /* the guest may read and execute but not write (ROM): writes are emulated */
 
@@ -50,6 +51,14 @@ static inline hpa_t memslot_gfn_to_hpa(const struct memslot *s, gfn_t gfn)
 {
 	u64 idx = gfn - s->base_gfn;
 	return s->chunks[idx >> MEMSLOT_CHUNK_SHIFT] + ((idx & (MEMSLOT_CHUNK_PAGES - 1)) << PAGE_SHIFT);
+}
+
+/* Whether the chunk holding gfn was ever cleared: nothing maps, reads or writes a chunk before, so no leaf has ever
+ * mapped its gfns. Any CPU, no lock. */
+static inline bool memslot_chunk_is_clean(const struct memslot *s, gfn_t gfn)
+{
+	return __atomic_load_n(&s->chunk_state[(gfn - s->base_gfn) >> MEMSLOT_CHUNK_SHIFT], __ATOMIC_ACQUIRE) ==
+	       CHUNK_CLEAN;
 }
 
 /* The largest mapping level (1 = 4K, 2 = 2M, 3 = 1G) at which the naturally aligned region around gfn lies wholly

@@ -159,6 +159,20 @@ bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 	return mmu->engine->age_gfn_range ? mmu->engine->age_gfn_range(mmu, start, end, true) : true;
 }
 
+void mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young)
+{
+	if (mmu->engine->age_gfn_range_young) {
+		mmu->engine->age_gfn_range_young(mmu, start, end, young);
+		return;
+	}
+	/* Testing gfn by gfn, then ageing once: ageing gfn by gfn would age a huge leaf at its first gfn and call
+	 * its others old. */
+	for (gfn_t g = start; g < end; g++)
+		if (mmu_test_age_gfn_range(mmu, g, g + 1))
+			young[(g - start) / 64] |= 1ULL << ((g - start) % 64);
+	mmu_age_gfn_range(mmu, start, end);
+}
+
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
 	/* The shadow MMU has no gfn-to-SPTE map yet: it drops every root, the coarse but exact answer. */

@@ -94,6 +94,9 @@ struct mmu_engine {
 	 * test_only. Without one, mmu_age_gfn_range reports every range young (the shadow MMU's rmap walk is still to
 	 * come; "young" is the answer that makes no consumer give away memory it cannot see). */
 	bool (*age_gfn_range)(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only);
+	/* Optional: the same walk (ageing), saying which gfns a young leaf maps: bit i of young for gfn start + i
+	 * (the caller clears the bitmap). Without it, mmu_age_gfn_range_young asks age_gfn_range gfn by gfn. */
+	void (*age_gfn_range_young)(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
 };
 
 /* Tables unlinked but not yet freed, waiting for the remote TLB flush; a full batch is flushed early. */
@@ -199,6 +202,12 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
  */
 bool mmu_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
 bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
+/* Age [start, end) like mmu_age_gfn_range, and set bit i of young (zeroed by the caller, end - start bits) when gfn
+ * start + i is mapped by a leaf that was young: every gfn of a young 2M leaf, as the leaf was one access bit. The
+ * working-set estimator's scan (vm/ws.c). An engine without its own walk for it is asked gfn by gfn with the
+ * test-only walk, then the range is aged once (an access between the two is seen at the next call); an engine with
+ * no aging walk at all reports every gfn young. Same context as mmu_age_gfn_range. */
+void mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
 
 /* Zap the leaves mapping [start, end) in every root, obsolete ones too. Flushes if anything present went. */
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
