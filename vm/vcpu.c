@@ -15,6 +15,7 @@
 #include "vm/vtimer.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
+#include "vm/ws.h"
 
 /* ---- other CPUs' side: notify, kick, post, requests to all ---- */
 
@@ -293,11 +294,12 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 	virt_ops->set_intr_window(v, false);
 }
 
-/* The earliest moment something may need the vCPU: its LAPIC timer, and on vCPU 0 the device timers. */
+/* The earliest moment something may need the vCPU: its LAPIC timer, and on vCPU 0 the device timers and the
+ * working-set scan. */
 static u64 next_deadline(struct vcpu *v)
 {
 	u64 d = vlapic_next_deadline(v->lapic);
-	return v->id == 0 ? MIN(d, vm_timers_next(v->vm)) : d;
+	return v->id == 0 ? MIN(MIN(d, vm_timers_next(v->vm)), ws_next_deadline(v->vm)) : d;
 }
 
 /* Keys typed on the host serial line go to the VM that owns the console, through vCPU 0. Polled, at most every
@@ -323,6 +325,9 @@ static void poll_console_input(struct vcpu *v, u64 now)
 		v->console_held = -1;
 	}
 	while ((c = console_getc()) >= 0) {
+		c = ws_console_filter(v->vm, c); /* Ctrl-A w: the working-set report */
+		if (c < 0)
+			continue;
 		if (uart_dev_push_rx(v->vm, (u8)c)) {
 			v->console_held = c;
 			return;
@@ -343,7 +348,7 @@ static void wait_while_halted(struct vcpu *v)
 
 	/* vCPU 0 fires the device timers whatever its own state, while another vCPU may need them. */
 	if (v->id == 0 && (!intr_off || vm->nr_vcpus > 1))
-		deadline = MIN(deadline, vm_timers_next(vm));
+		deadline = MIN(MIN(deadline, vm_timers_next(vm)), ws_next_deadline(vm));
 	if (polls_console(v) && !intr_off)
 		deadline = MIN(deadline, rdtsc() + CONSOLE_POLL_CYCLES);
 	if (intr_off)
@@ -405,6 +410,8 @@ int vcpu_run_loop(struct vcpu *v)
 			continue;
 		}
 		poll_console_input(v, now);
+		if (v->id == 0)
+			ws_run(vm, now); /* the working-set scan, when due */
 		deliver_interrupts(v, now);
 		if (v->halted) {
 			wait_while_halted(v);
