@@ -424,3 +424,29 @@ CASES += [
          expect=age_expect("access tracking", "EPT without A/D"), forbid=GUEST_NEVER + [r"bench: FAIL"],
          timeout=600),
 ]
+
+# ---- the working-set estimator (vm/ws.c, ws=) through HC_WS: tests/guests/workingset.c touches known pages between
+# scans and checks the report after each one exactly (which sets are young, which idle, for how many scans): with 4K
+# leaves (pages=4k, 8 pages a set) and 2M leaves (a set is a whole 2M leaf); a VM without ws= gets -ENODEV. Each VM's
+# end prints its report line.
+WS_MODULES = [(GUEST + "workingset.elf", 'vm=ws4k mem=16M pages=4k ws=10ms cmdline="unit=8 mb=16 tlb"'),
+              (GUEST + "workingset.elf", 'vm=ws2m mem=16M ws=10ms cmdline="unit=512 mb=16"'),
+              (GUEST + "workingset.elf", 'vm=wsoff mem=16M cmdline="off"')]
+
+
+def ws_expect(mmu):
+    return [r"^\[ws4k\] TEST workingset PASS", r"^\[ws2m\] TEST workingset PASS", r"^\[wsoff\] TEST workingset PASS",
+            r"^vm ws4k: working set after \d+ scans every 10 ms: touched in the last 1: ",
+            r"^vm ws2m: working set after \d+ scans every 10 ms: touched in the last 1: ",
+            rf"^vm ws4k: MMU: TDP \({mmu}\)", r"^hv: all VMs have ended"]
+
+
+WS_FORBID = GUEST_NEVER + [r"workingset: FAIL", r"^vm wsoff: working set"]
+
+CASES += [
+    Case("qemu-svm-ws", "qemu", "max", modules=WS_MODULES, expect=ws_expect("NPT"), forbid=WS_FORBID, timeout=120),
+    Case("bochs-vmx-ws", "bochs", "corei7_skylake_x", modules=WS_MODULES, expect=ws_expect("EPT"),
+         forbid=WS_FORBID, timeout=900),
+    Case("bochs-vmx-sandybridge-ws", "bochs", "corei7_sandy_bridge_2600k", modules=WS_MODULES,
+         expect=ws_expect("EPT without A/D"), forbid=WS_FORBID, timeout=900),
+]
