@@ -132,12 +132,18 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 		/* Clear the guest RAM the largest leaf could cover before taking the lock, so that zeroing up to 1 GiB
 		 * never holds up other vCPUs' faults. */
 		u64 n = pt_level_pages(MIN(f->backing_level, READ_ONCE(mmu->tdp.max_huge_level)));
-		memslot_prepare(f->slot, f->gfn & ~(n - 1), n);
+		r = memslot_prepare(f->slot, f->gfn & ~(n - 1), n);
+		if (r)
+			return r; /* a chunk reclaim gave back cannot be had again */
 	}
 	spin_lock(&mmu->lock);
 	mmu->stats.faults++;
 	if (mmu_root_is_obsolete(mmu, root)) {
 		r = MMU_FAULT_RETRY; /* never populate a root that is about to go */
+	} else if (f->slot && !memslot_chunk_is_clean(f->slot, f->gfn)) {
+		/* Reclaimed since it was prepared (mmu_reclaim.c marks it under this lock): fault again. A huge leaf
+		 * covers one chunk, or a 1G region, which reclaim never takes. */
+		r = MMU_FAULT_RETRY;
 	} else if (f->gfn >= PT_MAX_PFN) {
 		mmu->stats.mmio_faults++; /* beyond what 4 levels reach: no memslot can be there */
 		r = MMU_FAULT_MMIO;

@@ -209,6 +209,18 @@ bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
  * no aging walk at all reports every gfn young. Same context as mmu_age_gfn_range. */
 void mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
 
+/*
+ * Reclaim (mmu_reclaim.c): give back the 2 MiB chunk of guest RAM holding gfn if it reads as all zero: its leaves
+ * are zapped and its frames freed; the next use of it (a fault, a hypervisor access) gets a fresh zeroed chunk, or
+ * fails with -ENOMEM if the allocator has none. 1 when given back; 0 when not (it holds data, was not in use, or is
+ * being prepared or reclaimed); -EINVAL (not guest RAM, read-only, or part of a 1 GiB block); -EOPNOTSUPP (shadow
+ * paging). Any CPU, no lock held, not inside a grace read section; one caller per MMU at a time (the working-set
+ * scan): its first look at the chunk's contents races only with writers, not with another reclaim. Reads 2 MiB.
+ */
+int mmu_reclaim_chunk(struct mmu *mmu, gfn_t gfn);
+/* Chunks given back so far, and of those, allocated again, over every memslot. */
+void mmu_reclaim_stats(struct mmu *mmu, u64 *reclaimed, u64 *refaulted);
+
 /* Zap the leaves mapping [start, end) in every root, obsolete ones too. Flushes if anything present went. */
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
 /* Mark every root obsolete and ask the vCPUs to drop them; roots built afterwards are valid. */
