@@ -34,7 +34,7 @@
  *                  INTERVAL: a decimal number with a unit, us, ms or s (ws=10ms, ws=1s), from 1ms to 3600s. Off
  *                  by default.
  *   reclaim=on|off kernel module only, with ws=: give back to the hypervisor the guest memory the scans find cold
- *                  and all zero (vm/ws.h says at what granularity). Off by default.
+ *                  and all zero, in 2 MiB chunks (mm/mmu_reclaim.c). Off by default.
  *   cmdline="..."  on the kernel module, the guest kernel's command line; on a role=module module, that module's
  *                  Multiboot string. Default empty.
  *   protect=START-END[:MODE][:late]

@@ -28,7 +28,11 @@ struct vm_ws {
 	u64 scans;	       /* lock */
 	u64 scan_cycles;       /* lock: TSC cycles spent in scans, for the end report */
 	u8 *age[MAX_MEMSLOTS]; /* constant pointers: per memslot (by index), a byte per 4K page; lock */
-	bool console_escape;   /* vCPU 0 only: the console's Ctrl-A was typed */
+	/* reclaim=on (constant): per memslot, a byte per 2 MiB chunk: found holding data when it was cold, so not
+	 * looked at again until one of its pages is young again (vCPU 0 only). NULL without reclaim. */
+	bool reclaim;
+	u8 *skip[MAX_MEMSLOTS];
+	bool console_escape; /* vCPU 0 only: the console's Ctrl-A was typed */
 };
 
 int ws_init(struct vm *vm, const struct vm_config *cfg)
@@ -37,19 +41,24 @@ int ws_init(struct vm *vm, const struct vm_config *cfg)
 
 	if (!cfg->ws_interval_us)
 		return 0;
-	if (cfg->ws_reclaim) {
-		vm_log(vm, LOG_ERR, "reclaim=on: giving memory back is not implemented yet; the VM is not started\n");
-		return -EOPNOTSUPP;
-	}
 	ws = kzalloc(sizeof(*ws));
 	if (!ws)
 		return -ENOMEM;
+	ws->reclaim = cfg->ws_reclaim;
+	if (ws->reclaim && vm->mmu.shadow.enabled) {
+		vm_log(vm, LOG_WARN,
+		       "reclaim=on: not under shadow paging (its MMU cannot zap one gfn range yet); the "
+		       "working set is estimated, nothing is given back\n");
+		ws->reclaim = false;
+	}
 	spin_lock_init(&ws->lock);
 	ws->interval_us = cfg->ws_interval_us;
 	ws->interval_tsc = MAX(1ULL, mul_div_u64(cfg->ws_interval_us, vm->tsc_hz, 1000000, false));
 	for (u32 i = 0; i < vm->mmu.slots.n; i++) {
 		ws->age[i] = kzalloc(vm->mmu.slots.slots[i].npages); /* WS_AGE_NEVER */
-		if (!ws->age[i]) {
+		if (ws->reclaim)
+			ws->skip[i] = kzalloc(vm->mmu.slots.slots[i].npages / MEMSLOT_CHUNK_PAGES);
+		if (!ws->age[i] || (ws->reclaim && !ws->skip[i])) {
 			vm->ws = ws;
 			ws_destroy(vm);
 			return -ENOMEM;
@@ -66,8 +75,10 @@ void ws_destroy(struct vm *vm)
 
 	if (!ws)
 		return;
-	for (u32 i = 0; i < MAX_MEMSLOTS; i++)
+	for (u32 i = 0; i < MAX_MEMSLOTS; i++) {
 		kfree(ws->age[i]);
+		kfree(ws->skip[i]);
+	}
 	kfree(ws);
 	vm->ws = NULL;
 }
@@ -75,6 +86,35 @@ void ws_destroy(struct vm *vm)
 u64 ws_next_deadline(const struct vm *vm)
 {
 	return vm->ws ? __atomic_load_n(&vm->ws->next, __ATOMIC_RELAXED) : ~0ULL;
+}
+
+/* reclaim=on, after a scan, without ws->lock (the ages change only in scans, on this CPU): every chunk in use whose
+ * pages were all cold for WS_RECLAIM_AGE scans is offered to mmu_reclaim_chunk, which gives it back if it reads as
+ * all zero. One that holds data is not offered again until it has been young and gone cold again. */
+static void ws_reclaim(struct vm *vm)
+{
+	struct vm_ws *ws = vm->ws;
+	struct mmu *mmu = &vm->mmu;
+
+	for (u32 i = 0; i < mmu->slots.n; i++) {
+		const struct memslot *s = &mmu->slots.slots[i];
+
+		for (u64 off = 0; off < s->npages; off += MEMSLOT_CHUNK_PAGES) {
+			u8 *skip = &ws->skip[i][off / MEMSLOT_CHUNK_PAGES];
+
+			if (*skip || !memslot_chunk_is_clean(s, s->base_gfn + off) ||
+			    !ws_gen_is_cold(ws->age[i] + off, MEMSLOT_CHUNK_PAGES, WS_RECLAIM_AGE))
+				continue;
+			/* 0: holds data (or is busy); -EINVAL: part of a 1 GiB block. Either way, not again until
+			 * young. */
+			int r = mmu_reclaim_chunk(mmu, s->base_gfn + off);
+			if (r <= 0)
+				*skip = 1;
+			else
+				vm_log(vm, LOG_DEBUG, "working set: gave back the chunk at gpa 0x%llx\n",
+				       (unsigned long long)((s->base_gfn + off) << PAGE_SHIFT));
+		}
+	}
 }
 
 /* One scan: every gfn of every memslot aged once, its page's age moved on. */
@@ -92,14 +132,29 @@ static void ws_scan(struct vm *vm)
 			u64 young[MEMSLOT_CHUNK_PAGES / 64] = {0};
 
 			/* Never cleared, never mapped: its pages are all WS_AGE_NEVER and stay so. A scan costs what
-			 * the guest touched, not what it has. */
-			if (!memslot_chunk_is_clean(s, s->base_gfn + off))
+			 * the guest touched, not what it has. A reclaimed chunk is mapped by nothing: its pages grow
+			 * older. */
+			if (!memslot_chunk_is_clean(s, s->base_gfn + off)) {
+				if (memslot_chunk_is_reclaimed(s, s->base_gfn + off))
+					ws_gen_update(ws->age[i] + off, young, MEMSLOT_CHUNK_PAGES);
 				continue;
+			}
 			mmu_age_gfn_range_young(mmu, s->base_gfn + off, s->base_gfn + off + MEMSLOT_CHUNK_PAGES, young);
 			ws_gen_update(ws->age[i] + off, young, MEMSLOT_CHUNK_PAGES);
+			if (ws->reclaim) {
+				u64 any = 0;
+				for (unsigned int w = 0; w < MEMSLOT_CHUNK_PAGES / 64; w++)
+					any |= young[w];
+				if (any) /* in use again: offered again once cold */
+					ws->skip[i][off / MEMSLOT_CHUNK_PAGES] = 0;
+			}
 		}
 	}
 	ws->scans++;
+	spin_unlock(&ws->lock);
+	if (ws->reclaim)
+		ws_reclaim(vm);
+	spin_lock(&ws->lock);
 	ws->scan_cycles += rdtsc() - t0;
 	spin_unlock(&ws->lock);
 }
@@ -140,6 +195,9 @@ int ws_report(struct vm *vm, gfn_t gfn, u64 npages, struct ws_report *r)
 			ws_gen_count(ws->age[i] + (from - s->base_gfn), to - from, r);
 	}
 	spin_unlock(&ws->lock);
+	mmu_reclaim_stats(&vm->mmu, &r->reclaimed, &r->refaulted);
+	r->reclaimed *= MEMSLOT_CHUNK_PAGES;
+	r->refaulted *= MEMSLOT_CHUNK_PAGES;
 	return 0;
 }
 

@@ -2,10 +2,12 @@
  * whole guest every INTERVAL and keeps, per 4K page of guest RAM, how many scans ago it was last seen young (one byte,
  * in the manner of MGLRU's generations). The report says how much was touched in the last 1, 2, 4, ... 128 scans,
  * how much is idle for longer and how much was never touched. It is printed at the VM's end ("vm NAME: working
- * set ..."), on Ctrl-A w on the console of the VM that owns it, and returned to the guest by HC_WS.
+ * set ..."), on Ctrl-A w on the console of the VM that owns it, and returned to the guest by HC_WS. With
+ * reclaim=on, a 2 MiB chunk whose pages all stayed cold for WS_RECLAIM_AGE scans is given back to the hypervisor if
+ * it reads as all zero (mm/mmu_reclaim.c; the chunk is the unit because the memslot backing is).
  *
  * Pure part (ws_gen.c, host unit tests): the generations and the report. The VM part (ws.c): the scan and its
- * deadline, the hypercall, the console key. */
+ * deadline, reclaim's choice of chunks, the hypercall, the console key. */
 #ifndef VM_WS_H
 #define VM_WS_H
 
@@ -28,9 +30,14 @@ struct ws_report {
 	u64 refaulted; /* reclaim=on: of those, faulted in again (whole VM) */
 };
 
+/* reclaim=on: a chunk is given back once every page of it was last young this many scans ago or more (or never). */
+#define WS_RECLAIM_AGE 8
+
 /* One scan's answer for n pages: young (bit i: page i was seen young) moves each age to 1, others one scan older
  * (a never-seen page stays WS_AGE_NEVER; WS_AGE_MAX stays). */
 void ws_gen_update(u8 *age, const u64 *young, u64 n);
+/* Whether every one of n pages was last young min_age scans ago or more, or never: cold enough to give back. */
+bool ws_gen_is_cold(const u8 *age, u64 n, u8 min_age);
 /* Add n pages' ages to r's buckets (r->pages too). */
 void ws_gen_count(const u8 *age, u64 n, struct ws_report *r);
 /* The line "vm NAME: working set after N scans of INTERVAL: ..." (with its '\n') into buf; snprintf's return. */

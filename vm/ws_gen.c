@@ -14,6 +14,14 @@ void ws_gen_update(u8 *age, const u64 *young, u64 n)
 	}
 }
 
+bool ws_gen_is_cold(const u8 *age, u64 n, u8 min_age)
+{
+	for (u64 i = 0; i < n; i++)
+		if (age[i] != WS_AGE_NEVER && age[i] < min_age)
+			return false;
+	return true;
+}
+
 void ws_gen_count(const u8 *age, u64 n, struct ws_report *r)
 {
 	for (u64 i = 0; i < n; i++) {

@@ -155,3 +155,22 @@ TEST(ws_console_escape)
 	CHECK_EQ(ws_console_key(&esc, 'x', &rep), 'x');
 	CHECK(!rep && !esc);
 }
+
+/* reclaim=on offers a chunk only when every page of it is cold for WS_RECLAIM_AGE scans or was never young. */
+TEST(ws_cold_for_reclaim)
+{
+	u8 age[512];
+
+	memset(age, WS_RECLAIM_AGE, sizeof(age));
+	CHECK(ws_gen_is_cold(age, 512, WS_RECLAIM_AGE));
+	age[100] = WS_AGE_NEVER;
+	age[101] = WS_AGE_MAX;
+	CHECK(ws_gen_is_cold(age, 512, WS_RECLAIM_AGE));
+	age[511] = WS_RECLAIM_AGE - 1; /* the last page young one scan too recently */
+	CHECK(!ws_gen_is_cold(age, 512, WS_RECLAIM_AGE));
+	CHECK(ws_gen_is_cold(age, 511, WS_RECLAIM_AGE)); /* n bounds the look */
+	age[0] = 1;
+	CHECK(!ws_gen_is_cold(age, 1, WS_RECLAIM_AGE));
+	memset(age, WS_AGE_NEVER, sizeof(age));
+	CHECK(ws_gen_is_cold(age, 512, WS_RECLAIM_AGE)); /* in use, but never young since the estimator started */
+}
