@@ -11,8 +11,8 @@
  * of touches (the round took longer than the interval) makes the round's expectation ambiguous: the sequence starts
  * again, five times at most.
  *
- * cmdline: unit=8|512, mb= the VM's RAM in MiB; tlb (also measure without INVLPG); off=1 for a VM without ws= (HC_WS
- * must answer -ENODEV). */
+ * cmdline: unit=8|512, mb= the VM's RAM in MiB; reclaim (a VM with reclaim=on: the test of reclaim instead); tlb (also
+ * measure without INVLPG); off=1 for a VM without ws= (HC_WS must answer -ENODEV). */
 #include "guest.h"
 
 const char test_name[] = "workingset";
@@ -109,6 +109,64 @@ static int run(void)
 	return 0;
 }
 
+/* reclaim=on (mm/mmu_reclaim.c, 2 MiB chunks that read as zero after WS_RECLAIM_AGE cold scans): chunk D is faulted
+ * in and left zero, chunk E holds data; after enough scans exactly D's 512 pages were given back, E's data is
+ * intact, and reading D again brings back a zeroed chunk (512 pages refaulted). Counted from where the VM stood when
+ * the test began: while the guest was starting, a chunk of its own zeroed .bss it had not used yet may have been
+ * given back and brought back already, which it cannot tell (that is the point). */
+#define WS_RECLAIM_AGE 8
+
+static void reclaim_test(u64 r)
+{
+	volatile u8 *d = (volatile u8 *)r, *e = (volatile u8 *)(r + SIZE_2M);
+	u64 s, rec0, ref0;
+
+	if (d[100] != 0)
+		test_fail("fresh RAM does not read as zero");
+	for (u64 i = 0; i < PAGE_SIZE; i++)
+		e[PAGE_SIZE + i] = (u8)(i * 7 + 1);
+	s = scans_now();
+	rec0 = rep.reclaimed;
+	ref0 = rep.refaulted;
+	printf("workingset: reclaim: before the test, %lu pages given back, %lu refaulted\n", rec0, ref0);
+	/* Cold from the first scan after the touch: the WS_RECLAIM_AGE-th after it gives D back; two more for slack. */
+	for (u64 k = 0; k < WS_RECLAIM_AGE + 2; k++)
+		s = wait_scan(s);
+	if (ws(0, 0))
+		test_fail("HC_WS of the whole VM");
+	printf("workingset: reclaim: after %lu scans, %lu pages given back, %lu refaulted\n", rep.scans, rep.reclaimed,
+	       rep.refaulted);
+	if (rep.reclaimed - rec0 != 512 || rep.refaulted != ref0)
+		failures++,
+		    printf("workingset: FAIL reclaimed %lu refaulted %lu since the start, want 512 and 0 (chunk D "
+			   "only)\n",
+			   rep.reclaimed - rec0, rep.refaulted - ref0);
+	for (u64 i = 0; i < PAGE_SIZE; i++)
+		if (e[PAGE_SIZE + i] != (u8)(i * 7 + 1)) {
+			failures++, printf("workingset: FAIL chunk E lost its data at byte %lu\n", i);
+			break;
+		}
+	for (u64 i = 0; i < SIZE_2M; i += 8)
+		if (*(volatile u64 *)(r + i)) {
+			failures++, printf("workingset: FAIL chunk D reads %#lx at %lu after it came back\n",
+					   *(volatile u64 *)(r + i), i);
+			break;
+		}
+	d[5] = 9; /* and it is ordinary RAM again */
+	if (d[5] != 9)
+		failures++, printf("workingset: FAIL chunk D does not keep a write\n");
+	if (ws(0, 0))
+		test_fail("HC_WS of the whole VM");
+	printf("workingset: reclaim: after the touch, %lu pages given back, %lu refaulted\n", rep.reclaimed,
+	       rep.refaulted);
+	if (rep.reclaimed - rec0 != 512 || rep.refaulted - ref0 != 512)
+		failures++, printf("workingset: FAIL reclaimed %lu refaulted %lu since the start, want 512 and 512\n",
+				   rep.reclaimed - rec0, rep.refaulted - ref0);
+	if (failures)
+		test_fail("%u checks failed (see above)", failures);
+	test_pass();
+}
+
 int test_main(void)
 {
 	u64 r, mb, pages4k = stat_read(VM_STAT_TDP_MAPPED_4K), pages2m = stat_read(VM_STAT_TDP_MAPPED_2M);
@@ -129,6 +187,8 @@ int test_main(void)
 	for (int i = 0; i < 3; i++)
 		chunk[i] = r + i * SIZE_2M;
 	cli();
+	if (cmdline_has("reclaim"))
+		reclaim_test(r);
 
 	/* Fault the sets in first (a 2 MiB chunk is cleared on its first fault, which may outlast an interval in an
 	 * emulator), so that a round of touches is a few stores. */

@@ -431,11 +431,16 @@ CASES += [
 # end prints its report line.
 WS_MODULES = [(GUEST + "workingset.elf", 'vm=ws4k mem=16M pages=4k ws=10ms cmdline="unit=8 mb=16 tlb"'),
               (GUEST + "workingset.elf", 'vm=ws2m mem=16M ws=10ms cmdline="unit=512 mb=16"'),
-              (GUEST + "workingset.elf", 'vm=wsoff mem=16M cmdline="off"')]
+              (GUEST + "workingset.elf", 'vm=wsoff mem=16M cmdline="off"'),
+              (GUEST + "workingset.elf", 'vm=wsrec mem=16M ws=10ms reclaim=on cmdline="unit=512 mb=16 reclaim"'),
+              (GUEST + "workingset.elf", 'vm=wsrec4k mem=16M pages=4k ws=10ms reclaim=on cmdline="unit=8 mb=16 reclaim"')]
 
 
 def ws_expect(mmu):
     return [r"^\[ws4k\] TEST workingset PASS", r"^\[ws2m\] TEST workingset PASS", r"^\[wsoff\] TEST workingset PASS",
+            r"^\[wsrec\] TEST workingset PASS", r"^\[wsrec4k\] TEST workingset PASS",
+            r"^vm wsrec: working set after \d+ scans every 10 ms: .*; reclaimed \d+ pages, refaulted \d+$",
+            r"^\[wsrec\] workingset: reclaim: after the touch", r"^\[wsrec4k\] workingset: reclaim: after the touch",
             r"^vm ws4k: working set after \d+ scans every 10 ms: touched in the last 1: ",
             r"^vm ws2m: working set after \d+ scans every 10 ms: touched in the last 1: ",
             rf"^vm ws4k: MMU: TDP \({mmu}\)", r"^hv: all VMs have ended"]
