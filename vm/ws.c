@@ -32,6 +32,7 @@ struct vm_ws {
 	 * looked at again until one of its pages is young again (vCPU 0 only). NULL without reclaim. */
 	bool reclaim;
 	u8 *skip[MAX_MEMSLOTS];
+	u64 shown_reclaimed, shown_refaulted; /* vCPU 0 only: the counts the last progress line showed */
 	bool console_escape; /* vCPU 0 only: the console's Ctrl-A was typed */
 };
 
@@ -107,14 +108,28 @@ static void ws_reclaim(struct vm *vm)
 				continue;
 			/* 0: holds data (or is busy); -EINVAL: part of a 1 GiB block. Either way, not again until
 			 * young. */
-			int r = mmu_reclaim_chunk(mmu, s->base_gfn + off);
-			if (r <= 0)
+			if (mmu_reclaim_chunk(mmu, s->base_gfn + off) <= 0)
 				*skip = 1;
-			else
-				vm_log(vm, LOG_DEBUG, "working set: gave back the chunk at gpa 0x%llx\n",
-				       (unsigned long long)((s->base_gfn + off) << PAGE_SHIFT));
 		}
 	}
+}
+
+/* With loglevel=7, a line after every scan that found the VM's frames in use changed (given back, or faulted in
+ * again): how much of the VM's RAM the hypervisor holds for it, over time (the Linux case reads them). */
+static void ws_show_reclaim(struct vm *vm)
+{
+	struct vm_ws *ws = vm->ws;
+	u64 rec, ref;
+
+	mmu_reclaim_stats(&vm->mmu, &rec, &ref);
+	if (rec == ws->shown_reclaimed && ref == ws->shown_refaulted)
+		return;
+	ws->shown_reclaimed = rec;
+	ws->shown_refaulted = ref;
+	vm_log(vm, LOG_DEBUG, "working set: scan %llu: %llu MiB of %llu MiB in use (%llu MiB given back, %llu MiB "
+			      "faulted in again, in all)\n",
+	       (unsigned long long)ws->scans, (unsigned long long)((vm->mem_bytes >> 20) - 2 * (rec - ref)),
+	       (unsigned long long)(vm->mem_bytes >> 20), (unsigned long long)(2 * rec), (unsigned long long)(2 * ref));
 }
 
 /* One scan: every gfn of every memslot aged once, its page's age moved on. */
@@ -152,8 +167,10 @@ static void ws_scan(struct vm *vm)
 	}
 	ws->scans++;
 	spin_unlock(&ws->lock);
-	if (ws->reclaim)
+	if (ws->reclaim) {
 		ws_reclaim(vm);
+		ws_show_reclaim(vm);
+	}
 	spin_lock(&ws->lock);
 	ws->scan_cycles += rdtsc() - t0;
 	spin_unlock(&ws->lock);
