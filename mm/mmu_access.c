@@ -57,6 +57,22 @@ static void ram_put(void)
 	grace_read_unlock();
 }
 
+/* Copy n bytes (within one page) between buf and gpa in slot s, into guest RAM when to_guest: 0 or -ENOMEM. */
+static int ram_copy(const struct memslot *s, gpa_t gpa, void *buf, u64 n, bool to_guest)
+{
+	int err;
+	u8 *host = ram_get(s, gpa, &err);
+
+	if (!host)
+		return err;
+	if (to_guest)
+		memcpy(host, buf, n);
+	else
+		memcpy(buf, host, n);
+	ram_put();
+	return 0;
+}
+
 /* One slot lookup per page: this is on every emulated access and every guest page-walk step. */
 int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len)
 {
@@ -68,12 +84,9 @@ int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len)
 
 		if (!s)
 			return -EFAULT;
-		int err;
-		u8 *host = ram_get(s, gpa, &err);
-		if (!host)
+		int err = ram_copy(s, gpa, p, n, false);
+		if (err)
 			return err;
-		memcpy(p, host, n);
-		ram_put();
 		gpa += n;
 		p += n;
 		len -= n;
@@ -129,12 +142,9 @@ int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 le
 		if (tracked && !pre_write(mmu, who, gpa, p, n)) {
 			r = -EPERM;
 		} else {
-			int err;
-			u8 *host = ram_get(s, gpa, &err);
-			if (!host)
+			int err = ram_copy(s, gpa, (void *)p, n, true);
+			if (err)
 				return err;
-			memcpy(host, p, n);
-			ram_put();
 			if (tracked)
 				post_write(mmu, who, gpa, p, n, NULL);
 		}

@@ -304,6 +304,18 @@ static void parse_protect(struct cfg_line *l, const struct cfg_word *cw)
 	l->nr_protect++;
 }
 
+/* A key with two values: *set is whether it has the first. Anything else is reported (msg) and false returned. */
+static bool parse_either(struct cfg_line *l, const struct cfg_word *cw, const char *yes, const char *no, bool *set,
+			 const char *msg)
+{
+	if (strcmp(cw->val, yes) != 0 && strcmp(cw->val, no) != 0) {
+		word_err(l, &cw->w, msg);
+		return false;
+	}
+	*set = strcmp(cw->val, yes) == 0;
+	return true;
+}
+
 /* Applies one word to the line; reports what is wrong with it. */
 static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 {
@@ -383,39 +395,25 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		parse_cpus(l, cw);
 	} else if (seen == &l->has_console) {
 		l->console_w = cw->w;
-		if (strcmp(cw->val, "raw") == 0)
-			l->console_raw = true;
-		else if (strcmp(cw->val, "lines") != 0) {
-			word_err(l, &cw->w, "console must be lines or raw");
+		if (!parse_either(l, cw, "raw", "lines", &l->console_raw, "console must be lines or raw"))
 			return;
-		}
 	} else if (seen == &l->has_tdp) {
 		l->tdp_w = cw->w;
-		if (strcmp(cw->val, "0") == 0)
-			l->shadow = true;
-		else if (strcmp(cw->val, "1") != 0) {
-			word_err(l, &cw->w, "tdp must be 0 (shadow paging) or 1 (EPT/NPT where the CPU has it)");
+		if (!parse_either(l, cw, "0", "1", &l->shadow,
+				  "tdp must be 0 (shadow paging) or 1 (EPT/NPT where the CPU has it)"))
 			return;
-		}
 	} else if (seen == &l->has_entry) {
 		l->entry_w = cw->w;
-		if (strcmp(cw->val, "32") == 0)
-			l->entry32 = true;
-		else if (strcmp(cw->val, "64") != 0) {
-			word_err(l, &cw->w, "entry must be 64 (the kernel's 64-bit entry) or 32 (its 32-bit one)");
+		if (!parse_either(l, cw, "32", "64", &l->entry32,
+				  "entry must be 64 (the kernel's 64-bit entry) or 32 (its 32-bit one)"))
 			return;
-		}
 	} else if (seen == &l->has_ws) {
 		l->ws_w = cw->w;
 		parse_ws(l, cw);
 	} else if (seen == &l->has_reclaim) {
 		l->reclaim_w = cw->w;
-		if (strcmp(cw->val, "on") == 0)
-			l->reclaim = true;
-		else if (strcmp(cw->val, "off") != 0) {
-			word_err(l, &cw->w, "reclaim must be on or off");
+		if (!parse_either(l, cw, "on", "off", &l->reclaim, "reclaim must be on or off"))
 			return;
-		}
 	} else if (seen == &l->has_pages) {
 		l->pages_w = cw->w;
 		if (strcmp(cw->val, "4k") == 0)
