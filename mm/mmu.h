@@ -13,7 +13,9 @@
  * walker always sees either the old or the new entry. A `__` prefix means the caller holds the lock (asserted).
  * Two paths take no lock: aging (mmu_age_gfn_range) and the fast fault path (an access-tracked leaf restored), both
  * inside grace read sections (mm/grace.h) and changing only the bits spte_lockless_mask names, by atomic operations
- * (the lockless half of the hook, spte_change.h).
+ * (the lockless half of the hook, spte_change.h). The hypervisor's own copies to and from guest RAM (mmu_access.c)
+ * run in short read sections too, in which they see their chunk clean: reclaim (mmu_reclaim.c) marks a chunk under
+ * the lock, zaps it, and waits those sections out before it reads and frees it.
  */
 #ifndef MM_MMU_H
 #define MM_MMU_H
