@@ -44,6 +44,9 @@ struct memslot {
 
 
 #define MEMSLOT_READONLY BIT(0) /* the guest may read and execute but not write (ROM): writes are emulated */
+/* Chunks may be reclaimed (mm/mmu_reclaim.c): set by mmu_enable_reclaim before the vCPUs run, never by
+ * memslot_add_flags. Only such a slot's accessors pay for the read sections reclaim waits out. */
+#define MEMSLOT_RECLAIM BIT(1)
 
 struct memslots {
 	u32 n;

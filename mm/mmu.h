@@ -14,7 +14,7 @@
  * Two paths take no lock: aging (mmu_age_gfn_range) and the fast fault path (an access-tracked leaf restored), both
  * inside grace read sections (mm/grace.h) and changing only the bits spte_lockless_mask names, by atomic operations
  * (the lockless half of the hook, spte_change.h). The hypervisor's own copies to and from guest RAM (mmu_access.c)
- * run in short read sections too, in which they see their chunk clean: reclaim (mmu_reclaim.c) marks a chunk under
+ * run in short read sections too where reclaim is enabled, in which they see their chunk clean: reclaim (mmu_reclaim.c) marks a chunk under
  * the lock, zaps it, and waits those sections out before it reads and frees it.
  */
 #ifndef MM_MMU_H
@@ -215,11 +215,16 @@ void mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young
  * Reclaim (mmu_reclaim.c): give back the 2 MiB chunk of guest RAM holding gfn if it reads as all zero: its leaves
  * are zapped and its frames freed; the next use of it (a fault, a hypervisor access) gets a fresh zeroed chunk, or
  * fails with -ENOMEM if the allocator has none. 1 when given back; 0 when not (it holds data, was not in use, or is
- * being prepared or reclaimed); -EINVAL (not guest RAM, read-only, or part of a 1 GiB block); -EOPNOTSUPP (shadow
+ * being prepared or reclaimed); -EINVAL (not guest RAM, read-only, not enabled by mmu_enable_reclaim, or part of a
+ * 1 GiB block); -EOPNOTSUPP (shadow
  * paging). Any CPU, no lock held, not inside a grace read section; one caller per MMU at a time (the working-set
  * scan): its first look at the chunk's contents races only with writers, not with another reclaim. Reads 2 MiB.
  */
 int mmu_reclaim_chunk(struct mmu *mmu, gfn_t gfn);
+/* Let mmu_reclaim_chunk take chunks of every memslot (MEMSLOT_RECLAIM): from then on the hypervisor's copies to and
+ * from them run in grace read sections. Once, after the slots are added, before any vCPU runs. Without it,
+ * mmu_reclaim_chunk refuses (-EINVAL) and guest RAM accesses pay nothing for reclaim. */
+void mmu_enable_reclaim(struct mmu *mmu);
 /* Chunks given back so far, and of those, allocated again, over every memslot. */
 void mmu_reclaim_stats(struct mmu *mmu, u64 *reclaimed, u64 *refaulted);
 

@@ -41,8 +41,15 @@ static u8 *ram_get(const struct memslot *s, gpa_t gpa, int *err)
 {
 	gfn_t gfn = gpa >> PAGE_SHIFT;
 
+	*err = 0;
+	if (!(s->flags & MEMSLOT_RECLAIM)) { /* a chunk of it, once clean, stays so */
+		if (!memslot_chunk_is_clean(s, gfn))
+			*err = memslot_prepare(s, gfn, 1);
+		return *err ? NULL : (u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gfn)) + (gpa & (PAGE_SIZE - 1));
+	}
 	for (;;) {
-		*err = memslot_prepare(s, gfn, 1);
+		if (!memslot_chunk_is_clean(s, gfn))
+			*err = memslot_prepare(s, gfn, 1);
 		if (*err)
 			return NULL;
 		grace_read_lock();
@@ -52,9 +59,10 @@ static u8 *ram_get(const struct memslot *s, gpa_t gpa, int *err)
 	}
 }
 
-static void ram_put(void)
+static void ram_put(const struct memslot *s)
 {
-	grace_read_unlock();
+	if (s->flags & MEMSLOT_RECLAIM)
+		grace_read_unlock();
 }
 
 /* Copy n bytes (within one page) between buf and gpa in slot s, into guest RAM when to_guest: 0 or -ENOMEM. */
@@ -69,7 +77,7 @@ static int ram_copy(const struct memslot *s, gpa_t gpa, void *buf, u64 n, bool t
 		memcpy(host, buf, n);
 	else
 		memcpy(buf, host, n);
-	ram_put();
+	ram_put(s);
 	return 0;
 }
 
@@ -204,7 +212,7 @@ static int cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, 
 		ok = __atomic_compare_exchange_n((u64 *)host, &old, new, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 		break;
 	}
-	ram_put();
+	ram_put(s);
 	if (!ok) {
 		if (cur)
 			*cur = old;

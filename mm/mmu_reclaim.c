@@ -48,7 +48,8 @@ int mmu_reclaim_chunk(struct mmu *mmu, gfn_t gfn)
 	 * zap. Reclaim waits for a gfn zap of its own. */
 	if (mmu->shadow.enabled)
 		return -EOPNOTSUPP;
-	if (!s || (s->flags & MEMSLOT_READONLY) || s->contig_1g[(first >> 18) - (s->base_gfn >> 18)])
+	if (!s || (s->flags & MEMSLOT_READONLY) || !(s->flags & MEMSLOT_RECLAIM) ||
+	    s->contig_1g[(first >> 18) - (s->base_gfn >> 18)])
 		return -EINVAL;
 	i = chunk_index(s, first);
 	/* The cheap refusal first, racing with the guest's writes: most cold memory holds data. */
@@ -73,6 +74,12 @@ int mmu_reclaim_chunk(struct mmu *mmu, gfn_t gfn)
 	__atomic_fetch_add(&s->chunks_reclaimed, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->chunk_state[i], CHUNK_RECLAIMED, __ATOMIC_RELEASE);
 	return 1;
+}
+
+void mmu_enable_reclaim(struct mmu *mmu)
+{
+	for (u32 i = 0; i < mmu->slots.n; i++)
+		mmu->slots.slots[i].flags |= MEMSLOT_RECLAIM;
 }
 
 void mmu_reclaim_stats(struct mmu *mmu, u64 *reclaimed, u64 *refaulted)

@@ -299,7 +299,12 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 static u64 next_deadline(struct vcpu *v)
 {
 	u64 d = vlapic_next_deadline(v->lapic);
-	return v->id == 0 ? MIN(MIN(d, vm_timers_next(v->vm)), ws_next_deadline(v->vm)) : d;
+
+	if (v->id == 0) { /* MIN evaluates its arguments twice: each call once */
+		u64 timers = vm_timers_next(v->vm), scan = __atomic_load_n(&v->vm->ws_next, __ATOMIC_RELAXED);
+		d = MIN(d, MIN(timers, scan));
+	}
+	return d;
 }
 
 /* Keys typed on the host serial line go to the VM that owns the console, through vCPU 0. Polled, at most every
@@ -347,8 +352,11 @@ static void wait_while_halted(struct vcpu *v)
 	bool devices = vm_timers_next(vm) != ~0ULL; /* a device timer may interrupt any vCPU (IOAPIC routing) */
 
 	/* vCPU 0 fires the device timers whatever its own state, while another vCPU may need them. */
-	if (v->id == 0 && (!intr_off || vm->nr_vcpus > 1))
-		deadline = MIN(MIN(deadline, vm_timers_next(vm)), ws_next_deadline(vm));
+	if (v->id == 0 && (!intr_off || vm->nr_vcpus > 1)) {
+		/* Once each: MIN evaluates its arguments twice. */
+		u64 timers = vm_timers_next(vm), scan = __atomic_load_n(&vm->ws_next, __ATOMIC_RELAXED);
+		deadline = MIN(deadline, MIN(timers, scan));
+	}
 	if (polls_console(v) && !intr_off)
 		deadline = MIN(deadline, rdtsc() + CONSOLE_POLL_CYCLES);
 	if (intr_off)
@@ -410,8 +418,8 @@ int vcpu_run_loop(struct vcpu *v)
 			continue;
 		}
 		poll_console_input(v, now);
-		if (v->id == 0)
-			ws_run(vm, now); /* the working-set scan, when due */
+		if (v->id == 0 && now >= __atomic_load_n(&vm->ws_next, __ATOMIC_RELAXED))
+			ws_run(vm); /* the working-set scan */
 		deliver_interrupts(v, now);
 		if (v->halted) {
 			wait_while_halted(v);

@@ -24,7 +24,6 @@ struct vm_ws {
 	spinlock_t lock;
 	u64 interval_us;       /* constant */
 	u64 interval_tsc;      /* constant */
-	u64 next;	       /* atomic: the TSC deadline of the next scan (vCPU 0 writes it) */
 	u64 scans;	       /* lock */
 	u64 scan_cycles;       /* lock: TSC cycles spent in scans, for the end report */
 	u8 *age[MAX_MEMSLOTS]; /* constant pointers: per memslot (by index), a byte per 4K page; lock */
@@ -33,13 +32,14 @@ struct vm_ws {
 	bool reclaim;
 	u8 *skip[MAX_MEMSLOTS];
 	u64 shown_reclaimed, shown_refaulted; /* vCPU 0 only: the counts the last progress line showed */
-	bool console_escape; /* vCPU 0 only: the console's Ctrl-A was typed */
+	bool console_escape;		      /* vCPU 0 only: the console's Ctrl-A was typed */
 };
 
 int ws_init(struct vm *vm, const struct vm_config *cfg)
 {
 	struct vm_ws *ws;
 
+	vm->ws_next = ~0ULL;
 	if (!cfg->ws_interval_us)
 		return 0;
 	ws = kzalloc(sizeof(*ws));
@@ -65,8 +65,10 @@ int ws_init(struct vm *vm, const struct vm_config *cfg)
 			return -ENOMEM;
 		}
 	}
-	ws->next = rdtsc() + ws->interval_tsc;
+	if (ws->reclaim)
+		mmu_enable_reclaim(&vm->mmu);
 	vm->ws = ws;
+	vm->ws_next = rdtsc() + ws->interval_tsc;
 	return 0;
 }
 
@@ -82,11 +84,6 @@ void ws_destroy(struct vm *vm)
 	}
 	kfree(ws);
 	vm->ws = NULL;
-}
-
-u64 ws_next_deadline(const struct vm *vm)
-{
-	return vm->ws ? __atomic_load_n(&vm->ws->next, __ATOMIC_RELAXED) : ~0ULL;
 }
 
 /* reclaim=on, after a scan, without ws->lock (the ages change only in scans, on this CPU): every chunk in use whose
@@ -126,8 +123,9 @@ static void ws_show_reclaim(struct vm *vm)
 		return;
 	ws->shown_reclaimed = rec;
 	ws->shown_refaulted = ref;
-	vm_log(vm, LOG_DEBUG, "working set: scan %llu: %llu MiB of %llu MiB in use (%llu MiB given back, %llu MiB "
-			      "faulted in again, in all)\n",
+	vm_log(vm, LOG_DEBUG,
+	       "working set: scan %llu: %llu MiB of %llu MiB in use (%llu MiB given back, %llu MiB "
+	       "faulted in again, in all)\n",
 	       (unsigned long long)ws->scans, (unsigned long long)((vm->mem_bytes >> 20) - 2 * (rec - ref)),
 	       (unsigned long long)(vm->mem_bytes >> 20), (unsigned long long)(2 * rec), (unsigned long long)(2 * ref));
 }
@@ -176,18 +174,13 @@ static void ws_scan(struct vm *vm)
 	spin_unlock(&ws->lock);
 }
 
-u64 ws_run(struct vm *vm, u64 now)
+void ws_run(struct vm *vm)
 {
-	struct vm_ws *ws = vm->ws;
-
-	if (!ws)
-		return ~0ULL;
-	if (now < ws->next)
-		return ws->next;
+	if (!vm->ws)
+		return;
 	ws_scan(vm);
 	/* From the scan's end: a scan that overran its interval is not followed by a burst of catching up. */
-	__atomic_store_n(&ws->next, rdtsc() + ws->interval_tsc, __ATOMIC_RELAXED);
-	return ws->next;
+	__atomic_store_n(&vm->ws_next, rdtsc() + vm->ws->interval_tsc, __ATOMIC_RELAXED);
 }
 
 int ws_report(struct vm *vm, gfn_t gfn, u64 npages, struct ws_report *r)

@@ -52,12 +52,11 @@ int ws_console_key(bool *escape, int c, bool *report);
 struct vm;
 struct vm_config;
 
-/* Set up the estimator of a VM built from cfg (nothing when ws= was not given): 0, -ENOMEM. */
+/* Set up the estimator of a VM built from cfg (only vm->ws_next = ~0 when ws= was not given): 0, -ENOMEM. */
 int ws_init(struct vm *vm, const struct vm_config *cfg);
 void ws_destroy(struct vm *vm);
-/* vCPU 0's run loop: scan if the deadline passed; the next deadline (~0 when off). */
-u64 ws_run(struct vm *vm, u64 now);
-u64 ws_next_deadline(const struct vm *vm);
+/* vCPU 0's run loop, once vm->ws_next has passed: scan, and set the next deadline. */
+void ws_run(struct vm *vm);
 /* Fill r over [gfn, gfn + npages) of guest RAM (npages 0: the whole VM). 0, -ENODEV (ws= off), -EINVAL. */
 int ws_report(struct vm *vm, gfn_t gfn, u64 npages, struct ws_report *r);
 /* Print the report line (and nothing when ws= is off). */

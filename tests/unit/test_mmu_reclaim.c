@@ -29,6 +29,7 @@ TEST(reclaim_zero_chunk_and_refault)
 
 		setup(f);
 		real_ram(0, 4 * M2);
+		mmu_enable_reclaim(&fx.mmu);
 		CHECK_EQ(fault(M2 + 10, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(level, 2);
 		u64 frames = fake_mem_frames_in_use(), flushes = fx.flushes;
@@ -65,6 +66,7 @@ TEST(reclaim_leaves_data_alone)
 
 		setup(f);
 		real_ram(0, 4 * M2);
+		mmu_enable_reclaim(&fx.mmu);
 		/* The last byte of the chunk, so that the whole 2 MiB is read before it is refused. */
 		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, (2 * M2 << PAGE_SHIFT) - 1, &one, 1), 0);
 		CHECK_EQ(fault(M2 + 1, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
@@ -94,6 +96,7 @@ TEST(reclaim_refault_by_access_and_enomem)
 
 		setup(f);
 		real_ram(0, 4 * M2);
+		mmu_enable_reclaim(&fx.mmu);
 		CHECK_EQ(fault(10, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(fault(M2 + 10, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(fault(2 * M2 + 10, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
@@ -141,6 +144,7 @@ TEST(reclaim_then_collapse_leaves_the_chunk_out)
 
 		setup(f);
 		real_ram(0, 4 * M2);
+		mmu_enable_reclaim(&fx.mmu);
 		fx.mmu.tdp.max_huge_level = 1;
 		for (gfn_t g = M2; g < M2 + 8; g++)
 			CHECK_EQ(fault(g, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
@@ -168,10 +172,13 @@ TEST(reclaim_refusals)
 		setup(f);
 		real_ram(0, 2 * M2);
 		CHECK_EQ(mmu_add_ram(&fx.mmu, 4 * M2, M2, MEMSLOT_READONLY), 0);
+		CHECK_EQ(fault(1, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
+		CHECK_EQ(mmu_reclaim_chunk(&fx.mmu, 1), -EINVAL); /* not enabled */
+		CHECK_EQ(memslot_add_flags(&fx.mmu.slots, 6 * M2, M2, MEMSLOT_RECLAIM), -EINVAL); /* only by enabling */
+		mmu_enable_reclaim(&fx.mmu);
 		CHECK_EQ(mmu_reclaim_chunk(&fx.mmu, 8 * M2), -EINVAL); /* not RAM */
 		CHECK_EQ(fault(4 * M2, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(mmu_reclaim_chunk(&fx.mmu, 4 * M2), -EINVAL); /* read-only (ROM) */
-		CHECK_EQ(fault(1, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 		fx.mmu.shadow.enabled = true; /* what the guard looks at; nothing else runs meanwhile */
 		CHECK_EQ(mmu_reclaim_chunk(&fx.mmu, 1), -EOPNOTSUPP);
 		fx.mmu.shadow.enabled = false;
