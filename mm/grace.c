@@ -127,7 +127,8 @@ static bool grace_try_advance(struct grace *g, u64 *epoch)
 		}
 	}
 	if (__atomic_compare_exchange_n(&grace_epoch, &e, e + 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-		g->stats.advances++;
+		if (g)
+			g->stats.advances++;
 		e++;
 	}
 	/* A failed CAS loaded the newer epoch into e: another owner advanced past the same readers. */
@@ -215,4 +216,18 @@ void grace_synchronize(struct grace *g)
 {
 	grace_assert_owner(g);
 	grace_wait(g, 0);
+}
+
+/* The same argument as for a retired frame stamped E (above): the caller's store that made the thing unreachable
+ * comes before F_W, and the epoch must reach E + 2. */
+void grace_wait_readers(void)
+{
+	BUG_ON(grace_in_read_section()); /* it would wait for itself */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* F_W */
+	u64 stamp = __atomic_load_n(&grace_epoch, __ATOMIC_SEQ_CST), epoch = stamp;
+
+	while (epoch < stamp + 2) {
+		if (!grace_try_advance(NULL, &epoch))
+			__builtin_ia32_pause();
+	}
 }

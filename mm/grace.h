@@ -75,6 +75,12 @@ void grace_retire_object(struct grace *g, void *obj);
  * waits. With no reader inside a section, one call frees everything queued before it. */
 void grace_reclaim(struct grace *g);
 
+/* Wait until every read section in progress anywhere when it is called has ended, without the owner's lock or a
+ * struct grace (synchronize_rcu): for a caller that has made something unreachable other than by retiring a frame
+ * (mm/mmu_reclaim.c: a chunk of guest RAM marked reclaiming) and must know no reader still uses it. Must not be
+ * called inside a read section. */
+void grace_wait_readers(void);
+
 /* Wait until every queued frame can be freed, and free them (teardown). Must not be called inside a read section:
  * it would wait for itself. */
 void grace_synchronize(struct grace *g);

@@ -6,6 +6,7 @@
 #include "hv/errno.h"
 #include "hv/platform.h"
 #include "hv/string.h"
+#include "mm/grace.h"
 #include "mm/pt.h"
 #include "mm/track/level.h"
 
@@ -60,26 +61,54 @@ int memslot_backing_level(const struct memslot *s, gfn_t gfn)
 	return 2;
 }
 
-void memslot_prepare(const struct memslot *s, gfn_t gfn, u64 npages)
+/* Chunk i, not clean: make it so, or wait for whoever is at it. */
+static int prepare_chunk(struct memslot *s, u64 i)
 {
+	for (;;) {
+		u8 st = __atomic_load_n(&s->chunk_state[i], __ATOMIC_ACQUIRE), seen = st;
+
+		if (st == CHUNK_CLEAN)
+			return 0;
+		if ((st == CHUNK_DIRTY || st == CHUNK_RECLAIMED) &&
+		    __atomic_compare_exchange_n(&s->chunk_state[i], &seen, CHUNK_CLEARING, false, __ATOMIC_ACQUIRE,
+						__ATOMIC_ACQUIRE)) {
+			if (st == CHUNK_RECLAIMED) {
+				hpa_t pa = frame_alloc_dirty(MEMSLOT_CHUNK_SHIFT);
+
+				if (pa == INVALID_HPA) {
+					__atomic_store_n(&s->chunk_state[i], CHUNK_RECLAIMED, __ATOMIC_RELEASE);
+					return -ENOMEM;
+				}
+				/* Published by the release store of CLEAN: nobody reads chunks[i] before seeing it. */
+				__atomic_store_n(&s->chunks[i], pa, __ATOMIC_RELAXED);
+				__atomic_fetch_add(&s->chunks_refaulted, 1, __ATOMIC_RELAXED);
+			}
+			memset(phys_to_virt(s->chunks[i]), 0, HUGE_2M_SIZE);
+			__atomic_store_n(&s->chunk_state[i], CHUNK_CLEAN, __ATOMIC_RELEASE);
+			return 0;
+		}
+		/* CLEARING, or RECLAIMING: the reclaimer waits for grace readers, never for this caller, unless it is
+		 * one (which would wait for itself). */
+		BUG_ON(st == CHUNK_RECLAIMING && grace_in_read_section());
+		__builtin_ia32_pause();
+	}
+}
+
+int memslot_prepare(const struct memslot *cs, gfn_t gfn, u64 npages)
+{
+	struct memslot *s = (struct memslot *)cs; /* the chunk states and counters are atomics */
 	gfn_t end = MIN(gfn + npages, s->base_gfn + s->npages);
 
 	gfn = MAX(gfn, s->base_gfn);
 	for (u64 i = (gfn - s->base_gfn) >> MEMSLOT_CHUNK_SHIFT; s->base_gfn + (i << MEMSLOT_CHUNK_SHIFT) < end;
 	     i++) {
-		u8 st = __atomic_load_n(&s->chunk_state[i], __ATOMIC_ACQUIRE), dirty = CHUNK_DIRTY;
-
-		if (st == CHUNK_CLEAN)
+		if (__atomic_load_n(&s->chunk_state[i], __ATOMIC_ACQUIRE) == CHUNK_CLEAN)
 			continue;
-		if (__atomic_compare_exchange_n(&s->chunk_state[i], &dirty, CHUNK_CLEARING, false, __ATOMIC_ACQUIRE,
-						__ATOMIC_ACQUIRE)) {
-			memset(phys_to_virt(s->chunks[i]), 0, HUGE_2M_SIZE);
-			__atomic_store_n(&s->chunk_state[i], CHUNK_CLEAN, __ATOMIC_RELEASE);
-			continue;
-		}
-		while (__atomic_load_n(&s->chunk_state[i], __ATOMIC_ACQUIRE) != CHUNK_CLEAN)
-			__builtin_ia32_pause();
+		int r = prepare_chunk(s, i);
+		if (r)
+			return r;
 	}
+	return 0;
 }
 
 /* Free the first `nchunks` chunks (all of them once the slot is complete) and the slot's arrays. */
@@ -88,8 +117,10 @@ static void free_backing(struct memslot *s, u64 nchunks)
 	for (u64 i = 0; i < nchunks; i++) {
 		gfn_t gfn = s->base_gfn + i * MEMSLOT_CHUNK_PAGES;
 
-		if (!s->contig_1g[gig_index(s, gfn)])
-			frame_free(s->chunks[i], MEMSLOT_CHUNK_SHIFT);
+		if (!s->contig_1g[gig_index(s, gfn)]) {
+			if (s->chunks[i] != INVALID_HPA) /* a reclaimed chunk's frames are back already */
+				frame_free(s->chunks[i], MEMSLOT_CHUNK_SHIFT);
+		}
 		else if (IS_ALIGNED(gfn, GIG_PAGES))
 			frame_free(s->chunks[i], HUGE_1G_SHIFT - PAGE_SHIFT); /* one block: the region's 512 chunks */
 	}

@@ -14,6 +14,13 @@
 
 struct track_slot;
 
+/* A chunk's life (struct memslot.chunk_state): DIRTY -> CLEARING -> CLEAN, the first time anything needs it
+ * (memslot_prepare); with reclaim (mm/mmu_reclaim.c) also CLEAN -> RECLAIMING -> CLEAN (it held data) or RECLAIMED
+ * (its frames went back to the allocator, chunks[] holds INVALID_HPA), and RECLAIMED -> CLEARING -> CLEAN when
+ * something needs it again (a fresh chunk, zeroed: a refault). Nothing maps, reads or writes a chunk that is not
+ * CLEAN. */
+enum { CHUNK_DIRTY, CHUNK_CLEARING, CHUNK_CLEAN, CHUNK_RECLAIMING, CHUNK_RECLAIMED };
+
 struct memslot {
 	/* Constant while the VM runs (slots change only with every vCPU stopped). */
 	gfn_t base_gfn;  /* 2 MiB aligned */
@@ -31,11 +38,15 @@ struct memslot {
 	/* One bit per gfn, atomic: dirty state harvested from SPTEs that no longer hold it (memslot_dirty.c). Allocated
 	 * with the slot; NULL in a slot made without it (host tests' made-up slots), which records nothing. */
 	u64 *dirty_log;
+	/* Atomic: 2 MiB chunks given back by reclaim (mm/mmu_reclaim.c), and of those, allocated again on a later use. */
+	u64 chunks_reclaimed, chunks_refaulted;
 };
 
-enum { CHUNK_DIRTY, CHUNK_CLEARING, CHUNK_CLEAN };
 
 #define MEMSLOT_READONLY BIT(0) /* the guest may read and execute but not write (ROM): writes are emulated */
+/* Chunks may be reclaimed (mm/mmu_reclaim.c): set by mmu_enable_reclaim before the vCPUs run, never by
+ * memslot_add_flags. Only such a slot's accessors pay for the read sections reclaim waits out. */
+#define MEMSLOT_RECLAIM BIT(1)
 
 struct memslots {
 	u32 n;
@@ -52,14 +63,38 @@ static inline hpa_t memslot_gfn_to_hpa(const struct memslot *s, gfn_t gfn)
 	return s->chunks[idx >> MEMSLOT_CHUNK_SHIFT] + ((idx & (MEMSLOT_CHUNK_PAGES - 1)) << PAGE_SHIFT);
 }
 
+/* Whether the chunk holding gfn was ever cleared: nothing maps, reads or writes a chunk before, so no leaf has ever
+ * mapped its gfns. Any CPU, no lock. */
+static inline u8 memslot_chunk_state(const struct memslot *s, gfn_t gfn)
+{
+	return __atomic_load_n(&s->chunk_state[(gfn - s->base_gfn) >> MEMSLOT_CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+}
+
+static inline bool memslot_chunk_is_clean(const struct memslot *s, gfn_t gfn)
+{
+	return memslot_chunk_state(s, gfn) == CHUNK_CLEAN;
+}
+
+/* Whether reclaim took the chunk holding gfn, or is taking it. */
+static inline bool memslot_chunk_is_reclaimed(const struct memslot *s, gfn_t gfn)
+{
+	u8 st = memslot_chunk_state(s, gfn);
+
+	return st == CHUNK_RECLAIMING || st == CHUNK_RECLAIMED;
+}
+
 /* The largest mapping level (1 = 4K, 2 = 2M, 3 = 1G) at which the naturally aligned region around gfn lies wholly
  * inside the slot and is physically contiguous and equally aligned on the host. */
 int memslot_backing_level(const struct memslot *s, gfn_t gfn);
 
 /* Make every chunk backing [gfn, gfn + npages) (clipped to the slot) clean: zero the dirty ones, wait for the ones
- * another CPU is zeroing. Cheap once clean. Call before guest memory is mapped for the guest or read or written by
- * the hypervisor: whatever the host frames held before must never reach the guest. Any CPU, any lock held. */
-void memslot_prepare(const struct memslot *s, gfn_t gfn, u64 npages);
+ * another CPU is zeroing or reclaiming, allocate (and zero) a fresh chunk for a reclaimed one. Cheap once clean. Call
+ * before guest memory is mapped for the guest or read or written by the hypervisor: whatever the host frames held
+ * before must never reach the guest. 0, or -ENOMEM (a reclaimed chunk could not be allocated again: the memory the
+ * VM gave back is not there any more). Any CPU, any lock held, but not inside a grace read section (a reclaim in
+ * progress waits for those). A chunk can be reclaimed again once clean: the caller keeps it by holding mmu->lock or
+ * a grace read section in which it sees the chunk clean (mm/mmu_reclaim.c). */
+int memslot_prepare(const struct memslot *s, gfn_t gfn, u64 npages);
 
 /*
  * The dirty log (memslot_dirty.c): where the MMU's change hook puts the dirty state of an SPTE that loses it (a dirty

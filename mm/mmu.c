@@ -132,12 +132,18 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 		/* Clear the guest RAM the largest leaf could cover before taking the lock, so that zeroing up to 1 GiB
 		 * never holds up other vCPUs' faults. */
 		u64 n = pt_level_pages(MIN(f->backing_level, READ_ONCE(mmu->tdp.max_huge_level)));
-		memslot_prepare(f->slot, f->gfn & ~(n - 1), n);
+		r = memslot_prepare(f->slot, f->gfn & ~(n - 1), n);
+		if (r)
+			return r; /* a chunk reclaim gave back cannot be had again */
 	}
 	spin_lock(&mmu->lock);
 	mmu->stats.faults++;
 	if (mmu_root_is_obsolete(mmu, root)) {
 		r = MMU_FAULT_RETRY; /* never populate a root that is about to go */
+	} else if (f->slot && !memslot_chunk_is_clean(f->slot, f->gfn)) {
+		/* Reclaimed since it was prepared (mmu_reclaim.c marks it under this lock): fault again. A huge leaf
+		 * covers one chunk, or a 1G region, which reclaim never takes. */
+		r = MMU_FAULT_RETRY;
 	} else if (f->gfn >= PT_MAX_PFN) {
 		mmu->stats.mmio_faults++; /* beyond what 4 levels reach: no memslot can be there */
 		r = MMU_FAULT_MMIO;
@@ -157,6 +163,20 @@ bool mmu_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
 	return mmu->engine->age_gfn_range(mmu, start, end, true);
+}
+
+void mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young)
+{
+	if (mmu->engine->age_gfn_range_young) {
+		mmu->engine->age_gfn_range_young(mmu, start, end, young);
+		return;
+	}
+	/* Testing gfn by gfn, then ageing once: ageing gfn by gfn would age a huge leaf at its first gfn and call
+	 * its others old. */
+	for (gfn_t g = start; g < end; g++)
+		if (mmu_test_age_gfn_range(mmu, g, g + 1))
+			young[(g - start) / 64] |= 1ULL << ((g - start) % 64);
+	mmu_age_gfn_range(mmu, start, end);
 }
 
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)

@@ -14,7 +14,10 @@
  * Two paths take no lock: aging (mmu_age_gfn_range) and the fast fault path (an access-tracked leaf restored), both
  * changing only the bits spte_lockless_mask names, by atomic operations (the lockless half of the hook,
  * spte_change.h). The TDP MMU's run inside grace read sections (mm/grace.h); the shadow MMU's aging walk holds one
- * rmap head's read lock bit at a time (mm/shadow/sage.c), which the hook's rmap changes wait for.
+ * rmap head's read lock bit at a time (mm/shadow/sage.c), which the hook's rmap changes wait for. The hypervisor's own copies
+ * to and from guest RAM (mmu_access.c) run in short grace read sections too where reclaim is enabled, in which they
+ * see their chunk clean: reclaim (mmu_reclaim.c) marks a chunk under the lock, zaps it, and waits those sections
+ * out before it reads and frees it.
  */
 #ifndef MM_MMU_H
 #define MM_MMU_H
@@ -95,6 +98,9 @@ struct mmu_engine {
 	 * own way: the TDP MMU's with grace read sections (mm/ept/tdp_age.c), the shadow MMU's with the rmap heads'
 	 * read lock bit (mm/shadow/sage.c). */
 	bool (*age_gfn_range)(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only);
+	/* Optional: the same walk (ageing), saying which gfns a young leaf maps: bit i of young for gfn start + i
+	 * (the caller clears the bitmap). Without it, mmu_age_gfn_range_young asks age_gfn_range gfn by gfn. */
+	void (*age_gfn_range_young)(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
 };
 
 /* Tables unlinked but not yet freed, waiting for the remote TLB flush; a full batch is flushed early. */
@@ -203,6 +209,29 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
  */
 bool mmu_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
 bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
+/* Age [start, end) like mmu_age_gfn_range, and set bit i of young (zeroed by the caller, end - start bits) when gfn
+ * start + i is mapped by a leaf that was young: every gfn of a young 2M leaf, as the leaf was one access bit. The
+ * working-set estimator's scan (vm/ws.c). An engine without its own walk for it is asked gfn by gfn with the
+ * test-only walk, then the range is aged once (an access between the two is seen at the next call); an engine with
+ * no aging walk at all reports every gfn young. Same context as mmu_age_gfn_range. */
+void mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
+
+/*
+ * Reclaim (mmu_reclaim.c): give back the 2 MiB chunk of guest RAM holding gfn if it reads as all zero: its leaves
+ * are zapped and its frames freed; the next use of it (a fault, a hypervisor access) gets a fresh zeroed chunk, or
+ * fails with -ENOMEM if the allocator has none. 1 when given back; 0 when not (it holds data, was not in use, or is
+ * being prepared or reclaimed); -EINVAL (not guest RAM, read-only, not enabled by mmu_enable_reclaim, or part of a
+ * 1 GiB block); -EOPNOTSUPP (shadow
+ * paging). Any CPU, no lock held, not inside a grace read section; one caller per MMU at a time (the working-set
+ * scan): its first look at the chunk's contents races only with writers, not with another reclaim. Reads 2 MiB.
+ */
+int mmu_reclaim_chunk(struct mmu *mmu, gfn_t gfn);
+/* Let mmu_reclaim_chunk take chunks of every memslot (MEMSLOT_RECLAIM): from then on the hypervisor's copies to and
+ * from them run in grace read sections. Once, after the slots are added, before any vCPU runs. Without it,
+ * mmu_reclaim_chunk refuses (-EINVAL) and guest RAM accesses pay nothing for reclaim. */
+void mmu_enable_reclaim(struct mmu *mmu);
+/* Chunks given back so far, and of those, allocated again, over every memslot. */
+void mmu_reclaim_stats(struct mmu *mmu, u64 *reclaimed, u64 *refaulted);
 
 /* Zap the leaves mapping [start, end) in every root, obsolete ones too. Flushes if anything present went. */
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);

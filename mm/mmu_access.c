@@ -32,11 +32,53 @@ static bool is_ram(struct mmu *mmu, gpa_t gpa, u64 len)
 	return true;
 }
 
-/* The host address of gpa in slot s (cleared on first use). */
-static u8 *ram_ptr(const struct memslot *s, gpa_t gpa)
+/* The host address of gpa in slot s (cleared on first use, allocated again after a reclaim), valid until ram_put:
+ * between the two the caller is inside a grace read section in which it saw the chunk clean, so reclaim
+ * (mmu_reclaim.c), which marks the chunk and then waits for every such section, cannot free it under the access.
+ * NULL with -ENOMEM in *err when a reclaimed chunk cannot be allocated again. No notifier may run in between (it
+ * could take mmu->lock). */
+static u8 *ram_get(const struct memslot *s, gpa_t gpa, int *err)
 {
-	memslot_prepare(s, gpa >> PAGE_SHIFT, 1);
-	return (u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gpa >> PAGE_SHIFT)) + (gpa & (PAGE_SIZE - 1));
+	gfn_t gfn = gpa >> PAGE_SHIFT;
+
+	*err = 0;
+	if (!(s->flags & MEMSLOT_RECLAIM)) { /* a chunk of it, once clean, stays so */
+		if (!memslot_chunk_is_clean(s, gfn))
+			*err = memslot_prepare(s, gfn, 1);
+		return *err ? NULL : (u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gfn)) + (gpa & (PAGE_SIZE - 1));
+	}
+	for (;;) {
+		if (!memslot_chunk_is_clean(s, gfn))
+			*err = memslot_prepare(s, gfn, 1);
+		if (*err)
+			return NULL;
+		grace_read_lock();
+		if (memslot_chunk_is_clean(s, gfn))
+			return (u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gfn)) + (gpa & (PAGE_SIZE - 1));
+		grace_read_unlock(); /* reclaimed in between: bring it back */
+	}
+}
+
+static void ram_put(const struct memslot *s)
+{
+	if (s->flags & MEMSLOT_RECLAIM)
+		grace_read_unlock();
+}
+
+/* Copy n bytes (within one page) between buf and gpa in slot s, into guest RAM when to_guest: 0 or -ENOMEM. */
+static int ram_copy(const struct memslot *s, gpa_t gpa, void *buf, u64 n, bool to_guest)
+{
+	int err;
+	u8 *host = ram_get(s, gpa, &err);
+
+	if (!host)
+		return err;
+	if (to_guest)
+		memcpy(host, buf, n);
+	else
+		memcpy(buf, host, n);
+	ram_put(s);
+	return 0;
 }
 
 /* One slot lookup per page: this is on every emulated access and every guest page-walk step. */
@@ -50,7 +92,9 @@ int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len)
 
 		if (!s)
 			return -EFAULT;
-		memcpy(p, ram_ptr(s, gpa), n);
+		int err = ram_copy(s, gpa, p, n, false);
+		if (err)
+			return err;
 		gpa += n;
 		p += n;
 		len -= n;
@@ -101,16 +145,16 @@ int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 le
 
 		if (!s)
 			return -EFAULT;
-		u8 *host = ram_ptr(s, gpa);
 		bool tracked = track_is_write_tracked(s, gpa >> PAGE_SHIFT);
 
-		if (!tracked) {
-			memcpy(host, p, n);
-		} else if (pre_write(mmu, who, gpa, p, n)) {
-			memcpy(host, p, n);
-			post_write(mmu, who, gpa, p, n, NULL);
-		} else {
+		if (tracked && !pre_write(mmu, who, gpa, p, n)) {
 			r = -EPERM;
+		} else {
+			int err = ram_copy(s, gpa, (void *)p, n, true);
+			if (err)
+				return err;
+			if (tracked)
+				post_write(mmu, who, gpa, p, n, NULL);
 		}
 		gpa += n;
 		p += n;
@@ -135,13 +179,16 @@ static int cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, 
 	s = slot_of(mmu, gpa);
 	if (!s)
 		return -EFAULT;
-	host = ram_ptr(s, gpa);
 	tracked = track_is_write_tracked(s, gpa >> PAGE_SHIFT);
 	/* Asked before the compare, as the hardware's locked CMPXCHG writes the destination whether or not it matches
 	 * (SDM Vol. 2A, CMPXCHG: a failed compare writes the old value back), so a write-protected page faults either
 	 * way. */
 	if (tracked && !pre_write(mmu, who, gpa, &new, len))
 		return -EPERM;
+	int err;
+	host = ram_get(s, gpa, &err);
+	if (!host)
+		return err;
 	switch (len) {
 	case 1: {
 		u8 e = (u8)old;
@@ -165,6 +212,7 @@ static int cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, 
 		ok = __atomic_compare_exchange_n((u64 *)host, &old, new, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 		break;
 	}
+	ram_put(s);
 	if (!ok) {
 		if (cur)
 			*cur = old;

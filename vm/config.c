@@ -14,7 +14,7 @@
  * and the value can all sit inside the quotes. */
 #define RAW_MAX	     (KEY_MAX + VM_CONFIG_CMDLINE_MAX)
 #define MSG_WORD_MAX 60
-#define UNKNOWN_KEY  "unknown key (expected vm, role, mem, cpus, pages, console, tdp, cmdline or protect)"
+#define UNKNOWN_KEY  "unknown key (expected vm, role, mem, cpus, pages, console, tdp, entry, ws, reclaim, cmdline or protect)"
 
 enum cfg_role { ROLE_KERNEL, ROLE_MODULE, ROLE_INITRD };
 
@@ -32,6 +32,7 @@ struct cfg_line {
 	u32 idx;
 	u32 errors;
 	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console, has_tdp, has_entry;
+	bool has_ws, has_reclaim;
 	bool has_protect; /* a protect= word with a value, good or bad */
 	bool role_bad;
 	int role;
@@ -41,9 +42,11 @@ struct cfg_line {
 	bool console_raw;
 	bool shadow; /* tdp=0 */
 	bool entry32; /* entry=32 */
+	u64 ws_us;    /* ws=: the scan interval in microseconds */
+	bool reclaim; /* reclaim=on */
 	char vm[VM_CONFIG_NAME_MAX];
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
-	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w, entry_w; /* for "only on the kernel module" */
+	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w, entry_w, ws_w, reclaim_w; /* kernel line only */
 	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
 	/* protect_w is the first protect= word, for "only on the kernel module". protect[] holds the good ranges,
 	 * pairwise disjoint; whether each lies in guest RAM is checked once the line is whole (mem= may come after
@@ -177,6 +180,41 @@ static void parse_cpus(struct cfg_line *l, const struct cfg_word *cw)
 		l->cpus = (u32)v;
 }
 
+/* ws=INTERVAL: a decimal number and a unit, us, ms or s, from 1 ms to 1 hour (vm/ws.h: one scan ages the whole
+ * guest, so a shorter interval would be all the VM's vCPU 0 does). */
+static void parse_ws(struct cfg_line *l, const struct cfg_word *cw)
+{
+	static const struct {
+		const char *unit;
+		u64 us;
+	} units[] = { { "us", 1 }, { "ms", 1000 }, { "s", 1000000 } };
+	const char *p = cw->val;
+	u64 v = 0;
+
+	if (*p < '0' || *p > '9') {
+		word_err(l, &cw->w, "malformed interval (expected a number and a unit: ws=10ms, ws=500us, ws=1s)");
+		return;
+	}
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (~0ULL - 9) / 10) {
+			word_err(l, &cw->w, "interval out of range [1ms, 3600s]");
+			return;
+		}
+		v = v * 10 + (u64)(*p - '0');
+	}
+	for (unsigned int i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit) != 0)
+			continue;
+		if (v > WS_INTERVAL_MAX_US / units[i].us || v * units[i].us < WS_INTERVAL_MIN_US) {
+			word_err(l, &cw->w, "interval out of range [1ms, 3600s]");
+			return;
+		}
+		l->ws_us = v * units[i].us;
+		return;
+	}
+	word_err(l, &cw->w, "interval needs a unit: us, ms or s (ws=10ms)");
+}
+
 /* protect=START-END[:MODE]: checks what the word alone can tell, and against the line's earlier ranges; a good range
  * is kept on the line. Only the first problem of a word is reported. */
 static void parse_protect(struct cfg_line *l, const struct cfg_word *cw)
@@ -266,6 +304,18 @@ static void parse_protect(struct cfg_line *l, const struct cfg_word *cw)
 	l->nr_protect++;
 }
 
+/* A key with two values: *set is whether it has the first. Anything else is reported (msg) and false returned. */
+static bool parse_either(struct cfg_line *l, const struct cfg_word *cw, const char *yes, const char *no, bool *set,
+			 const char *msg)
+{
+	if (strcmp(cw->val, yes) != 0 && strcmp(cw->val, no) != 0) {
+		word_err(l, &cw->w, msg);
+		return false;
+	}
+	*set = strcmp(cw->val, yes) == 0;
+	return true;
+}
+
 /* Applies one word to the line; reports what is wrong with it. */
 static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 {
@@ -299,6 +349,10 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_tdp;
 	else if (strcmp(cw->key, "entry") == 0)
 		seen = &l->has_entry;
+	else if (strcmp(cw->key, "ws") == 0)
+		seen = &l->has_ws;
+	else if (strcmp(cw->key, "reclaim") == 0)
+		seen = &l->has_reclaim;
 	else {
 		word_err(l, &cw->w, UNKNOWN_KEY);
 		return;
@@ -341,28 +395,25 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		parse_cpus(l, cw);
 	} else if (seen == &l->has_console) {
 		l->console_w = cw->w;
-		if (strcmp(cw->val, "raw") == 0)
-			l->console_raw = true;
-		else if (strcmp(cw->val, "lines") != 0) {
-			word_err(l, &cw->w, "console must be lines or raw");
+		if (!parse_either(l, cw, "raw", "lines", &l->console_raw, "console must be lines or raw"))
 			return;
-		}
 	} else if (seen == &l->has_tdp) {
 		l->tdp_w = cw->w;
-		if (strcmp(cw->val, "0") == 0)
-			l->shadow = true;
-		else if (strcmp(cw->val, "1") != 0) {
-			word_err(l, &cw->w, "tdp must be 0 (shadow paging) or 1 (EPT/NPT where the CPU has it)");
+		if (!parse_either(l, cw, "0", "1", &l->shadow,
+				  "tdp must be 0 (shadow paging) or 1 (EPT/NPT where the CPU has it)"))
 			return;
-		}
 	} else if (seen == &l->has_entry) {
 		l->entry_w = cw->w;
-		if (strcmp(cw->val, "32") == 0)
-			l->entry32 = true;
-		else if (strcmp(cw->val, "64") != 0) {
-			word_err(l, &cw->w, "entry must be 64 (the kernel's 64-bit entry) or 32 (its 32-bit one)");
+		if (!parse_either(l, cw, "32", "64", &l->entry32,
+				  "entry must be 64 (the kernel's 64-bit entry) or 32 (its 32-bit one)"))
 			return;
-		}
+	} else if (seen == &l->has_ws) {
+		l->ws_w = cw->w;
+		parse_ws(l, cw);
+	} else if (seen == &l->has_reclaim) {
+		l->reclaim_w = cw->w;
+		if (!parse_either(l, cw, "on", "off", &l->reclaim, "reclaim must be on or off"))
+			return;
 	} else if (seen == &l->has_pages) {
 		l->pages_w = cw->w;
 		if (strcmp(cw->val, "4k") == 0)
@@ -446,6 +497,10 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	c->console_raw = l->console_raw;
 	c->shadow_paging = l->shadow;
 	c->linux_entry32 = l->entry32;
+	c->ws_interval_us = l->ws_us;
+	c->ws_reclaim = l->reclaim;
+	if (l->reclaim && !l->has_ws)
+		word_err(l, &l->reclaim_w, "reclaim=on needs ws=INTERVAL: it gives back what the scans found cold");
 	memcpy(c->cmdline, l->cmdline, sizeof(c->cmdline));
 	if (c->mem_bytes) /* 0: mem= was bad, reported already, and there is no RAM to check against */
 		check_protect_in_ram(l, c->mem_bytes);
@@ -470,7 +525,8 @@ static void reject_kernel_words(struct cfg_line *l, const char *role)
 		{ l->has_mem, &l->mem_w, "mem" },	  { l->has_cpus, &l->cpus_w, "cpus" },
 		{ l->has_pages, &l->pages_w, "pages" }, { l->has_console, &l->console_w, "console" },
 		{ l->has_tdp, &l->tdp_w, "tdp" },	  { l->has_entry, &l->entry_w, "entry" },
-		{ l->has_protect, &l->protect_w, "protect" },
+		{ l->has_protect, &l->protect_w, "protect" }, { l->has_ws, &l->ws_w, "ws" },
+		{ l->has_reclaim, &l->reclaim_w, "reclaim" },
 	};
 	char msg[96];
 

@@ -30,6 +30,11 @@
  *                  sequences included, for an interactive guest on the console (`make run`).
  *   pages=4k|2m|1g kernel module only: the largest page the TDP MMU maps guest RAM with (the hardware's largest
  *                  by default). pages=4k makes every fault a 4K fault, for tests and benchmarks.
+ *   ws=INTERVAL    kernel module only: run the working-set estimator (vm/ws.h), one scan of the whole guest every
+ *                  INTERVAL: a decimal number with a unit, us, ms or s (ws=10ms, ws=1s), from 1ms to 3600s. Off
+ *                  by default.
+ *   reclaim=on|off kernel module only, with ws=: give back to the hypervisor the guest memory the scans find cold
+ *                  and all zero, in 2 MiB chunks (mm/mmu_reclaim.c). Off by default.
  *   cmdline="..."  on the kernel module, the guest kernel's command line; on a role=module module, that module's
  *                  Multiboot string. Default empty.
  *   protect=START-END[:MODE][:late]
@@ -63,7 +68,7 @@
  *
  * Errors, each reported with pr_err naming the module index, the word and the check that failed; the VM concerned is
  * left out: an unknown key, a key given twice, a word without a value or with an unterminated quote, a bad name, a
- * bad role, mem=, cpus= or pages= out of range or on a role=module line, any key but vm= and role= on a role=initrd
+ * bad role, mem=, cpus=, pages= or ws= out of range or malformed, reclaim= not on or off, or on without ws= or on a role=module line, any key but vm= and role= on a role=initrd
  * line, a value too long, a second kernel or a second initrd for a VM, a VM with no kernel, a ninth module, an empty
  * kernel image or initrd, a seventeenth VM name (that VM cannot be tracked at all); for protect=: a value that is not
  * START-END[:MODE] (no '-', a bad number, an unknown mode, anything after it), a bound not 4K-aligned, an empty or
@@ -84,6 +89,8 @@
 #define VM_CONFIG_RAM_LOW_MAX	(3ULL << 30)
 #define VM_CONFIG_RAM_HIGH_BASE (4ULL << 30)
 #define VM_CONFIG_MAX_PROTECT	16 /* protect= ranges per VM; the error message says 16 */
+#define WS_INTERVAL_MIN_US	1000ULL       /* ws=1ms; the error message says so */
+#define WS_INTERVAL_MAX_US	3600000000ULL /* ws=3600s */
 
 /* What a write to a protect= range does (struct vm_config.protect[].mode). */
 enum vm_protect_mode {
@@ -101,6 +108,8 @@ struct vm_config {
 	bool console_raw;  /* console=raw: guest output goes to the host console as it comes, unprefixed */
 	bool shadow_paging; /* tdp=0: the shadow MMU even where the CPU has EPT/NPT */
 	bool linux_entry32; /* entry=32: a Linux kernel starts at its 32-bit boot-protocol entry, paging off */
+	u64 ws_interval_us; /* ws=: the working-set scan interval, 0 when off */
+	bool ws_reclaim;    /* reclaim=on */
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	u64 kernel_start, kernel_end;
 	u64 initrd_start, initrd_end; /* the role=initrd module, when has_initrd; never empty */

@@ -11,6 +11,7 @@
 #include "vm/emulate/emulate.h"
 #include "vm/protect.h"
 #include "vm/vcpu.h"
+#include "vm/ws.h"
 
 #define HC_NOP 0
 #define HC_GET_STAT 1
@@ -243,6 +244,9 @@ static int handle_hypercall(struct vcpu *v)
 		break;
 	case HC_AGE:
 		v->regs[VCPU_RAX] = hc_age(v->vm, v->regs[VCPU_RBX], v->regs[VCPU_RCX], v->regs[VCPU_RDX]);
+		break;
+	case HC_WS:
+		v->regs[VCPU_RAX] = ws_hypercall(v->vm, v->regs[VCPU_RBX], v->regs[VCPU_RCX], v->regs[VCPU_RDX]);
 		break;
 	default:
 		v->regs[VCPU_RAX] = (u64)-ENOSYS;

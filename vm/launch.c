@@ -20,6 +20,7 @@
 #include "vm/loader/linux.h"
 #include "vm/loader/multiboot.h"
 #include "vm/protect.h"
+#include "vm/ws.h"
 #include "vm/vcpu.h"
 
 #define ACPI_AREA_GPA 0xe0000         /* where BIOSes keep ACPI tables; Linux also scans it for the RSDP */
@@ -247,6 +248,11 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	r = protect_init(vm, cfg);
 	if (r)
 		return r;
+	r = ws_init(vm, cfg);
+	if (r == -ENOMEM)
+		vm_log(vm, LOG_ERR, "cannot allocate the working-set estimator's ages\n");
+	if (r)
+		return r;
 
 	vm->nr_vcpus = cfg->cpus;
 	char vendor[13];
@@ -307,6 +313,7 @@ void vm_destroy(struct vm *vm)
 	}
 	mmu_destroy(&vm->mmu);
 	protect_destroy(vm);
+	ws_destroy(vm);
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
 		if (!v)

@@ -12,6 +12,7 @@
 #include "vm/launch.h"
 #include "vm/protect.h"
 #include "vm/vcpu.h"
+#include "vm/ws.h"
 
 static struct vm_config configs[VM_CONFIG_MAX_VMS];
 static u32 nr_configs;  /* constant after vm_launch_prepare */
@@ -103,6 +104,7 @@ static void report_end(struct vm *vm)
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_2M),
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_1G));
 	report_exits_by_reason(vm);
+	ws_print(vm);
 	if (vm->mmu.shadow.enabled) {
 		const struct shadow_stats *s = &vm->mmu.shadow.stats;
 		u64 loads = 0, hits = 0, dropped = 0;

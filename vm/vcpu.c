@@ -15,6 +15,7 @@
 #include "vm/vtimer.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
+#include "vm/ws.h"
 
 /* ---- other CPUs' side: notify, kick, post, requests to all ---- */
 
@@ -293,11 +294,17 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 	virt_ops->set_intr_window(v, false);
 }
 
-/* The earliest moment something may need the vCPU: its LAPIC timer, and on vCPU 0 the device timers. */
+/* The earliest moment something may need the vCPU: its LAPIC timer, and on vCPU 0 the device timers and the
+ * working-set scan. */
 static u64 next_deadline(struct vcpu *v)
 {
 	u64 d = vlapic_next_deadline(v->lapic);
-	return v->id == 0 ? MIN(d, vm_timers_next(v->vm)) : d;
+
+	if (v->id == 0) { /* MIN evaluates its arguments twice: each call once */
+		u64 timers = vm_timers_next(v->vm), scan = __atomic_load_n(&v->vm->ws_next, __ATOMIC_RELAXED);
+		d = MIN(d, MIN(timers, scan));
+	}
+	return d;
 }
 
 /* Keys typed on the host serial line go to the VM that owns the console, through vCPU 0. Polled, at most every
@@ -323,6 +330,9 @@ static void poll_console_input(struct vcpu *v, u64 now)
 		v->console_held = -1;
 	}
 	while ((c = console_getc()) >= 0) {
+		c = ws_console_filter(v->vm, c); /* Ctrl-A w: the working-set report */
+		if (c < 0)
+			continue;
 		if (uart_dev_push_rx(v->vm, (u8)c)) {
 			v->console_held = c;
 			return;
@@ -342,8 +352,11 @@ static void wait_while_halted(struct vcpu *v)
 	bool devices = vm_timers_next(vm) != ~0ULL; /* a device timer may interrupt any vCPU (IOAPIC routing) */
 
 	/* vCPU 0 fires the device timers whatever its own state, while another vCPU may need them. */
-	if (v->id == 0 && (!intr_off || vm->nr_vcpus > 1))
-		deadline = MIN(deadline, vm_timers_next(vm));
+	if (v->id == 0 && (!intr_off || vm->nr_vcpus > 1)) {
+		/* Once each: MIN evaluates its arguments twice. */
+		u64 timers = vm_timers_next(vm), scan = __atomic_load_n(&vm->ws_next, __ATOMIC_RELAXED);
+		deadline = MIN(deadline, MIN(timers, scan));
+	}
 	if (polls_console(v) && !intr_off)
 		deadline = MIN(deadline, rdtsc() + CONSOLE_POLL_CYCLES);
 	if (intr_off)
@@ -405,6 +418,8 @@ int vcpu_run_loop(struct vcpu *v)
 			continue;
 		}
 		poll_console_input(v, now);
+		if (v->id == 0 && now >= __atomic_load_n(&vm->ws_next, __ATOMIC_RELAXED))
+			ws_run(vm); /* the working-set scan */
 		deliver_interrupts(v, now);
 		if (v->halted) {
 			wait_while_halted(v);

@@ -21,6 +21,7 @@ struct vm_config;
 struct vlapic;
 struct vtimer;
 struct vm_protect;
+struct vm_ws;
 
 /* Why a VM ended; reported in one line with the status. */
 enum vm_end_reason {
@@ -138,6 +139,10 @@ struct vm {
 	struct mmu mmu;                 /* guest memory: the memslots, roots and write tracking (mm/mmu.h) */
 	struct vm_protect *protect;     /* guest memory protection (vm/protect.h): constant pointer */
 	bool protect_late;              /* atomic: protect= ranges wait for the guest's IA32_LSTAR (vm/protect.c) */
+	struct vm_ws *ws;               /* the working-set estimator (vm/ws.h), NULL without ws=: constant pointer */
+	/* Atomic: the TSC deadline of its next scan, ~0 without ws= (vm/ws.c writes it): vCPU 0's run loop compares
+	 * it on every pass, so it is here, one load away, not behind a call. */
+	u64 ws_next;
 	struct io_bus pio, mmio;        /* set up before the vCPUs run; each device model locks its own state */
 	u32 nr_vcpus;                   /* constant */
 	struct vcpu *vcpus[VM_MAX_VCPUS]; /* constant once the VM is built */

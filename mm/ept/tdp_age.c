@@ -21,7 +21,19 @@ struct tdp_age {
 	bool young;         /* a young leaf was found */
 	u64 aged;           /* leaves aged (for stats) */
 	unsigned int budget; /* entries visited in the current read section */
+	/* Optional (tdp_age_gfn_range_young): bit i set for gfn map_start + i of every young leaf, in [map_start,
+	 * map_end); a young leaf is aged whole and one walk covers the range, so its gfns are all marked here. */
+	u64 *young_map;
+	gfn_t map_start, map_end;
 };
+
+static void tdp_age_mark(struct tdp_age *a, gfn_t gfn, int level)
+{
+	gfn_t from = MAX(gfn, a->map_start), to = MIN(gfn + pt_level_pages(level), a->map_end);
+
+	for (gfn_t g = from; g < to; g++)
+		a->young_map[(g - a->map_start) / 64] |= 1ULL << ((g - a->map_start) % 64);
+}
 
 /*
  * No TLB flush follows, as in KVM, by choice. A vCPU that still caches the translation keeps using it without the
@@ -58,6 +70,8 @@ static gfn_t tdp_age_root(struct mmu *mmu, struct mmu_root *root, gfn_t from, gf
 		    !spte_is_young(mmu->fmt, iter.old_spte))
 			continue;
 		a->young = true;
+		if (a->young_map)
+			tdp_age_mark(a, iter.gfn, iter.level);
 		if (a->test_only)
 			return end;
 		tdp_age_spte(mmu, &iter);
@@ -85,9 +99,10 @@ static struct mmu_root *tdp_age_find_root(struct mmu *mmu, u64 serial)
  * at the start of the next older one, and never visits a root twice. Roots built after the walk began are skipped:
  * everything in them was mapped by faults after it began, and is young to the next pass.
  */
-bool tdp_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only)
+static bool tdp_age_walk(struct mmu *mmu, gfn_t start, gfn_t end, struct tdp_age *ap)
 {
-	struct tdp_age a = {.test_only = test_only};
+	struct tdp_age a = *ap;
+	bool test_only = a.test_only;
 	struct mmu_root *root;
 	gfn_t from = start;
 
@@ -116,4 +131,21 @@ bool tdp_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only)
 	if (a.aged)
 		__atomic_fetch_add(&mmu->stats.aged_leaves, a.aged, __ATOMIC_RELAXED);
 	return a.young;
+}
+
+bool tdp_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only)
+{
+	struct tdp_age a = {.test_only = test_only};
+
+	return tdp_age_walk(mmu, start, end, &a);
+}
+
+/* One aging walk that also says which gfns were young: the working-set estimator's scan (vm/ws.c), which needs the
+ * answer per gfn (or per 2M leaf) and must not walk the tree once per gfn. A young leaf's gfns are marked in every
+ * root that maps them (an obsolete root's accesses count too). */
+void tdp_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young)
+{
+	struct tdp_age a = {.young_map = young, .map_start = start, .map_end = end};
+
+	tdp_age_walk(mmu, start, end, &a);
 }

@@ -49,6 +49,7 @@ const struct mmu_engine tdp_engine = {
 	.free_tree = tdp_free_tree,
 	.indexed_by_gfn = true,
 	.age_gfn_range = tdp_age_gfn_range,
+	.age_gfn_range_young = tdp_age_gfn_range_young,
 };
 
 void tdp_mmu_init(struct mmu *mmu, int max_level)

@@ -189,6 +189,8 @@ def check_log(case, log, exited, rc, elog=""):
         m = re.search(pat, log, re.M)
         if m:
             problems.append(f"forbidden line: {m.group(0).strip()!r}")
+    if case.check:
+        problems += case.check(log)
     if not exited:
         problems.append(f"timed out after {case.timeout}s without powering off")
     elif case.emulator == "qemu" and case.exit_code is not None and rc != case.exit_code:

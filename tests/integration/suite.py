@@ -4,6 +4,7 @@ QEMU exit status under isa-debug-exit is (status << 1) | 1: the hypervisor write
 backend (exit 1), 1 when not (exit 3), and 0x7f after a panic with hv.panic=poweroff (exit 255).
 """
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ class Case:
     exit_code: int = 1            # QEMU only; None to accept any
     timeout: int = 60
     icount: str = ""
+    check: object = None          # optional: log -> list of problems, for what a regex cannot say (numbers)
 
 
 # Lines every healthy boot prints.
@@ -471,4 +473,84 @@ CASES += [
                                  r"^\[age\] bench: age: hardware A/D$", r"^\[age4k\] bench: age: hardware A/D$",
                                  r"^hv: all VMs have ended"],
          forbid=GUEST_NEVER + [r"bench: FAIL"], timeout=180),
+]
+
+# ---- the working-set estimator (vm/ws.c, ws=) through HC_WS: tests/guests/workingset.c touches known pages between
+# scans and checks the report after each one exactly (which sets are young, which idle, for how many scans): with 4K
+# leaves (pages=4k, 8 pages a set) and 2M leaves (a set is a whole 2M leaf); a VM without ws= gets -ENODEV. Each VM's
+# end prints its report line.
+WS_MODULES = [(GUEST + "workingset.elf", 'vm=ws4k mem=16M pages=4k ws=10ms cmdline="unit=8 mb=16 tlb"'),
+              (GUEST + "workingset.elf", 'vm=ws2m mem=16M ws=10ms cmdline="unit=512 mb=16"'),
+              (GUEST + "workingset.elf", 'vm=wsoff mem=16M cmdline="off"'),
+              (GUEST + "workingset.elf", 'vm=wsrec mem=16M ws=10ms reclaim=on cmdline="unit=512 mb=16 reclaim"'),
+              (GUEST + "workingset.elf", 'vm=wsrec4k mem=16M pages=4k ws=10ms reclaim=on cmdline="unit=8 mb=16 reclaim"')]
+
+
+def ws_expect(mmu):
+    return [r"^\[ws4k\] TEST workingset PASS", r"^\[ws2m\] TEST workingset PASS", r"^\[wsoff\] TEST workingset PASS",
+            r"^\[wsrec\] TEST workingset PASS", r"^\[wsrec4k\] TEST workingset PASS",
+            r"^vm wsrec: working set after \d+ scans every 10 ms: .*; reclaimed \d+ pages, refaulted \d+$",
+            r"^\[wsrec\] workingset: reclaim: after the touch", r"^\[wsrec4k\] workingset: reclaim: after the touch",
+            r"^vm ws4k: working set after \d+ scans every 10 ms: touched in the last 1: ",
+            r"^vm ws2m: working set after \d+ scans every 10 ms: touched in the last 1: ",
+            rf"^vm ws4k: MMU: TDP \({mmu}\)", r"^hv: all VMs have ended"]
+
+
+WS_FORBID = GUEST_NEVER + [r"workingset: FAIL", r"^vm wsoff: working set"]
+
+CASES += [
+    Case("qemu-svm-ws", "qemu", "max", modules=WS_MODULES, expect=ws_expect("NPT"), forbid=WS_FORBID, timeout=120),
+    Case("bochs-vmx-ws", "bochs", "corei7_skylake_x", modules=WS_MODULES, expect=ws_expect("EPT"),
+         forbid=WS_FORBID, timeout=900),
+    Case("bochs-vmx-sandybridge-ws", "bochs", "corei7_sandy_bridge_2600k", modules=WS_MODULES,
+         expect=ws_expect("EPT without A/D"), forbid=WS_FORBID, timeout=900),
+]
+
+
+def at_least(n):
+    """A regex for a decimal integer >= n (no leading zeros)."""
+    s = str(n)
+    alts = [rf"[1-9]\d{{{len(s)},}}"]  # more digits
+    for i, c in enumerate(s):  # same length: equal up to i, greater at i
+        d = int(c)
+        if d < 9:
+            alts.append(s[:i] + f"[{d + 1}-9]" + rf"\d{{{len(s) - i - 1}}}")
+    alts.append(s)
+    return "(?:" + "|".join(alts) + ")"
+
+
+# ---- Linux with the working-set estimator and reclaim (issue 12): ws=20ms reclaim=on and init_on_free=1, so what
+# /init's memory check frees (its 64 MiB files in tmpfs, and their copies) is zeroed by the guest and, once cold for 8
+# scans, given back. The report at the end: at least the 64 MiB the check wrote were young within the last 128
+# scans. With loglevel=7 the hypervisor logs the VM's frames in use after every scan that changed them: their peak
+# while the memory check runs (between its clock check's line and its own) must be at least 48 MiB above their low
+# after it; every later check (fork/exec) still passes.
+WS_IN_USE = re.compile(r"^vm linux: working set: scan \d+: (\d+) MiB of \d+ MiB in use", re.M)
+
+
+def linux_ws_check(log):
+    start = re.search(r"^\[linux\] CHECK clock ", log, re.M)
+    done = re.search(r"^\[linux\] CHECK memory PASS", log, re.M)
+    if not start or not done:
+        return []  # the expected lines say what is missing
+    during = [int(m.group(1)) for m in WS_IN_USE.finditer(log, start.end(), done.start())]
+    after = [int(m.group(1)) for m in WS_IN_USE.finditer(log, done.end())]
+    if not during or not after:
+        return [f"frames in use: {len(during)} lines during the memory check, {len(after)} after it"]
+    print(f"    frames in use: peak {max(during)} MiB during the memory check, low {min(after)} MiB after it")
+    if max(during) - min(after) < 48:
+        return [f"frames in use dropped by {max(during) - min(after)} MiB after the memory check, want >= 48"]
+    return []
+
+LINUX_WS_MODULES = [(f, a.replace("vm=linux mem=512M", "vm=linux mem=512M ws=20ms reclaim=on")
+                     .replace(" quiet ", " quiet init_on_free=1 "))
+                    for f, a in linux_modules(64)]
+LINUX_WS_EXPECT = LINUX_EXPECT + [
+    rf"^vm linux: working set after \d+ scans every 20 ms: touched in the last 1: .*, 128: "
+    rf"(?:{at_least(64)} MiB|{at_least(64 * 1024)} KiB);",
+    rf"; reclaimed {at_least(48 * 256)} pages, refaulted \d+$"]
+CASES += [
+    Case("qemu-svm-linux-ws", "qemu", "max", cmdline="loglevel=7 hv.panic=poweroff", mem="2G",
+         modules=LINUX_WS_MODULES, expect=LINUX_WS_EXPECT, forbid=LINUX_FORBID, ordered=True, timeout=400,
+         check=linux_ws_check),
 ]

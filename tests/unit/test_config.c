@@ -501,3 +501,76 @@ TEST(config_entry)
 	CHECK(parse() > 0);
 	CHECK_LOG("console= goes on the kernel module (role=kernel), not on a role=initrd line");
 }
+
+/* ws=INTERVAL runs the working-set estimator (vm/ws.h): a number and a unit (us, ms, s), 1ms to 3600s, off by
+ * default; reclaim=on|off needs it. Both only on the kernel line. */
+TEST(config_ws)
+{
+	static const struct {
+		const char *ws;
+		u64 us;
+	} good[] = {
+		{ "10ms", 10000 }, { "1s", 1000000 }, { "1ms", 1000 }, { "1000us", 1000 },
+		{ "3600s", 3600000000ULL }, { "250ms", 250000 }, { "007ms", 7000 },
+	};
+	char line[64];
+
+	for (unsigned int i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		reset();
+		snprintf(line, sizeof(line), "vm=w ws=%s", good[i].ws);
+		add(line);
+		CHECK_EQ(parse(), 0);
+		CHECK_EQ(ncfg, 1);
+		CHECK_EQ(cfg[0].ws_interval_us, good[i].us);
+		CHECK_EQ(cfg[0].ws_reclaim, 0);
+	}
+	reset();
+	add("vm=off");
+	add("vm=r ws=1s reclaim=on");
+	add("vm=n ws=1s reclaim=off");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 3);
+	CHECK_EQ(cfg[0].ws_interval_us, 0); /* off by default */
+	CHECK_EQ(cfg[0].ws_reclaim, 0);
+	CHECK_EQ(cfg[1].ws_reclaim, 1);
+	CHECK_EQ(cfg[2].ws_reclaim, 0);
+
+	check_rejected("vm=w ws=10", "interval needs a unit: us, ms or s (ws=10ms)");
+	check_rejected("vm=w ws=10m", "interval needs a unit: us, ms or s");
+	check_rejected("vm=w ws=10 ms", "unknown key"); /* "ms" alone is a word without a key */
+	check_rejected("vm=w ws=ms", "malformed interval (expected a number and a unit");
+	check_rejected("vm=w ws=-5ms", "malformed interval");
+	check_rejected("vm=w ws=0x10ms", "interval needs a unit");
+	check_rejected("vm=w ws=", "malformed interval");
+	check_rejected("vm=w ws=999us", "interval out of range [1ms, 3600s]");
+	check_rejected("vm=w ws=0s", "interval out of range [1ms, 3600s]");
+	check_rejected("vm=w ws=3601s", "interval out of range [1ms, 3600s]");
+	check_rejected("vm=w ws=3600001ms", "interval out of range [1ms, 3600s]");
+	check_rejected("vm=w ws=99999999999999999999s", "interval out of range [1ms, 3600s]");
+	check_rejected("vm=w ws=18446744073709551ms", "interval out of range [1ms, 3600s]"); /* v * 1000 wraps */
+	check_rejected("vm=w ws=1s ws=2s", "key given twice in this module");
+	check_rejected("vm=w reclaim=on", "reclaim=on needs ws=INTERVAL");
+	check_rejected("vm=w ws=1s reclaim=yes", "reclaim must be on or off");
+	check_rejected("vm=w ws=1s reclaim", "missing value (expected key=value)");
+}
+
+TEST(config_ws_and_reclaim_only_on_the_kernel_line)
+{
+	reset();
+	add("vm=m");
+	add("vm=m role=module ws=10ms");
+	CHECK(parse() > 0);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG("ws= goes on the kernel module (role=kernel), not on a role=module line");
+	reset();
+	add("vm=m ws=10ms");
+	add("vm=m role=initrd reclaim=on");
+	CHECK(parse() > 0);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG("reclaim= goes on the kernel module (role=kernel), not on a role=initrd line");
+	reset();
+	add("vm=m ws=10ms");
+	add("vm=m role=initrd ws=1s");
+	CHECK(parse() > 0);
+	CHECK_LOG("ws= goes on the kernel module (role=kernel), not on a role=initrd line");
+}

@@ -240,11 +240,22 @@ const char *stat_name(enum vm_stat s);
 #define HC_MEM_LOCK   2 /* RBX gpa, RCX length, RDX mode: lock [gpa, gpa + length) read-only for the VM's life */
 #define HC_TRACK_TEST 3 /* RBX gfn, RCX 1 (add) or 0 (remove): a reference on the raw write tracker */
 #define HC_AGE	      4 /* RBX gpa, RCX length, RDX 0 (age) or 1 (test only): 1 if a leaf was young, 0 if not */
+#define HC_WS	      5 /* RBX gpa of a struct ws_report, RCX first gfn, RDX pages (0: all RAM): 0, -ENODEV, ... */
 #define HC_ENOSYS     ((u64)-38)
+/* What HC_WS writes (the hypervisor's vm/ws.h), in 4K pages: young[i] were seen young within the last 2^i scans
+ * (cumulative), idle longer ago than 128 scans, never not since the VM started; young[7] + idle + never == pages. */
+#define WS_BUCKETS 8
+struct ws_report {
+	u64 scans, pages;
+	u64 young[WS_BUCKETS];
+	u64 idle, never;
+	u64 reclaimed, refaulted;
+};
 #define HC_LOCK_DENY  0 /* HC_MEM_LOCK modes: a write is dropped and counted, */
 #define HC_LOCK_KILL  1 /* or it ends the VM */
 /* Hypercall results are 0 or a negative errno, with the hypervisor's numbers (include/hv/errno.h). */
 #define EFAULT 14
+#define ENODEV 19
 #define EEXIST 17
 #define EINVAL 22
 #define ENOSPC 28
