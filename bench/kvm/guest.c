@@ -7,7 +7,8 @@
  *   loop, cpuid, pio_out (OUT to 0x5fc, an ioeventfd: handled in KVM), hypercall (number 0: KVM answers -ENOSYS
  *   without leaving the kernel, its cheapest hypercall, as HC_NOP is ours), mmio4k_table (`table` reads, each the
  *   first of a fresh 2M of unbacked space: a 4K TDP table and an MMIO SPTE), mmio4k_first (n further pages of a 2M
- *   whose table exists: an MMIO SPTE each), mmio4k_again (the same pages: the cached MMIO SPTE).
+ *   whose table exists: an MMIO SPTE each), mmio4k_again (the same pages: the cached MMIO SPTE), mmio_ioapic (the
+ *   IOAPIC's index register: KVM's in-kernel IOAPIC answers).
  * KVM completes an unbacked read in the VMM (KVM_EXIT_MMIO), which answers all ones as our hypervisor does.
  * Command line: n=, reps=, table= (default 8, as benchfault's regions); `nohypercall` leaves the hypercall out (a
  * host whose KVM is not hardware-assisted, PVM for one, may loop on VMCALL). */
@@ -17,7 +18,8 @@
 
 const char test_name[] = "benchkvm";
 
-#define MMIO_BASE 0xc0000000ull /* benchfault's addr=: unbacked, in the guest's uncached 3-4 GiB */
+#define MMIO_BASE   0xc0000000ull
+#define IOAPIC_MMIO 0xfec00000ull /* benchfault's addr=: unbacked, in the guest's uncached 3-4 GiB */
 
 static u64 n = 20, reps = 30, table = 8;
 
@@ -95,5 +97,11 @@ int test_main(void)
 	if (bench_mmio_ones != bench_mmio_reads)
 		test_fail("%lu of %lu unbacked reads were not all ones", bench_mmio_reads - bench_mmio_ones,
 			  bench_mmio_reads);
+	/* The IOAPIC's index register: KVM's in-kernel IOAPIC answers, no exit to the VMM (benchfault's mmio_ioapic). */
+	bench_loop_mmio_read(IOAPIC_MMIO, 0, 1);
+	for (u64 r = 0; r < reps; r++) {
+		mark_begin("mmio_ioapic", n);
+		mark_end(bench_loop_mmio_read(IOAPIC_MMIO, 0, n));
+	}
 	test_pass();
 }

@@ -142,6 +142,9 @@ const struct peer_expect peer_expects[] = {
     {"mmio4k_again", "exits", 1, 1},
     {"mmio4k_again", "pf_mmio_spte_created", 0, 0},
     {"mmio4k_again", "mmio_exits", 1, 0},
+    {"mmio_ioapic", "exits", 1, 1},
+    {"mmio_ioapic", "mmio_exits", 0, 0},
+    {"mmio_ioapic", "io_exits", 0, 1},
     {NULL, NULL, 0, 0},
 };
 
