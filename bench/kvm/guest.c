@@ -97,7 +97,8 @@ int test_main(void)
 	if (bench_mmio_ones != bench_mmio_reads)
 		test_fail("%lu of %lu unbacked reads were not all ones", bench_mmio_reads - bench_mmio_ones,
 			  bench_mmio_reads);
-	/* The IOAPIC's index register: KVM's in-kernel IOAPIC answers, no exit to the VMM (benchfault's mmio_ioapic). */
+	/* The IOAPIC's index register: KVM's in-kernel IOAPIC answers, no exit to the VMM (benchfault's mmio_ioapic).
+	 */
 	bench_loop_mmio_read(IOAPIC_MMIO, 0, 1);
 	for (u64 r = 0; r < reps; r++) {
 		mark_begin("mmio_ioapic", n);

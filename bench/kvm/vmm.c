@@ -83,7 +83,8 @@ static void load_elf32(uint8_t *mem, uint64_t mem_size, const char *path, uint32
 		const Elf32_Phdr *ph = (const void *)(f + eh->e_phoff + i * eh->e_phentsize);
 		if (ph->p_type != PT_LOAD)
 			continue;
-		if ((uint64_t)ph->p_paddr + ph->p_memsz > mem_size || ph->p_offset + ph->p_filesz > (uint64_t)st.st_size)
+		if ((uint64_t)ph->p_paddr + ph->p_memsz > mem_size ||
+		    ph->p_offset + ph->p_filesz > (uint64_t)st.st_size)
 			die("%s: segment 0x%x+0x%x outside RAM or file", path, ph->p_paddr, ph->p_memsz);
 		memcpy(mem + ph->p_paddr, f + ph->p_offset, ph->p_filesz);
 		memset(mem + ph->p_paddr + ph->p_filesz, 0, ph->p_memsz - ph->p_filesz);
@@ -139,8 +140,16 @@ static void setup_regs(int vcpu, uint32_t entry)
 {
 	struct kvm_sregs sr;
 	xioctl(vcpu, KVM_GET_SREGS, &sr, "KVM_GET_SREGS");
-	struct kvm_segment code = {.base = 0, .limit = 0xffffffff, .selector = 0x8, .type = 11, .present = 1,
-				   .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1};
+	struct kvm_segment code = {.base = 0,
+				   .limit = 0xffffffff,
+				   .selector = 0x8,
+				   .type = 11,
+				   .present = 1,
+				   .dpl = 0,
+				   .db = 1,
+				   .s = 1,
+				   .l = 0,
+				   .g = 1};
 	struct kvm_segment data = code;
 	data.type = 3;
 	data.selector = 0x10;
@@ -210,7 +219,7 @@ static uint32_t io_in(uint16_t port)
 {
 	if (port == COM1 + 5)
 		return 0x60; /* LSR: transmitter empty */
-	return 0xffffffff; /* nothing here: the test device reads all ones, as without a hypervisor */
+	return 0xffffffff;   /* nothing here: the test device reads all ones, as without a hypervisor */
 }
 
 /* Returns true when the guest asked to end (the debug-exit port), with its status. */
@@ -374,7 +383,8 @@ int main(int argc, char **argv)
 				snapshot(now);
 				for (unsigned s = 0; s < peer.stats.n; s++)
 					if (now[s])
-						printf("vmm: %s %llu\n", peer.stats.name[s], (unsigned long long)now[s]);
+						printf("vmm: %s %llu\n", peer.stats.name[s],
+						       (unsigned long long)now[s]);
 				die("timed out after %u s: rip 0x%llx rax 0x%llx rsp 0x%llx", timeout,
 				    (unsigned long long)r.rip, (unsigned long long)r.rax, (unsigned long long)r.rsp);
 			}

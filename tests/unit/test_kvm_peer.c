@@ -60,7 +60,7 @@ TEST(peer_stats_parse_keeps_u64_counters)
 	CHECK_EQ(peer_stats_find(&s, "halt_wait_hist"), (uint64_t)-1);
 	CHECK_EQ(s.offset[1], 8 + 32 * 8);
 	CHECK_EQ(s.data_size, 8 + 32 * 8 + 8);
-	CHECK_EQ(peer_stats_parse(&s, buf, 10), (uint64_t)-1);			  /* shorter than the header */
+	CHECK_EQ(peer_stats_parse(&s, buf, 10), (uint64_t)-1);			   /* shorter than the header */
 	CHECK_EQ(peer_stats_parse(&s, buf, len - 8 - 32 * 8 - 150), (uint64_t)-1); /* descriptors cut off */
 }
 
