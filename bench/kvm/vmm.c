@@ -4,6 +4,7 @@
  * loop. It runs as /init's child in Debian's kernel, booted in the same emulators as the hypervisor (bench/kvm/run.py).
  *
  *   vmm [-m MIB] [-c CMDLINE] [-q] [-t SECONDS] GUEST.elf
+ *   vmm -w          copy stdin to COM1, polling the UART (see uart_copy)
  *
  * -q leaves out the guest's "guest ..." lines; -t ends a guest that runs longer, with its registers.
  *
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/io.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -296,8 +298,28 @@ static void report(void)
 		printf("bench: FAIL the guest's marks broke the protocol %u times\n", peer.errors);
 }
 
+/* vmm -w: copy stdin to COM1 by polling the UART from userspace, as the kernel's console does, instead of through
+ * the tty. Under Bochs the tty's output stalls (its transmitter waits for an interrupt that does not come in time), and
+ * what it still held at the power-off was lost; /init pipes everything it prints through this. */
+static int uart_copy(void)
+{
+	if (ioperm(COM1, 8, 1) < 0)
+		die("ioperm COM1: %s", strerror(errno));
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(0, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+		for (ssize_t i = 0; i < n; i++) {
+			for (unsigned spin = 0; spin < 1000000 && !(inb(COM1 + 5) & 0x20); spin++)
+				;
+			outb((uint8_t)buf[i], COM1);
+		}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "-w"))
+		return uart_copy();
 	uint64_t mem_size = 128ull << 20;
 	const char *cmdline = "";
 	int opt;
