@@ -292,14 +292,15 @@ def host_lines():
 
 def print_peer(presults, pbackends, value, w0):
     """The side-by-side table: ours and KVM's per operation, and the ratio, per backend."""
-    w0 = 18
+    w0 = 20
     print("ours vs Linux KVM, side by side (bench/kvm: Debian's kernel and its KVM modules, mitigations=off; our VMM's "
           "guest times the same loops)")
-    first = next(iter(presults.values()))
-    print(f"  KVM: {first['info'].get('module', '?')}, the most frequent exact total over repeats of short loops "
-          "(20 operations; table: 8) in each emulator")
-    print(f"{'instructions per op':<{w0}}" + "".join(f"{b[1] + ': ours':>17}{'KVM':>10}{'ours/KVM':>10}"
-                                                    for b in pbackends) + "   what")
+    mods = ", ".join(f"{presults[b[0]]['info'].get('module', '?')} in {b[1]}" for b in pbackends)
+    print(f"  KVM: {mods}; the most frequent exact total over 30 repeats of short loops (20 operations, the table "
+          "loop 8)")
+    print(f"{'':<{w0}}" + "".join(f"{b[1]:>30}" for b in pbackends))
+    print(f"{'instructions per op':<{w0}}" + "".join(f"{'ours':>11}{'KVM':>10}{'ours/KVM':>9}" for b in pbackends)
+          + "   what")
     for label, guest, spec, pspec, what in PEER_ROWS:
         cells = ""
         for b in pbackends:
@@ -311,7 +312,7 @@ def print_peer(presults, pbackends, value, w0):
             else:
                 kvm = peer.per_op(res, pspec)
             ratio = f"{ours / kvm:.2f}" if ours is not None and kvm else "-"
-            cells += f"{fmt(ours):>17}{fmt(kvm):>10}{ratio:>10}"
+            cells += f"{fmt(ours):>11}{fmt(kvm):>10}{ratio:>9}"
         print(f"{label:<{w0}}{cells}   {what}")
     print("KVM's counters over one repeat with the reported total (checked in every such repeat: one exit of the "
           "expected kind per operation, plus the end mark's I/O exit)")
