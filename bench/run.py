@@ -296,8 +296,8 @@ def print_peer(presults, pbackends, value, w0):
     print("ours vs Linux KVM, side by side (bench/kvm: Debian's kernel and its KVM modules, mitigations=off; our VMM's "
           "guest times the same loops)")
     mods = ", ".join(f"{presults[b[0]]['info'].get('module', '?')} in {b[1]}" for b in pbackends)
-    print(f"  KVM: {mods}; the most frequent exact total over 30 repeats of short loops (20 operations, the table "
-          "loop 8)")
+    print(f"  KVM: {mods}; the most frequent exact total over 30 repeats of short loops (20 operations; MMIO "
+          "and table loops 8)")
     print(f"{'':<{w0}}" + "".join(f"{b[1]:>30}" for b in pbackends))
     print(f"{'instructions per op':<{w0}}" + "".join(f"{'ours':>11}{'KVM':>10}{'ours/KVM':>9}" for b in pbackends)
           + "   what")
