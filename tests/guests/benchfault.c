@@ -10,7 +10,6 @@
  *                 the existing table, then the emulated read
  *   mmio4k_again  the same pages read again: the cached MMIO SPTE exits straight to the emulator (EPT
  *                 misconfiguration, or #NPF with RSVD), no MMU work
- *   mmio_ioapic   `pages` reads of the IOAPIC's index register: an emulated MMIO read that a device model answers
  * Guest RAM is only ever mapped with 2M (or 1G) leaves today: nothing makes a RAM gfn 4K-only, so the MMIO SPTE,
  * a 4K leaf installed by the same fault path (walk, table allocation, SPTE change hook), is the only 4K fault-in a
  * guest can cause. With the test device, each phase prints its counter deltas (`bench: NAME: STAT +n ...`) and the
@@ -21,8 +20,6 @@
 #include "benchloops.h"
 
 const char test_name[] = "benchfault";
-
-#define IOAPIC_MMIO 0xfec00000ull
 
 static u32 failures;
 static bool counters;
@@ -146,17 +143,6 @@ static void bench_mmio(void)
 		       bench_mmio_reads);
 		failures++;
 	}
-
-	/* A device of the hypervisor's own: the IOAPIC's index register, read again and again (the first read, which
-	 * may fault the page in, untimed). The emulated MMIO read with a device behind it, as KVM's in-kernel IOAPIC
-	 * answers it in bench/kvm's peer. */
-	bench_loop_mmio_read(IOAPIC_MMIO, 0, 1);
-	snap(a);
-	t = bench_loop_mmio_read(IOAPIC_MMIO, 0, pages);
-	snap(b);
-	report("mmio_ioapic", t, pages, a, b);
-	expect("mmio_ioapic", a, b, VM_STAT_TDP_FAULTS, 0);
-	expect("mmio_ioapic", a, b, VM_STAT_MMIO_EXITS, pages);
 }
 
 int test_main(void)
