@@ -312,12 +312,27 @@ def print_peer(presults, pbackends, value, w0):
             ratio = f"{ours / kvm:.2f}" if ours is not None and kvm else "-"
             cells += f"{fmt(ours):>11}{fmt(kvm):>10}{ratio:>9}"
         print(f"{label:<{w0}}{cells}   {what}")
+    mk = peer.MITIGATIONS[0]
+    if mk in presults and "bochs-vmx" in presults:
+        print(f"KVM on Bochs skylake with Debian's default mitigations (for the record, not the comparison): "
+              f"vmentry_l1d_flush={presults[mk]['info'].get('kvm_intel.vmentry_l1d_flush', '?')}")
+        print(f"{'instructions per op':<{w0}}{'mitigations=off':>16}{'defaults':>11}{'difference':>11}")
+        for label, _, _, pspec, _ in PEER_ROWS:
+            vals = []
+            for key in ("bochs-vmx", mk):
+                if isinstance(pspec, tuple):
+                    x, y = (peer.per_op(presults[key], s) for s in pspec)
+                    vals.append(None if x is None or y is None else x - y)
+                else:
+                    vals.append(peer.per_op(presults[key], pspec))
+            diff = None if None in vals else vals[1] - vals[0]
+            print(f"{label:<{w0}}{fmt(vals[0]):>16}{fmt(vals[1]):>11}{fmt(diff):>11}")
     print("KVM's counters over one repeat with the reported total (checked in every such repeat: one exit of the "
           "expected kind per operation, plus the end mark's I/O exit)")
-    for b in pbackends:
+    for b in pbackends + ([peer.MITIGATIONS] if peer.MITIGATIONS[0] in presults else []):
         res = presults[b[0]]
         print(f"  {b[1]}: " + ", ".join(f"{k}={v}" for k, v in sorted(res["info"].items())
-                                        if re.search(r"\.(ept|npt|nrips|enable_apicv|avic|unrestricted_guest|vpid)$",
+                                        if re.search(r"\.(ept|npt|nrips|enable_apicv|avic|unrestricted_guest|vpid|vmentry_l1d_flush)$",
                                                      k)))
         for name, (cycles, ops) in res["total"].items():
             count, of = res["repeats"].get(name, (0, 0))
@@ -344,6 +359,10 @@ def main():
     ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=os.environ.get("BENCH_PEER", "1") != "0",
                     help="Linux KVM as the peer, in QEMU and Bochs Skylake (default): --no-peer or BENCH_PEER=0 "
                          "leaves it out")
+    ap.add_argument("--peer-mitigations", action=argparse.BooleanOptionalAction,
+                    default=os.environ.get("BENCH_PEER_MITIGATIONS", "0") != "0",
+                    help="KVM on Bochs Skylake once more with Debian's default mitigations (L1D flush at every VM "
+                         "entry), as a column for the record: off by default (BENCH_PEER_MITIGATIONS=1)")
     a = ap.parse_args()
 
     for f in ("build/hv.elf",):
@@ -356,6 +375,8 @@ def main():
 
     backends = [b for b in BACKENDS if re.search(a.only, b[0])] if a.section != "linux" else []
     ptasks = [p for p in peer.BACKENDS if p[0] in (b[0] for b in backends)] if a.peer else []
+    if ptasks and a.peer_mitigations and any(p[0] == "bochs-vmx" for p in ptasks):
+        ptasks.append(peer.MITIGATIONS)
     if ptasks:
         subprocess.run(["make", "-C", ROOT, "--no-print-directory", "bench-peer"], check=True,
                        stdout=subprocess.DEVNULL)
