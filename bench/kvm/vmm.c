@@ -1,14 +1,14 @@
 /* The KVM peer of `make bench`: a small VMM against /dev/kvm that boots one guest of tests/guests' kind (a Multiboot 1
  * ELF32, bench/kvm/guest.c) on one vCPU and prints, for each of the guest's timed loops, the most frequent cycle total
  * over its repeats as our guests do (`bench: NAME: C cycles for N operations`), with KVM's own counters over that
- * loop. It runs as /init's child in Debian's kernel, booted in the same emulators as the hypervisor (bench/kvm/run.py).
+ * loop. It runs as /init's child in Debian's kernel, booted in the same emulators as the hypervisor (bench/kvm/peer.py).
  *
  *   vmm [-m MIB] [-c CMDLINE] [-q] [-t SECONDS] GUEST.elf
  *   vmm -w          copy stdin to COM1, polling the UART (see uart_copy)
  *
  * -q leaves out the guest's "guest ..." lines; -t ends a guest that runs longer, with its registers.
  *
- * The platform is what QEMU gives a KVM guest by default: the in-kernel irqchip (LAPIC, IOAPIC, PIC, PIT), RAM from
+ * The platform is what QEMU gives a KVM guest by default: the in-kernel irqchip (LAPIC, IOAPIC, PIC), RAM from
  * 0 (the guest's memory map leaves out 640K-1M), and userspace for the rest: COM1 (output only), the isa-debug-exit
  * port 0xf4 (ends the run), the guest's mark ports (peer.h), and unbacked MMIO, which reads all ones as it does
  * under our hypervisor. Port 0x5fc, the test device's unused port that bench.c's OUT loop writes, is an ioeventfd,
