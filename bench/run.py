@@ -331,9 +331,8 @@ def print_peer(presults, pbackends, value, w0):
           "expected kind per operation, plus the end mark's I/O exit)")
     for b in pbackends + ([peer.MITIGATIONS] if peer.MITIGATIONS[0] in presults else []):
         res = presults[b[0]]
-        print(f"  {b[1]}: " + ", ".join(f"{k}={v}" for k, v in sorted(res["info"].items())
-                                        if re.search(r"\.(ept|npt|nrips|enable_apicv|avic|unrestricted_guest|vpid|vmentry_l1d_flush)$",
-                                                     k)))
+        shown = r"\.(ept|npt|nrips|enable_apicv|avic|unrestricted_guest|vpid|vmentry_l1d_flush)$"
+        print(f"  {b[1]}: " + ", ".join(f"{k}={v}" for k, v in sorted(res["info"].items()) if re.search(shown, k)))
         for name, (cycles, ops) in res["total"].items():
             count, of = res["repeats"].get(name, (0, 0))
             kvm = " ".join(f"{k} +{v}" for k, v in res["kvm"].get(name, {}).items())

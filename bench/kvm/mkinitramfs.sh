@@ -23,14 +23,16 @@ deb=""
 for f in "$linux/${package}_"*.deb; do
 	[ -f "$f" ] && deb=$f
 done
-[ -n "$deb" ] || die "no $package .deb in $linux (get-linux.sh keeps it there; delete $linux/vmlinuz and run make linux-kernel)"
+[ -n "$deb" ] || die "no $package .deb in $linux (get-linux.sh keeps it there;" \
+	"delete $linux/vmlinuz and run make linux-kernel)"
 
 mkdir -p "$(dirname "$out")"
 tmp=$(mktemp -d "$(dirname "$out")/.peer-initramfs.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 kdir=lib/modules/$release/kernel
-mods="arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-intel.ko arch/x86/kvm/kvm-amd.ko virt/lib/irqbypass.ko drivers/crypto/ccp/ccp.ko"
+mods="arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-intel.ko arch/x86/kvm/kvm-amd.ko virt/lib/irqbypass.ko"
+mods="$mods drivers/crypto/ccp/ccp.ko"
 paths=""
 for m in $mods; do
 	paths="$paths ./$kdir/$m"

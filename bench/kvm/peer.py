@@ -9,9 +9,10 @@ operation). The clock is the hypervisor bench's: QEMU TCG -cpu max (SVM, NPT, no
 Bochs corei7_skylake_x (VMX, EPT) with one TSC tick per instruction. The L2 guest's rdtsc is the emulated CPU's TSC
 plus KVM's offset, so its deltas count every instruction of L1 and L2 between the two reads.
 
-Kernel command line: mitigations=off (MITIGATIONS, opt-in: Debian's defaults) (neither side pays for speculation mitigations; with Debian's defaults Bochs
-Skylake makes KVM flush the L1D at every VM entry), tsc=reliable, nr_cpus=1 (Bochs runs two CPUs, see bench/README.md),
-and under Bochs the TSC rate as the native Linux boots of bench/linux.py get it.
+Kernel command line: mitigations=off (neither side pays for speculation mitigations; with Debian's defaults Bochs
+Skylake makes KVM flush the L1D at every VM entry: MITIGATIONS, opt-in, boots that for the record), tsc=reliable,
+nr_cpus=1 (Bochs runs two CPUs, see bench/README.md), and under Bochs the TSC rate as the native Linux boots of
+bench/linux.py get it.
 """
 import os
 import re

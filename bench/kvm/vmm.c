@@ -1,7 +1,8 @@
 /* The KVM peer of `make bench`: a small VMM against /dev/kvm that boots one guest of tests/guests' kind (a Multiboot 1
  * ELF32, bench/kvm/guest.c) on one vCPU and prints, for each of the guest's timed loops, the most frequent cycle total
  * over its repeats as our guests do (`bench: NAME: C cycles for N operations`), with KVM's own counters over that
- * loop. It runs as /init's child in Debian's kernel, booted in the same emulators as the hypervisor (bench/kvm/peer.py).
+ * loop. It runs as /init's child in Debian's kernel, booted in the same emulators as the hypervisor
+ * (bench/kvm/peer.py).
  *
  *   vmm [-m MIB] [-c CMDLINE] [-q] [-t SECONDS] GUEST.elf
  *   vmm -w          copy stdin to COM1, polling the UART (see uart_copy)
