@@ -16,7 +16,7 @@
  * (a host whose KVM is not hardware-assisted, PVM for one, may loop on VMCALL). */
 #include "guest.h"
 #include "benchloops.h"
-#include "../../bench/kvm/peer.h"
+#include "peer.h" /* the mark ports, PEER_MAX_REPEATS: the VMM's side of them */
 
 const char test_name[] = "benchkvm";
 
