@@ -70,6 +70,7 @@ deps:
 include tests/guests/guests.mk
 include tests/guests/grub.mk
 include tests/linux/linux.mk
+include bench/kvm/kvm.mk
 
 # ---- host unit tests: tests/unit/test_X.c plus the sources named by UNIT_SRCS_test_X in tests/unit/test_X.mk ----
 -include $(wildcard tests/unit/*.mk)

@@ -103,12 +103,12 @@ BOCHS_CONFIGS = [
 ]
 
 
-def build_native_grub_iso(path, append, work):
+def build_native_grub_iso(path, append, work, initrd=INITRD):
     """A plain GRUB rescue ISO that boots the kernel with its initramfs, serial console, no menu delay."""
     stage = os.path.join(work, "native-iso")
     os.makedirs(os.path.join(stage, "boot", "grub"))
     shutil.copy(os.path.join(ROOT, KERNEL), os.path.join(stage, "boot", "vmlinuz"))
-    shutil.copy(os.path.join(ROOT, INITRD), os.path.join(stage, "boot", "initramfs.cpio.gz"))
+    shutil.copy(os.path.join(ROOT, initrd), os.path.join(stage, "boot", "initramfs.cpio.gz"))
     with open(os.path.join(stage, "boot", "grub", "grub.cfg"), "w") as f:
         f.write("set timeout=0\nset default=0\nserial --unit=0 --speed=115200\n"
                 "terminal_input serial console\nterminal_output serial console\n"

@@ -45,6 +45,8 @@ import runner  # noqa: E402  (build_iso, the emulator command lines, run_case)
 import suite  # noqa: E402
 sys.path.insert(0, HERE)
 import linux  # noqa: E402  (the Linux section: bench/linux.py)
+sys.path.insert(0, os.path.join(HERE, "kvm"))
+import peer  # noqa: E402  (Linux KVM as the peer: bench/kvm/peer.py)
 import shadow  # noqa: E402  (the shadow MMU section: bench/shadow.py)
 
 runner.OUT = os.path.join(ROOT, "build", "bench")  # run_case writes NAME.serial.log and NAME.emulator.log here
@@ -136,6 +138,22 @@ DELTA_ROWS = [
     ("benchfault", "mmio4k_table", "8 x new 2M of MMIO"),
     ("benchfault", "mmio4k_first", "64 x 4K MMIO first"),
     ("benchfault", "mmio4k_again", "64 x 4K MMIO again"),
+]
+# ours / KVM: (label, our guest, our spec, the peer's spec, what); specs as in the rows above.
+PEER_ROWS = [
+    ("empty loop", "bench", "loop", "loop", "one iteration of the loop (in every row)"),
+    ("CPUID", "bench", "cpuid", "cpuid", "CPUID leaf 0: exit, emulate, skip, re-enter"),
+    ("hypercall", "bench", "hypercall", "hypercall",
+     "VMCALL/VMMCALL: our HC_NOP; KVM: number 0, answered -ENOSYS in the kernel"),
+    ("OUT exit", "bench", "pio_out", "pio_out", "OUT to port 0x5fc: our port bus; KVM: an ioeventfd, in the kernel"),
+    ("cached MMIO read", "benchfault", "mmio4k_again", "mmio_ioapic",
+     "emulated and answered in the hypervisor: ours unbacked (all ones), KVM its in-kernel IOAPIC"),
+    ("  KVM via its VMM", "benchfault", "mmio4k_again", "mmio4k_again",
+     "the same unbacked read; KVM completes it in the VMM (KVM_EXIT_MMIO)"),
+    ("TDP fault at 4K", "benchfault", ("mmio4k_first", "mmio4k_again"), ("mmio4k_first", "mmio4k_again"),
+     "net: first - again"),
+    ("4K table alloc", "benchfault", ("mmio4k_table", "mmio4k_first"), ("mmio4k_table", "mmio4k_first"),
+     "net: new table - first; KVM's cache refill excluded (its repeats)"),
 ]
 DELTA_KEYS = [("TDP_FAULTS", "faults"), ("TDP_MAPPED_4K", "4K"), ("TDP_MAPPED_2M", "2M"), ("TDP_MAPPED_1G", "1G"),
               ("MMIO_EXITS", "mmio")]
@@ -270,6 +288,58 @@ def host_lines():
     return lines
 
 
+def print_peer(presults, pbackends, value, w0):
+    """The side-by-side table: ours and KVM's per operation, and the ratio, per backend."""
+    w0 = 20
+    print("ours vs Linux KVM, side by side (bench/kvm: Debian's kernel and its KVM modules, mitigations=off; our VMM's "
+          "guest times the same loops)")
+    mods = ", ".join(f"{presults[b[0]]['info'].get('module', '?')} in {b[1]}" for b in pbackends)
+    print(f"  KVM: {mods}; the most frequent exact total over 30 repeats of short loops (20 operations; MMIO "
+          "and table loops 8)")
+    print(f"{'':<{w0}}" + "".join(f"{b[1]:>30}" for b in pbackends))
+    print(f"{'instructions per op':<{w0}}" + "".join(f"{'ours':>11}{'KVM':>10}{'ours/KVM':>9}" for b in pbackends)
+          + "   what")
+    for label, guest, spec, pspec, what in PEER_ROWS:
+        cells = ""
+        for b in pbackends:
+            res = presults[b[0]]
+            ours = value(b[0], guest, spec)
+            if isinstance(pspec, tuple):
+                x, y = (peer.per_op(res, s) for s in pspec)
+                kvm = None if x is None or y is None else x - y
+            else:
+                kvm = peer.per_op(res, pspec)
+            ratio = f"{ours / kvm:.2f}" if ours is not None and kvm else "-"
+            cells += f"{fmt(ours):>11}{fmt(kvm):>10}{ratio:>9}"
+        print(f"{label:<{w0}}{cells}   {what}")
+    mk = peer.MITIGATIONS[0]
+    if mk in presults and "bochs-vmx" in presults:
+        print(f"KVM on Bochs skylake with Debian's default mitigations (for the record, not the comparison): "
+              f"vmentry_l1d_flush={presults[mk]['info'].get('kvm_intel.vmentry_l1d_flush', '?')}")
+        print(f"{'instructions per op':<{w0}}{'mitigations=off':>16}{'defaults':>11}{'difference':>11}")
+        for label, _, _, pspec, _ in PEER_ROWS:
+            vals = []
+            for key in ("bochs-vmx", mk):
+                if isinstance(pspec, tuple):
+                    x, y = (peer.per_op(presults[key], s) for s in pspec)
+                    vals.append(None if x is None or y is None else x - y)
+                else:
+                    vals.append(peer.per_op(presults[key], pspec))
+            diff = None if None in vals else vals[1] - vals[0]
+            print(f"{label:<{w0}}{fmt(vals[0]):>16}{fmt(vals[1]):>11}{fmt(diff):>11}")
+    print("KVM's counters over one repeat with the reported total (checked in every such repeat: one exit of the "
+          "expected kind per operation, plus the end mark's I/O exit)")
+    for b in pbackends + ([peer.MITIGATIONS] if peer.MITIGATIONS[0] in presults else []):
+        res = presults[b[0]]
+        shown = r"\.(ept|npt|nrips|enable_apicv|avic|unrestricted_guest|vpid|vmentry_l1d_flush)$"
+        print(f"  {b[1]}: " + ", ".join(f"{k}={v}" for k, v in sorted(res["info"].items()) if re.search(shown, k)))
+        for name, (cycles, ops) in res["total"].items():
+            count, of = res["repeats"].get(name, (0, 0))
+            kvm = " ".join(f"{k} +{v}" for k, v in res["kvm"].get(name, {}).items())
+            print(f"    {name:<14} {cycles:>9,} for {ops:>2} ({count:>2} of {of} repeats)  {kvm}")
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2, help="boots per configuration (default 2)")
@@ -285,6 +355,13 @@ def main():
                          "time): --no-bochs-linux or BENCH_BOCHS_LINUX=0 leaves it out")
     ap.add_argument("--linux-runs", type=int, default=2, help="boots per QEMU Linux configuration (default 2)")
     ap.add_argument("--bochs-linux-runs", type=int, default=1, help="boots per Bochs Linux configuration (default 1)")
+    ap.add_argument("--peer", action=argparse.BooleanOptionalAction, default=os.environ.get("BENCH_PEER", "1") != "0",
+                    help="Linux KVM as the peer, in QEMU and Bochs Skylake (default): --no-peer or BENCH_PEER=0 "
+                         "leaves it out")
+    ap.add_argument("--peer-mitigations", action=argparse.BooleanOptionalAction,
+                    default=os.environ.get("BENCH_PEER_MITIGATIONS", "0") != "0",
+                    help="KVM on Bochs Skylake once more with Debian's default mitigations (L1D flush at every VM "
+                         "entry), as a column for the record: off by default (BENCH_PEER_MITIGATIONS=1)")
     a = ap.parse_args()
 
     for f in ("build/hv.elf",):
@@ -296,17 +373,25 @@ def main():
     os.makedirs(runner.OUT, exist_ok=True)
 
     backends = [b for b in BACKENDS if re.search(a.only, b[0])] if a.section != "linux" else []
+    ptasks = [p for p in peer.BACKENDS if p[0] in (b[0] for b in backends)] if a.peer else []
+    if ptasks and a.peer_mitigations and any(p[0] == "bochs-vmx" for p in ptasks):
+        ptasks.append(peer.MITIGATIONS)
+    if ptasks:
+        subprocess.run(["make", "-C", ROOT, "--no-print-directory", "bench-peer"], check=True,
+                       stdout=subprocess.DEVNULL)
     cases = [(b, r, make_case(b[0], b[3], b[4], r, a.qemu_shift)) for b in backends for r in range(1, a.runs + 1)]
     ltasks = linux.tasks(a.bochs_linux, a.linux_runs, a.bochs_linux_runs) if a.section != "exits" else []
-    print(f"bench: {len(cases)} boots ({len(backends)} backends x {a.runs}) and {len(ltasks)} Linux boots, "
-          f"{a.jobs} at a time; logs in {os.path.relpath(runner.OUT, ROOT)}/", flush=True)
+    print(f"bench: {len(cases)} boots ({len(backends)} backends x {a.runs}), {len(ltasks)} Linux boots and "
+          f"{len(ptasks)} KVM peer boots, {a.jobs} at a time; logs in {os.path.relpath(runner.OUT, ROOT)}/", flush=True)
     t0 = time.monotonic()
-    results, failed, lresults = {}, [], {}
+    results, failed, lresults, presults = {}, [], {}, {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as ex:
         # The Linux boots are the longest: they go first (Bochs ones before all), the short exit benches fill in.
         lfuts = [ex.submit(linux.run_one, c, r, runner.OUT, 5980 + i) for i, (c, r) in enumerate(ltasks)]
         for f in lfuts:
             f.add_done_callback(lambda f: linux.announce(*f.result()))
+        pfuts = [ex.submit(peer.run_one, p, runner.OUT, 5970 + i)
+                 for i, p in sorted(enumerate(ptasks), key=lambda x: x[1][2] != "bochs")]
         futs = {ex.submit(runner.run_case, c, 5950 + i): (b, r) for i, (b, r, c) in enumerate(cases)}
         for fut in concurrent.futures.as_completed(futs):
             b, r = futs[fut]
@@ -321,6 +406,15 @@ def main():
         for f in lfuts:
             c, r, res = f.result()
             lresults[(c.key, r)] = res
+        for f in pfuts:
+            p, res = f.result()
+            presults[p[0]] = res
+            if res["problems"]:
+                failed.append(res["name"])
+                print(f"FAIL {res['name']} ({res['wall']:.0f}s): " + "; ".join(res["problems"]))
+                print("\n".join("    | " + l for l in res["log"].splitlines()[-25:]))
+            else:
+                print(f"done {res['name']} ({res['wall']:.0f}s)", flush=True)
     print(f"bench: emulators finished in {time.monotonic() - t0:.0f}s (wall time is not a result)\n")
     linux.print_failures(lresults)
     if not backends:
@@ -356,6 +450,9 @@ def main():
             cells = "".join(f"{fmt(value(b[0], guest, spec)):>{w}}" for b in tdp_backends)
             print(f"{label:<{w0}}{cells}   {what}")
         print()
+
+    if presults:
+        print_peer(presults, [b for b in tdp_backends if b[0] in presults], value, w0)
 
     age_backends = [b for b in backends if b[4] in (TDP_SET, NOAD_SET)]
     if age_backends:

@@ -1,8 +1,9 @@
 #!/bin/sh
-# Install the Debian packages the build, `make run` and `make test` need. As root it installs what is missing;
+# Install the Debian packages the build, `make run`, `make test` and `make bench` need (libc6-dev: the libc.a of the
+# static KVM peer VMM, bench/kvm/vmm.c, as well as the host unit tests' headers). As root it installs what is missing;
 # otherwise it prints the one apt-get line to run and fails.
 set -eu
-pkgs="gcc make binutils python3 gdb clang libclang-rt-14-dev bison flex xz-utils qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools \
+pkgs="gcc libc6-dev make binutils python3 gdb clang libclang-rt-14-dev bison flex xz-utils qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools \
 bochs bochsbios vgabios ovmf"
 missing=""
 for p in $pkgs; do

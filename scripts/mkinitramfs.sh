@@ -2,7 +2,10 @@
 # Build the Linux guest's initramfs: Debian's busybox-static (the package is downloaded with apt-get download and
 # unpacked here, not installed), the applet links, and tests/linux/init as /init, in a gzip-compressed newc cpio.
 #
-#   mkinitramfs.sh [OUT.cpio.gz] [INIT]     (defaults build/linux/initramfs.cpio.gz tests/linux/init)
+#   mkinitramfs.sh [OUT.cpio.gz] [INIT] [EXTRA]   (defaults build/linux/initramfs.cpio.gz tests/linux/init, none)
+#
+# EXTRA is a file of more entries in mkcpio.py's format, appended to the list (bench/kvm/mkinitramfs.sh adds the
+# KVM peer's VMM, guest and modules this way).
 #
 # The archive is written by tests/linux/mkcpio.py: sorted entries, fixed mtimes (SOURCE_DATE_EPOCH, default 0) and a
 # gzip header without name or time, so the same inputs give the same bytes. /dev/console is a device node in the
@@ -15,6 +18,7 @@ set -eu
 
 out=${1:-build/linux/initramfs.cpio.gz}
 init=${2:-tests/linux/init}
+extra=${3:-}
 here=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(dirname "$out")
 python=${PYTHON:-python3}
@@ -25,6 +29,7 @@ die() {
 }
 
 [ -f "$init" ] || die "$init: no such file"
+[ -z "$extra" ] || [ -f "$extra" ] || die "$extra: no such file"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found (package dpkg)"
 mkdir -p "$dir"
 tmp=$(mktemp -d "$dir/.mkinitramfs.XXXXXX")
@@ -80,6 +85,7 @@ applets=$("$bb" --list-full 2>/dev/null) || applets="bin/sh"
 	printf '%s\n' "$applets" | while read -r a; do
 		[ -n "$a" ] && [ "$a" != bin/busybox ] && echo "slink /$a /bin/busybox 0777 0 0"
 	done
+	[ -z "$extra" ] || cat "$extra"
 } >"$tmp/list"
 "$python" "$here/tests/linux/mkcpio.py" "$out" <"$tmp/list"
 echo "mkinitramfs: $out: busybox $(dpkg-deb -f "$deb" Version), $(grep -c '^slink' "$tmp/list") applet links," \

@@ -11,6 +11,7 @@
  * the TDP_MAPPED_* deltas of the fault runs so the reader knows which page size was mapped. Without a hypervisor the
  * hypercall #UDs: reported as SKIP. `n=` sets N (default 1000). Needs >= 128 MiB for 32 2M frames. */
 #include "guest.h"
+#include "benchloops.h"
 
 const char test_name[] = "bench";
 
@@ -60,29 +61,18 @@ static void check_exits(const char *name, enum vm_stat s, u64 before, u64 after,
 
 static void bench_exits(void)
 {
-	u64 t0 = rdtsc();
-	for (u64 i = 0; i < N; i++)
-		barrier();
-	report("loop", rdtsc() - t0, N);
+	report("loop", bench_loop_empty(N), N);
 
 	u64 c0 = counters ? stat_read(VM_STAT_CPUID_EXITS) : 0;
-	t0 = rdtsc();
-	for (u64 i = 0; i < N; i++) {
-		u32 a, b, c, d;
-		cpuid(0, 0, &a, &b, &c, &d);
-	}
-	u64 t1 = rdtsc();
+	u64 t = bench_loop_cpuid(N);
 	u64 c1 = counters ? stat_read(VM_STAT_CPUID_EXITS) : 0;
-	report("cpuid", t1 - t0, N);
+	report("cpuid", t, N);
 	check_exits("cpuid", VM_STAT_CPUID_EXITS, c0, c1, N, 0);
 
 	c0 = counters ? stat_read(VM_STAT_IO_EXITS) : 0;
-	t0 = rdtsc();
-	for (u64 i = 0; i < N; i++)
-		outl(TESTDEV_RESERVED, (u32)i);
-	t1 = rdtsc();
+	t = bench_loop_out(TESTDEV_RESERVED, N);
 	c1 = counters ? stat_read(VM_STAT_IO_EXITS) : 0;
-	report("pio_out", t1 - t0, N);
+	report("pio_out", t, N);
 	check_exits("pio_out", VM_STAT_IO_EXITS, c0, c1, N, 6);
 
 	u64 ret;
@@ -113,12 +103,9 @@ static void bench_exits(void)
 		failures++;
 	}
 	c0 = counters ? stat_read(VM_STAT_HYPERCALLS) : 0;
-	t0 = rdtsc();
-	for (u64 i = 0; i < N; i++)
-		hypercall(HC_NOP, 0);
-	t1 = rdtsc();
+	t = bench_loop_hypercall(HC_NOP, N);
 	c1 = counters ? stat_read(VM_STAT_HYPERCALLS) : 0;
-	report("hypercall", t1 - t0, N);
+	report("hypercall", t, N);
 	check_exits("hypercall", VM_STAT_HYPERCALLS, c0, c1, N, 0);
 }
 
@@ -131,13 +118,10 @@ static void bench_faults(void)
 		printf("BENCH fault_4k SKIP no free %lu MiB region\n", size4k / MiB);
 	} else {
 		snap(a);
-		u64 t0 = rdtsc();
-		for (u64 i = 0; i < N; i++)
-			*(volatile u8 *)(r4k + i * PAGE_SIZE) = 1;
-		u64 t1 = rdtsc();
+		u64 t = bench_loop_write(r4k, PAGE_SIZE, N, 1);
 		snap(b);
 		printf("bench: fault_4k: %lu pages at 0x%lx\n", N, r4k);
-		report("fault_4k", t1 - t0, N);
+		report("fault_4k", t, N);
 		print_deltas("fault_4k", a, b);
 	}
 	u64 min = r4k ? r4k + size4k : 0, frames = 0, r2m = 0;
@@ -150,13 +134,10 @@ static void bench_faults(void)
 		return;
 	}
 	snap(a);
-	u64 t0 = rdtsc();
-	for (u64 i = 0; i < frames; i++)
-		*(volatile u8 *)(r2m + i * SIZE_2M) = 1;
-	u64 t1 = rdtsc();
+	u64 t = bench_loop_write(r2m, SIZE_2M, frames, 1);
 	snap(b);
 	printf("bench: fault_2m: %lu frames at 0x%lx\n", frames, r2m);
-	report("fault_2m", t1 - t0, frames);
+	report("fault_2m", t, frames);
 	print_deltas("fault_2m", a, b);
 }
 

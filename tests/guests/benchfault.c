@@ -17,6 +17,7 @@
  * `pages=` sets the MMIO page count (default 64, at most 511), `regions=` the fresh 2M regions (default 8, at most
  * 16), `addr=` the unbacked base (default 0xC0000000, 1G-aligned, outside the memory map). Needs >= 96 MiB. */
 #include "guest.h"
+#include "benchloops.h"
 
 const char test_name[] = "benchfault";
 
@@ -77,21 +78,15 @@ static void bench_ram(void)
 	}
 	printf("bench: ram2m: %lu frames at 0x%lx\n", frames, r);
 	snap(a);
-	u64 t0 = rdtsc();
-	for (u64 i = 0; i < frames; i++)
-		*(volatile u8 *)(r + i * SIZE_2M) = 1;
-	u64 t1 = rdtsc();
+	u64 t = bench_loop_write(r, SIZE_2M, frames, 1);
 	snap(b);
-	report("ram2m_first", t1 - t0, frames, a, b);
+	report("ram2m_first", t, frames, a, b);
 	expect("ram2m_first", a, b, VM_STAT_TDP_FAULTS, frames);
 
 	snap(a);
-	t0 = rdtsc();
-	for (u64 i = 0; i < frames; i++)
-		*(volatile u8 *)(r + i * SIZE_2M) = 2;
-	t1 = rdtsc();
+	t = bench_loop_write(r, SIZE_2M, frames, 2);
 	snap(b);
-	report("ram2m_again", t1 - t0, frames, a, b);
+	report("ram2m_again", t, frames, a, b);
 	expect("ram2m_again", a, b, VM_STAT_TDP_FAULTS, 0);
 	for (u64 i = 0; i < frames; i++)
 		if (*(volatile u8 *)(r + i * SIZE_2M) != 2) {
@@ -99,15 +94,6 @@ static void bench_ram(void)
 			failures++;
 			break;
 		}
-}
-
-static u64 ones_seen, reads;
-
-static inline void mmio_read(u64 va)
-{
-	u32 v = *(volatile u32 *)va;
-	reads++;
-	ones_seen += v == 0xffffffffu;
 }
 
 static void bench_mmio(void)
@@ -125,44 +111,36 @@ static void bench_mmio(void)
 		test_fail("0x%lx is inside the memory map: not unbacked", base);
 
 	/* Warm-up: the first read of the 1G region also allocates the 2M-level table; keep it out of the figures. */
-	mmio_read(base);
+	bench_loop_mmio_read(base, 0, 1);
 
 	/* One read at the start of each fresh 2M region: each allocates a 4K-level table. */
 	snap(a);
-	u64 t0 = rdtsc();
-	for (u64 i = 1; i <= regions; i++)
-		mmio_read(base + i * SIZE_2M);
-	u64 t1 = rdtsc();
+	u64 t = bench_loop_mmio_read(base + SIZE_2M, SIZE_2M, regions);
 	snap(b);
-	report("mmio4k_table", t1 - t0, regions, a, b);
+	report("mmio4k_table", t, regions, a, b);
 	expect("mmio4k_table", a, b, VM_STAT_TDP_FAULTS, regions);
 
 	/* The other pages of region 1: one MMIO SPTE each, in the table that now exists. */
 	u64 r1 = base + SIZE_2M;
 	snap(a);
-	t0 = rdtsc();
-	for (u64 i = 1; i <= pages; i++)
-		mmio_read(r1 + i * PAGE_SIZE);
-	t1 = rdtsc();
+	t = bench_loop_mmio_read(r1 + PAGE_SIZE, PAGE_SIZE, pages);
 	snap(b);
-	report("mmio4k_first", t1 - t0, pages, a, b);
+	report("mmio4k_first", t, pages, a, b);
 	expect("mmio4k_first", a, b, VM_STAT_TDP_FAULTS, pages);
 
 	/* Again: the cached MMIO SPTEs exit straight to the emulator. */
 	snap(a);
-	t0 = rdtsc();
-	for (u64 i = 1; i <= pages; i++)
-		mmio_read(r1 + i * PAGE_SIZE);
-	t1 = rdtsc();
+	t = bench_loop_mmio_read(r1 + PAGE_SIZE, PAGE_SIZE, pages);
 	snap(b);
-	report("mmio4k_again", t1 - t0, pages, a, b);
+	report("mmio4k_again", t, pages, a, b);
 	expect("mmio4k_again", a, b, VM_STAT_TDP_FAULTS, 0);
 	expect("mmio4k_again", a, b, VM_STAT_MMIO_EXITS, pages);
 
 	/* Plain QEMU reads unassigned memory as 0; under this hypervisor it is all ones. */
-	printf("bench: mmio: %lu reads, %lu all ones\n", reads, ones_seen);
-	if (counters && ones_seen != reads) {
-		printf("bench: FAIL mmio: %lu of %lu reads were not all ones\n", reads - ones_seen, reads);
+	printf("bench: mmio: %lu reads, %lu all ones\n", bench_mmio_reads, bench_mmio_ones);
+	if (counters && bench_mmio_ones != bench_mmio_reads) {
+		printf("bench: FAIL mmio: %lu of %lu reads were not all ones\n", bench_mmio_reads - bench_mmio_ones,
+		       bench_mmio_reads);
 		failures++;
 	}
 }

@@ -1,0 +1,1 @@
+UNIT_SRCS_test_kvm_peer := bench/kvm/peer.c
