@@ -501,7 +501,10 @@ def ws_expect(mmu):
 WS_FORBID = GUEST_NEVER + [r"workingset: FAIL", r"^vm wsoff: working set"]
 
 CASES += [
-    Case("qemu-svm-ws", "qemu", "max", modules=WS_MODULES, expect=ws_expect("NPT"), forbid=WS_FORBID, timeout=120),
+    # On virtual time (-icount): the scans' 10 ms are counted in guest instructions, so the guest's rounds of touches
+    # fall between the same scans whatever the host's load (on wall time a loaded host made a round straddle a scan).
+    Case("qemu-svm-ws", "qemu", "max", modules=WS_MODULES, expect=ws_expect("NPT"), forbid=WS_FORBID, timeout=120,
+         icount="shift=0,sleep=off"),
     Case("bochs-vmx-ws", "bochs", "corei7_skylake_x", modules=WS_MODULES, expect=ws_expect("EPT"),
          forbid=WS_FORBID, timeout=900),
     Case("bochs-vmx-sandybridge-ws", "bochs", "corei7_sandy_bridge_2600k", modules=WS_MODULES,
