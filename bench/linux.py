@@ -95,9 +95,10 @@ QEMU_CONFIGS = [
     Config("qemu-hv", "hypervisor", "qemu", "hv", QEMU_GUEST, 300),
     Config("qemu-hv-novm", "hv, no VM", "qemu", "idle", QEMU_GUEST, 120),
     # Shadow paging (hv.tdp=0): compared with the TDP run above, as the shadow MMU's cost; with unsync leaf tables
-    # (hv.shadow_unsync=1), and with every guest table write-protected (the default).
-    Config("qemu-hv-shadow", "shadow", "qemu", "hv", QEMU_GUEST, 900, hv_extra="hv.tdp=0 hv.shadow_unsync=1"),
-    Config("qemu-hv-shadow-wp", "shadow, no unsync", "qemu", "hv", QEMU_GUEST, 900, hv_extra="hv.tdp=0"),
+    # (the default), and with every guest table write-protected (hv.shadow_unsync=0).
+    Config("qemu-hv-shadow", "shadow", "qemu", "hv", QEMU_GUEST, 900, hv_extra="hv.tdp=0"),
+    Config("qemu-hv-shadow-wp", "shadow, no unsync", "qemu", "hv", QEMU_GUEST, 900,
+           hv_extra="hv.tdp=0 hv.shadow_unsync=0"),
 ]
 BOCHS_CONFIGS = [
     Config("bochs-native", "native", "bochs", "native", BOCHS_GUEST, 3600, "corei7_skylake_x"),

@@ -13,6 +13,7 @@ struct hv_options {
 	bool tdp;
 	bool ept_ad;   /* EPT A/D bits where the CPU has them (arch/x86/vmx/vmx_run.c: vmx_ept_ad_enabled) */
 	bool shadow_unsync; /* shadow paging lets guest leaf tables go unsync (mm/shadow/unsync.c) */
+	u64 stall;     /* seconds of console silence before a VM's stall report (vm/stall.h); 0: never */
 	u64 max_cpus;
 	int panic;     /* enum panic_action */
 	int on_done;   /* enum on_done */

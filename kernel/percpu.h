@@ -43,6 +43,9 @@ struct percpu {
 	 * flushes every ASID on this CPU, so a vCPU whose generation is old must take a new ASID. */
 	u64 host_timer_deadline; /* what host_timer_arm last programmed (~0: disarmed) */
 	struct vcpu *vcpu;       /* the vCPU this CPU runs, NULL between VMs; read by others only to compare */
+	/* Atomic: another CPU sent this one an NMI to force its vCPU out of the guest (vm/vcpu.c: kick_by_nmi); the
+	 * NMI handler clears it and stays silent. NMIs merge, so it is a flag: one NMI answers any number of kicks. */
+	bool nmi_kick;
 	hpa_t svm_host_save;
 	u32 svm_next_asid;
 	u64 svm_asid_generation;

@@ -21,6 +21,7 @@
 #include "vm/loader/multiboot.h"
 #include "vm/protect.h"
 #include "vm/ws.h"
+#include "vm/stall.h"
 #include "vm/vcpu.h"
 
 #define ACPI_AREA_GPA 0xe0000         /* where BIOSes keep ACPI tables; Linux also scans it for the RSDP */
@@ -222,6 +223,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	vm->tsc_hz = tsc_hz;
 	vm->console_input = console_input;
 	vm->console_raw = cfg->console_raw;
+	vm_stall_init(vm);
 	int level = virt_ops->tdp_max_level();
 	if (cfg->max_page_level && cfg->max_page_level < level)
 		level = cfg->max_page_level;

@@ -104,6 +104,9 @@ static void report_end(struct vm *vm)
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_2M),
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_1G));
 	report_exits_by_reason(vm);
+	if (vm->nmi_kicks)
+		pr_info("vm %s: %llu times a vCPU stayed in the guest after the wake IPI and was kicked out with an NMI\n",
+			vm->name, (unsigned long long)vm->nmi_kicks);
 	ws_print(vm);
 	if (vm->mmu.shadow.enabled) {
 		const struct shadow_stats *s = &vm->mmu.shadow.stats;

@@ -12,6 +12,7 @@
 #include "kernel/percpu.h"
 #include "vm/dev/dev.h"
 #include "vm/dev/vlapic.h"
+#include "vm/stall.h"
 #include "vm/vtimer.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
@@ -49,6 +50,59 @@ void vcpu_post(struct vcpu *v, u32 icr_lo)
 	}
 }
 
+/* How long a vCPU may stay in the guest after its wake IPI before it is kicked out with an NMI. */
+#define KICK_NMI_AFTER (tsc_hz / 100)
+
+/*
+ * Force t out of the guest with an NMI, which exits whatever the guest's IF and interrupt state (NMI exiting), for
+ * the waits below once the wake IPI has not done it in KICK_NMI_AFTER. On hardware it always does. Bochs 2.7 can lose
+ * it: a guest re-entered with IF=0 after an exit for a host interrupt takes no host interrupt at all until it changes
+ * IF itself. Seen with Linux under shadow paging: the wake and timer vectors pending in the target CPU's IRR, its ISR
+ * empty and PPR 0, its guest spinning with IF=0 on a lock held by the waiter's own guest, forever.
+ */
+static void kick_by_nmi(struct vcpu *t)
+{
+	struct percpu *cpu = __atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE);
+
+	if (!cpu || cpu == this_cpu())
+		return;
+	__atomic_store_n(&cpu->nmi_kick, true, __ATOMIC_RELEASE);
+	lapic_send_nmi(cpu->apic_id);
+	if (!__atomic_fetch_add(&t->vm->nmi_kicks, 1, __ATOMIC_RELAXED))
+		vm_log(t->vm, LOG_INFO, "vcpu %u stayed in the guest after the wake IPI: kicked out with an NMI\n", t->id);
+}
+
+/* Until t's run_state is no longer seen: it left the guest (or slept, or its loop returned). */
+static void wait_run_state_changed(struct vcpu *t, u64 seen)
+{
+	u64 kick_at = rdtsc() + KICK_NMI_AFTER;
+
+	while (__atomic_load_n(&t->run_state, __ATOMIC_ACQUIRE) == seen) {
+		cpu_relax();
+		if (rdtsc() >= kick_at) {
+			kick_by_nmi(t);
+			kick_at = rdtsc() + KICK_NMI_AFTER;
+		}
+	}
+}
+
+/* The VM ended: the other vCPUs left the guest on vm_end's kick, or are still in it if the kick was lost (see
+ * kick_by_nmi). Make sure of each before this CPU moves on: no guest runs on after its VM's end. The others never
+ * wait for the caller, which is out of the guest for good. */
+static void wait_others_left_guest(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *t = vm->vcpus[i];
+		if (!t || t == v)
+			continue;
+		u64 st = __atomic_load_n(&t->run_state, __ATOMIC_SEQ_CST);
+		if ((st & VCPU_MODE_MASK) == VCPU_IN_GUEST)
+			wait_run_state_changed(t, st);
+	}
+}
+
 void vm_make_all_vcpus_request(struct vm *vm, enum vcpu_request r, bool wait)
 {
 	u64 seen[VM_MAX_VCPUS];
@@ -66,13 +120,13 @@ void vm_make_all_vcpus_request(struct vm *vm, enum vcpu_request r, bool wait)
 		return;
 	/* A vCPU that was in the guest has left it once run_state changes: it exits on the wake IPI whatever the guest
 	 * does, and honours the request before it enters again. The target never waits for us, so this cannot deadlock,
-	 * even with both CPUs waiting for each other (neither is then in the guest). */
+	 * even with both CPUs waiting for each other (neither is then in the guest). A guest that keeps its CPU
+	 * despite the IPI is kicked out with an NMI (kick_by_nmi). */
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *t = vm->vcpus[i];
 		if (!t || (seen[i] & VCPU_MODE_MASK) != VCPU_IN_GUEST || this_cpu()->vcpu == t)
 			continue;
-		while (__atomic_load_n(&t->run_state, __ATOMIC_ACQUIRE) == seen[i])
-			cpu_relax();
+		wait_run_state_changed(t, seen[i]);
 	}
 }
 
@@ -117,6 +171,8 @@ static int handle_requests(struct vcpu *v)
 		mmu_shadow_sync_current(mmu, &v->mmu);
 	if (vcpu_test_and_clear_request(v, VCPU_REQ_TLB_FLUSH))
 		virt_ops->flush_guest_tlb(v);
+	if (vcpu_test_and_clear_request(v, VCPU_REQ_STALL_REPORT))
+		vcpu_stall_report(v);
 	return 0;
 }
 
@@ -302,7 +358,8 @@ static u64 next_deadline(struct vcpu *v)
 
 	if (v->id == 0) { /* MIN evaluates its arguments twice: each call once */
 		u64 timers = vm_timers_next(v->vm), scan = __atomic_load_n(&v->vm->ws_next, __ATOMIC_RELAXED);
-		d = MIN(d, MIN(timers, scan));
+		u64 stall = __atomic_load_n(&v->vm->stall_next, __ATOMIC_RELAXED);
+		d = MIN(d, MIN(timers, MIN(scan, stall)));
 	}
 	return d;
 }
@@ -355,7 +412,8 @@ static void wait_while_halted(struct vcpu *v)
 	if (v->id == 0 && (!intr_off || vm->nr_vcpus > 1)) {
 		/* Once each: MIN evaluates its arguments twice. */
 		u64 timers = vm_timers_next(vm), scan = __atomic_load_n(&vm->ws_next, __ATOMIC_RELAXED);
-		deadline = MIN(deadline, MIN(timers, scan));
+		u64 stall = __atomic_load_n(&vm->stall_next, __ATOMIC_RELAXED);
+		deadline = MIN(deadline, MIN(timers, MIN(scan, stall)));
 	}
 	if (polls_console(v) && !intr_off)
 		deadline = MIN(deadline, rdtsc() + CONSOLE_POLL_CYCLES);
@@ -420,6 +478,8 @@ int vcpu_run_loop(struct vcpu *v)
 		poll_console_input(v, now);
 		if (v->id == 0 && now >= __atomic_load_n(&vm->ws_next, __ATOMIC_RELAXED))
 			ws_run(vm); /* the working-set scan */
+		if (unlikely(now >= __atomic_load_n(&vm->stall_next, __ATOMIC_RELAXED)))
+			vm_stall_check(v, now);
 		deliver_interrupts(v, now);
 		if (v->halted) {
 			wait_while_halted(v);
@@ -435,6 +495,8 @@ int vcpu_run_loop(struct vcpu *v)
 			break;
 		}
 		v->stats[VM_STAT_EXITS]++;
+		if (unlikely(vm->stall_cycles))
+			vcpu_stall_record_exit(v, virt_ops->get_rip(v));
 		t0 = rdtsc();
 		r = exit_dispatch(v);
 		v->exit_cycles[v->exit.reason] += rdtsc() - t0;
@@ -444,6 +506,7 @@ int vcpu_run_loop(struct vcpu *v)
 		}
 	}
 	unpark(v);
+	wait_others_left_guest(v);
 	host_timer_arm(~0ULL);
 	this_cpu()->vcpu = NULL;
 	__atomic_store_n(&v->cpu, NULL, __ATOMIC_RELEASE);

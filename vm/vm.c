@@ -3,6 +3,7 @@
 #include "hv/log.h"
 #include "hv/platform.h"
 #include "hv/string.h"
+#include "arch/x86/cpu.h"
 #include "kernel/console.h"
 #include "vm/vm.h"
 #include "vm/protect.h"
@@ -48,6 +49,8 @@ static void console_flush_locked(struct vm *vm)
 		return;
 	log_printf(LOG_NOTICE, "[%s] %.*s\n", vm->name, (int)vm->con_len, vm->con_line);
 	vm->con_len = 0;
+	if (vm->stall_cycles)
+		__atomic_store_n(&vm->last_output, rdtsc(), __ATOMIC_RELAXED);
 }
 
 void vm_console_flush(struct vm *vm)
@@ -61,6 +64,8 @@ void vm_console_putc(struct vm *vm, char c)
 {
 	if (vm->console_raw) {
 		console_write(&c, 1);
+		if (vm->stall_cycles)
+			__atomic_store_n(&vm->last_output, rdtsc(), __ATOMIC_RELAXED);
 		return;
 	}
 	spin_lock(&vm->con_lock);

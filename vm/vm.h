@@ -70,6 +70,7 @@ enum vcpu_request {
 	VCPU_REQ_FREE_OBSOLETE_ROOTS,
 	VCPU_REQ_KICK,               /* leave the guest, drain the inbox (vcpu_post sets it) and look at the state again */
 	VCPU_REQ_MMU_SYNC,           /* shadow paging: the guest's CR3 load flushes; sync what the (new) root reaches */
+	VCPU_REQ_STALL_REPORT,       /* hv.stall: log this vCPU's state (vm/stall.h) */
 	NR_VCPU_REQUESTS
 };
 
@@ -87,6 +88,15 @@ enum vcpu_mode {
 };
 #define VCPU_MODE_MASK 3ULL
 #define VCPU_ENTRY_ONE 4ULL /* run_state counts entries above the mode bits */
+
+/* One exit as the stall report's ring keeps it (vm/stall.h). */
+struct vcpu_exit_trace {
+	u8 reason;                      /* enum exit_reason */
+	u32 hw_reason;
+	u64 rip;
+	u64 qual;                       /* the gpa of a TDP fault, the address of a #PF, else the hardware's qualification */
+};
+#define VCPU_EXIT_RING 16
 
 struct vcpu {
 	struct vm *vm;                  /* constant */
@@ -124,6 +134,9 @@ struct vcpu {
 	 * spent on them (the handler and the requests it raised, as root loads and syncs; not the hardware's exit). */
 	u64 exits_by_reason[NR_EXIT_REASONS];
 	u64 exit_cycles[NR_EXIT_REASONS];
+	/* hv.stall only: its last exits (vm/stall.h). The vCPU's CPU only. */
+	struct vcpu_exit_trace exit_ring[VCPU_EXIT_RING];
+	u32 exit_ring_pos;
 };
 
 /* Slots of vm->devices[]: each device model's private state. */
@@ -143,6 +156,14 @@ struct vm {
 	/* Atomic: the TSC deadline of its next scan, ~0 without ws= (vm/ws.c writes it): vCPU 0's run loop compares
 	 * it on every pass, so it is here, one load away, not behind a call. */
 	u64 ws_next;
+	/* The stall report (vm/stall.h): the TSC of the console's last line, and of the next look at it (~0 without
+	 * hv.stall), both atomic, compared on every pass of the run loop like ws_next; the silence that makes a report,
+	 * in TSC cycles (constant), and the reports made (atomic). */
+	u64 last_output;
+	u64 stall_next;
+	u64 stall_cycles;
+	u32 stall_reports;
+	u64 nmi_kicks;                  /* atomic: vCPUs forced out of the guest by NMI (vm/vcpu.c: kick_by_nmi) */
 	struct io_bus pio, mmio;        /* set up before the vCPUs run; each device model locks its own state */
 	u32 nr_vcpus;                   /* constant */
 	struct vcpu *vcpus[VM_MAX_VCPUS]; /* constant once the VM is built */

@@ -120,6 +120,11 @@ void lapic_send_wake_others(void)
 	send_ipi(0, ICR_ALL_BUT_SELF | VEC_WAKE);
 }
 
+void lapic_send_nmi(u32 apic_id)
+{
+	send_ipi(apic_id, ICR_NMI | ICR_LEVEL_ASSERT);
+}
+
 void lapic_send_nmi_others(void)
 {
 	send_ipi(0, ICR_NMI | ICR_ALL_BUT_SELF | ICR_LEVEL_ASSERT);

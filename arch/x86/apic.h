@@ -16,6 +16,8 @@ void lapic_send_sipi(u32 apic_id, u8 vector_page);
 void lapic_send_nmi_others(void);
 /* Wake a CPU sleeping in HLT (VEC_WAKE, acknowledged and otherwise ignored). */
 void lapic_send_wake(u32 apic_id);
+/* An NMI to one CPU: forces it out of a guest whatever the guest's state (NMI exiting), see vcpu.c. */
+void lapic_send_nmi(u32 apic_id);
 void lapic_send_wake_others(void);
 
 /* The host timer that bounds how long a guest runs: an interrupt at TSC `deadline` makes the running guest exit.

@@ -18,6 +18,9 @@ void interrupt_dispatch(struct irq_frame *f)
 	if (f->vector == 2) {
 		if (panic_in_progress())
 			cpu_halt_forever();
+		/* A kick: its work (leaving the guest) is done by the time this runs. */
+		if (__atomic_exchange_n(&this_cpu()->nmi_kick, false, __ATOMIC_ACQ_REL))
+			return;
 		/* An NMI nobody sent on purpose (watchdog, hardware error): report it, the hypervisor goes on. */
 		pr_warn("hv: NMI on CPU %u\n", this_cpu_id());
 		return;

@@ -149,6 +149,7 @@ CASES += [
 # ---- SMP guests (tests/guests/smp.c): APs started by INIT-SIPI-SIPI, IPIs between vCPUs, concurrent TDP faults ----
 SMP_MODULES = [(GUEST + "smpcrash.elf", 'vm=smpcrash mem=32M cpus=2 cmdline="cpus=2"'),
                (GUEST + "smpcrash.elf", 'vm=smphalt mem=32M cpus=2 cmdline="cpus=2 halt"'),
+               (GUEST + "smpcrash.elf", 'vm=smpcli mem=32M cpus=2 cmdline="cpus=2 cli"'),
                (GUEST + "smp.elf", 'vm=smp2 mem=64M cpus=2 cmdline="cpus=2"'),
                (GUEST + "hello.elf", "vm=uni mem=16M"),
                (GUEST + "smp.elf", 'vm=smp4 mem=96M cpus=4 cmdline="cpus=4"'),
@@ -158,6 +159,8 @@ SMP_EXPECT = [r"^\[smpcrash\] TEST smpcrash STARTED", r"^\[smpcrash\] smpcrash: 
               r"^vm smpcrash: ended: triple fault",  # the whole VM, with its BSP still running; the next VMs run
               r"^vm smphalt: all 2 vCPUs stopped; the last, vcpu \d, halted with interrupts disabled",
               r"^vm smphalt: ended: halted with interrupts disabled",
+              # the BSP spinning with interrupts off, its timer taking it out and back in, must not outlive the VM
+              r"^\[smpcli\] smpcrash: AP 1 about to triple fault", r"^vm smpcli: ended: triple fault",
               r"^\[smp2\] TEST smp PASS", r"^vm smp2: ended: debug-exit, status 0x1 ",
               r"^\[uni\] TEST hello PASS", r"^vm uni: ended: debug-exit, status 0x1 ",
               r"^\[smp4\] TEST smp PASS", r"^vm smp4: ended: debug-exit, status 0x1 ",
@@ -174,6 +177,24 @@ CASES += [
          forbid=GUEST_NEVER + [r"^\[toobig\]", r"smpcrash FAIL"], timeout=240),
     Case("bochs-vmx-smp", "bochs", "corei7_skylake_x", megs=512, modules=SMP2_MODULES, expect=SMP2_EXPECT,
          forbid=GUEST_NEVER + [r"^\[toobig\]", r"smpcrash FAIL"], timeout=900),
+]
+
+# The stall report (hv.stall=1, vm/stall.h): the BSP spins with interrupts off and its timer running while the AP
+# waits about 6e9 TSC cycles (seconds, at QEMU's TSC rate) before its triple fault; the silence gets a report from
+# each vCPU, with its registers, interrupt state and last exits, and the VM still ends as the AP's fault says.
+CASES += [
+    Case("qemu-svm-stall", "qemu", "max", cpus=2, mem="512M", cmdline="loglevel=6 hv.panic=poweroff hv.stall=1",
+         modules=[(GUEST + "smpcrash.elf", 'vm=stall mem=32M cpus=2 cmdline="cpus=2 cli wait=6000000000"')],
+         expect=[r"^vm stall: stall report 1 of 4: no console output for 1 s; vCPU states follow",
+                 r"^vm stall: stall: vcpu 0 rip 0008:[0-9a-f]+ cpl 0 rflags [0-9a-f]{1,2} ",  # IF (bit 9) clear
+                 r"^vm stall: stall: vcpu 0 rax ",
+                 r"^vm stall: stall: vcpu 0 intr blocked, nmi none; lapic tpr 0 isr -1 irr 64 pending 64 timer in \d+ "
+                 r"ms; \d+ entries, \d+ exits, 0 injected",
+                 r"^vm stall: stall: vcpu 0 exit -1: ",
+                 r"^vm stall: stall: vcpu 1 rip ", r"^vm stall: stall report 2 of 4",
+                 r"^\[stall\] smpcrash: AP 1 about to triple fault", r"^vm stall: ended: triple fault",
+                 r"^hv: all VMs have ended"],
+         forbid=GUEST_NEVER + [r"smpcrash FAIL", r"stall report 5"], timeout=120),
 ]
 
 
@@ -399,24 +420,23 @@ CASES += [
     # The page-table storm: remaps, CR3 switches, every permission combination with exact error codes and A/D, SMP
     # shootdowns, and the same under PAE paging (PDPTEs loaded at CR3, Linux's half-writes) and 32-bit paging (4 MiB
     # pages, 4-byte entries), which the shadow MMU shadows with PAE-format tables.
-    Case("qemu-svm-shadow-ptstorm", "qemu", "max", mem="1G", cmdline=SHADOW + " hv.shadow_unsync=1",
+    Case("qemu-svm-shadow-ptstorm", "qemu", "max", mem="1G", cmdline=SHADOW,
          modules=ptstorm_modules(" tcg_rsvd"),
          expect=SHADOW_EXPECT + PTSTORM_EXPECT
          + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs.* [1-9]\d* PAE half-writes merged"],
          forbid=GUEST_NEVER + [r"TEST ptstorm\w* SKIP"], timeout=240),
     # Debian's kernel to userspace and power-off under shadow paging: its /init checks pass, and the VM's end report
     # gives the shadow MMU's counts.
-    Case("qemu-svm-shadow-linux", "qemu", "max", mem="2G", cmdline=SHADOW + " hv.shadow_unsync=1",
+    Case("qemu-svm-shadow-linux", "qemu", "max", mem="2G", cmdline=SHADOW,
          modules=linux_modules(64),
          expect=SHADOW_EXPECT + LINUX_EXPECT + [r"^vm linux: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs",
                                                 r"^vm linux: shadow MMU: .* [1-9]\d* root syncs, \d+ leaves zapped by "
                                                 r"INVLPG, [1-9]\d* leaves prefetched"], forbid=LINUX_FORBID,
          ordered=True, timeout=500),
-    # The same on VMX without EPT: the storm's 4-level phases with unsync leaves on Skylake, and without them (every
-    # guest table write-protected) on Penryn; Linux with 2 vCPUs (its APs start in real mode, so in vm86) with every
-    # guest table write-protected (the default: unsync tables hang it in /init in some runs, an open defect, see
-    # README).
-    Case("bochs-vmx-shadow-ptstorm", "bochs", "corei7_skylake_x", megs=512, cmdline=VMX_SHADOW + " hv.shadow_unsync=1",
+    # The same on VMX without EPT: the storm's 4-level phases with unsync leaves (the default) on Skylake, and
+    # without them (every guest table write-protected, hv.shadow_unsync=0) on Penryn; Linux with 2 vCPUs (its APs
+    # start in real mode, so in vm86) without them on Skylake and with them on Penryn.
+    Case("bochs-vmx-shadow-ptstorm", "bochs", "corei7_skylake_x", megs=512, cmdline=VMX_SHADOW,
          modules=ptstorm_modules(),
          expect=VMX_SHADOW_EXPECT + PTSTORM_EXPECT
          + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs"],
@@ -427,15 +447,17 @@ CASES += [
          forbid=GUEST_NEVER + [r"TEST ptstorm\w* SKIP", r"without P"], timeout=900),
     # Bochs runs Linux's 200 fork+execs under shadow paging in about 10 minutes (every process's kernel half is
     # shadowed again): 20 here, and 8 MiB for the memory check.
-    Case("bochs-vmx-shadow-linux", "bochs", "corei7_skylake_x", megs=1024, cmdline=VMX_SHADOW,
+    Case("bochs-vmx-shadow-linux", "bochs", "corei7_skylake_x", megs=1024, cmdline=VMX_SHADOW + " hv.shadow_unsync=0",
          modules=linux_modules(8, cpus=2, forks=20), expect=VMX_SHADOW_EXPECT + linux_expect(2, forks=20) +
-         [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID, ordered=True, timeout=1200),
+         [r"^vm linux: shadow MMU: \d+ faults.* 0 unsyncs, 0 syncs"], forbid=LINUX_FORBID, ordered=True,
+         timeout=1200),
     # Penryn starts the kernel at its 32-bit entry (entry=32): Linux's own switch from protected mode without paging
     # (on the direct shadow root, CR0.PG forced on) to long mode, on a CPU without unrestricted guest.
     Case("bochs-penryn-linux", "bochs", "core2_penryn_t9600", megs=1024,
          modules=linux_modules(8, cpus=2, forks=20, entry=32),
          expect=PENRYN_EXPECT + [r"^vm linux: linux: .*; 32-bit entry at 0x"] + linux_expect(2, forks=20) +
-         [r"^vm linux: shadow MMU: \d+ faults"], forbid=LINUX_FORBID, ordered=True, timeout=1200),
+         [r"^vm linux: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs"], forbid=LINUX_FORBID,
+         ordered=True, timeout=1200),
 ]
 
 

@@ -17,6 +17,10 @@
 #define LAPIC_ESR     0x280
 #define LAPIC_ICR_LO  0x300
 #define LAPIC_ICR_HI  0x310
+#define LAPIC_LVT_TIMER 0x320
+#define LAPIC_TMICT   0x380
+#define LAPIC_TDCR    0x3e0
+#define LAPIC_TIMER_PERIODIC (1u << 17)
 
 #define SVR_ENABLE (1u << 8)
 #define DFR_FLAT   0xffffffffu
