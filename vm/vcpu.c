@@ -452,6 +452,7 @@ static int enter_guest(struct vcpu *v)
 int vcpu_run_loop(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
+	u64 exited_at = 0; /* the TSC when the guest last exited, until that exit's cost is counted */
 
 	__atomic_store_n(&v->cpu, this_cpu(), __ATOMIC_RELEASE);
 	this_cpu()->vcpu = v;
@@ -461,16 +462,18 @@ int vcpu_run_loop(struct vcpu *v)
 			vcpu_lapic_drain_inbox(v);
 		if (vlapic_core_events(v->lapic))
 			take_lapic_events(v);
-		u64 t0 = rdtsc();
 		int r = handle_requests(v);
-		/* What an exit asked for (a root load, a sync) is part of its cost. */
-		v->exit_cycles[v->exit.reason] += rdtsc() - t0;
 		if (r) {
 			vm_log(vm, LOG_ERR, "vcpu %u: cannot load an MMU root (%d)\n", v->id, r);
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
 			break;
 		}
 		u64 now = rdtsc();
+		/* An exit's cost: its handler and what it asked for (a root load, a sync) above, two TSC reads apart. */
+		if (exited_at) {
+			v->exit_cycles[v->exit.reason] += now - exited_at;
+			exited_at = 0;
+		}
 		if (v->wait_sipi) {
 			wait_for_sipi(v, now);
 			continue;
@@ -494,12 +497,11 @@ int vcpu_run_loop(struct vcpu *v)
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
 			break;
 		}
+		exited_at = rdtsc();
 		v->stats[VM_STAT_EXITS]++;
 		if (unlikely(vm->stall_cycles))
 			vcpu_stall_record_exit(v, virt_ops->get_rip(v));
-		t0 = rdtsc();
 		r = exit_dispatch(v);
-		v->exit_cycles[v->exit.reason] += rdtsc() - t0;
 		if (r < 0 && !vm->ended) {
 			vm_log(vm, LOG_ERR, "vcpu %u: exit handler failed (%d)\n", v->id, r);
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
