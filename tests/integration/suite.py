@@ -353,6 +353,9 @@ def linux_expect(cpus=None, forks=200):
 
 LINUX_EXPECT = linux_expect()
 LINUX_FORBID = linux_check.FORBID + [r"PANIC", r"EXCEPTION", r"unhandled exit", r"VM entry failed"]
+# Bochs Linux runs log each vCPU's state after 120 s (guest time) without console output (vm/stall.h), so that a
+# hang leaves more than its last line behind; a quiet boot stage may report once, which fails nothing.
+BOCHS_LINUX = "loglevel=6 hv.panic=poweroff hv.stall=120"
 CASES += [
     Case("qemu-svm-linux", "qemu", "max", mem="2G", modules=linux_modules(64), expect=LINUX_EXPECT,
          forbid=LINUX_FORBID, ordered=True, timeout=400),
@@ -360,7 +363,8 @@ CASES += [
     # quarters of it in its four md5sum passes: here BENCH memory_16m is 27 s and memory_64m 106 s of guest time (50 M
     # ticks a second), and the case's wall time 290 s and 595 s. So the Bochs run writes and checks 16 MiB (QEMU does
     # the full 64 MiB).
-    Case("bochs-vmx-linux", "bochs", "corei7_skylake_x", megs=1024, modules=linux_modules(16, cpus=2),
+    Case("bochs-vmx-linux", "bochs", "corei7_skylake_x", megs=1024, cmdline=BOCHS_LINUX,
+         modules=linux_modules(16, cpus=2),
          expect=linux_expect(2), forbid=LINUX_FORBID, ordered=True, timeout=1200),
 ]
 # The VM with two vCPUs on two CPUs: /init's smp check (hv.cpus=2) must pass as well.
@@ -447,13 +451,13 @@ CASES += [
          forbid=GUEST_NEVER + [r"TEST ptstorm\w* SKIP", r"without P"], timeout=900),
     # Bochs runs Linux's 200 fork+execs under shadow paging in about 10 minutes (every process's kernel half is
     # shadowed again): 20 here, and 8 MiB for the memory check.
-    Case("bochs-vmx-shadow-linux", "bochs", "corei7_skylake_x", megs=1024, cmdline=VMX_SHADOW + " hv.shadow_unsync=0",
+    Case("bochs-vmx-shadow-linux", "bochs", "corei7_skylake_x", megs=1024, cmdline=BOCHS_LINUX + " hv.tdp=0 hv.shadow_unsync=0",
          modules=linux_modules(8, cpus=2, forks=20), expect=VMX_SHADOW_EXPECT + linux_expect(2, forks=20) +
          [r"^vm linux: shadow MMU: \d+ faults.* 0 unsyncs, 0 syncs"], forbid=LINUX_FORBID, ordered=True,
          timeout=1200),
     # Penryn starts the kernel at its 32-bit entry (entry=32): Linux's own switch from protected mode without paging
     # (on the direct shadow root, CR0.PG forced on) to long mode, on a CPU without unrestricted guest.
-    Case("bochs-penryn-linux", "bochs", "core2_penryn_t9600", megs=1024,
+    Case("bochs-penryn-linux", "bochs", "core2_penryn_t9600", megs=1024, cmdline=BOCHS_LINUX,
          modules=linux_modules(8, cpus=2, forks=20, entry=32),
          expect=PENRYN_EXPECT + [r"^vm linux: linux: .*; 32-bit entry at 0x"] + linux_expect(2, forks=20) +
          [r"^vm linux: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs"], forbid=LINUX_FORBID,
