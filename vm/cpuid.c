@@ -3,6 +3,7 @@
  * its own topology (one logical processor per vCPU), and the hypervisor leaves at 0x40000000. Leaves 7 and the
  * extended feature leaves are whitelists: a new CPU feature stays hidden until someone decides it is safe. */
 #include "arch/x86/cpu.h"
+#include "arch/x86/virt.h"
 #include "hv/string.h"
 #include "vm/vcpu.h"
 
@@ -85,6 +86,11 @@ void cpuid_policy(struct vcpu *v, u32 leaf, u32 sub, u32 out[4])
 			r.eax = 0;
 			r.ebx = (r.ebx & (u32)L7_EBX_KEEP) | (u32)L7_EBX_SET;
 			r.ecx = r.edx = 0;
+			/* PKU, and OSPKE as the guest's CR4.PKE says (the hardware's own rule): its PKRU is in the CPU's
+			 * register while it runs, reset between guests (fpu_reset). Not under shadow paging, whose leaves
+			 * carry no protection keys yet. */
+			if (cpu_has_pku() && !v->vm->mmu.shadow.enabled)
+				r.ecx |= BIT(3) | ((virt_ops->get_cr(v, 4) & CR4_PKE) ? BIT(4) : 0);
 		} else {
 			r.eax = r.ebx = r.ecx = r.edx = 0;
 		}

@@ -45,9 +45,18 @@ void cpu_get_brand(char brand[49])
 		brand[n - 1] = 0;
 }
 
+bool cpu_has_pku(void)
+{
+	static int have = -1;
+
+	if (have < 0)
+		have = cpuid(0).eax >= 7 && (cpuid_count(7, 0).ecx & BIT(3));
+	return have;
+}
+
 void cpu_setup_this_cpu(void)
 {
-	write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
+	write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT | (cpu_has_pku() ? CR4_PKE : 0));
 	write_cr0((read_cr0() | CR0_MP | CR0_NE) & ~(u64)(CR0_EM | CR0_TS));
 }
 
@@ -60,6 +69,9 @@ void fpu_reset(void)
 		[28] = 0xff, [29] = 0xff,              /* MXCSR_MASK (ignored by FXRSTOR) */
 	};
 	__asm__ __volatile__("fninit; fxrstor %0" ::"m"(clean));
+	/* PKRU is user state like the FPU's, and outside XSAVE here: its reset value is 0 (SDM 2.7). */
+	if (cpu_has_pku())
+		wrpkru(0);
 }
 
 void debug_regs_reset(void)

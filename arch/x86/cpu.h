@@ -74,6 +74,7 @@ DEFINE_CR(4)
 #define CR4_SMEP BIT(20)
 #define CR4_SMAP BIT(21)
 #define CR4_LA57 BIT(12)
+#define CR4_PKE BIT(22)
 
 #define RFLAGS_CF BIT(0)
 #define RFLAGS_ZF BIT(6)
@@ -144,6 +145,19 @@ static inline void cpu_halt_until(bool (*cond)(void *arg), void *arg)
 
 /* Per-CPU control-register setup every CPU runs once: FXSAVE/SSE enabled so guest FPU state can be reset. */
 void cpu_setup_this_cpu(void);
+/* Protection keys (CPUID.7.0:ECX.PKU): the host turns CR4.PKE on where the CPU has them, so that it can reset and
+ * read a guest's PKRU. Its own mappings are all supervisor ones, which PKRU never restricts. */
+bool cpu_has_pku(void);
+static inline u32 rdpkru(void)
+{
+	u32 eax, edx;
+	__asm__ __volatile__("rdpkru" : "=a"(eax), "=d"(edx) : "c"(0));
+	return eax;
+}
+static inline void wrpkru(u32 val)
+{
+	__asm__ __volatile__("wrpkru" ::"a"(val), "c"(0), "d"(0) : "memory");
+}
 /* Give the FPU and SSE registers their power-on values (FNINIT, zeroed XMM, MXCSR 0x1f80), so nothing one guest
  * left there is visible to the next. The hypervisor itself never touches them. */
 void fpu_reset(void);

@@ -75,7 +75,7 @@ void svm_shadow_sync(struct svm_vcpu *s)
 		cr0 |= CR0_PG;
 		/* The direct root's leaves are user pages: with the guest's paging off its SMEP/SMAP/PKE mean nothing,
 		 * and left on they would fault every supervisor access forever. */
-		cr4 &= ~(u64)(CR4_SMEP | CR4_SMAP | BIT(22));
+		cr4 &= ~(u64)(CR4_SMEP | CR4_SMAP | CR4_PKE);
 		efer &= ~(u64)(EFER_LME | EFER_LMA);
 	}
 	save->cr0 = cr0;

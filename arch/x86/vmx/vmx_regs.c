@@ -145,10 +145,11 @@ static int set_cr0(struct vcpu *v, u64 val)
 	return 0;
 }
 
-/* CR4 bits a guest may set: what the host CPU allows in VMX operation minus what this hypervisor hides. */
+/* CR4 bits a guest may set: what the host CPU allows in VMX operation minus what this hypervisor hides (PKE where the
+ * CPU has no protection keys: CPUID then shows none either). */
 static u64 cr4_guest_allowed(void)
 {
-	u64 hidden = CR4_VMXE | CR4_SMXE | CR4_OSXSAVE | BIT(12) /* LA57 */ | BIT(23) /* CET */ | BIT(22) /* PKE */;
+	u64 hidden = CR4_VMXE | CR4_SMXE | CR4_OSXSAVE | CR4_LA57 | BIT(23) /* CET */ | (cpu_has_pku() ? 0 : CR4_PKE);
 	return vmx_caps.cr4_fixed1 & ~hidden;
 }
 
@@ -157,6 +158,9 @@ static int set_cr4(struct vcpu *v, u64 val)
 	struct vmx_vcpu *x = to_vmx(v);
 
 	if (val & ~cr4_guest_allowed())
+		return -EINVAL;
+	/* Shadow leaves carry no protection keys (yet): a shadow-paged guest is offered none. */
+	if ((val & CR4_PKE) && x->shadow)
 		return -EINVAL;
 	if ((x->efer & EFER_LMA) && !(val & CR4_PAE))
 		return -EINVAL;

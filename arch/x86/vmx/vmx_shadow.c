@@ -15,7 +15,6 @@
 #include "kernel/options.h"
 #include "mm/shadow/gwalk.h"
 
-#define CR4_PKE BIT(22)
 
 void vmx_shadow_setup(struct vmx_vcpu *x)
 {
