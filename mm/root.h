@@ -69,6 +69,10 @@ union mmu_role {
 		u32 ad_disabled : 1;     /* the format has no hardware A/D: aging uses access tracking */
 		u32 mirror : 1;          /* a mirror of private memory (a later issue) */
 		u32 as_id : 1;           /* address space (SMM later) */
+		/* A direct page below a guest huge page: that page's protection key (bits 62:59 of a 4-level guest's
+		 * leaf), which its leaves all carry, so two huge pages of one frame under different keys do not share
+		 * it. 0 elsewhere. */
+		u32 pkey : 4;
 	};
 };
 static_assert(sizeof(union mmu_role) == sizeof(u32), "the role is compared as one word");

@@ -123,6 +123,14 @@ static inline u64 spte_lockless_mask(const struct pt_format *fmt)
 #define SPTE_ACC_EXEC BIT(2)
 #define SPTE_ACC_USER BIT(3) /* a leaf CPL 3 may use (shadow paging; TDP leaves are always "user": NPT needs it) */
 #define SPTE_ACC_ALL (SPTE_ACC_READ | SPTE_ACC_WRITE | SPTE_ACC_EXEC | SPTE_ACC_USER)
+/* Above the access kinds, for shadow paging's x86-format leaves: the guest leaf's protection key (its bits 62:59),
+ * which the CPU checks against the guest's PKRU in the shadow leaf as it would in the guest's. TDP leaves carry
+ * none (0). */
+#define SPTE_ACC_PKEY_SHIFT 4
+#define SPTE_ACC_PKEY_MASK (0xfu << SPTE_ACC_PKEY_SHIFT)
+#define SPTE_PKEY_SHIFT 59
+#define SPTE_PKEY_MASK GENMASK_ULL(62, SPTE_PKEY_SHIFT)
+static_assert(!(SPTE_PKEY_MASK & SPTE_SW_MASK), "a shadow leaf's protection key is not a software bit");
 
 static inline bool spte_is_present(u64 spte)
 {
@@ -201,6 +209,7 @@ static inline u64 make_leaf_spte(const struct pt_format *fmt, hpa_t hpa, int lev
 		spte |= SPTE_HOST_WRITABLE;
 	if ((access & SPTE_ACC_WRITE) && host_writable && mmu_writable)
 		spte |= SPTE_MMU_WRITABLE | fmt->writable | fmt->dirty;
+	spte |= (u64)((access & SPTE_ACC_PKEY_MASK) >> SPTE_ACC_PKEY_SHIFT) << SPTE_PKEY_SHIFT;
 	BUG_ON(spte_is_mmio(fmt, spte)); /* an hpa with NPT's reserved bit 51 */
 	return spte;
 }

@@ -81,13 +81,16 @@ static bool gptes_unchanged(struct mmu *mmu, const struct walk_ctx *c, const str
 }
 
 /* The access kinds of the leaf: what the guest's tables grant, except write while the guest's D bit is clear and
- * the access is not a write (the first write then faults, and the walk sets D, as the CPU would). */
+ * the access is not a write (the first write then faults, and the walk sets D, as the CPU would); and in 4-level
+ * paging the leaf's protection key (only there does the CPU use one). */
 static u32 leaf_access(const struct shadow_paging *p, const struct gwalk_result *res, u32 pferr)
 {
 	u32 acc = SPTE_ACC_READ;
 
 	if (!p->mode.pg)
 		return SPTE_ACC_ALL;
+	if (p->mode.lma)
+		acc |= (u32)((res->pte[res->level] & SPTE_PKEY_MASK) >> SPTE_PKEY_SHIFT) << SPTE_ACC_PKEY_SHIFT;
 	if (res->perm & GWALK_PERM_U)
 		acc |= SPTE_ACC_USER;
 	if (res->perm & GWALK_PERM_X)
@@ -140,9 +143,11 @@ static void child_key(struct mmu_root *root, const struct shadow_paging *p, cons
 		if (role->has_4_byte_gpte)
 			role->quadrant = (vpn / PT_ENTRIES) & 1; /* vpn: 2 MiB aligned, clevel 1 */
 	} else {
-		/* Its leaves all get the huge page's access: it is part of the key (root.h). */
+		/* Its leaves all get the huge page's access and key: they are part of the key (root.h). */
+		u32 acc = leaf_access(p, res, pferr);
 		role->direct = 1;
-		role->access = leaf_access(p, res, pferr);
+		role->access = acc & SPTE_ACC_ALL;
+		role->pkey = (acc & SPTE_ACC_PKEY_MASK) >> SPTE_ACC_PKEY_SHIFT;
 		*gfn = (res->gpa >> PAGE_SHIFT) & ~(pt_level_pages(iter->level) - 1);
 	}
 }
@@ -265,6 +270,7 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 	f->mapped_level = 1;
 	if (spte_is_present(iter.old_spte)) {
 		if (spte == iter.old_spte || (spte_pfn(spte) == spte_pfn(iter.old_spte) &&
+					      !((spte ^ iter.old_spte) & SPTE_PKEY_MASK) &&
 					      spte_allows(shadow_fmt, iter.old_spte, f->access))) {
 			if (refused)
 				return MMU_FAULT_WRITE_PROTECTED;

@@ -13,7 +13,8 @@
 #include "hv/bug.h"
 #include "mm/shadow/shadow_internal.h"
 
-/* What make_leaf_spte needs of a guest 4K entry: the access it grants below the role's (the upper levels'). */
+/* What make_leaf_spte needs of a guest 4K entry: the access it grants below the role's (the upper levels'), and its
+ * protection key where the hardware walks 4-level tables (the leaf's bits 62:59 are reserved in PAE format). */
 static u32 gpte_access(const struct spage *sp, u64 gpte)
 {
 	u32 acc = sp->role.access & (SPTE_ACC_READ | SPTE_ACC_EXEC);
@@ -24,6 +25,8 @@ static u32 gpte_access(const struct spage *sp, u64 gpte)
 		acc |= sp->role.access & SPTE_ACC_USER;
 	if (!sp->role.has_4_byte_gpte && (gpte & GPTE_NX))
 		acc &= ~SPTE_ACC_EXEC;
+	if (!sp->role.pae_format)
+		acc |= (u32)((gpte & SPTE_PKEY_MASK) >> SPTE_PKEY_SHIFT) << SPTE_ACC_PKEY_SHIFT;
 	return acc;
 }
 
@@ -63,7 +66,7 @@ void __shadow_prefetch(struct mmu *mmu, const struct shadow_paging *p, struct sp
 			continue;
 		if (sp->role.direct) {
 			gfn = sp->gfn + j;
-			acc = sp->role.access;
+			acc = sp->role.access | (u32)sp->role.pkey << SPTE_ACC_PKEY_SHIFT;
 		} else {
 			gpte = esize == 4 ? g.e4[i] : g.e8[i];
 			if ((gpte & (GPTE_P | GPTE_A)) != (GPTE_P | GPTE_A) || (gpte & rsvd))

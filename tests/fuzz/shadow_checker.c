@@ -153,6 +153,8 @@ static SX_NO_COVERAGE void check_leaf(const struct mmu_root *r, const struct gwa
 		CHECK(res.perm & GWALK_PERM_U);
 	if (!(s & PTE_NX))
 		CHECK(res.perm & GWALK_PERM_X);
+	/* The guest leaf's protection key where the hardware walks 4-level tables (PAE format reserves the bits). */
+	CHECK_EQ(s & SPTE_PKEY_MASK, root_fmt(r) == FMT_4L ? res.pte[res.level] & SPTE_PKEY_MASK : 0);
 }
 
 static SX_NO_COVERAGE void check_entry(const struct mmu_root *r, int level, u64 vpn, u64 *sptep, void *arg)

@@ -249,6 +249,45 @@ TEST(shadow_fault_under_guest_1g_page_uses_direct_pages)
 	sx_teardown();
 }
 
+#define PKEY(k) ((u64)(k) << SPTE_PKEY_SHIFT)
+
+/* 4-level paging: the CPU checks a leaf's protection key (bits 62:59) against the guest's PKRU in the shadow leaf
+ * as it would in the guest's own, so every shadow leaf carries its guest leaf's key: 4K leaves, the prefetched ones
+ * beside them, and the direct leaves below a guest 2M page, whose direct page has the key in its role (a second
+ * mapping of the same frame under another key must not share it). A key change in the guest entry is a change. */
+TEST(shadow_fault_leaves_carry_the_guest_protection_key)
+{
+	sx_setup(64);
+	CHECK_EQ(sx_load(), 0);
+	sx_map(sx.p.cr3, GVA, SX_DATA, 1, G_ALL, G_ALL | G_D | PKEY(5));
+	gpa_t pte2 = sx_map(sx.p.cr3, GVA + PAGE_SIZE, SX_DATA + PAGE_SIZE, 1, G_ALL, G_ALL | G_A | G_D | PKEY(9));
+	fault_fixed(GVA, SX_DATA, PFERR_USER);
+	CHECK_EQ(sx_leaf(GVA) & SPTE_PKEY_MASK, PKEY(5));
+	if (!sx_leaf(GVA + PAGE_SIZE)) /* prefetched only where the fixture's RAM counts as used */
+		fault_fixed(GVA + PAGE_SIZE, SX_DATA + PAGE_SIZE, PFERR_USER);
+	CHECK_EQ(sx_leaf(GVA + PAGE_SIZE) & SPTE_PKEY_MASK, PKEY(9));
+	/* The guest moves the page to key 2 (and flushes): the fault on the leaf with the old key remakes it. */
+	sx_write(pte2, (sx_read(pte2) & ~SPTE_PKEY_MASK) | PKEY(2));
+	CHECK_EQ(sx_leaf(GVA + PAGE_SIZE), 0); /* the write to the write-protected table zapped it */
+	fault_fixed(GVA + PAGE_SIZE, SX_DATA + PAGE_SIZE, PFERR_USER);
+	CHECK_EQ(sx_leaf(GVA + PAGE_SIZE) & SPTE_PKEY_MASK, PKEY(2));
+	/* Two 2M guest pages of one frame, keys 3 and 7: two direct pages, each leaf with its page's key. */
+	gva_t a = 0x40000000ULL, b = 0x40200000ULL;
+	sx_map(sx.p.cr3, a, 0x600000, 2, G_ALL, G_ALL | G_D | PKEY(3));
+	sx_map(sx.p.cr3, b, 0x600000, 2, G_ALL, G_ALL | G_D | PKEY(7));
+	fault_fixed(a + 0x5000, 0x605000, 0);
+	fault_fixed(b + 0x5000, 0x605000, 0);
+	CHECK_EQ(sx_leaf(a + 0x5000) & SPTE_PKEY_MASK, PKEY(3));
+	CHECK_EQ(sx_leaf(b + 0x5000) & SPTE_PKEY_MASK, PKEY(7));
+	struct spage *da = sx_spage_at(sx.vcpu.current, a, 1), *db = sx_spage_at(sx.vcpu.current, b, 1);
+	CHECK(da && db && da != db && da->role.direct && db->role.direct);
+	CHECK_EQ(da->gfn, db->gfn);
+	CHECK_EQ(da->role.pkey, 3);
+	CHECK_EQ(db->role.pkey, 7);
+	sx_check();
+	sx_teardown();
+}
+
 /* A guest #PF: MMU_FAULT_GUEST_PF with the error code the CPU would give, and nothing new in the shadow tables. */
 static void expect_guest_pf(gva_t gva, u32 pferr, u32 ec)
 {

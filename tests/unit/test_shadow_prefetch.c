@@ -54,7 +54,7 @@ TEST(shadow_prefetch_takes_accessed_entries_with_read_fault_rights)
 	gpa_t pte1 = sx_map(cr3, va(0), SX_DATA, 1, G_ALL, G_ALL | G_D);	     /* the fault's; A set by it */
 	sx_map(cr3, va(1), SX_DATA + 0x1000, 1, G_ALL, G_ALL | G_A | G_D);	     /* W: D is set */
 	sx_map(cr3, va(2), SX_DATA + 0x2000, 1, G_ALL, G_ALL | G_A);		     /* no D: no W */
-	sx_map(cr3, va(3), SX_DATA + 0x3000, 1, G_ALL, G_P | G_US | G_A | G_D);	     /* read-only */
+	sx_map(cr3, va(3), SX_DATA + 0x3000, 1, G_ALL, G_P | G_US | G_A | G_D | (11ULL << 59)); /* read-only, key 11 */
 	sx_map(cr3, va(4), SX_DATA + 0x4000, 1, G_ALL, G_ALL | G_D);		     /* no A: never used */
 	sx_map(cr3, va(5), SX_DATA + 0x5000, 1, G_ALL, SUP | G_A | G_D | G_NX);	     /* supervisor, no X */
 	sx_map(cr3, va(6), SX_DATA + 0x6000 + BIT(45), 1, G_ALL, G_ALL | G_A | G_D); /* reserved (MAXPHYADDR 40) */
@@ -64,6 +64,8 @@ TEST(shadow_prefetch_takes_accessed_entries_with_read_fault_rights)
 	sx_check_leaf(va(1), SX_DATA + 0x1000, true, true, true);
 	sx_check_leaf(va(2), SX_DATA + 0x2000, false, true, true);
 	sx_check_leaf(va(3), SX_DATA + 0x3000, false, true, true);
+	CHECK_EQ(sx_leaf(va(3)) & SPTE_PKEY_MASK, 11ULL << SPTE_PKEY_SHIFT); /* its protection key too */
+	CHECK_EQ(sx_leaf(va(2)) & SPTE_PKEY_MASK, 0);
 	sx_check_leaf(va(5), SX_DATA + 0x5000, true, false, false);
 	CHECK_EQ(sx_leaf(va(4)), 0);
 	CHECK_EQ(sx_leaf(va(6)), 0);
