@@ -181,13 +181,8 @@ void mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young
 
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
-	/* The shadow MMU has no gfn-to-SPTE map yet: it drops every root, the coarse but exact answer. */
-	if (mmu->shadow.enabled) {
-		mmu_invalidate_all_roots(mmu);
-		return;
-	}
 	spin_lock(&mmu->lock);
-	__tdp_zap_gfn_range(mmu, start, end);
+	mmu->engine->zap_gfn_range(mmu, start, end);
 	__mmu_flush_and_free(mmu);
 	spin_unlock(&mmu->lock);
 }

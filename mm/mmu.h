@@ -101,6 +101,9 @@ struct mmu_engine {
 	/* Optional: the same walk (ageing), saying which gfns a young leaf maps: bit i of young for gfn start + i
 	 * (the caller clears the bitmap). Without it, mmu_age_gfn_range_young asks age_gfn_range gfn by gfn. */
 	void (*age_gfn_range_young)(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
+	/* Under mmu->lock: every leaf that maps a gfn of [start, end) goes, through the change hook; the caller
+	 * flushes (__mmu_flush_and_free) before the frames behind the range may be reused. */
+	void (*zap_gfn_range)(struct mmu *mmu, gfn_t start, gfn_t end);
 };
 
 /* Tables unlinked but not yet freed, waiting for the remote TLB flush; a full batch is flushed early. */

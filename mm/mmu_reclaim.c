@@ -44,10 +44,6 @@ int mmu_reclaim_chunk(struct mmu *mmu, gfn_t gfn)
 	u8 clean = CHUNK_CLEAN;
 	u64 i;
 
-	/* The shadow MMU zaps by dropping every root, which vCPUs let go of only later: its leaves could outlive the
-	 * zap. Reclaim waits for a gfn zap of its own. */
-	if (mmu->shadow.enabled)
-		return -EOPNOTSUPP;
 	if (!s || (s->flags & MEMSLOT_READONLY) || !(s->flags & MEMSLOT_RECLAIM) ||
 	    s->contig_1g[(first >> 18) - (s->base_gfn >> 18)])
 		return -EINVAL;
@@ -61,7 +57,7 @@ int mmu_reclaim_chunk(struct mmu *mmu, gfn_t gfn)
 		spin_unlock(&mmu->lock);
 		return 0;
 	}
-	__tdp_zap_gfn_range(mmu, first, first + MEMSLOT_CHUNK_PAGES);
+	mmu->engine->zap_gfn_range(mmu, first, first + MEMSLOT_CHUNK_PAGES);
 	__mmu_flush_and_free(mmu);
 	spin_unlock(&mmu->lock);
 	grace_wait_readers();

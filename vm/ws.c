@@ -46,12 +46,6 @@ int ws_init(struct vm *vm, const struct vm_config *cfg)
 	if (!ws)
 		return -ENOMEM;
 	ws->reclaim = cfg->ws_reclaim;
-	if (ws->reclaim && vm->mmu.shadow.enabled) {
-		vm_log(vm, LOG_WARN,
-		       "reclaim=on: not under shadow paging (its MMU cannot zap one gfn range yet); the "
-		       "working set is estimated, nothing is given back\n");
-		ws->reclaim = false;
-	}
 	spin_lock_init(&ws->lock);
 	ws->interval_us = cfg->ws_interval_us;
 	ws->interval_tsc = MAX(1ULL, mul_div_u64(cfg->ws_interval_us, vm->tsc_hz, 1000000, false));

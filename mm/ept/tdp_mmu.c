@@ -50,6 +50,7 @@ const struct mmu_engine tdp_engine = {
 	.indexed_by_gfn = true,
 	.age_gfn_range = tdp_age_gfn_range,
 	.age_gfn_range_young = tdp_age_gfn_range_young,
+	.zap_gfn_range = __tdp_zap_gfn_range,
 };
 
 void tdp_mmu_init(struct mmu *mmu, int max_level)

@@ -347,12 +347,17 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 	f->slot = f->gfn < PT_MAX_PFN ? memslot_find(&mmu->slots, f->gfn) : NULL;
 	if (f->slot) {
 		f->host_writable = !(f->slot->flags & MEMSLOT_READONLY);
-		memslot_prepare(f->slot, f->gfn, 1);
+		r = memslot_prepare(f->slot, f->gfn, 1);
+		if (r)
+			return r; /* a chunk reclaim gave back cannot be had again */
 	}
 
 	spin_lock(&mmu->lock);
 	mmu->shadow.stats.faults++;
 	if (mmu_root_is_obsolete(mmu, root)) {
+		r = MMU_FAULT_RETRY;
+	} else if (f->slot && !memslot_chunk_is_clean(f->slot, f->gfn)) {
+		/* Reclaimed since it was prepared (mm/mmu_reclaim.c marks it under this lock): fault again. */
 		r = MMU_FAULT_RETRY;
 	} else if (__reset_root_flooding(mmu, root), p->mode.pg && !gptes_unchanged(mmu, &ctx, &res)) {
 		mmu->shadow.stats.retries++;

@@ -61,6 +61,7 @@ struct shadow_stats {
 	u64 sync_zaps;          /* leaves a sync found changed */
 	u64 root_syncs;         /* flushing CR3 loads whose root had bits set below it (unsync pages, or bits not cleared yet) */
 	u64 invlpg_zaps;        /* leaves of unsync tables an INVLPG found changed */
+	u64 range_zaps;         /* leaves zapped for a gfn range (reclaim: __shadow_zap_gfn_range) */
 	u64 prefetched;         /* leaves made around a fault's from the guest's entries already there (sprefetch.c) */
 };
 
@@ -119,5 +120,7 @@ void shadow_sync_root(struct mmu *mmu, struct mmu_root *root);
 void __shadow_invlpg(struct mmu *mmu, struct mmu_root *root, gva_t gva);
 /* Take W away from every shadow leaf mapping gfn (its tracking just started): true if an SPTE changed. */
 bool __shadow_write_protect_gfn(struct mmu *mmu, gfn_t gfn);
+/* Zap every shadow leaf that maps a gfn of [start, end) (mm/shadow/szap.c); the caller flushes. */
+void __shadow_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
 
 #endif

@@ -294,6 +294,7 @@ const struct mmu_engine shadow_engine = {
 	.table_linked = shadow_table_linked,
 	.table_unlinked = shadow_table_unlinked,
 	.age_gfn_range = shadow_age_gfn_range,
+	.zap_gfn_range = __shadow_zap_gfn_range,
 };
 
 int shadow_root_key(const struct shadow_paging *p, u64 *pgd, union mmu_role *role)

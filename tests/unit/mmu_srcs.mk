@@ -4,4 +4,4 @@ MMU_UNIT_SRCS = mm/pt.c mm/pt_iter.c mm/spte_change.c mm/root.c mm/mmu.c mm/mmu_
 	mm/track/level.c mm/track/write.c mm/shadow/rmap.c mm/memslot.c mm/memslot_dirty.c mm/grace.c mm/mmu_reclaim.c \
 	mm/shadow/gwalk.c mm/shadow/spage.c mm/shadow/sfault.c \
 	mm/shadow/swrite.c mm/shadow/unsync.c mm/shadow/sunprotect.c mm/shadow/sshare.c mm/shadow/sprefetch.c \
-	mm/shadow/sage.c
+	mm/shadow/sage.c mm/shadow/szap.c

@@ -1,7 +1,7 @@
 /* Reclaim (mm/mmu_reclaim.c, mmu_reclaim_chunk): a 2 MiB chunk that reads as zero is unmapped and its frames go back
  * to the allocator; one that holds a byte is left alone; the next fault, hypervisor read or write gets a fresh zeroed
  * chunk (counted as a refault), or -ENOMEM when the allocator has none; a collapse does not bring a reclaimed chunk
- * back; read-only slots and shadow paging are refused. For every TDP format. */
+ * back; read-only slots are refused. For every TDP format (shadow paging: test_shadow_zap.c). */
 #include "fake_platform.h"
 #include "tdp_mmu_fixture.h"
 
@@ -179,9 +179,6 @@ TEST(reclaim_refusals)
 		CHECK_EQ(mmu_reclaim_chunk(&fx.mmu, 8 * M2), -EINVAL); /* not RAM */
 		CHECK_EQ(fault(4 * M2, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(mmu_reclaim_chunk(&fx.mmu, 4 * M2), -EINVAL); /* read-only (ROM) */
-		fx.mmu.shadow.enabled = true; /* what the guard looks at; nothing else runs meanwhile */
-		CHECK_EQ(mmu_reclaim_chunk(&fx.mmu, 1), -EOPNOTSUPP);
-		fx.mmu.shadow.enabled = false;
 		CHECK_EQ(state(0), CHUNK_CLEAN);
 		stats(0, 0);
 		teardown();
