@@ -263,17 +263,21 @@ TEST(dirty_state_survives_aging_and_a_zap)
 	sx_teardown();
 }
 
-/* The same, where the leaf goes with its whole tree: the root made obsolete and dropped (mmu_zap_gfn_range). */
+/* The same, where the leaf goes with its whole tree: every root made obsolete and dropped; and where one goes alone
+ * in a gfn-range zap (mm/shadow/szap.c). */
 TEST(dirty_state_survives_aging_and_a_root_freed)
 {
 	setup_one_leaf(G_ALL | G_A | G_D, true);
 	map_and_fault(GVA_B, DATA + PAGE_SIZE, G_ALL | G_A | G_D, true);
 	CHECK(mmu_age_gfn_range(&sx.mmu, 0, RAM_GFNS));
 	CHECK_EQ(aged(), 2);
-	mmu_zap_gfn_range(&sx.mmu, DATA_GFN, DATA_GFN + 1);
+	mmu_zap_gfn_range(&sx.mmu, DATA_GFN + 1, DATA_GFN + 2);
+	CHECK(logged(DATA_GFN + 1));
+	CHECK(!logged(DATA_GFN)); /* outside the range: its leaf still holds it */
+	CHECK_EQ(sx.mmu.stats.dirty_harvested, 1);
+	mmu_invalidate_all_roots(&sx.mmu);
 	sx_reload();
-	CHECK(logged(DATA_GFN));
-	CHECK(logged(DATA_GFN + 1)); /* the coarse zap took every leaf; each dirty one is logged */
+	CHECK(logged(DATA_GFN)); /* the tree went, and the dirty leaf in it was logged */
 	CHECK_EQ(sx.mmu.stats.dirty_harvested, 2);
 	sx_teardown();
 }
