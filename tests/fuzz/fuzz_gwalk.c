@@ -93,8 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		 (data[3] & 8 ? GWALK_IMPLICIT : 0);
 
 	r = gwalk(&m, cr3, gva, access, (data[1] & 16) ? &fz_ops_ro : &fz_ops, &f, &res);
-	ensure(r == 0 || r == -EFAULT || r == -EAGAIN || r == -EOPNOTSUPP);
-	ensure(f.reads <= 4 * 8);
+	ensure(r == 0 || r == -EFAULT || r == -EAGAIN);
+	ensure(f.reads <= GWALK_MAX_LEVELS * 8);
 	if (r)
 		return 0;
 	switch (res.fault) {
@@ -119,7 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ensure(!(res.error_code & PFERR_RSVD) || (res.error_code & PFERR_PRESENT));
 		break;
 	case GWALK_FAULT_NONCANONICAL:
-		ensure(m.pg && m.lma && !gwalk_is_canonical(gva));
+		ensure(m.pg && m.lma && !(m.la57 ? gwalk_is_canonical_la57(gva) : gwalk_is_canonical(gva)));
 		break;
 	default:
 		ensure(0);
