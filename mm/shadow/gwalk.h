@@ -26,6 +26,9 @@
 /* An implicit supervisor access (GDT, IDT, TSS, ...): never a user access, even at CPL 3, and SMAP applies whatever
  * RFLAGS.AC says. */
 #define GWALK_IMPLICIT BIT(31)
+/* A hardware error code passed as the access may carry P, RSVD or PK: none of them is read as an access kind. */
+static_assert(!((PFERR_PRESENT | PFERR_RSVD | PFERR_PK) & (GWALK_WRITE | GWALK_USER | GWALK_FETCH | GWALK_IMPLICIT)),
+	      "an error-code bit reads as an access kind");
 
 /* Permissions a translation grants, accumulated over every level. */
 #define GWALK_PERM_W BIT(0)
@@ -44,6 +47,9 @@
  * in non-leaf entries); PAE paging reserves them. */
 #define GPTE_PKEY_SHIFT 59
 #define GPTE_PKEY	GENMASK_ULL(62, 59)
+static_assert(GPTE_PKEY == 15ULL << GPTE_PKEY_SHIFT, "a protection key is 4 bits");
+/* The key lies in bits 4-level paging ignores: no address bit at any MAXPHYADDR, nor XD, nor a bit the walker uses. */
+static_assert(!(GPTE_PKEY & (GENMASK_ULL(51, 0) | GPTE_NX)), "protection key overlaps an interpreted bit");
 
 /* PKRU: for protection key k, bit 2k is AD (access disable) and bit 2k+1 WD (write disable) (SDM Vol. 3A 2.7). */
 #define PKRU_AD(key) BIT(2 * (key))
