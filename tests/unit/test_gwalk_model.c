@@ -38,8 +38,7 @@ static gpa_t pool_page(void)
 static u64 random_entry(unsigned int level)
 {
 	u64 e = (chance(15) ? GPTE_P : 0) | (chance(12) ? GPTE_RW : 0) | (chance(15) ? GPTE_US : 0) |
-		(chance(8) ? GPTE_A : 0) | (chance(8) ? GPTE_D : 0) | (chance(3) ? GPTE_NX : 0) |
-		(rnd() & GPTE_PKEY);
+		(chance(8) ? GPTE_A : 0) | (chance(8) ? GPTE_D : 0) | (chance(3) ? GPTE_NX : 0) | (rnd() & GPTE_PKEY);
 
 	if (level == 2 || level == 3 ? chance(6) : chance(1))
 		e |= GPTE_PS;
