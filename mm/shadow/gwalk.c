@@ -1,10 +1,11 @@
-/* The guest page-table walker (see gwalk.h): one loop serves the three paging formats, which differ only in entry
- * width, index bits per level and reserved-bit masks. Nothing a guest puts in its tables can make it loop, read past
- * an entry, or fail other than with a #PF description or a callback's error.
+/* The guest page-table walker (see gwalk.h): one loop serves the paging formats, which differ only in entry width,
+ * index bits per level, the top level and reserved-bit masks. Nothing a guest puts in its tables can make it loop,
+ * read past an entry, or fail other than with a #PF description or a callback's error.
  *
- *   cr3 ──> level 4 (PML4) ──> level 3 (PDPT) ──> level 2 (PD) ──> level 1 (PT) ──> 4K page
- *                                  │ PS: 1G page        │ PS: 2M page (4M in 32-bit paging)
- *   4-level: levels 4..1, 9 index bits each, 8-byte entries
+ *   cr3 ──> level 5 (PML5) ──> level 4 (PML4) ──> level 3 (PDPT) ──> level 2 (PD) ──> level 1 (PT) ──> 4K page
+ *                                                     │ PS: 1G page        │ PS: 2M page (4M in 32-bit paging)
+ *   5-level: levels 5..1, 9 index bits each (gva bits 56:12), 8-byte entries  } IA-32e paging: leaves carry a
+ *   4-level: levels 4..1, 9 index bits each (gva bits 47:12), 8-byte entries  } protection key with CR4.PKE
  *   PAE:     levels 3..1, level 3 holds the 4 PDPTEs (no A bit, no R/W, U/S or XD), 8-byte entries
  *   32-bit:  levels 2..1, 10 index bits each, 4-byte entries, no XD
  */
@@ -17,11 +18,13 @@
 #define GWALK_MAX_RESTARTS 8
 #define GWALK_RESTART	   1
 
-enum gwalk_format { FMT_32BIT, FMT_PAE, FMT_4LEVEL };
+/* IA-32e paging is 4-level or 5-level paging: the same entries, one more level on top with CR4.LA57. */
+enum gwalk_format { FMT_32BIT, FMT_PAE, FMT_IA32E };
 
 struct walker {
 	const struct gwalk_mode *mode;
 	enum gwalk_format fmt;
+	unsigned int top;    /* the level cr3 points to: 2, 3, 4 or 5 */
 	unsigned int maxphy; /* MAXPHYADDR clamped to 32..52 */
 	unsigned int esize;  /* entry size in bytes */
 	u64 rsvd_nx;	     /* bit 63 when it is reserved (XD without EFER.NXE) */
@@ -64,8 +67,8 @@ static bool is_leaf(const struct walker *w, u64 pte, unsigned int level)
 		return level == 2 && w->mode->pse;
 	case FMT_PAE:
 		return level == 2; /* PS in a PDPTE is reserved, so it never gets here */
-	case FMT_4LEVEL:
-		return level == 2 || level == 3; /* PS in a PML4E, or without 1G pages, is reserved */
+	case FMT_IA32E:
+		return level == 2 || level == 3; /* PS in a PML5E or PML4E, or without 1G pages, is reserved */
 	}
 	return false;
 }
@@ -87,8 +90,10 @@ static u64 rsvd_mask(const struct walker *w, u64 pte, unsigned int level)
 		if (level == 3)
 			return gwalk_pdpte_rsvd((u8)m);
 		return bits(62, m) | w->rsvd_nx | (level == 2 && ps ? bits(20, 13) : 0);
-	case FMT_4LEVEL:
+	case FMT_IA32E:
+		/* Bits 62:52 are ignored (62:59 are the protection key of a leaf with CR4.PKE): never reserved. */
 		switch (level) {
+		case 5:
 		case 4:
 			return bits(51, m) | w->rsvd_nx | GPTE_PS;
 		case 3:
@@ -164,7 +169,8 @@ static u32 pf_error_code(const struct walker *w, bool present, bool rsvd)
 	return ec;
 }
 
-/* SDM Vol. 3A, 4.6: may this access use a translation with these accumulated permissions? */
+/* SDM Vol. 3A, 4.6.1: may this access use a translation with these accumulated permissions? Protection keys are
+ * pkru_denies()'s business. */
 static bool access_allowed(const struct walker *w, u8 perm)
 {
 	const struct gwalk_mode *mode = w->mode;
@@ -187,6 +193,25 @@ static bool access_allowed(const struct walker *w, u8 perm)
 	if (!fetch && mode->smap && (perm & GWALK_PERM_U) && (implicit || !mode->ac))
 		return false;
 	return !(write && !(perm & GWALK_PERM_W) && mode->wp);
+}
+
+/*
+ * SDM Vol. 3A, 4.6.2: does PKRU deny this access to the page the leaf maps? Only in IA-32e paging with CR4.PKE, only
+ * for data accesses (fetches never consult PKRU) and only to user-mode addresses (U/S set at every level): the key of
+ * a supervisor-mode address is ignored. Supervisor-mode accesses, implicit ones included, are subject to it like
+ * user-mode ones, except that WD stops their writes only with CR0.WP (4.6.1 lets a supervisor write with WP = 0 reach
+ * any user-mode address "with a protection key for which write access is permitted", i.e. AD = 0).
+ */
+static bool pkru_denies(const struct walker *w, u8 perm, u64 leaf)
+{
+	const struct gwalk_mode *mode = w->mode;
+	unsigned int key = gwalk_pte_pkey(leaf);
+
+	if (w->fmt != FMT_IA32E || !mode->pke || (w->access & GWALK_FETCH) || !(perm & GWALK_PERM_U))
+		return false;
+	if (mode->pkru & PKRU_AD(key))
+		return true;
+	return (w->access & GWALK_WRITE) && (mode->pkru & PKRU_WD(key)) && (is_user_access(w->access) || mode->wp);
 }
 
 static int read_entry(const struct walker *w, const struct gwalk_ops *ops, void *opaque, gpa_t gpa, u64 *pte)
@@ -242,22 +267,21 @@ static int walk_once(const struct walker *w, u64 cr3, gva_t gva, const struct gw
 	gpa_t table;
 	u8 perm = GWALK_PERM_W | GWALK_PERM_U | GWALK_PERM_X;
 	bool ad_missing = false; /* an A (or, for a write, the leaf's D) bit update_ad must set */
+	bool pk;
 
 	memset(res, 0, sizeof(*res));
 	switch (w->fmt) {
 	case FMT_32BIT:
-		level = 2;
 		table = cr3 & 0xfffff000;
 		break;
 	case FMT_PAE:
-		level = 3;
 		table = cr3 & 0xffffffe0;
 		break;
 	default:
-		level = 4;
 		table = cr3 & GENMASK_ULL(51, 12);
 		break;
 	}
+	level = w->top;
 	res->top_level = level;
 
 	for (;; level--) {
@@ -303,8 +327,13 @@ static int walk_once(const struct walker *w, u64 cr3, gva_t gva, const struct gw
 	}
 
 	res->perm = perm;
-	if (!access_allowed(w, perm)) {
+	/* PK reports PKRU's denial even when paging denies the access too (SDM Vol. 3A 4.7 defines the bit by PKRU
+	 * alone), so both are checked and either faults. */
+	pk = pkru_denies(w, perm, res->pte[res->level]);
+	if (!access_allowed(w, perm) || pk) {
 		set_pf(res, w, res->level, true, false);
+		if (pk)
+			res->error_code |= PFERR_PK;
 		return 0;
 	}
 	/* Most walks find every bit set already: the update, and its compare-exchanges, only when one is not. */
@@ -325,18 +354,19 @@ int gwalk(const struct gwalk_mode *mode, u64 cr3, gva_t gva, u32 access, const s
 		res->perm = GWALK_PERM_W | GWALK_PERM_U | GWALK_PERM_X;
 		return 0;
 	}
-	/* EFER.LMA implies PAE; a caller passing LMA without PAE still gets 4-level paging, as LMA decides. */
+	/* EFER.LMA implies PAE; a caller passing LMA without PAE still gets IA-32e paging, as LMA decides. CR4.LA57
+	 * means something only with it. */
 	if (mode->lma) {
-		if (mode->la57)
-			return -EOPNOTSUPP;
-		if (!gwalk_is_canonical(gva)) {
+		if (mode->la57 ? !gwalk_is_canonical_la57(gva) : !gwalk_is_canonical(gva)) {
 			res->fault = GWALK_FAULT_NONCANONICAL;
 			return 0;
 		}
-		w.fmt = FMT_4LEVEL;
+		w.fmt = FMT_IA32E;
+		w.top = mode->la57 ? 5 : 4;
 	} else {
 		gva = (u32)gva;
 		w.fmt = mode->pae ? FMT_PAE : FMT_32BIT;
+		w.top = mode->pae ? 3 : 2;
 	}
 	w.esize = w.fmt == FMT_32BIT ? 4 : 8;
 	w.maxphy = clamp_maxphy(mode->maxphyaddr);
@@ -355,6 +385,6 @@ u64 gwalk_pte_rsvd(const struct gwalk_mode *mode)
 	struct walker w = { .mode = mode, .maxphy = clamp_maxphy(mode->maxphyaddr),
 			    .rsvd_nx = mode->nxe ? 0 : GPTE_NX };
 
-	w.fmt = mode->lma ? FMT_4LEVEL : mode->pae ? FMT_PAE : FMT_32BIT;
+	w.fmt = mode->lma ? FMT_IA32E : mode->pae ? FMT_PAE : FMT_32BIT;
 	return rsvd_mask(&w, 0, 1);
 }

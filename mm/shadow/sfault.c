@@ -315,6 +315,11 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 	    (!p->mode.pdptes || memcmp(p->mode.pdptes, root->pdptes, sizeof(root->pdptes))))
 		return MMU_FAULT_RETRY;
 
+	/* The roots shadow 4-level tables only (shadow.h): a 5-level guest's walk, which gwalk does, has nothing to be
+	 * shadowed into. This refuses it as gwalk itself did before it learnt 5-level paging. */
+	if (p->mode.pg && p->mode.lma && p->mode.la57)
+		return -EOPNOTSUPP;
+
 	/* Outside long mode linear addresses are 32 bits. A gva with higher bits (a caller's junk: the CPU reports 32
 	 * bits) would otherwise index the PAE root past its 4 PDPTEs, or past the end of the walk (BUG_ON below). */
 	if (!p->mode.lma)

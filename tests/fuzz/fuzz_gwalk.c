@@ -1,14 +1,17 @@
-/* libFuzzer target for the guest page-table walker: random paging controls, cr3, gva and access over a guest memory
- * made of the input (addresses wrap into it, so random entries mostly point somewhere readable). Besides the
- * sanitizers it checks that every outcome is self-consistent: leaf levels and page sizes that exist in the mode,
- * the page offset carried through, error codes with only the defined bits, A/D updates that only ever add A or D.
- * fuzz-srcs: mm/shadow/gwalk.c */
+/* libFuzzer target for the guest page-table walker: random paging controls (5-level paging, CR4.PKE and PKRU
+ * included), cr3, gva and access over a guest memory made of the input (addresses wrap into it, so random entries
+ * mostly point somewhere readable). A differential target: each walk is compared with the reference model
+ * (tests/unit/gwalk_model.c), field by field, without and with A/D updates. Besides, it checks that every outcome is
+ * self-consistent: leaf levels and page sizes that exist in the mode, the page offset carried through, error codes
+ * with only the defined bits, PK only where keys apply, A/D updates that only ever add A or D.
+ * fuzz-srcs: mm/shadow/gwalk.c tests/unit/gwalk_model.c */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "hv/errno.h"
 #include "mm/shadow/gwalk.h"
+#include "tests/unit/gwalk_model.h"
 
 #define ensure(cond)                                                                                                   \
 	do {                                                                                                           \
@@ -56,21 +59,39 @@ static int fz_cmpxchg(void *opaque, gpa_t gpa, u64 old, u64 new, unsigned int le
 static const struct gwalk_ops fz_ops = {.read_gpa = fz_read, .cmpxchg_gpa = fz_cmpxchg};
 static const struct gwalk_ops fz_ops_ro = {.read_gpa = fz_read};
 
-/* Input: [0..1] paging controls, [2] MAXPHYADDR, [3] access and switches, [4..11] cr3, [12..19] gva, rest memory. */
+/* Whether the entries a completed walk used are in distinct places of the (wrapping) memory: the model's A/D bits
+ * are then what the walker adds (gmodel_entries_distinct, modulo MEM_SIZE). */
+static bool entries_distinct(const struct gwalk_result *r)
+{
+	for (unsigned int a = r->level; a && a <= r->top_level; a++) {
+		for (unsigned int b = a + 1; b <= r->top_level; b++) {
+			if (r->pte_gpa[a] % MEM_SIZE == r->pte_gpa[b] % MEM_SIZE)
+				return false;
+		}
+	}
+	return true;
+}
+
+#define HDR 24
+
+/* Input: [0..1] paging controls, [2] MAXPHYADDR, [3] access and switches, [4..11] cr3, [12..19] gva, [20..23] PKRU,
+ * rest memory. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct fuzz f;
 	struct gwalk_result res;
+	struct gmodel want;
 	u64 cr3, gva, pdptes[4];
-	u32 access;
+	u32 access, pkru;
 	int r;
 
-	if (size < 20)
+	if (size < HDR)
 		return 0;
 	memset(&f, 0, sizeof(f));
-	memcpy(f.mem, data + 20, MIN(size - 20, (size_t)MEM_SIZE));
+	memcpy(f.mem, data + HDR, MIN(size - HDR, (size_t)MEM_SIZE));
 	memcpy(&cr3, data + 4, 8);
 	memcpy(&gva, data + 12, 8);
+	memcpy(&pkru, data + 20, 4);
 	memcpy(pdptes, f.mem, sizeof(pdptes));
 	f.flags = data[3] >> 4;
 
@@ -86,17 +107,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    .nxe = data[1] & 1,
 	    .ac = data[1] & 2,
 	    .gbpages = data[1] & 4,
+	    .pke = data[1] & 32,
 	    .maxphyaddr = data[2],
+	    .pkru = pkru,
 	    .pdptes = (data[1] & 8) ? pdptes : NULL,
 	};
 	access = (data[3] & 1 ? GWALK_WRITE : 0) | (data[3] & 2 ? GWALK_USER : 0) | (data[3] & 4 ? GWALK_FETCH : 0) |
 		 (data[3] & 8 ? GWALK_IMPLICIT : 0);
 
+	/* The model, and the walker without A/D updates: the same outcome, exactly. A write that is also a fetch is no
+	 * access a CPU makes, and the model does not define it. */
+	gmodel_walk(&m, cr3, gva, access, fz_read, &f, &want);
+	if (gmodel_access_is_defined(access)) {
+		r = gwalk(&m, cr3, gva, access, &fz_ops_ro, &f, &res);
+		ensure(r == want.ret);
+		ensure(r || !gmodel_compare(&res, &want, false));
+	}
+
+	f.reads = 0;
 	r = gwalk(&m, cr3, gva, access, (data[1] & 16) ? &fz_ops_ro : &fz_ops, &f, &res);
-	ensure(r == 0 || r == -EFAULT || r == -EAGAIN || r == -EOPNOTSUPP);
-	ensure(f.reads <= 4 * 8);
+	ensure(r == 0 || r == -EFAULT || r == -EAGAIN);
+	ensure(f.reads <= GWALK_MAX_LEVELS * 8);
 	if (r)
 		return 0;
+	/* With A/D updates too (restarts after lost races included), unless two levels share an entry. */
+	if (gmodel_access_is_defined(access) && entries_distinct(&want.res))
+		ensure(!gmodel_compare(&res, &want, !(data[1] & 16)));
 	switch (res.fault) {
 	case GWALK_FAULT_NONE:
 		if (!m.pg) {
@@ -114,12 +150,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case GWALK_FAULT_PF:
 		ensure(m.pg);
 		ensure(res.fault_level >= 1 && res.fault_level <= res.top_level);
-		ensure((res.error_code & ~(u32)(PFERR_PRESENT | PFERR_WRITE | PFERR_USER | PFERR_RSVD | PFERR_FETCH)) ==
-		       0);
+		ensure((res.error_code &
+			~(u32)(PFERR_PRESENT | PFERR_WRITE | PFERR_USER | PFERR_RSVD | PFERR_FETCH | PFERR_PK)) == 0);
 		ensure(!(res.error_code & PFERR_RSVD) || (res.error_code & PFERR_PRESENT));
+		/* PK: a present translation (no RSVD), IA-32e paging with PKE, a data access to a user-mode address. */
+		if (res.error_code & PFERR_PK)
+			ensure((res.error_code & (PFERR_PRESENT | PFERR_RSVD | PFERR_FETCH)) == PFERR_PRESENT &&
+			       m.lma && m.pke && !(access & GWALK_FETCH) && (res.perm & GWALK_PERM_U));
 		break;
 	case GWALK_FAULT_NONCANONICAL:
-		ensure(m.pg && m.lma && !gwalk_is_canonical(gva));
+		ensure(m.pg && m.lma && !(m.la57 ? gwalk_is_canonical_la57(gva) : gwalk_is_canonical(gva)));
 		break;
 	default:
 		ensure(0);

@@ -1,162 +1,7 @@
 /* Unit tests of the guest page-table walker (mm/shadow/gwalk.c) over a fake guest-physical memory: translations in
  * every paging mode and page size, each permission rule, reserved bits, the #PF error code bit by bit, A/D updates
  * through cmpxchg (including lost races), and failures of the memory callbacks. */
-#include <string.h>
-
-#include "hv/errno.h"
-#include "mm/shadow/gwalk.h"
-#include "test.h"
-
-#define GMEM_SIZE (4ULL << 20)
-
-static u8 gmem[GMEM_SIZE];
-static gpa_t next_table;
-static gpa_t fail_gpa = ~0ULL; /* read_gpa fails on this address */
-static int fail_err;
-static int races;	/* cmpxchg calls left that first change the entry and report -EAGAIN */
-static int cmpxchg_err; /* when nonzero, what cmpxchg returns */
-static unsigned int nreads, ncmpxchg;
-
-static int read_gpa(void *opaque, gpa_t gpa, void *buf, unsigned int len)
-{
-	CHECK(len == 4 || len == 8);
-	CHECK(opaque == gmem);
-	nreads++;
-	if (gpa == fail_gpa)
-		return fail_err;
-	if (gpa >= GMEM_SIZE || len > GMEM_SIZE - gpa)
-		return -EFAULT;
-	memcpy(buf, gmem + gpa, len);
-	return 0;
-}
-
-static int cmpxchg_gpa(void *opaque, gpa_t gpa, u64 old, u64 new, unsigned int len)
-{
-	u64 cur = 0;
-
-	CHECK(len == 4 || len == 8);
-	ncmpxchg++;
-	if (cmpxchg_err)
-		return cmpxchg_err;
-	if (gpa >= GMEM_SIZE || len > GMEM_SIZE - gpa)
-		return -EFAULT;
-	if (races) {
-		/* Another vCPU sets the entry's A bit first (as the CPU of that vCPU would). */
-		races--;
-		memcpy(&cur, gmem + gpa, len);
-		cur |= GPTE_A;
-		memcpy(gmem + gpa, &cur, len);
-		return -EAGAIN;
-	}
-	memcpy(&cur, gmem + gpa, len);
-	if (cur != old)
-		return -EAGAIN;
-	memcpy(gmem + gpa, &new, len);
-	return 0;
-}
-
-static const struct gwalk_ops ops_ad = {.read_gpa = read_gpa, .cmpxchg_gpa = cmpxchg_gpa};
-static const struct gwalk_ops ops_ro = {.read_gpa = read_gpa};
-
-static void reset(void)
-{
-	memset(gmem, 0, sizeof(gmem));
-	next_table = 0x10000;
-	fail_gpa = ~0ULL;
-	fail_err = 0;
-	races = 0;
-	cmpxchg_err = 0;
-	nreads = ncmpxchg = 0;
-}
-
-static gpa_t new_table(void)
-{
-	gpa_t t = next_table;
-
-	next_table += PAGE_SIZE;
-	CHECK(next_table < GMEM_SIZE);
-	return t;
-}
-
-static u64 r64(gpa_t a)
-{
-	u64 v;
-	memcpy(&v, gmem + a, 8);
-	return v;
-}
-
-static void w64(gpa_t a, u64 v)
-{
-	memcpy(gmem + a, &v, 8);
-}
-
-static void w32(gpa_t a, u32 v)
-{
-	memcpy(gmem + a, &v, 4);
-}
-
-static u32 r32(gpa_t a)
-{
-	u32 v;
-	memcpy(&v, gmem + a, 4);
-	return v;
-}
-
-#define P   GPTE_P
-#define RW  GPTE_RW
-#define US  GPTE_US
-#define PS  GPTE_PS
-#define NX  GPTE_NX
-#define ALL (P | RW | US)
-
-/* 4-level tables mapping gva with a leaf at `leaf` (1: 4K, 2: 2M, 3: 1G). upper[l] are the flags of the entry at
- * level l (4..leaf+1), leaf_flags the leaf's. Returns cr3. */
-static u64 map4(gva_t gva, u64 leaf_addr, unsigned int leaf, const u64 upper[5], u64 leaf_flags)
-{
-	gpa_t root = new_table(), table = root;
-
-	for (unsigned int level = 4; level > leaf; level--) {
-		gpa_t slot = table + ((gva >> (12 + 9 * (level - 1))) & 0x1ff) * 8;
-		u64 e = r64(slot);
-		if (!(e & P)) {
-			e = new_table() | upper[level];
-			w64(slot, e);
-		}
-		table = e & GENMASK_ULL(51, 12);
-	}
-	w64(table + ((gva >> (12 + 9 * (leaf - 1))) & 0x1ff) * 8, leaf_addr | leaf_flags | (leaf > 1 ? PS : 0));
-	return root;
-}
-
-static const u64 up_all[5] = {0, ALL, ALL, ALL, ALL};
-
-static struct gwalk_mode lm_mode(void)
-{
-	return (struct gwalk_mode){
-	    .pg = true, .wp = true, .pae = true, .lma = true, .nxe = true, .gbpages = true, .maxphyaddr = 46};
-}
-
-static struct gwalk_result res;
-
-static int walk(const struct gwalk_mode *m, u64 cr3, gva_t gva, u32 access)
-{
-	return gwalk(m, cr3, gva, access, &ops_ad, gmem, &res);
-}
-
-static void expect_ok(const struct gwalk_mode *m, u64 cr3, gva_t gva, u32 access, gpa_t gpa)
-{
-	CHECK_EQ(walk(m, cr3, gva, access), 0);
-	CHECK_EQ(res.fault, GWALK_FAULT_NONE);
-	CHECK_EQ(res.gpa, gpa);
-}
-
-static void expect_pf(const struct gwalk_mode *m, u64 cr3, gva_t gva, u32 access, u32 ec, unsigned int level)
-{
-	CHECK_EQ(walk(m, cr3, gva, access), 0);
-	CHECK_EQ(res.fault, GWALK_FAULT_PF);
-	CHECK_EQ(res.error_code, ec);
-	CHECK_EQ(res.fault_level, level);
-}
+#include "gwalk_fixture.h"
 
 TEST(gwalk_paging_off)
 {
@@ -336,8 +181,10 @@ TEST(gwalk_noncanonical_and_la57)
 	CHECK_EQ(nreads, 0);
 	CHECK(gwalk_is_canonical(0xffff800000000000));
 	CHECK(gwalk_is_canonical(0x00007fffffffffff));
+	/* With 5-level paging 0x0000800000000000 is canonical: the walk goes on and finds an empty PML5. */
 	m.la57 = true;
-	CHECK_EQ(walk(&m, 0x10000, 0x1000, 0), -EOPNOTSUPP);
+	expect_pf(&m, 0x10000, 0x0000800000000000, 0, 0, 5);
+	CHECK_EQ(nreads, 1);
 }
 
 /* Not-present entries: P clear in the error code, the access bits set, the level where the walk stopped. */
