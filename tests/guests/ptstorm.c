@@ -23,6 +23,13 @@
  *             every entry used and D in the leaf on a write, D untouched by a fault (SDM 4.8); reserved bits (address
  *             bits at MAXPHYADDR and 51, XD without NXE, 2M/1G page bits 13+, PS in a PML4E) give RSVD; an absent
  *             entry with reserved bits is only absent; CR0.WP and CR4.SMAP changes apply to cached translations.
+ *   pkey      (CPUID.7.0:ECX.PKU, else a SKIP) protection keys on perm's 4 KiB, 2 MiB and 1 GiB paths under
+ *             CR4.PKE = 1: the leaf's key (each of 0-15; decoy keys in the tables above, which must be ignored) under
+ *             every AD/WD pair for it, every other key's AD and WD all clear or all set, U/S and R/W in both varied
+ *             entries, CPL 0 (AC 0/1) and 3, read/write/fetch, CR0.WP 0/1, CR4.SMEP+SMAP off/on: fault or not and the
+ *             exact error code with PK (SDM 4.6.2, 4.7); keys ignored under CR4.PKE = 0; WRPKRU applied to cached
+ *             translations; CPUID.OSPKE following CR4.PKE; RDPKRU/WRPKRU #UD without CR4.PKE, #GP with ECX != 0;
+ *             PKRU kept across VM exits.
  *   pae       the same in 32-bit protected mode with PAE paging (leaving long mode as SDM 9.8.5.4 says, lib/mode32.S):
  *             a smaller remap with Linux's PAE writes (high half first, CMPXCHG8B, XCHG-and-clear), the access-rights
  *             combinations of PDE and PTE and of 2 MiB pages, reserved bits, PDPTEs reloaded by MOV CR3 (SDM 4.4.1).
@@ -52,15 +59,16 @@ static void read_features(void)
 		feat.smep = b & (1u << 7);
 		feat.smap = b & (1u << 20);
 		feat.invpcid = b & (1u << 10);
+		feat.pku = c & (1u << 3);
 	}
 	feat.nx = cpu.has_nx;
 	feat.g1 = cpu.has_1g;
 	feat.phys_bits = cpu.phys_bits;
 	feat.amd = cpu.is_amd;
 	feat.tcg_rsvd = cmdline_has("tcg_rsvd");
-	printf("ptstorm: NX %d SMEP %d SMAP %d PCID %d INVPCID %d PGE %d PSE %d 1G %d MAXPHYADDR %u%s\n", feat.nx,
-	       feat.smep, feat.smap, feat.pcid, feat.invpcid, feat.pge, feat.pse, feat.g1, feat.phys_bits,
-	       feat.tcg_rsvd ? ", tcg_rsvd" : "");
+	printf("ptstorm: NX %d SMEP %d SMAP %d PKU %d PCID %d INVPCID %d PGE %d PSE %d 1G %d MAXPHYADDR %u%s\n",
+	       feat.nx, feat.smep, feat.smap, feat.pku, feat.pcid, feat.invpcid, feat.pge, feat.pse, feat.g1,
+	       feat.phys_bits, feat.tcg_rsvd ? ", tcg_rsvd" : "");
 }
 
 int test_main(void)
@@ -77,8 +85,8 @@ int test_main(void)
 	user_init();
 	probes_init();
 
-	static const char *const words[] = {"remap", "cr3", "perm", "pae", "legacy32", "smp"};
-	static void (*const phases[])(void) = {phase_remap, phase_cr3,	    phase_perm,
+	static const char *const words[] = {"remap", "cr3", "perm", "pkey", "pae", "legacy32", "smp"};
+	static void (*const phases[])(void) = {phase_remap, phase_cr3,	    phase_perm, phase_pkey,
 					       phase_pae,   phase_legacy32, phase_smp};
 	bool any = false;
 	for (unsigned i = 0; i < ARRAY_SIZE(words); i++)

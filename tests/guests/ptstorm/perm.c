@@ -11,26 +11,18 @@
  * alone, fault or not and the error code, and the CPU must agree: CR2 = the address (SDM 4.7), a read gives T's
  * qword, a write lands in T, a fetch returns; A set in every entry used and D in the leaf exactly on a write; a
  * faulting access leaves D clear (SDM 4.8: D records a write, and a faulting write writes nothing). A in a faulting
- * walk is not looked at: SDM 6.15 (#PF) leaves A in the PTE model-specific. */
+ * walk is not looked at: SDM 6.15 (#PF) leaves A in the PTE model-specific. The paths, the CPL 3 pages and the checked
+ * access are shared with phase pkey (pkey.c), which adds protection keys to the same leaves. */
 #include "ptstorm.h"
 
 #define RD_OFF 8
 #define WR_OFF 16
 
-struct path {
-	const char *name;
-	volatile u64 *e[4]; /* the entries used, top down; the last maps the page */
-	u64 v[4];	    /* what to write into them (A and D cleared) */
-	int n;
-	u64 va;	    /* the page, as mapped */
-	u64 target; /* its physical address */
-	bool rsvd;  /* a reserved bit other than XD is set in some entry (the caller says) */
-};
-
 static u64 t4, t2;
 static u64 *pml4;
 static struct path p4k, p2m, p1g;
-static u32 cases, faults, ad_checks;
+static struct perm_paths paths;
+struct perm_counts perm_counts;
 
 static void make_target(u64 pa)
 {
@@ -40,8 +32,10 @@ static void make_target(u64 pa)
 
 static const char *mode_str(const struct mode *m, bool ac)
 {
-	static char b[64];
-	snprintf(b, sizeof(b), "WP=%d SMEP=%d SMAP=%d AC=%d NXE=%d", m->wp, m->smep, m->smap, ac, m->nxe);
+	static char b[96];
+	int n = snprintf(b, sizeof(b), "WP=%d SMEP=%d SMAP=%d AC=%d NXE=%d", m->wp, m->smep, m->smap, ac, m->nxe);
+	if (m->pke || m->pkru)
+		snprintf(b + n, sizeof(b) - (unsigned)n, " PKE=%d PKRU=0x%x", m->pke, m->pkru);
 	return b;
 }
 
@@ -56,7 +50,7 @@ static void describe(const struct path *p)
 	printf(")\n");
 }
 
-static struct rights path_rights(const struct mode *m, const struct path *p)
+struct rights perm_path_rights(const struct mode *m, const struct path *p)
 {
 	struct rights r = {.present = true, .user = true, .write = true, .rsvd = p->rsvd};
 	for (int i = 0; i < p->n; i++) {
@@ -68,16 +62,17 @@ static struct rights path_rights(const struct mode *m, const struct path *p)
 		if ((p->v[i] & PTE_NX) && !m->nxe)
 			r.rsvd = true; /* XD is a reserved bit unless EFER.NXE = 1 (SDM 4.5.4, Table 4-20 notes) */
 	}
+	r.pkey = pte_pkey(p->v[p->n - 1]); /* the leaf's key; tables' bits 62:59 are ignored (SDM 4.5, entry formats) */
 	return r;
 }
 
 /* One access on path p, checked against the prediction. */
-static void run_case(const struct mode *m, struct path *p, int cpl, enum access acc, bool ac)
+u32 perm_run_case(const struct mode *m, struct path *p, int cpl, enum access acc, bool ac)
 {
 	for (int i = 0; i < p->n; i++)
 		*p->e[i] = p->v[i] & ~PTE_AD;
 	invlpg(p->va);
-	struct rights r = path_rights(m, p);
+	struct rights r = perm_path_rights(m, p);
 	u32 want = pf_predict(m, &r, cpl, acc, ac);
 	u64 addr = p->va + (acc == ACC_READ ? RD_OFF : acc == ACC_WRITE ? WR_OFF : 0);
 	u64 val = 0, wv = rnd() | 1, tw = p->target + WR_OFF;
@@ -88,7 +83,7 @@ static void run_case(const struct mode *m, struct path *p, int cpl, enum access 
 		f = cpl ? uwrite(addr, wv) : kwrite(addr, wv, ac);
 	else
 		f = cpl ? ufetch(addr) : kfetch(addr);
-	cases++;
+	perm_counts.cases++;
 	const char *what = acc_name(acc);
 	if (want == PF_NONE) {
 		if (f) {
@@ -118,10 +113,10 @@ static void run_case(const struct mode *m, struct path *p, int cpl, enum access 
 				     cpl, what, i, e, leaf ? (acc == ACC_WRITE ? " and D set" : " and D clear") : "");
 			}
 		}
-		ad_checks++;
-		return;
+		perm_counts.ad_checks++;
+		return want;
 	}
-	faults++;
+	perm_counts.faults++;
 	if (f != PF_VECTOR + 1 || !pf_error_matches(m, want, (u32)pf.error) || pf.cr2 != addr) {
 		describe(p);
 		fail("%s path: CPL %d %s at 0x%lx: %s%d error 0x%lx CR2 0x%lx, want #PF error 0x%x (%s)", p->name, cpl,
@@ -134,16 +129,17 @@ static void run_case(const struct mode *m, struct path *p, int cpl, enum access 
 	}
 	if (acc == ACC_WRITE && *(volatile u64 *)tw != pat(tw))
 		fail("%s path: a faulting write changed 0x%lx", p->name, tw);
+	return want;
 }
 
 /* Every access kind, at CPL 0 (with AC = 0 and, under SMAP, 1) and CPL 3. */
 static void run_all_accesses(const struct mode *m, struct path *p)
 {
 	for (int acc = ACC_READ; acc <= ACC_FETCH; acc++) {
-		run_case(m, p, 0, (enum access)acc, false);
+		perm_run_case(m, p, 0, (enum access)acc, false);
 		if (m->smap)
-			run_case(m, p, 0, (enum access)acc, true);
-		run_case(m, p, 3, (enum access)acc, false);
+			perm_run_case(m, p, 0, (enum access)acc, true);
+		perm_run_case(m, p, 3, (enum access)acc, false);
 	}
 }
 
@@ -152,7 +148,7 @@ static u64 bits3(int b)
 	return ((b & 1) ? PTE_U : 0) | ((b & 2) ? PTE_W : 0) | ((b & 4) ? PTE_NX : 0);
 }
 
-static void set_mode(const struct mode *m)
+void perm_set_mode(const struct mode *m)
 {
 	u64 cr0 = read_cr0(), cr4 = read_cr4();
 	write_cr0(m->wp ? cr0 | CR0_WP : cr0 & ~CR0_WP);
@@ -228,7 +224,7 @@ static void cached_rights(void)
 	struct mode m = {.paging = PAGING_4LEVEL, .wp = false, .nxe = false};
 	struct path *p = &p4k;
 	u64 saved2 = p->v[2], saved3 = p->v[3], v = 0;
-	set_mode(&m);
+	perm_set_mode(&m);
 	p->v[2] = (saved2 & PTE_ADDR) | PTE_P | PTE_W | PTE_U;
 	p->v[3] = (saved3 & PTE_ADDR) | PTE_P; /* supervisor, read-only */
 	for (int i = 0; i < p->n; i++)
@@ -257,9 +253,11 @@ static void cached_rights(void)
 	printf("ptstorm: perm: CR0.WP%s took effect on cached translations\n", feat.smap ? " and CR4.SMAP" : "");
 }
 
-static void build(void)
+const struct perm_paths *perm_build(void)
 {
 	const u64 T = PTE_P | PTE_W | PTE_U;
+	if (paths.path[0])
+		return &paths;
 	pml4 = table_at(read_cr3() & PTE_ADDR);
 	/* CPL 3 code and stack: user_page (read-only, executable) and a writable page, U/S = 1 all the way. */
 	u64 pdpt_u = slot_link(SLOT_USER);
@@ -304,19 +302,23 @@ static void build(void)
 				    t4,
 				    false};
 	}
+	paths = (struct perm_paths){{&p4k, &p2m, &p1g}, &pt_u[1], slot_va(SLOT_USER) + PAGE_SIZE};
+	return &paths;
 }
 
 void phase_perm(void)
 {
-	build();
+	perm_build();
+	perm_counts = (struct perm_counts){0};
 	u64 cr0 = read_cr0(), cr4 = read_cr4(), efer = rdmsr(MSR_EFER);
 	u32 modes = 0;
 	for (int nxe = 0; nxe <= (int)feat.nx; nxe++)
 		for (int wp = 0; wp <= 1; wp++)
 			for (int smep = 0; smep <= (int)feat.smep; smep++)
 				for (int smap = 0; smap <= (int)feat.smap; smap++) {
-					struct mode m = {PAGING_4LEVEL, wp, smep, smap, nxe};
-					set_mode(&m);
+					struct mode m = {
+					    .paging = PAGING_4LEVEL, .wp = wp, .smep = smep, .smap = smap, .nxe = nxe};
+					perm_set_mode(&m);
 					combos(&m);
 					reserved_bits(&m);
 					modes++;
@@ -326,6 +328,6 @@ void phase_perm(void)
 	write_cr4(cr4);
 	wrmsr(MSR_EFER, efer);
 	printf("ptstorm: perm: %u accesses in %u modes (4K, 2M%s paths), %u faults as predicted, A/D right after %u\n",
-	       cases, modes, feat.g1 ? ", 1G" : "", faults, ad_checks);
+	       perm_counts.cases, modes, feat.g1 ? ", 1G" : "", perm_counts.faults, perm_counts.ad_checks);
 	pass();
 }

@@ -380,7 +380,11 @@ static void perm_all(void)
 		for (int wp = 0; wp <= 1; wp++)
 			for (int smep = 0; smep <= (int)feat.smep; smep++)
 				for (int smap = 0; smap <= (int)feat.smap; smap++) {
-					struct mode m = {pae ? PAGING_PAE : PAGING_32BIT, wp, smep, smap, nxe};
+					struct mode m = {.paging = pae ? PAGING_PAE : PAGING_32BIT,
+							 .wp = wp,
+							 .smep = smep,
+							 .smap = smap,
+							 .nxe = nxe};
 					perm_mode(&m);
 					modes++;
 				}
@@ -458,7 +462,7 @@ static void remap_write(int s)
 
 static void remap(void)
 {
-	struct mode m = {pae ? PAGING_PAE : PAGING_32BIT, true, false, false, false};
+	struct mode m = {.paging = pae ? PAGING_PAE : PAGING_32BIT, .wp = true};
 	set_mode(&m, true);
 	for (int it = 0; it < REMAP_ITER; it++) {
 		int s = (int)rnd_below(SLOTS);
@@ -484,7 +488,7 @@ static void remap(void)
 
 static void pdpte_reload(void)
 {
-	struct mode m = {PAGING_PAE, true, false, false, false};
+	struct mode m = {.paging = PAGING_PAE, .wp = true};
 	set_mode(&m, true);
 	u64 *pd3 = ps_table(), *pt3 = ps_table();
 	pd3[0] = (u64)pt3 | PTE_P | PTE_W;
@@ -531,7 +535,7 @@ static void pdpte_reload(void)
 
 static void pse_off(void)
 {
-	struct mode m = {PAGING_32BIT, true, false, false, false};
+	struct mode m = {.paging = PAGING_32BIT, .wp = true};
 	set_mode(&m, false);
 	u32 *pt = table32();
 	pt[0] = (u32)t4 | PTE_P | PTE_W;

@@ -16,6 +16,7 @@ void skip(const char *fmt, ...) __printf(1, 2);
 /* ---- what the CPU has (CPUID), read once ---- */
 struct features {
 	bool nx, smep, smap, pcid, invpcid, pge, pse, pae, g1;
+	bool pku; /* CPUID.(EAX=7,ECX=0):ECX.PKU: protection keys for user pages (phase pkey) */
 	u32 phys_bits;
 	bool amd;      /* AMD/Hygon: the APM leaves the #PF I/D bit undefined unless EFER.NXE and CR4.PAE are set */
 	bool tcg_rsvd; /* cmdline `tcg_rsvd`: accept a reserved-bit #PF without P, as QEMU TCG 7.2 delivers it */
@@ -54,6 +55,7 @@ int pat_which(u64 v, const u64 *bases, int n, u64 off);
 #define PF_U	    0x4u
 #define PF_RSVD	    0x8u
 #define PF_I	    0x10u
+#define PF_PK	    0x20u
 #define PF_VECTOR   14
 #define CR0_WP	    (1ULL << 16)
 #define CR0_PG	    (1ULL << 31)
@@ -63,8 +65,38 @@ int pat_which(u64 v, const u64 *bases, int n, u64 off);
 #define CR4_PCIDE   (1ULL << 17)
 #define CR4_SMEP    (1ULL << 20)
 #define CR4_SMAP    (1ULL << 21)
+#define CR4_PKE	    (1ULL << 22)
 #define EFER_NXE    (1ULL << 11)
 #define CR3_NOFLUSH (1ULL << 63)
+/* The protection key of a leaf (IA-32e paging, CR4.PKE = 1; ignored otherwise and in entries that map tables). */
+#define PTE_PKEY_SHIFT 59
+#define PTE_PKEY       (0xfULL << PTE_PKEY_SHIFT)
+static inline unsigned pte_pkey(u64 leaf)
+{
+	return (unsigned)(leaf >> PTE_PKEY_SHIFT) & 15;
+}
+static inline u64 pkey_bits(unsigned key)
+{
+	return (u64)(key & 15) << PTE_PKEY_SHIFT;
+}
+/* PKRU (SDM Vol. 3A 2.7): AD of key i at bit 2i, WD at bit 2i + 1. RDPKRU/WRPKRU need CR4.PKE (else #UD) and
+ * ECX = 0 (else #GP); WRPKRU also EDX = 0. */
+#define PKRU_AD 1u
+#define PKRU_WD 2u
+static inline u32 pkru_bits(unsigned key, u32 adwd)
+{
+	return (adwd & 3) << (2 * (key & 15));
+}
+static inline u32 rdpkru(void)
+{
+	u32 eax, edx;
+	asm volatile(".byte 0x0f, 0x01, 0xee" : "=a"(eax), "=d"(edx) : "c"(0)); /* RDPKRU */
+	return eax;
+}
+static inline void wrpkru(u32 v)
+{
+	asm volatile(".byte 0x0f, 0x01, 0xef" : : "a"(v), "c"(0), "d"(0) : "memory"); /* WRPKRU */
+}
 static inline u64 *table_at(u64 pa)
 {
 	return (u64 *)pa; /* paging structures live in identity-mapped RAM */
@@ -99,14 +131,17 @@ enum paging { PAGING_4LEVEL, PAGING_PAE, PAGING_32BIT };
 struct mode {
 	enum paging paging;
 	bool wp, smep, smap, nxe;
+	bool pke; /* CR4.PKE (4-level paging only) */
+	u32 pkru; /* what PKRU holds (it matters only with pke) */
 };
 /* What a walk found, combined over every entry it used. */
 struct rights {
-	bool present; /* every entry had P = 1 */
-	bool rsvd;    /* some present entry had a reserved bit set */
-	bool user;    /* U/S = 1 in every entry: a user-mode address */
-	bool write;   /* R/W = 1 in every entry */
-	bool xd;      /* XD = 1 in some entry */
+	bool present;  /* every entry had P = 1 */
+	bool rsvd;     /* some present entry had a reserved bit set */
+	bool user;     /* U/S = 1 in every entry: a user-mode address */
+	bool write;    /* R/W = 1 in every entry */
+	bool xd;       /* XD = 1 in some entry */
+	unsigned pkey; /* the leaf's protection key (bits 62:59), for 4-level paging */
 };
 #define PF_NONE 0xffffffffu /* pf_predict(): no fault */
 u32 pf_predict(const struct mode *m, const struct rights *r, int cpl, enum access acc, bool ac);
@@ -117,6 +152,36 @@ extern u32 rsvd_without_p;
 const char *acc_name(enum access a);
 /* Fold one present entry (its U/S, R/W and XD bits) into r. */
 void rights_add(struct rights *r, u64 entry);
+
+/* ---- phase perm's paths and its checked access, shared with phase pkey ---- */
+struct path {
+	const char *name;
+	volatile u64 *e[4]; /* the entries used, top down; the last maps the page */
+	u64 v[4];	    /* what to write into them (A and D cleared) */
+	int n;
+	u64 va;	    /* the page, as mapped */
+	u64 target; /* its physical address */
+	bool rsvd;  /* a reserved bit other than XD is set in some entry (the caller says) */
+};
+struct perm_paths {
+	struct path *path[3];	      /* 4 KiB, 2 MiB, 1 GiB (n = 0 where the CPU has no 1 GiB pages) */
+	volatile u64 *user_stack_pte; /* the CPL 3 stack's PTE: a user page, so PKRU applies to its pushes */
+	u64 user_stack_page;	      /* its linear address */
+};
+/* Build the paths and the CPL 3 pages once (later calls return the same). */
+const struct perm_paths *perm_build(void);
+/* Set CR0.WP, CR4.SMEP, CR4.SMAP and EFER.NXE as m says (not CR4.PKE or PKRU). */
+void perm_set_mode(const struct mode *m);
+/* What the rules see in p as written. */
+struct rights perm_path_rights(const struct mode *m, const struct path *p);
+/* Counts of perm_run_case(), reset by whoever reports them. */
+struct perm_counts {
+	u32 cases, faults, ad_checks;
+};
+extern struct perm_counts perm_counts;
+/* One access on p (rewritten with A = D = 0 and INVLPG'd first) checked against pf_predict(): fault or not, the
+ * error code and CR2, the value read or written, A/D. Returns the predicted error code (PF_NONE: no fault). */
+u32 perm_run_case(const struct mode *m, struct path *p, int cpl, enum access acc, bool ac);
 
 /* ---- probes: one access under test, at CPL 0 or 3; 0 or the vector + 1 ---- */
 struct pf_record {
@@ -156,6 +221,7 @@ const char *pte_op_name(enum pte_op how);
 void phase_remap(void);
 void phase_cr3(void);
 void phase_perm(void);
+void phase_pkey(void);
 void phase_pae(void);
 void phase_legacy32(void);
 void phase_smp(void);
