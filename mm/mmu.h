@@ -161,6 +161,9 @@ enum mmu_fault_result {
 	MMU_FAULT_WRITE_PROTECTED,
 	/* Shadow paging: the guest's own page tables refuse the access: inject #PF(guest_error_code) at the gva. */
 	MMU_FAULT_GUEST_PF,
+	/* Shadow paging: the CPU refused what the guest's paging allows, and would again: emulate the instruction
+	 * under the guest's rules (f->gpa is the translation). */
+	MMU_FAULT_EMULATE,
 };
 
 /* max_level: the CPU's (or the configuration's) largest TDP leaf, 1..3. shadow_pages: 0 for a TDP VM; else the VM

@@ -87,9 +87,8 @@ void cpuid_policy(struct vcpu *v, u32 leaf, u32 sub, u32 out[4])
 			r.ebx = (r.ebx & (u32)L7_EBX_KEEP) | (u32)L7_EBX_SET;
 			r.ecx = r.edx = 0;
 			/* PKU, and OSPKE as the guest's CR4.PKE says (the hardware's own rule): its PKRU is in the CPU's
-			 * register while it runs, reset between guests (fpu_reset). Not under shadow paging, whose leaves
-			 * carry no protection keys yet. */
-			if (cpu_has_pku() && !v->vm->mmu.shadow.enabled)
+			 * register while it runs, reset between guests (fpu_reset). Shadow leaves carry the guest's keys. */
+			if (cpu_has_pku())
 				r.ecx |= BIT(3) | ((virt_ops->get_cr(v, 4) & CR4_PKE) ? BIT(4) : 0);
 		} else {
 			r.eax = r.ebx = r.ecx = r.edx = 0;

@@ -368,6 +368,7 @@ static int handle_shadow_pf(struct vcpu *v)
 		v->exit.tdp.gpa = f.gpa;
 		return v->exit.vectoring ? emulate_access(v) : vcpu_emulate_wp(v, f.gpa);
 	case MMU_FAULT_MMIO:
+	case MMU_FAULT_EMULATE:
 		v->exit.tdp.gpa = f.gpa;
 		return emulate_access(v);
 	default:

@@ -56,8 +56,12 @@ void vcpu_paging_mode(struct vcpu *v, struct gwalk_mode *mode)
 		.gbpages = true,
 		.maxphyaddr = vcpu_maxphyaddr(),
 	};
-	/* pke and pkru stay off (protection keys unchecked): guests cannot set CR4.PKE, which the backends hide, and
-	 * PKRU is not yet part of the vCPU's state. */
+	/* Protection keys: the guest's PKRU is in this CPU's register while its vCPU runs here (the host has CR4.PKE
+	 * on wherever a guest may: cpu_has_pku). Keys apply in IA-32e paging only. */
+	if ((cr4 & CR4_PKE) && mode->lma) {
+		mode->pke = true;
+		mode->pkru = rdpkru();
+	}
 	/* The CPU walks with the PDPTEs it loaded (vm/pdptes.c). Under TDP the backend does not track them: the walk
 	 * reads the PDPT in memory, which the guest changes only before its next CR3 load, as an OS does. */
 	if (v->vm->mmu.shadow.enabled && mode->pg && mode->pae && !mode->lma)

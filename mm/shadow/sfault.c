@@ -343,6 +343,15 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 			return MMU_FAULT_GUEST_PF;
 		}
 		BUG_ON(res.fault != GWALK_FAULT_NONE); /* the CPU raises #GP before a #PF for a non-canonical address */
+		/* A protection-key fault the guest's rules do not give: a supervisor write under the guest's CR0.WP=0 to
+		 * a user page whose key has WD set, which binds supervisor writes only with WP (SDM 4.6.2), and the
+		 * hardware runs with WP=1. The leaf is right; the instruction is emulated. */
+		if (pferr & PFERR_PK) {
+			f->gpa = res.gpa;
+			f->gfn = res.gpa >> PAGE_SHIFT;
+			__atomic_fetch_add(&mmu->shadow.stats.pk_emulated, 1, __ATOMIC_RELAXED);
+			return MMU_FAULT_EMULATE;
+		}
 	} else {
 		memset(&res, 0, sizeof(res));
 		res.gpa = (u32)gva;

@@ -62,6 +62,7 @@ struct shadow_stats {
 	u64 root_syncs;         /* flushing CR3 loads whose root had bits set below it (unsync pages, or bits not cleared yet) */
 	u64 invlpg_zaps;        /* leaves of unsync tables an INVLPG found changed */
 	u64 range_zaps;         /* leaves zapped for a gfn range (reclaim: __shadow_zap_gfn_range) */
+	u64 pk_emulated;        /* supervisor writes the CPU's WP=1 refused for a protection key, emulated (sfault.c) */
 	u64 prefetched;         /* leaves made around a fault's from the guest's entries already there (sprefetch.c) */
 };
 

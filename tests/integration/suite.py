@@ -435,13 +435,13 @@ CASES += [
          forbid=PROTECT_FORBID, timeout=180),
     # The page-table storm: remaps, CR3 switches, every permission combination with exact error codes and A/D, SMP
     # shootdowns, and the same under PAE paging (PDPTEs loaded at CR3, Linux's half-writes) and 32-bit paging (4 MiB
-    # pages, 4-byte entries), which the shadow MMU shadows with PAE-format tables. Phase pkey is a SKIP until the
-    # shadow MMU offers protection keys (then: PTSTORM_EXPECT and PTSTORM_NO_SKIP, as on TDP).
+    # pages, 4-byte entries), which the shadow MMU shadows with PAE-format tables; protection keys (phase pkey), which
+    # shadow leaves carry from the guest's and the hardware checks against the guest's PKRU.
     Case("qemu-svm-shadow-ptstorm", "qemu", "max", mem="1G", cmdline=SHADOW,
          modules=ptstorm_modules(" tcg_rsvd"),
-         expect=SHADOW_EXPECT + PTSTORM_NO_PKU
+         expect=SHADOW_EXPECT + PTSTORM_EXPECT
          + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs.* [1-9]\d* PAE half-writes merged"],
-         forbid=GUEST_NEVER + [PTSTORM_NO_SKIP_BUT_PKEY], timeout=240),
+         forbid=GUEST_NEVER + [PTSTORM_NO_SKIP], timeout=240),
     # Debian's kernel to userspace and power-off under shadow paging: its /init checks pass, and the VM's end report
     # gives the shadow MMU's counts.
     Case("qemu-svm-shadow-linux", "qemu", "max", mem="2G", cmdline=SHADOW,

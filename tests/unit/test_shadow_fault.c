@@ -288,6 +288,41 @@ TEST(shadow_fault_leaves_carry_the_guest_protection_key)
 	sx_teardown();
 }
 
+/* Protection keys under the guest's PKRU (CR4.PKE, 4-level paging): the CPU checks them in the shadow leaf, and a
+ * fault it raises reaches the shadow MMU with PK in the error code. One the guest's rules give is reflected as it
+ * is; the one they do not (a supervisor write under the guest's CR0.WP=0, which the hardware runs with WP=1, to a
+ * page whose key has WD set) is emulated, since re-entering would fault again. */
+TEST(shadow_fault_protection_keys)
+{
+	struct mmu_fault f;
+
+	sx_setup(64);
+	CHECK_EQ(sx_load(), 0);
+	sx_map(sx.p.cr3, GVA, SX_DATA, 1, G_ALL, G_ALL | G_A | G_D | PKEY(6));
+	CHECK_EQ(sx_fault(GVA, PFERR_USER, NULL), MMU_FAULT_FIXED);
+	sx.p.mode.pke = true;
+	sx.p.mode.pkru = PKRU_WD(6);
+	/* A user write: WD forbids it whatever WP says. */
+	CHECK_EQ(sx_fault(GVA, PFERR_PRESENT | PFERR_WRITE | PFERR_USER | PFERR_PK, &f), MMU_FAULT_GUEST_PF);
+	CHECK_EQ(f.guest_error_code, PFERR_PRESENT | PFERR_WRITE | PFERR_USER | PFERR_PK);
+	/* A supervisor write with the guest's WP=1: the same. */
+	CHECK_EQ(sx_fault(GVA, PFERR_PRESENT | PFERR_WRITE | PFERR_PK, &f), MMU_FAULT_GUEST_PF);
+	CHECK_EQ(f.guest_error_code, PFERR_PRESENT | PFERR_WRITE | PFERR_PK);
+	/* With the guest's WP=0 the guest allows it, the CPU (WP=1) does not: emulate, at the translation. */
+	sx.p.mode.wp = false;
+	u64 emulated = sx.mmu.shadow.stats.pk_emulated;
+	CHECK_EQ(sx_fault(GVA + 0x18, PFERR_PRESENT | PFERR_WRITE | PFERR_PK, &f), MMU_FAULT_EMULATE);
+	CHECK_EQ(f.gpa, SX_DATA + 0x18);
+	CHECK_EQ(sx.mmu.shadow.stats.pk_emulated, emulated + 1);
+	CHECK_EQ(sx_leaf(GVA) & SPTE_PKEY_MASK, PKEY(6)); /* the leaf stays as it was */
+	/* AD forbids reads too, at any CPL, whatever WP. */
+	sx.p.mode.pkru = PKRU_AD(6);
+	CHECK_EQ(sx_fault(GVA, PFERR_PRESENT | PFERR_PK, &f), MMU_FAULT_GUEST_PF);
+	CHECK_EQ(f.guest_error_code, PFERR_PRESENT | PFERR_PK);
+	sx_check();
+	sx_teardown();
+}
+
 /* A guest #PF: MMU_FAULT_GUEST_PF with the error code the CPU would give, and nothing new in the shadow tables. */
 static void expect_guest_pf(gva_t gva, u32 pferr, u32 ec)
 {

@@ -159,9 +159,6 @@ static int set_cr4(struct vcpu *v, u64 val)
 
 	if (val & ~cr4_guest_allowed())
 		return -EINVAL;
-	/* Shadow leaves carry no protection keys (yet): a shadow-paged guest is offered none. */
-	if ((val & CR4_PKE) && x->shadow)
-		return -EINVAL;
 	if ((x->efer & EFER_LMA) && !(val & CR4_PAE))
 		return -EINVAL;
 	if ((val & CR4_PCIDE) && !(x->cr4 & CR4_PCIDE) && ((vmx_get_cr(v, 3) & 0xfff) || !(x->efer & EFER_LMA)))
