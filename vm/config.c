@@ -485,6 +485,7 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	}
 	s->has_kernel = true;
 	s->kernel_idx = l->idx;
+	c->kernel_index = l->idx;
 	if (m->end <= m->start) {
 		pr_err("vm config: module %u: kernel image of vm %s is empty\n", l->idx, c->name);
 		l->errors++;
@@ -554,6 +555,7 @@ static void apply_module(struct cfg_line *l, const struct boot_module *m, struct
 	}
 	c->modules[c->nr_modules].start = m->start;
 	c->modules[c->nr_modules].end = m->end;
+	c->modules[c->nr_modules].index = l->idx;
 	memcpy(c->modules[c->nr_modules].cmdline, l->cmdline, sizeof(l->cmdline));
 	c->nr_modules++;
 }
@@ -578,6 +580,7 @@ static void apply_initrd(struct cfg_line *l, const struct boot_module *m, struct
 		l->errors++;
 	}
 	c->has_initrd = true;
+	c->initrd_index = l->idx;
 	c->initrd_start = m->start;
 	c->initrd_end = m->end;
 }
@@ -663,4 +666,32 @@ int vm_config_parse(const struct boot_info *bi, struct vm_config *out, u32 max, 
 		memset(&out[valid], 0, sizeof(*out) * (nvms - valid));
 	*n = valid;
 	return (int)errors;
+}
+
+u32 vm_config_check_kernel(const struct vm_config *c, enum vm_kernel_kind kind)
+{
+	u32 errors = 0;
+
+	if (kind == VM_KERNEL_LINUX) {
+		for (u32 i = 0; i < c->nr_modules; i++, errors++)
+			pr_err(
+			    "vm config: module %u: role=module of vm %s, whose kernel (module %u) is a Linux bzImage: "
+			    "the Linux boot protocol takes one initrd (role=initrd) and no modules\n",
+			    c->modules[i].index, c->name, c->kernel_index);
+		return errors;
+	}
+	if (c->has_initrd) {
+		pr_err(
+		    "vm config: module %u: role=initrd of vm %s, whose kernel (module %u) is a Multiboot image, not a "
+		    "Linux bzImage: Multiboot has no initrd (role=module hands it over as a Multiboot module)\n",
+		    c->initrd_index, c->name, c->kernel_index);
+		errors++;
+	}
+	if (c->linux_entry32) {
+		pr_err("vm config: module %u: entry=32 on vm %s, whose kernel is a Multiboot image: entry= chooses a "
+		       "Linux kernel's entry, and a Multiboot kernel names its own\n",
+		       c->kernel_index, c->name);
+		errors++;
+	}
+	return errors;
 }

@@ -114,9 +114,11 @@ struct vm_config {
 	u64 kernel_start, kernel_end;
 	u64 initrd_start, initrd_end; /* the role=initrd module, when has_initrd; never empty */
 	bool has_initrd;
+	u32 kernel_index, initrd_index; /* GRUB module indices, for messages */
 	u32 nr_modules;
 	struct {
 		u64 start, end;
+		u32 index; /* the GRUB module index */
 		char cmdline[VM_CONFIG_CMDLINE_MAX];
 	} modules[VM_CONFIG_MAX_MODULES];
 	/* protect= ranges, in the order of the kernel line: guest-physical [start, end), 4K-aligned, non-empty, each
@@ -136,5 +138,20 @@ struct vm_config {
  * out are usable either way), or -EINVAL if an argument is NULL or max is 0.
  */
 int vm_config_parse(const struct boot_info *bi, struct vm_config *out, u32 max, u32 *n);
+
+/* The boot protocol of a VM's kernel, which its image says (vm/launch.c looks), and which decides what else the VM
+ * can be given. */
+enum vm_kernel_kind {
+	VM_KERNEL_MULTIBOOT, /* takes role=module modules, in order; no initrd, no entry= */
+	VM_KERNEL_LINUX,     /* a bzImage: one role=initrd at most, no modules */
+};
+
+/*
+ * Check c against the boot protocol of its kernel, once the image has said which it is: a role=module given to a
+ * Linux kernel, a role=initrd given to a Multiboot kernel, and entry=32 on a Multiboot kernel are each reported,
+ * naming the module and the VM. The VM is then to be refused as a whole, not run without what it was given: a guest
+ * that silently lacks its initrd or a module fails later and far from the cause. Returns the number of errors.
+ */
+u32 vm_config_check_kernel(const struct vm_config *c, enum vm_kernel_kind kind);
 
 #endif

@@ -8,6 +8,11 @@
 struct vm;
 struct vm_config;
 
+/* What can be checked of a VM before it has memory, from its configuration and its kernel image: that the kernel's
+ * boot protocol takes everything the VM was given (vm_config_check_kernel), and for a Linux kernel, that the image
+ * holds what its header promises (linux_check_image). Returns the number of errors reported; a VM with any must not
+ * be built. */
+u32 vm_check_config(const struct vm_config *cfg);
 /* Build a VM from its configuration in zeroed memory, on the CPU that will run vCPU 0 (which it creates; the other
  * vCPUs' backend state is made on their own CPUs). console_input: keys typed on the hypervisor's serial line go to
  * this VM. 0, or a negative errno after saying what failed; either way vm_destroy undoes what was done. */

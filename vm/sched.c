@@ -5,6 +5,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
+#include "hv/string.h"
 #include "hv/log.h"
 #include "hv/spinlock.h"
 #include "kernel/percpu.h"
@@ -200,7 +201,17 @@ u32 vm_launch_prepare(const struct boot_info *bi, u32 runners)
 	u32 n = 0;
 
 	vm_config_parse(bi, configs, VM_CONFIG_MAX_VMS, &n);
-	nr_configs = n;
+	/* What the images can tell is checked now, before any VM runs: a VM refused for it is refused at boot. */
+	for (u32 i = 0; i < n; i++) {
+		if (!vm_check_config(&configs[i])) {
+			if (nr_configs != i)
+				memcpy(&configs[nr_configs], &configs[i], sizeof(configs[i]));
+			nr_configs++;
+			continue;
+		}
+		pr_err("vm config: vm %s left out because of the errors above\n", configs[i].name);
+	}
+	n = nr_configs;
 	nr_runners = runners;
 	return n;
 }

@@ -20,6 +20,8 @@ void reset(void);
 void add(const char *cmdline);
 /* vm_config_parse(&bi, cfg, VM_CONFIG_MAX_VMS, &ncfg), its whole log captured into logs[]. */
 int parse(void);
+/* vm_config_check_kernel(c, kind), its log captured into logs[] as parse() does. */
+u32 check_kernel(const struct vm_config *c, enum vm_kernel_kind kind);
 /* One line that must be rejected: the error names the module, the word and the check, and nothing is configured. */
 void check_rejected(const char *line, const char *expect);
 

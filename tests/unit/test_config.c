@@ -574,3 +574,57 @@ TEST(config_ws_and_reclaim_only_on_the_kernel_line)
 	CHECK(parse() > 0);
 	CHECK_LOG("ws= goes on the kernel module (role=kernel), not on a role=initrd line");
 }
+
+/* What a VM was given against what its kernel's boot protocol takes (vm_config_check_kernel, once the image says
+ * which): a Linux kernel has one initrd and no modules, a Multiboot kernel modules and no initrd. Nothing is dropped:
+ * each misfit is an error naming the module and the VM, and the caller refuses the VM. */
+TEST(config_kernel_kind_takes_what_it_was_given)
+{
+	reset();
+	add("vm=lx mem=128M");
+	add("vm=lx role=initrd");
+	add("vm=mb");
+	add("vm=lx role=module cmdline=lost");
+	add("vm=mb role=module cmdline=first");
+	add("vm=mb role=initrd");
+	add("vm=lx role=module");
+	add("vm=mb role=module");
+	CHECK_EQ(parse(), 0); /* the parse cannot tell: it reads command lines, not images */
+	CHECK_EQ(ncfg, 2);
+	CHECK_EQ(cfg[0].kernel_index, 0);
+	CHECK_EQ(cfg[0].initrd_index, 1);
+	CHECK_EQ(cfg[0].modules[0].index, 3);
+	CHECK_EQ(cfg[0].modules[1].index, 6);
+	CHECK_EQ(cfg[1].kernel_index, 2);
+	CHECK_EQ(cfg[1].initrd_index, 5);
+	CHECK_EQ(cfg[1].modules[1].index, 7);
+
+	/* lx as Linux: its initrd is fine, each of its two modules is an error. */
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_LINUX), 2);
+	CHECK_LOG("vm config: module 3: role=module of vm lx, whose kernel (module 0) is a Linux bzImage: the Linux "
+		  "boot protocol takes one initrd (role=initrd) and no modules");
+	CHECK_LOG("vm config: module 6: role=module of vm lx, whose kernel (module 0)");
+	/* mb as Multiboot: its modules are fine, its initrd is an error. */
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_MULTIBOOT), 1);
+	CHECK_LOG(
+	    "vm config: module 5: role=initrd of vm mb, whose kernel (module 2) is a Multiboot image, not a Linux "
+	    "bzImage: Multiboot has no initrd (role=module hands it over as a Multiboot module)");
+	/* The other way round: lx's initrd and mb's modules would be the misfits. */
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_MULTIBOOT), 1);
+	CHECK_LOG("module 1: role=initrd of vm lx, whose kernel (module 0) is a Multiboot image");
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_LINUX), 2);
+	CHECK_LOG("module 4: role=module of vm mb, whose kernel (module 2) is a Linux bzImage");
+
+	/* What fits is no error, and entry=32 only fits a Linux kernel. */
+	reset();
+	add("vm=lx entry=32");
+	add("vm=lx role=initrd");
+	add("vm=mb");
+	add("vm=mb role=module");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_LINUX), 0);
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_MULTIBOOT), 0);
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_MULTIBOOT), 2);
+	CHECK_LOG("vm config: module 0: entry=32 on vm lx, whose kernel is a Multiboot image: entry= chooses a Linux "
+		  "kernel's entry, and a Multiboot kernel names its own");
+}
