@@ -61,7 +61,8 @@ struct cfg_line {
 	} protect[VM_CONFIG_MAX_PROTECT];
 };
 
-/* Per tracked VM, beside its struct vm_config in out[]. */
+/* Per tracked VM, beside its struct vm_config in out[]. Every VM has a module, so there are at most as many as
+ * modules: the parse's state for them lives in st[] below, not on the stack. */
 struct cfg_vm {
 	bool bad;
 	bool has_kernel;
@@ -617,7 +618,7 @@ static u32 parse_module(const struct boot_module *m, u32 idx, struct vm_config *
 
 	slot = find_or_add_vm(out, nvms, cap, l.vm);
 	if (slot < 0) {
-		pr_err("vm config: module %u: vm %s: too many VMs (at most %u)\n", idx, l.vm, cap);
+		pr_err("vm config: module %u: vm %s: more VMs than the %u the output array holds\n", idx, l.vm, cap);
 		return l.errors + 1;
 	}
 	if (l.role_bad)
@@ -635,14 +636,20 @@ static u32 parse_module(const struct boot_module *m, u32 idx, struct vm_config *
 
 int vm_config_parse(const struct boot_info *bi, struct vm_config *out, u32 max, u32 *n)
 {
-	struct cfg_vm st[VM_CONFIG_MAX_VMS];
-	u32 cap = MIN(max, (u32)VM_CONFIG_MAX_VMS), nvms = 0, valid = 0, errors = 0;
+	static struct cfg_vm st[BOOT_MAX_MODULES]; /* boot runs one parse; the host tests one at a time */
+	u32 cap = MIN(max, (u32)BOOT_MAX_MODULES), nvms = 0, valid = 0, errors = 0;
 
 	if (!bi || !out || !n || !max)
 		return -EINVAL;
 	*n = 0;
 	memset(st, 0, sizeof(st));
 	memset(out, 0, sizeof(*out) * cap);
+	if (bi->modules_dropped) {
+		pr_err("vm config: the boot loader passed %u modules, and the hypervisor keeps %u (BOOT_MAX_MODULES): "
+		       "any VM may be missing one of the %u others, so none is started\n",
+		       bi->nr_modules + bi->modules_dropped, BOOT_MAX_MODULES, bi->modules_dropped);
+		return 1;
+	}
 
 	for (u32 i = 0; i < MIN(bi->nr_modules, (u32)BOOT_MAX_MODULES); i++)
 		errors += parse_module(&bi->modules[i], i, out, st, &nvms, cap);

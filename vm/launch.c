@@ -250,8 +250,10 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		       virt_ops != &vmx_virt_ops ? "NPT" : vm->mmu.fmt->ad_enabled ? "EPT" : "EPT without A/D",
 		       level >= 3 ? "1G" : level == 2 ? "2M" : "4K");
 	r = add_ram(vm, cfg->mem_bytes, &layout);
+	if (r == -ENOMEM)
+		return r; /* vm/sched.c says whether the VM waits for another's memory or can never fit */
 	if (r) {
-		vm_log(vm, LOG_ERR, "cannot allocate %llu MiB of guest RAM (%d)\n",
+		vm_log(vm, LOG_ERR, "cannot add %llu MiB of guest RAM (%d)\n",
 		       (unsigned long long)(cfg->mem_bytes >> 20), r);
 		return r;
 	}
@@ -260,10 +262,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	if (r)
 		return r;
 	r = ws_init(vm, cfg);
-	if (r == -ENOMEM)
-		vm_log(vm, LOG_ERR, "cannot allocate the working-set estimator's ages\n");
 	if (r)
-		return r;
+		return r; /* -ENOMEM: as for guest RAM */
 
 	vm->nr_vcpus = cfg->cpus;
 	char vendor[13];

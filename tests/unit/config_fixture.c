@@ -7,7 +7,7 @@
 #include "fake_platform.h"
 
 struct boot_info bi;
-struct vm_config cfg[VM_CONFIG_MAX_VMS];
+struct vm_config cfg[BOOT_MAX_MODULES];
 u32 ncfg;
 char logs[65536];
 
@@ -63,7 +63,7 @@ int parse(void)
 	int ret;
 
 	capture_begin();
-	ret = vm_config_parse(&bi, cfg, VM_CONFIG_MAX_VMS, &ncfg);
+	ret = vm_config_parse(&bi, cfg, BOOT_MAX_MODULES, &ncfg);
 	capture_end();
 	return ret;
 }

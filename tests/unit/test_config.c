@@ -303,27 +303,43 @@ TEST(config_too_many_modules)
 	CHECK_LOG("module 10: vm m has more than 8 modules");
 }
 
-TEST(config_too_many_vms)
+/* No limit on VMs but the one on modules: a VM per module, up to BOOT_MAX_MODULES of them. */
+TEST(config_as_many_vms_as_modules)
 {
 	char line[64];
 	static struct vm_config small[2];
 	u32 n;
 
 	reset();
-	for (int i = 0; i < VM_CONFIG_MAX_VMS + 1; i++) {
+	for (int i = 0; i < BOOT_MAX_MODULES; i++) {
 		snprintf(line, sizeof(line), "vm=v%d mem=2M", i);
 		add(line);
 	}
-	CHECK_EQ(parse(), 1);
-	CHECK_EQ(ncfg, VM_CONFIG_MAX_VMS);
-	CHECK_STR(cfg[15].name, "v15");
-	CHECK_LOG("module 16: vm v16: too many VMs (at most 16)");
-	/* A smaller output array is the limit. */
-	CHECK_EQ(vm_config_parse(&bi, small, 2, &n), VM_CONFIG_MAX_VMS + 1 - 2);
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, BOOT_MAX_MODULES);
+	CHECK_STR(cfg[16].name, "v16"); /* the seventeenth, refused before */
+	CHECK_STR(cfg[BOOT_MAX_MODULES - 1].name, "v127");
+	/* A smaller output array than the names is an error for each VM beyond it. */
+	CHECK_EQ(vm_config_parse(&bi, small, 2, &n), BOOT_MAX_MODULES - 2);
 	CHECK_EQ(n, 2);
 	CHECK_STR(small[1].name, "v1");
 	CHECK_EQ(vm_config_parse(&bi, small, 0, &n), -EINVAL);
 	CHECK_EQ(vm_config_parse(NULL, small, 2, &n), -EINVAL);
+}
+
+/* Modules the boot information could not keep (boot/mb2.c counts them) could be any VM's: none is started. */
+TEST(config_lost_modules_start_no_vm)
+{
+	reset();
+	add("vm=a");
+	add("vm=b");
+	bi.modules_dropped = 3;
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG(
+	    "vm config: the boot loader passed 5 modules, and the hypervisor keeps 128 (BOOT_MAX_MODULES): any VM "
+	    "may be missing one of the 3 others, so none is started");
+	CHECK_EQ(cfg[0].name[0], 0);
 }
 
 TEST(config_all_errors_of_a_line_are_reported)
