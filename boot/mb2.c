@@ -500,8 +500,9 @@ static int parse_block(const void *mbi, size_t avail, u64 mbi_phys, struct boot_
 	ret = walk_tags(&c);
 	if (ret)
 		return ret;
+	out->modules_dropped = c.modules_dropped;
 	if (c.modules_dropped)
-		pr_warn("mb2: %u modules beyond the first %u are ignored\n", c.modules_dropped, BOOT_MAX_MODULES);
+		pr_err("mb2: %u modules beyond the first %u cannot be kept\n", c.modules_dropped, BOOT_MAX_MODULES);
 	ret = build_mmap(&c);
 	if (ret)
 		return ret;

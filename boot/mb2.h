@@ -9,7 +9,9 @@
 #define MB2_BOOTLOADER_MAGIC 0x36d76289u
 
 #define BOOT_MAX_MMAP		256
-#define BOOT_MAX_MODULES	32
+/* GRUB modules kept per boot: the limit on VMs too (each needs one, its kernel). A boot with more is not cut short in
+ * silence: modules_dropped counts the rest, and vm_config_parse then starts no VM (any could be missing a module). */
+#define BOOT_MAX_MODULES	128
 #define BOOT_CMDLINE_MAX	1024
 #define BOOT_MODULE_CMDLINE_MAX 256
 
@@ -71,6 +73,7 @@ struct boot_info {
 	bool mmap_from_efi; /* true when the map came from the EFI memory-map tag */
 	u32 nr_modules;
 	struct boot_module modules[BOOT_MAX_MODULES];
+	u32 modules_dropped; /* module tags beyond the first BOOT_MAX_MODULES, not kept */
 	bool has_rsdp;
 	u8 rsdp_rev;		/* 0 for the ACPI 1.0 tag (14), 2 for the new tag (15) */
 	u8 rsdp[36];		/* copy of the RSDP structure from the tag (20 bytes for rev 0) */

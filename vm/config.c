@@ -61,7 +61,8 @@ struct cfg_line {
 	} protect[VM_CONFIG_MAX_PROTECT];
 };
 
-/* Per tracked VM, beside its struct vm_config in out[]. */
+/* Per tracked VM, beside its struct vm_config in out[]. Every VM has a module, so there are at most as many as
+ * modules: the parse's state for them lives in st[] below, not on the stack. */
 struct cfg_vm {
 	bool bad;
 	bool has_kernel;
@@ -485,6 +486,7 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	}
 	s->has_kernel = true;
 	s->kernel_idx = l->idx;
+	c->kernel_index = l->idx;
 	if (m->end <= m->start) {
 		pr_err("vm config: module %u: kernel image of vm %s is empty\n", l->idx, c->name);
 		l->errors++;
@@ -554,6 +556,7 @@ static void apply_module(struct cfg_line *l, const struct boot_module *m, struct
 	}
 	c->modules[c->nr_modules].start = m->start;
 	c->modules[c->nr_modules].end = m->end;
+	c->modules[c->nr_modules].index = l->idx;
 	memcpy(c->modules[c->nr_modules].cmdline, l->cmdline, sizeof(l->cmdline));
 	c->nr_modules++;
 }
@@ -578,6 +581,7 @@ static void apply_initrd(struct cfg_line *l, const struct boot_module *m, struct
 		l->errors++;
 	}
 	c->has_initrd = true;
+	c->initrd_index = l->idx;
 	c->initrd_start = m->start;
 	c->initrd_end = m->end;
 }
@@ -614,7 +618,7 @@ static u32 parse_module(const struct boot_module *m, u32 idx, struct vm_config *
 
 	slot = find_or_add_vm(out, nvms, cap, l.vm);
 	if (slot < 0) {
-		pr_err("vm config: module %u: vm %s: too many VMs (at most %u)\n", idx, l.vm, cap);
+		pr_err("vm config: module %u: vm %s: more VMs than the %u the output array holds\n", idx, l.vm, cap);
 		return l.errors + 1;
 	}
 	if (l.role_bad)
@@ -632,14 +636,20 @@ static u32 parse_module(const struct boot_module *m, u32 idx, struct vm_config *
 
 int vm_config_parse(const struct boot_info *bi, struct vm_config *out, u32 max, u32 *n)
 {
-	struct cfg_vm st[VM_CONFIG_MAX_VMS];
-	u32 cap = MIN(max, (u32)VM_CONFIG_MAX_VMS), nvms = 0, valid = 0, errors = 0;
+	static struct cfg_vm st[BOOT_MAX_MODULES]; /* boot runs one parse; the host tests one at a time */
+	u32 cap = MIN(max, (u32)BOOT_MAX_MODULES), nvms = 0, valid = 0, errors = 0;
 
 	if (!bi || !out || !n || !max)
 		return -EINVAL;
 	*n = 0;
 	memset(st, 0, sizeof(st));
 	memset(out, 0, sizeof(*out) * cap);
+	if (bi->modules_dropped) {
+		pr_err("vm config: the boot loader passed %u modules, and the hypervisor keeps %u (BOOT_MAX_MODULES): "
+		       "any VM may be missing one of the %u others, so none is started\n",
+		       bi->nr_modules + bi->modules_dropped, BOOT_MAX_MODULES, bi->modules_dropped);
+		return 1;
+	}
 
 	for (u32 i = 0; i < MIN(bi->nr_modules, (u32)BOOT_MAX_MODULES); i++)
 		errors += parse_module(&bi->modules[i], i, out, st, &nvms, cap);
@@ -663,4 +673,32 @@ int vm_config_parse(const struct boot_info *bi, struct vm_config *out, u32 max, 
 		memset(&out[valid], 0, sizeof(*out) * (nvms - valid));
 	*n = valid;
 	return (int)errors;
+}
+
+u32 vm_config_check_kernel(const struct vm_config *c, enum vm_kernel_kind kind)
+{
+	u32 errors = 0;
+
+	if (kind == VM_KERNEL_LINUX) {
+		for (u32 i = 0; i < c->nr_modules; i++, errors++)
+			pr_err(
+			    "vm config: module %u: role=module of vm %s, whose kernel (module %u) is a Linux bzImage: "
+			    "the Linux boot protocol takes one initrd (role=initrd) and no modules\n",
+			    c->modules[i].index, c->name, c->kernel_index);
+		return errors;
+	}
+	if (c->has_initrd) {
+		pr_err(
+		    "vm config: module %u: role=initrd of vm %s, whose kernel (module %u) is a Multiboot image, not a "
+		    "Linux bzImage: Multiboot has no initrd (role=module hands it over as a Multiboot module)\n",
+		    c->initrd_index, c->name, c->kernel_index);
+		errors++;
+	}
+	if (c->linux_entry32) {
+		pr_err("vm config: module %u: entry=32 on vm %s, whose kernel is a Multiboot image: entry= chooses a "
+		       "Linux kernel's entry, and a Multiboot kernel names its own\n",
+		       c->kernel_index, c->name);
+		errors++;
+	}
+	return errors;
 }

@@ -17,8 +17,10 @@
  *   role=kernel    (the default) the guest kernel: a Multiboot (v1) image or a Linux x86 bzImage
  *                  (vm/loader/linux.h). Exactly one per VM.
  *   role=module    handed to the guest kernel as a Multiboot module, in the order of the module2 lines; at most 8.
+ *                  A Linux kernel takes none (vm_config_check_kernel, below: its VM is refused).
  *   role=initrd    the initial ramdisk of a Linux kernel; at most one per VM, not empty. The line takes no key
- *                  but vm= and role= (the ramdisk has no command line, and size keys belong to the kernel).
+ *                  but vm= and role= (the ramdisk has no command line, and size keys belong to the kernel). A
+ *                  Multiboot kernel has none (its VM is refused: give the file as role=module).
  *   mem=SIZE       kernel module only: guest RAM, decimal or 0x hex with an optional K, M or G suffix (binary); at
  *                  least 2M, at most 64G, rounded up to a multiple of 2M. Default 64M.
  *   cpus=N         kernel module only: vCPUs, 1 to 16. Default 1. Each vCPU has a physical CPU to itself while the
@@ -58,6 +60,9 @@
  * '=' inside them. GRUB also puts a backslash before every \, ' and " in an argument, and those backslashes reach the
  * guest as they are: keep guest command lines free of those three characters.
  *
+ * There is no limit on VMs but the one on modules: a boot keeps BOOT_MAX_MODULES (boot/mb2.h, 128) GRUB modules, and
+ * one with more starts no VM at all, since any of them could be missing a module.
+ *
  * A VM is listed where its name first appears, so its modules may come before its kernel. Example (grub.cfg):
  *
  *   multiboot2 /boot/hv.elf loglevel=6
@@ -68,15 +73,14 @@
  *
  * Errors, each reported with pr_err naming the module index, the word and the check that failed; the VM concerned is
  * left out: an unknown key, a key given twice, a word without a value or with an unterminated quote, a bad name, a
- * bad role, mem=, cpus=, pages= or ws= out of range or malformed, reclaim= not on or off, or on without ws= or on a role=module line, any key but vm= and role= on a role=initrd
- * line, a value too long, a second kernel or a second initrd for a VM, a VM with no kernel, a ninth module, an empty
- * kernel image or initrd, a seventeenth VM name (that VM cannot be tracked at all); for protect=: a value that is not
- * START-END[:MODE] (no '-', a bad number, an unknown mode, anything after it), a bound not 4K-aligned, an empty or
+ * bad role, mem=, cpus=, pages= or ws= out of range or malformed, reclaim= not on or off, or on without ws= or on a
+ * role=module line, any key but vm= and role= on a role=initrd line, a value too long, a second kernel or a second
+ * initrd for a VM, a VM with no kernel, a ninth module, an empty kernel image or initrd; for protect=: a value that is
+ * not START-END[:MODE] (no '-', a bad number, an unknown mode, anything after it), a bound not 4K-aligned, an empty or
  * reversed range, a range that overlaps another of the VM, a seventeenth range, protect= on a role=module or
  * role=initrd line, a range outside guest RAM.
  */
 
-#define VM_CONFIG_MAX_VMS     16
 #define VM_CONFIG_MAX_MODULES 8
 #define VM_CONFIG_MAX_VCPUS   16 /* = VM_MAX_VCPUS (vm/vm.h); the parse error message says 16 */
 #define VM_CONFIG_NAME_MAX    32  /* including the NUL */
@@ -114,9 +118,11 @@ struct vm_config {
 	u64 kernel_start, kernel_end;
 	u64 initrd_start, initrd_end; /* the role=initrd module, when has_initrd; never empty */
 	bool has_initrd;
+	u32 kernel_index, initrd_index; /* GRUB module indices, for messages */
 	u32 nr_modules;
 	struct {
 		u64 start, end;
+		u32 index; /* the GRUB module index */
 		char cmdline[VM_CONFIG_CMDLINE_MAX];
 	} modules[VM_CONFIG_MAX_MODULES];
 	/* protect= ranges, in the order of the kernel line: guest-physical [start, end), 4K-aligned, non-empty, each
@@ -131,10 +137,26 @@ struct vm_config {
 
 /*
  * Parse the command lines of bi's modules into out[0..*n): the valid VMs only, in order of first appearance. out is
- * also the working area, so it needs room for every VM name that appears (at most VM_CONFIG_MAX_VMS are tracked;
- * max beyond that is not used). Returns the number of errors reported (0 when every VM module was fine; the VMs in
- * out are usable either way), or -EINVAL if an argument is NULL or max is 0.
+ * also the working area, so it needs room for every VM name that appears: bi->nr_modules entries always suffice (a
+ * name beyond max is an error; max beyond BOOT_MAX_MODULES is not used). No VM at all when bi lost modules
+ * (modules_dropped). Returns the number of errors reported (0 when every VM module was fine; the VMs in out are
+ * usable either way), or -EINVAL if an argument is NULL or max is 0. Not reentrant: one parse at a time.
  */
 int vm_config_parse(const struct boot_info *bi, struct vm_config *out, u32 max, u32 *n);
+
+/* The boot protocol of a VM's kernel, which its image says (vm/launch.c looks), and which decides what else the VM
+ * can be given. */
+enum vm_kernel_kind {
+	VM_KERNEL_MULTIBOOT, /* takes role=module modules, in order; no initrd, no entry= */
+	VM_KERNEL_LINUX,     /* a bzImage: one role=initrd at most, no modules */
+};
+
+/*
+ * Check c against the boot protocol of its kernel, once the image has said which it is: a role=module given to a
+ * Linux kernel, a role=initrd given to a Multiboot kernel, and entry=32 on a Multiboot kernel are each reported,
+ * naming the module and the VM. The VM is then to be refused as a whole, not run without what it was given: a guest
+ * that silently lacks its initrd or a module fails later and far from the cause. Returns the number of errors.
+ */
+u32 vm_config_check_kernel(const struct vm_config *c, enum vm_kernel_kind kind);
 
 #endif

@@ -4,6 +4,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/virt.h"
 #include "drivers/timer.h"
+#include "hv/bug.h"
 #include "hv/errno.h"
 #include "hv/log.h"
 #include "hv/platform.h"
@@ -199,16 +200,24 @@ static int load_multiboot(struct vm *vm, const struct vm_config *cfg, const stru
 		mods[i] = (struct mb_module){ .data = phys_to_virt(cfg->modules[i].start),
 					      .size = cfg->modules[i].end - cfg->modules[i].start,
 					      .cmdline = cfg->modules[i].cmdline };
-	if (cfg->linux_entry32) {
-		vm_log(vm, LOG_ERR, "entry=32 chooses a Linux kernel's boot-protocol entry; this kernel is no bzImage "
-				    "(a Multiboot kernel names its own entry)\n");
-		return -EINVAL;
-	}
+	BUG_ON(cfg->linux_entry32); /* vm_check_config refused it */
 	int r = multiboot_load(vm, phys_to_virt(cfg->kernel_start), cfg->kernel_end - cfg->kernel_start, cfg->cmdline,
 			       mods, cfg->nr_modules, layout, &mb);
 	if (!r)
 		multiboot_boot_state(vm->vcpus[0], &mb, st);
 	return r;
+}
+
+u32 vm_check_config(const struct vm_config *cfg)
+{
+	const void *image = phys_to_virt(cfg->kernel_start);
+	u64 size = cfg->kernel_end - cfg->kernel_start;
+	bool is_linux = linux_is_bzimage(image, size);
+	u32 errors = vm_config_check_kernel(cfg, is_linux ? VM_KERNEL_LINUX : VM_KERNEL_MULTIBOOT);
+
+	if (is_linux && linux_check_image(cfg->name, image, size))
+		errors++;
+	return errors;
 }
 
 int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
@@ -241,8 +250,10 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		       virt_ops != &vmx_virt_ops ? "NPT" : vm->mmu.fmt->ad_enabled ? "EPT" : "EPT without A/D",
 		       level >= 3 ? "1G" : level == 2 ? "2M" : "4K");
 	r = add_ram(vm, cfg->mem_bytes, &layout);
+	if (r == -ENOMEM)
+		return r; /* vm/sched.c says whether the VM waits for another's memory or can never fit */
 	if (r) {
-		vm_log(vm, LOG_ERR, "cannot allocate %llu MiB of guest RAM (%d)\n",
+		vm_log(vm, LOG_ERR, "cannot add %llu MiB of guest RAM (%d)\n",
 		       (unsigned long long)(cfg->mem_bytes >> 20), r);
 		return r;
 	}
@@ -251,10 +262,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	if (r)
 		return r;
 	r = ws_init(vm, cfg);
-	if (r == -ENOMEM)
-		vm_log(vm, LOG_ERR, "cannot allocate the working-set estimator's ages\n");
 	if (r)
-		return r;
+		return r; /* -ENOMEM: as for guest RAM */
 
 	vm->nr_vcpus = cfg->cpus;
 	char vendor[13];

@@ -5,26 +5,31 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
+#include "hv/string.h"
 #include "hv/log.h"
 #include "hv/spinlock.h"
+#include "hv/platform.h"
 #include "kernel/percpu.h"
+#include "mm/mm.h"
 #include "vm/config.h"
 #include "vm/launch.h"
 #include "vm/protect.h"
+#include "vm/queue.h"
 #include "vm/vcpu.h"
 #include "vm/ws.h"
 
-static struct vm_config configs[VM_CONFIG_MAX_VMS];
-static u32 nr_configs;  /* constant after vm_launch_prepare */
-static u32 next_config; /* sched_lock: the next configuration to start */
+/* Room for as many VMs as the boot has modules (each VM has one), from the heap; constant after vm_launch_prepare.
+ * queue.e[i] is configs[i]'s place in the queue. */
+static struct vm_config *configs;
+static struct vm_queue queue; /* sched_lock */
 
 /*
  * Scheduling. Each vCPU has a physical CPU to itself while its VM runs (no time-sharing: a micro-hypervisor's
- * simplest sound policy, and the one with predictable guest timing). VMs start in configuration order. A CPU that
- * takes the next configuration leads its VM: it claims cpus - 1 idle CPUs, builds the VM, hands each claimed CPU a
- * vCPU, runs vCPU 0 itself, waits for the others, and tears the VM down. A CPU that finds too few idle CPUs for the
- * next VM becomes idle itself; the next CPU to finish its work then finds enough. Every CPU that runs nothing and
- * finds the queue empty leaves.
+ * simplest sound policy, and the one with predictable guest timing). VMs start in configuration order (vm/queue.h). A
+ * CPU that takes the next configuration leads its VM: it claims cpus - 1 idle CPUs, builds the VM, hands each claimed
+ * CPU a vCPU, runs vCPU 0 itself, waits for the others, and tears the VM down. A CPU that finds too few idle CPUs for
+ * the next VM, or finds it waiting for memory another VM holds, becomes idle itself; the next CPU to finish its work
+ * (so a teardown's, when memory was short) looks again. Every CPU that runs nothing and finds the queue empty leaves.
  */
 enum slot_state {
 	SLOT_BUSY,     /* running the queue, a VM or a vCPU */
@@ -164,73 +169,167 @@ static void run_ap_vcpu(struct vcpu *v, struct percpu *leader)
 	lapic_send_wake(leader->apic_id);
 }
 
-static void run_vm(const struct vm_config *cfg, struct percpu **helpers)
+/* Under sched_lock: an idle CPU leaves its sleep to look at the queue (its head may start now, and the CPU that
+ * changed that is about to be busy). */
+static void wake_looker(void)
 {
-	struct vm *vm = kzalloc(sizeof(*vm));
-	u32 started = 1;
-	int r = -ENOMEM;
+	assert_spin_held(&sched_lock);
+	if (nr_idle)
+		set_slot(idle_cpus[--nr_idle], SLOT_RELEASED);
+}
 
-	fpu_reset();
-	debug_regs_reset();
-	cpu_ibpb();
-	if (vm)
-		r = vm_build(vm, cfg, cfg == &configs[0]); /* typed keys go to the first VM (`make run`'s) */
-	if (r) {
-		pr_err("vm %s: not started (%d)\n", cfg->name, r);
-	} else {
-		pr_info("vm %s: starting on CPU %u with %llu MiB and %u vCPU%s\n", vm->name, this_cpu_id(),
-			(unsigned long long)(vm->mem_bytes >> 20), vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s");
-		for (; started < vm->nr_vcpus; started++) {
-			struct percpu *h = helpers[started - 1];
-			slots[h->cpu_id].v = vm->vcpus[started];
-			slots[h->cpu_id].leader = this_cpu();
-			set_slot(h, SLOT_GO);
-		}
-		vcpu_run_loop(vm->vcpus[0]);
-		cpu_halt_until(aps_done, vm);
-		report_end(vm);
+/* What became of configuration idx after its teardown (err: its build's error, 0 if it ran); says so where there is
+ * something to say. True when it is to be built again at once, on the same CPUs. */
+static bool finish(u32 idx, int err)
+{
+	const struct vm_config *cfg = &configs[idx];
+	enum vmq_verdict verdict;
+	u64 free_mib = mm_free_frames() >> (20 - PAGE_SHIFT);
+
+	spin_lock(&sched_lock);
+	verdict = vmq_finish(&queue, idx, err);
+	spin_unlock(&sched_lock);
+	switch (verdict) {
+	case VMQ_ENDED:
+		if (err)
+			pr_err("vm %s: not started (%d)\n", cfg->name, err);
+		return false;
+	case VMQ_RETRY:
+		return true;
+	case VMQ_WAIT:
+		pr_notice(
+		    "vm %s: waits for memory: its %llu MiB of guest RAM do not fit beside the other VMs (%llu MiB "
+		    "free); it starts when one of them ends\n",
+		    cfg->name, (unsigned long long)(cfg->mem_bytes >> 20), (unsigned long long)free_mib);
+		return false;
+	case VMQ_WAIT_AGAIN:
+		return false;
+	case VMQ_NEVER_FITS:
+		pr_err("vm %s: not started: its %llu MiB of guest RAM and its own structures do not fit even with no "
+		       "other VM running (%llu MiB free)\n",
+		       cfg->name, (unsigned long long)(cfg->mem_bytes >> 20), (unsigned long long)free_mib);
+		return false;
 	}
+	return false;
+}
+
+static void run_vm(u32 idx, struct percpu **helpers)
+{
+	const struct vm_config *cfg = &configs[idx];
+	struct vm *vm;
+	u32 started;
+	int r;
+
+	do {
+		started = 1;
+		r = -ENOMEM;
+		fpu_reset();
+		debug_regs_reset();
+		cpu_ibpb();
+		vm = kzalloc(sizeof(*vm));
+		if (vm)
+			r = vm_build(vm, cfg, idx == 0); /* typed keys go to the first VM (`make run`'s) */
+		if (!r) {
+			spin_lock(&sched_lock);
+			vmq_built(&queue, idx);
+			spin_unlock(&sched_lock);
+			pr_info("vm %s: starting on CPU %u with %llu MiB and %u vCPU%s\n", vm->name, this_cpu_id(),
+				(unsigned long long)(vm->mem_bytes >> 20), vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s");
+			for (; started < vm->nr_vcpus; started++) {
+				struct percpu *h = helpers[started - 1];
+				slots[h->cpu_id].v = vm->vcpus[started];
+				slots[h->cpu_id].leader = this_cpu();
+				set_slot(h, SLOT_GO);
+			}
+			vcpu_run_loop(vm->vcpus[0]);
+			cpu_halt_until(aps_done, vm);
+			report_end(vm);
+		}
+		if (vm)
+			vm_destroy(vm);
+		fpu_reset();
+	} while (finish(idx, r)); /* a retry keeps its claimed CPUs */
 	for (u32 i = started; i < cfg->cpus; i++)
 		set_slot(helpers[i - 1], SLOT_RELEASED);
-	if (vm)
-		vm_destroy(vm);
-	fpu_reset();
+}
+
+/* Whether configuration c can be started at all on this machine, said when not. Memory is judged against what is free
+ * now, before any VM holds some: more than that can never be had. */
+static bool can_ever_start(const struct vm_config *c, u32 runners, u64 free_bytes)
+{
+	if (c->cpus > runners) {
+		pr_err("vm %s: not started: it wants %u vCPUs, and only %u CPUs can run guests\n", c->name, c->cpus,
+		       runners);
+		return false;
+	}
+	if (c->mem_bytes > free_bytes) {
+		pr_err(
+		    "vm %s: not started: it wants %llu MiB of guest RAM, and the machine has %llu MiB free with no VM "
+		    "running\n",
+		    c->name, (unsigned long long)(c->mem_bytes >> 20), (unsigned long long)(free_bytes >> 20));
+		return false;
+	}
+	return true;
 }
 
 u32 vm_launch_prepare(const struct boot_info *bi, u32 runners)
 {
-	u32 n = 0;
+	u32 max = MAX(bi->nr_modules, 1u), n = 0, ok = 0;
+	u64 free_bytes = mm_free_frames() << PAGE_SHIFT; /* before any VM holds some: the most one can ever have */
+	struct vmq_entry *entries;
 
-	vm_config_parse(bi, configs, VM_CONFIG_MAX_VMS, &n);
-	nr_configs = n;
 	nr_runners = runners;
-	return n;
+	configs = kzalloc(sizeof(*configs) * max);
+	entries = kzalloc(sizeof(*entries) * max);
+	if (!configs || !entries) {
+		pr_err("vm config: no memory for the configurations of %u modules: no VM is started\n", max);
+		vmq_init(&queue, NULL, 0);
+		return 0;
+	}
+	vm_config_parse(bi, configs, max, &n);
+	vmq_init(&queue, entries, n);
+	for (u32 i = 0; i < n; i++) {
+		/* What the images can tell is checked now, before any VM runs: such a VM is refused at boot. */
+		if (vm_check_config(&configs[i])) {
+			pr_err("vm config: vm %s left out because of the errors above\n", configs[i].name);
+			vmq_refuse(&queue, i);
+		} else if (!can_ever_start(&configs[i], runners, free_bytes)) {
+			vmq_refuse(&queue, i);
+		} else {
+			ok++;
+		}
+	}
+	return ok;
 }
 
 /* Under sched_lock: the next configuration this CPU can lead now (with its helpers claimed), NULL when it must wait
- * for idle CPUs, and NULL with queue_empty set when there is nothing left. */
-static const struct vm_config *take_next(struct percpu **helpers)
+ * for idle CPUs or for memory, and NULL with queue_empty set when there is nothing left. */
+static const struct vm_config *take_next(struct percpu **helpers, u32 *idx)
 {
+	int head;
+
 	assert_spin_held(&sched_lock);
-	while (next_config < nr_configs && configs[next_config].cpus > nr_runners) {
-		pr_err("vm %s: not started: it wants %u vCPUs, and only %u CPUs can run guests\n",
-		       configs[next_config].name, configs[next_config].cpus, nr_runners);
-		next_config++;
-	}
-	if (next_config >= nr_configs) {
+	head = vmq_head(&queue);
+	if (head == VMQ_EMPTY) {
 		__atomic_store_n(&queue_empty, true, __ATOMIC_RELEASE);
 		for (u32 i = 0; i < nr_idle; i++)
 			lapic_send_wake(idle_cpus[i]->apic_id);
 		return NULL;
 	}
-	const struct vm_config *cfg = &configs[next_config];
+	if (head < 0)
+		return NULL;
+	const struct vm_config *cfg = &configs[head];
 	if (nr_idle < cfg->cpus - 1)
 		return NULL;
-	next_config++;
+	vmq_take(&queue, (u32)head);
 	for (u32 i = 0; i < cfg->cpus - 1; i++) {
 		helpers[i] = idle_cpus[--nr_idle];
 		set_slot(helpers[i], SLOT_CLAIMED);
 	}
+	/* The next head may start now on an idle CPU, and this one is about to be busy: someone must look. */
+	if (vmq_head(&queue) >= 0)
+		wake_looker();
+	*idx = (u32)head;
 	return cfg;
 }
 
@@ -239,16 +338,17 @@ void vm_launch_run_this_cpu(void)
 	struct percpu *me = this_cpu();
 	struct cpu_slot *slot = &slots[me->cpu_id];
 	struct percpu *helpers[VM_MAX_VCPUS];
+	u32 idx;
 
 	/* A CPU whose VMXON or EFER.SVME failed must not touch a VMCS or VMCB: it runs nothing. */
 	if (!virt_ops || !me->virt_enabled)
 		return;
 	for (;;) {
 		spin_lock(&sched_lock);
-		const struct vm_config *cfg = take_next(helpers);
+		const struct vm_config *cfg = take_next(helpers, &idx);
 		if (cfg) {
 			spin_unlock(&sched_lock);
-			run_vm(cfg, helpers);
+			run_vm(idx, helpers);
 			continue;
 		}
 		if (queue_empty) {

@@ -94,8 +94,12 @@ def run_fuzz(seconds):
 
 
 def build_iso(case, path):
+    """The case's ISO at path. A module's file is a path (relative to the repository), or a function that makes the
+    file when the case runs, in the case's work directory (its argument), and returns its path."""
     args = [os.path.join(ROOT, "scripts", "mkiso.sh"), path, ELF, case.cmdline]
     for mod, mcmd in case.modules:
+        if callable(mod):
+            mod = mod(os.path.dirname(path))
         args += [os.path.join(ROOT, mod) if not os.path.isabs(mod) else mod, mcmd]
     subprocess.run(args, check=True)
 

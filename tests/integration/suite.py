@@ -20,7 +20,7 @@ class Case:
     megs: int = 512               # Bochs
     machine: str = "pc"
     firmware: str = "bios"        # or "efi" (OVMF)
-    modules: list = field(default_factory=list)   # [(path, module command line)]
+    modules: list = field(default_factory=list)   # [(path or maker(workdir) -> path, module command line)]
     expect: list = field(default_factory=list)    # regexes, each must match a line
     forbid: list = field(default_factory=list)
     ordered: bool = False
@@ -616,4 +616,98 @@ CASES += [
              e for e in LINUX_WS_EXPECT if "reclaimed" in e] + [
              r"^vm linux: shadow MMU: .* [1-9]\d* leaves zapped for gfn ranges \(reclaim\)"],
          forbid=LINUX_FORBID, ordered=False, timeout=600, check=linux_ws_check),
+]
+
+
+# ---- inputs the hypervisor cannot use are refused out loud, each naming the VM (and the module); the others run ----
+# One boot: a role=initrd for a Multiboot kernel, a role=module for a Linux kernel, entry=32 for a Multiboot kernel,
+# a second initrd, Debian's kernel cut to half its length (made when the case runs), and more RAM than the machine
+# has are each refused at boot, before any VM runs; then more than 16 VMs (the old limit) all run.
+ROOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def half_linux(work):
+    """build/linux/vmlinuz cut to half its length, in the case's work directory."""
+    with open(os.path.join(ROOT_DIR, "build", "linux", "vmlinuz"), "rb") as f:
+        data = f.read()
+    path = os.path.join(work, "vmlinuz.half")
+    with open(path, "wb") as f:
+        f.write(data[:len(data) // 2])
+    return path
+
+
+MANY = 17  # VMs that run, beside the refused ones
+INPUTS_MODULES = [
+    (GUEST + "hello.elf", "vm=mbinitrd mem=16M"),                                            # 0
+    ("Makefile", "vm=mbinitrd role=initrd"),                                                 # 1
+    ("build/linux/vmlinuz", 'vm=lxmod mem=128M cmdline="console=ttyS0"'),                    # 2
+    ("Makefile", 'vm=lxmod role=module cmdline="lost"'),                                     # 3
+    (half_linux, 'vm=half mem=128M cmdline="console=ttyS0"'),                                # 4
+    ("build/linux/initramfs.cpio.gz", "vm=half role=initrd"),                                # 5
+    (GUEST + "hello.elf", "vm=mbentry mem=16M entry=32"),                                    # 6
+    ("build/linux/vmlinuz", 'vm=twoinitrd mem=128M cmdline="console=ttyS0"'),                # 7
+    ("build/linux/initramfs.cpio.gz", "vm=twoinitrd role=initrd"),                           # 8
+    ("Makefile", "vm=twoinitrd role=initrd"),                                                # 9
+    (GUEST + "hello.elf", "vm=huge mem=64G"),                                                # 10
+] + [(GUEST + "hello.elf", f"vm=many{i} mem=4M") for i in range(MANY)]
+INPUTS_REFUSED = ("mbinitrd", "lxmod", "half", "mbentry", "twoinitrd", "huge")
+INPUTS_EXPECT = [
+    r"^vm config: module 1: role=initrd of vm mbinitrd, whose kernel \(module 0\) is a Multiboot image, not a Linux "
+    r"bzImage: Multiboot has no initrd \(role=module hands it over as a Multiboot module\)",
+    r"^vm config: module 3: role=module of vm lxmod, whose kernel \(module 2\) is a Linux bzImage: the Linux boot "
+    r"protocol takes one initrd \(role=initrd\) and no modules",
+    r"^vm half: linux: truncated image: it has 0x[0-9a-f]+ bytes, and its header promises 0x[0-9a-f]+ \(setup_sects "
+    r"\d+: a 0x[0-9a-f]+-byte setup area; syssize 0x[0-9a-f]+: a 0x[0-9a-f]+-byte protected-mode kernel\), "
+    r"0x[0-9a-f]+ more",
+    r"^vm config: module 6: entry=32 on vm mbentry, whose kernel is a Multiboot image",
+    r"^vm config: module 9: second initrd for vm twoinitrd \(module 8 is its initrd\)",
+    r"^vm huge: not started: it wants 65536 MiB of guest RAM, and the machine has \d+ MiB free with no VM running",
+] + [rf"^vm config: vm {n} left out because of the errors above" for n in INPUTS_REFUSED if n != "huge"] + [
+    rf"^hv: running {MANY} VMs",
+] + [rf"^\[many{i}\] TEST hello PASS" for i in range(MANY)] + [r"^hv: all VMs have ended"]
+INPUTS_FORBID = GUEST_NEVER + [rf"^\[{n}\]" for n in INPUTS_REFUSED] + [
+    rf"^vm {n}: starting" for n in INPUTS_REFUSED] + [r"too many VMs", r"modules beyond"]
+CASES += [
+    Case("qemu-svm-inputs", "qemu", "max", mem="512M", modules=INPUTS_MODULES, expect=INPUTS_EXPECT,
+         forbid=INPUTS_FORBID, timeout=180),
+]
+
+
+# Two VMs whose RAM does not fit twice in the machine's (512 MiB, about 509 free): built at once on the two CPUs, the
+# one that loses waits, says so once, and starts when the other ends; the VM behind it waits its turn (VMs start in
+# order). Each runs long enough (memtest) that the other's attempt meets its memory.
+MEMWAIT_MODULES = [(GUEST + "memtest.elf", "vm=mem1 mem=288M"),
+                   (GUEST + "memtest.elf", "vm=mem2 mem=288M"),
+                   (GUEST + "hello.elf", "vm=after mem=16M")]
+MEMWAIT_LINE = re.compile(r"^vm (mem[12]): waits for memory: its 288 MiB of guest RAM do not fit beside the other VMs "
+                          r"\(\d+ MiB free\); it starts when one of them ends$", re.M)
+
+
+def memwait_check(log):
+    waits = MEMWAIT_LINE.findall(log)
+    if len(waits) != 1:
+        return [f"{len(waits)} 'waits for memory' lines, want exactly 1"]
+    waiter = waits[0]
+    other = "mem2" if waiter == "mem1" else "mem1"
+    ended = re.search(rf"^vm {other}: ended: debug-exit", log, re.M)
+    started = re.search(rf"^vm {waiter}: starting on CPU", log, re.M)
+    after = re.search(r"^vm after: starting on CPU", log, re.M)
+    said = MEMWAIT_LINE.search(log)
+    if not ended or not started or not after:
+        return []  # the expected lines say what is missing
+    print(f"    {waiter} waited for {other}")
+    if not said.start() < ended.start() < started.start():
+        return [f"{waiter} started before {other} ended, or said it waits after"]
+    # VMs start in order: `after` fits beside the running VM, but waits behind the head (it may print its start
+    # line before the head's, whose build of 288 MiB takes longer).
+    if after.start() < ended.start():
+        return [f"after started while {waiter} waited for memory at the head of the queue"]
+    return []
+
+
+CASES += [
+    Case("qemu-svm-memwait", "qemu", "max", mem="512M", modules=MEMWAIT_MODULES,
+         expect=[r"^\[mem1\] TEST memtest PASS", r"^\[mem2\] TEST memtest PASS", r"^vm mem1: ended: debug-exit",
+                 r"^vm mem2: ended: debug-exit", r"^\[after\] TEST hello PASS", r"^hv: all VMs have ended"],
+         forbid=GUEST_NEVER + [r"not started", r"cannot allocate"], timeout=240, check=memwait_check),
 ]

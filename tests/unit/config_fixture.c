@@ -7,7 +7,7 @@
 #include "fake_platform.h"
 
 struct boot_info bi;
-struct vm_config cfg[VM_CONFIG_MAX_VMS];
+struct vm_config cfg[BOOT_MAX_MODULES];
 u32 ncfg;
 char logs[65536];
 
@@ -29,26 +29,52 @@ void add(const char *cmdline)
 	bi.nr_modules++;
 }
 
-int parse(void)
+/* Between these two, every log line, notices included, goes to logs[]. */
+static FILE *capture_tmp;
+static int capture_saved_fd, capture_saved_level;
+
+static void capture_begin(void)
 {
-	FILE *tmp = tmpfile();
-	int saved, ret, level = test_log_level_max;
+	capture_tmp = tmpfile();
+	CHECK(capture_tmp);
+	fflush(stderr);
+	capture_saved_fd = dup(2);
+	dup2(fileno(capture_tmp), 2);
+	capture_saved_level = test_log_level_max;
+	test_log_level_max = 7;
+}
+
+static void capture_end(void)
+{
 	size_t len;
 
-	CHECK(tmp);
+	test_log_level_max = capture_saved_level;
 	fflush(stderr);
-	saved = dup(2);
-	dup2(fileno(tmp), 2);
-	test_log_level_max = 7;
-	ret = vm_config_parse(&bi, cfg, VM_CONFIG_MAX_VMS, &ncfg);
-	test_log_level_max = level;
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	rewind(tmp);
-	len = fread(logs, 1, sizeof(logs) - 1, tmp);
+	dup2(capture_saved_fd, 2);
+	close(capture_saved_fd);
+	rewind(capture_tmp);
+	len = fread(logs, 1, sizeof(logs) - 1, capture_tmp);
 	logs[len] = '\0';
-	fclose(tmp);
+	fclose(capture_tmp);
+}
+
+int parse(void)
+{
+	int ret;
+
+	capture_begin();
+	ret = vm_config_parse(&bi, cfg, BOOT_MAX_MODULES, &ncfg);
+	capture_end();
+	return ret;
+}
+
+u32 check_kernel(const struct vm_config *c, enum vm_kernel_kind kind)
+{
+	u32 ret;
+
+	capture_begin();
+	ret = vm_config_check_kernel(c, kind);
+	capture_end();
 	return ret;
 }
 

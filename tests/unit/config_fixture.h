@@ -10,7 +10,7 @@
 #include "vm/config.h"
 
 extern struct boot_info bi;
-extern struct vm_config cfg[VM_CONFIG_MAX_VMS];
+extern struct vm_config cfg[BOOT_MAX_MODULES]; /* room for a VM per module, as vm/sched.c gives */
 extern u32 ncfg;
 extern char logs[65536];
 
@@ -18,8 +18,10 @@ extern char logs[65536];
 void reset(void);
 /* Module line cmdline, with a distinct non-empty module range. */
 void add(const char *cmdline);
-/* vm_config_parse(&bi, cfg, VM_CONFIG_MAX_VMS, &ncfg), its whole log captured into logs[]. */
+/* vm_config_parse(&bi, cfg, BOOT_MAX_MODULES, &ncfg), its whole log captured into logs[]. */
 int parse(void);
+/* vm_config_check_kernel(c, kind), its log captured into logs[] as parse() does. */
+u32 check_kernel(const struct vm_config *c, enum vm_kernel_kind kind);
 /* One line that must be rejected: the error names the module, the word and the check, and nothing is configured. */
 void check_rejected(const char *line, const char *expect);
 

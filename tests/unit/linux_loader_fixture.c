@@ -51,6 +51,7 @@ void bzimage(void)
 	for (u64 i = 0; i < IMG_CAP; i++)
 		img[i] = pattern(i);
 	img[0x1f1] = SECTS;
+	put32(img + 0x1f4, PM_SIZE / 16); /* syssize */
 	put16(img + 0x1fe, 0xaa55);
 	img[0x200] = 0xeb;
 	img[0x201] = HDR_END - 0x202;
@@ -66,6 +67,8 @@ void bzimage(void)
 	img[0x235] = 21;
 	put16(img + 0x236, 0x3); /* XLF_KERNEL_64, XLF_CAN_BE_LOADED_ABOVE_4G */
 	put32(img + 0x238, 0x7ff);
+	put32(img + 0x248, PAYLOAD_OFF);
+	put32(img + 0x24c, PAYLOAD_LEN);
 	put64(img + 0x258, PREF);
 	put32(img + 0x260, INIT_SIZE);
 	img_size = SETUP + PM_SIZE;

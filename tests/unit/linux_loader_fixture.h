@@ -15,7 +15,9 @@
 #define IMG_CAP	    (128 * 1024)
 #define SECTS	    4
 #define SETUP	    ((SECTS + 1) * 512)
-#define PM_SIZE	    0x3000
+#define PM_SIZE	    0x3000 /* syssize * 16: the image ends with its protected-mode kernel */
+#define PAYLOAD_OFF 0x2cc  /* as Debian's 6.1 kernel has it */
+#define PAYLOAD_LEN (PM_SIZE - PAYLOAD_OFF - 0x100)
 #define PREF	    (16 * MiB)
 #define INIT_SIZE   (8 * MiB)
 #define ALIGN	    (2 * MiB)

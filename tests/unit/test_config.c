@@ -303,27 +303,43 @@ TEST(config_too_many_modules)
 	CHECK_LOG("module 10: vm m has more than 8 modules");
 }
 
-TEST(config_too_many_vms)
+/* No limit on VMs but the one on modules: a VM per module, up to BOOT_MAX_MODULES of them. */
+TEST(config_as_many_vms_as_modules)
 {
 	char line[64];
 	static struct vm_config small[2];
 	u32 n;
 
 	reset();
-	for (int i = 0; i < VM_CONFIG_MAX_VMS + 1; i++) {
+	for (int i = 0; i < BOOT_MAX_MODULES; i++) {
 		snprintf(line, sizeof(line), "vm=v%d mem=2M", i);
 		add(line);
 	}
-	CHECK_EQ(parse(), 1);
-	CHECK_EQ(ncfg, VM_CONFIG_MAX_VMS);
-	CHECK_STR(cfg[15].name, "v15");
-	CHECK_LOG("module 16: vm v16: too many VMs (at most 16)");
-	/* A smaller output array is the limit. */
-	CHECK_EQ(vm_config_parse(&bi, small, 2, &n), VM_CONFIG_MAX_VMS + 1 - 2);
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, BOOT_MAX_MODULES);
+	CHECK_STR(cfg[16].name, "v16"); /* the seventeenth, refused before */
+	CHECK_STR(cfg[BOOT_MAX_MODULES - 1].name, "v127");
+	/* A smaller output array than the names is an error for each VM beyond it. */
+	CHECK_EQ(vm_config_parse(&bi, small, 2, &n), BOOT_MAX_MODULES - 2);
 	CHECK_EQ(n, 2);
 	CHECK_STR(small[1].name, "v1");
 	CHECK_EQ(vm_config_parse(&bi, small, 0, &n), -EINVAL);
 	CHECK_EQ(vm_config_parse(NULL, small, 2, &n), -EINVAL);
+}
+
+/* Modules the boot information could not keep (boot/mb2.c counts them) could be any VM's: none is started. */
+TEST(config_lost_modules_start_no_vm)
+{
+	reset();
+	add("vm=a");
+	add("vm=b");
+	bi.modules_dropped = 3;
+	CHECK_EQ(parse(), 1);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG(
+	    "vm config: the boot loader passed 5 modules, and the hypervisor keeps 128 (BOOT_MAX_MODULES): any VM "
+	    "may be missing one of the 3 others, so none is started");
+	CHECK_EQ(cfg[0].name[0], 0);
 }
 
 TEST(config_all_errors_of_a_line_are_reported)
@@ -573,4 +589,58 @@ TEST(config_ws_and_reclaim_only_on_the_kernel_line)
 	add("vm=m role=initrd ws=1s");
 	CHECK(parse() > 0);
 	CHECK_LOG("ws= goes on the kernel module (role=kernel), not on a role=initrd line");
+}
+
+/* What a VM was given against what its kernel's boot protocol takes (vm_config_check_kernel, once the image says
+ * which): a Linux kernel has one initrd and no modules, a Multiboot kernel modules and no initrd. Nothing is dropped:
+ * each misfit is an error naming the module and the VM, and the caller refuses the VM. */
+TEST(config_kernel_kind_takes_what_it_was_given)
+{
+	reset();
+	add("vm=lx mem=128M");
+	add("vm=lx role=initrd");
+	add("vm=mb");
+	add("vm=lx role=module cmdline=lost");
+	add("vm=mb role=module cmdline=first");
+	add("vm=mb role=initrd");
+	add("vm=lx role=module");
+	add("vm=mb role=module");
+	CHECK_EQ(parse(), 0); /* the parse cannot tell: it reads command lines, not images */
+	CHECK_EQ(ncfg, 2);
+	CHECK_EQ(cfg[0].kernel_index, 0);
+	CHECK_EQ(cfg[0].initrd_index, 1);
+	CHECK_EQ(cfg[0].modules[0].index, 3);
+	CHECK_EQ(cfg[0].modules[1].index, 6);
+	CHECK_EQ(cfg[1].kernel_index, 2);
+	CHECK_EQ(cfg[1].initrd_index, 5);
+	CHECK_EQ(cfg[1].modules[1].index, 7);
+
+	/* lx as Linux: its initrd is fine, each of its two modules is an error. */
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_LINUX), 2);
+	CHECK_LOG("vm config: module 3: role=module of vm lx, whose kernel (module 0) is a Linux bzImage: the Linux "
+		  "boot protocol takes one initrd (role=initrd) and no modules");
+	CHECK_LOG("vm config: module 6: role=module of vm lx, whose kernel (module 0)");
+	/* mb as Multiboot: its modules are fine, its initrd is an error. */
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_MULTIBOOT), 1);
+	CHECK_LOG(
+	    "vm config: module 5: role=initrd of vm mb, whose kernel (module 2) is a Multiboot image, not a Linux "
+	    "bzImage: Multiboot has no initrd (role=module hands it over as a Multiboot module)");
+	/* The other way round: lx's initrd and mb's modules would be the misfits. */
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_MULTIBOOT), 1);
+	CHECK_LOG("module 1: role=initrd of vm lx, whose kernel (module 0) is a Multiboot image");
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_LINUX), 2);
+	CHECK_LOG("module 4: role=module of vm mb, whose kernel (module 2) is a Linux bzImage");
+
+	/* What fits is no error, and entry=32 only fits a Linux kernel. */
+	reset();
+	add("vm=lx entry=32");
+	add("vm=lx role=initrd");
+	add("vm=mb");
+	add("vm=mb role=module");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_LINUX), 0);
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_MULTIBOOT), 0);
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_MULTIBOOT), 2);
+	CHECK_LOG("vm config: module 0: entry=32 on vm lx, whose kernel is a Multiboot image: entry= chooses a Linux "
+		  "kernel's entry, and a Multiboot kernel names its own");
 }

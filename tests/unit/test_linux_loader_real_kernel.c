@@ -90,6 +90,16 @@ static void linux_real_kernel_header(void)
 	for (u32 i = 0; i < 64 && k[rd(k, 0x20e, 2) + 0x200 + i] > ' '; i++)
 		release[i] = (char)k[rd(k, 0x20e, 2) + 0x200 + i];
 	CHECK(strlen(release) > 0);
+	/* Its sizes as boot.rst has them: syssize paragraphs of protected-mode kernel after the setup area (a signed
+	 * kernel has its signature after that), the payload inside them, init_size holding them. */
+	CHECK(rd(k, 0x1f4, 4) > 0 && setup_size + rd(k, 0x1f4, 4) * 16 <= size);
+	CHECK(rd(k, 0x248, 4) + rd(k, 0x24c, 4) <= rd(k, 0x1f4, 4) * 16);
+	CHECK(init_size >= rd(k, 0x1f4, 4) * 16);
+	/* Cut to half, or short of its last paragraph, it is refused before any memory is touched. */
+	CHECK_EQ(linux_check_image("real", k, size / 2), -ENOEXEC);
+	CHECK_LAST_LOG("vm real: linux: truncated image");
+	CHECK_EQ(linux_check_image("real", k, setup_size + rd(k, 0x1f4, 4) * 16 - 1), -ENOEXEC);
+	CHECK_EQ(linux_check_image("real", k, size), 0);
 
 	setup_ram(256 * MiB, 256 * MiB);
 	in.initrd = initrd;

@@ -16,6 +16,7 @@ TEST(linux_reject_truncated_at_each_field)
 	    {0x211, 1, "loadflags"},	    {0x22c, 4, "initrd_addr_max"},
 	    {0x230, 4, "kernel_alignment"}, {0x234, 1, "relocatable_kernel"},
 	    {0x236, 2, "xloadflags"},	    {0x238, 4, "cmdline_size"},
+	    {0x248, 4, "payload_offset"},   {0x24c, 4, "payload_length"},
 	    {0x258, 8, "pref_address"},	    {0x260, 4, "init_size"},
 	};
 	char msg[96];
@@ -136,11 +137,91 @@ TEST(linux_reject_64bit_entry_outside_image)
 {
 	setup();
 	img_size = SETUP + 0x200;
+	put32(img + 0x1f4, 0x200 / 16); /* syssize: the image is whole, and its kernel too short for the entry */
+	put32(img + 0x248, 0);
+	put32(img + 0x24c, 0x100);
 	CHECK_REJECT(load(), -ENOEXEC, "the 64-bit entry at offset 0x200 lies beyond the 0x200-byte protected-mode");
 	/* Without XLF_KERNEL_64 the same image starts at its first byte. */
 	put16(img + 0x236, 0);
 	CHECK_EQ(load(), 0);
 	CHECK_EQ(st.rip, PREF);
+}
+
+/* A bzImage cut short (boot.rst: syssize is the protected-mode kernel's size in 16-byte paragraphs): every length
+ * below what setup_sects and syssize promise is refused with the sizes, and guest RAM stays untouched. */
+TEST(linux_reject_truncated_image)
+{
+	char msg[256];
+
+	setup();
+	for (u64 cut = SETUP + 1; cut < SETUP + PM_SIZE; cut += cut < SETUP + 0x40 ? 1 : 0x1f1) {
+		snprintf(
+		    msg, sizeof(msg),
+		    "truncated image: it has %#llx bytes, and its header promises 0x3a00 (setup_sects 4: a 0xa00-byte "
+		    "setup area; syssize 0x300: a 0x3000-byte protected-mode kernel), %#llx more",
+		    (unsigned long long)cut, (unsigned long long)(SETUP + PM_SIZE - cut));
+		CHECK_REJECT(load_image(img, cut), -ENOEXEC, msg);
+	}
+	/* Half of it, as a copy cut short would leave it, and one byte short. */
+	CHECK_REJECT(load_image(img, (SETUP + PM_SIZE) / 2), -ENOEXEC, "truncated image: it has 0x1d00 bytes");
+	CHECK_REJECT(load_image(img, SETUP + PM_SIZE - 1), -ENOEXEC, "0x3000-byte protected-mode kernel), 0x1 more");
+	/* Whole, it loads; with bytes after the kernel (a signed kernel's signature) too, and they are loaded. */
+	CHECK_EQ(load_image(img, SETUP + PM_SIZE), 0);
+	setup();
+	CHECK_EQ(load_image(img, SETUP + PM_SIZE + 0x5c0), 0);
+	check_bytes(PREF, img + SETUP, PM_SIZE + 0x5c0);
+	/* A larger syssize is a longer promise. */
+	setup();
+	put32(img + 0x1f4, PM_SIZE / 16 + 1);
+	CHECK_REJECT(load(), -ENOEXEC, "header promises 0x3a10 (setup_sects 4: a 0xa00-byte setup area; syssize 0x301");
+	setup();
+	put32(img + 0x1f4, 0xffffffff); /* 64 GiB: no overflow */
+	CHECK_REJECT(load(), -ENOEXEC, "syssize 0xffffffff: a 0xffffffff0-byte protected-mode kernel");
+	setup();
+	put32(img + 0x1f4, 0);
+	CHECK_REJECT(load(), -ENOEXEC, "syssize is 0: the header promises no protected-mode kernel");
+}
+
+TEST(linux_reject_payload_outside_kernel)
+{
+	setup();
+	put32(img + 0x24c, PM_SIZE - PAYLOAD_OFF + 1);
+	CHECK_REJECT(load(), -ENOEXEC,
+		     "payload_offset 0x2cc + payload_length 0x2d35 run past the 0x3000-byte protected-mode kernel "
+		     "(syssize 0x300)");
+	setup();
+	put32(img + 0x248, 0xffffffff); /* no wrap in 32 bits */
+	put32(img + 0x24c, 2);
+	CHECK_REJECT(load(), -ENOEXEC, "payload_offset 0xffffffff + payload_length 0x2 run past");
+	/* To the kernel's last byte is inside. */
+	setup();
+	put32(img + 0x24c, PM_SIZE - PAYLOAD_OFF);
+	CHECK_EQ(load(), 0);
+}
+
+TEST(linux_reject_init_size_below_kernel)
+{
+	setup();
+	put32(img + 0x260, PM_SIZE - 16);
+	CHECK_REJECT(load(), -ENOEXEC,
+		     "init_size 0x2ff0 is smaller than the 0x3000-byte protected-mode kernel (syssize 0x300)");
+	setup();
+	put32(img + 0x260, PM_SIZE);
+	CHECK_EQ(load(), 0);
+}
+
+/* linux_check_image: the same header checks before the VM exists, named by the VM's name alone. */
+TEST(linux_check_image_without_a_vm)
+{
+	setup();
+	CHECK_EQ(linux_check_image("early", img, img_size), 0);
+	CHECK_EQ(linux_check_image("early", img, img_size / 2), -ENOEXEC);
+	CHECK_LAST_LOG("vm early: linux: truncated image: it has 0x1d00 bytes");
+	put16(img + 0x206, 0x020b);
+	CHECK_EQ(linux_check_image("early", img, img_size), -ENOEXEC);
+	CHECK_LAST_LOG("vm early: linux: boot protocol 2.11 is too old");
+	CHECK_EQ(linux_check_image("early", NULL, img_size), -EINVAL);
+	CHECK(ram_untouched());
 }
 
 TEST(linux_kernel_version_read_is_bounded)

@@ -487,6 +487,8 @@ TEST(mb2_too_many_modules_clamped)
 		CHECK_EQ(bi.modules[i].start, 0x1000000 + i * 0x10000);
 	}
 	CHECK_EQ(bi.nr_mmap, 2); /* parsing carried on past the dropped modules */
+	CHECK_EQ(bi.modules_dropped, 8); /* counted, for vm_config_parse to refuse every VM */
+	CHECK(log_has("mb2: 8 modules beyond the first 128 cannot be kept"));
 }
 
 TEST(mb2_too_many_regions_clamped)

@@ -14,6 +14,7 @@
 /* Setup header fields: offsets in the image, and the same offsets in struct boot_params, which embeds the header. */
 #define HDR_START	     0x1f1
 #define HDR_SETUP_SECTS	     0x1f1
+#define HDR_SYSSIZE	     0x1f4
 #define HDR_VID_MODE	     0x1fa
 #define HDR_BOOT_FLAG	     0x1fe
 #define HDR_JUMP	     0x200
@@ -34,6 +35,8 @@
 #define HDR_CMDLINE_SIZE     0x238
 #define HDR_HW_SUBARCH	     0x23c
 #define HDR_HW_SUBARCH_DATA  0x240
+#define HDR_PAYLOAD_OFFSET   0x248
+#define HDR_PAYLOAD_LENGTH   0x24c
 #define HDR_SETUP_DATA	     0x250
 #define HDR_PREF_ADDRESS     0x258
 #define HDR_INIT_SIZE	     0x260
@@ -45,6 +48,7 @@
 #define JMP_SHORT	 0xeb
 #define PROTOCOL_MIN	 0x020c /* 2.12: xloadflags, so the 64-bit entry can be known */
 #define SECTOR		 512
+#define PARAGRAPH	 16 /* syssize's unit */
 #define ENTRY64_OFFSET	 0x200
 #define LOADED_HIGH	 BIT(0)
 #define CAN_USE_HEAP	 BIT(7)
@@ -106,13 +110,15 @@ static_assert(sizeof(struct lx_e820) == 20, "boot_e820_entry layout");
 struct lx_hdr {
 	u16 version, kernel_version, xloadflags;
 	u8 loadflags, relocatable;
-	u32 setup_sects, hdr_end, initrd_addr_max, kernel_alignment, cmdline_size, init_size;
+	u32 setup_sects, syssize, hdr_end, initrd_addr_max, kernel_alignment, cmdline_size, init_size;
+	u32 payload_offset, payload_length;
 	u64 pref_address;
 };
 
 struct lx_plan {
 	struct lx_hdr h;
-	u64 setup_size, pm_size; /* the file: setup area, then the protected-mode kernel */
+	u64 setup_size, pm_size; /* the file: setup area, then the protected-mode kernel (and what follows it) */
+	u64 sys_size;		 /* the protected-mode kernel's size as the header gives it: syssize * 16 */
 	u64 load;		 /* where the protected-mode kernel goes; code32_start */
 	u64 run;		 /* where it decompresses */
 	u64 kstart, kend;	 /* everything the kernel touches before it reads the e820 map */
@@ -124,7 +130,9 @@ struct lx_plan {
 	struct lx_e820 e820[LX_E820_MAX];
 };
 
-#define lx_err(vm, fmt, ...) vm_log(vm, LOG_ERR, "linux: " fmt "\n", ##__VA_ARGS__)
+/* The header checks run before the VM exists (linux_check_image), so they name it by its name alone. */
+#define lx_err_name(name, fmt, ...) log_printf(LOG_ERR, "vm %s: linux: " fmt "\n", (name), ##__VA_ARGS__)
+#define lx_err(vm, fmt, ...)	    lx_err_name((vm)->name, fmt, ##__VA_ARGS__)
 #define ULL(x)		     ((unsigned long long)(x))
 
 static bool overlaps(u64 a, u64 a_end, u64 b, u64 b_end)
@@ -199,12 +207,12 @@ static int check_acpi(struct vm *vm, const struct linux_boot_params_in *in, cons
 }
 
 /* Reads the little-endian field [off, off + width) of the setup header, or says the image ends before it. */
-static int rd_field(struct vm *vm, const u8 *img, u64 size, u32 off, u32 width, const char *name, u64 *val)
+static int rd_field(const char *who, const u8 *img, u64 size, u32 off, u32 width, const char *name, u64 *val)
 {
 	u64 v = 0;
 
 	if (size < off + width) {
-		lx_err(vm, "the %llu-byte image ends before setup header field %s at %#x", ULL(size), name, off);
+		lx_err_name(who, "the %llu-byte image ends before setup header field %s at %#x", ULL(size), name, off);
 		return -ENOEXEC;
 	}
 	__builtin_memcpy(&v, img + off, width); /* x86 is little-endian; the image has no alignment promise */
@@ -212,8 +220,50 @@ static int rd_field(struct vm *vm, const u8 *img, u64 size, u32 off, u32 width, 
 	return 0;
 }
 
-/* Every field in order of offset, each read only when the image holds it, each checked as soon as it is read. */
-static int parse_header(struct vm *vm, const u8 *img, u64 size, struct lx_plan *p)
+/*
+ * What the header promises against what the image holds (Documentation/arch/x86/boot.rst): after the setup area of
+ * setup_sects + 1 sectors comes the protected-mode kernel, syssize 16-byte paragraphs of it; its payload, the
+ * compressed kernel, is [payload_offset, + payload_length) from the kernel's start; and init_size, the memory the
+ * kernel needs from where it runs, holds at least the kernel itself (it is the decompressor's whole footprint, bss
+ * and extraction room included). An image cut short, by a copy or a download, fails here with the sizes, rather than
+ * loading and triple-faulting in the decompressor. Bytes after the promised kernel (Debian's signed kernels carry
+ * their signature there) are allowed, and loaded with the rest as GRUB and QEMU do.
+ */
+static int check_sizes(const char *who, u64 size, struct lx_plan *p)
+{
+	const struct lx_hdr *h = &p->h;
+
+	p->sys_size = (u64)h->syssize * PARAGRAPH;
+	if (!p->sys_size) {
+		lx_err_name(who, "syssize is 0: the header promises no protected-mode kernel");
+		return -ENOEXEC;
+	}
+	if (p->sys_size > p->pm_size) {
+		lx_err_name(who,
+			    "truncated image: it has %#llx bytes, and its header promises %#llx (setup_sects %u: a "
+			    "%#llx-byte setup area; syssize %#x: a %#llx-byte protected-mode kernel), %#llx more",
+			    ULL(size), ULL(p->setup_size + p->sys_size), h->setup_sects, ULL(p->setup_size), h->syssize,
+			    ULL(p->sys_size), ULL(p->sys_size - p->pm_size));
+		return -ENOEXEC;
+	}
+	if ((u64)h->payload_offset + h->payload_length > p->sys_size) {
+		lx_err_name(who,
+			    "payload_offset %#x + payload_length %#x run past the %#llx-byte protected-mode kernel "
+			    "(syssize %#x)",
+			    h->payload_offset, h->payload_length, ULL(p->sys_size), h->syssize);
+		return -ENOEXEC;
+	}
+	if (h->init_size < p->sys_size) {
+		lx_err_name(who, "init_size %#x is smaller than the %#llx-byte protected-mode kernel (syssize %#x)",
+			    h->init_size, ULL(p->sys_size), h->syssize);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
+/* Every field in order of offset (syssize once the image is known to be a bzImage), each read only when the image
+ * holds it, each checked as soon as it is read; then the sizes the header promises. */
+static int parse_header(const char *who, const u8 *img, u64 size, struct lx_plan *p)
 {
 	struct lx_hdr *h = &p->h;
 	u64 v;
@@ -221,45 +271,52 @@ static int parse_header(struct vm *vm, const u8 *img, u64 size, struct lx_plan *
 
 #define FIELD(off, width, name)                                                                                        \
 	do {                                                                                                           \
-		ret = rd_field(vm, img, size, off, width, name, &v);                                                   \
+		ret = rd_field(who, img, size, off, width, name, &v);                                                  \
 		if (ret)                                                                                               \
 			return ret;                                                                                    \
 	} while (0)
 
 	FIELD(HDR_BOOT_FLAG, 2, "boot_flag");
 	if (v != BOOT_FLAG_MAGIC) {
-		lx_err(vm, "boot_flag at 0x1fe is %#llx, not 0xAA55: not a Linux kernel image", ULL(v));
+		lx_err_name(who, "boot_flag at 0x1fe is %#llx, not 0xAA55: not a Linux kernel image", ULL(v));
 		return -ENOEXEC;
 	}
 	FIELD(HDR_MAGIC, 4, "header");
 	if (v != HDRS_MAGIC) {
-		lx_err(vm, "header at 0x202 is %#llx, not \"HdrS\": not a bzImage (or a pre-2.00 zImage)", ULL(v));
+		lx_err_name(who, "header at 0x202 is %#llx, not \"HdrS\": not a bzImage (or a pre-2.00 zImage)",
+			    ULL(v));
 		return -ENOEXEC;
 	}
 	FIELD(HDR_VERSION, 2, "version");
 	h->version = (u16)v;
 	if (h->version < PROTOCOL_MIN) {
-		lx_err(vm, "boot protocol %u.%02u is too old: 2.12 or later is needed (xloadflags, the 64-bit entry)",
-		       h->version >> 8, h->version & 0xff);
+		lx_err_name(who,
+			    "boot protocol %u.%02u is too old: 2.12 or later is needed (xloadflags, the 64-bit entry)",
+			    h->version >> 8, h->version & 0xff);
 		return -ENOEXEC;
 	}
 	/* The jump at 0x200 doubles as the header's length: its end is 0x202 + the byte at 0x201. */
 	h->hdr_end = HDR_MAGIC + img[HDR_JUMP + 1];
 	if (img[HDR_JUMP] != JMP_SHORT || h->hdr_end < HDR_MIN_END || h->hdr_end > HDR_MAX_END) {
-		lx_err(vm,
-		       "setup header length: the jump at 0x200 is %02x %02x; it must be a short jump (0xEB) ending the "
-		       "header between %#x and %#x",
-		       img[HDR_JUMP], img[HDR_JUMP + 1], HDR_MIN_END, HDR_MAX_END);
+		lx_err_name(
+		    who,
+		    "setup header length: the jump at 0x200 is %02x %02x; it must be a short jump (0xEB) ending the "
+		    "header between %#x and %#x",
+		    img[HDR_JUMP], img[HDR_JUMP + 1], HDR_MIN_END, HDR_MAX_END);
 		return -ENOEXEC;
 	}
 	h->setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4; /* 0 means 4, for old kernels */
+	/* At 0x1f4, before boot_flag, but read only now that the image is known to be a bzImage whose protocol gives
+	 * it four bytes (2.04+); checked with the other sizes, at the end. */
+	FIELD(HDR_SYSSIZE, 4, "syssize");
+	h->syssize = (u32)v;
 	FIELD(HDR_KERNEL_VERSION, 2, "kernel_version");
 	h->kernel_version = (u16)v;
 	FIELD(HDR_LOADFLAGS, 1, "loadflags");
 	h->loadflags = (u8)v;
 	if (!(h->loadflags & LOADED_HIGH)) {
-		lx_err(vm, "loadflags %#x lack LOADED_HIGH: a zImage that loads at 0x10000 is not supported",
-		       h->loadflags);
+		lx_err_name(who, "loadflags %#x lack LOADED_HIGH: a zImage that loads at 0x10000 is not supported",
+			    h->loadflags);
 		return -ENOEXEC;
 	}
 	FIELD(HDR_INITRD_ADDR_MAX, 4, "initrd_addr_max");
@@ -267,7 +324,7 @@ static int parse_header(struct vm *vm, const u8 *img, u64 size, struct lx_plan *
 	FIELD(HDR_KERNEL_ALIGNMENT, 4, "kernel_alignment");
 	h->kernel_alignment = (u32)v;
 	if (h->kernel_alignment < PAGE_SIZE || (h->kernel_alignment & (h->kernel_alignment - 1))) {
-		lx_err(vm, "kernel_alignment %#x is not a power of two of at least 4 KiB", h->kernel_alignment);
+		lx_err_name(who, "kernel_alignment %#x is not a power of two of at least 4 KiB", h->kernel_alignment);
 		return -ENOEXEC;
 	}
 	FIELD(HDR_RELOCATABLE, 1, "relocatable_kernel");
@@ -276,36 +333,44 @@ static int parse_header(struct vm *vm, const u8 *img, u64 size, struct lx_plan *
 	h->xloadflags = (u16)v;
 	FIELD(HDR_CMDLINE_SIZE, 4, "cmdline_size");
 	h->cmdline_size = (u32)v;
+	FIELD(HDR_PAYLOAD_OFFSET, 4, "payload_offset");
+	h->payload_offset = (u32)v;
+	FIELD(HDR_PAYLOAD_LENGTH, 4, "payload_length");
+	h->payload_length = (u32)v;
 	FIELD(HDR_PREF_ADDRESS, 8, "pref_address");
 	h->pref_address = v;
 	FIELD(HDR_INIT_SIZE, 4, "init_size");
 	h->init_size = (u32)v;
 	if (!h->init_size) {
-		lx_err(vm, "init_size is 0: the kernel says nothing of the memory it needs to start");
+		lx_err_name(who, "init_size is 0: the kernel says nothing of the memory it needs to start");
 		return -ENOEXEC;
 	}
 #undef FIELD
 
 	if (size < h->hdr_end) {
-		lx_err(vm, "the %llu-byte image ends inside the setup header, which runs to %#x", ULL(size),
-		       h->hdr_end);
+		lx_err_name(who, "the %llu-byte image ends inside the setup header, which runs to %#x", ULL(size),
+			    h->hdr_end);
 		return -ENOEXEC;
 	}
 	p->setup_size = (u64)(h->setup_sects + 1) * SECTOR;
 	if (size <= p->setup_size) {
-		lx_err(vm,
-		       "setup_sects %u: the setup area of %#llx bytes leaves nothing of the %#llx-byte image for the "
-		       "protected-mode kernel",
-		       h->setup_sects, ULL(p->setup_size), ULL(size));
+		lx_err_name(
+		    who,
+		    "setup_sects %u: the setup area of %#llx bytes leaves nothing of the %#llx-byte image for the "
+		    "protected-mode kernel",
+		    h->setup_sects, ULL(p->setup_size), ULL(size));
 		return -ENOEXEC;
 	}
 	p->pm_size = size - p->setup_size;
+	ret = check_sizes(who, size, p);
+	if (ret)
+		return ret;
 	p->entry64 = h->xloadflags & XLF_KERNEL_64;
-	if (p->entry64 && p->pm_size <= ENTRY64_OFFSET) {
-		lx_err(vm,
-		       "XLF_KERNEL_64: the 64-bit entry at offset 0x200 lies beyond the %#llx-byte protected-mode "
-		       "kernel",
-		       ULL(p->pm_size));
+	if (p->entry64 && p->sys_size <= ENTRY64_OFFSET) {
+		lx_err_name(who,
+			    "XLF_KERNEL_64: the 64-bit entry at offset 0x200 lies beyond the %#llx-byte protected-mode "
+			    "kernel",
+			    ULL(p->sys_size));
 		return -ENOEXEC;
 	}
 	return 0;
@@ -483,7 +548,7 @@ static int plan(struct vm *vm, const u8 *img, u64 size, const struct linux_boot_
 	int ret = check_acpi(vm, in, l, p);
 
 	if (!ret)
-		ret = parse_header(vm, img, size, p);
+		ret = parse_header(vm->name, img, size, p);
 	if (!ret && in->entry32)
 		p->entry64 = false; /* every kernel has the 32-bit entry at code32_start; protocol 2.12 checked above */
 	if (!ret)
@@ -686,6 +751,16 @@ bool linux_is_bzimage(const void *image, u64 size)
 	__builtin_memcpy(&flag, img + HDR_BOOT_FLAG, 2);
 	__builtin_memcpy(&magic, img + HDR_MAGIC, 4);
 	return flag == BOOT_FLAG_MAGIC && magic == HDRS_MAGIC;
+}
+
+int linux_check_image(const char *name, const void *image, u64 size)
+{
+	struct lx_plan p;
+
+	if (!image)
+		return -EINVAL;
+	memset(&p, 0, sizeof(p));
+	return parse_header(name, image, size, &p);
 }
 
 int linux_load(struct vm *vm, const void *image, u64 size, const struct linux_boot_params_in *in,

@@ -37,6 +37,12 @@ struct vm;
  * whether linux_load will accept it. */
 bool linux_is_bzimage(const void *image, u64 size);
 
+/* linux_load's checks of the image alone: the setup header, and every size it promises against the image's length
+ * (the setup area, syssize's protected-mode kernel, the payload inside it, init_size holding it), so a truncated
+ * image is refused. For use before the VM has memory: `name` is the VM's, for the log. Returns 0, -EINVAL for a NULL
+ * image, or -ENOEXEC after a pr_err naming the check that failed. */
+int linux_check_image(const char *name, const void *image, u64 size);
+
 /* What the loader hands the kernel besides the image. */
 struct linux_boot_params_in {
 	const char *cmdline; /* NULL = "" */
@@ -57,7 +63,9 @@ struct linux_boot_params_in {
  * R8..R15).
  *
  * Requirements on the image: boot protocol 2.12 or later, LOADED_HIGH, kernel_alignment a power of two of at least
- * 4 KiB, init_size nonzero, a setup header at least up to init_size, the file holding the whole setup area.
+ * 4 KiB, a setup header at least up to init_size, the file holding the whole setup area and the syssize * 16 bytes
+ * of protected-mode kernel after it (more is allowed, and loaded too), the payload inside those, init_size at least
+ * that kernel's size.
  *
  * Placement: the protected-mode kernel (file bytes from (setup_sects + 1) * 512 on) goes at pref_address when that
  * is kernel_alignment aligned and [pref_address, + init_size) is guest RAM below 4 GiB, at or above 1 MiB and clear of
@@ -67,10 +75,10 @@ struct linux_boot_params_in {
  * initrd goes page aligned, as high as possible below min(initrd_addr_max + 1, end of the RAM range at 0), clear of
  * the kernel's range and the ACPI area.
  *
- * Entry: with xloadflags XLF_KERNEL_64 (unless in->entry32), 64-bit mode at load address + 0x200, paging on with the identity map above,
- * CS = 0x10 (64-bit code), DS = ES = SS = FS = GS = 0x18, RSI = the zero page, interrupts off. Without it, 32-bit
- * protected mode with paging off at code32_start (= the load address), flat CS = 0x10 and data 0x18, ESI = the zero
- * page. Every other GPR is 0.
+ * Entry: with xloadflags XLF_KERNEL_64 (unless in->entry32), 64-bit mode at load address + 0x200, paging on with the
+ * identity map above, CS = 0x10 (64-bit code), DS = ES = SS = FS = GS = 0x18, RSI = the zero page, interrupts off.
+ * Without it, 32-bit protected mode with paging off at code32_start (= the load address), flat CS = 0x10 and data 0x18,
+ * ESI = the zero page. Every other GPR is 0.
  *
  * Returns 0, or after a vm_log(LOG_ERR) naming the check that failed: -EINVAL for bad arguments, layout or ACPI
  * area, -ENOEXEC for an image that is not a loadable bzImage, -E2BIG when the kernel, the initrd or the command line
