@@ -5,6 +5,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/virt.h"
 #include "hv/string.h"
+#include "vm/dev/vlapic.h"
 #include "vm/vcpu.h"
 
 #define HV_CPUID_BASE 0x40000000
@@ -77,6 +78,9 @@ void cpuid_policy(struct vcpu *v, u32 leaf, u32 sub, u32 out[4])
 		r.ebx = (r.ebx & 0xffff) | (1u << 16) | (v->id << 24);
 		r.ecx = (r.ecx & ~(u32)L1_ECX_HIDE) | (u32)L1_ECX_SET;
 		r.edx = (r.edx & ~(u32)L1_EDX_HIDE) | (u32)L1_EDX_SET;
+		/* APIC follows IA32_APIC_BASE.EN: a globally disabled APIC is as if absent (SDM Vol. 3A 11.4.3). */
+		if (vlapic_mode(v->lapic) == VLAPIC_MODE_DISABLED)
+			r.edx &= ~(u32)BIT(9);
 		break;
 	case 4:
 		r.eax &= 0x3fff; /* one core per package, no cache sharing: EAX[31:14] = 0 */

@@ -193,11 +193,20 @@ int test_main(void)
 		test_fail("timer dead after the IPIs");
 
 	/* Disable through the MSR, enable again: the APIC must come back in its reset state. */
+	u32 a, b, c, d_on, d_off, d_back;
+	cpuid(1, 0, &a, &b, &c, &d_on);
 	wrmsr(MSR_APIC_BASE, base & ~(1ULL << 11));
 	u64 off = rdmsr(MSR_APIC_BASE);
+	cpuid(1, 0, &a, &b, &c, &d_off);
 	wrmsr(MSR_APIC_BASE, base);
 	u64 on = rdmsr(MSR_APIC_BASE);
-	printf("lapic: IA32_APIC_BASE disabled 0x%lx, re-enabled 0x%lx\n", off, on);
+	cpuid(1, 0, &a, &b, &c, &d_back);
+	printf("lapic: IA32_APIC_BASE disabled 0x%lx, re-enabled 0x%lx; CPUID.1:EDX.APIC %u, %u, %u\n", off, on,
+	       (d_on >> 9) & 1, (d_off >> 9) & 1, (d_back >> 9) & 1);
+	/* CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN (SDM Vol. 3A 11.4.3: a globally disabled APIC is as if absent). */
+	if (!(d_on & (1u << 9)) || ((d_off >> 9) & 1) != ((off >> 11) & 1) || ((d_back >> 9) & 1) != ((on >> 11) & 1))
+		test_fail("CPUID.1:EDX.APIC does not follow IA32_APIC_BASE.EN: %u with EN 1, %u with EN %lu, %u with EN %lu",
+			  (d_on >> 9) & 1, (d_off >> 9) & 1, (off >> 11) & 1, (d_back >> 9) & 1, (on >> 11) & 1);
 	if (off & (1ULL << 11))
 		test_fail("IA32_APIC_BASE bit 11 still set after clearing it (0x%lx)", off);
 	if (!(on & (1ULL << 11))) {
