@@ -18,7 +18,7 @@ void vm_stall_check(struct vcpu *v, u64 now)
 {
 	struct vm *vm = v->vm;
 	u64 next = __atomic_load_n(&vm->stall_next, __ATOMIC_RELAXED);
-	u64 quiet_end = __atomic_load_n(&vm->last_output, __ATOMIC_RELAXED) + vm->stall_cycles;
+	u64 last = __atomic_load_n(&vm->last_output, __ATOMIC_RELAXED), quiet_end = last + vm->stall_cycles;
 
 	if (now < next)
 		return;
@@ -35,8 +35,13 @@ void vm_stall_check(struct vcpu *v, u64 now)
 		return;
 	__atomic_store_n(&vm->stall_reports, n + 1, __ATOMIC_RELAXED);
 	vm_log(vm, LOG_WARN, "stall report %u of %u: no console output for %llu s; vCPU states follow\n", n + 1,
-	       STALL_REPORTS, (unsigned long long)((now - vm->last_output) / vm->tsc_hz));
+	       STALL_REPORTS, (unsigned long long)((now - last) / vm->tsc_hz));
 	vm_make_all_vcpus_request(vm, VCPU_REQ_STALL_REPORT, false);
+	/* A vCPU that stays in the guest on the wake IPI (vm/vcpu.c: vcpu_kick_nmi) is the one a hang is about. */
+	for (u32 i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i] && (__atomic_load_n(&vm->vcpus[i]->run_state, __ATOMIC_ACQUIRE) & VCPU_MODE_MASK) ==
+					    VCPU_IN_GUEST)
+			vcpu_kick_nmi(vm->vcpus[i]);
 }
 
 /* The highest vector set in one of the vLAPIC's 256-bit registers (ISR, IRR), or -1. */

@@ -60,13 +60,16 @@ void vcpu_post(struct vcpu *v, u32 icr_lo)
  * IF itself. Seen with Linux under shadow paging: the wake and timer vectors pending in the target CPU's IRR, its ISR
  * empty and PPR 0, its guest spinning with IF=0 on a lock held by the waiter's own guest, forever.
  */
-static void kick_by_nmi(struct vcpu *t)
+void vcpu_kick_nmi(struct vcpu *t)
 {
 	struct percpu *cpu = __atomic_load_n(&t->cpu, __ATOMIC_ACQUIRE);
 
 	if (!cpu || cpu == this_cpu())
 		return;
-	__atomic_store_n(&cpu->nmi_kick, true, __ATOMIC_RELEASE);
+	/* One NMI per raised flag: a second kicker finding it raised sends none, so every NMI that arrives finds
+	 * the flag of its own kick (an unexpected NMI would be reported from the NMI handler). */
+	if (__atomic_exchange_n(&cpu->nmi_kick, true, __ATOMIC_ACQ_REL))
+		return;
 	lapic_send_nmi(cpu->apic_id);
 	if (!__atomic_fetch_add(&t->vm->nmi_kicks, 1, __ATOMIC_RELAXED))
 		vm_log(t->vm, LOG_INFO, "vcpu %u stayed in the guest after the wake IPI: kicked out with an NMI\n", t->id);
@@ -80,14 +83,14 @@ static void wait_run_state_changed(struct vcpu *t, u64 seen)
 	while (__atomic_load_n(&t->run_state, __ATOMIC_ACQUIRE) == seen) {
 		cpu_relax();
 		if (rdtsc() >= kick_at) {
-			kick_by_nmi(t);
+			vcpu_kick_nmi(t);
 			kick_at = rdtsc() + KICK_NMI_AFTER;
 		}
 	}
 }
 
 /* The VM ended: the other vCPUs left the guest on vm_end's kick, or are still in it if the kick was lost (see
- * kick_by_nmi). Make sure of each before this CPU moves on: no guest runs on after its VM's end. The others never
+ * vcpu_kick_nmi). Make sure of each before this CPU moves on: no guest runs on after its VM's end. The others never
  * wait for the caller, which is out of the guest for good. */
 static void wait_others_left_guest(struct vcpu *v)
 {
@@ -121,7 +124,7 @@ void vm_make_all_vcpus_request(struct vm *vm, enum vcpu_request r, bool wait)
 	/* A vCPU that was in the guest has left it once run_state changes: it exits on the wake IPI whatever the guest
 	 * does, and honours the request before it enters again. The target never waits for us, so this cannot deadlock,
 	 * even with both CPUs waiting for each other (neither is then in the guest). A guest that keeps its CPU
-	 * despite the IPI is kicked out with an NMI (kick_by_nmi). */
+	 * despite the IPI is kicked out with an NMI (vcpu_kick_nmi). */
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *t = vm->vcpus[i];
 		if (!t || (seen[i] & VCPU_MODE_MASK) != VCPU_IN_GUEST || this_cpu()->vcpu == t)

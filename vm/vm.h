@@ -163,7 +163,7 @@ struct vm {
 	u64 stall_next;
 	u64 stall_cycles;
 	u32 stall_reports;
-	u64 nmi_kicks;                  /* atomic: vCPUs forced out of the guest by NMI (vm/vcpu.c: kick_by_nmi) */
+	u64 nmi_kicks;                  /* atomic: vCPUs forced out of the guest by NMI (vm/vcpu.c: vcpu_kick_nmi) */
 	struct io_bus pio, mmio;        /* set up before the vCPUs run; each device model locks its own state */
 	u32 nr_vcpus;                   /* constant */
 	struct vcpu *vcpus[VM_MAX_VCPUS]; /* constant once the VM is built */
@@ -215,6 +215,8 @@ static inline void vcpu_request(struct vcpu *v, enum vcpu_request r)
  * post (the VM ended, a device line moved). */
 void vcpu_notify(struct vcpu *v);
 void vcpu_kick(struct vcpu *v);
+/* Force v out of the guest with an NMI, for when its wake IPI did not (vm/vcpu.c says when that happens). */
+void vcpu_kick_nmi(struct vcpu *v);
 /* Post an interrupt message (ICR low-word form) to v and notify it. */
 void vcpu_post(struct vcpu *v, u32 icr_lo);
 /* Set request r on every vCPU and notify them; with wait, return only when each vCPU other than the caller's own

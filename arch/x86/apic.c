@@ -91,6 +91,9 @@ void lapic_eoi(void)
 static void send_ipi(u32 dest, u32 icr)
 {
 	if (x2apic) {
+		/* A WRMSR to the x2APIC ICR is not serializing: the stores before it (a request, an NMI kick's flag) must
+		 * be visible before the IPI can arrive (Linux's weak_wrmsr_fence). */
+		__asm__ __volatile__("mfence; lfence" ::: "memory");
 		wrmsr(0x830, ((u64)dest << 32) | icr);
 		return;
 	}

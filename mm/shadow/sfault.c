@@ -345,8 +345,9 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 		BUG_ON(res.fault != GWALK_FAULT_NONE); /* the CPU raises #GP before a #PF for a non-canonical address */
 		/* A protection-key fault the guest's rules do not give: a supervisor write under the guest's CR0.WP=0 to
 		 * a user page whose key has WD set, which binds supervisor writes only with WP (SDM 4.6.2), and the
-		 * hardware runs with WP=1. The leaf is right; the instruction is emulated. */
-		if (pferr & PFERR_PK) {
+		 * hardware runs with WP=1. The leaf is right; the instruction is emulated. Any other key fault the walk
+		 * allows is a stale leaf (a key the guest changed, not yet flushed): __shadow_map remakes it. */
+		if ((pferr & (PFERR_PK | PFERR_WRITE | PFERR_USER)) == (PFERR_PK | PFERR_WRITE) && !p->mode.wp) {
 			f->gpa = res.gpa;
 			f->gfn = res.gpa >> PAGE_SHIFT;
 			__atomic_fetch_add(&mmu->shadow.stats.pk_emulated, 1, __ATOMIC_RELAXED);
