@@ -27,7 +27,7 @@
  * fuzz-srcs: mm/ept/tdp_fault.c mm/ept/tdp_huge.c mm/ept/tdp_zap.c mm/ept/tdp_mmu.c mm/ept/tdp_age.c mm/ept/tdp_fast.c
  * fuzz-srcs: mm/track/level.c mm/track/write.c mm/memslot_dirty.c
  * fuzz-srcs: mm/shadow/rmap.c mm/memslot.c mm/grace.c mm/shadow/gwalk.c mm/shadow/spage.c mm/shadow/sfault.c
- * fuzz-srcs: mm/shadow/swrite.c mm/shadow/unsync.c mm/shadow/sshare.c mm/shadow/sprefetch.c mm/shadow/sage.c
+ * fuzz-srcs: mm/shadow/swrite.c mm/shadow/unsync.c mm/shadow/sshare.c mm/shadow/sprefetch.c mm/shadow/sage.c mm/shadow/szap.c
  * fuzz-srcs: tests/unit/fake_platform.c
  * fuzz-srcs: tests/unit/shadow_fixture.c tests/fuzz/shadow_checker.c
  */
