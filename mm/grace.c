@@ -105,10 +105,17 @@ void grace_init(struct grace *g, const spinlock_t *owner_lock)
 	*g = (struct grace){.lock = owner_lock};
 }
 
+void grace_init_rw(struct grace *g, const rwlock_t *owner_lock)
+{
+	*g = (struct grace){.rwlock = owner_lock};
+}
+
 static void grace_assert_owner(const struct grace *g)
 {
 	if (g->lock)
 		assert_spin_held(g->lock);
+	if (g->rwlock)
+		assert_write_held(g->rwlock);
 }
 
 /* One attempt to move the epoch on. Leaves the current epoch in *epoch, read with acquire semantics, so frames it

@@ -5,6 +5,7 @@
 #ifndef MM_GRACE_H
 #define MM_GRACE_H
 
+#include "hv/rwlock.h"
 #include "hv/spinlock.h"
 
 /* Read sections are tracked per CPU in one global table; kernel/percpu.h's MAX_CPUS must fit (grace.c asserts). */
@@ -55,12 +56,15 @@ struct grace_retired {
  */
 struct grace {
 	const spinlock_t *lock;			    /* grace_init: constant; NULL means unchecked */
+	const rwlock_t *rwlock;			    /* grace_init_rw: constant, held for write */
 	struct grace_retired ring[GRACE_RING_SIZE]; /* owner's lock: [head, tail) modulo the size, oldest first */
 	u32 head, tail;				    /* owner's lock: free-running indices */
 	struct grace_stats stats;		    /* owner's lock */
 };
 
 void grace_init(struct grace *g, const spinlock_t *owner_lock);
+/* The same for an owner whose lock is a reader-writer lock, held for write around every call (the MMU's). */
+void grace_init_rw(struct grace *g, const rwlock_t *owner_lock);
 
 /* Queue 2^order frames at frame, already unreachable from every table a new walk can start at, to be freed once
  * every read section that began before this call has ended. Never allocates. Waits for readers only if the ring is

@@ -9,8 +9,8 @@ void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const
 {
 	BUG_ON(!ops->flush_remote_tlbs || !ops->request_free_obsolete_roots);
 	memset(mmu, 0, sizeof(*mmu));
-	spin_lock_init(&mmu->lock);
-	grace_init(&mmu->grace, &mmu->lock);
+	rwlock_init(&mmu->lock);
+	grace_init_rw(&mmu->grace, &mmu->lock);
 	mmu->fmt = fmt;
 	mmu->ops = ops;
 	mmu->owner = owner;
@@ -26,14 +26,14 @@ void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const
 void mmu_destroy(struct mmu *mmu)
 {
 	if (mmu->ops) {
-		spin_lock(&mmu->lock);
+		write_lock(&mmu->lock);
 		/* Every vCPU must have put its roots: a reference left would point into freed memory. */
 		for (struct mmu_root *root = mmu->roots; root; root = root->next)
 			BUG_ON(root->refcount);
 		__mmu_free_unused_roots(mmu);
 		__mmu_flush_and_free(mmu);
 		grace_synchronize(&mmu->grace);
-		spin_unlock(&mmu->lock);
+		write_unlock(&mmu->lock);
 	}
 	for (struct track_notifier *n = mmu->track.notifiers; n; n = n->next) {
 		for (u32 i = 0; n->remove_region && i < mmu->slots.n; i++)
@@ -95,7 +95,7 @@ void mmu_shadow_invlpg(struct mmu *mmu, struct mmu_vcpu *mv, gva_t gva, bool pci
 {
 	if (!mmu->shadow.enabled || !READ_ONCE(mmu->shadow.unsync))
 		return; /* every shadowed table is write-protected: no leaf can be stale */
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	if (mv->current)
 		__shadow_invlpg(mmu, mv->current, gva);
 	/* With PCIDs, INVLPG drops gva's global translations of every PCID too (SDM Vol. 3A 4.10.4.1), and a cached
@@ -103,7 +103,7 @@ void mmu_shadow_invlpg(struct mmu *mmu, struct mmu_vcpu *mv, gva_t gva, bool pci
 	for (unsigned int i = 0; pcide && i < MMU_CACHED_ROOTS && mv->cached[i]; i++)
 		__shadow_invlpg(mmu, mv->cached[i], gva);
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 }
 
 int mmu_shadow_fault(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_paging *p, gva_t gva, u32 pferr,
@@ -136,22 +136,40 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 		if (r)
 			return r; /* a chunk reclaim gave back cannot be had again */
 	}
-	spin_lock(&mmu->lock);
-	mmu->stats.faults++;
-	if (mmu_root_is_obsolete(mmu, root)) {
-		r = MMU_FAULT_RETRY; /* never populate a root that is about to go */
-	} else if (f->slot && !memslot_chunk_is_clean(f->slot, f->gfn)) {
-		/* Reclaimed since it was prepared (mmu_reclaim.c marks it under this lock): fault again. A huge leaf
-		 * covers one chunk, or a 1G region, which reclaim never takes. */
-		r = MMU_FAULT_RETRY;
-	} else if (f->gfn >= PT_MAX_PFN) {
-		mmu->stats.mmio_faults++; /* beyond what 4 levels reach: no memslot can be there */
-		r = MMU_FAULT_MMIO;
-	} else {
-		r = __tdp_page_fault(mmu, root, f);
+	/* Under the read lock, unless this VM keeps the old exclusive lock or the fault must sweep MMIO SPTEs first
+	 * (mm/ept/tdp_fault.c); a fault that finds it must unlink a table runs again under the write lock. */
+	bool shared = !mmu->exclusive_faults && !tdp_mmio_sweep_needed(mmu);
+
+	for (;;) {
+		if (shared)
+			read_lock(&mmu->lock);
+		else
+			write_lock(&mmu->lock);
+		mmu_stat_inc(mmu, faults);
+		if (mmu_root_is_obsolete(mmu, root)) {
+			r = MMU_FAULT_RETRY; /* never populate a root that is about to go */
+		} else if (f->slot && !memslot_chunk_is_clean(f->slot, f->gfn)) {
+			/* Reclaimed since it was prepared (mmu_reclaim.c marks it under the write lock): fault again. A
+			 * huge leaf covers one chunk, or a 1G region, which reclaim never takes. */
+			r = MMU_FAULT_RETRY;
+		} else if (f->gfn >= PT_MAX_PFN) {
+			mmu_stat_inc(mmu, mmio_faults); /* beyond what 4 levels reach: no memslot can be there */
+			r = MMU_FAULT_MMIO;
+		} else {
+			r = __tdp_page_fault(mmu, root, f);
+		}
+		if (!shared)
+			break;
+		mmu_stat_inc(mmu, shared_faults);
+		read_unlock(&mmu->lock);
+		if (r != MMU_FAULT_NEED_EXCLUSIVE)
+			return r;
+		mmu_stat_inc(mmu, exclusive_retries);
+		shared = false;
 	}
+	BUG_ON(r == MMU_FAULT_NEED_EXCLUSIVE);
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	return r;
 }
 
@@ -181,10 +199,10 @@ void mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young
 
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	mmu->engine->zap_gfn_range(mmu, start, end);
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 }
 
 /*
@@ -194,10 +212,10 @@ void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
  */
 void mmu_invalidate_all_roots(struct mmu *mmu)
 {
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	mmu->generation++;
 	__mmu_free_unused_roots(mmu);
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	mmu->ops->request_free_obsolete_roots(mmu->owner);
 }

@@ -8,20 +8,31 @@
  *   vm/vcpu.c -> mmu_load_root / mmu_vcpu_free_obsolete_roots (root.c)
  *   vm/ (any) -> mmu_read_gpa / mmu_write_gpa / mmu_cmpxchg_gpa (mmu_access.c): every write honours tracking
  *
- * Locking: mmu->lock (a spinlock) serialises every structural change: faults, zaps, splits, collapses, write
- * tracking, root allocation and freeing. Every SPTE is written atomically through the change hook, so a lockless
- * walker always sees either the old or the new entry. A `__` prefix means the caller holds the lock (asserted).
- * Two paths take no lock: aging (mmu_age_gfn_range) and the fast fault path (an access-tracked leaf restored), both
- * changing only the bits spte_lockless_mask names, by atomic operations (the lockless half of the hook,
- * spte_change.h). The TDP MMU's run inside grace read sections (mm/grace.h); the shadow MMU's aging walk holds one
- * rmap head's read lock bit at a time (mm/shadow/sage.c), which the hook's rmap changes wait for. The hypervisor's own copies
- * to and from guest RAM (mmu_access.c) run in short grace read sections too where reclaim is enabled, in which they
- * see their chunk clean: reclaim (mmu_reclaim.c) marks a chunk under the lock, zaps it, and waits those sections
- * out before it reads and frees it.
+ * Locking: mmu->lock is a phase-fair reader-writer lock (hv/rwlock.h). TDP faults take it for read and run in
+ * parallel; everything else that changes structure takes it for write: zaps, root allocation and freeing, collapses,
+ * write tracking, dirty logging, reclaim, memslot changes, and every shadow-MMU path (as KVM's shadow MMU does).
+ * Under the read lock the fault path only ever adds: tables into holes, leaves into holes or over MMIO SPTEs,
+ * permissions to a leaf, and splits of a huge leaf into a table repeating it; each by compare-exchange from the value
+ * it read, so a fault that loses a race sees the winner's value, frees a table it did not link, and retries or finds
+ * the work done. A multi-step change (a split, a collapse, and later the private-memory hooks) first freezes the entry
+ * (SPTE_FROZEN, mm/spte.h): no walker takes a frozen entry for present, nor for a hole it may fill; the hooks run,
+ * then the final value is stored. A fault meeting a frozen entry backs off and re-enters the guest. Nothing under
+ * the read lock unlinks a table or needs a TLB flush (mm/spte_change.c asserts it), so the fault walkers need no
+ * grace period: every table they can reach is freed only under the write lock, after they have all left.
+ * A `__` prefix means the caller holds the lock: each asserts the side it needs (assert_write_held, or
+ * assert_rw_held where the fault path under the read lock and the write side share the code).
+ * Two paths take no lock at all: aging (mmu_age_gfn_range) and the fast fault path (an access-tracked leaf
+ * restored), both changing only the bits spte_lockless_mask names, by atomic operations (the lockless half of the
+ * hook, spte_change.h). The TDP MMU's run inside grace read sections (mm/grace.h); the shadow MMU's aging walk holds
+ * one rmap head's read lock bit at a time (mm/shadow/sage.c), which the hook's rmap changes wait for. The
+ * hypervisor's own copies to and from guest RAM (mmu_access.c) run in short grace read sections too where reclaim is
+ * enabled, in which they see their chunk clean: reclaim (mmu_reclaim.c) marks a chunk under the write lock, zaps it,
+ * and waits those sections out before it reads and frees it.
  */
 #ifndef MM_MMU_H
 #define MM_MMU_H
 
+#include "hv/rwlock.h"
 #include "hv/spinlock.h"
 #include "mm/ept/tdp_mmu.h"
 #include "mm/grace.h"
@@ -34,15 +45,23 @@
 #include "mm/track/write.h"
 
 struct mmu_stats {
+	/* Atomic: the fault path adds to them under the read lock (mmu_stat_inc). */
 	u64 faults;                 /* every fault handled under the lock, MMIO included */
 	u64 faults_mapped[4];       /* [1] 4K, [2] 2M, [3] 1G leaves installed by faults */
 	u64 mmio_faults;            /* faults on gfns no memslot backs */
 	u64 spurious_faults;        /* the SPTE already allowed the access */
 	u64 write_protected_faults; /* writes refused because the gfn is write-tracked or its slot read-only */
 	u64 splits;                 /* huge leaves replaced by a table of smaller ones */
+	u64 tables_allocated;       /* below the roots */
+	u64 shared_faults;          /* of `faults`, those run under the read lock */
+	u64 fault_races;            /* compare-exchanges a fault lost to another (it retried or found the work done) */
+	u64 tables_raced;           /* tables allocated by a fault that lost the race to link one, freed unlinked */
+	u64 frozen_backoffs;        /* faults that met a frozen entry and re-entered the guest */
+	u64 exclusive_retries;      /* faults under the read lock that needed the write lock (a collapse, a sweep) */
+	/* Write lock: */
 	u64 collapses;              /* tables replaced by a huge leaf */
 	u64 zapped_leaves;          /* present leaves made not present */
-	u64 tables_allocated, tables_freed; /* below the roots */
+	u64 tables_freed;           /* below the roots */
 	u64 roots_allocated, roots_freed;
 	u64 remote_flushes;         /* ops->flush_remote_tlbs calls */
 	u64 mmio_sweeps;            /* all MMIO SPTEs removed because the generation field would wrap (mm/spte.h) */
@@ -59,6 +78,9 @@ struct mmu_stats {
 	u64 dirty_harvested;        /* dirty leaves whose state went to the dirty log (mm/memslot.h) */
 };
 
+/* For the counters the read side shares. */
+#define mmu_stat_inc(mmu, field) __atomic_fetch_add(&(mmu)->stats.field, 1, __ATOMIC_RELAXED)
+
 /* What the MMU needs from its owner (the VM). */
 struct mmu_ops {
 	/* Make every vCPU of the owner drop its guest TLB entries for this MMU, for every root it has used (a freed
@@ -70,7 +92,8 @@ struct mmu_ops {
 	/* Ask every vCPU to drop the obsolete roots it holds (mmu_vcpu_free_obsolete_roots) before entering. Called
 	 * without the lock. */
 	void (*request_free_obsolete_roots)(void *owner);
-	/* Optional: told of every SPTE change after it is made, under mmu->lock (tests, tracing). */
+	/* Optional: told of every SPTE change after it is made, under mmu->lock (tests, tracing); under the read lock
+	 * (TDP faults) several CPUs may call it at once. */
 	void (*spte_changed)(void *owner, gfn_t gfn, u64 old_spte, u64 new_spte, int level);
 };
 
@@ -110,7 +133,10 @@ struct mmu_engine {
 #define MMU_FREE_BATCH 64
 
 struct mmu {
-	spinlock_t lock;
+	rwlock_t lock;                   /* read: TDP faults; write: everything else that changes structure (above) */
+	/* Constant while vCPUs run: TDP faults take the write lock, as before parallel faults (hv.mmu_lock=exclusive,
+	 * for the bench's side-by-side figure). */
+	bool exclusive_faults;
 	/* Set up before the vCPUs run, constant while they run (changes bump slots.generation). The per-gfn arrays of
 	 * each slot (track counts, later the rmap) are the MMU's, under the lock. */
 	struct memslots slots;
@@ -122,15 +148,19 @@ struct mmu {
 	struct mmu_root *roots;
 	u64 root_serial;                 /* lock: the serial of the newest root (struct mmu_root.serial) */
 	u64 generation;                  /* lock (read racily by mmu_root_is_obsolete): bumped by invalidation */
-	/* lock: what the SPTE changes since the last remote flush owe (spte_change.c) */
+	/* write lock: what the SPTE changes since the last remote flush owe (spte_change.c; nothing done under the
+	 * read lock owes a flush or a free) */
 	bool flush_pending;
 	u32 nr_free_pending;
 	hpa_t free_pending[MMU_FREE_BATCH];
-	struct grace grace;              /* lock: flushed tables waiting out lockless walkers (mm/grace.h) */
-	struct mmu_stats stats;          /* lock (read racily for reports) */
-	struct tdp_mmu tdp;              /* lock: the TDP engine's own state */
-	struct shadow_mmu shadow;        /* lock: the shadow engine's own state */
-	struct track_vm track;           /* lock: write tracking's VM-wide state and notifiers */
+	struct grace grace;              /* write lock: flushed tables waiting out lockless walkers (mm/grace.h) */
+	struct mmu_stats stats;          /* per field (struct mmu_stats; read racily for reports) */
+	/* The TDP engine's own state: written under the write lock, read under either side. */
+	struct tdp_mmu tdp;
+	struct shadow_mmu shadow;        /* write lock: the shadow engine's own state */
+	/* Write tracking's VM-wide state and notifiers: written under the write lock (the counts too), read under
+	 * either side. */
+	struct track_vm track;
 };
 
 /* One guest memory fault, described once: filled by mmu_page_fault (and the engine, under the lock, for the fields
@@ -154,7 +184,7 @@ enum mmu_fault_result {
 	MMU_FAULT_FIXED,    /* mapped; re-enter the guest */
 	MMU_FAULT_SPURIOUS, /* nothing to do (already mapped, or a racing fault did it) */
 	MMU_FAULT_MMIO,     /* gfn is not guest RAM: emulate the access */
-	MMU_FAULT_RETRY,    /* the root became obsolete; reload roots and re-enter */
+	MMU_FAULT_RETRY,    /* the root became obsolete, or the fault met a frozen entry; reload roots and re-enter */
 	/* A write to a gfn the MMU maps read-only on purpose: it is write-tracked, or its memslot is read-only. The
 	 * gfn stays mapped (readable, executable); the caller must emulate the write instruction (the trackers see the
 	 * write that way), and re-entering without emulating would fault forever. */
@@ -164,6 +194,8 @@ enum mmu_fault_result {
 	/* Shadow paging: the CPU refused what the guest's paging allows, and would again: emulate the instruction
 	 * under the guest's rules (f->gpa is the translation). */
 	MMU_FAULT_EMULATE,
+	/* Inside the MMU only (never returned by mmu_page_fault): the fault needs the write lock (tdp_fault.c). */
+	MMU_FAULT_NEED_EXCLUSIVE,
 };
 
 /* max_level: the CPU's (or the configuration's) largest TDP leaf, 1..3. shadow_pages: 0 for a TDP VM; else the VM

@@ -51,15 +51,15 @@ int mmu_reclaim_chunk(struct mmu *mmu, gfn_t gfn)
 	/* The cheap refusal first, racing with the guest's writes: most cold memory holds data. */
 	if (__atomic_load_n(&s->chunk_state[i], __ATOMIC_ACQUIRE) != CHUNK_CLEAN || !chunk_is_zero(s->chunks[i]))
 		return 0;
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	if (!__atomic_compare_exchange_n(&s->chunk_state[i], &clean, CHUNK_RECLAIMING, false, __ATOMIC_SEQ_CST,
 					 __ATOMIC_RELAXED)) {
-		spin_unlock(&mmu->lock);
+		write_unlock(&mmu->lock);
 		return 0;
 	}
 	mmu->engine->zap_gfn_range(mmu, first, first + MEMSLOT_CHUNK_PAGES);
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	grace_wait_readers();
 	if (!chunk_is_zero(s->chunks[i])) {
 		__atomic_store_n(&s->chunk_state[i], CHUNK_CLEAN, __ATOMIC_RELEASE);

@@ -21,7 +21,7 @@ int __mmu_track_add_gfn(struct mmu *mmu, gfn_t gfn)
 	u32 now;
 	int r;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	if (!slot)
 		return -EFAULT;
 	/* Also when tracking is on but this slot has no counts: mmu_add_ram could not allocate them (-ENOMEM), yet the
@@ -59,7 +59,7 @@ int __mmu_track_remove_gfn(struct mmu *mmu, gfn_t gfn)
 	struct memslot *slot = memslot_find(&mmu->slots, gfn);
 	u32 now;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	if (!slot)
 		return -EFAULT;
 	if (track_write_dec(slot, gfn, &now)) {
@@ -80,19 +80,19 @@ int __mmu_track_remove_gfn(struct mmu *mmu, gfn_t gfn)
 
 int mmu_track_add_gfn(struct mmu *mmu, gfn_t gfn)
 {
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	int r = __mmu_track_add_gfn(mmu, gfn);
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	return r;
 }
 
 int mmu_track_remove_gfn(struct mmu *mmu, gfn_t gfn)
 {
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	int r = __mmu_track_remove_gfn(mmu, gfn);
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	return r;
 }
 
@@ -101,12 +101,12 @@ int mmu_track_max_mapping_level(struct mmu *mmu, gfn_t gfn)
 	struct memslot *slot = memslot_find(&mmu->slots, gfn);
 	int level = 1;
 
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	if (slot && !track_is_write_tracked(slot, gfn)) {
 		level = MIN(memslot_backing_level(slot, gfn), track_max_level(slot, gfn));
 		level = MAX(1, MIN(level, mmu->tdp.max_huge_level));
 	}
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	return level;
 }
 

@@ -22,7 +22,7 @@ bool __mmu_invalidate_roots_of_gfn(struct mmu *mmu, gfn_t gfn, const struct mmu_
 {
 	bool found = false, any = false;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for (struct mmu_root *r = mmu->roots; r; r = r->next)
 		if (!r->role.direct && (r->pgd >> PAGE_SHIFT) == gfn && !mmu_root_is_obsolete(mmu, r) && r == keep)
 			return false;
@@ -55,7 +55,7 @@ static int __mmu_alloc_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, con
 	struct mmu_root *root;
 	int r;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	if (!eng)
 		return -EINVAL;
 	root = kzalloc(sizeof(*root));
@@ -84,7 +84,7 @@ static void __mmu_free_root(struct mmu *mmu, struct mmu_root *root)
 {
 	struct mmu_root **pp;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	BUG_ON(root->refcount);
 	for (pp = &mmu->roots; *pp != root; pp = &(*pp)->next)
 		BUG_ON(!*pp);
@@ -110,14 +110,14 @@ struct mmu_root *mmu_roots_lockless_next(struct mmu_root *root)
 
 void __mmu_get_root(struct mmu *mmu, struct mmu_root *root)
 {
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	BUG_ON(root->refcount == ~0u);
 	root->refcount++;
 }
 
 void __mmu_put_root(struct mmu *mmu, struct mmu_root *root)
 {
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	BUG_ON(!root->refcount);
 	if (--root->refcount == 0 && mmu_root_is_obsolete(mmu, root))
 		__mmu_free_root(mmu, root);
@@ -127,7 +127,7 @@ struct mmu_root *__mmu_next_root(struct mmu *mmu, struct mmu_root *prev, bool on
 {
 	struct mmu_root *next;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	next = prev ? prev->next : mmu->roots;
 	while (next && only_valid && mmu_root_is_obsolete(mmu, next))
 		next = next->next;
@@ -142,7 +142,7 @@ void __mmu_free_unused_roots(struct mmu *mmu)
 {
 	struct mmu_root *root, *next;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for (root = mmu->roots; root; root = next) {
 		next = root->next;
 		if (!root->refcount)
@@ -159,7 +159,7 @@ static bool root_matches(const struct mmu *mmu, const struct mmu_root *r, gpa_t 
 
 static struct mmu_root *__find_valid_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, const u64 *pdptes)
 {
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for (struct mmu_root *r = mmu->roots; r; r = r->next) {
 		if (root_matches(mmu, r, pgd, role, pdptes))
 			return r;
@@ -171,7 +171,7 @@ static struct mmu_root *__find_valid_root(struct mmu *mmu, gpa_t pgd, union mmu_
  * evicting the oldest cached root if the cache is full; drop it if it is obsolete. */
 static void __cache_or_put(struct mmu *mmu, struct mmu_vcpu *mv, struct mmu_root *root)
 {
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	if (mmu_root_is_obsolete(mmu, root)) {
 		mv->obsolete_dropped++;
 		__mmu_put_root(mmu, root);
@@ -218,7 +218,7 @@ int mmu_vcpu_load_root_pdptes(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, u
 	if (!pdptes)
 		pdptes = none;
 
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	if (prev && root_matches(mmu, prev, pgd, role, pdptes))
 		goto out;
 	root = take_cached(mmu, mv, pgd, role, pdptes);
@@ -239,7 +239,7 @@ int mmu_vcpu_load_root_pdptes(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, u
 		__cache_or_put(mmu, mv, prev);
 out:
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	return r;
 }
 
@@ -248,7 +248,7 @@ bool mmu_vcpu_free_obsolete_roots(struct mmu *mmu, struct mmu_vcpu *mv)
 	bool dropped_current = false;
 	int j = 0;
 
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	if (mv->current && mmu_root_is_obsolete(mmu, mv->current)) {
 		__mmu_put_root(mmu, mv->current);
 		mv->current = NULL;
@@ -267,13 +267,13 @@ bool mmu_vcpu_free_obsolete_roots(struct mmu *mmu, struct mmu_vcpu *mv)
 		}
 	}
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	return dropped_current;
 }
 
 void mmu_vcpu_put_roots(struct mmu *mmu, struct mmu_vcpu *mv)
 {
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	if (mv->current)
 		__mmu_put_root(mmu, mv->current);
 	mv->current = NULL;
@@ -283,5 +283,5 @@ void mmu_vcpu_put_roots(struct mmu *mmu, struct mmu_vcpu *mv)
 		mv->cached[i] = NULL;
 	}
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 }

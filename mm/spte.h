@@ -102,6 +102,28 @@ static_assert(EPT_PS == PTE_PS, "spte_is_leaf reads bit 7 in every format");
 #define SPTE_HUGE PTE_PS
 
 /*
+ * The frozen SPTE: the value an entry holds while one CPU makes a change in several steps (a split, a collapse, a
+ * hook that must run before the new value is visible). It is not present to the hardware in any format (EPT's R, W
+ * and X clear; NPT's P clear), not MMU_PRESENT to software, not an MMIO SPTE, and not 0: no walker takes it for a
+ * mapping, and none for a hole it may fill, since every fill is a compare-exchange from the value the walker read.
+ * The CPU that froze the entry is the only one that writes it next. Anyone else backs off (a fault re-enters the
+ * guest and faults again) or waits. The bits are ones every format ignores in a non-present entry. Unlike KVM's
+ * 0x5a0, no accessed or dirty bit of any format is among them: aging clears A with an atomic AND on an entry that
+ * may have changed since it read it (spte_change.c: mmu_sptep_clear_accessed), which must leave a frozen entry
+ * frozen.
+ */
+#define SPTE_FROZEN 0x480ULL
+static_assert(!(SPTE_FROZEN & (SPTE_MMU_PRESENT | EPT_RWX | PTE_P)), "a frozen SPTE is present to someone");
+static_assert(!(SPTE_FROZEN & (EPT_A | EPT_D | PTE_A | PTE_D)), "aging's atomic AND would thaw a frozen SPTE");
+static_assert((SPTE_FROZEN & EPT_MMIO_MASK) != EPT_MMIO_VALUE && (SPTE_FROZEN & NPT_MMIO_MASK) != NPT_MMIO_VALUE,
+	      "a frozen SPTE looks like an MMIO SPTE");
+
+static inline bool spte_is_frozen(u64 spte)
+{
+	return spte == SPTE_FROZEN;
+}
+
+/*
  * Without mmu->lock, a present leaf may change only in these bits: A and D (the hardware sets them; aging clears A);
  * and, in a format without hardware A/D, the permissions and their saved copies (aging access-tracks a leaf, the
  * fast fault path restores it, adding W only where MMU_WRITABLE allows). Presence, the frame, leaf-ness and the

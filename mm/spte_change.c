@@ -39,7 +39,7 @@ static void __handle_removed_table(struct mmu *mmu, const struct mmu_engine *eng
 {
 	u64 *pt = phys_to_virt(table);
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for (unsigned int i = 0; i < PT_ENTRIES; i++) {
 		if (!__atomic_load_n(&pt[i], __ATOMIC_RELAXED))
 			continue;
@@ -80,10 +80,14 @@ void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, co
 	bool was_present = spte_is_present(old), is_present = spte_is_present(new);
 	bool was_leaf = was_present && spte_is_leaf(old, level), is_leaf = is_present && spte_is_leaf(new, level);
 
-	assert_spin_held(&mmu->lock);
-	BUG_ON(level < 1 || level > PT_LEVELS);
+	assert_rw_held(&mmu->lock);
+	BUG_ON(level < 1 || level > PT_LEVELS || spte_is_frozen(old) || spte_is_frozen(new));
 	if (old == new)
 		return;
+	/* The read side only adds (mm/mmu.h): nothing it does unlinks a table or owes a flush, which is why its
+	 * walkers need no grace period and its changes no flush before the unlock. */
+	BUG_ON(((was_present && !was_leaf) || change_needs_flush(fmt, old, new, level)) &&
+	       !rwlock_is_write_held_by_me(&mmu->lock));
 	/* A present leaf never moves to another frame in place: it is zapped and flushed first, so no vCPU ever
 	 * reaches the old and the new frame through one gfn at the same time. Nor is a table swapped for another. */
 	BUG_ON(was_leaf && is_leaf && spte_pfn(old) != spte_pfn(new));
@@ -120,7 +124,7 @@ void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, co
  */
 void __mmu_set_spte(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte)
 {
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	u64 old = __atomic_exchange_n(iter->sptep, new_spte, __ATOMIC_SEQ_CST);
 
 	BUG_ON((old ^ iter->old_spte) & ~spte_lockless_mask(iter->fmt));
@@ -132,16 +136,51 @@ int __mmu_set_spte_atomic(struct mmu *mmu, const struct mmu_engine *eng, struct 
 {
 	u64 old = iter->old_spte;
 
-	assert_spin_held(&mmu->lock);
+	assert_rw_held(&mmu->lock);
+	BUG_ON(spte_is_frozen(old));
 	if (!mmu_spte_try_cmpxchg(iter, new_spte))
 		return -EBUSY;
 	__mmu_handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, iter->sptep, old, new_spte, iter->level);
 	return 0;
 }
 
+/*
+ * The frozen-SPTE protocol (spte.h: SPTE_FROZEN). Freezing is the compare-exchange from the value the walker read,
+ * so it fails, like any other change, if anyone (the hardware setting A/D, a lockless walker, another fault) got
+ * there first. Between freeze and unfreeze the entry is the freezer's alone: other faults back off, lockless walkers
+ * see a non-present entry, and the hardware faults on it (an access then finds the final value on its retry).
+ */
+bool __mmu_freeze_spte(struct mmu *mmu, struct pt_iter *iter)
+{
+	assert_rw_held(&mmu->lock);
+	BUG_ON(spte_is_frozen(iter->old_spte));
+	return mmu_spte_try_cmpxchg(iter, SPTE_FROZEN);
+}
+
+void __mmu_unfreeze_spte(struct mmu *mmu, struct pt_iter *iter, u64 new_spte)
+{
+	assert_rw_held(&mmu->lock);
+	BUG_ON(!spte_is_frozen(iter->old_spte) || spte_is_frozen(new_spte) ||
+	       __atomic_load_n(iter->sptep, __ATOMIC_RELAXED) != SPTE_FROZEN);
+	/* Release: whatever the hooks set up (a table's entries) is visible before the entry that leads to it. */
+	__atomic_store_n(iter->sptep, new_spte, __ATOMIC_RELEASE);
+	iter->old_spte = new_spte;
+}
+
+int __mmu_set_spte_frozen(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte)
+{
+	u64 old = iter->old_spte;
+
+	if (!__mmu_freeze_spte(mmu, iter))
+		return -EBUSY;
+	__mmu_handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, iter->sptep, old, new_spte, iter->level);
+	__mmu_unfreeze_spte(mmu, iter, new_spte);
+	return 0;
+}
+
 void __mmu_defer_free_table(struct mmu *mmu, hpa_t table)
 {
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	/* Every table already queued is unlinked, so flushing now makes all of them safe to hand on. */
 	if (mmu->nr_free_pending == MMU_FREE_BATCH)
 		__mmu_flush_and_free(mmu);
@@ -156,7 +195,7 @@ void __mmu_defer_free_table(struct mmu *mmu, hpa_t table)
  */
 void __mmu_flush_and_free(struct mmu *mmu)
 {
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	if (mmu->flush_pending) {
 		mmu->ops->flush_remote_tlbs(mmu->owner);
 		mmu->stats.remote_flushes++;

@@ -15,6 +15,12 @@ struct mmu_engine;
 void __mmu_set_spte(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte);
 /* The same, but only if the entry still holds iter->old_spte; else -EBUSY with iter->old_spte re-read. */
 int __mmu_set_spte_atomic(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte);
+/* A change in several steps (mm/mmu.h, spte.h: SPTE_FROZEN): freeze the entry if it still holds iter->old_spte (else
+ * false, re-read), run the hooks, then unfreeze it to the final value. __mmu_set_spte_frozen does all three with the
+ * change hook as the only hook; 0 or -EBUSY. Either side of the lock. */
+bool __mmu_freeze_spte(struct mmu *mmu, struct pt_iter *iter);
+void __mmu_unfreeze_spte(struct mmu *mmu, struct pt_iter *iter, u64 new_spte);
+int __mmu_set_spte_frozen(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte);
 /* Report a change made without a walker: the entries of a table built off-line and then linked in one exchange
  * (the children of a split), which the engine's bookkeeping must see as added. */
 void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt, gfn_t gfn,

@@ -1,6 +1,14 @@
 /* The TDP fault path: from an EPT violation / misconfiguration or an #NPF at gpa to a leaf that maps it, or to the
  * verdict that gpa is MMIO (cached as an MMIO SPTE) or a write the MMU refuses on purpose (write-protected). The MMU
- * layer has described the fault (struct mmu_fault) and holds the lock. */
+ * layer has described the fault (struct mmu_fault) and holds the lock, normally for read: then other vCPUs fault in
+ * the same tree at the same time, and every change here is a compare-exchange from the value read (mm/mmu.h).
+ *
+ *   lost a race        the walk looks at the entry again, as the winner left it (a table to step into, a leaf
+ *                      that is already right); a table the loser allocated goes back unlinked
+ *   met a frozen entry another CPU is changing it: MMU_FAULT_RETRY, the guest re-enters and faults again if the
+ *                      access still needs it
+ *   needs to unlink    a collapse (a table where a huge leaf is allowed now) or the MMIO sweep: only under the
+ *                      write lock, MMU_FAULT_NEED_EXCLUSIVE makes mmu_page_fault take it and run the fault again */
 #include "hv/bug.h"
 #include "hv/errno.h"
 #include "mm/ept/tdp_internal.h"
@@ -10,15 +18,17 @@
  * SPTE_MMIO_GEN_SPAN or more since the last sweep, an old MMIO SPTE could match the current low bits by wrap-around,
  * so every MMIO SPTE in every root goes first. Memslots change only while the vCPUs are stopped, so this runs rarely.
  */
-static void __tdp_mmio_sweep_if_needed(struct mmu *mmu)
+bool tdp_mmio_sweep_needed(struct mmu *mmu)
 {
-	u64 gen = READ_ONCE(mmu->slots.generation);
+	return READ_ONCE(mmu->slots.generation) - READ_ONCE(mmu->tdp.mmio_gen_base) >= SPTE_MMIO_GEN_SPAN;
+}
+
+static void __tdp_mmio_sweep(struct mmu *mmu)
+{
 	struct mmu_root *root;
 	struct pt_iter iter;
 
-	assert_spin_held(&mmu->lock);
-	if (gen - mmu->tdp.mmio_gen_base < SPTE_MMIO_GEN_SPAN)
-		return;
+	assert_write_held(&mmu->lock);
 	for_each_mmu_root_yield_safe(mmu, root, false) {
 		if (!root->role.direct)
 			continue;
@@ -27,25 +37,30 @@ static void __tdp_mmio_sweep_if_needed(struct mmu *mmu)
 				__tdp_set_spte(mmu, &iter, 0);
 		}
 	}
-	mmu->tdp.mmio_gen_base = gen;
+	mmu->tdp.mmio_gen_base = READ_ONCE(mmu->slots.generation);
 	mmu->stats.mmio_sweeps++;
 }
 
-/* Walk towards gfn down to `level`, linking a new table at every hole (an MMIO SPTE is a hole too) and splitting
- * every huge leaf on the way; the walker ends on the entry at `level`. */
+/* Walk towards gfn down to `level`, linking a new table at every hole and splitting every huge leaf on the way; the
+ * walker ends on the entry at `level`. -EAGAIN when it met a frozen entry. */
 static int __tdp_walk_to_level(struct mmu *mmu, struct mmu_root *root, struct pt_iter *iter, gfn_t gfn, int level)
 {
-	assert_spin_held(&mmu->lock);
+	assert_rw_held(&mmu->lock);
 	for_each_tdp_pte(*iter, mmu, root, gfn, gfn + 1) {
 		hpa_t table;
-
+		int r;
+again:
 		if (iter->level == level)
 			return 0;
+		if (spte_is_frozen(iter->old_spte))
+			return -EAGAIN;
 		if (spte_is_present(iter->old_spte) && !spte_is_leaf(iter->old_spte, iter->level))
 			continue; /* step down */
 		if (spte_is_present(iter->old_spte)) {
 			/* A huge leaf above the level now allowed here (the levels were lowered after it was mapped). */
-			int r = __tdp_split_huge_leaf(mmu, iter);
+			r = __tdp_split_huge_leaf(mmu, iter);
+			if (r == -EBUSY)
+				goto again;
 			if (r)
 				return r;
 			continue;
@@ -53,29 +68,85 @@ static int __tdp_walk_to_level(struct mmu *mmu, struct mmu_root *root, struct pt
 		table = frame_alloc(0);
 		if (table == INVALID_HPA)
 			return -ENOMEM;
-		mmu->stats.tables_allocated++;
-		__tdp_set_spte(mmu, iter, make_table_spte(mmu->fmt, table));
+		if (__tdp_set_spte_atomic(mmu, iter, make_table_spte(mmu->fmt, table))) {
+			/* Another fault linked something here first; this table was never visible. */
+			frame_free(table, 0);
+			mmu_stat_inc(mmu, fault_races);
+			mmu_stat_inc(mmu, tables_raced);
+			goto again;
+		}
+		mmu_stat_inc(mmu, tables_allocated);
 	}
 	BUG(); /* every walk reaches level 1 */
 }
 
 static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn)
 {
+	u64 gen = READ_ONCE(mmu->slots.generation);
 	struct pt_iter iter;
 	int r;
 
-	assert_spin_held(&mmu->lock);
-	mmu->stats.mmio_faults++;
+	assert_rw_held(&mmu->lock);
+	mmu_stat_inc(mmu, mmio_faults);
 	if (!mmu->fmt->mmio_value)
 		return MMU_FAULT_MMIO; /* the format cannot cache MMIO: every access exits as a fault */
 	r = __tdp_walk_to_level(mmu, root, &iter, gfn, 1);
-	if (r)
-		return r;
-	/* A current MMIO SPTE (NPT reports it as a fault, EPT only after a racing vCPU installed it): nothing to do. */
-	if (spte_is_mmio(mmu->fmt, iter.old_spte) && spte_mmio_gen_matches(iter.old_spte, READ_ONCE(mmu->slots.generation)))
-		return MMU_FAULT_MMIO;
-	__tdp_set_spte(mmu, &iter, make_mmio_spte(mmu->fmt, READ_ONCE(mmu->slots.generation)));
-	return MMU_FAULT_MMIO;
+	while (!r) {
+		if (spte_is_frozen(iter.old_spte))
+			return -EAGAIN;
+		/* A current MMIO SPTE (NPT reports it as a fault; EPT when a racing vCPU installed it): nothing to do.
+		 * Anything present is another fault's work for a gfn without a slot: impossible. */
+		BUG_ON(spte_is_present(iter.old_spte));
+		if (spte_is_mmio(mmu->fmt, iter.old_spte) && spte_mmio_gen_matches(iter.old_spte, gen))
+			break;
+		if (!__tdp_set_spte_atomic(mmu, &iter, make_mmio_spte(mmu->fmt, gen)))
+			break;
+		mmu_stat_inc(mmu, fault_races);
+	}
+	return r ? r : MMU_FAULT_MMIO;
+}
+
+/* What to do at the target level with the entry as last read; loops only when a compare-exchange lost. */
+static int __tdp_map_ram_at(struct mmu *mmu, struct pt_iter *iter, struct mmu_fault *f, u64 new_spte, bool refused)
+{
+	int level = iter->level;
+
+	for (;; mmu_stat_inc(mmu, fault_races)) {
+		u64 old = iter->old_spte;
+
+		if (spte_is_frozen(old))
+			return -EAGAIN;
+		if (spte_is_present(old) && spte_is_leaf(old, level)) {
+			if (spte_allows(mmu->fmt, old, f->access)) {
+				mmu_stat_inc(mmu, spurious_faults);
+				return MMU_FAULT_SPURIOUS;
+			}
+			/* The leaf lacks the permission and the MMU would not grant it either: the gfn is write-protected
+			 * on purpose, and re-entering would only fault again. */
+			if (refused) {
+				mmu_stat_inc(mmu, write_protected_faults);
+				return MMU_FAULT_WRITE_PROTECTED;
+			}
+			if (__tdp_set_spte_atomic(mmu, iter, new_spte))
+				continue;
+		} else if (spte_is_present(old)) {
+			/* A table where a huge leaf is now allowed: the leaf replaces it, and the hook frees the table. */
+			if (!rwlock_is_write_held_by_me(&mmu->lock))
+				return MMU_FAULT_NEED_EXCLUSIVE;
+			if (__tdp_set_spte_frozen(mmu, iter, new_spte))
+				continue;
+			mmu->stats.collapses++;
+		} else if (__tdp_set_spte_atomic(mmu, iter, new_spte)) {
+			continue;
+		}
+		break;
+	}
+	mmu_stat_inc(mmu, faults_mapped[level]);
+	if (refused) {
+		mmu_stat_inc(mmu, write_protected_faults);
+		return MMU_FAULT_WRITE_PROTECTED;
+	}
+	return MMU_FAULT_FIXED;
 }
 
 static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_fault *f)
@@ -85,9 +156,10 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	u64 new_spte;
 	int level, r;
 
-	assert_spin_held(&mmu->lock);
-	/* What write tracking decides is read under the lock: an add that ran before it has write-protected every
-	 * SPTE, and one that runs after it will find the SPTE installed here. */
+	assert_rw_held(&mmu->lock);
+	/* What write tracking decides is read under the lock (either side: tracking changes take it for write): an
+	 * add that ran before it has write-protected every SPTE, and one that runs after it will find the SPTE
+	 * installed here. */
 	f->max_level = level = MIN(f->backing_level, track_max_level(f->slot, f->gfn));
 	f->max_level = level = MAX(1, MIN(level, mmu->tdp.max_huge_level));
 	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
@@ -97,28 +169,7 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	if (r)
 		return r;
 	f->mapped_level = level;
-	if (spte_is_present(iter.old_spte) && spte_is_leaf(iter.old_spte, level)) {
-		if (spte_allows(mmu->fmt, iter.old_spte, f->access)) {
-			mmu->stats.spurious_faults++;
-			return MMU_FAULT_SPURIOUS;
-		}
-		/* The leaf lacks the permission and the MMU would not grant it either: the gfn is write-protected on
-		 * purpose, and re-entering would only fault again. */
-		if (refused) {
-			mmu->stats.write_protected_faults++;
-			return MMU_FAULT_WRITE_PROTECTED;
-		}
-	} else if (spte_is_present(iter.old_spte)) {
-		/* A table where a huge leaf is now allowed: the leaf replaces it, and the hook frees the table. */
-		mmu->stats.collapses++;
-	}
-	__tdp_set_spte(mmu, &iter, new_spte);
-	mmu->stats.faults_mapped[level]++;
-	if (refused) {
-		mmu->stats.write_protected_faults++;
-		return MMU_FAULT_WRITE_PROTECTED;
-	}
-	return MMU_FAULT_FIXED;
+	return __tdp_map_ram_at(mmu, &iter, f, new_spte, refused);
 }
 
 /*
@@ -128,9 +179,18 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
  */
 int __tdp_page_fault(struct mmu *mmu, struct mmu_root *root, struct mmu_fault *f)
 {
-	assert_spin_held(&mmu->lock);
-	__tdp_mmio_sweep_if_needed(mmu);
-	if (!f->slot)
-		return __tdp_map_mmio(mmu, root, f->gfn);
-	return __tdp_map_ram(mmu, root, f);
+	int r;
+
+	assert_rw_held(&mmu->lock);
+	if (tdp_mmio_sweep_needed(mmu)) {
+		if (!rwlock_is_write_held_by_me(&mmu->lock))
+			return MMU_FAULT_NEED_EXCLUSIVE;
+		__tdp_mmio_sweep(mmu);
+	}
+	r = f->slot ? __tdp_map_ram(mmu, root, f) : __tdp_map_mmio(mmu, root, f->gfn);
+	if (r == -EAGAIN) {
+		mmu_stat_inc(mmu, frozen_backoffs);
+		r = MMU_FAULT_RETRY;
+	}
+	return r;
 }

@@ -26,6 +26,11 @@ static inline int __tdp_set_spte_atomic(struct mmu *mmu, struct pt_iter *iter, u
 	return __mmu_set_spte_atomic(mmu, &tdp_engine, iter, new_spte);
 }
 
+static inline int __tdp_set_spte_frozen(struct mmu *mmu, struct pt_iter *iter, u64 new_spte)
+{
+	return __mmu_set_spte_frozen(mmu, &tdp_engine, iter, new_spte);
+}
+
 /* ---- tdp_zap.c ---- */
 
 /* Every TDP_YIELD_BATCH calls, if the walk has made progress: pay the pending flush and frees, drop the lock for a
@@ -40,7 +45,9 @@ int __tdp_max_level(struct mmu *mmu, const struct memslot *slot, gfn_t gfn);
 /* The leaf mapping gfn (aligned to level) with every permission the slot and the write tracker allow. */
 u64 __tdp_make_ram_leaf(struct mmu *mmu, const struct memslot *slot, gfn_t gfn, int level, bool mmu_writable);
 /* Replace the present huge leaf under the walker by a table of smaller leaves with the same translation and
- * permissions, fully built before it is linked. 0 or -ENOMEM (the leaf stays). The walk then steps into it. */
+ * permissions, fully built before it is linked, under the frozen-SPTE protocol. Either side of the lock. 0, -ENOMEM
+ * (the leaf stays), or -EBUSY: the entry no longer held iter->old_spte (re-read; under the write lock only the
+ * lockless A/D changes can do that, and the split retries them itself). The walk then steps into the table. */
 int __tdp_split_huge_leaf(struct mmu *mmu, struct pt_iter *iter);
 
 #endif

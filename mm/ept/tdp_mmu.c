@@ -36,7 +36,7 @@ static void tdp_free_tree(struct mmu *mmu, struct mmu_root *root)
 {
 	struct pt_iter iter;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for_each_tdp_pte_min_level(iter, mmu, root, TDP_ROOT_LEVEL, 0, PT_MAX_PFN) {
 		if (iter.old_spte)
 			__tdp_set_spte(mmu, &iter, 0);
@@ -64,7 +64,7 @@ u64 __tdp_lookup(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, int *level)
 {
 	struct pt_iter iter;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for_each_tdp_pte(iter, mmu, root, gfn, gfn + 1) {
 		if (!spte_is_present(iter.old_spte) || spte_is_leaf(iter.old_spte, iter.level)) {
 			*level = iter.level;
@@ -80,9 +80,9 @@ u64 tdp_lookup(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, int *level)
 	int l;
 	u64 spte;
 
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	spte = __tdp_lookup(mmu, root, gfn, &l);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	if (level)
 		*level = l;
 	return spte;

@@ -6,7 +6,7 @@
 
 bool __tdp_iter_cond_yield(struct mmu *mmu, struct pt_iter *iter, unsigned int *budget)
 {
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	if (++*budget < TDP_YIELD_BATCH)
 		return false;
 	/* Without progress since the last restart, yielding again could loop forever on the same entries. */
@@ -16,9 +16,9 @@ bool __tdp_iter_cond_yield(struct mmu *mmu, struct pt_iter *iter, unsigned int *
 	/* Settle the flush first: another CPU taking the lock must not find tables queued for freeing that vCPUs may
 	 * still use, and must not have to know what this walk still owes. */
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	__builtin_ia32_pause();
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	mmu->stats.yields++;
 	pt_iter_set_yielded(iter);
 	return true;
@@ -34,7 +34,7 @@ static void __tdp_zap_root_range(struct mmu *mmu, struct mmu_root *root, gfn_t s
 	unsigned int budget = 0;
 	struct pt_iter iter;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for_each_tdp_pte(iter, mmu, root, start, end) {
 		bool inside = iter.gfn >= start && iter.gfn + pt_level_pages(iter.level) <= end;
 
@@ -52,7 +52,7 @@ void __tdp_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
 	struct mmu_root *root;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for_each_mmu_root_yield_safe(mmu, root, false) {
 		if (root->role.direct)
 			__tdp_zap_root_range(mmu, root, start, end);
@@ -70,7 +70,7 @@ bool __tdp_write_protect_gfn(struct mmu *mmu, gfn_t gfn)
 	struct pt_iter iter;
 	bool changed = false;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for_each_mmu_root_yield_safe(mmu, root, false) {
 		if (!root->role.direct)
 			continue;

@@ -295,7 +295,7 @@ static void __reset_root_flooding(struct mmu *mmu, struct mmu_root *root)
 {
 	struct spage *rsp = __spage_by_hpa(mmu, root->hpa);
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	if (rsp)
 		rsp->write_count = 0;
 }
@@ -335,9 +335,9 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 		if (r)
 			return r;
 		if (res.fault == GWALK_FAULT_PF) {
-			spin_lock(&mmu->lock);
+			write_lock(&mmu->lock);
 			__reset_root_flooding(mmu, root);
-			spin_unlock(&mmu->lock);
+			write_unlock(&mmu->lock);
 			f->guest_error_code = res.error_code;
 			__atomic_fetch_add(&mmu->shadow.stats.guest_faults, 1, __ATOMIC_RELAXED);
 			return MMU_FAULT_GUEST_PF;
@@ -367,7 +367,7 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 			return r; /* a chunk reclaim gave back cannot be had again */
 	}
 
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	mmu->shadow.stats.faults++;
 	if (mmu_root_is_obsolete(mmu, root)) {
 		r = MMU_FAULT_RETRY;
@@ -388,7 +388,7 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 		}
 	}
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	if (r == MMU_FAULT_RETRY && mmu_root_is_obsolete(mmu, root))
 		mmu->ops->request_free_obsolete_roots(mmu->owner);
 	return r;

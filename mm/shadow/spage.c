@@ -30,7 +30,7 @@ static int __spage_alloc_frame(struct mmu *mmu, gfn_t gfn, union mmu_role role, 
 	struct spage *sp;
 	int r;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	sp = kzalloc(sizeof(*sp));
 	if (!sp) {
 		frame_free(hpa, 0);
@@ -124,7 +124,7 @@ static void shadow_table_freed(struct mmu *mmu, hpa_t table, int level)
 {
 	struct spage *sp = __spage_by_hpa(mmu, table);
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	BUG_ON(!sp || sp->role.level != level);
 	__spage_unhash(mmu, sp);
 }
@@ -155,7 +155,7 @@ static int shadow_alloc_pae_root(struct mmu *mmu, struct mmu_root *root)
 	struct spage *sp;
 	int r;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	BUG_ON(root->role.level != 3);
 	if (pdpt == INVALID_HPA)
 		return -ENOMEM;
@@ -221,7 +221,7 @@ static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root)
 	struct pt_iter iter;
 	struct spage *sp = __spage_by_hpa(mmu, root->hpa);
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for_each_pt_entry_min_level(iter, shadow_fmt, root->hpa, root->role.level, root->role.level, 0, PT_MAX_PFN) {
 		if (iter.old_spte)
 			__shadow_set_spte(mmu, &iter, 0);
@@ -236,7 +236,7 @@ void __shadow_zap_root(struct mmu *mmu, struct spage *sp)
 	u64 *spt = phys_to_virt(sp->hpa);
 	struct mmu_root *root;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	BUG_ON(!sp->root || sp->root_zapped || sp->role.level != 4);
 	for (root = mmu->roots; root && root->hpa != sp->hpa; root = root->next)
 		;
@@ -340,7 +340,7 @@ bool __shadow_write_protect_gfn(struct mmu *mmu, gfn_t gfn)
 	bool changed = false;
 	u64 *sptep;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	if (!slot || !slot->track || !slot->track->rmap[0])
 		return false; /* no shadow leaf was ever made in this slot */
 	for_each_rmap_spte(rmap_head(slot, gfn, 1), &it, sptep) {

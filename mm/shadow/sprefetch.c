@@ -49,7 +49,7 @@ void __shadow_prefetch(struct mmu *mmu, const struct shadow_paging *p, struct sp
 		u32 e4[SHADOW_PREFETCH];
 	} g;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	BUG_ON(sp->role.level != 1 || !sp->leaf_gfns);
 	if (!sp->role.direct &&
 	    mmu_read_gpa(mmu, ((gpa_t)sp->gfn << PAGE_SHIFT) + spage_leaf_gidx(sp, first) * esize, &g,

@@ -32,7 +32,7 @@ void shadow_table_linked(struct mmu *mmu, u64 *sptep, hpa_t table, int level)
 {
 	struct spage *sp = __spage_by_hpa(mmu, table);
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	BUG_ON(!sp || sp->role.level != level || sp->root);
 	/* The fault path tops the cache up before it links anything; an empty cache falls back on the heap. */
 	BUG_ON(rmap_add(&mmu->shadow.rmap_cache, &sp->parents, sptep));
@@ -43,7 +43,7 @@ bool shadow_table_unlinked(struct mmu *mmu, u64 *sptep, hpa_t table, int level)
 {
 	struct spage *sp = __spage_by_hpa(mmu, table);
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	BUG_ON(!sp || sp->role.level != level || sp->root);
 	rmap_remove(&mmu->shadow.rmap_cache, &sp->parents, sptep);
 	return !rmap_get(&sp->parents);
@@ -51,7 +51,7 @@ bool shadow_table_unlinked(struct mmu *mmu, u64 *sptep, hpa_t table, int level)
 
 void __spage_zap(struct mmu *mmu, struct spage *sp)
 {
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	BUG_ON(sp->root);
 	/* Each unlink removes the parent it names (and nothing else of this set: the entry's own table stays); the
 	 * last one frees sp, so the count is read before it. */
@@ -84,7 +84,7 @@ int __spage_get(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct
 {
 	struct spage *sp = __spage_find(mmu, gfn, role);
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	*synced = sp && (sp->unsync || sp->unsync_children);
 	/* Stale leaves are allowed only at addresses whose old translations a TLB may hold: none of the new parent's.
 	 * So the page is synced, and so is every unsync page below it: the new parent's root has no bits leading to

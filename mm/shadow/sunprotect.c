@@ -11,7 +11,7 @@ bool mmu_shadow_unprotect_gfn(struct mmu *mmu, const struct mmu_vcpu *mv, gfn_t 
 	struct spage *sp;
 	bool root = false;
 
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	for (bool again = true; again;) {
 		again = false;
 		for_each_spage_of_gfn(mmu, sp, gfn) {
@@ -39,6 +39,6 @@ bool mmu_shadow_unprotect_gfn(struct mmu *mmu, const struct mmu_vcpu *mv, gfn_t 
 		struct memslot *slot = memslot_find(&mmu->slots, gfn);
 		ok = !(slot && track_is_write_tracked(slot, gfn));
 	}
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	return ok;
 }

@@ -59,7 +59,7 @@ static bool __write_one(struct mmu *mmu, struct spage *sp, gpa_t gpa, unsigned i
 	/* A PAE-format root's directories are never zapped; a 4-level root only alone, for flooding. */
 	bool pinned = sp->root_pd, root = sp->root;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	mmu->shadow.stats.pte_writes++;
 	sp->half_written = half && !merged ? off + 1 : 0;
 	if (merged)
@@ -87,7 +87,7 @@ static void shadow_track_write(struct track_notifier *n, void *who, gpa_t gpa, c
 	gfn_t gfn = gpa >> PAGE_SHIFT;
 	struct spage *sp;
 
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	/* Any zap may free shadow pages of this very chain (a guest table that maps itself): each shadow page of the
 	 * gfn is handled once (marked with this write's number), and the scan starts over after each. */
 	u64 seq = ++mmu->shadow.write_seq;
@@ -104,7 +104,7 @@ static void shadow_track_write(struct track_notifier *n, void *who, gpa_t gpa, c
 		}
 	}
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 	if (root_zapped)
 		mmu->ops->request_free_obsolete_roots(mmu->owner);
 }

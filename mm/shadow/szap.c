@@ -7,7 +7,7 @@
 
 void __shadow_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for (u32 i = 0; i < mmu->slots.n; i++) {
 		struct memslot *slot = &mmu->slots.slots[i];
 		gfn_t first = MAX(start, slot->base_gfn), last = MIN(end, slot->base_gfn + slot->npages);

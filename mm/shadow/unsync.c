@@ -47,7 +47,7 @@ bool __shadow_try_unsync(struct mmu *mmu, struct memslot *slot, gfn_t gfn)
 	struct spage *sp;
 	u32 shadows = 0;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	if (!mmu->shadow.allow_unsync)
 		return false;
 	for_each_spage_of_gfn(mmu, sp, gfn) {
@@ -76,7 +76,7 @@ bool __shadow_try_unsync(struct mmu *mmu, struct memslot *slot, gfn_t gfn)
 
 void __shadow_unsync_forget(struct mmu *mmu, struct spage *sp)
 {
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	BUG_ON(!sp->unsync);
 	*sp->unsync_pprev = sp->unsync_next;
 	if (sp->unsync_next)
@@ -100,7 +100,7 @@ bool __shadow_sync_one(struct mmu *mmu, struct spage *sp)
 		u32 e4[2 * PT_ENTRIES];
 	} table;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	sp->unsync = false;
 	mmu->shadow.stats.syncs++;
 	if (__mmu_track_add_gfn(mmu, sp->gfn)) {
@@ -130,7 +130,7 @@ void __shadow_sync_children(struct mmu *mmu, struct spage *sp)
 {
 	u64 *spt = phys_to_virt(sp->hpa);
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	for (unsigned int w = 0; w < PT_ENTRIES / 64 && sp->unsync_children; w++) {
 		while (sp->unsync_child_bitmap[w]) {
 			unsigned int i = w * 64 + (unsigned int)__builtin_ctzll(sp->unsync_child_bitmap[w]);
@@ -161,14 +161,14 @@ void shadow_sync_root(struct mmu *mmu, struct mmu_root *root)
 	/* Nothing unsync anywhere: the bitmaps can only hold stale bits, which no sync needs to clear. */
 	if (!READ_ONCE(mmu->shadow.unsync))
 		return;
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	sp = __spage_by_hpa(mmu, root->hpa);
 	if (sp && sp->unsync_children && !mmu_root_is_obsolete(mmu, root)) {
 		mmu->shadow.stats.root_syncs++;
 		__shadow_sync_children(mmu, sp);
 	}
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 }
 
 void __shadow_invlpg(struct mmu *mmu, struct mmu_root *root, gva_t gva)
@@ -178,7 +178,7 @@ void __shadow_invlpg(struct mmu *mmu, struct mmu_root *root, gva_t gva)
 	u64 vpn = gva_to_vpn(pae ? (u32)gva : gva), gpte = 0, *sptep;
 	unsigned int idx;
 
-	assert_spin_held(&mmu->lock);
+	assert_write_held(&mmu->lock);
 	if (!sp || mmu_root_is_obsolete(mmu, root))
 		return;
 	/* Down gva's path while the bitmaps say something below went unsync: most INVLPGs stop at the root. */
@@ -212,7 +212,7 @@ void shadow_sync(struct mmu *mmu)
 {
 	if (!READ_ONCE(mmu->shadow.unsync))
 		return;
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	while (mmu->shadow.unsync) {
 		struct spage *sp = mmu->shadow.unsync;
 
@@ -220,5 +220,5 @@ void shadow_sync(struct mmu *mmu)
 		__shadow_sync_one(mmu, sp);
 	}
 	__mmu_flush_and_free(mmu);
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 }

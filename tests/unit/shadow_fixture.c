@@ -100,10 +100,10 @@ void sx_teardown(void)
 {
 	mmu_vcpu_put_roots(&sx.mmu, &sx.vcpu);
 	/* What mmu_destroy does first; then every rmap must be empty, before the slots go. */
-	spin_lock(&sx.mmu.lock);
+	write_lock(&sx.mmu.lock);
 	__mmu_free_unused_roots(&sx.mmu);
 	__mmu_flush_and_free(&sx.mmu);
-	spin_unlock(&sx.mmu.lock);
+	write_unlock(&sx.mmu.lock);
 	CHECK(!sx.mmu.roots);
 	CHECK_EQ(sx.mmu.shadow.nr_pages, 0);
 	for (u32 i = 0; i < sx.mmu.slots.n; i++) {
@@ -571,7 +571,7 @@ SX_NO_COVERAGE void sx_check(void)
 
 	u64 roots = 0, root_pages = 0, leaves = 0;
 
-	spin_lock(&mmu->lock);
+	write_lock(&mmu->lock);
 	for (struct mmu_root *r = mmu->roots; r; r = r->next) {
 		check_tree(mmu, r, &n);
 		roots++;
@@ -609,5 +609,5 @@ SX_NO_COVERAGE void sx_check(void)
 		}
 	}
 	CHECK_EQ(in_rmaps, n.leaves); /* the rmaps hold the leaves and nothing else */
-	spin_unlock(&mmu->lock);
+	write_unlock(&mmu->lock);
 }

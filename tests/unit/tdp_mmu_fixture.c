@@ -122,18 +122,18 @@ u64 lookup(gfn_t gfn, int *level)
 
 void split_range(gfn_t start, gfn_t end)
 {
-	spin_lock(&fx.mmu.lock);
+	write_lock(&fx.mmu.lock);
 	__tdp_split_huge_range(&fx.mmu, start, end);
 	__mmu_flush_and_free(&fx.mmu);
-	spin_unlock(&fx.mmu.lock);
+	write_unlock(&fx.mmu.lock);
 }
 
 void collapse_range(gfn_t start, gfn_t end)
 {
-	spin_lock(&fx.mmu.lock);
+	write_lock(&fx.mmu.lock);
 	__tdp_collapse_range(&fx.mmu, start, end);
 	__mmu_flush_and_free(&fx.mmu);
-	spin_unlock(&fx.mmu.lock);
+	write_unlock(&fx.mmu.lock);
 }
 
 void real_ram(gfn_t base, u64 npages)
@@ -148,9 +148,9 @@ u32 track_count(gfn_t gfn)
 	struct memslot *s = memslot_find(&fx.mmu.slots, gfn);
 	u32 n;
 
-	spin_lock(&fx.mmu.lock);
+	write_lock(&fx.mmu.lock);
 	n = s ? track_write_count(s, gfn) : 0;
-	spin_unlock(&fx.mmu.lock);
+	write_unlock(&fx.mmu.lock);
 	return n;
 }
 

@@ -309,11 +309,11 @@ TEST(a_write_after_a_dirty_log_pass_survives_aging)
 	u64 *p = leaf_ptr(GVA_A), old = *p;
 	struct memslot *s = memslot_find(&sx.mmu.slots, DATA_GFN);
 
-	spin_lock(&sx.mmu.lock);
+	write_lock(&sx.mmu.lock);
 	CHECK(__atomic_compare_exchange_n(p, &old, old & ~PTE_D, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST));
 	__mmu_handle_changed_spte(&sx.mmu, &shadow_engine, shadow_fmt, GVA_A >> PAGE_SHIFT, p, old, old & ~PTE_D, 1);
 	__mmu_flush_and_free(&sx.mmu);
-	spin_unlock(&sx.mmu.lock);
+	write_unlock(&sx.mmu.lock);
 	CHECK(memslot_test_and_clear_dirty(s, DATA_GFN)); /* the pass harvested the first write */
 	CHECK(!logged(DATA_GFN));
 

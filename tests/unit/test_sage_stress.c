@@ -178,7 +178,7 @@ static void dirty_pass(void)
 {
 	struct memslot *slot = memslot_find(&sx.mmu.slots, DATA_GFN);
 
-	spin_lock(&sx.mmu.lock);
+	write_lock(&sx.mmu.lock);
 	for (gfn_t g = DATA_GFN; g < DATA_GFN + NDATA; g++) {
 		struct rmap_iter it;
 		u64 *sptep;
@@ -200,7 +200,7 @@ static void dirty_pass(void)
 		}
 	}
 	__mmu_flush_and_free(&sx.mmu);
-	spin_unlock(&sx.mmu.lock);
+	write_unlock(&sx.mmu.lock);
 	for (gfn_t g = DATA_GFN; g < DATA_GFN + NDATA; g++) {
 		memslot_test_and_clear_dirty(slot, g);
 		__atomic_store_n(&st.written[g - DATA_GFN], 0, __ATOMIC_RELAXED);
@@ -257,7 +257,7 @@ static void zap(unsigned int i, bool table)
 	struct rmap_iter it;
 	u64 *sptep;
 
-	spin_lock(&sx.mmu.lock);
+	write_lock(&sx.mmu.lock);
 	sptep = rmap_iter_first(rmap_head(slot, st.gfn[i], 1), &it);
 	if (sptep) {
 		unsigned int idx;
@@ -272,7 +272,7 @@ static void zap(unsigned int i, bool table)
 		}
 	}
 	__mmu_flush_and_free(&sx.mmu);
-	spin_unlock(&sx.mmu.lock);
+	write_unlock(&sx.mmu.lock);
 }
 
 static void mutate(u64 r)
@@ -362,9 +362,9 @@ TEST(shadow_aging_races_faults_zaps_table_frees_and_write_protects)
 	CHECK_EQ(sx_load(), 0);
 	/* One leaf before the threads start, so that the slot's rmap heads exist (rmap_slot_alloc). */
 	CHECK_EQ(sx_fault(st.gva[0], 0, NULL), MMU_FAULT_FIXED);
-	spin_lock(&sx.mmu.lock);
+	write_lock(&sx.mmu.lock);
 	st.leaves = leaves_in_tables();
-	spin_unlock(&sx.mmu.lock);
+	write_unlock(&sx.mmu.lock);
 	const struct mmu_ops *fixture_ops = sx.mmu.ops;
 	sx.mmu.ops = &stress_ops; /* before the threads start: constant while they run */
 
@@ -385,9 +385,9 @@ TEST(shadow_aging_races_faults_zaps_table_frees_and_write_protects)
 		test_fail(__FILE__, __LINE__, "%s", stress_err);
 
 	/* No leaf the hook did not see appear, and no write forgotten. */
-	spin_lock(&sx.mmu.lock);
+	write_lock(&sx.mmu.lock);
 	s64 in_tables = leaves_in_tables();
-	spin_unlock(&sx.mmu.lock);
+	write_unlock(&sx.mmu.lock);
 	CHECK_EQ(in_tables, st.leaves);
 	for (unsigned int d = 0; d < NDATA; d++) {
 		if (st.written[d] && !write_kept(DATA_GFN + d))

@@ -119,7 +119,7 @@ TEST(fast_path_restores_access_tracked_leaves_without_the_lock)
 		CHECK(young & EPT_W);
 		CHECK(mmu_age_gfn_range(&fx.mmu, 0, PT_MAX_PFN));
 		fake_cpu_id = 7;
-		spin_lock(&fx.mmu.lock);
+		write_lock(&fx.mmu.lock);
 		fake_cpu_id = 0;
 		CHECK(fast(other, SPTE_ACC_READ | SPTE_ACC_EXEC));
 		CHECK_EQ(*sptep_of(G), young & ~EPT_W);
@@ -127,7 +127,7 @@ TEST(fast_path_restores_access_tracked_leaves_without_the_lock)
 		CHECK(fast(G, SPTE_ACC_WRITE));
 		CHECK_EQ(*sptep_of(G), young);
 		fake_cpu_id = 7;
-		spin_unlock(&fx.mmu.lock);
+		write_unlock(&fx.mmu.lock);
 		fake_cpu_id = 0;
 		/* Through mmu_page_fault: a write straight onto an access-tracked leaf gets R, X and W in one go. */
 		CHECK(mmu_age_gfn_range(&fx.mmu, G, G + 1));

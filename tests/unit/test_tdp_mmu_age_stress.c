@@ -98,7 +98,7 @@ static void collect_dirty(void)
 	struct memslot *slot = memslot_find(&fx.mmu.slots, WORK);
 	struct pt_iter iter;
 
-	spin_lock(&fx.mmu.lock);
+	write_lock(&fx.mmu.lock);
 	for_each_tdp_pte(iter, &fx.mmu, fx.vcpu.current, WORK, WORK + NWORK) {
 		if (!spte_is_present(iter.old_spte) || !spte_is_leaf(iter.old_spte, iter.level))
 			continue;
@@ -106,7 +106,7 @@ static void collect_dirty(void)
 			;
 	}
 	__mmu_flush_and_free(&fx.mmu);
-	spin_unlock(&fx.mmu.lock);
+	write_unlock(&fx.mmu.lock);
 	for (u64 i = 0; i < NWORK; i++) {
 		memslot_test_and_clear_dirty(slot, WORK + i);
 		__atomic_store_n(&st.written[i], 0, __ATOMIC_RELAXED);
@@ -188,9 +188,9 @@ static u64 locked_stat(const u64 *stat)
 {
 	u64 v;
 
-	spin_lock(&fx.mmu.lock);
+	write_lock(&fx.mmu.lock);
 	v = *stat;
-	spin_unlock(&fx.mmu.lock);
+	write_unlock(&fx.mmu.lock);
 	return v;
 }
 
@@ -202,7 +202,7 @@ static void check_final_state(void)
 	struct pt_iter iter;
 
 	memset(seen, 0, sizeof(seen));
-	spin_lock(&fx.mmu.lock);
+	write_lock(&fx.mmu.lock);
 	for (root = fx.mmu.roots; root; root = root->next) {
 		for_each_tdp_pte(iter, &fx.mmu, root, 0, PT_MAX_PFN) {
 			if (!spte_is_present(iter.old_spte) || !spte_is_leaf(iter.old_spte, iter.level))
@@ -212,7 +212,7 @@ static void check_final_state(void)
 			seen[iter.level][(iter.gfn - GIG) / pt_level_pages(iter.level)]++;
 		}
 	}
-	spin_unlock(&fx.mmu.lock);
+	write_unlock(&fx.mmu.lock);
 	for (int l = 1; l <= 3; l++)
 		for (u64 i = 0; i < GIG / pt_level_pages(l); i++)
 			if (seen[l][i] != st.leaves[l][i])

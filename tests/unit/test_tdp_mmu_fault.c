@@ -434,6 +434,7 @@ TEST(tdp_disallow_counts_drive_split_and_collapse)
  */
 static u64 hedron_perms;
 static u64 hedron_events;
+static u64 hedron_frozen; /* samples found behind a frozen entry */
 static gfn_t hedron_samples[80];
 static int hedron_nsamples;
 
@@ -443,7 +444,7 @@ static void hedron_hook(gfn_t gfn, u64 old, u64 new, int level)
 	u64 perm_mask = f->readable | f->writable | f->executable | f->nx | f->user | SPTE_MMU_WRITABLE;
 
 	hedron_events++;
-	/* The children of a split are reported after their table is linked: memory did not change, nothing to walk. */
+	/* The children of a split are reported before their table is linked: nothing reaches them yet. */
 	if (!spte_is_present(old))
 		return;
 	if (spte_is_present(old) && spte_is_leaf(old, level) && spte_is_present(new) && !spte_is_leaf(new, level)) {
@@ -457,7 +458,22 @@ static void hedron_hook(gfn_t gfn, u64 old, u64 new, int level)
 	}
 	for (int i = 0; i < hedron_nsamples; i++) {
 		gfn_t g = hedron_samples[i];
+		struct pt_iter it;
+		bool frozen = false;
 		int l;
+
+		/* The hook runs while the entry it hears of is frozen (the frozen-SPTE protocol): a gfn behind that
+		 * entry is in the third allowed state, neither translated nor a hole anyone may fill. */
+		for_each_pt_entry(it, f, fx.vcpu.current->hpa, PT_LEVELS, g, g + 1) {
+			if (spte_is_frozen(it.old_spte)) {
+				frozen = true;
+				break;
+			}
+		}
+		if (frozen) {
+			hedron_frozen++;
+			continue;
+		}
 		u64 *e = pt_lookup(f, fx.vcpu.current->hpa, g << PAGE_SHIFT, &l);
 		CHECK(e);
 		CHECK_EQ(pt_translate(f, fx.vcpu.current->hpa, (g << PAGE_SHIFT) | 0xabc),
@@ -487,6 +503,7 @@ TEST(tdp_split_and_collapse_show_only_old_or_new_translation)
 		hedron_samples[hedron_nsamples++] = M2;
 		hedron_samples[hedron_nsamples++] = GIG - 1;
 		hedron_events = 0;
+		hedron_frozen = 0;
 		fx.hook = hedron_hook;
 
 		fx.mmu.tdp.max_huge_level = 1;
@@ -501,6 +518,8 @@ TEST(tdp_split_and_collapse_show_only_old_or_new_translation)
 		u64 before = hedron_events;
 		CHECK_EQ(fault(M2 + 5, SPTE_ACC_READ, &level), MMU_FAULT_SPURIOUS); /* splits 1G, then 2M, on the way */
 		CHECK_EQ(hedron_events, before + 2 * (1 + 512));
+		/* Every split and the collapse were seen frozen by the samples behind them. */
+		CHECK(hedron_frozen >= 513 + 1 + 2);
 		fx.hook = NULL;
 		teardown();
 	}

@@ -79,7 +79,7 @@ TEST(tdp_long_zap_yields_the_lock_and_finishes)
 		/* Zap leaf by leaf (a range that covers no table whole until the end). */
 		mmu_zap_gfn_range(&fx.mmu, 1, 4 * M2);
 		CHECK(fx.mmu.stats.yields >= 1);
-		CHECK(!spin_is_held_by_me(&fx.mmu.lock));
+		CHECK(!rwlock_is_write_held_by_me(&fx.mmu.lock));
 		check_translation(0, 1);
 		for (gfn_t g = 1; g < 4 * M2; g += 5)
 			CHECK_EQ(lookup(g, &level), 0);
@@ -277,7 +277,7 @@ TEST(tdp_set_spte_atomic_loses_to_a_concurrent_change)
 		fake_slot(0, 2 * M2, FAKE_HPA, true, 0);
 		fx.mmu.tdp.max_huge_level = 1;
 		CHECK_EQ(fault(9, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
-		spin_lock(&fx.mmu.lock);
+		write_lock(&fx.mmu.lock);
 		for_each_tdp_pte(iter, &fx.mmu, fx.vcpu.current, 9, 10) {
 			if (iter.level > 1)
 				continue;
@@ -293,7 +293,7 @@ TEST(tdp_set_spte_atomic_loses_to_a_concurrent_change)
 		}
 		CHECK(fx.mmu.flush_pending);
 		__mmu_flush_and_free(&fx.mmu);
-		spin_unlock(&fx.mmu.lock);
+		write_unlock(&fx.mmu.lock);
 		CHECK_EQ(fx.flushes, 1);
 		teardown();
 	}

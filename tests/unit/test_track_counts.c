@@ -74,13 +74,13 @@ TEST(track_count_overflow_is_refused)
 		fake_slot(0, 4 * M2, FAKE_HPA, true, 0);
 		CHECK_EQ(fault(7, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(mmu_track_add_gfn(&fx.mmu, 7), 0); /* the public call, then the locked one */
-		spin_lock(&fx.mmu.lock);
+		write_lock(&fx.mmu.lock);
 		for (u32 i = 1; i < TRACK_COUNT_MAX; i++) {
 			if (__mmu_track_add_gfn(&fx.mmu, 7))
 				break;
 		}
 		__mmu_flush_and_free(&fx.mmu);
-		spin_unlock(&fx.mmu.lock);
+		write_unlock(&fx.mmu.lock);
 		CHECK_EQ(track_count(7), 65535);
 		CHECK_EQ(fx.mmu.stats.track_adds, 65535);
 		u64 spte = lookup(7, &level), flushes = fx.flushes;
@@ -154,13 +154,13 @@ TEST(track_count_underflow_is_refused)
 		/* Either guard's warning counts for the VM: after an overflow warning, an underflow is silent. */
 		setup(f);
 		fake_slot(0, 2 * M2, FAKE_HPA, true, 0);
-		spin_lock(&fx.mmu.lock);
+		write_lock(&fx.mmu.lock);
 		for (u32 i = 0; i < TRACK_COUNT_MAX; i++)
 			CHECK_EQ(__mmu_track_add_gfn(&fx.mmu, 3), 0);
 		test_last_log[0] = 0;
 		CHECK_EQ(__mmu_track_add_gfn(&fx.mmu, 3), -ERANGE);
 		__mmu_flush_and_free(&fx.mmu);
-		spin_unlock(&fx.mmu.lock);
+		write_unlock(&fx.mmu.lock);
 		CHECK_LAST_LOG("an add past the 16-bit count");
 		test_last_log[0] = 0;
 		CHECK_EQ(mmu_track_remove_gfn(&fx.mmu, 4), -ERANGE);

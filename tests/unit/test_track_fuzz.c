@@ -74,7 +74,7 @@ static void check_roots(gfn_t end)
 	const struct pt_format *f = fx.mmu.fmt;
 	struct pt_iter iter;
 
-	spin_lock(&fx.mmu.lock);
+	write_lock(&fx.mmu.lock);
 	for (struct mmu_root *root = fx.mmu.roots; root; root = root->next) {
 		for_each_tdp_pte(iter, &fx.mmu, root, 0, end) {
 			u64 spte = iter.old_spte;
@@ -93,7 +93,7 @@ static void check_roots(gfn_t end)
 				CHECK_EQ(model_2m[r], 0);
 		}
 	}
-	spin_unlock(&fx.mmu.lock);
+	write_unlock(&fx.mmu.lock);
 }
 
 static void check_counts(gfn_t g)

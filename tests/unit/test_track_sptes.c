@@ -269,17 +269,17 @@ TEST(track_removed_gfn_regains_w_lazily)
 		check_4k(t + 100, false);
 
 		/* Another user disallows huge pages here: the last remove does not collapse either. */
-		spin_lock(&fx.mmu.lock);
+		write_lock(&fx.mmu.lock);
 		CHECK_EQ(track_disallow_huge(s, t + 7), 0);
-		spin_unlock(&fx.mmu.lock);
+		write_unlock(&fx.mmu.lock);
 		CHECK_EQ(mmu_track_remove_gfn(&fx.mmu, t + 100), 0);
 		CHECK_EQ(fx.mmu.stats.collapses, 0);
 		check_4k(t + 100, false);
 		CHECK_EQ(fault(t + 100, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		check_4k(t + 100, true);
-		spin_lock(&fx.mmu.lock);
+		write_lock(&fx.mmu.lock);
 		track_allow_huge(s, t + 7);
-		spin_unlock(&fx.mmu.lock);
+		write_unlock(&fx.mmu.lock);
 		collapse_range(t, t + 1);
 		CHECK_EQ(fx.mmu.stats.collapses, 1);
 		check_huge_writable(t + 100, 2);
