@@ -95,6 +95,7 @@ int vcpu_task_switch(struct vcpu *v)
 	struct ts_state s;
 	int r;
 
+	v->stats[VM_STAT_TASK_SWITCHES]++;
 	state_in(v, &s);
 	/* The old task resumes after the CALL, JMP, IRET or INT n that switched (SVM's exit has fault semantics and no
 	 * next RIP; VMX gives the length). A fault before the commit point leaves RIP at that instruction. */
