@@ -593,17 +593,6 @@ int vcpu_cmpxchg_linear(struct vcpu *v, gva_t linear, u64 old, u64 new, unsigned
 	return emu_cmpxchg(&env, linear, &old, &new, size, fault);
 }
 
-/* The length of the instruction at CS:RIP, decoded: 0 when it does not decode (or cannot be fetched). */
-unsigned int vcpu_insn_len(struct vcpu *v)
-{
-	struct emu_env env;
-	struct emu_ctxt c;
-
-	env_init(&env, v);
-	ctxt_init(&c, &env, v);
-	return emu_decode(&c) == EMU_OK ? c.insn.len : 0;
-}
-
 int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len)
 {
 	struct emu_env env;

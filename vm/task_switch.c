@@ -73,7 +73,10 @@ static int state_out(struct vcpu *v, const struct ts_state *s)
 		v->regs[i] = s->gpr[i];
 	virt_ops->set_rip(v, s->eip);
 	virt_ops->set_rflags(v, s->eflags);
-	for (unsigned int i = 0; i < s->loaded; i++) {
+	/* CS and SS go in together: a new CS beside the old SS would be a state no CPU holds (CS.DPL against SS.DPL,
+	 * which VM entry checks), so when SS faulted the fault is taken with the old CS too. */
+	unsigned int loaded = s->loaded == 2 ? 1 : s->loaded;
+	for (unsigned int i = 0; i < loaded; i++) {
 		const struct ts_seg *t = &s->seg[order[i]];
 		struct vcpu_segment seg = { .base = t->base, .limit = t->limit, .selector = t->sel, .attr = t->attr };
 		virt_ops->set_segment(v, order[i], &seg);
@@ -84,6 +87,17 @@ static int state_out(struct vcpu *v, const struct ts_state *s)
 	if (s->cr0 != virt_ops->get_cr(v, 0) && vcpu_write_cr(v, 0, s->cr0))
 		return -EIO; /* only TS changed, which no check refuses */
 	return 0;
+}
+
+/* The length of the instruction at CS:RIP, when it is one that switches tasks; else 0. */
+static unsigned int switching_insn_len(struct vcpu *v)
+{
+	struct vcpu_segment cs;
+	u8 bytes[EMU_MAX_INSN_LEN];
+	int n = vcpu_fetch_insn(v, bytes, sizeof(bytes));
+
+	virt_ops->get_segment(v, SEG_CS, &cs);
+	return n > 0 ? ts_insn_len(bytes, (unsigned int)n, cs.attr & SEG_ATTR_DB) : 0;
 }
 
 int vcpu_task_switch(struct vcpu *v)
@@ -101,7 +115,7 @@ int vcpu_task_switch(struct vcpu *v)
 	 * next RIP; VMX gives the length). A fault before the commit point leaves RIP at that instruction. */
 	if (e->task.skip) {
 		if (!e->insn_len)
-			e->insn_len = vcpu_insn_len(v);
+			e->insn_len = switching_insn_len(v);
 		if (!e->insn_len)
 			return 0; /* rewritten under us, or no longer fetchable: let the guest run it again */
 		s.eip += e->insn_len;

@@ -79,7 +79,6 @@ int vcpu_task_switch(struct vcpu *v);
 int vcpu_access_linear(struct vcpu *v, gva_t linear, void *buf, unsigned int size, bool write, bool user,
 		       struct emu_fault *fault);
 int vcpu_cmpxchg_linear(struct vcpu *v, gva_t linear, u64 old, u64 new, unsigned int size, struct emu_fault *fault);
-unsigned int vcpu_insn_len(struct vcpu *v);
 
 /* The vCPU's LAPIC (vm/lapic.c). vcpu_lapic_mmio returns -ENOENT when gpa is not the LAPIC page as the guest
  * currently decodes it, so the access goes to the MMIO bus instead. */
