@@ -32,14 +32,14 @@ static int ts_set_cr3(void *opaque, u32 cr3, struct emu_fault *fault)
 	struct vcpu *v = opaque;
 
 	if (vcpu_write_cr(v, 3, cr3)) {
-		*fault = (struct emu_fault){ .vector = EXC_GP, .has_error = true };
+		*fault = (struct emu_fault){.vector = EXC_GP, .has_error = true};
 		return EMU_CB_FAULT;
 	}
 	vcpu_request(v, VCPU_REQ_TLB_FLUSH);
 	return 0;
 }
 
-static const struct ts_ops ops = { .read = ts_read, .write = ts_write, .cmpxchg8 = ts_cmpxchg8, .set_cr3 = ts_set_cr3 };
+static const struct ts_ops ops = {.read = ts_read, .write = ts_write, .cmpxchg8 = ts_cmpxchg8, .set_cr3 = ts_set_cr3};
 
 static void state_in(struct vcpu *v, struct ts_state *s)
 {
@@ -53,7 +53,8 @@ static void state_in(struct vcpu *v, struct ts_state *s)
 	for (int i = 0; i < TS_NR_SEGS; i++) {
 		struct vcpu_segment seg;
 		virt_ops->get_segment(v, i, &seg);
-		s->seg[i] = (struct ts_seg){ .base = seg.base, .limit = seg.limit, .sel = seg.selector, .attr = seg.attr };
+		s->seg[i] =
+		    (struct ts_seg){.base = seg.base, .limit = seg.limit, .sel = seg.selector, .attr = seg.attr};
 	}
 	virt_ops->get_dtable(v, false, &dt);
 	s->gdt_base = dt.base;
@@ -66,7 +67,7 @@ static void state_in(struct vcpu *v, struct ts_state *s)
 /* The new task's state into the vCPU: everything but CR3, which ts_set_cr3 loaded already. */
 static int state_out(struct vcpu *v, const struct ts_state *s)
 {
-	static const u8 order[] = { TS_LDTR, TS_CS, TS_SS, TS_DS, TS_ES, TS_FS, TS_GS };
+	static const u8 order[] = {TS_LDTR, TS_CS, TS_SS, TS_DS, TS_ES, TS_FS, TS_GS};
 
 	/* 32-bit results zero-extend into the 64-bit registers, as any 32-bit write does. */
 	for (int i = 0; i < 8; i++)
@@ -78,11 +79,11 @@ static int state_out(struct vcpu *v, const struct ts_state *s)
 	unsigned int loaded = s->loaded == 2 ? 1 : s->loaded;
 	for (unsigned int i = 0; i < loaded; i++) {
 		const struct ts_seg *t = &s->seg[order[i]];
-		struct vcpu_segment seg = { .base = t->base, .limit = t->limit, .selector = t->sel, .attr = t->attr };
+		struct vcpu_segment seg = {.base = t->base, .limit = t->limit, .selector = t->sel, .attr = t->attr};
 		virt_ops->set_segment(v, order[i], &seg);
 	}
 	const struct ts_seg *t = &s->seg[TS_TR];
-	struct vcpu_segment tr = { .base = t->base, .limit = t->limit, .selector = t->sel, .attr = t->attr };
+	struct vcpu_segment tr = {.base = t->base, .limit = t->limit, .selector = t->sel, .attr = t->attr};
 	virt_ops->set_segment(v, SEG_TR, &tr);
 	if (s->cr0 != virt_ops->get_cr(v, 0) && vcpu_write_cr(v, 0, s->cr0))
 		return -EIO; /* only TS changed, which no check refuses */
@@ -103,8 +104,11 @@ static unsigned int switching_insn_len(struct vcpu *v)
 int vcpu_task_switch(struct vcpu *v)
 {
 	struct vm_exit *e = &v->exit;
-	struct ts_request req = { .sel = e->task.sel, .source = e->task.source, .has_error = e->task.has_error,
-				  .error_code = e->task.error_code, .soft_vector = e->task.soft_vector };
+	struct ts_request req = {.sel = e->task.sel,
+				 .source = e->task.source,
+				 .has_error = e->task.has_error,
+				 .error_code = e->task.error_code,
+				 .soft_vector = e->task.soft_vector};
 	struct emu_fault fault;
 	struct ts_state s;
 	int r;
@@ -127,6 +131,10 @@ int vcpu_task_switch(struct vcpu *v)
 		return 0;
 	}
 	if (s.committed) {
+		/* Stepping over the switching instruction ends an STI or MOV-SS shadow it sat in (the new task's IF may
+		 * be clear, with which VMX refuses STI blocking); RIP itself is the new task's, set next. */
+		if (e->task.skip)
+			virt_ops->skip_instruction(v);
 		int w = state_out(v, &s);
 		if (w)
 			return w;

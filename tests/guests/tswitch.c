@@ -1,7 +1,8 @@
 /* tswitch: hardware task switching in a 32-bit protected-mode guest (SDM Vol. 3A chapter 8 "Task Management", 8.3
  * "Task Switching"; APM Vol. 2 chapter 12), which VMX and SVM leave to the hypervisor (the task-switch exit and the
  * TASK_SWITCH intercept). tswitch/tswitch32.S drops to protected mode without paging and runs, as the main task:
- *   jmp      JMP to a TSS: the old task's state saved in its TSS, its busy bit cleared, no back-link, NT clear; JMP back
+ *   jmp      JMP to a TSS: the old task's state saved in its TSS, its busy bit cleared, no back-link, NT clear;
+ *            JMP back
  *   call     CALL to a TSS: back-link, both busy, NT set in the new task, CR0.TS set; IRET back clears the called
  *            task's busy bit and the NT in its saved EFLAGS image, and restores the caller's registers
  *   gate     CALL through a task gate in the GDT: the same, to the gate's TSS
@@ -62,7 +63,7 @@ static void put32(u8 *p, u32 v)
 static void tss_init(u8 *tss, const char *eip, u8 *stack_top, bool user)
 {
 	u16 cs = user ? TS_UCODE : TS_CODE32, ds = user ? TS_UDATA : TS_DATA;
-	u16 segs[6] = { ds, cs, ds, ds, ds, ds };
+	u16 segs[6] = {ds, cs, ds, ds, ds, ds};
 
 	memset(tss, 0, 0x68);
 	put32(tss + 0x1c, (u32)read_cr3());
@@ -173,8 +174,10 @@ static void check_df(void)
 
 	EXPECT("df", r[R_DF_COUNT] == 1, "%u double faults", r[R_DF_COUNT]);
 	EXPECT("df", r[R_DF_ERR] == 0, "error code 0x%x", r[R_DF_ERR]);
-	EXPECT("df", r[R_DF_ESP] == (u32)(u64)(stacks[2] + 4096), "the error code was not pushed on the new stack "
-	       "(ESP 0x%x after the pop)", r[R_DF_ESP]);
+	EXPECT("df", r[R_DF_ESP] == (u32)(u64)(stacks[2] + 4096),
+	       "the error code was not pushed on the new stack "
+	       "(ESP 0x%x after the pop)",
+	       r[R_DF_ESP]);
 	EXPECT("df", r[R_DF_LINK] == TS_SEL_MAIN, "back-link 0x%x", r[R_DF_LINK]);
 	EXPECT("df", r[R_DF_MEIP] == (u32)(u64)ts_df_fault, "saved EIP 0x%x, not the faulting MOV", r[R_DF_MEIP]);
 	EXPECT("df", r[R_DF_RESUMED], "the main task did not resume");
@@ -187,8 +190,8 @@ static void check_invd(void)
 
 	EXPECT("invd", r[R_INVD0], "INVD at CPL 0 did not complete");
 	EXPECT("invd", (r[R_USER_CS] & 3) == 3, "the user task ran at CPL %u", r[R_USER_CS] & 3);
-	EXPECT("invd", r[R_GP_COUNT] == 1 && r[R_GP_ERR] == 0, "INVD at CPL 3: %u #GP, error code 0x%x",
-	       r[R_GP_COUNT], r[R_GP_ERR]);
+	EXPECT("invd", r[R_GP_COUNT] == 1 && r[R_GP_ERR] == 0, "INVD at CPL 3: %u #GP, error code 0x%x", r[R_GP_COUNT],
+	       r[R_GP_ERR]);
 	EXPECT("invd", r[R_GP_LINK] == TS_SEL_USER && r[R_GP_UEIP] == (u32)(u64)ts_user_invd,
 	       "#GP task: back-link 0x%x, saved EIP 0x%x", r[R_GP_LINK], r[R_GP_UEIP]);
 	EXPECT("invd", r[R_USER_DONE], "the user task did not finish");

@@ -38,7 +38,7 @@ static bool cr3_set;
 static int m_read(void *o, u32 a, void *buf, unsigned int n, bool user, struct emu_fault *f)
 {
 	if ((u64)a + n > MEM_SIZE) {
-		*f = (struct emu_fault){ .vector = 14, .has_error = true, .cr2 = a };
+		*f = (struct emu_fault){.vector = 14, .has_error = true, .cr2 = a};
 		return EMU_CB_FAULT;
 	}
 	memcpy(buf, mem + a, n);
@@ -48,7 +48,7 @@ static int m_read(void *o, u32 a, void *buf, unsigned int n, bool user, struct e
 static int m_write(void *o, u32 a, const void *buf, unsigned int n, bool user, struct emu_fault *f)
 {
 	if ((u64)a + n > MEM_SIZE) {
-		*f = (struct emu_fault){ .vector = 14, .has_error = true, .error_code = 2, .cr2 = a };
+		*f = (struct emu_fault){.vector = 14, .has_error = true, .error_code = 2, .cr2 = a};
 		return EMU_CB_FAULT;
 	}
 	writes++;
@@ -75,7 +75,7 @@ static int m_set_cr3(void *o, u32 cr3, struct emu_fault *f)
 	return 0;
 }
 
-static const struct ts_ops ops = { .read = m_read, .write = m_write, .cmpxchg8 = m_cmpxchg8, .set_cr3 = m_set_cr3 };
+static const struct ts_ops ops = {.read = m_read, .write = m_write, .cmpxchg8 = m_cmpxchg8, .set_cr3 = m_set_cr3};
 
 static u64 desc(u32 base, u32 limit, u8 access, u8 flags)
 {
@@ -119,7 +119,7 @@ static void wr16(u32 a, u16 v)
 	memcpy(mem + a, &v, 2);
 }
 
-#define BUSY BIT(41)
+#define BUSY	 BIT(41)
 #define ACCESSED BIT(40)
 
 /* A 32-bit TSS at base for a CPL-cpl task (flat code and data), with recognisable registers. */
@@ -133,7 +133,7 @@ static void fill_tss32(u32 base, u32 eip, u32 eflags, u32 esp, int cpl)
 		wr32(base + 0x28 + 4 * i, 0xb0000000 + i);
 	wr32(base + 0x38, esp);
 	u16 cs = cpl ? SEL_UCODE : SEL_CODE, ds = cpl ? SEL_UDATA : SEL_DATA;
-	u16 segs[6] = { ds, cs, ds, ds, ds, ds };
+	u16 segs[6] = {ds, cs, ds, ds, ds, ds};
 	for (int i = 0; i < 6; i++)
 		wr32(base + 0x48 + 4 * i, segs[i]);
 	wr16(base + 0x60, SEL_LDT);
@@ -146,9 +146,9 @@ static void setup(struct ts_state *s)
 	cr3_set = false;
 	put_desc(GDT, SEL_CODE, desc(0, 0xfffff, 0x9a, 0xc)); /* not accessed yet */
 	put_desc(GDT, SEL_DATA, desc(0, 0xfffff, 0x93, 0xc));
-	put_desc(GDT, SEL_A, desc(TSS_A, 0x67, 0x8b, 0));     /* busy: the running task */
+	put_desc(GDT, SEL_A, desc(TSS_A, 0x67, 0x8b, 0)); /* busy: the running task */
 	put_desc(GDT, SEL_B, desc(TSS_B, 0x67, 0x89, 0));
-	put_desc(GDT, SEL_C, desc(TSS_C, 0x2b, 0x81, 0));     /* 16-bit, available */
+	put_desc(GDT, SEL_C, desc(TSS_C, 0x2b, 0x81, 0)); /* 16-bit, available */
 	put_desc(GDT, SEL_LDT, desc(LDT, 0xf, 0x82, 0));
 	put_desc(GDT, SEL_UCODE, desc(0, 0xfffff, 0xfb, 0xc));
 	put_desc(GDT, SEL_UDATA, desc(0, 0xfffff, 0xf3, 0xc));
@@ -157,20 +157,25 @@ static void setup(struct ts_state *s)
 	put_desc(IDT, 0x41 * 8, 0x0000850000200000ULL); /* vector 0x41: task gate, DPL 0 */
 	fill_tss32(TSS_A, 0, 0, 0, 0);
 	fill_tss32(TSS_B, 0x1234, 0x202, STACK_B, 0);
-	*s = (struct ts_state){ .eip = 0x5555, .eflags = 0x246, .cr0 = 0x11, .gdt_base = GDT, .gdt_limit = 0x7f,
-				.idt_base = IDT, .idt_limit = 0x7ff };
+	*s = (struct ts_state){.eip = 0x5555,
+			       .eflags = 0x246,
+			       .cr0 = 0x11,
+			       .gdt_base = GDT,
+			       .gdt_limit = 0x7f,
+			       .idt_base = IDT,
+			       .idt_limit = 0x7ff};
 	for (int i = 0; i < 8; i++)
 		s->gpr[i] = 0xa0000000 + i;
 	for (int i = 0; i < 6; i++)
-		s->seg[i] = (struct ts_seg){ .sel = i == TS_CS ? SEL_CODE : SEL_DATA, .limit = 0xffffffff,
-					     .attr = i == TS_CS ? 0xc9b : 0xc93 };
-	s->seg[TS_LDTR] = (struct ts_seg){ .attr = TS_ATTR_UNUSABLE };
-	s->seg[TS_TR] = (struct ts_seg){ .sel = SEL_A, .base = TSS_A, .limit = 0x67, .attr = 0x8b };
+		s->seg[i] = (struct ts_seg){
+		    .sel = i == TS_CS ? SEL_CODE : SEL_DATA, .limit = 0xffffffff, .attr = i == TS_CS ? 0xc9b : 0xc93};
+	s->seg[TS_LDTR] = (struct ts_seg){.attr = TS_ATTR_UNUSABLE};
+	s->seg[TS_TR] = (struct ts_seg){.sel = SEL_A, .base = TSS_A, .limit = 0x67, .attr = 0x8b};
 }
 
 static int run(struct ts_state *s, u16 sel, u8 source, struct emu_fault *f)
 {
-	struct ts_request req = { .sel = sel, .source = source, .soft_vector = -1 };
+	struct ts_request req = {.sel = sel, .source = source, .soft_vector = -1};
 	return emu_task_switch(s, &req, &ops, NULL, f);
 }
 
@@ -266,12 +271,12 @@ static void check_refused(u16 sel, u8 source, u8 vector, u32 error)
 
 TEST(ts_checks_before_commit)
 {
-	check_refused(SEL_A, TS_CALL, 13, SEL_A);    /* CALL to a busy TSS: #GP(sel) */
-	check_refused(SEL_B, TS_IRET, 10, SEL_B);    /* IRET to an available one: #TS(sel) */
-	check_refused(SEL_CODE, TS_JMP, 13, SEL_CODE); /* not a TSS */
+	check_refused(SEL_A, TS_CALL, 13, SEL_A);	 /* CALL to a busy TSS: #GP(sel) */
+	check_refused(SEL_B, TS_IRET, 10, SEL_B);	 /* IRET to an available one: #TS(sel) */
+	check_refused(SEL_CODE, TS_JMP, 13, SEL_CODE);	 /* not a TSS */
 	check_refused(SEL_B | 4, TS_JMP, 13, SEL_B | 4); /* TSS selectors are in the GDT */
-	check_refused(0x80, TS_JMP, 13, 0x80);       /* past the GDT limit */
-	check_refused(SEL_BAD, TS_JMP, 10, SEL_BAD); /* 32-bit TSS limit below 0x67: #TS */
+	check_refused(0x80, TS_JMP, 13, 0x80);		 /* past the GDT limit */
+	check_refused(SEL_BAD, TS_JMP, 10, SEL_BAD);	 /* 32-bit TSS limit below 0x67: #TS */
 	struct ts_state s;
 	struct emu_fault f;
 	setup(&s);
@@ -333,8 +338,8 @@ TEST(ts_gate_pushes_error_code)
 {
 	struct ts_state s;
 	struct emu_fault f;
-	struct ts_request req = { .sel = SEL_B, .source = TS_GATE, .soft_vector = -1, .has_error = true,
-				  .error_code = 0 };
+	struct ts_request req = {
+	    .sel = SEL_B, .source = TS_GATE, .soft_vector = -1, .has_error = true, .error_code = 0};
 
 	setup(&s);
 	wr32(STACK_B - 4, 0xdeadbeef);
@@ -349,7 +354,7 @@ TEST(ts_soft_int_gate_dpl)
 {
 	struct ts_state s;
 	struct emu_fault f;
-	struct ts_request req = { .sel = SEL_B, .source = TS_GATE, .soft_vector = 0x41 };
+	struct ts_request req = {.sel = SEL_B, .source = TS_GATE, .soft_vector = 0x41};
 
 	setup(&s);
 	s.seg[TS_SS].attr = 0xcf3; /* CPL 3 */
@@ -372,7 +377,7 @@ TEST(ts_16bit_task)
 	wr16(TSS_C + 0x10, 0x0002);
 	for (int i = 0; i < 8; i++)
 		wr16(TSS_C + 0x12 + 2 * i, (u16)(0x100 + i));
-	u16 segs[4] = { SEL_DATA, SEL_CODE, SEL_DATA, SEL_DATA };
+	u16 segs[4] = {SEL_DATA, SEL_CODE, SEL_DATA, SEL_DATA};
 	for (int i = 0; i < 4; i++)
 		wr16(TSS_C + 0x22 + 2 * i, segs[i]);
 	CHECK_EQ(run(&s, SEL_C, TS_JMP, &f), 0);
@@ -412,24 +417,24 @@ TEST(ts_insn_len_switching_instructions)
 		unsigned int n, len;
 		bool d;
 	} cases[] = {
-		{ { 0xea, 0, 0, 0, 0, 0x38, 0 }, 7, 7, true },	     /* JMP ptr16:32 */
-		{ { 0x66, 0xea, 0, 0, 0x38, 0 }, 6, 6, true },	     /* JMP ptr16:16 with 66 */
-		{ { 0x9a, 0, 0, 0x38, 0 }, 5, 5, false },	     /* CALL ptr16:16, 16-bit code */
-		{ { 0xcf }, 1, 1, true },			     /* IRET */
-		{ { 0x66, 0xcf }, 2, 2, true },			     /* IRETW */
-		{ { 0xcd, 0x40 }, 2, 2, true },			     /* INT 0x40 */
-		{ { 0xcc }, 1, 1, true },			     /* INT3 */
-		{ { 0xff, 0x1d, 0, 0, 0, 0 }, 6, 6, true },	     /* CALL m16:32 [disp32] */
-		{ { 0xff, 0x2c, 0x24 }, 3, 3, true },		     /* JMP m16:32 [esp] (SIB) */
-		{ { 0xff, 0x2c, 0x25, 0, 0, 0, 0 }, 7, 7, true },    /* JMP [disp32] through SIB, no base */
-		{ { 0xff, 0x5e, 0x10 }, 3, 3, false },		     /* CALL m16:16 [bp+0x10] */
-		{ { 0xff, 0x1e, 0x34, 0x12 }, 4, 4, false },	     /* CALL m16:16 [0x1234] */
-		{ { 0x67, 0xff, 0x1e, 0x34, 0x12 }, 5, 5, true },    /* the same with 67 in 32-bit code */
-		{ { 0x2e, 0xff, 0x6d, 0x08 }, 4, 4, true },	     /* CS: JMP m16:32 [ebp+8] */
-		{ { 0xff, 0xd8 }, 2, 0, true },			     /* register form: #UD, not a switch */
-		{ { 0xff, 0x15, 0, 0, 0, 0 }, 6, 0, true },	     /* near CALL */
-		{ { 0x0f, 0xa2 }, 2, 0, true },			     /* CPUID */
-		{ { 0xea, 0, 0, 0 }, 4, 0, true },		     /* truncated */
+	    {{0xea, 0, 0, 0, 0, 0x38, 0}, 7, 7, true},	  /* JMP ptr16:32 */
+	    {{0x66, 0xea, 0, 0, 0x38, 0}, 6, 6, true},	  /* JMP ptr16:16 with 66 */
+	    {{0x9a, 0, 0, 0x38, 0}, 5, 5, false},	  /* CALL ptr16:16, 16-bit code */
+	    {{0xcf}, 1, 1, true},			  /* IRET */
+	    {{0x66, 0xcf}, 2, 2, true},			  /* IRETW */
+	    {{0xcd, 0x40}, 2, 2, true},			  /* INT 0x40 */
+	    {{0xcc}, 1, 1, true},			  /* INT3 */
+	    {{0xff, 0x1d, 0, 0, 0, 0}, 6, 6, true},	  /* CALL m16:32 [disp32] */
+	    {{0xff, 0x2c, 0x24}, 3, 3, true},		  /* JMP m16:32 [esp] (SIB) */
+	    {{0xff, 0x2c, 0x25, 0, 0, 0, 0}, 7, 7, true}, /* JMP [disp32] through SIB, no base */
+	    {{0xff, 0x5e, 0x10}, 3, 3, false},		  /* CALL m16:16 [bp+0x10] */
+	    {{0xff, 0x1e, 0x34, 0x12}, 4, 4, false},	  /* CALL m16:16 [0x1234] */
+	    {{0x67, 0xff, 0x1e, 0x34, 0x12}, 5, 5, true}, /* the same with 67 in 32-bit code */
+	    {{0x2e, 0xff, 0x6d, 0x08}, 4, 4, true},	  /* CS: JMP m16:32 [ebp+8] */
+	    {{0xff, 0xd8}, 2, 0, true},			  /* register form: #UD, not a switch */
+	    {{0xff, 0x15, 0, 0, 0, 0}, 6, 0, true},	  /* near CALL */
+	    {{0x0f, 0xa2}, 2, 0, true},			  /* CPUID */
+	    {{0xea, 0, 0, 0}, 4, 0, true},		  /* truncated */
 	};
 	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		if (ts_insn_len(cases[i].b, cases[i].n, cases[i].d) != cases[i].len)

@@ -33,7 +33,7 @@
 
 static int fail(struct emu_fault *fault, u8 vector, u32 error)
 {
-	*fault = (struct emu_fault){ .vector = vector, .has_error = true, .error_code = error };
+	*fault = (struct emu_fault){.vector = vector, .has_error = true, .error_code = error};
 	return EMU_CB_FAULT;
 }
 
@@ -128,7 +128,7 @@ static int load_seg(struct ts_state *s, const struct ts_ops *ops, void *opaque, 
 	if (s->eflags & EFL_VM) {
 		/* Virtual-8086 mode: real-mode segments at DPL 3 (the LDTR is still a protected-mode selector). */
 		if (which != TS_LDTR) {
-			*seg = (struct ts_seg){ .base = (u32)sel << 4, .limit = 0xffff, .sel = sel, .attr = 0xf3 };
+			*seg = (struct ts_seg){.base = (u32)sel << 4, .limit = 0xffff, .sel = sel, .attr = 0xf3};
 			return 0;
 		}
 	}
@@ -136,7 +136,7 @@ static int load_seg(struct ts_state *s, const struct ts_ops *ops, void *opaque, 
 		/* Null: never for CS or SS (which has no null form outside 64-bit mode); unusable for the rest. */
 		if (which == TS_CS || which == TS_SS)
 			return fail(fault, VEC_TS, err);
-		*seg = (struct ts_seg){ .sel = sel, .attr = TS_ATTR_UNUSABLE };
+		*seg = (struct ts_seg){.sel = sel, .attr = TS_ATTR_UNUSABLE};
 		return 0;
 	}
 	r = read_desc(s, ops, opaque, sel, which == TS_LDTR, VEC_TS, &desc, &addr, fault);
@@ -337,8 +337,8 @@ int emu_task_switch(struct ts_state *s, const struct ts_request *req, const stru
 			sels[i] = get16(tss + TSS32_SEGS + 4 * i);
 		ldt = get16(tss + TSS32_LDT);
 	} else {
-		/* A 16-bit task has 16-bit state: the upper halves of EFLAGS and the registers stay as they were, and FS
-		 * and GS, which its TSS lacks, become null. */
+		/* A 16-bit task has 16-bit state: the upper halves of EFLAGS and the registers stay as they were, and
+		 * FS and GS, which its TSS lacks, become null. */
 		s->eip = get16(tss + TSS16_IP);
 		s->eflags = (s->eflags & 0xffff0000) | get16(tss + TSS16_IP + 2) | EFL_FIX1;
 		for (int i = 0; i < 8; i++)
@@ -358,7 +358,7 @@ int emu_task_switch(struct ts_state *s, const struct ts_request *req, const stru
 
 	/* The LDT first, since the other selectors may point into it; then CS, whose RPL is the new CPL. */
 	u8 cpl = (s->eflags & EFL_VM) ? 3 : (sels[TS_CS] & 3);
-	static const u8 order[] = { TS_LDTR, TS_CS, TS_SS, TS_DS, TS_ES, TS_FS, TS_GS };
+	static const u8 order[] = {TS_LDTR, TS_CS, TS_SS, TS_DS, TS_ES, TS_FS, TS_GS};
 	for (unsigned int i = 0; i < sizeof(order); i++) {
 		int which = order[i];
 		r = load_seg(s, ops, opaque, which, which == TS_LDTR ? ldt : sels[which], cpl, fault);

@@ -7,9 +7,9 @@
 #include "arch/x86/svm/svm.h"
 #include "vm/emulate/task_switch.h"
 
-#define TS_EXITINFO2_IRET	BIT(36)
-#define TS_EXITINFO2_JMP	BIT(38)
-#define TS_EXITINFO2_HAS_ERROR	BIT(44)
+#define TS_EXITINFO2_IRET      BIT(36)
+#define TS_EXITINFO2_JMP       BIT(38)
+#define TS_EXITINFO2_HAS_ERROR BIT(44)
 
 void svm_decode_task_switch(struct vcpu *v)
 {
