@@ -11,6 +11,8 @@
  *   df       a #GP whose IDT gate is not present raises #NP during delivery: a double fault (SDM 6.15, Table 6-5),
  *            delivered through a task gate with error code 0 pushed on the new task's stack
  *   invd     INVD at CPL 0 completes; at CPL 3 (a task of its own) it raises #GP(0), here through a task gate
+ *   pae      under PAE paging, a JMP to a task with its own CR3 loads that CR3 and its PDPTEs (SDM 4.4.1): the task
+ *            reads through a PDPTE only its tables have; the JMP back restores the main task's CR3
  * Each is a TEST line. The number of task switches the hypervisor emulated is printed: an emulator that switches
  * tasks itself without exiting (QEMU's TCG does not intercept them) shows 0. */
 #include "guest.h"
@@ -31,7 +33,14 @@ u8 ts_tss_nmi[0x68] __attribute__((aligned(128)));
 u8 ts_tss_df[0x68] __attribute__((aligned(128)));
 u8 ts_tss_gp[0x68] __attribute__((aligned(128)));
 u8 ts_tss_user[0x68] __attribute__((aligned(128)));
-static u8 stacks[5][4096] __attribute__((aligned(16)));
+u8 ts_tss_pae[0x68] __attribute__((aligned(128)));
+static u8 stacks[6][4096] __attribute__((aligned(16)));
+/* PAE tables: the main task's map the first GiB 1:1; the PAE task's also map the second GiB onto the first. */
+static u64 pd0[512] __attribute__((aligned(4096)));
+static u64 pdpt_main[4] __attribute__((aligned(32)));
+static u64 pdpt_pae[4] __attribute__((aligned(32)));
+u32 ts_pae_cr3;
+u32 ts_marker = 0x7a5c0de5;
 
 #define BUSY_HI	 (1u << 9) /* the busy bit in a TSS descriptor's high dword */
 #define EFL_NT	 (1u << 14)
@@ -60,13 +69,13 @@ static void put32(u8 *p, u32 v)
 	memcpy(p, &v, 4);
 }
 
-static void tss_init(u8 *tss, const char *eip, u8 *stack_top, bool user)
+static void tss_init(u8 *tss, const char *eip, u8 *stack_top, bool user, u64 *cr3)
 {
 	u16 cs = user ? TS_UCODE : TS_CODE32, ds = user ? TS_UDATA : TS_DATA;
 	u16 segs[6] = {ds, cs, ds, ds, ds, ds};
 
 	memset(tss, 0, 0x68);
-	put32(tss + 0x1c, (u32)read_cr3());
+	put32(tss + 0x1c, (u32)(u64)cr3);
 	put32(tss + 0x20, (u32)(u64)eip);
 	put32(tss + 0x24, 0x2);
 	put32(tss + 0x38, (u32)(u64)stack_top);
@@ -93,12 +102,19 @@ static void build(void)
 	ts_gdt[TS_SEL_GP >> 3] = seg_desc((u32)(u64)ts_tss_gp, 0x67, 0x89, 0);
 	ts_gdt[TS_SEL_USER >> 3] = seg_desc((u32)(u64)ts_tss_user, 0x67, 0xe9, 0); /* DPL 3: CALLable from anywhere */
 	ts_gdt[TS_SEL_GATE >> 3] = task_gate(TS_SEL_A);
-	tss_init(ts_tss_main, 0, 0, false); /* filled by the first switch away */
-	tss_init(ts_tss_a, ts_task_a, stacks[0] + 4096, false);
-	tss_init(ts_tss_nmi, ts_task_nmi, stacks[1] + 4096, false);
-	tss_init(ts_tss_df, ts_task_df, stacks[2] + 4096, false);
-	tss_init(ts_tss_gp, ts_task_gp, stacks[3] + 4096, false);
-	tss_init(ts_tss_user, ts_task_user, stacks[4] + 4096, true);
+	ts_gdt[TS_SEL_PAE >> 3] = seg_desc((u32)(u64)ts_tss_pae, 0x67, 0x89, 0);
+	for (int i = 0; i < 512; i++)
+		pd0[i] = (u64)i << 21 | 0x83; /* P, W, PS */
+	pdpt_main[0] = pdpt_pae[0] = pdpt_pae[1] = (u64)pd0 | 1;
+	ts_pae_cr3 = (u32)(u64)pdpt_main;
+	/* Every task but the PAE one has the main tables (unused while paging is off). */
+	tss_init(ts_tss_main, 0, 0, false, pdpt_main); /* filled by the first switch away */
+	tss_init(ts_tss_a, ts_task_a, stacks[0] + 4096, false, pdpt_main);
+	tss_init(ts_tss_nmi, ts_task_nmi, stacks[1] + 4096, false, pdpt_main);
+	tss_init(ts_tss_df, ts_task_df, stacks[2] + 4096, false, pdpt_main);
+	tss_init(ts_tss_gp, ts_task_gp, stacks[3] + 4096, false, pdpt_main);
+	tss_init(ts_tss_user, ts_task_user, stacks[4] + 4096, true, pdpt_main);
+	tss_init(ts_tss_pae, ts_task_pae, stacks[5] + 4096, false, pdpt_pae);
 	for (int v = 0; v < 32; v++)
 		ts_idt[v] = int_gate(ts_fatal_stubs + 16 * v);
 	ts_idt[2] = task_gate(TS_SEL_NMI);
@@ -198,6 +214,16 @@ static void check_invd(void)
 	printf("TEST tswitch_invd PASS\n");
 }
 
+static void check_pae(void)
+{
+	u32 *r = ts_res;
+
+	EXPECT("pae", r[R_PAE_CR3] == (u32)(u64)pdpt_pae, "CR3 0x%x in the new task", r[R_PAE_CR3]);
+	EXPECT("pae", r[R_PAE_VAL] == ts_marker, "read 0x%x through the new task's PDPTE 1", r[R_PAE_VAL]);
+	EXPECT("pae", r[R_PAE_BACK] == (u32)(u64)pdpt_main, "CR3 0x%x after the switch back", r[R_PAE_BACK]);
+	printf("TEST tswitch_pae PASS\n");
+}
+
 int test_main(void)
 {
 	u64 before = 0;
@@ -221,6 +247,7 @@ int test_main(void)
 	check_nmi();
 	check_df();
 	check_invd();
+	check_pae();
 	if (failures)
 		test_fail("%d phases failed", failures);
 	test_pass();

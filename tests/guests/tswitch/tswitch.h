@@ -14,7 +14,8 @@
 #define TS_SEL_GP   0x50
 #define TS_SEL_USER 0x58
 #define TS_SEL_GATE 0x60 /* a task gate in the GDT, to TSS A */
-#define TS_GDT_N    13
+#define TS_SEL_PAE  0x68 /* the TSS of the task with its own PAE page tables */
+#define TS_GDT_N    14
 #define TS_BAD_SEL  0x1f8 /* past the GDT limit */
 
 /* Task A's snapshot, one per way of entering it (phase): JMP, CALL, CALL through the gate. */
@@ -62,7 +63,10 @@
 #define R_GP_UEIP    19 /* the user TSS's saved EIP: the INVD */
 #define R_USER_CS    20
 #define R_USER_DONE  21
-#define R_N	     24
+#define R_PAE_CR3    22 /* CR3 in the PAE task */
+#define R_PAE_VAL    23 /* what it read through the mapping only its tables have */
+#define R_PAE_BACK   24 /* CR3 in the main task after it came back */
+#define R_N	     28
 
 #ifndef __ASSEMBLY__
 #include "guest.h"
@@ -70,8 +74,10 @@ extern u32 ts_res[R_N];
 extern u32 ts_snap[PH_N][SN_N];
 extern u32 ts_back[PH_N][BK_N];
 extern u64 ts_gdt[TS_GDT_N], ts_idt[32], ts_gate13[3];
-extern u8 ts_tss_main[0x68], ts_tss_a[0x68], ts_tss_nmi[0x68], ts_tss_df[0x68], ts_tss_gp[0x68], ts_tss_user[0x68];
-extern char ts_task_a[], ts_task_nmi[], ts_task_df[], ts_task_gp[], ts_task_user[], ts_fatal_stubs[];
+extern u8 ts_tss_main[0x68], ts_tss_a[0x68], ts_tss_nmi[0x68], ts_tss_df[0x68], ts_tss_gp[0x68], ts_tss_user[0x68],
+    ts_tss_pae[0x68];
+extern u32 ts_pae_cr3, ts_marker;
+extern char ts_task_a[], ts_task_nmi[], ts_task_df[], ts_task_gp[], ts_task_user[], ts_task_pae[], ts_fatal_stubs[];
 extern char ts_jmp_ret[], ts_call_ret[], ts_gate_ret[], ts_df_fault[], ts_user_invd[];
 void ts_run32(void);
 #endif

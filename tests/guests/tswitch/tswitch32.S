@@ -30,6 +30,8 @@ ts_run32:
 	sgdt saved_gdt(%rip)
 	movq %cr0, %rax
 	movl %eax, saved_cr0(%rip)
+	movq %cr3, %rax
+	movl %eax, saved_cr3(%rip)
 	movl $MSR_EFER, %ecx
 	rdmsr
 	movl %eax, saved_efer(%rip)
@@ -136,7 +138,26 @@ df_resume:
 	movl %eax, ts_idt + 13 * 8 + 4
 	lcall $TS_SEL_USER, $0
 	clts
+
+	/* PAE paging: the switch loads the new task's CR3 and, with it, its PDPTEs (SDM 8.3 step 12, 4.4.1): the new
+	 * task reads through a PDPTE only its tables have; the switch back restores the main task's. */
 	movl $7, RES(R_PHASE)
+	movl ts_pae_cr3, %eax
+	movl %eax, %cr3
+	movl %cr4, %eax
+	orl $0x20, %eax
+	movl %eax, %cr4                     /* PAE (long mode had it on already) */
+	movl %cr0, %eax
+	orl $CR0_PG, %eax
+	movl %eax, %cr0
+	ljmp $TS_SEL_PAE, $0
+	movl %cr3, %eax
+	movl %eax, RES(R_PAE_BACK)
+	movl %cr0, %eax
+	andl $~CR0_PG, %eax
+	movl %eax, %cr0
+	clts
+	movl $8, RES(R_PHASE)
 
 leave32:
 	cli
@@ -146,6 +167,11 @@ leave32:
 	movw %ax, %ss
 	movl base_esp, %esp
 	lgdt saved_gdt                      /* 32-bit LGDT: limit and base[31:0], which is all there is */
+	movl %cr0, %eax
+	andl $~CR0_PG, %eax
+	movl %eax, %cr0
+	movl saved_cr3, %eax
+	movl %eax, %cr3
 	movl $MSR_EFER, %ecx
 	movl saved_efer, %eax
 	xorl %edx, %edx
@@ -275,6 +301,16 @@ ts_task_gp:
 	iret
 	jmp ts_task_gp
 
+/* The PAE task: its CR3 maps linear 1 GiB up to physical 0, which the main task's tables leave unmapped. */
+	.globl ts_task_pae
+ts_task_pae:
+	movl %cr3, %eax
+	movl %eax, RES(R_PAE_CR3)
+	movl ts_marker + 0x40000000, %eax
+	movl %eax, RES(R_PAE_VAL)
+	ljmp $TS_SEL_MAIN, $0
+	jmp ts_task_pae
+
 /* Unexpected exceptions (interrupt gates, in whatever task): record the vector and leave. */
 	.globl ts_fatal_stubs
 	.balign 16
@@ -318,6 +354,7 @@ saved_idt:  .quad 0, 0
 saved_gdt:  .quad 0, 0
 saved_rsp:  .quad 0
 saved_cr0:  .long 0
+saved_cr3:  .long 0
 saved_efer: .long 0
 base_esp:   .long 0
 ts_phase:   .long 0
