@@ -29,6 +29,7 @@ enum exit_reason {
 	EXIT_GP,            /* an instruction that must #GP in this VM (RDPMC without a virtual PMU) */
 	EXIT_NOP,           /* an instruction to step over without effect (INVD, WBINVD) */
 	EXIT_ENTRY_FAILED,  /* VM entry failed: invalid guest state, or a VMfail */
+	EXIT_TASK_SWITCH,   /* a hardware task switch: task.{sel,source,skip,...} (vm/task_switch.c emulates it) */
 	EXIT_UNKNOWN,       /* a hardware exit the backend does not decode: hw_reason says which */
 	NR_EXIT_REASONS
 };
@@ -75,6 +76,16 @@ struct vm_exit {
 			bool gva_valid; /* false: the exit did not say (SVM without DecodeAssists): emulate it */
 			bool all;       /* INVPCID: handled as a flush of every context, which any type allows */
 		} invlpg;
+		struct {
+			u16 sel;         /* the new TSS (for IRET the back-link, for a task gate the gate's TSS) */
+			u8 source;       /* enum ts_source: CALL, IRET, JMP, or a task gate in the IDT */
+			bool skip;       /* an instruction switched: the old task resumes past it (insn_len; 0 decodes
+					  * it), rather than at an event the switch delivers */
+			bool has_error;  /* an exception through a task gate: error_code goes on the new stack */
+			int soft_vector; /* INT n/INT3/INTO through a task gate: the vector (its gate's DPL is
+					  * checked); else -1 */
+			u32 error_code;
+		} task;
 		struct {
 			u8 vector;
 			bool has_error;

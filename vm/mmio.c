@@ -571,6 +571,28 @@ int vcpu_emulate_wp(struct vcpu *v, gpa_t gpa)
 	return emulate(v, gpa);
 }
 
+/* The CPU's own accesses by linear address (a task switch's TSSs and descriptor tables): supervisor ones unless
+ * user, through the paging the vCPU has now (read per call, since a task switch loads CR3 halfway). */
+int vcpu_access_linear(struct vcpu *v, gva_t linear, void *buf, unsigned int size, bool write, bool user,
+		       struct emu_fault *fault)
+{
+	struct emu_env env;
+
+	env_init(&env, v);
+	env.cpl = user ? 3 : 0;
+	return emu_access(&env, linear, buf, size, fault, write);
+}
+
+/* A locked update of size bytes at linear, from old to new: -EAGAIN when memory no longer holds old. */
+int vcpu_cmpxchg_linear(struct vcpu *v, gva_t linear, u64 old, u64 new, unsigned int size, struct emu_fault *fault)
+{
+	struct emu_env env;
+
+	env_init(&env, v);
+	env.cpl = 0;
+	return emu_cmpxchg(&env, linear, &old, &new, size, fault);
+}
+
 int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len)
 {
 	struct emu_env env;

@@ -73,6 +73,13 @@ int vcpu_emulate_pio_string(struct vcpu *v, const struct emu_pio_string *io, boo
  * unmapped page boundary), or a negative errno. */
 int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len);
 
+/* Task switching (vm/task_switch.c, for the exit of that name) and the accesses it makes (vm/mmio.c). */
+struct emu_fault;
+int vcpu_task_switch(struct vcpu *v);
+int vcpu_access_linear(struct vcpu *v, gva_t linear, void *buf, unsigned int size, bool write, bool user,
+		       struct emu_fault *fault);
+int vcpu_cmpxchg_linear(struct vcpu *v, gva_t linear, u64 old, u64 new, unsigned int size, struct emu_fault *fault);
+
 /* The vCPU's LAPIC (vm/lapic.c). vcpu_lapic_mmio returns -ENOENT when gpa is not the LAPIC page as the guest
  * currently decodes it, so the access goes to the MMIO bus instead. */
 struct vlapic *vcpu_lapic_create(struct vcpu *v);

@@ -60,6 +60,7 @@ enum vm_stat {
 	VM_STAT_AGED_LEAVES,    /* young leaves aged (mm/mmu.h: mmu_age_gfn_range) */
 	VM_STAT_FAST_FAULTS,    /* TDP faults fixed without the MMU lock (not in TDP_FAULTS) */
 	VM_STAT_ACCESS_TRACK_FAULTS, /* of those, access-tracked leaves restored (aging without A/D) */
+	VM_STAT_TASK_SWITCHES,  /* hardware task switches emulated (vm/task_switch.c) */
 	NR_VM_STATS
 };
 

@@ -74,6 +74,8 @@ struct vcpu_boot_state {
 	/* The guest's TSC is the host's plus this (RDTSC, RDTSCP and the TSC MSR in the guest), from the next entry. */\
 	X(p, void, set_tsc_offset, (struct vcpu * v, u64 offset))                                                      \
 	X(p, void, get_segment, (struct vcpu * v, int seg, struct vcpu_segment *s))                                    \
+	/* Load a segment register whole (the emulated task switch); SS sets the CPL from its DPL. */              \
+	X(p, void, set_segment, (struct vcpu * v, int seg, const struct vcpu_segment *s))                              \
 	/* The GDTR (idt false) or IDTR, for the emulator's LGDT/LIDT/SGDT/SIDT. */                                   \
 	X(p, void, get_dtable, (struct vcpu * v, bool idt, struct vcpu_dtable *dt))                                    \
 	X(p, void, set_dtable, (struct vcpu * v, bool idt, const struct vcpu_dtable *dt))                              \

@@ -711,3 +711,25 @@ CASES += [
                  r"^vm mem2: ended: debug-exit", r"^\[after\] TEST hello PASS", r"^hv: all VMs have ended"],
          forbid=GUEST_NEVER + [r"not started", r"cannot allocate"], timeout=240, check=memwait_check),
 ]
+
+
+# ---- hardware task switches and INVD (issue 14 item 5; tests/guests/tswitch.c): JMP, CALL and IRET between 32-bit
+# TSSs, a task gate in the GDT, an NMI and a double fault through task gates, INVD at CPL 0 and 3. VMX exits on every
+# task switch and Bochs' SVM intercepts them, so there all 18 of the test's are emulated; QEMU's TCG switches tasks
+# itself without the TASK_SWITCH intercept (so its case checks the guest's own rules and the INVD exit only).
+TSWITCH_PHASES = ("jmp", "call", "gate", "nmi", "df", "invd", "pae")
+TSWITCH_MODULES = [(GUEST + "tswitch.elf", "vm=tswitch mem=16M")]
+TSWITCH_EXPECT = [rf"^\[tswitch\] TEST tswitch_{p} PASS" for p in TSWITCH_PHASES] + [
+    r"^\[tswitch\] TEST tswitch PASS", r"^vm tswitch: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
+TSWITCH_ALL = [r"^\[tswitch\] tswitch: 18 task switches emulated by the hypervisor"]
+CASES += [
+    Case("qemu-svm-tswitch", "qemu", "max", mem="256M", modules=TSWITCH_MODULES,
+         expect=TSWITCH_EXPECT + [r"^\[tswitch\] tswitch: \d+ task switches emulated"], forbid=GUEST_NEVER,
+         timeout=120),
+    Case("bochs-vmx-tswitch", "bochs", "corei7_skylake_x", megs=256, modules=TSWITCH_MODULES,
+         expect=TSWITCH_EXPECT + TSWITCH_ALL, forbid=GUEST_NEVER, timeout=900),
+    Case("bochs-penryn-tswitch", "bochs", "core2_penryn_t9600", megs=256, modules=TSWITCH_MODULES,
+         expect=TSWITCH_EXPECT + TSWITCH_ALL, forbid=GUEST_NEVER, timeout=900),
+    Case("bochs-svm-tswitch", "bochs", "zambezi", megs=256, modules=TSWITCH_MODULES,
+         expect=TSWITCH_EXPECT + TSWITCH_ALL, forbid=GUEST_NEVER, timeout=900),
+]

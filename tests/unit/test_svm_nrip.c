@@ -18,6 +18,7 @@ TEST(nrip_plain_encodings)
 	CHECK_EQ(LEN(SVM_EXIT_MSR, true, 0x0f, 0x32), 2);
 	CHECK_EQ(LEN(SVM_EXIT_MSR, true, 0x0f, 0x30), 2);
 	CHECK_EQ(LEN(SVM_EXIT_INVD, false, 0x0f, 0x08), 2);
+	CHECK_EQ(LEN(SVM_EXIT_WBINVD, false, 0x0f, 0x08), 2); /* QEMU's TCG: INVD under WBINVD's code */
 	CHECK_EQ(LEN(SVM_EXIT_XSETBV, true, 0x0f, 0x01, 0xd1), 3);
 }
 

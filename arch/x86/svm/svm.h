@@ -35,6 +35,8 @@ bool svm_decode_cr_exit(struct vcpu *v, u64 code);
 void svm_decode_invlpg_exit(struct vcpu *v);
 
 void svm_set_intercept_misc1(struct svm_vcpu *s, u32 bit, bool on);
+/* svm_task.c: the TASK_SWITCH intercept into v->exit. */
+void svm_decode_task_switch(struct vcpu *v);
 void svm_nmi_after_exit(struct vcpu *v);
 void svm_nmi_before_entry(struct vcpu *v);
 void svm_nmi_reset(struct vcpu *v);

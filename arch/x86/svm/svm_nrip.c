@@ -20,6 +20,8 @@ static const struct known_encoding encodings[] = {
 	{ SVM_EXIT_MSR, 2, { 0x0f, 0x30 } }, /* WRMSR */
 	{ SVM_EXIT_INVD, 2, { 0x0f, 0x08 } },
 	{ SVM_EXIT_WBINVD, 2, { 0x0f, 0x09 } },
+	/* QEMU's TCG reports INVD under the WBINVD exit code (seen with -cpu max); both are the same no-op here. */
+	{ SVM_EXIT_WBINVD, 2, { 0x0f, 0x08 } },
 	{ SVM_EXIT_XSETBV, 3, { 0x0f, 0x01, 0xd1 } },
 	{ SVM_EXIT_RDPMC, 2, { 0x0f, 0x33 } },
 	{ SVM_EXIT_MONITOR, 3, { 0x0f, 0x01, 0xc8 } },

@@ -47,7 +47,8 @@ static void reinject_interrupted_event(struct vcpu *v, struct svm_vcpu *s)
 	u32 info = s->vmcb->control.exit_int_info;
 
 	s->vmcb->control.event_inj = 0;
-	if (!(info & SVM_EVTINJ_VALID))
+	/* The emulated task switch delivers the event that went through a task gate itself. */
+	if (!(info & SVM_EVTINJ_VALID) || v->exit.reason == EXIT_TASK_SWITCH)
 		return;
 	v->exit.vectoring = true;
 	/* INTn, INT3 and INTO interrupted mid-delivery: RIP still points at the instruction, so letting it execute
@@ -214,6 +215,9 @@ void svm_decode_exit(struct vcpu *v)
 				   e->exc.vector == 17;
 		e->exc.error_code = (u32)c->exit_info_1;
 		e->exc.fault_addr = c->exit_info_2; /* #PF: the address (APM 15.12) */
+		break;
+	case SVM_EXIT_TASK_SWITCH:
+		svm_decode_task_switch(v);
 		break;
 	case SVM_EXIT_ERR:
 		e->reason = EXIT_ENTRY_FAILED;

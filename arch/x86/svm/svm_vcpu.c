@@ -143,6 +143,21 @@ void svm_get_segment(struct vcpu *v, int seg, struct vcpu_segment *out)
 	out->attr = (s->attrib & BIT(7)) ? s->attrib & 0xfff : SEG_ATTR_UNUSABLE;
 }
 
+void svm_set_segment(struct vcpu *v, int seg, const struct vcpu_segment *in)
+{
+	struct svm_vcpu *sv = to_svm(v);
+	struct vmcb_seg *s = seg_of(sv->vmcb, seg);
+
+	s->selector = in->selector;
+	s->base = in->base;
+	s->limit = in->limit;
+	s->attrib = (in->attr & SEG_ATTR_UNUSABLE) ? 0 : in->attr & 0xfff;
+	/* The VMCB keeps the CPL apart from SS (APM 15.5.1): it is SS.DPL, as a segment load makes it. */
+	if (seg == SEG_SS)
+		sv->vmcb->save.cpl = (in->attr >> 5) & 3;
+	vmcb_dirty(sv, VMCB_CLEAN_SEG);
+}
+
 void svm_get_dtable(struct vcpu *v, bool idt, struct vcpu_dtable *dt)
 {
 	struct vmcb_seg *s = idt ? &to_svm(v)->vmcb->save.idtr : &to_svm(v)->vmcb->save.gdtr;

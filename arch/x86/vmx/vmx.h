@@ -49,6 +49,8 @@ int vmx_enter(u64 *regs, bool launched);
 void vmx_exit_point(void);
 
 void vmx_decode_exit(struct vcpu *v);
+/* vmx_task.c: the task-switch exit, and the event it delivers taken out of re-injection. */
+enum exit_reason vmx_decode_task_switch(struct vcpu *v, u64 qual);
 
 /* vmx_msr_switch.c: x->entry/exit are the chosen controls; setup drops the EFER/PAT ones the lists replace. */
 int vmx_msr_switch_setup(struct vmx_vcpu *x);

@@ -214,8 +214,17 @@ int vmx_set_cr(struct vcpu *v, int cr, u64 val)
 			if (vcpu_cr_write_pdptes(v, 3, x->g_cr3, x->cr0, val, x->cr4, x->efer))
 				return -EINVAL;
 			x->g_cr3 = val;
-		} else
+		} else {
+			/* With EPT a guest's own MOV to CR3 never exits, but an emulated one (a task switch) must load
+			 * the PDPTEs as it would: VM entry takes them from the VMCS, not from the new CR3. */
+			struct vmx_vcpu *x = to_vmx(v);
+			u64 old = vmcs_read(GUEST_CR3);
 			vmcs_write(GUEST_CR3, val);
+			if (load_pdptrs(v, x->cr0, x->cr4, x->efer)) {
+				vmcs_write(GUEST_CR3, old);
+				return -EINVAL;
+			}
+		}
 		return 0;
 	case 4:
 		return set_cr4(v, val);

@@ -13,7 +13,8 @@ static void reinject_interrupted_event(struct vmx_vcpu *x)
 {
 	u32 idt = vmcs_read32(IDT_VECTORING_INFO_FIELD);
 
-	if (!(idt & INTR_INFO_VALID))
+	/* The emulated task switch delivers the event that went through a task gate itself. */
+	if (!(idt & INTR_INFO_VALID) || x->vcpu->exit.reason == EXIT_TASK_SWITCH)
 		return;
 	x->vcpu->exit.vectoring = true;
 	if (x->vm86) {
@@ -224,6 +225,9 @@ void vmx_decode_exit(struct vcpu *v)
 	case VMX_EXIT_EPT_MISCONFIG:
 		e->reason = EXIT_MMIO;
 		e->tdp.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
+		break;
+	case VMX_EXIT_TASK_SWITCH:
+		e->reason = vmx_decode_task_switch(v, qual);
 		break;
 	case VMX_EXIT_PREEMPTION_TIMER:
 		e->reason = EXIT_PREEMPTION;

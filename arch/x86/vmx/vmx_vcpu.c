@@ -301,6 +301,16 @@ void vmx_get_segment(struct vcpu *v, int seg, struct vcpu_segment *s)
 		vmx_rmode_get_segment(v, seg, s);
 }
 
+void vmx_set_segment(struct vcpu *v, int seg, const struct vcpu_segment *s)
+{
+	/* Only protected-mode code switches tasks, so the vm86 that runs real mode is never on here. */
+	WARN_ON_ONCE(to_vmx(v)->vm86);
+	vmcs_write(seg_fields[seg].sel, s->selector);
+	vmcs_write(seg_fields[seg].base, s->base);
+	vmcs_write(seg_fields[seg].limit, s->limit);
+	vmcs_write(seg_fields[seg].ar, vmx_ar_from_attr(s->attr));
+}
+
 void vmx_get_dtable(struct vcpu *v, bool idt, struct vcpu_dtable *dt)
 {
 	dt->base = vmcs_read(idt ? GUEST_IDTR_BASE : GUEST_GDTR_BASE);

@@ -218,6 +218,7 @@ enum vm_stat { /* = enum vm_stat in vm/vm.h: the order is the device's ABI */
 	       VM_STAT_AGED_LEAVES,    /* young TDP leaves aged (HC_AGE) */
 	       VM_STAT_FAST_FAULTS,    /* TDP faults fixed without the MMU lock (not in TDP_FAULTS) */
 	       VM_STAT_ACCESS_TRACK_FAULTS, /* of those, access-tracked leaves restored (aging without EPT A/D) */
+	       VM_STAT_TASK_SWITCHES,  /* hardware task switches the hypervisor emulated */
 	       NR_VM_STATS
 };
 #define TESTDEV_INDEX	     0x5f0
