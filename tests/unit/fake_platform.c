@@ -70,7 +70,35 @@ hpa_t frame_alloc_below(unsigned int order, hpa_t limit)
 	return pa;
 }
 
+/* The frame allocator is called by several threads at once (parallel faults allocate tables under the shared MMU
+ * lock), as the real one is behind its own lock. */
+static int fake_mem_lock;
+
+static void fake_mem_lock_take(void)
+{
+	while (__atomic_exchange_n(&fake_mem_lock, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&fake_mem_lock, __ATOMIC_RELAXED))
+			;
+}
+
+static void fake_mem_lock_drop(void)
+{
+	__atomic_store_n(&fake_mem_lock, 0, __ATOMIC_RELEASE);
+}
+
+static hpa_t frame_alloc_locked(unsigned int order);
+
 hpa_t frame_alloc(unsigned int order)
+{
+	hpa_t pa;
+
+	fake_mem_lock_take();
+	pa = frame_alloc_locked(order);
+	fake_mem_lock_drop();
+	return pa;
+}
+
+static hpa_t frame_alloc_locked(unsigned int order)
 {
 	u64 n = 1ULL << order;
 
@@ -99,6 +127,7 @@ void frame_free(hpa_t pa, unsigned int order)
 
 	if ((pa & ((n << 12) - 1)) || f + n > FAKE_FRAMES)
 		abort();
+	fake_mem_lock_take();
 	for (u64 i = 0; i < n; i++) {
 		if (!used[f + i])
 			abort(); /* double free in the code under test */
@@ -107,6 +136,7 @@ void frame_free(hpa_t pa, unsigned int order)
 	/* Poison, so a use after free shows up as garbage rather than as the old contents. */
 	memset(fake_mem + pa, 0x6b, n << 12);
 	in_use -= n;
+	fake_mem_lock_drop();
 }
 
 /* Heap allocations fail on their own control (fake_kmalloc_fail_after), apart from frames, so a test can reach a
