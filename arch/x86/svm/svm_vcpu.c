@@ -4,6 +4,7 @@
 #include "arch/x86/msr_index.h"
 #include "arch/x86/svm/svm.h"
 #include "arch/x86/virt.h"
+#include "vm/crcheck.h"
 #include "vm/vcpu.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
@@ -93,6 +94,9 @@ int svm_vcpu_create(struct vcpu *v)
 	c->msrpm_base_pa = s->msrpm_pa;
 	c->int_ctl = V_INTR_MASKING;
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+	/* CR4 writes exit even under NPT, as in KVM: the CPU would accept any bit the host has, but a bit the guest's
+	 * CPUID hides (OSXSAVE, UMIP, LA57, ...) must raise #GP (vm/crcheck.c). Shadow paging intercepts more. */
+	c->intercept_cr = BIT(16 + 4);
 	if (v->vm->mmu.shadow.enabled)
 		svm_shadow_init(s);
 	c->clean = 0;
@@ -260,20 +264,17 @@ u64 svm_get_efer(struct vcpu *v)
 int svm_set_efer(struct vcpu *v, u64 efer)
 {
 	struct svm_vcpu *s = to_svm(v);
-	u64 allowed = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+	u64 allowed = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_FFXSR;
 
+	/* The guest's WRMSR passed vm/crcheck.c (reserved bits for its CPUID, LME only with paging off). */
 	if (efer & ~allowed)
 		return -EINVAL;
 	u64 cur = s->vmcb->save.efer;
 	if (s->shadow) {
-		if ((s->g_cr0 & CR0_PG) && ((efer ^ s->g_efer) & EFER_LME))
-			return -EINVAL;
 		s->g_efer = (efer & ~(u64)EFER_LMA) | (s->g_efer & EFER_LMA);
 		svm_shadow_sync(s);
 		return 0;
 	}
-	if ((s->vmcb->save.cr0 & CR0_PG) && ((efer ^ cur) & EFER_LME))
-		return -EINVAL;
 	/* LMA is the CPU's to set: keep the current value. */
 	s->vmcb->save.efer = (efer & ~(u64)EFER_LMA) | (cur & EFER_LMA) | EFER_SVME;
 	vmcb_dirty(s, VMCB_CLEAN_CR);
@@ -324,8 +325,8 @@ static u64 shadow_cr4_allowed(void)
 }
 
 /*
- * The guest's MOV to CR0/CR3/CR4 under shadow paging: checked as the CPU checks it (SDM Vol. 3A 2.5 and 4.1.1;
- * APM Vol. 2 3.1), then kept as the guest's view. Enabling paging with EFER.LME set enters long mode (LMA), which
+ * The guest's MOV to CR0/CR3/CR4 under shadow paging, once vm/crcheck.c found it valid as the CPU would (SDM Vol. 3A
+ * 2.5 and 4.1.1; APM Vol. 2 3.1): kept as the guest's view. Enabling paging with EFER.LME set enters long mode (LMA), which
  * needs CR4.PAE; clearing it leaves. With PAE paging in use after it, the write loads the PDPTEs (vm/pdptes.c), whose
  * reserved bits make it #GP: so the new values are checked in full before any is committed. The caller reloads the
  * MMU root.
@@ -338,13 +339,8 @@ static int shadow_set_cr(struct vcpu *v, int cr, u64 val)
 	switch (cr) {
 	case 0:
 		old = cr0;
-		if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
-			return -EINVAL;
-		if ((val & CR0_PG) && !(cr0 & CR0_PG) && (efer & EFER_LME)) {
-			if (!(cr4 & CR4_PAE))
-				return -EINVAL;
+		if ((val & CR0_PG) && !(cr0 & CR0_PG) && (efer & EFER_LME))
 			efer |= EFER_LMA;
-		}
 		if (!(val & CR0_PG) && (cr0 & CR0_PG) && (efer & EFER_LMA))
 			efer &= ~(u64)EFER_LMA;
 		cr0 = val | CR0_ET;
@@ -361,8 +357,6 @@ static int shadow_set_cr(struct vcpu *v, int cr, u64 val)
 	case 4:
 		old = cr4;
 		if (val & ~shadow_cr4_allowed())
-			return -EINVAL;
-		if ((efer & EFER_LMA) && !(val & CR4_PAE))
 			return -EINVAL;
 		cr4 = val;
 		break;
@@ -387,10 +381,10 @@ int svm_set_cr(struct vcpu *v, int cr, u64 val)
 
 	if (s->shadow && cr != 2)
 		return shadow_set_cr(v, cr, val);
+	/* Under NPT only CR4 writes exit (and the emulator's writes come here): vm/crcheck.c checked them against the
+	 * guest's CPUID, which the CPU cannot do; the CPU checks the guest's own MOV to CR0 and CR3. */
 	switch (cr) {
 	case 0:
-		if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
-			return -EINVAL;
 		save->cr0 = val | CR0_ET;
 		break;
 	case 2:
@@ -403,8 +397,6 @@ int svm_set_cr(struct vcpu *v, int cr, u64 val)
 		save->cr3 = val;
 		break;
 	case 4:
-		if (val & (CR4_VMXE | CR4_SMXE))
-			return -EINVAL;
 		save->cr4 = val;
 		break;
 	default:
