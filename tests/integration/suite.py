@@ -711,3 +711,29 @@ CASES += [
                  r"^vm mem2: ended: debug-exit", r"^\[after\] TEST hello PASS", r"^hv: all VMs have ended"],
          forbid=GUEST_NEVER + [r"not started", r"cannot allocate"], timeout=240, check=memwait_check),
 ]
+
+
+# ---- guest state that would make VM entry fail, and stuck guests (issue 14 items 4 and 12; tests/guests/crvalid.c):
+# every invalid CR0/CR3/CR4/EFER/XCR0 value and non-canonical MSR address is #GP (or #UD) with the register kept,
+# valid ones are accepted; then two VMs halt with interrupts off (one with the PIT ticking) and must end as halted.
+# On both backends and under shadow paging (Penryn: CR0/CR4 through vmx_shadow.c; QEMU hv.tdp=0: svm_shadow.c).
+CRVALID_PHASES = ("cr0", "cr4", "cr3", "efer", "msr", "xsetbv", "mode32")
+CRVALID_MODULES = [(GUEST + "crvalid.elf", "vm=crvalid mem=16M"),
+                   (GUEST + "crvalid.elf", 'vm=stuck mem=16M cmdline="stuck"'),
+                   (GUEST + "crvalid.elf", 'vm=stuckpit mem=16M cmdline="stuck pit"')]
+CRVALID_EXPECT = [rf"^\[{vm}\] TEST crvalid_{p} PASS" for vm in ("crvalid", "stuck") for p in CRVALID_PHASES] + [
+    r"^\[crvalid\] TEST crvalid PASS", r"^vm crvalid: ended: debug-exit, status 0x1 ",
+    r"^vm stuck: vcpu 0 halted with interrupts disabled", r"^vm stuck: ended: halted with interrupts disabled",
+    r"^\[stuckpit\] crvalid: PIT running", r"^vm stuckpit: ended: halted with interrupts disabled",
+    r"^hv: all VMs have ended"]
+CRVALID_FORBID = GUEST_NEVER + [r"crvalid: FAIL", r"TEST \w+ SKIP"]
+CASES += [
+    Case("qemu-svm-crvalid", "qemu", "max", mem="512M", modules=CRVALID_MODULES, expect=CRVALID_EXPECT,
+         forbid=CRVALID_FORBID, timeout=120),
+    Case("qemu-svm-shadow-crvalid", "qemu", "max", mem="512M", cmdline=SHADOW, modules=CRVALID_MODULES,
+         expect=CRVALID_EXPECT, forbid=CRVALID_FORBID, timeout=120),
+    Case("bochs-vmx-crvalid", "bochs", "corei7_skylake_x", megs=512, modules=CRVALID_MODULES,
+         expect=CRVALID_EXPECT, forbid=CRVALID_FORBID, timeout=900),
+    Case("bochs-penryn-crvalid", "bochs", "core2_penryn_t9600", megs=512, modules=CRVALID_MODULES,
+         expect=CRVALID_EXPECT, forbid=CRVALID_FORBID, timeout=900),
+]

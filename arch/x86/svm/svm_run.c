@@ -218,7 +218,11 @@ void svm_decode_exit(struct vcpu *v)
 		e->exc.fault_addr = c->exit_info_2; /* #PF: the address (APM 15.12) */
 		break;
 	case SVM_EXIT_ERR:
-		e->reason = EXIT_ENTRY_FAILED;
+	case (u32)SVM_EXIT_ERR:
+		/* VMEXIT_INVALID: VMRUN refused the guest state (APM 15.5.1). Some implementations (QEMU) store it as a
+		 * 32-bit -1, as KVM's u32 exit_code reads it too: either is an entry failure, reported with the VMCB. */
+		if (!svm_decode_invalid_as_cr_write(v))
+			e->reason = EXIT_ENTRY_FAILED;
 		break;
 	default:
 		e->reason = EXIT_UNKNOWN;

@@ -37,12 +37,31 @@ static void msr_passthrough(u8 *msrpm, u32 msr)
 		*b &= (u8)~(3u << shift);
 }
 
+/*
+ * Writes to the MSRs that hold a linear address the CPU checks for canonical form stay intercepted on SVM, reads
+ * pass through: VMRUN does not check these bases, so a CPU that did not check the WRMSR either (QEMU's SVM does not)
+ * would hand the guest a value real hardware refuses with #GP; vm/msr.c checks them (vm/crcheck.c). Cheap: 64-bit
+ * kernels write these once at boot, or switch FS/GS with WRFSBASE/SWAPGS rather than WRMSR. SYSENTER_ESP/EIP are
+ * not among them: AMD does not check those.
+ */
+static const u32 canonical_msrs[] = { MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_LSTAR, MSR_CSTAR };
+
+static bool is_canonical_msr(u32 msr)
+{
+	for (u32 i = 0; i < ARRAY_SIZE(canonical_msrs); i++)
+		if (canonical_msrs[i] == msr)
+			return true;
+	return false;
+}
+
 void svm_intercept_msr_write(struct vcpu *v, u32 msr, bool on)
 {
 	unsigned int shift;
 	u8 *b = msrpm_pair(phys_to_virt(to_svm(v)->msrpm_pa), msr, &shift);
 
 	BUG_ON(!b);
+	if (!on && is_canonical_msr(msr))
+		return; /* checked on every write (above), whoever else no longer needs the exit */
 	if (on)
 		*b |= (u8)(2u << shift);
 	else
@@ -73,6 +92,8 @@ int svm_vcpu_create(struct vcpu *v)
 		msr_passthrough(phys_to_virt(s->msrpm_pa), msr_passthrough_list[i]);
 	/* RDTSCP needs TSC_AUX; SVM has no control for it, so the guest owns it (cleared at start). */
 	msr_passthrough(phys_to_virt(s->msrpm_pa), MSR_TSC_AUX);
+	for (u32 i = 0; i < ARRAY_SIZE(canonical_msrs); i++)
+		svm_intercept_msr_write(v, canonical_msrs[i], true);
 
 	struct vmcb_control *c = &s->vmcb->control;
 	/* #MC belongs to the host; #DB and #AC are reflected, so their delivery cannot loop inside the CPU
@@ -94,9 +115,11 @@ int svm_vcpu_create(struct vcpu *v)
 	c->msrpm_base_pa = s->msrpm_pa;
 	c->int_ctl = V_INTR_MASKING;
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
-	/* CR4 writes exit even under NPT, as in KVM: the CPU would accept any bit the host has, but a bit the guest's
-	 * CPUID hides (OSXSAVE, UMIP, LA57, ...) must raise #GP (vm/crcheck.c). Shadow paging intercepts more. */
-	c->intercept_cr = BIT(16 + 4);
+	/* CR0 and CR4 writes exit even under NPT. CR4, as in KVM: the CPU would accept any bit the host has, but a bit
+	 * the guest's CPUID hides (OSXSAVE, UMIP, LA57, ...) must raise #GP (vm/crcheck.c). CR0, because not every
+	 * implementation of SVM checks a MOV to CR0 as VMRUN does (QEMU takes CR0[63:32] and fails the next VMRUN):
+	 * vm/crcheck.c makes sure the guest cannot end its VM that way. Shadow paging intercepts more. */
+	c->intercept_cr = BIT(16 + 0) | BIT(16 + 4);
 	if (v->vm->mmu.shadow.enabled)
 		svm_shadow_init(s);
 	c->clean = 0;
@@ -381,10 +404,13 @@ int svm_set_cr(struct vcpu *v, int cr, u64 val)
 
 	if (s->shadow && cr != 2)
 		return shadow_set_cr(v, cr, val);
-	/* Under NPT only CR4 writes exit (and the emulator's writes come here): vm/crcheck.c checked them against the
-	 * guest's CPUID, which the CPU cannot do; the CPU checks the guest's own MOV to CR0 and CR3. */
+	/* Under NPT CR0 and CR4 writes exit (svm_vcpu_create), and the emulator's come here: vm/crcheck.c checked them
+	 * against the guest's CPUID and state; the CPU checks the guest's own MOV to CR3. */
 	switch (cr) {
 	case 0:
+		/* What the CPU's MOV would have done to long mode (APM 14.6): LMA follows LME and PG. */
+		if ((save->efer & EFER_LME) && ((val ^ save->cr0) & CR0_PG))
+			save->efer = (val & CR0_PG) ? save->efer | EFER_LMA : save->efer & ~(u64)EFER_LMA;
 		save->cr0 = val | CR0_ET;
 		break;
 	case 2:
