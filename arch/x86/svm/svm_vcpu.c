@@ -41,8 +41,9 @@ static void msr_passthrough(u8 *msrpm, u32 msr)
  * Writes to the MSRs that hold a linear address the CPU checks for canonical form stay intercepted on SVM, reads
  * pass through: VMRUN does not check these bases, so a CPU that did not check the WRMSR either (QEMU's SVM does not)
  * would hand the guest a value real hardware refuses with #GP; vm/msr.c checks them (vm/crcheck.c). Cheap: 64-bit
- * kernels write these once at boot, or switch FS/GS with WRFSBASE/SWAPGS rather than WRMSR. SYSENTER_ESP/EIP are
- * not among them: AMD does not check those.
+ * kernels write these once at boot, or switch FS/GS with WRFSBASE/SWAPGS rather than WRMSR. LSTAR stays
+ * intercepted after protect=...:late has armed its ranges (vm/protect.c no longer needs the exit). SYSENTER_ESP/EIP
+ * are not among them: AMD does not check those.
  */
 static const u32 canonical_msrs[] = { MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_LSTAR, MSR_CSTAR };
 
@@ -115,11 +116,10 @@ int svm_vcpu_create(struct vcpu *v)
 	c->msrpm_base_pa = s->msrpm_pa;
 	c->int_ctl = V_INTR_MASKING;
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
-	/* CR0 and CR4 writes exit even under NPT. CR4, as in KVM: the CPU would accept any bit the host has, but a bit
-	 * the guest's CPUID hides (OSXSAVE, UMIP, LA57, ...) must raise #GP (vm/crcheck.c). CR0, because not every
-	 * implementation of SVM checks a MOV to CR0 as VMRUN does (QEMU takes CR0[63:32] and fails the next VMRUN):
-	 * vm/crcheck.c makes sure the guest cannot end its VM that way. Shadow paging intercepts more. */
-	c->intercept_cr = BIT(16 + 0) | BIT(16 + 4);
+	/* CR4 writes exit even under NPT, as in KVM: the CPU would accept any bit the host has, but a bit the guest's
+	 * CPUID hides (OSXSAVE, UMIP, LA57, ...) must raise #GP (vm/crcheck.c). CR0 writes too while EFER.LME is set
+	 * (npt_sync_cr0_intercept). Shadow paging intercepts more. */
+	c->intercept_cr = BIT(16 + 4);
 	if (v->vm->mmu.shadow.enabled)
 		svm_shadow_init(s);
 	c->clean = 0;
@@ -282,6 +282,23 @@ u64 svm_get_efer(struct vcpu *v)
 	return s->shadow ? s->g_efer : s->vmcb->save.efer & ~(u64)EFER_SVME;
 }
 
+/*
+ * Under NPT, CR0 writes exit while EFER.LME is set: not every implementation of SVM checks a MOV to CR0 there as
+ * VMRUN does (QEMU's takes CR0[63:32], or PG cleared in 64-bit mode, and fails the next VMRUN), so vm/crcheck.c
+ * checks them. Without LME the MOV takes 32 bits and the rules left (NW without CD, PG without PE) are ones every
+ * CPU checks; those writes stay in the guest, as legacy kernels toggle CR0.TS and paging modes there.
+ */
+static void npt_sync_cr0_intercept(struct svm_vcpu *s)
+{
+	struct vmcb_control *c = &s->vmcb->control;
+	u32 want = (s->vmcb->save.efer & EFER_LME) ? BIT(16 + 0) : 0;
+
+	if ((c->intercept_cr & BIT(16 + 0)) != want) {
+		c->intercept_cr ^= BIT(16 + 0);
+		vmcb_dirty(s, VMCB_CLEAN_INTERCEPTS);
+	}
+}
+
 /* The VMCB's EFER must have SVME set for VMRUN to accept it; the guest never sees that bit, since its EFER
  * accesses exit and read this view instead. */
 int svm_set_efer(struct vcpu *v, u64 efer)
@@ -301,6 +318,7 @@ int svm_set_efer(struct vcpu *v, u64 efer)
 	/* LMA is the CPU's to set: keep the current value. */
 	s->vmcb->save.efer = (efer & ~(u64)EFER_LMA) | (cur & EFER_LMA) | EFER_SVME;
 	vmcb_dirty(s, VMCB_CLEAN_CR);
+	npt_sync_cr0_intercept(s);
 	return 0;
 }
 
