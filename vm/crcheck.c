@@ -6,19 +6,19 @@
 #include "arch/x86/msr_index.h"
 #include "hv/errno.h"
 
-#define CR4_TSD	       BIT(2)
-#define CR4_DE	       BIT(3)
-#define CR4_MCE	       BIT(6)
-#define CR4_PCE	       BIT(8)
-#define CR4_PVI	       BIT(1)
-#define CR4_FSGSBASE   BIT(16)
-#define CR4_CET	       BIT(23)
-#define CR4_LAM_SUP    BIT(28)
+#define CR4_TSD	     BIT(2)
+#define CR4_DE	     BIT(3)
+#define CR4_MCE	     BIT(6)
+#define CR4_PCE	     BIT(8)
+#define CR4_PVI	     BIT(1)
+#define CR4_FSGSBASE BIT(16)
+#define CR4_CET	     BIT(23)
+#define CR4_LAM_SUP  BIT(28)
 
 /* The CR4 bits any x86-64 CPU has (SDM Vol. 3A 2.5): the rest exist only as CPUID reports them. SMXE, KL, PKS,
  * UINTR, FRED and bits 15, 26, 27 and 29-63 are reserved for every guest: this hypervisor offers none of them. */
-#define CR4_BASE                                                                                                      \
-	(CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_OSFXSR |       \
+#define CR4_BASE                                                                                                       \
+	(CR4_VME | CR4_PVI | CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_OSFXSR |         \
 	 CR4_OSXMMEXCPT)
 
 u64 cr_cr4_reserved(const struct cr_cpuid *id)
@@ -112,8 +112,8 @@ int cr_check_cr4(const struct cr_state *s, u64 val, u64 reserved)
 	if (val & reserved)
 		return -EINVAL;
 	if (long_mode(s)) {
-		/* IA-32e mode needs PAE (SDM 10.8.5.4: clearing it is #GP), and its paging depth changes only with paging
-		 * off (SDM 4.1.1, MOV CR: LA57 changed in IA-32e mode is #GP). */
+		/* IA-32e mode needs PAE (SDM 10.8.5.4: clearing it is #GP), and its paging depth changes only with
+		 * paging off (SDM 4.1.1, MOV CR: LA57 changed in IA-32e mode is #GP). */
 		if (!(val & CR4_PAE) || ((val ^ s->cr4) & CR4_LA57))
 			return -EINVAL;
 	}

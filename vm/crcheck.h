@@ -19,11 +19,11 @@ struct cr_state {
 
 /* The guest's CPUID words that decide which CR4 and EFER bits exist. */
 struct cr_cpuid {
-	u32 l1_ecx, l1_edx;	       /* leaf 1 */
-	u32 l7_ebx, l7_ecx, l7_edx;    /* leaf 7, subleaf 0 */
-	u32 l7_1_eax;		       /* leaf 7, subleaf 1 */
-	u32 x1_edx;		       /* leaf 0x80000001 */
-	u8 maxphyaddr;		       /* leaf 0x80000008 EAX[7:0], 36 without it */
+	u32 l1_ecx, l1_edx;	    /* leaf 1 */
+	u32 l7_ebx, l7_ecx, l7_edx; /* leaf 7, subleaf 0 */
+	u32 l7_1_eax;		    /* leaf 7, subleaf 1 */
+	u32 x1_edx;		    /* leaf 0x80000001 */
+	u8 maxphyaddr;		    /* leaf 0x80000008 EAX[7:0], 36 without it */
 };
 
 #define EFER_FFXSR BIT(14) /* AMD fast FXSAVE/FXRSTOR, CPUID 0x80000001:EDX[25] */

@@ -93,8 +93,8 @@ int vcpu_handle_xsetbv(struct vcpu *v)
 		return 0;
 	}
 	cpuid_policy(v, 0xd, 0, r);
-	if (virt_ops->get_cpl(v) != 0 || (u32)v->regs[VCPU_RCX] != 0 ||
-	    cr_check_xcr0(val, ((u64)r[3] << 32) | r[0]) || val != XCR0_X87) {
+	if (virt_ops->get_cpl(v) != 0 || (u32)v->regs[VCPU_RCX] != 0 || cr_check_xcr0(val, ((u64)r[3] << 32) | r[0]) ||
+	    val != XCR0_X87) {
 		vcpu_queue_exception(v, EXC_GP, true, 0);
 		return 0;
 	}

@@ -6,8 +6,8 @@
  * at its next entry ("VM entry failed") instead of printing a FAIL.
  * Phases: crvalid_cr0, crvalid_cr4, crvalid_cr3, crvalid_efer, crvalid_msr, crvalid_xsetbv, crvalid_mode32; each a
  * TEST line. With `stuck` on the command line the guest then halts with interrupts off (and, with `pit` too, the
- * PIT ticking into a CPU that cannot take it): nothing can wake its only vCPU, and the VM must end as halted, the same on
- * both backends. */
+ * PIT ticking into a CPU that cannot take it): nothing can wake its only vCPU, and the VM must end as halted, the same
+ * on both backends. */
 #include "guest.h"
 #include "mode32.h"
 
@@ -202,7 +202,8 @@ static void phase_cr4(void)
 		expect_cr_ok(3, cr3 | 5, "PCID 5");
 		/* Bit 63 asks the MOV not to flush; it does not stay in CR3 (SDM 4.10.4.1). */
 		if (cr_write_try(3, cr3 | 5 | (1ULL << 63)) || read_cr3() != (cr3 | 5))
-			bad("mov cr3 with bit 63 under PCIDE: vector %d, reads 0x%lx", (int)fault.taken - 1, read_cr3());
+			bad("mov cr3 with bit 63 under PCIDE: vector %d, reads 0x%lx", (int)fault.taken - 1,
+			    read_cr3());
 		expect_cr_gp(0, read_cr0() & ~CR0_PG, "PG cleared with PCIDE (MOV CR #GP)");
 		expect_cr_ok(3, cr3, "PCID 0");
 		expect_cr_ok(4, cr4, "PCIDE off");
@@ -269,8 +270,11 @@ static void phase_msr(void)
 	static const struct {
 		u32 msr;
 		const char *name;
-	} canon[] = { { 0xc0000100, "FS_BASE" },       { 0xc0000101, "GS_BASE" }, { 0xc0000102, "KERNEL_GS_BASE" },
-		      { 0xc0000082, "LSTAR" },	       { 0xc0000083, "CSTAR" } };
+	} canon[] = {{0xc0000100, "FS_BASE"},
+		     {0xc0000101, "GS_BASE"},
+		     {0xc0000102, "KERNEL_GS_BASE"},
+		     {0xc0000082, "LSTAR"},
+		     {0xc0000083, "CSTAR"}};
 	unsigned int before = failures;
 
 	for (unsigned int i = 0; i < sizeof(canon) / sizeof(canon[0]); i++) {
@@ -339,10 +343,10 @@ static struct m32_op ops[2];
 
 static void run32(u32 kind, u32 val, const char *why, bool want_gp)
 {
-	struct m32_params p = { 0 };
+	struct m32_params p = {0};
 
-	ops[0] = (struct m32_op){ .kind = kind, .lo = val };
-	ops[1] = (struct m32_op){ .kind = M32_END };
+	ops[0] = (struct m32_op){.kind = kind, .lo = val};
+	ops[1] = (struct m32_op){.kind = M32_END};
 	p.cr0 = (u32)read_cr0();
 	p.cr3 = (u32)(u64)pd32;
 	p.cr4 = (u32)(read_cr4() & ~(CR4_PCIDE | CR4_PGE | CR4_PAE)) | CR4_PSE;
