@@ -7,6 +7,7 @@
 #include "hv/errno.h"
 #include "hv/log.h"
 #include "kernel/panic.h"
+#include "vm/crcheck.h"
 #include "vm/dev/vlapic.h"
 #include "vm/emulate/emulate.h"
 #include "vm/protect.h"
@@ -152,7 +153,8 @@ int vcpu_write_cr(struct vcpu *v, int cr, u64 val)
 	if (!(virt_ops->get_efer(v) & EFER_LMA))
 		val = (u32)val;
 	u64 old = virt_ops->get_cr(v, cr);
-	if (virt_ops->set_cr(v, cr, val))
+	/* The architectural #GP rules against the guest's CPUID (vm/crcheck.c), then what the backend cannot run. */
+	if (vcpu_check_cr(v, cr, val) || virt_ops->set_cr(v, cr, val))
 		return -EINVAL;
 	/* A MOV to CR0 or CR4 that changes how linear addresses translate flushes the TLB on a real CPU, global
 	 * entries included (SDM 4.10.4.1); the emulated write must do the same, or VPID/ASID keeps stale entries. */
@@ -456,7 +458,7 @@ static int (*const exit_handlers[NR_EXIT_REASONS])(struct vcpu *v) = {
 	[EXIT_PREEMPTION] = handle_nothing,
 	[EXIT_INIT] = handle_nothing,
 	[EXIT_TRIPLE_FAULT] = handle_triple_fault,
-	[EXIT_XSETBV] = handle_gp,
+	[EXIT_XSETBV] = vcpu_handle_xsetbv,
 	[EXIT_UD] = handle_ud,
 	[EXIT_GP] = handle_gp,
 	[EXIT_NOP] = handle_nop,

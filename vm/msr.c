@@ -7,8 +7,8 @@
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
 #include "hv/log.h"
+#include "vm/crcheck.h"
 #include "vm/dev/vlapic.h"
-#include "mm/shadow/gwalk.h"
 #include "vm/protect.h"
 #include "vm/vcpu.h"
 
@@ -36,6 +36,51 @@ static void tsc_offset_changed(struct vcpu *v, u64 old_offset, u64 now)
 		vlapic_msr_write(v->lapic, MSR_IA32_TSC_DEADLINE, msr_tsc_deadline_to_host(guest, v->msrs.tsc_offset),
 				 now);
 	}
+}
+
+/* Whether val is a memory type PAT may hold in each byte: UC, WC, WT, WP, WB, UC- (SDM Vol. 3A 12.12.2). */
+static bool is_valid_pat(u64 val)
+{
+	for (int i = 0; i < 8; i++) {
+		u8 t = (u8)(val >> (8 * i));
+		if (t == 2 || t == 3 || t > 7)
+			return false;
+	}
+	return true;
+}
+
+/* The MSRs the guest owns in the CPU (msr_passthrough_list) reach here only when its WRMSR did not run on the CPU:
+ * the emulator's (real mode in vm86 on VMX) or while one is intercepted. They go into the guest state VM entry
+ * checks (SDM Vol. 3C 28.3.1: canonical bases and SYSENTER addresses, a valid PAT), so they get the checks WRMSR
+ * makes: a non-canonical FS/GS/KERNEL_GS_BASE, LSTAR or CSTAR is #GP (SDM Vol. 4 2-2, APM 4.5.3). SYSENTER_ESP/EIP
+ * are #GP on Intel but only 32 bits on AMD (no 64-bit SYSENTER): made canonical, as KVM does, so that neither
+ * vendor's guest sees a #GP its CPU would not raise and entry never fails. */
+static int write_passthrough(struct vcpu *v, u32 index, u64 val)
+{
+	switch (index) {
+	case MSR_FS_BASE:
+	case MSR_GS_BASE:
+	case MSR_KERNEL_GS_BASE:
+	case MSR_CSTAR:
+		if (!cr_is_canonical(val, vcpu_vaddr_bits(v)))
+			return -EINVAL;
+		break;
+	case MSR_IA32_SYSENTER_ESP:
+	case MSR_IA32_SYSENTER_EIP:
+		val = cr_canonicalize(val, vcpu_vaddr_bits(v));
+		break;
+	case MSR_IA32_PAT:
+		if (!is_valid_pat(val))
+			return -EINVAL;
+		break;
+	case MSR_IA32_SYSENTER_CS:
+	case MSR_STAR:
+	case MSR_SFMASK:
+		break;
+	default:
+		return -ENOENT;
+	}
+	return virt_ops->set_passthrough_msr(v, index, val) ? -EINVAL : 0;
 }
 
 int msr_read(struct vcpu *v, u32 index, u64 *val)
@@ -77,20 +122,23 @@ int msr_write(struct vcpu *v, u32 index, u64 val)
 		return vlapic_msr_write(v->lapic, index, val, now);
 	switch (index) {
 	case MSR_EFER:
-		r = virt_ops->set_efer(v, val);
+		r = vcpu_check_efer(v, val) ? -EINVAL : virt_ops->set_efer(v, val);
 		/* NXE is part of a shadow root's role. */
 		if (!r && v->vm->mmu.shadow.enabled)
 			vcpu_request(v, VCPU_REQ_LOAD_ROOT);
 		return r;
 	case MSR_LSTAR:
 		/* Passed through, and intercepted only while protect= ranges wait for the guest kernel (vm/protect.c). */
-		if (!gwalk_is_canonical(val))
+		if (!cr_is_canonical(val, vcpu_vaddr_bits(v)))
 			return -EINVAL;
 		virt_ops->set_passthrough_msr(v, index, val);
 		virt_ops->intercept_msr_write(v, index, false);
 		protect_lstar_written(v, val);
 		return 0;
 	}
+	r = write_passthrough(v, index, val);
+	if (r != -ENOENT)
+		return r;
 	r = msr_arch_write(&v->msrs, index, val, now);
 	if (r == -ENOENT)
 		log_unknown(v, index, true);

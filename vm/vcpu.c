@@ -192,7 +192,9 @@ void vcpu_queue_exception(struct vcpu *v, u8 vector, bool has_error, u32 error_c
 
 /* A vCPU is parked while nothing but another vCPU can wake it: waiting for SIPI, halted with interrupts off, or
  * halted with no timer of its own and no device timer armed. Once every vCPU is parked the VM has stopped for good
- * and ends, as a lone vCPU in that state always did. The VM's word counts parked vCPUs in its low half and every
+ * and ends, as a lone vCPU in that state always did. Not before: a vCPU halted with IF = 0 can still be woken by
+ * another's NMI or INIT, so it just stays halted, as KVM keeps it (KVM never ends the VM; its userspace may). This
+ * is vendor-neutral: both backends' HLT exits (and the emulator's HLT) come here alike. The VM's word counts parked vCPUs in its low half and every
  * unpark in its high half: the vCPU whose park makes the count complete looks for work any vCPU still has to take
  * (a post, a request such as the kick a device line raised), and ends the VM only if nobody unparked meanwhile.
  * Unparking comes before a vCPU takes anything (vcpu_run_loop), so an unchanged word means nothing was taken. */

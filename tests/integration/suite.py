@@ -733,3 +733,34 @@ CASES += [
     Case("bochs-svm-tswitch", "bochs", "zambezi", megs=256, modules=TSWITCH_MODULES,
          expect=TSWITCH_EXPECT + TSWITCH_ALL, forbid=GUEST_NEVER, timeout=900),
 ]
+
+
+# ---- guest state that would make VM entry fail, and stuck guests (issue 14 items 4 and 12; tests/guests/crvalid.c):
+# every invalid CR0/CR3/CR4/EFER/XCR0 value and non-canonical MSR address is #GP (or #UD) with the register kept,
+# valid ones are accepted; then two VMs halt with interrupts off (one with the PIT ticking) and must end as halted.
+# On both backends and under shadow paging (Penryn: CR0/CR4 through vmx_shadow.c; QEMU hv.tdp=0: svm_shadow.c).
+CRVALID_PHASES = ("cr0", "cr4", "cr3", "efer", "msr", "xsetbv", "mode32")
+# `intercepted`: every CR0 write exits (VMX; SVM shadow paging), so the 32-bit CR0 rules are the hypervisor's.
+def crvalid_modules(extra=""):
+    return [(GUEST + "crvalid.elf", f'vm=crvalid mem=16M cmdline="run{extra}"'),
+            (GUEST + "crvalid.elf", f'vm=stuck mem=16M cmdline="stuck{extra}"'),
+            (GUEST + "crvalid.elf", f'vm=stuckpit mem=16M cmdline="stuck pit{extra}"')]
+
+
+CRVALID_MODULES = crvalid_modules(" intercepted")
+CRVALID_EXPECT = [rf"^\[{vm}\] TEST crvalid_{p} PASS" for vm in ("crvalid", "stuck") for p in CRVALID_PHASES] + [
+    r"^\[crvalid\] TEST crvalid PASS", r"^vm crvalid: ended: debug-exit, status 0x1 ",
+    r"^vm stuck: vcpu 0 halted with interrupts disabled", r"^vm stuck: ended: halted with interrupts disabled",
+    r"^\[stuckpit\] crvalid: PIT running", r"^vm stuckpit: ended: halted with interrupts disabled",
+    r"^hv: all VMs have ended"]
+CRVALID_FORBID = GUEST_NEVER + [r"crvalid: FAIL", r"TEST \w+ SKIP"]
+CASES += [
+    Case("qemu-svm-crvalid", "qemu", "max", mem="512M", modules=crvalid_modules(), expect=CRVALID_EXPECT,
+         forbid=CRVALID_FORBID, timeout=120),
+    Case("qemu-svm-shadow-crvalid", "qemu", "max", mem="512M", cmdline=SHADOW, modules=CRVALID_MODULES,
+         expect=CRVALID_EXPECT, forbid=CRVALID_FORBID, timeout=120),
+    Case("bochs-vmx-crvalid", "bochs", "corei7_skylake_x", megs=512, modules=CRVALID_MODULES,
+         expect=CRVALID_EXPECT, forbid=CRVALID_FORBID, timeout=900),
+    Case("bochs-penryn-crvalid", "bochs", "core2_penryn_t9600", megs=512, modules=CRVALID_MODULES,
+         expect=CRVALID_EXPECT, forbid=CRVALID_FORBID, timeout=900),
+]

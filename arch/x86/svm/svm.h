@@ -31,6 +31,7 @@ void svm_shadow_init(struct svm_vcpu *s);
 void svm_shadow_sync(struct svm_vcpu *s);
 /* Decode a CR access exit (SVM_EXIT_CR0_READ..CR15_WRITE) into v->exit: false if it is not one we emulate. */
 bool svm_decode_cr_exit(struct vcpu *v, u64 code);
+bool svm_decode_invalid_as_cr_write(struct vcpu *v);
 /* Decode an INVLPG exit: the address and length where DecodeAssists and NRIPS give them, else left to the emulator. */
 void svm_decode_invlpg_exit(struct vcpu *v);
 

@@ -172,9 +172,11 @@ void svm_decode_exit(struct vcpu *v)
 	case SVM_EXIT_MWAIT:
 	case SVM_EXIT_MWAIT_COND:
 	case SVM_EXIT_RDPRU:
-	case SVM_EXIT_XSETBV: /* only reachable with CR4.OSXSAVE, which CPUID does not offer */
 	case 0xa0 ... 0xa5: /* INVLPGB, TLBSYNC, MCOMMIT and friends */
 		e->reason = EXIT_UD;
+		break;
+	case SVM_EXIT_XSETBV: /* the CPU checked CR4.OSXSAVE (#UD) first; the rest is vcpu_handle_xsetbv's */
+		e->reason = EXIT_XSETBV;
 		break;
 	case SVM_EXIT_IOIO:
 		e->reason = EXIT_IO;
@@ -220,7 +222,11 @@ void svm_decode_exit(struct vcpu *v)
 		svm_decode_task_switch(v);
 		break;
 	case SVM_EXIT_ERR:
-		e->reason = EXIT_ENTRY_FAILED;
+	case (u32)SVM_EXIT_ERR:
+		/* VMEXIT_INVALID: VMRUN refused the guest state (APM 15.5.1). Some implementations (QEMU) store it as a
+		 * 32-bit -1, as KVM's u32 exit_code reads it too: either is an entry failure, reported with the VMCB. */
+		if (!svm_decode_invalid_as_cr_write(v))
+			e->reason = EXIT_ENTRY_FAILED;
 		break;
 	default:
 		e->reason = EXIT_UNKNOWN;
@@ -234,6 +240,7 @@ void svm_decode_exit(struct vcpu *v)
 	case EXIT_IO:
 	case EXIT_MSR_READ:
 	case EXIT_MSR_WRITE:
+	case EXIT_XSETBV:
 		e->insn_len = exit_insn_len(v, code);
 		/* Stepping over an instruction of unknown length would corrupt the guest: treat it as unhandled. */
 		if (!e->insn_len)

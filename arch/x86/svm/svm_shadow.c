@@ -88,7 +88,7 @@ void svm_shadow_sync(struct svm_vcpu *s)
  * Without DecodeAssists the exit names the CR but not the register, and without NRIPS not the length: decode the
  * instruction. MOV to/from CRn is 0F 22 / 0F 20 with a ModRM whose reg field is the CR and whose r/m field is the
  * GPR (mod is ignored: always a register, SDM Vol. 2B MOV-Move to/from Control Registers); CLTS (0F 06) and LMSW with
- * a register operand (0F 01 /6) write CR0 too.
+ * a register operand (0F 01 /6) write CR0 too. Under NPT too, where CR0 and CR4 writes exit (svm_vcpu_create).
  */
 bool svm_decode_cr_exit(struct vcpu *v, u64 code)
 {
@@ -111,7 +111,7 @@ bool svm_decode_cr_exit(struct vcpu *v, u64 code)
 	u8 op = b[i + 1];
 	if (op == 0x06 && e->cr.write && e->cr.num == 0) { /* CLTS */
 		e->cr.value_valid = true;
-		e->cr.value = s->g_cr0 & ~(u64)CR0_TS;
+		e->cr.value = svm_get_cr(v, 0) & ~(u64)CR0_TS;
 		e->insn_len = i + 2;
 		return true;
 	}
@@ -127,7 +127,7 @@ bool svm_decode_cr_exit(struct vcpu *v, u64 code)
 		/* LMSW: the low 4 bits of CR0 from the register; it can set PE but never clear it (SDM Vol. 2A). */
 		u64 src = v->regs[(modrm & 7) | ((rex & 1) << 3)] & 0xf;
 		e->cr.value_valid = true;
-		e->cr.value = (s->g_cr0 & ~0xeULL) | src | (s->g_cr0 & CR0_PE);
+		e->cr.value = (svm_get_cr(v, 0) & ~0xeULL) | src | (svm_get_cr(v, 0) & CR0_PE);
 		e->insn_len = i + 3;
 		return true;
 	}
@@ -138,4 +138,24 @@ bool svm_decode_cr_exit(struct vcpu *v, u64 code)
 	e->cr.gpr = (modrm & 7) | ((rex & 1) << 3);
 	e->insn_len = i + 3;
 	return true;
+}
+
+/*
+ * QEMU's SVM answers a guest's MOV to CR0 or CR3 with reserved bits set (CR0[63:32], CR3 above MAXPHYADDR in long
+ * mode) with VMEXIT_INVALID at that instruction instead of #GP, even where the write is not intercepted. Real CPUs
+ * raise #GP there. A VMEXIT_INVALID whose RIP holds a MOV to CR0, CR3 or CR4 is taken as that write's exit: the common
+ * path checks it (vm/crcheck.c) and raises the #GP, or performs it. Any other entry failure stays one; and if the
+ * write was valid after all, a second failure at the next instruction is reported as an entry failure.
+ */
+bool svm_decode_invalid_as_cr_write(struct vcpu *v)
+{
+	static const int crs[] = { 0, 3, 4 };
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(crs); i++) {
+		v->exit.cr = (typeof(v->exit.cr)){ 0 };
+		if (svm_decode_cr_exit(v, SVM_EXIT_WRITE_CR0 + crs[i]) && !v->exit.cr.emulate)
+			return true;
+	}
+	v->exit.cr = (typeof(v->exit.cr)){ 0 };
+	return false;
 }

@@ -4,6 +4,7 @@
 #include "arch/x86/msr_index.h"
 #include "arch/x86/svm/svm.h"
 #include "arch/x86/virt.h"
+#include "vm/crcheck.h"
 #include "vm/vcpu.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
@@ -36,12 +37,32 @@ static void msr_passthrough(u8 *msrpm, u32 msr)
 		*b &= (u8)~(3u << shift);
 }
 
+/*
+ * Writes to the MSRs that hold a linear address the CPU checks for canonical form stay intercepted on SVM, reads
+ * pass through: VMRUN does not check these bases, so a CPU that did not check the WRMSR either (QEMU's SVM does not)
+ * would hand the guest a value real hardware refuses with #GP; vm/msr.c checks them (vm/crcheck.c). Cheap: 64-bit
+ * kernels write these once at boot, or switch FS/GS with WRFSBASE/SWAPGS rather than WRMSR. LSTAR stays
+ * intercepted after protect=...:late has armed its ranges (vm/protect.c no longer needs the exit). SYSENTER_ESP/EIP
+ * are not among them: AMD does not check those.
+ */
+static const u32 canonical_msrs[] = { MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_LSTAR, MSR_CSTAR };
+
+static bool is_canonical_msr(u32 msr)
+{
+	for (u32 i = 0; i < ARRAY_SIZE(canonical_msrs); i++)
+		if (canonical_msrs[i] == msr)
+			return true;
+	return false;
+}
+
 void svm_intercept_msr_write(struct vcpu *v, u32 msr, bool on)
 {
 	unsigned int shift;
 	u8 *b = msrpm_pair(phys_to_virt(to_svm(v)->msrpm_pa), msr, &shift);
 
 	BUG_ON(!b);
+	if (!on && is_canonical_msr(msr))
+		return; /* checked on every write (above), whoever else no longer needs the exit */
 	if (on)
 		*b |= (u8)(2u << shift);
 	else
@@ -72,6 +93,8 @@ int svm_vcpu_create(struct vcpu *v)
 		msr_passthrough(phys_to_virt(s->msrpm_pa), msr_passthrough_list[i]);
 	/* RDTSCP needs TSC_AUX; SVM has no control for it, so the guest owns it (cleared at start). */
 	msr_passthrough(phys_to_virt(s->msrpm_pa), MSR_TSC_AUX);
+	for (u32 i = 0; i < ARRAY_SIZE(canonical_msrs); i++)
+		svm_intercept_msr_write(v, canonical_msrs[i], true);
 
 	struct vmcb_control *c = &s->vmcb->control;
 	/* #MC belongs to the host; #DB and #AC are reflected, so their delivery cannot loop inside the CPU
@@ -93,6 +116,10 @@ int svm_vcpu_create(struct vcpu *v)
 	c->msrpm_base_pa = s->msrpm_pa;
 	c->int_ctl = V_INTR_MASKING;
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
+	/* CR4 writes exit even under NPT, as in KVM: the CPU would accept any bit the host has, but a bit the guest's
+	 * CPUID hides (OSXSAVE, UMIP, LA57, ...) must raise #GP (vm/crcheck.c). CR0 writes too while EFER.LME is set
+	 * (npt_sync_cr0_intercept). Shadow paging intercepts more. */
+	c->intercept_cr = BIT(16 + 4);
 	if (v->vm->mmu.shadow.enabled)
 		svm_shadow_init(s);
 	c->clean = 0;
@@ -270,28 +297,43 @@ u64 svm_get_efer(struct vcpu *v)
 	return s->shadow ? s->g_efer : s->vmcb->save.efer & ~(u64)EFER_SVME;
 }
 
+/*
+ * Under NPT, CR0 writes exit while EFER.LME is set: not every implementation of SVM checks a MOV to CR0 there as
+ * VMRUN does (QEMU's takes CR0[63:32], or PG cleared in 64-bit mode, and fails the next VMRUN), so vm/crcheck.c
+ * checks them. Without LME the MOV takes 32 bits and the rules left (NW without CD, PG without PE) are ones every
+ * CPU checks; those writes stay in the guest, as legacy kernels toggle CR0.TS and paging modes there.
+ */
+static void npt_sync_cr0_intercept(struct svm_vcpu *s)
+{
+	struct vmcb_control *c = &s->vmcb->control;
+	u32 want = (s->vmcb->save.efer & EFER_LME) ? BIT(16 + 0) : 0;
+
+	if ((c->intercept_cr & BIT(16 + 0)) != want) {
+		c->intercept_cr ^= BIT(16 + 0);
+		vmcb_dirty(s, VMCB_CLEAN_INTERCEPTS);
+	}
+}
+
 /* The VMCB's EFER must have SVME set for VMRUN to accept it; the guest never sees that bit, since its EFER
  * accesses exit and read this view instead. */
 int svm_set_efer(struct vcpu *v, u64 efer)
 {
 	struct svm_vcpu *s = to_svm(v);
-	u64 allowed = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+	u64 allowed = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | EFER_FFXSR;
 
+	/* The guest's WRMSR passed vm/crcheck.c (reserved bits for its CPUID, LME only with paging off). */
 	if (efer & ~allowed)
 		return -EINVAL;
 	u64 cur = s->vmcb->save.efer;
 	if (s->shadow) {
-		if ((s->g_cr0 & CR0_PG) && ((efer ^ s->g_efer) & EFER_LME))
-			return -EINVAL;
 		s->g_efer = (efer & ~(u64)EFER_LMA) | (s->g_efer & EFER_LMA);
 		svm_shadow_sync(s);
 		return 0;
 	}
-	if ((s->vmcb->save.cr0 & CR0_PG) && ((efer ^ cur) & EFER_LME))
-		return -EINVAL;
 	/* LMA is the CPU's to set: keep the current value. */
 	s->vmcb->save.efer = (efer & ~(u64)EFER_LMA) | (cur & EFER_LMA) | EFER_SVME;
 	vmcb_dirty(s, VMCB_CLEAN_CR);
+	npt_sync_cr0_intercept(s);
 	return 0;
 }
 
@@ -339,8 +381,8 @@ static u64 shadow_cr4_allowed(void)
 }
 
 /*
- * The guest's MOV to CR0/CR3/CR4 under shadow paging: checked as the CPU checks it (SDM Vol. 3A 2.5 and 4.1.1;
- * APM Vol. 2 3.1), then kept as the guest's view. Enabling paging with EFER.LME set enters long mode (LMA), which
+ * The guest's MOV to CR0/CR3/CR4 under shadow paging, once vm/crcheck.c found it valid as the CPU would (SDM Vol. 3A
+ * 2.5 and 4.1.1; APM Vol. 2 3.1): kept as the guest's view. Enabling paging with EFER.LME set enters long mode (LMA), which
  * needs CR4.PAE; clearing it leaves. With PAE paging in use after it, the write loads the PDPTEs (vm/pdptes.c), whose
  * reserved bits make it #GP: so the new values are checked in full before any is committed. The caller reloads the
  * MMU root.
@@ -353,13 +395,8 @@ static int shadow_set_cr(struct vcpu *v, int cr, u64 val)
 	switch (cr) {
 	case 0:
 		old = cr0;
-		if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
-			return -EINVAL;
-		if ((val & CR0_PG) && !(cr0 & CR0_PG) && (efer & EFER_LME)) {
-			if (!(cr4 & CR4_PAE))
-				return -EINVAL;
+		if ((val & CR0_PG) && !(cr0 & CR0_PG) && (efer & EFER_LME))
 			efer |= EFER_LMA;
-		}
 		if (!(val & CR0_PG) && (cr0 & CR0_PG) && (efer & EFER_LMA))
 			efer &= ~(u64)EFER_LMA;
 		cr0 = val | CR0_ET;
@@ -376,8 +413,6 @@ static int shadow_set_cr(struct vcpu *v, int cr, u64 val)
 	case 4:
 		old = cr4;
 		if (val & ~shadow_cr4_allowed())
-			return -EINVAL;
-		if ((efer & EFER_LMA) && !(val & CR4_PAE))
 			return -EINVAL;
 		cr4 = val;
 		break;
@@ -402,10 +437,13 @@ int svm_set_cr(struct vcpu *v, int cr, u64 val)
 
 	if (s->shadow && cr != 2)
 		return shadow_set_cr(v, cr, val);
+	/* Under NPT CR0 and CR4 writes exit (svm_vcpu_create), and the emulator's come here: vm/crcheck.c checked them
+	 * against the guest's CPUID and state; the CPU checks the guest's own MOV to CR3. */
 	switch (cr) {
 	case 0:
-		if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
-			return -EINVAL;
+		/* What the CPU's MOV would have done to long mode (APM 14.6): LMA follows LME and PG. */
+		if ((save->efer & EFER_LME) && ((val ^ save->cr0) & CR0_PG))
+			save->efer = (val & CR0_PG) ? save->efer | EFER_LMA : save->efer & ~(u64)EFER_LMA;
 		save->cr0 = val | CR0_ET;
 		break;
 	case 2:
@@ -418,8 +456,6 @@ int svm_set_cr(struct vcpu *v, int cr, u64 val)
 		save->cr3 = val;
 		break;
 	case 4:
-		if (val & (CR4_VMXE | CR4_SMXE))
-			return -EINVAL;
 		save->cr4 = val;
 		break;
 	default:

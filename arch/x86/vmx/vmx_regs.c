@@ -1,5 +1,6 @@
-/* Guest register access for the vendor-neutral core: RIP/RFLAGS/CPL, and the control registers and EFER with the
- * architectural checks a real CPU makes (the caller injects #GP on -EINVAL). CR0 and CR4 writes exit because the
+/* Guest register access for the vendor-neutral core: RIP/RFLAGS/CPL, and the control registers and EFER. A guest's
+ * write comes here after the architectural checks (vm/crcheck.c, shared with SVM); what is left here is what VMX
+ * itself cannot run (the caller injects #GP on -EINVAL). CR0 and CR4 writes exit because the
  * host owns most of their bits: the guest sees its own value through the read shadow while the hardware runs with
  * the bits VMX requires (NE, VMXE), and long-mode activation (EFER.LMA, the IA-32e entry control) follows PG. */
 #include "arch/x86/cpu.h"
@@ -80,9 +81,7 @@ int vmx_set_efer(struct vcpu *v, u64 efer)
 
 	if (efer & ~allowed)
 		return -EINVAL;
-	/* LME may not change while paging is on; LMA is read-only (keep the current value). */
-	if ((x->cr0 & CR0_PG) && ((efer ^ x->efer) & EFER_LME))
-		return -EINVAL;
+	/* LMA is read-only: keep the current value. */
 	refresh_cr0(v);
 	x->efer = (efer & ~(u64)EFER_LMA) | (x->efer & EFER_LMA);
 	update_long_mode(v);
@@ -115,14 +114,6 @@ static int set_cr0(struct vcpu *v, u64 val)
 {
 	struct vmx_vcpu *x = to_vmx(v);
 
-	if (val >> 32)
-		return -EINVAL;
-	if ((val & CR0_PG) && !(val & CR0_PE))
-		return -EINVAL;
-	if ((val & CR0_NW) && !(val & CR0_CD))
-		return -EINVAL;
-	if ((val & CR0_PG) && !(x->cr0 & CR0_PG) && (x->efer & EFER_LME) && !(x->cr4 & CR4_PAE))
-		return -EINVAL;
 	val |= CR0_ET; /* hardwired to 1 since the 486 */
 	/* LMA as it will be after this write decides whether PAE PDPTEs are needed. A MOV to CR0 that changes CD, NW or
 	 * PG loads them from memory (SDM Vol. 3A 4.4.1), so a guest that edited a PDPTE sees it after toggling CD. */
@@ -158,10 +149,6 @@ static int set_cr4(struct vcpu *v, u64 val)
 	struct vmx_vcpu *x = to_vmx(v);
 
 	if (val & ~cr4_guest_allowed())
-		return -EINVAL;
-	if ((x->efer & EFER_LMA) && !(val & CR4_PAE))
-		return -EINVAL;
-	if ((val & CR4_PCIDE) && !(x->cr4 & CR4_PCIDE) && ((vmx_get_cr(v, 3) & 0xfff) || !(x->efer & EFER_LMA)))
 		return -EINVAL;
 	if (((val ^ x->cr4) & (CR4_PAE | CR4_PSE | CR4_PGE | CR4_SMEP)) && load_pdptrs(v, x->cr0, val, x->efer))
 		return -EINVAL;
