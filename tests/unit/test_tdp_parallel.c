@@ -24,9 +24,23 @@
 #define NSHARED	   16
 #define NOWN	   2048
 #define ACCESS_TRIES 100000
-/* Races to see at least (2 host cores shared by 5 threads: real simultaneity is rare, so these are modest). */
+/* Races to see at least (2 host cores shared by 5 threads: real simultaneity is rare, so these are modest). The
+ * ThreadSanitizer build runs the threads mostly one at a time: there it looks for data races, and the ASan build
+ * proves the races happened. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifdef UNDER_TSAN
+#define MIN_RACES  0
+#define MIN_FROZEN 0
+#define MIN_TABLES_RACED 0
+#else
 #define MIN_RACES  10
 #define MIN_FROZEN 5
+#define MIN_TABLES_RACED 1
+#endif
 
 static struct {
 	int stop;	     /* atomic */
@@ -128,7 +142,8 @@ static void *vcpu_thread(void *arg)
 		}
 		if (tries == ACCESS_TRIES)
 			stress_fail("gfn %#llx still faulting after %d faults", (unsigned long long)gfn, tries);
-		++st.accesses[id];
+		if (++st.accesses[id] % 64 == 0)
+			sched_yield();
 	}
 	mmu_vcpu_put_roots(&fx.mmu, &v);
 	return NULL;
@@ -226,11 +241,10 @@ TEST(tdp_parallel_faults_races_splits_and_zaps)
 			CHECK_EQ(pthread_create(&t[i], NULL, vcpu_thread, (void *)(uintptr_t)i), 0);
 		start = now_ms();
 		while (!__atomic_load_n(&failed, __ATOMIC_RELAXED) && (ms = now_ms() - start) < 10 * RUN_MS &&
-		       (ms < RUN_MS || stat(&fx.mmu.stats.fault_races) < MIN_RACES || stat(&fx.mmu.stats.tables_raced) < 1 ||
+		       (ms < RUN_MS || stat(&fx.mmu.stats.fault_races) < MIN_RACES || stat(&fx.mmu.stats.tables_raced) < MIN_TABLES_RACED ||
 			stat(&fx.mmu.stats.frozen_backoffs) < MIN_FROZEN || stat(&fx.mmu.stats.splits) < 20)) {
 			mutate(rnd(&seed));
-			for (int i = 0; i < 20; i++)
-				sched_yield();
+			sched_yield();
 		}
 		__atomic_store_n(&st.stop, 1, __ATOMIC_SEQ_CST);
 		for (unsigned int i = 0; i < NVCPUS; i++)
@@ -252,10 +266,13 @@ TEST(tdp_parallel_faults_races_splits_and_zaps)
 				(unsigned long long)fx.mmu.stats.collapses, (unsigned long long)st.mutations,
 				(unsigned long long)fx.mmu.lock.read_waits, (unsigned long long)fx.mmu.lock.write_waits);
 		if (getenv("PAR_STATS"))
-			fprintf(stderr, "  results: %llu fixed %llu spurious %llu retry\n", (unsigned long long)st.results[MMU_FAULT_FIXED], (unsigned long long)st.results[MMU_FAULT_SPURIOUS], (unsigned long long)st.results[MMU_FAULT_RETRY]);
+			fprintf(stderr, "  results: %llu fixed, %llu spurious, %llu retry\n",
+				(unsigned long long)st.results[MMU_FAULT_FIXED],
+				(unsigned long long)st.results[MMU_FAULT_SPURIOUS],
+				(unsigned long long)st.results[MMU_FAULT_RETRY]);
 		/* The run raced for real. */
 		CHECK(fx.mmu.stats.shared_faults > 0 && fx.mmu.stats.fault_races >= MIN_RACES);
-		CHECK(fx.mmu.stats.tables_raced >= 1 && fx.mmu.stats.frozen_backoffs >= MIN_FROZEN);
+		CHECK(fx.mmu.stats.tables_raced >= MIN_TABLES_RACED && fx.mmu.stats.frozen_backoffs >= MIN_FROZEN);
 		CHECK(fx.mmu.stats.splits >= 20);
 		fx.hook = NULL;
 		teardown();
