@@ -296,6 +296,7 @@ void __shadow_zap_root(struct mmu *mmu, struct spage *sp)
 			if (pd)
 				__zap_root_table(mmu, pd, (u64)i << 18);
 		}
+		mmu->shadow.stats.pae_root_zaps++;
 	} else {
 		BUG_ON(root->role.level != 4 || !sp->root);
 		__zap_root_table(mmu, sp, 0);

@@ -232,6 +232,7 @@ TEST(shadow_legacy32_flooded_directory_makes_the_root_obsolete)
 		sx_write32(pd + 1000 * 4, i);
 	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 1);
 	CHECK_EQ(sx.mmu.shadow.stats.root_zaps, 1);
+	CHECK_EQ(sx.mmu.shadow.stats.pae_root_zaps, 1);
 	CHECK(mmu_root_is_obsolete(&sx.mmu, root) && !mmu_root_is_obsolete(&sx.mmu, kept));
 	CHECK_EQ(sx.root_requests, requests + 1);
 	CHECK_EQ(sx_spages_of(gfn_of(pd)), 0);

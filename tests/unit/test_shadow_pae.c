@@ -269,6 +269,7 @@ TEST(shadow_pae_flooded_directory_makes_the_root_obsolete)
 		sx_write(junk, i);
 	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 1);
 	CHECK_EQ(sx.mmu.shadow.stats.root_zaps, 1);
+	CHECK_EQ(sx.mmu.shadow.stats.pae_root_zaps, 1);
 	CHECK(mmu_root_is_obsolete(&sx.mmu, root));
 	CHECK_EQ(sx.root_requests, requests + 1);
 	CHECK_EQ(sx_spages_of(pd), 0);
