@@ -715,3 +715,25 @@ CASES += [
                  r"^vm mem2: ended: debug-exit", r"^\[after\] TEST hello PASS", r"^hv: all VMs have ended"],
          forbid=GUEST_NEVER + [r"not started", r"cannot allocate"], timeout=240, check=memwait_check),
 ]
+
+
+# ---- (shadow11) unreal mode (tests/guests/unreal.c): real mode with the 4 GiB limit a protected-mode descriptor left
+# in DS, 32-bit addresses above 1 MiB through it, #GP past ES's kept 2 MiB limit, and back. Natively with
+# unrestricted guest or SVM; on VMX without it (Penryn; Skylake with hv.tdp=0) real mode runs in virtual-8086 mode
+# and the accesses past 64 KiB are emulated with the kept limits. QEMU TCG checks no segment limits.
+UNREAL_EXPECT = [r"^\[unreal\] TEST unreal PASS", r"^vm unreal: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
+UNREAL_CHECKED = [r"^\[unreal\] unreal: 4 rounds in real mode: .* and #GP past it$"]
+CASES += [
+    Case("qemu-svm-unreal", "qemu", "max", mem="256M",
+         modules=[(GUEST + "unreal.elf", 'vm=unreal mem=64M cmdline="no_limit_check"')],
+         expect=UNREAL_EXPECT, forbid=GUEST_NEVER, timeout=120),
+    Case("bochs-vmx-unreal", "bochs", "corei7_skylake_x", megs=256,
+         modules=[(GUEST + "unreal.elf", "vm=unreal mem=64M")],
+         expect=UNREAL_EXPECT + UNREAL_CHECKED, forbid=GUEST_NEVER, timeout=600),
+    Case("bochs-vmx-shadow-unreal", "bochs", "corei7_skylake_x", megs=256, cmdline=VMX_SHADOW,
+         modules=[(GUEST + "unreal.elf", "vm=unreal mem=64M")],
+         expect=VMX_SHADOW_EXPECT + UNREAL_EXPECT + UNREAL_CHECKED, forbid=GUEST_NEVER, timeout=600),
+    Case("bochs-penryn-unreal", "bochs", "core2_penryn_t9600", megs=256,
+         modules=[(GUEST + "unreal.elf", "vm=unreal mem=64M")],
+         expect=PENRYN_EXPECT + UNREAL_EXPECT + UNREAL_CHECKED, forbid=GUEST_NEVER, timeout=600),
+]
