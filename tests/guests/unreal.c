@@ -1,6 +1,7 @@
 /* unreal: real mode with a 4 GiB data segment ("unreal" or "big real" mode), as boot loaders and firmware use it to
- * reach memory above 1 MiB without leaving real mode. A real-mode segment load sets the base and nothing else (SDM
- * Vol. 3A 20.1.1): the limit a protected-mode descriptor gave stays, so 32-bit addresses past 64 KiB reach all of
+ * reach memory above 1 MiB without leaving real mode. A real-mode segment load sets the base and nothing else: the
+ * limit a protected-mode descriptor gave stays (which is why SDM Vol. 3A 9.9.2 has software load 64 KiB segments
+ * before it clears PE), so 32-bit addresses past 64 KiB reach all of
  * memory through DS, and one past a smaller kept limit (ES: 2 MiB) raises #GP(0) through the real-mode IVT. The
  * switch is tests/guests/unreal/unreal.S: 64-bit code to 32-bit protected mode, 16-bit protected mode, real mode
  * (the accesses), and back. On VMX without unrestricted guest the hypervisor runs real mode in virtual-8086 mode,

@@ -13,7 +13,8 @@
  * for CS and SS (VM entry demands CS.RPL == SS.RPL == SS.DPL), until the guest reloads them from its GDT.
  *
  * Unreal mode. A real-mode segment load sets the base only: the limit (and G, D/B) stay what protected mode left in
- * the hidden part (SDM Vol. 3A 20.1.1 and 9.9.2), so a guest that loaded a 4 GiB data segment before clearing PE
+ * the hidden part, which is why SDM Vol. 3A 9.9.2 has software load 64 KiB segments before it clears PE (KVM's
+ * emulator keeps them likewise), so a guest that loaded a 4 GiB data segment before clearing PE
  * reaches all of memory from real mode with 32-bit addresses. vm86 has 64 KiB segments. The hidden limits of real-mode
  * entry are kept aside (rm_limit) and are the ones the guest's view reports: an access past 64 KiB raises #GP(0) in
  * vm86, which exits, and the instruction emulator runs it with the real limits (as KVM's emulation of invalid guest

@@ -1,7 +1,8 @@
 /* Unreal mode and back (tests/guests/unreal.c): from 64-bit code the way mode32.S leaves it (SDM Vol. 3A 9.8.5.4),
  * into 32-bit protected mode without paging, where DS and ES get the limits unreal mode will keep; 16-bit protected
- * mode in the trampoline the C side copied to UR_PAGE; real mode (CR0.PE = 0, SDM 9.9.2), where DS is loaded again
- * (a real-mode load sets the base only, 20.1.1) and 32-bit addresses reach past 1 MiB through it; then protected
+ * mode in the trampoline the C side copied to UR_PAGE; real mode (CR0.PE = 0, SDM 9.9.2, without the 64 KiB
+ * segments it recommends), where DS is loaded again (a real-mode load sets the base only) and 32-bit addresses reach
+ * past 1 MiB through it; then protected
  * mode, IA-32e mode again, and back.
  *
  *   64-bit --lretq--> compatibility (0x18) --PG=0, LME=0--> 32-bit PM: DS = BIG, ES = MID, LIDT of the real-mode IVT
