@@ -2,7 +2,7 @@
  * reach memory above 1 MiB without leaving real mode. A real-mode segment load sets the base and nothing else: the
  * limit a protected-mode descriptor gave stays (which is why SDM Vol. 3A 9.9.2 has software load 64 KiB segments
  * before it clears PE), so 32-bit addresses past 64 KiB reach all of
- * memory through DS, and one past a smaller kept limit (ES: 2 MiB) raises #GP(0) through the real-mode IVT. The
+ * memory through DS (and SS), and one past a smaller kept limit (ES: 2 MiB) raises #GP(0) through the real-mode IVT. The
  * switch is tests/guests/unreal/unreal.S: 64-bit code to 32-bit protected mode, 16-bit protected mode, real mode
  * (the accesses), and back. On VMX without unrestricted guest the hypervisor runs real mode in virtual-8086 mode,
  * whose segments are 64 KiB: the accesses past it exit and are emulated with the real limits.
@@ -24,7 +24,7 @@ struct ur_params {
 	u32 old, back, es;   /* out: read before the write, read after it through DS, and through ES */
 	u32 far_addr;        /* in: past ES's limit */
 	u32 fault;           /* out: the vector + 1 of a fault in real mode (0x100: another vector), 0 if none */
-	u32 pad;
+	u32 ss;              /* out: the dword read through SS (base 0x8000, SS kept its 4 GiB limit) */
 };
 
 void unreal_run(struct ur_params *p);
@@ -83,6 +83,8 @@ int test_main(void)
 		buf[i] = before;
 		params = (struct ur_params){ .addr = (u32)(u64)&buf[i], .value = 0xc0de0000 + r, .far_addr = FAR_ADDR };
 		unreal_run(&params);
+		if (params.fault && params.fault != 13 + 1)
+			test_fail("round %u: vector %u in real mode before the access past ES's limit", r, params.fault - 1);
 		if (params.old != before)
 			test_fail("round %u: read 0x%x at 0x%x through DS in real mode, want 0x%x", r, params.old,
 				  params.addr, before);
@@ -91,6 +93,8 @@ int test_main(void)
 				  params.value, params.addr, params.back, buf[i]);
 		if (params.es != params.value)
 			test_fail("round %u: read 0x%x through ES (2 MiB limit), want 0x%x", r, params.es, params.value);
+		if (params.ss != params.value)
+			test_fail("round %u: read 0x%x through SS (4 GiB limit), want 0x%x", r, params.ss, params.value);
 		if (params.fault != 13 + 1) {
 			if (check_limit)
 				test_fail("round %u: real-mode access at 0x%x past ES's limit 0x%x: %s%u, want #GP (vector "
@@ -101,7 +105,7 @@ int test_main(void)
 				       params.fault ? "a fault other than #GP" : "no fault");
 		}
 	}
-	printf("unreal: %u rounds in real mode: DS (4 GiB kept) reads and writes above 1 MiB, ES (2 MiB kept) reads "
-	       "below its limit%s\n", ROUNDS, check_limit ? " and #GP past it" : "");
+	printf("unreal: %u rounds in real mode: DS (4 GiB kept) reads and writes above 1 MiB, SS (4 GiB kept) reads, "
+	       "ES (2 MiB kept) reads below its limit%s\n", ROUNDS, check_limit ? " and #GP past it" : "");
 	test_pass();
 }

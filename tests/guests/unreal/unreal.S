@@ -28,6 +28,7 @@
 #define RES_BACK  (UR_PAGE + 0xf04)
 #define RES_ES	  (UR_PAGE + 0xf08)
 #define RES_FAULT (UR_PAGE + 0xf0c)
+#define RES_SS	  (UR_PAGE + 0xf10)
 
 /* struct ur_params (unreal.c) */
 #define P_ADDR	0
@@ -37,6 +38,7 @@
 #define P_ES	16
 #define P_FAR	20
 #define P_FAULT 24
+#define P_SS	28
 
 	.text
 	.code64
@@ -112,10 +114,13 @@ ur_tramp:
 	addr32 movl (%edi), %ecx            /* above 1 MiB through DS */
 	addr32 movl %ebx, (%edi)
 	addr32 movl (%edi), %edx
-	addr32 movl %es:(%edi), %eax        /* through ES: within its 2 MiB */
 	movl %ecx, RES_OLD
 	movl %edx, RES_BACK
+	addr32 movl %es:(%edi), %eax        /* through ES: within its 2 MiB */
 	movl %eax, RES_ES
+	leal -UR_PAGE(%edi), %eax
+	addr32 movl %ss:(%eax), %eax        /* through SS (base UR_PAGE, the 4 GiB limit of SEL_DATA kept) */
+	movl %eax, RES_SS
 	addr32 movl %es:(%esi), %eax        /* past ES's limit: #GP(0), vector 13 */
 ur_out:
 	movw %bp, RES_FAULT
@@ -156,6 +161,8 @@ ur_back32:
 	movl %eax, P_ES(%ebp)
 	movzwl RES_FAULT, %eax
 	movl %eax, P_FAULT(%ebp)
+	movl RES_SS, %eax
+	movl %eax, P_SS(%ebp)
 	movl ur_saved_cr4, %eax
 	movl %eax, %cr4
 	movl ur_saved_cr3, %eax
