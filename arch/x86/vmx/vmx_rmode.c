@@ -14,15 +14,16 @@
  *
  * Unreal mode. A real-mode segment load sets the base only: the limit (and G, D/B) stay what protected mode left in
  * the hidden part, which is why SDM Vol. 3A 9.9.2 has software load 64 KiB segments before it clears PE (KVM's
- * emulator keeps them likewise), so a guest that loaded a 4 GiB data segment before clearing PE
- * reaches all of memory from real mode with 32-bit addresses. vm86 has 64 KiB segments. The hidden limits of real-mode
- * entry are kept aside (rm_limit) and are the ones the guest's view reports: an access past 64 KiB raises #GP(0) in
- * vm86, which exits, and the instruction emulator runs it with the real limits (as KVM's emulation of invalid guest
- * state would, one instruction at a time, only those that need it); past the real limit it is the guest's #GP. Setting
- * PE gives the segments their hidden limits back, as the CPU keeps them. A base that is not selector << 4 is taken by
- * picking that selector (as KVM's fix_rmode_seg does; the selector reads differently until the guest loads one).
- * Unsupported, with a clear end of the VM: a base that no selector gives (not 16-byte aligned, or above 0xffff0),
- * which would need every instruction emulated until the guest loads the segment again.
+ * emulator keeps them likewise). A guest that loaded a 4 GiB data segment before clearing PE thus reaches all of
+ * memory from real mode with 32-bit addresses, where vm86 has 64 KiB segments. The hidden limits of real-mode entry
+ * are kept aside (rm_limit) and are the ones the guest's view reports: an access past 64 KiB raises #GP(0) (#SS(0)
+ * through SS) in vm86, which exits, and the instruction emulator runs it with the real limits (as KVM's emulation of
+ * invalid guest state would, but only for the instructions that need it); past the real limit the exception is the
+ * guest's. Setting PE gives the segments their hidden limits back, as the CPU keeps them. A base that is not
+ * selector << 4 is taken by picking that selector (as KVM's fix_rmode_seg does; the selector reads differently until
+ * the guest loads one). Unsupported, with a clear end of the VM: a base that no selector gives (not 16-byte aligned,
+ * or above 0xffff0), which would need every instruction emulated until the guest loads the segment again. Hidden
+ * attributes vm86 cannot have (a 32-bit CS or SS kept from protected mode) are not kept: vm86 runs 16-bit.
  */
 #include "arch/x86/cpu.h"
 #include "arch/x86/virt.h"
