@@ -400,11 +400,12 @@ static int handle_invlpg(struct vcpu *v)
 }
 
 /* Real mode on VMX without unrestricted guest runs in virtual-8086 mode, where every exception exits. A #GP(0)
- * there is a privileged instruction (CPL 3 in vm86, 0 in the guest's real mode): emulate it. Anything else is the
- * guest's, delivered through its IVT by the backend (INT3 and INTO after the instruction). */
+ * there is a privileged instruction (CPL 3 in vm86, 0 in the guest's real mode), or an access past vm86's 64 KiB
+ * segments, as is an #SS(0) through SS: emulate it, with the limits real mode kept (unreal mode, vmx_rmode.c). Anything
+ * else is the guest's, delivered through its IVT by the backend (INT3 and INTO after the instruction). */
 static int handle_rmode_exception(struct vcpu *v, struct vcpu_event *ev)
 {
-	if (ev->vector == EXC_GP && ev->error_code == 0)
+	if ((ev->vector == EXC_GP || ev->vector == 12 /* #SS */) && ev->error_code == 0)
 		return vcpu_emulate(v);
 	if (v->exit.exc.soft)
 		ev->type = EVENT_SOFT_INT;

@@ -135,10 +135,11 @@ static void report_end(struct vm *vm)
 			(unsigned long long)hits, (unsigned long long)dropped,
 			(unsigned long long)s->half_writes_merged);
 		pr_info("vm %s: shadow MMU: %llu links of an existing (shared) shadow page, %llu relinks, %llu roots "
-			"zapped for flooding; %llu root syncs, %llu leaves zapped by INVLPG, %llu leaves prefetched, %llu leaves "
-			"zapped for gfn ranges (reclaim), %llu protection-key writes emulated\n",
+			"zapped for flooding (%llu PAE-format); %llu root syncs, %llu leaves zapped by INVLPG, %llu leaves "
+			"prefetched, %llu leaves zapped for gfn ranges (reclaim), %llu protection-key writes emulated\n",
 			vm->name, (unsigned long long)s->pages_shared, (unsigned long long)s->relinks,
-			(unsigned long long)s->root_zaps, (unsigned long long)s->root_syncs,
+			(unsigned long long)s->root_zaps, (unsigned long long)s->pae_root_zaps,
+			(unsigned long long)s->root_syncs,
 			(unsigned long long)s->invlpg_zaps, (unsigned long long)s->prefetched,
 			(unsigned long long)s->range_zaps, (unsigned long long)s->pk_emulated);
 		if (s->unprotects)

@@ -290,14 +290,25 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 }
 
 /* A fault through a root, whatever its outcome (a #PF the guest's tables give included), is a use of its guest
- * table: it is not being flooded with writes (swrite.c). */
+ * table, or of a PAE-format root's directories (the walk went through one of them): not being flooded with writes
+ * (swrite.c). */
 static void __reset_root_flooding(struct mmu *mmu, struct mmu_root *root)
 {
 	struct spage *rsp = __spage_by_hpa(mmu, root->hpa);
 
 	assert_write_held(&mmu->lock);
-	if (rsp)
-		rsp->write_count = 0;
+	if (!rsp)
+		return;
+	rsp->write_count = 0;
+	if (root->role.level != 3 || root->role.direct)
+		return;
+	const u64 *pdpt = phys_to_virt(root->hpa);
+	for (unsigned int i = 0; i < 4; i++) {
+		struct spage *pd = spte_is_present(pdpt[i]) ? __spage_by_hpa(mmu, pdpt[i] & PT_ADDR_MASK) : NULL;
+
+		if (pd)
+			pd->write_count = 0;
+	}
 }
 
 int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shadow_paging *p, gva_t gva, u32 pferr,

@@ -54,6 +54,7 @@ struct shadow_stats {
 	u64 pages_allocated, pages_freed;
 	u64 pages_shared;       /* links of an existing shadow page below one more parent entry (sshare.c) */
 	u64 root_zaps;          /* of the flood_zaps, roots (made obsolete alone: __shadow_zap_root) */
+	u64 pae_root_zaps;      /* of the root_zaps, PAE-format roots (a 32-bit or PAE guest's directory flooded) */
 	u64 relinks;            /* parent entries whose child no longer matched the guest's walk, replaced */
 	u64 retries;            /* a guest PTE changed between the walk and the lock: the fault is retried */
 	u64 unsyncs;            /* shadow pages let go unsync (the guest writes its leaf table directly) */

@@ -32,18 +32,18 @@ struct spage {
 	 * obsolete roots reach it, but no new parent may link it (its contents predate an invalidation). */
 	u64 generation;
 	bool root;              /* constant: the top table of a struct mmu_root (a PAE-format root's PDPT included) */
-	/* lock: a root zapped alone for write flooding (__shadow_zap_root): empty, its tracking reference dropped, its
-	 * struct mmu_root obsolete. It waits for the vCPUs to let the root go; guest writes to the frame, a use of it
-	 * as a page table again, concern it no more. */
+	/* lock: a root's table (its top table, or each directory of a PAE-format root) zapped alone for write flooding
+	 * (__shadow_zap_root): empty, its tracking reference dropped, its struct mmu_root obsolete. It waits for the
+	 * vCPUs to let the root go; guest writes to the frame, a use of it as a page table again, concern it no more. */
 	bool root_zapped;
 	/* lock: every entry pointing to this table, in the rmap encoding (rmap.h: one inline, descriptors for more).
 	 * The change hook keeps it (table_linked / table_unlinked); empty for a root, exactly one for root_pd. */
 	u64 parents;
 	bool tracked;           /* constant: holds a write-tracking reference on gfn (guest tables only) */
 	/* constant: one of the 4 directories of a PAE-format root, linked by its PDPTE when the root was built. Part of
-	 * the root (as KVM's pae_root entries are roots): never shared, never zapped alone, for flooding or a
-	 * misaligned write, since the CPU may hold the PDPTE until the next CR3 load and the fault path never rebuilds
-	 * a PDPTE. */
+	 * the root (as KVM's pae_root entries are roots): never shared, never zapped alone (a misaligned write zaps the
+	 * entries written), since the CPU may hold the PDPTE until the next CR3 load and the fault path never rebuilds
+	 * a PDPTE. Flooding zaps the whole root (__shadow_zap_root). */
 	bool root_pd;
 	u8 write_count;         /* lock: guest writes to it since the last fault through it (write flooding) */
 	u16 half_written;       /* lock: 1 + the offset of the 4-byte half of an 8-byte entry the last write to it
@@ -68,7 +68,8 @@ struct spage {
 	struct spage *gfn_next, *hpa_next; /* lock: the hash chains */
 };
 
-/* A root, or a PAE-format root's directory: never zapped on its own (flooding, unprotect, unsync). */
+/* A root, or a PAE-format root's directory: never zapped on its own (unprotect, unsync); only with its root, for
+ * flooding. */
 static inline bool spage_is_pinned(const struct spage *sp)
 {
 	return sp->root || sp->root_pd;
@@ -128,9 +129,10 @@ int __spage_alloc(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, stru
  * read those tables while they were not write-protected. 0, -ENOMEM, -ENOSPC. */
 int __spage_get(struct mmu *mmu, gfn_t gfn, union mmu_role role, u64 vpn, struct spage **out, bool *created,
 		bool *synced);
-/* spage.c: zap a 4-level root's shadow page alone (its guest table is flooded with writes: the frame is most likely
- * no page directory any more, as when a process has exited and its PGD was reused): its struct mmu_root becomes
- * obsolete (invalid), its entries go, its frame is no longer write-protected. The vCPUs then drop only that root
+/* spage.c: zap a root alone, sp its top table (4-level) or one of its directories (PAE format), whose guest table
+ * is flooded with writes (the frame is most likely no page directory any more, as when a process has exited and its
+ * PGD was reused): its struct mmu_root becomes obsolete (invalid), the entries of its tables go (a PAE-format root's
+ * PDPTEs stay, to empty directories), their frames are no longer write-protected. The vCPUs then drop only that root
  * (the caller asks them to, after the unlock), as KVM does for a zapped root since "zap only obsolete roots". */
 void __shadow_zap_root(struct mmu *mmu, struct spage *sp);
 /* Unlink a shadow page from every parent entry, through the change hook, which frees it with the last one and

@@ -231,26 +231,75 @@ static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root)
 	__mmu_defer_free_table(mmu, root->hpa);
 }
 
-void __shadow_zap_root(struct mmu *mmu, struct spage *sp)
+/* One table of a root zapped for flooding: emptied (a vCPU still running on it until its flush finds holes, and every
+ * fault through an obsolete root retries), its guest frame no longer write-protected. It stays linked (a PAE-format
+ * root's directories to their PDPTEs) until the root is freed. */
+static void __zap_root_table(struct mmu *mmu, struct spage *sp, u64 vpn)
 {
 	u64 *spt = phys_to_virt(sp->hpa);
-	struct mmu_root *root;
+	int level = sp->role.level;
 
-	assert_write_held(&mmu->lock);
-	BUG_ON(!sp->root || sp->root_zapped || sp->role.level != 4);
-	for (root = mmu->roots; root && root->hpa != sp->hpa; root = root->next)
-		;
-	BUG_ON(!root);
-	WRITE_ONCE(root->invalid, true);
 	sp->root_zapped = true;
-	/* A vCPU still running on it until its flush finds holes: every fault through an obsolete root retries. */
 	for (unsigned int i = 0; i < PT_ENTRIES; i++) {
 		if (__atomic_load_n(&spt[i], __ATOMIC_RELAXED))
-			__shadow_set_sptep(mmu, &spt[i], (u64)i << 27, 4, 0);
+			__shadow_set_sptep(mmu, &spt[i], vpn + i * pt_level_pages(level), level, 0);
 	}
 	if (sp->tracked) {
 		BUG_ON(__mmu_track_remove_gfn(mmu, sp->gfn));
 		sp->tracked = false;
+	}
+}
+
+/* The root whose top table is sp, or (sp a PAE-format root's directory) whose PDPT links sp. */
+static struct mmu_root *__root_of_spage(struct mmu *mmu, const struct spage *sp)
+{
+	for (struct mmu_root *root = mmu->roots; root; root = root->next) {
+		if (sp->root && root->hpa == sp->hpa)
+			return root;
+		if (!sp->root_pd || root->role.level != 3)
+			continue;
+		const u64 *pdpt = phys_to_virt(root->hpa);
+		for (unsigned int i = 0; i < 4; i++)
+			if (spte_is_present(pdpt[i]) && (pdpt[i] & PT_ADDR_MASK) == sp->hpa)
+				return root;
+	}
+	return NULL;
+}
+
+/*
+ * A PAE-format root goes whole, whichever of its directories was flooded (a 32-bit guest's directory is all four):
+ * its directories are part of it and the fault path never relinks a PDPTE. What the hardware requires is kept: the
+ * PDPTEs of a PAE guest are registers loaded at CR3 loads, and the root the vCPU builds again takes them from its
+ * loaded copy (root->pdptes, mmu_vcpu_load_root_pdptes), never from memory, so a guest write to its PDPT still has
+ * no effect before the next CR3 load; a write to a directory is seen at once, as the hardware walks directories from
+ * memory. A directory in use after all (the guest writes its current one, as a kernel mapping many 2 MiB pages)
+ * costs the vCPU one rebuild of its root each FLOOD_WRITES writes with no fault, the price of a 4-level root too.
+ */
+void __shadow_zap_root(struct mmu *mmu, struct spage *sp)
+{
+	struct mmu_root *root;
+
+	assert_write_held(&mmu->lock);
+	BUG_ON(!spage_is_pinned(sp) || sp->root_zapped || sp->role.direct);
+	root = __root_of_spage(mmu, sp);
+	BUG_ON(!root || root->role.direct);
+	WRITE_ONCE(root->invalid, true);
+	if (root->role.level == 3) {
+		const u64 *pdpt = phys_to_virt(root->hpa);
+		struct spage *psp = __spage_by_hpa(mmu, root->hpa);
+
+		BUG_ON(!psp);
+		psp->root_zapped = true; /* direct: nothing finds it by gfn, it only says what happened */
+		for (unsigned int i = 0; i < 4; i++) {
+			struct spage *pd = spte_is_present(pdpt[i]) ? __spage_by_hpa(mmu, pdpt[i] & PT_ADDR_MASK) : NULL;
+
+			if (pd)
+				__zap_root_table(mmu, pd, (u64)i << 18);
+		}
+		mmu->shadow.stats.pae_root_zaps++;
+	} else {
+		BUG_ON(root->role.level != 4 || !sp->root);
+		__zap_root_table(mmu, sp, 0);
 	}
 	mmu->shadow.stats.root_zaps++;
 }

@@ -18,12 +18,15 @@
  *
  * Write flooding (after KVM): a guest table written 3 times with no fault through its shadow in between is most
  * likely no longer a page table (the guest reuses the page), so its shadow page is zapped and the gfn's tracking
- * reference dropped: the guest writes it at full speed again. A misaligned write is taken as the same sign. A
- * 4-level root is zapped for flooding too, alone (KVM's "zap only obsolete roots"): a process's exit frees its PGD,
- * whose frame the guest then reuses, and its root, kept in the vCPUs' caches, would otherwise trap every store to
- * that frame for good. The root becomes obsolete and each vCPU drops it (a vCPU whose current root it is reloads).
- * The root's use that resets its count is any fault through it. A misaligned write to a root, and any write to the
- * directories of a PAE-format root (which the CPU may hold in its PDPTE registers), zap only the written entries. */
+ * reference dropped: the guest writes it at full speed again. A misaligned write is taken as the same sign. A root
+ * is zapped for flooding too, alone (KVM's "zap only obsolete roots", which zaps a root of any format): a process's
+ * exit frees its PGD, whose frame the guest then reuses, and its root, kept in the vCPUs' caches, would otherwise
+ * trap every store to that frame for good. The root becomes obsolete and each vCPU drops it (a vCPU whose current
+ * root it is reloads). That holds for a 4-level root's table, and for the directories of a PAE-format root: a 32-bit
+ * guest's directory (shadowed by all four, one quadrant each) or a PAE guest's directory its PDPTEs name; such a
+ * root goes whole (__shadow_zap_root says why the PDPTE registers' semantics stay intact). The root's use that
+ * resets its count (all its directories' counts) is any fault through it. A misaligned write to a root's table
+ * zaps only the written entries. */
 #include "hv/bug.h"
 #include "mm/shadow/shadow_internal.h"
 
@@ -56,22 +59,22 @@ static bool __write_one(struct mmu *mmu, struct spage *sp, gpa_t gpa, unsigned i
 	bool misaligned = first != last, half = is_half_write(sp, off, len);
 	/* The other half of the entry whose half the previous write to this table wrote. */
 	bool merged = half && sp->half_written == (off ^ 4) + 1;
-	/* A PAE-format root's directories are never zapped; a 4-level root only alone, for flooding. */
-	bool pinned = sp->root_pd, root = sp->root;
+	/* A root's table (a 4-level root's, a PAE-format root's directory) goes only with its root, for flooding. */
+	bool root = spage_is_pinned(sp);
 
 	assert_write_held(&mmu->lock);
 	mmu->shadow.stats.pte_writes++;
 	sp->half_written = half && !merged ? off + 1 : 0;
 	if (merged)
 		mmu->shadow.stats.half_writes_merged++;
-	else if (!misaligned && !pinned)
+	else if (!misaligned)
 		sp->write_count++;
 	if (root && sp->write_count >= FLOOD_WRITES) {
 		mmu->shadow.stats.flood_zaps++;
 		__shadow_zap_root(mmu, sp);
 		return true;
 	}
-	if (!pinned && !root && (misaligned || sp->write_count >= FLOOD_WRITES)) {
+	if (!root && (misaligned || sp->write_count >= FLOOD_WRITES)) {
 		mmu->shadow.stats.flood_zaps++;
 		__spage_zap(mmu, sp); /* from every parent: a shared table is flooded for all of them */
 		return false;

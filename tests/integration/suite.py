@@ -416,6 +416,9 @@ CASES += [
 # ---- shadow paging (hv.tdp=0): SVM without nested paging, the hardware walking the shadow MMU's tables ----
 SHADOW = "loglevel=6 hv.panic=poweroff hv.tdp=0"
 SHADOW_EXPECT = [r"^hv: virt: backend svm with shadow paging", r"MMU: shadow paging \(hv.tdp=0\), budget \d+ shadow pages"]
+# (shadow11) ptstorm's pae and legacy32 phases each reuse a directory's frame as data (pd_reuse): the PAE-format root
+# whose directory it was is zapped for flooding, once per phase.
+PTSTORM_PD_REUSE = r"^vm ptstorm: shadow MMU: .* [1-9]\d* roots zapped for flooding \((?:[2-9]|[1-9]\d+) PAE-format\)"
 CASES += [
     Case("qemu-svm-shadow-guests", "qemu", "max", mem="1G", cmdline=SHADOW, modules=guest_modules(),
          expect=SHADOW_EXPECT + guest_expect(), forbid=GUEST_NEVER, timeout=240),
@@ -440,7 +443,8 @@ CASES += [
     Case("qemu-svm-shadow-ptstorm", "qemu", "max", mem="1G", cmdline=SHADOW,
          modules=ptstorm_modules(" tcg_rsvd"),
          expect=SHADOW_EXPECT + PTSTORM_EXPECT
-         + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs.* [1-9]\d* PAE half-writes merged"],
+         + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs.* [1-9]\d* PAE half-writes merged",
+            PTSTORM_PD_REUSE],
          forbid=GUEST_NEVER + [PTSTORM_NO_SKIP], timeout=240),
     # Debian's kernel to userspace and power-off under shadow paging: its /init checks pass, and the VM's end report
     # gives the shadow MMU's counts.
@@ -456,7 +460,7 @@ CASES += [
     Case("bochs-vmx-shadow-ptstorm", "bochs", "corei7_skylake_x", megs=512, cmdline=VMX_SHADOW,
          modules=ptstorm_modules(),
          expect=VMX_SHADOW_EXPECT + PTSTORM_NO_PKU
-         + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs"],
+         + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs", PTSTORM_PD_REUSE],
          forbid=GUEST_NEVER + [PTSTORM_NO_SKIP_BUT_PKEY, r"without P"], timeout=900),
     Case("bochs-penryn-ptstorm", "bochs", "core2_penryn_t9600", megs=512, modules=ptstorm_modules(),
          cmdline="loglevel=6 hv.panic=poweroff hv.shadow_unsync=0",
@@ -763,4 +767,26 @@ CASES += [
          expect=CRVALID_EXPECT, forbid=CRVALID_FORBID, timeout=900),
     Case("bochs-penryn-crvalid", "bochs", "core2_penryn_t9600", megs=512, modules=CRVALID_MODULES,
          expect=CRVALID_EXPECT, forbid=CRVALID_FORBID, timeout=900),
+]
+
+
+# ---- (shadow11) unreal mode (tests/guests/unreal.c): real mode with the 4 GiB limit a protected-mode descriptor left
+# in DS, 32-bit addresses above 1 MiB through it, #GP past ES's kept 2 MiB limit, and back. Natively with
+# unrestricted guest or SVM; on VMX without it (Penryn; Skylake with hv.tdp=0) real mode runs in virtual-8086 mode
+# and the accesses past 64 KiB are emulated with the kept limits. QEMU TCG checks no segment limits.
+UNREAL_EXPECT = [r"^\[unreal\] TEST unreal PASS", r"^vm unreal: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
+UNREAL_CHECKED = [r"^\[unreal\] unreal: 4 rounds in real mode: .* and #GP past it$"]
+CASES += [
+    Case("qemu-svm-unreal", "qemu", "max", mem="256M",
+         modules=[(GUEST + "unreal.elf", 'vm=unreal mem=64M cmdline="no_limit_check"')],
+         expect=UNREAL_EXPECT, forbid=GUEST_NEVER, timeout=120),
+    Case("bochs-vmx-unreal", "bochs", "corei7_skylake_x", megs=256,
+         modules=[(GUEST + "unreal.elf", "vm=unreal mem=64M")],
+         expect=UNREAL_EXPECT + UNREAL_CHECKED, forbid=GUEST_NEVER, timeout=600),
+    Case("bochs-vmx-shadow-unreal", "bochs", "corei7_skylake_x", megs=256, cmdline=VMX_SHADOW,
+         modules=[(GUEST + "unreal.elf", "vm=unreal mem=64M")],
+         expect=VMX_SHADOW_EXPECT + UNREAL_EXPECT + UNREAL_CHECKED, forbid=GUEST_NEVER, timeout=600),
+    Case("bochs-penryn-unreal", "bochs", "core2_penryn_t9600", megs=256,
+         modules=[(GUEST + "unreal.elf", "vm=unreal mem=64M")],
+         expect=PENRYN_EXPECT + UNREAL_EXPECT + UNREAL_CHECKED, forbid=GUEST_NEVER, timeout=600),
 ]

@@ -465,7 +465,8 @@ static SX_NO_COVERAGE void check_entry(const struct mmu_root *r, int level, u64 
 		CHECK(c);
 		CHECK_EQ(c->role.level, level - 1);
 		CHECK(sx_is_parent(c, sptep)); /* shared pages: one of its parents, whichever root this is */
-		CHECK_EQ(c->tracked, !c->role.direct && !c->unsync && memslot_find(&mmu->slots, c->gfn) != NULL);
+		CHECK_EQ(c->tracked, !c->role.direct && !c->unsync && !c->root_zapped &&
+				       memslot_find(&mmu->slots, c->gfn) != NULL);
 		CHECK_EQ(!!c->leaf_gfns, c->role.level == 1);
 		/* A PAE-format root's directories: part of it, each for its GiB (a 32-bit guest's: the quadrant). */
 		CHECK_EQ(c->root_pd, level == 3 && r->role.level == 3);

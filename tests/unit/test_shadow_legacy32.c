@@ -194,11 +194,76 @@ TEST(shadow_legacy32_misaligned_writes_and_flooding)
 	sx_write32(pt + 100 * 4, 2);
 	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 4);
 	CHECK_EQ(sx_spages_of(gfn_of(pt)), 0);
-	/* Not the directory's: six writes, and its shadow pages stay. */
-	for (int i = 0; i < 6; i++)
-		sx_write32(pd + 1000 * 4, 0);
-	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 4);
+	sx_teardown();
+}
+
+/* PDE 1 (quadrant 0): a fault there is a use of the directory as much as one in quadrant 3. */
+#define GVA_Q0 0x00401000ULL
+
+/* A 32-bit guest's directory flooded with writes (a process exited, its page directory's frame reused as data)
+ * makes its root obsolete, all four quadrants at once, as a 4-level root's PML4 does: the guest writes the frame at
+ * full speed afterwards, and the vCPU drops that root only. */
+TEST(shadow_legacy32_flooded_directory_makes_the_root_obsolete)
+{
+	gpa_t pd = setup32(false);
+	setup_four(pd);
+	sx_map32(pd, GVA_Q0, SX_DATA + 0x4000, 1, G_ALL, G_ALL | G_D);
+	CHECK_EQ(sx_fault(GVA_Q0, 0, NULL), MMU_FAULT_FIXED);
+	struct mmu_root *root = sx.vcpu.current;
+	/* Another address space, valid in the vCPU's cache. */
+	gpa_t other = sx_new_table();
+	sx_map32(other, GVA_A, SX_DATA, 1, G_ALL, G_ALL | G_D);
+	sx.p.cr3 = other;
+	CHECK_EQ(sx_load(), 0);
+	struct mmu_root *kept = sx.vcpu.current;
+	sx.p.cr3 = pd;
+	CHECK_EQ(sx_load(), 0);
+	CHECK(sx.vcpu.current == root && sx.vcpu.cached[0] == kept);
+	/* Writes to quadrant 3's part with a fault in quadrant 0 in between: every quadrant's count starts over. */
+	for (int i = 0; i < 6; i++) {
+		sx_write32(pd + 1000 * 4, i);
+		CHECK_EQ(sx_fault(GVA_Q0, 0, NULL), MMU_FAULT_SPURIOUS);
+	}
+	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 0);
+	CHECK(!mmu_root_is_obsolete(&sx.mmu, root));
+	/* Three with none: the root goes, its four directories emptied, the frame unprotected. */
+	u64 requests = sx.root_requests, roots = sx.mmu.stats.roots_allocated;
+	for (int i = 0; i < 3; i++)
+		sx_write32(pd + 1000 * 4, i);
+	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 1);
+	CHECK_EQ(sx.mmu.shadow.stats.root_zaps, 1);
+	CHECK_EQ(sx.mmu.shadow.stats.pae_root_zaps, 1);
+	CHECK(mmu_root_is_obsolete(&sx.mmu, root) && !mmu_root_is_obsolete(&sx.mmu, kept));
+	CHECK_EQ(sx.root_requests, requests + 1);
+	CHECK_EQ(sx_spages_of(gfn_of(pd)), 0);
+	CHECK_EQ(sx_track_count(gfn_of(pd)), 0);
+	CHECK_EQ(sx_leaf(GVA_A), 0);
+	CHECK_EQ(sx_leaf(GVA_Q0), 0);
+	sx_check();
+	u64 writes = sx.mmu.shadow.stats.pte_writes;
+	sx_write32(pd + 1000 * 4, 0);
+	CHECK_EQ(sx.mmu.shadow.stats.pte_writes, writes);
+	/* The vCPU drops the obsolete root only; the reload builds one root, whose quadrants protect the frame again. */
+	u64 dropped = sx.vcpu.obsolete_dropped;
+	CHECK(mmu_vcpu_free_obsolete_roots(&sx.mmu, &sx.vcpu));
+	CHECK_EQ(sx.vcpu.obsolete_dropped, dropped + 1);
+	CHECK(sx.vcpu.cached[0] == kept);
+	CHECK_EQ(sx_load(), 0);
+	CHECK_EQ(sx.mmu.stats.roots_allocated, roots + 1);
 	CHECK_EQ(sx_spages_of(gfn_of(pd)), 4);
+	CHECK_EQ(sx_track_count(gfn_of(pd)), 4);
+	CHECK_EQ(sx_fault(GVA_A, 0, NULL), MMU_FAULT_FIXED);
+	sx_check_leaf(GVA_A, SX_DATA, true, true, true);
+	/* A misaligned write over two PDEs does not count: the entries written go, the root stays. */
+	u64 two = 0;
+	gpa_t pde = sx_gpte_gpa32(pd, GVA_A, 2);
+	root = sx.vcpu.current;
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(mmu_read_gpa(&sx.mmu, pde, &two, 8), 0);
+		CHECK_EQ(mmu_write_gpa(&sx.mmu, &sx.vcpu, pde, &two, 8), 0);
+	}
+	CHECK(!mmu_root_is_obsolete(&sx.mmu, root));
+	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 1);
 	sx_teardown();
 }
 

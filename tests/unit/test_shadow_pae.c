@@ -1,7 +1,7 @@
 /* Unit tests of the shadow MMU under a guest with PAE paging (SDM Vol. 3A 4.4): the PDPTE registers loaded at CR3
  * with their reserved-bit check (4.4.1, table 4-8), the PAE-format root built from them and keyed by them, guest
- * writes to the PDPT without effect until the next load, 2 MiB pages, NX and reserved bits, the root's directories
- * never zapped for flooding, and PAE half-writes (an 8-byte entry written as two 4-byte halves, as Linux's PAE
+ * writes to the PDPT without effect until the next load, 2 MiB pages, NX and reserved bits, a flooded directory
+ * making the whole root obsolete, and PAE half-writes (an 8-byte entry written as two 4-byte halves, as Linux's PAE
  * set_pte does) merged. Every fault is followed by sx_check. */
 #include "shadow_fixture.h"
 
@@ -225,16 +225,27 @@ TEST(shadow_pae_half_writes_are_merged)
 	sx_teardown();
 }
 
-TEST(shadow_pae_root_directories_are_never_flood_zapped)
+/* A directory of the root flooded with writes (the guest reused its frame) makes the whole root obsolete, as a
+ * 4-level root's table does; the root built again takes the PDPTEs from the vCPU's registers, not from memory (SDM
+ * Vol. 3A 4.4.1: they are loaded at a MOV to CR3, and a write to the PDPT has no effect before the next). */
+TEST(shadow_pae_flooded_directory_makes_the_root_obsolete)
 {
 	gpa_t pdpt = setup_pae();
 	gpa_t pde = sx_gpte_gpa_pae(pdpt, GVA0, 2);
-	gfn_t pd = gfn_of(pde);
+	gfn_t pd = gfn_of(pde), pd3 = gfn_of(sx_gpte_gpa_pae(pdpt, GVA3, 2));
+	gpa_t junk = (pde & ~(PAGE_SIZE - 1)) + 300 * 8;
+	struct mmu_root *root = sx.vcpu.current;
+	struct mmu_fault f;
 	u64 v = 0;
 
 	CHECK_EQ(sx_fault(GVA0, 0, NULL), MMU_FAULT_FIXED);
-	for (int i = 0; i < 6; i++)
-		sx_write((pde & ~(PAGE_SIZE - 1)) + 300 * 8, i);
+	CHECK_EQ(sx_fault(GVA3, 0, NULL), MMU_FAULT_FIXED);
+	/* Writes with a fault through the root in between, in another directory: no flooding (a use of the root is a
+	 * use of all its directories). */
+	for (int i = 0; i < 6; i++) {
+		sx_write(junk, i);
+		CHECK_EQ(sx_fault(GVA3, 0, NULL), MMU_FAULT_SPURIOUS);
+	}
 	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 0);
 	CHECK_EQ(sx_spages_of(pd), 1);
 	CHECK(spte_is_present(sx_leaf(GVA0)));
@@ -243,9 +254,49 @@ TEST(shadow_pae_root_directories_are_never_flood_zapped)
 	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 0);
 	CHECK_EQ(sx_spages_of(pd), 1);
 	CHECK_EQ(sx_leaf(GVA0), 0);
-	CHECK_EQ(sx.mmu.shadow.nr_pages, 4);
+	CHECK_EQ(sx.mmu.shadow.nr_pages, 5);
+	CHECK(!mmu_root_is_obsolete(&sx.mmu, root));
 	/* The high half of the PDE was cleared: it still points to the same table. */
 	CHECK_EQ(sx_fault(GVA0, 0, NULL), MMU_FAULT_FIXED);
 	sx_check_leaf(GVA0, SX_DATA, true, true, true);
+	/* The guest points PDPTE 0 elsewhere in memory, without a CR3 load: the registers keep the old one. */
+	gpa_t fresh = sx_new_table();
+	sx_write(pdpt, fresh | G_P);
+	/* Three writes with no fault through the root: the root goes, all four directories emptied and unprotected
+	 * (GiB 3's too), the vCPUs asked to drop it. */
+	u64 requests = sx.root_requests, roots = sx.mmu.stats.roots_allocated;
+	for (int i = 0; i < 3; i++)
+		sx_write(junk, i);
+	CHECK_EQ(sx.mmu.shadow.stats.flood_zaps, 1);
+	CHECK_EQ(sx.mmu.shadow.stats.root_zaps, 1);
+	CHECK_EQ(sx.mmu.shadow.stats.pae_root_zaps, 1);
+	CHECK(mmu_root_is_obsolete(&sx.mmu, root));
+	CHECK_EQ(sx.root_requests, requests + 1);
+	CHECK_EQ(sx_spages_of(pd), 0);
+	CHECK_EQ(sx_spages_of(pd3), 0);
+	CHECK_EQ(sx_track_count(pd), 0);
+	CHECK_EQ(sx_track_count(pd3), 0);
+	CHECK_EQ(sx_leaf(GVA0), 0);
+	CHECK_EQ(sx_leaf(GVA3), 0);
+	CHECK_EQ(sx_fault(GVA3, 0, NULL), MMU_FAULT_RETRY); /* through an obsolete root */
+	sx_check();
+	u64 writes = sx.mmu.shadow.stats.pte_writes;
+	sx_write(junk, 7); /* at full speed now */
+	CHECK_EQ(sx.mmu.shadow.stats.pte_writes, writes);
+	/* The new root is built from the loaded PDPTEs: PDPTE 0 still names the old directory. */
+	sx_reload();
+	CHECK(sx.vcpu.current != root);
+	CHECK_EQ(sx.mmu.stats.roots_allocated, roots + 1);
+	CHECK_EQ(sx.vcpu.current->pdptes[0], sx.pdptes[0]);
+	CHECK_EQ(sx_spages_of(pd), 1);
+	CHECK_EQ(sx_track_count(pd), 1);
+	CHECK_EQ(sx_fault(GVA0, 0, NULL), MMU_FAULT_FIXED);
+	sx_check_leaf(GVA0, SX_DATA, true, true, true);
+	CHECK_EQ(sx_fault(GVA3, 0, NULL), MMU_FAULT_FIXED);
+	/* A CR3 load takes the new PDPTE 0: an empty directory, GVA0 not present. */
+	CHECK_EQ(sx_load_pdptes(), 0);
+	CHECK_EQ(sx_load(), 0);
+	CHECK_EQ(sx_fault(GVA0, 0, &f), MMU_FAULT_GUEST_PF);
+	CHECK_EQ(f.guest_error_code, 0);
 	sx_teardown();
 }

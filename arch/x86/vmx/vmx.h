@@ -29,6 +29,10 @@ struct vmx_vcpu {
 	bool vm86;            /* shadow: the guest is in real mode, which the CPU runs in virtual-8086 mode */
 	struct vcpu_segment rm_tr; /* vm86: the guest's TR while the CPU's holds the vm86 TSS */
 	u64 rm_iopl;          /* vm86: the guest's RFLAGS.IOPL while the CPU's is 3 */
+	/* vm86: the hidden limit and attributes (G, D/B) of ES, CS, SS, DS, FS, GS when real mode was entered, which a
+	 * real-mode segment load keeps (unreal mode) while vm86 runs with 64 KiB (vmx_rmode.c). */
+	u32 rm_limit[6];
+	u16 rm_attr[6];
 	u64 cr0_guest_owned;  /* constant: CR0 bits the guest writes without an exit (the rest are in the mask) */
 	/* EFER/PAT switching through the MSR lists (vmx_msr_switch.c) where the controls are missing. */
 	hpa_t msr_area;       /* constant: 0 when the controls do it all */

@@ -11,8 +11,19 @@
  *     (push FLAGS, CS, IP; CS:IP from the IVT), since VMX injection would use the protected-mode IDT.
  * Leaving real mode (the guest sets PE) turns the vm86 segments into protected-mode ones with the same bases, RPL 0
  * for CS and SS (VM entry demands CS.RPL == SS.RPL == SS.DPL), until the guest reloads them from its GDT.
- * Unsupported, with a clear end of the VM: real mode entered with a segment base that is not selector << 4 (e.g.
- * "unreal mode"), which needs an emulator for invalid guest state.
+ *
+ * Unreal mode. A real-mode segment load sets the base only: the limit (and G, D/B) stay what protected mode left in
+ * the hidden part, which is why SDM Vol. 3A 9.9.2 has software load 64 KiB segments before it clears PE (KVM's
+ * emulator keeps them likewise). A guest that loaded a 4 GiB data segment before clearing PE thus reaches all of
+ * memory from real mode with 32-bit addresses, where vm86 has 64 KiB segments. The hidden limits of real-mode entry
+ * are kept aside (rm_limit) and are the ones the guest's view reports: an access past 64 KiB raises #GP(0) (#SS(0)
+ * through SS) in vm86, which exits, and the instruction emulator runs it with the real limits (as KVM's emulation of
+ * invalid guest state would, but only for the instructions that need it); past the real limit the exception is the
+ * guest's. Setting PE gives the segments their hidden limits back, as the CPU keeps them. A base that is not
+ * selector << 4 is taken by picking that selector (as KVM's fix_rmode_seg does; the selector reads differently until
+ * the guest loads one). Unsupported, with a clear end of the VM: a base that no selector gives (not 16-byte aligned,
+ * or above 0xffff0), which would need every instruction emulated until the guest loads the segment again. Hidden
+ * attributes vm86 cannot have (a 32-bit CS or SS kept from protected mode) are not kept: vm86 runs 16-bit.
  */
 #include "arch/x86/cpu.h"
 #include "arch/x86/virt.h"
@@ -30,6 +41,9 @@
 #define RFLAGS_IOPL	(3ULL << 12)
 #define AR_VM86		0xf3 /* present, DPL 3, read/write data, accessed: what vm86 requires of every segment */
 #define AR_TSS32_BUSY	0x8b
+#define ATTR_G		BIT(11) /* struct vcpu_segment's packed layout (virt.h) */
+#define VMX_AR_DB	BIT(14)
+#define VMX_AR_G	BIT(15)
 
 static const enum vmcs_field seg_sel[6] = { GUEST_ES_SELECTOR, GUEST_CS_SELECTOR, GUEST_SS_SELECTOR,
 					    GUEST_DS_SELECTOR, GUEST_FS_SELECTOR, GUEST_GS_SELECTOR };
@@ -70,6 +84,10 @@ int vmx_rmode_enter(struct vcpu *v)
 	for (int i = 0; i < 6; i++) {
 		u16 sel = (u16)vmcs_read(seg_sel[i]);
 		u64 base = vmcs_read(seg_base[i]);
+		u32 ar = vmcs_read32(seg_ar[i]);
+		/* An unusable segment (a null selector loaded in protected mode) has no limit to keep: real mode's. */
+		x->rm_limit[i] = (ar & VMX_AR_UNUSABLE) ? 0xffff : vmcs_read32(seg_limit[i]);
+		x->rm_attr[i] = (ar & VMX_AR_UNUSABLE) ? 0 : vmx_attr_from_ar(ar);
 		if (base != (u64)sel << 4) {
 			/* A base real mode could have (a selector's); another one, as KVM does, by picking that selector. */
 			if ((base & 0xf) || base > 0xffff0) {
@@ -115,7 +133,12 @@ void vmx_rmode_leave(struct vcpu *v)
 		if (cs || seg_sel[i] == GUEST_SS_SELECTOR)
 			sel &= ~3;
 		vmcs_write(seg_sel[i], sel);
-		vmcs_write(seg_ar[i], cs ? 0x9b : 0x93 | ((sel & 3) << 5));
+		/* The hidden limit real mode kept, with its granularity (VM entry checks that they agree), and D/B for
+		 * the data segments (CS stays 16-bit: the far jump that follows loads it). */
+		u32 ar = (cs ? 0x9b : 0x93 | ((sel & 3) << 5)) | ((x->rm_attr[i] & ATTR_G) ? VMX_AR_G : 0) |
+			 (!cs && (x->rm_attr[i] & SEG_ATTR_DB) ? VMX_AR_DB : 0);
+		vmcs_write(seg_limit[i], x->rm_limit[i]);
+		vmcs_write(seg_ar[i], ar);
 	}
 	vmcs_write(GUEST_TR_SELECTOR, x->rm_tr.selector);
 	vmcs_write(GUEST_TR_BASE, x->rm_tr.base);
@@ -148,6 +171,7 @@ void vmx_rmode_get_segment(struct vcpu *v, int seg, struct vcpu_segment *s)
 	if (seg == SEG_LDTR)
 		return;
 	s->attr = seg == SEG_CS ? 0x9b : 0x93;
+	s->limit = x->rm_limit[seg]; /* the hidden one, which a real-mode CPU checks (unreal mode) */
 }
 
 u64 vmx_rmode_rflags_in(struct vmx_vcpu *x, u64 hw)

@@ -10,7 +10,8 @@
  *   0x40800000         remap windows: 64 PTEs in one page table
  *   0x80000000         CPL 3: lib/user.S's page (read-only) and a stack page, U/S = 1
  * In PAE paging the PDPTEs carry no access rights (4.4.2), and MOV CR3 loads them (4.4.1). 32-bit paging has no XD:
- * the #PF I/D bit comes only with SMEP there (4.7). */
+ * the #PF I/D bit comes only with SMEP there (4.7). Both phases end with a directory's frame reused as data
+ * (pd_reuse), which a shadow MMU floods out of its shadow. */
 #include "mode32.h"
 #include "ptstorm.h"
 
@@ -551,12 +552,71 @@ static void pse_off(void)
 	printf("ptstorm: legacy32: with CR4.PSE clear a PDE with PS set maps a page table\n");
 }
 
+/* ---- a page directory freed and its frame reused as data, as when a process exits ----
+ * The script runs on another address space (B: its own directory for the test's GiB, or its own 32-bit directory)
+ * while it writes the old directory's frame (A's) with data: a shadow-paging hypervisor stops trapping those stores
+ * after a few (write flooding: the counter of the VM's end report, which the runner checks). Each value written must
+ * read back, and A, when loaded again, translates as it did (the directory's entries in use were not touched). */
+#define REUSE_WRITES 8
+
+static void pd_reuse(void)
+{
+	struct mode m = {.paging = pae ? PAGING_PAE : PAGING_32BIT, .wp = true};
+	set_mode(&m, !pae);
+	u32 cr3_a = cr3_32;
+	u64 frame; /* A's directory that B does not use */
+
+	if (pae) {
+		u64 *pdpt_b = ps_table(), *pd_b = ps_table();
+		const u64 *pdpt_a = table_at(pdpt_pa);
+		for (int i = 0; i < 4; i++)
+			pdpt_b[i] = pdpt_a[i];
+		frame = pdpt_a[1] & ~0xfffULL;
+		for (int i = 0; i < 512; i++)
+			pd_b[i] = table_at(frame)[i];
+		pdpt_b[1] = (u64)pd_b | PTE_P;
+		params.cr3 = (u32)(u64)pdpt_b;
+	} else {
+		u32 *pd_b = table32();
+		frame = cr3_a;
+		for (int i = 0; i < 1024; i++)
+			pd_b[i] = ((const u32 *)frame)[i];
+		params.cr3 = (u32)(u64)pd_b;
+	}
+	/* On B: A's directory written as data, one entry A does not use (the last), each value read back. */
+	u64 slot = frame + PAGE_SIZE - 8;
+	for (u32 k = 1; k <= REUSE_WRITES; k++) {
+		u64 v = 0x5a5a0000ULL + k;
+		emit(pae ? M32_STORE64 : M32_STORE32, slot, v);
+		u32 i = emit(M32_LOAD64, slot, 0);
+		wants[i] = (struct want){.kind = W_LOAD_EQ, .val = v, .what = "a directory's frame reused as data"};
+	}
+	u32 i = emit(M32_READ, VA_4K + RD_OFF, 0);
+	wants[i] = (struct want){.kind = W_ACCESS, .err = PF_NONE, .val = pat(t4 + RD_OFF), .what = "address space B"};
+	run_script();
+	/* Back on A, whose directory now holds the data in an entry it does not use. */
+	if (pae)
+		table_at(frame)[511] = 0;
+	else
+		*(u64 *)slot = 0;
+	params.cr3 = cr3_a;
+	i = emit(M32_READ, VA_4K + RD_OFF, 0);
+	wants[i] = (struct want){.kind = W_ACCESS, .err = PF_NONE, .val = pat(t4 + RD_OFF), .what = "A loaded again"};
+	i = emit(M32_READ, VA_USER + 3 * PAGE_SIZE, 0);
+	wants[i] = (struct want){.kind = W_ACCESS, .err = 0, .cr2 = VA_USER + 3 * (u32)PAGE_SIZE,
+				 .what = "A loaded again, a page it does not map"};
+	run_script();
+	printf("ptstorm: %s: a directory's frame written %u times as data from another address space, then used "
+	       "again\n", pae ? "pae" : "legacy32", REUSE_WRITES);
+}
+
 void phase_pae(void)
 {
 	setup(true);
 	remap();
 	perm_all();
 	pdpte_reload();
+	pd_reuse();
 	pass();
 }
 
@@ -566,5 +626,6 @@ void phase_legacy32(void)
 	remap();
 	perm_all();
 	pse_off();
+	pd_reuse();
 	pass();
 }
