@@ -20,6 +20,7 @@ struct hv_options hv_opts = {
 };
 
 static const char *const backend_names[] = { "auto", "vmx", "svm", "none", NULL };
+static const char *const mmu_lock_names[] = { "shared", "exclusive", NULL };
 static const char *const panic_names[] = { "halt", "poweroff", "reboot", NULL };
 static const char *const done_names[] = { "poweroff", "halt", "reboot", NULL };
 static const char *const selftest_names[] = { "none", "ud", "pf", "panic", "bug", NULL };
@@ -34,6 +35,8 @@ static const struct cmdline_opt opts[] = {
 	  "0|1: use EPT accessed/dirty bits where the CPU has them (0: age by access tracking, as without them)" },
 	{ "hv.shadow_unsync", CMDLINE_BOOL, &hv_opts.shadow_unsync, 0, 0, 0, NULL,
 	  "0|1: shadow paging lets guest leaf tables go unsync (default 1; 0: every write to them is emulated)" },
+	{ "hv.mmu_lock", CMDLINE_ENUM, &hv_opts.mmu_lock, 0, 0, 0, mmu_lock_names,
+	  "shared|exclusive: TDP faults run in parallel under the MMU lock held for read (default), or one at a time" },
 	{ "hv.stall", CMDLINE_U64, &hv_opts.stall, 0, 3600, 0, NULL,
 	  "seconds of silence on a VM's console after which each vCPU logs its state, for hung guests (0: never)" },
 	{ "hv.cpus", CMDLINE_U64, &hv_opts.max_cpus, 1, MAX_CPUS, 0, NULL, "use at most this many CPUs (1-64)" },

@@ -5,6 +5,7 @@
 #include "hv/types.h"
 
 enum on_done { ON_DONE_POWEROFF, ON_DONE_HALT, ON_DONE_REBOOT };
+enum mmu_lock_mode { MMU_LOCK_SHARED, MMU_LOCK_EXCLUSIVE };
 enum selftest { SELFTEST_NONE, SELFTEST_UD, SELFTEST_PF, SELFTEST_PANIC, SELFTEST_BUG };
 
 struct hv_options {
@@ -13,6 +14,7 @@ struct hv_options {
 	bool tdp;
 	bool ept_ad;   /* EPT A/D bits where the CPU has them (arch/x86/vmx/vmx_run.c: vmx_ept_ad_enabled) */
 	bool shadow_unsync; /* shadow paging lets guest leaf tables go unsync (mm/shadow/unsync.c) */
+	int mmu_lock;  /* enum mmu_lock_mode: TDP faults under the MMU lock held for read, or for write (mm/mmu.h) */
 	u64 stall;     /* seconds of console silence before a VM's stall report (vm/stall.h); 0: never */
 	u64 max_cpus;
 	int panic;     /* enum panic_action */

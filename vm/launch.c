@@ -242,13 +242,15 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	u64 shadow_pages = shadow ? MAX(1024ULL, (cfg->mem_bytes >> PAGE_SHIFT) / 16) : 0;
 	mmu_init(&vm->mmu, virt_ops->tdp_format(), level, &vm_mmu_ops, vm, shadow_pages);
 	vm->mmu.shadow.allow_unsync = hv_opts.shadow_unsync;
+	vm->mmu.exclusive_faults = hv_opts.mmu_lock == MMU_LOCK_EXCLUSIVE;
 	if (shadow)
 		vm_log(vm, LOG_INFO, "MMU: shadow paging (%s), budget %llu shadow pages\n",
 		       virt_tdp ? "tdp=0 on its module line" : virt_shadow_reason, (unsigned long long)shadow_pages);
 	else
-		vm_log(vm, LOG_INFO, "MMU: TDP (%s), pages up to %s\n",
+		vm_log(vm, LOG_INFO, "MMU: TDP (%s), pages up to %s, faults %s\n",
 		       virt_ops != &vmx_virt_ops ? "NPT" : vm->mmu.fmt->ad_enabled ? "EPT" : "EPT without A/D",
-		       level >= 3 ? "1G" : level == 2 ? "2M" : "4K");
+		       level >= 3 ? "1G" : level == 2 ? "2M" : "4K",
+		       vm->mmu.exclusive_faults ? "one at a time (hv.mmu_lock=exclusive)" : "in parallel");
 	r = add_ram(vm, cfg->mem_bytes, &layout);
 	if (r == -ENOMEM)
 		return r; /* vm/sched.c says whether the VM waits for another's memory or can never fit */

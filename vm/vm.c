@@ -88,7 +88,7 @@ u64 vm_stat(struct vm *vm, enum vm_stat s)
 
 	switch (s) {
 	case VM_STAT_TDP_FAULTS:
-		return vm->mmu.stats.faults;
+		return __atomic_load_n(&vm->mmu.stats.faults, __ATOMIC_RELAXED);
 	case VM_STAT_TDP_MAPPED_4K:
 	case VM_STAT_TDP_MAPPED_2M:
 	case VM_STAT_TDP_MAPPED_1G:
@@ -111,6 +111,12 @@ u64 vm_stat(struct vm *vm, enum vm_stat s)
 		return __atomic_load_n(&vm->mmu.stats.fast_faults, __ATOMIC_RELAXED);
 	case VM_STAT_ACCESS_TRACK_FAULTS:
 		return __atomic_load_n(&vm->mmu.stats.access_track_faults, __ATOMIC_RELAXED);
+	case VM_STAT_TDP_SHARED_FAULTS:
+		return __atomic_load_n(&vm->mmu.stats.shared_faults, __ATOMIC_RELAXED);
+	case VM_STAT_TDP_FAULT_RACES:
+		return __atomic_load_n(&vm->mmu.stats.fault_races, __ATOMIC_RELAXED);
+	case VM_STAT_TDP_FROZEN_BACKOFFS:
+		return __atomic_load_n(&vm->mmu.stats.frozen_backoffs, __ATOMIC_RELAXED);
 	default:
 		break;
 	}

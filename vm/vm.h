@@ -61,6 +61,9 @@ enum vm_stat {
 	VM_STAT_FAST_FAULTS,    /* TDP faults fixed without the MMU lock (not in TDP_FAULTS) */
 	VM_STAT_ACCESS_TRACK_FAULTS, /* of those, access-tracked leaves restored (aging without A/D) */
 	VM_STAT_TASK_SWITCHES,  /* hardware task switches emulated (vm/task_switch.c) */
+	VM_STAT_TDP_SHARED_FAULTS,   /* of TDP_FAULTS, those run under the MMU lock held for read (in parallel) */
+	VM_STAT_TDP_FAULT_RACES,     /* compare-exchanges a fault lost to another vCPU's (mm/mmu.h) */
+	VM_STAT_TDP_FROZEN_BACKOFFS, /* faults that met a frozen SPTE and re-entered the guest */
 	NR_VM_STATS
 };
 

@@ -219,6 +219,9 @@ enum vm_stat { /* = enum vm_stat in vm/vm.h: the order is the device's ABI */
 	       VM_STAT_FAST_FAULTS,    /* TDP faults fixed without the MMU lock (not in TDP_FAULTS) */
 	       VM_STAT_ACCESS_TRACK_FAULTS, /* of those, access-tracked leaves restored (aging without EPT A/D) */
 	       VM_STAT_TASK_SWITCHES,  /* hardware task switches the hypervisor emulated */
+	       VM_STAT_TDP_SHARED_FAULTS,   /* of TDP_FAULTS, run in parallel under the MMU lock held for read */
+	       VM_STAT_TDP_FAULT_RACES,     /* compare-exchanges a fault lost to another vCPU's */
+	       VM_STAT_TDP_FROZEN_BACKOFFS, /* faults that met a frozen SPTE and re-entered the guest */
 	       NR_VM_STATS
 };
 #define TESTDEV_INDEX	     0x5f0
