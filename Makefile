@@ -123,7 +123,7 @@ run-bochs: deps all
 debug: deps all
 	scripts/debug.sh $(BUILD)/hv.iso $(BUILD)/hv.elf
 
-bench: deps all guests $(BUILD)/unit/test_track_sizes $(BUILD)/unit/test_rmap
+bench: deps all guests $(BUILD)/unit/test_track_sizes $(BUILD)/unit/test_rmap $(BUILD)/bench/bench_tdp_parallel
 	@$(PYTHON) bench/run.py
 
 format:

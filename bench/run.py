@@ -291,6 +291,34 @@ def host_lines():
     return lines
 
 
+def parallel_lines():
+    """TDP faults from 1, 2 and 4 vCPUs at once, the shared MMU lock against the old exclusive one in the same run
+    (tests/unit/bench_tdp_parallel.c: host threads over the fake platform, since -icount runs QEMU's CPUs one at a
+    time). Throughput is wall-clock, so only the ratios are the result; the host's cores and load are printed."""
+    tool = os.path.join(ROOT, "build", "bench", "bench_tdp_parallel")
+    subprocess.run(["make", "-C", ROOT, "--no-print-directory", "build/bench/bench_tdp_parallel"], check=True,
+                   stdout=subprocess.DEVNULL)
+    p = subprocess.run([tool], capture_output=True, text=True)
+    rows = {}
+    for m in re.finditer(r"^BENCH threads=(\d+) mode=(\w+) faults=(\d+) ms=(\d+) per_thread_per_ms=([\d.]+) "
+                         r"read_waits=(\d+) write_waits=(\d+) races=(\d+)$", p.stdout, re.M):
+        rows[(int(m.group(1)), m.group(2))] = (float(m.group(5)), int(m.group(6)), int(m.group(7)))
+    load = os.getloadavg()[0]
+    lines = [f"parallel TDP faults (tests/unit/bench_tdp_parallel.c, NPT format, 4K faults on fresh gfns, host "
+             f"threads on {os.cpu_count()} cores, load {load:.1f}): faults per ms per vCPU"]
+    if p.returncode != 0 or len(rows) != 6:
+        return lines + [f"  {tool} failed (status {p.returncode})"], False
+    lines.append(f"  {'vCPUs':<8}{'exclusive lock':>16}{'shared lock':>14}{'shared/excl':>13}"
+                 f"{'write-lock waits (excl/shared)':>34}")
+    base = rows[(1, "shared")][0]
+    for n in (1, 2, 4):
+        ex, sh = rows[(n, "exclusive")], rows[(n, "shared")]
+        lines.append(f"  {n:<8}{ex[0]:>16.1f}{sh[0]:>14.1f}{sh[0] / ex[0]:>12.2f}x{ex[2]:>21} / {sh[2]:<10}")
+    lines.append(f"  (per vCPU, relative to one vCPU alone: 2 vCPUs {rows[(2, 'shared')][0] / base:.2f} shared, "
+                 f"{rows[(2, 'exclusive')][0] / base:.2f} exclusive; more vCPUs than cores share them)")
+    return lines, True
+
+
 def print_peer(presults, pbackends, value, w0):
     """The side-by-side table: ours and KVM's per operation, and the ratio, per backend."""
     w0 = 20
@@ -350,8 +378,9 @@ def main():
                     "bochs-vmx-noad, bochs-penryn")
     ap.add_argument("--qemu-shift", type=int, default=0, help="QEMU -icount shift (default 0)")
     ap.add_argument("--jobs", type=int, default=min(os.cpu_count() or 2, 6), help="emulators at once")
-    ap.add_argument("--section", choices=("all", "exits", "linux"), default="all",
-                    help="exits: the exit and fault tables only; linux: the Linux comparison only")
+    ap.add_argument("--section", choices=("all", "exits", "linux", "parallel"), default="all",
+                    help="exits: the exit and fault tables only; linux: the Linux comparison only; parallel: the "
+                         "parallel TDP fault figures only (host threads)")
     ap.add_argument("--bochs-linux", action=argparse.BooleanOptionalAction,
                     default=os.environ.get("BENCH_BOCHS_LINUX", "1") != "0",
                     help="the Linux comparison under Bochs too (default; two boots of 2.5 and 3.5 minutes of wall "
@@ -367,6 +396,10 @@ def main():
                          "entry), as a column for the record: off by default (BENCH_PEER_MITIGATIONS=1)")
     a = ap.parse_args()
 
+    if a.section == "parallel":
+        lines, ok = parallel_lines()
+        print("\n".join(lines))
+        return 0 if ok else 1
     for f in ("build/hv.elf",):
         if not os.path.exists(os.path.join(ROOT, f)):
             sys.exit(f"bench: {f} is missing: run `make all guests` first")
@@ -519,8 +552,12 @@ def main():
     print("host")
     for line in host_lines():
         print(line)
-    if failed or mismatch or lbad or shadow_bad:
+    print()
+    plines, pok = parallel_lines()
+    print("\n".join(plines))
+    if failed or mismatch or lbad or shadow_bad or not pok:
         bad = failed + [m + " not repeatable" for m in mismatch] + lbad + (["shadow MMU counts"] if shadow_bad else [])
+        bad += [] if pok else ["parallel faults"]
         print(f"\nbench: FAILED: {', '.join(bad)}")
         return 1
     return 0

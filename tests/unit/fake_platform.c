@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sched.h>
+
 #include "fake_platform.h"
 #include "hv/platform.h"
 
@@ -74,11 +76,21 @@ hpa_t frame_alloc_below(unsigned int order, hpa_t limit)
  * lock), as the real one is behind its own lock. */
 static int fake_mem_lock;
 
+void host_spin_relax(unsigned int *spins)
+{
+	if (++*spins % 64 == 0)
+		sched_yield();
+	else
+		__builtin_ia32_pause();
+}
+
 static void fake_mem_lock_take(void)
 {
+	unsigned int spins = 0;
+
 	while (__atomic_exchange_n(&fake_mem_lock, 1, __ATOMIC_ACQUIRE))
 		while (__atomic_load_n(&fake_mem_lock, __ATOMIC_RELAXED))
-			;
+			host_spin_relax(&spins);
 }
 
 static void fake_mem_lock_drop(void)
