@@ -306,7 +306,7 @@ def parallel_lines():
     load = os.getloadavg()[0]
     lines = [f"parallel TDP faults (tests/unit/bench_tdp_parallel.c, NPT format, 4K faults on fresh gfns, host "
              f"threads on {os.cpu_count()} cores, load {load:.1f}): faults per ms per vCPU"]
-    if p.returncode != 0 or len(rows) != 6:
+    if p.returncode != 0 or len(rows) != 6:  # noqa: the six rows of the three vCPU counts
         return lines + [f"  {tool} failed (status {p.returncode})"], False
     lines.append(f"  {'vCPUs':<8}{'exclusive lock':>16}{'shared lock':>14}{'shared/excl':>13}"
                  f"{'write-lock waits (excl/shared)':>34}")
@@ -316,6 +316,15 @@ def parallel_lines():
         lines.append(f"  {n:<8}{ex[0]:>16.1f}{sh[0]:>14.1f}{sh[0] / ex[0]:>12.2f}x{ex[2]:>21} / {sh[2]:<10}")
     lines.append(f"  (per vCPU, relative to one vCPU alone: 2 vCPUs {rows[(2, 'shared')][0] / base:.2f} shared, "
                  f"{rows[(2, 'exclusive')][0] / base:.2f} exclusive; more vCPUs than cores share them)")
+    age = {m.group(1): float(m.group(2)) for m in re.finditer(r"^AGEBENCH mode=(\w+) faults=\d+ ms=\d+ "
+                                                              r"per_ms=([\d.]+) passes=\d+$", p.stdout, re.M)}
+    if len(age) != 3 or not age["none"]:
+        return lines + ["  aging contention: no AGEBENCH lines"], False
+    lines.append("aging contention (same tool; issue 12): one vCPU faulting while another thread ages the whole VM in "
+                 "a loop, faults per ms of the vCPU's CPU time")
+    lines.append(f"  no aging {age['none']:.1f}; lockless aging {age['lockless']:.1f} "
+                 f"({age['lockless'] / age['none']:.2f}x); aging under the MMU lock (write) {age['locked']:.1f} "
+                 f"({age['locked'] / age['none']:.2f}x)")
     return lines, True
 
 

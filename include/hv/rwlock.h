@@ -11,9 +11,10 @@
  *   rin:  readers admitted, in units of RW_RINC | the present writer's bits (RW_PRES, RW_PHID = its ticket's parity)
  *   rout: readers gone, in units of RW_RINC        win, wout: writer tickets taken and served
  *
- * Ownership is recorded for assertions, as the spinlock does: the writer's CPU, and a bitmap of reading CPUs (one
- * atomic OR and AND per read section: the `__` functions of the MMU assert which side they hold). Neither side may
- * be taken recursively (a reader re-entering behind a waiting writer would deadlock). Interrupts are not touched.
+ * Ownership is recorded for assertions, as the spinlock does: the writer's CPU, and a byte per CPU saying it reads
+ * (each CPU stores only its own byte, a plain store: no locked instruction beyond the two counters), so the `__`
+ * functions of the MMU assert which side they hold. Neither side may be taken recursively (a reader re-entering
+ * behind a waiting writer would deadlock). Interrupts are not touched.
  */
 #ifndef HV_RWLOCK_H
 #define HV_RWLOCK_H
@@ -31,7 +32,7 @@ typedef struct rwlock {
 	u32 rin, rout;
 	u32 win, wout;
 	u32 owner;   /* CPU index + 1 of the writer, 0 when none; written only by the writer */
-	u64 readers; /* bit n: CPU n holds it for read (assertions); changed atomically by each reader for itself */
+	u8 reading[64]; /* [n]: CPU n holds it for read (assertions); written only by CPU n (MAX_CPUS is 64) */
 	/* Counters for the bench and tests (relaxed, racy): how often each side had to wait. */
 	u64 read_waits, write_waits;
 } rwlock_t;
@@ -54,14 +55,9 @@ static inline void rwlock_init(rwlock_t *l)
 	*l = (rwlock_t){ 0 };
 }
 
-static inline u64 __rw_me_bit(void)
-{
-	return 1ULL << this_cpu_id();
-}
-
 static inline bool rwlock_is_read_held_by_me(const rwlock_t *l)
 {
-	return (__atomic_load_n(&l->readers, __ATOMIC_RELAXED) & __rw_me_bit()) != 0;
+	return __atomic_load_n(&l->reading[this_cpu_id()], __ATOMIC_RELAXED) != 0;
 }
 
 static inline bool rwlock_is_write_held_by_me(const rwlock_t *l)
@@ -82,13 +78,13 @@ static inline void read_lock(rwlock_t *l)
 		while ((__atomic_load_n(&l->rin, __ATOMIC_ACQUIRE) & RW_WBITS) == w)
 			host_spin_relax(&spins);
 	}
-	__atomic_fetch_or(&l->readers, __rw_me_bit(), __ATOMIC_RELAXED);
+	__atomic_store_n(&l->reading[this_cpu_id()], 1, __ATOMIC_RELAXED);
 }
 
 static inline void read_unlock(rwlock_t *l)
 {
 	BUG_ON(!rwlock_is_read_held_by_me(l));
-	__atomic_fetch_and(&l->readers, ~__rw_me_bit(), __ATOMIC_RELAXED);
+	__atomic_store_n(&l->reading[this_cpu_id()], 0, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&l->rout, RW_RINC, __ATOMIC_RELEASE);
 }
 

@@ -16,6 +16,7 @@
 static unsigned char *fake_mem;
 static unsigned char used[FAKE_FRAMES];
 static u64 in_use;
+static u64 lowest_free; /* every frame below it is in use */
 static u64 fail_after = ~0ULL; /* allocations left before frame_alloc starts failing */
 
 static void fake_mem_init(void)
@@ -26,6 +27,7 @@ static void fake_mem_init(void)
 			abort();
 		/* Frame 0 stays reserved, as on real machines, so a zero hpa is never a valid allocation. */
 		used[0] = 1;
+		lowest_free = 1;
 	}
 }
 
@@ -119,12 +121,15 @@ static hpa_t frame_alloc_locked(unsigned int order)
 		return INVALID_HPA;
 	if (fail_after != ~0ULL)
 		fail_after--;
-	for (u64 f = 0; f + n <= FAKE_FRAMES; f += n) {
+	/* Lowest free frame first, as before, but the scan starts where the frames below are known to be used. */
+	for (u64 f = lowest_free & ~(n - 1); f + n <= FAKE_FRAMES; f += n) {
 		u64 i;
 		for (i = 0; i < n && !used[f + i]; i++)
 			;
 		if (i < n)
 			continue;
+		if (f == lowest_free)
+			lowest_free += n;
 		memset(used + f, 1, n);
 		memset(fake_mem + (f << 12), 0, n << 12);
 		in_use += n;
@@ -145,6 +150,8 @@ void frame_free(hpa_t pa, unsigned int order)
 			abort(); /* double free in the code under test */
 		used[f + i] = 0;
 	}
+	if (f < lowest_free)
+		lowest_free = f;
 	/* Poison, so a use after free shows up as garbage rather than as the old contents. */
 	memset(fake_mem + pa, 0x6b, n << 12);
 	in_use -= n;
