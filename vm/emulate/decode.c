@@ -25,6 +25,8 @@
 #define D_SIMD	  BIT(12) /* 66/F2/F3 select the instruction (insn->simd) and 66 does not change the operand size */
 #define D_VEX	  BIT(13) /* also has a VEX form, of the same shape */
 #define D_VEXONLY BIT(14) /* exists only VEX-encoded */
+#define D_LEN	  BIT(15) /* not emulated, but its shape is known: decoded with ctxt->length_only, for the length of an
+			   * intercepted instruction (never executed here: the intercept's handler does it) */
 
 /* clang-format off */
 #define ALU_ROW(base)                                                                                                  \
@@ -64,6 +66,9 @@ static const u16 map0[256] = {
 	[0xd0] = D_OK | D_MODRM | D_BYTE, [0xd1] = D_OK | D_MODRM,			/* shift by 1 */
 	[0xd2] = D_OK | D_MODRM | D_BYTE, [0xd3] = D_OK | D_MODRM,			/* shift by CL */
 	[0xd7] = D_OK | D_BYTE,								/* XLAT */
+	[0x90] = D_LEN,									/* NOP, PAUSE */
+	[0xcc] = D_LEN, [0xcd] = D_LEN | D_IMM8, [0xce] = D_LEN | D_NO64, [0xf1] = D_LEN, /* INT3 INT INTO INT1 */
+	[0xe4 ... 0xe7] = D_LEN | D_IMM8, [0xec ... 0xef] = D_LEN,			/* IN, OUT */
 	[0xf4] = D_OK,									/* HLT */
 	[0xf6] = D_OK | D_MODRM | D_BYTE | D_GRP3, [0xf7] = D_OK | D_MODRM | D_GRP3,
 	[0xfe] = D_OK | D_MODRM | D_BYTE, [0xff] = D_OK | D_MODRM,
@@ -77,6 +82,7 @@ static const u16 map1[256] = {
 	[0x20 ... 0x23] = D_OK | D_MODRM | D_CTRL,					/* MOV CR, DR */
 	[0x28] = SSE_MOV, [0x29] = SSE_MOV, [0x2b] = SSE_MOV | D_MEMONLY,		/* MOVAPS/APD MOVNTPS/PD */
 	[0x30] = D_OK, [0x32] = D_OK,							/* WRMSR RDMSR */
+	[0x31] = D_LEN, [0x33] = D_LEN, [0xa2] = D_LEN,				/* RDTSC RDPMC CPUID */
 	X16(0x40, D_OK | D_MODRM),							/* CMOVcc */
 	[0x6e] = SSE_MOV, [0x6f] = SSE_MOV, [0x7e] = SSE_MOV, [0x7f] = SSE_MOV,	/* MOVD/Q MOVDQA/U */
 	X16(0x90, D_OK | D_MODRM | D_BYTE),						/* SETcc */
@@ -147,6 +153,14 @@ static enum emu_result fetch_more(struct emu_ctxt *ctxt)
 		if (!((u64)((s64)(lin << 16) >> 16) == lin))
 			return emu_raise(ctxt, EMU_VEC_GP, true, 0);
 	} else {
+		/* A code segment is never expand-down: its bytes are [0, limit] (SDM Vol. 3A 5.3). Fetch only up to the
+		 * limit, so that an instruction that ends at the limit decodes; a byte beyond it is #GP(0) only when
+		 * the decode needs it. */
+		if (ctxt->seg_checks) {
+			if (ip > ctxt->seg_limit[EMU_SEG_CS])
+				return emu_raise(ctxt, EMU_VEC_GP, true, 0);
+			n = MIN((u64)n, (u64)ctxt->seg_limit[EMU_SEG_CS] - ip + 1);
+		}
 		lin = (u32)(ctxt->seg_base[EMU_SEG_CS] + ip);
 		n = MIN((u64)n, ip_mask - ip + 1);
 	}
@@ -496,7 +510,7 @@ enum emu_result emu_decode(struct emu_ctxt *ctxt)
 	set_sizes(ctxt, insn);
 
 	flags = maps[insn->map][insn->opcode];
-	if (!(flags & D_OK) || ((flags & D_NO64) && ctxt->mode == EMU_MODE_64) ||
+	if (!(flags & (ctxt->length_only ? D_OK | D_LEN : D_OK)) || ((flags & D_NO64) && ctxt->mode == EMU_MODE_64) ||
 	    ((flags & D_ONLY64) && ctxt->mode != EMU_MODE_64) || (insn->vex && !(flags & (D_VEX | D_VEXONLY))) ||
 	    (!insn->vex && (flags & D_VEXONLY)))
 		return EMU_UNHANDLED;
@@ -526,6 +540,10 @@ enum emu_result emu_decode(struct emu_ctxt *ctxt)
 		if (flags & D_CTRL)
 			insn->mod = 3; /* MOV CR/DR ignore mod: always a register, never a displacement */
 		r = group_check(ctxt, insn);
+		/* The group members the emulator leaves to others (VMMCALL, XSETBV, MONITOR, RDTSCP, LLDT, far
+		 * JMP...) have the shape of their group; AMD's XOP (8F with reg != 0) is a prefix of another map. */
+		if (r == EMU_UNHANDLED && ctxt->length_only && !(insn->map == 0 && insn->opcode == 0x8f))
+			r = EMU_OK;
 		if (r != EMU_OK)
 			return r;
 		if (insn->mod != 3) {

@@ -53,9 +53,11 @@ static inline struct svm_vcpu *to_svm(struct vcpu *v)
 void svm_enter(u64 *regs, hpa_t vmcb_pa, hpa_t host_save_pa);
 
 void svm_decode_exit(struct vcpu *v);
+void svm_exit_insn_len(struct vcpu *v);
 
-/* Length of the instruction that caused an exit, for CPUs without next-RIP saving: the intercepted instruction's
- * encoding plus its prefixes, when the bytes at RIP are that instruction; 0 when they are not. */
-unsigned int svm_insn_len(u64 exit_code, const u8 *bytes, unsigned int avail, bool long_mode, bool cs_d);
+/* For CPUs without next-RIP saving (svm_nrip.c): whether a decoded instruction is one the intercept exit_code
+ * stops, so that its decoded length is the length to step over. */
+struct emu_insn;
+bool svm_insn_is_intercepted(u64 exit_code, const struct emu_insn *insn);
 
 #endif

@@ -8,6 +8,7 @@
 #include "kernel/percpu.h"
 #include "hv/errno.h"
 #include "hv/log.h"
+#include "vm/emulate/emulate.h"
 #include "vm/vcpu.h"
 
 /* A fresh ASID for this vCPU on this CPU. When the CPU runs out, a new generation starts: every ASID of the old one
@@ -86,28 +87,63 @@ int svm_vcpu_run(struct vcpu *v)
 	svm_nmi_after_exit(v);
 	svm_decode_exit(v);
 	reinject_interrupted_event(v, s);
+	svm_exit_insn_len(v); /* after the re-injection: it may queue a fault of its own */
 	return 0;
 }
 
-static bool in_long_mode(struct svm_vcpu *s)
-{
-	return (s->vmcb->save.efer & EFER_LMA) && (s->vmcb->save.cs.attrib & BIT(9));
-}
-
-/* Length of the intercepted instruction: NRIPS gives it; else the IOIO exit info does for port I/O; else decode. */
-static u32 exit_insn_len(struct vcpu *v, u64 code)
+/*
+ * Length of the intercepted instruction: NRIPS gives it; else the IOIO exit info does for port I/O (EXITINFO2 is the
+ * next RIP with or without NRIPS, APM Vol. 2 15.10.2); else the emulator's decoder reads it at CS:RIP through the
+ * guest's paging (vcpu_decode_insn). 0 when the bytes there are not the instruction the exit names; -1 when their
+ * fetch faulted and the fault is queued for the guest instead.
+ */
+static int exit_insn_len(struct vcpu *v, u64 code)
 {
 	struct svm_vcpu *s = to_svm(v);
-	u8 bytes[15];
+	struct emu_insn insn;
 
 	if (svm_caps.nrips && s->vmcb->control.next_rip)
-		return (u32)(s->vmcb->control.next_rip - s->vmcb->save.rip);
+		return (int)(s->vmcb->control.next_rip - s->vmcb->save.rip);
 	if (code == SVM_EXIT_IOIO)
-		return (u32)(s->vmcb->control.exit_info_2 - s->vmcb->save.rip);
-	int n = vcpu_fetch_insn(v, bytes, sizeof(bytes));
-	if (n <= 0)
+		return (int)(s->vmcb->control.exit_info_2 - s->vmcb->save.rip);
+	int r = vcpu_decode_insn(v, &insn);
+	if (r)
+		return r > 0 ? -1 : 0;
+	if (!svm_insn_is_intercepted(code, &insn)) {
+		if (vcpu_may_log(v))
+			vm_log(v->vm, LOG_WARN, "SVM exit 0x%llx at RIP 0x%llx: the bytes there are another instruction\n",
+			       (unsigned long long)code, (unsigned long long)s->vmcb->save.rip);
 		return 0;
-	return svm_insn_len(code, bytes, (unsigned)n, in_long_mode(s), s->vmcb->save.cs.attrib & BIT(10));
+	}
+	return insn.len;
+}
+
+/* The length of every instruction the common code steps over, once the exit is decoded. Stepping over an
+ * instruction of unknown length would corrupt the guest: such an exit is left unhandled. */
+void svm_exit_insn_len(struct vcpu *v)
+{
+	struct vm_exit *e = &v->exit;
+
+	switch (e->reason) {
+	case EXIT_CPUID:
+	case EXIT_HLT:
+	case EXIT_HYPERCALL:
+	case EXIT_NOP:
+	case EXIT_IO:
+	case EXIT_MSR_READ:
+	case EXIT_MSR_WRITE:
+	case EXIT_XSETBV: {
+		int len = exit_insn_len(v, to_svm(v)->vmcb->control.exit_code);
+		if (len < 0)
+			e->reason = EXIT_EVENT_QUEUED;
+		else if (!len)
+			e->reason = EXIT_UNKNOWN;
+		e->insn_len = len > 0 ? (u32)len : 0;
+		break;
+	}
+	default:
+		break;
+	}
 }
 
 static int decode_npf(struct vcpu *v)
@@ -230,23 +266,6 @@ void svm_decode_exit(struct vcpu *v)
 		break;
 	default:
 		e->reason = EXIT_UNKNOWN;
-		break;
-	}
-	switch (e->reason) {
-	case EXIT_CPUID:
-	case EXIT_HLT:
-	case EXIT_HYPERCALL:
-	case EXIT_NOP:
-	case EXIT_IO:
-	case EXIT_MSR_READ:
-	case EXIT_MSR_WRITE:
-	case EXIT_XSETBV:
-		e->insn_len = exit_insn_len(v, code);
-		/* Stepping over an instruction of unknown length would corrupt the guest: treat it as unhandled. */
-		if (!e->insn_len)
-			e->reason = EXIT_UNKNOWN;
-		break;
-	default:
 		break;
 	}
 }
