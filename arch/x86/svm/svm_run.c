@@ -87,7 +87,7 @@ int svm_vcpu_run(struct vcpu *v)
 	svm_nmi_after_exit(v);
 	svm_decode_exit(v);
 	reinject_interrupted_event(v, s);
-	svm_exit_insn_len(v); /* after the re-injection: it may queue a fault of its own */
+	svm_exit_decode_insn(v); /* after the re-injection: it may queue a fault of its own */
 	return 0;
 }
 
@@ -118,13 +118,28 @@ static int exit_insn_len(struct vcpu *v, u64 code)
 	return insn.len;
 }
 
-/* The length of every instruction the common code steps over, once the exit is decoded. Stepping over an
- * instruction of unknown length would corrupt the guest: such an exit is left unhandled. */
-void svm_exit_insn_len(struct vcpu *v)
+/* What the exit needs from the instruction's bytes, once the exit is decoded and an interrupted event re-injected
+ * (a fault of the fetch is queued after it): the CR and GPR of a CR access, and the length of every instruction the
+ * common code steps over. Stepping over an instruction of unknown length would corrupt the guest: such an exit is
+ * left unhandled. */
+void svm_exit_decode_insn(struct vcpu *v)
 {
 	struct vm_exit *e = &v->exit;
+	u64 code = to_svm(v)->vmcb->control.exit_code;
+	int len;
 
 	switch (e->reason) {
+	case EXIT_CR_ACCESS:
+		len = svm_decode_cr_exit(v, code);
+		if (len < 0)
+			e->reason = EXIT_EVENT_QUEUED;
+		else if (!len)
+			e->reason = EXIT_UNKNOWN;
+		break;
+	case EXIT_ENTRY_FAILED:
+		if (!svm_decode_invalid_as_cr_write(v))
+			e->reason = EXIT_ENTRY_FAILED;
+		break;
 	case EXIT_CPUID:
 	case EXIT_HLT:
 	case EXIT_HYPERCALL:
@@ -132,15 +147,14 @@ void svm_exit_insn_len(struct vcpu *v)
 	case EXIT_IO:
 	case EXIT_MSR_READ:
 	case EXIT_MSR_WRITE:
-	case EXIT_XSETBV: {
-		int len = exit_insn_len(v, to_svm(v)->vmcb->control.exit_code);
+	case EXIT_XSETBV:
+		len = exit_insn_len(v, code);
 		if (len < 0)
 			e->reason = EXIT_EVENT_QUEUED;
 		else if (!len)
 			e->reason = EXIT_UNKNOWN;
 		e->insn_len = len > 0 ? (u32)len : 0;
 		break;
-	}
 	default:
 		break;
 	}
@@ -242,8 +256,7 @@ void svm_decode_exit(struct vcpu *v)
 		svm_decode_invlpg_exit(v);
 		break;
 	case SVM_EXIT_CR0_READ ... SVM_EXIT_CR0_READ + 31:
-		if (!svm_decode_cr_exit(v, code))
-			e->reason = EXIT_UNKNOWN;
+		e->reason = EXIT_CR_ACCESS; /* which register and how long: svm_exit_decode_insn reads the instruction */
 		break;
 	case SVM_EXIT_EXCP_BASE ... SVM_EXIT_EXCP_BASE + 31:
 		e->reason = EXIT_EXCEPTION;
@@ -260,9 +273,9 @@ void svm_decode_exit(struct vcpu *v)
 	case SVM_EXIT_ERR:
 	case (u32)SVM_EXIT_ERR:
 		/* VMEXIT_INVALID: VMRUN refused the guest state (APM 15.5.1). Some implementations (QEMU) store it as a
-		 * 32-bit -1, as KVM's u32 exit_code reads it too: either is an entry failure, reported with the VMCB. */
-		if (!svm_decode_invalid_as_cr_write(v))
-			e->reason = EXIT_ENTRY_FAILED;
+		 * 32-bit -1, as KVM's u32 exit_code reads it too: either is an entry failure, reported with the VMCB
+		 * (unless svm_exit_decode_insn finds QEMU's refused CR write there). */
+		e->reason = EXIT_ENTRY_FAILED;
 		break;
 	default:
 		e->reason = EXIT_UNKNOWN;
