@@ -10,8 +10,9 @@
  * APM Vol. 3 1.2.
  *
  * Phases, one TEST line each: insnlen_long (4-level paging, with the 64-bit-only REX cases), insnlen_nopaging,
- * insnlen_paging32 (4K pages), insnlen_pse (4M pages), insnlen_pae (2M pages, EFER.NXE); the three 32-bit paged
- * phases and the long one also run the stale-TLB straddle: an intercepted instruction crossing from page A into page
+ * insnlen_paging32 (4K pages), insnlen_pse (4M pages), insnlen_pae (2M pages, EFER.NXE). Each 32-bit phase also runs
+ * an intercepted instruction in a code segment with a base and a limit that ends at its last byte (phase_cs_limit).
+ * The three 32-bit paged phases and the long one also run the stale-TLB straddle: an intercepted instruction crossing from page A into page
  * B after the guest cleared B's PTE without INVLPG. SDM Vol. 3A 4.10.4.3 lets the CPU use either the old translation
  * (the stub runs) or the new one (#PF, CR2 = B, error code: not present, I/D where 4.7 reports it); a hypervisor that
  * must refetch the instruction for its length (SVM without NRIPS) sees the new one and injects that #PF; a CPU that
@@ -19,6 +20,7 @@
  * lib/mode32 does not offer (the walker's LA57 path is unit-tested, test_gwalk_la57). */
 #include "guest.h"
 #include "mode32.h"
+#include "user.h"
 
 const char test_name[] = "insnlen";
 
@@ -314,24 +316,33 @@ static void build_tables(enum pmode m)
 	}
 }
 
-static bool run32(enum pmode m, struct m32_op *script, const char *mode)
+static bool run32_params(enum pmode m, struct m32_op *script, struct m32_params *p)
 {
-	struct m32_params p = {0};
 	u32 cr4 = (u32)(read_cr4() & ~(CR4_PCIDE | CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PKE));
 
-	p.cr0 = (u32)read_cr0();
+	*p = (struct m32_params){0};
+	p->cr0 = (u32)read_cr0();
 	if (m == NOPAGING)
-		p.cr0 &= ~(u32)CR0_PG;
-	p.cr3 = m == PAE ? (u32)(u64)pdpt : (u32)(u64)pd32;
-	p.cr4 = cr4 | (m == PSE ? CR4_PSE : 0) | (m == PAE ? CR4_PAE : 0);
-	p.efer = (u32)(rdmsr(MSR_EFER) & ~(EFER_LME | EFER_LMA | EFER_NXE)) | (m == PAE ? EFER_NXE : 0);
-	p.ops = (u32)(u64)script;
-	if (mode32_run(&p))
+		p->cr0 &= ~(u32)CR0_PG;
+	p->cr3 = m == PAE ? (u32)(u64)pdpt : (u32)(u64)pd32;
+	p->cr4 = cr4 | (m == PSE ? CR4_PSE : 0) | (m == PAE ? CR4_PAE : 0);
+	p->efer = (u32)(rdmsr(MSR_EFER) & ~(EFER_LME | EFER_LMA | EFER_NXE)) | (m == PAE ? EFER_NXE : 0);
+	p->ops = (u32)(u64)script;
+	return mode32_run(p);
+}
+
+static bool run32(enum pmode m, struct m32_op *script, const char *mode)
+{
+	struct m32_params p;
+
+	if (run32_params(m, script, &p))
 		return true;
 	bad("%s: vector %u (error 0x%x) at 0x%x, CR2 0x%x", mode, p.fatal_vector - 1, p.fatal_error, p.fatal_eip,
 	    p.fatal_cr2);
 	return false;
 }
+
+static void phase_cs_limit(enum pmode m, const char *name);
 
 static void phase32(enum pmode m, const char *name)
 {
@@ -372,7 +383,76 @@ static void phase32(enum pmode m, const char *name)
 				bad("%s: straddle: vector %u, not #PF", name, ops[2].fault - 1);
 		}
 	}
+	phase_cs_limit(m, name);
 	phase_end(name, before);
+}
+
+/* ---- CS base and limit (32-bit protected mode) ---- */
+
+/* A code segment whose base is not 0 and whose limit ends at the last byte of an intercepted instruction: the length
+ * fetch must read the bytes at CS.base + EIP and must not fault on the bytes past the limit (the instruction does
+ * not need them); then the CPU's own fetch of the next instruction is #GP(0) at EIP = limit + 1 (SDM Vol. 3A 5.3),
+ * which proves RIP advanced by exactly the length. The stub far-calls into the segment; the #GP ends the script.
+ * (INT3s follow the instruction, for QEMU's TCG, which does not check the limit on fetches: its #BP is the proof.) */
+#define SEL_LIMITED 0x48
+#define LIM_OFF	    0x100 /* EIP of the instruction in the limited segment */
+#define LIM_AT	    0x800 /* and its place in code[0] */
+static u64 gdt_copy[10] __attribute__((aligned(16)));
+
+struct dtr64 {
+	u16 limit;
+	u64 base;
+} __attribute__((packed));
+
+static void install_limited_cs(u32 base, u32 limit)
+{
+	struct dtr64 d;
+
+	user_init(); /* the GDT mode32 runs on: copy it and add one descriptor */
+	asm volatile("sgdt %0" : "=m"(d));
+	if (d.base != (u64)gdt_copy) {
+		if ((u32)d.limit + 1 > SEL_LIMITED)
+			test_fail("the GDT has %u bytes: no room for a test descriptor", d.limit + 1);
+		memcpy(gdt_copy, (const void *)d.base, d.limit + 1);
+		d.base = (u64)gdt_copy;
+	}
+	d.limit = sizeof(gdt_copy) - 1;
+	/* 32-bit code, execute/read, DPL 0, present, byte granular. */
+	gdt_copy[SEL_LIMITED / 8] = (limit & 0xffff) | (u64)(base & 0xffffff) << 16 | 0x9aULL << 40 |
+				    (u64)((limit >> 16) & 0xf) << 48 | 0x4ULL << 52 | (u64)(base >> 24) << 56;
+	asm volatile("lgdt %0" : : "m"(d) : "memory");
+}
+
+static void phase_cs_limit(enum pmode m, const char *name)
+{
+	static const struct icase c = IC("cs-limited 66 cs cpuid", CPUID0, false, 0x66, 0x2e, 0x0f, 0xa2);
+	u32 base = (u32)(u64)code[0] + LIM_AT - LIM_OFF;
+	u8 *p = code[0];
+	struct m32_params prm = {0};
+
+	install_limited_cs(base, LIM_OFF + c.n - 1);
+	memset(code[0], 0xcc, sizeof(code[0]));
+	build_stub(p, &c); /* the same head; the instruction itself is replaced by the far call */
+	p += STUB_HEAD;
+	*p++ = 0x9a; /* CALL ptr16:32 */
+	u32 off = LIM_OFF;
+	memcpy(p, &off, 4);
+	p[4] = SEL_LIMITED;
+	p[5] = 0;
+	memcpy(code[0] + LIM_AT, c.b, c.n);
+	ops[0] = (struct m32_op){.kind = M32_FETCH, .addr = (u32)(u64)code[0]};
+	ops[1] = (struct m32_op){.kind = M32_END};
+	build_tables(m);
+	bool ran = run32_params(m, ops, &prm);
+	if (!ran && prm.fatal_vector == 13 + 1 && prm.fatal_error == 0 && prm.fatal_eip == (u32)(LIM_OFF + c.n))
+		return;
+	/* QEMU's TCG does not check CS's limit on instruction fetches: it runs the INT3 past the limit, whose #BP
+	 * (a trap) reports the EIP after it. Still exactly one byte past the instruction. */
+	if (!ran && prm.fatal_vector == 3 + 1 && prm.fatal_eip == (u32)(LIM_OFF + c.n + 1))
+		return;
+	bad("%s: %s: want #GP(0) at EIP 0x%x past the limit, got %s vector %d error 0x%x at EIP 0x%x", name, c.name,
+	    LIM_OFF + c.n, prm.fatal_vector ? "" : "no fault,", (int)prm.fatal_vector - 1, prm.fatal_error,
+	    prm.fatal_eip);
 }
 
 int test_main(void)
