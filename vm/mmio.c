@@ -656,10 +656,26 @@ int vcpu_decode_insn(struct vcpu *v, struct emu_insn *insn)
 {
 	struct emu_env env;
 	struct emu_ctxt c;
+	struct vcpu_segment cs;
+	u64 rflags = virt_ops->get_rflags(v);
 
+	/* Every intercept without NRIPS comes this way: only what the decode reads (the mode, CS, the fetch), not
+	 * ctxt_init's full emulator context. */
 	env_init(&env, v);
-	ctxt_init(&c, &env, v);
-	c.length_only = true;
+	virt_ops->get_segment(v, SEG_CS, &cs);
+	c = (struct emu_ctxt){
+		.rip = virt_ops->get_rip(v),
+		.rflags = rflags,
+		.mode = emu_mode_of(virt_ops->get_cr(v, 0) & CR0_PE, rflags & RFLAGS_VM, env.mode.lma,
+				    cs.attr & SEG_ATTR_L, cs.attr & SEG_ATTR_DB),
+		.cpl = env.cpl,
+		.seg_checks = true,
+		.ops = &ops,
+		.opaque = &env,
+		.length_only = true,
+	};
+	c.seg_base[EMU_SEG_CS] = cs.base;
+	c.seg_limit[EMU_SEG_CS] = cs.limit;
 	enum emu_result r = emu_decode(&c);
 	switch (r) {
 	case EMU_OK:
