@@ -616,31 +616,6 @@ int vcpu_cmpxchg_linear(struct vcpu *v, gva_t linear, u64 old, u64 new, unsigned
 	return emu_cmpxchg(&env, linear, &old, &new, size, fault);
 }
 
-/* The bytes at CS:RIP, as many as can be read up to len (CS's limit outside 64-bit mode, the first page that does not
- * translate), for the backends' own matching of an exit to its instruction (task switches). */
-int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len)
-{
-	struct emu_env env;
-	struct emu_fault fault;
-	struct vcpu_segment cs;
-	unsigned int got = 0;
-
-	env_init(&env, v);
-	virt_ops->get_segment(v, SEG_CS, &cs);
-	u64 rip = virt_ops->get_rip(v);
-	bool lm64 = (virt_ops->get_efer(v) & EFER_LMA) && (cs.attr & SEG_ATTR_L);
-	gva_t linear = lm64 ? rip : (u32)(cs.base + rip);
-	if (!lm64)
-		len = (u32)rip > cs.limit ? 0 : (unsigned int)MIN((u64)len, (u64)cs.limit - (u32)rip + 1);
-	while (got < len) {
-		unsigned int n = MIN(len - got, (unsigned int)(PAGE_SIZE - ((linear + got) & (PAGE_SIZE - 1))));
-		if (emu_fetch(&env, linear + got, buf + got, n, &fault))
-			break;
-		got += n;
-	}
-	return got ? (int)got : -EFAULT;
-}
-
 /*
  * The instruction at CS:RIP, decoded by the emulator's decoder for an intercept whose length the backend does not
  * know (SVM without NRIPS: every CPUID, RDMSR, HLT... comes this way). The fetch is the emulator's: the guest's

@@ -4,6 +4,7 @@
  * prefixes in any order, a REX that is not right before the opcode is ignored, of several REX only the last counts,
  * 15 bytes at most; and the fetch: CS's base and limit, a page read only when a byte on it is needed. */
 #include "arch/x86/svm/svm.h"
+#include "vm/emulate/task_switch.h"
 #include "test_emulate_env.h"
 
 #define M64 EMU_MODE_64
@@ -184,4 +185,54 @@ TEST(nrip_length_only_not_emulated)
 	CHECK_EQ(emu_decode(c), EMU_UNHANDLED);
 	c = ENV(M64, 0xe4, 0x80);
 	CHECK_EQ(emu_decode(c), EMU_UNHANDLED);
+}
+
+/* A task switch through an instruction (SVM's TASK_SWITCH intercept has no next RIP either): far CALL and JMP with a
+ * pointer or a memory operand, IRET, INT n; everything else is not a switch. */
+TEST(len_task_switching_instructions)
+{
+	static const struct {
+		enum emu_mode mode;
+		u8 b[15];
+		unsigned int n, len; /* len 0: not a switching instruction */
+	} cases[] = {
+	    {M32, {0xea, 0, 0, 0, 0, 0x38, 0}, 7, 7},	 /* JMP ptr16:32 */
+	    {M32, {0x66, 0xea, 0, 0, 0x38, 0}, 6, 6},	 /* JMP ptr16:16 with 66 */
+	    {M16, {0x9a, 0, 0, 0x38, 0}, 5, 5},		 /* CALL ptr16:16, 16-bit code */
+	    {M16, {0x66, 0x9a, 0, 0, 0, 0, 0x38, 0}, 8, 8}, /* CALL ptr16:32 from 16-bit code */
+	    {M32, {0xcf}, 1, 1},			 /* IRET */
+	    {M32, {0x66, 0xcf}, 2, 2},			 /* IRETW */
+	    {M32, {0xcd, 0x40}, 2, 2},			 /* INT 0x40 */
+	    {M32, {0xcc}, 1, 1},			 /* INT3 */
+	    {M32, {0xce}, 1, 1},			 /* INTO */
+	    {M32, {0xf1}, 1, 1},			 /* INT1 */
+	    {M32, {0xff, 0x1d, 0, 0, 0, 0}, 6, 6},	 /* CALL m16:32 [disp32] */
+	    {M32, {0xff, 0x2c, 0x24}, 3, 3},		 /* JMP m16:32 [esp] (SIB) */
+	    {M32, {0xff, 0x2c, 0x25, 0, 0, 0, 0}, 7, 7},	 /* JMP [disp32] through SIB, no base */
+	    {M16, {0xff, 0x5e, 0x10}, 3, 3},		 /* CALL m16:16 [bp+0x10] */
+	    {M16, {0xff, 0x1e, 0x34, 0x12}, 4, 4},	 /* CALL m16:16 [0x1234] */
+	    {M32, {0x67, 0xff, 0x1e, 0x34, 0x12}, 5, 5},	 /* the same with 67 in 32-bit code */
+	    {M32, {0x2e, 0xff, 0x6d, 0x08}, 4, 4},	 /* CS: JMP m16:32 [ebp+8] */
+	    {M32, {0xf3, 0x26, 0xea, 0, 0, 0, 0, 0x38, 0}, 9, 9}, /* prefixes before a far JMP */
+	    {M32, {0xff, 0xd8}, 2, 0},			 /* register form: #UD, not a switch */
+	    {M32, {0xff, 0x15, 0, 0, 0, 0}, 6, 0},	 /* near CALL */
+	    {M32, {0x0f, 0xa2}, 2, 0},			 /* CPUID */
+	    {M64, {0xea, 0, 0, 0, 0, 0x38, 0}, 7, 0},	 /* far JMP ptr is invalid in 64-bit mode */
+	};
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct emu_ctxt *c = env_reset(cases[i].mode, cases[i].b, cases[i].n);
+		c->length_only = true;
+		unsigned int len = emu_decode(c) == EMU_OK && ts_insn_switches(&c->insn) ? c->insn.len : 0;
+		if (len != cases[i].len)
+			test_fail(__FILE__, __LINE__, "case %u: length %u, want %u", i, len, cases[i].len);
+	}
+	/* A far JMP whose pointer runs into a page that does not translate: the decoder's #PF, not a guess. */
+	struct emu_ctxt *c = env_reset(M32, NULL, 0);
+	static const u8 jmp[] = {0xea, 0, 0, 0, 0};
+	memcpy(env.code + PAGE_SIZE - sizeof(jmp), jmp, sizeof(jmp));
+	c->rip = ENV_CODE + PAGE_SIZE - sizeof(jmp);
+	c->length_only = true;
+	CHECK_EQ(emu_decode(c), EMU_EXCEPTION);
+	CHECK_EQ(c->exc.vector, EMU_VEC_PF);
+	CHECK_EQ(c->exc.cr2, ENV_CODE + PAGE_SIZE);
 }

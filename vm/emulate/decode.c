@@ -27,6 +27,7 @@
 #define D_VEXONLY BIT(14) /* exists only VEX-encoded */
 #define D_LEN	  BIT(15) /* not emulated, but its shape is known: decoded with ctxt->length_only, for the length of an
 			   * intercepted instruction (never executed here: the intercept's handler does it) */
+#define D_FAR	  BIT(16) /* a far pointer: an offset of the operand size, then a selector (imm: selector << 32 | offset) */
 
 /* clang-format off */
 #define ALU_ROW(base)                                                                                                  \
@@ -37,7 +38,7 @@
 #define SSE_MOV (D_OK | D_MODRM | D_SIMD | D_VEX)
 
 /* The one-byte map. */
-static const u16 map0[256] = {
+static const u32 map0[256] = {
 	ALU_ROW(0x00), ALU_ROW(0x08), ALU_ROW(0x10), ALU_ROW(0x18),
 	ALU_ROW(0x20), ALU_ROW(0x28), ALU_ROW(0x30), ALU_ROW(0x38),
 	[0x63] = D_OK | D_MODRM | D_ONLY64,
@@ -68,6 +69,8 @@ static const u16 map0[256] = {
 	[0xd7] = D_OK | D_BYTE,								/* XLAT */
 	[0x90] = D_LEN,									/* NOP, PAUSE */
 	[0xcc] = D_LEN, [0xcd] = D_LEN | D_IMM8, [0xce] = D_LEN | D_NO64, [0xf1] = D_LEN, /* INT3 INT INTO INT1 */
+	[0xcf] = D_LEN,									/* IRET */
+	[0x9a] = D_LEN | D_FAR | D_NO64, [0xea] = D_LEN | D_FAR | D_NO64,		/* far CALL, JMP ptr16:16/32 */
 	[0xe4 ... 0xe7] = D_LEN | D_IMM8, [0xec ... 0xef] = D_LEN,			/* IN, OUT */
 	[0xf4] = D_OK,									/* HLT */
 	[0xf6] = D_OK | D_MODRM | D_BYTE | D_GRP3, [0xf7] = D_OK | D_MODRM | D_GRP3,
@@ -75,7 +78,7 @@ static const u16 map0[256] = {
 };
 
 /* 0F xx. */
-static const u16 map1[256] = {
+static const u32 map1[256] = {
 	[0x00] = D_OK | D_MODRM, [0x01] = D_OK | D_MODRM,				/* groups 6 and 7 */
 	[0x06] = D_OK, [0x08] = D_OK, [0x09] = D_OK,					/* CLTS INVD WBINVD */
 	[0x10] = SSE_MOV, [0x11] = SSE_MOV,						/* MOVUPS/UPD/SS/SD */
@@ -103,7 +106,7 @@ static const u16 map1[256] = {
 };
 
 /* 0F 38 xx. */
-static const u16 map2[256] = {
+static const u32 map2[256] = {
 	[0x2a] = SSE_MOV | D_MEMONLY,							/* MOVNTDQA */
 	[0xf0] = D_OK | D_MODRM, [0xf1] = D_OK | D_MODRM,				/* MOVBE (F2: CRC32) */
 	[0xf2] = D_OK | D_MODRM | D_VEXONLY,						/* ANDN */
@@ -114,12 +117,12 @@ static const u16 map2[256] = {
 };
 
 /* 0F 3A xx. */
-static const u16 map3[256] = {
+static const u32 map3[256] = {
 	[0xf0] = D_OK | D_MODRM | D_IMM8 | D_VEXONLY,					/* RORX */
 };
 /* clang-format on */
 
-static const u16 *const maps[4] = {map0, map1, map2, map3};
+static const u32 *const maps[4] = {map0, map1, map2, map3};
 
 struct decoder {
 	struct emu_ctxt *ctxt;
@@ -474,7 +477,7 @@ enum emu_result emu_decode(struct emu_ctxt *ctxt)
 	struct decoder d = {.ctxt = ctxt};
 	enum emu_result r;
 	bool vex;
-	u16 flags;
+	u32 flags;
 	s64 v;
 
 	memset(insn, 0, sizeof(*insn));
@@ -573,6 +576,17 @@ enum emu_result emu_decode(struct emu_ctxt *ctxt)
 		if (r != EMU_OK)
 			return r;
 		insn->imm = (u64)v;
+	}
+	if (flags & D_FAR) {
+		s64 sel;
+		unsigned int off = insn->op_size == 2 ? 2 : 4;
+		r = next_signed(&d, off, &v);
+		if (r == EMU_OK)
+			r = next_signed(&d, 2, &sel);
+		if (r != EMU_OK)
+			return r;
+		insn->imm = ((u64)sel & 0xffff) << 32 | ((u64)v & emu_size_mask(off));
+		insn->imm_size = (u8)(off + 2);
 	}
 	insn->len = d.pos;
 	return EMU_OK;
