@@ -12,12 +12,12 @@
  * Phases, one TEST line each: insnlen_long (4-level paging, with the 64-bit-only REX cases), insnlen_nopaging,
  * insnlen_paging32 (4K pages), insnlen_pse (4M pages), insnlen_pae (2M pages, EFER.NXE). Each 32-bit phase also runs
  * an intercepted instruction in a code segment with a base and a limit that ends at its last byte (phase_cs_limit).
- * The three 32-bit paged phases and the long one also run the stale-TLB straddle: an intercepted instruction crossing from page A into page
- * B after the guest cleared B's PTE without INVLPG. SDM Vol. 3A 4.10.4.3 lets the CPU use either the old translation
- * (the stub runs) or the new one (#PF, CR2 = B, error code: not present, I/D where 4.7 reports it); a hypervisor that
- * must refetch the instruction for its length (SVM without NRIPS) sees the new one and injects that #PF; a CPU that
- * completes the instruction may fault on the next fetch, right after it. Each outcome is checked in full.
- * 5-level paging is not run: the hypervisor hides LA57 from its guests (CPUID, and CR4.LA57 is reserved for them,
+ * The three 32-bit paged phases and the long one also run the stale-TLB straddle: an intercepted instruction crossing
+ * from page A into page B after the guest cleared B's PTE without INVLPG. SDM Vol. 3A 4.10.4.3 lets the CPU use either
+ * the old translation (the stub runs) or the new one (#PF, CR2 = B, error code: not present, I/D where 4.7 reports it);
+ * a hypervisor that must refetch the instruction for its length (SVM without NRIPS) sees the new one and injects that
+ * #PF; a CPU that completes the instruction may fault on the next fetch, right after it. Each outcome is checked in
+ * full. 5-level paging is not run: the hypervisor hides LA57 from its guests (CPUID, and CR4.LA57 is reserved for them,
  * tests/guests/crvalid.c), so no guest can be in it; the walker's LA57 path, which the length fetch shares with
  * every emulated access, is unit-tested (test_gwalk_la57). */
 #include "guest.h"
@@ -26,25 +26,25 @@
 
 const char test_name[] = "insnlen";
 
-#define MSR_EFER       0xc0000080
-#define MSR_APIC_BASE  0x1b
-#define EFER_LME       (1ULL << 8)
-#define EFER_LMA       (1ULL << 10)
-#define EFER_NXE       (1ULL << 11)
-#define CR0_PG	       (1ULL << 31)
-#define CR4_PSE	       (1ULL << 4)
-#define CR4_PAE	       (1ULL << 5)
-#define CR4_PGE	       (1ULL << 7)
-#define CR4_PCIDE      (1ULL << 17)
-#define CR4_SMEP       (1ULL << 20)
-#define CR4_SMAP       (1ULL << 21)
-#define CR4_PKE	       (1ULL << 22)
-#define EBX_SENTINEL   0x5a5a5a5au
-#define EDX_SENTINEL   0xa5a5a5a5u
-#define NSCAS	       16
-#define STUB_HEAD      26 /* bytes before the instruction under test */
-#define MAP_TOP	       (32u << 20) /* the 32-bit tables identity-map 0..32 MiB (the VM has 32 MiB) */
-#define WIN32	       0x40000000u /* the straddle window in the 32-bit tables: page A, then page B */
+#define MSR_EFER      0xc0000080
+#define MSR_APIC_BASE 0x1b
+#define EFER_LME      (1ULL << 8)
+#define EFER_LMA      (1ULL << 10)
+#define EFER_NXE      (1ULL << 11)
+#define CR0_PG	      (1ULL << 31)
+#define CR4_PSE	      (1ULL << 4)
+#define CR4_PAE	      (1ULL << 5)
+#define CR4_PGE	      (1ULL << 7)
+#define CR4_PCIDE     (1ULL << 17)
+#define CR4_SMEP      (1ULL << 20)
+#define CR4_SMAP      (1ULL << 21)
+#define CR4_PKE	      (1ULL << 22)
+#define EBX_SENTINEL  0x5a5a5a5au
+#define EDX_SENTINEL  0xa5a5a5a5u
+#define NSCAS	      16
+#define STUB_HEAD     26	  /* bytes before the instruction under test */
+#define MAP_TOP	      (32u << 20) /* the 32-bit tables identity-map 0..32 MiB (the VM has 32 MiB) */
+#define WIN32	      0x40000000u /* the straddle window in the 32-bit tables: page A, then page B */
 
 enum kind { CPUID0, RDMSR_APIC, WBINVD };
 
@@ -56,25 +56,27 @@ struct icase {
 	u8 b[15];
 };
 
-#define IC(nm, k, o64, ...) { nm, k, o64, sizeof((u8[]){__VA_ARGS__}), {__VA_ARGS__} }
+/* clang-format off */
+#define IC(nm, k, o64, ...) { .name = nm, .kind = k, .only64 = o64, .n = sizeof((u8[]){__VA_ARGS__}), .b = {__VA_ARGS__} }
+/* clang-format on */
 
 static const struct icase cases[] = {
-	IC("cpuid", CPUID0, false, 0x0f, 0xa2),
-	IC("66 cpuid", CPUID0, false, 0x66, 0x0f, 0xa2),
-	IC("ten segment/size/rep prefixes cpuid", CPUID0, false, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf2,
-	   0xf3, 0x0f, 0xa2),
-	IC("15-byte cpuid", CPUID0, false, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf2, 0xf3, 0x26, 0x2e, 0x36,
-	   0x0f, 0xa2),
-	IC("ds rdmsr", RDMSR_APIC, false, 0x3e, 0x0f, 0x32),
-	IC("67 66 f3 rdmsr", RDMSR_APIC, false, 0x67, 0x66, 0xf3, 0x0f, 0x32),
-	IC("cs 66 wbinvd", WBINVD, false, 0x2e, 0x66, 0x0f, 0x09),
-	IC("67 rex.w rex cpuid", CPUID0, true, 0x67, 0x48, 0x40, 0x0f, 0xa2),
-	IC("rex rex.w rdmsr", RDMSR_APIC, true, 0x40, 0x48, 0x0f, 0x32),
-	IC("rex.w 66 cpuid (REX ignored)", CPUID0, true, 0x48, 0x66, 0x0f, 0xa2),
-	IC("eight REX cpuid", CPUID0, true, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x0f, 0xa2),
-	IC("rex.wrxb f3 cs rex.wrxb rdmsr", RDMSR_APIC, true, 0x4f, 0xf3, 0x2e, 0x4f, 0x0f, 0x32),
-	IC("15-byte rex cpuid", CPUID0, true, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf2, 0xf3, 0x48, 0x2e,
-	   0x41, 0x0f, 0xa2),
+    IC("cpuid", CPUID0, false, 0x0f, 0xa2),
+    IC("66 cpuid", CPUID0, false, 0x66, 0x0f, 0xa2),
+    IC("ten segment/size/rep prefixes cpuid", CPUID0, false, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf2, 0xf3,
+       0x0f, 0xa2),
+    IC("15-byte cpuid", CPUID0, false, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf2, 0xf3, 0x26, 0x2e, 0x36,
+       0x0f, 0xa2),
+    IC("ds rdmsr", RDMSR_APIC, false, 0x3e, 0x0f, 0x32),
+    IC("67 66 f3 rdmsr", RDMSR_APIC, false, 0x67, 0x66, 0xf3, 0x0f, 0x32),
+    IC("cs 66 wbinvd", WBINVD, false, 0x2e, 0x66, 0x0f, 0x09),
+    IC("67 rex.w rex cpuid", CPUID0, true, 0x67, 0x48, 0x40, 0x0f, 0xa2),
+    IC("rex rex.w rdmsr", RDMSR_APIC, true, 0x40, 0x48, 0x0f, 0x32),
+    IC("rex.w 66 cpuid (REX ignored)", CPUID0, true, 0x48, 0x66, 0x0f, 0xa2),
+    IC("eight REX cpuid", CPUID0, true, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x0f, 0xa2),
+    IC("rex.wrxb f3 cs rex.wrxb rdmsr", RDMSR_APIC, true, 0x4f, 0xf3, 0x2e, 0x4f, 0x0f, 0x32),
+    IC("15-byte rex cpuid", CPUID0, true, 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf2, 0xf3, 0x48, 0x2e, 0x41,
+       0x0f, 0xa2),
 };
 
 /* Page 0: the identity-mapped stub; pages 1 and 2: the straddle stub's A and B. */
@@ -162,8 +164,8 @@ static void check_result(const char *mode, const struct icase *c)
 		break;
 	}
 	if (res[4] != want[4])
-		bad("%s: %s: RIP landed %d byte(s) off (EDI moved %d of %d)", mode, c->name,
-		    (int)(want[4] - res[4]), (int)(res[4] - (u32)(u64)scanbuf), NSCAS);
+		bad("%s: %s: RIP landed %d byte(s) off (EDI moved %d of %d)", mode, c->name, (int)(want[4] - res[4]),
+		    (int)(res[4] - (u32)(u64)scanbuf), NSCAS);
 	for (int i = 0; i < 4; i++)
 		if (res[i] != want[i]) {
 			bad("%s: %s: register %d is 0x%x, not 0x%x", mode, c->name, i, res[i], want[i]);
@@ -217,10 +219,11 @@ static void check_straddle(const char *mode, bool faulted, u64 cr2, u64 error, u
 	u64 insn = a + straddle_offset() + STUB_HEAD, end = insn + straddle.n;
 	bool at_insn = cr2 == b && (!rip || rip == insn), after = cr2 == end && (!rip || rip == end);
 	if ((!at_insn && !after) || error != want_ec)
-		bad("%s: straddle: #PF with CR2 0x%llx error 0x%llx at 0x%llx, want error 0x%x and CR2 0x%llx at 0x%llx "
-		    "or CR2 0x%llx after it", mode, (unsigned long long)cr2, (unsigned long long)error,
-		    (unsigned long long)rip, want_ec, (unsigned long long)b, (unsigned long long)insn,
-		    (unsigned long long)end);
+		bad("%s: straddle: #PF with CR2 0x%llx error 0x%llx at 0x%llx, want error 0x%x and CR2 0x%llx at "
+		    "0x%llx "
+		    "or CR2 0x%llx after it",
+		    mode, (unsigned long long)cr2, (unsigned long long)error, (unsigned long long)rip, want_ec,
+		    (unsigned long long)b, (unsigned long long)insn, (unsigned long long)end);
 	else
 		printf("insnlen: %s: straddle over a stale PTE: #PF %s (CR2 0x%llx error 0x%llx)\n", mode,
 		       at_insn ? "at the instruction" : "right after it", (unsigned long long)cr2,
@@ -361,8 +364,8 @@ static void phase32(enum pmode m, const char *name)
 		if (!run32(m, ops, name))
 			continue;
 		if (ops[0].fault)
-			bad("%s: %s: vector %u (error 0x%x, CR2 0x%x)", name, cases[i].name, ops[0].fault - 1, ops[0].error,
-			    ops[0].cr2);
+			bad("%s: %s: vector %u (error 0x%x, CR2 0x%x)", name, cases[i].name, ops[0].fault - 1,
+			    ops[0].error, ops[0].cr2);
 		else
 			check_result(name, &cases[i]);
 	}

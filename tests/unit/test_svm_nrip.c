@@ -81,11 +81,11 @@ TEST(nrip_rex_only_in_long_mode)
 
 TEST(nrip_wrong_instruction_refused)
 {
-	CHECK_EQ(LEN(SVM_EXIT_CPUID, M64, 0xf4), 0);		  /* HLT bytes for a CPUID exit */
+	CHECK_EQ(LEN(SVM_EXIT_CPUID, M64, 0xf4), 0);		   /* HLT bytes for a CPUID exit */
 	CHECK_EQ(LEN(SVM_EXIT_VMMCALL, M64, 0x0f, 0x01, 0xc1), 0); /* VMCALL (Intel) is not VMMCALL */
-	CHECK_EQ(LEN(SVM_EXIT_MSR, M64, 0x0f, 0x31), 0);	  /* RDTSC */
+	CHECK_EQ(LEN(SVM_EXIT_MSR, M64, 0x0f, 0x31), 0);	   /* RDTSC */
 	CHECK_EQ(LEN(SVM_EXIT_IOIO, M64, 0x0f, 0xa2), 0);
-	CHECK_EQ(LEN(SVM_EXIT_XSETBV, M64, 0x0f, 0x01, 0x11), 0); /* LGDT [rcx], not the register form */
+	CHECK_EQ(LEN(SVM_EXIT_XSETBV, M64, 0x0f, 0x01, 0x11), 0);      /* LGDT [rcx], not the register form */
 	CHECK_EQ(LEN(SVM_EXIT_CPUID, M64, 0x8f, 0xe8, 0x78, 0xa2), 0); /* XOP, not a group-1A POP */
 }
 
@@ -196,28 +196,28 @@ TEST(len_task_switching_instructions)
 		u8 b[15];
 		unsigned int n, len; /* len 0: not a switching instruction */
 	} cases[] = {
-	    {M32, {0xea, 0, 0, 0, 0, 0x38, 0}, 7, 7},	 /* JMP ptr16:32 */
-	    {M32, {0x66, 0xea, 0, 0, 0x38, 0}, 6, 6},	 /* JMP ptr16:16 with 66 */
-	    {M16, {0x9a, 0, 0, 0x38, 0}, 5, 5},		 /* CALL ptr16:16, 16-bit code */
-	    {M16, {0x66, 0x9a, 0, 0, 0, 0, 0x38, 0}, 8, 8}, /* CALL ptr16:32 from 16-bit code */
-	    {M32, {0xcf}, 1, 1},			 /* IRET */
-	    {M32, {0x66, 0xcf}, 2, 2},			 /* IRETW */
-	    {M32, {0xcd, 0x40}, 2, 2},			 /* INT 0x40 */
-	    {M32, {0xcc}, 1, 1},			 /* INT3 */
-	    {M32, {0xce}, 1, 1},			 /* INTO */
-	    {M32, {0xf1}, 1, 1},			 /* INT1 */
-	    {M32, {0xff, 0x1d, 0, 0, 0, 0}, 6, 6},	 /* CALL m16:32 [disp32] */
-	    {M32, {0xff, 0x2c, 0x24}, 3, 3},		 /* JMP m16:32 [esp] (SIB) */
-	    {M32, {0xff, 0x2c, 0x25, 0, 0, 0, 0}, 7, 7},	 /* JMP [disp32] through SIB, no base */
-	    {M16, {0xff, 0x5e, 0x10}, 3, 3},		 /* CALL m16:16 [bp+0x10] */
-	    {M16, {0xff, 0x1e, 0x34, 0x12}, 4, 4},	 /* CALL m16:16 [0x1234] */
-	    {M32, {0x67, 0xff, 0x1e, 0x34, 0x12}, 5, 5},	 /* the same with 67 in 32-bit code */
-	    {M32, {0x2e, 0xff, 0x6d, 0x08}, 4, 4},	 /* CS: JMP m16:32 [ebp+8] */
+	    {M32, {0xea, 0, 0, 0, 0, 0x38, 0}, 7, 7},		  /* JMP ptr16:32 */
+	    {M32, {0x66, 0xea, 0, 0, 0x38, 0}, 6, 6},		  /* JMP ptr16:16 with 66 */
+	    {M16, {0x9a, 0, 0, 0x38, 0}, 5, 5},			  /* CALL ptr16:16, 16-bit code */
+	    {M16, {0x66, 0x9a, 0, 0, 0, 0, 0x38, 0}, 8, 8},	  /* CALL ptr16:32 from 16-bit code */
+	    {M32, {0xcf}, 1, 1},				  /* IRET */
+	    {M32, {0x66, 0xcf}, 2, 2},				  /* IRETW */
+	    {M32, {0xcd, 0x40}, 2, 2},				  /* INT 0x40 */
+	    {M32, {0xcc}, 1, 1},				  /* INT3 */
+	    {M32, {0xce}, 1, 1},				  /* INTO */
+	    {M32, {0xf1}, 1, 1},				  /* INT1 */
+	    {M32, {0xff, 0x1d, 0, 0, 0, 0}, 6, 6},		  /* CALL m16:32 [disp32] */
+	    {M32, {0xff, 0x2c, 0x24}, 3, 3},			  /* JMP m16:32 [esp] (SIB) */
+	    {M32, {0xff, 0x2c, 0x25, 0, 0, 0, 0}, 7, 7},	  /* JMP [disp32] through SIB, no base */
+	    {M16, {0xff, 0x5e, 0x10}, 3, 3},			  /* CALL m16:16 [bp+0x10] */
+	    {M16, {0xff, 0x1e, 0x34, 0x12}, 4, 4},		  /* CALL m16:16 [0x1234] */
+	    {M32, {0x67, 0xff, 0x1e, 0x34, 0x12}, 5, 5},	  /* the same with 67 in 32-bit code */
+	    {M32, {0x2e, 0xff, 0x6d, 0x08}, 4, 4},		  /* CS: JMP m16:32 [ebp+8] */
 	    {M32, {0xf3, 0x26, 0xea, 0, 0, 0, 0, 0x38, 0}, 9, 9}, /* prefixes before a far JMP */
-	    {M32, {0xff, 0xd8}, 2, 0},			 /* register form: #UD, not a switch */
-	    {M32, {0xff, 0x15, 0, 0, 0, 0}, 6, 0},	 /* near CALL */
-	    {M32, {0x0f, 0xa2}, 2, 0},			 /* CPUID */
-	    {M64, {0xea, 0, 0, 0, 0, 0x38, 0}, 7, 0},	 /* far JMP ptr is invalid in 64-bit mode */
+	    {M32, {0xff, 0xd8}, 2, 0},				  /* register form: #UD, not a switch */
+	    {M32, {0xff, 0x15, 0, 0, 0, 0}, 6, 0},		  /* near CALL */
+	    {M32, {0x0f, 0xa2}, 2, 0},				  /* CPUID */
+	    {M64, {0xea, 0, 0, 0, 0, 0x38, 0}, 7, 0},		  /* far JMP ptr is invalid in 64-bit mode */
 	};
 	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct emu_ctxt *c = env_reset(cases[i].mode, cases[i].b, cases[i].n);

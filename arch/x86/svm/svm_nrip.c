@@ -16,24 +16,28 @@ struct intercepted {
 };
 
 static const struct intercepted intercepted[] = {
-	{ SVM_EXIT_CPUID, 1, 0xa2, NO_MODRM },
-	{ SVM_EXIT_HLT, 0, 0xf4, NO_MODRM },
-	{ SVM_EXIT_VMMCALL, 1, 0x01, 0xd9 },
-	{ SVM_EXIT_MSR, 1, 0x32, NO_MODRM }, /* RDMSR */
-	{ SVM_EXIT_MSR, 1, 0x30, NO_MODRM }, /* WRMSR */
-	{ SVM_EXIT_INVD, 1, 0x08, NO_MODRM },
-	{ SVM_EXIT_WBINVD, 1, 0x09, NO_MODRM },
-	/* QEMU's TCG reports INVD under the WBINVD exit code (seen with -cpu max); both are the same no-op here. */
-	{ SVM_EXIT_WBINVD, 1, 0x08, NO_MODRM },
-	{ SVM_EXIT_XSETBV, 1, 0x01, 0xd1 },
-	{ SVM_EXIT_RDPMC, 1, 0x33, NO_MODRM },
-	{ SVM_EXIT_MONITOR, 1, 0x01, 0xc8 },
-	{ SVM_EXIT_MWAIT, 1, 0x01, 0xc9 },
-	/* IN and OUT: the IOIO exit gives the next RIP in EXITINFO2 whatever NRIPS says, so this is for completeness. */
-	{ SVM_EXIT_IOIO, 0, 0xe4, NO_MODRM }, { SVM_EXIT_IOIO, 0, 0xe5, NO_MODRM },
-	{ SVM_EXIT_IOIO, 0, 0xe6, NO_MODRM }, { SVM_EXIT_IOIO, 0, 0xe7, NO_MODRM },
-	{ SVM_EXIT_IOIO, 0, 0xec, NO_MODRM }, { SVM_EXIT_IOIO, 0, 0xed, NO_MODRM },
-	{ SVM_EXIT_IOIO, 0, 0xee, NO_MODRM }, { SVM_EXIT_IOIO, 0, 0xef, NO_MODRM },
+    {SVM_EXIT_CPUID, 1, 0xa2, NO_MODRM},
+    {SVM_EXIT_HLT, 0, 0xf4, NO_MODRM},
+    {SVM_EXIT_VMMCALL, 1, 0x01, 0xd9},
+    {SVM_EXIT_MSR, 1, 0x32, NO_MODRM}, /* RDMSR */
+    {SVM_EXIT_MSR, 1, 0x30, NO_MODRM}, /* WRMSR */
+    {SVM_EXIT_INVD, 1, 0x08, NO_MODRM},
+    {SVM_EXIT_WBINVD, 1, 0x09, NO_MODRM},
+    /* QEMU's TCG reports INVD under the WBINVD exit code (seen with -cpu max); both are the same no-op here. */
+    {SVM_EXIT_WBINVD, 1, 0x08, NO_MODRM},
+    {SVM_EXIT_XSETBV, 1, 0x01, 0xd1},
+    {SVM_EXIT_RDPMC, 1, 0x33, NO_MODRM},
+    {SVM_EXIT_MONITOR, 1, 0x01, 0xc8},
+    {SVM_EXIT_MWAIT, 1, 0x01, 0xc9},
+    /* IN and OUT: the IOIO exit gives the next RIP in EXITINFO2 whatever NRIPS says, so this is for completeness. */
+    {SVM_EXIT_IOIO, 0, 0xe4, NO_MODRM},
+    {SVM_EXIT_IOIO, 0, 0xe5, NO_MODRM},
+    {SVM_EXIT_IOIO, 0, 0xe6, NO_MODRM},
+    {SVM_EXIT_IOIO, 0, 0xe7, NO_MODRM},
+    {SVM_EXIT_IOIO, 0, 0xec, NO_MODRM},
+    {SVM_EXIT_IOIO, 0, 0xed, NO_MODRM},
+    {SVM_EXIT_IOIO, 0, 0xee, NO_MODRM},
+    {SVM_EXIT_IOIO, 0, 0xef, NO_MODRM},
 };
 
 bool svm_insn_is_intercepted(u64 exit_code, const struct emu_insn *insn)
