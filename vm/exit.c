@@ -27,7 +27,7 @@ static const char *const exit_names[NR_EXIT_REASONS] = {
 	[EXIT_NMI] = "nmi", [EXIT_INTR_WINDOW] = "intr-window", [EXIT_TRIPLE_FAULT] = "triple-fault",
 	[EXIT_INIT] = "init", [EXIT_XSETBV] = "xsetbv", [EXIT_INVLPG] = "invlpg", [EXIT_PREEMPTION] = "preemption",
 	[EXIT_UD] = "ud", [EXIT_GP] = "gp", [EXIT_NOP] = "nop", [EXIT_ENTRY_FAILED] = "entry-failed",
-	[EXIT_TASK_SWITCH] = "task-switch",
+	[EXIT_TASK_SWITCH] = "task-switch", [EXIT_EVENT_QUEUED] = "event-queued",
 	[EXIT_UNKNOWN] = "unknown",
 };
 
@@ -465,6 +465,7 @@ static int (*const exit_handlers[NR_EXIT_REASONS])(struct vcpu *v) = {
 	[EXIT_NOP] = handle_nop,
 	[EXIT_ENTRY_FAILED] = handle_entry_failed,
 	[EXIT_TASK_SWITCH] = vcpu_task_switch,
+	[EXIT_EVENT_QUEUED] = handle_nothing,
 	/* EXIT_UNKNOWN and anything new fall to unhandled_exit. */
 };
 

@@ -30,6 +30,8 @@ enum exit_reason {
 	EXIT_NOP,           /* an instruction to step over without effect (INVD, WBINVD) */
 	EXIT_ENTRY_FAILED,  /* VM entry failed: invalid guest state, or a VMfail */
 	EXIT_TASK_SWITCH,   /* a hardware task switch: task.{sel,source,skip,...} (vm/task_switch.c emulates it) */
+	EXIT_EVENT_QUEUED,  /* the backend already queued the guest's exception (the fetch for an intercepted
+			     * instruction's length faulted): nothing to do, the guest takes it at the entry */
 	EXIT_UNKNOWN,       /* a hardware exit the backend does not decode: hw_reason says which */
 	NR_EXIT_REASONS
 };

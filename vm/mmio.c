@@ -16,6 +16,7 @@ struct emu_env {
 	struct gwalk_mode mode;
 	u64 cr3;
 	u8 cpl;
+	u64 pdptes[4]; /* PAE under TDP: the PDPTEs as the CPU's walk reads them (walk_time_pdptes) */
 };
 
 static int walk_read_gpa(void *opaque, gpa_t gpa, void *buf, unsigned int len)
@@ -68,12 +69,34 @@ void vcpu_paging_mode(struct vcpu *v, struct gwalk_mode *mode)
 		mode->pdptes = v->pdptes;
 }
 
+/*
+ * PAE paging under TDP: the backend keeps no PDPTE registers, and on SVM there are none to keep: with nested paging
+ * the CPU reads the PDPTEs from memory during each walk (there is no VMCB field for them; KVM re-reads them too).
+ * QEMU's walk then sets the accessed flag, bit 5, in the PDPTE, and checks only bits 63:MAXPHYADDR. The APM's legacy
+ * PDPE format still lists bits 2:1 and 8:5 as MBZ, and gwalk checks them, as it must for PDPTE registers loaded at a
+ * CR3 load (vm/pdptes.c validates those then, as the SDM 4.4.1 load does). A check at walk time of a bit the CPU's
+ * own walk set would fault every emulated access, and every fetch for an intercepted instruction's length, of a PAE
+ * guest: so the walk is given the PDPTEs as read now, with those bits ignored, as KVM's walker checks only P in a
+ * PDPTE (its reserved bits are load_pdptrs' business). Left to gwalk to read (and fault) when the PDPT is not RAM.
+ */
+static void walk_time_pdptes(struct emu_env *env)
+{
+	for (unsigned int i = 0; i < 4; i++) {
+		if (mmu_read_gpte(&env->v->vm->mmu, (env->cr3 & 0xffffffe0) + i * 8, &env->pdptes[i], 8))
+			return;
+		env->pdptes[i] &= ~(GENMASK_ULL(8, 5) | GENMASK_ULL(2, 1));
+	}
+	env->mode.pdptes = env->pdptes;
+}
+
 static void env_init(struct emu_env *env, struct vcpu *v)
 {
 	env->v = v;
 	env->cr3 = virt_ops->get_cr(v, 3);
 	env->cpl = (u8)virt_ops->get_cpl(v);
 	vcpu_paging_mode(v, &env->mode);
+	if (env->mode.pg && env->mode.pae && !env->mode.lma && !env->mode.pdptes)
+		walk_time_pdptes(env);
 }
 
 /* Translate for an access; 0 with *gpa, EMU_CB_FAULT with the guest's exception, or a negative errno. */
@@ -593,24 +616,55 @@ int vcpu_cmpxchg_linear(struct vcpu *v, gva_t linear, u64 old, u64 new, unsigned
 	return emu_cmpxchg(&env, linear, &old, &new, size, fault);
 }
 
-int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len)
+/*
+ * The instruction at CS:RIP, decoded by the emulator's decoder for an intercept whose length the backend does not
+ * know (SVM without NRIPS: every CPUID, RDMSR, HLT... comes this way). The fetch is the emulator's: the guest's
+ * paging in whatever mode it is (TDP or shadow), CS's base and limit, A bits set as the CPU sets them, and a page
+ * read only when a byte on it is needed. The CPU fetched the same bytes to execute the instruction, so a fault here
+ * means the guest changed its tables or its code under the instruction (without the invalidation that would make
+ * the CPU see it): the guest then gets the fault the fetch hit, as the CPU would have raised it with the new
+ * translation (SDM Vol. 3A 4.10.4.3 leaves either translation possible). Returns 0 with *insn, 1 when the fault is
+ * now queued for the guest (the instruction is not done: RIP stays), or a negative errno when the bytes are not an
+ * instruction the decoder knows.
+ */
+int vcpu_decode_insn(struct vcpu *v, struct emu_insn *insn)
 {
 	struct emu_env env;
-	struct emu_fault fault;
+	struct emu_ctxt c;
 	struct vcpu_segment cs;
-	unsigned int got = 0;
+	u64 rflags = virt_ops->get_rflags(v);
 
-	/* Only CS and the mode matter here (every exit without NRIPS comes this way): no full emulator context. */
+	/* Every intercept without NRIPS comes this way: only what the decode reads (the mode, CS, the fetch), not
+	 * ctxt_init's full emulator context. */
 	env_init(&env, v);
 	virt_ops->get_segment(v, SEG_CS, &cs);
-	u64 rip = virt_ops->get_rip(v);
-	bool lm64 = (virt_ops->get_efer(v) & EFER_LMA) && (cs.attr & SEG_ATTR_L);
-	gva_t linear = lm64 ? rip : (u32)(cs.base + rip);
-	while (got < len) {
-		unsigned int n = MIN(len - got, (unsigned int)(PAGE_SIZE - ((linear + got) & (PAGE_SIZE - 1))));
-		if (emu_fetch(&env, linear + got, buf + got, n, &fault))
-			break;
-		got += n;
+	c = (struct emu_ctxt){
+		.rip = virt_ops->get_rip(v),
+		.rflags = rflags,
+		.mode = emu_mode_of(virt_ops->get_cr(v, 0) & CR0_PE, rflags & RFLAGS_VM, env.mode.lma,
+				    cs.attr & SEG_ATTR_L, cs.attr & SEG_ATTR_DB),
+		.cpl = env.cpl,
+		.seg_checks = true,
+		.ops = &ops,
+		.opaque = &env,
+		.length_only = true,
+	};
+	c.seg_base[EMU_SEG_CS] = cs.base;
+	c.seg_limit[EMU_SEG_CS] = cs.limit;
+	enum emu_result r = emu_decode(&c);
+	switch (r) {
+	case EMU_OK:
+		*insn = c.insn;
+		return 0;
+	case EMU_EXCEPTION:
+		/* Not #UD: the CPU raises that before the intercept, so a decode that says #UD has other bytes. */
+		if (c.exc.vector == EXC_UD)
+			return -EINVAL;
+		finish(v, &c, r, INVALID_GPA);
+		return 1;
+	case EMU_ERROR:
+		return c.error ? c.error : -EIO;
+	default:
+		return -EINVAL;
 	}
-	return got ? (int)got : -EFAULT;
 }

@@ -90,15 +90,13 @@ static int state_out(struct vcpu *v, const struct ts_state *s)
 	return 0;
 }
 
-/* The length of the instruction at CS:RIP, when it is one that switches tasks; else 0. */
+/* The length of the instruction at CS:RIP, when it is one that switches tasks; else 0 (also when its fetch faulted:
+ * the fault is then queued, and the guest takes it at the instruction). */
 static unsigned int switching_insn_len(struct vcpu *v)
 {
-	struct vcpu_segment cs;
-	u8 bytes[EMU_MAX_INSN_LEN];
-	int n = vcpu_fetch_insn(v, bytes, sizeof(bytes));
+	struct emu_insn insn;
 
-	virt_ops->get_segment(v, SEG_CS, &cs);
-	return n > 0 ? ts_insn_len(bytes, (unsigned int)n, cs.attr & SEG_ATTR_DB) : 0;
+	return !vcpu_decode_insn(v, &insn) && ts_insn_switches(&insn) ? insn.len : 0;
 }
 
 int vcpu_task_switch(struct vcpu *v)

@@ -69,9 +69,10 @@ int vcpu_emulate_wp(struct vcpu *v, gpa_t gpa);
 #define PIO_STRING_BATCH 1024
 struct emu_pio_string;
 int vcpu_emulate_pio_string(struct vcpu *v, const struct emu_pio_string *io, bool complete);
-/* Fetch up to len instruction bytes at the guest's CS:RIP through its page tables; the count fetched (fewer at an
- * unmapped page boundary), or a negative errno. */
-int vcpu_fetch_insn(struct vcpu *v, u8 *buf, unsigned int len);
+/* Decode the intercepted instruction at CS:RIP for its length (SVM without NRIPS; vm/mmio.c): 0 with *insn, 1 when
+ * its fetch faulted and the fault is queued for the guest, or a negative errno for bytes the decoder does not know. */
+struct emu_insn;
+int vcpu_decode_insn(struct vcpu *v, struct emu_insn *insn);
 
 /* Task switching (vm/task_switch.c, for the exit of that name) and the accesses it makes (vm/mmio.c). */
 struct emu_fault;

@@ -802,3 +802,26 @@ CASES += [
          modules=[(GUEST + "unreal.elf", "vm=unreal mem=64M")],
          expect=PENRYN_EXPECT + UNREAL_EXPECT + UNREAL_CHECKED, forbid=GUEST_NEVER, timeout=600),
 ]
+
+
+# ---- instruction lengths without NRIPS (issue 14 item 3; tests/guests/insnlen.c): CPUID, RDMSR and WBINVD with odd
+# but valid prefixes (several REX, REX before a legacy prefix, 15 bytes) in 4-level, no, 32-bit, PSE and PAE paging,
+# RIP checked after each, and an intercepted instruction straddling into a page whose PTE the guest cleared without
+# INVLPG (the refetch's #PF). QEMU SVM has no NRIPS: the hypervisor decodes every length, with NPT and with shadow
+# paging; Bochs VMX gives the length in the exit (a sanity run of the guest), Bochs zambezi SVM with NRIPS.
+INSNLEN_PHASES = ("long", "nopaging", "paging32", "pse", "pae")
+INSNLEN_MODULES = [(GUEST + "insnlen.elf", "vm=insnlen mem=32M")]
+INSNLEN_EXPECT = [rf"^\[insnlen\] TEST insnlen_{p} PASS" for p in INSNLEN_PHASES] + [
+    r"^\[insnlen\] TEST insnlen PASS", r"^vm insnlen: ended: debug-exit, status 0x1 "]
+INSNLEN_FORBID = GUEST_NEVER + [r"insnlen: FAIL", r"TEST \w+ SKIP", r"unknown"]
+CASES += [
+    Case("qemu-svm-insnlen", "qemu", "max", mem="256M", modules=INSNLEN_MODULES, expect=INSNLEN_EXPECT,
+         forbid=INSNLEN_FORBID, timeout=120),
+    Case("qemu-svm-shadow-insnlen", "qemu", "max", mem="256M", cmdline=SHADOW, modules=INSNLEN_MODULES,
+         expect=INSNLEN_EXPECT + SHADOW_EXPECT, forbid=INSNLEN_FORBID, timeout=120),
+    Case("bochs-vmx-insnlen", "bochs", "corei7_skylake_x", megs=256, modules=INSNLEN_MODULES,
+         expect=INSNLEN_EXPECT, forbid=INSNLEN_FORBID, timeout=900),
+    # NRIPS gives the lengths there, but without DecodeAssists the CR accesses of the mode switches are decoded.
+    Case("bochs-svm-insnlen", "bochs", "zambezi", megs=256, modules=INSNLEN_MODULES,
+         expect=INSNLEN_EXPECT, forbid=INSNLEN_FORBID, timeout=900),
+]

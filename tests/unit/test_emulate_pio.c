@@ -302,6 +302,7 @@ TEST(pio_segment_limits)
 	/* A null (unusable) DS faults in protected mode, and its limit alone counts in real mode. */
 	c = PIO_ENV(M32, 0x6e);
 	c->seg_checks = true;
+	c->seg_limit[EMU_SEG_CS] = 0xffffffff; /* the fetch is checked against CS's limit too */
 	c->seg_flags[EMU_SEG_DS] = EMU_SEGF_UNUSABLE;
 	c->seg_limit[EMU_SEG_DS] = 0xffffffff;
 	CHECK_EQ(env_run(), EMU_EXCEPTION);

@@ -409,35 +409,3 @@ TEST(ts_desc_to_seg_granularity)
 	ts_desc_to_seg(desc(0, 0x67, 0x89, 0), 0x20, &seg);
 	CHECK_EQ(seg.limit, 0x67);
 }
-
-TEST(ts_insn_len_switching_instructions)
-{
-	static const struct {
-		u8 b[15];
-		unsigned int n, len;
-		bool d;
-	} cases[] = {
-	    {{0xea, 0, 0, 0, 0, 0x38, 0}, 7, 7, true},	  /* JMP ptr16:32 */
-	    {{0x66, 0xea, 0, 0, 0x38, 0}, 6, 6, true},	  /* JMP ptr16:16 with 66 */
-	    {{0x9a, 0, 0, 0x38, 0}, 5, 5, false},	  /* CALL ptr16:16, 16-bit code */
-	    {{0xcf}, 1, 1, true},			  /* IRET */
-	    {{0x66, 0xcf}, 2, 2, true},			  /* IRETW */
-	    {{0xcd, 0x40}, 2, 2, true},			  /* INT 0x40 */
-	    {{0xcc}, 1, 1, true},			  /* INT3 */
-	    {{0xff, 0x1d, 0, 0, 0, 0}, 6, 6, true},	  /* CALL m16:32 [disp32] */
-	    {{0xff, 0x2c, 0x24}, 3, 3, true},		  /* JMP m16:32 [esp] (SIB) */
-	    {{0xff, 0x2c, 0x25, 0, 0, 0, 0}, 7, 7, true}, /* JMP [disp32] through SIB, no base */
-	    {{0xff, 0x5e, 0x10}, 3, 3, false},		  /* CALL m16:16 [bp+0x10] */
-	    {{0xff, 0x1e, 0x34, 0x12}, 4, 4, false},	  /* CALL m16:16 [0x1234] */
-	    {{0x67, 0xff, 0x1e, 0x34, 0x12}, 5, 5, true}, /* the same with 67 in 32-bit code */
-	    {{0x2e, 0xff, 0x6d, 0x08}, 4, 4, true},	  /* CS: JMP m16:32 [ebp+8] */
-	    {{0xff, 0xd8}, 2, 0, true},			  /* register form: #UD, not a switch */
-	    {{0xff, 0x15, 0, 0, 0, 0}, 6, 0, true},	  /* near CALL */
-	    {{0x0f, 0xa2}, 2, 0, true},			  /* CPUID */
-	    {{0xea, 0, 0, 0}, 4, 0, true},		  /* truncated */
-	};
-	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		if (ts_insn_len(cases[i].b, cases[i].n, cases[i].d) != cases[i].len)
-			test_fail(__FILE__, __LINE__, "case %u: length %u, want %u", i,
-				  ts_insn_len(cases[i].b, cases[i].n, cases[i].d), cases[i].len);
-}

@@ -25,6 +25,9 @@
 #define D_SIMD	  BIT(12) /* 66/F2/F3 select the instruction (insn->simd) and 66 does not change the operand size */
 #define D_VEX	  BIT(13) /* also has a VEX form, of the same shape */
 #define D_VEXONLY BIT(14) /* exists only VEX-encoded */
+#define D_LEN	  BIT(15) /* not emulated, but its shape is known: decoded with ctxt->length_only, for the length of an
+			   * intercepted instruction (never executed here: the intercept's handler does it) */
+#define D_FAR	  BIT(16) /* a far pointer: an offset of the operand size, then a selector (imm: selector << 32 | offset) */
 
 /* clang-format off */
 #define ALU_ROW(base)                                                                                                  \
@@ -35,7 +38,7 @@
 #define SSE_MOV (D_OK | D_MODRM | D_SIMD | D_VEX)
 
 /* The one-byte map. */
-static const u16 map0[256] = {
+static const u32 map0[256] = {
 	ALU_ROW(0x00), ALU_ROW(0x08), ALU_ROW(0x10), ALU_ROW(0x18),
 	ALU_ROW(0x20), ALU_ROW(0x28), ALU_ROW(0x30), ALU_ROW(0x38),
 	[0x63] = D_OK | D_MODRM | D_ONLY64,
@@ -64,19 +67,25 @@ static const u16 map0[256] = {
 	[0xd0] = D_OK | D_MODRM | D_BYTE, [0xd1] = D_OK | D_MODRM,			/* shift by 1 */
 	[0xd2] = D_OK | D_MODRM | D_BYTE, [0xd3] = D_OK | D_MODRM,			/* shift by CL */
 	[0xd7] = D_OK | D_BYTE,								/* XLAT */
+	[0x90] = D_LEN,									/* NOP, PAUSE */
+	[0xcc] = D_LEN, [0xcd] = D_LEN | D_IMM8, [0xce] = D_LEN | D_NO64, [0xf1] = D_LEN, /* INT3 INT INTO INT1 */
+	[0xcf] = D_LEN,									/* IRET */
+	[0x9a] = D_LEN | D_FAR | D_NO64, [0xea] = D_LEN | D_FAR | D_NO64,		/* far CALL, JMP ptr16:16/32 */
+	[0xe4 ... 0xe7] = D_LEN | D_IMM8, [0xec ... 0xef] = D_LEN,			/* IN, OUT */
 	[0xf4] = D_OK,									/* HLT */
 	[0xf6] = D_OK | D_MODRM | D_BYTE | D_GRP3, [0xf7] = D_OK | D_MODRM | D_GRP3,
 	[0xfe] = D_OK | D_MODRM | D_BYTE, [0xff] = D_OK | D_MODRM,
 };
 
 /* 0F xx. */
-static const u16 map1[256] = {
+static const u32 map1[256] = {
 	[0x00] = D_OK | D_MODRM, [0x01] = D_OK | D_MODRM,				/* groups 6 and 7 */
 	[0x06] = D_OK, [0x08] = D_OK, [0x09] = D_OK,					/* CLTS INVD WBINVD */
 	[0x10] = SSE_MOV, [0x11] = SSE_MOV,						/* MOVUPS/UPD/SS/SD */
 	[0x20 ... 0x23] = D_OK | D_MODRM | D_CTRL,					/* MOV CR, DR */
 	[0x28] = SSE_MOV, [0x29] = SSE_MOV, [0x2b] = SSE_MOV | D_MEMONLY,		/* MOVAPS/APD MOVNTPS/PD */
 	[0x30] = D_OK, [0x32] = D_OK,							/* WRMSR RDMSR */
+	[0x31] = D_LEN, [0x33] = D_LEN, [0xa2] = D_LEN,				/* RDTSC RDPMC CPUID */
 	X16(0x40, D_OK | D_MODRM),							/* CMOVcc */
 	[0x6e] = SSE_MOV, [0x6f] = SSE_MOV, [0x7e] = SSE_MOV, [0x7f] = SSE_MOV,	/* MOVD/Q MOVDQA/U */
 	X16(0x90, D_OK | D_MODRM | D_BYTE),						/* SETcc */
@@ -97,7 +106,7 @@ static const u16 map1[256] = {
 };
 
 /* 0F 38 xx. */
-static const u16 map2[256] = {
+static const u32 map2[256] = {
 	[0x2a] = SSE_MOV | D_MEMONLY,							/* MOVNTDQA */
 	[0xf0] = D_OK | D_MODRM, [0xf1] = D_OK | D_MODRM,				/* MOVBE (F2: CRC32) */
 	[0xf2] = D_OK | D_MODRM | D_VEXONLY,						/* ANDN */
@@ -108,12 +117,12 @@ static const u16 map2[256] = {
 };
 
 /* 0F 3A xx. */
-static const u16 map3[256] = {
+static const u32 map3[256] = {
 	[0xf0] = D_OK | D_MODRM | D_IMM8 | D_VEXONLY,					/* RORX */
 };
 /* clang-format on */
 
-static const u16 *const maps[4] = {map0, map1, map2, map3};
+static const u32 *const maps[4] = {map0, map1, map2, map3};
 
 struct decoder {
 	struct emu_ctxt *ctxt;
@@ -147,6 +156,14 @@ static enum emu_result fetch_more(struct emu_ctxt *ctxt)
 		if (!((u64)((s64)(lin << 16) >> 16) == lin))
 			return emu_raise(ctxt, EMU_VEC_GP, true, 0);
 	} else {
+		/* A code segment is never expand-down: its bytes are [0, limit] (SDM Vol. 3A 5.3). Fetch only up to the
+		 * limit, so that an instruction that ends at the limit decodes; a byte beyond it is #GP(0) only when
+		 * the decode needs it. */
+		if (ctxt->seg_checks) {
+			if (ip > ctxt->seg_limit[EMU_SEG_CS])
+				return emu_raise(ctxt, EMU_VEC_GP, true, 0);
+			n = MIN((u64)n, (u64)ctxt->seg_limit[EMU_SEG_CS] - ip + 1);
+		}
 		lin = (u32)(ctxt->seg_base[EMU_SEG_CS] + ip);
 		n = MIN((u64)n, ip_mask - ip + 1);
 	}
@@ -460,7 +477,7 @@ enum emu_result emu_decode(struct emu_ctxt *ctxt)
 	struct decoder d = {.ctxt = ctxt};
 	enum emu_result r;
 	bool vex;
-	u16 flags;
+	u32 flags;
 	s64 v;
 
 	memset(insn, 0, sizeof(*insn));
@@ -496,7 +513,7 @@ enum emu_result emu_decode(struct emu_ctxt *ctxt)
 	set_sizes(ctxt, insn);
 
 	flags = maps[insn->map][insn->opcode];
-	if (!(flags & D_OK) || ((flags & D_NO64) && ctxt->mode == EMU_MODE_64) ||
+	if (!(flags & (ctxt->length_only ? D_OK | D_LEN : D_OK)) || ((flags & D_NO64) && ctxt->mode == EMU_MODE_64) ||
 	    ((flags & D_ONLY64) && ctxt->mode != EMU_MODE_64) || (insn->vex && !(flags & (D_VEX | D_VEXONLY))) ||
 	    (!insn->vex && (flags & D_VEXONLY)))
 		return EMU_UNHANDLED;
@@ -526,6 +543,10 @@ enum emu_result emu_decode(struct emu_ctxt *ctxt)
 		if (flags & D_CTRL)
 			insn->mod = 3; /* MOV CR/DR ignore mod: always a register, never a displacement */
 		r = group_check(ctxt, insn);
+		/* The group members the emulator leaves to others (VMMCALL, XSETBV, MONITOR, RDTSCP, LLDT, far
+		 * JMP...) have the shape of their group; AMD's XOP (8F with reg != 0) is a prefix of another map. */
+		if (r == EMU_UNHANDLED && ctxt->length_only && !(insn->map == 0 && insn->opcode == 0x8f))
+			r = EMU_OK;
 		if (r != EMU_OK)
 			return r;
 		if (insn->mod != 3) {
@@ -555,6 +576,17 @@ enum emu_result emu_decode(struct emu_ctxt *ctxt)
 		if (r != EMU_OK)
 			return r;
 		insn->imm = (u64)v;
+	}
+	if (flags & D_FAR) {
+		s64 sel;
+		unsigned int off = insn->op_size == 2 ? 2 : 4;
+		r = next_signed(&d, off, &v);
+		if (r == EMU_OK)
+			r = next_signed(&d, 2, &sel);
+		if (r != EMU_OK)
+			return r;
+		insn->imm = ((u64)sel & 0xffff) << 32 | ((u64)v & emu_size_mask(off));
+		insn->imm_size = (u8)(off + 2);
 	}
 	insn->len = d.pos;
 	return EMU_OK;

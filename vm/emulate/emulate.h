@@ -211,7 +211,8 @@ struct emu_ctxt {
 	 * data access outside [base, base + limit] (or, expand-down, not above the limit and within 64K or 4G by D/B)
 	 * raises #GP(0), #SS(0) on SS; in protected mode so do an unusable (null) segment, a write to a code or read-only
 	 * segment and a read of an execute-only one. Without seg_checks only the 4 GiB boundary counts. seg_limit is
-	 * the byte-granular limit (G already applied); seg_flags holds EMU_SEGF_*. Instruction fetches are not checked. */
+	 * the byte-granular limit (G already applied); seg_flags holds EMU_SEGF_*. An instruction fetch is checked
+	 * against CS's limit too: #GP(0) for a byte beyond it that the decode needs, never for one it does not. */
 	bool seg_checks;
 	u32 seg_limit[EMU_NR_SEGS];
 	u8 seg_flags[EMU_NR_SEGS];
@@ -226,6 +227,9 @@ struct emu_ctxt {
 	u8 prefetch[EMU_MAX_INSN_LEN]; /* instruction bytes at rip the exit supplied (SVM decode assists) */
 	u8 prefetch_len;	       /* how many are valid; 0: fetch them all through ops->fetch */
 	u32 rep_batch;		       /* REP iterations per emu_run; 0: EMU_REP_BATCH */
+	bool length_only;	       /* emu_decode for an instruction the CPU already executed and an intercept
+					* stopped (CPUID, RDMSR, VMMCALL...): also decode the opcodes the emulator does not
+					* execute but whose shape it knows, for insn.len (SVM without NRIPS) */
 
 	/* Out. */
 	struct emu_insn insn; /* the last instruction decoded */

@@ -371,69 +371,22 @@ int emu_task_switch(struct ts_state *s, const struct ts_request *req, const stru
 	return 0;
 }
 
-/* The ModRM, SIB and displacement bytes of a memory operand from modrm on; 0 for a register form. */
-static unsigned int modrm_len(const u8 *b, unsigned int n, bool a32)
+bool ts_insn_switches(const struct emu_insn *insn)
 {
-	if (!n)
-		return 0;
-	u8 mod = b[0] >> 6, rm = b[0] & 7;
-	if (mod == 3)
-		return 0;
-	if (!a32)
-		return 1 + (mod == 1 ? 1 : mod == 2 || (mod == 0 && rm == 6) ? 2 : 0);
-	unsigned int len = 1;
-	if (rm == 4) {
-		if (n < 2)
-			return 0;
-		len++;
-		if (mod == 0 && (b[1] & 7) == 5)
-			return len + 4;
-	}
-	return len + (mod == 1 ? 1 : mod == 2 || (mod == 0 && rm == 5) ? 4 : 0);
-}
-
-unsigned int ts_insn_len(const u8 *b, unsigned int n, bool cs_d)
-{
-	bool o32 = cs_d, a32 = cs_d;
-	unsigned int p = 0;
-
-	for (; p < n && p < 14; p++) {
-		u8 c = b[p];
-		if (c == 0x66)
-			o32 = !cs_d;
-		else if (c == 0x67)
-			a32 = !cs_d;
-		else if (!(c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e || c == 0x64 || c == 0x65 || c == 0xf0 ||
-			   c == 0xf2 || c == 0xf3))
-			break;
-	}
-	if (p >= n)
-		return 0;
-	unsigned int len;
-	switch (b[p]) {
+	if (insn->map != 0 || insn->vex || !insn->len)
+		return false;
+	switch (insn->opcode) {
 	case 0x9a: /* CALL ptr16:16/32 */
 	case 0xea: /* JMP ptr16:16/32 */
-		len = p + 1 + (o32 ? 4 : 2) + 2;
-		break;
 	case 0xcf: /* IRET */
 	case 0xcc: /* INT3 */
+	case 0xcd: /* INT imm8 */
 	case 0xce: /* INTO */
 	case 0xf1: /* INT1 */
-		len = p + 1;
-		break;
-	case 0xcd: /* INT imm8 */
-		len = p + 2;
-		break;
-	case 0xff: { /* CALL m16:16/32 (/3), JMP m16:16/32 (/5) */
-		u8 ext = p + 1 < n ? (b[p + 1] >> 3) & 7 : 0;
-		unsigned int m = p + 1 < n ? modrm_len(b + p + 1, n - p - 1, a32) : 0;
-		if ((ext != 3 && ext != 5) || !m)
-			return 0;
-		len = p + 1 + m;
-		break;
-	}
+		return true;
+	case 0xff: /* CALL m16:16/32 (/3), JMP m16:16/32 (/5); their register forms are #UD */
+		return insn->mem && (((insn->modrm >> 3) & 7) == 3 || ((insn->modrm >> 3) & 7) == 5);
 	default:
-		return 0;
+		return false;
 	}
-	return len <= n && len <= 15 ? len : 0;
 }

@@ -86,8 +86,8 @@ void ts_desc_to_seg(u64 desc, u16 sel, struct ts_seg *seg);
 int emu_task_switch(struct ts_state *s, const struct ts_request *req, const struct ts_ops *ops, void *opaque,
 		    struct emu_fault *fault);
 
-/* The length of an instruction that can switch tasks (far CALL and JMP, IRET, INT n, INT3, INTO, INT1), from its
- * first n bytes, outside 64-bit mode (cs_d: CS.D); 0 for anything else. SVM's intercept has no next RIP. */
-unsigned int ts_insn_len(const u8 *bytes, unsigned int n, bool cs_d);
+/* Whether a decoded instruction (emu_decode with length_only) is one that can switch tasks: far CALL and JMP, IRET,
+ * INT n, INT3, INTO, INT1. SVM's intercept has no next RIP: its length is the decoder's. */
+bool ts_insn_switches(const struct emu_insn *insn);
 
 #endif

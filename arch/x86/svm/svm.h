@@ -29,8 +29,9 @@ struct svm_vcpu {
 /* svm_shadow.c */
 void svm_shadow_init(struct svm_vcpu *s);
 void svm_shadow_sync(struct svm_vcpu *s);
-/* Decode a CR access exit (SVM_EXIT_CR0_READ..CR15_WRITE) into v->exit: false if it is not one we emulate. */
-bool svm_decode_cr_exit(struct vcpu *v, u64 code);
+/* Decode a CR access exit (SVM_EXIT_CR0_READ..CR15_WRITE) into v->exit from the instruction's bytes: 1, 0 if they
+ * are not an access of that CR, -1 if their fetch faulted (the fault is queued). */
+int svm_decode_cr_exit(struct vcpu *v, u64 code);
 bool svm_decode_invalid_as_cr_write(struct vcpu *v);
 /* Decode an INVLPG exit: the address and length where DecodeAssists and NRIPS give them, else left to the emulator. */
 void svm_decode_invlpg_exit(struct vcpu *v);
@@ -53,9 +54,11 @@ static inline struct svm_vcpu *to_svm(struct vcpu *v)
 void svm_enter(u64 *regs, hpa_t vmcb_pa, hpa_t host_save_pa);
 
 void svm_decode_exit(struct vcpu *v);
+void svm_exit_decode_insn(struct vcpu *v);
 
-/* Length of the instruction that caused an exit, for CPUs without next-RIP saving: the intercepted instruction's
- * encoding plus its prefixes, when the bytes at RIP are that instruction; 0 when they are not. */
-unsigned int svm_insn_len(u64 exit_code, const u8 *bytes, unsigned int avail, bool long_mode, bool cs_d);
+/* For CPUs without next-RIP saving (svm_nrip.c): whether a decoded instruction is one the intercept exit_code
+ * stops, so that its decoded length is the length to step over. */
+struct emu_insn;
+bool svm_insn_is_intercepted(u64 exit_code, const struct emu_insn *insn);
 
 #endif

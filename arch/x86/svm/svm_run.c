@@ -8,6 +8,7 @@
 #include "kernel/percpu.h"
 #include "hv/errno.h"
 #include "hv/log.h"
+#include "vm/emulate/emulate.h"
 #include "vm/vcpu.h"
 
 /* A fresh ASID for this vCPU on this CPU. When the CPU runs out, a new generation starts: every ASID of the old one
@@ -86,28 +87,77 @@ int svm_vcpu_run(struct vcpu *v)
 	svm_nmi_after_exit(v);
 	svm_decode_exit(v);
 	reinject_interrupted_event(v, s);
+	svm_exit_decode_insn(v); /* after the re-injection: it may queue a fault of its own */
 	return 0;
 }
 
-static bool in_long_mode(struct svm_vcpu *s)
-{
-	return (s->vmcb->save.efer & EFER_LMA) && (s->vmcb->save.cs.attrib & BIT(9));
-}
-
-/* Length of the intercepted instruction: NRIPS gives it; else the IOIO exit info does for port I/O; else decode. */
-static u32 exit_insn_len(struct vcpu *v, u64 code)
+/*
+ * Length of the intercepted instruction: NRIPS gives it; else the IOIO exit info does for port I/O (EXITINFO2 is the
+ * next RIP with or without NRIPS, APM Vol. 2 15.10.2); else the emulator's decoder reads it at CS:RIP through the
+ * guest's paging (vcpu_decode_insn). 0 when the bytes there are not the instruction the exit names; -1 when their
+ * fetch faulted and the fault is queued for the guest instead.
+ */
+static int exit_insn_len(struct vcpu *v, u64 code)
 {
 	struct svm_vcpu *s = to_svm(v);
-	u8 bytes[15];
+	struct emu_insn insn;
 
 	if (svm_caps.nrips && s->vmcb->control.next_rip)
-		return (u32)(s->vmcb->control.next_rip - s->vmcb->save.rip);
+		return (int)(s->vmcb->control.next_rip - s->vmcb->save.rip);
 	if (code == SVM_EXIT_IOIO)
-		return (u32)(s->vmcb->control.exit_info_2 - s->vmcb->save.rip);
-	int n = vcpu_fetch_insn(v, bytes, sizeof(bytes));
-	if (n <= 0)
+		return (int)(s->vmcb->control.exit_info_2 - s->vmcb->save.rip);
+	int r = vcpu_decode_insn(v, &insn);
+	if (r)
+		return r > 0 ? -1 : 0;
+	if (!svm_insn_is_intercepted(code, &insn)) {
+		if (vcpu_may_log(v))
+			vm_log(v->vm, LOG_WARN, "SVM exit 0x%llx at RIP 0x%llx: the bytes there are another instruction\n",
+			       (unsigned long long)code, (unsigned long long)s->vmcb->save.rip);
 		return 0;
-	return svm_insn_len(code, bytes, (unsigned)n, in_long_mode(s), s->vmcb->save.cs.attrib & BIT(10));
+	}
+	return insn.len;
+}
+
+/* What the exit needs from the instruction's bytes, once the exit is decoded and an interrupted event re-injected
+ * (a fault of the fetch is queued after it): the CR and GPR of a CR access, and the length of every instruction the
+ * common code steps over. Stepping over an instruction of unknown length would corrupt the guest: such an exit is
+ * left unhandled. */
+void svm_exit_decode_insn(struct vcpu *v)
+{
+	struct vm_exit *e = &v->exit;
+	u64 code = to_svm(v)->vmcb->control.exit_code;
+	int len;
+
+	switch (e->reason) {
+	case EXIT_CR_ACCESS:
+		len = svm_decode_cr_exit(v, code);
+		if (len < 0)
+			e->reason = EXIT_EVENT_QUEUED;
+		else if (!len)
+			e->reason = EXIT_UNKNOWN;
+		break;
+	case EXIT_ENTRY_FAILED:
+		if (!svm_decode_invalid_as_cr_write(v))
+			e->reason = EXIT_ENTRY_FAILED;
+		break;
+	case EXIT_CPUID:
+	case EXIT_HLT:
+	case EXIT_HYPERCALL:
+	case EXIT_NOP:
+	case EXIT_IO:
+	case EXIT_MSR_READ:
+	case EXIT_MSR_WRITE:
+	case EXIT_XSETBV:
+		len = exit_insn_len(v, code);
+		if (len < 0)
+			e->reason = EXIT_EVENT_QUEUED;
+		else if (!len)
+			e->reason = EXIT_UNKNOWN;
+		e->insn_len = len > 0 ? (u32)len : 0;
+		break;
+	default:
+		break;
+	}
 }
 
 static int decode_npf(struct vcpu *v)
@@ -206,8 +256,7 @@ void svm_decode_exit(struct vcpu *v)
 		svm_decode_invlpg_exit(v);
 		break;
 	case SVM_EXIT_CR0_READ ... SVM_EXIT_CR0_READ + 31:
-		if (!svm_decode_cr_exit(v, code))
-			e->reason = EXIT_UNKNOWN;
+		e->reason = EXIT_CR_ACCESS; /* which register and how long: svm_exit_decode_insn reads the instruction */
 		break;
 	case SVM_EXIT_EXCP_BASE ... SVM_EXIT_EXCP_BASE + 31:
 		e->reason = EXIT_EXCEPTION;
@@ -224,29 +273,12 @@ void svm_decode_exit(struct vcpu *v)
 	case SVM_EXIT_ERR:
 	case (u32)SVM_EXIT_ERR:
 		/* VMEXIT_INVALID: VMRUN refused the guest state (APM 15.5.1). Some implementations (QEMU) store it as a
-		 * 32-bit -1, as KVM's u32 exit_code reads it too: either is an entry failure, reported with the VMCB. */
-		if (!svm_decode_invalid_as_cr_write(v))
-			e->reason = EXIT_ENTRY_FAILED;
+		 * 32-bit -1, as KVM's u32 exit_code reads it too: either is an entry failure, reported with the VMCB
+		 * (unless svm_exit_decode_insn finds QEMU's refused CR write there). */
+		e->reason = EXIT_ENTRY_FAILED;
 		break;
 	default:
 		e->reason = EXIT_UNKNOWN;
-		break;
-	}
-	switch (e->reason) {
-	case EXIT_CPUID:
-	case EXIT_HLT:
-	case EXIT_HYPERCALL:
-	case EXIT_NOP:
-	case EXIT_IO:
-	case EXIT_MSR_READ:
-	case EXIT_MSR_WRITE:
-	case EXIT_XSETBV:
-		e->insn_len = exit_insn_len(v, code);
-		/* Stepping over an instruction of unknown length would corrupt the guest: treat it as unhandled. */
-		if (!e->insn_len)
-			e->reason = EXIT_UNKNOWN;
-		break;
-	default:
 		break;
 	}
 }

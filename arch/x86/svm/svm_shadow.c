@@ -18,22 +18,12 @@
 #include "arch/x86/svm/vmcb.h"
 #include "arch/x86/virt.h"
 #include "kernel/options.h"
+#include "vm/emulate/emulate.h"
 #include "vm/vcpu.h"
 
 #define CR_READ(n) BIT(n)
 #define CR_WRITE(n) BIT(16 + (n))
 #define EXC_PF_BIT BIT(14)
-
-static bool is_prefix(u8 b, bool rex_ok)
-{
-	switch (b) {
-	case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65: /* segment overrides */
-	case 0x66: case 0x67: case 0xf0: case 0xf2: case 0xf3:
-		return true;
-	default:
-		return rex_ok && (b & 0xf0) == 0x40;
-	}
-}
 
 void svm_shadow_init(struct svm_vcpu *s)
 {
@@ -85,59 +75,70 @@ void svm_shadow_sync(struct svm_vcpu *s)
 }
 
 /*
- * Without DecodeAssists the exit names the CR but not the register, and without NRIPS not the length: decode the
- * instruction. MOV to/from CRn is 0F 22 / 0F 20 with a ModRM whose reg field is the CR and whose r/m field is the
- * GPR (mod is ignored: always a register, SDM Vol. 2B MOV-Move to/from Control Registers); CLTS (0F 06) and LMSW with
- * a register operand (0F 01 /6) write CR0 too. Under NPT too, where CR0 and CR4 writes exit (svm_vcpu_create).
+ * Without DecodeAssists the exit names the CR but not the register, and without NRIPS not the length: the
+ * emulator's decoder reads the instruction (vcpu_decode_insn; prefixes, REX and length as the CPU counts them). MOV
+ * to/from CRn is 0F 22 / 0F 20 with a ModRM whose reg field (with REX.R) is the CR and whose r/m field (with REX.B)
+ * is the GPR (mod is ignored: always a register, SDM Vol. 2B MOV-Move to/from Control Registers); AMD's LOCK MOV
+ * CR0 is CR8 (APM Vol. 3 MOV CRn, CR8 legacy access). CLTS (0F 06) and LMSW (0F 01 /6) write CR0 too, SMSW
+ * (0F 01 /4) reads it. Under NPT too, where CR0 and CR4 writes exit (svm_vcpu_create). False when the instruction is
+ * not an access of the CR the exit names.
  */
-bool svm_decode_cr_exit(struct vcpu *v, u64 code)
+static bool cr_exit_from_insn(struct vcpu *v, u64 code, const struct emu_insn *insn)
 {
-	struct svm_vcpu *s = to_svm(v);
 	struct vm_exit *e = &v->exit;
-	bool lm = (s->vmcb->save.efer & EFER_LMA) && (s->vmcb->save.cs.attrib & BIT(9));
-	u8 b[15];
-	int n = vcpu_fetch_insn(v, b, sizeof(b)), i = 0;
-	u8 rex = 0;
+	unsigned int ext = (insn->modrm >> 3) & 7;
 
 	e->reason = EXIT_CR_ACCESS;
-	e->cr.num = code & 0xf;
-	e->cr.write = code >= 0x10;
-	while (i < n && is_prefix(b[i], lm)) {
-		rex = (b[i] & 0xf0) == 0x40 ? b[i] : 0; /* only a REX right before the opcode counts */
-		i++;
-	}
-	if (i + 2 > n || b[i] != 0x0f)
+	e->cr = (typeof(e->cr)){ .num = code & 0xf, .write = code >= 0x10 };
+	if (insn->map != 1 || insn->vex)
 		return false;
-	u8 op = b[i + 1];
-	if (op == 0x06 && e->cr.write && e->cr.num == 0) { /* CLTS */
+	e->insn_len = insn->len;
+	switch (insn->opcode) {
+	case 0x06: /* CLTS */
+		if (!e->cr.write || e->cr.num != 0)
+			return false;
 		e->cr.value_valid = true;
 		e->cr.value = svm_get_cr(v, 0) & ~(u64)CR0_TS;
-		e->insn_len = i + 2;
 		return true;
-	}
-	if (i + 3 > n)
-		return false;
-	u8 modrm = b[i + 2];
-	if (op == 0x01 && ((modrm >> 3) & 7) == 4 && !e->cr.write && e->cr.num == 0) {
-		/* SMSW reads CR0 too (APM: the CR0-read intercept takes it): register or memory, 16 to 64 bits. */
-		e->cr.emulate = true;
-		return true;
-	}
-	if (op == 0x01 && ((modrm >> 3) & 7) == 6 && (modrm >> 6) == 3 && e->cr.write && e->cr.num == 0) {
+	case 0x01:
+		if (e->cr.num != 0 || !insn->has_modrm)
+			return false;
+		/* SMSW reads CR0 (APM: the CR0-read intercept takes it), register or memory, 16 to 64 bits; LMSW from
+		 * memory: both are the emulator's, as the intercept gives no value. */
+		if ((ext == 4 && !e->cr.write) || (ext == 6 && e->cr.write && insn->mod != 3)) {
+			e->cr.emulate = true;
+			return true;
+		}
+		if (ext != 6 || !e->cr.write)
+			return false;
 		/* LMSW: the low 4 bits of CR0 from the register; it can set PE but never clear it (SDM Vol. 2A). */
-		u64 src = v->regs[(modrm & 7) | ((rex & 1) << 3)] & 0xf;
+		u64 src = v->regs[insn->rm] & 0xf, cr0 = svm_get_cr(v, 0);
 		e->cr.value_valid = true;
-		e->cr.value = (svm_get_cr(v, 0) & ~0xeULL) | src | (svm_get_cr(v, 0) & CR0_PE);
-		e->insn_len = i + 3;
+		e->cr.value = (cr0 & ~0xeULL) | src | (cr0 & CR0_PE);
 		return true;
+	case 0x20:
+	case 0x22:
+		if ((insn->opcode == 0x22) != e->cr.write)
+			return false;
+		if ((insn->lock && insn->reg == 0 ? 8u : insn->reg) != e->cr.num)
+			return false;
+		e->cr.gpr = insn->rm;
+		return true;
+	default:
+		return false;
 	}
-	if ((op != 0x20 || e->cr.write) && (op != 0x22 || !e->cr.write))
-		return false;
-	if ((((modrm >> 3) & 7) | ((rex & 4) << 1)) != e->cr.num)
-		return false;
-	e->cr.gpr = (modrm & 7) | ((rex & 1) << 3);
-	e->insn_len = i + 3;
-	return true;
+}
+
+/* 1 with v->exit the CR access, 0 when the bytes are not one of the CR code names, -1 when their fetch faulted and
+ * the fault is queued for the guest. */
+int svm_decode_cr_exit(struct vcpu *v, u64 code)
+{
+	struct emu_insn insn;
+	int r = vcpu_decode_insn(v, &insn);
+
+	if (r)
+		return r > 0 ? -1 : 0;
+	return cr_exit_from_insn(v, code, &insn) ? 1 : 0;
 }
 
 /*
@@ -150,12 +151,14 @@ bool svm_decode_cr_exit(struct vcpu *v, u64 code)
 bool svm_decode_invalid_as_cr_write(struct vcpu *v)
 {
 	static const int crs[] = { 0, 3, 4 };
+	struct emu_insn insn;
 
-	for (unsigned int i = 0; i < ARRAY_SIZE(crs); i++) {
-		v->exit.cr = (typeof(v->exit.cr)){ 0 };
-		if (svm_decode_cr_exit(v, SVM_EXIT_WRITE_CR0 + crs[i]) && !v->exit.cr.emulate)
+	if (vcpu_decode_insn(v, &insn))
+		return false;
+	for (unsigned int i = 0; i < ARRAY_SIZE(crs); i++)
+		if (cr_exit_from_insn(v, SVM_EXIT_WRITE_CR0 + crs[i], &insn) && !v->exit.cr.emulate)
 			return true;
-	}
 	v->exit.cr = (typeof(v->exit.cr)){ 0 };
+	v->exit.insn_len = 0;
 	return false;
 }

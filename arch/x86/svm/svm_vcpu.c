@@ -289,12 +289,21 @@ void svm_set_rflags(struct vcpu *v, u64 rflags)
 	to_svm(v)->vmcb->save.rflags = rflags | BIT(1);
 }
 
-/* The CPU updates LMA in the VMCB as the guest enables paging: derive the guest's view from there. */
+/* The CPU updates LMA in the VMCB as the guest enables paging: derive the guest's view from there. LMA is LME with
+ * CR0.PG by definition (APM Vol. 2 14.6.1, SDM Vol. 3A 10.8.5), and Bochs 2.7 saves EFER without it in compatibility
+ * mode (EFER 0x100 with CR0.PG set, seen at a MOV CR0 exit): taken from the definition, so that the emulator's walk
+ * and decode see IA-32e mode there. */
 u64 svm_get_efer(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
+	u64 efer;
 
-	return s->shadow ? s->g_efer : s->vmcb->save.efer & ~(u64)EFER_SVME;
+	if (s->shadow)
+		return s->g_efer;
+	efer = s->vmcb->save.efer & ~(u64)EFER_SVME;
+	if ((efer & EFER_LME) && (s->vmcb->save.cr0 & CR0_PG))
+		efer |= EFER_LMA;
+	return efer;
 }
 
 /*
