@@ -83,8 +83,11 @@ int svm_vcpu_run(struct vcpu *v)
 	v->regs[VCPU_RSP] = s->vmcb->save.rsp;
 	/* Everything the VMCB holds is now what the CPU last saw; writers below mark what they change. */
 	s->vmcb->control.clean = VMCB_CLEAN_ALL;
-	svm_nmi_after_exit(v);
+	bool nmi_step = svm_nmi_after_exit(v);
 	svm_decode_exit(v);
+	/* The single-step trap over an IRET (svm_nmi.c) was only for the NMI now unblocked: the guest never sees it. */
+	if (nmi_step)
+		v->exit.reason = EXIT_INTR_WINDOW;
 	reinject_interrupted_event(v, s);
 	return 0;
 }
