@@ -199,10 +199,18 @@ static void expect_hits(const char *what, u32 dest, u32 lo, u32 mask)
 			pause();
 	tsc_delay(SETTLE_CYCLES);
 	cli();
-	for (u32 i = 0; i < ncpus; i++)
-		if (hits[i] != want[i])
-			test_fail("%s (ICR 0x%x, destination 0x%x, want CPUs 0x%x): CPU %u took %lu, want %lu", what,
-				  lo | VEC_HIT, dest, mask, i, hits[i], want[i]);
+	u32 got = 0;
+	bool bad = false;
+	for (u32 i = 0; i < ncpus; i++) {
+		got |= (hits[i] != want[i] - (mask >> i & 1)) << i;
+		bad |= hits[i] != want[i];
+	}
+	if (bad && in_x2apic())
+		printf("lapicipi: BSP IRR[95:64] 0x%lx ISR[95:64] 0x%lx PPR 0x%lx TPR 0x%lx LDR 0x%lx\n", rdmsr(0x822),
+		       rdmsr(0x812), rdmsr(0x80a), rdmsr(0x808), rdmsr(MSR_X2_LDR));
+	if (bad)
+		test_fail("%s (ICR 0x%x, destination 0x%x): taken by CPUs 0x%x, want 0x%x (exactly once each)", what,
+			  lo | VEC_HIT, dest, got, mask);
 }
 
 static void test_flat(void)
@@ -287,7 +295,7 @@ static volatile u64 timer_ticks;
 static void on_timer(struct trap_frame *f)
 {
 	timer_ticks++;
-	lapic_eoi();
+	eoi(); /* a tick held in IRR past the periodic phase may come only once the CPU is in x2APIC mode */
 }
 
 static bool wait_ticks(u64 n)
