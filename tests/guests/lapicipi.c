@@ -16,6 +16,8 @@
  *   nmi       nested NMI: the NMI handler sends itself two NMIs through the ICR; neither runs inside it, exactly one
  *             runs right after its IRET, before any instruction of the code the first one interrupted (SDM Vol. 3
  *             6.7.1: NMIs are blocked until the next IRET, and one more is held pending; APM Vol. 2 8.2.3);
+ *   tpr       CR8 is TPR[7:4], both ways, and a TPR raised through CR8 holds back a lower-class interrupt until CR8
+ *             drops (SDM Vol. 3 11.8.6.1, APM Vol. 2 16.6.4);
  *   x2apic    every CPU in x2APIC mode: the LDR derived from the x2APIC ID and read-only, logical (cluster in
  *             31:16, bit in 15:0), 0xFFFFFFFF broadcast, shorthands, the SELF IPI MSR (SDM 11.12.10, 11.12.11).
  * Timeouts are TSC cycles (`timeout=`, default 2e9). */
@@ -436,6 +438,50 @@ static void test_nmi(void)
 	printf("TEST lapicipi_nmi PASS\n");
 }
 
+/* ---- CR8 (BSP, xAPIC) ---- */
+
+static inline u64 read_tpr_cr8(void)
+{
+	u64 v;
+	asm volatile("mov %%cr8, %0" : "=r"(v));
+	return v;
+}
+
+static inline void write_tpr_cr8(u64 v)
+{
+	asm volatile("mov %0, %%cr8" : : "r"(v) : "memory");
+}
+
+static void test_tpr(void)
+{
+	write_tpr_cr8(0xf);
+	if (lapic_read(LAPIC_TPR) != 0xf0)
+		test_fail("tpr: CR8 0xf, but the TPR reads 0x%x, want 0xf0", lapic_read(LAPIC_TPR));
+	/* Class 5 < 15: held in IRR while CR8 says 15, even with IF=1. */
+	sti();
+	lapic_write(LAPIC_ICR_HI, 0);
+	lapic_write(LAPIC_ICR_LO, ICR_FIXED | VEC_HIT);
+	tsc_delay(SETTLE_CYCLES);
+	u64 held = hits[0];
+	u32 irr = lapic_read(0x200 + VEC_HIT / 32 * 0x10) >> (VEC_HIT % 32) & 1;
+	write_tpr_cr8(0);
+	u64 t0 = rdtsc();
+	while (hits[0] == want[0] && rdtsc() - t0 < timeout)
+		pause();
+	tsc_delay(SETTLE_CYCLES);
+	cli();
+	if (held != want[0] || !irr)
+		test_fail("tpr: a vector of class 5 was taken while CR8 was 0xf (IRR bit %u)", irr);
+	if (hits[0] != ++want[0])
+		test_fail("tpr: the held vector was taken %lu times after CR8 went to 0, want once", hits[0] - held);
+	lapic_write(LAPIC_TPR, 0x80);
+	u64 cr8 = read_tpr_cr8();
+	lapic_write(LAPIC_TPR, 0);
+	if (cr8 != 8)
+		test_fail("tpr: TPR 0x80, but CR8 reads 0x%lx, want 8", cr8);
+	printf("TEST lapicipi_tpr PASS\n");
+}
+
 /* ---- x2APIC ---- */
 
 static void test_x2apic(void)
@@ -493,6 +539,7 @@ int test_main(void)
 	test_oneshot();
 	test_periodic();
 	test_nmi();
+	test_tpr();
 	test_x2apic();
 	test_pass();
 }
