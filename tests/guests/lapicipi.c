@@ -241,7 +241,12 @@ static void test_cluster(void)
 	}
 	expect_hits("cluster absent", 0x73, ICR_LOGICAL, 0);
 	expect_hits("cluster 0 bit 2 (nobody)", 0x04, ICR_LOGICAL, 0);
-	expect_hits("cluster broadcast 0xff", 0xff, ICR_LOGICAL, all_mask);
+	/* SDM 11.6.2.2: all destination bits set match every cluster and every APIC in it. Plain QEMU's APIC takes
+	 * 0xff as cluster 15 only: there (no test device) the case is noted, not run. */
+	if (testdev_present)
+		expect_hits("cluster broadcast 0xff", 0xff, ICR_LOGICAL, all_mask);
+	else
+		printf("lapicipi: note: cluster broadcast 0xff not checked without the hypervisor\n");
 	post_command(CMD_FLAT, "flat again");
 	printf("TEST lapicipi_cluster PASS\n");
 }
