@@ -1,10 +1,14 @@
 /* NMI blocking on SVM without vNMI (arch/x86/svm/svm_nmi.c): the IRET intercept, the single step over the IRET when
  * an NMI waits, and which #DB exits are the step's own (hidden) or the guest's (reflected), on a VMCB in memory.
- * The host-timer poll (interrupt shadow, injection) needs this_cpu() and is left to the guest tests. */
+ * this_cpu() reads %gs:0, so GS points at a fake struct percpu (arch_prctl), for the host-timer poll. */
+#include <asm/prctl.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "arch/x86/svm/svm.h"
 #include "arch/x86/virt.h"
+#include "kernel/percpu.h"
 #include "test.h"
 
 u64 tsc_hz = 1000000000;
@@ -14,6 +18,7 @@ void host_timer_arm(u64 deadline)
 	(void)deadline;
 	polls++;
 }
+static struct percpu fake_cpu;
 
 #define TF	 (1ULL << 8)
 #define IF	 (1ULL << 9)
@@ -36,6 +41,9 @@ static struct vcpu *setup(void)
 	vmcb.save.dr6 = DR6_INIT;
 	vmcb.save.rflags = 0x2;
 	polls = 0;
+	fake_cpu.self = &fake_cpu;
+	fake_cpu.host_timer_deadline = ~0ULL;
+	CHECK_EQ(syscall(SYS_arch_prctl, ARCH_SET_GS, &fake_cpu), 0);
 	return &vcpu;
 }
 
@@ -146,6 +154,45 @@ TEST(nmi_no_step_without_pending)
 	CHECK(!svm_nmi_allowed(v));
 	CHECK(!exit_at(v, SVM_EXIT_HLT, RET_TO + 5));
 	CHECK(svm_nmi_allowed(v));
+}
+
+/* An event being injected at the IRET would push our TF, and an IRET with NT set switches tasks (a CPU that does it
+ * itself saves TF in the old TSS): no step then, the host timer polls instead. */
+TEST(nmi_no_step_under_injection_or_nt)
+{
+	struct vcpu *v = setup();
+
+	nmi_injected(v);
+	svm_set_nmi_window(v, true);
+	exit_at(v, SVM_EXIT_IRET, IRET_AT);
+	vmcb.control.event_inj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 13;
+	svm_nmi_before_entry(v);
+	CHECK(!svm.nmi_singlestep && !(vmcb.save.rflags & TF));
+	CHECK_EQ(polls, 1);
+	vmcb.control.event_inj = 0;
+	vmcb.save.rflags |= 1ULL << 14; /* NT */
+	svm_nmi_before_entry(v);
+	CHECK(!svm.nmi_singlestep && !(vmcb.save.rflags & TF));
+	CHECK_EQ(polls, 2);
+	vmcb.save.rflags &= ~(1ULL << 14);
+	svm_nmi_before_entry(v);
+	CHECK(svm.nmi_singlestep && (vmcb.save.rflags & TF));
+	CHECK_EQ(polls, 2);
+}
+
+/* Blocked only by an interrupt shadow: no step, a poll. Nothing pending: neither. */
+TEST(nmi_shadow_polls)
+{
+	struct vcpu *v = setup();
+
+	svm_nmi_before_entry(v);
+	CHECK_EQ(polls, 0);
+	vmcb.control.int_state = SVM_INTERRUPT_SHADOW;
+	CHECK(!svm_nmi_allowed(v));
+	svm_set_nmi_window(v, true);
+	svm_nmi_before_entry(v);
+	CHECK_EQ(polls, 1);
+	CHECK(!(vmcb.save.rflags & TF));
 }
 
 /* An emulated task switch completed the IRET (RIP moved without an exit): NMIs open at the next look. */

@@ -13,7 +13,8 @@
  * next exit from that handler unmasks NMIs early.
  *
  * Blocking by an interrupt shadow or by an event being injected ends within an instruction too, but stepping there
- * would push TF with the event: for those, a pending NMI asks for an early exit with the host timer instead. */
+ * would push TF with the event, and a task-switching IRET (NT set) would save it in a TSS: for those, a pending NMI
+ * asks for an early exit with the host timer instead. */
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/svm/svm.h"
@@ -25,6 +26,7 @@
 
 #define IRET_POLL_US 20 /* how soon after an injection or a shadow a pending NMI looks again */
 #define RFLAGS_TF    BIT(8)
+#define RFLAGS_NT    BIT(14)
 #define DR6_BS	     BIT(14)
 #define DR6_B0_3     0xfULL
 
@@ -99,7 +101,9 @@ void svm_nmi_before_entry(struct vcpu *v)
 
 	if (!s->nmi_window)
 		return;
-	if (s->awaiting_iret && !(s->vmcb->control.event_inj & SVM_EVTINJ_VALID)) {
+	/* Not over an IRET with NT set: it switches tasks (or faults, in long mode), and a switch the CPU performs
+	 * itself (QEMU's TCG does) saves our TF in the outgoing task's TSS, to trap when that task next runs. */
+	if (s->awaiting_iret && !(s->vmcb->control.event_inj & SVM_EVTINJ_VALID) && !(sv->rflags & RFLAGS_NT)) {
 		/* Step over the IRET: its #DB trap exits right after it (SDM 17.3.1.4, APM 13.1.1.4). */
 		s->nmi_singlestep = true;
 		s->nmi_step_guest_tf = sv->rflags & RFLAGS_TF;
