@@ -24,8 +24,8 @@ bool inbox_post(struct vcpu_inbox *b, u32 icr_lo)
 		 * count the flag's drain already took leaves a later flag with 0, which delivers nothing. Beyond
 		 * VLAPIC_NMI_MAX waiting, an NMI is lost, as it would be in the vLAPIC. */
 		ev = __atomic_load_n(&b->nmis, __ATOMIC_RELAXED);
-		while (ev < VLAPIC_NMI_MAX && !__atomic_compare_exchange_n(&b->nmis, &ev, ev + 1, true,
-									  __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		while (ev < VLAPIC_NMI_MAX &&
+		       !__atomic_compare_exchange_n(&b->nmis, &ev, ev + 1, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
 			;
 		__atomic_fetch_or(&b->events, INBOX_NMI, __ATOMIC_SEQ_CST);
 		return true;

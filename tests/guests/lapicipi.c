@@ -33,18 +33,18 @@ const char test_name[] = "lapicipi";
 #define VEC_TIMER     0x60
 #define SETTLE_CYCLES ((u64)2000000)
 
-#define MSR_X2_ID	0x802
-#define MSR_X2_EOI	0x80b
-#define MSR_X2_LDR	0x80d
-#define MSR_X2_ICR	0x830
-#define MSR_X2_SELF	0x83f
+#define MSR_X2_ID	 0x802
+#define MSR_X2_EOI	 0x80b
+#define MSR_X2_LDR	 0x80d
+#define MSR_X2_ICR	 0x830
+#define MSR_X2_SELF	 0x83f
 #define MSR_TSC_DEADLINE 0x6e0
-#define APIC_BASE_EXTD	((u64)1 << 10)
-#define DFR_CLUSTER	0x0fffffffu
-#define LAPIC_TMCCT	0x390
-#define LVT_MASKED	(1u << 16)
+#define APIC_BASE_EXTD	 ((u64)1 << 10)
+#define DFR_CLUSTER	 0x0fffffffu
+#define LAPIC_TMCCT	 0x390
+#define LVT_MASKED	 (1u << 16)
 #define LVT_TSC_DEADLINE (2u << 17)
-#define ICR_LOWPRI	(1u << 8)
+#define ICR_LOWPRI	 (1u << 8)
 
 static u8 ap_stacks[MAX_CPUS][AP_STACK_SIZE] __attribute__((aligned(16)));
 static u32 ncpus = 4, all_mask;
@@ -317,7 +317,7 @@ static bool wait_ticks(u64 n)
 
 static void test_oneshot(void)
 {
-	const u32 init = 2000000; /* 2 ms at the hypervisor's 1 GHz timer clock */
+	const u32 init = 2000000;     /* 2 ms at the hypervisor's 1 GHz timer clock */
 	lapic_write(LAPIC_TDCR, 0xb); /* divide by 1 */
 	lapic_write(LAPIC_LVT_TIMER, VEC_TIMER);
 	timer_ticks = 0;
