@@ -12,7 +12,8 @@
  *   oneshot   one-shot timer: the current count runs down, the interrupt comes once, and the count then reads 0 and
  *             stays 0; a masked one-shot also ends at 0 (SDM 11.5.4);
  *   periodic  periodic timer: it fires repeatedly and its current count is reloaded (never stuck at 0); in
- *             TSC-deadline mode the current count reads 0 (SDM 11.5.4.1);
+ *             TSC-deadline mode the current count reads 0 (SDM 11.5.4.1); mode changes while it counts, as KVM
+ *             does them: the countdown goes on, an ended one-shot stays 0 when made periodic;
  *   nmi       nested NMI: the NMI handler sends itself two NMIs through the ICR; neither runs inside it, exactly one
  *             runs right after its IRET, before any instruction of the code the first one interrupted (SDM Vol. 3
  *             6.7.1: NMIs are blocked until the next IRET, and one more is held pending; APM Vol. 2 8.2.3);
@@ -317,7 +318,7 @@ static bool wait_ticks(u64 n)
 
 static void test_oneshot(void)
 {
-	const u32 init = 2000000;     /* 2 ms at the hypervisor's 1 GHz timer clock */
+	const u32 init = 50000000;    /* 50 ms at the hypervisor's 1 GHz clock: read back long before it ends */
 	lapic_write(LAPIC_TDCR, 0xb); /* divide by 1 */
 	lapic_write(LAPIC_LVT_TIMER, VEC_TIMER);
 	timer_ticks = 0;
@@ -353,6 +354,76 @@ static void test_oneshot(void)
 			  lapic_read(LAPIC_TMCCT), timer_ticks);
 	printf("lapicipi: oneshot: fired once after %lu cycles, count 0 since\n", took);
 	printf("TEST lapicipi_oneshot PASS\n");
+}
+
+/* Start the masked timer in `mode` with `init` and wait until its count is below half (not yet 0), then switch the
+ * mode and return the count read right after. A loaded host may let the whole second half pass between two reads:
+ * then it starts again, a few times. 0 if it never caught the window. */
+static u32 switch_below_half(u32 mode, u32 init, u32 new_mode)
+{
+	for (int tries = 0; tries < 10; tries++) {
+		lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | mode | VEC_TIMER);
+		lapic_write(LAPIC_TMICT, init);
+		u64 t0 = rdtsc();
+		u32 c;
+		while ((c = lapic_read(LAPIC_TMCCT)) >= init / 2 && rdtsc() - t0 < timeout)
+			pause();
+		if (!c || c >= init / 2)
+			continue;
+		lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | new_mode | VEC_TIMER);
+		u32 after = lapic_read(LAPIC_TMCCT);
+		if (after && after <= c)
+			return after;
+		/* Late again (the count ended, or a period reloaded it, before the switch): once more. */
+	}
+	return 0;
+}
+
+static bool wait_count_zero(void)
+{
+	u64 t0 = rdtsc();
+	while (lapic_read(LAPIC_TMCCT))
+		if (rdtsc() - t0 > timeout)
+			return false;
+	return true;
+}
+
+static bool wait_count_reload(u32 init)
+{
+	u64 t0 = rdtsc();
+	while (lapic_read(LAPIC_TMCCT) <= init / 2)
+		if (rdtsc() - t0 > timeout)
+			return false;
+	return true;
+}
+
+/* Mode changes while the timer runs, masked (the SDM does not say; this is what KVM does and what kvm-unit-tests'
+ * apic test checks): a countdown goes on from where it was in the new mode; a one-shot that has ended stays at 0 when
+ * the mode becomes periodic; a one-shot countdown turned periodic reloads when it ends. Plain QEMU restarts an
+ * ended one-shot made periodic: without the hypervisor that step is noted. */
+static void test_mode_changes(void)
+{
+	const u32 init = 20000000; /* 20 ms */
+	if (!switch_below_half(LAPIC_TIMER_PERIODIC, init, 0))
+		test_fail("periodic -> one-shot: no count below half carried over the switch");
+	if (!wait_count_zero())
+		test_fail("periodic -> one-shot: the count never reached 0");
+	tsc_delay(SETTLE_CYCLES);
+	u32 c = lapic_read(LAPIC_TMCCT);
+	if (c)
+		test_fail("periodic -> one-shot: count 0x%x after reaching 0, want 0 (one-shot, not reloaded)", c);
+	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | LAPIC_TIMER_PERIODIC | VEC_TIMER);
+	tsc_delay(SETTLE_CYCLES);
+	c = lapic_read(LAPIC_TMCCT);
+	if (c && testdev_present)
+		test_fail("ended one-shot -> periodic: count 0x%x, want it to stay 0", c);
+	if (c)
+		printf("lapicipi: note: an ended one-shot made periodic restarted (count 0x%x)\n", c);
+	if (!switch_below_half(0, init, LAPIC_TIMER_PERIODIC))
+		test_fail("one-shot -> periodic: no count below half carried over the switch");
+	if (!wait_count_reload(init))
+		test_fail("one-shot -> periodic: the count was never reloaded");
+	lapic_write(LAPIC_TMICT, 0);
 }
 
 static void test_periodic(void)
@@ -391,6 +462,7 @@ static void test_periodic(void)
 		wrmsr(MSR_TSC_DEADLINE, 0);
 		lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
 	}
+	test_mode_changes();
 	printf("TEST lapicipi_periodic PASS\n");
 }
 
@@ -448,8 +520,11 @@ static void test_nmi(void)
 		test_fail("nmi: the held NMI interrupted 0x%lx (count %lu), not 0x%lx (count %lu) where the first "
 			  "handler's IRET returned: not delivered right after the IRET",
 			  nmi_rip[2], nmi_counter[2], nmi_rip[1], nmi_counter[1]);
-	/* Two NMIs sent back to back to an AP sleeping with STI;HLT: the first is delivered, the second held while
-	 * its handler runs (or both wait together) and delivered after the IRET; none is lost. */
+	/* Two NMIs sent back to back to an AP sleeping with STI;HLT. On hardware the first normally starts its delivery
+	 * before the second arrives, which is then held and runs after the IRET; two that reach the APIC before the
+	 * core takes either may merge (one NMI latch). The hypervisor, like KVM, cannot tell the two cases apart and
+	 * keeps both: 2 under it. Plain QEMU merges them when its target is slow: there 1 is noted. */
+	u32 merged = 0;
 	for (u32 r = 0; r < 20; r++) {
 		u64 before = ap_nmis[1];
 		send(1, ICR_NMI);
@@ -458,10 +533,14 @@ static void test_nmi(void)
 		while (ap_nmis[1] < before + 2 && rdtsc() - t0 < timeout)
 			pause();
 		tsc_delay(SETTLE_CYCLES);
-		if (ap_nmis[1] != before + 2)
-			test_fail("nmi: round %u: two NMIs sent back to back to AP 1, %lu taken, want 2", r,
-				  ap_nmis[1] - before);
+		u64 got = ap_nmis[1] - before;
+		if (got == 1 && !testdev_present)
+			merged++;
+		else if (got != 2)
+			test_fail("nmi: round %u: two NMIs sent back to back to AP 1, %lu taken, want 2", r, got);
 	}
+	if (merged)
+		printf("lapicipi: note: %u of 20 NMI pairs merged (without the hypervisor)\n", merged);
 	printf("TEST lapicipi_nmi PASS\n");
 }
 
