@@ -780,6 +780,8 @@ def lapicipi_case(name, emulator, cpu, cpus, **kw):
 
 CASES += [
     lapicipi_case("qemu-svm-lapicipi", "qemu", "max", 4, mem="512M", timeout=180),
+    lapicipi_case("qemu-svm-shadow-lapicipi", "qemu", "max", 4, mem="512M", cmdline=SHADOW, timeout=180),
     lapicipi_case("bochs-vmx-lapicipi", "bochs", "corei7_skylake_x", 2, megs=256, timeout=900),
     lapicipi_case("bochs-svm-lapicipi", "bochs", "zambezi", 2, megs=256, timeout=900),
+    lapicipi_case("bochs-penryn-lapicipi", "bochs", "core2_penryn_t9600", 2, megs=256, timeout=900),
 ]
