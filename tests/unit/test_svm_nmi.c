@@ -89,6 +89,22 @@ TEST(nmi_held_comes_right_after_iret)
 	CHECK(!svm.nmi_singlestep);
 }
 
+/* A frame that returns to the IRET itself: RIP does not move, but the trap's BS says the IRET ran. */
+TEST(nmi_step_iret_to_itself)
+{
+	struct vcpu *v = setup();
+
+	nmi_injected(v);
+	svm_set_nmi_window(v, true);
+	exit_at(v, SVM_EXIT_IRET, IRET_AT);
+	svm_nmi_before_entry(v);
+	vmcb.save.rflags = 0x2;
+	vmcb.save.dr6 = DR6_INIT | DR6_BS;
+	CHECK(exit_at(v, SVM_EXIT_EXCP_BASE + 1, IRET_AT));
+	CHECK_EQ(vmcb.save.dr6, DR6_INIT);
+	CHECK(svm_nmi_allowed(v));
+}
+
 /* An exit before the IRET runs (an NPF on its stack read) sees the guest's flags, and the step starts again. */
 TEST(nmi_step_interrupted_before_iret)
 {

@@ -54,7 +54,8 @@ static bool end_singlestep(struct svm_vcpu *s)
 	bool db = s->vmcb->control.exit_code == SVM_EXIT_EXCP_BASE + 1;
 
 	s->nmi_singlestep = false;
-	if (sv->rip == s->iret_rip) {
+	/* The IRET ran if RIP moved, or if the trap set BS (an IRET may return to itself). */
+	if (sv->rip == s->iret_rip && !(db && (sv->dr6 & ~s->nmi_step_dr6 & DR6_BS))) {
 		/* The IRET has not run (an exit before it): the flags are still the guest's plus our TF. */
 		if (!s->nmi_step_guest_tf)
 			sv->rflags &= ~RFLAGS_TF;
