@@ -20,6 +20,13 @@ bool inbox_post(struct vcpu_inbox *b, u32 icr_lo)
 		__atomic_fetch_or(&b->pending[vector / 64], 1ULL << (vector % 64), __ATOMIC_SEQ_CST);
 		return true;
 	case VLAPIC_DM_NMI:
+		/* The count first: a drain that takes the flag takes the count with it, or finds it at its next one. A
+		 * count the flag's drain already took leaves a later flag with 0, which delivers nothing. Beyond
+		 * VLAPIC_NMI_MAX waiting, an NMI is lost, as it would be in the vLAPIC. */
+		ev = __atomic_load_n(&b->nmis, __ATOMIC_RELAXED);
+		while (ev < VLAPIC_NMI_MAX &&
+		       !__atomic_compare_exchange_n(&b->nmis, &ev, ev + 1, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			;
 		__atomic_fetch_or(&b->events, INBOX_NMI, __ATOMIC_SEQ_CST);
 		return true;
 	case VLAPIC_DM_INIT:
@@ -63,7 +70,8 @@ bool inbox_drain(struct vcpu_inbox *b, struct vlapic *l, void (*dropped_level)(v
 			vlapic_deliver(l, VLAPIC_DM_SIPI << VLAPIC_ICR_DM_SHIFT |
 						  __atomic_load_n(&b->sipi_vector, __ATOMIC_RELAXED));
 		if (ev & INBOX_NMI)
-			vlapic_deliver(l, VLAPIC_DM_NMI << VLAPIC_ICR_DM_SHIFT);
+			for (u32 n = __atomic_exchange_n(&b->nmis, 0, __ATOMIC_ACQ_REL); n; n--)
+				vlapic_deliver(l, VLAPIC_DM_NMI << VLAPIC_ICR_DM_SHIFT);
 	}
 	for (int i = 0; i < 4; i++) {
 		/* A plain load first: the drain runs before every entry, and most of the time the inbox is empty. */

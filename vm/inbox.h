@@ -2,7 +2,7 @@
  * to its vCPU and is never touched by another CPU; a sender posts here instead, lock-free, and the owner drains the
  * inbox into its vLAPIC before it next decides what to inject (the software form of posted interrupts). Senders may
  * post concurrently with each other and with the drain; a post is never lost, and the posts of one vector before a
- * drain coalesce, as a second edge does in a real IRR. */
+ * drain coalesce, as a second edge does in a real IRR. NMIs are counted instead: two sent at once both arrive. */
 #ifndef VM_INBOX_H
 #define VM_INBOX_H
 
@@ -18,6 +18,7 @@ struct vcpu_inbox {
 	u64 pending[4]; /* atomic: summary, one bit per vector with a fixed or lowest-priority message waiting */
 	u8 mode[256];   /* atomic: that message's trigger mode (INBOX_EDGE, INBOX_LEVEL), 0 once drained */
 	u32 events;     /* atomic: INBOX_* */
+	u32 nmis;       /* atomic: NMIs posted since the last drain (INBOX_NMI says there are some) */
 	u8 sipi_vector; /* written before INBOX_SIPI is set; the last SIPI wins, as in the vLAPIC */
 };
 

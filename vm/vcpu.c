@@ -41,12 +41,34 @@ void vcpu_kick(struct vcpu *v)
 	vcpu_notify(v);
 }
 
+/* An NMI for a vCPU in the guest forces it out with a host NMI (NMI exiting) rather than the wake IPI. Whether it
+ * is held or lost depends on the guest's NMI blocking when it arrives (vcpu.c: take_lapic_events), so the vCPU must
+ * look at once: Bochs 2.7 loses the wake IPI while the guest runs with IF = 0, as an NMI handler does, and the NMI
+ * would be seen only after the handler's IRET (see vcpu_kick_nmi). Guest NMIs are rare; the cost is one host NMI. */
+static void notify_nmi(struct vcpu *v)
+{
+	struct percpu *cpu = __atomic_load_n(&v->cpu, __ATOMIC_ACQUIRE);
+
+	if (!cpu || cpu == this_cpu())
+		return;
+	if ((__atomic_load_n(&v->run_state, __ATOMIC_SEQ_CST) & VCPU_MODE_MASK) != VCPU_IN_GUEST) {
+		vcpu_notify(v);
+		return;
+	}
+	/* A kick NMI already raised for that CPU makes it leave too, before it drains the inbox. */
+	if (!__atomic_exchange_n(&cpu->nmi_kick, true, __ATOMIC_ACQ_REL))
+		lapic_send_nmi(cpu->apic_id);
+}
+
 void vcpu_post(struct vcpu *v, u32 icr_lo)
 {
 	/* The request after the post: a vCPU that sees it drains the inbox, so has_work need not scan the inbox. */
 	if (inbox_post(&v->inbox, icr_lo)) {
 		vcpu_request(v, VCPU_REQ_KICK);
-		vcpu_notify(v);
+		if (((icr_lo & VLAPIC_ICR_DM) >> VLAPIC_ICR_DM_SHIFT) == VLAPIC_DM_NMI)
+			notify_nmi(v);
+		else
+			vcpu_notify(v);
 	}
 }
 
@@ -277,14 +299,19 @@ static void take_lapic_events(struct vcpu *v)
 		/* Every CPU, the BSP too, waits for SIPI after INIT; its old state is gone with the next SIPI. */
 		v->wait_sipi = true;
 		v->halted = false;
-		v->nmi_pending = false;
+		v->nmi_pending = 0;
 	}
 	if (vlapic_take_sipi(v->lapic, &vector) && v->wait_sipi)
 		start_at_sipi(v, vector);
-	/* A second NMI while one is held merges with it, as on hardware; one that finds the vCPU waiting for SIPI is
-	 * blocked there (SDM 9.4.1), and it is gone with the INIT that put the vCPU there. */
-	if (vlapic_take_nmi(v->lapic) && !v->wait_sipi)
-		v->nmi_pending = true;
+	/* NMIs that find the vCPU waiting for SIPI are blocked there (SDM 9.4.1), and gone with the INIT that put it
+	 * there. Otherwise one NMI may start its delivery and one more be held behind it; while NMIs are blocked (a
+	 * handler runs, one is being injected, or a shadow holds them) only the held one: the CPU latches one NMI
+	 * (SDM Vol. 3 6.7.1). Those beyond are lost, as on hardware. KVM's process_nmi keeps the same two. */
+	unsigned int n = vlapic_take_nmi(v->lapic);
+	if (n && !v->wait_sipi) {
+		unsigned int limit = virt_ops->nmi_allowed(v) ? 2 : 1;
+		v->nmi_pending = (u8)MIN(v->nmi_pending + n, limit);
+	}
 }
 
 /* The PIC's INTR reaches vCPU 0 through LINT0 in ExtINT mode (or with the LAPIC disabled), and whichever vCPU an
@@ -308,8 +335,9 @@ static bool deliver_nmi(struct vcpu *v)
 	}
 	struct vcpu_event ev = { .type = EVENT_NMI, .vector = 2 };
 	virt_ops->inject_event(v, &ev);
-	virt_ops->set_nmi_window(v, false);
-	v->nmi_pending = false;
+	/* One more held: it comes once this one's handler has returned (the window follows the IRET). */
+	v->nmi_pending--;
+	virt_ops->set_nmi_window(v, v->nmi_pending != 0);
 	v->halted = false;
 	v->stats[VM_STAT_INTR_INJECTED]++;
 	return true;

@@ -825,3 +825,25 @@ CASES += [
     Case("bochs-svm-insnlen", "bochs", "zambezi", megs=256, modules=INSNLEN_MODULES,
          expect=INSNLEN_EXPECT, forbid=INSNLEN_FORBID, timeout=900),
 ]
+
+
+# ---- the LAPIC and NMIs (issue 14 items 6 and 8; tests/guests/lapicipi.c): logical flat and cluster IPIs, the
+# physical and x2APIC broadcasts and every shorthand with exact per-vCPU counts, lowest priority to one vCPU of a set,
+# one-shot and periodic timer counts, a self-NMI from inside the NMI handler taken right after its IRET, x2APIC
+# logical mode. Four vCPUs on QEMU (two clusters), two on Bochs.
+LAPICIPI_PHASES = ("flat", "cluster", "phys", "lowpri", "oneshot", "periodic", "nmi", "tpr", "x2apic")
+def lapicipi_case(name, emulator, cpu, cpus, **kw):
+    return Case(name, emulator, cpu, cpus=cpus, modules=[
+        (GUEST + "lapicipi.elf", f'vm=lapicipi mem=32M cpus={cpus} cmdline="cpus={cpus}"')],
+        expect=[rf"^\[lapicipi\] TEST lapicipi_{p} PASS" for p in LAPICIPI_PHASES] + [
+            r"^\[lapicipi\] TEST lapicipi PASS", r"^vm lapicipi: ended: debug-exit, status 0x1 "],
+        forbid=GUEST_NEVER + [r"TEST \w+ SKIP"], **kw)
+
+
+CASES += [
+    lapicipi_case("qemu-svm-lapicipi", "qemu", "max", 4, mem="512M", timeout=180),
+    lapicipi_case("qemu-svm-shadow-lapicipi", "qemu", "max", 4, mem="512M", cmdline=SHADOW, timeout=180),
+    lapicipi_case("bochs-vmx-lapicipi", "bochs", "corei7_skylake_x", 2, megs=256, timeout=900),
+    lapicipi_case("bochs-svm-lapicipi", "bochs", "zambezi", 2, megs=256, timeout=900),
+    lapicipi_case("bochs-penryn-lapicipi", "bochs", "core2_penryn_t9600", 2, megs=256, timeout=900),
+]

@@ -149,6 +149,21 @@ TEST(software_disabled_drops_new_keeps_pending)
 	CHECK(vlapic_take_nmi(l));
 }
 
+/* Pending NMIs count up to VLAPIC_NMI_MAX (one to deliver, one held behind it); more are lost. */
+TEST(nmis_counted_up_to_two)
+{
+	struct vlapic *l = setup(1, 0);
+
+	CHECK_EQ(vlapic_take_nmi(l), 0);
+	CHECK(vlapic_deliver(l, VLAPIC_DM_NMI << 8));
+	CHECK_EQ(vlapic_take_nmi(l), 1);
+	for (int i = 0; i < 5; i++)
+		CHECK(vlapic_deliver(l, VLAPIC_DM_NMI << 8));
+	CHECK(vlapic_core_events(l));
+	CHECK_EQ(vlapic_take_nmi(l), VLAPIC_NMI_MAX);
+	CHECK(!vlapic_core_events(l));
+}
+
 TEST(kick_when_something_becomes_pending)
 {
 	struct vlapic *l = setup(1, 0);

@@ -183,7 +183,8 @@ void vlapic_reset(struct vlapic *l)
 {
 	l->apic_base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE | (l->bsp_at_reset ? APIC_BASE_BSP : 0);
 	reset_regs(l, (l->x2apic_id & 0xff) << 24);
-	l->nmi_pending = l->init_pending = l->sipi_pending = false;
+	l->nmi_pending = 0;
+	l->init_pending = l->sipi_pending = false;
 	l->sipi_vector = 0;
 }
 
@@ -372,7 +373,8 @@ bool vlapic_deliver(struct vlapic *t, u32 icr_lo)
 	case VLAPIC_DM_LOWPRI:
 		return vlapic_set_irq(t, vector, icr_lo & VLAPIC_ICR_LEVEL);
 	case VLAPIC_DM_NMI:
-		t->nmi_pending = true;
+		if (t->nmi_pending < VLAPIC_NMI_MAX)
+			t->nmi_pending++;
 		break;
 	case VLAPIC_DM_INIT:
 		if (is_init_deassert(icr_lo))
@@ -439,11 +441,11 @@ static void send_ipi(struct vlapic *l, u32 icr_lo, u32 dest)
 	l->ops->send_ipi(l->owner, &ipi);
 }
 
-bool vlapic_take_nmi(struct vlapic *l)
+unsigned int vlapic_take_nmi(struct vlapic *l)
 {
-	bool r = l->nmi_pending;
+	unsigned int r = l->nmi_pending;
 
-	l->nmi_pending = false;
+	l->nmi_pending = 0;
 	return r;
 }
 

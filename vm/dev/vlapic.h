@@ -97,6 +97,10 @@
 #define VLAPIC_SH_ALL	 2 /* all including self */
 #define VLAPIC_SH_OTHERS 3 /* all excluding self */
 
+/* NMIs a receiver keeps before its CPU takes them: one is delivered while the other is held behind it (SDM Vol. 3
+ * 6.7.1); the CPU's own blocking state decides whether both survive (vm/vcpu.c). More are lost, as on hardware. */
+#define VLAPIC_NMI_MAX 2
+
 #define VLAPIC_XAPIC_BROADCAST	0xffu
 #define VLAPIC_X2APIC_BROADCAST 0xffffffffu
 
@@ -180,7 +184,8 @@ struct vlapic {
 	u64 base_rsvd;		      /* init: reserved bits of IA32_APIC_BASE */
 	u64 apic_base;		      /* IA32_APIC_BASE */
 	u32 esr_pending;	      /* errors seen since the last ESR write */
-	bool nmi_pending, init_pending, sipi_pending;
+	u8 nmi_pending; /* NMIs received and not yet taken: at most VLAPIC_NMI_MAX */
+	bool init_pending, sipi_pending;
 	u8 sipi_vector;
 	struct vlapic_timer timer;
 };
@@ -248,8 +253,9 @@ bool vlapic_match_dest(const struct vlapic *target, const struct vlapic *source,
  * resets the APIC to the INIT state and sets a pending INIT, SIPI records its vector. SMI (no SMM), INIT de-assert
  * and reserved modes are ignored, as is everything while globally disabled. Returns whether it had an effect. */
 bool vlapic_deliver(struct vlapic *target, u32 icr_lo);
-/* Consume a pending NMI / INIT / SIPI (the SIPI's vector: the start page). Each returns true once per event. */
-bool vlapic_take_nmi(struct vlapic *lapic);
+/* Consume the pending NMIs (how many, 0 to VLAPIC_NMI_MAX), INIT, SIPI (the SIPI's vector: the start page). The
+ * last two return true once per event. */
+unsigned int vlapic_take_nmi(struct vlapic *lapic);
 /* Whether any of the three is waiting: the run loop asks this before every entry. */
 static inline bool vlapic_core_events(const struct vlapic *lapic)
 {

@@ -20,6 +20,11 @@ struct svm_vcpu {
 	bool awaiting_iret;    /* the IRET exited and will run at the next entry */
 	bool nmi_window;       /* an NMI is pending: get an exit soon after the IRET */
 	u64 iret_rip;
+	/* Single-stepping the guest over its IRET with RFLAGS.TF, so that a pending NMI comes right after it, as KVM
+	 * does without vNMI: the guest's own TF and DR6 from before, restored when the step's #DB is ours. */
+	bool nmi_singlestep;
+	bool nmi_step_guest_tf;
+	u64 nmi_step_dr6;
 	/* Shadow paging (no NPT): the guest's view of its control registers and EFER, which every access to them
 	 * exits to read or change; the VMCB holds what the hardware runs with (svm_shadow.c). Constant `shadow`. */
 	bool shadow;
@@ -39,7 +44,7 @@ void svm_decode_invlpg_exit(struct vcpu *v);
 void svm_set_intercept_misc1(struct svm_vcpu *s, u32 bit, bool on);
 /* svm_task.c: the TASK_SWITCH intercept into v->exit. */
 void svm_decode_task_switch(struct vcpu *v);
-void svm_nmi_after_exit(struct vcpu *v);
+bool svm_nmi_after_exit(struct vcpu *v);
 void svm_nmi_before_entry(struct vcpu *v);
 void svm_nmi_reset(struct vcpu *v);
 

@@ -1,8 +1,20 @@
-/* NMI blocking on SVM. The CPU blocks NMIs from the delivery of one to the next IRET, but without vNMI the VMCB does
- * not show that state, so it is tracked here (as KVM does): injecting an NMI masks further ones and turns on the IRET
- * intercept; the intercepted IRET has not run yet, so NMIs unmask at the first exit whose RIP has moved past it. A
- * pending NMI waiting for that asks for an early exit with the host timer, bounding its latency without
- * single-stepping the guest. */
+/* NMI blocking on SVM. The CPU blocks NMIs from the delivery of one to the next IRET (SDM Vol. 3 6.7.1, APM Vol. 2
+ * 8.2.3), but without vNMI the VMCB does not show that state, so it is tracked here, as KVM does: injecting an NMI
+ * masks further ones and turns on the IRET intercept. The intercepted IRET has not run yet, and NMIs unmask only
+ * once it has. When an NMI is waiting for that, the guest is single-stepped over the IRET (RFLAGS.TF, #DB is always
+ * intercepted): the step's #DB exit comes right after the IRET, before any instruction of the code it returns to,
+ * so the held NMI is delivered exactly where hardware would deliver it. Without a waiting NMI nothing is stepped,
+ * and the first exit whose RIP has moved past the IRET unmasks.
+ *
+ * Our TF is in the guest's RFLAGS only while the guest runs, and only at the IRET: every exit with RIP still at
+ * the IRET takes it out again (an exit in between, such as an NPF on the IRET's stack read, then sees the guest's
+ * flags), and the IRET itself replaces RFLAGS with the popped image, so nothing of it survives the step. What still
+ * differs from hardware, as in KVM: an IRET that faults delivers its fault with our TF in the pushed RFLAGS, and the
+ * next exit from that handler unmasks NMIs early.
+ *
+ * Blocking by an interrupt shadow or by an event being injected ends within an instruction too, but stepping there
+ * would push TF with the event, and a task-switching IRET (NT set) would save it in a TSS: for those, a pending NMI
+ * asks for an early exit with the host timer instead. */
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/svm/svm.h"
@@ -12,7 +24,11 @@
 #include "kernel/percpu.h"
 #include "vm/vm.h"
 
-#define IRET_POLL_US 20 /* how soon after an intercepted IRET a pending NMI looks again */
+#define IRET_POLL_US 20 /* how soon after an injection or a shadow a pending NMI looks again */
+#define RFLAGS_TF    BIT(8)
+#define RFLAGS_NT    BIT(14)
+#define DR6_BS	     BIT(14)
+#define DR6_B0_3     0xfULL
 
 void svm_set_intercept_misc1(struct svm_vcpu *s, u32 bit, bool on)
 {
@@ -25,30 +41,80 @@ void svm_set_intercept_misc1(struct svm_vcpu *s, u32 bit, bool on)
 	}
 }
 
-/* After every exit, before anything is injected: an NMI whose delivery the exit interrupted is still masked. */
-void svm_nmi_after_exit(struct vcpu *v)
+static void unmask(struct svm_vcpu *s)
+{
+	s->awaiting_iret = false;
+	s->nmi_masked = false;
+}
+
+/* The first exit after the step began. Returns true when it is the step's own #DB, which the guest must not see. */
+static bool end_singlestep(struct svm_vcpu *s)
+{
+	struct vmcb_save *sv = &s->vmcb->save;
+	bool db = s->vmcb->control.exit_code == SVM_EXIT_EXCP_BASE + 1;
+
+	s->nmi_singlestep = false;
+	/* The IRET ran if RIP moved, or if the trap set BS (an IRET may return to itself). */
+	if (sv->rip == s->iret_rip && !(db && (sv->dr6 & ~s->nmi_step_dr6 & DR6_BS))) {
+		/* The IRET has not run (an exit before it): the flags are still the guest's plus our TF. */
+		if (!s->nmi_step_guest_tf)
+			sv->rflags &= ~RFLAGS_TF;
+		return false;
+	}
+	/* The IRET ran and loaded RFLAGS from its stack: our TF went with it. */
+	unmask(s);
+	if (!db)
+		return false;
+	/* A breakpoint the IRET hit, or the guest's own single-step, is the guest's #DB: reflect it, with BS only if
+	 * the guest's TF asked for it. Else the trap is ours alone, and DR6 goes back to what the guest left there. */
+	if (s->nmi_step_guest_tf || (sv->dr6 & ~s->nmi_step_dr6 & DR6_B0_3)) {
+		if (!s->nmi_step_guest_tf)
+			sv->dr6 = (sv->dr6 & ~DR6_BS) | (s->nmi_step_dr6 & DR6_BS);
+		return false;
+	}
+	sv->dr6 = s->nmi_step_dr6;
+	return true;
+}
+
+/* After every exit, before anything is injected: an NMI whose delivery the exit interrupted is still masked.
+ * Returns true when the exit was the single-step trap over the IRET: the caller treats it as an NMI window. */
+bool svm_nmi_after_exit(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
 
+	if (s->nmi_singlestep && end_singlestep(s))
+		return true;
 	if (s->vmcb->control.exit_code == SVM_EXIT_IRET) {
 		svm_set_intercept_misc1(s, SVM_INTERCEPT_IRET, false);
 		s->awaiting_iret = true;
 		s->iret_rip = s->vmcb->save.rip;
-		return;
+		return false;
 	}
-	if (s->awaiting_iret && s->vmcb->save.rip != s->iret_rip) {
-		s->awaiting_iret = false;
-		s->nmi_masked = false;
-	}
+	if (s->awaiting_iret && s->vmcb->save.rip != s->iret_rip)
+		unmask(s);
+	return false;
 }
 
 void svm_nmi_before_entry(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
+	struct vmcb_save *sv = &s->vmcb->save;
 
-	/* Blocked by the IRET still to run, by an interrupt shadow, or by an event being injected: all end within a
-	 * few guest instructions, but nothing would make the guest exit then. */
-	if (s->nmi_window && (s->awaiting_iret || !s->nmi_masked))
+	if (!s->nmi_window)
+		return;
+	/* Not over an IRET with NT set: it switches tasks (or faults, in long mode), and a switch the CPU performs
+	 * itself (QEMU's TCG does) saves our TF in the outgoing task's TSS, to trap when that task next runs. */
+	if (s->awaiting_iret && !(s->vmcb->control.event_inj & SVM_EVTINJ_VALID) && !(sv->rflags & RFLAGS_NT)) {
+		/* Step over the IRET: its #DB trap exits right after it (SDM 17.3.1.4, APM 13.1.1.4). */
+		s->nmi_singlestep = true;
+		s->nmi_step_guest_tf = sv->rflags & RFLAGS_TF;
+		s->nmi_step_dr6 = sv->dr6;
+		sv->rflags |= RFLAGS_TF;
+		return;
+	}
+	/* Blocked by an interrupt shadow or an event being injected (or the IRET waits behind one): each ends within
+	 * a few guest instructions, but nothing would make the guest exit then. */
+	if (s->awaiting_iret || !s->nmi_masked)
 		host_timer_arm(MIN(this_cpu()->host_timer_deadline, rdtsc() + tsc_hz / 1000000 * IRET_POLL_US));
 }
 
@@ -56,7 +122,7 @@ void svm_nmi_reset(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
 
-	s->nmi_masked = s->awaiting_iret = s->nmi_window = false;
+	s->nmi_masked = s->awaiting_iret = s->nmi_window = s->nmi_singlestep = false;
 	svm_set_intercept_misc1(s, SVM_INTERCEPT_IRET, false);
 }
 
@@ -64,6 +130,9 @@ bool svm_nmi_allowed(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
 
+	/* The hypervisor itself completed the IRET (an emulated task switch moved RIP). */
+	if (s->awaiting_iret && s->vmcb->save.rip != s->iret_rip)
+		unmask(s);
 	if (s->vmcb->control.event_inj & SVM_EVTINJ_VALID)
 		return false;
 	return !s->nmi_masked && !(s->vmcb->control.int_state & SVM_INTERRUPT_SHADOW);

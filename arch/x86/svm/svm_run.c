@@ -8,6 +8,7 @@
 #include "kernel/percpu.h"
 #include "hv/errno.h"
 #include "hv/log.h"
+#include "vm/dev/vlapic.h"
 #include "vm/emulate/emulate.h"
 #include "vm/vcpu.h"
 
@@ -62,6 +63,20 @@ static void reinject_interrupted_event(struct vcpu *v, struct svm_vcpu *s)
 	s->vmcb->control.event_inj_err = s->vmcb->control.exit_int_info_err;
 }
 
+/* CR8 is TPR[7:4] (SDM Vol. 3 11.8.6.1, APM Vol. 2 16.6.4). With V_INTR_MASKING the guest's MOV from CR8 reads V_TPR,
+ * and every MOV to CR8 exits (svm_vcpu.c) into the vLAPIC, whose TPR is then the one register: copied in here. The
+ * write intercept costs an exit per CR8 write, but lets the vLAPIC see every TPR change at once (an interrupt it
+ * held back is delivered when CR8 drops), and QEMU's TCG aborts on an SVM guest's CR8 write it does not intercept. */
+static void sync_v_tpr(struct vcpu *v, struct vmcb_control *c)
+{
+	u32 ctl = (c->int_ctl & ~V_TPR_MASK) | (vlapic_get_tpr(v->lapic) >> 4);
+
+	if (ctl != c->int_ctl) {
+		c->int_ctl = ctl;
+		c->clean &= ~VMCB_CLEAN_INTR;
+	}
+}
+
 int svm_vcpu_run(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
@@ -72,6 +87,7 @@ int svm_vcpu_run(struct vcpu *v)
 		s->vmcb->control.clean = 0;
 	s->vmcb->save.rax = v->regs[VCPU_RAX];
 	s->vmcb->save.rsp = v->regs[VCPU_RSP];
+	sync_v_tpr(v, &s->vmcb->control);
 	svm_nmi_before_entry(v);
 	/* Bochs 2.7's VMRUN reads CR2 from the VMCB but never loads it, so its guest would see the host's CR2 (an
 	 * injected #PF, from the emulator or shadow paging, would report a wrong address). Loading the CPU's CR2
@@ -84,8 +100,11 @@ int svm_vcpu_run(struct vcpu *v)
 	v->regs[VCPU_RSP] = s->vmcb->save.rsp;
 	/* Everything the VMCB holds is now what the CPU last saw; writers below mark what they change. */
 	s->vmcb->control.clean = VMCB_CLEAN_ALL;
-	svm_nmi_after_exit(v);
+	bool nmi_step = svm_nmi_after_exit(v);
 	svm_decode_exit(v);
+	/* The single-step trap over an IRET (svm_nmi.c) was only for the NMI now unblocked: the guest never sees it. */
+	if (nmi_step)
+		v->exit.reason = EXIT_INTR_WINDOW;
 	reinject_interrupted_event(v, s);
 	svm_exit_decode_insn(v); /* after the re-injection: it may queue a fault of its own */
 	return 0;

@@ -122,6 +122,7 @@ int svm_vcpu_create(struct vcpu *v)
 	c->intercept_cr = BIT(16 + 4);
 	if (v->vm->mmu.shadow.enabled)
 		svm_shadow_init(s);
+	c->intercept_cr |= BIT(16 + 8); /* MOV to CR8: the vLAPIC's TPR (svm_run.c: sync_v_tpr) */
 	c->clean = 0;
 	s->vmcb->save.g_pat = 0x0007040600070406ULL;
 	s->vmcb->save.dr6 = 0xffff0ff0;
