@@ -53,6 +53,8 @@ def cases(out):
         case("mmio", "mmio", [r"^mmio: 42 accesses at 0xc0000000, 0 not zeros$",
                               r"^mmio: MMIO_EXITS not checked: no test device$", r"^TEST mmio PASS$"],
              append="unbacked=zero"),
+        case("span", "span", [r"^TEST span_ram_mmio PASS$", r"^TEST span_lapic_mmio PASS$",
+                              r"^span: 312 accesses across a page end", r"^TEST span PASS$"], append="unbacked=zero"),
         case("triplefault", "triplefault", [r"^TEST triplefault STARTED$", r"^about to triple fault$"],
              exit_code=0, forbid=[r"PASS", r"still running"]),
         case("triplefault-stack", "triplefault", [r"^TEST triplefault STARTED$", r"^about to triple fault$"],
