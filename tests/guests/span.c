@@ -14,16 +14,16 @@
 const char test_name[] = "span";
 
 enum kind { RAM, UNBACKED, LAPIC };
-static const char *const kind_name[] = { "RAM", "MMIO", "LAPIC" };
+static const char *const kind_name[] = {"RAM", "MMIO", "LAPIC"};
 
 struct side {
 	enum kind kind;
 	u64 pa; /* the frame */
 };
 
-static bool zero;	   /* unbacked=zero */
-static u64 unbacked;	   /* two unbacked frames: unbacked and unbacked + 4K */
-static u64 ram;		   /* two RAM frames, identity-mapped */
+static bool zero;	     /* unbacked=zero */
+static u64 unbacked;	     /* two unbacked frames: unbacked and unbacked + 4K */
+static u64 ram;		     /* two RAM frames, identity-mapped */
 static u64 accesses, errors; /* over all phases */
 static u8 seed;
 
@@ -74,7 +74,7 @@ static int access(u64 va, unsigned int size, u8 *buf, bool write)
 			asm volatile("movdqu (%0), %%xmm0; " FIXUP("movdqu %%xmm0, (%1)")::"r"(buf), "r"(va)
 				     : "memory");
 		else
-			asm volatile(FIXUP("movdqu (%1), %%xmm0") "; movdqu %%xmm0, (%0)"::"r"(buf), "r"(va)
+			asm volatile(FIXUP("movdqu (%1), %%xmm0") "; movdqu %%xmm0, (%0)" ::"r"(buf), "r"(va)
 				     : "memory");
 		return (int)fault.taken;
 	}
@@ -100,7 +100,7 @@ static void mismatch(const char *pair, const char *what, unsigned int size, unsi
 /* Every size and every split at the pair lo, hi mapped at V, V + 4K. */
 static void run_pair(const char *name, struct side lo, struct side hi)
 {
-	static const unsigned int sizes[] = { 2, 4, 8, 16 };
+	static const unsigned int sizes[] = {2, 4, 8, 16};
 	u64 before = errors;
 	u64 va = win_map(1, 0, lo.pa, PTE_W | (lo.kind == RAM ? 0 : PTE_UC));
 	char pair[32];
@@ -169,9 +169,9 @@ int test_main(void)
 
 	bool counters = counters_available();
 	u64 exits = counters ? stat_read(VM_STAT_MMIO_EXITS) : 0;
-	const struct side r0 = { RAM, ram }, r1 = { RAM, ram + PAGE_SIZE };
-	const struct side u0 = { UNBACKED, unbacked }, u1 = { UNBACKED, unbacked + PAGE_SIZE };
-	const struct side apic = { LAPIC, LAPIC_PA };
+	const struct side r0 = {RAM, ram}, r1 = {RAM, ram + PAGE_SIZE};
+	const struct side u0 = {UNBACKED, unbacked}, u1 = {UNBACKED, unbacked + PAGE_SIZE};
+	const struct side apic = {LAPIC, LAPIC_PA};
 
 	run_pair("ram_mmio", r0, u0);
 	run_pair("mmio_ram", u0, r1);
