@@ -785,3 +785,22 @@ CASES += [
     Case("bochs-penryn-span", "bochs", "core2_penryn_t9600", megs=256, modules=SPAN_MODULES, expect=SPAN_EXPECT,
          forbid=GUEST_NEVER, timeout=900),
 ]
+
+
+# ---- the PC platform per VM and the HPET (issue 14 item 9; tests/guests/hpet.c, vm/dev/hpet.c): a Multiboot VM with
+# platform=pc finds the HPET through ACPI, reads its counter and gets a one-shot, a periodic (legacy replacement, on
+# IRQ0) and a level-triggered comparator interrupt through the IOAPIC; one with the default platform (minimal for
+# Multiboot kernels) has none and says SKIP.
+HPET_PHASES = ("acpi", "counter", "oneshot", "periodic", "level")
+HPET_MODULES = [(GUEST + "hpet.elf", "vm=hpet mem=32M platform=pc"), (GUEST + "hpet.elf", "vm=nohpet mem=16M")]
+HPET_EXPECT = [rf"^\[hpet\] TEST hpet_{p} PASS" for p in HPET_PHASES] + [
+    r"^\[hpet\] hpet: ACPI table at 0x[0-9a-f]+: base 0xfed00000, block ID 0x8086a201, minimum tick 10000",
+    r"^\[hpet\] hpet: periodic on IRQ0 \(legacy replacement\): \d+ interrupts \(0 before the first match\)",
+    r"^\[hpet\] TEST hpet PASS", r"^vm hpet: ended: debug-exit, status 0x1 ",
+    r"^\[nohpet\] TEST hpet SKIP no HPET", r"^vm nohpet: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
+CASES += [
+    Case("qemu-svm-hpet", "qemu", "max", mem="256M", modules=HPET_MODULES, expect=HPET_EXPECT, forbid=GUEST_NEVER,
+         timeout=120),
+    Case("bochs-vmx-hpet", "bochs", "corei7_skylake_x", megs=256, modules=HPET_MODULES, expect=HPET_EXPECT,
+         forbid=GUEST_NEVER, timeout=900),
+]
