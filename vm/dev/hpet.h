@@ -45,7 +45,7 @@
 #define HPET_TN_LEVEL		BIT(1) /* Tn_INT_TYPE_CNF: level-triggered, held until GINTR_STA bit n is cleared */
 #define HPET_TN_INT_ENB		BIT(2)
 #define HPET_TN_PERIODIC	BIT(3) /* Tn_TYPE_CNF */
-#define HPET_TN_PER_CAP		BIT(4) /* read-only: timer 0 only */
+#define HPET_TN_PER_CAP		BIT(4) /* read-only: every timer here, as QEMU (the ICH: timer 0 only) */
 #define HPET_TN_SIZE_CAP	BIT(5) /* read-only: a 64-bit comparator (every timer here) */
 #define HPET_TN_VAL_SET		BIT(6) /* write-only: the next comparator write sets a periodic timer's accumulator */
 #define HPET_TN_32BIT		BIT(8) /* Tn_32MODE_CNF */
@@ -63,6 +63,8 @@
  * like the PIT's; each comparator arms a vtimer for its next match. Interrupts go through vm_set_irq: in legacy
  * replacement timers 0 and 1 take ISA lines 0 and 8, and the PIT's and RTC's drives of those lines are cut off
  * (vm->irq_cut) for as long as LEG_RT_CNF is set, as on the ICH; otherwise a timer drives its routed pin (20-23).
+ * Both lines start low when legacy replacement starts and ends (as QEMU); the RTC's IRQ8 level comes back with the
+ * RTC's next change of it.
  * Accesses of any size and alignment work byte-wise on the 64-bit registers (the specification asks for 32- and 64-bit
  * ones); writes to read-only bits are ignored. 0, -EEXIST, -EINVAL (tsc_hz 0), -ENOMEM, or io_bus_register's error.
  */
