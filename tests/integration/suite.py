@@ -767,13 +767,14 @@ CASES += [
 
 
 # ---- accesses across a page end into or out of MMIO (issue 14 item 11; tests/guests/span.c): MOVs of 2/4/8 bytes and
-# MOVDQU at every split between RAM and unbacked MMIO, two MMIO frames, and the LAPIC page before RAM, after RAM and
-# before MMIO. The emulator is reached by an NPT fault (QEMU SVM), an EPT misconfiguration (Bochs Skylake) and a
+# MOVDQU at every split between RAM and unbacked MMIO, two MMIO frames, the LAPIC page before RAM, after RAM and
+# before MMIO, and the HPET's page (platform=pc) after and before RAM; IOREGSEL written through 4- and 3-byte remnants. The emulator is reached by an NPT fault (QEMU SVM), an EPT misconfiguration (Bochs Skylake) and a
 # reserved-bit #PF of the shadow MMU (hv.tdp=0; Penryn, which has no EPT).
-SPAN_PHASES = ("ram_mmio", "mmio_ram", "mmio_mmio", "lapic_ram", "ram_lapic", "lapic_mmio")
-SPAN_MODULES = [(GUEST + "span.elf", "vm=span mem=32M")]
+SPAN_PHASES = ("ram_mmio", "mmio_ram", "mmio_mmio", "lapic_ram", "ram_lapic", "lapic_mmio", "ram_hpet", "hpet_ram",
+               "ram_ioapic")
+SPAN_MODULES = [(GUEST + "span.elf", "vm=span mem=32M platform=pc")]
 SPAN_EXPECT = [rf"^\[span\] TEST span_{p} PASS" for p in SPAN_PHASES] + [
-    r"^\[span\] span: 312 accesses across a page end", r"^\[span\] span: MMIO_EXITS \+\d+ for 312 accesses",
+    r"^\[span\] span: 414 accesses across a page end", r"^\[span\] span: MMIO_EXITS \+\d+ for 414 accesses",
     r"^\[span\] TEST span PASS", r"^vm span: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
 CASES += [
     Case("qemu-svm-span", "qemu", "max", mem="256M", modules=SPAN_MODULES, expect=SPAN_EXPECT, forbid=GUEST_NEVER,
