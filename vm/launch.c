@@ -159,7 +159,11 @@ static int pc_platform_init(struct vm *vm, u64 *rsdp)
 	r = acpi_pm_dev_init(vm, &acpi, &vm->devices[VM_DEV_ACPI_PM]);
 	if (r)
 		return r;
-	return acpi_tables_build(vm, &acpi, rsdp);
+	r = acpi_tables_build(vm, &acpi, rsdp);
+	if (!r)
+		vm_log(vm, LOG_INFO, "PC platform: PIT, RTC, i8042, IOAPIC at %#llx, HPET at %#llx, ACPI RSDP at %#llx\n",
+		       (unsigned long long)IOAPIC_BASE, (unsigned long long)HPET_BASE, (unsigned long long)*rsdp);
+	return r;
 }
 
 static int load_linux(struct vm *vm, const struct vm_config *cfg, const struct guest_mem_layout *layout,

@@ -798,10 +798,12 @@ HPET_EXPECT = [rf"^\[hpet\] TEST hpet_{p} PASS" for p in HPET_PHASES] + [
     r"^\[hpet\] hpet: ACPI table at 0x[0-9a-f]+: base 0xfed00000, block ID 0x8086a201, minimum tick 10000",
     r"^\[hpet\] hpet: periodic on IRQ0 \(legacy replacement\): \d+ interrupts \(0 before the first match\)",
     r"^\[hpet\] TEST hpet PASS", r"^vm hpet: ended: debug-exit, status 0x1 ",
-    r"^\[nohpet\] TEST hpet SKIP no HPET", r"^vm nohpet: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
+    r"^\[nohpet\] TEST hpet SKIP no HPET", r"^vm nohpet: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended",
+    r"^vm hpet: PC platform: PIT, RTC, i8042, IOAPIC at 0xfec00000, HPET at 0xfed00000, ACPI RSDP at 0xe0000"]
+HPET_FORBID = GUEST_NEVER + [r"^vm nohpet: PC platform"]
 CASES += [
-    Case("qemu-svm-hpet", "qemu", "max", mem="256M", modules=HPET_MODULES, expect=HPET_EXPECT, forbid=GUEST_NEVER,
+    Case("qemu-svm-hpet", "qemu", "max", mem="256M", modules=HPET_MODULES, expect=HPET_EXPECT, forbid=HPET_FORBID,
          timeout=120),
     Case("bochs-vmx-hpet", "bochs", "corei7_skylake_x", megs=256, modules=HPET_MODULES, expect=HPET_EXPECT,
-         forbid=GUEST_NEVER, timeout=900),
+         forbid=HPET_FORBID, timeout=900),
 ]
