@@ -797,6 +797,7 @@ HPET_MODULES = [(GUEST + "hpet.elf", "vm=hpet mem=32M platform=pc"), (GUEST + "h
 HPET_EXPECT = [rf"^\[hpet\] TEST hpet_{p} PASS" for p in HPET_PHASES] + [
     r"^\[hpet\] hpet: ACPI table at 0x[0-9a-f]+: base 0xfed00000, block ID 0x8086a201, minimum tick 10000",
     r"^\[hpet\] hpet: periodic on IRQ0 \(legacy replacement\): \d+ interrupts \(0 before the first match\)",
+    r"^\[hpet\] hpet: one-shot on IOAPIC pin 20: comparator 0x[0-9a-f]+, interrupt at 0x[0-9a-f]+ \(0 before the match\)",
     r"^\[hpet\] TEST hpet PASS", r"^vm hpet: ended: debug-exit, status 0x1 ",
     r"^\[nohpet\] TEST hpet SKIP no HPET", r"^vm nohpet: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended",
     r"^vm hpet: PC platform: PIT, RTC, i8042, IOAPIC at 0xfec00000, HPET at 0xfed00000, ACPI RSDP at 0xe0000"]
