@@ -166,7 +166,6 @@ static void hpet_timer_fire(struct vtimer *vt, u64 now)
 		u64 k_min = (HPET_MIN_PERIOD_TICKS + period - 1) / period;
 
 		k = MAX(k, k_min);
-
 		t->target += k * period;
 		t->cmp = (t->cmp + k * period) & mask;
 	} else if (mask != ~0ULL) {
