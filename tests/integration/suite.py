@@ -785,6 +785,9 @@ CASES += [
          forbid=GUEST_NEVER, timeout=900),
     Case("bochs-penryn-span", "bochs", "core2_penryn_t9600", megs=256, modules=SPAN_MODULES, expect=SPAN_EXPECT,
          forbid=GUEST_NEVER, timeout=900),
+    # SVM with NRIPS (Bochs zambezi): the NPT fault path with the next RIP from the hardware.
+    Case("bochs-svm-span", "bochs", "zambezi", megs=256, modules=SPAN_MODULES, expect=SPAN_EXPECT,
+         forbid=GUEST_NEVER, timeout=900),
 ]
 
 
