@@ -14,7 +14,9 @@
  * and the value can all sit inside the quotes. */
 #define RAW_MAX	     (KEY_MAX + VM_CONFIG_CMDLINE_MAX)
 #define MSG_WORD_MAX 60
-#define UNKNOWN_KEY  "unknown key (expected vm, role, mem, cpus, pages, console, tdp, entry, ws, reclaim, platform, cmdline or protect)"
+#define UNKNOWN_KEY                                                                                                    \
+	"unknown key (expected vm, role, mem, cpus, pages, console, tdp, entry, ws, reclaim, platform, cmdline or "    \
+	"protect)"
 
 enum cfg_role { ROLE_KERNEL, ROLE_MODULE, ROLE_INITRD };
 
@@ -47,7 +49,8 @@ struct cfg_line {
 	bool minimal; /* platform=minimal */
 	char vm[VM_CONFIG_NAME_MAX];
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
-	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w, entry_w, ws_w, reclaim_w, platform_w; /* kernel only */
+	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w, entry_w, ws_w, reclaim_w; /* kernel line only */
+	struct cmdline_word platform_w; /* kernel line only */
 	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
 	/* protect_w is the first protect= word, for "only on the kernel module". protect[] holds the good ranges,
 	 * pairwise disjoint; whether each lies in guest RAM is checked once the line is whole (mem= may come after
@@ -693,6 +696,14 @@ u32 vm_config_check_kernel(const struct vm_config *c, enum vm_kernel_kind kind)
 			    "vm config: module %u: role=module of vm %s, whose kernel (module %u) is a Linux bzImage: "
 			    "the Linux boot protocol takes one initrd (role=initrd) and no modules\n",
 			    c->modules[i].index, c->name, c->kernel_index);
+		/* Without ACPI a Linux guest cannot power off (the VM would never end) and finds no IOAPIC: a
+		 * configuration that cannot work is refused, not run. */
+		if (c->platform == VM_PLATFORM_MINIMAL) {
+			pr_err("vm config: module %u: platform=minimal on vm %s, whose kernel is a Linux bzImage: Linux "
+			       "needs the PC platform (ACPI to power off, the IOAPIC, the PIT)\n",
+			       c->kernel_index, c->name);
+			errors++;
+		}
 		return errors;
 	}
 	if (c->has_initrd) {

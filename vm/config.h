@@ -40,7 +40,8 @@
  *   platform=pc|minimal  kernel module only: `pc` adds to the devices every VM has the rest of a PC: PIT, RTC,
  *                  i8042, port 0x80, IOAPIC at 0xfec00000, HPET at 0xfed00000, the ACPI PM block and reset port,
  *                  and ACPI tables (RSDP in 0xe0000-0xfffff; MADT, FADT, HPET, DSDT). `minimal` leaves them out.
- *                  Default: pc for a Linux kernel, minimal for a Multiboot one (see vm_platform below).
+ *                  Default: pc for a Linux kernel (which is refused with minimal), minimal for a Multiboot one
+ *                  (see vm_platform below).
  *   cmdline="..."  on the kernel module, the guest kernel's command line; on a role=module module, that module's
  *                  Multiboot string. Default empty.
  *   protect=START-END[:MODE][:late]

@@ -161,7 +161,8 @@ static int pc_platform_init(struct vm *vm, u64 *rsdp)
 		return r;
 	r = acpi_tables_build(vm, &acpi, rsdp);
 	if (!r)
-		vm_log(vm, LOG_INFO, "PC platform: PIT, RTC, i8042, IOAPIC at %#llx, HPET at %#llx, ACPI RSDP at %#llx\n",
+		vm_log(vm, LOG_INFO,
+		       "PC platform: PIT, RTC, i8042, IOAPIC at %#llx, HPET at %#llx, ACPI RSDP at %#llx\n",
 		       (unsigned long long)IOAPIC_BASE, (unsigned long long)HPET_BASE, (unsigned long long)*rsdp);
 	return r;
 }
@@ -171,7 +172,8 @@ static int load_linux(struct vm *vm, const struct vm_config *cfg, const struct g
 {
 	struct vcpu *v = vm->vcpus[0];
 	u64 rsdp = 0;
-	int r = cfg->platform != VM_PLATFORM_MINIMAL ? pc_platform_init(vm, &rsdp) : 0;
+	BUG_ON(cfg->platform == VM_PLATFORM_MINIMAL); /* vm_check_config refused it */
+	int r = pc_platform_init(vm, &rsdp);
 
 	if (r) {
 		vm_log(vm, LOG_ERR, "PC platform setup failed (%d)\n", r);

@@ -806,8 +806,12 @@ HPET_EXPECT = [rf"^\[hpet\] TEST hpet_{p} PASS" for p in HPET_PHASES] + [
     r"^vm hpet: PC platform: PIT, RTC, i8042, IOAPIC at 0xfec00000, HPET at 0xfed00000, ACPI RSDP at 0xe0000"]
 HPET_FORBID = GUEST_NEVER + [r"^vm nohpet: PC platform"]
 CASES += [
-    Case("qemu-svm-hpet", "qemu", "max", mem="256M", modules=HPET_MODULES, expect=HPET_EXPECT, forbid=HPET_FORBID,
-         timeout=120),
+    # Also: a Linux kernel with platform=minimal is refused at boot (it could not power off), naming module and VM.
+    Case("qemu-svm-hpet", "qemu", "max", mem="256M",
+         modules=HPET_MODULES + [("build/linux/vmlinuz", "vm=lxmin platform=minimal")],
+         expect=HPET_EXPECT + [r"^vm config: module 2: platform=minimal on vm lxmin, whose kernel is a Linux bzImage",
+                               r"^vm config: vm lxmin left out because of the errors above"],
+         forbid=HPET_FORBID + [r"^vm lxmin: "], timeout=120),
     Case("bochs-vmx-hpet", "bochs", "corei7_skylake_x", megs=256, modules=HPET_MODULES, expect=HPET_EXPECT,
          forbid=HPET_FORBID, timeout=900),
 ]

@@ -665,4 +665,15 @@ TEST(config_platform)
 	add("vm=m role=module platform=pc");
 	CHECK(parse() > 0);
 	CHECK_LOG("platform= goes on the kernel module (role=kernel), not on a role=module line");
+	/* Both fit a Multiboot kernel; a Linux kernel refuses minimal (it could not power off). */
+	reset();
+	add("vm=p platform=pc");
+	add("vm=m platform=minimal");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_MULTIBOOT), 0);
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_MULTIBOOT), 0);
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_LINUX), 0);
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_LINUX), 1);
+	CHECK_LOG("vm config: module 1: platform=minimal on vm m, whose kernel is a Linux bzImage: Linux needs the PC "
+		  "platform");
 }
