@@ -37,6 +37,11 @@
  *                  by default.
  *   reclaim=on|off kernel module only, with ws=: give back to the hypervisor the guest memory the scans find cold
  *                  and all zero, in 2 MiB chunks (mm/mmu_reclaim.c). Off by default.
+ *   platform=pc|minimal  kernel module only: `pc` adds to the devices every VM has the rest of a PC: PIT, RTC,
+ *                  i8042, port 0x80, IOAPIC at 0xfec00000, HPET at 0xfed00000, the ACPI PM block and reset port,
+ *                  and ACPI tables (RSDP in 0xe0000-0xfffff; MADT, FADT, HPET, DSDT). `minimal` leaves them out.
+ *                  Default: pc for a Linux kernel (which is refused with minimal), minimal for a Multiboot one
+ *                  (see vm_platform below).
  *   cmdline="..."  on the kernel module, the guest kernel's command line; on a role=module module, that module's
  *                  Multiboot string. Default empty.
  *   protect=START-END[:MODE][:late]
@@ -103,6 +108,14 @@ enum vm_protect_mode {
 	VM_PROTECT_KILL, /* the VM ends */
 };
 
+/* Which devices a VM gets beyond those every VM has (vm/dev/platform.c). The default depends on the kernel: Linux
+ * expects a PC and gets one; a Multiboot kernel gets the minimal set, which is what the Multiboot specification
+ * promises it (nothing) plus the console and test devices, and which keeps device timers (PIT, RTC, HPET) and their
+ * wake-ups out of the exit counts of the tests and benchmarks that are most of the Multiboot kernels run here. A
+ * Multiboot kernel that wants the PC (a third-party test kernel that programs the PIT or reads ACPI) says
+ * platform=pc. */
+enum vm_platform { VM_PLATFORM_DEFAULT, VM_PLATFORM_PC, VM_PLATFORM_MINIMAL };
+
 /* One VM. Addresses are host-physical ranges [start, end) of GRUB modules, from struct boot_info. */
 struct vm_config {
 	char name[VM_CONFIG_NAME_MAX];
@@ -114,6 +127,7 @@ struct vm_config {
 	bool linux_entry32; /* entry=32: a Linux kernel starts at its 32-bit boot-protocol entry, paging off */
 	u64 ws_interval_us; /* ws=: the working-set scan interval, 0 when off */
 	bool ws_reclaim;    /* reclaim=on */
+	enum vm_platform platform; /* platform=, VM_PLATFORM_DEFAULT when not given */
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	u64 kernel_start, kernel_end;
 	u64 initrd_start, initrd_end; /* the role=initrd module, when has_initrd; never empty */

@@ -109,3 +109,27 @@ int io_bus_write(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size
 		return 0;
 	return r->h->write(v, r->dev, addr, size, val & io_size_mask(size));
 }
+
+/*
+ * What the CPU puts on the bus for an access to uncached memory is a set of transactions, each naturally aligned
+ * with byte enables for the bytes it wants; an access split at a page end (RAM then MMIO, or two MMIO pages) leaves
+ * 3, 5, 6 or 7 bytes on one side, which no device register has. Such a remnant reaches the devices as the naturally
+ * aligned 1-, 2- and 4-byte pieces it is made of (as QEMU's memory core splits an access a region cannot take whole),
+ * so every device sees sizes it decodes and the guest's access completes. An access of 1, 2, 4 or 8 bytes stays
+ * whole, aligned or not, as KVM hands it to its devices: the device decides what a misaligned register access means
+ * (the LAPIC ignores it, SDM 11.4.1). A longer access (CMPXCHG16B, the vector moves) goes 8 bytes at a time, as
+ * hardware splits SSE accesses to uncached memory.
+ */
+unsigned int io_mmio_piece(u64 addr, unsigned int len)
+{
+	unsigned int p;
+
+	if (len >= 8)
+		return 8;
+	if (io_size_valid(len))
+		return len;
+	/* The largest power of two below len (len is 3, 5, 6 or 7) that addr is aligned to. */
+	for (p = len >= 4 ? 4 : 2; p > 1 && (addr & (p - 1)); p >>= 1)
+		;
+	return p;
+}

@@ -35,4 +35,9 @@ int io_bus_register(struct io_bus *bus, u64 start, u64 len, const struct io_hand
 int io_bus_read(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 *val);
 int io_bus_write(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 val);
 
+/* The size of the first piece of a len-byte MMIO access at addr (len >= 1) that a device is handed: 8 bytes of a
+ * longer one, the access itself when it is 1, 2, 4 or 8 bytes, and otherwise (3, 5, 6 or 7 bytes, the remnant of an
+ * access split at a page end) the largest naturally aligned 1, 2 or 4 bytes at addr that fit. */
+unsigned int io_mmio_piece(u64 addr, unsigned int len);
+
 #endif

@@ -5,6 +5,15 @@
 
 void vm_set_irq(struct vm *vm, unsigned int irq, int level)
 {
+	/* In the HPET's legacy replacement the PIT's IRQ0 and the RTC's IRQ8 reach nothing: the HPET drives those
+	 * lines itself (vm/dev/hpet.c). */
+	if (irq < 32 && (__atomic_load_n(&vm->irq_cut, __ATOMIC_RELAXED) & BIT(irq)))
+		return;
+	vm_drive_irq(vm, irq, level);
+}
+
+void vm_drive_irq(struct vm *vm, unsigned int irq, int level)
+{
 	if (irq >= VM_NR_IRQS)
 		return;
 	if (irq < 16 && vm->pic_chip.set_irq)

@@ -11,6 +11,8 @@ struct vm;
 
 /* Drive line irq to level (0 or 1). Edge-triggered consumers latch a rising edge. */
 void vm_set_irq(struct vm *vm, unsigned int irq, int level);
+/* The same whatever vm->irq_cut says: for the device that took a line over (the HPET in legacy replacement). */
+void vm_drive_irq(struct vm *vm, unsigned int irq, int level);
 /* A rising then falling edge, for devices that signal one event (PIT channel 0, RTC). */
 void vm_pulse_irq(struct vm *vm, unsigned int irq);
 

@@ -17,6 +17,7 @@
 #include "vm/launch.h"
 #include "vm/dev/acpi_tables.h"
 #include "vm/dev/dev.h"
+#include "vm/dev/hpet.h"
 #include "vm/dev/ioapic.h"
 #include "vm/loader/linux.h"
 #include "vm/loader/multiboot.h"
@@ -137,24 +138,33 @@ static bool strstr_simple(const char *hay, const char *needle)
 	return false;
 }
 
-/* The PC platform a Linux guest expects beyond what every VM has: PIT, RTC, i8042, port 0x80, IOAPIC, ACPI. */
-static int linux_platform_init(struct vm *vm, u64 *rsdp)
+/* The PC platform beyond what every VM has: PIT, RTC, i8042, port 0x80, IOAPIC, HPET, ACPI (vm/config.h says who
+ * gets it). The tables go in 0xe0000-0xfffff, which the Multiboot memory map leaves out of usable RAM and the Linux
+ * loader's e820 reserves. */
+static int pc_platform_init(struct vm *vm, u64 *rsdp)
 {
 	struct acpi_build_cfg acpi = {
 		.base = ACPI_AREA_GPA, .len = ACPI_AREA_LEN, .nr_vcpus = vm->nr_vcpus,
 		.ioapic_addr = IOAPIC_BASE, .ioapic_id = (u8)vm->nr_vcpus, .ioapic_gsi_base = 0,
 		.pm_port = ACPI_PM_PORT, .sci_irq = SCI_IRQ, .reset_port = 0xcf9, .reset_value = 0x06,
 		.has_i8042 = true, .has_rtc = true, .has_vga = false,
+		.hpet_addr = (u32)HPET_BASE, .hpet_block_id = (u32)HPET_GCAP_ID_VALUE,
+		.hpet_min_tick = HPET_MIN_PERIOD_TICKS,
 	};
 	int r;
 
 	if ((r = pit_dev_init(vm)) || (r = rtc_dev_init(vm, rtc_host_epoch_seconds())) || (r = i8042_dev_init(vm)) ||
-	    (r = port80_dev_init(vm)) || (r = ioapic_dev_init(vm, ioapic_deliver)))
+	    (r = port80_dev_init(vm)) || (r = ioapic_dev_init(vm, ioapic_deliver)) || (r = hpet_dev_init(vm)))
 		return r;
 	r = acpi_pm_dev_init(vm, &acpi, &vm->devices[VM_DEV_ACPI_PM]);
 	if (r)
 		return r;
-	return acpi_tables_build(vm, &acpi, rsdp);
+	r = acpi_tables_build(vm, &acpi, rsdp);
+	if (!r)
+		vm_log(vm, LOG_INFO,
+		       "PC platform: PIT, RTC, i8042, IOAPIC at %#llx, HPET at %#llx, ACPI RSDP at %#llx\n",
+		       (unsigned long long)IOAPIC_BASE, (unsigned long long)HPET_BASE, (unsigned long long)*rsdp);
+	return r;
 }
 
 static int load_linux(struct vm *vm, const struct vm_config *cfg, const struct guest_mem_layout *layout,
@@ -162,10 +172,11 @@ static int load_linux(struct vm *vm, const struct vm_config *cfg, const struct g
 {
 	struct vcpu *v = vm->vcpus[0];
 	u64 rsdp = 0;
-	int r = linux_platform_init(vm, &rsdp);
+	BUG_ON(cfg->platform == VM_PLATFORM_MINIMAL); /* vm_check_config refused it */
+	int r = pc_platform_init(vm, &rsdp);
 
 	if (r) {
-		vm_log(vm, LOG_ERR, "legacy platform setup failed (%d)\n", r);
+		vm_log(vm, LOG_ERR, "PC platform setup failed (%d)\n", r);
 		return r;
 	}
 	/* Under emulation and nesting, Linux's TSC calibration against the PIT and PM timer sees each read take an
@@ -201,7 +212,14 @@ static int load_multiboot(struct vm *vm, const struct vm_config *cfg, const stru
 					      .size = cfg->modules[i].end - cfg->modules[i].start,
 					      .cmdline = cfg->modules[i].cmdline };
 	BUG_ON(cfg->linux_entry32); /* vm_check_config refused it */
-	int r = multiboot_load(vm, phys_to_virt(cfg->kernel_start), cfg->kernel_end - cfg->kernel_start, cfg->cmdline,
+	u64 rsdp; /* a Multiboot kernel finds the RSDP by scanning 0xe0000-0xfffff, as on a PC */
+	int r = cfg->platform == VM_PLATFORM_PC ? pc_platform_init(vm, &rsdp) : 0;
+
+	if (r) {
+		vm_log(vm, LOG_ERR, "PC platform setup failed (%d)\n", r);
+		return r;
+	}
+	r = multiboot_load(vm, phys_to_virt(cfg->kernel_start), cfg->kernel_end - cfg->kernel_start, cfg->cmdline,
 			       mods, cfg->nr_modules, layout, &mb);
 	if (!r)
 		multiboot_boot_state(vm->vcpus[0], &mb, st);

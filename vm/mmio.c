@@ -9,6 +9,7 @@
 #include "mm/shadow/gwalk.h"
 #include "vm/dev/vlapic.h"
 #include "vm/emulate/emulate.h"
+#include "vm/io.h"
 #include "vm/vcpu.h"
 
 struct emu_env {
@@ -146,13 +147,13 @@ static int mmio_access_one(struct vcpu *v, gpa_t gpa, void *buf, unsigned int si
 	return 0;
 }
 
-/* MMIO: the LAPIC page where the guest's APIC base puts it, then the VM's MMIO bus. A device access is at most 8
- * bytes: a 16- or 32-byte one (CMPXCHG16B, the vector moves) reaches the device as 8-byte pieces, as hardware
- * splits SSE accesses to uncached memory. */
+/* MMIO: the LAPIC page where the guest's APIC base puts it, then the VM's MMIO bus, in the pieces io_mmio_piece cuts
+ * (vm/io.c): whatever the length left by the page split, each device sees 1, 2, 4 or 8 bytes, and no access the CPU
+ * would make ends the VM. The LAPIC page is found by each piece's first byte: a piece never crosses a page. */
 static int mmio_access(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size, bool write)
 {
 	while (size) {
-		unsigned int n = MIN(size, 8u);
+		unsigned int n = io_mmio_piece(gpa, size);
 		int r = mmio_access_one(v, gpa, buf, n, write);
 		if (r)
 			return r;

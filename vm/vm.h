@@ -146,7 +146,7 @@ struct vcpu {
 /* Slots of vm->devices[]: each device model's private state. */
 enum vm_device {
 	VM_DEV_UART, VM_DEV_PIC, VM_DEV_FWCFG, VM_DEV_TESTDEV, VM_DEV_DEBUG_EXIT, VM_DEV_PIT, VM_DEV_RTC,
-	VM_DEV_ACPI_PM, VM_DEV_IOAPIC, VM_DEV_I8042, VM_DEV_PORT80, NR_VM_DEVICES
+	VM_DEV_ACPI_PM, VM_DEV_IOAPIC, VM_DEV_I8042, VM_DEV_PORT80, VM_DEV_HPET, NR_VM_DEVICES
 };
 
 struct vm {
@@ -188,6 +188,7 @@ struct vm {
 	spinlock_t timers_lock;
 	struct vtimer *timers;          /* timers_lock */
 	struct vm_irq_chip pic_chip, ioapic_chip; /* set up by the interrupt controllers at creation */
+	u32 irq_cut;                    /* atomic: lines whose ISA device is cut off (the HPET's legacy replacement) */
 	/* Console line buffer for guest output (UART, port 0xe9), so lines print whole with the VM's prefix. */
 	spinlock_t con_lock;
 	char con_line[160];             /* con_lock */

@@ -847,3 +847,54 @@ CASES += [
     lapicipi_case("bochs-svm-lapicipi", "bochs", "zambezi", 2, megs=256, timeout=900),
     lapicipi_case("bochs-penryn-lapicipi", "bochs", "core2_penryn_t9600", 2, megs=256, timeout=900),
 ]
+
+
+# ---- accesses across a page end into or out of MMIO (issue 14 item 11; tests/guests/span.c): MOVs of 2/4/8 bytes and
+# MOVDQU at every split between RAM and unbacked MMIO, two MMIO frames, the LAPIC page before RAM, after RAM and
+# before MMIO, and the HPET's page (platform=pc) after and before RAM; IOREGSEL written through 4- and 3-byte remnants. The emulator is reached by an NPT fault (QEMU SVM), an EPT misconfiguration (Bochs Skylake) and a
+# reserved-bit #PF of the shadow MMU (hv.tdp=0; Penryn, which has no EPT).
+SPAN_PHASES = ("ram_mmio", "mmio_ram", "mmio_mmio", "lapic_ram", "ram_lapic", "lapic_mmio", "ram_hpet", "hpet_ram",
+               "ram_ioapic")
+SPAN_MODULES = [(GUEST + "span.elf", "vm=span mem=32M platform=pc")]
+SPAN_EXPECT = [rf"^\[span\] TEST span_{p} PASS" for p in SPAN_PHASES] + [
+    r"^\[span\] span: 414 accesses across a page end", r"^\[span\] span: MMIO_EXITS \+\d+ for 414 accesses",
+    r"^\[span\] TEST span PASS", r"^vm span: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
+CASES += [
+    Case("qemu-svm-span", "qemu", "max", mem="256M", modules=SPAN_MODULES, expect=SPAN_EXPECT, forbid=GUEST_NEVER,
+         timeout=120),
+    Case("qemu-svm-shadow-span", "qemu", "max", mem="256M", cmdline=SHADOW, modules=SPAN_MODULES,
+         expect=SHADOW_EXPECT + SPAN_EXPECT, forbid=GUEST_NEVER, timeout=120),
+    Case("bochs-vmx-span", "bochs", "corei7_skylake_x", megs=256, modules=SPAN_MODULES, expect=SPAN_EXPECT,
+         forbid=GUEST_NEVER, timeout=900),
+    Case("bochs-penryn-span", "bochs", "core2_penryn_t9600", megs=256, modules=SPAN_MODULES, expect=SPAN_EXPECT,
+         forbid=GUEST_NEVER, timeout=900),
+    # SVM with NRIPS (Bochs zambezi): the NPT fault path with the next RIP from the hardware.
+    Case("bochs-svm-span", "bochs", "zambezi", megs=256, modules=SPAN_MODULES, expect=SPAN_EXPECT,
+         forbid=GUEST_NEVER, timeout=900),
+]
+
+
+# ---- the PC platform per VM and the HPET (issue 14 item 9; tests/guests/hpet.c, vm/dev/hpet.c): a Multiboot VM with
+# platform=pc finds the HPET through ACPI, reads its counter and gets a one-shot, a periodic (legacy replacement, on
+# IRQ0) and a level-triggered comparator interrupt through the IOAPIC; one with the default platform (minimal for
+# Multiboot kernels) has none and says SKIP.
+HPET_PHASES = ("acpi", "counter", "oneshot", "periodic", "level")
+HPET_MODULES = [(GUEST + "hpet.elf", "vm=hpet mem=32M platform=pc"), (GUEST + "hpet.elf", "vm=nohpet mem=16M")]
+HPET_EXPECT = [rf"^\[hpet\] TEST hpet_{p} PASS" for p in HPET_PHASES] + [
+    r"^\[hpet\] hpet: ACPI table at 0x[0-9a-f]+: base 0xfed00000, block ID 0x8086a201, minimum tick 10000",
+    r"^\[hpet\] hpet: periodic on IRQ0 \(legacy replacement\): \d+ interrupts \(0 before the first match\)",
+    r"^\[hpet\] hpet: one-shot on IOAPIC pin 20: comparator 0x[0-9a-f]+, interrupt at 0x[0-9a-f]+ \(0 before the match\)",
+    r"^\[hpet\] TEST hpet PASS", r"^vm hpet: ended: debug-exit, status 0x1 ",
+    r"^\[nohpet\] TEST hpet SKIP no HPET", r"^vm nohpet: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended",
+    r"^vm hpet: PC platform: PIT, RTC, i8042, IOAPIC at 0xfec00000, HPET at 0xfed00000, ACPI RSDP at 0xe0000"]
+HPET_FORBID = GUEST_NEVER + [r"^vm nohpet: PC platform"]
+CASES += [
+    # Also: a Linux kernel with platform=minimal is refused at boot (it could not power off), naming module and VM.
+    Case("qemu-svm-hpet", "qemu", "max", mem="256M",
+         modules=HPET_MODULES + [("build/linux/vmlinuz", "vm=lxmin platform=minimal")],
+         expect=HPET_EXPECT + [r"^vm config: module 2: platform=minimal on vm lxmin, whose kernel is a Linux bzImage",
+                               r"^vm config: vm lxmin left out because of the errors above"],
+         forbid=HPET_FORBID + [r"^vm lxmin: "], timeout=120),
+    Case("bochs-vmx-hpet", "bochs", "corei7_skylake_x", megs=256, modules=HPET_MODULES, expect=HPET_EXPECT,
+         forbid=HPET_FORBID, timeout=900),
+]

@@ -639,3 +639,48 @@ TEST(tables_fit_exactly_or_fail_cleanly)
 			CHECK_EQ(*(u8 *)fake_vm_gpa(a, 1), 0);
 	}
 }
+
+/* The HPET table (IA-PC HPET 1.0a, 3.2.4): listed in both root tables after the MADT, 56 bytes, checksummed, with the
+ * block ID, the address as a system-memory GAS, the minimum periodic tick and 4K page protection; absent without
+ * hpet_addr. */
+TEST(hpet_table_describes_the_block)
+{
+	struct acpi_build_cfg cfg = default_cfg(2);
+	const struct acpi_header *h;
+	const u8 *t;
+
+	setup();
+	init_host_parser(build(&cfg));
+	CHECK(acpi_find_table("HPET", 0) == NULL);
+
+	cfg.hpet_addr = 0xfed00000;
+	cfg.hpet_block_id = 0x8086a201;
+	cfg.hpet_min_tick = 10000;
+	setup();
+	u64 rsdp = build(&cfg);
+	init_host_parser(rsdp);
+	h = acpi_find_table("HPET", 0);
+	CHECK(h != NULL);
+	t = (const u8 *)h;
+	CHECK_EQ(h->length, 56);
+	CHECK_EQ(h->revision, 1);
+	CHECK_EQ(sum(t, h->length), 0);
+	check_oem(t);
+	CHECK_EQ(rd32(t + 36), 0x8086a201);
+	CHECK_EQ(t[40], 0);  /* system memory */
+	CHECK_EQ(t[41], 64); /* register width */
+	CHECK_EQ(t[42], 0);
+	CHECK_EQ(rd64(t + 44), 0xfed00000);
+	CHECK_EQ(t[52], 0); /* HPET number */
+	CHECK_EQ(rd16(t + 53), 10000);
+	CHECK_EQ(t[55], 1); /* 4K page protection */
+	const struct acpi_header *x = (const struct acpi_header *)pa(((const struct acpi_rsdp *)pa(rsdp))->xsdt_address);
+	const struct acpi_header *rt = (const struct acpi_header *)pa(((const struct acpi_rsdp *)pa(rsdp))->rsdt_address);
+	CHECK_EQ((x->length - 36) / 8, 3);
+	CHECK_EQ((rt->length - 36) / 4, 3);
+	CHECK_EQ(rd64((const u8 *)x + 36 + 16), virt_to_phys(h));
+	CHECK_EQ(rd32((const u8 *)rt + 36 + 8), virt_to_phys(h));
+	/* The other tables are still there. */
+	CHECK(acpi_find_table(ACPI_SIG_MADT, 0) != NULL);
+	CHECK(fadt_raw() != NULL);
+}

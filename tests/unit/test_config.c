@@ -644,3 +644,36 @@ TEST(config_kernel_kind_takes_what_it_was_given)
 	CHECK_LOG("vm config: module 0: entry=32 on vm lx, whose kernel is a Multiboot image: entry= chooses a Linux "
 		  "kernel's entry, and a Multiboot kernel names its own");
 }
+
+/* platform=pc|minimal: kernel line only; not given, the VM's kernel decides (VM_PLATFORM_DEFAULT). */
+TEST(config_platform)
+{
+	reset();
+	add("vm=d");
+	add("vm=p platform=pc");
+	add("vm=m platform=minimal");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 3);
+	CHECK_EQ(cfg[0].platform, VM_PLATFORM_DEFAULT);
+	CHECK_EQ(cfg[1].platform, VM_PLATFORM_PC);
+	CHECK_EQ(cfg[2].platform, VM_PLATFORM_MINIMAL);
+	check_rejected("vm=w platform=isa", "platform must be pc or minimal");
+	check_rejected("vm=w platform", "missing value (expected key=value)");
+	check_rejected("vm=w platform=pc platform=pc", "key given twice in this module");
+	reset();
+	add("vm=m");
+	add("vm=m role=module platform=pc");
+	CHECK(parse() > 0);
+	CHECK_LOG("platform= goes on the kernel module (role=kernel), not on a role=module line");
+	/* Both fit a Multiboot kernel; a Linux kernel refuses minimal (it could not power off). */
+	reset();
+	add("vm=p platform=pc");
+	add("vm=m platform=minimal");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_MULTIBOOT), 0);
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_MULTIBOOT), 0);
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_LINUX), 0);
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_LINUX), 1);
+	CHECK_LOG("vm config: module 1: platform=minimal on vm m, whose kernel is a Linux bzImage: Linux needs the PC "
+		  "platform");
+}

@@ -197,3 +197,52 @@ TEST(io_handler_errors_and_missing_callbacks)
 	CHECK_EQ(a.writes, 1);
 	CHECK_EQ(bus.unclaimed, 0);
 }
+
+/* io_mmio_piece on every start alignment and length up to 20 bytes: the pieces tile the access exactly, each is 1, 2,
+ * 4 or 8 bytes, and a piece is cut (not the whole access) only from an odd remnant or past 8 bytes, where it is
+ * naturally aligned unless it is 8 bytes of a longer access. */
+TEST(io_mmio_pieces_tile_the_access_in_device_sizes)
+{
+	for (u64 base = 0xfee00ff0; base < 0xfee01000; base++) {
+		for (unsigned int len = 1; len <= 20; len++) {
+			u64 addr = base;
+			unsigned int left = len, pieces = 0;
+
+			while (left) {
+				unsigned int n = io_mmio_piece(addr, left);
+
+				CHECK(n == 1 || n == 2 || n == 4 || n == 8);
+				CHECK(n <= left);
+				if (n != left && n != 8)
+					CHECK_EQ(addr & (n - 1), 0);
+				addr += n;
+				left -= n;
+				CHECK(++pieces <= len);
+			}
+			CHECK_EQ(addr, base + len);
+		}
+	}
+}
+
+/* The splits the page-end cases give, spelled out (an 8-byte access 3, 5 or 7 bytes before a page end). */
+TEST(io_mmio_piece_examples)
+{
+	CHECK_EQ(io_mmio_piece(0x1ffd, 3), 1); /* then 2 at 0x1ffe */
+	CHECK_EQ(io_mmio_piece(0x1ffe, 2), 2);
+	CHECK_EQ(io_mmio_piece(0x2000, 5), 4); /* then 1 at 0x2004 */
+	CHECK_EQ(io_mmio_piece(0x2004, 1), 1);
+	CHECK_EQ(io_mmio_piece(0x2000, 7), 4); /* then 2, then 1 */
+	CHECK_EQ(io_mmio_piece(0x2004, 3), 2);
+	CHECK_EQ(io_mmio_piece(0x2006, 1), 1);
+	CHECK_EQ(io_mmio_piece(0x1ffb, 5), 1); /* 0x1ffb: 1, 0x1ffc: 4 */
+	CHECK_EQ(io_mmio_piece(0x1ffc, 4), 4);
+	CHECK_EQ(io_mmio_piece(0x1ff9, 7), 1); /* 1 + 2 + 4 */
+	CHECK_EQ(io_mmio_piece(0x1ffa, 6), 2);
+	CHECK_EQ(io_mmio_piece(0x2002, 6), 2); /* 2 + 4 */
+	CHECK_EQ(io_mmio_piece(0x2004, 4), 4);
+	/* Whole accesses stay whole, misaligned ones included; longer ones go 8 at a time. */
+	CHECK_EQ(io_mmio_piece(0x1001, 4), 4);
+	CHECK_EQ(io_mmio_piece(0x1003, 8), 8);
+	CHECK_EQ(io_mmio_piece(0x1003, 16), 8);
+	CHECK_EQ(io_mmio_piece(0x1000, 13), 8);
+}

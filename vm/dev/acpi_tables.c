@@ -13,6 +13,17 @@
 #define ACPI_CREATOR_ID	  "MHV "
 #define ACPI_CREATOR_REV  1
 
+/* ---- HPET description table (IA-PC HPET specification 1.0a, 3.2.4), 56 bytes ---- */
+#define ACPI_SIG_HPET	     "HPET"
+#define HPET_TABLE_REVISION  1
+#define HPET_TABLE_LEN	     56
+#define HPET_TABLE_BLOCK_ID  36 /* the low 32 bits of the block's GCAP_ID */
+#define HPET_TABLE_BASE	     40 /* GAS */
+#define HPET_TABLE_NUMBER    52
+#define HPET_TABLE_MIN_TICK  53
+#define HPET_TABLE_PAGE_PROT 55
+#define HPET_PAGE_PROT_4K    1 /* nothing else decodes in the HPET's 4 KiB page */
+
 /* Tables for ACPI_MAX_VCPUS take about 10 KiB; the cap bounds the staging allocation whatever the area's size. */
 #define ACPI_STAGE_MAX	 (64u << 10)
 #define ACPI_TABLE_ALIGN 16
@@ -531,21 +542,36 @@ static void build_rsdp(u8 *t, u64 rsdt, u64 xsdt)
 	memcpy(t, &r, sizeof(r));
 }
 
+/* The HPET the VM has (vm/dev/hpet.c): its block ID is the low half of GCAP_ID, which the caller gives, so that the
+ * table and the device cannot disagree. */
+static void build_hpet(u8 *t, const struct acpi_build_cfg *cfg)
+{
+	put_header(t, ACPI_SIG_HPET, HPET_TABLE_LEN, HPET_TABLE_REVISION);
+	put32(t + HPET_TABLE_BLOCK_ID, cfg->hpet_block_id);
+	put_gas(t + HPET_TABLE_BASE, 0 /* system memory */, 64, 0, cfg->hpet_addr);
+	t[HPET_TABLE_NUMBER] = 0;
+	put16(t + HPET_TABLE_MIN_TICK, cfg->hpet_min_tick);
+	t[HPET_TABLE_PAGE_PROT] = HPET_PAGE_PROT_4K;
+	seal_table(t);
+}
+
 /* Place and fill every table in the stage; s->used ends up as the image's size. */
 static int build_all(struct stage *s, const struct acpi_build_cfg *cfg)
 {
-	enum { ROOT_FADT, ROOT_MADT, NR_ROOT };
-	u32 rsdp, xsdt, rsdt, fadt, facs, madt, dsdt;
-	u64 roots[NR_ROOT];
+	enum { ROOT_FADT, ROOT_MADT, ROOT_HPET, MAX_ROOT };
+	u32 rsdp, xsdt, rsdt, fadt, facs, madt, dsdt, hpet = 0;
+	u32 nr_root = cfg->hpet_addr ? 3 : 2;
+	u64 roots[MAX_ROOT];
 	int r;
 
 	if ((r = stage_alloc(s, sizeof(struct acpi_rsdp), ACPI_TABLE_ALIGN, &rsdp)) ||
-	    (r = stage_alloc(s, sizeof(struct acpi_header) + NR_ROOT * 8, ACPI_TABLE_ALIGN, &xsdt)) ||
-	    (r = stage_alloc(s, sizeof(struct acpi_header) + NR_ROOT * 4, ACPI_TABLE_ALIGN, &rsdt)) ||
+	    (r = stage_alloc(s, sizeof(struct acpi_header) + nr_root * 8, ACPI_TABLE_ALIGN, &xsdt)) ||
+	    (r = stage_alloc(s, sizeof(struct acpi_header) + nr_root * 4, ACPI_TABLE_ALIGN, &rsdt)) ||
 	    (r = stage_alloc(s, FADT_LEN, ACPI_TABLE_ALIGN, &fadt)) ||
 	    (r = stage_alloc(s, FACS_LEN, ACPI_FACS_ALIGN, &facs)) ||
 	    (r = stage_alloc(s, madt_len(cfg->nr_vcpus), ACPI_TABLE_ALIGN, &madt)) ||
-	    (r = build_dsdt(s, cfg->nr_vcpus, &dsdt)))
+	    (r = build_dsdt(s, cfg->nr_vcpus, &dsdt)) ||
+	    (cfg->hpet_addr && (r = stage_alloc(s, HPET_TABLE_LEN, ACPI_TABLE_ALIGN, &hpet))))
 		return r;
 
 	build_facs(s->buf + facs);
@@ -553,8 +579,12 @@ static int build_all(struct stage *s, const struct acpi_build_cfg *cfg)
 	build_fadt(s->buf + fadt, cfg, stage_gpa(s, facs), stage_gpa(s, dsdt));
 	roots[ROOT_FADT] = stage_gpa(s, fadt);
 	roots[ROOT_MADT] = stage_gpa(s, madt);
-	build_root(s->buf + xsdt, true, roots, NR_ROOT);
-	build_root(s->buf + rsdt, false, roots, NR_ROOT);
+	if (cfg->hpet_addr) {
+		build_hpet(s->buf + hpet, cfg);
+		roots[ROOT_HPET] = stage_gpa(s, hpet);
+	}
+	build_root(s->buf + xsdt, true, roots, nr_root);
+	build_root(s->buf + rsdt, false, roots, nr_root);
 	build_rsdp(s->buf + rsdp, stage_gpa(s, rsdt), stage_gpa(s, xsdt));
 	return 0;
 }

@@ -74,6 +74,11 @@ struct acpi_build_cfg {
 	bool has_i8042;	     /* IAPC_BOOT_ARCH 8042: Linux probes the keyboard controller only when set */
 	bool has_rtc;	     /* clear: IAPC_BOOT_ARCH "CMOS RTC not present" */
 	bool has_vga;	     /* clear: IAPC_BOOT_ARCH "VGA not present" (do not probe 0x3c0/0xa0000) */
+	/* The HPET table, when hpet_addr is not 0: the block's address, the low 32 bits of its GCAP_ID, and the
+	 * shortest period in ticks a periodic timer gives interrupts at. */
+	u32 hpet_addr;
+	u32 hpet_block_id;
+	u16 hpet_min_tick;
 	/* The PM timer's TSC source, NULL for rdtsc(). Unit tests pass a fake clock. The rate is vm->tsc_hz. */
 	u64 (*now)(void);
 };
@@ -82,9 +87,9 @@ struct acpi_build_cfg {
 int acpi_build_cfg_check(const struct acpi_build_cfg *cfg);
 
 /*
- * Build RSDP, XSDT, RSDT, FADT, FACS, MADT and DSDT into guest memory inside [cfg->base, cfg->base + cfg->len) and
- * return the RSDP's address in *rsdp_gpa. The DSDT holds \_SB.Cxxx processor devices (_HID ACPI0007, _UID matching
- * the MADT) and \_S5. 0, -EINVAL for a bad cfg, -ENOSPC if the tables do not fit, -ENOMEM, or vm_write_gpa's error.
+ * Build RSDP, XSDT, RSDT, FADT, FACS, MADT, DSDT and (with hpet_addr) HPET into guest memory inside
+ * [cfg->base, cfg->base + cfg->len) and return the RSDP's address in *rsdp_gpa. The DSDT holds \_SB.Cxxx processor
+ * devices (_HID ACPI0007, _UID matching the MADT) and \_S5. 0, -EINVAL for a bad cfg, -ENOSPC if the tables do not fit, -ENOMEM, or vm_write_gpa's error.
  */
 int acpi_tables_build(struct vm *vm, const struct acpi_build_cfg *cfg, u64 *rsdp_gpa);
 

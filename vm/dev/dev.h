@@ -1,12 +1,13 @@
 /* Guest device models on the port-I/O bus: their init functions, the few hooks the rest of the hypervisor calls, and
  * helpers for the byte-wide ISA registers most of them have and for time. Each init allocates the device's state
  * (kzalloc) into vm->devices[VM_DEV_*] and registers its ports on vm->pio. None of them touches hardware, except
- * rtc_host_epoch_seconds(), which reads the host's clock once per VM. The IOAPIC is in ioapic.h.
+ * rtc_host_epoch_seconds(), which reads the host's clock once per VM. The IOAPIC is in ioapic.h, the HPET (on the
+ * MMIO bus) in hpet.h.
  *
  * Any vCPU of the VM may enter any model at any time, concurrently with the others and with vCPU 0 running the
  * device timers. A model with state has its own spinlock, whose rule is written next to the fields it covers (or
  * says why it needs none); functions named __* require it and assert it. Lock order, outermost first:
- *   device lock (uart, pit, rtc, i8042, acpi-pm, fw_cfg)  ->  PIC or IOAPIC lock (never both)
+ *   device lock (uart, pit, rtc, i8042, acpi-pm, fw_cfg, hpet)  ->  PIC or IOAPIC lock (never both)
  *   any of those  ->  vm->timers_lock (inside vtimer_arm/disarm), vm->con_lock (inside vm_console_putc)
  * A model raises its IRQ line with its own lock held (vm_set_irq -> PIC, IOAPIC -> the deliver hook, which posts to
  * vCPUs without a lock), never the other way round. vm_end takes no lock and may be called from anywhere.
