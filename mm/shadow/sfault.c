@@ -380,6 +380,8 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 
 	write_lock(&mmu->lock);
 	mmu->shadow.stats.faults++;
+	if (root->role.level == 5)
+		mmu->shadow.stats.la57_faults++;
 	if (mmu_root_is_obsolete(mmu, root)) {
 		r = MMU_FAULT_RETRY;
 	} else if (f->slot && !memslot_chunk_is_clean(f->slot, f->gfn)) {

@@ -65,6 +65,8 @@ struct shadow_stats {
 	u64 range_zaps;         /* leaves zapped for a gfn range (reclaim: __shadow_zap_gfn_range) */
 	u64 pk_emulated;        /* supervisor writes the CPU's WP=1 refused for a protection key, emulated (sfault.c) */
 	u64 prefetched;         /* leaves made around a fault's from the guest's entries already there (sprefetch.c) */
+	u64 la57_roots;         /* 5-level roots made (a guest with CR4.LA57) */
+	u64 la57_faults;        /* of the faults, those through a 5-level root */
 };
 
 /* The shadow engine's state, in struct mmu (under mmu->lock, except the notifier, registered at init). */

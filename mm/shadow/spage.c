@@ -213,6 +213,8 @@ static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 		return r;
 	sp->root = true;
 	root->hpa = sp->hpa;
+	if (root->role.level == 5)
+		mmu->shadow.stats.la57_roots++;
 	return 0;
 }
 

@@ -68,6 +68,8 @@ TEST(shadow_la57_faults_map_the_right_gva_above_2_48)
 	sx_map(sx.p.cr3, TOP, SX_DATA + 2 * PAGE_SIZE, 1, G_ALL, G_ALL);
 	CHECK_EQ(sx_load(), 0);
 	CHECK_EQ(sx_fault(HIGH, PFERR_USER, &f), MMU_FAULT_FIXED);
+	CHECK_EQ(sx.mmu.shadow.stats.la57_roots, 1);
+	CHECK_EQ(sx.mmu.shadow.stats.la57_faults, 1);
 	CHECK_EQ(f.gpa, SX_DATA + PAGE_SIZE);
 	CHECK_EQ(last_leaf_vpn, HIGH >> PAGE_SHIFT);
 	CHECK(last_leaf_vpn >= PT_MAX_PFN);
