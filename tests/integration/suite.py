@@ -466,12 +466,15 @@ CASES += [
             PTSTORM_PD_REUSE, r"^vm ptstorm: shadow MMU: [1-9]\d* 5-level roots made \(CR4.LA57\), [1-9]\d* faults"],
          forbid=GUEST_NEVER + [PTSTORM_NO_SKIP], timeout=240),
     # Debian's kernel to userspace and power-off under shadow paging: its /init checks pass, and the VM's end report
-    # gives the shadow MMU's counts.
+    # gives the shadow MMU's counts. (la57) QEMU's `max` CPU has LA57, which the guest's CPUID then offers: the kernel
+    # runs in 5-level paging, on 5-level shadow roots.
     Case("qemu-svm-shadow-linux", "qemu", "max", mem="2G", cmdline=SHADOW,
          modules=linux_modules(64),
          expect=SHADOW_EXPECT + LINUX_EXPECT + [r"^vm linux: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs",
                                                 r"^vm linux: shadow MMU: .* [1-9]\d* root syncs, \d+ leaves zapped by "
-                                                r"INVLPG, [1-9]\d* leaves prefetched"], forbid=LINUX_FORBID,
+                                                r"INVLPG, [1-9]\d* leaves prefetched",
+                                                r"^vm linux: shadow MMU: [1-9]\d* 5-level roots made \(CR4.LA57\)"],
+         forbid=LINUX_FORBID,
          ordered=True, timeout=500),
     # The same on VMX without EPT: the storm's 4-level phases with unsync leaves (the default) on Skylake, and
     # without them (every guest table write-protected, hv.shadow_unsync=0) on Penryn; Linux with 2 vCPUs (its APs
