@@ -12,6 +12,9 @@
 #include "hv/platform.h"
 
 #define PT_LEVELS 4
+/* The deepest tree any walk meets: a shadow root of a guest with 5-level paging (CR4.LA57). Only the iterator and the
+ * change hook need it; TDP and host tables, which PT_LEVELS and PT_MAX_PFN describe, stay 4-level. */
+#define PT_MAX_LEVELS 5
 #define PT_ENTRIES 512
 #define PT_ADDR_MASK GENMASK_ULL(51, 12)
 /* Page numbers a 4-level tree reaches: 48-bit addresses. */

@@ -54,7 +54,7 @@ void pt_iter_restart(struct pt_iter *iter)
 void pt_iter_start(struct pt_iter *iter, const struct pt_format *fmt, hpa_t root, int root_level, int min_level,
 		    gfn_t start)
 {
-	BUG_ON(root_level < 1 || root_level > PT_LEVELS || min_level < 1 || min_level > root_level);
+	BUG_ON(root_level < 1 || root_level > PT_MAX_LEVELS || min_level < 1 || min_level > root_level);
 	iter->fmt = fmt;
 	iter->root_level = root_level;
 	iter->min_level = min_level;

@@ -12,7 +12,7 @@ struct pt_iter {
 	gfn_t next_last_level_gfn;
 	/* next_last_level_gfn when the walk (re)started: a yield is pointless unless the walk moved past it. */
 	gfn_t yielded_gfn;
-	u64 *pt_path[PT_LEVELS]; /* [level - 1]: the table holding the entry the walk visits at that level */
+	u64 *pt_path[PT_MAX_LEVELS]; /* [level - 1]: the table holding the entry the walk visits at that level */
 	u64 *sptep;              /* the current entry */
 	u64 old_spte;            /* its value when read; the SPTE change functions keep it current */
 	gfn_t gfn;               /* first gfn the current entry covers (aligned to its level) */

@@ -21,9 +21,9 @@ struct mmu;
 union mmu_role {
 	u32 word;
 	struct {
-		/* Of the hardware table: 4 (TDP and 4-level guests) or 3 (PAE format, for every guest outside long
-		 * mode: a PAE or 32-bit guest, or one with paging off). The hardware never walks a 2-level table of
-		 * ours. */
+		/* Of the hardware table: 5 (a guest with 5-level paging, shadowed), 4 (TDP and 4-level guests) or 3
+		 * (PAE format, for every guest outside long mode: a PAE or 32-bit guest, or one with paging off). The
+		 * hardware never walks a 2-level table of ours. */
 		u32 level : 3;
 		u32 direct : 1;          /* maps gpa (TDP, or a guest with paging off), not a guest page table */
 		/* The guest's paging controls that change what its PTEs permit, for an engine whose leaves would grant

@@ -81,7 +81,7 @@ void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, co
 	bool was_leaf = was_present && spte_is_leaf(old, level), is_leaf = is_present && spte_is_leaf(new, level);
 
 	assert_rw_held(&mmu->lock);
-	BUG_ON(level < 1 || level > PT_LEVELS || spte_is_frozen(old) || spte_is_frozen(new));
+	BUG_ON(level < 1 || level > PT_MAX_LEVELS || spte_is_frozen(old) || spte_is_frozen(new));
 	if (old == new)
 		return;
 	/* The read side only adds (mm/mmu.h): nothing it does unlinks a table or owes a flush, which is why its

@@ -94,6 +94,10 @@ void cpuid_policy(struct vcpu *v, u32 leaf, u32 sub, u32 out[4])
 			 * register while it runs, reset between guests (fpu_reset). Shadow leaves carry the guest's keys. */
 			if (cpu_has_pku())
 				r.ecx |= BIT(3) | ((virt_ops->get_cr(v, 4) & CR4_PKE) ? BIT(4) : 0);
+			/* 5-level paging where the CPU has it: both backends run the guest with its own CR4.LA57, and
+			 * the shadow MMU builds 5-level roots for it (mm/shadow/spage.c: shadow_root_key). */
+			if (cpu_has_la57())
+				r.ecx |= BIT(16);
 		} else {
 			r.eax = r.ebx = r.ecx = r.edx = 0;
 		}

@@ -142,6 +142,9 @@ static void report_end(struct vm *vm)
 			(unsigned long long)s->root_syncs,
 			(unsigned long long)s->invlpg_zaps, (unsigned long long)s->prefetched,
 			(unsigned long long)s->range_zaps, (unsigned long long)s->pk_emulated);
+		if (s->la57_roots)
+			pr_info("vm %s: shadow MMU: %llu 5-level roots made (CR4.LA57), %llu faults through them\n",
+				vm->name, (unsigned long long)s->la57_roots, (unsigned long long)s->la57_faults);
 		if (s->unprotects)
 			pr_info("vm %s: shadow MMU: %llu guest tables unshadowed for writes that do not update them (REP "
 				"MOVS/STOS) or that the emulator could not redo\n",

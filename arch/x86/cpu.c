@@ -54,6 +54,15 @@ bool cpu_has_pku(void)
 	return have;
 }
 
+bool cpu_has_la57(void)
+{
+	static int have = -1;
+
+	if (have < 0)
+		have = cpuid(0).eax >= 7 && (cpuid_count(7, 0).ecx & BIT(16));
+	return have;
+}
+
 void cpu_setup_this_cpu(void)
 {
 	write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT | (cpu_has_pku() ? CR4_PKE : 0));

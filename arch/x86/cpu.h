@@ -148,6 +148,9 @@ void cpu_setup_this_cpu(void);
 /* Protection keys (CPUID.7.0:ECX.PKU): the host turns CR4.PKE on where the CPU has them, so that it can reset and
  * read a guest's PKRU. Its own mappings are all supervisor ones, which PKRU never restricts. */
 bool cpu_has_pku(void);
+/* 5-level paging (CPUID 7.0 ECX[16]): what a guest may use too (the MMU shadows 5-level guest tables; under TDP the
+ * guest's paging depth does not concern the nested tables, which stay 4-level for this hypervisor's 48-bit gpas). */
+bool cpu_has_la57(void);
 static inline u32 rdpkru(void)
 {
 	u32 eax, edx;

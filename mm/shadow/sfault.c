@@ -157,12 +157,12 @@ static int __shadow_map(struct mmu *mmu, struct mmu_root *root, const struct sha
 			struct mmu_fault *f)
 {
 	struct pt_iter iter;
-	u64 vpn = gva_to_vpn(gva);
+	u64 vpn = gva_to_vpn(gva, root->role.level);
 	int r;
 
 	/* Descriptors for what the change hook adds: a parent for each table linked, the rmap entries of the leaf and
 	 * of those prefetched around it. */
-	r = rmap_cache_topup(&mmu->shadow.rmap_cache, PT_LEVELS + SHADOW_PREFETCH);
+	r = rmap_cache_topup(&mmu->shadow.rmap_cache, PT_MAX_LEVELS + SHADOW_PREFETCH);
 	if (r)
 		return r;
 	/* A page found unsync, or with unsync pages below it, was synced when linked: the walk read those tables
@@ -326,10 +326,10 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 	    (!p->mode.pdptes || memcmp(p->mode.pdptes, root->pdptes, sizeof(root->pdptes))))
 		return MMU_FAULT_RETRY;
 
-	/* The roots shadow 4-level tables only (shadow.h): a 5-level guest's walk, which gwalk does, has nothing to be
-	 * shadowed into. This refuses it as gwalk itself did before it learnt 5-level paging. */
-	if (p->mode.pg && p->mode.lma && p->mode.la57)
-		return -EOPNOTSUPP;
+	/* The root must be of the walk's depth: a 5-level guest's faults need its 5-level root (shadow_root_key). A
+	 * vCPU that changed CR4.LA57 (only possible with paging off) reloads its root before it runs again. */
+	if (p->mode.pg && p->mode.lma && (root->role.level == 5) != p->mode.la57)
+		return MMU_FAULT_RETRY;
 
 	/* Outside long mode linear addresses are 32 bits. A gva with higher bits (a caller's junk: the CPU reports 32
 	 * bits) would otherwise index the PAE root past its 4 PDPTEs, or past the end of the walk (BUG_ON below). */
@@ -380,6 +380,8 @@ int shadow_page_fault(struct mmu *mmu, struct mmu_root *root, const struct shado
 
 	write_lock(&mmu->lock);
 	mmu->shadow.stats.faults++;
+	if (root->role.level == 5)
+		mmu->shadow.stats.la57_faults++;
 	if (mmu_root_is_obsolete(mmu, root)) {
 		r = MMU_FAULT_RETRY;
 	} else if (f->slot && !memslot_chunk_is_clean(f->slot, f->gfn)) {

@@ -22,7 +22,8 @@
  *                          2 MiB); a 4 MiB page (PSE, PSE-36) by direct pages of 2 MiB;
  *     the root's directories are part of the root (the CPU may hold the PDPTEs until the next CR3 load): they go
  *     only with it.
- * Guest paging formats: 4-level, PAE, 32-bit (with PSE and PSE-36), and paging off; 5-level is not shadowed.
+ * Guest paging formats: 5-level (CR4.LA57: a 5-level root, walked by the CPU as such since it runs the guest with
+ * its LA57), 4-level, PAE, 32-bit (with PSE and PSE-36), and paging off.
  * The SPTEs use the x86 format (pt_format_npt: software bits in 9-11 and 52-58, never 59-62, which are protection
  * keys when the guest turns PKE on).
  */
@@ -65,6 +66,8 @@ struct shadow_stats {
 	u64 range_zaps;         /* leaves zapped for a gfn range (reclaim: __shadow_zap_gfn_range) */
 	u64 pk_emulated;        /* supervisor writes the CPU's WP=1 refused for a protection key, emulated (sfault.c) */
 	u64 prefetched;         /* leaves made around a fault's from the guest's entries already there (sprefetch.c) */
+	u64 la57_roots;         /* 5-level roots made (a guest with CR4.LA57) */
+	u64 la57_faults;        /* of the faults, those through a 5-level root */
 };
 
 /* The shadow engine's state, in struct mmu (under mmu->lock, except the notifier, registered at init). */

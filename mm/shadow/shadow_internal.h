@@ -8,10 +8,17 @@
 /* The SPTE format: x86 paging entries, as NPT's (mm/pt.c). */
 #define shadow_fmt (&pt_format_npt)
 
-/* The guest-virtual page number the tables index by: 48-bit linear addresses, as the hardware walks them. */
-static inline u64 gva_to_vpn(gva_t gva)
+/* The guest-virtual page number a root of `root_level` indexes gva by: the linear address bits the hardware walks,
+ * 57 with a 5-level root (CR4.LA57), 48 with a 4-level one (a PAE-format root's callers pass 32-bit addresses). */
+static inline u64 gva_to_vpn(gva_t gva, int root_level)
 {
-	return (gva & GENMASK_ULL(47, 0)) >> PAGE_SHIFT;
+	return (gva & GENMASK_ULL(root_level == 5 ? 56 : 47, 0)) >> PAGE_SHIFT;
+}
+
+/* The guest-virtual pages a root of `root_level` covers: 2^45 for 5 levels, 2^36 (PT_MAX_PFN) for 4 and 3. */
+static inline u64 shadow_root_vpns(int root_level)
+{
+	return root_level == 5 ? pt_level_pages(6) : PT_MAX_PFN;
 }
 
 /*

@@ -207,12 +207,14 @@ static int shadow_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 
 	if (root->role.level == 3)
 		return shadow_alloc_pae_root(mmu, root);
-	BUG_ON(root->role.direct || root->role.level != 4);
+	BUG_ON(root->role.direct || (root->role.level != 4 && root->role.level != 5));
 	r = __spage_alloc_unbudgeted(mmu, root->pgd >> PAGE_SHIFT, root->role, 0, &sp);
 	if (r)
 		return r;
 	sp->root = true;
 	root->hpa = sp->hpa;
+	if (root->role.level == 5)
+		mmu->shadow.stats.la57_roots++;
 	return 0;
 }
 
@@ -222,7 +224,8 @@ static void shadow_free_tree(struct mmu *mmu, struct mmu_root *root)
 	struct spage *sp = __spage_by_hpa(mmu, root->hpa);
 
 	assert_write_held(&mmu->lock);
-	for_each_pt_entry_min_level(iter, shadow_fmt, root->hpa, root->role.level, root->role.level, 0, PT_MAX_PFN) {
+	for_each_pt_entry_min_level(iter, shadow_fmt, root->hpa, root->role.level, root->role.level, 0,
+					    shadow_root_vpns(root->role.level)) {
 		if (iter.old_spte)
 			__shadow_set_spte(mmu, &iter, 0);
 	}
@@ -298,7 +301,7 @@ void __shadow_zap_root(struct mmu *mmu, struct spage *sp)
 		}
 		mmu->shadow.stats.pae_root_zaps++;
 	} else {
-		BUG_ON(root->role.level != 4 || !sp->root);
+		BUG_ON((root->role.level != 4 && root->role.level != 5) || !sp->root);
 		__zap_root_table(mmu, sp, 0);
 	}
 	mmu->shadow.stats.root_zaps++;
@@ -359,7 +362,11 @@ int shadow_root_key(const struct shadow_paging *p, u64 *pgd, union mmu_role *rol
 		return 0;
 	}
 	if (m->lma) {
-		role->level = 4;
+		/* 5-level paging (CR4.LA57): the guest's CR3 names a PML5, shadowed by a 5-level root, which the CPU
+		 * walks as such since it runs the guest with the guest's LA57 (the backends pass it through). Below the
+		 * roots, a 4-level and a 5-level root share the shadows of the guest tables both reach (a PML4 linked
+		 * from a PML5 and used as a CR3 too has a shared level-4 page and a pinned root of its own). */
+		role->level = m->la57 ? 5 : 4;
 		role->efer_nx = m->nxe;
 		*pgd = p->cr3 & GENMASK_ULL(51, 12);
 		return 0;

@@ -175,7 +175,7 @@ void __shadow_invlpg(struct mmu *mmu, struct mmu_root *root, gva_t gva)
 {
 	struct spage *sp = __spage_by_hpa(mmu, root->hpa);
 	bool pae = root->role.level == 3;
-	u64 vpn = gva_to_vpn(pae ? (u32)gva : gva), gpte = 0, *sptep;
+	u64 vpn = gva_to_vpn(pae ? (u32)gva : gva, root->role.level), gpte = 0, *sptep;
 	unsigned int idx;
 
 	assert_write_held(&mmu->lock);

@@ -245,7 +245,7 @@ SX_NO_COVERAGE void check_invlpg(gva_t gva)
 	if (level != 1 || !spte_is_present(*sptep))
 		return;
 	root_mode(r, &m);
-	check_leaf(r, &m, gva_to_vpn(r->role.level == 3 ? (u32)gva : gva), *sptep);
+	check_leaf(r, &m, gva_to_vpn(r->role.level == 3 ? (u32)gva : gva, r->role.level), *sptep);
 }
 
 struct unsync_leaves {

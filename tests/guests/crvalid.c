@@ -264,7 +264,10 @@ static void phase_efer(void)
 }
 
 /* WRMSR of a non-canonical address to an MSR that holds one is #GP (SDM Vol. 4 table 2-2; APM Vol. 2 4.5.3),
- * and the MSR keeps its value; VM entry would refuse the value (SDM Vol. 3C 28.3.1.1), so it must never get there. */
+ * and the MSR keeps its value; VM entry would refuse the value (SDM Vol. 3C 28.3.1.1), so it must never get there.
+ * Canonical is as wide as the CPU's linear addresses, whatever CR4.LA57 says: 57 bits where CPUID has 5-level
+ * paging (Intel, "5-Level Paging and 5-Level EPT", 2.5; as KVM), where bit 47 alone set is canonical and bit 56
+ * alone is not. */
 static void phase_msr(void)
 {
 	static const struct {
@@ -276,11 +279,15 @@ static void phase_msr(void)
 		     {0xc0000082, "LSTAR"},
 		     {0xc0000083, "CSTAR"}};
 	unsigned int before = failures;
+	bool la57 = l7_ecx & (1u << 16);
+	u64 noncanon = la57 ? 0x0100000000000000ULL : 0x0000800000000000ULL;
 
 	for (unsigned int i = 0; i < sizeof(canon) / sizeof(canon[0]); i++) {
 		u32 msr = canon[i].msr;
 		u64 old = rdmsr(msr);
-		expect_msr_gp(msr, 0x0000800000000000ULL, canon[i].name);
+		expect_msr_gp(msr, noncanon, canon[i].name);
+		if (la57)
+			expect_msr_ok(msr, 0x0000800000000000ULL, 0x0000800000000000ULL, canon[i].name);
 		expect_msr_gp(msr, 0x8000000000000000ULL, canon[i].name);
 		expect_msr_ok(msr, 0xffff800012345000ULL, 0xffff800012345000ULL, canon[i].name);
 		expect_msr_ok(msr, 0x00007ffffffff000ULL, 0x00007ffffffff000ULL, canon[i].name);
@@ -290,8 +297,8 @@ static void phase_msr(void)
 	for (u32 msr = 0x175; msr <= 0x176; msr++) {
 		u64 old = rdmsr(msr);
 		if (!cpu.is_amd)
-			expect_msr_gp(msr, 0x0000800000000000ULL, msr == 0x175 ? "SYSENTER_ESP" : "SYSENTER_EIP");
-		else if (wrmsr_try(msr, 0x0000800000000000ULL))
+			expect_msr_gp(msr, noncanon, msr == 0x175 ? "SYSENTER_ESP" : "SYSENTER_EIP");
+		else if (wrmsr_try(msr, noncanon))
 			bad("wrmsr 0x%x non-canonical on AMD: vector %d", msr, (int)fault.taken - 1);
 		expect_msr_ok(msr, 0xffffffff81000000ULL, 0xffffffff81000000ULL, "SYSENTER canonical");
 		expect_msr_ok(msr, old, old, "SYSENTER back");

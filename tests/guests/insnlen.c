@@ -17,9 +17,8 @@
  * the old translation (the stub runs) or the new one (#PF, CR2 = B, error code: not present, I/D where 4.7 reports it);
  * a hypervisor that must refetch the instruction for its length (SVM without NRIPS) sees the new one and injects that
  * #PF; a CPU that completes the instruction may fault on the next fetch, right after it. Each outcome is checked in
- * full. 5-level paging is not run: the hypervisor hides LA57 from its guests (CPUID, and CR4.LA57 is reserved for them,
- * tests/guests/crvalid.c), so no guest can be in it; the walker's LA57 path, which the length fetch shares with
- * every emulated access, is unit-tested (test_gwalk_la57). */
+ * full. 5-level paging is not run here (tests/guests/ptstorm/la57.c runs it, where the CPU has it); the walker's LA57
+ * path, which the length fetch shares with every emulated access, is unit-tested (test_gwalk_la57). */
 #include "guest.h"
 #include "mode32.h"
 #include "user.h"

@@ -38,6 +38,10 @@
  *   smp       (VM and command line `cpus=2`) the BSP remaps pages the AP keeps reading, with an INVLPG shootdown by
  *             IPI as Linux does it (change the PTE, IPI, the AP invalidates and acknowledges, then the old page is
  *             poisoned and reused); the AP must never read an old page once its shootdown has completed.
+ *   la57      5-level paging (SDM 4.5): out of IA-32e mode and back in with CR4.LA57 and a PML5 whose entry 0 is the
+ *             boot PML4; pages at PML5 entries 1 and 511 (57-bit addresses), a remap with INVLPG, #PF at PML5
+ *             entries not present, #GP for addresses not canonical with 57 (then 48) bits; back to 4 levels. SKIP
+ *             without CPUID's LA57.
  *
  * Command line: phase words; `cpus=N` (2 for smp); `seed=N`; `tcg_rsvd` accepts a reserved-bit #PF without P, as
  * QEMU TCG 7.2 delivers it (counted and printed; hardware and Bochs set P); `timeout=` TSC cycles for SMP waits.
@@ -85,9 +89,9 @@ int test_main(void)
 	user_init();
 	probes_init();
 
-	static const char *const words[] = {"remap", "cr3", "perm", "pkey", "pae", "legacy32", "smp"};
+	static const char *const words[] = {"remap", "cr3", "perm", "pkey", "pae", "legacy32", "smp", "la57"};
 	static void (*const phases[])(void) = {phase_remap, phase_cr3,	    phase_perm, phase_pkey,
-					       phase_pae,   phase_legacy32, phase_smp};
+					       phase_pae,   phase_legacy32, phase_smp,	phase_la57};
 	bool any = false;
 	for (unsigned i = 0; i < ARRAY_SIZE(words); i++)
 		any |= cmdline_has(words[i]);

@@ -297,7 +297,9 @@ CASES += [
 # delivers a reserved-bit #PF without P, which `tcg_rsvd` lets the guest accept (counted); Bochs sets P, as hardware.
 # Phase pkey needs protection keys in CPUID.7.0:ECX: QEMU's `max` CPU has them and the hypervisor offers them under
 # TDP; Bochs's CPU models have none, and shadow paging does not offer them yet: there the phase is a SKIP, and only it.
-PTSTORM_PHASES = ("remap", "cr3", "perm", "pkey", "pae", "legacy32", "smp")
+# (la57) Phase la57 needs 5-level paging in CPUID.7.0:ECX: QEMU's `max` CPU has it, offered under TDP and shadow
+# paging alike; Bochs's models here have none: a SKIP there, as pkey's.
+PTSTORM_PHASES = ("remap", "cr3", "perm", "pkey", "pae", "legacy32", "smp", "la57")
 
 
 def ptstorm_modules(extra=""):
@@ -305,17 +307,21 @@ def ptstorm_modules(extra=""):
 
 
 def ptstorm_expect(pku=True):
-    """Every phase's PASS; without PKU in the guest's CPUID, phase pkey's SKIP instead of its PASS."""
+    """Every phase's PASS; without PKU in the guest's CPUID (Bochs), phase pkey's SKIP instead of its PASS, and phase
+    la57's (no LA57 either)."""
     pkey = r"PASS" if pku else r"SKIP no protection keys \(CPUID.\(EAX=7,ECX=0\):ECX.PKU = 0\)"
-    return [rf"^\[ptstorm\] TEST ptstorm_{p} " + (pkey if p == "pkey" else "PASS") for p in PTSTORM_PHASES] + [
+    la57 = r"PASS" if pku else r"SKIP no 5-level paging \(CPUID.\(EAX=7,ECX=0\):ECX.LA57 = 0\)"
+    special = {"pkey": pkey, "la57": la57}
+    return [rf"^\[ptstorm\] TEST ptstorm_{p} " + special.get(p, "PASS") for p in PTSTORM_PHASES] + [
         r"^\[ptstorm\] TEST ptstorm PASS", r"^vm ptstorm: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
 
 
 PTSTORM_EXPECT = ptstorm_expect() + [
-    r"^\[ptstorm\] ptstorm: pkey: \d+ accesses with CR4.PKE = 1 in 4 modes .* [1-9]\d* with PK$"]
+    r"^\[ptstorm\] ptstorm: pkey: \d+ accesses with CR4.PKE = 1 in 4 modes .* [1-9]\d* with PK$",
+    r"^\[ptstorm\] ptstorm: la57: PML5 entries 0, 1 and 511, "]
 PTSTORM_NO_PKU = ptstorm_expect(pku=False)
 PTSTORM_NO_SKIP = r"TEST ptstorm\w* SKIP"
-PTSTORM_NO_SKIP_BUT_PKEY = r"TEST ptstorm(?!_pkey )\w* SKIP"
+PTSTORM_NO_SKIP_BUT_PKEY = r"TEST ptstorm(?!_pkey |_la57 )\w* SKIP"  # the phases Bochs's CPUs cannot run
 CASES += [
     Case("qemu-svm-ptstorm", "qemu", "max", mem="1G", modules=ptstorm_modules(" tcg_rsvd"), expect=PTSTORM_EXPECT,
          forbid=GUEST_NEVER + [PTSTORM_NO_SKIP], timeout=240),
@@ -451,20 +457,24 @@ CASES += [
     # The page-table storm: remaps, CR3 switches, every permission combination with exact error codes and A/D, SMP
     # shootdowns, and the same under PAE paging (PDPTEs loaded at CR3, Linux's half-writes) and 32-bit paging (4 MiB
     # pages, 4-byte entries), which the shadow MMU shadows with PAE-format tables; protection keys (phase pkey), which
-    # shadow leaves carry from the guest's and the hardware checks against the guest's PKRU.
+    # shadow leaves carry from the guest's and the hardware checks against the guest's PKRU; (la57) 5-level paging
+    # (phase la57), on 5-level shadow roots, which the VMCB's CR4.LA57 makes the CPU walk as such.
     Case("qemu-svm-shadow-ptstorm", "qemu", "max", mem="1G", cmdline=SHADOW,
          modules=ptstorm_modules(" tcg_rsvd"),
          expect=SHADOW_EXPECT + PTSTORM_EXPECT
          + [r"^vm ptstorm: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs.* [1-9]\d* PAE half-writes merged",
-            PTSTORM_PD_REUSE],
+            PTSTORM_PD_REUSE, r"^vm ptstorm: shadow MMU: [1-9]\d* 5-level roots made \(CR4.LA57\), [1-9]\d* faults"],
          forbid=GUEST_NEVER + [PTSTORM_NO_SKIP], timeout=240),
     # Debian's kernel to userspace and power-off under shadow paging: its /init checks pass, and the VM's end report
-    # gives the shadow MMU's counts.
+    # gives the shadow MMU's counts. (la57) QEMU's `max` CPU has LA57, which the guest's CPUID then offers: the kernel
+    # runs in 5-level paging, on 5-level shadow roots.
     Case("qemu-svm-shadow-linux", "qemu", "max", mem="2G", cmdline=SHADOW,
          modules=linux_modules(64),
          expect=SHADOW_EXPECT + LINUX_EXPECT + [r"^vm linux: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs",
                                                 r"^vm linux: shadow MMU: .* [1-9]\d* root syncs, \d+ leaves zapped by "
-                                                r"INVLPG, [1-9]\d* leaves prefetched"], forbid=LINUX_FORBID,
+                                                r"INVLPG, [1-9]\d* leaves prefetched",
+                                                r"^vm linux: shadow MMU: [1-9]\d* 5-level roots made \(CR4.LA57\)"],
+         forbid=LINUX_FORBID,
          ordered=True, timeout=500),
     # The same on VMX without EPT: the storm's 4-level phases with unsync leaves (the default) on Skylake, and
     # without them (every guest table write-protected, hv.shadow_unsync=0) on Penryn; Linux with 2 vCPUs (its APs

@@ -43,6 +43,12 @@ void sx_long_mode(u64 cr3)
 	sx.p.cr3 = cr3;
 }
 
+void sx_long_mode_la57(u64 cr3)
+{
+	sx_long_mode(cr3);
+	sx.p.mode.la57 = true;
+}
+
 void sx_paging_off(void)
 {
 	sx.p.mode = (struct gwalk_mode){.maxphyaddr = 40};
@@ -176,11 +182,17 @@ static unsigned int gindex(gva_t gva, int level)
 	return (gva >> (PAGE_SHIFT + 9 * (level - 1))) & (PT_ENTRIES - 1);
 }
 
+/* The depth of the guest's long-mode tables: 5 with CR4.LA57. */
+static int top_level(void)
+{
+	return sx.p.mode.la57 ? 5 : 4;
+}
+
 gpa_t sx_gpte_gpa(u64 cr3, gva_t gva, int level)
 {
 	gpa_t table = cr3 & GENMASK_ULL(51, 12);
 
-	for (int l = 4; l > level; l--) {
+	for (int l = top_level(); l > level; l--) {
 		u64 e = sx_read(table + gindex(gva, l) * 8);
 		CHECK(e & G_P);
 		table = e & GENMASK_ULL(51, 12);
@@ -192,7 +204,7 @@ gpa_t sx_map(u64 cr3, gva_t gva, gpa_t gpa, int leaf, u64 upper, u64 leaf_flags)
 {
 	gpa_t table = cr3 & GENMASK_ULL(51, 12);
 
-	for (int l = 4; l > leaf; l--) {
+	for (int l = top_level(); l > leaf; l--) {
 		gpa_t ea = table + gindex(gva, l) * 8;
 		u64 e = sx_read(ea);
 		if (!(e & G_P)) {
@@ -285,7 +297,7 @@ hpa_t sx_hpa(gpa_t gpa)
 u64 *sx_spte(const struct mmu_root *root, gva_t gva, int *level)
 {
 	struct pt_iter it;
-	u64 vpn = gva_to_vpn(root->role.level == 3 ? (u32)gva : gva); /* the PAE root: 32-bit addresses */
+	u64 vpn = gva_to_vpn(root->role.level == 3 ? (u32)gva : gva, root->role.level); /* the PAE root: 32-bit addresses */
 
 	for_each_pt_entry(it, shadow_fmt, root->hpa, root->role.level, vpn, vpn + 1)
 	{
@@ -351,7 +363,7 @@ struct spage *sx_spage_of(gfn_t gfn)
 struct spage *sx_spage_at(const struct mmu_root *root, gva_t gva, int level)
 {
 	struct pt_iter it;
-	u64 vpn = gva_to_vpn(root->role.level == 3 ? (u32)gva : gva);
+	u64 vpn = gva_to_vpn(root->role.level == 3 ? (u32)gva : gva, root->role.level);
 
 	for_each_pt_entry(it, shadow_fmt, root->hpa, root->role.level, vpn, vpn + 1)
 	{

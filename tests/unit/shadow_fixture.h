@@ -61,6 +61,8 @@ void sx_setup_ram(u64 budget, u64 ram_pages);
 void sx_teardown(void);
 /* The paging state of a guest in long mode (PG, PE, PAE, LMA, NXE, WP; MAXPHYADDR 40) with this CR3. */
 void sx_long_mode(u64 cr3);
+/* The same with CR4.LA57: 5-level paging, CR3 a PML5; sx_map and sx_gpte_gpa then build and walk 5 levels. */
+void sx_long_mode_la57(u64 cr3);
 /* The paging state of a guest with paging off. */
 void sx_paging_off(void);
 /* 32-bit paging (PG, PE, WP; CR4.PAE clear; no NXE), CR3 a guest page directory of 4-byte entries. */
@@ -81,7 +83,7 @@ void sx_reload(void);
 u64 sx_read(gpa_t gpa);
 void sx_write(gpa_t gpa, u64 v);
 gpa_t sx_new_table(void);
-/* Map gva to gpa in the tables under cr3 with a leaf at `leaf` (1: 4K, 2: 2M, 3: 1G) holding leaf_flags; the entries
+/* Map gva to gpa in the tables under cr3 (4 or 5 levels, as sx.p.mode says) with a leaf at `leaf` (1: 4K, 2: 2M, 3: 1G) holding leaf_flags; the entries
  * above it that do not exist yet are made with `upper`, the existing ones are kept. Returns the leaf entry's gpa. */
 gpa_t sx_map(u64 cr3, gva_t gva, gpa_t gpa, int leaf, u64 upper, u64 leaf_flags);
 /* The gpa of the guest entry at `level` on gva's path (the tables above it must exist). */

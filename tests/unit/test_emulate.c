@@ -688,6 +688,25 @@ TEST(exec_noncanonical)
 	check_access(0, true, ENV_MMIO, 4, 0);
 }
 
+/* With CR4.LA57 canonical is 57 bits (SDM Vol. 3A 4.5): an address past 2^47 is one, bit 56 unlike bit 57 is #GP. */
+TEST(exec_noncanonical_la57)
+{
+	struct emu_ctxt *c = ENV(M64, 0x64, 0x89, 0x18);
+
+	c->cr4 = BIT(12); /* CR4.LA57 */
+	c->seg_base[EMU_SEG_FS] = ENV_MMIO - 0x0000800000000000;
+	env.regs[EMU_RAX] = 0x0000800000000000; /* not canonical with 48 bits (above) */
+	CHECK_EQ(emu_run(c), EMU_OK);
+	check_access(0, true, ENV_MMIO, 4, 0);
+
+	c = ENV(M64, 0x89, 0x18);
+	c->cr4 = BIT(12); /* CR4.LA57 */
+	env.regs[EMU_RAX] = 0x0100000000000000;
+	CHECK_EQ(emu_run(c), EMU_EXCEPTION);
+	CHECK_EQ(c->exc.vector, EMU_VEC_GP);
+	CHECK_EQ(env.nlog, 0);
+}
+
 /* Outside 64-bit mode segment bases add in and an access may not cross 4 GiB. */
 TEST(exec_segments_32bit)
 {

@@ -92,7 +92,7 @@ static const struct mmu_ops stress_ops = {
 /* The vCPU's hardware walk of its shadow root for gva: the level-1 entry, or NULL where a table is missing. */
 static u64 *hw_walk(const struct mmu_root *root, gva_t gva)
 {
-	u64 vpn = gva_to_vpn(gva), *t = phys_to_virt(root->hpa);
+	u64 vpn = gva_to_vpn(gva, root->role.level), *t = phys_to_virt(root->hpa);
 
 	for (int level = root->role.level; level > 1; level--) {
 		u64 e = __atomic_load_n(&t[(vpn >> (9 * (level - 1))) & (PT_ENTRIES - 1)], __ATOMIC_ACQUIRE);

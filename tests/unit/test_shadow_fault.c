@@ -394,26 +394,6 @@ TEST(shadow_fault_guest_pf_protection)
 	sx_teardown();
 }
 
-/* The roots shadow 4-level tables only: a fault of a guest in 5-level paging is refused, whatever its tables hold,
- * and builds nothing (the guest walker knows 5-level paging, the shadow MMU does not yet). */
-TEST(shadow_fault_refuses_5level_guest)
-{
-	struct mmu_fault f;
-
-	sx_setup(64);
-	CHECK_EQ(sx_load(), 0);
-	sx_map(sx.p.cr3, GVA, SX_DATA, 1, G_ALL, G_ALL);
-	u64 pages = sx.mmu.shadow.nr_pages, faults = sx.mmu.shadow.stats.faults;
-	sx.p.mode.la57 = true;
-	CHECK_EQ(sx_fault(GVA, PFERR_WRITE, &f), -EOPNOTSUPP);
-	CHECK_EQ(sx.mmu.shadow.nr_pages, pages);
-	CHECK_EQ(sx.mmu.shadow.stats.faults, faults);
-	/* Without LA57 the same fault is shadowed as ever. */
-	sx.p.mode.la57 = false;
-	fault_fixed(GVA, SX_DATA, PFERR_WRITE);
-	sx_teardown();
-}
-
 TEST(shadow_fault_guest_pf_reserved_bits)
 {
 	sx_setup(64);

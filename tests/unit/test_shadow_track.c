@@ -423,7 +423,7 @@ static gpa_t race_pte;
 
 static void store_before_flush(gfn_t vpn, u64 old, u64 new, int level)
 {
-	if (level != 1 || vpn != gva_to_vpn(race_w) || !(old & PTE_W) || (new &PTE_W))
+	if (level != 1 || vpn != gva_to_vpn(race_w, 4) || !(old & PTE_W) || (new &PTE_W))
 		return;
 	sx.hook = NULL;
 	*(u64 *)phys_to_virt(sx_hpa(race_pte)) = (SX_DATA + 0x9000) | G_ALL | G_A | G_D;

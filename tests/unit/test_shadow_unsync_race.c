@@ -22,7 +22,7 @@ static gpa_t race_pte;
 
 static void store_before_flush(gfn_t vpn, u64 old, u64 new, int level)
 {
-	if (level != 1 || vpn != gva_to_vpn(KVA + PAGE_SIZE) || !(old & PTE_W) || (new &PTE_W))
+	if (level != 1 || vpn != gva_to_vpn(KVA + PAGE_SIZE, 4) || !(old & PTE_W) || (new &PTE_W))
 		return;
 	sx.hook = NULL;
 	*(u64 *)phys_to_virt(sx_hpa(race_pte)) = RACED;

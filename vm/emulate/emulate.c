@@ -5,6 +5,8 @@
 #include "hv/errno.h"
 #include "hv/string.h"
 
+#define EMU_CR4_LA57 BIT(12) /* 5-level paging: 57-bit linear addresses */
+
 enum emu_mode emu_mode_of(bool cr0_pe, bool rflags_vm, bool efer_lma, bool cs_l, bool cs_d)
 {
 	if (!cr0_pe || rflags_vm)
@@ -34,9 +36,13 @@ enum emu_result emu_callback_result(struct emu_ctxt *ctxt, int r, const struct e
 	return EMU_ERROR;
 }
 
-bool emu_is_canonical(u64 va)
+/* Canonical for the guest's paging: 57-bit linear addresses with CR4.LA57 (5-level paging), else 48 (SDM Vol. 1
+ * 3.3.7.1, Vol. 3A 4.5). The emulator runs in 64-bit mode only with IA-32e paging on, where LA57 is what decides. */
+bool emu_is_canonical(const struct emu_ctxt *ctxt, u64 va)
 {
-	return (u64)((s64)(va << 16) >> 16) == va;
+	unsigned int shift = (ctxt->cr4 & EMU_CR4_LA57) ? 7 : 16;
+
+	return (u64)((s64)(va << shift) >> shift) == va;
 }
 
 /* The segment's own checks outside 64-bit mode (SDM Vol. 3A 5.3, 5.4.1, 5.5): limit and, in protected mode, type. */
@@ -67,7 +73,7 @@ enum emu_result emu_linearize_access(struct emu_ctxt *ctxt, u8 seg, u64 ea, unsi
 		/* Only FS and GS have bases in 64-bit mode. Both ends must be canonical, and no access wraps. */
 		lin = ea + (seg == EMU_SEG_FS || seg == EMU_SEG_GS ? ctxt->seg_base[seg] : 0);
 		last = lin + size - 1;
-		if (!emu_is_canonical(lin) || !emu_is_canonical(last) || last < lin)
+		if (!emu_is_canonical(ctxt, lin) || !emu_is_canonical(ctxt, last) || last < lin)
 			return emu_raise(ctxt, vector, true, 0);
 	} else {
 		if (ctxt->seg_checks && !seg_access_ok(ctxt, seg, ea, size, write))

@@ -219,8 +219,9 @@ struct emu_ctxt {
 	u8 stack_size;		   /* SS.B outside 64-bit mode: 4 for a 32-bit stack, 2 for a 16-bit one; 0 takes the
 				    * mode's default (2 in real and 16-bit modes, 4 in 32-bit) */
 	bool umip;		   /* CR4.UMIP: SGDT, SIDT, SLDT, SMSW and STR #GP(0) when cpl > 0 */
-	u64 cr0, cr4, xcr0;	   /* for the vector moves only: CR0.EM/TS, CR4.OSFXSR/OSXSAVE and XCR0's SSE and
-				    * AVX bits decide #UD and #NM (zeros: every SSE move is #UD) */
+	u64 cr0, cr4, xcr0;	   /* CR0.EM/TS, CR4.OSFXSR/OSXSAVE and XCR0's SSE and AVX bits decide #UD and #NM
+				    * of the vector moves (zeros: every SSE move is #UD); CR4.LA57 makes canonical
+				    * 57-bit in 64-bit mode */
 	const struct emu_ops *ops;
 	const struct emu_sys_ops *sys; /* NULL: the system instructions are EMU_UNHANDLED */
 	void *opaque;		       /* first argument of every callback */

@@ -39,7 +39,7 @@ void emu_reg_add_masked(struct emu_ctxt *ctxt, unsigned int reg, unsigned int si
 /* rip + insn->len, wrapped to the code size; emu_advance_rip stores it. */
 u64 emu_next_rip(const struct emu_ctxt *ctxt);
 void emu_advance_rip(struct emu_ctxt *ctxt);
-bool emu_is_canonical(u64 va);
+bool emu_is_canonical(const struct emu_ctxt *ctxt, u64 va);
 
 /* ---- Operands (operand.c) ---- */
 

@@ -79,7 +79,7 @@ enum emu_result emu_exec_near_branch(struct emu_ctxt *ctxt)
 	if (r != EMU_OK)
 		return r;
 	target &= emu_size_mask(size);
-	if (ctxt->mode == EMU_MODE_64 && !emu_is_canonical(target))
+	if (ctxt->mode == EMU_MODE_64 && !emu_is_canonical(ctxt, target))
 		return emu_raise_gp0(ctxt);
 	/* 16-bit code runs with IP wrapping at 64K here (emu_next_rip): a 32-bit target past it is outside the 64K
 	 * code segment, #GP(0) as the CS limit check raises it. */

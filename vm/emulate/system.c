@@ -141,7 +141,7 @@ static enum emu_result exec_invlpg(struct emu_ctxt *ctxt)
 		return emu_raise_gp0(ctxt);
 	if (ctxt->mode == EMU_MODE_64) {
 		lin = ea + (insn->seg == EMU_SEG_FS || insn->seg == EMU_SEG_GS ? ctxt->seg_base[insn->seg] : 0);
-		if (!emu_is_canonical(lin))
+		if (!emu_is_canonical(ctxt, lin))
 			return EMU_OK;
 	} else {
 		lin = (u32)(ctxt->seg_base[insn->seg] + ea);

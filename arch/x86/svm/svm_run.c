@@ -377,10 +377,11 @@ void svm_load_mmu_root(struct vcpu *v, hpa_t root, int level)
 	struct svm_vcpu *s = to_svm(v);
 
 	if (s->shadow) {
-		/* The shadow root is the guest's CR3 as the CPU sees it: 4-level in long mode, PAE format (below
-		 * 4 GiB) outside it, whether the guest's paging is off, PAE or 32-bit. Loading it is what the guest's
-		 * MOV to CR3 asked for: a TLB flush. */
-		BUG_ON(level != 4 && level != 3);
+		/* The shadow root is the guest's CR3 as the CPU sees it: 4-level in long mode (5-level with the
+		 * guest's CR4.LA57, which the VMCB's CR4 carries), PAE format (below 4 GiB) outside it, whether the
+		 * guest's paging is off, PAE or 32-bit. Loading it is what the guest's MOV to CR3 asked for: a TLB
+		 * flush. */
+		BUG_ON(level != 5 && level != 4 && level != 3);
 		s->vmcb->save.cr3 = root;
 		s->vmcb->control.clean &= ~VMCB_CLEAN_CR;
 		s->need_flush = true;

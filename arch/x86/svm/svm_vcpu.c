@@ -363,9 +363,9 @@ u64 svm_get_cr(struct vcpu *v, int cr)
 
 /*
  * CR4 bits a shadow-paged guest may set: the architectural ones this host CPU has, minus what the hypervisor hides
- * (VMXE/SMXE, OSXSAVE with XSAVE, CET, and LA57: the shadow MMU builds 4-level tables, and with LA57 the CPU would
- * walk them as 5-level ones, reading guest frames as tables). PKE where the CPU has keys: shadow leaves carry the
- * guest's. Under NPT the hardware checks CR4 itself.
+ * (VMXE/SMXE, OSXSAVE with XSAVE, CET). PKE where the CPU has keys: shadow leaves carry the guest's. LA57 where the
+ * CPU has it: the VMCB's CR4 carries it, so the CPU walks the shadow root as 5-level in long mode, and the shadow MMU
+ * builds the root of that depth (shadow_root_key). Under NPT the hardware checks CR4 itself.
  */
 static u64 shadow_cr4_allowed(void)
 {
@@ -386,6 +386,8 @@ static u64 shadow_cr4_allowed(void)
 			allowed |= CR4_SMAP;
 		if (cpu_has_pku())
 			allowed |= CR4_PKE;
+		if (cpu_has_la57())
+			allowed |= CR4_LA57;
 	}
 	return allowed;
 }

@@ -137,10 +137,12 @@ static int set_cr0(struct vcpu *v, u64 val)
 }
 
 /* CR4 bits a guest may set: what the host CPU allows in VMX operation minus what this hypervisor hides (PKE where the
- * CPU has no protection keys: CPUID then shows none either). */
+ * CPU has no protection keys, LA57 where it has no 5-level paging: CPUID then shows none either). LA57 is passed on
+ * in GUEST_CR4 (vmx_sync_paging), under shadow paging too, where the MMU builds a 5-level root for it. */
 static u64 cr4_guest_allowed(void)
 {
-	u64 hidden = CR4_VMXE | CR4_SMXE | CR4_OSXSAVE | CR4_LA57 | BIT(23) /* CET */ | (cpu_has_pku() ? 0 : CR4_PKE);
+	u64 hidden = CR4_VMXE | CR4_SMXE | CR4_OSXSAVE | BIT(23) /* CET */ | (cpu_has_pku() ? 0 : CR4_PKE) |
+		     (cpu_has_la57() ? 0 : CR4_LA57);
 	return vmx_caps.cr4_fixed1 & ~hidden;
 }
 

@@ -369,8 +369,9 @@ void vmx_load_mmu_root(struct vcpu *v, hpa_t root, int level)
 	struct vmx_vcpu *x = to_vmx(v);
 
 	if (x->shadow) {
-		/* A shadow root: 4-level, or the 4 PDPTEs of a PAE root below 4 GiB that VM entry loads itself. */
-		BUG_ON(level != 4 && level != 3);
+		/* A shadow root: 4-level (5-level with the guest's CR4.LA57, which GUEST_CR4 carries), or the 4
+		 * PDPTEs of a PAE root below 4 GiB that VM entry loads itself. */
+		BUG_ON(level != 5 && level != 4 && level != 3);
 		vmcs_write(GUEST_CR3, root);
 		invvpid_current(x);
 		return;

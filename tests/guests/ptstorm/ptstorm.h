@@ -225,5 +225,6 @@ void phase_pkey(void);
 void phase_pae(void);
 void phase_legacy32(void);
 void phase_smp(void);
+void phase_la57(void);
 
 #endif
