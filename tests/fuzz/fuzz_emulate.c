@@ -50,9 +50,13 @@ static u64 mix(u64 x)
 	return x ^ (x >> 33);
 }
 
-static bool canonical(u64 va)
+/* Canonical as the hardware defines it for the fuzzed context: 57 bits with CR4.LA57 (bit 12), else 48 (SDM Vol. 1
+ * 3.3.7.1). Written here, not taken from the emulator, so that it checks it. */
+static bool canonical_cr4(u64 cr4, u64 va)
 {
-	return (u64)((s64)(va << 16) >> 16) == va;
+	unsigned int shift = (cr4 & (1ULL << 12)) ? 7 : 16;
+
+	return (u64)((s64)(va << shift) >> shift) == va;
 }
 
 static u64 ip_mask(enum emu_mode mode)
@@ -97,7 +101,7 @@ static int fz_data(struct fuzz *f, gva_t lin, unsigned int size, struct emu_faul
 
 	ensure(size == 1 || size == 2 || size == 4 || size == 8 || size == 16 || size == 32);
 	if (f->ctxt.mode == EMU_MODE_64)
-		ensure(canonical(lin) && canonical(lin + size - 1) && lin + size - 1 >= lin);
+		ensure(canonical_cr4(f->ctxt.cr4, lin) && canonical_cr4(f->ctxt.cr4, lin + size - 1) && lin + size - 1 >= lin);
 	else
 		ensure(lin + size - 1 <= 0xffffffffULL);
 	if (f->faults && (h & 31) == 0)
@@ -178,7 +182,7 @@ static int fz_check_write(void *opaque, gva_t linear, unsigned int size, struct 
 	struct fuzz *f = opaque;
 
 	ensure(size == 1 || size == 2 || size == 4);
-	ensure(f->ctxt.mode == EMU_MODE_64 ? canonical(linear) : linear <= 0xffffffffULL);
+	ensure(f->ctxt.mode == EMU_MODE_64 ? canonical_cr4(f->ctxt.cr4, linear) : linear <= 0xffffffffULL);
 	return 0;
 }
 
@@ -270,7 +274,7 @@ static int fz_invlpg(void *opaque, gva_t linear)
 {
 	struct fuzz *f = opaque;
 
-	ensure(f->ctxt.mode == EMU_MODE_64 ? canonical(linear) : linear <= 0xffffffffULL);
+	ensure(f->ctxt.mode == EMU_MODE_64 ? canonical_cr4(f->ctxt.cr4, linear) : linear <= 0xffffffffULL);
 	return 0;
 }
 
@@ -413,7 +417,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r == EMU_OK && !branch)
 			ensure(c->insn.len >= 1 && c->rip == ((rip + c->insn.len) & ip_mask(c->mode)));
 		else if (r == EMU_OK)
-			ensure(c->mode != EMU_MODE_64 ? c->rip <= ip_mask(c->mode) : canonical(c->rip));
+			ensure(c->mode != EMU_MODE_64 ? c->rip <= ip_mask(c->mode) : canonical_cr4(c->cr4, c->rip));
 		else
 			ensure(c->rip == rip);
 		if (r == EMU_EXCEPTION)
