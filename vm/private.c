@@ -7,11 +7,13 @@
  * What a private VM gives up, as a TDX guest does, and how it gets it back: the hypervisor never decodes its
  * instructions (they are in private memory), so an access to MMIO, string I/O, or anything else that would need the
  * instruction emulator is reported to the guest as a #VE, the guest's handler asks why (HC_VE_INFO) and does the
- * access itself by hypercall (HC_MMIO; port I/O and MSRs exit with everything in registers). This needs a CPU that
- * reports every intercepted instruction's length and operands: VMX does; SVM only with NRIPS and DecodeAssists.
+ * access itself by hypercall (HC_MMIO; port I/O and MSRs exit with everything in registers). VMX reports every
+ * intercepted instruction's length and operands. SVM without NRIPS does not: a private VM's intercepted instructions
+ * are then taken in their plain, unprefixed encoding (svm_private_insn_len; the guest's side of the contract,
+ * vm/private_abi.h); without DecodeAssists its CR writes are not intercepted at all (svm_vcpu.c), so CR4 bits its
+ * CPUID hides are not refused there.
  */
 #include "vm/private.h"
-#include "arch/x86/svm/svm.h"
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
 #include "hv/string.h"
@@ -44,23 +46,12 @@ static const struct mmu_external_ops direct_map_ext = {
 	.remove_external_spte = ext_remove,
 };
 
-static bool cpu_reports_instructions(void)
-{
-	return virt_ops == &vmx_virt_ops || (svm_caps.nrips && svm_caps.decode_assists);
-}
-
 int vm_private_seal(struct vm *vm)
 {
 	unsigned int bit = MIN(vcpu_maxphyaddr(), 48) - 1;
 	struct mmu *mmu = &vm->mmu;
 	int r;
 
-	if (!cpu_reports_instructions()) {
-		vm_log(vm, LOG_ERR, "private=on needs a CPU that reports intercepted instructions (VMX, or SVM with "
-				    "NRIPS and DecodeAssists): without, the hypervisor would have to read them from "
-				    "private memory\n");
-		return -EINVAL;
-	}
 	if (mmu->shadow.enabled || bit < 39) {
 		vm_log(vm, LOG_ERR, "private=on needs TDP (EPT or NPT) and a MAXPHYADDR of at least 40 (this CPU: %u)\n",
 		       vcpu_maxphyaddr());

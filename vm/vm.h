@@ -163,6 +163,7 @@ struct vm {
 	char name[VM_NAME_MAX];         /* constant */
 	u32 id;                         /* constant */
 	u64 mem_bytes;                  /* constant: guest RAM size */
+	bool private_mem;               /* constant: private=on; its RAM is private once sealed (vm/private.c) */
 	struct mmu mmu;                 /* guest memory: the memslots, roots and write tracking (mm/mmu.h) */
 	struct vm_protect *protect;     /* guest memory protection (vm/protect.h): constant pointer */
 	bool protect_late;              /* atomic: protect= ranges wait for the guest's IA32_LSTAR (vm/protect.c) */
