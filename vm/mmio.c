@@ -7,6 +7,7 @@
 #include "hv/errno.h"
 #include "hv/log.h"
 #include "mm/shadow/gwalk.h"
+#include "vm/debug.h"
 #include "vm/dev/vlapic.h"
 #include "vm/emulate/emulate.h"
 #include "vm/io.h"
@@ -438,8 +439,18 @@ static int sys_wbinvd(void *opaque)
 	return 0;
 }
 
+static int sys_get_dr(void *opaque, unsigned int dr, u64 *val, struct emu_fault *fault)
+{
+	return vcpu_get_dr(((struct emu_env *)opaque)->v, dr, val, fault);
+}
+
+static int sys_set_dr(void *opaque, unsigned int dr, u64 val, struct emu_fault *fault)
+{
+	return vcpu_set_dr(((struct emu_env *)opaque)->v, dr, val, fault);
+}
+
 static const struct emu_sys_ops sys_ops = {
-	.get_cr = sys_get_cr, .set_cr = sys_set_cr, .get_dt = sys_get_dt, .set_dt = sys_set_dt,
+	.get_cr = sys_get_cr, .set_cr = sys_set_cr, .get_dr = sys_get_dr, .set_dr = sys_set_dr, .get_dt = sys_get_dt, .set_dt = sys_set_dt,
 	.get_seg_sel = sys_get_seg_sel, .rdmsr = sys_rdmsr, .wrmsr = sys_wrmsr, .halt = sys_halt,
 	.invlpg = sys_invlpg, .wbinvd = sys_wbinvd,
 };
@@ -482,6 +493,9 @@ static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 	};
 	static const int order[EMU_NR_SEGS] = { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS };
 	c->seg_checks = true;
+	/* Single-stepped, a REP traps after every iteration: emulate one per run. */
+	if (c->rflags & RFLAGS_TF)
+		c->rep_batch = 1;
 	for (int i = 0; i < EMU_NR_SEGS; i++) {
 		virt_ops->get_segment(v, order[i], &seg);
 		c->seg_base[i] = seg.base;
@@ -498,10 +512,20 @@ static int finish(struct vcpu *v, struct emu_ctxt *c, enum emu_result r, gpa_t u
 
 	switch (r) {
 	case EMU_OK:
-	case EMU_CONTINUE:
+	case EMU_CONTINUE: {
+		/* The guest's flags as the instruction began: the emulator's are in c->rflags until here. */
+		u64 before = virt_ops->get_rflags(v);
 		virt_ops->set_rip(v, c->rip);
 		virt_ops->set_rflags(v, c->rflags);
+		/* A REP iteration ends like an instruction (SDM Vol. 3B 18.3.1.4: with TF the CPU traps after each
+		 * one; env_init runs one at a time then). An emulated HLT's step waits for the wake, as the exit's. */
+		if (v->halted && (before & RFLAGS_TF)) {
+			v->hlt_step = true;
+			before &= ~RFLAGS_TF;
+		}
+		vcpu_complete_instruction(v, before, 0);
 		return 0;
+	}
 	case EMU_RETRY:
 		return 0;
 	case EMU_EXCEPTION:
@@ -573,7 +597,8 @@ int vcpu_emulate_pio_string(struct vcpu *v, const struct emu_pio_string *io, boo
 
 	env_init(&env, v);
 	ctxt_init(&c, &env, v);
-	c.rep_batch = PIO_STRING_BATCH;
+	if (!c.rep_batch) /* ctxt_init's 1 under single-step stays */
+		c.rep_batch = PIO_STRING_BATCH;
 	if (complete)
 		return finish(v, &c, emu_run_pio_string(&c, io), INVALID_GPA);
 	r = emu_decode(&c);
