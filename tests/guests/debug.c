@@ -139,7 +139,7 @@ static void expect_event(unsigned int i, u64 vector, u64 rip, u64 dr6, const cha
 extern char step_seq[], step_rips[], step_hc[];
 extern char rf_cpuid_seq[], rf_cpuid_after[], rf_nop_seq[], rf_nop_after[];
 extern char icebp_seq[], icebp_after[], ibp_seq[], ibp_after[], int3_seq[], int3_after[];
-extern char hlt_seq[], hlt_after[];
+extern char hlt_seq[], hlt_after[], hlt_rips[];
 /* step_rips: a table of the addresses where the single-step #DBs must land, ended by 0. */
 asm(".pushsection .text\n"
     ".globl step_seq, step_rips, step_hc\n"
@@ -193,7 +193,7 @@ asm(".pushsection .text\n"
 asm(".pushsection .text\n" RF_SEQ("rf_cpuid", "cpuid") RF_SEQ("rf_nop", "nop") ".popsection\n");
 
 asm(".pushsection .text\n"
-    ".globl icebp_seq, icebp_after, ibp_seq, ibp_after, int3_seq, int3_after, hlt_seq, hlt_after\n"
+    ".globl hlt_rips, icebp_seq, icebp_after, ibp_seq, ibp_after, int3_seq, int3_after, hlt_seq, hlt_after\n"
     "icebp_seq: 1: .byte 0xf1\n"
     "icebp_after: 2: ret\n"
     ".pushsection .fixup_table, \"a\"\n.balign 8\n.quad 1b, 2b\n.popsection\n"
@@ -201,19 +201,20 @@ asm(".pushsection .text\n"
     "ibp_after: ret\n"
     "int3_seq: int3\n"
     "int3_after: ret\n"
-    /* TF on, STI; HLT (woken by the LAPIC timer); TF off. */
+    /* IF and TF on (POPF: no trap after it); HLT, woken by the LAPIC timer; TF off again. */
     "hlt_seq:\n"
     "	pushfq\n"
-    "	orq $0x100, (%rsp)\n"
+    "	orq $0x300, (%rsp)\n"
     "	popfq\n"
-    "	sti\n" /* trapped after (TF was set), RIP at hlt */
     "	hlt\n"
     "hlt_after:\n"
-    "	cli\n"
     "	pushfq\n"
-    "	andq $~0x100, (%rsp)\n"
-    "	popfq\n"
-    "	ret\n"
+    "h1:	andq $~0x300, (%rsp)\n"
+    "h2:	popfq\n"
+    "h3:	ret\n"
+    ".pushsection .data\n"
+    "hlt_rips: .quad hlt_after, hlt_after, h1, h2, h3\n"
+    ".popsection\n"
     ".popsection\n");
 
 static void run_step_seq(void)
@@ -448,6 +449,52 @@ static void phase_bp(void)
 	phase_end("bp");
 }
 
+#define APIC_BASE	0xfee00000UL
+#define APIC_EOI	0xb0
+#define APIC_SVR	0xf0
+#define APIC_LVT_TIMER	0x320
+#define APIC_TIMER_INIT 0x380
+#define APIC_TIMER_DIV	0x3e0
+#define TIMER_VECTOR	0x40
+
+static void apic_write(u32 reg, u32 v)
+{
+	*(volatile u32 *)(APIC_BASE + reg) = v;
+}
+
+static void timer_handler(struct trap_frame *f)
+{
+	unsigned int n = db_count++;
+
+	if (n < LOG_MAX)
+		db_log[n] = (struct db_event){ f->vector, f->rip, f->rflags, 0 };
+	apic_write(APIC_EOI, 0);
+}
+
+/* HLT with TF: the halt ends on the timer's interrupt; first comes HLT's single-step #DB (RIP after the HLT, BS),
+ * then, once its handler has returned, the interrupt at that same boundary; then the steps of PUSHF, AND, POPF. */
+static void phase_hlt(void)
+{
+	const u64 *rips = (const u64 *)hlt_rips;
+
+	trap_set_handler(TIMER_VECTOR, timer_handler);
+	apic_write(APIC_SVR, 0x1ff);
+	apic_write(APIC_TIMER_DIV, 0xb); /* divide by 1 */
+	apic_write(APIC_LVT_TIMER, TIMER_VECTOR); /* one-shot */
+	log_reset();
+	apic_write(APIC_TIMER_INIT, 200000);
+	asm volatile("call hlt_seq" ::: "memory");
+	cli();
+	apic_write(APIC_LVT_TIMER, 1u << 16 | TIMER_VECTOR);
+	expect_event(0, 1, rips[0], DR6_FIX | DR6_BS, "HLT's single step");
+	expect_event(1, TIMER_VECTOR, rips[1], 0, "the interrupt that ended the halt");
+	for (unsigned int i = 2; i < 5; i++)
+		expect_event(i, 1, rips[i], DR6_FIX | DR6_BS, "single step after HLT");
+	if (db_count != 5)
+		bad("HLT with TF: %u events, want 5", db_count);
+	phase_end("hlt");
+}
+
 int test_main(void)
 {
 	trap_set_handler(1, db_handler);
@@ -462,6 +509,7 @@ int test_main(void)
 	phase_rf();
 	phase_int();
 	phase_bp();
+	phase_hlt();
 	set_dr7(0x400);
 	if (failures)
 		test_fail("%u checks failed", failures);
