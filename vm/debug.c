@@ -26,6 +26,20 @@ void vcpu_queue_db(struct vcpu *v, u64 payload)
 	vcpu_queue_exception(v, EXC_DB, false, 0);
 }
 
+/* A #DB the CPU raised and the hypervisor intercepted. Its payload is the backend's reading of the exit; one case
+ * reads empty on some CPUs: Bochs' SVM checks the #DB intercept before it commits BD to DR6 (and clears GD), so a
+ * general-detect fault arrives with no cause at all. No other #DB is causeless (INT1 has its own intercept), so a
+ * causeless one with DR7.GD set, at a MOV DR, is that fault: BD. */
+void vcpu_reflect_db(struct vcpu *v, u64 payload)
+{
+	struct emu_insn insn;
+
+	if (!(payload & DR6_WRITABLE) && (virt_ops->get_dr(v, 7) & DR7_GD) && !vcpu_decode_insn(v, &insn) &&
+	    insn.map == 1 && (insn.opcode == 0x21 || insn.opcode == 0x23))
+		payload |= DR6_BD;
+	vcpu_queue_db(v, payload);
+}
+
 void vcpu_complete_instruction(struct vcpu *v, u64 rflags_before, u64 hits)
 {
 	u64 rflags = virt_ops->get_rflags(v);

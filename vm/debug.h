@@ -13,6 +13,8 @@ struct emu_fault;
  * DR7.GD cleared (SDM Vol. 3B 18.2.4: the CPU clears GD on entering the #DB handler; VMX and SVM injection do not),
  * and the #DB queued. */
 void vcpu_queue_db(struct vcpu *v, u64 payload);
+/* The same for a #DB the CPU raised and the hypervisor intercepted (payload: what the exit reported). */
+void vcpu_reflect_db(struct vcpu *v, u64 payload);
 /* The DR6/DR7 side of that alone, for a #DB the emulator reports as its fault. */
 void vcpu_db_update_regs(struct vcpu *v, u64 payload);
 

@@ -436,7 +436,7 @@ static int handle_exception(struct vcpu *v)
 			ev.type = EVENT_ICEBP;
 			virt_ops->inject_event(v, &ev);
 		} else {
-			vcpu_queue_db(v, v->exit.exc.db_payload);
+			vcpu_reflect_db(v, v->exit.exc.db_payload);
 		}
 		return 0;
 	case 17: /* #AC: the same reason; a fault, so its frame has RF set */

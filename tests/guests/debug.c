@@ -34,6 +34,10 @@ const char test_name[] = "debug";
 static unsigned int phase_failures, failures;
 /* `tcg` (QEMU's TCG is the CPU): where the CPU's own behaviour deviates from the SDM/APM, note it, do not fail. */
 static bool tcg;
+/* `dr6lost` (Bochs' SVM): the CPU checks the #DB intercept before it writes the cause into DR6, so the #DBs the CPU
+ * raises reach the guest with DR6 = 0xffff0ff0 (counted and noted, not failed). */
+static bool dr6lost;
+static unsigned int dr6_lost_count;
 
 static void deviation(const char *what)
 {
@@ -130,6 +134,10 @@ static void expect_event(unsigned int i, u64 vector, u64 rip, u64 dr6, const cha
 		return;
 	}
 	const volatile struct db_event *e = &db_log[i];
+	if (dr6lost && vector == 1 && e->vector == 1 && e->rip == rip && e->dr6 == DR6_FIX && dr6 != DR6_FIX) {
+		dr6_lost_count++;
+		return;
+	}
 	if (e->vector != vector || e->rip != rip || (vector == 1 && e->dr6 != dr6))
 		bad("%s: event %u is vector %lu at 0x%lx DR6 0x%lx, want vector %lu at 0x%lx DR6 0x%lx", what, i,
 		    e->vector, e->rip, e->dr6, vector, rip, dr6);
@@ -500,6 +508,7 @@ int test_main(void)
 	trap_set_handler(1, db_handler);
 	trap_set_handler(3, db_handler);
 	tcg = cmdline_has("tcg");
+	dr6lost = cmdline_has("dr6lost");
 	printf("debug: %s, %s\n", cpu.vendor, cpu.hv_signature[0] ? cpu.hv_signature : "no hypervisor");
 	phase_dr();
 	if (cpu.hv_features)
@@ -511,6 +520,9 @@ int test_main(void)
 	phase_bp();
 	phase_hlt();
 	set_dr7(0x400);
+	if (dr6_lost_count)
+		printf("debug: note: %u #DBs the CPU raised came with no cause in DR6 (the CPU's own deviation)\n",
+		       dr6_lost_count);
 	if (failures)
 		test_fail("%u checks failed", failures);
 	test_pass();

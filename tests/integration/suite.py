@@ -928,6 +928,10 @@ CASES += [
     Case("bochs-penryn-debug", "bochs", "core2_penryn_t9600", megs=256,
          modules=[(GUEST + "debug.elf", "vm=debug mem=16M")], expect=DEBUG_EXPECT, forbid=DEBUG_FORBID, timeout=900),
     # SVM where the CPU has INT1 (Bochs zambezi, with NRIPS): the ICEBP intercept's path, which QEMU never reaches.
-    Case("bochs-svm-debug", "bochs", "zambezi", megs=256, modules=[(GUEST + "debug.elf", "vm=debug mem=16M")],
-         expect=DEBUG_EXPECT, forbid=DEBUG_FORBID, timeout=900),
+    # Bochs' SVM checks the #DB intercept before it writes the cause into DR6 (`dr6lost`), and keeps the guest's
+    # pending step trap across that #VMEXIT, which the host's #DB stub drops (arch/x86/desc.c).
+    Case("bochs-svm-debug", "bochs", "zambezi", megs=256,
+         modules=[(GUEST + "debug.elf", 'vm=debug mem=16M cmdline="dr6lost"')],
+         expect=DEBUG_EXPECT + [r"^\[debug\] debug: note: \d+ #DBs the CPU raised came with no cause in DR6"],
+         forbid=DEBUG_FORBID, timeout=900),
 ]
