@@ -923,6 +923,10 @@ DEBUG_FORBID = GUEST_NEVER + [r"debug: FAIL", r"TEST debug\w* SKIP"]
 CASES += [
     Case("qemu-svm-debug", "qemu", "max", mem="256M", modules=[(GUEST + "debug.elf", 'vm=debug mem=16M cmdline="tcg"')],
          expect=DEBUG_EXPECT, forbid=DEBUG_FORBID, timeout=120),
+    # Shadow paging: the guest's #PFs are intercepted and reflected (RF set in their frames too).
+    Case("qemu-svm-shadow-debug", "qemu", "max", mem="256M", cmdline=SHADOW,
+         modules=[(GUEST + "debug.elf", 'vm=debug mem=16M cmdline="tcg"')], expect=SHADOW_EXPECT + DEBUG_EXPECT,
+         forbid=DEBUG_FORBID, timeout=120),
     Case("bochs-vmx-debug", "bochs", "corei7_skylake_x", megs=256, modules=[(GUEST + "debug.elf", "vm=debug mem=16M")],
          expect=DEBUG_EXPECT, forbid=DEBUG_FORBID, timeout=900),
     Case("bochs-penryn-debug", "bochs", "core2_penryn_t9600", megs=256,
