@@ -91,7 +91,7 @@ static int general_detect(struct vcpu *v, struct emu_fault *fault)
 	if (!(virt_ops->get_dr(v, 7) & DR7_GD))
 		return 0;
 	vcpu_db_update_regs(v, DR6_BD);
-	*fault = (struct emu_fault){ .vector = EXC_DB };
+	*fault = (struct emu_fault){.vector = EXC_DB};
 	return EMU_CB_FAULT;
 }
 
@@ -114,7 +114,7 @@ int vcpu_set_dr(struct vcpu *v, unsigned int dr, u64 val, struct emu_fault *faul
 	if (dr == 6 || dr == 7) {
 		r = dr == 6 ? dr6_from_write(val, &val) : dr7_from_write(val, &val);
 		if (r) {
-			*fault = (struct emu_fault){ .vector = EXC_GP, .has_error = true };
+			*fault = (struct emu_fault){.vector = EXC_GP, .has_error = true};
 			return EMU_CB_FAULT;
 		}
 	}

@@ -28,11 +28,11 @@ int dr7_from_write(u64 val, u64 *dr7)
 bool exc_is_fault(u8 vector)
 {
 	switch (vector) {
-	case 1:  /* #DB: by cause (vm/dr.h) */
-	case 2:  /* NMI: an interrupt */
-	case 3:  /* #BP: trap */
-	case 4:  /* #OF: trap */
-	case 8:  /* #DF: abort */
+	case 1:	 /* #DB: by cause (vm/dr.h) */
+	case 2:	 /* NMI: an interrupt */
+	case 3:	 /* #BP: trap */
+	case 4:	 /* #OF: trap */
+	case 8:	 /* #DF: abort */
 	case 18: /* #MC: abort */
 		return false;
 	default:
@@ -43,7 +43,7 @@ bool exc_is_fault(u8 vector)
 /* LENn in bytes: 00b 1, 01b 2, 10b 8 (in IA-32e mode; undefined before), 11b 4. */
 static u64 bp_len(u64 dr7, int i)
 {
-	static const u8 len[4] = { 1, 2, 8, 4 };
+	static const u8 len[4] = {1, 2, 8, 4};
 
 	return len[(dr7 >> (18 + 4 * i)) & 3];
 }

@@ -11,12 +11,12 @@
 /* DR6 (SDM Vol. 3B 18.2.3). B0-B3 report breakpoint matches, BD a DR7.GD access, BS a single step, BT a task
  * switch to a TSS with T set. Bit 16 (RTM) is active low and reads 1 without RTM, which no guest CPUID here
  * offers; bit 11 (bus-lock detect) too. Bits 4-10 and 16-31 read as 1, bit 12 as 0: 0xffff0ff0 after reset. */
-#define DR6_B0_3	0xfULL
-#define DR6_BD		BIT(13)
-#define DR6_BS		BIT(14)
-#define DR6_BT		BIT(15)
-#define DR6_RESET	0xffff0ff0ULL /* also the bits that read as fixed 1s (the "active low" ones) */
-#define DR6_WRITABLE	(DR6_B0_3 | DR6_BD | DR6_BS | DR6_BT)
+#define DR6_B0_3     0xfULL
+#define DR6_BD	     BIT(13)
+#define DR6_BS	     BIT(14)
+#define DR6_BT	     BIT(15)
+#define DR6_RESET    0xffff0ff0ULL /* also the bits that read as fixed 1s (the "active low" ones) */
+#define DR6_WRITABLE (DR6_B0_3 | DR6_BD | DR6_BS | DR6_BT)
 
 /* DR7 (SDM Vol. 3B 18.2.4): L0/G0..L3/G3 in bits 0-7, LE 8, GE 9, bit 10 reads 1, GD 13, R/W and LEN per
  * breakpoint from bit 16. Bits 11 (RTM, absent here), 12, 14, 15 read 0. */

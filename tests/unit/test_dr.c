@@ -41,8 +41,8 @@ TEST(dr_write_rules)
 
 TEST(exc_fault_class)
 {
-	static const u8 faults[] = { 0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20, 21, 15, 31 };
-	static const u8 others[] = { 1, 2, 3, 4, 8, 18, 32, 255 };
+	static const u8 faults[] = {0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20, 21, 15, 31};
+	static const u8 others[] = {1, 2, 3, 4, 8, 18, 32, 255};
 
 	for (unsigned int i = 0; i < sizeof(faults); i++)
 		CHECK(exc_is_fault(faults[i]));
@@ -58,7 +58,7 @@ static u64 bp(int i, bool global, unsigned int rw, unsigned int len)
 
 TEST(dr_io_breakpoints)
 {
-	u64 dr[4] = { 0x80, 0x3f8, 0x60, 0xcf8 };
+	u64 dr[4] = {0x80, 0x3f8, 0x60, 0xcf8};
 	u64 dr7 = bp(0, false, 2, 0) | bp(1, true, 2, 1) | bp(2, false, 1, 0) | bp(3, false, 2, 3);
 
 	CHECK_EQ(dr_io_hits(dr, dr7, true, 0x80, 1), 0x1);
@@ -74,13 +74,13 @@ TEST(dr_io_breakpoints)
 
 TEST(dr_data_breakpoints)
 {
-	u64 dr[4] = { 0x1000, 0x2004, 0x3008, 0xc0000000 };
+	u64 dr[4] = {0x1000, 0x2004, 0x3008, 0xc0000000};
 	/* 0: write, 1 byte; 1: read/write, 4 bytes; 2: read/write, 8 bytes (aligned down); 3: execute. */
 	u64 dr7 = bp(0, false, 1, 0) | bp(1, false, 3, 3) | bp(2, true, 3, 2) | bp(3, false, 0, 0);
 
 	CHECK_EQ(dr_data_hits(dr, dr7, 0x1000, 1, true), 0x1);
 	CHECK_EQ(dr_data_hits(dr, dr7, 0x1000, 1, false), 0); /* a read does not match a write breakpoint */
-	CHECK_EQ(dr_data_hits(dr, dr7, 0xffc, 8, true), 0x1);  /* a wider access covering it */
+	CHECK_EQ(dr_data_hits(dr, dr7, 0xffc, 8, true), 0x1); /* a wider access covering it */
 	CHECK_EQ(dr_data_hits(dr, dr7, 0x2007, 1, false), 0x2);
 	CHECK_EQ(dr_data_hits(dr, dr7, 0x2008, 1, false), 0);
 	CHECK_EQ(dr_data_hits(dr, dr7, 0x300f, 1, false), 0x4);
