@@ -480,7 +480,8 @@ static int sys_set_dr(void *opaque, unsigned int dr, u64 val, struct emu_fault *
 }
 
 static const struct emu_sys_ops sys_ops = {
-	.get_cr = sys_get_cr, .set_cr = sys_set_cr, .get_dr = sys_get_dr, .set_dr = sys_set_dr, .get_dt = sys_get_dt, .set_dt = sys_set_dt,
+	.get_cr = sys_get_cr, .set_cr = sys_set_cr, .get_dr = sys_get_dr, .set_dr = sys_set_dr,
+	.get_dt = sys_get_dt, .set_dt = sys_set_dt,
 	.get_seg_sel = sys_get_seg_sel, .rdmsr = sys_rdmsr, .wrmsr = sys_wrmsr, .halt = sys_halt,
 	.invlpg = sys_invlpg, .wbinvd = sys_wbinvd,
 };

@@ -45,7 +45,8 @@ int vmx_get_cpl(struct vcpu *v)
 }
 
 /* DR7 travels in the VMCS (the "load/save debug controls" entry and exit controls); DR0-DR3 and DR6 are not
- * switched by VMX transitions (SDM Vol. 3C 27.3.1, 28.3.1) and stay the guest's in the CPU. */
+ * switched by VMX transitions (SDM Vol. 3C 26.3.2.1, 27.3.1: only DR7 is loaded and saved) and stay the guest's in
+ * the CPU. */
 u64 vmx_get_dr(struct vcpu *v, int dr)
 {
 	return dr == 7 ? vmcs_read(GUEST_DR7) : read_dr(dr);
