@@ -134,6 +134,7 @@ struct vcpu {
 	void *arch;                     /* the backend's state (VMCS, VMCB, ...) */
 	struct vlapic *lapic;           /* the vCPU's CPU only (others post to inbox) */
 	bool halted;
+	bool hlt_step;                  /* halted by a HLT run with TF: its single-step #DB comes at the wake (vm/debug.c) */
 	u8 nmi_pending;                 /* NMIs the vLAPIC took, not yet injected: 2 at most (vcpu.c: take_nmis) */
 	bool wait_sipi;                 /* after INIT (APs from the start): only a SIPI makes it run */
 	bool parked;                    /* counted in vm->parked_vcpus: nothing of its own can wake it */

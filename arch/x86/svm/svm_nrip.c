@@ -18,6 +18,7 @@ struct intercepted {
 static const struct intercepted intercepted[] = {
     {SVM_EXIT_CPUID, 1, 0xa2, NO_MODRM},
     {SVM_EXIT_HLT, 0, 0xf4, NO_MODRM},
+    {SVM_EXIT_ICEBP, 0, 0xf1, NO_MODRM},
     {SVM_EXIT_VMMCALL, 1, 0x01, 0xd9},
     {SVM_EXIT_MSR, 1, 0x32, NO_MODRM}, /* RDMSR */
     {SVM_EXIT_MSR, 1, 0x30, NO_MODRM}, /* WRMSR */

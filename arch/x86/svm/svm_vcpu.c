@@ -115,7 +115,8 @@ int svm_vcpu_create(struct vcpu *v)
 	c->intercept_misc2 = SVM_INTERCEPT_VMRUN | SVM_INTERCEPT_VMMCALL | SVM_INTERCEPT_VMLOAD |
 			     SVM_INTERCEPT_VMSAVE | SVM_INTERCEPT_STGI | SVM_INTERCEPT_CLGI | SVM_INTERCEPT_SKINIT |
 			     SVM_INTERCEPT_MONITOR | SVM_INTERCEPT_MWAIT | SVM_INTERCEPT_MWAIT_COND |
-			     SVM_INTERCEPT_XSETBV | SVM_INTERCEPT_RDPRU | SVM_INTERCEPT_WBINVD;
+			     SVM_INTERCEPT_XSETBV | SVM_INTERCEPT_RDPRU | SVM_INTERCEPT_WBINVD |
+			     SVM_INTERCEPT_ICEBP; /* INT1: svm_run.c says why */
 	c->intercept_misc3 = SVM_INTERCEPT_INVLPGB | SVM_INTERCEPT_INVLPGB_ILLEGAL | SVM_INTERCEPT_MCOMMIT |
 			     SVM_INTERCEPT_TLBSYNC;
 	c->iopm_base_pa = s->iopm_pa;
@@ -288,6 +289,30 @@ u64 svm_get_rip(struct vcpu *v)
 void svm_set_rip(struct vcpu *v, u64 rip)
 {
 	to_svm(v)->vmcb->save.rip = rip;
+}
+
+/* DR6 and DR7 are in the VMCB's save area; DR0-DR3 are not switched by VMRUN or #VMEXIT and stay the guest's in the
+ * CPU (APM Vol. 2 15.5.1, 15.6). */
+u64 svm_get_dr(struct vcpu *v, int dr)
+{
+	struct vmcb_save *sv = &to_svm(v)->vmcb->save;
+
+	return dr == 7 ? sv->dr7 : dr == 6 ? sv->dr6 : read_dr(dr);
+}
+
+void svm_set_dr(struct vcpu *v, int dr, u64 val)
+{
+	struct vmcb *vmcb = to_svm(v)->vmcb;
+
+	if (dr == 6 || dr == 7) {
+		if (dr == 6)
+			vmcb->save.dr6 = val;
+		else
+			vmcb->save.dr7 = val;
+		vmcb->control.clean &= ~VMCB_CLEAN_DR;
+		return;
+	}
+	write_dr(dr, val);
 }
 
 u64 svm_get_rflags(struct vcpu *v)
