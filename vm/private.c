@@ -16,6 +16,8 @@
 #include "vm/private.h"
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
+#include "kernel/printf.h"
+#include "kernel/sha256.h"
 #include "hv/string.h"
 #include "mm/mm.h"
 #include "vm/io.h"
@@ -46,6 +48,44 @@ static const struct mmu_external_ops direct_map_ext = {
 	.remove_external_spte = ext_remove,
 };
 
+/*
+ * The launch digest, as a TDX MRTD or an SEV launch measurement would be: SHA-256 over every page of RAM the loader
+ * left non-zero, in GPA order, each as its 8-byte little-endian GPA followed by its 4096 bytes. Zero pages are left out
+ * (they are what every VM starts with), so the digest names the image, its boot information and where they lie.
+ */
+static u64 measure(struct mmu *mmu, u8 out[SHA256_DIGEST_SIZE])
+{
+	struct sha256 s;
+	u64 pages = 0;
+
+	sha256_init(&s);
+	for (u32 i = 0; i < mmu->slots.n; i++) {
+		const struct memslot *sl = &mmu->slots.slots[i];
+
+		for (u64 j = 0; j < sl->npages; j++) {
+			gfn_t gfn = sl->base_gfn + j;
+			const u64 *p;
+			bool zero = true;
+
+			if (!memslot_chunk_is_clean(sl, gfn))
+				continue; /* never prepared: zero when it is */
+			p = phys_to_virt(memslot_gfn_to_hpa(sl, gfn));
+			for (unsigned int k = 0; k < PAGE_SIZE / 8 && zero; k++)
+				zero = !p[k];
+			if (zero)
+				continue;
+			u8 le[8];
+			for (int b = 0; b < 8; b++)
+				le[b] = (u8)((gfn << PAGE_SHIFT) >> (8 * b));
+			sha256_update(&s, le, sizeof(le));
+			sha256_update(&s, p, PAGE_SIZE);
+			pages++;
+		}
+	}
+	sha256_final(&s, out);
+	return pages;
+}
+
 int vm_private_seal(struct vm *vm)
 {
 	unsigned int bit = MIN(vcpu_maxphyaddr(), 48) - 1;
@@ -69,6 +109,14 @@ int vm_private_seal(struct vm *vm)
 			}
 		}
 	}
+	u8 d[SHA256_DIGEST_SIZE];
+	char hex[2 * SHA256_DIGEST_SIZE + 1];
+	u64 pages = measure(mmu, d);
+
+	for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
+		hv_snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	vm_log(vm, LOG_INFO, "private memory: launch digest %s (SHA-256 of the %llu non-zero pages as loaded)\n", hex,
+	       (unsigned long long)pages);
 	r = mmu_private_enable(mmu, bit, &direct_map_ext);
 	if (r) {
 		vm_log(vm, LOG_ERR, "private memory: cannot seal (%d)\n", r);
