@@ -64,6 +64,7 @@ enum vm_stat {
 	VM_STAT_TDP_SHARED_FAULTS,   /* of TDP_FAULTS, those run under the MMU lock held for read (in parallel) */
 	VM_STAT_TDP_FAULT_RACES,     /* compare-exchanges a fault lost to another vCPU's (mm/mmu.h) */
 	VM_STAT_TDP_FROZEN_BACKOFFS, /* faults that met a frozen SPTE and re-entered the guest */
+	VM_STAT_AGE_FLUSHES,         /* TLB flushes after aging passes (age_flush=on; mm/mmu.h) */
 	NR_VM_STATS
 };
 
