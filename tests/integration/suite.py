@@ -588,7 +588,7 @@ CASES += [
 # reported idle and the flush counter moves; with age_flush=off the false-idle count is printed (the RESULT line) and,
 # where the emulator's TLB keeps every hot translation across scans (`expect_idle`), asserted to be all of them, which
 # shows the flush-on check can fail. Cold pages are never reported young either way.
-def ageflush_modules(idle=True, flush_on=True):
+def ageflush_modules(idle=True):
     off = 'cmdline="expect_idle"' if idle else 'cmdline=""'
     return [(GUEST + "ageflush.elf", 'vm=afon mem=16M cpus=2 pages=4k ws=10ms age_flush=on cmdline="flush"'),
             (GUEST + "ageflush.elf", f"vm=afoff mem=16M cpus=2 pages=4k ws=10ms age_flush=off {off}")]
@@ -601,9 +601,12 @@ AGEFLUSH_EXPECT = [r"^\[afon\] TEST ageflush PASS", r"^\[afoff\] TEST ageflush P
 AGEFLUSH_FORBID = GUEST_NEVER + [r"^vm afoff: aging: a TLB flush"]
 
 CASES += [
-    Case("qemu-svm-ageflush", "qemu", "max", modules=ageflush_modules(), expect=AGEFLUSH_EXPECT,
+    # QEMU runs on wall time here (an SMP VM under -icount does not get past its start: see the report), so vCPU 1 may
+    # be descheduled by the host or exit for the host's own reasons: the false-idle count without the flush is
+    # printed, not asserted.
+    Case("qemu-svm-ageflush", "qemu", "max", modules=ageflush_modules(idle=False), expect=AGEFLUSH_EXPECT,
          forbid=AGEFLUSH_FORBID, timeout=120),
-    Case("qemu-svm-shadow-ageflush", "qemu", "max", cmdline=SHADOW, modules=ageflush_modules(),
+    Case("qemu-svm-shadow-ageflush", "qemu", "max", cmdline=SHADOW, modules=ageflush_modules(idle=False),
          expect=AGEFLUSH_EXPECT + [r"^vm afon: MMU: shadow paging"], forbid=AGEFLUSH_FORBID, timeout=120),
     Case("bochs-vmx-ageflush", "bochs", "corei7_skylake_x", modules=ageflush_modules(),
          expect=AGEFLUSH_EXPECT + [r"^vm afon: MMU: TDP \(EPT\)"], forbid=AGEFLUSH_FORBID, timeout=900),
