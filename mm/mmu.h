@@ -259,8 +259,9 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
  * page through a translation its TLB still holds sets no A (takes no access-tracking fault), so the page may be
  * reported idle for a scan. On, a call that made any leaf old ends with one ops->request_tlb_flush (every vCPU
  * drops its TLB entries for this MMU before it next runs guest code; nobody waits, no lock is taken) and counts it
- * in stats.age_flushes; a test-only call, or one that found nothing young, never flushes. A shadow VM's walk goes through the per-gfn rmaps, and a fault that changes the rmap
- * of a gfn being aged waits for the walk of that one gfn (mm/shadow/sage.c).
+ * in stats.age_flushes; a test-only call, or one that found nothing young, never flushes. README, "Aging and the
+ * TLB", has the measured trade-off. A shadow VM's walk goes through the per-gfn rmaps, and a fault that changes the
+ * rmap of a gfn being aged waits for the walk of that one gfn (mm/shadow/sage.c).
  * Any CPU, no lock held, not inside a grace read section of its own, not from anything that interrupts a holder of
  * mmu->lock; never while memslots change (mmu_add_ram) nor once mmu_destroy may have begun.
  */

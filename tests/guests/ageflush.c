@@ -26,11 +26,11 @@
 
 const char test_name[] = "ageflush";
 
-#define HOT	  8
-#define COLD	  8
-#define COLD_AT	  64		/* the cold set's first page in the chunk: its own page table entries, apart */
-#define GAP	  400		/* TSC cycles: a pass of vCPU 1 (about 40 instructions) that took longer was interrupted */
-#define AP_STACK  16384
+#define HOT	 8
+#define COLD	 8
+#define COLD_AT	 64  /* the cold set's first page in the chunk: its own page table entries, apart */
+#define GAP	 400 /* TSC cycles: a pass of vCPU 1 (about 40 instructions) that took longer was interrupted */
+#define AP_STACK 16384
 
 static u8 ap_stack[AP_STACK] __attribute__((aligned(16)));
 static u64 chunk;
@@ -147,8 +147,8 @@ int test_main(void)
 		 * began: else this scan tells nothing (vCPU 1 did not run meanwhile). */
 		if (missed || epoch != next - 1) {
 			left_out++;
-			printf("ageflush: scan %lu left out: vCPU 1 did not pass over the hot set since scan %lu\n", next,
-			       next - 1);
+			printf("ageflush: scan %lu left out: vCPU 1 did not pass over the hot set since scan %lu\n",
+			       next, next - 1);
 			continue;
 		}
 		counted++;
@@ -163,15 +163,16 @@ int test_main(void)
 
 	printf("ageflush: RESULT age_flush=%s passes=%lu counted=%lu left_out=%lu hot=%u false_idle=%lu cold=%u "
 	       "false_young=%lu flushes=%lu ap_passes=%lu ap_gaps=%lu ap_gap_cycles=%lu\n",
-	       flush ? "on" : "off", passed, counted, left_out, HOT, false_idle, COLD, false_young, flushes, ap_passes, ap_gaps,
-	       ap_gap_cycles);
+	       flush ? "on" : "off", passed, counted, left_out, HOT, false_idle, COLD, false_young, flushes, ap_passes,
+	       ap_gaps, ap_gap_cycles);
 	if (false_young)
 		test_fail("%lu cold page-scans reported young: aging lost an A clear", false_young);
 	if (flush) {
 		/* One flush per pass that made a page old, no more: each counted one did (the hot set was young). */
 		if (flushes > passed || flushes < counted)
 			test_fail("%lu flushes over %lu aging passes (%lu of them with the hot set young) with "
-				  "age_flush=on: want one per pass that aged a page", flushes, passed, counted);
+				  "age_flush=on: want one per pass that aged a page",
+				  flushes, passed, counted);
 		if (false_idle)
 			test_fail("%lu of %lu hot page-scans reported idle with age_flush=on", false_idle,
 				  counted * HOT);

@@ -596,7 +596,8 @@ def ageflush_modules(idle=True):
 
 AGEFLUSH_EXPECT = [r"^\[afon\] TEST ageflush PASS", r"^\[afoff\] TEST ageflush PASS",
                    r"^vm afon: aging: a TLB flush of every vCPU after each pass that made a page old \(age_flush=on\)",
-                   r"^\[afon\] ageflush: RESULT age_flush=on .* false_idle=0 ", r"^\[afoff\] ageflush: RESULT age_flush=off ",
+                   r"^\[afon\] ageflush: RESULT age_flush=on .* false_idle=0 ",
+                   r"^\[afoff\] ageflush: RESULT age_flush=off ",
                    r"^hv: all VMs have ended"]
 AGEFLUSH_FORBID = GUEST_NEVER + [r"^vm afoff: aging: a TLB flush"]
 
