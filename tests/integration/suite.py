@@ -607,6 +607,11 @@ CASES += [
     # printed, not asserted.
     Case("qemu-svm-ageflush", "qemu", "max", modules=ageflush_modules(idle=False), expect=AGEFLUSH_EXPECT,
          forbid=AGEFLUSH_FORBID, timeout=120),
+    # hv.age_flush=1: the default of a VM that does not say (afon's line without age_flush=); afoff's =off still wins.
+    Case("qemu-svm-ageflush-default", "qemu", "max", cmdline="loglevel=6 hv.panic=poweroff hv.age_flush=1",
+         modules=[(f, a.replace(" age_flush=on", "")) for f, a in ageflush_modules(idle=False)],
+         expect=[e.replace(r"\(age_flush=on\)", r"\(hv.age_flush=1\)") for e in AGEFLUSH_EXPECT],
+         forbid=AGEFLUSH_FORBID, timeout=120),
     Case("qemu-svm-shadow-ageflush", "qemu", "max", cmdline=SHADOW, modules=ageflush_modules(idle=False),
          expect=AGEFLUSH_EXPECT + [r"^vm afon: MMU: shadow paging"], forbid=AGEFLUSH_FORBID, timeout=120),
     Case("bochs-vmx-ageflush", "bochs", "corei7_skylake_x", modules=ageflush_modules(),
