@@ -25,7 +25,7 @@ whole bench takes about 4.5 minutes of wall time on 2 host CPUs; --no-bochs-linu
 (`make bench BENCH_BOCHS_LINUX=0`) leaves the Bochs Linux boots out, which makes it about 1.5 minutes.
 
 Then the TLB flush after aging (bench/ageflush.py): tests/guests/ageflush.c with age_flush=on and off, one boot per
-backend (Bochs Skylake, Bochs Sandy Bridge, QEMU), for the accuracy of the working-set report and the flush's cost.
+backend (Bochs Skylake, Sandy Bridge and Penryn, QEMU), for the accuracy of the working-set report and its cost.
 
   bench/run.py [--runs 2] [--only REGEX] [--qemu-shift 0] [--jobs N] [--section all|exits|linux|ageflush]
                [--no-bochs-linux] [--linux-runs 2] [--bochs-linux-runs 1]

@@ -619,6 +619,9 @@ CASES += [
     Case("bochs-vmx-sandybridge-ageflush", "bochs", "corei7_sandy_bridge_2600k", modules=ageflush_modules(),
          expect=AGEFLUSH_EXPECT + [r"^vm afon: MMU: TDP \(EPT without A/D\)"], forbid=AGEFLUSH_FORBID,
          timeout=900),
+    # Shadow paging on VMX (no EPT): the shadow engine's rmap walk, and the flush is an INVVPID.
+    Case("bochs-penryn-ageflush", "bochs", "core2_penryn_t9600", modules=ageflush_modules(),
+         expect=AGEFLUSH_EXPECT + [r"^vm afon: MMU: shadow paging"], forbid=AGEFLUSH_FORBID, timeout=900),
 ]
 
 
