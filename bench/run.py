@@ -24,7 +24,10 @@ nanosecond per instruction), twice each, and Bochs corei7_skylake_x (one TSC tic
 whole bench takes about 4.5 minutes of wall time on 2 host CPUs; --no-bochs-linux or BENCH_BOCHS_LINUX=0
 (`make bench BENCH_BOCHS_LINUX=0`) leaves the Bochs Linux boots out, which makes it about 1.5 minutes.
 
-  bench/run.py [--runs 2] [--only REGEX] [--qemu-shift 0] [--jobs N] [--section all|exits|linux]
+Then the TLB flush after aging (bench/ageflush.py): tests/guests/ageflush.c with age_flush=on and off, one boot per
+backend (Bochs Skylake, Sandy Bridge and Penryn, QEMU), for the accuracy of the working-set report and its cost.
+
+  bench/run.py [--runs 2] [--only REGEX] [--qemu-shift 0] [--jobs N] [--section all|exits|linux|ageflush]
                [--no-bochs-linux] [--linux-runs 2] [--bochs-linux-runs 1]
 
 Exit status: 0 when every run passed and every pair of runs agreed, 1 otherwise. Logs: build/bench/*.serial.log.
@@ -48,6 +51,7 @@ import linux  # noqa: E402  (the Linux section: bench/linux.py)
 sys.path.insert(0, os.path.join(HERE, "kvm"))
 import peer  # noqa: E402  (Linux KVM as the peer: bench/kvm/peer.py)
 import shadow  # noqa: E402  (the shadow MMU section: bench/shadow.py)
+import ageflush  # noqa: E402  (the TLB flush after aging: bench/ageflush.py)
 
 runner.OUT = os.path.join(ROOT, "build", "bench")  # run_case writes NAME.serial.log and NAME.emulator.log here
 GUEST = "build/guests/"
@@ -387,9 +391,10 @@ def main():
                     "bochs-vmx-noad, bochs-penryn")
     ap.add_argument("--qemu-shift", type=int, default=0, help="QEMU -icount shift (default 0)")
     ap.add_argument("--jobs", type=int, default=min(os.cpu_count() or 2, 6), help="emulators at once")
-    ap.add_argument("--section", choices=("all", "exits", "linux", "parallel"), default="all",
+    ap.add_argument("--section", choices=("all", "exits", "linux", "parallel", "ageflush"), default="all",
                     help="exits: the exit and fault tables only; linux: the Linux comparison only; parallel: the "
-                         "parallel TDP fault figures only (host threads)")
+                         "parallel TDP fault figures only (host threads); ageflush: the TLB flush after aging "
+                         "only (bench/ageflush.py)")
     ap.add_argument("--bochs-linux", action=argparse.BooleanOptionalAction,
                     default=os.environ.get("BENCH_BOCHS_LINUX", "1") != "0",
                     help="the Linux comparison under Bochs too (default; two boots of 2.5 and 3.5 minutes of wall "
@@ -413,11 +418,14 @@ def main():
         if not os.path.exists(os.path.join(ROOT, f)):
             sys.exit(f"bench: {f} is missing: run `make all guests` first")
     # The bench target builds the hypervisor; the guests (benchfault is new) and the Linux guest are built here.
-    subprocess.run(["make", "-C", ROOT, "--no-print-directory", "guests"] + (["linux"] if a.section != "exits" else []),
+    subprocess.run(["make", "-C", ROOT, "--no-print-directory", "guests"] +
+                   (["linux"] if a.section not in ("exits", "ageflush") else []),
                    check=True, stdout=subprocess.DEVNULL)
     os.makedirs(runner.OUT, exist_ok=True)
 
-    backends = [b for b in BACKENDS if re.search(a.only, b[0])] if a.section != "linux" else []
+    backends = [b for b in BACKENDS if re.search(a.only, b[0])] if a.section not in ("linux", "ageflush") else []
+    # The TLB flush after aging: its own boots (two vCPUs, so not on the hv.cpus=1 clock of the tables above).
+    atasks = [t for t in ageflush.cases() if re.search(a.only, t[0])] if a.section in ("all", "ageflush") else []
     ptasks = [p for p in peer.BACKENDS if p[0] in (b[0] for b in backends)] if a.peer else []
     if ptasks and a.peer_mitigations and any(p[0] == "bochs-vmx" for p in ptasks):
         ptasks.append(peer.MITIGATIONS)
@@ -425,8 +433,10 @@ def main():
         subprocess.run(["make", "-C", ROOT, "--no-print-directory", "bench-peer"], check=True,
                        stdout=subprocess.DEVNULL)
     cases = [(b, r, make_case(b[0], b[3], b[4], r, a.qemu_shift)) for b in backends for r in range(1, a.runs + 1)]
-    ltasks = linux.tasks(a.bochs_linux, a.linux_runs, a.bochs_linux_runs) if a.section != "exits" else []
-    print(f"bench: {len(cases)} boots ({len(backends)} backends x {a.runs}), {len(ltasks)} Linux boots and "
+    ltasks = linux.tasks(a.bochs_linux, a.linux_runs, a.bochs_linux_runs) if a.section not in ("exits", "ageflush") \
+        else []
+    print(f"bench: {len(cases)} boots ({len(backends)} backends x {a.runs}), {len(atasks)} age-flush boots, "
+          f"{len(ltasks)} Linux boots and "
           f"{len(ptasks)} KVM peer boots, {a.jobs} at a time; logs in {os.path.relpath(runner.OUT, ROOT)}/", flush=True)
     t0 = time.monotonic()
     results, failed, lresults, presults = {}, [], {}, {}
@@ -438,6 +448,7 @@ def main():
         pfuts = [ex.submit(peer.run_one, p, runner.OUT, 5970 + i)
                  for i, p in sorted(enumerate(ptasks), key=lambda x: x[1][2] != "bochs")]
         futs = {ex.submit(runner.run_case, c, 5950 + i): (b, r) for i, (b, r, c) in enumerate(cases)}
+        afuts = {ex.submit(runner.run_case, c, 5940 + i): k for i, (k, _, c) in enumerate(atasks)}
         for fut in concurrent.futures.as_completed(futs):
             b, r = futs[fut]
             case, problems, secs, log = fut.result()
@@ -448,6 +459,16 @@ def main():
             else:
                 print(f"done {case.name} ({secs:.0f}s)", flush=True)
             results[(b[0], r)] = parse(log)
+        aresults = {}
+        for fut in concurrent.futures.as_completed(afuts):
+            case, problems, secs, log = fut.result()
+            if problems:
+                failed.append(case.name)
+                print(f"FAIL {case.name} ({secs:.0f}s): " + "; ".join(problems))
+                print("\n".join("    | " + l for l in log.splitlines()[-25:]))
+            else:
+                print(f"done {case.name} ({secs:.0f}s)", flush=True)
+            aresults[afuts[fut]] = ageflush.parse(log)
         for f in lfuts:
             c, r, res = f.result()
             lresults[(c.key, r)] = res
@@ -462,6 +483,14 @@ def main():
                 print(f"done {res['name']} ({res['wall']:.0f}s)", flush=True)
     print(f"bench: emulators finished in {time.monotonic() - t0:.0f}s (wall time is not a result)\n")
     linux.print_failures(lresults)
+    abad = ageflush.print_section(aresults, {k: h for k, h, _ in atasks}, fmt) if atasks else []
+    for p in abad:
+        print(f"FAIL {p}")
+    if a.section == "ageflush":
+        bad = failed + abad
+        if bad:
+            print(f"bench: FAILED: {', '.join(bad)}")
+        return 1 if bad else 0
     if not backends:
         bad = linux.report(lresults, a.bochs_linux, a.linux_runs, a.bochs_linux_runs, a.jobs) if ltasks else []
         if bad:
@@ -564,8 +593,9 @@ def main():
     print()
     plines, pok = parallel_lines()
     print("\n".join(plines))
-    if failed or mismatch or lbad or shadow_bad or not pok:
+    if failed or mismatch or lbad or shadow_bad or not pok or abad:
         bad = failed + [m + " not repeatable" for m in mismatch] + lbad + (["shadow MMU counts"] if shadow_bad else [])
+        bad += abad
         bad += [] if pok else ["parallel faults"]
         print(f"\nbench: FAILED: {', '.join(bad)}")
         return 1

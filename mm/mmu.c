@@ -192,28 +192,40 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 	return r;
 }
 
+/* The flush policy after aging (mmu.h). A request, never a wait: nothing is freed behind it, and aging stays
+ * lockless; a vCPU honours it before its next entry (its own CPU's vCPU included, which is between two entries). */
+void mmu_age_end_pass(struct mmu *mmu, bool made_old)
+{
+	if (!made_old || !mmu->age_flush)
+		return;
+	BUG_ON(!mmu->ops->request_tlb_flush); /* age_flush is set only by an owner that has it */
+	mmu->ops->request_tlb_flush(mmu->owner);
+	__atomic_fetch_add(&mmu->stats.age_flushes, 1, __ATOMIC_RELAXED);
+}
+
 bool mmu_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
-	return mmu->engine->age_gfn_range(mmu, start, end, false);
+	unsigned int r = mmu->engine->age_gfn_range(mmu, start, end, false);
+
+	mmu_age_end_pass(mmu, r & MMU_AGE_MADE_OLD);
+	return r & MMU_AGE_YOUNG;
 }
 
 bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
 {
-	return mmu->engine->age_gfn_range(mmu, start, end, true);
+	return mmu->engine->age_gfn_range(mmu, start, end, true) & MMU_AGE_YOUNG;
 }
 
-void mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young)
+bool mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young)
 {
-	if (mmu->engine->age_gfn_range_young) {
-		mmu->engine->age_gfn_range_young(mmu, start, end, young);
-		return;
-	}
+	if (mmu->engine->age_gfn_range_young)
+		return mmu->engine->age_gfn_range_young(mmu, start, end, young);
 	/* Testing gfn by gfn, then ageing once: ageing gfn by gfn would age a huge leaf at its first gfn and call
 	 * its others old. */
 	for (gfn_t g = start; g < end; g++)
 		if (mmu_test_age_gfn_range(mmu, g, g + 1))
 			young[(g - start) / 64] |= 1ULL << ((g - start) % 64);
-	mmu_age_gfn_range(mmu, start, end);
+	return mmu->engine->age_gfn_range(mmu, start, end, false) & MMU_AGE_MADE_OLD;
 }
 
 void mmu_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)

@@ -77,6 +77,7 @@ struct mmu_stats {
 	u64 fast_faults;            /* faults fixed without the lock (not in `faults`), tdp_fast.c */
 	u64 access_track_faults;    /* of those, an access-tracked leaf restored: the price of aging without A/D */
 	u64 dirty_harvested;        /* dirty leaves whose state went to the dirty log (mm/memslot.h) */
+	u64 age_flushes;            /* TLB flushes asked for after aging passes that made a leaf old (age_flush) */
 };
 
 /* For the counters the read side shares. */
@@ -93,6 +94,10 @@ struct mmu_ops {
 	/* Ask every vCPU to drop the obsolete roots it holds (mmu_vcpu_free_obsolete_roots) before entering. Called
 	 * without the lock. */
 	void (*request_free_obsolete_roots)(void *owner);
+	/* Optional; needed with age_flush: make every vCPU of the owner drop its guest TLB entries for this MMU before
+	 * it next runs guest code, and return at once (a vCPU in the guest is kicked out; nobody waits for it). The
+	 * flush after an aging pass, asked for without any lock: nothing is freed behind it, so nobody must wait. */
+	void (*request_tlb_flush)(void *owner);
 	/* Optional: told of every SPTE change after it is made, under mmu->lock (tests, tracing); under the read lock
 	 * (TDP faults) several CPUs may call it at once. */
 	void (*spte_changed)(void *owner, gfn_t gfn, u64 old_spte, u64 new_spte, int level);
@@ -120,11 +125,14 @@ struct mmu_engine {
 	/* The engine's aging walk (mmu_age_gfn_range), run without mmu->lock: whether a leaf mapping [start, end) was
 	 * accessed since it was last aged, clearing that state unless test_only. Each engine protects its walk its
 	 * own way: the TDP MMU's with grace read sections (mm/ept/tdp_age.c), the shadow MMU's with the rmap heads'
-	 * read lock bit (mm/shadow/sage.c). */
-	bool (*age_gfn_range)(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only);
+	 * read lock bit (mm/shadow/sage.c).
+	 * Returns MMU_AGE_YOUNG (a young leaf was found) and MMU_AGE_MADE_OLD (this walk made one old: the caller's
+	 * flush policy, mmu->age_flush, keys on it); no flush of its own. */
+	unsigned int (*age_gfn_range)(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only);
 	/* Optional: the same walk (ageing), saying which gfns a young leaf maps: bit i of young for gfn start + i
-	 * (the caller clears the bitmap). Without it, mmu_age_gfn_range_young asks age_gfn_range gfn by gfn. */
-	void (*age_gfn_range_young)(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
+	 * (the caller clears the bitmap); true when it made a leaf old. Without it, mmu_age_gfn_range_young asks
+	 * age_gfn_range gfn by gfn. */
+	bool (*age_gfn_range_young)(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
 	/* Under mmu->lock: every leaf that maps a gfn of [start, end) goes, through the change hook; the caller
 	 * flushes (__mmu_flush_and_free) before the frames behind the range may be reused. */
 	void (*zap_gfn_range)(struct mmu *mmu, gfn_t start, gfn_t end);
@@ -134,6 +142,10 @@ struct mmu_engine {
 	int (*set_external)(struct mmu *mmu, gfn_t gfn, u64 new_leaf, int level);
 };
 
+/* An aging walk's answer (struct mmu_engine's age_gfn_range). */
+#define MMU_AGE_YOUNG    1u /* a leaf mapping the range was young */
+#define MMU_AGE_MADE_OLD 2u /* and this walk made it old (cleared A, or access-tracked it) */
+
 /* Tables unlinked but not yet freed, waiting for the remote TLB flush; a full batch is flushed early. */
 #define MMU_FREE_BATCH 64
 
@@ -142,6 +154,9 @@ struct mmu {
 	/* Constant while vCPUs run: TDP faults take the write lock, as before parallel faults (hv.mmu_lock=exclusive,
 	 * for the bench's side-by-side figure). */
 	bool exclusive_faults;
+	/* Constant while vCPUs run: an aging pass that made a leaf old ends with one TLB flush of every vCPU (`age_flush=`
+	 * on the VM's line, default `hv.age_flush`; off as in KVM). mmu_age_gfn_range says why it is a choice. */
+	bool age_flush;
 	/* Set up before the vCPUs run, constant while they run (changes bump slots.generation). The per-gfn arrays of
 	 * each slot (track counts, later the rmap) are the MMU's, under the lock. */
 	struct memslots slots;
@@ -249,9 +264,14 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
  * walk, under grace read sections, so it never makes a fault wait, and races with faults, zaps, splits and
  * write-protects without losing a D bit or resurrecting a leaf. With hardware A/D (EPT with A/D, NPT, and every
  * shadow leaf) the A bit is cleared; without (EPT without A/D, or hv.ept_ad=0) the leaf is access-tracked and the
- * next access restores it in the fast fault path. Dirty state is never cleared by aging. No TLB flush follows
- * (mm/ept/tdp_age.c says why). A shadow VM's walk goes through the per-gfn rmaps, and a fault that changes the rmap
- * of a gfn being aged waits for the walk of that one gfn (mm/shadow/sage.c).
+ * next access restores it in the fast fault path. Dirty state is never cleared by aging.
+ * The TLB flush after aging is a policy, mmu->age_flush. Off (the default, KVM's choice), a vCPU that keeps using a
+ * page through a translation its TLB still holds sets no A (takes no access-tracking fault), so the page may be
+ * reported idle for a scan. On, a call that made any leaf old ends with one ops->request_tlb_flush (every vCPU
+ * drops its TLB entries for this MMU before it next runs guest code; nobody waits, no lock is taken) and counts it
+ * in stats.age_flushes; a test-only call, or one that found nothing young, never flushes. README, "Aging and the
+ * TLB", has the measured trade-off. A shadow VM's walk goes through the per-gfn rmaps, and a fault that changes the
+ * rmap of a gfn being aged waits for the walk of that one gfn (mm/shadow/sage.c).
  * Any CPU, no lock held, not inside a grace read section of its own, not from anything that interrupts a holder of
  * mmu->lock; never while memslots change (mmu_add_ram) nor once mmu_destroy may have begun.
  */
@@ -262,7 +282,11 @@ bool mmu_test_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
  * working-set estimator's scan (vm/ws.c). An engine without its own walk for it is asked gfn by gfn with the
  * test-only walk, then the range is aged once (an access between the two is seen at the next call); an engine with
  * no aging walk at all reports every gfn young. Same context as mmu_age_gfn_range. */
-void mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
+bool mmu_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
+/* mmu_age_gfn_range_young is one piece of a pass (the working-set scan ages chunk by chunk) and does not flush: it
+ * returns whether it made a leaf old, and the caller ends its pass with mmu_age_end_pass(mmu, any of them did), so
+ * a pass costs the vCPUs one flush at most whatever its number of pieces. */
+void mmu_age_end_pass(struct mmu *mmu, bool made_old);
 
 /*
  * Reclaim (mmu_reclaim.c): give back the 2 MiB chunk of guest RAM holding gfn if it reads as all zero: its leaves

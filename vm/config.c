@@ -15,8 +15,8 @@
 #define RAW_MAX	     (KEY_MAX + VM_CONFIG_CMDLINE_MAX)
 #define MSG_WORD_MAX 60
 #define UNKNOWN_KEY                                                                                                    \
-	"unknown key (expected vm, role, mem, cpus, pages, console, tdp, entry, ws, reclaim, private, platform, cmdline or "    \
-	"protect)"
+	"unknown key (expected vm, role, mem, cpus, pages, console, tdp, entry, ws, reclaim, age_flush, private, "     \
+	"platform, cmdline or protect)"
 
 enum cfg_role { ROLE_KERNEL, ROLE_MODULE, ROLE_INITRD };
 
@@ -34,7 +34,7 @@ struct cfg_line {
 	u32 idx;
 	u32 errors;
 	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console, has_tdp, has_entry;
-	bool has_ws, has_reclaim, has_platform, has_private;
+	bool has_ws, has_reclaim, has_age_flush, has_platform, has_private;
 	bool has_protect; /* a protect= word with a value, good or bad */
 	bool role_bad;
 	int role;
@@ -47,11 +47,12 @@ struct cfg_line {
 	u64 ws_us;    /* ws=: the scan interval in microseconds */
 	bool reclaim; /* reclaim=on */
 	bool private_mem; /* private=on */
+	bool age_flush; /* age_flush=on */
 	bool minimal; /* platform=minimal */
 	char vm[VM_CONFIG_NAME_MAX];
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w, entry_w, ws_w, reclaim_w; /* kernel line only */
-	struct cmdline_word platform_w, private_w; /* kernel line only */
+	struct cmdline_word platform_w, private_w, age_flush_w; /* kernel line only */
 	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
 	/* protect_w is the first protect= word, for "only on the kernel module". protect[] holds the good ranges,
 	 * pairwise disjoint; whether each lies in guest RAM is checked once the line is whole (mem= may come after
@@ -361,6 +362,8 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_reclaim;
 	else if (strcmp(cw->key, "private") == 0)
 		seen = &l->has_private;
+	else if (strcmp(cw->key, "age_flush") == 0)
+		seen = &l->has_age_flush;
 	else if (strcmp(cw->key, "platform") == 0)
 		seen = &l->has_platform;
 	else {
@@ -427,6 +430,10 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 	} else if (seen == &l->has_reclaim) {
 		l->reclaim_w = cw->w;
 		if (!parse_either(l, cw, "on", "off", &l->reclaim, "reclaim must be on or off"))
+			return;
+	} else if (seen == &l->has_age_flush) {
+		l->age_flush_w = cw->w;
+		if (!parse_either(l, cw, "on", "off", &l->age_flush, "age_flush must be on or off"))
 			return;
 	} else if (seen == &l->has_platform) {
 		l->platform_w = cw->w;
@@ -518,6 +525,7 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	c->linux_entry32 = l->entry32;
 	c->ws_interval_us = l->ws_us;
 	c->ws_reclaim = l->reclaim;
+	c->age_flush = !l->has_age_flush ? VM_AGE_FLUSH_DEFAULT : l->age_flush ? VM_AGE_FLUSH_ON : VM_AGE_FLUSH_OFF;
 	c->platform = !l->has_platform ? VM_PLATFORM_DEFAULT : l->minimal ? VM_PLATFORM_MINIMAL : VM_PLATFORM_PC;
 	if (l->reclaim && !l->has_ws)
 		word_err(l, &l->reclaim_w, "reclaim=on needs ws=INTERVAL: it gives back what the scans found cold");
@@ -554,6 +562,7 @@ static void reject_kernel_words(struct cfg_line *l, const char *role)
 		{ l->has_protect, &l->protect_w, "protect" }, { l->has_ws, &l->ws_w, "ws" },
 		{ l->has_reclaim, &l->reclaim_w, "reclaim" }, { l->has_platform, &l->platform_w, "platform" },
 		{ l->has_private, &l->private_w, "private" },
+		{ l->has_age_flush, &l->age_flush_w, "age_flush" },
 	};
 	char msg[96];
 

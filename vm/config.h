@@ -41,6 +41,8 @@
  *                  mm/private.h): the hypervisor cannot read it, and the guest shares pages explicitly
  *                  (vm/private_abi.h). Needs TDP (EPT or NPT); not with tdp=0, reclaim=on or protect=. Off by
  *                  default.
+ *   age_flush=on|off  kernel module only: whether an aging pass (a ws= scan, HC_AGE) that made a page old ends with
+ *                  a TLB flush of the VM's vCPUs (mm/mmu.h: mmu->age_flush). Default: hv.age_flush (off).
  *   platform=pc|minimal  kernel module only: `pc` adds to the devices every VM has the rest of a PC: PIT, RTC,
  *                  i8042, port 0x80, IOAPIC at 0xfec00000, HPET at 0xfed00000, the ACPI PM block and reset port,
  *                  and ACPI tables (RSDP in 0xe0000-0xfffff; MADT, FADT, HPET, DSDT). `minimal` leaves them out.
@@ -121,6 +123,8 @@ enum vm_protect_mode {
 enum vm_platform { VM_PLATFORM_DEFAULT, VM_PLATFORM_PC, VM_PLATFORM_MINIMAL };
 
 /* One VM. Addresses are host-physical ranges [start, end) of GRUB modules, from struct boot_info. */
+enum { VM_AGE_FLUSH_DEFAULT, VM_AGE_FLUSH_OFF, VM_AGE_FLUSH_ON };
+
 struct vm_config {
 	char name[VM_CONFIG_NAME_MAX];
 	u64 mem_bytes; /* a multiple of 2 MiB */
@@ -132,6 +136,7 @@ struct vm_config {
 	u64 ws_interval_us; /* ws=: the working-set scan interval, 0 when off */
 	bool ws_reclaim;    /* reclaim=on */
 	bool private_mem;   /* private=on (vm/private.c) */
+	u8 age_flush;       /* age_flush=: VM_AGE_FLUSH_DEFAULT (hv.age_flush decides), _OFF or _ON */
 	enum vm_platform platform; /* platform=, VM_PLATFORM_DEFAULT when not given */
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	u64 kernel_start, kernel_end;

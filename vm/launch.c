@@ -40,6 +40,12 @@ static void mmu_flush_remote_tlbs(void *owner)
 	vm_make_all_vcpus_request(owner, VCPU_REQ_TLB_FLUSH, true);
 }
 
+/* After an aging pass (age_flush=on): without any lock, and nothing freed behind it, so nobody waits. */
+static void mmu_request_tlb_flush(void *owner)
+{
+	vm_make_all_vcpus_request(owner, VCPU_REQ_TLB_FLUSH, false);
+}
+
 static void mmu_request_free_obsolete_roots(void *owner)
 {
 	vm_make_all_vcpus_request(owner, VCPU_REQ_FREE_OBSOLETE_ROOTS, false);
@@ -48,6 +54,7 @@ static void mmu_request_free_obsolete_roots(void *owner)
 static const struct mmu_ops vm_mmu_ops = {
 	.flush_remote_tlbs = mmu_flush_remote_tlbs,
 	.request_free_obsolete_roots = mmu_request_free_obsolete_roots,
+	.request_tlb_flush = mmu_request_tlb_flush,
 };
 
 static int add_ram(struct vm *vm, u64 bytes, struct guest_mem_layout *layout)
@@ -263,6 +270,10 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	mmu_init(&vm->mmu, virt_ops->tdp_format(), level, &vm_mmu_ops, vm, shadow_pages);
 	vm->mmu.shadow.allow_unsync = hv_opts.shadow_unsync;
 	vm->mmu.exclusive_faults = hv_opts.mmu_lock == MMU_LOCK_EXCLUSIVE;
+	vm->mmu.age_flush = cfg->age_flush == VM_AGE_FLUSH_DEFAULT ? hv_opts.age_flush : cfg->age_flush == VM_AGE_FLUSH_ON;
+	if (vm->mmu.age_flush)
+		vm_log(vm, LOG_INFO, "aging: a TLB flush of every vCPU after each pass that made a page old (%s)\n",
+		       cfg->age_flush == VM_AGE_FLUSH_ON ? "age_flush=on" : "hv.age_flush=1");
 	if (shadow)
 		vm_log(vm, LOG_INFO, "MMU: shadow paging (%s), budget %llu shadow pages\n",
 		       virt_tdp ? "tdp=0 on its module line" : virt_shadow_reason, (unsigned long long)shadow_pages);

@@ -123,6 +123,8 @@ u64 vm_stat(struct vm *vm, enum vm_stat s)
 		return __atomic_load_n(&vm->mmu.priv.stats.external_removed, __ATOMIC_RELAXED);
 	case VM_STAT_PRIVATE_REFUSED:
 		return __atomic_load_n(&vm->mmu.priv.stats.refused, __ATOMIC_RELAXED);
+	case VM_STAT_AGE_FLUSHES:
+		return __atomic_load_n(&vm->mmu.stats.age_flushes, __ATOMIC_RELAXED);
 	default:
 		break;
 	}

@@ -4,7 +4,8 @@
  * time it takes (the other vCPUs keep running).
  *
  *   vCPU 0 run loop: now >= next? -> per 2 MiB chunk of each memslot: mmu_age_gfn_range_young -> 512 young bits
- *                                 -> ws_gen_update (ages, under ws->lock) ; next = now + interval
+ *                                 -> ws_gen_update (ages, under ws->lock) ; mmu_age_end_pass (the flush policy,
+ *                                    age_flush=) ; next = now + interval
  *   HC_WS / Ctrl-A w / VM end    -> ws_report: ws_gen_count over the ages, under ws->lock
  */
 #include "vm/ws.h"
@@ -130,6 +131,7 @@ static void ws_scan(struct vm *vm)
 	struct vm_ws *ws = vm->ws;
 	struct mmu *mmu = &vm->mmu;
 	u64 t0 = rdtsc();
+	bool made_old = false;
 
 	spin_lock(&ws->lock);
 	for (u32 i = 0; i < mmu->slots.n; i++) {
@@ -146,7 +148,8 @@ static void ws_scan(struct vm *vm)
 					ws_gen_update(ws->age[i] + off, young, MEMSLOT_CHUNK_PAGES);
 				continue;
 			}
-			mmu_age_gfn_range_young(mmu, s->base_gfn + off, s->base_gfn + off + MEMSLOT_CHUNK_PAGES, young);
+			made_old |= mmu_age_gfn_range_young(mmu, s->base_gfn + off,
+							     s->base_gfn + off + MEMSLOT_CHUNK_PAGES, young);
 			ws_gen_update(ws->age[i] + off, young, MEMSLOT_CHUNK_PAGES);
 			if (ws->reclaim) {
 				u64 any = 0;
@@ -159,6 +162,9 @@ static void ws_scan(struct vm *vm)
 	}
 	ws->scans++;
 	spin_unlock(&ws->lock);
+	/* One pass, one flush at most (age_flush=on: mm/mmu.h), after the last chunk: every page it aged is seen
+	 * again at its next use, whichever vCPU's TLB held it. */
+	mmu_age_end_pass(mmu, made_old);
 	if (ws->reclaim) {
 		ws_reclaim(vm);
 		ws_show_reclaim(vm);

@@ -19,7 +19,7 @@
 struct tdp_age {
 	bool test_only;
 	bool young;         /* a young leaf was found */
-	u64 aged;           /* leaves aged (for stats) */
+	u64 aged;           /* leaves this walk made old (stats, and MMU_AGE_MADE_OLD) */
 	unsigned int budget; /* entries visited in the current read section */
 	/* Optional (tdp_age_gfn_range_young): bit i set for gfn map_start + i of every young leaf, in [map_start,
 	 * map_end); a young leaf is aged whole and one walk covers the range, so its gfns are all marked here. */
@@ -36,23 +36,29 @@ static void tdp_age_mark(struct tdp_age *a, gfn_t gfn, int level)
 }
 
 /*
- * No TLB flush follows, as in KVM, by choice. A vCPU that still caches the translation keeps using it without the
- * hardware setting A again (or, access-tracked, without faulting) until the entry leaves its TLB, so a page in
- * constant use may be reported idle for a scan: aging errs towards "old". A flush per aging pass would interrupt
- * every vCPU of the VM, for an answer the consumer treats as a hint; the working-set estimator measures what the
- * choice costs in accuracy. Dirty state does not depend on it: D is never cleared here, and when access tracking
- * takes W away the dirty state W stood for is harvested first (mmu_spte_lockless_cmpxchg).
+ * No TLB flush here: the flush after aging is a policy, mmu->age_flush (`age_flush=` per VM, `hv.age_flush`), applied
+ * by the caller in mm/mmu.c once the walk says it made a leaf old (MMU_AGE_MADE_OLD), so that a pass over many
+ * ranges asks for one flush and the walk stays lockless (a request to the vCPUs takes no lock). Off by default, as
+ * in KVM: a vCPU that still caches the translation keeps using it without the hardware setting A again (or,
+ * access-tracked, without faulting) until the entry leaves its TLB, so a page in constant use may be reported idle
+ * for a scan: aging errs towards "old". On, every vCPU of the VM drops its TLB entries for this MMU before it next
+ * runs guest code, and its next access to each aged page is seen. README ("Aging and the TLB") has the measured
+ * trade-off. Dirty state does not depend on it: D is never cleared here, and when access tracking takes W away the
+ * dirty state W stood for is harvested first (mmu_spte_lockless_cmpxchg).
+ *
+ * True when the leaf is old now by this walk's doing. A/D: the AND always lands; on a leaf a lock holder replaced
+ * meanwhile it clears nothing that matters, and the holder flushes for its own change if that needs one.
  */
-static void tdp_age_spte(struct mmu *mmu, struct pt_iter *iter)
+static bool tdp_age_spte(struct mmu *mmu, struct pt_iter *iter)
 {
 	if (mmu->fmt->ad_enabled) {
 		mmu_spte_clear_accessed(iter);
-		return;
+		return true;
 	}
 	/* A failed exchange leaves the leaf as it is now: changed by a lock holder (zapped, split, write-protected,
 	 * replaced) or restored by the fast path. Either way it was young a moment ago; the next pass ages it, as
-	 * KVM's does. Retrying could only chase a vCPU that keeps touching it. */
-	mmu_spte_lockless_cmpxchg(mmu, iter, make_access_tracked_spte(mmu->fmt, iter->old_spte));
+	 * KVM's does. Retrying could only chase a vCPU that keeps touching it. Nothing was made old: no flush owed. */
+	return mmu_spte_lockless_cmpxchg(mmu, iter, make_access_tracked_spte(mmu->fmt, iter->old_spte));
 }
 
 /* The leaves of root overlapping [from, end), in this read section: returns end when the root is done (or a test
@@ -74,8 +80,8 @@ static gfn_t tdp_age_root(struct mmu *mmu, struct mmu_root *root, gfn_t from, gf
 			tdp_age_mark(a, iter.gfn, iter.level);
 		if (a->test_only)
 			return end;
-		tdp_age_spte(mmu, &iter);
-		a->aged++;
+		if (tdp_age_spte(mmu, &iter))
+			a->aged++;
 	}
 	return end;
 }
@@ -99,7 +105,7 @@ static struct mmu_root *tdp_age_find_root(struct mmu *mmu, u64 serial)
  * at the start of the next older one, and never visits a root twice. Roots built after the walk began are skipped:
  * everything in them was mapped by faults after it began, and is young to the next pass.
  */
-static bool tdp_age_walk(struct mmu *mmu, gfn_t start, gfn_t end, struct tdp_age *ap)
+static unsigned int tdp_age_walk(struct mmu *mmu, gfn_t start, gfn_t end, struct tdp_age *ap)
 {
 	struct tdp_age a = *ap;
 	bool test_only = a.test_only;
@@ -108,7 +114,7 @@ static bool tdp_age_walk(struct mmu *mmu, gfn_t start, gfn_t end, struct tdp_age
 
 	end = MIN(end, PT_MAX_PFN);
 	if (start >= end)
-		return false;
+		return 0;
 	grace_read_lock();
 	root = mmu_roots_lockless_first(mmu);
 	while (root && !(a.young && test_only)) {
@@ -130,10 +136,10 @@ static bool tdp_age_walk(struct mmu *mmu, gfn_t start, gfn_t end, struct tdp_age
 	grace_read_unlock();
 	if (a.aged)
 		__atomic_fetch_add(&mmu->stats.aged_leaves, a.aged, __ATOMIC_RELAXED);
-	return a.young;
+	return (a.young ? MMU_AGE_YOUNG : 0) | (a.aged ? MMU_AGE_MADE_OLD : 0);
 }
 
-bool tdp_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only)
+unsigned int tdp_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only)
 {
 	struct tdp_age a = {.test_only = test_only};
 
@@ -143,9 +149,9 @@ bool tdp_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only)
 /* One aging walk that also says which gfns were young: the working-set estimator's scan (vm/ws.c), which needs the
  * answer per gfn (or per 2M leaf) and must not walk the tree once per gfn. A young leaf's gfns are marked in every
  * root that maps them (an obsolete root's accesses count too). */
-void tdp_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young)
+bool tdp_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young)
 {
 	struct tdp_age a = {.young_map = young, .map_start = start, .map_end = end};
 
-	tdp_age_walk(mmu, start, end, &a);
+	return tdp_age_walk(mmu, start, end, &a) & MMU_AGE_MADE_OLD;
 }

@@ -44,11 +44,11 @@ void __tdp_collapse_range(struct mmu *mmu, gfn_t start, gfn_t end);
  * roots; an obsolete root's huge leaf is zapped): true if an SPTE changed. */
 bool __tdp_write_protect_gfn(struct mmu *mmu, gfn_t gfn);
 
-/* The aging walk (tdp_age.c; the engine's age_gfn_range): no lock, grace read sections. */
-bool tdp_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only);
+/* The aging walk (tdp_age.c; the engine's age_gfn_range): no lock, grace read sections. MMU_AGE_* flags. */
+unsigned int tdp_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only);
 /* The same walk, ageing, with each gfn of a young leaf marked in young (bit i: gfn start + i); the engine's
- * age_gfn_range_young. */
-void tdp_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
+ * age_gfn_range_young: true when it made a leaf old. */
+bool tdp_age_gfn_range_young(struct mmu *mmu, gfn_t start, gfn_t end, u64 *young);
 /* The lockless fault path (tdp_fast.c): fix f (RAM, gfn below PT_MAX_PFN) in root by restoring an access-tracked
  * leaf, or W where MMU_WRITABLE allows it, with one compare-exchange; true if fixed (f->mapped_level set), false for
  * the locked path to decide. root is held by the faulting vCPU. */

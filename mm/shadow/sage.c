@@ -42,8 +42,9 @@
  *  - Dirty state: aging never clears D or W, so it harvests nothing; a dirty leaf's state goes to the dirty log when
  *    it is zapped or write-protected (shadow_leaf_changed), which is where the shadow engine, whose hook gfn is a
  *    guest-virtual page, must do it.
- *  - No TLB flush follows, by the same policy as the TDP walk (tdp_age.c): a page kept in use through a cached
- *    translation may be reported idle for a scan.
+ *  - No TLB flush here, by the same policy as the TDP walk (tdp_age.c): the caller (mm/mmu.c) asks for one when
+ *    mmu->age_flush is on and the walk made a leaf old (MMU_AGE_MADE_OLD: an AND that found A still set); off, a
+ *    page kept in use through a cached translation may be reported idle for a scan.
  *
  * Cost to the vCPUs: a fault whose rmap_add or rmap_remove meets a head the walker holds waits for the walk of that
  * one head, O(mappings of one gfn), as in KVM; nothing else waits for aging. The walker holds one head at a time,
@@ -86,7 +87,7 @@ static void sage_head(u64 *head, struct sage *a)
  * Shadow leaves are 4K (shadow.h): only the level-1 heads ever hold entries. A gfn's rmap holds every leaf of every
  * root mapping it, obsolete roots too, whose vCPUs may still run on them until they honour their request.
  */
-bool shadow_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only)
+unsigned int shadow_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only)
 {
 	struct sage a = {.test_only = test_only};
 
@@ -106,5 +107,5 @@ bool shadow_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_onl
 	}
 	if (a.aged)
 		__atomic_fetch_add(&mmu->stats.aged_leaves, a.aged, __ATOMIC_RELAXED);
-	return a.young;
+	return (a.young ? MMU_AGE_YOUNG : 0) | (a.aged ? MMU_AGE_MADE_OLD : 0);
 }

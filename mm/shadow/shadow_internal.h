@@ -164,8 +164,8 @@ void __shadow_sync_children(struct mmu *mmu, struct spage *sp);
 #define SHADOW_PREFETCH 8
 void __shadow_prefetch(struct mmu *mmu, const struct shadow_paging *p, struct spage *sp, unsigned int idx,
 		       u64 vpn, bool pae_format);
-/* sage.c: the engine's aging walk (mmu_age_gfn_range), over the rmaps without mmu->lock. */
-bool shadow_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only);
+/* sage.c: the engine's aging walk (mmu_age_gfn_range), over the rmaps without mmu->lock. MMU_AGE_* flags. */
+unsigned int shadow_age_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end, bool test_only);
 /* Every shadow page of the guest table at gfn, except the roots zapped for flooding, which shadow it no more. */
 #define for_each_spage_of_gfn(mmu, sp, g)                                                                              \
 	for (sp = (mmu)->shadow.by_gfn[(g) & ((1u << SHADOW_HASH_BITS) - 1)]; sp; sp = sp->gfn_next)                \

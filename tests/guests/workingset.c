@@ -4,10 +4,11 @@
  * RAM: A and B are touched on a schedule, C never. With pages=4k (unit=8) each set is 8 pages of its chunk, touched
  * page by page; with 2M leaves (unit=512) a set is its whole chunk, as one young 2M leaf is 512 young pages.
  *
- * Before each round of touches the guest drops its own TLB entries for the set (INVLPG): aging does not flush
- * (mm/ept/tdp_age.c), so a translation still cached from before the scan would be used without the hardware seeing
- * an access (A/D), or without faulting (access tracking). That is the estimator's known error, measured separately
- * (`tlb=1`: the same round without INVLPG, its young count printed, not checked). A scan that lands inside a round
+ * Before each round of touches the guest drops its own TLB entries for the set (INVLPG): aging does not flush by
+ * default (age_flush=off, mm/mmu.h), so a translation still cached from before the scan would be used without the
+ * hardware seeing an access (A/D), or without faulting (access tracking). That is the estimator's known error,
+ * measured separately (`tlb=1`: the same round without INVLPG, its young count printed, not checked; and
+ * tests/guests/ageflush.c, with a vCPU that never exits, against age_flush=on). A scan that lands inside a round
  * of touches (the round took longer than the interval) makes the round's expectation ambiguous: the sequence starts
  * again, five times at most. A scan the guest did not see (the emulator stalled by its host for an interval) only
  * makes the sets older: the expected ages come from the scan numbers the guest saw.

@@ -18,6 +18,12 @@ static void sx_flush(void *owner)
 	sx.flushes++;
 }
 
+static void sx_request_tlb_flush(void *owner)
+{
+	CHECK(owner == &sx);
+	sx.age_flush_requests++;
+}
+
 static void sx_request_free_obsolete(void *owner)
 {
 	CHECK(owner == &sx);
@@ -34,6 +40,7 @@ static const struct mmu_ops sx_ops = {
     .spte_changed = sx_spte_changed,
     .flush_remote_tlbs = sx_flush,
     .request_free_obsolete_roots = sx_request_free_obsolete,
+    .request_tlb_flush = sx_request_tlb_flush,
 };
 
 void sx_long_mode(u64 cr3)

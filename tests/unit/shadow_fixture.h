@@ -43,6 +43,7 @@ struct shadow_fixture {
 	struct shadow_paging p;
 	u64 pdptes[4]; /* PAE paging: the vCPU's PDPTE registers (sx_load_pdptes), sx.p.mode.pdptes points here */
 	u64 flushes, root_requests;
+	u64 age_flush_requests; /* ops->request_tlb_flush: the flush after aging (mmu->age_flush) */
 	u64 base_frames;
 	gpa_t next_table;    /* the guest-table allocator */
 	bool other_trackers; /* a test tracks gfns itself: sx_check skips the exact count of tracking references */

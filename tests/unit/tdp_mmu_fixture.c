@@ -15,6 +15,12 @@ static void t_flush(void *owner)
 	fx.flushes++;
 }
 
+static void t_request_tlb_flush(void *owner)
+{
+	CHECK(owner == &fx);
+	fx.age_flush_requests++;
+}
+
 static void t_request_free_obsolete(void *owner)
 {
 	fx.root_requests++;
@@ -29,6 +35,7 @@ static void t_spte_changed(void *owner, gfn_t gfn, u64 old, u64 new, int level)
 static const struct mmu_ops t_ops = {
     .flush_remote_tlbs = t_flush,
     .request_free_obsolete_roots = t_request_free_obsolete,
+    .request_tlb_flush = t_request_tlb_flush,
     .spte_changed = t_spte_changed,
 };
 

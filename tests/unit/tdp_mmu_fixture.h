@@ -27,6 +27,7 @@ struct tdp_fixture {
 	struct mmu_vcpu vcpu;
 	bool real_slots; /* slots from memslot_add, freed by mmu_destroy */
 	u64 flushes, root_requests;
+	u64 age_flush_requests; /* ops->request_tlb_flush: the flush after aging (mmu->age_flush) */
 	u64 base_frames;
 	void (*hook)(gfn_t gfn, u64 old, u64 new, int level);
 };

@@ -570,6 +570,29 @@ TEST(config_ws)
 	check_rejected("vm=w ws=1s reclaim", "missing value (expected key=value)");
 }
 
+/* age_flush=on|off: the TLB flush policy after aging (mm/mmu.h), per VM; not given, hv.age_flush decides. Kernel line
+ * only. */
+TEST(config_age_flush)
+{
+	reset();
+	add("vm=d");
+	add("vm=on age_flush=on");
+	add("vm=off ws=10ms age_flush=off");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 3);
+	CHECK_EQ(cfg[0].age_flush, VM_AGE_FLUSH_DEFAULT);
+	CHECK_EQ(cfg[1].age_flush, VM_AGE_FLUSH_ON);
+	CHECK_EQ(cfg[2].age_flush, VM_AGE_FLUSH_OFF);
+	check_rejected("vm=a age_flush=1", "age_flush must be on or off");
+	check_rejected("vm=a age_flush=on age_flush=off", "key given twice in this module");
+	reset();
+	add("vm=m");
+	add("vm=m role=module age_flush=on");
+	CHECK(parse() > 0);
+	CHECK_EQ(ncfg, 0);
+	CHECK_LOG("age_flush= goes on the kernel module (role=kernel), not on a role=module line");
+}
+
 TEST(config_ws_and_reclaim_only_on_the_kernel_line)
 {
 	reset();

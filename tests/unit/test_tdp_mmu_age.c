@@ -88,7 +88,8 @@ TEST(age_and_test_age_leaves_of_every_size)
 			CHECK(!mmu_age_gfn_range(&fx.mmu, 0, PT_MAX_PFN));
 			CHECK_EQ(lookup(G, NULL), old);
 			CHECK_EQ(fx.mmu.stats.aged_leaves, 1);
-			CHECK_EQ(fx.flushes, flushes); /* no flush: the documented policy */
+			CHECK_EQ(fx.flushes, flushes); /* no flush: age_flush is off by default */
+			CHECK_EQ(fx.age_flush_requests, 0);
 			/* An access makes it young again: the hardware sets A, or (no A/D) the access faults and the fast
 			 * path restores the leaf. */
 			if (f->ad_enabled) {
@@ -100,6 +101,51 @@ TEST(age_and_test_age_leaves_of_every_size)
 			CHECK(mmu_test_age_gfn_range(&fx.mmu, first, first + 1));
 			CHECK(mmu_age_gfn_range(&fx.mmu, first, last + 1));
 			CHECK_EQ(fx.mmu.stats.aged_leaves, 2);
+			teardown();
+		}
+	}
+}
+
+/* The flush policy after aging (mmu->age_flush, mm/mmu.h): with it on, a call that made a leaf old ends with exactly
+ * one request (ops->request_tlb_flush; never the waiting remote flush), and nothing else asks for one: not a
+ * test-only call, not an age that found nothing young (the leaf already old, or a range no leaf maps), not a
+ * piece of a pass (mmu_age_gfn_range_young), whose caller ends the pass once. With it off, nothing ever asks. */
+TEST(age_flush_is_requested_exactly_when_a_leaf_was_made_old)
+{
+	const struct pt_format *f;
+
+	for_each_format(f) {
+		for (int on = 0; on <= 1; on++) {
+			int level;
+			u64 m[8];
+
+			map_one(f, 1, G, SPTE_ACC_READ, 0, &level);
+			fx.mmu.age_flush = on;
+			CHECK(mmu_test_age_gfn_range(&fx.mmu, G, G + 1));
+			CHECK(!mmu_age_gfn_range(&fx.mmu, G + 1, G + 100)); /* nothing there */
+			CHECK_EQ(fx.age_flush_requests, 0);
+			CHECK(mmu_age_gfn_range(&fx.mmu, 0, PT_MAX_PFN)); /* young: made old */
+			CHECK_EQ(fx.age_flush_requests, (u64)on);
+			CHECK_EQ(fx.mmu.stats.age_flushes, (u64)on);
+			CHECK(!mmu_age_gfn_range(&fx.mmu, 0, PT_MAX_PFN)); /* old already: nothing to flush for */
+			CHECK(!mmu_test_age_gfn_range(&fx.mmu, 0, PT_MAX_PFN));
+			CHECK_EQ(fx.age_flush_requests, (u64)on);
+			/* Young again; a piece of a pass says it made it old and leaves the flush to the pass's end. */
+			if (f->ad_enabled)
+				__atomic_fetch_or(sptep_of(G), f->accessed, __ATOMIC_SEQ_CST);
+			else
+				CHECK_EQ(fault(G, SPTE_ACC_READ, NULL), MMU_FAULT_FIXED);
+			memset(m, 0, sizeof(m));
+			CHECK(mmu_age_gfn_range_young(&fx.mmu, G & ~511ULL, (G & ~511ULL) + 512, m));
+			CHECK_EQ(m[(G & 511) / 64], 1ULL << (G & 63));
+			CHECK_EQ(fx.age_flush_requests, (u64)on);
+			CHECK(!mmu_age_gfn_range_young(&fx.mmu, G & ~511ULL, (G & ~511ULL) + 512, m));
+			mmu_age_end_pass(&fx.mmu, false);
+			CHECK_EQ(fx.age_flush_requests, (u64)on);
+			mmu_age_end_pass(&fx.mmu, true);
+			CHECK_EQ(fx.age_flush_requests, 2 * (u64)on);
+			CHECK_EQ(fx.mmu.stats.age_flushes, 2 * (u64)on);
+			CHECK_EQ(fx.flushes, 0); /* aging never waits for the vCPUs: no remote flush */
 			teardown();
 		}
 	}
