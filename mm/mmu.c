@@ -171,8 +171,10 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 		} else if (f->slot && mmu->priv.enabled && __mmu_private_wrong_kind(mmu, f)) {
 			/* Read under the lock: a conversion, under the write lock, flips the kind and zaps together. */
 			r = MMU_FAULT_WRONG_KIND;
-		} else if (f->gfn >= PT_MAX_PFN) {
-			mmu_stat_inc(mmu, mmio_faults); /* beyond what 4 levels reach: no memslot can be there */
+		} else if (f->gfn >= PT_MAX_PFN || (mmu->priv.enabled && f->gfn >= mmu->priv.shared_gfn)) {
+			/* Beyond what 4 levels reach, or above a private VM's shared bit, where hw_top has neither view
+			 * (a guest's tables may hold such a GPA whatever its CPUID says): no memslot can be there. */
+			mmu_stat_inc(mmu, mmio_faults);
 			r = MMU_FAULT_MMIO;
 		} else {
 			r = __tdp_page_fault(mmu, root, f);

@@ -84,6 +84,10 @@ int mmu_private_enable(struct mmu *mmu, unsigned int shared_bit, const struct mm
 		mmu->priv.ext = ext;
 		mmu->priv.hw_top = top;
 		mmu->priv.mirror = mirror; /* the reference __mmu_alloc_root took is the MMU's */
+		/* A huge leaf of the shared view would map the private pages it covers too, to the guest through the
+		 * wrong view and beside their private leaves (KVM keeps huge pages from mixing attributes): both views
+		 * map 4K, and faults, collapses and chunk preparation all read this limit. */
+		WRITE_ONCE(mmu->tdp.max_huge_level, 1);
 		__atomic_store_n(&mmu->priv.enabled, true, __ATOMIC_RELEASE);
 	}
 	write_unlock(&mmu->lock);
