@@ -143,7 +143,7 @@ u64 mirror_spte(gfn_t gfn)
 	return level == 1 ? v : 0;
 }
 
-static u64 leaf_of(hpa_t top, gfn_t gfn)
+u64 leaf_of(hpa_t top, gfn_t gfn)
 {
 	int level;
 	u64 v = __atomic_load_n(raw_walk(top, gfn, &level), __ATOMIC_ACQUIRE);

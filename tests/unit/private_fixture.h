@@ -91,6 +91,7 @@ u64 *raw_walk(hpa_t top, gfn_t gfn, int *level);
 u64 mirror_spte(gfn_t gfn);
 /* The present 4K leaf of the mirror root / of the vCPU's current root for gfn, 0 if none. */
 u64 mirror_leaf(gfn_t gfn);
+u64 leaf_of(hpa_t top, gfn_t gfn);
 u64 direct_leaf(gfn_t gfn);
 /* What the hardware root translates gpa to (INVALID_HPA: it faults). */
 hpa_t hw_translate(gpa_t gpa);
