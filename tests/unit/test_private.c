@@ -310,7 +310,7 @@ TEST(private_gpa_above_the_shared_bit_is_mmio)
 TEST(private_convert_to_shared_zaps_only_the_mirror_leaf)
 {
 	const struct pt_format *f;
-	const gfn_t P = 0x30, S = 0x31, Q = 0x32;
+	const gfn_t P = 0x30, S = 0x31, Q = 0x32, U = 0x33;
 	const u64 marker = 0x1122334455667788ULL;
 
 	for_each_format(f) {
@@ -348,6 +348,13 @@ TEST(private_convert_to_shared_zaps_only_the_mirror_leaf)
 		CHECK_EQ(pfault(shared_gpa(P), W), MMU_FAULT_FIXED);
 		CHECK_EQ(hw_translate(shared_gpa(P)), pframe);
 		CHECK_EQ(pf_count(from, PF_SET, INVALID_HPA), 0);
+		/* A private page never mapped (its data only loaded) has no leaf and no hook, and is zeroed all the
+		 * same. */
+		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, priv_gpa(U), &marker, sizeof(marker)), 0);
+		from = pf.nlog;
+		CHECK_EQ(mmu_private_convert(&fx.mmu, U, 1, true), 0);
+		CHECK(frame_is_zero(ram_hpa(U)));
+		CHECK_EQ(pf_count(from, PF_REMOVE, INVALID_HPA) + pf_count(from, PF_ZAP, INVALID_HPA), 0);
 		priv_teardown();
 	}
 }
