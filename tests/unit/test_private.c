@@ -190,6 +190,40 @@ TEST(private_fault_sets_external_under_the_frozen_entry)
 	}
 }
 
+/* hw_top's halves split where the shared bit says: entries [0, half) copy the mirror's, [half, 2 * half) the direct
+ * root's, half = 1 << (bit - 39) top-level entries of 512 GiB. */
+TEST(private_hw_top_halves_follow_the_shared_bit)
+{
+	static const unsigned int bits[] = { 39, 40, 45, 47 };
+	const struct pt_format *f;
+	const gfn_t P = 0x20, S = 0x21;
+
+	for_each_format(f) {
+		for (unsigned int b = 0; b < ARRAY_SIZE(bits); b++) {
+			priv_setup_shared_only(f);
+			CHECK_EQ(mmu_private_enable(&fx.mmu, bits[b], &pf_ext_ops), 0);
+			CHECK_EQ(mmu_load_root(&fx.mmu, &fx.vcpu, NULL), 0);
+			gpa_t shared = 1ULL << bits[b];
+			unsigned int half = 1u << (bits[b] - 39);
+			u64 *hw = top_of(fx.mmu.priv.hw_top);
+
+			CHECK_EQ(mmu_private_convert(&fx.mmu, S, 1, true), 0);
+			CHECK_EQ(pfault(priv_gpa(P), W), MMU_FAULT_FIXED);
+			CHECK_EQ(pfault(priv_gpa(S) | shared, W), MMU_FAULT_FIXED);
+			CHECK_EQ(pfault(priv_gpa(P) | shared, W), MMU_FAULT_WRONG_KIND);
+			CHECK_EQ(hw[0], top_of(fx.mmu.priv.mirror->hpa)[0]);
+			CHECK_EQ(hw[half], top_of(fx.vcpu.current->hpa)[0]);
+			for (unsigned int e = 0; e < PT_ENTRIES; e++)
+				CHECK(e == 0 || e == half || !hw[e]);
+			CHECK_EQ(hw_translate(priv_gpa(P)), ram_hpa(P));
+			CHECK_EQ(hw_translate(priv_gpa(S) | shared), ram_hpa(S));
+			CHECK_EQ(hw_translate(priv_gpa(S)), INVALID_HPA);
+			CHECK_EQ(hw_translate(priv_gpa(P) | shared), INVALID_HPA);
+			priv_teardown();
+		}
+	}
+}
+
 /* The shared view of a page must never reach a private page's frame: not by a huge leaf that covers private
  * neighbours either (KVM keeps huge pages from mixing attributes; here a private VM maps 4K on both sides). */
 TEST(private_shared_fault_never_maps_a_private_neighbour)
