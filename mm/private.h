@@ -10,7 +10,8 @@
  *   mirror root (role.mirror)     private GPAs: 4K leaves only, each set up under a frozen SPTE by set_external
  *                                 (the frame leaves the direct map first); built once, torn down at VM end only
  *   direct roots (TDP, as ever)   shared GPAs, indexed by gfn without the shared bit: every range operation of the
- *                                 TDP MMU works on both trees unchanged, and filters by root kind (zap_filter)
+ *                                 TDP MMU works on both trees unchanged, and filters by root kind (zap_filter);
+ *                                 4K leaves too, so that no leaf spans pages of both kinds (max_huge_level 1)
  *   hw_top                        the table the hardware walks: a copy of the mirror's top-level entries for the
  *                                 private half and of the current direct root's for the shared half, kept equal by
  *                                 the change hook (__mmu_private_top_changed)
