@@ -716,3 +716,26 @@ TEST(private_convert_more_than_a_scrub_batch)
 		priv_teardown();
 	}
 }
+
+/* Reclaim reads a chunk to see whether it is all zero and zaps its leaves, the mirror's too: in a private VM it would
+ * read frames out of the direct map and lose private contents (a zapped private page comes back zeroed). Refused. */
+TEST(private_vm_refuses_reclaim)
+{
+	const struct pt_format *f;
+	const gfn_t P = 5;
+
+	for_each_format(f) {
+		priv_setup(f);
+		mmu_enable_reclaim(&fx.mmu);
+		CHECK_EQ(pfault(priv_gpa(P), W), MMU_FAULT_FIXED); /* the chunk is clean and reads zero but for P */
+		u64 leaf = mirror_leaf(P);
+		u32 from = pf.nlog;
+
+		CHECK_EQ(mmu_reclaim_chunk(&fx.mmu, P), -EINVAL);
+		CHECK_EQ(mmu_reclaim_chunk(&fx.mmu, M2), -EINVAL);
+		CHECK_EQ(pf.nlog, from);
+		CHECK_EQ(mirror_leaf(P), leaf);
+		CHECK(!frame_readable(ram_hpa(P)));
+		priv_teardown();
+	}
+}
