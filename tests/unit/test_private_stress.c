@@ -11,7 +11,8 @@
  *    real one does, so a frame removed while a vCPU could still reach it is seen.
  * The hooks check, as they run, that a frame is never taken out twice nor while a direct leaf maps it, and that its
  * removal comes after a flush that followed its set. Afterwards: every mirror leaf's frame had exactly one set
- * without a remove, every other frame as many removes as sets, and teardown gives every frame back. */
+ * without a remove, every other frame as many removes as sets, and teardown gives every frame back.
+ * A deterministic companion runs a second vCPU from inside set_external_spte: its fault on the frozen gfn backs off. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <sched.h>
@@ -289,6 +290,73 @@ TEST(private_parallel_faults_and_conversions)
 		CHECK(st.conversions >= MIN_CONVERSIONS && pf.sets >= MIN_SETS && pf.removes > 0);
 		CHECK(pf.refused > 0 && fx.mmu.priv.stats.wrong_kind_faults > 0);
 		CHECK(st.results[MMU_FAULT_FIXED] > 0 && fx.mmu.stats.shared_faults > 0);
+		priv_teardown();
+	}
+}
+
+/* Deterministic: while set_external_spte runs for one gfn (its entry frozen), another vCPU's fault on that gfn backs
+ * off without a second set, its shared view is refused, and a fault on the gfn next to it maps in parallel. */
+static struct {
+	struct mmu_vcpu v;
+	gfn_t gfn;
+	int results[3];
+	u64 seen_sets;
+	hpa_t hw[2];
+	bool ran;
+} other;
+
+static void *other_vcpu(void *arg)
+{
+	struct mmu_fault mf;
+
+	(void)arg;
+	fake_cpu_id = 1;
+	other.results[0] = mmu_page_fault(&fx.mmu, &other.v, priv_gpa(other.gfn), SPTE_ACC_WRITE, &mf);
+	other.results[1] = mmu_page_fault(&fx.mmu, &other.v, shared_gpa(other.gfn), SPTE_ACC_READ, &mf);
+	other.results[2] = mmu_page_fault(&fx.mmu, &other.v, priv_gpa(other.gfn + 1), SPTE_ACC_WRITE, &mf);
+	other.hw[0] = hw_translate(priv_gpa(other.gfn));
+	other.hw[1] = hw_translate(priv_gpa(other.gfn + 1));
+	return NULL;
+}
+
+static void race_from_the_hook(gfn_t gfn, hpa_t frame)
+{
+	pthread_t t;
+
+	(void)frame;
+	if (gfn != other.gfn || other.ran)
+		return;
+	other.ran = true;
+	other.seen_sets = pf.sets;
+	if (pthread_create(&t, NULL, other_vcpu, NULL) || pthread_join(t, NULL))
+		pf_fail("thread");
+}
+
+TEST(private_fault_backs_off_an_entry_frozen_for_set_external)
+{
+	const struct pt_format *f;
+
+	for_each_format(f) {
+		priv_setup(f);
+		memset(&other, 0, sizeof(other));
+		other.gfn = 0x77;
+		CHECK_EQ(mmu_load_root(&fx.mmu, &other.v, NULL), 0);
+		pf.on_set = race_from_the_hook;
+		CHECK_EQ(pfault(priv_gpa(other.gfn), SPTE_ACC_WRITE), MMU_FAULT_FIXED);
+		CHECK(other.ran);
+		CHECK_EQ(other.results[0], MMU_FAULT_RETRY);
+		CHECK_EQ(other.results[1], MMU_FAULT_WRONG_KIND);
+		CHECK_EQ(other.results[2], MMU_FAULT_FIXED);
+		CHECK_EQ(other.hw[0], INVALID_HPA);
+		CHECK_EQ(other.hw[1], ram_hpa(other.gfn + 1));
+		CHECK_EQ(fx.mmu.stats.frozen_backoffs, 1);
+		CHECK_EQ(pf.sets, 2); /* the gfn's own, and its neighbour's from the other vCPU */
+		CHECK_EQ(pf_count(0, PF_SET, ram_hpa(other.gfn)), 1);
+		CHECK_EQ(hw_translate(priv_gpa(other.gfn)), ram_hpa(other.gfn));
+		/* The other vCPU's retry finds it mapped. */
+		struct mmu_fault mf;
+		CHECK_EQ(mmu_page_fault(&fx.mmu, &other.v, priv_gpa(other.gfn), SPTE_ACC_WRITE, &mf), MMU_FAULT_SPURIOUS);
+		mmu_vcpu_put_roots(&fx.mmu, &other.v);
 		priv_teardown();
 	}
 }
