@@ -72,7 +72,7 @@ int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_pagi
 
 	if (!mmu->shadow.enabled) {
 		r = mmu_vcpu_load_root(mmu, mv, 0, tdp_role(mmu));
-		if (!r && mmu->priv.enabled && mv->current != READ_ONCE(mmu->priv.shared_root)) {
+		if (!r && mmu->priv.enabled && mv->current != __atomic_load_n(&mmu->priv.shared_root, __ATOMIC_RELAXED)) {
 			write_lock(&mmu->lock);
 			__mmu_private_set_shared_root(mmu, mv->current);
 			__mmu_flush_and_free(mmu);

@@ -139,7 +139,7 @@ void __mmu_private_set_shared_root(struct mmu *mmu, struct mmu_root *root)
 	top = phys_to_virt(mmu->priv.hw_top);
 	src = phys_to_virt(root->hpa);
 	half = half_entries(mmu);
-	mmu->priv.shared_root = root;
+	__atomic_store_n(&mmu->priv.shared_root, root, __ATOMIC_RELAXED); /* mmu_load_root peeks without the lock */
 	for (unsigned int i = 0; i < half; i++)
 		__atomic_store_n(&top[half + i], __atomic_load_n(&src[i], __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
 	mmu->flush_pending = true;
@@ -149,7 +149,8 @@ void __mmu_private_root_freed(struct mmu *mmu, struct mmu_root *root)
 {
 	assert_write_held(&mmu->lock);
 	if (mmu->priv.shared_root == root)
-		mmu->priv.shared_root = NULL; /* its entries in hw_top were cleared through the hook by free_tree */
+		/* Its entries in hw_top were cleared through the hook by free_tree. */
+		__atomic_store_n(&mmu->priv.shared_root, NULL, __ATOMIC_RELAXED);
 }
 
 void __mmu_private_scrub(struct mmu *mmu)

@@ -68,7 +68,8 @@ struct mmu_private {
 	const struct mmu_external_ops *ext;   /* constant */
 	struct mmu_root *mirror;              /* constant: the MMU holds a reference until mmu_destroy */
 	hpa_t hw_top;                         /* constant frame; its entries are the hook's (write or read lock) */
-	/* write lock: the direct root whose top-level entries hw_top's shared half copies (the newest valid one) */
+	/* write lock (atomic: mmu_load_root peeks without it): the direct root whose top-level entries hw_top's
+	 * shared half copies (the newest valid one) */
 	struct mmu_root *shared_root;
 	/* write lock: frames whose private leaf went, to hand to remove_external_spte after the next flush */
 	u32 nr_scrub_pending;
