@@ -2,8 +2,9 @@
  * hook, the fault path, zaps and roots), for EPT with A/D, EPT without and NPT, against a fake owner whose external
  * table is the fake physical memory's page protections (private_fixture.h): turning it on, private and shared faults
  * and the hardware root that joins them, the external hooks' order (set under the frozen entry, remove after the
- * flush) and a refused set, wrong-kind accesses, conversions zapping only the side left, the mirror surviving root
- * invalidation, filtered zaps, and the VM's end giving every frame back. */
+ * flush) and a refused set, wrong-kind accesses, GPAs above the shared bit, conversions zapping only the side left,
+ * the mirror surviving root invalidation, filtered zaps, the VM's end giving every frame back, and reclaim refused.
+ * The threaded tests are in test_private_stress.c. */
 #include <stdlib.h>
 
 #include "private_fixture.h"
