@@ -91,7 +91,7 @@ $(BUILD)/unit/%: tests/unit/%.c $(UNIT_COMMON) $$(UNIT_SRCS_$$*) $(wildcard incl
 # free is a release/acquire pair (mm/grace.c), and a fence missing from the code would show as a real race.
 TSAN_CC ?= clang
 UNIT_TSAN_TESTS := test_rwlock test_tdp_parallel test_inbox_stress test_grace_stress test_rmap_stress test_tdp_mmu_age_stress test_sage_stress \
-	test_grace_wait
+	test_grace_wait test_private_stress
 UNIT_TSAN_BINS := $(patsubst %,$(BUILD)/unit-tsan/%,$(UNIT_TSAN_TESTS))
 TSAN_CFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(HOST_CFLAGS)) -fsanitize=thread -pthread
 

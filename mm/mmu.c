@@ -72,7 +72,7 @@ int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_pagi
 
 	if (!mmu->shadow.enabled) {
 		r = mmu_vcpu_load_root(mmu, mv, 0, tdp_role(mmu));
-		if (!r && mmu->priv.enabled && mv->current != READ_ONCE(mmu->priv.shared_root)) {
+		if (!r && mmu->priv.enabled && mv->current != __atomic_load_n(&mmu->priv.shared_root, __ATOMIC_RELAXED)) {
 			write_lock(&mmu->lock);
 			__mmu_private_set_shared_root(mmu, mv->current);
 			__mmu_flush_and_free(mmu);
@@ -171,8 +171,10 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 		} else if (f->slot && mmu->priv.enabled && __mmu_private_wrong_kind(mmu, f)) {
 			/* Read under the lock: a conversion, under the write lock, flips the kind and zaps together. */
 			r = MMU_FAULT_WRONG_KIND;
-		} else if (f->gfn >= PT_MAX_PFN) {
-			mmu_stat_inc(mmu, mmio_faults); /* beyond what 4 levels reach: no memslot can be there */
+		} else if (f->gfn >= PT_MAX_PFN || (mmu->priv.enabled && f->gfn >= mmu->priv.shared_gfn)) {
+			/* Beyond what 4 levels reach, or above a private VM's shared bit, where hw_top has neither view
+			 * (a guest's tables may hold such a GPA whatever its CPUID says): no memslot can be there. */
+			mmu_stat_inc(mmu, mmio_faults);
 			r = MMU_FAULT_MMIO;
 		} else {
 			r = __tdp_page_fault(mmu, root, f);

@@ -293,7 +293,7 @@ void mmu_age_end_pass(struct mmu *mmu, bool made_old);
  * are zapped and its frames freed; the next use of it (a fault, a hypervisor access) gets a fresh zeroed chunk, or
  * fails with -ENOMEM if the allocator has none. 1 when given back; 0 when not (it holds data, was not in use, or is
  * being prepared or reclaimed); -EINVAL (not guest RAM, read-only, not enabled by mmu_enable_reclaim, or part of a
- * 1 GiB block); -EOPNOTSUPP (shadow
+ * 1 GiB block, or a private VM); -EOPNOTSUPP (shadow
  * paging). Any CPU, no lock held, not inside a grace read section; one caller per MMU at a time (the working-set
  * scan): its first look at the chunk's contents races only with writers, not with another reclaim. Reads 2 MiB.
  */

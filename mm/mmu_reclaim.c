@@ -44,7 +44,9 @@ int mmu_reclaim_chunk(struct mmu *mmu, gfn_t gfn)
 	u8 clean = CHUNK_CLEAN;
 	u64 i;
 
-	if (!s || (s->flags & MEMSLOT_READONLY) || !(s->flags & MEMSLOT_RECLAIM) ||
+	/* A private VM's chunk cannot be read (its private frames are out of the direct map), and zapping its private
+	 * leaves would lose their contents (mm/private.h). */
+	if (!s || (s->flags & MEMSLOT_READONLY) || !(s->flags & MEMSLOT_RECLAIM) || READ_ONCE(mmu->priv.enabled) ||
 	    s->contig_1g[(first >> 18) - (s->base_gfn >> 18)])
 		return -EINVAL;
 	i = chunk_index(s, first);

@@ -84,6 +84,10 @@ int mmu_private_enable(struct mmu *mmu, unsigned int shared_bit, const struct mm
 		mmu->priv.ext = ext;
 		mmu->priv.hw_top = top;
 		mmu->priv.mirror = mirror; /* the reference __mmu_alloc_root took is the MMU's */
+		/* A huge leaf of the shared view would map the private pages it covers too, to the guest through the
+		 * wrong view and beside their private leaves (KVM keeps huge pages from mixing attributes): both views
+		 * map 4K, and faults, collapses and chunk preparation all read this limit. */
+		WRITE_ONCE(mmu->tdp.max_huge_level, 1);
 		__atomic_store_n(&mmu->priv.enabled, true, __ATOMIC_RELEASE);
 	}
 	write_unlock(&mmu->lock);
@@ -135,7 +139,7 @@ void __mmu_private_set_shared_root(struct mmu *mmu, struct mmu_root *root)
 	top = phys_to_virt(mmu->priv.hw_top);
 	src = phys_to_virt(root->hpa);
 	half = half_entries(mmu);
-	mmu->priv.shared_root = root;
+	__atomic_store_n(&mmu->priv.shared_root, root, __ATOMIC_RELAXED); /* mmu_load_root peeks without the lock */
 	for (unsigned int i = 0; i < half; i++)
 		__atomic_store_n(&top[half + i], __atomic_load_n(&src[i], __ATOMIC_ACQUIRE), __ATOMIC_RELEASE);
 	mmu->flush_pending = true;
@@ -145,7 +149,8 @@ void __mmu_private_root_freed(struct mmu *mmu, struct mmu_root *root)
 {
 	assert_write_held(&mmu->lock);
 	if (mmu->priv.shared_root == root)
-		mmu->priv.shared_root = NULL; /* its entries in hw_top were cleared through the hook by free_tree */
+		/* Its entries in hw_top were cleared through the hook by free_tree. */
+		__atomic_store_n(&mmu->priv.shared_root, NULL, __ATOMIC_RELAXED);
 }
 
 void __mmu_private_scrub(struct mmu *mmu)

@@ -10,7 +10,8 @@
  *   mirror root (role.mirror)     private GPAs: 4K leaves only, each set up under a frozen SPTE by set_external
  *                                 (the frame leaves the direct map first); built once, torn down at VM end only
  *   direct roots (TDP, as ever)   shared GPAs, indexed by gfn without the shared bit: every range operation of the
- *                                 TDP MMU works on both trees unchanged, and filters by root kind (zap_filter)
+ *                                 TDP MMU works on both trees unchanged, and filters by root kind (zap_filter);
+ *                                 4K leaves too, so that no leaf spans pages of both kinds (max_huge_level 1)
  *   hw_top                        the table the hardware walks: a copy of the mirror's top-level entries for the
  *                                 private half and of the current direct root's for the shared half, kept equal by
  *                                 the change hook (__mmu_private_top_changed)
@@ -68,7 +69,8 @@ struct mmu_private {
 	const struct mmu_external_ops *ext;   /* constant */
 	struct mmu_root *mirror;              /* constant: the MMU holds a reference until mmu_destroy */
 	hpa_t hw_top;                         /* constant frame; its entries are the hook's (write or read lock) */
-	/* write lock: the direct root whose top-level entries hw_top's shared half copies (the newest valid one) */
+	/* write lock (atomic: mmu_load_root peeks without it): the direct root whose top-level entries hw_top's
+	 * shared half copies (the newest valid one) */
 	struct mmu_root *shared_root;
 	/* write lock: frames whose private leaf went, to hand to remove_external_spte after the next flush */
 	u32 nr_scrub_pending;
