@@ -18,7 +18,8 @@
  *   badinput  HC_MAP_GPA with a misaligned gpa, zero or odd length, beyond RAM, across its end, MMIO: refused,
  *             nothing changed kind
  * cmdline: `ws` (the VM has ws=: HC_WS into a shared page must work, else -ENODEV is accepted there); `ordinary` (not
- * a private VM: HC_MAP_GPA is -EPERM, MMIO is emulated, HC_MMIO works; tests/guests/private/ordinary.c). */
+ * a private VM: HC_MAP_GPA is -EPERM, MMIO is emulated, HC_MMIO works; private/ordinary.c); `unread` (a #VE left
+ * unread must end the VM; private/unread.c). */
 #include "private/private.h"
 
 const char test_name[] = "private";
@@ -366,6 +367,8 @@ int test_main(void)
 	if (!boot.mbi)
 		test_fail("no multiboot information");
 	ve_init();
+	if (cmdline_has("unread"))
+		phase_unread();
 	if (cmdline_has("ordinary")) {
 		phase_ordinary();
 		test_pass();

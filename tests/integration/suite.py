@@ -195,12 +195,14 @@ CASES += [
 # between private and shared (HC_MAP_GPA), gets a #VE for each access of the wrong kind, for MMIO (done by HC_MMIO)
 # and for string I/O to or from private memory, and HC_WS cannot write its private pages; the hypervisor logs its
 # refusals (matched loosely: a line of its own, not the guest's, saying "private" and "refus..."), and the secret line
-# the guest tries to print from private memory never appears. Beside it the same guest on an ordinary VM (HC_MAP_GPA
+# the guest tries to print from private memory never appears. A #VE the guest leaves unread ends its VM. Beside it the same guest on an ordinary VM (HC_MAP_GPA
 # is -EPERM there, HC_MMIO works) and hello run unaffected. Without TDP (Penryn) private=on is refused.
 PRIVATE_PHASES = ("cpuid", "alias", "convert", "privgpa", "sharedgpa", "mmio", "leak", "churn", "badinput")
 PRIVATE_MODULES = [(GUEST + "private.elf", 'vm=privmem mem=32M private=on ws=100ms cmdline="ws"'),
                    (GUEST + "private.elf", 'vm=privord mem=16M cmdline="ordinary"'),
-                   (GUEST + "hello.elf", "vm=privnext mem=16M")]
+                   (GUEST + "hello.elf", "vm=privnext mem=16M"),
+                   # returns from a #VE without HC_VE_INFO: the retried access ends the VM (vm/private_abi.h)
+                   (GUEST + "private.elf", 'vm=privunread mem=16M private=on cmdline="unread"')]
 PRIVATE_EXPECT = [rf"^\[privmem\] TEST private_{p} PASS" for p in PRIVATE_PHASES] + [
     r"^\[privmem\] private: rep outsb from a shared page reaches the console$",
     r"^\[privmem\] private: HC_WS: refused into private memory \(-\d+, -\d+\), a report of \d+ scans",
@@ -208,7 +210,9 @@ PRIVATE_EXPECT = [rf"^\[privmem\] TEST private_{p} PASS" for p in PRIVATE_PHASES
     r"^\[privmem\] TEST private PASS", r"^vm privmem: ended: debug-exit, status 0x1 ",
     r"^\[privord\] TEST private_ordinary PASS", r"^\[privord\] TEST private PASS",
     r"^vm privord: ended: debug-exit, status 0x1 ",
-    r"^\[privnext\] TEST hello PASS", r"^vm privnext: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
+    r"^\[privnext\] TEST hello PASS", r"^vm privnext: ended: debug-exit, status 0x1 ",
+    r"^\[privunread\] TEST private_unread STARTED", r"^vm privunread: ended: (?!debug-exit)",
+    r"^hv: all VMs have ended"]
 PRIVATE_FORBID = GUEST_NEVER + [r"SECRET-7f3a", r"TEST \w+ SKIP"]
 CASES += [
     Case("qemu-svm-private", "qemu", "max", mem="512M", modules=PRIVATE_MODULES, expect=PRIVATE_EXPECT,

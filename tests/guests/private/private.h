@@ -44,6 +44,7 @@ enum ve_action {
 	VE_TO_PRIVATE, /* convert the page of the reported GPA back to private and return: the access is retried */
 	VE_MMIO_READ,  /* do the access (a 4-byte load into EAX) with HC_MMIO, put the value in RAX, skip it */
 	VE_RET,	       /* the fetch of a CALL's target: return to the caller as the target's RET would */
+	VE_UNREAD,     /* return without HC_VE_INFO: the retried access must end the VM, not bring a second #VE */
 };
 struct ve_record {
 	u32 count;	       /* #VEs since ve_arm() */
@@ -70,5 +71,6 @@ u64 store8(u64 va, u64 val);
 void phase_mmio(u64 private_page);
 void phase_leak(u64 shared_page, u64 private_page);
 void phase_ordinary(void);
+void phase_unread(void) __noreturn;
 
 #endif

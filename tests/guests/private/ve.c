@@ -66,6 +66,12 @@ static void ve_handler(struct trap_frame *f)
 
 	ve.count++;
 	ve.rip = f->rip;
+	if (ve_action == VE_UNREAD) {
+		if (ve.count > 1)
+			fail("a second #VE (RIP 0x%lx) was delivered while the first's information was unread: the VM "
+			     "should have ended", f->rip);
+		return; /* retried with the information unread: the hypervisor must end the VM */
+	}
 	ve.info = ve_info();
 	if (ve.info)
 		fail("#VE at RIP 0x%lx: HC_VE_INFO returned %ld, want 0", f->rip, ve.info);
