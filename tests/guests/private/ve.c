@@ -1,6 +1,6 @@
 /* The private guest's #VE handler and hypercalls (vm/private_abi.h). #VE (vector 20) comes as a fault with RIP at the
- * access and no error code, the way TDX delivers it (Intel TDX Module spec, "Virtualization Exception"; SDM Vol. 3C
- * 26.5.7 for the architectural #VE); the guest fetches its reason with HC_VE_INFO, which consumes it, then does what
+ * access and no error code, the way TDX delivers it (Intel TDX Module spec, "Virtualization Exception"; SDM Vol. 3A
+ * 6.15 "Interrupt 20" and Vol. 3C 25.5.7 for the architectural #VE); the guest fetches its reason with HC_VE_INFO, which consumes it, then does what
  * the current step armed: skip the access, convert the page back and retry, or do the MMIO by hypercall. */
 #include "private.h"
 
