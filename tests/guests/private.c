@@ -46,16 +46,17 @@ void pass(void)
 
 /* ---- the memory the phases use: one free run of pages, and private data in the image ---- */
 #define NPAGES	   32
-#define PG_A	   0  /* convert, privgpa, sharedgpa */
-#define PG_SHARED  1  /* alias, then shared for the rest of the run (leak) */
-#define PG_PRIV	   2  /* private for the whole run (leak) */
-#define PG_BAD	   3  /* badinput */
-#define PG_CHURN   8  /* churn: CHURN_N pages, with a private neighbour on either side */
+#define PG_A	   0 /* convert, privgpa, sharedgpa */
+#define PG_SHARED  1 /* alias, then shared for the rest of the run (leak) */
+#define PG_PRIV	   2 /* private for the whole run (leak) */
+#define PG_BAD	   3 /* badinput */
+#define PG_CHURN   8 /* churn: CHURN_N pages, with a private neighbour on either side */
 #define CHURN_N	   8
-#define SLOT_CHURN 8  /* window slots 8.. for the churn pages' aliases; slot n < 8 for page n */
+#define SLOT_CHURN 8 /* window slots 8.. for the churn pages' aliases; slot n < 8 for page n */
 #define PAT	   0x5eed0000c0de0001ULL
 
-static u64 base; /* the first of NPAGES free pages */
+/* The first of NPAGES free pages. */
+static u64 base;
 static u8 keep[64 * 1024] __attribute__((aligned(4096))); /* private data the conversions must not touch */
 
 static u64 page(int n)

@@ -7,12 +7,12 @@
  * checks those lines, and that the secret line never reaches the console. */
 #include "private.h"
 
-#define PORT_E9	  0xe9
-#define STREAM	  TESTDEV_STREAM
+#define PORT_E9	   0xe9
+#define STREAM	   TESTDEV_STREAM
 #define SEL_STREAM 0x80000000u
-#define FNV_BASIS 2166136261u
-#define FNV_PRIME 16777619u
-#define LEN	  64
+#define FNV_BASIS  2166136261u
+#define FNV_PRIME  16777619u
+#define LEN	   64
 
 struct sio {
 	u64 rsi, rdi, rcx;
@@ -80,7 +80,8 @@ static void want_refused_outs(const char *what, u16 port, u64 buf, u64 len)
 	u64 rip = rep_outsb(port, &r);
 	want_ve(what, VE_REASON_INSTRUCTION, ~0ULL, 0, rip);
 	if (r.rsi != buf || r.rcx != len)
-		fail("%s: RSI 0x%lx RCX %lu after the #VE, want 0x%lx %lu (nothing done)", what, r.rsi, r.rcx, buf, len);
+		fail("%s: RSI 0x%lx RCX %lu after the #VE, want 0x%lx %lu (nothing done)", what, r.rsi, r.rcx, buf,
+		     len);
 }
 
 static void strio(u64 shared_va)
@@ -92,8 +93,8 @@ static void strio(u64 shared_va)
 	stream_reset();
 	want_refused_outs("rep outsb from a private buffer to the stream port", STREAM, private_buf, LEN);
 	if ((latch = stream_reset()) != FNV_BASIS)
-		fail("the stream port got %lu bytes (hash 0x%x) of a refused rep outsb from private memory", latch >> 32,
-		     (u32)latch);
+		fail("the stream port got %lu bytes (hash 0x%x) of a refused rep outsb from private memory",
+		     latch >> 32, (u32)latch);
 	want_refused_outs("rep outsb of a private line to port 0xe9", PORT_E9, (u64)secret_line, strlen(secret_line));
 
 	/* INS into private memory: refused, the buffer unchanged, the stream not read. */
@@ -130,8 +131,8 @@ static void strio(u64 shared_va)
 	rep_outsb(STREAM, &r);
 	latch = stream_reset();
 	if (r.rcx || latch >> 32 != LEN || (u32)latch != fnv((const volatile u8 *)out, LEN))
-		fail("rep outsb from a shared page to the stream: RCX %lu, sink count %lu hash 0x%x, want %u 0x%x", r.rcx,
-		     latch >> 32, (u32)latch, LEN, fnv((const volatile u8 *)out, LEN));
+		fail("rep outsb from a shared page to the stream: RCX %lu, sink count %lu hash 0x%x, want %u 0x%x",
+		     r.rcx, latch >> 32, (u32)latch, LEN, fnv((const volatile u8 *)out, LEN));
 	r = (struct sio){.rdi = in, .rcx = LEN};
 	rep_insb(STREAM, &r);
 	for (u32 i = 0; i < LEN; i++)
@@ -173,7 +174,8 @@ static void ws(u64 shared_page, u64 shared_va, u64 private_page)
 		if (r3 || rep->pages != 1 || sum != 1)
 			fail("HC_WS into a shared page = %ld, report pages %lu young+idle+never %lu, want 0, 1, 1", r3,
 			     rep->pages, sum);
-		printf("private: HC_WS: refused into private memory (%ld, %ld), a report of %lu scans into a shared page\n",
+		printf("private: HC_WS: refused into private memory (%ld, %ld), a report of %lu scans into a shared "
+		       "page\n",
 		       r, r2, rep->scans);
 	}
 	want_no_ve("HC_WS");

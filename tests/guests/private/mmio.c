@@ -37,7 +37,10 @@ void phase_mmio(u64 private_page)
 	if ((apic_base & (3u << 10)) != (1u << 11) || (apic_base & ~0xfffULL) != LAPIC_BASE)
 		fail("IA32_APIC_BASE 0x%lx: not an enabled xAPIC at 0x%llx", apic_base, LAPIC_BASE);
 	ve_arm(VE_MMIO_READ);
-	asm volatile("lea 1f(%%rip), %0\n" FIXUP("movl (%2), %%eax") : "=&r"(rip), "+a"(val) : "r"(LAPIC_VER) : "memory");
+	asm volatile("lea 1f(%%rip), %0\n" FIXUP("movl (%2), %%eax")
+		     : "=&r"(rip), "+a"(val)
+		     : "r"(LAPIC_VER)
+		     : "memory");
 	want_ve("a load of the LAPIC version register", VE_REASON_MMIO, LAPIC_VER, VE_ACCESS_READ, rip);
 	if (ve.fixed)
 		fail("the #VE handler's HC_MMIO read of 0x%llx = %ld, want 0", LAPIC_VER, ve.fixed);
@@ -52,7 +55,10 @@ void phase_mmio(u64 private_page)
 	/* A store is refused the same way and not done: TPR keeps its value. HC_MMIO writes it. */
 	u64 tpr = mmio_reg("TPR", LAPIC_TPR);
 	ve_arm(VE_SKIP);
-	asm volatile("lea 1f(%%rip), %0\n" FIXUP("movl %%eax, (%1)") : "=&r"(rip) : "r"(LAPIC_TPR), "a"(0x30) : "memory");
+	asm volatile("lea 1f(%%rip), %0\n" FIXUP("movl %%eax, (%1)")
+		     : "=&r"(rip)
+		     : "r"(LAPIC_TPR), "a"(0x30)
+		     : "memory");
 	want_ve("a store to the LAPIC TPR", VE_REASON_MMIO, LAPIC_TPR, VE_ACCESS_WRITE, rip);
 	if ((v = mmio_reg("TPR", LAPIC_TPR)) != tpr)
 		fail("TPR 0x%lx after a refused store, want 0x%lx", v, tpr);

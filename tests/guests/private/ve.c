@@ -1,7 +1,8 @@
 /* The private guest's #VE handler and hypercalls (vm/private_abi.h). #VE (vector 20) comes as a fault with RIP at the
  * access and no error code, the way TDX delivers it (Intel TDX Module spec, "Virtualization Exception"; SDM Vol. 3A
- * 6.15 "Interrupt 20" and Vol. 3C 25.5.7 for the architectural #VE); the guest fetches its reason with HC_VE_INFO, which consumes it, then does what
- * the current step armed: skip the access, convert the page back and retry, or do the MMIO by hypercall. */
+ * 6.15 "Interrupt 20" and Vol. 3C 25.5.7 for the architectural #VE); the guest fetches its reason with HC_VE_INFO,
+ * which consumes it, then does what the current step armed: skip the access, convert the page back and retry, or do the
+ * MMIO by hypercall. */
 #include "private.h"
 
 volatile struct ve_record ve;
@@ -69,7 +70,8 @@ static void ve_handler(struct trap_frame *f)
 	if (ve_action == VE_UNREAD) {
 		if (ve.count > 1)
 			fail("a second #VE (RIP 0x%lx) was delivered while the first's information was unread: the VM "
-			     "should have ended", f->rip);
+			     "should have ended",
+			     f->rip);
 		return; /* retried with the information unread: the hypervisor must end the VM */
 	}
 	ve.info = ve_info();
@@ -86,8 +88,8 @@ static void ve_handler(struct trap_frame *f)
 	case VE_TO_PRIVATE:
 		ve.fixed = map_gpa(ve.gpa & ~shared & ~(PAGE_SIZE - 1), PAGE_SIZE);
 		if (ve.fixed)
-			fail("#VE handler: HC_MAP_GPA of 0x%lx to private returned %ld", ve.gpa & ~shared & ~(PAGE_SIZE - 1),
-			     ve.fixed);
+			fail("#VE handler: HC_MAP_GPA of 0x%lx to private returned %ld",
+			     ve.gpa & ~shared & ~(PAGE_SIZE - 1), ve.fixed);
 		return; /* the access is retried */
 	case VE_MMIO_READ:
 		ve.fixed = hc_mmio(ve.gpa, 4, 0, &v);
@@ -134,7 +136,8 @@ void want_ve(const char *what, u64 reason, u64 gpa, u64 kind, u64 rip)
 	if (gpa != ~0ULL && ve.gpa != gpa)
 		fail("%s: #VE gpa 0x%lx, want 0x%lx", what, ve.gpa, gpa);
 	if (kind && ve.kind != kind)
-		fail("%s: #VE access %lu (%s), want %lu (%s)", what, ve.kind, kind_name(ve.kind), kind, kind_name(kind));
+		fail("%s: #VE access %lu (%s), want %lu (%s)", what, ve.kind, kind_name(ve.kind), kind,
+		     kind_name(kind));
 	if (rip && ve.rip != rip)
 		fail("%s: #VE at RIP 0x%lx, want 0x%lx (a fault: RIP at the access)", what, ve.rip, rip);
 	/* HC_VE_INFO consumed it (TDG.VP.VEINFO.GET): a second read finds none. */
