@@ -306,7 +306,8 @@ void mmu_track_register_notifier(struct mmu *mmu, struct track_notifier *n);
 
 /* ---- guest memory access by the hypervisor (mmu_access.c) ---- */
 
-/* Read or write guest RAM; -EFAULT when any byte is not RAM (nothing is written then). Writes to write-tracked gfns
+/* Read or write guest RAM; -EFAULT when any byte is not RAM (nothing is written then); -EACCES when any page is
+ * private (mm/private.h; nothing copied, a log line said so). Writes to write-tracked gfns
  * go past the trackers' notifiers page by page (mm/track/write.h): a refusing notifier drops that page's part of the
  * write (-EPERM; the other pages of a write that crosses pages are still written). `who` is the accessor handed to
  * notifiers (the vCPU, or NULL for the hypervisor itself). */

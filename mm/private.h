@@ -58,6 +58,7 @@ struct mmu_private_stats {
 	u64 external_tables_freed;
 	u64 to_shared, to_private; /* pages converted */
 	u64 wrong_kind_faults;   /* accesses to the view of a gfn that is not its current kind */
+	u64 refused;             /* hypervisor reads and writes of private pages refused (mm/mmu_access.c) */
 };
 
 struct mmu_private {

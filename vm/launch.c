@@ -23,6 +23,7 @@
 #include "vm/loader/multiboot.h"
 #include "vm/protect.h"
 #include "vm/ws.h"
+#include "vm/private.h"
 #include "vm/stall.h"
 #include "vm/vcpu.h"
 
@@ -325,6 +326,12 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		r = load_multiboot(vm, cfg, &layout, &st);
 	if (r)
 		return r; /* the loader said which check failed */
+	/* Sealed once the loader has written the image through the direct map: from here its RAM is the guest's. */
+	if (cfg->private_mem) {
+		r = vm_private_seal(vm);
+		if (r)
+			return r;
+	}
 	virt_ops->vcpu_set_state(v, &st);
 	return 0;
 }

@@ -64,6 +64,10 @@ enum vm_stat {
 	VM_STAT_TDP_SHARED_FAULTS,   /* of TDP_FAULTS, those run under the MMU lock held for read (in parallel) */
 	VM_STAT_TDP_FAULT_RACES,     /* compare-exchanges a fault lost to another vCPU's (mm/mmu.h) */
 	VM_STAT_TDP_FROZEN_BACKOFFS, /* faults that met a frozen SPTE and re-entered the guest */
+	VM_STAT_PRIVATE_VE,          /* #VEs given to a private VM (vm/private.c) */
+	VM_STAT_PRIVATE_EXTERNAL_SET, /* frames taken out of the direct map for private leaves (mm/private.h) */
+	VM_STAT_PRIVATE_EXTERNAL_REMOVED, /* frames scrubbed and mapped back */
+	VM_STAT_PRIVATE_REFUSED,     /* hypervisor accesses to private pages refused */
 	NR_VM_STATS
 };
 
@@ -121,6 +125,12 @@ struct vcpu {
 	/* Shadow paging with PAE paging: the PDPTE registers, loaded by the guest's CR writes (vm/pdptes.c). The
 	 * vCPU's own, like the CRs they come with. */
 	u64 pdptes[4];
+	/* Private VMs: the last #VE's information until HC_VE_INFO reads it (vm/private.c). The vCPU's own. */
+	struct {
+		bool pending;
+		u32 reason, access;
+		u64 gpa;
+	} ve;
 	void *arch;                     /* the backend's state (VMCS, VMCB, ...) */
 	struct vlapic *lapic;           /* the vCPU's CPU only (others post to inbox) */
 	bool halted;
