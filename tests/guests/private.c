@@ -12,14 +12,14 @@
  *             fetch; the handler converts it back and the retried access sees zeroes (the write lands on them)
  *   sharedgpa a private page through its shared alias: #VE "shared GPA of a private page", the access not done
  *   mmio      a plain load of the xAPIC version register: #VE MMIO, done by HC_MMIO; HC_MMIO writes; bad HC_MMIO
- *   leak      string I/O from or into private memory: #VE "instruction", nothing reaches the port or the buffer;
- *             HC_WS into a private page fails, the page unchanged; the same from or into a shared page works
- *   churn     8 pages converted back and forth 3 times: zero after each conversion, neighbours and the image intact
+ *   leak      string I/O: #VE "instruction", nothing reaches the port or the buffer (from or into private memory,
+ *             and shared: the guest unrolls it); HC_WS into a private page fails, the page unchanged
+ *   churn     8 pages converted back and forth 3 times: zero after each conversion, neighbours and the image intact,
+ *             the direct-map hooks counted
  *   badinput  HC_MAP_GPA with a misaligned gpa, zero or odd length, beyond RAM, across its end, MMIO: refused,
  *             nothing changed kind
- * cmdline: `ws` (the VM has ws=: HC_WS into a shared page must work, else -ENODEV is accepted there); `ordinary` (not
- * a private VM: HC_MAP_GPA is -EPERM, MMIO is emulated, HC_MMIO works; private/ordinary.c); `unread` (a #VE left
- * unread must end the VM; private/unread.c). */
+ * cmdline: `ordinary` (not a private VM: HC_MAP_GPA is -EPERM, MMIO is emulated, HC_MMIO works; private/ordinary.c);
+ * `unread` (a #VE left unread must end the VM; private/unread.c). */
 #include "private/private.h"
 
 const char test_name[] = "private";
@@ -45,15 +45,16 @@ void pass(void)
 }
 
 /* ---- the memory the phases use: one free run of pages, and private data in the image ---- */
-#define NPAGES	   32
-#define PG_A	   0 /* convert, privgpa, sharedgpa */
-#define PG_SHARED  1 /* alias, then shared for the rest of the run (leak) */
-#define PG_PRIV	   2 /* private for the whole run (leak) */
-#define PG_BAD	   3 /* badinput */
-#define PG_CHURN   8 /* churn: CHURN_N pages, with a private neighbour on either side */
-#define CHURN_N	   8
-#define SLOT_CHURN 8 /* window slots 8.. for the churn pages' aliases; slot n < 8 for page n */
-#define PAT	   0x5eed0000c0de0001ULL
+#define NPAGES	     32
+#define PG_A	     0 /* convert, privgpa, sharedgpa */
+#define PG_SHARED    1 /* alias, then shared for the rest of the run (leak) */
+#define PG_PRIV	     2 /* private for the whole run (leak) */
+#define PG_BAD	     3 /* badinput */
+#define PG_CHURN     8 /* churn: CHURN_N pages, with a private neighbour on either side */
+#define CHURN_N	     8
+#define CHURN_ROUNDS 3
+#define SLOT_CHURN   8 /* window slots 8.. for the churn pages' aliases; slot n < 8 for page n */
+#define PAT	     0x5eed0000c0de0001ULL
 
 /* The first of NPAGES free pages. */
 static u64 base;
@@ -295,8 +296,9 @@ static void phase_churn(void)
 	for (int i = 0; i < CHURN_N; i++)
 		va[i] = alias_map(SLOT_CHURN + i, gpa + i * PAGE_SIZE);
 	u32 crc = keep_crc();
+	u64 set = stat_read(VM_STAT_PRIVATE_EXTERNAL_SET), removed = stat_read(VM_STAT_PRIVATE_EXTERNAL_REMOVED);
 	ve_arm(VE_UNEXPECTED);
-	for (u64 round = 1; round <= 3; round++) {
+	for (u64 round = 1; round <= CHURN_ROUNDS; round++) {
 		want_map("the range to shared", gpa | shared, bytes, 0);
 		for (int i = 0; i < CHURN_N; i++) {
 			want_zero("a page of the range made shared", va[i]);
@@ -314,6 +316,15 @@ static void phase_churn(void)
 			fail("round %lu: private data outside the range changed", round);
 	}
 	want_no_ve("the conversions");
+	/* Each round takes the pages out of the hypervisor's direct map when they are touched private, and puts them
+	 * back (zeroed) when they go shared: the test device's counters of those hooks (mm/private.h). */
+	set = stat_read(VM_STAT_PRIVATE_EXTERNAL_SET) - set;
+	removed = stat_read(VM_STAT_PRIVATE_EXTERNAL_REMOVED) - removed;
+	printf("private: churn: %d pages %d times: %lu frames out of the direct map, %lu scrubbed and back\n", CHURN_N,
+	       CHURN_ROUNDS, set, removed);
+	if (set < CHURN_N * CHURN_ROUNDS || removed < CHURN_N * CHURN_ROUNDS)
+		fail("PRIVATE_EXTERNAL_SET +%lu, PRIVATE_EXTERNAL_REMOVED +%lu: want at least %d each", set, removed,
+		     CHURN_N * CHURN_ROUNDS);
 	pass();
 }
 
@@ -383,5 +394,10 @@ int test_main(void)
 	phase_leak(page(PG_SHARED), page(PG_PRIV));
 	phase_churn();
 	phase_badinput();
+	/* Every #VE the guest took is one the hypervisor counted, and none went missing. */
+	u64 counted = stat_read(VM_STAT_PRIVATE_VE);
+	if (counted != ve_total)
+		test_fail("the VM's PRIVATE_VE counter says %lu #VE, the guest took %u", counted, ve_total);
+	printf("private: %u #VE taken and counted\n", ve_total);
 	test_pass();
 }

@@ -56,6 +56,7 @@ struct ve_record {
 };
 extern volatile struct ve_record ve;
 extern volatile enum ve_action ve_action;
+extern volatile u32 ve_total; /* every #VE since start, for the VM's PRIVATE_VE counter */
 void ve_init(void);
 void ve_arm(enum ve_action a);
 /* After a step that must take exactly one #VE: its reason, gpa and kind, and that it was at `rip` (0: any). */

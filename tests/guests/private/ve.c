@@ -7,6 +7,7 @@
 
 volatile struct ve_record ve;
 volatile enum ve_action ve_action;
+volatile u32 ve_total;
 
 #define VE_LOOP_LIMIT 4 /* a retried access that keeps faulting: the conversion did not take */
 
@@ -66,6 +67,7 @@ static void ve_handler(struct trap_frame *f)
 	u64 v;
 
 	ve.count++;
+	ve_total++;
 	ve.rip = f->rip;
 	if (ve_action == VE_UNREAD) {
 		if (ve.count > 1)
