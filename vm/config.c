@@ -522,10 +522,11 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	if (l->reclaim && !l->has_ws)
 		word_err(l, &l->reclaim_w, "reclaim=on needs ws=INTERVAL: it gives back what the scans found cold");
 	c->private_mem = l->private_mem;
-	/* Private memory is mapped by the TDP MMU only, and the hypervisor reads none of it: the estimator's
-	 * generations and reclaim's zero check would read or age what the guest keeps from it. */
-	if (l->private_mem && (l->shadow || l->has_ws || l->has_protect))
-		word_err(l, &l->private_w, "private=on needs TDP and excludes tdp=0, ws= and protect=");
+	/* Private memory is mapped by the TDP MMU only, and the hypervisor reads none of it: reclaim's zero check
+	 * would read it, and protect= write-protects and emulates. ws= works (the mirror is not aged: its memory
+	 * reads as never touched). */
+	if (l->private_mem && (l->shadow || l->reclaim || l->has_protect))
+		word_err(l, &l->private_w, "private=on needs TDP and excludes tdp=0, reclaim=on and protect=");
 	memcpy(c->cmdline, l->cmdline, sizeof(c->cmdline));
 	if (c->mem_bytes) /* 0: mem= was bad, reported already, and there is no RAM to check against */
 		check_protect_in_ram(l, c->mem_bytes);

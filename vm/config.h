@@ -39,7 +39,8 @@
  *                  and all zero, in 2 MiB chunks (mm/mmu_reclaim.c). Off by default.
  *   private=on|off kernel module only, Multiboot kernels only: the VM's RAM is private (vm/private.c,
  *                  mm/private.h): the hypervisor cannot read it, and the guest shares pages explicitly
- *                  (vm/private_abi.h). Needs TDP (EPT or NPT); not with tdp=0, ws= or protect=. Off by default.
+ *                  (vm/private_abi.h). Needs TDP (EPT or NPT); not with tdp=0, reclaim=on or protect=. Off by
+ *                  default.
  *   platform=pc|minimal  kernel module only: `pc` adds to the devices every VM has the rest of a PC: PIT, RTC,
  *                  i8042, port 0x80, IOAPIC at 0xfec00000, HPET at 0xfed00000, the ACPI PM block and reset port,
  *                  and ACPI tables (RSDP in 0xe0000-0xfffff; MADT, FADT, HPET, DSDT). `minimal` leaves them out.

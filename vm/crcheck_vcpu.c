@@ -8,6 +8,7 @@
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
 #include "vm/vcpu.h"
+#include "vm/debug.h"
 
 static void guest_cpuid(struct vcpu *v, struct cr_cpuid *id)
 {
@@ -98,6 +99,6 @@ int vcpu_handle_xsetbv(struct vcpu *v)
 		vcpu_queue_exception(v, EXC_GP, true, 0);
 		return 0;
 	}
-	virt_ops->skip_instruction(v);
+	vcpu_skip_instruction(v);
 	return 0;
 }

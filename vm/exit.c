@@ -8,6 +8,7 @@
 #include "hv/log.h"
 #include "kernel/panic.h"
 #include "vm/crcheck.h"
+#include "vm/debug.h"
 #include "vm/dev/vlapic.h"
 #include "vm/emulate/emulate.h"
 #include "vm/private.h"
@@ -98,7 +99,10 @@ static int handle_io(struct vcpu *v)
 		if (r)
 			return r;
 	}
+	/* The CPU never completed the IN/OUT: its I/O breakpoints and single-step trap are raised here. */
+	u64 rflags = virt_ops->get_rflags(v);
 	virt_ops->skip_instruction(v);
+	vcpu_complete_instruction(v, rflags, vcpu_io_breakpoints(v, e->io.port, e->io.size));
 	return 0;
 }
 
@@ -112,7 +116,7 @@ static int handle_cpuid(struct vcpu *v)
 	v->regs[VCPU_RBX] = out[1];
 	v->regs[VCPU_RCX] = out[2];
 	v->regs[VCPU_RDX] = out[3];
-	virt_ops->skip_instruction(v);
+	vcpu_skip_instruction(v);
 	return 0;
 }
 
@@ -127,7 +131,7 @@ static int handle_rdmsr(struct vcpu *v)
 	}
 	v->regs[VCPU_RAX] = (u32)val;
 	v->regs[VCPU_RDX] = val >> 32;
-	virt_ops->skip_instruction(v);
+	vcpu_skip_instruction(v);
 	return 0;
 }
 
@@ -138,7 +142,7 @@ static int handle_wrmsr(struct vcpu *v)
 		vcpu_queue_exception(v, EXC_GP, true, 0);
 		return 0;
 	}
-	virt_ops->skip_instruction(v);
+	vcpu_skip_instruction(v);
 	return 0;
 }
 
@@ -205,14 +209,19 @@ static int handle_cr(struct vcpu *v)
 		vcpu_queue_exception(v, EXC_GP, true, 0);
 		return 0;
 	}
-	virt_ops->skip_instruction(v);
+	vcpu_skip_instruction(v);
 	return 0;
 }
 
 static int handle_hlt(struct vcpu *v)
 {
+	u64 rflags = virt_ops->get_rflags(v);
+
 	v->stats[VM_STAT_HLT_EXITS]++;
+	/* HLT completes (RF cleared), but its single-step trap waits for the event that ends the halt. */
 	virt_ops->skip_instruction(v);
+	vcpu_complete_instruction(v, rflags & ~RFLAGS_TF, 0);
+	v->hlt_step = rflags & RFLAGS_TF;
 	v->halted = true;
 	return 0;
 }
@@ -268,7 +277,7 @@ static int handle_hypercall(struct vcpu *v)
 		v->regs[VCPU_RAX] = (u64)-ENOSYS;
 		break;
 	}
-	virt_ops->skip_instruction(v);
+	vcpu_skip_instruction(v);
 	return 0;
 }
 
@@ -357,7 +366,7 @@ static int handle_gp(struct vcpu *v)
 
 static int handle_nop(struct vcpu *v)
 {
-	virt_ops->skip_instruction(v);
+	vcpu_skip_instruction(v);
 	return 0;
 }
 
@@ -418,7 +427,7 @@ static int handle_invlpg(struct vcpu *v)
 	} else {
 		vcpu_invlpg(v, v->exit.invlpg.gva);
 	}
-	virt_ops->skip_instruction(v);
+	vcpu_skip_instruction(v);
 	return 0;
 }
 
@@ -442,12 +451,19 @@ static int handle_exception(struct vcpu *v)
 				 .has_error = v->exit.exc.has_error, .error_code = v->exit.exc.error_code };
 
 	switch (v->exit.exc.vector) {
-	case 1:  /* #DB */
-	case 17: /* #AC */
-		/* Intercepted only so a recursive delivery cannot wedge the CPU: give it back to the guest. */
-		if (v->exit.exc.icebp)
+	case 1: /* #DB */
+		/* Intercepted only so a recursive delivery cannot wedge the CPU: give it back to the guest. INT1 goes
+		 * back as the instruction (RIP after it); any other #DB as the CPU would have delivered it, DR6 and
+		 * DR7.GD updated, which an intercepted #DB leaves to the hypervisor. */
+		if (v->exit.exc.icebp) {
 			ev.type = EVENT_ICEBP;
-		virt_ops->inject_event(v, &ev);
+			virt_ops->inject_event(v, &ev);
+		} else {
+			vcpu_reflect_db(v, v->exit.exc.db_payload);
+		}
+		return 0;
+	case 17: /* #AC: the same reason; a fault, so its frame has RF set */
+		vcpu_queue_exception(v, ev.vector, ev.has_error, ev.error_code);
 		return 0;
 	case EXC_PF:
 		if (v->vm->mmu.shadow.enabled)

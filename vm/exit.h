@@ -93,6 +93,8 @@ struct vm_exit {
 			bool has_error;
 			bool icebp;     /* #DB raised by INT1 (re-injected as the instruction, not as a fault) */
 			bool soft;      /* #BP or #OF raised by INT3 or INTO: delivered as the instruction (insn_len) */
+			u64 db_payload; /* #DB but INT1's: what it reports in DR6 (vm/dr.h), which the backend read from
+					 * the exit (VMX: the qualification; SVM: the VMCB's DR6, already updated) */
 			u32 error_code;
 			u64 fault_addr; /* #PF: the linear address (shadow paging intercepts #PF) */
 		} exc;

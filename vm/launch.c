@@ -248,6 +248,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	memcpy(vm->name, cfg->name, sizeof(vm->name));
 	vm->id = __atomic_fetch_add(&vm_seq, 1, __ATOMIC_RELAXED);
 	vm->mem_bytes = cfg->mem_bytes;
+	vm->private_mem = cfg->private_mem;
 	vm->tsc_hz = tsc_hz;
 	vm->console_input = console_input;
 	vm->console_raw = cfg->console_raw;

@@ -7,6 +7,8 @@
 #include "hv/errno.h"
 #include "hv/log.h"
 #include "mm/shadow/gwalk.h"
+#include "vm/debug.h"
+#include "vm/dr.h"
 #include "vm/dev/vlapic.h"
 #include "vm/emulate/emulate.h"
 #include "vm/io.h"
@@ -18,6 +20,10 @@ struct emu_env {
 	u64 cr3;
 	u8 cpl;
 	u64 pdptes[4]; /* PAE under TDP: the PDPTEs as the CPU's walk reads them (walk_time_pdptes) */
+	/* The guest's breakpoints, for the data and I/O accesses the emulator makes for the instruction: the CPU
+	 * never saw them, so their #DB trap is raised when the instruction completes (finish). */
+	u64 dr7, dr[4];
+	u64 db_hits; /* B0-B3 of the breakpoints hit so far */
 };
 
 static int walk_read_gpa(void *opaque, gpa_t gpa, void *buf, unsigned int len)
@@ -95,6 +101,10 @@ static void env_init(struct emu_env *env, struct vcpu *v)
 	env->v = v;
 	env->cr3 = virt_ops->get_cr(v, 3);
 	env->cpl = (u8)virt_ops->get_cpl(v);
+	env->db_hits = 0;
+	env->dr7 = virt_ops->get_dr(v, 7);
+	for (int i = 0; i < 4 && (env->dr7 & 0xff); i++)
+		env->dr[i] = virt_ops->get_dr(v, i);
 	vcpu_paging_mode(v, &env->mode);
 	if (env->mode.pg && env->mode.pae && !env->mode.lma && !env->mode.pdptes)
 		walk_time_pdptes(env);
@@ -221,24 +231,44 @@ static int emu_pio_in(void *opaque, u16 port, unsigned int size, u32 *val)
 	int r = io_bus_read(&env->v->vm->pio, env->v, port, size, &v);
 
 	*val = (u32)v;
+	if (!r)
+		env->db_hits |= vcpu_io_breakpoints(env->v, port, size);
 	return r;
 }
 
 static int emu_pio_out(void *opaque, u16 port, unsigned int size, u32 val)
 {
 	struct emu_env *env = opaque;
+	int r = io_bus_write(&env->v->vm->pio, env->v, port, size, val);
 
-	return io_bus_write(&env->v->vm->pio, env->v, port, size, val);
+	if (!r)
+		env->db_hits |= vcpu_io_breakpoints(env->v, port, size);
+	return r;
+}
+
+/* A data access of the instruction's that completed: the breakpoints it hit (SDM Vol. 3B 18.2.4). */
+static void data_breakpoints(struct emu_env *env, gva_t linear, unsigned int size, bool write)
+{
+	if (env->dr7 & 0xff)
+		env->db_hits |= dr_data_hits(env->dr, env->dr7, linear, size, write);
 }
 
 static int emu_read(void *opaque, gva_t linear, void *buf, unsigned int size, struct emu_fault *fault)
 {
-	return emu_access(opaque, linear, buf, size, fault, false);
+	int r = emu_access(opaque, linear, buf, size, fault, false);
+
+	if (!r)
+		data_breakpoints(opaque, linear, size, false);
+	return r;
 }
 
 static int emu_write(void *opaque, gva_t linear, const void *buf, unsigned int size, struct emu_fault *fault)
 {
-	return emu_access(opaque, linear, (void *)buf, size, fault, true);
+	int r = emu_access(opaque, linear, (void *)buf, size, fault, true);
+
+	if (!r)
+		data_breakpoints(opaque, linear, size, true);
+	return r;
 }
 
 /*
@@ -257,6 +287,7 @@ static int emu_cmpxchg(void *opaque, gva_t linear, const void *old, const void *
 	gpa_t gpa;
 	int r;
 
+	data_breakpoints(env, linear, size, true); /* a fault or retry restarts the instruction: no trap then */
 	if (size > 8 || (linear & (size - 1)))
 		return emu_access(opaque, linear, (void *)new, size, fault, true);
 	r = translate(env, linear, GWALK_WRITE, &gpa, fault);
@@ -438,8 +469,19 @@ static int sys_wbinvd(void *opaque)
 	return 0;
 }
 
+static int sys_get_dr(void *opaque, unsigned int dr, u64 *val, struct emu_fault *fault)
+{
+	return vcpu_get_dr(((struct emu_env *)opaque)->v, dr, val, fault);
+}
+
+static int sys_set_dr(void *opaque, unsigned int dr, u64 val, struct emu_fault *fault)
+{
+	return vcpu_set_dr(((struct emu_env *)opaque)->v, dr, val, fault);
+}
+
 static const struct emu_sys_ops sys_ops = {
-	.get_cr = sys_get_cr, .set_cr = sys_set_cr, .get_dt = sys_get_dt, .set_dt = sys_set_dt,
+	.get_cr = sys_get_cr, .set_cr = sys_set_cr, .get_dr = sys_get_dr, .set_dr = sys_set_dr,
+	.get_dt = sys_get_dt, .set_dt = sys_set_dt,
 	.get_seg_sel = sys_get_seg_sel, .rdmsr = sys_rdmsr, .wrmsr = sys_wrmsr, .halt = sys_halt,
 	.invlpg = sys_invlpg, .wbinvd = sys_wbinvd,
 };
@@ -482,6 +524,9 @@ static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 	};
 	static const int order[EMU_NR_SEGS] = { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS };
 	c->seg_checks = true;
+	/* Single-stepped, a REP traps after every iteration: emulate one per run. */
+	if (c->rflags & RFLAGS_TF)
+		c->rep_batch = 1;
 	for (int i = 0; i < EMU_NR_SEGS; i++) {
 		virt_ops->get_segment(v, order[i], &seg);
 		c->seg_base[i] = seg.base;
@@ -498,10 +543,20 @@ static int finish(struct vcpu *v, struct emu_ctxt *c, enum emu_result r, gpa_t u
 
 	switch (r) {
 	case EMU_OK:
-	case EMU_CONTINUE:
+	case EMU_CONTINUE: {
+		/* The guest's flags as the instruction began: the emulator's are in c->rflags until here. */
+		u64 before = virt_ops->get_rflags(v);
 		virt_ops->set_rip(v, c->rip);
 		virt_ops->set_rflags(v, c->rflags);
+		/* A REP iteration ends like an instruction (SDM Vol. 3B 18.3.1.4: with TF the CPU traps after each
+		 * one; env_init runs one at a time then). An emulated HLT's step waits for the wake, as the exit's. */
+		if (v->halted && (before & RFLAGS_TF)) {
+			v->hlt_step = true;
+			before &= ~RFLAGS_TF;
+		}
+		vcpu_complete_instruction(v, before, ((struct emu_env *)c->opaque)->db_hits);
 		return 0;
+	}
 	case EMU_RETRY:
 		return 0;
 	case EMU_EXCEPTION:
@@ -573,7 +628,8 @@ int vcpu_emulate_pio_string(struct vcpu *v, const struct emu_pio_string *io, boo
 
 	env_init(&env, v);
 	ctxt_init(&c, &env, v);
-	c.rep_batch = PIO_STRING_BATCH;
+	if (!c.rep_batch) /* ctxt_init's 1 under single-step stays */
+		c.rep_batch = PIO_STRING_BATCH;
 	if (complete)
 		return finish(v, &c, emu_run_pio_string(&c, io), INVALID_GPA);
 	r = emu_decode(&c);

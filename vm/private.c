@@ -7,13 +7,17 @@
  * What a private VM gives up, as a TDX guest does, and how it gets it back: the hypervisor never decodes its
  * instructions (they are in private memory), so an access to MMIO, string I/O, or anything else that would need the
  * instruction emulator is reported to the guest as a #VE, the guest's handler asks why (HC_VE_INFO) and does the
- * access itself by hypercall (HC_MMIO; port I/O and MSRs exit with everything in registers). This needs a CPU that
- * reports every intercepted instruction's length and operands: VMX does; SVM only with NRIPS and DecodeAssists.
+ * access itself by hypercall (HC_MMIO; port I/O and MSRs exit with everything in registers). VMX reports every
+ * intercepted instruction's length and operands. SVM without NRIPS does not: a private VM's intercepted instructions
+ * are then taken in their plain, unprefixed encoding (svm_private_insn_len; the guest's side of the contract,
+ * vm/private_abi.h); without DecodeAssists its CR writes are not intercepted at all (svm_vcpu.c), so CR4 bits its
+ * CPUID hides are not refused there.
  */
 #include "vm/private.h"
-#include "arch/x86/svm/svm.h"
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
+#include "kernel/printf.h"
+#include "kernel/sha256.h"
 #include "hv/string.h"
 #include "mm/mm.h"
 #include "vm/io.h"
@@ -44,9 +48,42 @@ static const struct mmu_external_ops direct_map_ext = {
 	.remove_external_spte = ext_remove,
 };
 
-static bool cpu_reports_instructions(void)
+/*
+ * The launch digest, as a TDX MRTD or an SEV launch measurement would be: SHA-256 over every page of RAM the loader
+ * left non-zero, in GPA order, each as its 8-byte little-endian GPA followed by its 4096 bytes. Zero pages are left out
+ * (they are what every VM starts with), so the digest names the image, its boot information and where they lie.
+ */
+static u64 measure(struct mmu *mmu, u8 out[SHA256_DIGEST_SIZE])
 {
-	return virt_ops == &vmx_virt_ops || (svm_caps.nrips && svm_caps.decode_assists);
+	struct sha256 s;
+	u64 pages = 0;
+
+	sha256_init(&s);
+	for (u32 i = 0; i < mmu->slots.n; i++) {
+		const struct memslot *sl = &mmu->slots.slots[i];
+
+		for (u64 j = 0; j < sl->npages; j++) {
+			gfn_t gfn = sl->base_gfn + j;
+			const u64 *p;
+			bool zero = true;
+
+			if (!memslot_chunk_is_clean(sl, gfn))
+				continue; /* never prepared: zero when it is */
+			p = phys_to_virt(memslot_gfn_to_hpa(sl, gfn));
+			for (unsigned int k = 0; k < PAGE_SIZE / 8 && zero; k++)
+				zero = !p[k];
+			if (zero)
+				continue;
+			u8 le[8];
+			for (int b = 0; b < 8; b++)
+				le[b] = (u8)((gfn << PAGE_SHIFT) >> (8 * b));
+			sha256_update(&s, le, sizeof(le));
+			sha256_update(&s, p, PAGE_SIZE);
+			pages++;
+		}
+	}
+	sha256_final(&s, out);
+	return pages;
 }
 
 int vm_private_seal(struct vm *vm)
@@ -55,12 +92,6 @@ int vm_private_seal(struct vm *vm)
 	struct mmu *mmu = &vm->mmu;
 	int r;
 
-	if (!cpu_reports_instructions()) {
-		vm_log(vm, LOG_ERR, "private=on needs a CPU that reports intercepted instructions (VMX, or SVM with "
-				    "NRIPS and DecodeAssists): without, the hypervisor would have to read them from "
-				    "private memory\n");
-		return -EINVAL;
-	}
 	if (mmu->shadow.enabled || bit < 39) {
 		vm_log(vm, LOG_ERR, "private=on needs TDP (EPT or NPT) and a MAXPHYADDR of at least 40 (this CPU: %u)\n",
 		       vcpu_maxphyaddr());
@@ -78,6 +109,14 @@ int vm_private_seal(struct vm *vm)
 			}
 		}
 	}
+	u8 d[SHA256_DIGEST_SIZE];
+	char hex[2 * SHA256_DIGEST_SIZE + 1];
+	u64 pages = measure(mmu, d);
+
+	for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
+		hv_snprintf(hex + 2 * i, 3, "%02x", d[i]);
+	vm_log(vm, LOG_INFO, "private memory: launch digest %s (SHA-256 of the %llu non-zero pages as loaded)\n", hex,
+	       (unsigned long long)pages);
 	r = mmu_private_enable(mmu, bit, &direct_map_ext);
 	if (r) {
 		vm_log(vm, LOG_ERR, "private memory: cannot seal (%d)\n", r);

@@ -7,6 +7,9 @@
  * HV_FEATURE_PRIVATE, EBX the bit number. A GPA with the bit clear is the private view of the page, with it set the
  * shared view; guest RAM is private at launch.
  *
+ * On AMD CPUs without NRIPS the hypervisor cannot learn an intercepted instruction's length without reading it:
+ * there, a private VM must use the plain encodings of CPUID, VMMCALL, RDMSR, WRMSR, HLT (no prefixes).
+ *
  * #VE (vector 20) is injected as a fault (RIP at the access, no error code) when the hypervisor will not complete an
  * access: the guest reads why with HC_VE_INFO, fixes it (a conversion, HC_MMIO), and returns to retry or skips the
  * instruction. A #VE that arrives while the previous one's information was not read ends the VM (TDX likewise

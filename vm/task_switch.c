@@ -7,6 +7,7 @@
 #include "arch/x86/virt.h"
 #include "hv/errno.h"
 #include "hv/log.h"
+#include "vm/debug.h"
 #include "vm/emulate/task_switch.h"
 #include "vm/vcpu.h"
 
@@ -136,6 +137,9 @@ int vcpu_task_switch(struct vcpu *v)
 		int w = state_out(v, &s);
 		if (w)
 			return w;
+		/* DR7's local enables belong to the old task; the new TSS's T bit traps once the switch is done (a
+		 * fault raised in the new task comes first: the trap would follow its handler's IRET, not done). */
+		vcpu_task_switch_debug(v, s.trap && r == 0);
 	}
 	if (r == EMU_CB_FAULT) {
 		if (fault.vector == EXC_PF)

@@ -11,7 +11,9 @@
 #include "kernel/console.h"
 #include "kernel/percpu.h"
 #include "vm/dev/dev.h"
+#include "vm/debug.h"
 #include "vm/dev/vlapic.h"
+#include "vm/dr.h"
 #include "vm/stall.h"
 #include "vm/vtimer.h"
 #include "vm/vcpu.h"
@@ -210,6 +212,11 @@ void vcpu_queue_exception(struct vcpu *v, u8 vector, bool has_error, u32 error_c
 	/* Real mode pushes no error code; VMX refuses an entry that asks for one there (SDM 26.2.1.3). */
 	if (!(virt_ops->get_cr(v, 0) & CR0_PE))
 		ev.has_error = false;
+	/* A fault pushes RFLAGS with RF set, so that the instruction it restarts is not stopped again by an
+	 * instruction breakpoint (SDM Vol. 3B 18.3.1.1); VMX and SVM injection push RFLAGS as the guest state holds
+	 * it, so the hypervisor sets it, as KVM does. (Real mode's 16-bit FLAGS image has no RF.) */
+	else if (exc_is_fault(vector))
+		virt_ops->set_rflags(v, virt_ops->get_rflags(v) | RFLAGS_RF);
 	virt_ops->inject_event(v, &ev);
 }
 
@@ -300,6 +307,7 @@ static void take_lapic_events(struct vcpu *v)
 		/* Every CPU, the BSP too, waits for SIPI after INIT; its old state is gone with the next SIPI. */
 		v->wait_sipi = true;
 		v->halted = false;
+		v->hlt_step = false;
 		v->nmi_pending = 0;
 	}
 	if (vlapic_take_sipi(v->lapic, &vector) && v->wait_sipi)
@@ -334,6 +342,10 @@ static bool deliver_nmi(struct vcpu *v)
 		virt_ops->set_nmi_window(v, true);
 		return false;
 	}
+	if (vcpu_take_hlt_step(v)) {
+		virt_ops->set_nmi_window(v, true); /* the NMI follows the HLT's #DB */
+		return false;
+	}
 	struct vcpu_event ev = { .type = EVENT_NMI, .vector = 2 };
 	virt_ops->inject_event(v, &ev);
 	/* One more held: it comes once this one's handler has returned (the window follows the IRET). */
@@ -365,7 +377,7 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 		virt_ops->set_intr_window(v, false);
 		return;
 	}
-	if (!virt_ops->interrupt_allowed(v)) {
+	if (!virt_ops->interrupt_allowed(v) || vcpu_take_hlt_step(v)) {
 		virt_ops->set_intr_window(v, true);
 		return;
 	}

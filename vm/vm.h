@@ -134,6 +134,7 @@ struct vcpu {
 	void *arch;                     /* the backend's state (VMCS, VMCB, ...) */
 	struct vlapic *lapic;           /* the vCPU's CPU only (others post to inbox) */
 	bool halted;
+	bool hlt_step;                  /* halted by a HLT run with TF: its single-step #DB comes at the wake (vm/debug.c) */
 	u8 nmi_pending;                 /* NMIs the vLAPIC took, not yet injected: 2 at most (vcpu.c: take_nmis) */
 	bool wait_sipi;                 /* after INIT (APs from the start): only a SIPI makes it run */
 	bool parked;                    /* counted in vm->parked_vcpus: nothing of its own can wake it */
@@ -163,6 +164,7 @@ struct vm {
 	char name[VM_NAME_MAX];         /* constant */
 	u32 id;                         /* constant */
 	u64 mem_bytes;                  /* constant: guest RAM size */
+	bool private_mem;               /* constant: private=on; its RAM is private once sealed (vm/private.c) */
 	struct mmu mmu;                 /* guest memory: the memslots, roots and write tracking (mm/mmu.h) */
 	struct vm_protect *protect;     /* guest memory protection (vm/protect.h): constant pointer */
 	bool protect_late;              /* atomic: protect= ranges wait for the guest's IA32_LSTAR (vm/protect.c) */

@@ -1,5 +1,6 @@
 /* CPU identification helpers used by boot reports and by page-table setup. */
 #include "arch/x86/cpu.h"
+#include "hv/bug.h"
 #include "hv/string.h"
 
 static u32 max_ext_leaf(void)
@@ -89,6 +90,41 @@ void debug_regs_reset(void)
 
 	__asm__ __volatile__("mov %0, %%dr7\n\tmov %1, %%dr0\n\tmov %1, %%dr1\n\tmov %1, %%dr2\n\tmov %1, %%dr3\n\t"
 			     "mov %2, %%dr6" ::"r"(dr7), "r"(zero), "r"(dr6));
+}
+
+#define DR_CASE(n)                                                                                                     \
+	case n:                                                                                                        \
+		if (write)                                                                                             \
+			__asm__ __volatile__("mov %0, %%dr" #n ::"r"(*val));                                           \
+		else                                                                                                   \
+			__asm__ __volatile__("mov %%dr" #n ", %0" : "=r"(*val));                                       \
+		break;
+
+static void dr_access(int n, u64 *val, bool write)
+{
+	switch (n) {
+		DR_CASE(0)
+		DR_CASE(1)
+		DR_CASE(2)
+		DR_CASE(3)
+		DR_CASE(6)
+	default:
+		BUG_ON(1); /* DR7 is the VMCS's or the VMCB's, DR4/DR5 are aliases: no caller asks for them */
+	}
+}
+#undef DR_CASE
+
+u64 read_dr(int n)
+{
+	u64 val = 0;
+
+	dr_access(n, &val, false);
+	return val;
+}
+
+void write_dr(int n, u64 val)
+{
+	dr_access(n, &val, true);
 }
 
 void cpu_ibpb(void)

@@ -63,6 +63,7 @@ DEFINE_CR(4)
 #define CR0_PG BIT(31)
 
 #define CR4_VME BIT(0)
+#define CR4_DE BIT(3)
 #define CR4_PSE BIT(4)
 #define CR4_PAE BIT(5)
 #define CR4_PGE BIT(7)
@@ -78,7 +79,9 @@ DEFINE_CR(4)
 
 #define RFLAGS_CF BIT(0)
 #define RFLAGS_ZF BIT(6)
+#define RFLAGS_TF BIT(8)
 #define RFLAGS_IF BIT(9)
+#define RFLAGS_RF BIT(16)
 #define RFLAGS_VM BIT(17)
 #define RFLAGS_AC BIT(18)
 
@@ -167,6 +170,9 @@ void fpu_reset(void);
 
 /* DR0-DR3 = 0, DR6 and DR7 at their reset values: breakpoints one guest set never fire in the next. */
 void debug_regs_reset(void);
+/* The CPU's DR0-DR3 and DR6 (n = 0-3, 6), which hold the guest's values while its vCPU runs on this CPU. */
+u64 read_dr(int n);
+void write_dr(int n, u64 val);
 /* Indirect branch prediction barrier where the CPU has one: the next guest cannot steer the host's (or its own)
  * indirect branches with predictions the previous guest trained. */
 void cpu_ibpb(void);

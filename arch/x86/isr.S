@@ -22,6 +22,12 @@ isr_stub_\vec:
 	.set i, i + 1
 .endr
 
+/* A #DB in the host: spurious (desc.c says why). A trap, so returning does not repeat it. */
+	.globl isr_host_db
+	.balign 16
+isr_host_db:
+	iretq
+
 isr_common:
 	pushq %rax
 	pushq %rbx

@@ -80,6 +80,12 @@ struct vcpu_boot_state {
 	X(p, void, get_dtable, (struct vcpu * v, bool idt, struct vcpu_dtable *dt))                                    \
 	X(p, void, set_dtable, (struct vcpu * v, bool idt, const struct vcpu_dtable *dt))                              \
 	X(p, int, get_cpl, (struct vcpu * v))                                                                          \
+	/* The guest's DR0-DR3, DR6 and DR7 (dr 4 and 5 are not registers here: the callers alias them). DR0-DR3 are    \
+	 * the CPU's own while the vCPU's CPU runs nothing else (the host never uses them); DR6 and DR7 wherever the   \
+	 * backend keeps the guest's. set_dr stores the value as given: the callers apply the architectural rules.    \
+	 */                                                                                                            \
+	X(p, u64, get_dr, (struct vcpu * v, int dr))                                                                   \
+	X(p, void, set_dr, (struct vcpu * v, int dr, u64 val))                                                         \
 	/* Advance RIP past the exiting instruction (its length is in v->exit.insn_len). */                           \
 	X(p, void, skip_instruction, (struct vcpu * v))                                                                \
 	X(p, void, inject_event, (struct vcpu * v, const struct vcpu_event *e))                                        \

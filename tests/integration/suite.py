@@ -792,11 +792,11 @@ CASES += [
 # TSSs, a task gate in the GDT, an NMI and a double fault through task gates, INVD at CPL 0 and 3. VMX exits on every
 # task switch and Bochs' SVM intercepts them, so there all 18 of the test's are emulated; QEMU's TCG switches tasks
 # itself without the TASK_SWITCH intercept (so its case checks the guest's own rules and the INVD exit only).
-TSWITCH_PHASES = ("jmp", "call", "gate", "nmi", "df", "invd", "pae")
+TSWITCH_PHASES = ("jmp", "call", "gate", "nmi", "df", "invd", "pae", "trap")
 TSWITCH_MODULES = [(GUEST + "tswitch.elf", "vm=tswitch mem=16M")]
 TSWITCH_EXPECT = [rf"^\[tswitch\] TEST tswitch_{p} PASS" for p in TSWITCH_PHASES] + [
     r"^\[tswitch\] TEST tswitch PASS", r"^vm tswitch: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
-TSWITCH_ALL = [r"^\[tswitch\] tswitch: 18 task switches emulated by the hypervisor"]
+TSWITCH_ALL = [r"^\[tswitch\] tswitch: 20 task switches emulated by the hypervisor"]
 CASES += [
     Case("qemu-svm-tswitch", "qemu", "max", mem="256M", modules=TSWITCH_MODULES,
          expect=TSWITCH_EXPECT + [r"^\[tswitch\] tswitch: \d+ task switches emulated"], forbid=GUEST_NEVER,
@@ -956,4 +956,35 @@ CASES += [
          forbid=HPET_FORBID + [r"^vm lxmin: "], timeout=120),
     Case("bochs-vmx-hpet", "bochs", "corei7_skylake_x", megs=256, modules=HPET_MODULES, expect=HPET_EXPECT,
          forbid=HPET_FORBID, timeout=900),
+]
+
+
+# ---- debug exceptions and DR accesses (issue 14 item 7; tests/guests/debug.c, vm/debug.c): MOV DR rules, single
+# step with DR6.BS over every kind of instruction the hypervisor completes (RDMSR, WRMSR, CPUID, VMCALL, OUT, IN, an
+# MMIO read), RF in fault frames and cleared after completed instructions, INT1/INT3, instruction, data, I/O and
+# emulated-MMIO breakpoints, HLT's single step at the wake. `tcg` on QEMU: its TCG ignores DR7.GD, pushes RF = 0 for
+# the faults it raises and keeps DR6 bit 12 as written; the guest then notes those instead of failing (README).
+DEBUG_PHASES = ("dr", "step", "rf", "int", "bp", "hlt")
+DEBUG_EXPECT = [rf"^\[debug\] TEST debug_{p} PASS" for p in DEBUG_PHASES] + [
+    r"^\[debug\] debug: single-step: 13 #DBs over", r"^\[debug\] TEST debug PASS",
+    r"^vm debug: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
+DEBUG_FORBID = GUEST_NEVER + [r"debug: FAIL", r"TEST debug\w* SKIP"]
+CASES += [
+    Case("qemu-svm-debug", "qemu", "max", mem="256M", modules=[(GUEST + "debug.elf", 'vm=debug mem=16M cmdline="tcg"')],
+         expect=DEBUG_EXPECT, forbid=DEBUG_FORBID, timeout=120),
+    # Shadow paging: the guest's #PFs are intercepted and reflected (RF set in their frames too).
+    Case("qemu-svm-shadow-debug", "qemu", "max", mem="256M", cmdline=SHADOW,
+         modules=[(GUEST + "debug.elf", 'vm=debug mem=16M cmdline="tcg"')], expect=SHADOW_EXPECT + DEBUG_EXPECT,
+         forbid=DEBUG_FORBID, timeout=120),
+    Case("bochs-vmx-debug", "bochs", "corei7_skylake_x", megs=256, modules=[(GUEST + "debug.elf", "vm=debug mem=16M")],
+         expect=DEBUG_EXPECT, forbid=DEBUG_FORBID, timeout=900),
+    Case("bochs-penryn-debug", "bochs", "core2_penryn_t9600", megs=256,
+         modules=[(GUEST + "debug.elf", "vm=debug mem=16M")], expect=DEBUG_EXPECT, forbid=DEBUG_FORBID, timeout=900),
+    # SVM where the CPU has INT1 (Bochs zambezi, with NRIPS): the ICEBP intercept's path, which QEMU never reaches.
+    # Bochs' SVM checks the #DB intercept before it writes the cause into DR6 (`dr6lost`), and keeps the guest's
+    # pending step trap across that #VMEXIT, which the host's #DB stub drops (arch/x86/desc.c).
+    Case("bochs-svm-debug", "bochs", "zambezi", megs=256,
+         modules=[(GUEST + "debug.elf", 'vm=debug mem=16M cmdline="dr6lost"')],
+         expect=DEBUG_EXPECT + [r"^\[debug\] debug: note: \d+ #DBs the CPU raised came with no cause in DR6"],
+         forbid=DEBUG_FORBID, timeout=900),
 ]

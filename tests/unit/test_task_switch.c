@@ -409,3 +409,23 @@ TEST(ts_desc_to_seg_granularity)
 	ts_desc_to_seg(desc(0, 0x67, 0x89, 0), 0x20, &seg);
 	CHECK_EQ(seg.limit, 0x67);
 }
+
+TEST(ts_trap_bit_of_the_new_tss)
+{
+	struct ts_state s;
+	struct emu_fault f;
+
+	/* T (32-bit TSS offset 0x64, bit 0) asks for a #DB with DR6.BT once the switch is done (SDM Vol. 3A 8.2.1). */
+	setup(&s);
+	CHECK_EQ(run(&s, SEL_B, TS_JMP, &f), 0);
+	CHECK(!s.trap);
+	setup(&s);
+	wr16(TSS_B + 0x64, 1);
+	CHECK_EQ(run(&s, SEL_B, TS_JMP, &f), 0);
+	CHECK(s.trap);
+	/* The old TSS's T bit is not the new task's. */
+	setup(&s);
+	wr16(TSS_A + 0x64, 1);
+	CHECK_EQ(run(&s, SEL_B, TS_CALL, &f), 0);
+	CHECK(!s.trap);
+}

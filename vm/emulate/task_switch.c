@@ -21,6 +21,7 @@
 #define TSS32_EIP     0x20
 #define TSS32_SEGS    0x48 /* ES CS SS DS FS GS, 4 bytes apart */
 #define TSS32_LDT     0x60
+#define TSS32_TRAP    0x64 /* bit 0: T, the debug trap flag */
 #define TSS32_MIN_LIM 0x67
 #define TSS16_IP      0x0e
 #define TSS16_SEGS    0x22 /* ES CS SS DS, 2 bytes apart */
@@ -284,6 +285,7 @@ int emu_task_switch(struct ts_state *s, const struct ts_request *req, const stru
 	int r;
 
 	s->committed = false;
+	s->trap = false;
 	s->loaded = 0;
 	r = check_new(s, req, ops, opaque, &new_desc, &new_addr, fault);
 	if (r)
@@ -336,6 +338,7 @@ int emu_task_switch(struct ts_state *s, const struct ts_request *req, const stru
 		for (int i = 0; i < 6; i++)
 			sels[i] = get16(tss + TSS32_SEGS + 4 * i);
 		ldt = get16(tss + TSS32_LDT);
+		s->trap = get16(tss + TSS32_TRAP) & 1;
 	} else {
 		/* A 16-bit task has 16-bit state: the upper halves of EFLAGS and the registers stay as they were, and
 		 * FS and GS, which its TSS lacks, become null. */

@@ -125,6 +125,8 @@ static int exit_insn_len(struct vcpu *v, u64 code)
 		return (int)(s->vmcb->control.next_rip - s->vmcb->save.rip);
 	if (code == SVM_EXIT_IOIO)
 		return (int)(s->vmcb->control.exit_info_2 - s->vmcb->save.rip);
+	if (v->vm->mmu.priv.enabled)
+		return svm_private_insn_len(code);
 	int r = vcpu_decode_insn(v, &insn);
 	if (r)
 		return r > 0 ? -1 : 0;
@@ -159,6 +161,11 @@ void svm_exit_decode_insn(struct vcpu *v)
 		if (!svm_decode_invalid_as_cr_write(v))
 			e->reason = EXIT_ENTRY_FAILED;
 		break;
+	case EXIT_EXCEPTION:
+		if (!e->exc.icebp)
+			break;
+		/* INT1 is delivered after the instruction, so its length is needed */
+		__attribute__((fallthrough));
 	case EXIT_CPUID:
 	case EXIT_HLT:
 	case EXIT_HYPERCALL:
@@ -285,6 +292,16 @@ void svm_decode_exit(struct vcpu *v)
 				   e->exc.vector == 17;
 		e->exc.error_code = (u32)c->exit_info_1;
 		e->exc.fault_addr = c->exit_info_2; /* #PF: the address (APM 15.12) */
+		/* #DB: the CPU updated the VMCB's DR6 before the intercept (as KVM's db_interception reads it); its
+		 * active-high bits are the payload. INT1 does not come here: it has its own intercept below. */
+		e->exc.db_payload = to_svm(v)->vmcb->save.dr6 & 0xe00f;
+		break;
+	case SVM_EXIT_ICEBP:
+		/* INT1 is intercepted as an instruction (RIP at it), not left to the #DB intercept, whose saved RIP for
+		 * INT1's trap-like #DB is ambiguous on real CPUs (Xen intercepts it always for that reason). */
+		e->reason = EXIT_EXCEPTION;
+		e->exc.vector = 1;
+		e->exc.icebp = true;
 		break;
 	case SVM_EXIT_TASK_SWITCH:
 		svm_decode_task_switch(v);
@@ -325,11 +342,16 @@ void svm_inject_event(struct vcpu *v, const struct vcpu_event *ev)
 		to_svm(v)->awaiting_iret = false;
 		svm_set_intercept_misc1(to_svm(v), SVM_INTERCEPT_IRET, true);
 		break;
-	case EVENT_ICEBP:
 	case EVENT_SOFT_INT:
 		/* Soft interrupts push the next RIP: step over INTn first (no NRIPS needed for that). */
 		info |= SVM_EVTINJ_TYPE_SOFT;
 		svm_skip_instruction(v);
+		break;
+	case EVENT_ICEBP:
+		/* INT1's #DB is a trap after the instruction, without the gate DPL check of a software interrupt
+		 * (which SVM's type 4 would make): step over it, then deliver #DB as an exception. */
+		svm_skip_instruction(v);
+		info |= SVM_EVTINJ_TYPE_EXEPT;
 		break;
 	default:
 		info |= SVM_EVTINJ_TYPE_EXEPT;

@@ -74,6 +74,12 @@ static void vmcb_dirty(struct svm_vcpu *s, u32 bits)
 	s->vmcb->control.clean &= ~bits;
 }
 
+/* A private VM on a CPU without DecodeAssists: its MOV to CR could only be decoded from its private code. */
+static bool private_without_decode(const struct vcpu *v)
+{
+	return v->vm->private_mem && !svm_caps.decode_assists;
+}
+
 int svm_vcpu_create(struct vcpu *v)
 {
 	struct svm_vcpu *s = kzalloc(sizeof(*s));
@@ -109,7 +115,8 @@ int svm_vcpu_create(struct vcpu *v)
 	c->intercept_misc2 = SVM_INTERCEPT_VMRUN | SVM_INTERCEPT_VMMCALL | SVM_INTERCEPT_VMLOAD |
 			     SVM_INTERCEPT_VMSAVE | SVM_INTERCEPT_STGI | SVM_INTERCEPT_CLGI | SVM_INTERCEPT_SKINIT |
 			     SVM_INTERCEPT_MONITOR | SVM_INTERCEPT_MWAIT | SVM_INTERCEPT_MWAIT_COND |
-			     SVM_INTERCEPT_XSETBV | SVM_INTERCEPT_RDPRU | SVM_INTERCEPT_WBINVD;
+			     SVM_INTERCEPT_XSETBV | SVM_INTERCEPT_RDPRU | SVM_INTERCEPT_WBINVD |
+			     SVM_INTERCEPT_ICEBP; /* INT1: svm_run.c says why */
 	c->intercept_misc3 = SVM_INTERCEPT_INVLPGB | SVM_INTERCEPT_INVLPGB_ILLEGAL | SVM_INTERCEPT_MCOMMIT |
 			     SVM_INTERCEPT_TLBSYNC;
 	c->iopm_base_pa = s->iopm_pa;
@@ -123,6 +130,10 @@ int svm_vcpu_create(struct vcpu *v)
 	if (v->vm->mmu.shadow.enabled)
 		svm_shadow_init(s);
 	c->intercept_cr |= BIT(16 + 8); /* MOV to CR8: the vLAPIC's TPR (svm_run.c: sync_v_tpr) */
+	/* A private VM's MOV to CR could only be decoded from its private code without DecodeAssists: the writes
+	 * stay in the guest, and CR4 bits its CPUID hides are not refused (vm/private.c says so). */
+	if (private_without_decode(v))
+		c->intercept_cr = 0;
 	c->clean = 0;
 	s->vmcb->save.g_pat = 0x0007040600070406ULL;
 	s->vmcb->save.dr6 = 0xffff0ff0;
@@ -280,6 +291,30 @@ void svm_set_rip(struct vcpu *v, u64 rip)
 	to_svm(v)->vmcb->save.rip = rip;
 }
 
+/* DR6 and DR7 are in the VMCB's save area; DR0-DR3 are not switched by VMRUN or #VMEXIT and stay the guest's in the
+ * CPU (APM Vol. 2 15.5.1, 15.6). */
+u64 svm_get_dr(struct vcpu *v, int dr)
+{
+	struct vmcb_save *sv = &to_svm(v)->vmcb->save;
+
+	return dr == 7 ? sv->dr7 : dr == 6 ? sv->dr6 : read_dr(dr);
+}
+
+void svm_set_dr(struct vcpu *v, int dr, u64 val)
+{
+	struct vmcb *vmcb = to_svm(v)->vmcb;
+
+	if (dr == 6 || dr == 7) {
+		if (dr == 6)
+			vmcb->save.dr6 = val;
+		else
+			vmcb->save.dr7 = val;
+		vmcb->control.clean &= ~VMCB_CLEAN_DR;
+		return;
+	}
+	write_dr(dr, val);
+}
+
 u64 svm_get_rflags(struct vcpu *v)
 {
 	return to_svm(v)->vmcb->save.rflags;
@@ -313,10 +348,10 @@ u64 svm_get_efer(struct vcpu *v)
  * checks them. Without LME the MOV takes 32 bits and the rules left (NW without CD, PG without PE) are ones every
  * CPU checks; those writes stay in the guest, as legacy kernels toggle CR0.TS and paging modes there.
  */
-static void npt_sync_cr0_intercept(struct svm_vcpu *s)
+static void npt_sync_cr0_intercept(struct vcpu *v, struct svm_vcpu *s)
 {
 	struct vmcb_control *c = &s->vmcb->control;
-	u32 want = (s->vmcb->save.efer & EFER_LME) ? BIT(16 + 0) : 0;
+	u32 want = (s->vmcb->save.efer & EFER_LME) && !private_without_decode(v) ? BIT(16 + 0) : 0;
 
 	if ((c->intercept_cr & BIT(16 + 0)) != want) {
 		c->intercept_cr ^= BIT(16 + 0);
@@ -343,7 +378,7 @@ int svm_set_efer(struct vcpu *v, u64 efer)
 	/* LMA is the CPU's to set: keep the current value. */
 	s->vmcb->save.efer = (efer & ~(u64)EFER_LMA) | (cur & EFER_LMA) | EFER_SVME;
 	vmcb_dirty(s, VMCB_CLEAN_CR);
-	npt_sync_cr0_intercept(s);
+	npt_sync_cr0_intercept(v, s);
 	return 0;
 }
 

@@ -44,6 +44,22 @@ int vmx_get_cpl(struct vcpu *v)
 	return (vmcs_read32(GUEST_SS_AR_BYTES) >> 5) & 3;
 }
 
+/* DR7 travels in the VMCS (the "load/save debug controls" entry and exit controls); DR0-DR3 and DR6 are not
+ * switched by VMX transitions (SDM Vol. 3C 26.3.2.1, 27.3.1: only DR7 is loaded and saved) and stay the guest's in
+ * the CPU. */
+u64 vmx_get_dr(struct vcpu *v, int dr)
+{
+	return dr == 7 ? vmcs_read(GUEST_DR7) : read_dr(dr);
+}
+
+void vmx_set_dr(struct vcpu *v, int dr, u64 val)
+{
+	if (dr == 7)
+		vmcs_write(GUEST_DR7, val);
+	else
+		write_dr(dr, val);
+}
+
 void vmx_skip_instruction(struct vcpu *v)
 {
 	vmcs_write(GUEST_RIP, vmcs_read(GUEST_RIP) + v->exit.insn_len);

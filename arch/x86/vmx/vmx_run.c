@@ -118,9 +118,15 @@ static enum exit_reason exception_or_nmi(struct vcpu *v)
 	v->exit.exc.icebp = (info & (7u << 8)) == INTR_TYPE_PRIV_SW_EXCEPTION;
 	v->exit.exc.soft = (info & (7u << 8)) == INTR_TYPE_SOFT_EXCEPTION;
 	if (v->exit.exc.vector == 1 && !v->exit.exc.icebp) {
-		/* An intercepted #DB leaves DR6 alone and reports its bits in the qualification (SDM 27.2.1). */
-		u64 dr6 = 0xffff0ff0ULL | (v->exit.hw_qual & 0x600f);
-		__asm__ __volatile__("mov %0, %%dr6" ::"r"(dr6));
+		/* An intercepted #DB leaves DR6 and DR7 alone and reports B0-B3, BD and BS in the qualification (SDM
+		 * Vol. 3C 27.2.1, exit qualification for debug exceptions): vm/debug.c updates them as delivery would. */
+		v->exit.exc.db_payload = v->exit.hw_qual & 0x600f;
+		/* With TF set in an STI or MOV-SS shadow, VM entry requires a pending single-step (BS) in the pending
+		 * debug exceptions (SDM Vol. 3C 26.3.1.5, guest non-register state), which the CPU sets at every exit
+		 * but one for a #DB it intercepted: set it, as KVM does. */
+		if ((vmcs_read(GUEST_RFLAGS) & RFLAGS_TF) &&
+		    (vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & (GUEST_INTR_STI | GUEST_INTR_MOV_SS)))
+			vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | BIT(14));
 	}
 	return EXIT_EXCEPTION;
 }

@@ -15,7 +15,8 @@
 #define TS_SEL_USER 0x58
 #define TS_SEL_GATE 0x60 /* a task gate in the GDT, to TSS A */
 #define TS_SEL_PAE  0x68 /* the TSS of the task with its own PAE page tables */
-#define TS_GDT_N    14
+#define TS_SEL_TRAP 0x70 /* a TSS with its T (debug trap) bit set */
+#define TS_GDT_N    15
 #define TS_BAD_SEL  0x1f8 /* past the GDT limit */
 
 /* Task A's snapshot, one per way of entering it (phase): JMP, CALL, CALL through the gate. */
@@ -66,7 +67,13 @@
 #define R_PAE_CR3    22 /* CR3 in the PAE task */
 #define R_PAE_VAL    23 /* what it read through the mapping only its tables have */
 #define R_PAE_BACK   24 /* CR3 in the main task after it came back */
-#define R_N	     28
+#define R_DB_COUNT   25 /* #DBs taken (the trap task's IDT gate 1) */
+#define R_DB_EIP     26 /* the first one's EIP */
+#define R_DB_DR6     27 /* DR6 in its handler */
+#define R_DB_RAN     28 /* how often the trap task had run its first instruction at that #DB */
+#define R_TRAP_RAN   29
+#define R_TRAP_DR7   30 /* DR7 in the main task after the switches to and from the trap task */
+#define R_N	     32
 
 #ifndef __ASSEMBLY__
 #include "guest.h"
@@ -75,9 +82,10 @@ extern u32 ts_snap[PH_N][SN_N];
 extern u32 ts_back[PH_N][BK_N];
 extern u64 ts_gdt[TS_GDT_N], ts_idt[32], ts_gate13[3];
 extern u8 ts_tss_main[0x68], ts_tss_a[0x68], ts_tss_nmi[0x68], ts_tss_df[0x68], ts_tss_gp[0x68], ts_tss_user[0x68],
-    ts_tss_pae[0x68];
+    ts_tss_pae[0x68], ts_tss_trap[0x68];
 extern u32 ts_pae_cr3, ts_marker;
 extern char ts_task_a[], ts_task_nmi[], ts_task_df[], ts_task_gp[], ts_task_user[], ts_task_pae[], ts_fatal_stubs[];
+extern char ts_task_trap[], ts_db_handler[];
 extern char ts_jmp_ret[], ts_call_ret[], ts_gate_ret[], ts_df_fault[], ts_user_invd[];
 void ts_run32(void);
 #endif

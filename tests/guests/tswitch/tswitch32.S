@@ -157,7 +157,24 @@ df_resume:
 	andl $~CR0_PG, %eax
 	movl %eax, %cr0
 	clts
+
+	/* A TSS with its T bit: #DB with DR6.BT before the new task's first instruction; and DR7's local enables
+	 * (L0, L1, LE set here; G1, GE too, which stay) cleared by the switch. The breakpoints are at address 0,
+	 * executed never. */
 	movl $8, RES(R_PHASE)
+	xorl %eax, %eax
+	movl %eax, %dr0
+	movl %eax, %dr1
+	movl %eax, %dr6
+	movl $0x70d, %eax
+	movl %eax, %dr7
+	lcall $TS_SEL_TRAP, $0
+	movl %dr7, %eax
+	movl %eax, RES(R_TRAP_DR7)
+	movl $0x400, %eax
+	movl %eax, %dr7
+	clts
+	movl $9, RES(R_PHASE)
 
 leave32:
 	cli
@@ -310,6 +327,28 @@ ts_task_pae:
 	movl %eax, RES(R_PAE_VAL)
 	ljmp $TS_SEL_MAIN, $0
 	jmp ts_task_pae
+
+/* The T-bit task, and its #DB handler (IDT vector 1, an interrupt gate). */
+	.globl ts_task_trap
+ts_task_trap:
+	incl RES(R_TRAP_RAN)
+	iret
+	jmp ts_task_trap
+
+	.globl ts_db_handler
+ts_db_handler:
+	pushl %eax
+	incl RES(R_DB_COUNT)
+	cmpl $1, RES(R_DB_COUNT)
+	jne 1f
+	movl 4(%esp), %eax
+	movl %eax, RES(R_DB_EIP)
+	movl %dr6, %eax
+	movl %eax, RES(R_DB_DR6)
+	movl RES(R_TRAP_RAN), %eax
+	movl %eax, RES(R_DB_RAN)
+1:	popl %eax
+	iret
 
 /* Unexpected exceptions (interrupt gates, in whatever task): record the vector and leave. */
 	.globl ts_fatal_stubs
