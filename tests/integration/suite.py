@@ -197,8 +197,8 @@ CASES += [
 # refusals (matched loosely: a line of its own, not the guest's, saying "private" and "refus..."), and the secret line
 # the guest tries to print from private memory never appears. A #VE the guest leaves unread ends its VM. Beside them
 # the same guest on an ordinary VM (HC_MAP_GPA is -EPERM there, HC_MMIO works) and hello run unaffected.
-# Private VMs need a CPU that reports intercepted instructions (VMX, or SVM with NRIPS and DecodeAssists: neither QEMU's
-# SVM nor Bochs zambezi has DecodeAssists) and TDP: QEMU SVM and Penryn refuse private=on, and run the rest.
+# On VMX with EPT (Bochs Skylake), SVM with NPT and neither NRIPS nor DecodeAssists (QEMU), and SVM with NRIPS (Bochs
+# zambezi); Penryn, without EPT, refuses private=on and runs the rest.
 PRIVATE_PHASES = ("cpuid", "alias", "leak", "convert", "privgpa", "sharedgpa", "mmio", "churn", "badinput")
 PRIVATE_MODULES = [(GUEST + "private.elf", "vm=privmem mem=32M private=on"),
                    (GUEST + "private.elf", 'vm=privord mem=16M cmdline="ordinary"'),
@@ -233,9 +233,10 @@ PRIVATE_REFUSED_FORBID = GUEST_NEVER + [r"^\[(privmem|privunread)\] TEST"]
 CASES += [
     Case("bochs-vmx-private", "bochs", "corei7_skylake_x", megs=512, modules=PRIVATE_MODULES, expect=PRIVATE_EXPECT,
          forbid=PRIVATE_FORBID, timeout=900),
-    Case("qemu-svm-private", "qemu", "max", mem="512M", modules=PRIVATE_MODULES,
-         expect=private_refused("a CPU that reports intercepted instructions"),
-         forbid=PRIVATE_REFUSED_FORBID, timeout=120),
+    Case("qemu-svm-private", "qemu", "max", mem="512M", modules=PRIVATE_MODULES, expect=PRIVATE_EXPECT,
+         forbid=PRIVATE_FORBID, timeout=120),
+    Case("bochs-svm-private", "bochs", "zambezi", megs=512, modules=PRIVATE_MODULES, expect=PRIVATE_EXPECT,
+         forbid=PRIVATE_FORBID, timeout=900),
     Case("bochs-penryn-private", "bochs", "core2_penryn_t9600", megs=256, modules=PRIVATE_MODULES,
          expect=private_refused("TDP"), forbid=PRIVATE_REFUSED_FORBID, timeout=900),
 ]
