@@ -16,6 +16,7 @@
  *   mmio      a plain load of the xAPIC version register: #VE MMIO, done by HC_MMIO; HC_MMIO writes; bad HC_MMIO
  *   churn     8 pages converted back and forth 3 times: zero after each conversion, neighbours and the image intact,
  *             the direct-map hooks counted
+ *   mixed     a conversion to the kind a page has keeps it as it is; a range of both kinds changes only the others
  *   badinput  HC_MAP_GPA with a misaligned gpa, zero or odd length, beyond RAM, across its end, MMIO: refused,
  *             nothing changed kind
  * cmdline: `ordinary` (not a private VM: HC_MAP_GPA is -EPERM, MMIO is emulated, HC_MMIO works; private/ordinary.c);
@@ -50,6 +51,8 @@ void pass(void)
 #define PG_SHARED    1 /* alias, then shared for the rest of the run (leak) */
 #define PG_PRIV	     2 /* private for the whole run (leak) */
 #define PG_BAD	     3 /* badinput */
+#define PG_MIX	     4 /* mixed: this page and the next */
+#define SLOT_LAST    6 /* badinput: the alias of the last page of RAM */
 #define PG_CHURN     8 /* churn: CHURN_N pages, with a private neighbour on either side */
 #define CHURN_N	     8
 #define CHURN_ROUNDS 3
@@ -328,6 +331,34 @@ static void phase_churn(void)
 	pass();
 }
 
+/* A conversion to the kind a page already has leaves it as it is, content and all, and a range of both kinds converts
+ * only the pages that change (KVM's memory attributes and TDX's MapGPA likewise): zeroing is the price of a page
+ * changing hands, not of asking. */
+static void phase_mixed(void)
+{
+	phase = "mixed";
+	u64 a = page(PG_MIX), b = page(PG_MIX + 1), va = alias_map(PG_MIX, a), vb = alias_map(PG_MIX + 1, b);
+	s64 o;
+
+	ve_arm(VE_UNEXPECTED);
+	want_map("a private page to private", a, PAGE_SIZE, 0);
+	if ((o = check_fill(a, a, 0)) >= 0)
+		fail("a private page converted to private lost its contents at 0x%lx", o);
+	want_map("the first page to shared", a | shared, PAGE_SIZE, 0);
+	want_zero("the first page made shared", va);
+	fill(va, 5);
+	want_map("both pages (shared, private) to shared", a | shared, 2 * PAGE_SIZE, 0);
+	if ((o = check_fill(va, va, 5)) >= 0)
+		fail("a shared page converted to shared lost its contents at 0x%lx", o);
+	want_zero("the private page of the range made shared", vb);
+	fill(vb, 5);
+	want_map("both pages back to private", a, 2 * PAGE_SIZE, 0);
+	want_zero("the first page made private", a);
+	want_zero("the second page made private", b);
+	want_no_ve("conversions to the kind a page has");
+	pass();
+}
+
 static void phase_badinput(void)
 {
 	phase = "badinput";
@@ -366,7 +397,7 @@ static void phase_badinput(void)
 		VE_ACCESS_READ, 0);
 	if (last_free) {
 		ve_arm(VE_SKIP);
-		load8(alias_map(PG_BAD + 1, top - PAGE_SIZE), &v);
+		load8(alias_map(SLOT_LAST, top - PAGE_SIZE), &v);
 		want_ve("the alias of the last page of RAM after a refused conversion", VE_REASON_SHARED_GPA_PRIVATE,
 			(top - PAGE_SIZE) | shared, VE_ACCESS_READ, 0);
 	}
@@ -395,6 +426,7 @@ int test_main(void)
 	phase_sharedgpa();
 	phase_mmio(page(PG_PRIV));
 	phase_churn();
+	phase_mixed();
 	phase_badinput();
 	/* Every #VE the guest took is one the hypervisor counted, and none went missing. */
 	u64 counted = stat_read(VM_STAT_PRIVATE_VE);

@@ -199,7 +199,8 @@ CASES += [
 # the same guest on an ordinary VM (HC_MAP_GPA is -EPERM there, HC_MMIO works) and hello run unaffected.
 # On VMX with EPT (Bochs Skylake), SVM with NPT and neither NRIPS nor DecodeAssists (QEMU), and SVM with NRIPS (Bochs
 # zambezi); Penryn, without EPT, refuses private=on and runs the rest.
-PRIVATE_PHASES = ("cpuid", "alias", "leak", "convert", "privgpa", "sharedgpa", "mmio", "churn", "badinput")
+PRIVATE_PHASES = ("cpuid", "alias", "leak", "convert", "privgpa", "sharedgpa", "mmio", "churn", "mixed",
+                  "badinput")
 PRIVATE_MODULES = [(GUEST + "private.elf", "vm=privmem mem=32M private=on"),
                    (GUEST + "private.elf", 'vm=privord mem=16M cmdline="ordinary"'),
                    (GUEST + "hello.elf", "vm=privnext mem=16M"),
