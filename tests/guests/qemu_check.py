@@ -50,6 +50,8 @@ def cases(out):
              exit_code=3, forbid=[r"PASS"]),
         case("hugepages", "hugepages", [r"^hugepages: region 0x", r"^TEST hugepages SKIP no test device$"]),
         case("protect", "protect", [r"^TEST protect SKIP no test device"], forbid=[r"TEST protect_"]),
+        case("private", "private", [r"^TEST private_cpuid FAIL not a private VM: CPUID 0x40000001 EAX = 0x0"],
+             exit_code=3, forbid=[r"PASS"]),
         case("mmio", "mmio", [r"^mmio: 42 accesses at 0xc0000000, 0 not zeros$",
                               r"^mmio: MMIO_EXITS not checked: no test device$", r"^TEST mmio PASS$"],
              append="unbacked=zero"),
