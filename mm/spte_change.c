@@ -84,6 +84,18 @@ void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, co
 	BUG_ON(level < 1 || level > PT_MAX_LEVELS || spte_is_frozen(old) || spte_is_frozen(new));
 	if (old == new)
 		return;
+	/* A fresh install into a hole or over an MMIO SPTE, the fault path's usual change: no TLB can hold what was
+	 * there, no dirty state, leaf or table goes, and no frame moves, so of the steps below only the telling of
+	 * what was added remains (the same calls, in the same order). */
+	if (!was_present) {
+		if (is_leaf && eng->leaf_changed)
+			eng->leaf_changed(mmu, gfn, sptep, 0, new, level);
+		if (mmu->ops->spte_changed)
+			mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
+		if (is_present && !is_leaf && eng->table_linked)
+			eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
+		return;
+	}
 	/* The read side only adds (mm/mmu.h): nothing it does unlinks a table or owes a flush, which is why its
 	 * walkers need no grace period and its changes no flush before the unlock. */
 	BUG_ON(((was_present && !was_leaf) || change_needs_flush(fmt, old, new, level)) &&
