@@ -43,7 +43,8 @@ static void __tdp_mmio_sweep(struct mmu *mmu)
 
 /* Walk towards gfn down to `level`, linking a new table at every hole and splitting every huge leaf on the way; the
  * walker ends on the entry at `level`. -EAGAIN when it met a frozen entry. */
-static int __tdp_walk_to_level(struct mmu *mmu, struct mmu_root *root, struct pt_iter *iter, gfn_t gfn, int level)
+static int __tdp_walk_to_level(struct mmu *mmu, struct mmu_root *root, struct pt_iter *iter, gfn_t gfn, int level,
+			       struct frame_cache *tables)
 {
 	assert_rw_held(&mmu->lock);
 	for_each_tdp_pte(*iter, mmu, root, gfn, gfn + 1) {
@@ -65,12 +66,15 @@ again:
 				return r;
 			continue;
 		}
-		table = frame_alloc(0);
+		table = tables ? frame_cache_alloc(tables) : frame_alloc(0);
 		if (table == INVALID_HPA)
 			return -ENOMEM;
 		if (__tdp_set_spte_atomic(mmu, iter, make_table_spte(mmu->fmt, table))) {
-			/* Another fault linked something here first; this table was never visible. */
-			frame_free(table, 0);
+			/* Another fault linked something here first; this table was never visible, and is still zero. */
+			if (tables)
+				frame_cache_put_unused(tables, table);
+			else
+				frame_free(table, 0);
 			mmu_stat_inc(mmu, fault_races);
 			mmu_stat_inc(mmu, tables_raced);
 			goto again;
@@ -80,7 +84,7 @@ again:
 	BUG(); /* every walk reaches level 1 */
 }
 
-static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn)
+static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, struct frame_cache *tables)
 {
 	u64 gen = READ_ONCE(mmu->slots.generation);
 	struct pt_iter iter;
@@ -90,7 +94,7 @@ static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn)
 	mmu_stat_inc(mmu, mmio_faults);
 	if (!mmu->fmt->mmio_value)
 		return MMU_FAULT_MMIO; /* the format cannot cache MMIO: every access exits as a fault */
-	r = __tdp_walk_to_level(mmu, root, &iter, gfn, 1);
+	r = __tdp_walk_to_level(mmu, root, &iter, gfn, 1, tables);
 	while (!r) {
 		if (spte_is_frozen(iter.old_spte))
 			return -EAGAIN;
@@ -165,7 +169,7 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
 	new_spte = __tdp_make_ram_leaf(mmu, f->slot, f->gfn & ~(pt_level_pages(level) - 1), level, f->mmu_writable);
 	refused = (f->access & SPTE_ACC_WRITE) && !(new_spte & mmu->fmt->writable);
-	r = __tdp_walk_to_level(mmu, root, &iter, f->gfn, level);
+	r = __tdp_walk_to_level(mmu, root, &iter, f->gfn, level, f->tables);
 	if (r)
 		return r;
 	f->mapped_level = level;
@@ -187,7 +191,7 @@ int __tdp_page_fault(struct mmu *mmu, struct mmu_root *root, struct mmu_fault *f
 			return MMU_FAULT_NEED_EXCLUSIVE;
 		__tdp_mmio_sweep(mmu);
 	}
-	r = f->slot ? __tdp_map_ram(mmu, root, f) : __tdp_map_mmio(mmu, root, f->gfn);
+	r = f->slot ? __tdp_map_ram(mmu, root, f) : __tdp_map_mmio(mmu, root, f->gfn, f->tables);
 	if (r == -EAGAIN) {
 		mmu_stat_inc(mmu, frozen_backoffs);
 		r = MMU_FAULT_RETRY;
