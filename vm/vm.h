@@ -64,6 +64,8 @@ enum vm_stat {
 	VM_STAT_TDP_SHARED_FAULTS,   /* of TDP_FAULTS, those run under the MMU lock held for read (in parallel) */
 	VM_STAT_TDP_FAULT_RACES,     /* compare-exchanges a fault lost to another vCPU's (mm/mmu.h) */
 	VM_STAT_TDP_FROZEN_BACKOFFS, /* faults that met a frozen SPTE and re-entered the guest */
+	VM_STAT_TDP_TABLES,          /* TDP page tables linked below the roots (faults and splits) */
+	VM_STAT_TDP_CACHE_ZEROED,    /* frames the vCPUs' table caches took and cleared, before the lock (mm/frame_cache.h) */
 	NR_VM_STATS
 };
 
