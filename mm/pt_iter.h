@@ -81,15 +81,25 @@ static inline void pt_iter_start(struct pt_iter *iter, const struct pt_format *f
  * the body may have just replaced it (a new table, a split, a zap), and the walk must follow what is linked now. */
 static inline bool pt_iter_try_step_down(struct pt_iter *iter)
 {
-	if (iter->level == iter->min_level)
+	int level = iter->level;
+	u64 e, *pt;
+
+	if (level == iter->min_level)
 		return false;
+	e = pt_iter_read_entry(iter->sptep);
+	iter->old_spte = e;
+	if (!pt_is_present(iter->fmt, e) || pt_is_leaf(iter->fmt, e, level))
+		return false;
+	/* The child's entries cover 512^(level - 2) pages each: its index and first gfn come from one shift. */
+	unsigned int shift = 9 * (level - 2);
+	gfn_t g = iter->next_last_level_gfn >> shift;
+
+	pt = pt_child_table(e);
+	iter->level = level - 1;
+	iter->pt_path[level - 2] = pt;
+	iter->gfn = g << shift;
+	iter->sptep = pt + (g & (PT_ENTRIES - 1));
 	iter->old_spte = pt_iter_read_entry(iter->sptep);
-	if (!pt_is_present(iter->fmt, iter->old_spte) || pt_is_leaf(iter->fmt, iter->old_spte, iter->level))
-		return false;
-	iter->level--;
-	iter->pt_path[iter->level - 1] = pt_child_table(iter->old_spte);
-	iter->gfn = pt_iter_round_gfn(iter->next_last_level_gfn, iter->level);
-	pt_iter_refresh_sptep(iter);
 	return true;
 }
 

@@ -53,10 +53,10 @@ static int __tdp_walk_to_level(struct mmu *mmu, struct mmu_root *root, struct pt
 again:
 		if (iter->level == level)
 			return 0;
+		if (spte_is_present(iter->old_spte) && !spte_is_leaf(iter->old_spte, iter->level))
+			continue; /* step down (the common case first: a frozen entry is not present) */
 		if (spte_is_frozen(iter->old_spte))
 			return -EAGAIN;
-		if (spte_is_present(iter->old_spte) && !spte_is_leaf(iter->old_spte, iter->level))
-			continue; /* step down */
 		if (spte_is_present(iter->old_spte)) {
 			/* A huge leaf above the level now allowed here (the levels were lowered after it was mapped). */
 			r = __tdp_split_huge_leaf(mmu, iter);
