@@ -103,6 +103,36 @@ static inline bool pt_iter_try_step_down(struct pt_iter *iter)
 	return true;
 }
 
+/*
+ * The start of a fault's walk: from the root towards `start`, straight down through present tables, until the entry
+ * at stop_level or the first entry that is not a present table (a hole, a leaf, a frozen entry: whatever the caller
+ * must look at). The walker is then exactly where pt_iter_start and that many pt_iter_next would have left it, but
+ * the entries on the way are not shown to the loop body, and the descent runs in registers, storing only the path:
+ * stepping down one visit at a time was most of a fault's cost. Everything after it is the ordinary walk.
+ */
+static inline void pt_iter_start_descend(struct pt_iter *iter, const struct pt_format *fmt, hpa_t root, int root_level,
+					 int min_level, gfn_t start, int stop_level)
+{
+	pt_iter_start(iter, fmt, root, root_level, min_level, start);
+	if (!iter->valid)
+		return;
+	u64 present = fmt->present, huge = fmt->huge, e = iter->old_spte, *sptep = iter->sptep;
+	int level = iter->level, stop = stop_level > min_level ? stop_level : min_level;
+
+	while (level > stop && (e & present) && !(e & huge)) { /* level > 1 here: a 4K entry is always a leaf */
+		u64 *pt = pt_child_table(e);
+
+		level--;
+		iter->pt_path[level - 1] = pt;
+		sptep = pt + ((start >> (9 * (level - 1))) & (PT_ENTRIES - 1));
+		e = pt_iter_read_entry(sptep);
+	}
+	iter->level = level;
+	iter->sptep = sptep;
+	iter->old_spte = e;
+	iter->gfn = pt_iter_round_gfn(start, level);
+}
+
 /* Sideways, else up and sideways; or the restart after a yield (pt_iter.c). */
 void pt_iter_next_slow(struct pt_iter *iter);
 
@@ -125,6 +155,12 @@ static inline void pt_iter_set_yielded(struct pt_iter *iter)
 /* Every entry overlapping [start, end) at levels root_level..min_level, in pre-order; nothing when start >= end. */
 #define for_each_pt_entry_min_level(iter, fmt, root, root_level, min_level, start, end)                               \
 	for (pt_iter_start(&(iter), fmt, root, root_level, min_level, start);                                         \
+	     (iter).valid && (iter).gfn < (end) && (start) < (end); pt_iter_next(&(iter)))
+
+/* The same, starting with pt_iter_start_descend: the entries above stop_level that lead down through present tables
+ * towards start are skipped, not visited. */
+#define for_each_pt_entry_descend(iter, fmt, root, root_level, min_level, start, end, stop_level)                    \
+	for (pt_iter_start_descend(&(iter), fmt, root, root_level, min_level, start, stop_level);                     \
 	     (iter).valid && (iter).gfn < (end) && (start) < (end); pt_iter_next(&(iter)))
 
 #define for_each_pt_entry(iter, fmt, root, root_level, start, end)                                                     \

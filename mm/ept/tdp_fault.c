@@ -47,7 +47,7 @@ static int __tdp_walk_to_level(struct mmu *mmu, struct mmu_root *root, struct pt
 			       struct frame_cache *tables)
 {
 	assert_rw_held(&mmu->lock);
-	for_each_tdp_pte(*iter, mmu, root, gfn, gfn + 1) {
+	for_each_tdp_pte_descend(*iter, mmu, root, gfn, gfn + 1, level) {
 		hpa_t table;
 		int r;
 again:
