@@ -164,7 +164,8 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	/* What write tracking decides is read under the lock (either side: tracking changes take it for write): an
 	 * add that ran before it has write-protected every SPTE, and one that runs after it will find the SPTE
 	 * installed here. */
-	f->max_level = level = MIN(f->backing_level, track_max_level(f->slot, f->gfn));
+	level = track_max_level(f->slot, f->gfn); /* once: MIN() would evaluate it twice */
+	level = MIN(f->backing_level, level);
 	f->max_level = level = MAX(1, MIN(level, mmu->tdp.max_huge_level));
 	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
 	new_spte = __tdp_make_ram_leaf(mmu, f->slot, f->gfn & ~(pt_level_pages(level) - 1), level, f->mmu_writable);
