@@ -55,7 +55,7 @@ struct mmu_stats {
 	u64 tables_allocated;       /* below the roots */
 	u64 shared_faults;          /* of `faults`, those run under the read lock */
 	u64 fault_races;            /* compare-exchanges a fault lost to another (it retried or found the work done) */
-	u64 tables_raced;           /* tables allocated by a fault that lost the race to link one, freed unlinked */
+	u64 tables_raced;           /* tables a fault allocated but lost the race to link: back to its vCPU's cache */
 	u64 frozen_backoffs;        /* faults that met a frozen entry and re-entered the guest */
 	/* The vCPUs' caches of zeroed table frames (mm/frame_cache.h), refilled before the lock. A cached frame is
 	 * the VM's memory as much as a linked table is: taken from the allocator at a refill, it goes back when its
