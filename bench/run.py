@@ -121,6 +121,9 @@ FAULT_ROWS = [
     ("4K MMIO, again", "benchfault", "mmio4k_again", "cached MMIO SPTE: straight to the emulator"),
     ("= 4K fault-in", "benchfault", ("mmio4k_first", "mmio4k_again"), "net cost of the TDP fault at 4K level"),
     ("= 4K table alloc", "benchfault", ("mmio4k_table", "mmio4k_first"), "net cost of allocating a 4K table"),
+    ("4K MMIO, refill", "benchfault", "mmio4k_refill", "as new table, over 16 regions holding a table-cache refill"),
+    ("= table zeroing", "benchfault", lambda res, scale: refill_per_frame(res, scale),
+     "per frame of a table-cache refill (allocate, clear 4 KiB; before the lock)"),
 ]
 # Aging: instructions per gfn of the region (HC_AGE net of its call), per 4K page touched, per access-tracking fault.
 AGE_ROWS = [
@@ -145,6 +148,7 @@ DELTA_ROWS = [
     ("benchfault", "mmio4k_table", "8 x new 2M of MMIO"),
     ("benchfault", "mmio4k_first", "64 x 4K MMIO first"),
     ("benchfault", "mmio4k_again", "64 x 4K MMIO again"),
+    ("benchfault", "mmio4k_refill", "16 x new 2M, refill"),
 ]
 # ours / KVM: (label, our guest, our spec, the peer's spec, what); specs as in the rows above.
 PEER_ROWS = [
@@ -163,7 +167,7 @@ PEER_ROWS = [
      "net: new table - first; KVM's cache refill excluded (its repeats)"),
 ]
 DELTA_KEYS = [("TDP_FAULTS", "faults"), ("TDP_MAPPED_4K", "4K"), ("TDP_MAPPED_2M", "2M"), ("TDP_MAPPED_1G", "1G"),
-              ("MMIO_EXITS", "mmio")]
+              ("MMIO_EXITS", "mmio"), ("TDP_TABLES", "tables"), ("TDP_CACHE_ZEROED", "zeroed")]
 
 
 def make_case(key, kw, vm_set, run, shift):
@@ -205,6 +209,18 @@ def parse(log):
         if d:
             g["delta"][d.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+) \+(\d+)", d.group(2))}
     return out
+
+
+def refill_per_frame(res, scale):
+    """What one frame of a table-cache refill costs (mm/frame_cache.h): the refill row less as many table rows,
+    over the frames the refill cleared (the TDP_CACHE_ZEROED delta)."""
+    g = res.get("benchfault", {})
+    try:
+        (tr, nr), (tt, nt) = g["total"]["mmio4k_refill"], g["total"]["mmio4k_table"]
+        zeroed = g["delta"]["mmio4k_refill"]["TDP_CACHE_ZEROED"]
+    except KeyError:
+        return None
+    return (tr - nr * tt / nt) / zeroed / scale if zeroed else None
 
 
 def per_op(res, guest, name, scale):
@@ -502,6 +518,8 @@ def main():
 
     def value(key, guest, spec):
         res = first[key]
+        if callable(spec):
+            return spec(res, scale[key])
         if isinstance(spec, tuple):
             x, y = (per_op(res, guest, s, scale[key]) for s in spec)
             return None if x is None or y is None else x - y
@@ -538,8 +556,9 @@ def main():
         print()
 
     if tdp_backends:
-        print("counter deltas over each timed loop: TDP faults / leaves mapped 4K / 2M / 1G / MMIO exits")
-        wd = 18  # "1000/1000/0/0/-" and a gap
+        print("counter deltas over each timed loop: TDP faults / leaves mapped 4K / 2M / 1G / MMIO exits / tables linked / "
+              "frames zeroed by table-cache refills")
+        wd = 22  # "1000/1000/0/0/-/-/-" and a gap
         print(f"{'phase':<{w0}}" + "".join(f"{b[1]:>{wd}}" for b in tdp_backends))
         for guest, phase, label in DELTA_ROWS:
             cells = []

@@ -19,12 +19,10 @@ struct percpu *percpu_bsp(void)
 	return &bsp_percpu;
 }
 
-/* Before percpu_load() runs on the BSP, %gs:0 reads whatever is there; the early GS base is 0, which maps nothing
- * in the final page tables, so the BSP's area is installed as the first thing kmain does. */
-unsigned int this_cpu_id(void)
-{
-	return this_cpu()->cpu_id;
-}
+/* this_cpu_id() (hv/platform.h) reads cpu_id straight through %gs. Before percpu_load() runs on the BSP, %gs reads
+ * whatever is there; the early GS base is 0, which maps nothing in the final page tables, so the BSP's area is
+ * installed as the first thing kmain does. */
+_Static_assert(__builtin_offsetof(struct percpu, cpu_id) == PERCPU_CPU_ID_OFFSET, "this_cpu_id reads %gs:8");
 
 void percpu_setup(struct percpu *p, u32 cpu_id, u32 apic_id)
 {

@@ -27,11 +27,6 @@ bool phys_range_mapped(hpa_t pa, u64 len)
 }
 
 
-void *phys_to_virt(hpa_t pa)
-{
-	return (void *)(pa + PHYS_MAP_BASE);
-}
-
 hpa_t virt_to_phys(const void *va)
 {
 	u64 v = (u64)va;

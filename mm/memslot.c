@@ -16,24 +16,6 @@
 
 static_assert(MAX_MEMSLOTS <= 32, "slot ids are bits of a u32");
 
-struct memslot *memslot_find(struct memslots *ms, gfn_t gfn)
-{
-	u32 lo = 0, hi = ms->n;
-
-	while (lo < hi) {
-		u32 mid = lo + (hi - lo) / 2;
-		struct memslot *s = &ms->slots[mid];
-
-		if (gfn < s->base_gfn)
-			hi = mid;
-		else if (gfn - s->base_gfn >= s->npages)
-			lo = mid + 1;
-		else
-			return s;
-	}
-	return NULL;
-}
-
 static inline bool slot_contains(const struct memslot *s, gfn_t start, u64 pages)
 {
 	return start >= s->base_gfn && start + pages <= s->base_gfn + s->npages;

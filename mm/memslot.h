@@ -57,8 +57,24 @@ struct memslots {
 	struct memslot slots[MAX_MEMSLOTS]; /* sorted by base_gfn */
 };
 
-/* The slot holding gfn, or NULL (binary search). */
-struct memslot *memslot_find(struct memslots *ms, gfn_t gfn);
+/* The slot holding gfn, or NULL (binary search). Inline: every TDP fault starts with it. */
+static inline struct memslot *memslot_find(struct memslots *ms, gfn_t gfn)
+{
+	u32 lo = 0, hi = ms->n;
+
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+		struct memslot *s = &ms->slots[mid];
+
+		if (gfn < s->base_gfn)
+			hi = mid;
+		else if (gfn - s->base_gfn >= s->npages)
+			lo = mid + 1;
+		else
+			return s;
+	}
+	return NULL;
+}
 
 static inline hpa_t memslot_gfn_to_hpa(const struct memslot *s, gfn_t gfn)
 {

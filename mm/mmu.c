@@ -152,6 +152,14 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 		if (r)
 			return r; /* a chunk reclaim gave back cannot be had again */
 	}
+	/* Zeroed frames for every table this walk may link, cleared now rather than under the lock (mm/frame_cache.h);
+	 * best effort: a fault that still runs short allocates under the lock, as before the cache. */
+	f->tables = &mv->tables;
+	u32 zeroed = frame_cache_topup(&mv->tables, TDP_ROOT_LEVEL - 1);
+	if (unlikely(zeroed)) {
+		mmu_stat_inc(mmu, table_cache_refills);
+		mmu_stat_add(mmu, table_cache_zeroed, zeroed);
+	}
 	/* Under the read lock, unless this VM keeps the old exclusive lock or the fault must sweep MMIO SPTEs first
 	 * (mm/ept/tdp_fault.c); a fault that finds it must unlink a table runs again under the write lock. */
 	bool shared = !mmu->exclusive_faults && !tdp_mmio_sweep_needed(mmu);

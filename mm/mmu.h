@@ -56,8 +56,14 @@ struct mmu_stats {
 	u64 tables_allocated;       /* below the roots */
 	u64 shared_faults;          /* of `faults`, those run under the read lock */
 	u64 fault_races;            /* compare-exchanges a fault lost to another (it retried or found the work done) */
-	u64 tables_raced;           /* tables allocated by a fault that lost the race to link one, freed unlinked */
+	u64 tables_raced;           /* tables a fault allocated but lost the race to link: back to its vCPU's cache */
 	u64 frozen_backoffs;        /* faults that met a frozen entry and re-entered the guest */
+	/* The vCPUs' caches of zeroed table frames (mm/frame_cache.h), refilled before the lock. A cached frame is
+	 * the VM's memory as much as a linked table is: taken from the allocator at a refill, it goes back when its
+	 * vCPU is torn down (mmu_vcpu_put_roots), or, once linked, with its table. */
+	u64 table_cache_refills;    /* refills (each clears up to FRAME_CACHE_CAPACITY frames) */
+	u64 table_cache_zeroed;     /* frames a refill took from the allocator and cleared */
+	u64 table_cache_freed;      /* frames given back from the caches at vCPU teardown */
 	u64 exclusive_retries;      /* faults under the read lock that needed the write lock (a collapse, a sweep) */
 	/* Write lock: */
 	u64 collapses;              /* tables replaced by a huge leaf */
@@ -82,6 +88,7 @@ struct mmu_stats {
 
 /* For the counters the read side shares. */
 #define mmu_stat_inc(mmu, field) __atomic_fetch_add(&(mmu)->stats.field, 1, __ATOMIC_RELAXED)
+#define mmu_stat_add(mmu, field, n) __atomic_fetch_add(&(mmu)->stats.field, (n), __ATOMIC_RELAXED)
 
 /* What the MMU needs from its owner (the VM). */
 struct mmu_ops {
@@ -193,6 +200,7 @@ struct mmu_fault {
 	u32 access;             /* SPTE_ACC_* */
 	gfn_t gfn;
 	struct memslot *slot;   /* NULL: not guest RAM (MMIO) */
+	struct frame_cache *tables; /* the faulting vCPU's zeroed frames for new tables, topped up before the lock */
 	int backing_level;      /* the largest leaf the backing allows (memslot_backing_level); 0 without a slot */
 	int max_level;          /* under the lock: MIN(backing, CPU, write tracking and disallow counts) */
 	bool host_writable;     /* the slot is writable */

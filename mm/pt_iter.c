@@ -21,64 +21,6 @@
 #include "mm/pt_iter.h"
 #include "hv/bug.h"
 
-/* Acquire: a table is filled before the entry pointing to it is published, and a walker that sees the entry must
- * see the filled table. */
-static inline u64 read_entry(const u64 *sptep)
-{
-	return __atomic_load_n(sptep, __ATOMIC_ACQUIRE);
-}
-
-static inline gfn_t round_gfn(gfn_t gfn, int level)
-{
-	return gfn & ~(pt_level_pages(level) - 1);
-}
-
-static void refresh_sptep(struct pt_iter *iter)
-{
-	iter->sptep = iter->pt_path[iter->level - 1] + pt_index(iter->gfn << PAGE_SHIFT, iter->level);
-	iter->old_spte = read_entry(iter->sptep);
-}
-
-void pt_iter_restart(struct pt_iter *iter)
-{
-	iter->yielded = false;
-	iter->yielded_gfn = iter->next_last_level_gfn;
-	iter->level = iter->root_level;
-	iter->valid = iter->next_last_level_gfn < pt_level_pages(iter->root_level + 1);
-	if (!iter->valid)
-		return;
-	iter->gfn = round_gfn(iter->next_last_level_gfn, iter->level);
-	refresh_sptep(iter);
-}
-
-void pt_iter_start(struct pt_iter *iter, const struct pt_format *fmt, hpa_t root, int root_level, int min_level,
-		    gfn_t start)
-{
-	BUG_ON(root_level < 1 || root_level > PT_MAX_LEVELS || min_level < 1 || min_level > root_level);
-	iter->fmt = fmt;
-	iter->root_level = root_level;
-	iter->min_level = min_level;
-	iter->pt_path[root_level - 1] = phys_to_virt(root);
-	iter->next_last_level_gfn = start;
-	pt_iter_restart(iter);
-}
-
-/* Into the table the current entry points to, at the entry covering next_last_level_gfn. The entry is read again:
- * the body may have just replaced it (a new table, a split, a zap), and the walk must follow what is linked now. */
-static bool try_step_down(struct pt_iter *iter)
-{
-	if (iter->level == iter->min_level)
-		return false;
-	iter->old_spte = read_entry(iter->sptep);
-	if (!pt_is_present(iter->fmt, iter->old_spte) || pt_is_leaf(iter->fmt, iter->old_spte, iter->level))
-		return false;
-	iter->level--;
-	iter->pt_path[iter->level - 1] = pt_child_table(iter->old_spte);
-	iter->gfn = round_gfn(iter->next_last_level_gfn, iter->level);
-	refresh_sptep(iter);
-	return true;
-}
-
 static bool try_step_side(struct pt_iter *iter)
 {
 	if (pt_index(iter->gfn << PAGE_SHIFT, iter->level) == PT_ENTRIES - 1)
@@ -86,7 +28,7 @@ static bool try_step_side(struct pt_iter *iter)
 	iter->gfn += pt_level_pages(iter->level);
 	iter->next_last_level_gfn = iter->gfn;
 	iter->sptep++;
-	iter->old_spte = read_entry(iter->sptep);
+	iter->old_spte = pt_iter_read_entry(iter->sptep);
 	return true;
 }
 
@@ -95,19 +37,17 @@ static bool try_step_up(struct pt_iter *iter)
 	if (iter->level == iter->root_level)
 		return false;
 	iter->level++;
-	iter->gfn = round_gfn(iter->gfn, iter->level);
-	refresh_sptep(iter);
+	iter->gfn = pt_iter_round_gfn(iter->gfn, iter->level);
+	pt_iter_refresh_sptep(iter);
 	return true;
 }
 
-void pt_iter_next(struct pt_iter *iter)
+void pt_iter_next_slow(struct pt_iter *iter)
 {
 	if (iter->yielded) {
 		pt_iter_restart(iter);
 		return;
 	}
-	if (try_step_down(iter))
-		return;
 	do {
 		if (try_step_side(iter))
 			return;

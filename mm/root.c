@@ -288,4 +288,5 @@ void mmu_vcpu_put_roots(struct mmu *mmu, struct mmu_vcpu *mv)
 	}
 	__mmu_flush_and_free(mmu);
 	write_unlock(&mmu->lock);
+	mmu_stat_add(mmu, table_cache_freed, frame_cache_free_all(&mv->tables));
 }

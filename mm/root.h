@@ -6,6 +6,7 @@
 #ifndef MM_ROOT_H
 #define MM_ROOT_H
 
+#include "mm/frame_cache.h"
 #include "hv/compiler.h"
 
 struct mmu;
@@ -111,6 +112,7 @@ struct mmu_vcpu {
 	u64 root_loads;         /* roots made current: from the cache, the MMU's list, or built */
 	u64 root_cache_hits;    /* of those, taken back from this vCPU's cache */
 	u64 obsolete_dropped;   /* obsolete roots this vCPU let go, current or cached */
+	struct frame_cache tables; /* zeroed frames for the tables this vCPU's faults link (mm/frame_cache.h) */
 };
 
 bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root);
@@ -129,7 +131,7 @@ int mmu_vcpu_load_root_pdptes(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t pgd, u
 /* Drop the obsolete roots this vCPU holds, current or cached; valid ones stay. True if current went (the caller
  * must load a root again before entering). */
 bool mmu_vcpu_free_obsolete_roots(struct mmu *mmu, struct mmu_vcpu *mv);
-/* Drop every root this vCPU holds (vCPU teardown). */
+/* Drop every root this vCPU holds, and give back the frames of its table cache (vCPU teardown). */
 void mmu_vcpu_put_roots(struct mmu *mmu, struct mmu_vcpu *mv);
 
 /* ---- for lockless walkers, inside a grace read section (mm/grace.h), without mmu->lock ---- */

@@ -74,16 +74,32 @@ void mmu_spte_harvest_dirty(struct mmu *mmu, const struct pt_format *fmt, gfn_t 
 	__atomic_fetch_add(&mmu->stats.dirty_harvested, 1, __ATOMIC_RELAXED);
 }
 
-void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt, gfn_t gfn,
-			       u64 *sptep, u64 old, u64 new, int level)
+/* The hook itself, for a caller that has asserted the lock: inlined into __mmu_set_spte_atomic, the fault path's one
+ * change, which then makes one call instead of two. */
+static inline __attribute__((always_inline)) void handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng,
+						const struct pt_format *fmt, gfn_t gfn, u64 *sptep, u64 old, u64 new,
+						int level)
 {
 	bool was_present = spte_is_present(old), is_present = spte_is_present(new);
 	bool was_leaf = was_present && spte_is_leaf(old, level), is_leaf = is_present && spte_is_leaf(new, level);
 
-	assert_rw_held(&mmu->lock);
 	BUG_ON(level < 1 || level > PT_MAX_LEVELS || spte_is_frozen(old) || spte_is_frozen(new));
 	if (old == new)
 		return;
+	/* A fresh install into a hole or over an MMIO SPTE, the fault path's usual change: no TLB can hold what was
+	 * there, no dirty state, leaf or table goes, and no frame moves, so of the steps below only the telling of
+	 * what was added remains (the same calls, in the same order). */
+	if (!was_present) {
+		if (is_leaf && eng->leaf_changed)
+			eng->leaf_changed(mmu, gfn, sptep, 0, new, level);
+		if (mmu->ops->spte_changed)
+			mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
+		if (level == TDP_ROOT_LEVEL && mmu->priv.enabled)
+			__mmu_private_top_changed(mmu, sptep, new);
+		if (is_present && !is_leaf && eng->table_linked)
+			eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
+		return;
+	}
 	/* The read side only adds (mm/mmu.h): nothing it does unlinks a table or owes a flush, which is why its
 	 * walkers need no grace period and its changes no flush before the unlock. */
 	BUG_ON(((was_present && !was_leaf) || change_needs_flush(fmt, old, new, level)) &&
@@ -118,6 +134,13 @@ void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, co
 	}
 }
 
+void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt, gfn_t gfn,
+			       u64 *sptep, u64 old, u64 new, int level)
+{
+	assert_rw_held(&mmu->lock);
+	handle_changed_spte(mmu, eng, fmt, gfn, sptep, old, new, level);
+}
+
 /*
  * Every write is an exchange, so the hook sees the value really replaced, including A/D bits the hardware set after
  * the walker read the entry (other vCPUs run in the guest while the lock is held) and what the lockless walkers
@@ -143,7 +166,7 @@ int __mmu_set_spte_atomic(struct mmu *mmu, const struct mmu_engine *eng, struct 
 	BUG_ON(spte_is_frozen(old));
 	if (!mmu_spte_try_cmpxchg(iter, new_spte))
 		return -EBUSY;
-	__mmu_handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, iter->sptep, old, new_spte, iter->level);
+	handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, iter->sptep, old, new_spte, iter->level);
 	return 0;
 }
 

@@ -125,6 +125,10 @@ u64 vm_stat(struct vm *vm, enum vm_stat s)
 		return __atomic_load_n(&vm->mmu.priv.stats.refused, __ATOMIC_RELAXED);
 	case VM_STAT_AGE_FLUSHES:
 		return __atomic_load_n(&vm->mmu.stats.age_flushes, __ATOMIC_RELAXED);
+	case VM_STAT_TDP_TABLES:
+		return __atomic_load_n(&vm->mmu.stats.tables_allocated, __ATOMIC_RELAXED);
+	case VM_STAT_TDP_CACHE_ZEROED:
+		return __atomic_load_n(&vm->mmu.stats.table_cache_zeroed, __ATOMIC_RELAXED);
 	default:
 		break;
 	}

@@ -69,6 +69,8 @@ enum vm_stat {
 	VM_STAT_PRIVATE_EXTERNAL_REMOVED, /* frames scrubbed and mapped back */
 	VM_STAT_PRIVATE_REFUSED,     /* hypervisor accesses to private pages refused */
 	VM_STAT_AGE_FLUSHES,         /* TLB flushes after aging passes (age_flush=on; mm/mmu.h) */
+	VM_STAT_TDP_TABLES,          /* TDP page tables linked below the roots (faults and splits) */
+	VM_STAT_TDP_CACHE_ZEROED,    /* frames the vCPUs' table caches took and cleared, before the lock (mm/frame_cache.h) */
 	NR_VM_STATS
 };
 

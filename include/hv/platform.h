@@ -9,8 +9,17 @@
 #define INVALID_HPA (~0ULL)
 #define INVALID_GPA (~0ULL)
 
-/* Direct map: every host frame is reachable at a fixed virtual offset. */
+/* Direct map: every host frame is reachable at a fixed virtual offset. Inline in the hypervisor, where every table
+ * walk step goes through it; host unit tests supply fake memory instead (tests/unit/fake_platform.c). */
+#ifdef HV_HOST_TEST
 void *phys_to_virt(hpa_t pa);
+#else
+#include "hv/layout.h"
+static inline void *phys_to_virt(hpa_t pa)
+{
+	return (void *)(pa + PHYS_MAP_BASE);
+}
+#endif
 hpa_t virt_to_phys(const void *va);
 /* Whether [pa, pa+len) is reachable through phys_to_virt; parsers of firmware tables check before they read. */
 bool phys_range_mapped(hpa_t pa, u64 len);
@@ -29,7 +38,20 @@ void *kmalloc(size_t size);
 void *kzalloc(size_t size);
 void kfree(void *p);
 
-/* Index of the executing CPU, 0..ncpus-1; lock assertions record it. */
+/* Index of the executing CPU, 0..ncpus-1; lock assertions record it. In the hypervisor one %gs-relative load of
+ * struct percpu.cpu_id (kernel/percpu.h asserts the offset): the MMU lock's assertions read it several times per
+ * fault, and a call each time was a tenth of the fault path. */
+#ifdef HV_HOST_TEST
 unsigned int this_cpu_id(void);
+#else
+#define PERCPU_CPU_ID_OFFSET 8
+static inline unsigned int this_cpu_id(void)
+{
+	unsigned int id;
+
+	__asm__ __volatile__("movl %%gs:%c1, %0" : "=r"(id) : "i"(PERCPU_CPU_ID_OFFSET));
+	return id;
+}
+#endif
 
 #endif

@@ -10,6 +10,11 @@
  *                 the existing table, then the emulated read
  *   mmio4k_again  the same pages read again: the cached MMIO SPTE exits straight to the emulator (EPT
  *                 misconfiguration, or #NPF with RSVD), no MMU work
+ *   mmio4k_refill as mmio4k_table over 16 further regions, a stretch that holds a refill of the vCPU's cache of
+ *                 zeroed table frames (mm/frame_cache.h): bench/run.py takes the zeroing cost per frame from it
+ * The table rows take their tables from that cache. So that mmio4k_table holds no refill, it starts right after
+ * one: fresh regions are read until the TDP_CACHE_ZEROED counter moves (the cache is then full), and the counter
+ * deltas prove it (TDP_TABLES +1 and TDP_CACHE_ZEROED +0 per operation).
  * Guest RAM is only ever mapped with 2M (or 1G) leaves today: nothing makes a RAM gfn 4K-only, so the MMIO SPTE,
  * a 4K leaf installed by the same fault path (walk, table allocation, SPTE change hook), is the only 4K fault-in a
  * guest can cause. With the test device, each phase prints its counter deltas (`bench: NAME: STAT +n ...`) and the
@@ -21,11 +26,18 @@
 
 const char test_name[] = "benchfault";
 
+/* Where the table-cache rows read, in 2M regions from the MMIO base (the table row uses regions 1 to 16). */
+#define SYNC_BASE (32 * SIZE_2M)
+#define SYNC_REGIONS 32
+#define REFILL_BASE (64 * SIZE_2M)
+#define REFILL_REGIONS 16
+
 static u32 failures;
 static bool counters;
 
 static const enum vm_stat stats[] = {VM_STAT_TDP_FAULTS,    VM_STAT_TDP_MAPPED_4K, VM_STAT_TDP_MAPPED_2M,
-				     VM_STAT_TDP_MAPPED_1G, VM_STAT_MMIO_EXITS,	   VM_STAT_EXITS};
+				     VM_STAT_TDP_MAPPED_1G, VM_STAT_MMIO_EXITS,	   VM_STAT_EXITS,
+				     VM_STAT_TDP_TABLES,    VM_STAT_TDP_CACHE_ZEROED};
 #define NSTATS ARRAY_SIZE(stats)
 
 static void snap(u64 *v)
@@ -107,11 +119,23 @@ static void bench_mmio(void)
 		test_fail("addr=0x%lx: want a 1G-aligned address in 3-4 GiB (the guest's uncached identity map)", base);
 	if (!pages || pages > 511 || !regions || regions > 16)
 		test_fail("pages=%lu regions=%lu: want 1-511 and 1-16", pages, regions);
-	if (mmap_overlaps(base, base + (regions + 2) * SIZE_2M))
+	if (mmap_overlaps(base, base + REFILL_BASE + (REFILL_REGIONS + 1) * SIZE_2M))
 		test_fail("0x%lx is inside the memory map: not unbacked", base);
 
 	/* Warm-up: the first read of the 1G region also allocates the 2M-level table; keep it out of the figures. */
 	bench_loop_mmio_read(base, 0, 1);
+
+	/* Start the table row right after a refill of the table cache, so that it holds none. */
+	if (counters) {
+		u64 z = stat_read(VM_STAT_TDP_CACHE_ZEROED), i;
+
+		for (i = 0; i < SYNC_REGIONS && stat_read(VM_STAT_TDP_CACHE_ZEROED) == z; i++)
+			bench_loop_mmio_read(base + SYNC_BASE + i * SIZE_2M, 0, 1);
+		if (i == SYNC_REGIONS) {
+			printf("bench: FAIL mmio: no table cache refill in %u new tables\n", SYNC_REGIONS);
+			failures++;
+		}
+	}
 
 	/* One read at the start of each fresh 2M region: each allocates a 4K-level table. */
 	snap(a);
@@ -119,6 +143,21 @@ static void bench_mmio(void)
 	snap(b);
 	report("mmio4k_table", t, regions, a, b);
 	expect("mmio4k_table", a, b, VM_STAT_TDP_FAULTS, regions);
+	expect("mmio4k_table", a, b, VM_STAT_TDP_TABLES, regions);
+	expect("mmio4k_table", a, b, VM_STAT_TDP_CACHE_ZEROED, 0);
+
+	/* The same over enough further regions to drain the cache below its minimum: a refill inside. */
+	if (counters) {
+		snap(a);
+		t = bench_loop_mmio_read(base + REFILL_BASE, SIZE_2M, REFILL_REGIONS);
+		snap(b);
+		report("mmio4k_refill", t, REFILL_REGIONS, a, b);
+		expect("mmio4k_refill", a, b, VM_STAT_TDP_TABLES, REFILL_REGIONS);
+		if (!delta(a, b, VM_STAT_TDP_CACHE_ZEROED)) {
+			printf("bench: FAIL mmio4k_refill: no table cache refill in %u new tables\n", REFILL_REGIONS);
+			failures++;
+		}
+	}
 
 	/* The other pages of region 1: one MMIO SPTE each, in the table that now exists. */
 	u64 r1 = base + SIZE_2M;

@@ -581,6 +581,28 @@ CASES += [
          timeout=600),
 ]
 
+# Issue 15 (tdpfast): TDP tables from the per-vCPU cache of zeroed frames (mm/frame_cache.h), refilled in batches
+# before the MMU lock: tablecache checks the counters of 48 table-linking faults; benchfault checks the same for its
+# timed table rows (none holds a refill, the refill row holds one), and its own fault and MMIO counts.
+TABLECACHE_MODULES = [(GUEST + "tablecache.elf", "vm=tablecache mem=64M"),
+                      (GUEST + "benchfault.elf", "vm=benchfault mem=128M")]
+
+
+def tablecache_expect(mmu):
+    return [r"^\[tablecache\] TEST tablecache PASS", r"^\[benchfault\] TEST benchfault PASS",
+            r"^\[tablecache\] tablecache: 48 tables linked, \d+ frames zeroed by [1-9]\d* refills",
+            rf"^vm tablecache: MMU: TDP \({mmu}\)", r"^hv: all VMs have ended"]
+
+
+CASES += [
+    Case("qemu-svm-tablecache", "qemu", "max", cmdline="loglevel=6 hv.panic=poweroff hv.cpus=1",
+         modules=TABLECACHE_MODULES, expect=tablecache_expect("NPT"),
+         forbid=GUEST_NEVER + [r"bench: FAIL", r"BENCH \S+ SKIP"], timeout=120),
+    Case("bochs-vmx-tablecache", "bochs", "corei7_skylake_x", cmdline="loglevel=6 hv.panic=poweroff hv.cpus=1",
+         modules=TABLECACHE_MODULES, expect=tablecache_expect("EPT"),
+         forbid=GUEST_NEVER + [r"bench: FAIL", r"BENCH \S+ SKIP"], timeout=600),
+]
+
 # The same under shadow paging (mm/shadow/sage.c: the rmap walk without the MMU lock): every leaf a 4K shadow leaf
 # with the CPU's A/D bits, one per page of the region in both VMs (pages=4k changes nothing there).
 CASES += [

@@ -44,6 +44,18 @@ static void check_not_private(u64 frames)
 }
 
 /* Refusals change nothing; once on, every gfn of RAM is private and nothing else is. */
+/* What a loader does before sealing: the hypervisor's writes to a private page are refused once the VM is private
+ * (mm/mmu_access.c), so the tests put their data in the frame the way the loader's write did, before any fault. */
+static int loader_write(gfn_t gfn, const void *p, size_t n)
+{
+	struct memslot *s = memslot_find(&fx.mmu.slots, gfn);
+	int r = s ? memslot_prepare(s, gfn, 1) : -EFAULT;
+
+	if (!r)
+		memcpy(phys_to_virt(ram_hpa(gfn)), p, n);
+	return r;
+}
+
 TEST(private_enable_refusals_and_initial_state)
 {
 	const struct mmu_external_ops no_set = { .remove_external_spte = pf_ext_ops.remove_external_spte };
@@ -136,7 +148,7 @@ TEST(private_fault_sets_external_under_the_frozen_entry)
 		hpa_t pframe = ram_hpa(P), sframe = ram_hpa(S);
 
 		/* The loader writes the image before the vCPUs run. */
-		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, priv_gpa(P), &marker, sizeof(marker)), 0);
+		CHECK_EQ(loader_write(P, &marker, sizeof(marker)), 0);
 		CHECK_EQ(pfault(priv_gpa(P) | 0x123, W), MMU_FAULT_FIXED);
 		CHECK_EQ(pf.nlog > 0, 1);
 		CHECK_EQ(pf_count(0, PF_SET, INVALID_HPA), 1);
@@ -352,7 +364,7 @@ TEST(private_convert_to_shared_zaps_only_the_mirror_leaf)
 		priv_setup(f);
 		hpa_t pframe = ram_hpa(P);
 
-		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, priv_gpa(P), &marker, sizeof(marker)), 0);
+		CHECK_EQ(loader_write(P, &marker, sizeof(marker)), 0);
 		CHECK_EQ(pfault(priv_gpa(P), W), MMU_FAULT_FIXED);
 		CHECK_EQ(pfault(priv_gpa(Q), W), MMU_FAULT_FIXED);
 		CHECK_EQ(mmu_private_convert(&fx.mmu, S, 1, true), 0);
@@ -385,7 +397,7 @@ TEST(private_convert_to_shared_zaps_only_the_mirror_leaf)
 		CHECK_EQ(pf_count(from, PF_SET, INVALID_HPA), 0);
 		/* A private page never mapped (its data only loaded) has no leaf and no hook, and is zeroed all the
 		 * same. */
-		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, priv_gpa(U), &marker, sizeof(marker)), 0);
+		CHECK_EQ(loader_write(U, &marker, sizeof(marker)), 0);
 		from = pf.nlog;
 		CHECK_EQ(mmu_private_convert(&fx.mmu, U, 1, true), 0);
 		CHECK(frame_is_zero(ram_hpa(U)));
@@ -447,7 +459,7 @@ TEST(private_convert_keeps_pages_of_the_target_kind)
 		/* A private mapped, B private unmapped with data, C shared mapped with data, D shared mapped with data,
 		 * E private mapped. */
 		CHECK_EQ(mmu_private_convert(&fx.mmu, C, 2, true), 0);
-		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, priv_gpa(B), &mb, sizeof(mb)), 0);
+		CHECK_EQ(loader_write(B, &mb, sizeof(mb)), 0);
 		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, priv_gpa(C), &mc, sizeof(mc)), 0);
 		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, priv_gpa(D), &md, sizeof(md)), 0);
 		CHECK_EQ(pfault(priv_gpa(A), W), MMU_FAULT_FIXED);
@@ -737,6 +749,38 @@ TEST(private_vm_refuses_reclaim)
 		CHECK_EQ(pf.nlog, from);
 		CHECK_EQ(mirror_leaf(P), leaf);
 		CHECK(!frame_readable(ram_hpa(P)));
+		priv_teardown();
+	}
+}
+
+/* The hypervisor's own accesses (device models, hypercalls, the emulator): refused for a private page through either
+ * view, before any byte moves; allowed for a shared page through either view. */
+TEST(private_hypervisor_access_refused_for_private_pages)
+{
+	const struct pt_format *f;
+	const u64 v = 0x1122334455667788ULL;
+	const gfn_t P = 0x42;
+	u64 got;
+
+	for_each_format(f) {
+		priv_setup(f);
+		CHECK_EQ(loader_write(P, &v, sizeof(v)), 0);
+		CHECK_EQ(mmu_read_gpa(&fx.mmu, priv_gpa(P), &got, sizeof(got)), -EACCES);
+		CHECK_EQ(mmu_read_gpa(&fx.mmu, priv_gpa(P) | (1ULL << fx.mmu.priv.shared_bit), &got, sizeof(got)),
+			 -EACCES);
+		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, priv_gpa(P), &v, sizeof(v)), -EACCES);
+		CHECK_EQ(mmu_cmpxchg_gpa(&fx.mmu, NULL, priv_gpa(P), v, 0, 8, NULL), -EACCES);
+		/* A read that starts on a shared page and ends on a private one moves nothing. */
+		CHECK_EQ(mmu_private_convert(&fx.mmu, P - 1, 1, true), 0);
+		got = 0xabababababababab;
+		CHECK_EQ(mmu_read_gpa(&fx.mmu, priv_gpa(P) - 4, &got, sizeof(got)), -EACCES);
+		CHECK_EQ(got, 0xabababababababab);
+		CHECK_EQ(fx.mmu.priv.stats.refused >= 5, 1);
+		/* Shared: through either view. */
+		CHECK_EQ(mmu_private_convert(&fx.mmu, P, 1, true), 0);
+		CHECK_EQ(mmu_write_gpa(&fx.mmu, NULL, priv_gpa(P) | (1ULL << fx.mmu.priv.shared_bit), &v, sizeof(v)), 0);
+		CHECK_EQ(mmu_read_gpa(&fx.mmu, priv_gpa(P), &got, sizeof(got)), 0);
+		CHECK_EQ(got, v);
 		priv_teardown();
 	}
 }

@@ -263,3 +263,50 @@ TEST(pt_iter_follows_entry_changed_by_body)
 	CHECK_EQ(level1, 2);
 	free_tree(root, PT_LEVELS);
 }
+
+/* pt_iter_start_descend leaves the walker exactly where pt_iter_start and as many pt_iter_next as there are present
+ * tables on the way (down to stop_level) would, and the walk then goes on as the plain one does: over trees with
+ * a hole, a 2M leaf or a 1G leaf on the way, and for every stop level. */
+TEST(pt_iter_descend_stops_where_the_plain_walk_would_and_goes_on_alike)
+{
+	hpa_t root = frame_alloc(0);
+	const gfn_t probes[] = { 0x1234, 0x40000 + 0x200 * 3 + 7, 0x80000 + 5, 0xc0000 + 0x1ff, 0x7ffffff };
+
+	map(root, 0x1000, 0x400, 1);       /* 4K leaves: tables down to level 1 */
+	map(root, 0x40000, 0x1000, 2);     /* 2M leaves in the second gigabyte */
+	map(root, 0x80000, 0x40000, 3);    /* a 1G leaf */
+	for (unsigned int p = 0; p < ARRAY_SIZE(probes); p++) {
+		for (int stop = 1; stop <= PT_LEVELS; stop++) {
+			struct pt_iter a, b;
+			gfn_t g = probes[p];
+
+			pt_iter_start(&a, host, root, PT_LEVELS, 1, g);
+			while (a.level > stop && pt_is_present(host, a.old_spte) && !pt_is_leaf(host, a.old_spte, a.level))
+				pt_iter_next(&a);
+			pt_iter_start_descend(&b, host, root, PT_LEVELS, 1, g, stop);
+			CHECK(b.valid && !b.yielded);
+			CHECK_EQ(b.level, a.level);
+			CHECK_EQ(b.gfn, a.gfn);
+			CHECK(b.sptep == a.sptep);
+			CHECK_EQ(b.old_spte, a.old_spte);
+			CHECK_EQ(b.next_last_level_gfn, a.next_last_level_gfn);
+			for (int l = b.level; l <= PT_LEVELS; l++)
+				CHECK(b.pt_path[l - 1] == a.pt_path[l - 1]);
+			/* And on: the same entries, in the same order, to the end of a 4 MiB range. */
+			for (int n = 0; n < 64 && a.valid; n++) {
+				pt_iter_next(&a);
+				pt_iter_next(&b);
+				CHECK_EQ(b.valid, a.valid);
+				CHECK_EQ(b.level, a.level);
+				CHECK_EQ(b.gfn, a.gfn);
+				CHECK_EQ(b.old_spte, a.old_spte);
+			}
+		}
+	}
+	/* min_level bounds it as it bounds the walk. */
+	struct pt_iter it;
+	pt_iter_start_descend(&it, host, root, PT_LEVELS, 2, 0x1234, 1);
+	CHECK_EQ(it.level, 2);
+	CHECK(!pt_is_leaf(host, it.old_spte, 2) && pt_is_present(host, it.old_spte));
+	free_tree(root, PT_LEVELS);
+}

@@ -227,6 +227,8 @@ enum vm_stat { /* = enum vm_stat in vm/vm.h: the order is the device's ABI */
 	       VM_STAT_PRIVATE_EXTERNAL_REMOVED, /* frames scrubbed and mapped back */
 	       VM_STAT_PRIVATE_REFUSED,     /* hypervisor accesses to private pages refused */
 	       VM_STAT_AGE_FLUSHES,         /* TLB flushes after aging passes (age_flush=on) */
+	       VM_STAT_TDP_TABLES,          /* TDP page tables linked below the roots */
+	       VM_STAT_TDP_CACHE_ZEROED,    /* frames the table caches took and cleared (each refill up to 16) */
 	       NR_VM_STATS
 };
 #define TESTDEV_INDEX	     0x5f0
