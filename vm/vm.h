@@ -7,6 +7,7 @@
 #include "hv/log.h"
 #include "hv/spinlock.h"
 #include "mm/mmu.h"
+#include "vm/emulate/dcache.h"
 #include "vm/exit.h"
 #include "vm/inbox.h"
 #include "vm/irq.h"
@@ -64,6 +65,8 @@ enum vm_stat {
 	VM_STAT_TDP_SHARED_FAULTS,   /* of TDP_FAULTS, those run under the MMU lock held for read (in parallel) */
 	VM_STAT_TDP_FAULT_RACES,     /* compare-exchanges a fault lost to another vCPU's (mm/mmu.h) */
 	VM_STAT_TDP_FROZEN_BACKOFFS, /* faults that met a frozen SPTE and re-entered the guest */
+	VM_STAT_EMU_CACHE_HITS,      /* MMIO exits emulated from the decode cache (vm/mmio_fast.c) */
+	VM_STAT_EMU_CACHE_STALE,     /* decode cache entries whose guard failed: the code or its translation changed */
 	NR_VM_STATS
 };
 
@@ -141,6 +144,9 @@ struct vcpu {
 	/* hv.stall only: its last exits (vm/stall.h). The vCPU's CPU only. */
 	struct vcpu_exit_trace exit_ring[VCPU_EXIT_RING];
 	u32 exit_ring_pos;
+	/* Instructions the MMIO exits decoded, each checked against guest memory before reuse (vm/mmio_fast.c). The
+	 * vCPU's CPU only. */
+	struct emu_dcache dcache;
 };
 
 /* Slots of vm->devices[]: each device model's private state. */

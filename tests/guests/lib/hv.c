@@ -85,7 +85,7 @@ const char *stat_name(enum vm_stat s)
 	    "IO_EXITS",	  "CPUID_EXITS", "MSR_EXITS",	   "HYPERCALLS",     "HLT_EXITS",      "INTR_INJECTED",
 	    "TDP_SPLITS", "TDP_ZAPPED",	 "TRACKED_WRITES", "PROTECT_LOGGED", "PROTECT_DENIED", "TDP_COLLAPSES",
 	    "AGED_LEAVES", "FAST_FAULTS", "ACCESS_TRACK_FAULTS", "TASK_SWITCHES", "TDP_SHARED_FAULTS",
-	    "TDP_FAULT_RACES", "TDP_FROZEN_BACKOFFS",
+	    "TDP_FAULT_RACES", "TDP_FROZEN_BACKOFFS", "EMU_CACHE_HITS", "EMU_CACHE_STALE",
 	};
 	_Static_assert(ARRAY_SIZE(names) == NR_VM_STATS, "a name for every counter");
 	return (unsigned)s < NR_VM_STATS ? names[s] : "?";

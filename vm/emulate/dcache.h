@@ -1,0 +1,70 @@
+/* A per-vCPU cache of decoded instructions, for exits that emulate the same instruction again and again (a driver's
+ * MMIO loop). An entry is found by everything the fetch and the decode depended on (RIP, CR3, CS, the mode and the
+ * paging controls: struct emu_dcache_key) and is used only after a guard re-reads what the fetch read: each guest
+ * paging entry of the code's translation and the instruction's bytes. Equal entries make the guest's walk come out
+ * the same, with no A/D bit left to set, and equal bytes decode the same: so a hit is exactly what a fresh fetch and
+ * decode would give, and nothing needs to invalidate an entry (a code or page-table write, by the guest, a device
+ * or the emulator, just makes the guard fail). Pure logic: guest memory comes through a callback. */
+#ifndef VM_EMULATE_DCACHE_H
+#define VM_EMULATE_DCACHE_H
+
+#include "vm/emulate/emulate.h"
+
+#define EMU_DCACHE_WAYS	  4
+#define EMU_DCACHE_LEVELS 5 /* paging entries in a chain: 5-level paging at most */
+
+/* What the fetch and decode of the instruction at RIP depended on, besides guest memory. */
+struct emu_dcache_key {
+	u64 rip;
+	u64 cr3;     /* the root of the fetch's walk (ignored bits and all: a different value is a different key) */
+	u64 cs_base; /* the fetch's linear address is CS.base + RIP outside 64-bit mode */
+	u32 cs_limit;
+	u32 flags; /* EMU_DKEY_* */
+};
+
+/* Key flags: the decode mode, the CPL (U/S and SMEP of the fetch) and the paging controls the fetch's walk reads. */
+#define EMU_DKEY_MODE(m) ((u32)(m) & 3) /* enum emu_mode */
+#define EMU_DKEY_CPL(c)	 (((u32)(c) & 3) << 2)
+#define EMU_DKEY_PG	 BIT(4)
+#define EMU_DKEY_PSE	 BIT(5)
+#define EMU_DKEY_SMEP	 BIT(6)
+#define EMU_DKEY_LMA	 BIT(7)
+#define EMU_DKEY_LA57	 BIT(8)
+#define EMU_DKEY_NXE	 BIT(9)
+#define EMU_DKEY_WP	 BIT(10)
+
+/* The guest paging entries the fetch's walk read, top level first, as they were once any A bit was set. */
+struct emu_dcache_chain {
+	u8 levels;   /* entries below; 0 with paging off */
+	u8 pte_size; /* 8, or 4 for 32-bit paging */
+	gpa_t pte_gpa[EMU_DCACHE_LEVELS];
+	u64 pte[EMU_DCACHE_LEVELS];
+	gpa_t code_gpa; /* where the instruction's first byte is; the bytes never cross a page */
+};
+
+struct emu_dcache_entry {
+	bool valid;
+	struct emu_dcache_key key;
+	struct emu_dcache_chain chain;
+	struct emu_insn insn; /* decoded: insn.len bytes in insn.bytes */
+};
+
+struct emu_dcache {
+	struct emu_dcache_entry e[EMU_DCACHE_WAYS];
+	u32 next; /* the way the next insertion of a new key replaces */
+};
+
+/* Read len bytes of guest RAM at gpa (len <= 15, within a page): 0, or a negative errno (not RAM). */
+typedef int (*emu_dcache_read_fn)(void *opaque, gpa_t gpa, void *buf, unsigned int len);
+
+/* The entry for key, or NULL; not yet checked against memory. */
+struct emu_dcache_entry *emu_dcache_lookup(struct emu_dcache *dc, const struct emu_dcache_key *key);
+/* The guard: whether every paging entry of the chain and the instruction's bytes still hold what they held. */
+bool emu_dcache_check(const struct emu_dcache_entry *e, emu_dcache_read_fn read, void *opaque);
+/* Remember insn (decoded, len > 0) for key, over the entry with the same key or the oldest one. */
+void emu_dcache_insert(struct emu_dcache *dc, const struct emu_dcache_key *key, const struct emu_dcache_chain *chain,
+		       const struct emu_insn *insn);
+void emu_dcache_drop(struct emu_dcache_entry *e);
+void emu_dcache_flush(struct emu_dcache *dc);
+
+#endif
