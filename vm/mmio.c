@@ -582,8 +582,13 @@ static int emulate(struct vcpu *v, gpa_t unprotect, const struct emu_dcache_key 
 	mmio_ctxt_init(&c, &env, v);
 	enum emu_result r = emu_decode(&c);
 	/* An instruction fetched in one piece is remembered with that fetch's walk (one across a page is not). */
-	if (r == EMU_OK && key && env.nfetch == 1)
-		emu_dcache_insert(&v->dcache, key, &env.fetch_chain, &c.insn);
+	if (r == EMU_OK && key && env.nfetch == 1) {
+		struct emu_dcache_chain *ch = &env.fetch_chain;
+		for (unsigned int i = 0; i <= ch->levels; i++)
+			ch->hva[i] = mmu_gpa_stable_hva(&v->vm->mmu, i < ch->levels ? ch->pte_gpa[i] : ch->code_gpa,
+							&ch->hva_gen);
+		emu_dcache_insert(&v->dcache, key, ch, &c.insn);
+	}
 	/* A REP MOVS or STOS that hit a shadowed guest page table is a page being cleared or copied (a freed table
 	 * reused as data), never an update of its entries: emulated, it would cost a trapped write per element. The
 	 * table stops being shadowed and the guest redoes the instruction natively, as KVM's retry_instruction does

@@ -49,9 +49,13 @@ static bool make_key(struct vcpu *v, struct emu_dcache_key *k, enum emu_mode *mo
 	return true;
 }
 
-static int guard_read(void *opaque, gpa_t gpa, void *buf, unsigned int len)
+static int guard_equal(void *opaque, const struct emu_dcache_range *r, unsigned int n)
 {
-	return mmu_read_gpa(&((struct vcpu *)opaque)->vm->mmu, gpa, buf, len);
+	static_assert(sizeof(struct emu_dcache_range) == sizeof(struct mmu_gpa_range) &&
+			      offsetof(struct emu_dcache_range, expect) == offsetof(struct mmu_gpa_range, expect) &&
+			      offsetof(struct emu_dcache_range, len) == offsetof(struct mmu_gpa_range, len),
+		      "the cache's ranges are the MMU's");
+	return mmu_gpa_equal(&((struct vcpu *)opaque)->vm->mmu, (const struct mmu_gpa_range *)r, n);
 }
 
 /* A move from the cache: the context holds what emu_fast_mov reads (the registers, the mode, the CPL and CR4 for
@@ -112,7 +116,7 @@ int vcpu_emulate_mmio(struct vcpu *v, gpa_t gpa)
 	if (!make_key(v, &key, &mode, &cpl, &cr4, &rflags))
 		return vcpu_emulate(v);
 	e = emu_dcache_lookup(&v->dcache, &key);
-	if (e && !emu_dcache_check(e, guard_read, v)) {
+	if (e && !emu_dcache_check(e, guard_equal, v, v->vm->mmu.slots.generation)) {
 		v->stats[VM_STAT_EMU_CACHE_STALE]++;
 		emu_dcache_drop(e);
 		e = NULL;

@@ -2,8 +2,6 @@
  * instruction repeatedly has only a few such instructions at a time (a driver's register accessors). */
 #include "vm/emulate/dcache.h"
 
-#include "hv/string.h"
-
 static bool key_equal(const struct emu_dcache_key *a, const struct emu_dcache_key *b)
 {
 	return a->rip == b->rip && a->cr3 == b->cr3 && a->cs_base == b->cs_base && a->cs_limit == b->cs_limit &&
@@ -21,21 +19,48 @@ struct emu_dcache_entry *emu_dcache_lookup(struct emu_dcache *dc, const struct e
 	return NULL;
 }
 
-bool emu_dcache_check(const struct emu_dcache_entry *e, emu_dcache_read_fn read, void *opaque)
+/* The guard against host memory, one load per paging entry (the hot path of an MMIO loop). */
+static bool check_in_place(const struct emu_dcache_entry *e)
 {
 	const struct emu_dcache_chain *c = &e->chain;
-	u8 bytes[EMU_MAX_INSN_LEN];
-	unsigned int len = e->insn.len;
+	const u8 *code = c->hva[c->levels];
 
 	for (unsigned int i = 0; i < c->levels; i++) {
 		u64 pte = 0;
 
-		if (read(opaque, c->pte_gpa[i], &pte, c->pte_size) || pte != c->pte[i])
+		__builtin_memcpy(&pte, c->hva[i], c->pte_size == 4 ? 4 : 8);
+		if (pte != c->pte[i])
 			return false;
 	}
-	if (!len || len > EMU_MAX_INSN_LEN || read(opaque, c->code_gpa, bytes, len))
+	for (unsigned int i = 0; i < e->insn.len; i++)
+		if (code[i] != e->insn.bytes[i])
+			return false;
+	return true;
+}
+
+static bool has_hvas(const struct emu_dcache_chain *c)
+{
+	for (unsigned int i = 0; i <= c->levels; i++)
+		if (!c->hva[i])
+			return false;
+	return true;
+}
+
+bool emu_dcache_check(const struct emu_dcache_entry *e, emu_dcache_equal_fn equal, void *opaque, u64 gen)
+{
+	const struct emu_dcache_chain *c = &e->chain;
+	struct emu_dcache_range r[EMU_DCACHE_LEVELS + 1];
+	unsigned int n = 0;
+
+	if (!e->insn.len || e->insn.len > EMU_MAX_INSN_LEN || c->levels > EMU_DCACHE_LEVELS)
 		return false;
-	return !memcmp(bytes, e->insn.bytes, len);
+	if (c->hva_gen == gen && has_hvas(c))
+		return check_in_place(e);
+	/* Little-endian: a 4-byte entry is the low half of pte[]. */
+	for (; n < c->levels; n++)
+		r[n] = (struct emu_dcache_range){.gpa = c->pte_gpa[n], .expect = &c->pte[n], .len = c->pte_size};
+	r[n++] = (struct emu_dcache_range){.gpa = c->code_gpa, .expect = e->insn.bytes, .len = e->insn.len};
+	return equal(opaque, r, n) == 1;
 }
 
 void emu_dcache_insert(struct emu_dcache *dc, const struct emu_dcache_key *key, const struct emu_dcache_chain *chain,

@@ -40,6 +40,10 @@ struct emu_dcache_chain {
 	gpa_t pte_gpa[EMU_DCACHE_LEVELS];
 	u64 pte[EMU_DCACHE_LEVELS];
 	gpa_t code_gpa; /* where the instruction's first byte is; the bytes never cross a page */
+	/* Where the entries (then the bytes) are in host memory while the caller's generation is hva_gen, so that the
+	 * guard compares in place; any NULL: the guard asks the caller's callback instead. */
+	const void *hva[EMU_DCACHE_LEVELS + 1];
+	u64 hva_gen;
 };
 
 struct emu_dcache_entry {
@@ -54,13 +58,20 @@ struct emu_dcache {
 	u32 next; /* the way the next insertion of a new key replaces */
 };
 
-/* Read len bytes of guest RAM at gpa (len <= 15, within a page): 0, or a negative errno (not RAM). */
-typedef int (*emu_dcache_read_fn)(void *opaque, gpa_t gpa, void *buf, unsigned int len);
+/* Whether guest RAM holds what the cache expects: n ranges of len bytes (each within one page) at gpa equal
+ * expect. 1 if all do, 0 if not (or not RAM). */
+struct emu_dcache_range {
+	gpa_t gpa;
+	const void *expect;
+	unsigned int len;
+};
+typedef int (*emu_dcache_equal_fn)(void *opaque, const struct emu_dcache_range *r, unsigned int n);
 
 /* The entry for key, or NULL; not yet checked against memory. */
 struct emu_dcache_entry *emu_dcache_lookup(struct emu_dcache *dc, const struct emu_dcache_key *key);
-/* The guard: whether every paging entry of the chain and the instruction's bytes still hold what they held. */
-bool emu_dcache_check(const struct emu_dcache_entry *e, emu_dcache_read_fn read, void *opaque);
+/* The guard: whether every paging entry of the chain and the instruction's bytes still hold what they held; in place
+ * when gen is the chain's hva_gen, else through equal. */
+bool emu_dcache_check(const struct emu_dcache_entry *e, emu_dcache_equal_fn equal, void *opaque, u64 gen);
 /* Remember insn (decoded, len > 0) for key, over the entry with the same key or the oldest one. */
 void emu_dcache_insert(struct emu_dcache *dc, const struct emu_dcache_key *key, const struct emu_dcache_chain *chain,
 		       const struct emu_insn *insn);
