@@ -408,21 +408,38 @@ TEST(dcache_key_and_replacement)
 	emu_dcache_insert(&dc, &base, &ch, &c->insn);
 	CHECK_EQ(emu_dcache_lookup(&dc, &base)->insn.opcode, 0x89);
 	unsigned int valid = 0;
-	for (unsigned int i = 0; i < EMU_DCACHE_WAYS; i++)
-		valid += dc.e[i].valid;
+	for (unsigned int s = 0; s < EMU_DCACHE_SETS; s++)
+		for (unsigned int i = 0; i < EMU_DCACHE_WAYS; i++)
+			valid += dc.e[s][i].valid;
 	CHECK_EQ(valid, 1);
 
-	/* WAYS more keys push the first one out. */
-	for (unsigned int i = 1; i <= EMU_DCACHE_WAYS; i++) {
-		k = base, k.rip += i;
+	/* A key of every other set leaves it alone; WAYS more keys of its own set push it out. */
+	u64 same[EMU_DCACHE_WAYS], n = 0;
+	for (u64 rip = base.rip + 1; n < EMU_DCACHE_WAYS; rip++) {
+		k = base, k.rip = rip;
 		emu_dcache_insert(&dc, &k, &ch, &c->insn);
 		CHECK(emu_dcache_lookup(&dc, &k));
+		if (emu_dcache_set(rip) == emu_dcache_set(base.rip))
+			same[n++] = rip;
+		else
+			CHECK(emu_dcache_lookup(&dc, &base));
 	}
 	CHECK(!emu_dcache_lookup(&dc, &base));
-	k = base, k.rip += 1;
+	/* Sixteen MMIO sites of one loop, 7 bytes apart, fit without evicting each other. */
+	emu_dcache_flush(&dc);
+	for (unsigned int i = 0; i < 16; i++) {
+		k = base, k.rip = 0x401000 + 7 * i;
+		emu_dcache_insert(&dc, &k, &ch, &c->insn);
+	}
+	for (unsigned int i = 0; i < 16; i++) {
+		k = base, k.rip = 0x401000 + 7 * i;
+		CHECK(emu_dcache_lookup(&dc, &k));
+	}
+	k = base, k.rip = same[0];
+	emu_dcache_insert(&dc, &k, &ch, &c->insn);
 	emu_dcache_drop(emu_dcache_lookup(&dc, &k));
 	CHECK(!emu_dcache_lookup(&dc, &k));
-	k.rip += 1;
+	k = base, k.rip = 0x401000;
 	CHECK(emu_dcache_lookup(&dc, &k));
 	emu_dcache_flush(&dc);
 	CHECK(!emu_dcache_lookup(&dc, &k));

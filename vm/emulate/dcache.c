@@ -1,5 +1,4 @@
-/* The decoded-instruction cache (dcache.h): a handful of ways searched in full, since a vCPU that exits on the same
- * instruction repeatedly has only a few such instructions at a time (a driver's register accessors). */
+/* The decoded-instruction cache (dcache.h): a few ways per set of RIPs, each set searched in full. */
 #include "vm/emulate/dcache.h"
 
 static bool key_equal(const struct emu_dcache_key *a, const struct emu_dcache_key *b)
@@ -10,8 +9,10 @@ static bool key_equal(const struct emu_dcache_key *a, const struct emu_dcache_ke
 
 struct emu_dcache_entry *emu_dcache_lookup(struct emu_dcache *dc, const struct emu_dcache_key *key)
 {
+	struct emu_dcache_entry *set = dc->e[emu_dcache_set(key->rip)];
+
 	for (unsigned int i = 0; i < EMU_DCACHE_WAYS; i++) {
-		struct emu_dcache_entry *e = &dc->e[i];
+		struct emu_dcache_entry *e = &set[i];
 
 		if (e->valid && key_equal(&e->key, key))
 			return e;
@@ -72,8 +73,10 @@ void emu_dcache_insert(struct emu_dcache *dc, const struct emu_dcache_key *key, 
 	    (chain->levels && chain->pte_size != 4 && chain->pte_size != 8))
 		return;
 	if (!e) {
-		e = &dc->e[dc->next];
-		dc->next = (dc->next + 1) % EMU_DCACHE_WAYS;
+		unsigned int set = emu_dcache_set(key->rip);
+
+		e = &dc->e[set][dc->next[set]];
+		dc->next[set] = (dc->next[set] + 1) % EMU_DCACHE_WAYS;
 	}
 	e->key = *key;
 	e->chain = *chain;
@@ -88,6 +91,7 @@ void emu_dcache_drop(struct emu_dcache_entry *e)
 
 void emu_dcache_flush(struct emu_dcache *dc)
 {
-	for (unsigned int i = 0; i < EMU_DCACHE_WAYS; i++)
-		dc->e[i].valid = false;
+	for (unsigned int s = 0; s < EMU_DCACHE_SETS; s++)
+		for (unsigned int i = 0; i < EMU_DCACHE_WAYS; i++)
+			dc->e[s][i].valid = false;
 }

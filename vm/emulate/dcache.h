@@ -10,7 +10,10 @@
 
 #include "vm/emulate/emulate.h"
 
-#define EMU_DCACHE_WAYS	  4
+/* Sets by RIP, each of a few ways: a driver's loop may touch a dozen MMIO registers from as many instructions (the
+ * guest test's own loop does), and a lookup must stay a handful of compares. */
+#define EMU_DCACHE_SETS	  16
+#define EMU_DCACHE_WAYS	  2
 #define EMU_DCACHE_LEVELS 5 /* paging entries in a chain: 5-level paging at most */
 
 /* What the fetch and decode of the instruction at RIP depended on, besides guest memory. */
@@ -54,9 +57,20 @@ struct emu_dcache_entry {
 };
 
 struct emu_dcache {
-	struct emu_dcache_entry e[EMU_DCACHE_WAYS];
-	u32 next; /* the way the next insertion of a new key replaces */
+	struct emu_dcache_entry e[EMU_DCACHE_SETS][EMU_DCACHE_WAYS];
+	u8 next[EMU_DCACHE_SETS]; /* the way of the set the next insertion of a new key replaces */
 };
+
+/* The set of a RIP: a mix of all its bits (MurmurHash3's finalizer, halved), so that neighbouring instructions and
+ * accessors aligned alike both spread over the sets. */
+static inline unsigned int emu_dcache_set(u64 rip)
+{
+	static_assert((EMU_DCACHE_SETS & (EMU_DCACHE_SETS - 1)) == 0, "a power of two");
+	rip ^= rip >> 33;
+	rip *= 0xff51afd7ed558ccdULL;
+	rip ^= rip >> 33;
+	return (unsigned int)rip & (EMU_DCACHE_SETS - 1);
+}
 
 /* Whether guest RAM holds what the cache expects: n ranges of len bytes (each within one page) at gpa equal
  * expect. 1 if all do, 0 if not (or not RAM). */
@@ -72,7 +86,7 @@ struct emu_dcache_entry *emu_dcache_lookup(struct emu_dcache *dc, const struct e
 /* The guard: whether every paging entry of the chain and the instruction's bytes still hold what they held; in place
  * when gen is the chain's hva_gen, else through equal. */
 bool emu_dcache_check(const struct emu_dcache_entry *e, emu_dcache_equal_fn equal, void *opaque, u64 gen);
-/* Remember insn (decoded, len > 0) for key, over the entry with the same key or the oldest one. */
+/* Remember insn (decoded, len > 0) for key, over the entry with the same key or the older one of its set. */
 void emu_dcache_insert(struct emu_dcache *dc, const struct emu_dcache_key *key, const struct emu_dcache_chain *chain,
 		       const struct emu_insn *insn);
 void emu_dcache_drop(struct emu_dcache_entry *e);
