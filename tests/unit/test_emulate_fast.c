@@ -358,11 +358,19 @@ TEST(dcache_guard_small_chains)
 	CHECK(e);
 	CHECK(emu_dcache_check(e, fake_equal, &env, 0));
 	for (unsigned int i = 0; i < 2; i++)
-		e->chain.hva[i] = env.ram + e->chain.pte_gpa[i];
-	e->chain.hva[2] = env.ram + 0x4010;
+		ch.hva[i] = env.ram + ch.pte_gpa[i];
+	ch.hva[2] = env.ram + 0x4010;
+	emu_dcache_insert(&dc, &key, &ch, &c->insn);
+	CHECK(e->in_place);
+	equal_calls = 0;
 	CHECK(emu_dcache_check(e, fake_equal, &env, 0));
+	CHECK_EQ(equal_calls, 0);
 	env.ram[0x206] ^= 1; /* bit 16 of the second entry: another frame */
 	CHECK(!emu_dcache_check(e, fake_equal, &env, 0));
+	env.ram[0x206] ^= 1;
+	env.ram[0x4012] ^= 1; /* the last byte of the instruction */
+	CHECK(!emu_dcache_check(e, fake_equal, &env, 0));
+	env.ram[0x4012] ^= 1;
 
 	memset(&dc, 0, sizeof(dc));
 	ch = (struct emu_dcache_chain){.levels = 0, .code_gpa = 0x4010};

@@ -20,20 +20,25 @@ struct emu_dcache_entry *emu_dcache_lookup(struct emu_dcache *dc, const struct e
 	return NULL;
 }
 
-/* The guard against host memory, one load per paging entry (the hot path of an MMIO loop). */
+/* The guard against host memory: one aligned load per paging entry (entries are naturally aligned), then the bytes.
+ * The guest may be writing them on another vCPU: a load sees the old or the new entry, either of which the CPU's own
+ * walk could have seen. */
 static bool check_in_place(const struct emu_dcache_entry *e)
 {
 	const struct emu_dcache_chain *c = &e->chain;
 	const u8 *code = c->hva[c->levels];
+	unsigned int i;
 
-	for (unsigned int i = 0; i < c->levels; i++) {
-		u64 pte = 0;
-
-		__builtin_memcpy(&pte, c->hva[i], c->pte_size == 4 ? 4 : 8);
-		if (pte != c->pte[i])
-			return false;
+	if (c->pte_size == 8) {
+		for (i = 0; i < c->levels; i++)
+			if (__atomic_load_n((const u64 *)c->hva[i], __ATOMIC_RELAXED) != c->pte[i])
+				return false;
+	} else {
+		for (i = 0; i < c->levels; i++)
+			if (__atomic_load_n((const u32 *)c->hva[i], __ATOMIC_RELAXED) != (u32)c->pte[i])
+				return false;
 	}
-	for (unsigned int i = 0; i < e->insn.len; i++)
+	for (i = 0; i < e->insn.len; i++)
 		if (code[i] != e->insn.bytes[i])
 			return false;
 	return true;
@@ -55,7 +60,7 @@ bool emu_dcache_check(const struct emu_dcache_entry *e, emu_dcache_equal_fn equa
 
 	if (!e->insn.len || e->insn.len > EMU_MAX_INSN_LEN || c->levels > EMU_DCACHE_LEVELS)
 		return false;
-	if (c->hva_gen == gen && has_hvas(c))
+	if (e->in_place && c->hva_gen == gen)
 		return check_in_place(e);
 	/* Little-endian: a 4-byte entry is the low half of pte[]. */
 	for (; n < c->levels; n++)
@@ -81,6 +86,7 @@ void emu_dcache_insert(struct emu_dcache *dc, const struct emu_dcache_key *key, 
 	e->key = *key;
 	e->chain = *chain;
 	e->insn = *insn;
+	e->in_place = has_hvas(chain);
 	e->valid = true;
 }
 

@@ -51,6 +51,7 @@ struct emu_dcache_chain {
 
 struct emu_dcache_entry {
 	bool valid;
+	bool in_place; /* every hva of the chain is known */
 	struct emu_dcache_key key;
 	struct emu_dcache_chain chain;
 	struct emu_insn insn; /* decoded: insn.len bytes in insn.bytes */
