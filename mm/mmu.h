@@ -315,7 +315,8 @@ struct mmu_gpa_range {
 };
 int mmu_gpa_equal(struct mmu *mmu, const struct mmu_gpa_range *r, unsigned int n);
 /* The host address of guest RAM at gpa, valid for as long as slots.generation stays what *gen gets (KVM's
- * gfn_to_hva_cache): NULL where the slot is reclaimable or the chunk not yet in memory, whose frames may change. */
+ * gfn_to_hva_cache): NULL where the slot is reclaimable (a flag set before the vCPUs run) or the chunk not yet in
+ * memory, whose frames may change. */
 const void *mmu_gpa_stable_hva(struct mmu *mmu, gpa_t gpa, u64 *gen);
 int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 len);
 /* Atomically replace the len-byte (1, 2, 4, 8) value at gpa with new if it holds old: 0 when replaced, -EAGAIN

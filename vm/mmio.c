@@ -13,7 +13,6 @@
 #include "vm/mmio_env.h"
 #include "vm/vcpu.h"
 
-
 static int walk_read_gpa(void *opaque, gpa_t gpa, void *buf, unsigned int len)
 {
 	struct emu_env *env = opaque;
@@ -385,14 +384,14 @@ static int emu_set_vreg(void *opaque, unsigned int reg, const void *buf, unsigne
 }
 
 const struct emu_ops mmio_emu_ops = { .fetch = emu_fetch,
-				    .read = emu_read,
-				    .write = emu_write,
-				    .cmpxchg = emu_cmpxchg,
-				    .check_write = emu_check_write,
-				    .pio_in = emu_pio_in,
-				    .pio_out = emu_pio_out,
-				    .get_vreg = emu_get_vreg,
-				    .set_vreg = emu_set_vreg };
+				      .read = emu_read,
+				      .write = emu_write,
+				      .cmpxchg = emu_cmpxchg,
+				      .check_write = emu_check_write,
+				      .pio_in = emu_pio_in,
+				      .pio_out = emu_pio_out,
+				      .get_vreg = emu_get_vreg,
+				      .set_vreg = emu_set_vreg };
 
 
 /* The system instructions, which the emulator runs for VMX's virtual-8086 real mode (every privileged instruction

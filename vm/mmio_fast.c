@@ -59,7 +59,8 @@ static int guard_equal(void *opaque, const struct emu_dcache_range *r, unsigned 
 }
 
 /* A move from the cache: the context holds what emu_fast_mov reads (the registers, the mode, the CPL and CR4 for
- * the canonical check, and the one segment of the operand), not the emulator's whole state. */
+ * the canonical check, and the one segment of the operand), not the emulator's whole state: no segment but that one,
+ * and no system or vector state, which the moves never touch. */
 static int run_fast_mov(struct vcpu *v, const struct emu_dcache_entry *e, const struct emu_dcache_key *k,
 			enum emu_mode mode, u8 cpl, u64 cr4, u64 rflags, gpa_t gpa)
 {
@@ -76,7 +77,12 @@ static int run_fast_mov(struct vcpu *v, const struct emu_dcache_entry *e, const 
 	c.mode = mode;
 	c.cpl = cpl;
 	c.cr4 = cr4;
+	c.cr0 = c.xcr0 = 0;
+	c.umip = c.length_only = false;
+	c.stack_size = c.prefetch_len = 0;
+	c.rep_batch = 0;
 	c.ops = &mmio_emu_ops;
+	c.sys = NULL;
 	c.opaque = &env;
 	c.error = 0;
 	c.insn = e->insn;
