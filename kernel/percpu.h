@@ -46,6 +46,9 @@ struct percpu {
 	/* Atomic: another CPU sent this one an NMI to force its vCPU out of the guest (vm/vcpu.c: kick_by_nmi); the
 	 * NMI handler clears it and stays silent. NMIs merge, so it is a flag: one NMI answers any number of kicks. */
 	bool nmi_kick;
+	/* Atomic: the host TLB shootdown generation this CPU last flushed for (arch/x86/tlb.c); written by its NMI
+	 * handler, read by the initiator. */
+	u64 tlb_gen_seen;
 	hpa_t svm_host_save;
 	u32 svm_next_asid;
 	u64 svm_asid_generation;

@@ -128,6 +128,7 @@ static void free_backing(struct memslot *s, u64 nchunks)
 	kfree(s->contig_1g);
 	kfree(s->chunk_state);
 	kfree(s->dirty_log);
+	kfree(s->shared);
 	track_slot_free(s);
 	memset(s, 0, sizeof(*s));
 }

@@ -38,6 +38,9 @@ struct memslot {
 	/* One bit per gfn, atomic: dirty state harvested from SPTEs that no longer hold it (memslot_dirty.c). Allocated
 	 * with the slot; NULL in a slot made without it (host tests' made-up slots), which records nothing. */
 	u64 *dirty_log;
+	/* One bit per gfn, set while the gfn is shared (mm/private.h); NULL in a VM that is not private. Written under
+	 * mmu->lock held for write, read under either side (faults) and racily (the hypervisor's refusals). */
+	u64 *shared;
 	/* Atomic: 2 MiB chunks given back by reclaim (mm/mmu_reclaim.c), and of those, allocated again on a later use. */
 	u64 chunks_reclaimed, chunks_refaulted;
 };

@@ -29,4 +29,11 @@ extern hpa_t kernel_pml4;
 /* Map device memory uncached at a fresh virtual address; NULL when out of space or memory. */
 void *ioremap(hpa_t pa, u64 size);
 
+/* The direct map, frame by frame (private memory): remap [pa, pa + len) with 4K pages (0, -ENOMEM, -EINVAL);
+ * then make one 4K frame of it absent (every CPU's TLB flushed before return) or present again (0, -EINVAL where
+ * direct_map_split has not been); and read back whether it is present. */
+int direct_map_split(hpa_t pa, u64 len);
+int direct_map_set_present(hpa_t pa, bool present);
+bool direct_map_is_present(hpa_t pa);
+
 #endif

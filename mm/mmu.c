@@ -27,6 +27,7 @@ void mmu_destroy(struct mmu *mmu)
 {
 	if (mmu->ops) {
 		write_lock(&mmu->lock);
+		__mmu_private_destroy(mmu);
 		/* Every vCPU must have put its roots: a reference left would point into freed memory. */
 		for (struct mmu_root *root = mmu->roots; root; root = root->next)
 			BUG_ON(root->refcount);
@@ -69,8 +70,16 @@ int mmu_load_root(struct mmu *mmu, struct mmu_vcpu *mv, const struct shadow_pagi
 	u64 pgd;
 	int r;
 
-	if (!mmu->shadow.enabled)
-		return mmu_vcpu_load_root(mmu, mv, 0, tdp_role(mmu));
+	if (!mmu->shadow.enabled) {
+		r = mmu_vcpu_load_root(mmu, mv, 0, tdp_role(mmu));
+		if (!r && mmu->priv.enabled && mv->current != READ_ONCE(mmu->priv.shared_root)) {
+			write_lock(&mmu->lock);
+			__mmu_private_set_shared_root(mmu, mv->current);
+			__mmu_flush_and_free(mmu);
+			write_unlock(&mmu->lock);
+		}
+		return r;
+	}
 	r = shadow_root_key(p, &pgd, &role);
 	if (r)
 		return r;
@@ -120,11 +129,18 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 
 	BUG_ON(!root);
 	*f = (struct mmu_fault){ .gpa = gpa, .access = access, .gfn = gpa >> PAGE_SHIFT };
+	/* Private memory: the shared bit picks the tree, and both index the gfn without it (mm/private.h). */
+	if (mmu->priv.enabled) {
+		f->is_private = !(f->gfn & mmu->priv.shared_gfn);
+		f->gfn &= ~mmu->priv.shared_gfn;
+		if (f->is_private)
+			root = mmu->priv.mirror;
+	}
 	/* Slots do not change while vCPUs run: the slot and its backing are looked up once, without the lock. */
 	f->slot = f->gfn < PT_MAX_PFN ? memslot_find(&mmu->slots, f->gfn) : NULL;
 	/* An access-tracked leaf (aging without A/D) is restored without the lock: aging must never make faults wait
-	 * for it, nor for each other. */
-	if (f->slot && tdp_fast_page_fault(mmu, root, f))
+	 * for it, nor for each other. The mirror is never aged. */
+	if (f->slot && !f->is_private && tdp_fast_page_fault(mmu, root, f))
 		return MMU_FAULT_FIXED;
 	if (f->slot) {
 		f->backing_level = memslot_backing_level(f->slot, f->gfn);
@@ -152,6 +168,9 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 			/* Reclaimed since it was prepared (mmu_reclaim.c marks it under the write lock): fault again. A
 			 * huge leaf covers one chunk, or a 1G region, which reclaim never takes. */
 			r = MMU_FAULT_RETRY;
+		} else if (f->slot && mmu->priv.enabled && __mmu_private_wrong_kind(mmu, f)) {
+			/* Read under the lock: a conversion, under the write lock, flips the kind and zaps together. */
+			r = MMU_FAULT_WRONG_KIND;
 		} else if (f->gfn >= PT_MAX_PFN) {
 			mmu_stat_inc(mmu, mmio_faults); /* beyond what 4 levels reach: no memslot can be there */
 			r = MMU_FAULT_MMIO;

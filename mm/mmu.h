@@ -37,6 +37,7 @@
 #include "mm/ept/tdp_mmu.h"
 #include "mm/grace.h"
 #include "mm/memslot.h"
+#include "mm/private.h"
 #include "mm/pt.h"
 #include "mm/root.h"
 #include "mm/shadow/shadow.h"
@@ -127,6 +128,10 @@ struct mmu_engine {
 	/* Under mmu->lock: every leaf that maps a gfn of [start, end) goes, through the change hook; the caller
 	 * flushes (__mmu_flush_and_free) before the frames behind the range may be reused. */
 	void (*zap_gfn_range)(struct mmu *mmu, gfn_t start, gfn_t end);
+	/* Optional (the mirror root's engine, mm/ept/tdp_mirror.c): a present leaf is about to appear at an entry
+	 * frozen for it (__mmu_set_spte_frozen): make the external table agree first. Nonzero refuses the change, and
+	 * the entry gets its old value back. */
+	int (*set_external)(struct mmu *mmu, gfn_t gfn, u64 new_leaf, int level);
 };
 
 /* Tables unlinked but not yet freed, waiting for the remote TLB flush; a full batch is flushed early. */
@@ -161,6 +166,8 @@ struct mmu {
 	/* Write tracking's VM-wide state and notifiers: written under the write lock (the counts too), read under
 	 * either side. */
 	struct track_vm track;
+	/* Private memory (mm/private.h): constant once the vCPUs run but for the fields it marks. */
+	struct mmu_private priv;
 };
 
 /* One guest memory fault, described once: filled by mmu_page_fault (and the engine, under the lock, for the fields
@@ -175,7 +182,7 @@ struct mmu_fault {
 	int max_level;          /* under the lock: MIN(backing, CPU, write tracking and disallow counts) */
 	bool host_writable;     /* the slot is writable */
 	bool mmu_writable;      /* under the lock: the gfn is not write-tracked */
-	bool is_private;        /* private memory (a later issue) */
+	bool is_private;        /* private memory: the GPA's shared bit is clear (gfn is without it); the mirror root */
 	u32 guest_error_code;   /* GUEST_PF: the #PF error code the guest's own tables give (PFERR_*) */
 	int mapped_level;       /* out: the level of the leaf now mapping gfn (FIXED, SPURIOUS, WRITE_PROTECTED) */
 };
@@ -194,6 +201,9 @@ enum mmu_fault_result {
 	/* Shadow paging: the CPU refused what the guest's paging allows, and would again: emulate the instruction
 	 * under the guest's rules (f->gpa is the translation). */
 	MMU_FAULT_EMULATE,
+	/* Private memory: the access is to the private view of a gfn that is shared now, or the opposite (the
+	 * guest must convert it first, mm/private.h). Nothing mapped. */
+	MMU_FAULT_WRONG_KIND,
 	/* Inside the MMU only (never returned by mmu_page_fault): the fault needs the write lock (tdp_fault.c). */
 	MMU_FAULT_NEED_EXCLUSIVE,
 };
@@ -280,7 +290,7 @@ void mmu_invalidate_all_roots(struct mmu *mmu);
 
 /* Take a write-tracking reference on gfn: from then on no SPTE maps it writable or huge. The first reference raises
  * the huge-page disallow counts around it, splits huge leaves that cover it, and write-protects every mapping of it
- * (flushing only if an SPTE changed). 0; -EFAULT (not guest RAM); -ERANGE (the 16-bit count would overflow:
+ * (flushing only if an SPTE changed). 0; -EFAULT (not guest RAM); -EPERM (a private VM); -ERANGE (the 16-bit count would overflow:
  * warned once, nothing changed); -ENOMEM (first use: the counts could not be allocated). */
 int __mmu_track_add_gfn(struct mmu *mmu, gfn_t gfn);
 int mmu_track_add_gfn(struct mmu *mmu, gfn_t gfn);
@@ -296,7 +306,8 @@ void mmu_track_register_notifier(struct mmu *mmu, struct track_notifier *n);
 
 /* ---- guest memory access by the hypervisor (mmu_access.c) ---- */
 
-/* Read or write guest RAM; -EFAULT when any byte is not RAM (nothing is written then). Writes to write-tracked gfns
+/* Read or write guest RAM; -EFAULT when any byte is not RAM (nothing is written then); -EACCES when any page is
+ * private (mm/private.h; nothing copied, a log line said so). Writes to write-tracked gfns
  * go past the trackers' notifiers page by page (mm/track/write.h): a refusing notifier drops that page's part of the
  * write (-EPERM; the other pages of a write that crosses pages are still written). `who` is the accessor handed to
  * notifiers (the vCPU, or NULL for the hypervisor itself). */

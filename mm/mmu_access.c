@@ -10,7 +10,32 @@
 #include "mm/mmu.h"
 #include "hv/bug.h"
 #include "hv/errno.h"
+#include "hv/log.h"
 #include "hv/string.h"
+
+/*
+ * Private memory (mm/private.h): the hypervisor touches a private VM's RAM only where the page is shared now, through
+ * either view (a device is handed GPAs with the shared bit). A private page is refused, every byte of the access
+ * before any is copied, and said: the refusal is the first line of defence, the direct map's hole the second.
+ * *gpa loses the shared bit. 0 or -EACCES.
+ */
+static int private_check(struct mmu *mmu, gpa_t *gpa, u64 len, const char *what)
+{
+	u64 bit = mmu->priv.shared_gfn << PAGE_SHIFT;
+
+	if (!READ_ONCE(mmu->priv.enabled))
+		return 0;
+	*gpa &= ~bit;
+	for (gpa_t g = *gpa & ~(gpa_t)(PAGE_SIZE - 1); g < *gpa + len; g += PAGE_SIZE) {
+		if (!mmu_gfn_is_private(mmu, g >> PAGE_SHIFT))
+			continue;
+		if (__atomic_fetch_add(&mmu->priv.stats.refused, 1, __ATOMIC_RELAXED) < 16)
+			pr_warn("hv: private memory: refused a hypervisor %s of %llu bytes at gpa 0x%llx: the page is private\n",
+				what, (unsigned long long)len, (unsigned long long)*gpa);
+		return -EACCES;
+	}
+	return 0;
+}
 
 /* The slot holding gpa's page, or NULL. */
 static struct memslot *slot_of(struct mmu *mmu, gpa_t gpa)
@@ -85,6 +110,10 @@ static int ram_copy(const struct memslot *s, gpa_t gpa, void *buf, u64 n, bool t
 int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len)
 {
 	u8 *p = buf;
+	int r = private_check(mmu, &gpa, len, "read");
+
+	if (r)
+		return r;
 
 	while (len) {
 		struct memslot *s = slot_of(mmu, gpa);
@@ -104,9 +133,12 @@ int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len)
 
 int mmu_read_gpte(struct mmu *mmu, gpa_t gpa, void *buf, unsigned int len)
 {
-	if (mmu_read_gpa(mmu, gpa, buf, len) == -EFAULT)
+	int r = mmu_read_gpa(mmu, gpa, buf, len);
+
+	if (r)
 		memset(buf, 0xff, len);
-	return 0;
+	/* A private VM's tables are private: refused, and the walk meets all ones (private.h: no emulation there). */
+	return r == -EACCES ? r : 0;
 }
 
 /* One range of mmu_gpa_equal, in slot s, its chunk checked to be in memory (under the grace section the caller
@@ -133,6 +165,9 @@ int mmu_gpa_equal(struct mmu *mmu, const struct mmu_gpa_range *r, unsigned int n
 	const struct memslot *s = NULL;
 	bool locked = false, eq = true;
 
+	/* A private VM's code and tables are never the hypervisor's to read (vm/exit.c keeps its MMIO exits away). */
+	if (READ_ONCE(mmu->priv.enabled))
+		return 0;
 	for (unsigned int i = 0; i < n && eq; i++) {
 		gfn_t gfn = r[i].gpa >> PAGE_SHIFT;
 
@@ -162,8 +197,10 @@ const void *mmu_gpa_stable_hva(struct mmu *mmu, gpa_t gpa, u64 *gen)
 	const struct memslot *s = slot_of(mmu, gpa);
 
 	*gen = __atomic_load_n(&mmu->slots.generation, __ATOMIC_ACQUIRE);
-	/* A chunk of a slot that is never reclaimed, once clean, keeps its frames (ram_get). */
-	if (!s || (s->flags & MEMSLOT_RECLAIM) || !memslot_chunk_is_clean(s, gpa >> PAGE_SHIFT))
+	/* A chunk of a slot that is never reclaimed, once clean, keeps its frames (ram_get); a private VM's pages may
+	 * leave the direct map, and are not the hypervisor's to read anyway. */
+	if (!s || (s->flags & MEMSLOT_RECLAIM) || !memslot_chunk_is_clean(s, gpa >> PAGE_SHIFT) ||
+	    READ_ONCE(mmu->priv.enabled))
 		return NULL;
 	return (const u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gpa >> PAGE_SHIFT)) + (gpa & (PAGE_SIZE - 1));
 }
@@ -192,8 +229,10 @@ static void post_write(struct mmu *mmu, void *who, gpa_t gpa, const void *bytes,
 int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 len)
 {
 	const u8 *p = buf;
-	int r = 0;
+	int r = private_check(mmu, &gpa, len, "write");
 
+	if (r)
+		return r;
 	/* A write that crosses a page is checked whole first, so that -EFAULT never leaves part of it written; within
 	 * one page the loop's own lookup decides. */
 	if ((gpa & (PAGE_SIZE - 1)) + len > PAGE_SIZE && !is_ram(mmu, gpa, len))
@@ -235,6 +274,8 @@ static int cmpxchg_gpa(struct mmu *mmu, void *who, gpa_t gpa, u64 old, u64 new, 
 	 * emulated as such by its caller, not here. */
 	if (gpa & (len - 1))
 		return -EINVAL;
+	if (private_check(mmu, &gpa, len, "compare-exchange"))
+		return -EACCES;
 	s = slot_of(mmu, gpa);
 	if (!s)
 		return -EFAULT;

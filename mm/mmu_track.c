@@ -24,6 +24,10 @@ int __mmu_track_add_gfn(struct mmu *mmu, gfn_t gfn)
 	assert_write_held(&mmu->lock);
 	if (!slot)
 		return -EFAULT;
+	/* Tracking write-protects mappings and emulates the writes: neither exists for memory the hypervisor must not
+	 * read (mm/private.h), and its users (shadow paging, the lock hypercall) have no place in a private VM. */
+	if (mmu->priv.enabled)
+		return -EPERM;
 	/* Also when tracking is on but this slot has no counts: mmu_add_ram could not allocate them (-ENOMEM), yet the
 	 * slot stays, and track_write_inc must not find the array missing. */
 	if (!mmu->track.enabled || !slot->track || !slot->track->write_count) {

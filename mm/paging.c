@@ -2,6 +2,7 @@
  * MMIO below it) with the largest pages the CPU has, read-write and non-executable. The image is mapped with 4K
  * pages so that text is read-only and executable, and everything else non-executable (W^X). */
 #include "arch/x86/cpu.h"
+#include "arch/x86/tlb.h"
 #include "hv/errno.h"
 #include "hv/layout.h"
 #include "hv/log.h"
@@ -72,4 +73,67 @@ void *ioremap(hpa_t pa, u64 size)
 	}
 	spin_unlock(&ioremap_lock);
 	return va;
+}
+
+/*
+ * Taking guest frames out of the direct map (private memory, vm/private.c). The direct map is built with the largest
+ * pages; a private VM's RAM is first remapped with 4K pages (direct_map_split), so that one frame can go absent and
+ * come back without touching its neighbours. Splits keep every translation and attribute (pt_map builds each table
+ * whole before it links it), so other CPUs using the range see no gap.
+ */
+static spinlock_t direct_map_lock = SPINLOCK_INIT; /* serialises splits of the direct map's tables */
+
+int direct_map_split(hpa_t pa, u64 len)
+{
+	u64 nx = cpu_has_nx() ? PTE_NX : 0;
+	int r;
+
+	if (pa + len > mm_direct_map_target())
+		return -EINVAL;
+	spin_lock(&direct_map_lock);
+	r = pt_map(&pt_format_host, kernel_pml4, PHYS_MAP_BASE + pa, pa, len, PTE_P | PTE_W | nx, 1, alloc_table);
+	spin_unlock(&direct_map_lock);
+	/* The huge translations the CPUs cached would outlive a 4K entry cleared later. */
+	host_tlb_shootdown();
+	return r;
+}
+
+/* The 4K entry of the direct map for pa; NULL unless direct_map_split covered it. */
+static u64 *direct_map_pte(hpa_t pa)
+{
+	u64 va = PHYS_MAP_BASE + pa, *t = phys_to_virt(kernel_pml4);
+
+	for (int level = PT_LEVELS; level > 1; level--) {
+		u64 e = __atomic_load_n(&t[pt_index(va, level)], __ATOMIC_ACQUIRE);
+
+		if (!(e & PTE_P) || (e & PTE_PS))
+			return NULL;
+		t = phys_to_virt(e & PT_ADDR_MASK);
+	}
+	return &t[pt_index(va, 1)];
+}
+
+int direct_map_set_present(hpa_t pa, bool present)
+{
+	u64 nx = cpu_has_nx() ? PTE_NX : 0;
+	u64 *pte = direct_map_pte(pa);
+
+	if (!pte || !IS_ALIGNED(pa, PAGE_SIZE))
+		return -EINVAL;
+	if (present) {
+		/* A translation that appears needs no flush: no CPU caches a non-present entry. */
+		__atomic_store_n(pte, pa | PTE_P | PTE_W | nx, __ATOMIC_RELEASE);
+		return 0;
+	}
+	if (!(__atomic_exchange_n(pte, 0, __ATOMIC_SEQ_CST) & PTE_P))
+		return 0;
+	host_tlb_shootdown();
+	return 0;
+}
+
+bool direct_map_is_present(hpa_t pa)
+{
+	u64 *pte = direct_map_pte(pa);
+
+	return !pte || (__atomic_load_n(pte, __ATOMIC_ACQUIRE) & PTE_P);
 }

@@ -15,7 +15,9 @@ static void __mmu_free_root(struct mmu *mmu, struct mmu_root *root);
 
 bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root)
 {
-	return READ_ONCE(root->invalid) || root->generation != READ_ONCE(mmu->generation);
+	/* The mirror root holds private memory, which an invalidation of every root must not drop (its frames would
+	 * have to be scrubbed and faulted private again): it goes only at the VM's end (mm/private.c). */
+	return READ_ONCE(root->invalid) || (!root->role.mirror && root->generation != READ_ONCE(mmu->generation));
 }
 
 bool __mmu_invalidate_roots_of_gfn(struct mmu *mmu, gfn_t gfn, const struct mmu_root *keep)
@@ -48,9 +50,10 @@ bool __mmu_invalidate_roots_of_gfn(struct mmu *mmu, gfn_t gfn, const struct mmu_
 }
 
 /* 0, -ENOMEM, or the engine's -EINVAL for a role it cannot build. */
-static int __mmu_alloc_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, const u64 *pdptes,
-			    struct mmu_root **out)
+int __mmu_alloc_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, const u64 *pdptes, struct mmu_root **out)
 {
+	static const u64 none[ARRAY_SIZE(((struct mmu_root *)0)->pdptes)];
+
 	const struct mmu_engine *eng = mmu->engine;
 	struct mmu_root *root;
 	int r;
@@ -63,7 +66,7 @@ static int __mmu_alloc_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, con
 		return -ENOMEM;
 	root->role = role;
 	root->pgd = pgd;
-	memcpy(root->pdptes, pdptes, sizeof(root->pdptes));
+	memcpy(root->pdptes, pdptes ? pdptes : none, sizeof(root->pdptes));
 	root->refcount = 1;
 	root->generation = mmu->generation;
 	r = eng->alloc_tree(mmu, root);
@@ -93,6 +96,7 @@ static void __mmu_free_root(struct mmu *mmu, struct mmu_root *root)
 	 * is over. */
 	__atomic_store_n(pp, root->next, __ATOMIC_RELEASE);
 	mmu->engine->free_tree(mmu, root);
+	__mmu_private_root_freed(mmu, root);
 	mmu->stats.roots_freed++;
 	grace_retire_object(&mmu->grace, root);
 }

@@ -67,7 +67,9 @@ union mmu_role {
 		 * switching modes) has two shadows, each in its own format. */
 		u32 pae_format : 1;
 		u32 ad_disabled : 1;     /* the format has no hardware A/D: aging uses access tracking */
-		u32 mirror : 1;          /* a mirror of private memory (a later issue) */
+		/* The mirror root of private memory (mm/private.h): built once per private VM, never obsolete by
+		 * generation, never loaded by a vCPU as its current root. */
+		u32 mirror : 1;
 		u32 as_id : 1;           /* address space (SMM later) */
 		/* A direct page below a guest huge page: that page's protection key (bits 62:59 of a 4-level guest's
 		 * leaf), which its leaves all carry, so two huge pages of one frame under different keys do not share
@@ -138,6 +140,8 @@ struct mmu_root *mmu_roots_lockless_first(struct mmu *mmu);
 struct mmu_root *mmu_roots_lockless_next(struct mmu_root *root);
 
 /* ---- for the engines and mm/mmu.c (caller holds mmu->lock) ---- */
+/* Build a root of (pgd, role) with one reference, the caller's (pdptes NULL: none). 0, -ENOMEM, -EINVAL. */
+int __mmu_alloc_root(struct mmu *mmu, gpa_t pgd, union mmu_role role, const u64 *pdptes, struct mmu_root **out);
 void __mmu_get_root(struct mmu *mmu, struct mmu_root *root);
 /* Drop a reference; an obsolete root goes with its last one. */
 void __mmu_put_root(struct mmu *mmu, struct mmu_root *root);

@@ -104,6 +104,9 @@ void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, co
 	/* Observers see changes in the order they reach memory: this entry first, then the table below it. */
 	if (mmu->ops->spte_changed)
 		mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
+	/* The hardware root of a private VM copies the top-level entries of two roots (mm/private.h). */
+	if (level == TDP_ROOT_LEVEL && mmu->priv.enabled)
+		__mmu_private_top_changed(mmu, sptep, new);
 	if (is_present && !is_leaf && eng->table_linked)
 		eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
 	if (was_present && !was_leaf) {
@@ -173,6 +176,17 @@ int __mmu_set_spte_frozen(struct mmu *mmu, const struct mmu_engine *eng, struct 
 
 	if (!__mmu_freeze_spte(mmu, iter))
 		return -EBUSY;
+	/* The external table first (the mirror root's engine): while the entry is frozen nothing can use the leaf
+	 * before the hook has made it safe, and a refusal leaves the entry as it was. */
+	if (eng->set_external && spte_is_present(new_spte) && spte_is_leaf(new_spte, iter->level)) {
+		int r = eng->set_external(mmu, iter->gfn, new_spte, iter->level);
+
+		if (r) {
+			BUG_ON(r == -EBUSY); /* that one means "re-read and retry" to the callers */
+			__mmu_unfreeze_spte(mmu, iter, old);
+			return r;
+		}
+	}
 	__mmu_handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, iter->sptep, old, new_spte, iter->level);
 	__mmu_unfreeze_spte(mmu, iter, new_spte);
 	return 0;
@@ -201,6 +215,9 @@ void __mmu_flush_and_free(struct mmu *mmu)
 		mmu->stats.remote_flushes++;
 		mmu->flush_pending = false;
 	}
+	/* Private frames whose leaves went: no vCPU reaches them any more (mm/private.h). */
+	if (mmu->priv.nr_scrub_pending)
+		__mmu_private_scrub(mmu);
 	for (u32 i = 0; i < mmu->nr_free_pending; i++)
 		grace_retire(&mmu->grace, mmu->free_pending[i], 0);
 	mmu->nr_free_pending = 0;

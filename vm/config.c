@@ -15,7 +15,7 @@
 #define RAW_MAX	     (KEY_MAX + VM_CONFIG_CMDLINE_MAX)
 #define MSG_WORD_MAX 60
 #define UNKNOWN_KEY                                                                                                    \
-	"unknown key (expected vm, role, mem, cpus, pages, console, tdp, entry, ws, reclaim, platform, cmdline or "    \
+	"unknown key (expected vm, role, mem, cpus, pages, console, tdp, entry, ws, reclaim, private, platform, cmdline or "    \
 	"protect)"
 
 enum cfg_role { ROLE_KERNEL, ROLE_MODULE, ROLE_INITRD };
@@ -34,7 +34,7 @@ struct cfg_line {
 	u32 idx;
 	u32 errors;
 	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console, has_tdp, has_entry;
-	bool has_ws, has_reclaim, has_platform;
+	bool has_ws, has_reclaim, has_platform, has_private;
 	bool has_protect; /* a protect= word with a value, good or bad */
 	bool role_bad;
 	int role;
@@ -46,11 +46,12 @@ struct cfg_line {
 	bool entry32; /* entry=32 */
 	u64 ws_us;    /* ws=: the scan interval in microseconds */
 	bool reclaim; /* reclaim=on */
+	bool private_mem; /* private=on */
 	bool minimal; /* platform=minimal */
 	char vm[VM_CONFIG_NAME_MAX];
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w, entry_w, ws_w, reclaim_w; /* kernel line only */
-	struct cmdline_word platform_w; /* kernel line only */
+	struct cmdline_word platform_w, private_w; /* kernel line only */
 	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
 	/* protect_w is the first protect= word, for "only on the kernel module". protect[] holds the good ranges,
 	 * pairwise disjoint; whether each lies in guest RAM is checked once the line is whole (mem= may come after
@@ -358,6 +359,8 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_ws;
 	else if (strcmp(cw->key, "reclaim") == 0)
 		seen = &l->has_reclaim;
+	else if (strcmp(cw->key, "private") == 0)
+		seen = &l->has_private;
 	else if (strcmp(cw->key, "platform") == 0)
 		seen = &l->has_platform;
 	else {
@@ -417,6 +420,10 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 	} else if (seen == &l->has_ws) {
 		l->ws_w = cw->w;
 		parse_ws(l, cw);
+	} else if (seen == &l->has_private) {
+		l->private_w = cw->w;
+		if (!parse_either(l, cw, "on", "off", &l->private_mem, "private must be on or off"))
+			return;
 	} else if (seen == &l->has_reclaim) {
 		l->reclaim_w = cw->w;
 		if (!parse_either(l, cw, "on", "off", &l->reclaim, "reclaim must be on or off"))
@@ -514,6 +521,12 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	c->platform = !l->has_platform ? VM_PLATFORM_DEFAULT : l->minimal ? VM_PLATFORM_MINIMAL : VM_PLATFORM_PC;
 	if (l->reclaim && !l->has_ws)
 		word_err(l, &l->reclaim_w, "reclaim=on needs ws=INTERVAL: it gives back what the scans found cold");
+	c->private_mem = l->private_mem;
+	/* Private memory is mapped by the TDP MMU only, and the hypervisor reads none of it: reclaim's zero check
+	 * would read it, and protect= write-protects and emulates. ws= works (the mirror is not aged: its memory
+	 * reads as never touched). */
+	if (l->private_mem && (l->shadow || l->reclaim || l->has_protect))
+		word_err(l, &l->private_w, "private=on needs TDP and excludes tdp=0, reclaim=on and protect=");
 	memcpy(c->cmdline, l->cmdline, sizeof(c->cmdline));
 	if (c->mem_bytes) /* 0: mem= was bad, reported already, and there is no RAM to check against */
 		check_protect_in_ram(l, c->mem_bytes);
@@ -540,6 +553,7 @@ static void reject_kernel_words(struct cfg_line *l, const char *role)
 		{ l->has_tdp, &l->tdp_w, "tdp" },	  { l->has_entry, &l->entry_w, "entry" },
 		{ l->has_protect, &l->protect_w, "protect" }, { l->has_ws, &l->ws_w, "ws" },
 		{ l->has_reclaim, &l->reclaim_w, "reclaim" }, { l->has_platform, &l->platform_w, "platform" },
+		{ l->has_private, &l->private_w, "private" },
 	};
 	char msg[96];
 
@@ -698,6 +712,12 @@ u32 vm_config_check_kernel(const struct vm_config *c, enum vm_kernel_kind kind)
 			    c->modules[i].index, c->name, c->kernel_index);
 		/* Without ACPI a Linux guest cannot power off (the VM would never end) and finds no IOAPIC: a
 		 * configuration that cannot work is refused, not run. */
+		if (c->private_mem) {
+			pr_err("vm config: module %u: private=on on vm %s, whose kernel is a Linux bzImage: Linux does not "
+			       "speak this hypervisor's private-memory protocol (vm/private_abi.h)\n",
+			       c->kernel_index, c->name);
+			errors++;
+		}
 		if (c->platform == VM_PLATFORM_MINIMAL) {
 			pr_err("vm config: module %u: platform=minimal on vm %s, whose kernel is a Linux bzImage: Linux "
 			       "needs the PC platform (ACPI to power off, the IOAPIC, the PIT)\n",

@@ -37,6 +37,10 @@
  *                  by default.
  *   reclaim=on|off kernel module only, with ws=: give back to the hypervisor the guest memory the scans find cold
  *                  and all zero, in 2 MiB chunks (mm/mmu_reclaim.c). Off by default.
+ *   private=on|off kernel module only, Multiboot kernels only: the VM's RAM is private (vm/private.c,
+ *                  mm/private.h): the hypervisor cannot read it, and the guest shares pages explicitly
+ *                  (vm/private_abi.h). Needs TDP (EPT or NPT); not with tdp=0, reclaim=on or protect=. Off by
+ *                  default.
  *   platform=pc|minimal  kernel module only: `pc` adds to the devices every VM has the rest of a PC: PIT, RTC,
  *                  i8042, port 0x80, IOAPIC at 0xfec00000, HPET at 0xfed00000, the ACPI PM block and reset port,
  *                  and ACPI tables (RSDP in 0xe0000-0xfffff; MADT, FADT, HPET, DSDT). `minimal` leaves them out.
@@ -127,6 +131,7 @@ struct vm_config {
 	bool linux_entry32; /* entry=32: a Linux kernel starts at its 32-bit boot-protocol entry, paging off */
 	u64 ws_interval_us; /* ws=: the working-set scan interval, 0 when off */
 	bool ws_reclaim;    /* reclaim=on */
+	bool private_mem;   /* private=on (vm/private.c) */
 	enum vm_platform platform; /* platform=, VM_PLATFORM_DEFAULT when not given */
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	u64 kernel_start, kernel_end;

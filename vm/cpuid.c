@@ -5,6 +5,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/virt.h"
 #include "hv/string.h"
+#include "vm/private.h"
 #include "vm/dev/vlapic.h"
 #include "vm/vcpu.h"
 
@@ -43,7 +44,7 @@ u8 vcpu_maxphyaddr(void)
 	return maxphyaddr;
 }
 
-static void hv_leaves(u32 leaf, u32 out[4])
+static void hv_leaves(const struct vcpu *v, u32 leaf, u32 out[4])
 {
 	static const char sig[12] = "MicroHVisor!";
 
@@ -52,6 +53,10 @@ static void hv_leaves(u32 leaf, u32 out[4])
 		memcpy(&out[1], sig, 12);
 	} else if (leaf == HV_CPUID_BASE + 1) {
 		out[0] = HV_FEATURE_TESTDEV | HV_FEATURE_HYPERCALL;
+		if (vm_private_shared_bit(v->vm)) {
+			out[0] |= HV_FEATURE_PRIVATE;
+			out[1] = vm_private_shared_bit(v->vm);
+		}
 	}
 }
 
@@ -61,7 +66,7 @@ void cpuid_policy(struct vcpu *v, u32 leaf, u32 sub, u32 out[4])
 
 	memset(out, 0, 4 * sizeof(u32));
 	if (leaf >= HV_CPUID_BASE && leaf < HV_CPUID_BASE + 0x100) {
-		hv_leaves(leaf, out);
+		hv_leaves(v, leaf, out);
 		return;
 	}
 	if (leaf > EXT_MAX || (leaf > BASIC_MAX && leaf < 0x80000000))

@@ -10,6 +10,7 @@
 #include "vm/crcheck.h"
 #include "vm/dev/vlapic.h"
 #include "vm/emulate/emulate.h"
+#include "vm/private.h"
 #include "vm/protect.h"
 #include "vm/vcpu.h"
 #include "vm/ws.h"
@@ -66,6 +67,9 @@ static int handle_string_io(struct vcpu *v)
 				     .seg = e->io.in ? EMU_SEG_ES : e->io.seg, .len = (u8)e->insn_len,
 				     .in = e->io.in, .rep = e->io.rep };
 	bool complete = io.addr_size != 0xff && io.seg != 0xff && e->insn_len && e->insn_len <= EMU_MAX_INSN_LEN;
+
+	if (v->vm->mmu.priv.enabled) /* the string is in guest memory: the guest moves it itself (vm/private.c) */
+		return vcpu_private_ve(v, VE_REASON_INSTRUCTION, 0, e->io.in ? VE_ACCESS_WRITE : VE_ACCESS_READ);
 
 	return vcpu_emulate_pio_string(v, &io, complete);
 }
@@ -251,6 +255,15 @@ static int handle_hypercall(struct vcpu *v)
 	case HC_WS:
 		v->regs[VCPU_RAX] = ws_hypercall(v->vm, v->regs[VCPU_RBX], v->regs[VCPU_RCX], v->regs[VCPU_RDX]);
 		break;
+	case HC_MAP_GPA:
+		v->regs[VCPU_RAX] = vcpu_hc_map_gpa(v, v->regs[VCPU_RBX], v->regs[VCPU_RCX]);
+		break;
+	case HC_VE_INFO:
+		v->regs[VCPU_RAX] = vcpu_hc_ve_info(v);
+		break;
+	case HC_MMIO:
+		v->regs[VCPU_RAX] = vcpu_hc_mmio(v, v->regs[VCPU_RBX], v->regs[VCPU_RCX], v->regs[VCPU_RDX]);
+		break;
 	default:
 		v->regs[VCPU_RAX] = (u64)-ENOSYS;
 		break;
@@ -264,6 +277,11 @@ static int handle_hypercall(struct vcpu *v)
  * instruction's: emulating it would be wrong, so this VM ends instead, as KVM does. */
 static int emulate_access(struct vcpu *v)
 {
+	/* A private VM's instructions are private: the guest does the access by hypercall (vm/private.c). */
+	if (v->vm->mmu.priv.enabled && !v->exit.vectoring)
+		return vcpu_private_ve(v, VE_REASON_MMIO, v->exit.tdp.gpa,
+				       v->exit.tdp.access & SPTE_ACC_WRITE ? VE_ACCESS_WRITE :
+				       v->exit.tdp.access & SPTE_ACC_EXEC ? VE_ACCESS_FETCH : VE_ACCESS_READ);
 	if (v->exit.vectoring) {
 		vm_log(v->vm, LOG_ERR, "event delivery touched MMIO at gpa 0x%llx\n", (unsigned long long)v->exit.tdp.gpa);
 		vm_end(v->vm, VM_END_INTERNAL_ERROR, v->exit.tdp.gpa);
@@ -274,10 +292,11 @@ static int emulate_access(struct vcpu *v)
 
 /* An MMIO access under TDP: the same, through the decode cache. The exit's gpa is the data access's unless the
  * exit says the CPU was walking the guest's page tables (VMX's EPT misconfiguration does not say: like KVM, the
- * page offset check in vm/mmio.c is what stands between a walk's gpa and the data access). */
+ * page offset check in vm/mmio.c is what stands between a walk's gpa and the data access). A private VM's code is
+ * never read (emulate_access gives it a #VE), and neither is it by the cache's guard. */
 static int emulate_mmio(struct vcpu *v)
 {
-	if (v->exit.vectoring)
+	if (v->exit.vectoring || v->vm->mmu.priv.enabled)
 		return emulate_access(v);
 	return vcpu_emulate_mmio(v, v->exit.tdp.walk ? INVALID_GPA : v->exit.tdp.gpa);
 }
@@ -298,6 +317,11 @@ static int handle_tdp_fault(struct vcpu *v)
 		return emulate_mmio(v);
 	case MMU_FAULT_WRITE_PROTECTED:
 		return emulate_access(v);
+	case MMU_FAULT_WRONG_KIND:
+		return vcpu_private_ve(v, f.is_private ? VE_REASON_PRIVATE_GPA_SHARED : VE_REASON_SHARED_GPA_PRIVATE,
+				       v->exit.tdp.gpa,
+				       f.access & SPTE_ACC_WRITE ? VE_ACCESS_WRITE :
+				       f.access & SPTE_ACC_EXEC ? VE_ACCESS_FETCH : VE_ACCESS_READ);
 	default:
 		return r < 0 ? r : -EIO;
 	}

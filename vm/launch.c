@@ -23,6 +23,7 @@
 #include "vm/loader/multiboot.h"
 #include "vm/protect.h"
 #include "vm/ws.h"
+#include "vm/private.h"
 #include "vm/stall.h"
 #include "vm/vcpu.h"
 
@@ -247,6 +248,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	memcpy(vm->name, cfg->name, sizeof(vm->name));
 	vm->id = __atomic_fetch_add(&vm_seq, 1, __ATOMIC_RELAXED);
 	vm->mem_bytes = cfg->mem_bytes;
+	vm->private_mem = cfg->private_mem;
 	vm->tsc_hz = tsc_hz;
 	vm->console_input = console_input;
 	vm->console_raw = cfg->console_raw;
@@ -325,6 +327,12 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		r = load_multiboot(vm, cfg, &layout, &st);
 	if (r)
 		return r; /* the loader said which check failed */
+	/* Sealed once the loader has written the image through the direct map: from here its RAM is the guest's. */
+	if (cfg->private_mem) {
+		r = vm_private_seal(vm);
+		if (r)
+			return r;
+	}
 	virt_ops->vcpu_set_state(v, &st);
 	return 0;
 }

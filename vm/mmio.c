@@ -720,3 +720,8 @@ int vcpu_decode_insn(struct vcpu *v, struct emu_insn *insn)
 		return -EINVAL;
 	}
 }
+
+int vcpu_mmio_access(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size, bool write)
+{
+	return mmio_access(v, gpa, buf, size, write);
+}

@@ -186,7 +186,8 @@ static int handle_requests(struct vcpu *v)
 		int r = mmu_load_root(mmu, &v->mmu, mmu->shadow.enabled ? &p : NULL);
 		if (r)
 			return r;
-		virt_ops->load_mmu_root(v, v->mmu.current->hpa, v->mmu.current->role.level);
+		/* A private VM's hardware root is the table joining its mirror and shared roots (mm/private.h). */
+		virt_ops->load_mmu_root(v, mmu_hw_root(mmu, &v->mmu), v->mmu.current->role.level);
 		/* Loading a root flushed this context already. */
 		vcpu_test_and_clear_request(v, VCPU_REQ_TLB_FLUSH);
 	}

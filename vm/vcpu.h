@@ -30,6 +30,8 @@ struct gwalk_mode;
 void vcpu_paging_mode(struct vcpu *v, struct gwalk_mode *mode);
 /* The guest's MAXPHYADDR, as its CPUID 80000008H reports it (vm/cpuid.c). */
 u8 vcpu_maxphyaddr(void);
+/* An MMIO access at gpa as the emulator makes it (the LAPIC page, then the MMIO bus), for HC_MMIO. */
+int vcpu_mmio_access(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size, bool write);
 
 /*
  * The PAE PDPTE registers under shadow paging (vm/pdptes.c; SDM Vol. 3A 4.4.1), for the backends' CR-write paths.

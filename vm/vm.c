@@ -117,6 +117,12 @@ u64 vm_stat(struct vm *vm, enum vm_stat s)
 		return __atomic_load_n(&vm->mmu.stats.fault_races, __ATOMIC_RELAXED);
 	case VM_STAT_TDP_FROZEN_BACKOFFS:
 		return __atomic_load_n(&vm->mmu.stats.frozen_backoffs, __ATOMIC_RELAXED);
+	case VM_STAT_PRIVATE_EXTERNAL_SET:
+		return __atomic_load_n(&vm->mmu.priv.stats.external_set, __ATOMIC_RELAXED);
+	case VM_STAT_PRIVATE_EXTERNAL_REMOVED:
+		return __atomic_load_n(&vm->mmu.priv.stats.external_removed, __ATOMIC_RELAXED);
+	case VM_STAT_PRIVATE_REFUSED:
+		return __atomic_load_n(&vm->mmu.priv.stats.refused, __ATOMIC_RELAXED);
 	default:
 		break;
 	}

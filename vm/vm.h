@@ -65,6 +65,10 @@ enum vm_stat {
 	VM_STAT_TDP_SHARED_FAULTS,   /* of TDP_FAULTS, those run under the MMU lock held for read (in parallel) */
 	VM_STAT_TDP_FAULT_RACES,     /* compare-exchanges a fault lost to another vCPU's (mm/mmu.h) */
 	VM_STAT_TDP_FROZEN_BACKOFFS, /* faults that met a frozen SPTE and re-entered the guest */
+	VM_STAT_PRIVATE_VE,          /* #VEs given to a private VM (vm/private.c) */
+	VM_STAT_PRIVATE_EXTERNAL_SET, /* frames taken out of the direct map for private leaves (mm/private.h) */
+	VM_STAT_PRIVATE_EXTERNAL_REMOVED, /* frames scrubbed and mapped back */
+	VM_STAT_PRIVATE_REFUSED,     /* hypervisor accesses to private pages refused */
 	VM_STAT_EMU_CACHE_HITS,      /* MMIO exits emulated from the decode cache (vm/mmio_fast.c) */
 	VM_STAT_EMU_CACHE_STALE,     /* decode cache entries whose guard failed: the code or its translation changed */
 	NR_VM_STATS
@@ -124,6 +128,12 @@ struct vcpu {
 	/* Shadow paging with PAE paging: the PDPTE registers, loaded by the guest's CR writes (vm/pdptes.c). The
 	 * vCPU's own, like the CRs they come with. */
 	u64 pdptes[4];
+	/* Private VMs: the last #VE's information until HC_VE_INFO reads it (vm/private.c). The vCPU's own. */
+	struct {
+		bool pending;
+		u32 reason, access;
+		u64 gpa;
+	} ve;
 	void *arch;                     /* the backend's state (VMCS, VMCB, ...) */
 	struct vlapic *lapic;           /* the vCPU's CPU only (others post to inbox) */
 	bool halted;
@@ -159,6 +169,7 @@ struct vm {
 	char name[VM_NAME_MAX];         /* constant */
 	u32 id;                         /* constant */
 	u64 mem_bytes;                  /* constant: guest RAM size */
+	bool private_mem;               /* constant: private=on; its RAM is private once sealed (vm/private.c) */
 	struct mmu mmu;                 /* guest memory: the memslots, roots and write tracking (mm/mmu.h) */
 	struct vm_protect *protect;     /* guest memory protection (vm/protect.h): constant pointer */
 	bool protect_late;              /* atomic: protect= ranges wait for the guest's IA32_LSTAR (vm/protect.c) */

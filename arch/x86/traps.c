@@ -4,6 +4,7 @@
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/desc.h"
+#include "arch/x86/tlb.h"
 #include "kernel/panic.h"
 #include "kernel/percpu.h"
 #include "hv/log.h"
@@ -18,9 +19,12 @@ void interrupt_dispatch(struct irq_frame *f)
 	if (f->vector == 2) {
 		if (panic_in_progress())
 			cpu_halt_forever();
-		/* A kick: its work (leaving the guest) is done by the time this runs. */
-		if (__atomic_exchange_n(&this_cpu()->nmi_kick, false, __ATOMIC_ACQ_REL))
+		/* A kick: its work (leaving the guest) is done by the time this runs; a host TLB shootdown's is the
+		 * flush, done here. */
+		if (__atomic_exchange_n(&this_cpu()->nmi_kick, false, __ATOMIC_ACQ_REL)) {
+			host_tlb_shootdown_ack();
 			return;
+		}
 		/* An NMI nobody sent on purpose (watchdog, hardware error): report it, the hypervisor goes on. */
 		pr_warn("hv: NMI on CPU %u\n", this_cpu_id());
 		return;

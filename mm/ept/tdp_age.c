@@ -112,7 +112,7 @@ static bool tdp_age_walk(struct mmu *mmu, gfn_t start, gfn_t end, struct tdp_age
 	grace_read_lock();
 	root = mmu_roots_lockless_first(mmu);
 	while (root && !(a.young && test_only)) {
-		gfn_t stop = root->role.direct ? tdp_age_root(mmu, root, from, end, &a) : end;
+		gfn_t stop = root->role.direct && !root->role.mirror ? tdp_age_root(mmu, root, from, end, &a) : end;
 		u64 serial = root->serial;
 
 		if (stop >= end || (a.young && test_only)) {

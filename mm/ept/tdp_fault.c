@@ -30,7 +30,7 @@ static void __tdp_mmio_sweep(struct mmu *mmu)
 
 	assert_write_held(&mmu->lock);
 	for_each_mmu_root_yield_safe(mmu, root, false) {
-		if (!root->role.direct)
+		if (!root->role.direct || root->role.mirror) /* the mirror caches no MMIO */
 			continue;
 		for_each_tdp_pte(iter, mmu, root, 0, PT_MAX_PFN) {
 			if (spte_is_mmio(mmu->fmt, iter.old_spte))
@@ -136,8 +136,16 @@ static int __tdp_map_ram_at(struct mmu *mmu, struct pt_iter *iter, struct mmu_fa
 			if (__tdp_set_spte_frozen(mmu, iter, new_spte))
 				continue;
 			mmu->stats.collapses++;
-		} else if (__tdp_set_spte_atomic(mmu, iter, new_spte)) {
-			continue;
+		} else {
+			/* A hole, or a stale MMIO SPTE. A private leaf appears only under a frozen entry, after its
+			 * external hook (tdp_mirror.c); a refusal leaves the hole, and the fault fails. */
+			int r = tdp_engine_of(mmu, iter) == &tdp_mirror_engine ? __tdp_set_spte_frozen(mmu, iter, new_spte)
+									      : __tdp_set_spte_atomic(mmu, iter, new_spte);
+
+			if (r == -EBUSY)
+				continue;
+			if (r)
+				return r;
 		}
 		break;
 	}
@@ -162,6 +170,8 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	 * installed here. */
 	f->max_level = level = MIN(f->backing_level, track_max_level(f->slot, f->gfn));
 	f->max_level = level = MAX(1, MIN(level, mmu->tdp.max_huge_level));
+	if (root->role.mirror)
+		f->max_level = level = 1; /* private memory leaves the direct map page by page */
 	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
 	new_spte = __tdp_make_ram_leaf(mmu, f->slot, f->gfn & ~(pt_level_pages(level) - 1), level, f->mmu_writable);
 	refused = (f->access & SPTE_ACC_WRITE) && !(new_spte & mmu->fmt->writable);
@@ -187,7 +197,14 @@ int __tdp_page_fault(struct mmu *mmu, struct mmu_root *root, struct mmu_fault *f
 			return MMU_FAULT_NEED_EXCLUSIVE;
 		__tdp_mmio_sweep(mmu);
 	}
-	r = f->slot ? __tdp_map_ram(mmu, root, f) : __tdp_map_mmio(mmu, root, f->gfn);
+	if (f->slot) {
+		r = __tdp_map_ram(mmu, root, f);
+	} else if (root->role.mirror) {
+		mmu_stat_inc(mmu, mmio_faults); /* not cached: a private VM's MMIO is never emulated (mm/private.h) */
+		r = MMU_FAULT_MMIO;
+	} else {
+		r = __tdp_map_mmio(mmu, root, f->gfn);
+	}
 	if (r == -EAGAIN) {
 		mmu_stat_inc(mmu, frozen_backoffs);
 		r = MMU_FAULT_RETRY;

@@ -56,7 +56,7 @@ int __tdp_split_huge_leaf(struct mmu *mmu, struct pt_iter *iter)
 		for (unsigned int i = 0; i < PT_ENTRIES; i++)
 			pt[i] = pt_huge_child(mmu->fmt, leaf, iter->level, i);
 		if (__mmu_freeze_spte(mmu, iter)) {
-			__mmu_handle_changed_spte(mmu, &tdp_engine, mmu->fmt, iter->gfn, iter->sptep, leaf, table_spte,
+			__mmu_handle_changed_spte(mmu, tdp_engine_of(mmu, iter), mmu->fmt, iter->gfn, iter->sptep, leaf, table_spte,
 						  iter->level);
 			break;
 		}
@@ -71,7 +71,7 @@ int __tdp_split_huge_leaf(struct mmu *mmu, struct pt_iter *iter)
 	}
 	mmu_stat_inc(mmu, tables_allocated);
 	for (unsigned int i = 0; i < PT_ENTRIES; i++)
-		__mmu_handle_changed_spte(mmu, &tdp_engine, mmu->fmt, iter->gfn + i * pt_level_pages(iter->level - 1), &pt[i], 0,
+		__mmu_handle_changed_spte(mmu, tdp_engine_of(mmu, iter), mmu->fmt, iter->gfn + i * pt_level_pages(iter->level - 1), &pt[i], 0,
 					  __atomic_load_n(&pt[i], __ATOMIC_RELAXED), iter->level - 1);
 	__mmu_unfreeze_spte(mmu, iter, table_spte);
 	mmu_stat_inc(mmu, splits);
@@ -109,7 +109,7 @@ void __tdp_split_huge_range(struct mmu *mmu, gfn_t start, gfn_t end)
 
 	assert_write_held(&mmu->lock);
 	for_each_mmu_root_yield_safe(mmu, root, true) {
-		if (root->role.direct)
+		if (root->role.direct && !root->role.mirror) /* no huge leaves in the mirror */
 			__tdp_split_root_range(mmu, root, start, end);
 	}
 }
@@ -150,7 +150,7 @@ void __tdp_collapse_range(struct mmu *mmu, gfn_t start, gfn_t end)
 
 	assert_write_held(&mmu->lock);
 	for_each_mmu_root_yield_safe(mmu, root, true) {
-		if (root->role.direct)
+		if (root->role.direct && !root->role.mirror) /* no huge leaves in the mirror */
 			__tdp_collapse_root_range(mmu, root, start, end);
 	}
 }

@@ -16,20 +16,36 @@
 	for_each_pt_entry_min_level(iter, (mmu)->fmt, (root)->hpa, TDP_ROOT_LEVEL, min_level, start, end)
 #define for_each_tdp_pte(iter, mmu, root, start, end) for_each_tdp_pte_min_level(iter, mmu, root, 1, start, end)
 
+/* The mirror root's tree has its own engine (tdp_mirror.c: the external-table hooks); a walker knows which tree it
+ * is in by the top table it started from. */
+extern const struct mmu_engine tdp_mirror_engine;
+
+static inline const struct mmu_engine *tdp_engine_of(const struct mmu *mmu, const struct pt_iter *iter)
+{
+	const struct mmu_root *m = mmu->priv.mirror;
+
+	return m && iter->pt_path[TDP_ROOT_LEVEL - 1] == (u64 *)phys_to_virt(m->hpa) ? &tdp_mirror_engine : &tdp_engine;
+}
+
 static inline void __tdp_set_spte(struct mmu *mmu, struct pt_iter *iter, u64 new_spte)
 {
-	__mmu_set_spte(mmu, &tdp_engine, iter, new_spte);
+	__mmu_set_spte(mmu, tdp_engine_of(mmu, iter), iter, new_spte);
 }
 
 static inline int __tdp_set_spte_atomic(struct mmu *mmu, struct pt_iter *iter, u64 new_spte)
 {
-	return __mmu_set_spte_atomic(mmu, &tdp_engine, iter, new_spte);
+	return __mmu_set_spte_atomic(mmu, tdp_engine_of(mmu, iter), iter, new_spte);
 }
 
+/* 0; -EBUSY (the entry changed: re-read); or the mirror's set_external refusal (the entry keeps its value). */
 static inline int __tdp_set_spte_frozen(struct mmu *mmu, struct pt_iter *iter, u64 new_spte)
 {
-	return __mmu_set_spte_frozen(mmu, &tdp_engine, iter, new_spte);
+	return __mmu_set_spte_frozen(mmu, tdp_engine_of(mmu, iter), iter, new_spte);
 }
+
+/* tdp_mmu.c: a direct or mirror root's tree. */
+int tdp_alloc_tree(struct mmu *mmu, struct mmu_root *root);
+void tdp_free_tree(struct mmu *mmu, struct mmu_root *root);
 
 /* ---- tdp_zap.c ---- */
 

@@ -23,7 +23,7 @@
 #include "hv/errno.h"
 #include "mm/ept/tdp_internal.h"
 
-static int tdp_alloc_tree(struct mmu *mmu, struct mmu_root *root)
+int tdp_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 {
 	if (root->role.level != TDP_ROOT_LEVEL)
 		return -EINVAL;
@@ -32,7 +32,7 @@ static int tdp_alloc_tree(struct mmu *mmu, struct mmu_root *root)
 }
 
 /* Every entry of the top table through the hook (which frees the tables below), then the top table itself. */
-static void tdp_free_tree(struct mmu *mmu, struct mmu_root *root)
+void tdp_free_tree(struct mmu *mmu, struct mmu_root *root)
 {
 	struct pt_iter iter;
 

@@ -32,6 +32,8 @@ bool tdp_mmio_sweep_needed(struct mmu *mmu);
 /* Zap the leaves mapping [start, end) in every root, obsolete ones too; tables wholly inside the range are freed,
  * and a huge leaf that sticks out of it goes whole. */
 void __tdp_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
+/* The same in the trees the filter names (enum mmu_zap_filter, mm/private.h). */
+void __tdp_zap_gfn_range_filter(struct mmu *mmu, gfn_t start, gfn_t end, int filter);
 /* Split huge leaves in [start, end) down to what the levels now allow (eagerly, preserving translations). Where no
  * table frame is left, the leaf is zapped instead: either way no leaf is larger than allowed afterwards. */
 void __tdp_split_huge_range(struct mmu *mmu, gfn_t start, gfn_t end);

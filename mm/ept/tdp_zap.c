@@ -47,16 +47,22 @@ static void __tdp_zap_root_range(struct mmu *mmu, struct mmu_root *root, gfn_t s
 	}
 }
 
-/* Obsolete roots too: a vCPU may still hold one until it honours its request, and it must not keep the range. */
-void __tdp_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
+/* Obsolete roots too: a vCPU may still hold one until it honours its request, and it must not keep the range. The
+ * filter picks the mirror root (private memory), the others, or both (mm/private.h). */
+void __tdp_zap_gfn_range_filter(struct mmu *mmu, gfn_t start, gfn_t end, int filter)
 {
 	struct mmu_root *root;
 
 	assert_write_held(&mmu->lock);
 	for_each_mmu_root_yield_safe(mmu, root, false) {
-		if (root->role.direct)
+		if (root->role.direct && (filter & (root->role.mirror ? MMU_ZAP_PRIVATE : MMU_ZAP_SHARED)))
 			__tdp_zap_root_range(mmu, root, start, end);
 	}
+}
+
+void __tdp_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end)
+{
+	__tdp_zap_gfn_range_filter(mmu, start, end, MMU_ZAP_ALL);
 }
 
 /*
@@ -72,7 +78,7 @@ bool __tdp_write_protect_gfn(struct mmu *mmu, gfn_t gfn)
 
 	assert_write_held(&mmu->lock);
 	for_each_mmu_root_yield_safe(mmu, root, false) {
-		if (!root->role.direct)
+		if (!root->role.direct || root->role.mirror) /* private gfns are never tracked (mmu_track.c) */
 			continue;
 		for_each_tdp_pte(iter, mmu, root, gfn, gfn + 1) {
 			u64 new;

@@ -101,7 +101,7 @@ TEST(config_protect_only_key_that_repeats)
 	check_protect_rejected("vm=p cmdline=a protect=1M-2M cmdline=b", "module 1: 'cmdline=b': key given twice");
 	check_protect_rejected("vm=p protect=1M-2M vm=p", "module 1: 'vm=p': key given twice");
 	check_protect_rejected("vm=p protection=1M-2M", "module 1: 'protection=1M-2M': unknown key (expected vm, role, "
-							"mem, cpus, pages, console, tdp, entry, ws, reclaim, platform, "
+							"mem, cpus, pages, console, tdp, entry, ws, reclaim, private, platform, "
 							"cmdline or protect)");
 }
 

@@ -65,5 +65,7 @@ void svm_exit_decode_insn(struct vcpu *v);
  * stops, so that its decoded length is the length to step over. */
 struct emu_insn;
 bool svm_insn_is_intercepted(u64 exit_code, const struct emu_insn *insn);
+/* Without NRIPS, a private VM's intercepted instruction is taken unprefixed: its length by exit code, 0 if none. */
+int svm_private_insn_len(u64 exit_code);
 
 #endif

@@ -52,3 +52,26 @@ bool svm_insn_is_intercepted(u64 exit_code, const struct emu_insn *insn)
 	}
 	return false;
 }
+
+/*
+ * A private VM's instructions are in memory the hypervisor does not read (vm/private.c), so without NRIPS their
+ * lengths cannot come from the decoder: each intercepted instruction is taken in its plain encoding, the table's
+ * opcode bytes with no prefix (vm/private_abi.h makes that the guest's side of the contract). 0 for an exit whose
+ * instruction has no single plain length.
+ */
+int svm_private_insn_len(u64 exit_code)
+{
+	unsigned int len = 0;
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(intercepted); i++) {
+		const struct intercepted *k = &intercepted[i];
+		unsigned int n = (k->map ? 2 : 1) + (k->modrm != NO_MODRM);
+
+		if (k->exit_code != exit_code || exit_code == SVM_EXIT_IOIO)
+			continue;
+		if (len && len != n)
+			return 0; /* two encodings of different lengths */
+		len = n;
+	}
+	return (int)len;
+}

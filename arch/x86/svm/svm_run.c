@@ -125,6 +125,8 @@ static int exit_insn_len(struct vcpu *v, u64 code)
 		return (int)(s->vmcb->control.next_rip - s->vmcb->save.rip);
 	if (code == SVM_EXIT_IOIO)
 		return (int)(s->vmcb->control.exit_info_2 - s->vmcb->save.rip);
+	if (v->vm->mmu.priv.enabled)
+		return svm_private_insn_len(code);
 	int r = vcpu_decode_insn(v, &insn);
 	if (r)
 		return r > 0 ? -1 : 0;

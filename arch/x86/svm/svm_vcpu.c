@@ -74,6 +74,12 @@ static void vmcb_dirty(struct svm_vcpu *s, u32 bits)
 	s->vmcb->control.clean &= ~bits;
 }
 
+/* A private VM on a CPU without DecodeAssists: its MOV to CR could only be decoded from its private code. */
+static bool private_without_decode(const struct vcpu *v)
+{
+	return v->vm->private_mem && !svm_caps.decode_assists;
+}
+
 int svm_vcpu_create(struct vcpu *v)
 {
 	struct svm_vcpu *s = kzalloc(sizeof(*s));
@@ -123,6 +129,10 @@ int svm_vcpu_create(struct vcpu *v)
 	if (v->vm->mmu.shadow.enabled)
 		svm_shadow_init(s);
 	c->intercept_cr |= BIT(16 + 8); /* MOV to CR8: the vLAPIC's TPR (svm_run.c: sync_v_tpr) */
+	/* A private VM's MOV to CR could only be decoded from its private code without DecodeAssists: the writes
+	 * stay in the guest, and CR4 bits its CPUID hides are not refused (vm/private.c says so). */
+	if (private_without_decode(v))
+		c->intercept_cr = 0;
 	c->clean = 0;
 	s->vmcb->save.g_pat = 0x0007040600070406ULL;
 	s->vmcb->save.dr6 = 0xffff0ff0;
@@ -313,10 +323,10 @@ u64 svm_get_efer(struct vcpu *v)
  * checks them. Without LME the MOV takes 32 bits and the rules left (NW without CD, PG without PE) are ones every
  * CPU checks; those writes stay in the guest, as legacy kernels toggle CR0.TS and paging modes there.
  */
-static void npt_sync_cr0_intercept(struct svm_vcpu *s)
+static void npt_sync_cr0_intercept(struct vcpu *v, struct svm_vcpu *s)
 {
 	struct vmcb_control *c = &s->vmcb->control;
-	u32 want = (s->vmcb->save.efer & EFER_LME) ? BIT(16 + 0) : 0;
+	u32 want = (s->vmcb->save.efer & EFER_LME) && !private_without_decode(v) ? BIT(16 + 0) : 0;
 
 	if ((c->intercept_cr & BIT(16 + 0)) != want) {
 		c->intercept_cr ^= BIT(16 + 0);
@@ -343,7 +353,7 @@ int svm_set_efer(struct vcpu *v, u64 efer)
 	/* LMA is the CPU's to set: keep the current value. */
 	s->vmcb->save.efer = (efer & ~(u64)EFER_LMA) | (cur & EFER_LMA) | EFER_SVME;
 	vmcb_dirty(s, VMCB_CLEAN_CR);
-	npt_sync_cr0_intercept(s);
+	npt_sync_cr0_intercept(v, s);
 	return 0;
 }
 

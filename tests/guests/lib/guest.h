@@ -222,6 +222,10 @@ enum vm_stat { /* = enum vm_stat in vm/vm.h: the order is the device's ABI */
 	       VM_STAT_TDP_SHARED_FAULTS,   /* of TDP_FAULTS, run in parallel under the MMU lock held for read */
 	       VM_STAT_TDP_FAULT_RACES,     /* compare-exchanges a fault lost to another vCPU's */
 	       VM_STAT_TDP_FROZEN_BACKOFFS, /* faults that met a frozen SPTE and re-entered the guest */
+	       VM_STAT_PRIVATE_VE,          /* #VEs given to this private VM */
+	       VM_STAT_PRIVATE_EXTERNAL_SET, /* frames taken out of the hypervisor's direct map for private leaves */
+	       VM_STAT_PRIVATE_EXTERNAL_REMOVED, /* frames scrubbed and mapped back */
+	       VM_STAT_PRIVATE_REFUSED,     /* hypervisor accesses to private pages refused */
 	       VM_STAT_EMU_CACHE_HITS,      /* MMIO exits emulated from the decode cache */
 	       VM_STAT_EMU_CACHE_STALE,     /* decode cache entries found stale: the code or its translation changed */
 	       NR_VM_STATS
