@@ -180,8 +180,12 @@ static int mmio_access_one(struct vcpu *v, gpa_t gpa, void *buf, unsigned int si
 /* MMIO: the LAPIC page where the guest's APIC base puts it, then the VM's MMIO bus, in the pieces io_mmio_piece cuts
  * (vm/io.c): whatever the length left by the page split, each device sees 1, 2, 4 or 8 bytes, and no access the CPU
  * would make ends the VM. The LAPIC page is found by each piece's first byte: a piece never crosses a page. */
-static int mmio_access(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size, bool write)
+static inline __attribute__((always_inline)) int mmio_access(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size,
+							     bool write)
 {
+	/* 1, 2, 4 or 8 bytes are one piece (io_mmio_piece): nearly every access, so without the call. */
+	if (size == 1 || size == 2 || size == 4 || size == 8)
+		return mmio_access_one(v, gpa, buf, size, write);
 	while (size) {
 		unsigned int n = io_mmio_piece(gpa, size);
 		int r = mmio_access_one(v, gpa, buf, n, write);

@@ -6,18 +6,6 @@
 
 #include "hv/errno.h"
 
-bool emu_insn_is_fast_mov(const struct emu_insn *insn)
-{
-	u8 op = insn->opcode;
-
-	/* LOCK is #UD on all of them: emu_execute raises it. */
-	if (!insn->len || !insn->mem || insn->lock || insn->vex)
-		return false;
-	if (insn->map == 1)
-		return op == 0xb6 || op == 0xb7 || op == 0xbe || op == 0xbf;
-	return insn->map == 0 && ((op >= 0x88 && op <= 0x8b) || (op >= 0xa0 && op <= 0xa3) || op == 0xc6 || op == 0xc7);
-}
-
 enum emu_result emu_fast_mov(struct emu_ctxt *ctxt)
 {
 	const struct emu_insn *insn = &ctxt->insn;
