@@ -10,7 +10,8 @@
  *                                                   no:  emu_execute on the cached decode
  *
  * What is skipped, and why that is exact: the fetch's walk (the guard re-reads each entry it read, and equal entries
- * walk the same with no A/D bit to set), the decode (equal bytes in the same mode decode the same), the data access's
+ * walk the same with no A/D bit to set; with SVM's DecodeAssists the bytes the CPU fetched are compared instead), the
+ * decode (equal bytes in the same mode decode the same), the data access's
  * walk (the exit's gpa is the CPU's own translation of it, checked by page offset, as KVM's emulator uses it) and the
  * emulator's full context (a move needs one segment). KVM pays all of these on every MMIO exit.
  */
@@ -122,7 +123,10 @@ int vcpu_emulate_mmio(struct vcpu *v, gpa_t gpa)
 	if (!make_key(v, &key, &mode, &cpl, &cr4, &rflags))
 		return vcpu_emulate(v);
 	e = emu_dcache_lookup(&v->dcache, &key);
-	if (e && !emu_dcache_check(e, guard_equal, v, v->vm->mmu.slots.generation)) {
+	/* The bytes the CPU fetched, where the exit gives them all, decide alone: equal bytes in the key's mode decode
+	 * the same, whatever the page tables say now. */
+	if (e && !(v->exit_nbytes >= e->insn.len ? emu_dcache_match_bytes(e, v->exit_bytes, v->exit_nbytes)
+						: emu_dcache_check(e, guard_equal, v, v->vm->mmu.slots.generation))) {
 		v->stats[VM_STAT_EMU_CACHE_STALE]++;
 		emu_dcache_drop(e);
 		e = NULL;

@@ -124,6 +124,11 @@ struct vcpu {
 	/* The physical CPU the vCPU runs on: NULL until its CPU starts it (then constant until the VM ends). Atomic. */
 	struct percpu *cpu;
 	struct vm_exit exit;            /* the last exit, decoded by the backend */
+	/* With exit (a TDP fault or MMIO exit on SVM with DecodeAssists, APM Vol. 2 15.8.4): the bytes at CS:RIP as the
+	 * CPU fetched them for the faulting instruction, exit_nbytes of them (0: none). Outside struct vm_exit, which is
+	 * cleared on every exit: set by the backend on each exit that has them, 0 forever on VMX. */
+	u8 exit_nbytes;
+	u8 exit_bytes[15];
 	struct mmu_vcpu mmu;            /* its MMU roots: owned by the vCPU's thread of control */
 	/* Shadow paging with PAE paging: the PDPTE registers, loaded by the guest's CR writes (vm/pdptes.c). The
 	 * vCPU's own, like the CRs they come with. */

@@ -336,6 +336,28 @@ TEST(dcache_guard_catches_code_and_pte_writes)
 	}
 }
 
+/* The exit's bytes (SVM DecodeAssists) as the guard: the entry's instruction must be their prefix; fewer bytes than
+ * the instruction say nothing (the caller then re-reads memory). */
+TEST(dcache_match_exit_bytes)
+{
+	static struct emu_dcache dc;
+	struct emu_dcache_key key = {.rip = 0x401000, .flags = EMU_DKEY_MODE(EMU_MODE_64) | EMU_DKEY_PG};
+	struct emu_dcache_entry *e = make_entry(&dc, &key, false);
+	u8 bytes[15] = {0x8b, 0x83, 0x10, 0x00, 0x00, 0x00, 0xc3, 0x90};
+
+	CHECK(emu_dcache_match_bytes(e, bytes, 15));
+	CHECK(emu_dcache_match_bytes(e, bytes, 6));
+	CHECK(!emu_dcache_match_bytes(e, bytes, 5));
+	CHECK(!emu_dcache_match_bytes(e, bytes, 0));
+	bytes[6] = 0xcc; /* after the instruction */
+	CHECK(emu_dcache_match_bytes(e, bytes, 15));
+	for (unsigned int i = 0; i < 6; i++) {
+		bytes[i] ^= 0x40;
+		CHECK(!emu_dcache_match_bytes(e, bytes, 15));
+		bytes[i] ^= 0x40;
+	}
+}
+
 /* 32-bit paging's 4-byte entries, and paging off (no entry: the bytes alone). */
 TEST(dcache_guard_small_chains)
 {

@@ -88,6 +88,17 @@ struct emu_dcache_entry *emu_dcache_lookup(struct emu_dcache *dc, const struct e
  * when gen is the chain's hva_gen, else through equal. */
 bool emu_dcache_check(const struct emu_dcache_entry *e, emu_dcache_equal_fn equal, void *opaque, u64 gen);
 /* Remember insn (decoded, len > 0) for key, over the entry with the same key or the older one of its set. */
+/* Another guard, where the exit gave the instruction's bytes as the CPU fetched them: the entry holds when its
+ * instruction is their first insn.len bytes (n below the length: the caller uses emu_dcache_check instead). */
+static inline bool emu_dcache_match_bytes(const struct emu_dcache_entry *e, const u8 *bytes, unsigned int n)
+{
+	if (n < e->insn.len || !e->insn.len)
+		return false;
+	for (unsigned int i = 0; i < e->insn.len; i++)
+		if (bytes[i] != e->insn.bytes[i])
+			return false;
+	return true;
+}
 void emu_dcache_insert(struct emu_dcache *dc, const struct emu_dcache_key *key, const struct emu_dcache_chain *chain,
 		       const struct emu_insn *insn);
 void emu_dcache_drop(struct emu_dcache_entry *e);

@@ -188,6 +188,12 @@ static int decode_npf(struct vcpu *v)
 
 	v->exit.tdp.gpa = c->exit_info_2;
 	v->exit.tdp.walk = err & BIT(33);
+	/* DecodeAssists: the instruction's bytes, which let the decode cache skip its guard (vm/mmio_fast.c). Some CPUs
+	 * give none where the fetch itself would fault (KVM: AMD erratum 1096): then nbytes is 0. */
+	if (svm_caps.decode_assists) {
+		v->exit_nbytes = MIN(c->insn_len, (u8)sizeof(v->exit_bytes));
+		__builtin_memcpy(v->exit_bytes, c->insn_bytes, sizeof(v->exit_bytes));
+	}
 	/* The NPF error code is a #PF error code: P, W, U, RSVD, I/D, plus final-translation/table-walk bits. */
 	if (err & BIT(3))
 		return EXIT_MMIO; /* a reserved bit: our MMIO SPTE */
