@@ -12,19 +12,8 @@
 #include "vm/dev/vlapic.h"
 #include "vm/emulate/emulate.h"
 #include "vm/io.h"
+#include "vm/mmio_env.h"
 #include "vm/vcpu.h"
-
-struct emu_env {
-	struct vcpu *v;
-	struct gwalk_mode mode;
-	u64 cr3;
-	u8 cpl;
-	u64 pdptes[4]; /* PAE under TDP: the PDPTEs as the CPU's walk reads them (walk_time_pdptes) */
-	/* The guest's breakpoints, for the data and I/O accesses the emulator makes for the instruction: the CPU
-	 * never saw them, so their #DB trap is raised when the instruction completes (finish). */
-	u64 dr7, dr[4];
-	u64 db_hits; /* B0-B3 of the breakpoints hit so far */
-};
 
 static int walk_read_gpa(void *opaque, gpa_t gpa, void *buf, unsigned int len)
 {
@@ -96,25 +85,55 @@ static void walk_time_pdptes(struct emu_env *env)
 	env->mode.pdptes = env->pdptes;
 }
 
-static void env_init(struct emu_env *env, struct vcpu *v)
+static void env_load_mode(struct emu_env *env)
 {
-	env->v = v;
-	env->cr3 = virt_ops->get_cr(v, 3);
-	env->cpl = (u8)virt_ops->get_cpl(v);
-	env->db_hits = 0;
-	env->dr7 = virt_ops->get_dr(v, 7);
-	for (int i = 0; i < 4 && (env->dr7 & 0xff); i++)
-		env->dr[i] = virt_ops->get_dr(v, i);
-	vcpu_paging_mode(v, &env->mode);
+	vcpu_paging_mode(env->v, &env->mode);
+	env->mode_ready = true;
 	if (env->mode.pg && env->mode.pae && !env->mode.lma && !env->mode.pdptes)
 		walk_time_pdptes(env);
 }
 
-/* Translate for an access; 0 with *gpa, EMU_CB_FAULT with the guest's exception, or a negative errno. */
-static int translate(struct emu_env *env, gva_t linear, u32 access, gpa_t *gpa, struct emu_fault *fault)
+void mmio_env_init_lazy(struct emu_env *env, struct vcpu *v, u64 cr3, u8 cpl)
+{
+	env->v = v;
+	env->cr3 = cr3;
+	env->cpl = cpl;
+	env->mode_ready = false;
+	env->exit_gpa = INVALID_GPA;
+	env->nfetch = 0;
+	env->db_hits = 0;
+	env->dr7 = virt_ops->get_dr(v, 7);
+	for (int i = 0; i < 4 && (env->dr7 & 0xff); i++)
+		env->dr[i] = virt_ops->get_dr(v, i);
+}
+
+void mmio_env_init(struct emu_env *env, struct vcpu *v)
+{
+	mmio_env_init_lazy(env, v, virt_ops->get_cr(v, 3), (u8)virt_ops->get_cpl(v));
+	env_load_mode(env);
+}
+
+/* The walk a decode cache entry's guard re-reads: every entry from the top level down to the leaf. */
+static void record_chain(struct emu_dcache_chain *c, const struct gwalk_result *res)
+{
+	c->levels = 0;
+	c->pte_size = res->top_level == 2 ? 4 : 8; /* 32-bit paging has 4-byte entries */
+	for (unsigned int level = res->top_level; level >= res->level && level > 0; level--) {
+		c->pte_gpa[c->levels] = res->pte_gpa[level];
+		c->pte[c->levels++] = res->pte[level];
+	}
+	c->code_gpa = res->gpa;
+}
+
+/* Translate for an access; 0 with *gpa, EMU_CB_FAULT with the guest's exception, or a negative errno. chain, when
+ * not NULL, gets the walk of a translation that succeeded. */
+static int translate_chain(struct emu_env *env, gva_t linear, u32 access, gpa_t *gpa, struct emu_fault *fault,
+			   struct emu_dcache_chain *chain)
 {
 	struct gwalk_result res;
 
+	if (!env->mode_ready)
+		env_load_mode(env);
 	if (env->cpl == 3)
 		access |= GWALK_USER;
 	int r = gwalk(&env->mode, env->cr3, linear, access, &walk_ops, env, &res);
@@ -123,6 +142,8 @@ static int translate(struct emu_env *env, gva_t linear, u32 access, gpa_t *gpa, 
 	switch (res.fault) {
 	case GWALK_FAULT_NONE:
 		*gpa = res.gpa;
+		if (chain)
+			record_chain(chain, &res);
 		return 0;
 	case GWALK_FAULT_PF:
 		*fault = (struct emu_fault){ .vector = EXC_PF, .has_error = true, .error_code = res.error_code,
@@ -132,6 +153,11 @@ static int translate(struct emu_env *env, gva_t linear, u32 access, gpa_t *gpa, 
 		*fault = (struct emu_fault){ .vector = EXC_GP, .has_error = true, .error_code = 0 };
 		return EMU_CB_FAULT;
 	}
+}
+
+static int translate(struct emu_env *env, gva_t linear, u32 access, gpa_t *gpa, struct emu_fault *fault)
+{
+	return translate_chain(env, linear, access, gpa, fault, NULL);
 }
 
 static bool is_ram(struct vm *vm, gpa_t gpa)
@@ -160,8 +186,12 @@ static int mmio_access_one(struct vcpu *v, gpa_t gpa, void *buf, unsigned int si
 /* MMIO: the LAPIC page where the guest's APIC base puts it, then the VM's MMIO bus, in the pieces io_mmio_piece cuts
  * (vm/io.c): whatever the length left by the page split, each device sees 1, 2, 4 or 8 bytes, and no access the CPU
  * would make ends the VM. The LAPIC page is found by each piece's first byte: a piece never crosses a page. */
-static int mmio_access(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size, bool write)
+static inline __attribute__((always_inline)) int mmio_access(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size,
+							     bool write)
 {
+	/* 1, 2, 4 or 8 bytes are one piece (io_mmio_piece): nearly every access, so without the call. */
+	if (size == 1 || size == 2 || size == 4 || size == 8)
+		return mmio_access_one(v, gpa, buf, size, write);
 	while (size) {
 		unsigned int n = io_mmio_piece(gpa, size);
 		int r = mmio_access_one(v, gpa, buf, n, write);
@@ -185,8 +215,15 @@ static int emu_access(void *opaque, gva_t linear, void *buf, unsigned int size, 
 	while (size) {
 		unsigned int n = MIN(size, (unsigned int)(PAGE_SIZE - (linear & (PAGE_SIZE - 1))));
 		gpa_t gpa;
-		int r = translate(env, linear, write ? GWALK_WRITE : 0, &gpa, fault);
+		int r = 0;
 
+		/* The exit's own translation, for the one access of an instruction the fast path runs. */
+		if (env->exit_gpa != INVALID_GPA && n == size && !((linear ^ env->exit_gpa) & (PAGE_SIZE - 1))) {
+			gpa = env->exit_gpa;
+			env->exit_gpa = INVALID_GPA;
+		} else {
+			r = translate(env, linear, write ? GWALK_WRITE : 0, &gpa, fault);
+		}
 		if (r)
 			return r;
 		if (!is_ram(env->v->vm, gpa)) {
@@ -305,8 +342,9 @@ static int emu_fetch(void *opaque, gva_t linear, void *buf, unsigned int len, st
 {
 	struct emu_env *env = opaque;
 	gpa_t gpa;
-	int r = translate(env, linear, GWALK_FETCH, &gpa, fault);
+	int r = translate_chain(env, linear, GWALK_FETCH, &gpa, fault, env->nfetch ? NULL : &env->fetch_chain);
 
+	env->nfetch++;
 	if (r)
 		return r;
 	/* Executing from MMIO is not something this platform supports: the guest gets a #GP rather than garbage. */
@@ -376,15 +414,15 @@ static int emu_set_vreg(void *opaque, unsigned int reg, const void *buf, unsigne
 	return 0;
 }
 
-static const struct emu_ops ops = { .fetch = emu_fetch,
-				    .read = emu_read,
-				    .write = emu_write,
-				    .cmpxchg = emu_cmpxchg,
-				    .check_write = emu_check_write,
-				    .pio_in = emu_pio_in,
-				    .pio_out = emu_pio_out,
-				    .get_vreg = emu_get_vreg,
-				    .set_vreg = emu_set_vreg };
+const struct emu_ops mmio_emu_ops = { .fetch = emu_fetch,
+				      .read = emu_read,
+				      .write = emu_write,
+				      .cmpxchg = emu_cmpxchg,
+				      .check_write = emu_check_write,
+				      .pio_in = emu_pio_in,
+				      .pio_out = emu_pio_out,
+				      .get_vreg = emu_get_vreg,
+				      .set_vreg = emu_set_vreg };
 
 
 /* The system instructions, which the emulator runs for VMX's virtual-8086 real mode (every privileged instruction
@@ -487,7 +525,7 @@ static const struct emu_sys_ops sys_ops = {
 };
 
 /* The emulator's view of a segment's type (attr: type[3:0], S[4], ..., D/B[10], unusable). */
-static u8 seg_flags_of(u16 attr)
+u8 mmio_seg_flags(u16 attr)
 {
 	u8 type = attr & 15;
 
@@ -499,7 +537,7 @@ static u8 seg_flags_of(u16 attr)
 	       ((attr & SEG_ATTR_DB) ? EMU_SEGF_BIG : 0);
 }
 
-static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
+void mmio_ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 {
 	struct vcpu_segment cs, ss, seg;
 	u64 cr0 = virt_ops->get_cr(v, 0), cr4 = virt_ops->get_cr(v, 4);
@@ -518,7 +556,7 @@ static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 		.cr0 = cr0,
 		.cr4 = cr4,
 		.xcr0 = 1, /* x87 only: XSAVE is hidden from guests, so XCR0 keeps its reset value */
-		.ops = &ops,
+		.ops = &mmio_emu_ops,
 		.sys = &sys_ops,
 		.opaque = env,
 	};
@@ -531,13 +569,13 @@ static void ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 		virt_ops->get_segment(v, order[i], &seg);
 		c->seg_base[i] = seg.base;
 		c->seg_limit[i] = seg.limit;
-		c->seg_flags[i] = seg_flags_of(seg.attr);
+		c->seg_flags[i] = mmio_seg_flags(seg.attr);
 	}
 }
 
 /* Act on the emulator's result. unprotect: the gpa of a write-protected guest page table the exit hit, or
  * INVALID_GPA. */
-static int finish(struct vcpu *v, struct emu_ctxt *c, enum emu_result r, gpa_t unprotect)
+int mmio_finish(struct vcpu *v, struct emu_ctxt *c, enum emu_result r, gpa_t unprotect)
 {
 	char bytes[64];
 
@@ -589,14 +627,22 @@ static bool is_rep_string_store(const struct emu_insn *insn)
 					       insn->opcode == 0xab);
 }
 
-static int emulate(struct vcpu *v, gpa_t unprotect)
+static int emulate(struct vcpu *v, gpa_t unprotect, const struct emu_dcache_key *key)
 {
 	struct emu_env env;
 	struct emu_ctxt c;
 
-	env_init(&env, v);
-	ctxt_init(&c, &env, v);
+	mmio_env_init(&env, v);
+	mmio_ctxt_init(&c, &env, v);
 	enum emu_result r = emu_decode(&c);
+	/* An instruction fetched in one piece is remembered with that fetch's walk (one across a page is not). */
+	if (r == EMU_OK && key && env.nfetch == 1) {
+		struct emu_dcache_chain *ch = &env.fetch_chain;
+		for (unsigned int i = 0; i <= ch->levels; i++)
+			ch->hva[i] = mmu_gpa_stable_hva(&v->vm->mmu, i < ch->levels ? ch->pte_gpa[i] : ch->code_gpa,
+							&ch->hva_gen);
+		emu_dcache_insert(&v->dcache, key, ch, &c.insn);
+	}
 	/* A REP MOVS or STOS that hit a shadowed guest page table is a page being cleared or copied (a freed table
 	 * reused as data), never an update of its entries: emulated, it would cost a trapped write per element. The
 	 * table stops being shadowed and the guest redoes the instruction natively, as KVM's retry_instruction does
@@ -608,7 +654,7 @@ static int emulate(struct vcpu *v, gpa_t unprotect)
 	}
 	if (r == EMU_OK)
 		r = emu_execute(&c);
-	return finish(v, &c, r, unprotect);
+	return mmio_finish(v, &c, r, unprotect);
 }
 
 /*
@@ -626,29 +672,34 @@ int vcpu_emulate_pio_string(struct vcpu *v, const struct emu_pio_string *io, boo
 	struct emu_ctxt c;
 	enum emu_result r;
 
-	env_init(&env, v);
-	ctxt_init(&c, &env, v);
+	mmio_env_init(&env, v);
+	mmio_ctxt_init(&c, &env, v);
 	if (!c.rep_batch) /* ctxt_init's 1 under single-step stays */
 		c.rep_batch = PIO_STRING_BATCH;
 	if (complete)
-		return finish(v, &c, emu_run_pio_string(&c, io), INVALID_GPA);
+		return mmio_finish(v, &c, emu_run_pio_string(&c, io), INVALID_GPA);
 	r = emu_decode(&c);
 	if (r == EMU_OK && (!emu_insn_is_pio_string(&c.insn) || (c.insn.opcode < 0x6e) != io->in ||
 			    c.insn.op_size != io->size))
 		return 0; /* not what exited any more: re-execute */
 	if (r == EMU_OK)
 		r = emu_execute(&c);
-	return finish(v, &c, r, INVALID_GPA);
+	return mmio_finish(v, &c, r, INVALID_GPA);
 }
 
 int vcpu_emulate(struct vcpu *v)
 {
-	return emulate(v, INVALID_GPA);
+	return emulate(v, INVALID_GPA, NULL);
 }
 
 int vcpu_emulate_wp(struct vcpu *v, gpa_t gpa)
 {
-	return emulate(v, gpa);
+	return emulate(v, gpa, NULL);
+}
+
+int mmio_emulate_fill(struct vcpu *v, const struct emu_dcache_key *key)
+{
+	return emulate(v, INVALID_GPA, key);
 }
 
 /* The CPU's own accesses by linear address (a task switch's TSSs and descriptor tables): supervisor ones unless
@@ -658,7 +709,7 @@ int vcpu_access_linear(struct vcpu *v, gva_t linear, void *buf, unsigned int siz
 {
 	struct emu_env env;
 
-	env_init(&env, v);
+	mmio_env_init(&env, v);
 	env.cpl = user ? 3 : 0;
 	return emu_access(&env, linear, buf, size, fault, write);
 }
@@ -668,7 +719,7 @@ int vcpu_cmpxchg_linear(struct vcpu *v, gva_t linear, u64 old, u64 new, unsigned
 {
 	struct emu_env env;
 
-	env_init(&env, v);
+	mmio_env_init(&env, v);
 	env.cpl = 0;
 	return emu_cmpxchg(&env, linear, &old, &new, size, fault);
 }
@@ -693,7 +744,7 @@ int vcpu_decode_insn(struct vcpu *v, struct emu_insn *insn)
 
 	/* Every intercept without NRIPS comes this way: only what the decode reads (the mode, CS, the fetch), not
 	 * ctxt_init's full emulator context. */
-	env_init(&env, v);
+	mmio_env_init(&env, v);
 	virt_ops->get_segment(v, SEG_CS, &cs);
 	c = (struct emu_ctxt){
 		.rip = virt_ops->get_rip(v),
@@ -702,7 +753,7 @@ int vcpu_decode_insn(struct vcpu *v, struct emu_insn *insn)
 				    cs.attr & SEG_ATTR_L, cs.attr & SEG_ATTR_DB),
 		.cpl = env.cpl,
 		.seg_checks = true,
-		.ops = &ops,
+		.ops = &mmio_emu_ops,
 		.opaque = &env,
 		.length_only = true,
 	};
@@ -717,7 +768,7 @@ int vcpu_decode_insn(struct vcpu *v, struct emu_insn *insn)
 		/* Not #UD: the CPU raises that before the intercept, so a decode that says #UD has other bytes. */
 		if (c.exc.vector == EXC_UD)
 			return -EINVAL;
-		finish(v, &c, r, INVALID_GPA);
+		mmio_finish(v, &c, r, INVALID_GPA);
 		return 1;
 	case EMU_ERROR:
 		return c.error ? c.error : -EIO;

@@ -61,6 +61,10 @@ void vcpu_invlpg(struct vcpu *v, gva_t gva);
 
 /* Emulate the instruction at RIP against guest RAM and the MMIO bus (vm/mmio.c). */
 int vcpu_emulate(struct vcpu *v);
+/* The same for an access the TDP MMU found to be MMIO, through the decode cache first (vm/mmio_fast.c). gpa: the
+ * guest-physical address the exit reported for the instruction's data access, or INVALID_GPA when it may be another
+ * access's (a guest page-table entry's). */
+int vcpu_emulate_mmio(struct vcpu *v, gpa_t gpa);
 /* The same for a write that hit gpa, a guest page table the shadow MMU write-protects: an instruction the emulator
  * does not know unprotects the table and re-executes instead of raising #UD. */
 int vcpu_emulate_wp(struct vcpu *v, gpa_t gpa);

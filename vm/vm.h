@@ -7,6 +7,7 @@
 #include "hv/log.h"
 #include "hv/spinlock.h"
 #include "mm/mmu.h"
+#include "vm/emulate/dcache.h"
 #include "vm/exit.h"
 #include "vm/inbox.h"
 #include "vm/irq.h"
@@ -71,6 +72,8 @@ enum vm_stat {
 	VM_STAT_AGE_FLUSHES,         /* TLB flushes after aging passes (age_flush=on; mm/mmu.h) */
 	VM_STAT_TDP_TABLES,          /* TDP page tables linked below the roots (faults and splits) */
 	VM_STAT_TDP_CACHE_ZEROED,    /* frames the vCPUs' table caches took and cleared, before the lock (mm/frame_cache.h) */
+	VM_STAT_EMU_CACHE_HITS,      /* MMIO exits emulated from the decode cache (vm/mmio_fast.c) */
+	VM_STAT_EMU_CACHE_STALE,     /* decode cache entries whose guard failed: the code or its translation changed */
 	NR_VM_STATS
 };
 
@@ -124,6 +127,11 @@ struct vcpu {
 	/* The physical CPU the vCPU runs on: NULL until its CPU starts it (then constant until the VM ends). Atomic. */
 	struct percpu *cpu;
 	struct vm_exit exit;            /* the last exit, decoded by the backend */
+	/* With exit (a TDP fault or MMIO exit on SVM with DecodeAssists, APM Vol. 2 15.8.4): the bytes at CS:RIP as the
+	 * CPU fetched them for the faulting instruction, exit_nbytes of them (0: none). Outside struct vm_exit, which is
+	 * cleared on every exit: set by the backend on each exit that has them, 0 forever on VMX. */
+	u8 exit_nbytes;
+	u8 exit_bytes[15];
 	struct mmu_vcpu mmu;            /* its MMU roots: owned by the vCPU's thread of control */
 	/* Shadow paging with PAE paging: the PDPTE registers, loaded by the guest's CR writes (vm/pdptes.c). The
 	 * vCPU's own, like the CRs they come with. */
@@ -155,6 +163,9 @@ struct vcpu {
 	/* hv.stall only: its last exits (vm/stall.h). The vCPU's CPU only. */
 	struct vcpu_exit_trace exit_ring[VCPU_EXIT_RING];
 	u32 exit_ring_pos;
+	/* Instructions the MMIO exits decoded, each checked against guest memory before reuse (vm/mmio_fast.c). The
+	 * vCPU's CPU only. */
+	struct emu_dcache dcache;
 };
 
 /* Slots of vm->devices[]: each device model's private state. */

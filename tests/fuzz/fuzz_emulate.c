@@ -9,8 +9,12 @@
  * register operands and is an integer, bit, shift, multiply/divide, BMI or SSE register move is run again on the
  * host CPU with the same registers and flags (tests/unit/native_step.h: single-stepped in a signal frame), and the
  * results, the flags the SDM defines, the exception and the length must agree (tests/unit/native_oracle.h).
+ * A second oracle for the MMIO fast path: every instruction emu_insn_is_fast_mov takes runs again through
+ * emu_fast_mov from the same state and decode, and the result, registers, rip, flags, exception and the data access
+ * (address, size, value) must be the full path's.
  * fuzz-srcs: vm/emulate/alu.c vm/emulate/bits.c vm/emulate/bmi.c vm/emulate/decode.c vm/emulate/emulate.c
- * fuzz-srcs: vm/emulate/exec.c vm/emulate/muldiv.c vm/emulate/operand.c vm/emulate/rmw.c vm/emulate/shift.c
+ * fuzz-srcs: vm/emulate/exec.c vm/emulate/fastmov.c vm/emulate/muldiv.c vm/emulate/operand.c vm/emulate/rmw.c
+ * fuzz-srcs: vm/emulate/shift.c
  * fuzz-srcs: vm/emulate/stack.c vm/emulate/string.c vm/emulate/system.c vm/emulate/vector.c */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -39,6 +43,11 @@ struct fuzz {
 	bool faults, errors;
 	bool host_simd; /* CR0/CR4/XCR0 as the host has them: the vector moves can be compared */
 	u8 ymm[16][32];
+	/* The data accesses of the current instruction: how many, and the last one (for the fast-path oracle). */
+	unsigned int naccess;
+	u64 access_lin, access_val;
+	unsigned int access_size;
+	bool access_write;
 };
 
 static u64 mix(u64 x)
@@ -99,6 +108,12 @@ static int fz_data(struct fuzz *f, gva_t lin, unsigned int size, struct emu_faul
 {
 	u64 h = mix(f->seed ^ lin ^ size);
 
+	f->naccess++;
+	f->access_lin = lin;
+	f->access_size = size;
+	f->access_write = false;
+	f->access_val = 0;
+
 	ensure(size == 1 || size == 2 || size == 4 || size == 8 || size == 16 || size == 32);
 	if (f->ctxt.mode == EMU_MODE_64)
 		ensure(canonical_cr4(f->ctxt.cr4, lin) && canonical_cr4(f->ctxt.cr4, lin + size - 1) && lin + size - 1 >= lin);
@@ -127,7 +142,12 @@ static int fz_read(void *opaque, gva_t lin, void *buf, unsigned int size, struct
 
 static int fz_write(void *opaque, gva_t lin, const void *buf, unsigned int size, struct emu_fault *fault)
 {
-	return fz_data(opaque, lin, size, fault);
+	struct fuzz *f = opaque;
+	int r = fz_data(f, lin, size, fault);
+
+	f->access_write = true;
+	memcpy(&f->access_val, buf, size < 8 ? size : 8);
+	return r;
 }
 
 static int fz_cmpxchg(void *opaque, gva_t lin, const void *old, const void *new, unsigned int size,
@@ -329,6 +349,39 @@ static void check_native(struct fuzz *f, const u64 *regs0, u64 rflags0, const u8
 	}
 }
 
+/* The fast-path oracle (see the top): ctxt0 and regs0 are the state before the instruction, r what the full path
+ * returned for it. */
+static void check_fast_mov(struct fuzz *f, const struct emu_ctxt *ctxt0, const u64 *regs0, enum emu_result r)
+{
+	struct emu_ctxt *c = &f->ctxt, fast = *ctxt0;
+	u64 regs[EMU_NR_REGS];
+	unsigned int n = f->naccess;
+	u64 lin = f->access_lin, val = f->access_val;
+	unsigned int size = f->access_size;
+	bool write = f->access_write;
+	enum emu_result rf;
+
+	if (!c->insn.len || !emu_insn_is_fast_mov(&c->insn))
+		return;
+	memcpy(regs, regs0, sizeof(regs));
+	fast.regs = regs;
+	fast.insn = c->insn;
+	f->naccess = 0;
+	rf = emu_fast_mov(&fast);
+	ensure(rf == r);
+	ensure(!memcmp(regs, f->regs, sizeof(regs)));
+	ensure(fast.rip == c->rip && fast.rflags == c->rflags);
+	if (r == EMU_EXCEPTION)
+		ensure(fast.exc.vector == c->exc.vector && fast.exc.has_error == c->exc.has_error &&
+		       fast.exc.error_code == c->exc.error_code && fast.exc.cr2 == c->exc.cr2);
+	if (r == EMU_ERROR)
+		ensure(fast.error == c->error);
+	ensure(f->naccess == n && n <= 1);
+	if (n)
+		ensure(f->access_lin == lin && f->access_size == size && f->access_write == write &&
+		       f->access_val == val);
+}
+
 /* Input: [0] mode and switches, [1] REP batch and prefetch length, [2..9] seed, then the instruction bytes. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -405,10 +458,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		enum emu_result r;
 		bool branch;
 
+		struct emu_ctxt ctxt0 = *c;
+
 		memcpy(regs0, f.regs, sizeof(regs0));
 		for (unsigned int i = 0; i < 16; i++)
 			memcpy(xmm0[i], f.ymm[i], 16);
 		f.rip0 = rip;
+		f.naccess = 0;
 		r = emu_run(c);
 		ensure(r >= EMU_OK && r <= EMU_ERROR);
 		ensure(c->insn.nbytes <= EMU_MAX_INSN_LEN && c->insn.len <= c->insn.nbytes);
@@ -424,8 +480,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ensure(c->exc.vector == EMU_VEC_UD || c->exc.vector == EMU_VEC_SS ||
 			       c->exc.vector == EMU_VEC_GP || c->exc.vector == EMU_VEC_PF ||
 			       c->exc.vector == EMU_VEC_DE || c->exc.vector == EMU_VEC_NM);
-		if (call == 0)
+		if (call == 0) {
 			check_native(&f, regs0, rflags0, (const u8(*)[16])xmm0, rip, r);
+			check_fast_mov(&f, &ctxt0, regs0, r);
+		}
 		if (r == EMU_ERROR)
 			ensure(c->error < 0);
 		ensure(emu_format_bytes(&c->insn, line, 1 + (f.seed % sizeof(line))) < sizeof(line));

@@ -998,6 +998,29 @@ CASES += [
 ]
 
 
+# ---- the MMIO decode cache and the moves' fast path (issue 15; tests/guests/emucache.c, vm/mmio_fast.c): repeated
+# MMIO moves from one RIP come from the cache, and a rewrite of the instruction or a remap of its page is seen. Under
+# TDP the cache must be used (its counters); under shadow paging (`nocache`) MMIO exits do not use it.
+EMUCACHE_PHASES = ("hits", "forms", "smc", "remap")
+
+
+def emucache_case(name, emulator, cpu, nocache=False, **kw):
+    mods = [(GUEST + "emucache.elf", "vm=emucache mem=32M" + (' cmdline="nocache"' if nocache else ""))]
+    expect = [rf"^\[emucache\] TEST emucache_{p} PASS" for p in EMUCACHE_PHASES] + [
+        r"^\[emucache\] emucache: hits: 64 reads, 64 MMIO exits, " + (r"\d+" if nocache else r"6[34]") +
+        " from the cache", r"^\[emucache\] TEST emucache PASS", r"^vm emucache: ended: debug-exit, status 0x1 "]
+    return Case(name, emulator, cpu, modules=mods, expect=expect, forbid=GUEST_NEVER, **kw)
+
+
+CASES += [
+    emucache_case("qemu-svm-emucache", "qemu", "max", mem="256M", timeout=120),
+    emucache_case("qemu-svm-shadow-emucache", "qemu", "max", nocache=True, mem="256M", cmdline=SHADOW,
+                  timeout=120),
+    emucache_case("bochs-vmx-emucache", "bochs", "corei7_skylake_x", megs=256, timeout=900),
+    emucache_case("bochs-svm-emucache", "bochs", "zambezi", megs=256, timeout=900),
+    emucache_case("bochs-penryn-emucache", "bochs", "core2_penryn_t9600", nocache=True, megs=256, timeout=900),
+]
+
 # ---- the PC platform per VM and the HPET (issue 14 item 9; tests/guests/hpet.c, vm/dev/hpet.c): a Multiboot VM with
 # platform=pc finds the HPET through ACPI, reads its counter and gets a one-shot, a periodic (legacy replacement, on
 # IRQ0) and a level-triggered comparator interrupt through the IOAPIC; one with the default platform (minimal for

@@ -261,6 +261,21 @@ enum emu_result emu_run(struct emu_ctxt *ctxt);
 enum emu_result emu_decode(struct emu_ctxt *ctxt);
 enum emu_result emu_execute(struct emu_ctxt *ctxt);
 
+/* The fast path for the plain moves with a memory operand (MOV 88-8B, A0-A3, C6/C7; MOVZX, MOVSX): whether
+ * ctxt->insn is one, and its execution, the same as emu_execute's (EMU_UNHANDLED, nothing done, for any other). LOCK
+ * is #UD on all of them, which emu_execute raises. */
+static inline bool emu_insn_is_fast_mov(const struct emu_insn *insn)
+{
+	u8 op = insn->opcode;
+
+	if (!insn->len || !insn->mem || insn->lock || insn->vex)
+		return false;
+	if (insn->map == 1)
+		return op == 0xb6 || op == 0xb7 || op == 0xbe || op == 0xbf;
+	return insn->map == 0 && ((op >= 0x88 && op <= 0x8b) || (op >= 0xa0 && op <= 0xa3) || op == 0xc6 || op == 0xc7);
+}
+enum emu_result emu_fast_mov(struct emu_ctxt *ctxt);
+
 /*
  * String port I/O from a VM exit that decoded it already (SVM's IOIO exit information, VMX's exit qualification and
  * instruction information): INS (in) or OUTS, with or without REP. Instead of decoding the bytes at rip, it runs the

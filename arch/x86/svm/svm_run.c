@@ -192,12 +192,18 @@ static int decode_npf(struct vcpu *v)
 	u64 err = c->exit_info_1;
 
 	v->exit.tdp.gpa = c->exit_info_2;
+	v->exit.tdp.walk = err & BIT(33);
+	/* DecodeAssists: the instruction's bytes, which let the decode cache skip its guard (vm/mmio_fast.c). Some CPUs
+	 * give none where the fetch itself would fault (KVM: AMD erratum 1096): then nbytes is 0. */
+	if (svm_caps.decode_assists) {
+		v->exit_nbytes = MIN(c->insn_len, (u8)sizeof(v->exit_bytes));
+		__builtin_memcpy(v->exit_bytes, c->insn_bytes, sizeof(v->exit_bytes));
+	}
 	/* The NPF error code is a #PF error code: P, W, U, RSVD, I/D, plus final-translation/table-walk bits. */
 	if (err & BIT(3))
 		return EXIT_MMIO; /* a reserved bit: our MMIO SPTE */
 	v->exit.tdp.access = SPTE_ACC_READ | ((err & BIT(1)) ? SPTE_ACC_WRITE : 0) | ((err & BIT(4)) ? SPTE_ACC_EXEC : 0);
 	v->exit.tdp.present = err & BIT(0);
-	v->exit.tdp.walk = err & BIT(33);
 	return EXIT_TDP_FAULT;
 }
 

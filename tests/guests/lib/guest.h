@@ -229,6 +229,8 @@ enum vm_stat { /* = enum vm_stat in vm/vm.h: the order is the device's ABI */
 	       VM_STAT_AGE_FLUSHES,         /* TLB flushes after aging passes (age_flush=on) */
 	       VM_STAT_TDP_TABLES,          /* TDP page tables linked below the roots */
 	       VM_STAT_TDP_CACHE_ZEROED,    /* frames the table caches took and cleared (each refill up to 16) */
+	       VM_STAT_EMU_CACHE_HITS,      /* MMIO exits emulated from the decode cache */
+	       VM_STAT_EMU_CACHE_STALE,     /* decode cache entries found stale: the code or its translation changed */
 	       NR_VM_STATS
 };
 #define TESTDEV_INDEX	     0x5f0

@@ -1,0 +1,1 @@
+UNIT_SRCS_test_emulate_fast = $(EMU_UNIT_SRCS)

@@ -1,0 +1,140 @@
+/*
+ * The MMIO exit's fast path. A driver touches its device from a few instructions over and over, so the instruction
+ * at RIP is looked up in the vCPU's decode cache (vm/emulate/dcache.h) before anything is fetched:
+ *
+ *   key from RIP, CR3, CS, CR0/CR4/EFER, CPL --hit--> guard: re-read the fetch's paging entries and the bytes
+ *        |miss                                          |equal                              |changed
+ *        v                                              v                                   v
+ *   full path (vm/mmio.c), which fills the cache    MOV form?  yes: emu_fast_mov, its one     drop the entry,
+ *                                                              access at the exit's gpa      full path
+ *                                                   no:  emu_execute on the cached decode
+ *
+ * What is skipped, and why that is exact: the fetch's walk (the guard re-reads each entry it read, and equal entries
+ * walk the same with no A/D bit to set; with SVM's DecodeAssists the bytes the CPU fetched are compared instead), the
+ * decode (equal bytes in the same mode decode the same), the data access's
+ * walk (the exit's gpa is the CPU's own translation of it, checked by page offset, as KVM's emulator uses it) and the
+ * emulator's full context (a move needs one segment). KVM pays all of these on every MMIO exit.
+ */
+#include "arch/x86/cpu.h"
+#include "arch/x86/msr_index.h"
+#include "arch/x86/virt.h"
+#include "vm/mmio_env.h"
+
+/* Where a cache entry may be used at all: real mode, protected mode without paging, 32-bit paging and IA-32e paging.
+ * PAE paging walks from PDPTE registers, not from the memory the guard could re-read. */
+static bool make_key(struct vcpu *v, struct emu_dcache_key *k, enum emu_mode *mode, u8 *cpl, u64 *cr4_out,
+		     u64 *rflags_out)
+{
+	u64 cr0 = virt_ops->get_cr(v, 0), cr4 = virt_ops->get_cr(v, 4), efer = virt_ops->get_efer(v);
+	u64 rflags = virt_ops->get_rflags(v);
+	struct vcpu_segment cs;
+	bool pg = cr0 & CR0_PG, lma = efer & EFER_LMA;
+
+	if (pg && !lma && (cr4 & CR4_PAE))
+		return false;
+	virt_ops->get_segment(v, SEG_CS, &cs);
+	*mode = emu_mode_of(cr0 & CR0_PE, rflags & RFLAGS_VM, lma, cs.attr & SEG_ATTR_L, cs.attr & SEG_ATTR_DB);
+	*cpl = (u8)virt_ops->get_cpl(v);
+	*cr4_out = cr4;
+	*rflags_out = rflags;
+	*k = (struct emu_dcache_key){
+		.rip = virt_ops->get_rip(v),
+		.cr3 = pg ? virt_ops->get_cr(v, 3) : 0,
+		.cs_base = cs.base,
+		.cs_limit = cs.limit,
+		.flags = EMU_DKEY_MODE(*mode) | EMU_DKEY_CPL(*cpl) | (pg ? EMU_DKEY_PG : 0) |
+			 ((cr4 & CR4_PSE) ? EMU_DKEY_PSE : 0) | ((cr4 & CR4_SMEP) ? EMU_DKEY_SMEP : 0) |
+			 (lma ? EMU_DKEY_LMA : 0) | ((cr4 & CR4_LA57) ? EMU_DKEY_LA57 : 0) |
+			 ((efer & EFER_NXE) ? EMU_DKEY_NXE : 0) | ((cr0 & CR0_WP) ? EMU_DKEY_WP : 0),
+	};
+	return true;
+}
+
+static int guard_equal(void *opaque, const struct emu_dcache_range *r, unsigned int n)
+{
+	static_assert(sizeof(struct emu_dcache_range) == sizeof(struct mmu_gpa_range) &&
+			      offsetof(struct emu_dcache_range, expect) == offsetof(struct mmu_gpa_range, expect) &&
+			      offsetof(struct emu_dcache_range, len) == offsetof(struct mmu_gpa_range, len),
+		      "the cache's ranges are the MMU's");
+	return mmu_gpa_equal(&((struct vcpu *)opaque)->vm->mmu, (const struct mmu_gpa_range *)r, n);
+}
+
+/* A move from the cache: the context holds what emu_fast_mov reads (the registers, the mode, the CPL and CR4 for
+ * the canonical check, and the one segment of the operand), not the emulator's whole state: no segment but that one,
+ * and no system or vector state, which the moves never touch. */
+static int run_fast_mov(struct vcpu *v, const struct emu_dcache_entry *e, const struct emu_dcache_key *k,
+			enum emu_mode mode, u8 cpl, u64 cr4, u64 rflags, gpa_t gpa)
+{
+	static const int order[EMU_NR_SEGS] = { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS };
+	struct emu_env env;
+	struct emu_ctxt c;
+	u8 seg = e->insn.seg;
+
+	mmio_env_init_lazy(&env, v, k->cr3, cpl);
+	env.exit_gpa = gpa;
+	c.regs = v->regs;
+	c.rip = k->rip;
+	c.rflags = rflags;
+	c.mode = mode;
+	c.cpl = cpl;
+	c.cr4 = cr4;
+	c.cr0 = c.xcr0 = 0;
+	c.umip = c.length_only = false;
+	c.stack_size = c.prefetch_len = 0;
+	c.rep_batch = 0;
+	c.ops = &mmio_emu_ops;
+	c.sys = NULL;
+	c.opaque = &env;
+	c.error = 0;
+	c.insn = e->insn;
+	/* 64-bit mode: only FS and GS have a base, and nothing is checked but the canonical form. */
+	c.seg_checks = mode != EMU_MODE_64;
+	if (seg < EMU_NR_SEGS && (mode != EMU_MODE_64 || seg == EMU_SEG_FS || seg == EMU_SEG_GS)) {
+		struct vcpu_segment s;
+
+		virt_ops->get_segment(v, order[seg], &s);
+		c.seg_base[seg] = s.base;
+		c.seg_limit[seg] = s.limit;
+		c.seg_flags[seg] = mmio_seg_flags(s.attr);
+	}
+	return mmio_finish(v, &c, emu_fast_mov(&c), INVALID_GPA);
+}
+
+/* Any other cached instruction: the emulator's full context, without the fetch and the decode. */
+static int run_cached(struct vcpu *v, const struct emu_dcache_entry *e)
+{
+	struct emu_env env;
+	struct emu_ctxt c;
+
+	mmio_env_init(&env, v);
+	mmio_ctxt_init(&c, &env, v);
+	c.insn = e->insn;
+	return mmio_finish(v, &c, emu_execute(&c), INVALID_GPA);
+}
+
+int vcpu_emulate_mmio(struct vcpu *v, gpa_t gpa)
+{
+	struct emu_dcache_key key;
+	struct emu_dcache_entry *e;
+	enum emu_mode mode;
+	u64 cr4, rflags;
+	u8 cpl;
+
+	if (!make_key(v, &key, &mode, &cpl, &cr4, &rflags))
+		return vcpu_emulate(v);
+	e = emu_dcache_lookup(&v->dcache, &key);
+	/* The bytes the CPU fetched, where the exit gives them all, decide alone: equal bytes in the key's mode decode
+	 * the same, whatever the page tables say now. */
+	if (e && !(v->exit_nbytes >= e->insn.len ? emu_dcache_match_bytes(e, v->exit_bytes, v->exit_nbytes)
+						: emu_dcache_check(e, guard_equal, v, v->vm->mmu.slots.generation))) {
+		v->stats[VM_STAT_EMU_CACHE_STALE]++;
+		emu_dcache_drop(e);
+		e = NULL;
+	}
+	if (!e)
+		return mmio_emulate_fill(v, &key);
+	v->stats[VM_STAT_EMU_CACHE_HITS]++;
+	if (emu_insn_is_fast_mov(&e->insn))
+		return run_fast_mov(v, e, &key, mode, cpl, cr4, rflags, gpa);
+	return run_cached(v, e);
+}
