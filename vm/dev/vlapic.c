@@ -271,6 +271,13 @@ int vlapic_pending_vector(struct vlapic *l)
 
 	if (!hw_enabled(l))
 		return -1;
+	/* Run before every entry, and the IRR is empty nearly always: one pass of loads, no scan. The IRR is the
+	 * owner's alone (other CPUs post to the inbox), so nothing changes under the check. */
+	u32 any = 0;
+	for (int i = 0; i < 8; i++)
+		any |= reg_get(l, VLAPIC_REG_IRR + (u32)i * 0x10);
+	if (!any)
+		return -1;
 	v = vec_highest(l, VLAPIC_REG_IRR);
 	if (v < 0 || ((u32)v & 0xf0) <= (reg_get(l, VLAPIC_REG_PPR) & 0xf0))
 		return -1;
