@@ -315,6 +315,20 @@ int mmu_read_gpa(struct mmu *mmu, gpa_t gpa, void *buf, u64 len);
 /* A guest page walk's read of a paging entry: guest RAM, or all ones where the gpa is not RAM, as the bus returns
  * to a CPU walking tables in unbacked or MMIO space (the walk then meets reserved bits and faults, as hardware's). */
 int mmu_read_gpte(struct mmu *mmu, gpa_t gpa, void *buf, unsigned int len);
+/* Whether guest RAM still holds what an earlier read saw: n ranges of len bytes (each within one page) at gpa equal
+ * expect. 1 when all do; 0 when one differs, is not RAM, or is in a chunk not in memory now (the caller then takes
+ * its slow path, which reads it properly). No copy and one slot lookup for ranges in the same slot: the guard of the
+ * emulator's decode cache (vm/mmio_fast.c) re-checks a few paging entries and an instruction on every MMIO exit. */
+struct mmu_gpa_range {
+	gpa_t gpa;
+	const void *expect;
+	unsigned int len;
+};
+int mmu_gpa_equal(struct mmu *mmu, const struct mmu_gpa_range *r, unsigned int n);
+/* The host address of guest RAM at gpa, valid for as long as slots.generation stays what *gen gets (KVM's
+ * gfn_to_hva_cache): NULL where the slot is reclaimable (a flag set before the vCPUs run) or the chunk not yet in
+ * memory, whose frames may change. */
+const void *mmu_gpa_stable_hva(struct mmu *mmu, gpa_t gpa, u64 *gen);
 int mmu_write_gpa(struct mmu *mmu, void *who, gpa_t gpa, const void *buf, u64 len);
 /* Atomically replace the len-byte (1, 2, 4, 8) value at gpa with new if it holds old: 0 when replaced, -EAGAIN
  * when it held something else (*cur gets it, if cur), -EFAULT, -EINVAL (misaligned across a page), -EPERM

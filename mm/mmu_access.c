@@ -141,6 +141,70 @@ int mmu_read_gpte(struct mmu *mmu, gpa_t gpa, void *buf, unsigned int len)
 	return r == -EACCES ? r : 0;
 }
 
+/* One range of mmu_gpa_equal, in slot s, its chunk checked to be in memory (under the grace section the caller
+ * holds for a reclaimable slot). */
+static bool range_equal(const struct memslot *s, const struct mmu_gpa_range *r)
+{
+	gfn_t gfn = r->gpa >> PAGE_SHIFT;
+	const u8 *host;
+
+	if (!memslot_chunk_is_clean(s, gfn))
+		return false;
+	host = (const u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gfn)) + (r->gpa & (PAGE_SIZE - 1));
+	if (r->len == 8) { /* a paging entry: one load */
+		u64 a, b;
+		__builtin_memcpy(&a, host, 8);
+		__builtin_memcpy(&b, r->expect, 8);
+		return a == b;
+	}
+	return !memcmp(host, r->expect, r->len);
+}
+
+int mmu_gpa_equal(struct mmu *mmu, const struct mmu_gpa_range *r, unsigned int n)
+{
+	const struct memslot *s = NULL;
+	bool locked = false, eq = true;
+
+	/* A private VM's code and tables are never the hypervisor's to read (vm/exit.c keeps its MMIO exits away). */
+	if (READ_ONCE(mmu->priv.enabled))
+		return 0;
+	for (unsigned int i = 0; i < n && eq; i++) {
+		gfn_t gfn = r[i].gpa >> PAGE_SHIFT;
+
+		if ((r[i].gpa & (PAGE_SIZE - 1)) + r[i].len > PAGE_SIZE)
+			eq = false;
+		else if (!s || gfn - s->base_gfn >= s->npages)
+			s = slot_of(mmu, r[i].gpa);
+		if (!eq || !s) {
+			eq = false;
+			break;
+		}
+		/* A reclaimable chunk stays in memory from a look that finds it clean, inside a grace section, to the
+		 * section's end (ram_get): one section for the whole check. */
+		if ((s->flags & MEMSLOT_RECLAIM) && !locked) {
+			grace_read_lock();
+			locked = true;
+		}
+		eq = range_equal(s, &r[i]);
+	}
+	if (locked)
+		grace_read_unlock();
+	return eq;
+}
+
+const void *mmu_gpa_stable_hva(struct mmu *mmu, gpa_t gpa, u64 *gen)
+{
+	const struct memslot *s = slot_of(mmu, gpa);
+
+	*gen = __atomic_load_n(&mmu->slots.generation, __ATOMIC_ACQUIRE);
+	/* A chunk of a slot that is never reclaimed, once clean, keeps its frames (ram_get); a private VM's pages may
+	 * leave the direct map, and are not the hypervisor's to read anyway. */
+	if (!s || (s->flags & MEMSLOT_RECLAIM) || !memslot_chunk_is_clean(s, gpa >> PAGE_SHIFT) ||
+	    READ_ONCE(mmu->priv.enabled))
+		return NULL;
+	return (const u8 *)phys_to_virt(memslot_gfn_to_hpa(s, gpa >> PAGE_SHIFT)) + (gpa & (PAGE_SIZE - 1));
+}
+
 static bool pre_write(struct mmu *mmu, void *who, gpa_t gpa, const void *bytes, unsigned int len)
 {
 	for (struct track_notifier *n = mmu->track.notifiers; n; n = n->next) {

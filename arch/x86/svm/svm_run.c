@@ -9,7 +9,9 @@
 #include "hv/errno.h"
 #include "hv/log.h"
 #include "vm/dev/vlapic.h"
+#include "vm/emulate/dcache.h"
 #include "vm/emulate/emulate.h"
+#include "vm/insn_len_cache.h"
 #include "vm/vcpu.h"
 
 /* A fresh ASID for this vCPU on this CPU. When the CPU runs out, a new generation starts: every ASID of the old one
@@ -127,7 +129,7 @@ static int exit_insn_len(struct vcpu *v, u64 code)
 		return (int)(s->vmcb->control.exit_info_2 - s->vmcb->save.rip);
 	if (v->vm->mmu.priv.enabled)
 		return svm_private_insn_len(code);
-	int r = vcpu_decode_insn(v, &insn);
+	int r = vcpu_decode_insn_cached(v, &s->len_cache, &insn);
 	if (r)
 		return r > 0 ? -1 : 0;
 	if (!svm_insn_is_intercepted(code, &insn)) {
