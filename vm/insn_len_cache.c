@@ -25,25 +25,22 @@
 
 /* The key of the instruction at CS:RIP, and the fetch's linear address; false where no entry may be used: PAE
  * paging outside long mode walks from the PDPTE registers, not from memory the guard could re-read. */
-static bool make_key(struct vcpu *v, struct emu_dcache_key *k, gva_t *linear, u8 *cpl)
+static bool make_key(const struct insn_fetch_state *st, struct emu_dcache_key *k, gva_t *linear)
 {
-	u64 cr0 = virt_ops->get_cr(v, 0), cr4 = virt_ops->get_cr(v, 4), efer = virt_ops->get_efer(v);
+	u64 cr0 = st->cr0, cr4 = st->cr4, efer = st->efer;
 	bool pg = cr0 & CR0_PG, lma = efer & EFER_LMA;
-	struct vcpu_segment cs;
 	enum emu_mode mode;
 
 	if (pg && !lma && (cr4 & CR4_PAE))
 		return false;
-	virt_ops->get_segment(v, SEG_CS, &cs);
-	mode = emu_mode_of(cr0 & CR0_PE, virt_ops->get_rflags(v) & RFLAGS_VM, lma, cs.attr & SEG_ATTR_L,
-			   cs.attr & SEG_ATTR_DB);
-	*cpl = (u8)virt_ops->get_cpl(v);
+	mode = emu_mode_of(cr0 & CR0_PE, st->rflags & RFLAGS_VM, lma, st->cs_attr & SEG_ATTR_L,
+			   st->cs_attr & SEG_ATTR_DB);
 	*k = (struct emu_dcache_key){
-		.rip = virt_ops->get_rip(v),
-		.cr3 = pg ? virt_ops->get_cr(v, 3) : 0,
-		.cs_base = cs.base,
-		.cs_limit = cs.limit,
-		.flags = EMU_DKEY_MODE(mode) | EMU_DKEY_CPL(*cpl) | (pg ? EMU_DKEY_PG : 0) |
+		.rip = st->rip,
+		.cr3 = pg ? st->cr3 : 0,
+		.cs_base = st->cs_base,
+		.cs_limit = st->cs_limit,
+		.flags = EMU_DKEY_MODE(mode) | EMU_DKEY_CPL(st->cpl) | (pg ? EMU_DKEY_PG : 0) |
 			 ((cr4 & CR4_PSE) ? EMU_DKEY_PSE : 0) | ((cr4 & CR4_SMEP) ? EMU_DKEY_SMEP : 0) |
 			 (lma ? EMU_DKEY_LMA : 0) | ((cr4 & CR4_LA57) ? EMU_DKEY_LA57 : 0) |
 			 ((efer & EFER_NXE) ? EMU_DKEY_NXE : 0) | ((cr0 & CR0_WP) ? EMU_DKEY_WP : 0),
@@ -101,25 +98,26 @@ static void fill(struct vcpu *v, struct emu_dcache *dc, const struct emu_dcache_
 	emu_dcache_insert(dc, k, &ch, insn);
 }
 
-int vcpu_decode_insn_cached(struct vcpu *v, struct emu_dcache *dc, struct emu_insn *insn)
+int vcpu_decode_insn_cached(struct vcpu *v, struct emu_dcache *dc, const struct insn_fetch_state *st,
+			    struct emu_insn *buf, const struct emu_insn **out)
 {
 	struct emu_dcache_key key;
 	struct emu_dcache_entry *e;
 	gva_t linear;
-	u8 cpl;
 	int r;
 
-	if (!make_key(v, &key, &linear, &cpl))
-		return vcpu_decode_insn(v, insn);
+	*out = buf;
+	if (!make_key(st, &key, &linear))
+		return vcpu_decode_insn(v, buf);
 	e = emu_dcache_lookup(dc, &key);
 	if (e && emu_dcache_check(e, guard_equal, v, __atomic_load_n(&v->vm->mmu.slots.generation, __ATOMIC_ACQUIRE))) {
-		*insn = e->insn;
+		*out = &e->insn;
 		return 0;
 	}
 	if (e)
 		emu_dcache_drop(e);
-	r = vcpu_decode_insn(v, insn);
+	r = vcpu_decode_insn(v, buf);
 	if (!r)
-		fill(v, dc, &key, linear, cpl, insn);
+		fill(v, dc, &key, linear, st->cpl, buf);
 	return r;
 }
