@@ -98,26 +98,50 @@ static void fill(struct vcpu *v, struct emu_dcache *dc, const struct emu_dcache_
 	emu_dcache_insert(dc, k, &ch, insn);
 }
 
-int vcpu_decode_insn_cached(struct vcpu *v, struct emu_dcache *dc, const struct insn_fetch_state *st,
+/* Whether st makes the same key as the last hit's state: each field make_key reads, RFLAGS for its VM bit only. */
+static bool same_as_last(const struct insn_len_cache *c, const struct insn_fetch_state *st)
+{
+	const struct insn_fetch_state *l = &c->last_st;
+
+	return c->last_e && st->rip == l->rip && st->cr3 == l->cr3 && st->cr0 == l->cr0 && st->cr4 == l->cr4 &&
+	       st->efer == l->efer && !((st->rflags ^ l->rflags) & RFLAGS_VM) && st->cs_base == l->cs_base &&
+	       st->cs_limit == l->cs_limit && st->cs_attr == l->cs_attr && st->cpl == l->cpl;
+}
+
+int vcpu_decode_insn_cached(struct vcpu *v, struct insn_len_cache *c, const struct insn_fetch_state *st,
 			    struct emu_insn *buf, const struct emu_insn **out)
 {
+	u64 gen = __atomic_load_n(&v->vm->mmu.slots.generation, __ATOMIC_ACQUIRE);
 	struct emu_dcache_key key;
 	struct emu_dcache_entry *e;
 	gva_t linear;
 	int r;
 
 	*out = buf;
-	if (!make_key(st, &key, &linear))
-		return vcpu_decode_insn(v, buf);
-	e = emu_dcache_lookup(dc, &key);
-	if (e && emu_dcache_check(e, guard_equal, v, __atomic_load_n(&v->vm->mmu.slots.generation, __ATOMIC_ACQUIRE))) {
-		*out = &e->insn;
-		return 0;
+	if (same_as_last(c, st)) {
+		e = c->last_e;
+		if (emu_dcache_check(e, guard_equal, v, gen)) {
+			*out = &e->insn;
+			return 0;
+		}
+	} else {
+		if (!make_key(st, &key, &linear))
+			return vcpu_decode_insn(v, buf);
+		e = emu_dcache_lookup(&c->dc, &key);
+		if (e && emu_dcache_check(e, guard_equal, v, gen)) {
+			c->last_st = *st;
+			c->last_key = key;
+			c->last_e = e;
+			*out = &e->insn;
+			return 0;
+		}
 	}
+	/* The guard failed (the code, its tables or its mapping changed) or nothing was cached: decode afresh. */
+	c->last_e = NULL;
 	if (e)
 		emu_dcache_drop(e);
 	r = vcpu_decode_insn(v, buf);
-	if (!r)
-		fill(v, dc, &key, linear, st->cpl, buf);
+	if (!r && make_key(st, &key, &linear))
+		fill(v, &c->dc, &key, linear, st->cpl, buf);
 	return r;
 }
