@@ -33,17 +33,17 @@ static bool make_key(const struct insn_fetch_state *st, struct emu_dcache_key *k
 
 	if (pg && !lma && (cr4 & CR4_PAE))
 		return false;
-	mode = emu_mode_of(cr0 & CR0_PE, st->rflags & RFLAGS_VM, lma, st->cs_attr & SEG_ATTR_L,
-			   st->cs_attr & SEG_ATTR_DB);
+	mode =
+	    emu_mode_of(cr0 & CR0_PE, st->rflags & RFLAGS_VM, lma, st->cs_attr & SEG_ATTR_L, st->cs_attr & SEG_ATTR_DB);
 	*k = (struct emu_dcache_key){
-		.rip = st->rip,
-		.cr3 = pg ? st->cr3 : 0,
-		.cs_base = st->cs_base,
-		.cs_limit = st->cs_limit,
-		.flags = EMU_DKEY_MODE(mode) | EMU_DKEY_CPL(st->cpl) | (pg ? EMU_DKEY_PG : 0) |
-			 ((cr4 & CR4_PSE) ? EMU_DKEY_PSE : 0) | ((cr4 & CR4_SMEP) ? EMU_DKEY_SMEP : 0) |
-			 (lma ? EMU_DKEY_LMA : 0) | ((cr4 & CR4_LA57) ? EMU_DKEY_LA57 : 0) |
-			 ((efer & EFER_NXE) ? EMU_DKEY_NXE : 0) | ((cr0 & CR0_WP) ? EMU_DKEY_WP : 0),
+	    .rip = st->rip,
+	    .cr3 = pg ? st->cr3 : 0,
+	    .cs_base = st->cs_base,
+	    .cs_limit = st->cs_limit,
+	    .flags = EMU_DKEY_MODE(mode) | EMU_DKEY_CPL(st->cpl) | (pg ? EMU_DKEY_PG : 0) |
+		     ((cr4 & CR4_PSE) ? EMU_DKEY_PSE : 0) | ((cr4 & CR4_SMEP) ? EMU_DKEY_SMEP : 0) |
+		     (lma ? EMU_DKEY_LMA : 0) | ((cr4 & CR4_LA57) ? EMU_DKEY_LA57 : 0) |
+		     ((efer & EFER_NXE) ? EMU_DKEY_NXE : 0) | ((cr0 & CR0_WP) ? EMU_DKEY_WP : 0),
 	};
 	/* Outside 64-bit mode the address wraps at 4 GiB. */
 	*linear = mode == EMU_MODE_64 ? k->rip : (u32)(k->cs_base + k->rip);
@@ -53,8 +53,8 @@ static bool make_key(const struct insn_fetch_state *st, struct emu_dcache_key *k
 static int guard_equal(void *opaque, const struct emu_dcache_range *r, unsigned int n)
 {
 	static_assert(sizeof(struct emu_dcache_range) == sizeof(struct mmu_gpa_range) &&
-			      offsetof(struct emu_dcache_range, expect) == offsetof(struct mmu_gpa_range, expect) &&
-			      offsetof(struct emu_dcache_range, len) == offsetof(struct mmu_gpa_range, len),
+			  offsetof(struct emu_dcache_range, expect) == offsetof(struct mmu_gpa_range, expect) &&
+			  offsetof(struct emu_dcache_range, len) == offsetof(struct mmu_gpa_range, len),
 		      "the cache's ranges are the MMU's");
 	return mmu_gpa_equal(&((struct vcpu *)opaque)->vm->mmu, (const struct mmu_gpa_range *)r, n);
 }
@@ -66,13 +66,13 @@ static int chain_read_gpa(void *opaque, gpa_t gpa, void *buf, unsigned int len)
 
 /* The walk the decode's fetch made, once more, for its entries: without A/D updates (the fetch set them already, so
  * the entries read as the guard will compare them). */
-static const struct gwalk_ops chain_ops = { .read_gpa = chain_read_gpa };
+static const struct gwalk_ops chain_ops = {.read_gpa = chain_read_gpa};
 
 /* Remember insn, whose bytes lie in one page, with the paging entries that map it now. */
 static void fill(struct vcpu *v, struct emu_dcache *dc, const struct emu_dcache_key *k, gva_t linear, u8 cpl,
 		 const struct emu_insn *insn)
 {
-	struct emu_dcache_chain ch = { 0 };
+	struct emu_dcache_chain ch = {0};
 	struct gwalk_result res;
 
 	if ((linear & (PAGE_SIZE - 1)) + insn->len > PAGE_SIZE)

@@ -17,8 +17,9 @@
  * the old translation (the stub runs) or the new one (#PF, CR2 = B, error code: not present, I/D where 4.7 reports it);
  * a hypervisor that must refetch the instruction for its length (SVM without NRIPS) sees the new one and injects that
  * #PF; a CPU that completes the instruction may fault on the next fetch, right after it. Each outcome is checked in
- * full. The long phase also remaps a cached instruction's page to other code at the same RIP. 5-level paging is not run here (tests/guests/ptstorm/la57.c runs it, where the CPU has it); the walker's LA57
- * path, which the length fetch shares with every emulated access, is unit-tested (test_gwalk_la57). */
+ * full. The long phase also remaps a cached instruction's page to other code at the same RIP. 5-level paging is not run
+ * here (tests/guests/ptstorm/la57.c runs it, where the CPU has it); the walker's LA57 path, which the length fetch
+ * shares with every emulated access, is unit-tested (test_gwalk_la57). */
 #include "guest.h"
 #include "mode32.h"
 #include "user.h"

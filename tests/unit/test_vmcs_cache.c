@@ -25,7 +25,7 @@ static void vmcs_cache_hw_write(u32 f, u64 val)
 
 static void reset(struct vmcs_cache *c)
 {
-	*c = (struct vmcs_cache){ 0 };
+	*c = (struct vmcs_cache){0};
 	for (unsigned int i = 0; i < ARRAY_SIZE(fake_vmcs); i++)
 		fake_vmcs[i] = 0;
 	nr_reads = nr_writes = 0;

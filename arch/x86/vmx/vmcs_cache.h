@@ -16,7 +16,7 @@
 enum vmcs_cached {
 	VMCS_C_RIP,
 	VMCS_C_RFLAGS,
-	VMCS_C_INTR_STATE,  /* GUEST_INTERRUPTIBILITY_INFO */
+	VMCS_C_INTR_STATE,    /* GUEST_INTERRUPTIBILITY_INFO */
 	VMCS_C_IDT_VECTORING, /* IDT_VECTORING_INFO_FIELD: read-only, exit information */
 	NR_VMCS_CACHED
 };
@@ -30,10 +30,10 @@ struct vmcs_cache {
 static inline u32 vmcs_cache_encoding(enum vmcs_cached f)
 {
 	static const u32 enc[NR_VMCS_CACHED] = {
-		[VMCS_C_RIP] = GUEST_RIP,
-		[VMCS_C_RFLAGS] = GUEST_RFLAGS,
-		[VMCS_C_INTR_STATE] = GUEST_INTERRUPTIBILITY_INFO,
-		[VMCS_C_IDT_VECTORING] = IDT_VECTORING_INFO_FIELD,
+	    [VMCS_C_RIP] = GUEST_RIP,
+	    [VMCS_C_RFLAGS] = GUEST_RFLAGS,
+	    [VMCS_C_INTR_STATE] = GUEST_INTERRUPTIBILITY_INFO,
+	    [VMCS_C_IDT_VECTORING] = IDT_VECTORING_INFO_FIELD,
 	};
 	return enc[f];
 }
