@@ -489,7 +489,8 @@ static void wait_for_sipi(struct vcpu *v, u64 now)
  * and interrupt delivery (KVM's EXIT_FASTPATH_REENTER_GUEST). That pass would do nothing when:
  *   - the handler vouches it touched no vLAPIC, halt or NMI state (exit_simple: CPUID, port I/O, a plain hypercall);
  *   - nothing was pending at the last pass (irq_idle) and nothing is now: no IRR bit, no PIC request, no NMI;
- *   - no request or VM end arrived (the inbox, kicks, root loads, TLB flushes all come as requests);
+ *   - no request or VM end arrived (the inbox, kicks, root loads, TLB flushes all come as requests): enter_guest
+ *     looks, after its mode store, and returns 1 for the full pass;
  *   - no deadline the pass serves has come (fast_until; the working-set scan's and the stall check's own, which a
  *     hypercall or another CPU may move; the device timers, which a port write may re-arm on vCPU 0).
  * The exit's cost is counted here then, as the pass would have.
@@ -498,7 +499,7 @@ static bool may_reenter_fast(struct vcpu *v, u64 *exited_at)
 {
 	struct vm *vm = v->vm;
 
-	if (!v->exit_simple || !v->irq_idle || v->halted || v->nmi_pending || has_work(v))
+	if (!v->exit_simple || !v->irq_idle || v->halted || v->nmi_pending)
 		return false;
 	u64 now = rdtsc();
 	if (now >= v->fast_until || now >= __atomic_load_n(&vm->stall_next, __ATOMIC_RELAXED))
