@@ -33,6 +33,7 @@ struct vmx_vcpu {
 	u64 cr2;              /* the guest's CR2, which the CPU holds while the guest runs */
 	u64 efer;             /* the guest's EFER (also in the VMCS) */
 	u64 rsp_cache;        /* GUEST_RSP as last read or written, to skip redundant VMWRITEs */
+	u64 host_rsp;         /* HOST_RSP as vmx_enter last wrote it (0: never) */
 	/* RIP, RFLAGS, the interruptibility state and the IDT-vectoring information since the last exit, read on
 	 * first use; writes reach the VMCS at entry (vmcs_cache.h). The vCPU's CPU only. */
 	struct vmcs_cache vc;
@@ -76,7 +77,7 @@ static inline void vmx_vc_write(struct vmx_vcpu *x, enum vmcs_cached f, u64 val)
 }
 
 /* vmx_entry.S: enter the guest with the GPRs in regs; 0 after a VM exit, 1 when VMLAUNCH/VMRESUME failed. */
-int vmx_enter(u64 *regs, bool launched);
+int vmx_enter(u64 *regs, bool launched, u64 *host_rsp);
 void vmx_exit_point(void);
 
 void vmx_decode_exit(struct vcpu *v);

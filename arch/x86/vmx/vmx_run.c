@@ -44,7 +44,7 @@ int vmx_vcpu_run(struct vcpu *v)
 	if (read_cr2() != x->cr2)
 		write_cr2(x->cr2);
 	vmcs_cache_flush(&x->vc);
-	if (vmx_enter(v->regs, x->launched)) {
+	if (vmx_enter(v->regs, x->launched, &x->host_rsp)) {
 		vmcs_cache_invalidate(&x->vc);
 		v->exit = (struct vm_exit){ .reason = EXIT_ENTRY_FAILED, .hw_reason = ~0u,
 					    .hw_qual = vmcs_read32(VM_INSTRUCTION_ERROR) };
