@@ -108,6 +108,7 @@ EXIT_ROWS = [
     ("CPUID exit", "bench", "cpuid", "CPUID leaf 0: exit, dispatch, emulate, skip, re-enter"),
     ("OUT exit", "bench", "pio_out", "OUT to the test device's unused port 0x5fc"),
     ("hypercall", "bench", "hypercall", "VMCALL/VMMCALL NOP"),
+    ("hypercall, unknown", "bench", "hypercall_unknown", "VMCALL/VMMCALL 0x7fff: -ENOSYS, no more than the NOP"),
     ("4K first touch", "bench", "fault_4k", "first write to each of 1000 fresh 4K pages (2 faults: see deltas)"),
     ("2M first touch", "bench", "fault_2m", "first write to each of 32 fresh 2M frames (one fault each)"),
     ("4K RAM fault-in", "bench4k", "fault_4k", "pages=4k: first write to each of 1000 fresh 4K pages, one fault each"),

@@ -60,7 +60,9 @@ void vcpu_skip_instruction(struct vcpu *v)
 	u64 rflags = virt_ops->get_rflags(v);
 
 	virt_ops->skip_instruction(v);
-	vcpu_complete_instruction(v, rflags, 0);
+	/* Stepping over leaves RFLAGS alone: with neither RF nor TF there is nothing to complete (the common exit). */
+	if (unlikely(rflags & (RFLAGS_RF | RFLAGS_TF)))
+		vcpu_complete_instruction(v, rflags, 0);
 }
 
 u64 vcpu_io_breakpoints(struct vcpu *v, u16 port, unsigned int size)

@@ -100,9 +100,13 @@ static int handle_io(struct vcpu *v)
 			return r;
 	}
 	/* The CPU never completed the IN/OUT: its I/O breakpoints and single-step trap are raised here. */
-	u64 rflags = virt_ops->get_rflags(v);
+	u64 rflags = virt_ops->get_rflags(v), hits = vcpu_io_breakpoints(v, e->io.port, e->io.size);
 	virt_ops->skip_instruction(v);
-	vcpu_complete_instruction(v, rflags, vcpu_io_breakpoints(v, e->io.port, e->io.size));
+	if (unlikely(hits || (rflags & (RFLAGS_RF | RFLAGS_TF))))
+		vcpu_complete_instruction(v, rflags, hits);
+	/* Port devices reach the vLAPIC only through the IOAPIC's posts (requests) and the PIC (looked at again); a
+	 * device timer they arm moves vm_timers_next. */
+	v->exit_simple = true;
 	return 0;
 }
 
@@ -117,6 +121,7 @@ static int handle_cpuid(struct vcpu *v)
 	v->regs[VCPU_RCX] = out[2];
 	v->regs[VCPU_RDX] = out[3];
 	vcpu_skip_instruction(v);
+	v->exit_simple = true;
 	return 0;
 }
 
@@ -247,10 +252,12 @@ static int handle_hypercall(struct vcpu *v)
 	switch (nr) {
 	case HC_NOP:
 		v->regs[VCPU_RAX] = 0;
+		v->exit_simple = true;
 		break;
 	case HC_GET_STAT:
 		v->regs[VCPU_RAX] = vm_stat(v->vm, (enum vm_stat)(v->regs[VCPU_RBX] < NR_VM_STATS ?
 								     v->regs[VCPU_RBX] : NR_VM_STATS));
+		v->exit_simple = true;
 		break;
 	case HC_MEM_LOCK:
 		v->regs[VCPU_RAX] = protect_hc_mem_lock(v->vm, v->regs[VCPU_RBX], v->regs[VCPU_RCX], v->regs[VCPU_RDX]);
@@ -274,7 +281,9 @@ static int handle_hypercall(struct vcpu *v)
 		v->regs[VCPU_RAX] = vcpu_hc_mmio(v, v->regs[VCPU_RBX], v->regs[VCPU_RCX], v->regs[VCPU_RDX]);
 		break;
 	default:
+		/* Unknown: as cheap as the no-op (issue 15), and silent: a guest probing numbers is no error. */
 		v->regs[VCPU_RAX] = (u64)-ENOSYS;
+		v->exit_simple = true;
 		break;
 	}
 	vcpu_skip_instruction(v);
@@ -527,5 +536,6 @@ int exit_dispatch(struct vcpu *v)
 	if (reason <= EXIT_NONE || reason >= NR_EXIT_REASONS || !exit_handlers[reason])
 		return unhandled_exit(v);
 	v->exits_by_reason[reason]++;
+	v->exit_simple = false;
 	return exit_handlers[reason](v);
 }

@@ -365,6 +365,7 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 	if (v->id == 0 && vm_timers_next(v->vm) <= now)
 		vm_timers_run(v->vm, now);
 	vlapic_tick(v->lapic, now);
+	v->irq_idle = false;
 	if (deliver_nmi(v)) {
 		/* The interrupt waits for the next entry; the window exit comes once the NMI is delivered. */
 		if (vlapic_pending_vector(v->lapic) >= 0 || pic_intr_pending(v))
@@ -375,6 +376,7 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 	bool pic = vec < 0 && pic_intr_pending(v);
 	if (vec < 0 && !pic) {
 		virt_ops->set_intr_window(v, false);
+		v->irq_idle = !v->nmi_pending;
 		return;
 	}
 	if (!virt_ops->interrupt_allowed(v) || vcpu_take_hlt_step(v)) {
@@ -482,6 +484,44 @@ static void wait_for_sipi(struct vcpu *v, u64 now)
 	sleep_until(v, deadline);
 }
 
+/*
+ * Whether the exit just handled may go straight back into the guest, past the loop's pass over requests, deadlines
+ * and interrupt delivery (KVM's EXIT_FASTPATH_REENTER_GUEST). That pass would do nothing when:
+ *   - the handler vouches it touched no vLAPIC, halt or NMI state (exit_simple: CPUID, port I/O, a plain hypercall);
+ *   - nothing was pending at the last pass (irq_idle) and nothing is now: no IRR bit, no PIC request, no NMI;
+ *   - no request or VM end arrived (the inbox, kicks, root loads, TLB flushes all come as requests): enter_guest
+ *     looks, after its mode store, and returns 1 for the full pass;
+ *   - no deadline the pass serves has come (fast_until; the working-set scan's and the stall check's own, which a
+ *     hypercall or another CPU may move; the device timers, which a port write may re-arm on vCPU 0).
+ * The exit's cost is counted here then, as the pass would have.
+ */
+static bool may_reenter_fast(struct vcpu *v, u64 *exited_at)
+{
+	struct vm *vm = v->vm;
+
+	if (!v->exit_simple || !v->irq_idle || v->halted || v->nmi_pending)
+		return false;
+	u64 now = rdtsc();
+	if (now >= v->fast_until || now >= __atomic_load_n(&vm->stall_next, __ATOMIC_RELAXED))
+		return false;
+	if (v->id == 0 && (now >= __atomic_load_n(&vm->ws_next, __ATOMIC_RELAXED) || vm_timers_next(vm) != v->fast_timers))
+		return false;
+	if (vlapic_irr_any(v->lapic) || pic_intr_pending(v))
+		return false;
+	v->exit_cycles[v->exit.reason] += now - *exited_at;
+	*exited_at = 0;
+	return true;
+}
+
+/* The deadlines may_reenter_fast checks, as this pass leaves them (host_timer_arm has the same in its deadline). */
+static void set_fast_until(struct vcpu *v, u64 deadline)
+{
+	if (polls_console(v))
+		deadline = MIN(deadline, v->console_polled + CONSOLE_POLL_CYCLES);
+	v->fast_until = deadline;
+	v->fast_timers = v->id == 0 ? vm_timers_next(v->vm) : 0;
+}
+
 /* Enter the guest once, unless something arrived since the loop last looked; 1 if it did not enter. */
 static int enter_guest(struct vcpu *v)
 {
@@ -534,23 +574,33 @@ int vcpu_run_loop(struct vcpu *v)
 			wait_while_halted(v);
 			continue;
 		}
-		host_timer_arm(next_deadline(v));
-		r = enter_guest(v);
+		u64 deadline = next_deadline(v);
+		host_timer_arm(deadline);
+		set_fast_until(v, deadline);
+		do {
+			r = enter_guest(v);
+			if (r)
+				break;
+			exited_at = rdtsc();
+			v->stats[VM_STAT_EXITS]++;
+			if (unlikely(vm->stall_cycles))
+				vcpu_stall_record_exit(v, virt_ops->get_rip(v));
+			r = exit_dispatch(v);
+			if (r < 0) {
+				if (!vm->ended) {
+					vm_log(vm, LOG_ERR, "vcpu %u: exit handler failed (%d)\n", v->id, r);
+					vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
+				}
+				r = 0;
+				break;
+			}
+		} while (may_reenter_fast(v, &exited_at));
 		if (r > 0)
 			continue;
 		if (r) {
 			vm_log(vm, LOG_ERR, "vcpu %u: backend failure %d\n", v->id, r);
 			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
 			break;
-		}
-		exited_at = rdtsc();
-		v->stats[VM_STAT_EXITS]++;
-		if (unlikely(vm->stall_cycles))
-			vcpu_stall_record_exit(v, virt_ops->get_rip(v));
-		r = exit_dispatch(v);
-		if (r < 0 && !vm->ended) {
-			vm_log(vm, LOG_ERR, "vcpu %u: exit handler failed (%d)\n", v->id, r);
-			vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
 		}
 	}
 	unpark(v);

@@ -17,8 +17,9 @@
  * the old translation (the stub runs) or the new one (#PF, CR2 = B, error code: not present, I/D where 4.7 reports it);
  * a hypervisor that must refetch the instruction for its length (SVM without NRIPS) sees the new one and injects that
  * #PF; a CPU that completes the instruction may fault on the next fetch, right after it. Each outcome is checked in
- * full. 5-level paging is not run here (tests/guests/ptstorm/la57.c runs it, where the CPU has it); the walker's LA57
- * path, which the length fetch shares with every emulated access, is unit-tested (test_gwalk_la57). */
+ * full. The long phase also remaps a cached instruction's page to other code at the same RIP. 5-level paging is not run
+ * here (tests/guests/ptstorm/la57.c runs it, where the CPU has it); the walker's LA57 path, which the length fetch
+ * shares with every emulated access, is unit-tested (test_gwalk_la57). */
 #include "guest.h"
 #include "mode32.h"
 #include "user.h"
@@ -264,6 +265,23 @@ static void phase_long(void)
 	wrmsr(MSR_EFER, efer);
 	pt_map(b, (u64)code[2], 1, PTE_W);
 	invlpg(b);
+
+	/* Without NRIPS the length comes from a per-vCPU cache keyed by RIP and CR3 (vm/insn_len_cache.c), guarded by
+	 * the fetch's paging entries and the bytes. Here the same linear address is remapped to other code while the
+	 * old bytes stay as they were: a guard on the bytes alone would step over 2 bytes of a 12-byte instruction. */
+	u64 w = win_map(1, 42, (u64)code[1], PTE_W);
+	build_stub(code[1], &cases[0]);
+	for (int k = 0; k < 3; k++) { /* the first fills the cache, the others hit it */
+		memset((void *)res, 0, sizeof(res));
+		call_stub(w);
+		check_result("long, remap warm-up", &cases[0]);
+	}
+	build_stub(code[2], &cases[2]);
+	pt_map(w, (u64)code[2], 1, PTE_W);
+	invlpg(w);
+	memset((void *)res, 0, sizeof(res));
+	call_stub(w);
+	check_result("long, the same RIP remapped to other code", &cases[2]);
 	phase_end("long", before);
 }
 

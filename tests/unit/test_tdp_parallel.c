@@ -19,7 +19,7 @@
 #include "tdp_mmu_fixture.h"
 
 #define NVCPUS	   4
-#define RUN_MS	   500 /* at least, per format; and on until the minimums below are met, for at most 20x */
+#define RUN_MS	   500 /* at least, per format; and on until the minimums below are met, for at most 60x */
 #define WORK	   GIG /* the second 1G region, which the slot backs contiguously */
 #define NSHARED	   16
 #define NOWN	   2048
@@ -240,7 +240,7 @@ TEST(tdp_parallel_faults_races_splits_and_zaps)
 		for (unsigned int i = 0; i < NVCPUS; i++)
 			CHECK_EQ(pthread_create(&t[i], NULL, vcpu_thread, (void *)(uintptr_t)i), 0);
 		start = now_ms();
-		while (!__atomic_load_n(&failed, __ATOMIC_RELAXED) && (ms = now_ms() - start) < 20 * RUN_MS &&
+		while (!__atomic_load_n(&failed, __ATOMIC_RELAXED) && (ms = now_ms() - start) < 60 * RUN_MS &&
 		       (ms < RUN_MS || stat(&fx.mmu.stats.fault_races) < MIN_RACES || stat(&fx.mmu.stats.tables_raced) < MIN_TABLES_RACED ||
 			stat(&fx.mmu.stats.frozen_backoffs) < MIN_FROZEN || stat(&fx.mmu.stats.splits) < 20)) {
 			mutate(rnd(&seed));

@@ -357,6 +357,11 @@ bool pic_dev_has_intr(struct vm *vm)
 
 	if (!p)
 		return false;
+	/* Asked before every entry of vCPU 0 while LINT0 takes ExtINT (a BIOS's virtual wire): no request unmasked on the
+	 * master is the common answer, and needs no lock. A request raised after this racy look kicks vCPU 0
+	 * (vm_set_irq, or the writer that unmasked it), which looks again before it enters the guest. */
+	if (!(__atomic_load_n(&p->chip[0].irr, __ATOMIC_RELAXED) & ~__atomic_load_n(&p->chip[0].imr, __ATOMIC_RELAXED)))
+		return false;
 	/* The slave's output is already the master's IRQ 2 (__pic_update after every change), so the master decides. */
 	spin_lock(&p->lock);
 	intr = __pic_intr(p);

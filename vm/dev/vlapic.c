@@ -260,6 +260,16 @@ bool vlapic_set_irq(struct vlapic *l, u8 vector, bool level)
 	return accept_fixed(l, vector, level);
 }
 
+/* The IRR is the owner's alone (other CPUs post to the inbox), so nothing changes under the check. */
+bool vlapic_irr_any(const struct vlapic *l)
+{
+	u32 any = 0;
+
+	for (int i = 0; i < 8; i++)
+		any |= reg_get(l, VLAPIC_REG_IRR + (u32)i * 0x10);
+	return any != 0;
+}
+
 bool vlapic_accepts_fixed(const struct vlapic *l)
 {
 	return hw_enabled(l) && sw_enabled(l);
@@ -270,6 +280,9 @@ int vlapic_pending_vector(struct vlapic *l)
 	int v;
 
 	if (!hw_enabled(l))
+		return -1;
+	/* Run before every entry, and the IRR is empty nearly always: one pass of loads, no scan. */
+	if (!vlapic_irr_any(l))
 		return -1;
 	v = vec_highest(l, VLAPIC_REG_IRR);
 	if (v < 0 || ((u32)v & 0xf0) <= (reg_get(l, VLAPIC_REG_PPR) & 0xf0))

@@ -236,6 +236,8 @@ bool vlapic_accepts_fixed(const struct vlapic *lapic);
  * vector is never delivered: the model has no window in which an accepted interrupt vanishes before the INTA, so
  * the guest sees that vector only in the SVR. */
 int vlapic_pending_vector(struct vlapic *lapic);
+/* Whether any IRR bit is set, whatever the priorities say: the run loop's fast re-entry (vm/vcpu.c). */
+bool vlapic_irr_any(const struct vlapic *lapic);
 /* At injection of vlapic_pending_vector()'s result: move it from IRR to ISR and raise PPR. */
 void vlapic_accept(struct vlapic *lapic, u8 vector);
 /* Whether the i8259's INTR reaches the CPU: APIC globally disabled, or LINT0 unmasked in ExtINT mode. */

@@ -4,6 +4,7 @@
 
 #include "arch/x86/svm/svm_caps.h"
 #include "arch/x86/svm/vmcb.h"
+#include "vm/insn_len_cache.h"
 #include "vm/vm.h"
 
 struct svm_vcpu {
@@ -13,6 +14,8 @@ struct svm_vcpu {
 	u32 asid;              /* current ASID on this vCPU's CPU */
 	u64 asid_generation;   /* the CPU's generation the ASID belongs to */
 	bool need_flush;       /* flush this vCPU's guest TLB at the next VMRUN */
+	/* Without NRIPS: the intercepted instructions' decodes, for their lengths (vm/insn_len_cache.c). */
+	struct insn_len_cache len_cache;
 	bool ran_here;         /* the VMCB has been run on this CPU: clean bits may be trusted */
 	/* NMI blocking, which SVM does not expose (svm_nmi.c): set when an NMI is injected, cleared once the guest's
 	 * IRET has executed (intercepted, then RIP has moved past it). */

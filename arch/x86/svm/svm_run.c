@@ -9,7 +9,9 @@
 #include "hv/errno.h"
 #include "hv/log.h"
 #include "vm/dev/vlapic.h"
+#include "vm/emulate/dcache.h"
 #include "vm/emulate/emulate.h"
+#include "vm/insn_len_cache.h"
 #include "vm/vcpu.h"
 
 /* A fresh ASID for this vCPU on this CPU. When the CPU runs out, a new generation starts: every ASID of the old one
@@ -116,10 +118,32 @@ int svm_vcpu_run(struct vcpu *v)
  * guest's paging (vcpu_decode_insn). 0 when the bytes there are not the instruction the exit names; -1 when their
  * fetch faulted and the fault is queued for the guest instead.
  */
+/* The guest's view of what its fetch depends on, from the VMCB and, under shadow paging, the guest's own CRs. */
+static void fetch_state(struct vcpu *v, struct svm_vcpu *s, struct insn_fetch_state *st)
+{
+	const struct vmcb_save *save = &s->vmcb->save;
+	u16 cs_attr = save->cs.attrib;
+
+	*st = (struct insn_fetch_state){
+		.rip = save->rip,
+		.rflags = save->rflags,
+		.cr0 = s->shadow ? s->g_cr0 : save->cr0,
+		.cr3 = s->shadow ? s->g_cr3 : save->cr3,
+		.cr4 = s->shadow ? s->g_cr4 : save->cr4,
+		.efer = svm_get_efer(v),
+		.cs_base = save->cs.base,
+		.cs_limit = save->cs.limit,
+		.cs_attr = (cs_attr & BIT(7)) ? cs_attr & 0xfff : SEG_ATTR_UNUSABLE, /* as svm_get_segment reads it */
+		.cpl = save->cpl,
+	};
+}
+
 static int exit_insn_len(struct vcpu *v, u64 code)
 {
 	struct svm_vcpu *s = to_svm(v);
-	struct emu_insn insn;
+	struct insn_fetch_state st;
+	const struct emu_insn *insn;
+	struct emu_insn buf;
 
 	if (svm_caps.nrips && s->vmcb->control.next_rip)
 		return (int)(s->vmcb->control.next_rip - s->vmcb->save.rip);
@@ -127,16 +151,17 @@ static int exit_insn_len(struct vcpu *v, u64 code)
 		return (int)(s->vmcb->control.exit_info_2 - s->vmcb->save.rip);
 	if (v->vm->mmu.priv.enabled)
 		return svm_private_insn_len(code);
-	int r = vcpu_decode_insn(v, &insn);
+	fetch_state(v, s, &st);
+	int r = vcpu_decode_insn_cached(v, &s->len_cache, &st, &buf, &insn);
 	if (r)
 		return r > 0 ? -1 : 0;
-	if (!svm_insn_is_intercepted(code, &insn)) {
+	if (!svm_insn_is_intercepted(code, insn)) {
 		if (vcpu_may_log(v))
 			vm_log(v->vm, LOG_WARN, "SVM exit 0x%llx at RIP 0x%llx: the bytes there are another instruction\n",
 			       (unsigned long long)code, (unsigned long long)s->vmcb->save.rip);
 		return 0;
 	}
-	return insn.len;
+	return insn->len;
 }
 
 /* What the exit needs from the instruction's bytes, once the exit is decoded and an interrupted event re-injected

@@ -6,6 +6,19 @@
 #include "arch/x86/virt.h"
 #include "arch/x86/vmx/vmx_caps.h"
 
+/* The hooks of the VMCS field cache (vmcs_cache.h): the real VMCS. */
+static inline u64 vmcs_cache_hw_read(u32 f)
+{
+	return vmcs_read((enum vmcs_field)f);
+}
+
+static inline void vmcs_cache_hw_write(u32 f, u64 val)
+{
+	vmcs_write((enum vmcs_field)f, val);
+}
+
+#include "arch/x86/vmx/vmcs_cache.h"
+
 #include "vm/vm.h"
 
 struct vmx_vcpu {
@@ -20,6 +33,10 @@ struct vmx_vcpu {
 	u64 cr2;              /* the guest's CR2, which the CPU holds while the guest runs */
 	u64 efer;             /* the guest's EFER (also in the VMCS) */
 	u64 rsp_cache;        /* GUEST_RSP as last read or written, to skip redundant VMWRITEs */
+	u64 host_rsp;         /* HOST_RSP as vmx_enter last wrote it (0: never) */
+	/* RIP, RFLAGS, the interruptibility state and the IDT-vectoring information since the last exit, read on
+	 * first use; writes reach the VMCS at entry (vmcs_cache.h). The vCPU's CPU only. */
+	struct vmcs_cache vc;
 	u64 eptp;
 	struct vcpu *vcpu;     /* constant: the vCPU this state belongs to */
 	/* Shadow paging (the VM's MMU is the shadow MMU): the guest's CR0/CR4/EFER above are virtual, and the CPU
@@ -48,8 +65,19 @@ static inline struct vmx_vcpu *to_vmx(struct vcpu *v)
 	return v->arch;
 }
 
+/* The cached fields: every access while the vCPU runs goes through these (see vmcs_cache.h). */
+static inline u64 vmx_vc_read(struct vmx_vcpu *x, enum vmcs_cached f)
+{
+	return vmcs_cache_read(&x->vc, f);
+}
+
+static inline void vmx_vc_write(struct vmx_vcpu *x, enum vmcs_cached f, u64 val)
+{
+	vmcs_cache_write(&x->vc, f, val);
+}
+
 /* vmx_entry.S: enter the guest with the GPRs in regs; 0 after a VM exit, 1 when VMLAUNCH/VMRESUME failed. */
-int vmx_enter(u64 *regs, bool launched);
+int vmx_enter(u64 *regs, bool launched, u64 *host_rsp);
 void vmx_exit_point(void);
 
 void vmx_decode_exit(struct vcpu *v);

@@ -9,6 +9,7 @@ void vmx_dump_state(struct vcpu *v)
 {
 	struct vmx_vcpu *x = to_vmx(v);
 
+	vmcs_cache_flush(&x->vc); /* the handler's pending writes, so that the dump shows what entry would load */
 	pr_err("vmx: VMCS of vm %s vcpu %u (VMCS at 0x%llx, VPID %u, EPTP 0x%llx)\n", v->vm->name, v->id,
 	       (unsigned long long)x->vmcs, x->vpid, (unsigned long long)x->eptp);
 	P(VM_INSTRUCTION_ERROR);

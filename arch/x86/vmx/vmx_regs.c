@@ -12,18 +12,18 @@
 
 u64 vmx_get_rip(struct vcpu *v)
 {
-	return vmcs_read(GUEST_RIP);
+	return vmx_vc_read(to_vmx(v), VMCS_C_RIP);
 }
 
 void vmx_set_rip(struct vcpu *v, u64 rip)
 {
-	vmcs_write(GUEST_RIP, rip);
+	vmx_vc_write(to_vmx(v), VMCS_C_RIP, rip);
 }
 
 u64 vmx_get_rflags(struct vcpu *v)
 {
 	struct vmx_vcpu *x = to_vmx(v);
-	u64 rflags = vmcs_read(GUEST_RFLAGS);
+	u64 rflags = vmx_vc_read(x, VMCS_C_RFLAGS);
 
 	return x->vm86 ? vmx_rmode_rflags_in(x, rflags) : rflags;
 }
@@ -33,7 +33,7 @@ void vmx_set_rflags(struct vcpu *v, u64 rflags)
 	struct vmx_vcpu *x = to_vmx(v);
 
 	rflags |= BIT(1);
-	vmcs_write(GUEST_RFLAGS, x->vm86 ? vmx_rmode_rflags_out(x, rflags) : rflags);
+	vmx_vc_write(x, VMCS_C_RFLAGS, x->vm86 ? vmx_rmode_rflags_out(x, rflags) : rflags);
 }
 
 int vmx_get_cpl(struct vcpu *v)
@@ -62,11 +62,13 @@ void vmx_set_dr(struct vcpu *v, int dr, u64 val)
 
 void vmx_skip_instruction(struct vcpu *v)
 {
-	vmcs_write(GUEST_RIP, vmcs_read(GUEST_RIP) + v->exit.insn_len);
+	struct vmx_vcpu *x = to_vmx(v);
+
+	vmx_vc_write(x, VMCS_C_RIP, vmx_vc_read(x, VMCS_C_RIP) + v->exit.insn_len);
 	/* Stepping over an instruction ends any STI or MOV-SS interrupt shadow it was in. */
-	u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
+	u32 intr = (u32)vmx_vc_read(x, VMCS_C_INTR_STATE);
 	if (intr & (GUEST_INTR_STI | GUEST_INTR_MOV_SS))
-		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, intr & ~(GUEST_INTR_STI | GUEST_INTR_MOV_SS));
+		vmx_vc_write(x, VMCS_C_INTR_STATE, intr & ~(GUEST_INTR_STI | GUEST_INTR_MOV_SS));
 }
 
 u64 vmx_get_efer(struct vcpu *v)

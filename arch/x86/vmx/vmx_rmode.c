@@ -115,9 +115,9 @@ int vmx_rmode_enter(struct vcpu *v)
 	vmcs_write(GUEST_TR_BASE, VM86_TSS_GPA);
 	vmcs_write(GUEST_TR_LIMIT, VM86_TSS_LIMIT);
 	vmcs_write(GUEST_TR_AR_BYTES, AR_TSS32_BUSY);
-	u64 rflags = vmcs_read(GUEST_RFLAGS);
+	u64 rflags = vmx_vc_read(x, VMCS_C_RFLAGS);
 	x->rm_iopl = rflags & RFLAGS_IOPL;
-	vmcs_write(GUEST_RFLAGS, rflags | RFLAGS_VM | RFLAGS_IOPL);
+	vmx_vc_write(x, VMCS_C_RFLAGS, rflags | RFLAGS_VM | RFLAGS_IOPL);
 	x->vm86 = true;
 	set_intercepts(x);
 	return 0;
@@ -144,7 +144,7 @@ void vmx_rmode_leave(struct vcpu *v)
 	vmcs_write(GUEST_TR_BASE, x->rm_tr.base);
 	vmcs_write(GUEST_TR_LIMIT, x->rm_tr.limit);
 	vmcs_write(GUEST_TR_AR_BYTES, vmx_ar_from_attr(x->rm_tr.attr));
-	vmcs_write(GUEST_RFLAGS, (vmcs_read(GUEST_RFLAGS) & ~(RFLAGS_VM | RFLAGS_IOPL)) | x->rm_iopl);
+	vmx_vc_write(x, VMCS_C_RFLAGS, (vmx_vc_read(x, VMCS_C_RFLAGS) & ~(RFLAGS_VM | RFLAGS_IOPL)) | x->rm_iopl);
 	x->vm86 = false;
 	set_intercepts(x);
 }
@@ -202,10 +202,10 @@ void vmx_rmode_deliver(struct vcpu *v, u8 vector, u32 ret_len)
 		vm_end(v->vm, VM_END_TRIPLE_FAULT, vector);
 		return;
 	}
-	u64 rflags = vmx_rmode_rflags_in(x, vmcs_read(GUEST_RFLAGS));
+	u64 rflags = vmx_rmode_rflags_in(x, vmx_vc_read(x, VMCS_C_RFLAGS));
 	frame[2] = (u16)rflags;
 	frame[1] = (u16)vmcs_read(GUEST_CS_SELECTOR);
-	frame[0] = (u16)(vmcs_read(GUEST_RIP) + ret_len);
+	frame[0] = (u16)(vmx_vc_read(x, VMCS_C_RIP) + ret_len);
 	u64 ss = vmcs_read(GUEST_SS_BASE);
 	u16 sp = (u16)v->regs[VCPU_RSP];
 	for (int i = 2; i >= 0; i--) {
@@ -219,11 +219,11 @@ void vmx_rmode_deliver(struct vcpu *v, u8 vector, u32 ret_len)
 	}
 	v->regs[VCPU_RSP] = (v->regs[VCPU_RSP] & ~0xffffULL) | sp;
 	rflags &= ~(u64)(RFLAGS_IF | BIT(8) /* TF */ | RFLAGS_AC);
-	vmcs_write(GUEST_RFLAGS, vmx_rmode_rflags_out(x, rflags));
+	vmx_vc_write(x, VMCS_C_RFLAGS, vmx_rmode_rflags_out(x, rflags));
 	vmcs_write(GUEST_CS_SELECTOR, ivt >> 16);
 	vmcs_write(GUEST_CS_BASE, (u64)(ivt >> 16) << 4);
-	vmcs_write(GUEST_RIP, ivt & 0xffff);
+	vmx_vc_write(x, VMCS_C_RIP, ivt & 0xffff);
 	/* Delivery ends any STI or MOV SS blocking, as the instruction boundary it happens at does. */
-	vmcs_write(GUEST_INTERRUPTIBILITY_INFO,
-		   vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & ~(GUEST_INTR_STI | GUEST_INTR_MOV_SS));
+	vmx_vc_write(x, VMCS_C_INTR_STATE,
+		     vmx_vc_read(x, VMCS_C_INTR_STATE) & ~(u64)(GUEST_INTR_STI | GUEST_INTR_MOV_SS));
 }

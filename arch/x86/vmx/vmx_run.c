@@ -11,7 +11,7 @@
 /* Put back an event whose delivery the exit interrupted, so the guest never loses it (SDM 27.2.4). */
 static void reinject_interrupted_event(struct vmx_vcpu *x)
 {
-	u32 idt = vmcs_read32(IDT_VECTORING_INFO_FIELD);
+	u32 idt = (u32)vmx_vc_read(x, VMCS_C_IDT_VECTORING);
 
 	/* The emulated task switch delivers the event that went through a task gate itself. */
 	if (!(idt & INTR_INFO_VALID) || x->vcpu->exit.reason == EXIT_TASK_SWITCH)
@@ -43,11 +43,14 @@ int vmx_vcpu_run(struct vcpu *v)
 	}
 	if (read_cr2() != x->cr2)
 		write_cr2(x->cr2);
-	if (vmx_enter(v->regs, x->launched)) {
+	vmcs_cache_flush(&x->vc);
+	if (vmx_enter(v->regs, x->launched, &x->host_rsp)) {
+		vmcs_cache_invalidate(&x->vc);
 		v->exit = (struct vm_exit){ .reason = EXIT_ENTRY_FAILED, .hw_reason = ~0u,
 					    .hw_qual = vmcs_read32(VM_INSTRUCTION_ERROR) };
 		return 0;
 	}
+	vmcs_cache_invalidate(&x->vc);
 	x->launched = true;
 	x->cr2 = read_cr2();
 	x->rsp_cache = v->regs[VCPU_RSP] = vmcs_read(GUEST_RSP);
@@ -68,8 +71,8 @@ static enum exit_reason ept_violation(struct vcpu *v, u64 qual)
 		v->exit.tdp.gva = vmcs_read(GUEST_LINEAR_ADDRESS);
 	/* The fault hit an IRET that unblocked NMIs: block them again before re-executing it (SDM 27.2.3). */
 	if ((qual & BIT(12)) && (to_vmx(v)->pin & PIN_VIRTUAL_NMIS) &&
-	    !(vmcs_read32(IDT_VECTORING_INFO_FIELD) & INTR_INFO_VALID))
-		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) | GUEST_INTR_NMI);
+	    !(vmx_vc_read(to_vmx(v), VMCS_C_IDT_VECTORING) & INTR_INFO_VALID))
+		vmx_vc_write(to_vmx(v), VMCS_C_INTR_STATE, vmx_vc_read(to_vmx(v), VMCS_C_INTR_STATE) | GUEST_INTR_NMI);
 	return EXIT_TDP_FAULT;
 }
 
@@ -124,8 +127,8 @@ static enum exit_reason exception_or_nmi(struct vcpu *v)
 		/* With TF set in an STI or MOV-SS shadow, VM entry requires a pending single-step (BS) in the pending
 		 * debug exceptions (SDM Vol. 3C 26.3.1.5, guest non-register state), which the CPU sets at every exit
 		 * but one for a #DB it intercepted: set it, as KVM does. */
-		if ((vmcs_read(GUEST_RFLAGS) & RFLAGS_TF) &&
-		    (vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & (GUEST_INTR_STI | GUEST_INTR_MOV_SS)))
+		if ((vmx_vc_read(to_vmx(v), VMCS_C_RFLAGS) & RFLAGS_TF) &&
+		    (vmx_vc_read(to_vmx(v), VMCS_C_INTR_STATE) & (GUEST_INTR_STI | GUEST_INTR_MOV_SS)))
 			vmcs_write(GUEST_PENDING_DBG_EXCEPTIONS, vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) | BIT(14));
 	}
 	return EXIT_EXCEPTION;
@@ -298,9 +301,9 @@ bool vmx_interrupt_allowed(struct vcpu *v)
 {
 	if (vmcs_read32(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID)
 		return false;
-	if (!(vmcs_read(GUEST_RFLAGS) & RFLAGS_IF))
+	if (!(vmx_vc_read(to_vmx(v), VMCS_C_RFLAGS) & RFLAGS_IF))
 		return false;
-	return !(vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & (GUEST_INTR_STI | GUEST_INTR_MOV_SS));
+	return !(vmx_vc_read(to_vmx(v), VMCS_C_INTR_STATE) & (GUEST_INTR_STI | GUEST_INTR_MOV_SS));
 }
 
 void vmx_set_intr_window(struct vcpu *v, bool on)
@@ -322,7 +325,7 @@ bool vmx_nmi_allowed(struct vcpu *v)
 {
 	if (vmcs_read32(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID)
 		return false;
-	return !(vmcs_read32(GUEST_INTERRUPTIBILITY_INFO) & (GUEST_INTR_NMI | GUEST_INTR_STI | GUEST_INTR_MOV_SS));
+	return !(vmx_vc_read(to_vmx(v), VMCS_C_INTR_STATE) & (GUEST_INTR_NMI | GUEST_INTR_STI | GUEST_INTR_MOV_SS));
 }
 
 void vmx_set_nmi_window(struct vcpu *v, bool on)

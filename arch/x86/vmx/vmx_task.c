@@ -5,19 +5,20 @@
 #include "arch/x86/vmx/vmx.h"
 #include "vm/emulate/task_switch.h"
 
-static void set_nmi_blocking(bool on)
+static void set_nmi_blocking(struct vcpu *v, bool on)
 {
-	u32 intr = vmcs_read32(GUEST_INTERRUPTIBILITY_INFO);
+	struct vmx_vcpu *x = to_vmx(v);
+	u32 intr = (u32)vmx_vc_read(x, VMCS_C_INTR_STATE);
 	u32 want = on ? intr | GUEST_INTR_NMI : intr & ~GUEST_INTR_NMI;
 
 	if (want != intr)
-		vmcs_write(GUEST_INTERRUPTIBILITY_INFO, want);
+		vmx_vc_write(x, VMCS_C_INTR_STATE, want);
 }
 
 enum exit_reason vmx_decode_task_switch(struct vcpu *v, u64 qual)
 {
 	struct vm_exit *e = &v->exit;
-	u32 idt = vmcs_read32(IDT_VECTORING_INFO_FIELD);
+	u32 idt = (u32)vmx_vc_read(to_vmx(v), VMCS_C_IDT_VECTORING);
 	u32 type = idt & (7u << 8);
 	bool idt_valid = idt & INTR_INFO_VALID;
 
@@ -30,7 +31,7 @@ enum exit_reason vmx_decode_task_switch(struct vcpu *v, u64 qual)
 		case INTR_TYPE_NMI:
 			/* Delivering an NMI blocks NMIs until the next IRET (SDM 6.7.1), whatever the handler is; the
 			 * exit came before the delivery completed, so the CPU has not set the blocking yet. */
-			set_nmi_blocking(true);
+			set_nmi_blocking(v, true);
 			e->task.skip = false;
 			break;
 		case INTR_TYPE_HW_EXCEPTION:
@@ -51,6 +52,6 @@ enum exit_reason vmx_decode_task_switch(struct vcpu *v, u64 qual)
 	}
 	/* IRET unblocks NMIs, a task-returning one too (SDM 6.7.1). */
 	if (e->task.source == TS_IRET)
-		set_nmi_blocking(false);
+		set_nmi_blocking(v, false);
 	return EXIT_TASK_SWITCH;
 }

@@ -346,7 +346,7 @@ void vmx_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *s)
 	vmx_set_cr(v, 4, s->cr4);
 	vmx_set_cr(v, 0, s->cr0);
 	vmx_set_cr(v, 3, s->cr3);
-	vmcs_write(GUEST_RIP, s->rip);
+	vmx_vc_write(x, VMCS_C_RIP, s->rip);
 	vmx_set_rflags(v, s->rflags);
 	vmcs_write(GUEST_RSP, v->regs[VCPU_RSP]);
 	x->rsp_cache = v->regs[VCPU_RSP];
@@ -356,7 +356,7 @@ void vmx_vcpu_set_state(struct vcpu *v, const struct vcpu_boot_state *s)
 	vmcs_write(GUEST_SYSENTER_CS, 0);
 	vmcs_write(GUEST_SYSENTER_ESP, 0);
 	vmcs_write(GUEST_SYSENTER_EIP, 0);
-	vmcs_write(GUEST_INTERRUPTIBILITY_INFO, 0);
+	vmx_vc_write(x, VMCS_C_INTR_STATE, 0);
 	vmcs_write(GUEST_ACTIVITY_STATE, 0);
 	/* A new state (an AP's SIPI after INIT) starts with nothing being delivered. */
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
