@@ -23,40 +23,16 @@
 #include "vm/insn_len_cache.h"
 #include "vm/vcpu.h"
 
-/* The key of the instruction at CS:RIP, and the fetch's linear address; false where no entry may be used: PAE
- * paging outside long mode walks from the PDPTE registers, not from memory the guard could re-read. */
+/* The key of the instruction at CS:RIP (vm/dcache_key.h), and the fetch's linear address. */
 static bool make_key(const struct insn_fetch_state *st, struct emu_dcache_key *k, gva_t *linear)
 {
-	u64 cr0 = st->cr0, cr4 = st->cr4, efer = st->efer;
-	bool pg = cr0 & CR0_PG, lma = efer & EFER_LMA;
 	enum emu_mode mode;
 
-	if (pg && !lma && (cr4 & CR4_PAE))
+	if (!vcpu_dcache_key(st, k, &mode))
 		return false;
-	mode =
-	    emu_mode_of(cr0 & CR0_PE, st->rflags & RFLAGS_VM, lma, st->cs_attr & SEG_ATTR_L, st->cs_attr & SEG_ATTR_DB);
-	*k = (struct emu_dcache_key){
-	    .rip = st->rip,
-	    .cr3 = pg ? st->cr3 : 0,
-	    .cs_base = st->cs_base,
-	    .cs_limit = st->cs_limit,
-	    .flags = EMU_DKEY_MODE(mode) | EMU_DKEY_CPL(st->cpl) | (pg ? EMU_DKEY_PG : 0) |
-		     ((cr4 & CR4_PSE) ? EMU_DKEY_PSE : 0) | ((cr4 & CR4_SMEP) ? EMU_DKEY_SMEP : 0) |
-		     (lma ? EMU_DKEY_LMA : 0) | ((cr4 & CR4_LA57) ? EMU_DKEY_LA57 : 0) |
-		     ((efer & EFER_NXE) ? EMU_DKEY_NXE : 0) | ((cr0 & CR0_WP) ? EMU_DKEY_WP : 0),
-	};
 	/* Outside 64-bit mode the address wraps at 4 GiB. */
 	*linear = mode == EMU_MODE_64 ? k->rip : (u32)(k->cs_base + k->rip);
 	return true;
-}
-
-static int guard_equal(void *opaque, const struct emu_dcache_range *r, unsigned int n)
-{
-	static_assert(sizeof(struct emu_dcache_range) == sizeof(struct mmu_gpa_range) &&
-			  offsetof(struct emu_dcache_range, expect) == offsetof(struct mmu_gpa_range, expect) &&
-			  offsetof(struct emu_dcache_range, len) == offsetof(struct mmu_gpa_range, len),
-		      "the cache's ranges are the MMU's");
-	return mmu_gpa_equal(&((struct vcpu *)opaque)->vm->mmu, (const struct mmu_gpa_range *)r, n);
 }
 
 static int chain_read_gpa(void *opaque, gpa_t gpa, void *buf, unsigned int len)
@@ -120,7 +96,7 @@ int vcpu_decode_insn_cached(struct vcpu *v, struct insn_len_cache *c, const stru
 	*out = buf;
 	if (same_as_last(c, st)) {
 		e = c->last_e;
-		if (emu_dcache_check(e, guard_equal, v, gen)) {
+		if (emu_dcache_check(e, vcpu_dcache_guard_equal, v, gen)) {
 			*out = &e->insn;
 			return 0;
 		}
@@ -128,7 +104,7 @@ int vcpu_decode_insn_cached(struct vcpu *v, struct insn_len_cache *c, const stru
 		if (!make_key(st, &key, &linear))
 			return vcpu_decode_insn(v, buf);
 		e = emu_dcache_lookup(&c->dc, &key);
-		if (e && emu_dcache_check(e, guard_equal, v, gen)) {
+		if (e && emu_dcache_check(e, vcpu_dcache_guard_equal, v, gen)) {
 			c->last_st = *st;
 			c->last_key = key;
 			c->last_e = e;

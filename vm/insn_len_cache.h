@@ -3,20 +3,11 @@
 #ifndef VM_INSN_LEN_CACHE_H
 #define VM_INSN_LEN_CACHE_H
 
+#include "vm/dcache_key.h"
 #include "vm/emulate/dcache.h"
 
 struct vcpu;
 
-/* What the fetch and decode at CS:RIP depend on, as the guest sees it, filled by the backend straight from its
- * state: the key is built on every exit, and eight virt_ops calls cost more than the lookup. */
-struct insn_fetch_state {
-	u64 rip, rflags;
-	u64 cr0, cr3, cr4, efer;
-	u64 cs_base;
-	u32 cs_limit;
-	u16 cs_attr; /* vcpu_segment attributes (L, D/B) */
-	u8 cpl;
-};
 
 struct insn_len_cache {
 	struct emu_dcache dc;

@@ -18,45 +18,34 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr_index.h"
 #include "arch/x86/virt.h"
+#include "vm/dcache_key.h"
 #include "vm/mmio_env.h"
 
-/* Where a cache entry may be used at all: real mode, protected mode without paging, 32-bit paging and IA-32e paging.
- * PAE paging walks from PDPTE registers, not from the memory the guard could re-read. */
+/* The key (vm/dcache_key.h) from the vCPU's state, and what the move needs of it. */
 static bool make_key(struct vcpu *v, struct emu_dcache_key *k, enum emu_mode *mode, u8 *cpl, u64 *cr4_out,
 		     u64 *rflags_out)
 {
-	u64 cr0 = virt_ops->get_cr(v, 0), cr4 = virt_ops->get_cr(v, 4), efer = virt_ops->get_efer(v);
-	u64 rflags = virt_ops->get_rflags(v);
 	struct vcpu_segment cs;
-	bool pg = cr0 & CR0_PG, lma = efer & EFER_LMA;
-
-	if (pg && !lma && (cr4 & CR4_PAE))
-		return false;
-	virt_ops->get_segment(v, SEG_CS, &cs);
-	*mode = emu_mode_of(cr0 & CR0_PE, rflags & RFLAGS_VM, lma, cs.attr & SEG_ATTR_L, cs.attr & SEG_ATTR_DB);
-	*cpl = (u8)virt_ops->get_cpl(v);
-	*cr4_out = cr4;
-	*rflags_out = rflags;
-	*k = (struct emu_dcache_key){
+	struct insn_fetch_state st = {
 		.rip = virt_ops->get_rip(v),
-		.cr3 = pg ? virt_ops->get_cr(v, 3) : 0,
-		.cs_base = cs.base,
-		.cs_limit = cs.limit,
-		.flags = EMU_DKEY_MODE(*mode) | EMU_DKEY_CPL(*cpl) | (pg ? EMU_DKEY_PG : 0) |
-			 ((cr4 & CR4_PSE) ? EMU_DKEY_PSE : 0) | ((cr4 & CR4_SMEP) ? EMU_DKEY_SMEP : 0) |
-			 (lma ? EMU_DKEY_LMA : 0) | ((cr4 & CR4_LA57) ? EMU_DKEY_LA57 : 0) |
-			 ((efer & EFER_NXE) ? EMU_DKEY_NXE : 0) | ((cr0 & CR0_WP) ? EMU_DKEY_WP : 0),
+		.rflags = virt_ops->get_rflags(v),
+		.cr0 = virt_ops->get_cr(v, 0),
+		.cr4 = virt_ops->get_cr(v, 4),
+		.efer = virt_ops->get_efer(v),
 	};
-	return true;
-}
 
-static int guard_equal(void *opaque, const struct emu_dcache_range *r, unsigned int n)
-{
-	static_assert(sizeof(struct emu_dcache_range) == sizeof(struct mmu_gpa_range) &&
-			      offsetof(struct emu_dcache_range, expect) == offsetof(struct mmu_gpa_range, expect) &&
-			      offsetof(struct emu_dcache_range, len) == offsetof(struct mmu_gpa_range, len),
-		      "the cache's ranges are the MMU's");
-	return mmu_gpa_equal(&((struct vcpu *)opaque)->vm->mmu, (const struct mmu_gpa_range *)r, n);
+	if ((st.cr0 & CR0_PG) && !(st.efer & EFER_LMA) && (st.cr4 & CR4_PAE))
+		return false; /* before reading the rest: vcpu_dcache_key refuses it too */
+	virt_ops->get_segment(v, SEG_CS, &cs);
+	st.cs_base = cs.base;
+	st.cs_limit = cs.limit;
+	st.cs_attr = cs.attr;
+	st.cpl = (u8)virt_ops->get_cpl(v);
+	st.cr3 = (st.cr0 & CR0_PG) ? virt_ops->get_cr(v, 3) : 0;
+	*cpl = st.cpl;
+	*cr4_out = st.cr4;
+	*rflags_out = st.rflags;
+	return vcpu_dcache_key(&st, k, mode);
 }
 
 /* A move from the cache: the context holds what emu_fast_mov reads (the registers, the mode, the CPL and CR4 for
@@ -126,7 +115,7 @@ int vcpu_emulate_mmio(struct vcpu *v, gpa_t gpa)
 	/* The bytes the CPU fetched, where the exit gives them all, decide alone: equal bytes in the key's mode decode
 	 * the same, whatever the page tables say now. */
 	if (e && !(v->exit_nbytes >= e->insn.len ? emu_dcache_match_bytes(e, v->exit_bytes, v->exit_nbytes)
-						: emu_dcache_check(e, guard_equal, v, v->vm->mmu.slots.generation))) {
+						: emu_dcache_check(e, vcpu_dcache_guard_equal, v, v->vm->mmu.slots.generation))) {
 		v->stats[VM_STAT_EMU_CACHE_STALE]++;
 		emu_dcache_drop(e);
 		e = NULL;
