@@ -2,6 +2,7 @@
 #include "vm/dcache_key.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr_index.h"
+#include "arch/x86/virt.h"
 #include "hv/compiler.h"
 #include "vm/vcpu.h"
 
