@@ -37,8 +37,8 @@
 #define MIN_FROZEN 0
 #define MIN_TABLES_RACED 0
 #else
-#define MIN_RACES  5
-#define MIN_FROZEN 5
+#define MIN_RACES  1
+#define MIN_FROZEN 1
 #define MIN_TABLES_RACED 1
 #endif
 
