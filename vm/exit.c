@@ -296,6 +296,8 @@ static int emulate_access(struct vcpu *v)
 		vm_end(v->vm, VM_END_INTERNAL_ERROR, v->exit.tdp.gpa);
 		return 0;
 	}
+	if (vcpu_lapic_eoi_fast(v, v->exit.tdp.gpa))
+		return 0;
 	return vcpu_emulate(v);
 }
 

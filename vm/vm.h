@@ -68,6 +68,7 @@ enum vm_stat {
 	VM_STAT_PRIVATE_EXTERNAL_SET, /* frames taken out of the direct map for private leaves (mm/private.h) */
 	VM_STAT_PRIVATE_EXTERNAL_REMOVED, /* frames scrubbed and mapped back */
 	VM_STAT_PRIVATE_REFUSED,     /* hypervisor accesses to private pages refused */
+	VM_STAT_APIC_EOI_FAST,       /* xAPIC EOI writes done without the emulator (vm/lapic_eoi.c) */
 	NR_VM_STATS
 };
 

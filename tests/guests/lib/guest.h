@@ -226,6 +226,7 @@ enum vm_stat { /* = enum vm_stat in vm/vm.h: the order is the device's ABI */
 	       VM_STAT_PRIVATE_EXTERNAL_SET, /* frames taken out of the hypervisor's direct map for private leaves */
 	       VM_STAT_PRIVATE_EXTERNAL_REMOVED, /* frames scrubbed and mapped back */
 	       VM_STAT_PRIVATE_REFUSED,     /* hypervisor accesses to private pages refused */
+	       VM_STAT_APIC_EOI_FAST,       /* xAPIC EOI writes the hypervisor did without its emulator */
 	       NR_VM_STATS
 };
 #define TESTDEV_INDEX	     0x5f0
