@@ -939,3 +939,25 @@ CASES += [
          expect=DEBUG_EXPECT + [r"^\[debug\] debug: note: \d+ #DBs the CPU raised came with no cause in DR6"],
          forbid=DEBUG_FORBID, timeout=900),
 ]
+
+
+# ---- APIC virtualization and the xAPIC EOI fast path (issue 15, apicv; tests/guests/apiceoi.c): nested self-IPIs
+# ended by EOIs of every encoding, on the fast path (default) and on the emulated one (hv.apicv=0), where the test
+# device's APIC_EOI_FAST counter must grow by exactly the dword MOV EOIs, or not at all.
+def apiceoi_case(name, emulator, cpu, apicv, base=None, **kw):
+    cmdline = (base or "loglevel=6 hv.panic=poweroff") + ("" if apicv else " hv.apicv=0")
+    return Case(name, emulator, cpu, cpus=1, cmdline=cmdline, modules=[
+        (GUEST + "apiceoi.elf", f'vm=apiceoi mem=16M cmdline="fast={1 if apicv else 0}"')],
+        expect=[r"^\[apiceoi\] TEST apiceoi PASS", r"^vm apiceoi: ended: debug-exit, status 0x1 ",
+                rf"^\[apiceoi\] apiceoi: APIC_EOI_FAST \+{3 if apicv else 0}, "],
+        forbid=GUEST_NEVER + [r"apiceoi: FAIL"], **kw)
+
+
+CASES += [
+    apiceoi_case("qemu-svm-apiceoi", "qemu", "max", True, mem="256M", timeout=120),
+    apiceoi_case("qemu-svm-apiceoi-noapicv", "qemu", "max", False, mem="256M", timeout=120),
+    apiceoi_case("qemu-svm-shadow-apiceoi", "qemu", "max", True, base=SHADOW, mem="256M", timeout=120),
+    apiceoi_case("bochs-vmx-apiceoi", "bochs", "corei7_skylake_x", True, megs=256, timeout=600),
+    apiceoi_case("bochs-vmx-apiceoi-noapicv", "bochs", "corei7_skylake_x", False, megs=256, timeout=600),
+    apiceoi_case("bochs-penryn-apiceoi", "bochs", "core2_penryn_t9600", True, megs=256, timeout=600),
+]
