@@ -133,6 +133,10 @@ struct vcpu {
 		u64 gpa;
 	} ve;
 	void *arch;                     /* the backend's state (VMCS, VMCB, ...) */
+	/* Constant once vcpu_create returns: the backend virtualizes the APIC (VMX APIC-register virtualization and
+	 * virtual-interrupt delivery, arch/x86/vmx/vmx_apicv.c): the CPU delivers and EOIs the vLAPIC's interrupts
+	 * itself, from the register page, and the run loop only loads virt_ops->apicv_load before each entry. */
+	bool apicv;
 	struct vlapic *lapic;           /* the vCPU's CPU only (others post to inbox) */
 	bool halted;
 	bool hlt_step;                  /* halted by a HLT run with TF: its single-step #DB comes at the wake (vm/debug.c) */

@@ -944,20 +944,22 @@ CASES += [
 # ---- APIC virtualization and the xAPIC EOI fast path (issue 15, apicv; tests/guests/apiceoi.c): nested self-IPIs
 # ended by EOIs of every encoding, on the fast path (default) and on the emulated one (hv.apicv=0), where the test
 # device's APIC_EOI_FAST counter must grow by exactly the dword MOV EOIs, or not at all.
-def apiceoi_case(name, emulator, cpu, apicv, base=None, **kw):
-    cmdline = (base or "loglevel=6 hv.panic=poweroff") + ("" if apicv else " hv.apicv=0")
+# path: 0 emulated (hv.apicv=0), 1 the decode-free EOI (SVM, VMX without the APICv controls), 2 VMX APICv.
+def apiceoi_case(name, emulator, cpu, path, base=None, **kw):
+    cmdline = (base or "loglevel=6 hv.panic=poweroff") + (" hv.apicv=0" if path == 0 else "")
     return Case(name, emulator, cpu, cpus=1, cmdline=cmdline, modules=[
-        (GUEST + "apiceoi.elf", f'vm=apiceoi mem=16M cmdline="fast={1 if apicv else 0}"')],
+        (GUEST + "apiceoi.elf", f'vm=apiceoi mem=16M cmdline="path={path}"')],
         expect=[r"^\[apiceoi\] TEST apiceoi PASS", r"^vm apiceoi: ended: debug-exit, status 0x1 ",
-                rf"^\[apiceoi\] apiceoi: APIC_EOI_FAST \+{3 if apicv else 0}, "],
+                rf"^\[apiceoi\] apiceoi: APIC_EOI_FAST \+{3 if path == 1 else 0}, "],
         forbid=GUEST_NEVER + [r"apiceoi: FAIL"], **kw)
 
 
 CASES += [
-    apiceoi_case("qemu-svm-apiceoi", "qemu", "max", True, mem="256M", timeout=120),
-    apiceoi_case("qemu-svm-apiceoi-noapicv", "qemu", "max", False, mem="256M", timeout=120),
-    apiceoi_case("qemu-svm-shadow-apiceoi", "qemu", "max", True, base=SHADOW, mem="256M", timeout=120),
-    apiceoi_case("bochs-vmx-apiceoi", "bochs", "corei7_skylake_x", True, megs=256, timeout=600),
-    apiceoi_case("bochs-vmx-apiceoi-noapicv", "bochs", "corei7_skylake_x", False, megs=256, timeout=600),
-    apiceoi_case("bochs-penryn-apiceoi", "bochs", "core2_penryn_t9600", True, megs=256, timeout=600),
+    apiceoi_case("qemu-svm-apiceoi", "qemu", "max", 1, mem="256M", timeout=120),
+    apiceoi_case("qemu-svm-apiceoi-noapicv", "qemu", "max", 0, mem="256M", timeout=120),
+    apiceoi_case("qemu-svm-shadow-apiceoi", "qemu", "max", 1, base=SHADOW, mem="256M", timeout=120),
+    apiceoi_case("bochs-vmx-apiceoi", "bochs", "corei7_skylake_x", 2, megs=256, timeout=600),
+    apiceoi_case("bochs-vmx-apiceoi-noapicv", "bochs", "corei7_skylake_x", 0, megs=256, timeout=600),
+    apiceoi_case("bochs-vmx-shadow-apiceoi", "bochs", "corei7_skylake_x", 1, base=SHADOW, megs=256, timeout=600),
+    apiceoi_case("bochs-penryn-apiceoi", "bochs", "core2_penryn_t9600", 1, megs=256, timeout=600),
 ]

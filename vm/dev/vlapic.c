@@ -549,10 +549,12 @@ static void write_svr(struct vlapic *l, u32 val)
 {
 	reg_set(l, VLAPIC_REG_SVR, val & svr_wmask(l));
 	/* Software disable sets every LVT mask bit; re-enabling leaves them set (SDM 11.4.7.2). */
-	if (!(val & VLAPIC_SVR_ENABLE))
+	if (!(val & VLAPIC_SVR_ENABLE)) {
 		for (unsigned int i = 0; i < ARRAY_SIZE(lvt_regs); i++)
 			if (lvt_present(l, lvt_regs[i]))
 				l->regs[lvt_regs[i] / 4] |= VLAPIC_LVT_MASKED;
+		vlapic_timer_commit(l);
+	}
 }
 
 static void write_lvt(struct vlapic *l, u32 off, u32 val)
