@@ -366,6 +366,8 @@ static void apicv_prepare(struct vcpu *v)
 	if (v->halted && vlapic_pending_vector(v->lapic) >= 0 && virt_ops->interrupt_allowed(v) &&
 	    !vcpu_take_hlt_step(v))
 		v->halted = false;
+	if (!v->lapic->apicv_dirty)
+		return; /* what the CPU holds is still what the page says: it changed both together */
 	vlapic_apicv_state(v->lapic, &st);
 	virt_ops->apicv_load(v, &st);
 }

@@ -8,6 +8,8 @@
  *   fault_2m  first write to each of up to 32 fresh 2 MiB frames (one write per frame)
  *   apic_eoi  a MOV store to the xAPIC EOI register (nothing in service), as an interrupt handler ends
  *   self_ipi  a fixed self-IPI through the xAPIC ICR, taken by a handler that counts it and writes EOI
+ *   timer     a timer tick as a tickless kernel takes it: WRMSR IA32_TSC_DEADLINE (here with a deadline already
+ *             passed, so the interrupt comes at once), the interrupt, a handler that counts it and writes EOI
  * With the test device it also checks that each CPUID, OUT and hypercall was one exit of its kind (the counters'
  * deltas), and that the hypercall ABI holds (0 = NOP returns 0; 1 reads a counter; others return -ENOSYS), and prints
  * the TDP_MAPPED_* deltas of the fault runs so the reader knows which page size was mapped. Without a hypervisor the
@@ -115,12 +117,21 @@ static void bench_exits(void)
 #define APIC_SVR    0x0f0
 #define APIC_ICR_LO 0x300
 #define IPI_VECTOR  0x41
+#define TIMER_VECTOR 0x42
+#define MSR_TSC_DEADLINE 0x6e0
 
-static volatile u64 ipis;
+static volatile u64 ipis, ticks;
 
 static void apic_write(u32 reg, u32 v)
 {
 	*(volatile u32 *)(APIC_BASE + reg) = v;
+}
+
+static void timer_irq(struct trap_frame *f)
+{
+	(void)f;
+	ticks++;
+	apic_write(0xb0, 0);
 }
 
 static void ipi_irq(struct trap_frame *f)
@@ -160,6 +171,27 @@ static void bench_apic(void)
 	t = rdtsc() - t0;
 	cli();
 	report("self_ipi", t, N);
+
+	u32 a, b, c, d;
+	cpuid(1, 0, &a, &b, &c, &d);
+	if (!(c & (1u << 24))) {
+		printf("BENCH timer SKIP no TSC-deadline timer\n");
+		return;
+	}
+	trap_set_handler(TIMER_VECTOR, timer_irq);
+	apic_write(0x320, TIMER_VECTOR | (2u << 17)); /* LVT timer: TSC-deadline mode */
+	sti();
+	t0 = rdtsc();
+	for (u64 i = 0; i < N; i++) {
+		u64 want = ticks + 1;
+		wrmsr(MSR_TSC_DEADLINE, rdtsc());
+		while (ticks != want)
+			;
+	}
+	t = rdtsc() - t0;
+	cli();
+	apic_write(0x320, 1u << 16);
+	report("timer", t, N);
 }
 
 static void bench_faults(void)

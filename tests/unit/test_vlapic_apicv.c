@@ -251,3 +251,30 @@ TEST(apicv_write_masks_and_side_effects)
 	cpu_write(a, VLAPIC_REG_ESR, 0xdead);
 	CHECK_EQ(a->regs[VLAPIC_REG_ESR / 4], VLAPIC_ESR_ILLEGAL_REGISTER);
 }
+
+/* The run loop reloads the CPU's copy only when the model changed what it derives from. */
+TEST(apicv_dirty_tracks_model_changes)
+{
+	struct vlapic *l = setup(1, ALL_F);
+	struct vlapic_apicv_state st;
+
+	CHECK(l->apicv_dirty); /* power-up: load once */
+	sw_enable(l);
+	vlapic_apicv_state(l, &st);
+	CHECK(!l->apicv_dirty);
+	wr(l, VLAPIC_REG_TPR, 0x20); /* TPR: the CPU reads VTPR from the page itself */
+	CHECK(!l->apicv_dirty);
+	vlapic_set_irq(l, 0x44, false);
+	CHECK(l->apicv_dirty);
+	vlapic_apicv_state(l, &st);
+	CHECK_EQ(cpu_deliver(l), 0x44); /* the CPU's own change: RVI/SVI follow without a reload */
+	CHECK(!l->apicv_dirty);
+	wr(l, VLAPIC_REG_EOI, 0); /* an emulated EOI (x2APIC MSR, or an exit) */
+	CHECK(l->apicv_dirty);
+	vlapic_apicv_state(l, &st);
+	wr(l, VLAPIC_REG_SVR, VLAPIC_SVR_ENABLE | VLAPIC_SVR_EOI_SUPPRESS | 0xff);
+	CHECK(l->apicv_dirty);
+	vlapic_apicv_state(l, &st);
+	to_x2apic(l);
+	CHECK(l->apicv_dirty);
+}

@@ -192,6 +192,10 @@ struct vlapic {
 	bool init_pending, sipi_pending;
 	u8 sipi_vector;
 	struct vlapic_timer timer;
+	/* Something vlapic_apicv_state() reads changed (IRR, ISR, TMR, SVR, the mode or base) since it last ran: the
+	 * model's own changes set it. The CPU's changes under APIC virtualization do not need to: it keeps RVI and SVI
+	 * in step with the page itself. */
+	bool apicv_dirty;
 };
 
 /* Set up in the power-up state: xAPIC mode at 0xfee00000, software-disabled (SVR 0xff), every LVT masked.
@@ -280,7 +284,7 @@ struct vlapic_apicv_state {
 	u64 eoi_exit[4];  /* vectors whose EOI must exit: the level-triggered ones (TMR), for the IOAPIC */
 	u64 xapic_base;	  /* the gpa where the APIC decodes MMIO (xAPIC mode), else ~0 */
 };
-void vlapic_apicv_state(const struct vlapic *lapic, struct vlapic_apicv_state *st);
+void vlapic_apicv_state(struct vlapic *lapic, struct vlapic_apicv_state *st);
 /* A trap-like APIC-write exit at page offset `offset`: the CPU has stored the guest's dword there. Completes the
  * write as an xAPIC MMIO write of that value would have. */
 void vlapic_apicv_write(struct vlapic *lapic, u32 offset, u64 now);

@@ -17,10 +17,11 @@ static int highest(const struct vlapic *l, u32 base)
 	return -1;
 }
 
-void vlapic_apicv_state(const struct vlapic *l, struct vlapic_apicv_state *st)
+void vlapic_apicv_state(struct vlapic *l, struct vlapic_apicv_state *st)
 {
 	int irr = highest(l, VLAPIC_REG_IRR), isr = highest(l, VLAPIC_REG_ISR);
 
+	l->apicv_dirty = false;
 	/* RVI is the highest requested vector whatever PPR says: the CPU compares RVI[7:4] with VPPR[7:4] itself
 	 * (SDM 30.2.1), and re-evaluates after every TPR write and EOI it virtualizes. */
 	st->rvi = irr < 0 ? 0 : (u8)irr;

@@ -57,8 +57,8 @@ void vmx_apicv_setup(struct vmx_vcpu *x)
 	}
 }
 
-/* RVI and SVI are written before every entry: the CPU changes both as it delivers and EOIs, and what it leaves is
- * exactly what the page now says, so a write costs less than reading them back to compare. The EOI-exit bitmap
+/* Called only when the model changed what the state derives from (vlapic.apicv_dirty): the CPU's own deliveries
+ * and EOIs keep RVI and SVI in step with the page without help. RVI and SVI are written whole; the EOI-exit bitmap
  * changes only with TMR, so it is compared. */
 void vmx_apicv_load(struct vcpu *v, const struct vlapic_apicv_state *st)
 {
