@@ -7,7 +7,9 @@
  *   - a byte store to the EOI register first, in the 0x60 handler: the APIC registers are 32 bits wide and must be
  *     written so (SDM Vol. 3 11.4.1); the hypervisor drops other writes as KVM does (our choice, not the SDM's), so
  *     0x60 must still be in service after it;
- *   - an EOI with nothing in service changes nothing (the ISR stays empty, no interrupt appears).
+ *   - an EOI with nothing in service changes nothing (the ISR stays empty, no interrupt appears);
+ *   - then in x2APIC mode (SDM 11.12): a self-IPI through the SELF IPI MSR, ISR read through its MSR in the handler,
+ *     the EOI MSR; under APIC virtualization (path=2) none of the three MSR accesses may exit (SDM 30.5).
  * With the test device the counters must show the path `path=` names: 1 (the default), the decode-free EOI:
  * APIC_EOI_FAST grows by exactly the 3 dword MOV EOIs and MMIO_EXITS by at least the 4 stores; 0, the emulator:
  * APIC_EOI_FAST does not grow; 2, VMX APIC virtualization: the CPU does every access here itself (register reads,
@@ -27,9 +29,14 @@ const char test_name[] = "apiceoi";
 #define APIC_ICR_LO 0x300
 #define LOW	    0x50
 #define HIGH	    0x60
+#define X2	    0x70
+#define MSR_APIC_BASE_X2APIC (1u << 10)
+#define MSR_X2_EOI	    0x80b
+#define MSR_X2_ISR	    0x810
+#define MSR_X2_SELF_IPI	    0x83f
 
 static volatile u32 *const eoi_reg = (volatile u32 *)(APIC_BASE + APIC_EOI);
-static volatile bool in_low, low_done, high_done;
+static volatile bool in_low, low_done, high_done, x2_done;
 static volatile u32 failures;
 static u64 path = 1; /* 0 emulated, 1 decode-free EOI, 2 APIC virtualization */
 
@@ -110,6 +117,48 @@ static void low_irq(struct trap_frame *f)
 	low_done = true;
 }
 
+static bool x2_isr(u8 vec)
+{
+	return (rdmsr(MSR_X2_ISR + vec / 32) >> (vec % 32)) & 1;
+}
+
+static void x2_irq(struct trap_frame *f)
+{
+	(void)f;
+	check(x2_isr(X2), "x2APIC: 0x70 not in service in its handler (ISR MSR)");
+	wrmsr(MSR_X2_EOI, 0);
+	check(!x2_isr(X2), "x2APIC: the EOI MSR left 0x70 in service");
+	x2_done = true;
+}
+
+static void x2apic_phase(bool counters)
+{
+	u32 a, b, c, d;
+
+	cpuid(1, 0, &a, &b, &c, &d);
+	if (!(c & (1u << 21))) {
+		printf("apiceoi: no x2APIC, phase skipped\n");
+		return;
+	}
+	trap_set_handler(X2, x2_irq);
+	wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | MSR_APIC_BASE_X2APIC);
+	u64 m0 = counters ? stat_read(VM_STAT_MSR_EXITS) : 0;
+	wrmsr(MSR_X2_SELF_IPI, X2);
+	sti();
+	for (u64 t0 = rdtsc(); !x2_done && rdtsc() - t0 < 2000000000ULL;)
+		pause();
+	cli();
+	check(x2_done, "x2APIC: the self-IPI never arrived");
+	if (counters) {
+		u64 dm = stat_read(VM_STAT_MSR_EXITS) - m0;
+		printf("apiceoi: x2APIC: MSR_EXITS +%lu\n", dm);
+		if (path == 2)
+			check(dm == 0, "x2APIC: an ISR, EOI or SELF IPI MSR access exited under APIC virtualization");
+		else
+			check(dm >= 3, "x2APIC: fewer MSR exits than accesses");
+	}
+}
+
 int test_main(void)
 {
 	bool counters = counters_available();
@@ -146,6 +195,7 @@ int test_main(void)
 		else
 			check(dm >= 4, "fewer MMIO exits than EOI stores");
 	}
+	x2apic_phase(counters);
 	if (failures)
 		test_fail("%u checks failed", failures);
 	test_pass();

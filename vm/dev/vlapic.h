@@ -283,6 +283,7 @@ struct vlapic_apicv_state {
 	u8 svi;		  /* servicing virtual interrupt: the highest ISR vector, 0 if none */
 	u64 eoi_exit[4];  /* vectors whose EOI must exit: the level-triggered ones (TMR), for the IOAPIC */
 	u64 xapic_base;	  /* the gpa where the APIC decodes MMIO (xAPIC mode), else ~0 */
+	bool x2apic;	  /* x2APIC mode: the MSR interface */
 };
 void vlapic_apicv_state(struct vlapic *lapic, struct vlapic_apicv_state *st);
 /* A trap-like APIC-write exit at page offset `offset`: the CPU has stored the guest's dword there. Completes the

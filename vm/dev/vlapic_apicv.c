@@ -27,6 +27,7 @@ void vlapic_apicv_state(struct vlapic *l, struct vlapic_apicv_state *st)
 	st->rvi = irr < 0 ? 0 : (u8)irr;
 	st->svi = isr < 0 ? 0 : (u8)isr;
 	st->xapic_base = vlapic_mode(l) == VLAPIC_MODE_XAPIC ? vlapic_mmio_base(l) : ~0ULL;
+	st->x2apic = vlapic_mode(l) == VLAPIC_MODE_X2APIC;
 	/* A level-triggered vector's EOI goes to the IOAPIC, unless the guest suppressed the broadcast (SVR bit 12):
 	 * then it EOIs the IOAPIC itself and no exit is needed. TMR is written when a vector is accepted into IRR,
 	 * before the entry that loads this bitmap, so an in-service level vector always has its bit. */

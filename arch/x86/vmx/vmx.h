@@ -42,6 +42,7 @@ struct vmx_vcpu {
 	 * and the APIC-access page's gfn (the xAPIC default base). */
 	u64 eoi_exit[4];
 	gfn_t apic_access_gfn; /* constant */
+	bool x2apic_open;      /* the x2APIC MSRs are the CPU's (virtualize x2APIC mode, vmx_apicv.c) */
 };
 
 extern struct vmx_caps vmx_caps;

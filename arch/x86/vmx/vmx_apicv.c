@@ -4,8 +4,10 @@
  * TPR, and EOIs edge-triggered vectors without an exit, and gets its pending interrupts delivered by the CPU at entry
  * or as soon as it unblocks them, without an injection or an interrupt-window exit. Exits remain for what only the
  * model can do: a register write with side effects (trap-like APIC-write), the EOI of a level-triggered vector
- * (EOI-induced: the IOAPIC), and the registers the CPU does not virtualize (the current count: APIC-access). */
+ * (EOI-induced: the IOAPIC), and the registers the CPU does not virtualize (the current count: APIC-access). In
+ * x2APIC mode the same holds for the MSR interface (virtualize x2APIC mode). */
 #include "arch/x86/vmx/vmx.h"
+#include "hv/platform.h"
 #include "hv/log.h"
 #include "kernel/options.h"
 #include "vm/dev/vlapic.h"
@@ -57,6 +59,42 @@ void vmx_apicv_setup(struct vmx_vcpu *x)
 	}
 }
 
+/* The x2APIC registers the CPU may read from the page (SDM 30.5, APIC-register virtualization reads every MSR in
+ * 800H-8FFH the bitmap lets through): those the vLAPIC has in x2APIC mode, as MSR numbers less 800H. Not the current
+ * count (the CPU does not know it), not EOI and SELF IPI (write-only: RDMSR #GPs), not the CMCI LVT (the vLAPIC has
+ * none). KVM's vmx_update_msr_bitmap_x2apic opens the same set. */
+static const u8 x2apic_readable[] = {
+	0x02, 0x03, 0x08, 0x0a, 0x0d, 0x0f,			/* ID, version, TPR, PPR, LDR, SVR */
+	0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,		/* ISR */
+	0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,		/* TMR */
+	0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27,		/* IRR */
+	0x28, 0x30, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, 0x3e, /* ESR, ICR, LVTs, initial count, divide */
+};
+
+/* Writes the CPU completes itself with virtual-interrupt delivery (SDM 30.5): TPR, EOI and SELF IPI, each with its
+ * reserved-bit #GP. Every other x2APIC write exits to the vLAPIC. */
+static const u8 x2apic_writable[] = { 0x08, 0x0b, 0x3f };
+
+static void msr_intercept(u8 *bitmap, u32 msr, bool write, bool on)
+{
+	u8 *byte = &bitmap[(write ? 0x800 : 0) + msr / 8];
+
+	*byte = on ? *byte | (u8)BIT(msr % 8) : *byte & (u8)~BIT(msr % 8);
+}
+
+/* In x2APIC mode the CPU takes the MSR interface (virtualize x2APIC mode, which excludes APIC-access
+ * virtualization); out of it, every x2APIC MSR exits again, for the vLAPIC's #GP. */
+static void x2apic_open(struct vmx_vcpu *x, bool open)
+{
+	u8 *bitmap = phys_to_virt(x->msr_bitmap);
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(x2apic_readable); i++)
+		msr_intercept(bitmap, VLAPIC_MSR_X2APIC_FIRST + x2apic_readable[i], false, !open);
+	for (unsigned int i = 0; i < ARRAY_SIZE(x2apic_writable); i++)
+		msr_intercept(bitmap, VLAPIC_MSR_X2APIC_FIRST + x2apic_writable[i], true, !open);
+	x->x2apic_open = open;
+}
+
 /* Called only when the model changed what the state derives from (vlapic.apicv_dirty): the CPU's own deliveries
  * and EOIs keep RVI and SVI in step with the page without help. RVI and SVI are written whole; the EOI-exit bitmap
  * changes only with TMR, so it is compared. */
@@ -76,6 +114,11 @@ void vmx_apicv_load(struct vcpu *v, const struct vlapic_apicv_state *st)
 	 * the guest's own, as with KVM's private memslot). */
 	bool want = st->xapic_base == (x->apic_access_gfn << PAGE_SHIFT);
 	u32 exec2 = want ? x->exec2 | CPU2_VIRT_APIC_ACCESS : x->exec2 & ~CPU2_VIRT_APIC_ACCESS;
+	bool x2 = st->x2apic && vmx_caps.x2apic_virt;
+	if (x2 != x->x2apic_open) {
+		x2apic_open(x, x2);
+		exec2 = x2 ? exec2 | CPU2_VIRT_X2APIC : exec2 & ~CPU2_VIRT_X2APIC;
+	}
 	if (exec2 != x->exec2) {
 		x->exec2 = exec2;
 		vmcs_write(SECONDARY_VM_EXEC_CONTROL, exec2);
