@@ -963,4 +963,9 @@ CASES += [
     apiceoi_case("bochs-vmx-apiceoi-noapicv", "bochs", "corei7_skylake_x", 0, megs=256, timeout=600),
     apiceoi_case("bochs-vmx-shadow-apiceoi", "bochs", "corei7_skylake_x", 1, base=SHADOW, megs=256, timeout=600),
     apiceoi_case("bochs-penryn-apiceoi", "bochs", "core2_penryn_t9600", 1, megs=256, timeout=600),
+    # The emulated path, which Bochs Skylake no longer takes by default, kept tested (issue 15).
+    Case("bochs-vmx-guests-noapicv", "bochs", "corei7_skylake_x", megs=1024, modules=guest_modules(),
+         cmdline="loglevel=6 hv.panic=poweroff hv.apicv=0", expect=guest_expect(), forbid=GUEST_NEVER, timeout=900),
+    lapicipi_case("bochs-vmx-lapicipi-noapicv", "bochs", "corei7_skylake_x", 2, megs=256,
+                  cmdline="loglevel=6 hv.panic=poweroff hv.apicv=0", timeout=900),
 ]
