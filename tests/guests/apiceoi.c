@@ -20,20 +20,20 @@
 
 const char test_name[] = "apiceoi";
 
-#define APIC_BASE   ((u64)0xfee00000)
-#define APIC_TPR    0x080
-#define APIC_EOI    0x0b0
-#define APIC_SVR    0x0f0
-#define APIC_ISR    0x100
-#define APIC_IRR    0x200
-#define APIC_ICR_LO 0x300
-#define LOW	    0x50
-#define HIGH	    0x60
-#define X2	    0x70
+#define APIC_BASE	     ((u64)0xfee00000)
+#define APIC_TPR	     0x080
+#define APIC_EOI	     0x0b0
+#define APIC_SVR	     0x0f0
+#define APIC_ISR	     0x100
+#define APIC_IRR	     0x200
+#define APIC_ICR_LO	     0x300
+#define LOW		     0x50
+#define HIGH		     0x60
+#define X2		     0x70
 #define MSR_APIC_BASE_X2APIC (1u << 10)
-#define MSR_X2_EOI	    0x80b
-#define MSR_X2_ISR	    0x810
-#define MSR_X2_SELF_IPI	    0x83f
+#define MSR_X2_EOI	     0x80b
+#define MSR_X2_ISR	     0x810
+#define MSR_X2_SELF_IPI	     0x83f
 
 static volatile u32 *const eoi_reg = (volatile u32 *)(APIC_BASE + APIC_EOI);
 static volatile bool in_low, low_done, high_done, x2_done;
@@ -63,7 +63,8 @@ static void self_ipi(u8 vec)
 static void check(bool ok, const char *what)
 {
 	if (!ok) {
-		printf("apiceoi: FAIL %s (ISR 0x50 %d 0x60 %d)\n", what, vec_bit(APIC_ISR, LOW), vec_bit(APIC_ISR, HIGH));
+		printf("apiceoi: FAIL %s (ISR 0x50 %d 0x60 %d)\n", what, vec_bit(APIC_ISR, LOW),
+		       vec_bit(APIC_ISR, HIGH));
 		failures++;
 	}
 }

@@ -235,8 +235,8 @@ TEST(apicv_write_masks_and_side_effects)
 	wr(b, VLAPIC_REG_SVR, 0xfffff);
 	check_same(a, b);
 	/* A self-IPI the CPU did not virtualize (level, here) is sent by the model. */
-	cpu_write(a, VLAPIC_REG_ICR_LO, (VLAPIC_SH_SELF << VLAPIC_ICR_SH_SHIFT) | VLAPIC_ICR_LEVEL | VLAPIC_ICR_ASSERT |
-						0x77);
+	cpu_write(a, VLAPIC_REG_ICR_LO,
+		  (VLAPIC_SH_SELF << VLAPIC_ICR_SH_SHIFT) | VLAPIC_ICR_LEVEL | VLAPIC_ICR_ASSERT | 0x77);
 	wr(b, VLAPIC_REG_ICR_LO, (VLAPIC_SH_SELF << VLAPIC_ICR_SH_SHIFT) | VLAPIC_ICR_LEVEL | VLAPIC_ICR_ASSERT | 0x77);
 	CHECK(irr(a, 0x77));
 	check_same(a, b);
