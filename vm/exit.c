@@ -31,7 +31,7 @@ static const char *const exit_names[NR_EXIT_REASONS] = {
 	[EXIT_UD] = "ud", [EXIT_GP] = "gp", [EXIT_NOP] = "nop", [EXIT_ENTRY_FAILED] = "entry-failed",
 	[EXIT_TASK_SWITCH] = "task-switch", [EXIT_EVENT_QUEUED] = "event-queued",
 	[EXIT_APIC_WRITE] = "apic-write", [EXIT_APIC_EOI] = "apic-eoi",
-		[EXIT_UNKNOWN] = "unknown",
+	[EXIT_UNKNOWN] = "unknown",
 };
 
 const char *exit_reason_name(int reason)
