@@ -109,7 +109,7 @@ EXIT_ROWS = [
     ("xAPIC EOI write", "bench", "apic_eoi", "MOV store to the EOI register, nothing in service (vm/lapic_eoi.c)"),
     ("self-IPI", "bench", "self_ipi", "xAPIC ICR self-IPI: delivery, the guest's handler and its EOI"),
     ("timer tick", "bench", "timer", "WRMSR TSC_DEADLINE (already due), the interrupt, the handler and its EOI"),
-    ("timer tick, host timer", "bench", "timer_hw", "deadline 3000 ahead, less those: the timer's exit, delivery, handler"),
+    ("timer tick, host timer", "bench", "timer_hw", "deadline 3000 ahead, guest spinning: all but the spin (both exits, delivery, handler)"),
     ("4K first touch", "bench", "fault_4k", "first write to each of 1000 fresh 4K pages (2 faults: see deltas)"),
     ("2M first touch", "bench", "fault_2m", "first write to each of 32 fresh 2M frames (one fault each)"),
     ("4K RAM fault-in", "bench4k", "fault_4k", "pages=4k: first write to each of 1000 fresh 4K pages, one fault each"),
