@@ -59,6 +59,8 @@ GUEST = "build/guests/"
 # store to a shadowed table is then trapped and emulated, the cost those rows measure; with unsync tables (the
 # default) the same stores run natively and are paid for at the next sync (the Linux section measures that).
 CMDLINE = "loglevel=6 hv.panic=poweroff hv.cpus=1 hv.shadow_unsync=0"
+# BENCH_HV_ARGS adds hypervisor options to every boot, e.g. "hv.apicv=0" for the APIC rows' emulated path.
+CMDLINE += (" " + os.environ["BENCH_HV_ARGS"]) if os.environ.get("BENCH_HV_ARGS") else ""
 # bench4k is the same guest with pages=4k: the TDP MMU may only map 4K leaves, so every first touch of a 4K page of
 # RAM is one TDP fault, which gives the real 4K fault-in cost.
 MODULES = [(GUEST + "bench.elf", "vm=bench mem=128M"), (GUEST + "benchfault.elf", "vm=benchfault mem=128M"),
@@ -109,6 +111,10 @@ EXIT_ROWS = [
     ("OUT exit", "bench", "pio_out", "OUT to the test device's unused port 0x5fc"),
     ("hypercall", "bench", "hypercall", "VMCALL/VMMCALL NOP"),
     ("hypercall, unknown", "bench", "hypercall_unknown", "VMCALL/VMMCALL 0x7fff: -ENOSYS, no more than the NOP"),
+    ("xAPIC EOI write", "bench", "apic_eoi", "MOV store to the EOI register, nothing in service (vm/lapic_eoi.c)"),
+    ("self-IPI", "bench", "self_ipi", "xAPIC ICR self-IPI: delivery, the guest's handler and its EOI"),
+    ("timer tick", "bench", "timer", "WRMSR TSC_DEADLINE (already due), the interrupt, the handler and its EOI"),
+    ("timer tick, host timer", "bench", "timer_hw", "deadline 3000 ahead, guest spinning: all but the spin (both exits, delivery, handler)"),
     ("4K first touch", "bench", "fault_4k", "first write to each of 1000 fresh 4K pages (2 faults: see deltas)"),
     ("2M first touch", "bench", "fault_2m", "first write to each of 32 fresh 2M frames (one fault each)"),
     ("4K RAM fault-in", "bench4k", "fault_4k", "pages=4k: first write to each of 1000 fresh 4K pages, one fault each"),

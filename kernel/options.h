@@ -13,6 +13,9 @@ struct hv_options {
 	int backend;   /* enum virt_backend */
 	bool tdp;
 	bool ept_ad;   /* EPT A/D bits where the CPU has them (arch/x86/vmx/vmx_run.c: vmx_ept_ad_enabled) */
+	/* APIC virtualization where the CPU has it (VMX: TPR shadow and virtual-interrupt delivery, vmx_apicv.c), and
+	 * the decode-free xAPIC EOI write (vm/lapic_eoi.c); 0: every APIC access takes the emulated path */
+	bool apicv;
 	bool shadow_unsync; /* shadow paging lets guest leaf tables go unsync (mm/shadow/unsync.c) */
 	int mmu_lock;  /* enum mmu_lock_mode: TDP faults under the MMU lock held for read, or for write (mm/mmu.h) */
 	bool age_flush; /* the default of age_flush= (vm/config.h): TLB flush after aging (mm/mmu.h: mmu->age_flush) */

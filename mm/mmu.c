@@ -14,6 +14,8 @@ void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const
 	mmu->fmt = fmt;
 	mmu->ops = ops;
 	mmu->owner = owner;
+	mmu->apic_access_gfn = ~(gfn_t)0;
+	mmu->apic_access_hpa = INVALID_HPA;
 	if (shadow_pages) {
 		mmu->engine = &shadow_engine;
 		shadow_mmu_init(mmu, shadow_pages);
@@ -42,6 +44,23 @@ void mmu_destroy(struct mmu *mmu)
 	}
 	rmap_cache_free(&mmu->shadow.rmap_cache);
 	memslots_destroy(&mmu->slots);
+	if (mmu->apic_access_hpa != INVALID_HPA)
+		frame_free(mmu->apic_access_hpa, 0);
+}
+
+hpa_t mmu_set_apic_access_page(struct mmu *mmu, gfn_t gfn)
+{
+	if (mmu->shadow.enabled || mmu->priv.enabled || memslot_find(&mmu->slots, gfn))
+		return INVALID_HPA;
+	if (mmu->apic_access_hpa == INVALID_HPA) {
+		hpa_t hpa = frame_alloc(0);
+		if (hpa == INVALID_HPA)
+			return INVALID_HPA;
+		memset(phys_to_virt(hpa), 0, PAGE_SIZE);
+		mmu->apic_access_hpa = hpa;
+		mmu->apic_access_gfn = gfn;
+	}
+	return mmu->apic_access_gfn == gfn ? mmu->apic_access_hpa : INVALID_HPA;
 }
 
 int mmu_add_ram(struct mmu *mmu, gfn_t base_gfn, u64 npages, u32 flags)

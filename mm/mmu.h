@@ -170,6 +170,10 @@ struct mmu {
 	const struct mmu_ops *ops;       /* constant */
 	void *owner;                     /* constant */
 	const struct pt_format *fmt;     /* constant: the TDP format (EPT, EPT without A/D, NPT) */
+	/* Constant once set (mmu_set_apic_access_page, before the vCPUs run): the one gfn outside the memslots that the
+	 * TDP MMU maps to a frame, the APIC-access page of VMX APIC virtualization; ~0 when unused. */
+	gfn_t apic_access_gfn;
+	hpa_t apic_access_hpa;
 	const struct mmu_engine *engine; /* constant: the TDP MMU, or the shadow MMU (shadow.enabled) */
 	/* lock for writers; lockless walkers read it in a grace read section (root.h: mmu_roots_lockless_first) */
 	struct mmu_root *roots;
@@ -237,6 +241,14 @@ void mmu_init(struct mmu *mmu, const struct pt_format *fmt, int max_level, const
 	      u64 shadow_pages);
 /* Free every root, table and memslot; no vCPU may hold a root any more. */
 void mmu_destroy(struct mmu *mmu);
+
+/* Map gfn (not in any memslot) to a fresh frame of the MMU's own, freed with it: the APIC-access page, which the CPU
+ * recognizes by the host-physical address a guest access translates to (SDM Vol. 3 30.4) and which is never read
+ * or written as memory while the guest's APIC is in xAPIC mode at that gfn (every access is virtualized or exits).
+ * TDP only, before any vCPU runs. The frame's address, or INVALID_HPA (no memory, shadow paging, private VM). As
+ * KVM's private memslot, the mapping stays when the guest moves its APIC away or enters x2APIC mode; the guest then
+ * reads and writes a page of its own there. */
+hpa_t mmu_set_apic_access_page(struct mmu *mmu, gfn_t gfn);
 
 /* Guest RAM [base_gfn, base_gfn + npages), 2 MiB multiples: memslot_add. Only while no vCPU runs. */
 int mmu_add_ram(struct mmu *mmu, gfn_t base_gfn, u64 npages, u32 flags);

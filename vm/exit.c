@@ -30,6 +30,7 @@ static const char *const exit_names[NR_EXIT_REASONS] = {
 	[EXIT_INIT] = "init", [EXIT_XSETBV] = "xsetbv", [EXIT_INVLPG] = "invlpg", [EXIT_PREEMPTION] = "preemption",
 	[EXIT_UD] = "ud", [EXIT_GP] = "gp", [EXIT_NOP] = "nop", [EXIT_ENTRY_FAILED] = "entry-failed",
 	[EXIT_TASK_SWITCH] = "task-switch", [EXIT_EVENT_QUEUED] = "event-queued",
+	[EXIT_APIC_WRITE] = "apic-write", [EXIT_APIC_EOI] = "apic-eoi",
 	[EXIT_UNKNOWN] = "unknown",
 };
 
@@ -305,6 +306,8 @@ static int emulate_access(struct vcpu *v)
 		vm_end(v->vm, VM_END_INTERNAL_ERROR, v->exit.tdp.gpa);
 		return 0;
 	}
+	if (vcpu_lapic_eoi_fast(v, v->exit.tdp.gpa))
+		return 0;
 	return vcpu_emulate(v);
 }
 
@@ -348,6 +351,19 @@ static int handle_tdp_fault(struct vcpu *v)
 static int handle_mmio(struct vcpu *v)
 {
 	return emulate_mmio(v);
+}
+
+/* APIC virtualization's exits: the CPU did its part in the register page; the vLAPIC does the rest. */
+static int handle_apic_write(struct vcpu *v)
+{
+	vlapic_apicv_write(v->lapic, v->exit.apic.offset, rdtsc());
+	return 0;
+}
+
+static int handle_apic_eoi(struct vcpu *v)
+{
+	vlapic_apicv_eoi(v->lapic, v->exit.apic.vector);
+	return 0;
 }
 
 static int handle_triple_fault(struct vcpu *v)
@@ -526,6 +542,8 @@ static int (*const exit_handlers[NR_EXIT_REASONS])(struct vcpu *v) = {
 	[EXIT_ENTRY_FAILED] = handle_entry_failed,
 	[EXIT_TASK_SWITCH] = vcpu_task_switch,
 	[EXIT_EVENT_QUEUED] = handle_nothing,
+	[EXIT_APIC_WRITE] = handle_apic_write,
+	[EXIT_APIC_EOI] = handle_apic_eoi,
 	/* EXIT_UNKNOWN and anything new fall to unhandled_exit. */
 };
 

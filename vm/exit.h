@@ -32,6 +32,8 @@ enum exit_reason {
 	EXIT_TASK_SWITCH,   /* a hardware task switch: task.{sel,source,skip,...} (vm/task_switch.c emulates it) */
 	EXIT_EVENT_QUEUED,  /* the backend already queued the guest's exception (the fetch for an intercepted
 			     * instruction's length faulted): nothing to do, the guest takes it at the entry */
+	EXIT_APIC_WRITE,    /* APIC virtualization: a register write the CPU stored in the page: apic.offset */
+	EXIT_APIC_EOI,      /* APIC virtualization: the EOI of a vector in the EOI-exit bitmap: apic.vector */
 	EXIT_UNKNOWN,       /* a hardware exit the backend does not decode: hw_reason says which */
 	NR_EXIT_REASONS
 };
@@ -66,6 +68,10 @@ struct vm_exit {
 			u32 index;
 			u64 value;
 		} msr;
+		struct {
+			u32 offset; /* APIC_WRITE: the page offset written */
+			u8 vector;  /* APIC_EOI: the vector the CPU retired */
+		} apic;
 		struct {
 			u8 num, gpr;    /* gpr: enum vcpu_reg; ignored when value_valid (CLTS, LMSW) */
 			bool emulate;     /* decode it with the emulator (SMSW, which SVM's CR0-read intercept also takes) */

@@ -10,7 +10,7 @@
 
 struct vcpu_lapic {
 	struct vlapic lapic;
-	hpa_t page; /* the register page: a whole frame, so a later APICv can point the hardware at it */
+	hpa_t page; /* the register page: a whole frame, the virtual-APIC page under APIC virtualization */
 };
 
 /* Post to every vCPU of the VM the IPI selects (to the first for lowest priority: any one is architecturally
@@ -81,6 +81,11 @@ struct vlapic *vcpu_lapic_create(struct vcpu *v)
 		return NULL;
 	}
 	return &l->lapic;
+}
+
+hpa_t vcpu_lapic_page(struct vcpu *v)
+{
+	return container_of(v->lapic, struct vcpu_lapic, lapic)->page;
 }
 
 void vcpu_lapic_destroy(struct vlapic *lapic)

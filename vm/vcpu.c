@@ -356,6 +356,22 @@ static bool deliver_nmi(struct vcpu *v)
 	return true;
 }
 
+/* Under APIC virtualization the CPU delivers the vLAPIC's interrupts itself, at entry or as soon as the guest
+ * unblocks them (SDM Vol. 3 30.2), so the loop neither injects them nor asks for window exits: it wakes a halted vCPU
+ * that has one to take (HLT exits; the CPU would deliver it to a HLT it ran itself) and loads what the CPU needs. */
+static void apicv_prepare(struct vcpu *v)
+{
+	struct vlapic_apicv_state st;
+
+	if (v->halted && vlapic_pending_vector(v->lapic) >= 0 && virt_ops->interrupt_allowed(v) &&
+	    !vcpu_take_hlt_step(v))
+		v->halted = false;
+	if (!v->lapic->apicv_dirty)
+		return; /* what the CPU holds is still what the page says: it changed both together */
+	vlapic_apicv_state(v->lapic, &st);
+	virt_ops->apicv_load(v, &st);
+}
+
 /* Deliver the highest-priority pending interrupt (LAPIC first, then the PIC) if the guest can take it now;
  * otherwise ask for an exit as soon as it can. */
 static void deliver_interrupts(struct vcpu *v, u64 now)
@@ -366,13 +382,15 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 		vm_timers_run(v->vm, now);
 	vlapic_tick(v->lapic, now);
 	v->irq_idle = false;
+	if (v->apicv)
+		apicv_prepare(v);
 	if (deliver_nmi(v)) {
 		/* The interrupt waits for the next entry; the window exit comes once the NMI is delivered. */
-		if (vlapic_pending_vector(v->lapic) >= 0 || pic_intr_pending(v))
+		if ((!v->apicv && vlapic_pending_vector(v->lapic) >= 0) || pic_intr_pending(v))
 			virt_ops->set_intr_window(v, true);
 		return;
 	}
-	int vec = vlapic_pending_vector(v->lapic);
+	int vec = v->apicv ? -1 : vlapic_pending_vector(v->lapic);
 	bool pic = vec < 0 && pic_intr_pending(v);
 	if (vec < 0 && !pic) {
 		virt_ops->set_intr_window(v, false);

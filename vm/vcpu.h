@@ -91,9 +91,14 @@ int vcpu_cmpxchg_linear(struct vcpu *v, gva_t linear, u64 old, u64 new, unsigned
  * currently decodes it, so the access goes to the MMIO bus instead. */
 struct vlapic *vcpu_lapic_create(struct vcpu *v);
 void vcpu_lapic_destroy(struct vlapic *lapic);
+/* The host-physical frame of the vLAPIC's register page (the virtual-APIC page of APIC virtualization). */
+hpa_t vcpu_lapic_page(struct vcpu *v);
 int vcpu_lapic_mmio(struct vcpu *v, gpa_t gpa, unsigned int size, u64 *val, bool write);
 /* Move what other CPUs posted to v into its vLAPIC (v's CPU only); true if there was anything. */
 bool vcpu_lapic_drain_inbox(struct vcpu *v);
+/* An MMIO exit at gpa: if it is a MOV store to the xAPIC EOI register, do the EOI and step over the instruction
+ * without the emulator, and return true (vm/lapic_eoi.c). False: emulate as usual. */
+bool vcpu_lapic_eoi_fast(struct vcpu *v, gpa_t gpa);
 
 /* The devices every VM has (vm/dev/platform.c). */
 int vm_devices_init(struct vm *vm);

@@ -74,6 +74,7 @@ enum vm_stat {
 	VM_STAT_TDP_CACHE_ZEROED,    /* frames the vCPUs' table caches took and cleared, before the lock (mm/frame_cache.h) */
 	VM_STAT_EMU_CACHE_HITS,      /* MMIO exits emulated from the decode cache (vm/mmio_fast.c) */
 	VM_STAT_EMU_CACHE_STALE,     /* decode cache entries whose guard failed: the code or its translation changed */
+	VM_STAT_APIC_EOI_FAST,       /* xAPIC EOI writes done without the emulator (vm/lapic_eoi.c) */
 	NR_VM_STATS
 };
 
@@ -143,6 +144,10 @@ struct vcpu {
 		u64 gpa;
 	} ve;
 	void *arch;                     /* the backend's state (VMCS, VMCB, ...) */
+	/* Constant once vcpu_create returns: the backend virtualizes the APIC (VMX APIC-register virtualization and
+	 * virtual-interrupt delivery, arch/x86/vmx/vmx_apicv.c): the CPU delivers and EOIs the vLAPIC's interrupts
+	 * itself, from the register page, and the run loop only loads virt_ops->apicv_load before each entry. */
+	bool apicv;
 	struct vlapic *lapic;           /* the vCPU's CPU only (others post to inbox) */
 	bool halted;
 	bool hlt_step;                  /* halted by a HLT run with TF: its single-step #DB comes at the wake (vm/debug.c) */

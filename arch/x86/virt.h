@@ -10,6 +10,7 @@ struct percpu;
 struct pt_format;
 struct vcpu;
 struct vcpu_event;
+struct vlapic_apicv_state;
 
 enum vcpu_seg { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR, NR_SEGS };
 
@@ -96,6 +97,8 @@ struct vcpu_boot_state {
 	 * soon as it can, while one is pending. */                                                                    \
 	X(p, bool, nmi_allowed, (struct vcpu * v))                                                                     \
 	X(p, void, set_nmi_window, (struct vcpu * v, bool on))                                                         \
+	/* APIC virtualization (v->apicv): before an entry, load what the CPU keeps of the vLAPIC outside its page. */ \
+	X(p, void, apicv_load, (struct vcpu * v, const struct vlapic_apicv_state *st))                                 \
 	/* Point the hardware at an MMU root table of `level` levels, flushing what the previous one left. */        \
 	X(p, void, load_mmu_root, (struct vcpu * v, hpa_t root, int level))                                            \
 	X(p, void, flush_guest_tlb, (struct vcpu * v))                                                                 \

@@ -189,6 +189,20 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	return __tdp_map_ram_at(mmu, &iter, f, new_spte, refused);
 }
 
+/* The APIC-access page (mmu_set_apic_access_page): a 4K leaf to the MMU's frame, with every access allowed, so that
+ * whatever the guest does there reaches the CPU's APIC virtualization rather than faulting again. */
+static int __tdp_map_apic_access(struct mmu *mmu, struct mmu_root *root, struct mmu_fault *f)
+{
+	struct pt_iter iter;
+	u64 new_spte = make_leaf_spte(mmu->fmt, mmu->apic_access_hpa, 1, SPTE_ACC_ALL, true, true);
+	int r = __tdp_walk_to_level(mmu, root, &iter, f->gfn, 1, f->tables);
+
+	if (r)
+		return r;
+	f->max_level = f->mapped_level = 1;
+	return __tdp_map_ram_at(mmu, &iter, f, new_spte, false);
+}
+
 /*
  * One walk per fault. The slot was looked up before the lock, and slots do not change while vCPUs run, so a gfn with
  * a slot can only hold a stale MMIO SPTE (a hole to the walk, replaced by the leaf), and one without a slot is
@@ -206,6 +220,8 @@ int __tdp_page_fault(struct mmu *mmu, struct mmu_root *root, struct mmu_fault *f
 	}
 	if (f->slot) {
 		r = __tdp_map_ram(mmu, root, f);
+	} else if (f->gfn == mmu->apic_access_gfn && !root->role.mirror) {
+		r = __tdp_map_apic_access(mmu, root, f);
 	} else if (root->role.mirror) {
 		mmu_stat_inc(mmu, mmio_faults); /* not cached: a private VM's MMIO is never emulated (mm/private.h) */
 		r = MMU_FAULT_MMIO;

@@ -8,6 +8,13 @@
  *             (issue 15: an unknown number is answered -ENOSYS on the same path, and logs nothing)
  *   fault_4k  first write to each of N fresh 4 KiB pages (a 2M-aligned region never touched before)
  *   fault_2m  first write to each of up to 32 fresh 2 MiB frames (one write per frame)
+ *   apic_eoi  a MOV store to the xAPIC EOI register (nothing in service), as an interrupt handler ends
+ *   self_ipi  a fixed self-IPI through the xAPIC ICR, taken by a handler that counts it and writes EOI
+ *   timer     a timer tick as a tickless kernel takes it: WRMSR IA32_TSC_DEADLINE (here with a deadline already
+ *             passed, so the interrupt comes at once), the interrupt, a handler that counts it and writes EOI
+ *   timer_hw  a whole tick as a busy tickless kernel pays it: WRMSR IA32_TSC_DEADLINE TIMER_AHEAD cycles ahead, then
+ *             work (a counted spin of 4 instructions per turn) until the handler has run; everything but the work
+ *             (the WRMSR's exit, the host timer's exit, the delivery, the handler and its EOI, the loop)
  * With the test device it also checks that each CPUID, OUT and hypercall was one exit of its kind (the counters'
  * deltas), and that the hypercall ABI holds (0 = NOP returns 0; 1 reads a counter; others return -ENOSYS), and prints
  * the TDP_MAPPED_* deltas of the fault runs so the reader knows which page size was mapped. Without a hypervisor the
@@ -123,6 +130,102 @@ static void bench_exits(void)
 	}
 }
 
+#define APIC_BASE   ((u64)0xfee00000)
+#define APIC_SVR    0x0f0
+#define APIC_ICR_LO 0x300
+#define IPI_VECTOR  0x41
+#define TIMER_VECTOR 0x42
+#define MSR_TSC_DEADLINE 0x6e0
+#define TIMER_AHEAD	 3000
+
+static volatile u64 ipis, ticks;
+
+static void apic_write(u32 reg, u32 v)
+{
+	*(volatile u32 *)(APIC_BASE + reg) = v;
+}
+
+static void timer_irq(struct trap_frame *f)
+{
+	(void)f;
+	ticks++;
+	apic_write(0xb0, 0);
+}
+
+static void ipi_irq(struct trap_frame *f)
+{
+	(void)f;
+	ipis++;
+	apic_write(0xb0, 0);
+}
+
+/* The two APIC operations every interrupt-heavy guest pays: the EOI write, and a self-IPI (ICR write, delivery, a
+ * handler, its EOI). Under the hypervisor each EOI is one MMIO exit where APIC accesses are not virtualized. */
+static void bench_apic(void)
+{
+	if (!cpu.has_apic) {
+		printf("BENCH apic_eoi SKIP no APIC\n");
+		return;
+	}
+	apic_write(APIC_SVR, 0x1ff);
+	u64 c0 = counters ? stat_read(VM_STAT_MMIO_EXITS) : 0;
+	u64 f0 = counters ? stat_read(VM_STAT_APIC_EOI_FAST) : 0;
+	u64 t = bench_loop_apic_eoi(APIC_BASE, N);
+	u64 c1 = counters ? stat_read(VM_STAT_MMIO_EXITS) : 0;
+	u64 f1 = counters ? stat_read(VM_STAT_APIC_EOI_FAST) : 0;
+	report("apic_eoi", t, N);
+	if (counters)
+		printf("bench: apic_eoi: MMIO_EXITS +%lu, APIC_EOI_FAST +%lu for %lu EOIs\n", c1 - c0, f1 - f0, N);
+
+	trap_set_handler(IPI_VECTOR, ipi_irq);
+	sti();
+	u64 t0 = rdtsc();
+	for (u64 i = 0; i < N; i++) {
+		u64 want = ipis + 1;
+		apic_write(APIC_ICR_LO, (1u << 18) | IPI_VECTOR); /* self shorthand, fixed, edge */
+		while (ipis != want)
+			;
+	}
+	t = rdtsc() - t0;
+	cli();
+	report("self_ipi", t, N);
+
+	u32 a, b, c, d;
+	cpuid(1, 0, &a, &b, &c, &d);
+	if (!(c & (1u << 24))) {
+		printf("BENCH timer SKIP no TSC-deadline timer\n");
+		return;
+	}
+	trap_set_handler(TIMER_VECTOR, timer_irq);
+	apic_write(0x320, TIMER_VECTOR | (2u << 17)); /* LVT timer: TSC-deadline mode */
+	sti();
+	t0 = rdtsc();
+	for (u64 i = 0; i < N; i++) {
+		u64 want = ticks + 1;
+		wrmsr(MSR_TSC_DEADLINE, rdtsc());
+		while (ticks != want)
+			;
+	}
+	t = rdtsc() - t0;
+	report("timer", t, N);
+
+	u64 spins = 0;
+	t0 = rdtsc();
+	for (u64 i = 0; i < N; i++) {
+		u64 want = ticks + 1;
+		wrmsr(MSR_TSC_DEADLINE, rdtsc() + TIMER_AHEAD);
+		/* The guest's work while it waits: exactly 4 instructions a turn, so it can be taken out. */
+		asm volatile("1: cmpq %1, %2\n\tje 2f\n\tincq %0\n\tjmp 1b\n2:"
+			     : "+r"(spins)
+			     : "r"(want), "m"(ticks)
+			     : "memory", "cc");
+	}
+	t = rdtsc() - t0;
+	cli();
+	apic_write(0x320, 1u << 16);
+	report("timer_hw", t - 4 * spins, N);
+}
+
 static void bench_faults(void)
 {
 	u64 a[ARRAY_SIZE(fault_stats)], b[ARRAY_SIZE(fault_stats)];
@@ -163,6 +266,7 @@ int test_main(void)
 		N = 1;
 	cli();
 	bench_exits();
+	bench_apic();
 	bench_faults();
 	if (failures)
 		test_fail("%u checks failed (see above)", failures);

@@ -69,6 +69,8 @@ def cases(out):
         case("lapic", "lapic", [r"^lapic: one-shot \(polled\)", r"^lapic: one-shot \(HLT\)",
                                 r"^lapic: periodic: 3 ticks", r"^lapic: INIT and SIPI to APIC 7 sent",
                                 r"^TEST lapic PASS$"]),
+        # issue 15: the EOI rules apiceoi checks hold on QEMU's own APIC too (its x2APIC phase needs CPUID.x2APIC).
+        case("apiceoi", "apiceoi", [r"^TEST apiceoi PASS$"]),
         case("bench", "bench", [r"^BENCH cpuid \d+\.\d$", r"^BENCH pio_out \d+\.\d$",
                                 r"^BENCH hypercall SKIP", r"^BENCH fault_4k \d+\.\d$", r"^BENCH fault_2m \d+\.\d$",
                                 r"^TEST bench PASS$"]),

@@ -602,3 +602,32 @@ TEST(tdp_fault_clears_guest_ram_before_mapping_it)
 	CHECK_EQ(s->chunk_state[3], CHUNK_DIRTY);
 	teardown();
 }
+
+/* The APIC-access page (issue 15): the one gfn outside the memslots mapped to a frame, at 4K with every access, next
+ * to MMIO SPTEs for its neighbours; refused over RAM and for a second gfn; freed with the MMU (teardown counts). */
+TEST(tdp_apic_access_page_maps_one_4k_leaf)
+{
+	const struct pt_format *f;
+	int level;
+	gfn_t apic = 0xfee00;
+
+	for_each_format(f) {
+		setup(f);
+		fake_slot(0, 2 * M2, FAKE_HPA, true, 0);
+		CHECK_EQ(mmu_set_apic_access_page(&fx.mmu, 1), INVALID_HPA); /* RAM there */
+		hpa_t hpa = mmu_set_apic_access_page(&fx.mmu, apic);
+		CHECK(hpa != INVALID_HPA);
+		CHECK_EQ(mmu_set_apic_access_page(&fx.mmu, apic), hpa); /* every vCPU asks; one frame */
+		CHECK_EQ(mmu_set_apic_access_page(&fx.mmu, apic + 1), INVALID_HPA);
+		CHECK_EQ(fault(apic, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
+		u64 spte = lookup(apic, &level);
+		CHECK_EQ(level, 1);
+		CHECK(spte_is_present(spte) && spte_is_leaf(spte, 1));
+		CHECK_EQ(pt_leaf_hpa(spte, 1), hpa);
+		CHECK(spte_allows(f, spte, SPTE_ACC_READ | SPTE_ACC_WRITE | SPTE_ACC_EXEC));
+		CHECK_EQ(fault(apic, SPTE_ACC_EXEC, &level), MMU_FAULT_SPURIOUS);
+		CHECK_EQ(fault(apic + 1, SPTE_ACC_READ, &level), MMU_FAULT_MMIO);
+		CHECK_EQ(lookup(apic, &level), spte);
+		teardown();
+	}
+}

@@ -47,11 +47,13 @@ static bool vec_test(const struct vlapic *l, u32 base, u8 v)
 static void vec_set(struct vlapic *l, u32 base, u8 v)
 {
 	l->regs[vec_reg(base, v) / 4] |= 1u << (v & 31);
+	l->apicv_dirty = true;
 }
 
 static void vec_clear(struct vlapic *l, u32 base, u8 v)
 {
 	l->regs[vec_reg(base, v) / 4] &= ~(1u << (v & 31));
+	l->apicv_dirty = true;
 }
 
 static int vec_highest(const struct vlapic *l, u32 base)
@@ -145,6 +147,7 @@ static void update_ppr(struct vlapic *l)
 static void reset_regs(struct vlapic *l, u32 id_reg)
 {
 	memset(l->regs, 0, PAGE_SIZE);
+	l->apicv_dirty = true;
 	reg_set(l, VLAPIC_REG_ID, id_reg);
 	reg_set(l, VLAPIC_REG_VER, version(l));
 	reg_set(l, VLAPIC_REG_DFR, 0xffffffffu);
@@ -560,12 +563,15 @@ static u32 reg_read(struct vlapic *l, u32 off, u64 now)
 
 static void write_svr(struct vlapic *l, u32 val)
 {
+	l->apicv_dirty = true; /* EOI-broadcast suppression decides the EOI-exit bitmap */
 	reg_set(l, VLAPIC_REG_SVR, val & svr_wmask(l));
 	/* Software disable sets every LVT mask bit; re-enabling leaves them set (SDM 11.4.7.2). */
-	if (!(val & VLAPIC_SVR_ENABLE))
+	if (!(val & VLAPIC_SVR_ENABLE)) {
 		for (unsigned int i = 0; i < ARRAY_SIZE(lvt_regs); i++)
 			if (lvt_present(l, lvt_regs[i]))
 				l->regs[lvt_regs[i] / 4] |= VLAPIC_LVT_MASKED;
+		vlapic_timer_commit(l);
+	}
 }
 
 static void write_lvt(struct vlapic *l, u32 off, u32 val)
@@ -776,6 +782,7 @@ int vlapic_set_apic_base(struct vlapic *l, u64 value, u64 now)
 		return -EINVAL;
 	vlapic_tick(l, now);
 	l->apic_base = value;
+	l->apicv_dirty = true;
 	if (old == new)
 		return 0;
 	switch (new) {

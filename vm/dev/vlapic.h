@@ -169,6 +169,10 @@ struct vlapic_timer {
 	u64 deadline;
 	u64 period;	/* TSC ticks of initial-count * divide bus cycles, rounded up, before the periodic minimum */
 	u64 min_period; /* init: VLAPIC_MIN_PERIOD_NS in TSC ticks */
+	/* The timer registers as last committed (vlapic_timer_commit). Under APIC-register virtualization the CPU
+	 * stores a guest's write in the page before the APIC-write exit, and what a write to these does depends on the
+	 * value it replaces (a mode change, the remaining count at the old divider): the exit puts them back first. */
+	u32 lvt, tdcr, tmict;
 };
 
 /* Not internally locked: the owner serializes every call on one vlapic (its vCPU's thread, or a lock it takes for
@@ -188,6 +192,10 @@ struct vlapic {
 	bool init_pending, sipi_pending;
 	u8 sipi_vector;
 	struct vlapic_timer timer;
+	/* Something vlapic_apicv_state() reads changed (IRR, ISR, TMR, SVR, the mode or base) since it last ran: the
+	 * model's own changes set it. The CPU's changes under APIC virtualization do not need to: it keeps RVI and SVI
+	 * in step with the page itself. */
+	bool apicv_dirty;
 };
 
 /* Set up in the power-up state: xAPIC mode at 0xfee00000, software-disabled (SVR 0xff), every LVT masked.
@@ -266,8 +274,33 @@ static inline bool vlapic_core_events(const struct vlapic *lapic)
 bool vlapic_take_init(struct vlapic *lapic);
 bool vlapic_take_sipi(struct vlapic *lapic, u8 *vector);
 
+/*
+ * APIC virtualization (vlapic_apicv.c). The register page is the CPU's virtual-APIC page: the CPU reads it, sets
+ * and clears IRR, ISR and PPR bits in it as it delivers and EOIs virtual interrupts, and stores the guest's register
+ * writes in it, so it stays the one copy of the APIC's state. What the CPU keeps outside the page is loaded before
+ * each entry from vlapic_apicv_state(); the exits that finish what the CPU started come back through the two calls.
+ */
+struct vlapic_apicv_state {
+	u8 rvi;		  /* requesting virtual interrupt: the highest IRR vector, 0 if none */
+	u8 svi;		  /* servicing virtual interrupt: the highest ISR vector, 0 if none */
+	u64 eoi_exit[4];  /* vectors whose EOI must exit: the level-triggered ones (TMR), for the IOAPIC */
+	u64 xapic_base;	  /* the gpa where the APIC decodes MMIO (xAPIC mode), else ~0 */
+	bool x2apic;	  /* x2APIC mode: the MSR interface */
+};
+void vlapic_apicv_state(struct vlapic *lapic, struct vlapic_apicv_state *st);
+/* A trap-like APIC-write exit at page offset `offset`: the CPU has stored the guest's dword there. Completes the
+ * write as an xAPIC MMIO write of that value would have. */
+void vlapic_apicv_write(struct vlapic *lapic, u32 offset, u64 now);
+/* An EOI-induced exit for `vector`: the CPU has retired it from ISR and updated PPR; what is left is the IOAPIC's
+ * EOI for a level-triggered vector (the same rule as an emulated EOI). */
+void vlapic_apicv_eoi(struct vlapic *lapic, u8 vector);
+
 /* Internal to vm/dev/vlapic*.c: the timer (vlapic_timer.c) as the register code calls it. */
 void vlapic_timer_init(struct vlapic *lapic);
+/* Record the timer registers as the page holds them now (struct vlapic_timer.lvt...), after any change the timer
+ * code did not make itself (a reset, SVR masking the LVT); vlapic_timer_restore puts one back into the page. */
+void vlapic_timer_commit(struct vlapic *lapic);
+void vlapic_timer_restore(struct vlapic *lapic, u32 offset);
 void vlapic_timer_reset(struct vlapic *lapic);
 u32 vlapic_timer_read_tmcct(struct vlapic *lapic, u64 now);
 void vlapic_timer_write_tmict(struct vlapic *lapic, u32 val, u64 now);

@@ -83,6 +83,24 @@ void vlapic_timer_reset(struct vlapic *l)
 	l->timer.armed = false;
 	l->timer.deadline = 0;
 	l->timer.period = 0;
+	vlapic_timer_commit(l);
+}
+
+void vlapic_timer_commit(struct vlapic *l)
+{
+	l->timer.lvt = reg(l, VLAPIC_REG_LVT_TIMER);
+	l->timer.tdcr = reg(l, VLAPIC_REG_TDCR);
+	l->timer.tmict = reg(l, VLAPIC_REG_TMICT);
+}
+
+void vlapic_timer_restore(struct vlapic *l, u32 off)
+{
+	if (off == VLAPIC_REG_LVT_TIMER)
+		reg_set(l, off, l->timer.lvt);
+	else if (off == VLAPIC_REG_TDCR)
+		reg_set(l, off, l->timer.tdcr);
+	else if (off == VLAPIC_REG_TMICT)
+		reg_set(l, off, l->timer.tmict);
 }
 
 void vlapic_tick(struct vlapic *l, u64 now)
@@ -152,6 +170,7 @@ void vlapic_timer_write_tmict(struct vlapic *l, u32 val, u64 now)
 	if (mode(l) == TIMER_DEADLINE)
 		return;
 	reg_set(l, VLAPIC_REG_TMICT, val);
+	l->timer.tmict = val;
 	start(l, now);
 }
 
@@ -164,6 +183,7 @@ void vlapic_timer_write_tdcr(struct vlapic *l, u32 val, u64 now)
 	u32 old = divide(l), new;
 
 	reg_set(l, VLAPIC_REG_TDCR, val);
+	l->timer.tdcr = val;
 	new = divide(l);
 	if (old == new || mode(l) == TIMER_DEADLINE)
 		return;
@@ -183,6 +203,7 @@ void vlapic_timer_write_lvt(struct vlapic *l, u32 val)
 		reg_set(l, VLAPIC_REG_TMICT, 0);
 		vlapic_timer_reset(l);
 	}
+	vlapic_timer_commit(l);
 }
 
 u64 vlapic_timer_read_deadline_msr(struct vlapic *l, u64 now)

@@ -63,4 +63,12 @@ void svm_hardware_disable(struct percpu *cpu)
 	cpu->virt_enabled = false;
 }
 
+/* No AVIC here (neither QEMU nor Bochs has it): vcpu->apicv stays false, and the xAPIC EOI takes the decode-free
+ * MMIO path (vm/lapic_eoi.c) instead. */
+void svm_apicv_load(struct vcpu *v, const struct vlapic_apicv_state *st)
+{
+	(void)v;
+	(void)st;
+}
+
 DEFINE_VIRT_OPS(svm, "svm");

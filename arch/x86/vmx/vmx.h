@@ -55,6 +55,11 @@ struct vmx_vcpu {
 	hpa_t msr_area;       /* constant: 0 when the controls do it all */
 	u32 nr_switched;      /* constant */
 	int efer_slot, pat_slot; /* constant: index in the lists, or -1 */
+	/* APIC virtualization (vmx_apicv.c; on when vcpu->apicv): the EOI-exit bitmap as last written to the VMCS,
+	 * and the APIC-access page's gfn (the xAPIC default base). */
+	u64 eoi_exit[4];
+	gfn_t apic_access_gfn; /* constant */
+	bool x2apic_open;      /* the x2APIC MSRs are the CPU's (virtualize x2APIC mode, vmx_apicv.c) */
 };
 
 extern struct vmx_caps vmx_caps;
@@ -102,6 +107,12 @@ void vmx_rmode_get_segment(struct vcpu *v, int seg, struct vcpu_segment *s);
 u64 vmx_rmode_rflags_in(struct vmx_vcpu *x, u64 hw);
 u64 vmx_rmode_rflags_out(struct vmx_vcpu *x, u64 guest);
 void vmx_rmode_deliver(struct vcpu *v, u8 vector, u32 ret_len);
+
+/* vmx_apicv.c: choose the APICv controls after the others (before they are written), set up the VMCS fields after
+ * VMPTRLD, and decode an APIC-access exit (fault-like: the access is emulated as MMIO at the page's gpa). */
+void vmx_apicv_choose(struct vmx_vcpu *x);
+void vmx_apicv_setup(struct vmx_vcpu *x);
+enum exit_reason vmx_apicv_access_exit(struct vcpu *v, u64 qual);
 
 /* vmx_shadow.c */
 void vmx_shadow_setup(struct vmx_vcpu *x);

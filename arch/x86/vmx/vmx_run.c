@@ -231,6 +231,17 @@ void vmx_decode_exit(struct vcpu *v)
 	case VMX_EXIT_EPT_VIOLATION:
 		e->reason = ept_violation(v, qual);
 		break;
+	case VMX_EXIT_APIC_ACCESS:
+		e->reason = vmx_apicv_access_exit(v, qual);
+		break;
+	case VMX_EXIT_APIC_WRITE:
+		e->reason = EXIT_APIC_WRITE;
+		e->apic.offset = qual & 0xfff;
+		break;
+	case VMX_EXIT_EOI_INDUCED:
+		e->reason = EXIT_APIC_EOI;
+		e->apic.vector = qual & 0xff;
+		break;
 	case VMX_EXIT_EPT_MISCONFIG:
 		e->reason = EXIT_MMIO;
 		e->tdp.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);

@@ -186,6 +186,7 @@ int vmx_vcpu_create(struct vcpu *v)
 	r = choose_controls(x);
 	if (r)
 		return r;
+	vmx_apicv_choose(x);
 	r = vmx_msr_switch_setup(x);
 	if (r)
 		return r;
@@ -199,6 +200,7 @@ int vmx_vcpu_create(struct vcpu *v)
 		return -EIO;
 	}
 	vmx_update_exec_controls(x);
+	vmx_apicv_setup(x);
 	vmcs_write(VM_EXIT_CONTROLS, x->exit);
 	vmcs_write(VM_ENTRY_CONTROLS, x->entry);
 	/* #MC belongs to the host. #DB and #AC are intercepted and reflected because their delivery can fault on

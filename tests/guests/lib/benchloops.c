@@ -61,3 +61,13 @@ u64 bench_loop_mmio_read(u64 base, u64 stride, u64 n)
 		mmio_read(base + i * stride);
 	return rdtsc() - t0;
 }
+
+/* A plain MOV store, as Linux's native_apic_mem_write makes it. */
+u64 bench_loop_apic_eoi(u64 apic_base, u64 n)
+{
+	volatile u32 *eoi = (volatile u32 *)(apic_base + 0xb0);
+	u64 t0 = rdtsc();
+	for (u64 i = 0; i < n; i++)
+		*eoi = 0;
+	return rdtsc() - t0;
+}

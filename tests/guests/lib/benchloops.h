@@ -13,6 +13,7 @@ u64 bench_loop_out(u16 port, u64 n);			 /* outl(port, i) for i < n */
 u64 bench_loop_hypercall(u64 nr, u64 n);		 /* hypercall(nr, 0): VMCALL or VMMCALL, n times */
 u64 bench_loop_write(u64 base, u64 stride, u64 n, u8 v); /* a byte v to base + i * stride for i < n */
 u64 bench_loop_mmio_read(u64 base, u64 stride, u64 n);	 /* a u32 read of base + i * stride for i < n */
+u64 bench_loop_apic_eoi(u64 apic_base, u64 n);		 /* a u32 MOV store of 0 to the xAPIC EOI register, n times */
 
 /* What bench_loop_mmio_read read: all reads, and those that came back all ones (an unbacked address). */
 extern u64 bench_mmio_reads, bench_mmio_ones;

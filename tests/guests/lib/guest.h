@@ -231,6 +231,7 @@ enum vm_stat { /* = enum vm_stat in vm/vm.h: the order is the device's ABI */
 	       VM_STAT_TDP_CACHE_ZEROED,    /* frames the table caches took and cleared (each refill up to 16) */
 	       VM_STAT_EMU_CACHE_HITS,      /* MMIO exits emulated from the decode cache */
 	       VM_STAT_EMU_CACHE_STALE,     /* decode cache entries found stale: the code or its translation changed */
+	       VM_STAT_APIC_EOI_FAST,       /* xAPIC EOI writes the hypervisor did without its emulator */
 	       NR_VM_STATS
 };
 #define TESTDEV_INDEX	     0x5f0

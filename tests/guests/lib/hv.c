@@ -87,7 +87,7 @@ const char *stat_name(enum vm_stat s)
 	    "AGED_LEAVES", "FAST_FAULTS", "ACCESS_TRACK_FAULTS", "TASK_SWITCHES", "TDP_SHARED_FAULTS",
 	    "TDP_FAULT_RACES", "TDP_FROZEN_BACKOFFS", "PRIVATE_VE", "PRIVATE_EXTERNAL_SET",
 	    "PRIVATE_EXTERNAL_REMOVED", "PRIVATE_REFUSED", "AGE_FLUSHES", "TDP_TABLES", "TDP_CACHE_ZEROED",
-	    "EMU_CACHE_HITS", "EMU_CACHE_STALE",
+	    "EMU_CACHE_HITS", "EMU_CACHE_STALE", "APIC_EOI_FAST",
 	};
 	_Static_assert(ARRAY_SIZE(names) == NR_VM_STATS, "a name for every counter");
 	return (unsigned)s < NR_VM_STATS ? names[s] : "?";
