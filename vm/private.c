@@ -26,9 +26,15 @@
 
 static int ext_set(void *owner, gfn_t gfn, hpa_t frame)
 {
-	(void)owner;
-	(void)gfn;
-	return direct_map_set_present(frame, false);
+	int r = direct_map_set_present(frame, false);
+
+	/* Read back from the page tables themselves: a frame still reachable is refused, never mapped private. */
+	if (!r && direct_map_is_present(frame)) {
+		vm_log((struct vm *)owner, LOG_ERR, "private memory: frame 0x%llx of gfn 0x%llx is still in the direct map\n",
+		       (unsigned long long)frame, (unsigned long long)gfn);
+		r = -EIO;
+	}
+	return r;
 }
 
 /* The frame is no vCPU's any more: it comes back zeroed, so nothing the guest kept in it outlives its privacy. */

@@ -20,7 +20,8 @@
 #define EXC_VE 20
 
 /* RBX = gpa, 4K-aligned, RCX = bytes (4K multiple, > 0): make [gpa without the shared bit, + RCX) shared when gpa has
- * the shared bit, private when not (TDX's MapGPA). The pages are zeroed, whatever they were. RAX = 0, -EINVAL,
+ * the shared bit, private when not (TDX's MapGPA). Each page that changes kind is zeroed; one already of that kind
+ * keeps its contents. RAX = 0, -EINVAL,
  * -EPERM (not a private VM), -EFAULT (not all guest RAM), -ENOMEM; on an error no page has changed kind. */
 #define HC_MAP_GPA 6
 /* The information of the last #VE: RAX = 0, RBX = reason (VE_REASON_*), RCX = the guest-physical address of the
