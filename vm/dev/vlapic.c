@@ -1,7 +1,8 @@
 /* The virtual local APIC: register semantics for xAPIC MMIO and x2APIC MSRs, IA32_APIC_BASE transitions, interrupt
- * acceptance and priority (IRR, ISR, TMR, TPR, PPR, EOI), the ESR, and ICR decode. The timer is in vlapic_timer.c.
+ * acceptance and priority (IRR, ISR, TMR, TPR, PPR, EOI), the ESR, and the register file. IPIs (ICR decode, destinations, delivery) are in vlapic_ipi.c, the timer in vlapic_timer.c.
  * The register page holds every register at its architectural offset, as the hardware's virtual-APIC page does. */
 #include "vm/dev/vlapic.h"
+#include "vm/dev/vlapic_internal.h"
 
 #include "hv/bug.h"
 #include "hv/compiler.h"
@@ -23,69 +24,11 @@ static const u32 lvt_regs[] = {
     VLAPIC_REG_LVT_LINT0, VLAPIC_REG_LVT_LINT1, VLAPIC_REG_LVT_ERROR,
 };
 
-static inline u32 reg_get(const struct vlapic *l, u32 off)
-{
-	return l->regs[off / 4];
-}
-
-static inline void reg_set(struct vlapic *l, u32 off, u32 val)
-{
-	l->regs[off / 4] = val;
-}
-
-/* IRR, ISR and TMR: 256 bits in eight registers 16 bytes apart. */
-static inline u32 vec_reg(u32 base, u8 v)
-{
-	return base + (v >> 5) * 0x10;
-}
-
-static bool vec_test(const struct vlapic *l, u32 base, u8 v)
-{
-	return reg_get(l, vec_reg(base, v)) & (1u << (v & 31));
-}
-
-static void vec_set(struct vlapic *l, u32 base, u8 v)
-{
-	l->regs[vec_reg(base, v) / 4] |= 1u << (v & 31);
-	l->apicv_dirty = true;
-}
-
-static void vec_clear(struct vlapic *l, u32 base, u8 v)
-{
-	l->regs[vec_reg(base, v) / 4] &= ~(1u << (v & 31));
-	l->apicv_dirty = true;
-}
-
-static int vec_highest(const struct vlapic *l, u32 base)
-{
-	for (int i = 7; i >= 0; i--) {
-		u32 w = reg_get(l, base + (u32)i * 0x10);
-		if (w)
-			return i * 32 + 31 - __builtin_clz(w);
-	}
-	return -1;
-}
-
 enum vlapic_mode vlapic_mode(const struct vlapic *l)
 {
 	if (!(l->apic_base & APIC_BASE_ENABLE))
 		return VLAPIC_MODE_DISABLED;
 	return (l->apic_base & APIC_BASE_X2APIC) ? VLAPIC_MODE_X2APIC : VLAPIC_MODE_XAPIC;
-}
-
-static bool hw_enabled(const struct vlapic *l)
-{
-	return l->apic_base & APIC_BASE_ENABLE;
-}
-
-static bool is_x2apic(const struct vlapic *l)
-{
-	return vlapic_mode(l) == VLAPIC_MODE_X2APIC;
-}
-
-static bool sw_enabled(const struct vlapic *l)
-{
-	return reg_get(l, VLAPIC_REG_SVR) & VLAPIC_SVR_ENABLE;
 }
 
 static bool lvt_present(const struct vlapic *l, u32 off)
@@ -144,7 +87,7 @@ static void update_ppr(struct vlapic *l)
 /* The register state of the INIT and power-up states (SDM 11.4.7.1, 11.12.5.1): IRR, ISR, TMR, ICR, LDR, TPR,
  * timer and divide 0, DFR all ones, SVR 0xff (software-disabled), every LVT masked. The caller says what the ID
  * register holds. IA32_APIC_BASE and the pending NMI/INIT/SIPI (events the core already took) are not touched. */
-static void reset_regs(struct vlapic *l, u32 id_reg)
+void vlapic_reset_regs(struct vlapic *l, u32 id_reg)
 {
 	memset(l->regs, 0, PAGE_SIZE);
 	l->apicv_dirty = true;
@@ -185,7 +128,7 @@ int vlapic_init(struct vlapic *l, const struct vlapic_config *cfg)
 void vlapic_reset(struct vlapic *l)
 {
 	l->apic_base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE | (l->bsp_at_reset ? APIC_BASE_BSP : 0);
-	reset_regs(l, (l->x2apic_id & 0xff) << 24);
+	vlapic_reset_regs(l, (l->x2apic_id & 0xff) << 24);
 	l->nmi_pending = 0;
 	l->init_pending = l->sipi_pending = false;
 	l->sipi_vector = 0;
@@ -220,7 +163,7 @@ void vlapic_set_tpr(struct vlapic *l, u8 tpr)
 /* ---- interrupt acceptance ---- */
 
 /* Set IRR for a vector already known to be legal. */
-static bool accept_fixed(struct vlapic *l, u8 vector, bool level)
+bool vlapic_accept_fixed(struct vlapic *l, u8 vector, bool level)
 {
 	if (!hw_enabled(l) || !sw_enabled(l))
 		return false;
@@ -237,7 +180,7 @@ static bool accept_fixed(struct vlapic *l, u8 vector, bool level)
 
 /* Record an error and raise the error LVT. An illegal vector in the error LVT itself only adds its own error bit:
  * delivering it would report another error, and so on. */
-static void esr_error(struct vlapic *l, u32 bits)
+void vlapic_esr_error(struct vlapic *l, u32 bits)
 {
 	u32 lvt = reg_get(l, VLAPIC_REG_LVT_ERROR);
 	u8 vector = lvt & VLAPIC_LVT_VECTOR;
@@ -248,7 +191,7 @@ static void esr_error(struct vlapic *l, u32 bits)
 	if (vector < 16)
 		l->esr_pending |= VLAPIC_ESR_RECV_ILLEGAL_VECTOR;
 	else
-		accept_fixed(l, vector, false);
+		vlapic_accept_fixed(l, vector, false);
 }
 
 bool vlapic_set_irq(struct vlapic *l, u8 vector, bool level)
@@ -257,10 +200,10 @@ bool vlapic_set_irq(struct vlapic *l, u8 vector, bool level)
 		return false;
 	/* SDM 11.5.3: the APIC never sets an IRR bit in 0-15; it reports "receive illegal vector" instead. */
 	if (vector < 16) {
-		esr_error(l, VLAPIC_ESR_RECV_ILLEGAL_VECTOR);
+		vlapic_esr_error(l, VLAPIC_ESR_RECV_ILLEGAL_VECTOR);
 		return false;
 	}
-	return accept_fixed(l, vector, level);
+	return vlapic_accept_fixed(l, vector, level);
 }
 
 /* The IRR is the owner's alone (other CPUs post to the inbox), so nothing changes under the check. */
@@ -325,161 +268,6 @@ bool vlapic_accepts_pic_intr(const struct vlapic *l)
 	if (!hw_enabled(l))
 		return true;
 	return !(lint0 & VLAPIC_LVT_MASKED) && ((lint0 & VLAPIC_LVT_DM) >> VLAPIC_LVT_DM_SHIFT) == VLAPIC_DM_EXTINT;
-}
-
-/* ---- IPIs ---- */
-
-static bool match_logical(const struct vlapic *t, u32 dest)
-{
-	u32 ldr = reg_get(t, VLAPIC_REG_LDR);
-
-	if (is_x2apic(t)) {
-		if (dest == VLAPIC_X2APIC_BROADCAST)
-			return true;
-		return (dest >> 16) == (ldr >> 16) && (dest & ldr & 0xffff);
-	}
-	dest &= 0xff;
-	ldr >>= 24;
-	if (dest == VLAPIC_XAPIC_BROADCAST)
-		return true;
-	switch (reg_get(t, VLAPIC_REG_DFR) >> 28) {
-	case 0xf: /* flat: one bit per APIC, up to 8 */
-		return dest & ldr;
-	case 0x0: /* cluster: cluster number in the high nibble, one bit per APIC in the low */
-		return (dest >> 4) == (ldr >> 4) && (dest & ldr & 0xf);
-	default: /* reserved models match nothing, as in KVM */
-		return false;
-	}
-}
-
-bool vlapic_match_dest(const struct vlapic *t, const struct vlapic *s, const struct vlapic_ipi *ipi)
-{
-	if (!hw_enabled(t))
-		return false;
-	switch (ipi->shorthand) {
-	case VLAPIC_SH_SELF:
-		return t == s;
-	case VLAPIC_SH_ALL:
-		return true;
-	case VLAPIC_SH_OTHERS:
-		return t != s;
-	}
-	if (ipi->logical)
-		return match_logical(t, ipi->dest);
-	if (ipi->dest == (ipi->x2apic ? VLAPIC_X2APIC_BROADCAST : VLAPIC_XAPIC_BROADCAST))
-		return true;
-	return ipi->dest == vlapic_id(t);
-}
-
-static bool is_init_deassert(u32 icr_lo)
-{
-	/* INIT with trigger level and level de-assert: the P6 arbitration-ID sync, a no-op since the Pentium 4. */
-	return (icr_lo & (VLAPIC_ICR_ASSERT | VLAPIC_ICR_LEVEL)) == VLAPIC_ICR_LEVEL;
-}
-
-bool vlapic_deliver(struct vlapic *t, u32 icr_lo)
-{
-	u8 vector = icr_lo & VLAPIC_ICR_VECTOR;
-
-	if (!hw_enabled(t))
-		return false;
-	/* A software-disabled APIC still takes NMI, INIT and SIPI (SDM 11.4.7.2); accept_fixed drops the rest. */
-	switch ((icr_lo & VLAPIC_ICR_DM) >> VLAPIC_ICR_DM_SHIFT) {
-	case VLAPIC_DM_FIXED:
-	case VLAPIC_DM_LOWPRI:
-		return vlapic_set_irq(t, vector, icr_lo & VLAPIC_ICR_LEVEL);
-	case VLAPIC_DM_NMI:
-		if (t->nmi_pending < VLAPIC_NMI_MAX)
-			t->nmi_pending++;
-		break;
-	case VLAPIC_DM_INIT:
-		if (is_init_deassert(icr_lo))
-			return false;
-		/* The INIT state keeps the ID (all 32 bits in x2APIC mode) and IA32_APIC_BASE, mode included. */
-		reset_regs(t, is_x2apic(t) ? t->x2apic_id : reg_get(t, VLAPIC_REG_ID));
-		t->init_pending = true;
-		t->sipi_pending = false;
-		break;
-	case VLAPIC_DM_SIPI:
-		/* Recorded whatever the vCPU's state: only a vCPU waiting for SIPI acts on it (the owner knows). */
-		t->sipi_vector = vector;
-		t->sipi_pending = true;
-		break;
-	default: /* SMI (no SMM), reserved modes */
-		return false;
-	}
-	t->ops->kick(t->owner);
-	return true;
-}
-
-/* Send the IPI in icr_lo (already masked to the writable bits) to `dest`. IPIs that can only reach the sender (the
- * self shorthand, or a physical destination equal to its own ID) are applied here; everything else goes to the
- * owner, which may call vlapic_deliver() on this APIC too (all including self, logical matches). */
-static void send_ipi(struct vlapic *l, u32 icr_lo, u32 dest)
-{
-	struct vlapic_ipi ipi = {
-	    .dest = dest,
-	    .icr_lo = icr_lo,
-	    .vector = icr_lo & VLAPIC_ICR_VECTOR,
-	    .delivery = (icr_lo & VLAPIC_ICR_DM) >> VLAPIC_ICR_DM_SHIFT,
-	    .shorthand = (icr_lo & VLAPIC_ICR_SH) >> VLAPIC_ICR_SH_SHIFT,
-	    .logical = icr_lo & VLAPIC_ICR_LOGICAL,
-	    .level = icr_lo & VLAPIC_ICR_LEVEL,
-	    .x2apic = is_x2apic(l),
-	};
-	u32 bcast = ipi.x2apic ? VLAPIC_X2APIC_BROADCAST : VLAPIC_XAPIC_BROADCAST;
-
-	switch (ipi.delivery) {
-	case VLAPIC_DM_FIXED:
-	case VLAPIC_DM_LOWPRI:
-		/* SDM 11.5.3: an illegal vector is caught at the sender and not sent. */
-		if (ipi.vector < 16) {
-			esr_error(l, VLAPIC_ESR_SEND_ILLEGAL_VECTOR);
-			return;
-		}
-		break;
-	case VLAPIC_DM_INIT:
-		if (is_init_deassert(icr_lo))
-			return;
-		break;
-	case VLAPIC_DM_SMI:
-	case VLAPIC_DM_NMI:
-	case VLAPIC_DM_SIPI:
-		break;
-	default: /* reserved delivery modes send nothing */
-		return;
-	}
-	if (ipi.shorthand == VLAPIC_SH_SELF ||
-	    (ipi.shorthand == VLAPIC_SH_NONE && !ipi.logical && dest != bcast && dest == vlapic_id(l))) {
-		vlapic_deliver(l, icr_lo);
-		return;
-	}
-	l->ops->send_ipi(l->owner, &ipi);
-}
-
-unsigned int vlapic_take_nmi(struct vlapic *l)
-{
-	unsigned int r = l->nmi_pending;
-
-	l->nmi_pending = 0;
-	return r;
-}
-
-bool vlapic_take_init(struct vlapic *l)
-{
-	bool r = l->init_pending;
-
-	l->init_pending = false;
-	return r;
-}
-
-bool vlapic_take_sipi(struct vlapic *l, u8 *vector)
-{
-	if (!l->sipi_pending)
-		return false;
-	l->sipi_pending = false;
-	*vector = l->sipi_vector;
-	return true;
 }
 
 /* ---- register access, common to MMIO and MSRs ---- */
@@ -615,7 +403,7 @@ static void reg_write(struct vlapic *l, u32 off, u32 val, u64 now)
 		break;
 	case VLAPIC_REG_ICR_LO:
 		reg_set(l, off, val & ICR_WMASK);
-		send_ipi(l, val & ICR_WMASK, reg_get(l, VLAPIC_REG_ICR_HI) >> 24);
+		vlapic_send_ipi(l, val & ICR_WMASK, reg_get(l, VLAPIC_REG_ICR_HI) >> 24);
 		break;
 	case VLAPIC_REG_ICR_HI:
 		reg_set(l, off, val & 0xff000000u);
@@ -636,7 +424,7 @@ static void reg_write(struct vlapic *l, u32 off, u32 val, u64 now)
 		vlapic_timer_write_tdcr(l, val & 0xb, now);
 		break;
 	case VLAPIC_REG_SELF_IPI:
-		send_ipi(l, (VLAPIC_SH_SELF << VLAPIC_ICR_SH_SHIFT) | (val & 0xff), 0);
+		vlapic_send_ipi(l, (VLAPIC_SH_SELF << VLAPIC_ICR_SH_SHIFT) | (val & 0xff), 0);
 		break;
 	default: /* APR, RRD: P6 leftovers, writes ignored */
 		break;
@@ -659,7 +447,7 @@ int vlapic_mmio_read(struct vlapic *l, u32 offset, unsigned int size, u64 *val, 
 	*val = 0;
 	acc = reg < REG_END ? reg_access(l, reg) : 0;
 	if (!acc) {
-		esr_error(l, VLAPIC_ESR_ILLEGAL_REGISTER);
+		vlapic_esr_error(l, VLAPIC_ESR_ILLEGAL_REGISTER);
 		return 0;
 	}
 	if ((size != 1 && size != 2 && size != 4) || shift + size > 4 || !(acc & ACC_R))
@@ -682,7 +470,7 @@ int vlapic_mmio_write(struct vlapic *l, u32 offset, unsigned int size, u64 val, 
 	vlapic_tick(l, now);
 	acc = offset < REG_END ? reg_access(l, offset & ~0xfu) : 0;
 	if (!acc) {
-		esr_error(l, VLAPIC_ESR_ILLEGAL_REGISTER);
+		vlapic_esr_error(l, VLAPIC_ESR_ILLEGAL_REGISTER);
 		return 0;
 	}
 	/* SDM 11.4.1: registers are written as aligned dwords; like KVM, anything else is dropped. */
@@ -750,7 +538,7 @@ int vlapic_msr_write(struct vlapic *l, u32 msr, u64 val, u64 now)
 		vlapic_tick(l, now);
 		reg_set(l, VLAPIC_REG_ICR_LO, (u32)val);
 		reg_set(l, VLAPIC_REG_ICR_HI, (u32)(val >> 32));
-		send_ipi(l, (u32)val, (u32)(val >> 32));
+		vlapic_send_ipi(l, (u32)val, (u32)(val >> 32));
 		return 0;
 	}
 	if ((val >> 32) || ((u32)val & ~x2apic_write_mask(l, off)))
@@ -791,7 +579,7 @@ int vlapic_set_apic_base(struct vlapic *l, u64 value, u64 now)
 		 * the x2APIC ID (both are preserved, SDM 11.12.5.1); leaving xAPIC, the ID register stays as written.
 		 */
 		id_reg = old == VLAPIC_MODE_X2APIC ? (l->x2apic_id & 0xff) << 24 : reg_get(l, VLAPIC_REG_ID);
-		reset_regs(l, id_reg);
+		vlapic_reset_regs(l, id_reg);
 		break;
 	case VLAPIC_MODE_X2APIC:
 		/* The x2APIC ID is the hardware one whatever the xAPIC ID was set to; the logical ID is derived. */
