@@ -24,7 +24,7 @@
  * (run.sh links what every fuzz-srcs line names: the MMU layer as tests/unit/mmu_srcs.mk has it, the fixture and the
  * checker)
  * fuzz-srcs: mm/pt.c mm/frame_cache.c mm/pt_iter.c mm/spte_change.c mm/root.c mm/mmu.c mm/mmu_track.c mm/mmu_access.c
- * fuzz-srcs: mm/ept/tdp_fault.c mm/ept/tdp_huge.c mm/ept/tdp_zap.c mm/ept/tdp_mmu.c mm/ept/tdp_age.c mm/ept/tdp_fast.c
+ * fuzz-srcs: mm/ept/tdp_fault.c mm/ept/tdp_mirror.c mm/private.c mm/ept/tdp_huge.c mm/ept/tdp_zap.c mm/ept/tdp_mmu.c mm/ept/tdp_age.c mm/ept/tdp_fast.c
  * fuzz-srcs: mm/track/level.c mm/track/write.c mm/memslot_dirty.c
  * fuzz-srcs: mm/shadow/rmap.c mm/memslot.c mm/grace.c mm/shadow/gwalk.c mm/shadow/spage.c mm/shadow/sfault.c
  * fuzz-srcs: mm/shadow/swrite.c mm/shadow/unsync.c mm/shadow/sshare.c mm/shadow/sprefetch.c mm/shadow/sage.c mm/shadow/szap.c

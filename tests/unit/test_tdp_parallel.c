@@ -37,9 +37,13 @@
 #define MIN_FROZEN 0
 #define MIN_TABLES_RACED 0
 #else
+/* A lost compare-exchange proves the run raced. A lost table link and a frozen back-off need two faults on one
+ * missing table or one entry being split in the same few instructions, which a machine loaded with emulators may
+ * not give in 30 s: they are counted and printed here, and proven deterministically elsewhere (test_private_stress
+ * backs a fault off a frozen entry on purpose; test_frame_cache returns a race loser's table). */
 #define MIN_RACES  1
-#define MIN_FROZEN 1
-#define MIN_TABLES_RACED 1
+#define MIN_FROZEN 0
+#define MIN_TABLES_RACED 0
 #endif
 
 static struct {
