@@ -319,6 +319,9 @@ static int emulate_mmio(struct vcpu *v)
 {
 	if (v->exit.vectoring || v->vm->mmu.priv.enabled)
 		return emulate_access(v);
+	/* The xAPIC EOI write first (vm/lapic_eoi.c), as emulate_access does: the same exit on every path. */
+	if (vcpu_lapic_eoi_fast(v, v->exit.tdp.gpa))
+		return 0;
 	return vcpu_emulate_mmio(v, v->exit.tdp.walk ? INVALID_GPA : v->exit.tdp.gpa);
 }
 
