@@ -411,11 +411,13 @@ LINUX_MODULES = [("build/linux/vmlinuz", 'vm=linux mem=512M cmdline="console=tty
                  ("build/linux/initramfs.cpio.gz", "vm=linux role=initrd")]
 
 
-def linux_modules(memmib, cpus=None, forks=None, entry=None):
+def linux_modules(memmib, cpus=None, forks=None, entry=None, clocksecs=None):
     """LINUX_MODULES with the guest's hv.memmib=; cpus=N gives the VM N vCPUs (cpus=N on the kernel line) and the
     guest hv.cpus=N, which turns on /init's smp check (N CPUs online, each taking timer interrupts, IPIs); entry=32
-    starts the kernel at its 32-bit boot-protocol entry (protected mode, paging off)."""
-    guest = f"hv.memmib={memmib}" + (f" hv.cpus={cpus}" if cpus else "") + (f" hv.forks={forks}" if forks else "")
+    starts the kernel at its 32-bit boot-protocol entry (protected mode, paging off); clocksecs=N shortens the clock
+    check's sleep (Bochs: every guest second costs about 3.5 s of wall time)."""
+    guest = f"hv.memmib={memmib}" + (f" hv.cpus={cpus}" if cpus else "") + (f" hv.forks={forks}" if forks else "") \
+        + (f" hv.clocksecs={clocksecs}" if clocksecs else "")
     words = (f" cpus={cpus}" if cpus else "") + (f" entry={entry}" if entry else "")
     mods = []
     for f, a in LINUX_MODULES:
@@ -442,11 +444,11 @@ CASES += [
          forbid=LINUX_FORBID, ordered=True, timeout=400),
     # Bochs runs about 45 M instructions a second. The memory check costs about 80 M instructions per MiB, three
     # quarters of it in its four md5sum passes: here BENCH memory_16m is 27 s and memory_64m 106 s of guest time (50 M
-    # ticks a second), and the case's wall time 290 s and 595 s. So the Bochs run writes and checks 16 MiB (QEMU does
-    # the full 64 MiB).
+    # ticks a second), and the case's wall time 290 s and 595 s. So the Bochs runs write and check 8 MiB, fork 20
+    # processes and sleep 2 s in the clock check (QEMU does the full 64 MiB, 200 and 5 s): about 70 s less each.
     Case("bochs-vmx-linux", "bochs", "corei7_skylake_x", megs=1024, cmdline=BOCHS_LINUX,
-         modules=linux_modules(16, cpus=2),
-         expect=linux_expect(2), forbid=LINUX_FORBID, ordered=True, timeout=1200),
+         modules=linux_modules(8, cpus=2, forks=20, clocksecs=2),
+         expect=linux_expect(2, forks=20), forbid=LINUX_FORBID, ordered=True, timeout=1200),
 ]
 # The VM with two vCPUs on two CPUs: /init's smp check (hv.cpus=2) must pass as well.
 LINUX_SMP_CASES = [
@@ -542,13 +544,13 @@ CASES += [
     # Bochs runs Linux's 200 fork+execs under shadow paging in about 10 minutes (every process's kernel half is
     # shadowed again): 20 here, and 8 MiB for the memory check.
     Case("bochs-vmx-shadow-linux", "bochs", "corei7_skylake_x", megs=1024, cmdline=BOCHS_LINUX + " hv.tdp=0 hv.shadow_unsync=0",
-         modules=linux_modules(8, cpus=2, forks=20), expect=VMX_SHADOW_EXPECT + linux_expect(2, forks=20) +
+         modules=linux_modules(8, cpus=2, forks=20, clocksecs=2), expect=VMX_SHADOW_EXPECT + linux_expect(2, forks=20) +
          [r"^vm linux: shadow MMU: \d+ faults.* 0 unsyncs, 0 syncs"], forbid=LINUX_FORBID, ordered=True,
          timeout=1200),
     # Penryn starts the kernel at its 32-bit entry (entry=32): Linux's own switch from protected mode without paging
     # (on the direct shadow root, CR0.PG forced on) to long mode, on a CPU without unrestricted guest.
     Case("bochs-penryn-linux", "bochs", "core2_penryn_t9600", megs=1024, cmdline=BOCHS_LINUX,
-         modules=linux_modules(8, cpus=2, forks=20, entry=32),
+         modules=linux_modules(8, cpus=2, forks=20, entry=32, clocksecs=2),
          expect=PENRYN_EXPECT + [r"^vm linux: linux: .*; 32-bit entry at 0x"] + linux_expect(2, forks=20) +
          [r"^vm linux: shadow MMU: \d+ faults.* [1-9]\d* unsyncs, [1-9]\d* syncs"], forbid=LINUX_FORBID,
          ordered=True, timeout=1200),
