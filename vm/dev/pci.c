@@ -300,6 +300,20 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev *d)
 	return 0;
 }
 
+void pci_bus_destroy(struct vm *vm)
+{
+	struct pci_bus *bus = pci_bus_of(vm);
+
+	if (!bus)
+		return;
+	for (u32 s = 1; s < PCI_MAX_DEVS; s++) {
+		struct pci_dev *d = bus->dev[s];
+		bus->dev[s] = NULL;
+		if (d && d->ops && d->ops->destroy)
+			d->ops->destroy(d);
+	}
+}
+
 struct pci_bus *pci_bus_of(struct vm *vm)
 {
 	return vm->devices[VM_DEV_PCI];

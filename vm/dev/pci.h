@@ -61,6 +61,8 @@ struct pci_dev_ops {
 	int (*bar_read)(struct pci_dev *d, int bar, u64 off, unsigned int size, u64 *val);
 	int (*bar_write)(struct pci_dev *d, int bar, u64 off, unsigned int size, u64 val);
 	void (*config_written)(struct pci_dev *d, u32 off, u32 len);
+	/* Optional: the VM is torn down (its vCPUs are gone): free what the device allocated, d included. */
+	void (*destroy)(struct pci_dev *d);
 };
 
 struct pci_bar {
@@ -93,6 +95,8 @@ struct pci_bus {
 /* Create the bus with its host bridge, register 0xcf8, 0xcfc-0xcff and the MMIO window (vm->devices[VM_DEV_PCI]).
  * 0, -EEXIST, -ENOMEM, or the io_bus_register error. */
 int pci_bus_init(struct vm *vm);
+/* Destroy every device on the bus (their ops->destroy); the bus itself is freed with vm->devices[]. */
+void pci_bus_destroy(struct vm *vm);
 /* The VM's bus, or NULL (not a PC platform VM). */
 struct pci_bus *pci_bus_of(struct vm *vm);
 

@@ -131,6 +131,8 @@ struct virtio_dev_ops {
 	/* Optional: the driver set DRIVER_OK (receive queues may start being filled). Called with d->lock held; it may
 	 * take q[i].lock and call virtio_complete. */
 	void (*driver_ok)(struct virtio_dev *d);
+	/* Optional: the VM is torn down, nothing runs any more: free the model's state (d itself if it owns it). */
+	void (*destroy)(struct virtio_dev *d);
 };
 
 /* One virtio device of a VM. The transport owns the fields up to q[]; the model's state is in priv. */

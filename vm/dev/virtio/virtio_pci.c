@@ -355,8 +355,19 @@ static void vpci_config_written(struct pci_dev *pd, u32 off, u32 len)
 	}
 }
 
+static void vpci_destroy(struct pci_dev *pd)
+{
+	struct virtio_pci *vp = container_of(pd, struct virtio_pci, pci);
+	struct virtio_dev *d = vp->d;
+
+	kfree(vp);
+	if (d->ops->destroy)
+		d->ops->destroy(d);
+}
+
 static const struct pci_dev_ops vpci_ops = {
-	.bar_read = vpci_bar_read, .bar_write = vpci_bar_write, .config_written = vpci_config_written
+	.bar_read = vpci_bar_read, .bar_write = vpci_bar_write, .config_written = vpci_config_written,
+	.destroy = vpci_destroy,
 };
 
 static u8 add_vcap(struct pci_dev *pd, u8 type, u32 off, u32 len, u32 extra, bool has_extra, const u8 *wmask)
