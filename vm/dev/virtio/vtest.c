@@ -35,11 +35,17 @@ static void vtest_config_write(struct virtio_dev *d, u32 off, const void *buf, u
 static int vtest_echo(struct virtio_dev *d, const struct virtio_req *r, u32 *written)
 {
 	u8 buf[256];
-	u32 n = MIN(MIN(r->out_len, r->in_len), VTEST_MAX_ECHO);
+	bool fill = r->out_len == 0;
+	u32 n = MIN(fill ? r->in_len : MIN(r->out_len, r->in_len), VTEST_MAX_ECHO);
 
 	for (u32 off = 0; off < n; off += sizeof(buf)) {
 		u32 c = MIN(n - off, (u32)sizeof(buf));
-		int rc = virtio_req_read(r, &d->mem, off, buf, c);
+		int rc = 0;
+		if (fill)
+			for (u32 i = 0; i < c; i++)
+				buf[i] = vtest_fill_byte(off + i);
+		else
+			rc = virtio_req_read(r, &d->mem, off, buf, c);
 		if (!rc)
 			rc = virtio_req_write(r, &d->mem, off, buf, c);
 		if (rc)
