@@ -71,6 +71,9 @@ struct vcpu_boot_state {
 	X(p, void, intercept_msr_write, (struct vcpu * v, u32 index, bool on))                                         \
 	/* Set the guest's value of an MSR of msr_passthrough_list (after an intercepted write): 0, or -ENOENT. */     \
 	X(p, int, set_passthrough_msr, (struct vcpu * v, u32 index, u64 val))                                          \
+	/* Read it where the guest's RDMSR did not run on the CPU (the emulator's, in vm86): 0, or -ENOENT.            \
+	 */                                                                                                            \
+	X(p, int, get_passthrough_msr, (struct vcpu * v, u32 index, u64 * val))                                        \
 	X(p, int, set_efer, (struct vcpu * v, u64 efer))                                                               \
 	/* The guest's TSC is the host's plus this (RDTSC, RDTSCP and the TSC MSR in the guest), from the next entry. */\
 	X(p, void, set_tsc_offset, (struct vcpu * v, u64 offset))                                                      \

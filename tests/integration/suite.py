@@ -880,14 +880,13 @@ CASES += [
 # valid ones are accepted; then two VMs halt with interrupts off (one with the PIT ticking) and must end as halted.
 # On both backends and under shadow paging (Penryn: CR0/CR4 through vmx_shadow.c; QEMU hv.tdp=0: svm_shadow.c).
 CRVALID_PHASES = ("cr0", "cr4", "cr3", "efer", "msr", "xsetbv", "mode32")
-# `intercepted`: every CR0 write exits (VMX; SVM shadow paging), so the 32-bit CR0 rules are the hypervisor's.
 def crvalid_modules(extra=""):
     return [(GUEST + "crvalid.elf", f'vm=crvalid mem=16M cmdline="run{extra}"'),
             (GUEST + "crvalid.elf", f'vm=stuck mem=16M cmdline="stuck{extra}"'),
             (GUEST + "crvalid.elf", f'vm=stuckpit mem=16M cmdline="stuck pit{extra}"')]
 
 
-CRVALID_MODULES = crvalid_modules(" intercepted")
+CRVALID_MODULES = crvalid_modules()
 CRVALID_EXPECT = [rf"^\[{vm}\] TEST crvalid_{p} PASS" for vm in ("crvalid", "stuck") for p in CRVALID_PHASES] + [
     r"^\[crvalid\] TEST crvalid PASS", r"^vm crvalid: ended: debug-exit, status 0x1 ",
     r"^vm stuck: vcpu 0 halted with interrupts disabled", r"^vm stuck: ended: halted with interrupts disabled",

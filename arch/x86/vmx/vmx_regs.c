@@ -275,6 +275,39 @@ int vmx_set_passthrough_msr(struct vcpu *v, u32 index, u64 val)
 	}
 }
 
+int vmx_get_passthrough_msr(struct vcpu *v, u32 index, u64 *val)
+{
+	switch (index) {
+	case MSR_KERNEL_GS_BASE:
+	case MSR_STAR:
+	case MSR_LSTAR:
+	case MSR_CSTAR:
+	case MSR_SFMASK:
+		*val = rdmsr(index);
+		return 0;
+	case MSR_FS_BASE:
+		*val = vmcs_read(GUEST_FS_BASE);
+		return 0;
+	case MSR_GS_BASE:
+		*val = vmcs_read(GUEST_GS_BASE);
+		return 0;
+	case MSR_IA32_SYSENTER_CS:
+		*val = vmcs_read(GUEST_SYSENTER_CS);
+		return 0;
+	case MSR_IA32_SYSENTER_ESP:
+		*val = vmcs_read(GUEST_SYSENTER_ESP);
+		return 0;
+	case MSR_IA32_SYSENTER_EIP:
+		*val = vmcs_read(GUEST_SYSENTER_EIP);
+		return 0;
+	case MSR_IA32_PAT:
+		*val = vmx_read_guest_pat(to_vmx(v));
+		return 0;
+	default:
+		return -ENOENT;
+	}
+}
+
 void vmx_set_tsc_offset(struct vcpu *v, u64 offset)
 {
 	vmcs_write(TSC_OFFSET, offset);
