@@ -60,6 +60,9 @@ struct vcpu_boot_state {
 	X(p, int, vcpu_run, (struct vcpu * v))                                                                         \
 	/* Guest-visible register state. regs[VCPU_RSP] is kept in sync by vcpu_run. */                                \
 	X(p, u64, get_rip, (struct vcpu * v))                                                                          \
+	/* The hypervisor completed the instruction at RIP (the emulator) or moved to another task: an STI or MOV-SS   \
+	 * interrupt shadow the instruction sat in ends with it, as after skip_instruction.                            \
+	 */                                                                                                            \
 	X(p, void, set_rip, (struct vcpu * v, u64 rip))                                                                \
 	X(p, u64, get_rflags, (struct vcpu * v))                                                                       \
 	X(p, void, set_rflags, (struct vcpu * v, u64 rflags))                                                          \

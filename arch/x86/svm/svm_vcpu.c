@@ -313,7 +313,10 @@ u64 svm_get_rip(struct vcpu *v)
 
 void svm_set_rip(struct vcpu *v, u64 rip)
 {
-	to_svm(v)->vmcb->save.rip = rip;
+	struct svm_vcpu *s = to_svm(v);
+
+	s->vmcb->save.rip = rip;
+	s->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW; /* virt.h: the shadowed instruction is over */
 }
 
 /* DR6 and DR7 are in the VMCB's save area; DR0-DR3 are not switched by VMRUN or #VMEXIT and stay the guest's in the

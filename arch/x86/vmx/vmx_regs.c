@@ -17,7 +17,13 @@ u64 vmx_get_rip(struct vcpu *v)
 
 void vmx_set_rip(struct vcpu *v, u64 rip)
 {
-	vmx_vc_write(to_vmx(v), VMCS_C_RIP, rip);
+	struct vmx_vcpu *x = to_vmx(v);
+	u32 intr = (u32)vmx_vc_read(x, VMCS_C_INTR_STATE);
+
+	vmx_vc_write(x, VMCS_C_RIP, rip);
+	/* virt.h: the shadowed instruction is over (as vmx_skip_instruction). */
+	if (intr & (GUEST_INTR_STI | GUEST_INTR_MOV_SS))
+		vmx_vc_write(x, VMCS_C_INTR_STATE, intr & ~(GUEST_INTR_STI | GUEST_INTR_MOV_SS));
 }
 
 u64 vmx_get_rflags(struct vcpu *v)
