@@ -411,7 +411,15 @@ bool svm_interrupt_allowed(struct vcpu *v)
 void svm_set_intr_window(struct vcpu *v, bool on)
 {
 	struct svm_vcpu *s = to_svm(v);
+
+	s->intr_window = on;
+	svm_apply_vintr(s);
+}
+
+void svm_apply_vintr(struct svm_vcpu *s)
+{
 	struct vmcb_control *c = &s->vmcb->control;
+	bool on = s->intr_window || s->nmi_vintr;
 	u32 misc1 = on ? c->intercept_misc1 | SVM_INTERCEPT_VINTR : c->intercept_misc1 & ~SVM_INTERCEPT_VINTR;
 	u32 ctl = on ? c->int_ctl | V_IRQ | V_IGN_TPR : c->int_ctl & ~(V_IRQ | V_IGN_TPR);
 
