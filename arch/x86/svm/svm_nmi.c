@@ -44,6 +44,23 @@ void svm_set_intercept_misc1(struct svm_vcpu *s, u32 bit, bool on)
 	}
 }
 
+void svm_apply_vintr(struct svm_vcpu *s)
+{
+	struct vmcb_control *c = &s->vmcb->control;
+	bool on = s->intr_window || s->nmi_vintr;
+	u32 misc1 = on ? c->intercept_misc1 | SVM_INTERCEPT_VINTR : c->intercept_misc1 & ~SVM_INTERCEPT_VINTR;
+	u32 ctl = on ? c->int_ctl | V_IRQ | V_IGN_TPR : c->int_ctl & ~(V_IRQ | V_IGN_TPR);
+
+	if (misc1 != c->intercept_misc1) {
+		c->intercept_misc1 = misc1;
+		c->clean &= ~VMCB_CLEAN_INTERCEPTS;
+	}
+	if (ctl != c->int_ctl) {
+		c->int_ctl = ctl;
+		c->clean &= ~VMCB_CLEAN_INTR;
+	}
+}
+
 static void unmask(struct svm_vcpu *s)
 {
 	s->awaiting_iret = false;

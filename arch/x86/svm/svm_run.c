@@ -416,23 +416,6 @@ void svm_set_intr_window(struct vcpu *v, bool on)
 	svm_apply_vintr(s);
 }
 
-void svm_apply_vintr(struct svm_vcpu *s)
-{
-	struct vmcb_control *c = &s->vmcb->control;
-	bool on = s->intr_window || s->nmi_vintr;
-	u32 misc1 = on ? c->intercept_misc1 | SVM_INTERCEPT_VINTR : c->intercept_misc1 & ~SVM_INTERCEPT_VINTR;
-	u32 ctl = on ? c->int_ctl | V_IRQ | V_IGN_TPR : c->int_ctl & ~(V_IRQ | V_IGN_TPR);
-
-	if (misc1 != c->intercept_misc1) {
-		c->intercept_misc1 = misc1;
-		c->clean &= ~VMCB_CLEAN_INTERCEPTS;
-	}
-	if (ctl != c->int_ctl) {
-		c->int_ctl = ctl;
-		c->clean &= ~VMCB_CLEAN_INTR;
-	}
-}
-
 void svm_load_mmu_root(struct vcpu *v, hpa_t root, int level)
 {
 	struct svm_vcpu *s = to_svm(v);
