@@ -420,17 +420,16 @@ static int emu_set_vreg(void *opaque, unsigned int reg, const void *buf, unsigne
 	return 0;
 }
 
-const struct emu_ops mmio_emu_ops = { .fetch = emu_fetch,
-				      .read = emu_read,
-				      .write = emu_write,
-				      .cmpxchg = emu_cmpxchg,
-				      .check_write = emu_check_write,
-				      .pio_in = emu_pio_in,
-				      .pio_out = emu_pio_out,
-				      .get_vreg = emu_get_vreg,
-				      .set_vreg = emu_set_vreg,
-				      .rep_stop = emu_rep_stop };
-
+const struct emu_ops mmio_emu_ops = {.fetch = emu_fetch,
+				     .read = emu_read,
+				     .write = emu_write,
+				     .cmpxchg = emu_cmpxchg,
+				     .check_write = emu_check_write,
+				     .pio_in = emu_pio_in,
+				     .pio_out = emu_pio_out,
+				     .get_vreg = emu_get_vreg,
+				     .set_vreg = emu_set_vreg,
+				     .rep_stop = emu_rep_stop};
 
 /* The system instructions, which the emulator runs for VMX's virtual-8086 real mode (every privileged instruction
  * there raises #GP at CPL 3) and wherever else a guest's instruction must be redone: the same paths as the

@@ -147,7 +147,7 @@ int vcpu_task_switch(struct vcpu *v)
 		 * two merge as in any delivery (SDM Vol. 3A 6.15, Table 6-5), #DF through vector 8 (error code 0),
 		 * shutdown if #DF itself was being delivered. After it the fault is the new task's own. */
 		int vec = !s.committed && e->task.exc_vector >= 0 ? exc_merge((u8)e->task.exc_vector, fault.vector)
-								   : fault.vector;
+								  : fault.vector;
 		if (vec < 0) {
 			vm_log(v->vm, LOG_NOTICE, "triple fault: vector %u in the task switch delivering #DF\n",
 			       fault.vector);

@@ -95,7 +95,7 @@ static volatile unsigned int db_count;
 static volatile u64 resume_rf_at; /* an instruction-breakpoint fault here resumes with RF set in the frame */
 static volatile bool db_no_dr; /* the DR7.GD phase: the handler must not touch the debug registers itself */
 static volatile u64 db_rcx, db_rdi; /* RCX and RDI at the first #DB since log_reset */
-static volatile bool db_log_only; /* INT1 with DR7.GD: the same, and its trap needs no fixup */
+static volatile bool db_log_only;   /* INT1 with DR7.GD: the same, and its trap needs no fixup */
 
 static void db_handler(struct trap_frame *f)
 {
@@ -409,9 +409,9 @@ static void phase_int(void)
 	if (db_count != n + 1)
 		bad("INT3: %u events, want 1", db_count - n);
 	/* INT1's #DB clears DR7.GD like any other (SDM Vol. 3B 18.2.4: on entry to the handler), so the handler may use
-	 * the registers; a VMM that injects it must clear GD itself (an injected #DB changes no debug register, SDM Vol.
-	 * 3C 27.6.1.1). With GD still set, the MOV from DR7 below is a #DB fault first (logged, then retried). QEMU's
-	 * TCG ignores GD (phase dr): nothing to see there. */
+	 * the registers; a VMM that injects it must clear GD itself (an injected #DB changes no debug register, SDM
+	 * Vol. 3C 27.6.1.1). With GD still set, the MOV from DR7 below is a #DB fault first (logged, then retried).
+	 * QEMU's TCG ignores GD (phase dr): nothing to see there. */
 	if (!tcg) {
 		log_reset();
 		set_dr7(0x400 | DR7_GD);
@@ -420,7 +420,7 @@ static void phase_int(void)
 		u64 dr7 = get_dr7();
 		db_log_only = false;
 		if (db_count != 1 || db_log[0].rip != (u64)icebp_after || (dr7 & DR7_GD))
-			bad("INT1 with DR7.GD: %u #DBs (first at 0x%lx), DR7 0x%lx after; want one at 0x%lx and GD clear",
+			bad("INT1 with DR7.GD: %u #DBs (first at 0x%lx), DR7 0x%lx after; want one at 0x%lx, GD clear",
 			    db_count, db_log[0].rip, dr7, (u64)icebp_after);
 		set_dr7(0x400);
 	}
@@ -481,8 +481,8 @@ static void phase_bp(void)
 
 	/* A data breakpoint hit inside a REP: the trap comes after the iteration that hit it (SDM Vol. 3B 18.3.1.2,
 	 * "Repeated string instructions"), RIP still at the REP, RCX and RDI counting the iterations done, the rest
-	 * run when the handler returns; also where the hypervisor emulates the REP in batches. DR0: R/W0 = 01b (writes),
-	 * LEN0 = 00b, on the 5th of 16 bytes REP STOSB writes to MMIO. */
+	 * run when the handler returns; also where the hypervisor emulates the REP in batches. DR0: R/W0 = 01b
+	 * (writes), LEN0 = 00b, on the 5th of 16 bytes REP STOSB writes to MMIO. */
 	log_reset();
 	set_dr0(MMIO_VA + 4);
 	set_dr7(0x400 | 1 | (1ULL << 16));
@@ -491,8 +491,9 @@ static void phase_bp(void)
 	set_dr7(0x400);
 	expect_event(0, 1, rip, DR6_FIX | 1, "data breakpoint inside REP STOSB to MMIO");
 	if (db_count != 1 || db_rcx != 11 || db_rdi != MMIO_VA + 5 || cnt || dst != MMIO_VA + 16)
-		bad("REP STOSB data breakpoint: %u events, RCX %lu RDI 0x%lx at the first (want 11, 0x%lx); RCX %lu RDI "
-		    "0x%lx after (want 0, 0x%lx)", db_count, db_rcx, db_rdi, MMIO_VA + 5, cnt, dst, MMIO_VA + 16);
+		bad("REP STOSB data breakpoint: %u events, at the first RCX %lu RDI 0x%lx (want 11, 0x%lx), after "
+		    "them RCX %lu RDI 0x%lx (want 0, 0x%lx)",
+		    db_count, db_rcx, db_rdi, MMIO_VA + 5, cnt, dst, MMIO_VA + 16);
 	phase_end("bp");
 }
 

@@ -549,10 +549,10 @@ static void test_nmi(void)
 	if (merged)
 		printf("lapicipi: note: %u of 20 NMI pairs merged (without the hypervisor)\n", merged);
 	/* A self-NMI sent by the instruction in STI's interrupt shadow: the shadow ends with that instruction (SDM
-	 * Vol. 2B STI: only the next instruction boundary is blocked), so the NMI comes right after the ICR write, before
-	 * the NOP. Where the hypervisor completes the write (an exit, emulated), it must end the shadow with it too:
-	 * left set, it blocks the NMI past the NOP (VMX's NMI window) or until a timer-forced exit (SVM). An XCHG, which
-	 * neither the MOV fast path nor APIC-write virtualization takes: the full emulator completes it. */
+	 * Vol. 2B STI: only the next instruction boundary is blocked), so the NMI comes right after the ICR write,
+	 * before the NOP. Where the hypervisor completes the write (an exit, emulated), it must end the shadow with it
+	 * too: left set, it blocks the NMI past the NOP (VMX's NMI window) or until a timer-forced exit (SVM). An XCHG,
+	 * which neither the MOV fast path nor APIC-write virtualization takes: the full emulator completes it. */
 	u64 after;
 	u32 icr = ICR_NMI;
 	shadow_mode = true;
@@ -571,7 +571,8 @@ static void test_nmi(void)
 	shadow_mode = false;
 	if (shadow_nmis != 1 || shadow_rip != after)
 		test_fail("nmi: self-NMI from the instruction in an STI shadow: %lu taken, at 0x%lx, want one at 0x%lx "
-			  "(right after it)", shadow_nmis, shadow_rip, after);
+			  "(right after it)",
+			  shadow_nmis, shadow_rip, after);
 	printf("TEST lapicipi_nmi PASS\n");
 }
 

@@ -22,7 +22,7 @@ struct svm_vcpu {
 	bool nmi_masked;
 	bool awaiting_iret;    /* the IRET exited and will run at the next entry */
 	bool nmi_window;       /* an NMI is pending: get an exit soon after the IRET */
-	bool nmi_vintr;        /* ...and waits for an interrupt shadow with IF = 1: the VINTR window exits at its end */
+	bool nmi_vintr;	       /* ...and waits for an interrupt shadow with IF = 1: the VINTR window exits at its end */
 	bool intr_window;      /* the core asked for an interrupt window (svm_set_intr_window) */
 	u64 iret_rip;
 	/* Single-stepping the guest over its IRET with RFLAGS.TF, so that a pending NMI comes right after it, as KVM

@@ -574,18 +574,41 @@ int svm_get_passthrough_msr(struct vcpu *v, u32 index, u64 *val)
 	const struct vmcb_save *s = &to_svm(v)->vmcb->save;
 
 	switch (index) {
-	case MSR_KERNEL_GS_BASE: *val = s->kernel_gs_base; return 0;
-	case MSR_STAR: *val = s->star; return 0;
-	case MSR_LSTAR: *val = s->lstar; return 0;
-	case MSR_CSTAR: *val = s->cstar; return 0;
-	case MSR_SFMASK: *val = s->sfmask; return 0;
-	case MSR_FS_BASE: *val = s->fs.base; return 0;
-	case MSR_GS_BASE: *val = s->gs.base; return 0;
-	case MSR_IA32_SYSENTER_CS: *val = s->sysenter_cs; return 0;
-	case MSR_IA32_SYSENTER_ESP: *val = s->sysenter_esp; return 0;
-	case MSR_IA32_SYSENTER_EIP: *val = s->sysenter_eip; return 0;
-	case MSR_IA32_PAT: *val = s->g_pat; return 0; /* PAT always exits on SVM (msr_intercept_both) */
-	default: return -ENOENT;
+	case MSR_KERNEL_GS_BASE:
+		*val = s->kernel_gs_base;
+		return 0;
+	case MSR_STAR:
+		*val = s->star;
+		return 0;
+	case MSR_LSTAR:
+		*val = s->lstar;
+		return 0;
+	case MSR_CSTAR:
+		*val = s->cstar;
+		return 0;
+	case MSR_SFMASK:
+		*val = s->sfmask;
+		return 0;
+	case MSR_FS_BASE:
+		*val = s->fs.base;
+		return 0;
+	case MSR_GS_BASE:
+		*val = s->gs.base;
+		return 0;
+	case MSR_IA32_SYSENTER_CS:
+		*val = s->sysenter_cs;
+		return 0;
+	case MSR_IA32_SYSENTER_ESP:
+		*val = s->sysenter_esp;
+		return 0;
+	case MSR_IA32_SYSENTER_EIP:
+		*val = s->sysenter_eip;
+		return 0;
+	case MSR_IA32_PAT:
+		*val = s->g_pat;
+		return 0; /* PAT always exits on SVM (msr_intercept_both) */
+	default:
+		return -ENOENT;
 	}
 }
 

@@ -17,7 +17,7 @@
 #define TS_SEL_PAE  0x68 /* the TSS of the task with its own PAE page tables */
 #define TS_SEL_TRAP 0x70 /* a TSS with its T (debug trap) bit set */
 #define TS_SEL_SMALL 0x78 /* a TSS descriptor with limit 0x2b, below the 0x67 a 32-bit TSS needs */
-#define TS_GDT_N    16
+#define TS_GDT_N     16
 #define TS_BAD_SEL  0x1f8 /* past the GDT limit */
 
 /* Task A's snapshot, one per way of entering it (phase): JMP, CALL, CALL through the gate. */
@@ -74,9 +74,9 @@
 #define R_DB_RAN     28 /* how often the trap task had run its first instruction at that #DB */
 #define R_TRAP_RAN   29
 #define R_TRAP_DR7   30 /* DR7 in the main task after the switches to and from the trap task */
-#define R_DF2_MEIP   31 /* the main TSS's saved EIP at the second #DF: the DIV */
+#define R_DF2_MEIP    31 /* the main TSS's saved EIP at the second #DF: the DIV */
 #define R_DF2_RESUMED 32
-#define R_N	     33
+#define R_N	      33
 
 #ifndef __ASSEMBLY__
 #include "guest.h"
