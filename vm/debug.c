@@ -20,6 +20,14 @@ void vcpu_db_update_regs(struct vcpu *v, u64 payload)
 		virt_ops->set_dr(v, 7, dr7 & ~DR7_GD);
 }
 
+void vcpu_icebp_update_regs(struct vcpu *v)
+{
+	u64 dr7 = virt_ops->get_dr(v, 7);
+
+	if (dr7 & DR7_GD)
+		virt_ops->set_dr(v, 7, dr7 & ~DR7_GD);
+}
+
 void vcpu_queue_db(struct vcpu *v, u64 payload)
 {
 	vcpu_db_update_regs(v, payload);

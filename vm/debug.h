@@ -17,6 +17,8 @@ void vcpu_queue_db(struct vcpu *v, u64 payload);
 void vcpu_reflect_db(struct vcpu *v, u64 payload);
 /* The DR6/DR7 side of that alone, for a #DB the emulator reports as its fault. */
 void vcpu_db_update_regs(struct vcpu *v, u64 payload);
+/* INT1 about to be injected: DR7.GD cleared, as the CPU does when it raises the #DB itself. */
+void vcpu_icebp_update_regs(struct vcpu *v);
 
 /* The guest's instruction at RIP is done by the hypervisor (an intercepted CPUID, IN/OUT, RDMSR/WRMSR, hypercall,
  * MOV CR, ...): RIP past it, then vcpu_complete_instruction. */

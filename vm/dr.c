@@ -73,3 +73,19 @@ u64 dr_data_hits(const u64 dr[4], u64 dr7, u64 addr, unsigned int size, bool wri
 {
 	return hits(dr, dr7, addr, size, write ? (1u << 1 | 1u << 3) : 1u << 3);
 }
+
+static bool exc_is_contributory(u8 vector)
+{
+	return vector == 0 || (vector >= 10 && vector <= 13); /* #DE, #TS, #NP, #SS, #GP */
+}
+
+int exc_merge(u8 first, u8 second)
+{
+	if (first == 8)
+		return -1;
+	if (exc_is_contributory(first) && exc_is_contributory(second))
+		return 8;
+	if (first == 14 && (second == 14 || exc_is_contributory(second)))
+		return 8;
+	return second;
+}

@@ -43,6 +43,10 @@ int dr7_from_write(u64 val, u64 *dr7);
  * others traps), as are the traps #BP and #OF and the aborts #DF and #MC. VMX and SVM injection push RFLAGS as the
  * guest state has it, so the hypervisor sets RF itself for these (as KVM's inject_pending_event does). */
 bool exc_is_fault(u8 vector);
+/* A second exception raised while the first one was being delivered (SDM Vol. 3A 6.15, Table 6-5; APM Vol. 2 8.2.9):
+ * the vector to deliver, 8 (#DF) for contributory on contributory or on #PF, and #PF or contributory on #PF; -1
+ * (shutdown, a triple fault) when the first was #DF itself; else the second, handled serially. */
+int exc_merge(u8 first, u8 second);
 
 /*
  * Enabled breakpoints an access hits: the B0-B3 bits a #DB trap after it reports. dr[0..3] are DR0-DR3, dr7 DR7.

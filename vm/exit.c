@@ -496,6 +496,9 @@ static int handle_exception(struct vcpu *v)
 		 * back as the instruction (RIP after it); any other #DB as the CPU would have delivered it, DR6 and
 		 * DR7.GD updated, which an intercepted #DB leaves to the hypervisor. */
 		if (v->exit.exc.icebp) {
+			/* INT1's #DB clears DR7.GD as any #DB does (SDM Vol. 3B 18.2.4), but an injected #DB changes no
+			 * debug register (SDM Vol. 3C 27.6.1.1 on VMX, likewise EVENTINJ): the hypervisor clears it. */
+			vcpu_icebp_update_regs(v);
 			ev.type = EVENT_ICEBP;
 			virt_ops->inject_event(v, &ev);
 		} else {

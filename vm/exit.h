@@ -92,6 +92,8 @@ struct vm_exit {
 			bool has_error;  /* an exception through a task gate: error_code goes on the new stack */
 			int soft_vector; /* INT n/INT3/INTO through a task gate: the vector (its gate's DPL is
 					  * checked); else -1 */
+			int exc_vector;	 /* a hardware exception through a task gate: its vector (a fault before the
+					  * switch's commit point merges with it, maybe into #DF); else -1 */
 			u32 error_code;
 		} task;
 		struct {

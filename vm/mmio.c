@@ -290,6 +290,12 @@ static void data_breakpoints(struct emu_env *env, gva_t linear, unsigned int siz
 		env->db_hits |= dr_data_hits(env->dr, env->dr7, linear, size, write);
 }
 
+/* A REP whose iteration hit a breakpoint ends its batch there: the trap comes after that iteration. */
+static bool emu_rep_stop(void *opaque)
+{
+	return ((struct emu_env *)opaque)->db_hits != 0;
+}
+
 static int emu_read(void *opaque, gva_t linear, void *buf, unsigned int size, struct emu_fault *fault)
 {
 	int r = emu_access(opaque, linear, buf, size, fault, false);
@@ -414,16 +420,16 @@ static int emu_set_vreg(void *opaque, unsigned int reg, const void *buf, unsigne
 	return 0;
 }
 
-const struct emu_ops mmio_emu_ops = { .fetch = emu_fetch,
-				      .read = emu_read,
-				      .write = emu_write,
-				      .cmpxchg = emu_cmpxchg,
-				      .check_write = emu_check_write,
-				      .pio_in = emu_pio_in,
-				      .pio_out = emu_pio_out,
-				      .get_vreg = emu_get_vreg,
-				      .set_vreg = emu_set_vreg };
-
+const struct emu_ops mmio_emu_ops = {.fetch = emu_fetch,
+				     .read = emu_read,
+				     .write = emu_write,
+				     .cmpxchg = emu_cmpxchg,
+				     .check_write = emu_check_write,
+				     .pio_in = emu_pio_in,
+				     .pio_out = emu_pio_out,
+				     .get_vreg = emu_get_vreg,
+				     .set_vreg = emu_set_vreg,
+				     .rep_stop = emu_rep_stop};
 
 /* The system instructions, which the emulator runs for VMX's virtual-8086 real mode (every privileged instruction
  * there raises #GP at CPL 3) and wherever else a guest's instruction must be redone: the same paths as the

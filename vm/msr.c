@@ -103,6 +103,9 @@ int msr_read(struct vcpu *v, u32 index, u64 *val)
 		*val = virt_ops->get_efer(v);
 		return 0;
 	}
+	/* The emulator's RDMSR (real mode in vm86 on VMX) or one intercepted for a while: the value the CPU holds. */
+	if (!virt_ops->get_passthrough_msr(v, index, val))
+		return 0;
 	r = msr_arch_read(&v->msrs, index, now, val);
 	if (r == -ENOENT)
 		log_unknown(v, index, false);

@@ -8,6 +8,7 @@
 #include "hv/errno.h"
 #include "hv/log.h"
 #include "vm/debug.h"
+#include "vm/dr.h"
 #include "vm/emulate/task_switch.h"
 #include "vm/vcpu.h"
 
@@ -142,6 +143,21 @@ int vcpu_task_switch(struct vcpu *v)
 		vcpu_task_switch_debug(v, s.trap && r == 0);
 	}
 	if (r == EMU_CB_FAULT) {
+		/* Before the commit point the fault comes while the gate's exception is still being delivered: the
+		 * two merge as in any delivery (SDM Vol. 3A 6.15, Table 6-5), #DF through vector 8 (error code 0),
+		 * shutdown if #DF itself was being delivered. After it the fault is the new task's own. */
+		int vec = !s.committed && e->task.exc_vector >= 0 ? exc_merge((u8)e->task.exc_vector, fault.vector)
+								  : fault.vector;
+		if (vec < 0) {
+			vm_log(v->vm, LOG_NOTICE, "triple fault: vector %u in the task switch delivering #DF\n",
+			       fault.vector);
+			vm_end(v->vm, VM_END_TRIPLE_FAULT, 0);
+			return 0;
+		}
+		if (vec == 8) {
+			vcpu_queue_exception(v, 8, true, 0);
+			return 0;
+		}
 		if (fault.vector == EXC_PF)
 			virt_ops->set_cr(v, 2, fault.cr2);
 		vcpu_queue_exception(v, fault.vector, fault.has_error, fault.error_code);

@@ -60,6 +60,9 @@ struct vcpu_boot_state {
 	X(p, int, vcpu_run, (struct vcpu * v))                                                                         \
 	/* Guest-visible register state. regs[VCPU_RSP] is kept in sync by vcpu_run. */                                \
 	X(p, u64, get_rip, (struct vcpu * v))                                                                          \
+	/* The hypervisor completed the instruction at RIP (the emulator) or moved to another task: an STI or MOV-SS   \
+	 * interrupt shadow the instruction sat in ends with it, as after skip_instruction.                            \
+	 */                                                                                                            \
 	X(p, void, set_rip, (struct vcpu * v, u64 rip))                                                                \
 	X(p, u64, get_rflags, (struct vcpu * v))                                                                       \
 	X(p, void, set_rflags, (struct vcpu * v, u64 rflags))                                                          \
@@ -71,6 +74,9 @@ struct vcpu_boot_state {
 	X(p, void, intercept_msr_write, (struct vcpu * v, u32 index, bool on))                                         \
 	/* Set the guest's value of an MSR of msr_passthrough_list (after an intercepted write): 0, or -ENOENT. */     \
 	X(p, int, set_passthrough_msr, (struct vcpu * v, u32 index, u64 val))                                          \
+	/* Read it where the guest's RDMSR did not run on the CPU (the emulator's, in vm86): 0, or -ENOENT.            \
+	 */                                                                                                            \
+	X(p, int, get_passthrough_msr, (struct vcpu * v, u32 index, u64 * val))                                        \
 	X(p, int, set_efer, (struct vcpu * v, u64 efer))                                                               \
 	/* The guest's TSC is the host's plus this (RDTSC, RDTSCP and the TSC MSR in the guest), from the next entry. */\
 	X(p, void, set_tsc_offset, (struct vcpu * v, u64 offset))                                                      \

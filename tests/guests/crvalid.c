@@ -379,13 +379,10 @@ static void phase_mode32(void)
 	if (l1_ecx & (1u << 17))
 		run32(M32_SET_CR4, cr4 | CR4_PCIDE, "PCIDE outside IA-32e mode (SDM 4.10.1)", true);
 	run32(M32_SET_CR4, cr4 | CR4_OSXSAV, "OSXSAVE without XSAVE, 32-bit", true);
-	/* Under SVM with NPT, CR0 writes outside long mode run on the CPU (svm_vcpu.c, npt_sync_cr0_intercept), and
-	 * QEMU's SVM does not check these two (its next VMRUN fails instead): only where CR0 writes exit, which the
-	 * command line says (`intercepted`: VMX, SVM shadow paging). */
-	if (cmdline_has("intercepted")) {
-		run32(M32_SET_CR0, (cr0 | CR0_NW) & ~CR0_CD, "NW without CD, 32-bit", true);
-		run32(M32_SET_CR0, cr0 & ~(u32)CR0_PE, "PG without PE, 32-bit", true);
-	}
+	/* MOV CR0 #GP (SDM Vol. 2A, APM Vol. 2 3.1.1). Every CR0 write exits on both backends: under SVM with NPT too,
+	 * since QEMU's SVM does not check these two and would fail its next VMRUN instead (svm_vcpu.c). */
+	run32(M32_SET_CR0, (cr0 | CR0_NW) & ~CR0_CD, "NW without CD, 32-bit", true);
+	run32(M32_SET_CR0, cr0 & ~(u32)CR0_PE, "PG without PE, 32-bit", true);
 	phase_end("mode32", before);
 }
 

@@ -94,15 +94,19 @@ static volatile struct db_event db_log[LOG_MAX];
 static volatile unsigned int db_count;
 static volatile u64 resume_rf_at; /* an instruction-breakpoint fault here resumes with RF set in the frame */
 static volatile bool db_no_dr; /* the DR7.GD phase: the handler must not touch the debug registers itself */
+static volatile u64 db_rcx, db_rdi; /* RCX and RDI at the first #DB since log_reset */
+static volatile bool db_log_only;   /* INT1 with DR7.GD: the same, and its trap needs no fixup */
 
 static void db_handler(struct trap_frame *f)
 {
 	unsigned int n = db_count++;
 	u64 dr6 = 0;
 
-	if (db_no_dr) {
+	if (db_no_dr || db_log_only) {
 		if (n < LOG_MAX)
 			db_log[n] = (struct db_event){ f->vector, f->rip, f->rflags, 0 };
+		if (db_log_only)
+			return;
 		if (!trap_fixup(f))
 			trap_fatal(f);
 		return;
@@ -113,6 +117,10 @@ static void db_handler(struct trap_frame *f)
 	}
 	if (n < LOG_MAX)
 		db_log[n] = (struct db_event){ f->vector, f->rip, f->rflags, dr6 };
+	if (!n) {
+		db_rcx = f->rcx;
+		db_rdi = f->rdi;
+	}
 	if (f->vector == 1 && f->rip == resume_rf_at)
 		f->rflags |= RF;
 	if (n > 64) { /* runaway: stop stepping and fail */
@@ -400,6 +408,22 @@ static void phase_int(void)
 	expect_event(n, 3, (u64)int3_after, 0, "INT3");
 	if (db_count != n + 1)
 		bad("INT3: %u events, want 1", db_count - n);
+	/* INT1's #DB clears DR7.GD like any other (SDM Vol. 3B 18.2.4: on entry to the handler), so the handler may use
+	 * the registers; a VMM that injects it must clear GD itself (an injected #DB changes no debug register, SDM
+	 * Vol. 3C 27.6.1.1). With GD still set, the MOV from DR7 below is a #DB fault first (logged, then retried).
+	 * QEMU's TCG ignores GD (phase dr): nothing to see there. */
+	if (!tcg) {
+		log_reset();
+		set_dr7(0x400 | DR7_GD);
+		db_log_only = true;
+		asm volatile("call icebp_seq" ::: "memory");
+		u64 dr7 = get_dr7();
+		db_log_only = false;
+		if (db_count != 1 || db_log[0].rip != (u64)icebp_after || (dr7 & DR7_GD))
+			bad("INT1 with DR7.GD: %u #DBs (first at 0x%lx), DR7 0x%lx after; want one at 0x%lx, GD clear",
+			    db_count, db_log[0].rip, dr7, (u64)icebp_after);
+		set_dr7(0x400);
+	}
 	phase_end("int");
 }
 
@@ -454,6 +478,22 @@ static void phase_bp(void)
 	expect_event(0, 1, rip, DR6_FIX | 8, "data breakpoint on an emulated MMIO read");
 	if (db_count != 1)
 		bad("MMIO data breakpoint: %u events, want 1 (read 0x%x)", db_count, val);
+
+	/* A data breakpoint hit inside a REP: the trap comes after the iteration that hit it (SDM Vol. 3B 18.3.1.2,
+	 * "Repeated string instructions"), RIP still at the REP, RCX and RDI counting the iterations done, the rest
+	 * run when the handler returns; also where the hypervisor emulates the REP in batches. DR0: R/W0 = 01b
+	 * (writes), LEN0 = 00b, on the 5th of 16 bytes REP STOSB writes to MMIO. */
+	log_reset();
+	set_dr0(MMIO_VA + 4);
+	set_dr7(0x400 | 1 | (1ULL << 16));
+	u64 cnt = 16, dst = MMIO_VA;
+	asm volatile("lea 1f(%%rip), %0\n1:\trep stosb" : "=&r"(rip), "+c"(cnt), "+D"(dst) : "a"(0) : "memory");
+	set_dr7(0x400);
+	expect_event(0, 1, rip, DR6_FIX | 1, "data breakpoint inside REP STOSB to MMIO");
+	if (db_count != 1 || db_rcx != 11 || db_rdi != MMIO_VA + 5 || cnt || dst != MMIO_VA + 16)
+		bad("REP STOSB data breakpoint: %u events, at the first RCX %lu RDI 0x%lx (want 11, 0x%lx), after "
+		    "them RCX %lu RDI 0x%lx (want 0, 0x%lx)",
+		    db_count, db_rcx, db_rdi, MMIO_VA + 5, cnt, dst, MMIO_VA + 16);
 	phase_end("bp");
 }
 

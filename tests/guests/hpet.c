@@ -4,7 +4,9 @@
  * counter frozen while halted and counting while enabled, 2.3.5), oneshot (a comparator routed to an IOAPIC pin its
  * Tn_INT_ROUTE_CAP allows gives exactly one edge interrupt, at or after the match), periodic (timer 0 in legacy
  * replacement, on IRQ0 = IOAPIC pin 2, 2.3.8 and 2.3.9: three interrupts a period apart, the comparator stepping by the
- * period) and level (a level-triggered comparator sets GINTR_STA and interrupts once; clearing the bit ends it).
+ * period), level (a level-triggered comparator sets GINTR_STA and interrupts once; clearing the bit ends it) and fsb
+ * (Tn_FSB_INT_DEL_CAP set; with Tn_FSB_EN_CNF the match is the message in Tn_FSB_INT_ROUTE, a fixed interrupt to
+ * this CPU's LAPIC, exactly once, with GINTR_STA left clear though the timer is in level mode).
  * Without an HPET (a VM with platform=minimal) the guest says SKIP. Time is the HPET's own counter, so the test
  * needs no TSC rate. */
 #include "guest.h"
@@ -29,14 +31,18 @@ const char test_name[] = "hpet";
 #define TN_VAL_SET    (1u << 6)
 #define TN_32BIT      (1u << 8)
 #define TN_ROUTE(pin) ((u64)(pin) << 9)
+#define TN_FSB_EN     (1u << 14)
+#define TN_FSB_CAP    (1u << 15)
+#define TN_FSB(n)     (0x110 + 0x20 * (n))
 
 #define VEC_ONESHOT  0x40
 #define VEC_PERIODIC 0x41
 #define VEC_LEVEL    0x42
+#define VEC_FSB	     0x43
 
 static u64 ticks_per_ms;
-static volatile u32 irqs[3];
-static volatile u64 irq_counter[3]; /* the main counter in each handler's last run */
+static volatile u32 irqs[4];
+static volatile u64 irq_counter[4]; /* the main counter in each handler's last run */
 
 static u64 hpet_read(u32 reg)
 {
@@ -107,6 +113,13 @@ static void on_level(struct trap_frame *f)
 	irq_counter[2] = hpet_read(GINTR_STA);
 	irqs[2]++;
 	hpet_write(GINTR_STA, 1u << 1);
+	lapic_eoi();
+}
+
+static void on_fsb(struct trap_frame *f)
+{
+	irq_counter[3] = hpet_read(MAIN_COUNTER);
+	irqs[3]++;
 	lapic_eoi();
 }
 
@@ -301,6 +314,33 @@ static void phase_level(void)
 	printf("TEST hpet_level PASS\n");
 }
 
+static void phase_fsb(void)
+{
+	if (!(hpet_read(TN_CONF(2)) & TN_FSB_CAP))
+		test_fail("fsb: timer 2 lacks Tn_FSB_INT_DEL_CAP (conf 0x%lx)", hpet_read(TN_CONF(2)));
+	hpet_write(GINTR_STA, 7);
+	hpet_write(GEN_CONF, 0); /* halted while programmed, as for the one-shot */
+	u64 cmp = hpet_read(MAIN_COUNTER) + ticks_per_ms;
+	/* The message: address 0xfee00000 with this CPU's APIC ID (physical), data a fixed edge interrupt. */
+	hpet_write(TN_FSB(2), (u64)(0xfee00000u | lapic_id() << 12) << 32 | VEC_FSB);
+	hpet_write(TN_CMP(2), cmp);
+	/* Level type and a route too: FSB delivery overrides both (no GINTR_STA, no IOAPIC pin). */
+	hpet_write(TN_CONF(2), TN_INT_ENB | TN_FSB_EN | TN_LEVEL | TN_ROUTE(route_pin(2) & 0x1f));
+	hpet_write(GEN_CONF, CONF_ENABLE);
+	wait_irqs(3, 1, cmp + 1000 * ticks_per_ms);
+	wait_irqs(3, 2, hpet_read(MAIN_COUNTER) + 2 * ticks_per_ms); /* and no second one */
+	u64 sta = hpet_read(GINTR_STA);
+	hpet_write(TN_CONF(2), 0);
+	if (irqs[3] != 1)
+		test_fail("fsb: %u interrupts on vector 0x%x by counter 0x%lx (comparator 0x%lx)", irqs[3], VEC_FSB,
+			  hpet_read(MAIN_COUNTER), cmp);
+	if (irq_counter[3] < cmp)
+		test_fail("fsb: the interrupt came at counter 0x%lx, before the match 0x%lx", irq_counter[3], cmp);
+	if (sta & (1u << 2))
+		test_fail("fsb: GINTR_STA 0x%lx: FSB delivery set the level status bit", sta);
+	printf("TEST hpet_fsb PASS\n");
+}
+
 int test_main(void)
 {
 	if (hpet_read(GCAP_ID) == ~0ULL || !find_hpet_table()) {
@@ -311,6 +351,7 @@ int test_main(void)
 	trap_set_handler(VEC_ONESHOT, on_oneshot);
 	trap_set_handler(VEC_PERIODIC, on_periodic);
 	trap_set_handler(VEC_LEVEL, on_level);
+	trap_set_handler(VEC_FSB, on_fsb);
 	lapic_write(LAPIC_SVR, 0x1ff);
 	/* Firmware (plain QEMU's BIOS) leaves the PIT ticking into IRQ0, which is IOAPIC pin 2 and may be an HPET
 	 * route: one-shot mode 0 with a count of 1 gives one last edge now, while every pin is masked, and none after.
@@ -323,5 +364,6 @@ int test_main(void)
 	phase_oneshot();
 	phase_periodic();
 	phase_level();
+	phase_fsb();
 	test_pass();
 }

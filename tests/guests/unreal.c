@@ -25,6 +25,8 @@ struct ur_params {
 	u32 far_addr;        /* in: past ES's limit */
 	u32 fault;           /* out: the vector + 1 of a fault in real mode (0x100: another vector), 0 if none */
 	u32 ss;              /* out: the dword read through SS (base 0x8000, SS kept its 4 GiB limit) */
+	u32 msr;	     /* out: KERNEL_GS_BASE read back in real mode after writing `value` there */
+	u32 pat;	     /* out: PAT[31:0] read in real mode */
 };
 
 void unreal_run(struct ur_params *p);
@@ -95,6 +97,14 @@ int test_main(void)
 			test_fail("round %u: read 0x%x through ES (2 MiB limit), want 0x%x", r, params.es, params.value);
 		if (params.ss != params.value)
 			test_fail("round %u: read 0x%x through SS (4 GiB limit), want 0x%x", r, params.ss, params.value);
+		/* RDMSR and WRMSR work in real mode (SDM Vol. 2B: #GP only at CPL > 0 or for a reserved MSR or value):
+		 * on the MSRs the guest owns in the CPU as on any other, when the hypervisor emulates them (vm86). */
+		if (params.msr != params.value)
+			test_fail("round %u: KERNEL_GS_BASE written 0x%x in real mode, read back 0x%x", r, params.value,
+				  params.msr);
+		if (params.pat != 0x00070406)
+			test_fail("round %u: PAT[31:0] read 0x%x in real mode, want the reset value 0x00070406", r,
+				  params.pat);
 		if (params.fault != 13 + 1) {
 			if (check_limit)
 				test_fail("round %u: real-mode access at 0x%x past ES's limit 0x%x: %s%u, want #GP (vector "

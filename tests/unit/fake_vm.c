@@ -121,6 +121,14 @@ __weak void vm_set_irq(struct vm *vm, unsigned int irq, int level)
 	vm_drive_irq(vm, irq, level);
 }
 
+__weak int ioapic_send_msi(struct vm *vm, u32 addr, u32 data)
+{
+	fake_vm.msis++;
+	fake_vm.msi_addr = addr;
+	fake_vm.msi_data = data;
+	return 1;
+}
+
 __weak void vm_drive_irq(struct vm *vm, unsigned int irq, int level)
 {
 	if (irq >= VM_NR_IRQS)

@@ -24,6 +24,8 @@ struct fake_vm_state {
 	int irq_level[VM_NR_IRQS]; /* the last level each line was driven to */
 	u32 irq_rises[VM_NR_IRQS]; /* rising edges per line (a vm_pulse_irq is one) */
 	u32 irq_calls;		   /* vm_set_irq calls, pulses counting two */
+	u32 msis;		   /* interrupt messages sent (ioapic_send_msi), the last one's address and data */
+	u32 msi_addr, msi_data;
 };
 
 extern struct fake_vm_state fake_vm;

@@ -50,6 +50,28 @@ TEST(exc_fault_class)
 		CHECK(!exc_is_fault(others[i]));
 }
 
+/* SDM Vol. 3A 6.15, Table 6-5: benign, contributory (#DE #TS #NP #SS #GP) and #PF, first by second. */
+TEST(exc_merge_table)
+{
+	static const u8 contributory[] = {0, 10, 11, 12, 13};
+	static const u8 benign[] = {1, 2, 3, 4, 5, 6, 7, 9, 16, 17, 18, 19};
+
+	for (unsigned int i = 0; i < sizeof(contributory); i++) {
+		for (unsigned int j = 0; j < sizeof(contributory); j++)
+			CHECK_EQ(exc_merge(contributory[i], contributory[j]), 8);
+		CHECK_EQ(exc_merge(contributory[i], 14), 14); /* handled serially */
+		CHECK_EQ(exc_merge(14, contributory[i]), 8);
+		for (unsigned int j = 0; j < sizeof(benign); j++) {
+			CHECK_EQ(exc_merge(benign[j], contributory[i]), contributory[i]);
+			CHECK_EQ(exc_merge(contributory[i], benign[j]), benign[j]);
+		}
+	}
+	CHECK_EQ(exc_merge(14, 14), 8);
+	CHECK_EQ(exc_merge(2, 14), 14); /* an NMI's delivery faulting */
+	CHECK_EQ(exc_merge(8, 10), -1); /* the #DF's own delivery: shutdown */
+	CHECK_EQ(exc_merge(8, 14), -1);
+}
+
 /* DR7 for breakpoint i: enable (L or G), R/W, LEN. */
 static u64 bp(int i, bool global, unsigned int rw, unsigned int len)
 {

@@ -594,6 +594,34 @@ TEST(exec_rep_batches)
 	CHECK_EQ(env.regs[EMU_RCX], ~0ULL - EMU_REP_BATCH);
 }
 
+/* The iteration after which a breakpoint hit (the 5th write here) ends the batch; the last one goes on to OK. */
+static bool stop_after_5th(void *opaque)
+{
+	(void)opaque;
+	return env.nlog == 5 || env.nlog == 8;
+}
+
+/* rep_stop ends a batch after the iteration that hit a breakpoint (SDM Vol. 3B 18.3.1.2: the trap follows that
+ * iteration), with RIP at the REP and the registers counting the iterations done; a stop on the last iteration
+ * completes the instruction. */
+TEST(exec_rep_stop)
+{
+	struct emu_ctxt *c = ENV(M64, 0xf3, 0xaa); /* rep stosb */
+
+	env.ops.rep_stop = stop_after_5th;
+	env.regs[EMU_RDI] = ENV_RAM;
+	env.regs[EMU_RCX] = 8;
+	CHECK_EQ(env_run(), EMU_CONTINUE);
+	CHECK_EQ(c->rip, ENV_CODE);
+	CHECK_EQ(env.nlog, 5);
+	CHECK_EQ(env.regs[EMU_RCX], 3);
+	CHECK_EQ(env.regs[EMU_RDI], ENV_RAM + 5);
+	CHECK_EQ(env_run(), EMU_OK);
+	CHECK_EQ(c->rip, ENV_CODE + 2);
+	CHECK_EQ(env.nlog, 8);
+	CHECK_EQ(env.regs[EMU_RCX], 0);
+}
+
 /* 16-bit addressing: SI, DI and CX wrap within 16 bits and the upper bits stay. */
 TEST(exec_rep_movs_16bit_wrap)
 {

@@ -132,6 +132,42 @@ TEST(hpet_one_shot_edge_fires_once_at_the_match)
 	CHECK_EQ(fake_vm.irq_rises[21], 2);
 }
 
+/* FSB delivery: every timer has the capability; with Tn_FSB_EN_CNF the match writes Tn_FSB_INT_ROUTE's value to its
+ * address (one message per match, level type or not), no IOAPIC line moves and GINTR_STA stays clear; legacy
+ * replacement keeps timers 0 and 1 on IRQ0 and IRQ8 even so. */
+TEST(hpet_fsb_delivery_sends_the_message)
+{
+	setup();
+	for (unsigned int n = 0; n < HPET_NR_TIMERS; n++)
+		CHECK(rd(HPET_TN_CONF(n), 8) & HPET_TN_FSB_CAP);
+	wr(HPET_TN_FSB(2), 8, 0xfee01000ULL << 32 | 0x4051);
+	CHECK_EQ(rd(HPET_TN_FSB(2), 8), 0xfee01000ULL << 32 | 0x4051);
+	wr(HPET_TN_FSB(2), 4, 0x52); /* the data alone, as a 32-bit write */
+	CHECK_EQ(rd(HPET_TN_FSB(2) + 4, 4), 0xfee01000);
+	wr(HPET_TN_CONF(2), 8, HPET_TN_INT_ENB | HPET_TN_FSB_EN | HPET_TN_LEVEL | 21ULL << HPET_TN_ROUTE_SHIFT);
+	CHECK(rd(HPET_TN_CONF(2), 8) & HPET_TN_FSB_EN);
+	wr(HPET_TN_CMP(2), 8, 5000);
+	enable(0);
+	at(4999);
+	CHECK_EQ(fake_vm.msis, 0);
+	at(5000);
+	CHECK_EQ(fake_vm.msis, 1);
+	CHECK_EQ(fake_vm.msi_addr, 0xfee01000);
+	CHECK_EQ(fake_vm.msi_data, 0x52);
+	CHECK_EQ(fake_vm.irq_rises[21], 0);
+	CHECK_EQ(rd(HPET_GINTR_STA, 8), 0);
+	at(50000000);
+	CHECK_EQ(fake_vm.msis, 1);
+	/* Legacy replacement: timer 0 with FSB enabled still drives IRQ0. */
+	wr(HPET_TN_FSB(0), 8, 0xfee00000ULL << 32 | 0x53);
+	wr(HPET_TN_CONF(0), 8, HPET_TN_INT_ENB | HPET_TN_FSB_EN);
+	wr(HPET_TN_CMP(0), 8, 50001000);
+	wr(HPET_GEN_CONF, 8, HPET_CONF_ENABLE | HPET_CONF_LEG_RT);
+	at(50001000);
+	CHECK_EQ(fake_vm.msis, 1);
+	CHECK_EQ(fake_vm.irq_rises[0], 1);
+}
+
 TEST(hpet_32bit_one_shot_matches_again_after_the_wrap)
 {
 	setup();

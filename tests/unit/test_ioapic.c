@@ -312,3 +312,27 @@ TEST(ioapic_init_and_routing_registration)
 	CHECK_EQ(ioapic_dev_init(&vm, fake_deliver), 0);
 	CHECK(vm.devices[VM_DEV_IOAPIC]);
 }
+
+/* A device's own interrupt message (MSI, the HPET's FSB delivery) goes out through the same hook, decoded as SDM
+ * Vol. 3A 11.11.1-2 lays it out; a write outside 0xfee00000-0xfeefffff is no interrupt. */
+TEST(ioapic_send_msi_decodes_the_message)
+{
+	setup();
+	CHECK_EQ(ioapic_send_msi(&vm, 0xfee03000, 0x0051), 1); /* APIC 3, physical, fixed, vector 0x51, edge */
+	CHECK_EQ(nmsgs, 1);
+	CHECK_EQ(msgs[0].dest, 3);
+	CHECK(!msgs[0].logical);
+	CHECK_EQ(msgs[0].vector, 0x51);
+	CHECK_EQ(msgs[0].mode, 0);
+	CHECK(!msgs[0].level);
+	CHECK_EQ(ioapic_send_msi(&vm, 0xfeef0004, 0xc460), 1); /* logical 0xf0, NMI (4), level, assert */
+	CHECK_EQ(msgs[1].dest, 0xf0);
+	CHECK(msgs[1].logical);
+	CHECK_EQ(msgs[1].mode, 4);
+	CHECK(msgs[1].level);
+	CHECK_EQ(ioapic_send_msi(&vm, 0xfed00000, 0x51), -EINVAL);
+	CHECK_EQ(nmsgs, 2);
+	fake_vm_destroy(&vm);
+	fake_vm_init(&vm, 0);
+	CHECK_EQ(ioapic_send_msi(&vm, 0xfee00000, 0x51), -ENODEV);
+}

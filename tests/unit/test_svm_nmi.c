@@ -196,7 +196,7 @@ TEST(nmi_no_step_under_injection_or_nt)
 	CHECK_EQ(polls, 2);
 }
 
-/* Blocked only by an interrupt shadow: no step, a poll. Nothing pending: neither. */
+/* Blocked only by an interrupt shadow with IF = 0 (MOV SS): no step, a poll. Nothing pending: neither. */
 TEST(nmi_shadow_polls)
 {
 	struct vcpu *v = setup();
@@ -209,6 +209,51 @@ TEST(nmi_shadow_polls)
 	svm_nmi_before_entry(v);
 	CHECK_EQ(polls, 1);
 	CHECK(!(vmcb.save.rflags & TF));
+	CHECK(!(vmcb.control.int_ctl & V_IRQ));
+}
+
+/* Blocked by a shadow with IF = 1 (STI's): the VINTR window exits where the shadow ends, no poll; once the NMI is
+ * in, V_IRQ goes unless the core wants its own interrupt window, which it keeps. */
+TEST(nmi_sti_shadow_vintr_window)
+{
+	struct vcpu *v = setup();
+
+	vmcb.save.rflags |= IF;
+	vmcb.control.int_state = SVM_INTERRUPT_SHADOW;
+	svm_set_nmi_window(v, true);
+	svm_nmi_before_entry(v);
+	CHECK_EQ(polls, 0);
+	CHECK(vmcb.control.int_ctl & V_IRQ);
+	CHECK(vmcb.control.intercept_misc1 & SVM_INTERCEPT_VINTR);
+	svm.intr_window = false; /* svm_set_intr_window(v, false): the core has no interrupt; the NMI's window stays */
+	svm_apply_vintr(&svm);
+	CHECK(vmcb.control.int_ctl & V_IRQ);
+	/* The VINTR exit: the shadow is over, the NMI goes in and nothing more is pending. */
+	vmcb.control.int_state = 0;
+	CHECK(svm_nmi_allowed(v));
+	svm_set_nmi_window(v, false);
+	svm_nmi_before_entry(v);
+	CHECK(!(vmcb.control.int_ctl & V_IRQ));
+	CHECK(!(vmcb.control.intercept_misc1 & SVM_INTERCEPT_VINTR));
+	/* With the core's own window asked for, V_IRQ stays after the NMI's ends. */
+	vmcb.control.int_state = SVM_INTERRUPT_SHADOW;
+	svm_set_nmi_window(v, true);
+	svm_nmi_before_entry(v);
+	svm.intr_window = true;
+	svm_apply_vintr(&svm);
+	vmcb.control.int_state = 0;
+	svm_set_nmi_window(v, false);
+	svm_nmi_before_entry(v);
+	CHECK(vmcb.control.int_ctl & V_IRQ);
+	/* A shadow while an event is being injected: the poll, not the window. */
+	svm.intr_window = false;
+	svm_apply_vintr(&svm);
+	vmcb.control.int_state = SVM_INTERRUPT_SHADOW;
+	vmcb.control.event_inj = SVM_EVTINJ_VALID;
+	svm_set_nmi_window(v, true);
+	svm_nmi_before_entry(v);
+	CHECK_EQ(polls, 1);
+	CHECK(!(vmcb.control.int_ctl & V_IRQ));
 }
 
 /* An emulated task switch completed the IRET (RIP moved without an exit): NMIs open at the next look. */

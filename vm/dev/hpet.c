@@ -8,6 +8,7 @@
 #include "hv/platform.h"
 #include "hv/spinlock.h"
 #include "vm/dev/dev.h"
+#include "vm/dev/ioapic.h"
 #include "vm/irq.h"
 #include "vm/vtimer.h"
 
@@ -25,6 +26,7 @@ struct hpet_timer {
 	u64 conf;     /* the writable bits of Tn_CONF_CAP (HPET_TN_WRITABLE) */
 	u64 cmp;      /* the comparator (a periodic timer's accumulator) */
 	u64 period;   /* a periodic timer's increment */
+	u64 fsb;      /* Tn_FSB_INT_ROUTE: the FSB message's address (high half) and data (low half) */
 	bool val_set; /* Tn_VAL_SET_CNF was written: the next comparator write sets cmp of a periodic timer */
 	bool pending; /* a match is ahead at `target` */
 	u64 target;   /* the main counter value of that match (64 bits, never wrapped) */
@@ -82,7 +84,7 @@ static void __hpet_update_lines(struct hpet *h)
 		int line = timer_line(h, t);
 
 		if (line >= 0 && (h->isr & BIT(n)) && (t->conf & HPET_TN_LEVEL) && (t->conf & HPET_TN_INT_ENB) &&
-		    (h->conf & HPET_CONF_ENABLE))
+		    !(t->conf & HPET_TN_FSB_EN) && (h->conf & HPET_CONF_ENABLE))
 			want |= BIT(line);
 	}
 	change = want ^ h->lines_high;
@@ -98,6 +100,13 @@ static void __hpet_raise(struct hpet *h, struct hpet_timer *t)
 {
 	int line = timer_line(h, t);
 
+	/* FSB delivery: the HPET writes Tn_FSB_INT_VAL to Tn_FSB_INT_ADDR itself (the specification's Tn_FSB_EN_CNF:
+	 * "directly as an FSB message, rather than using the I/O APIC"), so Tn_INT_ROUTE_CNF and the trigger type
+	 * play no part and no GINTR_STA bit is set, as in QEMU. Legacy replacement still takes timers 0 and 1. */
+	if ((t->conf & HPET_TN_FSB_EN) && !((h->conf & HPET_CONF_LEG_RT) && t->n < 2)) {
+		ioapic_send_msi(h->vm, (u32)(t->fsb >> 32), (u32)t->fsb);
+		return;
+	}
 	if (t->conf & HPET_TN_LEVEL) {
 		h->isr |= BIT(t->n);
 		__hpet_update_lines(h);
@@ -196,12 +205,15 @@ static u64 __hpet_reg_read(struct hpet *h, u64 reg, u64 now)
 
 		switch ((reg - HPET_TN_CONF(0)) % 0x20) {
 		case 0:
-			return t->conf | HPET_TN_PER_CAP | HPET_TN_SIZE_CAP | HPET_ROUTE_CAP << HPET_TN_ROUTE_CAP_SHIFT;
+			return t->conf | HPET_TN_PER_CAP | HPET_TN_SIZE_CAP | HPET_TN_FSB_CAP |
+			       HPET_ROUTE_CAP << HPET_TN_ROUTE_CAP_SHIFT;
 		case 8:
 			return t->cmp & width_mask(t);
+		case 0x10:
+			return t->fsb;
 		}
 	}
-	return 0; /* FSB routes (no FSB delivery), reserved registers */
+	return 0; /* reserved registers */
 }
 
 /* A write of the bits in mask (whole bytes) of one 64-bit register. */
@@ -265,8 +277,11 @@ static void __hpet_reg_write(struct hpet *h, u64 reg, u64 bits, u64 mask, u64 no
 				t->period = (t->period & ~mask) | bits;
 			t->val_set = false;
 			break;
+		case 0x10:
+			t->fsb = (t->fsb & ~mask) | bits;
+			return;
 		default:
-			return; /* FSB route, reserved */
+			return; /* reserved */
 		}
 		__hpet_arm(h, t, now);
 		__hpet_update_lines(h);

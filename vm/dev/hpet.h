@@ -18,7 +18,7 @@
 #define HPET_MAIN_COUNTER 0x0f0
 #define HPET_TN_CONF(n)	  (0x100 + 0x20 * (n))
 #define HPET_TN_CMP(n)	  (0x108 + 0x20 * (n))
-#define HPET_TN_FSB(n)	  (0x110 + 0x20 * (n))
+#define HPET_TN_FSB(n)	  (0x110 + 0x20 * (n)) /* Tn_FSB_INT_ROUTE: the message's data in [31:0], address in [63:32] */
 
 /* GCAP_ID: revision 1, NUM_TIM_CAP = timers - 1, COUNT_SIZE_CAP (64-bit), LEG_RT_CAP, the vendor (Intel, as QEMU). */
 #define HPET_GCAP_REV		0x01ULL
@@ -49,6 +49,8 @@
 #define HPET_TN_SIZE_CAP	BIT(5) /* read-only: a 64-bit comparator (every timer here) */
 #define HPET_TN_VAL_SET		BIT(6) /* write-only: the next comparator write sets a periodic timer's accumulator */
 #define HPET_TN_32BIT		BIT(8) /* Tn_32MODE_CNF */
+#define HPET_TN_FSB_EN		BIT(14) /* Tn_FSB_EN_CNF: interrupts go out as the message in Tn_FSB_INT_ROUTE */
+#define HPET_TN_FSB_CAP		BIT(15) /* read-only: FSB delivery supported (every timer here, as QEMU's) */
 #define HPET_TN_ROUTE_SHIFT	9
 #define HPET_TN_ROUTE		(0x1fULL << HPET_TN_ROUTE_SHIFT)
 #define HPET_TN_ROUTE_CAP_SHIFT 32
@@ -56,13 +58,15 @@
  * shares). A route the capability does not allow raises nothing. */
 #define HPET_ROUTE_CAP 0x00f00000ULL
 /* What the guest may write in Tn_CONF_CAP (the rest is read-only or reserved). */
-#define HPET_TN_WRITABLE (HPET_TN_LEVEL | HPET_TN_INT_ENB | HPET_TN_PERIODIC | HPET_TN_32BIT | HPET_TN_ROUTE)
+#define HPET_TN_WRITABLE                                                                                               \
+	(HPET_TN_LEVEL | HPET_TN_INT_ENB | HPET_TN_PERIODIC | HPET_TN_32BIT | HPET_TN_ROUTE | HPET_TN_FSB_EN)
 
 /*
  * Create the HPET on vm->mmio at HPET_BASE (VM_DEV_HPET); it needs vm->tsc_hz. The counter is a function of the TSC,
  * like the PIT's; each comparator arms a vtimer for its next match. Interrupts go through vm_set_irq: in legacy
  * replacement timers 0 and 1 take ISA lines 0 and 8, and the PIT's and RTC's drives of those lines are cut off
- * (vm->irq_cut) for as long as LEG_RT_CNF is set, as on the ICH; otherwise a timer drives its routed pin (20-23).
+ * (vm->irq_cut) for as long as LEG_RT_CNF is set, as on the ICH; otherwise a timer drives its routed pin (20-23),
+ * or with Tn_FSB_EN_CNF sends the message of its Tn_FSB_INT_ROUTE (an edge: no GINTR_STA, no line).
  * Both lines start low when legacy replacement starts and ends (as QEMU); the RTC's IRQ8 level comes back with the
  * RTC's next change of it.
  * Accesses of any size and alignment work byte-wise on the 64-bit registers (the specification asks for 32- and 64-bit

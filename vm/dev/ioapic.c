@@ -175,6 +175,17 @@ static int ioapic_mmio_write(struct vcpu *v, void *dev, u64 addr, unsigned int s
 
 static const struct io_handler ioapic_ops = {.name = "ioapic", .read = ioapic_mmio_read, .write = ioapic_mmio_write};
 
+int ioapic_send_msi(struct vm *vm, u32 addr, u32 data)
+{
+	struct ioapic *io = vm->devices[VM_DEV_IOAPIC];
+
+	if (!io)
+		return -ENODEV;
+	if ((addr >> 20) != 0xfee)
+		return -EINVAL;
+	return io->deliver(vm, (addr >> 12) & 0xff, addr & BIT(2), (u8)data, (u8)((data >> 8) & 7), data & BIT(15));
+}
+
 int ioapic_dev_init(struct vm *vm, ioapic_deliver_fn deliver)
 {
 	struct ioapic *io;

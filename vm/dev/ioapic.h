@@ -62,6 +62,16 @@ int ioapic_dev_init(struct vm *vm, ioapic_deliver_fn deliver);
  * takes the IOAPIC's lock, which nests inside the device locks of its callers (vm_set_irq). */
 void ioapic_set_irq(struct vm *vm, unsigned int pin, int level);
 
+/*
+ * An interrupt message a device writes itself (MSI, the HPET's FSB delivery): a 32-bit write of data to addr, which
+ * the platform routes to the local APICs when addr is in 0xfee00000-0xfeefffff (SDM Vol. 3A 11.11.1: destination ID
+ * in addr[19:12], destination mode in addr[2]; 11.11.2: vector in data[7:0], delivery mode in data[10:8], trigger
+ * mode in data[15]). It goes out through the same hook as the IOAPIC's own messages. Returns how many LAPICs
+ * accepted it, -EINVAL for an address outside the interrupt range (the write is dropped: nothing here is RAM the
+ * device could write to), -ENODEV without an IOAPIC (a minimal platform). No lock taken; any caller.
+ */
+int ioapic_send_msi(struct vm *vm, u32 addr, u32 data);
+
 /* EOI of vector from a local APIC (its level-triggered EOI, vlapic_ops.eoi): every level-triggered pin with that vector
  * and remote IRR set clears it, and one whose line is still asserted delivers again. Any vCPU, holding no device or
  * interrupt-controller lock (it takes the IOAPIC's). */

@@ -110,6 +110,9 @@ struct emu_ops {
 		       struct emu_fault *fault);
 	int (*get_vreg)(void *opaque, unsigned int reg, void *buf, unsigned int size);
 	int (*set_vreg)(void *opaque, unsigned int reg, const void *buf, unsigned int size);
+	/* Optional: after a REP iteration, whether it must be the batch's last (a data or I/O breakpoint it hit traps
+	 * after that iteration, SDM Vol. 3B 18.3.1.2); the REP then returns EMU_CONTINUE with RIP at it. */
+	bool (*rep_stop)(void *opaque);
 };
 
 /*

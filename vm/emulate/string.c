@@ -146,6 +146,8 @@ enum emu_result emu_exec_string(struct emu_ctxt *ctxt)
 		/* REPE ends on a difference, REPNE on a match. */
 		if (rep && compare && !!(fl & EMU_FL_ZF) != (insn->rep == 0xf3))
 			count = 0;
+		if (count && ctxt->ops && ctxt->ops->rep_stop && ctxt->ops->rep_stop(ctxt->opaque))
+			return EMU_CONTINUE;
 	}
 }
 

@@ -22,6 +22,8 @@ struct svm_vcpu {
 	bool nmi_masked;
 	bool awaiting_iret;    /* the IRET exited and will run at the next entry */
 	bool nmi_window;       /* an NMI is pending: get an exit soon after the IRET */
+	bool nmi_vintr;	       /* ...and waits for an interrupt shadow with IF = 1: the VINTR window exits at its end */
+	bool intr_window;      /* the core asked for an interrupt window (svm_set_intr_window) */
 	u64 iret_rip;
 	/* Single-stepping the guest over its IRET with RFLAGS.TF, so that a pending NMI comes right after it, as KVM
 	 * does without vNMI: the guest's own TF and DR6 from before, restored when the step's #DB is ours. */
@@ -45,6 +47,8 @@ bool svm_decode_invalid_as_cr_write(struct vcpu *v);
 void svm_decode_invlpg_exit(struct vcpu *v);
 
 void svm_set_intercept_misc1(struct svm_vcpu *s, u32 bit, bool on);
+/* V_IRQ and the VINTR intercept on while the core's interrupt window or the NMI's shadow window wants them. */
+void svm_apply_vintr(struct svm_vcpu *s);
 /* svm_task.c: the TASK_SWITCH intercept into v->exit. */
 void svm_decode_task_switch(struct vcpu *v);
 bool svm_nmi_after_exit(struct vcpu *v);

@@ -12,9 +12,12 @@
  * differs from hardware, as in KVM: an IRET that faults delivers its fault with our TF in the pushed RFLAGS, and the
  * next exit from that handler unmasks NMIs early.
  *
- * Blocking by an interrupt shadow or by an event being injected ends within an instruction too, but stepping there
- * would push TF with the event, and a task-switching IRET (NT set) would save it in a TSS: for those, a pending NMI
- * asks for an early exit with the host timer instead. */
+ * Blocking by an interrupt shadow with IF = 1 (every STI shadow, and a MOV-SS one with interrupts on) ends exactly
+ * where a virtual interrupt could be taken: V_IRQ with the VINTR intercept exits at that boundary, before the next
+ * instruction, and the NMI goes in there, as on hardware. Blocking by a MOV-SS shadow with IF = 0 or by an event
+ * being injected ends within an instruction too, but stepping there would push TF with the event, and a
+ * task-switching IRET (NT set) would save it in a TSS: for those, a pending NMI asks for an early exit with the host
+ * timer instead. */
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/svm/svm.h"
@@ -38,6 +41,23 @@ void svm_set_intercept_misc1(struct svm_vcpu *s, u32 bit, bool on)
 	if (misc1 != c->intercept_misc1) {
 		c->intercept_misc1 = misc1;
 		c->clean &= ~VMCB_CLEAN_INTERCEPTS;
+	}
+}
+
+void svm_apply_vintr(struct svm_vcpu *s)
+{
+	struct vmcb_control *c = &s->vmcb->control;
+	bool on = s->intr_window || s->nmi_vintr;
+	u32 misc1 = on ? c->intercept_misc1 | SVM_INTERCEPT_VINTR : c->intercept_misc1 & ~SVM_INTERCEPT_VINTR;
+	u32 ctl = on ? c->int_ctl | V_IRQ | V_IGN_TPR : c->int_ctl & ~(V_IRQ | V_IGN_TPR);
+
+	if (misc1 != c->intercept_misc1) {
+		c->intercept_misc1 = misc1;
+		c->clean &= ~VMCB_CLEAN_INTERCEPTS;
+	}
+	if (ctl != c->int_ctl) {
+		c->int_ctl = ctl;
+		c->clean &= ~VMCB_CLEAN_INTR;
 	}
 }
 
@@ -95,12 +115,24 @@ bool svm_nmi_after_exit(struct vcpu *v)
 	return false;
 }
 
+/* The NMI waits only for an interrupt shadow with interrupts on: the VINTR window marks its end. */
+static bool shadow_window(const struct svm_vcpu *s)
+{
+	return !s->nmi_masked && !s->awaiting_iret && !(s->vmcb->control.event_inj & SVM_EVTINJ_VALID) &&
+	       (s->vmcb->control.int_state & SVM_INTERRUPT_SHADOW) && (s->vmcb->save.rflags & RFLAGS_IF);
+}
+
 void svm_nmi_before_entry(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
 	struct vmcb_save *sv = &s->vmcb->save;
+	bool vintr = s->nmi_window && shadow_window(s);
 
-	if (!s->nmi_window)
+	if (vintr != s->nmi_vintr) {
+		s->nmi_vintr = vintr;
+		svm_apply_vintr(s);
+	}
+	if (!s->nmi_window || vintr)
 		return;
 	/* Not over an IRET with NT set: it switches tasks (or faults, in long mode), and a switch the CPU performs
 	 * itself (QEMU's TCG does) saves our TF in the outgoing task's TSS, to trap when that task next runs. */
@@ -124,6 +156,10 @@ void svm_nmi_reset(struct vcpu *v)
 
 	s->nmi_masked = s->awaiting_iret = s->nmi_window = s->nmi_singlestep = false;
 	svm_set_intercept_misc1(s, SVM_INTERCEPT_IRET, false);
+	if (s->nmi_vintr) {
+		s->nmi_vintr = false;
+		svm_apply_vintr(s);
+	}
 }
 
 bool svm_nmi_allowed(struct vcpu *v)

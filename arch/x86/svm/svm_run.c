@@ -411,18 +411,9 @@ bool svm_interrupt_allowed(struct vcpu *v)
 void svm_set_intr_window(struct vcpu *v, bool on)
 {
 	struct svm_vcpu *s = to_svm(v);
-	struct vmcb_control *c = &s->vmcb->control;
-	u32 misc1 = on ? c->intercept_misc1 | SVM_INTERCEPT_VINTR : c->intercept_misc1 & ~SVM_INTERCEPT_VINTR;
-	u32 ctl = on ? c->int_ctl | V_IRQ | V_IGN_TPR : c->int_ctl & ~(V_IRQ | V_IGN_TPR);
 
-	if (misc1 != c->intercept_misc1) {
-		c->intercept_misc1 = misc1;
-		c->clean &= ~VMCB_CLEAN_INTERCEPTS;
-	}
-	if (ctl != c->int_ctl) {
-		c->int_ctl = ctl;
-		c->clean &= ~VMCB_CLEAN_INTR;
-	}
+	s->intr_window = on;
+	svm_apply_vintr(s);
 }
 
 void svm_load_mmu_root(struct vcpu *v, hpa_t root, int level)

@@ -22,6 +22,7 @@ void svm_decode_task_switch(struct vcpu *v)
 	e->reason = EXIT_TASK_SWITCH;
 	e->task.sel = (u16)c->exit_info_1;
 	e->task.soft_vector = -1;
+	e->task.exc_vector = -1;
 	e->task.skip = true;
 	if (c->exit_info_2 & TS_EXITINFO2_IRET)
 		e->task.source = TS_IRET;
@@ -40,6 +41,7 @@ void svm_decode_task_switch(struct vcpu *v)
 			e->task.error_code = (u32)c->exit_info_2;
 			/* INT3 and INTO are exceptions here, but the old task resumes after them. */
 			e->task.skip = vec == 3 || vec == 4;
+			e->task.exc_vector = (int)vec;
 			break;
 		case SVM_EVTINJ_TYPE_SOFT:
 			e->task.soft_vector = (int)vec;

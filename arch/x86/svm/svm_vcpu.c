@@ -47,8 +47,28 @@ static void msr_passthrough(u8 *msrpm, u32 msr)
  */
 static const u32 canonical_msrs[] = { MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_LSTAR, MSR_CSTAR };
 
-static bool is_canonical_msr(u32 msr)
+/*
+ * PAT exits both ways on SVM, unlike on VMX. Its writes: a reserved memory type is #GP on the WRMSR (SDM Vol. 3A
+ * 12.12.2, APM Vol. 2 7.8.1), and not every SVM implementation checks it (QEMU's takes any value). Its reads: with
+ * nested paging the guest's PAT is the VMCB's G_PAT, which VMRUN loads and #VMEXIT saves on AMD's CPUs, but QEMU's
+ * SVM keeps one PAT for host and guest; without nested paging there is no G_PAT at all and a guest owning the MSR
+ * would own the host's. So the guest's value is kept in G_PAT (svm_set_passthrough_msr) and served from there. Cheap:
+ * kernels write PAT once per CPU at boot.
+ */
+static void msr_intercept_both(u8 *msrpm, u32 msr)
 {
+	unsigned int shift;
+	u8 *b = msrpm_pair(msrpm, msr, &shift);
+
+	if (b)
+		*b |= (u8)(3u << shift);
+}
+
+/* Whether every write to msr must exit, whoever asks to stop intercepting it. */
+static bool is_checked_msr(u32 msr)
+{
+	if (msr == MSR_IA32_PAT)
+		return true;
 	for (u32 i = 0; i < ARRAY_SIZE(canonical_msrs); i++)
 		if (canonical_msrs[i] == msr)
 			return true;
@@ -61,7 +81,7 @@ void svm_intercept_msr_write(struct vcpu *v, u32 msr, bool on)
 	u8 *b = msrpm_pair(phys_to_virt(to_svm(v)->msrpm_pa), msr, &shift);
 
 	BUG_ON(!b);
-	if (!on && is_canonical_msr(msr))
+	if (!on && is_checked_msr(msr))
 		return; /* checked on every write (above), whoever else no longer needs the exit */
 	if (on)
 		*b |= (u8)(2u << shift);
@@ -101,6 +121,7 @@ int svm_vcpu_create(struct vcpu *v)
 	msr_passthrough(phys_to_virt(s->msrpm_pa), MSR_TSC_AUX);
 	for (u32 i = 0; i < ARRAY_SIZE(canonical_msrs); i++)
 		svm_intercept_msr_write(v, canonical_msrs[i], true);
+	msr_intercept_both(phys_to_virt(s->msrpm_pa), MSR_IA32_PAT);
 
 	struct vmcb_control *c = &s->vmcb->control;
 	/* #MC belongs to the host; #DB and #AC are reflected, so their delivery cannot loop inside the CPU
@@ -124,9 +145,13 @@ int svm_vcpu_create(struct vcpu *v)
 	c->int_ctl = V_INTR_MASKING;
 	c->nested_ctl = SVM_NESTED_CTL_NP_ENABLE;
 	/* CR4 writes exit even under NPT, as in KVM: the CPU would accept any bit the host has, but a bit the guest's
-	 * CPUID hides (OSXSAVE, UMIP, LA57, ...) must raise #GP (vm/crcheck.c). CR0 writes too while EFER.LME is set
-	 * (npt_sync_cr0_intercept). Shadow paging intercepts more. */
-	c->intercept_cr = BIT(16 + 4);
+	 * CPUID hides (OSXSAVE, UMIP, LA57, ...) must raise #GP (vm/crcheck.c). CR0 writes (MOV, CLTS, LMSW) too: not
+	 * every implementation of SVM checks a MOV to CR0 as VMRUN does. QEMU's takes CR0[63:32], PG cleared in 64-bit
+	 * mode, NW without CD and PG without PE, then fails the next VMRUN and the VM ends where hardware raises #GP
+	 * (SDM Vol. 2A MOV CR, APM Vol. 2 3.1.1); vm/crcheck.c checks them all. The cost, an exit per CR0 write, falls
+	 * on boot and mode switches, and on a legacy kernel's lazy FPU (CLTS and setting TS, one per task switch).
+	 * Shadow paging intercepts more. */
+	c->intercept_cr = BIT(16 + 4) | BIT(16 + 0);
 	if (v->vm->mmu.shadow.enabled)
 		svm_shadow_init(s);
 	c->intercept_cr |= BIT(16 + 8); /* MOV to CR8: the vLAPIC's TPR (svm_run.c: sync_v_tpr) */
@@ -288,7 +313,10 @@ u64 svm_get_rip(struct vcpu *v)
 
 void svm_set_rip(struct vcpu *v, u64 rip)
 {
-	to_svm(v)->vmcb->save.rip = rip;
+	struct svm_vcpu *s = to_svm(v);
+
+	s->vmcb->save.rip = rip;
+	s->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW; /* virt.h: the shadowed instruction is over */
 }
 
 /* DR6 and DR7 are in the VMCB's save area; DR0-DR3 are not switched by VMRUN or #VMEXIT and stay the guest's in the
@@ -342,23 +370,6 @@ u64 svm_get_efer(struct vcpu *v)
 	return efer;
 }
 
-/*
- * Under NPT, CR0 writes exit while EFER.LME is set: not every implementation of SVM checks a MOV to CR0 there as
- * VMRUN does (QEMU's takes CR0[63:32], or PG cleared in 64-bit mode, and fails the next VMRUN), so vm/crcheck.c
- * checks them. Without LME the MOV takes 32 bits and the rules left (NW without CD, PG without PE) are ones every
- * CPU checks; those writes stay in the guest, as legacy kernels toggle CR0.TS and paging modes there.
- */
-static void npt_sync_cr0_intercept(struct vcpu *v, struct svm_vcpu *s)
-{
-	struct vmcb_control *c = &s->vmcb->control;
-	u32 want = (s->vmcb->save.efer & EFER_LME) && !private_without_decode(v) ? BIT(16 + 0) : 0;
-
-	if ((c->intercept_cr & BIT(16 + 0)) != want) {
-		c->intercept_cr ^= BIT(16 + 0);
-		vmcb_dirty(s, VMCB_CLEAN_INTERCEPTS);
-	}
-}
-
 /* The VMCB's EFER must have SVME set for VMRUN to accept it; the guest never sees that bit, since its EFER
  * accesses exit and read this view instead. */
 int svm_set_efer(struct vcpu *v, u64 efer)
@@ -378,7 +389,6 @@ int svm_set_efer(struct vcpu *v, u64 efer)
 	/* LMA is the CPU's to set: keep the current value. */
 	s->vmcb->save.efer = (efer & ~(u64)EFER_LMA) | (cur & EFER_LMA) | EFER_SVME;
 	vmcb_dirty(s, VMCB_CLEAN_CR);
-	npt_sync_cr0_intercept(v, s);
 	return 0;
 }
 
@@ -550,9 +560,53 @@ int svm_set_passthrough_msr(struct vcpu *v, u32 index, u64 val)
 		s->sysenter_eip = val;
 		return 0;
 	case MSR_IA32_PAT:
+		/* Checked by vm/msr.c. Under shadow paging the CPU ignores G_PAT: it only holds the guest's value. */
 		s->g_pat = val;
 		vmcb_dirty(to_svm(v), VMCB_CLEAN_NPT); /* g_pat is cached with the nested paging state */
 		return 0;
+	default:
+		return -ENOENT;
+	}
+}
+
+int svm_get_passthrough_msr(struct vcpu *v, u32 index, u64 *val)
+{
+	const struct vmcb_save *s = &to_svm(v)->vmcb->save;
+
+	switch (index) {
+	case MSR_KERNEL_GS_BASE:
+		*val = s->kernel_gs_base;
+		return 0;
+	case MSR_STAR:
+		*val = s->star;
+		return 0;
+	case MSR_LSTAR:
+		*val = s->lstar;
+		return 0;
+	case MSR_CSTAR:
+		*val = s->cstar;
+		return 0;
+	case MSR_SFMASK:
+		*val = s->sfmask;
+		return 0;
+	case MSR_FS_BASE:
+		*val = s->fs.base;
+		return 0;
+	case MSR_GS_BASE:
+		*val = s->gs.base;
+		return 0;
+	case MSR_IA32_SYSENTER_CS:
+		*val = s->sysenter_cs;
+		return 0;
+	case MSR_IA32_SYSENTER_ESP:
+		*val = s->sysenter_esp;
+		return 0;
+	case MSR_IA32_SYSENTER_EIP:
+		*val = s->sysenter_eip;
+		return 0;
+	case MSR_IA32_PAT:
+		*val = s->g_pat;
+		return 0; /* PAT always exits on SVM (msr_intercept_both) */
 	default:
 		return -ENOENT;
 	}

@@ -17,7 +17,13 @@ u64 vmx_get_rip(struct vcpu *v)
 
 void vmx_set_rip(struct vcpu *v, u64 rip)
 {
-	vmx_vc_write(to_vmx(v), VMCS_C_RIP, rip);
+	struct vmx_vcpu *x = to_vmx(v);
+	u32 intr = (u32)vmx_vc_read(x, VMCS_C_INTR_STATE);
+
+	vmx_vc_write(x, VMCS_C_RIP, rip);
+	/* virt.h: the shadowed instruction is over (as vmx_skip_instruction). */
+	if (intr & (GUEST_INTR_STI | GUEST_INTR_MOV_SS))
+		vmx_vc_write(x, VMCS_C_INTR_STATE, intr & ~(GUEST_INTR_STI | GUEST_INTR_MOV_SS));
 }
 
 u64 vmx_get_rflags(struct vcpu *v)
@@ -269,6 +275,39 @@ int vmx_set_passthrough_msr(struct vcpu *v, u32 index, u64 val)
 		return 0;
 	case MSR_IA32_PAT:
 		vmx_write_guest_pat(to_vmx(v), val);
+		return 0;
+	default:
+		return -ENOENT;
+	}
+}
+
+int vmx_get_passthrough_msr(struct vcpu *v, u32 index, u64 *val)
+{
+	switch (index) {
+	case MSR_KERNEL_GS_BASE:
+	case MSR_STAR:
+	case MSR_LSTAR:
+	case MSR_CSTAR:
+	case MSR_SFMASK:
+		*val = rdmsr(index);
+		return 0;
+	case MSR_FS_BASE:
+		*val = vmcs_read(GUEST_FS_BASE);
+		return 0;
+	case MSR_GS_BASE:
+		*val = vmcs_read(GUEST_GS_BASE);
+		return 0;
+	case MSR_IA32_SYSENTER_CS:
+		*val = vmcs_read(GUEST_SYSENTER_CS);
+		return 0;
+	case MSR_IA32_SYSENTER_ESP:
+		*val = vmcs_read(GUEST_SYSENTER_ESP);
+		return 0;
+	case MSR_IA32_SYSENTER_EIP:
+		*val = vmcs_read(GUEST_SYSENTER_EIP);
+		return 0;
+	case MSR_IA32_PAT:
+		*val = vmx_read_guest_pat(to_vmx(v));
 		return 0;
 	default:
 		return -ENOENT;

@@ -25,6 +25,7 @@ enum exit_reason vmx_decode_task_switch(struct vcpu *v, u64 qual)
 	e->task.sel = (u16)qual;
 	e->task.source = (u8)((qual >> 30) & 3);
 	e->task.soft_vector = -1;
+	e->task.exc_vector = -1;
 	e->task.skip = true; /* an instruction switched, unless an event did */
 	if (e->task.source == TS_GATE && idt_valid) {
 		switch (type) {
@@ -35,6 +36,7 @@ enum exit_reason vmx_decode_task_switch(struct vcpu *v, u64 qual)
 			e->task.skip = false;
 			break;
 		case INTR_TYPE_HW_EXCEPTION:
+			e->task.exc_vector = idt & 0xff;
 			e->task.has_error = idt & INTR_INFO_HAS_ERROR;
 			if (e->task.has_error)
 				e->task.error_code = vmcs_read32(IDT_VECTORING_ERROR_CODE);

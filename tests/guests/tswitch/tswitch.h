@@ -16,7 +16,8 @@
 #define TS_SEL_GATE 0x60 /* a task gate in the GDT, to TSS A */
 #define TS_SEL_PAE  0x68 /* the TSS of the task with its own PAE page tables */
 #define TS_SEL_TRAP 0x70 /* a TSS with its T (debug trap) bit set */
-#define TS_GDT_N    15
+#define TS_SEL_SMALL 0x78 /* a TSS descriptor with limit 0x2b, below the 0x67 a 32-bit TSS needs */
+#define TS_GDT_N     16
 #define TS_BAD_SEL  0x1f8 /* past the GDT limit */
 
 /* Task A's snapshot, one per way of entering it (phase): JMP, CALL, CALL through the gate. */
@@ -73,20 +74,22 @@
 #define R_DB_RAN     28 /* how often the trap task had run its first instruction at that #DB */
 #define R_TRAP_RAN   29
 #define R_TRAP_DR7   30 /* DR7 in the main task after the switches to and from the trap task */
-#define R_N	     32
+#define R_DF2_MEIP    31 /* the main TSS's saved EIP at the second #DF: the DIV */
+#define R_DF2_RESUMED 32
+#define R_N	      33
 
 #ifndef __ASSEMBLY__
 #include "guest.h"
 extern u32 ts_res[R_N];
 extern u32 ts_snap[PH_N][SN_N];
 extern u32 ts_back[PH_N][BK_N];
-extern u64 ts_gdt[TS_GDT_N], ts_idt[32], ts_gate13[3];
+extern u64 ts_gdt[TS_GDT_N], ts_idt[32], ts_gate13[4];
 extern u8 ts_tss_main[0x68], ts_tss_a[0x68], ts_tss_nmi[0x68], ts_tss_df[0x68], ts_tss_gp[0x68], ts_tss_user[0x68],
     ts_tss_pae[0x68], ts_tss_trap[0x68];
 extern u32 ts_pae_cr3, ts_marker;
 extern char ts_task_a[], ts_task_nmi[], ts_task_df[], ts_task_gp[], ts_task_user[], ts_task_pae[], ts_fatal_stubs[];
 extern char ts_task_trap[], ts_db_handler[];
-extern char ts_jmp_ret[], ts_call_ret[], ts_gate_ret[], ts_df_fault[], ts_user_invd[];
+extern char ts_jmp_ret[], ts_call_ret[], ts_gate_ret[], ts_df_fault[], ts_de_fault[], ts_user_invd[];
 void ts_run32(void);
 #endif
 

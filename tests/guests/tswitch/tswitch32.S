@@ -128,6 +128,25 @@ df_resume:
 	movl $1, RES(R_DF_RESUMED)
 	clts
 
+	/* #DE through a task gate whose TSS descriptor is too small: the switch raises #TS before its commit point,
+	 * while the #DE is still being delivered, and two contributory exceptions make a #DF (SDM 6.15, Table 6-5;
+	 * 8.3 step 4's limit check), through its task gate. Bochs makes that check before its task-switch exit
+	 * (VMX and SVM alike) and merges the two itself; where the exit comes first, the hypervisor does. */
+	movl $df2_resume, ts_df_resume
+	movl ts_gate13 + 24, %eax
+	movl %eax, ts_idt
+	movl ts_gate13 + 28, %eax
+	movl %eax, ts_idt + 4
+	xorl %edx, %edx
+	xorl %ecx, %ecx
+	movl $1, %eax
+	.globl ts_de_fault
+ts_de_fault:
+	divl %ecx
+df2_resume:
+	movl $1, RES(R_DF2_RESUMED)
+	clts
+
 	/* INVD: a no-op at CPL 0, #GP(0) at CPL 3 (SDM Vol. 2A INVD), here through a task gate from a CPL-3 task. */
 	movl $6, RES(R_PHASE)
 	invd
@@ -288,8 +307,13 @@ ts_task_df:
 	movzwl ts_tss_df, %eax
 	movl %eax, RES(R_DF_LINK)
 	movl ts_tss_main + 0x20, %eax
+	cmpl $1, RES(R_DF_COUNT)
+	jne 1f
 	movl %eax, RES(R_DF_MEIP)
-	movl $df_resume, ts_tss_main + 0x20
+	jmp 2f
+1:	movl %eax, RES(R_DF2_MEIP)
+2:	movl ts_df_resume, %eax
+	movl %eax, ts_tss_main + 0x20
 	iret
 	jmp ts_task_df
 
@@ -405,3 +429,8 @@ gdt_desc:
 idt_desc:
 	.word 32 * 8 - 1
 	.long ts_idt
+
+	.data
+	.balign 4
+ts_df_resume:                           /* where the double-fault task resumes the main task */
+	.long df_resume

@@ -29,6 +29,10 @@
 #define RES_ES	  (UR_PAGE + 0xf08)
 #define RES_FAULT (UR_PAGE + 0xf0c)
 #define RES_SS	  (UR_PAGE + 0xf10)
+#define RES_MSR	  (UR_PAGE + 0xf14)
+#define RES_PAT	  (UR_PAGE + 0xf18)
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define MSR_PAT	  0x277
 
 /* struct ur_params (unreal.c) */
 #define P_ADDR	0
@@ -39,6 +43,8 @@
 #define P_FAR	20
 #define P_FAULT 24
 #define P_SS	28
+#define P_MSR	32
+#define P_PAT	36
 
 	.text
 	.code64
@@ -121,6 +127,16 @@ ur_tramp:
 	leal -UR_PAGE(%edi), %eax
 	addr32 movl %ss:(%eax), %eax        /* through SS (base UR_PAGE, the 4 GiB limit of SEL_DATA kept) */
 	movl %eax, RES_SS
+	movl $MSR_KERNEL_GS_BASE, %ecx      /* MSRs the guest owns in the CPU, from real mode (in vm86 on VMX */
+	movl %ebx, %eax                     /* without unrestricted guest: the emulator's WRMSR and RDMSR) */
+	xorl %edx, %edx
+	wrmsr
+	xorl %eax, %eax
+	rdmsr
+	movl %eax, RES_MSR
+	movl $MSR_PAT, %ecx
+	rdmsr
+	movl %eax, RES_PAT
 	addr32 movl %es:(%esi), %eax        /* past ES's limit: #GP(0), vector 13 */
 ur_out:
 	movw %bp, RES_FAULT
@@ -163,6 +179,10 @@ ur_back32:
 	movl %eax, P_FAULT(%ebp)
 	movl RES_SS, %eax
 	movl %eax, P_SS(%ebp)
+	movl RES_MSR, %eax
+	movl %eax, P_MSR(%ebp)
+	movl RES_PAT, %eax
+	movl %eax, P_PAT(%ebp)
 	movl ur_saved_cr4, %eax
 	movl %eax, %cr4
 	movl ur_saved_cr3, %eax
