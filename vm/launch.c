@@ -139,15 +139,6 @@ static int ioapic_deliver(struct vm *vm, u32 dest, bool logical, u8 vector, u8 m
 	return delivered;
 }
 
-/* An MSI write (vm/dev/pci.h): the same delivery as the IOAPIC's, decoded from the message (SDM 11.11: address
- * bits 19:12 destination, bit 2 destination mode; data bits 7:0 vector, 10:8 delivery mode, 15 trigger mode). */
-int vm_msi_deliver(struct vm *vm, u64 addr, u32 data)
-{
-	if ((addr & 0xfff00000ULL) != 0xfee00000ULL)
-		return 0; /* not the interrupt window: a DMA write to nowhere */
-	return ioapic_deliver(vm, (addr >> 12) & 0xff, addr & 4, data & 0xff, (data >> 8) & 7, data & 0x8000);
-}
-
 static bool strstr_simple(const char *hay, const char *needle)
 {
 	size_t n = strlen(needle);

@@ -31,7 +31,7 @@ void ioapic_set_irq(struct vm *v, unsigned int pin, int level)
 static u32 msi_count;
 static u64 msi_addr;
 static u32 msi_data;
-int vm_msi_deliver(struct vm *v, u64 addr, u32 data)
+int ioapic_send_msi(struct vm *v, u32 addr, u32 data)
 {
 	msi_count++;
 	msi_addr = addr;

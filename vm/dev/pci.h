@@ -110,9 +110,6 @@ u8 pci_cap_add(struct pci_dev *d, const u8 *body, u8 len, const u8 *wmask_body);
 /* Put d in the first free slot, assign its BARs in the window. 0, -ENOSPC. */
 int pci_dev_add(struct pci_bus *bus, struct pci_dev *d);
 
-/* Deliver an MSI/MSI-X message (address, data) to the vLAPICs, as the IOAPIC delivers its messages (vm/launch.c).
- * A message outside 0xfee00000-0xfeefffff is dropped. Any CPU, no IOAPIC lock held; returns the LAPICs reached. */
-int vm_msi_deliver(struct vm *vm, u64 addr, u32 data);
 
 /* The GSI (IOAPIC pin) a slot's INTA is routed to: 16 + slot % 8, as the DSDT's _PRT says. */
 static inline unsigned int pci_slot_gsi(u8 slot)

@@ -34,7 +34,9 @@ static void msix_deliver(struct virtio_pci *vp, u16 vec)
 {
 	const struct vpci_msix_entry *e = &vp->msix[vec];
 	vp->irqs_sent++;
-	vm_msi_deliver(vp->vm, ((u64)e->addr_hi << 32) | e->addr_lo, e->data);
+	/* A message above 4 GiB is a DMA write to memory, not an interrupt: hardware would not interrupt either. */
+	if (!e->addr_hi)
+		ioapic_send_msi(vp->vm, e->addr_lo, e->data);
 }
 
 void vpci_irq_send(struct virtio_pci *vp, u16 vector, u8 isr_bit)
