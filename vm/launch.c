@@ -13,6 +13,7 @@
 #include "kernel/percpu.h"
 #include "kernel/printf.h"
 #include "vm/config.h"
+#include "vm/disk.h"
 #include "vm/dev/vlapic.h"
 #include "vm/launch.h"
 #include "vm/dev/acpi_tables.h"
@@ -322,6 +323,9 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		vm_log(vm, LOG_ERR, "device setup failed (%d)\n", r);
 		return r;
 	}
+	r = vm_disks_init(vm, cfg);
+	if (r)
+		return r;
 	/* vCPU 0 is built here, on its CPU; the others on theirs (run_ap_vcpu). */
 	r = virt_ops->vcpu_create(v);
 	if (!r)
@@ -373,5 +377,6 @@ void vm_destroy(struct vm *vm)
 		kfree(v);
 	}
 	vm_devices_destroy(vm);
+	vm_disks_destroy(vm);
 	kfree(vm);
 }
