@@ -13,21 +13,11 @@
 _Static_assert(sizeof(((struct vm *)0)->disks) / sizeof(((struct vm *)0)->disks[0]) == VM_CONFIG_MAX_DISKS,
 	       "struct vm holds every disk vm/config.h allows");
 
-/* Guest memory as a device sees it: the VM's RAM through its memslots, write tracking honoured, private pages
- * refused (mm/mmu.h). A device's writes are the hypervisor's own (who = NULL). */
-static int disk_mem_read(void *ctx, u64 gpa, void *buf, u32 len)
-{
-	return mmu_read_gpa(&((struct vm *)ctx)->mmu, gpa, buf, len) ? -EFAULT : 0;
-}
-
-static int disk_mem_write(void *ctx, u64 gpa, const void *buf, u32 len)
-{
-	return mmu_write_gpa(&((struct vm *)ctx)->mmu, NULL, gpa, buf, len) ? -EFAULT : 0;
-}
-
 int vm_disks_init(struct vm *vm, const struct vm_config *cfg)
 {
-	const struct virtio_mem mem = { .ctx = vm, .read = disk_mem_read, .write = disk_mem_write };
+	struct virtio_mem mem;
+
+	virtio_mem_init_vm(&mem, vm); /* the VM's RAM through its memslots, as every device sees it */
 
 	for (u32 i = 0; i < cfg->nr_disks; i++) {
 		u64 bytes = cfg->disks[i].end - cfg->disks[i].start;
@@ -75,6 +65,8 @@ void vm_disks_report(struct vm *vm)
 	}
 }
 
+/* After vm_devices_destroy: the PCI functions that pointed at the disks are gone. The disks are this file's, not the
+ * bus's (blk.c has no ops->destroy), so that a disk whose function could not be added is freed the same way. */
 void vm_disks_destroy(struct vm *vm)
 {
 	for (u32 i = 0; i < vm->nr_disks; i++) {
