@@ -788,6 +788,13 @@ u32 vm_config_check_kernel(const struct vm_config *c, enum vm_kernel_kind kind)
 		    c->initrd_index, c->name, c->kernel_index);
 		errors++;
 	}
+	/* Disks hang off the PCI bus, which only the PC platform has. */
+	if (c->nr_disks && c->platform != VM_PLATFORM_PC) {
+		pr_err("vm config: module %u: role=disk on vm %s, whose Multiboot kernel gets the minimal platform: a "
+		       "disk is a PCI device, add platform=pc to the kernel line\n",
+		       c->disks[0].index, c->name);
+		errors++;
+	}
 	if (c->linux_entry32) {
 		pr_err("vm config: module %u: entry=32 on vm %s, whose kernel is a Multiboot image: entry= chooses a "
 		       "Linux kernel's entry, and a Multiboot kernel names its own\n",

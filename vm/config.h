@@ -26,7 +26,8 @@
  *                  and the word `ro` (no value), which makes the disk read-only (VIRTIO_BLK_F_RO). Its size must be
  *                  a non-zero multiple of 512 bytes: it is refused otherwise, not padded (the bytes after a module
  *                  are not the module's to use). The disk lives in host RAM: the guest's writes change the module's
- *                  memory only, and are lost at power-off.
+ *                  memory only, and are lost at power-off. A disk is a PCI device: a Multiboot kernel with one
+ *                  needs platform=pc (vm_config_check_kernel).
  *   mem=SIZE       kernel module only: guest RAM, decimal or 0x hex with an optional K, M or G suffix (binary); at
  *                  least 2M, at most 64G, rounded up to a multiple of 2M. Default 64M.
  *   cpus=N         kernel module only: vCPUs, 1 to 16. Default 1. Each vCPU has a physical CPU to itself while the

@@ -801,3 +801,24 @@ TEST(config_disk_errors)
 	CHECK_EQ(cfg[0].nr_disks, 8);
 	CHECK_EQ(cfg[0].disks[7].end - cfg[0].disks[7].start, 4096);
 }
+
+/* A disk is a PCI device: a Multiboot kernel needs platform=pc for one; a Linux kernel always has the PC. */
+TEST(config_disk_needs_pc_platform)
+{
+	reset();
+	add("vm=mb role=disk");
+	add("vm=mb");
+	add("vm=pc role=disk");
+	add("vm=pc platform=pc");
+	add("vm=lx role=disk");
+	add("vm=lx");
+	set_size(2, 4096);
+	set_size(4, 4096);
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(ncfg, 3);
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_MULTIBOOT), 1);
+	CHECK_LOG("module 0: role=disk on vm mb, whose Multiboot kernel gets the minimal platform: a disk is a PCI "
+		  "device, add platform=pc to the kernel line");
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_MULTIBOOT), 0);
+	CHECK_EQ(check_kernel(&cfg[2], VM_KERNEL_LINUX), 0);
+}
