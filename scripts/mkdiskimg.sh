@@ -6,6 +6,9 @@
 #
 #   mkdiskimg.sh [OUT.img] [INIT] [SIZE]     (defaults build/linux/disk.img tests/linux/disk/rootinit 8M)
 #
+# OUT-vdb.img (OUT without .img) gets a copy of /data/image.bin: a second, read-only disk for the guest to check
+# (role=disk ro), whose md5 the root file system holds.
+#
 # The image is a raw disk, whole 512-byte sectors, with the file system from sector 0 (no partition table: the
 # kernel mounts /dev/vda). It is what `module2 /boot/disk.img vm=NAME role=disk` hands to a VM as its vda, and what
 # QEMU's -drive file=OUT,if=virtio,format=raw takes. The UUID and hash seed are fixed and the files' time stamps are
@@ -60,4 +63,5 @@ truncate -s "$size" "$out.tmp"
 mke2fs -q -F -t ext4 -L hvroot -U 6f1d0e6a-1b5e-4c1a-9d2b-68766462736b -E root_owner=0:0,hash_seed=6f1d0e6a-1b5e-4c1a-9d2b-68766462736b \
 	-d "$root" "$out.tmp" || die "mke2fs failed"
 mv "$out.tmp" "$out"
+cp "$root/data/image.bin" "${out%.img}-vdb.img"
 echo "mkdiskimg: $out: ext4, $(wc -c <"$out") bytes, busybox $(dpkg-deb -f "$deb" Version), /sbin/init from $init"

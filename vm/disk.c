@@ -40,11 +40,10 @@ int vm_disks_init(struct vm *vm, const struct vm_config *cfg)
 			vm_log(vm, LOG_ERR, "%s: no PCI function for virtio-blk (%d)\n", id, r);
 			return r;
 		}
-		vm_log(vm, LOG_INFO,
-		       "%s: virtio-blk, %llu sectors (%llu KiB) from module %u, %s, write-through: the disk is host RAM, "
-		       "writes to it are lost at power-off\n",
-		       id, (unsigned long long)b->sectors, (unsigned long long)(bytes >> 10), cfg->disks[i].index,
-		       b->ro ? "read-only" : "read-write");
+		vm_log(vm, LOG_INFO, "%s: virtio-blk, %llu sectors (%llu KiB) from module %u, %s\n", id,
+		       (unsigned long long)b->sectors, (unsigned long long)(bytes >> 10), cfg->disks[i].index,
+		       b->ro ? "read-only"
+			     : "read-write, write-through: the disk is host RAM, writes to it are lost at power-off");
 	}
 	return 0;
 }

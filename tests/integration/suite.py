@@ -1156,7 +1156,7 @@ import disk_check  # noqa: E402
 
 DISK_MODULES = [("build/linux/vmlinuz", 'vm=disk mem=256M cmdline="console=ttyS0 quiet panic=-1 root=/dev/vda"'),
                 ("build/linux/initramfs-disk.cpio.gz", "vm=disk role=initrd"),
-                ("build/linux/disk.img", "vm=disk role=disk")]
+                ("build/linux/disk.img", "vm=disk role=disk"), ("build/linux/disk-vdb.img", "vm=disk role=disk ro")]
 DISK_STATS = re.compile(r"^vm disk: vda: (\d+) reads \((\d+) KiB\), (\d+) writes \((\d+) KiB\), (\d+) flushes, \d+ "
                         r"discards, \d+ write-zeroes, \d+ get-ids; (\d+) I/O errors, (\d+) unsupported, (\d+) broken "
                         r"chains$", re.M)
@@ -1182,10 +1182,14 @@ def disk_check_stats(log):
     return problems
 
 
+# vdb: the read-only copy of the image's 256 KiB file; Linux refuses the guest's write itself, so the device sees none.
+DISK_VDB_STATS = (r"^vm disk: vdb: [1-9]\d* reads \(\d+ KiB\), 0 writes \(0 KiB\), 0 flushes, 0 discards, 0 write-zeroes, "
+                  r"\d+ get-ids; 0 I/O errors, 0 unsupported, 0 broken chains$")
 DISK_EXPECT = [r"^vm disk: vda: virtio-blk, 16384 sectors \(8192 KiB\) from module 2, read-write, write-through: "
-               r"the disk is host RAM, writes to it are lost at power-off"] + disk_check.EXPECT + [
+               r"the disk is host RAM, writes to it are lost at power-off",
+               r"^vm disk: vdb: virtio-blk, 512 sectors \(256 KiB\) from module 3, read-only$"] + disk_check.EXPECT + [
     r"^vm disk: ACPI soft-off \(S5\) requested by the guest", r"^vm disk: ended: powered off, status 0x0 ",
-    DISK_STATS.pattern]
+    DISK_STATS.pattern, DISK_VDB_STATS]
 DISK_FORBID = disk_check.FORBID + [r"PANIC", r"EXCEPTION", r"unhandled exit", r"VM entry failed", r"device needs reset"]
 CASES += [
     Case("qemu-svm-linux-disk", "qemu", "max", mem="1G", modules=DISK_MODULES, expect=DISK_EXPECT,

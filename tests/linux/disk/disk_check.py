@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Boot the disk image under plain QEMU, no hypervisor, with QEMU's own virtio-blk-pci: Debian's kernel, the disk
-initramfs (tests/linux/disk/init: modules, then switch_root to /dev/vda) and build/linux/disk.img as the root file
-system (tests/linux/disk/rootinit). It proves the image and the initramfs with none of the project's code, and holds
+initramfs (tests/linux/disk/init: modules, then switch_root to /dev/vda), build/linux/disk.img as the root file
+system (tests/linux/disk/rootinit) and build/linux/disk-vdb.img as a second, read-only disk. It proves the image and the initramfs with none of the project's code, and holds
 the lines the hypervisor's disk boot case expects (EXPECT below, imported by the integration suite; the lines match
 with or without the hypervisor's "[vm-name] " prefix).
 
@@ -34,7 +34,8 @@ EXPECT = [
     P + rf"CHECK write PASS 1 MiB md5 {MD5}, synced, / remounted ro$",
     P + rf"CHECK readback PASS md5 {MD5} after remount ro and drop_caches$",
     P + r"CHECK cache PASS write_cache 'write through'$",
-    P + r"LINUX TESTS DONE: 5 passed, 0 failed$",
+    P + rf"CHECK rodisk PASS /dev/vdb read-only, md5 {MD5}, a write refused$",
+    P + r"LINUX TESTS DONE: 6 passed, 0 failed$",
     P + r"\[ *\d+\.\d+\] reboot: Power down$",
 ]
 FORBID = [r"CHECK \S+ FAIL", r"DISK INITRAMFS FAIL", r"Kernel panic", r"LINUX TESTS ABORTED", r"I/O error, dev"]  # the kernel's; the hypervisor's counters say "0 I/O errors"
@@ -65,9 +66,11 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         disk = os.path.join(tmp, "disk.img")
         shutil.copyfile(args.disk, disk)
+        vdb = args.disk[:-len(".img")] + "-vdb.img"  # scripts/mkdiskimg.sh's read-only second disk
         cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", "256M", "-kernel", args.kernel,
                "-initrd", args.initrd, "-append", "console=ttyS0 quiet panic=-1 root=/dev/vda",
                "-drive", f"file={disk},if=virtio,format=raw,cache=writethrough",
+               "-drive", f"file={vdb},if=virtio,format=raw,readonly=on",
                "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]
         t0 = time.time()
         try:
