@@ -26,7 +26,7 @@ static int fm_write(void *ctx, u64 gpa, const void *buf, u32 len)
 	return 0;
 }
 
-const struct virtio_mem fake_virtio_mem = { .ctx = NULL, .read = fm_read, .write = fm_write };
+const struct virtio_mem fake_virtio_mem = {.ctx = NULL, .read = fm_read, .write = fm_write};
 
 void fake_req_init(struct virtio_req *r, u16 head)
 {
@@ -38,7 +38,7 @@ void fake_req_add(struct virtio_req *r, u64 gpa, u32 len, bool writable)
 {
 	CHECK(r->nr_out + r->nr_in < VIRTQ_MAX_SIZE);
 	CHECK(writable || r->nr_in == 0);
-	r->seg[r->nr_out + r->nr_in] = (struct virtio_seg){ gpa, len };
+	r->seg[r->nr_out + r->nr_in] = (struct virtio_seg){gpa, len};
 	if (writable)
 		r->nr_in++, r->in_len += len;
 	else

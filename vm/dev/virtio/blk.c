@@ -49,19 +49,19 @@ static u64 get64(const u8 *p)
 static void blk_config_read(struct virtio_dev *d, u32 off, void *buf, u32 len)
 {
 	const struct virtio_blk *b = d->priv;
-	u8 c[VIRTIO_BLK_CONFIG_LEN] = { 0 };
+	u8 c[VIRTIO_BLK_CONFIG_LEN] = {0};
 
-	put64(c + 0, b->sectors);			   /* capacity, in 512-byte sectors whatever blk_size says */
-	put32(c + 12, VIRTIO_BLK_SEG_MAX);		   /* seg_max; size_max (8) is not offered: any length */
-	put32(c + 20, VIRTIO_BLK_SECTOR);		   /* blk_size */
-	put16(c + 34, 1);				   /* num_queues (no F_MQ: informational) */
-	put32(c + 36, VIRTIO_BLK_DISCARD_SECTORS);	   /* max_discard_sectors */
-	put32(c + 40, VIRTIO_BLK_DISCARD_SEGS);		   /* max_discard_seg */
-	put32(c + 44, VIRTIO_BLK_DISCARD_ALIGN);	   /* discard_sector_alignment */
-	put32(c + 48, VIRTIO_BLK_DISCARD_SECTORS);	   /* max_write_zeroes_sectors */
-	put32(c + 52, VIRTIO_BLK_DISCARD_SEGS);		   /* max_write_zeroes_seg */
-	c[56] = 1;					   /* write_zeroes_may_unmap */
-	memcpy(buf, c + off, len);			   /* the core checked off + len <= config_len */
+	put64(c + 0, b->sectors);		   /* capacity, in 512-byte sectors whatever blk_size says */
+	put32(c + 12, VIRTIO_BLK_SEG_MAX);	   /* seg_max; size_max (8) is not offered: any length */
+	put32(c + 20, VIRTIO_BLK_SECTOR);	   /* blk_size */
+	put16(c + 34, 1);			   /* num_queues (no F_MQ: informational) */
+	put32(c + 36, VIRTIO_BLK_DISCARD_SECTORS); /* max_discard_sectors */
+	put32(c + 40, VIRTIO_BLK_DISCARD_SEGS);	   /* max_discard_seg */
+	put32(c + 44, VIRTIO_BLK_DISCARD_ALIGN);   /* discard_sector_alignment */
+	put32(c + 48, VIRTIO_BLK_DISCARD_SECTORS); /* max_write_zeroes_sectors */
+	put32(c + 52, VIRTIO_BLK_DISCARD_SEGS);	   /* max_write_zeroes_seg */
+	c[56] = 1;				   /* write_zeroes_may_unmap */
+	memcpy(buf, c + off, len);		   /* the core checked off + len <= config_len */
 }
 
 /* Every field is read-only without F_CONFIG_WCE (5.2.4): a write is dropped, as QEMU drops it. */
@@ -165,7 +165,7 @@ int virtio_blk_serve(struct virtio_blk *b, const struct virtio_req *r, const str
 		break;
 	case VIRTIO_BLK_T_GET_ID: {
 		u32 n = MIN(r->in_len - 1, (u32)VIRTIO_BLK_ID_BYTES);
-		char id[VIRTIO_BLK_ID_BYTES] = { 0 };
+		char id[VIRTIO_BLK_ID_BYTES] = {0};
 
 		memcpy(id, b->id, strlen(b->id));
 		st = virtio_req_write(r, m, 0, id, n) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
@@ -237,33 +237,33 @@ static void blk_reset(struct virtio_dev *d)
 }
 
 static const struct virtio_dev_ops blk_ops_rw = {
-	.name = "virtio-blk",
-	.device_id = VIRTIO_ID_BLOCK,
-	.nr_queues = 1,
-	.features = 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_DISCARD |
-		    1ull << VIRTIO_BLK_F_WRITE_ZEROES,
-	.config_len = VIRTIO_BLK_CONFIG_LEN,
-	.config_read = blk_config_read,
-	.config_write = blk_config_write,
-	.notify = blk_notify,
-	.reset = blk_reset,
+    .name = "virtio-blk",
+    .device_id = VIRTIO_ID_BLOCK,
+    .nr_queues = 1,
+    .features = 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_DISCARD |
+		1ull << VIRTIO_BLK_F_WRITE_ZEROES,
+    .config_len = VIRTIO_BLK_CONFIG_LEN,
+    .config_read = blk_config_read,
+    .config_write = blk_config_write,
+    .notify = blk_notify,
+    .reset = blk_reset,
 };
 
 /* A read-only disk offers F_RO and neither discard nor write-zeroes, which would be refused anyway. */
 static const struct virtio_dev_ops blk_ops_ro = {
-	.name = "virtio-blk",
-	.device_id = VIRTIO_ID_BLOCK,
-	.nr_queues = 1,
-	.features = 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_RO,
-	.config_len = VIRTIO_BLK_CONFIG_LEN,
-	.config_read = blk_config_read,
-	.config_write = blk_config_write,
-	.notify = blk_notify,
-	.reset = blk_reset,
+    .name = "virtio-blk",
+    .device_id = VIRTIO_ID_BLOCK,
+    .nr_queues = 1,
+    .features = 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_RO,
+    .config_len = VIRTIO_BLK_CONFIG_LEN,
+    .config_read = blk_config_read,
+    .config_write = blk_config_write,
+    .notify = blk_notify,
+    .reset = blk_reset,
 };
 
-int virtio_blk_init(struct virtio_blk *b, struct vm *vm, const struct virtio_mem *mem, void *data, u64 bytes,
-		    bool ro, const char *id)
+int virtio_blk_init(struct virtio_blk *b, struct vm *vm, const struct virtio_mem *mem, void *data, u64 bytes, bool ro,
+		    const char *id)
 {
 	if (!data || bytes == 0 || bytes % VIRTIO_BLK_SECTOR || strlen(id) > VIRTIO_BLK_ID_BYTES)
 		return -EINVAL;
