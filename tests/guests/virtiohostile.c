@@ -8,9 +8,9 @@
  * anything, and must work again after a reset. Also: a masked MSI-X vector sets its pending bit and fires at the
  * unmask (PCI 3.0, 6.8.2.9), and INTx: the ISR read returns the cause, clears it and lowers the level-triggered line
  * (virtio 1.2, 4.1.4.5), which the DSDT routes to GSI 16 + slot % 8.
- * With `benign[=N]` on its command line it only echoes, N times (default 300), and requires the device never to fail: it runs as a
- * second VM beside the hostile one, whose failures must not reach it. Without a PCI bus (platform=minimal) or without
- * the test device it says SKIP. */
+ * With `benign[=N]` on its command line it only echoes, N times (default 300), and requires the device never to fail:
+ * it runs as a second VM beside the hostile one, whose failures must not reach it. Without a PCI bus (platform=minimal)
+ * or without the test device it says SKIP. */
 #include "guest.h"
 #include "smp.h"
 
@@ -105,22 +105,51 @@ static void cfg_write16(u8 s, u8 off, u16 v)
 }
 
 /* ---- MMIO ---- */
-static u8 rd8(u64 a) { return *(volatile u8 *)a; }
-static u16 rd16(u64 a) { return *(volatile u16 *)a; }
-static u32 rd32(u64 a) { return *(volatile u32 *)a; }
-static void wr8(u64 a, u8 v) { *(volatile u8 *)a = v; }
-static void wr16(u64 a, u16 v) { *(volatile u16 *)a = v; }
-static void wr32(u64 a, u32 v) { *(volatile u32 *)a = v; }
+static u8 rd8(u64 a)
+{
+	return *(volatile u8 *)a;
+}
+static u16 rd16(u64 a)
+{
+	return *(volatile u16 *)a;
+}
+static u32 rd32(u64 a)
+{
+	return *(volatile u32 *)a;
+}
+static void wr8(u64 a, u8 v)
+{
+	*(volatile u8 *)a = v;
+}
+static void wr16(u64 a, u16 v)
+{
+	*(volatile u16 *)a = v;
+}
+static void wr32(u64 a, u32 v)
+{
+	*(volatile u32 *)a = v;
+}
 static void wr64(u64 a, u64 v)
 {
 	wr32(a, (u32)v);
 	wr32(a + 4, (u32)(v >> 32));
 }
 
-static u8 status(void) { return rd8(common + CC_STATUS); }
+static u8 status(void)
+{
+	return rd8(common + CC_STATUS);
+}
 
-static void on_config(struct trap_frame *f) { n_config++; lapic_eoi(); }
-static void on_queue(struct trap_frame *f) { n_queue++; lapic_eoi(); }
+static void on_config(struct trap_frame *f)
+{
+	n_config++;
+	lapic_eoi();
+}
+static void on_queue(struct trap_frame *f)
+{
+	n_queue++;
+	lapic_eoi();
+}
 /* INTx: the ISR read is what lowers the line, before the EOI (so the IOAPIC does not deliver it again). */
 static void on_intx(struct trap_frame *f)
 {
@@ -237,10 +266,19 @@ static void phase_caps(void)
 			test_fail("caps: type %u in BAR %u", type, b);
 		seen |= 1u << type;
 		switch (type) {
-		case 1: common = bar + off; break;
-		case 2: notify = bar + off; notify_mult = cfg_read32(slot, p + 16); break;
-		case 3: isr = bar + off; break;
-		case 4: devcfg = bar + off; break;
+		case 1:
+			common = bar + off;
+			break;
+		case 2:
+			notify = bar + off;
+			notify_mult = cfg_read32(slot, p + 16);
+			break;
+		case 3:
+			isr = bar + off;
+			break;
+		case 4:
+			devcfg = bar + off;
+			break;
 		}
 	}
 	if ((seen & 0x3e) != 0x3e || !msix_cap)
@@ -324,7 +362,10 @@ static void kick(void)
 	wr16(notify + 0 * notify_mult, 0);
 }
 
-static u16 used_idx(void) { return (u16)(used[0] >> 16); }
+static u16 used_idx(void)
+{
+	return (u16)(used[0] >> 16);
+}
 
 /* One echo of n bytes through a direct chain (out, in) or an indirect table; checks the data and the interrupt. */
 static void echo(u32 n, bool indirect, const char *what)
@@ -333,10 +374,10 @@ static void echo(u32 n, bool indirect, const char *what)
 		buf_out[i] = (u8)(i * 13 + avail_idx);
 	memset(buf_in, 0, n);
 	struct desc *t = indirect ? dtab + 4 : dtab; /* an indirect table right after the ring's descriptors */
-	t[0] = (struct desc){ (u64)buf_out, n, D_NEXT, 1 };
-	t[1] = (struct desc){ (u64)buf_in, n, D_WRITE, 0 };
+	t[0] = (struct desc){(u64)buf_out, n, D_NEXT, 1};
+	t[1] = (struct desc){(u64)buf_in, n, D_WRITE, 0};
 	if (indirect)
-		dtab[0] = (struct desc){ (u64)t, 2 * sizeof(struct desc), D_INDIRECT, 0 };
+		dtab[0] = (struct desc){(u64)t, 2 * sizeof(struct desc), D_INDIRECT, 0};
 	u32 was = n_queue;
 	publish(0);
 	kick();
@@ -435,7 +476,8 @@ static void phase_intx(void)
 {
 	u32 gsi = 16 + slot % 8;
 	if (cfg_read8(slot, 0x3c) != gsi || cfg_read8(slot, 0x3d) != 1)
-		test_fail("intx: line %u pin %u, want GSI %u on INTA", cfg_read8(slot, 0x3c), cfg_read8(slot, 0x3d), gsi);
+		test_fail("intx: line %u pin %u, want GSI %u on INTA", cfg_read8(slot, 0x3c), cfg_read8(slot, 0x3d),
+			  gsi);
 	cfg_write16(slot, msix_cap + 2, 0);
 	ioapic_write(0x11 + 2 * gsi, lapic_id() << 24);
 	ioapic_write(0x10 + 2 * gsi, VEC_INTX | 1u << 15 | 1u << 13); /* level, active low as _PRT says */
@@ -494,32 +536,32 @@ static void expect_failure(const char *name)
 static void phase_hostile(void)
 {
 	/* 2.7.5.2: a loop. */
-	dtab[0] = (struct desc){ (u64)buf_out, 16, D_NEXT, 1 };
-	dtab[1] = (struct desc){ (u64)buf_in, 16, D_NEXT | D_WRITE, 0 };
+	dtab[0] = (struct desc){(u64)buf_out, 16, D_NEXT, 1};
+	dtab[1] = (struct desc){(u64)buf_in, 16, D_NEXT | D_WRITE, 0};
 	publish(0);
 	expect_failure("loop");
 
 	/* A buffer that runs past the end of RAM. */
-	dtab[0] = (struct desc){ boot.ram_top - 0x100, 0x1000, D_WRITE, 0 };
+	dtab[0] = (struct desc){boot.ram_top - 0x100, 0x1000, D_WRITE, 0};
 	publish(0);
 	expect_failure("past_ram");
 
 	/* A writable buffer in MMIO: the device's own BAR (DMA to a device is not RAM). */
-	dtab[0] = (struct desc){ (u64)buf_out, 16, D_NEXT, 1 };
-	dtab[1] = (struct desc){ bar, 16, D_WRITE, 0 };
+	dtab[0] = (struct desc){(u64)buf_out, 16, D_NEXT, 1};
+	dtab[1] = (struct desc){bar, 16, D_WRITE, 0};
 	publish(0);
 	expect_failure("mmio");
 
 	/* 2.7.5.3.1: an indirect table that holds an indirect descriptor. */
 	struct desc *t = dtab + 4;
-	t[0] = (struct desc){ (u64)(dtab + 6), 16, D_INDIRECT, 0 };
-	dtab[6] = (struct desc){ (u64)buf_in, 16, D_WRITE, 0 };
-	dtab[0] = (struct desc){ (u64)t, 16, D_INDIRECT, 0 };
+	t[0] = (struct desc){(u64)(dtab + 6), 16, D_INDIRECT, 0};
+	dtab[6] = (struct desc){(u64)buf_in, 16, D_WRITE, 0};
+	dtab[0] = (struct desc){(u64)t, 16, D_INDIRECT, 0};
 	publish(0);
 	expect_failure("nested_indirect");
 
 	/* An avail index more than the queue size ahead of what the device consumed. */
-	dtab[0] = (struct desc){ (u64)buf_in, 16, D_WRITE, 0 };
+	dtab[0] = (struct desc){(u64)buf_in, 16, D_WRITE, 0};
 	avail[1] = avail_idx = QSIZE + 3;
 	expect_failure("avail_ahead");
 	printf("TEST virtio_hostile PASS\n");

@@ -1144,6 +1144,10 @@ CASES += [
          modules=virtio_modules(3000), expect=VIRTIO_EXPECT, forbid=VIRTIO_FORBID, check=virtio_check, timeout=120),
     Case("bochs-vmx-virtio", "bochs", "corei7_skylake_x", megs=256, cmdline="loglevel=6 hv.panic=poweroff hv.vtest=1",
          modules=virtio_modules(300), expect=VIRTIO_EXPECT, forbid=VIRTIO_FORBID, check=virtio_check, timeout=900),
+    # Shadow paging: the device's writes to guest RAM (used ring, echoed data) go through mmu_write_gpa's tracking.
+    Case("bochs-penryn-virtio", "bochs", "core2_penryn_t9600", megs=256,
+         cmdline="loglevel=6 hv.panic=poweroff hv.vtest=1", modules=virtio_modules(300), expect=VIRTIO_EXPECT,
+         forbid=VIRTIO_FORBID, check=virtio_check, timeout=900),
 ]
 
 

@@ -41,9 +41,15 @@ int vm_msi_deliver(struct vm *v, u64 addr, u32 data)
 
 /* ---- a model: counts its callbacks; notify pops everything and completes it (or fails) ---- */
 static u32 notifies, resets, driver_oks;
-static u8 cfgspace[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
-static void m_config_read(struct virtio_dev *d, u32 off, void *buf, u32 len) { memcpy(buf, cfgspace + off, len); }
-static void m_config_write(struct virtio_dev *d, u32 off, const void *buf, u32 len) { memcpy(cfgspace + off, buf, len); }
+static u8 cfgspace[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+static void m_config_read(struct virtio_dev *d, u32 off, void *buf, u32 len)
+{
+	memcpy(buf, cfgspace + off, len);
+}
+static void m_config_write(struct virtio_dev *d, u32 off, const void *buf, u32 len)
+{
+	memcpy(cfgspace + off, buf, len);
+}
 static void m_notify(struct virtio_dev *d, u16 qi)
 {
 	struct virtq *q = &d->q[qi];
@@ -56,12 +62,25 @@ static void m_notify(struct virtio_dev *d, u16 qi)
 		virtio_fail(d, "bad chain");
 	spin_unlock(&q->lock);
 }
-static void m_reset(struct virtio_dev *d) { resets++; }
-static void m_driver_ok(struct virtio_dev *d) { driver_oks++; }
+static void m_reset(struct virtio_dev *d)
+{
+	resets++;
+}
+static void m_driver_ok(struct virtio_dev *d)
+{
+	driver_oks++;
+}
 static const struct virtio_dev_ops m_ops = {
-	.name = "virtio-unit", .device_id = 5, .nr_queues = 2, .features = 1ull << 3, .config_len = 8,
-	.config_read = m_config_read, .config_write = m_config_write, .notify = m_notify, .reset = m_reset,
-	.driver_ok = m_driver_ok,
+    .name = "virtio-unit",
+    .device_id = 5,
+    .nr_queues = 2,
+    .features = 1ull << 3,
+    .config_len = 8,
+    .config_read = m_config_read,
+    .config_write = m_config_write,
+    .notify = m_notify,
+    .reset = m_reset,
+    .driver_ok = m_driver_ok,
 };
 
 static void setup(void)
@@ -100,7 +119,10 @@ static void wr(u64 off, unsigned int size, u64 v)
 	CHECK_EQ(io_bus_write(&vm.mmio, NULL, bar + off, size, v), 0);
 }
 
-static u8 status(void) { return (u8)rd(0x14, 1); }
+static u8 status(void)
+{
+	return (u8)rd(0x14, 1);
+}
 
 static void set_features(u64 f)
 {
@@ -386,11 +408,12 @@ TEST(pci_cfg_window_reaches_the_bar)
 	setup();
 	u8 c = 0;
 	for (u8 p = pci_config_read(bus, 0, 1, 0, PCI_CAP_PTR, 1); p; p = pci_config_read(bus, 0, 1, 0, p + 1, 1))
-		if (pci_config_read(bus, 0, 1, 0, p, 1) == PCI_CAP_ID_VNDR && pci_config_read(bus, 0, 1, 0, p + 3, 1) == 5)
+		if (pci_config_read(bus, 0, 1, 0, p, 1) == PCI_CAP_ID_VNDR &&
+		    pci_config_read(bus, 0, 1, 0, p + 3, 1) == 5)
 			c = p;
 	CHECK(c);
 	pci_config_write(bus, 0, 1, 0, c + 4, 1, 0);
-	pci_config_write(bus, 0, 1, 0, c + 12, 4, 2);	    /* length */
+	pci_config_write(bus, 0, 1, 0, c + 12, 4, 2);	/* length */
 	pci_config_write(bus, 0, 1, 0, c + 8, 4, 0x12); /* offset: num_queues */
 	CHECK_EQ(pci_config_read(bus, 0, 1, 0, c + 16, 2), 2);
 	pci_config_write(bus, 0, 1, 0, c + 8, 4, 0x16); /* queue_select */

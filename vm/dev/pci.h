@@ -83,13 +83,13 @@ struct pci_dev {
 };
 
 struct pci_bus {
-	spinlock_t lock;	  /* covers config_address and every device's cfg[] and bar[].addr */
-	u32 config_address;	  /* the last dword written to 0xcf8 */
+	spinlock_t lock;		   /* covers config_address and every device's cfg[] and bar[].addr */
+	u32 config_address;		   /* the last dword written to 0xcf8 */
 	struct pci_dev *dev[PCI_MAX_DEVS]; /* constant once the VM runs */
 	struct pci_dev host_bridge;
-	u64 next_mmio;		  /* where the next BAR is placed at creation */
+	u64 next_mmio; /* where the next BAR is placed at creation */
 	struct vm *vm;
-	u64 unclaimed;		  /* window accesses no BAR decoded (atomic) */
+	u64 unclaimed; /* window accesses no BAR decoded (atomic) */
 };
 
 /* Create the bus with its host bridge, register 0xcf8, 0xcfc-0xcff and the MMIO window (vm->devices[VM_DEV_PCI]).

@@ -14,7 +14,7 @@ struct vtest {
 static void vtest_config_read(struct virtio_dev *d, u32 off, void *buf, u32 len)
 {
 	struct vtest *t = d->priv;
-	u32 cfg[2] = { VTEST_MAGIC, __atomic_load_n(&t->scratch, __ATOMIC_RELAXED) };
+	u32 cfg[2] = {VTEST_MAGIC, __atomic_load_n(&t->scratch, __ATOMIC_RELAXED)};
 	memcpy(buf, (u8 *)cfg + off, len);
 }
 
@@ -24,7 +24,7 @@ static void vtest_config_write(struct virtio_dev *d, u32 off, const void *buf, u
 	u32 v = __atomic_load_n(&t->scratch, __ATOMIC_RELAXED);
 
 	if (off + len <= 4)
-		return; /* the magic is read-only */
+		return;			/* the magic is read-only */
 	u32 lo = off < 4 ? 4 - off : 0; /* bytes of buf that fall on the magic */
 	memcpy((u8 *)&v + (off + lo - 4), (const u8 *)buf + lo, len - lo);
 	__atomic_store_n(&t->scratch, v, __ATOMIC_RELAXED);
@@ -89,16 +89,16 @@ static void vtest_destroy(struct virtio_dev *d)
 }
 
 static const struct virtio_dev_ops vtest_ops = {
-	.name = "virtio-test",
-	.device_id = VTEST_ID,
-	.nr_queues = 1,
-	.features = 0,
-	.config_len = 8,
-	.config_read = vtest_config_read,
-	.config_write = vtest_config_write,
-	.notify = vtest_notify,
-	.reset = vtest_reset,
-	.destroy = vtest_destroy,
+    .name = "virtio-test",
+    .device_id = VTEST_ID,
+    .nr_queues = 1,
+    .features = 0,
+    .config_len = 8,
+    .config_read = vtest_config_read,
+    .config_write = vtest_config_write,
+    .notify = vtest_notify,
+    .reset = vtest_reset,
+    .destroy = vtest_destroy,
 };
 
 int vtest_add(struct vm *vm)

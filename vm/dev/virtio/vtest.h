@@ -8,7 +8,7 @@
 #ifndef VM_DEV_VIRTIO_VTEST_H
 #define VM_DEV_VIRTIO_VTEST_H
 
-#define VTEST_ID       63 /* unassigned in virtio 1.2, 5: no guest driver claims it */
+#define VTEST_ID       63	   /* unassigned in virtio 1.2, 5: no guest driver claims it */
 #define VTEST_MAGIC    0x54535456u /* "VTST" */
 #define VTEST_MAX_ECHO 65536u
 
