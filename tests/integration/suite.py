@@ -1158,7 +1158,7 @@ CASES += [
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "linux", "disk"))
 import disk_check  # noqa: E402
 
-DISK_MODULES = [("build/linux/vmlinuz", 'vm=disk mem=256M cmdline="console=ttyS0 quiet panic=-1 root=/dev/vda"'),
+DISK_MODULES = [("build/linux/vmlinuz", 'vm=disk mem=128M cmdline="console=ttyS0 quiet panic=-1 root=/dev/vda"'),
                 ("build/linux/initramfs-disk.cpio.gz", "vm=disk role=initrd"),
                 ("build/linux/disk.img", "vm=disk role=disk"), ("build/linux/disk-vdb.img", "vm=disk role=disk ro")]
 DISK_STATS = re.compile(r"^vm disk: vda: (\d+) reads \((\d+) KiB\), (\d+) writes \((\d+) KiB\), (\d+) flushes, \d+ "
