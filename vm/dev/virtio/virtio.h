@@ -48,6 +48,9 @@ struct virtio_mem {
 	void *ctx;
 	int (*read)(void *ctx, u64 gpa, void *buf, u32 len);
 	int (*write)(void *ctx, u64 gpa, const void *buf, u32 len);
+	/* Optional (NULL: every range passes, the copies fail later): 0 when all of [gpa, gpa+len) is such RAM, else
+	 * -EFAULT. virtq_pop checks each buffer with it, so a chain pointing at MMIO is refused before a model runs. */
+	int (*check)(void *ctx, u64 gpa, u64 len);
 };
 
 /* One buffer of a chain: guest-physical, already checked to lie in RAM by the core when popped. */
@@ -90,10 +93,16 @@ struct virtq {
 };
 
 /* Under q->lock. 1: a chain was popped into q->req; 0: the avail ring holds none; negative: the chain (or the ring)
- * is malformed: a loop, a length past the queue size, a zero-length or out-of-RAM buffer, a nested or misaligned
- * indirect table, readable after writable, an avail index that ran more than size ahead. The caller then calls
- * virtio_fail(); nothing was consumed. */
+ * is malformed: a loop, a length past the queue size, a zero-length or out-of-RAM buffer, a nested indirect table
+ * or one whose length is not a multiple of 16 (2.7.5.3 asks no alignment of it), readable after writable, an avail
+ * index that ran more than size ahead. The caller then calls virtio_fail(); nothing was consumed. */
 int virtq_pop(struct virtq *q, const struct virtio_mem *m);
+/* The ring addresses and size the driver configured: 0, or -EINVAL (size not a power of two <= VIRTQ_MAX_SIZE,
+ * desc not 16-, avail not 2-, used not 4-byte aligned, 2.7) or -EFAULT (a ring not wholly in RAM). The transport
+ * refuses queue_enable with a bad ring by failing the device. */
+int virtq_check(const struct virtq *q, const struct virtio_mem *m);
+/* Forget the ring (device reset): size back to VIRTQ_MAX_SIZE, addresses and indices 0, disabled, no vector. */
+void virtq_reset(struct virtq *q);
 /* Under q->lock. Return q->req's chain with `written` bytes written into it. Whether to interrupt is then
  * virtq_need_irq()'s answer (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with event index). */
 int virtq_push(struct virtq *q, const struct virtio_mem *m, u32 written);
