@@ -26,6 +26,7 @@
 #include "vm/private.h"
 #include "vm/stall.h"
 #include "vm/vcpu.h"
+#include "vm/dev/virtio/net_vm.h"
 
 #define ACPI_AREA_GPA 0xe0000         /* where BIOSes keep ACPI tables; Linux also scans it for the RSDP */
 #define ACPI_AREA_LEN 0x20000
@@ -322,6 +323,11 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		vm_log(vm, LOG_ERR, "device setup failed (%d)\n", r);
 		return r;
 	}
+	if (cfg->net[0]) {
+		r = vnet_vm_create(vm, cfg->net);
+		if (r)
+			return r;
+	}
 	/* vCPU 0 is built here, on its CPU; the others on theirs (run_ap_vcpu). */
 	r = virt_ops->vcpu_create(v);
 	if (!r)
@@ -350,6 +356,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 
 void vm_destroy(struct vm *vm)
 {
+	vnet_vm_destroy(vm); /* off the switch while its RAM is still there: a peer may be delivering into it */
 	/* In three passes: dropping roots and destroying the MMU flush every vCPU's TLB (vm_make_all_vcpus_request),
 	 * which must still find each struct vcpu there. */
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {

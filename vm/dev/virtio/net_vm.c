@@ -1,0 +1,56 @@
+/* A VM's virtio-net device (net=NAME): built with the VM, on its PCI bus, on the switch NAME; gone from the switch
+ * before the VM's memory is, so no peer writes into RAM being freed. */
+#include "vm/dev/virtio/net_vm.h"
+#include "hv/errno.h"
+#include "hv/platform.h"
+#include "vm/dev/virtio/net.h"
+#include "vm/vm.h"
+
+/* Guest memory through the VM's memslots (vm_read_gpa / vm_write_gpa: RAM only, write tracking honoured). */
+static int vm_mem_read(void *ctx, u64 gpa, void *buf, u32 len)
+{
+	return vm_read_gpa(ctx, gpa, buf, len);
+}
+
+static int vm_mem_write(void *ctx, u64 gpa, const void *buf, u32 len)
+{
+	return vm_write_gpa(ctx, gpa, buf, len);
+}
+
+int vnet_vm_create(struct vm *vm, const char *net)
+{
+	struct vnet *n = kzalloc(sizeof(*n));
+	int r;
+
+	if (!n)
+		return -ENOMEM;
+	n->dev.vm = vm;
+	n->dev.mem = (struct virtio_mem){ .ctx = vm, .read = vm_mem_read, .write = vm_mem_write };
+	r = vnet_init(n, vm->name, net);
+	if (r) {
+		kfree(n);
+		return r;
+	}
+	r = virtio_pci_add(vm, &n->dev);
+	if (r) {
+		vnet_fini(n);
+		kfree(n);
+		vm_log(vm, LOG_ERR, "virtio-net: no PCI function (%d)\n", r);
+		return r;
+	}
+	vm->net = n;
+	return 0;
+}
+
+void vnet_vm_destroy(struct vm *vm)
+{
+	struct vnet *n = vm->net;
+
+	if (!n)
+		return;
+	vnet_fini(n); /* logs the port's counters */
+	vm_log(vm, LOG_INFO, "virtio-net: %llu frames served, %llu errors\n", (unsigned long long)n->dev.requests,
+	       (unsigned long long)n->dev.errors);
+	vm->net = NULL;
+	kfree(n);
+}
