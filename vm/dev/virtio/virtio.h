@@ -53,6 +53,9 @@ struct virtio_mem {
 	int (*check)(void *ctx, u64 gpa, u64 len);
 };
 
+/* The VM's own: RAM through its memslots (vm/dev/virtio/mem.c). Device models fill d->mem with it. */
+void virtio_mem_init_vm(struct virtio_mem *m, struct vm *vm);
+
 /* One buffer of a chain: guest-physical, already checked to lie in RAM by the core when popped. */
 struct virtio_seg {
 	u64 gpa;
@@ -141,9 +144,11 @@ struct virtio_dev_ops {
 	void (*config_write)(struct virtio_dev *d, u32 off, const void *buf, u32 len);
 	/* The driver kicked queue qi (enabled, device DRIVER_OK). Pop, serve and complete what is available. */
 	void (*notify)(struct virtio_dev *d, u16 qi);
-	/* Device reset (status written 0): forget every request and every negotiated state of the model. */
+	/* Device reset (status written 0): forget every request and every negotiated state of the model. Called with
+	 * d->lock held (the queues are already reset; it may take q[i].lock). */
 	void (*reset)(struct virtio_dev *d);
-	/* Optional: the driver set DRIVER_OK (receive queues may start being filled). */
+	/* Optional: the driver set DRIVER_OK (receive queues may start being filled). Called with d->lock held; it may
+	 * take q[i].lock and call virtio_complete. */
 	void (*driver_ok)(struct virtio_dev *d);
 };
 
@@ -153,12 +158,12 @@ struct virtio_dev {
 	void *priv;
 	struct vm *vm;
 	struct virtio_mem mem;
-	spinlock_t lock;	/* covers status, features, select registers, isr, config_generation; taken before any
-				 * q[i].lock, never inside one */
+	spinlock_t lock;	/* covers status (but virtio_fail sets NEEDS_RESET atomically), features and queue setup;
+				 * taken before any q[i].lock, never inside one */
 	u8 status;
 	u64 driver_features;	/* as written by the driver; checked at FEATURES_OK against what was offered */
-	u8 isr;			/* bit 0 queue interrupt, bit 1 configuration change (INTx mode) */
-	u8 config_generation;
+	u8 isr;			/* bit 0 queue interrupt, bit 1 configuration change; the transport's irq lock */
+	u8 config_generation;	/* atomic */
 	u16 config_vector;
 	struct virtq q[VIRTIO_MAX_QUEUES];
 	void *transport;	/* the PCI function (virtio_pci.c) */
@@ -176,8 +181,8 @@ static inline bool virtio_has(const struct virtio_dev *d, unsigned int bit)
  * virtio_complete: under q[qi].lock, push the chain just served (virtq_push) and interrupt the driver if
  *   virtq_need_irq() says so (MSI-X vector of the queue, or ISR bit 0 + INTx).
  * virtio_fail: the driver broke the protocol (a malformed chain, a request the model cannot make sense of). Sets
- *   DEVICE_NEEDS_RESET, sends a configuration-change interrupt, logs `hv: VM NAME: virtio-blk: WHY: device needs
- *   reset` once, and ignores the device's queues until a reset. Never ends the VM, never touches other devices.
+ *   DEVICE_NEEDS_RESET, sends a configuration-change interrupt, logs (vm_log) `virtio-blk: WHY: device needs reset`
+ *   once, and ignores the device's queues until a reset. Never ends the VM, never touches other devices.
  *   May be called with q->lock held.
  * virtio_config_changed: bump config_generation and send a configuration-change interrupt.
  */
