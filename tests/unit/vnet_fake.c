@@ -180,5 +180,6 @@ void virtio_fail(struct virtio_dev *d, const char *why)
 
 	f->failed++;
 	f->fail_why = why;
+	d->errors++; /* as the core's does */
 	d->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 }

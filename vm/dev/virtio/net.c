@@ -133,9 +133,7 @@ static int vnet_deliver(struct vswitch_port *p, const u8 *frame, u32 len)
 	if (__atomic_load_n(&n->rx_ready, __ATOMIC_ACQUIRE) && q->enabled && !is_failed(d)) {
 		rc = __rx_fill(n, q, frame, len);
 		if (rc == 0)
-			count(&d->requests);
-		else if (rc != -ENOSPC)
-			count(&d->errors);
+			count(&d->requests); /* a failure was counted in d->errors by virtio_fail */
 	}
 	spin_unlock(&q->lock);
 	return rc == 0 ? 0 : rc == -ENOSPC ? -ENOSPC : -ENODEV;
@@ -190,14 +188,11 @@ static void vnet_notify(struct virtio_dev *d, u16 qi)
 		if (rc == 0)
 			break;
 		if (rc < 0) {
-			virtio_fail(d, "malformed transmit chain");
-			count(&d->errors);
+			virtio_fail(d, "malformed transmit chain"); /* counts d->errors */
 			break;
 		}
-		if (__tx_one(n, q)) {
-			count(&d->errors);
+		if (__tx_one(n, q))
 			break;
-		}
 	}
 	spin_unlock(&q->lock);
 }

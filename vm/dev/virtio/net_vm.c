@@ -6,17 +6,6 @@
 #include "vm/dev/virtio/net.h"
 #include "vm/vm.h"
 
-/* Guest memory through the VM's memslots (vm_read_gpa / vm_write_gpa: RAM only, write tracking honoured). */
-static int vm_mem_read(void *ctx, u64 gpa, void *buf, u32 len)
-{
-	return vm_read_gpa(ctx, gpa, buf, len);
-}
-
-static int vm_mem_write(void *ctx, u64 gpa, const void *buf, u32 len)
-{
-	return vm_write_gpa(ctx, gpa, buf, len);
-}
-
 int vnet_vm_create(struct vm *vm, const char *net)
 {
 	struct vnet *n = kzalloc(sizeof(*n));
@@ -25,7 +14,7 @@ int vnet_vm_create(struct vm *vm, const char *net)
 	if (!n)
 		return -ENOMEM;
 	n->dev.vm = vm;
-	n->dev.mem = (struct virtio_mem){ .ctx = vm, .read = vm_mem_read, .write = vm_mem_write };
+	virtio_mem_init_vm(&n->dev.mem, vm);
 	r = vnet_init(n, vm->name, net);
 	if (r) {
 		kfree(n);
