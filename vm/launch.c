@@ -335,11 +335,6 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		vm_log(vm, LOG_ERR, "device setup failed (%d)\n", r);
 		return r;
 	}
-	if (cfg->net[0]) {
-		r = vnet_vm_create(vm, cfg->net);
-		if (r)
-			return r;
-	}
 	/* vCPU 0 is built here, on its CPU; the others on theirs (run_ap_vcpu). */
 	r = virt_ops->vcpu_create(v);
 	if (!r)
@@ -356,6 +351,11 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		r = load_multiboot(vm, cfg, &layout, &st);
 	if (r)
 		return r; /* the loader said which check failed */
+	if (cfg->net[0]) { /* on the PCI bus the PC platform built with the loader */
+		r = vnet_vm_create(vm, cfg->net);
+		if (r)
+			return r;
+	}
 	/* Sealed once the loader has written the image through the direct map: from here its RAM is the guest's. */
 	if (cfg->private_mem) {
 		r = vm_private_seal(vm);
