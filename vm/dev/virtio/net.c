@@ -13,6 +13,11 @@ void vnet_mac_from_name(const char *name, u8 mac[ETH_ALEN])
 
 	for (const char *c = name; *c; c++)
 		h = (h ^ (u8)*c) * 0x100000001b3ull;
+	/* FNV's last multiply moves a difference in the last character only upwards: names that differ there (vm1,
+	 * vm2) would share most low bytes. MurmurHash3's finalizer spreads it over all of them. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
 	for (int i = 0; i < ETH_ALEN; i++)
 		mac[i] = (u8)(h >> (8 * i));
 	mac[0] = (u8)((mac[0] & ~3u) | 2u); /* locally administered, individual */

@@ -65,7 +65,8 @@ struct vnet {
 };
 
 /* The stable MAC of VM `name`: locally administered (bit 1 of the first octet), unicast (bit 0 clear), the other 46
- * bits from a 64-bit FNV-1a hash of the name. */
+ * bits from a 64-bit FNV-1a hash of the name, finalized as
+ * MurmurHash3's fmix64 does. */
 void vnet_mac_from_name(const char *name, u8 mac[ETH_ALEN]);
 
 /* Set n up as VM vm_name's device on network `net` (mem, vm and transport are the caller's): the ops, the
