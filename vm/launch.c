@@ -20,6 +20,7 @@
 #include "vm/dev/hpet.h"
 #include "vm/dev/ioapic.h"
 #include "vm/dev/pci.h"
+#include "vm/dev/virtio/vtest.h"
 #include "vm/loader/linux.h"
 #include "vm/loader/multiboot.h"
 #include "vm/protect.h"
@@ -175,7 +176,7 @@ static int pc_platform_init(struct vm *vm, u64 *rsdp)
 
 	if ((r = pit_dev_init(vm)) || (r = rtc_dev_init(vm, rtc_host_epoch_seconds())) || (r = i8042_dev_init(vm)) ||
 	    (r = port80_dev_init(vm)) || (r = ioapic_dev_init(vm, ioapic_deliver)) || (r = hpet_dev_init(vm)) ||
-	    (r = pci_bus_init(vm)))
+	    (r = pci_bus_init(vm)) || (hv_opts.vtest && (r = vtest_add(vm))))
 		return r;
 	r = acpi_pm_dev_init(vm, &acpi, &vm->devices[VM_DEV_ACPI_PM]);
 	if (r)

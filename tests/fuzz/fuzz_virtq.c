@@ -24,7 +24,10 @@ void bug_report(const char *file, int line, const char *expr)
 	abort();
 }
 
-void warn_report(const char *file, int line, const char *expr) { (void)file, (void)line, (void)expr; }
+void warn_report(const char *file, int line, const char *expr)
+{
+	(void)file, (void)line, (void)expr;
+}
 
 static struct vqf fx;
 

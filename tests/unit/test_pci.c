@@ -33,7 +33,7 @@ static int t_bar_write(struct pci_dev *d, int bar, u64 off, unsigned int size, u
 	return 0;
 }
 
-static const struct pci_dev_ops t_ops = { .bar_read = t_bar_read, .bar_write = t_bar_write };
+static const struct pci_dev_ops t_ops = {.bar_read = t_bar_read, .bar_write = t_bar_write};
 static struct pci_dev tdev;
 
 static void setup(void)
@@ -117,8 +117,8 @@ static void add_tdev(void)
 {
 	pci_dev_init(&tdev, 0x1af4, 0x1041, 1, 0x020000, 0x1af4, 0x0001);
 	tdev.ops = &t_ops;
-	tdev.bar[0] = (struct pci_bar){ .size = 0x4000, .mem64 = true };
-	tdev.bar[2] = (struct pci_bar){ .size = 0x1000 };
+	tdev.bar[0] = (struct pci_bar){.size = 0x4000, .mem64 = true};
+	tdev.bar[2] = (struct pci_bar){.size = 0x1000};
 	CHECK_EQ(pci_dev_add(bus, &tdev), 0);
 	CHECK_EQ(tdev.slot, 1);
 }
@@ -226,9 +226,9 @@ TEST(capability_list)
 	setup();
 	pci_dev_init(&tdev, 0x1af4, 0x1041, 1, 0x020000, 0x1af4, 0x0001);
 	CHECK_EQ(tdev.cfg[PCI_CAP_PTR], 0);
-	u8 c1[6] = { PCI_CAP_ID_VNDR, 0, 6, 0xaa, 0xbb, 0xcc };
-	u8 m1[6] = { 0xff, 0xff, 0, 0, 0xff, 0 };
-	u8 c2[12] = { PCI_CAP_ID_MSIX, 0, 0x03, 0x00 };
+	u8 c1[6] = {PCI_CAP_ID_VNDR, 0, 6, 0xaa, 0xbb, 0xcc};
+	u8 m1[6] = {0xff, 0xff, 0, 0, 0xff, 0};
+	u8 c2[12] = {PCI_CAP_ID_MSIX, 0, 0x03, 0x00};
 	CHECK_EQ(pci_cap_add(&tdev, c1, sizeof(c1), m1), 0x40);
 	CHECK_EQ(pci_cap_add(&tdev, c2, sizeof(c2), NULL), 0x48);
 	CHECK_EQ(pci_dev_add(bus, &tdev), 0);
@@ -246,7 +246,7 @@ TEST(capability_list)
 	cfg_out(1, 0x44, 2, 0x1234);
 	CHECK_EQ(cfg_in(1, 0x44, 2), 0xcc34);
 	/* Full: a capability that does not fit is refused. */
-	u8 big[200] = { PCI_CAP_ID_VNDR };
+	u8 big[200] = {PCI_CAP_ID_VNDR};
 	CHECK_EQ(pci_cap_add(&tdev, big, sizeof(big), NULL), 0);
 	fake_vm_destroy(&vm);
 }

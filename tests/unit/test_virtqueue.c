@@ -64,7 +64,7 @@ TEST(chain_out_in_roundtrip)
 	CHECK_EQ(r->nr_in, 2);
 	CHECK_EQ(r->out_len, 11);
 	CHECK_EQ(r->in_len, 12);
-	char buf[16] = { 0 };
+	char buf[16] = {0};
 	CHECK_EQ(virtio_req_read(r, &fx.mem, 0, buf, 11), 0);
 	CHECK(memcmp(buf, "hello world", 11) == 0);
 	CHECK_EQ(virtio_req_read(r, &fx.mem, 4, buf, 4), 0); /* across the segment boundary */
@@ -154,7 +154,7 @@ TEST(event_idx_used_event_and_avail_event)
 	for (u16 i = 0; i < 8; i++)
 		vqf_desc(&fx, VQF_DESC, i, VQF_BUF + 0x100 * i, 16, WRITE, 0);
 	u64 used_event = VQF_AVAIL + 4 + 2 * 8, avail_event = VQF_USED + 4 + 8 * 8;
-	vqf_put16(&fx, VQF_AVAIL, 1); /* NO_INTERRUPT is ignored with event index */
+	vqf_put16(&fx, VQF_AVAIL, 1);  /* NO_INTERRUPT is ignored with event index */
 	vqf_put16(&fx, used_event, 2); /* interrupt when entry 2 is used (used idx goes 2 -> 3) */
 	for (u16 i = 0; i < 4; i++)
 		vqf_publish(&fx, i);

@@ -52,12 +52,15 @@ static inline int vqf_check(void *ctx, u64 gpa, u64 len)
 	return vqf_in_ram(gpa, len) ? 0 : -EFAULT;
 }
 
-static inline void *vqf_ptr(struct vqf *f, u64 gpa) { return f->ram + (gpa - VQF_BASE); }
+static inline void *vqf_ptr(struct vqf *f, u64 gpa)
+{
+	return f->ram + (gpa - VQF_BASE);
+}
 
 static inline void vqf_init(struct vqf *f, u16 size, bool event_idx, bool indirect)
 {
 	memset(f, 0, sizeof(*f));
-	f->mem = (struct virtio_mem){ .ctx = f, .read = vqf_read, .write = vqf_write, .check = vqf_check };
+	f->mem = (struct virtio_mem){.ctx = f, .read = vqf_read, .write = vqf_write, .check = vqf_check};
 	virtq_reset(&f->q);
 	f->q.size = size;
 	f->q.desc = VQF_DESC;
@@ -85,7 +88,10 @@ static inline u16 vqf_get16(struct vqf *f, u64 gpa)
 	return v;
 }
 
-static inline void vqf_put16(struct vqf *f, u64 gpa, u16 v) { memcpy(vqf_ptr(f, gpa), &v, 2); }
+static inline void vqf_put16(struct vqf *f, u64 gpa, u16 v)
+{
+	memcpy(vqf_ptr(f, gpa), &v, 2);
+}
 
 /* Publish head in the avail ring, as a driver does: the entry, then the index. */
 static inline void vqf_publish(struct vqf *f, u16 head)

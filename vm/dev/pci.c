@@ -11,13 +11,24 @@
 #include "vm/vm.h"
 
 /* The host bridge: Intel's Q35 MCH (QEMU q35 has the same ids), a plain type 0 header with nothing to decode. */
-#define HOST_BRIDGE_VENDOR 0x8086
-#define HOST_BRIDGE_DEVICE 0x29c0
+#define HOST_BRIDGE_VENDOR    0x8086
+#define HOST_BRIDGE_DEVICE    0x29c0
 #define PCI_CLASS_HOST_BRIDGE 0x060000
 
-static void put16(u8 *p, u16 v) { memcpy(p, &v, 2); }
-static void put32(u8 *p, u32 v) { memcpy(p, &v, 4); }
-static u32 get32(const u8 *p) { u32 v; memcpy(&v, p, 4); return v; }
+static void put16(u8 *p, u16 v)
+{
+	memcpy(p, &v, 2);
+}
+static void put32(u8 *p, u32 v)
+{
+	memcpy(p, &v, 4);
+}
+static u32 get32(const u8 *p)
+{
+	u32 v;
+	memcpy(&v, p, 4);
+	return v;
+}
 
 void pci_dev_init(struct pci_dev *d, u16 vendor, u16 device, u8 revision, u32 class_code, u16 subsys_vendor,
 		  u16 subsys_id)
@@ -199,8 +210,8 @@ static int cfc_write(struct vcpu *v, void *dev, u64 port, unsigned int size, u64
 	return 0;
 }
 
-static const struct io_handler cf8_ops = { .name = "pci-cf8", .read = cf8_read, .write = cf8_write };
-static const struct io_handler cfc_ops = { .name = "pci-cfc", .read = cfc_read, .write = cfc_write };
+static const struct io_handler cf8_ops = {.name = "pci-cf8", .read = cf8_read, .write = cf8_write};
+static const struct io_handler cfc_ops = {.name = "pci-cfc", .read = cfc_read, .write = cfc_write};
 
 /* ---- the MMIO window ---- */
 
@@ -265,7 +276,7 @@ static int window_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, 
 	return pci_mmio_write(dev, addr, size, val);
 }
 
-static const struct io_handler window_ops = { .name = "pci-mmio", .read = window_read, .write = window_write };
+static const struct io_handler window_ops = {.name = "pci-mmio", .read = window_read, .write = window_write};
 
 /* ---- the bus ---- */
 
@@ -298,6 +309,20 @@ int pci_dev_add(struct pci_bus *bus, struct pci_dev *d)
 	bus->dev[slot] = d;
 	spin_unlock(&bus->lock);
 	return 0;
+}
+
+void pci_bus_destroy(struct vm *vm)
+{
+	struct pci_bus *bus = pci_bus_of(vm);
+
+	if (!bus)
+		return;
+	for (u32 s = 1; s < PCI_MAX_DEVS; s++) {
+		struct pci_dev *d = bus->dev[s];
+		bus->dev[s] = NULL;
+		if (d && d->ops && d->ops->destroy)
+			d->ops->destroy(d);
+	}
 }
 
 struct pci_bus *pci_bus_of(struct vm *vm)

@@ -61,6 +61,8 @@ struct pci_dev_ops {
 	int (*bar_read)(struct pci_dev *d, int bar, u64 off, unsigned int size, u64 *val);
 	int (*bar_write)(struct pci_dev *d, int bar, u64 off, unsigned int size, u64 val);
 	void (*config_written)(struct pci_dev *d, u32 off, u32 len);
+	/* Optional: the VM is torn down (its vCPUs are gone): free what the device allocated, d included. */
+	void (*destroy)(struct pci_dev *d);
 };
 
 struct pci_bar {
@@ -81,18 +83,20 @@ struct pci_dev {
 };
 
 struct pci_bus {
-	spinlock_t lock;	  /* covers config_address and every device's cfg[] and bar[].addr */
-	u32 config_address;	  /* the last dword written to 0xcf8 */
+	spinlock_t lock;		   /* covers config_address and every device's cfg[] and bar[].addr */
+	u32 config_address;		   /* the last dword written to 0xcf8 */
 	struct pci_dev *dev[PCI_MAX_DEVS]; /* constant once the VM runs */
 	struct pci_dev host_bridge;
-	u64 next_mmio;		  /* where the next BAR is placed at creation */
+	u64 next_mmio; /* where the next BAR is placed at creation */
 	struct vm *vm;
-	u64 unclaimed;		  /* window accesses no BAR decoded (atomic) */
+	u64 unclaimed; /* window accesses no BAR decoded (atomic) */
 };
 
 /* Create the bus with its host bridge, register 0xcf8, 0xcfc-0xcff and the MMIO window (vm->devices[VM_DEV_PCI]).
  * 0, -EEXIST, -ENOMEM, or the io_bus_register error. */
 int pci_bus_init(struct vm *vm);
+/* Destroy every device on the bus (their ops->destroy); the bus itself is freed with vm->devices[]. */
+void pci_bus_destroy(struct vm *vm);
 /* The VM's bus, or NULL (not a PC platform VM). */
 struct pci_bus *pci_bus_of(struct vm *vm);
 

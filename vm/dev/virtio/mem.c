@@ -45,5 +45,5 @@ static int vmem_check(void *ctx, u64 gpa, u64 len)
 
 void virtio_mem_init_vm(struct virtio_mem *m, struct vm *vm)
 {
-	*m = (struct virtio_mem){ .ctx = vm, .read = vmem_read, .write = vmem_write, .check = vmem_check };
+	*m = (struct virtio_mem){.ctx = vm, .read = vmem_read, .write = vmem_write, .check = vmem_check};
 }

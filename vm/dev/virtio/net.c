@@ -3,6 +3,7 @@
  * Locking is vswitch.h's: this VM's TX queue lock, then (inside the switch) one peer's RX queue lock at a time. */
 #include "vm/dev/virtio/net.h"
 #include "hv/errno.h"
+#include "hv/platform.h"
 #include "hv/string.h"
 
 #define HDR_LEN ((u32)sizeof(struct virtio_net_hdr))
@@ -229,6 +230,16 @@ static void vnet_driver_ok(struct virtio_dev *d)
 	__atomic_store_n(&n->rx_ready, true, __ATOMIC_RELEASE);
 }
 
+/* The VM is gone (vm_destroy, after vnet_fini took the port off the switch): free the device, which net_vm.c
+ * allocated. */
+static void vnet_destroy(struct virtio_dev *d)
+{
+	struct vnet *n = d->priv;
+
+	BUG_ON(n->port.sw); /* still on the switch: a peer could be writing into it */
+	kfree(n);
+}
+
 const struct virtio_dev_ops vnet_ops = {
 	.name = "virtio-net",
 	.device_id = VIRTIO_ID_NET,
@@ -241,6 +252,7 @@ const struct virtio_dev_ops vnet_ops = {
 	.notify = vnet_notify,
 	.reset = vnet_reset,
 	.driver_ok = vnet_driver_ok,
+	.destroy = vnet_destroy,
 };
 
 int vnet_init(struct vnet *n, const char *vm_name, const char *net)

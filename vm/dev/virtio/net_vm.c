@@ -1,5 +1,6 @@
 /* A VM's virtio-net device (net=NAME): built with the VM, on its PCI bus, on the switch NAME; gone from the switch
- * before the VM's memory is, so no peer writes into RAM being freed. */
+ * before the VM's memory is, so no peer writes into RAM being freed. Once on the bus, the bus frees it
+ * (pci_bus_destroy -> vnet_ops.destroy), after the memory. */
 #include "vm/dev/virtio/net_vm.h"
 #include "hv/errno.h"
 #include "hv/platform.h"
@@ -40,6 +41,5 @@ void vnet_vm_destroy(struct vm *vm)
 	vnet_fini(n); /* logs the port's counters */
 	vm_log(vm, LOG_INFO, "virtio-net: %llu frames served, %llu errors\n", (unsigned long long)n->dev.requests,
 	       (unsigned long long)n->dev.errors);
-	vm->net = NULL;
-	kfree(n);
+	vm->net = NULL; /* the PCI bus frees the device with the VM (vnet_ops.destroy) */
 }

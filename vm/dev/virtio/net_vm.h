@@ -7,7 +7,8 @@ struct vm;
 
 /* 0, -ENOMEM, -EEXIST (the MAC is taken on that network), or virtio_pci_add's error. */
 int vnet_vm_create(struct vm *vm, const char *net);
-/* Leave the switch and free the device; no-op without one. The VM's vCPUs are done; its memory still exists. */
+/* Leave the switch (the PCI bus frees the device later); no-op without one. The VM's vCPUs are done; its memory
+ * still exists. */
 void vnet_vm_destroy(struct vm *vm);
 
 #endif

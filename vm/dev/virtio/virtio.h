@@ -150,6 +150,8 @@ struct virtio_dev_ops {
 	/* Optional: the driver set DRIVER_OK (receive queues may start being filled). Called with d->lock held; it may
 	 * take q[i].lock and call virtio_complete. */
 	void (*driver_ok)(struct virtio_dev *d);
+	/* Optional: the VM is torn down, nothing runs any more: free the model's state (d itself if it owns it). */
+	void (*destroy)(struct virtio_dev *d);
 };
 
 /* One virtio device of a VM. The transport owns the fields up to q[]; the model's state is in priv. */
@@ -193,7 +195,10 @@ void virtio_fail(struct virtio_dev *d, const char *why);
 void virtio_config_changed(struct virtio_dev *d);
 
 /* Create the PCI function for d (an initialised virtio_dev with ops, priv, vm, mem) on the VM's PCI bus.
- * 0, -ENOSPC (no slot), -ENOMEM. Called while the VM is being built, before its vCPUs run. */
+ * 0, -ENODEV (the VM has no PCI bus: platform=pc VMs only, created in pc_platform_init, so call this after it),
+ * -ENOSPC (no slot or no room in the MMIO window), -ENOMEM. Called while the VM is being built, before its vCPUs
+ * run. d->mem: virtio_mem_init_vm(&d->mem, vm). The transport frees its own state with the VM; ops->destroy frees
+ * the model's. */
 int virtio_pci_add(struct vm *vm, struct virtio_dev *d);
 
 #endif

@@ -7,8 +7,8 @@
 #include "vm/dev/ioapic.h"
 #include "vm/dev/virtio/virtio_pci.h"
 
-#define MSIX_ENABLE	 0x8000
-#define MSIX_FUNC_MASK	 0x4000
+#define MSIX_ENABLE    0x8000
+#define MSIX_FUNC_MASK 0x4000
 
 static u16 msix_ctrl(const struct virtio_pci *vp)
 {

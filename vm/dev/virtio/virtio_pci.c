@@ -10,7 +10,7 @@
 #include "vm/dev/virtio/virtio_pci.h"
 #include "vm/vm.h"
 
-#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_VENDOR      0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040
 /* Capability cfg_type values (4.1.4). */
 #define VIRTIO_PCI_CAP_COMMON_CFG 1
@@ -20,23 +20,23 @@
 #define VIRTIO_PCI_CAP_PCI_CFG	  5
 
 /* Common configuration offsets (4.1.4.3). */
-#define CC_DFSELECT	0x00
-#define CC_DF		0x04
-#define CC_GFSELECT	0x08
-#define CC_GF		0x0c
-#define CC_MSIX_CONFIG	0x10
-#define CC_NUM_QUEUES	0x12
-#define CC_STATUS	0x14
-#define CC_CFG_GEN	0x15
-#define CC_Q_SELECT	0x16
-#define CC_Q_SIZE	0x18
-#define CC_Q_MSIX	0x1a
-#define CC_Q_ENABLE	0x1c
-#define CC_Q_NOFF	0x1e
-#define CC_Q_DESC	0x20
-#define CC_Q_DRIVER	0x28
-#define CC_Q_DEVICE	0x30
-#define CC_END		0x38
+#define CC_DFSELECT    0x00
+#define CC_DF	       0x04
+#define CC_GFSELECT    0x08
+#define CC_GF	       0x0c
+#define CC_MSIX_CONFIG 0x10
+#define CC_NUM_QUEUES  0x12
+#define CC_STATUS      0x14
+#define CC_CFG_GEN     0x15
+#define CC_Q_SELECT    0x16
+#define CC_Q_SIZE      0x18
+#define CC_Q_MSIX      0x1a
+#define CC_Q_ENABLE    0x1c
+#define CC_Q_NOFF      0x1e
+#define CC_Q_DESC      0x20
+#define CC_Q_DRIVER    0x28
+#define CC_Q_DEVICE    0x30
+#define CC_END	       0x38
 _Static_assert(VPCI_COMMON == 0, "the common configuration opens the BAR");
 
 static u64 offered(const struct virtio_dev *d)
@@ -186,23 +186,59 @@ static u64 common_read(struct virtio_pci *vp, u32 off, unsigned int size)
 	u64 v = 0;
 
 	switch (off) {
-	case CC_DFSELECT: v = vp->dfselect; break;
-	case CC_DF: v = vp->dfselect < 2 ? (u32)(offered(d) >> (32 * vp->dfselect)) : 0; break;
-	case CC_GFSELECT: v = vp->gfselect; break;
-	case CC_GF: v = vp->gfselect < 2 ? (u32)(d->driver_features >> (32 * vp->gfselect)) : 0; break;
-	case CC_MSIX_CONFIG: v = __atomic_load_n(&d->config_vector, __ATOMIC_RELAXED); break;
-	case CC_NUM_QUEUES: v = d->ops->nr_queues; break;
-	case CC_STATUS: v = status_of(d); break;
-	case CC_CFG_GEN: v = __atomic_load_n(&d->config_generation, __ATOMIC_RELAXED); break;
-	case CC_Q_SELECT: v = vp->queue_select; break;
-	case CC_Q_SIZE: v = q ? q->size : 0; break;
-	case CC_Q_MSIX: v = q ? q->msix_vector : VIRTIO_NO_VECTOR; break;
-	case CC_Q_ENABLE: v = q ? q->enabled : 0; break;
-	case CC_Q_NOFF: v = q ? vp->queue_select : 0; break;
-	case CC_Q_DESC: case CC_Q_DESC + 4: v = q ? q->desc >> (8 * (off - CC_Q_DESC)) : 0; break;
-	case CC_Q_DRIVER: case CC_Q_DRIVER + 4: v = q ? q->avail >> (8 * (off - CC_Q_DRIVER)) : 0; break;
-	case CC_Q_DEVICE: case CC_Q_DEVICE + 4: v = q ? q->used >> (8 * (off - CC_Q_DEVICE)) : 0; break;
-	default: break;
+	case CC_DFSELECT:
+		v = vp->dfselect;
+		break;
+	case CC_DF:
+		v = vp->dfselect < 2 ? (u32)(offered(d) >> (32 * vp->dfselect)) : 0;
+		break;
+	case CC_GFSELECT:
+		v = vp->gfselect;
+		break;
+	case CC_GF:
+		v = vp->gfselect < 2 ? (u32)(d->driver_features >> (32 * vp->gfselect)) : 0;
+		break;
+	case CC_MSIX_CONFIG:
+		v = __atomic_load_n(&d->config_vector, __ATOMIC_RELAXED);
+		break;
+	case CC_NUM_QUEUES:
+		v = d->ops->nr_queues;
+		break;
+	case CC_STATUS:
+		v = status_of(d);
+		break;
+	case CC_CFG_GEN:
+		v = __atomic_load_n(&d->config_generation, __ATOMIC_RELAXED);
+		break;
+	case CC_Q_SELECT:
+		v = vp->queue_select;
+		break;
+	case CC_Q_SIZE:
+		v = q ? q->size : 0;
+		break;
+	case CC_Q_MSIX:
+		v = q ? q->msix_vector : VIRTIO_NO_VECTOR;
+		break;
+	case CC_Q_ENABLE:
+		v = q ? q->enabled : 0;
+		break;
+	case CC_Q_NOFF:
+		v = q ? vp->queue_select : 0;
+		break;
+	case CC_Q_DESC:
+	case CC_Q_DESC + 4:
+		v = q ? q->desc >> (8 * (off - CC_Q_DESC)) : 0;
+		break;
+	case CC_Q_DRIVER:
+	case CC_Q_DRIVER + 4:
+		v = q ? q->avail >> (8 * (off - CC_Q_DRIVER)) : 0;
+		break;
+	case CC_Q_DEVICE:
+	case CC_Q_DEVICE + 4:
+		v = q ? q->used >> (8 * (off - CC_Q_DEVICE)) : 0;
+		break;
+	default:
+		break;
 	}
 	return v;
 }
@@ -225,17 +261,27 @@ static void common_write(struct virtio_pci *vp, u32 off, unsigned int size, u64 
 	bool q_open = q && !q->enabled;
 
 	switch (off) {
-	case CC_DFSELECT: vp->dfselect = (u32)val; break;
-	case CC_GFSELECT: vp->gfselect = (u32)val; break;
+	case CC_DFSELECT:
+		vp->dfselect = (u32)val;
+		break;
+	case CC_GFSELECT:
+		vp->gfselect = (u32)val;
+		break;
 	case CC_GF:
 		if (vp->gfselect < 2 && !(status_of(d) & VIRTIO_STATUS_FEATURES_OK)) {
 			u32 sh = 32 * vp->gfselect;
 			d->driver_features = (d->driver_features & ~(0xffffffffULL << sh)) | ((u64)(u32)val << sh);
 		}
 		break;
-	case CC_MSIX_CONFIG: __atomic_store_n(&d->config_vector, (u16)val, __ATOMIC_RELAXED); break;
-	case CC_STATUS: __status_write(vp, (u8)val); break;
-	case CC_Q_SELECT: vp->queue_select = (u16)val; break;
+	case CC_MSIX_CONFIG:
+		__atomic_store_n(&d->config_vector, (u16)val, __ATOMIC_RELAXED);
+		break;
+	case CC_STATUS:
+		__status_write(vp, (u8)val);
+		break;
+	case CC_Q_SELECT:
+		vp->queue_select = (u16)val;
+		break;
 	case CC_Q_SIZE:
 		/* 2.7: a power of two, at most the maximum offered; anything else is not taken. */
 		if (q_open && val && val <= VIRTQ_MAX_SIZE && !(val & (val - 1)))
@@ -249,16 +295,23 @@ static void common_write(struct virtio_pci *vp, u32 off, unsigned int size, u64 
 		if (q && val == 1)
 			__queue_enable(vp, q); /* writing 0 is not allowed the driver (4.1.4.3.2): ignored */
 		break;
-	case CC_Q_DESC: case CC_Q_DESC + 4:
-		if (q_open) addr_write(&q->desc, off - CC_Q_DESC, size, val);
+	case CC_Q_DESC:
+	case CC_Q_DESC + 4:
+		if (q_open)
+			addr_write(&q->desc, off - CC_Q_DESC, size, val);
 		break;
-	case CC_Q_DRIVER: case CC_Q_DRIVER + 4:
-		if (q_open) addr_write(&q->avail, off - CC_Q_DRIVER, size, val);
+	case CC_Q_DRIVER:
+	case CC_Q_DRIVER + 4:
+		if (q_open)
+			addr_write(&q->avail, off - CC_Q_DRIVER, size, val);
 		break;
-	case CC_Q_DEVICE: case CC_Q_DEVICE + 4:
-		if (q_open) addr_write(&q->used, off - CC_Q_DEVICE, size, val);
+	case CC_Q_DEVICE:
+	case CC_Q_DEVICE + 4:
+		if (q_open)
+			addr_write(&q->used, off - CC_Q_DEVICE, size, val);
 		break;
-	default: break; /* read-only or reserved */
+	default:
+		break; /* read-only or reserved */
 	}
 }
 
@@ -267,13 +320,32 @@ static void common_write(struct virtio_pci *vp, u32 off, unsigned int size, u64 
 static bool common_access_ok(u32 off, unsigned int size)
 {
 	switch (off) {
-	case CC_DFSELECT: case CC_DF: case CC_GFSELECT: case CC_GF: return size == 4;
-	case CC_MSIX_CONFIG: case CC_NUM_QUEUES: case CC_Q_SELECT: case CC_Q_SIZE: case CC_Q_MSIX: case CC_Q_ENABLE:
-	case CC_Q_NOFF: return size == 2;
-	case CC_STATUS: case CC_CFG_GEN: return size == 1;
-	case CC_Q_DESC: case CC_Q_DRIVER: case CC_Q_DEVICE: return size == 4 || size == 8;
-	case CC_Q_DESC + 4: case CC_Q_DRIVER + 4: case CC_Q_DEVICE + 4: return size == 4;
-	default: return false;
+	case CC_DFSELECT:
+	case CC_DF:
+	case CC_GFSELECT:
+	case CC_GF:
+		return size == 4;
+	case CC_MSIX_CONFIG:
+	case CC_NUM_QUEUES:
+	case CC_Q_SELECT:
+	case CC_Q_SIZE:
+	case CC_Q_MSIX:
+	case CC_Q_ENABLE:
+	case CC_Q_NOFF:
+		return size == 2;
+	case CC_STATUS:
+	case CC_CFG_GEN:
+		return size == 1;
+	case CC_Q_DESC:
+	case CC_Q_DRIVER:
+	case CC_Q_DEVICE:
+		return size == 4 || size == 8;
+	case CC_Q_DESC + 4:
+	case CC_Q_DRIVER + 4:
+	case CC_Q_DEVICE + 4:
+		return size == 4;
+	default:
+		return false;
 	}
 }
 
@@ -329,7 +401,7 @@ static int vpci_bar_write(struct pci_dev *pd, int bar, u64 off, unsigned int siz
 		 * an empty ring; the model's own q->lock orders the rest. */
 		if (qi < d->ops->nr_queues && READ_ONCE(d->q[qi].enabled) &&
 		    (status_of(d) & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET)) ==
-			    VIRTIO_STATUS_DRIVER_OK)
+			VIRTIO_STATUS_DRIVER_OK)
 			d->ops->notify(d, (u16)qi);
 	} else if (off >= VPCI_MSIX_TABLE) {
 		return vpci_msix_write(vp, off, size, val);
@@ -371,13 +443,26 @@ static void vpci_config_written(struct pci_dev *pd, u32 off, u32 len)
 	}
 }
 
+static void vpci_destroy(struct pci_dev *pd)
+{
+	struct virtio_pci *vp = container_of(pd, struct virtio_pci, pci);
+	struct virtio_dev *d = vp->d;
+
+	kfree(vp);
+	if (d->ops->destroy)
+		d->ops->destroy(d);
+}
+
 static const struct pci_dev_ops vpci_ops = {
-	.bar_read = vpci_bar_read, .bar_write = vpci_bar_write, .config_written = vpci_config_written
+    .bar_read = vpci_bar_read,
+    .bar_write = vpci_bar_write,
+    .config_written = vpci_config_written,
+    .destroy = vpci_destroy,
 };
 
 static u8 add_vcap(struct pci_dev *pd, u8 type, u32 off, u32 len, u32 extra, bool has_extra, const u8 *wmask)
 {
-	u8 c[20] = { PCI_CAP_ID_VNDR, 0, has_extra ? 20 : 16, type, 0 /* BAR 0 */ };
+	u8 c[20] = {PCI_CAP_ID_VNDR, 0, has_extra ? 20 : 16, type, 0 /* BAR 0 */};
 	memcpy(c + 8, &off, 4);
 	memcpy(c + 12, &len, 4);
 	memcpy(c + 16, &extra, 4);
@@ -404,27 +489,28 @@ int virtio_pci_add(struct vm *vm, struct virtio_dev *d)
 
 	struct pci_dev *pd = &vp->pci;
 	/* 4.1.2: device 0x1040 + id, revision 1 (non-transitional), subsystem device id >= 0x40 */
-	u32 class = d->ops->device_id == VIRTIO_ID_NET ? 0x020000 : d->ops->device_id == VIRTIO_ID_BLOCK ? 0x010000
-		  : 0x078000;
+	u32 class = d->ops->device_id == VIRTIO_ID_NET	   ? 0x020000
+		    : d->ops->device_id == VIRTIO_ID_BLOCK ? 0x010000
+							   : 0x078000;
 	pci_dev_init(pd, VIRTIO_PCI_VENDOR, VIRTIO_PCI_DEVICE_BASE + d->ops->device_id, 1, class, VIRTIO_PCI_VENDOR,
 		     0x40 + d->ops->device_id);
 	pd->ops = &vpci_ops;
 	pd->priv = vp;
-	pd->bar[0] = (struct pci_bar){ .size = VPCI_BAR_SIZE, .mem64 = true };
+	pd->bar[0] = (struct pci_bar){.size = VPCI_BAR_SIZE, .mem64 = true};
 	add_vcap(pd, VIRTIO_PCI_CAP_COMMON_CFG, VPCI_COMMON, CC_END, 0, false, NULL);
 	add_vcap(pd, VIRTIO_PCI_CAP_NOTIFY_CFG, VPCI_NOTIFY, VPCI_NOTIFY_MULT * VIRTIO_MAX_QUEUES, VPCI_NOTIFY_MULT,
 		 true, NULL);
 	add_vcap(pd, VIRTIO_PCI_CAP_ISR_CFG, VPCI_ISR, 1, 0, false, NULL);
 	if (d->ops->config_len)
 		add_vcap(pd, VIRTIO_PCI_CAP_DEVICE_CFG, VPCI_DEVICE, d->ops->config_len, 0, false, NULL);
-	static const u8 cfg_wmask[20] = { [4] = 0xff, [8] = 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-					  0xff, 0xff, 0xff, 0xff };
+	static const u8 cfg_wmask[20] = {[4] = 0xff, [8] = 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+					 0xff,	     0xff,	 0xff, 0xff, 0xff, 0xff};
 	vp->cfg_cap = add_vcap(pd, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, 0, true, cfg_wmask);
-	u8 msix[12] = { PCI_CAP_ID_MSIX, 0, (VPCI_MSIX_VECS - 1) & 0xff, (VPCI_MSIX_VECS - 1) >> 8 };
+	u8 msix[12] = {PCI_CAP_ID_MSIX, 0, (VPCI_MSIX_VECS - 1) & 0xff, (VPCI_MSIX_VECS - 1) >> 8};
 	u32 table = VPCI_MSIX_TABLE, pba = VPCI_MSIX_PBA; /* BIR 0 in bits 2:0 */
 	memcpy(msix + 4, &table, 4);
 	memcpy(msix + 8, &pba, 4);
-	static const u8 msix_wmask[12] = { [3] = 0xc0 }; /* enable, function mask */
+	static const u8 msix_wmask[12] = {[3] = 0xc0}; /* enable, function mask */
 	vp->msix_cap = pci_cap_add(pd, msix, sizeof(msix), msix_wmask);
 	BUG_ON(!vp->cfg_cap || !vp->msix_cap);
 

@@ -47,7 +47,7 @@ struct virtio_pci {
 	bool intx_level;
 	struct vpci_msix_entry msix[VPCI_MSIX_VECS];
 	u64 pba;
-	u64 irqs_sent;		/* interrupts delivered (MSI-X messages and INTx rising edges) */
+	u64 irqs_sent; /* interrupts delivered (MSI-X messages and INTx rising edges) */
 };
 
 /* Interrupts (virtio_irq.c). isr_bit: 1 queue, 2 configuration change. */

@@ -17,9 +17,9 @@
 #include "hv/string.h"
 #include "vm/dev/virtio/virtio.h"
 
-#define VIRTQ_DESC_F_NEXT     1
-#define VIRTQ_DESC_F_WRITE    2
-#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_DESC_F_NEXT	   1
+#define VIRTQ_DESC_F_WRITE	   2
+#define VIRTQ_DESC_F_INDIRECT	   4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 
 struct virtq_desc {
@@ -31,19 +31,52 @@ struct virtq_desc {
 _Static_assert(sizeof(struct virtq_desc) == 16, "virtq_desc is 16 bytes (2.7.5)");
 
 /* Guest addresses of the ring fields. */
-static u64 avail_idx_gpa(const struct virtq *q) { return q->avail + 2; }
-static u64 avail_ring_gpa(const struct virtq *q, u16 i) { return q->avail + 4 + 2 * (u64)(i & (q->size - 1)); }
-static u64 used_event_gpa(const struct virtq *q) { return q->avail + 4 + 2 * (u64)q->size; }
-static u64 used_idx_gpa(const struct virtq *q) { return q->used + 2; }
-static u64 used_ring_gpa(const struct virtq *q, u16 i) { return q->used + 4 + 8 * (u64)(i & (q->size - 1)); }
-static u64 avail_event_gpa(const struct virtq *q) { return q->used + 4 + 8 * (u64)q->size; }
+static u64 avail_idx_gpa(const struct virtq *q)
+{
+	return q->avail + 2;
+}
+static u64 avail_ring_gpa(const struct virtq *q, u16 i)
+{
+	return q->avail + 4 + 2 * (u64)(i & (q->size - 1));
+}
+static u64 used_event_gpa(const struct virtq *q)
+{
+	return q->avail + 4 + 2 * (u64)q->size;
+}
+static u64 used_idx_gpa(const struct virtq *q)
+{
+	return q->used + 2;
+}
+static u64 used_ring_gpa(const struct virtq *q, u16 i)
+{
+	return q->used + 4 + 8 * (u64)(i & (q->size - 1));
+}
+static u64 avail_event_gpa(const struct virtq *q)
+{
+	return q->used + 4 + 8 * (u64)q->size;
+}
 
-static inline void virtq_rmb(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
-static inline void virtq_wmb(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
-static inline void virtq_mb(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+static inline void virtq_rmb(void)
+{
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+}
+static inline void virtq_wmb(void)
+{
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+static inline void virtq_mb(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
 
-static int read16(const struct virtio_mem *m, u64 gpa, u16 *v) { return m->read(m->ctx, gpa, v, 2); }
-static int write16(const struct virtio_mem *m, u64 gpa, u16 v) { return m->write(m->ctx, gpa, &v, 2); }
+static int read16(const struct virtio_mem *m, u64 gpa, u16 *v)
+{
+	return m->read(m->ctx, gpa, v, 2);
+}
+static int write16(const struct virtio_mem *m, u64 gpa, u16 v)
+{
+	return m->write(m->ctx, gpa, &v, 2);
+}
 
 static int mem_check(const struct virtio_mem *m, u64 gpa, u64 len)
 {
@@ -52,7 +85,10 @@ static int mem_check(const struct virtio_mem *m, u64 gpa, u64 len)
 	return m->check ? m->check(m->ctx, gpa, len) : 0;
 }
 
-static bool is_pow2(u16 v) { return v && !(v & (v - 1)); }
+static bool is_pow2(u16 v)
+{
+	return v && !(v & (v - 1));
+}
 
 int virtq_check(const struct virtq *q, const struct virtio_mem *m)
 {
@@ -179,7 +215,7 @@ int virtq_pop(struct virtq *q, const struct virtio_mem *m)
 		return 0;
 	if ((u16)(avail_idx - q->last_avail) > q->size)
 		return -EINVAL; /* more buffers announced than the ring holds */
-	virtq_rmb(); /* the ring entry and descriptors after the index that published them */
+	virtq_rmb();		/* the ring entry and descriptors after the index that published them */
 	rc = read16(m, avail_ring_gpa(q, q->last_avail), &head);
 	if (rc)
 		return rc;
@@ -198,7 +234,7 @@ int virtq_push(struct virtq *q, const struct virtio_mem *m, u32 written)
 {
 	struct {
 		u32 id, len;
-	} elem = { q->req.head, MIN(written, q->req.in_len) };
+	} elem = {q->req.head, MIN(written, q->req.in_len)};
 	int rc;
 
 	assert_spin_held(&q->lock);
