@@ -1157,7 +1157,8 @@ CASES += [
     Case("qemu-svm-linux-net", "qemu", "max", cpus=2, mem="2G", modules=net_modules(), expect=NET_EXPECT,
          forbid=LINUX_FORBID + [r"device needs reset"], timeout=900, check=net_check_log(16)),
     # VMX: the same with 1 MiB (the whole 16 MiB run is about 14.5 G instructions of both CPUs, over 5 minutes of
-    # Bochs at its 45 M a second before any idle time: more than the suite can spare).
+    # Bochs at its 45 M a second before any idle time: more than the suite can spare). Two Linux boots on Bochs are
+    # still long: 705 s on a loaded host.
     Case("bochs-vmx-linux-net", "bochs", "corei7_skylake_x", megs=1024, cmdline=BOCHS_LINUX,
          modules=net_modules(mib=1), expect=NET_EXPECT, forbid=LINUX_FORBID + [r"device needs reset"],
          timeout=1500, check=net_check_log(1)),

@@ -18,6 +18,7 @@
  *     -> sw->ports_lock for read (held across the whole delivery, so a port cannot leave under it)
  *        -> sw->fdb_lock (learning and look-up only, released before any delivery)
  *        -> one receiver's RX queue lock at a time, inside deliver() (never two at once)
+ *           -> that receiver's interrupt path (virtio_pci's irq_lock, its IOAPIC lock for INTx), lock-free MSI posts
  *   vswitch_join / vswitch_leave take sw->ports_lock for write with no queue lock held, so once leave returns no
  *   sender is inside that port's deliver() and none will enter it again.
  * RX queue locks are never held while a TX lock or ports_lock is wanted, so two VMs sending to each other at once
@@ -69,7 +70,7 @@ int vswitch_join(const char *net, struct vswitch_port *p);
 /* Leave the network (no-op when not joined): forget its learnt MACs, log its counters. No queue lock held. */
 void vswitch_leave(struct vswitch_port *p);
 /* Send a frame from port src (joined). The frame is the sender's and stays so; receivers copy it. Returns how many
- * ports it was delivered to. */
+ * ports it was offered to (each delivered it or counted a drop). */
 u32 vswitch_send(struct vswitch_port *src, const u8 *frame, u32 len);
 
 /* Drop every network (host unit tests, between tests). */
