@@ -27,7 +27,10 @@ whole bench takes about 4.5 minutes of wall time on 2 host CPUs; --no-bochs-linu
 Then the TLB flush after aging (bench/ageflush.py): tests/guests/ageflush.c with age_flush=on and off, one boot per
 backend (Bochs Skylake, Sandy Bridge and Penryn, QEMU), for the accuracy of the working-set report and its cost.
 
-  bench/run.py [--runs 2] [--only REGEX] [--qemu-shift 0] [--jobs N] [--section all|exits|linux|ageflush]
+Then the network (bench/net.py): TCP between two Linux VMs on one virtual switch, in instructions per byte, under the
+hypervisor and natively (two plain QEMUs), from the difference of two transfer sizes.
+
+  bench/run.py [--runs 2] [--only REGEX] [--qemu-shift 0] [--jobs N] [--section all|exits|linux|ageflush|net]
                [--no-bochs-linux] [--linux-runs 2] [--bochs-linux-runs 1]
 
 Exit status: 0 when every run passed and every pair of runs agreed, 1 otherwise. Logs: build/bench/*.serial.log.
@@ -52,6 +55,7 @@ sys.path.insert(0, os.path.join(HERE, "kvm"))
 import peer  # noqa: E402  (Linux KVM as the peer: bench/kvm/peer.py)
 import shadow  # noqa: E402  (the shadow MMU section: bench/shadow.py)
 import ageflush  # noqa: E402  (the TLB flush after aging: bench/ageflush.py)
+import net  # noqa: E402  (TCP between two VMs, instructions per byte: bench/net.py)
 
 runner.OUT = os.path.join(ROOT, "build", "bench")  # run_case writes NAME.serial.log and NAME.emulator.log here
 GUEST = "build/guests/"
@@ -414,7 +418,7 @@ def main():
                     "bochs-vmx-noad, bochs-penryn")
     ap.add_argument("--qemu-shift", type=int, default=0, help="QEMU -icount shift (default 0)")
     ap.add_argument("--jobs", type=int, default=min(os.cpu_count() or 2, 6), help="emulators at once")
-    ap.add_argument("--section", choices=("all", "exits", "linux", "parallel", "ageflush"), default="all",
+    ap.add_argument("--section", choices=("all", "exits", "linux", "parallel", "ageflush", "net"), default="all",
                     help="exits: the exit and fault tables only; linux: the Linux comparison only; parallel: the "
                          "parallel TDP fault figures only (host threads); ageflush: the TLB flush after aging "
                          "only (bench/ageflush.py)")
@@ -431,8 +435,17 @@ def main():
                     default=os.environ.get("BENCH_PEER_MITIGATIONS", "0") != "0",
                     help="KVM on Bochs Skylake once more with Debian's default mitigations (L1D flush at every VM "
                          "entry), as a column for the record: off by default (BENCH_PEER_MITIGATIONS=1)")
+    ap.add_argument("--net", action=argparse.BooleanOptionalAction, default=os.environ.get("BENCH_NET", "1") != "0",
+                    help="the network section (bench/net.py, about 4 boots of a minute or two) in --section all "
+                         "(default): --no-net or BENCH_NET=0 leaves it out")
     a = ap.parse_args()
 
+    if a.section == "net":
+        subprocess.run(["make", "-C", ROOT, "--no-print-directory", "linux"], check=True, stdout=subprocess.DEVNULL)
+        bad = net.run_section(runner.OUT)
+        if bad:
+            print(f"bench: FAILED: {', '.join(bad)}")
+        return 1 if bad else 0
     if a.section == "parallel":
         lines, ok = parallel_lines()
         print("\n".join(lines))
@@ -619,6 +632,9 @@ def main():
     print()
     plines, pok = parallel_lines()
     print("\n".join(plines))
+    # After the pool: its four boots run one at a time (each uses both host CPUs).
+    nbad = net.run_section(runner.OUT) if a.net and a.section == "all" else []
+    abad += nbad
     if failed or mismatch or lbad or shadow_bad or not pok or abad:
         bad = failed + [m + " not repeatable" for m in mismatch] + lbad + (["shadow MMU counts"] if shadow_bad else [])
         bad += abad

@@ -16,7 +16,7 @@
 #define MSG_WORD_MAX 60
 #define UNKNOWN_KEY                                                                                                    \
 	"unknown key (expected vm, role, mem, cpus, pages, console, tdp, entry, ws, reclaim, age_flush, private, "     \
-	"platform, cmdline, protect or ro)"
+	"platform, net, cmdline, protect or ro)"
 
 enum cfg_role { ROLE_KERNEL, ROLE_MODULE, ROLE_INITRD, ROLE_DISK };
 
@@ -35,6 +35,7 @@ struct cfg_line {
 	u32 errors;
 	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console, has_tdp, has_entry;
 	bool has_ws, has_reclaim, has_age_flush, has_platform, has_private;
+	bool has_net;
 	bool has_ro; /* the bare word `ro`, for role=disk */
 	bool has_protect; /* a protect= word with a value, good or bad */
 	bool role_bad;
@@ -54,6 +55,8 @@ struct cfg_line {
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w, entry_w, ws_w, reclaim_w; /* kernel line only */
 	struct cmdline_word platform_w, private_w, age_flush_w; /* kernel line only */
+	struct cmdline_word net_w;			    /* kernel line only */
+	char net[VM_CONFIG_NAME_MAX];
 	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
 	struct cmdline_word ro_w;		    /* for "only on a role=disk line" */
 	/* protect_w is the first protect= word, for "only on the kernel module". protect[] holds the good ranges,
@@ -368,6 +371,8 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_age_flush;
 	else if (strcmp(cw->key, "platform") == 0)
 		seen = &l->has_platform;
+	else if (strcmp(cw->key, "net") == 0)
+		seen = &l->has_net;
 	else if (strcmp(cw->key, "ro") == 0)
 		seen = &l->has_ro;
 	else {
@@ -454,6 +459,13 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		l->platform_w = cw->w;
 		if (!parse_either(l, cw, "minimal", "pc", &l->minimal, "platform must be pc or minimal"))
 			return;
+	} else if (seen == &l->has_net) {
+		l->net_w = cw->w;
+		if (!is_valid_name(cw->val)) {
+			word_err(l, &cw->w, "network name must be 1-31 characters of [A-Za-z0-9_.-]");
+			return;
+		}
+		memcpy(l->net, cw->val, strlen(cw->val) + 1);
 	} else if (seen == &l->has_pages) {
 		l->pages_w = cw->w;
 		if (strcmp(cw->val, "4k") == 0)
@@ -550,6 +562,7 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	 * reads as never touched). */
 	if (l->private_mem && (l->shadow || l->reclaim || l->has_protect))
 		word_err(l, &l->private_w, "private=on needs TDP and excludes tdp=0, reclaim=on and protect=");
+	memcpy(c->net, l->net, sizeof(c->net));
 	memcpy(c->cmdline, l->cmdline, sizeof(c->cmdline));
 	if (c->mem_bytes) /* 0: mem= was bad, reported already, and there is no RAM to check against */
 		check_protect_in_ram(l, c->mem_bytes);
@@ -578,6 +591,7 @@ static void reject_kernel_words(struct cfg_line *l, const char *role)
 		{ l->has_reclaim, &l->reclaim_w, "reclaim" }, { l->has_platform, &l->platform_w, "platform" },
 		{ l->has_private, &l->private_w, "private" },
 		{ l->has_age_flush, &l->age_flush_w, "age_flush" },
+		{ l->has_net, &l->net_w, "net" },
 	};
 	char msg[96];
 
@@ -793,6 +807,12 @@ u32 vm_config_check_kernel(const struct vm_config *c, enum vm_kernel_kind kind)
 		pr_err("vm config: module %u: role=disk on vm %s, whose Multiboot kernel gets the minimal platform: a "
 		       "disk is a PCI device, add platform=pc to the kernel line\n",
 		       c->disks[0].index, c->name);
+		errors++;
+	}
+	if (c->net[0] && c->platform != VM_PLATFORM_PC) {
+		pr_err("vm config: module %u: net=%s on vm %s, whose kernel is a Multiboot image without platform=pc: the "
+		       "network device is on PCI, which only the PC platform has\n",
+		       c->kernel_index, c->net, c->name);
 		errors++;
 	}
 	if (c->linux_entry32) {

@@ -55,6 +55,9 @@
  *                  and ACPI tables (RSDP in 0xe0000-0xfffff; MADT, FADT, HPET, DSDT). `minimal` leaves them out.
  *                  Default: pc for a Linux kernel (which is refused with minimal), minimal for a Multiboot one
  *                  (see vm_platform below).
+ *   net=NAME       kernel module only: a virtio-net device (vm/dev/virtio/net.h) on the virtual switch NAME
+ *                  (vm/dev/virtio/vswitch.h), shared by every VM that names it; NAME follows the rules of vm=. Its MAC
+ *                  is derived from the VM's name. Needs the PC platform (the device is on PCI). None by default.
  *   cmdline="..."  on the kernel module, the guest kernel's command line; on a role=module module, that module's
  *                  Multiboot string. Default empty.
  *   protect=START-END[:MODE][:late]
@@ -97,7 +100,7 @@
  * initrd for a VM, a VM with no kernel, a ninth module, an empty kernel image or initrd; for protect=: a value that is
  * not START-END[:MODE] (no '-', a bad number, an unknown mode, anything after it), a bound not 4K-aligned, an empty or
  * reversed range, a range that overlaps another of the VM, a seventeenth range, protect= on a role=module or
- * role=initrd line, a range outside guest RAM.
+ * role=initrd line, a range outside guest RAM; a bad network name, net= on another line than the kernel's.
  */
 
 #define VM_CONFIG_MAX_MODULES 8
@@ -148,6 +151,7 @@ struct vm_config {
 	bool private_mem;   /* private=on (vm/private.c) */
 	u8 age_flush;       /* age_flush=: VM_AGE_FLUSH_DEFAULT (hv.age_flush decides), _OFF or _ON */
 	enum vm_platform platform; /* platform=, VM_PLATFORM_DEFAULT when not given */
+	char net[VM_CONFIG_NAME_MAX]; /* net=: the virtual switch's name, "" without a network device */
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	u64 kernel_start, kernel_end;
 	u64 initrd_start, initrd_end; /* the role=initrd module, when has_initrd; never empty */

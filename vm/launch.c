@@ -29,6 +29,7 @@
 #include "vm/private.h"
 #include "vm/stall.h"
 #include "vm/vcpu.h"
+#include "vm/dev/virtio/net_vm.h"
 
 #define ACPI_AREA_GPA 0xe0000         /* where BIOSes keep ACPI tables; Linux also scans it for the RSDP */
 #define ACPI_AREA_LEN 0x20000
@@ -343,6 +344,11 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		r = load_multiboot(vm, cfg, &layout, &st);
 	if (r)
 		return r; /* the loader said which check failed */
+	if (cfg->net[0]) { /* on the PCI bus the PC platform built with the loader */
+		r = vnet_vm_create(vm, cfg->net);
+		if (r)
+			return r;
+	}
 	/* Sealed once the loader has written the image through the direct map: from here its RAM is the guest's. */
 	if (cfg->private_mem) {
 		r = vm_private_seal(vm);
@@ -355,6 +361,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 
 void vm_destroy(struct vm *vm)
 {
+	vnet_vm_destroy(vm); /* off the switch while its RAM is still there: a peer may be delivering into it */
 	/* In three passes: dropping roots and destroying the MMU flush every vCPU's TLB (vm_make_all_vcpus_request),
 	 * which must still find each struct vcpu there. */
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {

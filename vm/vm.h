@@ -24,6 +24,7 @@ struct vlapic;
 struct vtimer;
 struct vm_protect;
 struct vm_ws;
+struct vnet;
 
 /* Why a VM ended; reported in one line with the status. */
 enum vm_end_reason {
@@ -217,6 +218,7 @@ struct vm {
 	 * before the interrupt controllers' (vm/dev/dev.h), and before timers_lock and con_lock, which nest inside all
 	 * of them. A vCPU's inbox and requests are lock-free. vLAPICs have no lock: each belongs to its vCPU. */
 	void *devices[NR_VM_DEVICES];
+	struct vnet *net;               /* net=: the virtio-net device (vm/dev/virtio/net_vm.c), NULL without; constant */
 	/* vm_end claims end_reason with a compare-exchange from VM_END_NONE (the first reason wins), then writes
 	 * end_status, then sets ended (release): a reader that sees ended sees both. */
 	volatile bool ended;

@@ -13,7 +13,7 @@ LINUX_TEXT      := $(LINUX_OUT)/text-range
 LINUX_PYTHON    := $(if $(PYTHON),$(PYTHON),python3)
 
 .PHONY: linux linux-kernel linux-initramfs linux-qemu linux-shell
-linux: linux-kernel linux-initramfs linux-disk
+linux: linux-kernel linux-initramfs linux-disk linux-net
 linux-kernel: $(LINUX_KERNEL) $(LINUX_TEXT)
 linux-initramfs: $(LINUX_INITRAMFS)
 
@@ -39,3 +39,4 @@ linux-shell: $(LINUX_KERNEL) $(LINUX_INITRAMFS)
 		-append "console=ttyS0 quiet panic=-1 hv.interactive" -display none -serial mon:stdio -no-reboot
 
 include tests/linux/disk/disk.mk
+include tests/linux/net/net.mk

@@ -111,6 +111,25 @@ void virtq_reset(struct virtq *q);
 int virtq_push(struct virtq *q, const struct virtio_mem *m, u32 written);
 bool virtq_need_irq(struct virtq *q, const struct virtio_mem *m);
 
+/* One used-ring element (2.7.8): a chain's head and the bytes written into it. */
+struct virtq_used_elem {
+	u32 id;
+	u32 len;
+};
+/* Under q->lock. Return n chains at once (e[i].len capped by nothing: the caller wrote them), published by a single
+ * used->idx store after all n elements: virtio-net's mergeable receive buffers (5.1.6.4) make one frame of several
+ * chains, and a driver that saw the first before the rest would count the frame as broken (Linux: "rx error: N
+ * buffers missing") and drop it. */
+int virtq_push_many(struct virtq *q, const struct virtio_mem *m, const struct virtq_used_elem *e, u16 n);
+/* Under q->lock. Give back the last n chains virtq_pop returned and nobody pushed: a receiver that popped buffers
+ * for a frame and found too few drops the frame, not the guest's buffers. Their contents may have been written;
+ * the driver does not look at a buffer it has not been given back. */
+static inline void virtq_unpop(struct virtq *q, u16 n)
+{
+	assert_spin_held(&q->lock);
+	q->last_avail = (u16)(q->last_avail - n);
+}
+
 struct virtio_dev;
 
 /* What a device model provides. Every callback is called with no virtio lock held, unless stated. */
@@ -170,6 +189,8 @@ static inline bool virtio_has(const struct virtio_dev *d, unsigned int bit)
  * virtio_config_changed: bump config_generation and send a configuration-change interrupt.
  */
 void virtio_complete(struct virtio_dev *d, u16 qi, u32 written);
+/* virtio_complete for n chains at once (virtq_push_many), with at most one interrupt. Under q[qi].lock. */
+void virtio_complete_many(struct virtio_dev *d, u16 qi, const struct virtq_used_elem *e, u16 n);
 void virtio_fail(struct virtio_dev *d, const char *why);
 void virtio_config_changed(struct virtio_dev *d);
 

@@ -68,6 +68,22 @@ void virtio_complete(struct virtio_dev *d, u16 qi, u32 written)
 		vpci_irq_send(vp, q->msix_vector, 1);
 }
 
+void virtio_complete_many(struct virtio_dev *d, u16 qi, const struct virtq_used_elem *e, u16 n)
+{
+	struct virtq *q = &d->q[qi];
+	struct virtio_pci *vp = d->transport;
+
+	assert_spin_held(&q->lock);
+	if (status_of(d) & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
+		return;
+	if (virtq_push_many(q, &d->mem, e, n)) {
+		virtio_fail(d, "used ring not in RAM");
+		return;
+	}
+	if (virtq_need_irq(q, &d->mem))
+		vpci_irq_send(vp, q->msix_vector, 1);
+}
+
 void virtio_fail(struct virtio_dev *d, const char *why)
 {
 	u8 old = __atomic_fetch_or(&d->status, VIRTIO_STATUS_DEVICE_NEEDS_RESET, __ATOMIC_ACQ_REL);

@@ -249,6 +249,26 @@ int virtq_push(struct virtq *q, const struct virtio_mem *m, u32 written)
 	return 0;
 }
 
+/* virtio-net's mergeable receive (virtio.h): every element first, then one used->idx store for all of them. A
+ * failed element write leaves used->idx alone, so the driver sees none of the n. */
+int virtq_push_many(struct virtq *q, const struct virtio_mem *m, const struct virtq_used_elem *e, u16 n)
+{
+	int rc;
+
+	assert_spin_held(&q->lock);
+	for (u16 i = 0; i < n; i++) {
+		rc = m->write(m->ctx, used_ring_gpa(q, (u16)(q->used_idx + i)), &e[i], sizeof(e[i]));
+		if (rc)
+			return rc;
+	}
+	virtq_wmb(); /* the elements before the index that publishes them */
+	rc = write16(m, used_idx_gpa(q), (u16)(q->used_idx + n));
+	if (rc)
+		return rc;
+	q->used_idx = (u16)(q->used_idx + n);
+	return 0;
+}
+
 /* 2.7.10.2: interrupt when used_idx passed used_event since the last interrupt: event in [old, new). */
 static bool need_event(u16 event, u16 new, u16 old)
 {

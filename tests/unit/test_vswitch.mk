@@ -1,0 +1,1 @@
+UNIT_SRCS_test_vswitch := vm/dev/virtio/vswitch.c
