@@ -246,7 +246,7 @@ u32 vm_check_config(const struct vm_config *cfg)
 	return errors;
 }
 
-int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
+int vm_build(struct vm *vm, const struct vm_config *cfg)
 {
 	struct guest_mem_layout layout = { 0 };
 	struct vcpu_boot_state st;
@@ -257,7 +257,6 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	vm->mem_bytes = cfg->mem_bytes;
 	vm->private_mem = cfg->private_mem;
 	vm->tsc_hz = tsc_hz;
-	vm->console_input = console_input;
 	vm->console_raw = cfg->console_raw;
 	vm_stall_init(vm);
 	int level = virt_ops->tdp_max_level();
@@ -309,7 +308,6 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		t->vm = vm;
 		t->id = i;
 		t->wait_sipi = i != 0; /* APs wait for the BSP's INIT-SIPI-SIPI, as on a PC */
-		t->console_held = -1;
 		msr_arch_init(&t->msrs, amd);
 		vm->vcpus[i] = t;
 		t->lapic = vcpu_lapic_create(t);
