@@ -28,6 +28,7 @@ class Case:
     timeout: int = 60
     icount: str = ""
     check: object = None          # optional: log -> list of problems, for what a regex cannot say (numbers)
+    interact: list = field(default_factory=list)  # QEMU only: [(regex, bytes)]: once regex shows up, type bytes
 
 
 # Lines every healthy boot prints.
@@ -1107,4 +1108,44 @@ CASES += [
          cmdline="loglevel=6 hv.panic=poweroff hv.apicv=0", expect=guest_expect(), forbid=GUEST_NEVER, timeout=900),
     lapicipi_case("bochs-vmx-lapicipi-noapicv", "bochs", "corei7_skylake_x", 2, megs=256,
                   cmdline="loglevel=6 hv.panic=poweroff hv.apicv=0", timeout=900),
+]
+
+
+# ---- the console multiplexer and the monitor (issue 16, vcon; vm/conmux.c, vm/monitor.c, tests/guests/conecho.c):
+# the runner types on the serial line. Two VMs echo the lines they read from their UART; the input starts with the
+# first (cona), Ctrl-A x3 moves it to conb (where Ctrl-A x then passes both bytes, as in Xen), then to the monitor
+# (an unknown command prints help; list shows both VMs; stats; end conb), then back round to cona, which ends with
+# `done`. Each guest counts the lines it got (lines=N), so a byte that went to the wrong owner fails it too.
+CTRL_A3 = b"\x01\x01\x01"
+CONMUX_STEPS = [
+    # Both ready, in either order (they start in parallel): a match of two lookaheads.
+    (r"(?s)(?=.*^\[cona\] conecho: ready)(?=.*^\[conb\] conecho: ready)", b"ping-a\r"),
+    (r"^\[cona\] conecho: got ping-a$", CTRL_A3),
+    (r"^\[hv\] input: VM conb$", b"\x01x\r"),
+    (r"^\[conb\] conecho: got <01>x$", b"ping-b\r"),
+    (r"^\[conb\] conecho: got ping-b$", CTRL_A3),
+    (r"^hv> ", b"bogus\r"),
+    (r"^monitor: commands: help", b"lisx\x7ft\r"),   # backspace: `list`
+    (r"^monitor: vm conb: running", b"stats conb\r"),
+    (r"^monitor: vm conb: exits=", b"end conb\r"),
+    (r"^vm conb: ended: ended from the monitor", CTRL_A3),
+    (r"^\[hv\] input: VM cona$", b"done\r"),
+]
+CONMUX_MODULES = [(GUEST + "conecho.elf", 'vm=cona mem=16M cmdline="lines=1"'),
+                  (GUEST + "conecho.elf", 'vm=conb mem=16M cmdline="lines=2"')]
+CONMUX_EXPECT = [
+    r"^\[hv\] input: monitor$",
+    r"^monitor: bogus: unknown command$",
+    r"^monitor: 2 VMs running$",
+    r"^monitor: vm cona: running, 1 vCPU, 16 MiB, \d+ exits, \d+ TDP faults$",
+    r"^monitor: vm conb: running, 1 vCPU, 16 MiB, [1-9]\d* exits, \d+ TDP faults$",
+    r"^monitor: vm conb: .*io_exits=[1-9]",
+    r"^\[cona\] TEST conecho PASS",
+    r"^vm cona: ended: debug-exit, status 0x1 ",
+]
+CONMUX_FORBID = GUEST_NEVER + [r"got (bogus|list|lisx|stats|end|done)", r"^\[cona\] conecho: got (.*<|ping-b)",
+                               r"^\[conb\] conecho: got ping-a", r"^\[conb\] TEST"]
+CASES += [
+    Case("qemu-svm-conmux", "qemu", "max", modules=CONMUX_MODULES, interact=CONMUX_STEPS, expect=CONMUX_EXPECT,
+         forbid=CONMUX_FORBID, timeout=120),
 ]
