@@ -40,6 +40,8 @@ static const struct cmdline_opt opts[] = {
 	  "0|1: shadow paging lets guest leaf tables go unsync (default 1; 0: every write to them is emulated)" },
 	{ "hv.age_flush", CMDLINE_BOOL, &hv_opts.age_flush, 0, 0, 0, NULL,
 	  "0|1: flush the VM's TLBs after an aging pass that made a page old (default 0, as KVM; age_flush= per VM)" },
+	{ "hv.vtest", CMDLINE_BOOL, &hv_opts.vtest, 0, 0, 0, NULL,
+	  "0|1: give every platform=pc VM the virtio test device, an echo queue for guest tests (default 0)" },
 	{ "hv.mmu_lock", CMDLINE_ENUM, &hv_opts.mmu_lock, 0, 0, 0, mmu_lock_names,
 	  "shared|exclusive: TDP faults run in parallel under the MMU lock held for read (default), or one at a time" },
 	{ "hv.stall", CMDLINE_U64, &hv_opts.stall, 0, 3600, 0, NULL,

@@ -18,6 +18,7 @@ struct hv_options {
 	bool apicv;
 	bool shadow_unsync; /* shadow paging lets guest leaf tables go unsync (mm/shadow/unsync.c) */
 	int mmu_lock;  /* enum mmu_lock_mode: TDP faults under the MMU lock held for read, or for write (mm/mmu.h) */
+	bool vtest;    /* every platform=pc VM gets the virtio test device (vm/dev/virtio/vtest.c) */
 	bool age_flush; /* the default of age_flush= (vm/config.h): TLB flush after aging (mm/mmu.h: mmu->age_flush) */
 	u64 stall;     /* seconds of console silence before a VM's stall report (vm/stall.h); 0: never */
 	u64 max_cpus;

@@ -184,7 +184,7 @@ struct vcpu {
 /* Slots of vm->devices[]: each device model's private state. */
 enum vm_device {
 	VM_DEV_UART, VM_DEV_PIC, VM_DEV_FWCFG, VM_DEV_TESTDEV, VM_DEV_DEBUG_EXIT, VM_DEV_PIT, VM_DEV_RTC,
-	VM_DEV_ACPI_PM, VM_DEV_IOAPIC, VM_DEV_I8042, VM_DEV_PORT80, VM_DEV_HPET, NR_VM_DEVICES
+	VM_DEV_ACPI_PM, VM_DEV_IOAPIC, VM_DEV_I8042, VM_DEV_PORT80, VM_DEV_HPET, VM_DEV_PCI, NR_VM_DEVICES
 };
 
 struct vm {

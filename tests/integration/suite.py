@@ -1111,6 +1111,43 @@ CASES += [
 ]
 
 
+# ---- virtio core (issue 16, vcore; tests/guests/virtiohostile.c, vm/dev/pci.c, vm/dev/virtio/): a Multiboot VM with
+# platform=pc finds the virtio test device (hv.vtest=1) by PCI enumeration, negotiates, echoes through a virtqueue
+# with MSI-X and INTx, then breaks the protocol five ways; each time the device goes DEVICE_NEEDS_RESET with a
+# configuration interrupt and works again after a reset. A second VM echoes meanwhile and must never see a failure;
+# a third, platform=minimal, has no PCI bus and says SKIP.
+VIRTIO_HOSTILE = ("loop", "past_ram", "mmio", "nested_indirect", "avail_ahead")
+def virtio_modules(echoes):
+    return [(GUEST + "virtiohostile.elf", "vm=vhostile mem=32M platform=pc"),
+            (GUEST + "virtiohostile.elf", f'vm=vbenign mem=32M platform=pc cmdline="benign={echoes}"'),
+            (GUEST + "virtiohostile.elf", "vm=vnone mem=16M")]
+
+
+def virtio_check(log):
+    n = len(re.findall(r"^vm vhostile: virtio-test: .*: device needs reset", log, re.M))
+    return [] if n == len(VIRTIO_HOSTILE) else [f"{n} 'device needs reset' lines, want {len(VIRTIO_HOSTILE)}"]
+
+
+
+VIRTIO_EXPECT = [rf"^\[vhostile\] TEST virtio_{p} PASS" for p in
+                 ("pci_enum", "pci_caps", "features", "echo", "msix_pba", "intx", "hostile")] + [
+    rf"^\[vhostile\] TEST virtio_hostile_{h} PASS" for h in VIRTIO_HOSTILE] + [
+    r"^vm vhostile: virtio-test: malformed descriptor chain: device needs reset",
+    r"^vm vhostile: virtio-test: descriptor chain outside RAM: device needs reset"] + [
+    r"^\[vhostile\] virtiohostile: device 1af4:107f at 00:01\.0, BAR 0 0xc0000000 size 0x8000, INTx line 17",
+    r"^\[vhostile\] TEST virtiohostile PASS", r"^vm vhostile: ended: debug-exit, status 0x1 ",
+    r"^\[vbenign\] TEST virtio_benign PASS", r"^\[vbenign\] TEST virtiohostile PASS",
+    r"^vm vbenign: ended: debug-exit, status 0x1 ",
+    r"^\[vnone\] TEST virtiohostile SKIP no virtio test device", r"^hv: all VMs have ended"]
+VIRTIO_FORBID = GUEST_NEVER + [r"^vm vbenign: virtio-test: .*device needs reset", r"^vm vnone: virtio-test"]
+CASES += [
+    Case("qemu-svm-virtio", "qemu", "max", mem="256M", cmdline="loglevel=6 hv.panic=poweroff hv.vtest=1",
+         modules=virtio_modules(3000), expect=VIRTIO_EXPECT, forbid=VIRTIO_FORBID, check=virtio_check, timeout=120),
+    Case("bochs-vmx-virtio", "bochs", "corei7_skylake_x", megs=256, cmdline="loglevel=6 hv.panic=poweroff hv.vtest=1",
+         modules=virtio_modules(300), expect=VIRTIO_EXPECT, forbid=VIRTIO_FORBID, check=virtio_check, timeout=900),
+]
+
+
 # ---- the console multiplexer and the monitor (issue 16, vcon; vm/conmux.c, vm/monitor.c, tests/guests/conecho.c):
 # the runner types on the serial line. Two VMs echo the lines they read from their UART; the input starts with the
 # first (cona), Ctrl-A x3 moves it to conb (where Ctrl-A x then passes both bytes, as in Xen), then to the monitor

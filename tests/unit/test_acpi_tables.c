@@ -185,9 +185,60 @@ static u64 aml_int(struct aml_rd *r)
 		u64 v = aml_u8(r);
 		return v | (u64)aml_u8(r) << 8;
 	}
+	case 0x0c: {
+		u64 v = 0;
+		for (int i = 0; i < 4; i++)
+			v |= (u64)aml_u8(r) << (8 * i);
+		CHECK(v > 0xffff);
+		return v;
+	}
 	default:
 		test_fail(__FILE__, __LINE__, "unexpected integer opcode %#x", op);
 	}
+}
+
+/* Device (PCI0) { _HID PNP0A03, _UID 0, _ADR 0, _BBN 0, _CRS (bus 0, 0xcf8, two I/O windows, the MMIO window),
+ * _PRT (slots 1-31, INTA to GSI 16 + slot % 8) } as build_pci0_aml writes it for the window [0xc0000000, 0xfec00000) */
+static u32 pci0_seen;
+static void check_pci0(struct aml_rd *r, u32 dev_end)
+{
+	aml_expect(r, "PCI0", 4);
+	aml_expect(r, "\x08_HID", 5);
+	CHECK_EQ(aml_int(r), 0x030ad041);
+	aml_expect(r, "\x08_UID", 5);
+	CHECK_EQ(aml_int(r), 0);
+	aml_expect(r, "\x08_ADR", 5);
+	CHECK_EQ(aml_int(r), 0);
+	aml_expect(r, "\x08_BBN", 5);
+	CHECK_EQ(aml_int(r), 0);
+	aml_expect(r, "\x08_CRS\x11", 6);
+	u32 buf_end = aml_pkglen(r);
+	CHECK_EQ(aml_int(r), 84);
+	CHECK_EQ(buf_end - r->pos, 84);
+	static const u8 crs[84] = {
+		0x88, 13, 0, 2, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,		    /* bus 0-0 */
+		0x47, 1, 0xf8, 0x0c, 0xf8, 0x0c, 1, 8,				    /* 0xcf8-0xcff */
+		0x88, 13, 0, 1, 0x0c, 3, 0, 0, 0, 0, 0xf7, 0x0c, 0, 0, 0xf8, 0x0c, /* I/O 0-0xcf7 */
+		0x88, 13, 0, 1, 0x0c, 3, 0, 0, 0, 0x0d, 0xff, 0xff, 0, 0, 0, 0xf3, /* I/O 0xd00-0xffff */
+		0x87, 23, 0, 0, 0x0c, 1, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff, 0xbf, 0xfe, 0, 0, 0, 0, 0, 0, 0xc0, 0x3e,
+		0x79, 0 };
+	aml_expect(r, crs, sizeof(crs));
+	aml_expect(r, "\x08_PRT\x12", 6);
+	u32 prt_end = aml_pkglen(r);
+	CHECK_EQ(aml_u8(r), 31);
+	for (u32 slot = 1; slot < 32; slot++) {
+		aml_expect(r, "\x12", 1);
+		u32 e_end = aml_pkglen(r);
+		CHECK_EQ(aml_u8(r), 4);
+		CHECK_EQ(aml_int(r), (slot << 16) | 0xffff);
+		CHECK_EQ(aml_int(r), 0);
+		CHECK_EQ(aml_int(r), 0);
+		CHECK_EQ(aml_int(r), 16 + slot % 8);
+		CHECK_EQ(r->pos, e_end);
+	}
+	CHECK_EQ(r->pos, prt_end);
+	CHECK_EQ(r->pos, dev_end);
+	pci0_seen++;
 }
 
 /* Scope (\_SB) { Device (Cnnn) { Name (_HID, "ACPI0007") Name (_UID, n) }... } Name (_S5, Package (4) {5, 5, 0, 0}) */
@@ -206,6 +257,10 @@ static void check_dsdt(const struct acpi_header *dsdt, u32 nr_vcpus)
 
 		aml_expect(&r, "\x5b\x82", 2);
 		dev_end = aml_pkglen(&r);
+		if (n == nr_vcpus && r.pos + 4 <= r.end && !memcmp(r.p + r.pos, "PCI0", 4)) {
+			check_pci0(&r, dev_end);
+			continue;
+		}
 		snprintf(name, sizeof(name), "C%03X", n);
 		aml_expect(&r, name, 4);
 		aml_expect(&r, "\x08_HID\x0d", 6);
@@ -683,4 +738,24 @@ TEST(hpet_table_describes_the_block)
 	/* The other tables are still there. */
 	CHECK(acpi_find_table(ACPI_SIG_MADT, 0) != NULL);
 	CHECK(fadt_raw() != NULL);
+}
+
+TEST(dsdt_pci0_host_bridge)
+{
+	setup();
+	struct acpi_build_cfg cfg = default_cfg(3);
+	cfg.pci_mmio_base = 0xc0000000;
+	cfg.pci_mmio_end = 0xfec00000;
+	cfg.pci_gsi_base = 16;
+	init_host_parser(build(&cfg));
+	pci0_seen = 0;
+	check_dsdt(find_dsdt(), 3);
+	CHECK_EQ(pci0_seen, 1);
+	/* Without a window, no PCI0 (the checker would have called check_pci0). */
+	setup();
+	cfg = default_cfg(3);
+	init_host_parser(build(&cfg));
+	pci0_seen = 0;
+	check_dsdt(find_dsdt(), 3);
+	CHECK_EQ(pci0_seen, 0);
 }

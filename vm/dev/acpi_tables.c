@@ -122,13 +122,15 @@
 #define AML_STRING_PREFIX 0x0d
 #define AML_QWORD_PREFIX  0x0e
 #define AML_SCOPE_OP	  0x10
+#define AML_BUFFER_OP	  0x11
 #define AML_PACKAGE_OP	  0x12
 #define AML_EXT_OP_PREFIX 0x5b
 #define AML_DEVICE_OP	  0x82 /* after AML_EXT_OP_PREFIX */
 #define AML_ROOT_CHAR	  '\\'
 /* A PkgLength is reserved at its widest that a 64 KiB stage needs (3 bytes: 20 bits) and shrunk once the body is
- * known, so nested packages need no size pre-pass. Until then each open package (two at most: \_SB and a Device)
- * holds up to 2 bytes more than it will, which the stage's slack absorbs so an exact-fit area still works. */
+ * known, so nested packages need no size pre-pass. Until then each open package (four at most: \_SB, a Device, the
+ * _PRT package and one of its entries) holds up to 2 bytes more than it will, which the stage's slack absorbs so an
+ * exact-fit area still works. */
 #define AML_PKGLEN_RESERVE 3
 #define AML_SLACK	   16
 
@@ -343,14 +345,101 @@ static void processor_name(char seg[4], u32 i)
  *   Scope (\_SB) {
  *       Device (C000) { Name (_HID, "ACPI0007") Name (_UID, 0) }      one per vCPU; _UID = the MADT processor UID
  *       ...
+ *       Device (PCI0) { ... }                                           with cfg->pci_mmio_end (build_pci0_aml)
  *   }
  *   Name (_S5, Package (4) { 5, 5, 0, 0 })                           SLP_TYPa, SLP_TYPb = ACPI_SLP_TYP_S5
  *
  * The processor devices let Linux's ACPI processor driver bind to each CPU; only the MADT decides which CPUs exist.
  * No other sleep state is declared, so an OS never tries S1-S4, which the VM cannot do.
  */
-static void build_dsdt_aml(struct aml *a, u32 nr_vcpus)
+/* Name (seg, v): an integer object. */
+static void aml_name_int(struct aml *a, const char seg[4], u64 v)
 {
+	aml_byte(a, AML_NAME_OP);
+	aml_nameseg(a, seg);
+	aml_integer(a, v);
+}
+
+static void put_le(u8 *p, u64 v, u32 n)
+{
+	for (u32 i = 0; i < n; i++)
+		p[i] = (u8)(v >> (8 * i));
+}
+
+/* A Word Address Space Descriptor (ACPI 6.4.3.5.3), producer, fixed min and max: bus numbers or I/O ports. */
+static void aml_word_space(struct aml *a, u8 type, u8 type_flags, u16 min, u16 max)
+{
+	u8 d[16] = { 0x88, 13, 0, type, 0x0c, type_flags };
+	put_le(d + 8, min, 2);
+	put_le(d + 10, max, 2);
+	put_le(d + 14, (u32)max - min + 1, 2);
+	aml_bytes(a, d, sizeof(d));
+}
+
+/*
+ * Device (PCI0) {
+ *     Name (_HID, EisaId ("PNP0A03")) Name (_UID, 0) Name (_ADR, 0) Name (_BBN, 0)
+ *     Name (_CRS, ResourceTemplate () {
+ *         WordBusNumber (0, 0), IO (Decode16, 0xcf8, 0xcf8, 1, 8), WordIO (0-0xcf7), WordIO (0xd00-0xffff),
+ *         DWordMemory (NonCacheable, ReadWrite, pci_mmio_base, pci_mmio_end - 1) })
+ *     Name (_PRT, Package () { Package () { 0x0001ffff, 0, 0, gsi(1) }, ... slots 1-31, INTA })
+ * }
+ * Linux's PCI root driver takes the bus, the windows and the routing from it; mechanism 1 needs no MCFG.
+ */
+static void build_pci0_aml(struct aml *a, const struct acpi_build_cfg *cfg)
+{
+	u32 dev, buf, prt, ent;
+
+	aml_byte(a, AML_EXT_OP_PREFIX);
+	aml_byte(a, AML_DEVICE_OP);
+	dev = aml_pkg_begin(a);
+	aml_nameseg(a, "PCI0");
+	aml_name_int(a, "_HID", 0x030ad041); /* EisaId ("PNP0A03") */
+	aml_name_int(a, "_UID", 0);
+	aml_name_int(a, "_ADR", 0);
+	aml_name_int(a, "_BBN", 0);
+
+	aml_byte(a, AML_NAME_OP);
+	aml_nameseg(a, "_CRS");
+	aml_byte(a, AML_BUFFER_OP);
+	buf = aml_pkg_begin(a);
+	aml_integer(a, 16 + 8 + 16 + 16 + 26 + 2); /* BufferSize: the descriptors below */
+	aml_word_space(a, 2, 0, 0, 0);		    /* bus 0 */
+	static const u8 io_cf8[8] = { 0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08 };
+	aml_bytes(a, io_cf8, sizeof(io_cf8));
+	aml_word_space(a, 1, 3, 0x0000, 0x0cf7); /* I/O, EntireRange */
+	aml_word_space(a, 1, 3, 0x0d00, 0xffff);
+	u8 mem[26] = { 0x87, 23, 0, 0, 0x0c, 0x01 }; /* memory, producer, fixed, read-write, non-cacheable */
+	put_le(mem + 10, cfg->pci_mmio_base, 4);
+	put_le(mem + 14, cfg->pci_mmio_end - 1, 4);
+	put_le(mem + 22, cfg->pci_mmio_end - cfg->pci_mmio_base, 4);
+	aml_bytes(a, mem, sizeof(mem));
+	static const u8 end_tag[2] = { 0x79, 0x00 };
+	aml_bytes(a, end_tag, sizeof(end_tag));
+	aml_pkg_end(a, buf);
+
+	aml_byte(a, AML_NAME_OP);
+	aml_nameseg(a, "_PRT");
+	aml_byte(a, AML_PACKAGE_OP);
+	prt = aml_pkg_begin(a);
+	aml_byte(a, 31); /* NumElements: slots 1-31 */
+	for (u32 slot = 1; slot < 32; slot++) {
+		aml_byte(a, AML_PACKAGE_OP);
+		ent = aml_pkg_begin(a);
+		aml_byte(a, 4);
+		aml_integer(a, (slot << 16) | 0xffff); /* _ADR: any function of the slot */
+		aml_integer(a, 0);		       /* INTA */
+		aml_integer(a, 0);		       /* no link device: the next field is a GSI */
+		aml_integer(a, cfg->pci_gsi_base + slot % 8);
+		aml_pkg_end(a, ent);
+	}
+	aml_pkg_end(a, prt);
+	aml_pkg_end(a, dev);
+}
+
+static void build_dsdt_aml(struct aml *a, const struct acpi_build_cfg *cfg)
+{
+	u32 nr_vcpus = cfg->nr_vcpus;
 	u32 scope, dev, pkg;
 
 	aml_byte(a, AML_SCOPE_OP);
@@ -373,6 +462,8 @@ static void build_dsdt_aml(struct aml *a, u32 nr_vcpus)
 		aml_integer(a, i);
 		aml_pkg_end(a, dev);
 	}
+	if (cfg->pci_mmio_end)
+		build_pci0_aml(a, cfg);
 	aml_pkg_end(a, scope);
 
 	aml_byte(a, AML_NAME_OP);
@@ -388,7 +479,7 @@ static void build_dsdt_aml(struct aml *a, u32 nr_vcpus)
 }
 
 /* The DSDT goes last: its size is known only once the AML is written into the rest of the stage. */
-static int build_dsdt(struct stage *s, u32 nr_vcpus, u32 *off)
+static int build_dsdt(struct stage *s, const struct acpi_build_cfg *cfg, u32 *off)
 {
 	u32 hdr = sizeof(struct acpi_header);
 	struct aml a;
@@ -398,7 +489,7 @@ static int build_dsdt(struct stage *s, u32 nr_vcpus, u32 *off)
 	if (r)
 		return r;
 	a = (struct aml){.p = s->buf + *off + hdr, .cap = s->cap + AML_SLACK - (*off + hdr)};
-	build_dsdt_aml(&a, nr_vcpus);
+	build_dsdt_aml(&a, cfg);
 	if (a.overflow || a.pos > s->cap - s->used)
 		return -ENOSPC;
 	s->used += a.pos;
@@ -570,7 +661,7 @@ static int build_all(struct stage *s, const struct acpi_build_cfg *cfg)
 	    (r = stage_alloc(s, FADT_LEN, ACPI_TABLE_ALIGN, &fadt)) ||
 	    (r = stage_alloc(s, FACS_LEN, ACPI_FACS_ALIGN, &facs)) ||
 	    (r = stage_alloc(s, madt_len(cfg->nr_vcpus), ACPI_TABLE_ALIGN, &madt)) ||
-	    (r = build_dsdt(s, cfg->nr_vcpus, &dsdt)) ||
+	    (r = build_dsdt(s, cfg, &dsdt)) ||
 	    (cfg->hpet_addr && (r = stage_alloc(s, HPET_TABLE_LEN, ACPI_TABLE_ALIGN, &hpet))))
 		return r;
 

@@ -79,6 +79,11 @@ struct acpi_build_cfg {
 	u32 hpet_addr;
 	u32 hpet_block_id;
 	u16 hpet_min_tick;
+	/* The PCI host bridge (vm/dev/pci.h), when pci_mmio_end is not 0: \_SB.PCI0 (PNP0A03, bus 0, mechanism 1 at
+	 * 0xcf8) whose _CRS forwards the I/O ports and the memory window [pci_mmio_base, pci_mmio_end), and whose
+	 * _PRT routes INTA of slot s to GSI pci_gsi_base + s % 8 (level, active low, the ACPI default for _PRT). */
+	u32 pci_mmio_base, pci_mmio_end;
+	u32 pci_gsi_base;
 	/* The PM timer's TSC source, NULL for rdtsc(). Unit tests pass a fake clock. The rate is vm->tsc_hz. */
 	u64 (*now)(void);
 };

@@ -2,6 +2,7 @@
  * counters. Adding a device is one line here. */
 #include "hv/platform.h"
 #include "vm/dev/dev.h"
+#include "vm/dev/pci.h"
 #include "vm/vm.h"
 
 int vm_devices_init(struct vm *vm)
@@ -20,6 +21,7 @@ int vm_devices_init(struct vm *vm)
 
 void vm_devices_destroy(struct vm *vm)
 {
+	pci_bus_destroy(vm); /* the devices hanging off the bus first: they are not in devices[] */
 	for (size_t i = 0; i < ARRAY_SIZE(vm->devices); i++) {
 		kfree(vm->devices[i]);
 		vm->devices[i] = NULL;

@@ -48,7 +48,13 @@ struct virtio_mem {
 	void *ctx;
 	int (*read)(void *ctx, u64 gpa, void *buf, u32 len);
 	int (*write)(void *ctx, u64 gpa, const void *buf, u32 len);
+	/* Optional (NULL: every range passes, the copies fail later): 0 when all of [gpa, gpa+len) is such RAM, else
+	 * -EFAULT. virtq_pop checks each buffer with it, so a chain pointing at MMIO is refused before a model runs. */
+	int (*check)(void *ctx, u64 gpa, u64 len);
 };
+
+/* The VM's own: RAM through its memslots (vm/dev/virtio/mem.c). Device models fill d->mem with it. */
+void virtio_mem_init_vm(struct virtio_mem *m, struct vm *vm);
 
 /* One buffer of a chain: guest-physical, already checked to lie in RAM by the core when popped. */
 struct virtio_seg {
@@ -90,10 +96,16 @@ struct virtq {
 };
 
 /* Under q->lock. 1: a chain was popped into q->req; 0: the avail ring holds none; negative: the chain (or the ring)
- * is malformed: a loop, a length past the queue size, a zero-length or out-of-RAM buffer, a nested or misaligned
- * indirect table, readable after writable, an avail index that ran more than size ahead. The caller then calls
- * virtio_fail(); nothing was consumed. */
+ * is malformed: a loop, a length past the queue size, a zero-length or out-of-RAM buffer, a nested indirect table
+ * or one whose length is not a multiple of 16 (2.7.5.3 asks no alignment of it), readable after writable, an avail
+ * index that ran more than size ahead. The caller then calls virtio_fail(); nothing was consumed. */
 int virtq_pop(struct virtq *q, const struct virtio_mem *m);
+/* The ring addresses and size the driver configured: 0, or -EINVAL (size not a power of two <= VIRTQ_MAX_SIZE,
+ * desc not 16-, avail not 2-, used not 4-byte aligned, 2.7) or -EFAULT (a ring not wholly in RAM). The transport
+ * refuses queue_enable with a bad ring by failing the device. */
+int virtq_check(const struct virtq *q, const struct virtio_mem *m);
+/* Forget the ring (device reset): size back to VIRTQ_MAX_SIZE, addresses and indices 0, disabled, no vector. */
+void virtq_reset(struct virtq *q);
 /* Under q->lock. Return q->req's chain with `written` bytes written into it. Whether to interrupt is then
  * virtq_need_irq()'s answer (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with event index). */
 int virtq_push(struct virtq *q, const struct virtio_mem *m, u32 written);
@@ -113,10 +125,14 @@ struct virtio_dev_ops {
 	void (*config_write)(struct virtio_dev *d, u32 off, const void *buf, u32 len);
 	/* The driver kicked queue qi (enabled, device DRIVER_OK). Pop, serve and complete what is available. */
 	void (*notify)(struct virtio_dev *d, u16 qi);
-	/* Device reset (status written 0): forget every request and every negotiated state of the model. */
+	/* Device reset (status written 0): forget every request and every negotiated state of the model. Called with
+	 * d->lock held (the queues are already reset; it may take q[i].lock). */
 	void (*reset)(struct virtio_dev *d);
-	/* Optional: the driver set DRIVER_OK (receive queues may start being filled). */
+	/* Optional: the driver set DRIVER_OK (receive queues may start being filled). Called with d->lock held; it may
+	 * take q[i].lock and call virtio_complete. */
 	void (*driver_ok)(struct virtio_dev *d);
+	/* Optional: the VM is torn down, nothing runs any more: free the model's state (d itself if it owns it). */
+	void (*destroy)(struct virtio_dev *d);
 };
 
 /* One virtio device of a VM. The transport owns the fields up to q[]; the model's state is in priv. */
@@ -125,12 +141,12 @@ struct virtio_dev {
 	void *priv;
 	struct vm *vm;
 	struct virtio_mem mem;
-	spinlock_t lock;	/* covers status, features, select registers, isr, config_generation; taken before any
-				 * q[i].lock, never inside one */
+	spinlock_t lock;	/* covers status (but virtio_fail sets NEEDS_RESET atomically), features and queue setup;
+				 * taken before any q[i].lock, never inside one */
 	u8 status;
 	u64 driver_features;	/* as written by the driver; checked at FEATURES_OK against what was offered */
-	u8 isr;			/* bit 0 queue interrupt, bit 1 configuration change (INTx mode) */
-	u8 config_generation;
+	u8 isr;			/* bit 0 queue interrupt, bit 1 configuration change; the transport's irq lock */
+	u8 config_generation;	/* atomic */
 	u16 config_vector;
 	struct virtq q[VIRTIO_MAX_QUEUES];
 	void *transport;	/* the PCI function (virtio_pci.c) */
@@ -148,8 +164,8 @@ static inline bool virtio_has(const struct virtio_dev *d, unsigned int bit)
  * virtio_complete: under q[qi].lock, push the chain just served (virtq_push) and interrupt the driver if
  *   virtq_need_irq() says so (MSI-X vector of the queue, or ISR bit 0 + INTx).
  * virtio_fail: the driver broke the protocol (a malformed chain, a request the model cannot make sense of). Sets
- *   DEVICE_NEEDS_RESET, sends a configuration-change interrupt, logs `hv: VM NAME: virtio-blk: WHY: device needs
- *   reset` once, and ignores the device's queues until a reset. Never ends the VM, never touches other devices.
+ *   DEVICE_NEEDS_RESET, sends a configuration-change interrupt, logs (vm_log) `virtio-blk: WHY: device needs reset`
+ *   once, and ignores the device's queues until a reset. Never ends the VM, never touches other devices.
  *   May be called with q->lock held.
  * virtio_config_changed: bump config_generation and send a configuration-change interrupt.
  */
