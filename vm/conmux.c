@@ -6,6 +6,7 @@
 #include "vm/conmux.h"
 #include "vm/conmux_key.h"
 #include "vm/dev/dev.h"
+#include "vm/dev/virtio/console.h"
 #include "vm/monitor.h"
 #include "vm/vm.h"
 #include "vm/ws.h"
@@ -142,11 +143,15 @@ static void __switch(void)
 		    true);
 }
 
-/* A typed byte for vm: 0, or -EAGAIN when its input is full (it waits, flow-controlled). A VM without a UART
- * drops it, as a PC with no serial port would. */
+/* A typed byte for vm: to its virtio-console once the driver is ready, else to its UART. 0, or -EAGAIN when that
+ * input is full (it waits, flow-controlled). A VM without a UART drops it, as a PC with no serial port would. */
 static int console_input(struct vm *vm, u8 c)
 {
-	int r = uart_dev_push_rx(vm, c);
+	int r = vcon_input(vm, c);
+
+	if (r != -ENODEV)
+		return r;
+	r = uart_dev_push_rx(vm, c);
 
 	return r == -EAGAIN ? r : 0;
 }

@@ -20,6 +20,7 @@
 #include "vm/dev/hpet.h"
 #include "vm/dev/ioapic.h"
 #include "vm/dev/pci.h"
+#include "vm/dev/virtio/console.h"
 #include "vm/dev/virtio/vtest.h"
 #include "vm/loader/linux.h"
 #include "vm/loader/multiboot.h"
@@ -160,7 +161,7 @@ static bool strstr_simple(const char *hay, const char *needle)
 /* The PC platform beyond what every VM has: PIT, RTC, i8042, port 0x80, IOAPIC, HPET, ACPI (vm/config.h says who
  * gets it). The tables go in 0xe0000-0xfffff, which the Multiboot memory map leaves out of usable RAM and the Linux
  * loader's e820 reserves. */
-static int pc_platform_init(struct vm *vm, u64 *rsdp)
+static int pc_platform_init(struct vm *vm, const struct vm_config *cfg, u64 *rsdp)
 {
 	struct acpi_build_cfg acpi = {
 		.base = ACPI_AREA_GPA, .len = ACPI_AREA_LEN, .nr_vcpus = vm->nr_vcpus,
@@ -175,7 +176,7 @@ static int pc_platform_init(struct vm *vm, u64 *rsdp)
 
 	if ((r = pit_dev_init(vm)) || (r = rtc_dev_init(vm, rtc_host_epoch_seconds())) || (r = i8042_dev_init(vm)) ||
 	    (r = port80_dev_init(vm)) || (r = ioapic_dev_init(vm, ioapic_deliver)) || (r = hpet_dev_init(vm)) ||
-	    (r = pci_bus_init(vm)) || (hv_opts.vtest && (r = vtest_add(vm))))
+	    (r = pci_bus_init(vm)) || (hv_opts.vtest && (r = vtest_add(vm))) || (cfg->virtcon && (r = vcon_add(vm))))
 		return r;
 	r = acpi_pm_dev_init(vm, &acpi, &vm->devices[VM_DEV_ACPI_PM]);
 	if (r)
@@ -194,7 +195,7 @@ static int load_linux(struct vm *vm, const struct vm_config *cfg, const struct g
 	struct vcpu *v = vm->vcpus[0];
 	u64 rsdp = 0;
 	BUG_ON(cfg->platform == VM_PLATFORM_MINIMAL); /* vm_check_config refused it */
-	int r = pc_platform_init(vm, &rsdp);
+	int r = pc_platform_init(vm, cfg, &rsdp);
 
 	if (r) {
 		vm_log(vm, LOG_ERR, "PC platform setup failed (%d)\n", r);
@@ -234,7 +235,8 @@ static int load_multiboot(struct vm *vm, const struct vm_config *cfg, const stru
 					      .cmdline = cfg->modules[i].cmdline };
 	BUG_ON(cfg->linux_entry32); /* vm_check_config refused it */
 	u64 rsdp; /* a Multiboot kernel finds the RSDP by scanning 0xe0000-0xfffff, as on a PC */
-	int r = cfg->platform == VM_PLATFORM_PC ? pc_platform_init(vm, &rsdp) : 0;
+	int r = cfg->platform == VM_PLATFORM_PC ? pc_platform_init(vm, cfg, &rsdp) : 0;
+
 
 	if (r) {
 		vm_log(vm, LOG_ERR, "PC platform setup failed (%d)\n", r);
