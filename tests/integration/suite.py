@@ -1186,3 +1186,15 @@ CASES += [
     Case("qemu-svm-conmux", "qemu", "max", modules=CONMUX_MODULES, interact=CONMUX_STEPS, expect=CONMUX_EXPECT,
          forbid=CONMUX_FORBID, timeout=120),
 ]
+# virtio-console (virtcon=on, tests/guests/vconsole.c): typed lines reach the VM's receiveq, not its UART, once the
+# driver is ready, and its answers come back through the transmitq, prefixed like UART output.
+CASES += [
+    Case("qemu-svm-virtcon", "qemu", "max", modules=[(GUEST + "vconsole.elf", "vm=vcon mem=16M platform=pc virtcon=on")],
+         interact=[(r"^\[vcon\] vconsole: ready", b"hello-virtio\r"),
+                   (r"^\[vcon\] vconsole: got hello-virtio$", b"x\x7fy\r"),
+                   (r"^\[vcon\] vconsole: got x\x7fy$", b"done\r")],
+         expect=[r"^\[hv\] input: VM vcon$", r"^\[vcon\] vconsole: hello through the transmitq$",
+                 r"^\[vcon\] vconsole: got hello-virtio$", r"^\[vcon\] TEST vconsole PASS",
+                 r"^vm vcon: ended: debug-exit, status 0x1 "],
+         forbid=GUEST_NEVER + [r"virtio-console: .*needs reset"], timeout=120),
+]
