@@ -18,6 +18,13 @@ CMDLINE ?= loglevel=6
 # Debian's kernel with the project's busybox initramfs, ending at an interactive shell on the serial console.
 ISO_MODULES ?= $(BUILD)/linux/vmlinuz 'vm=linux mem=512M cpus=$(SMP) console=raw cmdline="console=ttyS0 quiet panic=-1 hv.interactive hv.memmib=16 hv.cpus=$(SMP)"' \
 	$(BUILD)/linux/initramfs.cpio.gz 'vm=linux role=initrd'
+# `make run DISK=1` boots build/hv-disk.iso instead: the same kernel with the disk initramfs (tests/linux/disk), which
+# mounts the project's ext4 image (build/linux/disk.img, a role=disk module: vda) as the root file system and ends at
+# a shell on it. The disk lives in host RAM: what the guest writes is lost at power-off.
+DISK ?= 0
+DISK_ISO_MODULES ?= $(BUILD)/linux/vmlinuz 'vm=linux mem=512M cpus=$(SMP) console=raw cmdline="console=ttyS0 quiet panic=-1 root=/dev/vda hv.interactive"' \
+	$(BUILD)/linux/initramfs-disk.cpio.gz 'vm=linux role=initrd' $(BUILD)/linux/disk.img 'vm=linux role=disk'
+RUN_ISO := $(BUILD)/hv$(if $(filter 1,$(DISK)),-disk).iso
 
 KERNEL_DIRS := boot kernel arch mm drivers vm
 KSRCS := $(sort $(shell find $(KERNEL_DIRS) -name '*.c' -o -name '*.S'))
@@ -60,6 +67,10 @@ $(BUILD)/hv.elf: $(KOBJS) $(BUILD)/linker.ld
 $(BUILD)/hv.iso: $(BUILD)/hv.elf scripts/mkiso.sh guests linux
 	@echo "  ISO     $@"
 	@scripts/mkiso.sh $@ $(BUILD)/hv.elf "$(CMDLINE)" $(ISO_MODULES)
+
+$(BUILD)/hv-disk.iso: $(BUILD)/hv.elf scripts/mkiso.sh linux
+	@echo "  ISO     $@"
+	@scripts/mkiso.sh $@ $(BUILD)/hv.elf "$(CMDLINE)" $(DISK_ISO_MODULES)
 
 iso: $(BUILD)/hv.iso
 
@@ -111,8 +122,8 @@ test: deps
 	@$(MAKE) --no-print-directory all guests grub-guest linux $(UNIT_BINS) $(UNIT_TSAN_BINS)
 	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS) $(UNIT_TSAN_BINS) --selftest --fuzz $(FUZZ_SECONDS) --integration
 
-run: deps all
-	@scripts/run-qemu.sh $(BUILD)/hv.iso $(ACCEL) $(SMP) $(MEM)
+run: deps all $(RUN_ISO)
+	@scripts/run-qemu.sh $(RUN_ISO) $(ACCEL) $(SMP) $(MEM)
 
 run-efi: deps all
 	@EFI=1 scripts/run-qemu.sh $(BUILD)/hv.iso $(ACCEL) $(SMP) $(MEM)

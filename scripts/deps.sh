@@ -4,7 +4,7 @@
 # otherwise it prints the one apt-get line to run and fails.
 set -eu
 pkgs="gcc libc6-dev make binutils python3 gdb clang libclang-rt-14-dev bison flex xz-utils qemu-system-x86 grub-pc-bin grub-efi-amd64-bin grub-common xorriso mtools \
-bochs bochsbios vgabios ovmf"
+bochs bochsbios vgabios ovmf e2fsprogs"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -12,6 +12,12 @@
 # archive (the kernel opens it for /init before anything is mounted), which cpio(1) could only copy from a node that
 # root made with mknod.
 #
+# KMODS="NAME..." adds kernel modules, with everything they depend on (scripts/kmods.py reads each module's
+# depends= and softdep= pre:), from the Debian kernel package next to the kernel (LINUX_DIR, default the directory of
+# OUT, where get-linux.sh keeps it): /lib/modules/NAME.ko for each, and /lib/modules/load with their names in load
+# order, for /init to insmod one by one (busybox insmod: no modules.dep, no depmod). Debian builds virtio, ext4 and
+# friends as modules (=m in its config-*), so an initramfs that mounts a virtio disk needs them.
+#
 # The busybox-static .deb is kept next to OUT; it is downloaded again only when the package lists name another
 # version. BUSYBOX_DEB=/path/to/busybox-static_*.deb uses that file instead (offline builds).
 set -eu
@@ -66,6 +72,28 @@ if [ -z "$deb" ]; then
 	fi
 fi
 [ -f "$deb" ] || die "no busybox-static package ($deb)"
+
+# ---- kernel modules (KMODS) ----
+kmods=${KMODS:-}
+if [ -n "$kmods" ]; then
+	linux=${LINUX_DIR:-$dir}
+	release=$(sed -n 's/^release=//p' "$linux/version" 2>/dev/null) || true
+	package=$(sed -n 's/^package=//p' "$linux/version" 2>/dev/null) || true
+	[ -n "$release" ] || die "$linux/version names no kernel release: run make linux-kernel"
+	kdeb=""
+	for f in "$linux/${package}_"*.deb; do
+		[ -f "$f" ] && kdeb=$f
+	done
+	[ -n "$kdeb" ] || die "no $package .deb in $linux (get-linux.sh keeps it there)"
+	dpkg-deb --fsys-tarfile "$kdeb" | tar -x -C "$tmp" "./lib/modules/$release/kernel" ||
+		die "cannot extract the modules of $kdeb"
+	# shellcheck disable=SC2086 # a list of names
+	"$python" "$here/scripts/kmods.py" "$tmp/lib/modules/$release" $kmods >"$tmp/kmods" || die "kmods.py failed"
+	: >"$tmp/kmods.load"
+	while read -r m; do
+		basename "$m" .ko >>"$tmp/kmods.load"
+	done <"$tmp/kmods"
+fi
 dpkg-deb -x "$deb" "$tmp/pkg"
 bb=$tmp/pkg/bin/busybox
 [ -x "$bb" ] || die "$deb holds no bin/busybox"
@@ -85,8 +113,16 @@ applets=$("$bb" --list-full 2>/dev/null) || applets="bin/sh"
 	printf '%s\n' "$applets" | while read -r a; do
 		[ -n "$a" ] && [ "$a" != bin/busybox ] && echo "slink /$a /bin/busybox 0777 0 0"
 	done
+	if [ -n "$kmods" ]; then
+		echo "dir /lib 0755 0 0"
+		echo "dir /lib/modules 0755 0 0"
+		while read -r m; do
+			echo "file /lib/modules/$(basename "$m") $tmp/lib/modules/$release/$m 0644 0 0"
+		done <"$tmp/kmods"
+		echo "file /lib/modules/load $tmp/kmods.load 0644 0 0"
+	fi
 	[ -z "$extra" ] || cat "$extra"
 } >"$tmp/list"
 "$python" "$here/tests/linux/mkcpio.py" "$out" <"$tmp/list"
 echo "mkinitramfs: $out: busybox $(dpkg-deb -f "$deb" Version), $(grep -c '^slink' "$tmp/list") applet links," \
-	"$(wc -c <"$out") bytes"
+	"${kmods:+$(wc -l <"$tmp/kmods.load") kernel modules ($(tr '\n' ' ' <"$tmp/kmods.load")), }$(wc -c <"$out") bytes"

@@ -16,9 +16,9 @@
 #define MSG_WORD_MAX 60
 #define UNKNOWN_KEY                                                                                                    \
 	"unknown key (expected vm, role, mem, cpus, pages, console, tdp, entry, ws, reclaim, age_flush, private, "     \
-	"platform, virtcon, cmdline or protect)"
+	"platform, virtcon, cmdline, protect or ro)"
 
-enum cfg_role { ROLE_KERNEL, ROLE_MODULE, ROLE_INITRD };
+enum cfg_role { ROLE_KERNEL, ROLE_MODULE, ROLE_INITRD, ROLE_DISK };
 
 /* One word, split into key and value however it was quoted. */
 struct cfg_word {
@@ -35,6 +35,7 @@ struct cfg_line {
 	u32 errors;
 	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console, has_tdp, has_entry;
 	bool has_ws, has_reclaim, has_age_flush, has_platform, has_private, has_virtcon;
+	bool has_ro; /* the bare word `ro`, for role=disk */
 	bool has_protect; /* a protect= word with a value, good or bad */
 	bool role_bad;
 	int role;
@@ -55,6 +56,7 @@ struct cfg_line {
 	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w, entry_w, ws_w, reclaim_w; /* kernel line only */
 	struct cmdline_word platform_w, private_w, age_flush_w, virtcon_w; /* kernel line only */
 	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
+	struct cmdline_word ro_w;		    /* for "only on a role=disk line" */
 	/* protect_w is the first protect= word, for "only on the kernel module". protect[] holds the good ranges,
 	 * pairwise disjoint; whether each lies in guest RAM is checked once the line is whole (mem= may come after
 	 * it), and w names the word then. */
@@ -369,12 +371,23 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_platform;
 	else if (strcmp(cw->key, "virtcon") == 0)
 		seen = &l->has_virtcon;
+	else if (strcmp(cw->key, "ro") == 0)
+		seen = &l->has_ro;
 	else {
 		word_err(l, &cw->w, UNKNOWN_KEY);
 		return;
 	}
 	if (*seen && seen != &l->has_protect) { /* a VM may protect several ranges */
 		word_err(l, &cw->w, "key given twice in this module");
+		return;
+	}
+	if (seen == &l->has_ro) { /* a flag: the one word with no value */
+		if (cw->has_val) {
+			word_err(l, &cw->w, "ro takes no value (write the word ro alone, on a role=disk line)");
+			return;
+		}
+		l->ro_w = cw->w;
+		*seen = true;
 		return;
 	}
 	if (!cw->has_val) {
@@ -399,9 +412,11 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 			l->role = ROLE_MODULE;
 		} else if (strcmp(cw->val, "initrd") == 0) {
 			l->role = ROLE_INITRD;
+		} else if (strcmp(cw->val, "disk") == 0) {
+			l->role = ROLE_DISK;
 		} else {
 			l->role_bad = true;
-			word_err(l, &cw->w, "role must be kernel, module or initrd");
+			word_err(l, &cw->w, "role must be kernel, module, initrd or disk");
 		}
 	} else if (seen == &l->has_mem) {
 		l->mem_w = cw->w;
@@ -631,6 +646,33 @@ static void apply_initrd(struct cfg_line *l, const struct boot_module *m, struct
 	c->initrd_end = m->end;
 }
 
+/* A disk is the module's bytes as they are; vm/launch.c makes it a virtio-blk device. Like an initrd it has no command
+ * line, and the VM's sizes are the kernel line's. */
+static void apply_disk(struct cfg_line *l, const struct boot_module *m, struct vm_config *c)
+{
+	u64 size = m->end > m->start ? m->end - m->start : 0;
+
+	reject_kernel_words(l, "disk");
+	if (l->has_cmdline)
+		word_err(l, &l->cmdline_w, "a disk has no command line");
+	if (size == 0 || size % VM_CONFIG_DISK_SECTOR) {
+		pr_err("vm config: module %u: disk of vm %s is %llu bytes: a disk must be a non-zero multiple of 512 "
+		       "bytes (pad the image: truncate -s %%512 FILE)\n",
+		       l->idx, c->name, (unsigned long long)size);
+		l->errors++;
+	}
+	if (c->nr_disks >= VM_CONFIG_MAX_DISKS) {
+		pr_err("vm config: module %u: vm %s has more than %u disks\n", l->idx, c->name, VM_CONFIG_MAX_DISKS);
+		l->errors++;
+		return;
+	}
+	c->disks[c->nr_disks].start = m->start;
+	c->disks[c->nr_disks].end = m->end;
+	c->disks[c->nr_disks].index = l->idx;
+	c->disks[c->nr_disks].ro = l->has_ro;
+	c->nr_disks++;
+}
+
 /* Parses module idx and applies it to its VM; returns the number of errors reported. */
 static u32 parse_module(const struct boot_module *m, u32 idx, struct vm_config *out, struct cfg_vm *st, u32 *nvms,
 			u32 cap)
@@ -666,12 +708,16 @@ static u32 parse_module(const struct boot_module *m, u32 idx, struct vm_config *
 		pr_err("vm config: module %u: vm %s: more VMs than the %u the output array holds\n", idx, l.vm, cap);
 		return l.errors + 1;
 	}
+	if (l.has_ro && (l.role_bad || l.role != ROLE_DISK))
+		word_err(&l, &l.ro_w, "ro belongs on a role=disk line");
 	if (l.role_bad)
 		st[slot].maybe_kernel = true;
 	else if (l.role == ROLE_KERNEL)
 		apply_kernel(&l, m, &out[slot], &st[slot]);
 	else if (l.role == ROLE_INITRD)
 		apply_initrd(&l, m, &out[slot], &st[slot]);
+	else if (l.role == ROLE_DISK)
+		apply_disk(&l, m, &out[slot]);
 	else
 		apply_module(&l, m, &out[slot]);
 	if (l.errors)
@@ -757,6 +803,13 @@ u32 vm_config_check_kernel(const struct vm_config *c, enum vm_kernel_kind kind)
 		    "vm config: module %u: role=initrd of vm %s, whose kernel (module %u) is a Multiboot image, not a "
 		    "Linux bzImage: Multiboot has no initrd (role=module hands it over as a Multiboot module)\n",
 		    c->initrd_index, c->name, c->kernel_index);
+		errors++;
+	}
+	/* Disks hang off the PCI bus, which only the PC platform has. */
+	if (c->nr_disks && c->platform != VM_PLATFORM_PC) {
+		pr_err("vm config: module %u: role=disk on vm %s, whose Multiboot kernel gets the minimal platform: a "
+		       "disk is a PCI device, add platform=pc to the kernel line\n",
+		       c->disks[0].index, c->name);
 		errors++;
 	}
 	if (c->linux_entry32) {

@@ -21,6 +21,13 @@
  *   role=initrd    the initial ramdisk of a Linux kernel; at most one per VM, not empty. The line takes no key
  *                  but vm= and role= (the ramdisk has no command line, and size keys belong to the kernel). A
  *                  Multiboot kernel has none (its VM is refused: give the file as role=module).
+ *   role=disk      a virtio-blk disk (vm/dev/virtio/blk.h) whose contents are the module: the first is vda, the
+ *                  next vdb, in the order of the module2 lines; at most 8. The line takes no key but vm= and role=,
+ *                  and the word `ro` (no value), which makes the disk read-only (VIRTIO_BLK_F_RO). Its size must be
+ *                  a non-zero multiple of 512 bytes: it is refused otherwise, not padded (the bytes after a module
+ *                  are not the module's to use). The disk lives in host RAM: the guest's writes change the module's
+ *                  memory only, and are lost at power-off. A disk is a PCI device: a Multiboot kernel with one
+ *                  needs platform=pc (vm_config_check_kernel).
  *   mem=SIZE       kernel module only: guest RAM, decimal or 0x hex with an optional K, M or G suffix (binary); at
  *                  least 2M, at most 64G, rounded up to a multiple of 2M. Default 64M.
  *   cpus=N         kernel module only: vCPUs, 1 to 16. Default 1. Each vCPU has a physical CPU to itself while the
@@ -89,7 +96,8 @@
  *
  * Errors, each reported with pr_err naming the module index, the word and the check that failed; the VM concerned is
  * left out: an unknown key, a key given twice, a word without a value or with an unterminated quote, a bad name, a
- * bad role, mem=, cpus=, pages= or ws= out of range or malformed, reclaim= not on or off, or on without ws= or on a
+ * bad role, `ro` with a value or on a line that is not role=disk, any key but vm= and role= on a role=disk line, a
+ * ninth disk, an empty disk or one whose size is not a multiple of 512, mem=, cpus=, pages= or ws= out of range or malformed, reclaim= not on or off, or on without ws= or on a
  * role=module line, any key but vm= and role= on a role=initrd line, a value too long, a second kernel or a second
  * initrd for a VM, a VM with no kernel, a ninth module, an empty kernel image or initrd; for protect=: a value that is
  * not START-END[:MODE] (no '-', a bad number, an unknown mode, anything after it), a bound not 4K-aligned, an empty or
@@ -98,6 +106,8 @@
  */
 
 #define VM_CONFIG_MAX_MODULES 8
+#define VM_CONFIG_MAX_DISKS   8 /* role=disk per VM: vda to vdh; the error message says 8 */
+#define VM_CONFIG_DISK_SECTOR 512
 #define VM_CONFIG_MAX_VCPUS   16 /* = VM_MAX_VCPUS (vm/vm.h); the parse error message says 16 */
 #define VM_CONFIG_NAME_MAX    32  /* including the NUL */
 #define VM_CONFIG_CMDLINE_MAX 256 /* including the NUL */
@@ -155,6 +165,13 @@ struct vm_config {
 		u32 index; /* the GRUB module index */
 		char cmdline[VM_CONFIG_CMDLINE_MAX];
 	} modules[VM_CONFIG_MAX_MODULES];
+	/* role=disk modules, in the order of their lines (vda first): non-empty, a multiple of 512 bytes. */
+	u32 nr_disks;
+	struct {
+		u64 start, end;
+		u32 index; /* the GRUB module index */
+		bool ro;
+	} disks[VM_CONFIG_MAX_DISKS];
 	/* protect= ranges, in the order of the kernel line: guest-physical [start, end), 4K-aligned, non-empty, each
 	 * inside one piece of guest RAM, pairwise disjoint. mode is an enum vm_protect_mode. */
 	struct {

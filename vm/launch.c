@@ -13,6 +13,7 @@
 #include "kernel/percpu.h"
 #include "kernel/printf.h"
 #include "vm/config.h"
+#include "vm/disk.h"
 #include "vm/dev/vlapic.h"
 #include "vm/launch.h"
 #include "vm/dev/acpi_tables.h"
@@ -176,7 +177,8 @@ static int pc_platform_init(struct vm *vm, const struct vm_config *cfg, u64 *rsd
 
 	if ((r = pit_dev_init(vm)) || (r = rtc_dev_init(vm, rtc_host_epoch_seconds())) || (r = i8042_dev_init(vm)) ||
 	    (r = port80_dev_init(vm)) || (r = ioapic_dev_init(vm, ioapic_deliver)) || (r = hpet_dev_init(vm)) ||
-	    (r = pci_bus_init(vm)) || (hv_opts.vtest && (r = vtest_add(vm))) || (cfg->virtcon && (r = vcon_add(vm))))
+	    (r = pci_bus_init(vm)) || (hv_opts.vtest && (r = vtest_add(vm))) || (r = vm_disks_init(vm, cfg)) ||
+	    (cfg->virtcon && (r = vcon_add(vm))))
 		return r;
 	r = acpi_pm_dev_init(vm, &acpi, &vm->devices[VM_DEV_ACPI_PM]);
 	if (r)
@@ -236,7 +238,6 @@ static int load_multiboot(struct vm *vm, const struct vm_config *cfg, const stru
 	BUG_ON(cfg->linux_entry32); /* vm_check_config refused it */
 	u64 rsdp; /* a Multiboot kernel finds the RSDP by scanning 0xe0000-0xfffff, as on a PC */
 	int r = cfg->platform == VM_PLATFORM_PC ? pc_platform_init(vm, cfg, &rsdp) : 0;
-
 
 	if (r) {
 		vm_log(vm, LOG_ERR, "PC platform setup failed (%d)\n", r);
@@ -386,5 +387,6 @@ void vm_destroy(struct vm *vm)
 		kfree(v);
 	}
 	vm_devices_destroy(vm);
+	vm_disks_destroy(vm);
 	kfree(vm);
 }

@@ -11,6 +11,7 @@
 #include "hv/platform.h"
 #include "kernel/percpu.h"
 #include "mm/mm.h"
+#include "vm/disk.h"
 #include "vm/config.h"
 #include "vm/conmux.h"
 #include "vm/launch.h"
@@ -110,6 +111,7 @@ static void report_end(struct vm *vm)
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_2M),
 		(unsigned long long)vm_stat(vm, VM_STAT_TDP_MAPPED_1G));
 	report_exits_by_reason(vm);
+	vm_disks_report(vm);
 	if (vm->nmi_kicks)
 		pr_info("vm %s: %llu times a vCPU stayed in the guest after the wake IPI and was kicked out with an NMI\n",
 			vm->name, (unsigned long long)vm->nmi_kicks);

@@ -19,6 +19,7 @@
 
 struct percpu;
 struct vm_config;
+struct virtio_blk;
 struct vlapic;
 struct vtimer;
 struct vm_protect;
@@ -197,6 +198,8 @@ struct vm {
 	struct vm_protect *protect;     /* guest memory protection (vm/protect.h): constant pointer */
 	bool protect_late;              /* atomic: protect= ranges wait for the guest's IA32_LSTAR (vm/protect.c) */
 	struct vm_ws *ws;               /* the working-set estimator (vm/ws.h), NULL without ws=: constant pointer */
+	struct virtio_blk *disks[8];    /* role=disk devices, vda first (vm/disk.c): constant once built */
+	u32 nr_disks;
 	/* Atomic: the TSC deadline of its next scan, ~0 without ws= (vm/ws.c writes it): vCPU 0's run loop compares
 	 * it on every pass, so it is here, one load away, not behind a call. */
 	u64 ws_next;

@@ -1148,6 +1148,58 @@ CASES += [
 ]
 
 
+# ---- issue 16, virtio-blk (vblk): the Linux disk boot. Debian's kernel, an initramfs that loads the virtio and ext4
+# modules and switch_roots to /dev/vda, and the project's ext4 image as a role=disk module (tests/linux/disk). The
+# guest writes 1 MiB, syncs, remounts read-only, drops its caches and reads it back; the device's counters, printed
+# when the VM ends, must show the reads and writes, no flush (write-through: vm/dev/virtio/blk.c) and no error. ----
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "linux", "disk"))
+import disk_check  # noqa: E402
+
+DISK_MODULES = [("build/linux/vmlinuz", 'vm=disk mem=256M cmdline="console=ttyS0 quiet panic=-1 root=/dev/vda"'),
+                ("build/linux/initramfs-disk.cpio.gz", "vm=disk role=initrd"),
+                ("build/linux/disk.img", "vm=disk role=disk"), ("build/linux/disk-vdb.img", "vm=disk role=disk ro")]
+DISK_STATS = re.compile(r"^vm disk: vda: (\d+) reads \((\d+) KiB\), (\d+) writes \((\d+) KiB\), (\d+) flushes, \d+ "
+                        r"discards, \d+ write-zeroes, \d+ get-ids; (\d+) I/O errors, (\d+) unsupported, (\d+) broken "
+                        r"chains$", re.M)
+
+
+def disk_check_stats(log):
+    """The device's own counters agree with what the guest did: it read the image and wrote at least the 1 MiB file,
+    sent no flush, and nothing failed."""
+    m = DISK_STATS.search(log)
+    if not m:
+        return ["no vda request counters line"]
+    reads, rkib, writes, wkib, flushes, ioerr, unsupp, broken = (int(x) for x in m.groups())
+    print(f"    vda: {reads} reads ({rkib} KiB), {writes} writes ({wkib} KiB), {flushes} flushes")
+    problems = []
+    if reads < 10 or rkib < 256:
+        problems.append(f"{reads} reads of {rkib} KiB: the guest read at least the 256 KiB image file")
+    if writes < 1 or wkib < 1024:
+        problems.append(f"{writes} writes of {wkib} KiB: the guest wrote and synced a 1 MiB file")
+    if flushes:
+        problems.append(f"{flushes} flushes: the device offers no F_FLUSH, the guest must send none")
+    if ioerr or unsupp or broken:
+        problems.append(f"{ioerr} I/O errors, {unsupp} unsupported, {broken} broken chains")
+    return problems
+
+
+# vdb: the read-only copy of the image's 256 KiB file; Linux refuses the guest's write itself, so the device sees none.
+DISK_VDB_STATS = (r"^vm disk: vdb: [1-9]\d* reads \(\d+ KiB\), 0 writes \(0 KiB\), 0 flushes, 0 discards, 0 write-zeroes, "
+                  r"\d+ get-ids; 0 I/O errors, 0 unsupported, 0 broken chains$")
+DISK_EXPECT = [r"^vm disk: vda: virtio-blk, 16384 sectors \(8192 KiB\) from module 2, read-write, write-through: "
+               r"the disk is host RAM, writes to it are lost at power-off",
+               r"^vm disk: vdb: virtio-blk, 512 sectors \(256 KiB\) from module 3, read-only$"] + disk_check.EXPECT + [
+    r"^vm disk: ACPI soft-off \(S5\) requested by the guest", r"^vm disk: ended: powered off, status 0x0 ",
+    DISK_STATS.pattern, DISK_VDB_STATS]
+DISK_FORBID = disk_check.FORBID + [r"PANIC", r"EXCEPTION", r"unhandled exit", r"VM entry failed", r"device needs reset"]
+CASES += [
+    Case("qemu-svm-linux-disk", "qemu", "max", mem="1G", modules=DISK_MODULES, expect=DISK_EXPECT,
+         forbid=DISK_FORBID, ordered=True, timeout=300, check=disk_check_stats),
+    Case("bochs-vmx-linux-disk", "bochs", "corei7_skylake_x", megs=512, cmdline=BOCHS_LINUX, modules=DISK_MODULES,
+         expect=DISK_EXPECT, forbid=DISK_FORBID, ordered=True, timeout=900, check=disk_check_stats),
+]
+
+
 # ---- the console multiplexer and the monitor (issue 16, vcon; vm/conmux.c, vm/monitor.c, tests/guests/conecho.c):
 # the runner types on the serial line. Two VMs echo the lines they read from their UART; the input starts with the
 # first (cona), Ctrl-A x3 moves it to conb (where Ctrl-A x then passes both bytes, as in Xen), then to the monitor

@@ -13,7 +13,7 @@ LINUX_TEXT      := $(LINUX_OUT)/text-range
 LINUX_PYTHON    := $(if $(PYTHON),$(PYTHON),python3)
 
 .PHONY: linux linux-kernel linux-initramfs linux-qemu linux-shell
-linux: linux-kernel linux-initramfs
+linux: linux-kernel linux-initramfs linux-disk linux-hvc
 linux-kernel: $(LINUX_KERNEL) $(LINUX_TEXT)
 linux-initramfs: $(LINUX_INITRAMFS)
 
@@ -37,3 +37,6 @@ linux-qemu: $(LINUX_KERNEL) $(LINUX_INITRAMFS)
 linux-shell: $(LINUX_KERNEL) $(LINUX_INITRAMFS)
 	qemu-system-x86_64 -accel tcg -cpu max -m 512M -kernel $(LINUX_KERNEL) -initrd $(LINUX_INITRAMFS) \
 		-append "console=ttyS0 quiet panic=-1 hv.interactive" -display none -serial mon:stdio -no-reboot
+
+include tests/linux/disk/disk.mk
+include tests/linux/hvc/hvc.mk
