@@ -1250,3 +1250,17 @@ CASES += [
                  r"^vm vcon: ended: debug-exit, status 0x1 "],
          forbid=GUEST_NEVER + [r"virtio-console: .*needs reset"], timeout=120),
 ]
+# Linux with virtcon=on (tests/linux/hvc): virtio_pci and virtio_console load, /dev/hvc0 says hello through the
+# transmitq, and the line typed once it is ready is read from hvc0 (nothing reads ttyS0, so a byte given to the UART
+# would leave the guest waiting and the case timing out).
+HVC_MODULES = [("build/linux/vmlinuz", 'vm=lhvc mem=256M virtcon=on cmdline="console=ttyS0 quiet panic=-1"'),
+               ("build/linux/initramfs-hvc.cpio.gz", "vm=lhvc role=initrd")]
+CASES += [
+    Case("qemu-svm-linux-hvc", "qemu", "max", mem="1G", modules=HVC_MODULES,
+         interact=[(r"^\[lhvc\] HVC ready$", b"hello-hvc\r")],
+         expect=[r"^vm lhvc: virtio-console: PCI ", r"^\[lhvc\] HVC hello through hvc0$", r"^\[lhvc\] HVC ready$",
+                 r"^\[lhvc\] HVC got hello-hvc$", r"^\[lhvc\] TEST linux_hvc PASS$",
+                 r"^vm lhvc: ended: powered off, status 0x0 "],
+         forbid=[r"PANIC", r"EXCEPTION", r"TEST linux_hvc FAIL", r"device needs reset", r"unhandled exit"],
+         ordered=True, timeout=300),
+]
