@@ -13,13 +13,13 @@
 
 static struct {
 	spinlock_t lock;
-	struct vm *vm[CONMUX_MAX_VMS];  /* lock: the running VMs, NULL in free slots */
-	int order[CONMUX_MAX_VMS];      /* lock: their configuration numbers, -1 in free slots */
-	struct vm *owner;               /* written under lock, read atomically: the input's VM, NULL for the monitor */
-	bool switched;                  /* lock: the user has switched at least once (the input no longer follows
-					 * the first VM) */
-	struct conmux_keys keys;        /* lock */
-	struct conmux_held held;        /* lock: bytes for the owner VM that its UART had no room for yet */
+	struct vm *vm[CONMUX_MAX_VMS]; /* lock: the running VMs, NULL in free slots */
+	int order[CONMUX_MAX_VMS];     /* lock: their configuration numbers, -1 in free slots */
+	struct vm *owner;	       /* written under lock, read atomically: the input's VM, NULL for the monitor */
+	bool switched;		       /* lock: the user has switched at least once (the input no longer follows
+					* the first VM) */
+	struct conmux_keys keys;       /* lock */
+	struct conmux_held held;       /* lock: bytes for the owner VM that its UART had no room for yet */
 } mux = {.order = {[0 ... CONMUX_MAX_VMS - 1] = -1}};
 
 static int slot_of(struct vm *vm)
@@ -93,7 +93,8 @@ void conmux_remove(struct vm *vm)
 	mux.order[slot] = -1;
 	if (mux.owner == vm) {
 		int next = conmux_next_owner(mux.order, CONMUX_MAX_VMS, mux.switched ? order : CONMUX_MONITOR);
-		/* Falling to the monitor with no VM left to poll it says nothing: the next VM to start takes the input. */
+		/* Falling to the monitor with no VM left to poll it says nothing: the next VM to start takes the input.
+		 */
 		if (next == CONMUX_MONITOR && !nr_vms())
 			mux.switched = false;
 		__set_owner(next, next != CONMUX_MONITOR || nr_vms());

@@ -8,9 +8,9 @@
 
 #include "hv/types.h"
 
-#define CONMUX_ESCAPE	 0x01 /* Ctrl-A */
-#define CONMUX_SWITCH_N	 3    /* presses in a row that switch the input */
-#define CONMUX_MONITOR	 (-1) /* the owner value of the monitor */
+#define CONMUX_ESCAPE	0x01 /* Ctrl-A */
+#define CONMUX_SWITCH_N 3    /* presses in a row that switch the input */
+#define CONMUX_MONITOR	(-1) /* the owner value of the monitor */
 
 enum conmux_action {
 	CONMUX_NONE,

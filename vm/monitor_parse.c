@@ -29,8 +29,8 @@ static const struct {
 	enum mon_cmd cmd;
 	bool takes_name;
 } commands[] = {
-	{"help", MON_HELP, false}, {"list", MON_LIST, false}, {"stats", MON_STATS, true},
-	{"end", MON_END, true},	   {"ws", MON_WS, true},
+    {"help", MON_HELP, false}, {"list", MON_LIST, false}, {"stats", MON_STATS, true},
+    {"end", MON_END, true},    {"ws", MON_WS, true},
 };
 
 int monitor_parse(const char *line, struct mon_parsed *p)

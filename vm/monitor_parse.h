@@ -17,14 +17,14 @@ enum mon_cmd {
 	MON_LIST,  /* list: every running VM, one line each */
 	MON_STATS, /* stats NAME: one VM's counters */
 	MON_END,   /* end NAME: end a VM, as a guest fault would */
-	MON_WS,    /* ws NAME: its working-set report */
+	MON_WS,	   /* ws NAME: its working-set report */
 	MON_BAD,   /* anything else: the error is in why */
 };
 
 struct mon_parsed {
 	enum mon_cmd cmd;
 	char name[MON_NAME_MAX]; /* MON_STATS, MON_END, MON_WS */
-	const char *why;         /* MON_BAD: "unknown command", "takes no argument", ... */
+	const char *why;	 /* MON_BAD: "unknown command", "takes no argument", ... */
 };
 
 /* Parse one line (NUL-terminated, without its end of line). 0, or -EINVAL with p->cmd MON_BAD. Words are separated

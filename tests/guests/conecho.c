@@ -5,7 +5,7 @@
 
 const char test_name[] = "conecho";
 
-#define COM1 0x3f8
+#define COM1	 0x3f8
 #define LINE_MAX 64
 
 static u8 getc_polled(void)
@@ -28,7 +28,8 @@ int test_main(void)
 
 		if (c != '\r' && c != '\n') {
 			if (n + 4 < sizeof(line))
-				n += (u32)snprintf(line + n, sizeof(line) - n, c < 0x20 || c >= 0x7f ? "<%02x>" : "%c", c);
+				n += (u32)snprintf(line + n, sizeof(line) - n, c < 0x20 || c >= 0x7f ? "<%02x>" : "%c",
+						   c);
 			continue;
 		}
 		if (!n)

@@ -58,19 +58,43 @@ static u32 cfg_read32(u8 s, u8 off)
 	outl(0xcf8, 0x80000000u | (u32)s << 11 | (off & 0xfc));
 	return inl(0xcfc);
 }
-static u8 cfg_read8(u8 s, u8 off) { return (u8)(cfg_read32(s, off) >> (8 * (off & 3))); }
+static u8 cfg_read8(u8 s, u8 off)
+{
+	return (u8)(cfg_read32(s, off) >> (8 * (off & 3)));
+}
 static void cfg_write32(u8 s, u8 off, u32 v)
 {
 	outl(0xcf8, 0x80000000u | (u32)s << 11 | (off & 0xfc));
 	outl(0xcfc, v);
 }
-static u8 rd8(u64 a) { return *(volatile u8 *)a; }
-static u16 rd16(u64 a) { return *(volatile u16 *)a; }
-static u32 rd32(u64 a) { return *(volatile u32 *)a; }
-static void wr8(u64 a, u8 v) { *(volatile u8 *)a = v; }
-static void wr16(u64 a, u16 v) { *(volatile u16 *)a = v; }
-static void wr32(u64 a, u32 v) { *(volatile u32 *)a = v; }
-static void wr64(u64 a, u64 v) { wr32(a, (u32)v), wr32(a + 4, (u32)(v >> 32)); }
+static u8 rd8(u64 a)
+{
+	return *(volatile u8 *)a;
+}
+static u16 rd16(u64 a)
+{
+	return *(volatile u16 *)a;
+}
+static u32 rd32(u64 a)
+{
+	return *(volatile u32 *)a;
+}
+static void wr8(u64 a, u8 v)
+{
+	*(volatile u8 *)a = v;
+}
+static void wr16(u64 a, u16 v)
+{
+	*(volatile u16 *)a = v;
+}
+static void wr32(u64 a, u32 v)
+{
+	*(volatile u32 *)a = v;
+}
+static void wr64(u64 a, u64 v)
+{
+	wr32(a, (u32)v), wr32(a + 4, (u32)(v >> 32));
+}
 
 static bool find(u8 *slot)
 {
@@ -140,7 +164,7 @@ static void vputs(const char *s)
 	if (n > BUF)
 		n = BUF;
 	memcpy(tx.buf[head], s, n);
-	tx.d[head] = (struct desc){ (u64)tx.buf[head], n, 0, 0 };
+	tx.d[head] = (struct desc){(u64)tx.buf[head], n, 0, 0};
 	publish(1, &tx, head);
 	for (u64 i = 0; used_idx(&tx) != tx.avail_idx; i++)
 		if (i > 100000000)
@@ -173,7 +197,7 @@ int test_main(void)
 	setup_queue(0, &rx);
 	setup_queue(1, &tx);
 	for (u16 i = 0; i < QSIZE; i++) {
-		rx.d[i] = (struct desc){ (u64)rx.buf[i], BUF, D_WRITE, 0 };
+		rx.d[i] = (struct desc){(u64)rx.buf[i], BUF, D_WRITE, 0};
 		publish(0, &rx, i);
 	}
 	wr8(common + CC_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);

@@ -1262,5 +1262,5 @@ CASES += [
                  r"^\[lhvc\] HVC got hello-hvc$", r"^\[lhvc\] TEST linux_hvc PASS$",
                  r"^vm lhvc: ended: powered off, status 0x0 "],
          forbid=[r"PANIC", r"EXCEPTION", r"TEST linux_hvc FAIL", r"device needs reset", r"unhandled exit"],
-         ordered=True, timeout=300),
+         ordered=True, timeout=180),
 ]

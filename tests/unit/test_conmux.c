@@ -44,7 +44,10 @@ TEST(conmux_three_ctrl_a_switch)
 	char got[64];
 	int sw, rep;
 
-	feed(&k, "a\x01\x01\x01" "b", got, &sw, &rep);
+	feed(&k,
+	     "a\x01\x01\x01"
+	     "b",
+	     got, &sw, &rep);
 	CHECK_STR(got, "ab"); /* the three Ctrl-As are the switch's, none reaches a guest */
 	CHECK_EQ(sw, 1);
 	feed(&k, "\x01\x01\x01\x01\x01\x01", got, &sw, &rep);
@@ -89,7 +92,8 @@ TEST(conmux_ctrl_a_w_reports)
 
 TEST(conmux_cycle_in_configuration_order)
 {
-	/* Slots hold configurations 2, (empty), 0, 5: the cycle is config 0 (slot 2), 2 (slot 0), 5 (slot 3), monitor. */
+	/* Slots hold configurations 2, (empty), 0, 5: the cycle is config 0 (slot 2), 2 (slot 0), 5 (slot 3), monitor.
+	 */
 	int order[4] = {2, -1, 0, 5};
 
 	CHECK_EQ(conmux_next_owner(order, 4, CONMUX_MONITOR), 2);

@@ -79,13 +79,24 @@ TEST(monitor_line_editing)
 	struct mon_line l = {0};
 	char echo[512], lines[512];
 
-	type(&l, "lisx\x7f" "t\r", echo, lines);
+	type(&l,
+	     "lisx\x7f"
+	     "t\r",
+	     echo, lines);
 	CHECK_STR(lines, "list|");
 	CHECK_STR(echo, "lisx\b \bt\n");
-	type(&l, "\x08\x08" "ab\x08" "c\n\x1b" "[A\r", echo, lines); /* backspace on an empty line echoes nothing; ESC dropped */
+	type(&l,
+	     "\x08\x08"
+	     "ab\x08"
+	     "c\n\x1b"
+	     "[A\r",
+	     echo, lines); /* backspace on an empty line echoes nothing; ESC dropped */
 	CHECK_STR(lines, "ac|[A|");
 	CHECK_STR(echo, "ab\b \bc\n[A\n");
-	type(&l, "stats x\x15" "help\r", echo, lines);
+	type(&l,
+	     "stats x\x15"
+	     "help\r",
+	     echo, lines);
 	CHECK_STR(lines, "help|");
 	CHECK_STR(echo, "stats x\b \b\b \b\b \b\b \b\b \b\b \b\b \bhelp\n");
 }

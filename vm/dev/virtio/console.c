@@ -106,15 +106,15 @@ static void vcon_destroy(struct virtio_dev *d)
 }
 
 const struct virtio_dev_ops vcon_ops = {
-	.name = "virtio-console",
-	.device_id = VIRTIO_ID_CONSOLE,
-	.nr_queues = 2,
-	.features = 0, /* no SIZE, no MULTIPORT, no EMERG_WRITE */
-	.config_len = VIRTIO_CONSOLE_CONFIG_LEN,
-	.config_read = vcon_config_read,
-	.config_write = vcon_config_write,
-	.notify = vcon_notify,
-	.destroy = vcon_destroy,
+    .name = "virtio-console",
+    .device_id = VIRTIO_ID_CONSOLE,
+    .nr_queues = 2,
+    .features = 0, /* no SIZE, no MULTIPORT, no EMERG_WRITE */
+    .config_len = VIRTIO_CONSOLE_CONFIG_LEN,
+    .config_read = vcon_config_read,
+    .config_write = vcon_config_write,
+    .notify = vcon_notify,
+    .destroy = vcon_destroy,
 };
 
 int vcon_input(struct vm *vm, u8 c)
