@@ -238,7 +238,11 @@ def interact(path, serial, steps, deadline, problems):
                 if not m:
                     break
                 pos = m.end()
-                sock.sendall(steps[step][1])
+                try:
+                    if steps[step][1]:
+                        sock.sendall(steps[step][1])
+                except OSError:
+                    break  # the emulator closed the line: the step counts as not come
                 step += 1
             try:
                 data = sock.recv(4096)
