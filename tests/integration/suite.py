@@ -1203,7 +1203,7 @@ CASES += [
 # ---- the console multiplexer and the monitor (issue 16, vcon; vm/conmux.c, vm/monitor.c, tests/guests/conecho.c):
 # the runner types on the serial line. Two VMs echo the lines they read from their UART; the input starts with the
 # first (cona), Ctrl-A x3 moves it to conb (where Ctrl-A x then passes both bytes, as in Xen), then to the monitor
-# (an unknown command prints help; list shows both VMs; stats; end conb), then back round to cona, which ends with
+# (an unknown command prints help; list shows both VMs; stats, ws, end conb), then back round to cona, which ends with
 # `done`. Each guest counts the lines it got (lines=N), so a byte that went to the wrong owner fails it too.
 CTRL_A3 = b"\x01\x01\x01"
 CONMUX_STEPS = [
@@ -1212,16 +1212,20 @@ CONMUX_STEPS = [
     (r"^\[cona\] conecho: got ping-a$", CTRL_A3),
     (r"^\[hv\] input: VM conb$", b"\x01x\r"),
     (r"^\[conb\] conecho: got <01>x$", b"ping-b\r"),
-    (r"^\[conb\] conecho: got ping-b$", CTRL_A3),
+    (r"^\[conb\] conecho: got ping-b$", b"\x01w"),  # Ctrl-A w: the input VM's working-set report
+    (r"^vm conb: working set after \d+ scans", CTRL_A3),
     (r"^hv> ", b"bogus\r"),
     (r"^monitor: commands: help", b"lisx\x7ft\r"),   # backspace: `list`
     (r"^monitor: vm conb: running", b"stats conb\r"),
-    (r"^monitor: vm conb: exits=", b"end conb\r"),
+    (r"^monitor: vm conb: exits=", b"ws conb\r"),
+    (r"^vm conb: working set after \d+ scans", b"ws cona\r"),
+    (r"^monitor: vm cona has no working-set estimator", b"stats nosuch\r"),
+    (r"^monitor: no running VM is named nosuch", b"end conb\r"),
     (r"^vm conb: ended: ended from the monitor", CTRL_A3),
     (r"^\[hv\] input: VM cona$", b"done\r"),
 ]
 CONMUX_MODULES = [(GUEST + "conecho.elf", 'vm=cona mem=16M cmdline="lines=1"'),
-                  (GUEST + "conecho.elf", 'vm=conb mem=16M cmdline="lines=2"')]
+                  (GUEST + "conecho.elf", 'vm=conb mem=16M ws=10ms cmdline="lines=2"')]
 CONMUX_EXPECT = [
     r"^\[hv\] input: monitor$",
     r"^monitor: bogus: unknown command$",
