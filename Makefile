@@ -123,10 +123,10 @@ test: deps
 	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS) $(UNIT_TSAN_BINS) --selftest --fuzz $(FUZZ_SECONDS) --integration
 
 run: deps all $(RUN_ISO)
-	scripts/run-qemu.sh $(RUN_ISO) $(ACCEL) $(SMP) $(MEM)
+	@scripts/run-qemu.sh $(RUN_ISO) $(ACCEL) $(SMP) $(MEM)
 
 run-efi: deps all
-	EFI=1 scripts/run-qemu.sh $(BUILD)/hv.iso $(ACCEL) $(SMP) $(MEM)
+	@EFI=1 scripts/run-qemu.sh $(BUILD)/hv.iso $(ACCEL) $(SMP) $(MEM)
 
 run-bochs: deps all
 	scripts/run-bochs.sh $(BUILD)/hv.iso corei7_skylake_x

@@ -12,6 +12,9 @@ u64 console_loglevel = LOG_INFO;
 static bool have_uart;
 static bool panic_mode;
 static spinlock_t console_lock = SPINLOCK_INIT; /* serialises writers of whole messages to the UART */
+/* console_lock: the last byte written ended a line. Output that does not end its line (the monitor's prompt and
+ * echo, a console=raw guest) is followed by log messages on a line of their own, never glued after it. */
+static bool at_line_start = true;
 
 void console_init(void)
 {
@@ -42,6 +45,22 @@ static void __console_write(const char *s, size_t n)
 			uart_putc(COM1_BASE, '\r');
 		uart_putc(COM1_BASE, s[i]);
 	}
+	if (n)
+		at_line_start = s[n - 1] == '\n';
+}
+
+/* A whole message (log_printf): on a line of its own. */
+static void console_write_message(const char *s, size_t n)
+{
+	bool panic = __atomic_load_n(&panic_mode, __ATOMIC_ACQUIRE);
+
+	if (!panic)
+		spin_lock(&console_lock);
+	if (!at_line_start)
+		__console_write("\n", 1);
+	__console_write(s, n);
+	if (!panic)
+		spin_unlock(&console_lock);
 }
 
 void console_write(const char *s, size_t n)
@@ -72,5 +91,5 @@ void log_printf(int level, const char *fmt, ...)
 		n = sizeof(buf) - 1;
 		buf[n - 1] = '\n'; /* keep line structure even when a message was cut */
 	}
-	console_write(buf, (size_t)n);
+	console_write_message(buf, (size_t)n);
 }

@@ -16,11 +16,14 @@ if [ "${EFI:-0}" = 1 ]; then
 	cp "$vars" "$tmpvars"
 	fw="-drive if=pflash,format=raw,unit=0,readonly=on,file=$code -drive if=pflash,format=raw,unit=1,file=$tmpvars"
 fi
-echo "hv: QEMU $accel, $smp CPUs, $mem; leave with Ctrl-A X" >&2
+# The hypervisor's console multiplexer takes Ctrl-A (three in a row switch the input between the VMs and its monitor),
+# so QEMU's own escape key moves from Ctrl-A to Ctrl-] (-echr 0x1d) and every Ctrl-A reaches the hypervisor.
+echo "hv: Ctrl-A Ctrl-A Ctrl-A switches the console input between the VMs and the monitor; Ctrl-] x leaves QEMU" >&2
+echo "hv: QEMU $accel, $smp CPUs, $mem" >&2
 # The hypervisor powers off through isa-debug-exit, so QEMU's exit status is (status << 1) | 1: 1 is a clean end.
 rc=0
 # shellcheck disable=SC2086
 qemu-system-x86_64 $cpu -smp "$smp" -m "$mem" -machine q35 $fw -cdrom "$iso" -boot d \
-	-display none -serial mon:stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 || rc=$?
+	-display none -serial mon:stdio -echr 0x1d -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 || rc=$?
 [ "$rc" -eq 1 ] && rc=0
 exit "$rc"

@@ -16,7 +16,7 @@
 #define MSG_WORD_MAX 60
 #define UNKNOWN_KEY                                                                                                    \
 	"unknown key (expected vm, role, mem, cpus, pages, console, tdp, entry, ws, reclaim, age_flush, private, "     \
-	"platform, net, cmdline, protect or ro)"
+	"platform, net, virtcon, cmdline, protect or ro)"
 
 enum cfg_role { ROLE_KERNEL, ROLE_MODULE, ROLE_INITRD, ROLE_DISK };
 
@@ -34,7 +34,7 @@ struct cfg_line {
 	u32 idx;
 	u32 errors;
 	bool has_vm, has_role, has_mem, has_cpus, has_cmdline, has_pages, has_console, has_tdp, has_entry;
-	bool has_ws, has_reclaim, has_age_flush, has_platform, has_private;
+	bool has_ws, has_reclaim, has_age_flush, has_platform, has_private, has_virtcon;
 	bool has_net;
 	bool has_ro; /* the bare word `ro`, for role=disk */
 	bool has_protect; /* a protect= word with a value, good or bad */
@@ -51,10 +51,11 @@ struct cfg_line {
 	bool private_mem; /* private=on */
 	bool age_flush; /* age_flush=on */
 	bool minimal; /* platform=minimal */
+	bool virtcon; /* virtcon=on */
 	char vm[VM_CONFIG_NAME_MAX];
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	struct cmdline_word mem_w, cpus_w, pages_w, console_w, tdp_w, entry_w, ws_w, reclaim_w; /* kernel line only */
-	struct cmdline_word platform_w, private_w, age_flush_w; /* kernel line only */
+	struct cmdline_word platform_w, private_w, age_flush_w, virtcon_w; /* kernel line only */
 	struct cmdline_word net_w;			    /* kernel line only */
 	char net[VM_CONFIG_NAME_MAX];
 	struct cmdline_word cmdline_w;		    /* for "not on a role=initrd line" */
@@ -371,8 +372,9 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_age_flush;
 	else if (strcmp(cw->key, "platform") == 0)
 		seen = &l->has_platform;
-	else if (strcmp(cw->key, "net") == 0)
-		seen = &l->has_net;
+	else if (strcmp(cw->key, "virtcon") == 0)
+		seen = &l->has_virtcon;
+	bool has_net;
 	else if (strcmp(cw->key, "ro") == 0)
 		seen = &l->has_ro;
 	else {
@@ -450,6 +452,10 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 	} else if (seen == &l->has_reclaim) {
 		l->reclaim_w = cw->w;
 		if (!parse_either(l, cw, "on", "off", &l->reclaim, "reclaim must be on or off"))
+			return;
+	} else if (seen == &l->has_virtcon) {
+		l->virtcon_w = cw->w;
+		if (!parse_either(l, cw, "on", "off", &l->virtcon, "virtcon must be on or off"))
 			return;
 	} else if (seen == &l->has_age_flush) {
 		l->age_flush_w = cw->w;
@@ -554,6 +560,9 @@ static void apply_kernel(struct cfg_line *l, const struct boot_module *m, struct
 	c->ws_reclaim = l->reclaim;
 	c->age_flush = !l->has_age_flush ? VM_AGE_FLUSH_DEFAULT : l->age_flush ? VM_AGE_FLUSH_ON : VM_AGE_FLUSH_OFF;
 	c->platform = !l->has_platform ? VM_PLATFORM_DEFAULT : l->minimal ? VM_PLATFORM_MINIMAL : VM_PLATFORM_PC;
+	c->virtcon = l->virtcon;
+	if (l->virtcon && l->minimal)
+		word_err(l, &l->virtcon_w, "virtcon=on needs a PCI bus, which platform=minimal has not");
 	if (l->reclaim && !l->has_ws)
 		word_err(l, &l->reclaim_w, "reclaim=on needs ws=INTERVAL: it gives back what the scans found cold");
 	c->private_mem = l->private_mem;
@@ -592,6 +601,7 @@ static void reject_kernel_words(struct cfg_line *l, const char *role)
 		{ l->has_private, &l->private_w, "private" },
 		{ l->has_age_flush, &l->age_flush_w, "age_flush" },
 		{ l->has_net, &l->net_w, "net" },
+		{ l->has_virtcon, &l->virtcon_w, "virtcon" },
 	};
 	char msg[96];
 
@@ -794,6 +804,12 @@ u32 vm_config_check_kernel(const struct vm_config *c, enum vm_kernel_kind kind)
 			errors++;
 		}
 		return errors;
+	}
+	if (c->virtcon && c->platform != VM_PLATFORM_PC) {
+		pr_err("vm config: module %u: virtcon=on on vm %s, a Multiboot kernel without platform=pc: the "
+		       "virtio-console sits on the PC platform's PCI bus\n",
+		       c->kernel_index, c->name);
+		errors++;
 	}
 	if (c->has_initrd) {
 		pr_err(

@@ -37,6 +37,11 @@
  *   console=lines|raw  kernel module only: `lines` (default) prints the guest's output a line at a time as
  *                  "[NAME] line", with control characters shown as '.'; `raw` passes it through as it comes, escape
  *                  sequences included, for an interactive guest on the console (`make run`).
+ *   virtcon=on|off kernel module only: give the VM a virtio-console (one port, vm/dev/virtio/console.h) on its PCI
+ *                  bus (the PC platform: Linux, or platform=pc). Its output is printed like the UART's; typed input
+ *                  goes to it once its driver is ready (a Linux guest then wants console=hvc0), to the UART before.
+ *                  Off by default: a guest that loads the driver but keeps its console on ttyS0 would lose its
+ *                  input to an hvc0 nobody reads.
  *   pages=4k|2m|1g kernel module only: the largest page the TDP MMU maps guest RAM with (the hardware's largest
  *                  by default). pages=4k makes every fault a 4K fault, for tests and benchmarks.
  *   ws=INTERVAL    kernel module only: run the working-set estimator (vm/ws.h), one scan of the whole guest every
@@ -152,6 +157,7 @@ struct vm_config {
 	u8 age_flush;       /* age_flush=: VM_AGE_FLUSH_DEFAULT (hv.age_flush decides), _OFF or _ON */
 	enum vm_platform platform; /* platform=, VM_PLATFORM_DEFAULT when not given */
 	char net[VM_CONFIG_NAME_MAX]; /* net=: the virtual switch's name, "" without a network device */
+	bool virtcon;       /* virtcon=on: a virtio-console (vm/dev/virtio/console.h) */
 	char cmdline[VM_CONFIG_CMDLINE_MAX];
 	u64 kernel_start, kernel_end;
 	u64 initrd_start, initrd_end; /* the role=initrd module, when has_initrd; never empty */

@@ -21,6 +21,7 @@
 #include "vm/dev/hpet.h"
 #include "vm/dev/ioapic.h"
 #include "vm/dev/pci.h"
+#include "vm/dev/virtio/console.h"
 #include "vm/dev/virtio/vtest.h"
 #include "vm/loader/linux.h"
 #include "vm/loader/multiboot.h"
@@ -168,7 +169,8 @@ static int pc_platform_init(struct vm *vm, const struct vm_config *cfg, u64 *rsd
 
 	if ((r = pit_dev_init(vm)) || (r = rtc_dev_init(vm, rtc_host_epoch_seconds())) || (r = i8042_dev_init(vm)) ||
 	    (r = port80_dev_init(vm)) || (r = ioapic_dev_init(vm, ioapic_deliver)) || (r = hpet_dev_init(vm)) ||
-	    (r = pci_bus_init(vm)) || (hv_opts.vtest && (r = vtest_add(vm))) || (r = vm_disks_init(vm, cfg)))
+	    (r = pci_bus_init(vm)) || (hv_opts.vtest && (r = vtest_add(vm))) || (r = vm_disks_init(vm, cfg)) ||
+	    (cfg->virtcon && (r = vcon_add(vm))))
 		return r;
 	r = acpi_pm_dev_init(vm, &acpi, &vm->devices[VM_DEV_ACPI_PM]);
 	if (r)
@@ -252,7 +254,7 @@ u32 vm_check_config(const struct vm_config *cfg)
 	return errors;
 }
 
-int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
+int vm_build(struct vm *vm, const struct vm_config *cfg)
 {
 	struct guest_mem_layout layout = { 0 };
 	struct vcpu_boot_state st;
@@ -263,7 +265,6 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 	vm->mem_bytes = cfg->mem_bytes;
 	vm->private_mem = cfg->private_mem;
 	vm->tsc_hz = tsc_hz;
-	vm->console_input = console_input;
 	vm->console_raw = cfg->console_raw;
 	vm_stall_init(vm);
 	int level = virt_ops->tdp_max_level();
@@ -315,7 +316,6 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input)
 		t->vm = vm;
 		t->id = i;
 		t->wait_sipi = i != 0; /* APs wait for the BSP's INIT-SIPI-SIPI, as on a PC */
-		t->console_held = -1;
 		msr_arch_init(&t->msrs, amd);
 		vm->vcpus[i] = t;
 		t->lapic = vcpu_lapic_create(t);

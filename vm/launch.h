@@ -14,11 +14,10 @@ struct vm_config;
  * be built. */
 u32 vm_check_config(const struct vm_config *cfg);
 /* Build a VM from its configuration in zeroed memory, on the CPU that will run vCPU 0 (which it creates; the other
- * vCPUs' backend state is made on their own CPUs). console_input: keys typed on the hypervisor's serial line go to
- * this VM. 0, -ENOMEM without a word when memory ran short (the caller knows whether other VMs hold it: vm/sched.c
+ * vCPUs' backend state is made on their own CPUs). 0, -ENOMEM without a word when memory ran short (the caller knows whether other VMs hold it: vm/sched.c
  * makes the VM wait), or another negative errno after saying what failed; either way vm_destroy undoes what was
  * done. */
-int vm_build(struct vm *vm, const struct vm_config *cfg, bool console_input);
+int vm_build(struct vm *vm, const struct vm_config *cfg);
 /* Free everything of a VM whose vCPUs have all stopped, and the struct vm itself. */
 void vm_destroy(struct vm *vm);
 

@@ -13,6 +13,7 @@
 #include "mm/mm.h"
 #include "vm/disk.h"
 #include "vm/config.h"
+#include "vm/conmux.h"
 #include "vm/launch.h"
 #include "vm/protect.h"
 #include "vm/queue.h"
@@ -234,13 +235,14 @@ static void run_vm(u32 idx, struct percpu **helpers)
 		cpu_ibpb();
 		vm = kzalloc(sizeof(*vm));
 		if (vm)
-			r = vm_build(vm, cfg, idx == 0); /* typed keys go to the first VM (`make run`'s) */
+			r = vm_build(vm, cfg);
 		if (!r) {
 			spin_lock(&sched_lock);
 			vmq_built(&queue, idx);
 			spin_unlock(&sched_lock);
 			pr_info("vm %s: starting on CPU %u with %llu MiB and %u vCPU%s\n", vm->name, this_cpu_id(),
 				(unsigned long long)(vm->mem_bytes >> 20), vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s");
+			conmux_add(vm, idx); /* the serial line's input may come to it (vm/conmux.h) */
 			for (; started < vm->nr_vcpus; started++) {
 				struct percpu *h = helpers[started - 1];
 				slots[h->cpu_id].v = vm->vcpus[started];
@@ -249,6 +251,7 @@ static void run_vm(u32 idx, struct percpu **helpers)
 			}
 			vcpu_run_loop(vm->vcpus[0]);
 			cpu_halt_until(aps_done, vm);
+			conmux_remove(vm);
 			report_end(vm);
 		}
 		if (vm)

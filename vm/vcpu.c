@@ -13,6 +13,7 @@
 #include "vm/dev/dev.h"
 #include "vm/debug.h"
 #include "vm/dev/vlapic.h"
+#include "vm/conmux.h"
 #include "vm/dr.h"
 #include "vm/stall.h"
 #include "vm/vtimer.h"
@@ -430,37 +431,22 @@ static u64 next_deadline(struct vcpu *v)
 	return d;
 }
 
-/* Keys typed on the host serial line go to the VM that owns the console, through vCPU 0. Polled, at most every
- * CONSOLE_POLL_CYCLES of TSC, so a busy guest does not pay for it on every exit. */
+/* Keys typed on the host serial line go to the VM that holds the input, through its vCPU 0, or to the monitor
+ * (vm/conmux.h). Polled, at most every CONSOLE_POLL_CYCLES of TSC, so a busy guest does not pay for it on every
+ * exit; a byte the guest's FIFO had no room for waits in the multiplexer, and the rest in the host UART, until the
+ * guest reads: pasted text arrives whole instead of overrunning a 16-byte FIFO. */
 #define CONSOLE_POLL_CYCLES (tsc_hz / 1000)
 static bool polls_console(struct vcpu *v)
 {
-	return v->id == 0 && v->vm->console_input;
+	return v->id == 0 && conmux_polls(v->vm);
 }
 
 static void poll_console_input(struct vcpu *v, u64 now)
 {
-	int c;
-
 	if (!polls_console(v) || now - v->console_polled < CONSOLE_POLL_CYCLES)
 		return;
 	v->console_polled = now;
-	/* A byte the guest's FIFO had no room for waits here, and the rest in the host UART, until the guest reads:
-	 * pasted text arrives whole instead of overrunning a 16-byte FIFO. */
-	if (v->console_held >= 0) {
-		if (uart_dev_push_rx(v->vm, (u8)v->console_held))
-			return;
-		v->console_held = -1;
-	}
-	while ((c = console_getc()) >= 0) {
-		c = ws_console_filter(v->vm, c); /* Ctrl-A w: the working-set report */
-		if (c < 0)
-			continue;
-		if (uart_dev_push_rx(v->vm, (u8)c)) {
-			v->console_held = c;
-			return;
-		}
-	}
+	conmux_poll(v->vm);
 }
 
 /* HLT: sleep until an interrupt could be delivered. With interrupts off only INIT (or an NMI) would wake it; with

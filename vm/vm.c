@@ -5,6 +5,7 @@
 #include "hv/string.h"
 #include "arch/x86/cpu.h"
 #include "kernel/console.h"
+#include "vm/conmux.h"
 #include "vm/vm.h"
 #include "vm/protect.h"
 
@@ -19,6 +20,7 @@ static const char *const end_names[] = {
 	[VM_END_ENTRY_FAILED] = "VM entry failed",
 	[VM_END_INTERNAL_ERROR] = "internal error",
 	[VM_END_PROTECTION] = "write to protected memory",
+	[VM_END_MONITOR] = "ended from the monitor",
 };
 
 const char *vm_end_reason_name(int reason)
@@ -62,7 +64,7 @@ void vm_console_flush(struct vm *vm)
 
 void vm_console_putc(struct vm *vm, char c)
 {
-	if (vm->console_raw) {
+	if (conmux_is_raw(vm)) {
 		console_write(&c, 1);
 		if (vm->stall_cycles)
 			__atomic_store_n(&vm->last_output, rdtsc(), __ATOMIC_RELAXED);

@@ -38,6 +38,7 @@ enum vm_end_reason {
 	VM_END_ENTRY_FAILED,    /* the hardware refused the guest state */
 	VM_END_INTERNAL_ERROR,  /* out of memory, emulation failure, device-model error */
 	VM_END_PROTECTION,      /* a write to a kill range of guest memory protection (vm/protect.h); status: gpa */
+	VM_END_MONITOR,         /* `end NAME` in the monitor (vm/monitor.c) */
 };
 
 /* Counters a guest can read through the test device (vm/dev/testdev.c); the order is part of that ABI. */
@@ -169,7 +170,6 @@ struct vcpu {
 	struct msr_arch msrs;           /* the architectural MSRs kept in software (vm/msr_arch.h): the vCPU's CPU only */
 	u32 log_budget;                 /* guest-triggered warnings left to print: a guest cannot flood the console */
 	u64 console_polled;             /* TSC of the last look at the host serial line */
-	int console_held;               /* a typed byte the guest's UART had no room for yet, or -1 */
 	u64 stats[NR_VM_STATS];         /* written by the vCPU's CPU only */
 	/* Written by the vCPU's CPU only, read at the VM's end report: exits handled per reason, and the TSC cycles
 	 * spent on them (the handler and the requests it raised, as root loads and syncs; not the hardware's exit). */
@@ -186,7 +186,8 @@ struct vcpu {
 /* Slots of vm->devices[]: each device model's private state. */
 enum vm_device {
 	VM_DEV_UART, VM_DEV_PIC, VM_DEV_FWCFG, VM_DEV_TESTDEV, VM_DEV_DEBUG_EXIT, VM_DEV_PIT, VM_DEV_RTC,
-	VM_DEV_ACPI_PM, VM_DEV_IOAPIC, VM_DEV_I8042, VM_DEV_PORT80, VM_DEV_HPET, VM_DEV_PCI, NR_VM_DEVICES
+	VM_DEV_ACPI_PM, VM_DEV_IOAPIC, VM_DEV_I8042, VM_DEV_PORT80, VM_DEV_HPET, VM_DEV_PCI, VM_DEV_VIRTIO_CONSOLE,
+	NR_VM_DEVICES
 };
 
 struct vm {
@@ -226,8 +227,7 @@ struct vm {
 	u64 end_status;
 	u64 parked_vcpus;               /* atomic: vCPUs nothing but another vCPU can wake (low half), unparks (high) */
 	u64 tsc_hz;                     /* constant: the TSC rate the guest sees (the host's) */
-	bool console_input;             /* constant: keys typed on the host serial line go to this VM's UART */
-	bool console_raw;               /* constant: guest output unprefixed and unbuffered (config console=raw) */
+	bool console_raw;               /* constant: console=raw, output unprefixed while it holds the input (conmux.h) */
 	/* Armed device timers, earliest first (vm/vtimer.c), fired by vCPU 0, the one that sleeps for them. */
 	spinlock_t timers_lock;
 	struct vtimer *timers;          /* timers_lock */

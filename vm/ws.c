@@ -1,5 +1,5 @@
 /* The working-set estimator of a VM (ws.h): the periodic scan on vCPU 0, the report and its three ways out (the VM's
- * end, the console key, HC_WS). The scan ages the whole guest through mmu_age_gfn_range_young, without the MMU lock,
+ * end, the console key or the monitor, HC_WS). The scan ages the whole guest through mmu_age_gfn_range_young, without the MMU lock,
  * so it never makes a fault wait; it runs on vCPU 0's CPU between two of its guest entries, and costs that vCPU the
  * time it takes (the other vCPUs keep running).
  *
@@ -33,7 +33,6 @@ struct vm_ws {
 	bool reclaim;
 	u8 *skip[MAX_MEMSLOTS];
 	u64 shown_reclaimed, shown_refaulted; /* vCPU 0 only: the counts the last progress line showed */
-	bool console_escape;		      /* vCPU 0 only: the console's Ctrl-A was typed */
 };
 
 int ws_init(struct vm *vm, const struct vm_config *cfg)
@@ -222,18 +221,6 @@ void ws_print(struct vm *vm)
 	log_printf(LOG_INFO, "%s", line);
 	vm_log(vm, LOG_INFO, "working set: %llu scans took %llu kcycles in all\n", (unsigned long long)r.scans,
 	       (unsigned long long)(__atomic_load_n(&vm->ws->scan_cycles, __ATOMIC_RELAXED) / 1000));
-}
-
-int ws_console_filter(struct vm *vm, int c)
-{
-	bool report;
-
-	if (!vm->ws)
-		return c;
-	c = ws_console_key(&vm->ws->console_escape, c, &report);
-	if (report)
-		ws_print(vm);
-	return c;
 }
 
 u64 ws_hypercall(struct vm *vm, gpa_t gpa, gfn_t gfn, u64 npages)

@@ -2,12 +2,13 @@
  * whole guest every INTERVAL and keeps, per 4K page of guest RAM, how many scans ago it was last seen young (one byte,
  * in the manner of MGLRU's generations). The report says how much was touched in the last 1, 2, 4, ... 128 scans,
  * how much is idle for longer and how much was never touched. It is printed at the VM's end ("vm NAME: working
- * set ..."), on Ctrl-A w on the console of the VM that owns it, and returned to the guest by HC_WS. With
- * reclaim=on, a 2 MiB chunk whose pages all stayed cold for WS_RECLAIM_AGE scans is given back to the hypervisor if
- * it reads as all zero (mm/mmu_reclaim.c; the chunk is the unit because the memslot backing is).
+ * set ..."), on Ctrl-A w while the VM holds the console input or on `ws NAME` in the monitor (vm/conmux.h), and
+ * returned to the guest by HC_WS. With reclaim=on, a 2 MiB chunk whose pages all stayed cold for WS_RECLAIM_AGE
+ * scans is given back to the hypervisor if it reads as all zero (mm/mmu_reclaim.c; the chunk is the unit because
+ * the memslot backing is).
  *
  * Pure part (ws_gen.c, host unit tests): the generations and the report. The VM part (ws.c): the scan and its
- * deadline, reclaim's choice of chunks, the hypercall, the console key. */
+ * deadline, reclaim's choice of chunks, the hypercall. */
 #ifndef VM_WS_H
 #define VM_WS_H
 
@@ -43,11 +44,6 @@ void ws_gen_count(const u8 *age, u64 n, struct ws_report *r);
 /* The line "vm NAME: working set after N scans of INTERVAL: ..." (with its '\n') into buf; snprintf's return. */
 int ws_report_format(char *buf, size_t len, const char *name, u64 interval_us, const struct ws_report *r);
 
-/* The console escape: Ctrl-A then 'w' asks for the report; Ctrl-A Ctrl-A passes one Ctrl-A; Ctrl-A and any other
- * key passes that key. *escape is the state (false to start). Returns the byte for the guest or -1, and sets
- * *report when the report was asked for. */
-#define WS_CONSOLE_ESCAPE 0x01
-int ws_console_key(bool *escape, int c, bool *report);
 
 struct vm;
 struct vm_config;
@@ -62,8 +58,6 @@ int ws_report(struct vm *vm, gfn_t gfn, u64 npages, struct ws_report *r);
 /* Print the report line (and nothing when ws= is off). */
 void ws_print(struct vm *vm);
 
-/* vCPU 0's console poll: a typed byte through the escape (ws_console_key); the byte for the guest or -1. */
-int ws_console_filter(struct vm *vm, int c);
 /* HC_WS: the report over [gfn, gfn + npages) written to guest memory at gpa: 0, -ENODEV, -EINVAL, -EFAULT. */
 u64 ws_hypercall(struct vm *vm, gpa_t gpa, gfn_t gfn, u64 npages);
 /* HC_WS: RBX = gpa of a struct ws_report to fill, RCX = first gfn, RDX = pages (0: the whole VM). */

@@ -89,20 +89,3 @@ int ws_report_format(char *buf, size_t len, const char *name, u64 interval_us, c
 	return (int)n;
 }
 
-int ws_console_key(bool *escape, int c, bool *report)
-{
-	*report = false;
-	if (!*escape) {
-		if (c == WS_CONSOLE_ESCAPE) {
-			*escape = true;
-			return -1;
-		}
-		return c;
-	}
-	*escape = false;
-	if (c == 'w') {
-		*report = true;
-		return -1;
-	}
-	return c; /* Ctrl-A Ctrl-A gives one Ctrl-A; Ctrl-A x gives x */
-}

@@ -39,6 +39,16 @@ static inline void spin_lock(spinlock_t *l)
 	__atomic_store_n(&l->owner, __spin_me(), __ATOMIC_RELAXED);
 }
 
+/* One try: true with the lock held. For work any of several CPUs may do (the console poll), where waiting is waste. */
+static inline bool spin_trylock(spinlock_t *l)
+{
+	BUG_ON(__atomic_load_n(&l->owner, __ATOMIC_RELAXED) == __spin_me());
+	if (__atomic_load_n(&l->locked, __ATOMIC_RELAXED) || __atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
+		return false;
+	__atomic_store_n(&l->owner, __spin_me(), __ATOMIC_RELAXED);
+	return true;
+}
+
 static inline void spin_unlock(spinlock_t *l)
 {
 	BUG_ON(__atomic_load_n(&l->owner, __ATOMIC_RELAXED) != __spin_me());

@@ -12,9 +12,11 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -112,10 +114,18 @@ def ovmf_paths():
     raise FileNotFoundError("OVMF firmware not found (Debian package ovmf)")
 
 
+def serial_socket(work):
+    return os.path.join(work, "serial.sock")
+
+
 def qemu_cmd(case, iso, serial, work):
+    # A case that types on the serial line gets it as a socket QEMU waits on before it starts (nothing is lost); the
+    # runner's interact() then keeps the log itself.
+    line = (["-chardev", f"socket,id=con,path={serial_socket(work)},server=on,wait=on", "-serial", "chardev:con"]
+            if case.interact else ["-serial", f"file:{serial}"])
     cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", case.cpu, "-smp", str(case.cpus), "-m", case.mem,
            "-machine", case.machine, "-cdrom", iso, "-boot", "d", "-display", "none", "-no-reboot",
-           "-serial", f"file:{serial}", "-monitor", "none",
+           *line, "-monitor", "none",
            "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
     if case.firmware == "efi":
         code, vars_ = ovmf_paths()
@@ -202,6 +212,54 @@ def check_log(case, log, exited, rc, elog=""):
     return problems
 
 
+def interact(path, serial, steps, deadline, problems):
+    """Type on a QEMU serial line (a Unix socket): each step (regex, bytes) waits until regex matches the output
+    after where the previous step's matched, then sends bytes. Everything read is appended to the serial log. A step
+    still waiting when the emulator closes the line or the deadline passes is recorded in problems."""
+    sock = None
+    while time.monotonic() < deadline:
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(path)
+            break
+        except OSError:
+            sock.close()
+            sock = None
+            time.sleep(0.05)
+    if sock is None:
+        problems.append("runner: could not connect to the serial socket")
+        return
+    buf, pos, step = "", 0, 0
+    with sock, open(serial, "a") as log:
+        sock.settimeout(0.2)
+        while time.monotonic() < deadline:
+            while step < len(steps):
+                m = re.compile(steps[step][0], re.M).search(buf, pos)
+                if not m:
+                    break
+                pos = m.end()
+                try:
+                    if steps[step][1]:
+                        sock.sendall(steps[step][1])
+                except OSError:
+                    break  # the emulator closed the line: the step counts as not come
+                step += 1
+            try:
+                data = sock.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            text = data.decode(errors="replace")
+            log.write(text)
+            log.flush()
+            buf += text.replace("\r", "")
+    if step < len(steps):
+        problems.append(f"input step {step} never came: waited for /{steps[step][0]}/")
+
+
 def run_case(case, port):
     work = tempfile.mkdtemp(prefix=f"hv-{case.name}-")
     iso = os.path.join(work, "hv.iso")
@@ -221,6 +279,12 @@ def run_case(case, port):
                 # Bochs (built with its debugger) stops at a prompt at start-up: answer with "continue".
                 p.stdin.write(b"c\n")
                 p.stdin.close()
+            typed = []
+            typist = None
+            if case.interact and case.emulator == "qemu":
+                typist = threading.Thread(target=interact, args=(serial_socket(work), serial, case.interact,
+                                                                 t0 + case.timeout, typed), daemon=True)
+                typist.start()
             exited = True
             try:
                 rc = p.wait(timeout=case.timeout)
@@ -228,11 +292,13 @@ def run_case(case, port):
                 exited, rc = False, None
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+            if typist:
+                typist.join(5)
         with open(serial, errors="replace") as f:
             log = f.read().replace("\r", "")
         with open(os.path.join(OUT, f"{case.name}.emulator.log"), errors="replace") as f:
             elog = f.read()
-        problems = check_log(case, log, exited, rc, elog)
+        problems = check_log(case, log, exited, rc, elog) + typed
     except Exception as e:  # a broken environment is a failure of this case, not of the runner
         problems, log = [f"runner error: {e}"], ""
     finally:

@@ -28,6 +28,7 @@ class Case:
     timeout: int = 60
     icount: str = ""
     check: object = None          # optional: log -> list of problems, for what a regex cannot say (numbers)
+    interact: list = field(default_factory=list)  # QEMU only: [(regex, bytes)]: once regex shows up, type bytes
 
 
 # Lines every healthy boot prints.
@@ -1261,4 +1262,74 @@ CASES += [
          forbid=DISK_FORBID, ordered=True, timeout=300, check=disk_check_stats),
     Case("bochs-vmx-linux-disk", "bochs", "corei7_skylake_x", megs=512, cmdline=BOCHS_LINUX, modules=DISK_MODULES,
          expect=DISK_EXPECT, forbid=DISK_FORBID, ordered=True, timeout=900, check=disk_check_stats),
+]
+
+
+# ---- the console multiplexer and the monitor (issue 16, vcon; vm/conmux.c, vm/monitor.c, tests/guests/conecho.c):
+# the runner types on the serial line. Two VMs echo the lines they read from their UART; the input starts with the
+# first (cona), Ctrl-A x3 moves it to conb (where Ctrl-A x then passes both bytes, as in Xen), then to the monitor
+# (an unknown command prints help; list shows both VMs; stats, ws, end conb), then back round to cona, which ends with
+# `done`. Each guest counts the lines it got (lines=N), so a byte that went to the wrong owner fails it too.
+CTRL_A3 = b"\x01\x01\x01"
+CONMUX_STEPS = [
+    # Both ready, in either order (they start in parallel): a match of two lookaheads.
+    (r"(?s)(?=.*^\[cona\] conecho: ready)(?=.*^\[conb\] conecho: ready)", b"ping-a\r"),
+    (r"^\[cona\] conecho: got ping-a$", CTRL_A3),
+    (r"^\[hv\] input: VM conb$", b"\x01x\r"),
+    (r"^\[conb\] conecho: got <01>x$", b"ping-b\r"),
+    (r"^\[conb\] conecho: got ping-b$", b"\x01w"),  # Ctrl-A w: the input VM's working-set report
+    (r"^vm conb: working set after \d+ scans", CTRL_A3),
+    (r"^hv> ", b"bogus\r"),
+    (r"^monitor: commands: help", b"lisx\x7ft\r"),   # backspace: `list`
+    (r"^monitor: vm conb: running", b"stats conb\r"),
+    (r"^monitor: vm conb: exits=", b"ws conb\r"),
+    (r"^vm conb: working set after \d+ scans", b"ws cona\r"),
+    (r"^monitor: vm cona has no working-set estimator", b"stats nosuch\r"),
+    (r"^monitor: no running VM is named nosuch", b"end conb\r"),
+    (r"^vm conb: ended: ended from the monitor", CTRL_A3),
+    (r"^\[hv\] input: VM cona$", b"done\r"),
+]
+CONMUX_MODULES = [(GUEST + "conecho.elf", 'vm=cona mem=16M cmdline="lines=1"'),
+                  (GUEST + "conecho.elf", 'vm=conb mem=16M ws=10ms cmdline="lines=2"')]
+CONMUX_EXPECT = [
+    r"^\[hv\] input: monitor$",
+    r"^monitor: bogus: unknown command$",
+    r"^monitor: 2 VMs running$",
+    r"^monitor: vm cona: running, 1 vCPU, 16 MiB, \d+ exits, \d+ TDP faults$",
+    r"^monitor: vm conb: running, 1 vCPU, 16 MiB, [1-9]\d* exits, \d+ TDP faults$",
+    r"^monitor: vm conb: .*io_exits=[1-9]",
+    r"^\[cona\] TEST conecho PASS",
+    r"^vm cona: ended: debug-exit, status 0x1 ",
+]
+CONMUX_FORBID = GUEST_NEVER + [r"got (bogus|list|lisx|stats|end|done)", r"^\[cona\] conecho: got (.*<|ping-b)",
+                               r"^\[conb\] conecho: got ping-a", r"^\[conb\] TEST"]
+CASES += [
+    Case("qemu-svm-conmux", "qemu", "max", modules=CONMUX_MODULES, interact=CONMUX_STEPS, expect=CONMUX_EXPECT,
+         forbid=CONMUX_FORBID, timeout=120),
+]
+# virtio-console (virtcon=on, tests/guests/vconsole.c): typed lines reach the VM's receiveq, not its UART, once the
+# driver is ready, and its answers come back through the transmitq, prefixed like UART output.
+CASES += [
+    Case("qemu-svm-virtcon", "qemu", "max", modules=[(GUEST + "vconsole.elf", "vm=vcon mem=16M platform=pc virtcon=on")],
+         interact=[(r"^\[vcon\] vconsole: ready", b"hello-virtio\r"),
+                   (r"^\[vcon\] vconsole: got hello-virtio$", b"x\x7fy\r"),
+                   (r"^\[vcon\] vconsole: got x\x7fy$", b"done\r")],
+         expect=[r"^\[hv\] input: VM vcon$", r"^\[vcon\] vconsole: hello through the transmitq$",
+                 r"^\[vcon\] vconsole: got hello-virtio$", r"^\[vcon\] TEST vconsole PASS",
+                 r"^vm vcon: ended: debug-exit, status 0x1 "],
+         forbid=GUEST_NEVER + [r"virtio-console: .*needs reset"], timeout=120),
+]
+# Linux with virtcon=on (tests/linux/hvc): virtio_pci and virtio_console load, /dev/hvc0 says hello through the
+# transmitq, and the line typed once it is ready is read from hvc0 (nothing reads ttyS0, so a byte given to the UART
+# would leave the guest waiting and the case timing out).
+HVC_MODULES = [("build/linux/vmlinuz", 'vm=lhvc mem=256M virtcon=on cmdline="console=ttyS0 quiet panic=-1"'),
+               ("build/linux/initramfs-hvc.cpio.gz", "vm=lhvc role=initrd")]
+CASES += [
+    Case("qemu-svm-linux-hvc", "qemu", "max", mem="1G", modules=HVC_MODULES,
+         interact=[(r"^\[lhvc\] HVC ready$", b"hello-hvc\r")],
+         expect=[r"^vm lhvc: virtio-console: PCI ", r"^\[lhvc\] HVC hello through hvc0$", r"^\[lhvc\] HVC ready$",
+                 r"^\[lhvc\] HVC got hello-hvc$", r"^\[lhvc\] TEST linux_hvc PASS$",
+                 r"^vm lhvc: ended: powered off, status 0x0 "],
+         forbid=[r"PANIC", r"EXCEPTION", r"TEST linux_hvc FAIL", r"device needs reset", r"unhandled exit"],
+         ordered=True, timeout=180),
 ]

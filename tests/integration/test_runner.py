@@ -106,3 +106,61 @@ class RealEmulators(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Interact(unittest.TestCase):
+    """runner.interact, which types on a QEMU serial socket (the console multiplexer's cases): each step waits for
+    its line after the previous step's, sends its bytes, and the log keeps everything read."""
+
+    def serve(self, path, script):
+        import socket
+        import threading
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(1)
+        got = []
+
+        def run():
+            conn, _ = srv.accept()
+            with conn:
+                for out, want in script:
+                    conn.sendall(out)
+                    data = b""
+                    conn.settimeout(5)
+                    while len(data) < len(want):
+                        chunk = conn.recv(64)
+                        if not chunk:
+                            break
+                        data += chunk
+                    got.append(data)
+            srv.close()
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t, got
+
+    def test_steps_in_order(self):
+        import time
+        with tempfile.TemporaryDirectory() as d:
+            path, log = os.path.join(d, "s"), os.path.join(d, "log")
+            open(log, "w").close()
+            # "ready" appears twice: the second step must wait for the one after the first step's match.
+            t, got = self.serve(path, [(b"boot\r\nready\r\n", b"one"), (b"ready\r\n", b"two"), (b"bye\n", b"")])
+            problems = []
+            runner.interact(path, log, [(r"^ready$", b"one"), (r"^ready$", b"two"), (r"^bye$", b"")],
+                            time.monotonic() + 10, problems)
+            t.join(5)
+            self.assertEqual(problems, [])
+            self.assertEqual(got, [b"one", b"two", b""])
+            with open(log) as f:
+                self.assertEqual(f.read().replace("\r", ""), "boot\nready\nready\nbye\n")
+
+    def test_step_that_never_comes(self):
+        import time
+        with tempfile.TemporaryDirectory() as d:
+            path, log = os.path.join(d, "s"), os.path.join(d, "log")
+            open(log, "w").close()
+            t, _ = self.serve(path, [(b"other\n", b"")])
+            problems = []
+            runner.interact(path, log, [(r"^ready$", b"x")], time.monotonic() + 3, problems)
+            t.join(5)
+            self.assertEqual(problems, ["input step 0 never came: waited for /^ready$/"])

@@ -13,7 +13,7 @@ LINUX_TEXT      := $(LINUX_OUT)/text-range
 LINUX_PYTHON    := $(if $(PYTHON),$(PYTHON),python3)
 
 .PHONY: linux linux-kernel linux-initramfs linux-qemu linux-shell
-linux: linux-kernel linux-initramfs linux-disk linux-net
+linux: linux-kernel linux-initramfs linux-disk linux-net linux-hvc
 linux-kernel: $(LINUX_KERNEL) $(LINUX_TEXT)
 linux-initramfs: $(LINUX_INITRAMFS)
 
@@ -40,3 +40,4 @@ linux-shell: $(LINUX_KERNEL) $(LINUX_INITRAMFS)
 
 include tests/linux/disk/disk.mk
 include tests/linux/net/net.mk
+include tests/linux/hvc/hvc.mk

@@ -822,3 +822,32 @@ TEST(config_disk_needs_pc_platform)
 	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_MULTIBOOT), 0);
 	CHECK_EQ(check_kernel(&cfg[2], VM_KERNEL_LINUX), 0);
 }
+
+/* virtcon=on|off (issue 16): kernel line only, off by default; it needs the PCI bus of the PC platform, so
+ * platform=minimal, or a Multiboot kernel without platform=pc, is refused. */
+TEST(config_virtcon)
+{
+	reset();
+	add("vm=d");
+	add("vm=on virtcon=on");
+	add("vm=off virtcon=off platform=pc");
+	CHECK_EQ(parse(), 0);
+	CHECK(!cfg[0].virtcon);
+	CHECK(cfg[1].virtcon);
+	CHECK(!cfg[2].virtcon);
+	check_rejected("vm=w virtcon=yes", "virtcon must be on or off");
+	check_rejected("vm=w virtcon=on platform=minimal", "virtcon=on needs a PCI bus, which platform=minimal has not");
+	reset();
+	add("vm=m");
+	add("vm=m role=module virtcon=on");
+	CHECK(parse() > 0);
+	CHECK_LOG("virtcon= goes on the kernel module (role=kernel), not on a role=module line");
+	reset();
+	add("vm=a virtcon=on");
+	add("vm=b virtcon=on platform=pc");
+	CHECK_EQ(parse(), 0);
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_LINUX), 0);
+	CHECK_EQ(check_kernel(&cfg[1], VM_KERNEL_MULTIBOOT), 0);
+	CHECK_EQ(check_kernel(&cfg[0], VM_KERNEL_MULTIBOOT), 1);
+	CHECK_LOG("vm config: module 0: virtcon=on on vm a, a Multiboot kernel without platform=pc");
+}

@@ -22,7 +22,7 @@ TEST(config_net)
 	check_rejected("vm=w net", "missing value (expected key=value)");
 	check_rejected("vm=w net=x net=x", "key given twice in this module");
 	check_rejected("vm=w nett=x", "unknown key (expected vm, role, mem, cpus, pages, console, tdp, entry, ws, "
-				      "reclaim, age_flush, private, platform, net, cmdline, protect or ro)");
+				      "reclaim, age_flush, private, platform, net, virtcon, cmdline, protect or ro)");
 	reset();
 	add("vm=m");
 	add("vm=m role=initrd net=lan");

@@ -102,7 +102,7 @@ TEST(config_protect_only_key_that_repeats)
 	check_protect_rejected("vm=p protect=1M-2M vm=p", "module 1: 'vm=p': key given twice");
 	check_protect_rejected("vm=p protection=1M-2M", "module 1: 'protection=1M-2M': unknown key (expected vm, role, "
 							"mem, cpus, pages, console, tdp, entry, ws, reclaim, age_flush, "
-							"private, platform, net, cmdline, protect or ro)");
+							"private, platform, net, virtcon, cmdline, protect or ro)");
 }
 
 TEST(config_protect_malformed)

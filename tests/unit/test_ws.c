@@ -1,6 +1,6 @@
 /* The working-set estimator's pure part (vm/ws_gen.c): the per-page generations a scan moves on, the report's
- * buckets (checked exactly, and against a model that keeps each page's whole history of scans), the report line, and
- * the console escape. The scan itself is mmu_age_gfn_range_young (test_tdp_mmu_age_young.c) and the guest's view is
+ * buckets (checked exactly, and against a model that keeps each page's whole history of scans), and the report
+ * line. The scan itself is mmu_age_gfn_range_young (test_tdp_mmu_age_young.c) and the guest's view is
  * tests/guests/workingset.c. */
 #include <stdlib.h>
 #include <string.h>
@@ -134,26 +134,6 @@ TEST(ws_report_line)
 	int full = ws_report_format(buf, sizeof(buf), "vm1", 10000, &r);
 	CHECK_EQ(ws_report_format(small, sizeof(small), "vm1", 10000, &r), full);
 	CHECK_STR(small, "vm vm1: working set aft");
-}
-
-TEST(ws_console_escape)
-{
-	bool esc = false, rep;
-
-	CHECK_EQ(ws_console_key(&esc, 'a', &rep), 'a');
-	CHECK(!rep);
-	CHECK_EQ(ws_console_key(&esc, WS_CONSOLE_ESCAPE, &rep), -1);
-	CHECK(esc && !rep);
-	CHECK_EQ(ws_console_key(&esc, 'w', &rep), -1);
-	CHECK(rep && !esc);
-	CHECK_EQ(ws_console_key(&esc, 'w', &rep), 'w'); /* a plain w is the guest's */
-	CHECK(!rep);
-	CHECK_EQ(ws_console_key(&esc, WS_CONSOLE_ESCAPE, &rep), -1);
-	CHECK_EQ(ws_console_key(&esc, WS_CONSOLE_ESCAPE, &rep), WS_CONSOLE_ESCAPE); /* Ctrl-A Ctrl-A: one Ctrl-A */
-	CHECK(!rep && !esc);
-	CHECK_EQ(ws_console_key(&esc, WS_CONSOLE_ESCAPE, &rep), -1);
-	CHECK_EQ(ws_console_key(&esc, 'x', &rep), 'x');
-	CHECK(!rep && !esc);
 }
 
 /* reclaim=on offers a chunk only when every page of it is cold for WS_RECLAIM_AGE scans or was never young. */

@@ -1,0 +1,1 @@
+UNIT_SRCS_test_conmux := vm/conmux_key.c

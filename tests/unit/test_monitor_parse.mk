@@ -1,0 +1,1 @@
+UNIT_SRCS_test_monitor_parse := vm/monitor_parse.c
