@@ -374,7 +374,8 @@ static void parse_word(struct cfg_line *l, const struct cfg_word *cw)
 		seen = &l->has_platform;
 	else if (strcmp(cw->key, "virtcon") == 0)
 		seen = &l->has_virtcon;
-	bool has_net;
+	else if (strcmp(cw->key, "net") == 0)
+		seen = &l->has_net;
 	else if (strcmp(cw->key, "ro") == 0)
 		seen = &l->has_ro;
 	else {
