@@ -26,7 +26,6 @@ tap bridge inside the peer's Linux, which its initramfs does not have.
 """
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+from insn_run import QEMU, build_plugin, run_counted  # noqa: E402  (the instruction-counting QEMU runs)
 
 KERNEL = "build/linux/vmlinuz"
 INITRD = "build/linux/initramfs-net.cpio.gz"
@@ -42,45 +42,6 @@ SMALL, LARGE = 1, 17  # MiB
 APPEND = "console=ttyS0 quiet panic=-1 hv.netbench hv.netrole={role} hv.ip={ip} hv.peer={peer} hv.netmib={mib}"
 VMS = (("neta", "recv", "10.0.0.1", "10.0.0.2"), ("netb", "send", "10.0.0.2", "10.0.0.1"))
 TIMEOUT = 900
-
-
-PLUGIN = os.path.join(ROOT, "build", "bench", "insn.so")
-QEMU = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-display", "none", "-monitor", "none", "-no-reboot"]
-
-
-def build_plugin():
-    src = os.path.join(HERE, "insn", "insn.c")
-    if not os.path.exists(PLUGIN) or os.path.getmtime(PLUGIN) < os.path.getmtime(src):
-        os.makedirs(os.path.dirname(PLUGIN), exist_ok=True)
-        subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror", "-shared", "-fPIC",
-                        "-o", PLUGIN, src], check=True)
-
-
-def _run(cmds, work):
-    """Runs the QEMUs (started a second apart, the listening one first) to their power-off; returns the summed
-    instruction count, or raises."""
-    procs, counts = [], []
-    try:
-        for i, cmd in enumerate(cmds):
-            counts.append(os.path.join(work, f"count{i}"))
-            log = open(os.path.join(work, f"emu{i}.log"), "w")
-            procs.append(subprocess.Popen(cmd + ["-plugin", f"{PLUGIN},out={counts[-1]}"], stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=subprocess.STDOUT, cwd=work, start_new_session=True))
-            time.sleep(1)
-        deadline = time.monotonic() + TIMEOUT
-        for p in procs:
-            p.wait(timeout=max(1, deadline - time.monotonic()))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
-    total = 0
-    for c in counts:
-        if not os.path.exists(c):
-            raise RuntimeError("a QEMU left no instruction count")
-        total += int(open(c).read())
-    return total
 
 
 def run_native(mib, out):
@@ -96,7 +57,7 @@ def run_native(mib, out):
                             "-device", f"virtio-net-pci,netdev=n0,mac=52:54:00:00:00:0{i + 1}",
                             "-serial", f"file:{serials[-1]}"])
     with tempfile.TemporaryDirectory() as work:
-        n = _run(cmds, work)
+        n = run_counted(cmds, work, TIMEOUT)
     return n, "".join(open(s, errors="replace").read() for s in serials)
 
 
@@ -112,7 +73,8 @@ def run_hv(mib, out):
             args += [os.path.join(ROOT, KERNEL), f'vm={vm} mem=256M net=lan cmdline="{app}"',
                      os.path.join(ROOT, INITRD), f"vm={vm} role=initrd"]
         subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
-        n = _run([QEMU + ["-smp", "2", "-m", "2G", "-cdrom", iso, "-boot", "d", "-serial", f"file:{serial}"]], work)
+        n = run_counted([QEMU + ["-smp", "2", "-m", "2G", "-cdrom", iso, "-boot", "d", "-serial", f"file:{serial}"]],
+                        work, TIMEOUT)
     return n, open(serial, errors="replace").read()
 
 

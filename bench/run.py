@@ -30,7 +30,10 @@ backend (Bochs Skylake, Sandy Bridge and Penryn, QEMU), for the accuracy of the 
 Then the network (bench/net.py): TCP between two Linux VMs on one virtual switch, in instructions per byte, under the
 hypervisor and natively (two plain QEMUs), from the difference of two transfer sizes.
 
-  bench/run.py [--runs 2] [--only REGEX] [--qemu-shift 0] [--jobs N] [--section all|exits|linux|ageflush|net]
+Then the disk (bench/disk.py): direct reads and writes of one Linux VM's virtio-blk disk, in instructions per byte,
+under the hypervisor and natively (plain QEMU's virtio-blk), from the difference of two pass counts.
+
+  bench/run.py [--runs 2] [--only REGEX] [--qemu-shift 0] [--jobs N] [--section all|exits|linux|ageflush|net|disk]
                [--no-bochs-linux] [--linux-runs 2] [--bochs-linux-runs 1]
 
 Exit status: 0 when every run passed and every pair of runs agreed, 1 otherwise. Logs: build/bench/*.serial.log.
@@ -56,6 +59,7 @@ import peer  # noqa: E402  (Linux KVM as the peer: bench/kvm/peer.py)
 import shadow  # noqa: E402  (the shadow MMU section: bench/shadow.py)
 import ageflush  # noqa: E402  (the TLB flush after aging: bench/ageflush.py)
 import net  # noqa: E402  (TCP between two VMs, instructions per byte: bench/net.py)
+import disk  # noqa: E402  (virtio-blk reads and writes, instructions per byte: bench/disk.py)
 
 runner.OUT = os.path.join(ROOT, "build", "bench")  # run_case writes NAME.serial.log and NAME.emulator.log here
 GUEST = "build/guests/"
@@ -418,7 +422,7 @@ def main():
                     "bochs-vmx-noad, bochs-penryn")
     ap.add_argument("--qemu-shift", type=int, default=0, help="QEMU -icount shift (default 0)")
     ap.add_argument("--jobs", type=int, default=min(os.cpu_count() or 2, 6), help="emulators at once")
-    ap.add_argument("--section", choices=("all", "exits", "linux", "parallel", "ageflush", "net"), default="all",
+    ap.add_argument("--section", choices=("all", "exits", "linux", "parallel", "ageflush", "net", "disk"), default="all",
                     help="exits: the exit and fault tables only; linux: the Linux comparison only; parallel: the "
                          "parallel TDP fault figures only (host threads); ageflush: the TLB flush after aging "
                          "only (bench/ageflush.py)")
@@ -438,11 +442,14 @@ def main():
     ap.add_argument("--net", action=argparse.BooleanOptionalAction, default=os.environ.get("BENCH_NET", "1") != "0",
                     help="the network section (bench/net.py, about 4 boots of a minute or two) in --section all "
                          "(default): --no-net or BENCH_NET=0 leaves it out")
+    ap.add_argument("--disk", action=argparse.BooleanOptionalAction, default=os.environ.get("BENCH_DISK", "1") != "0",
+                    help="the disk section (bench/disk.py, 8 boots of under a minute) in --section all (default): "
+                         "--no-disk or BENCH_DISK=0 leaves it out")
     a = ap.parse_args()
 
-    if a.section == "net":
+    if a.section in ("net", "disk"):
         subprocess.run(["make", "-C", ROOT, "--no-print-directory", "linux"], check=True, stdout=subprocess.DEVNULL)
-        bad = net.run_section(runner.OUT)
+        bad = (net if a.section == "net" else disk).run_section(runner.OUT)
         if bad:
             print(f"bench: FAILED: {', '.join(bad)}")
         return 1 if bad else 0
@@ -634,6 +641,7 @@ def main():
     print("\n".join(plines))
     # After the pool: its four boots run one at a time (each uses both host CPUs).
     nbad = net.run_section(runner.OUT) if a.net and a.section == "all" else []
+    nbad += disk.run_section(runner.OUT) if a.disk and a.section == "all" else []
     abad += nbad
     if failed or mismatch or lbad or shadow_bad or not pok or abad:
         bad = failed + [m + " not repeatable" for m in mismatch] + lbad + (["shadow MMU counts"] if shadow_bad else [])
