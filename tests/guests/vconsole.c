@@ -4,40 +4,13 @@
  * serial line while this VM holds the input must arrive in its receive buffers, not in its UART (the multiplexer
  * prefers a ready virtio console), and is answered through the transmitq ("vconsole: got LINE"). The line `done`
  * ends it with PASS. */
-#include "guest.h"
+#include "virtio_guest.h"
 
 const char test_name[] = "vconsole";
 
 #define COM1	       0x3f8
-#define ST_ACK	       1
-#define ST_DRIVER      2
-#define ST_DRIVER_OK   4
-#define ST_FEATURES_OK 8
-#define ST_NEEDS_RESET 64
-#define F_VERSION_1    32
-#define D_WRITE	       2
 #define QSIZE	       8
 #define BUF	       64
-/* Common configuration (4.1.4.3). */
-#define CC_DFSELECT 0x00
-#define CC_DF	    0x04
-#define CC_GFSELECT 0x08
-#define CC_GF	    0x0c
-#define CC_NUMQ	    0x12
-#define CC_STATUS   0x14
-#define CC_QSEL	    0x16
-#define CC_QSIZE    0x18
-#define CC_QENABLE  0x1c
-#define CC_QNOFF    0x1e
-#define CC_QDESC    0x20
-#define CC_QDRIVER  0x28
-#define CC_QDEVICE  0x30
-
-struct desc {
-	u64 addr;
-	u32 len;
-	u16 flags, next;
-};
 
 /* One split ring per queue, and its buffers. */
 struct ring {
@@ -52,49 +25,6 @@ struct ring {
 static struct ring rx, tx;
 static u64 common, notify;
 static u32 notify_mult;
-
-static u32 cfg_read32(u8 s, u8 off)
-{
-	outl(0xcf8, 0x80000000u | (u32)s << 11 | (off & 0xfc));
-	return inl(0xcfc);
-}
-static u8 cfg_read8(u8 s, u8 off)
-{
-	return (u8)(cfg_read32(s, off) >> (8 * (off & 3)));
-}
-static void cfg_write32(u8 s, u8 off, u32 v)
-{
-	outl(0xcf8, 0x80000000u | (u32)s << 11 | (off & 0xfc));
-	outl(0xcfc, v);
-}
-static u8 rd8(u64 a)
-{
-	return *(volatile u8 *)a;
-}
-static u16 rd16(u64 a)
-{
-	return *(volatile u16 *)a;
-}
-static u32 rd32(u64 a)
-{
-	return *(volatile u32 *)a;
-}
-static void wr8(u64 a, u8 v)
-{
-	*(volatile u8 *)a = v;
-}
-static void wr16(u64 a, u16 v)
-{
-	*(volatile u16 *)a = v;
-}
-static void wr32(u64 a, u32 v)
-{
-	*(volatile u32 *)a = v;
-}
-static void wr64(u64 a, u64 v)
-{
-	wr32(a, (u32)v), wr32(a + 4, (u32)(v >> 32));
-}
 
 static bool find(u8 *slot)
 {

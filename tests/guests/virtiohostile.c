@@ -11,7 +11,7 @@
  * With `benign[=N]` on its command line it only echoes, N times (default 300), and requires the device never to fail:
  * it runs as a second VM beside the hostile one, whose failures must not reach it. Without a PCI bus (platform=minimal)
  * or without the test device it says SKIP. */
-#include "guest.h"
+#include "virtio_guest.h"
 #include "smp.h"
 
 const char test_name[] = "virtiohostile";
@@ -19,43 +19,7 @@ const char test_name[] = "virtiohostile";
 #define VEC_CONFIG 0x50
 #define VEC_QUEUE  0x51
 #define VEC_INTX   0x52
-
-/* virtio */
-#define ST_ACK	       1
-#define ST_DRIVER      2
-#define ST_DRIVER_OK   4
-#define ST_FEATURES_OK 8
-#define ST_NEEDS_RESET 64
-#define F_INDIRECT     28
-#define F_EVENT_IDX    29
-#define F_VERSION_1    32
-#define D_NEXT	       1
-#define D_WRITE	       2
-#define D_INDIRECT     4
-#define QSIZE	       8
-
-/* Common configuration (4.1.4.3). */
-#define CC_DFSELECT 0x00
-#define CC_DF	    0x04
-#define CC_GFSELECT 0x08
-#define CC_GF	    0x0c
-#define CC_MSIX_CFG 0x10
-#define CC_NUMQ	    0x12
-#define CC_STATUS   0x14
-#define CC_QSEL	    0x16
-#define CC_QSIZE    0x18
-#define CC_QMSIX    0x1a
-#define CC_QENABLE  0x1c
-#define CC_QNOFF    0x1e
-#define CC_QDESC    0x20
-#define CC_QDRIVER  0x28
-#define CC_QDEVICE  0x30
-
-struct desc {
-	u64 addr;
-	u32 len;
-	u16 flags, next;
-};
+#define QSIZE	   8
 
 static u8 slot;
 static u64 bar, common, notify, isr, devcfg, msix_table, msix_pba;
@@ -72,68 +36,6 @@ static volatile u16 *avail; /* flags, idx, ring[QSIZE], used_event */
 static volatile u32 *used;  /* flags|idx, then {id, len} pairs */
 static u8 *buf_out, *buf_in;
 static u16 avail_idx, used_seen;
-
-/* ---- PCI configuration mechanism 1 ---- */
-static u32 cfg_addr(u8 s, u8 off)
-{
-	return 0x80000000u | (u32)s << 11 | (off & 0xfc);
-}
-static u32 cfg_read32(u8 s, u8 off)
-{
-	outl(0xcf8, cfg_addr(s, off));
-	return inl(0xcfc);
-}
-static u16 cfg_read16(u8 s, u8 off)
-{
-	outl(0xcf8, cfg_addr(s, off));
-	return inw(0xcfc + (off & 2));
-}
-static u8 cfg_read8(u8 s, u8 off)
-{
-	outl(0xcf8, cfg_addr(s, off));
-	return inb(0xcfc + (off & 3));
-}
-static void cfg_write32(u8 s, u8 off, u32 v)
-{
-	outl(0xcf8, cfg_addr(s, off));
-	outl(0xcfc, v);
-}
-static void cfg_write16(u8 s, u8 off, u16 v)
-{
-	outl(0xcf8, cfg_addr(s, off));
-	outw(0xcfc + (off & 2), v);
-}
-
-/* ---- MMIO ---- */
-static u8 rd8(u64 a)
-{
-	return *(volatile u8 *)a;
-}
-static u16 rd16(u64 a)
-{
-	return *(volatile u16 *)a;
-}
-static u32 rd32(u64 a)
-{
-	return *(volatile u32 *)a;
-}
-static void wr8(u64 a, u8 v)
-{
-	*(volatile u8 *)a = v;
-}
-static void wr16(u64 a, u16 v)
-{
-	*(volatile u16 *)a = v;
-}
-static void wr32(u64 a, u32 v)
-{
-	*(volatile u32 *)a = v;
-}
-static void wr64(u64 a, u64 v)
-{
-	wr32(a, (u32)v);
-	wr32(a + 4, (u32)(v >> 32));
-}
 
 static u8 status(void)
 {
