@@ -18,10 +18,15 @@ void *memset(void *dst, int c, size_t n)
 	return dst;
 }
 
+/* Quadwords, then the tail in bytes: a device's request copies are 4-64 KiB, and emulators (and CPUs without
+ * fast-string microcode) pay per iteration; where fast strings exist, MOVSQ gets them as MOVSB does. */
 void *memcpy(void *__restrict dst, const void *__restrict src, size_t n)
 {
 	void *d = dst;
-	__asm__ __volatile__("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+	size_t q = n / 8, r = n & 7;
+
+	__asm__ __volatile__("rep movsq" : "+D"(d), "+S"(src), "+c"(q) : : "memory");
+	__asm__ __volatile__("rep movsb" : "+D"(d), "+S"(src), "+c"(r) : : "memory");
 	return dst;
 }
 
