@@ -77,16 +77,15 @@ void mmu_spte_harvest_dirty(struct mmu *mmu, const struct pt_format *fmt, gfn_t 
 /* The hook for a change of a present entry: everything but the fresh install. Out of line, so that the fault path's
  * inlined hook (below) keeps only what a fresh install needs in registers and on the stack. */
 static __attribute__((noinline)) void handle_changed_present_spte(struct mmu *mmu, const struct mmu_engine *eng,
-								const struct pt_format *fmt, gfn_t gfn, u64 *sptep,
-								u64 old, u64 new, int level)
+								  const struct pt_format *fmt, gfn_t gfn, u64 *sptep,
+								  u64 old, u64 new, int level)
 {
 	bool is_present = spte_is_present(new);
 	bool was_leaf = spte_is_leaf(old, level), is_leaf = is_present && spte_is_leaf(new, level);
 
 	/* The read side only adds (mm/mmu.h): nothing it does unlinks a table or owes a flush, which is why its
 	 * walkers need no grace period and its changes no flush before the unlock. */
-	BUG_ON((!was_leaf || change_needs_flush(fmt, old, new, level)) &&
-	       !rwlock_is_write_held_by_me(&mmu->lock));
+	BUG_ON((!was_leaf || change_needs_flush(fmt, old, new, level)) && !rwlock_is_write_held_by_me(&mmu->lock));
 	/* A present leaf never moves to another frame in place: it is zapped and flushed first, so no vCPU ever
 	 * reaches the old and the new frame through one gfn at the same time. Nor is a table swapped for another. */
 	BUG_ON(was_leaf && is_leaf && spte_pfn(old) != spte_pfn(new));
@@ -120,8 +119,8 @@ static __attribute__((noinline)) void handle_changed_present_spte(struct mmu *mm
 /* The hook itself, for a caller that has asserted the lock: inlined into __mmu_set_spte_atomic, the fault path's one
  * change, which then makes one call instead of two. */
 static inline __attribute__((always_inline)) void handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng,
-						const struct pt_format *fmt, gfn_t gfn, u64 *sptep, u64 old, u64 new,
-						int level)
+								      const struct pt_format *fmt, gfn_t gfn,
+								      u64 *sptep, u64 old, u64 new, int level)
 {
 	bool is_present = spte_is_present(new), is_leaf = is_present && spte_is_leaf(new, level);
 
