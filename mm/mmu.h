@@ -196,6 +196,24 @@ struct mmu {
 	struct mmu_private priv;
 };
 
+/* Inline, as the fault path's checks of the root and of the MMIO generation, each made once or twice per fault: as
+ * calls they cost a tenth of a 4K TDP fault's net count. */
+static inline bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root)
+{
+	/* The mirror root holds private memory, which an invalidation of every root must not drop (its frames would
+	 * have to be scrubbed and faulted private again): it goes only at the VM's end (mm/private.c). */
+	return READ_ONCE(root->invalid) || (!root->role.mirror && root->generation != READ_ONCE(mmu->generation));
+}
+
+/* Whether the next fault must first sweep the MMIO SPTEs (a write-lock job); racy, re-checked under the lock.
+ * MMIO SPTEs keep only the low SPTE_MMIO_GEN_BITS of the memslot generation. Once the generation has moved
+ * SPTE_MMIO_GEN_SPAN or more since the last sweep, an old MMIO SPTE could match the current low bits by wrap-around,
+ * so every MMIO SPTE in every root goes first (mm/ept/tdp_fault.c). */
+static inline bool tdp_mmio_sweep_needed(const struct mmu *mmu)
+{
+	return READ_ONCE(mmu->slots.generation) - READ_ONCE(mmu->tdp.mmio_gen_base) >= SPTE_MMIO_GEN_SPAN;
+}
+
 /* One guest memory fault, described once: filled by mmu_page_fault (and the engine, under the lock, for the fields
  * that depend on write tracking), consumed by the engine. Nothing on the fault path looks anything up twice. */
 struct mmu_fault {

@@ -13,13 +13,6 @@
 
 static void __mmu_free_root(struct mmu *mmu, struct mmu_root *root);
 
-bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root)
-{
-	/* The mirror root holds private memory, which an invalidation of every root must not drop (its frames would
-	 * have to be scrubbed and faulted private again): it goes only at the VM's end (mm/private.c). */
-	return READ_ONCE(root->invalid) || (!root->role.mirror && root->generation != READ_ONCE(mmu->generation));
-}
-
 bool __mmu_invalidate_roots_of_gfn(struct mmu *mmu, gfn_t gfn, const struct mmu_root *keep)
 {
 	bool found = false, any = false;

@@ -115,7 +115,7 @@ struct mmu_vcpu {
 	struct frame_cache tables; /* zeroed frames for the tables this vCPU's faults link (mm/frame_cache.h) */
 };
 
-bool mmu_root_is_obsolete(const struct mmu *mmu, const struct mmu_root *root);
+/* mmu_root_is_obsolete(mmu, root): inline in mm/mmu.h. */
 /* Make the roots that shadow guest frame gfn (their pgd's frame) obsolete, and ask the vCPUs to drop those and only
  * those: the seed patch's "zap only obsolete roots". false, and nothing done, if one of them is keep (a vCPU runs on
  * it and would only build it again); true if any shadows gfn (made obsolete now or before). Under the lock. */

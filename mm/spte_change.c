@@ -74,40 +74,22 @@ void mmu_spte_harvest_dirty(struct mmu *mmu, const struct pt_format *fmt, gfn_t 
 	__atomic_fetch_add(&mmu->stats.dirty_harvested, 1, __ATOMIC_RELAXED);
 }
 
-/* The hook itself, for a caller that has asserted the lock: inlined into __mmu_set_spte_atomic, the fault path's one
- * change, which then makes one call instead of two. */
-static inline __attribute__((always_inline)) void handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng,
-						const struct pt_format *fmt, gfn_t gfn, u64 *sptep, u64 old, u64 new,
-						int level)
+/* The hook for a change of a present entry: everything but the fresh install. Out of line, so that the fault path's
+ * inlined hook (below) keeps only what a fresh install needs in registers and on the stack. */
+static __attribute__((noinline)) void handle_changed_present_spte(struct mmu *mmu, const struct mmu_engine *eng,
+								  const struct pt_format *fmt, gfn_t gfn, u64 *sptep,
+								  u64 old, u64 new, int level)
 {
-	bool was_present = spte_is_present(old), is_present = spte_is_present(new);
-	bool was_leaf = was_present && spte_is_leaf(old, level), is_leaf = is_present && spte_is_leaf(new, level);
+	bool is_present = spte_is_present(new);
+	bool was_leaf = spte_is_leaf(old, level), is_leaf = is_present && spte_is_leaf(new, level);
 
-	BUG_ON(level < 1 || level > PT_MAX_LEVELS || spte_is_frozen(old) || spte_is_frozen(new));
-	if (old == new)
-		return;
-	/* A fresh install into a hole or over an MMIO SPTE, the fault path's usual change: no TLB can hold what was
-	 * there, no dirty state, leaf or table goes, and no frame moves, so of the steps below only the telling of
-	 * what was added remains (the same calls, in the same order). */
-	if (!was_present) {
-		if (is_leaf && eng->leaf_changed)
-			eng->leaf_changed(mmu, gfn, sptep, 0, new, level);
-		if (mmu->ops->spte_changed)
-			mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
-		if (level == TDP_ROOT_LEVEL && mmu->priv.enabled)
-			__mmu_private_top_changed(mmu, sptep, new);
-		if (is_present && !is_leaf && eng->table_linked)
-			eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
-		return;
-	}
 	/* The read side only adds (mm/mmu.h): nothing it does unlinks a table or owes a flush, which is why its
 	 * walkers need no grace period and its changes no flush before the unlock. */
-	BUG_ON(((was_present && !was_leaf) || change_needs_flush(fmt, old, new, level)) &&
-	       !rwlock_is_write_held_by_me(&mmu->lock));
+	BUG_ON((!was_leaf || change_needs_flush(fmt, old, new, level)) && !rwlock_is_write_held_by_me(&mmu->lock));
 	/* A present leaf never moves to another frame in place: it is zapped and flushed first, so no vCPU ever
 	 * reaches the old and the new frame through one gfn at the same time. Nor is a table swapped for another. */
 	BUG_ON(was_leaf && is_leaf && spte_pfn(old) != spte_pfn(new));
-	BUG_ON(was_present && !was_leaf && is_present && !is_leaf);
+	BUG_ON(!was_leaf && is_present && !is_leaf);
 
 	if (change_needs_flush(fmt, old, new, level))
 		mmu->flush_pending = true;
@@ -125,13 +107,41 @@ static inline __attribute__((always_inline)) void handle_changed_spte(struct mmu
 		__mmu_private_top_changed(mmu, sptep, new);
 	if (is_present && !is_leaf && eng->table_linked)
 		eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
-	if (was_present && !was_leaf) {
+	if (!was_leaf) {
 		hpa_t table = spte_pfn(old) << PAGE_SHIFT;
 
 		/* A shared table goes only with its last parent; the others still reach it. */
 		if (!eng->table_unlinked || eng->table_unlinked(mmu, sptep, table, level - 1))
 			__handle_removed_table(mmu, eng, fmt, table, gfn, level - 1);
 	}
+}
+
+/* The hook itself, for a caller that has asserted the lock: inlined into __mmu_set_spte_atomic, the fault path's one
+ * change, which then makes one call instead of two. */
+static inline __attribute__((always_inline)) void handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng,
+								      const struct pt_format *fmt, gfn_t gfn,
+								      u64 *sptep, u64 old, u64 new, int level)
+{
+	bool is_present = spte_is_present(new), is_leaf = is_present && spte_is_leaf(new, level);
+
+	BUG_ON(level < 1 || level > PT_MAX_LEVELS || spte_is_frozen(old) || spte_is_frozen(new));
+	if (old == new)
+		return;
+	/* A fresh install into a hole or over an MMIO SPTE, the fault path's usual change: no TLB can hold what was
+	 * there, no dirty state, leaf or table goes, and no frame moves, so of the steps below only the telling of
+	 * what was added remains (the same calls, in the same order). */
+	if (!spte_is_present(old)) {
+		if (is_leaf && eng->leaf_changed)
+			eng->leaf_changed(mmu, gfn, sptep, 0, new, level);
+		if (mmu->ops->spte_changed)
+			mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
+		if (level == TDP_ROOT_LEVEL && mmu->priv.enabled)
+			__mmu_private_top_changed(mmu, sptep, new);
+		if (is_present && !is_leaf && eng->table_linked)
+			eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
+		return;
+	}
+	handle_changed_present_spte(mmu, eng, fmt, gfn, sptep, old, new, level);
 }
 
 void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt, gfn_t gfn,

@@ -13,16 +13,6 @@
 #include "hv/errno.h"
 #include "mm/ept/tdp_internal.h"
 
-/*
- * MMIO SPTEs keep only the low SPTE_MMIO_GEN_BITS of the memslot generation. Once the generation has moved
- * SPTE_MMIO_GEN_SPAN or more since the last sweep, an old MMIO SPTE could match the current low bits by wrap-around,
- * so every MMIO SPTE in every root goes first. Memslots change only while the vCPUs are stopped, so this runs rarely.
- */
-bool tdp_mmio_sweep_needed(struct mmu *mmu)
-{
-	return READ_ONCE(mmu->slots.generation) - READ_ONCE(mmu->tdp.mmio_gen_base) >= SPTE_MMIO_GEN_SPAN;
-}
-
 static void __tdp_mmio_sweep(struct mmu *mmu)
 {
 	struct mmu_root *root;

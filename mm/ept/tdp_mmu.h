@@ -27,8 +27,7 @@ void tdp_mmu_init(struct mmu *mmu, int max_level);
 
 /* The fault in `root` (valid, gfn below PT_MAX_PFN). Returns an mmu_fault_result or -ENOMEM. */
 int __tdp_page_fault(struct mmu *mmu, struct mmu_root *root, struct mmu_fault *f);
-/* Whether the next fault must first sweep the MMIO SPTEs (a write-lock job); racy, re-checked under the lock. */
-bool tdp_mmio_sweep_needed(struct mmu *mmu);
+/* tdp_mmio_sweep_needed(mmu): inline in mm/mmu.h. */
 /* Zap the leaves mapping [start, end) in every root, obsolete ones too; tables wholly inside the range are freed,
  * and a huge leaf that sticks out of it goes whole. */
 void __tdp_zap_gfn_range(struct mmu *mmu, gfn_t start, gfn_t end);
