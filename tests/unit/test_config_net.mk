@@ -1,1 +1,1 @@
-UNIT_SRCS_test_config_net := vm/config.c kernel/cmdline.c kernel/printf.c tests/unit/config_fixture.c
+UNIT_SRCS_test_config_net := vm/config.c vm/config_kernel.c kernel/cmdline.c kernel/printf.c tests/unit/config_fixture.c
