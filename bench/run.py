@@ -303,7 +303,7 @@ def host_lines():
     lines.append("  plus, per memslot, 8 B per 2 MiB chunk (the backing array: 4,096 B per GiB) and 1 B per GiB")
     # Measured on the real code by a unit test (tests/unit/test_track_sizes.c), not computed here.
     tool = os.path.join(ROOT, "build", "unit", "test_track_sizes")
-    p = subprocess.run([tool], capture_output=True, text=True)
+    p = run_unit_tool(tool)
     m = re.search(r"^SIZE track_bytes_per_gib before_first_add=(\d+) after_first_add=(\d+) per_gfn=(\d+)$",
                   p.stdout, re.M)
     if p.returncode == 0 and m:
@@ -313,7 +313,7 @@ def host_lines():
         lines.append(f"write tracking sizes: {tool} failed (status {p.returncode})")
     # The shadow MMU's rmap heads, measured the same way (tests/unit/test_rmap.c).
     tool = os.path.join(ROOT, "build", "unit", "test_rmap")
-    p = subprocess.run([tool, "rmap_metadata_bytes_per_gib"], capture_output=True, text=True)
+    p = run_unit_tool(tool, "rmap_metadata_bytes_per_gib")
     m = re.search(r"^SIZE rmap_bytes_per_gib before_shadow=(\d+) after_shadow=(\d+) per_gfn=(\d+) desc_bytes=(\d+) "
                   r"desc_entries=(\d+)$", p.stdout, re.M)
     if p.returncode == 0 and m:
@@ -324,6 +324,14 @@ def host_lines():
     else:
         lines.append(f"shadow rmap sizes: {tool} failed (status {p.returncode})")
     return lines
+
+
+def run_unit_tool(tool, *args):
+    """Run a unit-test binary that measures sizes, built first as parallel_lines builds its own (a direct run of this
+    script has not been through `make bench`, which lists them)."""
+    subprocess.run(["make", "-C", ROOT, "--no-print-directory", os.path.relpath(tool, ROOT)], check=True,
+                   stdout=subprocess.DEVNULL)
+    return subprocess.run([tool, *args], capture_output=True, text=True)
 
 
 def parallel_lines():
