@@ -34,10 +34,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "linux"))
 import runner  # noqa: E402  (bochs_cmd)
 import suite  # noqa: E402  (Case, LINUX_MODULES)
 import qemu_check  # noqa: E402  (EXPECT, FORBID: the lines the guest must print)
+from logcheck import log_problems  # noqa: E402
 
 KERNEL = "build/linux/vmlinuz"
 INITRD = "build/linux/initramfs.cpio.gz"
@@ -258,19 +260,7 @@ def parse(log):
 
 
 def check(cfg, log):
-    expect = {"native": EXPECT, "hv": HV_EXPECT, "idle": IDLE_EXPECT}[cfg.kind]
-    problems, pos = [], 0
-    for pat in expect:
-        m = re.compile(pat, re.M).search(log, pos)
-        if m:
-            pos = m.end()
-        else:
-            problems.append(f"missing line /{pat}/")
-    for pat in FORBID:
-        m = re.search(pat, log, re.M)
-        if m:
-            problems.append(f"forbidden line: {m.group(0).strip()!r}")
-    return problems
+    return log_problems(log, {"native": EXPECT, "hv": HV_EXPECT, "idle": IDLE_EXPECT}[cfg.kind], FORBID)
 
 
 def run_one(cfg, run, out_dir, port):

@@ -23,6 +23,7 @@ import tempfile
 import time
 
 import linux  # noqa: E402  (bench/linux.py: the kernel, the GRUB ISO, Bochs' TSC rate)
+from logcheck import log_problems  # noqa: E402  (tests/lib, on the path bench/linux.py set)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -102,18 +103,7 @@ def parse(log):
 
 
 def check(log):
-    problems, pos = [], 0
-    for pat in EXPECT:
-        m = re.compile(pat, re.M).search(log, pos)
-        if m:
-            pos = m.end()
-        else:
-            problems.append(f"missing line /{pat}/")
-    for pat in FORBID:
-        m = re.search(pat, log, re.M)
-        if m:
-            problems.append(f"forbidden line: {m.group(0).strip()!r}")
-    return problems
+    return log_problems(log, EXPECT, FORBID)
 
 
 def run_one(backend, out_dir, port):

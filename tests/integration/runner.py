@@ -21,7 +21,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import suite  # noqa: E402
+from logcheck import log_problems  # noqa: E402
 
 BUILD = os.path.join(ROOT, "build")
 OUT = os.path.join(BUILD, "it")
@@ -191,18 +193,7 @@ def check_log(case, log, exited, rc, elog=""):
     if death:
         # The expected lines are all missing for one reason; listing them would hide it.
         return [death]
-    problems = []
-    pos = 0
-    for pat in case.expect:
-        m = re.compile(pat, re.M).search(log, pos if case.ordered else 0)
-        if not m:
-            problems.append(f"missing line /{pat}/")
-        elif case.ordered:
-            pos = m.end()
-    for pat in case.forbid:
-        m = re.search(pat, log, re.M)
-        if m:
-            problems.append(f"forbidden line: {m.group(0).strip()!r}")
+    problems = log_problems(log, case.expect, case.forbid, case.ordered)
     if case.check:
         problems += case.check(log)
     if not exited:
@@ -264,6 +255,7 @@ def run_case(case, port):
     work = tempfile.mkdtemp(prefix=f"hv-{case.name}-")
     iso = os.path.join(work, "hv.iso")
     serial = os.path.join(OUT, f"{case.name}.serial.log")
+    os.makedirs(OUT, exist_ok=True)  # the runner's own tests call this first on a fresh tree
     open(serial, "w").close()
     t0 = time.monotonic()
     try:

@@ -26,6 +26,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from logcheck import log_problems  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # A line of the guest: as QEMU's serial port shows it, or as the hypervisor's console does, after "[NAME] ".
@@ -69,18 +72,7 @@ RUNS = {
 
 
 def check_log(log, patterns=None):
-    problems, pos = [], 0
-    for pat in EXPECT if patterns is None else patterns:
-        m = re.compile(pat, re.M).search(log, pos)
-        if m:
-            pos = m.end()
-        else:
-            problems.append(f"missing line /{pat}/")
-    for pat in FORBID:
-        m = re.search(pat, log, re.M)
-        if m:
-            problems.append(f"forbidden line: {log[log.rfind(chr(10), 0, m.start()) + 1:].splitlines()[0]!r}")
-    return problems
+    return log_problems(log, EXPECT if patterns is None else patterns, FORBID)
 
 
 def run(name, extra, args):

@@ -13,12 +13,14 @@ hypervisor's device shows it (vm/dev/virtio/blk.c); QEMU's default (writeback) f
 """
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+from logcheck import log_problems  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 P = r"^(?:\[[\w.-]+\] )?"
@@ -43,17 +45,8 @@ FORBID = [r"CHECK \S+ FAIL", r"DISK INITRAMFS FAIL", r"Kernel panic", r"LINUX TE
 
 def check_log(log):
     """The first problem with log, or None: EXPECT in order, nothing of FORBID."""
-    pos = 0
-    for pat in EXPECT:
-        m = re.compile(pat, re.M).search(log, pos)
-        if not m:
-            return f"missing (in order): {pat}"
-        pos = m.end()
-    for pat in FORBID:
-        m = re.search(pat, log)
-        if m:
-            return f"forbidden: {log[max(0, m.start() - 40):m.end() + 80]!r}"
-    return None
+    problems = log_problems(log, EXPECT, FORBID)
+    return problems[0] if problems else None
 
 
 def main():

@@ -15,6 +15,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "lib"))
+from logcheck import log_problems  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 MD5 = r"[0-9a-f]{32}"
 
@@ -66,10 +69,9 @@ def check_pair(recv_log, send_log, recv_vm=None, send_vm=None, mib=16):
     if why:
         return why
     for log in (recv_log, send_log):
-        for pat in FORBID:
-            m = re.search(pat, log)
-            if m:
-                return f"forbidden: {log[max(0, m.start() - 40):m.end() + 80]!r}"
+        problems = log_problems(log, [], FORBID)
+        if problems:
+            return problems[0]
     if rsum != ssum:
         return f"checksums differ: sent {ssum}, received {rsum}"
     return None
