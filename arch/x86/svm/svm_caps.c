@@ -2,6 +2,7 @@
  * Vol. 2 15.30.1). One table names every EDX bit, so the decoder and the report cannot drift apart. */
 #include "arch/x86/svm/svm_caps.h"
 
+#include "arch/x86/caps_text.h"
 #include "arch/x86/msr_index.h"
 #include "hv/compiler.h"
 #include "hv/errno.h"
@@ -66,35 +67,6 @@ void svm_caps_decode(const struct svm_cpuid *leaf, bool svm_supported, u64 vm_cr
 		*feature_field(c, i) = leaf->edx & (1u << svm_features[i].bit);
 }
 
-/* The same snprintf-style cursor as vmx_caps.c; kept local so neither depends on kernel/printf.c. */
-struct text {
-	char *buf;
-	size_t len;
-	size_t pos;
-};
-
-static void put_str(struct text *t, const char *s)
-{
-	for (; *s; s++, t->pos++)
-		if (t->pos + 1 < t->len)
-			t->buf[t->pos] = *s;
-	if (t->len)
-		t->buf[MIN(t->pos, t->len - 1)] = '\0';
-}
-
-static void put_dec(struct text *t, u64 v)
-{
-	char tmp[24];
-	size_t i = sizeof(tmp);
-
-	tmp[--i] = '\0';
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	put_str(t, tmp + i);
-}
-
 static void line_basic(const struct svm_caps *c, struct text *t)
 {
 	if (!c->supported) {
@@ -102,9 +74,9 @@ static void line_basic(const struct svm_caps *c, struct text *t)
 		return;
 	}
 	put_str(t, "svm: rev ");
-	put_dec(t, c->revision);
+	put_num(t, c->revision, 10);
 	put_str(t, ", ");
-	put_dec(t, c->nr_asids);
+	put_num(t, c->nr_asids, 10);
 	put_str(t, " ASIDs, ");
 	if (c->disabled_by_firmware)
 		put_str(t, c->vm_cr_locked ? "disabled by firmware (VM_CR.SVMDIS, locked)"
@@ -162,29 +134,11 @@ void svm_caps_report(const struct svm_caps *c)
 int svm_caps_check_minimum(const struct svm_caps *c, bool need_npt)
 {
 	/* Without SVM at all, the rest would only be noise. */
-	const struct {
-		bool ok;
-		const char *name;
-	} need[] = {
+	const struct cap_need need[] = {
 	    {c->supported, "SVM"},
 	    {!c->supported || !c->disabled_by_firmware, "SVM-enabled-by-firmware(VM_CR.SVMDIS)"},
 	    {!c->supported || c->nr_asids >= 2, "guest-ASID"},
 	    {!c->supported || !need_npt || c->npt, "NPT"},
 	};
-	char msg[160];
-	struct text t = {.buf = msg, .len = sizeof(msg)};
-	bool ok = true;
-
-	put_str(&t, "svm: CPU lacks required features:");
-	for (size_t i = 0; i < ARRAY_SIZE(need); i++) {
-		if (!need[i].ok) {
-			put_str(&t, " ");
-			put_str(&t, need[i].name);
-			ok = false;
-		}
-	}
-	if (ok)
-		return 0;
-	pr_err("%s\n", msg);
-	return -EOPNOTSUPP;
+	return caps_check_needs("svm", need, ARRAY_SIZE(need));
 }

@@ -2,6 +2,7 @@
  * controls mean). Pure functions of the raw values the caller read; see vmx_caps.h for the order to read them in. */
 #include "arch/x86/vmx/vmx_caps.h"
 
+#include "arch/x86/caps_text.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr_index.h"
 #include "hv/errno.h"
@@ -166,40 +167,6 @@ void vmx_caps_decode(const struct vmx_msrs *m, struct vmx_caps *c)
 	c->cr0_fixed0_ug = c->cr0_fixed0;
 	if (c->unrestricted_guest)
 		c->cr0_fixed0_ug &= ~(CR0_PE | CR0_PG);
-}
-
-/*
- * Text building. kernel/printf.c is not ours to lean on here, and the report needs only strings and integers, so a
- * cursor that counts what would have been written (snprintf-style) and never writes past len - 1 is enough.
- */
-struct text {
-	char *buf;
-	size_t len;
-	size_t pos;
-};
-
-static void put_str(struct text *t, const char *s)
-{
-	for (; *s; s++, t->pos++)
-		if (t->pos + 1 < t->len)
-			t->buf[t->pos] = *s;
-	if (t->len)
-		t->buf[MIN(t->pos, t->len - 1)] = '\0';
-}
-
-static void put_num(struct text *t, u64 v, unsigned int base)
-{
-	char tmp[24];
-	size_t i = sizeof(tmp);
-
-	tmp[--i] = '\0';
-	do {
-		tmp[--i] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v);
-	if (base == 16)
-		put_str(t, "0x");
-	put_str(t, tmp + i);
 }
 
 static void put_flag(struct text *t, bool on, const char *name)
@@ -447,10 +414,7 @@ int vmx_caps_check_minimum(const struct vmx_caps *c, bool need_ept)
 	 * is no way to drop stale translations after changing an EPT entry. EFER and PAT switch through the VM-entry
 	 * and VM-exit MSR lists where their load/save controls are missing (Core 2), as KVM does.
 	 */
-	const struct {
-		bool ok;
-		const char *name;
-	} need[] = {
+	const struct cap_need need[] = {
 	    {!need_ept || c->has_secondary, "secondary-controls"},
 	    {!need_ept || c->ept, "EPT"},
 	    {!need_ept || !c->ept || c->ept_pwl4, "EPT-4-level"},
@@ -462,22 +426,7 @@ int vmx_caps_check_minimum(const struct vmx_caps *c, bool need_ept)
 	    {c->entry_ia32e_guest, "entry-ia32e-guest"},
 	    {c->exit_host_64bit, "exit-host-64bit"},
 	};
-	char msg[REPORT_LINE_MAX + 64];
-	struct text t = {.buf = msg, .len = sizeof(msg)};
-	bool ok = true;
-
-	put_str(&t, "vmx: CPU lacks required features:");
-	for (size_t i = 0; i < ARRAY_SIZE(need); i++) {
-		if (!need[i].ok) {
-			put_str(&t, " ");
-			put_str(&t, need[i].name);
-			ok = false;
-		}
-	}
-	if (ok)
-		return 0;
-	pr_err("%s\n", msg);
-	return -EOPNOTSUPP;
+	return caps_check_needs("vmx", need, ARRAY_SIZE(need));
 }
 
 enum vmx_feature_control_action vmx_feature_control_action(u64 feature_control, u64 *new_value)
