@@ -110,12 +110,14 @@ int svm_vcpu_run(struct vcpu *v)
 	if (read_cr2() != s->vmcb->save.cr2)
 		write_cr2(s->vmcb->save.cr2);
 	/* QEMU's TCG may deliver an injected interrupt a second time unless the guest exits right after the delivery:
-	 * a wake IPI to ourselves, held by GIF until the VMRUN, makes it exit there (svm_tcg_quirk.c). */
-	if (svm_tcg_redelivery_quirk && svm_event_is_intr(s->vmcb->control.event_inj))
+	 * a wake IPI to ourselves, held by GIF until the VMRUN, makes it exit there (svm_tcg_quirk.c). The exit that
+	 * follows is where a second delivery would show, had one happened anyway. */
+	bool intr = unlikely(svm_tcg_redelivery_quirk) && svm_event_is_intr(s->vmcb->control.event_inj);
+	if (intr)
 		lapic_send_wake(cpu->apic_id);
 	svm_enter(v->regs, s->vmcb_pa, cpu->svm_host_save);
 	s->ran_here = true;
-	if (unlikely(svm_exit_info_shows_redelivery(s->vmcb->control.exit_int_info)))
+	if (unlikely(intr) && svm_exit_info_shows_redelivery(s->vmcb->control.exit_int_info))
 		report_redelivery(v, s->vmcb->control.exit_int_info);
 	v->regs[VCPU_RAX] = s->vmcb->save.rax;
 	v->regs[VCPU_RSP] = s->vmcb->save.rsp;
