@@ -323,9 +323,10 @@ static void start_aps(void)
 static void check_if_entries(const char *what, u32 round)
 {
 	if (if_off_entries)
-		test_fail("%s round %u: %lu interrupt handler entr%s with IF = 0 in the interrupted RFLAGS (last: vector "
-			  "0x%lx at RIP 0x%lx): an interrupt delivered twice?",
-			  what, round, if_off_entries, if_off_entries == 1 ? "y" : "ies", if_off_vector, if_off_rip);
+		test_fail(
+		    "%s round %u: %lu interrupt handler entr%s with IF = 0 in the interrupted RFLAGS (last: vector "
+		    "0x%lx at RIP 0x%lx): an interrupt delivered twice?",
+		    what, round, if_off_entries, if_off_entries == 1 ? "y" : "ies", if_off_vector, if_off_rip);
 }
 
 /* After a round: nobody took more than was sent so far (a duplicate shows up here, at its round, when it came
@@ -335,8 +336,9 @@ static void check_no_extra(const char *what, u32 round)
 	check_if_entries(what, round);
 	for (u32 i = 0; i < ncpus; i++)
 		if (cpus[i].pings > cpus[i].want_pings || cpus[i].pongs > cpus[i].want_pongs)
-			test_fail("%s round %u: CPU %u took %lu pings (want %lu), BSP took %lu pongs from it (want %lu)",
-				  what, round, i, cpus[i].pings, cpus[i].want_pings, cpus[i].pongs, cpus[i].want_pongs);
+			test_fail(
+			    "%s round %u: CPU %u took %lu pings (want %lu), BSP took %lu pongs from it (want %lu)",
+			    what, round, i, cpus[i].pings, cpus[i].want_pings, cpus[i].pongs, cpus[i].want_pongs);
 }
 
 /* Wait until every AP in `mask` has answered as often as expected (and the BSP has pinged itself as expected). */

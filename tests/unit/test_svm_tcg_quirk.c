@@ -15,7 +15,7 @@ TEST(qemu_tcg_is_recognised_by_its_hypervisor_leaf)
 	/* Without CPUID.1:ECX.hypervisor the leaf is not a hypervisor's (real CPUs return other data there). */
 	CHECK(!svm_cpu_is_qemu_tcg(false, TCG_EBX, TCG_ECX, TCG_EDX));
 	CHECK(!svm_cpu_is_qemu_tcg(true, 0x4b4d564b, 0x564b4d56, 0x0000004d)); /* KVM: its VMRUN is the CPU's */
-	CHECK(!svm_cpu_is_qemu_tcg(true, TCG_EBX, TCG_EDX, TCG_ECX));	  /* the words in their order only */
+	CHECK(!svm_cpu_is_qemu_tcg(true, TCG_EBX, TCG_EDX, TCG_ECX));	       /* the words in their order only */
 	CHECK(!svm_cpu_is_qemu_tcg(true, 0, 0, 0));
 }
 

@@ -23,7 +23,8 @@ int svm_probe(bool *tdp, const char **why)
 		svm_tcg_redelivery_quirk = svm_cpu_is_qemu_tcg(true, hv.ebx, hv.ecx, hv.edx);
 	}
 	if (svm_tcg_redelivery_quirk)
-		pr_info("svm: QEMU TCG: a VMRUN that injects an interrupt exits right after it (QEMU may deliver it twice)\n");
+		pr_info("svm: QEMU TCG: a VMRUN that injects an interrupt exits right after it (QEMU may deliver it "
+			"twice)\n");
 	if (*tdp && svm_caps.supported && !svm_caps.npt) {
 		*tdp = false;
 		*why = "the CPU has no NPT";

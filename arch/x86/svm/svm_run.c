@@ -88,8 +88,8 @@ static void report_redelivery(struct vcpu *v, u32 info)
 	static bool said;
 
 	if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
-		vm_log(v->vm, LOG_WARN, "vcpu %u: the CPU delivered interrupt vector 0x%x twice (QEMU TCG's VMRUN)\n", v->id,
-		       info & 0xff);
+		vm_log(v->vm, LOG_WARN, "vcpu %u: the CPU delivered interrupt vector 0x%x twice (QEMU TCG's VMRUN)\n",
+		       v->id, info & 0xff);
 }
 
 int svm_vcpu_run(struct vcpu *v)

@@ -23,8 +23,8 @@ static inline bool svm_event_is_intr(u32 event_inj)
  * completed), type "exception", vector 32 or above. A CPU never reports that: exceptions are vectors 0-31. */
 static inline bool svm_exit_info_shows_redelivery(u32 exit_int_info)
 {
-	return !(exit_int_info & SVM_EVTINJ_VALID) &&
-	       (exit_int_info & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_EXEPT && (exit_int_info & 0xff) >= 32;
+	return !(exit_int_info & SVM_EVTINJ_VALID) && (exit_int_info & SVM_EVTINJ_TYPE_MASK) == SVM_EVTINJ_TYPE_EXEPT &&
+	       (exit_int_info & 0xff) >= 32;
 }
 
 #endif
