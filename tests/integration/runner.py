@@ -120,6 +120,38 @@ def serial_socket(work):
     return os.path.join(work, "serial.sock")
 
 
+def monitor_socket(work):
+    return os.path.join(work, "monitor.sock")
+
+
+def kick(path, interval, done):
+    """Stop and continue the QEMU machine through its monitor every `interval` seconds until `done` is set: each
+    stop kicks every vCPU thread out of its TCG loop without an interrupt, the rare event behind issue 14 (an
+    injected interrupt delivered twice by QEMU's VMRUN), made frequent."""
+    sock = None
+    while not done.is_set() and sock is None:
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(path)
+        except OSError:
+            sock.close()
+            sock = None
+            time.sleep(0.05)
+    if sock is None:
+        return
+    with sock:
+        sock.settimeout(0)
+        while not done.wait(interval):
+            try:
+                sock.sendall(b"stop\ncont\n")
+                while sock.recv(65536):
+                    pass
+            except BlockingIOError:
+                pass
+            except OSError:
+                return
+
+
 def qemu_cmd(case, iso, serial, work):
     # A case that types on the serial line gets it as a socket QEMU waits on before it starts (nothing is lost); the
     # runner's interact() then keeps the log itself.
@@ -127,7 +159,7 @@ def qemu_cmd(case, iso, serial, work):
             if case.interact else ["-serial", f"file:{serial}"])
     cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", case.cpu, "-smp", str(case.cpus), "-m", case.mem,
            "-machine", case.machine, "-cdrom", iso, "-boot", "d", "-display", "none", "-no-reboot",
-           *line, "-monitor", "none",
+           *line, "-monitor", f"unix:{monitor_socket(work)},server=on,wait=off" if case.kick_ms else "none",
            "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
     if case.firmware == "efi":
         code, vars_ = ovmf_paths()
@@ -273,6 +305,12 @@ def run_case(case, port):
                 p.stdin.close()
             typed = []
             typist = None
+            kicked = threading.Event()
+            kicker = None
+            if case.kick_ms and case.emulator == "qemu":
+                kicker = threading.Thread(target=kick, args=(monitor_socket(work), case.kick_ms / 1000, kicked),
+                                          daemon=True)
+                kicker.start()
             if case.interact and case.emulator == "qemu":
                 typist = threading.Thread(target=interact, args=(serial_socket(work), serial, case.interact,
                                                                  t0 + case.timeout, typed), daemon=True)
@@ -286,6 +324,9 @@ def run_case(case, port):
                 p.wait()
             if typist:
                 typist.join(5)
+            kicked.set()
+            if kicker:
+                kicker.join(5)
         with open(serial, errors="replace") as f:
             log = f.read().replace("\r", "")
         with open(os.path.join(OUT, f"{case.name}.emulator.log"), errors="replace") as f:

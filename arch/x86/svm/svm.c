@@ -2,6 +2,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr_index.h"
 #include "arch/x86/svm/svm_caps.h"
+#include "arch/x86/svm/svm_tcg_quirk.h"
 #include "arch/x86/virt.h"
 #include "kernel/percpu.h"
 #include "hv/errno.h"
@@ -17,6 +18,13 @@ int svm_probe(bool *tdp, const char **why)
 
 	svm_caps_decode(&leaf, true, rdmsr(MSR_VM_CR), &svm_caps);
 	svm_caps_report(&svm_caps);
+	if (cpuid(1).ecx & BIT(31)) {
+		struct cpuid_regs hv = cpuid(0x40000000);
+		svm_tcg_redelivery_quirk = svm_cpu_is_qemu_tcg(true, hv.ebx, hv.ecx, hv.edx);
+	}
+	if (svm_tcg_redelivery_quirk)
+		pr_info("svm: QEMU TCG: a VMRUN that injects an interrupt exits right after it (QEMU may deliver it "
+			"twice)\n");
 	if (*tdp && svm_caps.supported && !svm_caps.npt) {
 		*tdp = false;
 		*why = "the CPU has no NPT";

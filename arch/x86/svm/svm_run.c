@@ -3,7 +3,9 @@
  * intercept. */
 #include "arch/x86/cpu.h"
 #include "arch/x86/msr_index.h"
+#include "arch/x86/apic.h"
 #include "arch/x86/svm/svm.h"
+#include "arch/x86/svm/svm_tcg_quirk.h"
 #include "arch/x86/virt.h"
 #include "kernel/percpu.h"
 #include "hv/errno.h"
@@ -79,6 +81,17 @@ static void sync_v_tpr(struct vcpu *v, struct vmcb_control *c)
 	}
 }
 
+/* The mark of QEMU's second delivery (svm_tcg_quirk.h), which the workaround should leave no room for: said once, so
+ * that a log shows the guest saw one interrupt too many. */
+static void report_redelivery(struct vcpu *v, u32 info)
+{
+	static bool said;
+
+	if (!__atomic_exchange_n(&said, true, __ATOMIC_RELAXED))
+		vm_log(v->vm, LOG_WARN, "vcpu %u: the CPU delivered interrupt vector 0x%x twice (QEMU TCG's VMRUN)\n",
+		       v->id, info & 0xff);
+}
+
 int svm_vcpu_run(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
@@ -96,8 +109,16 @@ int svm_vcpu_run(struct vcpu *v)
 	 * too costs a MOV when they differ; on hardware VMRUN then loads the VMCB's value over the same one. */
 	if (read_cr2() != s->vmcb->save.cr2)
 		write_cr2(s->vmcb->save.cr2);
+	/* QEMU's TCG may deliver an injected interrupt a second time unless the guest exits right after the delivery:
+	 * a wake IPI to ourselves, held by GIF until the VMRUN, makes it exit there (svm_tcg_quirk.c). The exit that
+	 * follows is where a second delivery would show, had one happened anyway. */
+	bool intr = unlikely(svm_tcg_redelivery_quirk) && svm_event_is_intr(s->vmcb->control.event_inj);
+	if (intr)
+		lapic_send_wake(cpu->apic_id);
 	svm_enter(v->regs, s->vmcb_pa, cpu->svm_host_save);
 	s->ran_here = true;
+	if (unlikely(intr) && svm_exit_info_shows_redelivery(s->vmcb->control.exit_int_info))
+		report_redelivery(v, s->vmcb->control.exit_int_info);
 	v->regs[VCPU_RAX] = s->vmcb->save.rax;
 	v->regs[VCPU_RSP] = s->vmcb->save.rsp;
 	/* Everything the VMCB holds is now what the CPU last saw; writers below mark what they change. */
