@@ -159,17 +159,20 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 	f->slot = f->gfn < PT_MAX_PFN ? memslot_find(&mmu->slots, f->gfn) : NULL;
 	/* An access-tracked leaf (aging without A/D) is restored without the lock: aging must never make faults wait
 	 * for it, nor for each other. The mirror is never aged. */
-	if (f->slot && !f->is_private && tdp_fast_page_fault(mmu, root, f))
-		return MMU_FAULT_FIXED;
+	if (f->slot && !f->is_private && !mmu->fmt->ad_enabled && tdp_fast_page_fault(mmu, root, f))
+		return MMU_FAULT_FIXED; /* (with hardware A/D no fault is the lockless kind: tdp_fast.c) */
 	if (f->slot) {
 		f->backing_level = memslot_backing_level(f->slot, f->gfn);
 		f->host_writable = !(f->slot->flags & MEMSLOT_READONLY);
 		/* Clear the guest RAM the largest leaf could cover before taking the lock, so that zeroing up to 1 GiB
 		 * never holds up other vCPUs' faults. */
 		u64 n = pt_level_pages(MIN(f->backing_level, READ_ONCE(mmu->tdp.max_huge_level)));
-		r = memslot_prepare(f->slot, f->gfn & ~(n - 1), n);
-		if (r)
-			return r; /* a chunk reclaim gave back cannot be had again */
+		/* Up to 2M the region is the one chunk holding gfn: nearly always clean already, seen inline. */
+		if (n > MEMSLOT_CHUNK_PAGES || !memslot_chunk_is_clean(f->slot, f->gfn)) {
+			r = memslot_prepare(f->slot, f->gfn & ~(n - 1), n);
+			if (r)
+				return r; /* a chunk reclaim gave back cannot be had again */
+		}
 	}
 	/* Zeroed frames for every table this walk may link, cleared now rather than under the lock (mm/frame_cache.h);
 	 * best effort: a fault that still runs short allocates under the lock, as before the cache. */

@@ -170,7 +170,7 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	if (root->role.mirror)
 		f->max_level = level = 1; /* private memory leaves the direct map page by page */
 	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
-	new_spte = __tdp_make_ram_leaf(mmu, f->slot, f->gfn & ~(pt_level_pages(level) - 1), level, f->mmu_writable);
+	new_spte = __tdp_ram_leaf(mmu, f->slot, f->gfn & ~(pt_level_pages(level) - 1), level, f->mmu_writable);
 	refused = (f->access & SPTE_ACC_WRITE) && !(new_spte & mmu->fmt->writable);
 	r = __tdp_walk_to_level(mmu, root, &iter, f->gfn, level, f->tables);
 	if (r)

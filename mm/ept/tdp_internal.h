@@ -61,8 +61,18 @@ bool __tdp_iter_cond_yield(struct mmu *mmu, struct pt_iter *iter, unsigned int *
 
 /* The largest leaf level for gfn: the backing (memslot), the CPU and the disallow counts all allow it. */
 int __tdp_max_level(struct mmu *mmu, const struct memslot *slot, gfn_t gfn);
-/* The leaf mapping gfn (aligned to level) with every permission the slot and the write tracker allow. */
+/* The leaf mapping gfn (aligned to level) with every permission the slot and the write tracker allow, after making
+ * its chunks clean (a collapse). */
 u64 __tdp_make_ram_leaf(struct mmu *mmu, const struct memslot *slot, gfn_t gfn, int level, bool mmu_writable);
+/* The same for a fault, whose region mmu_page_fault made clean and found clean under the lock: inline. */
+static inline u64 __tdp_ram_leaf(struct mmu *mmu, const struct memslot *slot, gfn_t gfn, int level, bool mmu_writable)
+{
+	/* A huge leaf never covers a tracked gfn: tracking raises the disallow counts of its regions first. */
+	BUG_ON(level > 1 && track_is_write_tracked(slot, gfn));
+	BUG_ON(!memslot_chunk_is_clean(slot, gfn));
+	return make_leaf_spte(mmu->fmt, memslot_gfn_to_hpa(slot, gfn), level, SPTE_ACC_ALL,
+			      !(slot->flags & MEMSLOT_READONLY), mmu_writable);
+}
 /* Replace the present huge leaf under the walker by a table of smaller leaves with the same translation and
  * permissions, fully built before it is linked, under the frozen-SPTE protocol. Either side of the lock. 0, -ENOMEM
  * (the leaf stays), or -EBUSY: the entry no longer held iter->old_spte (re-read; under the write lock only the
