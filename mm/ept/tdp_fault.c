@@ -103,7 +103,8 @@ static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, str
 }
 
 /* What to do at the target level with the entry as last read; loops only when a compare-exchange lost. */
-static int __tdp_map_ram_at(struct mmu *mmu, struct pt_iter *iter, struct mmu_fault *f, u64 new_spte, bool refused)
+static inline __attribute__((always_inline)) int __tdp_map_ram_at(struct mmu *mmu, struct pt_iter *iter,
+								   struct mmu_fault *f, u64 new_spte, bool refused)
 {
 	int level = iter->level;
 

@@ -8,6 +8,7 @@
 #include "mm/pt_iter.h"
 #include "mm/spte.h"
 #include "mm/spte_change.h"
+#include "mm/spte_change_inline.h"
 
 /* Entries a range walk visits before it drops the lock for a moment (tdp_zap.c). */
 #define TDP_YIELD_BATCH 512
@@ -37,7 +38,7 @@ static inline void __tdp_set_spte(struct mmu *mmu, struct pt_iter *iter, u64 new
 
 static inline int __tdp_set_spte_atomic(struct mmu *mmu, struct pt_iter *iter, u64 new_spte)
 {
-	return __mmu_set_spte_atomic(mmu, tdp_engine_of(mmu, iter), iter, new_spte);
+	return __mmu_set_spte_atomic_inline(mmu, tdp_engine_of(mmu, iter), iter, new_spte);
 }
 
 /* 0; -EBUSY (the entry changed: re-read); or the mirror's set_external refusal (the entry keeps its value). */
