@@ -147,7 +147,18 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 	int r;
 
 	BUG_ON(!root);
-	*f = (struct mmu_fault){ .gpa = gpa, .access = access, .gfn = gpa >> PAGE_SHIFT };
+	/* Field by field rather than a compound literal, whose zeroing of the whole struct is a `rep stos` (an
+	 * instruction per quadword to an emulator's count): the fields the next lines set are not zeroed first. */
+	f->gpa = gpa;
+	f->gva = 0;
+	f->access = access;
+	f->gfn = gpa >> PAGE_SHIFT;
+	f->backing_level = f->max_level = 0;
+	f->host_writable = f->mmu_writable = f->is_private = false;
+	f->guest_error_code = 0;
+	f->mapped_level = 0;
+	/* Zeroed frames for every table this walk may link, cleared before the lock (below). */
+	f->tables = &mv->tables;
 	/* Private memory: the shared bit picks the tree, and both index the gfn without it (mm/private.h). */
 	if (mmu->priv.enabled) {
 		f->is_private = !(f->gfn & mmu->priv.shared_gfn);
@@ -176,7 +187,6 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 	}
 	/* Zeroed frames for every table this walk may link, cleared now rather than under the lock (mm/frame_cache.h);
 	 * best effort: a fault that still runs short allocates under the lock, as before the cache. */
-	f->tables = &mv->tables;
 	u32 zeroed = frame_cache_topup(&mv->tables, TDP_ROOT_LEVEL - 1);
 	if (unlikely(zeroed)) {
 		mmu_stat_inc(mmu, table_cache_refills);

@@ -93,8 +93,8 @@ static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, str
 		/* A current MMIO SPTE (NPT reports it as a fault; EPT when a racing vCPU installed it): nothing to do.
 		 * Anything present is another fault's work for a gfn without a slot: impossible. */
 		BUG_ON(spte_is_present(iter.old_spte));
-		if (spte_is_mmio(mmu->fmt, iter.old_spte) && spte_mmio_gen_matches(iter.old_spte, gen))
-			break;
+		if (iter.old_spte && spte_is_mmio(mmu->fmt, iter.old_spte) && spte_mmio_gen_matches(iter.old_spte, gen))
+			break; /* (a hole, the usual case, is no MMIO SPTE: one test) */
 		if (!__tdp_set_spte_atomic(mmu, &iter, make_mmio_spte(mmu->fmt, gen)))
 			break;
 		mmu_stat_inc(mmu, fault_races);
