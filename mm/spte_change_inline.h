@@ -42,8 +42,8 @@ __mmu_handle_changed_spte_inline(struct mmu *mmu, const struct mmu_engine *eng, 
 }
 
 /* __mmu_set_spte_atomic (spte_change.h), inline. */
-static inline __attribute__((always_inline)) int __mmu_set_spte_atomic_inline(struct mmu *mmu, const struct mmu_engine *eng,
-									      struct pt_iter *iter, u64 new_spte)
+static inline __attribute__((always_inline)) int
+__mmu_set_spte_atomic_inline(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte)
 {
 	u64 old = iter->old_spte;
 
