@@ -57,11 +57,15 @@ struct memslots {
 	struct memslot slots[MAX_MEMSLOTS]; /* sorted by base_gfn */
 };
 
-/* The slot holding gfn, or NULL (binary search). Inline: every TDP fault starts with it. */
+/* The slot holding gfn, or NULL (binary search). Inline: every TDP fault starts with it. The last slot is looked at
+ * first: it holds the RAM above 4 GiB, or all of it in a small VM, and a gfn above it is MMIO (a device's BAR, the
+ * APIC, the IOAPIC), the usual miss, answered without a search. */
 static inline struct memslot *memslot_find(struct memslots *ms, gfn_t gfn)
 {
 	u32 lo = 0, hi = ms->n;
 
+	if (likely(hi) && gfn >= ms->slots[hi - 1].base_gfn)
+		return gfn - ms->slots[hi - 1].base_gfn < ms->slots[hi - 1].npages ? &ms->slots[hi - 1] : NULL;
 	while (lo < hi) {
 		u32 mid = lo + (hi - lo) / 2;
 		struct memslot *s = &ms->slots[mid];

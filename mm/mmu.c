@@ -147,7 +147,18 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 	int r;
 
 	BUG_ON(!root);
-	*f = (struct mmu_fault){ .gpa = gpa, .access = access, .gfn = gpa >> PAGE_SHIFT };
+	/* Field by field rather than a compound literal, whose zeroing of the whole struct is a `rep stos` (an
+	 * instruction per quadword to an emulator's count): the fields the next lines set are not zeroed first. */
+	f->gpa = gpa;
+	f->gva = 0;
+	f->access = access;
+	f->gfn = gpa >> PAGE_SHIFT;
+	f->backing_level = f->max_level = 0;
+	f->host_writable = f->mmu_writable = f->is_private = false;
+	f->guest_error_code = 0;
+	f->mapped_level = 0;
+	/* Zeroed frames for every table this walk may link, cleared before the lock (below). */
+	f->tables = &mv->tables;
 	/* Private memory: the shared bit picks the tree, and both index the gfn without it (mm/private.h). */
 	if (mmu->priv.enabled) {
 		f->is_private = !(f->gfn & mmu->priv.shared_gfn);
@@ -159,21 +170,23 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 	f->slot = f->gfn < PT_MAX_PFN ? memslot_find(&mmu->slots, f->gfn) : NULL;
 	/* An access-tracked leaf (aging without A/D) is restored without the lock: aging must never make faults wait
 	 * for it, nor for each other. The mirror is never aged. */
-	if (f->slot && !f->is_private && tdp_fast_page_fault(mmu, root, f))
-		return MMU_FAULT_FIXED;
+	if (f->slot && !f->is_private && !mmu->fmt->ad_enabled && tdp_fast_page_fault(mmu, root, f))
+		return MMU_FAULT_FIXED; /* (with hardware A/D no fault is the lockless kind: tdp_fast.c) */
 	if (f->slot) {
 		f->backing_level = memslot_backing_level(f->slot, f->gfn);
 		f->host_writable = !(f->slot->flags & MEMSLOT_READONLY);
 		/* Clear the guest RAM the largest leaf could cover before taking the lock, so that zeroing up to 1 GiB
 		 * never holds up other vCPUs' faults. */
 		u64 n = pt_level_pages(MIN(f->backing_level, READ_ONCE(mmu->tdp.max_huge_level)));
-		r = memslot_prepare(f->slot, f->gfn & ~(n - 1), n);
-		if (r)
-			return r; /* a chunk reclaim gave back cannot be had again */
+		/* Up to 2M the region is the one chunk holding gfn: nearly always clean already, seen inline. */
+		if (n > MEMSLOT_CHUNK_PAGES || !memslot_chunk_is_clean(f->slot, f->gfn)) {
+			r = memslot_prepare(f->slot, f->gfn & ~(n - 1), n);
+			if (r)
+				return r; /* a chunk reclaim gave back cannot be had again */
+		}
 	}
 	/* Zeroed frames for every table this walk may link, cleared now rather than under the lock (mm/frame_cache.h);
 	 * best effort: a fault that still runs short allocates under the lock, as before the cache. */
-	f->tables = &mv->tables;
 	u32 zeroed = frame_cache_topup(&mv->tables, TDP_ROOT_LEVEL - 1);
 	if (unlikely(zeroed)) {
 		mmu_stat_inc(mmu, table_cache_refills);

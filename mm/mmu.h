@@ -216,7 +216,7 @@ static inline bool tdp_mmio_sweep_needed(const struct mmu *mmu)
 
 /* One guest memory fault, described once: filled by mmu_page_fault (and the engine, under the lock, for the fields
  * that depend on write tracking), consumed by the engine. Nothing on the fault path looks anything up twice. */
-struct mmu_fault {
+struct mmu_fault { /* mmu_page_fault sets every field: a new one must be set there too */
 	gpa_t gpa;
 	gva_t gva;              /* shadow faults: the guest-virtual address; TDP: 0 */
 	u32 access;             /* SPTE_ACC_* */

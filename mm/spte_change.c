@@ -1,5 +1,6 @@
 /* The one change hook (see spte_change.h). */
 #include "mm/spte_change.h"
+#include "mm/spte_change_inline.h"
 #include "hv/bug.h"
 #include "hv/errno.h"
 #include "mm/mmu.h"
@@ -76,9 +77,9 @@ void mmu_spte_harvest_dirty(struct mmu *mmu, const struct pt_format *fmt, gfn_t 
 
 /* The hook for a change of a present entry: everything but the fresh install. Out of line, so that the fault path's
  * inlined hook (below) keeps only what a fresh install needs in registers and on the stack. */
-static __attribute__((noinline)) void handle_changed_present_spte(struct mmu *mmu, const struct mmu_engine *eng,
-								  const struct pt_format *fmt, gfn_t gfn, u64 *sptep,
-								  u64 old, u64 new, int level)
+__attribute__((noinline)) void __mmu_handle_changed_present_spte(struct mmu *mmu, const struct mmu_engine *eng,
+								   const struct pt_format *fmt, gfn_t gfn, u64 *sptep,
+								   u64 old, u64 new, int level)
 {
 	bool is_present = spte_is_present(new);
 	bool was_leaf = spte_is_leaf(old, level), is_leaf = is_present && spte_is_leaf(new, level);
@@ -116,39 +117,11 @@ static __attribute__((noinline)) void handle_changed_present_spte(struct mmu *mm
 	}
 }
 
-/* The hook itself, for a caller that has asserted the lock: inlined into __mmu_set_spte_atomic, the fault path's one
- * change, which then makes one call instead of two. */
-static inline __attribute__((always_inline)) void handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng,
-								      const struct pt_format *fmt, gfn_t gfn,
-								      u64 *sptep, u64 old, u64 new, int level)
-{
-	bool is_present = spte_is_present(new), is_leaf = is_present && spte_is_leaf(new, level);
-
-	BUG_ON(level < 1 || level > PT_MAX_LEVELS || spte_is_frozen(old) || spte_is_frozen(new));
-	if (old == new)
-		return;
-	/* A fresh install into a hole or over an MMIO SPTE, the fault path's usual change: no TLB can hold what was
-	 * there, no dirty state, leaf or table goes, and no frame moves, so of the steps below only the telling of
-	 * what was added remains (the same calls, in the same order). */
-	if (!spte_is_present(old)) {
-		if (is_leaf && eng->leaf_changed)
-			eng->leaf_changed(mmu, gfn, sptep, 0, new, level);
-		if (mmu->ops->spte_changed)
-			mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
-		if (level == TDP_ROOT_LEVEL && mmu->priv.enabled)
-			__mmu_private_top_changed(mmu, sptep, new);
-		if (is_present && !is_leaf && eng->table_linked)
-			eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
-		return;
-	}
-	handle_changed_present_spte(mmu, eng, fmt, gfn, sptep, old, new, level);
-}
-
 void __mmu_handle_changed_spte(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt, gfn_t gfn,
 			       u64 *sptep, u64 old, u64 new, int level)
 {
 	assert_rw_held(&mmu->lock);
-	handle_changed_spte(mmu, eng, fmt, gfn, sptep, old, new, level);
+	__mmu_handle_changed_spte_inline(mmu, eng, fmt, gfn, sptep, old, new, level);
 }
 
 /*
@@ -170,14 +143,7 @@ void __mmu_set_spte(struct mmu *mmu, const struct mmu_engine *eng, struct pt_ite
 
 int __mmu_set_spte_atomic(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte)
 {
-	u64 old = iter->old_spte;
-
-	assert_rw_held(&mmu->lock);
-	BUG_ON(spte_is_frozen(old));
-	if (!mmu_spte_try_cmpxchg(iter, new_spte))
-		return -EBUSY;
-	handle_changed_spte(mmu, eng, iter->fmt, iter->gfn, iter->sptep, old, new_spte, iter->level);
-	return 0;
+	return __mmu_set_spte_atomic_inline(mmu, eng, iter, new_spte);
 }
 
 /*

@@ -21,6 +21,11 @@
 /* RBX gpa, RCX length (page-aligned, nonzero), RDX 0 to age or 1 to test: whether a leaf mapping the range was young
  * (1 or 0), or -EINVAL. The guest ages only its own memory: it learns nothing it could not learn by touching it. */
 #define HC_AGE 4
+/* RBX gpa, RCX length (page-aligned, nonzero): drop the VM's own TDP or shadow mappings of the range. Memory keeps
+ * its contents; the next access faults it in again, on chunks already cleared (bench/README.md: the 2M refault row
+ * is the 2M fault net of clearing). 0, -EINVAL, or -EPERM for a private VM, whose private leaves going would scrub
+ * their pages (mm/private.h). The guest learns nothing it could not learn by touching the memory. */
+#define HC_UNMAP 9
 
 static const char *const exit_names[NR_EXIT_REASONS] = {
 	[EXIT_NONE] = "none", [EXIT_IO] = "io", [EXIT_MMIO] = "mmio", [EXIT_TDP_FAULT] = "tdp-fault",
@@ -241,6 +246,16 @@ static u64 hc_age(struct vm *vm, gpa_t gpa, u64 len, u64 test_only)
 	return mmu_age_gfn_range(&vm->mmu, gpa >> PAGE_SHIFT, (gpa + len) >> PAGE_SHIFT);
 }
 
+static u64 hc_unmap(struct vm *vm, gpa_t gpa, u64 len)
+{
+	if (!len || ((gpa | len) & (PAGE_SIZE - 1)) || gpa + len < gpa)
+		return (u64)-EINVAL;
+	if (vm->mmu.priv.enabled)
+		return (u64)-EPERM;
+	mmu_zap_gfn_range(&vm->mmu, gpa >> PAGE_SHIFT, (gpa + len) >> PAGE_SHIFT);
+	return 0;
+}
+
 static int handle_hypercall(struct vcpu *v)
 {
 	u64 nr = v->regs[VCPU_RAX];
@@ -268,6 +283,9 @@ static int handle_hypercall(struct vcpu *v)
 		break;
 	case HC_AGE:
 		v->regs[VCPU_RAX] = hc_age(v->vm, v->regs[VCPU_RBX], v->regs[VCPU_RCX], v->regs[VCPU_RDX]);
+		break;
+	case HC_UNMAP:
+		v->regs[VCPU_RAX] = hc_unmap(v->vm, v->regs[VCPU_RBX], v->regs[VCPU_RCX]);
 		break;
 	case HC_WS:
 		v->regs[VCPU_RAX] = ws_hypercall(v->vm, v->regs[VCPU_RBX], v->regs[VCPU_RCX], v->regs[VCPU_RDX]);
@@ -333,6 +351,10 @@ static int handle_tdp_fault(struct vcpu *v)
 	switch (r) {
 	case MMU_FAULT_FIXED:
 	case MMU_FAULT_SPURIOUS:
+		/* The MMU touched no vLAPIC, halt or NMI state: the run loop may re-enter at once (vcpu.c:
+		 * may_reenter_fast), as after CPUID. A flush the fault owes another vCPU, or this one, is a request,
+		 * which enter_guest still sees. */
+		v->exit_simple = true;
 		return 0;
 	case MMU_FAULT_RETRY:
 		vcpu_request(v, VCPU_REQ_LOAD_ROOT);

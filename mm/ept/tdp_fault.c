@@ -93,8 +93,8 @@ static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, str
 		/* A current MMIO SPTE (NPT reports it as a fault; EPT when a racing vCPU installed it): nothing to do.
 		 * Anything present is another fault's work for a gfn without a slot: impossible. */
 		BUG_ON(spte_is_present(iter.old_spte));
-		if (spte_is_mmio(mmu->fmt, iter.old_spte) && spte_mmio_gen_matches(iter.old_spte, gen))
-			break;
+		if (iter.old_spte && spte_is_mmio(mmu->fmt, iter.old_spte) && spte_mmio_gen_matches(iter.old_spte, gen))
+			break; /* (a hole, the usual case, is no MMIO SPTE: one test) */
 		if (!__tdp_set_spte_atomic(mmu, &iter, make_mmio_spte(mmu->fmt, gen)))
 			break;
 		mmu_stat_inc(mmu, fault_races);
@@ -103,7 +103,8 @@ static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, str
 }
 
 /* What to do at the target level with the entry as last read; loops only when a compare-exchange lost. */
-static int __tdp_map_ram_at(struct mmu *mmu, struct pt_iter *iter, struct mmu_fault *f, u64 new_spte, bool refused)
+static inline __attribute__((always_inline)) int __tdp_map_ram_at(struct mmu *mmu, struct pt_iter *iter,
+								   struct mmu_fault *f, u64 new_spte, bool refused)
 {
 	int level = iter->level;
 
@@ -170,7 +171,7 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	if (root->role.mirror)
 		f->max_level = level = 1; /* private memory leaves the direct map page by page */
 	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
-	new_spte = __tdp_make_ram_leaf(mmu, f->slot, f->gfn & ~(pt_level_pages(level) - 1), level, f->mmu_writable);
+	new_spte = __tdp_ram_leaf(mmu, f->slot, f->gfn & ~(pt_level_pages(level) - 1), level, f->mmu_writable);
 	refused = (f->access & SPTE_ACC_WRITE) && !(new_spte & mmu->fmt->writable);
 	r = __tdp_walk_to_level(mmu, root, &iter, f->gfn, level, f->tables);
 	if (r)

@@ -16,14 +16,10 @@ int __tdp_max_level(struct mmu *mmu, const struct memslot *slot, gfn_t gfn)
 
 u64 __tdp_make_ram_leaf(struct mmu *mmu, const struct memslot *slot, gfn_t gfn, int level, bool mmu_writable)
 {
-	bool host_writable = !(slot->flags & MEMSLOT_READONLY);
-
 	assert_rw_held(&mmu->lock);
-	/* A huge leaf never covers a tracked gfn: tracking raises the disallow counts of its regions first. */
-	BUG_ON(level > 1 && track_is_write_tracked(slot, gfn));
-	/* Usually clean already (mmu_page_fault clears before it takes the lock); a collapse may still find dirt. */
+	/* A collapse may find dirt (a fault's region was cleared by mmu_page_fault before it took the lock). */
 	memslot_prepare(slot, gfn, pt_level_pages(level));
-	return make_leaf_spte(mmu->fmt, memslot_gfn_to_hpa(slot, gfn), level, SPTE_ACC_ALL, host_writable, mmu_writable);
+	return __tdp_ram_leaf(mmu, slot, gfn, level, mmu_writable);
 }
 
 /*

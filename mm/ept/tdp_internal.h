@@ -8,6 +8,7 @@
 #include "mm/pt_iter.h"
 #include "mm/spte.h"
 #include "mm/spte_change.h"
+#include "mm/spte_change_inline.h"
 
 /* Entries a range walk visits before it drops the lock for a moment (tdp_zap.c). */
 #define TDP_YIELD_BATCH 512
@@ -35,9 +36,11 @@ static inline void __tdp_set_spte(struct mmu *mmu, struct pt_iter *iter, u64 new
 	__mmu_set_spte(mmu, tdp_engine_of(mmu, iter), iter, new_spte);
 }
 
-static inline int __tdp_set_spte_atomic(struct mmu *mmu, struct pt_iter *iter, u64 new_spte)
+/* Always inline: the fault path's one change (as a call, its prologue and epilogue were a twentieth of a fault). */
+static inline __attribute__((always_inline)) int __tdp_set_spte_atomic(struct mmu *mmu, struct pt_iter *iter,
+								       u64 new_spte)
 {
-	return __mmu_set_spte_atomic(mmu, tdp_engine_of(mmu, iter), iter, new_spte);
+	return __mmu_set_spte_atomic_inline(mmu, tdp_engine_of(mmu, iter), iter, new_spte);
 }
 
 /* 0; -EBUSY (the entry changed: re-read); or the mirror's set_external refusal (the entry keeps its value). */
@@ -61,8 +64,18 @@ bool __tdp_iter_cond_yield(struct mmu *mmu, struct pt_iter *iter, unsigned int *
 
 /* The largest leaf level for gfn: the backing (memslot), the CPU and the disallow counts all allow it. */
 int __tdp_max_level(struct mmu *mmu, const struct memslot *slot, gfn_t gfn);
-/* The leaf mapping gfn (aligned to level) with every permission the slot and the write tracker allow. */
+/* The leaf mapping gfn (aligned to level) with every permission the slot and the write tracker allow, after making
+ * its chunks clean (a collapse). */
 u64 __tdp_make_ram_leaf(struct mmu *mmu, const struct memslot *slot, gfn_t gfn, int level, bool mmu_writable);
+/* The same for a fault, whose region mmu_page_fault made clean and found clean under the lock: inline. */
+static inline u64 __tdp_ram_leaf(struct mmu *mmu, const struct memslot *slot, gfn_t gfn, int level, bool mmu_writable)
+{
+	/* A huge leaf never covers a tracked gfn: tracking raises the disallow counts of its regions first. */
+	BUG_ON(level > 1 && track_is_write_tracked(slot, gfn));
+	BUG_ON(!memslot_chunk_is_clean(slot, gfn));
+	return make_leaf_spte(mmu->fmt, memslot_gfn_to_hpa(slot, gfn), level, SPTE_ACC_ALL,
+			      !(slot->flags & MEMSLOT_READONLY), mmu_writable);
+}
 /* Replace the present huge leaf under the walker by a table of smaller leaves with the same translation and
  * permissions, fully built before it is linked, under the frozen-SPTE protocol. Either side of the lock. 0, -ENOMEM
  * (the leaf stays), or -EBUSY: the entry no longer held iter->old_spte (re-read; under the write lock only the

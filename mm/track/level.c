@@ -47,7 +47,7 @@ static u32 disallow_count(const struct memslot *slot, gfn_t gfn, int level)
 	return r < slot->base_gfn || r + region_pages(level) > slot->base_gfn + slot->npages;
 }
 
-int track_max_level(const struct memslot *slot, gfn_t gfn)
+int __track_max_level_counted(const struct memslot *slot, gfn_t gfn)
 {
 	BUG_ON(gfn < slot->base_gfn || gfn - slot->base_gfn >= slot->npages);
 	for (int level = 3; level >= 2; level--) {

@@ -30,7 +30,8 @@ struct track_slot {
 
 /* The largest level (1..3) whose region around gfn has no disallow count: 3 if nothing disallows. gfn must be in
  * the slot. Constant time; allocates nothing. */
-int track_max_level(const struct memslot *slot, gfn_t gfn);
+int __track_max_level_counted(const struct memslot *slot, gfn_t gfn);
+static inline int track_max_level(const struct memslot *slot, gfn_t gfn);
 /* Raise the counts of the 2M and 1G regions around gfn. The caller must then split (tdp_split_huge_range) or zap
  * any huge leaf that covers gfn. 0 or -ENOMEM (the first call allocates the counts). */
 int track_disallow_huge(struct memslot *slot, gfn_t gfn);
@@ -40,5 +41,21 @@ void track_allow_huge(struct memslot *slot, gfn_t gfn);
 struct track_slot *track_slot_get(struct memslot *slot);
 /* Free the slot's track state (slot teardown). */
 void track_slot_free(struct memslot *slot);
+
+#include "hv/bug.h"
+#include "mm/memslot.h"
+
+/* Inline for every TDP fault: a slot without track state has no counts, and a region disallows a huge leaf only
+ * where it sticks out of the slot (slots are 2M multiples: a 2M region never does). */
+static inline int track_max_level(const struct memslot *slot, gfn_t gfn)
+{
+	BUG_ON(gfn < slot->base_gfn || gfn - slot->base_gfn >= slot->npages);
+	if (likely(!READ_ONCE(slot->track))) {
+		gfn_t r = gfn & ~((1ULL << 18) - 1);
+
+		return r >= slot->base_gfn && r + (1ULL << 18) <= slot->base_gfn + slot->npages ? 3 : 2;
+	}
+	return __track_max_level_counted(slot, gfn);
+}
 
 #endif

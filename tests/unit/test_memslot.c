@@ -98,6 +98,39 @@ TEST(memslot_add_and_find)
 	ms_teardown();
 }
 
+/* memslot_find looks at the last slot first, then searches the others: the same answers as a plain scan, for gfns
+ * in, between, below and above slots of every layout from 1 to MAX_MEMSLOTS slots. */
+TEST(memslot_find_matches_a_linear_scan)
+{
+	static struct memslots ms;
+	u64 seed = 12345;
+
+	for (unsigned int round = 0; round < 200; round++) {
+		gfn_t base = 0;
+
+		memset(&ms, 0, sizeof(ms));
+		ms.n = 1 + round % MAX_MEMSLOTS;
+		for (u32 i = 0; i < ms.n; i++) {
+			seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+			base += ((seed >> 33) % 3) * M2; /* a gap of 0 to 2 chunks */
+			ms.slots[i].base_gfn = base;
+			ms.slots[i].npages = (1 + (seed >> 40) % 4) * M2;
+			base += ms.slots[i].npages;
+		}
+		for (gfn_t g = 0; g < base + 2 * M2; g += 97) {
+			struct memslot *want = NULL;
+
+			for (u32 i = 0; i < ms.n; i++)
+				if (g >= ms.slots[i].base_gfn && g - ms.slots[i].base_gfn < ms.slots[i].npages)
+					want = &ms.slots[i];
+			CHECK(memslot_find(&ms, g) == want);
+		}
+		CHECK(!memslot_find(&ms, ~0ULL));
+	}
+	ms.n = 0;
+	CHECK(!memslot_find(&ms, 0));
+}
+
 TEST(memslot_add_rejects_overlap_and_misalignment)
 {
 	ms_setup();
@@ -237,6 +270,25 @@ TEST(track_max_level_default_and_counts)
 	EXPECT_BUG(track_max_level(&s, 2 * GIG));
 	fake_slot_free(&s);
 	CHECK(!s.track);
+}
+
+/* A slot without track state is answered inline (mm/track/level.h) from its bounds alone: the same as the counted
+ * path gives, for slots aligned and not to 1G, at every 2M region. */
+TEST(track_max_level_inline_matches_the_counted_path)
+{
+	static const gfn_t bases[] = {0, M2, GIG - M2, GIG, 3 * GIG + 5 * M2};
+	static const u64 sizes[] = {M2, 3 * M2, GIG, GIG + M2, 2 * GIG + 7 * M2};
+	struct memslot s;
+
+	for (unsigned int b = 0; b < ARRAY_SIZE(bases); b++) {
+		for (unsigned int z = 0; z < ARRAY_SIZE(sizes); z++) {
+			fake_slot(&s, bases[b], sizes[z], 0x40000000000ULL, true);
+			for (gfn_t g = s.base_gfn; g < s.base_gfn + s.npages; g += M2 / 2 + 1)
+				CHECK_EQ(track_max_level(&s, g), __track_max_level_counted(&s, g));
+			CHECK(!s.track);
+			fake_slot_free(&s);
+		}
+	}
 }
 
 TEST(track_misaligned_slot_edges_are_disallowed)

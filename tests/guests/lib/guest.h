@@ -255,6 +255,7 @@ const char *stat_name(enum vm_stat s);
 #define HC_TRACK_TEST 3 /* RBX gfn, RCX 1 (add) or 0 (remove): a reference on the raw write tracker */
 #define HC_AGE	      4 /* RBX gpa, RCX length, RDX 0 (age) or 1 (test only): 1 if a leaf was young, 0 if not */
 #define HC_WS	      5 /* RBX gpa of a struct ws_report, RCX first gfn, RDX pages (0: all RAM): 0, -ENODEV, ... */
+#define HC_UNMAP      9 /* RBX gpa, RCX length: drop the VM's mappings of the range (contents stay): 0, -EINVAL, -EPERM */
 #define HC_ENOSYS     ((u64)-38)
 /* What HC_WS writes (the hypervisor's vm/ws.h), in 4K pages: young[i] were seen young within the last 2^i scans
  * (cumulative), idle longer ago than 128 scans, never not since the VM started; young[7] + idle + never == pages. */

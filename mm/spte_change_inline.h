@@ -1,0 +1,58 @@
+/* The change hook's fresh-install half and the compare-exchange that leads to it, inline (mm/spte_change.c has the
+ * rest): the TDP fault path's one change then makes no call at all unless it replaces a present entry, which the
+ * out-of-line half handles. Only for the engines' fault paths; everything else calls the functions of
+ * spte_change.h. */
+#ifndef MM_SPTE_CHANGE_INLINE_H
+#define MM_SPTE_CHANGE_INLINE_H
+
+#include "hv/bug.h"
+#include "hv/errno.h"
+#include "mm/mmu.h"
+#include "mm/spte.h"
+
+/* Everything the hook does for a change of a present entry (spte_change.c). */
+void __mmu_handle_changed_present_spte(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt,
+				       gfn_t gfn, u64 *sptep, u64 old, u64 new, int level);
+
+/* The hook itself, for a caller that has asserted the lock. */
+static inline __attribute__((always_inline)) void
+__mmu_handle_changed_spte_inline(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt, gfn_t gfn,
+				 u64 *sptep, u64 old, u64 new, int level)
+{
+	bool is_present = spte_is_present(new), is_leaf = is_present && spte_is_leaf(new, level);
+
+	BUG_ON(level < 1 || level > PT_MAX_LEVELS || spte_is_frozen(old) || spte_is_frozen(new));
+	if (old == new)
+		return;
+	/* A fresh install into a hole or over an MMIO SPTE, the fault path's usual change: no TLB can hold what was
+	 * there, no dirty state, leaf or table goes, and no frame moves, so of the steps below only the telling of
+	 * what was added remains (the same calls, in the same order). */
+	if (!spte_is_present(old)) {
+		if (is_leaf && eng->leaf_changed)
+			eng->leaf_changed(mmu, gfn, sptep, 0, new, level);
+		if (mmu->ops->spte_changed)
+			mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
+		if (level == TDP_ROOT_LEVEL && mmu->priv.enabled)
+			__mmu_private_top_changed(mmu, sptep, new);
+		if (is_present && !is_leaf && eng->table_linked)
+			eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
+		return;
+	}
+	__mmu_handle_changed_present_spte(mmu, eng, fmt, gfn, sptep, old, new, level);
+}
+
+/* __mmu_set_spte_atomic (spte_change.h), inline. */
+static inline __attribute__((always_inline)) int
+__mmu_set_spte_atomic_inline(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte)
+{
+	u64 old = iter->old_spte;
+
+	assert_rw_held(&mmu->lock);
+	BUG_ON(spte_is_frozen(old));
+	if (!mmu_spte_try_cmpxchg(iter, new_spte))
+		return -EBUSY;
+	__mmu_handle_changed_spte_inline(mmu, eng, iter->fmt, iter->gfn, iter->sptep, old, new_spte, iter->level);
+	return 0;
+}
+
+#endif
