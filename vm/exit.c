@@ -149,6 +149,12 @@ static int handle_wrmsr(struct vcpu *v)
 		return 0;
 	}
 	vcpu_skip_instruction(v);
+	/* A tickless guest's every tick (KVM's handle_fastpath_set_msr_irqoff): the write only moved the vLAPIC timer,
+	 * which the fast re-entry re-arms the host timer for. One already due raised its IRR bit (irq_changed). */
+	if (v->exit.msr.index == MSR_IA32_TSC_DEADLINE) {
+		v->timer_moved = true;
+		v->exit_simple = true;
+	}
 	return 0;
 }
 

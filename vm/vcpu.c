@@ -425,7 +425,7 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 
 /* The earliest moment something may need the vCPU: its LAPIC timer, and on vCPU 0 the device timers and the
  * working-set scan. */
-static u64 next_deadline(struct vcpu *v)
+static __always_inline u64 next_deadline(struct vcpu *v)
 {
 	u64 d = vlapic_next_deadline(v->lapic);
 
@@ -442,7 +442,7 @@ static u64 next_deadline(struct vcpu *v)
  * exit; a byte the guest's FIFO had no room for waits in the multiplexer, and the rest in the host UART, until the
  * guest reads: pasted text arrives whole instead of overrunning a 16-byte FIFO. */
 #define CONSOLE_POLL_CYCLES (tsc_hz / 1000)
-static bool polls_console(struct vcpu *v)
+static __always_inline bool polls_console(struct vcpu *v)
 {
 	return v->id == 0 && conmux_polls(v->vm);
 }
@@ -494,10 +494,21 @@ static void wait_for_sipi(struct vcpu *v, u64 now)
 	sleep_until(v, deadline);
 }
 
+/* The deadlines may_reenter_fast checks, as this pass leaves them (host_timer_arm has the same in its deadline). */
+static __always_inline void set_fast_until(struct vcpu *v, u64 deadline)
+{
+	if (polls_console(v))
+		deadline = MIN(deadline, v->console_polled + CONSOLE_POLL_CYCLES);
+	v->fast_until = deadline;
+	v->fast_timers = v->id == 0 ? vm_timers_next(v->vm) : 0;
+}
+
 /*
  * Whether the exit just handled may go straight back into the guest, past the loop's pass over requests, deadlines
  * and interrupt delivery (KVM's EXIT_FASTPATH_REENTER_GUEST). That pass would do nothing when:
- *   - the handler vouches it touched no vLAPIC, halt or NMI state (exit_simple: CPUID, port I/O, a plain hypercall);
+ *   - the handler vouches it touched no vLAPIC, halt or NMI state (exit_simple: CPUID, port I/O, a plain hypercall),
+ *     or only moved the vLAPIC timer (timer_moved: WRMSR TSC_DEADLINE), whose deadline is armed here as the pass
+ *     would;
  *   - nothing was pending at the last pass (irq_idle) and nothing changed since (irq_changed: a new IRR bit, a PIC
  *     output raised by this CPU; a PIC mask, TPR or EOI change comes only from an exit that is not simple), and no
  *     NMI is pending;
@@ -513,6 +524,12 @@ static bool may_reenter_fast(struct vcpu *v, u64 *exited_at)
 
 	if (!v->exit_simple || !v->irq_idle || v->irq_changed || v->halted || v->nmi_pending)
 		return false;
+	if (v->timer_moved) {
+		u64 deadline = next_deadline(v);
+		host_timer_arm(deadline);
+		set_fast_until(v, deadline);
+		v->timer_moved = false;
+	}
 	u64 now = rdtsc();
 	if (now >= v->fast_until || now >= __atomic_load_n(&vm->stall_next, __ATOMIC_RELAXED))
 		return false;
@@ -521,15 +538,6 @@ static bool may_reenter_fast(struct vcpu *v, u64 *exited_at)
 	v->exit_cycles[v->exit.reason] += now - *exited_at;
 	*exited_at = 0;
 	return true;
-}
-
-/* The deadlines may_reenter_fast checks, as this pass leaves them (host_timer_arm has the same in its deadline). */
-static void set_fast_until(struct vcpu *v, u64 deadline)
-{
-	if (polls_console(v))
-		deadline = MIN(deadline, v->console_polled + CONSOLE_POLL_CYCLES);
-	v->fast_until = deadline;
-	v->fast_timers = v->id == 0 ? vm_timers_next(v->vm) : 0;
 }
 
 /* Enter the guest once, unless something arrived since the loop last looked; 1 if it did not enter. */
@@ -587,6 +595,7 @@ int vcpu_run_loop(struct vcpu *v)
 		u64 deadline = next_deadline(v);
 		host_timer_arm(deadline);
 		set_fast_until(v, deadline);
+		v->timer_moved = false;
 		do {
 			r = enter_guest(v);
 			if (r)

@@ -169,6 +169,7 @@ struct vcpu {
 	bool exit_simple;
 	bool irq_idle;
 	bool irq_changed;
+	bool timer_moved; /* the simple exit moved the vLAPIC timer: the fast re-entry re-arms the host timer first */
 	u64 fast_until, fast_timers;
 	bool done;                      /* atomic: its run loop has returned and its backend state is gone */
 	struct msr_arch msrs;           /* the architectural MSRs kept in software (vm/msr_arch.h): the vCPU's CPU only */
