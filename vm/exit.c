@@ -101,8 +101,8 @@ static int handle_io(struct vcpu *v)
 			return r;
 	}
 	/* The CPU never completed the IN/OUT: its I/O breakpoints and single-step trap are raised here. */
-	u64 rflags = virt_ops->get_rflags(v), hits = vcpu_io_breakpoints(v, e->io.port, e->io.size);
-	virt_ops->skip_instruction(v);
+	u64 hits = vcpu_io_breakpoints(v, e->io.port, e->io.size), rflags = virt_ops->skip_instruction(v);
+
 	if (unlikely(hits || (rflags & (RFLAGS_RF | RFLAGS_TF))))
 		vcpu_complete_instruction(v, rflags, hits);
 	/* Port devices reach the vLAPIC only through the IOAPIC's posts (requests) and the PIC (looked at again); a
