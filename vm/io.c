@@ -53,7 +53,7 @@ int io_bus_register(struct io_bus *bus, u64 start, u64 len, const struct io_hand
 
 /* The range holding addr, or NULL. An access that straddles a range boundary belongs to the range of its first byte;
  * the device decides what the bytes beyond its end mean. */
-static const struct io_range *io_bus_find(struct io_bus *bus, u64 addr)
+static __always_inline const struct io_range *io_bus_find(struct io_bus *bus, u64 addr)
 {
 	u32 lo = 0, hi = bus->n, last = __atomic_load_n(&bus->last, __ATOMIC_RELAXED);
 
