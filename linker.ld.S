@@ -38,6 +38,10 @@ SECTIONS
 		__ap_tramp_start = .;
 		KEEP(*(.ap_tramp))
 		__ap_tramp_end = .;
+		. = ALIGN(8);
+		__rsb_fill_sites_start = .;
+		KEEP(*(.rsb_fill_sites))
+		__rsb_fill_sites_end = .;
 	}
 	.data ALIGN(4096) : AT(ADDR(.data) - KERNEL_VIRT_BASE) {
 		*(.data .data.*)

@@ -90,6 +90,11 @@ TDP_SET = (MODULES + AGE_MODULES + shadow.modules(tdp0=True),
 # Skylake with hv.ept_ad=0: EPT without A/D bits, so aging access-tracks; the aging guests alone.
 NOAD_SET = (AGE_MODULES, AGE_EXPECT + [r"^vm benchage: MMU: TDP \(EPT without A/D\)", r"^hv: all VMs have ended",
                                        r"^\[benchage\] bench: age: access tracking"])
+# hv.rsb_fill=0: the exit paths without their return-stack-buffer refill, the bench guest alone, only so that the
+# hardening's cost can be printed (HARDENING_ROWS); never a configuration to run guests in.
+NORSB_SET = ([(GUEST + "bench.elf", "vm=bench mem=128M")],
+             [r"^\[bench\] TEST bench PASS", r"^vm bench: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended",
+              r"RSB refill after VM exits turned off"])
 SHADOW_SET = (shadow.modules(tdp0=False), shadow.EXPECT + [r"MMU: shadow paging \(the CPU has no EPT\)",
                                                            r"^hv: all VMs have ended"])
 
@@ -107,6 +112,13 @@ BACKENDS = [
      "access tracking; benchage only",
      dict(emulator="bochs", cpu="corei7_skylake_x", megs=512, timeout=600, cmdline=CMDLINE + " hv.ept_ad=0"),
      NOAD_SET, False),
+    ("bochs-vmx-norsb", "Bochs skl noRSB", "Bochs corei7_skylake_x with hv.rsb_fill=0: no RSB refill after exits; "
+     "bench only, for the hardening table",
+     dict(emulator="bochs", cpu="corei7_skylake_x", megs=512, timeout=600, cmdline=CMDLINE + " hv.rsb_fill=0"),
+     NORSB_SET, False),
+    ("qemu-svm-norsb", "QEMU noRSB", "QEMU TCG -cpu max with hv.rsb_fill=0: no RSB refill after exits; bench only, "
+     "for the hardening table",
+     dict(emulator="qemu", cpu="max", mem="512M", timeout=180, cmdline=CMDLINE + " hv.rsb_fill=0"), NORSB_SET, False),
     ("bochs-penryn", "Bochs penryn", "Bochs core2_penryn_t9600: VMX without EPT, VPID or the EFER/PAT controls "
      "(MSR lists): shadow paging chosen by the probe; benchshadow only",
      dict(emulator="bochs", cpu="core2_penryn_t9600", megs=512, timeout=600), SHADOW_SET, False),
@@ -148,6 +160,10 @@ FAULT_ROWS = [
     ("= table zeroing", "benchfault", lambda res, scale: refill_per_frame(res, scale),
      "per frame of a table-cache refill (allocate, clear 4 KiB; before the lock)"),
 ]
+# What the speculation hardening costs per exit: the same rows with and without the RSB refill (hv.rsb_fill=0),
+# from the backend and its -norsb twin in the same run.
+HARDENING_ROWS = [("CPUID exit", "cpuid"), ("OUT exit", "pio_out"), ("hypercall", "hypercall"),
+                  ("timer tick, host timer", "timer_hw")]
 # Aging: instructions per gfn of the region (HC_AGE net of its call), per 4K page touched, per access-tracking fault.
 AGE_ROWS = [
     ("HC_AGE call", "benchage4k", "age_call", "HC_AGE of 2 MiB nothing maps: the round trip and an empty walk"),
@@ -437,7 +453,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2, help="boots per configuration (default 2)")
     ap.add_argument("--only", default="", help="regex on the backend keys: bochs-vmx, bochs-svm, qemu-svm, "
-                    "bochs-vmx-noad, bochs-penryn")
+                    "bochs-vmx-noad, bochs-vmx-norsb, qemu-svm-norsb, bochs-penryn")
     ap.add_argument("--qemu-shift", type=int, default=0, help="QEMU -icount shift (default 0)")
     ap.add_argument("--jobs", type=int, default=min(os.cpu_count() or 2, 6), help="emulators at once")
     ap.add_argument("--section", choices=("all", "exits", "linux", "parallel", "ageflush", "net", "disk"), default="all",
@@ -588,6 +604,20 @@ def main():
             print(f"{label:<{w0}}{cells}   {what}")
         print()
 
+    hard = [(b, n) for b in tdp_backends for n in backends if n[0] == b[0] + "-norsb"]
+    if hard:
+        print("speculation hardening: the RSB refill after every exit (arch/x86/rsb.h), with it and without "
+              "(hv.rsb_fill=0)")
+        print(f"{'instructions per op':<{w0}}" + "".join(f"{b[1]:>{w}}{'no refill':>{w}}{'= refill':>{w}}"
+                                                          for b, _ in hard))
+        for label, spec in HARDENING_ROWS:
+            cells = ""
+            for b, n in hard:
+                x, y = value(b[0], "bench", spec), value(n[0], "bench", spec)
+                cells += f"{fmt(x):>{w}}{fmt(y):>{w}}{fmt(None if x is None or y is None else x - y):>{w}}"
+            print(f"{label:<{w0}}{cells}")
+        print()
+
     if presults:
         print_peer(presults, [b for b in tdp_backends if b[0] in presults], value, w0)
 
@@ -614,7 +644,7 @@ def main():
         print()
 
     # The shadow MMU's figures, next to the same backend's TDP 4K fault-in; its counter deltas checked in every run.
-    shadow_backends = [b for b in backends if b[4] is not NOAD_SET]
+    shadow_backends = [b for b in backends if b[4] is not NOAD_SET and b[4] is not NORSB_SET]
     if shadow_backends:
         shadow.print_section(shadow_backends, first,
                              lambda key, guest, name: per_op(first[key], guest, name, scale[key]),

@@ -3,6 +3,7 @@
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/desc.h"
+#include "arch/x86/rsb.h"
 #include "arch/x86/smp.h"
 #include "arch/x86/virt.h"
 #include "boot/mb2.h"
@@ -108,6 +109,8 @@ void kmain(u32 magic, u32 mbi_phys)
 	r = mm_paging_init();
 	if (r)
 		fatal("cannot build the host page tables", r);
+	if (!hv_opts.rsb_fill)
+		rsb_fill_disable(); /* through the direct map, before any exit and before the APs */
 	mm_heap_init();
 
 	if (!boot_info.has_rsdp || acpi_init(boot_info.rsdp, boot_info.rsdp_rev >= 2 ? 36 : 20))

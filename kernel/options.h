@@ -17,6 +17,7 @@ struct hv_options {
 	 * the decode-free xAPIC EOI write (vm/lapic_eoi.c); 0: every APIC access takes the emulated path */
 	bool apicv;
 	bool shadow_unsync; /* shadow paging lets guest leaf tables go unsync (mm/shadow/unsync.c) */
+	bool rsb_fill;      /* refill the return stack buffer after every VM exit (arch/x86/rsb.h); 0 only to measure */
 	int mmu_lock;  /* enum mmu_lock_mode: TDP faults under the MMU lock held for read, or for write (mm/mmu.h) */
 	bool vtest;    /* every platform=pc VM gets the virtio test device (vm/dev/virtio/vtest.c) */
 	bool age_flush; /* the default of age_flush= (vm/config.h): TLB flush after aging (mm/mmu.h: mmu->age_flush) */

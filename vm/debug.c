@@ -65,9 +65,8 @@ void vcpu_complete_instruction(struct vcpu *v, u64 rflags_before, u64 hits)
 
 void vcpu_skip_instruction(struct vcpu *v)
 {
-	u64 rflags = virt_ops->get_rflags(v);
+	u64 rflags = virt_ops->skip_instruction(v);
 
-	virt_ops->skip_instruction(v);
 	/* Stepping over leaves RFLAGS alone: with neither RF nor TF there is nothing to complete (the common exit). */
 	if (unlikely(rflags & (RFLAGS_RF | RFLAGS_TF)))
 		vcpu_complete_instruction(v, rflags, 0);

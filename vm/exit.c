@@ -106,8 +106,8 @@ static int handle_io(struct vcpu *v)
 			return r;
 	}
 	/* The CPU never completed the IN/OUT: its I/O breakpoints and single-step trap are raised here. */
-	u64 rflags = virt_ops->get_rflags(v), hits = vcpu_io_breakpoints(v, e->io.port, e->io.size);
-	virt_ops->skip_instruction(v);
+	u64 hits = vcpu_io_breakpoints(v, e->io.port, e->io.size), rflags = virt_ops->skip_instruction(v);
+
 	if (unlikely(hits || (rflags & (RFLAGS_RF | RFLAGS_TF))))
 		vcpu_complete_instruction(v, rflags, hits);
 	/* Port devices reach the vLAPIC only through the IOAPIC's posts (requests) and the PIC (looked at again); a
@@ -154,6 +154,12 @@ static int handle_wrmsr(struct vcpu *v)
 		return 0;
 	}
 	vcpu_skip_instruction(v);
+	/* A tickless guest's every tick (KVM's handle_fastpath_set_msr_irqoff): the write only moved the vLAPIC timer,
+	 * which the fast re-entry re-arms the host timer for. One already due raised its IRR bit (irq_changed). */
+	if (v->exit.msr.index == MSR_IA32_TSC_DEADLINE) {
+		v->timer_moved = true;
+		v->exit_simple = true;
+	}
 	return 0;
 }
 

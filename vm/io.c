@@ -1,5 +1,5 @@
-/* The guest's I/O buses: a sorted array of disjoint ranges, filled before the VM runs and searched by binary search on
- * every port or MMIO exit. Handlers get the absolute address (port number or gpa), so a device that spans several
+/* The guest's I/O buses: a sorted array of disjoint ranges, filled before the VM runs and searched on every port or
+ * MMIO exit: the range the last lookup found first, then by binary search. Handlers get the absolute address (port number or gpa), so a device that spans several
  * ranges (the PIC) or decodes sub-registers needs no base arithmetic from the bus. */
 #include "vm/io.h"
 #include "hv/compiler.h"
@@ -53,10 +53,12 @@ int io_bus_register(struct io_bus *bus, u64 start, u64 len, const struct io_hand
 
 /* The range holding addr, or NULL. An access that straddles a range boundary belongs to the range of its first byte;
  * the device decides what the bytes beyond its end mean. */
-static const struct io_range *io_bus_find(const struct io_bus *bus, u64 addr)
+static __always_inline const struct io_range *io_bus_find(struct io_bus *bus, u64 addr)
 {
-	u32 lo = 0, hi = bus->n;
+	u32 lo = 0, hi = bus->n, last = __atomic_load_n(&bus->last, __ATOMIC_RELAXED);
 
+	if (last < hi && addr >= bus->r[last].start && addr < bus->r[last].end)
+		return &bus->r[last];
 	while (lo < hi) {
 		u32 mid = lo + (hi - lo) / 2;
 		const struct io_range *r = &bus->r[mid];
@@ -65,8 +67,10 @@ static const struct io_range *io_bus_find(const struct io_bus *bus, u64 addr)
 			hi = mid;
 		else if (addr >= r->end)
 			lo = mid + 1;
-		else
+		else {
+			__atomic_store_n(&bus->last, mid, __ATOMIC_RELAXED);
 			return r;
+		}
 	}
 	return NULL;
 }

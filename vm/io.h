@@ -28,6 +28,10 @@ struct io_bus {
 	u32 n;
 	struct io_range r[VM_MAX_IO_RANGES]; /* sorted, disjoint; set up before the VM runs */
 	u64 unclaimed;                        /* accesses no device claimed */
+	/* The range the last lookup found (relaxed atomic, any vCPU): a guest's accesses come in runs to one device, so
+	 * it is tried before the binary search. Only a hint, checked against r[] (which never changes once the VM
+	 * runs), and written only when it changes, so vCPUs using different devices do not keep rewriting it. */
+	u32 last;
 };
 
 int io_bus_register(struct io_bus *bus, u64 start, u64 len, const struct io_handler *h, void *dev);

@@ -32,10 +32,13 @@ static void lapic_send_ipi(void *owner, const struct vlapic_ipi *ipi)
 	}
 }
 
-/* Only the owner's CPU touches a vLAPIC, and it looks at the vLAPIC again before it next enters or sleeps. */
+/* Only the owner's CPU touches a vLAPIC, and it looks at the vLAPIC again before it next enters or sleeps: a new
+ * IRR bit only has to keep a fast re-entry from skipping that look. */
 static void lapic_kick(void *owner)
 {
-	(void)owner;
+	struct vcpu *v = owner;
+
+	v->irq_changed = true;
 }
 
 /* EOI of a level-triggered vector: the IOAPIC clears remote IRR and re-delivers a pin still asserted. Also for a

@@ -38,8 +38,12 @@ void vcpu_notify(struct vcpu *v)
 
 void vcpu_kick(struct vcpu *v)
 {
-	if (this_cpu()->vcpu == v)
+	/* The caller is v's own exit handler or loop pass: the pass looks again before the next entry (irq_changed
+	 * keeps a fast re-entry from skipping it). */
+	if (this_cpu()->vcpu == v) {
+		v->irq_changed = true;
 		return;
+	}
 	vcpu_request(v, VCPU_REQ_KICK);
 	vcpu_notify(v);
 }
@@ -382,6 +386,8 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 	if (v->id == 0 && vm_timers_next(v->vm) <= now)
 		vm_timers_run(v->vm, now);
 	vlapic_tick(v->lapic, now);
+	/* What raised lines and IRR bits up to here is looked at below. */
+	v->irq_changed = false;
 	v->irq_idle = false;
 	if (v->apicv)
 		apicv_prepare(v);
@@ -419,7 +425,7 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 
 /* The earliest moment something may need the vCPU: its LAPIC timer, and on vCPU 0 the device timers and the
  * working-set scan. */
-static u64 next_deadline(struct vcpu *v)
+static __always_inline u64 next_deadline(struct vcpu *v)
 {
 	u64 d = vlapic_next_deadline(v->lapic);
 
@@ -436,7 +442,7 @@ static u64 next_deadline(struct vcpu *v)
  * exit; a byte the guest's FIFO had no room for waits in the multiplexer, and the rest in the host UART, until the
  * guest reads: pasted text arrives whole instead of overrunning a 16-byte FIFO. */
 #define CONSOLE_POLL_CYCLES (tsc_hz / 1000)
-static bool polls_console(struct vcpu *v)
+static __always_inline bool polls_console(struct vcpu *v)
 {
 	return v->id == 0 && conmux_polls(v->vm);
 }
@@ -488,11 +494,24 @@ static void wait_for_sipi(struct vcpu *v, u64 now)
 	sleep_until(v, deadline);
 }
 
+/* The deadlines may_reenter_fast checks, as this pass leaves them (host_timer_arm has the same in its deadline). */
+static __always_inline void set_fast_until(struct vcpu *v, u64 deadline)
+{
+	if (polls_console(v))
+		deadline = MIN(deadline, v->console_polled + CONSOLE_POLL_CYCLES);
+	v->fast_until = deadline;
+	v->fast_timers = v->id == 0 ? vm_timers_next(v->vm) : 0;
+}
+
 /*
  * Whether the exit just handled may go straight back into the guest, past the loop's pass over requests, deadlines
  * and interrupt delivery (KVM's EXIT_FASTPATH_REENTER_GUEST). That pass would do nothing when:
- *   - the handler vouches it touched no vLAPIC, halt or NMI state (exit_simple: CPUID, port I/O, a plain hypercall);
- *   - nothing was pending at the last pass (irq_idle) and nothing is now: no IRR bit, no PIC request, no NMI;
+ *   - the handler vouches it touched no vLAPIC, halt or NMI state (exit_simple: CPUID, port I/O, a plain hypercall),
+ *     or only moved the vLAPIC timer (timer_moved: WRMSR TSC_DEADLINE), whose deadline is armed here as the pass
+ *     would;
+ *   - nothing was pending at the last pass (irq_idle) and nothing changed since (irq_changed: a new IRR bit, a PIC
+ *     output raised by this CPU; a PIC mask, TPR or EOI change comes only from an exit that is not simple), and no
+ *     NMI is pending;
  *   - no request or VM end arrived (the inbox, kicks, root loads, TLB flushes all come as requests): enter_guest
  *     looks, after its mode store, and returns 1 for the full pass;
  *   - no deadline the pass serves has come (fast_until; the working-set scan's and the stall check's own, which a
@@ -503,27 +522,22 @@ static bool may_reenter_fast(struct vcpu *v, u64 *exited_at)
 {
 	struct vm *vm = v->vm;
 
-	if (!v->exit_simple || !v->irq_idle || v->halted || v->nmi_pending)
+	if (!v->exit_simple || !v->irq_idle || v->irq_changed || v->halted || v->nmi_pending)
 		return false;
+	if (v->timer_moved) {
+		u64 deadline = next_deadline(v);
+		host_timer_arm(deadline);
+		set_fast_until(v, deadline);
+		v->timer_moved = false;
+	}
 	u64 now = rdtsc();
 	if (now >= v->fast_until || now >= __atomic_load_n(&vm->stall_next, __ATOMIC_RELAXED))
 		return false;
 	if (v->id == 0 && (now >= __atomic_load_n(&vm->ws_next, __ATOMIC_RELAXED) || vm_timers_next(vm) != v->fast_timers))
 		return false;
-	if (vlapic_irr_any(v->lapic) || pic_intr_pending(v))
-		return false;
 	v->exit_cycles[v->exit.reason] += now - *exited_at;
 	*exited_at = 0;
 	return true;
-}
-
-/* The deadlines may_reenter_fast checks, as this pass leaves them (host_timer_arm has the same in its deadline). */
-static void set_fast_until(struct vcpu *v, u64 deadline)
-{
-	if (polls_console(v))
-		deadline = MIN(deadline, v->console_polled + CONSOLE_POLL_CYCLES);
-	v->fast_until = deadline;
-	v->fast_timers = v->id == 0 ? vm_timers_next(v->vm) : 0;
 }
 
 /* Enter the guest once, unless something arrived since the loop last looked; 1 if it did not enter. */
@@ -581,6 +595,7 @@ int vcpu_run_loop(struct vcpu *v)
 		u64 deadline = next_deadline(v);
 		host_timer_arm(deadline);
 		set_fast_until(v, deadline);
+		v->timer_moved = false;
 		do {
 			r = enter_guest(v);
 			if (r)

@@ -93,8 +93,10 @@ struct vcpu_boot_state {
 	 */                                                                                                            \
 	X(p, u64, get_dr, (struct vcpu * v, int dr))                                                                   \
 	X(p, void, set_dr, (struct vcpu * v, int dr, u64 val))                                                         \
-	/* Advance RIP past the exiting instruction (its length is in v->exit.insn_len). */                           \
-	X(p, void, skip_instruction, (struct vcpu * v))                                                                \
+	/* Advance RIP past the exiting instruction (its length is in v->exit.insn_len); returns RFLAGS as get_rflags  \
+	 * reads it, which the caller checks for TF and RF (one call on every exit that skips).                        \
+	 */                                                                                                            \
+	X(p, u64, skip_instruction, (struct vcpu * v))                                                                 \
 	X(p, void, inject_event, (struct vcpu * v, const struct vcpu_event *e))                                        \
 	/* Whether an external interrupt can be delivered now (IF=1, no STI/MOV-SS shadow, nothing being injected). */\
 	X(p, bool, interrupt_allowed, (struct vcpu * v))                                                               \

@@ -93,6 +93,8 @@ void vcpu_notify(struct vcpu *v)
 
 void vcpu_kick(struct vcpu *v)
 {
+	if (fake_vm.kick_calls < ARRAY_SIZE(fake_vm.kicked))
+		fake_vm.kicked[fake_vm.kick_calls] = v;
 	fake_vm.kick_calls++;
 }
 

@@ -14,6 +14,7 @@ struct fake_vm_state {
 	char console[8192]; /* every vm_console_putc byte, NUL-terminated */
 	u32 console_len;
 	u32 notify_calls, kick_calls, post_calls; /* vcpu_notify / vcpu_kick / vcpu_post */
+	struct vcpu *kicked[8];			  /* the first vCPUs vcpu_kick was called for, in order */
 	u32 end_calls;	/* vm_end calls (each one recorded, not only the first) */
 	int end_reason; /* of the last call */
 	u64 end_status;

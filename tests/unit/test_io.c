@@ -1,5 +1,5 @@
 /* Unit tests of the I/O bus (vm/io.c): sorted registration, overlap and capacity checks, binary-search dispatch,
- * straddling accesses, and the all-ones answer for ports nobody decodes. */
+ * straddling accesses, the last-range hint, and the all-ones answer for ports nobody decodes. */
 #include <string.h>
 
 #include "test.h"
@@ -119,6 +119,39 @@ TEST(io_dispatch_finds_every_range)
 		CHECK_EQ(d[i].last_addr, 0x100 + 8 * i + 2); /* handlers see the absolute address */
 	}
 	CHECK_EQ(bus.unclaimed, VM_MAX_IO_RANGES * 5);
+}
+
+/* The last-range hint: a run of accesses to one device, then one just past its end and one into a range registered
+ * after the hint was set (which moves the indices), then back; every access reaches what the binary search alone
+ * would have found, and the hint follows the last range found. */
+TEST(io_last_range_hint_never_misroutes)
+{
+	struct rec_dev a = {.tag = 1}, b = {.tag = 2}, c = {.tag = 3};
+	u64 val;
+
+	memset(&bus, 0, sizeof(bus));
+	CHECK_EQ(io_bus_register(&bus, 0x60, 4, &rec_ops, &a), 0);
+	CHECK_EQ(io_bus_register(&bus, 0x70, 2, &rec_ops, &b), 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(io_bus_read(&bus, NULL, 0x71, 1, &val), 0);
+		CHECK_EQ(val, 2);
+	}
+	CHECK_EQ(bus.last, 1);
+	CHECK_EQ(io_bus_read(&bus, NULL, 0x72, 1, &val), 0); /* just past b: unclaimed, not b's */
+	CHECK_EQ(val, 0xff);
+	CHECK_EQ(b.reads, 3);
+	CHECK_EQ(io_bus_register(&bus, 0x20, 2, &rec_ops, &c), 0); /* now a is r[1], b r[2]; the hint still says 1 */
+	CHECK_EQ(io_bus_write(&bus, NULL, 0x70, 1, 0x5a), 0);
+	CHECK_EQ(b.writes, 1);
+	CHECK_EQ(b.last_val, 0x5a);
+	CHECK_EQ(a.writes, 0);
+	CHECK_EQ(bus.last, 2);
+	CHECK_EQ(io_bus_read(&bus, NULL, 0x63, 1, &val), 0);
+	CHECK_EQ(val, 1);
+	CHECK_EQ(io_bus_read(&bus, NULL, 0x21, 1, &val), 0);
+	CHECK_EQ(val, 3);
+	CHECK_EQ(bus.last, 0);
+	CHECK_EQ(bus.unclaimed, 1);
 }
 
 TEST(io_unclaimed_reads_all_ones_and_drops_writes)

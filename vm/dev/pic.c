@@ -271,8 +271,8 @@ static bool __pic_intr(struct pic *p)
 
 /*
  * A write can raise INT without any line moving: an IMR unmask or an EOI uncovers a request already in IRR. vm_set_irq
- * kicks vCPU 0 for a line change; for this, the writer does, unless it is vCPU 0 itself, which looks at the PIC again
- * before it next enters the guest or sleeps. (A read only ever lowers INT: a poll acknowledges.)
+ * kicks vCPU 0 for a line change; for this, the writer does, itself included (a vCPU's kick of itself keeps a fast
+ * re-entry from skipping its look at the PIC). (A read only ever lowers INT: a poll acknowledges.)
  */
 static int pic_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 val)
 {
@@ -286,8 +286,13 @@ static int pic_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64
 	dev_split_write(dev, addr, size, val, lo, lo + 2, __pic_write_byte);
 	raised = !was && __pic_intr(p);
 	spin_unlock(&p->lock);
-	if (raised && vm->nr_vcpus && vm->vcpus[0] && v != vm->vcpus[0])
+	if (!raised)
+		return 0;
+	if (vm->nr_vcpus && vm->vcpus[0])
 		vcpu_kick(vm->vcpus[0]);
+	/* The writer too, if it is not vCPU 0: an IOAPIC pin in ExtINT mode may have routed the PIC to it. */
+	if (v && (!vm->nr_vcpus || v != vm->vcpus[0]))
+		vcpu_kick(v);
 	return 0;
 }
 

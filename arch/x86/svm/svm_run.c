@@ -371,12 +371,13 @@ void svm_decode_exit(struct vcpu *v)
 	}
 }
 
-void svm_skip_instruction(struct vcpu *v)
+u64 svm_skip_instruction(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
 
 	s->vmcb->save.rip += v->exit.insn_len;
 	s->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW;
+	return s->vmcb->save.rflags;
 }
 
 void svm_inject_event(struct vcpu *v, const struct vcpu_event *ev)

@@ -66,7 +66,7 @@ void vmx_set_dr(struct vcpu *v, int dr, u64 val)
 		write_dr(dr, val);
 }
 
-void vmx_skip_instruction(struct vcpu *v)
+u64 vmx_skip_instruction(struct vcpu *v)
 {
 	struct vmx_vcpu *x = to_vmx(v);
 
@@ -75,6 +75,7 @@ void vmx_skip_instruction(struct vcpu *v)
 	u32 intr = (u32)vmx_vc_read(x, VMCS_C_INTR_STATE);
 	if (intr & (GUEST_INTR_STI | GUEST_INTR_MOV_SS))
 		vmx_vc_write(x, VMCS_C_INTR_STATE, intr & ~(GUEST_INTR_STI | GUEST_INTR_MOV_SS));
+	return vmx_get_rflags(v);
 }
 
 u64 vmx_get_efer(struct vcpu *v)
