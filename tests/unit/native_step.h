@@ -93,7 +93,8 @@ static void native_handler(int sig, siginfo_t *si, void *ucv)
  * Execute code[0..len) with *st, and leave the state after it in *st: NATIVE_STEPPED when one instruction completed
  * (st->rip is then its length as the CPU saw it), else the signal of its exception (SIGFPE for #DE, SIGILL for
  * #UD, SIGSEGV or SIGBUS for #GP/#SS/#PF) with the state at the instruction. -1 when it cannot run: RSP inside the
- * alternate stack, or no executable page.
+ * alternate stack, a non-canonical RSP (AMD CPUs fault the kernel's IRET back to user mode on one, so the
+ * instruction would never run: Intel's do not), or no executable page.
  */
 static int native_step(const uint8_t *code, unsigned int len, struct native_state *st)
 {
@@ -103,6 +104,8 @@ static int native_step(const uint8_t *code, unsigned int len, struct native_stat
 	uintptr_t lo = (uintptr_t)native_ctl.altstack, hi = lo + sizeof(native_ctl.altstack);
 
 	if (st->regs[4] >= lo - 65536 && st->regs[4] <= hi + 65536)
+		return -1;
+	if ((uint64_t)((int64_t)(st->regs[4] << 16) >> 16) != st->regs[4])
 		return -1;
 	if (!native_ctl.page) {
 		void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -68,6 +68,8 @@ static void random_state(u64 regs[16], u64 *rflags, u8 xmm[16][16])
 		regs[i] = value();
 	if (regs[EMU_RSP] < 0x100000000ULL)
 		regs[EMU_RSP] |= stack_outside;
+	/* Canonical, so that the host can run it (native_step.h: AMD's IRET to user mode faults on any other). */
+	regs[EMU_RSP] = (u64)((s64)(regs[EMU_RSP] << 16) >> 16);
 	*rflags = 0x2 | (rng() & (EMU_FL_CF | EMU_FL_PF | EMU_FL_AF | EMU_FL_ZF | EMU_FL_SF | EMU_FL_OF));
 	for (unsigned int i = 0; i < 16; i++)
 		for (unsigned int j = 0; j < 16; j++)
