@@ -633,6 +633,48 @@ static bool is_rep_string_store(const struct emu_insn *insn)
 					       insn->opcode == 0xab);
 }
 
+/* Decode the instruction at RIP in c's full context; one fetched in one piece is remembered under key (when not
+ * NULL) with that fetch's walk (one across a page is not). */
+static enum emu_result decode_fill(struct vcpu *v, struct emu_ctxt *c, struct emu_env *env,
+				   const struct emu_dcache_key *key)
+{
+	enum emu_result r = emu_decode(c);
+
+	if (r == EMU_OK && key && env->nfetch == 1) {
+		struct emu_dcache_chain *ch = &env->fetch_chain;
+		for (unsigned int i = 0; i <= ch->levels; i++)
+			ch->hva[i] = mmu_gpa_stable_hva(&v->vm->mmu, i < ch->levels ? ch->pte_gpa[i] : ch->code_gpa,
+							&ch->hva_gen);
+		emu_dcache_insert(&v->dcache, key, ch, &c->insn);
+	}
+	return r;
+}
+
+int mmio_decode_fill(struct vcpu *v, const struct emu_dcache_key *key, struct emu_insn *insn)
+{
+	struct emu_env env;
+	struct emu_ctxt c;
+	enum emu_result r;
+
+	mmio_env_init(&env, v);
+	mmio_ctxt_init(&c, &env, v);
+	r = decode_fill(v, &c, &env, key);
+	switch (r) {
+	case EMU_OK:
+		*insn = c.insn;
+		return 0;
+	case EMU_EXCEPTION:
+		/* The fetch faulted (or the bytes are no instruction): the exception is the guest's, as an emulation's
+		 * decode would raise it. */
+		mmio_finish(v, &c, r, INVALID_GPA);
+		return 1;
+	case EMU_ERROR:
+		return c.error ? c.error : -EIO;
+	default:
+		return -EINVAL;
+	}
+}
+
 static int emulate(struct vcpu *v, gpa_t unprotect, const struct emu_dcache_key *key)
 {
 	struct emu_env env;
@@ -640,15 +682,7 @@ static int emulate(struct vcpu *v, gpa_t unprotect, const struct emu_dcache_key 
 
 	mmio_env_init(&env, v);
 	mmio_ctxt_init(&c, &env, v);
-	enum emu_result r = emu_decode(&c);
-	/* An instruction fetched in one piece is remembered with that fetch's walk (one across a page is not). */
-	if (r == EMU_OK && key && env.nfetch == 1) {
-		struct emu_dcache_chain *ch = &env.fetch_chain;
-		for (unsigned int i = 0; i <= ch->levels; i++)
-			ch->hva[i] = mmu_gpa_stable_hva(&v->vm->mmu, i < ch->levels ? ch->pte_gpa[i] : ch->code_gpa,
-							&ch->hva_gen);
-		emu_dcache_insert(&v->dcache, key, ch, &c.insn);
-	}
+	enum emu_result r = decode_fill(v, &c, &env, key);
 	/* A REP MOVS or STOS that hit a shadowed guest page table is a page being cleared or copied (a freed table
 	 * reused as data), never an update of its entries: emulated, it would cost a trapped write per element. The
 	 * table stops being shadowed and the guest redoes the instruction natively, as KVM's retry_instruction does

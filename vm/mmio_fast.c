@@ -101,6 +101,24 @@ static int run_cached(struct vcpu *v, const struct emu_dcache_entry *e)
 	return mmio_finish(v, &c, emu_execute(&c), INVALID_GPA);
 }
 
+/* The cached entry for key that its guard lets be used, or NULL (a stale one is dropped). */
+static struct emu_dcache_entry *find_entry(struct vcpu *v, const struct emu_dcache_key *key)
+{
+	struct emu_dcache_entry *e = emu_dcache_lookup(&v->dcache, key);
+
+	/* The bytes the CPU fetched, where the exit gives them all, decide alone: equal bytes in the key's mode decode
+	 * the same, whatever the page tables say now. */
+	if (e && !(v->exit_nbytes >= e->insn.len ? emu_dcache_match_bytes(e, v->exit_bytes, v->exit_nbytes)
+						: emu_dcache_check(e, vcpu_dcache_guard_equal, v, v->vm->mmu.slots.generation))) {
+		v->stats[VM_STAT_EMU_CACHE_STALE]++;
+		emu_dcache_drop(e);
+		e = NULL;
+	}
+	if (e)
+		v->stats[VM_STAT_EMU_CACHE_HITS]++;
+	return e;
+}
+
 int vcpu_emulate_mmio(struct vcpu *v, gpa_t gpa)
 {
 	struct emu_dcache_key key;
@@ -111,19 +129,28 @@ int vcpu_emulate_mmio(struct vcpu *v, gpa_t gpa)
 
 	if (!make_key(v, &key, &mode, &cpl, &cr4, &rflags))
 		return vcpu_emulate(v);
-	e = emu_dcache_lookup(&v->dcache, &key);
-	/* The bytes the CPU fetched, where the exit gives them all, decide alone: equal bytes in the key's mode decode
-	 * the same, whatever the page tables say now. */
-	if (e && !(v->exit_nbytes >= e->insn.len ? emu_dcache_match_bytes(e, v->exit_bytes, v->exit_nbytes)
-						: emu_dcache_check(e, vcpu_dcache_guard_equal, v, v->vm->mmu.slots.generation))) {
-		v->stats[VM_STAT_EMU_CACHE_STALE]++;
-		emu_dcache_drop(e);
-		e = NULL;
-	}
+	e = find_entry(v, &key);
 	if (!e)
 		return mmio_emulate_fill(v, &key);
-	v->stats[VM_STAT_EMU_CACHE_HITS]++;
 	if (emu_insn_is_fast_mov(&e->insn))
 		return run_fast_mov(v, e, &key, mode, cpl, cr4, rflags, gpa);
 	return run_cached(v, e);
+}
+
+int mmio_decode_cached(struct vcpu *v, struct emu_insn *buf, const struct emu_insn **out)
+{
+	struct emu_dcache_key key;
+	struct emu_dcache_entry *e;
+	enum emu_mode mode;
+	u64 cr4, rflags;
+	u8 cpl;
+
+	*out = buf;
+	if (!make_key(v, &key, &mode, &cpl, &cr4, &rflags))
+		return vcpu_decode_insn(v, buf);
+	e = find_entry(v, &key);
+	if (!e)
+		return mmio_decode_fill(v, &key, buf);
+	*out = &e->insn;
+	return 0;
 }
