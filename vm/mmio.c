@@ -589,16 +589,19 @@ int mmio_finish(struct vcpu *v, struct emu_ctxt *c, enum emu_result r, gpa_t unp
 	case EMU_OK:
 	case EMU_CONTINUE: {
 		/* The guest's flags as the instruction began: the emulator's are in c->rflags until here. */
-		u64 before = virt_ops->get_rflags(v);
+		u64 before = virt_ops->get_rflags(v), hits = ((struct emu_env *)c->opaque)->db_hits;
 		virt_ops->set_rip(v, c->rip);
-		virt_ops->set_rflags(v, c->rflags);
+		/* RF suppresses instruction breakpoints for the one instruction that just completed: cleared here, in
+		 * the same write, so that vcpu_complete_instruction has only the traps left to do (as a skip). */
+		virt_ops->set_rflags(v, c->rflags & ~RFLAGS_RF);
 		/* A REP iteration ends like an instruction (SDM Vol. 3B 18.3.1.4: with TF the CPU traps after each
 		 * one; env_init runs one at a time then). An emulated HLT's step waits for the wake, as the exit's. */
 		if (v->halted && (before & RFLAGS_TF)) {
 			v->hlt_step = true;
 			before &= ~RFLAGS_TF;
 		}
-		vcpu_complete_instruction(v, before, ((struct emu_env *)c->opaque)->db_hits);
+		if (unlikely((before & RFLAGS_TF) || hits))
+			vcpu_complete_instruction(v, before, hits);
 		return 0;
 	}
 	case EMU_RETRY:

@@ -45,7 +45,7 @@ static bool make_key(struct vcpu *v, struct emu_dcache_key *k, enum emu_mode *mo
 	*cpl = st.cpl;
 	*cr4_out = st.cr4;
 	*rflags_out = st.rflags;
-	return vcpu_dcache_key(&st, k, mode);
+	return vcpu_dcache_key_memo(&v->dcache_memo, &st, k, mode);
 }
 
 /* A move from the cache: the context holds what emu_fast_mov reads (the registers, the mode, the CPL and CR4 for
