@@ -42,6 +42,7 @@ struct dcache_key_memo {
 		struct emu_dcache_key key;
 	} e[DCACHE_KEY_MEMO];
 	u8 next; /* the entry the next new state replaces */
+	u8 last; /* the entry of the last hit or insertion */
 };
 
 /* vcpu_dcache_key through the memo m, which it updates. */
@@ -50,9 +51,11 @@ static inline bool vcpu_dcache_key_memo(struct dcache_key_memo *m, const struct 
 {
 	struct dcache_key_memo_entry *e;
 
-	for (unsigned int i = 0; i < DCACHE_KEY_MEMO; i++) {
-		e = &m->e[i];
+	/* The last hit first: a loop's exits come from one RIP. */
+	for (unsigned int i = 0, n = m->last; i < DCACHE_KEY_MEMO; i++, n = (n + 1) % DCACHE_KEY_MEMO) {
+		e = &m->e[n];
 		if (e->valid && e->st.rip == st->rip && insn_fetch_state_same_key(&e->st, st)) {
+			m->last = (u8)n;
 			*k = e->key;
 			*mode = e->mode;
 			return true;
@@ -60,6 +63,7 @@ static inline bool vcpu_dcache_key_memo(struct dcache_key_memo *m, const struct 
 	}
 	if (!vcpu_dcache_key(st, k, mode))
 		return false;
+	m->last = m->next;
 	e = &m->e[m->next];
 	m->next = (m->next + 1) % DCACHE_KEY_MEMO;
 	*e = (struct dcache_key_memo_entry){.valid = true, .mode = *mode, .st = *st, .key = *k};
