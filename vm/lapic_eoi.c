@@ -29,7 +29,6 @@ bool vcpu_lapic_eoi_fast(struct vcpu *v, gpa_t gpa)
 	struct vlapic *l = v->lapic;
 	const struct emu_insn *insn;
 	struct emu_insn buf;
-	u64 rflags;
 
 	if (!hv_opts.apicv || vlapic_mode(l) != VLAPIC_MODE_XAPIC || gpa != vlapic_mmio_base(l) + VLAPIC_REG_EOI)
 		return false;
@@ -44,12 +43,10 @@ bool vcpu_lapic_eoi_fast(struct vcpu *v, gpa_t gpa)
 		return true; /* the fetch faulted: that fault is queued, the instruction not done */
 	if (r < 0 || !is_dword_mov_store(insn))
 		return false;
-	rflags = virt_ops->get_rflags(v);
 	vlapic_mmio_write(l, VLAPIC_REG_EOI, 4, 0, rdtsc());
 	v->stats[VM_STAT_MMIO_EXITS]++;
 	v->stats[VM_STAT_APIC_EOI_FAST]++;
 	v->exit.insn_len = insn->len;
-	virt_ops->skip_instruction(v);
-	vcpu_complete_instruction(v, rflags, 0);
+	vcpu_skip_instruction(v); /* RF and TF completed as any skip's, with nothing to do when neither is set */
 	return true;
 }

@@ -19,6 +19,7 @@
 #include "arch/x86/msr_index.h"
 #include "arch/x86/virt.h"
 #include "vm/dcache_key.h"
+#include "vm/debug.h"
 #include "vm/mmio_env.h"
 
 /* The key (vm/dcache_key.h) from the vCPU's state, and what the move needs of it. */
@@ -86,7 +87,15 @@ static int run_fast_mov(struct vcpu *v, const struct emu_dcache_entry *e, const 
 		c.seg_limit[seg] = s.limit;
 		c.seg_flags[seg] = mmio_seg_flags(s.attr);
 	}
-	return mmio_finish(v, &c, emu_fast_mov(&c), INVALID_GPA);
+	enum emu_result r = emu_fast_mov(&c);
+	if (r != EMU_OK)
+		return mmio_finish(v, &c, r, INVALID_GPA);
+	/* A move changes no flag and cannot halt: what is left of mmio_finish is the new RIP, and the completion only
+	 * when RF or TF is set or a breakpoint hit, as a skipped instruction's (vcpu_skip_instruction). */
+	virt_ops->set_rip(v, c.rip);
+	if (unlikely((rflags & (RFLAGS_RF | RFLAGS_TF)) || env.db_hits))
+		vcpu_complete_instruction(v, rflags, env.db_hits);
+	return 0;
 }
 
 /* Any other cached instruction: the emulator's full context, without the fetch and the decode. */
