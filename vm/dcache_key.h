@@ -4,7 +4,6 @@
 #ifndef VM_DCACHE_KEY_H
 #define VM_DCACHE_KEY_H
 
-#include "arch/x86/cpu.h"
 #include "vm/emulate/dcache.h"
 #include "vm/emulate/emulate.h"
 
@@ -21,11 +20,15 @@ struct insn_fetch_state {
 /* The key of the instruction at CS:RIP and the mode it decodes in; false where no entry may be used: PAE paging
  * outside long mode walks from the PDPTE registers, not from memory the guard could re-read. */
 bool vcpu_dcache_key(const struct insn_fetch_state *st, struct emu_dcache_key *k, enum emu_mode *mode);
+/* RFLAGS.VM (arch/x86/cpu.h's RFLAGS_VM, checked equal in dcache_key.c): this header is in struct vcpu's, which
+ * host unit tests include without the CPU's header. */
+#define DCACHE_RFLAGS_VM BIT(17)
+
 /* Whether a and b make the same key (each field vcpu_dcache_key reads; RFLAGS for its VM bit only). */
 static inline bool insn_fetch_state_same_key(const struct insn_fetch_state *a, const struct insn_fetch_state *b)
 {
 	return a->rip == b->rip && a->cr3 == b->cr3 && a->cr0 == b->cr0 && a->cr4 == b->cr4 && a->efer == b->efer &&
-	       !((a->rflags ^ b->rflags) & RFLAGS_VM) && a->cs_base == b->cs_base && a->cs_limit == b->cs_limit &&
+	       !((a->rflags ^ b->rflags) & DCACHE_RFLAGS_VM) && a->cs_base == b->cs_base && a->cs_limit == b->cs_limit &&
 	       a->cs_attr == b->cs_attr && a->cpl == b->cpl;
 }
 
