@@ -28,8 +28,8 @@ bool vcpu_dcache_key(const struct insn_fetch_state *st, struct emu_dcache_key *k
 static inline bool insn_fetch_state_same_key(const struct insn_fetch_state *a, const struct insn_fetch_state *b)
 {
 	return a->rip == b->rip && a->cr3 == b->cr3 && a->cr0 == b->cr0 && a->cr4 == b->cr4 && a->efer == b->efer &&
-	       !((a->rflags ^ b->rflags) & DCACHE_RFLAGS_VM) && a->cs_base == b->cs_base && a->cs_limit == b->cs_limit &&
-	       a->cs_attr == b->cs_attr && a->cpl == b->cpl;
+	       !((a->rflags ^ b->rflags) & DCACHE_RFLAGS_VM) && a->cs_base == b->cs_base &&
+	       a->cs_limit == b->cs_limit && a->cs_attr == b->cs_attr && a->cpl == b->cpl;
 }
 
 /* The last few states keys were built from, with their keys: an MMIO loop exits from the same RIP in the same state

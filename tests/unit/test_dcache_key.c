@@ -28,16 +28,17 @@ static void random_state(struct insn_fetch_state *st)
 	static const u16 attrs[] = {0x9b, 0x9b | SEG_ATTR_L, 0x9b | SEG_ATTR_DB, 0xfb | SEG_ATTR_L};
 
 	*st = (struct insn_fetch_state){
-		.rip = rips[rnd() % 4],
-		.rflags = 0x2 | ((rnd() % 4) ? 0 : RFLAGS_VM) | ((rnd() % 2) ? RFLAGS_IF : 0) | ((rnd() % 2) ? RFLAGS_RF : 0),
-		.cr0 = cr0s[rnd() % 4],
-		.cr3 = (rnd() % 2) ? 0x1000 : 0x5000,
-		.cr4 = cr4s[rnd() % 5],
-		.efer = efers[rnd() % 4],
-		.cs_base = (rnd() % 2) ? 0 : 0x10000,
-		.cs_limit = (rnd() % 2) ? 0xffffffffu : 0xffff,
-		.cs_attr = attrs[rnd() % 4],
-		.cpl = (u8)(rnd() % 4),
+	    .rip = rips[rnd() % 4],
+	    .rflags =
+		0x2 | ((rnd() % 4) ? 0 : RFLAGS_VM) | ((rnd() % 2) ? RFLAGS_IF : 0) | ((rnd() % 2) ? RFLAGS_RF : 0),
+	    .cr0 = cr0s[rnd() % 4],
+	    .cr3 = (rnd() % 2) ? 0x1000 : 0x5000,
+	    .cr4 = cr4s[rnd() % 5],
+	    .efer = efers[rnd() % 4],
+	    .cs_base = (rnd() % 2) ? 0 : 0x10000,
+	    .cs_limit = (rnd() % 2) ? 0xffffffffu : 0xffff,
+	    .cs_attr = attrs[rnd() % 4],
+	    .cpl = (u8)(rnd() % 4),
 	};
 }
 
@@ -76,9 +77,14 @@ TEST(memo_gives_the_key_vcpu_dcache_key_builds)
 TEST(memo_misses_on_every_key_field)
 {
 	static struct dcache_key_memo memo;
-	const struct insn_fetch_state base = {.rip = 0x401000, .rflags = 0x2, .cr0 = CR0_PE | CR0_PG | CR0_WP,
-					      .cr3 = 0x1000, .cr4 = CR4_PAE, .efer = EFER_LME | EFER_LMA,
-					      .cs_limit = 0xffffffffu, .cs_attr = 0x9b | SEG_ATTR_L};
+	const struct insn_fetch_state base = {.rip = 0x401000,
+					      .rflags = 0x2,
+					      .cr0 = CR0_PE | CR0_PG | CR0_WP,
+					      .cr3 = 0x1000,
+					      .cr4 = CR4_PAE,
+					      .efer = EFER_LME | EFER_LMA,
+					      .cs_limit = 0xffffffffu,
+					      .cs_attr = 0x9b | SEG_ATTR_L};
 	struct emu_dcache_key k0, k, want;
 	enum emu_mode m0, m, wm;
 
@@ -87,16 +93,36 @@ TEST(memo_misses_on_every_key_field)
 		struct insn_fetch_state st = base;
 
 		switch (f) {
-		case 0: st.rip += 3; break;
-		case 1: st.cr3 = 0x2000; break;
-		case 2: st.cr0 &= ~CR0_WP; break;
-		case 3: st.cr4 |= CR4_SMEP; break;
-		case 4: st.efer |= EFER_NXE; break;
-		case 5: st.rflags |= RFLAGS_VM; break;
-		case 6: st.cs_base = 0x1000; break;
-		case 7: st.cs_limit = 0xfffff; break;
-		case 8: st.cs_attr = 0x9b | SEG_ATTR_DB; break;
-		default: st.cpl = 3; break;
+		case 0:
+			st.rip += 3;
+			break;
+		case 1:
+			st.cr3 = 0x2000;
+			break;
+		case 2:
+			st.cr0 &= ~CR0_WP;
+			break;
+		case 3:
+			st.cr4 |= CR4_SMEP;
+			break;
+		case 4:
+			st.efer |= EFER_NXE;
+			break;
+		case 5:
+			st.rflags |= RFLAGS_VM;
+			break;
+		case 6:
+			st.cs_base = 0x1000;
+			break;
+		case 7:
+			st.cs_limit = 0xfffff;
+			break;
+		case 8:
+			st.cs_attr = 0x9b | SEG_ATTR_DB;
+			break;
+		default:
+			st.cpl = 3;
+			break;
 		}
 		CHECK(vcpu_dcache_key(&st, &want, &wm));
 		CHECK(vcpu_dcache_key_memo(&memo, &st, &k, &m));
