@@ -6,6 +6,8 @@
 #include "hv/compiler.h"
 #include "vm/vcpu.h"
 
+static_assert(DCACHE_RFLAGS_VM == RFLAGS_VM, "the memo compares the VM flag");
+
 bool vcpu_dcache_key(const struct insn_fetch_state *st, struct emu_dcache_key *k, enum emu_mode *mode)
 {
 	u64 cr0 = st->cr0, cr4 = st->cr4, efer = st->efer;

@@ -315,6 +315,13 @@ static int handle_hypercall(struct vcpu *v)
 	return 0;
 }
 
+/* Whether gpa is at the EOI register's offset in its page: the one test every MMIO exit makes before the EOI fast path
+ * (vm/lapic_eoi.c) is asked, so that an access anywhere else pays no call for it. */
+static inline bool may_be_eoi(gpa_t gpa)
+{
+	return (gpa & (PAGE_SIZE - 1)) == VLAPIC_REG_EOI;
+}
+
 /* Redo an access the hardware could not complete (MMIO, a write-protected page) by emulating the instruction at RIP.
  * If the exit interrupted event delivery, the access was the CPU's own (an IDT entry, an exception frame), not that
  * instruction's: emulating it would be wrong, so this VM ends instead, as KVM does. */
@@ -330,7 +337,7 @@ static int emulate_access(struct vcpu *v)
 		vm_end(v->vm, VM_END_INTERNAL_ERROR, v->exit.tdp.gpa);
 		return 0;
 	}
-	if (vcpu_lapic_eoi_fast(v, v->exit.tdp.gpa))
+	if (may_be_eoi(v->exit.tdp.gpa) && vcpu_lapic_eoi_fast(v, v->exit.tdp.gpa))
 		return 0;
 	return vcpu_emulate(v);
 }
@@ -344,7 +351,7 @@ static int emulate_mmio(struct vcpu *v)
 	if (v->exit.vectoring || v->vm->mmu.priv.enabled)
 		return emulate_access(v);
 	/* The xAPIC EOI write first (vm/lapic_eoi.c), as emulate_access does: the same exit on every path. */
-	if (vcpu_lapic_eoi_fast(v, v->exit.tdp.gpa))
+	if (may_be_eoi(v->exit.tdp.gpa) && vcpu_lapic_eoi_fast(v, v->exit.tdp.gpa))
 		return 0;
 	return vcpu_emulate_mmio(v, v->exit.tdp.walk ? INVALID_GPA : v->exit.tdp.gpa);
 }

@@ -74,14 +74,10 @@ static void fill(struct vcpu *v, struct emu_dcache *dc, const struct emu_dcache_
 	emu_dcache_insert(dc, k, &ch, insn);
 }
 
-/* Whether st makes the same key as the last hit's state: each field make_key reads, RFLAGS for its VM bit only. */
+/* Whether st makes the same key as the last hit's state. */
 static bool same_as_last(const struct insn_len_cache *c, const struct insn_fetch_state *st)
 {
-	const struct insn_fetch_state *l = &c->last_st;
-
-	return c->last_e && st->rip == l->rip && st->cr3 == l->cr3 && st->cr0 == l->cr0 && st->cr4 == l->cr4 &&
-	       st->efer == l->efer && !((st->rflags ^ l->rflags) & RFLAGS_VM) && st->cs_base == l->cs_base &&
-	       st->cs_limit == l->cs_limit && st->cs_attr == l->cs_attr && st->cpl == l->cpl;
+	return c->last_e && insn_fetch_state_same_key(&c->last_st, st);
 }
 
 int vcpu_decode_insn_cached(struct vcpu *v, struct insn_len_cache *c, const struct insn_fetch_state *st,

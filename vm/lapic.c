@@ -104,7 +104,8 @@ int vcpu_lapic_mmio(struct vcpu *v, gpa_t gpa, unsigned int size, u64 *val, bool
 {
 	u64 base = vlapic_mmio_base(v->lapic);
 
-	if (vlapic_mode(v->lapic) != VLAPIC_MODE_XAPIC || gpa < base || gpa >= base + PAGE_SIZE)
+	/* The page first (one unsigned compare): every MMIO access of the VM asks, few are the LAPIC's. */
+	if (gpa - base >= PAGE_SIZE || vlapic_mode(v->lapic) != VLAPIC_MODE_XAPIC)
 		return -ENOENT;
 	int r = write ? vlapic_mmio_write(v->lapic, (u32)(gpa - base), size, *val, rdtsc())
 		      : vlapic_mmio_read(v->lapic, (u32)(gpa - base), size, val, rdtsc());

@@ -165,6 +165,26 @@ static bool is_ram(struct vm *vm, gpa_t gpa)
 	return memslot_find(&vm->mmu.slots, gpa >> PAGE_SHIFT) != NULL;
 }
 
+/* size bytes (1, 2, 4 or 8: io_mmio_piece's sizes) between buf and the low end of *val, moved inline: a call to
+ * memcpy for a size known to be one of four costs more than the move. */
+static inline void piece_copy(void *dst, const void *src, unsigned int size)
+{
+	switch (size) {
+	case 1:
+		__builtin_memcpy(dst, src, 1);
+		break;
+	case 2:
+		__builtin_memcpy(dst, src, 2);
+		break;
+	case 4:
+		__builtin_memcpy(dst, src, 4);
+		break;
+	default:
+		__builtin_memcpy(dst, src, 8);
+		break;
+	}
+}
+
 static int mmio_access_one(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size, bool write)
 {
 	u64 val = 0;
@@ -172,14 +192,14 @@ static int mmio_access_one(struct vcpu *v, gpa_t gpa, void *buf, unsigned int si
 
 	v->stats[VM_STAT_MMIO_EXITS]++;
 	if (write)
-		__builtin_memcpy(&val, buf, size);
+		piece_copy(&val, buf, size);
 	r = vcpu_lapic_mmio(v, gpa, size, &val, write);
 	if (r == -ENOENT)
 		r = write ? io_bus_write(&v->vm->mmio, v, gpa, size, val) : io_bus_read(&v->vm->mmio, v, gpa, size, &val);
 	if (r)
 		return r;
 	if (!write)
-		__builtin_memcpy(buf, &val, size);
+		piece_copy(buf, &val, size);
 	return 0;
 }
 
@@ -431,105 +451,6 @@ const struct emu_ops mmio_emu_ops = {.fetch = emu_fetch,
 				     .set_vreg = emu_set_vreg,
 				     .rep_stop = emu_rep_stop};
 
-/* The system instructions, which the emulator runs for VMX's virtual-8086 real mode (every privileged instruction
- * there raises #GP at CPL 3) and wherever else a guest's instruction must be redone: the same paths as the
- * intercepts of MOV CR, RDMSR/WRMSR and HLT. */
-static int sys_get_cr(void *opaque, unsigned int cr, u64 *val)
-{
-	*val = vcpu_read_cr(((struct emu_env *)opaque)->v, (int)cr);
-	return 0;
-}
-
-static int sys_set_cr(void *opaque, unsigned int cr, u64 val, struct emu_fault *fault)
-{
-	if (!vcpu_write_cr(((struct emu_env *)opaque)->v, (int)cr, val))
-		return 0;
-	*fault = (struct emu_fault){ .vector = EXC_GP, .has_error = true };
-	return EMU_CB_FAULT;
-}
-
-static void sys_get_dt(void *opaque, bool idt, u16 *limit, u64 *base)
-{
-	struct vcpu_dtable dt;
-
-	virt_ops->get_dtable(((struct emu_env *)opaque)->v, idt, &dt);
-	*limit = dt.limit;
-	*base = dt.base;
-}
-
-static void sys_set_dt(void *opaque, bool idt, u16 limit, u64 base)
-{
-	struct vcpu_dtable dt = { .base = base, .limit = limit };
-
-	virt_ops->set_dtable(((struct emu_env *)opaque)->v, idt, &dt);
-}
-
-static u16 sys_get_seg_sel(void *opaque, unsigned int which)
-{
-	struct vcpu_segment s;
-
-	virt_ops->get_segment(((struct emu_env *)opaque)->v, which ? SEG_TR : SEG_LDTR, &s);
-	return s.selector;
-}
-
-static int sys_msr(void *opaque, u32 msr, u64 *val, bool write, struct emu_fault *fault)
-{
-	struct vcpu *v = ((struct emu_env *)opaque)->v;
-
-	if (!(write ? msr_write(v, msr, *val) : msr_read(v, msr, val)))
-		return 0;
-	*fault = (struct emu_fault){ .vector = EXC_GP, .has_error = true };
-	return EMU_CB_FAULT;
-}
-
-static int sys_rdmsr(void *opaque, u32 msr, u64 *val, struct emu_fault *fault)
-{
-	return sys_msr(opaque, msr, val, false, fault);
-}
-
-static int sys_wrmsr(void *opaque, u32 msr, u64 val, struct emu_fault *fault)
-{
-	return sys_msr(opaque, msr, &val, true, fault);
-}
-
-static int sys_halt(void *opaque)
-{
-	struct vcpu *v = ((struct emu_env *)opaque)->v;
-
-	v->stats[VM_STAT_HLT_EXITS]++;
-	v->halted = true;
-	return 0;
-}
-
-static int sys_invlpg(void *opaque, gva_t linear)
-{
-	vcpu_invlpg(((struct emu_env *)opaque)->v, linear);
-	return 0;
-}
-
-static int sys_wbinvd(void *opaque)
-{
-	(void)opaque; /* caches are coherent for guest RAM; a guest cannot make the host flush them */
-	return 0;
-}
-
-static int sys_get_dr(void *opaque, unsigned int dr, u64 *val, struct emu_fault *fault)
-{
-	return vcpu_get_dr(((struct emu_env *)opaque)->v, dr, val, fault);
-}
-
-static int sys_set_dr(void *opaque, unsigned int dr, u64 val, struct emu_fault *fault)
-{
-	return vcpu_set_dr(((struct emu_env *)opaque)->v, dr, val, fault);
-}
-
-static const struct emu_sys_ops sys_ops = {
-	.get_cr = sys_get_cr, .set_cr = sys_set_cr, .get_dr = sys_get_dr, .set_dr = sys_set_dr,
-	.get_dt = sys_get_dt, .set_dt = sys_set_dt,
-	.get_seg_sel = sys_get_seg_sel, .rdmsr = sys_rdmsr, .wrmsr = sys_wrmsr, .halt = sys_halt,
-	.invlpg = sys_invlpg, .wbinvd = sys_wbinvd,
-};
-
 /* The emulator's view of a segment's type (attr: type[3:0], S[4], ..., D/B[10], unusable). */
 u8 mmio_seg_flags(u16 attr)
 {
@@ -563,7 +484,7 @@ void mmio_ctxt_init(struct emu_ctxt *c, struct emu_env *env, struct vcpu *v)
 		.cr4 = cr4,
 		.xcr0 = 1, /* x87 only: XSAVE is hidden from guests, so XCR0 keeps its reset value */
 		.ops = &mmio_emu_ops,
-		.sys = &sys_ops,
+		.sys = &mmio_sys_ops,
 		.opaque = env,
 	};
 	static const int order[EMU_NR_SEGS] = { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS };
@@ -589,16 +510,19 @@ int mmio_finish(struct vcpu *v, struct emu_ctxt *c, enum emu_result r, gpa_t unp
 	case EMU_OK:
 	case EMU_CONTINUE: {
 		/* The guest's flags as the instruction began: the emulator's are in c->rflags until here. */
-		u64 before = virt_ops->get_rflags(v);
+		u64 before = virt_ops->get_rflags(v), hits = ((struct emu_env *)c->opaque)->db_hits;
 		virt_ops->set_rip(v, c->rip);
-		virt_ops->set_rflags(v, c->rflags);
+		/* RF suppresses instruction breakpoints for the one instruction that just completed: cleared here, in
+		 * the same write, so that vcpu_complete_instruction has only the traps left to do (as a skip). */
+		virt_ops->set_rflags(v, c->rflags & ~RFLAGS_RF);
 		/* A REP iteration ends like an instruction (SDM Vol. 3B 18.3.1.4: with TF the CPU traps after each
 		 * one; env_init runs one at a time then). An emulated HLT's step waits for the wake, as the exit's. */
 		if (v->halted && (before & RFLAGS_TF)) {
 			v->hlt_step = true;
 			before &= ~RFLAGS_TF;
 		}
-		vcpu_complete_instruction(v, before, ((struct emu_env *)c->opaque)->db_hits);
+		if (unlikely((before & RFLAGS_TF) || hits))
+			vcpu_complete_instruction(v, before, hits);
 		return 0;
 	}
 	case EMU_RETRY:
@@ -633,6 +557,55 @@ static bool is_rep_string_store(const struct emu_insn *insn)
 					       insn->opcode == 0xab);
 }
 
+/* A decode for an exit that only needs to know the instruction (vcpu_decode_insn, mmio_decode_fill): 0 with *insn;
+ * 1 when the fetch faulted, that fault now queued for the guest; a negative errno otherwise. Not #UD: the CPU raises
+ * that before the exit, so a decode that says #UD has other bytes (the caller falls back to what it would do
+ * without the decode). */
+static int decode_outcome(struct vcpu *v, struct emu_ctxt *c, enum emu_result r, struct emu_insn *insn)
+{
+	switch (r) {
+	case EMU_OK:
+		*insn = c->insn;
+		return 0;
+	case EMU_EXCEPTION:
+		if (c->exc.vector == EXC_UD)
+			return -EINVAL;
+		mmio_finish(v, c, r, INVALID_GPA);
+		return 1;
+	case EMU_ERROR:
+		return c->error ? c->error : -EIO;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Decode the instruction at RIP in c's full context; one fetched in one piece is remembered under key (when not
+ * NULL) with that fetch's walk (one across a page is not). */
+static enum emu_result decode_fill(struct vcpu *v, struct emu_ctxt *c, struct emu_env *env,
+				   const struct emu_dcache_key *key)
+{
+	enum emu_result r = emu_decode(c);
+
+	if (r == EMU_OK && key && env->nfetch == 1) {
+		struct emu_dcache_chain *ch = &env->fetch_chain;
+		for (unsigned int i = 0; i <= ch->levels; i++)
+			ch->hva[i] = mmu_gpa_stable_hva(&v->vm->mmu, i < ch->levels ? ch->pte_gpa[i] : ch->code_gpa,
+							&ch->hva_gen);
+		emu_dcache_insert(&v->dcache, key, ch, &c->insn);
+	}
+	return r;
+}
+
+int mmio_decode_fill(struct vcpu *v, const struct emu_dcache_key *key, struct emu_insn *insn)
+{
+	struct emu_env env;
+	struct emu_ctxt c;
+
+	mmio_env_init(&env, v);
+	mmio_ctxt_init(&c, &env, v);
+	return decode_outcome(v, &c, decode_fill(v, &c, &env, key), insn);
+}
+
 static int emulate(struct vcpu *v, gpa_t unprotect, const struct emu_dcache_key *key)
 {
 	struct emu_env env;
@@ -640,15 +613,7 @@ static int emulate(struct vcpu *v, gpa_t unprotect, const struct emu_dcache_key 
 
 	mmio_env_init(&env, v);
 	mmio_ctxt_init(&c, &env, v);
-	enum emu_result r = emu_decode(&c);
-	/* An instruction fetched in one piece is remembered with that fetch's walk (one across a page is not). */
-	if (r == EMU_OK && key && env.nfetch == 1) {
-		struct emu_dcache_chain *ch = &env.fetch_chain;
-		for (unsigned int i = 0; i <= ch->levels; i++)
-			ch->hva[i] = mmu_gpa_stable_hva(&v->vm->mmu, i < ch->levels ? ch->pte_gpa[i] : ch->code_gpa,
-							&ch->hva_gen);
-		emu_dcache_insert(&v->dcache, key, ch, &c.insn);
-	}
+	enum emu_result r = decode_fill(v, &c, &env, key);
 	/* A REP MOVS or STOS that hit a shadowed guest page table is a page being cleared or copied (a freed table
 	 * reused as data), never an update of its entries: emulated, it would cost a trapped write per element. The
 	 * table stops being shadowed and the guest redoes the instruction natively, as KVM's retry_instruction does
@@ -765,22 +730,7 @@ int vcpu_decode_insn(struct vcpu *v, struct emu_insn *insn)
 	};
 	c.seg_base[EMU_SEG_CS] = cs.base;
 	c.seg_limit[EMU_SEG_CS] = cs.limit;
-	enum emu_result r = emu_decode(&c);
-	switch (r) {
-	case EMU_OK:
-		*insn = c.insn;
-		return 0;
-	case EMU_EXCEPTION:
-		/* Not #UD: the CPU raises that before the intercept, so a decode that says #UD has other bytes. */
-		if (c.exc.vector == EXC_UD)
-			return -EINVAL;
-		mmio_finish(v, &c, r, INVALID_GPA);
-		return 1;
-	case EMU_ERROR:
-		return c.error ? c.error : -EIO;
-	default:
-		return -EINVAL;
-	}
+	return decode_outcome(v, &c, emu_decode(&c), insn);
 }
 
 int vcpu_mmio_access(struct vcpu *v, gpa_t gpa, void *buf, unsigned int size, bool write)

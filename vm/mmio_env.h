@@ -1,5 +1,6 @@
-/* Internal to vm/mmio.c and vm/mmio_fast.c: the emulator's environment for a vCPU (its callbacks' state), and the
- * steps of an emulation both files take. Not for other callers: they use vm/vcpu.h. */
+/* Internal to vm/mmio.c, vm/mmio_fast.c, vm/mmio_sys.c (and vm/lapic_eoi.c, for the cached decode): the emulator's environment
+ * for a vCPU (its callbacks' state), and the steps of an emulation both files take. Not for other callers: they use
+ * vm/vcpu.h. */
 #ifndef VM_MMIO_ENV_H
 #define VM_MMIO_ENV_H
 
@@ -28,6 +29,7 @@ struct emu_env {
 };
 
 extern const struct emu_ops mmio_emu_ops;
+extern const struct emu_sys_ops mmio_sys_ops; /* vm/mmio_sys.c */
 
 /* The environment for v's current state; mmio_env_init_lazy leaves the paging mode to the first walk. */
 void mmio_env_init(struct emu_env *env, struct vcpu *v);
@@ -40,5 +42,13 @@ u8 mmio_seg_flags(u16 attr);
 int mmio_finish(struct vcpu *v, struct emu_ctxt *c, enum emu_result r, gpa_t unprotect);
 /* The slow path of an MMIO exit: decode and execute; remember the decode under key when key is not NULL. */
 int mmio_emulate_fill(struct vcpu *v, const struct emu_dcache_key *key);
+/* Decode only, remembered under key (not NULL): 0 with *insn; 1 when the fetch faulted, that fault now queued for
+ * the guest (the instruction is not done); a negative errno when the bytes are nothing the decoder knows or decode
+ * to #UD (which the CPU would have raised before the exit: other bytes than it ran). */
+int mmio_decode_fill(struct vcpu *v, const struct emu_dcache_key *key, struct emu_insn *insn);
+/* The MMIO exit's instruction from the decode cache (vm/mmio_fast.c), filled on a miss: mmio_decode_fill's
+ * results, on 0 *out being the decode (in the cache, valid until the next decode or emulation, or in buf). For an
+ * exit that needs to know only what the instruction is (vm/lapic_eoi.c). */
+int mmio_decode_cached(struct vcpu *v, struct emu_insn *buf, const struct emu_insn **out);
 
 #endif

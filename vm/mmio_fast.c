@@ -19,6 +19,7 @@
 #include "arch/x86/msr_index.h"
 #include "arch/x86/virt.h"
 #include "vm/dcache_key.h"
+#include "vm/debug.h"
 #include "vm/mmio_env.h"
 
 /* The key (vm/dcache_key.h) from the vCPU's state, and what the move needs of it. */
@@ -45,7 +46,7 @@ static bool make_key(struct vcpu *v, struct emu_dcache_key *k, enum emu_mode *mo
 	*cpl = st.cpl;
 	*cr4_out = st.cr4;
 	*rflags_out = st.rflags;
-	return vcpu_dcache_key(&st, k, mode);
+	return vcpu_dcache_key_memo(&v->dcache_memo, &st, k, mode);
 }
 
 /* A move from the cache: the context holds what emu_fast_mov reads (the registers, the mode, the CPL and CR4 for
@@ -86,7 +87,15 @@ static int run_fast_mov(struct vcpu *v, const struct emu_dcache_entry *e, const 
 		c.seg_limit[seg] = s.limit;
 		c.seg_flags[seg] = mmio_seg_flags(s.attr);
 	}
-	return mmio_finish(v, &c, emu_fast_mov(&c), INVALID_GPA);
+	enum emu_result r = emu_fast_mov(&c);
+	if (r != EMU_OK)
+		return mmio_finish(v, &c, r, INVALID_GPA);
+	/* A move changes no flag and cannot halt: what is left of mmio_finish is the new RIP, and the completion only
+	 * when RF or TF is set or a breakpoint hit, as a skipped instruction's (vcpu_skip_instruction). */
+	virt_ops->set_rip(v, c.rip);
+	if (unlikely((rflags & (RFLAGS_RF | RFLAGS_TF)) || env.db_hits))
+		vcpu_complete_instruction(v, rflags, env.db_hits);
+	return 0;
 }
 
 /* Any other cached instruction: the emulator's full context, without the fetch and the decode. */
@@ -101,6 +110,24 @@ static int run_cached(struct vcpu *v, const struct emu_dcache_entry *e)
 	return mmio_finish(v, &c, emu_execute(&c), INVALID_GPA);
 }
 
+/* The cached entry for key that its guard lets be used, or NULL (a stale one is dropped). */
+static struct emu_dcache_entry *find_entry(struct vcpu *v, const struct emu_dcache_key *key)
+{
+	struct emu_dcache_entry *e = emu_dcache_lookup(&v->dcache, key);
+
+	/* The bytes the CPU fetched, where the exit gives them all, decide alone: equal bytes in the key's mode decode
+	 * the same, whatever the page tables say now. */
+	if (e && !(v->exit_nbytes >= e->insn.len ? emu_dcache_match_bytes(e, v->exit_bytes, v->exit_nbytes)
+						: emu_dcache_check(e, vcpu_dcache_guard_equal, v, v->vm->mmu.slots.generation))) {
+		v->stats[VM_STAT_EMU_CACHE_STALE]++;
+		emu_dcache_drop(e);
+		e = NULL;
+	}
+	if (e)
+		v->stats[VM_STAT_EMU_CACHE_HITS]++;
+	return e;
+}
+
 int vcpu_emulate_mmio(struct vcpu *v, gpa_t gpa)
 {
 	struct emu_dcache_key key;
@@ -111,19 +138,28 @@ int vcpu_emulate_mmio(struct vcpu *v, gpa_t gpa)
 
 	if (!make_key(v, &key, &mode, &cpl, &cr4, &rflags))
 		return vcpu_emulate(v);
-	e = emu_dcache_lookup(&v->dcache, &key);
-	/* The bytes the CPU fetched, where the exit gives them all, decide alone: equal bytes in the key's mode decode
-	 * the same, whatever the page tables say now. */
-	if (e && !(v->exit_nbytes >= e->insn.len ? emu_dcache_match_bytes(e, v->exit_bytes, v->exit_nbytes)
-						: emu_dcache_check(e, vcpu_dcache_guard_equal, v, v->vm->mmu.slots.generation))) {
-		v->stats[VM_STAT_EMU_CACHE_STALE]++;
-		emu_dcache_drop(e);
-		e = NULL;
-	}
+	e = find_entry(v, &key);
 	if (!e)
 		return mmio_emulate_fill(v, &key);
-	v->stats[VM_STAT_EMU_CACHE_HITS]++;
 	if (emu_insn_is_fast_mov(&e->insn))
 		return run_fast_mov(v, e, &key, mode, cpl, cr4, rflags, gpa);
 	return run_cached(v, e);
+}
+
+int mmio_decode_cached(struct vcpu *v, struct emu_insn *buf, const struct emu_insn **out)
+{
+	struct emu_dcache_key key;
+	struct emu_dcache_entry *e;
+	enum emu_mode mode;
+	u64 cr4, rflags;
+	u8 cpl;
+
+	*out = buf;
+	if (!make_key(v, &key, &mode, &cpl, &cr4, &rflags))
+		return vcpu_decode_insn(v, buf);
+	e = find_entry(v, &key);
+	if (!e)
+		return mmio_decode_fill(v, &key, buf);
+	*out = &e->insn;
+	return 0;
 }

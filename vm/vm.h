@@ -7,6 +7,7 @@
 #include "hv/log.h"
 #include "hv/spinlock.h"
 #include "mm/mmu.h"
+#include "vm/dcache_key.h"
 #include "vm/emulate/dcache.h"
 #include "vm/exit.h"
 #include "vm/inbox.h"
@@ -186,6 +187,7 @@ struct vcpu {
 	/* Instructions the MMIO exits decoded, each checked against guest memory before reuse (vm/mmio_fast.c). The
 	 * vCPU's CPU only. */
 	struct emu_dcache dcache;
+	struct dcache_key_memo dcache_memo; /* the key of the last MMIO exit's state (vm/dcache_key.h); this CPU only */
 };
 
 /* Slots of vm->devices[]: each device model's private state. */

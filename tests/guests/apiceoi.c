@@ -160,6 +160,36 @@ static void x2apic_phase(bool counters)
 	}
 }
 
+/* The EOI store from code the guest rewrites in place (vm/lapic_eoi.c takes its decode from the MMIO decode cache,
+ * vm/emulate/dcache.h): a cached decode must never outlive the bytes it was made from. The same RIP holds a dword
+ * MOV store (89 02: mov %eax,(%rdx)), then a byte store of the same length (88 02: mov %al,(%rdx)), then the dword
+ * store again. With nothing in service each EOI is harmless (SDM Vol. 3 11.8.5), so the test device's counter alone
+ * tells the path: the byte store must not be taken for the cached dword store, so on path 1 the counter grows by
+ * exactly 2 over the three runs. */
+static u8 eoi_code[16] __attribute__((aligned(16))) = {0x89, 0x02, 0xc3}; /* mov %eax,(%rdx); ret */
+
+static void eoi_from_code(u8 op)
+{
+	eoi_code[0] = op;
+	barrier();
+	asm volatile("call *%0" : : "r"(eoi_code), "a"(0), "d"(APIC_BASE + APIC_EOI) : "memory");
+}
+
+static void rewrite_phase(bool counters)
+{
+	u64 f0 = counters ? stat_read(VM_STAT_APIC_EOI_FAST) : 0;
+
+	eoi_from_code(0x89);
+	eoi_from_code(0x88);
+	eoi_from_code(0x89);
+	check(!vec_bit(APIC_ISR, LOW) && !vec_bit(APIC_ISR, HIGH), "rewrite: ISR not empty");
+	if (counters) {
+		u64 df = stat_read(VM_STAT_APIC_EOI_FAST) - f0;
+		printf("apiceoi: rewritten EOI code: APIC_EOI_FAST +%lu (path=%lu)\n", df, path);
+		check(df == (path == 1 ? 2 : 0), "rewrite: the byte store took the cached dword store's fast path");
+	}
+}
+
 int test_main(void)
 {
 	bool counters = counters_available();
@@ -196,6 +226,7 @@ int test_main(void)
 		else
 			check(dm >= 4, "fewer MMIO exits than EOI stores");
 	}
+	rewrite_phase(counters);
 	x2apic_phase(counters);
 	if (failures)
 		test_fail("%u checks failed", failures);

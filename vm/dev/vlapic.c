@@ -75,13 +75,18 @@ static u32 x2apic_ldr(u32 id)
 	return ((id >> 4) << 16) | (1u << (id & 0xf));
 }
 
-static void update_ppr(struct vlapic *l)
+/* PPR from TPR and isr, the highest in-service vector (-1: none). */
+static void set_ppr(struct vlapic *l, int isr)
 {
 	u32 tpr = reg_get(l, VLAPIC_REG_TPR) & 0xff;
-	int isr = vec_highest(l, VLAPIC_REG_ISR);
 	u32 isrv = isr < 0 ? 0 : (u32)isr;
 
 	reg_set(l, VLAPIC_REG_PPR, (tpr & 0xf0) >= (isrv & 0xf0) ? tpr : (isrv & 0xf0));
+}
+
+static void update_ppr(struct vlapic *l)
+{
+	set_ppr(l, vec_highest(l, VLAPIC_REG_ISR));
 }
 
 /* The register state of the INIT and power-up states (SDM 11.4.7.1, 11.12.5.1): IRR, ISR, TMR, ICR, LDR, TPR,
@@ -255,7 +260,8 @@ static void do_eoi(struct vlapic *l)
 	if (v < 0)
 		return;
 	vec_clear(l, VLAPIC_REG_ISR, (u8)v);
-	update_ppr(l);
+	/* v was the highest: the next one in service is in its word or below, and PPR needs no scan from the top. */
+	set_ppr(l, vec_highest_from(l, VLAPIC_REG_ISR, v / 32));
 	if (vec_test(l, VLAPIC_REG_TMR, (u8)v) && !(reg_get(l, VLAPIC_REG_SVR) & VLAPIC_SVR_EOI_SUPPRESS) &&
 	    l->ops->eoi)
 		l->ops->eoi(l->owner, (u8)v);

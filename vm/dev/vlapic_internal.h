@@ -38,14 +38,21 @@ static inline void vec_clear(struct vlapic *l, u32 base, u8 v)
 	l->apicv_dirty = true;
 }
 
-static inline int vec_highest(const struct vlapic *l, u32 base)
+/* The highest vector set in the 256-bit register at base, looking only at its 32-bit words top..0 (the caller knows
+ * the words above are clear); -1 if none. */
+static inline int vec_highest_from(const struct vlapic *l, u32 base, int top)
 {
-	for (int i = 7; i >= 0; i--) {
+	for (int i = top; i >= 0; i--) {
 		u32 w = reg_get(l, base + (u32)i * 0x10);
 		if (w)
 			return i * 32 + 31 - __builtin_clz(w);
 	}
 	return -1;
+}
+
+static inline int vec_highest(const struct vlapic *l, u32 base)
+{
+	return vec_highest_from(l, base, 7);
 }
 
 static inline bool hw_enabled(const struct vlapic *l)

@@ -26,19 +26,20 @@ struct emu_dcache_entry *emu_dcache_lookup(struct emu_dcache *dc, const struct e
 static bool check_in_place(const struct emu_dcache_entry *e)
 {
 	const struct emu_dcache_chain *c = &e->chain;
-	const u8 *code = c->hva[c->levels];
+	const unsigned int levels = c->levels, len = e->insn.len; /* read once: the loads below may alias them */
+	const u8 *code = c->hva[levels];
 	unsigned int i;
 
 	if (c->pte_size == 8) {
-		for (i = 0; i < c->levels; i++)
+		for (i = 0; i < levels; i++)
 			if (__atomic_load_n((const u64 *)c->hva[i], __ATOMIC_RELAXED) != c->pte[i])
 				return false;
 	} else {
-		for (i = 0; i < c->levels; i++)
+		for (i = 0; i < levels; i++)
 			if (__atomic_load_n((const u32 *)c->hva[i], __ATOMIC_RELAXED) != (u32)c->pte[i])
 				return false;
 	}
-	for (i = 0; i < e->insn.len; i++)
+	for (i = 0; i < len; i++)
 		if (code[i] != e->insn.bytes[i])
 			return false;
 	return true;
@@ -52,21 +53,30 @@ static bool has_hvas(const struct emu_dcache_chain *c)
 	return true;
 }
 
-bool emu_dcache_check(const struct emu_dcache_entry *e, emu_dcache_equal_fn equal, void *opaque, u64 gen)
+/* The guard through the callback: out of line, so that the common in-place check pays nothing for its frame. */
+static __attribute__((noinline)) bool check_through(const struct emu_dcache_entry *e, emu_dcache_equal_fn equal,
+						    void *opaque)
 {
 	const struct emu_dcache_chain *c = &e->chain;
 	struct emu_dcache_range r[EMU_DCACHE_LEVELS + 1];
 	unsigned int n = 0;
 
-	if (!e->insn.len || e->insn.len > EMU_MAX_INSN_LEN || c->levels > EMU_DCACHE_LEVELS)
-		return false;
-	if (e->in_place && c->hva_gen == gen)
-		return check_in_place(e);
 	/* Little-endian: a 4-byte entry is the low half of pte[]. */
 	for (; n < c->levels; n++)
 		r[n] = (struct emu_dcache_range){.gpa = c->pte_gpa[n], .expect = &c->pte[n], .len = c->pte_size};
 	r[n++] = (struct emu_dcache_range){.gpa = c->code_gpa, .expect = e->insn.bytes, .len = e->insn.len};
 	return equal(opaque, r, n) == 1;
+}
+
+bool emu_dcache_check(const struct emu_dcache_entry *e, emu_dcache_equal_fn equal, void *opaque, u64 gen)
+{
+	const struct emu_dcache_chain *c = &e->chain;
+
+	if (!e->insn.len || e->insn.len > EMU_MAX_INSN_LEN || c->levels > EMU_DCACHE_LEVELS)
+		return false;
+	if (e->in_place && c->hva_gen == gen)
+		return check_in_place(e);
+	return check_through(e, equal, opaque);
 }
 
 void emu_dcache_insert(struct emu_dcache *dc, const struct emu_dcache_key *key, const struct emu_dcache_chain *chain,
