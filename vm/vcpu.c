@@ -506,7 +506,8 @@ static __always_inline void set_fast_until(struct vcpu *v, u64 deadline)
 /*
  * Whether the exit just handled may go straight back into the guest, past the loop's pass over requests, deadlines
  * and interrupt delivery (KVM's EXIT_FASTPATH_REENTER_GUEST). That pass would do nothing when:
- *   - the handler vouches it touched no vLAPIC, halt or NMI state (exit_simple: CPUID, port I/O, a plain hypercall),
+ *   - the handler vouches it touched no vLAPIC, halt or NMI state (exit_simple: CPUID, port I/O, a plain hypercall,
+ *     a TDP fault fixed or found spurious),
  *     or only moved the vLAPIC timer (timer_moved: WRMSR TSC_DEADLINE), whose deadline is armed here as the pass
  *     would;
  *   - nothing was pending at the last pass (irq_idle) and nothing changed since (irq_changed: a new IRR bit, a PIC
