@@ -922,8 +922,8 @@ CASES += [
 # mode: the emulator's WRMSR and RDMSR on Skylake with hv.tdp=0 (RDTSCP: the guest's value), #GP on Penryn (no RDTSCP).
 UNREAL_EXPECT = [r"^\[unreal\] TEST unreal PASS", r"^vm unreal: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
 UNREAL_CHECKED = [r"^\[unreal\] unreal: 4 rounds in real mode: .* and #GP past it$"]
-UNREAL_AUX = [r"^\[unreal\] unreal: 4 rounds in real mode: TSC_AUX read back and by RDTSCP;"]
-UNREAL_NO_AUX = [r"^\[unreal\] unreal: 4 rounds in real mode: TSC_AUX #GP \(no RDTSCP\);"]
+UNREAL_AUX = [r"^\[unreal\] unreal: TSC_AUX in real mode: read back and by RDTSCP$"]
+UNREAL_NO_AUX = [r"^\[unreal\] unreal: TSC_AUX in real mode: #GP \(no RDTSCP\)$"]
 CASES += [
     Case("qemu-svm-unreal", "qemu", "max", mem="256M",
          modules=[(GUEST + "unreal.elf", 'vm=unreal mem=64M cmdline="no_limit_check"')],
