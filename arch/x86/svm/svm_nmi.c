@@ -113,31 +113,36 @@ static bool end_singlestep(struct svm_vcpu *s)
 	return true;
 }
 
+/* The first exit after an immediate exit was asked for. If it is an interrupt's (our self-IPI's, or another one, as
+ * good a witness) and the guest made no progress, the event is still to be delivered, or RIP is still at the
+ * instruction the shadow covers, in the shadow: this CPU exits too early for that case, which polls from now on. */
+static void check_kick(struct svm_vcpu *s)
+{
+	const struct vmcb_control *c = &s->vmcb->control;
+	bool *early = NULL;
+
+	s->nmi_kicked = false;
+	if (c->exit_code != SVM_EXIT_INTR)
+		return;
+	if (c->exit_int_info & SVM_EVTINJ_VALID)
+		early = &kick_early_event;
+	else if (s->vmcb->save.rip == s->nmi_kick_rip && (c->int_state & SVM_INTERRUPT_SHADOW))
+		early = &kick_early_shadow;
+	if (early && !__atomic_exchange_n(early, true, __ATOMIC_RELAXED))
+		pr_info("hv: svm: this CPU exits for an interrupt before %s: an NMI held there waits up to %u us for the "
+			"host timer\n",
+			early == &kick_early_event ? "an injected event is delivered" : "a guest interrupt shadow ends",
+			IRET_POLL_US);
+}
+
 /* After every exit, before anything is injected: an NMI whose delivery the exit interrupted is still masked.
  * Returns true when the exit was the single-step trap over the IRET: the caller treats it as an NMI window. */
 bool svm_nmi_after_exit(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
-	const struct vmcb_control *c = &s->vmcb->control;
 
-	if (s->nmi_kicked && c->exit_code == SVM_EXIT_INTR) {
-		/* Our self-IPI's exit (or another interrupt's, as good a witness), and the guest made no progress: the
-		 * event is still to be delivered, or RIP is still at the instruction the shadow covers, in the shadow.
-		 */
-		bool *early = (c->exit_int_info & SVM_EVTINJ_VALID) ? &kick_early_event
-			      : s->vmcb->save.rip == s->nmi_kick_rip && (c->int_state & SVM_INTERRUPT_SHADOW)
-				  ? &kick_early_shadow
-				  : NULL;
-		if (early && !__atomic_exchange_n(early, true, __ATOMIC_RELAXED))
-			pr_info(
-			    "hv: svm: this CPU exits for an interrupt before %s: an NMI held there waits up to %u us "
-			    "for the host timer\n",
-			    early == &kick_early_event ? "an injected event is delivered"
-						       : "a guest interrupt shadow ends",
-			    IRET_POLL_US);
-	}
-	s->nmi_kicked = false;
-
+	if (unlikely(s->nmi_kicked))
+		check_kick(s);
 	if (s->nmi_singlestep && end_singlestep(s))
 		return true;
 	if (s->vmcb->control.exit_code == SVM_EXIT_IRET) {
