@@ -27,9 +27,10 @@
  * (QEMU's TCG takes them with V_INTR_MASKING whatever the shadow, and the APM leaves it open), the exit comes
  * before that instruction and would come again at each entry: the first such exit shows it, and from then on that
  * case falls back to an exit the host timer forces within IRET_POLL_US (so does the event case, should a CPU take
- * the interrupt before delivering the event), which may let the guest run on a few
- * instructions (as does the NT IRET, whose step a switch the CPU makes itself would save in a TSS). KVM
- * single-steps that shadow instead, which pushes TF wherever the covered instruction pushes RFLAGS. */
+ * the interrupt before delivering the event), which may let the guest run on a few instructions (as does the NT
+ * IRET, whose step a switch the CPU makes itself would save in a TSS). KVM single-steps that shadow instead, which
+ * pushes TF wherever the covered instruction pushes RFLAGS. Bochs' SVM also lets the guest's IF = 0 hold back the
+ * host interrupt (V_INTR_MASKING should leave it to the host's IF): there the exit waits for IF = 1. */
 #include "arch/x86/apic.h"
 #include "arch/x86/cpu.h"
 #include "arch/x86/svm/svm.h"
