@@ -22,10 +22,9 @@
  * with the event, so the exit is made as KVM's immediate exit makes it: a self-IPI sent with interrupts off is
  * pending at VMRUN, and the INTR intercept exits at the first boundary where the CPU takes interrupts, which is
  * right after the injected event's delivery (the IPI itself is taken by the extint exit). A MOV-SS shadow with
- * IF = 0 gets the same immediate exit: where the CPU holds physical interrupts across the guest's shadow (Bochs),
- * the exit comes right after the instruction the shadow covers, where hardware takes the NMI. Where it does not
- * (QEMU's TCG takes them with V_INTR_MASKING whatever the shadow, and the APM leaves it open), the exit comes
- * before that instruction and would come again at each entry: the first such exit shows it, and from then on that
+ * IF = 0 gets the same immediate exit: where the CPU holds physical interrupts across the guest's shadow, the exit
+ * comes right after the instruction the shadow covers, where hardware takes the NMI. Where it does not (the APM
+ * leaves it open), the exit comes before that instruction and would come again at each entry: the first such exit shows it, and from then on that
  * case falls back to an exit the host timer forces within IRET_POLL_US (so does the event case, should a CPU take
  * the interrupt before delivering the event), which may let the guest run on a few instructions (as does the NT
  * IRET, whose step a switch the CPU makes itself would save in a TSS). KVM single-steps that shadow instead, which
