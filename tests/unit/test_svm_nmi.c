@@ -327,8 +327,8 @@ TEST(nmi_kick_before_delivery_falls_back)
 	/* This CPU took the interrupt first: the event comes back in EXITINTINFO, RIP unmoved. */
 	vmcb.control.exit_int_info = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 1;
 	exit_at(v, SVM_EXIT_INTR, RET_TO);
+	svm_nmi_before_entry(v); /* the VMCB still holds the exit: the next entry looks at it */
 	vmcb.control.exit_int_info = 0;
-	svm_nmi_before_entry(v);
 	CHECK_EQ(kicks, 1);
 	CHECK_EQ(polls, 1);
 	/* The shadow case is told apart: it still kicks. */

@@ -113,10 +113,11 @@ static bool end_singlestep(struct svm_vcpu *s)
 	return true;
 }
 
-/* The first exit after an immediate exit was asked for. If it is an interrupt's (our self-IPI's, or another one, as
+/* The exit after an immediate exit was asked for, seen at the next entry (the VMCB still holds it; an INTR exit moves
+ * neither RIP nor the shadow), out of line: the common entry pays one load and a branch. If it is an interrupt's (our self-IPI's, or another one, as
  * good a witness) and the guest made no progress, the event is still to be delivered, or RIP is still at the
  * instruction the shadow covers, in the shadow: this CPU exits too early for that case, which polls from now on. */
-static void check_kick(struct svm_vcpu *s)
+static __attribute__((noinline, cold)) void check_kick(struct svm_vcpu *s)
 {
 	const struct vmcb_control *c = &s->vmcb->control;
 	bool *early = NULL;
@@ -141,8 +142,6 @@ bool svm_nmi_after_exit(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
 
-	if (unlikely(s->nmi_kicked))
-		check_kick(s);
 	if (s->nmi_singlestep && end_singlestep(s))
 		return true;
 	if (s->vmcb->control.exit_code == SVM_EXIT_IRET) {
@@ -163,18 +162,13 @@ static bool shadow_window(const struct svm_vcpu *s)
 	       (s->vmcb->control.int_state & SVM_INTERRUPT_SHADOW) && (s->vmcb->save.rflags & RFLAGS_IF);
 }
 
-void svm_nmi_before_entry(struct vcpu *v)
+/* An NMI is pending and no VINTR window will bring it: step over the IRET, or ask for the immediate exit, or poll. */
+static __attribute__((noinline)) void nmi_blocked_entry(struct svm_vcpu *s)
 {
-	struct svm_vcpu *s = to_svm(v);
 	struct vmcb_save *sv = &s->vmcb->save;
-	bool vintr = s->nmi_window && shadow_window(s);
 
-	if (vintr != s->nmi_vintr) {
-		s->nmi_vintr = vintr;
-		svm_apply_vintr(s);
-	}
-	if (!s->nmi_window || vintr)
-		return;
+	if (unlikely(s->nmi_kicked))
+		check_kick(s);
 	/* Not over an IRET with NT set: it switches tasks (or faults, in long mode), and a switch the CPU performs
 	 * itself (QEMU's TCG does) saves our TF in the outgoing task's TSS, to trap when that task next runs. */
 	if (s->awaiting_iret && !(s->vmcb->control.event_inj & SVM_EVTINJ_VALID) && !(sv->rflags & RFLAGS_NT)) {
@@ -198,6 +192,22 @@ void svm_nmi_before_entry(struct vcpu *v)
 	/* The IRET waits behind an event being injected, or is a task switch; or the immediate exit would come too
 	 * early on this CPU: each ends within a few guest instructions, but nothing would make the guest exit then. */
 	host_timer_arm(MIN(this_cpu()->host_timer_deadline, rdtsc() + tsc_hz / 1000000 * IRET_POLL_US));
+}
+
+void svm_nmi_before_entry(struct vcpu *v)
+{
+	struct svm_vcpu *s = to_svm(v);
+	bool vintr = s->nmi_window && shadow_window(s);
+
+	if (vintr != s->nmi_vintr) {
+		s->nmi_vintr = vintr;
+		svm_apply_vintr(s);
+	}
+	/* The rest out of line, as tail calls: the common entry (no NMI pending) pays two tests and keeps no frame. */
+	if (s->nmi_window && !vintr)
+		nmi_blocked_entry(s);
+	else if (unlikely(s->nmi_kicked))
+		check_kick(s);
 }
 
 void svm_nmi_reset(struct vcpu *v)
