@@ -500,6 +500,17 @@ static volatile u32 *idt_gate(u8 vector)
 	return (volatile u32 *)(d.base + 16 * vector);
 }
 
+/* Wait for the NMI a marked case (shadow_mode) sends itself, then leave that mode. */
+static void wait_marked_nmi(void)
+{
+	u64 t0 = rdtsc();
+	while (!shadow_nmis && rdtsc() - t0 < timeout)
+		pause();
+	shadow_mode = false;
+}
+
+static void test_nmi_behind_db(void);
+
 static void on_nmi(struct trap_frame *f)
 {
 	u32 me = my_id();
@@ -589,26 +600,31 @@ static void test_nmi(void)
 		     : "=&r"(after), "+r"(icr)
 		     : "r"(LAPIC_BASE + LAPIC_ICR_LO)
 		     : "memory");
-	t0 = rdtsc();
-	while (!shadow_nmis && rdtsc() - t0 < timeout)
-		pause();
-	shadow_mode = false;
+	wait_marked_nmi();
 	if (shadow_nmis != 1 || shadow_rip != after)
 		test_fail("nmi: self-NMI from the instruction in an STI shadow: %lu taken, at 0x%lx, want one at 0x%lx "
 			  "(right after it)",
 			  shadow_nmis, shadow_rip, after);
-	/* A self-NMI sent by an instruction that single-step traps (TF set by the POPF before it): the #DB trap has
-	 * priority over the NMI (SDM Vol. 3 6.9, Table 6-2: traps on the previous instruction, then NMI), and the NMI
-	 * is recognised at the next instruction boundary, the first of the #DB handler, before it runs anything. The
-	 * hypervisor completes the XCHG and injects the #DB; the NMI is held behind that injection, and must come as
-	 * soon as it is delivered (VMX's NMI window; on SVM without vNMI an exit forced right after it), not when some
-	 * later exit happens to come. A trap gate and IF = 1: Bochs' SVM lets the guest's IF = 0 hold back the host
-	 * interrupt that forces that exit (V_INTR_MASKING should leave it to the host's IF), as it would in an
-	 * interrupt gate's handler. */
+	test_nmi_behind_db();
+	printf("TEST lapicipi_nmi PASS\n");
+}
+
+/* A self-NMI sent by an instruction that single-step traps (TF set by the POPF before it): the #DB trap has
+ * priority over the NMI (SDM Vol. 3 6.9, Table 6-2: traps on the previous instruction, then NMI), and the NMI
+ * is recognised at the next instruction boundary, the first of the #DB handler, before it runs anything. The
+ * hypervisor completes the XCHG and injects the #DB; the NMI is held behind that injection, and must come as
+ * soon as it is delivered (VMX's NMI window; on SVM without vNMI an exit forced right after it), not when some
+ * later exit happens to come. A trap gate and IF = 1: Bochs' SVM lets the guest's IF = 0 hold back the host
+ * interrupt that forces that exit (V_INTR_MASKING should leave it to the host's IF), as it would in an
+ * interrupt gate's handler. */
+static void test_nmi_behind_db(void)
+{
+	u64 after;
+	u32 icr = ICR_NMI;
+
 	trap_set_handler(1, on_db);
 	shadow_mode = true;
 	shadow_nmis = 0;
-	icr = ICR_NMI;
 	volatile u32 *gate = idt_gate(1);
 	u64 db_entry = (gate[0] & 0xffff) | (gate[1] & 0xffff0000) | (u64)gate[2] << 32;
 	gate[1] |= 0x100; /* type 0xE (interrupt gate) to 0xF (trap gate) */
@@ -623,10 +639,7 @@ static void test_nmi(void)
 		     : "=&r"(after), "+r"(icr)
 		     : "r"(LAPIC_BASE + LAPIC_ICR_LO)
 		     : "memory");
-	t0 = rdtsc();
-	while (!shadow_nmis && rdtsc() - t0 < timeout)
-		pause();
-	shadow_mode = false;
+	wait_marked_nmi();
 	gate[1] &= ~0x100u;
 	if (db_count != 1 || db_rip != after || !(db_dr6 & 0x4000))
 		test_fail(
@@ -637,7 +650,6 @@ static void test_nmi(void)
 		    "nmi: self-NMI from an instruction that single-step traps: %lu taken, at 0x%lx, want one at the "
 		    "#DB handler's first instruction 0x%lx",
 		    shadow_nmis, shadow_rip, db_entry);
-	printf("TEST lapicipi_nmi PASS\n");
 }
 
 /* ---- CR8 (BSP, xAPIC) ---- */
