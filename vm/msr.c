@@ -49,12 +49,12 @@ static bool is_valid_pat(u64 val)
 	return true;
 }
 
-/* The MSRs the guest owns in the CPU (msr_passthrough_list) reach here only when its WRMSR did not run on the CPU:
- * the emulator's (real mode in vm86 on VMX) or while one is intercepted. They go into the guest state VM entry
- * checks (SDM Vol. 3C 28.3.1: canonical bases and SYSENTER addresses, a valid PAT), so they get the checks WRMSR
- * makes: a non-canonical FS/GS/KERNEL_GS_BASE, LSTAR or CSTAR is #GP (SDM Vol. 4 2-2, APM 4.5.3). SYSENTER_ESP/EIP
- * are #GP on Intel but only 32 bits on AMD (no 64-bit SYSENTER): made canonical, as KVM does, so that neither
- * vendor's guest sees a #GP its CPU would not raise and entry never fails. */
+/* The MSRs the guest owns in the CPU (msr_passthrough_list, and TSC_AUX where the CPU has RDTSCP) reach here only
+ * when its WRMSR did not run on the CPU: the emulator's (real mode in vm86 on VMX) or while one is intercepted. They go
+ * into the guest state VM entry checks (SDM Vol. 3C 28.3.1: canonical bases and SYSENTER addresses, a valid PAT), so
+ * they get the checks WRMSR makes: a non-canonical FS/GS/KERNEL_GS_BASE, LSTAR or CSTAR is #GP (SDM Vol. 4 2-2,
+ * APM 4.5.3). SYSENTER_ESP/EIP are #GP on Intel but only 32 bits on AMD (no 64-bit SYSENTER): made canonical, as KVM
+ * does, so that neither vendor's guest sees a #GP its CPU would not raise and entry never fails. */
 static int write_passthrough(struct vcpu *v, u32 index, u64 val)
 {
 	switch (index) {
@@ -76,6 +76,12 @@ static int write_passthrough(struct vcpu *v, u32 index, u64 val)
 	case MSR_IA32_SYSENTER_CS:
 	case MSR_STAR:
 	case MSR_SFMASK:
+		break;
+	case MSR_TSC_AUX:
+		/* Bits 63:32 are reserved on Intel (#GP) and dropped on AMD (KVM, for the same CPUID). */
+		if (val >> 32 && !v->msrs.amd)
+			return -EINVAL;
+		val = (u32)val;
 		break;
 	default:
 		return -ENOENT;

@@ -66,23 +66,19 @@ static void state_in(struct vcpu *v, struct ts_state *s)
 	s->idt_limit = dt.limit;
 }
 
-/* The new task's state into the vCPU: everything but CR3, which ts_set_cr3 loaded already. */
+/* The new task's state into the vCPU: everything but CR3, which ts_set_cr3 loaded already. After a fault in the new
+ * task too: every segment register then holds the new task's selector (vm/emulate/task_switch.c, set_selectors). */
 static int state_out(struct vcpu *v, const struct ts_state *s)
 {
-	static const u8 order[] = {TS_LDTR, TS_CS, TS_SS, TS_DS, TS_ES, TS_FS, TS_GS};
-
 	/* 32-bit results zero-extend into the 64-bit registers, as any 32-bit write does. */
 	for (int i = 0; i < 8; i++)
 		v->regs[i] = s->gpr[i];
 	virt_ops->set_rip(v, s->eip);
 	virt_ops->set_rflags(v, s->eflags);
-	/* CS and SS go in together: a new CS beside the old SS would be a state no CPU holds (CS.DPL against SS.DPL,
-	 * which VM entry checks), so when SS faulted the fault is taken with the old CS too. */
-	unsigned int loaded = s->loaded == 2 ? 1 : s->loaded;
-	for (unsigned int i = 0; i < loaded; i++) {
-		const struct ts_seg *t = &s->seg[order[i]];
+	for (int i = TS_ES; i <= TS_LDTR; i++) {
+		const struct ts_seg *t = &s->seg[i];
 		struct vcpu_segment seg = {.base = t->base, .limit = t->limit, .selector = t->sel, .attr = t->attr};
-		virt_ops->set_segment(v, order[i], &seg);
+		virt_ops->set_segment(v, i, &seg);
 	}
 	const struct ts_seg *t = &s->seg[TS_TR];
 	struct vcpu_segment tr = {.base = t->base, .limit = t->limit, .selector = t->sel, .attr = t->attr};

@@ -30,6 +30,7 @@ enum {
 #define ICR_STARTUP (6u << 8)
 #define ICR_NMI (4u << 8)
 #define ICR_ALL_BUT_SELF (3u << 18)
+#define ICR_SELF (1u << 18)
 
 static volatile u32 *xapic; /* set once by the BSP before APs start */
 static bool x2apic;
@@ -116,6 +117,11 @@ void lapic_send_sipi(u32 apic_id, u8 vector_page)
 void lapic_send_wake(u32 apic_id)
 {
 	send_ipi(apic_id, VEC_WAKE);
+}
+
+void lapic_send_wake_self(void)
+{
+	send_ipi(0, ICR_SELF | VEC_WAKE);
 }
 
 void lapic_send_wake_others(void)

@@ -19,6 +19,9 @@ void lapic_send_wake(u32 apic_id);
 /* An NMI to one CPU: forces it out of a guest whatever the guest's state (NMI exiting), see vcpu.c. */
 void lapic_send_nmi(u32 apic_id);
 void lapic_send_wake_others(void);
+/* VEC_WAKE to this CPU. Sent with interrupts off before entering a guest, it stays pending and makes the guest exit
+ * at its first instruction boundary where the CPU takes interrupts: KVM's immediate exit (svm_nmi.c). */
+void lapic_send_wake_self(void);
 
 /* The host timer that bounds how long a guest runs: an interrupt at TSC `deadline` makes the running guest exit.
  * ~0 disarms. TSC-deadline mode where the CPU has it, else one-shot mode calibrated against the TSC at boot. */

@@ -37,7 +37,8 @@ u8 ts_tss_gp[0x68] __attribute__((aligned(128)));
 u8 ts_tss_user[0x68] __attribute__((aligned(128)));
 u8 ts_tss_pae[0x68] __attribute__((aligned(128)));
 u8 ts_tss_trap[0x68] __attribute__((aligned(128)));
-static u8 stacks[7][4096] __attribute__((aligned(16)));
+u8 ts_tss_np[0x68] __attribute__((aligned(128)));
+static u8 stacks[8][4096] __attribute__((aligned(16)));
 /* PAE tables: the main task's map the first GiB 1:1; the PAE task's also map the second GiB onto the first. */
 static u64 pd0[512] __attribute__((aligned(4096)));
 static u64 pdpt_main[4] __attribute__((aligned(32)));
@@ -108,6 +109,10 @@ static void build(void)
 	ts_gdt[TS_SEL_PAE >> 3] = seg_desc((u32)(u64)ts_tss_pae, 0x67, 0x89, 0);
 	ts_gdt[TS_SEL_TRAP >> 3] = seg_desc((u32)(u64)ts_tss_trap, 0x67, 0x89, 0);
 	ts_gdt[TS_SEL_SMALL >> 3] = seg_desc((u32)(u64)ts_tss_a, 0x2b, 0x89, 0);
+	ts_gdt[TS_CODE_B >> 3] = 0x00cf9a000000ffffULL;
+	ts_gdt[TS_DATA_B >> 3] = 0x00cf92000000ffffULL;
+	ts_gdt[TS_DATA_NP >> 3] = 0x00cf12000000ffffULL; /* P clear */
+	ts_gdt[TS_SEL_NP >> 3] = seg_desc((u32)(u64)ts_tss_np, 0x67, 0x89, 0);
 	for (int i = 0; i < 512; i++)
 		pd0[i] = (u64)i << 21 | 0x83; /* P, W, PS */
 	pdpt_main[0] = pdpt_pae[0] = pdpt_pae[1] = (u64)pd0 | 1;
@@ -122,11 +127,15 @@ static void build(void)
 	tss_init(ts_tss_pae, ts_task_pae, stacks[5] + 4096, false, pdpt_pae);
 	tss_init(ts_tss_trap, ts_task_trap, stacks[6] + 4096, false, pdpt_main);
 	ts_tss_trap[0x64] |= 1; /* T: a #DB with DR6.BT before its first instruction */
+	tss_init(ts_tss_np, ts_task_np, stacks[7] + 4096, false, pdpt_main);
+	for (int i = 0; i < 6; i++) /* ES CS SS DS FS GS: aliases, so that each is told from the main task's */
+		put32(ts_tss_np + 0x48 + 4 * i, i == 1 ? TS_CODE_B : i == 3 ? TS_DATA_NP : TS_DATA_B);
 	for (int v = 0; v < 32; v++)
 		ts_idt[v] = int_gate(ts_fatal_stubs + 16 * v);
 	ts_idt[1] = int_gate(ts_db_handler);
 	ts_idt[2] = task_gate(TS_SEL_NMI);
 	ts_idt[8] = task_gate(TS_SEL_DF);
+	ts_idt[11] = int_gate(ts_np_handler);
 	ts_gate13[0] = ts_idt[13];
 	ts_gate13[1] = 0; /* not present */
 	ts_gate13[2] = task_gate(TS_SEL_GP);
@@ -259,6 +268,34 @@ static void check_trap(bool emulated)
 	printf("TEST tswitch_trap PASS\n");
 }
 
+/* A fault while the new task's segments load comes in the new task, at its first instruction, with every segment
+ * register holding the new task's selector, the faulting DS and those after it too (SDM Vol. 3A 8.3 steps 12-13,
+ * 6.15 #NP: "the processor will load all the state information from the new TSS ... before it generates the
+ * exception"). The hidden parts are not checked: the SDM leaves them open. QEMU's TCG, which switches tasks itself
+ * (no intercept), reports the fault at the switching LCALL instead: noted there, not failed. */
+static void check_segnp(bool emulated)
+{
+	static const char *const names[5] = {"ES", "SS", "DS", "FS", "GS"};
+	u32 *r = ts_res;
+
+	EXPECT("segnp", r[R_NP_COUNT] == 1, "%u #NPs in the new task", r[R_NP_COUNT]);
+	EXPECT("segnp", r[R_NP_ERR] == TS_DATA_NP, "#NP error code 0x%x, want 0x%x (DS)", r[R_NP_ERR], TS_DATA_NP);
+	EXPECT("segnp", r[R_NP_TR] == TS_SEL_NP, "TR 0x%x in the handler, not the new task's", r[R_NP_TR]);
+	if (!emulated && r[R_NP_EIP] == (u32)(u64)ts_np_call)
+		printf("tswitch: note: the CPU itself (its own task switch) reported the #NP at the LCALL\n");
+	else
+		EXPECT("segnp", r[R_NP_CS] == TS_CODE_B && r[R_NP_EIP] == (u32)(u64)ts_task_np,
+		       "#NP at %x:%x, want the new task's first instruction %x:%x", r[R_NP_CS], r[R_NP_EIP], TS_CODE_B,
+		       (u32)(u64)ts_task_np);
+	for (int i = 0; i < 5; i++) {
+		u32 want = i == 2 ? TS_DATA_NP : TS_DATA_B;
+		EXPECT("segnp", (r[R_NP_SEGS + i] & 0xffff) == want, "%s 0x%x in the handler, want the new task's 0x%x",
+		       names[i], r[R_NP_SEGS + i] & 0xffff, want);
+	}
+	EXPECT("segnp", r[R_NP_RAN] == 1, "the new task ran %u times after its handler", r[R_NP_RAN]);
+	printf("TEST tswitch_segnp PASS\n");
+}
+
 static void check_pae(void)
 {
 	u32 *r = ts_res;
@@ -295,6 +332,7 @@ int test_main(void)
 	check_invd();
 	check_pae();
 	check_trap(emulated != 0);
+	check_segnp(emulated != 0);
 	if (failures)
 		test_fail("%d phases failed", failures);
 	test_pass();

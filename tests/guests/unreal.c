@@ -20,13 +20,16 @@ const char test_name[] = "unreal";
 #define ROUNDS	 4
 
 struct ur_params {
-	u32 addr, value;     /* in: the dword above 1 MiB (below ES's limit) and what to write there */
-	u32 old, back, es;   /* out: read before the write, read after it through DS, and through ES */
-	u32 far_addr;        /* in: past ES's limit */
-	u32 fault;           /* out: the vector + 1 of a fault in real mode (0x100: another vector), 0 if none */
-	u32 ss;              /* out: the dword read through SS (base 0x8000, SS kept its 4 GiB limit) */
-	u32 msr;	     /* out: KERNEL_GS_BASE read back in real mode after writing `value` there */
-	u32 pat;	     /* out: PAT[31:0] read in real mode */
+	u32 addr, value;   /* in: the dword above 1 MiB (below ES's limit) and what to write there */
+	u32 old, back, es; /* out: read before the write, read after it through DS, and through ES */
+	u32 far_addr;	   /* in: past ES's limit */
+	u32 fault;	   /* out: the vector + 1 of a fault in real mode (0x100: another vector), 0 if none */
+	u32 ss;		   /* out: the dword read through SS (base 0x8000, SS kept its 4 GiB limit) */
+	u32 msr;	   /* out: KERNEL_GS_BASE read back in real mode after writing `value` there */
+	u32 pat;	   /* out: PAT[31:0] read in real mode */
+	u32 rdtscp;	   /* in: CPUID 80000001H:EDX.RDTSCP, with which TSC_AUX exists */
+	u32 aux, auxp;	   /* out: TSC_AUX read back in real mode after writing `value` there, and RDTSCP's ECX */
+	u32 aux_gp;	   /* out: #GPs of that WRMSR and RDMSR */
 };
 
 void unreal_run(struct ur_params *p);
@@ -80,10 +83,14 @@ int test_main(void)
 	ivt[12] = vec(ur_vec_ss);
 	ivt[13] = vec(ur_vec_gp);
 
+	u32 a, b, c, d;
+	cpuid(0x80000001, 0, &a, &b, &c, &d);
+	bool rdtscp = d & (1u << 27);
 	for (u32 r = 0; r < ROUNDS; r++) {
 		u32 i = 17 + r * 211, before = 0x1000 * r + 0x5a;
 		buf[i] = before;
-		params = (struct ur_params){ .addr = (u32)(u64)&buf[i], .value = 0xc0de0000 + r, .far_addr = FAR_ADDR };
+		params = (struct ur_params){
+		    .addr = (u32)(u64)&buf[i], .value = 0xc0de0000 + r, .far_addr = FAR_ADDR, .rdtscp = rdtscp};
 		unreal_run(&params);
 		if (params.fault && params.fault != 13 + 1)
 			test_fail("round %u: vector %u in real mode before the access past ES's limit", r, params.fault - 1);
@@ -102,6 +109,16 @@ int test_main(void)
 		if (params.msr != params.value)
 			test_fail("round %u: KERNEL_GS_BASE written 0x%x in real mode, read back 0x%x", r, params.value,
 				  params.msr);
+		/* TSC_AUX exists where RDTSCP does (SDM Vol. 2B RDTSCP, Vol. 4 Table 2-2; KVM likewise): its WRMSR and
+		 * RDMSR in real mode reach the guest's value as in any mode, and RDTSCP returns it; without RDTSCP
+		 * (Penryn) both are #GP. */
+		if (rdtscp && (params.aux_gp || params.aux != params.value || params.auxp != params.value))
+			test_fail(
+			    "round %u: TSC_AUX written 0x%x in real mode: %u #GP, read back 0x%x, RDTSCP's ECX 0x%x", r,
+			    params.value, params.aux_gp, params.aux, params.auxp);
+		if (!rdtscp && params.aux_gp != 2)
+			test_fail("round %u: TSC_AUX without RDTSCP: %u #GP of its WRMSR and RDMSR, want 2", r,
+				  params.aux_gp);
 		if (params.pat != 0x00070406)
 			test_fail("round %u: PAT[31:0] read 0x%x in real mode, want the reset value 0x00070406", r,
 				  params.pat);
@@ -117,5 +134,6 @@ int test_main(void)
 	}
 	printf("unreal: %u rounds in real mode: DS (4 GiB kept) reads and writes above 1 MiB, SS (4 GiB kept) reads, "
 	       "ES (2 MiB kept) reads below its limit%s\n", ROUNDS, check_limit ? " and #GP past it" : "");
+	printf("unreal: TSC_AUX in real mode: %s\n", rdtscp ? "read back and by RDTSCP" : "#GP (no RDTSCP)");
 	test_pass();
 }

@@ -877,13 +877,13 @@ CASES += [
 # TSSs, a task gate in the GDT, an NMI and a double fault through task gates, INVD at CPL 0 and 3. VMX exits on every
 # task switch and Bochs' SVM intercepts them, so there all 18 of the test's are emulated; QEMU's TCG switches tasks
 # itself without the TASK_SWITCH intercept (so its case checks the guest's own rules and the INVD exit only).
-TSWITCH_PHASES = ("jmp", "call", "gate", "nmi", "df", "dfts", "invd", "pae", "trap")
+TSWITCH_PHASES = ("jmp", "call", "gate", "nmi", "df", "dfts", "invd", "pae", "trap", "segnp")
 TSWITCH_MODULES = [(GUEST + "tswitch.elf", "vm=tswitch mem=16M")]
 TSWITCH_EXPECT = [rf"^\[tswitch\] TEST tswitch_{p} PASS" for p in TSWITCH_PHASES] + [
     r"^\[tswitch\] TEST tswitch PASS", r"^vm tswitch: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
 # dfts: Bochs checks the task gate's TSS descriptor (its limit) before the exit and merges the #TS into #DF itself,
-# so 22 exits there; a CPU that exits first leaves the #TS to the hypervisor (vm/task_switch.c merges it): 23.
-TSWITCH_ALL = [r"^\[tswitch\] tswitch: 2[23] task switches emulated by the hypervisor"]
+# so 24 exits there; a CPU that exits first leaves the #TS to the hypervisor (vm/task_switch.c merges it): 25.
+TSWITCH_ALL = [r"^\[tswitch\] tswitch: 2[45] task switches emulated by the hypervisor"]
 CASES += [
     Case("qemu-svm-tswitch", "qemu", "max", mem="256M", modules=TSWITCH_MODULES,
          expect=TSWITCH_EXPECT + [r"^\[tswitch\] tswitch: \d+ task switches emulated"], forbid=GUEST_NEVER,
@@ -930,22 +930,25 @@ CASES += [
 # ---- (shadow11) unreal mode (tests/guests/unreal.c): real mode with the 4 GiB limit a protected-mode descriptor left
 # in DS, 32-bit addresses above 1 MiB through it, #GP past ES's kept 2 MiB limit, and back. Natively with
 # unrestricted guest or SVM; on VMX without it (Penryn; Skylake with hv.tdp=0) real mode runs in virtual-8086 mode
-# and the accesses past 64 KiB are emulated with the kept limits. QEMU TCG checks no segment limits.
+# and the accesses past 64 KiB are emulated with the kept limits. QEMU TCG checks no segment limits. TSC_AUX in real
+# mode: the emulator's WRMSR and RDMSR on Skylake with hv.tdp=0 (RDTSCP: the guest's value), #GP on Penryn (no RDTSCP).
 UNREAL_EXPECT = [r"^\[unreal\] TEST unreal PASS", r"^vm unreal: ended: debug-exit, status 0x1 ", r"^hv: all VMs have ended"]
 UNREAL_CHECKED = [r"^\[unreal\] unreal: 4 rounds in real mode: .* and #GP past it$"]
+UNREAL_AUX = [r"^\[unreal\] unreal: TSC_AUX in real mode: read back and by RDTSCP$"]
+UNREAL_NO_AUX = [r"^\[unreal\] unreal: TSC_AUX in real mode: #GP \(no RDTSCP\)$"]
 CASES += [
     Case("qemu-svm-unreal", "qemu", "max", mem="256M",
          modules=[(GUEST + "unreal.elf", 'vm=unreal mem=64M cmdline="no_limit_check"')],
-         expect=UNREAL_EXPECT, forbid=GUEST_NEVER, timeout=120),
+         expect=UNREAL_EXPECT + UNREAL_AUX, forbid=GUEST_NEVER, timeout=120),
     Case("bochs-vmx-unreal", "bochs", "corei7_skylake_x", megs=256,
          modules=[(GUEST + "unreal.elf", "vm=unreal mem=64M")],
          expect=UNREAL_EXPECT + UNREAL_CHECKED, forbid=GUEST_NEVER, timeout=600),
     Case("bochs-vmx-shadow-unreal", "bochs", "corei7_skylake_x", megs=256, cmdline=VMX_SHADOW,
          modules=[(GUEST + "unreal.elf", "vm=unreal mem=64M")],
-         expect=VMX_SHADOW_EXPECT + UNREAL_EXPECT + UNREAL_CHECKED, forbid=GUEST_NEVER, timeout=600),
+         expect=VMX_SHADOW_EXPECT + UNREAL_EXPECT + UNREAL_CHECKED + UNREAL_AUX, forbid=GUEST_NEVER, timeout=600),
     Case("bochs-penryn-unreal", "bochs", "core2_penryn_t9600", megs=256,
          modules=[(GUEST + "unreal.elf", "vm=unreal mem=64M")],
-         expect=PENRYN_EXPECT + UNREAL_EXPECT + UNREAL_CHECKED, forbid=GUEST_NEVER, timeout=600),
+         expect=PENRYN_EXPECT + UNREAL_EXPECT + UNREAL_CHECKED + UNREAL_NO_AUX, forbid=GUEST_NEVER, timeout=600),
 ]
 
 

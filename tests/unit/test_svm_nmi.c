@@ -12,11 +12,16 @@
 #include "test.h"
 
 u64 tsc_hz = 1000000000;
-static int polls;
+static int polls, kicks;
 void host_timer_arm(u64 deadline)
 {
 	(void)deadline;
 	polls++;
+}
+/* The immediate exit's self-IPI. */
+void lapic_send_wake_self(void)
+{
+	kicks++;
 }
 static struct percpu fake_cpu;
 
@@ -40,7 +45,7 @@ static struct vcpu *setup(void)
 	vcpu.arch = &svm;
 	vmcb.save.dr6 = DR6_INIT;
 	vmcb.save.rflags = 0x2;
-	polls = 0;
+	polls = kicks = 0;
 	fake_cpu.self = &fake_cpu;
 	fake_cpu.host_timer_deadline = ~0ULL;
 	CHECK_EQ(syscall(SYS_arch_prctl, ARCH_SET_GS, &fake_cpu), 0);
@@ -196,18 +201,19 @@ TEST(nmi_no_step_under_injection_or_nt)
 	CHECK_EQ(polls, 2);
 }
 
-/* Blocked only by an interrupt shadow with IF = 0 (MOV SS): no step, a poll. Nothing pending: neither. */
-TEST(nmi_shadow_polls)
+/* Blocked only by an interrupt shadow with IF = 0 (MOV SS): no step, the immediate exit. Nothing pending: neither. */
+TEST(nmi_shadow_kicks)
 {
 	struct vcpu *v = setup();
 
 	svm_nmi_before_entry(v);
-	CHECK_EQ(polls, 0);
+	CHECK_EQ(polls + kicks, 0);
 	vmcb.control.int_state = SVM_INTERRUPT_SHADOW;
 	CHECK(!svm_nmi_allowed(v));
 	svm_set_nmi_window(v, true);
 	svm_nmi_before_entry(v);
-	CHECK_EQ(polls, 1);
+	CHECK_EQ(kicks, 1);
+	CHECK_EQ(polls, 0);
 	CHECK(!(vmcb.save.rflags & TF));
 	CHECK(!(vmcb.control.int_ctl & V_IRQ));
 }
@@ -245,14 +251,15 @@ TEST(nmi_sti_shadow_vintr_window)
 	svm_set_nmi_window(v, false);
 	svm_nmi_before_entry(v);
 	CHECK(vmcb.control.int_ctl & V_IRQ);
-	/* A shadow while an event is being injected: the poll, not the window. */
+	/* A shadow while an event is being injected: the immediate exit, not the window. */
 	svm.intr_window = false;
 	svm_apply_vintr(&svm);
 	vmcb.control.int_state = SVM_INTERRUPT_SHADOW;
 	vmcb.control.event_inj = SVM_EVTINJ_VALID;
 	svm_set_nmi_window(v, true);
 	svm_nmi_before_entry(v);
-	CHECK_EQ(polls, 1);
+	CHECK_EQ(kicks, 1);
+	CHECK_EQ(polls, 0);
 	CHECK(!(vmcb.control.int_ctl & V_IRQ));
 }
 
@@ -280,4 +287,69 @@ TEST(nmi_blocked_by_shadow_and_injection)
 	vmcb.control.int_state = 0;
 	vmcb.control.event_inj = SVM_EVTINJ_VALID;
 	CHECK(!svm_nmi_allowed(v));
+}
+
+/* An NMI held behind an event being injected (NMIs unmasked): the self-IPI, whose INTR exit comes at the handler's
+ * first instruction, where the NMI then goes in. The last two tests: a CPU that exits before it delivers the event,
+ * or before the instruction a shadow covers, turns that case to the poll for good (state shared by all vCPUs). */
+TEST(nmi_behind_injection_kicks)
+{
+	struct vcpu *v = setup();
+
+	vmcb.save.rip = RET_TO;
+	vmcb.control.event_inj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 1;
+	CHECK(!svm_nmi_allowed(v));
+	svm_set_nmi_window(v, true);
+	svm_nmi_before_entry(v);
+	CHECK_EQ(kicks, 1);
+	CHECK_EQ(polls, 0);
+	CHECK(!(vmcb.save.rflags & TF));
+	/* The exit: the event delivered (EVENTINJ consumed), RIP at its handler. */
+	vmcb.control.event_inj = 0;
+	CHECK(!exit_at(v, SVM_EXIT_INTR, 0x3000));
+	CHECK(svm_nmi_allowed(v));
+	/* Again: still the immediate exit. */
+	vmcb.control.event_inj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 1;
+	svm_nmi_before_entry(v);
+	CHECK_EQ(kicks, 2);
+	CHECK_EQ(polls, 0);
+}
+
+TEST(nmi_kick_before_delivery_falls_back)
+{
+	struct vcpu *v = setup();
+
+	vmcb.save.rip = RET_TO;
+	vmcb.control.event_inj = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 1;
+	svm_set_nmi_window(v, true);
+	svm_nmi_before_entry(v);
+	CHECK_EQ(kicks, 1);
+	/* This CPU took the interrupt first: the event comes back in EXITINTINFO, RIP unmoved. */
+	vmcb.control.exit_int_info = SVM_EVTINJ_VALID | SVM_EVTINJ_TYPE_EXEPT | 1;
+	exit_at(v, SVM_EXIT_INTR, RET_TO);
+	svm_nmi_before_entry(v); /* the VMCB still holds the exit: the next entry looks at it */
+	vmcb.control.exit_int_info = 0;
+	CHECK_EQ(kicks, 1);
+	CHECK_EQ(polls, 1);
+	/* The shadow case is told apart: it still kicks. */
+	vmcb.control.event_inj = 0;
+	vmcb.control.int_state = SVM_INTERRUPT_SHADOW;
+	svm_nmi_before_entry(v);
+	CHECK_EQ(kicks, 2);
+}
+
+TEST(nmi_kick_before_shadow_falls_back)
+{
+	struct vcpu *v = setup();
+
+	vmcb.save.rip = RET_TO;
+	vmcb.control.int_state = SVM_INTERRUPT_SHADOW;
+	svm_set_nmi_window(v, true);
+	svm_nmi_before_entry(v);
+	CHECK_EQ(kicks, 1);
+	/* The exit came before the covered instruction: RIP unmoved, still in the shadow (QEMU's TCG). */
+	exit_at(v, SVM_EXIT_INTR, RET_TO);
+	svm_nmi_before_entry(v);
+	CHECK_EQ(kicks, 1);
+	CHECK_EQ(polls, 1);
 }

@@ -334,6 +334,63 @@ TEST(ts_new_task_segment_faults)
 	CHECK(s.seg[TS_FS].attr & TS_ATTR_UNUSABLE);
 }
 
+/* Every selector of the new task is in place before any descriptor loads (SDM 8.3 steps 12-13; Vol. 3A 6.15, #NP,
+ * Program State Change): a fault on DS leaves CS and SS loaded, DS and the rest with the new selectors over unusable
+ * hidden parts; a fault on CS leaves CS and SS with the new selectors over the old hidden parts at the new CPL. */
+TEST(ts_fault_leaves_every_new_selector)
+{
+	struct ts_state s;
+	struct emu_fault f;
+
+	setup(&s);
+	put_desc(GDT, SEL_BAD, desc(0, 0xfffff, 0x13, 0xc)); /* data, not present */
+	wr32(TSS_B + 0x54, SEL_BAD);			     /* DS */
+	wr32(TSS_B + 0x48, LDT_DATA);			     /* ES, from the new LDT: not loaded yet either */
+	CHECK_EQ(run(&s, SEL_B, TS_CALL, &f), EMU_CB_FAULT);
+	CHECK_EQ(f.vector, 11);
+	CHECK_EQ(f.error_code, SEL_BAD);
+	CHECK(s.committed);
+	CHECK_EQ(s.loaded, 3); /* LDTR, CS, SS */
+	CHECK_EQ(s.seg[TS_CS].sel, SEL_CODE);
+	CHECK_EQ(s.seg[TS_SS].attr & 0xff, 0x93);
+	CHECK_EQ(s.seg[TS_DS].sel, SEL_BAD);
+	CHECK(s.seg[TS_DS].attr & TS_ATTR_UNUSABLE);
+	CHECK_EQ(s.seg[TS_ES].sel, LDT_DATA);
+	CHECK(s.seg[TS_ES].attr & TS_ATTR_UNUSABLE);
+	CHECK_EQ(s.seg[TS_FS].sel, SEL_DATA);
+	CHECK(s.seg[TS_FS].attr & TS_ATTR_UNUSABLE);
+	CHECK_EQ(s.seg[TS_LDTR].sel, SEL_LDT);
+	CHECK_EQ(s.seg[TS_LDTR].base, LDT);
+
+	/* A CPL-3 task whose CS is bad: CS and SS carry its selectors, the old descriptors at DPL 3 (the CPL). */
+	setup(&s);
+	fill_tss32(TSS_B, 0x1234, 0x202, STACK_B, 3);
+	put_desc(GDT, SEL_UCODE, desc(0, 0xfffff, 0x7b, 0xc)); /* not present: #NP */
+	CHECK_EQ(run(&s, SEL_B, TS_CALL, &f), EMU_CB_FAULT);
+	CHECK_EQ(f.vector, 11);
+	CHECK_EQ(f.error_code, SEL_UCODE & 0xfffc);
+	CHECK_EQ(s.loaded, 1);
+	CHECK_EQ(s.seg[TS_CS].sel, SEL_UCODE);
+	CHECK_EQ(s.seg[TS_CS].attr, 0xc9b | 3 << 5);
+	CHECK_EQ(s.seg[TS_CS].limit, 0xffffffff);
+	CHECK_EQ(s.seg[TS_SS].sel, SEL_UDATA);
+	CHECK_EQ(s.seg[TS_SS].attr, 0xc93 | 3 << 5);
+	CHECK_EQ(s.seg[TS_GS].sel, SEL_UDATA);
+	CHECK(s.seg[TS_GS].attr & TS_ATTR_UNUSABLE);
+
+	/* A bad LDT: no descriptor loaded, every selector the new task's. */
+	setup(&s);
+	wr16(TSS_B + 0x60, SEL_DATA);
+	CHECK_EQ(run(&s, SEL_B, TS_CALL, &f), EMU_CB_FAULT);
+	CHECK_EQ(f.vector, 10);
+	CHECK_EQ(s.loaded, 0);
+	CHECK_EQ(s.seg[TS_LDTR].sel, SEL_DATA);
+	CHECK(s.seg[TS_LDTR].attr & TS_ATTR_UNUSABLE);
+	CHECK_EQ(s.seg[TS_CS].sel, SEL_CODE);
+	CHECK_EQ(s.seg[TS_DS].sel, SEL_DATA);
+	CHECK(s.seg[TS_DS].attr & TS_ATTR_UNUSABLE);
+}
+
 TEST(ts_gate_pushes_error_code)
 {
 	struct ts_state s;

@@ -180,6 +180,37 @@ static int load_seg(struct ts_state *s, const struct ts_ops *ops, void *opaque, 
 	return 0;
 }
 
+/*
+ * The new task's selectors, all of them, before any descriptor is loaded (SDM 8.3 step 13). What a segment register
+ * holds until its descriptor loads is what a fault in between leaves for the new task's handler:
+ * - the LDTR and the data segments: the new selector with an unusable hidden part, as Bochs and QEMU leave their
+ *   descriptor caches invalid there (an access through one faults as through a null selector);
+ * - CS and SS: the new selector with the old hidden part (KVM's set_segment_selector), whose DPL becomes the new
+ *   CPL: the CPU's CPL is CS.RPL from here on (KVM's emulator checks with it), VMX and SVM take theirs from SS.DPL,
+ *   and VM entry wants CS.DPL and SS.DPL to agree. The SDM promises no more ("the processor will load all the state
+ *   information from the new TSS ... before it generates the exception", and the handler "should not rely on being
+ *   able to use the segment selectors" there: Vol. 3A 6.15, #TS and #NP, Program State Change); a task gate handler
+ *   saves these selectors back into the TSS they came from;
+ * - in virtual-8086 mode there is nothing to check: each segment is its real-mode self at once.
+ */
+static void set_selectors(struct ts_state *s, const u16 *sels, u16 ldt, u8 cpl)
+{
+	for (int i = TS_ES; i <= TS_GS; i++) {
+		struct ts_seg *seg = &s->seg[i];
+		if (s->eflags & EFL_VM)
+			*seg =
+			    (struct ts_seg){.base = (u32)sels[i] << 4, .limit = 0xffff, .sel = sels[i], .attr = 0xf3};
+		else if (i == TS_CS || i == TS_SS)
+			*seg = (struct ts_seg){.base = seg->base,
+					       .limit = seg->limit,
+					       .sel = sels[i],
+					       .attr = (u16)((seg->attr & ~(3u << 5)) | (u32)cpl << 5)};
+		else
+			*seg = (struct ts_seg){.sel = sels[i], .attr = TS_ATTR_UNUSABLE};
+	}
+	s->seg[TS_LDTR] = (struct ts_seg){.sel = ldt, .attr = TS_ATTR_UNUSABLE};
+}
+
 /* The old task's dynamic state into its TSS, in the old TSS's own format (the TR's type): EIP, EFLAGS, the general
  * registers and the segment selectors; nothing else (SDM 8.3 step 8). The reserved upper halves of the selector
  * slots keep what memory held. */
@@ -359,8 +390,11 @@ int emu_task_switch(struct ts_state *s, const struct ts_request *req, const stru
 			return r;
 	}
 
-	/* The LDT first, since the other selectors may point into it; then CS, whose RPL is the new CPL. */
+	/* Every selector first, then the descriptors (SDM 8.3 steps 12-13; KVM's load_state_from_tss32 does the
+	 * same): a fault while one descriptor loads is taken in the new task with all its selectors in place. The LDT
+	 * first, since the other selectors may point into it; then CS, whose RPL is the new CPL. */
 	u8 cpl = (s->eflags & EFL_VM) ? 3 : (sels[TS_CS] & 3);
+	set_selectors(s, sels, ldt, cpl);
 	static const u8 order[] = {TS_LDTR, TS_CS, TS_SS, TS_DS, TS_ES, TS_FS, TS_GS};
 	for (unsigned int i = 0; i < sizeof(order); i++) {
 		int which = order[i];

@@ -39,8 +39,9 @@ struct ts_state {
 	/* Out. */
 	bool committed; /* the switch passed its commit point: the state above is the new task's (a fault returned
 			 * with it set is raised in the new task, SDM 8.3 step 13) */
-	u8 loaded;	/* how many of LDTR, CS, SS, DS, ES, FS, GS (the order they load in) were loaded; the rest keep
-			 * the old task's selector and descriptor, a state the guest's fault handler can still run in */
+	u8 loaded;	/* how many of LDTR, CS, SS, DS, ES, FS, GS (the order they load in) were loaded; the rest hold
+			 * the new task's selector over an unusable (LDTR, data) or the old (CS, SS, DPL = the new CPL)
+			 * hidden part, as set_selectors describes */
 	bool trap;	/* the new TSS has its T bit (32-bit TSS, offset 0x64 bit 0): a #DB with DR6.BT is due before
 			 * the new task's first instruction (SDM Vol. 3A 8.2.1, Vol. 3B 18.2.3) */
 };

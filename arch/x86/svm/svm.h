@@ -30,6 +30,9 @@ struct svm_vcpu {
 	bool nmi_singlestep;
 	bool nmi_step_guest_tf;
 	u64 nmi_step_dr6;
+	/* An immediate exit asked for a pending NMI (svm_nmi.c): RIP at that entry, to tell whether the guest moved. */
+	bool nmi_kicked;
+	u64 nmi_kick_rip;
 	/* Shadow paging (no NPT): the guest's view of its control registers and EFER, which every access to them
 	 * exits to read or change; the VMCB holds what the hardware runs with (svm_shadow.c). Constant `shadow`. */
 	bool shadow;

@@ -247,11 +247,17 @@ int vmx_set_cr(struct vcpu *v, int cr, u64 val)
 	}
 }
 
-/* The syscall MSRs and KERNEL_GS_BASE stay in the CPU while the vCPU is on it (the host never uses them); the rest
- * are VMCS guest state. */
+/* The syscall MSRs, KERNEL_GS_BASE and TSC_AUX (with RDTSCP: vmx_vcpu.c passes it through) stay in the CPU while
+ * the vCPU is on it (the host never uses them); the rest are VMCS guest state. Without RDTSCP, TSC_AUX does not
+ * exist: -ENOENT, and the caller's #GP. */
 int vmx_set_passthrough_msr(struct vcpu *v, u32 index, u64 val)
 {
 	switch (index) {
+	case MSR_TSC_AUX:
+		if (!vmx_caps.rdtscp)
+			return -ENOENT;
+		wrmsr(index, val);
+		return 0;
 	case MSR_KERNEL_GS_BASE:
 	case MSR_STAR:
 	case MSR_LSTAR:
@@ -285,6 +291,11 @@ int vmx_set_passthrough_msr(struct vcpu *v, u32 index, u64 val)
 int vmx_get_passthrough_msr(struct vcpu *v, u32 index, u64 *val)
 {
 	switch (index) {
+	case MSR_TSC_AUX:
+		if (!vmx_caps.rdtscp)
+			return -ENOENT;
+		*val = rdmsr(index);
+		return 0;
 	case MSR_KERNEL_GS_BASE:
 	case MSR_STAR:
 	case MSR_LSTAR:

@@ -17,7 +17,11 @@
 #define TS_SEL_PAE  0x68 /* the TSS of the task with its own PAE page tables */
 #define TS_SEL_TRAP 0x70 /* a TSS with its T (debug trap) bit set */
 #define TS_SEL_SMALL 0x78 /* a TSS descriptor with limit 0x2b, below the 0x67 a 32-bit TSS needs */
-#define TS_GDT_N     16
+#define TS_CODE_B   0x80 /* aliases of the flat 32-bit code and data, for the segnp task's selectors */
+#define TS_DATA_B   0x88
+#define TS_DATA_NP  0x90 /* a data segment that is not present */
+#define TS_SEL_NP   0x98 /* the TSS of the task whose DS is TS_DATA_NP */
+#define TS_GDT_N     20
 #define TS_BAD_SEL  0x1f8 /* past the GDT limit */
 
 /* Task A's snapshot, one per way of entering it (phase): JMP, CALL, CALL through the gate. */
@@ -76,7 +80,14 @@
 #define R_TRAP_DR7   30 /* DR7 in the main task after the switches to and from the trap task */
 #define R_DF2_MEIP    31 /* the main TSS's saved EIP at the second #DF: the DIV */
 #define R_DF2_RESUMED 32
-#define R_N	      33
+#define R_NP_COUNT    33 /* #NPs taken by the segnp task's handler (IDT vector 11, an interrupt gate) */
+#define R_NP_ERR      34 /* its error code */
+#define R_NP_EIP      35 /* the CS:EIP it interrupted */
+#define R_NP_CS	      36
+#define R_NP_SEGS     37 /* ES, SS, DS, FS, GS as the handler found them: 37..41 */
+#define R_NP_TR	      42
+#define R_NP_RAN      43 /* the segnp task ran its first instruction after the handler */
+#define R_N	      44
 
 #ifndef __ASSEMBLY__
 #include "guest.h"
@@ -85,10 +96,10 @@ extern u32 ts_snap[PH_N][SN_N];
 extern u32 ts_back[PH_N][BK_N];
 extern u64 ts_gdt[TS_GDT_N], ts_idt[32], ts_gate13[4];
 extern u8 ts_tss_main[0x68], ts_tss_a[0x68], ts_tss_nmi[0x68], ts_tss_df[0x68], ts_tss_gp[0x68], ts_tss_user[0x68],
-    ts_tss_pae[0x68], ts_tss_trap[0x68];
+    ts_tss_pae[0x68], ts_tss_trap[0x68], ts_tss_np[0x68];
 extern u32 ts_pae_cr3, ts_marker;
 extern char ts_task_a[], ts_task_nmi[], ts_task_df[], ts_task_gp[], ts_task_user[], ts_task_pae[], ts_fatal_stubs[];
-extern char ts_task_trap[], ts_db_handler[];
+extern char ts_task_trap[], ts_db_handler[], ts_task_np[], ts_np_handler[], ts_np_call[];
 extern char ts_jmp_ret[], ts_call_ret[], ts_gate_ret[], ts_df_fault[], ts_de_fault[], ts_user_invd[];
 void ts_run32(void);
 #endif

@@ -193,7 +193,17 @@ df2_resume:
 	movl $0x400, %eax
 	movl %eax, %dr7
 	clts
+
+	/* A fault after the commit point (SDM 8.3 steps 12-13; Vol. 3A 6.15, #NP, Program State Change): the new
+	 * task's DS is not present, so the switch raises #NP(DS) in the new task, before its first instruction, with
+	 * every segment register already holding the new task's selector. Its handler (an interrupt gate) records
+	 * them, loads usable data segments and returns to the task, which IRETs back here. */
 	movl $9, RES(R_PHASE)
+	.globl ts_np_call
+ts_np_call:
+	lcall $TS_SEL_NP, $0
+	clts
+	movl $10, RES(R_PHASE)
 
 leave32:
 	cli
@@ -372,6 +382,45 @@ ts_db_handler:
 	movl RES(R_TRAP_RAN), %eax
 	movl %eax, RES(R_DB_RAN)
 1:	popl %eax
+	iret
+
+/* The segnp task: it runs once its #NP handler made DS usable. */
+	.globl ts_task_np
+ts_task_np:
+	incl RES(R_NP_RAN)
+	iret
+	jmp ts_task_np
+
+/* #NP (IDT vector 11, an interrupt gate): on the new task's stack (SS is loaded), with DS unusable until reloaded,
+ * so the stores go through SS. */
+	.globl ts_np_handler
+ts_np_handler:
+	incl %ss:RES(R_NP_COUNT)
+	movl %es, %eax
+	movl %eax, %ss:RES(R_NP_SEGS + 0)
+	movl %ss, %eax
+	movl %eax, %ss:RES(R_NP_SEGS + 1)
+	movl %ds, %eax
+	movl %eax, %ss:RES(R_NP_SEGS + 2)
+	movl %fs, %eax
+	movl %eax, %ss:RES(R_NP_SEGS + 3)
+	movl %gs, %eax
+	movl %eax, %ss:RES(R_NP_SEGS + 4)
+	xorl %eax, %eax
+	str %ax
+	movl %eax, %ss:RES(R_NP_TR)
+	popl %eax
+	movl %eax, %ss:RES(R_NP_ERR)
+	movl (%esp), %eax
+	movl %eax, %ss:RES(R_NP_EIP)
+	movl 4(%esp), %eax
+	movl %eax, %ss:RES(R_NP_CS)
+	movl $ts_task_np, (%esp)            /* QEMU's TCG reports it at the LCALL: resume the task all the same */
+	movl $TS_DATA_B, %eax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %fs
+	movw %ax, %gs
 	iret
 
 /* Unexpected exceptions (interrupt gates, in whatever task): record the vector and leave. */

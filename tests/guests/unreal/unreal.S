@@ -31,6 +31,12 @@
 #define RES_SS	  (UR_PAGE + 0xf10)
 #define RES_MSR	  (UR_PAGE + 0xf14)
 #define RES_PAT	  (UR_PAGE + 0xf18)
+#define RES_HAS_RDTSCP (UR_PAGE + 0xf1c) /* in: CPUID 80000001H:EDX.RDTSCP */
+#define RES_AUX	  (UR_PAGE + 0xf20)   /* TSC_AUX read back in real mode */
+#define RES_AUXP  (UR_PAGE + 0xf24)   /* ECX of RDTSCP in real mode */
+#define RES_AUXGP (UR_PAGE + 0xf28)   /* #GPs of that WRMSR and RDMSR */
+#define UR_IVT_GP (UR_PAGE + 0x800 + 13 * 4)
+#define MSR_TSC_AUX 0xc0000103
 #define MSR_KERNEL_GS_BASE 0xc0000102
 #define MSR_PAT	  0x277
 
@@ -45,6 +51,10 @@
 #define P_SS	28
 #define P_MSR	32
 #define P_PAT	36
+#define P_RDTSCP 40
+#define P_AUX	44
+#define P_AUXP	48
+#define P_AUXGP 52
 
 	.text
 	.code64
@@ -96,6 +106,8 @@ unreal_run:
 	movl P_ADDR(%ebp), %edi
 	movl P_VALUE(%ebp), %ebx
 	movl P_FAR(%ebp), %esi
+	movl P_RDTSCP(%ebp), %eax
+	movl %eax, RES_HAS_RDTSCP
 	lidt ur_ivt_desc
 	movl $SEL_BIG, %eax
 	movw %ax, %ds                       /* from here DS is BIG (base 0): the image is still reachable */
@@ -137,6 +149,21 @@ ur_tramp:
 	movl $MSR_PAT, %ecx
 	rdmsr
 	movl %eax, RES_PAT
+	movl $0, RES_AUXGP                  /* TSC_AUX, which exists with RDTSCP (else #GP, counted and stepped */
+	movl $((UR_SEG << 16) | (ur_vec_gpskip - ur_tramp)), UR_IVT_GP /* over by ur_vec_gpskip) */
+	movl $MSR_TSC_AUX, %ecx
+	movl %ebx, %eax
+	xorl %edx, %edx
+	wrmsr
+	xorl %eax, %eax
+	rdmsr
+	movl %eax, RES_AUX
+	movl $((UR_SEG << 16) | (ur_vec_gp - ur_tramp)), UR_IVT_GP
+	xorl %ecx, %ecx
+	cmpl $0, RES_HAS_RDTSCP
+	je 1f
+	rdtscp                              /* not privileged: runs on the CPU even in vm86 */
+1:	movl %ecx, RES_AUXP
 	addr32 movl %es:(%esi), %eax        /* past ES's limit: #GP(0), vector 13 */
 ur_out:
 	movw %bp, RES_FAULT
@@ -157,6 +184,14 @@ ur_vec_ud:
 ur_vec_other:
 	movw $0x100, %bp
 	jmp ur_out
+/* #GP of a 2-byte WRMSR or RDMSR: counted, and the return IP moved past it. */
+ur_vec_gpskip:
+	pushw %bx
+	movw %sp, %bx
+	addw $2, %ss:2(%bx)
+	popw %bx
+	incl RES_AUXGP
+	iret
 ur_tramp_end:
 
 	.code32
@@ -183,6 +218,12 @@ ur_back32:
 	movl %eax, P_MSR(%ebp)
 	movl RES_PAT, %eax
 	movl %eax, P_PAT(%ebp)
+	movl RES_AUX, %eax
+	movl %eax, P_AUX(%ebp)
+	movl RES_AUXP, %eax
+	movl %eax, P_AUXP(%ebp)
+	movl RES_AUXGP, %eax
+	movl %eax, P_AUXGP(%ebp)
 	movl ur_saved_cr4, %eax
 	movl %eax, %cr4
 	movl ur_saved_cr3, %eax
