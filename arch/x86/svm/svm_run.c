@@ -114,7 +114,7 @@ int svm_vcpu_run(struct vcpu *v)
 	 * follows is where a second delivery would show, had one happened anyway. */
 	bool intr = unlikely(svm_tcg_redelivery_quirk) && svm_event_is_intr(s->vmcb->control.event_inj);
 	if (intr)
-		lapic_send_wake(cpu->apic_id);
+		lapic_send_wake_self(); /* the immediate exit svm_nmi.c uses too; one pending VEC_WAKE serves both */
 	svm_enter(v->regs, s->vmcb_pa, cpu->svm_host_save);
 	s->ran_here = true;
 	if (unlikely(intr) && svm_exit_info_shows_redelivery(s->vmcb->control.exit_int_info))
