@@ -314,11 +314,7 @@ bool vmx_interrupt_allowed(struct vcpu *v)
 		return false;
 	if (!(vmx_vc_read(to_vmx(v), VMCS_C_RFLAGS) & RFLAGS_IF))
 		return false;
-	if (vmx_vc_read(to_vmx(v), VMCS_C_INTR_STATE) & (GUEST_INTR_STI | GUEST_INTR_MOV_SS))
-		return false;
-	/* A pending debug trap goes first, as for NMIs (vmx_nmi_allowed): injecting would lose it (SDM Vol. 3C 26.6.3),
-	 * and the interrupt-window exit comes after its delivery. Last, so the common refusals cost no VMREAD. */
-	return !(vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) & (BIT(14) | 0xf));
+	return !(vmx_vc_read(to_vmx(v), VMCS_C_INTR_STATE) & (GUEST_INTR_STI | GUEST_INTR_MOV_SS));
 }
 
 void vmx_set_intr_window(struct vcpu *v, bool on)
