@@ -338,8 +338,9 @@ bool vmx_nmi_allowed(struct vcpu *v)
 		return false;
 	/* A debug trap still pending from a trap-like exit (BS or B0-B3: an APIC write single-stepped) goes first
 	 * (SDM Vol. 3A 6.9; Vol. 3C 26.6.3: it is lost if the entry injects an event), and the NMI-window exit comes
-	 * after its delivery (26.6.6: debug traps have priority over it). */
-	if (vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) & (BIT(14) | 0xf))
+	 * after its delivery (26.6.6: debug traps have priority over it). A HLT stepped with TF leaves BS pending while
+	 * it is halted; its #DB is vcpu_take_hlt_step's to queue when the NMI wakes it, so that one does not block. */
+	if (!v->hlt_step && (vmcs_read(GUEST_PENDING_DBG_EXCEPTIONS) & (BIT(14) | 0xf)))
 		return false;
 	return !(vmx_vc_read(to_vmx(v), VMCS_C_INTR_STATE) & (GUEST_INTR_NMI | GUEST_INTR_STI | GUEST_INTR_MOV_SS));
 }
