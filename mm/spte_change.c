@@ -98,16 +98,7 @@ __attribute__((noinline)) void __mmu_handle_changed_present_spte(struct mmu *mmu
 		mmu->stats.zapped_leaves++;
 	if (eng->indexed_by_gfn)
 		mmu_spte_harvest_dirty(mmu, fmt, gfn, old, new, level);
-	if (eng->leaf_changed && (was_leaf || is_leaf))
-		eng->leaf_changed(mmu, gfn, sptep, was_leaf ? old : 0, is_leaf ? new : 0, level);
-	/* Observers see changes in the order they reach memory: this entry first, then the table below it. */
-	if (mmu->ops->spte_changed)
-		mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
-	/* The hardware root of a private VM copies the top-level entries of two roots (mm/private.h). */
-	if (level == TDP_ROOT_LEVEL && mmu->priv.enabled)
-		__mmu_private_top_changed(mmu, sptep, new);
-	if (is_present && !is_leaf && eng->table_linked)
-		eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
+	__mmu_spte_tell(mmu, eng, gfn, sptep, old, new, level, was_leaf, is_leaf);
 	if (!was_leaf) {
 		hpa_t table = spte_pfn(old) << PAGE_SHIFT;
 

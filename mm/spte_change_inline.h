@@ -14,6 +14,23 @@
 void __mmu_handle_changed_present_spte(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt,
 				       gfn_t gfn, u64 *sptep, u64 old, u64 new, int level);
 
+/* What every change tells the engine and the observers, in the order they see it reach memory: this entry first, then
+ * the table below it. Shared by the fresh install below and the present entries' half (spte_change.c). */
+static inline __attribute__((always_inline)) void __mmu_spte_tell(struct mmu *mmu, const struct mmu_engine *eng,
+								   gfn_t gfn, u64 *sptep, u64 old, u64 new, int level,
+								   bool was_leaf, bool is_leaf)
+{
+	if (eng->leaf_changed && (was_leaf || is_leaf))
+		eng->leaf_changed(mmu, gfn, sptep, was_leaf ? old : 0, is_leaf ? new : 0, level);
+	if (mmu->ops->spte_changed)
+		mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
+	/* The hardware root of a private VM copies the top-level entries of two roots (mm/private.h). */
+	if (level == TDP_ROOT_LEVEL && mmu->priv.enabled)
+		__mmu_private_top_changed(mmu, sptep, new);
+	if (spte_is_present(new) && !is_leaf && eng->table_linked)
+		eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
+}
+
 /* The hook itself, for a caller that has asserted the lock. */
 static inline __attribute__((always_inline)) void
 __mmu_handle_changed_spte_inline(struct mmu *mmu, const struct mmu_engine *eng, const struct pt_format *fmt, gfn_t gfn,
@@ -28,14 +45,7 @@ __mmu_handle_changed_spte_inline(struct mmu *mmu, const struct mmu_engine *eng, 
 	 * there, no dirty state, leaf or table goes, and no frame moves, so of the steps below only the telling of
 	 * what was added remains (the same calls, in the same order). */
 	if (!spte_is_present(old)) {
-		if (is_leaf && eng->leaf_changed)
-			eng->leaf_changed(mmu, gfn, sptep, 0, new, level);
-		if (mmu->ops->spte_changed)
-			mmu->ops->spte_changed(mmu->owner, gfn, old, new, level);
-		if (level == TDP_ROOT_LEVEL && mmu->priv.enabled)
-			__mmu_private_top_changed(mmu, sptep, new);
-		if (is_present && !is_leaf && eng->table_linked)
-			eng->table_linked(mmu, sptep, spte_pfn(new) << PAGE_SHIFT, level - 1);
+		__mmu_spte_tell(mmu, eng, gfn, sptep, old, new, level, false, is_leaf);
 		return;
 	}
 	__mmu_handle_changed_present_spte(mmu, eng, fmt, gfn, sptep, old, new, level);
