@@ -63,21 +63,10 @@ void vcpu_complete_instruction(struct vcpu *v, u64 rflags_before, u64 hits)
 		vcpu_queue_db(v, hits);
 }
 
-void vcpu_skip_instruction(struct vcpu *v)
+u64 vcpu_io_breakpoints_enabled(struct vcpu *v, u64 dr7, u16 port, unsigned int size)
 {
-	u64 rflags = virt_ops->skip_instruction(v);
+	u64 dr[4];
 
-	/* Stepping over leaves RFLAGS alone: with neither RF nor TF there is nothing to complete (the common exit). */
-	if (unlikely(rflags & (RFLAGS_RF | RFLAGS_TF)))
-		vcpu_complete_instruction(v, rflags, 0);
-}
-
-u64 vcpu_io_breakpoints(struct vcpu *v, u16 port, unsigned int size)
-{
-	u64 dr7 = virt_ops->get_dr(v, 7), dr[4];
-
-	if (!(dr7 & 0xff)) /* the common case: no breakpoint enabled, no DR read */
-		return 0;
 	for (int i = 0; i < 4; i++)
 		dr[i] = virt_ops->get_dr(v, i);
 	return dr_io_hits(dr, dr7, virt_ops->get_cr(v, 4) & CR4_DE, port, size);

@@ -4,6 +4,7 @@
 #ifndef VM_DEBUG_H
 #define VM_DEBUG_H
 
+#include "arch/x86/virt.h"
 #include "hv/types.h"
 
 struct vcpu;
@@ -20,15 +21,31 @@ void vcpu_db_update_regs(struct vcpu *v, u64 payload);
 /* INT1 about to be injected: DR7.GD cleared, as the CPU does when it raises the #DB itself. */
 void vcpu_icebp_update_regs(struct vcpu *v);
 
-/* The guest's instruction at RIP is done by the hypervisor (an intercepted CPUID, IN/OUT, RDMSR/WRMSR, hypercall,
- * MOV CR, ...): RIP past it, then vcpu_complete_instruction. */
-void vcpu_skip_instruction(struct vcpu *v);
 /* What the CPU does as any instruction completes: RF cleared (SDM Vol. 3B 18.3.1.1), and a #DB trap for the
  * single step (RFLAGS.TF when it began: rflags_before; DR6.BS) and for the breakpoints the hypervisor's own
  * accesses for it hit (hits: B0-B3, from dr_io_hits/dr_data_hits). */
 void vcpu_complete_instruction(struct vcpu *v, u64 rflags_before, u64 hits);
-/* The I/O breakpoints (CR4.DE, DR7 R/W = 10b) a port access the hypervisor performed hits: B0-B3 (vm/dr.h). */
-u64 vcpu_io_breakpoints(struct vcpu *v, u16 port, unsigned int size);
+
+/* The guest's instruction at RIP is done by the hypervisor (an intercepted CPUID, IN/OUT, RDMSR/WRMSR, hypercall,
+ * MOV CR, ...): RIP past it, then vcpu_complete_instruction. Inline: every CPUID, port I/O and hypercall exit takes
+ * it. Stepping over leaves RFLAGS alone: with neither RF nor TF there is nothing to complete (the common exit). */
+static inline void vcpu_skip_instruction(struct vcpu *v)
+{
+	u64 rflags = virt_ops->skip_instruction(v);
+
+	if (unlikely(rflags & (RFLAGS_RF | RFLAGS_TF)))
+		vcpu_complete_instruction(v, rflags, 0);
+}
+
+/* The I/O breakpoints (CR4.DE, DR7 R/W = 10b) a port access the hypervisor performed hits: B0-B3 (vm/dr.h). The
+ * common case inline, on every port I/O exit: no breakpoint enabled in DR7, no other debug register read. */
+u64 vcpu_io_breakpoints_enabled(struct vcpu *v, u64 dr7, u16 port, unsigned int size);
+static inline u64 vcpu_io_breakpoints(struct vcpu *v, u16 port, unsigned int size)
+{
+	u64 dr7 = virt_ops->get_dr(v, 7);
+
+	return likely(!(dr7 & 0xff)) ? 0 : vcpu_io_breakpoints_enabled(v, dr7, port, size);
+}
 
 /* HLT with TF: its single-step trap comes once the halt ends, before the event that ended it (SDM Vol. 3C 26.3.1.5
  * allows HLT with a pending single-step trap). Called by the run loop right before it injects a waking NMI or

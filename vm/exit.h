@@ -106,8 +106,18 @@ struct vm_exit {
 			u32 error_code;
 			u64 fault_addr; /* #PF: the linear address (shadow paging intercepts #PF) */
 		} exc;
+		u64 info_words[4]; /* the whole union, for vm_exit_clear_info */
 	};
 };
+static_assert(sizeof(struct vm_exit) - offsetof(struct vm_exit, info_words) == sizeof(((struct vm_exit *)0)->info_words),
+	      "info_words covers the whole union");
+
+/* A new exit starts with every reason's information zero (false, no value), as the decoders expect: four stores. */
+static inline void vm_exit_clear_info(struct vm_exit *e)
+{
+	for (unsigned int i = 0; i < ARRAY_SIZE(e->info_words); i++)
+		e->info_words[i] = 0;
+}
 
 /* An event to deliver into the guest at the next entry. */
 enum vcpu_event_type { EVENT_EXTINT, EVENT_NMI, EVENT_EXCEPTION, EVENT_SOFT_INT, EVENT_ICEBP };

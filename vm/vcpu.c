@@ -494,47 +494,53 @@ static void wait_for_sipi(struct vcpu *v, u64 now)
 	sleep_until(v, deadline);
 }
 
-/* The deadlines may_reenter_fast checks, as this pass leaves them (host_timer_arm has the same in its deadline). */
+/* The deadline may_reenter_fast checks, as this pass leaves them: the host timer's (next_deadline, which has vCPU 0's
+ * device timers, scan and stall check), the console poll, and the stall check every vCPU makes. None of them can come
+ * earlier behind the vCPU's back: the scan's and the stall check's deadlines only ever move later, and a device
+ * timer armed earlier than the rest kicks vCPU 0 (vtimer_arm), on its own CPU through irq_changed. */
 static __always_inline void set_fast_until(struct vcpu *v, u64 deadline)
 {
 	if (polls_console(v))
 		deadline = MIN(deadline, v->console_polled + CONSOLE_POLL_CYCLES);
-	v->fast_until = deadline;
-	v->fast_timers = v->id == 0 ? vm_timers_next(v->vm) : 0;
+	v->fast_until = MIN(deadline, __atomic_load_n(&v->vm->stall_next, __ATOMIC_RELAXED));
 }
+
+/* fast_word when the fast re-entry may go: a simple exit, nothing pending at the last pass and nothing changed since. */
+#define VCPU_FAST_WORD(simple, idle, changed, timer) ((simple) | (idle) << 8 | (changed) << 16 | (u32)(timer) << 24)
+static_assert(offsetof(struct vcpu, irq_idle) == offsetof(struct vcpu, fast_word) + 1 &&
+		      offsetof(struct vcpu, irq_changed) == offsetof(struct vcpu, fast_word) + 2 &&
+		      offsetof(struct vcpu, timer_moved) == offsetof(struct vcpu, fast_word) + 3,
+	      "VCPU_FAST_WORD's byte order");
 
 /*
  * Whether the exit just handled may go straight back into the guest, past the loop's pass over requests, deadlines
  * and interrupt delivery (KVM's EXIT_FASTPATH_REENTER_GUEST). That pass would do nothing when:
  *   - the handler vouches it touched no vLAPIC, halt or NMI state (exit_simple: CPUID, port I/O, a plain hypercall,
- *     a TDP fault fixed or found spurious),
- *     or only moved the vLAPIC timer (timer_moved: WRMSR TSC_DEADLINE), whose deadline is armed here as the pass
- *     would;
- *   - nothing was pending at the last pass (irq_idle) and nothing changed since (irq_changed: a new IRR bit, a PIC
- *     output raised by this CPU; a PIC mask, TPR or EOI change comes only from an exit that is not simple), and no
- *     NMI is pending;
+ *     a TDP fault fixed or found spurious), so the vCPU is still not halted and has no NMI pending, as at the pass;
+ *     or it only moved the vLAPIC timer (timer_moved: WRMSR TSC_DEADLINE), whose deadline is armed here as the
+ *     pass would;
+ *   - nothing was pending at the last pass (irq_idle, which includes no NMI pending) and nothing changed since
+ *     (irq_changed: a new IRR bit, a PIC output raised by this CPU, an earlier device timer; a PIC mask, TPR or EOI
+ *     change comes only from an exit that is not simple);
  *   - no request or VM end arrived (the inbox, kicks, root loads, TLB flushes all come as requests): enter_guest
  *     looks, after its mode store, and returns 1 for the full pass;
- *   - no deadline the pass serves has come (fast_until; the working-set scan's and the stall check's own, which a
- *     hypercall or another CPU may move; the device timers, which a port write may re-arm on vCPU 0).
+ *   - no deadline the pass serves has come (fast_until: set_fast_until says why nothing moves it earlier).
  * The exit's cost is counted here then, as the pass would have.
  */
-static bool may_reenter_fast(struct vcpu *v, u64 *exited_at)
+static __always_inline bool may_reenter_fast(struct vcpu *v, u64 *exited_at)
 {
-	struct vm *vm = v->vm;
+	u32 w = v->fast_word;
 
-	if (!v->exit_simple || !v->irq_idle || v->irq_changed || v->halted || v->nmi_pending)
-		return false;
-	if (v->timer_moved) {
+	if (w != VCPU_FAST_WORD(1, 1, 0, 0)) {
+		if (w != VCPU_FAST_WORD(1, 1, 0, 1))
+			return false;
 		u64 deadline = next_deadline(v);
 		host_timer_arm(deadline);
 		set_fast_until(v, deadline);
 		v->timer_moved = false;
 	}
 	u64 now = rdtsc();
-	if (now >= v->fast_until || now >= __atomic_load_n(&vm->stall_next, __ATOMIC_RELAXED))
-		return false;
-	if (v->id == 0 && (now >= __atomic_load_n(&vm->ws_next, __ATOMIC_RELAXED) || vm_timers_next(vm) != v->fast_timers))
+	if (now >= v->fast_until)
 		return false;
 	v->exit_cycles[v->exit.reason] += now - *exited_at;
 	*exited_at = 0;

@@ -162,16 +162,22 @@ struct vcpu {
 	/* The fast re-entry (vcpu.c: may_reenter_fast), the vCPU's CPU only. exit_simple: the handler of the last exit
 	 * vouches that it touched no vLAPIC, halt or NMI state (exit_dispatch clears it, the handler sets it).
 	 * irq_idle: the last full pass of the run loop found nothing to deliver and turned the windows off. Until
-	 * fast_until (the earliest of its own timer, the console poll and, on vCPU 0, the device timers, which were
-	 * fast_timers then) nothing the loop runs on a deadline is due. irq_changed: since that pass, this CPU may have
-	 * changed an interrupt source the vCPU takes from (its vLAPIC's IRR, the PIC's output, an ExtINT route): set by
-	 * vcpu_kick on the vCPU's own CPU and by the vLAPIC's kick, cleared by the pass once it has looked (KVM's
-	 * KVM_REQ_EVENT, kept owner-local since other CPUs' changes arrive as requests). */
-	bool exit_simple;
-	bool irq_idle;
-	bool irq_changed;
-	bool timer_moved; /* the simple exit moved the vLAPIC timer: the fast re-entry re-arms the host timer first */
-	u64 fast_until, fast_timers;
+	 * fast_until (the earliest of its own timer, the console poll, the stall check and, on vCPU 0, the device
+	 * timers and the working-set scan, as that pass saw them) nothing the loop runs on a deadline is due.
+	 * irq_changed: since that pass, this CPU may have changed an interrupt source the vCPU takes from (its vLAPIC's
+	 * IRR, the PIC's output, an ExtINT route, vCPU 0's earliest device timer): set by vcpu_kick on the vCPU's own
+	 * CPU and by the vLAPIC's kick, cleared by the pass once it has looked (KVM's KVM_REQ_EVENT, kept owner-local
+	 * since other CPUs' changes arrive as requests). */
+	union {
+		struct {
+			bool exit_simple;
+			bool irq_idle;
+			bool irq_changed;
+			bool timer_moved; /* the simple exit moved the vLAPIC timer: re-arm the host timer first */
+		};
+		u32 fast_word; /* the four at once, for may_reenter_fast's one compare (VCPU_FAST_WORD) */
+	};
+	u64 fast_until;
 	bool done;                      /* atomic: its run loop has returned and its backend state is gone */
 	struct msr_arch msrs;           /* the architectural MSRs kept in software (vm/msr_arch.h): the vCPU's CPU only */
 	u32 log_budget;                 /* guest-triggered warnings left to print: a guest cannot flood the console */

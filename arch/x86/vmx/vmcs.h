@@ -298,10 +298,11 @@ void vmcs_write_failed(enum vmcs_field f, u64 v);
 
 static inline void vmcs_write(enum vmcs_field f, u64 v)
 {
-	u8 err;
-	__asm__ __volatile__("vmwrite %2, %1; setna %0" : "=q"(err) : "r"((u64)f), "rm"(v) : "cc");
-	if (unlikely(err))
-		vmcs_write_failed(f, v);
+	/* VMfail sets CF or ZF: one conditional jump to the report, no flag materialized on the common path. */
+	__asm__ goto("vmwrite %1, %0; jna %l[failed]" : : "r"((u64)f), "rm"(v) : "cc" : failed);
+	return;
+failed:
+	vmcs_write_failed(f, v);
 }
 
 struct invept_desc {

@@ -75,10 +75,12 @@ static inline void vmcs_cache_flush(struct vmcs_cache *c)
 	static_assert(NR_VMCS_CACHED == 4, "the three writable fields are flushed below, the fourth is read-only");
 	if (!d)
 		return;
+	c->dirty = 0;
 	vmcs_cache_flush_one(c, d, VMCS_C_RIP);
+	if (d == BIT(VMCS_C_RIP))
+		return;
 	vmcs_cache_flush_one(c, d, VMCS_C_RFLAGS);
 	vmcs_cache_flush_one(c, d, VMCS_C_INTR_STATE);
-	c->dirty = 0;
 }
 
 /* After VM exit (or a failed entry): the CPU's values are the truth again. Nothing may be pending here, since the
@@ -87,6 +89,42 @@ static inline void vmcs_cache_invalidate(struct vmcs_cache *c)
 {
 	BUG_ON(c->dirty);
 	c->avail = 0;
+}
+
+/* After VM exit, with field f read at once (the IDT-vectoring information, which every exit looks at): the same as
+ * vmcs_cache_invalidate then vmcs_cache_read, in one store of the mask. vmx_vcpu_run flushed just before the entry,
+ * so nothing is dirty (vmcs_cache_invalidate's check, not repeated on every exit). */
+static inline u64 vmcs_cache_reset_read(struct vmcs_cache *c, enum vmcs_cached f)
+{
+	c->val[f] = vmcs_cache_hw_read(vmcs_cache_encoding(f));
+	c->avail = BIT(f);
+	return c->val[f];
+}
+
+/*
+ * Stepping over the instruction that exited (an exit handler's commonest update): RIP advanced by len, the STI or
+ * MOV-SS shadow the instruction was in ended, and RFLAGS returned for the caller's RF/TF check. The same as
+ * vmcs_cache_read/write of the three fields, with the masks kept in registers and stored once: this runs on every
+ * CPUID, port I/O and hypercall exit.
+ */
+static inline u64 vmcs_cache_skip(struct vmcs_cache *c, u64 len, u32 shadow_bits)
+{
+	u32 avail = c->avail, dirty = c->dirty | BIT(VMCS_C_RIP);
+
+	if (!(avail & BIT(VMCS_C_RIP)))
+		c->val[VMCS_C_RIP] = vmcs_cache_hw_read(vmcs_cache_encoding(VMCS_C_RIP));
+	c->val[VMCS_C_RIP] += len;
+	if (!(avail & BIT(VMCS_C_INTR_STATE)))
+		c->val[VMCS_C_INTR_STATE] = vmcs_cache_hw_read(vmcs_cache_encoding(VMCS_C_INTR_STATE));
+	if (unlikely(c->val[VMCS_C_INTR_STATE] & shadow_bits)) {
+		c->val[VMCS_C_INTR_STATE] &= ~(u64)shadow_bits;
+		dirty |= BIT(VMCS_C_INTR_STATE);
+	}
+	if (!(avail & BIT(VMCS_C_RFLAGS)))
+		c->val[VMCS_C_RFLAGS] = vmcs_cache_hw_read(vmcs_cache_encoding(VMCS_C_RFLAGS));
+	c->avail = avail | BIT(VMCS_C_RIP) | BIT(VMCS_C_INTR_STATE) | BIT(VMCS_C_RFLAGS);
+	c->dirty = dirty;
+	return c->val[VMCS_C_RFLAGS];
 }
 
 #endif

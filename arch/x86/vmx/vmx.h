@@ -85,7 +85,6 @@ static inline void vmx_vc_write(struct vmx_vcpu *x, enum vmcs_cached f, u64 val)
 int vmx_enter(u64 *regs, bool launched, u64 *host_rsp);
 void vmx_exit_point(void);
 
-void vmx_decode_exit(struct vcpu *v);
 /* vmx_task.c: the task-switch exit, and the event it delivers taken out of re-injection. */
 enum exit_reason vmx_decode_task_switch(struct vcpu *v, u64 qual);
 

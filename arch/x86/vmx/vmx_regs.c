@@ -69,13 +69,10 @@ void vmx_set_dr(struct vcpu *v, int dr, u64 val)
 u64 vmx_skip_instruction(struct vcpu *v)
 {
 	struct vmx_vcpu *x = to_vmx(v);
-
-	vmx_vc_write(x, VMCS_C_RIP, vmx_vc_read(x, VMCS_C_RIP) + v->exit.insn_len);
 	/* Stepping over an instruction ends any STI or MOV-SS interrupt shadow it was in. */
-	u32 intr = (u32)vmx_vc_read(x, VMCS_C_INTR_STATE);
-	if (intr & (GUEST_INTR_STI | GUEST_INTR_MOV_SS))
-		vmx_vc_write(x, VMCS_C_INTR_STATE, intr & ~(GUEST_INTR_STI | GUEST_INTR_MOV_SS));
-	return vmx_get_rflags(v);
+	u64 rflags = vmcs_cache_skip(&x->vc, v->exit.insn_len, GUEST_INTR_STI | GUEST_INTR_MOV_SS);
+
+	return unlikely(x->vm86) ? vmx_rmode_rflags_in(x, rflags) : rflags;
 }
 
 u64 vmx_get_efer(struct vcpu *v)

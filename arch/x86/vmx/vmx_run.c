@@ -9,12 +9,10 @@
 #include "mm/spte.h"
 
 /* Put back an event whose delivery the exit interrupted, so the guest never loses it (SDM 27.2.4). */
-static void reinject_interrupted_event(struct vmx_vcpu *x)
+static void reinject_interrupted_event(struct vmx_vcpu *x, u32 idt)
 {
-	u32 idt = (u32)vmx_vc_read(x, VMCS_C_IDT_VECTORING);
-
 	/* The emulated task switch delivers the event that went through a task gate itself. */
-	if (!(idt & INTR_INFO_VALID) || x->vcpu->exit.reason == EXIT_TASK_SWITCH)
+	if (x->vcpu->exit.reason == EXIT_TASK_SWITCH)
 		return;
 	x->vcpu->exit.vectoring = true;
 	if (x->vm86) {
@@ -31,32 +29,6 @@ static void reinject_interrupted_event(struct vmx_vcpu *x)
 	u32 type = idt & (7u << 8);
 	if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION || type == INTR_TYPE_PRIV_SW_EXCEPTION)
 		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, vmcs_read32(VM_EXIT_INSTRUCTION_LEN));
-}
-
-int vmx_vcpu_run(struct vcpu *v)
-{
-	struct vmx_vcpu *x = to_vmx(v);
-
-	if (v->regs[VCPU_RSP] != x->rsp_cache) {
-		vmcs_write(GUEST_RSP, v->regs[VCPU_RSP]);
-		x->rsp_cache = v->regs[VCPU_RSP];
-	}
-	if (read_cr2() != x->cr2)
-		write_cr2(x->cr2);
-	vmcs_cache_flush(&x->vc);
-	if (vmx_enter(v->regs, x->launched, &x->host_rsp)) {
-		vmcs_cache_invalidate(&x->vc);
-		v->exit = (struct vm_exit){ .reason = EXIT_ENTRY_FAILED, .hw_reason = ~0u,
-					    .hw_qual = vmcs_read32(VM_INSTRUCTION_ERROR) };
-		return 0;
-	}
-	vmcs_cache_invalidate(&x->vc);
-	x->launched = true;
-	x->cr2 = read_cr2();
-	x->rsp_cache = v->regs[VCPU_RSP] = vmcs_read(GUEST_RSP);
-	vmx_decode_exit(v);
-	reinject_interrupted_event(x);
-	return 0;
 }
 
 static enum exit_reason ept_violation(struct vcpu *v, u64 qual)
@@ -151,13 +123,18 @@ static void io_string_info(struct vm_exit *e)
 	e->io.seg = e->io.in ? 0 : (info >> 15) & 7;
 }
 
-void vmx_decode_exit(struct vcpu *v)
+static __always_inline void decode_exit(struct vcpu *v)
 {
 	u32 raw = vmcs_read32(VM_EXIT_REASON);
 	u64 qual = vmcs_read(EXIT_QUALIFICATION);
 	struct vm_exit *e = &v->exit;
 
-	*e = (struct vm_exit){ .hw_reason = raw, .hw_qual = qual, .insn_len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN) };
+	/* Field by field: a whole-struct clear is a REP STOS of 7 words on every exit. */
+	e->hw_reason = raw;
+	e->hw_qual = qual;
+	e->insn_len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN);
+	e->vectoring = false;
+	vm_exit_clear_info(e);
 	if (raw & VMX_EXIT_REASON_FAILED_ENTRY) {
 		e->reason = EXIT_ENTRY_FAILED;
 		return;
@@ -270,6 +247,34 @@ void vmx_decode_exit(struct vcpu *v)
 		e->reason = EXIT_UNKNOWN;
 		break;
 	}
+}
+
+int vmx_vcpu_run(struct vcpu *v)
+{
+	struct vmx_vcpu *x = to_vmx(v);
+
+	if (v->regs[VCPU_RSP] != x->rsp_cache) {
+		vmcs_write(GUEST_RSP, v->regs[VCPU_RSP]);
+		x->rsp_cache = v->regs[VCPU_RSP];
+	}
+	if (read_cr2() != x->cr2)
+		write_cr2(x->cr2);
+	vmcs_cache_flush(&x->vc);
+	if (vmx_enter(v->regs, x->launched, &x->host_rsp)) {
+		vmcs_cache_invalidate(&x->vc);
+		v->exit = (struct vm_exit){ .reason = EXIT_ENTRY_FAILED, .hw_reason = ~0u,
+					    .hw_qual = vmcs_read32(VM_INSTRUCTION_ERROR) };
+		return 0;
+	}
+	/* Every exit looks at the IDT-vectoring information: read it with the cache's reset. */
+	u32 idt = (u32)vmcs_cache_reset_read(&x->vc, VMCS_C_IDT_VECTORING);
+	x->launched = true;
+	x->cr2 = read_cr2();
+	x->rsp_cache = v->regs[VCPU_RSP] = vmcs_read(GUEST_RSP);
+	decode_exit(v);
+	if (unlikely(idt & INTR_INFO_VALID))
+		reinject_interrupted_event(x, idt);
+	return 0;
 }
 
 void vmx_inject_event(struct vcpu *v, const struct vcpu_event *ev)
