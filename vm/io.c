@@ -6,15 +6,18 @@
 #include "hv/errno.h"
 #include "hv/log.h"
 
-static bool io_size_valid(unsigned int size)
+/* All ones for `size` bytes (what an undecoded ISA or PCI access returns: the bus floats high), 0 for a size no
+ * access has: one load on every port and MMIO exit. */
+static const u64 io_size_masks[9] = { [1] = 0xff, [2] = 0xffff, [4] = 0xffffffff, [8] = ~0ULL };
+
+static __always_inline u64 io_size_mask(unsigned int size)
 {
-	return size == 1 || size == 2 || size == 4 || size == 8;
+	return size < ARRAY_SIZE(io_size_masks) ? io_size_masks[size] : 0;
 }
 
-/* All ones for `size` bytes: what an undecoded ISA or PCI access returns (the bus floats high). */
-static u64 io_size_mask(unsigned int size)
+static __always_inline bool io_size_valid(unsigned int size)
 {
-	return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+	return io_size_mask(size) != 0;
 }
 
 int io_bus_register(struct io_bus *bus, u64 start, u64 len, const struct io_handler *h, void *dev)

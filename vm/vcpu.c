@@ -170,10 +170,11 @@ static void set_mode(struct vcpu *v, enum vcpu_mode m)
 	__atomic_store_n(&v->run_state, s | m, __ATOMIC_SEQ_CST);
 }
 
-/* Whether something arrived that the loop must look at before entering or sleeping. */
+/* Whether something arrived that the loop must look at before entering or sleeping (the VM's end too: it comes as
+ * VCPU_REQ_VM_END). */
 static bool has_work(struct vcpu *v)
 {
-	return __atomic_load_n(&v->requests, __ATOMIC_SEQ_CST) || __atomic_load_n(&v->vm->ended, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&v->requests, __ATOMIC_SEQ_CST);
 }
 
 static int handle_requests(struct vcpu *v)

@@ -39,9 +39,12 @@ void vm_end(struct vm *vm, int reason, u64 status)
 		return;
 	vm->end_status = status;
 	__atomic_store_n(&vm->ended, true, __ATOMIC_RELEASE);
-	for (u32 i = 0; i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i])
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i]) {
+			vcpu_request(vm->vcpus[i], VCPU_REQ_VM_END);
 			vcpu_kick(vm->vcpus[i]);
+		}
+	}
 }
 
 static void console_flush_locked(struct vm *vm)

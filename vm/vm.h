@@ -90,6 +90,8 @@ enum vcpu_request {
 	VCPU_REQ_KICK,               /* leave the guest, drain the inbox (vcpu_post sets it) and look at the state again */
 	VCPU_REQ_MMU_SYNC,           /* shadow paging: the guest's CR3 load flushes; sync what the (new) root reaches */
 	VCPU_REQ_STALL_REPORT,       /* hv.stall: log this vCPU's state (vm/stall.h) */
+	VCPU_REQ_VM_END,             /* the VM ended (vm_end, after vm->ended): never cleared, so the entry's one
+				      * look at the requests sees it */
 	NR_VCPU_REQUESTS
 };
 
