@@ -91,12 +91,24 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst %,$(BUILD)/unit/%,$(UNIT_TESTS))
 UNIT_COMMON := tests/unit/harness.c tests/unit/fake_platform.c
 
-.SECONDEXPANSION:
-$(BUILD)/unit/%: tests/unit/%.c $(UNIT_COMMON) $$(UNIT_SRCS_$$*) $(wildcard include/hv/*.h tests/unit/*.h)
+# Each source is compiled once per sanitizer build into build/unit-obj/ (build/unit-tsan-obj/) and linked into every
+# test that names it: the MMU sources alone are in ~60 tests. The flags are fixed here, before the per-test appends
+# (-pthread) below, so an object is the same whichever test asked for it first.
+UNIT_OBJ_CFLAGS := $(HOST_CFLAGS)
+# Kept, not deleted as intermediates once the tests are linked: the next build reuses them.
+.SECONDARY:
+unit_objs = $(patsubst %.c,$(BUILD)/unit-obj/%.o,$(1))
+
+$(BUILD)/unit-obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
-	@$(HOSTCC) $(HOST_CFLAGS) -o $@ $< $(UNIT_COMMON) $(UNIT_SRCS_$*)
-	@$(HOSTCC) -MM -MP -MT $@ -Iinclude -I. -Itests/unit -DHV_HOST_TEST $< $(UNIT_COMMON) $(UNIT_SRCS_$*) > $@.d
+	@$(HOSTCC) $(UNIT_OBJ_CFLAGS) -MMD -MP -c -o $@ $<
+
+.SECONDEXPANSION:
+$(BUILD)/unit/%: $$(call unit_objs,tests/unit/$$*.c $(UNIT_COMMON) $$(UNIT_SRCS_$$*))
+	@mkdir -p $(dir $@)
+	@echo "  HOSTLD  $@"
+	@$(HOSTCC) $(HOST_CFLAGS) -o $@ $^
 
 # ---- the lockless tests again under ThreadSanitizer, which cannot be combined with ASan, into build/unit-tsan/ ----
 # clang, because gcc 12 refuses atomic_thread_fence under -fsanitize=thread (-Wtsan, an error with -Werror). Neither
@@ -108,11 +120,17 @@ UNIT_TSAN_TESTS := test_rwlock test_tdp_parallel test_inbox_stress test_grace_st
 UNIT_TSAN_BINS := $(patsubst %,$(BUILD)/unit-tsan/%,$(UNIT_TSAN_TESTS))
 TSAN_CFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(HOST_CFLAGS)) -fsanitize=thread -pthread
 
-$(BUILD)/unit-tsan/%: tests/unit/%.c $(UNIT_COMMON) $$(UNIT_SRCS_$$*) $(wildcard include/hv/*.h tests/unit/*.h)
+tsan_objs = $(patsubst %.c,$(BUILD)/unit-tsan-obj/%.o,$(1))
+
+$(BUILD)/unit-tsan-obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  TSANCC  $@"
-	@$(TSAN_CC) $(TSAN_CFLAGS) -o $@ $< $(UNIT_COMMON) $(UNIT_SRCS_$*)
-	@$(TSAN_CC) -MM -MP -MT $@ -Iinclude -I. -Itests/unit -DHV_HOST_TEST $< $(UNIT_COMMON) $(UNIT_SRCS_$*) > $@.d
+	@$(TSAN_CC) $(TSAN_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/unit-tsan/%: $$(call tsan_objs,tests/unit/$$*.c $(UNIT_COMMON) $$(UNIT_SRCS_$$*))
+	@mkdir -p $(dir $@)
+	@echo "  TSANLD  $@"
+	@$(TSAN_CC) $(TSAN_CFLAGS) -o $@ $^
 
 unit: $(UNIT_BINS) $(UNIT_TSAN_BINS)
 	@$(PYTHON) tests/integration/runner.py --unit $(UNIT_BINS) $(UNIT_TSAN_BINS)
@@ -145,4 +163,4 @@ format:
 clean:
 	rm -rf $(BUILD)
 
--include $(KOBJS:.o=.d) $(wildcard $(BUILD)/unit/*.d $(BUILD)/unit-tsan/*.d)
+-include $(KOBJS:.o=.d) $(shell find $(BUILD)/unit-obj $(BUILD)/unit-tsan-obj -name '*.d' 2>/dev/null)
