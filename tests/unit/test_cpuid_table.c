@@ -266,11 +266,6 @@ TEST(cpuid_table_lookup_asks_no_host)
 	CHECK_EQ(f.calls, 0);
 }
 
-static void get(const struct cpuid_table *t, u32 leaf, u32 sub, const struct cpuid_vcpu *s, u32 out[4])
-{
-	lookup(t, leaf, sub, s, out);
-}
-
 /* The vCPU-state bits, each against its rule. */
 TEST(cpuid_table_state_bits)
 {
@@ -284,17 +279,17 @@ TEST(cpuid_table_state_bits)
 
 		cpuid_table_build(&t, &h);
 		fake_cpuid(&f, 0, 0, host);
-		get(&t, 0, 0, &s, r);
+		lookup(&t, 0, 0, &s, r);
 		CHECK_EQ(r[0], MIN(host[0], 0xdu));
 		CHECK_EQ(r[1], host[1]); /* the vendor string is the host's */
 		s.misc_enable |= MISC_LIMIT_CPUID;
-		get(&t, 0, 0, &s, r);
+		lookup(&t, 0, 0, &s, r);
 		CHECK_EQ(r[0], mo->intel ? 2 : MIN(host[0], 0xdu)); /* an Intel MSR: AMD has no LIMIT_CPUID */
 		s.misc_enable = MISC_RESET;
 
 		/* Leaf 1: the initial APIC ID, one logical processor, and the APIC bit following IA32_APIC_BASE.EN. */
 		fake_cpuid(&f, 1, 0, host);
-		get(&t, 1, 0, &s, r);
+		lookup(&t, 1, 0, &s, r);
 		CHECK_EQ(r[0], host[0]);
 		CHECK_EQ(r[1] >> 24, 5);
 		CHECK_EQ(r[1] >> 16 & 0xff, 1);
@@ -304,30 +299,30 @@ TEST(cpuid_table_state_bits)
 		CHECK(r[2] & BIT(21)); /* x2APIC, which the vLAPIC has */
 		CHECK(!(r[2] & BIT(5))); /* no VMX */
 		s.apic_enabled = false;
-		get(&t, 1, 0, &s, r);
+		lookup(&t, 1, 0, &s, r);
 		CHECK(!(r[3] & BIT(9)));
 		s.apic_enabled = true;
 
 		/* Leaf 7.0: PKU as the host has it, OSPKE as the guest's CR4.PKE says, whatever the host's OSPKE. */
-		get(&t, 7, 0, &s, r);
+		lookup(&t, 7, 0, &s, r);
 		CHECK_EQ(!!(r[2] & BIT(3)), h.pku);
 		CHECK(!(r[2] & BIT(4)));
 		CHECK(!(r[1] & BIT(10))); /* INVPCID stays hidden */
 		CHECK(r[1] & BIT(1));     /* IA32_TSC_ADJUST */
 		s.cr4_pke = true;
-		get(&t, 7, 0, &s, r);
+		lookup(&t, 7, 0, &s, r);
 		CHECK_EQ(!!(r[2] & BIT(4)), h.pku);
-		get(&t, 7, 1, &s, r);
+		lookup(&t, 7, 1, &s, r);
 		CHECK_EQ(r[0] | r[1] | r[2] | r[3], 0);
 		s.cr4_pke = false;
 
 		/* 80000001H: NX, hidden by IA32_MISC_ENABLE.XD_DISABLE on Intel only; MCE and MCA mirrored on AMD. */
 		fake_cpuid(&f, 0x80000001, 0, host);
-		get(&t, 0x80000001, 0, &s, r);
+		lookup(&t, 0x80000001, 0, &s, r);
 		CHECK_EQ(!!(r[3] & BIT(20)), !!(host[3] & BIT(20)));
 		CHECK_EQ(r[3] & (BIT(7) | BIT(14)), mo->intel ? 0 : BIT(7) | BIT(14));
 		s.misc_enable |= MISC_XD_DISABLE;
-		get(&t, 0x80000001, 0, &s, r);
+		lookup(&t, 0x80000001, 0, &s, r);
 		CHECK_EQ(!!(r[3] & BIT(20)), !mo->intel && (host[3] & BIT(20)));
 	}
 }
@@ -348,7 +343,7 @@ TEST(cpuid_table_topology_leaf)
 
 	cpuid_table_build(&t, &h);
 	for (unsigned int i = 0; i < ARRAY_SIZE(want); i++) {
-		get(&t, 0xb, want[i].sub, &s, r);
+		lookup(&t, 0xb, want[i].sub, &s, r);
 		CHECK_EQ(r[0], 0);
 		CHECK_EQ(r[1], want[i].ebx);
 		CHECK_EQ(r[2], want[i].ecx);
@@ -368,7 +363,7 @@ TEST(cpuid_table_cache_leaf)
 	cpuid_table_build(&t, &h);
 	for (u32 sub = 0; sub < 4; sub++) {
 		fake_cpuid(&f, 4, sub, host);
-		get(&t, 4, sub, &s, r);
+		lookup(&t, 4, sub, &s, r);
 		CHECK(r[0] & 0x1f);
 		CHECK_EQ(r[0], host[0] & 0x3fff);
 		CHECK_EQ(r[1], host[1]);
@@ -376,7 +371,7 @@ TEST(cpuid_table_cache_leaf)
 		CHECK_EQ(r[3], host[3]);
 	}
 	for (u32 sub = 4; sub < 40; sub++) {
-		get(&t, 4, sub, &s, r);
+		lookup(&t, 4, sub, &s, r);
 		CHECK_EQ(r[0] | r[1] | r[2] | r[3], 0);
 	}
 }
@@ -400,7 +395,7 @@ TEST(cpuid_table_cache_leaf_deep)
 	for (u32 sub = 0; sub < 20; sub++) {
 		u32 kept = MIN(sub, (u32)CPUID_LEAF4_SUBS - 1);
 
-		get(&t, 4, sub, &s, r);
+		lookup(&t, 4, sub, &s, r);
 		CHECK_EQ(r[0], (kept + 1) << 5 | 1);
 		CHECK_EQ(r[1], kept);
 	}
@@ -418,14 +413,14 @@ TEST(cpuid_table_hypervisor_leaves)
 		u32 r[4];
 
 		cpuid_table_build(&t, &h);
-		get(&t, CPUID_HV_BASE, 0, &s, r);
+		lookup(&t, CPUID_HV_BASE, 0, &s, r);
 		CHECK_EQ(r[0], CPUID_HV_MAX);
 		memcpy(sig, &r[1], 12);
 		CHECK_STR(sig, "MicroHVisor!");
-		get(&t, CPUID_HV_BASE + 1, 3, &s, r);
+		lookup(&t, CPUID_HV_BASE + 1, 3, &s, r);
 		CHECK_EQ(r[0], 3 | (priv ? HV_FEATURE_PRIVATE : 0));
 		CHECK_EQ(r[1], priv ? 47 : 0);
-		get(&t, CPUID_HV_BASE + 2, 0, &s, r);
+		lookup(&t, CPUID_HV_BASE + 2, 0, &s, r);
 		CHECK_EQ(r[0] | r[1] | r[2] | r[3], 0);
 	}
 }
