@@ -121,7 +121,7 @@ static int handle_cpuid(struct vcpu *v)
 	u32 out[4];
 
 	v->stats[VM_STAT_CPUID_EXITS]++;
-	cpuid_policy(v, (u32)v->regs[VCPU_RAX], (u32)v->regs[VCPU_RCX], out);
+	vcpu_cpuid(v, (u32)v->regs[VCPU_RAX], (u32)v->regs[VCPU_RCX], out);
 	v->regs[VCPU_RAX] = out[0];
 	v->regs[VCPU_RBX] = out[1];
 	v->regs[VCPU_RCX] = out[2];

@@ -109,7 +109,23 @@ void vm_devices_destroy(struct vm *vm);
 extern const u32 msr_passthrough_list[];
 extern const u32 msr_passthrough_count;
 
-/* CPUID and MSR policy (vm/cpuid.c, vm/msr.c). */
+/* CPUID and MSR policy (vm/cpuid.c, vm/msr.c). vm_cpuid_init builds the VM's CPUID table once its inputs are
+ * known (a private VM's shared bit: after sealing), before any vCPU runs; amd: the vCPUs' msr_arch.amd. */
+void vm_cpuid_init(struct vm *vm, bool amd);
+/* The CPUID v sees for (leaf, subleaf), EAX..EDX: the table's answer, then its rule for v's state, if any
+ * (vm/cpuid.c). vcpu_cpuid is the CPUID exit's, inline: it calls nothing unless the rule can change the answer. */
+void cpuid_vcpu_dyn(struct vcpu *v, u32 dyn, u32 subleaf, u32 out[4]);
+static __always_inline void vcpu_cpuid(struct vcpu *v, u32 leaf, u32 subleaf, u32 out[4])
+{
+	const struct cpuid_entry *e = cpuid_table_get(&v->vm->cpuid, leaf, subleaf);
+
+	out[0] = e->eax;
+	out[1] = e->ebx;
+	out[2] = e->ecx;
+	out[3] = e->edx;
+	if (unlikely(cpuid_dyn_applies(e->dyn, v->msrs.misc_enable)))
+		cpuid_vcpu_dyn(v, e->dyn, subleaf, out);
+}
 void cpuid_policy(struct vcpu *v, u32 leaf, u32 subleaf, u32 out[4]);
 int msr_read(struct vcpu *v, u32 index, u64 *val);
 int msr_write(struct vcpu *v, u32 index, u64 val);

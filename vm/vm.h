@@ -7,6 +7,7 @@
 #include "hv/log.h"
 #include "hv/spinlock.h"
 #include "mm/mmu.h"
+#include "vm/cpuid_table.h"
 #include "vm/dcache_key.h"
 #include "vm/emulate/dcache.h"
 #include "vm/exit.h"
@@ -228,6 +229,7 @@ struct vm {
 	u32 stall_reports;
 	u64 nmi_kicks;                  /* atomic: vCPUs forced out of the guest by NMI (vm/vcpu.c: vcpu_kick_nmi) */
 	struct io_bus pio, mmio;        /* set up before the vCPUs run; each device model locks its own state */
+	struct cpuid_table cpuid;       /* constant: built before the vCPUs run, once sealed (vm/cpuid.c) */
 	u32 nr_vcpus;                   /* constant */
 	struct vcpu *vcpus[VM_MAX_VCPUS]; /* constant once the VM is built */
 	/* Device models' private state, by enum vm_device. Any vCPU may call into a model: each has its own lock, taken
