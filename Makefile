@@ -96,7 +96,7 @@ UNIT_COMMON := tests/unit/harness.c tests/unit/fake_platform.c
 # (-pthread) below, so an object is the same whichever test asked for it first.
 UNIT_OBJ_CFLAGS := $(HOST_CFLAGS)
 # Kept, not deleted as intermediates once the tests are linked: the next build reuses them.
-.SECONDARY:
+.PRECIOUS: $(BUILD)/unit-obj/%.o $(BUILD)/unit-tsan-obj/%.o
 unit_objs = $(patsubst %.c,$(BUILD)/unit-obj/%.o,$(1))
 
 $(BUILD)/unit-obj/%.o: %.c
