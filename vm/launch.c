@@ -355,6 +355,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg)
 		if (r)
 			return r;
 	}
+	exit_handlers_check();
 	vm_cpuid_init(vm, amd); /* every input known: the vendor, the host's features, the shared bit */
 	virt_ops->vcpu_set_state(v, &st);
 	return 0;

@@ -548,10 +548,13 @@ static __always_inline bool may_reenter_fast(struct vcpu *v, u64 *exited_at)
 	return true;
 }
 
-/* Enter the guest once, unless something arrived since the loop last looked; 1 if it did not enter. */
+/* Enter the guest once, unless something arrived since the loop last looked; 1 if it did not enter. The loop is
+ * outside the guest here (mode bits 0), so the mode and the entry count go in with one add: set_mode's masking is
+ * for the sleeps. */
 static int enter_guest(struct vcpu *v)
 {
-	set_mode(v, VCPU_IN_GUEST);
+	static_assert(VCPU_OUTSIDE_GUEST == 0, "enter_guest adds the mode to a run_state outside the guest");
+	__atomic_store_n(&v->run_state, v->run_state + VCPU_ENTRY_ONE + VCPU_IN_GUEST, __ATOMIC_SEQ_CST);
 	if (has_work(v)) {
 		set_mode(v, VCPU_OUTSIDE_GUEST);
 		return 1;

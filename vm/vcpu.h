@@ -7,6 +7,8 @@
 int vcpu_run_loop(struct vcpu *v);
 /* Dispatch v->exit through the exit table: 0 to keep running, a negative errno for an internal failure. */
 int exit_dispatch(struct vcpu *v);
+/* BUG unless every exit reason has a handler (vm/exit.c): checked as each VM starts. */
+void exit_handlers_check(void);
 void vcpu_queue_exception(struct vcpu *v, u8 vector, bool has_error, u32 error_code);
 
 /* Whether a guest-triggered message may still be printed: each vCPU gets VCPU_LOG_BUDGET of them. */
