@@ -49,6 +49,17 @@ void cpuid_vcpu_dyn(struct vcpu *v, u32 dyn, u32 sub, u32 out[4])
 	cpuid_apply_dyn(dyn, sub, &s, out);
 }
 
+void cpuid_vcpu_dyn_regs(struct vcpu *v, const struct cpuid_entry *e, u32 sub)
+{
+	u32 out[4] = { e->eax, e->ebx, e->ecx, e->edx };
+
+	cpuid_vcpu_dyn(v, e->dyn, sub, out);
+	v->regs[VCPU_RAX] = out[0];
+	v->regs[VCPU_RBX] = out[1];
+	v->regs[VCPU_RCX] = out[2];
+	v->regs[VCPU_RDX] = out[3];
+}
+
 void cpuid_policy(struct vcpu *v, u32 leaf, u32 sub, u32 out[4])
 {
 	vcpu_cpuid(v, leaf, sub, out);

@@ -118,14 +118,8 @@ static int handle_io(struct vcpu *v)
 
 static int handle_cpuid(struct vcpu *v)
 {
-	u32 out[4];
-
 	v->stats[VM_STAT_CPUID_EXITS]++;
-	vcpu_cpuid(v, (u32)v->regs[VCPU_RAX], (u32)v->regs[VCPU_RCX], out);
-	v->regs[VCPU_RAX] = out[0];
-	v->regs[VCPU_RBX] = out[1];
-	v->regs[VCPU_RCX] = out[2];
-	v->regs[VCPU_RDX] = out[3];
+	vcpu_cpuid_regs(v);
 	vcpu_skip_instruction(v);
 	v->exit_simple = true;
 	return 0;

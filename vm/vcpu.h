@@ -128,6 +128,23 @@ static __always_inline void vcpu_cpuid(struct vcpu *v, u32 leaf, u32 subleaf, u3
 	if (unlikely(cpuid_dyn_applies(e->dyn, v->msrs.misc_enable)))
 		cpuid_vcpu_dyn(v, e->dyn, subleaf, out);
 }
+/* The CPUID instruction on v's registers (EAX, ECX in; EAX..EDX out), the exit's: the table's answer straight into
+ * the registers, and the rule's case out of line (cpuid_vcpu_dyn_regs), so no answer goes through the stack. */
+void cpuid_vcpu_dyn_regs(struct vcpu *v, const struct cpuid_entry *e, u32 subleaf);
+static __always_inline void vcpu_cpuid_regs(struct vcpu *v)
+{
+	u32 subleaf = (u32)v->regs[VCPU_RCX];
+	const struct cpuid_entry *e = cpuid_table_get(&v->vm->cpuid, (u32)v->regs[VCPU_RAX], subleaf);
+
+	if (unlikely(cpuid_dyn_applies(e->dyn, v->msrs.misc_enable))) {
+		cpuid_vcpu_dyn_regs(v, e, subleaf);
+		return;
+	}
+	v->regs[VCPU_RAX] = e->eax;
+	v->regs[VCPU_RBX] = e->ebx;
+	v->regs[VCPU_RCX] = e->ecx;
+	v->regs[VCPU_RDX] = e->edx;
+}
 void cpuid_policy(struct vcpu *v, u32 leaf, u32 subleaf, u32 out[4]);
 int msr_read(struct vcpu *v, u32 index, u64 *val);
 int msr_write(struct vcpu *v, u32 index, u64 val);
