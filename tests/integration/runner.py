@@ -52,31 +52,45 @@ def run_unit_binary(b):
     return out, err, rc
 
 
+def test_jobs():
+    """How many unit binaries, fuzz targets or emulator cases run at once (HV_TEST_JOBS, default 2)."""
+    return max(1, int(os.environ.get("HV_TEST_JOBS", "2")))
+
+
 def run_unit(bins):
     passed = failed = 0
-    for b in bins:
-        # unit/test_x, or unit-tsan/test_x for the ThreadSanitizer build of the same test
-        name = os.path.join(os.path.basename(os.path.dirname(os.path.abspath(b))), os.path.basename(b))
-        out, err, rc = run_unit_binary(b)
-        n_pass = n_fail = 0
-        for line in out.splitlines():
-            m = re.match(r"TEST (\S+) (PASS|FAIL)(.*)", line)
-            if not m:
-                continue
-            if m.group(2) == "PASS":
-                n_pass += 1
-            else:
-                n_fail += 1
-                print(f"FAIL {name}/{m.group(1)}:{m.group(3)}")
-        if rc != 0 and n_fail == 0:
-            # Crashed (sanitizer report) or died before reporting: count the binary as one failure.
-            n_fail += 1
-            print(f"FAIL {name}: exit status {rc}")
-            print("\n".join(("    " + l) for l in (err or out).splitlines()[-30:]))
-        print(f"{'PASS' if n_fail == 0 else 'FAIL'} {name}: {n_pass} passed, {n_fail} failed")
-        passed += n_pass
-        failed += n_fail
+    # Run side by side, reported in the order given (each binary is one process; the stress tests take seconds).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=test_jobs()) as ex:
+        results = ex.map(lambda b: (b, run_unit_binary(b)), bins)
+        for b, (out, err, rc) in results:
+            p, f = report_unit(b, out, err, rc)
+            passed += p
+            failed += f
     return passed, failed
+
+
+def report_unit(b, out, err, rc):
+    """Print one unit binary's result; its (passed, failed) test counts."""
+    # unit/test_x, or unit-tsan/test_x for the ThreadSanitizer build of the same test
+    name = os.path.join(os.path.basename(os.path.dirname(os.path.abspath(b))), os.path.basename(b))
+    n_pass = n_fail = 0
+    for line in out.splitlines():
+        m = re.match(r"TEST (\S+) (PASS|FAIL)(.*)", line)
+        if not m:
+            continue
+        if m.group(2) == "PASS":
+            n_pass += 1
+        else:
+            n_fail += 1
+            print(f"FAIL {name}/{m.group(1)}:{m.group(3)}")
+    if rc != 0 and n_fail == 0:
+        # Crashed (sanitizer report) or died before reporting: count the binary as one failure.
+        n_fail += 1
+        print(f"FAIL {name}: exit status {rc}")
+        print("\n".join(("    " + l) for l in (err or out).splitlines()[-30:]))
+    print(f"{'PASS' if n_fail == 0 else 'FAIL'} {name}: {n_pass} passed, {n_fail} failed")
+    sys.stdout.flush()
+    return n_pass, n_fail
 
 
 def run_fuzz(seconds):
@@ -84,9 +98,12 @@ def run_fuzz(seconds):
     passed = failed = 0
     targets = sorted(f[:-2] for f in os.listdir(os.path.join(ROOT, "tests", "fuzz"))
                      if f.startswith("fuzz_") and f.endswith(".c"))
-    for t in targets:
-        p = subprocess.run([os.path.join(ROOT, "tests", "fuzz", "run.sh"), str(seconds), t], cwd=ROOT,
-                           capture_output=True, text=True)
+    def one(t):
+        return t, subprocess.run([os.path.join(ROOT, "tests", "fuzz", "run.sh"), str(seconds), t], cwd=ROOT,
+                                 capture_output=True, text=True)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=test_jobs()) as ex:
+        results = list(ex.map(one, targets))
+    for t, p in results:
         if p.returncode == 0:
             passed += 1
             print(f"PASS fuzz/{t} ({seconds}s, no crash)")
@@ -360,8 +377,7 @@ def run_integration(only):
     os.makedirs(OUT, exist_ok=True)
     cases = [c for c in suite.CASES if not only or any(re.search(o, c.name) for o in only)]
     passed = failed = 0
-    jobs = int(os.environ.get("HV_TEST_JOBS", "2"))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=test_jobs()) as ex:
         futs = [ex.submit(run_case, c, 5900 + i) for i, c in enumerate(cases)]
         for fut in concurrent.futures.as_completed(futs):
             case, problems, secs, log = fut.result()
