@@ -104,8 +104,19 @@ class RealEmulators(unittest.TestCase):
         self.check("bochs", "cpu directive malformed")
 
 
-if __name__ == "__main__":
-    unittest.main()
+class Order(unittest.TestCase):
+    def test_longest_first(self):
+        cases = [suite.Case(n, "qemu", "max") for n in ("a", "b", "c", "new")]
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            f.write("# name seconds\na 10\nb 30.5\nc 20\ngone 99\n")
+        old, runner.DURATIONS = runner.DURATIONS, f.name
+        try:
+            self.assertEqual([c.name for c in runner.longest_first(cases)], ["new", "b", "c", "a"])
+            runner.DURATIONS = f.name + ".missing"
+            self.assertEqual([c.name for c in runner.longest_first(cases)], ["a", "b", "c", "new"])
+        finally:
+            runner.DURATIONS = old
+            os.unlink(f.name)
 
 
 class Interact(unittest.TestCase):
@@ -164,3 +175,7 @@ class Interact(unittest.TestCase):
             runner.interact(path, log, [(r"^ready$", b"x")], time.monotonic() + 3, problems)
             t.join(5)
             self.assertEqual(problems, ["input step 0 never came: waited for /^ready$/"])
+
+
+if __name__ == "__main__":
+    unittest.main()
