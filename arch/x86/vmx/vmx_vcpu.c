@@ -115,7 +115,10 @@ static int choose_controls(struct vmx_vcpu *x)
 	/* WBINVD exits: a guest looping on it would flush the caches every other VM depends on. */
 	bool shadow = x->vcpu->vm->mmu.shadow.enabled;
 	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.proc2), shadow ? 0 : CPU2_ENABLE_EPT | CPU2_UNRESTRICTED_GUEST,
-				 CPU2_ENABLE_VPID | CPU2_RDTSCP | CPU2_INVPCID | CPU2_WBINVD_EXITING, &x->exec2);
+				 CPU2_ENABLE_VPID | CPU2_RDTSCP | CPU2_WBINVD_EXITING, &x->exec2);
+	/* "Enable INVPCID" stays 0: the guest's CPUID hides INVPCID (vm/cpuid_table.c), and with the control 0 the
+	 * instruction raises #UD, as on a CPU without it (SDM Vol. 3C 25.4.1); with it 1 a guest that ignores CPUID
+	 * would run an instruction its CPU says it does not have. */
 	/* EFER and PAT: by these controls where the CPU has them, else through the MSR lists (vmx_msr_switch.c). */
 	r |= vmx_adjust_controls(vmx_ctl_msr(vmx_caps.exit), EXIT_CTL_HOST_64BIT | EXIT_CTL_SAVE_DEBUG,
 				 EXIT_CTL_SAVE_EFER | EXIT_CTL_LOAD_EFER | EXIT_CTL_SAVE_PAT | EXIT_CTL_LOAD_PAT, &x->exit);
