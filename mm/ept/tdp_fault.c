@@ -8,7 +8,11 @@
  *   met a frozen entry another CPU is changing it: MMU_FAULT_RETRY, the guest re-enters and faults again if the
  *                      access still needs it
  *   needs to unlink    a collapse (a table where a huge leaf is allowed now) or the MMIO sweep: only under the
- *                      write lock, MMU_FAULT_NEED_EXCLUSIVE makes mmu_page_fault take it and run the fault again */
+ *                      write lock, MMU_FAULT_NEED_EXCLUSIVE makes mmu_page_fault take it and run the fault again
+ *
+ * The static helpers below run only inside __tdp_page_fault (inlined into it), which asserts the lock once on entry:
+ * nothing in between drops it, and the same per-CPU load and test again in each helper was 15 instructions of a
+ * fault. */
 #include "hv/bug.h"
 #include "hv/errno.h"
 #include "mm/ept/tdp_internal.h"
@@ -38,7 +42,6 @@ static inline __attribute__((always_inline)) int
 __tdp_walk_to_level(struct mmu *mmu, struct mmu_root *root, struct pt_iter *iter, gfn_t gfn, int level,
 		    struct frame_cache *tables)
 {
-	assert_rw_held(&mmu->lock);
 	for_each_tdp_pte_descend(*iter, mmu, root, gfn, gfn + 1, level) {
 		hpa_t table;
 		int r;
@@ -82,7 +85,6 @@ static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, str
 	struct pt_iter iter;
 	int r;
 
-	assert_rw_held(&mmu->lock);
 	mmu_stat_inc(mmu, mmio_faults);
 	if (!mmu->fmt->mmio_value)
 		return MMU_FAULT_MMIO; /* the format cannot cache MMIO: every access exits as a fault */
@@ -161,12 +163,10 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	u64 new_spte;
 	int level, r;
 
-	assert_rw_held(&mmu->lock);
 	/* What write tracking decides is read under the lock (either side: tracking changes take it for write): an
 	 * add that ran before it has write-protected every SPTE, and one that runs after it will find the SPTE
 	 * installed here. */
-	level = track_max_level(f->slot, f->gfn); /* once: MIN() would evaluate it twice */
-	level = MIN(f->backing_level, level);
+	level = track_cap_level(f->slot, f->gfn, f->backing_level);
 	f->max_level = level = MAX(1, MIN(level, mmu->tdp.max_huge_level));
 	if (root->role.mirror)
 		f->max_level = level = 1; /* private memory leaves the direct map page by page */

@@ -36,7 +36,8 @@ static inline void __tdp_set_spte(struct mmu *mmu, struct pt_iter *iter, u64 new
 	__mmu_set_spte(mmu, tdp_engine_of(mmu, iter), iter, new_spte);
 }
 
-/* Always inline: the fault path's one change (as a call, its prologue and epilogue were a twentieth of a fault). */
+/* Always inline: the fault path's one change (as a call, its prologue and epilogue were a twentieth of a fault). The
+ * caller has asserted the lock (__tdp_page_fault on entry, __tdp_write_protect_gfn). */
 static inline __attribute__((always_inline)) int __tdp_set_spte_atomic(struct mmu *mmu, struct pt_iter *iter,
 								       u64 new_spte)
 {
