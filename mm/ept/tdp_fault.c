@@ -35,14 +35,27 @@ static void __tdp_mmio_sweep(struct mmu *mmu)
 	mmu->stats.mmio_sweeps++;
 }
 
+/* The one step a fault's walk takes after its descent: into the table under the walker, which it found or linked
+ * itself. A present table stays linked under either side of the lock (only the write lock unlinks, and its holder is
+ * this walk), and the hardware's A bit leaves it a table: the step cannot fail, and the walk never goes sideways. */
+static inline __attribute__((always_inline)) void __tdp_fault_step_down(struct pt_iter *iter)
+{
+	bool down = pt_iter_try_step_down(iter);
+
+	BUG_ON(!down);
+}
+
 /* Walk towards gfn down to `level`, linking a new table at every hole and splitting every huge leaf on the way; the
  * walker ends on the entry at `level`. -EAGAIN when it met a frozen entry. Inlined into both callers: as a call it
- * was a tenth of the 4K fault. */
+ * was a tenth of the 4K fault. Not the range walk's loop (for_each_tdp_pte_descend): its test of the walker against
+ * the range's end, on every entry, is for sideways steps, which a fault's walk never takes. */
 static inline __attribute__((always_inline)) int
 __tdp_walk_to_level(struct mmu *mmu, struct mmu_root *root, struct pt_iter *iter, gfn_t gfn, int level,
 		    struct frame_cache *tables)
 {
-	for_each_tdp_pte_descend(*iter, mmu, root, gfn, gfn + 1, level) {
+	pt_iter_start_descend(iter, mmu->fmt, root->hpa, TDP_ROOT_LEVEL, 1, gfn, level);
+	BUG_ON(!iter->valid); /* gfn is below PT_MAX_PFN (mmu_page_fault), which every root reaches */
+	for (;; __tdp_fault_step_down(iter)) {
 		hpa_t table;
 		int r;
 again:
@@ -76,7 +89,6 @@ again:
 		}
 		mmu_stat_inc(mmu, tables_allocated);
 	}
-	BUG(); /* every walk reaches level 1 */
 }
 
 static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, struct frame_cache *tables)
