@@ -35,6 +35,8 @@ static void __tdp_mmio_sweep(struct mmu *mmu)
 	mmu->stats.mmio_sweeps++;
 }
 
+static_assert(PT_MAX_PFN == 1ULL << (9 * TDP_ROOT_LEVEL), "a TDP root reaches every gfn below PT_MAX_PFN");
+
 /* The one step a fault's walk takes after its descent: into the table under the walker, which it found or linked
  * itself. A present table stays linked under either side of the lock (only the write lock unlinks, and its holder is
  * this walk), and the hardware's A bit leaves it a table: the step cannot fail, and the walk never goes sideways. */
@@ -47,14 +49,14 @@ static inline __attribute__((always_inline)) void __tdp_fault_step_down(struct p
 
 /* Walk towards gfn down to `level`, linking a new table at every hole and splitting every huge leaf on the way; the
  * walker ends on the entry at `level`. -EAGAIN when it met a frozen entry. Inlined into both callers: as a call it
- * was a tenth of the 4K fault. Not the range walk's loop (for_each_tdp_pte_descend): its test of the walker against
+ * was a tenth of the 4K fault. Not a range walk's loop (for_each_pt_entry_descend): its test of the walker against
  * the range's end, on every entry, is for sideways steps, which a fault's walk never takes. */
 static inline __attribute__((always_inline)) int
 __tdp_walk_to_level(struct mmu *mmu, struct mmu_root *root, struct pt_iter *iter, gfn_t gfn, int level,
 		    struct frame_cache *tables)
 {
+	BUG_ON(gfn >= PT_MAX_PFN); /* mmu_page_fault's test: every root reaches below it (the walker is valid) */
 	pt_iter_start_descend(iter, mmu->fmt, root->hpa, TDP_ROOT_LEVEL, 1, gfn, level);
-	BUG_ON(!iter->valid); /* gfn is below PT_MAX_PFN (mmu_page_fault), which every root reaches */
 	for (;; __tdp_fault_step_down(iter)) {
 		hpa_t table;
 		int r;

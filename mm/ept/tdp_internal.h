@@ -16,9 +16,6 @@
 #define for_each_tdp_pte_min_level(iter, mmu, root, min_level, start, end)                                            \
 	for_each_pt_entry_min_level(iter, (mmu)->fmt, (root)->hpa, TDP_ROOT_LEVEL, min_level, start, end)
 #define for_each_tdp_pte(iter, mmu, root, start, end) for_each_tdp_pte_min_level(iter, mmu, root, 1, start, end)
-/* A fault's walk (pt_iter_start_descend): straight down through the tables that exist, towards stop_level. */
-#define for_each_tdp_pte_descend(iter, mmu, root, start, end, stop_level)                                             \
-	for_each_pt_entry_descend(iter, (mmu)->fmt, (root)->hpa, TDP_ROOT_LEVEL, 1, start, end, stop_level)
 
 /* The mirror root's tree has its own engine (tdp_mirror.c: the external-table hooks); a walker knows which tree it
  * is in by the top table it started from. */
