@@ -180,11 +180,10 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	/* What write tracking decides is read under the lock (either side: tracking changes take it for write): an
 	 * add that ran before it has write-protected every SPTE, and one that runs after it will find the SPTE
 	 * installed here. */
-	level = track_cap_level(f->slot, f->gfn, f->backing_level);
+	level = track_fault_level(f->slot, f->gfn, f->backing_level, &f->mmu_writable);
 	f->max_level = level = MAX(1, MIN(level, mmu->tdp.max_huge_level));
 	if (root->role.mirror)
 		f->max_level = level = 1; /* private memory leaves the direct map page by page */
-	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
 	new_spte = __tdp_ram_leaf(mmu, f->slot, f->gfn & ~(pt_level_pages(level) - 1), level, f->mmu_writable);
 	refused = (f->access & SPTE_ACC_WRITE) && !(new_spte & mmu->fmt->writable);
 	r = __tdp_walk_to_level(mmu, root, &iter, f->gfn, level, f->tables);
