@@ -314,6 +314,16 @@ TEST(track_slot_added_without_counts_can_still_be_tracked)
 	}
 }
 
+/* Slots whose 1G regions are backed every way: 1G-contiguous, 2M chunks, misaligned on the host, and a slot that is
+ * only part of a 1G region. */
+static void slots_of_every_shape(void)
+{
+	fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
+	fake_slot(4 * GIG, GIG, FAKE_HPA + (4 * GIG << PAGE_SHIFT), false, 0);
+	fake_slot(6 * GIG, GIG, FAKE_HPA + (6 * GIG << PAGE_SHIFT) + (M2 << PAGE_SHIFT), true, 0);
+	fake_slot(8 * GIG, 4 * M2, FAKE_HPA + (8 * GIG << PAGE_SHIFT), true, 0);
+}
+
 TEST(track_max_mapping_level)
 {
 	const struct pt_format *f;
@@ -321,10 +331,7 @@ TEST(track_max_mapping_level)
 
 	for_each_format(f) {
 		setup(f);
-		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);                                     /* 1G-contiguous */
-		fake_slot(4 * GIG, GIG, FAKE_HPA + (4 * GIG << PAGE_SHIFT), false, 0);        /* 2M chunks */
-		fake_slot(6 * GIG, GIG, FAKE_HPA + (6 * GIG << PAGE_SHIFT) + (M2 << PAGE_SHIFT), true, 0); /* misaligned */
-		fake_slot(8 * GIG, 4 * M2, FAKE_HPA + (8 * GIG << PAGE_SHIFT), true, 0);      /* part of a 1G region */
+		slots_of_every_shape();
 		CHECK_EQ(mmu_track_max_mapping_level(&fx.mmu, t), 3);
 		CHECK_EQ(mmu_track_max_mapping_level(&fx.mmu, 4 * GIG + 77), 2);
 		CHECK_EQ(mmu_track_max_mapping_level(&fx.mmu, 6 * GIG + 77), 2);
@@ -395,10 +402,7 @@ TEST(track_fault_level_agrees_with_the_full_answer)
 
 	for_each_format(f) {
 		setup(f);
-		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);                                     /* 1G-contiguous */
-		fake_slot(4 * GIG, GIG, FAKE_HPA + (4 * GIG << PAGE_SHIFT), false, 0);        /* 2M chunks */
-		fake_slot(6 * GIG, GIG, FAKE_HPA + (6 * GIG << PAGE_SHIFT) + (M2 << PAGE_SHIFT), true, 0); /* misaligned */
-		fake_slot(8 * GIG, 4 * M2, FAKE_HPA + (8 * GIG << PAGE_SHIFT), true, 0);      /* part of a 1G region */
+		slots_of_every_shape();
 		CHECK_EQ(check_fault_level_agrees(), 0); /* the shortcut answers every probe */
 		CHECK_EQ(memslot_backing_level(memslot_find(&fx.mmu.slots, t), t), 3);
 
