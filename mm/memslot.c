@@ -10,37 +10,13 @@
 #include "mm/pt.h"
 #include "mm/track/level.h"
 
-#define GIG_PAGES (1ULL << (HUGE_1G_SHIFT - PAGE_SHIFT))
-#define GIG_SHIFT (HUGE_1G_SHIFT - PAGE_SHIFT)
-#define CHUNKS_PER_GIG (GIG_PAGES / MEMSLOT_CHUNK_PAGES)
+#define CHUNKS_PER_GIG (MEMSLOT_GIG_PAGES / MEMSLOT_CHUNK_PAGES)
 
 static_assert(MAX_MEMSLOTS <= 32, "slot ids are bits of a u32");
 
-static inline bool slot_contains(const struct memslot *s, gfn_t start, u64 pages)
-{
-	return start >= s->base_gfn && start + pages <= s->base_gfn + s->npages;
-}
-
-static inline u64 gig_index(const struct memslot *s, gfn_t gfn)
-{
-	return (gfn >> GIG_SHIFT) - (s->base_gfn >> GIG_SHIFT);
-}
-
 static inline u64 gig_count(const struct memslot *s)
 {
-	return gig_index(s, s->base_gfn + s->npages - 1) + 1;
-}
-
-int memslot_backing_level(const struct memslot *s, gfn_t gfn)
-{
-	gfn_t g1 = gfn & ~(GIG_PAGES - 1);
-
-	BUG_ON(!slot_contains(s, gfn, 1));
-	if (slot_contains(s, g1, GIG_PAGES) && s->contig_1g[gig_index(s, gfn)] &&
-	    IS_ALIGNED(memslot_gfn_to_hpa(s, g1), HUGE_1G_SIZE))
-		return 3;
-	/* A 2M region is one chunk: base_gfn and npages are chunk multiples, and chunks are 2M aligned. */
-	return 2;
+	return memslot_gig_index(s, s->base_gfn + s->npages - 1) + 1;
 }
 
 /* Chunk i, not clean: make it so, or wait for whoever is at it. */
@@ -99,11 +75,11 @@ static void free_backing(struct memslot *s, u64 nchunks)
 	for (u64 i = 0; i < nchunks; i++) {
 		gfn_t gfn = s->base_gfn + i * MEMSLOT_CHUNK_PAGES;
 
-		if (!s->contig_1g[gig_index(s, gfn)]) {
+		if (!s->contig_1g[memslot_gig_index(s, gfn)]) {
 			if (s->chunks[i] != INVALID_HPA) /* a reclaimed chunk's frames are back already */
 				frame_free(s->chunks[i], MEMSLOT_CHUNK_SHIFT);
 		}
-		else if (IS_ALIGNED(gfn, GIG_PAGES))
+		else if (IS_ALIGNED(gfn, MEMSLOT_GIG_PAGES))
 			frame_free(s->chunks[i], HUGE_1G_SHIFT - PAGE_SHIFT); /* one block: the region's 512 chunks */
 	}
 	kfree(s->chunks);
@@ -135,12 +111,12 @@ static int alloc_backing(struct memslot *s, u64 *done)
 		gfn_t gfn = s->base_gfn + i * MEMSLOT_CHUNK_PAGES;
 		hpa_t pa;
 
-		if (try_1g && IS_ALIGNED(gfn, GIG_PAGES) && slot_contains(s, gfn, GIG_PAGES)) {
+		if (try_1g && IS_ALIGNED(gfn, MEMSLOT_GIG_PAGES) && memslot_contains(s, gfn, MEMSLOT_GIG_PAGES)) {
 			pa = frame_alloc_dirty(HUGE_1G_SHIFT - PAGE_SHIFT);
 			if (pa != INVALID_HPA) {
 				for (u64 j = 0; j < CHUNKS_PER_GIG; j++)
 					s->chunks[i + j] = pa + j * HUGE_2M_SIZE;
-				s->contig_1g[gig_index(s, gfn)] = 1;
+				s->contig_1g[memslot_gig_index(s, gfn)] = 1;
 				*done += CHUNKS_PER_GIG;
 				continue;
 			}

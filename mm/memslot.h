@@ -6,6 +6,7 @@
 #ifndef MM_MEMSLOT_H
 #define MM_MEMSLOT_H
 
+#include "hv/bug.h"
 #include "hv/compiler.h"
 
 #define MEMSLOT_CHUNK_SHIFT 9 /* 2 MiB = 512 frames */
@@ -106,9 +107,35 @@ static inline bool memslot_chunk_is_reclaimed(const struct memslot *s, gfn_t gfn
 	return st == CHUNK_RECLAIMING || st == CHUNK_RECLAIMED;
 }
 
+#define MEMSLOT_GIG_PAGES (1ULL << (HUGE_1G_SHIFT - PAGE_SHIFT))
+#define MEMSLOT_GIG_SHIFT (HUGE_1G_SHIFT - PAGE_SHIFT)
+
+static inline bool memslot_contains(const struct memslot *s, gfn_t start, u64 pages)
+{
+	return start >= s->base_gfn && start + pages <= s->base_gfn + s->npages;
+}
+
+/* The index in contig_1g of the 1 GiB region holding gfn. */
+static inline u64 memslot_gig_index(const struct memslot *s, gfn_t gfn)
+{
+	return (gfn >> MEMSLOT_GIG_SHIFT) - (s->base_gfn >> MEMSLOT_GIG_SHIFT);
+}
+
 /* The largest mapping level (1 = 4K, 2 = 2M, 3 = 1G) at which the naturally aligned region around gfn lies wholly
- * inside the slot and is physically contiguous and equally aligned on the host. */
-int memslot_backing_level(const struct memslot *s, gfn_t gfn);
+ * inside the slot and is physically contiguous and equally aligned on the host. Inline: every RAM fault asks (as a
+ * call it was a twentieth of a 2M fault's handling). A level of 3 implies the 1 GiB region lies inside the slot, which
+ * the huge-page counts' own limit (mm/track/level.h) relies on. */
+static inline int memslot_backing_level(const struct memslot *s, gfn_t gfn)
+{
+	gfn_t g1 = gfn & ~(MEMSLOT_GIG_PAGES - 1);
+
+	BUG_ON(!memslot_contains(s, gfn, 1));
+	if (memslot_contains(s, g1, MEMSLOT_GIG_PAGES) && s->contig_1g[memslot_gig_index(s, gfn)] &&
+	    IS_ALIGNED(memslot_gfn_to_hpa(s, g1), HUGE_1G_SIZE))
+		return 3;
+	/* A 2M region is one chunk: base_gfn and npages are chunk multiples, and chunks are 2M aligned. */
+	return 2;
+}
 
 /* Make every chunk backing [gfn, gfn + npages) (clipped to the slot) clean: zero the dirty ones, wait for the ones
  * another CPU is zeroing or reclaiming, allocate (and zero) a fresh chunk for a reclaimed one. Cheap once clean. Call

@@ -166,21 +166,25 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 		if (f->is_private)
 			root = mmu->priv.mirror;
 	}
-	/* Slots do not change while vCPUs run: the slot and its backing are looked up once, without the lock. */
-	f->slot = f->gfn < PT_MAX_PFN ? memslot_find(&mmu->slots, f->gfn) : NULL;
+	/* Slots do not change while vCPUs run: the slot and its backing are looked up once, without the lock. The slot
+	 * and gfn stay in locals too: read back from *f after each atomic, they were a load at every use. */
+	gfn_t gfn = f->gfn;
+	struct memslot *slot = gfn < PT_MAX_PFN ? memslot_find(&mmu->slots, gfn) : NULL;
+
+	f->slot = slot;
 	/* An access-tracked leaf (aging without A/D) is restored without the lock: aging must never make faults wait
 	 * for it, nor for each other. The mirror is never aged. */
-	if (f->slot && !f->is_private && !mmu->fmt->ad_enabled && tdp_fast_page_fault(mmu, root, f))
+	if (slot && !f->is_private && !mmu->fmt->ad_enabled && tdp_fast_page_fault(mmu, root, f))
 		return MMU_FAULT_FIXED; /* (with hardware A/D no fault is the lockless kind: tdp_fast.c) */
-	if (f->slot) {
-		f->backing_level = memslot_backing_level(f->slot, f->gfn);
-		f->host_writable = !(f->slot->flags & MEMSLOT_READONLY);
+	if (slot) {
+		f->backing_level = memslot_backing_level(slot, gfn);
+		f->host_writable = !(slot->flags & MEMSLOT_READONLY);
 		/* Clear the guest RAM the largest leaf could cover before taking the lock, so that zeroing up to 1 GiB
 		 * never holds up other vCPUs' faults. */
 		u64 n = pt_level_pages(MIN(f->backing_level, READ_ONCE(mmu->tdp.max_huge_level)));
 		/* Up to 2M the region is the one chunk holding gfn: nearly always clean already, seen inline. */
-		if (n > MEMSLOT_CHUNK_PAGES || !memslot_chunk_is_clean(f->slot, f->gfn)) {
-			r = memslot_prepare(f->slot, f->gfn & ~(n - 1), n);
+		if (n > MEMSLOT_CHUNK_PAGES || !memslot_chunk_is_clean(slot, gfn)) {
+			r = memslot_prepare(slot, gfn & ~(n - 1), n);
 			if (r)
 				return r; /* a chunk reclaim gave back cannot be had again */
 		}
@@ -204,14 +208,14 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 		mmu_stat_inc(mmu, faults);
 		if (mmu_root_is_obsolete(mmu, root)) {
 			r = MMU_FAULT_RETRY; /* never populate a root that is about to go */
-		} else if (f->slot && !memslot_chunk_is_clean(f->slot, f->gfn)) {
+		} else if (slot && !memslot_chunk_is_clean(slot, gfn)) {
 			/* Reclaimed since it was prepared (mmu_reclaim.c marks it under the write lock): fault again. A
 			 * huge leaf covers one chunk, or a 1G region, which reclaim never takes. */
 			r = MMU_FAULT_RETRY;
-		} else if (f->slot && mmu->priv.enabled && __mmu_private_wrong_kind(mmu, f)) {
+		} else if (slot && mmu->priv.enabled && __mmu_private_wrong_kind(mmu, f)) {
 			/* Read under the lock: a conversion, under the write lock, flips the kind and zaps together. */
 			r = MMU_FAULT_WRONG_KIND;
-		} else if (f->gfn >= PT_MAX_PFN || (mmu->priv.enabled && f->gfn >= mmu->priv.shared_gfn)) {
+		} else if (gfn >= PT_MAX_PFN || (mmu->priv.enabled && gfn >= mmu->priv.shared_gfn)) {
 			/* Beyond what 4 levels reach, or above a private VM's shared bit, where hw_top has neither view
 			 * (a guest's tables may hold such a GPA whatever its CPUID says): no memslot can be there. */
 			mmu_stat_inc(mmu, mmio_faults);

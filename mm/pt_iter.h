@@ -64,9 +64,10 @@ static inline void pt_iter_restart(struct pt_iter *iter)
 	pt_iter_refresh_sptep(iter);
 }
 
-/* Start at the root-level entry covering `start`; the walk never steps below min_level. */
-static inline void pt_iter_start(struct pt_iter *iter, const struct pt_format *fmt, hpa_t root, int root_level,
-				 int min_level, gfn_t start)
+/* What pt_iter_start sets but the position (gfn, sptep, old_spte): the walker at the root level, heading for start.
+ * Whether start is within the root's reach (valid). */
+static inline bool pt_iter_start_fields(struct pt_iter *iter, const struct pt_format *fmt, hpa_t root, int root_level,
+					int min_level, gfn_t start)
 {
 	BUG_ON(root_level < 1 || root_level > PT_MAX_LEVELS || min_level < 1 || min_level > root_level);
 	iter->fmt = fmt;
@@ -74,7 +75,22 @@ static inline void pt_iter_start(struct pt_iter *iter, const struct pt_format *f
 	iter->min_level = min_level;
 	iter->pt_path[root_level - 1] = phys_to_virt(root);
 	iter->next_last_level_gfn = start;
-	pt_iter_restart(iter);
+	iter->yielded = false;
+	iter->yielded_gfn = start;
+	iter->level = root_level;
+	iter->valid = start < pt_level_pages(root_level + 1);
+	return iter->valid;
+}
+
+/* Start at the root-level entry covering `start`; the walk never steps below min_level. (pt_iter_restart's work, for
+ * a walker that has not moved.) */
+static inline void pt_iter_start(struct pt_iter *iter, const struct pt_format *fmt, hpa_t root, int root_level,
+				 int min_level, gfn_t start)
+{
+	if (!pt_iter_start_fields(iter, fmt, root, root_level, min_level, start))
+		return;
+	iter->gfn = pt_iter_round_gfn(start, root_level);
+	pt_iter_refresh_sptep(iter);
 }
 
 /* Into the table the current entry points to, at the entry covering next_last_level_gfn. The entry is read again:
@@ -113,11 +129,13 @@ static inline bool pt_iter_try_step_down(struct pt_iter *iter)
 static inline void pt_iter_start_descend(struct pt_iter *iter, const struct pt_format *fmt, hpa_t root, int root_level,
 					 int min_level, gfn_t start, int stop_level)
 {
-	pt_iter_start(iter, fmt, root, root_level, min_level, start);
-	if (!iter->valid)
+	/* pt_iter_start, but with every value the descent needs in registers: read back from the walker after the
+	 * acquire load of an entry, they cost a fault a dozen loads and a second test of valid. */
+	if (!pt_iter_start_fields(iter, fmt, root, root_level, min_level, start))
 		return;
-	u64 present = fmt->present, huge = fmt->huge, e = iter->old_spte, *sptep = iter->sptep;
-	int level = iter->level, stop = stop_level > min_level ? stop_level : min_level;
+	u64 present = fmt->present, huge = fmt->huge;
+	u64 *sptep = (u64 *)phys_to_virt(root) + pt_index(start << PAGE_SHIFT, root_level), e = pt_iter_read_entry(sptep);
+	int level = root_level, stop = stop_level > min_level ? stop_level : min_level;
 
 	while (level > stop && (e & present) && !(e & huge)) { /* level > 1 here: a 4K entry is always a leaf */
 		u64 *pt = pt_child_table(e);

@@ -134,6 +134,7 @@ void __mmu_set_spte(struct mmu *mmu, const struct mmu_engine *eng, struct pt_ite
 
 int __mmu_set_spte_atomic(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte)
 {
+	assert_rw_held(&mmu->lock);
 	return __mmu_set_spte_atomic_inline(mmu, eng, iter, new_spte);
 }
 

@@ -51,13 +51,14 @@ __mmu_handle_changed_spte_inline(struct mmu *mmu, const struct mmu_engine *eng, 
 	__mmu_handle_changed_present_spte(mmu, eng, fmt, gfn, sptep, old, new, level);
 }
 
-/* __mmu_set_spte_atomic (spte_change.h), inline. */
+/* __mmu_set_spte_atomic (spte_change.h), inline, for a caller that has asserted the lock (either side): inlined into
+ * a function that asserted it on entry, the check again would be the same load and test a few instructions later
+ * with nothing in between that could drop the lock. */
 static inline __attribute__((always_inline)) int
 __mmu_set_spte_atomic_inline(struct mmu *mmu, const struct mmu_engine *eng, struct pt_iter *iter, u64 new_spte)
 {
 	u64 old = iter->old_spte;
 
-	assert_rw_held(&mmu->lock);
 	BUG_ON(spte_is_frozen(old));
 	if (!mmu_spte_try_cmpxchg(iter, new_spte))
 		return -EBUSY;

@@ -8,7 +8,11 @@
  *   met a frozen entry another CPU is changing it: MMU_FAULT_RETRY, the guest re-enters and faults again if the
  *                      access still needs it
  *   needs to unlink    a collapse (a table where a huge leaf is allowed now) or the MMIO sweep: only under the
- *                      write lock, MMU_FAULT_NEED_EXCLUSIVE makes mmu_page_fault take it and run the fault again */
+ *                      write lock, MMU_FAULT_NEED_EXCLUSIVE makes mmu_page_fault take it and run the fault again
+ *
+ * The static helpers below run only inside __tdp_page_fault (inlined into it), which asserts the lock once on entry:
+ * nothing in between drops it, and the same per-CPU load and test again in each helper was 15 instructions of a
+ * fault. */
 #include "hv/bug.h"
 #include "hv/errno.h"
 #include "mm/ept/tdp_internal.h"
@@ -31,15 +35,29 @@ static void __tdp_mmio_sweep(struct mmu *mmu)
 	mmu->stats.mmio_sweeps++;
 }
 
+static_assert(PT_MAX_PFN == 1ULL << (9 * TDP_ROOT_LEVEL), "a TDP root reaches every gfn below PT_MAX_PFN");
+
+/* The one step a fault's walk takes after its descent: into the table under the walker, which it found or linked
+ * itself. A present table stays linked under either side of the lock (only the write lock unlinks, and its holder is
+ * this walk), and the hardware's A bit leaves it a table: the step cannot fail, and the walk never goes sideways. */
+static inline __attribute__((always_inline)) void __tdp_fault_step_down(struct pt_iter *iter)
+{
+	bool down = pt_iter_try_step_down(iter);
+
+	BUG_ON(!down);
+}
+
 /* Walk towards gfn down to `level`, linking a new table at every hole and splitting every huge leaf on the way; the
  * walker ends on the entry at `level`. -EAGAIN when it met a frozen entry. Inlined into both callers: as a call it
- * was a tenth of the 4K fault. */
+ * was a tenth of the 4K fault. Not a range walk's loop (for_each_pt_entry_descend): its test of the walker against
+ * the range's end, on every entry, is for sideways steps, which a fault's walk never takes. */
 static inline __attribute__((always_inline)) int
 __tdp_walk_to_level(struct mmu *mmu, struct mmu_root *root, struct pt_iter *iter, gfn_t gfn, int level,
 		    struct frame_cache *tables)
 {
-	assert_rw_held(&mmu->lock);
-	for_each_tdp_pte_descend(*iter, mmu, root, gfn, gfn + 1, level) {
+	BUG_ON(gfn >= PT_MAX_PFN); /* mmu_page_fault's test: every root reaches below it (the walker is valid) */
+	pt_iter_start_descend(iter, mmu->fmt, root->hpa, TDP_ROOT_LEVEL, 1, gfn, level);
+	for (;; __tdp_fault_step_down(iter)) {
 		hpa_t table;
 		int r;
 again:
@@ -73,7 +91,6 @@ again:
 		}
 		mmu_stat_inc(mmu, tables_allocated);
 	}
-	BUG(); /* every walk reaches level 1 */
 }
 
 static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, struct frame_cache *tables)
@@ -82,7 +99,6 @@ static int __tdp_map_mmio(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, str
 	struct pt_iter iter;
 	int r;
 
-	assert_rw_held(&mmu->lock);
 	mmu_stat_inc(mmu, mmio_faults);
 	if (!mmu->fmt->mmio_value)
 		return MMU_FAULT_MMIO; /* the format cannot cache MMIO: every access exits as a fault */
@@ -161,16 +177,13 @@ static int __tdp_map_ram(struct mmu *mmu, struct mmu_root *root, struct mmu_faul
 	u64 new_spte;
 	int level, r;
 
-	assert_rw_held(&mmu->lock);
 	/* What write tracking decides is read under the lock (either side: tracking changes take it for write): an
 	 * add that ran before it has write-protected every SPTE, and one that runs after it will find the SPTE
 	 * installed here. */
-	level = track_max_level(f->slot, f->gfn); /* once: MIN() would evaluate it twice */
-	level = MIN(f->backing_level, level);
+	level = track_fault_level(f->slot, f->gfn, f->backing_level, &f->mmu_writable);
 	f->max_level = level = MAX(1, MIN(level, mmu->tdp.max_huge_level));
 	if (root->role.mirror)
 		f->max_level = level = 1; /* private memory leaves the direct map page by page */
-	f->mmu_writable = !track_is_write_tracked(f->slot, f->gfn);
 	new_spte = __tdp_ram_leaf(mmu, f->slot, f->gfn & ~(pt_level_pages(level) - 1), level, f->mmu_writable);
 	refused = (f->access & SPTE_ACC_WRITE) && !(new_spte & mmu->fmt->writable);
 	r = __tdp_walk_to_level(mmu, root, &iter, f->gfn, level, f->tables);

@@ -16,9 +16,6 @@
 #define for_each_tdp_pte_min_level(iter, mmu, root, min_level, start, end)                                            \
 	for_each_pt_entry_min_level(iter, (mmu)->fmt, (root)->hpa, TDP_ROOT_LEVEL, min_level, start, end)
 #define for_each_tdp_pte(iter, mmu, root, start, end) for_each_tdp_pte_min_level(iter, mmu, root, 1, start, end)
-/* A fault's walk (pt_iter_start_descend): straight down through the tables that exist, towards stop_level. */
-#define for_each_tdp_pte_descend(iter, mmu, root, start, end, stop_level)                                             \
-	for_each_pt_entry_descend(iter, (mmu)->fmt, (root)->hpa, TDP_ROOT_LEVEL, 1, start, end, stop_level)
 
 /* The mirror root's tree has its own engine (tdp_mirror.c: the external-table hooks); a walker knows which tree it
  * is in by the top table it started from. */
@@ -36,7 +33,8 @@ static inline void __tdp_set_spte(struct mmu *mmu, struct pt_iter *iter, u64 new
 	__mmu_set_spte(mmu, tdp_engine_of(mmu, iter), iter, new_spte);
 }
 
-/* Always inline: the fault path's one change (as a call, its prologue and epilogue were a twentieth of a fault). */
+/* Always inline: the fault path's one change (as a call, its prologue and epilogue were a twentieth of a fault). The
+ * caller has asserted the lock (__tdp_page_fault on entry, __tdp_write_protect_gfn). */
 static inline __attribute__((always_inline)) int __tdp_set_spte_atomic(struct mmu *mmu, struct pt_iter *iter,
 								       u64 new_spte)
 {
@@ -67,14 +65,26 @@ int __tdp_max_level(struct mmu *mmu, const struct memslot *slot, gfn_t gfn);
 /* The leaf mapping gfn (aligned to level) with every permission the slot and the write tracker allow, after making
  * its chunks clean (a collapse). */
 u64 __tdp_make_ram_leaf(struct mmu *mmu, const struct memslot *slot, gfn_t gfn, int level, bool mmu_writable);
+/* make_leaf_spte(mmu->fmt, hpa, level, SPTE_ACC_ALL, host_writable, mmu_writable), from the bits tdp_mmu_init worked
+ * out (struct tdp_mmu.ram_leaf), with make_leaf_spte's own checks. */
+static inline u64 tdp_ram_leaf_bits(const struct mmu *mmu, hpa_t hpa, int level, bool host_writable, bool mmu_writable)
+{
+	u64 spte;
+
+	BUG_ON(level < 1 || level > 3 || (hpa & ~PT_ADDR_MASK) || !IS_ALIGNED(hpa, pt_level_size(level)));
+	spte = hpa | mmu->tdp.ram_leaf[level > 1][host_writable + (host_writable & mmu_writable)];
+	BUG_ON(spte_is_mmio(mmu->fmt, spte)); /* an hpa with NPT's reserved bit 51 */
+	return spte;
+}
+
 /* The same for a fault, whose region mmu_page_fault made clean and found clean under the lock: inline. */
 static inline u64 __tdp_ram_leaf(struct mmu *mmu, const struct memslot *slot, gfn_t gfn, int level, bool mmu_writable)
 {
 	/* A huge leaf never covers a tracked gfn: tracking raises the disallow counts of its regions first. */
 	BUG_ON(level > 1 && track_is_write_tracked(slot, gfn));
 	BUG_ON(!memslot_chunk_is_clean(slot, gfn));
-	return make_leaf_spte(mmu->fmt, memslot_gfn_to_hpa(slot, gfn), level, SPTE_ACC_ALL,
-			      !(slot->flags & MEMSLOT_READONLY), mmu_writable);
+	return tdp_ram_leaf_bits(mmu, memslot_gfn_to_hpa(slot, gfn), level, !(slot->flags & MEMSLOT_READONLY),
+				 mmu_writable);
 }
 /* Replace the present huge leaf under the walker by a table of smaller leaves with the same translation and
  * permissions, fully built before it is linked, under the frozen-SPTE protocol. Either side of the lock. 0, -ENOMEM

@@ -58,6 +58,11 @@ void tdp_mmu_init(struct mmu *mmu, int max_level)
 	BUG_ON(mmu->fmt->present & ~SPTE_MMU_PRESENT); /* a TDP format, not the host one */
 	mmu->tdp.max_huge_level = MAX(1, MIN(max_level, mmu->fmt->max_leaf_level));
 	mmu->tdp.mmio_gen_base = mmu->slots.generation;
+	for (int huge = 0; huge < 2; huge++) {
+		mmu->tdp.ram_leaf[huge][0] = make_leaf_spte(mmu->fmt, 0, 1 + huge, SPTE_ACC_ALL, false, false);
+		mmu->tdp.ram_leaf[huge][1] = make_leaf_spte(mmu->fmt, 0, 1 + huge, SPTE_ACC_ALL, true, false);
+		mmu->tdp.ram_leaf[huge][2] = make_leaf_spte(mmu->fmt, 0, 1 + huge, SPTE_ACC_ALL, true, true);
+	}
 }
 
 u64 __tdp_lookup(struct mmu *mmu, struct mmu_root *root, gfn_t gfn, int *level)

@@ -19,6 +19,10 @@ struct memslot;
 struct tdp_mmu {
 	int max_huge_level;     /* the CPU's (or configuration's) largest TDP leaf, <= fmt->max_leaf_level */
 	u64 mmio_gen_base;      /* slots.generation at the last MMIO SPTE sweep (tdp_fault.c) */
+	/* Constant after tdp_mmu_init: a fault's RAM leaf but for its address, [huge][writability] with writability
+	 * 0 (read-only slot), 1 (host-writable, the gfn write-tracked), 2 (both writable): make_leaf_spte's bits for
+	 * every access, worked out once rather than from a dozen format fields on every fault (tdp_ram_leaf_bits). */
+	u64 ram_leaf[2][3];
 };
 
 extern const struct mmu_engine tdp_engine;

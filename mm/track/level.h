@@ -58,4 +58,18 @@ static inline int track_max_level(const struct memslot *slot, gfn_t gfn)
 	return __track_max_level_counted(slot, gfn);
 }
 
+/* MIN(backing_level, track_max_level(slot, gfn)) for a backing_level from memslot_backing_level, as a fault asks it.
+ * Without track state the slot has no counts, and the one limit track_max_level puts there, a 1G region sticking out
+ * of the slot, is one memslot_backing_level has already applied (it says 3 only for a 1G region wholly inside): one
+ * load answers (KVM's kvm_mmu_max_mapping_level likewise reads lpage_info only where the slot has it). */
+static inline int track_cap_level(const struct memslot *slot, gfn_t gfn, int backing_level)
+{
+	int level;
+
+	if (likely(!READ_ONCE(slot->track)))
+		return backing_level;
+	level = __track_max_level_counted(slot, gfn);
+	return MIN(backing_level, level);
+}
+
 #endif

@@ -71,4 +71,17 @@ static inline bool track_is_write_tracked(const struct memslot *slot, gfn_t gfn)
 	return c && READ_ONCE(c[gfn - slot->base_gfn]) != 0;
 }
 
+/* What a fault asks of tracking, under mmu->lock: track_cap_level(slot, gfn, backing_level), returned, and whether gfn
+ * is not write-tracked, in *mmu_writable. A slot without track state (no tracking user, no shadow paging: the usual
+ * case) answers both with one load. */
+static inline int track_fault_level(const struct memslot *slot, gfn_t gfn, int backing_level, bool *mmu_writable)
+{
+	if (likely(!READ_ONCE(slot->track))) {
+		*mmu_writable = true;
+		return backing_level;
+	}
+	*mmu_writable = !track_is_write_tracked(slot, gfn);
+	return track_cap_level(slot, gfn, backing_level);
+}
+
 #endif

@@ -631,3 +631,38 @@ TEST(tdp_apic_access_page_maps_one_4k_leaf)
 		teardown();
 	}
 }
+
+/* The fault's RAM leaf from the bits worked out at tdp_mmu_init (tdp_ram_leaf_bits) is make_leaf_spte's, bit for bit,
+ * in every format, at every level, for every writability, at addresses low and high (up to bit 50: bit 51 is NPT's
+ * MMIO marker, which make_leaf_spte refuses). */
+TEST(tdp_ram_leaf_bits_agree_with_make_leaf_spte)
+{
+	static const hpa_t hpas[] = {0, FAKE_HPA, 0x3ffc0000000ULL, 0x4000000000000ULL, 0x7ffffc0000000ULL};
+	const struct pt_format *f;
+
+	for_each_format(f) {
+		setup(f);
+		for (int level = 1; level <= 3; level++) {
+			for (unsigned int i = 0; i < ARRAY_SIZE(hpas); i++) {
+				for (int w = 0; w < 4; w++) {
+					bool hw = w & 1, mw = w & 2;
+					u64 full = make_leaf_spte(f, hpas[i], level, SPTE_ACC_ALL, hw, mw);
+
+					CHECK_EQ(tdp_ram_leaf_bits(&fx.mmu, hpas[i], level, hw, mw), full);
+				}
+			}
+		}
+		/* And it is what a fault installs. */
+		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
+		fake_slot(4 * GIG, 2 * M2, FAKE_HPA + (4 * GIG << PAGE_SHIFT), false, MEMSLOT_READONLY);
+		int level;
+		CHECK_EQ(fault(GIG + 3, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
+		CHECK_EQ(level, 3);
+		CHECK_EQ(lookup(GIG + 3, &level), make_leaf_spte(f, FAKE_HPA + (GIG << PAGE_SHIFT), 3, SPTE_ACC_ALL, true, true));
+		CHECK_EQ(fault(4 * GIG + 3, SPTE_ACC_READ, &level), MMU_FAULT_FIXED);
+		CHECK_EQ(level, 2);
+		CHECK_EQ(lookup(4 * GIG + 3, &level),
+			 make_leaf_spte(f, FAKE_HPA + (4 * GIG << PAGE_SHIFT), 2, SPTE_ACC_ALL, false, true));
+		teardown();
+	}
+}

@@ -314,6 +314,16 @@ TEST(track_slot_added_without_counts_can_still_be_tracked)
 	}
 }
 
+/* Slots whose 1G regions are backed every way: 1G-contiguous, 2M chunks, misaligned on the host, and a slot that is
+ * only part of a 1G region. */
+static void slots_of_every_shape(void)
+{
+	fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);
+	fake_slot(4 * GIG, GIG, FAKE_HPA + (4 * GIG << PAGE_SHIFT), false, 0);
+	fake_slot(6 * GIG, GIG, FAKE_HPA + (6 * GIG << PAGE_SHIFT) + (M2 << PAGE_SHIFT), true, 0);
+	fake_slot(8 * GIG, 4 * M2, FAKE_HPA + (8 * GIG << PAGE_SHIFT), true, 0);
+}
+
 TEST(track_max_mapping_level)
 {
 	const struct pt_format *f;
@@ -321,10 +331,7 @@ TEST(track_max_mapping_level)
 
 	for_each_format(f) {
 		setup(f);
-		fake_slot(0, 2 * GIG, FAKE_HPA, true, 0);                                     /* 1G-contiguous */
-		fake_slot(4 * GIG, GIG, FAKE_HPA + (4 * GIG << PAGE_SHIFT), false, 0);        /* 2M chunks */
-		fake_slot(6 * GIG, GIG, FAKE_HPA + (6 * GIG << PAGE_SHIFT) + (M2 << PAGE_SHIFT), true, 0); /* misaligned */
-		fake_slot(8 * GIG, 4 * M2, FAKE_HPA + (8 * GIG << PAGE_SHIFT), true, 0);      /* part of a 1G region */
+		slots_of_every_shape();
 		CHECK_EQ(mmu_track_max_mapping_level(&fx.mmu, t), 3);
 		CHECK_EQ(mmu_track_max_mapping_level(&fx.mmu, 4 * GIG + 77), 2);
 		CHECK_EQ(mmu_track_max_mapping_level(&fx.mmu, 6 * GIG + 77), 2);
@@ -356,6 +363,63 @@ TEST(track_max_mapping_level)
 		CHECK_EQ(mmu_track_remove_gfn(&fx.mmu, t), 0);
 		CHECK_EQ(mmu_track_max_mapping_level(&fx.mmu, t), 3);
 		CHECK_EQ(mmu_track_max_mapping_level(&fx.mmu, GIG + 6 * M2), 3);
+		teardown();
+	}
+}
+
+/* What the fault path asks of tracking (track_fault_level, whose shortcut for a slot without track state is one load)
+ * agrees with the full answer, MIN(backing level, track_max_level) and track_is_write_tracked, over slots of every
+ * shape, before the VM's first add (no slot has track state), with gfns tracked, and after the last reference went
+ * (the state stays). */
+static unsigned int check_fault_level_agrees(void)
+{
+	static const gfn_t probes[] = {0, 77, GIG - 1, GIG + 5 * M2, GIG + 5 * M2 + 3, GIG + 6 * M2, 2 * GIG - 1,
+				       4 * GIG, 4 * GIG + 9, 4 * GIG + 10, 4 * GIG + M2, 6 * GIG + 77, 7 * GIG - 1,
+				       8 * GIG, 8 * GIG + 77, 8 * GIG + 4 * M2 - 1};
+	unsigned int with_state = 0;
+
+	for (unsigned int i = 0; i < ARRAY_SIZE(probes); i++) {
+		struct memslot *s = memslot_find(&fx.mmu.slots, probes[i]);
+		int backing, full, fast;
+		bool writable = false;
+
+		CHECK(s);
+		backing = memslot_backing_level(s, probes[i]);
+		full = MIN(backing, track_max_level(s, probes[i]));
+		fast = track_fault_level(s, probes[i], backing, &writable);
+		CHECK_EQ(fast, full);
+		CHECK_EQ(track_cap_level(s, probes[i], backing), full);
+		CHECK_EQ(writable, !track_is_write_tracked(s, probes[i]));
+		with_state += s->track != NULL;
+	}
+	return with_state;
+}
+
+TEST(track_fault_level_agrees_with_the_full_answer)
+{
+	const struct pt_format *f;
+	gfn_t t = GIG + 5 * M2 + 3;
+
+	for_each_format(f) {
+		setup(f);
+		slots_of_every_shape();
+		CHECK_EQ(check_fault_level_agrees(), 0); /* the shortcut answers every probe */
+		CHECK_EQ(memslot_backing_level(memslot_find(&fx.mmu.slots, t), t), 3);
+
+		CHECK_EQ(mmu_track_add_gfn(&fx.mmu, t), 0);
+		CHECK_EQ(mmu_track_add_gfn(&fx.mmu, 4 * GIG + 9), 0);
+		CHECK_EQ(check_fault_level_agrees(), 16); /* every slot has counts now */
+		bool w = true;
+		CHECK_EQ(track_fault_level(memslot_find(&fx.mmu.slots, t), t, 3, &w), 1);
+		CHECK(!w);
+		CHECK_EQ(track_fault_level(memslot_find(&fx.mmu.slots, GIG + 6 * M2), GIG + 6 * M2, 3, &w), 2);
+		CHECK(w);
+
+		CHECK_EQ(mmu_track_remove_gfn(&fx.mmu, t), 0);
+		CHECK_EQ(mmu_track_remove_gfn(&fx.mmu, 4 * GIG + 9), 0);
+		CHECK_EQ(check_fault_level_agrees(), 16);
+		CHECK_EQ(track_fault_level(memslot_find(&fx.mmu.slots, t), t, 3, &w), 3);
+		CHECK(w);
 		teardown();
 	}
 }
