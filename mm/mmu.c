@@ -223,9 +223,10 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 		} else {
 			r = __tdp_page_fault(mmu, root, f);
 		}
-		if (!shared)
+		if (!shared) {
+			mmu_stat_inc(mmu, write_locked_faults);
 			break;
-		mmu_stat_inc(mmu, shared_faults);
+		}
 		read_unlock(&mmu->lock);
 		if (r != MMU_FAULT_NEED_EXCLUSIVE)
 			return r;

@@ -117,7 +117,7 @@ u64 vm_stat(struct vm *vm, enum vm_stat s)
 	case VM_STAT_ACCESS_TRACK_FAULTS:
 		return __atomic_load_n(&vm->mmu.stats.access_track_faults, __ATOMIC_RELAXED);
 	case VM_STAT_TDP_SHARED_FAULTS:
-		return __atomic_load_n(&vm->mmu.stats.shared_faults, __ATOMIC_RELAXED);
+		return mmu_shared_faults(&vm->mmu.stats);
 	case VM_STAT_TDP_FAULT_RACES:
 		return __atomic_load_n(&vm->mmu.stats.fault_races, __ATOMIC_RELAXED);
 	case VM_STAT_TDP_FROZEN_BACKOFFS:

@@ -276,7 +276,7 @@ TEST(tdp_parallel_faults_races_splits_and_zaps)
 				"mutations, lock waits %llu read / %llu write\n",
 				f->name, (unsigned long long)st.accesses[0], (unsigned long long)st.accesses[1],
 				(unsigned long long)st.accesses[2], (unsigned long long)st.accesses[3],
-				(unsigned long long)fx.mmu.stats.faults, (unsigned long long)fx.mmu.stats.shared_faults,
+				(unsigned long long)fx.mmu.stats.faults, (unsigned long long)mmu_shared_faults(&fx.mmu.stats),
 				(unsigned long long)fx.mmu.stats.exclusive_retries,
 				(unsigned long long)fx.mmu.stats.fault_races, (unsigned long long)fx.mmu.stats.tables_raced,
 				(unsigned long long)fx.mmu.stats.frozen_backoffs, (unsigned long long)fx.mmu.stats.splits,
@@ -293,7 +293,7 @@ TEST(tdp_parallel_faults_races_splits_and_zaps)
 		/* The run raced for real, where the machine let the threads run at once: thousands of faults inside
 		 * mmu_page_fault together and not one lost compare-exchange means the path serialises them. A host
 		 * loaded by emulators may overlap them too rarely to ask for a race. */
-		CHECK(fx.mmu.stats.shared_faults > 0);
+		CHECK(mmu_shared_faults(&fx.mmu.stats) > 0);
 		CHECK(!below(fx.mmu.stats.fault_races, MIN_RACES) || st.overlaps < OVERLAPS_FOR_A_RACE);
 		CHECK(!below(fx.mmu.stats.tables_raced, MIN_TABLES_RACED) && !below(fx.mmu.stats.frozen_backoffs, MIN_FROZEN));
 		CHECK(fx.mmu.stats.splits >= 20);
@@ -314,10 +314,10 @@ TEST(tdp_exclusive_faults_take_the_write_lock)
 		fx.mmu.exclusive_faults = true;
 		CHECK_EQ(fault(WORK + 3, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
 		CHECK_EQ(fx.mmu.stats.faults, 1);
-		CHECK_EQ(fx.mmu.stats.shared_faults, 0);
+		CHECK_EQ(mmu_shared_faults(&fx.mmu.stats), 0);
 		fx.mmu.exclusive_faults = false;
 		CHECK_EQ(fault(GIG / 2, SPTE_ACC_WRITE, &level), MMU_FAULT_FIXED);
-		CHECK_EQ(fx.mmu.stats.shared_faults, 1);
+		CHECK_EQ(mmu_shared_faults(&fx.mmu.stats), 1);
 		teardown();
 	}
 }
