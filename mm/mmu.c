@@ -215,9 +215,11 @@ int mmu_page_fault(struct mmu *mmu, struct mmu_vcpu *mv, gpa_t gpa, u32 access, 
 		} else if (slot && mmu->priv.enabled && __mmu_private_wrong_kind(mmu, f)) {
 			/* Read under the lock: a conversion, under the write lock, flips the kind and zaps together. */
 			r = MMU_FAULT_WRONG_KIND;
-		} else if (gfn >= PT_MAX_PFN || (mmu->priv.enabled && gfn >= mmu->priv.shared_gfn)) {
+		} else if (!slot && (gfn >= PT_MAX_PFN || (mmu->priv.enabled && gfn >= mmu->priv.shared_gfn))) {
 			/* Beyond what 4 levels reach, or above a private VM's shared bit, where hw_top has neither view
-			 * (a guest's tables may hold such a GPA whatever its CPUID says): no memslot can be there. */
+			 * (a guest's tables may hold such a GPA whatever its CPUID says): no memslot can be there, so a
+			 * fault with a slot skips the test (memslot_find looks below PT_MAX_PFN only, and
+			 * mmu_private_enable refuses RAM above the shared bit). */
 			mmu_stat_inc(mmu, mmio_faults);
 			r = MMU_FAULT_MMIO;
 		} else {

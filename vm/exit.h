@@ -58,10 +58,7 @@ struct vm_exit {
 		} io;
 		struct {
 			gpa_t gpa;
-			gva_t gva;      /* valid when gva_valid */
 			u32 access;     /* SPTE_ACC_* of the faulting access */
-			bool gva_valid;
-			bool present;   /* the translation existed but forbade the access */
 			bool walk;      /* the fault hit while the CPU walked the guest's page tables */
 		} tdp;
 		struct {

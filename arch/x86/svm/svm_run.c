@@ -249,7 +249,6 @@ static int decode_npf(struct vcpu *v)
 	if (err & BIT(3))
 		return EXIT_MMIO; /* a reserved bit: our MMIO SPTE */
 	v->exit.tdp.access = SPTE_ACC_READ | ((err & BIT(1)) ? SPTE_ACC_WRITE : 0) | ((err & BIT(4)) ? SPTE_ACC_EXEC : 0);
-	v->exit.tdp.present = err & BIT(0);
 	return EXIT_TDP_FAULT;
 }
 

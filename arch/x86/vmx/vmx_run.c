@@ -36,11 +36,9 @@ static enum exit_reason ept_violation(struct vcpu *v, u64 qual)
 	v->exit.tdp.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
 	v->exit.tdp.access = ((qual & BIT(0)) ? SPTE_ACC_READ : 0) | ((qual & BIT(1)) ? SPTE_ACC_WRITE : 0) |
 			     ((qual & BIT(2)) ? SPTE_ACC_EXEC : 0);
-	v->exit.tdp.present = (qual & (BIT(3) | BIT(4) | BIT(5))) != 0;
-	v->exit.tdp.gva_valid = qual & BIT(7);
-	v->exit.tdp.walk = v->exit.tdp.gva_valid && !(qual & BIT(8));
-	if (v->exit.tdp.gva_valid)
-		v->exit.tdp.gva = vmcs_read(GUEST_LINEAR_ADDRESS);
+	/* A valid guest-linear address (bit 7) whose translation was not the final one (bit 8 clear): the CPU was
+	 * walking the guest's page tables. */
+	v->exit.tdp.walk = (qual & (BIT(7) | BIT(8))) == BIT(7);
 	/* The fault hit an IRET that unblocked NMIs: block them again before re-executing it (SDM 27.2.3). */
 	if ((qual & BIT(12)) && (to_vmx(v)->pin & PIN_VIRTUAL_NMIS) &&
 	    !(vmx_vc_read(to_vmx(v), VMCS_C_IDT_VECTORING) & INTR_INFO_VALID))
