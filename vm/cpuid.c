@@ -62,5 +62,12 @@ void cpuid_vcpu_dyn_regs(struct vcpu *v, const struct cpuid_entry *e, u32 sub)
 
 void cpuid_policy(struct vcpu *v, u32 leaf, u32 sub, u32 out[4])
 {
-	vcpu_cpuid(v, leaf, sub, out);
+	const struct cpuid_entry *e = cpuid_table_get(&v->vm->cpuid, leaf, sub);
+
+	out[0] = e->eax;
+	out[1] = e->ebx;
+	out[2] = e->ecx;
+	out[3] = e->edx;
+	if (cpuid_dyn_applies(e->dyn, v->msrs.misc_enable))
+		cpuid_vcpu_dyn(v, e->dyn, sub, out);
 }

@@ -90,7 +90,7 @@ static inline const struct cpuid_entry *cpuid_table_get(const struct cpuid_table
 }
 
 /* Whether the entry's rule can change its answer now: an IA32_MISC_ENABLE rule does nothing while its bit is clear,
- * as it is for nearly every guest, so that the exit's path calls nothing for them (vcpu_cpuid). */
+ * as it is for nearly every guest, so that the exit's path calls nothing for them (vcpu_cpuid_regs). */
 static __always_inline bool cpuid_dyn_applies(u32 dyn, u64 misc_enable)
 {
 	if (likely(dyn == CPUID_DYN_NONE))

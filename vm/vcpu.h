@@ -115,19 +115,9 @@ extern const u32 msr_passthrough_count;
  * known (a private VM's shared bit: after sealing), before any vCPU runs; amd: the vCPUs' msr_arch.amd. */
 void vm_cpuid_init(struct vm *vm, bool amd);
 /* The CPUID v sees for (leaf, subleaf), EAX..EDX: the table's answer, then its rule for v's state, if any
- * (vm/cpuid.c). vcpu_cpuid is the CPUID exit's, inline: it calls nothing unless the rule can change the answer. */
+ * (vm/cpuid.c: cpuid_policy). The CPUID exit uses vcpu_cpuid_regs below, which calls nothing unless the rule can
+ * change the answer. */
 void cpuid_vcpu_dyn(struct vcpu *v, u32 dyn, u32 subleaf, u32 out[4]);
-static __always_inline void vcpu_cpuid(struct vcpu *v, u32 leaf, u32 subleaf, u32 out[4])
-{
-	const struct cpuid_entry *e = cpuid_table_get(&v->vm->cpuid, leaf, subleaf);
-
-	out[0] = e->eax;
-	out[1] = e->ebx;
-	out[2] = e->ecx;
-	out[3] = e->edx;
-	if (unlikely(cpuid_dyn_applies(e->dyn, v->msrs.misc_enable)))
-		cpuid_vcpu_dyn(v, e->dyn, subleaf, out);
-}
 /* The CPUID instruction on v's registers (EAX, ECX in; EAX..EDX out), the exit's: the table's answer straight into
  * the registers, and the rule's case out of line (cpuid_vcpu_dyn_regs), so no answer goes through the stack. */
 void cpuid_vcpu_dyn_regs(struct vcpu *v, const struct cpuid_entry *e, u32 subleaf);

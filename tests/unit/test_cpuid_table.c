@@ -181,7 +181,7 @@ static void reference(const struct cpuid_host *h, u32 leaf, u32 sub, const struc
 	cpuid_apply_dyn(e.dyn, sub, s, out);
 }
 
-/* As the CPUID exit looks an answer up (vm/vcpu.h: vcpu_cpuid): the rule only where it can change the answer. */
+/* As the CPUID exit looks an answer up (vm/vcpu.h: vcpu_cpuid_regs): the rule only where it can change the answer. */
 static void lookup(const struct cpuid_table *t, u32 leaf, u32 sub, const struct cpuid_vcpu *s, u32 out[4])
 {
 	const struct cpuid_entry *e = cpuid_table_get(t, leaf, sub);
