@@ -393,6 +393,20 @@ def longest_first(cases):
     return sorted(cases, key=lambda c: -secs.get(c.name, top))
 
 
+# A stall report's exit ring (64 lines a vCPU) would push out of a plain tail what says why the guest stopped: its
+# last console lines and the report's vCPU states.
+EXIT_RING_LINE = re.compile(r"stall: vcpu \d+ exit -\d+:")
+
+
+def failure_tail(log, lines=30, ring=12):
+    """What a failed case's log shows: its last `lines` lines other than exit-ring lines, then the last `ring`
+    exit-ring lines."""
+    all_lines = log.splitlines()
+    other = [l for l in all_lines if not EXIT_RING_LINE.search(l)]
+    exits = [l for l in all_lines if EXIT_RING_LINE.search(l)]
+    return other[-lines:] + exits[-ring:]
+
+
 def run_integration(only):
     os.makedirs(OUT, exist_ok=True)
     cases = longest_first([c for c in suite.CASES if not only or any(re.search(o, c.name) for o in only)])
@@ -404,8 +418,7 @@ def run_integration(only):
             if problems:
                 failed += 1
                 print(f"FAIL {case.name} ({secs:.1f}s): " + "; ".join(problems))
-                tail = log.splitlines()[-25:]
-                print("\n".join("    | " + l for l in tail))
+                print("\n".join("    | " + l for l in failure_tail(log)))
             else:
                 passed += 1
                 print(f"PASS {case.name} ({secs:.1f}s)")

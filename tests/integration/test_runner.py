@@ -119,6 +119,17 @@ class Order(unittest.TestCase):
             os.unlink(f.name)
 
 
+class FailureTail(unittest.TestCase):
+    def test_exit_ring_does_not_hide_console_and_states(self):
+        log = ["boot %d" % i for i in range(40)] + ["vm x: stall report 1 of 3", "vm x: stall: vcpu 0 rip 10:1"]
+        log += ["vm x: stall: vcpu %d exit -%d: hlt (hw 12) at 1, 0" % (i % 2, 64 - i // 2) for i in range(128)]
+        tail = runner.failure_tail("\n".join(log), lines=5, ring=3)
+        self.assertEqual(tail[:5], ["boot 37", "boot 38", "boot 39", "vm x: stall report 1 of 3",
+                                    "vm x: stall: vcpu 0 rip 10:1"])
+        self.assertEqual(len(tail), 8)
+        self.assertTrue(all(runner.EXIT_RING_LINE.search(l) for l in tail[5:]))
+
+
 class Interact(unittest.TestCase):
     """runner.interact, which types on a QEMU serial socket (the console multiplexer's cases): each step waits for
     its line after the previous step's, sends its bytes, and the log keeps everything read."""
