@@ -39,7 +39,8 @@ def symbols(elf):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("function", help="hypervisor label to stop at (nm name), e.g. vmx_exit_point")
+    ap.add_argument("function", help="hypervisor label to stop at (nm name), e.g. vmx_exit_point, or a linear "
+                    "address in hex (an instruction inside a handler, which Bochs's breakpoints do not miss)")
     ap.add_argument("hit", type=int, help="stop at its Kth passage")
     ap.add_argument("--module", default="build/guests/bench.elf")
     ap.add_argument("--args", default="vm=bench mem=128M", help="the module's line")
@@ -50,7 +51,7 @@ def main():
     elf = os.path.join(ROOT, "build", "hv.elf")
     syms = symbols(elf)
     addrs = [s[0] for s in syms]
-    target = [s[0] for s in syms if s[1] == a.function]
+    target = [int(a.function, 16)] if a.function.startswith("0x") else [s[0] for s in syms if s[1] == a.function]
     if not target:
         sys.exit(f"trace: no function {a.function} in {elf}")
     case = suite.Case("trace", "bochs", "corei7_skylake_x", megs=512, timeout=900,

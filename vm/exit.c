@@ -84,7 +84,6 @@ static int handle_string_io(struct vcpu *v)
 static int handle_io(struct vcpu *v)
 {
 	struct vm_exit *e = &v->exit;
-	u64 mask = e->io.size == 4 ? 0xffffffffULL : (1ULL << (8 * e->io.size)) - 1;
 	int r;
 
 	v->stats[VM_STAT_IO_EXITS]++;
@@ -95,13 +94,15 @@ static int handle_io(struct vcpu *v)
 		r = io_bus_read(&v->vm->pio, v, e->io.port, e->io.size, &val);
 		if (r)
 			return r;
-		/* IN writes AL/AX/EAX; a 32-bit write zero-extends into RAX, narrower ones merge. */
+		/* IN writes AL/AX/EAX; a 32-bit write zero-extends into RAX, narrower ones merge (val has nothing above
+		 * the access size). */
 		if (e->io.size == 4)
 			v->regs[VCPU_RAX] = (u32)val;
 		else
-			v->regs[VCPU_RAX] = (v->regs[VCPU_RAX] & ~mask) | (val & mask);
+			v->regs[VCPU_RAX] = (v->regs[VCPU_RAX] & ~io_size_mask(e->io.size)) | val;
 	} else {
-		r = io_bus_write(&v->vm->pio, v, e->io.port, e->io.size, v->regs[VCPU_RAX] & mask);
+		/* The bus hands the device only the access size's bytes of RAX. */
+		r = io_bus_write(&v->vm->pio, v, e->io.port, e->io.size, v->regs[VCPU_RAX]);
 		if (r)
 			return r;
 	}

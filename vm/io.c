@@ -6,14 +6,7 @@
 #include "hv/errno.h"
 #include "hv/log.h"
 
-/* All ones for `size` bytes (what an undecoded ISA or PCI access returns: the bus floats high), 0 for a size no
- * access has: one load on every port and MMIO exit. */
-static const u64 io_size_masks[9] = { [1] = 0xff, [2] = 0xffff, [4] = 0xffffffff, [8] = ~0ULL };
-
-static __always_inline u64 io_size_mask(unsigned int size)
-{
-	return size < ARRAY_SIZE(io_size_masks) ? io_size_masks[size] : 0;
-}
+const u64 io_size_masks[9] = { [1] = 0xff, [2] = 0xffff, [4] = 0xffffffff, [8] = ~0ULL };
 
 static __always_inline bool io_size_valid(unsigned int size)
 {
@@ -54,14 +47,12 @@ int io_bus_register(struct io_bus *bus, u64 start, u64 len, const struct io_hand
 	return 0;
 }
 
-/* The range holding addr, or NULL. An access that straddles a range boundary belongs to the range of its first byte;
- * the device decides what the bytes beyond its end mean. */
-static __always_inline const struct io_range *io_bus_find(struct io_bus *bus, u64 addr)
+/* An access that straddles a range boundary belongs to the range of its first byte; the device decides what the bytes
+ * beyond its end mean. */
+const struct io_range *io_bus_search(struct io_bus *bus, u64 addr)
 {
-	u32 lo = 0, hi = bus->n, last = __atomic_load_n(&bus->last, __ATOMIC_RELAXED);
+	u32 lo = 0, hi = bus->n;
 
-	if (last < hi && addr >= bus->r[last].start && addr < bus->r[last].end)
-		return &bus->r[last];
 	while (lo < hi) {
 		u32 mid = lo + (hi - lo) / 2;
 		const struct io_range *r = &bus->r[mid];
@@ -75,46 +66,8 @@ static __always_inline const struct io_range *io_bus_find(struct io_bus *bus, u6
 			return r;
 		}
 	}
+	__atomic_fetch_add(&bus->unclaimed, 1, __ATOMIC_RELAXED);
 	return NULL;
-}
-
-int io_bus_read(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 *val)
-{
-	const struct io_range *r;
-	int ret;
-
-	*val = ~0ULL;
-	if (!io_size_valid(size))
-		return -EINVAL;
-	*val = io_size_mask(size);
-
-	r = io_bus_find(bus, addr);
-	if (!r) {
-		__atomic_fetch_add(&bus->unclaimed, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	if (!r->h->read) /* a write-only device: claimed, reads float high */
-		return 0;
-	ret = r->h->read(v, r->dev, addr, size, val);
-	/* Whatever the device left above the access size is not the guest's to see. */
-	*val &= io_size_mask(size);
-	return ret;
-}
-
-int io_bus_write(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 val)
-{
-	const struct io_range *r;
-
-	if (!io_size_valid(size))
-		return -EINVAL;
-	r = io_bus_find(bus, addr);
-	if (!r) {
-		__atomic_fetch_add(&bus->unclaimed, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	if (!r->h->write) /* a read-only device: claimed, writes are dropped */
-		return 0;
-	return r->h->write(v, r->dev, addr, size, val & io_size_mask(size));
 }
 
 /*

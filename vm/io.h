@@ -3,6 +3,8 @@
 #ifndef VM_IO_H
 #define VM_IO_H
 
+#include "hv/compiler.h"
+#include "hv/errno.h"
 #include "hv/types.h"
 
 struct vm;
@@ -35,9 +37,60 @@ struct io_bus {
 };
 
 int io_bus_register(struct io_bus *bus, u64 start, u64 len, const struct io_handler *h, void *dev);
-/* Dispatch one access. Unclaimed reads give all ones. */
-int io_bus_read(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 *val);
-int io_bus_write(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 val);
+
+/* All ones for `size` bytes (what an undecoded ISA or PCI access returns: the bus floats high), 0 for a size no
+ * access has: one load on every port and MMIO exit. */
+extern const u64 io_size_masks[9];
+static __always_inline u64 io_size_mask(unsigned int size)
+{
+	return size < ARRAY_SIZE(io_size_masks) ? io_size_masks[size] : 0;
+}
+
+/* The range holding addr, or NULL (io.c: the binary search, which also counts an unclaimed access). */
+const struct io_range *io_bus_search(struct io_bus *bus, u64 addr);
+
+/* A port or MMIO exit dispatches inline: the last range found is tried with one compare (the ranges past bus->n are
+ * empty, [0, 0), and `last` never leaves r[]), and only a miss calls the search. */
+static __always_inline const struct io_range *io_bus_find(struct io_bus *bus, u64 addr)
+{
+	const struct io_range *r = &bus->r[__atomic_load_n(&bus->last, __ATOMIC_RELAXED)];
+
+	if (likely(addr - r->start < r->end - r->start))
+		return r;
+	return io_bus_search(bus, addr);
+}
+
+/* Dispatch one access: 0, a device model's own negative errno, or -EINVAL for a size no access has. Unclaimed reads
+ * give all ones; what a device leaves above the access size is not the guest's to see. */
+static __always_inline int io_bus_read(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 *val)
+{
+	u64 mask = io_size_mask(size);
+	const struct io_range *r;
+	int ret;
+
+	*val = mask ? mask : ~0ULL;
+	if (!mask)
+		return -EINVAL;
+	r = io_bus_find(bus, addr);
+	if (!r || !r->h->read) /* unclaimed, or a write-only device: reads float high */
+		return 0;
+	ret = r->h->read(v, r->dev, addr, size, val);
+	*val &= mask;
+	return ret;
+}
+
+static __always_inline int io_bus_write(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 val)
+{
+	u64 mask = io_size_mask(size);
+	const struct io_range *r;
+
+	if (!mask)
+		return -EINVAL;
+	r = io_bus_find(bus, addr);
+	if (!r || !r->h->write) /* unclaimed, or a read-only device: the write is dropped */
+		return 0;
+	return r->h->write(v, r->dev, addr, size, val & mask);
+}
 
 /* The size of the first piece of a len-byte MMIO access at addr (len >= 1) that a device is handed: 8 bytes of a
  * longer one, the access itself when it is 1, 2, 4 or 8 bytes, and otherwise (3, 5, 6 or 7 bytes, the remnant of an

@@ -154,6 +154,32 @@ TEST(io_last_range_hint_never_misroutes)
 	CHECK_EQ(bus.unclaimed, 1);
 }
 
+/* The inline hint test compares against r[last] even on an empty bus: the unused ranges are [0, 0) and match no
+ * address, port 0 included; a range that starts at 0 is found through the hint like any other. */
+TEST(io_hint_on_empty_ranges_and_port_zero)
+{
+	struct rec_dev a = {.tag = 7};
+	u64 val;
+
+	memset(&bus, 0, sizeof(bus));
+	CHECK_EQ(io_bus_read(&bus, NULL, 0, 1, &val), 0);
+	CHECK_EQ(val, 0xff);
+	CHECK_EQ(io_bus_write(&bus, NULL, 0, 2, 1), 0);
+	CHECK_EQ(bus.unclaimed, 2);
+	CHECK_EQ(io_bus_register(&bus, 0, 0x10, &rec_ops, &a), 0);
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ(io_bus_read(&bus, NULL, 0, 1, &val), 0);
+		CHECK_EQ(val, 7);
+	}
+	CHECK_EQ(a.reads, 2);
+	CHECK_EQ(io_bus_read(&bus, NULL, 0x10, 1, &val), 0); /* just past it: the hint misses, the search finds nothing */
+	CHECK_EQ(val, 0xff);
+	CHECK_EQ(bus.unclaimed, 3);
+	CHECK_EQ(io_bus_read(&bus, NULL, 0, 3, &val), -EINVAL); /* no access has 3 bytes: refused, reads all ones */
+	CHECK_EQ(val, ~0ULL);
+	CHECK_EQ(a.reads, 2);
+}
+
 TEST(io_unclaimed_reads_all_ones_and_drops_writes)
 {
 	struct rec_dev a = {.tag = 0x55};

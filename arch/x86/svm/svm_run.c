@@ -306,19 +306,25 @@ void svm_decode_exit(struct vcpu *v)
 		e->reason = EXIT_XSETBV;
 		break;
 	case SVM_EXIT_IOIO:
+	{
+		u64 info = c->exit_info_1, sz = (info >> SVM_IOIO_SIZE_SHIFT) & 7; /* SZ8, SZ16, SZ32: one bit each */
+
 		e->reason = EXIT_IO;
-		e->io.in = c->exit_info_1 & SVM_IOIO_TYPE_IN;
-		e->io.string = c->exit_info_1 & SVM_IOIO_STR;
-		e->io.rep = c->exit_info_1 & SVM_IOIO_REP;
-		e->io.size = (c->exit_info_1 >> SVM_IOIO_SIZE_SHIFT) & 7;
-		e->io.size = e->io.size == 4 ? 4 : e->io.size == 2 ? 2 : 1;
-		e->io.port = (u16)(c->exit_info_1 >> 16);
+		e->io.port = (u16)(info >> 16);
+		e->io.size = sz == 4 ? 4 : sz == 2 ? 2 : 1;
+		e->io.in = info & SVM_IOIO_TYPE_IN;
+		e->io.string = info & SVM_IOIO_STR;
+		e->io.rep = info & SVM_IOIO_REP;
+		e->io.addr_size = e->io.seg = 0xff;
+		if (likely(!(info & SVM_IOIO_STR)))
+			break;
 		/* INS/OUTS: A16/A32/A64 in bits 9:7; the effective segment in bits 12:10 is given only by CPUs with
 		 * DecodeAssists (APM Vol. 2 15.10.2), else the instruction says (vm/mmio.c decodes it). */
-		e->io.addr_size = (c->exit_info_1 & SVM_IOIO_A64) ? 8 : (c->exit_info_1 & SVM_IOIO_A32) ? 4
-				: (c->exit_info_1 & SVM_IOIO_A16) ? 2 : 0xff;
-		e->io.seg = svm_caps.decode_assists ? (c->exit_info_1 >> SVM_IOIO_SEG_SHIFT) & 7 : 0xff;
+		e->io.addr_size = (info & SVM_IOIO_A64) ? 8 : (info & SVM_IOIO_A32) ? 4 : (info & SVM_IOIO_A16) ? 2 : 0xff;
+		if (svm_caps.decode_assists)
+			e->io.seg = (info >> SVM_IOIO_SEG_SHIFT) & 7;
 		break;
+	}
 	case SVM_EXIT_MSR:
 		e->reason = c->exit_info_1 ? EXIT_MSR_WRITE : EXIT_MSR_READ;
 		e->msr.index = (u32)v->regs[VCPU_RCX];

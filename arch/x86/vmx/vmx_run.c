@@ -111,8 +111,7 @@ static void io_string_info(struct vm_exit *e)
 	u32 info;
 	u8 asz;
 
-	e->io.addr_size = e->io.seg = 0xff;
-	if (!e->io.string || !vmx_caps.ins_outs_info)
+	if (!vmx_caps.ins_outs_info)
 		return;
 	info = vmcs_read32(VMX_INSTRUCTION_INFO);
 	asz = (info >> 7) & 7;
@@ -187,12 +186,14 @@ static __always_inline void decode_exit(struct vcpu *v)
 		break;
 	case VMX_EXIT_IO_INSTRUCTION:
 		e->reason = EXIT_IO;
+		e->io.port = (u16)(qual >> 16);
 		e->io.size = (qual & 7) + 1;
 		e->io.in = qual & BIT(3);
 		e->io.string = qual & BIT(4);
 		e->io.rep = qual & BIT(5);
-		e->io.port = (u16)(qual >> 16);
-		io_string_info(e);
+		e->io.addr_size = e->io.seg = 0xff;
+		if (unlikely(qual & BIT(4)))
+			io_string_info(e);
 		break;
 	case VMX_EXIT_MSR_READ:
 		e->reason = EXIT_MSR_READ;
