@@ -138,8 +138,10 @@ int svm_vcpu_create(struct vcpu *v)
 			     SVM_INTERCEPT_MONITOR | SVM_INTERCEPT_MWAIT | SVM_INTERCEPT_MWAIT_COND |
 			     SVM_INTERCEPT_XSETBV | SVM_INTERCEPT_RDPRU | SVM_INTERCEPT_WBINVD |
 			     SVM_INTERCEPT_ICEBP; /* INT1: svm_run.c says why */
-	c->intercept_misc3 = SVM_INTERCEPT_INVLPGB | SVM_INTERCEPT_INVLPGB_ILLEGAL | SVM_INTERCEPT_MCOMMIT |
-			     SVM_INTERCEPT_TLBSYNC;
+	/* INVPCID too: the guest's CPUID hides it (vm/cpuid_table.c), so it is #UD as on a CPU without it, and a shadow
+	 * MMU never misses the flush it would ask for. */
+	c->intercept_misc3 = SVM_INTERCEPT_INVLPGB | SVM_INTERCEPT_INVLPGB_ILLEGAL | SVM_INTERCEPT_INVPCID |
+			     SVM_INTERCEPT_MCOMMIT | SVM_INTERCEPT_TLBSYNC;
 	c->iopm_base_pa = s->iopm_pa;
 	c->msrpm_base_pa = s->msrpm_pa;
 	c->int_ctl = V_INTR_MASKING;
