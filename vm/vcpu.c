@@ -401,8 +401,16 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 	int vec = v->apicv ? -1 : vlapic_pending_vector(v->lapic);
 	bool pic = vec < 0 && pic_intr_pending(v);
 	if (vec < 0 && !pic) {
-		virt_ops->set_intr_window(v, false);
-		v->irq_idle = !v->nmi_pending;
+		/* Under APIC virtualization a vector the guest cannot take yet (IF = 0, an STI or MOV-SS shadow) waits
+		 * behind an interrupt-window exit, not in RVI alone. On hardware RVI would do; Bochs 2.7 delivers a
+		 * pending virtual interrupt whatever IF says once a host interrupt is pending too (event.cc:
+		 * InterruptAcknowledge tests is_pending, not the IF mask, for VMX_VIRTUAL_INTR), and a Linux guest
+		 * then takes its timer tick inside an IRQs-off rq-lock section and deadlocks on that lock. With the
+		 * window on Bochs signals no virtual interrupt (VMX_Evaluate_Pending_Virtual_Interrupts); the window
+		 * exit comes once IF = 1 and the next pass turns it off, so the CPU delivers at that entry. */
+		bool hold = v->apicv && vlapic_pending_vector(v->lapic) >= 0 && !virt_ops->interrupt_allowed(v);
+		virt_ops->set_intr_window(v, hold);
+		v->irq_idle = !v->nmi_pending && !hold;
 		return;
 	}
 	if (!virt_ops->interrupt_allowed(v) || vcpu_take_hlt_step(v)) {
