@@ -113,35 +113,73 @@ TEST(apicv_state_rvi_svi)
 	CHECK_EQ(st.xapic_base, ~0ULL); /* no MMIO page to virtualize */
 }
 
+/* One outstanding vector at a time: the EOI-exit bitmap is TMR, the level-triggered vectors, for the IOAPIC. */
 TEST(apicv_eoi_exit_bitmap_is_tmr)
 {
 	struct vlapic *l = setup(1, ALL_F);
 	struct vlapic_apicv_state st;
 
 	sw_enable(l);
-	vlapic_set_irq(l, 0x41, true);
 	vlapic_set_irq(l, 0xc3, true);
-	vlapic_set_irq(l, 0x52, false);
 	vlapic_apicv_state(l, &st);
-	CHECK_EQ(st.eoi_exit[0], 0);
-	CHECK_EQ(st.eoi_exit[1], 1ULL << (0x41 - 64));
-	CHECK_EQ(st.eoi_exit[2], 0);
+	CHECK_EQ(st.eoi_exit[0] | st.eoi_exit[1] | st.eoi_exit[2], 0);
 	CHECK_EQ(st.eoi_exit[3], 1ULL << (0xc3 - 192));
-	/* The level EOIs exit and reach the IOAPIC; the edge one does not. */
+	/* The level EOI exits and reaches the IOAPIC; an edge one does not. */
 	CHECK_EQ(cpu_deliver(l), 0xc3);
 	cpu_eoi(l);
 	CHECK_EQ(cpus[0].neoi, 1);
 	CHECK_EQ(cpus[0].eoi_vector, 0xc3);
+	vlapic_set_irq(l, 0x52, false);
+	vlapic_apicv_state(l, &st);
+	CHECK_EQ(st.eoi_exit[0] | st.eoi_exit[1] | st.eoi_exit[2], 0);
+	CHECK_EQ(st.eoi_exit[3], 1ULL << (0xc3 - 192)); /* TMR keeps the level vector's bit */
 	CHECK_EQ(cpu_deliver(l), 0x52);
 	cpu_eoi(l);
 	CHECK_EQ(cpus[0].neoi, 1);
 	/* EOI-broadcast suppression: the guest EOIs the IOAPIC itself, so no exit is asked for. */
+	vlapic_set_irq(l, 0x41, true);
 	wr(l, VLAPIC_REG_SVR, VLAPIC_SVR_ENABLE | VLAPIC_SVR_EOI_SUPPRESS | 0xff);
 	vlapic_apicv_state(l, &st);
-	CHECK_EQ(st.eoi_exit[1], 0);
+	CHECK_EQ(st.eoi_exit[1] | st.eoi_exit[3], 0);
 	CHECK_EQ(cpu_deliver(l), 0x41);
 	vlapic_apicv_eoi(l, 0x41); /* even if one arrives */
 	CHECK_EQ(cpus[0].neoi, 1);
+}
+
+/* Two or more outstanding vectors (requested or in service): each one's EOI exits, so no EOI inside a handler makes
+ * the next deliverable without the run loop looking at the guest's IF (vlapic_apicv_state). The bitmap follows the
+ * set: an EOI exit marks the state for reloading, and with one vector left only TMR remains. */
+TEST(apicv_eoi_exits_while_vectors_queue)
+{
+	struct vlapic *l = setup(1, ALL_F);
+	struct vlapic_apicv_state st;
+
+	sw_enable(l);
+	vlapic_set_irq(l, 0xec, false);
+	vlapic_set_irq(l, 0xfb, false);
+	vlapic_set_irq(l, 0x41, true);
+	vlapic_apicv_state(l, &st);
+	CHECK_EQ(st.eoi_exit[1], 1ULL << (0x41 - 64));
+	CHECK_EQ(st.eoi_exit[3], (1ULL << (0xec - 192)) | (1ULL << (0xfb - 192)));
+	CHECK_EQ(st.eoi_exit[0] | st.eoi_exit[2], 0);
+	CHECK_EQ(cpu_deliver(l), 0xfb);
+	CHECK_EQ(cpu_deliver(l), -1); /* 0xec is in the class in service */
+	l->apicv_dirty = false;
+	cpu_eoi(l); /* 0xfb: exits, an edge vector, so nothing for the IOAPIC */
+	CHECK(l->apicv_dirty);
+	CHECK_EQ(cpus[0].neoi, 0);
+	CHECK_EQ(cpu_deliver(l), 0xec);
+	vlapic_apicv_state(l, &st); /* 0xec in service, 0x41 requested: both still exit */
+	CHECK_EQ(st.eoi_exit[3], 1ULL << (0xec - 192));
+	CHECK_EQ(st.eoi_exit[1], 1ULL << (0x41 - 64));
+	cpu_eoi(l);
+	vlapic_apicv_state(l, &st); /* 0x41 alone: its TMR bit, nothing else */
+	CHECK_EQ(st.eoi_exit[3] | st.eoi_exit[0] | st.eoi_exit[2], 0);
+	CHECK_EQ(st.eoi_exit[1], 1ULL << (0x41 - 64));
+	CHECK_EQ(cpu_deliver(l), 0x41);
+	cpu_eoi(l);
+	CHECK_EQ(cpus[0].neoi, 1);
+	CHECK_EQ(cpus[0].eoi_vector, 0x41);
 }
 
 /* Delivery and EOI by the CPU leave the same page as injection (vlapic_accept) and an emulated EOI. */

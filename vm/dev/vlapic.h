@@ -283,7 +283,8 @@ bool vlapic_take_sipi(struct vlapic *lapic, u8 *vector);
 struct vlapic_apicv_state {
 	u8 rvi;		  /* requesting virtual interrupt: the highest IRR vector, 0 if none */
 	u8 svi;		  /* servicing virtual interrupt: the highest ISR vector, 0 if none */
-	u64 eoi_exit[4];  /* vectors whose EOI must exit: the level-triggered ones (TMR), for the IOAPIC */
+	u64 eoi_exit[4];  /* vectors whose EOI must exit: the level-triggered ones (TMR), for the IOAPIC, and every
+			   * outstanding one while two or more are (vlapic_apicv_state says why) */
 	u64 xapic_base;	  /* the gpa where the APIC decodes MMIO (xAPIC mode), else ~0 */
 	bool x2apic;	  /* x2APIC mode: the MSR interface */
 };
