@@ -408,7 +408,7 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 		 * then takes its timer tick inside an IRQs-off rq-lock section and deadlocks on that lock. With the
 		 * window on Bochs signals no virtual interrupt (VMX_Evaluate_Pending_Virtual_Interrupts); the window
 		 * exit comes once IF = 1 and the next pass turns it off, so the CPU delivers at that entry. */
-		bool hold = v->apicv && vlapic_pending_vector(v->lapic) >= 0 && !virt_ops->interrupt_allowed(v);
+		bool hold = v->apicv && !virt_ops->interrupt_allowed(v) && vlapic_pending_vector(v->lapic) >= 0;
 		virt_ops->set_intr_window(v, hold);
 		v->irq_idle = !v->nmi_pending && !hold;
 		return;

@@ -20,6 +20,17 @@ static int highest(const struct vlapic *l, u32 base)
 	return -1;
 }
 
+/* Whether IRR holds a vector besides top, its highest. */
+static bool irr_has_another(const struct vlapic *l, int top)
+{
+	if (l->regs[(VLAPIC_REG_IRR + (u32)(top >> 5) * 0x10) / 4] & ~(1u << (top & 31)))
+		return true;
+	for (int i = (top >> 5) - 1; i >= 0; i--)
+		if (l->regs[(VLAPIC_REG_IRR + (u32)i * 0x10) / 4])
+			return true;
+	return false;
+}
+
 void vlapic_apicv_state(struct vlapic *l, struct vlapic_apicv_state *st)
 {
 	int irr = highest(l, VLAPIC_REG_IRR), isr = highest(l, VLAPIC_REG_ISR);
@@ -36,28 +47,24 @@ void vlapic_apicv_state(struct vlapic *l, struct vlapic_apicv_state *st)
 	 * then it EOIs the IOAPIC itself and no exit is needed. TMR is written when a vector is accepted into IRR,
 	 * before the entry that loads this bitmap, so an in-service level vector always has its bit. */
 	bool suppress = l->regs[VLAPIC_REG_SVR / 4] & VLAPIC_SVR_EOI_SUPPRESS;
-	/* While two vectors or more are outstanding (requested or in service), every one of them exits on its EOI too:
-	 * an EOI the CPU virtualizes inside a handler, with IF = 0, would make the next vector deliverable there, and
-	 * Bochs 2.7 delivers a pending virtual interrupt whatever IF says once a host interrupt comes (see vcpu.c:
-	 * deliver_interrupts, which holds such a vector behind the interrupt window instead). The exit brings the
-	 * vector to that pass. With one outstanding vector an EOI unmasks nothing, so on hardware this costs an exit
-	 * only when interrupts queue behind one another. */
-	bool seen = false, several = false; /* no POPCNT in the hypervisor's build */
-	u64 queued[4];
+	/* While a requested vector could become deliverable by an EOI inside a handler (another one requested or in
+	 * service besides the highest request), every outstanding vector exits on its EOI too. The CPU would deliver
+	 * the next one there, in the handler with IF = 0, only when IF allows; Bochs 2.7 delivers a pending virtual
+	 * interrupt whatever IF says once a host interrupt comes (see vcpu.c: deliver_interrupts, which holds such a
+	 * vector behind the interrupt window instead). The exit brings the vector to that pass. A lone request or
+	 * vectors only in service unmask nothing, so on hardware this costs an exit only when interrupts queue. */
+	bool queue = irr >= 0 && (isr >= 0 || irr_has_another(l, irr));
 #pragma GCC unroll 4
 	for (int i = 0; i < 4; i++) {
 		u32 r = (u32)i * 0x20;
-		u64 q = (l->regs[(VLAPIC_REG_IRR + r) / 4] | l->regs[(VLAPIC_REG_ISR + r) / 4]) |
-			(u64)(l->regs[(VLAPIC_REG_IRR + r + 0x10) / 4] | l->regs[(VLAPIC_REG_ISR + r + 0x10) / 4]) << 32;
-		several |= (q & (q - 1)) || (seen && q);
-		seen |= q != 0;
-		queued[i] = q;
-	}
-#pragma GCC unroll 4
-	for (int i = 0; i < 4; i++) {
-		u64 lo = l->regs[(VLAPIC_REG_TMR + (u32)i * 0x20) / 4];
-		u64 hi = l->regs[(VLAPIC_REG_TMR + (u32)i * 0x20 + 0x10) / 4];
-		st->eoi_exit[i] = (suppress ? 0 : lo | hi << 32) | (several ? queued[i] : 0);
+		u64 lo = l->regs[(VLAPIC_REG_TMR + r) / 4];
+		u64 hi = l->regs[(VLAPIC_REG_TMR + r + 0x10) / 4];
+		u64 q = 0;
+		if (queue)
+			q = (l->regs[(VLAPIC_REG_IRR + r) / 4] | l->regs[(VLAPIC_REG_ISR + r) / 4]) |
+			    (u64)(l->regs[(VLAPIC_REG_IRR + r + 0x10) / 4] | l->regs[(VLAPIC_REG_ISR + r + 0x10) / 4])
+				    << 32;
+		st->eoi_exit[i] = (suppress ? 0 : lo | hi << 32) | q;
 	}
 }
 
