@@ -21,8 +21,13 @@
  *             #DB handler (SDM 6.9: the trap goes first, the NMI at the next boundary);
  *   tpr       CR8 is TPR[7:4], both ways, and a TPR raised through CR8 holds back a lower-class interrupt until CR8
  *             drops (SDM Vol. 3 11.8.6.1, APM Vol. 2 16.6.4);
+ *   ifmask    IF = 0 holds interrupts back (SDM Vol. 3 6.8.1; under APIC virtualization 30.2.2): the BSP's timer
+ *             expires while it waits with IF = 0 for the APs, which meanwhile send it a burst of IPIs (each one a
+ *             host interrupt for the CPU running the BSP under a hypervisor); nothing may be taken until STI, and
+ *             then the tick comes once;
  *   x2apic    every CPU in x2APIC mode: the LDR derived from the x2APIC ID and read-only, logical (cluster in
  *             31:16, bit in 15:0), 0xFFFFFFFF broadcast, shorthands, the SELF IPI MSR (SDM 11.12.10, 11.12.11).
+ * Every handler also checks the IF its interrupt found: an external interrupt never interrupts IF = 0 code.
  * Timeouts are TSC cycles (`timeout=`, default 2e9). */
 #include "guest.h"
 #include "smp.h"
@@ -58,7 +63,18 @@ static u64 want[MAX_CPUS];
 static volatile u32 ready[MAX_CPUS], done_seq[MAX_CPUS];
 static const char *volatile ap_error[MAX_CPUS];
 static volatile u32 cmd, cmd_seq;
-enum { CMD_NONE, CMD_FLAT, CMD_CLUSTER, CMD_X2APIC };
+enum { CMD_NONE, CMD_FLAT, CMD_CLUSTER, CMD_X2APIC, CMD_BURST };
+
+/* Interrupts taken by code running with IF = 0: never on a CPU (an INT n would, but none is used here). */
+static volatile u32 taken_at_if0;
+static volatile u64 kicks[MAX_CPUS];
+#define RFLAGS_IF (1u << 9)
+
+static void check_if(const struct trap_frame *f)
+{
+	if (!(f->rflags & RFLAGS_IF))
+		__atomic_fetch_add(&taken_at_if0, 1, __ATOMIC_RELAXED);
+}
 
 static bool in_x2apic(void)
 {
@@ -81,6 +97,7 @@ static void eoi(void)
 static void on_hit(struct trap_frame *f)
 {
 	u32 me = my_id();
+	check_if(f);
 	if (me < MAX_CPUS)
 		hits[me]++;
 	eoi();
@@ -88,6 +105,10 @@ static void on_hit(struct trap_frame *f)
 
 static void on_kick(struct trap_frame *f)
 {
+	u32 me = my_id();
+	check_if(f);
+	if (me < MAX_CPUS)
+		kicks[me]++;
 	eoi();
 }
 
@@ -120,6 +141,13 @@ static void run_command(u32 c, u32 what)
 	case CMD_CLUSTER:
 		lapic_write(LAPIC_DFR, DFR_CLUSTER);
 		lapic_write(LAPIC_LDR, cluster_ldr(c));
+		break;
+	case CMD_BURST:
+		/* Each AP sends the BSP kicks a little apart, so each is a wake of its own for the CPU running it. */
+		for (int i = 0; c && i < 16; i++) {
+			send(0, ICR_FIXED | VEC_KICK);
+			tsc_delay(SETTLE_CYCLES / 16);
+		}
 		break;
 	case CMD_X2APIC:
 		wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_EXTD);
@@ -304,6 +332,7 @@ static volatile u64 timer_ticks;
 
 static void on_timer(struct trap_frame *f)
 {
+	check_if(f);
 	timer_ticks++;
 	eoi(); /* a tick held in IRR past the periodic phase may come only once the CPU is in x2APIC mode */
 }
@@ -729,6 +758,34 @@ static void test_x2apic(void)
 	printf("TEST lapicipi_x2apic PASS\n");
 }
 
+/* ---- IF = 0 holds interrupts back ---- */
+
+static void test_ifmask(void)
+{
+	lapic_write(LAPIC_TDCR, 0xb); /* divide by 1 */
+	lapic_write(LAPIC_LVT_TIMER, VEC_TIMER);
+	timer_ticks = 0;
+	u64 k0 = kicks[0];
+	cli();
+	lapic_write(LAPIC_TMICT, 1000); /* one-shot, due almost at once: pending while the BSP waits with IF = 0 */
+	post_command(CMD_BURST, "ifmask");
+	tsc_delay(SETTLE_CYCLES);
+	u64 ticks_if0 = timer_ticks, kicks_if0 = kicks[0] - k0;
+	u32 bad = taken_at_if0;
+	if (!wait_ticks(1)) /* STI: now the tick */
+		test_fail("ifmask: no timer interrupt after STI");
+	sti();
+	tsc_delay(SETTLE_CYCLES);
+	cli();
+	if (ticks_if0 || kicks_if0 || bad)
+		test_fail("ifmask: with IF = 0 the BSP took %lu ticks and %lu kicks (%u interrupts found IF = 0)",
+			  ticks_if0, kicks_if0, bad);
+	if (timer_ticks != 1 || kicks[0] == k0)
+		test_fail("ifmask: after STI %lu ticks (want 1) and %lu kicks (want some)", timer_ticks, kicks[0] - k0);
+	printf("lapicipi: ifmask: tick and %lu kicks held by IF = 0, taken after STI\n", kicks[0] - k0);
+	printf("TEST lapicipi_ifmask PASS\n");
+}
+
 int test_main(void)
 {
 	u64 n = ncpus;
@@ -754,6 +811,9 @@ int test_main(void)
 	test_periodic();
 	test_nmi();
 	test_tpr();
+	test_ifmask();
 	test_x2apic();
+	if (taken_at_if0)
+		test_fail("%u interrupts were taken by code running with IF = 0", taken_at_if0);
 	test_pass();
 }
