@@ -393,8 +393,10 @@ static void deliver_interrupts(struct vcpu *v, u64 now)
 	if (v->apicv)
 		apicv_prepare(v);
 	if (deliver_nmi(v)) {
-		/* The interrupt waits for the next entry; the window exit comes once the NMI is delivered. */
-		if ((!v->apicv && vlapic_pending_vector(v->lapic) >= 0) || pic_intr_pending(v))
+		/* The interrupt waits for the next entry; the window exit comes once the NMI is delivered. Under APICv a
+		 * vector waits there too, held as below, while the guest could not take it. */
+		bool lapic = vlapic_pending_vector(v->lapic) >= 0 && (!v->apicv || !virt_ops->interrupt_allowed(v));
+		if (lapic || pic_intr_pending(v))
 			virt_ops->set_intr_window(v, true);
 		return;
 	}
