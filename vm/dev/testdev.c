@@ -37,13 +37,21 @@ static u64 *testdev_latch(struct testdev *t, struct vcpu *v)
 	return &t->latched[id];
 }
 
+static struct testdev_stream *testdev_stream(struct testdev *t, struct vcpu *v)
+{
+	u32 id = v ? v->id : 0;
+
+	BUG_ON(id >= VM_MAX_VCPUS);
+	return &t->stream[id];
+}
+
 static int testdev_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 *val)
 {
 	struct testdev *t = dev;
 
 	*val = ~0ULL;
 	if (addr == TESTDEV_PORT_STREAM) {
-		struct testdev_stream *st = &t->stream[v ? v->id : 0];
+		struct testdev_stream *st = testdev_stream(t, v);
 		*val = 0;
 		for (unsigned int i = 0; i < size; i++)
 			*val |= (u64)testdev_stream_byte(st->pos++) << (8 * i);
@@ -61,9 +69,9 @@ static int testdev_read(struct vcpu *v, void *dev, u64 addr, unsigned int size, 
 static int testdev_write(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 val)
 {
 	struct testdev *t = dev;
-	struct testdev_stream *st = &t->stream[v ? v->id : 0];
 
 	if (addr == TESTDEV_PORT_STREAM) {
+		struct testdev_stream *st = testdev_stream(t, v);
 		for (unsigned int i = 0; i < size; i++) {
 			st->hash = (st->hash ^ (u8)(val >> (8 * i))) * TESTDEV_FNV_PRIME;
 			st->count++;
@@ -73,6 +81,7 @@ static int testdev_write(struct vcpu *v, void *dev, u64 addr, unsigned int size,
 	if (addr != TESTDEV_PORT_SELECT || size != 4)
 		return 0; /* TESTDEV_PORT_RESERVED and everything else: ignored */
 	if (val == TESTDEV_SEL_STREAM) {
+		struct testdev_stream *st = testdev_stream(t, v);
 		*testdev_latch(t, v) = (u64)st->count << 32 | st->hash;
 		stream_reset(st);
 		return 0;
