@@ -113,55 +113,60 @@ TEST(apicv_state_rvi_svi)
 	CHECK_EQ(st.xapic_base, ~0ULL); /* no MMIO page to virtualize */
 }
 
+/* The EOI-exit bitmap the state before an entry gives, word by word (vectors 0-63, 64-127, 128-191, 192-255). */
+static void check_eoi_exit(struct vlapic *l, u64 w0, u64 w1, u64 w2, u64 w3)
+{
+	struct vlapic_apicv_state st;
+
+	vlapic_apicv_state(l, &st);
+	CHECK_EQ(st.eoi_exit[0], w0);
+	CHECK_EQ(st.eoi_exit[1], w1);
+	CHECK_EQ(st.eoi_exit[2], w2);
+	CHECK_EQ(st.eoi_exit[3], w3);
+}
+
+#define BIT_OF(v) (1ULL << ((v) % 64))
+
 /* One outstanding vector at a time: the EOI-exit bitmap is TMR, the level-triggered vectors, for the IOAPIC. */
 TEST(apicv_eoi_exit_bitmap_is_tmr)
 {
 	struct vlapic *l = setup(1, ALL_F);
-	struct vlapic_apicv_state st;
 
 	sw_enable(l);
 	vlapic_set_irq(l, 0xc3, true);
-	vlapic_apicv_state(l, &st);
-	CHECK_EQ(st.eoi_exit[0] | st.eoi_exit[1] | st.eoi_exit[2], 0);
-	CHECK_EQ(st.eoi_exit[3], 1ULL << (0xc3 - 192));
+	check_eoi_exit(l, 0, 0, 0, BIT_OF(0xc3));
 	/* The level EOI exits and reaches the IOAPIC; an edge one does not. */
 	CHECK_EQ(cpu_deliver(l), 0xc3);
 	cpu_eoi(l);
 	CHECK_EQ(cpus[0].neoi, 1);
 	CHECK_EQ(cpus[0].eoi_vector, 0xc3);
 	vlapic_set_irq(l, 0x52, false);
-	vlapic_apicv_state(l, &st);
-	CHECK_EQ(st.eoi_exit[0] | st.eoi_exit[1] | st.eoi_exit[2], 0);
-	CHECK_EQ(st.eoi_exit[3], 1ULL << (0xc3 - 192)); /* TMR keeps the level vector's bit */
+	check_eoi_exit(l, 0, 0, 0, BIT_OF(0xc3)); /* TMR keeps the level vector's bit */
 	CHECK_EQ(cpu_deliver(l), 0x52);
 	cpu_eoi(l);
 	CHECK_EQ(cpus[0].neoi, 1);
 	/* EOI-broadcast suppression: the guest EOIs the IOAPIC itself, so no exit is asked for. */
 	vlapic_set_irq(l, 0x41, true);
 	wr(l, VLAPIC_REG_SVR, VLAPIC_SVR_ENABLE | VLAPIC_SVR_EOI_SUPPRESS | 0xff);
-	vlapic_apicv_state(l, &st);
-	CHECK_EQ(st.eoi_exit[1] | st.eoi_exit[3], 0);
+	check_eoi_exit(l, 0, 0, 0, 0);
 	CHECK_EQ(cpu_deliver(l), 0x41);
 	vlapic_apicv_eoi(l, 0x41); /* even if one arrives */
 	CHECK_EQ(cpus[0].neoi, 1);
 }
 
-/* Two or more outstanding vectors (requested or in service): each one's EOI exits, so no EOI inside a handler makes
- * the next deliverable without the run loop looking at the guest's IF (vlapic_apicv_state). The bitmap follows the
- * set: an EOI exit marks the state for reloading, and with one vector left only TMR remains. */
+/* A request another request or an in-service vector could hold back: every outstanding vector's EOI exits, so no
+ * EOI inside a handler makes the next deliverable without the run loop looking at the guest's IF
+ * (vlapic_apicv_state). The bitmap follows the set: an EOI exit marks the state for reloading, and with one request
+ * left only TMR remains. */
 TEST(apicv_eoi_exits_while_vectors_queue)
 {
 	struct vlapic *l = setup(1, ALL_F);
-	struct vlapic_apicv_state st;
 
 	sw_enable(l);
 	vlapic_set_irq(l, 0xec, false);
 	vlapic_set_irq(l, 0xfb, false);
 	vlapic_set_irq(l, 0x41, true);
-	vlapic_apicv_state(l, &st);
-	CHECK_EQ(st.eoi_exit[1], 1ULL << (0x41 - 64));
-	CHECK_EQ(st.eoi_exit[3], (1ULL << (0xec - 192)) | (1ULL << (0xfb - 192)));
-	CHECK_EQ(st.eoi_exit[0] | st.eoi_exit[2], 0);
+	check_eoi_exit(l, 0, BIT_OF(0x41), 0, BIT_OF(0xec) | BIT_OF(0xfb));
 	CHECK_EQ(cpu_deliver(l), 0xfb);
 	CHECK_EQ(cpu_deliver(l), -1); /* 0xec is in the class in service */
 	l->apicv_dirty = false;
@@ -169,17 +174,19 @@ TEST(apicv_eoi_exits_while_vectors_queue)
 	CHECK(l->apicv_dirty);
 	CHECK_EQ(cpus[0].neoi, 0);
 	CHECK_EQ(cpu_deliver(l), 0xec);
-	vlapic_apicv_state(l, &st); /* 0xec in service, 0x41 requested: both still exit */
-	CHECK_EQ(st.eoi_exit[3], 1ULL << (0xec - 192));
-	CHECK_EQ(st.eoi_exit[1], 1ULL << (0x41 - 64));
+	check_eoi_exit(l, 0, BIT_OF(0x41), 0, BIT_OF(0xec)); /* 0xec in service, 0x41 requested: both exit */
 	cpu_eoi(l);
-	vlapic_apicv_state(l, &st); /* 0x41 alone: its TMR bit, nothing else */
-	CHECK_EQ(st.eoi_exit[3] | st.eoi_exit[0] | st.eoi_exit[2], 0);
-	CHECK_EQ(st.eoi_exit[1], 1ULL << (0x41 - 64));
+	check_eoi_exit(l, 0, BIT_OF(0x41), 0, 0); /* 0x41 alone: its TMR bit */
 	CHECK_EQ(cpu_deliver(l), 0x41);
 	cpu_eoi(l);
 	CHECK_EQ(cpus[0].neoi, 1);
 	CHECK_EQ(cpus[0].eoi_vector, 0x41);
+	/* Vectors only in service unmask nothing on an EOI: no exit asked for them. */
+	vlapic_set_irq(l, 0x90, false);
+	CHECK_EQ(cpu_deliver(l), 0x90);
+	vlapic_set_irq(l, 0xa0, false);
+	CHECK_EQ(cpu_deliver(l), 0xa0);
+	check_eoi_exit(l, 0, BIT_OF(0x41), 0, 0); /* TMR still has 0x41's bit: set when a level vector is accepted */
 }
 
 /* Delivery and EOI by the CPU leave the same page as injection (vlapic_accept) and an emulated EOI. */
