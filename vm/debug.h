@@ -44,7 +44,7 @@ static inline u64 vcpu_io_breakpoints(struct vcpu *v, u16 port, unsigned int siz
 {
 	u64 dr7 = virt_ops->get_dr(v, 7);
 
-	return likely(!(dr7 & 0xff)) ? 0 : vcpu_io_breakpoints_enabled(v, dr7, port, size);
+	return likely(!(dr7 & DR7_ENABLE_BITS)) ? 0 : vcpu_io_breakpoints_enabled(v, dr7, port, size);
 }
 
 /* HLT with TF: its single-step trap comes once the halt ends, before the event that ended it (SDM Vol. 3C 26.3.1.5

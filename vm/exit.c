@@ -67,54 +67,67 @@ static int handle_entry_failed(struct vcpu *v)
 
 /* INS/OUTS: the emulator's string engine on the exit's description (vm/mmio.c). For INS the segment is always ES,
  * so only an OUTS needs the segment from the exit. */
-static int handle_string_io(struct vcpu *v)
+static __attribute__((noinline)) int handle_string_io(struct vcpu *v)
 {
 	struct vm_exit *e = &v->exit;
-	struct emu_pio_string io = { .port = e->io.port, .size = e->io.size, .addr_size = e->io.addr_size,
-				     .seg = e->io.in ? EMU_SEG_ES : e->io.seg, .len = (u8)e->insn_len,
-				     .in = e->io.in, .rep = e->io.rep };
+	u32 info = e->io.info;
+	bool in = info & EXIT_IO_IN;
+	struct emu_pio_string io = { .port = exit_io_port(info), .size = (u8)exit_io_size(info),
+				     .addr_size = e->io.addr_size, .seg = in ? EMU_SEG_ES : e->io.seg,
+				     .len = (u8)e->insn_len, .in = in, .rep = info & EXIT_IO_REP };
 	bool complete = io.addr_size != 0xff && io.seg != 0xff && e->insn_len && e->insn_len <= EMU_MAX_INSN_LEN;
 
 	if (v->vm->mmu.priv.enabled) /* the string is in guest memory: the guest moves it itself (vm/private.c) */
-		return vcpu_private_ve(v, VE_REASON_INSTRUCTION, 0, e->io.in ? VE_ACCESS_WRITE : VE_ACCESS_READ);
+		return vcpu_private_ve(v, VE_REASON_INSTRUCTION, 0, in ? VE_ACCESS_WRITE : VE_ACCESS_READ);
 
 	return vcpu_emulate_pio_string(v, &io, complete);
 }
 
+/* After an IN or OUT with RF, TF or a breakpoint enabled in DR7 (skip_io_instruction's mark). */
+static __attribute__((noinline)) void complete_io(struct vcpu *v, u64 rflags)
+{
+	u32 info = v->exit.io.info;
+	u64 hits = (rflags & VIRT_RFLAGS_DR7_ENABLED) ?
+			   vcpu_io_breakpoints(v, exit_io_port(info), exit_io_size(info)) : 0;
+
+	rflags &= ~VIRT_RFLAGS_DR7_ENABLED;
+	if (hits || (rflags & (RFLAGS_RF | RFLAGS_TF)))
+		vcpu_complete_instruction(v, rflags, hits);
+}
+
+/* IN: the device's value into AL/AX/EAX. A 32-bit write zero-extends into RAX, narrower ones merge (val has nothing
+ * above the access size). Out of line: an OUT's tail call needs no frame. */
+static __attribute__((noinline)) int handle_in(struct vcpu *v, u16 port, unsigned int size)
+{
+	u64 val;
+	int r = io_bus_read(&v->vm->pio, v, port, size, &val);
+
+	if (r)
+		return r;
+	v->regs[VCPU_RAX] = size == 4 ? (u32)val : (v->regs[VCPU_RAX] & ~io_size_mask(size)) | val;
+	return 0;
+}
+
 static int handle_io(struct vcpu *v)
 {
-	struct vm_exit *e = &v->exit;
-	int r;
-
 	v->stats[VM_STAT_IO_EXITS]++;
-	if (e->io.string)
+	if (unlikely(v->exit.io.info & EXIT_IO_STRING))
 		return handle_string_io(v);
-	if (e->io.in) {
-		u64 val;
-		r = io_bus_read(&v->vm->pio, v, e->io.port, e->io.size, &val);
-		if (r)
-			return r;
-		/* IN writes AL/AX/EAX; a 32-bit write zero-extends into RAX, narrower ones merge (val has nothing above
-		 * the access size). */
-		if (e->io.size == 4)
-			v->regs[VCPU_RAX] = (u32)val;
-		else
-			v->regs[VCPU_RAX] = (v->regs[VCPU_RAX] & ~io_size_mask(e->io.size)) | val;
-	} else {
-		/* The bus hands the device only the access size's bytes of RAX. */
-		r = io_bus_write(&v->vm->pio, v, e->io.port, e->io.size, v->regs[VCPU_RAX]);
-		if (r)
-			return r;
-	}
-	/* The CPU never completed the IN/OUT: its I/O breakpoints and single-step trap are raised here. */
-	u64 hits = vcpu_io_breakpoints(v, e->io.port, e->io.size), rflags = virt_ops->skip_instruction(v);
+	/* The CPU never completed the IN/OUT: RIP moves past it, and its I/O breakpoints and single-step trap are raised
+	 * here. The device then sees the access, from a tail call: none looks at RIP, and one that resets or ends the
+	 * VM does so through requests, after this exit. Port devices reach the vLAPIC only through the IOAPIC's posts
+	 * (requests) and the PIC (looked at again); a device timer they arm moves vm_timers_next: a simple exit. */
+	u64 rflags = virt_ops->skip_io_instruction(v);
 
-	if (unlikely(hits || (rflags & (RFLAGS_RF | RFLAGS_TF))))
-		vcpu_complete_instruction(v, rflags, hits);
-	/* Port devices reach the vLAPIC only through the IOAPIC's posts (requests) and the PIC (looked at again); a
-	 * device timer they arm moves vm_timers_next. */
+	if (unlikely(rflags & (RFLAGS_RF | RFLAGS_TF | VIRT_RFLAGS_DR7_ENABLED)))
+		complete_io(v, rflags);
 	v->exit_simple = true;
-	return 0;
+	/* Read again after the calls, so that nothing but v lives across them. */
+	u32 info = v->exit.io.info;
+	if (info & EXIT_IO_IN)
+		return handle_in(v, exit_io_port(info), exit_io_size(info));
+	/* The bus hands the device only the access size's bytes of RAX. */
+	return io_bus_write(&v->vm->pio, v, exit_io_port(info), exit_io_size(info), v->regs[VCPU_RAX]);
 }
 
 static int handle_cpuid(struct vcpu *v)

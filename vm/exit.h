@@ -3,11 +3,12 @@
 #ifndef VM_EXIT_H
 #define VM_EXIT_H
 
+#include "hv/compiler.h"
 #include "hv/types.h"
 
 enum exit_reason {
 	EXIT_NONE,
-	EXIT_IO,            /* port I/O: io.{port,size,in,string,rep,addr_size,seg} */
+	EXIT_IO,            /* port I/O: io.info (EXIT_IO_*), io.{addr_size,seg} */
 	EXIT_MMIO,          /* access to a gpa that is not RAM (EPT misconfig, or a fault the MMU classified) */
 	EXIT_TDP_FAULT,     /* EPT violation / NPF: tdp.{gpa,access,...} */
 	EXIT_CPUID,
@@ -46,9 +47,9 @@ struct vm_exit {
 	bool vectoring;     /* the exit interrupted the delivery of an event, which the backend will re-deliver */
 	union {
 		struct {
-			u16 port;
-			u8 size;    /* 1, 2, 4 */
-			bool in, string, rep;
+			/* EXIT_IO_*: laid out as VMX's exit qualification (SDM Vol. 3C Table 28-5), which VMX stores as
+			 * it comes and SVM converts to, so the port exit decodes with one store. */
+			u32 info;
 			/* INS/OUTS only: the address size (2, 4, 8) and the segment of OUTS's source (enum emu_seg
 			 * order: ES CS SS DS FS GS, as both vendors encode it), each 0xff when the exit does not say
 			 * (SVM without DecodeAssists has no segment; VMX without INS/OUTS instruction information has
@@ -108,6 +109,21 @@ struct vm_exit {
 };
 static_assert(sizeof(struct vm_exit) - offsetof(struct vm_exit, info_words) == sizeof(((struct vm_exit *)0)->info_words),
 	      "info_words covers the whole union");
+
+/* io.info: the access size less one (0, 1 or 3) in bits 2:0, IN, INS/OUTS and REP, the port in bits 31:16. */
+#define EXIT_IO_SIZE_MASK 7u
+#define EXIT_IO_IN BIT(3)
+#define EXIT_IO_STRING BIT(4)
+#define EXIT_IO_REP BIT(5)
+#define EXIT_IO_PORT_SHIFT 16
+static inline u16 exit_io_port(u32 info)
+{
+	return (u16)(info >> EXIT_IO_PORT_SHIFT);
+}
+static inline unsigned int exit_io_size(u32 info)
+{
+	return (info & EXIT_IO_SIZE_MASK) + 1;
+}
 
 /* A new exit starts with every reason's information zero (false, no value), as the decoders expect: four stores. */
 static inline void vm_exit_clear_info(struct vm_exit *e)

@@ -70,6 +70,16 @@ const struct io_range *io_bus_search(struct io_bus *bus, u64 addr)
 	return NULL;
 }
 
+int io_bus_read_search(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 *val)
+{
+	return io_range_read(io_bus_search(bus, addr), v, addr, size, val, io_size_mask(size));
+}
+
+int io_bus_write_search(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 val)
+{
+	return io_range_write(io_bus_search(bus, addr), v, addr, size, val);
+}
+
 /*
  * What the CPU puts on the bus for an access to uncached memory is a set of transactions, each naturally aligned
  * with byte enables for the bytes it wants; an access split at a page end (RAM then MMIO, or two MMIO pages) leaves

@@ -50,46 +50,65 @@ static __always_inline u64 io_size_mask(unsigned int size)
 const struct io_range *io_bus_search(struct io_bus *bus, u64 addr);
 
 /* A port or MMIO exit dispatches inline: the last range found is tried with one compare (the ranges past bus->n are
- * empty, [0, 0), and `last` never leaves r[]), and only a miss calls the search. */
-static __always_inline const struct io_range *io_bus_find(struct io_bus *bus, u64 addr)
+ * empty, [0, 0), and `last` never leaves r[]), and only a miss goes out of line to the search. NULL on a miss. */
+static __always_inline const struct io_range *io_bus_hint(struct io_bus *bus, u64 addr)
 {
 	const struct io_range *r = &bus->r[__atomic_load_n(&bus->last, __ATOMIC_RELAXED)];
 
-	if (likely(addr - r->start < r->end - r->start))
-		return r;
-	return io_bus_search(bus, addr);
+	return likely(addr - r->start < r->end - r->start) ? r : NULL;
 }
 
-/* Dispatch one access: 0, a device model's own negative errno, or -EINVAL for a size no access has. Unclaimed reads
- * give all ones; what a device leaves above the access size is not the guest's to see. */
+/* One access to the range found (NULL: unclaimed), val already cut to the access size. Unclaimed reads give all
+ * ones, as does a write-only device; what a device leaves above the access size is not the guest's to see. */
+static __always_inline int io_range_read(const struct io_range *r, struct vcpu *v, u64 addr, unsigned int size,
+					 u64 *val, u64 mask)
+{
+	*val = mask;
+	if (!r || !r->h->read)
+		return 0;
+	int ret = r->h->read(v, r->dev, addr, size, val);
+	*val &= mask;
+	return ret;
+}
+
+static __always_inline int io_range_write(const struct io_range *r, struct vcpu *v, u64 addr, unsigned int size,
+					  u64 val)
+{
+	if (!r || !r->h->write) /* unclaimed, or a read-only device: the write is dropped */
+		return 0;
+	return r->h->write(v, r->dev, addr, size, val);
+}
+
+/* A hint's miss (io.c): the search, then the same access. Out of line, so the hit's path calls the device last
+ * (a tail call from a port exit) with nothing of its own left to keep. */
+int io_bus_read_search(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 *val);
+int io_bus_write_search(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 val);
+
+/* Dispatch one access: 0, a device model's own negative errno, or -EINVAL (all ones read) for a size no access has. */
 static __always_inline int io_bus_read(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 *val)
 {
 	u64 mask = io_size_mask(size);
-	const struct io_range *r;
-	int ret;
 
-	*val = mask ? mask : ~0ULL;
-	if (!mask)
+	if (!mask) {
+		*val = ~0ULL;
 		return -EINVAL;
-	r = io_bus_find(bus, addr);
-	if (!r || !r->h->read) /* unclaimed, or a write-only device: reads float high */
-		return 0;
-	ret = r->h->read(v, r->dev, addr, size, val);
-	*val &= mask;
-	return ret;
+	}
+	const struct io_range *r = io_bus_hint(bus, addr);
+	if (unlikely(!r))
+		return io_bus_read_search(bus, v, addr, size, val);
+	return io_range_read(r, v, addr, size, val, mask);
 }
 
 static __always_inline int io_bus_write(struct io_bus *bus, struct vcpu *v, u64 addr, unsigned int size, u64 val)
 {
 	u64 mask = io_size_mask(size);
-	const struct io_range *r;
 
 	if (!mask)
 		return -EINVAL;
-	r = io_bus_find(bus, addr);
-	if (!r || !r->h->write) /* unclaimed, or a read-only device: the write is dropped */
-		return 0;
-	return r->h->write(v, r->dev, addr, size, val & mask);
+	const struct io_range *r = io_bus_hint(bus, addr);
+	if (unlikely(!r))
+		return io_bus_write_search(bus, v, addr, size, val & mask);
+	return io_range_write(r, v, addr, size, val & mask);
 }
 
 /* The size of the first piece of a len-byte MMIO access at addr (len >= 1) that a device is handed: 8 bytes of a

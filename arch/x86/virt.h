@@ -38,6 +38,11 @@ struct vcpu_boot_state {
 	u64 cr0, cr3, cr4, efer, rip, rflags;
 };
 
+/* skip_io_instruction's mark in the RFLAGS it returns: a bit RFLAGS never has (63:22 are reserved, 0). */
+#define VIRT_RFLAGS_DR7_ENABLED BIT(63)
+/* DR7's L0/G0..L3/G3 (SDM Vol. 3B 18.2.4): with none set, no breakpoint of any kind can hit. */
+#define DR7_ENABLE_BITS 0xffULL
+
 /* X(prefix, return type, op, parameters) */
 #define VIRT_OPS(X, p)                                                                                                 \
 	/* Read and report the capabilities; 0 if this CPU can run the backend. *tdp asks for nested paging and says  \
@@ -97,6 +102,10 @@ struct vcpu_boot_state {
 	 * reads it, which the caller checks for TF and RF (one call on every exit that skips).                        \
 	 */                                                                                                            \
 	X(p, u64, skip_instruction, (struct vcpu * v))                                                                 \
+	/* The same for an IN or OUT, whose I/O breakpoints the caller raises: with VIRT_RFLAGS_DR7_ENABLED added when  \
+	 * DR7 enables any breakpoint (so only then does it read DR0-DR3), in the same call.                          \
+	 */                                                                                                            \
+	X(p, u64, skip_io_instruction, (struct vcpu * v))                                                              \
 	X(p, void, inject_event, (struct vcpu * v, const struct vcpu_event *e))                                        \
 	/* Whether an external interrupt can be delivered now (IF=1, no STI/MOV-SS shadow, nothing being injected). */\
 	X(p, bool, interrupt_allowed, (struct vcpu * v))                                                               \

@@ -310,11 +310,9 @@ void svm_decode_exit(struct vcpu *v)
 		u64 info = c->exit_info_1, sz = (info >> SVM_IOIO_SIZE_SHIFT) & 7; /* SZ8, SZ16, SZ32: one bit each */
 
 		e->reason = EXIT_IO;
-		e->io.port = (u16)(info >> 16);
-		e->io.size = sz == 4 ? 4 : sz == 2 ? 2 : 1;
-		e->io.in = info & SVM_IOIO_TYPE_IN;
-		e->io.string = info & SVM_IOIO_STR;
-		e->io.rep = info & SVM_IOIO_REP;
+		e->io.info = (u32)(info & 0xffff0000u) | (sz == 4 ? 3 : sz == 2 ? 1 : 0) |
+			     ((info & SVM_IOIO_TYPE_IN) ? EXIT_IO_IN : 0) | ((info & SVM_IOIO_STR) ? EXIT_IO_STRING : 0) |
+			     ((info & SVM_IOIO_REP) ? EXIT_IO_REP : 0);
 		e->io.addr_size = e->io.seg = 0xff;
 		if (likely(!(info & SVM_IOIO_STR)))
 			break;
@@ -383,6 +381,13 @@ u64 svm_skip_instruction(struct vcpu *v)
 	s->vmcb->save.rip += v->exit.insn_len;
 	s->vmcb->control.int_state &= ~SVM_INTERRUPT_SHADOW;
 	return s->vmcb->save.rflags;
+}
+
+u64 svm_skip_io_instruction(struct vcpu *v)
+{
+	u64 rflags = svm_skip_instruction(v);
+
+	return (to_svm(v)->vmcb->save.dr7 & DR7_ENABLE_BITS) ? rflags | VIRT_RFLAGS_DR7_ENABLED : rflags;
 }
 
 void svm_inject_event(struct vcpu *v, const struct vcpu_event *ev)

@@ -2,6 +2,7 @@
 #ifndef ARCH_X86_VMX_VMX_H
 #define ARCH_X86_VMX_VMX_H
 
+#include "arch/x86/cpu.h"
 #include "arch/x86/vmx/vmcs.h"
 #include "arch/x86/virt.h"
 #include "arch/x86/vmx/vmx_caps.h"
@@ -103,8 +104,18 @@ void vmx_rmode_leave(struct vcpu *v);
 /* Forget vm86 for a new state that the caller writes whole (INIT/SIPI, a loader's). */
 void vmx_rmode_reset(struct vcpu *v);
 void vmx_rmode_get_segment(struct vcpu *v, int seg, struct vcpu_segment *s);
-u64 vmx_rmode_rflags_in(struct vmx_vcpu *x, u64 hw);
-u64 vmx_rmode_rflags_out(struct vmx_vcpu *x, u64 guest);
+/* RFLAGS between the guest's view and the vm86 the CPU runs (VM and IOPL 3 are ours; the guest's IOPL is kept). Inline:
+ * every skipped instruction may need the first, and the skip is a leaf then. */
+static inline u64 vmx_rmode_rflags_in(struct vmx_vcpu *x, u64 hw)
+{
+	return (hw & ~(RFLAGS_VM | RFLAGS_IOPL)) | x->rm_iopl;
+}
+
+static inline u64 vmx_rmode_rflags_out(struct vmx_vcpu *x, u64 guest)
+{
+	x->rm_iopl = guest & RFLAGS_IOPL;
+	return guest | RFLAGS_VM | RFLAGS_IOPL;
+}
 void vmx_rmode_deliver(struct vcpu *v, u8 vector, u32 ret_len);
 
 /* vmx_apicv.c: choose the APICv controls after the others (before they are written), set up the VMCS fields after

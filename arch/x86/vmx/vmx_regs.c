@@ -66,13 +66,25 @@ void vmx_set_dr(struct vcpu *v, int dr, u64 val)
 		write_dr(dr, val);
 }
 
-u64 vmx_skip_instruction(struct vcpu *v)
+static __always_inline u64 skip_instruction(struct vcpu *v)
 {
 	struct vmx_vcpu *x = to_vmx(v);
 	/* Stepping over an instruction ends any STI or MOV-SS interrupt shadow it was in. */
 	u64 rflags = vmcs_cache_skip(&x->vc, v->exit.insn_len, GUEST_INTR_STI | GUEST_INTR_MOV_SS);
 
 	return unlikely(x->vm86) ? vmx_rmode_rflags_in(x, rflags) : rflags;
+}
+
+u64 vmx_skip_instruction(struct vcpu *v)
+{
+	return skip_instruction(v);
+}
+
+u64 vmx_skip_io_instruction(struct vcpu *v)
+{
+	u64 rflags = skip_instruction(v);
+
+	return (vmcs_read(GUEST_DR7) & DR7_ENABLE_BITS) ? rflags | VIRT_RFLAGS_DR7_ENABLED : rflags;
 }
 
 u64 vmx_get_efer(struct vcpu *v)

@@ -38,7 +38,6 @@
 #define TSS_REDIR_SIZE	32
 #define TSS_IOMAP_SIZE	8192
 #define VM86_TSS_LIMIT	(TSS_BASE_SIZE + TSS_REDIR_SIZE + TSS_IOMAP_SIZE) /* the 0xff byte ending the I/O map */
-#define RFLAGS_IOPL	(3ULL << 12)
 #define AR_VM86		0xf3 /* present, DPL 3, read/write data, accessed: what vm86 requires of every segment */
 #define AR_TSS32_BUSY	0x8b
 #define ATTR_G		BIT(11) /* struct vcpu_segment's packed layout (virt.h) */
@@ -172,17 +171,6 @@ void vmx_rmode_get_segment(struct vcpu *v, int seg, struct vcpu_segment *s)
 		return;
 	s->attr = seg == SEG_CS ? 0x9b : 0x93;
 	s->limit = x->rm_limit[seg]; /* the hidden one, which a real-mode CPU checks (unreal mode) */
-}
-
-u64 vmx_rmode_rflags_in(struct vmx_vcpu *x, u64 hw)
-{
-	return (hw & ~(RFLAGS_VM | RFLAGS_IOPL)) | x->rm_iopl;
-}
-
-u64 vmx_rmode_rflags_out(struct vmx_vcpu *x, u64 guest)
-{
-	x->rm_iopl = guest & RFLAGS_IOPL;
-	return guest | RFLAGS_VM | RFLAGS_IOPL;
 }
 
 /*

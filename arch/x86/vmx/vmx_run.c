@@ -117,7 +117,7 @@ static void io_string_info(struct vm_exit *e)
 	asz = (info >> 7) & 7;
 	if (asz <= 2)
 		e->io.addr_size = (u8)(2 << asz);
-	e->io.seg = e->io.in ? 0 : (info >> 15) & 7;
+	e->io.seg = (e->io.info & EXIT_IO_IN) ? 0 : (info >> 15) & 7;
 }
 
 static __always_inline void decode_exit(struct vcpu *v)
@@ -186,13 +186,9 @@ static __always_inline void decode_exit(struct vcpu *v)
 		break;
 	case VMX_EXIT_IO_INSTRUCTION:
 		e->reason = EXIT_IO;
-		e->io.port = (u16)(qual >> 16);
-		e->io.size = (qual & 7) + 1;
-		e->io.in = qual & BIT(3);
-		e->io.string = qual & BIT(4);
-		e->io.rep = qual & BIT(5);
+		e->io.info = (u32)qual; /* the generic layout is this one (vm/exit.h); bits 15:6 are reserved, 0 */
 		e->io.addr_size = e->io.seg = 0xff;
-		if (unlikely(qual & BIT(4)))
+		if (unlikely(qual & EXIT_IO_STRING))
 			io_string_info(e);
 		break;
 	case VMX_EXIT_MSR_READ:
