@@ -17,6 +17,7 @@
 #include "vm/dr.h"
 #include "vm/stall.h"
 #include "vm/vtimer.h"
+#include "vm/run_inner.h"
 #include "vm/vcpu.h"
 #include "vm/vm.h"
 #include "vm/ws.h"
@@ -31,7 +32,7 @@ void vcpu_notify(struct vcpu *v)
 	 * running hypervisor code that returns to the run loop before the guest runs again. */
 	if (!cpu || cpu == this_cpu())
 		return;
-	/* SEQ_CST against the vCPU's mode store (set_mode): it sees the post, or we see it in the guest or asleep. */
+	/* SEQ_CST against the vCPU's mode store (vcpu_set_mode): it sees the post, or we see it in the guest or asleep. */
 	if ((__atomic_load_n(&v->run_state, __ATOMIC_SEQ_CST) & VCPU_MODE_MASK) != VCPU_OUTSIDE_GUEST)
 		lapic_send_wake(cpu->apic_id);
 }
@@ -164,12 +165,6 @@ void vm_make_all_vcpus_request(struct vm *vm, enum vcpu_request r, bool wait)
 
 /* ---- the vCPU's own side ---- */
 
-static void set_mode(struct vcpu *v, enum vcpu_mode m)
-{
-	u64 s = (v->run_state & ~VCPU_MODE_MASK) + (m == VCPU_IN_GUEST ? VCPU_ENTRY_ONE : 0);
-	__atomic_store_n(&v->run_state, s | m, __ATOMIC_SEQ_CST);
-}
-
 /* Whether something arrived that the loop must look at before entering or sleeping (the VM's end too: it comes as
  * VCPU_REQ_VM_END). */
 static bool has_work(struct vcpu *v)
@@ -272,10 +267,10 @@ static void park(struct vcpu *v, const char *why)
 /* Sleep until the wake IPI or deadline, unless something arrived meanwhile. */
 static void sleep_until(struct vcpu *v, u64 deadline)
 {
-	set_mode(v, VCPU_SLEEPING);
+	vcpu_set_mode(v, VCPU_SLEEPING);
 	if (!has_work(v))
 		host_idle(deadline);
-	set_mode(v, VCPU_OUTSIDE_GUEST);
+	vcpu_set_mode(v, VCPU_OUTSIDE_GUEST);
 }
 
 /* Real mode at the SIPI's start page, as a waiting AP starts (SDM 9.4.4; "INIT state" values, table 9-1). CR0 has
@@ -516,62 +511,22 @@ static __always_inline void set_fast_until(struct vcpu *v, u64 deadline)
 	v->fast_until = MIN(deadline, __atomic_load_n(&v->vm->stall_next, __ATOMIC_RELAXED));
 }
 
-/* fast_word when the fast re-entry may go: a simple exit, nothing pending at the last pass and nothing changed since. */
-#define VCPU_FAST_WORD(simple, idle, changed, timer) ((simple) | (idle) << 8 | (changed) << 16 | (u32)(timer) << 24)
-static_assert(offsetof(struct vcpu, irq_idle) == offsetof(struct vcpu, fast_word) + 1 &&
-		      offsetof(struct vcpu, irq_changed) == offsetof(struct vcpu, fast_word) + 2 &&
-		      offsetof(struct vcpu, timer_moved) == offsetof(struct vcpu, fast_word) + 3,
-	      "VCPU_FAST_WORD's byte order");
-
-/*
- * Whether the exit just handled may go straight back into the guest, past the loop's pass over requests, deadlines
- * and interrupt delivery (KVM's EXIT_FASTPATH_REENTER_GUEST). That pass would do nothing when:
- *   - the handler vouches it touched no vLAPIC, halt or NMI state (exit_simple: CPUID, port I/O, a plain hypercall,
- *     a TDP fault fixed or found spurious), so the vCPU is still not halted and has no NMI pending, as at the pass;
- *     or it only moved the vLAPIC timer (timer_moved: WRMSR TSC_DEADLINE), whose deadline is armed here as the
- *     pass would;
- *   - nothing was pending at the last pass (irq_idle, which includes no NMI pending) and nothing changed since
- *     (irq_changed: a new IRR bit, a PIC output raised by this CPU, an earlier device timer; a PIC mask, TPR or EOI
- *     change comes only from an exit that is not simple);
- *   - no request or VM end arrived (the inbox, kicks, root loads, TLB flushes all come as requests): enter_guest
- *     looks, after its mode store, and returns 1 for the full pass;
- *   - no deadline the pass serves has come (fast_until: set_fast_until says why nothing moves it earlier).
- * The exit's cost is counted here then, as the pass would have.
- */
-static __always_inline bool may_reenter_fast(struct vcpu *v, u64 *exited_at)
+/* vm/run_inner.h: a simple exit that moved the vLAPIC timer: armed as the full pass would. */
+void vcpu_fast_rearm(struct vcpu *v)
 {
-	u32 w = v->fast_word;
+	u64 deadline = next_deadline(v);
 
-	if (w != VCPU_FAST_WORD(1, 1, 0, 0)) {
-		if (w != VCPU_FAST_WORD(1, 1, 0, 1))
-			return false;
-		u64 deadline = next_deadline(v);
-		host_timer_arm(deadline);
-		set_fast_until(v, deadline);
-		v->timer_moved = false;
-	}
-	u64 now = rdtsc();
-	if (now >= v->fast_until)
-		return false;
-	v->exit_cycles[v->exit.reason] += now - *exited_at;
-	*exited_at = 0;
-	return true;
+	host_timer_arm(deadline);
+	set_fast_until(v, deadline);
+	v->timer_moved = false;
 }
 
-/* Enter the guest once, unless something arrived since the loop last looked; 1 if it did not enter. The loop is
- * outside the guest here (mode bits 0), so the mode and the entry count go in with one add: set_mode's masking is
- * for the sleeps. */
-static int enter_guest(struct vcpu *v)
+void vcpu_exit_failed(struct vcpu *v, int r)
 {
-	static_assert(VCPU_OUTSIDE_GUEST == 0, "enter_guest adds the mode to a run_state outside the guest");
-	__atomic_store_n(&v->run_state, v->run_state + VCPU_ENTRY_ONE + VCPU_IN_GUEST, __ATOMIC_SEQ_CST);
-	if (has_work(v)) {
-		set_mode(v, VCPU_OUTSIDE_GUEST);
-		return 1;
+	if (!v->vm->ended) {
+		vm_log(v->vm, LOG_ERR, "vcpu %u: exit handler failed (%d)\n", v->id, r);
+		vm_end(v->vm, VM_END_INTERNAL_ERROR, (u64)r);
 	}
-	int r = virt_ops->vcpu_run(v);
-	set_mode(v, VCPU_OUTSIDE_GUEST);
-	return r;
 }
 
 int vcpu_run_loop(struct vcpu *v)
@@ -617,24 +572,8 @@ int vcpu_run_loop(struct vcpu *v)
 		host_timer_arm(deadline);
 		set_fast_until(v, deadline);
 		v->timer_moved = false;
-		do {
-			r = enter_guest(v);
-			if (r)
-				break;
-			exited_at = rdtsc();
-			v->stats[VM_STAT_EXITS]++;
-			if (unlikely(vm->stall_cycles))
-				vcpu_stall_record_exit(v, virt_ops->get_rip(v));
-			r = exit_dispatch(v);
-			if (r < 0) {
-				if (!vm->ended) {
-					vm_log(vm, LOG_ERR, "vcpu %u: exit handler failed (%d)\n", v->id, r);
-					vm_end(vm, VM_END_INTERNAL_ERROR, (u64)r);
-				}
-				r = 0;
-				break;
-			}
-		} while (may_reenter_fast(v, &exited_at));
+		/* The backend's instance of vm/run_inner.h: back here for the next exit that needs this pass. */
+		r = virt_ops->vcpu_run(v, &exited_at);
 		if (r > 0)
 			continue;
 		if (r) {

@@ -61,8 +61,10 @@ struct vcpu_boot_state {
 	X(p, int, vcpu_create, (struct vcpu * v))                                                                      \
 	X(p, void, vcpu_destroy, (struct vcpu * v))                                                                    \
 	X(p, void, vcpu_set_state, (struct vcpu * v, const struct vcpu_boot_state *s))                                 \
-	/* Enter the guest; returns 0 with v->exit decoded, or a negative errno for a backend failure. */             \
-	X(p, int, vcpu_run, (struct vcpu * v))                                                                         \
+	/* Enter the guest and handle its exits while they need nothing of the run loop: the backend's instance of    \
+	 * vm/run_inner.h (0, 1 or a negative errno, as vcpu_run_inner returns).                                      \
+	 */                                                                                                            \
+	X(p, int, vcpu_run, (struct vcpu * v, u64 * exited_at))                                                        \
 	/* Guest-visible register state. regs[VCPU_RSP] is kept in sync by vcpu_run. */                                \
 	X(p, u64, get_rip, (struct vcpu * v))                                                                          \
 	/* The hypervisor completed the instruction at RIP (the emulator) or moved to another task: an STI or MOV-SS   \

@@ -14,6 +14,7 @@
 #include "vm/emulate/dcache.h"
 #include "vm/emulate/emulate.h"
 #include "vm/insn_len_cache.h"
+#include "vm/run_inner.h"
 #include "vm/vcpu.h"
 
 /* A fresh ASID for this vCPU on this CPU. When the CPU runs out, a new generation starts: every ASID of the old one
@@ -92,7 +93,8 @@ static void report_redelivery(struct vcpu *v, u32 info)
 		       v->id, info & 0xff);
 }
 
-int svm_vcpu_run(struct vcpu *v)
+/* One entry and its exit decoded (0), inlined into svm_vcpu_run's loop. */
+static __always_inline int enter_once(struct vcpu *v)
 {
 	struct svm_vcpu *s = to_svm(v);
 	struct percpu *cpu = this_cpu();
@@ -131,6 +133,11 @@ int svm_vcpu_run(struct vcpu *v)
 	reinject_interrupted_event(v, s);
 	svm_exit_decode_insn(v); /* after the re-injection: it may queue a fault of its own */
 	return 0;
+}
+
+int svm_vcpu_run(struct vcpu *v, u64 *exited_at)
+{
+	return vcpu_run_inner(v, exited_at, enter_once);
 }
 
 /*

@@ -7,6 +7,7 @@
 #include "hv/log.h"
 #include "kernel/options.h"
 #include "mm/spte.h"
+#include "vm/run_inner.h"
 
 /* Put back an event whose delivery the exit interrupted, so the guest never loses it (SDM 27.2.4). */
 static void reinject_interrupted_event(struct vmx_vcpu *x, u32 idt)
@@ -244,7 +245,8 @@ static __always_inline void decode_exit(struct vcpu *v)
 	}
 }
 
-int vmx_vcpu_run(struct vcpu *v)
+/* One entry and its exit decoded (0), inlined into vmx_vcpu_run's loop. */
+static __always_inline int enter_once(struct vcpu *v)
 {
 	struct vmx_vcpu *x = to_vmx(v);
 
@@ -270,6 +272,11 @@ int vmx_vcpu_run(struct vcpu *v)
 	if (unlikely(idt & INTR_INFO_VALID))
 		reinject_interrupted_event(x, idt);
 	return 0;
+}
+
+int vmx_vcpu_run(struct vcpu *v, u64 *exited_at)
+{
+	return vcpu_run_inner(v, exited_at, enter_once);
 }
 
 void vmx_inject_event(struct vcpu *v, const struct vcpu_event *ev)
