@@ -110,7 +110,6 @@ static __attribute__((noinline)) int handle_in(struct vcpu *v, u16 port, unsigne
 
 static int handle_io(struct vcpu *v)
 {
-	v->stats[VM_STAT_IO_EXITS]++;
 	if (unlikely(v->exit.io.info & EXIT_IO_STRING))
 		return handle_string_io(v);
 	/* The CPU never completed the IN/OUT: RIP moves past it, and its I/O breakpoints and single-step trap are raised
@@ -132,7 +131,6 @@ static int handle_io(struct vcpu *v)
 
 static int handle_cpuid(struct vcpu *v)
 {
-	v->stats[VM_STAT_CPUID_EXITS]++;
 	vcpu_cpuid_regs(v);
 	vcpu_skip_instruction(v);
 	v->exit_simple = true;
@@ -143,7 +141,6 @@ static int handle_rdmsr(struct vcpu *v)
 {
 	u64 val;
 
-	v->stats[VM_STAT_MSR_EXITS]++;
 	if (msr_read(v, v->exit.msr.index, &val)) {
 		vcpu_queue_exception(v, EXC_GP, true, 0);
 		return 0;
@@ -156,7 +153,6 @@ static int handle_rdmsr(struct vcpu *v)
 
 static int handle_wrmsr(struct vcpu *v)
 {
-	v->stats[VM_STAT_MSR_EXITS]++;
 	if (msr_write(v, v->exit.msr.index, v->exit.msr.value)) {
 		vcpu_queue_exception(v, EXC_GP, true, 0);
 		return 0;
@@ -274,7 +270,6 @@ static int handle_hypercall(struct vcpu *v)
 {
 	u64 nr = v->regs[VCPU_RAX];
 
-	v->stats[VM_STAT_HYPERCALLS]++;
 	if (virt_ops->get_cpl(v) != 0) {
 		vcpu_queue_exception(v, EXC_UD, false, 0);
 		return 0;

@@ -87,7 +87,6 @@ static __always_inline int vcpu_run_inner(struct vcpu *v, u64 *exited_at, int (*
 			return r;
 		}
 		at = rdtsc();
-		v->stats[VM_STAT_EXITS]++;
 		if (unlikely(vm->stall_cycles))
 			vcpu_stall_record_exit(v, virt_ops->get_rip(v));
 		r = exit_dispatch(v);

@@ -88,7 +88,7 @@ void vcpu_stall_report(struct vcpu *v)
 	       vlapic_get_tpr(v->lapic), highest_vector(v->lapic, VLAPIC_REG_ISR),
 	       highest_vector(v->lapic, VLAPIC_REG_IRR), vlapic_pending_vector(v->lapic),
 	       timer == ~0ULL ? "off " : "in ", timer == ~0ULL ? 0LL : (long long)(timer - now) / (long long)(vm->tsc_hz / 1000),
-	       (unsigned long long)(v->run_state / VCPU_ENTRY_ONE), (unsigned long long)v->stats[VM_STAT_EXITS],
+	       (unsigned long long)(v->run_state / VCPU_ENTRY_ONE), (unsigned long long)vcpu_stat(v, VM_STAT_EXITS),
 	       (unsigned long long)v->stats[VM_STAT_INTR_INJECTED]);
 	/* Oldest first. */
 	u32 n = MIN(v->exit_ring_pos, (u32)VCPU_EXIT_RING);

@@ -141,7 +141,7 @@ u64 vm_stat(struct vm *vm, enum vm_stat s)
 		return ~0ULL;
 	for (u32 i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i])
-			sum += vm->vcpus[i]->stats[s];
+			sum += vcpu_stat(vm->vcpus[i], s);
 	return sum;
 }
 

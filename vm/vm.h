@@ -266,6 +266,30 @@ void vm_console_flush(struct vm *vm);
 
 /* Sum of a counter over the VM's vCPUs and, for TDP counters, the MMU. */
 u64 vm_stat(struct vm *vm, enum vm_stat s);
+/* One vCPU's part of a per-vCPU counter. The exit counts are not kept twice: they are the dispatch's per-reason
+ * counts (one add on every exit, not three). */
+static inline u64 vcpu_stat(const struct vcpu *v, enum vm_stat s)
+{
+	u64 n = 0;
+
+	switch (s) {
+	case VM_STAT_EXITS:
+		for (unsigned int r = 0; r < NR_EXIT_REASONS; r++)
+			n += v->exits_by_reason[r];
+		return n;
+	case VM_STAT_IO_EXITS:
+		return v->exits_by_reason[EXIT_IO];
+	case VM_STAT_CPUID_EXITS:
+		return v->exits_by_reason[EXIT_CPUID];
+	case VM_STAT_MSR_EXITS:
+		return v->exits_by_reason[EXIT_MSR_READ] + v->exits_by_reason[EXIT_MSR_WRITE];
+	case VM_STAT_HYPERCALLS:
+		return v->exits_by_reason[EXIT_HYPERCALL];
+	default:
+		return v->stats[s];
+	}
+}
+
 
 /* Guest-physical memory access through the memslots; -EFAULT if any byte is not guest RAM. */
 int vm_read_gpa(struct vm *vm, gpa_t gpa, void *buf, u64 len);

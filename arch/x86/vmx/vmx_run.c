@@ -121,28 +121,16 @@ static void io_string_info(struct vm_exit *e)
 	e->io.seg = (e->io.info & EXIT_IO_IN) ? 0 : (info >> 15) & 7;
 }
 
-static __always_inline void decode_exit(struct vcpu *v)
+/* The exits a guest makes all the time are decoded inline (decode_exit), each writing its whole union member. The
+ * rest come here, where the union starts zeroed, as their decoders expect. */
+static __attribute__((noinline)) void decode_other_exit(struct vcpu *v, u32 raw, u64 qual)
 {
-	u32 raw = vmcs_read32(VM_EXIT_REASON);
-	u64 qual = vmcs_read(EXIT_QUALIFICATION);
 	struct vm_exit *e = &v->exit;
 
-	/* Field by field: a whole-struct clear is a REP STOS of 7 words on every exit. */
-	e->hw_reason = raw;
-	e->hw_qual = qual;
-	e->insn_len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN);
-	e->vectoring = false;
 	vm_exit_clear_info(e);
-	if (raw & VMX_EXIT_REASON_FAILED_ENTRY) {
-		e->reason = EXIT_ENTRY_FAILED;
-		return;
-	}
 	switch (raw & 0xffff) {
 	case VMX_EXIT_EXCEPTION_NMI:
 		e->reason = exception_or_nmi(v);
-		break;
-	case VMX_EXIT_EXTERNAL_INTERRUPT:
-		e->reason = EXIT_EXTINT;
 		break;
 	case VMX_EXIT_TRIPLE_FAULT:
 		e->reason = EXIT_TRIPLE_FAULT;
@@ -150,20 +138,8 @@ static __always_inline void decode_exit(struct vcpu *v)
 	case VMX_EXIT_INIT:
 		e->reason = EXIT_INIT;
 		break;
-	case VMX_EXIT_INTERRUPT_WINDOW:
-		e->reason = EXIT_INTR_WINDOW;
-		break;
 	case VMX_EXIT_NMI_WINDOW:
 		e->reason = EXIT_INTR_WINDOW; /* a window opened: the run loop looks at what is pending */
-		break;
-	case VMX_EXIT_CPUID:
-		e->reason = EXIT_CPUID;
-		break;
-	case VMX_EXIT_HLT:
-		e->reason = EXIT_HLT;
-		break;
-	case VMX_EXIT_VMCALL:
-		e->reason = EXIT_HYPERCALL;
 		break;
 	case VMX_EXIT_INVD:
 	case VMX_EXIT_WBINVD:
@@ -185,35 +161,8 @@ static __always_inline void decode_exit(struct vcpu *v)
 	case VMX_EXIT_CR_ACCESS:
 		e->reason = cr_access(v, qual);
 		break;
-	case VMX_EXIT_IO_INSTRUCTION:
-		e->reason = EXIT_IO;
-		e->io.info = (u32)qual; /* the generic layout is this one (vm/exit.h); bits 15:6 are reserved, 0 */
-		e->io.addr_size = e->io.seg = 0xff;
-		if (unlikely(qual & EXIT_IO_STRING))
-			io_string_info(e);
-		break;
-	case VMX_EXIT_MSR_READ:
-		e->reason = EXIT_MSR_READ;
-		e->msr.index = (u32)v->regs[VCPU_RCX];
-		break;
-	case VMX_EXIT_MSR_WRITE:
-		e->reason = EXIT_MSR_WRITE;
-		e->msr.index = (u32)v->regs[VCPU_RCX];
-		e->msr.value = (v->regs[VCPU_RDX] << 32) | (u32)v->regs[VCPU_RAX];
-		break;
-	case VMX_EXIT_EPT_VIOLATION:
-		e->reason = ept_violation(v, qual);
-		break;
 	case VMX_EXIT_APIC_ACCESS:
 		e->reason = vmx_apicv_access_exit(v, qual);
-		break;
-	case VMX_EXIT_APIC_WRITE:
-		e->reason = EXIT_APIC_WRITE;
-		e->apic.offset = qual & 0xfff;
-		break;
-	case VMX_EXIT_EOI_INDUCED:
-		e->reason = EXIT_APIC_EOI;
-		e->apic.vector = qual & 0xff;
 		break;
 	case VMX_EXIT_EPT_MISCONFIG:
 		e->reason = EXIT_MMIO;
@@ -221,9 +170,6 @@ static __always_inline void decode_exit(struct vcpu *v)
 		break;
 	case VMX_EXIT_TASK_SWITCH:
 		e->reason = vmx_decode_task_switch(v, qual);
-		break;
-	case VMX_EXIT_PREEMPTION_TIMER:
-		e->reason = EXIT_PREEMPTION;
 		break;
 	case VMX_EXIT_XSETBV:
 		e->reason = EXIT_XSETBV;
@@ -241,6 +187,75 @@ static __always_inline void decode_exit(struct vcpu *v)
 		break;
 	default:
 		e->reason = EXIT_UNKNOWN;
+		break;
+	}
+}
+
+
+static __always_inline void decode_exit(struct vcpu *v)
+{
+	u32 raw = vmcs_read32(VM_EXIT_REASON);
+	u64 qual = vmcs_read(EXIT_QUALIFICATION);
+	struct vm_exit *e = &v->exit;
+
+	/* Field by field: a whole-struct clear is a REP STOS of 7 words on every exit. */
+	e->hw_reason = raw;
+	e->hw_qual = qual;
+	e->insn_len = vmcs_read32(VM_EXIT_INSTRUCTION_LEN);
+	e->vectoring = false;
+	if (raw & VMX_EXIT_REASON_FAILED_ENTRY) {
+		vm_exit_clear_info(e);
+		e->reason = EXIT_ENTRY_FAILED;
+		return;
+	}
+	switch (raw & 0xffff) {
+	case VMX_EXIT_EXTERNAL_INTERRUPT:
+		e->reason = EXIT_EXTINT;
+		break;
+	case VMX_EXIT_INTERRUPT_WINDOW:
+		e->reason = EXIT_INTR_WINDOW;
+		break;
+	case VMX_EXIT_CPUID:
+		e->reason = EXIT_CPUID;
+		break;
+	case VMX_EXIT_HLT:
+		e->reason = EXIT_HLT;
+		break;
+	case VMX_EXIT_VMCALL:
+		e->reason = EXIT_HYPERCALL;
+		break;
+	case VMX_EXIT_IO_INSTRUCTION:
+		e->reason = EXIT_IO;
+		e->io.info = (u32)qual; /* the generic layout is this one (vm/exit.h); bits 15:6 are reserved, 0 */
+		e->io.addr_size = e->io.seg = 0xff;
+		if (unlikely(qual & EXIT_IO_STRING))
+			io_string_info(e);
+		break;
+	case VMX_EXIT_MSR_READ:
+		e->reason = EXIT_MSR_READ;
+		e->msr = (typeof(e->msr)){ .index = (u32)v->regs[VCPU_RCX] };
+		break;
+	case VMX_EXIT_MSR_WRITE:
+		e->reason = EXIT_MSR_WRITE;
+		e->msr = (typeof(e->msr)){ .index = (u32)v->regs[VCPU_RCX],
+					   .value = (v->regs[VCPU_RDX] << 32) | (u32)v->regs[VCPU_RAX] };
+		break;
+	case VMX_EXIT_EPT_VIOLATION:
+		e->reason = ept_violation(v, qual); /* all of tdp */
+		break;
+	case VMX_EXIT_APIC_WRITE:
+		e->reason = EXIT_APIC_WRITE;
+		e->apic = (typeof(e->apic)){ .offset = qual & 0xfff };
+		break;
+	case VMX_EXIT_EOI_INDUCED:
+		e->reason = EXIT_APIC_EOI;
+		e->apic = (typeof(e->apic)){ .vector = qual & 0xff };
+		break;
+	case VMX_EXIT_PREEMPTION_TIMER:
+		e->reason = EXIT_PREEMPTION;
+		break;
+	default:
+		decode_other_exit(v, raw, qual);
 		break;
 	}
 }
