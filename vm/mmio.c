@@ -196,6 +196,8 @@ static int mmio_access_one(struct vcpu *v, gpa_t gpa, void *buf, unsigned int si
 	r = vcpu_lapic_mmio(v, gpa, size, &val, write);
 	if (r == -ENOENT)
 		r = write ? io_bus_write(&v->vm->mmio, v, gpa, size, val) : io_bus_read(&v->vm->mmio, v, gpa, size, &val);
+	else
+		v->exit_simple = false; /* the vLAPIC's state changed or was read: the run loop's pass looks again */
 	if (r)
 		return r;
 	if (!write)

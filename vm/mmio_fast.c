@@ -87,9 +87,14 @@ static int run_fast_mov(struct vcpu *v, const struct emu_dcache_entry *e, const 
 		c.seg_limit[seg] = s.limit;
 		c.seg_flags[seg] = mmio_seg_flags(s.attr);
 	}
+	/* A move to a device of the MMIO bus, or to nothing, is as simple an exit as a port's (vm/exit.c: handle_io):
+	 * the run loop may re-enter at once. The vLAPIC's page is the exception: mmio_access_one clears it there. */
+	v->exit_simple = true;
 	enum emu_result r = emu_fast_mov(&c);
-	if (r != EMU_OK)
+	if (r != EMU_OK) {
+		v->exit_simple = false;
 		return mmio_finish(v, &c, r, INVALID_GPA);
+	}
 	/* A move changes no flag and cannot halt: what is left of mmio_finish is the new RIP, and the completion only
 	 * when RF or TF is set or a breakpoint hit, as a skipped instruction's (vcpu_skip_instruction). */
 	virt_ops->set_rip(v, c.rip);

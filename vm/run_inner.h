@@ -29,7 +29,8 @@ static_assert(offsetof(struct vcpu, irq_idle) == offsetof(struct vcpu, fast_word
  * Whether the exit just handled may go straight back into the guest, past the loop's pass over requests, deadlines
  * and interrupt delivery (KVM's EXIT_FASTPATH_REENTER_GUEST). That pass would do nothing when:
  *   - the handler vouches it touched no vLAPIC, halt or NMI state (exit_simple: CPUID, port I/O, a plain hypercall,
- *     a TDP fault fixed or found spurious), so the vCPU is still not halted and has no NMI pending, as at the pass;
+ *     a TDP fault fixed or found spurious, a cached MMIO move to anything but the vLAPIC's page), so the vCPU is
+ *     still not halted and has no NMI pending, as at the pass;
  *     or it only moved the vLAPIC timer (timer_moved: WRMSR TSC_DEADLINE), whose deadline is armed here as the
  *     pass would;
  *   - nothing was pending at the last pass (irq_idle, which includes no NMI pending) and nothing changed since

@@ -162,8 +162,8 @@ struct vcpu {
 	bool wait_sipi;                 /* after INIT (APs from the start): only a SIPI makes it run */
 	bool parked;                    /* counted in vm->parked_vcpus: nothing of its own can wake it */
 	bool extint_pending;            /* the IOAPIC routed an ExtINT pin here: take the vector from the PIC */
-	/* The fast re-entry (vcpu.c: may_reenter_fast), the vCPU's CPU only. exit_simple: the handler of the last exit
-	 * vouches that it touched no vLAPIC, halt or NMI state (exit_dispatch clears it, the handler sets it).
+	/* The fast re-entry (vm/run_inner.h: may_reenter_fast), the vCPU's CPU only. exit_simple: the handler of the
+	 * last exit vouches that it touched no vLAPIC, halt or NMI state (exit_dispatch clears it, the handler sets it).
 	 * irq_idle: the last full pass of the run loop found nothing to deliver and turned the windows off. Until
 	 * fast_until (the earliest of its own timer, the console poll, the stall check and, on vCPU 0, the device
 	 * timers and the working-set scan, as that pass saw them) nothing the loop runs on a deadline is due.

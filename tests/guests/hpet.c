@@ -4,7 +4,8 @@
  * counter frozen while halted and counting while enabled, 2.3.5), oneshot (a comparator routed to an IOAPIC pin its
  * Tn_INT_ROUTE_CAP allows gives exactly one edge interrupt, at or after the match), periodic (timer 0 in legacy
  * replacement, on IRQ0 = IOAPIC pin 2, 2.3.8 and 2.3.9: three interrupts a period apart, the comparator stepping by the
- * period), level (a level-triggered comparator sets GINTR_STA and interrupts once; clearing the bit ends it) and fsb
+ * period), level (a level-triggered comparator sets GINTR_STA and interrupts once; clearing the bit ends it), unmask
+ * (that line asserted behind a masked pin comes with the unmasking IOAPIC write, within a few instructions) and fsb
  * (Tn_FSB_INT_DEL_CAP set; with Tn_FSB_EN_CNF the match is the message in Tn_FSB_INT_ROUTE, a fixed interrupt to
  * this CPU's LAPIC, exactly once, with GINTR_STA left clear though the timer is in level mode).
  * Without an HPET (a VM with platform=minimal) the guest says SKIP. Time is the HPET's own counter, so the test
@@ -314,6 +315,48 @@ static void phase_level(void)
 	printf("TEST hpet_level PASS\n");
 }
 
+/* A level line asserted behind a masked IOAPIC pin is delivered by the MMIO write that unmasks it, before the
+ * guest's next instructions (the write is a cached MMIO move, which the hypervisor may re-enter from at once: the
+ * interrupt it raised must stop that, vm/run_inner.h). The loop's bound is far below any timer's period. */
+#define UNMASK_SPINS 16
+static void phase_unmask(void)
+{
+	int pin = route_pin(1);
+	if (pin < 0)
+		test_fail("unmask: timer 1 routes nowhere");
+	ioapic_write(0x11 + 2 * pin, lapic_id() << 24);
+	ioapic_write(0x10 + 2 * pin, VEC_LEVEL | 1u << 15 | 1u << 16); /* level, masked */
+	hpet_write(GINTR_STA, 7);
+	hpet_write(GEN_CONF, 0);
+	u64 cmp = hpet_read(MAIN_COUNTER) + ticks_per_ms;
+	hpet_write(TN_CMP(1), cmp);
+	hpet_write(TN_CONF(1), TN_INT_ENB | TN_LEVEL | TN_ROUTE(pin));
+	hpet_write(GEN_CONF, CONF_ENABLE);
+	u32 before = irqs[2];
+	sti();
+	while (!(hpet_read(GINTR_STA) & (1u << 1)) && hpet_read(MAIN_COUNTER) < cmp + 1000 * ticks_per_ms)
+		pause();
+	for (unsigned int i = 0; i < 8; i++) /* masked: nothing comes, however long */
+		pause();
+	u32 masked = irqs[2];
+	ioapic_write(0x10 + 2 * pin, VEC_LEVEL | 1u << 15); /* unmasked, the line asserted */
+	unsigned int spins = 0;
+	while (irqs[2] == before && spins < UNMASK_SPINS)
+		spins++;
+	cli();
+	hpet_write(TN_CONF(1), 0);
+	ioapic_mask((unsigned int)pin);
+	if (!(irq_counter[2] & (1u << 1)) && irqs[2] != before)
+		test_fail("unmask: GINTR_STA 0x%lx in the handler, bit 1 clear", irq_counter[2]);
+	if (masked != before)
+		test_fail("unmask: %u interrupts through the masked pin %d", masked - before, pin);
+	if (irqs[2] != before + 1)
+		test_fail("unmask: %u interrupts within %u loop turns of the unmasking write (want 1)", irqs[2] - before,
+			  UNMASK_SPINS);
+	printf("hpet: unmask: the interrupt after %u loop turns\n", spins);
+	printf("TEST hpet_unmask PASS\n");
+}
+
 static void phase_fsb(void)
 {
 	if (!(hpet_read(TN_CONF(2)) & TN_FSB_CAP))
@@ -364,6 +407,7 @@ int test_main(void)
 	phase_oneshot();
 	phase_periodic();
 	phase_level();
+	phase_unmask();
 	phase_fsb();
 	test_pass();
 }

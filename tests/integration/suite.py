@@ -1054,7 +1054,7 @@ CASES += [
 # platform=pc finds the HPET through ACPI, reads its counter and gets a one-shot, a periodic (legacy replacement, on
 # IRQ0) and a level-triggered comparator interrupt through the IOAPIC; one with the default platform (minimal for
 # Multiboot kernels) has none and says SKIP.
-HPET_PHASES = ("acpi", "counter", "oneshot", "periodic", "level", "fsb")
+HPET_PHASES = ("acpi", "counter", "oneshot", "periodic", "level", "unmask", "fsb")
 HPET_MODULES = [(GUEST + "hpet.elf", "vm=hpet mem=32M platform=pc"), (GUEST + "hpet.elf", "vm=nohpet mem=16M")]
 HPET_EXPECT = [rf"^\[hpet\] TEST hpet_{p} PASS" for p in HPET_PHASES] + [
     r"^\[hpet\] hpet: ACPI table at 0x[0-9a-f]+: base 0xfed00000, block ID 0x8086a201, minimum tick 10000",
