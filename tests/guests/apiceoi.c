@@ -8,6 +8,8 @@
  *     written so (SDM Vol. 3 11.4.1); the hypervisor drops other writes as KVM does (our choice, not the SDM's), so
  *     0x60 must still be in service after it;
  *   - an EOI with nothing in service changes nothing (the ISR stays empty, no interrupt appears);
+ *   - a self-IPI the TPR holds comes with the MMIO write that lowers the TPR, within a few instructions;
+ *   - a one-shot timer armed by a cached MMIO move of the initial count fires as one armed by an emulated write;
  *   - then in x2APIC mode (SDM 11.12): a self-IPI through the SELF IPI MSR, ISR read through its MSR in the handler,
  *     the EOI MSR; under APIC virtualization (path=2) none of the three MSR accesses may exit (SDM 30.5).
  * With the test device the counters must show the path `path=` names: 1 (the default), the decode-free EOI:
@@ -132,6 +134,84 @@ static void x2_irq(struct trap_frame *f)
 	x2_done = true;
 }
 
+/* The TPR: a self-IPI it holds back (class 5 under TPR 0xf0) comes as soon as an MMIO write lowers the TPR, before
+ * the guest's next instructions. That write is a cached move to the vLAPIC's page (apic_write's store, decoded
+ * many times over by now), which must take the run loop's full pass rather than the fast re-entry of a move to a
+ * device (vm/mmio_fast.c): a TPR change raises no new request. The loop's bound is far below any timer's period. */
+#define TPR_VEC	  0x58
+#define TPR_SPINS 16
+static volatile u32 tpr_irqs;
+static void tpr_irq(struct trap_frame *f)
+{
+	tpr_irqs++;
+	apic_write(APIC_EOI, 0);
+}
+
+static void tpr_phase(void)
+{
+	apic_write(APIC_TPR, 0xf0);
+	self_ipi(TPR_VEC);
+	sti();
+	for (unsigned int i = 0; i < 8; i++)
+		pause();
+	u32 held = tpr_irqs;
+	apic_write(APIC_TPR, 0);
+	unsigned int spins = 0;
+	while (!tpr_irqs && spins < TPR_SPINS)
+		spins++;
+	cli();
+	check(!held, "tpr: the self-IPI came through TPR 0xf0");
+	check(tpr_irqs == 1, "tpr: the self-IPI did not come within the loop after the TPR write lowered it");
+	printf("apiceoi: tpr: the interrupt after %u loop turns\n", spins);
+}
+
+/* The timer: a one-shot armed by an MMIO write of the initial count fires as the vLAPIC timer should, whichever path
+ * the write took. tmict_write's store is its own instruction: its first run is decoded and emulated whole, its second
+ * is a cached move (vm/mmio_fast.c), which must not re-enter the guest without the run loop arming the host timer
+ * for the new deadline. Each delay is in TSC cycles from the write to the interrupt; the second may not be more than
+ * a few times the first (with the host timer left unarmed it would wait for some other deadline, or forever). */
+#define APIC_LVT_TIMER 0x320
+#define APIC_TMICT     0x380
+#define APIC_TDCR      0x3e0
+#define TIMER_VEC      0x59
+static volatile u32 timer_irqs;
+static void timer_irq(struct trap_frame *f)
+{
+	timer_irqs++;
+	apic_write(APIC_EOI, 0);
+}
+
+static __attribute__((noinline)) void tmict_write(u32 count)
+{
+	*(volatile u32 *)(APIC_BASE + APIC_TMICT) = count;
+}
+
+static u64 timer_delay(u64 bound)
+{
+	u32 n = timer_irqs;
+	u64 t0 = rdtsc(), t = t0;
+
+	tmict_write(1);
+	sti();
+	while (timer_irqs == n && (t = rdtsc()) - t0 < bound)
+		pause();
+	cli();
+	return timer_irqs == n ? ~0ULL : t - t0;
+}
+
+static void timer_phase(void)
+{
+	trap_set_handler(TIMER_VEC, timer_irq);
+	apic_write(APIC_TDCR, 0xb); /* divide by 1 */
+	apic_write(APIC_LVT_TIMER, TIMER_VEC); /* one-shot, unmasked */
+	u64 first = timer_delay(4000000000ULL);
+	check(first != ~0ULL, "timer: the one-shot armed by the emulated TMICT write never fired");
+	u64 again = first == ~0ULL ? 0 : timer_delay(8 * first);
+	check(again != ~0ULL, "timer: the one-shot armed by the cached TMICT move did not fire within 8x the first");
+	apic_write(APIC_LVT_TIMER, 1u << 16);
+	printf("apiceoi: timer: one-shot after %lu, then %lu TSC cycles\n", first, again);
+}
+
 static void x2apic_phase(bool counters)
 {
 	u32 a, b, c, d;
@@ -227,6 +307,9 @@ int test_main(void)
 			check(dm >= 4, "fewer MMIO exits than EOI stores");
 	}
 	rewrite_phase(counters);
+	trap_set_handler(TPR_VEC, tpr_irq);
+	tpr_phase();
+	timer_phase();
 	x2apic_phase(counters);
 	if (failures)
 		test_fail("%u checks failed", failures);
