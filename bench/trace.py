@@ -3,9 +3,9 @@
 debugger at the Kth passage through a hypervisor label (a linear breakpoint), then traced instruction by instruction
 to the next passage, and each instruction counted to the hypervisor function (or GUEST) that holds it.
 
-    python3 bench/trace.py vmx_exit_point 300        # an exit of tests/guests/bench.c's CPUID loop, stub to stub
-    python3 bench/trace.py vmx_exit_point 700        # one of its OUT loop
-    python3 bench/trace.py vmx_exit_point 700 --hv "hv.rsb_fill=0" --full    # every instruction, not the sums
+    python3 bench/trace.py vmx_exit_point 700        # an exit of tests/guests/bench.c's CPUID loop, stub to stub
+    python3 bench/trace.py vmx_exit_point 1700       # one of its OUT loop
+    python3 bench/trace.py vmx_exit_point 1700 --hv "hv.rsb_fill=0" --full   # every instruction, not the sums
     python3 bench/trace.py vmx_exit_point 200 --module build/guests/benchfault.elf --args "vm=benchfault mem=128M"
 
 Break on the exit stub (`vmx_exit_point`): Bochs 2.7 checks breakpoints per instruction, but not always on the first

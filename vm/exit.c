@@ -365,8 +365,8 @@ static int handle_tdp_fault(struct vcpu *v)
 	int r = mmu_page_fault(&v->vm->mmu, &v->mmu, v->exit.tdp.gpa, v->exit.tdp.access, &f);
 
 	/* Fixed or spurious, nearly every fault: one compare before the switch's table. The MMU touched no vLAPIC,
-	 * halt or NMI state: the run loop may re-enter at once (vcpu.c: may_reenter_fast), as after CPUID. A flush the
-	 * fault owes another vCPU, or this one, is a request, which enter_guest still sees. */
+	 * halt or NMI state: the run loop may re-enter at once (vm/run_inner.h: may_reenter_fast), as after CPUID. A
+	 * flush the fault owes another vCPU, or this one, is a request, which the entry still sees. */
 	static_assert(MMU_FAULT_FIXED == 0 && MMU_FAULT_SPURIOUS == 1, "the two outcomes that re-enter at once");
 	if (likely((unsigned int)r <= MMU_FAULT_SPURIOUS)) {
 		v->exit_simple = true;
