@@ -244,8 +244,7 @@ static int decode_npf(struct vcpu *v)
 	struct vmcb_control *c = &to_svm(v)->vmcb->control;
 	u64 err = c->exit_info_1;
 
-	v->exit.tdp.gpa = c->exit_info_2;
-	v->exit.tdp.walk = err & BIT(33);
+	v->exit.tdp = (typeof(v->exit.tdp)){ .gpa = c->exit_info_2, .walk = err & BIT(33) };
 	/* DecodeAssists: the instruction's bytes, which let the decode cache skip its guard (vm/mmio_fast.c). Some CPUs
 	 * give none where the fetch itself would fault (KVM: AMD erratum 1096): then nbytes is 0. */
 	if (svm_caps.decode_assists) {
@@ -259,38 +258,23 @@ static int decode_npf(struct vcpu *v)
 	return EXIT_TDP_FAULT;
 }
 
-void svm_decode_exit(struct vcpu *v)
+/* The exits a guest makes all the time are decoded in svm_decode_exit, each writing its whole union member. The rest
+ * come here, where the union starts zeroed, as their decoders expect. */
+static __attribute__((noinline)) void decode_other_exit(struct vcpu *v, u64 code)
 {
 	struct vmcb_control *c = &to_svm(v)->vmcb->control;
 	struct vm_exit *e = &v->exit;
-	u64 code = c->exit_code;
 
-	*e = (struct vm_exit){ .hw_reason = (u32)code, .hw_qual = c->exit_info_1 };
+	vm_exit_clear_info(e);
 	switch (code) {
-	case SVM_EXIT_INTR:
-		e->reason = EXIT_EXTINT;
-		break;
 	case SVM_EXIT_NMI:
 		e->reason = EXIT_NMI;
 		break;
 	case SVM_EXIT_INIT:
 		e->reason = EXIT_INIT;
 		break;
-	case SVM_EXIT_VINTR:
-	case SVM_EXIT_IRET: /* NMI unblocking ahead (svm_nmi.c); the IRET itself runs at the next entry */
-		e->reason = EXIT_INTR_WINDOW;
-		break;
 	case SVM_EXIT_SHUTDOWN:
 		e->reason = EXIT_TRIPLE_FAULT;
-		break;
-	case SVM_EXIT_CPUID:
-		e->reason = EXIT_CPUID;
-		break;
-	case SVM_EXIT_HLT:
-		e->reason = EXIT_HLT;
-		break;
-	case SVM_EXIT_VMMCALL:
-		e->reason = EXIT_HYPERCALL;
 		break;
 	case SVM_EXIT_INVD:
 	case SVM_EXIT_WBINVD:
@@ -311,34 +295,6 @@ void svm_decode_exit(struct vcpu *v)
 		break;
 	case SVM_EXIT_XSETBV: /* the CPU checked CR4.OSXSAVE (#UD) first; the rest is vcpu_handle_xsetbv's */
 		e->reason = EXIT_XSETBV;
-		break;
-	case SVM_EXIT_IOIO:
-	{
-		u64 info = c->exit_info_1, sz = (info >> SVM_IOIO_SIZE_SHIFT) & 7; /* SZ8, SZ16, SZ32: one bit each */
-
-		e->reason = EXIT_IO;
-		e->io.info = (u32)(info & 0xffff0000u) | (sz == 4 ? 3 : sz == 2 ? 1 : 0) |
-			     ((info & SVM_IOIO_TYPE_IN) ? EXIT_IO_IN : 0) | ((info & SVM_IOIO_STR) ? EXIT_IO_STRING : 0) |
-			     ((info & SVM_IOIO_REP) ? EXIT_IO_REP : 0);
-		e->io.addr_size = e->io.seg = 0xff;
-		if (likely(!(info & SVM_IOIO_STR)))
-			break;
-		/* INS/OUTS: A16/A32/A64 in bits 9:7; the effective segment in bits 12:10 is given only by CPUs with
-		 * DecodeAssists (APM Vol. 2 15.10.2), else the instruction says (vm/mmio.c decodes it). */
-		e->io.addr_size = (info & SVM_IOIO_A64) ? 8 : (info & SVM_IOIO_A32) ? 4 : (info & SVM_IOIO_A16) ? 2 : 0xff;
-		if (svm_caps.decode_assists)
-			e->io.seg = (info >> SVM_IOIO_SEG_SHIFT) & 7;
-		break;
-	}
-	case SVM_EXIT_MSR:
-		e->reason = c->exit_info_1 ? EXIT_MSR_WRITE : EXIT_MSR_READ;
-		e->msr.index = (u32)v->regs[VCPU_RCX];
-		e->msr.value = (v->regs[VCPU_RDX] << 32) | (u32)v->regs[VCPU_RAX];
-		break;
-	case SVM_EXIT_NPF:
-		e->reason = decode_npf(v);
-		if (e->reason == EXIT_MMIO)
-			e->tdp.gpa = c->exit_info_2;
 		break;
 	case SVM_EXIT_INVLPG:
 		svm_decode_invlpg_exit(v);
@@ -377,6 +333,65 @@ void svm_decode_exit(struct vcpu *v)
 		break;
 	default:
 		e->reason = EXIT_UNKNOWN;
+		break;
+	}
+}
+
+/* Field by field: a whole-struct clear is a REP STOS of 7 words on every exit. */
+void svm_decode_exit(struct vcpu *v)
+{
+	struct vmcb_control *c = &to_svm(v)->vmcb->control;
+	struct vm_exit *e = &v->exit;
+	u64 code = c->exit_code;
+
+	e->hw_reason = (u32)code;
+	e->hw_qual = c->exit_info_1;
+	e->insn_len = 0;
+	e->vectoring = false;
+	switch (code) {
+	case SVM_EXIT_INTR:
+		e->reason = EXIT_EXTINT;
+		break;
+	case SVM_EXIT_VINTR:
+	case SVM_EXIT_IRET: /* NMI unblocking ahead (svm_nmi.c); the IRET itself runs at the next entry */
+		e->reason = EXIT_INTR_WINDOW;
+		break;
+	case SVM_EXIT_CPUID:
+		e->reason = EXIT_CPUID;
+		break;
+	case SVM_EXIT_HLT:
+		e->reason = EXIT_HLT;
+		break;
+	case SVM_EXIT_VMMCALL:
+		e->reason = EXIT_HYPERCALL;
+		break;
+	case SVM_EXIT_IOIO: {
+		u64 info = c->exit_info_1, sz = (info >> SVM_IOIO_SIZE_SHIFT) & 7; /* SZ8, SZ16, SZ32: one bit each */
+
+		e->reason = EXIT_IO;
+		e->io.info = (u32)(info & 0xffff0000u) | (sz == 4 ? 3 : sz == 2 ? 1 : 0) |
+			     ((info & SVM_IOIO_TYPE_IN) ? EXIT_IO_IN : 0) | ((info & SVM_IOIO_STR) ? EXIT_IO_STRING : 0) |
+			     ((info & SVM_IOIO_REP) ? EXIT_IO_REP : 0);
+		e->io.addr_size = e->io.seg = 0xff;
+		if (likely(!(info & SVM_IOIO_STR)))
+			break;
+		/* INS/OUTS: A16/A32/A64 in bits 9:7; the effective segment in bits 12:10 is given only by CPUs with
+		 * DecodeAssists (APM Vol. 2 15.10.2), else the instruction says (vm/mmio.c decodes it). */
+		e->io.addr_size = (info & SVM_IOIO_A64) ? 8 : (info & SVM_IOIO_A32) ? 4 : (info & SVM_IOIO_A16) ? 2 : 0xff;
+		if (svm_caps.decode_assists)
+			e->io.seg = (info >> SVM_IOIO_SEG_SHIFT) & 7;
+		break;
+	}
+	case SVM_EXIT_MSR:
+		e->reason = c->exit_info_1 ? EXIT_MSR_WRITE : EXIT_MSR_READ;
+		e->msr = (typeof(e->msr)){ .index = (u32)v->regs[VCPU_RCX],
+					   .value = (v->regs[VCPU_RDX] << 32) | (u32)v->regs[VCPU_RAX] };
+		break;
+	case SVM_EXIT_NPF:
+		e->reason = decode_npf(v); /* all of tdp */
+		break;
+	default:
+		decode_other_exit(v, code);
 		break;
 	}
 }
