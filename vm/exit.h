@@ -110,7 +110,8 @@ struct vm_exit {
 static_assert(sizeof(struct vm_exit) - offsetof(struct vm_exit, info_words) == sizeof(((struct vm_exit *)0)->info_words),
 	      "info_words covers the whole union");
 
-/* io.info: the access size less one (0, 1 or 3) in bits 2:0, IN, INS/OUTS and REP, the port in bits 31:16. */
+/* io.info: the access size less one (0, 1 or 3) in bits 2:0, IN, INS/OUTS and REP, the port in bits 31:16. Bits
+ * 15:6 carry nothing the generic code reads: VMX leaves its bit 6 there (the port came as an immediate), SVM 0. */
 #define EXIT_IO_SIZE_MASK 7u
 #define EXIT_IO_IN BIT(3)
 #define EXIT_IO_STRING BIT(4)

@@ -11,7 +11,8 @@ struct vm;
 struct vcpu;
 
 /* size is 1, 2 or 4 for ports, 1, 2, 4 or 8 for MMIO. Reads fill *val (zero-extended). Return 0, or a negative
- * errno for a fault in the device model itself (the VM is then ended with a report). */
+ * errno for a fault in the device model itself (the VM is then ended with a report). There is no retry: a port
+ * exit has stepped over the IN or OUT before the device sees it (vm/exit.c: handle_io). */
 struct io_handler {
 	const char *name;
 	int (*read)(struct vcpu *v, void *dev, u64 addr, unsigned int size, u64 *val);

@@ -34,8 +34,11 @@ static_assert(offsetof(struct vcpu, irq_idle) == offsetof(struct vcpu, fast_word
  *     or it only moved the vLAPIC timer (timer_moved: WRMSR TSC_DEADLINE), whose deadline is armed here as the
  *     pass would;
  *   - nothing was pending at the last pass (irq_idle, which includes no NMI pending) and nothing changed since
- *     (irq_changed: a new IRR bit, a PIC output raised by this CPU, an earlier device timer; a PIC mask, TPR or EOI
- *     change comes only from an exit that is not simple);
+ *     (irq_changed: a new IRR bit, a PIC output raised by this CPU, an earlier device timer). A PIC port write is a
+ *     simple exit: one that raises the PIC's output (an unmask, an EOI that lets the next request through) kicks
+ *     vCPU 0 and the writer (vm/dev/pic.c: pic_write), which is irq_changed on the writer's own CPU. A TPR or
+ *     vLAPIC EOI change comes only from an exit that is not simple (a cached MMIO move to the vLAPIC's page
+ *     clears exit_simple: vm/mmio.c);
  *   - no request or VM end arrived (the inbox, kicks, root loads, TLB flushes all come as requests): the entry
  *     looks, after its mode store, and returns 1 for the full pass;
  *   - no deadline the pass serves has come (fast_until: vm/vcpu.c's set_fast_until says why nothing moves it

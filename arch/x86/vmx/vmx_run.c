@@ -164,10 +164,6 @@ static __attribute__((noinline)) void decode_other_exit(struct vcpu *v, u32 raw,
 	case VMX_EXIT_APIC_ACCESS:
 		e->reason = vmx_apicv_access_exit(v, qual);
 		break;
-	case VMX_EXIT_EPT_MISCONFIG:
-		e->reason = EXIT_MMIO;
-		e->tdp.gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
-		break;
 	case VMX_EXIT_TASK_SWITCH:
 		e->reason = vmx_decode_task_switch(v, qual);
 		break;
@@ -226,7 +222,7 @@ static __always_inline void decode_exit(struct vcpu *v)
 		break;
 	case VMX_EXIT_IO_INSTRUCTION:
 		e->reason = EXIT_IO;
-		e->io.info = (u32)qual; /* the generic layout is this one (vm/exit.h); bits 15:6 are reserved, 0 */
+		e->io.info = (u32)qual; /* the generic layout is this one (vm/exit.h), bit 6 (immediate port) aside */
 		e->io.addr_size = e->io.seg = 0xff;
 		if (unlikely(qual & EXIT_IO_STRING))
 			io_string_info(e);
@@ -242,6 +238,11 @@ static __always_inline void decode_exit(struct vcpu *v)
 		break;
 	case VMX_EXIT_EPT_VIOLATION:
 		e->reason = ept_violation(v, qual); /* all of tdp */
+		break;
+	case VMX_EXIT_EPT_MISCONFIG:
+		/* Our MMIO SPTE: the exit says nothing of the access or of a walk (vm/exit.c: emulate_mmio). */
+		e->reason = EXIT_MMIO;
+		e->tdp = (typeof(e->tdp)){ .gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS) };
 		break;
 	case VMX_EXIT_APIC_WRITE:
 		e->reason = EXIT_APIC_WRITE;
